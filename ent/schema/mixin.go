@@ -1,0 +1,206 @@
+// Package schema is the domain model of Ferry: the single source of truth for
+// the database, the ORM and (through entgql) the GraphQL types.
+package schema
+
+import (
+	"context"
+	stdsql "database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"entgo.io/contrib/entgql"
+	"entgo.io/ent"
+	"entgo.io/ent/dialect/sql"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+	"entgo.io/ent/schema/mixin"
+
+	"github.com/ferry-migrate/ferry/ent/intercept"
+	"github.com/ferry-migrate/ferry/ent/internal"
+	"github.com/ferry-migrate/ferry/internal/viewer"
+)
+
+// ErrNoViewer is returned when a query or mutation runs without a viewer in
+// its context. Tenant isolation fails closed rather than open.
+var ErrNoViewer = errors.New("tenant isolation: no viewer in context")
+
+// TimeMixin adds creation and update times.
+type TimeMixin struct{ mixin.Schema }
+
+func (TimeMixin) Fields() []ent.Field {
+	return []ent.Field{
+		field.Time("created_at").Default(time.Now).Immutable().
+			Annotations(entgql.OrderField("CREATED_AT")),
+		field.Time("updated_at").Default(time.Now).UpdateDefault(time.Now).
+			Annotations(entgql.OrderField("UPDATED_AT"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+	}
+}
+
+// TenantMixin makes a schema tenant-scoped: every row carries tenant_id, every
+// query is filtered to the viewer's tenant by an interceptor and every
+// mutation is confined to it by a hook. Resolvers therefore cannot forget it.
+type TenantMixin struct{ mixin.Schema }
+
+func (TenantMixin) Fields() []ent.Field {
+	return []ent.Field{
+		field.Int("tenant_id").Immutable().
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput)),
+	}
+}
+
+func (TenantMixin) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("tenant", Tenant.Type).Field("tenant_id").Unique().Required().Immutable().
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput)),
+	}
+}
+
+func (TenantMixin) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("tenant_id")}
+}
+
+func (TenantMixin) Interceptors() []ent.Interceptor {
+	return []ent.Interceptor{
+		intercept.TraverseFunc(func(ctx context.Context, q intercept.Query) error {
+			v := viewer.FromContext(ctx)
+			if v == nil {
+				return ErrNoViewer
+			}
+			if !v.AllTenants() {
+				q.WhereP(sql.FieldEQ("tenant_id", v.TenantID))
+			}
+			return nil
+		}),
+	}
+}
+
+// wherePer is implemented by every generated mutation.
+type wherePer interface {
+	WhereP(...func(*sql.Selector))
+}
+
+func (TenantMixin) Hooks() []ent.Hook {
+	return []ent.Hook{
+		func(next ent.Mutator) ent.Mutator {
+			return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+				v := viewer.FromContext(ctx)
+				if v == nil {
+					return nil, ErrNoViewer
+				}
+				if m.Op().Is(ent.OpCreate) {
+					if v.AllTenants() {
+						if _, ok := m.Field("tenant_id"); !ok {
+							if v.TenantID == 0 {
+								return nil, fmt.Errorf("tenant isolation: %s created without a tenant", m.Type())
+							}
+							// The platform operator works in its home tenant unless it names another.
+							if err := m.SetField("tenant_id", v.TenantID); err != nil {
+								return nil, err
+							}
+						}
+						return next.Mutate(ctx, m)
+					}
+					if id, ok := m.Field("tenant_id"); ok && id.(int) != v.TenantID {
+						return nil, fmt.Errorf("tenant isolation: %s for another tenant: %w", m.Type(), ErrForeignReference)
+					}
+					if err := m.SetField("tenant_id", v.TenantID); err != nil {
+						return nil, err
+					}
+					if err := checkReferences(ctx, m, v.TenantID); err != nil {
+						return nil, err
+					}
+					return next.Mutate(ctx, m)
+				}
+				if !v.AllTenants() {
+					w, ok := m.(wherePer)
+					if !ok {
+						return nil, fmt.Errorf("tenant isolation: %s mutation cannot be filtered", m.Type())
+					}
+					w.WhereP(sql.FieldEQ("tenant_id", v.TenantID))
+					if err := checkReferences(ctx, m, v.TenantID); err != nil {
+						return nil, err
+					}
+				}
+				return next.Mutate(ctx, m)
+			})
+		},
+	}
+}
+
+// ErrForeignReference is returned when a mutation links to a row that the
+// viewer's tenant cannot see. It reads like "not found" on purpose: whether
+// the row exists in another tenant is not the caller's business.
+var ErrForeignReference = errors.New("referenced object not found")
+
+// idRanges maps the start of each table's global id range (ent's globalid
+// feature gives every table 1<<32 ids) to the table name.
+var idRanges = func() map[int64]string {
+	var starts map[string]int64
+	if err := json.Unmarshal([]byte(internal.IncrementStarts), &starts); err != nil {
+		panic(err)
+	}
+	m := make(map[int64]string, len(starts))
+	for table, start := range starts {
+		m[start] = table
+	}
+	return m
+}()
+
+type queryContexter interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*stdsql.Rows, error)
+}
+
+// checkReferences makes sure every edge a mutation adds points at a row of
+// the viewer's tenant, so that nobody can attach their migration to another
+// tenant's host by guessing its id.
+func checkReferences(ctx context.Context, m ent.Mutation, tenantID int) error {
+	edges := m.AddedEdges()
+	sort.Strings(edges)
+	for _, name := range edges {
+		if name == "tenant" {
+			continue
+		}
+		ids := m.AddedIDs(name)
+		if len(ids) == 0 {
+			continue
+		}
+		q, ok := m.(queryContexter)
+		if !ok {
+			return fmt.Errorf("tenant isolation: %s mutation cannot check references", m.Type())
+		}
+		for _, raw := range ids {
+			id, ok := raw.(int)
+			if !ok {
+				return fmt.Errorf("tenant isolation: %s.%s has a non-integer id", m.Type(), name)
+			}
+			table, ok := idRanges[int64(id)>>32<<32]
+			if !ok {
+				return fmt.Errorf("%s %s: %w", name, fmt.Sprint(id), ErrForeignReference)
+			}
+			col := "tenant_id"
+			if table == "tenants" {
+				col = "id"
+			}
+			rows, err := q.QueryContext(ctx, "SELECT COUNT(*) FROM "+table+" WHERE id = ? AND "+col+" = ?", id, tenantID)
+			if err != nil {
+				return fmt.Errorf("check reference %s: %w", name, err)
+			}
+			var n int
+			if rows.Next() {
+				err = rows.Scan(&n)
+			}
+			rows.Close()
+			if err != nil {
+				return fmt.Errorf("check reference %s: %w", name, err)
+			}
+			if n == 0 {
+				return fmt.Errorf("%s %d: %w", name, id, ErrForeignReference)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,320 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"sort"
+	"strings"
+
+	"entgo.io/contrib/entgql"
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/ferry-migrate/ferry"
+	"github.com/ferry-migrate/ferry/ent"
+	"github.com/ferry-migrate/ferry/ent/schema"
+	"github.com/ferry-migrate/ferry/graph/generated"
+	"github.com/ferry-migrate/ferry/internal/trace"
+	"github.com/ferry-migrate/ferry/internal/viewer"
+)
+
+// Limits on what one request may ask for.
+const (
+	maxPage       = 1000 // largest first/last of a connection
+	maxDepth      = 12   // deepest selection
+	maxComplexity = 5000 // gqlgen's field-count complexity, with connections weighted by page size
+)
+
+// NewHandler returns the /graphql handler: POST and GET transports, an ent
+// transaction around every mutation, limits, the error presenter and the
+// audit trail.
+func NewHandler(r *Resolver, log *slog.Logger) *handler.Server {
+	cfg := generated.Config{Resolvers: r}
+	srv := handler.New(generated.NewExecutableSchema(cfg))
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lruCache())
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.FixedComplexityLimit(maxComplexity))
+	srv.Use(depthLimit{max: maxDepth})
+	srv.Use(entgql.Transactioner{TxOpener: r.Client})
+	srv.AroundFields(auditMutations(log))
+	srv.SetErrorPresenter(presentError(log))
+	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "panic in resolver", "panic", fmt.Sprint(p), "trace_id", trace.FromContext(ctx))
+		return errors.New("internal error")
+	})
+	return srv
+}
+
+// checkPage refuses pages larger than maxPage (and negative ones).
+func checkPage(first, last *int) error {
+	for _, n := range []*int{first, last} {
+		if n != nil && (*n < 0 || *n > maxPage) {
+			return ferry.Errorf(ferry.EINVALID, "page size must be between 0 and %d, got %d", maxPage, *n)
+		}
+	}
+	return nil
+}
+
+// require returns the viewer when its role is at least min.
+func require(ctx context.Context, min viewer.Role) (*viewer.Viewer, error) {
+	v := viewer.FromContext(ctx)
+	if v == nil {
+		return nil, ferry.Errorf(ferry.EUNAUTHORIZED, "sign in first")
+	}
+	if !v.Can(min) {
+		return nil, ferry.Errorf(ferry.EFORBIDDEN, "this needs the %s role or higher; you are %s", min, v.Role)
+	}
+	return v, nil
+}
+
+// mayGrant reports whether v may give someone role r: never more than its own,
+// and platform only by the platform operator.
+func mayGrant(v *viewer.Viewer, r viewer.Role) bool {
+	if r == viewer.RolePlatform {
+		return v.System || v.Role == viewer.RolePlatform
+	}
+	return v.Can(r)
+}
+
+// cloudAccountAD binds a sealed cloud secret to its tenant.
+func cloudAccountAD(tenantID int) []byte {
+	return []byte(fmt.Sprintf("cloud_account:tenant:%d", tenantID))
+}
+
+// depthLimit refuses operations nested deeper than max.
+type depthLimit struct{ max int }
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = depthLimit{}
+
+func (depthLimit) ExtensionName() string                   { return "DepthLimit" }
+func (depthLimit) Validate(graphql.ExecutableSchema) error { return nil }
+func (d depthLimit) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil {
+		return nil
+	}
+	if depth := selectionDepth(oc.Operation.SelectionSet, oc.Doc.Fragments, 0); depth > d.max {
+		err := gqlerror.Errorf("query is nested %d levels deep; the limit is %d", depth, d.max)
+		err.Extensions = map[string]any{"code": ferry.EINVALID}
+		return err
+	}
+	return nil
+}
+
+func selectionDepth(set ast.SelectionSet, frags ast.FragmentDefinitionList, seen int) int {
+	if seen > 64 { // fragment cycles are rejected by validation; this only bounds the walk
+		return seen
+	}
+	max := 0
+	for _, sel := range set {
+		var d int
+		switch s := sel.(type) {
+		case *ast.Field:
+			d = 1
+			if len(s.SelectionSet) > 0 {
+				d += selectionDepth(s.SelectionSet, frags, seen+1)
+			}
+		case *ast.InlineFragment:
+			d = selectionDepth(s.SelectionSet, frags, seen+1)
+		case *ast.FragmentSpread:
+			if f := frags.ForName(s.Name); f != nil {
+				d = selectionDepth(f.SelectionSet, frags, seen+1)
+			}
+		}
+		if d > max {
+			max = d
+		}
+	}
+	return max
+}
+
+// presentError maps errors to user-readable messages with a code, in one place.
+func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gerr := graphql.DefaultErrorPresenter(ctx, err)
+		code, msg := classify(err)
+		if code == ferry.EINTERNAL {
+			var ge *gqlerror.Error
+			if errors.As(err, &ge) && ge.Err == nil {
+				// Errors made by gqlgen itself (validation, unknown fields) are already readable.
+				if gerr.Extensions == nil {
+					gerr.Extensions = map[string]any{}
+				}
+				if _, ok := gerr.Extensions["code"]; !ok {
+					gerr.Extensions["code"] = ferry.EINVALID
+				}
+				return gerr
+			}
+			log.ErrorContext(ctx, "graphql internal error", "error", err.Error(), "trace_id", trace.FromContext(ctx), "path", gerr.Path.String())
+			msg = "internal error (trace id " + trace.FromContext(ctx) + ")"
+		} else {
+			log.InfoContext(ctx, "graphql request refused", "code", code, "error", err.Error(), "trace_id", trace.FromContext(ctx), "path", gerr.Path.String())
+		}
+		gerr.Message = msg
+		if gerr.Extensions == nil {
+			gerr.Extensions = map[string]any{}
+		}
+		gerr.Extensions["code"] = code
+		gerr.Extensions["traceId"] = trace.FromContext(ctx)
+		return gerr
+	}
+}
+
+// classify turns an error into a code and a message a user can act on.
+func classify(err error) (string, string) {
+	var fe *ferry.Error
+	var ve *ent.ValidationError
+	var nf *ent.NotFoundError
+	var ce *ent.ConstraintError
+	switch {
+	case errors.As(err, &fe):
+		return fe.Code, fe.Message
+	case errors.Is(err, schema.ErrNoViewer):
+		return ferry.EUNAUTHORIZED, "sign in first"
+	case errors.Is(err, schema.ErrForeignReference):
+		return ferry.ENOTFOUND, readable(err, schema.ErrForeignReference)
+	case errors.As(err, &nf):
+		return ferry.ENOTFOUND, strings.TrimPrefix(nf.Error(), "ent: ")
+	case errors.As(err, &ve):
+		return ferry.EINVALID, fmt.Sprintf("invalid %s: %v", ve.Name, errors.Unwrap(ve))
+	case errors.As(err, &ce):
+		if strings.Contains(strings.ToLower(ce.Error()), "unique") {
+			return ferry.ECONFLICT, "an object with the same unique value already exists (" + uniqueColumn(ce.Error()) + ")"
+		}
+		return ferry.ECONFLICT, "the change conflicts with related objects"
+	}
+	return ferry.EINTERNAL, "internal error"
+}
+
+func readable(err, sentinel error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, "tenant isolation: "); i >= 0 {
+		return sentinel.Error()
+	}
+	return s
+}
+
+// uniqueColumn extracts "users.email" from SQLite's "UNIQUE constraint failed: users.email".
+func uniqueColumn(s string) string {
+	if i := strings.Index(s, "failed: "); i >= 0 {
+		return s[i+len("failed: "):]
+	}
+	return "unique"
+}
+
+// sensitiveArgs are never written to audit events.
+var sensitiveArgs = map[string]bool{"password": true, "ownerPassword": true, "current": true, "new": true, "secret": true}
+
+// auditMutations records an audit event for every mutation that succeeds, in
+// the mutation's own transaction, so the change and its record land together.
+func auditMutations(log *slog.Logger) graphql.FieldMiddleware {
+	return func(ctx context.Context, next graphql.Resolver) (any, error) {
+		fc := graphql.GetFieldContext(ctx)
+		if fc == nil || fc.Object != "Mutation" {
+			return next(ctx)
+		}
+		res, err := next(ctx)
+		v := viewer.FromContext(ctx)
+		if err != nil || v == nil {
+			return res, err
+		}
+		client := ent.FromContext(ctx)
+		if client == nil {
+			return res, err
+		}
+		typ, id := objectOf(res)
+		details := map[string]any{}
+		keys := make([]string, 0, len(fc.Args))
+		for k := range fc.Args {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		var argNames []string
+		for _, k := range keys {
+			if sensitiveArgs[k] {
+				continue
+			}
+			argNames = append(argNames, k)
+			if k == "id" {
+				details["id"] = fc.Args[k]
+			}
+		}
+		details["args"] = argNames
+		tenantID := v.TenantID
+		if t := tenantOf(res); t != 0 {
+			tenantID = t
+		}
+		if tenantID == 0 {
+			return res, err
+		}
+		aerr := client.AuditEvent.Create().SetTenantID(tenantID).SetActor(v.Actor()).SetAction(fc.Field.Name).
+			SetObjectType(typ).SetObjectID(id).SetTraceID(trace.FromContext(ctx)).SetDetails(details).
+			Exec(viewer.NewContext(ctx, &viewer.Viewer{System: true}))
+		if aerr != nil {
+			log.ErrorContext(ctx, "audit event not written", "error", aerr, "trace_id", trace.FromContext(ctx))
+			return nil, fmt.Errorf("write audit event: %w", aerr)
+		}
+		return res, err
+	}
+}
+
+// objectOf names the type and id of a mutation's result.
+func objectOf(res any) (string, string) {
+	rv := reflect.ValueOf(res)
+	for rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		rv = rv.Elem()
+	}
+	switch rv.Kind() {
+	case reflect.Struct:
+		if f := rv.FieldByName("ID"); f.IsValid() {
+			return rv.Type().Name(), fmt.Sprint(f.Interface())
+		}
+		for _, name := range []string{"Tenant", "Token"} {
+			if f := rv.FieldByName(name); f.IsValid() {
+				return objectOf(f.Interface())
+			}
+		}
+		return rv.Type().Name(), ""
+	case reflect.Int, reflect.Int64:
+		return "", fmt.Sprint(rv.Interface())
+	case reflect.Bool:
+		return "", ""
+	}
+	return "", ""
+}
+
+// tenantOf returns the tenant a mutation's result belongs to, so that the
+// platform operator's actions are recorded in the tenant they touched.
+func tenantOf(res any) int {
+	rv := reflect.ValueOf(res)
+	for rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		rv = rv.Elem()
+	}
+	if rv.Kind() != reflect.Struct {
+		return 0
+	}
+	if rv.Type() == reflect.TypeOf(ent.Tenant{}) {
+		return rv.FieldByName("ID").Interface().(int)
+	}
+	if f := rv.FieldByName("TenantID"); f.IsValid() && f.Kind() == reflect.Int {
+		return int(f.Int())
+	}
+	if f := rv.FieldByName("Tenant"); f.IsValid() {
+		return tenantOf(f.Interface())
+	}
+	return 0
+}

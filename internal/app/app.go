@@ -1,0 +1,238 @@
+// Package app assembles a Ferry server from its parts (database, queue,
+// GraphQL, HTTP, workers) so that `ferry serve`, the tests and the benchmarks
+// run exactly the same wiring.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/hibiken/asynq"
+
+	"github.com/ferry-migrate/ferry/ent/user"
+	"github.com/ferry-migrate/ferry/graph"
+	"github.com/ferry-migrate/ferry/internal/auth"
+	"github.com/ferry-migrate/ferry/internal/database"
+	"github.com/ferry-migrate/ferry/internal/secrets"
+	"github.com/ferry-migrate/ferry/internal/viewer"
+	"github.com/ferry-migrate/ferry/internal/web"
+	"github.com/ferry-migrate/ferry/jobs"
+)
+
+// Config is everything a server needs; cmd fills it from flags and FERRY_* variables.
+type Config struct {
+	DataDir       string
+	DatabaseURL   string
+	RedisURL      string // empty: embedded queue
+	AdminEmail    string
+	AdminPassword string // empty: generate and print once
+	Workers       int    // in-process task workers; 0 runs none
+	Migrate       bool
+	SecureCookies bool
+	UI            fs.FS
+	Log           *slog.Logger
+	// Banner receives the one-time admin password; default stderr.
+	Banner io.Writer
+	// Mount lets later parts add routes (agent protocol, uploads).
+	Mount []func(chi.Router, *App)
+	Now   func() time.Time
+}
+
+// App is a running Ferry server's parts.
+type App struct {
+	Config  Config
+	DB      *database.DB
+	Queue   *jobs.Queue
+	Secrets *secrets.Box
+	Key     []byte // HMAC key (CSRF, registration tokens)
+	Web     *web.Server
+	Mux     *asynq.ServeMux
+	Log     *slog.Logger
+
+	worker    *asynq.Server
+	scheduler *asynq.Scheduler
+}
+
+// New opens the database (migrating it), the queue, creates the first
+// account on an empty database, and builds the HTTP handler.
+func New(ctx context.Context, cfg Config) (*App, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Banner == nil {
+		cfg.Banner = os.Stderr
+	}
+	if cfg.DatabaseURL == "" {
+		cfg.DatabaseURL = filepath.Join(cfg.DataDir, "ferry.db")
+	}
+	a := &App{Config: cfg, Log: cfg.Log}
+	keyDir := filepath.Join(cfg.DataDir, "keys")
+	sk, err := secrets.LoadOrCreateKey(filepath.Join(keyDir, "secrets.key"))
+	if err != nil {
+		return nil, fmt.Errorf("secrets key: %w", err)
+	}
+	if a.Secrets, err = secrets.New(sk); err != nil {
+		return nil, err
+	}
+	if a.Key, err = secrets.LoadOrCreateKey(filepath.Join(keyDir, "hmac.key")); err != nil {
+		return nil, fmt.Errorf("hmac key: %w", err)
+	}
+	if a.DB, err = database.Open(ctx, cfg.DatabaseURL, cfg.Migrate); err != nil {
+		return nil, err
+	}
+	if err := a.bootstrap(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if a.Queue, err = jobs.Open(cfg.RedisURL); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Mux = asynq.NewServeMux()
+	(&jobs.Maintenance{Client: a.DB.Client, Now: cfg.Now, Log: cfg.Log}).Register(a.Mux)
+
+	resolver := &graph.Resolver{Client: a.DB.Client, Secrets: a.Secrets}
+	a.Web = web.New(web.Config{
+		Client:  a.DB.Client,
+		GraphQL: graph.NewHandler(resolver, cfg.Log),
+		UI:      cfg.UI,
+		Log:     cfg.Log,
+		Key:     a.Key,
+		Secure:  cfg.SecureCookies,
+		Now:     cfg.Now,
+		Ready: []web.Check{
+			{Name: "database", Fn: func(ctx context.Context) error { return a.DB.SQL.PingContext(ctx) }},
+			{Name: "queue", Fn: func(ctx context.Context) error { return a.Queue.Ping(ctx) }},
+		},
+		Mount: func(r chi.Router, _ *web.Server) {
+			for _, m := range cfg.Mount {
+				m(r, a)
+			}
+		},
+	})
+	return a, nil
+}
+
+// bootstrap creates the default tenant and its first account when the
+// database has no user yet. The account is the platform operator: it owns
+// the default tenant and may create others.
+func (a *App) bootstrap(ctx context.Context) error {
+	sys := viewer.SystemContext(ctx)
+	n, err := a.DB.Client.User.Query().Count(sys)
+	if err != nil || n > 0 {
+		return err
+	}
+	email := auth.NormalizeEmail(a.Config.AdminEmail)
+	if email == "" {
+		email = "admin@ferry.local"
+	}
+	pw, generated := a.Config.AdminPassword, false
+	if pw == "" {
+		pw, generated = auth.RandomPassword(), true
+	}
+	hash, err := auth.HashPassword(pw)
+	if err != nil {
+		return fmt.Errorf("FERRY_ADMIN_PASSWORD: %w", err)
+	}
+	tx, err := a.DB.Client.Tx(sys)
+	if err != nil {
+		return err
+	}
+	err = func() error {
+		t, err := tx.Tenant.Create().SetName("Default").SetSlug("default").Save(sys)
+		if err != nil {
+			return err
+		}
+		return tx.User.Create().SetTenantID(t.ID).SetEmail(email).SetName("Administrator").
+			SetRole(user.RolePlatform).SetPasswordHash(hash).Exec(sys)
+	}()
+	if err != nil {
+		tx.Rollback()
+		return fmt.Errorf("create the first account: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	{
+		if generated {
+			fmt.Fprintf(a.Config.Banner, "\n  Ferry created the first account.\n    email:    %s\n    password: %s  (shown once; change it after signing in)\n\n", email, pw)
+		} else {
+			a.Log.Info("created the first account from FERRY_ADMIN_EMAIL / FERRY_ADMIN_PASSWORD", "email", email)
+		}
+		return nil
+	}
+}
+
+// StartWorkers starts the in-process asynq server and scheduler.
+func (a *App) StartWorkers() error {
+	if a.Config.Workers <= 0 {
+		return nil
+	}
+	a.worker = jobs.NewServer(a.Queue, a.Config.Workers, a.Log)
+	if err := a.worker.Start(a.Mux); err != nil {
+		return fmt.Errorf("start workers: %w", err)
+	}
+	a.scheduler = asynq.NewScheduler(a.Queue.Redis, &asynq.SchedulerOpts{HeartbeatInterval: time.Second})
+	t, opts := jobs.NewPruneSessionsTask()
+	if _, err := a.scheduler.Register("@hourly", t, opts...); err != nil {
+		return err
+	}
+	return a.scheduler.Start()
+}
+
+// Serve listens on addr until ctx ends, then shuts down gracefully: in-flight
+// requests finish, then in-flight tasks finish, then the stores close.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.Web,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.Log.Info("shutting down: finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Close stops workers (waiting for running tasks) and closes the stores.
+func (a *App) Close() {
+	if a.scheduler != nil {
+		a.scheduler.Shutdown()
+	}
+	if a.worker != nil {
+		a.worker.Shutdown()
+	}
+	if a.Queue != nil {
+		a.Queue.Close()
+	}
+	if a.DB != nil {
+		a.DB.Close()
+	}
+}

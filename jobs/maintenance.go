@@ -1,0 +1,46 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/ferry-migrate/ferry/ent"
+	"github.com/ferry-migrate/ferry/ent/session"
+	"github.com/ferry-migrate/ferry/internal/viewer"
+)
+
+// TypePruneSessions deletes expired sign-in sessions.
+const TypePruneSessions = "maintenance:prune_sessions"
+
+// NewPruneSessionsTask returns the task. Unique collapses schedules that
+// several processes enqueue in the same hour (best-effort; the task is
+// idempotent anyway).
+func NewPruneSessionsTask() (*asynq.Task, []asynq.Option) {
+	return asynq.NewTask(TypePruneSessions, nil), []asynq.Option{asynq.Queue("low"), asynq.Unique(time.Hour)}
+}
+
+// Maintenance handles housekeeping tasks.
+type Maintenance struct {
+	Client *ent.Client
+	Now    func() time.Time
+	Log    *slog.Logger
+}
+
+// PruneSessions is idempotent: deleting what is already gone deletes nothing.
+func (m *Maintenance) PruneSessions(ctx context.Context, _ *asynq.Task) error {
+	n, err := m.Client.Session.Delete().Where(session.ExpiresAtLT(m.Now())).Exec(viewer.SystemContext(ctx))
+	if err != nil {
+		return fmt.Errorf("prune sessions: %w", err)
+	}
+	m.Log.InfoContext(ctx, "pruned expired sessions", "count", n)
+	return nil
+}
+
+// Register adds the maintenance handlers to mux.
+func (m *Maintenance) Register(mux *asynq.ServeMux) {
+	mux.HandleFunc(TypePruneSessions, m.PruneSessions)
+}
