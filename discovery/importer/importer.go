@@ -1,0 +1,302 @@
+// Package importer reads the files a client hands over — the Ferry CSV
+// template, RVTools exports (CSV per sheet or one .xlsx), ss/netstat
+// captures and the estate JSON — into discovery records and observed
+// connections. Every importer streams its input under byte and row caps,
+// keeps the good rows and reports each bad one with file, row, column and
+// reason.
+package importer
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ferry-migrate/ferry/discovery"
+)
+
+// Limits bound what one import may consume.
+type Limits struct {
+	MaxBytes  int64 // per file; default 256 MiB
+	MaxRows   int   // per file; default 1,000,000
+	MaxErrors int   // row errors kept per import; default 10,000 (the rest are counted)
+}
+
+// DefaultLimits are used for zero fields.
+var DefaultLimits = Limits{MaxBytes: 256 << 20, MaxRows: 1_000_000, MaxErrors: 10_000}
+
+// ErrTooLarge refuses a whole file that exceeds a cap: a partial import of
+// it would look complete and be wrong.
+var ErrTooLarge = errors.New("file exceeds the import cap")
+
+// ErrUnknownFormat refuses a file no importer recognises.
+var ErrUnknownFormat = errors.New("unrecognised file format")
+
+// Kind names an input format.
+type Kind string
+
+// Input formats.
+const (
+	KindHostsCSV       Kind = "hosts_csv"
+	KindConnectionsCSV Kind = "connections_csv"
+	KindRVToolsCSV     Kind = "rvtools_csv"
+	KindRVToolsXLSX    Kind = "rvtools_xlsx"
+	KindSS             Kind = "ss"
+	KindNetstat        Kind = "netstat"
+	KindEstateJSON     Kind = "estate_json"
+)
+
+// FileSummary counts what happened to one file.
+type FileSummary struct {
+	File     string `json:"file"`
+	Kind     Kind   `json:"kind"`
+	Rows     int    `json:"rows"`
+	Accepted int    `json:"accepted"`
+	Rejected int    `json:"rejected"`
+	Skipped  int    `json:"skipped,omitempty"` // e.g. RVTools templates
+}
+
+// Result is everything one import produced.
+type Result struct {
+	Records       []discovery.Record             `json:"records"`
+	Connections   []discovery.ObservedConnection `json:"connections"`
+	Errors        []discovery.RowError           `json:"errors"`
+	ErrorsDropped int                            `json:"errors_dropped,omitempty"`
+	Files         []FileSummary                  `json:"files"`
+}
+
+// Importer accumulates one import (possibly several files that refer to
+// each other: hosts.csv and connections.csv, or RVTools' sheets).
+type Importer struct {
+	limits Limits
+	now    func() time.Time
+	batch  string
+	res    Result
+
+	csvRefs  map[string]bool // refs declared by hosts CSVs in this import
+	csvConns []pendingConn
+	rv       *rvtools
+}
+
+// New starts an import. now stamps observations (time.Now when nil).
+func New(limits Limits, now func() time.Time) *Importer {
+	if limits.MaxBytes <= 0 {
+		limits.MaxBytes = DefaultLimits.MaxBytes
+	}
+	if limits.MaxRows <= 0 {
+		limits.MaxRows = DefaultLimits.MaxRows
+	}
+	if limits.MaxErrors <= 0 {
+		limits.MaxErrors = DefaultLimits.MaxErrors
+	}
+	if now == nil {
+		now = time.Now
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return &Importer{limits: limits, now: now, batch: hex.EncodeToString(b), csvRefs: map[string]bool{}}
+}
+
+func (im *Importer) source(kind, file string) discovery.SourceRef {
+	return discovery.SourceRef{Kind: kind, Name: file, ObservedAt: im.now().UTC()}
+}
+
+// rowError records a problem, keeping at most MaxErrors of them.
+func (im *Importer) rowError(file string, row int, column, format string, a ...any) {
+	if len(im.res.Errors) >= im.limits.MaxErrors {
+		im.res.ErrorsDropped++
+		return
+	}
+	im.res.Errors = append(im.res.Errors, discovery.RowError{File: file, Row: row, Column: column, Reason: fmt.Sprintf(format, a...)})
+}
+
+// capReader fails with ErrTooLarge once more than max bytes were read, so
+// no importer can be made to hold more than the cap.
+type capReader struct {
+	r    io.Reader
+	left int64
+	max  int64
+}
+
+func (c *capReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		// One probe byte tells "exactly at the cap" from "over it".
+		var one [1]byte
+		if n, _ := c.r.Read(one[:]); n > 0 {
+			return 0, fmt.Errorf("%w of %d bytes", ErrTooLarge, c.max)
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+// AddFile imports one file, choosing the importer from its name and first
+// bytes. A file-level error (too large, unknown format, unreadable)
+// refuses the file; row errors go to the Result.
+func (im *Importer) AddFile(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("import %s: %w", path, err)
+	}
+	if fi.Size() > im.limits.MaxBytes {
+		return fmt.Errorf("import %s: %w of %d bytes (it has %d)", path, ErrTooLarge, im.limits.MaxBytes, fi.Size())
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("import %s: %w", path, err)
+	}
+	defer f.Close()
+	return im.Add(filepath.Base(path), f)
+}
+
+// Add imports one stream named name (the name picks the format and, for
+// captures, the host).
+func (im *Importer) Add(name string, r io.Reader) error {
+	cr := &capReader{r: r, left: im.limits.MaxBytes, max: im.limits.MaxBytes}
+	br := bufio.NewReaderSize(cr, 64<<10)
+	head, _ := br.Peek(4096)
+	kind, err := Detect(name, head)
+	if err != nil {
+		return fmt.Errorf("import %s: %w", name, err)
+	}
+	sum := FileSummary{File: name, Kind: kind}
+	mark := im.mark()
+	switch kind {
+	case KindHostsCSV:
+		err = im.hostsCSV(name, br, &sum)
+	case KindConnectionsCSV:
+		err = im.connectionsCSV(name, br, &sum)
+	case KindRVToolsCSV:
+		err = im.rvtoolsCSV(name, br, &sum)
+	case KindRVToolsXLSX:
+		err = im.rvtoolsXLSX(name, br, &sum)
+	case KindSS, KindNetstat:
+		err = im.capture(name, kind, br, &sum)
+	case KindEstateJSON:
+		err = im.estateJSON(name, br, &sum)
+	}
+	if err != nil {
+		// A refused file contributes nothing: a partial file would look
+		// complete and be wrong.
+		im.rollback(mark)
+		sum.Accepted, sum.Rejected = 0, sum.Rows
+		im.res.Files = append(im.res.Files, sum)
+		return fmt.Errorf("import %s: %w", name, err)
+	}
+	im.res.Files = append(im.res.Files, sum)
+	return nil
+}
+
+type mark struct{ records, conns, errs, csvConns, rvVMs, rvChildren int }
+
+func (im *Importer) mark() mark {
+	m := mark{len(im.res.Records), len(im.res.Connections), len(im.res.Errors), len(im.csvConns), 0, 0}
+	if im.rv != nil {
+		m.rvVMs, m.rvChildren = len(im.rv.vms), len(im.rv.children)
+	}
+	return m
+}
+
+func (im *Importer) rollback(m mark) {
+	im.res.Records = im.res.Records[:m.records]
+	im.res.Connections = im.res.Connections[:m.conns]
+	im.res.Errors = im.res.Errors[:m.errs]
+	im.csvConns = im.csvConns[:m.csvConns]
+	im.csvRefs = map[string]bool{}
+	for _, r := range im.res.Records {
+		if r.Source.Kind == discovery.SourceCSV {
+			for _, ref := range r.Refs {
+				im.csvRefs[ref] = true
+			}
+		}
+	}
+	if im.rv != nil {
+		im.rv.vms = im.rv.vms[:m.rvVMs]
+		im.rv.children = im.rv.children[:m.rvChildren]
+		im.rv.byName = map[string][]*rvVM{}
+		for _, v := range im.rv.vms {
+			k := strings.ToLower(v.facts.Name)
+			im.rv.byName[k] = append(im.rv.byName[k], v)
+		}
+	}
+}
+
+// Detect picks the format of a file from its name and its first bytes.
+func Detect(name string, head []byte) (Kind, error) {
+	lower := strings.ToLower(name)
+	head = bytes.TrimPrefix(head, []byte("\xef\xbb\xbf"))
+	switch {
+	case strings.HasSuffix(lower, ".xlsx") || bytes.HasPrefix(head, []byte("PK\x03\x04")):
+		return KindRVToolsXLSX, nil
+	case strings.HasSuffix(lower, ".json") || bytes.HasPrefix(bytes.TrimSpace(head), []byte("{")):
+		return KindEstateJSON, nil
+	}
+	first := string(head)
+	if i := strings.IndexByte(first, '\n'); i >= 0 {
+		first = first[:i]
+	}
+	cols := map[string]bool{}
+	for _, c := range strings.Split(strings.TrimSpace(first), ",") {
+		cols[strings.ToLower(strings.Trim(strings.TrimSpace(c), `"`))] = true
+	}
+	switch {
+	case cols["vm"]:
+		return KindRVToolsCSV, nil
+	case cols["src"] && cols["port"]:
+		return KindConnectionsCSV, nil
+	case cols["name"] && (cols["id"] || cols["ip"] || cols["fqdn"]):
+		return KindHostsCSV, nil
+	}
+	text := string(head)
+	switch {
+	case strings.Contains(text, "Proto Recv-Q") || strings.Contains(text, "Active Internet connections") ||
+		strings.Contains(lower, "netstat") || containsLinePrefix(text, "tcp ", "tcp6 ", "  TCP "):
+		return KindNetstat, nil
+	case strings.Contains(text, "Local Address:Port") || strings.Contains(lower, ".ss") || strings.Contains(lower, "_ss") ||
+		containsLinePrefix(text, "ESTAB", "LISTEN", "TIME-WAIT", "SYN-SENT", "CLOSE-WAIT"):
+		return KindSS, nil
+	}
+	return "", ErrUnknownFormat
+}
+
+func containsLinePrefix(text string, prefixes ...string) bool {
+	for _, line := range strings.Split(text, "\n") {
+		for _, p := range prefixes {
+			if strings.HasPrefix(line, p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Finish resolves what needed every file (connections to hosts.csv refs,
+// RVTools sheets to their VMs) and returns the import.
+func (im *Importer) Finish() Result {
+	im.finishCSVConnections()
+	if im.rv != nil {
+		im.rv.finish(im)
+	}
+	if im.res.Records == nil {
+		im.res.Records = []discovery.Record{}
+	}
+	if im.res.Connections == nil {
+		im.res.Connections = []discovery.ObservedConnection{}
+	}
+	if im.res.Errors == nil {
+		im.res.Errors = []discovery.RowError{}
+	}
+	return im.res
+}
