@@ -1,0 +1,37 @@
+import { createRouter, createWebHistory, type RouteRecordRaw } from 'vue-router'
+import { session, fetchMe, type Role, can } from '@/api/auth'
+
+declare module 'vue-router' {
+  interface RouteMeta {
+    public?: boolean
+    title?: string // i18n key
+    minRole?: Role
+  }
+}
+
+// Screens are lazy so each becomes its own chunk.
+const routes: RouteRecordRaw[] = [
+  { path: '/signin', name: 'signin', component: () => import('@/screens/signin/SignIn.vue'), meta: { public: true } },
+  {
+    path: '/',
+    component: () => import('@/layout/AppShell.vue'),
+    children: [
+      { path: '', redirect: { name: 'dashboard' } },
+      { path: 'dashboard', name: 'dashboard', component: () => import('@/screens/dashboard/Dashboard.vue'), meta: { title: 'nav.dashboard' } },
+      { path: 'inventory', name: 'inventory', component: () => import('@/screens/inventory/Inventory.vue'), meta: { title: 'nav.inventory' } },
+      { path: 'hosts/:id', name: 'host', component: () => import('@/screens/host/HostDetail.vue'), props: true, meta: { title: 'nav.inventory' } },
+      { path: 'audit', name: 'audit', component: () => import('@/screens/audit/AuditLog.vue'), meta: { title: 'nav.audit' } },
+    ],
+  },
+  { path: '/:pathMatch(.*)*', redirect: { name: 'dashboard' } },
+]
+
+export const router = createRouter({ history: createWebHistory(), routes })
+
+router.beforeEach(async (to) => {
+  if (to.meta.public) return true
+  if (!session.checked) await fetchMe()
+  if (!session.user) return { name: 'signin', query: to.fullPath !== '/' ? { next: to.fullPath } : {} }
+  if (to.meta.minRole && !can(to.meta.minRole)) return { name: 'dashboard' }
+  return true
+})

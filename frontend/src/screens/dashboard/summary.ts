@@ -1,0 +1,51 @@
+import type { DashboardQuery as Q } from '@/gql/graphql'
+
+export const migrationStates = [
+  'pending', 'preparing', 'initial_sync', 'syncing', 'test_launched', 'cutover_ready',
+  'cutting_over', 'cut_over', 'rolling_back', 'rolled_back', 'failed',
+] as const
+
+export interface Risk {
+  key: string
+  count: number
+  level: 'danger' | 'warning'
+  text?: string
+}
+
+// summarise turns the dashboard query into the numbers the cards show.
+export function summarise(d: Q) {
+  const byState: Record<string, number> = {}
+  let bytesDone = 0
+  let bytesTotal = 0
+  for (const e of d.migrations.edges ?? []) {
+    const m = e?.node
+    if (!m) continue
+    byState[m.state] = (byState[m.state] ?? 0) + 1
+    bytesDone += m.bytesDone
+    bytesTotal += m.bytesTotal
+  }
+  let costAsIs = 0
+  let costRightSized = 0
+  for (const e of d.costs.edges ?? []) {
+    if (!e?.node) continue
+    costAsIs += e.node.monthlyCostAsIs
+    costRightSized += e.node.monthlyCostRightSized
+  }
+  const waves: { id: string; plan: string; name: string; status: string }[] = []
+  const risks: Risk[] = []
+  if (d.notReady.totalCount > 0) risks.push({ key: 'dashboard.notReady', count: d.notReady.totalCount, level: 'danger' })
+  if ((byState.failed ?? 0) > 0) risks.push({ key: 'dashboard.failedMigrations', count: byState.failed, level: 'danger' })
+  if (d.infeasiblePlans.totalCount > 0) risks.push({ key: 'dashboard.infeasiblePlans', count: d.infeasiblePlans.totalCount, level: 'warning' })
+  for (const e of d.plans.edges ?? []) {
+    const p = e?.node
+    if (!p) continue
+    for (const w of [...(p.waves ?? [])].sort((a, b) => a.ordinal - b.ordinal)) {
+      waves.push({ id: w.id, plan: p.name, name: w.name || `#${w.ordinal}`, status: w.status })
+    }
+    // Planner problems (cycles, oversized groups) are user-readable sentences.
+    for (const [i, text] of (p.problems ?? []).entries()) {
+      risks.push({ key: `plan-${p.id}-${i}`, count: 1, level: 'warning', text: `${p.name}: ${text}` })
+    }
+  }
+  return { byState, bytesDone, bytesTotal, costAsIs, costRightSized, waves, risks }
+}
