@@ -30,7 +30,7 @@ import (
 const (
 	maxPage       = 1000 // largest first/last of a connection
 	maxDepth      = 12   // deepest selection
-	maxComplexity = 5000 // gqlgen's field-count complexity, with connections weighted by page size
+	maxComplexity = 50000 // fields, with each connection's children counted once per row it may return
 )
 
 // NewHandler returns the /graphql handler: POST and GET transports, an ent
@@ -38,6 +38,7 @@ const (
 // audit trail.
 func NewHandler(r *Resolver, log *slog.Logger) *handler.Server {
 	cfg := generated.Config{Resolvers: r}
+	weighConnections(&cfg.Complexity)
 	srv := handler.New(generated.NewExecutableSchema(cfg))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
@@ -47,7 +48,7 @@ func NewHandler(r *Resolver, log *slog.Logger) *handler.Server {
 	srv.Use(extension.Introspection{})
 	srv.Use(extension.FixedComplexityLimit(maxComplexity))
 	srv.Use(depthLimit{max: maxDepth})
-	srv.Use(entgql.Transactioner{TxOpener: r.Client})
+	srv.Use(transactioner{entgql.Transactioner{TxOpener: r.Client}})
 	srv.AroundFields(auditMutations(log))
 	srv.SetErrorPresenter(presentError(log))
 	srv.SetRecoverFunc(func(ctx context.Context, p any) error {
@@ -57,14 +58,20 @@ func NewHandler(r *Resolver, log *slog.Logger) *handler.Server {
 	return srv
 }
 
-// checkPage refuses pages larger than maxPage (and negative ones).
-func checkPage(first, last *int) error {
+// checkPage refuses pages larger than maxPage (and negative ones), and caps
+// a list asked for without first or last at maxPage rows: no request reads a
+// 20,000-host table whole.
+func checkPage(first, last *int) (*int, error) {
 	for _, n := range []*int{first, last} {
 		if n != nil && (*n < 0 || *n > maxPage) {
-			return ferry.Errorf(ferry.EINVALID, "page size must be between 0 and %d, got %d", maxPage, *n)
+			return nil, ferry.Errorf(ferry.EINVALID, "page size must be between 0 and %d, got %d", maxPage, *n)
 		}
 	}
-	return nil
+	if first == nil && last == nil {
+		n := maxPage
+		return &n, nil
+	}
+	return first, nil
 }
 
 // require returns the viewer when its role is at least min.
@@ -149,7 +156,7 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		code, msg := classify(err)
 		if code == ferry.EINTERNAL {
 			var ge *gqlerror.Error
-			if errors.As(err, &ge) && ge.Err == nil {
+			if graphql.GetFieldContext(ctx) == nil || (errors.As(err, &ge) && ge.Err == nil) {
 				// Errors made by gqlgen itself (validation, unknown fields) are already readable.
 				if gerr.Extensions == nil {
 					gerr.Extensions = map[string]any{}
@@ -317,4 +324,52 @@ func tenantOf(res any) int {
 		return tenantOf(f.Interface())
 	}
 	return 0
+}
+
+var intPtr = reflect.TypeOf((*int)(nil))
+
+// weighConnections sets the complexity of every Relay connection field (those
+// taking after/first/before/last) to 1 + children × page size, so that a
+// nested list of lists is priced for the rows it can return. Done by
+// reflection over gqlgen's ComplexityRoot so that new connections are covered
+// without a line of code each.
+func weighConnections(root any) {
+	rv := reflect.ValueOf(root).Elem()
+	for i := 0; i < rv.NumField(); i++ {
+		obj := rv.Field(i)
+		if obj.Kind() != reflect.Struct {
+			continue
+		}
+		for j := 0; j < obj.NumField(); j++ {
+			f := obj.Field(j)
+			ft := f.Type()
+			if ft.Kind() != reflect.Func || ft.NumIn() < 5 || ft.In(0).Kind() != reflect.Int || ft.In(2) != intPtr || ft.In(4) != intPtr || !f.CanSet() {
+				continue
+			}
+			f.Set(reflect.MakeFunc(ft, func(args []reflect.Value) []reflect.Value {
+				n := maxPage
+				for _, a := range []reflect.Value{args[2], args[4]} {
+					if !a.IsNil() {
+						n = int(a.Elem().Int())
+					}
+				}
+				if n < 1 || n > maxPage {
+					n = 1 // out of range: let the resolver say so clearly
+				}
+				return []reflect.Value{reflect.ValueOf(1 + args[0].Interface().(int)*n)}
+			}))
+		}
+	}
+}
+
+// transactioner runs each mutation in an ent transaction (entgql's
+// Transactioner) but steps aside for responses that have no operation, such
+// as a request body that is not JSON, which entgql would otherwise panic on.
+type transactioner struct{ entgql.Transactioner }
+
+func (t transactioner) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	if !graphql.HasOperationContext(ctx) {
+		return next(ctx)
+	}
+	return t.Transactioner.InterceptResponse(ctx, next)
 }

@@ -16,9 +16,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/go-chi/chi/v5"
 	"github.com/hibiken/asynq"
 
+	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/graph"
 	"github.com/ferry-migrate/ferry/internal/auth"
@@ -46,6 +48,8 @@ type Config struct {
 	// Mount lets later parts add routes (agent protocol, uploads).
 	Mount []func(chi.Router, *App)
 	Now   func() time.Time
+	// WrapDriver, when set, wraps the database driver (tests count statements with it).
+	WrapDriver func(dialect.Driver) dialect.Driver
 }
 
 // App is a running Ferry server's parts.
@@ -92,6 +96,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	if a.DB, err = database.Open(ctx, cfg.DatabaseURL, cfg.Migrate); err != nil {
 		return nil, err
+	}
+	if cfg.WrapDriver != nil {
+		a.DB.Client = ent.NewClient(ent.Driver(cfg.WrapDriver(a.DB.Driver)))
 	}
 	if err := a.bootstrap(ctx); err != nil {
 		a.Close()

@@ -20,8 +20,8 @@ import (
 	_ "github.com/mattn/go-sqlite3" // the embedded default database
 
 	"github.com/ferry-migrate/ferry/ent"
-	_ "github.com/ferry-migrate/ferry/ent/runtime" // hooks and interceptors of ent/schema
 	"github.com/ferry-migrate/ferry/ent/migrate/migrations"
+	_ "github.com/ferry-migrate/ferry/ent/runtime" // hooks and interceptors of ent/schema
 )
 
 // DB is an open database: the ent client and the raw handle below it.

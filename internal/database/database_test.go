@@ -1,0 +1,79 @@
+package database_test
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"entgo.io/ent/dialect/sql/schema"
+
+	"github.com/ferry-migrate/ferry/internal/database"
+)
+
+func TestMigrationsMatchTheSchema(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "sub", "ferry.db")
+	db, err := database.Open(ctx, path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	pending, err := database.Pending(ctx, db.SQL)
+	if err != nil || len(pending) == 0 {
+		t.Fatalf("pending on an empty database = %v, %v", pending, err)
+	}
+	done, err := database.Migrate(ctx, db.SQL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(done) != len(pending) {
+		t.Fatalf("applied %v, pending was %v", done, pending)
+	}
+	again, err := database.Migrate(ctx, db.SQL)
+	if err != nil || len(again) != 0 {
+		t.Fatalf("second run applied %v (%v); migrations must apply once", again, err)
+	}
+	// The migrated database needs no further change to match ent/schema:
+	// a schema edit without a new migration file fails here.
+	var buf bytes.Buffer
+	if err := db.Client.Schema.WriteTo(ctx, &buf, schema.WithDropColumn(true), schema.WithDropIndex(true)); err != nil {
+		t.Fatal(err)
+	}
+	var changes []string
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if line = strings.TrimSpace(line); line != "" && line != "BEGIN;" && line != "COMMIT;" {
+			changes = append(changes, line)
+		}
+	}
+	if len(changes) > 0 {
+		t.Fatalf("ent/schema differs from the migrations; run `make generate`:\n%s", strings.Join(changes, "\n"))
+	}
+	// WAL is on, as the embedded default promises.
+	var mode string
+	if err := db.SQL.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode = %q, %v", mode, err)
+	}
+}
+
+func TestDSN(t *testing.T) {
+	for _, tc := range []struct{ in, want, err string }{
+		{in: "var/ferry.db", want: "file:var/ferry.db?"},
+		{in: "sqlite:///abs/f.db", want: "file:/abs/f.db?"},
+		{in: "file:x.db?mode=memory", want: "mode=memory"},
+		{in: "postgres://u:pw@h/db", err: "PostgreSQL is not supported yet"},
+		{in: "sqlite://", err: "names no file"},
+	} {
+		got, err := database.DSN(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) || strings.Contains(err.Error(), ":pw@") {
+				t.Errorf("DSN(%q) error = %v, want %q without the password", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !strings.Contains(got, tc.want) || !strings.Contains(got, "_journal_mode=WAL") || !strings.Contains(got, "_fk=1") {
+			t.Errorf("DSN(%q) = %q, %v", tc.in, got, err)
+		}
+	}
+}
