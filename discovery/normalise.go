@@ -80,6 +80,7 @@ var fields = []field{
 	{"name", func(f *HostFacts) string { return f.Name }, func(d, s *HostFacts) { d.Name = s.Name }},
 	{"fqdn", func(f *HostFacts) string { return strings.ToLower(f.FQDN) }, func(d, s *HostFacts) { d.FQDN = strings.ToLower(s.FQDN) }},
 	{"bios_uuid", func(f *HostFacts) string { return f.BIOSUUID }, func(d, s *HostFacts) { d.BIOSUUID = s.BIOSUUID }},
+	{"instance_uuid", func(f *HostFacts) string { return f.InstanceUUID }, func(d, s *HostFacts) { d.InstanceUUID = s.InstanceUUID }},
 	{"os", func(f *HostFacts) string { return f.OS }, func(d, s *HostFacts) { d.OS = s.OS }},
 	{"os_family", func(f *HostFacts) string { return f.OSFamily }, func(d, s *HostFacts) { d.OSFamily = s.OSFamily }},
 	{"arch", func(f *HostFacts) string { return f.Arch }, func(d, s *HostFacts) { d.Arch = s.Arch }},

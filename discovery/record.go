@@ -46,6 +46,7 @@ type HostFacts struct {
 	IPs            []string `json:"ips,omitempty"`
 	MACs           []string `json:"macs,omitempty"`
 	BIOSUUID       string   `json:"bios_uuid,omitempty"`
+	InstanceUUID   string   `json:"instance_uuid,omitempty"` // vCenter's instanceUuid
 	OS             string   `json:"os,omitempty"`
 	OSFamily       string   `json:"os_family,omitempty"`
 	Arch           string   `json:"arch,omitempty"`

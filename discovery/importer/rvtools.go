@@ -191,7 +191,8 @@ func (im *Importer) xlsxSheet(f *excelize.File, name, sheet, file string, src di
 	where := file + "#" + name
 	for rows.Next() {
 		line++
-		rec, err := rows.Columns()
+		// Raw values: number formats would turn 16384 into "16,384" or dates.
+		rec, err := rows.Columns(excelize.Options{RawCellValue: true})
 		if err != nil {
 			im.rowError(where, line, "", "unreadable row: %v", err)
 			continue
