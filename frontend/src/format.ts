@@ -11,7 +11,7 @@ export function formatBytes(n: number | null | undefined): string {
     v /= 1024
     i++
   }
-  const s = i === 0 ? String(v) : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)
+  const s = i === 0 ? String(v) : String(Number(v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)))
   return `${n < 0 ? '-' : ''}${s} ${binary[i]}`
 }
 

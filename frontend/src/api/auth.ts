@@ -1,5 +1,5 @@
 import { reactive, readonly } from 'vue'
-import { withCsrf } from './csrf'
+import { csrfToken, withCsrf } from './csrf'
 
 export type Role = 'owner' | 'admin' | 'consultant' | 'operator' | 'viewer' | 'platform'
 
@@ -54,7 +54,14 @@ export async function login(email: string, password: string): Promise<SessionUse
 }
 
 // fetchMe asks the server who is signed in; null when nobody is.
+// Without the ferry_csrf cookie there is no session either (the server sets
+// both together), so the request is skipped rather than answered with a 401.
 export async function fetchMe(): Promise<SessionUser | null> {
+  if (!csrfToken()) {
+    state.user = null
+    state.checked = true
+    return null
+  }
   try {
     const res = await fetch('/auth/me', { credentials: 'same-origin' })
     state.user = res.ok ? (await res.json()).user : null

@@ -79,6 +79,8 @@ export default {
     failedMigrations: 'Failed migrations',
     infeasiblePlans: 'Infeasible plans',
     noRisks: 'No risks found.',
+    noAssessments: 'No assessments yet.',
+    noMigrations: 'No migrations yet.',
     empty: 'No data yet. Start with Discovery to import your estate.',
     ofTotal: '{done} of {total}',
   },

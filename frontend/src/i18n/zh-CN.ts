@@ -81,6 +81,8 @@ const zhCN: typeof en = {
     failedMigrations: '失败的迁移',
     infeasiblePlans: '不可行的计划',
     noRisks: '未发现风险。',
+    noAssessments: '暂无评估结果。',
+    noMigrations: '暂无迁移。',
     empty: '暂无数据。请先在“发现”中导入资产。',
     ofTotal: '{done} / {total}',
   },

@@ -47,5 +47,6 @@ export function summarise(d: Q) {
       risks.push({ key: `plan-${p.id}-${i}`, count: 1, level: 'warning', text: `${p.name}: ${text}` })
     }
   }
-  return { byState, bytesDone, bytesTotal, costAsIs, costRightSized, waves, risks }
+  const assessed = d.ready.totalCount + d.readyWithActions.totalCount + d.notReady.totalCount + d.unknownReadiness.totalCount
+  return { assessed, byState, bytesDone, bytesTotal, costAsIs, costRightSized, waves, risks }
 }

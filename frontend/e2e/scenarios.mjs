@@ -1,0 +1,162 @@
+// scenarios.mjs: the end-to-end scenarios, run in order against one server.
+import { Api } from './api.mjs'
+import { seedHosts, hostInput } from './seed.mjs'
+
+const HOSTS = 120
+
+async function signIn(page, base, { email, password }, path = '/dashboard') {
+  await page.goto(`${base}${path}`)
+  await page.waitForURL(/\/signin/)
+  await page.locator('input[data-test=email]').fill(email)
+  await page.locator('input[data-test=password]').fill(password)
+  await page.locator('[data-test=submit]').click()
+  await page.waitForURL((u) => u.pathname === path)
+}
+
+function assert(cond, msg) {
+  if (!cond) throw new Error(msg)
+}
+
+// errorMessage waits for an Element Plus error message containing text.
+async function errorMessage(page, text) {
+  await page.locator('.el-message--error', { hasText: text }).first().waitFor()
+}
+
+export const scenarios = [
+  {
+    name: '01-signin-wrong-password',
+    // The browser itself logs the 401 responses of /auth/me and /auth/login.
+    allowConsole: [/status of 401/],
+    async run({ page, base, server }) {
+      await page.goto(`${base}/`)
+      await page.waitForURL(/\/signin/)
+      await page.locator('input[data-test=email]').fill(server.admin.email)
+      await page.locator('input[data-test=password]').fill('not-the-password')
+      await page.locator('[data-test=submit]').click()
+      await errorMessage(page, 'Sign-in failed')
+      assert(new URL(page.url()).pathname === '/signin', 'a failed sign-in must stay on /signin')
+      // Client-side validation: an invalid email never reaches the server.
+      await page.locator('input[data-test=email]').fill('nobody')
+      await page.locator('input[data-test=password]').fill('x')
+      await page.locator('[data-test=submit]').click()
+      await page.locator('.el-form-item__error', { hasText: 'valid email' }).waitFor()
+    },
+  },
+  {
+    name: '02-signin-and-dashboard',
+    async run({ page, base, server, shared }) {
+      const api = new Api(base)
+      await api.login(server.admin.email, server.admin.password)
+      await seedHosts(api, HOSTS)
+      shared.api = api
+      await signIn(page, base, server.admin, '/dashboard')
+      await page.locator('[data-test=tenant]', { hasText: 'Default' }).waitFor()
+      await page.locator('[data-test=stat-hosts]', { hasText: String(HOSTS) }).waitFor()
+      await page.locator('[data-test=dashboard] canvas').first().waitFor()
+    },
+  },
+  {
+    name: '03-deep-link-redirects-through-signin',
+    async run({ page, base, server }) {
+      await signIn(page, base, server.admin, '/audit')
+      await page.locator('[data-test=audit-table]').waitFor()
+    },
+  },
+  {
+    name: '04-language-switch-persists',
+    async run({ page, base, server }) {
+      await signIn(page, base, server.admin, '/dashboard')
+      await page.locator('[data-test=lang]').first().click()
+      await page.locator('.el-select-dropdown__item', { hasText: '简体中文' }).click()
+      await page.locator('[data-test=nav-inventory]', { hasText: '资产清单' }).waitFor()
+      await page.locator('.page-title', { hasText: '仪表盘' }).waitFor()
+      await page.reload()
+      await page.locator('[data-test=nav-dashboard]', { hasText: '仪表盘' }).waitFor()
+      const lang = await page.evaluate(() => localStorage.getItem('ferry.locale'))
+      assert(lang === 'zh-CN', `saved locale is ${lang}`)
+    },
+  },
+  {
+    name: '05-inventory-paginate-filter-sort-columns',
+    async run({ page, base, server }) {
+      await signIn(page, base, server.admin, '/inventory')
+      const rows = page.locator('[data-test=hosts-table] .el-table__body-wrapper tbody tr')
+      await page.locator('[data-test=total]', { hasText: `${HOSTS} in total` }).waitFor()
+      await page.locator('[data-test=page]', { hasText: `1 / ${Math.ceil(HOSTS / 50)}` }).waitFor()
+      await rows.first().filter({ hasText: 'host-00000' }).waitFor()
+      // Next page: the server returns the next cursor page.
+      await page.locator('[data-test=next]').click()
+      await page.locator('[data-test=page]', { hasText: '2 / ' }).waitFor()
+      await rows.first().filter({ hasText: 'host-00050' }).waitFor()
+      // Filter by environment on the server: a quarter of the hosts are production.
+      await page.locator('[data-test=filter-environment]').click()
+      await page.locator('.el-select-dropdown__item', { hasText: 'Production' }).click()
+      await page.keyboard.press('Escape')
+      await page.locator('[data-test=total]', { hasText: `${HOSTS / 4} in total` }).waitFor()
+      await page.locator('[data-test=page]', { hasText: '1 / ' }).waitFor()
+      // Search narrows to one host.
+      await page.locator('input[data-test=search]').fill('host-00044')
+      await page.locator('[data-test=total]', { hasText: '1 in total' }).waitFor()
+      await page.locator('input[data-test=search]').fill('')
+      await page.locator('[data-test=total]', { hasText: `${HOSTS / 4} in total` }).waitFor()
+      // Sort by vCPUs descending (click the header twice: asc, then desc).
+      const cpuHeader = page.locator('[data-test=hosts-table] th', { hasText: 'vCPUs' })
+      await cpuHeader.click()
+      await cpuHeader.locator('.sort-caret.descending').click()
+      const maxCpus = Math.max(...Array.from({ length: HOSTS }, (_, i) => hostInput(i)).filter((h) => h.environment === 'production').map((h) => h.cpus))
+      await page.waitForFunction((n) => {
+        const cell = document.querySelector('[data-test=hosts-table] .el-table__body-wrapper tbody tr td:nth-child(3)')
+        return cell && cell.textContent.trim() === String(n)
+      }, maxCpus)
+      // Column chooser: show FQDN, remembered across reloads.
+      await page.locator('[data-test=columns]').click()
+      await page.locator('[data-test=col-fqdn]').click()
+      await page.locator('[data-test=hosts-table] th', { hasText: 'FQDN' }).waitFor()
+      await page.reload()
+      await page.locator('[data-test=hosts-table] th', { hasText: 'FQDN' }).waitFor()
+    },
+  },
+  {
+    name: '06-host-detail-and-not-found',
+    async run({ page, base, server, shot }) {
+      await signIn(page, base, server.admin, '/inventory')
+      await page.locator('input[data-test=search]').fill('host-00007')
+      await page.locator('[data-test=total]', { hasText: '1 in total' }).waitFor()
+      await page.locator('[data-test=hosts-table] a', { hasText: 'host-00007' }).click()
+      await page.waitForURL(/\/hosts\//)
+      await page.locator('[data-test=host-name]', { hasText: 'host-00007' }).waitFor()
+      const facts = page.locator('[data-test=host-facts]')
+      await facts.filter({ hasText: hostInput(7).os }).waitFor()
+      await facts.filter({ hasText: '8 GiB' }).waitFor()
+      await shot('detail')
+      // An unknown id: a readable message and a not-found page, never a blank one.
+      await page.goto(`${base}/hosts/999999999`)
+      await page.locator('[data-test=host-not-found]').waitFor()
+      await page.locator('.el-message--error').first().waitFor()
+    },
+  },
+  {
+    name: '07-audit-log-records-actions',
+    async run({ page, base, server }) {
+      await signIn(page, base, server.admin, '/audit')
+      await page.locator('[data-test=audit-table] td', { hasText: 'createHost' }).first().waitFor()
+      await page.locator('input[data-test=filter-action]').fill('signIn')
+      await page.locator('[data-test=audit-search]').click()
+      await page.waitForFunction(() => {
+        const cells = [...document.querySelectorAll('[data-test=audit-table] tbody tr td:nth-child(4)')]
+        return cells.length > 0 && cells.every((c) => c.textContent.trim() === 'signIn')
+      })
+    },
+  },
+  {
+    name: '08-sign-out',
+    async run({ page, base, server }) {
+      await signIn(page, base, server.admin, '/dashboard')
+      await page.locator('[data-test=user-menu]').click()
+      await page.locator('[data-test=signout]').click()
+      await page.waitForURL(/\/signin/)
+      await page.goto(`${base}/inventory`)
+      await page.waitForURL(/\/signin\?next=/)
+    },
+  },
+]
