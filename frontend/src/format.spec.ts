@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest'
+import { formatBytes, formatDuration, formatMiB, percent } from './format'
+
+const t = (k: string, v: Record<string, unknown>) => `${v.n}${k.split('.')[1][0]}`
+
+describe('formatBytes', () => {
+  it.each([
+    [0, '0 B'],
+    [1023, '1023 B'],
+    [1024, '1 KiB'],
+    [1536, '1.5 KiB'],
+    [8 * 1024 ** 3, '8 GiB'],
+    [123.4 * 1024 ** 3, '123 GiB'],
+    [12.34 * 1024 ** 4, '12.3 TiB'],
+    [-2048, '-2 KiB'],
+  ])('%d → %s', (n, want) => expect(formatBytes(n)).toBe(want))
+
+  it('shows a dash for missing values', () => {
+    expect(formatBytes(null)).toBe('—')
+    expect(formatBytes(Number.NaN)).toBe('—')
+    expect(formatMiB(undefined)).toBe('—')
+    expect(formatMiB(8192)).toBe('8 GiB')
+  })
+})
+
+describe('formatDuration', () => {
+  it('keeps the two largest units', () => {
+    expect(formatDuration(45, t)).toBe('45s')
+    expect(formatDuration(3 * 3600 + 5 * 60 + 7, t)).toBe('3h 5m')
+    expect(formatDuration(2 * 86400 + 3600 + 60, t)).toBe('2d 1h')
+    expect(formatDuration(-1, t)).toBe('—')
+  })
+})
+
+describe('percent', () => {
+  it('clamps and guards against a zero total', () => {
+    expect(percent(5, 0)).toBe(0)
+    expect(percent(1, 3)).toBe(33.3)
+    expect(percent(7, 5)).toBe(100)
+  })
+})

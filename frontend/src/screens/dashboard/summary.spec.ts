@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest'
+import { summarise } from './summary'
+import type { DashboardQuery } from '@/gql/graphql'
+
+const count = (n: number) => ({ totalCount: n })
+
+function data(over: Partial<DashboardQuery> = {}): DashboardQuery {
+  return {
+    hosts: count(10),
+    ready: count(5), readyWithActions: count(2), notReady: count(3), unknownReadiness: count(0),
+    costs: { totalCount: 2, edges: [
+      { node: { id: 'a', monthlyCostAsIs: 100, monthlyCostRightSized: 60 } },
+      { node: { id: 'b', monthlyCostAsIs: 50, monthlyCostRightSized: 40 } },
+    ] },
+    migrations: { totalCount: 3, edges: [
+      { node: { id: 'm1', state: 'syncing', bytesDone: 10, bytesTotal: 100 } },
+      { node: { id: 'm2', state: 'failed', bytesDone: 0, bytesTotal: 50 } },
+      { node: { id: 'm3', state: 'syncing', bytesDone: 40, bytesTotal: 50 } },
+    ] },
+    plans: { totalCount: 1, edges: [{ node: { id: 'p', name: 'Plan A', status: 'ready', problems: ['cycle between db and app'], waves: [
+      { id: 'w2', ordinal: 2, name: '', status: 'planned', startsAt: null, endsAt: null },
+      { id: 'w1', ordinal: 1, name: 'Pilot', status: 'ready', startsAt: null, endsAt: null },
+    ] } }] },
+    infeasiblePlans: count(0),
+    ...over,
+  } as DashboardQuery
+}
+
+describe('summarise', () => {
+  it('adds up migrations, bytes and costs', () => {
+    const s = summarise(data())
+    expect(s.byState).toEqual({ syncing: 2, failed: 1 })
+    expect(s.bytesDone).toBe(50)
+    expect(s.bytesTotal).toBe(200)
+    expect(s.costAsIs).toBe(150)
+    expect(s.costRightSized).toBe(100)
+    expect(s.assessed).toBe(10)
+  })
+
+  it('orders waves and lists risks, including planner problems', () => {
+    const s = summarise(data())
+    expect(s.waves.map((w) => w.name)).toEqual(['Pilot', '#2'])
+    expect(s.risks.map((r) => r.key)).toEqual(['dashboard.notReady', 'dashboard.failedMigrations', 'plan-p-0'])
+    expect(s.risks[2].text).toBe('Plan A: cycle between db and app')
+  })
+})
