@@ -1,0 +1,571 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferry-migrate/ferry/engine/throttle"
+	"github.com/ferry-migrate/ferry/engine/wire"
+	"github.com/klauspost/compress/zstd"
+)
+
+// SyncOptions configures one agent-side sync of a source disk to a gateway.
+type SyncOptions struct {
+	Source      string // file or block device
+	DiskID      string
+	Gateway     string // base URL, https://host:port (http:// only without a fingerprint)
+	Credential  string // bearer credential for DiskID
+	Fingerprint string // SHA-256 of the gateway's certificate (required for https)
+	BlockSize   int    // default DefaultBlockSize
+	// StateDir keeps the manifest of the last completed sync and the id of a
+	// sync in progress, so that the next run is incremental and a restarted
+	// agent resumes the same sync. Empty: nothing is kept locally and the
+	// gateway's manifest is downloaded each time.
+	StateDir string
+	Rate     throttle.Rate      // base rate cap; 0 means Unlimited here (use SetRate(0) to pause)
+	Windows  *throttle.Schedule // optional transfer windows
+	Clock    throttle.Clock     // default the wall clock
+	Workers  int                // hashing/compression goroutines; default GOMAXPROCS
+	// RetryFor is how long transport failures (gateway down, connection
+	// reset, gateway busy) are retried before giving up; default 5 minutes.
+	RetryFor time.Duration
+	// BatchBytes is how many bytes of frames go in one POST (default 256 MiB).
+	BatchBytes    int64
+	Progress      func(Progress)       // called at most every ProgressEvery, and at the end
+	ProgressEvery time.Duration        // default 500 ms
+	Logf          func(string, ...any) // default: discard
+	// HTTPClient overrides the client (its transport must do the pinning).
+	HTTPClient *http.Client
+}
+
+// Progress is a snapshot of a running sync.
+type Progress struct {
+	Total        int64 // source bytes
+	Done         int64 // source bytes scanned (including resumed-over bytes)
+	Resumed      int64 // offset this run resumed at
+	SentBytes    int64 // bytes on the wire (frame headers + payloads)
+	ChangedBytes int64 // uncompressed bytes of the blocks sent
+	BlocksSent   int64
+	BlocksZero   int64         // skipped: zero at source and target
+	BlocksSame   int64         // skipped: unchanged since the target's manifest
+	BlocksResent int64         // re-sent after the gateway rejected them or the final check
+	Rate         float64       // scanned bytes per second
+	SendRate     float64       // wire bytes per second
+	ETA          time.Duration // at the scan rate
+	Elapsed      time.Duration
+	Phase        string // "connect", "scan", "verify", "done"
+}
+
+// Syncer runs one sync; SetRate and SetWindows change a running one.
+type Syncer struct {
+	opt     SyncOptions
+	limiter *throttle.Limiter
+	client  *http.Client
+	base    *url.URL
+
+	mu   sync.Mutex
+	prog Progress
+	last time.Time
+	t0   time.Time
+}
+
+// NewSyncer validates opt.
+func NewSyncer(opt SyncOptions) (*Syncer, error) {
+	if opt.BlockSize == 0 {
+		opt.BlockSize = DefaultBlockSize
+	}
+	if opt.Clock == nil {
+		opt.Clock = throttle.RealClock{}
+	}
+	if opt.RetryFor == 0 {
+		opt.RetryFor = 5 * time.Minute
+	}
+	if opt.BatchBytes <= 0 {
+		opt.BatchBytes = 256 << 20
+	}
+	if opt.ProgressEvery <= 0 {
+		opt.ProgressEvery = 500 * time.Millisecond
+	}
+	if opt.Logf == nil {
+		opt.Logf = func(string, ...any) {}
+	}
+	if opt.Rate == 0 {
+		opt.Rate = throttle.Unlimited
+	}
+	if !diskIDPattern.MatchString(opt.DiskID) {
+		return nil, fmt.Errorf("%w: disk id %q: use letters, digits, '.', '_' and '-'", ErrInvalid, opt.DiskID)
+	}
+	if opt.Source == "" || opt.Credential == "" {
+		return nil, fmt.Errorf("%w: a sync needs --source and --credential", ErrInvalid)
+	}
+	base, err := url.Parse(opt.Gateway)
+	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
+		return nil, fmt.Errorf("%w: gateway URL %q: want https://HOST:PORT", ErrInvalid, opt.Gateway)
+	}
+	s := &Syncer{opt: opt, base: base, limiter: throttle.NewLimiter(opt.Clock, opt.Rate, opt.Windows)}
+	s.client = opt.HTTPClient
+	if s.client == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		switch {
+		case base.Scheme == "https":
+			cfg, err := PinnedTLSConfig(opt.Fingerprint)
+			if err != nil {
+				return nil, err
+			}
+			tr.TLSClientConfig = cfg
+		case opt.Fingerprint != "":
+			return nil, fmt.Errorf("%w: a fingerprint was given but the gateway URL %q is not https", ErrInvalid, opt.Gateway)
+		}
+		tr.DisableCompression = true
+		s.client = &http.Client{Transport: tr}
+	}
+	return s, nil
+}
+
+// SetRate changes the base rate of the running sync (0 pauses).
+func (s *Syncer) SetRate(r throttle.Rate) { s.limiter.SetRate(r) }
+
+// SetWindows replaces the transfer windows of the running sync (nil: none).
+func (s *Syncer) SetWindows(w *throttle.Schedule) { s.limiter.SetSchedule(w) }
+
+// Progress returns the latest snapshot.
+func (s *Syncer) Progress() Progress {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.snapshot()
+}
+
+func (s *Syncer) snapshot() Progress {
+	p := s.prog
+	p.Elapsed = s.opt.Clock.Now().Sub(s.t0)
+	if secs := p.Elapsed.Seconds(); secs > 0 {
+		p.Rate = float64(p.Done-p.Resumed) / secs
+		p.SendRate = float64(p.SentBytes) / secs
+		if p.Rate > 0 {
+			p.ETA = time.Duration(float64(p.Total-p.Done) / p.Rate * float64(time.Second))
+		}
+	}
+	return p
+}
+
+func (s *Syncer) update(force bool, f func(p *Progress)) {
+	s.mu.Lock()
+	f(&s.prog)
+	now := s.opt.Clock.Now()
+	if s.opt.Progress == nil || (!force && now.Sub(s.last) < s.opt.ProgressEvery) {
+		s.mu.Unlock()
+		return
+	}
+	s.last = now
+	p := s.snapshot()
+	s.mu.Unlock()
+	s.opt.Progress(p)
+}
+
+// Transient marks errors worth retrying: the gateway is unreachable, busy,
+// restarting, or the stream broke.
+type transientError struct{ err error }
+
+func (e *transientError) Error() string { return e.err.Error() }
+func (e *transientError) Unwrap() error { return e.err }
+
+// GatewayError is an error the gateway reported, with its code.
+type GatewayError struct {
+	Status int
+	Code   string
+	Msg    string
+}
+
+func (e *GatewayError) Error() string { return fmt.Sprintf("gateway: %s (%s)", e.Msg, e.Code) }
+
+// Run syncs the source to the gateway and returns the final progress. It
+// retries transport failures for RetryFor, resuming from the gateway's
+// checkpoint each time.
+func (s *Syncer) Run(ctx context.Context) (Progress, error) {
+	s.t0 = s.opt.Clock.Now()
+	deadline := time.Now().Add(s.opt.RetryFor)
+	backoff := 100 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		err := s.attempt(ctx)
+		if err == nil {
+			s.update(true, func(p *Progress) { p.Phase = "done" })
+			return s.Progress(), nil
+		}
+		var te *transientError
+		if !errors.As(err, &te) || ctx.Err() != nil {
+			return s.Progress(), err
+		}
+		if time.Now().After(deadline) {
+			return s.Progress(), fmt.Errorf("gave up after retrying for %s: %w", s.opt.RetryFor, err)
+		}
+		s.opt.Logf("sync %s: %v; retrying in %s", s.opt.DiskID, err, backoff)
+		select {
+		case <-time.After(backoff): // backoff between reconnects, not a wait for a condition
+		case <-ctx.Done():
+			return s.Progress(), ctx.Err()
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (s *Syncer) path(op string) string {
+	return strings.TrimSuffix(s.base.String(), "/") + "/sync/v1/disks/" + s.opt.DiskID + "/" + op
+}
+
+// do sends a request and decodes a JSON reply into out (or returns body).
+func (s *Syncer) do(ctx context.Context, method, op, query string, body io.Reader, out any) ([]byte, error) {
+	u := s.path(op)
+	if query != "" {
+		u += "?" + query
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.opt.Credential)
+	resp, err := s.client.Do(req)
+	if err != nil {
+		if errors.Is(err, ErrFingerprint) {
+			return nil, err
+		}
+		return nil, &transientError{fmt.Errorf("%s %s: %w", method, op, err)}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 32+16*MaxBlocks+16))
+	if err != nil {
+		return nil, &transientError{fmt.Errorf("%s %s: reading reply: %w", method, op, err)}
+	}
+	if resp.StatusCode != http.StatusOK {
+		var ae apiError
+		if json.Unmarshal(b, &ae) != nil || ae.Code == "" {
+			ae = apiError{Code: CodeInternal, Error: fmt.Sprintf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(b))}
+		}
+		ge := &GatewayError{Status: resp.StatusCode, Code: ae.Code, Msg: ae.Error}
+		switch {
+		case ae.Code == CodeBusy, ae.Code == CodeTruncated, resp.StatusCode >= 500:
+			return nil, &transientError{ge}
+		}
+		return nil, ge
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return nil, &transientError{fmt.Errorf("%s %s: bad reply: %w", method, op, err)}
+		}
+	}
+	return b, nil
+}
+
+func (s *Syncer) statePath(ext string) string {
+	return filepath.Join(s.opt.StateDir, s.opt.DiskID+"."+ext)
+}
+
+// syncID returns the id of the sync in progress for this disk, creating and
+// persisting one if there is none.
+func (s *Syncer) syncID(size int64) (string, error) {
+	if s.opt.StateDir != "" {
+		if b, err := os.ReadFile(s.statePath("sync")); err == nil {
+			var st struct {
+				ID        string `json:"id"`
+				Size      int64  `json:"size"`
+				BlockSize int    `json:"block_size"`
+			}
+			if json.Unmarshal(b, &st) == nil && st.Size == size && st.BlockSize == s.opt.BlockSize && st.ID != "" {
+				return st.ID, nil
+			}
+		}
+	}
+	b := make([]byte, 12)
+	rand.Read(b)
+	id := hex.EncodeToString(b)
+	if s.opt.StateDir != "" {
+		if err := os.MkdirAll(s.opt.StateDir, 0o700); err != nil {
+			return "", err
+		}
+		js, _ := json.Marshal(map[string]any{"id": id, "size": size, "block_size": s.opt.BlockSize})
+		if err := writeAtomic(s.statePath("sync"), func(w io.Writer) error { _, err := w.Write(js); return err }); err != nil {
+			return "", err
+		}
+	}
+	return id, nil
+}
+
+// attempt is one connection's worth of sync: open a session, agree on a
+// baseline, scan from the checkpoint, stream frames, prove the result.
+func (s *Syncer) attempt(ctx context.Context) error {
+	src, err := OpenSource(s.opt.Source)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	size := src.Size()
+	if size == 0 {
+		return fmt.Errorf("%w: source %s is empty", ErrInvalid, s.opt.Source)
+	}
+	if err := CheckBlockSize(s.opt.BlockSize, size); err != nil {
+		return err
+	}
+	id, err := s.syncID(size)
+	if err != nil {
+		return err
+	}
+	s.update(true, func(p *Progress) { p.Phase, p.Total = "connect", size })
+	js, _ := json.Marshal(sessionRequest{SyncID: id, Size: size, BlockSize: s.opt.BlockSize})
+	var cp Checkpoint
+	if _, err := s.do(ctx, http.MethodPost, "session", "", bytes.NewReader(js), &cp); err != nil {
+		return err
+	}
+	baseline, err := s.baseline(ctx, cp)
+	if err != nil {
+		return err
+	}
+	if baseline.Size != size || baseline.BlockSize != s.opt.BlockSize {
+		return &transientError{fmt.Errorf("gateway manifest is %d bytes in %d-byte blocks, expected %d in %d", baseline.Size, baseline.BlockSize, size, s.opt.BlockSize)}
+	}
+	if cp.Offset > 0 {
+		s.opt.Logf("sync %s: resuming at offset %d of %d", s.opt.DiskID, cp.Offset, size)
+	}
+	// Blocks before the checkpoint hold what this sync already sent: their
+	// hashes come from the gateway's manifest.
+	result := baseline.Clone()
+	start := int(min(cp.Offset/int64(s.opt.BlockSize), int64(len(result.Hashes))))
+	s.update(true, func(p *Progress) { p.Phase, p.Resumed, p.Done = "scan", cp.Offset, cp.Offset })
+
+	st := &stream{s: s, id: id, src: src, result: result}
+	sc := newScanner(src, s.opt.BlockSize, baseline, s.opt.Workers)
+	err = sc.run(ctx, start, len(result.Hashes), func(b *block) error {
+		result.Hashes[b.idx] = b.hash
+		switch b.what {
+		case skipZero:
+			s.update(false, func(p *Progress) { p.BlocksZero++; p.Done += int64(result.BlockLen(b.idx)) })
+			return nil
+		case skipUnchanged:
+			s.update(false, func(p *Progress) { p.BlocksSame++; p.Done += int64(result.BlockLen(b.idx)) })
+			return nil
+		}
+		if err := st.send(ctx, &b.frame); err != nil {
+			return err
+		}
+		s.update(false, func(p *Progress) {
+			p.BlocksSent++
+			p.ChangedBytes += int64(b.frame.Length)
+			p.Done += int64(result.BlockLen(b.idx))
+		})
+		return nil
+	})
+	if err != nil {
+		st.abort(err)
+		return err
+	}
+	if err := st.flush(ctx); err != nil {
+		return err
+	}
+	return s.finish(ctx, st, src, result)
+}
+
+// baseline returns the manifest of what the target holds: the local one if
+// the gateway says it has the same, else the gateway's.
+func (s *Syncer) baseline(ctx context.Context, cp Checkpoint) (*Manifest, error) {
+	if s.opt.StateDir != "" {
+		if m, err := LoadManifest(s.statePath("manifest")); err == nil && m.Digest() == cp.ManifestDigest {
+			return m, nil
+		}
+	}
+	b, err := s.do(ctx, http.MethodGet, "manifest", "", nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	m, err := ReadManifest(bytes.NewReader(b))
+	if err != nil {
+		return nil, &transientError{fmt.Errorf("gateway manifest: %w", err)}
+	}
+	return m, nil
+}
+
+// finish asks the gateway to prove the target equals result, re-sending
+// whatever it reports different, a few rounds at most.
+func (s *Syncer) finish(ctx context.Context, st *stream, src *Source, result *Manifest) error {
+	for round := 0; ; round++ {
+		s.update(true, func(p *Progress) { p.Phase = "verify" })
+		var buf bytes.Buffer
+		result.WriteTo(&buf)
+		var fr FinishResult
+		if _, err := s.do(ctx, http.MethodPost, "finish", "sync="+st.id, &buf, &fr); err != nil {
+			return err
+		}
+		if fr.Equal {
+			if s.opt.StateDir != "" {
+				if err := SaveManifest(s.statePath("manifest"), result); err != nil {
+					return fmt.Errorf("save manifest: %w", err)
+				}
+				os.Remove(s.statePath("sync"))
+			}
+			return nil
+		}
+		if round == 3 {
+			return fmt.Errorf("target disk %s still differs from the source after %d rounds (%d blocks); is something else writing the target?", s.opt.DiskID, round, len(fr.Mismatched))
+		}
+		s.opt.Logf("sync %s: final check found %d differing blocks; re-sending", s.opt.DiskID, len(fr.Mismatched))
+		if fr.More {
+			// Too many to list: the gateway reset its manifest to the truth, so
+			// a fresh attempt re-scans against it.
+			return &transientError{fmt.Errorf("target differs in more than %d blocks; re-scanning", len(fr.Mismatched))}
+		}
+		if err := st.resend(ctx, fr.Mismatched); err != nil {
+			return err
+		}
+		if err := st.flush(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// stream batches frames into POST bodies, throttled, and re-sends what the
+// gateway rejects.
+type stream struct {
+	s      *Syncer
+	id     string
+	src    *Source
+	result *Manifest
+	enc    *wire.Encoder
+
+	pw      *io.PipeWriter
+	done    chan postResult
+	bytes   int64
+	frames  uint64
+	pending []int64 // offsets to re-send
+	resent  map[int64]int
+}
+
+type postResult struct {
+	res StreamResult
+	err error
+}
+
+func (st *stream) open(ctx context.Context) {
+	pr, pw := io.Pipe()
+	st.pw, st.done, st.bytes, st.frames = pw, make(chan postResult, 1), 0, 0
+	go func() {
+		var r StreamResult
+		_, err := st.s.do(ctx, http.MethodPost, "frames", "sync="+st.id, pr, &r)
+		pr.CloseWithError(errors.New("request finished"))
+		st.done <- postResult{r, err}
+	}()
+}
+
+func (st *stream) send(ctx context.Context, f *wire.Frame) error {
+	if st.pw == nil {
+		st.open(ctx)
+	}
+	n := wire.HeaderSize + len(f.Payload)
+	if err := st.s.limiter.Wait(ctx, n); err != nil {
+		return err
+	}
+	if _, err := wire.Write(st.pw, f); err != nil {
+		r := <-st.done
+		st.pw = nil
+		if r.err != nil {
+			return r.err
+		}
+		return &transientError{fmt.Errorf("stream to gateway: %w", err)}
+	}
+	st.frames++
+	st.bytes += int64(n)
+	st.s.update(false, func(p *Progress) { p.SentBytes += int64(n) })
+	if st.bytes >= st.s.opt.BatchBytes {
+		return st.close(ctx)
+	}
+	return nil
+}
+
+// close ends the current POST and collects its rejected frames.
+func (st *stream) close(ctx context.Context) error {
+	if st.pw == nil {
+		return nil
+	}
+	err := wire.WriteEnd(st.pw, st.frames)
+	st.pw.Close()
+	r := <-st.done
+	st.pw = nil
+	if r.err != nil {
+		return r.err
+	}
+	if err != nil {
+		return &transientError{err}
+	}
+	st.pending = append(st.pending, r.res.Rejected...)
+	return nil
+}
+
+func (st *stream) abort(err error) {
+	if st.pw != nil {
+		st.pw.CloseWithError(err)
+		<-st.done
+		st.pw = nil
+	}
+}
+
+// flush closes the current POST and re-sends rejected frames until none are
+// left.
+func (st *stream) flush(ctx context.Context) error {
+	for {
+		if err := st.close(ctx); err != nil {
+			return err
+		}
+		if len(st.pending) == 0 {
+			return nil
+		}
+		offs := st.pending
+		st.pending = nil
+		st.s.opt.Logf("sync %s: gateway rejected %d frames (hash mismatch in transit); re-sending", st.s.opt.DiskID, len(offs))
+		if err := st.resend(ctx, offs); err != nil {
+			return err
+		}
+	}
+}
+
+// resend re-reads and re-sends the blocks at offs. A block rejected again and
+// again points at something broken on the path, not bad luck.
+func (st *stream) resend(ctx context.Context, offs []int64) error {
+	if st.enc == nil {
+		st.enc = wire.NewEncoder(zstd.SpeedFastest)
+		st.resent = map[int64]int{}
+	}
+	m := st.result
+	buf := make([]byte, m.BlockSize)
+	var comp []byte
+	for _, off := range offs {
+		idx := int(off / int64(m.BlockSize))
+		if off%int64(m.BlockSize) != 0 || idx >= len(m.Hashes) {
+			return fmt.Errorf("gateway asked to re-send offset %d, which is not a block of this disk", off)
+		}
+		if st.resent[off]++; st.resent[off] > 5 {
+			return fmt.Errorf("block at offset %d was rejected 5 times: the path to the gateway corrupts data", off)
+		}
+		b := buf[:m.BlockLen(idx)]
+		if err := st.src.ReadBlock(off, b); err != nil {
+			return err
+		}
+		h := wire.Sum(b)
+		m.Hashes[idx] = h
+		var f wire.Frame
+		f, comp = st.enc.Encode(uint64(off), b, h, comp)
+		if err := st.send(ctx, &f); err != nil {
+			return err
+		}
+		st.s.update(false, func(p *Progress) { p.BlocksResent++ })
+	}
+	return nil
+}

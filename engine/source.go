@@ -1,0 +1,293 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+
+	"github.com/ferry-migrate/ferry/engine/wire"
+	"github.com/klauspost/compress/zstd"
+)
+
+const (
+	seekData = 3 // SEEK_DATA on Linux
+	seekHole = 4 // SEEK_HOLE on Linux
+)
+
+// Source is a disk image or block device opened for reading blocks.
+type Source struct {
+	f    *os.File
+	path string
+	size int64
+}
+
+// OpenSource opens a file or block device and measures it (seeking to the
+// end works for both, where Stat reports 0 for a device).
+func OpenSource(path string) (*Source, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open source: %w", err)
+	}
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("measure source %s: %w", path, err)
+	}
+	return &Source{f: f, path: path, size: size}, nil
+}
+
+// Size is the source's size in bytes when it was opened.
+func (s *Source) Size() int64 { return s.size }
+
+// Close closes the source.
+func (s *Source) Close() error { return s.f.Close() }
+
+// ReadBlock reads len(buf) bytes at off. A short read means the source
+// shrank or vanished under us, which is reported as such.
+func (s *Source) ReadBlock(off int64, buf []byte) error {
+	n, err := s.f.ReadAt(buf, off)
+	if n == len(buf) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		return fmt.Errorf("read source %s at offset %d: got %d of %d bytes: the source shrank or disappeared during the sync", s.path, off, n, len(buf))
+	}
+	return fmt.Errorf("read source %s at offset %d: %w", s.path, off, err)
+}
+
+// holes answers "is this range a hole?" with SEEK_DATA/SEEK_HOLE, caching the
+// last data extent and the next data offset so that a disk costs a few
+// syscalls per extent rather than per block.
+type holes struct {
+	f                  *os.File
+	size               int64
+	off                bool  // SEEK_DATA unsupported: everything is data
+	dataFrom, dataTo   int64 // a known data extent
+	holeFrom, nextData int64 // [holeFrom, nextData) is known to be a hole
+}
+
+func newHoles(f *os.File, size int64) *holes { return &holes{f: f, size: size} }
+
+// isHole reports whether [a, b) holds no data at all.
+func (h *holes) isHole(a, b int64) bool {
+	if h.off {
+		return false
+	}
+	if a >= h.dataFrom && a < h.dataTo {
+		return false
+	}
+	if a >= h.holeFrom && b <= h.nextData {
+		return true
+	}
+	d, err := h.f.Seek(a, seekData)
+	if err != nil {
+		if errors.Is(err, syscall.ENXIO) { // no data from a to the end
+			h.holeFrom, h.nextData = a, h.size
+			return true
+		}
+		h.off = true
+		return false
+	}
+	if d >= b {
+		h.holeFrom, h.nextData = a, d
+		return true
+	}
+	e, err := h.f.Seek(d, seekHole)
+	if err != nil {
+		h.off = true
+		return false
+	}
+	h.dataFrom, h.dataTo = d, e
+	return false
+}
+
+// decision is what the scanner does with a block after hashing it.
+type decision uint8
+
+const (
+	skipZero decision = iota
+	skipUnchanged
+	sendBlock
+)
+
+// block is one unit of work flowing through the scan pipeline.
+type block struct {
+	idx   int
+	off   int64
+	hash  wire.Hash
+	what  decision
+	frame wire.Frame
+	raw   []byte // pooled buffer holding the block
+	comp  []byte // pooled buffer holding the compressed payload
+	err   error
+	done  chan struct{}
+}
+
+// scanner reads, hashes, compares and compresses blocks on several
+// goroutines and hands them back in order. At most window blocks are in
+// flight, each holding one block buffer and one payload buffer, which is
+// what bounds the agent's memory whatever the disk size.
+type scanner struct {
+	src      *Source
+	bs       int
+	baseline *Manifest // what the target holds; nil means "don't compare, don't encode"
+	workers  int
+	window   int
+	pool     chan []byte
+}
+
+func newScanner(src *Source, bs int, baseline *Manifest, workers int) *scanner {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	window := max(4, min(4*workers, (96<<20)/(2*bs)))
+	return &scanner{src: src, bs: bs, baseline: baseline, workers: workers, window: window, pool: make(chan []byte, 2*window)}
+}
+
+func (s *scanner) buf() []byte {
+	select {
+	case b := <-s.pool:
+		return b
+	default:
+		return make([]byte, s.bs+s.bs/64+1024)
+	}
+}
+
+func (s *scanner) put(b []byte) {
+	if b == nil {
+		return
+	}
+	select {
+	case s.pool <- b[:cap(b)]:
+	default:
+	}
+}
+
+// run scans blocks [from, to) and calls emit for each in order. emit must not
+// keep b's buffers after it returns. A read error stops the scan.
+func (s *scanner) run(ctx context.Context, from, to int, emit func(b *block) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	size := s.src.Size()
+	jobs := make(chan *block, s.window)
+	ordered := make(chan *block, s.window)
+	hs := newHoles(s.src.f, size)
+
+	go func() { // dispatcher
+		defer close(ordered)
+		defer close(jobs)
+		for i := from; i < to; i++ {
+			off := int64(i) * int64(s.bs)
+			n := int(min(int64(s.bs), size-off))
+			b := &block{idx: i, off: off, done: make(chan struct{})}
+			if hs.isHole(off, off+int64(n)) {
+				b.what = s.decide(i, wire.Hash{})
+				close(b.done)
+			} else {
+				b.raw = s.buf()[:n]
+				select {
+				case jobs <- b:
+				case <-ctx.Done():
+					return
+				}
+			}
+			select {
+			case ordered <- b:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+
+	var wg sync.WaitGroup
+	for range s.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var enc *wire.Encoder
+			for b := range jobs {
+				if b.err = s.src.ReadBlock(b.off, b.raw); b.err == nil {
+					b.hash = wire.Sum(b.raw)
+					b.what = s.decide(b.idx, b.hash)
+					if b.what == sendBlock && s.baseline != nil {
+						if enc == nil {
+							enc = wire.NewEncoder(zstd.SpeedFastest)
+						}
+						b.frame, b.comp = enc.Encode(uint64(b.off), b.raw, b.hash, s.buf())
+					}
+				}
+				close(b.done)
+			}
+		}()
+	}
+	defer wg.Wait()
+	defer cancel()
+
+	for b := range ordered {
+		select {
+		case <-b.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if b.err != nil {
+			return b.err
+		}
+		if b.what == sendBlock && b.hash.IsZero() {
+			b.frame = wire.Frame{Kind: wire.KindZero, Offset: uint64(b.off), Length: uint32(s.blockLen(b.idx))}
+		}
+		err := emit(b)
+		s.put(b.raw)
+		s.put(b.comp)
+		if err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+func (s *scanner) blockLen(i int) int {
+	return int(min(int64(s.bs), s.src.Size()-int64(i)*int64(s.bs)))
+}
+
+func (s *scanner) decide(i int, h wire.Hash) decision {
+	var old wire.Hash
+	if s.baseline != nil && i < len(s.baseline.Hashes) {
+		old = s.baseline.Hashes[i]
+	}
+	switch {
+	case s.baseline == nil && h.IsZero():
+		return skipZero
+	case s.baseline == nil:
+		return sendBlock
+	case h == old && h.IsZero():
+		return skipZero
+	case h == old:
+		return skipUnchanged
+	}
+	return sendBlock
+}
+
+// HashFile computes the manifest of a file or device by reading it (holes
+// are not read), on all cores.
+func HashFile(ctx context.Context, path string, blockSize int) (*Manifest, error) {
+	src, err := OpenSource(path)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	if err := CheckBlockSize(blockSize, src.Size()); err != nil {
+		return nil, err
+	}
+	m := NewManifest(src.Size(), blockSize)
+	sc := newScanner(src, blockSize, nil, 0)
+	err = sc.run(ctx, 0, len(m.Hashes), func(b *block) error {
+		m.Hashes[b.idx] = b.hash
+		return nil
+	})
+	return m, err
+}
