@@ -89,6 +89,28 @@ type checkpoint struct {
 	Offset   int64  `json:"offset"`
 	Verified bool   `json:"verified"` // the manifest is the proven state of the target
 	Updated  string `json:"updated,omitempty"`
+	// Target identifies the target file as the gateway last left it, so that
+	// a disk replaced or written behind the gateway's back is re-read rather
+	// than trusted.
+	Target *fileID `json:"target,omitempty"`
+}
+
+type fileID struct {
+	Ino     uint64 `json:"ino"`
+	Size    int64  `json:"size"`
+	MtimeNs int64  `json:"mtime_ns"`
+}
+
+func statID(path string) *fileID {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil
+	}
+	id := &fileID{Size: st.Size(), MtimeNs: st.ModTime().UnixNano()}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		id.Ino = sys.Ino
+	}
+	return id
 }
 
 // Checkpoint is what GET .../checkpoint and POST .../session return.
@@ -319,6 +341,12 @@ func (g *Gateway) openSession(w http.ResponseWriter, r *http.Request, id string)
 	if err != nil {
 		return err
 	}
+	if ds.manifest != nil && !created && ds.ckpt.Target != nil {
+		if now := statID(ds.path); now == nil || *now != *ds.ckpt.Target {
+			g.opt.Logf("gateway: disk %s: the target changed outside the gateway; re-reading it", id)
+			ds.manifest = nil
+		}
+	}
 	if ds.manifest == nil || ds.manifest.BlockSize != req.BlockSize {
 		if created {
 			ds.manifest = NewManifest(req.Size, req.BlockSize)
@@ -421,6 +449,7 @@ func (g *Gateway) persist(id string, ds *diskState) error {
 		return err
 	}
 	ds.ckpt.Updated = g.opt.Now().UTC().Format(time.RFC3339)
+	ds.ckpt.Target = statID(ds.path)
 	b, _ := json.Marshal(ds.ckpt)
 	return writeAtomic(g.statePath(id, "checkpoint"), func(w io.Writer) error { _, err := w.Write(b); return err })
 }

@@ -145,7 +145,7 @@ func (g *testGateway) syncOptions(t testing.TB, source, disk string) SyncOptions
 		t.Fatal(err)
 	}
 	return SyncOptions{Source: source, DiskID: disk, Gateway: g.URL, Credential: cred,
-		Fingerprint: g.Fingerprint, BlockSize: 64 << 10, Logf: t.Logf, RetryFor: 1}
+		Fingerprint: g.Fingerprint, BlockSize: 64 << 10, Logf: t.Logf, RetryFor: 30e9}
 }
 
 var _ http.Handler = (*Gateway)(nil)

@@ -86,7 +86,11 @@ func (h *holes) isHole(a, b int64) bool {
 	}
 	d, err := h.f.Seek(a, seekData)
 	if err != nil {
-		if errors.Is(err, syscall.ENXIO) { // no data from a to the end
+		if errors.Is(err, syscall.ENXIO) { // no data from a to the end...
+			if st, err := h.f.Stat(); err != nil || (st.Mode().IsRegular() && st.Size() < b) {
+				// ...or the file shrank: let the read report it.
+				return false
+			}
 			h.holeFrom, h.nextData = a, h.size
 			return true
 		}
