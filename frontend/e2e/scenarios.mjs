@@ -52,7 +52,8 @@ export const scenarios = [
       await signIn(page, base, server.admin, '/dashboard')
       await page.locator('[data-test=tenant]', { hasText: 'Default' }).waitFor()
       await page.locator('[data-test=stat-hosts]', { hasText: String(HOSTS) }).waitFor()
-      await page.locator('[data-test=dashboard] canvas').first().waitFor()
+      await page.locator('[data-test=dashboard] .el-empty', { hasText: 'No assessments yet' }).first().waitFor()
+      await page.locator('[data-test=risks]', { hasText: 'No risks found' }).waitFor()
     },
   },
   {
@@ -146,6 +147,53 @@ export const scenarios = [
         const cells = [...document.querySelectorAll('[data-test=audit-table] tbody tr td:nth-child(4)')]
         return cells.length > 0 && cells.every((c) => c.textContent.trim() === 'signIn')
       })
+    },
+  },
+  {
+    name: '09-admin-users-tokens-tenants',
+    async run({ page, base, server, shared, shot }) {
+      await signIn(page, base, server.admin, '/admin')
+      const users = page.locator('[data-test=users-table]')
+      await users.locator('td', { hasText: server.admin.email }).waitFor()
+      // A duplicate email: the server's CONFLICT is shown as a message, the dialog stays.
+      await page.locator('[data-test=add-user]').click()
+      await page.locator('input[data-test=user-email]').fill(server.admin.email)
+      await page.locator('input[data-test=user-password]').fill('a-long-password-1')
+      await page.locator('[data-test=user-submit]').click()
+      await page.locator('.el-message--error').first().waitFor()
+      await page.locator('input[data-test=user-email]').fill('viewer@example.com')
+      await page.locator('input[data-test=user-name]').fill('Vera Viewer')
+      await page.locator('[data-test=user-submit]').click()
+      await users.locator('td', { hasText: 'viewer@example.com' }).waitFor()
+      shared.viewer = { email: 'viewer@example.com', password: 'a-long-password-1' }
+      // API token: the secret is shown once, with a copy button.
+      await page.locator('.el-tabs__item', { hasText: 'API tokens' }).click()
+      await page.locator('input[data-test=token-name]').fill('ci-import')
+      await page.locator('[data-test=token-create]').click()
+      const secret = await page.locator('[data-test=copy-value]').first().textContent()
+      assert(secret && secret.trim().length >= 16, `token secret looks wrong: ${secret}`)
+      await page.locator('[data-test=tokens-table] td', { hasText: 'ci-import' }).waitFor()
+      // Tenants: the platform operator creates one and gets the owner's one-time password.
+      await page.locator('.el-tabs__item', { hasText: 'Tenants' }).click()
+      await page.locator('[data-test=add-tenant]').click()
+      await page.locator('input[data-test=tenant-name]').fill('Acme')
+      await page.locator('input[data-test=tenant-slug]').fill('acme')
+      await page.locator('input[data-test=tenant-owner]').fill('owner@acme.example')
+      await page.locator('[data-test=tenant-submit]').click()
+      await page.locator('[data-test=tenants-table] td', { hasText: 'Acme' }).first().waitFor()
+      await page.locator('.el-alert', { hasText: 'owner@acme.example' }).waitFor()
+      await shot('tenants')
+    },
+  },
+  {
+    name: '10-viewer-sees-no-admin',
+    async run({ page, base, shared }) {
+      assert(shared.viewer, 'needs the user created by 09')
+      await signIn(page, base, shared.viewer, '/dashboard')
+      await page.locator('[data-test=nav-inventory]').waitFor()
+      assert(await page.locator('[data-test=nav-admin]').count() === 0, 'a viewer must not see Administration')
+      await page.goto(`${base}/admin`)
+      await page.waitForURL((u) => u.pathname === '/dashboard')
     },
   },
   {
