@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ferry-migrate/ferry/engine"
+	"github.com/spf13/cobra"
+)
+
+// envOr returns the FERRY_* environment variable or def.
+func syncEnvOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func newGatewayCmd() *cobra.Command {
+	var listen, data, verify string
+	var hosts []string
+	var create, grow bool
+	cmd := &cobra.Command{
+		Use:   "gateway",
+		Short: "Receive replicated disks over HTTPS (the target side of the data path)",
+		Long: `Runs the replication gateway. On first start it creates, in --data, a
+credential key and a self-signed TLS certificate; agents pin the certificate's
+SHA-256 fingerprint, which is printed on every start. Target disks are
+--data/disks/ID.img unless a cloud driver provides them.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := os.MkdirAll(data, 0o700); err != nil {
+				return err
+			}
+			if verify != "auto" && verify != "full" {
+				return fmt.Errorf("--verify %q: want auto or full", verify)
+			}
+			g, err := engine.NewGateway(engine.GatewayOptions{Dir: data, Create: create, Grow: grow, VerifyFull: verify == "full"})
+			if err != nil {
+				return err
+			}
+			cert, fp, err := engine.LoadOrCreateCertificate(data, hosts)
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "ferry gateway listening on https://%s\n", ln.Addr())
+			fmt.Fprintf(out, "certificate fingerprint (SHA-256): %s\n", fp)
+			fmt.Fprintf(out, "TLS key: %s  credential key: %s\n", filepath.Join(data, "gateway.key"), filepath.Join(data, "credential.key"))
+			mux := http.NewServeMux()
+			mux.Handle("/sync/v1/", g)
+			mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second,
+				TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13},
+				ErrorLog:  log.New(os.Stderr, "gateway: ", log.LstdFlags)}
+			go func() {
+				<-cmd.Context().Done()
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				srv.Shutdown(ctx)
+			}()
+			if err := srv.ServeTLS(ln, "", ""); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", syncEnvOr("FERRY_GATEWAY_LISTEN", "127.0.0.1:8443"), "address to listen on (FERRY_GATEWAY_LISTEN)")
+	f.StringVar(&data, "data", syncEnvOr("FERRY_GATEWAY_DATA", "./var/gateway"), "data directory: keys, certificate, disks, sync state (FERRY_GATEWAY_DATA)")
+	f.StringSliceVar(&hosts, "host", nil, "extra DNS names or IPs for a newly generated certificate")
+	f.BoolVar(&create, "create", true, "create a missing target disk as a sparse file of the source's size")
+	f.BoolVar(&grow, "grow", true, "grow a target file smaller than the source")
+	f.StringVar(&verify, "verify", "auto", "end-of-sync proof: auto (re-read what this sync wrote; everything after a crash or resume) or full (re-read the whole target)")
+
+	var ttl time.Duration
+	var disk string
+	issue := &cobra.Command{
+		Use:   "issue-credential",
+		Short: "Print a sync credential for one disk (for standalone runs; the control plane issues them otherwise)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := os.MkdirAll(data, 0o700); err != nil {
+				return err
+			}
+			g, err := engine.NewGateway(engine.GatewayOptions{Dir: data})
+			if err != nil {
+				return err
+			}
+			c, err := g.IssueCredential(disk, ttl)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), c)
+			return nil
+		},
+	}
+	issue.Flags().StringVar(&disk, "disk", "", "disk id the credential is for")
+	issue.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "how long the credential stays valid")
+	issue.Flags().StringVar(&data, "data", syncEnvOr("FERRY_GATEWAY_DATA", "./var/gateway"), "gateway data directory (holds the credential key)")
+	issue.MarkFlagRequired("disk")
+	cmd.AddCommand(issue)
+	return cmd
+}
+
+func init() {
+	rootCmd.AddCommand(newGatewayCmd())
+}
