@@ -206,4 +206,3 @@ func (g *Gateway) ImportSeedFile(ctx context.Context, id, path string) error {
 	defer f.Close()
 	return g.ImportSeed(ctx, id, f)
 }
-

@@ -108,8 +108,8 @@ func TestParseWindows(t *testing.T) {
 		day, hm string
 		want    Rate
 	}{
-		{"Mon", "05:59", 0},  // Sunday's window is the weekend one; Mon-Fri starts Monday evening
-		{"Mon", "19:59", 0},  // paused before the window
+		{"Mon", "05:59", 0},   // Sunday's window is the weekend one; Mon-Fri starts Monday evening
+		{"Mon", "19:59", 0},   // paused before the window
 		{"Mon", "20:00", 1e6}, // window opens
 		{"Tue", "05:59", 1e6}, // runs past midnight
 		{"Tue", "06:00", 0},
@@ -127,7 +127,6 @@ func TestParseWindows(t *testing.T) {
 		t.Errorf("NextChange = %v, want %v", got, want)
 	}
 }
-
 
 func TestParseWindowsErrors(t *testing.T) {
 	tests := []struct{ in, want string }{
