@@ -6,16 +6,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-migrate/ferry/discovery"
 	"github.com/ferry-migrate/ferry/discovery/importer"
+	"github.com/ferry-migrate/ferry/discovery/vcenter"
 )
 
 func init() {
 	cmd := importCommand()
-	cmd.AddCommand(importRVToolsSampleCommand())
+	cmd.AddCommand(importRVToolsSampleCommand(), importVCenterCommand())
 	rootCmd.AddCommand(cmd)
 }
 
@@ -100,5 +102,36 @@ func importRVToolsSampleCommand() *cobra.Command {
 	cmd.Flags().IntVar(&vms, "vms", 20000, "number of VMs")
 	cmd.Flags().StringVar(&out, "out", "rvtools.xlsx", "an .xlsx file, or a directory for CSV sheets")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed (same seed, same export)")
+	return cmd
+}
+
+func importVCenterCommand() *cobra.Command {
+	var url, user string
+	var insecure bool
+	cmd := &cobra.Command{
+		Use:   "vcenter --url https://vc/sdk --user U",
+		Short: "Dry-run agentless discovery from vCenter/ESXi (password from FERRY_VCENTER_PASSWORD); prints normalised hosts as JSON",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := vcenter.Connect(ctx, url, user, os.Getenv("FERRY_VCENTER_PASSWORD"), insecure)
+			if err != nil {
+				return err
+			}
+			defer c.Logout(ctx)
+			recs, err := vcenter.Discover(ctx, c.Client, c.URL().Host, time.Now())
+			if err != nil {
+				return err
+			}
+			norm := discovery.Normalise(recs, nil)
+			enc := json.NewEncoder(cmd.OutOrStdout())
+			enc.SetIndent("", "  ")
+			return enc.Encode(importOutput{Estate: norm.ToEstate(), Hosts: norm.Hosts, Connections: norm.Connections,
+				Errors: []discovery.RowError{}, Files: []importer.FileSummary{}})
+		},
+	}
+	cmd.Flags().StringVar(&url, "url", "", "vCenter or ESXi SDK URL")
+	cmd.Flags().StringVar(&user, "user", "", "user name")
+	cmd.Flags().BoolVar(&insecure, "insecure", false, "skip TLS certificate verification (lab vCenters)")
 	return cmd
 }

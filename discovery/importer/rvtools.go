@@ -8,8 +8,6 @@ import (
 	"os"
 	"strings"
 
-	"github.com/xuri/excelize/v2"
-
 	"github.com/ferry-migrate/ferry/discovery"
 )
 
@@ -157,21 +155,24 @@ func (im *Importer) rvtoolsXLSX(file string, r io.Reader, sum *FileSummary) (err
 	if _, err := io.Copy(tmp, r); err != nil {
 		return err
 	}
-	f, err := excelize.OpenFile(tmp.Name(), excelize.Options{UnzipSizeLimit: im.limits.MaxBytes * 8, UnzipXMLSizeLimit: 16 << 20})
+	size, err := tmp.Seek(0, io.SeekEnd)
 	if err != nil {
-		return fmt.Errorf("open workbook: %w", err)
+		return err
 	}
-	defer f.Close()
+	wb, err := openWorkbook(tmp, size, im.limits.MaxBytes*8)
+	if err != nil {
+		return err
+	}
 	src := im.source(discovery.SourceRVTools, file)
 	found := false
-	for _, name := range f.GetSheetList() {
-		sheet := strings.ToLower(name)
+	for _, sh := range wb.sheets {
+		sheet := strings.ToLower(sh.name)
 		if sheet != sheetVInfo && sheet != sheetVDisk && sheet != sheetVPartition && sheet != sheetVNetwork {
 			continue
 		}
 		found = true
-		if err := im.xlsxSheet(f, name, sheet, file, src, sum); err != nil {
-			return fmt.Errorf("sheet %s: %w", name, err)
+		if err := im.xlsxSheet(wb, sh, sheet, file, src, sum); err != nil {
+			return fmt.Errorf("sheet %s: %w", sh.name, err)
 		}
 	}
 	if !found {
@@ -180,23 +181,11 @@ func (im *Importer) rvtoolsXLSX(file string, r io.Reader, sum *FileSummary) (err
 	return nil
 }
 
-func (im *Importer) xlsxSheet(f *excelize.File, name, sheet, file string, src discovery.SourceRef, sum *FileSummary) error {
-	rows, err := f.Rows(name)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
+func (im *Importer) xlsxSheet(wb *workbook, sh wbSheet, sheet, file string, src discovery.SourceRef, sum *FileSummary) error {
 	var cols map[string]int
-	line, n := 0, 0
-	where := file + "#" + name
-	for rows.Next() {
-		line++
-		// Raw values: number formats would turn 16384 into "16,384" or dates.
-		rec, err := rows.Columns(excelize.Options{RawCellValue: true})
-		if err != nil {
-			im.rowError(where, line, "", "unreadable row: %v", err)
-			continue
-		}
+	n := 0
+	where := file + "#" + sh.name
+	return wb.rows(sh.part, func(line int, rec []string) error {
 		if cols == nil {
 			cols = map[string]int{}
 			for i, h := range rec {
@@ -207,15 +196,25 @@ func (im *Importer) xlsxSheet(f *excelize.File, name, sheet, file string, src di
 			if _, ok := cols["vm"]; !ok {
 				return fmt.Errorf("header row has no VM column")
 			}
-			continue
+			return nil
 		}
 		if n++; n > im.limits.MaxRows {
 			return fmt.Errorf("%w: more than %d rows", ErrTooLarge, im.limits.MaxRows)
 		}
+		empty := true
+		for _, c := range rec {
+			if strings.TrimSpace(c) != "" {
+				empty = false
+				break
+			}
+		}
+		if empty {
+			return nil // formatted but blank rows at the end of a sheet
+		}
 		sum.Rows++
-		im.rvRow(sheet, where, line, src, row{cols: cols, rec: rec}, sum)
-	}
-	return rows.Error()
+		im.rvRow(sheet, where, line, src, row{cols: cols, rec: append([]string(nil), rec...)}, sum)
+		return nil
+	})
 }
 
 // rvRow takes one row of any sheet. vInfo rows become VMs at once; the

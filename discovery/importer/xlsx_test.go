@@ -1,0 +1,83 @@
+package importer
+
+import (
+	"archive/zip"
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// buildXLSX writes the minimum parts of a workbook with one sheet named
+// vInfo, so tests can hand-craft what other tools (not excelize) write.
+func buildXLSX(t testing.TB, sharedStrings, sheet string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	parts := map[string]string{
+		"xl/workbook.xml": `<?xml version="1.0"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" ` +
+			`xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="vInfo" sheetId="1" r:id="rId1"/></sheets></workbook>`,
+		"xl/_rels/workbook.xml.rels": `<?xml version="1.0"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">` +
+			`<Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>`,
+		"xl/sharedStrings.xml":     sharedStrings,
+		"xl/worksheets/sheet1.xml": sheet,
+	}
+	for _, name := range []string{"xl/workbook.xml", "xl/_rels/workbook.xml.rels", "xl/sharedStrings.xml", "xl/worksheets/sheet1.xml"} {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write([]byte(parts[name]))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+const testSST = `<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><si><t>VM</t></si><si><t>CPUs</t></si>` +
+	`<si><r><t>web</t></r><r><t xml:space="preserve">01</t></r><rPh><t>ウェブ</t></rPh></si><si><t>Template</t></si><si><t>A &amp; B</t></si></sst>`
+
+func TestWorkbookReader(t *testing.T) {
+	sheet := `<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>` +
+		`<row r="1"><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c><c r="C1" t="s"><v>3</v></c><c r="D1" t="inlineStr"><is><t>Cluster</t></is></c></row>` +
+		`<row r="2"><c r="A2" t="s"><v>2</v></c><c r="B2"><v>4</v></c><c r="C2" t="b"><v>0</v></c><c r="D2" t="s"><v>4</v></c></row>` +
+		`<row r="4"><c r="A4" t="inlineStr"><is><t>db01</t></is></c><c r="C4" t="b"><v>1</v></c></row>` +
+		`<row r="5"/>` +
+		`</sheetData></worksheet>`
+	im := New(Limits{}, clock)
+	if err := im.Add("hand.xlsx", bytes.NewReader(buildXLSX(t, testSST, sheet))); err != nil {
+		t.Fatal(err)
+	}
+	res := im.Finish()
+	var got [][]string
+	for _, r := range res.Records {
+		got = append(got, []string{r.Name, r.Cluster})
+	}
+	// Rich-text runs join, phonetic guides drop, entities decode, sparse
+	// rows and cells keep their places, and the boolean template row 4 is skipped.
+	if d := cmp.Diff([][]string{{"web01", "A & B"}}, got); d != "" {
+		t.Fatalf("records (-want +got):\n%s", d)
+	}
+	if res.Records[0].CPUs != 4 || res.Files[0].Skipped != 1 {
+		t.Fatalf("cpus %d, skipped %d", res.Records[0].CPUs, res.Files[0].Skipped)
+	}
+}
+
+func TestWorkbookZipBomb(t *testing.T) {
+	big := `<worksheet><sheetData><row r="1"><c t="inlineStr"><is><t>VM</t></is></c></row>` + string(bytes.Repeat([]byte("<row/>"), 200000)) + `</sheetData></worksheet>`
+	data := buildXLSX(t, testSST, big)
+	im := New(Limits{MaxBytes: int64(len(data)) + 1000}, clock) // the zip fits; its 1.2 MB of XML does not fit 8x the cap
+	if err := im.Add("bomb.xlsx", bytes.NewReader(data)); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("want ErrTooLarge for a workbook that inflates past the cap, got %v", err)
+	}
+}
+
+func FuzzWorkbookSheet(f *testing.F) {
+	f.Add(testSST, `<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>0</v></c></row><row><c t="s"><v>2</v></c></row></sheetData></worksheet>`)
+	f.Add(`<sst><si><t>VM</t></si></sst>`, `<worksheet><sheetData><row r="1"><c r="XFD1" t="s"><v>0</v></c><c r="ZZZZZZZ1"/></row></sheetData></worksheet>`)
+	f.Fuzz(func(t *testing.T, sst, sheet string) {
+		checkImport(t, "fuzz.xlsx", buildXLSX(t, sst, sheet))
+	})
+}
