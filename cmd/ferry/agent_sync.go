@@ -71,8 +71,10 @@ checkpoint. --windows limits sending to weekly transfer windows, e.g.
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "synced %s to disk %s: %d blocks sent (%s changed, %s on the wire), %d unchanged, %d zero, in %s; target verified\n",
-				opt.Source, opt.DiskID, p.BlocksSent, humanBytes(p.ChangedBytes), humanBytes(p.SentBytes), p.BlocksSame, p.BlocksZero, p.Elapsed.Round(time.Millisecond))
+			fmt.Fprintf(cmd.OutOrStdout(), "synced %s to disk %s, target verified: %s changed, %s on the wire in %s\n",
+				opt.Source, opt.DiskID, humanBytes(p.ChangedBytes), humanBytes(p.SentBytes), p.Elapsed.Round(time.Millisecond))
+			fmt.Fprintf(cmd.OutOrStdout(), "summary: blocks_sent=%d blocks_unchanged=%d blocks_zero=%d blocks_resent=%d changed_bytes=%d wire_bytes=%d elapsed_s=%.3f\n",
+				p.BlocksSent, p.BlocksSame, p.BlocksZero, p.BlocksResent, p.ChangedBytes, p.SentBytes, p.Elapsed.Seconds())
 			return nil
 		},
 	}
