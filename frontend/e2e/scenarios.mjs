@@ -197,6 +197,43 @@ export const scenarios = [
     },
   },
   {
+    name: '11-cloud-accounts',
+    async run({ page, base, server }) {
+      await signIn(page, base, server.admin, '/cloud-accounts')
+      await page.locator('[data-test=accounts-table]').waitFor()
+      // Alibaba needs credentials: the form refuses to submit without them.
+      await page.locator('[data-test=add-account]').click()
+      await page.locator('input[data-test=account-name]').fill('hangzhou')
+      await page.locator('[data-test=account-provider] label', { hasText: 'Alibaba Cloud' }).click()
+      await page.locator('[data-test=account-submit]').click()
+      await page.locator('.el-form-item__error', { hasText: 'AccessKey secret' }).waitFor()
+      // The built-in local cloud needs none.
+      await page.locator('[data-test=account-provider] label', { hasText: 'Local' }).click()
+      await page.locator('input[data-test=account-name]').fill('local-lab')
+      await page.locator('[data-test=account-submit]').click()
+      await page.locator('[data-test=accounts-table] td', { hasText: 'local-lab' }).waitFor()
+      // Deleting asks first; cancelling keeps the account.
+      await page.locator('[data-test=delete-local-lab]').click()
+      await page.locator('.el-message-box__btns button', { hasText: 'Cancel' }).click()
+      await page.locator('[data-test=accounts-table] td', { hasText: 'local-lab' }).waitFor()
+      await page.locator('[data-test=delete-local-lab]').click()
+      await page.locator('.el-message-box__btns button', { hasText: 'Delete' }).click()
+      await page.locator('.el-message--success', { hasText: 'deleted' }).waitFor()
+      await page.locator('[data-test=accounts-table] td', { hasText: 'local-lab' }).waitFor({ state: 'detached' })
+    },
+  },
+  {
+    name: '12-discovery-install-command',
+    async run({ page, base, server }) {
+      await signIn(page, base, server.admin, '/discovery')
+      const cmd = await page.locator('[data-test=copy-value]').first().textContent()
+      assert(cmd === `ferry agent register --server ${base} --token <TOKEN>`, `install command: ${cmd}`)
+      await page.locator('[data-test=agents-table]').waitFor()
+      await page.locator('.el-tabs__item', { hasText: 'Imports' }).click()
+      await page.locator('[data-test=imports-table]').waitFor()
+    },
+  },
+  {
     name: '08-sign-out',
     async run({ page, base, server }) {
       await signIn(page, base, server.admin, '/dashboard')

@@ -1,0 +1,22 @@
+import { graphql } from '@/gql'
+
+export const CloudAccountsQuery = graphql(`
+  query CloudAccounts {
+    cloudAccounts(first: 200, orderBy: { field: NAME, direction: ASC }) {
+      totalCount
+      edges { node { id name provider region accessKeyID checkedAt checkMessage createdAt } }
+    }
+  }
+`)
+
+export const CreateCloudAccountMutation = graphql(`
+  mutation CreateCloudAccount($input: CreateCloudAccountInput!) {
+    createCloudAccount(input: $input) { id name provider region }
+  }
+`)
+
+export const DeleteCloudAccountMutation = graphql(`
+  mutation DeleteCloudAccount($id: ID!) {
+    deleteCloudAccount(id: $id)
+  }
+`)
