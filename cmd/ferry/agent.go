@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferry-migrate/ferry/discovery"
 	"github.com/ferry-migrate/ferry/discovery/agentapi"
 	"github.com/ferry-migrate/ferry/discovery/collect"
 )
@@ -124,10 +125,14 @@ func agentRunCommand() *cobra.Command {
 			col := &collect.Collector{}
 			sampler := &collect.Sampler{Collector: col}
 			r := &agentapi.Runner{
-				Client:      &agentapi.Client{Server: server, Credential: cred},
-				Spool:       &agentapi.Spool{Dir: st.SpoolDir(), MaxBytes: spoolMax},
-				Inventory:   col.Inventory,
-				Sample:      sampler.Sample,
+				Client:    &agentapi.Client{Server: server, Credential: cred},
+				Spool:     &agentapi.Spool{Dir: st.SpoolDir(), MaxBytes: spoolMax},
+				Inventory: col.Inventory,
+				Sample:    sampler.Sample,
+				Connections: func() ([]discovery.Connection, error) {
+					_, conns, _, err := col.Sockets()
+					return conns, err
+				},
 				Version:     version,
 				Logger:      log,
 				Backoff:     agentapi.Backoff{Base: 5 * time.Second, Max: 10 * time.Minute},

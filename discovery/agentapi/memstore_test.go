@@ -19,6 +19,7 @@ type memStore struct {
 	inventories map[string][]discovery.Inventory
 	batches     map[string]bool
 	samples     map[string][]discovery.UtilisationSample
+	conns       map[string][]discovery.Connection
 	heartbeats  map[string]int
 	commands    map[string][]Command
 	seq         int
@@ -34,7 +35,7 @@ func newMemStore() *memStore {
 	return &memStore{
 		tokens: map[string]*memToken{}, agents: map[string]Agent{}, revoked: map[string]bool{},
 		inventories: map[string][]discovery.Inventory{}, batches: map[string]bool{},
-		samples: map[string][]discovery.UtilisationSample{}, heartbeats: map[string]int{}, commands: map[string][]Command{},
+		samples: map[string][]discovery.UtilisationSample{}, conns: map[string][]discovery.Connection{}, heartbeats: map[string]int{}, commands: map[string][]Command{},
 	}
 }
 
@@ -90,6 +91,7 @@ func (s *memStore) SaveSamples(ctx context.Context, a Agent, b SamplesBatch) err
 	}
 	s.batches[a.ID+"/"+b.BatchID] = true
 	s.samples[a.ID] = append(s.samples[a.ID], b.Samples...)
+	s.conns[a.ID] = append(s.conns[a.ID], b.Connections...)
 	return nil
 }
 

@@ -21,11 +21,15 @@ type Runner struct {
 	Spool     *Spool
 	Inventory func(ctx context.Context) (discovery.Inventory, error)
 	// Sample returns a utilisation sample; ok is false while priming.
-	Sample  func() (s discovery.UtilisationSample, ok bool, err error)
-	Version string
-	Now     func() time.Time
-	Logger  *slog.Logger
-	Backoff Backoff
+	Sample func() (s discovery.UtilisationSample, ok bool, err error)
+	// Connections, when set, is read at every sample; the established
+	// connections seen during a batch travel with it, so short-lived
+	// dependencies that a single inventory snapshot misses are still mapped.
+	Connections func() ([]discovery.Connection, error)
+	Version     string
+	Now         func() time.Time
+	Logger      *slog.Logger
+	Backoff     Backoff
 	// Sleep waits between loop iterations and retries (SleepContext when nil).
 	Sleep func(context.Context, time.Duration) error
 
@@ -35,6 +39,8 @@ type Runner struct {
 	PollWait       time.Duration // default 30 s
 
 	pending       []discovery.UtilisationSample
+	seenConns     map[string]bool
+	pendingConns  []discovery.Connection
 	lastInventory time.Time
 	inventoryDue  bool
 	failures      int
@@ -75,19 +81,22 @@ func (r *Runner) Once(ctx context.Context, flushAll bool) error {
 			r.pending = append(r.pending, s)
 		}
 	}
+	if r.Connections != nil {
+		r.observeConnections()
+	}
 	batch := r.BatchSize
 	if batch <= 0 {
 		batch = 15
 	}
-	if len(r.pending) >= batch || (flushAll && len(r.pending) > 0) {
-		dropped, err := r.Spool.Put(SamplesBatch{BatchID: newBatchID(), Samples: r.pending, ObservedAt: r.now().UTC()})
+	if len(r.pending) >= batch || (flushAll && len(r.pending)+len(r.pendingConns) > 0) {
+		dropped, err := r.Spool.Put(SamplesBatch{BatchID: newBatchID(), Samples: r.pending, Connections: r.pendingConns, ObservedAt: r.now().UTC()})
 		if err != nil {
 			return fmt.Errorf("spool samples: %w", err)
 		}
 		if dropped > 0 {
 			r.log().Warn("spool full: dropped oldest sample batches", "dropped", dropped)
 		}
-		r.pending = nil
+		r.pending, r.pendingConns, r.seenConns = nil, nil, nil
 	}
 	if now := r.now(); now.Before(r.nextContact) {
 		return nil
@@ -204,6 +213,33 @@ func (r *Runner) Run(ctx context.Context) error {
 				_, _ = r.Spool.Put(SamplesBatch{BatchID: newBatchID(), Samples: r.pending, ObservedAt: r.now().UTC()})
 			}
 			return nil
+		}
+	}
+}
+
+// maxConnsPerBatch bounds a batch on a host with a connection storm; the
+// distinct peers matter, not every ephemeral port.
+const maxConnsPerBatch = 5000
+
+// observeConnections records each distinct established connection (by
+// peer, ports that identify the service, and process) once per batch.
+func (r *Runner) observeConnections() {
+	conns, err := r.Connections()
+	if err != nil {
+		r.log().Warn("read connections", "err", err)
+		return
+	}
+	if r.seenConns == nil {
+		r.seenConns = map[string]bool{}
+	}
+	for _, c := range conns {
+		if c.State != "ESTABLISHED" || len(r.pendingConns) >= maxConnsPerBatch {
+			continue
+		}
+		k := fmt.Sprintf("%s|%d|%s|%d|%s", c.LocalAddress, c.LocalPort, c.RemoteAddress, c.RemotePort, c.Process)
+		if !r.seenConns[k] {
+			r.seenConns[k] = true
+			r.pendingConns = append(r.pendingConns, c)
 		}
 	}
 }
