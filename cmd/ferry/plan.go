@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-migrate/ferry/planner"
+)
+
+// planFlags are shared by `ferry plan` and `ferry plan assess`.
+type planFlags struct {
+	estate, constraints, format, out, start string
+}
+
+func (f *planFlags) bind(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.estate, "estate", env("FERRY_ESTATE", ""), "estate JSON (hosts and connections) (FERRY_ESTATE)")
+	fl.StringVar(&f.constraints, "constraints", env("FERRY_CONSTRAINTS", ""), "constraints and rules YAML, e.g. planner/testdata/plan.yaml (FERRY_CONSTRAINTS)")
+	fl.StringVar(&f.format, "format", "table", "stdout format: table, json or csv")
+	fl.StringVar(&f.out, "out", "", "also write the full result as JSON to this file")
+	fl.StringVar(&f.start, "start", "", "plan start date YYYY-MM-DD when the constraints file has none (default: tomorrow)")
+}
+
+func loadEstate(path string) (*planner.Estate, error) {
+	if path == "" {
+		return nil, fmt.Errorf("--estate is required")
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	e, err := planner.ReadEstate(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if err := planner.ValidateEstate(e); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return e, nil
+}
+
+func loadConfig(path, start string, now func() time.Time) (*planner.Config, error) {
+	cfg := &planner.Config{}
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if cfg, err = planner.ReadConfig(f); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if cfg.Bandwidth == 0 && path == "" {
+		cfg.Bandwidth = 100e6
+	}
+	if start != "" {
+		cfg.Start = start
+	}
+	if cfg.Start == "" {
+		cfg.Start = now().AddDate(0, 0, 1).Format("2006-01-02")
+	}
+	return cfg, nil
+}
+
+func writeJSONFile(path string, v any) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	enc := json.NewEncoder(bw)
+	enc.SetIndent("", " ")
+	if err := enc.Encode(v); err != nil {
+		f.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func init() {
+	var pf planFlags
+	var members bool
+	planCmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Plan migration waves offline from an estate file and a constraints file",
+		Long: "plan groups hosts into move groups and packs them into ordered waves under the constraints and rules,\n" +
+			"prints the waves and writes the full plan as JSON with --out. It exits non-zero when something is infeasible\n" +
+			"(after printing the chain of conflicting rules). See docs/planner.md.",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := loadEstate(pf.estate)
+			if err != nil {
+				return err
+			}
+			cfg, err := loadConfig(pf.constraints, pf.start, time.Now)
+			if err != nil {
+				return err
+			}
+			p, err := planner.Build(e, cfg.Rules, cfg.Constraints)
+			if err != nil {
+				return err
+			}
+			if pf.out != "" {
+				if err := writeJSONFile(pf.out, p); err != nil {
+					return err
+				}
+			}
+			w := bufio.NewWriter(cmd.OutOrStdout())
+			defer w.Flush()
+			if err := writePlan(w, pf.format, p, members); err != nil {
+				return err
+			}
+			if len(p.Infeasible) > 0 {
+				w.Flush()
+				return fmt.Errorf("%d infeasible group(s), %d host(s) not placed: fix the rules or constraints named above", len(p.Infeasible), len(p.Unplaced))
+			}
+			return nil
+		},
+	}
+	pf.bind(planCmd)
+	planCmd.Flags().BoolVar(&members, "members", false, "table format: list every host with the reason for its wave")
+	planCmd.AddCommand(assessCmd())
+	rootCmd.AddCommand(planCmd)
+}
+
+func writePlan(w io.Writer, format string, p *planner.Plan, members bool) error {
+	switch format {
+	case "table":
+		return planner.WriteTable(w, p, members)
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", " ")
+		return enc.Encode(p)
+	case "csv":
+		return planner.WriteCSV(w, p)
+	}
+	return fmt.Errorf("--format %q: want table, json or csv", format)
+}
+
+func assessCmd() *cobra.Command { return &cobra.Command{Use: "assess"} }

@@ -1,0 +1,459 @@
+package planner
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Packing: why greedy growth plus local improvement.
+//
+// Minimising the dependency weight that crosses waves under capacity and
+// order constraints is a constrained graph-partitioning problem (NP-hard),
+// and the planner must handle 100k hosts in seconds, so it uses the classic
+// two-step heuristic of graph partitioners:
+//
+//  1. Greedy growth. Waves are filled one at a time. A group is "ready" when
+//     every group it depends on is already placed (in this wave or an
+//     earlier one) and every "before" predecessor sits in an earlier wave,
+//     so order rules hold by construction. Among ready groups the wave
+//     takes, in turn: a group whose deadline (its own pin, or a pinned
+//     successor's) is this wave; else the ready group with the most
+//     dependency weight to groups already in this wave (affinity: a web tier
+//     follows its app tier in); else a fresh seed in weakly-connected
+//     component order, so one cluster is finished before the next starts. A
+//     group that does not fit (hosts, bytes, keep-apart) waits for the next
+//     wave. Each placement costs O(degree · log n).
+//  2. Local improvement. Each unpinned group is offered the waves its
+//     neighbours are in; it moves when that lowers the crossing weight and
+//     every rule (order, capacity, keep-apart, pilot) still holds. A few
+//     passes (Kernighan–Lin style, single moves only) repair the greedy
+//     choices made before later groups were known.
+//
+// Both steps visit groups in index order and break ties by index, so the
+// same input always gives the same plan.
+func (m *model) pack(earliest, deadline []int) (wave []int, warnings []string) {
+	ng := len(m.groups)
+	wave = make([]int, ng)
+	pending := make([]int32, ng)
+	minWave := slices.Clone(earliest)
+	remaining := 0
+	for g := 0; g < ng; g++ {
+		if m.bad[g] {
+			continue
+		}
+		remaining++
+		for _, p := range m.gpred[g] {
+			if !m.bad[p.g] {
+				pending[g]++
+			}
+		}
+	}
+	comp := m.components()
+
+	type bEntry struct{ g, dl, comp int32 }
+	type aEntry struct {
+		g   int32
+		aff int64
+		dl  int32
+	}
+	dl := func(g int32) int32 { return int32(min(deadline[g], noDeadline)) }
+	B := heap[bEntry]{less: func(a, b bEntry) bool {
+		if a.dl != b.dl {
+			return a.dl < b.dl
+		}
+		if a.comp != b.comp {
+			return a.comp < b.comp
+		}
+		return a.g < b.g
+	}}
+	A := heap[aEntry]{less: func(a, b aEntry) bool {
+		if a.aff != b.aff {
+			return a.aff > b.aff
+		}
+		if a.dl != b.dl {
+			return a.dl < b.dl
+		}
+		return a.g < b.g
+	}}
+	inB := make([]bool, ng)
+	tried := make([]int32, ng)
+	aff := make([]int64, ng)
+	affStamp := make([]int32, ng)
+	wait := map[int][]int32{}
+	pushB := func(g int32) {
+		if !inB[g] {
+			inB[g] = true
+			B.push(bEntry{g, dl(g), comp[g]})
+		}
+	}
+	for g := 0; g < ng; g++ {
+		if !m.bad[g] && pending[g] == 0 {
+			if minWave[g] <= 1 {
+				pushB(int32(g))
+			} else {
+				wait[minWave[g]] = append(wait[minWave[g]], int32(g))
+			}
+		}
+	}
+	// Deadlines to check at the close of each wave.
+	var withDL []int32
+	for g := 0; g < ng; g++ {
+		if !m.bad[g] && deadline[g] < noDeadline {
+			withDL = append(withDL, int32(g))
+		}
+	}
+	slices.SortStableFunc(withDL, func(a, b int32) int { return deadline[a] - deadline[b] })
+
+	pilot := m.c.Pilot.Hosts > 0
+	const missLimit = 512
+	for w := 1; remaining > 0; w++ {
+		for _, g := range wait[w] {
+			pushB(g)
+		}
+		delete(wait, w)
+		capH, capB := m.c.MaxHostsPerWave, int64(m.c.MaxBytesPerWave)
+		if pilot && w == 1 {
+			capH = m.pilotCap()
+		}
+		hostsIn, bytesIn := 0, int64(0)
+		A.items = A.items[:0]
+		var deferred []int32
+		misses := 0
+		fits := func(g int32) bool {
+			gr := m.groups[g]
+			if capH > 0 && hostsIn+len(gr.hosts) > capH {
+				return false
+			}
+			if capB > 0 && bytesIn+gr.bytes > capB {
+				return false
+			}
+			for _, h := range gr.hosts {
+				for _, o := range m.apartOf[h] {
+					if wave[m.hostGroup[o]] == w {
+						return false
+					}
+				}
+			}
+			return true
+		}
+		ready := func(g int32) bool { return pending[g] == 0 && minWave[g] <= w && wave[g] == 0 && !m.bad[g] }
+		pick := func() (int32, bool) {
+			for B.len() > 0 && wave[B.peek().g] != 0 {
+				inB[B.pop().g] = false
+			}
+			if B.len() > 0 && int(B.peek().dl) <= w {
+				e := B.pop()
+				inB[e.g] = false
+				return e.g, true
+			}
+			for A.len() > 0 {
+				e := A.pop()
+				if wave[e.g] != 0 || affStamp[e.g] != int32(w) || aff[e.g] != e.aff || tried[e.g] == int32(w) {
+					continue
+				}
+				return e.g, true
+			}
+			if B.len() > 0 {
+				e := B.pop()
+				inB[e.g] = false
+				return e.g, true
+			}
+			return 0, false
+		}
+		for {
+			g, ok := pick()
+			if !ok {
+				break
+			}
+			if tried[g] == int32(w) {
+				deferred = append(deferred, g)
+				continue
+			}
+			if !fits(g) {
+				tried[g] = int32(w)
+				deferred = append(deferred, g)
+				misses++
+				if misses > missLimit && hostsIn > 0 {
+					break
+				}
+				continue
+			}
+			misses = 0
+			gr := m.groups[g]
+			wave[g] = w
+			remaining--
+			hostsIn += len(gr.hosts)
+			bytesIn += gr.bytes
+			lo := m.gadj.off[g]
+			for k, h := range m.gadj.out(int(g)) {
+				if wave[h] != 0 || m.bad[h] {
+					continue
+				}
+				if affStamp[h] != int32(w) {
+					affStamp[h], aff[h] = int32(w), 0
+				}
+				aff[h] += m.gadj.w[int(lo)+k]
+				if ready(h) && tried[h] != int32(w) {
+					A.push(aEntry{h, aff[h], dl(h)})
+				}
+			}
+			for _, s := range m.gsucc[g] {
+				if m.bad[s.g] {
+					continue
+				}
+				if s.lag > 0 && minWave[s.g] < w+s.lag {
+					minWave[s.g] = w + s.lag
+				}
+				pending[s.g]--
+				if pending[s.g] == 0 {
+					if minWave[s.g] <= w {
+						pushB(s.g)
+						if affStamp[s.g] == int32(w) && aff[s.g] > 0 {
+							A.push(aEntry{s.g, aff[s.g], dl(s.g)})
+						}
+					} else {
+						wait[minWave[s.g]] = append(wait[minWave[s.g]], s.g)
+					}
+				}
+			}
+		}
+		for _, g := range deferred {
+			if wave[g] == 0 {
+				pushB(g)
+			}
+		}
+		// Anything due by this wave that did not get in is infeasible.
+		for len(withDL) > 0 && deadline[withDL[0]] <= w {
+			g := withDL[0]
+			withDL = withDL[1:]
+			if wave[g] != 0 || m.bad[g] {
+				continue
+			}
+			gr := m.groups[g]
+			m.fail(gr, "capacity", fmt.Sprintf("group %s must be in wave %d or earlier (%s), but no wave up to %d had room (hosts %d, bytes %s) without breaking another rule",
+				gr.name, deadline[g], m.deadlineText(g), w, len(gr.hosts), fmtBytes(gr.bytes)), []string{m.deadlineText(g), fmt.Sprintf("wave %d full", w)}, gr.hosts...)
+			m.cascade()
+			remaining = 0
+			for x := 0; x < ng; x++ {
+				if !m.bad[x] && wave[x] == 0 {
+					remaining++
+				}
+			}
+		}
+		if hostsIn == 0 && remaining > 0 {
+			if len(wait) == 0 && B.len() == 0 {
+				// Nothing ready and nothing waiting: the rest is blocked.
+				break
+			}
+			if B.len() == 0 {
+				warnings = append(warnings, fmt.Sprintf("wave %d is empty: kept so that pinned and ordered wave numbers hold", w))
+			} else if pilot && w == 1 {
+				warnings = append(warnings, "wave 1 (pilot) is empty: no low-risk group was ready")
+			} else {
+				break // cannot happen: a group that fits no empty wave was reported as too big
+			}
+		}
+	}
+	return wave, warnings
+}
+
+func (m *model) deadlineText(g int32) string {
+	// Walk to the pinned successor that sets the deadline.
+	seen := map[int32]bool{}
+	x := g
+	var parts []string
+	for !seen[x] {
+		seen[x] = true
+		gr := m.groups[x]
+		if gr.pin > 0 {
+			parts = append(parts, fmt.Sprintf("%s pinned to wave %d", m.label(gr.pinHost), gr.pin))
+			break
+		}
+		next := int32(-1)
+		for _, s := range m.gsucc[x] {
+			if !m.bad[s.g] && (m.groups[s.g].pin > 0 || len(m.gsucc[s.g]) > 0) {
+				next = s.g
+				parts = append(parts, m.arcText(x, s.g))
+				break
+			}
+		}
+		if next < 0 {
+			break
+		}
+		x = next
+	}
+	return joinSemi(parts)
+}
+
+// components numbers weakly connected components of the group graph in
+// order of their lowest group index.
+func (m *model) components() []int32 {
+	ng := len(m.groups)
+	uf := newUnionFind(ng)
+	for g := 0; g < ng; g++ {
+		for _, h := range m.gadj.out(g) {
+			uf.union(int32(g), h)
+		}
+		for _, p := range m.gpred[g] {
+			uf.union(int32(g), p.g)
+		}
+	}
+	comp := make([]int32, ng)
+	ids := map[int32]int32{}
+	for g := 0; g < ng; g++ {
+		r := uf.find(int32(g))
+		id, ok := ids[r]
+		if !ok {
+			id = int32(len(ids))
+			ids[r] = id
+		}
+		comp[g] = id
+	}
+	return comp
+}
+
+// improve is the local-improvement pass described above pack.
+func (m *model) improve(wave []int) {
+	passes := m.c.ImprovementPasses
+	if passes < 0 {
+		return
+	}
+	ng := len(m.groups)
+	nw := 0
+	for _, w := range wave {
+		nw = max(nw, w)
+	}
+	hosts := make([]int, nw+1)
+	bytes := make([]int64, nw+1)
+	count := make([]int, nw+1)
+	for g, w := range wave {
+		if w > 0 {
+			hosts[w] += len(m.groups[g].hosts)
+			bytes[w] += m.groups[g].bytes
+			count[w]++
+		}
+	}
+	pilot := m.c.Pilot.Hosts > 0
+	capH := func(w int) int {
+		if pilot && w == 1 {
+			return m.pilotCap()
+		}
+		return m.c.MaxHostsPerWave
+	}
+	type ww struct {
+		w   int
+		wgt int64
+	}
+	var scratch []ww
+	for pass := 0; pass < passes; pass++ {
+		moved := 0
+		for g := 0; g < ng; g++ {
+			gr := m.groups[g]
+			cur := wave[g]
+			if cur == 0 || gr.pin > 0 || count[cur] < 2 {
+				continue
+			}
+			lb, ub := 1, nw
+			if pilot && !gr.eligible {
+				lb = 2
+			}
+			for _, p := range m.gpred[g] {
+				if pw := wave[p.g]; pw > 0 {
+					lb = max(lb, pw+p.lag)
+				}
+			}
+			for _, s := range m.gsucc[g] {
+				if sw := wave[s.g]; sw > 0 {
+					ub = min(ub, sw-s.lag)
+				}
+			}
+			scratch = scratch[:0]
+			var wcur int64
+			lo := m.gadj.off[g]
+			for k, h := range m.gadj.out(g) {
+				hw := wave[h]
+				if hw == 0 {
+					continue
+				}
+				wt := m.gadj.w[int(lo)+k]
+				if hw == cur {
+					wcur += wt
+				} else if hw >= lb && hw <= ub {
+					scratch = append(scratch, ww{hw, wt})
+				}
+			}
+			if len(scratch) == 0 {
+				continue
+			}
+			slices.SortFunc(scratch, func(a, b ww) int { return a.w - b.w })
+			best, bestGain := 0, int64(0)
+			for i := 0; i < len(scratch); {
+				j, sum := i, int64(0)
+				for ; j < len(scratch) && scratch[j].w == scratch[i].w; j++ {
+					sum += scratch[j].wgt
+				}
+				x := scratch[i].w
+				i = j
+				gain := sum - wcur
+				if gain <= bestGain {
+					continue
+				}
+				if c := capH(x); c > 0 && hosts[x]+len(gr.hosts) > c {
+					continue
+				}
+				if c := int64(m.c.MaxBytesPerWave); c > 0 && bytes[x]+gr.bytes > c {
+					continue
+				}
+				if m.apartClash(g, x, wave) {
+					continue
+				}
+				best, bestGain = x, gain
+			}
+			if best == 0 {
+				continue
+			}
+			hosts[cur] -= len(gr.hosts)
+			bytes[cur] -= gr.bytes
+			count[cur]--
+			hosts[best] += len(gr.hosts)
+			bytes[best] += gr.bytes
+			count[best]++
+			wave[g] = best
+			moved++
+		}
+		if moved == 0 {
+			return
+		}
+	}
+}
+
+func (m *model) apartClash(g int, w int, wave []int) bool {
+	for _, h := range m.groups[g].hosts {
+		for _, o := range m.apartOf[h] {
+			if og := m.hostGroup[o]; int(og) != g && wave[og] == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func joinSemi(parts []string) string {
+	out := ""
+	for i, p := range parts {
+		if i > 0 {
+			out += "; "
+		}
+		out += p
+	}
+	return out
+}
+
+// pilotCap is the pilot wave's host cap: the pilot size, never above the
+// general wave cap.
+func (m *model) pilotCap() int {
+	if mh := m.c.MaxHostsPerWave; mh > 0 && mh < m.c.Pilot.Hosts {
+		return mh
+	}
+	return m.c.Pilot.Hosts
+}
