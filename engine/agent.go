@@ -399,10 +399,13 @@ func (s *Syncer) baseline(ctx context.Context, cp Checkpoint) (*Manifest, error)
 func (s *Syncer) finish(ctx context.Context, st *stream, src *Source, result *Manifest) error {
 	for round := 0; ; round++ {
 		s.update(true, func(p *Progress) { p.Phase = "verify" })
-		var buf bytes.Buffer
-		result.WriteTo(&buf)
+		// Stream the manifest rather than buffer it: at 2 TiB it is 32 MiB.
+		pr, pw := io.Pipe()
+		go func() { _, err := result.WriteTo(pw); pw.CloseWithError(err) }()
 		var fr FinishResult
-		if _, err := s.do(ctx, http.MethodPost, "finish", "sync="+st.id, &buf, &fr); err != nil {
+		_, err := s.do(ctx, http.MethodPost, "finish", "sync="+st.id, pr, &fr)
+		pr.Close()
+		if err != nil {
 			return err
 		}
 		if fr.Equal {

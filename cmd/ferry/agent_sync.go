@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,11 @@ checkpoint. --windows limits sending to weekly transfer windows, e.g.
 --control FILE is re-read every 2 s while the sync runs; lines "rate=RATE" and
 "windows=SPEC" in it change the running sync.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if os.Getenv("GOMEMLIMIT") == "" {
+				// Keep the agent well inside its 256 MiB budget on any disk
+				// size: the manifests are the only thing that grows with it.
+				debug.SetMemoryLimit(160 << 20)
+			}
 			bs, err := parseBlockSize(blockSize)
 			if err != nil {
 				return fmt.Errorf("--block-size: %w", err)
