@@ -128,11 +128,14 @@ func swapHex(s string) string {
 	return string(b)
 }
 
+// macSeparators is built once: a Replacer is expensive to construct.
+var macSeparators = strings.NewReplacer("-", "", ":", "", ".", "")
+
 // CanonicalMAC returns a MAC as lower-case colon-separated hex, or "" for
 // something that is not a usable MAC (empty, all zeros).
 func CanonicalMAC(m string) string {
 	m = strings.ToLower(strings.TrimSpace(m))
-	m = strings.NewReplacer("-", "", ":", "", ".", "").Replace(m)
+	m = macSeparators.Replace(m)
 	if len(m) != 12 || strings.Trim(m, "0") == "" {
 		return ""
 	}

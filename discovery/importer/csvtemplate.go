@@ -98,9 +98,11 @@ func (t *csvTable) get(rec []string, col string) string {
 	return strings.TrimSpace(rec[i])
 }
 
+var digitSeparators = strings.NewReplacer(",", "", " ", "", "\u00a0", "")
+
 // parseNumber accepts "8192", "8,192", "8 192" and "8192.0".
 func parseNumber(s string) (float64, error) {
-	s = strings.NewReplacer(",", "", " ", "", "\u00a0", "").Replace(s)
+	s = digitSeparators.Replace(s)
 	return strconv.ParseFloat(s, 64)
 }
 
