@@ -691,3 +691,36 @@ func (g *Gateway) targetManifest(ctx context.Context, ds *diskState) (*Manifest,
 	}
 	return m, false, nil
 }
+
+// Checkpoint returns the disk's sync state for the control plane: where an
+// interrupted sync resumes, and whether the target is proven equal to the
+// source of the last completed sync. It wraps os.ErrNotExist for a disk the
+// gateway has never seen.
+func (g *Gateway) Checkpoint(id string) (Checkpoint, error) {
+	ds, err := g.disk(id)
+	if err != nil {
+		return Checkpoint{}, err
+	}
+	ds.lock.Lock()
+	defer ds.lock.Unlock()
+	if ds.manifest == nil {
+		return Checkpoint{}, fmt.Errorf("disk %s has never been synced: %w", id, os.ErrNotExist)
+	}
+	return g.checkpointOf(ds), nil
+}
+
+// Manifest returns a copy of the manifest of what the target holds. After a
+// completed sync (Checkpoint().Verified) it is the proven content of the
+// disk, which a recovery point can record.
+func (g *Gateway) Manifest(id string) (*Manifest, error) {
+	ds, err := g.disk(id)
+	if err != nil {
+		return nil, err
+	}
+	ds.lock.Lock()
+	defer ds.lock.Unlock()
+	if ds.manifest == nil {
+		return nil, fmt.Errorf("disk %s has never been synced: %w", id, os.ErrNotExist)
+	}
+	return ds.manifest.Clone(), nil
+}
