@@ -115,49 +115,45 @@ func (w *workbook) unmarshal(part string, v any) error {
 }
 
 // loadSharedStrings reads xl/sharedStrings.xml: each <si> is one string,
-// possibly split into rich-text runs (<r><t>…</t></r>).
+// possibly split into rich-text runs (<r><t>…</t></r>); phonetic guides
+// (<rPh>) are not part of the text.
 func (w *workbook) loadSharedStrings() error {
 	rc, err := w.open("xl/sharedStrings.xml")
 	if err != nil {
 		return nil // a workbook without text cells has none
 	}
 	defer rc.Close()
-	dec := xml.NewDecoder(rc)
-	var cur strings.Builder
+	sc := newXMLScanner(rc)
+	var cur []byte
 	inSI, inT, inRPh := false, false, false
 	for {
-		tok, err := dec.RawToken()
+		err := sc.next()
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("read shared strings: %w", err)
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			switch t.Name.Local {
-			case "si":
-				inSI = true
-				cur.Reset()
-			case "t":
-				inT = inSI
-			case "rPh": // phonetic guides are not part of the text
-				inRPh = true
-			}
-		case xml.EndElement:
-			switch t.Name.Local {
-			case "si":
+		if inSI && inT && !inRPh {
+			cur = unescapeXML(cur, sc.text)
+		}
+		switch {
+		case sc.is("si"):
+			switch {
+			case sc.self:
+				w.strings = append(w.strings, "")
+			case sc.end:
+				if inSI {
+					w.strings = append(w.strings, string(cur))
+				}
 				inSI = false
-				w.strings = append(w.strings, cur.String())
-			case "t":
-				inT = false
-			case "rPh":
-				inRPh = false
+			default:
+				inSI, cur = true, cur[:0]
 			}
-		case xml.CharData:
-			if inT && !inRPh {
-				cur.Write(t)
-			}
+		case sc.is("t"):
+			inT = !sc.end && !sc.self
+		case sc.is("rPh"):
+			inRPh = !sc.end && !sc.self
 		}
 	}
 }
@@ -170,89 +166,84 @@ func (w *workbook) rows(part string, fn func(rowNum int, cells []string) error) 
 		return err
 	}
 	defer rc.Close()
-	dec := xml.NewDecoder(rc)
+	sc := newXMLScanner(rc)
 	var cells []string
+	var val []byte
 	rowNum, col := 0, 0
-	cellType, inV, inIS, inT := "", false, false, false
-	var val strings.Builder
-	inRow := false
+	cellType := ""
+	inRow, inV, inIS, inT := false, false, false, false
 	for {
-		tok, err := dec.RawToken()
+		err := sc.next()
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("read sheet: %w", err)
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			switch t.Name.Local {
-			case "row":
-				inRow = true
-				cells = cells[:0]
-				col = 0
-				rowNum++
-				for _, a := range t.Attr {
-					if a.Name.Local == "r" {
-						if n, err := strconv.Atoi(a.Value); err == nil && n > 0 {
-							rowNum = n
-						}
+		if inV || inT {
+			val = unescapeXML(val, sc.text)
+		}
+		switch {
+		case sc.is("row"):
+			if sc.end {
+				if inRow {
+					inRow = false
+					if err := fn(rowNum, cells); err != nil {
+						return err
 					}
 				}
-			case "c":
-				if !inRow {
-					continue
-				}
-				cellType = ""
-				val.Reset()
-				idx := col
-				for _, a := range t.Attr {
-					switch a.Name.Local {
-					case "t":
-						cellType = a.Value
-					case "r":
-						if c, ok := columnIndex(a.Value); ok {
-							idx = c
-						}
-					}
-				}
-				if idx > 16384 {
-					return fmt.Errorf("row %d: cell column %d is beyond the xlsx limit", rowNum, idx+1)
-				}
-				for len(cells) <= idx {
-					cells = append(cells, "")
-				}
-				col = idx
-			case "v":
-				inV = true
-			case "is":
-				inIS = true
-			case "t":
-				inT = inIS
+				continue
 			}
-		case xml.EndElement:
-			switch t.Name.Local {
-			case "v":
-				inV = false
-			case "is":
-				inIS = false
-			case "t":
-				inT = false
-			case "c":
-				if inRow && col < len(cells) {
-					cells[col] = w.cellValue(cellType, val.String())
+			cells, col = cells[:0], 0
+			rowNum++
+			if v, ok := sc.attrValue("r"); ok {
+				if n, err := strconv.Atoi(string(v)); err == nil && n > 0 {
+					rowNum = n
 				}
-				col++
-			case "row":
-				inRow = false
+			}
+			inRow = !sc.self
+			if sc.self {
 				if err := fn(rowNum, cells); err != nil {
 					return err
 				}
 			}
-		case xml.CharData:
-			if inV || inT {
-				val.Write(t)
+		case sc.is("c"):
+			if !inRow {
+				continue
 			}
+			if sc.end {
+				if col < len(cells) {
+					cells[col] = w.cellValue(cellType, string(val))
+				}
+				col++
+				continue
+			}
+			cellType, val = "", val[:0]
+			if v, ok := sc.attrValue("t"); ok {
+				cellType = string(v)
+			}
+			idx := col
+			if v, ok := sc.attrValue("r"); ok {
+				if c, ok := columnIndex(string(v)); ok {
+					idx = c
+				}
+			}
+			if idx >= 16384 {
+				return fmt.Errorf("row %d: cell column %d is beyond the xlsx limit", rowNum, idx+1)
+			}
+			for len(cells) <= idx {
+				cells = append(cells, "")
+			}
+			col = idx
+			if sc.self {
+				col++
+			}
+		case sc.is("v"):
+			inV = !sc.end && !sc.self
+		case sc.is("is"):
+			inIS = !sc.end && !sc.self
+		case sc.is("t"):
+			inT = inIS && !sc.end && !sc.self
 		}
 	}
 }

@@ -81,3 +81,33 @@ func FuzzWorkbookSheet(f *testing.F) {
 		checkImport(t, "fuzz.xlsx", buildXLSX(t, sst, sheet))
 	})
 }
+
+func TestUnescapeXML(t *testing.T) {
+	for in, want := range map[string]string{
+		"A &amp; B":              "A & B",
+		"&lt;x&gt; &quot;&apos;": `<x> "'`,
+		"caf&#233; &#x4E2D;":     "café 中",
+		"&bogus; & &#xZZ;":       "&bogus; & &#xZZ;",
+		"&#1114112;":             "&#1114112;",
+	} {
+		if got := string(unescapeXML(nil, []byte(in))); got != want {
+			t.Errorf("unescapeXML(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestWorkbookPrefixedAndCommented(t *testing.T) {
+	// Some generators prefix the SpreadsheetML namespace and leave comments.
+	sheet := `<?xml version="1.0"?><x:worksheet xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><!-- a > b --><x:sheetData>` +
+		`<x:row r="1"><x:c r="A1" t="inlineStr"><x:is><x:t>VM</x:t></x:is></x:c><x:c r="C1" t="inlineStr"><x:is><x:t>CPUs</x:t></x:is></x:c></x:row>` +
+		`<x:row r="2"><x:c r="A2" t="inlineStr"><x:is><x:t>app&amp;01</x:t></x:is></x:c><x:c r="C2"><x:v>8</x:v></x:c></x:row>` +
+		`</x:sheetData></x:worksheet>`
+	im := New(Limits{}, clock)
+	if err := im.Add("prefixed.xlsx", bytes.NewReader(buildXLSX(t, `<sst/>`, sheet))); err != nil {
+		t.Fatal(err)
+	}
+	res := im.Finish()
+	if len(res.Records) != 1 || res.Records[0].Name != "app&01" || res.Records[0].CPUs != 8 {
+		t.Fatalf("records %+v errors %+v", res.Records, res.Errors)
+	}
+}
