@@ -167,11 +167,11 @@ func (m *model) prepare() {
 			continue
 		}
 		if mh := m.c.MaxHostsPerWave; mh > 0 && len(g.hosts) > mh {
-			m.fail(g, "too-big", fmt.Sprintf("group %s has %d hosts, more than max_hosts_per_wave %d (%s)", g.name, len(g.hosts), mh, strings.Join(g.sources, "; ")),
-				[]string{strings.Join(g.sources, "; "), fmt.Sprintf("%d hosts > max_hosts_per_wave %d", len(g.hosts), mh)}, g.hosts...)
+			m.fail(g, "too-big", fmt.Sprintf("group %s has %d hosts, more than max_hosts_per_wave %d%s", g.name, len(g.hosts), mh, g.why()),
+				[]string{"group " + g.name + g.why(), fmt.Sprintf("%d hosts > max_hosts_per_wave %d", len(g.hosts), mh)}, g.hosts...)
 		} else if mb := int64(m.c.MaxBytesPerWave); mb > 0 && g.bytes > mb {
-			m.fail(g, "too-big", fmt.Sprintf("group %s holds %s, more than max_bytes_per_wave %s (%s)", g.name, fmtBytes(g.bytes), fmtBytes(mb), strings.Join(g.sources, "; ")),
-				[]string{strings.Join(g.sources, "; "), fmt.Sprintf("%s > max_bytes_per_wave %s", fmtBytes(g.bytes), fmtBytes(mb))}, g.hosts...)
+			m.fail(g, "too-big", fmt.Sprintf("group %s holds %s, more than max_bytes_per_wave %s%s", g.name, fmtBytes(g.bytes), fmtBytes(mb), g.why()),
+				[]string{"group " + g.name + g.why(), fmt.Sprintf("%s > max_bytes_per_wave %s", fmtBytes(g.bytes), fmtBytes(mb))}, g.hosts...)
 		} else if g.pin == 1 && m.c.Pilot.Hosts > 0 && len(g.hosts) > m.c.Pilot.Hosts {
 			m.fail(g, "too-big", fmt.Sprintf("group %s is pinned to the pilot wave but has %d hosts, more than pilot.hosts %d", g.name, len(g.hosts), m.c.Pilot.Hosts),
 				[]string{fmt.Sprintf("%s pinned to wave 1", m.label(g.pinHost)), fmt.Sprintf("%d hosts > pilot.hosts %d", len(g.hosts), m.c.Pilot.Hosts)}, g.hosts...)
@@ -396,4 +396,12 @@ func fmtBytes(b int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(b)/float64(div), "KMGTP"[exp])
+}
+
+// why is " (what holds the group together)", or "" for a lone host.
+func (g *group) why() string {
+	if len(g.sources) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(g.sources, "; ") + ")"
 }

@@ -202,7 +202,7 @@ func Generate(o Options) (*planner.Estate, Planted) {
 			crit = "medium"
 		}
 		idx := g.host(fmt.Sprintf("%s%04d", kind, len(g.e.Hosts)), "", env, crit, "ops", platform)
-		if kind == "file" && g.r.IntN(20) == 0 {
+		if kind == "file" && g.r.IntN(40) == 0 {
 			// The field case: a site file server with tens of terabytes.
 			g.e.Hosts[idx].Disks = append(g.e.Hosts[idx].Disks, planner.Disk{Name: "data1", ProvisionedBytes: 48 << 40, UsedBytes: (30 + g.r.Int64N(15)) << 40})
 		}
@@ -221,6 +221,10 @@ func Generate(o Options) (*planner.Estate, Planted) {
 		g.toShared(i, "ntp", 123, "udp", "chronyd")
 		g.toShared(i, "log", 514, "udp", "rsyslogd")
 		g.fromShared(i, "mon", 10050, "zabbix_server")
+		g.toShared(i, "mon", 10051, "tcp", "zabbix_agentd")
+		if i%2 == 0 {
+			g.toShared(i, "dc", 636, "tcp", "sssd")
+		}
 		g.fromShared(i, "bkp", 13724, "bpbkar")
 		if g.r.IntN(3) == 0 {
 			port := 22
@@ -288,7 +292,7 @@ func (g *gen) host(name, app, env, crit, owner, platform string) int {
 	osDisk := int64(40+g.r.IntN(3)*30) * gib
 	h.Disks = []planner.Disk{{Name: "disk0", ProvisionedBytes: osDisk, UsedBytes: osDisk * int64(30+g.r.IntN(50)) / 100}}
 	for d := 0; d < g.r.IntN(3); d++ {
-		p := int64(100+g.r.IntN(900)) * gib
+		p := int64(50+g.r.IntN(450)) * gib
 		h.Disks = append(h.Disks, planner.Disk{Name: fmt.Sprintf("disk%d", d+1), ProvisionedBytes: p, UsedBytes: p * int64(20+g.r.IntN(60)) / 100})
 	}
 	g.e.Hosts = append(g.e.Hosts, h)
@@ -319,7 +323,7 @@ func (g *gen) setOS(i int, platform string) {
 
 func (g *gen) bigDisks(i int) {
 	h := &g.e.Hosts[i]
-	p := int64(500+g.r.IntN(3500)) * gib
+	p := int64(200+g.r.IntN(1800)) * gib
 	h.Disks = append(h.Disks, planner.Disk{Name: fmt.Sprintf("disk%d", len(h.Disks)), ProvisionedBytes: p, UsedBytes: p * int64(40+g.r.IntN(50)) / 100})
 	h.CPUs = max(h.CPUs, 8)
 	h.MemoryMiB = max(h.MemoryMiB, 32768)
