@@ -234,6 +234,29 @@ export const scenarios = [
     },
   },
   {
+    name: '13-topology-groups-by-application',
+    async run({ page, base, server, shared }) {
+      // Group ten hosts into an application through the API, then look.
+      const api = shared.api
+      assert(api, 'needs the API session of 02')
+      const ids = (await api.gql('{ hosts(first: 10, orderBy: [{field: NAME, direction: ASC}]) { edges { node { id } } } }'))
+        .data.hosts.edges.map((e) => e.node.id)
+      await api.gql('mutation($ids: [ID!]) { createApplication(input: { name: "billing", hostIDs: $ids }) { id } }', { ids })
+      await signIn(page, base, server.admin, '/topology')
+      await page.locator(`[data-test=topology][data-loading=false][data-nodes="${HOSTS}"]`).waitFor()
+      await page.locator('[data-test=topology-summary]', { hasText: `${HOSTS} hosts` }).waitFor()
+      // Cytoscape draws on canvases inside the graph box.
+      await page.locator('[data-test=graph] canvas').first().waitFor()
+      const groups = await page.evaluate(() => document.querySelector('[data-test=graph]')?.getBoundingClientRect().height ?? 0)
+      assert(groups > 300, 'the graph area is too small')
+      // An environment filter runs on the server.
+      await page.locator('.toolbar .el-select').nth(1).click()
+      await page.locator('.el-select-dropdown__item', { hasText: 'Production' }).click()
+      await page.keyboard.press('Escape')
+      await page.locator(`[data-test=topology][data-loading=false][data-nodes="${HOSTS / 4}"]`).waitFor()
+    },
+  },
+  {
     name: '08-sign-out',
     async run({ page, base, server }) {
       await signIn(page, base, server.admin, '/dashboard')

@@ -21,6 +21,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'inventory', name: 'inventory', component: () => import('@/screens/inventory/Inventory.vue'), meta: { title: 'nav.inventory' } },
       { path: 'hosts/:id', name: 'host', component: () => import('@/screens/host/HostDetail.vue'), props: true, meta: { title: 'nav.inventory' } },
       { path: 'discovery', name: 'discovery', component: () => import('@/screens/discovery/Discovery.vue'), meta: { title: 'nav.discovery' } },
+      { path: 'topology', name: 'topology', component: () => import('@/screens/topology/Topology.vue'), meta: { title: 'nav.topology' } },
       { path: 'cloud-accounts', name: 'cloud', component: () => import('@/screens/cloudaccounts/CloudAccounts.vue'), meta: { title: 'nav.cloud' } },
       { path: 'admin', name: 'admin', component: () => import('@/screens/admin/Admin.vue'), meta: { title: 'nav.admin', minRole: 'admin' } },
       { path: 'audit', name: 'audit', component: () => import('@/screens/audit/AuditLog.vue'), meta: { title: 'nav.audit' } },

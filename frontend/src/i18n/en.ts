@@ -303,6 +303,18 @@ export default {
     deleted: 'Cloud account {name} deleted',
     deleteConfirm: 'Delete the cloud account {name}? This cannot be undone.',
   },
+  topology: {
+    title: 'Topology',
+    byApplication: 'By application',
+    byWave: 'By wave',
+    noGroups: 'No groups',
+    ports: 'Ports, e.g. 443, 5432',
+    summary: '{hosts} hosts, {edges} dependencies',
+    cycles: '{n} dependency cycles',
+    cycleLegend: 'In a cycle',
+    truncated: 'Showing the first 2,000 hosts and the 10,000 heaviest connections: filter to see the rest.',
+    empty: 'No hosts match the filters.',
+  },
   units: {
     seconds: '{n} s',
     minutes: '{n} min',

@@ -305,6 +305,18 @@ const zhCN: typeof en = {
     deleted: '已删除云账号 {name}',
     deleteConfirm: '确定删除云账号 {name}？此操作无法撤销。',
   },
+  topology: {
+    title: '拓扑',
+    byApplication: '按应用',
+    byWave: '按批次',
+    noGroups: '不分组',
+    ports: '端口，例如 443, 5432',
+    summary: '{hosts} 台主机，{edges} 条依赖',
+    cycles: '{n} 个依赖环',
+    cycleLegend: '位于依赖环中',
+    truncated: '仅显示前 2,000 台主机和流量最大的 10,000 条连接，请使用筛选查看其余部分。',
+    empty: '没有符合筛选条件的主机。',
+  },
   units: {
     seconds: '{n} 秒',
     minutes: '{n} 分钟',
