@@ -162,3 +162,27 @@ func TestDeriveConnections(t *testing.T) {
 		t.Fatalf("(-want +got):\n%s", d)
 	}
 }
+
+func TestRecordFromInventory(t *testing.T) {
+	inv := Inventory{
+		CollectedAt: t0, Hostname: "db01", BIOSUUID: "4211a2b3-c4d5-e6f7-0819-2a3b4c5d6e7f", OS: OSRelease{PrettyName: "Rocky Linux 9.3"},
+		Arch: "x86_64", BootMode: BootUEFI, CPU: CPU{Threads: 8}, MemoryBytes: 16 << 30,
+		NICs:         []NIC{{Name: "ens192", MAC: "00:50:56:aa:bb:cc", Addresses: []string{"10.0.0.5/24", "fe80::1/64"}}},
+		BlockDevices: []BlockDevice{{Name: "sda", SizeBytes: 100 << 30}},
+		Filesystems:  []Filesystem{{UsedBytes: 10 << 30}, {UsedBytes: 5 << 30}},
+		Software:     []Software{{Name: "PostgreSQL", Source: "process"}, {Name: "PostgreSQL", Source: "package"}},
+	}
+	r := RecordFromInventory("a-1", inv)
+	r.ApplyUtilisation(Utilisation{Samples: 3, CPU: Percentiles{P95: 40}, Memory: Percentiles{P95: 70}})
+	want := Record{Source: SourceRef{Kind: SourceAgent, Name: "a-1", ObservedAt: t0}, Refs: []string{"agent:a-1"}, HostFacts: HostFacts{
+		Name: "db01", IPs: []string{"10.0.0.5", "fe80::1"}, MACs: []string{"00:50:56:aa:bb:cc"}, BIOSUUID: "4211a2b3-c4d5-e6f7-0819-2a3b4c5d6e7f",
+		OS: "Rocky Linux 9.3", OSFamily: "linux", Arch: "x86_64", BootMode: "uefi", CPUs: 8, MemoryMiB: 16384,
+		Disks: []Disk{{Name: "sda", ProvisionedBytes: 100 << 30}}, UsedBytes: 15 << 30, Software: []string{"PostgreSQL"},
+		CPUP95: ptr(40.0), MemoryP95: ptr(70.0),
+	}}
+	if d := cmp.Diff(want, r); d != "" {
+		t.Fatalf("(-want +got):\n%s", d)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -166,3 +166,13 @@ func stripPrefixLen(a string) string {
 	}
 	return a
 }
+
+// ApplyUtilisation copies the p95 CPU and memory of an agent's samples
+// into its record, the figures the planner sizes instances from.
+func (r *Record) ApplyUtilisation(u Utilisation) {
+	if u.Samples == 0 {
+		return
+	}
+	cpu, mem := u.CPU.P95, u.Memory.P95
+	r.CPUP95, r.MemoryP95 = &cpu, &mem
+}
