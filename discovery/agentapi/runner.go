@@ -33,6 +33,10 @@ type Runner struct {
 	// Sleep waits between loop iterations and retries (SleepContext when nil).
 	Sleep func(context.Context, time.Duration) error
 
+	// OnCommand receives commands the runner does not handle itself
+	// (replication, for instance), so other packages can plug in.
+	OnCommand func(Command)
+
 	SampleEvery    time.Duration // default 1 min
 	BatchSize      int           // samples per batch, default 15
 	InventoryEvery time.Duration // default 6 h
@@ -135,13 +139,17 @@ func (r *Runner) contact(ctx context.Context) error {
 }
 
 // Handle acts on a command from the control plane. Commands the runner
-// does not know are logged and ignored, so a newer control plane can add
-// commands without breaking older agents.
+// does not know go to OnCommand, or are logged and ignored, so a newer
+// control plane can add commands without breaking older agents.
 func (r *Runner) Handle(c Command) {
 	switch c.Type {
 	case CommandCollectInventory:
 		r.inventoryDue = true
 	default:
+		if r.OnCommand != nil {
+			r.OnCommand(c)
+			return
+		}
 		r.log().Info("ignoring unknown command", "id", c.ID, "type", c.Type)
 	}
 }

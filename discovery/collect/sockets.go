@@ -105,7 +105,6 @@ func (c *Collector) scanProcesses() (procs []procInfo, inodes map[uint64]int, de
 	if err != nil {
 		return nil, inodes, 0
 	}
-	buf := make([]byte, 0, 64)
 	for _, ent := range ents {
 		pid, err := strconv.Atoi(ent.Name())
 		if err != nil || pid <= 0 {
@@ -130,7 +129,6 @@ func (c *Collector) scanProcesses() (procs []procInfo, inodes map[uint64]int, de
 			continue
 		}
 		for _, fd := range fds {
-			buf = buf[:0]
 			link, err := os.Readlink(filepath.Join(fdDir, fd.Name()))
 			if err != nil || !strings.HasPrefix(link, "socket:[") {
 				continue
