@@ -280,3 +280,16 @@ func nextOpening(ops []opening, t time.Time) (time.Time, time.Time) {
 	}
 	return t, t
 }
+
+// AverageRate is the replication rate averaged over a week of transfer
+// windows, in bits/s: what a transfer spanning many weeks effectively gets.
+func (c Constraints) AverageRate() (float64, error) {
+	if c.Bandwidth <= 0 {
+		return 0, Problems{"bandwidth: must be above zero"}
+	}
+	s, err := c.transferSchedule()
+	if err != nil {
+		return 0, err
+	}
+	return s.weekBits / (minutesPerWeek * 60), nil
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-migrate/ferry/planner"
+	"github.com/ferry-migrate/ferry/planner/assess"
 )
 
 // planFlags are shared by `ferry plan` and `ferry plan assess`.
@@ -148,4 +149,60 @@ func writePlan(w io.Writer, format string, p *planner.Plan, members bool) error 
 	return fmt.Errorf("--format %q: want table, json or csv", format)
 }
 
-func assessCmd() *cobra.Command { return &cobra.Command{Use: "assess"} }
+func assessCmd() *cobra.Command {
+	var pf planFlags
+	var opt assess.Options
+	var families []string
+	var seedAfter time.Duration
+	cmd := &cobra.Command{
+		Use:   "assess",
+		Short: "Assess readiness, right-sizing, monthly cost and transfer time per host for a target cloud",
+		Long: "assess reads the estate (and, for bandwidth, transfer windows and compression, the constraints file) and prints\n" +
+			"one line per host: ready / ready_with_actions / not_ready / unknown with the actions or reasons, as-is and\n" +
+			"right-sized instance and monthly cost, and the transfer time with an offline-seeding recommendation.",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := loadEstate(pf.estate)
+			if err != nil {
+				return err
+			}
+			cfg, err := loadConfig(pf.constraints, pf.start, time.Now)
+			if err != nil {
+				return err
+			}
+			opt.Link = cfg.Constraints
+			opt.Families = families
+			opt.OfflineSeedingAfter = seedAfter
+			a, err := assess.New(opt)
+			if err != nil {
+				return err
+			}
+			rep := a.Estate(e)
+			if pf.out != "" {
+				if err := writeJSONFile(pf.out, rep); err != nil {
+					return err
+				}
+			}
+			w := bufio.NewWriter(cmd.OutOrStdout())
+			defer w.Flush()
+			switch pf.format {
+			case "table":
+				return assess.WriteTable(w, rep)
+			case "json":
+				enc := json.NewEncoder(w)
+				enc.SetIndent("", " ")
+				return enc.Encode(rep)
+			case "csv":
+				return assess.WriteCSV(w, rep)
+			}
+			return fmt.Errorf("--format %q: want table, json or csv", pf.format)
+		},
+	}
+	pf.bind(cmd)
+	f := cmd.Flags()
+	f.StringVar(&opt.Target, "target", env("FERRY_TARGET", "alibaba"), "target cloud: alibaba or openstack (FERRY_TARGET)")
+	f.StringVar(&opt.Region, "region", env("FERRY_REGION", "cn-hangzhou"), "catalog region for prices (FERRY_REGION)")
+	f.Float64Var(&opt.Headroom, "headroom", 0.2, "headroom over p95 utilisation when right-sizing (0.2 = 20%)")
+	f.StringSliceVar(&families, "families", nil, "restrict right-sizing to these instance families, e.g. g7,c7,r7")
+	f.DurationVar(&seedAfter, "offline-seeding-after", 14*24*time.Hour, "recommend offline seeding when one host's transfer takes longer than this")
+	return cmd
+}

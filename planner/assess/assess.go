@@ -1,0 +1,530 @@
+// Package assess owns per-host migration assessment for a target cloud:
+// readiness from an OS support matrix, boot mode, architecture and disk
+// limits; right-sizing from p95 utilisation to the cheapest fitting
+// instance of a catalog; monthly cost as-is and right-sized; and transfer
+// time inside transfer windows with an offline-seeding recommendation. The
+// matrix and catalog are data files embedded in the binary.
+package assess
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/ferry-migrate/ferry/planner"
+)
+
+//go:embed data/os_support.yaml
+var osSupportYAML []byte
+
+//go:embed data/catalog.yaml
+var catalogYAML []byte
+
+// Status is a host's readiness for a target.
+type Status string
+
+// Readiness values, from best to worst; Unknown means data is missing.
+const (
+	Ready            Status = "ready"
+	ReadyWithActions Status = "ready_with_actions"
+	NotReady         Status = "not_ready"
+	Unknown          Status = "unknown"
+)
+
+// Options tune an assessment. Zero values take the defaults noted.
+type Options struct {
+	Target string // alibaba (default) or openstack
+	Region string // catalog region; default cn-hangzhou
+	// Headroom is added on top of p95 utilisation; default 0.2 (20 %).
+	Headroom float64
+	// Families restricts the catalog (e.g. g7, c7, r7); empty = all.
+	Families []string
+	// Link describes bandwidth, transfer windows and compression; a zero
+	// Bandwidth means 100 Mbit/s around the clock.
+	Link planner.Constraints
+	// OfflineSeedingAfter is the transfer time past which shipping disks
+	// beats the network; default 14 days.
+	OfflineSeedingAfter time.Duration
+}
+
+// Result is the assessment of one host.
+type Result struct {
+	HostID  string   `json:"host_id"`
+	Name    string   `json:"name"`
+	OS      string   `json:"os"`
+	Status  Status   `json:"status"`
+	Reasons []string `json:"reasons"` // why not ready
+	Actions []string `json:"actions"` // what to do before or during migration
+	Missing []string `json:"missing"` // data needed to decide
+	// Sizing: the instance matching today's allocation, and the cheapest
+	// one covering p95 + headroom.
+	NeedVCPUs          int     `json:"need_vcpus"`
+	NeedMemoryGiB      float64 `json:"need_memory_gib"`
+	InstanceAsIs       string  `json:"instance_as_is"`
+	InstanceRightSized string  `json:"instance_right_sized"`
+	SizingNote         string  `json:"sizing_note,omitempty"`
+	MonthlyAsIs        float64 `json:"monthly_as_is"`
+	MonthlyRightSized  float64 `json:"monthly_right_sized"`
+	StorageMonthly     float64 `json:"storage_monthly"`
+	// Transfer: used bytes after compression over the average window rate.
+	UsedBytes      int64   `json:"used_bytes"`
+	TransferHours  float64 `json:"transfer_hours"`
+	OfflineSeeding bool    `json:"offline_seeding"`
+	SeedingNote    string  `json:"seeding_note,omitempty"`
+}
+
+// Totals summarise a Report.
+type Totals struct {
+	Hosts             int            `json:"hosts"`
+	ByStatus          map[Status]int `json:"by_status"`
+	MonthlyAsIs       float64        `json:"monthly_as_is"`
+	MonthlyRightSized float64        `json:"monthly_right_sized"`
+	StorageMonthly    float64        `json:"storage_monthly"`
+	Savings           float64        `json:"savings_percent"`
+	UsedBytes         int64          `json:"used_bytes"`
+	// TransferHours is the whole estate over the shared link, one after another.
+	TransferHours       float64 `json:"transfer_hours"`
+	OfflineSeedingHosts int     `json:"offline_seeding_hosts"`
+	OfflineSeedingBytes int64   `json:"offline_seeding_bytes"`
+	Currency            string  `json:"currency"`
+	PriceSource         string  `json:"price_source"`
+}
+
+// Report is an assessment of an estate.
+type Report struct {
+	Target  string   `json:"target"`
+	Region  string   `json:"region"`
+	Results []Result `json:"results"`
+	Totals  Totals   `json:"totals"`
+}
+
+type rule struct {
+	Status  Status   `yaml:"status"`
+	Actions []string `yaml:"actions"`
+	Why     string   `yaml:"why"`
+}
+
+type targetLimits struct {
+	Arch             map[string]rule `yaml:"arch"`
+	BootMode         map[string]rule `yaml:"boot_mode"`
+	MaxSystemDiskGiB int64           `yaml:"max_system_disk_gib"`
+	MaxDataDiskGiB   int64           `yaml:"max_data_disk_gib"`
+	MaxDataDisks     int             `yaml:"max_data_disks"`
+}
+
+type osEntry struct {
+	Match     string `yaml:"match"`
+	Alibaba   rule   `yaml:"alibaba"`
+	OpenStack rule   `yaml:"openstack"`
+	re        *regexp.Regexp
+}
+
+type matrix struct {
+	Source  string                  `yaml:"source"`
+	Targets map[string]targetLimits `yaml:"targets"`
+	OS      []osEntry               `yaml:"os"`
+}
+
+type instanceType struct {
+	Name      string             `yaml:"name"`
+	VCPUs     int                `yaml:"vcpus"`
+	MemoryGiB float64            `yaml:"memory_gib"`
+	Monthly   map[string]float64 `yaml:"monthly"`
+	family    string
+	arch      string
+	uefi      bool
+}
+
+type catalog struct {
+	Source       string             `yaml:"source"`
+	Currency     string             `yaml:"currency"`
+	DiskGiBMonth map[string]float64 `yaml:"disk_gib_month"`
+	Families     []struct {
+		Family string         `yaml:"family"`
+		Arch   string         `yaml:"arch"`
+		UEFI   bool           `yaml:"uefi"`
+		Types  []instanceType `yaml:"types"`
+	} `yaml:"families"`
+}
+
+var (
+	loadOnce   sync.Once
+	theMatrix  *matrix
+	theCatalog *catalog
+	loadErr    error
+)
+
+func load() (*matrix, *catalog, error) {
+	loadOnce.Do(func() {
+		var m matrix
+		if err := yaml.Unmarshal(osSupportYAML, &m); err != nil {
+			loadErr = fmt.Errorf("os_support.yaml: %w", err)
+			return
+		}
+		for i := range m.OS {
+			re, err := regexp.Compile("(?i)" + m.OS[i].Match)
+			if err != nil {
+				loadErr = fmt.Errorf("os_support.yaml os[%d].match: %w", i, err)
+				return
+			}
+			m.OS[i].re = re
+		}
+		var c catalog
+		if err := yaml.Unmarshal(catalogYAML, &c); err != nil {
+			loadErr = fmt.Errorf("catalog.yaml: %w", err)
+			return
+		}
+		theMatrix, theCatalog = &m, &c
+	})
+	return theMatrix, theCatalog, loadErr
+}
+
+// Assessor assesses hosts against one target and region.
+type Assessor struct {
+	opt      Options
+	limits   targetLimits
+	m        *matrix
+	types    []instanceType // allowed, sorted by price then size then name
+	diskRate float64
+	avgRate  float64 // bits/s
+	cur      string
+	source   string
+}
+
+// New checks the options and prepares an Assessor.
+func New(opt Options) (*Assessor, error) {
+	m, c, err := load()
+	if err != nil {
+		return nil, err
+	}
+	if opt.Target == "" {
+		opt.Target = "alibaba"
+	}
+	if opt.Region == "" {
+		opt.Region = "cn-hangzhou"
+	}
+	if opt.Headroom == 0 {
+		opt.Headroom = 0.2
+	}
+	if opt.OfflineSeedingAfter == 0 {
+		opt.OfflineSeedingAfter = 14 * 24 * time.Hour
+	}
+	if opt.Link.Bandwidth == 0 {
+		opt.Link.Bandwidth = 100e6
+	}
+	if opt.Link.CompressionRatio == 0 {
+		opt.Link.CompressionRatio = 1
+	}
+	var p planner.Problems
+	lim, ok := m.Targets[opt.Target]
+	if !ok {
+		p = append(p, fmt.Sprintf("target: %q is not alibaba or openstack", opt.Target))
+	}
+	if opt.Headroom < 0 || opt.Headroom > 5 {
+		p = append(p, fmt.Sprintf("headroom: %g is not between 0 and 5", opt.Headroom))
+	}
+	a := &Assessor{opt: opt, limits: lim, m: m, cur: c.Currency, source: c.Source}
+	fam := map[string]bool{}
+	for _, f := range opt.Families {
+		fam[f] = true
+	}
+	known := map[string]bool{}
+	for _, f := range c.Families {
+		known[f.Family] = true
+		if len(fam) > 0 && !fam[f.Family] {
+			continue
+		}
+		for _, t := range f.Types {
+			if _, ok := t.Monthly[opt.Region]; !ok {
+				continue
+			}
+			t.family, t.arch, t.uefi = f.Family, f.Arch, f.UEFI
+			a.types = append(a.types, t)
+		}
+	}
+	for _, f := range opt.Families {
+		if !known[f] {
+			p = append(p, fmt.Sprintf("families: %q is not in the catalog", f))
+		}
+	}
+	if _, ok := c.DiskGiBMonth[opt.Region]; !ok && len(p) == 0 {
+		var regions []string
+		for r := range c.DiskGiBMonth {
+			regions = append(regions, r)
+		}
+		slices.Sort(regions)
+		p = append(p, fmt.Sprintf("region: %q is not in the catalog (have %s)", opt.Region, strings.Join(regions, ", ")))
+	}
+	a.diskRate = c.DiskGiBMonth[opt.Region]
+	slices.SortFunc(a.types, func(x, y instanceType) int {
+		px, py := x.Monthly[opt.Region], y.Monthly[opt.Region]
+		switch {
+		case px != py:
+			return cmpFloat(px, py)
+		case x.VCPUs != y.VCPUs:
+			return x.VCPUs - y.VCPUs
+		}
+		return strings.Compare(x.Name, y.Name)
+	})
+	if rate, err := opt.Link.AverageRate(); err != nil {
+		var pp planner.Problems
+		if errors.As(err, &pp) {
+			for _, s := range pp {
+				p = append(p, "link."+s)
+			}
+		}
+	} else {
+		a.avgRate = rate
+	}
+	if len(p) > 0 {
+		return nil, p
+	}
+	return a, nil
+}
+
+func cmpFloat(a, b float64) int {
+	if a < b {
+		return -1
+	}
+	if a > b {
+		return 1
+	}
+	return 0
+}
+
+// Assess assesses one host for a target with default options otherwise.
+func Assess(h *planner.Host, target string, opt Options) (Result, error) {
+	opt.Target = target
+	a, err := New(opt)
+	if err != nil {
+		return Result{}, err
+	}
+	return a.Host(h), nil
+}
+
+// Host assesses one host.
+func (a *Assessor) Host(h *planner.Host) Result {
+	r := Result{HostID: h.ID, Name: h.Label(), OS: h.OS, Reasons: []string{}, Actions: []string{}, Missing: []string{}, UsedBytes: h.UsedBytes()}
+	worst := Ready
+	apply := func(ru rule, what string) {
+		switch ru.Status {
+		case NotReady:
+			worst = NotReady
+			r.Reasons = append(r.Reasons, orDefault(ru.Why, what+" is not supported"))
+		case "actions", ReadyWithActions:
+			if worst == Ready {
+				worst = ReadyWithActions
+			}
+			r.Actions = append(r.Actions, ru.Actions...)
+		}
+	}
+	// Operating system.
+	if strings.TrimSpace(h.OS) == "" {
+		r.Missing = append(r.Missing, "os (name and version)")
+	} else {
+		var found *osEntry
+		for i := range a.m.OS {
+			if a.m.OS[i].re.MatchString(h.OS) {
+				found = &a.m.OS[i]
+				break
+			}
+		}
+		if found == nil {
+			r.Missing = append(r.Missing, fmt.Sprintf("support data for OS %q (not in the matrix)", h.OS))
+		} else if a.opt.Target == "openstack" {
+			apply(found.OpenStack, h.OS)
+		} else {
+			apply(found.Alibaba, h.OS)
+		}
+	}
+	// Architecture and boot mode.
+	if h.Arch == "" {
+		r.Missing = append(r.Missing, "arch")
+	} else if ru, ok := a.limits.Arch[normArch(h.Arch)]; ok {
+		apply(ru, "architecture "+h.Arch)
+	} else {
+		apply(rule{Status: NotReady, Why: fmt.Sprintf("architecture %s cannot run on %s (x86_64 and aarch64 only): re-platform", h.Arch, a.opt.Target)}, h.Arch)
+	}
+	if h.BootMode == "" {
+		r.Missing = append(r.Missing, "boot_mode")
+	} else if ru, ok := a.limits.BootMode[h.BootMode]; ok {
+		apply(ru, "boot mode "+h.BootMode)
+	}
+	// Disks: the first is the system disk.
+	if len(h.Disks) == 0 {
+		r.Missing = append(r.Missing, "disks")
+	} else {
+		if lim := a.limits.MaxSystemDiskGiB; lim > 0 && h.Disks[0].ProvisionedBytes > lim<<30 {
+			apply(rule{Status: NotReady, Why: fmt.Sprintf("system disk %s is %d GiB, over the %s limit of %d GiB: shrink the boot volume or move data to a data disk",
+				h.Disks[0].Name, h.Disks[0].ProvisionedBytes>>30, a.opt.Target, lim)}, "system disk")
+		}
+		if lim := a.limits.MaxDataDisks; lim > 0 && len(h.Disks)-1 > lim {
+			apply(rule{Status: NotReady, Why: fmt.Sprintf("%d data disks, over the %s limit of %d: consolidate volumes (LVM) first", len(h.Disks)-1, a.opt.Target, lim)}, "disks")
+		}
+		for _, d := range h.Disks[1:] {
+			if lim := a.limits.MaxDataDiskGiB; lim > 0 && d.ProvisionedBytes > lim<<30 {
+				apply(rule{Status: ReadyWithActions, Actions: []string{fmt.Sprintf("split data disk %s (%d GiB) over several target disks of at most %d GiB (LVM or file-level copy)", d.Name, d.ProvisionedBytes>>30, lim)}}, "data disk")
+			}
+		}
+	}
+	r.Status = worst
+	if worst != NotReady && len(r.Missing) > 0 {
+		r.Status = Unknown
+	}
+	a.size(h, &r)
+	a.transfer(h, &r)
+	return r
+}
+
+func normArch(s string) string {
+	switch strings.ToLower(s) {
+	case "x86_64", "amd64", "x64", "x86-64":
+		return "x86_64"
+	case "aarch64", "arm64":
+		return "aarch64"
+	}
+	return strings.ToLower(s)
+}
+
+func orDefault(s, def string) string {
+	if s != "" {
+		return s
+	}
+	return def
+}
+
+// size picks the as-is and right-sized instances. Right-sizing needs both
+// p95 figures; without them the host keeps its allocation and says so.
+func (a *Assessor) size(h *planner.Host, r *Result) {
+	arch := normArch(h.Arch)
+	if arch != "aarch64" {
+		arch = "x86_64"
+	}
+	memGiB := float64(h.MemoryMiB) / 1024
+	if h.CPUs == 0 || h.MemoryMiB == 0 {
+		r.Missing = append(r.Missing, "cpus and memory_mib (for sizing)")
+		if r.Status != NotReady {
+			r.Status = Unknown
+		}
+		return
+	}
+	priced := a.opt.Target == "alibaba"
+	asIs, ok := a.cheapest(h.CPUs, memGiB, arch, h.BootMode)
+	if ok && priced {
+		r.InstanceAsIs, r.MonthlyAsIs = asIs.Name, asIs.Monthly[a.opt.Region]
+	}
+	needC, needM := float64(h.CPUs), memGiB
+	if h.CPUP95 > 0 && h.MemoryP95 > 0 {
+		needC = float64(h.CPUs) * h.CPUP95 / 100 * (1 + a.opt.Headroom)
+		needM = memGiB * h.MemoryP95 / 100 * (1 + a.opt.Headroom)
+	} else {
+		r.SizingNote = "no p95 utilisation: sized as allocated"
+	}
+	r.NeedVCPUs = max(1, int(math.Ceil(needC-1e-9)))
+	r.NeedMemoryGiB = math.Round(needM*10) / 10
+	rs, ok := a.cheapest(r.NeedVCPUs, needM, arch, h.BootMode)
+	switch {
+	case !priced:
+		r.SizingNote = strings.TrimPrefix(r.SizingNote+"; OpenStack flavors are site-specific: need_vcpus and need_memory_gib only", "; ")
+		return
+	case ok:
+		r.InstanceRightSized, r.MonthlyRightSized = rs.Name, rs.Monthly[a.opt.Region]
+	default:
+		r.SizingNote = strings.TrimPrefix(r.SizingNote+"; no catalog type is large enough", "; ")
+	}
+	r.StorageMonthly = math.Round(float64(h.ProvisionedBytes())/(1<<30)*a.diskRate*100) / 100
+}
+
+func (a *Assessor) cheapest(vcpus int, memGiB float64, arch, boot string) (instanceType, bool) {
+	for _, t := range a.types {
+		if boot == "uefi" && !t.uefi {
+			continue
+		}
+		if t.arch == arch && t.VCPUs >= vcpus && t.MemoryGiB >= memGiB-1e-9 {
+			return t, true
+		}
+	}
+	return instanceType{}, false
+}
+
+// transfer estimates the initial copy of this host alone over the link, at
+// the week-averaged window rate, after compression.
+func (a *Assessor) transfer(h *planner.Host, r *Result) {
+	if a.avgRate <= 0 {
+		return
+	}
+	bits := float64(h.UsedBytes()) * a.opt.Link.CompressionRatio * 8
+	secs := bits / a.avgRate
+	r.TransferHours = math.Round(secs/3600*100) / 100
+	if d := time.Duration(secs * float64(time.Second)); d > a.opt.OfflineSeedingAfter {
+		r.OfflineSeeding = true
+		r.SeedingNote = fmt.Sprintf("%s over %s (window average) takes %s, more than %s: seed offline (ship an exported image) and replicate only the delta",
+			humanBytes(h.UsedBytes()), humanRate(a.avgRate), humanDuration(d), humanDuration(a.opt.OfflineSeedingAfter))
+	}
+}
+
+// Estate assesses every host and totals the results.
+func (a *Assessor) Estate(e *planner.Estate) *Report {
+	rep := &Report{Target: a.opt.Target, Region: a.opt.Region, Results: make([]Result, 0, len(e.Hosts))}
+	t := &rep.Totals
+	t.ByStatus = map[Status]int{Ready: 0, ReadyWithActions: 0, NotReady: 0, Unknown: 0}
+	t.Currency, t.PriceSource = a.cur, strings.TrimSpace(a.source)
+	for i := range e.Hosts {
+		r := a.Host(&e.Hosts[i])
+		rep.Results = append(rep.Results, r)
+		t.Hosts++
+		t.ByStatus[r.Status]++
+		t.MonthlyAsIs += r.MonthlyAsIs
+		t.MonthlyRightSized += r.MonthlyRightSized
+		t.StorageMonthly += r.StorageMonthly
+		t.UsedBytes += r.UsedBytes
+		if r.OfflineSeeding {
+			t.OfflineSeedingHosts++
+			t.OfflineSeedingBytes += r.UsedBytes
+		}
+	}
+	t.MonthlyAsIs = math.Round(t.MonthlyAsIs*100) / 100
+	t.MonthlyRightSized = math.Round(t.MonthlyRightSized*100) / 100
+	t.StorageMonthly = math.Round(t.StorageMonthly*100) / 100
+	if t.MonthlyAsIs > 0 {
+		t.Savings = math.Round((1-t.MonthlyRightSized/t.MonthlyAsIs)*1000) / 10
+	}
+	if a.avgRate > 0 {
+		t.TransferHours = math.Round(float64(t.UsedBytes)*a.opt.Link.CompressionRatio*8/a.avgRate/3600*10) / 10
+	}
+	return rep
+}
+
+func humanBytes(b int64) string {
+	const tb = 1e12
+	if float64(b) >= tb {
+		return fmt.Sprintf("%.1f TB", float64(b)/tb)
+	}
+	return fmt.Sprintf("%.0f GB", float64(b)/1e9)
+}
+
+func humanRate(bps float64) string {
+	if bps >= 1e9 {
+		return fmt.Sprintf("%.1f Gbit/s", bps/1e9)
+	}
+	return fmt.Sprintf("%.1f Mbit/s", bps/1e6)
+}
+
+func humanDuration(d time.Duration) string {
+	days := d.Hours() / 24
+	switch {
+	case days >= 365:
+		return fmt.Sprintf("%.1f years", days/365)
+	case days >= 2:
+		return fmt.Sprintf("%.0f days", days)
+	}
+	return fmt.Sprintf("%.0f hours", d.Hours())
+}
