@@ -252,6 +252,8 @@ func Detect(name string, head []byte) (Kind, error) {
 		cols[strings.ToLower(strings.Trim(strings.TrimSpace(c), `"`))] = true
 	}
 	switch {
+	case len(cols) < 2:
+		// One column is no table: fall through to the capture formats.
 	case cols["vm"]:
 		return KindRVToolsCSV, nil
 	case cols["src"] && cols["port"]:

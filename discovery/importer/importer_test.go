@@ -276,8 +276,10 @@ func TestRefusedFileContributesNothing(t *testing.T) {
 			t.Fatalf("a refused file left %d records and %d errors behind", len(res.Records), len(res.Errors))
 		}
 	}
-	if _, err := Detect("notes.txt", []byte("hello world\n")); !errors.Is(err, ErrUnknownFormat) {
-		t.Fatalf("unknown format: %v", err)
+	for _, junk := range []string{"hello world\n", "vm\n", "name\n"} {
+		if k, err := Detect("notes.txt", []byte(junk)); !errors.Is(err, ErrUnknownFormat) {
+			t.Fatalf("Detect(%q) = %s, %v; want unknown format", junk, k, err)
+		}
 	}
 }
 
