@@ -93,6 +93,7 @@ with open(path, "r+b") as f:
 print(len(blocks) * 4096)
 PY
 )
+cat "$IMG" >/dev/null
 T_FERRY_SMALL=$(timed agent "$WORK/small.log")
 cmp "$IMG" "$WORK/gw/disks/bench.img"
 GW_RSS=$(awk '/VmHWM/{print $2}' /proc/$GW/status)
@@ -120,8 +121,10 @@ cat <<EOT
 | full: cp --sparse=always | $T_CP | |
 | full: rsync --inplace | $T_RSYNC_FULL | |
 | incr. 1% blocks rewritten: ferry | $T_FERRY_INC | changed $(ratio "$CHANGED" 1048576) MiB, sent $(ratio "$INC_CH" 1048576) MiB of blocks, wire $(ratio "$INC_WIRE" 1048576) MiB = $(ratio "$INC_WIRE" "$CHANGED") x changed; agent RSS $(kv rss_kib "$WORK/inc.log") KiB |
-| incr.: rsync --inplace --no-whole-file | $T_RSYNC_INC | ferry is $(ratio "$T_RSYNC_INC" "$T_FERRY_INC") x faster |
-| incr.: cat img > /dev/null | $T_CAT | ferry takes $(ratio "$T_FERRY_INC" "$T_CAT") x one read |
+| incr.: same sync, time inside the agent (no process start) | $(kv elapsed_s "$WORK/inc.log") | |
+| incr.: rsync --inplace --no-whole-file | $T_RSYNC_INC | ferry is $(ratio "$T_RSYNC_INC" "$T_FERRY_INC") x faster (in-agent: $(ratio "$T_RSYNC_INC" "$(kv elapsed_s "$WORK/inc.log")") x) |
+| incr.: cat img > /dev/null | $T_CAT | ferry takes $(ratio "$T_FERRY_INC" "$T_CAT") x one read (in-agent: $(ratio "$(kv elapsed_s "$WORK/inc.log")" "$T_CAT") x) |
+| ferry version (process start of the ferry binary) | $(timed "$FERRY" version) | |
 | incr. 1% blocks with one 4 KiB write: ferry | $T_FERRY_SMALL | changed $(ratio "$SMALL" 1024) KiB, wire $(ratio "$SMALL_WIRE" 1048576) MiB (whole ${BLOCK} blocks) |
 | throttle ${THROTTLE_RATE_MIB} MiB/s, ${TH_MIB} MiB random | $TH_T | effective $(python3 -c "print(f'{$TH_WIRE/$TH_T/1048576:.2f}')") MiB/s = $(python3 -c "print(f'{$TH_WIRE/$TH_T/1048576/$THROTTLE_RATE_MIB*100-100:+.1f}')")% of the set rate |
 | gateway max RSS | | $GW_RSS KiB |
