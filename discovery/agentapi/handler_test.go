@@ -136,20 +136,23 @@ func TestAuthenticatedEndpoints(t *testing.T) {
 	resp.Body.Close()
 }
 
-// countingStore counts NextCommands calls so the test knows the long-poll
-// is being held before it queues a command.
+// countingStore reports each NextCommands call, so the test knows the
+// long-poll is being held before it queues a command.
 type countingStore struct {
 	*memStore
-	polls atomic.Int64
+	polls chan struct{}
 }
 
 func (s *countingStore) NextCommands(ctx context.Context, a Agent) ([]Command, error) {
-	s.polls.Add(1)
+	select {
+	case s.polls <- struct{}{}:
+	default:
+	}
 	return s.memStore.NextCommands(ctx, a)
 }
 
 func TestLongPollDeliversCommand(t *testing.T) {
-	store := &countingStore{memStore: newMemStore()}
+	store := &countingStore{memStore: newMemStore(), polls: make(chan struct{}, 1)}
 	_, c := newServer(t, store, Config{PollInterval: 5 * time.Millisecond})
 	reg := register(t, store.memStore, c)
 	c.Credential = reg.Credential
@@ -161,17 +164,16 @@ func TestLongPollDeliversCommand(t *testing.T) {
 		errc <- err
 		got <- cmds
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for store.polls.Load() < 3 {
-		if time.Now().After(deadline) {
-			t.Fatal("long-poll never reached the store")
-		}
+	deadline := time.After(10 * time.Second)
+	for seen := 0; seen < 3; {
 		select {
+		case <-store.polls:
+			seen++
 		case err := <-errc:
 			t.Fatalf("poll returned before a command was queued: %v", err)
-		default:
+		case <-deadline:
+			t.Fatal("long-poll never reached the store")
 		}
-		time.Sleep(time.Millisecond) // polling for a condition with a deadline, not waiting for an event
 	}
 	want := Command{ID: "c1", Type: CommandCollectInventory}
 	store.push(reg.AgentID, want)
