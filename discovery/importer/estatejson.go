@@ -102,8 +102,7 @@ func (im *Importer) estateJSON(file string, r io.Reader, sum *FileSummary) error
 				return syntaxErr(err)
 			}
 		default:
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
+			if err := skipValue(dec); err != nil {
 				return syntaxErr(err)
 			}
 		}
@@ -247,4 +246,25 @@ func syntaxErr(err error) error {
 		return fmt.Errorf("the JSON document ends early")
 	}
 	return err
+}
+
+// skipValue reads past one JSON value token by token, so an unknown key
+// with a huge value is never held in memory.
+func skipValue(dec *json.Decoder) error {
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
 }
