@@ -271,7 +271,7 @@ func (im *Importer) hostsCSV(file string, r io.Reader, sum *FileSummary) error {
 		f.Tags = splitList(t.get(rec, "tags"), ";")
 		f.CPUP95 = c.float("cpu_p95", t.get(rec, "cpu_p95"), 0, 100)
 		f.MemoryP95 = c.float("memory_p95", t.get(rec, "memory_p95"), 0, 100)
-		count := c.int("disk_count", t.get(rec, "disk_count"), 0, 256)
+		count := c.int("disk_count", t.get(rec, "disk_count"), 0, 64)
 		prov := c.float("disk_provisioned_gib", t.get(rec, "disk_provisioned_gib"), 0, 1<<30)
 		used := c.float("disk_used_gib", t.get(rec, "disk_used_gib"), 0, 1<<30)
 		if prov != nil && used != nil && *used > *prov {

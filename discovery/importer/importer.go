@@ -25,12 +25,12 @@ import (
 // Limits bound what one import may consume.
 type Limits struct {
 	MaxBytes  int64 // per file; default 256 MiB
-	MaxRows   int   // per file; default 1,000,000
+	MaxRows   int   // per file; default 500,000
 	MaxErrors int   // row errors kept per import; default 10,000 (the rest are counted)
 }
 
 // DefaultLimits are used for zero fields.
-var DefaultLimits = Limits{MaxBytes: 256 << 20, MaxRows: 1_000_000, MaxErrors: 10_000}
+var DefaultLimits = Limits{MaxBytes: 256 << 20, MaxRows: 500_000, MaxErrors: 10_000}
 
 // ErrTooLarge refuses a whole file that exceeds a cap: a partial import of
 // it would look complete and be wrong.
