@@ -28,7 +28,11 @@ type Conflict struct {
 type Host struct {
 	ID string `json:"id"`
 	HostFacts
-	Sources    []string           `json:"sources"`
+	Sources []string `json:"sources"`
+	// Members are the indexes, into the records given to Normalise, of
+	// the records merged into this host, so a caller can link its stored
+	// source rows to the host.
+	Members    []int              `json:"members"`
 	Provenance map[string][]Claim `json:"provenance"`
 	Conflicts  []Conflict         `json:"conflicts,omitempty"`
 }
@@ -350,7 +354,7 @@ func mergeHost(id string, records []Record, members []int) Host {
 	}
 	sort.SliceStable(ordered, func(i, j int) bool { return trustLess(ordered[i], ordered[j]) })
 
-	h := Host{ID: id, Provenance: map[string][]Claim{}}
+	h := Host{ID: id, Members: append([]int(nil), members...), Provenance: map[string][]Claim{}}
 	seenSrc := map[string]bool{}
 	for _, r := range ordered {
 		if s := r.Source.String(); !seenSrc[s] {

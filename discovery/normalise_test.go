@@ -48,6 +48,13 @@ func TestNormaliseMergesByIdentity(t *testing.T) {
 	if d := cmp.Diff(want, names); d != "" {
 		t.Fatalf("hosts (-want +got):\n%s", d)
 	}
+	var members [][]int
+	for _, h := range res.Hosts {
+		members = append(members, h.Members)
+	}
+	if d := cmp.Diff([][]int{{0, 1, 4}, {2, 3}, {5}, {6}}, members); d != "" {
+		t.Errorf("members (-want +got):\n%s", d)
+	}
 	web := res.Hosts[0]
 	if web.MemoryMiB != mem8 {
 		t.Errorf("agent must win memory: got %d", web.MemoryMiB)
