@@ -257,7 +257,26 @@ export const scenarios = [
     },
   },
   {
-    name: '08-sign-out',
+    name: '14-assessment-plans-migrations-empty-states',
+    async run({ page, base, server, shot }) {
+      await signIn(page, base, server.admin, '/assessment')
+      await page.locator('[data-test=assessment-table]', { hasText: 'No assessments yet' }).waitFor()
+      await page.locator('[data-test=nav-plans]').click()
+      await page.locator('[data-test=plans-empty]').waitFor()
+      await page.locator('[data-test=nav-migrations]').click()
+      await page.locator('[data-test=migrations-table]', { hasText: 'No migrations yet' }).waitFor()
+      // The same screens read in Chinese.
+      await page.locator('[data-test=lang]').first().click()
+      await page.locator('.el-select-dropdown__item', { hasText: '简体中文' }).click()
+      await page.locator('[data-test=migrations-table]', { hasText: '暂无迁移任务' }).waitFor()
+      await shot('zh')
+      await page.locator('[data-test=nav-dashboard]').click()
+      await page.locator('[data-test=stat-hosts]').waitFor()
+      await page.locator('.el-card__header', { hasText: '就绪情况' }).waitFor()
+    },
+  },
+  {
+    name: '99-sign-out',
     async run({ page, base, server }) {
       await signIn(page, base, server.admin, '/dashboard')
       await page.locator('[data-test=user-menu]').click()
