@@ -35,14 +35,19 @@ func HashPassword(password string) (string, error) {
 	return string(h), err
 }
 
-// dummyHash keeps sign-in for unknown emails as slow as for known ones.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("ferry-dummy-password"), bcrypt.DefaultCost)
+// dummyHash keeps sign-in for unknown emails as slow as for known ones. It is
+// computed on first use: every ferry subcommand (the agent too) links this
+// package and must not pay a bcrypt at start-up.
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("ferry-dummy-password"), bcrypt.DefaultCost)
+	return h
+})
 
 // CheckPassword reports whether password matches hash. An empty hash (no
 // password set, unknown user) is compared against a dummy to keep timing flat.
 func CheckPassword(hash, password string) bool {
 	if hash == "" {
-		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(password))
 		return false
 	}
 	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil

@@ -1,0 +1,72 @@
+# Ferry: `make run` starts the server with embedded defaults; `make test` runs
+# every test, installing what the tests need first. See README.md.
+
+GO      ?= go
+NPM     ?= npm
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+BIN     := bin/ferry
+# Debian packages the tests use: a real Redis for queue tests, Chromium for the
+# browser tests, rsync for the replication benchmark, mkfs/sfdisk for real disk images.
+APT_PKGS := redis-server chromium rsync e2fsprogs fdisk dosfstools
+
+.PHONY: run build ui test test-go test-ui deps generate check-generated bench lint fuzz clean
+
+run: ui
+	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/ferry serve
+
+build: ui
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/ferry
+
+# The UI is built into frontend/dist and embedded by go:embed.
+ui:
+	@if [ -f frontend/package.json ]; then \
+		cd frontend && { [ -d node_modules ] || $(NPM) ci --no-audit --no-fund; } && $(NPM) run build; \
+	fi
+
+deps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+test: deps check-generated test-go test-ui
+
+test-go:
+	$(GO) vet ./...
+	$(GO) test -p 2 -count=1 -timeout 20m ./...
+
+test-ui: build
+	@if [ -f frontend/package.json ]; then \
+		cd frontend && $(NPM) test && FERRY_BIN=$(CURDIR)/$(BIN) $(NPM) run test:e2e; \
+	fi
+
+# generate regenerates ent, the GraphQL schema and resolvers, and a new
+# migration when ent/schema changed (none otherwise).
+generate:
+	cd ent && $(GO) run entc.go
+	$(GO) run github.com/99designs/gqlgen generate
+	$(GO) run ./ent/migrate/diff.go auto
+	@if [ -f frontend/package.json ] && [ -d frontend/node_modules ]; then cd frontend && $(NPM) run codegen; fi
+
+# check-generated proves that the committed generated code is what
+# `make generate` produces, byte for byte.
+check-generated:
+	@scripts/check-generated.sh
+
+bench:
+	@scripts/bench.sh
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# fuzz runs every fuzz target briefly (FUZZTIME=30s for longer).
+FUZZTIME ?= 10s
+fuzz:
+	@scripts/fuzz.sh $(FUZZTIME)
+
+clean:
+	rm -rf bin var frontend/dist/assets frontend/dist/index.html
