@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -80,6 +81,9 @@ type diskState struct {
 	hw       int64            // end of the furthest frame received in this sync
 	exact    bool             // manifest is exact: verified baseline, no crash or resume since
 	dirty    int64            // bytes written since the last checkpoint
+	// pub is the last persisted checkpoint, readable while a stream holds
+	// lock, so that progress queries never wait for a stream to end.
+	pub atomic.Pointer[Checkpoint]
 }
 
 // checkpoint is persisted as state/ID.checkpoint (JSON) next to
@@ -362,7 +366,7 @@ func (g *Gateway) openSession(w http.ResponseWriter, r *http.Request, id string)
 			// Unknown content (a disk made by someone else, or synced with
 			// another block size): learn it by reading it.
 			g.opt.Logf("gateway: disk %s: hashing the target to learn its content", id)
-			m, err := HashFile(r.Context(), ds.path, req.BlockSize)
+			m, err := hashPrefix(r.Context(), ds.path, req.BlockSize, req.Size)
 			if err != nil {
 				return err
 			}
@@ -458,20 +462,20 @@ func (g *Gateway) persist(id string, ds *diskState) error {
 	ds.ckpt.Updated = g.opt.Now().UTC().Format(time.RFC3339)
 	ds.ckpt.Target = statID(ds.path)
 	b, _ := json.Marshal(ds.ckpt)
-	return writeAtomic(g.statePath(id, "checkpoint"), func(w io.Writer) error { _, err := w.Write(b); return err })
+	if err := writeAtomic(g.statePath(id, "checkpoint"), func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+		return err
+	}
+	cp := g.checkpointOf(ds)
+	ds.pub.Store(&cp)
+	return nil
 }
 
 func (g *Gateway) getCheckpoint(w http.ResponseWriter, id string) error {
-	ds, err := g.disk(id)
+	cp, err := g.Checkpoint(id)
 	if err != nil {
 		return err
 	}
-	ds.lock.Lock()
-	defer ds.lock.Unlock()
-	if ds.manifest == nil {
-		return coded(http.StatusNotFound, CodeNotFound, "disk %s has never been synced", id)
-	}
-	writeJSON(w, g.checkpointOf(ds))
+	writeJSON(w, cp)
 	return nil
 }
 
@@ -668,11 +672,13 @@ func (g *Gateway) finish(w http.ResponseWriter, r *http.Request, id string) erro
 // either everything or just the blocks this sync wrote.
 func (g *Gateway) targetManifest(ctx context.Context, ds *diskState) (*Manifest, bool, error) {
 	if g.opt.VerifyFull || !ds.exact {
-		m, err := HashFile(ctx, ds.path, ds.manifest.BlockSize)
+		m, err := hashPrefix(ctx, ds.path, ds.manifest.BlockSize, ds.manifest.Size)
 		if err != nil {
 			return nil, true, err
 		}
-		m.Resize(ds.manifest.Size) // a target larger than the source: compare the source's extent
+		if m.Size != ds.manifest.Size {
+			return nil, true, fmt.Errorf("target %s is %d bytes, shorter than the %d-byte source: it shrank during the sync", ds.path, m.Size, ds.manifest.Size)
+		}
 		return m, true, nil
 	}
 	m := ds.manifest.Clone()
@@ -700,6 +706,9 @@ func (g *Gateway) Checkpoint(id string) (Checkpoint, error) {
 	ds, err := g.disk(id)
 	if err != nil {
 		return Checkpoint{}, err
+	}
+	if cp := ds.pub.Load(); cp != nil {
+		return *cp, nil
 	}
 	ds.lock.Lock()
 	defer ds.lock.Unlock()

@@ -279,11 +279,21 @@ func (s *scanner) decide(i int, h wire.Hash) decision {
 // HashFile computes the manifest of a file or device by reading it (holes
 // are not read), on all cores.
 func HashFile(ctx context.Context, path string, blockSize int) (*Manifest, error) {
+	return hashPrefix(ctx, path, blockSize, -1)
+}
+
+// hashPrefix is HashFile of the first size bytes (all of it when size < 0),
+// so that a target larger than its source is compared on the source's extent
+// with the same short last block.
+func hashPrefix(ctx context.Context, path string, blockSize int, size int64) (*Manifest, error) {
 	src, err := OpenSource(path)
 	if err != nil {
 		return nil, err
 	}
 	defer src.Close()
+	if size >= 0 && size < src.size {
+		src.size = size
+	}
 	if err := CheckBlockSize(blockSize, src.Size()); err != nil {
 		return nil, err
 	}
