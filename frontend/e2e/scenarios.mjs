@@ -276,6 +276,33 @@ export const scenarios = [
     },
   },
   {
+    name: '15-host-edit-and-delete',
+    async run({ page, base, server, shared }) {
+      const created = await shared.api.gql('mutation { createHost(input: { name: "scratch-01", os: "Rocky Linux 9" }) { id } }')
+      const id = created.data.createHost.id
+      await signIn(page, base, server.admin, `/hosts/${id}`)
+      await page.locator('[data-test=host-name]', { hasText: 'scratch-01' }).waitFor()
+      await page.locator('[data-test=host-edit]').click()
+      await page.locator('[data-test=edit-environment]').click()
+      await page.locator('.el-select-dropdown__item:visible', { hasText: 'Staging' }).click()
+      await page.locator('input[data-test=edit-owner]').fill('payments-team')
+      await page.locator('[data-test=edit-save]').click()
+      await page.locator('.el-message--success', { hasText: 'Saved' }).waitFor()
+      const facts = page.locator('[data-test=host-facts]')
+      await facts.filter({ hasText: 'payments-team' }).waitFor()
+      await facts.filter({ hasText: 'Staging' }).waitFor()
+      // The change is stored: a fresh load shows it.
+      await page.reload()
+      await page.locator('[data-test=host-facts]', { hasText: 'payments-team' }).waitFor()
+      // Delete asks first, then returns to the inventory without the host.
+      await page.locator('[data-test=host-delete]').click()
+      await page.locator('.el-message-box__btns button', { hasText: 'Delete' }).click()
+      await page.waitForURL((u) => u.pathname === '/inventory')
+      await page.locator('input[data-test=search]').fill('scratch-01')
+      await page.locator('[data-test=total]', { hasText: '0 in total' }).waitFor()
+    },
+  },
+  {
     name: '99-sign-out',
     async run({ page, base, server }) {
       await signIn(page, base, server.admin, '/dashboard')

@@ -206,6 +206,10 @@ export default {
     wave: 'Wave',
     reason: 'Reason',
     notFound: 'This host does not exist or you cannot see it.',
+    edit: 'Edit',
+    delete: 'Delete',
+    deleted: 'Host {name} deleted',
+    deleteConfirm: 'Delete the host {name} with its disks, connections and assessments? This cannot be undone.',
   },
   audit: {
     title: 'Audit log',

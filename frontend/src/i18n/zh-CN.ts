@@ -208,6 +208,10 @@ const zhCN: typeof en = {
     wave: '批次',
     reason: '原因',
     notFound: '该主机不存在或您无权查看。',
+    edit: '编辑',
+    delete: '删除',
+    deleted: '已删除主机 {name}',
+    deleteConfirm: '确定删除主机 {name} 及其磁盘、连接和评估结果？此操作无法撤销。',
   },
   audit: {
     title: '审计日志',

@@ -30,3 +30,21 @@ export const HostDetailQuery = graphql(`
     }
   }
 `)
+
+export const UpdateHostMutation = graphql(`
+  mutation UpdateHost($id: ID!, $input: UpdateHostInput!) {
+    updateHost(id: $id, input: $input) { id environment criticality owner tags application { id name } }
+  }
+`)
+
+export const DeleteHostMutation = graphql(`
+  mutation DeleteHost($id: ID!) {
+    deleteHost(id: $id)
+  }
+`)
+
+export const HostApplicationsQuery = graphql(`
+  query HostApplications {
+    applications(first: 500, orderBy: { field: NAME, direction: ASC }) { edges { node { id name } } }
+  }
+`)
