@@ -115,7 +115,7 @@ func NewSyncer(opt SyncOptions) (*Syncer, error) {
 	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
 		return nil, fmt.Errorf("%w: gateway URL %q: want https://HOST:PORT", ErrInvalid, opt.Gateway)
 	}
-	s := &Syncer{opt: opt, base: base, limiter: throttle.NewLimiter(opt.Clock, opt.Rate, opt.Windows)}
+	s := &Syncer{opt: opt, base: base, limiter: throttle.NewLimiter(opt.Clock, opt.Rate, opt.Windows), t0: opt.Clock.Now()}
 	s.client = opt.HTTPClient
 	if s.client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -195,7 +195,9 @@ func (e *GatewayError) Error() string { return fmt.Sprintf("gateway: %s (%s)", e
 // retries transport failures for RetryFor, resuming from the gateway's
 // checkpoint each time.
 func (s *Syncer) Run(ctx context.Context) (Progress, error) {
+	s.mu.Lock()
 	s.t0 = s.opt.Clock.Now()
+	s.mu.Unlock()
 	deadline := time.Now().Add(s.opt.RetryFor)
 	backoff := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -95,14 +96,34 @@ func roleAgent() int {
 // child is a re-executed test binary.
 type child struct {
 	cmd *exec.Cmd
-	out *strings.Builder
+	out *lockedBuffer
+}
+
+// lockedBuffer collects a child's stdout and stderr, written from two goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) WriteString(s string) { l.Write([]byte(s)) }
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func startChild(t *testing.T, env ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), env...)
-	out := &strings.Builder{}
+	out := &lockedBuffer{}
 	cmd.Stderr = out
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -468,4 +489,20 @@ func TestLiveRateChange(t *testing.T) {
 	}
 	sameContent(t, src, g.diskPath("r1"))
 	_ = strconv.Itoa
+}
+
+func TestTargetLargerThanSource(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.img")
+	makeImage(t, src, 3<<20+5000, 42) // a short last block
+	gdir := t.TempDir()
+	os.MkdirAll(filepath.Join(gdir, "disks"), 0o700)
+	target := filepath.Join(gdir, "disks", "l1.img")
+	makeImage(t, target, 8<<20, 43) // a bigger disk holding other data
+	g := startGateway(t, GatewayOptions{Dir: gdir, VerifyFull: true})
+	runSync(t, g.syncOptions(t, src, "l1"))
+	sameContent(t, src, target)
+	if fileSize(t, target) != 8<<20 {
+		t.Errorf("target was resized to %d", fileSize(t, target))
+	}
 }

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/ferry-migrate/ferry/engine/cloud"
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestExpired(t *testing.T) {

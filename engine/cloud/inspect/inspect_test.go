@@ -233,4 +233,3 @@ func FuzzDisk(f *testing.F) {
 		}
 	})
 }
-

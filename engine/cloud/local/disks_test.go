@@ -66,7 +66,10 @@ func TestDiskBadInput(t *testing.T) {
 			_, err := d.Launch(ctx, cloud.LaunchSpec{Kind: cloud.LaunchTest, RecoveryPointID: "rp-x"})
 			return err
 		}, cloud.ErrNotFound},
-		{"launch bad kind", func() error { _, err := d.Launch(ctx, cloud.LaunchSpec{Kind: "boot", RecoveryPointID: "rp-x"}); return err }, cloud.ErrInvalid},
+		{"launch bad kind", func() error {
+			_, err := d.Launch(ctx, cloud.LaunchSpec{Kind: "boot", RecoveryPointID: "rp-x"})
+			return err
+		}, cloud.ErrInvalid},
 		{"bad block size", func() error { _, err := New(t.TempDir(), Options{BlockSize: 1000}); return err }, cloud.ErrInvalid},
 		{"bad mode", func() error { _, err := New(t.TempDir(), Options{Mode: "zfs"}); return err }, cloud.ErrInvalid},
 	}
