@@ -8,6 +8,7 @@
 package planner
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -96,13 +97,27 @@ func (h *Host) Label() string {
 
 // ReadEstate decodes estate JSON. It does not validate; call ValidateEstate.
 func ReadEstate(r io.Reader) (*Estate, error) {
-	// Reading everything first and unmarshalling once is about twice as
-	// fast as json.Decoder on 100 MB estates (no buffer refills).
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("read estate: %w", err)
 	}
-	var e Estate
+	return DecodeEstate(data)
+}
+
+// DecodeEstate decodes estate JSON held in memory. The connections, most
+// of the bytes at scale, take a hand-written fast path (see fastDecode);
+// anything unusual falls back to encoding/json with identical meaning.
+// The slices get their capacity up front (encoding/json appends into
+// existing capacity), sparing the growth of a million-element slice.
+func DecodeEstate(data []byte) (*Estate, error) {
+	e := Estate{
+		Hosts:       make([]Host, 0, bytes.Count(data, []byte(`"id"`))),
+		Connections: make([]Connection, 0, bytes.Count(data, []byte(`"src"`))),
+	}
+	if err := fastDecode(data, &e); err == nil {
+		return &e, nil
+	}
+	e = Estate{Hosts: e.Hosts[:0], Connections: e.Connections[:0]}
 	if err := json.Unmarshal(data, &e); err != nil {
 		return nil, fmt.Errorf("estate JSON: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/ferry-migrate/ferry/planner"
 	"github.com/ferry-migrate/ferry/planner/estate"
@@ -740,5 +741,32 @@ func FuzzReadEstate(f *testing.F) {
 			t.Fatalf("valid estate rejected: %v", err)
 		}
 		checkInvariants(t, e, planner.Rules{}, planner.Constraints{MaxHostsPerWave: 3, Pilot: planner.Pilot{Hosts: 1}}, p)
+	})
+}
+
+// FuzzDecodeEstate holds the fast decoder to encoding/json's meaning: same
+// estate or both an error.
+func FuzzDecodeEstate(f *testing.F) {
+	e, _ := estate.Generate(estate.Options{Hosts: 8, Seed: 9})
+	seed, _ := json.Marshal(e)
+	f.Add(string(seed))
+	f.Add(`{"connections":[{"src":"a","dst":"b","port":80,"count":1,"bytes":2}],"hosts":[{"id":"a"},{"id":"b"}]}`)
+	f.Add(`{"connections":[{"SRC":"a","port":1.0}]}`)
+	f.Add(`{"connections":[{"src":"a\u00e9","port":-0}], "extra": {"x":[1,2,{"y":"]"}]}}`)
+	f.Add(`{"hosts":null,"connections":[]}`)
+	f.Add(`{"connections":[{"port":007}]}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := planner.DecodeEstate([]byte(s))
+		var want planner.Estate
+		werr := json.Unmarshal([]byte(s), &want)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("DecodeEstate err %v, encoding/json err %v", err, werr)
+		}
+		if err != nil {
+			return
+		}
+		if diff := cmp.Diff(&want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("decoded differently (-json +fast):\n%s", diff)
+		}
 	})
 }

@@ -32,12 +32,11 @@ func loadEstate(path string) (*planner.Estate, error) {
 	if path == "" {
 		return nil, fmt.Errorf("--estate is required")
 	}
-	f, err := os.Open(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	e, err := planner.ReadEstate(bufio.NewReaderSize(f, 1<<20))
+	e, err := planner.DecodeEstate(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
