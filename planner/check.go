@@ -216,3 +216,40 @@ func Baseline(e *Estate, r Rules, c Constraints) (Metrics, error) {
 	}
 	return mt, nil
 }
+
+// ApplyMove checks mv and, when it breaks nothing, returns a new plan with
+// the host's whole move group in the target wave and the reasons, schedule
+// and metrics recomputed. When it would break something the plan is not
+// changed and the violations come back instead. p itself is never modified.
+func ApplyMove(e *Estate, r Rules, c Constraints, p *Plan, mv Move) (*Plan, []Violation, error) {
+	vs, err := CheckMove(e, r, c, p, mv)
+	if err != nil || len(vs) > 0 {
+		return nil, vs, err
+	}
+	m, err := newModel(e, r, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	m.prepare()
+	hostWave := make(map[string]int, m.n)
+	for _, w := range p.Waves {
+		for _, mb := range w.Members {
+			hostWave[mb.HostID] = w.Number
+		}
+	}
+	wave := make([]int, len(m.groups))
+	for gi, g := range m.groups {
+		wave[gi] = hostWave[m.e.Hosts[g.hosts[0]].ID]
+		if wave[gi] == 0 && !m.bad[gi] {
+			m.bad[gi] = true
+			m.badWhy[gi] = "not placed in the edited plan"
+		}
+	}
+	wave[m.hostGroup[m.idx[mv.HostID]]] = mv.ToWave
+	if len(p.Waves) > 0 && !p.Waves[0].Pilot {
+		m.c.Pilot.Hosts = 0
+	}
+	m.infeasible = p.Infeasible
+	np, err := m.render(wave, append([]string{}, p.Warnings...))
+	return np, nil, err
+}

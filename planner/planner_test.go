@@ -581,6 +581,18 @@ func TestCheckMove(t *testing.T) {
 			t.Errorf("CheckMove(%+v) kinds (-want +got):\n%s\n%+v", tc.mv, diff, got)
 		}
 	}
+	// Applying a clean move recomputes the plan; a bad one changes nothing.
+	np, vs, err := planner.ApplyMove(e, rules, c, p, planner.Move{HostID: "w1", ToWave: len(p.Waves) + 1, WholeGroup: true})
+	if err != nil || len(vs) != 0 {
+		t.Fatalf("ApplyMove: %v %v", err, vs)
+	}
+	if nw := waveOf(np); nw["w1"] != len(p.Waves)+1 || nw["w2"] != len(p.Waves)+1 || len(np.Waves) != len(p.Waves)+1 {
+		t.Errorf("after move: %v", nw)
+	}
+	checkInvariants(t, e, rules, c, np)
+	if np, vs, _ := planner.ApplyMove(e, rules, c, p, planner.Move{HostID: "x", ToWave: 1}); np != nil || len(vs) == 0 {
+		t.Errorf("bad move applied")
+	}
 	if _, err := planner.CheckMove(e, rules, c, p, planner.Move{HostID: "ghost", ToWave: 1}); err == nil {
 		t.Error("unknown host accepted")
 	}
