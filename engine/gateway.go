@@ -292,12 +292,16 @@ func (g *Gateway) disk(id string) (*diskState, error) {
 	switch {
 	case err == nil:
 		ds.manifest = m
+	case errors.Is(err, ErrInvalid):
+		// A damaged state file costs a re-read of the target, not the sync.
+		g.opt.Logf("gateway: disk %s: %v; the target will be re-read", id, err)
 	case !errors.Is(err, os.ErrNotExist):
 		return nil, err
 	}
 	if b, err := os.ReadFile(g.statePath(id, "checkpoint")); err == nil {
 		if err := json.Unmarshal(b, &ds.ckpt); err != nil {
-			return nil, fmt.Errorf("checkpoint of disk %s is damaged: %w", id, err)
+			g.opt.Logf("gateway: disk %s: checkpoint damaged (%v); the target will be re-read", id, err)
+			ds.manifest, ds.ckpt = nil, checkpoint{}
 		}
 	}
 	// A manifest that was verified and has seen no sync since is exact;

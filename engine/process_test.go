@@ -506,3 +506,23 @@ func TestTargetLargerThanSource(t *testing.T) {
 		t.Errorf("target was resized to %d", fileSize(t, target))
 	}
 }
+
+func TestDamagedGatewayState(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.img")
+	makeImage(t, src, 4<<20, 44)
+	gdir := t.TempDir()
+	g := startGateway(t, GatewayOptions{Dir: gdir, Create: true})
+	opt := g.syncOptions(t, src, "m1")
+	runSync(t, opt)
+	g.srv.Close()
+	mpath := filepath.Join(gdir, "state", "m1.manifest")
+	b, _ := os.ReadFile(mpath)
+	b[50] ^= 0xff
+	os.WriteFile(mpath, b, 0o600)
+	scribble(t, src, 5, 45)
+
+	g2 := startGateway(t, GatewayOptions{Dir: gdir, Create: true})
+	runSync(t, g2.syncOptions(t, src, "m1"))
+	sameContent(t, src, g2.diskPath("m1"))
+}

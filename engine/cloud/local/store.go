@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -213,9 +214,15 @@ func (d *Driver) putBlock(sum [16]byte, b []byte) (int64, error) {
 		return 0, nil
 	}
 	out := make([]byte, 1, len(b)/2+64)
-	out[0] = codecZstd
-	out = d.enc.EncodeAll(b, out)
-	if len(out) >= len(b)+1 { // incompressible: store raw, skip decoding later
+	out[0] = codecRaw
+	// Already-compressed or encrypted data is stored raw without paying for
+	// a full encode (zstd's own probe of a small sample proved unreliable:
+	// it declines to entropy-code 32 KiB of 3-bit text that compresses 2:1).
+	if !looksIncompressible(b) {
+		out[0] = codecZstd
+		out = d.enc.EncodeAll(b, out)
+	}
+	if out[0] == codecRaw || len(out) >= len(b)+1 { // incompressible: store raw, skip decoding later
 		out = append(out[:0], codecRaw)
 		out = append(out, b...)
 	}
@@ -456,3 +463,30 @@ func (d *Driver) StoreStats() (blocks int, bytes int64, err error) {
 }
 
 var _ io.ReaderAt = (*os.File)(nil)
+
+// looksIncompressible estimates the order-0 entropy of up to 64 KiB sampled
+// from b; above 7.9 bits per byte zstd would gain nothing (it can still win
+// on long repeats, which a page of random bytes does not have).
+func looksIncompressible(b []byte) bool {
+	var hist [256]int
+	step := 1
+	if len(b) > 64<<10 {
+		step = len(b) / (64 << 10)
+	}
+	n := 0
+	for i := 0; i < len(b); i += step {
+		hist[b[i]]++
+		n++
+	}
+	if n < 4096 {
+		return false
+	}
+	h := 0.0
+	for _, c := range hist {
+		if c > 0 {
+			p := float64(c) / float64(n)
+			h -= p * math.Log2(p)
+		}
+	}
+	return h > 7.9
+}
