@@ -3,6 +3,7 @@ package local
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -284,5 +285,23 @@ func TestRetentionWithInjectedClock(t *testing.T) {
 	}
 	if _, err := d.ApplyRetention(ctx, "db", cloud.RetentionPolicy{}, c.Now()); !errors.Is(err, cloud.ErrInvalid) {
 		t.Errorf("empty policy: %v, want ErrInvalid", err)
+	}
+}
+
+func TestLooksIncompressible(t *testing.T) {
+	random := make([]byte, mib)
+	rand.NewChaCha8([32]byte{3}).Read(random)
+	text := make([]byte, mib)
+	for i := range text {
+		text[i] = 'a' + random[i]%8
+	}
+	for _, tt := range []struct {
+		name string
+		b    []byte
+		want bool
+	}{{"random", random, true}, {"3-bit text", text, false}, {"zeros", make([]byte, mib), false}, {"tiny", random[:100], false}} {
+		if got := looksIncompressible(tt.b); got != tt.want {
+			t.Errorf("%s: looksIncompressible = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
