@@ -344,29 +344,93 @@ func (m *model) improve(wave []int) {
 		w   int
 		wgt int64
 	}
+	members := make([][]int32, nw+1)
+	for g, w := range wave {
+		if w > 0 {
+			members[w] = append(members[w], int32(g))
+		}
+	}
+	bounds := func(g int) (int, int) {
+		lb, ub := 1, nw
+		if pilot && !m.groups[g].eligible {
+			lb = 2
+		}
+		for _, p := range m.gpred[g] {
+			if pw := wave[p.g]; pw > 0 {
+				lb = max(lb, pw+p.lag)
+			}
+		}
+		for _, s := range m.gsucc[g] {
+			if sw := wave[s.g]; sw > 0 {
+				ub = min(ub, sw-s.lag)
+			}
+		}
+		return lb, ub
+	}
+	weightTo := func(g, w int) int64 {
+		var sum int64
+		lo := m.gadj.off[g]
+		for k, h := range m.gadj.out(g) {
+			if wave[h] == w {
+				sum += m.gadj.w[int(lo)+k]
+			}
+		}
+		return sum
+	}
+	related := func(g, h int) bool {
+		if _, ok := slices.BinarySearch(m.gadj.out(g), int32(h)); ok {
+			return true
+		}
+		for _, p := range m.gpred[g] {
+			if int(p.g) == h {
+				return true
+			}
+		}
+		for _, s := range m.gsucc[g] {
+			if int(s.g) == h {
+				return true
+			}
+		}
+		return false
+	}
+	fitsAfter := func(w int, out, in int) bool {
+		if c := capH(w); c > 0 && hosts[w]-len(m.groups[out].hosts)+len(m.groups[in].hosts) > c {
+			return false
+		}
+		if c := int64(m.c.MaxBytesPerWave); c > 0 && bytes[w]-m.groups[out].bytes+m.groups[in].bytes > c {
+			return false
+		}
+		return true
+	}
+	relocate := func(g, from, to int) {
+		gr := m.groups[g]
+		hosts[from] -= len(gr.hosts)
+		bytes[from] -= gr.bytes
+		count[from]--
+		hosts[to] += len(gr.hosts)
+		bytes[to] += gr.bytes
+		count[to]++
+		wave[g] = to
+		list := members[from]
+		for i, x := range list {
+			if int(x) == g {
+				list[i] = list[len(list)-1]
+				members[from] = list[:len(list)-1]
+				break
+			}
+		}
+		members[to] = append(members[to], int32(g))
+	}
 	var scratch []ww
 	for pass := 0; pass < passes; pass++ {
 		moved := 0
 		for g := 0; g < ng; g++ {
 			gr := m.groups[g]
 			cur := wave[g]
-			if cur == 0 || gr.pin > 0 || count[cur] < 2 {
+			if cur == 0 || gr.pin > 0 {
 				continue
 			}
-			lb, ub := 1, nw
-			if pilot && !gr.eligible {
-				lb = 2
-			}
-			for _, p := range m.gpred[g] {
-				if pw := wave[p.g]; pw > 0 {
-					lb = max(lb, pw+p.lag)
-				}
-			}
-			for _, s := range m.gsucc[g] {
-				if sw := wave[s.g]; sw > 0 {
-					ub = min(ub, sw-s.lag)
-				}
-			}
+			lb, ub := bounds(g)
 			scratch = scratch[:0]
 			var wcur int64
 			lo := m.gadj.off[g]
@@ -387,6 +451,7 @@ func (m *model) improve(wave []int) {
 			}
 			slices.SortFunc(scratch, func(a, b ww) int { return a.w - b.w })
 			best, bestGain := 0, int64(0)
+			full, fullGain := 0, int64(0) // best target that only lacks room
 			for i := 0; i < len(scratch); {
 				j, sum := i, int64(0)
 				for ; j < len(scratch) && scratch[j].w == scratch[i].w; j++ {
@@ -395,31 +460,49 @@ func (m *model) improve(wave []int) {
 				x := scratch[i].w
 				i = j
 				gain := sum - wcur
-				if gain <= bestGain {
+				if gain <= bestGain || m.apartClash(g, x, wave) {
 					continue
 				}
-				if c := capH(x); c > 0 && hosts[x]+len(gr.hosts) > c {
-					continue
-				}
-				if c := int64(m.c.MaxBytesPerWave); c > 0 && bytes[x]+gr.bytes > c {
-					continue
-				}
-				if m.apartClash(g, x, wave) {
+				if (capH(x) > 0 && hosts[x]+len(gr.hosts) > capH(x)) || (m.c.MaxBytesPerWave > 0 && bytes[x]+gr.bytes > int64(m.c.MaxBytesPerWave)) {
+					if gain > fullGain {
+						full, fullGain = x, gain
+					}
 					continue
 				}
 				best, bestGain = x, gain
 			}
-			if best == 0 {
+			if best != 0 && count[cur] > 1 {
+				relocate(g, cur, best)
+				moved++
 				continue
 			}
-			hosts[cur] -= len(gr.hosts)
-			bytes[cur] -= gr.bytes
-			count[cur]--
-			hosts[best] += len(gr.hosts)
-			bytes[best] += gr.bytes
-			count[best]++
-			wave[g] = best
-			moved++
+			if full == 0 {
+				continue
+			}
+			// Swap with the group of the full wave that loses least by
+			// coming to this one (Kernighan–Lin's exchange, one pair).
+			bestH, bestTotal := -1, int64(0)
+			for k, h32 := range members[full] {
+				if k == 64 {
+					break // bound the work per group; waves are small
+				}
+				h := int(h32)
+				if m.groups[h].pin > 0 || related(g, h) || !fitsAfter(full, h, g) || !fitsAfter(cur, g, h) {
+					continue
+				}
+				hl, hu := bounds(h)
+				if cur < hl || cur > hu || m.apartClash(h, cur, wave) {
+					continue
+				}
+				if total := fullGain + weightTo(h, cur) - weightTo(h, full); total > bestTotal {
+					bestH, bestTotal = h, total
+				}
+			}
+			if bestH >= 0 {
+				relocate(g, cur, full)
+				relocate(bestH, full, cur)
+				moved++
+			}
 		}
 		if moved == 0 {
 			return
