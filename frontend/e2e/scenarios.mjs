@@ -106,7 +106,7 @@ export const scenarios = [
       await cpuHeader.locator('.sort-caret.descending').click()
       const maxCpus = Math.max(...Array.from({ length: HOSTS }, (_, i) => hostInput(i)).filter((h) => h.environment === 'production').map((h) => h.cpus))
       await page.waitForFunction((n) => {
-        const cell = document.querySelector('[data-test=hosts-table] .el-table__body-wrapper tbody tr td:nth-child(3)')
+        const cell = document.querySelector('[data-test=hosts-table] .el-table__body-wrapper tbody tr td:nth-child(4)')
         return cell && cell.textContent.trim() === String(n)
       }, maxCpus)
       // Column chooser: show FQDN, remembered across reloads.
@@ -235,15 +235,20 @@ export const scenarios = [
   },
   {
     name: '13-topology-groups-by-application',
-    async run({ page, base, server, shared }) {
-      // Group ten hosts into an application through the API, then look.
-      const api = shared.api
-      assert(api, 'needs the API session of 02')
-      const ids = (await api.gql('{ hosts(first: 10, orderBy: [{field: NAME, direction: ASC}]) { edges { node { id } } } }'))
-        .data.hosts.edges.map((e) => e.node.id)
-      await api.gql('mutation($ids: [ID!]) { createApplication(input: { name: "billing", hostIDs: $ids }) { id } }', { ids })
-      await signIn(page, base, server.admin, '/topology')
-      await page.locator(`[data-test=topology][data-loading=false][data-nodes="${HOSTS}"]`).waitFor()
+    async run({ page, base, server }) {
+      // Group the first ten hosts into an application from the inventory.
+      await signIn(page, base, server.admin, '/inventory')
+      const rows = page.locator('[data-test=hosts-table] .el-table__body-wrapper tbody tr')
+      await rows.first().filter({ hasText: 'host-00000' }).waitFor()
+      for (let i = 0; i < 10; i++) await rows.nth(i).locator('.el-checkbox').click()
+      assert(new URL(page.url()).pathname === '/inventory', 'ticking a row must not open the host')
+      await page.locator('[data-test=group-app]', { hasText: '(10)' }).click()
+      await page.locator('.el-message-box__input input').fill('billing')
+      await page.locator('.el-message-box__btns button', { hasText: 'Create' }).click()
+      await page.locator('.el-message--success', { hasText: 'billing' }).waitFor()
+      await page.locator('[data-test=nav-topology]').click()
+      await page.waitForURL(/\/topology/)
+      await page.locator(`[data-test=topology][data-loading=false][data-nodes="${HOSTS}"][data-groups="1"]`).waitFor()
       await page.locator('[data-test=topology-summary]', { hasText: `${HOSTS} hosts` }).waitFor()
       // Cytoscape draws on canvases inside the graph box.
       await page.locator('[data-test=graph] canvas').first().waitFor()

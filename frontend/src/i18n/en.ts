@@ -127,6 +127,9 @@ export default {
     source: 'Source',
     columns: 'Columns',
     perPage: '{n} / page',
+    groupAsApp: 'Group as application',
+    appPrompt: 'Name the application that groups the {n} selected hosts',
+    appCreated: 'Application {name} created with {n} hosts',
     empty: 'No hosts match. Import an estate from Discovery.',
     col: {
       name: 'Name',

@@ -129,6 +129,9 @@ const zhCN: typeof en = {
     source: '来源',
     columns: '列',
     perPage: '{n} 条/页',
+    groupAsApp: '组成应用',
+    appPrompt: '为所选的 {n} 台主机组成的应用命名',
+    appCreated: '已创建应用 {name}，包含 {n} 台主机',
     empty: '没有匹配的主机。请在“发现”中导入资产。',
     col: {
       name: '名称',

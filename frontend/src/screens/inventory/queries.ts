@@ -14,3 +14,9 @@ export const HostsQuery = graphql(`
     }
   }
 `)
+
+export const CreateApplicationMutation = graphql(`
+  mutation InventoryCreateApplication($input: CreateApplicationInput!) {
+    createApplication(input: $input) { id name }
+  }
+`)
