@@ -59,8 +59,12 @@ func (d *Driver) Launch(ctx context.Context, spec cloud.LaunchSpec) (cloud.Insta
 	if err != nil {
 		return fail(err)
 	}
+	how := "verified block by block"
+	if p.Method == string(ModeReflink) {
+		how = "cloned with FICLONE"
+	}
 	in.Checks = append([]cloud.Check{{Name: "materialise", Passed: true,
-		Message: fmt.Sprintf("%d bytes from recovery point %s (%s, manifest %s) verified block by block", p.SizeBytes, p.ID, p.Method, p.ManifestDigest)}},
+		Message: fmt.Sprintf("%d bytes from recovery point %s (%s, manifest %s) %s", p.SizeBytes, p.ID, p.Method, p.ManifestDigest, how)}},
 		d.checks(ctx, d.diskFile(in.DiskID), p.SizeBytes)...)
 	switch {
 	case !in.Passed():

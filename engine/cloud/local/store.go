@@ -325,7 +325,10 @@ func (d *Driver) materialise(ctx context.Context, p pointMeta, f *os.File) error
 		}
 		defer src.Close()
 		if err := cloneFile(f, src); err != nil {
-			return fmt.Errorf("clone point %s: %w", p.ID, err)
+			// Another filesystem (EXDEV) or no reflinks there: copy, keeping holes.
+			if err := copySparse(ctx, f, src, p.SizeBytes); err != nil {
+				return fmt.Errorf("copy point %s after clone failed: %w", p.ID, err)
+			}
 		}
 		return nil
 	}
@@ -489,4 +492,29 @@ func looksIncompressible(b []byte) bool {
 		}
 	}
 	return h > 7.9
+}
+
+// copySparse copies src's data extents into dst (already truncated to size),
+// leaving holes and all-zero chunks unwritten.
+func copySparse(ctx context.Context, dst, src *os.File, size int64) error {
+	buf := make([]byte, 1<<20)
+	zero := make([]byte, len(buf))
+	return dataExtents(src, size, func(start, end int64) error {
+		for off := start; off < end; off += int64(len(buf)) {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			n := min(int64(len(buf)), end-off)
+			if _, err := src.ReadAt(buf[:n], off); err != nil {
+				return err
+			}
+			if bytes.Equal(buf[:n], zero[:n]) {
+				continue
+			}
+			if _, err := dst.WriteAt(buf[:n], off); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
