@@ -25,8 +25,8 @@ cutover_windows: ["Sat 22:00-04:00", "Wed 23:00-03:00"]
 parallel_migrations: 20
 pilot: {hosts: 10}
 YAML
-echo "| hosts | connections | estate JSON | command | wall s | user s | peak RSS MiB | waves |"
-echo "|---:|---:|---:|---|---:|---:|---:|---:|"
+echo "| hosts | connections | estate JSON | command | wall s | user s | sys s | peak RSS MiB | waves |"
+echo "|---:|---:|---:|---|---:|---:|---:|---:|---:|"
 for n in "${sizes[@]}"; do
   "$work/ferry" estate generate --hosts "$n" --seed 1 --out "$work/e$n.json"
   conns=$(grep -o '"src"' "$work/e$n.json" | wc -l)
@@ -37,10 +37,10 @@ for n in "${sizes[@]}"; do
     else
       args=(plan assess --estate "$work/e$n.json" --constraints "$work/plan.yaml" --out "$work/a$n.json")
     fi
-    /usr/bin/time -f "%e %U %M" -o "$work/time" "$work/ferry" "${args[@]}" > "$work/out.txt"
-    read -r wall user rss < "$work/time"
+    /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$work/ferry" "${args[@]}" > "$work/out.txt"
+    read -r wall user sys rss < "$work/time"
     waves="-"
     [ "$what" = plan ] && waves=$(grep -oE '^[0-9]+ waves' "$work/out.txt" | cut -d' ' -f1)
-    echo "| $n | $conns | ${size} MB | ferry $what | $wall | $user | $((rss / 1024)) | $waves |"
+    echo "| $n | $conns | ${size} MB | ferry $what | $wall | $user | $sys | $((rss / 1024)) | $waves |"
   done
 done

@@ -187,7 +187,8 @@ func load() (*matrix, *catalog, error) {
 	return theMatrix, theCatalog, loadErr
 }
 
-// Assessor assesses hosts against one target and region.
+// Assessor assesses hosts against one target and region. It is safe for
+// concurrent use.
 type Assessor struct {
 	opt      Options
 	limits   targetLimits
@@ -197,6 +198,29 @@ type Assessor struct {
 	avgRate  float64 // bits/s
 	cur      string
 	source   string
+
+	mu    sync.Mutex
+	osHit map[string]*osEntry // an estate has few distinct OS strings
+}
+
+func (a *Assessor) matchOS(os string) *osEntry {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if e, ok := a.osHit[os]; ok {
+		return e
+	}
+	var found *osEntry
+	for i := range a.m.OS {
+		if a.m.OS[i].re.MatchString(os) {
+			found = &a.m.OS[i]
+			break
+		}
+	}
+	if a.osHit == nil {
+		a.osHit = map[string]*osEntry{}
+	}
+	a.osHit[os] = found
+	return found
 }
 
 // New checks the options and prepares an Assessor.
@@ -330,13 +354,7 @@ func (a *Assessor) Host(h *planner.Host) Result {
 	if strings.TrimSpace(h.OS) == "" {
 		r.Missing = append(r.Missing, "os (name and version)")
 	} else {
-		var found *osEntry
-		for i := range a.m.OS {
-			if a.m.OS[i].re.MatchString(h.OS) {
-				found = &a.m.OS[i]
-				break
-			}
-		}
+		found := a.matchOS(h.OS)
 		if found == nil {
 			r.Missing = append(r.Missing, fmt.Sprintf("support data for OS %q (not in the matrix)", h.OS))
 		} else if a.opt.Target == "openstack" {
