@@ -687,7 +687,7 @@ func (g *Gateway) targetManifest(ctx context.Context, ds *diskState) (*Manifest,
 		}
 		return m, true, nil
 	}
-	m := ds.manifest.Clone()
+	m := ds.manifest // updated in place: what is read from disk is the truth
 	f, err := os.Open(ds.path)
 	if err != nil {
 		return nil, false, err

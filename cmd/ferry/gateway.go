@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/ferry-migrate/ferry/engine"
@@ -36,6 +37,12 @@ credential key and a self-signed TLS certificate; agents pin the certificate's
 SHA-256 fingerprint, which is printed on every start. Target disks are
 --data/disks/ID.img unless a cloud driver provides them.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if os.Getenv("GOMEMLIMIT") == "" {
+				// Manifests (16 B per block) are what grows with disk size;
+				// a soft limit keeps the garbage of finished syncs from
+				// pushing a gateway for 2 TiB disks past 256 MiB.
+				debug.SetMemoryLimit(160 << 20)
+			}
 			if err := os.MkdirAll(data, 0o700); err != nil {
 				return err
 			}

@@ -42,6 +42,16 @@ func (d *Driver) Launch(ctx context.Context, spec cloud.LaunchSpec) (cloud.Insta
 				return cloud.Instance{}, fmt.Errorf("cutover of disk %s: %w: instance %s is already live (roll it back first)", p.DiskID, cloud.ErrConflict, other.ID)
 			}
 		}
+		if d.cutoverBusy[p.DiskID] {
+			d.mu.Unlock()
+			return cloud.Instance{}, fmt.Errorf("cutover of disk %s: %w: another cutover of it is in progress", p.DiskID, cloud.ErrConflict)
+		}
+		d.cutoverBusy[p.DiskID] = true
+		defer func() {
+			d.mu.Lock()
+			delete(d.cutoverBusy, p.DiskID)
+			d.mu.Unlock()
+		}()
 	}
 	// Reserve the instance so a concurrent cutover sees it.
 	in.State = cloud.InstanceFailed

@@ -82,6 +82,8 @@ type Driver struct {
 	points    map[string]pointMeta
 	instances map[string]cloud.Instance
 	seq       int64
+	// cutoverBusy marks source disks with a cutover launch under way.
+	cutoverBusy map[string]bool
 
 	// testHookAfterBlock, when set, runs after each block a point creation
 	// has processed (tests use it to crash or cancel half-way).
@@ -99,7 +101,7 @@ type pointMeta struct {
 // ErrInvalid (options), ErrUnsupported (ModeReflink without FICLONE), I/O.
 func New(dir string, opts Options) (*Driver, error) {
 	d := &Driver{dir: dir, clock: opts.Clock, bs: opts.BlockSize, workers: opts.Workers, boot: opts.Boot,
-		disks: map[string]cloud.Disk{}, points: map[string]pointMeta{}, instances: map[string]cloud.Instance{}}
+		disks: map[string]cloud.Disk{}, points: map[string]pointMeta{}, instances: map[string]cloud.Instance{}, cutoverBusy: map[string]bool{}}
 	if d.clock == nil {
 		d.clock = time.Now
 	}
@@ -202,6 +204,15 @@ func (d *Driver) load() error {
 		return err
 	}
 	d.seq = maxSeq
+	// A launch that crashed after making its disk but before recording its
+	// instance left a disk nobody owns.
+	for id, disk := range d.disks {
+		if _, ok := d.instances[disk.LaunchedBy]; disk.LaunchedBy != "" && !ok {
+			if err := d.deleteDiskLocked(id); err != nil {
+				return err
+			}
+		}
+	}
 	// Files without a meta file were left by a crash before commit.
 	for _, sub := range []struct{ dir, ext string }{{"points", ".manifest"}, {"points", ".img"}, {"disks", ".img"}} {
 		ents, err := os.ReadDir(filepath.Join(d.dir, sub.dir))
