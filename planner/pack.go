@@ -30,7 +30,7 @@ import (
 //     is swapped with an unrelated group of that wave if the pair's total
 //     gain is positive (Kernighan–Lin's exchange step, one pair at a
 //     time). A few passes repair choices made before later groups were
-//     known; on generated estates they remove a further 30–90 % of the
+//     known; on generated estates they remove up to a further 89 % of the
 //     greedy result's crossing weight (docs/bench/planner.md).
 //
 // Both steps visit groups in index order and break ties by index, so the

@@ -133,9 +133,12 @@ func benchIncremental(b *testing.B, blockSize int) {
 	b.ReportMetric(float64(total)/(1<<20), "store-MiB")
 }
 
-func BenchmarkMaterialiseCAS(b *testing.B) {
+func BenchmarkMaterialiseCAS(b *testing.B)     { benchMaterialise(b, ModeCAS) }
+func BenchmarkMaterialiseReflink(b *testing.B) { benchMaterialise(b, ModeReflink) }
+
+func benchMaterialise(b *testing.B, mode Mode) {
 	ctx := context.Background()
-	d, _ := benchDisk(b, ModeCAS)
+	d, _ := benchDisk(b, mode)
 	p, err := d.point(mustPoint(b, d))
 	if err != nil {
 		b.Fatal(err)

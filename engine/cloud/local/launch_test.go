@@ -285,3 +285,23 @@ func TestImportsStayInLane(t *testing.T) {
 		}
 	}
 }
+
+// A launch that crashed between making its disk and recording its instance
+// leaves a disk owned by nobody; reopening removes it.
+func TestOrphanLaunchDiskRemovedOnOpen(t *testing.T) {
+	d := mustNew(t, "", nil)
+	if _, err := d.createDisk(cloud.DiskSpec{ID: "i-ghost-disk", SizeBytes: mib}, "i-ghost", nil); err != nil {
+		t.Fatal(err)
+	}
+	mustDisk(t, d, "kept", mib)
+	d2 := mustNew(t, d.Dir(), nil)
+	if _, err := d2.Disk(context.Background(), "i-ghost-disk"); !errors.Is(err, cloud.ErrNotFound) {
+		t.Errorf("orphan launch disk after reopen: %v, want ErrNotFound", err)
+	}
+	if _, err := os.Stat(d.diskFile("i-ghost-disk")); !os.IsNotExist(err) {
+		t.Errorf("orphan image still on disk: %v", err)
+	}
+	if _, err := d2.Disk(context.Background(), "kept"); err != nil {
+		t.Errorf("an ordinary disk was removed: %v", err)
+	}
+}
