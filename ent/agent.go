@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -38,6 +39,10 @@ type Agent struct {
 	LastHeartbeatAt *time.Time `json:"last_heartbeat_at,omitempty"`
 	// RevokedAt holds the value of the "revoked_at" field.
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// RecentBatches holds the value of the "recent_batches" field.
+	RecentBatches []string `json:"recent_batches,omitempty"`
+	// BufferedBatches holds the value of the "buffered_batches" field.
+	BufferedBatches int `json:"buffered_batches,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the AgentQuery when eager-loading is set.
 	Edges                     AgentEdges `json:"edges"`
@@ -98,9 +103,9 @@ func (*Agent) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case agent.FieldCredentialHash:
+		case agent.FieldCredentialHash, agent.FieldRecentBatches:
 			values[i] = new([]byte)
-		case agent.FieldID, agent.FieldTenantID:
+		case agent.FieldID, agent.FieldTenantID, agent.FieldBufferedBatches:
 			values[i] = new(sql.NullInt64)
 		case agent.FieldName, agent.FieldHostname, agent.FieldVersion:
 			values[i] = new(sql.NullString)
@@ -184,6 +189,20 @@ func (_m *Agent) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.RevokedAt = new(time.Time)
 				*_m.RevokedAt = value.Time
+			}
+		case agent.FieldRecentBatches:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field recent_batches", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.RecentBatches); err != nil {
+					return fmt.Errorf("unmarshal field recent_batches: %w", err)
+				}
+			}
+		case agent.FieldBufferedBatches:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field buffered_batches", values[i])
+			} else if value.Valid {
+				_m.BufferedBatches = int(value.Int64)
 			}
 		case agent.ForeignKeys[0]:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -272,6 +291,12 @@ func (_m *Agent) String() string {
 		builder.WriteString("revoked_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("recent_batches=")
+	builder.WriteString(fmt.Sprintf("%v", _m.RecentBatches))
+	builder.WriteString(", ")
+	builder.WriteString("buffered_batches=")
+	builder.WriteString(fmt.Sprintf("%v", _m.BufferedBatches))
 	builder.WriteByte(')')
 	return builder.String()
 }

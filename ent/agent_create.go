@@ -135,6 +135,26 @@ func (_c *AgentCreate) SetNillableRevokedAt(v *time.Time) *AgentCreate {
 	return _c
 }
 
+// SetRecentBatches sets the "recent_batches" field.
+func (_c *AgentCreate) SetRecentBatches(v []string) *AgentCreate {
+	_c.mutation.SetRecentBatches(v)
+	return _c
+}
+
+// SetBufferedBatches sets the "buffered_batches" field.
+func (_c *AgentCreate) SetBufferedBatches(v int) *AgentCreate {
+	_c.mutation.SetBufferedBatches(v)
+	return _c
+}
+
+// SetNillableBufferedBatches sets the "buffered_batches" field if the given value is not nil.
+func (_c *AgentCreate) SetNillableBufferedBatches(v *int) *AgentCreate {
+	if v != nil {
+		_c.SetBufferedBatches(*v)
+	}
+	return _c
+}
+
 // SetTenant sets the "tenant" edge to the Tenant entity.
 func (_c *AgentCreate) SetTenant(v *Tenant) *AgentCreate {
 	return _c.SetTenantID(v.ID)
@@ -241,6 +261,10 @@ func (_c *AgentCreate) defaults() error {
 		v := agent.DefaultVersion
 		_c.mutation.SetVersion(v)
 	}
+	if _, ok := _c.mutation.BufferedBatches(); !ok {
+		v := agent.DefaultBufferedBatches
+		_c.mutation.SetBufferedBatches(v)
+	}
 	return nil
 }
 
@@ -266,6 +290,9 @@ func (_c *AgentCreate) check() error {
 	}
 	if _, ok := _c.mutation.Version(); !ok {
 		return &ValidationError{Name: "version", err: errors.New(`ent: missing required field "Agent.version"`)}
+	}
+	if _, ok := _c.mutation.BufferedBatches(); !ok {
+		return &ValidationError{Name: "buffered_batches", err: errors.New(`ent: missing required field "Agent.buffered_batches"`)}
 	}
 	if len(_c.mutation.TenantIDs()) == 0 {
 		return &ValidationError{Name: "tenant", err: errors.New(`ent: missing required edge "Agent.tenant"`)}
@@ -328,6 +355,14 @@ func (_c *AgentCreate) createSpec() (*Agent, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.RevokedAt(); ok {
 		_spec.SetField(agent.FieldRevokedAt, field.TypeTime, value)
 		_node.RevokedAt = &value
+	}
+	if value, ok := _c.mutation.RecentBatches(); ok {
+		_spec.SetField(agent.FieldRecentBatches, field.TypeJSON, value)
+		_node.RecentBatches = value
+	}
+	if value, ok := _c.mutation.BufferedBatches(); ok {
+		_spec.SetField(agent.FieldBufferedBatches, field.TypeInt, value)
+		_node.BufferedBatches = value
 	}
 	if nodes := _c.mutation.TenantIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -527,6 +562,42 @@ func (u *AgentUpsert) ClearRevokedAt() *AgentUpsert {
 	return u
 }
 
+// SetRecentBatches sets the "recent_batches" field.
+func (u *AgentUpsert) SetRecentBatches(v []string) *AgentUpsert {
+	u.Set(agent.FieldRecentBatches, v)
+	return u
+}
+
+// UpdateRecentBatches sets the "recent_batches" field to the value that was provided on create.
+func (u *AgentUpsert) UpdateRecentBatches() *AgentUpsert {
+	u.SetExcluded(agent.FieldRecentBatches)
+	return u
+}
+
+// ClearRecentBatches clears the value of the "recent_batches" field.
+func (u *AgentUpsert) ClearRecentBatches() *AgentUpsert {
+	u.SetNull(agent.FieldRecentBatches)
+	return u
+}
+
+// SetBufferedBatches sets the "buffered_batches" field.
+func (u *AgentUpsert) SetBufferedBatches(v int) *AgentUpsert {
+	u.Set(agent.FieldBufferedBatches, v)
+	return u
+}
+
+// UpdateBufferedBatches sets the "buffered_batches" field to the value that was provided on create.
+func (u *AgentUpsert) UpdateBufferedBatches() *AgentUpsert {
+	u.SetExcluded(agent.FieldBufferedBatches)
+	return u
+}
+
+// AddBufferedBatches adds v to the "buffered_batches" field.
+func (u *AgentUpsert) AddBufferedBatches(v int) *AgentUpsert {
+	u.Add(agent.FieldBufferedBatches, v)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -684,6 +755,48 @@ func (u *AgentUpsertOne) UpdateRevokedAt() *AgentUpsertOne {
 func (u *AgentUpsertOne) ClearRevokedAt() *AgentUpsertOne {
 	return u.Update(func(s *AgentUpsert) {
 		s.ClearRevokedAt()
+	})
+}
+
+// SetRecentBatches sets the "recent_batches" field.
+func (u *AgentUpsertOne) SetRecentBatches(v []string) *AgentUpsertOne {
+	return u.Update(func(s *AgentUpsert) {
+		s.SetRecentBatches(v)
+	})
+}
+
+// UpdateRecentBatches sets the "recent_batches" field to the value that was provided on create.
+func (u *AgentUpsertOne) UpdateRecentBatches() *AgentUpsertOne {
+	return u.Update(func(s *AgentUpsert) {
+		s.UpdateRecentBatches()
+	})
+}
+
+// ClearRecentBatches clears the value of the "recent_batches" field.
+func (u *AgentUpsertOne) ClearRecentBatches() *AgentUpsertOne {
+	return u.Update(func(s *AgentUpsert) {
+		s.ClearRecentBatches()
+	})
+}
+
+// SetBufferedBatches sets the "buffered_batches" field.
+func (u *AgentUpsertOne) SetBufferedBatches(v int) *AgentUpsertOne {
+	return u.Update(func(s *AgentUpsert) {
+		s.SetBufferedBatches(v)
+	})
+}
+
+// AddBufferedBatches adds v to the "buffered_batches" field.
+func (u *AgentUpsertOne) AddBufferedBatches(v int) *AgentUpsertOne {
+	return u.Update(func(s *AgentUpsert) {
+		s.AddBufferedBatches(v)
+	})
+}
+
+// UpdateBufferedBatches sets the "buffered_batches" field to the value that was provided on create.
+func (u *AgentUpsertOne) UpdateBufferedBatches() *AgentUpsertOne {
+	return u.Update(func(s *AgentUpsert) {
+		s.UpdateBufferedBatches()
 	})
 }
 
@@ -1010,6 +1123,48 @@ func (u *AgentUpsertBulk) UpdateRevokedAt() *AgentUpsertBulk {
 func (u *AgentUpsertBulk) ClearRevokedAt() *AgentUpsertBulk {
 	return u.Update(func(s *AgentUpsert) {
 		s.ClearRevokedAt()
+	})
+}
+
+// SetRecentBatches sets the "recent_batches" field.
+func (u *AgentUpsertBulk) SetRecentBatches(v []string) *AgentUpsertBulk {
+	return u.Update(func(s *AgentUpsert) {
+		s.SetRecentBatches(v)
+	})
+}
+
+// UpdateRecentBatches sets the "recent_batches" field to the value that was provided on create.
+func (u *AgentUpsertBulk) UpdateRecentBatches() *AgentUpsertBulk {
+	return u.Update(func(s *AgentUpsert) {
+		s.UpdateRecentBatches()
+	})
+}
+
+// ClearRecentBatches clears the value of the "recent_batches" field.
+func (u *AgentUpsertBulk) ClearRecentBatches() *AgentUpsertBulk {
+	return u.Update(func(s *AgentUpsert) {
+		s.ClearRecentBatches()
+	})
+}
+
+// SetBufferedBatches sets the "buffered_batches" field.
+func (u *AgentUpsertBulk) SetBufferedBatches(v int) *AgentUpsertBulk {
+	return u.Update(func(s *AgentUpsert) {
+		s.SetBufferedBatches(v)
+	})
+}
+
+// AddBufferedBatches adds v to the "buffered_batches" field.
+func (u *AgentUpsertBulk) AddBufferedBatches(v int) *AgentUpsertBulk {
+	return u.Update(func(s *AgentUpsert) {
+		s.AddBufferedBatches(v)
+	})
+}
+
+// UpdateBufferedBatches sets the "buffered_batches" field to the value that was provided on create.
+func (u *AgentUpsertBulk) UpdateBufferedBatches() *AgentUpsertBulk {
+	return u.Update(func(s *AgentUpsert) {
+		s.UpdateBufferedBatches()
 	})
 }
 

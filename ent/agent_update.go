@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/ferry-migrate/ferry/ent/agent"
 	"github.com/ferry-migrate/ferry/ent/host"
@@ -122,6 +123,45 @@ func (_u *AgentUpdate) SetNillableRevokedAt(v *time.Time) *AgentUpdate {
 // ClearRevokedAt clears the value of the "revoked_at" field.
 func (_u *AgentUpdate) ClearRevokedAt() *AgentUpdate {
 	_u.mutation.ClearRevokedAt()
+	return _u
+}
+
+// SetRecentBatches sets the "recent_batches" field.
+func (_u *AgentUpdate) SetRecentBatches(v []string) *AgentUpdate {
+	_u.mutation.SetRecentBatches(v)
+	return _u
+}
+
+// AppendRecentBatches appends value to the "recent_batches" field.
+func (_u *AgentUpdate) AppendRecentBatches(v []string) *AgentUpdate {
+	_u.mutation.AppendRecentBatches(v)
+	return _u
+}
+
+// ClearRecentBatches clears the value of the "recent_batches" field.
+func (_u *AgentUpdate) ClearRecentBatches() *AgentUpdate {
+	_u.mutation.ClearRecentBatches()
+	return _u
+}
+
+// SetBufferedBatches sets the "buffered_batches" field.
+func (_u *AgentUpdate) SetBufferedBatches(v int) *AgentUpdate {
+	_u.mutation.ResetBufferedBatches()
+	_u.mutation.SetBufferedBatches(v)
+	return _u
+}
+
+// SetNillableBufferedBatches sets the "buffered_batches" field if the given value is not nil.
+func (_u *AgentUpdate) SetNillableBufferedBatches(v *int) *AgentUpdate {
+	if v != nil {
+		_u.SetBufferedBatches(*v)
+	}
+	return _u
+}
+
+// AddBufferedBatches adds value to the "buffered_batches" field.
+func (_u *AgentUpdate) AddBufferedBatches(v int) *AgentUpdate {
+	_u.mutation.AddBufferedBatches(v)
 	return _u
 }
 
@@ -274,6 +314,23 @@ func (_u *AgentUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.RevokedAtCleared() {
 		_spec.ClearField(agent.FieldRevokedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.RecentBatches(); ok {
+		_spec.SetField(agent.FieldRecentBatches, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedRecentBatches(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, agent.FieldRecentBatches, value)
+		})
+	}
+	if _u.mutation.RecentBatchesCleared() {
+		_spec.ClearField(agent.FieldRecentBatches, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.BufferedBatches(); ok {
+		_spec.SetField(agent.FieldBufferedBatches, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedBufferedBatches(); ok {
+		_spec.AddField(agent.FieldBufferedBatches, field.TypeInt, value)
 	}
 	if _u.mutation.RegistrationTokenCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -446,6 +503,45 @@ func (_u *AgentUpdateOne) SetNillableRevokedAt(v *time.Time) *AgentUpdateOne {
 // ClearRevokedAt clears the value of the "revoked_at" field.
 func (_u *AgentUpdateOne) ClearRevokedAt() *AgentUpdateOne {
 	_u.mutation.ClearRevokedAt()
+	return _u
+}
+
+// SetRecentBatches sets the "recent_batches" field.
+func (_u *AgentUpdateOne) SetRecentBatches(v []string) *AgentUpdateOne {
+	_u.mutation.SetRecentBatches(v)
+	return _u
+}
+
+// AppendRecentBatches appends value to the "recent_batches" field.
+func (_u *AgentUpdateOne) AppendRecentBatches(v []string) *AgentUpdateOne {
+	_u.mutation.AppendRecentBatches(v)
+	return _u
+}
+
+// ClearRecentBatches clears the value of the "recent_batches" field.
+func (_u *AgentUpdateOne) ClearRecentBatches() *AgentUpdateOne {
+	_u.mutation.ClearRecentBatches()
+	return _u
+}
+
+// SetBufferedBatches sets the "buffered_batches" field.
+func (_u *AgentUpdateOne) SetBufferedBatches(v int) *AgentUpdateOne {
+	_u.mutation.ResetBufferedBatches()
+	_u.mutation.SetBufferedBatches(v)
+	return _u
+}
+
+// SetNillableBufferedBatches sets the "buffered_batches" field if the given value is not nil.
+func (_u *AgentUpdateOne) SetNillableBufferedBatches(v *int) *AgentUpdateOne {
+	if v != nil {
+		_u.SetBufferedBatches(*v)
+	}
+	return _u
+}
+
+// AddBufferedBatches adds value to the "buffered_batches" field.
+func (_u *AgentUpdateOne) AddBufferedBatches(v int) *AgentUpdateOne {
+	_u.mutation.AddBufferedBatches(v)
 	return _u
 }
 
@@ -628,6 +724,23 @@ func (_u *AgentUpdateOne) sqlSave(ctx context.Context) (_node *Agent, err error)
 	}
 	if _u.mutation.RevokedAtCleared() {
 		_spec.ClearField(agent.FieldRevokedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.RecentBatches(); ok {
+		_spec.SetField(agent.FieldRecentBatches, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedRecentBatches(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, agent.FieldRecentBatches, value)
+		})
+	}
+	if _u.mutation.RecentBatchesCleared() {
+		_spec.ClearField(agent.FieldRecentBatches, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.BufferedBatches(); ok {
+		_spec.SetField(agent.FieldBufferedBatches, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedBufferedBatches(); ok {
+		_spec.AddField(agent.FieldBufferedBatches, field.TypeInt, value)
 	}
 	if _u.mutation.RegistrationTokenCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -281,6 +281,11 @@ func (_q *AgentQuery) collectField(ctx context.Context, oneNode bool, opCtx *gra
 				selectedFields = append(selectedFields, agent.FieldRevokedAt)
 				fieldSeen[agent.FieldRevokedAt] = struct{}{}
 			}
+		case "bufferedBatches":
+			if _, ok := fieldSeen[agent.FieldBufferedBatches]; !ok {
+				selectedFields = append(selectedFields, agent.FieldBufferedBatches)
+				fieldSeen[agent.FieldBufferedBatches] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

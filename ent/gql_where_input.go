@@ -585,6 +585,16 @@ type AgentWhereInput struct {
 	RevokedAtIsNil  bool        `json:"revokedAtIsNil,omitempty"`
 	RevokedAtNotNil bool        `json:"revokedAtNotNil,omitempty"`
 
+	// "buffered_batches" field predicates.
+	BufferedBatches      *int  `json:"bufferedBatches,omitempty"`
+	BufferedBatchesNEQ   *int  `json:"bufferedBatchesNEQ,omitempty"`
+	BufferedBatchesIn    []int `json:"bufferedBatchesIn,omitempty"`
+	BufferedBatchesNotIn []int `json:"bufferedBatchesNotIn,omitempty"`
+	BufferedBatchesGT    *int  `json:"bufferedBatchesGT,omitempty"`
+	BufferedBatchesGTE   *int  `json:"bufferedBatchesGTE,omitempty"`
+	BufferedBatchesLT    *int  `json:"bufferedBatchesLT,omitempty"`
+	BufferedBatchesLTE   *int  `json:"bufferedBatchesLTE,omitempty"`
+
 	// "registration_token" edge predicates.
 	HasRegistrationToken     *bool                          `json:"hasRegistrationToken,omitempty"`
 	HasRegistrationTokenWith []*RegistrationTokenWhereInput `json:"hasRegistrationTokenWith,omitempty"`
@@ -913,6 +923,30 @@ func (i *AgentWhereInput) P() (predicate.Agent, error) {
 	}
 	if i.RevokedAtNotNil {
 		predicates = append(predicates, agent.RevokedAtNotNil())
+	}
+	if i.BufferedBatches != nil {
+		predicates = append(predicates, agent.BufferedBatchesEQ(*i.BufferedBatches))
+	}
+	if i.BufferedBatchesNEQ != nil {
+		predicates = append(predicates, agent.BufferedBatchesNEQ(*i.BufferedBatchesNEQ))
+	}
+	if len(i.BufferedBatchesIn) > 0 {
+		predicates = append(predicates, agent.BufferedBatchesIn(i.BufferedBatchesIn...))
+	}
+	if len(i.BufferedBatchesNotIn) > 0 {
+		predicates = append(predicates, agent.BufferedBatchesNotIn(i.BufferedBatchesNotIn...))
+	}
+	if i.BufferedBatchesGT != nil {
+		predicates = append(predicates, agent.BufferedBatchesGT(*i.BufferedBatchesGT))
+	}
+	if i.BufferedBatchesGTE != nil {
+		predicates = append(predicates, agent.BufferedBatchesGTE(*i.BufferedBatchesGTE))
+	}
+	if i.BufferedBatchesLT != nil {
+		predicates = append(predicates, agent.BufferedBatchesLT(*i.BufferedBatchesLT))
+	}
+	if i.BufferedBatchesLTE != nil {
+		predicates = append(predicates, agent.BufferedBatchesLTE(*i.BufferedBatchesLTE))
 	}
 
 	if i.HasRegistrationToken != nil {

@@ -1017,6 +1017,10 @@ type AgentMutation struct {
 	version                   *string
 	last_heartbeat_at         *time.Time
 	revoked_at                *time.Time
+	recent_batches            *[]string
+	appendrecent_batches      []string
+	buffered_batches          *int
+	addbuffered_batches       *int
 	clearedFields             map[string]struct{}
 	tenant                    *int
 	clearedtenant             bool
@@ -1477,6 +1481,127 @@ func (m *AgentMutation) ResetRevokedAt() {
 	delete(m.clearedFields, agent.FieldRevokedAt)
 }
 
+// SetRecentBatches sets the "recent_batches" field.
+func (m *AgentMutation) SetRecentBatches(s []string) {
+	m.recent_batches = &s
+	m.appendrecent_batches = nil
+}
+
+// RecentBatches returns the value of the "recent_batches" field in the mutation.
+func (m *AgentMutation) RecentBatches() (r []string, exists bool) {
+	v := m.recent_batches
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRecentBatches returns the old "recent_batches" field's value of the Agent entity.
+// If the Agent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AgentMutation) OldRecentBatches(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRecentBatches is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRecentBatches requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRecentBatches: %w", err)
+	}
+	return oldValue.RecentBatches, nil
+}
+
+// AppendRecentBatches adds s to the "recent_batches" field.
+func (m *AgentMutation) AppendRecentBatches(s []string) {
+	m.appendrecent_batches = append(m.appendrecent_batches, s...)
+}
+
+// AppendedRecentBatches returns the list of values that were appended to the "recent_batches" field in this mutation.
+func (m *AgentMutation) AppendedRecentBatches() ([]string, bool) {
+	if len(m.appendrecent_batches) == 0 {
+		return nil, false
+	}
+	return m.appendrecent_batches, true
+}
+
+// ClearRecentBatches clears the value of the "recent_batches" field.
+func (m *AgentMutation) ClearRecentBatches() {
+	m.recent_batches = nil
+	m.appendrecent_batches = nil
+	m.clearedFields[agent.FieldRecentBatches] = struct{}{}
+}
+
+// RecentBatchesCleared returns if the "recent_batches" field was cleared in this mutation.
+func (m *AgentMutation) RecentBatchesCleared() bool {
+	_, ok := m.clearedFields[agent.FieldRecentBatches]
+	return ok
+}
+
+// ResetRecentBatches resets all changes to the "recent_batches" field.
+func (m *AgentMutation) ResetRecentBatches() {
+	m.recent_batches = nil
+	m.appendrecent_batches = nil
+	delete(m.clearedFields, agent.FieldRecentBatches)
+}
+
+// SetBufferedBatches sets the "buffered_batches" field.
+func (m *AgentMutation) SetBufferedBatches(i int) {
+	m.buffered_batches = &i
+	m.addbuffered_batches = nil
+}
+
+// BufferedBatches returns the value of the "buffered_batches" field in the mutation.
+func (m *AgentMutation) BufferedBatches() (r int, exists bool) {
+	v := m.buffered_batches
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBufferedBatches returns the old "buffered_batches" field's value of the Agent entity.
+// If the Agent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AgentMutation) OldBufferedBatches(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBufferedBatches is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBufferedBatches requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBufferedBatches: %w", err)
+	}
+	return oldValue.BufferedBatches, nil
+}
+
+// AddBufferedBatches adds i to the "buffered_batches" field.
+func (m *AgentMutation) AddBufferedBatches(i int) {
+	if m.addbuffered_batches != nil {
+		*m.addbuffered_batches += i
+	} else {
+		m.addbuffered_batches = &i
+	}
+}
+
+// AddedBufferedBatches returns the value that was added to the "buffered_batches" field in this mutation.
+func (m *AgentMutation) AddedBufferedBatches() (r int, exists bool) {
+	v := m.addbuffered_batches
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBufferedBatches resets all changes to the "buffered_batches" field.
+func (m *AgentMutation) ResetBufferedBatches() {
+	m.buffered_batches = nil
+	m.addbuffered_batches = nil
+}
+
 // ClearTenant clears the "tenant" edge to the Tenant entity.
 func (m *AgentMutation) ClearTenant() {
 	m.clearedtenant = true
@@ -1616,7 +1741,7 @@ func (m *AgentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AgentMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 11)
 	if m.created_at != nil {
 		fields = append(fields, agent.FieldCreatedAt)
 	}
@@ -1644,6 +1769,12 @@ func (m *AgentMutation) Fields() []string {
 	if m.revoked_at != nil {
 		fields = append(fields, agent.FieldRevokedAt)
 	}
+	if m.recent_batches != nil {
+		fields = append(fields, agent.FieldRecentBatches)
+	}
+	if m.buffered_batches != nil {
+		fields = append(fields, agent.FieldBufferedBatches)
+	}
 	return fields
 }
 
@@ -1670,6 +1801,10 @@ func (m *AgentMutation) Field(name string) (ent.Value, bool) {
 		return m.LastHeartbeatAt()
 	case agent.FieldRevokedAt:
 		return m.RevokedAt()
+	case agent.FieldRecentBatches:
+		return m.RecentBatches()
+	case agent.FieldBufferedBatches:
+		return m.BufferedBatches()
 	}
 	return nil, false
 }
@@ -1697,6 +1832,10 @@ func (m *AgentMutation) OldField(ctx context.Context, name string) (ent.Value, e
 		return m.OldLastHeartbeatAt(ctx)
 	case agent.FieldRevokedAt:
 		return m.OldRevokedAt(ctx)
+	case agent.FieldRecentBatches:
+		return m.OldRecentBatches(ctx)
+	case agent.FieldBufferedBatches:
+		return m.OldBufferedBatches(ctx)
 	}
 	return nil, fmt.Errorf("unknown Agent field %s", name)
 }
@@ -1769,6 +1908,20 @@ func (m *AgentMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRevokedAt(v)
 		return nil
+	case agent.FieldRecentBatches:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRecentBatches(v)
+		return nil
+	case agent.FieldBufferedBatches:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBufferedBatches(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Agent field %s", name)
 }
@@ -1777,6 +1930,9 @@ func (m *AgentMutation) SetField(name string, value ent.Value) error {
 // this mutation.
 func (m *AgentMutation) AddedFields() []string {
 	var fields []string
+	if m.addbuffered_batches != nil {
+		fields = append(fields, agent.FieldBufferedBatches)
+	}
 	return fields
 }
 
@@ -1785,6 +1941,8 @@ func (m *AgentMutation) AddedFields() []string {
 // was not set, or was not defined in the schema.
 func (m *AgentMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
+	case agent.FieldBufferedBatches:
+		return m.AddedBufferedBatches()
 	}
 	return nil, false
 }
@@ -1794,6 +1952,13 @@ func (m *AgentMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *AgentMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case agent.FieldBufferedBatches:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBufferedBatches(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Agent numeric field %s", name)
 }
@@ -1807,6 +1972,9 @@ func (m *AgentMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(agent.FieldRevokedAt) {
 		fields = append(fields, agent.FieldRevokedAt)
+	}
+	if m.FieldCleared(agent.FieldRecentBatches) {
+		fields = append(fields, agent.FieldRecentBatches)
 	}
 	return fields
 }
@@ -1827,6 +1995,9 @@ func (m *AgentMutation) ClearField(name string) error {
 		return nil
 	case agent.FieldRevokedAt:
 		m.ClearRevokedAt()
+		return nil
+	case agent.FieldRecentBatches:
+		m.ClearRecentBatches()
 		return nil
 	}
 	return fmt.Errorf("unknown Agent nullable field %s", name)
@@ -1862,6 +2033,12 @@ func (m *AgentMutation) ResetField(name string) error {
 		return nil
 	case agent.FieldRevokedAt:
 		m.ResetRevokedAt()
+		return nil
+	case agent.FieldRecentBatches:
+		m.ResetRecentBatches()
+		return nil
+	case agent.FieldBufferedBatches:
+		m.ResetBufferedBatches()
 		return nil
 	}
 	return fmt.Errorf("unknown Agent field %s", name)

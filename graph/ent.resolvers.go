@@ -8,9 +8,8 @@ package graph
 import (
 	"context"
 
-	"github.com/ferry-migrate/ferry"
-
 	"entgo.io/contrib/entgql"
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/graph/generated"
 )

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry"
+	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/apitoken"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
@@ -22,12 +23,10 @@ import (
 	"github.com/ferry-migrate/ferry/ent/software"
 	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/ent/wavemember"
-	"github.com/ferry-migrate/ferry/internal/auth"
-	"github.com/ferry-migrate/ferry/internal/viewer"
-
-	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/graph/generated"
 	"github.com/ferry-migrate/ferry/graph/model"
+	"github.com/ferry-migrate/ferry/internal/auth"
+	"github.com/ferry-migrate/ferry/internal/viewer"
 )
 
 // CreateTenant is the resolver for the createTenant field.
@@ -190,12 +189,27 @@ func (r *mutationResolver) DeleteHost(ctx context.Context, id int) (int, error) 
 		return 0, err
 	}
 	for _, del := range []func() error{
-		func() error { _, err := client.Connection.Delete().Where(connection.Or(connection.SrcHostID(id), connection.DstHostID(id))).Exec(ctx); return err },
-		func() error { _, err := client.Disk.Delete().Where(disk.HasHostWith(host.ID(id))).Exec(ctx); return err },
-		func() error { _, err := client.NetworkInterface.Delete().Where(networkinterface.HasHostWith(host.ID(id))).Exec(ctx); return err },
-		func() error { _, err := client.Software.Delete().Where(software.HasHostWith(host.ID(id))).Exec(ctx); return err },
+		func() error {
+			_, err := client.Connection.Delete().Where(connection.Or(connection.SrcHostID(id), connection.DstHostID(id))).Exec(ctx)
+			return err
+		},
+		func() error {
+			_, err := client.Disk.Delete().Where(disk.HasHostWith(host.ID(id))).Exec(ctx)
+			return err
+		},
+		func() error {
+			_, err := client.NetworkInterface.Delete().Where(networkinterface.HasHostWith(host.ID(id))).Exec(ctx)
+			return err
+		},
+		func() error {
+			_, err := client.Software.Delete().Where(software.HasHostWith(host.ID(id))).Exec(ctx)
+			return err
+		},
 		func() error { _, err := client.Assessment.Delete().Where(assessment.HostID(id)).Exec(ctx); return err },
-		func() error { _, err := client.WaveMember.Delete().Where(wavemember.HasHostWith(host.ID(id))).Exec(ctx); return err },
+		func() error {
+			_, err := client.WaveMember.Delete().Where(wavemember.HasHostWith(host.ID(id))).Exec(ctx)
+			return err
+		},
 	} {
 		if err := del(); err != nil {
 			return 0, err

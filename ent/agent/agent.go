@@ -33,6 +33,10 @@ const (
 	FieldLastHeartbeatAt = "last_heartbeat_at"
 	// FieldRevokedAt holds the string denoting the revoked_at field in the database.
 	FieldRevokedAt = "revoked_at"
+	// FieldRecentBatches holds the string denoting the recent_batches field in the database.
+	FieldRecentBatches = "recent_batches"
+	// FieldBufferedBatches holds the string denoting the buffered_batches field in the database.
+	FieldBufferedBatches = "buffered_batches"
 	// EdgeTenant holds the string denoting the tenant edge name in mutations.
 	EdgeTenant = "tenant"
 	// EdgeRegistrationToken holds the string denoting the registration_token edge name in mutations.
@@ -76,6 +80,8 @@ var Columns = []string{
 	FieldVersion,
 	FieldLastHeartbeatAt,
 	FieldRevokedAt,
+	FieldRecentBatches,
+	FieldBufferedBatches,
 }
 
 // ForeignKeys holds the SQL foreign-keys that are owned by the "agents"
@@ -119,6 +125,8 @@ var (
 	DefaultHostname string
 	// DefaultVersion holds the default value on creation for the "version" field.
 	DefaultVersion string
+	// DefaultBufferedBatches holds the default value on creation for the "buffered_batches" field.
+	DefaultBufferedBatches int
 )
 
 // OrderOption defines the ordering options for the Agent queries.
@@ -167,6 +175,11 @@ func ByLastHeartbeatAt(opts ...sql.OrderTermOption) OrderOption {
 // ByRevokedAt orders the results by the revoked_at field.
 func ByRevokedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRevokedAt, opts...).ToFunc()
+}
+
+// ByBufferedBatches orders the results by the buffered_batches field.
+func ByBufferedBatches(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBufferedBatches, opts...).ToFunc()
 }
 
 // ByTenantField orders the results by tenant field.

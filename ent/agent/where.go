@@ -100,6 +100,11 @@ func RevokedAt(v time.Time) predicate.Agent {
 	return predicate.Agent(sql.FieldEQ(FieldRevokedAt, v))
 }
 
+// BufferedBatches applies equality check predicate on the "buffered_batches" field. It's identical to BufferedBatchesEQ.
+func BufferedBatches(v int) predicate.Agent {
+	return predicate.Agent(sql.FieldEQ(FieldBufferedBatches, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Agent {
 	return predicate.Agent(sql.FieldEQ(FieldCreatedAt, v))
@@ -533,6 +538,56 @@ func RevokedAtIsNil() predicate.Agent {
 // RevokedAtNotNil applies the NotNil predicate on the "revoked_at" field.
 func RevokedAtNotNil() predicate.Agent {
 	return predicate.Agent(sql.FieldNotNull(FieldRevokedAt))
+}
+
+// RecentBatchesIsNil applies the IsNil predicate on the "recent_batches" field.
+func RecentBatchesIsNil() predicate.Agent {
+	return predicate.Agent(sql.FieldIsNull(FieldRecentBatches))
+}
+
+// RecentBatchesNotNil applies the NotNil predicate on the "recent_batches" field.
+func RecentBatchesNotNil() predicate.Agent {
+	return predicate.Agent(sql.FieldNotNull(FieldRecentBatches))
+}
+
+// BufferedBatchesEQ applies the EQ predicate on the "buffered_batches" field.
+func BufferedBatchesEQ(v int) predicate.Agent {
+	return predicate.Agent(sql.FieldEQ(FieldBufferedBatches, v))
+}
+
+// BufferedBatchesNEQ applies the NEQ predicate on the "buffered_batches" field.
+func BufferedBatchesNEQ(v int) predicate.Agent {
+	return predicate.Agent(sql.FieldNEQ(FieldBufferedBatches, v))
+}
+
+// BufferedBatchesIn applies the In predicate on the "buffered_batches" field.
+func BufferedBatchesIn(vs ...int) predicate.Agent {
+	return predicate.Agent(sql.FieldIn(FieldBufferedBatches, vs...))
+}
+
+// BufferedBatchesNotIn applies the NotIn predicate on the "buffered_batches" field.
+func BufferedBatchesNotIn(vs ...int) predicate.Agent {
+	return predicate.Agent(sql.FieldNotIn(FieldBufferedBatches, vs...))
+}
+
+// BufferedBatchesGT applies the GT predicate on the "buffered_batches" field.
+func BufferedBatchesGT(v int) predicate.Agent {
+	return predicate.Agent(sql.FieldGT(FieldBufferedBatches, v))
+}
+
+// BufferedBatchesGTE applies the GTE predicate on the "buffered_batches" field.
+func BufferedBatchesGTE(v int) predicate.Agent {
+	return predicate.Agent(sql.FieldGTE(FieldBufferedBatches, v))
+}
+
+// BufferedBatchesLT applies the LT predicate on the "buffered_batches" field.
+func BufferedBatchesLT(v int) predicate.Agent {
+	return predicate.Agent(sql.FieldLT(FieldBufferedBatches, v))
+}
+
+// BufferedBatchesLTE applies the LTE predicate on the "buffered_batches" field.
+func BufferedBatchesLTE(v int) predicate.Agent {
+	return predicate.Agent(sql.FieldLTE(FieldBufferedBatches, v))
 }
 
 // HasTenant applies the HasEdge predicate on the "tenant" edge.

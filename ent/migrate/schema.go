@@ -61,6 +61,8 @@ var (
 		{Name: "version", Type: field.TypeString, Default: ""},
 		{Name: "last_heartbeat_at", Type: field.TypeTime, Nullable: true},
 		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
+		{Name: "recent_batches", Type: field.TypeJSON, Nullable: true},
+		{Name: "buffered_batches", Type: field.TypeInt, Default: 0},
 		{Name: "tenant_id", Type: field.TypeInt},
 		{Name: "registration_token_agents", Type: field.TypeInt, Nullable: true},
 	}
@@ -72,13 +74,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "agents_tenants_tenant",
-				Columns:    []*schema.Column{AgentsColumns[9]},
+				Columns:    []*schema.Column{AgentsColumns[11]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "agents_registration_tokens_agents",
-				Columns:    []*schema.Column{AgentsColumns[10]},
+				Columns:    []*schema.Column{AgentsColumns[12]},
 				RefColumns: []*schema.Column{RegistrationTokensColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -87,7 +89,7 @@ var (
 			{
 				Name:    "agent_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{AgentsColumns[9]},
+				Columns: []*schema.Column{AgentsColumns[11]},
 			},
 		},
 	}

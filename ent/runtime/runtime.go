@@ -106,6 +106,10 @@ func init() {
 	agentDescVersion := agentFields[3].Descriptor()
 	// agent.DefaultVersion holds the default value on creation for the version field.
 	agent.DefaultVersion = agentDescVersion.Default.(string)
+	// agentDescBufferedBatches is the schema descriptor for buffered_batches field.
+	agentDescBufferedBatches := agentFields[7].Descriptor()
+	// agent.DefaultBufferedBatches holds the default value on creation for the buffered_batches field.
+	agent.DefaultBufferedBatches = agentDescBufferedBatches.Default.(int)
 	applicationMixin := schema.Application{}.Mixin()
 	applicationMixinHooks1 := applicationMixin[1].Hooks()
 	application.Hooks[0] = applicationMixinHooks1[0]

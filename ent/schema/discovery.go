@@ -50,6 +50,10 @@ func (Agent) Fields() []ent.Field {
 		field.String("version").Default(""),
 		field.Time("last_heartbeat_at").Optional().Nillable().Annotations(entgql.OrderField("LAST_HEARTBEAT_AT")),
 		field.Time("revoked_at").Optional().Nillable(),
+		// recent_batches holds the last sample batch ids, so a batch re-sent
+		// after a lost response is not counted twice.
+		field.Strings("recent_batches").Optional().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Int("buffered_batches").Default(0).Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 	}
 }
 

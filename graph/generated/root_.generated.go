@@ -59,6 +59,7 @@ type ComplexityRoot struct {
 	}
 
 	Agent struct {
+		BufferedBatches   func(childComplexity int) int
 		CreatedAt         func(childComplexity int) int
 		Host              func(childComplexity int) int
 		Hostname          func(childComplexity int) int
@@ -734,6 +735,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.APITokenEdge.Node(childComplexity), true
 
+	case "Agent.bufferedBatches":
+		if e.ComplexityRoot.Agent.BufferedBatches == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Agent.BufferedBatches(childComplexity), true
 	case "Agent.createdAt":
 		if e.ComplexityRoot.Agent.CreatedAt == nil {
 			break
@@ -3663,6 +3670,7 @@ type Agent implements Node {
   version: String!
   lastHeartbeatAt: Time
   revokedAt: Time
+  bufferedBatches: Int!
   tenant: Tenant!
   registrationToken: RegistrationToken
   host: Host
@@ -3835,6 +3843,17 @@ input AgentWhereInput {
   revokedAtLTE: Time
   revokedAtIsNil: Boolean
   revokedAtNotNil: Boolean
+  """
+  buffered_batches field predicates
+  """
+  bufferedBatches: Int
+  bufferedBatchesNEQ: Int
+  bufferedBatchesIn: [Int!]
+  bufferedBatchesNotIn: [Int!]
+  bufferedBatchesGT: Int
+  bufferedBatchesGTE: Int
+  bufferedBatchesLT: Int
+  bufferedBatchesLTE: Int
   """
   registration_token edge predicates
   """
@@ -8639,6 +8658,8 @@ func (ec *executionContext) childFields_Agent(ctx context.Context, field graphql
 		return ec.fieldContext_Agent_lastHeartbeatAt(ctx, field)
 	case "revokedAt":
 		return ec.fieldContext_Agent_revokedAt(ctx, field)
+	case "bufferedBatches":
+		return ec.fieldContext_Agent_bufferedBatches(ctx, field)
 	case "tenant":
 		return ec.fieldContext_Agent_tenant(ctx, field)
 	case "registrationToken":
