@@ -28,8 +28,8 @@ import (
 
 // Limits on what one request may ask for.
 const (
-	maxPage       = 1000 // largest first/last of a connection
-	maxDepth      = 12   // deepest selection
+	maxPage       = 1000  // largest first/last of a connection
+	maxDepth      = 12    // deepest selection
 	maxComplexity = 50000 // fields, with each connection's children counted once per row it may return
 )
 

@@ -5,12 +5,27 @@
 package graph
 
 import (
+	"log/slog"
+	"time"
+
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/internal/secrets"
+	"github.com/ferry-migrate/ferry/jobs"
 )
 
 // Resolver holds the dependencies of every resolver.
 type Resolver struct {
 	Client  *ent.Client
 	Secrets *secrets.Box
+	// Key is the HMAC key registration tokens are signed with.
+	Key []byte
+	// Queue enqueues background tasks (plans, assessments, migrations).
+	Queue *jobs.Queue
+	// PublicURL is the URL agents reach the control plane at, for install
+	// commands; empty means "take it from the request".
+	PublicURL string
+	// DataDir is the server's data directory (cloud driver, gateway state).
+	DataDir string
+	Log     *slog.Logger
+	Now     func() time.Time
 }

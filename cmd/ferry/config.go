@@ -38,6 +38,7 @@ type serverConfig struct {
 	DataDir       string
 	DatabaseURL   string
 	RedisURL      string
+	PublicURL     string
 	AdminEmail    string
 	AdminPassword string
 	Workers       int

@@ -27,7 +27,7 @@ Every flag can also be set with the FERRY_* variable named in its help.`,
 			log := cfg.logger()
 			a, err := app.New(cmd.Context(), app.Config{
 				DataDir: cfg.DataDir, DatabaseURL: cfg.databaseURL(), RedisURL: cfg.RedisURL,
-				AdminEmail: cfg.AdminEmail, AdminPassword: cfg.AdminPassword, Workers: cfg.Workers,
+				PublicURL: cfg.PublicURL, AdminEmail: cfg.AdminEmail, AdminPassword: cfg.AdminPassword, Workers: cfg.Workers,
 				Migrate: !cfg.NoMigrate, SecureCookies: cfg.SecureCookies, UI: frontend.FS(), Log: log,
 			})
 			if err != nil {
@@ -54,6 +54,7 @@ Every flag can also be set with the FERRY_* variable named in its help.`,
 	cfg.bindQueue(cmd)
 	f := cmd.Flags()
 	f.StringVar(&cfg.Addr, "addr", env("FERRY_ADDR", "127.0.0.1:8080"), "address to listen on (FERRY_ADDR)")
+	f.StringVar(&cfg.PublicURL, "public-url", env("FERRY_PUBLIC_URL", ""), "URL agents reach this server at, shown in install commands; default: the request's host (FERRY_PUBLIC_URL)")
 	f.StringVar(&cfg.AdminEmail, "admin-email", env("FERRY_ADMIN_EMAIL", "admin@ferry.local"), "email of the first account, created on an empty database (FERRY_ADMIN_EMAIL)")
 	f.StringVar(&cfg.AdminPassword, "admin-password", env("FERRY_ADMIN_PASSWORD", ""), "password of the first account; empty prints a one-time password (FERRY_ADMIN_PASSWORD)")
 	f.IntVar(&cfg.Workers, "workers", envInt("FERRY_WORKERS", 4), "in-process task workers; 0 leaves tasks to `ferry worker` processes (FERRY_WORKERS)")

@@ -41,8 +41,11 @@ type Config struct {
 	Workers       int    // in-process task workers; 0 runs none
 	Migrate       bool
 	SecureCookies bool
-	UI            fs.FS
-	Log           *slog.Logger
+	// PublicURL is where agents reach this server (install commands);
+	// empty: taken from each request's Host.
+	PublicURL string
+	UI        fs.FS
+	Log       *slog.Logger
 	// Banner receives the one-time admin password; default stderr.
 	Banner io.Writer
 	// Mount lets later parts add routes (agent protocol, uploads).
@@ -62,6 +65,11 @@ type App struct {
 	Web     *web.Server
 	Mux     *asynq.ServeMux
 	Log     *slog.Logger
+	// Resolver is the GraphQL resolver root, shared with the wiring files.
+	Resolver *graph.Resolver
+	// routes are extra routes the wiring files add (agent protocol,
+	// uploads, gateway), mounted with cfg.Mount.
+	routes []func(chi.Router)
 
 	worker    *asynq.Server
 	scheduler *asynq.Scheduler
@@ -111,7 +119,19 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Mux = asynq.NewServeMux()
 	(&jobs.Maintenance{Client: a.DB.Client, Now: cfg.Now, Log: cfg.Log}).Register(a.Mux)
 
-	resolver := &graph.Resolver{Client: a.DB.Client, Secrets: a.Secrets}
+	resolver := &graph.Resolver{
+		Client: a.DB.Client, Secrets: a.Secrets, Key: a.Key, Queue: a.Queue,
+		PublicURL: cfg.PublicURL, DataDir: cfg.DataDir, Log: cfg.Log, Now: cfg.Now,
+	}
+	a.Resolver = resolver
+	// Each area wires its task handlers and routes in its own file
+	// (discovery.go, planning.go, migration.go); a failure stops start-up.
+	for _, wire := range []func() error{a.wireDiscovery, a.wirePlanning, a.wireMigration} {
+		if err := wire(); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
 	a.Web = web.New(web.Config{
 		Client:  a.DB.Client,
 		GraphQL: graph.NewHandler(resolver, cfg.Log),
@@ -125,6 +145,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 			{Name: "queue", Fn: func(ctx context.Context) error { return a.Queue.Ping(ctx) }},
 		},
 		Mount: func(r chi.Router, _ *web.Server) {
+			for _, m := range a.routes {
+				m(r)
+			}
 			for _, m := range cfg.Mount {
 				m(r, a)
 			}
