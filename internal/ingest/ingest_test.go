@@ -1,0 +1,177 @@
+package ingest_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ferry-migrate/ferry/discovery"
+	"github.com/ferry-migrate/ferry/ent"
+	"github.com/ferry-migrate/ferry/ent/importrun"
+	"github.com/ferry-migrate/ferry/internal/database"
+	"github.com/ferry-migrate/ferry/internal/ingest"
+	"github.com/ferry-migrate/ferry/internal/viewer"
+)
+
+var now = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+func mustOpen(t *testing.T) (*ent.Client, int, int) {
+	t.Helper()
+	db, err := database.Open(context.Background(), filepath.Join(t.TempDir(), "ferry.db"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	sys := viewer.SystemContext(context.Background())
+	a := db.Client.Tenant.Create().SetName("A").SetSlug("a").SaveX(sys)
+	b := db.Client.Tenant.Create().SetName("B").SetSlug("b").SaveX(sys)
+	return db.Client, a.ID, b.ID
+}
+
+func csvRecord(name, ip string, mem int64, disks ...int64) discovery.Record {
+	r := discovery.Record{Source: discovery.SourceRef{Kind: "csv", Name: "hosts.csv", ObservedAt: now}, Refs: []string{"csv:" + name}}
+	r.Name, r.IPs, r.MemoryMiB, r.OS = name, []string{ip}, mem, "RHEL 8"
+	for i, d := range disks {
+		r.Disks = append(r.Disks, discovery.Disk{Name: "disk" + string(rune('0'+i)), ProvisionedBytes: d})
+	}
+	return r
+}
+
+func conn(src, dstAddr string, port int) discovery.ObservedConnection {
+	return discovery.ObservedConnection{Source: discovery.SourceRef{Kind: "csv", Name: "c.csv", ObservedAt: now},
+		Src: discovery.Endpoint{Ref: "csv:" + src}, Dst: discovery.Endpoint{Address: dstAddr}, Port: port, Protocol: "tcp", Count: 3}
+}
+
+func batch() ingest.Batch {
+	return ingest.Batch{
+		Kind: "csv", Filename: "hosts.csv", Actor: "alice@a.example", RowsTotal: 4,
+		Records: []discovery.Record{csvRecord("web01", "10.0.0.1", 4096, 10<<30), csvRecord("db01", "10.0.0.2", 16384, 50<<30, 100<<30)},
+		Connections: []discovery.ObservedConnection{
+			conn("web01", "10.0.0.2:5432", 5432), // resolves to db01 by IP
+			conn("web01", "203.0.113.9:443", 443),
+		},
+		Errors: []discovery.RowError{
+			{File: "hosts.csv", Row: 4, Column: "memory_mib", Reason: "not a number: \"lots\""},
+			{File: "hosts.csv", Row: 5, Column: "ip", Reason: "not an IP address: \"10.0.0\""},
+		},
+	}
+}
+
+func TestApply(t *testing.T) {
+	client, tenantA, tenantB := mustOpen(t)
+	ctxA := viewer.TenantContext(context.Background(), tenantA)
+	out, err := ingest.Apply(context.Background(), client, tenantA, batch(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := out.Run
+	if run.Status != importrun.StatusPartial || run.HostsCreated != 2 || run.HostsUpdated != 0 || run.ConnectionsImported != 2 ||
+		run.RowsTotal != 4 || run.RowsImported != 4 || run.Actor != "alice@a.example" || run.TenantID != tenantA {
+		t.Fatalf("run: %+v", run)
+	}
+	want := []map[string]any{
+		{"file": "hosts.csv", "row": float64(4), "column": "memory_mib", "reason": "not a number: \"lots\""},
+		{"file": "hosts.csv", "row": float64(5), "column": "ip", "reason": "not an IP address: \"10.0.0\""},
+	}
+	stored := client.ImportRun.GetX(ctxA, run.ID)
+	if diff := cmp.Diff(want, stored.Errors); diff != "" {
+		t.Fatalf("stored errors (-want +got):\n%s", diff)
+	}
+	hosts := client.Host.Query().WithDisks().WithOutgoing().Order(ent.Asc("name")).AllX(ctxA)
+	if len(hosts) != 2 || hosts[0].Name != "db01" || len(hosts[0].Edges.Disks) != 2 || hosts[0].DiskProvisionedBytes != 150<<30 {
+		t.Fatalf("hosts: %v", hosts)
+	}
+	if out.HostOfRecord[0] != hosts[1].ID || out.HostOfRecord[1] != hosts[0].ID {
+		t.Fatalf("HostOfRecord %v; hosts %d %d", out.HostOfRecord, hosts[1].ID, hosts[0].ID)
+	}
+	web := hosts[1]
+	if len(web.Edges.Outgoing) != 2 {
+		t.Fatalf("web01 has %d outgoing connections", len(web.Edges.Outgoing))
+	}
+	for _, c := range web.Edges.Outgoing {
+		if c.Port == 5432 && (c.DstHostID == nil || *c.DstHostID != hosts[0].ID) {
+			t.Fatalf("web01→db01 did not resolve to the db01 host: %+v", c)
+		}
+		if c.Port == 443 && (c.DstHostID != nil || c.DstAddress != "203.0.113.9:443") {
+			t.Fatalf("external connection: %+v", c)
+		}
+	}
+
+	// The same file again updates the two hosts; connections are not doubled.
+	b := batch()
+	b.Records[1].MemoryMiB = 32768
+	b.Records[1].Disks = b.Records[1].Disks[:1]
+	b.Errors = nil
+	out, err = ingest.Apply(context.Background(), client, tenantA, b, now.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Run.Status != importrun.StatusSucceeded || out.Run.HostsCreated != 0 || out.Run.HostsUpdated != 2 {
+		t.Fatalf("second run: %+v", out.Run)
+	}
+	db := client.Host.Query().Order(ent.Asc("name")).WithDisks().FirstX(ctxA)
+	if db.MemoryMib != 32768 || len(db.Edges.Disks) != 1 {
+		t.Fatalf("db01 after re-import: memory %d, %d disks", db.MemoryMib, len(db.Edges.Disks))
+	}
+	if n := client.Connection.Query().CountX(ctxA); n != 2 {
+		t.Fatalf("%d connections after re-import, want 2", n)
+	}
+	for _, c := range client.Connection.Query().AllX(ctxA) {
+		if c.Count != 3 {
+			t.Fatalf("a re-imported connection was counted twice: %+v", c)
+		}
+	}
+
+	// Tenant B's import of the same names makes B's own hosts; A's are untouched.
+	if _, err := ingest.Apply(context.Background(), client, tenantB, batch(), now); err != nil {
+		t.Fatal(err)
+	}
+	if n := client.Host.Query().CountX(ctxA); n != 2 {
+		t.Fatalf("tenant A has %d hosts after B's import", n)
+	}
+	if n := client.Host.Query().CountX(viewer.TenantContext(context.Background(), tenantB)); n != 2 {
+		t.Fatalf("tenant B has %d hosts", n)
+	}
+}
+
+// TestApplyAllOrNothing: a failure inside the batch leaves nothing behind.
+func TestApplyAllOrNothing(t *testing.T) {
+	client, tenantA, _ := mustOpen(t)
+	ctxA := viewer.TenantContext(context.Background(), tenantA)
+	boom := errors.New("boom")
+	b := batch()
+	b.InTx = func(context.Context, *ent.Client, *ingest.Outcome) error { return boom }
+	if _, err := ingest.Apply(context.Background(), client, tenantA, b, now); !errors.Is(err, boom) {
+		t.Fatalf("err = %v", err)
+	}
+	for name, n := range map[string]int{
+		"hosts": client.Host.Query().CountX(ctxA), "disks": client.Disk.Query().CountX(ctxA),
+		"connections": client.Connection.Query().CountX(ctxA), "import runs": client.ImportRun.Query().CountX(ctxA),
+	} {
+		if n != 0 {
+			t.Fatalf("%d %s left by a failed batch", n, name)
+		}
+	}
+}
+
+func TestApplyErrorsCapped(t *testing.T) {
+	client, tenantA, _ := mustOpen(t)
+	b := ingest.Batch{Kind: "csv", Filename: "bad.csv", Dropped: 5}
+	for i := range ingest.MaxStoredErrors + 10 {
+		b.Errors = append(b.Errors, discovery.RowError{File: "bad.csv", Row: i + 2, Column: "name", Reason: "required"})
+	}
+	out, err := ingest.Apply(context.Background(), client, tenantA, b, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Run.Status != importrun.StatusFailed || len(out.Run.Errors) != ingest.MaxStoredErrors+1 {
+		t.Fatalf("status %s, %d errors", out.Run.Status, len(out.Run.Errors))
+	}
+	if last := out.Run.Errors[ingest.MaxStoredErrors]["reason"]; last != "15 more errors not shown" {
+		t.Fatalf("last error: %v", last)
+	}
+}
