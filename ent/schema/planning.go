@@ -28,6 +28,15 @@ func (Assessment) Fields() []ent.Field {
 		field.Int64("transfer_seconds").Default(0).Annotations(entgql.OrderField("TRANSFER_SECONDS")),
 		field.Bool("offline_seeding").Default(false),
 		field.Int("host_id"),
+		// What the assessment sized and why; filled by the planning wiring.
+		field.Strings("missing").Optional(),
+		field.Int("need_vcpus").Default(0),
+		field.Float("need_memory_gib").Default(0),
+		field.String("instance_type_as_is").Default(""),
+		field.Float("storage_monthly").Default(0),
+		field.Int64("used_bytes").Default(0),
+		field.String("sizing_note").Default(""),
+		field.String("seeding_note").Default(""),
 	}
 }
 
@@ -52,11 +61,24 @@ func (Plan) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("name").NotEmpty().MaxLen(200).Annotations(entgql.OrderField("NAME")),
 		field.String("target").Default("alibaba"),
-		field.Enum("status").Values("draft", "generating", "ready", "infeasible", "failed").Default("draft").
+		// status: queued (a job will build it) → running → ready (waves written) |
+		// infeasible (waves written, but some groups could not be placed: see
+		// infeasible/unplaced) | failed (error and problems say why).
+		field.Enum("status").Values("draft", "queued", "running", "ready", "infeasible", "failed").Default("draft").
 			Annotations(entgql.OrderField("STATUS")),
+		// constraints holds the plan.yaml document (constraints plus "rules") the plan is built from.
 		field.JSON("constraints", map[string]any{}).Optional().Annotations(entgql.Type("Map")),
 		field.JSON("metrics", map[string]any{}).Optional().Annotations(entgql.Type("Map"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		// problems lists the input errors that failed the plan, each naming the item.
 		field.Strings("problems").Optional().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.String("error").Default("").MaxLen(4000).Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		// infeasible, unplaced, cycles and warnings are the planner's report (planner.Plan).
+		field.JSON("infeasible", []map[string]any{}).Optional().Annotations(entgql.Type("[Map!]"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.JSON("unplaced", []map[string]any{}).Optional().Annotations(entgql.Type("[Map!]"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.JSON("cycles", []map[string]any{}).Optional().Annotations(entgql.Type("[Map!]"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.Strings("warnings").Optional().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.Time("started_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.Time("finished_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 	}
 }
 
@@ -82,6 +104,10 @@ func (Wave) Fields() []ent.Field {
 		field.Time("cutover_at").Optional().Nillable(),
 		field.Int64("data_bytes").Default(0),
 		field.Int64("replication_seconds").Default(0),
+		field.Bool("pilot").Default(false),
+		field.Int("host_count").Default(0),
+		field.Int64("wire_bytes").Default(0),
+		field.Time("cutover_ends_at").Optional().Nillable(),
 		field.Enum("status").Values("planned", "replicating", "ready", "cutting_over", "done").Default("planned"),
 	}
 }
@@ -107,6 +133,8 @@ func (WaveMember) Fields() []ent.Field {
 		field.String("reason").Default("").MaxLen(2000),
 		field.String("move_group").Default(""),
 		field.Bool("manual").Default(false),
+		field.Int64("bytes").Default(0),
+		field.Float("downtime_minutes").Default(0),
 	}
 }
 
@@ -115,4 +143,12 @@ func (WaveMember) Edges() []ent.Edge {
 		edge.From("wave", Wave.Type).Ref("members").Unique().Required(),
 		edge.From("host", Host.Type).Ref("wave_memberships").Unique().Required(),
 	}
+}
+
+func (Wave) Indexes() []ent.Index {
+	return []ent.Index{index.Edges("plan")}
+}
+
+func (WaveMember) Indexes() []ent.Index {
+	return []ent.Index{index.Edges("wave"), index.Edges("host")}
 }
