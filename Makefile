@@ -8,8 +8,8 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/ferry
 # Debian packages the tests use: a real Redis for queue tests, Chromium for the
-# browser tests, rsync for the replication benchmark, mkfs/sfdisk for real disk images.
-APT_PKGS := redis-server chromium rsync e2fsprogs fdisk dosfstools
+# browser tests, rsync and GNU time for the benchmarks, mkfs/sfdisk for real disk images.
+APT_PKGS := redis-server chromium rsync time e2fsprogs fdisk dosfstools
 
 .PHONY: run build ui test test-go test-ui deps generate check-generated bench lint fuzz clean
 
@@ -56,7 +56,9 @@ generate:
 check-generated:
 	@scripts/check-generated.sh
 
-bench:
+# bench runs every benchmark (docs/benchmarks.md); ONLY=api|go|planner|engine|discovery|ui
+# runs one part, QUICK=1 shrinks the inputs.
+bench: deps build
 	@scripts/bench.sh
 
 lint:

@@ -154,6 +154,11 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gerr := graphql.DefaultErrorPresenter(ctx, err)
 		code, msg := classify(err)
+		if code == ferry.EINTERNAL && isArgumentError(ctx, err) {
+			// A value gqlgen could not turn into an argument (an enum
+			// value, a cursor, a time): the client's mistake, named by its path.
+			code, msg = ferry.EINVALID, fmt.Sprintf("invalid argument %s: %s", argPath(gerr.Path), errors.Unwrap(err))
+		}
 		if code == ferry.EINTERNAL {
 			var ge *gqlerror.Error
 			if graphql.GetFieldContext(ctx) == nil || (errors.As(err, &ge) && ge.Err == nil) {
@@ -179,6 +184,37 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		gerr.Extensions["traceId"] = trace.FromContext(ctx)
 		return gerr
 	}
+}
+
+// isArgumentError reports whether err was raised while gqlgen decoded a
+// field's arguments: its path then runs past the field's own path into one of
+// the field's argument names.
+func isArgumentError(ctx context.Context, err error) bool {
+	fc := graphql.GetFieldContext(ctx)
+	var ge *gqlerror.Error
+	if fc == nil || fc.Field.Field == nil || !errors.As(err, &ge) || ge.Err == nil {
+		return false
+	}
+	own := fc.Path()
+	if len(ge.Path) <= len(own) {
+		return false
+	}
+	name, ok := ge.Path[len(own)].(ast.PathName)
+	if !ok {
+		return false
+	}
+	for _, a := range fc.Field.Arguments {
+		if a.Name == string(name) {
+			return true
+		}
+	}
+	return false
+}
+
+// argPath prints an argument's path without the leading field names'
+// punctuation noise: hosts.where.environment.
+func argPath(p ast.Path) string {
+	return strings.TrimPrefix(p.String(), ".")
 }
 
 // classify turns an error into a code and a message a user can act on.

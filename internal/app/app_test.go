@@ -215,6 +215,8 @@ func TestBadInput(t *testing.T) {
 		{"nested lists too expensive", `{"query": "{ hosts(first:1000){edges{node{outgoing(first:1000){totalCount}}}} }"}`, 200, "COMPLEXITY_LIMIT_EXCEEDED"},
 		{"invalid field value", `{"query": "mutation { createHost(input: {name: \"\"}) { id } }"}`, 200, "invalid name"},
 		{"bad enum", `{"query": "mutation { createHost(input: {name: \"x\", environment: moon}) { id } }"}`, 422, "moon"},
+		{"bad enum in a variable", `{"query": "query($e: HostEnvironment!) { hosts(first: 1, where: {environment: $e}) { totalCount } }", "variables": {"e": "PRODUCTION"}}`, 200, `invalid argument hosts.where.environment: PRODUCTION is not a valid Environment","path":["hosts","where","environment"],"extensions":{"code":"INVALID"`},
+		{"bad cursor", `{"query": "{ hosts(first: 1, after: \"!!not-a-cursor\") { totalCount } }"}`, 200, `"code":"INVALID"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
