@@ -48,6 +48,22 @@ type Assessment struct {
 	OfflineSeeding bool `json:"offline_seeding,omitempty"`
 	// HostID holds the value of the "host_id" field.
 	HostID int `json:"host_id,omitempty"`
+	// Missing holds the value of the "missing" field.
+	Missing []string `json:"missing,omitempty"`
+	// NeedVcpus holds the value of the "need_vcpus" field.
+	NeedVcpus int `json:"need_vcpus,omitempty"`
+	// NeedMemoryGib holds the value of the "need_memory_gib" field.
+	NeedMemoryGib float64 `json:"need_memory_gib,omitempty"`
+	// InstanceTypeAsIs holds the value of the "instance_type_as_is" field.
+	InstanceTypeAsIs string `json:"instance_type_as_is,omitempty"`
+	// StorageMonthly holds the value of the "storage_monthly" field.
+	StorageMonthly float64 `json:"storage_monthly,omitempty"`
+	// UsedBytes holds the value of the "used_bytes" field.
+	UsedBytes int64 `json:"used_bytes,omitempty"`
+	// SizingNote holds the value of the "sizing_note" field.
+	SizingNote string `json:"sizing_note,omitempty"`
+	// SeedingNote holds the value of the "seeding_note" field.
+	SeedingNote string `json:"seeding_note,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the AssessmentQuery when eager-loading is set.
 	Edges        AssessmentEdges `json:"edges"`
@@ -94,15 +110,15 @@ func (*Assessment) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case assessment.FieldReasons, assessment.FieldActions:
+		case assessment.FieldReasons, assessment.FieldActions, assessment.FieldMissing:
 			values[i] = new([]byte)
 		case assessment.FieldOfflineSeeding:
 			values[i] = new(sql.NullBool)
-		case assessment.FieldMonthlyCostAsIs, assessment.FieldMonthlyCostRightSized:
+		case assessment.FieldMonthlyCostAsIs, assessment.FieldMonthlyCostRightSized, assessment.FieldNeedMemoryGib, assessment.FieldStorageMonthly:
 			values[i] = new(sql.NullFloat64)
-		case assessment.FieldID, assessment.FieldTenantID, assessment.FieldTransferSeconds, assessment.FieldHostID:
+		case assessment.FieldID, assessment.FieldTenantID, assessment.FieldTransferSeconds, assessment.FieldHostID, assessment.FieldNeedVcpus, assessment.FieldUsedBytes:
 			values[i] = new(sql.NullInt64)
-		case assessment.FieldTarget, assessment.FieldRegion, assessment.FieldReadiness, assessment.FieldInstanceType:
+		case assessment.FieldTarget, assessment.FieldRegion, assessment.FieldReadiness, assessment.FieldInstanceType, assessment.FieldInstanceTypeAsIs, assessment.FieldSizingNote, assessment.FieldSeedingNote:
 			values[i] = new(sql.NullString)
 		case assessment.FieldCreatedAt, assessment.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -215,6 +231,56 @@ func (_m *Assessment) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.HostID = int(value.Int64)
 			}
+		case assessment.FieldMissing:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field missing", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Missing); err != nil {
+					return fmt.Errorf("unmarshal field missing: %w", err)
+				}
+			}
+		case assessment.FieldNeedVcpus:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field need_vcpus", values[i])
+			} else if value.Valid {
+				_m.NeedVcpus = int(value.Int64)
+			}
+		case assessment.FieldNeedMemoryGib:
+			if value, ok := values[i].(*sql.NullFloat64); !ok {
+				return fmt.Errorf("unexpected type %T for field need_memory_gib", values[i])
+			} else if value.Valid {
+				_m.NeedMemoryGib = value.Float64
+			}
+		case assessment.FieldInstanceTypeAsIs:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field instance_type_as_is", values[i])
+			} else if value.Valid {
+				_m.InstanceTypeAsIs = value.String
+			}
+		case assessment.FieldStorageMonthly:
+			if value, ok := values[i].(*sql.NullFloat64); !ok {
+				return fmt.Errorf("unexpected type %T for field storage_monthly", values[i])
+			} else if value.Valid {
+				_m.StorageMonthly = value.Float64
+			}
+		case assessment.FieldUsedBytes:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field used_bytes", values[i])
+			} else if value.Valid {
+				_m.UsedBytes = value.Int64
+			}
+		case assessment.FieldSizingNote:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field sizing_note", values[i])
+			} else if value.Valid {
+				_m.SizingNote = value.String
+			}
+		case assessment.FieldSeedingNote:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field seeding_note", values[i])
+			} else if value.Valid {
+				_m.SeedingNote = value.String
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -302,6 +368,30 @@ func (_m *Assessment) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("host_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.HostID))
+	builder.WriteString(", ")
+	builder.WriteString("missing=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Missing))
+	builder.WriteString(", ")
+	builder.WriteString("need_vcpus=")
+	builder.WriteString(fmt.Sprintf("%v", _m.NeedVcpus))
+	builder.WriteString(", ")
+	builder.WriteString("need_memory_gib=")
+	builder.WriteString(fmt.Sprintf("%v", _m.NeedMemoryGib))
+	builder.WriteString(", ")
+	builder.WriteString("instance_type_as_is=")
+	builder.WriteString(_m.InstanceTypeAsIs)
+	builder.WriteString(", ")
+	builder.WriteString("storage_monthly=")
+	builder.WriteString(fmt.Sprintf("%v", _m.StorageMonthly))
+	builder.WriteString(", ")
+	builder.WriteString("used_bytes=")
+	builder.WriteString(fmt.Sprintf("%v", _m.UsedBytes))
+	builder.WriteString(", ")
+	builder.WriteString("sizing_note=")
+	builder.WriteString(_m.SizingNote)
+	builder.WriteString(", ")
+	builder.WriteString("seeding_note=")
+	builder.WriteString(_m.SeedingNote)
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -180,6 +180,110 @@ func (_c *AssessmentCreate) SetHostID(v int) *AssessmentCreate {
 	return _c
 }
 
+// SetMissing sets the "missing" field.
+func (_c *AssessmentCreate) SetMissing(v []string) *AssessmentCreate {
+	_c.mutation.SetMissing(v)
+	return _c
+}
+
+// SetNeedVcpus sets the "need_vcpus" field.
+func (_c *AssessmentCreate) SetNeedVcpus(v int) *AssessmentCreate {
+	_c.mutation.SetNeedVcpus(v)
+	return _c
+}
+
+// SetNillableNeedVcpus sets the "need_vcpus" field if the given value is not nil.
+func (_c *AssessmentCreate) SetNillableNeedVcpus(v *int) *AssessmentCreate {
+	if v != nil {
+		_c.SetNeedVcpus(*v)
+	}
+	return _c
+}
+
+// SetNeedMemoryGib sets the "need_memory_gib" field.
+func (_c *AssessmentCreate) SetNeedMemoryGib(v float64) *AssessmentCreate {
+	_c.mutation.SetNeedMemoryGib(v)
+	return _c
+}
+
+// SetNillableNeedMemoryGib sets the "need_memory_gib" field if the given value is not nil.
+func (_c *AssessmentCreate) SetNillableNeedMemoryGib(v *float64) *AssessmentCreate {
+	if v != nil {
+		_c.SetNeedMemoryGib(*v)
+	}
+	return _c
+}
+
+// SetInstanceTypeAsIs sets the "instance_type_as_is" field.
+func (_c *AssessmentCreate) SetInstanceTypeAsIs(v string) *AssessmentCreate {
+	_c.mutation.SetInstanceTypeAsIs(v)
+	return _c
+}
+
+// SetNillableInstanceTypeAsIs sets the "instance_type_as_is" field if the given value is not nil.
+func (_c *AssessmentCreate) SetNillableInstanceTypeAsIs(v *string) *AssessmentCreate {
+	if v != nil {
+		_c.SetInstanceTypeAsIs(*v)
+	}
+	return _c
+}
+
+// SetStorageMonthly sets the "storage_monthly" field.
+func (_c *AssessmentCreate) SetStorageMonthly(v float64) *AssessmentCreate {
+	_c.mutation.SetStorageMonthly(v)
+	return _c
+}
+
+// SetNillableStorageMonthly sets the "storage_monthly" field if the given value is not nil.
+func (_c *AssessmentCreate) SetNillableStorageMonthly(v *float64) *AssessmentCreate {
+	if v != nil {
+		_c.SetStorageMonthly(*v)
+	}
+	return _c
+}
+
+// SetUsedBytes sets the "used_bytes" field.
+func (_c *AssessmentCreate) SetUsedBytes(v int64) *AssessmentCreate {
+	_c.mutation.SetUsedBytes(v)
+	return _c
+}
+
+// SetNillableUsedBytes sets the "used_bytes" field if the given value is not nil.
+func (_c *AssessmentCreate) SetNillableUsedBytes(v *int64) *AssessmentCreate {
+	if v != nil {
+		_c.SetUsedBytes(*v)
+	}
+	return _c
+}
+
+// SetSizingNote sets the "sizing_note" field.
+func (_c *AssessmentCreate) SetSizingNote(v string) *AssessmentCreate {
+	_c.mutation.SetSizingNote(v)
+	return _c
+}
+
+// SetNillableSizingNote sets the "sizing_note" field if the given value is not nil.
+func (_c *AssessmentCreate) SetNillableSizingNote(v *string) *AssessmentCreate {
+	if v != nil {
+		_c.SetSizingNote(*v)
+	}
+	return _c
+}
+
+// SetSeedingNote sets the "seeding_note" field.
+func (_c *AssessmentCreate) SetSeedingNote(v string) *AssessmentCreate {
+	_c.mutation.SetSeedingNote(v)
+	return _c
+}
+
+// SetNillableSeedingNote sets the "seeding_note" field if the given value is not nil.
+func (_c *AssessmentCreate) SetNillableSeedingNote(v *string) *AssessmentCreate {
+	if v != nil {
+		_c.SetSeedingNote(*v)
+	}
+	return _c
+}
+
 // SetTenant sets the "tenant" edge to the Tenant entity.
 func (_c *AssessmentCreate) SetTenant(v *Tenant) *AssessmentCreate {
 	return _c.SetTenantID(v.ID)
@@ -269,6 +373,34 @@ func (_c *AssessmentCreate) defaults() error {
 		v := assessment.DefaultOfflineSeeding
 		_c.mutation.SetOfflineSeeding(v)
 	}
+	if _, ok := _c.mutation.NeedVcpus(); !ok {
+		v := assessment.DefaultNeedVcpus
+		_c.mutation.SetNeedVcpus(v)
+	}
+	if _, ok := _c.mutation.NeedMemoryGib(); !ok {
+		v := assessment.DefaultNeedMemoryGib
+		_c.mutation.SetNeedMemoryGib(v)
+	}
+	if _, ok := _c.mutation.InstanceTypeAsIs(); !ok {
+		v := assessment.DefaultInstanceTypeAsIs
+		_c.mutation.SetInstanceTypeAsIs(v)
+	}
+	if _, ok := _c.mutation.StorageMonthly(); !ok {
+		v := assessment.DefaultStorageMonthly
+		_c.mutation.SetStorageMonthly(v)
+	}
+	if _, ok := _c.mutation.UsedBytes(); !ok {
+		v := assessment.DefaultUsedBytes
+		_c.mutation.SetUsedBytes(v)
+	}
+	if _, ok := _c.mutation.SizingNote(); !ok {
+		v := assessment.DefaultSizingNote
+		_c.mutation.SetSizingNote(v)
+	}
+	if _, ok := _c.mutation.SeedingNote(); !ok {
+		v := assessment.DefaultSeedingNote
+		_c.mutation.SetSeedingNote(v)
+	}
 	return nil
 }
 
@@ -319,6 +451,27 @@ func (_c *AssessmentCreate) check() error {
 	}
 	if _, ok := _c.mutation.HostID(); !ok {
 		return &ValidationError{Name: "host_id", err: errors.New(`ent: missing required field "Assessment.host_id"`)}
+	}
+	if _, ok := _c.mutation.NeedVcpus(); !ok {
+		return &ValidationError{Name: "need_vcpus", err: errors.New(`ent: missing required field "Assessment.need_vcpus"`)}
+	}
+	if _, ok := _c.mutation.NeedMemoryGib(); !ok {
+		return &ValidationError{Name: "need_memory_gib", err: errors.New(`ent: missing required field "Assessment.need_memory_gib"`)}
+	}
+	if _, ok := _c.mutation.InstanceTypeAsIs(); !ok {
+		return &ValidationError{Name: "instance_type_as_is", err: errors.New(`ent: missing required field "Assessment.instance_type_as_is"`)}
+	}
+	if _, ok := _c.mutation.StorageMonthly(); !ok {
+		return &ValidationError{Name: "storage_monthly", err: errors.New(`ent: missing required field "Assessment.storage_monthly"`)}
+	}
+	if _, ok := _c.mutation.UsedBytes(); !ok {
+		return &ValidationError{Name: "used_bytes", err: errors.New(`ent: missing required field "Assessment.used_bytes"`)}
+	}
+	if _, ok := _c.mutation.SizingNote(); !ok {
+		return &ValidationError{Name: "sizing_note", err: errors.New(`ent: missing required field "Assessment.sizing_note"`)}
+	}
+	if _, ok := _c.mutation.SeedingNote(); !ok {
+		return &ValidationError{Name: "seeding_note", err: errors.New(`ent: missing required field "Assessment.seeding_note"`)}
 	}
 	if len(_c.mutation.TenantIDs()) == 0 {
 		return &ValidationError{Name: "tenant", err: errors.New(`ent: missing required edge "Assessment.tenant"`)}
@@ -400,6 +553,38 @@ func (_c *AssessmentCreate) createSpec() (*Assessment, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.OfflineSeeding(); ok {
 		_spec.SetField(assessment.FieldOfflineSeeding, field.TypeBool, value)
 		_node.OfflineSeeding = value
+	}
+	if value, ok := _c.mutation.Missing(); ok {
+		_spec.SetField(assessment.FieldMissing, field.TypeJSON, value)
+		_node.Missing = value
+	}
+	if value, ok := _c.mutation.NeedVcpus(); ok {
+		_spec.SetField(assessment.FieldNeedVcpus, field.TypeInt, value)
+		_node.NeedVcpus = value
+	}
+	if value, ok := _c.mutation.NeedMemoryGib(); ok {
+		_spec.SetField(assessment.FieldNeedMemoryGib, field.TypeFloat64, value)
+		_node.NeedMemoryGib = value
+	}
+	if value, ok := _c.mutation.InstanceTypeAsIs(); ok {
+		_spec.SetField(assessment.FieldInstanceTypeAsIs, field.TypeString, value)
+		_node.InstanceTypeAsIs = value
+	}
+	if value, ok := _c.mutation.StorageMonthly(); ok {
+		_spec.SetField(assessment.FieldStorageMonthly, field.TypeFloat64, value)
+		_node.StorageMonthly = value
+	}
+	if value, ok := _c.mutation.UsedBytes(); ok {
+		_spec.SetField(assessment.FieldUsedBytes, field.TypeInt64, value)
+		_node.UsedBytes = value
+	}
+	if value, ok := _c.mutation.SizingNote(); ok {
+		_spec.SetField(assessment.FieldSizingNote, field.TypeString, value)
+		_node.SizingNote = value
+	}
+	if value, ok := _c.mutation.SeedingNote(); ok {
+		_spec.SetField(assessment.FieldSeedingNote, field.TypeString, value)
+		_node.SeedingNote = value
 	}
 	if nodes := _c.mutation.TenantIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -661,6 +846,132 @@ func (u *AssessmentUpsert) UpdateHostID() *AssessmentUpsert {
 	return u
 }
 
+// SetMissing sets the "missing" field.
+func (u *AssessmentUpsert) SetMissing(v []string) *AssessmentUpsert {
+	u.Set(assessment.FieldMissing, v)
+	return u
+}
+
+// UpdateMissing sets the "missing" field to the value that was provided on create.
+func (u *AssessmentUpsert) UpdateMissing() *AssessmentUpsert {
+	u.SetExcluded(assessment.FieldMissing)
+	return u
+}
+
+// ClearMissing clears the value of the "missing" field.
+func (u *AssessmentUpsert) ClearMissing() *AssessmentUpsert {
+	u.SetNull(assessment.FieldMissing)
+	return u
+}
+
+// SetNeedVcpus sets the "need_vcpus" field.
+func (u *AssessmentUpsert) SetNeedVcpus(v int) *AssessmentUpsert {
+	u.Set(assessment.FieldNeedVcpus, v)
+	return u
+}
+
+// UpdateNeedVcpus sets the "need_vcpus" field to the value that was provided on create.
+func (u *AssessmentUpsert) UpdateNeedVcpus() *AssessmentUpsert {
+	u.SetExcluded(assessment.FieldNeedVcpus)
+	return u
+}
+
+// AddNeedVcpus adds v to the "need_vcpus" field.
+func (u *AssessmentUpsert) AddNeedVcpus(v int) *AssessmentUpsert {
+	u.Add(assessment.FieldNeedVcpus, v)
+	return u
+}
+
+// SetNeedMemoryGib sets the "need_memory_gib" field.
+func (u *AssessmentUpsert) SetNeedMemoryGib(v float64) *AssessmentUpsert {
+	u.Set(assessment.FieldNeedMemoryGib, v)
+	return u
+}
+
+// UpdateNeedMemoryGib sets the "need_memory_gib" field to the value that was provided on create.
+func (u *AssessmentUpsert) UpdateNeedMemoryGib() *AssessmentUpsert {
+	u.SetExcluded(assessment.FieldNeedMemoryGib)
+	return u
+}
+
+// AddNeedMemoryGib adds v to the "need_memory_gib" field.
+func (u *AssessmentUpsert) AddNeedMemoryGib(v float64) *AssessmentUpsert {
+	u.Add(assessment.FieldNeedMemoryGib, v)
+	return u
+}
+
+// SetInstanceTypeAsIs sets the "instance_type_as_is" field.
+func (u *AssessmentUpsert) SetInstanceTypeAsIs(v string) *AssessmentUpsert {
+	u.Set(assessment.FieldInstanceTypeAsIs, v)
+	return u
+}
+
+// UpdateInstanceTypeAsIs sets the "instance_type_as_is" field to the value that was provided on create.
+func (u *AssessmentUpsert) UpdateInstanceTypeAsIs() *AssessmentUpsert {
+	u.SetExcluded(assessment.FieldInstanceTypeAsIs)
+	return u
+}
+
+// SetStorageMonthly sets the "storage_monthly" field.
+func (u *AssessmentUpsert) SetStorageMonthly(v float64) *AssessmentUpsert {
+	u.Set(assessment.FieldStorageMonthly, v)
+	return u
+}
+
+// UpdateStorageMonthly sets the "storage_monthly" field to the value that was provided on create.
+func (u *AssessmentUpsert) UpdateStorageMonthly() *AssessmentUpsert {
+	u.SetExcluded(assessment.FieldStorageMonthly)
+	return u
+}
+
+// AddStorageMonthly adds v to the "storage_monthly" field.
+func (u *AssessmentUpsert) AddStorageMonthly(v float64) *AssessmentUpsert {
+	u.Add(assessment.FieldStorageMonthly, v)
+	return u
+}
+
+// SetUsedBytes sets the "used_bytes" field.
+func (u *AssessmentUpsert) SetUsedBytes(v int64) *AssessmentUpsert {
+	u.Set(assessment.FieldUsedBytes, v)
+	return u
+}
+
+// UpdateUsedBytes sets the "used_bytes" field to the value that was provided on create.
+func (u *AssessmentUpsert) UpdateUsedBytes() *AssessmentUpsert {
+	u.SetExcluded(assessment.FieldUsedBytes)
+	return u
+}
+
+// AddUsedBytes adds v to the "used_bytes" field.
+func (u *AssessmentUpsert) AddUsedBytes(v int64) *AssessmentUpsert {
+	u.Add(assessment.FieldUsedBytes, v)
+	return u
+}
+
+// SetSizingNote sets the "sizing_note" field.
+func (u *AssessmentUpsert) SetSizingNote(v string) *AssessmentUpsert {
+	u.Set(assessment.FieldSizingNote, v)
+	return u
+}
+
+// UpdateSizingNote sets the "sizing_note" field to the value that was provided on create.
+func (u *AssessmentUpsert) UpdateSizingNote() *AssessmentUpsert {
+	u.SetExcluded(assessment.FieldSizingNote)
+	return u
+}
+
+// SetSeedingNote sets the "seeding_note" field.
+func (u *AssessmentUpsert) SetSeedingNote(v string) *AssessmentUpsert {
+	u.Set(assessment.FieldSeedingNote, v)
+	return u
+}
+
+// UpdateSeedingNote sets the "seeding_note" field to the value that was provided on create.
+func (u *AssessmentUpsert) UpdateSeedingNote() *AssessmentUpsert {
+	u.SetExcluded(assessment.FieldSeedingNote)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -909,6 +1220,153 @@ func (u *AssessmentUpsertOne) SetHostID(v int) *AssessmentUpsertOne {
 func (u *AssessmentUpsertOne) UpdateHostID() *AssessmentUpsertOne {
 	return u.Update(func(s *AssessmentUpsert) {
 		s.UpdateHostID()
+	})
+}
+
+// SetMissing sets the "missing" field.
+func (u *AssessmentUpsertOne) SetMissing(v []string) *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.SetMissing(v)
+	})
+}
+
+// UpdateMissing sets the "missing" field to the value that was provided on create.
+func (u *AssessmentUpsertOne) UpdateMissing() *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.UpdateMissing()
+	})
+}
+
+// ClearMissing clears the value of the "missing" field.
+func (u *AssessmentUpsertOne) ClearMissing() *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.ClearMissing()
+	})
+}
+
+// SetNeedVcpus sets the "need_vcpus" field.
+func (u *AssessmentUpsertOne) SetNeedVcpus(v int) *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.SetNeedVcpus(v)
+	})
+}
+
+// AddNeedVcpus adds v to the "need_vcpus" field.
+func (u *AssessmentUpsertOne) AddNeedVcpus(v int) *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.AddNeedVcpus(v)
+	})
+}
+
+// UpdateNeedVcpus sets the "need_vcpus" field to the value that was provided on create.
+func (u *AssessmentUpsertOne) UpdateNeedVcpus() *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.UpdateNeedVcpus()
+	})
+}
+
+// SetNeedMemoryGib sets the "need_memory_gib" field.
+func (u *AssessmentUpsertOne) SetNeedMemoryGib(v float64) *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.SetNeedMemoryGib(v)
+	})
+}
+
+// AddNeedMemoryGib adds v to the "need_memory_gib" field.
+func (u *AssessmentUpsertOne) AddNeedMemoryGib(v float64) *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.AddNeedMemoryGib(v)
+	})
+}
+
+// UpdateNeedMemoryGib sets the "need_memory_gib" field to the value that was provided on create.
+func (u *AssessmentUpsertOne) UpdateNeedMemoryGib() *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.UpdateNeedMemoryGib()
+	})
+}
+
+// SetInstanceTypeAsIs sets the "instance_type_as_is" field.
+func (u *AssessmentUpsertOne) SetInstanceTypeAsIs(v string) *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.SetInstanceTypeAsIs(v)
+	})
+}
+
+// UpdateInstanceTypeAsIs sets the "instance_type_as_is" field to the value that was provided on create.
+func (u *AssessmentUpsertOne) UpdateInstanceTypeAsIs() *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.UpdateInstanceTypeAsIs()
+	})
+}
+
+// SetStorageMonthly sets the "storage_monthly" field.
+func (u *AssessmentUpsertOne) SetStorageMonthly(v float64) *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.SetStorageMonthly(v)
+	})
+}
+
+// AddStorageMonthly adds v to the "storage_monthly" field.
+func (u *AssessmentUpsertOne) AddStorageMonthly(v float64) *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.AddStorageMonthly(v)
+	})
+}
+
+// UpdateStorageMonthly sets the "storage_monthly" field to the value that was provided on create.
+func (u *AssessmentUpsertOne) UpdateStorageMonthly() *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.UpdateStorageMonthly()
+	})
+}
+
+// SetUsedBytes sets the "used_bytes" field.
+func (u *AssessmentUpsertOne) SetUsedBytes(v int64) *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.SetUsedBytes(v)
+	})
+}
+
+// AddUsedBytes adds v to the "used_bytes" field.
+func (u *AssessmentUpsertOne) AddUsedBytes(v int64) *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.AddUsedBytes(v)
+	})
+}
+
+// UpdateUsedBytes sets the "used_bytes" field to the value that was provided on create.
+func (u *AssessmentUpsertOne) UpdateUsedBytes() *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.UpdateUsedBytes()
+	})
+}
+
+// SetSizingNote sets the "sizing_note" field.
+func (u *AssessmentUpsertOne) SetSizingNote(v string) *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.SetSizingNote(v)
+	})
+}
+
+// UpdateSizingNote sets the "sizing_note" field to the value that was provided on create.
+func (u *AssessmentUpsertOne) UpdateSizingNote() *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.UpdateSizingNote()
+	})
+}
+
+// SetSeedingNote sets the "seeding_note" field.
+func (u *AssessmentUpsertOne) SetSeedingNote(v string) *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.SetSeedingNote(v)
+	})
+}
+
+// UpdateSeedingNote sets the "seeding_note" field to the value that was provided on create.
+func (u *AssessmentUpsertOne) UpdateSeedingNote() *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.UpdateSeedingNote()
 	})
 }
 
@@ -1326,6 +1784,153 @@ func (u *AssessmentUpsertBulk) SetHostID(v int) *AssessmentUpsertBulk {
 func (u *AssessmentUpsertBulk) UpdateHostID() *AssessmentUpsertBulk {
 	return u.Update(func(s *AssessmentUpsert) {
 		s.UpdateHostID()
+	})
+}
+
+// SetMissing sets the "missing" field.
+func (u *AssessmentUpsertBulk) SetMissing(v []string) *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.SetMissing(v)
+	})
+}
+
+// UpdateMissing sets the "missing" field to the value that was provided on create.
+func (u *AssessmentUpsertBulk) UpdateMissing() *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.UpdateMissing()
+	})
+}
+
+// ClearMissing clears the value of the "missing" field.
+func (u *AssessmentUpsertBulk) ClearMissing() *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.ClearMissing()
+	})
+}
+
+// SetNeedVcpus sets the "need_vcpus" field.
+func (u *AssessmentUpsertBulk) SetNeedVcpus(v int) *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.SetNeedVcpus(v)
+	})
+}
+
+// AddNeedVcpus adds v to the "need_vcpus" field.
+func (u *AssessmentUpsertBulk) AddNeedVcpus(v int) *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.AddNeedVcpus(v)
+	})
+}
+
+// UpdateNeedVcpus sets the "need_vcpus" field to the value that was provided on create.
+func (u *AssessmentUpsertBulk) UpdateNeedVcpus() *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.UpdateNeedVcpus()
+	})
+}
+
+// SetNeedMemoryGib sets the "need_memory_gib" field.
+func (u *AssessmentUpsertBulk) SetNeedMemoryGib(v float64) *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.SetNeedMemoryGib(v)
+	})
+}
+
+// AddNeedMemoryGib adds v to the "need_memory_gib" field.
+func (u *AssessmentUpsertBulk) AddNeedMemoryGib(v float64) *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.AddNeedMemoryGib(v)
+	})
+}
+
+// UpdateNeedMemoryGib sets the "need_memory_gib" field to the value that was provided on create.
+func (u *AssessmentUpsertBulk) UpdateNeedMemoryGib() *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.UpdateNeedMemoryGib()
+	})
+}
+
+// SetInstanceTypeAsIs sets the "instance_type_as_is" field.
+func (u *AssessmentUpsertBulk) SetInstanceTypeAsIs(v string) *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.SetInstanceTypeAsIs(v)
+	})
+}
+
+// UpdateInstanceTypeAsIs sets the "instance_type_as_is" field to the value that was provided on create.
+func (u *AssessmentUpsertBulk) UpdateInstanceTypeAsIs() *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.UpdateInstanceTypeAsIs()
+	})
+}
+
+// SetStorageMonthly sets the "storage_monthly" field.
+func (u *AssessmentUpsertBulk) SetStorageMonthly(v float64) *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.SetStorageMonthly(v)
+	})
+}
+
+// AddStorageMonthly adds v to the "storage_monthly" field.
+func (u *AssessmentUpsertBulk) AddStorageMonthly(v float64) *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.AddStorageMonthly(v)
+	})
+}
+
+// UpdateStorageMonthly sets the "storage_monthly" field to the value that was provided on create.
+func (u *AssessmentUpsertBulk) UpdateStorageMonthly() *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.UpdateStorageMonthly()
+	})
+}
+
+// SetUsedBytes sets the "used_bytes" field.
+func (u *AssessmentUpsertBulk) SetUsedBytes(v int64) *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.SetUsedBytes(v)
+	})
+}
+
+// AddUsedBytes adds v to the "used_bytes" field.
+func (u *AssessmentUpsertBulk) AddUsedBytes(v int64) *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.AddUsedBytes(v)
+	})
+}
+
+// UpdateUsedBytes sets the "used_bytes" field to the value that was provided on create.
+func (u *AssessmentUpsertBulk) UpdateUsedBytes() *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.UpdateUsedBytes()
+	})
+}
+
+// SetSizingNote sets the "sizing_note" field.
+func (u *AssessmentUpsertBulk) SetSizingNote(v string) *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.SetSizingNote(v)
+	})
+}
+
+// UpdateSizingNote sets the "sizing_note" field to the value that was provided on create.
+func (u *AssessmentUpsertBulk) UpdateSizingNote() *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.UpdateSizingNote()
+	})
+}
+
+// SetSeedingNote sets the "seeding_note" field.
+func (u *AssessmentUpsertBulk) SetSeedingNote(v string) *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.SetSeedingNote(v)
+	})
+}
+
+// UpdateSeedingNote sets the "seeding_note" field to the value that was provided on create.
+func (u *AssessmentUpsertBulk) UpdateSeedingNote() *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.UpdateSeedingNote()
 	})
 }
 

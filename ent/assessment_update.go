@@ -220,6 +220,150 @@ func (_u *AssessmentUpdate) SetNillableHostID(v *int) *AssessmentUpdate {
 	return _u
 }
 
+// SetMissing sets the "missing" field.
+func (_u *AssessmentUpdate) SetMissing(v []string) *AssessmentUpdate {
+	_u.mutation.SetMissing(v)
+	return _u
+}
+
+// AppendMissing appends value to the "missing" field.
+func (_u *AssessmentUpdate) AppendMissing(v []string) *AssessmentUpdate {
+	_u.mutation.AppendMissing(v)
+	return _u
+}
+
+// ClearMissing clears the value of the "missing" field.
+func (_u *AssessmentUpdate) ClearMissing() *AssessmentUpdate {
+	_u.mutation.ClearMissing()
+	return _u
+}
+
+// SetNeedVcpus sets the "need_vcpus" field.
+func (_u *AssessmentUpdate) SetNeedVcpus(v int) *AssessmentUpdate {
+	_u.mutation.ResetNeedVcpus()
+	_u.mutation.SetNeedVcpus(v)
+	return _u
+}
+
+// SetNillableNeedVcpus sets the "need_vcpus" field if the given value is not nil.
+func (_u *AssessmentUpdate) SetNillableNeedVcpus(v *int) *AssessmentUpdate {
+	if v != nil {
+		_u.SetNeedVcpus(*v)
+	}
+	return _u
+}
+
+// AddNeedVcpus adds value to the "need_vcpus" field.
+func (_u *AssessmentUpdate) AddNeedVcpus(v int) *AssessmentUpdate {
+	_u.mutation.AddNeedVcpus(v)
+	return _u
+}
+
+// SetNeedMemoryGib sets the "need_memory_gib" field.
+func (_u *AssessmentUpdate) SetNeedMemoryGib(v float64) *AssessmentUpdate {
+	_u.mutation.ResetNeedMemoryGib()
+	_u.mutation.SetNeedMemoryGib(v)
+	return _u
+}
+
+// SetNillableNeedMemoryGib sets the "need_memory_gib" field if the given value is not nil.
+func (_u *AssessmentUpdate) SetNillableNeedMemoryGib(v *float64) *AssessmentUpdate {
+	if v != nil {
+		_u.SetNeedMemoryGib(*v)
+	}
+	return _u
+}
+
+// AddNeedMemoryGib adds value to the "need_memory_gib" field.
+func (_u *AssessmentUpdate) AddNeedMemoryGib(v float64) *AssessmentUpdate {
+	_u.mutation.AddNeedMemoryGib(v)
+	return _u
+}
+
+// SetInstanceTypeAsIs sets the "instance_type_as_is" field.
+func (_u *AssessmentUpdate) SetInstanceTypeAsIs(v string) *AssessmentUpdate {
+	_u.mutation.SetInstanceTypeAsIs(v)
+	return _u
+}
+
+// SetNillableInstanceTypeAsIs sets the "instance_type_as_is" field if the given value is not nil.
+func (_u *AssessmentUpdate) SetNillableInstanceTypeAsIs(v *string) *AssessmentUpdate {
+	if v != nil {
+		_u.SetInstanceTypeAsIs(*v)
+	}
+	return _u
+}
+
+// SetStorageMonthly sets the "storage_monthly" field.
+func (_u *AssessmentUpdate) SetStorageMonthly(v float64) *AssessmentUpdate {
+	_u.mutation.ResetStorageMonthly()
+	_u.mutation.SetStorageMonthly(v)
+	return _u
+}
+
+// SetNillableStorageMonthly sets the "storage_monthly" field if the given value is not nil.
+func (_u *AssessmentUpdate) SetNillableStorageMonthly(v *float64) *AssessmentUpdate {
+	if v != nil {
+		_u.SetStorageMonthly(*v)
+	}
+	return _u
+}
+
+// AddStorageMonthly adds value to the "storage_monthly" field.
+func (_u *AssessmentUpdate) AddStorageMonthly(v float64) *AssessmentUpdate {
+	_u.mutation.AddStorageMonthly(v)
+	return _u
+}
+
+// SetUsedBytes sets the "used_bytes" field.
+func (_u *AssessmentUpdate) SetUsedBytes(v int64) *AssessmentUpdate {
+	_u.mutation.ResetUsedBytes()
+	_u.mutation.SetUsedBytes(v)
+	return _u
+}
+
+// SetNillableUsedBytes sets the "used_bytes" field if the given value is not nil.
+func (_u *AssessmentUpdate) SetNillableUsedBytes(v *int64) *AssessmentUpdate {
+	if v != nil {
+		_u.SetUsedBytes(*v)
+	}
+	return _u
+}
+
+// AddUsedBytes adds value to the "used_bytes" field.
+func (_u *AssessmentUpdate) AddUsedBytes(v int64) *AssessmentUpdate {
+	_u.mutation.AddUsedBytes(v)
+	return _u
+}
+
+// SetSizingNote sets the "sizing_note" field.
+func (_u *AssessmentUpdate) SetSizingNote(v string) *AssessmentUpdate {
+	_u.mutation.SetSizingNote(v)
+	return _u
+}
+
+// SetNillableSizingNote sets the "sizing_note" field if the given value is not nil.
+func (_u *AssessmentUpdate) SetNillableSizingNote(v *string) *AssessmentUpdate {
+	if v != nil {
+		_u.SetSizingNote(*v)
+	}
+	return _u
+}
+
+// SetSeedingNote sets the "seeding_note" field.
+func (_u *AssessmentUpdate) SetSeedingNote(v string) *AssessmentUpdate {
+	_u.mutation.SetSeedingNote(v)
+	return _u
+}
+
+// SetNillableSeedingNote sets the "seeding_note" field if the given value is not nil.
+func (_u *AssessmentUpdate) SetNillableSeedingNote(v *string) *AssessmentUpdate {
+	if v != nil {
+		_u.SetSeedingNote(*v)
+	}
+	return _u
+}
+
 // SetHost sets the "host" edge to the Host entity.
 func (_u *AssessmentUpdate) SetHost(v *Host) *AssessmentUpdate {
 	return _u.SetHostID(v.ID)
@@ -374,6 +518,50 @@ func (_u *AssessmentUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	}
 	if value, ok := _u.mutation.OfflineSeeding(); ok {
 		_spec.SetField(assessment.FieldOfflineSeeding, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.Missing(); ok {
+		_spec.SetField(assessment.FieldMissing, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedMissing(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, assessment.FieldMissing, value)
+		})
+	}
+	if _u.mutation.MissingCleared() {
+		_spec.ClearField(assessment.FieldMissing, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.NeedVcpus(); ok {
+		_spec.SetField(assessment.FieldNeedVcpus, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedNeedVcpus(); ok {
+		_spec.AddField(assessment.FieldNeedVcpus, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.NeedMemoryGib(); ok {
+		_spec.SetField(assessment.FieldNeedMemoryGib, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedNeedMemoryGib(); ok {
+		_spec.AddField(assessment.FieldNeedMemoryGib, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.InstanceTypeAsIs(); ok {
+		_spec.SetField(assessment.FieldInstanceTypeAsIs, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.StorageMonthly(); ok {
+		_spec.SetField(assessment.FieldStorageMonthly, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedStorageMonthly(); ok {
+		_spec.AddField(assessment.FieldStorageMonthly, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.UsedBytes(); ok {
+		_spec.SetField(assessment.FieldUsedBytes, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedUsedBytes(); ok {
+		_spec.AddField(assessment.FieldUsedBytes, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.SizingNote(); ok {
+		_spec.SetField(assessment.FieldSizingNote, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SeedingNote(); ok {
+		_spec.SetField(assessment.FieldSeedingNote, field.TypeString, value)
 	}
 	if _u.mutation.HostCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -615,6 +803,150 @@ func (_u *AssessmentUpdateOne) SetNillableHostID(v *int) *AssessmentUpdateOne {
 	return _u
 }
 
+// SetMissing sets the "missing" field.
+func (_u *AssessmentUpdateOne) SetMissing(v []string) *AssessmentUpdateOne {
+	_u.mutation.SetMissing(v)
+	return _u
+}
+
+// AppendMissing appends value to the "missing" field.
+func (_u *AssessmentUpdateOne) AppendMissing(v []string) *AssessmentUpdateOne {
+	_u.mutation.AppendMissing(v)
+	return _u
+}
+
+// ClearMissing clears the value of the "missing" field.
+func (_u *AssessmentUpdateOne) ClearMissing() *AssessmentUpdateOne {
+	_u.mutation.ClearMissing()
+	return _u
+}
+
+// SetNeedVcpus sets the "need_vcpus" field.
+func (_u *AssessmentUpdateOne) SetNeedVcpus(v int) *AssessmentUpdateOne {
+	_u.mutation.ResetNeedVcpus()
+	_u.mutation.SetNeedVcpus(v)
+	return _u
+}
+
+// SetNillableNeedVcpus sets the "need_vcpus" field if the given value is not nil.
+func (_u *AssessmentUpdateOne) SetNillableNeedVcpus(v *int) *AssessmentUpdateOne {
+	if v != nil {
+		_u.SetNeedVcpus(*v)
+	}
+	return _u
+}
+
+// AddNeedVcpus adds value to the "need_vcpus" field.
+func (_u *AssessmentUpdateOne) AddNeedVcpus(v int) *AssessmentUpdateOne {
+	_u.mutation.AddNeedVcpus(v)
+	return _u
+}
+
+// SetNeedMemoryGib sets the "need_memory_gib" field.
+func (_u *AssessmentUpdateOne) SetNeedMemoryGib(v float64) *AssessmentUpdateOne {
+	_u.mutation.ResetNeedMemoryGib()
+	_u.mutation.SetNeedMemoryGib(v)
+	return _u
+}
+
+// SetNillableNeedMemoryGib sets the "need_memory_gib" field if the given value is not nil.
+func (_u *AssessmentUpdateOne) SetNillableNeedMemoryGib(v *float64) *AssessmentUpdateOne {
+	if v != nil {
+		_u.SetNeedMemoryGib(*v)
+	}
+	return _u
+}
+
+// AddNeedMemoryGib adds value to the "need_memory_gib" field.
+func (_u *AssessmentUpdateOne) AddNeedMemoryGib(v float64) *AssessmentUpdateOne {
+	_u.mutation.AddNeedMemoryGib(v)
+	return _u
+}
+
+// SetInstanceTypeAsIs sets the "instance_type_as_is" field.
+func (_u *AssessmentUpdateOne) SetInstanceTypeAsIs(v string) *AssessmentUpdateOne {
+	_u.mutation.SetInstanceTypeAsIs(v)
+	return _u
+}
+
+// SetNillableInstanceTypeAsIs sets the "instance_type_as_is" field if the given value is not nil.
+func (_u *AssessmentUpdateOne) SetNillableInstanceTypeAsIs(v *string) *AssessmentUpdateOne {
+	if v != nil {
+		_u.SetInstanceTypeAsIs(*v)
+	}
+	return _u
+}
+
+// SetStorageMonthly sets the "storage_monthly" field.
+func (_u *AssessmentUpdateOne) SetStorageMonthly(v float64) *AssessmentUpdateOne {
+	_u.mutation.ResetStorageMonthly()
+	_u.mutation.SetStorageMonthly(v)
+	return _u
+}
+
+// SetNillableStorageMonthly sets the "storage_monthly" field if the given value is not nil.
+func (_u *AssessmentUpdateOne) SetNillableStorageMonthly(v *float64) *AssessmentUpdateOne {
+	if v != nil {
+		_u.SetStorageMonthly(*v)
+	}
+	return _u
+}
+
+// AddStorageMonthly adds value to the "storage_monthly" field.
+func (_u *AssessmentUpdateOne) AddStorageMonthly(v float64) *AssessmentUpdateOne {
+	_u.mutation.AddStorageMonthly(v)
+	return _u
+}
+
+// SetUsedBytes sets the "used_bytes" field.
+func (_u *AssessmentUpdateOne) SetUsedBytes(v int64) *AssessmentUpdateOne {
+	_u.mutation.ResetUsedBytes()
+	_u.mutation.SetUsedBytes(v)
+	return _u
+}
+
+// SetNillableUsedBytes sets the "used_bytes" field if the given value is not nil.
+func (_u *AssessmentUpdateOne) SetNillableUsedBytes(v *int64) *AssessmentUpdateOne {
+	if v != nil {
+		_u.SetUsedBytes(*v)
+	}
+	return _u
+}
+
+// AddUsedBytes adds value to the "used_bytes" field.
+func (_u *AssessmentUpdateOne) AddUsedBytes(v int64) *AssessmentUpdateOne {
+	_u.mutation.AddUsedBytes(v)
+	return _u
+}
+
+// SetSizingNote sets the "sizing_note" field.
+func (_u *AssessmentUpdateOne) SetSizingNote(v string) *AssessmentUpdateOne {
+	_u.mutation.SetSizingNote(v)
+	return _u
+}
+
+// SetNillableSizingNote sets the "sizing_note" field if the given value is not nil.
+func (_u *AssessmentUpdateOne) SetNillableSizingNote(v *string) *AssessmentUpdateOne {
+	if v != nil {
+		_u.SetSizingNote(*v)
+	}
+	return _u
+}
+
+// SetSeedingNote sets the "seeding_note" field.
+func (_u *AssessmentUpdateOne) SetSeedingNote(v string) *AssessmentUpdateOne {
+	_u.mutation.SetSeedingNote(v)
+	return _u
+}
+
+// SetNillableSeedingNote sets the "seeding_note" field if the given value is not nil.
+func (_u *AssessmentUpdateOne) SetNillableSeedingNote(v *string) *AssessmentUpdateOne {
+	if v != nil {
+		_u.SetSeedingNote(*v)
+	}
+	return _u
+}
+
 // SetHost sets the "host" edge to the Host entity.
 func (_u *AssessmentUpdateOne) SetHost(v *Host) *AssessmentUpdateOne {
 	return _u.SetHostID(v.ID)
@@ -799,6 +1131,50 @@ func (_u *AssessmentUpdateOne) sqlSave(ctx context.Context) (_node *Assessment, 
 	}
 	if value, ok := _u.mutation.OfflineSeeding(); ok {
 		_spec.SetField(assessment.FieldOfflineSeeding, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.Missing(); ok {
+		_spec.SetField(assessment.FieldMissing, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedMissing(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, assessment.FieldMissing, value)
+		})
+	}
+	if _u.mutation.MissingCleared() {
+		_spec.ClearField(assessment.FieldMissing, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.NeedVcpus(); ok {
+		_spec.SetField(assessment.FieldNeedVcpus, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedNeedVcpus(); ok {
+		_spec.AddField(assessment.FieldNeedVcpus, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.NeedMemoryGib(); ok {
+		_spec.SetField(assessment.FieldNeedMemoryGib, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedNeedMemoryGib(); ok {
+		_spec.AddField(assessment.FieldNeedMemoryGib, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.InstanceTypeAsIs(); ok {
+		_spec.SetField(assessment.FieldInstanceTypeAsIs, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.StorageMonthly(); ok {
+		_spec.SetField(assessment.FieldStorageMonthly, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedStorageMonthly(); ok {
+		_spec.AddField(assessment.FieldStorageMonthly, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.UsedBytes(); ok {
+		_spec.SetField(assessment.FieldUsedBytes, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedUsedBytes(); ok {
+		_spec.AddField(assessment.FieldUsedBytes, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.SizingNote(); ok {
+		_spec.SetField(assessment.FieldSizingNote, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SeedingNote(); ok {
+		_spec.SetField(assessment.FieldSeedingNote, field.TypeString, value)
 	}
 	if _u.mutation.HostCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -688,6 +688,46 @@ func (_q *AssessmentQuery) collectField(ctx context.Context, oneNode bool, opCtx
 				selectedFields = append(selectedFields, assessment.FieldHostID)
 				fieldSeen[assessment.FieldHostID] = struct{}{}
 			}
+		case "missing":
+			if _, ok := fieldSeen[assessment.FieldMissing]; !ok {
+				selectedFields = append(selectedFields, assessment.FieldMissing)
+				fieldSeen[assessment.FieldMissing] = struct{}{}
+			}
+		case "needVcpus":
+			if _, ok := fieldSeen[assessment.FieldNeedVcpus]; !ok {
+				selectedFields = append(selectedFields, assessment.FieldNeedVcpus)
+				fieldSeen[assessment.FieldNeedVcpus] = struct{}{}
+			}
+		case "needMemoryGib":
+			if _, ok := fieldSeen[assessment.FieldNeedMemoryGib]; !ok {
+				selectedFields = append(selectedFields, assessment.FieldNeedMemoryGib)
+				fieldSeen[assessment.FieldNeedMemoryGib] = struct{}{}
+			}
+		case "instanceTypeAsIs":
+			if _, ok := fieldSeen[assessment.FieldInstanceTypeAsIs]; !ok {
+				selectedFields = append(selectedFields, assessment.FieldInstanceTypeAsIs)
+				fieldSeen[assessment.FieldInstanceTypeAsIs] = struct{}{}
+			}
+		case "storageMonthly":
+			if _, ok := fieldSeen[assessment.FieldStorageMonthly]; !ok {
+				selectedFields = append(selectedFields, assessment.FieldStorageMonthly)
+				fieldSeen[assessment.FieldStorageMonthly] = struct{}{}
+			}
+		case "usedBytes":
+			if _, ok := fieldSeen[assessment.FieldUsedBytes]; !ok {
+				selectedFields = append(selectedFields, assessment.FieldUsedBytes)
+				fieldSeen[assessment.FieldUsedBytes] = struct{}{}
+			}
+		case "sizingNote":
+			if _, ok := fieldSeen[assessment.FieldSizingNote]; !ok {
+				selectedFields = append(selectedFields, assessment.FieldSizingNote)
+				fieldSeen[assessment.FieldSizingNote] = struct{}{}
+			}
+		case "seedingNote":
+			if _, ok := fieldSeen[assessment.FieldSeedingNote]; !ok {
+				selectedFields = append(selectedFields, assessment.FieldSeedingNote)
+				fieldSeen[assessment.FieldSeedingNote] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:
@@ -2192,6 +2232,11 @@ func (_q *LaunchQuery) collectField(ctx context.Context, oneNode bool, opCtx *gr
 				selectedFields = append(selectedFields, launch.FieldFinishedAt)
 				fieldSeen[launch.FieldFinishedAt] = struct{}{}
 			}
+		case "message":
+			if _, ok := fieldSeen[launch.FieldMessage]; !ok {
+				selectedFields = append(selectedFields, launch.FieldMessage)
+				fieldSeen[launch.FieldMessage] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:
@@ -2483,6 +2528,26 @@ func (_q *MigrationQuery) collectField(ctx context.Context, oneNode bool, opCtx 
 			if _, ok := fieldSeen[migration.FieldHostID]; !ok {
 				selectedFields = append(selectedFields, migration.FieldHostID)
 				fieldSeen[migration.FieldHostID] = struct{}{}
+			}
+		case "syncPass":
+			if _, ok := fieldSeen[migration.FieldSyncPass]; !ok {
+				selectedFields = append(selectedFields, migration.FieldSyncPass)
+				fieldSeen[migration.FieldSyncPass] = struct{}{}
+			}
+		case "syncRequestedAt":
+			if _, ok := fieldSeen[migration.FieldSyncRequestedAt]; !ok {
+				selectedFields = append(selectedFields, migration.FieldSyncRequestedAt)
+				fieldSeen[migration.FieldSyncRequestedAt] = struct{}{}
+			}
+		case "lastError":
+			if _, ok := fieldSeen[migration.FieldLastError]; !ok {
+				selectedFields = append(selectedFields, migration.FieldLastError)
+				fieldSeen[migration.FieldLastError] = struct{}{}
+			}
+		case "stateChangedAt":
+			if _, ok := fieldSeen[migration.FieldStateChangedAt]; !ok {
+				selectedFields = append(selectedFields, migration.FieldStateChangedAt)
+				fieldSeen[migration.FieldStateChangedAt] = struct{}{}
 			}
 		case "id":
 		case "__typename":
@@ -2785,6 +2850,41 @@ func (_q *PlanQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if _, ok := fieldSeen[plan.FieldProblems]; !ok {
 				selectedFields = append(selectedFields, plan.FieldProblems)
 				fieldSeen[plan.FieldProblems] = struct{}{}
+			}
+		case "error":
+			if _, ok := fieldSeen[plan.FieldError]; !ok {
+				selectedFields = append(selectedFields, plan.FieldError)
+				fieldSeen[plan.FieldError] = struct{}{}
+			}
+		case "infeasible":
+			if _, ok := fieldSeen[plan.FieldInfeasible]; !ok {
+				selectedFields = append(selectedFields, plan.FieldInfeasible)
+				fieldSeen[plan.FieldInfeasible] = struct{}{}
+			}
+		case "unplaced":
+			if _, ok := fieldSeen[plan.FieldUnplaced]; !ok {
+				selectedFields = append(selectedFields, plan.FieldUnplaced)
+				fieldSeen[plan.FieldUnplaced] = struct{}{}
+			}
+		case "cycles":
+			if _, ok := fieldSeen[plan.FieldCycles]; !ok {
+				selectedFields = append(selectedFields, plan.FieldCycles)
+				fieldSeen[plan.FieldCycles] = struct{}{}
+			}
+		case "warnings":
+			if _, ok := fieldSeen[plan.FieldWarnings]; !ok {
+				selectedFields = append(selectedFields, plan.FieldWarnings)
+				fieldSeen[plan.FieldWarnings] = struct{}{}
+			}
+		case "startedAt":
+			if _, ok := fieldSeen[plan.FieldStartedAt]; !ok {
+				selectedFields = append(selectedFields, plan.FieldStartedAt)
+				fieldSeen[plan.FieldStartedAt] = struct{}{}
+			}
+		case "finishedAt":
+			if _, ok := fieldSeen[plan.FieldFinishedAt]; !ok {
+				selectedFields = append(selectedFields, plan.FieldFinishedAt)
+				fieldSeen[plan.FieldFinishedAt] = struct{}{}
 			}
 		case "id":
 		case "__typename":
@@ -3756,6 +3856,26 @@ func (_q *WaveQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 				selectedFields = append(selectedFields, wave.FieldReplicationSeconds)
 				fieldSeen[wave.FieldReplicationSeconds] = struct{}{}
 			}
+		case "pilot":
+			if _, ok := fieldSeen[wave.FieldPilot]; !ok {
+				selectedFields = append(selectedFields, wave.FieldPilot)
+				fieldSeen[wave.FieldPilot] = struct{}{}
+			}
+		case "hostCount":
+			if _, ok := fieldSeen[wave.FieldHostCount]; !ok {
+				selectedFields = append(selectedFields, wave.FieldHostCount)
+				fieldSeen[wave.FieldHostCount] = struct{}{}
+			}
+		case "wireBytes":
+			if _, ok := fieldSeen[wave.FieldWireBytes]; !ok {
+				selectedFields = append(selectedFields, wave.FieldWireBytes)
+				fieldSeen[wave.FieldWireBytes] = struct{}{}
+			}
+		case "cutoverEndsAt":
+			if _, ok := fieldSeen[wave.FieldCutoverEndsAt]; !ok {
+				selectedFields = append(selectedFields, wave.FieldCutoverEndsAt)
+				fieldSeen[wave.FieldCutoverEndsAt] = struct{}{}
+			}
 		case "status":
 			if _, ok := fieldSeen[wave.FieldStatus]; !ok {
 				selectedFields = append(selectedFields, wave.FieldStatus)
@@ -3911,6 +4031,16 @@ func (_q *WaveMemberQuery) collectField(ctx context.Context, oneNode bool, opCtx
 			if _, ok := fieldSeen[wavemember.FieldManual]; !ok {
 				selectedFields = append(selectedFields, wavemember.FieldManual)
 				fieldSeen[wavemember.FieldManual] = struct{}{}
+			}
+		case "bytes":
+			if _, ok := fieldSeen[wavemember.FieldBytes]; !ok {
+				selectedFields = append(selectedFields, wavemember.FieldBytes)
+				fieldSeen[wavemember.FieldBytes] = struct{}{}
+			}
+		case "downtimeMinutes":
+			if _, ok := fieldSeen[wavemember.FieldDowntimeMinutes]; !ok {
+				selectedFields = append(selectedFields, wavemember.FieldDowntimeMinutes)
+				fieldSeen[wavemember.FieldDowntimeMinutes] = struct{}{}
 			}
 		case "id":
 		case "__typename":

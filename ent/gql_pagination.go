@@ -4395,6 +4395,20 @@ var (
 			}
 		},
 	}
+	// MigrationOrderFieldStateChangedAt orders Migration by state_changed_at.
+	MigrationOrderFieldStateChangedAt = &MigrationOrderField{
+		Value: func(_m *Migration) (ent.Value, error) {
+			return _m.StateChangedAt, nil
+		},
+		column: migration.FieldStateChangedAt,
+		toTerm: migration.ByStateChangedAt,
+		toCursor: func(_m *Migration) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.StateChangedAt,
+			}
+		},
+	}
 )
 
 // String implement fmt.Stringer interface.
@@ -4409,6 +4423,8 @@ func (f MigrationOrderField) String() string {
 		str = "STATE"
 	case MigrationOrderFieldLastSyncAt.column:
 		str = "LAST_SYNC_AT"
+	case MigrationOrderFieldStateChangedAt.column:
+		str = "STATE_CHANGED_AT"
 	}
 	return str
 }
@@ -4433,6 +4449,8 @@ func (f *MigrationOrderField) UnmarshalGQL(v interface{}) error {
 		*f = *MigrationOrderFieldState
 	case "LAST_SYNC_AT":
 		*f = *MigrationOrderFieldLastSyncAt
+	case "STATE_CHANGED_AT":
+		*f = *MigrationOrderFieldStateChangedAt
 	default:
 		return fmt.Errorf("%s is not a valid MigrationOrderField", str)
 	}

@@ -1455,6 +1455,91 @@ type AssessmentWhereInput struct {
 	HostIDIn    []int `json:"hostIDIn,omitempty"`
 	HostIDNotIn []int `json:"hostIDNotIn,omitempty"`
 
+	// "need_vcpus" field predicates.
+	NeedVcpus      *int  `json:"needVcpus,omitempty"`
+	NeedVcpusNEQ   *int  `json:"needVcpusNEQ,omitempty"`
+	NeedVcpusIn    []int `json:"needVcpusIn,omitempty"`
+	NeedVcpusNotIn []int `json:"needVcpusNotIn,omitempty"`
+	NeedVcpusGT    *int  `json:"needVcpusGT,omitempty"`
+	NeedVcpusGTE   *int  `json:"needVcpusGTE,omitempty"`
+	NeedVcpusLT    *int  `json:"needVcpusLT,omitempty"`
+	NeedVcpusLTE   *int  `json:"needVcpusLTE,omitempty"`
+
+	// "need_memory_gib" field predicates.
+	NeedMemoryGib      *float64  `json:"needMemoryGib,omitempty"`
+	NeedMemoryGibNEQ   *float64  `json:"needMemoryGibNEQ,omitempty"`
+	NeedMemoryGibIn    []float64 `json:"needMemoryGibIn,omitempty"`
+	NeedMemoryGibNotIn []float64 `json:"needMemoryGibNotIn,omitempty"`
+	NeedMemoryGibGT    *float64  `json:"needMemoryGibGT,omitempty"`
+	NeedMemoryGibGTE   *float64  `json:"needMemoryGibGTE,omitempty"`
+	NeedMemoryGibLT    *float64  `json:"needMemoryGibLT,omitempty"`
+	NeedMemoryGibLTE   *float64  `json:"needMemoryGibLTE,omitempty"`
+
+	// "instance_type_as_is" field predicates.
+	InstanceTypeAsIs             *string  `json:"instanceTypeAsIs,omitempty"`
+	InstanceTypeAsIsNEQ          *string  `json:"instanceTypeAsIsNEQ,omitempty"`
+	InstanceTypeAsIsIn           []string `json:"instanceTypeAsIsIn,omitempty"`
+	InstanceTypeAsIsNotIn        []string `json:"instanceTypeAsIsNotIn,omitempty"`
+	InstanceTypeAsIsGT           *string  `json:"instanceTypeAsIsGT,omitempty"`
+	InstanceTypeAsIsGTE          *string  `json:"instanceTypeAsIsGTE,omitempty"`
+	InstanceTypeAsIsLT           *string  `json:"instanceTypeAsIsLT,omitempty"`
+	InstanceTypeAsIsLTE          *string  `json:"instanceTypeAsIsLTE,omitempty"`
+	InstanceTypeAsIsContains     *string  `json:"instanceTypeAsIsContains,omitempty"`
+	InstanceTypeAsIsHasPrefix    *string  `json:"instanceTypeAsIsHasPrefix,omitempty"`
+	InstanceTypeAsIsHasSuffix    *string  `json:"instanceTypeAsIsHasSuffix,omitempty"`
+	InstanceTypeAsIsEqualFold    *string  `json:"instanceTypeAsIsEqualFold,omitempty"`
+	InstanceTypeAsIsContainsFold *string  `json:"instanceTypeAsIsContainsFold,omitempty"`
+
+	// "storage_monthly" field predicates.
+	StorageMonthly      *float64  `json:"storageMonthly,omitempty"`
+	StorageMonthlyNEQ   *float64  `json:"storageMonthlyNEQ,omitempty"`
+	StorageMonthlyIn    []float64 `json:"storageMonthlyIn,omitempty"`
+	StorageMonthlyNotIn []float64 `json:"storageMonthlyNotIn,omitempty"`
+	StorageMonthlyGT    *float64  `json:"storageMonthlyGT,omitempty"`
+	StorageMonthlyGTE   *float64  `json:"storageMonthlyGTE,omitempty"`
+	StorageMonthlyLT    *float64  `json:"storageMonthlyLT,omitempty"`
+	StorageMonthlyLTE   *float64  `json:"storageMonthlyLTE,omitempty"`
+
+	// "used_bytes" field predicates.
+	UsedBytes      *int64  `json:"usedBytes,omitempty"`
+	UsedBytesNEQ   *int64  `json:"usedBytesNEQ,omitempty"`
+	UsedBytesIn    []int64 `json:"usedBytesIn,omitempty"`
+	UsedBytesNotIn []int64 `json:"usedBytesNotIn,omitempty"`
+	UsedBytesGT    *int64  `json:"usedBytesGT,omitempty"`
+	UsedBytesGTE   *int64  `json:"usedBytesGTE,omitempty"`
+	UsedBytesLT    *int64  `json:"usedBytesLT,omitempty"`
+	UsedBytesLTE   *int64  `json:"usedBytesLTE,omitempty"`
+
+	// "sizing_note" field predicates.
+	SizingNote             *string  `json:"sizingNote,omitempty"`
+	SizingNoteNEQ          *string  `json:"sizingNoteNEQ,omitempty"`
+	SizingNoteIn           []string `json:"sizingNoteIn,omitempty"`
+	SizingNoteNotIn        []string `json:"sizingNoteNotIn,omitempty"`
+	SizingNoteGT           *string  `json:"sizingNoteGT,omitempty"`
+	SizingNoteGTE          *string  `json:"sizingNoteGTE,omitempty"`
+	SizingNoteLT           *string  `json:"sizingNoteLT,omitempty"`
+	SizingNoteLTE          *string  `json:"sizingNoteLTE,omitempty"`
+	SizingNoteContains     *string  `json:"sizingNoteContains,omitempty"`
+	SizingNoteHasPrefix    *string  `json:"sizingNoteHasPrefix,omitempty"`
+	SizingNoteHasSuffix    *string  `json:"sizingNoteHasSuffix,omitempty"`
+	SizingNoteEqualFold    *string  `json:"sizingNoteEqualFold,omitempty"`
+	SizingNoteContainsFold *string  `json:"sizingNoteContainsFold,omitempty"`
+
+	// "seeding_note" field predicates.
+	SeedingNote             *string  `json:"seedingNote,omitempty"`
+	SeedingNoteNEQ          *string  `json:"seedingNoteNEQ,omitempty"`
+	SeedingNoteIn           []string `json:"seedingNoteIn,omitempty"`
+	SeedingNoteNotIn        []string `json:"seedingNoteNotIn,omitempty"`
+	SeedingNoteGT           *string  `json:"seedingNoteGT,omitempty"`
+	SeedingNoteGTE          *string  `json:"seedingNoteGTE,omitempty"`
+	SeedingNoteLT           *string  `json:"seedingNoteLT,omitempty"`
+	SeedingNoteLTE          *string  `json:"seedingNoteLTE,omitempty"`
+	SeedingNoteContains     *string  `json:"seedingNoteContains,omitempty"`
+	SeedingNoteHasPrefix    *string  `json:"seedingNoteHasPrefix,omitempty"`
+	SeedingNoteHasSuffix    *string  `json:"seedingNoteHasSuffix,omitempty"`
+	SeedingNoteEqualFold    *string  `json:"seedingNoteEqualFold,omitempty"`
+	SeedingNoteContainsFold *string  `json:"seedingNoteContainsFold,omitempty"`
+
 	// "host" edge predicates.
 	HasHost     *bool             `json:"hasHost,omitempty"`
 	HasHostWith []*HostWhereInput `json:"hasHostWith,omitempty"`
@@ -1821,6 +1906,219 @@ func (i *AssessmentWhereInput) P() (predicate.Assessment, error) {
 	}
 	if len(i.HostIDNotIn) > 0 {
 		predicates = append(predicates, assessment.HostIDNotIn(i.HostIDNotIn...))
+	}
+	if i.NeedVcpus != nil {
+		predicates = append(predicates, assessment.NeedVcpusEQ(*i.NeedVcpus))
+	}
+	if i.NeedVcpusNEQ != nil {
+		predicates = append(predicates, assessment.NeedVcpusNEQ(*i.NeedVcpusNEQ))
+	}
+	if len(i.NeedVcpusIn) > 0 {
+		predicates = append(predicates, assessment.NeedVcpusIn(i.NeedVcpusIn...))
+	}
+	if len(i.NeedVcpusNotIn) > 0 {
+		predicates = append(predicates, assessment.NeedVcpusNotIn(i.NeedVcpusNotIn...))
+	}
+	if i.NeedVcpusGT != nil {
+		predicates = append(predicates, assessment.NeedVcpusGT(*i.NeedVcpusGT))
+	}
+	if i.NeedVcpusGTE != nil {
+		predicates = append(predicates, assessment.NeedVcpusGTE(*i.NeedVcpusGTE))
+	}
+	if i.NeedVcpusLT != nil {
+		predicates = append(predicates, assessment.NeedVcpusLT(*i.NeedVcpusLT))
+	}
+	if i.NeedVcpusLTE != nil {
+		predicates = append(predicates, assessment.NeedVcpusLTE(*i.NeedVcpusLTE))
+	}
+	if i.NeedMemoryGib != nil {
+		predicates = append(predicates, assessment.NeedMemoryGibEQ(*i.NeedMemoryGib))
+	}
+	if i.NeedMemoryGibNEQ != nil {
+		predicates = append(predicates, assessment.NeedMemoryGibNEQ(*i.NeedMemoryGibNEQ))
+	}
+	if len(i.NeedMemoryGibIn) > 0 {
+		predicates = append(predicates, assessment.NeedMemoryGibIn(i.NeedMemoryGibIn...))
+	}
+	if len(i.NeedMemoryGibNotIn) > 0 {
+		predicates = append(predicates, assessment.NeedMemoryGibNotIn(i.NeedMemoryGibNotIn...))
+	}
+	if i.NeedMemoryGibGT != nil {
+		predicates = append(predicates, assessment.NeedMemoryGibGT(*i.NeedMemoryGibGT))
+	}
+	if i.NeedMemoryGibGTE != nil {
+		predicates = append(predicates, assessment.NeedMemoryGibGTE(*i.NeedMemoryGibGTE))
+	}
+	if i.NeedMemoryGibLT != nil {
+		predicates = append(predicates, assessment.NeedMemoryGibLT(*i.NeedMemoryGibLT))
+	}
+	if i.NeedMemoryGibLTE != nil {
+		predicates = append(predicates, assessment.NeedMemoryGibLTE(*i.NeedMemoryGibLTE))
+	}
+	if i.InstanceTypeAsIs != nil {
+		predicates = append(predicates, assessment.InstanceTypeAsIsEQ(*i.InstanceTypeAsIs))
+	}
+	if i.InstanceTypeAsIsNEQ != nil {
+		predicates = append(predicates, assessment.InstanceTypeAsIsNEQ(*i.InstanceTypeAsIsNEQ))
+	}
+	if len(i.InstanceTypeAsIsIn) > 0 {
+		predicates = append(predicates, assessment.InstanceTypeAsIsIn(i.InstanceTypeAsIsIn...))
+	}
+	if len(i.InstanceTypeAsIsNotIn) > 0 {
+		predicates = append(predicates, assessment.InstanceTypeAsIsNotIn(i.InstanceTypeAsIsNotIn...))
+	}
+	if i.InstanceTypeAsIsGT != nil {
+		predicates = append(predicates, assessment.InstanceTypeAsIsGT(*i.InstanceTypeAsIsGT))
+	}
+	if i.InstanceTypeAsIsGTE != nil {
+		predicates = append(predicates, assessment.InstanceTypeAsIsGTE(*i.InstanceTypeAsIsGTE))
+	}
+	if i.InstanceTypeAsIsLT != nil {
+		predicates = append(predicates, assessment.InstanceTypeAsIsLT(*i.InstanceTypeAsIsLT))
+	}
+	if i.InstanceTypeAsIsLTE != nil {
+		predicates = append(predicates, assessment.InstanceTypeAsIsLTE(*i.InstanceTypeAsIsLTE))
+	}
+	if i.InstanceTypeAsIsContains != nil {
+		predicates = append(predicates, assessment.InstanceTypeAsIsContains(*i.InstanceTypeAsIsContains))
+	}
+	if i.InstanceTypeAsIsHasPrefix != nil {
+		predicates = append(predicates, assessment.InstanceTypeAsIsHasPrefix(*i.InstanceTypeAsIsHasPrefix))
+	}
+	if i.InstanceTypeAsIsHasSuffix != nil {
+		predicates = append(predicates, assessment.InstanceTypeAsIsHasSuffix(*i.InstanceTypeAsIsHasSuffix))
+	}
+	if i.InstanceTypeAsIsEqualFold != nil {
+		predicates = append(predicates, assessment.InstanceTypeAsIsEqualFold(*i.InstanceTypeAsIsEqualFold))
+	}
+	if i.InstanceTypeAsIsContainsFold != nil {
+		predicates = append(predicates, assessment.InstanceTypeAsIsContainsFold(*i.InstanceTypeAsIsContainsFold))
+	}
+	if i.StorageMonthly != nil {
+		predicates = append(predicates, assessment.StorageMonthlyEQ(*i.StorageMonthly))
+	}
+	if i.StorageMonthlyNEQ != nil {
+		predicates = append(predicates, assessment.StorageMonthlyNEQ(*i.StorageMonthlyNEQ))
+	}
+	if len(i.StorageMonthlyIn) > 0 {
+		predicates = append(predicates, assessment.StorageMonthlyIn(i.StorageMonthlyIn...))
+	}
+	if len(i.StorageMonthlyNotIn) > 0 {
+		predicates = append(predicates, assessment.StorageMonthlyNotIn(i.StorageMonthlyNotIn...))
+	}
+	if i.StorageMonthlyGT != nil {
+		predicates = append(predicates, assessment.StorageMonthlyGT(*i.StorageMonthlyGT))
+	}
+	if i.StorageMonthlyGTE != nil {
+		predicates = append(predicates, assessment.StorageMonthlyGTE(*i.StorageMonthlyGTE))
+	}
+	if i.StorageMonthlyLT != nil {
+		predicates = append(predicates, assessment.StorageMonthlyLT(*i.StorageMonthlyLT))
+	}
+	if i.StorageMonthlyLTE != nil {
+		predicates = append(predicates, assessment.StorageMonthlyLTE(*i.StorageMonthlyLTE))
+	}
+	if i.UsedBytes != nil {
+		predicates = append(predicates, assessment.UsedBytesEQ(*i.UsedBytes))
+	}
+	if i.UsedBytesNEQ != nil {
+		predicates = append(predicates, assessment.UsedBytesNEQ(*i.UsedBytesNEQ))
+	}
+	if len(i.UsedBytesIn) > 0 {
+		predicates = append(predicates, assessment.UsedBytesIn(i.UsedBytesIn...))
+	}
+	if len(i.UsedBytesNotIn) > 0 {
+		predicates = append(predicates, assessment.UsedBytesNotIn(i.UsedBytesNotIn...))
+	}
+	if i.UsedBytesGT != nil {
+		predicates = append(predicates, assessment.UsedBytesGT(*i.UsedBytesGT))
+	}
+	if i.UsedBytesGTE != nil {
+		predicates = append(predicates, assessment.UsedBytesGTE(*i.UsedBytesGTE))
+	}
+	if i.UsedBytesLT != nil {
+		predicates = append(predicates, assessment.UsedBytesLT(*i.UsedBytesLT))
+	}
+	if i.UsedBytesLTE != nil {
+		predicates = append(predicates, assessment.UsedBytesLTE(*i.UsedBytesLTE))
+	}
+	if i.SizingNote != nil {
+		predicates = append(predicates, assessment.SizingNoteEQ(*i.SizingNote))
+	}
+	if i.SizingNoteNEQ != nil {
+		predicates = append(predicates, assessment.SizingNoteNEQ(*i.SizingNoteNEQ))
+	}
+	if len(i.SizingNoteIn) > 0 {
+		predicates = append(predicates, assessment.SizingNoteIn(i.SizingNoteIn...))
+	}
+	if len(i.SizingNoteNotIn) > 0 {
+		predicates = append(predicates, assessment.SizingNoteNotIn(i.SizingNoteNotIn...))
+	}
+	if i.SizingNoteGT != nil {
+		predicates = append(predicates, assessment.SizingNoteGT(*i.SizingNoteGT))
+	}
+	if i.SizingNoteGTE != nil {
+		predicates = append(predicates, assessment.SizingNoteGTE(*i.SizingNoteGTE))
+	}
+	if i.SizingNoteLT != nil {
+		predicates = append(predicates, assessment.SizingNoteLT(*i.SizingNoteLT))
+	}
+	if i.SizingNoteLTE != nil {
+		predicates = append(predicates, assessment.SizingNoteLTE(*i.SizingNoteLTE))
+	}
+	if i.SizingNoteContains != nil {
+		predicates = append(predicates, assessment.SizingNoteContains(*i.SizingNoteContains))
+	}
+	if i.SizingNoteHasPrefix != nil {
+		predicates = append(predicates, assessment.SizingNoteHasPrefix(*i.SizingNoteHasPrefix))
+	}
+	if i.SizingNoteHasSuffix != nil {
+		predicates = append(predicates, assessment.SizingNoteHasSuffix(*i.SizingNoteHasSuffix))
+	}
+	if i.SizingNoteEqualFold != nil {
+		predicates = append(predicates, assessment.SizingNoteEqualFold(*i.SizingNoteEqualFold))
+	}
+	if i.SizingNoteContainsFold != nil {
+		predicates = append(predicates, assessment.SizingNoteContainsFold(*i.SizingNoteContainsFold))
+	}
+	if i.SeedingNote != nil {
+		predicates = append(predicates, assessment.SeedingNoteEQ(*i.SeedingNote))
+	}
+	if i.SeedingNoteNEQ != nil {
+		predicates = append(predicates, assessment.SeedingNoteNEQ(*i.SeedingNoteNEQ))
+	}
+	if len(i.SeedingNoteIn) > 0 {
+		predicates = append(predicates, assessment.SeedingNoteIn(i.SeedingNoteIn...))
+	}
+	if len(i.SeedingNoteNotIn) > 0 {
+		predicates = append(predicates, assessment.SeedingNoteNotIn(i.SeedingNoteNotIn...))
+	}
+	if i.SeedingNoteGT != nil {
+		predicates = append(predicates, assessment.SeedingNoteGT(*i.SeedingNoteGT))
+	}
+	if i.SeedingNoteGTE != nil {
+		predicates = append(predicates, assessment.SeedingNoteGTE(*i.SeedingNoteGTE))
+	}
+	if i.SeedingNoteLT != nil {
+		predicates = append(predicates, assessment.SeedingNoteLT(*i.SeedingNoteLT))
+	}
+	if i.SeedingNoteLTE != nil {
+		predicates = append(predicates, assessment.SeedingNoteLTE(*i.SeedingNoteLTE))
+	}
+	if i.SeedingNoteContains != nil {
+		predicates = append(predicates, assessment.SeedingNoteContains(*i.SeedingNoteContains))
+	}
+	if i.SeedingNoteHasPrefix != nil {
+		predicates = append(predicates, assessment.SeedingNoteHasPrefix(*i.SeedingNoteHasPrefix))
+	}
+	if i.SeedingNoteHasSuffix != nil {
+		predicates = append(predicates, assessment.SeedingNoteHasSuffix(*i.SeedingNoteHasSuffix))
+	}
+	if i.SeedingNoteEqualFold != nil {
+		predicates = append(predicates, assessment.SeedingNoteEqualFold(*i.SeedingNoteEqualFold))
+	}
+	if i.SeedingNoteContainsFold != nil {
+		predicates = append(predicates, assessment.SeedingNoteContainsFold(*i.SeedingNoteContainsFold))
 	}
 
 	if i.HasHost != nil {
@@ -5979,6 +6277,21 @@ type LaunchWhereInput struct {
 	FinishedAtIsNil  bool        `json:"finishedAtIsNil,omitempty"`
 	FinishedAtNotNil bool        `json:"finishedAtNotNil,omitempty"`
 
+	// "message" field predicates.
+	Message             *string  `json:"message,omitempty"`
+	MessageNEQ          *string  `json:"messageNEQ,omitempty"`
+	MessageIn           []string `json:"messageIn,omitempty"`
+	MessageNotIn        []string `json:"messageNotIn,omitempty"`
+	MessageGT           *string  `json:"messageGT,omitempty"`
+	MessageGTE          *string  `json:"messageGTE,omitempty"`
+	MessageLT           *string  `json:"messageLT,omitempty"`
+	MessageLTE          *string  `json:"messageLTE,omitempty"`
+	MessageContains     *string  `json:"messageContains,omitempty"`
+	MessageHasPrefix    *string  `json:"messageHasPrefix,omitempty"`
+	MessageHasSuffix    *string  `json:"messageHasSuffix,omitempty"`
+	MessageEqualFold    *string  `json:"messageEqualFold,omitempty"`
+	MessageContainsFold *string  `json:"messageContainsFold,omitempty"`
+
 	// "migration" edge predicates.
 	HasMigration     *bool                  `json:"hasMigration,omitempty"`
 	HasMigrationWith []*MigrationWhereInput `json:"hasMigrationWith,omitempty"`
@@ -6224,6 +6537,45 @@ func (i *LaunchWhereInput) P() (predicate.Launch, error) {
 	if i.FinishedAtNotNil {
 		predicates = append(predicates, launch.FinishedAtNotNil())
 	}
+	if i.Message != nil {
+		predicates = append(predicates, launch.MessageEQ(*i.Message))
+	}
+	if i.MessageNEQ != nil {
+		predicates = append(predicates, launch.MessageNEQ(*i.MessageNEQ))
+	}
+	if len(i.MessageIn) > 0 {
+		predicates = append(predicates, launch.MessageIn(i.MessageIn...))
+	}
+	if len(i.MessageNotIn) > 0 {
+		predicates = append(predicates, launch.MessageNotIn(i.MessageNotIn...))
+	}
+	if i.MessageGT != nil {
+		predicates = append(predicates, launch.MessageGT(*i.MessageGT))
+	}
+	if i.MessageGTE != nil {
+		predicates = append(predicates, launch.MessageGTE(*i.MessageGTE))
+	}
+	if i.MessageLT != nil {
+		predicates = append(predicates, launch.MessageLT(*i.MessageLT))
+	}
+	if i.MessageLTE != nil {
+		predicates = append(predicates, launch.MessageLTE(*i.MessageLTE))
+	}
+	if i.MessageContains != nil {
+		predicates = append(predicates, launch.MessageContains(*i.MessageContains))
+	}
+	if i.MessageHasPrefix != nil {
+		predicates = append(predicates, launch.MessageHasPrefix(*i.MessageHasPrefix))
+	}
+	if i.MessageHasSuffix != nil {
+		predicates = append(predicates, launch.MessageHasSuffix(*i.MessageHasSuffix))
+	}
+	if i.MessageEqualFold != nil {
+		predicates = append(predicates, launch.MessageEqualFold(*i.MessageEqualFold))
+	}
+	if i.MessageContainsFold != nil {
+		predicates = append(predicates, launch.MessageContainsFold(*i.MessageContainsFold))
+	}
 
 	if i.HasMigration != nil {
 		p := launch.HasMigration()
@@ -6396,6 +6748,55 @@ type MigrationWhereInput struct {
 	HostIDNEQ   *int  `json:"hostIDNEQ,omitempty"`
 	HostIDIn    []int `json:"hostIDIn,omitempty"`
 	HostIDNotIn []int `json:"hostIDNotIn,omitempty"`
+
+	// "sync_pass" field predicates.
+	SyncPass      *int  `json:"syncPass,omitempty"`
+	SyncPassNEQ   *int  `json:"syncPassNEQ,omitempty"`
+	SyncPassIn    []int `json:"syncPassIn,omitempty"`
+	SyncPassNotIn []int `json:"syncPassNotIn,omitempty"`
+	SyncPassGT    *int  `json:"syncPassGT,omitempty"`
+	SyncPassGTE   *int  `json:"syncPassGTE,omitempty"`
+	SyncPassLT    *int  `json:"syncPassLT,omitempty"`
+	SyncPassLTE   *int  `json:"syncPassLTE,omitempty"`
+
+	// "sync_requested_at" field predicates.
+	SyncRequestedAt       *time.Time  `json:"syncRequestedAt,omitempty"`
+	SyncRequestedAtNEQ    *time.Time  `json:"syncRequestedAtNEQ,omitempty"`
+	SyncRequestedAtIn     []time.Time `json:"syncRequestedAtIn,omitempty"`
+	SyncRequestedAtNotIn  []time.Time `json:"syncRequestedAtNotIn,omitempty"`
+	SyncRequestedAtGT     *time.Time  `json:"syncRequestedAtGT,omitempty"`
+	SyncRequestedAtGTE    *time.Time  `json:"syncRequestedAtGTE,omitempty"`
+	SyncRequestedAtLT     *time.Time  `json:"syncRequestedAtLT,omitempty"`
+	SyncRequestedAtLTE    *time.Time  `json:"syncRequestedAtLTE,omitempty"`
+	SyncRequestedAtIsNil  bool        `json:"syncRequestedAtIsNil,omitempty"`
+	SyncRequestedAtNotNil bool        `json:"syncRequestedAtNotNil,omitempty"`
+
+	// "last_error" field predicates.
+	LastError             *string  `json:"lastError,omitempty"`
+	LastErrorNEQ          *string  `json:"lastErrorNEQ,omitempty"`
+	LastErrorIn           []string `json:"lastErrorIn,omitempty"`
+	LastErrorNotIn        []string `json:"lastErrorNotIn,omitempty"`
+	LastErrorGT           *string  `json:"lastErrorGT,omitempty"`
+	LastErrorGTE          *string  `json:"lastErrorGTE,omitempty"`
+	LastErrorLT           *string  `json:"lastErrorLT,omitempty"`
+	LastErrorLTE          *string  `json:"lastErrorLTE,omitempty"`
+	LastErrorContains     *string  `json:"lastErrorContains,omitempty"`
+	LastErrorHasPrefix    *string  `json:"lastErrorHasPrefix,omitempty"`
+	LastErrorHasSuffix    *string  `json:"lastErrorHasSuffix,omitempty"`
+	LastErrorEqualFold    *string  `json:"lastErrorEqualFold,omitempty"`
+	LastErrorContainsFold *string  `json:"lastErrorContainsFold,omitempty"`
+
+	// "state_changed_at" field predicates.
+	StateChangedAt       *time.Time  `json:"stateChangedAt,omitempty"`
+	StateChangedAtNEQ    *time.Time  `json:"stateChangedAtNEQ,omitempty"`
+	StateChangedAtIn     []time.Time `json:"stateChangedAtIn,omitempty"`
+	StateChangedAtNotIn  []time.Time `json:"stateChangedAtNotIn,omitempty"`
+	StateChangedAtGT     *time.Time  `json:"stateChangedAtGT,omitempty"`
+	StateChangedAtGTE    *time.Time  `json:"stateChangedAtGTE,omitempty"`
+	StateChangedAtLT     *time.Time  `json:"stateChangedAtLT,omitempty"`
+	StateChangedAtLTE    *time.Time  `json:"stateChangedAtLTE,omitempty"`
+	StateChangedAtIsNil  bool        `json:"stateChangedAtIsNil,omitempty"`
+	StateChangedAtNotNil bool        `json:"stateChangedAtNotNil,omitempty"`
 
 	// "host" edge predicates.
 	HasHost     *bool             `json:"hasHost,omitempty"`
@@ -6769,6 +7170,129 @@ func (i *MigrationWhereInput) P() (predicate.Migration, error) {
 	}
 	if len(i.HostIDNotIn) > 0 {
 		predicates = append(predicates, migration.HostIDNotIn(i.HostIDNotIn...))
+	}
+	if i.SyncPass != nil {
+		predicates = append(predicates, migration.SyncPassEQ(*i.SyncPass))
+	}
+	if i.SyncPassNEQ != nil {
+		predicates = append(predicates, migration.SyncPassNEQ(*i.SyncPassNEQ))
+	}
+	if len(i.SyncPassIn) > 0 {
+		predicates = append(predicates, migration.SyncPassIn(i.SyncPassIn...))
+	}
+	if len(i.SyncPassNotIn) > 0 {
+		predicates = append(predicates, migration.SyncPassNotIn(i.SyncPassNotIn...))
+	}
+	if i.SyncPassGT != nil {
+		predicates = append(predicates, migration.SyncPassGT(*i.SyncPassGT))
+	}
+	if i.SyncPassGTE != nil {
+		predicates = append(predicates, migration.SyncPassGTE(*i.SyncPassGTE))
+	}
+	if i.SyncPassLT != nil {
+		predicates = append(predicates, migration.SyncPassLT(*i.SyncPassLT))
+	}
+	if i.SyncPassLTE != nil {
+		predicates = append(predicates, migration.SyncPassLTE(*i.SyncPassLTE))
+	}
+	if i.SyncRequestedAt != nil {
+		predicates = append(predicates, migration.SyncRequestedAtEQ(*i.SyncRequestedAt))
+	}
+	if i.SyncRequestedAtNEQ != nil {
+		predicates = append(predicates, migration.SyncRequestedAtNEQ(*i.SyncRequestedAtNEQ))
+	}
+	if len(i.SyncRequestedAtIn) > 0 {
+		predicates = append(predicates, migration.SyncRequestedAtIn(i.SyncRequestedAtIn...))
+	}
+	if len(i.SyncRequestedAtNotIn) > 0 {
+		predicates = append(predicates, migration.SyncRequestedAtNotIn(i.SyncRequestedAtNotIn...))
+	}
+	if i.SyncRequestedAtGT != nil {
+		predicates = append(predicates, migration.SyncRequestedAtGT(*i.SyncRequestedAtGT))
+	}
+	if i.SyncRequestedAtGTE != nil {
+		predicates = append(predicates, migration.SyncRequestedAtGTE(*i.SyncRequestedAtGTE))
+	}
+	if i.SyncRequestedAtLT != nil {
+		predicates = append(predicates, migration.SyncRequestedAtLT(*i.SyncRequestedAtLT))
+	}
+	if i.SyncRequestedAtLTE != nil {
+		predicates = append(predicates, migration.SyncRequestedAtLTE(*i.SyncRequestedAtLTE))
+	}
+	if i.SyncRequestedAtIsNil {
+		predicates = append(predicates, migration.SyncRequestedAtIsNil())
+	}
+	if i.SyncRequestedAtNotNil {
+		predicates = append(predicates, migration.SyncRequestedAtNotNil())
+	}
+	if i.LastError != nil {
+		predicates = append(predicates, migration.LastErrorEQ(*i.LastError))
+	}
+	if i.LastErrorNEQ != nil {
+		predicates = append(predicates, migration.LastErrorNEQ(*i.LastErrorNEQ))
+	}
+	if len(i.LastErrorIn) > 0 {
+		predicates = append(predicates, migration.LastErrorIn(i.LastErrorIn...))
+	}
+	if len(i.LastErrorNotIn) > 0 {
+		predicates = append(predicates, migration.LastErrorNotIn(i.LastErrorNotIn...))
+	}
+	if i.LastErrorGT != nil {
+		predicates = append(predicates, migration.LastErrorGT(*i.LastErrorGT))
+	}
+	if i.LastErrorGTE != nil {
+		predicates = append(predicates, migration.LastErrorGTE(*i.LastErrorGTE))
+	}
+	if i.LastErrorLT != nil {
+		predicates = append(predicates, migration.LastErrorLT(*i.LastErrorLT))
+	}
+	if i.LastErrorLTE != nil {
+		predicates = append(predicates, migration.LastErrorLTE(*i.LastErrorLTE))
+	}
+	if i.LastErrorContains != nil {
+		predicates = append(predicates, migration.LastErrorContains(*i.LastErrorContains))
+	}
+	if i.LastErrorHasPrefix != nil {
+		predicates = append(predicates, migration.LastErrorHasPrefix(*i.LastErrorHasPrefix))
+	}
+	if i.LastErrorHasSuffix != nil {
+		predicates = append(predicates, migration.LastErrorHasSuffix(*i.LastErrorHasSuffix))
+	}
+	if i.LastErrorEqualFold != nil {
+		predicates = append(predicates, migration.LastErrorEqualFold(*i.LastErrorEqualFold))
+	}
+	if i.LastErrorContainsFold != nil {
+		predicates = append(predicates, migration.LastErrorContainsFold(*i.LastErrorContainsFold))
+	}
+	if i.StateChangedAt != nil {
+		predicates = append(predicates, migration.StateChangedAtEQ(*i.StateChangedAt))
+	}
+	if i.StateChangedAtNEQ != nil {
+		predicates = append(predicates, migration.StateChangedAtNEQ(*i.StateChangedAtNEQ))
+	}
+	if len(i.StateChangedAtIn) > 0 {
+		predicates = append(predicates, migration.StateChangedAtIn(i.StateChangedAtIn...))
+	}
+	if len(i.StateChangedAtNotIn) > 0 {
+		predicates = append(predicates, migration.StateChangedAtNotIn(i.StateChangedAtNotIn...))
+	}
+	if i.StateChangedAtGT != nil {
+		predicates = append(predicates, migration.StateChangedAtGT(*i.StateChangedAtGT))
+	}
+	if i.StateChangedAtGTE != nil {
+		predicates = append(predicates, migration.StateChangedAtGTE(*i.StateChangedAtGTE))
+	}
+	if i.StateChangedAtLT != nil {
+		predicates = append(predicates, migration.StateChangedAtLT(*i.StateChangedAtLT))
+	}
+	if i.StateChangedAtLTE != nil {
+		predicates = append(predicates, migration.StateChangedAtLTE(*i.StateChangedAtLTE))
+	}
+	if i.StateChangedAtIsNil {
+		predicates = append(predicates, migration.StateChangedAtIsNil())
+	}
+	if i.StateChangedAtNotNil {
+		predicates = append(predicates, migration.StateChangedAtNotNil())
 	}
 
 	if i.HasHost != nil {
@@ -7302,6 +7826,45 @@ type PlanWhereInput struct {
 	StatusIn    []plan.Status `json:"statusIn,omitempty"`
 	StatusNotIn []plan.Status `json:"statusNotIn,omitempty"`
 
+	// "error" field predicates.
+	Error             *string  `json:"error,omitempty"`
+	ErrorNEQ          *string  `json:"errorNEQ,omitempty"`
+	ErrorIn           []string `json:"errorIn,omitempty"`
+	ErrorNotIn        []string `json:"errorNotIn,omitempty"`
+	ErrorGT           *string  `json:"errorGT,omitempty"`
+	ErrorGTE          *string  `json:"errorGTE,omitempty"`
+	ErrorLT           *string  `json:"errorLT,omitempty"`
+	ErrorLTE          *string  `json:"errorLTE,omitempty"`
+	ErrorContains     *string  `json:"errorContains,omitempty"`
+	ErrorHasPrefix    *string  `json:"errorHasPrefix,omitempty"`
+	ErrorHasSuffix    *string  `json:"errorHasSuffix,omitempty"`
+	ErrorEqualFold    *string  `json:"errorEqualFold,omitempty"`
+	ErrorContainsFold *string  `json:"errorContainsFold,omitempty"`
+
+	// "started_at" field predicates.
+	StartedAt       *time.Time  `json:"startedAt,omitempty"`
+	StartedAtNEQ    *time.Time  `json:"startedAtNEQ,omitempty"`
+	StartedAtIn     []time.Time `json:"startedAtIn,omitempty"`
+	StartedAtNotIn  []time.Time `json:"startedAtNotIn,omitempty"`
+	StartedAtGT     *time.Time  `json:"startedAtGT,omitempty"`
+	StartedAtGTE    *time.Time  `json:"startedAtGTE,omitempty"`
+	StartedAtLT     *time.Time  `json:"startedAtLT,omitempty"`
+	StartedAtLTE    *time.Time  `json:"startedAtLTE,omitempty"`
+	StartedAtIsNil  bool        `json:"startedAtIsNil,omitempty"`
+	StartedAtNotNil bool        `json:"startedAtNotNil,omitempty"`
+
+	// "finished_at" field predicates.
+	FinishedAt       *time.Time  `json:"finishedAt,omitempty"`
+	FinishedAtNEQ    *time.Time  `json:"finishedAtNEQ,omitempty"`
+	FinishedAtIn     []time.Time `json:"finishedAtIn,omitempty"`
+	FinishedAtNotIn  []time.Time `json:"finishedAtNotIn,omitempty"`
+	FinishedAtGT     *time.Time  `json:"finishedAtGT,omitempty"`
+	FinishedAtGTE    *time.Time  `json:"finishedAtGTE,omitempty"`
+	FinishedAtLT     *time.Time  `json:"finishedAtLT,omitempty"`
+	FinishedAtLTE    *time.Time  `json:"finishedAtLTE,omitempty"`
+	FinishedAtIsNil  bool        `json:"finishedAtIsNil,omitempty"`
+	FinishedAtNotNil bool        `json:"finishedAtNotNil,omitempty"`
+
 	// "waves" edge predicates.
 	HasWaves     *bool             `json:"hasWaves,omitempty"`
 	HasWavesWith []*WaveWhereInput `json:"hasWavesWith,omitempty"`
@@ -7539,6 +8102,105 @@ func (i *PlanWhereInput) P() (predicate.Plan, error) {
 	}
 	if len(i.StatusNotIn) > 0 {
 		predicates = append(predicates, plan.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.Error != nil {
+		predicates = append(predicates, plan.ErrorEQ(*i.Error))
+	}
+	if i.ErrorNEQ != nil {
+		predicates = append(predicates, plan.ErrorNEQ(*i.ErrorNEQ))
+	}
+	if len(i.ErrorIn) > 0 {
+		predicates = append(predicates, plan.ErrorIn(i.ErrorIn...))
+	}
+	if len(i.ErrorNotIn) > 0 {
+		predicates = append(predicates, plan.ErrorNotIn(i.ErrorNotIn...))
+	}
+	if i.ErrorGT != nil {
+		predicates = append(predicates, plan.ErrorGT(*i.ErrorGT))
+	}
+	if i.ErrorGTE != nil {
+		predicates = append(predicates, plan.ErrorGTE(*i.ErrorGTE))
+	}
+	if i.ErrorLT != nil {
+		predicates = append(predicates, plan.ErrorLT(*i.ErrorLT))
+	}
+	if i.ErrorLTE != nil {
+		predicates = append(predicates, plan.ErrorLTE(*i.ErrorLTE))
+	}
+	if i.ErrorContains != nil {
+		predicates = append(predicates, plan.ErrorContains(*i.ErrorContains))
+	}
+	if i.ErrorHasPrefix != nil {
+		predicates = append(predicates, plan.ErrorHasPrefix(*i.ErrorHasPrefix))
+	}
+	if i.ErrorHasSuffix != nil {
+		predicates = append(predicates, plan.ErrorHasSuffix(*i.ErrorHasSuffix))
+	}
+	if i.ErrorEqualFold != nil {
+		predicates = append(predicates, plan.ErrorEqualFold(*i.ErrorEqualFold))
+	}
+	if i.ErrorContainsFold != nil {
+		predicates = append(predicates, plan.ErrorContainsFold(*i.ErrorContainsFold))
+	}
+	if i.StartedAt != nil {
+		predicates = append(predicates, plan.StartedAtEQ(*i.StartedAt))
+	}
+	if i.StartedAtNEQ != nil {
+		predicates = append(predicates, plan.StartedAtNEQ(*i.StartedAtNEQ))
+	}
+	if len(i.StartedAtIn) > 0 {
+		predicates = append(predicates, plan.StartedAtIn(i.StartedAtIn...))
+	}
+	if len(i.StartedAtNotIn) > 0 {
+		predicates = append(predicates, plan.StartedAtNotIn(i.StartedAtNotIn...))
+	}
+	if i.StartedAtGT != nil {
+		predicates = append(predicates, plan.StartedAtGT(*i.StartedAtGT))
+	}
+	if i.StartedAtGTE != nil {
+		predicates = append(predicates, plan.StartedAtGTE(*i.StartedAtGTE))
+	}
+	if i.StartedAtLT != nil {
+		predicates = append(predicates, plan.StartedAtLT(*i.StartedAtLT))
+	}
+	if i.StartedAtLTE != nil {
+		predicates = append(predicates, plan.StartedAtLTE(*i.StartedAtLTE))
+	}
+	if i.StartedAtIsNil {
+		predicates = append(predicates, plan.StartedAtIsNil())
+	}
+	if i.StartedAtNotNil {
+		predicates = append(predicates, plan.StartedAtNotNil())
+	}
+	if i.FinishedAt != nil {
+		predicates = append(predicates, plan.FinishedAtEQ(*i.FinishedAt))
+	}
+	if i.FinishedAtNEQ != nil {
+		predicates = append(predicates, plan.FinishedAtNEQ(*i.FinishedAtNEQ))
+	}
+	if len(i.FinishedAtIn) > 0 {
+		predicates = append(predicates, plan.FinishedAtIn(i.FinishedAtIn...))
+	}
+	if len(i.FinishedAtNotIn) > 0 {
+		predicates = append(predicates, plan.FinishedAtNotIn(i.FinishedAtNotIn...))
+	}
+	if i.FinishedAtGT != nil {
+		predicates = append(predicates, plan.FinishedAtGT(*i.FinishedAtGT))
+	}
+	if i.FinishedAtGTE != nil {
+		predicates = append(predicates, plan.FinishedAtGTE(*i.FinishedAtGTE))
+	}
+	if i.FinishedAtLT != nil {
+		predicates = append(predicates, plan.FinishedAtLT(*i.FinishedAtLT))
+	}
+	if i.FinishedAtLTE != nil {
+		predicates = append(predicates, plan.FinishedAtLTE(*i.FinishedAtLTE))
+	}
+	if i.FinishedAtIsNil {
+		predicates = append(predicates, plan.FinishedAtIsNil())
+	}
+	if i.FinishedAtNotNil {
+		predicates = append(predicates, plan.FinishedAtNotNil())
 	}
 
 	if i.HasWaves != nil {
@@ -9663,6 +10325,42 @@ type WaveWhereInput struct {
 	ReplicationSecondsLT    *int64  `json:"replicationSecondsLT,omitempty"`
 	ReplicationSecondsLTE   *int64  `json:"replicationSecondsLTE,omitempty"`
 
+	// "pilot" field predicates.
+	Pilot    *bool `json:"pilot,omitempty"`
+	PilotNEQ *bool `json:"pilotNEQ,omitempty"`
+
+	// "host_count" field predicates.
+	HostCount      *int  `json:"hostCount,omitempty"`
+	HostCountNEQ   *int  `json:"hostCountNEQ,omitempty"`
+	HostCountIn    []int `json:"hostCountIn,omitempty"`
+	HostCountNotIn []int `json:"hostCountNotIn,omitempty"`
+	HostCountGT    *int  `json:"hostCountGT,omitempty"`
+	HostCountGTE   *int  `json:"hostCountGTE,omitempty"`
+	HostCountLT    *int  `json:"hostCountLT,omitempty"`
+	HostCountLTE   *int  `json:"hostCountLTE,omitempty"`
+
+	// "wire_bytes" field predicates.
+	WireBytes      *int64  `json:"wireBytes,omitempty"`
+	WireBytesNEQ   *int64  `json:"wireBytesNEQ,omitempty"`
+	WireBytesIn    []int64 `json:"wireBytesIn,omitempty"`
+	WireBytesNotIn []int64 `json:"wireBytesNotIn,omitempty"`
+	WireBytesGT    *int64  `json:"wireBytesGT,omitempty"`
+	WireBytesGTE   *int64  `json:"wireBytesGTE,omitempty"`
+	WireBytesLT    *int64  `json:"wireBytesLT,omitempty"`
+	WireBytesLTE   *int64  `json:"wireBytesLTE,omitempty"`
+
+	// "cutover_ends_at" field predicates.
+	CutoverEndsAt       *time.Time  `json:"cutoverEndsAt,omitempty"`
+	CutoverEndsAtNEQ    *time.Time  `json:"cutoverEndsAtNEQ,omitempty"`
+	CutoverEndsAtIn     []time.Time `json:"cutoverEndsAtIn,omitempty"`
+	CutoverEndsAtNotIn  []time.Time `json:"cutoverEndsAtNotIn,omitempty"`
+	CutoverEndsAtGT     *time.Time  `json:"cutoverEndsAtGT,omitempty"`
+	CutoverEndsAtGTE    *time.Time  `json:"cutoverEndsAtGTE,omitempty"`
+	CutoverEndsAtLT     *time.Time  `json:"cutoverEndsAtLT,omitempty"`
+	CutoverEndsAtLTE    *time.Time  `json:"cutoverEndsAtLTE,omitempty"`
+	CutoverEndsAtIsNil  bool        `json:"cutoverEndsAtIsNil,omitempty"`
+	CutoverEndsAtNotNil bool        `json:"cutoverEndsAtNotNil,omitempty"`
+
 	// "status" field predicates.
 	Status      *wave.Status  `json:"status,omitempty"`
 	StatusNEQ   *wave.Status  `json:"statusNEQ,omitempty"`
@@ -10022,6 +10720,90 @@ func (i *WaveWhereInput) P() (predicate.Wave, error) {
 	if i.ReplicationSecondsLTE != nil {
 		predicates = append(predicates, wave.ReplicationSecondsLTE(*i.ReplicationSecondsLTE))
 	}
+	if i.Pilot != nil {
+		predicates = append(predicates, wave.PilotEQ(*i.Pilot))
+	}
+	if i.PilotNEQ != nil {
+		predicates = append(predicates, wave.PilotNEQ(*i.PilotNEQ))
+	}
+	if i.HostCount != nil {
+		predicates = append(predicates, wave.HostCountEQ(*i.HostCount))
+	}
+	if i.HostCountNEQ != nil {
+		predicates = append(predicates, wave.HostCountNEQ(*i.HostCountNEQ))
+	}
+	if len(i.HostCountIn) > 0 {
+		predicates = append(predicates, wave.HostCountIn(i.HostCountIn...))
+	}
+	if len(i.HostCountNotIn) > 0 {
+		predicates = append(predicates, wave.HostCountNotIn(i.HostCountNotIn...))
+	}
+	if i.HostCountGT != nil {
+		predicates = append(predicates, wave.HostCountGT(*i.HostCountGT))
+	}
+	if i.HostCountGTE != nil {
+		predicates = append(predicates, wave.HostCountGTE(*i.HostCountGTE))
+	}
+	if i.HostCountLT != nil {
+		predicates = append(predicates, wave.HostCountLT(*i.HostCountLT))
+	}
+	if i.HostCountLTE != nil {
+		predicates = append(predicates, wave.HostCountLTE(*i.HostCountLTE))
+	}
+	if i.WireBytes != nil {
+		predicates = append(predicates, wave.WireBytesEQ(*i.WireBytes))
+	}
+	if i.WireBytesNEQ != nil {
+		predicates = append(predicates, wave.WireBytesNEQ(*i.WireBytesNEQ))
+	}
+	if len(i.WireBytesIn) > 0 {
+		predicates = append(predicates, wave.WireBytesIn(i.WireBytesIn...))
+	}
+	if len(i.WireBytesNotIn) > 0 {
+		predicates = append(predicates, wave.WireBytesNotIn(i.WireBytesNotIn...))
+	}
+	if i.WireBytesGT != nil {
+		predicates = append(predicates, wave.WireBytesGT(*i.WireBytesGT))
+	}
+	if i.WireBytesGTE != nil {
+		predicates = append(predicates, wave.WireBytesGTE(*i.WireBytesGTE))
+	}
+	if i.WireBytesLT != nil {
+		predicates = append(predicates, wave.WireBytesLT(*i.WireBytesLT))
+	}
+	if i.WireBytesLTE != nil {
+		predicates = append(predicates, wave.WireBytesLTE(*i.WireBytesLTE))
+	}
+	if i.CutoverEndsAt != nil {
+		predicates = append(predicates, wave.CutoverEndsAtEQ(*i.CutoverEndsAt))
+	}
+	if i.CutoverEndsAtNEQ != nil {
+		predicates = append(predicates, wave.CutoverEndsAtNEQ(*i.CutoverEndsAtNEQ))
+	}
+	if len(i.CutoverEndsAtIn) > 0 {
+		predicates = append(predicates, wave.CutoverEndsAtIn(i.CutoverEndsAtIn...))
+	}
+	if len(i.CutoverEndsAtNotIn) > 0 {
+		predicates = append(predicates, wave.CutoverEndsAtNotIn(i.CutoverEndsAtNotIn...))
+	}
+	if i.CutoverEndsAtGT != nil {
+		predicates = append(predicates, wave.CutoverEndsAtGT(*i.CutoverEndsAtGT))
+	}
+	if i.CutoverEndsAtGTE != nil {
+		predicates = append(predicates, wave.CutoverEndsAtGTE(*i.CutoverEndsAtGTE))
+	}
+	if i.CutoverEndsAtLT != nil {
+		predicates = append(predicates, wave.CutoverEndsAtLT(*i.CutoverEndsAtLT))
+	}
+	if i.CutoverEndsAtLTE != nil {
+		predicates = append(predicates, wave.CutoverEndsAtLTE(*i.CutoverEndsAtLTE))
+	}
+	if i.CutoverEndsAtIsNil {
+		predicates = append(predicates, wave.CutoverEndsAtIsNil())
+	}
+	if i.CutoverEndsAtNotNil {
+		predicates = append(predicates, wave.CutoverEndsAtNotNil())
+	}
 	if i.Status != nil {
 		predicates = append(predicates, wave.StatusEQ(*i.Status))
 	}
@@ -10151,6 +10933,26 @@ type WaveMemberWhereInput struct {
 	// "manual" field predicates.
 	Manual    *bool `json:"manual,omitempty"`
 	ManualNEQ *bool `json:"manualNEQ,omitempty"`
+
+	// "bytes" field predicates.
+	Bytes      *int64  `json:"bytes,omitempty"`
+	BytesNEQ   *int64  `json:"bytesNEQ,omitempty"`
+	BytesIn    []int64 `json:"bytesIn,omitempty"`
+	BytesNotIn []int64 `json:"bytesNotIn,omitempty"`
+	BytesGT    *int64  `json:"bytesGT,omitempty"`
+	BytesGTE   *int64  `json:"bytesGTE,omitempty"`
+	BytesLT    *int64  `json:"bytesLT,omitempty"`
+	BytesLTE   *int64  `json:"bytesLTE,omitempty"`
+
+	// "downtime_minutes" field predicates.
+	DowntimeMinutes      *float64  `json:"downtimeMinutes,omitempty"`
+	DowntimeMinutesNEQ   *float64  `json:"downtimeMinutesNEQ,omitempty"`
+	DowntimeMinutesIn    []float64 `json:"downtimeMinutesIn,omitempty"`
+	DowntimeMinutesNotIn []float64 `json:"downtimeMinutesNotIn,omitempty"`
+	DowntimeMinutesGT    *float64  `json:"downtimeMinutesGT,omitempty"`
+	DowntimeMinutesGTE   *float64  `json:"downtimeMinutesGTE,omitempty"`
+	DowntimeMinutesLT    *float64  `json:"downtimeMinutesLT,omitempty"`
+	DowntimeMinutesLTE   *float64  `json:"downtimeMinutesLTE,omitempty"`
 
 	// "wave" edge predicates.
 	HasWave     *bool             `json:"hasWave,omitempty"`
@@ -10387,6 +11189,54 @@ func (i *WaveMemberWhereInput) P() (predicate.WaveMember, error) {
 	}
 	if i.ManualNEQ != nil {
 		predicates = append(predicates, wavemember.ManualNEQ(*i.ManualNEQ))
+	}
+	if i.Bytes != nil {
+		predicates = append(predicates, wavemember.BytesEQ(*i.Bytes))
+	}
+	if i.BytesNEQ != nil {
+		predicates = append(predicates, wavemember.BytesNEQ(*i.BytesNEQ))
+	}
+	if len(i.BytesIn) > 0 {
+		predicates = append(predicates, wavemember.BytesIn(i.BytesIn...))
+	}
+	if len(i.BytesNotIn) > 0 {
+		predicates = append(predicates, wavemember.BytesNotIn(i.BytesNotIn...))
+	}
+	if i.BytesGT != nil {
+		predicates = append(predicates, wavemember.BytesGT(*i.BytesGT))
+	}
+	if i.BytesGTE != nil {
+		predicates = append(predicates, wavemember.BytesGTE(*i.BytesGTE))
+	}
+	if i.BytesLT != nil {
+		predicates = append(predicates, wavemember.BytesLT(*i.BytesLT))
+	}
+	if i.BytesLTE != nil {
+		predicates = append(predicates, wavemember.BytesLTE(*i.BytesLTE))
+	}
+	if i.DowntimeMinutes != nil {
+		predicates = append(predicates, wavemember.DowntimeMinutesEQ(*i.DowntimeMinutes))
+	}
+	if i.DowntimeMinutesNEQ != nil {
+		predicates = append(predicates, wavemember.DowntimeMinutesNEQ(*i.DowntimeMinutesNEQ))
+	}
+	if len(i.DowntimeMinutesIn) > 0 {
+		predicates = append(predicates, wavemember.DowntimeMinutesIn(i.DowntimeMinutesIn...))
+	}
+	if len(i.DowntimeMinutesNotIn) > 0 {
+		predicates = append(predicates, wavemember.DowntimeMinutesNotIn(i.DowntimeMinutesNotIn...))
+	}
+	if i.DowntimeMinutesGT != nil {
+		predicates = append(predicates, wavemember.DowntimeMinutesGT(*i.DowntimeMinutesGT))
+	}
+	if i.DowntimeMinutesGTE != nil {
+		predicates = append(predicates, wavemember.DowntimeMinutesGTE(*i.DowntimeMinutesGTE))
+	}
+	if i.DowntimeMinutesLT != nil {
+		predicates = append(predicates, wavemember.DowntimeMinutesLT(*i.DowntimeMinutesLT))
+	}
+	if i.DowntimeMinutesLTE != nil {
+		predicates = append(predicates, wavemember.DowntimeMinutesLTE(*i.DowntimeMinutesLTE))
 	}
 
 	if i.HasWave != nil {

@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent/launch"
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
@@ -37,6 +38,10 @@ type Launch struct {
 	Checks []map[string]interface{} `json:"checks,omitempty"`
 	// FinishedAt holds the value of the "finished_at" field.
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// Message holds the value of the "message" field.
+	Message string `json:"message,omitempty"`
+	// Instances holds the value of the "instances" field.
+	Instances []ferry.DiskInstance `json:"instances,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the LaunchQuery when eager-loading is set.
 	Edges                   LaunchEdges `json:"edges"`
@@ -98,11 +103,11 @@ func (*Launch) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case launch.FieldChecks:
+		case launch.FieldChecks, launch.FieldInstances:
 			values[i] = new([]byte)
 		case launch.FieldID, launch.FieldTenantID:
 			values[i] = new(sql.NullInt64)
-		case launch.FieldKind, launch.FieldStatus, launch.FieldInstanceID:
+		case launch.FieldKind, launch.FieldStatus, launch.FieldInstanceID, launch.FieldMessage:
 			values[i] = new(sql.NullString)
 		case launch.FieldCreatedAt, launch.FieldUpdatedAt, launch.FieldFinishedAt:
 			values[i] = new(sql.NullTime)
@@ -181,6 +186,20 @@ func (_m *Launch) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.FinishedAt = new(time.Time)
 				*_m.FinishedAt = value.Time
+			}
+		case launch.FieldMessage:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field message", values[i])
+			} else if value.Valid {
+				_m.Message = value.String
+			}
+		case launch.FieldInstances:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field instances", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Instances); err != nil {
+					return fmt.Errorf("unmarshal field instances: %w", err)
+				}
 			}
 		case launch.ForeignKeys[0]:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -272,6 +291,12 @@ func (_m *Launch) String() string {
 		builder.WriteString("finished_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("message=")
+	builder.WriteString(_m.Message)
+	builder.WriteString(", ")
+	builder.WriteString("instances=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Instances))
 	builder.WriteByte(')')
 	return builder.String()
 }

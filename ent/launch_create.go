@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent/launch"
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
@@ -113,6 +114,26 @@ func (_c *LaunchCreate) SetNillableFinishedAt(v *time.Time) *LaunchCreate {
 	return _c
 }
 
+// SetMessage sets the "message" field.
+func (_c *LaunchCreate) SetMessage(v string) *LaunchCreate {
+	_c.mutation.SetMessage(v)
+	return _c
+}
+
+// SetNillableMessage sets the "message" field if the given value is not nil.
+func (_c *LaunchCreate) SetNillableMessage(v *string) *LaunchCreate {
+	if v != nil {
+		_c.SetMessage(*v)
+	}
+	return _c
+}
+
+// SetInstances sets the "instances" field.
+func (_c *LaunchCreate) SetInstances(v []ferry.DiskInstance) *LaunchCreate {
+	_c.mutation.SetInstances(v)
+	return _c
+}
+
 // SetTenant sets the "tenant" edge to the Tenant entity.
 func (_c *LaunchCreate) SetTenant(v *Tenant) *LaunchCreate {
 	return _c.SetTenantID(v.ID)
@@ -207,6 +228,10 @@ func (_c *LaunchCreate) defaults() error {
 		v := launch.DefaultInstanceID
 		_c.mutation.SetInstanceID(v)
 	}
+	if _, ok := _c.mutation.Message(); !ok {
+		v := launch.DefaultMessage
+		_c.mutation.SetMessage(v)
+	}
 	return nil
 }
 
@@ -239,6 +264,9 @@ func (_c *LaunchCreate) check() error {
 	}
 	if _, ok := _c.mutation.InstanceID(); !ok {
 		return &ValidationError{Name: "instance_id", err: errors.New(`ent: missing required field "Launch.instance_id"`)}
+	}
+	if _, ok := _c.mutation.Message(); !ok {
+		return &ValidationError{Name: "message", err: errors.New(`ent: missing required field "Launch.message"`)}
 	}
 	if len(_c.mutation.TenantIDs()) == 0 {
 		return &ValidationError{Name: "tenant", err: errors.New(`ent: missing required edge "Launch.tenant"`)}
@@ -300,6 +328,14 @@ func (_c *LaunchCreate) createSpec() (*Launch, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.FinishedAt(); ok {
 		_spec.SetField(launch.FieldFinishedAt, field.TypeTime, value)
 		_node.FinishedAt = &value
+	}
+	if value, ok := _c.mutation.Message(); ok {
+		_spec.SetField(launch.FieldMessage, field.TypeString, value)
+		_node.Message = value
+	}
+	if value, ok := _c.mutation.Instances(); ok {
+		_spec.SetField(launch.FieldInstances, field.TypeJSON, value)
+		_node.Instances = value
 	}
 	if nodes := _c.mutation.TenantIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -488,6 +524,36 @@ func (u *LaunchUpsert) ClearFinishedAt() *LaunchUpsert {
 	return u
 }
 
+// SetMessage sets the "message" field.
+func (u *LaunchUpsert) SetMessage(v string) *LaunchUpsert {
+	u.Set(launch.FieldMessage, v)
+	return u
+}
+
+// UpdateMessage sets the "message" field to the value that was provided on create.
+func (u *LaunchUpsert) UpdateMessage() *LaunchUpsert {
+	u.SetExcluded(launch.FieldMessage)
+	return u
+}
+
+// SetInstances sets the "instances" field.
+func (u *LaunchUpsert) SetInstances(v []ferry.DiskInstance) *LaunchUpsert {
+	u.Set(launch.FieldInstances, v)
+	return u
+}
+
+// UpdateInstances sets the "instances" field to the value that was provided on create.
+func (u *LaunchUpsert) UpdateInstances() *LaunchUpsert {
+	u.SetExcluded(launch.FieldInstances)
+	return u
+}
+
+// ClearInstances clears the value of the "instances" field.
+func (u *LaunchUpsert) ClearInstances() *LaunchUpsert {
+	u.SetNull(launch.FieldInstances)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -631,6 +697,41 @@ func (u *LaunchUpsertOne) UpdateFinishedAt() *LaunchUpsertOne {
 func (u *LaunchUpsertOne) ClearFinishedAt() *LaunchUpsertOne {
 	return u.Update(func(s *LaunchUpsert) {
 		s.ClearFinishedAt()
+	})
+}
+
+// SetMessage sets the "message" field.
+func (u *LaunchUpsertOne) SetMessage(v string) *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.SetMessage(v)
+	})
+}
+
+// UpdateMessage sets the "message" field to the value that was provided on create.
+func (u *LaunchUpsertOne) UpdateMessage() *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.UpdateMessage()
+	})
+}
+
+// SetInstances sets the "instances" field.
+func (u *LaunchUpsertOne) SetInstances(v []ferry.DiskInstance) *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.SetInstances(v)
+	})
+}
+
+// UpdateInstances sets the "instances" field to the value that was provided on create.
+func (u *LaunchUpsertOne) UpdateInstances() *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.UpdateInstances()
+	})
+}
+
+// ClearInstances clears the value of the "instances" field.
+func (u *LaunchUpsertOne) ClearInstances() *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.ClearInstances()
 	})
 }
 
@@ -943,6 +1044,41 @@ func (u *LaunchUpsertBulk) UpdateFinishedAt() *LaunchUpsertBulk {
 func (u *LaunchUpsertBulk) ClearFinishedAt() *LaunchUpsertBulk {
 	return u.Update(func(s *LaunchUpsert) {
 		s.ClearFinishedAt()
+	})
+}
+
+// SetMessage sets the "message" field.
+func (u *LaunchUpsertBulk) SetMessage(v string) *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.SetMessage(v)
+	})
+}
+
+// UpdateMessage sets the "message" field to the value that was provided on create.
+func (u *LaunchUpsertBulk) UpdateMessage() *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.UpdateMessage()
+	})
+}
+
+// SetInstances sets the "instances" field.
+func (u *LaunchUpsertBulk) SetInstances(v []ferry.DiskInstance) *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.SetInstances(v)
+	})
+}
+
+// UpdateInstances sets the "instances" field to the value that was provided on create.
+func (u *LaunchUpsertBulk) UpdateInstances() *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.UpdateInstances()
+	})
+}
+
+// ClearInstances clears the value of the "instances" field.
+func (u *LaunchUpsertBulk) ClearInstances() *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.ClearInstances()
 	})
 }
 

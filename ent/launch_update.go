@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent/launch"
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/predicate"
@@ -115,6 +116,38 @@ func (_u *LaunchUpdate) SetNillableFinishedAt(v *time.Time) *LaunchUpdate {
 // ClearFinishedAt clears the value of the "finished_at" field.
 func (_u *LaunchUpdate) ClearFinishedAt() *LaunchUpdate {
 	_u.mutation.ClearFinishedAt()
+	return _u
+}
+
+// SetMessage sets the "message" field.
+func (_u *LaunchUpdate) SetMessage(v string) *LaunchUpdate {
+	_u.mutation.SetMessage(v)
+	return _u
+}
+
+// SetNillableMessage sets the "message" field if the given value is not nil.
+func (_u *LaunchUpdate) SetNillableMessage(v *string) *LaunchUpdate {
+	if v != nil {
+		_u.SetMessage(*v)
+	}
+	return _u
+}
+
+// SetInstances sets the "instances" field.
+func (_u *LaunchUpdate) SetInstances(v []ferry.DiskInstance) *LaunchUpdate {
+	_u.mutation.SetInstances(v)
+	return _u
+}
+
+// AppendInstances appends value to the "instances" field.
+func (_u *LaunchUpdate) AppendInstances(v []ferry.DiskInstance) *LaunchUpdate {
+	_u.mutation.AppendInstances(v)
+	return _u
+}
+
+// ClearInstances clears the value of the "instances" field.
+func (_u *LaunchUpdate) ClearInstances() *LaunchUpdate {
+	_u.mutation.ClearInstances()
 	return _u
 }
 
@@ -274,6 +307,20 @@ func (_u *LaunchUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.FinishedAtCleared() {
 		_spec.ClearField(launch.FieldFinishedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Message(); ok {
+		_spec.SetField(launch.FieldMessage, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Instances(); ok {
+		_spec.SetField(launch.FieldInstances, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedInstances(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, launch.FieldInstances, value)
+		})
+	}
+	if _u.mutation.InstancesCleared() {
+		_spec.ClearField(launch.FieldInstances, field.TypeJSON)
 	}
 	if _u.mutation.MigrationCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -438,6 +485,38 @@ func (_u *LaunchUpdateOne) SetNillableFinishedAt(v *time.Time) *LaunchUpdateOne 
 // ClearFinishedAt clears the value of the "finished_at" field.
 func (_u *LaunchUpdateOne) ClearFinishedAt() *LaunchUpdateOne {
 	_u.mutation.ClearFinishedAt()
+	return _u
+}
+
+// SetMessage sets the "message" field.
+func (_u *LaunchUpdateOne) SetMessage(v string) *LaunchUpdateOne {
+	_u.mutation.SetMessage(v)
+	return _u
+}
+
+// SetNillableMessage sets the "message" field if the given value is not nil.
+func (_u *LaunchUpdateOne) SetNillableMessage(v *string) *LaunchUpdateOne {
+	if v != nil {
+		_u.SetMessage(*v)
+	}
+	return _u
+}
+
+// SetInstances sets the "instances" field.
+func (_u *LaunchUpdateOne) SetInstances(v []ferry.DiskInstance) *LaunchUpdateOne {
+	_u.mutation.SetInstances(v)
+	return _u
+}
+
+// AppendInstances appends value to the "instances" field.
+func (_u *LaunchUpdateOne) AppendInstances(v []ferry.DiskInstance) *LaunchUpdateOne {
+	_u.mutation.AppendInstances(v)
+	return _u
+}
+
+// ClearInstances clears the value of the "instances" field.
+func (_u *LaunchUpdateOne) ClearInstances() *LaunchUpdateOne {
+	_u.mutation.ClearInstances()
 	return _u
 }
 
@@ -627,6 +706,20 @@ func (_u *LaunchUpdateOne) sqlSave(ctx context.Context) (_node *Launch, err erro
 	}
 	if _u.mutation.FinishedAtCleared() {
 		_spec.ClearField(launch.FieldFinishedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Message(); ok {
+		_spec.SetField(launch.FieldMessage, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Instances(); ok {
+		_spec.SetField(launch.FieldInstances, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedInstances(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, launch.FieldInstances, value)
+		})
+	}
+	if _u.mutation.InstancesCleared() {
+		_spec.ClearField(launch.FieldInstances, field.TypeJSON)
 	}
 	if _u.mutation.MigrationCleared() {
 		edge := &sqlgraph.EdgeSpec{

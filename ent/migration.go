@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/migration"
@@ -47,6 +48,18 @@ type Migration struct {
 	LastSyncAt *time.Time `json:"last_sync_at,omitempty"`
 	// HostID holds the value of the "host_id" field.
 	HostID int `json:"host_id,omitempty"`
+	// Disks holds the value of the "disks" field.
+	Disks []ferry.MigrationDisk `json:"disks,omitempty"`
+	// SyncPass holds the value of the "sync_pass" field.
+	SyncPass int `json:"sync_pass,omitempty"`
+	// SyncRequestedAt holds the value of the "sync_requested_at" field.
+	SyncRequestedAt *time.Time `json:"sync_requested_at,omitempty"`
+	// CommandSentAt holds the value of the "command_sent_at" field.
+	CommandSentAt *time.Time `json:"command_sent_at,omitempty"`
+	// LastError holds the value of the "last_error" field.
+	LastError string `json:"last_error,omitempty"`
+	// StateChangedAt holds the value of the "state_changed_at" field.
+	StateChangedAt *time.Time `json:"state_changed_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the MigrationQuery when eager-loading is set.
 	Edges                    MigrationEdges `json:"edges"`
@@ -132,13 +145,13 @@ func (*Migration) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case migration.FieldSettings:
+		case migration.FieldSettings, migration.FieldDisks:
 			values[i] = new([]byte)
-		case migration.FieldID, migration.FieldTenantID, migration.FieldBytesTotal, migration.FieldBytesDone, migration.FieldRateBps, migration.FieldLagSeconds, migration.FieldEtaSeconds, migration.FieldHostID:
+		case migration.FieldID, migration.FieldTenantID, migration.FieldBytesTotal, migration.FieldBytesDone, migration.FieldRateBps, migration.FieldLagSeconds, migration.FieldEtaSeconds, migration.FieldHostID, migration.FieldSyncPass:
 			values[i] = new(sql.NullInt64)
-		case migration.FieldState, migration.FieldFailureReason:
+		case migration.FieldState, migration.FieldFailureReason, migration.FieldLastError:
 			values[i] = new(sql.NullString)
-		case migration.FieldCreatedAt, migration.FieldUpdatedAt, migration.FieldLastSyncAt:
+		case migration.FieldCreatedAt, migration.FieldUpdatedAt, migration.FieldLastSyncAt, migration.FieldSyncRequestedAt, migration.FieldCommandSentAt, migration.FieldStateChangedAt:
 			values[i] = new(sql.NullTime)
 		case migration.ForeignKeys[0]: // cloud_account_migrations
 			values[i] = new(sql.NullInt64)
@@ -243,6 +256,47 @@ func (_m *Migration) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field host_id", values[i])
 			} else if value.Valid {
 				_m.HostID = int(value.Int64)
+			}
+		case migration.FieldDisks:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field disks", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Disks); err != nil {
+					return fmt.Errorf("unmarshal field disks: %w", err)
+				}
+			}
+		case migration.FieldSyncPass:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field sync_pass", values[i])
+			} else if value.Valid {
+				_m.SyncPass = int(value.Int64)
+			}
+		case migration.FieldSyncRequestedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field sync_requested_at", values[i])
+			} else if value.Valid {
+				_m.SyncRequestedAt = new(time.Time)
+				*_m.SyncRequestedAt = value.Time
+			}
+		case migration.FieldCommandSentAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field command_sent_at", values[i])
+			} else if value.Valid {
+				_m.CommandSentAt = new(time.Time)
+				*_m.CommandSentAt = value.Time
+			}
+		case migration.FieldLastError:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field last_error", values[i])
+			} else if value.Valid {
+				_m.LastError = value.String
+			}
+		case migration.FieldStateChangedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field state_changed_at", values[i])
+			} else if value.Valid {
+				_m.StateChangedAt = new(time.Time)
+				*_m.StateChangedAt = value.Time
 			}
 		case migration.ForeignKeys[0]:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -352,6 +406,30 @@ func (_m *Migration) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("host_id=")
 	builder.WriteString(fmt.Sprintf("%v", _m.HostID))
+	builder.WriteString(", ")
+	builder.WriteString("disks=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Disks))
+	builder.WriteString(", ")
+	builder.WriteString("sync_pass=")
+	builder.WriteString(fmt.Sprintf("%v", _m.SyncPass))
+	builder.WriteString(", ")
+	if v := _m.SyncRequestedAt; v != nil {
+		builder.WriteString("sync_requested_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.CommandSentAt; v != nil {
+		builder.WriteString("command_sent_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("last_error=")
+	builder.WriteString(_m.LastError)
+	builder.WriteString(", ")
+	if v := _m.StateChangedAt; v != nil {
+		builder.WriteString("state_changed_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

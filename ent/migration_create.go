@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/launch"
@@ -185,6 +186,82 @@ func (_c *MigrationCreate) SetHostID(v int) *MigrationCreate {
 	return _c
 }
 
+// SetDisks sets the "disks" field.
+func (_c *MigrationCreate) SetDisks(v []ferry.MigrationDisk) *MigrationCreate {
+	_c.mutation.SetDisks(v)
+	return _c
+}
+
+// SetSyncPass sets the "sync_pass" field.
+func (_c *MigrationCreate) SetSyncPass(v int) *MigrationCreate {
+	_c.mutation.SetSyncPass(v)
+	return _c
+}
+
+// SetNillableSyncPass sets the "sync_pass" field if the given value is not nil.
+func (_c *MigrationCreate) SetNillableSyncPass(v *int) *MigrationCreate {
+	if v != nil {
+		_c.SetSyncPass(*v)
+	}
+	return _c
+}
+
+// SetSyncRequestedAt sets the "sync_requested_at" field.
+func (_c *MigrationCreate) SetSyncRequestedAt(v time.Time) *MigrationCreate {
+	_c.mutation.SetSyncRequestedAt(v)
+	return _c
+}
+
+// SetNillableSyncRequestedAt sets the "sync_requested_at" field if the given value is not nil.
+func (_c *MigrationCreate) SetNillableSyncRequestedAt(v *time.Time) *MigrationCreate {
+	if v != nil {
+		_c.SetSyncRequestedAt(*v)
+	}
+	return _c
+}
+
+// SetCommandSentAt sets the "command_sent_at" field.
+func (_c *MigrationCreate) SetCommandSentAt(v time.Time) *MigrationCreate {
+	_c.mutation.SetCommandSentAt(v)
+	return _c
+}
+
+// SetNillableCommandSentAt sets the "command_sent_at" field if the given value is not nil.
+func (_c *MigrationCreate) SetNillableCommandSentAt(v *time.Time) *MigrationCreate {
+	if v != nil {
+		_c.SetCommandSentAt(*v)
+	}
+	return _c
+}
+
+// SetLastError sets the "last_error" field.
+func (_c *MigrationCreate) SetLastError(v string) *MigrationCreate {
+	_c.mutation.SetLastError(v)
+	return _c
+}
+
+// SetNillableLastError sets the "last_error" field if the given value is not nil.
+func (_c *MigrationCreate) SetNillableLastError(v *string) *MigrationCreate {
+	if v != nil {
+		_c.SetLastError(*v)
+	}
+	return _c
+}
+
+// SetStateChangedAt sets the "state_changed_at" field.
+func (_c *MigrationCreate) SetStateChangedAt(v time.Time) *MigrationCreate {
+	_c.mutation.SetStateChangedAt(v)
+	return _c
+}
+
+// SetNillableStateChangedAt sets the "state_changed_at" field if the given value is not nil.
+func (_c *MigrationCreate) SetNillableStateChangedAt(v *time.Time) *MigrationCreate {
+	if v != nil {
+		_c.SetStateChangedAt(*v)
+	}
+	return _c
+}
+
 // SetTenant sets the "tenant" edge to the Tenant entity.
 func (_c *MigrationCreate) SetTenant(v *Tenant) *MigrationCreate {
 	return _c.SetTenantID(v.ID)
@@ -323,6 +400,14 @@ func (_c *MigrationCreate) defaults() error {
 		v := migration.DefaultEtaSeconds
 		_c.mutation.SetEtaSeconds(v)
 	}
+	if _, ok := _c.mutation.SyncPass(); !ok {
+		v := migration.DefaultSyncPass
+		_c.mutation.SetSyncPass(v)
+	}
+	if _, ok := _c.mutation.LastError(); !ok {
+		v := migration.DefaultLastError
+		_c.mutation.SetLastError(v)
+	}
 	return nil
 }
 
@@ -365,6 +450,12 @@ func (_c *MigrationCreate) check() error {
 	}
 	if _, ok := _c.mutation.HostID(); !ok {
 		return &ValidationError{Name: "host_id", err: errors.New(`ent: missing required field "Migration.host_id"`)}
+	}
+	if _, ok := _c.mutation.SyncPass(); !ok {
+		return &ValidationError{Name: "sync_pass", err: errors.New(`ent: missing required field "Migration.sync_pass"`)}
+	}
+	if _, ok := _c.mutation.LastError(); !ok {
+		return &ValidationError{Name: "last_error", err: errors.New(`ent: missing required field "Migration.last_error"`)}
 	}
 	if len(_c.mutation.TenantIDs()) == 0 {
 		return &ValidationError{Name: "tenant", err: errors.New(`ent: missing required edge "Migration.tenant"`)}
@@ -442,6 +533,30 @@ func (_c *MigrationCreate) createSpec() (*Migration, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.LastSyncAt(); ok {
 		_spec.SetField(migration.FieldLastSyncAt, field.TypeTime, value)
 		_node.LastSyncAt = &value
+	}
+	if value, ok := _c.mutation.Disks(); ok {
+		_spec.SetField(migration.FieldDisks, field.TypeJSON, value)
+		_node.Disks = value
+	}
+	if value, ok := _c.mutation.SyncPass(); ok {
+		_spec.SetField(migration.FieldSyncPass, field.TypeInt, value)
+		_node.SyncPass = value
+	}
+	if value, ok := _c.mutation.SyncRequestedAt(); ok {
+		_spec.SetField(migration.FieldSyncRequestedAt, field.TypeTime, value)
+		_node.SyncRequestedAt = &value
+	}
+	if value, ok := _c.mutation.CommandSentAt(); ok {
+		_spec.SetField(migration.FieldCommandSentAt, field.TypeTime, value)
+		_node.CommandSentAt = &value
+	}
+	if value, ok := _c.mutation.LastError(); ok {
+		_spec.SetField(migration.FieldLastError, field.TypeString, value)
+		_node.LastError = value
+	}
+	if value, ok := _c.mutation.StateChangedAt(); ok {
+		_spec.SetField(migration.FieldStateChangedAt, field.TypeTime, value)
+		_node.StateChangedAt = &value
 	}
 	if nodes := _c.mutation.TenantIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -752,6 +867,108 @@ func (u *MigrationUpsert) UpdateHostID() *MigrationUpsert {
 	return u
 }
 
+// SetDisks sets the "disks" field.
+func (u *MigrationUpsert) SetDisks(v []ferry.MigrationDisk) *MigrationUpsert {
+	u.Set(migration.FieldDisks, v)
+	return u
+}
+
+// UpdateDisks sets the "disks" field to the value that was provided on create.
+func (u *MigrationUpsert) UpdateDisks() *MigrationUpsert {
+	u.SetExcluded(migration.FieldDisks)
+	return u
+}
+
+// ClearDisks clears the value of the "disks" field.
+func (u *MigrationUpsert) ClearDisks() *MigrationUpsert {
+	u.SetNull(migration.FieldDisks)
+	return u
+}
+
+// SetSyncPass sets the "sync_pass" field.
+func (u *MigrationUpsert) SetSyncPass(v int) *MigrationUpsert {
+	u.Set(migration.FieldSyncPass, v)
+	return u
+}
+
+// UpdateSyncPass sets the "sync_pass" field to the value that was provided on create.
+func (u *MigrationUpsert) UpdateSyncPass() *MigrationUpsert {
+	u.SetExcluded(migration.FieldSyncPass)
+	return u
+}
+
+// AddSyncPass adds v to the "sync_pass" field.
+func (u *MigrationUpsert) AddSyncPass(v int) *MigrationUpsert {
+	u.Add(migration.FieldSyncPass, v)
+	return u
+}
+
+// SetSyncRequestedAt sets the "sync_requested_at" field.
+func (u *MigrationUpsert) SetSyncRequestedAt(v time.Time) *MigrationUpsert {
+	u.Set(migration.FieldSyncRequestedAt, v)
+	return u
+}
+
+// UpdateSyncRequestedAt sets the "sync_requested_at" field to the value that was provided on create.
+func (u *MigrationUpsert) UpdateSyncRequestedAt() *MigrationUpsert {
+	u.SetExcluded(migration.FieldSyncRequestedAt)
+	return u
+}
+
+// ClearSyncRequestedAt clears the value of the "sync_requested_at" field.
+func (u *MigrationUpsert) ClearSyncRequestedAt() *MigrationUpsert {
+	u.SetNull(migration.FieldSyncRequestedAt)
+	return u
+}
+
+// SetCommandSentAt sets the "command_sent_at" field.
+func (u *MigrationUpsert) SetCommandSentAt(v time.Time) *MigrationUpsert {
+	u.Set(migration.FieldCommandSentAt, v)
+	return u
+}
+
+// UpdateCommandSentAt sets the "command_sent_at" field to the value that was provided on create.
+func (u *MigrationUpsert) UpdateCommandSentAt() *MigrationUpsert {
+	u.SetExcluded(migration.FieldCommandSentAt)
+	return u
+}
+
+// ClearCommandSentAt clears the value of the "command_sent_at" field.
+func (u *MigrationUpsert) ClearCommandSentAt() *MigrationUpsert {
+	u.SetNull(migration.FieldCommandSentAt)
+	return u
+}
+
+// SetLastError sets the "last_error" field.
+func (u *MigrationUpsert) SetLastError(v string) *MigrationUpsert {
+	u.Set(migration.FieldLastError, v)
+	return u
+}
+
+// UpdateLastError sets the "last_error" field to the value that was provided on create.
+func (u *MigrationUpsert) UpdateLastError() *MigrationUpsert {
+	u.SetExcluded(migration.FieldLastError)
+	return u
+}
+
+// SetStateChangedAt sets the "state_changed_at" field.
+func (u *MigrationUpsert) SetStateChangedAt(v time.Time) *MigrationUpsert {
+	u.Set(migration.FieldStateChangedAt, v)
+	return u
+}
+
+// UpdateStateChangedAt sets the "state_changed_at" field to the value that was provided on create.
+func (u *MigrationUpsert) UpdateStateChangedAt() *MigrationUpsert {
+	u.SetExcluded(migration.FieldStateChangedAt)
+	return u
+}
+
+// ClearStateChangedAt clears the value of the "state_changed_at" field.
+func (u *MigrationUpsert) ClearStateChangedAt() *MigrationUpsert {
+	u.SetNull(migration.FieldStateChangedAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -1000,6 +1217,125 @@ func (u *MigrationUpsertOne) SetHostID(v int) *MigrationUpsertOne {
 func (u *MigrationUpsertOne) UpdateHostID() *MigrationUpsertOne {
 	return u.Update(func(s *MigrationUpsert) {
 		s.UpdateHostID()
+	})
+}
+
+// SetDisks sets the "disks" field.
+func (u *MigrationUpsertOne) SetDisks(v []ferry.MigrationDisk) *MigrationUpsertOne {
+	return u.Update(func(s *MigrationUpsert) {
+		s.SetDisks(v)
+	})
+}
+
+// UpdateDisks sets the "disks" field to the value that was provided on create.
+func (u *MigrationUpsertOne) UpdateDisks() *MigrationUpsertOne {
+	return u.Update(func(s *MigrationUpsert) {
+		s.UpdateDisks()
+	})
+}
+
+// ClearDisks clears the value of the "disks" field.
+func (u *MigrationUpsertOne) ClearDisks() *MigrationUpsertOne {
+	return u.Update(func(s *MigrationUpsert) {
+		s.ClearDisks()
+	})
+}
+
+// SetSyncPass sets the "sync_pass" field.
+func (u *MigrationUpsertOne) SetSyncPass(v int) *MigrationUpsertOne {
+	return u.Update(func(s *MigrationUpsert) {
+		s.SetSyncPass(v)
+	})
+}
+
+// AddSyncPass adds v to the "sync_pass" field.
+func (u *MigrationUpsertOne) AddSyncPass(v int) *MigrationUpsertOne {
+	return u.Update(func(s *MigrationUpsert) {
+		s.AddSyncPass(v)
+	})
+}
+
+// UpdateSyncPass sets the "sync_pass" field to the value that was provided on create.
+func (u *MigrationUpsertOne) UpdateSyncPass() *MigrationUpsertOne {
+	return u.Update(func(s *MigrationUpsert) {
+		s.UpdateSyncPass()
+	})
+}
+
+// SetSyncRequestedAt sets the "sync_requested_at" field.
+func (u *MigrationUpsertOne) SetSyncRequestedAt(v time.Time) *MigrationUpsertOne {
+	return u.Update(func(s *MigrationUpsert) {
+		s.SetSyncRequestedAt(v)
+	})
+}
+
+// UpdateSyncRequestedAt sets the "sync_requested_at" field to the value that was provided on create.
+func (u *MigrationUpsertOne) UpdateSyncRequestedAt() *MigrationUpsertOne {
+	return u.Update(func(s *MigrationUpsert) {
+		s.UpdateSyncRequestedAt()
+	})
+}
+
+// ClearSyncRequestedAt clears the value of the "sync_requested_at" field.
+func (u *MigrationUpsertOne) ClearSyncRequestedAt() *MigrationUpsertOne {
+	return u.Update(func(s *MigrationUpsert) {
+		s.ClearSyncRequestedAt()
+	})
+}
+
+// SetCommandSentAt sets the "command_sent_at" field.
+func (u *MigrationUpsertOne) SetCommandSentAt(v time.Time) *MigrationUpsertOne {
+	return u.Update(func(s *MigrationUpsert) {
+		s.SetCommandSentAt(v)
+	})
+}
+
+// UpdateCommandSentAt sets the "command_sent_at" field to the value that was provided on create.
+func (u *MigrationUpsertOne) UpdateCommandSentAt() *MigrationUpsertOne {
+	return u.Update(func(s *MigrationUpsert) {
+		s.UpdateCommandSentAt()
+	})
+}
+
+// ClearCommandSentAt clears the value of the "command_sent_at" field.
+func (u *MigrationUpsertOne) ClearCommandSentAt() *MigrationUpsertOne {
+	return u.Update(func(s *MigrationUpsert) {
+		s.ClearCommandSentAt()
+	})
+}
+
+// SetLastError sets the "last_error" field.
+func (u *MigrationUpsertOne) SetLastError(v string) *MigrationUpsertOne {
+	return u.Update(func(s *MigrationUpsert) {
+		s.SetLastError(v)
+	})
+}
+
+// UpdateLastError sets the "last_error" field to the value that was provided on create.
+func (u *MigrationUpsertOne) UpdateLastError() *MigrationUpsertOne {
+	return u.Update(func(s *MigrationUpsert) {
+		s.UpdateLastError()
+	})
+}
+
+// SetStateChangedAt sets the "state_changed_at" field.
+func (u *MigrationUpsertOne) SetStateChangedAt(v time.Time) *MigrationUpsertOne {
+	return u.Update(func(s *MigrationUpsert) {
+		s.SetStateChangedAt(v)
+	})
+}
+
+// UpdateStateChangedAt sets the "state_changed_at" field to the value that was provided on create.
+func (u *MigrationUpsertOne) UpdateStateChangedAt() *MigrationUpsertOne {
+	return u.Update(func(s *MigrationUpsert) {
+		s.UpdateStateChangedAt()
+	})
+}
+
+// ClearStateChangedAt clears the value of the "state_changed_at" field.
+func (u *MigrationUpsertOne) ClearStateChangedAt() *MigrationUpsertOne {
+	return u.Update(func(s *MigrationUpsert) {
+		s.ClearStateChangedAt()
 	})
 }
 
@@ -1417,6 +1753,125 @@ func (u *MigrationUpsertBulk) SetHostID(v int) *MigrationUpsertBulk {
 func (u *MigrationUpsertBulk) UpdateHostID() *MigrationUpsertBulk {
 	return u.Update(func(s *MigrationUpsert) {
 		s.UpdateHostID()
+	})
+}
+
+// SetDisks sets the "disks" field.
+func (u *MigrationUpsertBulk) SetDisks(v []ferry.MigrationDisk) *MigrationUpsertBulk {
+	return u.Update(func(s *MigrationUpsert) {
+		s.SetDisks(v)
+	})
+}
+
+// UpdateDisks sets the "disks" field to the value that was provided on create.
+func (u *MigrationUpsertBulk) UpdateDisks() *MigrationUpsertBulk {
+	return u.Update(func(s *MigrationUpsert) {
+		s.UpdateDisks()
+	})
+}
+
+// ClearDisks clears the value of the "disks" field.
+func (u *MigrationUpsertBulk) ClearDisks() *MigrationUpsertBulk {
+	return u.Update(func(s *MigrationUpsert) {
+		s.ClearDisks()
+	})
+}
+
+// SetSyncPass sets the "sync_pass" field.
+func (u *MigrationUpsertBulk) SetSyncPass(v int) *MigrationUpsertBulk {
+	return u.Update(func(s *MigrationUpsert) {
+		s.SetSyncPass(v)
+	})
+}
+
+// AddSyncPass adds v to the "sync_pass" field.
+func (u *MigrationUpsertBulk) AddSyncPass(v int) *MigrationUpsertBulk {
+	return u.Update(func(s *MigrationUpsert) {
+		s.AddSyncPass(v)
+	})
+}
+
+// UpdateSyncPass sets the "sync_pass" field to the value that was provided on create.
+func (u *MigrationUpsertBulk) UpdateSyncPass() *MigrationUpsertBulk {
+	return u.Update(func(s *MigrationUpsert) {
+		s.UpdateSyncPass()
+	})
+}
+
+// SetSyncRequestedAt sets the "sync_requested_at" field.
+func (u *MigrationUpsertBulk) SetSyncRequestedAt(v time.Time) *MigrationUpsertBulk {
+	return u.Update(func(s *MigrationUpsert) {
+		s.SetSyncRequestedAt(v)
+	})
+}
+
+// UpdateSyncRequestedAt sets the "sync_requested_at" field to the value that was provided on create.
+func (u *MigrationUpsertBulk) UpdateSyncRequestedAt() *MigrationUpsertBulk {
+	return u.Update(func(s *MigrationUpsert) {
+		s.UpdateSyncRequestedAt()
+	})
+}
+
+// ClearSyncRequestedAt clears the value of the "sync_requested_at" field.
+func (u *MigrationUpsertBulk) ClearSyncRequestedAt() *MigrationUpsertBulk {
+	return u.Update(func(s *MigrationUpsert) {
+		s.ClearSyncRequestedAt()
+	})
+}
+
+// SetCommandSentAt sets the "command_sent_at" field.
+func (u *MigrationUpsertBulk) SetCommandSentAt(v time.Time) *MigrationUpsertBulk {
+	return u.Update(func(s *MigrationUpsert) {
+		s.SetCommandSentAt(v)
+	})
+}
+
+// UpdateCommandSentAt sets the "command_sent_at" field to the value that was provided on create.
+func (u *MigrationUpsertBulk) UpdateCommandSentAt() *MigrationUpsertBulk {
+	return u.Update(func(s *MigrationUpsert) {
+		s.UpdateCommandSentAt()
+	})
+}
+
+// ClearCommandSentAt clears the value of the "command_sent_at" field.
+func (u *MigrationUpsertBulk) ClearCommandSentAt() *MigrationUpsertBulk {
+	return u.Update(func(s *MigrationUpsert) {
+		s.ClearCommandSentAt()
+	})
+}
+
+// SetLastError sets the "last_error" field.
+func (u *MigrationUpsertBulk) SetLastError(v string) *MigrationUpsertBulk {
+	return u.Update(func(s *MigrationUpsert) {
+		s.SetLastError(v)
+	})
+}
+
+// UpdateLastError sets the "last_error" field to the value that was provided on create.
+func (u *MigrationUpsertBulk) UpdateLastError() *MigrationUpsertBulk {
+	return u.Update(func(s *MigrationUpsert) {
+		s.UpdateLastError()
+	})
+}
+
+// SetStateChangedAt sets the "state_changed_at" field.
+func (u *MigrationUpsertBulk) SetStateChangedAt(v time.Time) *MigrationUpsertBulk {
+	return u.Update(func(s *MigrationUpsert) {
+		s.SetStateChangedAt(v)
+	})
+}
+
+// UpdateStateChangedAt sets the "state_changed_at" field to the value that was provided on create.
+func (u *MigrationUpsertBulk) UpdateStateChangedAt() *MigrationUpsertBulk {
+	return u.Update(func(s *MigrationUpsert) {
+		s.UpdateStateChangedAt()
+	})
+}
+
+// ClearStateChangedAt clears the value of the "state_changed_at" field.
+func (u *MigrationUpsertBulk) ClearStateChangedAt() *MigrationUpsertBulk {
+	return u.Update(func(s *MigrationUpsert) {
+		s.ClearStateChangedAt()
 	})
 }
 

@@ -10,7 +10,9 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/launch"
@@ -215,6 +217,119 @@ func (_u *MigrationUpdate) SetNillableHostID(v *int) *MigrationUpdate {
 	if v != nil {
 		_u.SetHostID(*v)
 	}
+	return _u
+}
+
+// SetDisks sets the "disks" field.
+func (_u *MigrationUpdate) SetDisks(v []ferry.MigrationDisk) *MigrationUpdate {
+	_u.mutation.SetDisks(v)
+	return _u
+}
+
+// AppendDisks appends value to the "disks" field.
+func (_u *MigrationUpdate) AppendDisks(v []ferry.MigrationDisk) *MigrationUpdate {
+	_u.mutation.AppendDisks(v)
+	return _u
+}
+
+// ClearDisks clears the value of the "disks" field.
+func (_u *MigrationUpdate) ClearDisks() *MigrationUpdate {
+	_u.mutation.ClearDisks()
+	return _u
+}
+
+// SetSyncPass sets the "sync_pass" field.
+func (_u *MigrationUpdate) SetSyncPass(v int) *MigrationUpdate {
+	_u.mutation.ResetSyncPass()
+	_u.mutation.SetSyncPass(v)
+	return _u
+}
+
+// SetNillableSyncPass sets the "sync_pass" field if the given value is not nil.
+func (_u *MigrationUpdate) SetNillableSyncPass(v *int) *MigrationUpdate {
+	if v != nil {
+		_u.SetSyncPass(*v)
+	}
+	return _u
+}
+
+// AddSyncPass adds value to the "sync_pass" field.
+func (_u *MigrationUpdate) AddSyncPass(v int) *MigrationUpdate {
+	_u.mutation.AddSyncPass(v)
+	return _u
+}
+
+// SetSyncRequestedAt sets the "sync_requested_at" field.
+func (_u *MigrationUpdate) SetSyncRequestedAt(v time.Time) *MigrationUpdate {
+	_u.mutation.SetSyncRequestedAt(v)
+	return _u
+}
+
+// SetNillableSyncRequestedAt sets the "sync_requested_at" field if the given value is not nil.
+func (_u *MigrationUpdate) SetNillableSyncRequestedAt(v *time.Time) *MigrationUpdate {
+	if v != nil {
+		_u.SetSyncRequestedAt(*v)
+	}
+	return _u
+}
+
+// ClearSyncRequestedAt clears the value of the "sync_requested_at" field.
+func (_u *MigrationUpdate) ClearSyncRequestedAt() *MigrationUpdate {
+	_u.mutation.ClearSyncRequestedAt()
+	return _u
+}
+
+// SetCommandSentAt sets the "command_sent_at" field.
+func (_u *MigrationUpdate) SetCommandSentAt(v time.Time) *MigrationUpdate {
+	_u.mutation.SetCommandSentAt(v)
+	return _u
+}
+
+// SetNillableCommandSentAt sets the "command_sent_at" field if the given value is not nil.
+func (_u *MigrationUpdate) SetNillableCommandSentAt(v *time.Time) *MigrationUpdate {
+	if v != nil {
+		_u.SetCommandSentAt(*v)
+	}
+	return _u
+}
+
+// ClearCommandSentAt clears the value of the "command_sent_at" field.
+func (_u *MigrationUpdate) ClearCommandSentAt() *MigrationUpdate {
+	_u.mutation.ClearCommandSentAt()
+	return _u
+}
+
+// SetLastError sets the "last_error" field.
+func (_u *MigrationUpdate) SetLastError(v string) *MigrationUpdate {
+	_u.mutation.SetLastError(v)
+	return _u
+}
+
+// SetNillableLastError sets the "last_error" field if the given value is not nil.
+func (_u *MigrationUpdate) SetNillableLastError(v *string) *MigrationUpdate {
+	if v != nil {
+		_u.SetLastError(*v)
+	}
+	return _u
+}
+
+// SetStateChangedAt sets the "state_changed_at" field.
+func (_u *MigrationUpdate) SetStateChangedAt(v time.Time) *MigrationUpdate {
+	_u.mutation.SetStateChangedAt(v)
+	return _u
+}
+
+// SetNillableStateChangedAt sets the "state_changed_at" field if the given value is not nil.
+func (_u *MigrationUpdate) SetNillableStateChangedAt(v *time.Time) *MigrationUpdate {
+	if v != nil {
+		_u.SetStateChangedAt(*v)
+	}
+	return _u
+}
+
+// ClearStateChangedAt clears the value of the "state_changed_at" field.
+func (_u *MigrationUpdate) ClearStateChangedAt() *MigrationUpdate {
+	_u.mutation.ClearStateChangedAt()
 	return _u
 }
 
@@ -457,6 +572,44 @@ func (_u *MigrationUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.LastSyncAtCleared() {
 		_spec.ClearField(migration.FieldLastSyncAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Disks(); ok {
+		_spec.SetField(migration.FieldDisks, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedDisks(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, migration.FieldDisks, value)
+		})
+	}
+	if _u.mutation.DisksCleared() {
+		_spec.ClearField(migration.FieldDisks, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.SyncPass(); ok {
+		_spec.SetField(migration.FieldSyncPass, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedSyncPass(); ok {
+		_spec.AddField(migration.FieldSyncPass, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.SyncRequestedAt(); ok {
+		_spec.SetField(migration.FieldSyncRequestedAt, field.TypeTime, value)
+	}
+	if _u.mutation.SyncRequestedAtCleared() {
+		_spec.ClearField(migration.FieldSyncRequestedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.CommandSentAt(); ok {
+		_spec.SetField(migration.FieldCommandSentAt, field.TypeTime, value)
+	}
+	if _u.mutation.CommandSentAtCleared() {
+		_spec.ClearField(migration.FieldCommandSentAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.LastError(); ok {
+		_spec.SetField(migration.FieldLastError, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.StateChangedAt(); ok {
+		_spec.SetField(migration.FieldStateChangedAt, field.TypeTime, value)
+	}
+	if _u.mutation.StateChangedAtCleared() {
+		_spec.ClearField(migration.FieldStateChangedAt, field.TypeTime)
 	}
 	if _u.mutation.HostCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -813,6 +966,119 @@ func (_u *MigrationUpdateOne) SetNillableHostID(v *int) *MigrationUpdateOne {
 	return _u
 }
 
+// SetDisks sets the "disks" field.
+func (_u *MigrationUpdateOne) SetDisks(v []ferry.MigrationDisk) *MigrationUpdateOne {
+	_u.mutation.SetDisks(v)
+	return _u
+}
+
+// AppendDisks appends value to the "disks" field.
+func (_u *MigrationUpdateOne) AppendDisks(v []ferry.MigrationDisk) *MigrationUpdateOne {
+	_u.mutation.AppendDisks(v)
+	return _u
+}
+
+// ClearDisks clears the value of the "disks" field.
+func (_u *MigrationUpdateOne) ClearDisks() *MigrationUpdateOne {
+	_u.mutation.ClearDisks()
+	return _u
+}
+
+// SetSyncPass sets the "sync_pass" field.
+func (_u *MigrationUpdateOne) SetSyncPass(v int) *MigrationUpdateOne {
+	_u.mutation.ResetSyncPass()
+	_u.mutation.SetSyncPass(v)
+	return _u
+}
+
+// SetNillableSyncPass sets the "sync_pass" field if the given value is not nil.
+func (_u *MigrationUpdateOne) SetNillableSyncPass(v *int) *MigrationUpdateOne {
+	if v != nil {
+		_u.SetSyncPass(*v)
+	}
+	return _u
+}
+
+// AddSyncPass adds value to the "sync_pass" field.
+func (_u *MigrationUpdateOne) AddSyncPass(v int) *MigrationUpdateOne {
+	_u.mutation.AddSyncPass(v)
+	return _u
+}
+
+// SetSyncRequestedAt sets the "sync_requested_at" field.
+func (_u *MigrationUpdateOne) SetSyncRequestedAt(v time.Time) *MigrationUpdateOne {
+	_u.mutation.SetSyncRequestedAt(v)
+	return _u
+}
+
+// SetNillableSyncRequestedAt sets the "sync_requested_at" field if the given value is not nil.
+func (_u *MigrationUpdateOne) SetNillableSyncRequestedAt(v *time.Time) *MigrationUpdateOne {
+	if v != nil {
+		_u.SetSyncRequestedAt(*v)
+	}
+	return _u
+}
+
+// ClearSyncRequestedAt clears the value of the "sync_requested_at" field.
+func (_u *MigrationUpdateOne) ClearSyncRequestedAt() *MigrationUpdateOne {
+	_u.mutation.ClearSyncRequestedAt()
+	return _u
+}
+
+// SetCommandSentAt sets the "command_sent_at" field.
+func (_u *MigrationUpdateOne) SetCommandSentAt(v time.Time) *MigrationUpdateOne {
+	_u.mutation.SetCommandSentAt(v)
+	return _u
+}
+
+// SetNillableCommandSentAt sets the "command_sent_at" field if the given value is not nil.
+func (_u *MigrationUpdateOne) SetNillableCommandSentAt(v *time.Time) *MigrationUpdateOne {
+	if v != nil {
+		_u.SetCommandSentAt(*v)
+	}
+	return _u
+}
+
+// ClearCommandSentAt clears the value of the "command_sent_at" field.
+func (_u *MigrationUpdateOne) ClearCommandSentAt() *MigrationUpdateOne {
+	_u.mutation.ClearCommandSentAt()
+	return _u
+}
+
+// SetLastError sets the "last_error" field.
+func (_u *MigrationUpdateOne) SetLastError(v string) *MigrationUpdateOne {
+	_u.mutation.SetLastError(v)
+	return _u
+}
+
+// SetNillableLastError sets the "last_error" field if the given value is not nil.
+func (_u *MigrationUpdateOne) SetNillableLastError(v *string) *MigrationUpdateOne {
+	if v != nil {
+		_u.SetLastError(*v)
+	}
+	return _u
+}
+
+// SetStateChangedAt sets the "state_changed_at" field.
+func (_u *MigrationUpdateOne) SetStateChangedAt(v time.Time) *MigrationUpdateOne {
+	_u.mutation.SetStateChangedAt(v)
+	return _u
+}
+
+// SetNillableStateChangedAt sets the "state_changed_at" field if the given value is not nil.
+func (_u *MigrationUpdateOne) SetNillableStateChangedAt(v *time.Time) *MigrationUpdateOne {
+	if v != nil {
+		_u.SetStateChangedAt(*v)
+	}
+	return _u
+}
+
+// ClearStateChangedAt clears the value of the "state_changed_at" field.
+func (_u *MigrationUpdateOne) ClearStateChangedAt() *MigrationUpdateOne {
+	_u.mutation.ClearStateChangedAt()
+	return _u
+}
+
 // SetHost sets the "host" edge to the Host entity.
 func (_u *MigrationUpdateOne) SetHost(v *Host) *MigrationUpdateOne {
 	return _u.SetHostID(v.ID)
@@ -1082,6 +1348,44 @@ func (_u *MigrationUpdateOne) sqlSave(ctx context.Context) (_node *Migration, er
 	}
 	if _u.mutation.LastSyncAtCleared() {
 		_spec.ClearField(migration.FieldLastSyncAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Disks(); ok {
+		_spec.SetField(migration.FieldDisks, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedDisks(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, migration.FieldDisks, value)
+		})
+	}
+	if _u.mutation.DisksCleared() {
+		_spec.ClearField(migration.FieldDisks, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.SyncPass(); ok {
+		_spec.SetField(migration.FieldSyncPass, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedSyncPass(); ok {
+		_spec.AddField(migration.FieldSyncPass, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.SyncRequestedAt(); ok {
+		_spec.SetField(migration.FieldSyncRequestedAt, field.TypeTime, value)
+	}
+	if _u.mutation.SyncRequestedAtCleared() {
+		_spec.ClearField(migration.FieldSyncRequestedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.CommandSentAt(); ok {
+		_spec.SetField(migration.FieldCommandSentAt, field.TypeTime, value)
+	}
+	if _u.mutation.CommandSentAtCleared() {
+		_spec.ClearField(migration.FieldCommandSentAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.LastError(); ok {
+		_spec.SetField(migration.FieldLastError, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.StateChangedAt(); ok {
+		_spec.SetField(migration.FieldStateChangedAt, field.TypeTime, value)
+	}
+	if _u.mutation.StateChangedAtCleared() {
+		_spec.ClearField(migration.FieldStateChangedAt, field.TypeTime)
 	}
 	if _u.mutation.HostCleared() {
 		edge := &sqlgraph.EdgeSpec{

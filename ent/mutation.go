@@ -11,6 +11,7 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent/agent"
 	"github.com/ferry-migrate/ferry/ent/apitoken"
 	"github.com/ferry-migrate/ferry/ent/application"
@@ -2915,6 +2916,19 @@ type AssessmentMutation struct {
 	transfer_seconds            *int64
 	addtransfer_seconds         *int64
 	offline_seeding             *bool
+	missing                     *[]string
+	appendmissing               []string
+	need_vcpus                  *int
+	addneed_vcpus               *int
+	need_memory_gib             *float64
+	addneed_memory_gib          *float64
+	instance_type_as_is         *string
+	storage_monthly             *float64
+	addstorage_monthly          *float64
+	used_bytes                  *int64
+	addused_bytes               *int64
+	sizing_note                 *string
+	seeding_note                *string
 	clearedFields               map[string]struct{}
 	tenant                      *int
 	clearedtenant               bool
@@ -3645,6 +3659,403 @@ func (m *AssessmentMutation) ResetHostID() {
 	m.host = nil
 }
 
+// SetMissing sets the "missing" field.
+func (m *AssessmentMutation) SetMissing(s []string) {
+	m.missing = &s
+	m.appendmissing = nil
+}
+
+// Missing returns the value of the "missing" field in the mutation.
+func (m *AssessmentMutation) Missing() (r []string, exists bool) {
+	v := m.missing
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMissing returns the old "missing" field's value of the Assessment entity.
+// If the Assessment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssessmentMutation) OldMissing(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMissing is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMissing requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMissing: %w", err)
+	}
+	return oldValue.Missing, nil
+}
+
+// AppendMissing adds s to the "missing" field.
+func (m *AssessmentMutation) AppendMissing(s []string) {
+	m.appendmissing = append(m.appendmissing, s...)
+}
+
+// AppendedMissing returns the list of values that were appended to the "missing" field in this mutation.
+func (m *AssessmentMutation) AppendedMissing() ([]string, bool) {
+	if len(m.appendmissing) == 0 {
+		return nil, false
+	}
+	return m.appendmissing, true
+}
+
+// ClearMissing clears the value of the "missing" field.
+func (m *AssessmentMutation) ClearMissing() {
+	m.missing = nil
+	m.appendmissing = nil
+	m.clearedFields[assessment.FieldMissing] = struct{}{}
+}
+
+// MissingCleared returns if the "missing" field was cleared in this mutation.
+func (m *AssessmentMutation) MissingCleared() bool {
+	_, ok := m.clearedFields[assessment.FieldMissing]
+	return ok
+}
+
+// ResetMissing resets all changes to the "missing" field.
+func (m *AssessmentMutation) ResetMissing() {
+	m.missing = nil
+	m.appendmissing = nil
+	delete(m.clearedFields, assessment.FieldMissing)
+}
+
+// SetNeedVcpus sets the "need_vcpus" field.
+func (m *AssessmentMutation) SetNeedVcpus(i int) {
+	m.need_vcpus = &i
+	m.addneed_vcpus = nil
+}
+
+// NeedVcpus returns the value of the "need_vcpus" field in the mutation.
+func (m *AssessmentMutation) NeedVcpus() (r int, exists bool) {
+	v := m.need_vcpus
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNeedVcpus returns the old "need_vcpus" field's value of the Assessment entity.
+// If the Assessment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssessmentMutation) OldNeedVcpus(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNeedVcpus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNeedVcpus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNeedVcpus: %w", err)
+	}
+	return oldValue.NeedVcpus, nil
+}
+
+// AddNeedVcpus adds i to the "need_vcpus" field.
+func (m *AssessmentMutation) AddNeedVcpus(i int) {
+	if m.addneed_vcpus != nil {
+		*m.addneed_vcpus += i
+	} else {
+		m.addneed_vcpus = &i
+	}
+}
+
+// AddedNeedVcpus returns the value that was added to the "need_vcpus" field in this mutation.
+func (m *AssessmentMutation) AddedNeedVcpus() (r int, exists bool) {
+	v := m.addneed_vcpus
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetNeedVcpus resets all changes to the "need_vcpus" field.
+func (m *AssessmentMutation) ResetNeedVcpus() {
+	m.need_vcpus = nil
+	m.addneed_vcpus = nil
+}
+
+// SetNeedMemoryGib sets the "need_memory_gib" field.
+func (m *AssessmentMutation) SetNeedMemoryGib(f float64) {
+	m.need_memory_gib = &f
+	m.addneed_memory_gib = nil
+}
+
+// NeedMemoryGib returns the value of the "need_memory_gib" field in the mutation.
+func (m *AssessmentMutation) NeedMemoryGib() (r float64, exists bool) {
+	v := m.need_memory_gib
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNeedMemoryGib returns the old "need_memory_gib" field's value of the Assessment entity.
+// If the Assessment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssessmentMutation) OldNeedMemoryGib(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNeedMemoryGib is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNeedMemoryGib requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNeedMemoryGib: %w", err)
+	}
+	return oldValue.NeedMemoryGib, nil
+}
+
+// AddNeedMemoryGib adds f to the "need_memory_gib" field.
+func (m *AssessmentMutation) AddNeedMemoryGib(f float64) {
+	if m.addneed_memory_gib != nil {
+		*m.addneed_memory_gib += f
+	} else {
+		m.addneed_memory_gib = &f
+	}
+}
+
+// AddedNeedMemoryGib returns the value that was added to the "need_memory_gib" field in this mutation.
+func (m *AssessmentMutation) AddedNeedMemoryGib() (r float64, exists bool) {
+	v := m.addneed_memory_gib
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetNeedMemoryGib resets all changes to the "need_memory_gib" field.
+func (m *AssessmentMutation) ResetNeedMemoryGib() {
+	m.need_memory_gib = nil
+	m.addneed_memory_gib = nil
+}
+
+// SetInstanceTypeAsIs sets the "instance_type_as_is" field.
+func (m *AssessmentMutation) SetInstanceTypeAsIs(s string) {
+	m.instance_type_as_is = &s
+}
+
+// InstanceTypeAsIs returns the value of the "instance_type_as_is" field in the mutation.
+func (m *AssessmentMutation) InstanceTypeAsIs() (r string, exists bool) {
+	v := m.instance_type_as_is
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstanceTypeAsIs returns the old "instance_type_as_is" field's value of the Assessment entity.
+// If the Assessment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssessmentMutation) OldInstanceTypeAsIs(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstanceTypeAsIs is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstanceTypeAsIs requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstanceTypeAsIs: %w", err)
+	}
+	return oldValue.InstanceTypeAsIs, nil
+}
+
+// ResetInstanceTypeAsIs resets all changes to the "instance_type_as_is" field.
+func (m *AssessmentMutation) ResetInstanceTypeAsIs() {
+	m.instance_type_as_is = nil
+}
+
+// SetStorageMonthly sets the "storage_monthly" field.
+func (m *AssessmentMutation) SetStorageMonthly(f float64) {
+	m.storage_monthly = &f
+	m.addstorage_monthly = nil
+}
+
+// StorageMonthly returns the value of the "storage_monthly" field in the mutation.
+func (m *AssessmentMutation) StorageMonthly() (r float64, exists bool) {
+	v := m.storage_monthly
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStorageMonthly returns the old "storage_monthly" field's value of the Assessment entity.
+// If the Assessment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssessmentMutation) OldStorageMonthly(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStorageMonthly is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStorageMonthly requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStorageMonthly: %w", err)
+	}
+	return oldValue.StorageMonthly, nil
+}
+
+// AddStorageMonthly adds f to the "storage_monthly" field.
+func (m *AssessmentMutation) AddStorageMonthly(f float64) {
+	if m.addstorage_monthly != nil {
+		*m.addstorage_monthly += f
+	} else {
+		m.addstorage_monthly = &f
+	}
+}
+
+// AddedStorageMonthly returns the value that was added to the "storage_monthly" field in this mutation.
+func (m *AssessmentMutation) AddedStorageMonthly() (r float64, exists bool) {
+	v := m.addstorage_monthly
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetStorageMonthly resets all changes to the "storage_monthly" field.
+func (m *AssessmentMutation) ResetStorageMonthly() {
+	m.storage_monthly = nil
+	m.addstorage_monthly = nil
+}
+
+// SetUsedBytes sets the "used_bytes" field.
+func (m *AssessmentMutation) SetUsedBytes(i int64) {
+	m.used_bytes = &i
+	m.addused_bytes = nil
+}
+
+// UsedBytes returns the value of the "used_bytes" field in the mutation.
+func (m *AssessmentMutation) UsedBytes() (r int64, exists bool) {
+	v := m.used_bytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUsedBytes returns the old "used_bytes" field's value of the Assessment entity.
+// If the Assessment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssessmentMutation) OldUsedBytes(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUsedBytes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUsedBytes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUsedBytes: %w", err)
+	}
+	return oldValue.UsedBytes, nil
+}
+
+// AddUsedBytes adds i to the "used_bytes" field.
+func (m *AssessmentMutation) AddUsedBytes(i int64) {
+	if m.addused_bytes != nil {
+		*m.addused_bytes += i
+	} else {
+		m.addused_bytes = &i
+	}
+}
+
+// AddedUsedBytes returns the value that was added to the "used_bytes" field in this mutation.
+func (m *AssessmentMutation) AddedUsedBytes() (r int64, exists bool) {
+	v := m.addused_bytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUsedBytes resets all changes to the "used_bytes" field.
+func (m *AssessmentMutation) ResetUsedBytes() {
+	m.used_bytes = nil
+	m.addused_bytes = nil
+}
+
+// SetSizingNote sets the "sizing_note" field.
+func (m *AssessmentMutation) SetSizingNote(s string) {
+	m.sizing_note = &s
+}
+
+// SizingNote returns the value of the "sizing_note" field in the mutation.
+func (m *AssessmentMutation) SizingNote() (r string, exists bool) {
+	v := m.sizing_note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSizingNote returns the old "sizing_note" field's value of the Assessment entity.
+// If the Assessment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssessmentMutation) OldSizingNote(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSizingNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSizingNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSizingNote: %w", err)
+	}
+	return oldValue.SizingNote, nil
+}
+
+// ResetSizingNote resets all changes to the "sizing_note" field.
+func (m *AssessmentMutation) ResetSizingNote() {
+	m.sizing_note = nil
+}
+
+// SetSeedingNote sets the "seeding_note" field.
+func (m *AssessmentMutation) SetSeedingNote(s string) {
+	m.seeding_note = &s
+}
+
+// SeedingNote returns the value of the "seeding_note" field in the mutation.
+func (m *AssessmentMutation) SeedingNote() (r string, exists bool) {
+	v := m.seeding_note
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeedingNote returns the old "seeding_note" field's value of the Assessment entity.
+// If the Assessment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssessmentMutation) OldSeedingNote(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeedingNote is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeedingNote requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeedingNote: %w", err)
+	}
+	return oldValue.SeedingNote, nil
+}
+
+// ResetSeedingNote resets all changes to the "seeding_note" field.
+func (m *AssessmentMutation) ResetSeedingNote() {
+	m.seeding_note = nil
+}
+
 // ClearTenant clears the "tenant" edge to the Tenant entity.
 func (m *AssessmentMutation) ClearTenant() {
 	m.clearedtenant = true
@@ -3733,7 +4144,7 @@ func (m *AssessmentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AssessmentMutation) Fields() []string {
-	fields := make([]string, 0, 14)
+	fields := make([]string, 0, 22)
 	if m.created_at != nil {
 		fields = append(fields, assessment.FieldCreatedAt)
 	}
@@ -3776,6 +4187,30 @@ func (m *AssessmentMutation) Fields() []string {
 	if m.host != nil {
 		fields = append(fields, assessment.FieldHostID)
 	}
+	if m.missing != nil {
+		fields = append(fields, assessment.FieldMissing)
+	}
+	if m.need_vcpus != nil {
+		fields = append(fields, assessment.FieldNeedVcpus)
+	}
+	if m.need_memory_gib != nil {
+		fields = append(fields, assessment.FieldNeedMemoryGib)
+	}
+	if m.instance_type_as_is != nil {
+		fields = append(fields, assessment.FieldInstanceTypeAsIs)
+	}
+	if m.storage_monthly != nil {
+		fields = append(fields, assessment.FieldStorageMonthly)
+	}
+	if m.used_bytes != nil {
+		fields = append(fields, assessment.FieldUsedBytes)
+	}
+	if m.sizing_note != nil {
+		fields = append(fields, assessment.FieldSizingNote)
+	}
+	if m.seeding_note != nil {
+		fields = append(fields, assessment.FieldSeedingNote)
+	}
 	return fields
 }
 
@@ -3812,6 +4247,22 @@ func (m *AssessmentMutation) Field(name string) (ent.Value, bool) {
 		return m.OfflineSeeding()
 	case assessment.FieldHostID:
 		return m.HostID()
+	case assessment.FieldMissing:
+		return m.Missing()
+	case assessment.FieldNeedVcpus:
+		return m.NeedVcpus()
+	case assessment.FieldNeedMemoryGib:
+		return m.NeedMemoryGib()
+	case assessment.FieldInstanceTypeAsIs:
+		return m.InstanceTypeAsIs()
+	case assessment.FieldStorageMonthly:
+		return m.StorageMonthly()
+	case assessment.FieldUsedBytes:
+		return m.UsedBytes()
+	case assessment.FieldSizingNote:
+		return m.SizingNote()
+	case assessment.FieldSeedingNote:
+		return m.SeedingNote()
 	}
 	return nil, false
 }
@@ -3849,6 +4300,22 @@ func (m *AssessmentMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldOfflineSeeding(ctx)
 	case assessment.FieldHostID:
 		return m.OldHostID(ctx)
+	case assessment.FieldMissing:
+		return m.OldMissing(ctx)
+	case assessment.FieldNeedVcpus:
+		return m.OldNeedVcpus(ctx)
+	case assessment.FieldNeedMemoryGib:
+		return m.OldNeedMemoryGib(ctx)
+	case assessment.FieldInstanceTypeAsIs:
+		return m.OldInstanceTypeAsIs(ctx)
+	case assessment.FieldStorageMonthly:
+		return m.OldStorageMonthly(ctx)
+	case assessment.FieldUsedBytes:
+		return m.OldUsedBytes(ctx)
+	case assessment.FieldSizingNote:
+		return m.OldSizingNote(ctx)
+	case assessment.FieldSeedingNote:
+		return m.OldSeedingNote(ctx)
 	}
 	return nil, fmt.Errorf("unknown Assessment field %s", name)
 }
@@ -3956,6 +4423,62 @@ func (m *AssessmentMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetHostID(v)
 		return nil
+	case assessment.FieldMissing:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMissing(v)
+		return nil
+	case assessment.FieldNeedVcpus:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNeedVcpus(v)
+		return nil
+	case assessment.FieldNeedMemoryGib:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNeedMemoryGib(v)
+		return nil
+	case assessment.FieldInstanceTypeAsIs:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstanceTypeAsIs(v)
+		return nil
+	case assessment.FieldStorageMonthly:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStorageMonthly(v)
+		return nil
+	case assessment.FieldUsedBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUsedBytes(v)
+		return nil
+	case assessment.FieldSizingNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSizingNote(v)
+		return nil
+	case assessment.FieldSeedingNote:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeedingNote(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Assessment field %s", name)
 }
@@ -3973,6 +4496,18 @@ func (m *AssessmentMutation) AddedFields() []string {
 	if m.addtransfer_seconds != nil {
 		fields = append(fields, assessment.FieldTransferSeconds)
 	}
+	if m.addneed_vcpus != nil {
+		fields = append(fields, assessment.FieldNeedVcpus)
+	}
+	if m.addneed_memory_gib != nil {
+		fields = append(fields, assessment.FieldNeedMemoryGib)
+	}
+	if m.addstorage_monthly != nil {
+		fields = append(fields, assessment.FieldStorageMonthly)
+	}
+	if m.addused_bytes != nil {
+		fields = append(fields, assessment.FieldUsedBytes)
+	}
 	return fields
 }
 
@@ -3987,6 +4522,14 @@ func (m *AssessmentMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedMonthlyCostRightSized()
 	case assessment.FieldTransferSeconds:
 		return m.AddedTransferSeconds()
+	case assessment.FieldNeedVcpus:
+		return m.AddedNeedVcpus()
+	case assessment.FieldNeedMemoryGib:
+		return m.AddedNeedMemoryGib()
+	case assessment.FieldStorageMonthly:
+		return m.AddedStorageMonthly()
+	case assessment.FieldUsedBytes:
+		return m.AddedUsedBytes()
 	}
 	return nil, false
 }
@@ -4017,6 +4560,34 @@ func (m *AssessmentMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddTransferSeconds(v)
 		return nil
+	case assessment.FieldNeedVcpus:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddNeedVcpus(v)
+		return nil
+	case assessment.FieldNeedMemoryGib:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddNeedMemoryGib(v)
+		return nil
+	case assessment.FieldStorageMonthly:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddStorageMonthly(v)
+		return nil
+	case assessment.FieldUsedBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUsedBytes(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Assessment numeric field %s", name)
 }
@@ -4030,6 +4601,9 @@ func (m *AssessmentMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(assessment.FieldActions) {
 		fields = append(fields, assessment.FieldActions)
+	}
+	if m.FieldCleared(assessment.FieldMissing) {
+		fields = append(fields, assessment.FieldMissing)
 	}
 	return fields
 }
@@ -4050,6 +4624,9 @@ func (m *AssessmentMutation) ClearField(name string) error {
 		return nil
 	case assessment.FieldActions:
 		m.ClearActions()
+		return nil
+	case assessment.FieldMissing:
+		m.ClearMissing()
 		return nil
 	}
 	return fmt.Errorf("unknown Assessment nullable field %s", name)
@@ -4100,6 +4677,30 @@ func (m *AssessmentMutation) ResetField(name string) error {
 		return nil
 	case assessment.FieldHostID:
 		m.ResetHostID()
+		return nil
+	case assessment.FieldMissing:
+		m.ResetMissing()
+		return nil
+	case assessment.FieldNeedVcpus:
+		m.ResetNeedVcpus()
+		return nil
+	case assessment.FieldNeedMemoryGib:
+		m.ResetNeedMemoryGib()
+		return nil
+	case assessment.FieldInstanceTypeAsIs:
+		m.ResetInstanceTypeAsIs()
+		return nil
+	case assessment.FieldStorageMonthly:
+		m.ResetStorageMonthly()
+		return nil
+	case assessment.FieldUsedBytes:
+		m.ResetUsedBytes()
+		return nil
+	case assessment.FieldSizingNote:
+		m.ResetSizingNote()
+		return nil
+	case assessment.FieldSeedingNote:
+		m.ResetSeedingNote()
 		return nil
 	}
 	return fmt.Errorf("unknown Assessment field %s", name)
@@ -12720,6 +13321,9 @@ type LaunchMutation struct {
 	checks                *[]map[string]interface{}
 	appendchecks          []map[string]interface{}
 	finished_at           *time.Time
+	message               *string
+	instances             *[]ferry.DiskInstance
+	appendinstances       []ferry.DiskInstance
 	clearedFields         map[string]struct{}
 	tenant                *int
 	clearedtenant         bool
@@ -13160,6 +13764,107 @@ func (m *LaunchMutation) ResetFinishedAt() {
 	delete(m.clearedFields, launch.FieldFinishedAt)
 }
 
+// SetMessage sets the "message" field.
+func (m *LaunchMutation) SetMessage(s string) {
+	m.message = &s
+}
+
+// Message returns the value of the "message" field in the mutation.
+func (m *LaunchMutation) Message() (r string, exists bool) {
+	v := m.message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMessage returns the old "message" field's value of the Launch entity.
+// If the Launch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LaunchMutation) OldMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMessage: %w", err)
+	}
+	return oldValue.Message, nil
+}
+
+// ResetMessage resets all changes to the "message" field.
+func (m *LaunchMutation) ResetMessage() {
+	m.message = nil
+}
+
+// SetInstances sets the "instances" field.
+func (m *LaunchMutation) SetInstances(fi []ferry.DiskInstance) {
+	m.instances = &fi
+	m.appendinstances = nil
+}
+
+// Instances returns the value of the "instances" field in the mutation.
+func (m *LaunchMutation) Instances() (r []ferry.DiskInstance, exists bool) {
+	v := m.instances
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstances returns the old "instances" field's value of the Launch entity.
+// If the Launch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LaunchMutation) OldInstances(ctx context.Context) (v []ferry.DiskInstance, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstances is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstances requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstances: %w", err)
+	}
+	return oldValue.Instances, nil
+}
+
+// AppendInstances adds fi to the "instances" field.
+func (m *LaunchMutation) AppendInstances(fi []ferry.DiskInstance) {
+	m.appendinstances = append(m.appendinstances, fi...)
+}
+
+// AppendedInstances returns the list of values that were appended to the "instances" field in this mutation.
+func (m *LaunchMutation) AppendedInstances() ([]ferry.DiskInstance, bool) {
+	if len(m.appendinstances) == 0 {
+		return nil, false
+	}
+	return m.appendinstances, true
+}
+
+// ClearInstances clears the value of the "instances" field.
+func (m *LaunchMutation) ClearInstances() {
+	m.instances = nil
+	m.appendinstances = nil
+	m.clearedFields[launch.FieldInstances] = struct{}{}
+}
+
+// InstancesCleared returns if the "instances" field was cleared in this mutation.
+func (m *LaunchMutation) InstancesCleared() bool {
+	_, ok := m.clearedFields[launch.FieldInstances]
+	return ok
+}
+
+// ResetInstances resets all changes to the "instances" field.
+func (m *LaunchMutation) ResetInstances() {
+	m.instances = nil
+	m.appendinstances = nil
+	delete(m.clearedFields, launch.FieldInstances)
+}
+
 // ClearTenant clears the "tenant" edge to the Tenant entity.
 func (m *LaunchMutation) ClearTenant() {
 	m.clearedtenant = true
@@ -13299,7 +14004,7 @@ func (m *LaunchMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *LaunchMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 10)
 	if m.created_at != nil {
 		fields = append(fields, launch.FieldCreatedAt)
 	}
@@ -13323,6 +14028,12 @@ func (m *LaunchMutation) Fields() []string {
 	}
 	if m.finished_at != nil {
 		fields = append(fields, launch.FieldFinishedAt)
+	}
+	if m.message != nil {
+		fields = append(fields, launch.FieldMessage)
+	}
+	if m.instances != nil {
+		fields = append(fields, launch.FieldInstances)
 	}
 	return fields
 }
@@ -13348,6 +14059,10 @@ func (m *LaunchMutation) Field(name string) (ent.Value, bool) {
 		return m.Checks()
 	case launch.FieldFinishedAt:
 		return m.FinishedAt()
+	case launch.FieldMessage:
+		return m.Message()
+	case launch.FieldInstances:
+		return m.Instances()
 	}
 	return nil, false
 }
@@ -13373,6 +14088,10 @@ func (m *LaunchMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldChecks(ctx)
 	case launch.FieldFinishedAt:
 		return m.OldFinishedAt(ctx)
+	case launch.FieldMessage:
+		return m.OldMessage(ctx)
+	case launch.FieldInstances:
+		return m.OldInstances(ctx)
 	}
 	return nil, fmt.Errorf("unknown Launch field %s", name)
 }
@@ -13438,6 +14157,20 @@ func (m *LaunchMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetFinishedAt(v)
 		return nil
+	case launch.FieldMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMessage(v)
+		return nil
+	case launch.FieldInstances:
+		v, ok := value.([]ferry.DiskInstance)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstances(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Launch field %s", name)
 }
@@ -13477,6 +14210,9 @@ func (m *LaunchMutation) ClearedFields() []string {
 	if m.FieldCleared(launch.FieldFinishedAt) {
 		fields = append(fields, launch.FieldFinishedAt)
 	}
+	if m.FieldCleared(launch.FieldInstances) {
+		fields = append(fields, launch.FieldInstances)
+	}
 	return fields
 }
 
@@ -13496,6 +14232,9 @@ func (m *LaunchMutation) ClearField(name string) error {
 		return nil
 	case launch.FieldFinishedAt:
 		m.ClearFinishedAt()
+		return nil
+	case launch.FieldInstances:
+		m.ClearInstances()
 		return nil
 	}
 	return fmt.Errorf("unknown Launch nullable field %s", name)
@@ -13528,6 +14267,12 @@ func (m *LaunchMutation) ResetField(name string) error {
 		return nil
 	case launch.FieldFinishedAt:
 		m.ResetFinishedAt()
+		return nil
+	case launch.FieldMessage:
+		m.ResetMessage()
+		return nil
+	case launch.FieldInstances:
+		m.ResetInstances()
 		return nil
 	}
 	return fmt.Errorf("unknown Launch field %s", name)
@@ -13665,6 +14410,14 @@ type MigrationMutation struct {
 	eta_seconds            *int64
 	addeta_seconds         *int64
 	last_sync_at           *time.Time
+	disks                  *[]ferry.MigrationDisk
+	appenddisks            []ferry.MigrationDisk
+	sync_pass              *int
+	addsync_pass           *int
+	sync_requested_at      *time.Time
+	command_sent_at        *time.Time
+	last_error             *string
+	state_changed_at       *time.Time
 	clearedFields          map[string]struct{}
 	tenant                 *int
 	clearedtenant          bool
@@ -14375,6 +15128,310 @@ func (m *MigrationMutation) ResetHostID() {
 	m.host = nil
 }
 
+// SetDisks sets the "disks" field.
+func (m *MigrationMutation) SetDisks(fd []ferry.MigrationDisk) {
+	m.disks = &fd
+	m.appenddisks = nil
+}
+
+// Disks returns the value of the "disks" field in the mutation.
+func (m *MigrationMutation) Disks() (r []ferry.MigrationDisk, exists bool) {
+	v := m.disks
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDisks returns the old "disks" field's value of the Migration entity.
+// If the Migration object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MigrationMutation) OldDisks(ctx context.Context) (v []ferry.MigrationDisk, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDisks is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDisks requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDisks: %w", err)
+	}
+	return oldValue.Disks, nil
+}
+
+// AppendDisks adds fd to the "disks" field.
+func (m *MigrationMutation) AppendDisks(fd []ferry.MigrationDisk) {
+	m.appenddisks = append(m.appenddisks, fd...)
+}
+
+// AppendedDisks returns the list of values that were appended to the "disks" field in this mutation.
+func (m *MigrationMutation) AppendedDisks() ([]ferry.MigrationDisk, bool) {
+	if len(m.appenddisks) == 0 {
+		return nil, false
+	}
+	return m.appenddisks, true
+}
+
+// ClearDisks clears the value of the "disks" field.
+func (m *MigrationMutation) ClearDisks() {
+	m.disks = nil
+	m.appenddisks = nil
+	m.clearedFields[migration.FieldDisks] = struct{}{}
+}
+
+// DisksCleared returns if the "disks" field was cleared in this mutation.
+func (m *MigrationMutation) DisksCleared() bool {
+	_, ok := m.clearedFields[migration.FieldDisks]
+	return ok
+}
+
+// ResetDisks resets all changes to the "disks" field.
+func (m *MigrationMutation) ResetDisks() {
+	m.disks = nil
+	m.appenddisks = nil
+	delete(m.clearedFields, migration.FieldDisks)
+}
+
+// SetSyncPass sets the "sync_pass" field.
+func (m *MigrationMutation) SetSyncPass(i int) {
+	m.sync_pass = &i
+	m.addsync_pass = nil
+}
+
+// SyncPass returns the value of the "sync_pass" field in the mutation.
+func (m *MigrationMutation) SyncPass() (r int, exists bool) {
+	v := m.sync_pass
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSyncPass returns the old "sync_pass" field's value of the Migration entity.
+// If the Migration object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MigrationMutation) OldSyncPass(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSyncPass is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSyncPass requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSyncPass: %w", err)
+	}
+	return oldValue.SyncPass, nil
+}
+
+// AddSyncPass adds i to the "sync_pass" field.
+func (m *MigrationMutation) AddSyncPass(i int) {
+	if m.addsync_pass != nil {
+		*m.addsync_pass += i
+	} else {
+		m.addsync_pass = &i
+	}
+}
+
+// AddedSyncPass returns the value that was added to the "sync_pass" field in this mutation.
+func (m *MigrationMutation) AddedSyncPass() (r int, exists bool) {
+	v := m.addsync_pass
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSyncPass resets all changes to the "sync_pass" field.
+func (m *MigrationMutation) ResetSyncPass() {
+	m.sync_pass = nil
+	m.addsync_pass = nil
+}
+
+// SetSyncRequestedAt sets the "sync_requested_at" field.
+func (m *MigrationMutation) SetSyncRequestedAt(t time.Time) {
+	m.sync_requested_at = &t
+}
+
+// SyncRequestedAt returns the value of the "sync_requested_at" field in the mutation.
+func (m *MigrationMutation) SyncRequestedAt() (r time.Time, exists bool) {
+	v := m.sync_requested_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSyncRequestedAt returns the old "sync_requested_at" field's value of the Migration entity.
+// If the Migration object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MigrationMutation) OldSyncRequestedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSyncRequestedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSyncRequestedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSyncRequestedAt: %w", err)
+	}
+	return oldValue.SyncRequestedAt, nil
+}
+
+// ClearSyncRequestedAt clears the value of the "sync_requested_at" field.
+func (m *MigrationMutation) ClearSyncRequestedAt() {
+	m.sync_requested_at = nil
+	m.clearedFields[migration.FieldSyncRequestedAt] = struct{}{}
+}
+
+// SyncRequestedAtCleared returns if the "sync_requested_at" field was cleared in this mutation.
+func (m *MigrationMutation) SyncRequestedAtCleared() bool {
+	_, ok := m.clearedFields[migration.FieldSyncRequestedAt]
+	return ok
+}
+
+// ResetSyncRequestedAt resets all changes to the "sync_requested_at" field.
+func (m *MigrationMutation) ResetSyncRequestedAt() {
+	m.sync_requested_at = nil
+	delete(m.clearedFields, migration.FieldSyncRequestedAt)
+}
+
+// SetCommandSentAt sets the "command_sent_at" field.
+func (m *MigrationMutation) SetCommandSentAt(t time.Time) {
+	m.command_sent_at = &t
+}
+
+// CommandSentAt returns the value of the "command_sent_at" field in the mutation.
+func (m *MigrationMutation) CommandSentAt() (r time.Time, exists bool) {
+	v := m.command_sent_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCommandSentAt returns the old "command_sent_at" field's value of the Migration entity.
+// If the Migration object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MigrationMutation) OldCommandSentAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCommandSentAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCommandSentAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCommandSentAt: %w", err)
+	}
+	return oldValue.CommandSentAt, nil
+}
+
+// ClearCommandSentAt clears the value of the "command_sent_at" field.
+func (m *MigrationMutation) ClearCommandSentAt() {
+	m.command_sent_at = nil
+	m.clearedFields[migration.FieldCommandSentAt] = struct{}{}
+}
+
+// CommandSentAtCleared returns if the "command_sent_at" field was cleared in this mutation.
+func (m *MigrationMutation) CommandSentAtCleared() bool {
+	_, ok := m.clearedFields[migration.FieldCommandSentAt]
+	return ok
+}
+
+// ResetCommandSentAt resets all changes to the "command_sent_at" field.
+func (m *MigrationMutation) ResetCommandSentAt() {
+	m.command_sent_at = nil
+	delete(m.clearedFields, migration.FieldCommandSentAt)
+}
+
+// SetLastError sets the "last_error" field.
+func (m *MigrationMutation) SetLastError(s string) {
+	m.last_error = &s
+}
+
+// LastError returns the value of the "last_error" field in the mutation.
+func (m *MigrationMutation) LastError() (r string, exists bool) {
+	v := m.last_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastError returns the old "last_error" field's value of the Migration entity.
+// If the Migration object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MigrationMutation) OldLastError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastError: %w", err)
+	}
+	return oldValue.LastError, nil
+}
+
+// ResetLastError resets all changes to the "last_error" field.
+func (m *MigrationMutation) ResetLastError() {
+	m.last_error = nil
+}
+
+// SetStateChangedAt sets the "state_changed_at" field.
+func (m *MigrationMutation) SetStateChangedAt(t time.Time) {
+	m.state_changed_at = &t
+}
+
+// StateChangedAt returns the value of the "state_changed_at" field in the mutation.
+func (m *MigrationMutation) StateChangedAt() (r time.Time, exists bool) {
+	v := m.state_changed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStateChangedAt returns the old "state_changed_at" field's value of the Migration entity.
+// If the Migration object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MigrationMutation) OldStateChangedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStateChangedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStateChangedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStateChangedAt: %w", err)
+	}
+	return oldValue.StateChangedAt, nil
+}
+
+// ClearStateChangedAt clears the value of the "state_changed_at" field.
+func (m *MigrationMutation) ClearStateChangedAt() {
+	m.state_changed_at = nil
+	m.clearedFields[migration.FieldStateChangedAt] = struct{}{}
+}
+
+// StateChangedAtCleared returns if the "state_changed_at" field was cleared in this mutation.
+func (m *MigrationMutation) StateChangedAtCleared() bool {
+	_, ok := m.clearedFields[migration.FieldStateChangedAt]
+	return ok
+}
+
+// ResetStateChangedAt resets all changes to the "state_changed_at" field.
+func (m *MigrationMutation) ResetStateChangedAt() {
+	m.state_changed_at = nil
+	delete(m.clearedFields, migration.FieldStateChangedAt)
+}
+
 // ClearTenant clears the "tenant" edge to the Tenant entity.
 func (m *MigrationMutation) ClearTenant() {
 	m.clearedtenant = true
@@ -14610,7 +15667,7 @@ func (m *MigrationMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MigrationMutation) Fields() []string {
-	fields := make([]string, 0, 13)
+	fields := make([]string, 0, 19)
 	if m.created_at != nil {
 		fields = append(fields, migration.FieldCreatedAt)
 	}
@@ -14650,6 +15707,24 @@ func (m *MigrationMutation) Fields() []string {
 	if m.host != nil {
 		fields = append(fields, migration.FieldHostID)
 	}
+	if m.disks != nil {
+		fields = append(fields, migration.FieldDisks)
+	}
+	if m.sync_pass != nil {
+		fields = append(fields, migration.FieldSyncPass)
+	}
+	if m.sync_requested_at != nil {
+		fields = append(fields, migration.FieldSyncRequestedAt)
+	}
+	if m.command_sent_at != nil {
+		fields = append(fields, migration.FieldCommandSentAt)
+	}
+	if m.last_error != nil {
+		fields = append(fields, migration.FieldLastError)
+	}
+	if m.state_changed_at != nil {
+		fields = append(fields, migration.FieldStateChangedAt)
+	}
 	return fields
 }
 
@@ -14684,6 +15759,18 @@ func (m *MigrationMutation) Field(name string) (ent.Value, bool) {
 		return m.LastSyncAt()
 	case migration.FieldHostID:
 		return m.HostID()
+	case migration.FieldDisks:
+		return m.Disks()
+	case migration.FieldSyncPass:
+		return m.SyncPass()
+	case migration.FieldSyncRequestedAt:
+		return m.SyncRequestedAt()
+	case migration.FieldCommandSentAt:
+		return m.CommandSentAt()
+	case migration.FieldLastError:
+		return m.LastError()
+	case migration.FieldStateChangedAt:
+		return m.StateChangedAt()
 	}
 	return nil, false
 }
@@ -14719,6 +15806,18 @@ func (m *MigrationMutation) OldField(ctx context.Context, name string) (ent.Valu
 		return m.OldLastSyncAt(ctx)
 	case migration.FieldHostID:
 		return m.OldHostID(ctx)
+	case migration.FieldDisks:
+		return m.OldDisks(ctx)
+	case migration.FieldSyncPass:
+		return m.OldSyncPass(ctx)
+	case migration.FieldSyncRequestedAt:
+		return m.OldSyncRequestedAt(ctx)
+	case migration.FieldCommandSentAt:
+		return m.OldCommandSentAt(ctx)
+	case migration.FieldLastError:
+		return m.OldLastError(ctx)
+	case migration.FieldStateChangedAt:
+		return m.OldStateChangedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown Migration field %s", name)
 }
@@ -14819,6 +15918,48 @@ func (m *MigrationMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetHostID(v)
 		return nil
+	case migration.FieldDisks:
+		v, ok := value.([]ferry.MigrationDisk)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDisks(v)
+		return nil
+	case migration.FieldSyncPass:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSyncPass(v)
+		return nil
+	case migration.FieldSyncRequestedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSyncRequestedAt(v)
+		return nil
+	case migration.FieldCommandSentAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCommandSentAt(v)
+		return nil
+	case migration.FieldLastError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastError(v)
+		return nil
+	case migration.FieldStateChangedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStateChangedAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Migration field %s", name)
 }
@@ -14842,6 +15983,9 @@ func (m *MigrationMutation) AddedFields() []string {
 	if m.addeta_seconds != nil {
 		fields = append(fields, migration.FieldEtaSeconds)
 	}
+	if m.addsync_pass != nil {
+		fields = append(fields, migration.FieldSyncPass)
+	}
 	return fields
 }
 
@@ -14860,6 +16004,8 @@ func (m *MigrationMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedLagSeconds()
 	case migration.FieldEtaSeconds:
 		return m.AddedEtaSeconds()
+	case migration.FieldSyncPass:
+		return m.AddedSyncPass()
 	}
 	return nil, false
 }
@@ -14904,6 +16050,13 @@ func (m *MigrationMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddEtaSeconds(v)
 		return nil
+	case migration.FieldSyncPass:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSyncPass(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Migration numeric field %s", name)
 }
@@ -14917,6 +16070,18 @@ func (m *MigrationMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(migration.FieldLastSyncAt) {
 		fields = append(fields, migration.FieldLastSyncAt)
+	}
+	if m.FieldCleared(migration.FieldDisks) {
+		fields = append(fields, migration.FieldDisks)
+	}
+	if m.FieldCleared(migration.FieldSyncRequestedAt) {
+		fields = append(fields, migration.FieldSyncRequestedAt)
+	}
+	if m.FieldCleared(migration.FieldCommandSentAt) {
+		fields = append(fields, migration.FieldCommandSentAt)
+	}
+	if m.FieldCleared(migration.FieldStateChangedAt) {
+		fields = append(fields, migration.FieldStateChangedAt)
 	}
 	return fields
 }
@@ -14937,6 +16102,18 @@ func (m *MigrationMutation) ClearField(name string) error {
 		return nil
 	case migration.FieldLastSyncAt:
 		m.ClearLastSyncAt()
+		return nil
+	case migration.FieldDisks:
+		m.ClearDisks()
+		return nil
+	case migration.FieldSyncRequestedAt:
+		m.ClearSyncRequestedAt()
+		return nil
+	case migration.FieldCommandSentAt:
+		m.ClearCommandSentAt()
+		return nil
+	case migration.FieldStateChangedAt:
+		m.ClearStateChangedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Migration nullable field %s", name)
@@ -14984,6 +16161,24 @@ func (m *MigrationMutation) ResetField(name string) error {
 		return nil
 	case migration.FieldHostID:
 		m.ResetHostID()
+		return nil
+	case migration.FieldDisks:
+		m.ResetDisks()
+		return nil
+	case migration.FieldSyncPass:
+		m.ResetSyncPass()
+		return nil
+	case migration.FieldSyncRequestedAt:
+		m.ResetSyncRequestedAt()
+		return nil
+	case migration.FieldCommandSentAt:
+		m.ResetCommandSentAt()
+		return nil
+	case migration.FieldLastError:
+		m.ResetLastError()
+		return nil
+	case migration.FieldStateChangedAt:
+		m.ResetStateChangedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Migration field %s", name)
@@ -15961,27 +17156,38 @@ func (m *NetworkInterfaceMutation) ResetEdge(name string) error {
 // PlanMutation represents an operation that mutates the Plan nodes in the graph.
 type PlanMutation struct {
 	config
-	op             Op
-	typ            string
-	id             *int
-	created_at     *time.Time
-	updated_at     *time.Time
-	name           *string
-	target         *string
-	status         *plan.Status
-	constraints    *map[string]interface{}
-	metrics        *map[string]interface{}
-	problems       *[]string
-	appendproblems []string
-	clearedFields  map[string]struct{}
-	tenant         *int
-	clearedtenant  bool
-	waves          map[int]struct{}
-	removedwaves   map[int]struct{}
-	clearedwaves   bool
-	done           bool
-	oldValue       func(context.Context) (*Plan, error)
-	predicates     []predicate.Plan
+	op               Op
+	typ              string
+	id               *int
+	created_at       *time.Time
+	updated_at       *time.Time
+	name             *string
+	target           *string
+	status           *plan.Status
+	constraints      *map[string]interface{}
+	metrics          *map[string]interface{}
+	problems         *[]string
+	appendproblems   []string
+	error            *string
+	infeasible       *[]map[string]interface{}
+	appendinfeasible []map[string]interface{}
+	unplaced         *[]map[string]interface{}
+	appendunplaced   []map[string]interface{}
+	cycles           *[]map[string]interface{}
+	appendcycles     []map[string]interface{}
+	warnings         *[]string
+	appendwarnings   []string
+	started_at       *time.Time
+	finished_at      *time.Time
+	clearedFields    map[string]struct{}
+	tenant           *int
+	clearedtenant    bool
+	waves            map[int]struct{}
+	removedwaves     map[int]struct{}
+	clearedwaves     bool
+	done             bool
+	oldValue         func(context.Context) (*Plan, error)
+	predicates       []predicate.Plan
 }
 
 var _ ent.Mutation = (*PlanMutation)(nil)
@@ -16461,6 +17667,400 @@ func (m *PlanMutation) ResetProblems() {
 	delete(m.clearedFields, plan.FieldProblems)
 }
 
+// SetError sets the "error" field.
+func (m *PlanMutation) SetError(s string) {
+	m.error = &s
+}
+
+// Error returns the value of the "error" field in the mutation.
+func (m *PlanMutation) Error() (r string, exists bool) {
+	v := m.error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldError returns the old "error" field's value of the Plan entity.
+// If the Plan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PlanMutation) OldError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldError: %w", err)
+	}
+	return oldValue.Error, nil
+}
+
+// ResetError resets all changes to the "error" field.
+func (m *PlanMutation) ResetError() {
+	m.error = nil
+}
+
+// SetInfeasible sets the "infeasible" field.
+func (m *PlanMutation) SetInfeasible(value []map[string]interface{}) {
+	m.infeasible = &value
+	m.appendinfeasible = nil
+}
+
+// Infeasible returns the value of the "infeasible" field in the mutation.
+func (m *PlanMutation) Infeasible() (r []map[string]interface{}, exists bool) {
+	v := m.infeasible
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInfeasible returns the old "infeasible" field's value of the Plan entity.
+// If the Plan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PlanMutation) OldInfeasible(ctx context.Context) (v []map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInfeasible is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInfeasible requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInfeasible: %w", err)
+	}
+	return oldValue.Infeasible, nil
+}
+
+// AppendInfeasible adds value to the "infeasible" field.
+func (m *PlanMutation) AppendInfeasible(value []map[string]interface{}) {
+	m.appendinfeasible = append(m.appendinfeasible, value...)
+}
+
+// AppendedInfeasible returns the list of values that were appended to the "infeasible" field in this mutation.
+func (m *PlanMutation) AppendedInfeasible() ([]map[string]interface{}, bool) {
+	if len(m.appendinfeasible) == 0 {
+		return nil, false
+	}
+	return m.appendinfeasible, true
+}
+
+// ClearInfeasible clears the value of the "infeasible" field.
+func (m *PlanMutation) ClearInfeasible() {
+	m.infeasible = nil
+	m.appendinfeasible = nil
+	m.clearedFields[plan.FieldInfeasible] = struct{}{}
+}
+
+// InfeasibleCleared returns if the "infeasible" field was cleared in this mutation.
+func (m *PlanMutation) InfeasibleCleared() bool {
+	_, ok := m.clearedFields[plan.FieldInfeasible]
+	return ok
+}
+
+// ResetInfeasible resets all changes to the "infeasible" field.
+func (m *PlanMutation) ResetInfeasible() {
+	m.infeasible = nil
+	m.appendinfeasible = nil
+	delete(m.clearedFields, plan.FieldInfeasible)
+}
+
+// SetUnplaced sets the "unplaced" field.
+func (m *PlanMutation) SetUnplaced(value []map[string]interface{}) {
+	m.unplaced = &value
+	m.appendunplaced = nil
+}
+
+// Unplaced returns the value of the "unplaced" field in the mutation.
+func (m *PlanMutation) Unplaced() (r []map[string]interface{}, exists bool) {
+	v := m.unplaced
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnplaced returns the old "unplaced" field's value of the Plan entity.
+// If the Plan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PlanMutation) OldUnplaced(ctx context.Context) (v []map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnplaced is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnplaced requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnplaced: %w", err)
+	}
+	return oldValue.Unplaced, nil
+}
+
+// AppendUnplaced adds value to the "unplaced" field.
+func (m *PlanMutation) AppendUnplaced(value []map[string]interface{}) {
+	m.appendunplaced = append(m.appendunplaced, value...)
+}
+
+// AppendedUnplaced returns the list of values that were appended to the "unplaced" field in this mutation.
+func (m *PlanMutation) AppendedUnplaced() ([]map[string]interface{}, bool) {
+	if len(m.appendunplaced) == 0 {
+		return nil, false
+	}
+	return m.appendunplaced, true
+}
+
+// ClearUnplaced clears the value of the "unplaced" field.
+func (m *PlanMutation) ClearUnplaced() {
+	m.unplaced = nil
+	m.appendunplaced = nil
+	m.clearedFields[plan.FieldUnplaced] = struct{}{}
+}
+
+// UnplacedCleared returns if the "unplaced" field was cleared in this mutation.
+func (m *PlanMutation) UnplacedCleared() bool {
+	_, ok := m.clearedFields[plan.FieldUnplaced]
+	return ok
+}
+
+// ResetUnplaced resets all changes to the "unplaced" field.
+func (m *PlanMutation) ResetUnplaced() {
+	m.unplaced = nil
+	m.appendunplaced = nil
+	delete(m.clearedFields, plan.FieldUnplaced)
+}
+
+// SetCycles sets the "cycles" field.
+func (m *PlanMutation) SetCycles(value []map[string]interface{}) {
+	m.cycles = &value
+	m.appendcycles = nil
+}
+
+// Cycles returns the value of the "cycles" field in the mutation.
+func (m *PlanMutation) Cycles() (r []map[string]interface{}, exists bool) {
+	v := m.cycles
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCycles returns the old "cycles" field's value of the Plan entity.
+// If the Plan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PlanMutation) OldCycles(ctx context.Context) (v []map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCycles is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCycles requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCycles: %w", err)
+	}
+	return oldValue.Cycles, nil
+}
+
+// AppendCycles adds value to the "cycles" field.
+func (m *PlanMutation) AppendCycles(value []map[string]interface{}) {
+	m.appendcycles = append(m.appendcycles, value...)
+}
+
+// AppendedCycles returns the list of values that were appended to the "cycles" field in this mutation.
+func (m *PlanMutation) AppendedCycles() ([]map[string]interface{}, bool) {
+	if len(m.appendcycles) == 0 {
+		return nil, false
+	}
+	return m.appendcycles, true
+}
+
+// ClearCycles clears the value of the "cycles" field.
+func (m *PlanMutation) ClearCycles() {
+	m.cycles = nil
+	m.appendcycles = nil
+	m.clearedFields[plan.FieldCycles] = struct{}{}
+}
+
+// CyclesCleared returns if the "cycles" field was cleared in this mutation.
+func (m *PlanMutation) CyclesCleared() bool {
+	_, ok := m.clearedFields[plan.FieldCycles]
+	return ok
+}
+
+// ResetCycles resets all changes to the "cycles" field.
+func (m *PlanMutation) ResetCycles() {
+	m.cycles = nil
+	m.appendcycles = nil
+	delete(m.clearedFields, plan.FieldCycles)
+}
+
+// SetWarnings sets the "warnings" field.
+func (m *PlanMutation) SetWarnings(s []string) {
+	m.warnings = &s
+	m.appendwarnings = nil
+}
+
+// Warnings returns the value of the "warnings" field in the mutation.
+func (m *PlanMutation) Warnings() (r []string, exists bool) {
+	v := m.warnings
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWarnings returns the old "warnings" field's value of the Plan entity.
+// If the Plan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PlanMutation) OldWarnings(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWarnings is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWarnings requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWarnings: %w", err)
+	}
+	return oldValue.Warnings, nil
+}
+
+// AppendWarnings adds s to the "warnings" field.
+func (m *PlanMutation) AppendWarnings(s []string) {
+	m.appendwarnings = append(m.appendwarnings, s...)
+}
+
+// AppendedWarnings returns the list of values that were appended to the "warnings" field in this mutation.
+func (m *PlanMutation) AppendedWarnings() ([]string, bool) {
+	if len(m.appendwarnings) == 0 {
+		return nil, false
+	}
+	return m.appendwarnings, true
+}
+
+// ClearWarnings clears the value of the "warnings" field.
+func (m *PlanMutation) ClearWarnings() {
+	m.warnings = nil
+	m.appendwarnings = nil
+	m.clearedFields[plan.FieldWarnings] = struct{}{}
+}
+
+// WarningsCleared returns if the "warnings" field was cleared in this mutation.
+func (m *PlanMutation) WarningsCleared() bool {
+	_, ok := m.clearedFields[plan.FieldWarnings]
+	return ok
+}
+
+// ResetWarnings resets all changes to the "warnings" field.
+func (m *PlanMutation) ResetWarnings() {
+	m.warnings = nil
+	m.appendwarnings = nil
+	delete(m.clearedFields, plan.FieldWarnings)
+}
+
+// SetStartedAt sets the "started_at" field.
+func (m *PlanMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *PlanMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the Plan entity.
+// If the Plan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PlanMutation) OldStartedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ClearStartedAt clears the value of the "started_at" field.
+func (m *PlanMutation) ClearStartedAt() {
+	m.started_at = nil
+	m.clearedFields[plan.FieldStartedAt] = struct{}{}
+}
+
+// StartedAtCleared returns if the "started_at" field was cleared in this mutation.
+func (m *PlanMutation) StartedAtCleared() bool {
+	_, ok := m.clearedFields[plan.FieldStartedAt]
+	return ok
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *PlanMutation) ResetStartedAt() {
+	m.started_at = nil
+	delete(m.clearedFields, plan.FieldStartedAt)
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (m *PlanMutation) SetFinishedAt(t time.Time) {
+	m.finished_at = &t
+}
+
+// FinishedAt returns the value of the "finished_at" field in the mutation.
+func (m *PlanMutation) FinishedAt() (r time.Time, exists bool) {
+	v := m.finished_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFinishedAt returns the old "finished_at" field's value of the Plan entity.
+// If the Plan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PlanMutation) OldFinishedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFinishedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFinishedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFinishedAt: %w", err)
+	}
+	return oldValue.FinishedAt, nil
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (m *PlanMutation) ClearFinishedAt() {
+	m.finished_at = nil
+	m.clearedFields[plan.FieldFinishedAt] = struct{}{}
+}
+
+// FinishedAtCleared returns if the "finished_at" field was cleared in this mutation.
+func (m *PlanMutation) FinishedAtCleared() bool {
+	_, ok := m.clearedFields[plan.FieldFinishedAt]
+	return ok
+}
+
+// ResetFinishedAt resets all changes to the "finished_at" field.
+func (m *PlanMutation) ResetFinishedAt() {
+	m.finished_at = nil
+	delete(m.clearedFields, plan.FieldFinishedAt)
+}
+
 // ClearTenant clears the "tenant" edge to the Tenant entity.
 func (m *PlanMutation) ClearTenant() {
 	m.clearedtenant = true
@@ -16576,7 +18176,7 @@ func (m *PlanMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PlanMutation) Fields() []string {
-	fields := make([]string, 0, 9)
+	fields := make([]string, 0, 16)
 	if m.created_at != nil {
 		fields = append(fields, plan.FieldCreatedAt)
 	}
@@ -16604,6 +18204,27 @@ func (m *PlanMutation) Fields() []string {
 	if m.problems != nil {
 		fields = append(fields, plan.FieldProblems)
 	}
+	if m.error != nil {
+		fields = append(fields, plan.FieldError)
+	}
+	if m.infeasible != nil {
+		fields = append(fields, plan.FieldInfeasible)
+	}
+	if m.unplaced != nil {
+		fields = append(fields, plan.FieldUnplaced)
+	}
+	if m.cycles != nil {
+		fields = append(fields, plan.FieldCycles)
+	}
+	if m.warnings != nil {
+		fields = append(fields, plan.FieldWarnings)
+	}
+	if m.started_at != nil {
+		fields = append(fields, plan.FieldStartedAt)
+	}
+	if m.finished_at != nil {
+		fields = append(fields, plan.FieldFinishedAt)
+	}
 	return fields
 }
 
@@ -16630,6 +18251,20 @@ func (m *PlanMutation) Field(name string) (ent.Value, bool) {
 		return m.Metrics()
 	case plan.FieldProblems:
 		return m.Problems()
+	case plan.FieldError:
+		return m.Error()
+	case plan.FieldInfeasible:
+		return m.Infeasible()
+	case plan.FieldUnplaced:
+		return m.Unplaced()
+	case plan.FieldCycles:
+		return m.Cycles()
+	case plan.FieldWarnings:
+		return m.Warnings()
+	case plan.FieldStartedAt:
+		return m.StartedAt()
+	case plan.FieldFinishedAt:
+		return m.FinishedAt()
 	}
 	return nil, false
 }
@@ -16657,6 +18292,20 @@ func (m *PlanMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldMetrics(ctx)
 	case plan.FieldProblems:
 		return m.OldProblems(ctx)
+	case plan.FieldError:
+		return m.OldError(ctx)
+	case plan.FieldInfeasible:
+		return m.OldInfeasible(ctx)
+	case plan.FieldUnplaced:
+		return m.OldUnplaced(ctx)
+	case plan.FieldCycles:
+		return m.OldCycles(ctx)
+	case plan.FieldWarnings:
+		return m.OldWarnings(ctx)
+	case plan.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case plan.FieldFinishedAt:
+		return m.OldFinishedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown Plan field %s", name)
 }
@@ -16729,6 +18378,55 @@ func (m *PlanMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetProblems(v)
 		return nil
+	case plan.FieldError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetError(v)
+		return nil
+	case plan.FieldInfeasible:
+		v, ok := value.([]map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInfeasible(v)
+		return nil
+	case plan.FieldUnplaced:
+		v, ok := value.([]map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnplaced(v)
+		return nil
+	case plan.FieldCycles:
+		v, ok := value.([]map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCycles(v)
+		return nil
+	case plan.FieldWarnings:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWarnings(v)
+		return nil
+	case plan.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case plan.FieldFinishedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFinishedAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Plan field %s", name)
 }
@@ -16771,6 +18469,24 @@ func (m *PlanMutation) ClearedFields() []string {
 	if m.FieldCleared(plan.FieldProblems) {
 		fields = append(fields, plan.FieldProblems)
 	}
+	if m.FieldCleared(plan.FieldInfeasible) {
+		fields = append(fields, plan.FieldInfeasible)
+	}
+	if m.FieldCleared(plan.FieldUnplaced) {
+		fields = append(fields, plan.FieldUnplaced)
+	}
+	if m.FieldCleared(plan.FieldCycles) {
+		fields = append(fields, plan.FieldCycles)
+	}
+	if m.FieldCleared(plan.FieldWarnings) {
+		fields = append(fields, plan.FieldWarnings)
+	}
+	if m.FieldCleared(plan.FieldStartedAt) {
+		fields = append(fields, plan.FieldStartedAt)
+	}
+	if m.FieldCleared(plan.FieldFinishedAt) {
+		fields = append(fields, plan.FieldFinishedAt)
+	}
 	return fields
 }
 
@@ -16793,6 +18509,24 @@ func (m *PlanMutation) ClearField(name string) error {
 		return nil
 	case plan.FieldProblems:
 		m.ClearProblems()
+		return nil
+	case plan.FieldInfeasible:
+		m.ClearInfeasible()
+		return nil
+	case plan.FieldUnplaced:
+		m.ClearUnplaced()
+		return nil
+	case plan.FieldCycles:
+		m.ClearCycles()
+		return nil
+	case plan.FieldWarnings:
+		m.ClearWarnings()
+		return nil
+	case plan.FieldStartedAt:
+		m.ClearStartedAt()
+		return nil
+	case plan.FieldFinishedAt:
+		m.ClearFinishedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Plan nullable field %s", name)
@@ -16828,6 +18562,27 @@ func (m *PlanMutation) ResetField(name string) error {
 		return nil
 	case plan.FieldProblems:
 		m.ResetProblems()
+		return nil
+	case plan.FieldError:
+		m.ResetError()
+		return nil
+	case plan.FieldInfeasible:
+		m.ResetInfeasible()
+		return nil
+	case plan.FieldUnplaced:
+		m.ResetUnplaced()
+		return nil
+	case plan.FieldCycles:
+		m.ResetCycles()
+		return nil
+	case plan.FieldWarnings:
+		m.ResetWarnings()
+		return nil
+	case plan.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case plan.FieldFinishedAt:
+		m.ResetFinishedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Plan field %s", name)
@@ -16949,6 +18704,8 @@ type RecoveryPointMutation struct {
 	manifest_digest  *string
 	labels           *[]string
 	appendlabels     []string
+	points           *[]ferry.DiskPoint
+	appendpoints     []ferry.DiskPoint
 	clearedFields    map[string]struct{}
 	tenant           *int
 	clearedtenant    bool
@@ -17361,6 +19118,71 @@ func (m *RecoveryPointMutation) ResetLabels() {
 	delete(m.clearedFields, recoverypoint.FieldLabels)
 }
 
+// SetPoints sets the "points" field.
+func (m *RecoveryPointMutation) SetPoints(fp []ferry.DiskPoint) {
+	m.points = &fp
+	m.appendpoints = nil
+}
+
+// Points returns the value of the "points" field in the mutation.
+func (m *RecoveryPointMutation) Points() (r []ferry.DiskPoint, exists bool) {
+	v := m.points
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPoints returns the old "points" field's value of the RecoveryPoint entity.
+// If the RecoveryPoint object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RecoveryPointMutation) OldPoints(ctx context.Context) (v []ferry.DiskPoint, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPoints is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPoints requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPoints: %w", err)
+	}
+	return oldValue.Points, nil
+}
+
+// AppendPoints adds fp to the "points" field.
+func (m *RecoveryPointMutation) AppendPoints(fp []ferry.DiskPoint) {
+	m.appendpoints = append(m.appendpoints, fp...)
+}
+
+// AppendedPoints returns the list of values that were appended to the "points" field in this mutation.
+func (m *RecoveryPointMutation) AppendedPoints() ([]ferry.DiskPoint, bool) {
+	if len(m.appendpoints) == 0 {
+		return nil, false
+	}
+	return m.appendpoints, true
+}
+
+// ClearPoints clears the value of the "points" field.
+func (m *RecoveryPointMutation) ClearPoints() {
+	m.points = nil
+	m.appendpoints = nil
+	m.clearedFields[recoverypoint.FieldPoints] = struct{}{}
+}
+
+// PointsCleared returns if the "points" field was cleared in this mutation.
+func (m *RecoveryPointMutation) PointsCleared() bool {
+	_, ok := m.clearedFields[recoverypoint.FieldPoints]
+	return ok
+}
+
+// ResetPoints resets all changes to the "points" field.
+func (m *RecoveryPointMutation) ResetPoints() {
+	m.points = nil
+	m.appendpoints = nil
+	delete(m.clearedFields, recoverypoint.FieldPoints)
+}
+
 // ClearTenant clears the "tenant" edge to the Tenant entity.
 func (m *RecoveryPointMutation) ClearTenant() {
 	m.clearedtenant = true
@@ -17515,7 +19337,7 @@ func (m *RecoveryPointMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RecoveryPointMutation) Fields() []string {
-	fields := make([]string, 0, 7)
+	fields := make([]string, 0, 8)
 	if m.created_at != nil {
 		fields = append(fields, recoverypoint.FieldCreatedAt)
 	}
@@ -17536,6 +19358,9 @@ func (m *RecoveryPointMutation) Fields() []string {
 	}
 	if m.labels != nil {
 		fields = append(fields, recoverypoint.FieldLabels)
+	}
+	if m.points != nil {
+		fields = append(fields, recoverypoint.FieldPoints)
 	}
 	return fields
 }
@@ -17559,6 +19384,8 @@ func (m *RecoveryPointMutation) Field(name string) (ent.Value, bool) {
 		return m.ManifestDigest()
 	case recoverypoint.FieldLabels:
 		return m.Labels()
+	case recoverypoint.FieldPoints:
+		return m.Points()
 	}
 	return nil, false
 }
@@ -17582,6 +19409,8 @@ func (m *RecoveryPointMutation) OldField(ctx context.Context, name string) (ent.
 		return m.OldManifestDigest(ctx)
 	case recoverypoint.FieldLabels:
 		return m.OldLabels(ctx)
+	case recoverypoint.FieldPoints:
+		return m.OldPoints(ctx)
 	}
 	return nil, fmt.Errorf("unknown RecoveryPoint field %s", name)
 }
@@ -17640,6 +19469,13 @@ func (m *RecoveryPointMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetLabels(v)
 		return nil
+	case recoverypoint.FieldPoints:
+		v, ok := value.([]ferry.DiskPoint)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPoints(v)
+		return nil
 	}
 	return fmt.Errorf("unknown RecoveryPoint field %s", name)
 }
@@ -17688,6 +19524,9 @@ func (m *RecoveryPointMutation) ClearedFields() []string {
 	if m.FieldCleared(recoverypoint.FieldLabels) {
 		fields = append(fields, recoverypoint.FieldLabels)
 	}
+	if m.FieldCleared(recoverypoint.FieldPoints) {
+		fields = append(fields, recoverypoint.FieldPoints)
+	}
 	return fields
 }
 
@@ -17704,6 +19543,9 @@ func (m *RecoveryPointMutation) ClearField(name string) error {
 	switch name {
 	case recoverypoint.FieldLabels:
 		m.ClearLabels()
+		return nil
+	case recoverypoint.FieldPoints:
+		m.ClearPoints()
 		return nil
 	}
 	return fmt.Errorf("unknown RecoveryPoint nullable field %s", name)
@@ -17733,6 +19575,9 @@ func (m *RecoveryPointMutation) ResetField(name string) error {
 		return nil
 	case recoverypoint.FieldLabels:
 		m.ResetLabels()
+		return nil
+	case recoverypoint.FieldPoints:
+		m.ResetPoints()
 		return nil
 	}
 	return fmt.Errorf("unknown RecoveryPoint field %s", name)
@@ -21962,6 +23807,12 @@ type WaveMutation struct {
 	adddata_bytes          *int64
 	replication_seconds    *int64
 	addreplication_seconds *int64
+	pilot                  *bool
+	host_count             *int
+	addhost_count          *int
+	wire_bytes             *int64
+	addwire_bytes          *int64
+	cutover_ends_at        *time.Time
 	status                 *wave.Status
 	clearedFields          map[string]struct{}
 	tenant                 *int
@@ -22533,6 +24384,203 @@ func (m *WaveMutation) ResetReplicationSeconds() {
 	m.addreplication_seconds = nil
 }
 
+// SetPilot sets the "pilot" field.
+func (m *WaveMutation) SetPilot(b bool) {
+	m.pilot = &b
+}
+
+// Pilot returns the value of the "pilot" field in the mutation.
+func (m *WaveMutation) Pilot() (r bool, exists bool) {
+	v := m.pilot
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPilot returns the old "pilot" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldPilot(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPilot is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPilot requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPilot: %w", err)
+	}
+	return oldValue.Pilot, nil
+}
+
+// ResetPilot resets all changes to the "pilot" field.
+func (m *WaveMutation) ResetPilot() {
+	m.pilot = nil
+}
+
+// SetHostCount sets the "host_count" field.
+func (m *WaveMutation) SetHostCount(i int) {
+	m.host_count = &i
+	m.addhost_count = nil
+}
+
+// HostCount returns the value of the "host_count" field in the mutation.
+func (m *WaveMutation) HostCount() (r int, exists bool) {
+	v := m.host_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHostCount returns the old "host_count" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldHostCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHostCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHostCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHostCount: %w", err)
+	}
+	return oldValue.HostCount, nil
+}
+
+// AddHostCount adds i to the "host_count" field.
+func (m *WaveMutation) AddHostCount(i int) {
+	if m.addhost_count != nil {
+		*m.addhost_count += i
+	} else {
+		m.addhost_count = &i
+	}
+}
+
+// AddedHostCount returns the value that was added to the "host_count" field in this mutation.
+func (m *WaveMutation) AddedHostCount() (r int, exists bool) {
+	v := m.addhost_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetHostCount resets all changes to the "host_count" field.
+func (m *WaveMutation) ResetHostCount() {
+	m.host_count = nil
+	m.addhost_count = nil
+}
+
+// SetWireBytes sets the "wire_bytes" field.
+func (m *WaveMutation) SetWireBytes(i int64) {
+	m.wire_bytes = &i
+	m.addwire_bytes = nil
+}
+
+// WireBytes returns the value of the "wire_bytes" field in the mutation.
+func (m *WaveMutation) WireBytes() (r int64, exists bool) {
+	v := m.wire_bytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWireBytes returns the old "wire_bytes" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldWireBytes(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWireBytes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWireBytes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWireBytes: %w", err)
+	}
+	return oldValue.WireBytes, nil
+}
+
+// AddWireBytes adds i to the "wire_bytes" field.
+func (m *WaveMutation) AddWireBytes(i int64) {
+	if m.addwire_bytes != nil {
+		*m.addwire_bytes += i
+	} else {
+		m.addwire_bytes = &i
+	}
+}
+
+// AddedWireBytes returns the value that was added to the "wire_bytes" field in this mutation.
+func (m *WaveMutation) AddedWireBytes() (r int64, exists bool) {
+	v := m.addwire_bytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetWireBytes resets all changes to the "wire_bytes" field.
+func (m *WaveMutation) ResetWireBytes() {
+	m.wire_bytes = nil
+	m.addwire_bytes = nil
+}
+
+// SetCutoverEndsAt sets the "cutover_ends_at" field.
+func (m *WaveMutation) SetCutoverEndsAt(t time.Time) {
+	m.cutover_ends_at = &t
+}
+
+// CutoverEndsAt returns the value of the "cutover_ends_at" field in the mutation.
+func (m *WaveMutation) CutoverEndsAt() (r time.Time, exists bool) {
+	v := m.cutover_ends_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCutoverEndsAt returns the old "cutover_ends_at" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldCutoverEndsAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCutoverEndsAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCutoverEndsAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCutoverEndsAt: %w", err)
+	}
+	return oldValue.CutoverEndsAt, nil
+}
+
+// ClearCutoverEndsAt clears the value of the "cutover_ends_at" field.
+func (m *WaveMutation) ClearCutoverEndsAt() {
+	m.cutover_ends_at = nil
+	m.clearedFields[wave.FieldCutoverEndsAt] = struct{}{}
+}
+
+// CutoverEndsAtCleared returns if the "cutover_ends_at" field was cleared in this mutation.
+func (m *WaveMutation) CutoverEndsAtCleared() bool {
+	_, ok := m.clearedFields[wave.FieldCutoverEndsAt]
+	return ok
+}
+
+// ResetCutoverEndsAt resets all changes to the "cutover_ends_at" field.
+func (m *WaveMutation) ResetCutoverEndsAt() {
+	m.cutover_ends_at = nil
+	delete(m.clearedFields, wave.FieldCutoverEndsAt)
+}
+
 // SetStatus sets the "status" field.
 func (m *WaveMutation) SetStatus(w wave.Status) {
 	m.status = &w
@@ -22723,7 +24771,7 @@ func (m *WaveMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WaveMutation) Fields() []string {
-	fields := make([]string, 0, 11)
+	fields := make([]string, 0, 15)
 	if m.created_at != nil {
 		fields = append(fields, wave.FieldCreatedAt)
 	}
@@ -22753,6 +24801,18 @@ func (m *WaveMutation) Fields() []string {
 	}
 	if m.replication_seconds != nil {
 		fields = append(fields, wave.FieldReplicationSeconds)
+	}
+	if m.pilot != nil {
+		fields = append(fields, wave.FieldPilot)
+	}
+	if m.host_count != nil {
+		fields = append(fields, wave.FieldHostCount)
+	}
+	if m.wire_bytes != nil {
+		fields = append(fields, wave.FieldWireBytes)
+	}
+	if m.cutover_ends_at != nil {
+		fields = append(fields, wave.FieldCutoverEndsAt)
 	}
 	if m.status != nil {
 		fields = append(fields, wave.FieldStatus)
@@ -22785,6 +24845,14 @@ func (m *WaveMutation) Field(name string) (ent.Value, bool) {
 		return m.DataBytes()
 	case wave.FieldReplicationSeconds:
 		return m.ReplicationSeconds()
+	case wave.FieldPilot:
+		return m.Pilot()
+	case wave.FieldHostCount:
+		return m.HostCount()
+	case wave.FieldWireBytes:
+		return m.WireBytes()
+	case wave.FieldCutoverEndsAt:
+		return m.CutoverEndsAt()
 	case wave.FieldStatus:
 		return m.Status()
 	}
@@ -22816,6 +24884,14 @@ func (m *WaveMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldDataBytes(ctx)
 	case wave.FieldReplicationSeconds:
 		return m.OldReplicationSeconds(ctx)
+	case wave.FieldPilot:
+		return m.OldPilot(ctx)
+	case wave.FieldHostCount:
+		return m.OldHostCount(ctx)
+	case wave.FieldWireBytes:
+		return m.OldWireBytes(ctx)
+	case wave.FieldCutoverEndsAt:
+		return m.OldCutoverEndsAt(ctx)
 	case wave.FieldStatus:
 		return m.OldStatus(ctx)
 	}
@@ -22897,6 +24973,34 @@ func (m *WaveMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetReplicationSeconds(v)
 		return nil
+	case wave.FieldPilot:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPilot(v)
+		return nil
+	case wave.FieldHostCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHostCount(v)
+		return nil
+	case wave.FieldWireBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWireBytes(v)
+		return nil
+	case wave.FieldCutoverEndsAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCutoverEndsAt(v)
+		return nil
 	case wave.FieldStatus:
 		v, ok := value.(wave.Status)
 		if !ok {
@@ -22921,6 +25025,12 @@ func (m *WaveMutation) AddedFields() []string {
 	if m.addreplication_seconds != nil {
 		fields = append(fields, wave.FieldReplicationSeconds)
 	}
+	if m.addhost_count != nil {
+		fields = append(fields, wave.FieldHostCount)
+	}
+	if m.addwire_bytes != nil {
+		fields = append(fields, wave.FieldWireBytes)
+	}
 	return fields
 }
 
@@ -22935,6 +25045,10 @@ func (m *WaveMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedDataBytes()
 	case wave.FieldReplicationSeconds:
 		return m.AddedReplicationSeconds()
+	case wave.FieldHostCount:
+		return m.AddedHostCount()
+	case wave.FieldWireBytes:
+		return m.AddedWireBytes()
 	}
 	return nil, false
 }
@@ -22965,6 +25079,20 @@ func (m *WaveMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddReplicationSeconds(v)
 		return nil
+	case wave.FieldHostCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddHostCount(v)
+		return nil
+	case wave.FieldWireBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWireBytes(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Wave numeric field %s", name)
 }
@@ -22981,6 +25109,9 @@ func (m *WaveMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(wave.FieldCutoverAt) {
 		fields = append(fields, wave.FieldCutoverAt)
+	}
+	if m.FieldCleared(wave.FieldCutoverEndsAt) {
+		fields = append(fields, wave.FieldCutoverEndsAt)
 	}
 	return fields
 }
@@ -23004,6 +25135,9 @@ func (m *WaveMutation) ClearField(name string) error {
 		return nil
 	case wave.FieldCutoverAt:
 		m.ClearCutoverAt()
+		return nil
+	case wave.FieldCutoverEndsAt:
+		m.ClearCutoverEndsAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Wave nullable field %s", name)
@@ -23042,6 +25176,18 @@ func (m *WaveMutation) ResetField(name string) error {
 		return nil
 	case wave.FieldReplicationSeconds:
 		m.ResetReplicationSeconds()
+		return nil
+	case wave.FieldPilot:
+		m.ResetPilot()
+		return nil
+	case wave.FieldHostCount:
+		m.ResetHostCount()
+		return nil
+	case wave.FieldWireBytes:
+		m.ResetWireBytes()
+		return nil
+	case wave.FieldCutoverEndsAt:
+		m.ResetCutoverEndsAt()
 		return nil
 	case wave.FieldStatus:
 		m.ResetStatus()
@@ -23173,24 +25319,28 @@ func (m *WaveMutation) ResetEdge(name string) error {
 // WaveMemberMutation represents an operation that mutates the WaveMember nodes in the graph.
 type WaveMemberMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *int
-	created_at    *time.Time
-	updated_at    *time.Time
-	reason        *string
-	move_group    *string
-	manual        *bool
-	clearedFields map[string]struct{}
-	tenant        *int
-	clearedtenant bool
-	wave          *int
-	clearedwave   bool
-	host          *int
-	clearedhost   bool
-	done          bool
-	oldValue      func(context.Context) (*WaveMember, error)
-	predicates    []predicate.WaveMember
+	op                  Op
+	typ                 string
+	id                  *int
+	created_at          *time.Time
+	updated_at          *time.Time
+	reason              *string
+	move_group          *string
+	manual              *bool
+	bytes               *int64
+	addbytes            *int64
+	downtime_minutes    *float64
+	adddowntime_minutes *float64
+	clearedFields       map[string]struct{}
+	tenant              *int
+	clearedtenant       bool
+	wave                *int
+	clearedwave         bool
+	host                *int
+	clearedhost         bool
+	done                bool
+	oldValue            func(context.Context) (*WaveMember, error)
+	predicates          []predicate.WaveMember
 }
 
 var _ ent.Mutation = (*WaveMemberMutation)(nil)
@@ -23507,6 +25657,118 @@ func (m *WaveMemberMutation) ResetManual() {
 	m.manual = nil
 }
 
+// SetBytes sets the "bytes" field.
+func (m *WaveMemberMutation) SetBytes(i int64) {
+	m.bytes = &i
+	m.addbytes = nil
+}
+
+// Bytes returns the value of the "bytes" field in the mutation.
+func (m *WaveMemberMutation) Bytes() (r int64, exists bool) {
+	v := m.bytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBytes returns the old "bytes" field's value of the WaveMember entity.
+// If the WaveMember object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMemberMutation) OldBytes(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBytes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBytes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBytes: %w", err)
+	}
+	return oldValue.Bytes, nil
+}
+
+// AddBytes adds i to the "bytes" field.
+func (m *WaveMemberMutation) AddBytes(i int64) {
+	if m.addbytes != nil {
+		*m.addbytes += i
+	} else {
+		m.addbytes = &i
+	}
+}
+
+// AddedBytes returns the value that was added to the "bytes" field in this mutation.
+func (m *WaveMemberMutation) AddedBytes() (r int64, exists bool) {
+	v := m.addbytes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetBytes resets all changes to the "bytes" field.
+func (m *WaveMemberMutation) ResetBytes() {
+	m.bytes = nil
+	m.addbytes = nil
+}
+
+// SetDowntimeMinutes sets the "downtime_minutes" field.
+func (m *WaveMemberMutation) SetDowntimeMinutes(f float64) {
+	m.downtime_minutes = &f
+	m.adddowntime_minutes = nil
+}
+
+// DowntimeMinutes returns the value of the "downtime_minutes" field in the mutation.
+func (m *WaveMemberMutation) DowntimeMinutes() (r float64, exists bool) {
+	v := m.downtime_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDowntimeMinutes returns the old "downtime_minutes" field's value of the WaveMember entity.
+// If the WaveMember object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMemberMutation) OldDowntimeMinutes(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDowntimeMinutes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDowntimeMinutes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDowntimeMinutes: %w", err)
+	}
+	return oldValue.DowntimeMinutes, nil
+}
+
+// AddDowntimeMinutes adds f to the "downtime_minutes" field.
+func (m *WaveMemberMutation) AddDowntimeMinutes(f float64) {
+	if m.adddowntime_minutes != nil {
+		*m.adddowntime_minutes += f
+	} else {
+		m.adddowntime_minutes = &f
+	}
+}
+
+// AddedDowntimeMinutes returns the value that was added to the "downtime_minutes" field in this mutation.
+func (m *WaveMemberMutation) AddedDowntimeMinutes() (r float64, exists bool) {
+	v := m.adddowntime_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDowntimeMinutes resets all changes to the "downtime_minutes" field.
+func (m *WaveMemberMutation) ResetDowntimeMinutes() {
+	m.downtime_minutes = nil
+	m.adddowntime_minutes = nil
+}
+
 // ClearTenant clears the "tenant" edge to the Tenant entity.
 func (m *WaveMemberMutation) ClearTenant() {
 	m.clearedtenant = true
@@ -23646,7 +25908,7 @@ func (m *WaveMemberMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WaveMemberMutation) Fields() []string {
-	fields := make([]string, 0, 6)
+	fields := make([]string, 0, 8)
 	if m.created_at != nil {
 		fields = append(fields, wavemember.FieldCreatedAt)
 	}
@@ -23664,6 +25926,12 @@ func (m *WaveMemberMutation) Fields() []string {
 	}
 	if m.manual != nil {
 		fields = append(fields, wavemember.FieldManual)
+	}
+	if m.bytes != nil {
+		fields = append(fields, wavemember.FieldBytes)
+	}
+	if m.downtime_minutes != nil {
+		fields = append(fields, wavemember.FieldDowntimeMinutes)
 	}
 	return fields
 }
@@ -23685,6 +25953,10 @@ func (m *WaveMemberMutation) Field(name string) (ent.Value, bool) {
 		return m.MoveGroup()
 	case wavemember.FieldManual:
 		return m.Manual()
+	case wavemember.FieldBytes:
+		return m.Bytes()
+	case wavemember.FieldDowntimeMinutes:
+		return m.DowntimeMinutes()
 	}
 	return nil, false
 }
@@ -23706,6 +25978,10 @@ func (m *WaveMemberMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldMoveGroup(ctx)
 	case wavemember.FieldManual:
 		return m.OldManual(ctx)
+	case wavemember.FieldBytes:
+		return m.OldBytes(ctx)
+	case wavemember.FieldDowntimeMinutes:
+		return m.OldDowntimeMinutes(ctx)
 	}
 	return nil, fmt.Errorf("unknown WaveMember field %s", name)
 }
@@ -23757,6 +26033,20 @@ func (m *WaveMemberMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetManual(v)
 		return nil
+	case wavemember.FieldBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBytes(v)
+		return nil
+	case wavemember.FieldDowntimeMinutes:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDowntimeMinutes(v)
+		return nil
 	}
 	return fmt.Errorf("unknown WaveMember field %s", name)
 }
@@ -23765,6 +26055,12 @@ func (m *WaveMemberMutation) SetField(name string, value ent.Value) error {
 // this mutation.
 func (m *WaveMemberMutation) AddedFields() []string {
 	var fields []string
+	if m.addbytes != nil {
+		fields = append(fields, wavemember.FieldBytes)
+	}
+	if m.adddowntime_minutes != nil {
+		fields = append(fields, wavemember.FieldDowntimeMinutes)
+	}
 	return fields
 }
 
@@ -23773,6 +26069,10 @@ func (m *WaveMemberMutation) AddedFields() []string {
 // was not set, or was not defined in the schema.
 func (m *WaveMemberMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
+	case wavemember.FieldBytes:
+		return m.AddedBytes()
+	case wavemember.FieldDowntimeMinutes:
+		return m.AddedDowntimeMinutes()
 	}
 	return nil, false
 }
@@ -23782,6 +26082,20 @@ func (m *WaveMemberMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *WaveMemberMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case wavemember.FieldBytes:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddBytes(v)
+		return nil
+	case wavemember.FieldDowntimeMinutes:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDowntimeMinutes(v)
+		return nil
 	}
 	return fmt.Errorf("unknown WaveMember numeric field %s", name)
 }
@@ -23826,6 +26140,12 @@ func (m *WaveMemberMutation) ResetField(name string) error {
 		return nil
 	case wavemember.FieldManual:
 		m.ResetManual()
+		return nil
+	case wavemember.FieldBytes:
+		m.ResetBytes()
+		return nil
+	case wavemember.FieldDowntimeMinutes:
+		m.ResetDowntimeMinutes()
 		return nil
 	}
 	return fmt.Errorf("unknown WaveMember field %s", name)

@@ -37,6 +37,20 @@ type Plan struct {
 	Metrics map[string]interface{} `json:"metrics,omitempty"`
 	// Problems holds the value of the "problems" field.
 	Problems []string `json:"problems,omitempty"`
+	// Error holds the value of the "error" field.
+	Error string `json:"error,omitempty"`
+	// Infeasible holds the value of the "infeasible" field.
+	Infeasible []map[string]interface{} `json:"infeasible,omitempty"`
+	// Unplaced holds the value of the "unplaced" field.
+	Unplaced []map[string]interface{} `json:"unplaced,omitempty"`
+	// Cycles holds the value of the "cycles" field.
+	Cycles []map[string]interface{} `json:"cycles,omitempty"`
+	// Warnings holds the value of the "warnings" field.
+	Warnings []string `json:"warnings,omitempty"`
+	// StartedAt holds the value of the "started_at" field.
+	StartedAt *time.Time `json:"started_at,omitempty"`
+	// FinishedAt holds the value of the "finished_at" field.
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the PlanQuery when eager-loading is set.
 	Edges        PlanEdges `json:"edges"`
@@ -83,13 +97,13 @@ func (*Plan) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case plan.FieldConstraints, plan.FieldMetrics, plan.FieldProblems:
+		case plan.FieldConstraints, plan.FieldMetrics, plan.FieldProblems, plan.FieldInfeasible, plan.FieldUnplaced, plan.FieldCycles, plan.FieldWarnings:
 			values[i] = new([]byte)
 		case plan.FieldID, plan.FieldTenantID:
 			values[i] = new(sql.NullInt64)
-		case plan.FieldName, plan.FieldTarget, plan.FieldStatus:
+		case plan.FieldName, plan.FieldTarget, plan.FieldStatus, plan.FieldError:
 			values[i] = new(sql.NullString)
-		case plan.FieldCreatedAt, plan.FieldUpdatedAt:
+		case plan.FieldCreatedAt, plan.FieldUpdatedAt, plan.FieldStartedAt, plan.FieldFinishedAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -172,6 +186,58 @@ func (_m *Plan) assignValues(columns []string, values []any) error {
 					return fmt.Errorf("unmarshal field problems: %w", err)
 				}
 			}
+		case plan.FieldError:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field error", values[i])
+			} else if value.Valid {
+				_m.Error = value.String
+			}
+		case plan.FieldInfeasible:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field infeasible", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Infeasible); err != nil {
+					return fmt.Errorf("unmarshal field infeasible: %w", err)
+				}
+			}
+		case plan.FieldUnplaced:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field unplaced", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Unplaced); err != nil {
+					return fmt.Errorf("unmarshal field unplaced: %w", err)
+				}
+			}
+		case plan.FieldCycles:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field cycles", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Cycles); err != nil {
+					return fmt.Errorf("unmarshal field cycles: %w", err)
+				}
+			}
+		case plan.FieldWarnings:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field warnings", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Warnings); err != nil {
+					return fmt.Errorf("unmarshal field warnings: %w", err)
+				}
+			}
+		case plan.FieldStartedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field started_at", values[i])
+			} else if value.Valid {
+				_m.StartedAt = new(time.Time)
+				*_m.StartedAt = value.Time
+			}
+		case plan.FieldFinishedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field finished_at", values[i])
+			} else if value.Valid {
+				_m.FinishedAt = new(time.Time)
+				*_m.FinishedAt = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -244,6 +310,31 @@ func (_m *Plan) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("problems=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Problems))
+	builder.WriteString(", ")
+	builder.WriteString("error=")
+	builder.WriteString(_m.Error)
+	builder.WriteString(", ")
+	builder.WriteString("infeasible=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Infeasible))
+	builder.WriteString(", ")
+	builder.WriteString("unplaced=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Unplaced))
+	builder.WriteString(", ")
+	builder.WriteString("cycles=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Cycles))
+	builder.WriteString(", ")
+	builder.WriteString("warnings=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Warnings))
+	builder.WriteString(", ")
+	if v := _m.StartedAt; v != nil {
+		builder.WriteString("started_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.FinishedAt; v != nil {
+		builder.WriteString("finished_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -110,6 +110,72 @@ func (_c *PlanCreate) SetProblems(v []string) *PlanCreate {
 	return _c
 }
 
+// SetError sets the "error" field.
+func (_c *PlanCreate) SetError(v string) *PlanCreate {
+	_c.mutation.SetError(v)
+	return _c
+}
+
+// SetNillableError sets the "error" field if the given value is not nil.
+func (_c *PlanCreate) SetNillableError(v *string) *PlanCreate {
+	if v != nil {
+		_c.SetError(*v)
+	}
+	return _c
+}
+
+// SetInfeasible sets the "infeasible" field.
+func (_c *PlanCreate) SetInfeasible(v []map[string]interface{}) *PlanCreate {
+	_c.mutation.SetInfeasible(v)
+	return _c
+}
+
+// SetUnplaced sets the "unplaced" field.
+func (_c *PlanCreate) SetUnplaced(v []map[string]interface{}) *PlanCreate {
+	_c.mutation.SetUnplaced(v)
+	return _c
+}
+
+// SetCycles sets the "cycles" field.
+func (_c *PlanCreate) SetCycles(v []map[string]interface{}) *PlanCreate {
+	_c.mutation.SetCycles(v)
+	return _c
+}
+
+// SetWarnings sets the "warnings" field.
+func (_c *PlanCreate) SetWarnings(v []string) *PlanCreate {
+	_c.mutation.SetWarnings(v)
+	return _c
+}
+
+// SetStartedAt sets the "started_at" field.
+func (_c *PlanCreate) SetStartedAt(v time.Time) *PlanCreate {
+	_c.mutation.SetStartedAt(v)
+	return _c
+}
+
+// SetNillableStartedAt sets the "started_at" field if the given value is not nil.
+func (_c *PlanCreate) SetNillableStartedAt(v *time.Time) *PlanCreate {
+	if v != nil {
+		_c.SetStartedAt(*v)
+	}
+	return _c
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (_c *PlanCreate) SetFinishedAt(v time.Time) *PlanCreate {
+	_c.mutation.SetFinishedAt(v)
+	return _c
+}
+
+// SetNillableFinishedAt sets the "finished_at" field if the given value is not nil.
+func (_c *PlanCreate) SetNillableFinishedAt(v *time.Time) *PlanCreate {
+	if v != nil {
+		_c.SetFinishedAt(*v)
+	}
+	return _c
+}
+
 // SetTenant sets the "tenant" edge to the Tenant entity.
 func (_c *PlanCreate) SetTenant(v *Tenant) *PlanCreate {
 	return _c.SetTenantID(v.ID)
@@ -189,6 +255,10 @@ func (_c *PlanCreate) defaults() error {
 		v := plan.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.Error(); !ok {
+		v := plan.DefaultError
+		_c.mutation.SetError(v)
+	}
 	return nil
 }
 
@@ -220,6 +290,14 @@ func (_c *PlanCreate) check() error {
 	if v, ok := _c.mutation.Status(); ok {
 		if err := plan.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Plan.status": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Error(); !ok {
+		return &ValidationError{Name: "error", err: errors.New(`ent: missing required field "Plan.error"`)}
+	}
+	if v, ok := _c.mutation.Error(); ok {
+		if err := plan.ErrorValidator(v); err != nil {
+			return &ValidationError{Name: "error", err: fmt.Errorf(`ent: validator failed for field "Plan.error": %w`, err)}
 		}
 	}
 	if len(_c.mutation.TenantIDs()) == 0 {
@@ -283,6 +361,34 @@ func (_c *PlanCreate) createSpec() (*Plan, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Problems(); ok {
 		_spec.SetField(plan.FieldProblems, field.TypeJSON, value)
 		_node.Problems = value
+	}
+	if value, ok := _c.mutation.Error(); ok {
+		_spec.SetField(plan.FieldError, field.TypeString, value)
+		_node.Error = value
+	}
+	if value, ok := _c.mutation.Infeasible(); ok {
+		_spec.SetField(plan.FieldInfeasible, field.TypeJSON, value)
+		_node.Infeasible = value
+	}
+	if value, ok := _c.mutation.Unplaced(); ok {
+		_spec.SetField(plan.FieldUnplaced, field.TypeJSON, value)
+		_node.Unplaced = value
+	}
+	if value, ok := _c.mutation.Cycles(); ok {
+		_spec.SetField(plan.FieldCycles, field.TypeJSON, value)
+		_node.Cycles = value
+	}
+	if value, ok := _c.mutation.Warnings(); ok {
+		_spec.SetField(plan.FieldWarnings, field.TypeJSON, value)
+		_node.Warnings = value
+	}
+	if value, ok := _c.mutation.StartedAt(); ok {
+		_spec.SetField(plan.FieldStartedAt, field.TypeTime, value)
+		_node.StartedAt = &value
+	}
+	if value, ok := _c.mutation.FinishedAt(); ok {
+		_spec.SetField(plan.FieldFinishedAt, field.TypeTime, value)
+		_node.FinishedAt = &value
 	}
 	if nodes := _c.mutation.TenantIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -471,6 +577,126 @@ func (u *PlanUpsert) ClearProblems() *PlanUpsert {
 	return u
 }
 
+// SetError sets the "error" field.
+func (u *PlanUpsert) SetError(v string) *PlanUpsert {
+	u.Set(plan.FieldError, v)
+	return u
+}
+
+// UpdateError sets the "error" field to the value that was provided on create.
+func (u *PlanUpsert) UpdateError() *PlanUpsert {
+	u.SetExcluded(plan.FieldError)
+	return u
+}
+
+// SetInfeasible sets the "infeasible" field.
+func (u *PlanUpsert) SetInfeasible(v []map[string]interface{}) *PlanUpsert {
+	u.Set(plan.FieldInfeasible, v)
+	return u
+}
+
+// UpdateInfeasible sets the "infeasible" field to the value that was provided on create.
+func (u *PlanUpsert) UpdateInfeasible() *PlanUpsert {
+	u.SetExcluded(plan.FieldInfeasible)
+	return u
+}
+
+// ClearInfeasible clears the value of the "infeasible" field.
+func (u *PlanUpsert) ClearInfeasible() *PlanUpsert {
+	u.SetNull(plan.FieldInfeasible)
+	return u
+}
+
+// SetUnplaced sets the "unplaced" field.
+func (u *PlanUpsert) SetUnplaced(v []map[string]interface{}) *PlanUpsert {
+	u.Set(plan.FieldUnplaced, v)
+	return u
+}
+
+// UpdateUnplaced sets the "unplaced" field to the value that was provided on create.
+func (u *PlanUpsert) UpdateUnplaced() *PlanUpsert {
+	u.SetExcluded(plan.FieldUnplaced)
+	return u
+}
+
+// ClearUnplaced clears the value of the "unplaced" field.
+func (u *PlanUpsert) ClearUnplaced() *PlanUpsert {
+	u.SetNull(plan.FieldUnplaced)
+	return u
+}
+
+// SetCycles sets the "cycles" field.
+func (u *PlanUpsert) SetCycles(v []map[string]interface{}) *PlanUpsert {
+	u.Set(plan.FieldCycles, v)
+	return u
+}
+
+// UpdateCycles sets the "cycles" field to the value that was provided on create.
+func (u *PlanUpsert) UpdateCycles() *PlanUpsert {
+	u.SetExcluded(plan.FieldCycles)
+	return u
+}
+
+// ClearCycles clears the value of the "cycles" field.
+func (u *PlanUpsert) ClearCycles() *PlanUpsert {
+	u.SetNull(plan.FieldCycles)
+	return u
+}
+
+// SetWarnings sets the "warnings" field.
+func (u *PlanUpsert) SetWarnings(v []string) *PlanUpsert {
+	u.Set(plan.FieldWarnings, v)
+	return u
+}
+
+// UpdateWarnings sets the "warnings" field to the value that was provided on create.
+func (u *PlanUpsert) UpdateWarnings() *PlanUpsert {
+	u.SetExcluded(plan.FieldWarnings)
+	return u
+}
+
+// ClearWarnings clears the value of the "warnings" field.
+func (u *PlanUpsert) ClearWarnings() *PlanUpsert {
+	u.SetNull(plan.FieldWarnings)
+	return u
+}
+
+// SetStartedAt sets the "started_at" field.
+func (u *PlanUpsert) SetStartedAt(v time.Time) *PlanUpsert {
+	u.Set(plan.FieldStartedAt, v)
+	return u
+}
+
+// UpdateStartedAt sets the "started_at" field to the value that was provided on create.
+func (u *PlanUpsert) UpdateStartedAt() *PlanUpsert {
+	u.SetExcluded(plan.FieldStartedAt)
+	return u
+}
+
+// ClearStartedAt clears the value of the "started_at" field.
+func (u *PlanUpsert) ClearStartedAt() *PlanUpsert {
+	u.SetNull(plan.FieldStartedAt)
+	return u
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (u *PlanUpsert) SetFinishedAt(v time.Time) *PlanUpsert {
+	u.Set(plan.FieldFinishedAt, v)
+	return u
+}
+
+// UpdateFinishedAt sets the "finished_at" field to the value that was provided on create.
+func (u *PlanUpsert) UpdateFinishedAt() *PlanUpsert {
+	u.SetExcluded(plan.FieldFinishedAt)
+	return u
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (u *PlanUpsert) ClearFinishedAt() *PlanUpsert {
+	u.SetNull(plan.FieldFinishedAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -635,6 +861,146 @@ func (u *PlanUpsertOne) UpdateProblems() *PlanUpsertOne {
 func (u *PlanUpsertOne) ClearProblems() *PlanUpsertOne {
 	return u.Update(func(s *PlanUpsert) {
 		s.ClearProblems()
+	})
+}
+
+// SetError sets the "error" field.
+func (u *PlanUpsertOne) SetError(v string) *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.SetError(v)
+	})
+}
+
+// UpdateError sets the "error" field to the value that was provided on create.
+func (u *PlanUpsertOne) UpdateError() *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.UpdateError()
+	})
+}
+
+// SetInfeasible sets the "infeasible" field.
+func (u *PlanUpsertOne) SetInfeasible(v []map[string]interface{}) *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.SetInfeasible(v)
+	})
+}
+
+// UpdateInfeasible sets the "infeasible" field to the value that was provided on create.
+func (u *PlanUpsertOne) UpdateInfeasible() *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.UpdateInfeasible()
+	})
+}
+
+// ClearInfeasible clears the value of the "infeasible" field.
+func (u *PlanUpsertOne) ClearInfeasible() *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.ClearInfeasible()
+	})
+}
+
+// SetUnplaced sets the "unplaced" field.
+func (u *PlanUpsertOne) SetUnplaced(v []map[string]interface{}) *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.SetUnplaced(v)
+	})
+}
+
+// UpdateUnplaced sets the "unplaced" field to the value that was provided on create.
+func (u *PlanUpsertOne) UpdateUnplaced() *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.UpdateUnplaced()
+	})
+}
+
+// ClearUnplaced clears the value of the "unplaced" field.
+func (u *PlanUpsertOne) ClearUnplaced() *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.ClearUnplaced()
+	})
+}
+
+// SetCycles sets the "cycles" field.
+func (u *PlanUpsertOne) SetCycles(v []map[string]interface{}) *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.SetCycles(v)
+	})
+}
+
+// UpdateCycles sets the "cycles" field to the value that was provided on create.
+func (u *PlanUpsertOne) UpdateCycles() *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.UpdateCycles()
+	})
+}
+
+// ClearCycles clears the value of the "cycles" field.
+func (u *PlanUpsertOne) ClearCycles() *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.ClearCycles()
+	})
+}
+
+// SetWarnings sets the "warnings" field.
+func (u *PlanUpsertOne) SetWarnings(v []string) *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.SetWarnings(v)
+	})
+}
+
+// UpdateWarnings sets the "warnings" field to the value that was provided on create.
+func (u *PlanUpsertOne) UpdateWarnings() *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.UpdateWarnings()
+	})
+}
+
+// ClearWarnings clears the value of the "warnings" field.
+func (u *PlanUpsertOne) ClearWarnings() *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.ClearWarnings()
+	})
+}
+
+// SetStartedAt sets the "started_at" field.
+func (u *PlanUpsertOne) SetStartedAt(v time.Time) *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.SetStartedAt(v)
+	})
+}
+
+// UpdateStartedAt sets the "started_at" field to the value that was provided on create.
+func (u *PlanUpsertOne) UpdateStartedAt() *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.UpdateStartedAt()
+	})
+}
+
+// ClearStartedAt clears the value of the "started_at" field.
+func (u *PlanUpsertOne) ClearStartedAt() *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.ClearStartedAt()
+	})
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (u *PlanUpsertOne) SetFinishedAt(v time.Time) *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.SetFinishedAt(v)
+	})
+}
+
+// UpdateFinishedAt sets the "finished_at" field to the value that was provided on create.
+func (u *PlanUpsertOne) UpdateFinishedAt() *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.UpdateFinishedAt()
+	})
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (u *PlanUpsertOne) ClearFinishedAt() *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.ClearFinishedAt()
 	})
 }
 
@@ -968,6 +1334,146 @@ func (u *PlanUpsertBulk) UpdateProblems() *PlanUpsertBulk {
 func (u *PlanUpsertBulk) ClearProblems() *PlanUpsertBulk {
 	return u.Update(func(s *PlanUpsert) {
 		s.ClearProblems()
+	})
+}
+
+// SetError sets the "error" field.
+func (u *PlanUpsertBulk) SetError(v string) *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.SetError(v)
+	})
+}
+
+// UpdateError sets the "error" field to the value that was provided on create.
+func (u *PlanUpsertBulk) UpdateError() *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.UpdateError()
+	})
+}
+
+// SetInfeasible sets the "infeasible" field.
+func (u *PlanUpsertBulk) SetInfeasible(v []map[string]interface{}) *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.SetInfeasible(v)
+	})
+}
+
+// UpdateInfeasible sets the "infeasible" field to the value that was provided on create.
+func (u *PlanUpsertBulk) UpdateInfeasible() *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.UpdateInfeasible()
+	})
+}
+
+// ClearInfeasible clears the value of the "infeasible" field.
+func (u *PlanUpsertBulk) ClearInfeasible() *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.ClearInfeasible()
+	})
+}
+
+// SetUnplaced sets the "unplaced" field.
+func (u *PlanUpsertBulk) SetUnplaced(v []map[string]interface{}) *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.SetUnplaced(v)
+	})
+}
+
+// UpdateUnplaced sets the "unplaced" field to the value that was provided on create.
+func (u *PlanUpsertBulk) UpdateUnplaced() *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.UpdateUnplaced()
+	})
+}
+
+// ClearUnplaced clears the value of the "unplaced" field.
+func (u *PlanUpsertBulk) ClearUnplaced() *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.ClearUnplaced()
+	})
+}
+
+// SetCycles sets the "cycles" field.
+func (u *PlanUpsertBulk) SetCycles(v []map[string]interface{}) *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.SetCycles(v)
+	})
+}
+
+// UpdateCycles sets the "cycles" field to the value that was provided on create.
+func (u *PlanUpsertBulk) UpdateCycles() *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.UpdateCycles()
+	})
+}
+
+// ClearCycles clears the value of the "cycles" field.
+func (u *PlanUpsertBulk) ClearCycles() *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.ClearCycles()
+	})
+}
+
+// SetWarnings sets the "warnings" field.
+func (u *PlanUpsertBulk) SetWarnings(v []string) *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.SetWarnings(v)
+	})
+}
+
+// UpdateWarnings sets the "warnings" field to the value that was provided on create.
+func (u *PlanUpsertBulk) UpdateWarnings() *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.UpdateWarnings()
+	})
+}
+
+// ClearWarnings clears the value of the "warnings" field.
+func (u *PlanUpsertBulk) ClearWarnings() *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.ClearWarnings()
+	})
+}
+
+// SetStartedAt sets the "started_at" field.
+func (u *PlanUpsertBulk) SetStartedAt(v time.Time) *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.SetStartedAt(v)
+	})
+}
+
+// UpdateStartedAt sets the "started_at" field to the value that was provided on create.
+func (u *PlanUpsertBulk) UpdateStartedAt() *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.UpdateStartedAt()
+	})
+}
+
+// ClearStartedAt clears the value of the "started_at" field.
+func (u *PlanUpsertBulk) ClearStartedAt() *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.ClearStartedAt()
+	})
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (u *PlanUpsertBulk) SetFinishedAt(v time.Time) *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.SetFinishedAt(v)
+	})
+}
+
+// UpdateFinishedAt sets the "finished_at" field to the value that was provided on create.
+func (u *PlanUpsertBulk) UpdateFinishedAt() *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.UpdateFinishedAt()
+	})
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (u *PlanUpsertBulk) ClearFinishedAt() *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.ClearFinishedAt()
 	})
 }
 

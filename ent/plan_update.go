@@ -121,6 +121,132 @@ func (_u *PlanUpdate) ClearProblems() *PlanUpdate {
 	return _u
 }
 
+// SetError sets the "error" field.
+func (_u *PlanUpdate) SetError(v string) *PlanUpdate {
+	_u.mutation.SetError(v)
+	return _u
+}
+
+// SetNillableError sets the "error" field if the given value is not nil.
+func (_u *PlanUpdate) SetNillableError(v *string) *PlanUpdate {
+	if v != nil {
+		_u.SetError(*v)
+	}
+	return _u
+}
+
+// SetInfeasible sets the "infeasible" field.
+func (_u *PlanUpdate) SetInfeasible(v []map[string]interface{}) *PlanUpdate {
+	_u.mutation.SetInfeasible(v)
+	return _u
+}
+
+// AppendInfeasible appends value to the "infeasible" field.
+func (_u *PlanUpdate) AppendInfeasible(v []map[string]interface{}) *PlanUpdate {
+	_u.mutation.AppendInfeasible(v)
+	return _u
+}
+
+// ClearInfeasible clears the value of the "infeasible" field.
+func (_u *PlanUpdate) ClearInfeasible() *PlanUpdate {
+	_u.mutation.ClearInfeasible()
+	return _u
+}
+
+// SetUnplaced sets the "unplaced" field.
+func (_u *PlanUpdate) SetUnplaced(v []map[string]interface{}) *PlanUpdate {
+	_u.mutation.SetUnplaced(v)
+	return _u
+}
+
+// AppendUnplaced appends value to the "unplaced" field.
+func (_u *PlanUpdate) AppendUnplaced(v []map[string]interface{}) *PlanUpdate {
+	_u.mutation.AppendUnplaced(v)
+	return _u
+}
+
+// ClearUnplaced clears the value of the "unplaced" field.
+func (_u *PlanUpdate) ClearUnplaced() *PlanUpdate {
+	_u.mutation.ClearUnplaced()
+	return _u
+}
+
+// SetCycles sets the "cycles" field.
+func (_u *PlanUpdate) SetCycles(v []map[string]interface{}) *PlanUpdate {
+	_u.mutation.SetCycles(v)
+	return _u
+}
+
+// AppendCycles appends value to the "cycles" field.
+func (_u *PlanUpdate) AppendCycles(v []map[string]interface{}) *PlanUpdate {
+	_u.mutation.AppendCycles(v)
+	return _u
+}
+
+// ClearCycles clears the value of the "cycles" field.
+func (_u *PlanUpdate) ClearCycles() *PlanUpdate {
+	_u.mutation.ClearCycles()
+	return _u
+}
+
+// SetWarnings sets the "warnings" field.
+func (_u *PlanUpdate) SetWarnings(v []string) *PlanUpdate {
+	_u.mutation.SetWarnings(v)
+	return _u
+}
+
+// AppendWarnings appends value to the "warnings" field.
+func (_u *PlanUpdate) AppendWarnings(v []string) *PlanUpdate {
+	_u.mutation.AppendWarnings(v)
+	return _u
+}
+
+// ClearWarnings clears the value of the "warnings" field.
+func (_u *PlanUpdate) ClearWarnings() *PlanUpdate {
+	_u.mutation.ClearWarnings()
+	return _u
+}
+
+// SetStartedAt sets the "started_at" field.
+func (_u *PlanUpdate) SetStartedAt(v time.Time) *PlanUpdate {
+	_u.mutation.SetStartedAt(v)
+	return _u
+}
+
+// SetNillableStartedAt sets the "started_at" field if the given value is not nil.
+func (_u *PlanUpdate) SetNillableStartedAt(v *time.Time) *PlanUpdate {
+	if v != nil {
+		_u.SetStartedAt(*v)
+	}
+	return _u
+}
+
+// ClearStartedAt clears the value of the "started_at" field.
+func (_u *PlanUpdate) ClearStartedAt() *PlanUpdate {
+	_u.mutation.ClearStartedAt()
+	return _u
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (_u *PlanUpdate) SetFinishedAt(v time.Time) *PlanUpdate {
+	_u.mutation.SetFinishedAt(v)
+	return _u
+}
+
+// SetNillableFinishedAt sets the "finished_at" field if the given value is not nil.
+func (_u *PlanUpdate) SetNillableFinishedAt(v *time.Time) *PlanUpdate {
+	if v != nil {
+		_u.SetFinishedAt(*v)
+	}
+	return _u
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (_u *PlanUpdate) ClearFinishedAt() *PlanUpdate {
+	_u.mutation.ClearFinishedAt()
+	return _u
+}
+
 // AddWafeIDs adds the "waves" edge to the Wave entity by IDs.
 func (_u *PlanUpdate) AddWafeIDs(ids ...int) *PlanUpdate {
 	_u.mutation.AddWafeIDs(ids...)
@@ -216,6 +342,11 @@ func (_u *PlanUpdate) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Plan.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Error(); ok {
+		if err := plan.ErrorValidator(v); err != nil {
+			return &ValidationError{Name: "error", err: fmt.Errorf(`ent: validator failed for field "Plan.error": %w`, err)}
+		}
+	}
 	if _u.mutation.TenantCleared() && len(_u.mutation.TenantIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Plan.tenant"`)
 	}
@@ -274,6 +405,65 @@ func (_u *PlanUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.ProblemsCleared() {
 		_spec.ClearField(plan.FieldProblems, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Error(); ok {
+		_spec.SetField(plan.FieldError, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Infeasible(); ok {
+		_spec.SetField(plan.FieldInfeasible, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedInfeasible(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, plan.FieldInfeasible, value)
+		})
+	}
+	if _u.mutation.InfeasibleCleared() {
+		_spec.ClearField(plan.FieldInfeasible, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Unplaced(); ok {
+		_spec.SetField(plan.FieldUnplaced, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedUnplaced(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, plan.FieldUnplaced, value)
+		})
+	}
+	if _u.mutation.UnplacedCleared() {
+		_spec.ClearField(plan.FieldUnplaced, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Cycles(); ok {
+		_spec.SetField(plan.FieldCycles, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedCycles(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, plan.FieldCycles, value)
+		})
+	}
+	if _u.mutation.CyclesCleared() {
+		_spec.ClearField(plan.FieldCycles, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Warnings(); ok {
+		_spec.SetField(plan.FieldWarnings, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedWarnings(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, plan.FieldWarnings, value)
+		})
+	}
+	if _u.mutation.WarningsCleared() {
+		_spec.ClearField(plan.FieldWarnings, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.StartedAt(); ok {
+		_spec.SetField(plan.FieldStartedAt, field.TypeTime, value)
+	}
+	if _u.mutation.StartedAtCleared() {
+		_spec.ClearField(plan.FieldStartedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.FinishedAt(); ok {
+		_spec.SetField(plan.FieldFinishedAt, field.TypeTime, value)
+	}
+	if _u.mutation.FinishedAtCleared() {
+		_spec.ClearField(plan.FieldFinishedAt, field.TypeTime)
 	}
 	if _u.mutation.WavesCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -432,6 +622,132 @@ func (_u *PlanUpdateOne) ClearProblems() *PlanUpdateOne {
 	return _u
 }
 
+// SetError sets the "error" field.
+func (_u *PlanUpdateOne) SetError(v string) *PlanUpdateOne {
+	_u.mutation.SetError(v)
+	return _u
+}
+
+// SetNillableError sets the "error" field if the given value is not nil.
+func (_u *PlanUpdateOne) SetNillableError(v *string) *PlanUpdateOne {
+	if v != nil {
+		_u.SetError(*v)
+	}
+	return _u
+}
+
+// SetInfeasible sets the "infeasible" field.
+func (_u *PlanUpdateOne) SetInfeasible(v []map[string]interface{}) *PlanUpdateOne {
+	_u.mutation.SetInfeasible(v)
+	return _u
+}
+
+// AppendInfeasible appends value to the "infeasible" field.
+func (_u *PlanUpdateOne) AppendInfeasible(v []map[string]interface{}) *PlanUpdateOne {
+	_u.mutation.AppendInfeasible(v)
+	return _u
+}
+
+// ClearInfeasible clears the value of the "infeasible" field.
+func (_u *PlanUpdateOne) ClearInfeasible() *PlanUpdateOne {
+	_u.mutation.ClearInfeasible()
+	return _u
+}
+
+// SetUnplaced sets the "unplaced" field.
+func (_u *PlanUpdateOne) SetUnplaced(v []map[string]interface{}) *PlanUpdateOne {
+	_u.mutation.SetUnplaced(v)
+	return _u
+}
+
+// AppendUnplaced appends value to the "unplaced" field.
+func (_u *PlanUpdateOne) AppendUnplaced(v []map[string]interface{}) *PlanUpdateOne {
+	_u.mutation.AppendUnplaced(v)
+	return _u
+}
+
+// ClearUnplaced clears the value of the "unplaced" field.
+func (_u *PlanUpdateOne) ClearUnplaced() *PlanUpdateOne {
+	_u.mutation.ClearUnplaced()
+	return _u
+}
+
+// SetCycles sets the "cycles" field.
+func (_u *PlanUpdateOne) SetCycles(v []map[string]interface{}) *PlanUpdateOne {
+	_u.mutation.SetCycles(v)
+	return _u
+}
+
+// AppendCycles appends value to the "cycles" field.
+func (_u *PlanUpdateOne) AppendCycles(v []map[string]interface{}) *PlanUpdateOne {
+	_u.mutation.AppendCycles(v)
+	return _u
+}
+
+// ClearCycles clears the value of the "cycles" field.
+func (_u *PlanUpdateOne) ClearCycles() *PlanUpdateOne {
+	_u.mutation.ClearCycles()
+	return _u
+}
+
+// SetWarnings sets the "warnings" field.
+func (_u *PlanUpdateOne) SetWarnings(v []string) *PlanUpdateOne {
+	_u.mutation.SetWarnings(v)
+	return _u
+}
+
+// AppendWarnings appends value to the "warnings" field.
+func (_u *PlanUpdateOne) AppendWarnings(v []string) *PlanUpdateOne {
+	_u.mutation.AppendWarnings(v)
+	return _u
+}
+
+// ClearWarnings clears the value of the "warnings" field.
+func (_u *PlanUpdateOne) ClearWarnings() *PlanUpdateOne {
+	_u.mutation.ClearWarnings()
+	return _u
+}
+
+// SetStartedAt sets the "started_at" field.
+func (_u *PlanUpdateOne) SetStartedAt(v time.Time) *PlanUpdateOne {
+	_u.mutation.SetStartedAt(v)
+	return _u
+}
+
+// SetNillableStartedAt sets the "started_at" field if the given value is not nil.
+func (_u *PlanUpdateOne) SetNillableStartedAt(v *time.Time) *PlanUpdateOne {
+	if v != nil {
+		_u.SetStartedAt(*v)
+	}
+	return _u
+}
+
+// ClearStartedAt clears the value of the "started_at" field.
+func (_u *PlanUpdateOne) ClearStartedAt() *PlanUpdateOne {
+	_u.mutation.ClearStartedAt()
+	return _u
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (_u *PlanUpdateOne) SetFinishedAt(v time.Time) *PlanUpdateOne {
+	_u.mutation.SetFinishedAt(v)
+	return _u
+}
+
+// SetNillableFinishedAt sets the "finished_at" field if the given value is not nil.
+func (_u *PlanUpdateOne) SetNillableFinishedAt(v *time.Time) *PlanUpdateOne {
+	if v != nil {
+		_u.SetFinishedAt(*v)
+	}
+	return _u
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (_u *PlanUpdateOne) ClearFinishedAt() *PlanUpdateOne {
+	_u.mutation.ClearFinishedAt()
+	return _u
+}
+
 // AddWafeIDs adds the "waves" edge to the Wave entity by IDs.
 func (_u *PlanUpdateOne) AddWafeIDs(ids ...int) *PlanUpdateOne {
 	_u.mutation.AddWafeIDs(ids...)
@@ -540,6 +856,11 @@ func (_u *PlanUpdateOne) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Plan.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Error(); ok {
+		if err := plan.ErrorValidator(v); err != nil {
+			return &ValidationError{Name: "error", err: fmt.Errorf(`ent: validator failed for field "Plan.error": %w`, err)}
+		}
+	}
 	if _u.mutation.TenantCleared() && len(_u.mutation.TenantIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Plan.tenant"`)
 	}
@@ -615,6 +936,65 @@ func (_u *PlanUpdateOne) sqlSave(ctx context.Context) (_node *Plan, err error) {
 	}
 	if _u.mutation.ProblemsCleared() {
 		_spec.ClearField(plan.FieldProblems, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Error(); ok {
+		_spec.SetField(plan.FieldError, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Infeasible(); ok {
+		_spec.SetField(plan.FieldInfeasible, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedInfeasible(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, plan.FieldInfeasible, value)
+		})
+	}
+	if _u.mutation.InfeasibleCleared() {
+		_spec.ClearField(plan.FieldInfeasible, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Unplaced(); ok {
+		_spec.SetField(plan.FieldUnplaced, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedUnplaced(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, plan.FieldUnplaced, value)
+		})
+	}
+	if _u.mutation.UnplacedCleared() {
+		_spec.ClearField(plan.FieldUnplaced, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Cycles(); ok {
+		_spec.SetField(plan.FieldCycles, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedCycles(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, plan.FieldCycles, value)
+		})
+	}
+	if _u.mutation.CyclesCleared() {
+		_spec.ClearField(plan.FieldCycles, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Warnings(); ok {
+		_spec.SetField(plan.FieldWarnings, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedWarnings(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, plan.FieldWarnings, value)
+		})
+	}
+	if _u.mutation.WarningsCleared() {
+		_spec.ClearField(plan.FieldWarnings, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.StartedAt(); ok {
+		_spec.SetField(plan.FieldStartedAt, field.TypeTime, value)
+	}
+	if _u.mutation.StartedAtCleared() {
+		_spec.ClearField(plan.FieldStartedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.FinishedAt(); ok {
+		_spec.SetField(plan.FieldFinishedAt, field.TypeTime, value)
+	}
+	if _u.mutation.FinishedAtCleared() {
+		_spec.ClearField(plan.FieldFinishedAt, field.TypeTime)
 	}
 	if _u.mutation.WavesCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
 	"github.com/ferry-migrate/ferry/ent/tenant"
@@ -34,6 +35,8 @@ type RecoveryPoint struct {
 	ManifestDigest string `json:"manifest_digest,omitempty"`
 	// Labels holds the value of the "labels" field.
 	Labels []string `json:"labels,omitempty"`
+	// Points holds the value of the "points" field.
+	Points []ferry.DiskPoint `json:"points,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the RecoveryPointQuery when eager-loading is set.
 	Edges                     RecoveryPointEdges `json:"edges"`
@@ -94,7 +97,7 @@ func (*RecoveryPoint) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case recoverypoint.FieldLabels:
+		case recoverypoint.FieldLabels, recoverypoint.FieldPoints:
 			values[i] = new([]byte)
 		case recoverypoint.FieldID, recoverypoint.FieldTenantID, recoverypoint.FieldSizeBytes:
 			values[i] = new(sql.NullInt64)
@@ -167,6 +170,14 @@ func (_m *RecoveryPoint) assignValues(columns []string, values []any) error {
 			} else if value != nil && len(*value) > 0 {
 				if err := json.Unmarshal(*value, &_m.Labels); err != nil {
 					return fmt.Errorf("unmarshal field labels: %w", err)
+				}
+			}
+		case recoverypoint.FieldPoints:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field points", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Points); err != nil {
+					return fmt.Errorf("unmarshal field points: %w", err)
 				}
 			}
 		case recoverypoint.ForeignKeys[0]:
@@ -247,6 +258,9 @@ func (_m *RecoveryPoint) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("labels=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Labels))
+	builder.WriteString(", ")
+	builder.WriteString("points=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Points))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -11,6 +11,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent/launch"
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
@@ -96,6 +97,12 @@ func (_c *RecoveryPointCreate) SetNillableManifestDigest(v *string) *RecoveryPoi
 // SetLabels sets the "labels" field.
 func (_c *RecoveryPointCreate) SetLabels(v []string) *RecoveryPointCreate {
 	_c.mutation.SetLabels(v)
+	return _c
+}
+
+// SetPoints sets the "points" field.
+func (_c *RecoveryPointCreate) SetPoints(v []ferry.DiskPoint) *RecoveryPointCreate {
+	_c.mutation.SetPoints(v)
 	return _c
 }
 
@@ -274,6 +281,10 @@ func (_c *RecoveryPointCreate) createSpec() (*RecoveryPoint, *sqlgraph.CreateSpe
 		_spec.SetField(recoverypoint.FieldLabels, field.TypeJSON, value)
 		_node.Labels = value
 	}
+	if value, ok := _c.mutation.Points(); ok {
+		_spec.SetField(recoverypoint.FieldPoints, field.TypeJSON, value)
+		_node.Points = value
+	}
 	if nodes := _c.mutation.TenantIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -448,6 +459,24 @@ func (u *RecoveryPointUpsert) ClearLabels() *RecoveryPointUpsert {
 	return u
 }
 
+// SetPoints sets the "points" field.
+func (u *RecoveryPointUpsert) SetPoints(v []ferry.DiskPoint) *RecoveryPointUpsert {
+	u.Set(recoverypoint.FieldPoints, v)
+	return u
+}
+
+// UpdatePoints sets the "points" field to the value that was provided on create.
+func (u *RecoveryPointUpsert) UpdatePoints() *RecoveryPointUpsert {
+	u.SetExcluded(recoverypoint.FieldPoints)
+	return u
+}
+
+// ClearPoints clears the value of the "points" field.
+func (u *RecoveryPointUpsert) ClearPoints() *RecoveryPointUpsert {
+	u.SetNull(recoverypoint.FieldPoints)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -577,6 +606,27 @@ func (u *RecoveryPointUpsertOne) UpdateLabels() *RecoveryPointUpsertOne {
 func (u *RecoveryPointUpsertOne) ClearLabels() *RecoveryPointUpsertOne {
 	return u.Update(func(s *RecoveryPointUpsert) {
 		s.ClearLabels()
+	})
+}
+
+// SetPoints sets the "points" field.
+func (u *RecoveryPointUpsertOne) SetPoints(v []ferry.DiskPoint) *RecoveryPointUpsertOne {
+	return u.Update(func(s *RecoveryPointUpsert) {
+		s.SetPoints(v)
+	})
+}
+
+// UpdatePoints sets the "points" field to the value that was provided on create.
+func (u *RecoveryPointUpsertOne) UpdatePoints() *RecoveryPointUpsertOne {
+	return u.Update(func(s *RecoveryPointUpsert) {
+		s.UpdatePoints()
+	})
+}
+
+// ClearPoints clears the value of the "points" field.
+func (u *RecoveryPointUpsertOne) ClearPoints() *RecoveryPointUpsertOne {
+	return u.Update(func(s *RecoveryPointUpsert) {
+		s.ClearPoints()
 	})
 }
 
@@ -875,6 +925,27 @@ func (u *RecoveryPointUpsertBulk) UpdateLabels() *RecoveryPointUpsertBulk {
 func (u *RecoveryPointUpsertBulk) ClearLabels() *RecoveryPointUpsertBulk {
 	return u.Update(func(s *RecoveryPointUpsert) {
 		s.ClearLabels()
+	})
+}
+
+// SetPoints sets the "points" field.
+func (u *RecoveryPointUpsertBulk) SetPoints(v []ferry.DiskPoint) *RecoveryPointUpsertBulk {
+	return u.Update(func(s *RecoveryPointUpsert) {
+		s.SetPoints(v)
+	})
+}
+
+// UpdatePoints sets the "points" field to the value that was provided on create.
+func (u *RecoveryPointUpsertBulk) UpdatePoints() *RecoveryPointUpsertBulk {
+	return u.Update(func(s *RecoveryPointUpsert) {
+		s.UpdatePoints()
+	})
+}
+
+// ClearPoints clears the value of the "points" field.
+func (u *RecoveryPointUpsertBulk) ClearPoints() *RecoveryPointUpsertBulk {
+	return u.Update(func(s *RecoveryPointUpsert) {
+		s.ClearPoints()
 	})
 }
 

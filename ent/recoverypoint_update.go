@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent/launch"
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/predicate"
@@ -102,6 +103,24 @@ func (_u *RecoveryPointUpdate) AppendLabels(v []string) *RecoveryPointUpdate {
 // ClearLabels clears the value of the "labels" field.
 func (_u *RecoveryPointUpdate) ClearLabels() *RecoveryPointUpdate {
 	_u.mutation.ClearLabels()
+	return _u
+}
+
+// SetPoints sets the "points" field.
+func (_u *RecoveryPointUpdate) SetPoints(v []ferry.DiskPoint) *RecoveryPointUpdate {
+	_u.mutation.SetPoints(v)
+	return _u
+}
+
+// AppendPoints appends value to the "points" field.
+func (_u *RecoveryPointUpdate) AppendPoints(v []ferry.DiskPoint) *RecoveryPointUpdate {
+	_u.mutation.AppendPoints(v)
+	return _u
+}
+
+// ClearPoints clears the value of the "points" field.
+func (_u *RecoveryPointUpdate) ClearPoints() *RecoveryPointUpdate {
+	_u.mutation.ClearPoints()
 	return _u
 }
 
@@ -264,6 +283,17 @@ func (_u *RecoveryPointUpdate) sqlSave(ctx context.Context) (_node int, err erro
 	}
 	if _u.mutation.LabelsCleared() {
 		_spec.ClearField(recoverypoint.FieldLabels, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Points(); ok {
+		_spec.SetField(recoverypoint.FieldPoints, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedPoints(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, recoverypoint.FieldPoints, value)
+		})
+	}
+	if _u.mutation.PointsCleared() {
+		_spec.ClearField(recoverypoint.FieldPoints, field.TypeJSON)
 	}
 	if _u.mutation.MigrationCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -431,6 +461,24 @@ func (_u *RecoveryPointUpdateOne) AppendLabels(v []string) *RecoveryPointUpdateO
 // ClearLabels clears the value of the "labels" field.
 func (_u *RecoveryPointUpdateOne) ClearLabels() *RecoveryPointUpdateOne {
 	_u.mutation.ClearLabels()
+	return _u
+}
+
+// SetPoints sets the "points" field.
+func (_u *RecoveryPointUpdateOne) SetPoints(v []ferry.DiskPoint) *RecoveryPointUpdateOne {
+	_u.mutation.SetPoints(v)
+	return _u
+}
+
+// AppendPoints appends value to the "points" field.
+func (_u *RecoveryPointUpdateOne) AppendPoints(v []ferry.DiskPoint) *RecoveryPointUpdateOne {
+	_u.mutation.AppendPoints(v)
+	return _u
+}
+
+// ClearPoints clears the value of the "points" field.
+func (_u *RecoveryPointUpdateOne) ClearPoints() *RecoveryPointUpdateOne {
+	_u.mutation.ClearPoints()
 	return _u
 }
 
@@ -623,6 +671,17 @@ func (_u *RecoveryPointUpdateOne) sqlSave(ctx context.Context) (_node *RecoveryP
 	}
 	if _u.mutation.LabelsCleared() {
 		_spec.ClearField(recoverypoint.FieldLabels, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Points(); ok {
+		_spec.SetField(recoverypoint.FieldPoints, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedPoints(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, recoverypoint.FieldPoints, value)
+		})
+	}
+	if _u.mutation.PointsCleared() {
+		_spec.ClearField(recoverypoint.FieldPoints, field.TypeJSON)
 	}
 	if _u.mutation.MigrationCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -39,6 +39,14 @@ type Wave struct {
 	DataBytes int64 `json:"data_bytes,omitempty"`
 	// ReplicationSeconds holds the value of the "replication_seconds" field.
 	ReplicationSeconds int64 `json:"replication_seconds,omitempty"`
+	// Pilot holds the value of the "pilot" field.
+	Pilot bool `json:"pilot,omitempty"`
+	// HostCount holds the value of the "host_count" field.
+	HostCount int `json:"host_count,omitempty"`
+	// WireBytes holds the value of the "wire_bytes" field.
+	WireBytes int64 `json:"wire_bytes,omitempty"`
+	// CutoverEndsAt holds the value of the "cutover_ends_at" field.
+	CutoverEndsAt *time.Time `json:"cutover_ends_at,omitempty"`
 	// Status holds the value of the "status" field.
 	Status wave.Status `json:"status,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -101,11 +109,13 @@ func (*Wave) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case wave.FieldID, wave.FieldTenantID, wave.FieldOrdinal, wave.FieldDataBytes, wave.FieldReplicationSeconds:
+		case wave.FieldPilot:
+			values[i] = new(sql.NullBool)
+		case wave.FieldID, wave.FieldTenantID, wave.FieldOrdinal, wave.FieldDataBytes, wave.FieldReplicationSeconds, wave.FieldHostCount, wave.FieldWireBytes:
 			values[i] = new(sql.NullInt64)
 		case wave.FieldName, wave.FieldStatus:
 			values[i] = new(sql.NullString)
-		case wave.FieldCreatedAt, wave.FieldUpdatedAt, wave.FieldStartsAt, wave.FieldEndsAt, wave.FieldCutoverAt:
+		case wave.FieldCreatedAt, wave.FieldUpdatedAt, wave.FieldStartsAt, wave.FieldEndsAt, wave.FieldCutoverAt, wave.FieldCutoverEndsAt:
 			values[i] = new(sql.NullTime)
 		case wave.ForeignKeys[0]: // plan_waves
 			values[i] = new(sql.NullInt64)
@@ -192,6 +202,31 @@ func (_m *Wave) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field replication_seconds", values[i])
 			} else if value.Valid {
 				_m.ReplicationSeconds = value.Int64
+			}
+		case wave.FieldPilot:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field pilot", values[i])
+			} else if value.Valid {
+				_m.Pilot = value.Bool
+			}
+		case wave.FieldHostCount:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field host_count", values[i])
+			} else if value.Valid {
+				_m.HostCount = int(value.Int64)
+			}
+		case wave.FieldWireBytes:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field wire_bytes", values[i])
+			} else if value.Valid {
+				_m.WireBytes = value.Int64
+			}
+		case wave.FieldCutoverEndsAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field cutover_ends_at", values[i])
+			} else if value.Valid {
+				_m.CutoverEndsAt = new(time.Time)
+				*_m.CutoverEndsAt = value.Time
 			}
 		case wave.FieldStatus:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -292,6 +327,20 @@ func (_m *Wave) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("replication_seconds=")
 	builder.WriteString(fmt.Sprintf("%v", _m.ReplicationSeconds))
+	builder.WriteString(", ")
+	builder.WriteString("pilot=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Pilot))
+	builder.WriteString(", ")
+	builder.WriteString("host_count=")
+	builder.WriteString(fmt.Sprintf("%v", _m.HostCount))
+	builder.WriteString(", ")
+	builder.WriteString("wire_bytes=")
+	builder.WriteString(fmt.Sprintf("%v", _m.WireBytes))
+	builder.WriteString(", ")
+	if v := _m.CutoverEndsAt; v != nil {
+		builder.WriteString("cutover_ends_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteString(", ")
 	builder.WriteString("status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Status))

@@ -149,6 +149,62 @@ func (_c *WaveCreate) SetNillableReplicationSeconds(v *int64) *WaveCreate {
 	return _c
 }
 
+// SetPilot sets the "pilot" field.
+func (_c *WaveCreate) SetPilot(v bool) *WaveCreate {
+	_c.mutation.SetPilot(v)
+	return _c
+}
+
+// SetNillablePilot sets the "pilot" field if the given value is not nil.
+func (_c *WaveCreate) SetNillablePilot(v *bool) *WaveCreate {
+	if v != nil {
+		_c.SetPilot(*v)
+	}
+	return _c
+}
+
+// SetHostCount sets the "host_count" field.
+func (_c *WaveCreate) SetHostCount(v int) *WaveCreate {
+	_c.mutation.SetHostCount(v)
+	return _c
+}
+
+// SetNillableHostCount sets the "host_count" field if the given value is not nil.
+func (_c *WaveCreate) SetNillableHostCount(v *int) *WaveCreate {
+	if v != nil {
+		_c.SetHostCount(*v)
+	}
+	return _c
+}
+
+// SetWireBytes sets the "wire_bytes" field.
+func (_c *WaveCreate) SetWireBytes(v int64) *WaveCreate {
+	_c.mutation.SetWireBytes(v)
+	return _c
+}
+
+// SetNillableWireBytes sets the "wire_bytes" field if the given value is not nil.
+func (_c *WaveCreate) SetNillableWireBytes(v *int64) *WaveCreate {
+	if v != nil {
+		_c.SetWireBytes(*v)
+	}
+	return _c
+}
+
+// SetCutoverEndsAt sets the "cutover_ends_at" field.
+func (_c *WaveCreate) SetCutoverEndsAt(v time.Time) *WaveCreate {
+	_c.mutation.SetCutoverEndsAt(v)
+	return _c
+}
+
+// SetNillableCutoverEndsAt sets the "cutover_ends_at" field if the given value is not nil.
+func (_c *WaveCreate) SetNillableCutoverEndsAt(v *time.Time) *WaveCreate {
+	if v != nil {
+		_c.SetCutoverEndsAt(*v)
+	}
+	return _c
+}
+
 // SetStatus sets the "status" field.
 func (_c *WaveCreate) SetStatus(v wave.Status) *WaveCreate {
 	_c.mutation.SetStatus(v)
@@ -257,6 +313,18 @@ func (_c *WaveCreate) defaults() error {
 		v := wave.DefaultReplicationSeconds
 		_c.mutation.SetReplicationSeconds(v)
 	}
+	if _, ok := _c.mutation.Pilot(); !ok {
+		v := wave.DefaultPilot
+		_c.mutation.SetPilot(v)
+	}
+	if _, ok := _c.mutation.HostCount(); !ok {
+		v := wave.DefaultHostCount
+		_c.mutation.SetHostCount(v)
+	}
+	if _, ok := _c.mutation.WireBytes(); !ok {
+		v := wave.DefaultWireBytes
+		_c.mutation.SetWireBytes(v)
+	}
 	if _, ok := _c.mutation.Status(); !ok {
 		v := wave.DefaultStatus
 		_c.mutation.SetStatus(v)
@@ -291,6 +359,15 @@ func (_c *WaveCreate) check() error {
 	}
 	if _, ok := _c.mutation.ReplicationSeconds(); !ok {
 		return &ValidationError{Name: "replication_seconds", err: errors.New(`ent: missing required field "Wave.replication_seconds"`)}
+	}
+	if _, ok := _c.mutation.Pilot(); !ok {
+		return &ValidationError{Name: "pilot", err: errors.New(`ent: missing required field "Wave.pilot"`)}
+	}
+	if _, ok := _c.mutation.HostCount(); !ok {
+		return &ValidationError{Name: "host_count", err: errors.New(`ent: missing required field "Wave.host_count"`)}
+	}
+	if _, ok := _c.mutation.WireBytes(); !ok {
+		return &ValidationError{Name: "wire_bytes", err: errors.New(`ent: missing required field "Wave.wire_bytes"`)}
 	}
 	if _, ok := _c.mutation.Status(); !ok {
 		return &ValidationError{Name: "status", err: errors.New(`ent: missing required field "Wave.status"`)}
@@ -368,6 +445,22 @@ func (_c *WaveCreate) createSpec() (*Wave, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.ReplicationSeconds(); ok {
 		_spec.SetField(wave.FieldReplicationSeconds, field.TypeInt64, value)
 		_node.ReplicationSeconds = value
+	}
+	if value, ok := _c.mutation.Pilot(); ok {
+		_spec.SetField(wave.FieldPilot, field.TypeBool, value)
+		_node.Pilot = value
+	}
+	if value, ok := _c.mutation.HostCount(); ok {
+		_spec.SetField(wave.FieldHostCount, field.TypeInt, value)
+		_node.HostCount = value
+	}
+	if value, ok := _c.mutation.WireBytes(); ok {
+		_spec.SetField(wave.FieldWireBytes, field.TypeInt64, value)
+		_node.WireBytes = value
+	}
+	if value, ok := _c.mutation.CutoverEndsAt(); ok {
+		_spec.SetField(wave.FieldCutoverEndsAt, field.TypeTime, value)
+		_node.CutoverEndsAt = &value
 	}
 	if value, ok := _c.mutation.Status(); ok {
 		_spec.SetField(wave.FieldStatus, field.TypeEnum, value)
@@ -607,6 +700,72 @@ func (u *WaveUpsert) AddReplicationSeconds(v int64) *WaveUpsert {
 	return u
 }
 
+// SetPilot sets the "pilot" field.
+func (u *WaveUpsert) SetPilot(v bool) *WaveUpsert {
+	u.Set(wave.FieldPilot, v)
+	return u
+}
+
+// UpdatePilot sets the "pilot" field to the value that was provided on create.
+func (u *WaveUpsert) UpdatePilot() *WaveUpsert {
+	u.SetExcluded(wave.FieldPilot)
+	return u
+}
+
+// SetHostCount sets the "host_count" field.
+func (u *WaveUpsert) SetHostCount(v int) *WaveUpsert {
+	u.Set(wave.FieldHostCount, v)
+	return u
+}
+
+// UpdateHostCount sets the "host_count" field to the value that was provided on create.
+func (u *WaveUpsert) UpdateHostCount() *WaveUpsert {
+	u.SetExcluded(wave.FieldHostCount)
+	return u
+}
+
+// AddHostCount adds v to the "host_count" field.
+func (u *WaveUpsert) AddHostCount(v int) *WaveUpsert {
+	u.Add(wave.FieldHostCount, v)
+	return u
+}
+
+// SetWireBytes sets the "wire_bytes" field.
+func (u *WaveUpsert) SetWireBytes(v int64) *WaveUpsert {
+	u.Set(wave.FieldWireBytes, v)
+	return u
+}
+
+// UpdateWireBytes sets the "wire_bytes" field to the value that was provided on create.
+func (u *WaveUpsert) UpdateWireBytes() *WaveUpsert {
+	u.SetExcluded(wave.FieldWireBytes)
+	return u
+}
+
+// AddWireBytes adds v to the "wire_bytes" field.
+func (u *WaveUpsert) AddWireBytes(v int64) *WaveUpsert {
+	u.Add(wave.FieldWireBytes, v)
+	return u
+}
+
+// SetCutoverEndsAt sets the "cutover_ends_at" field.
+func (u *WaveUpsert) SetCutoverEndsAt(v time.Time) *WaveUpsert {
+	u.Set(wave.FieldCutoverEndsAt, v)
+	return u
+}
+
+// UpdateCutoverEndsAt sets the "cutover_ends_at" field to the value that was provided on create.
+func (u *WaveUpsert) UpdateCutoverEndsAt() *WaveUpsert {
+	u.SetExcluded(wave.FieldCutoverEndsAt)
+	return u
+}
+
+// ClearCutoverEndsAt clears the value of the "cutover_ends_at" field.
+func (u *WaveUpsert) ClearCutoverEndsAt() *WaveUpsert {
+	u.SetNull(wave.FieldCutoverEndsAt)
+	return u
+}
+
 // SetStatus sets the "status" field.
 func (u *WaveUpsert) SetStatus(v wave.Status) *WaveUpsert {
 	u.Set(wave.FieldStatus, v)
@@ -818,6 +977,83 @@ func (u *WaveUpsertOne) AddReplicationSeconds(v int64) *WaveUpsertOne {
 func (u *WaveUpsertOne) UpdateReplicationSeconds() *WaveUpsertOne {
 	return u.Update(func(s *WaveUpsert) {
 		s.UpdateReplicationSeconds()
+	})
+}
+
+// SetPilot sets the "pilot" field.
+func (u *WaveUpsertOne) SetPilot(v bool) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetPilot(v)
+	})
+}
+
+// UpdatePilot sets the "pilot" field to the value that was provided on create.
+func (u *WaveUpsertOne) UpdatePilot() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdatePilot()
+	})
+}
+
+// SetHostCount sets the "host_count" field.
+func (u *WaveUpsertOne) SetHostCount(v int) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetHostCount(v)
+	})
+}
+
+// AddHostCount adds v to the "host_count" field.
+func (u *WaveUpsertOne) AddHostCount(v int) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.AddHostCount(v)
+	})
+}
+
+// UpdateHostCount sets the "host_count" field to the value that was provided on create.
+func (u *WaveUpsertOne) UpdateHostCount() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateHostCount()
+	})
+}
+
+// SetWireBytes sets the "wire_bytes" field.
+func (u *WaveUpsertOne) SetWireBytes(v int64) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetWireBytes(v)
+	})
+}
+
+// AddWireBytes adds v to the "wire_bytes" field.
+func (u *WaveUpsertOne) AddWireBytes(v int64) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.AddWireBytes(v)
+	})
+}
+
+// UpdateWireBytes sets the "wire_bytes" field to the value that was provided on create.
+func (u *WaveUpsertOne) UpdateWireBytes() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateWireBytes()
+	})
+}
+
+// SetCutoverEndsAt sets the "cutover_ends_at" field.
+func (u *WaveUpsertOne) SetCutoverEndsAt(v time.Time) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetCutoverEndsAt(v)
+	})
+}
+
+// UpdateCutoverEndsAt sets the "cutover_ends_at" field to the value that was provided on create.
+func (u *WaveUpsertOne) UpdateCutoverEndsAt() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateCutoverEndsAt()
+	})
+}
+
+// ClearCutoverEndsAt clears the value of the "cutover_ends_at" field.
+func (u *WaveUpsertOne) ClearCutoverEndsAt() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearCutoverEndsAt()
 	})
 }
 
@@ -1200,6 +1436,83 @@ func (u *WaveUpsertBulk) AddReplicationSeconds(v int64) *WaveUpsertBulk {
 func (u *WaveUpsertBulk) UpdateReplicationSeconds() *WaveUpsertBulk {
 	return u.Update(func(s *WaveUpsert) {
 		s.UpdateReplicationSeconds()
+	})
+}
+
+// SetPilot sets the "pilot" field.
+func (u *WaveUpsertBulk) SetPilot(v bool) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetPilot(v)
+	})
+}
+
+// UpdatePilot sets the "pilot" field to the value that was provided on create.
+func (u *WaveUpsertBulk) UpdatePilot() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdatePilot()
+	})
+}
+
+// SetHostCount sets the "host_count" field.
+func (u *WaveUpsertBulk) SetHostCount(v int) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetHostCount(v)
+	})
+}
+
+// AddHostCount adds v to the "host_count" field.
+func (u *WaveUpsertBulk) AddHostCount(v int) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.AddHostCount(v)
+	})
+}
+
+// UpdateHostCount sets the "host_count" field to the value that was provided on create.
+func (u *WaveUpsertBulk) UpdateHostCount() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateHostCount()
+	})
+}
+
+// SetWireBytes sets the "wire_bytes" field.
+func (u *WaveUpsertBulk) SetWireBytes(v int64) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetWireBytes(v)
+	})
+}
+
+// AddWireBytes adds v to the "wire_bytes" field.
+func (u *WaveUpsertBulk) AddWireBytes(v int64) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.AddWireBytes(v)
+	})
+}
+
+// UpdateWireBytes sets the "wire_bytes" field to the value that was provided on create.
+func (u *WaveUpsertBulk) UpdateWireBytes() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateWireBytes()
+	})
+}
+
+// SetCutoverEndsAt sets the "cutover_ends_at" field.
+func (u *WaveUpsertBulk) SetCutoverEndsAt(v time.Time) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetCutoverEndsAt(v)
+	})
+}
+
+// UpdateCutoverEndsAt sets the "cutover_ends_at" field to the value that was provided on create.
+func (u *WaveUpsertBulk) UpdateCutoverEndsAt() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateCutoverEndsAt()
+	})
+}
+
+// ClearCutoverEndsAt clears the value of the "cutover_ends_at" field.
+func (u *WaveUpsertBulk) ClearCutoverEndsAt() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearCutoverEndsAt()
 	})
 }
 

@@ -174,6 +174,82 @@ func (_u *WaveUpdate) AddReplicationSeconds(v int64) *WaveUpdate {
 	return _u
 }
 
+// SetPilot sets the "pilot" field.
+func (_u *WaveUpdate) SetPilot(v bool) *WaveUpdate {
+	_u.mutation.SetPilot(v)
+	return _u
+}
+
+// SetNillablePilot sets the "pilot" field if the given value is not nil.
+func (_u *WaveUpdate) SetNillablePilot(v *bool) *WaveUpdate {
+	if v != nil {
+		_u.SetPilot(*v)
+	}
+	return _u
+}
+
+// SetHostCount sets the "host_count" field.
+func (_u *WaveUpdate) SetHostCount(v int) *WaveUpdate {
+	_u.mutation.ResetHostCount()
+	_u.mutation.SetHostCount(v)
+	return _u
+}
+
+// SetNillableHostCount sets the "host_count" field if the given value is not nil.
+func (_u *WaveUpdate) SetNillableHostCount(v *int) *WaveUpdate {
+	if v != nil {
+		_u.SetHostCount(*v)
+	}
+	return _u
+}
+
+// AddHostCount adds value to the "host_count" field.
+func (_u *WaveUpdate) AddHostCount(v int) *WaveUpdate {
+	_u.mutation.AddHostCount(v)
+	return _u
+}
+
+// SetWireBytes sets the "wire_bytes" field.
+func (_u *WaveUpdate) SetWireBytes(v int64) *WaveUpdate {
+	_u.mutation.ResetWireBytes()
+	_u.mutation.SetWireBytes(v)
+	return _u
+}
+
+// SetNillableWireBytes sets the "wire_bytes" field if the given value is not nil.
+func (_u *WaveUpdate) SetNillableWireBytes(v *int64) *WaveUpdate {
+	if v != nil {
+		_u.SetWireBytes(*v)
+	}
+	return _u
+}
+
+// AddWireBytes adds value to the "wire_bytes" field.
+func (_u *WaveUpdate) AddWireBytes(v int64) *WaveUpdate {
+	_u.mutation.AddWireBytes(v)
+	return _u
+}
+
+// SetCutoverEndsAt sets the "cutover_ends_at" field.
+func (_u *WaveUpdate) SetCutoverEndsAt(v time.Time) *WaveUpdate {
+	_u.mutation.SetCutoverEndsAt(v)
+	return _u
+}
+
+// SetNillableCutoverEndsAt sets the "cutover_ends_at" field if the given value is not nil.
+func (_u *WaveUpdate) SetNillableCutoverEndsAt(v *time.Time) *WaveUpdate {
+	if v != nil {
+		_u.SetCutoverEndsAt(*v)
+	}
+	return _u
+}
+
+// ClearCutoverEndsAt clears the value of the "cutover_ends_at" field.
+func (_u *WaveUpdate) ClearCutoverEndsAt() *WaveUpdate {
+	_u.mutation.ClearCutoverEndsAt()
+	return _u
+}
+
 // SetStatus sets the "status" field.
 func (_u *WaveUpdate) SetStatus(v wave.Status) *WaveUpdate {
 	_u.mutation.SetStatus(v)
@@ -368,6 +444,27 @@ func (_u *WaveUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedReplicationSeconds(); ok {
 		_spec.AddField(wave.FieldReplicationSeconds, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.Pilot(); ok {
+		_spec.SetField(wave.FieldPilot, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.HostCount(); ok {
+		_spec.SetField(wave.FieldHostCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedHostCount(); ok {
+		_spec.AddField(wave.FieldHostCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.WireBytes(); ok {
+		_spec.SetField(wave.FieldWireBytes, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedWireBytes(); ok {
+		_spec.AddField(wave.FieldWireBytes, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.CutoverEndsAt(); ok {
+		_spec.SetField(wave.FieldCutoverEndsAt, field.TypeTime, value)
+	}
+	if _u.mutation.CutoverEndsAtCleared() {
+		_spec.ClearField(wave.FieldCutoverEndsAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(wave.FieldStatus, field.TypeEnum, value)
@@ -611,6 +708,82 @@ func (_u *WaveUpdateOne) AddReplicationSeconds(v int64) *WaveUpdateOne {
 	return _u
 }
 
+// SetPilot sets the "pilot" field.
+func (_u *WaveUpdateOne) SetPilot(v bool) *WaveUpdateOne {
+	_u.mutation.SetPilot(v)
+	return _u
+}
+
+// SetNillablePilot sets the "pilot" field if the given value is not nil.
+func (_u *WaveUpdateOne) SetNillablePilot(v *bool) *WaveUpdateOne {
+	if v != nil {
+		_u.SetPilot(*v)
+	}
+	return _u
+}
+
+// SetHostCount sets the "host_count" field.
+func (_u *WaveUpdateOne) SetHostCount(v int) *WaveUpdateOne {
+	_u.mutation.ResetHostCount()
+	_u.mutation.SetHostCount(v)
+	return _u
+}
+
+// SetNillableHostCount sets the "host_count" field if the given value is not nil.
+func (_u *WaveUpdateOne) SetNillableHostCount(v *int) *WaveUpdateOne {
+	if v != nil {
+		_u.SetHostCount(*v)
+	}
+	return _u
+}
+
+// AddHostCount adds value to the "host_count" field.
+func (_u *WaveUpdateOne) AddHostCount(v int) *WaveUpdateOne {
+	_u.mutation.AddHostCount(v)
+	return _u
+}
+
+// SetWireBytes sets the "wire_bytes" field.
+func (_u *WaveUpdateOne) SetWireBytes(v int64) *WaveUpdateOne {
+	_u.mutation.ResetWireBytes()
+	_u.mutation.SetWireBytes(v)
+	return _u
+}
+
+// SetNillableWireBytes sets the "wire_bytes" field if the given value is not nil.
+func (_u *WaveUpdateOne) SetNillableWireBytes(v *int64) *WaveUpdateOne {
+	if v != nil {
+		_u.SetWireBytes(*v)
+	}
+	return _u
+}
+
+// AddWireBytes adds value to the "wire_bytes" field.
+func (_u *WaveUpdateOne) AddWireBytes(v int64) *WaveUpdateOne {
+	_u.mutation.AddWireBytes(v)
+	return _u
+}
+
+// SetCutoverEndsAt sets the "cutover_ends_at" field.
+func (_u *WaveUpdateOne) SetCutoverEndsAt(v time.Time) *WaveUpdateOne {
+	_u.mutation.SetCutoverEndsAt(v)
+	return _u
+}
+
+// SetNillableCutoverEndsAt sets the "cutover_ends_at" field if the given value is not nil.
+func (_u *WaveUpdateOne) SetNillableCutoverEndsAt(v *time.Time) *WaveUpdateOne {
+	if v != nil {
+		_u.SetCutoverEndsAt(*v)
+	}
+	return _u
+}
+
+// ClearCutoverEndsAt clears the value of the "cutover_ends_at" field.
+func (_u *WaveUpdateOne) ClearCutoverEndsAt() *WaveUpdateOne {
+	_u.mutation.ClearCutoverEndsAt()
+	return _u
+}
+
 // SetStatus sets the "status" field.
 func (_u *WaveUpdateOne) SetStatus(v wave.Status) *WaveUpdateOne {
 	_u.mutation.SetStatus(v)
@@ -835,6 +1008,27 @@ func (_u *WaveUpdateOne) sqlSave(ctx context.Context) (_node *Wave, err error) {
 	}
 	if value, ok := _u.mutation.AddedReplicationSeconds(); ok {
 		_spec.AddField(wave.FieldReplicationSeconds, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.Pilot(); ok {
+		_spec.SetField(wave.FieldPilot, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.HostCount(); ok {
+		_spec.SetField(wave.FieldHostCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedHostCount(); ok {
+		_spec.AddField(wave.FieldHostCount, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.WireBytes(); ok {
+		_spec.SetField(wave.FieldWireBytes, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedWireBytes(); ok {
+		_spec.AddField(wave.FieldWireBytes, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.CutoverEndsAt(); ok {
+		_spec.SetField(wave.FieldCutoverEndsAt, field.TypeTime, value)
+	}
+	if _u.mutation.CutoverEndsAtCleared() {
+		_spec.ClearField(wave.FieldCutoverEndsAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(wave.FieldStatus, field.TypeEnum, value)

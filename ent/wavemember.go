@@ -32,6 +32,10 @@ type WaveMember struct {
 	MoveGroup string `json:"move_group,omitempty"`
 	// Manual holds the value of the "manual" field.
 	Manual bool `json:"manual,omitempty"`
+	// Bytes holds the value of the "bytes" field.
+	Bytes int64 `json:"bytes,omitempty"`
+	// DowntimeMinutes holds the value of the "downtime_minutes" field.
+	DowntimeMinutes float64 `json:"downtime_minutes,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the WaveMemberQuery when eager-loading is set.
 	Edges                 WaveMemberEdges `json:"edges"`
@@ -95,7 +99,9 @@ func (*WaveMember) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case wavemember.FieldManual:
 			values[i] = new(sql.NullBool)
-		case wavemember.FieldID, wavemember.FieldTenantID:
+		case wavemember.FieldDowntimeMinutes:
+			values[i] = new(sql.NullFloat64)
+		case wavemember.FieldID, wavemember.FieldTenantID, wavemember.FieldBytes:
 			values[i] = new(sql.NullInt64)
 		case wavemember.FieldReason, wavemember.FieldMoveGroup:
 			values[i] = new(sql.NullString)
@@ -161,6 +167,18 @@ func (_m *WaveMember) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field manual", values[i])
 			} else if value.Valid {
 				_m.Manual = value.Bool
+			}
+		case wavemember.FieldBytes:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field bytes", values[i])
+			} else if value.Valid {
+				_m.Bytes = value.Int64
+			}
+		case wavemember.FieldDowntimeMinutes:
+			if value, ok := values[i].(*sql.NullFloat64); !ok {
+				return fmt.Errorf("unexpected type %T for field downtime_minutes", values[i])
+			} else if value.Valid {
+				_m.DowntimeMinutes = value.Float64
 			}
 		case wavemember.ForeignKeys[0]:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -244,6 +262,12 @@ func (_m *WaveMember) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("manual=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Manual))
+	builder.WriteString(", ")
+	builder.WriteString("bytes=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Bytes))
+	builder.WriteString(", ")
+	builder.WriteString("downtime_minutes=")
+	builder.WriteString(fmt.Sprintf("%v", _m.DowntimeMinutes))
 	builder.WriteByte(')')
 	return builder.String()
 }

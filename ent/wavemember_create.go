@@ -101,6 +101,34 @@ func (_c *WaveMemberCreate) SetNillableManual(v *bool) *WaveMemberCreate {
 	return _c
 }
 
+// SetBytes sets the "bytes" field.
+func (_c *WaveMemberCreate) SetBytes(v int64) *WaveMemberCreate {
+	_c.mutation.SetBytes(v)
+	return _c
+}
+
+// SetNillableBytes sets the "bytes" field if the given value is not nil.
+func (_c *WaveMemberCreate) SetNillableBytes(v *int64) *WaveMemberCreate {
+	if v != nil {
+		_c.SetBytes(*v)
+	}
+	return _c
+}
+
+// SetDowntimeMinutes sets the "downtime_minutes" field.
+func (_c *WaveMemberCreate) SetDowntimeMinutes(v float64) *WaveMemberCreate {
+	_c.mutation.SetDowntimeMinutes(v)
+	return _c
+}
+
+// SetNillableDowntimeMinutes sets the "downtime_minutes" field if the given value is not nil.
+func (_c *WaveMemberCreate) SetNillableDowntimeMinutes(v *float64) *WaveMemberCreate {
+	if v != nil {
+		_c.SetDowntimeMinutes(*v)
+	}
+	return _c
+}
+
 // SetTenant sets the "tenant" edge to the Tenant entity.
 func (_c *WaveMemberCreate) SetTenant(v *Tenant) *WaveMemberCreate {
 	return _c.SetTenantID(v.ID)
@@ -191,6 +219,14 @@ func (_c *WaveMemberCreate) defaults() error {
 		v := wavemember.DefaultManual
 		_c.mutation.SetManual(v)
 	}
+	if _, ok := _c.mutation.Bytes(); !ok {
+		v := wavemember.DefaultBytes
+		_c.mutation.SetBytes(v)
+	}
+	if _, ok := _c.mutation.DowntimeMinutes(); !ok {
+		v := wavemember.DefaultDowntimeMinutes
+		_c.mutation.SetDowntimeMinutes(v)
+	}
 	return nil
 }
 
@@ -218,6 +254,12 @@ func (_c *WaveMemberCreate) check() error {
 	}
 	if _, ok := _c.mutation.Manual(); !ok {
 		return &ValidationError{Name: "manual", err: errors.New(`ent: missing required field "WaveMember.manual"`)}
+	}
+	if _, ok := _c.mutation.Bytes(); !ok {
+		return &ValidationError{Name: "bytes", err: errors.New(`ent: missing required field "WaveMember.bytes"`)}
+	}
+	if _, ok := _c.mutation.DowntimeMinutes(); !ok {
+		return &ValidationError{Name: "downtime_minutes", err: errors.New(`ent: missing required field "WaveMember.downtime_minutes"`)}
 	}
 	if len(_c.mutation.TenantIDs()) == 0 {
 		return &ValidationError{Name: "tenant", err: errors.New(`ent: missing required edge "WaveMember.tenant"`)}
@@ -274,6 +316,14 @@ func (_c *WaveMemberCreate) createSpec() (*WaveMember, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Manual(); ok {
 		_spec.SetField(wavemember.FieldManual, field.TypeBool, value)
 		_node.Manual = value
+	}
+	if value, ok := _c.mutation.Bytes(); ok {
+		_spec.SetField(wavemember.FieldBytes, field.TypeInt64, value)
+		_node.Bytes = value
+	}
+	if value, ok := _c.mutation.DowntimeMinutes(); ok {
+		_spec.SetField(wavemember.FieldDowntimeMinutes, field.TypeFloat64, value)
+		_node.DowntimeMinutes = value
 	}
 	if nodes := _c.mutation.TenantIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -426,6 +476,42 @@ func (u *WaveMemberUpsert) UpdateManual() *WaveMemberUpsert {
 	return u
 }
 
+// SetBytes sets the "bytes" field.
+func (u *WaveMemberUpsert) SetBytes(v int64) *WaveMemberUpsert {
+	u.Set(wavemember.FieldBytes, v)
+	return u
+}
+
+// UpdateBytes sets the "bytes" field to the value that was provided on create.
+func (u *WaveMemberUpsert) UpdateBytes() *WaveMemberUpsert {
+	u.SetExcluded(wavemember.FieldBytes)
+	return u
+}
+
+// AddBytes adds v to the "bytes" field.
+func (u *WaveMemberUpsert) AddBytes(v int64) *WaveMemberUpsert {
+	u.Add(wavemember.FieldBytes, v)
+	return u
+}
+
+// SetDowntimeMinutes sets the "downtime_minutes" field.
+func (u *WaveMemberUpsert) SetDowntimeMinutes(v float64) *WaveMemberUpsert {
+	u.Set(wavemember.FieldDowntimeMinutes, v)
+	return u
+}
+
+// UpdateDowntimeMinutes sets the "downtime_minutes" field to the value that was provided on create.
+func (u *WaveMemberUpsert) UpdateDowntimeMinutes() *WaveMemberUpsert {
+	u.SetExcluded(wavemember.FieldDowntimeMinutes)
+	return u
+}
+
+// AddDowntimeMinutes adds v to the "downtime_minutes" field.
+func (u *WaveMemberUpsert) AddDowntimeMinutes(v float64) *WaveMemberUpsert {
+	u.Add(wavemember.FieldDowntimeMinutes, v)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -527,6 +613,48 @@ func (u *WaveMemberUpsertOne) SetManual(v bool) *WaveMemberUpsertOne {
 func (u *WaveMemberUpsertOne) UpdateManual() *WaveMemberUpsertOne {
 	return u.Update(func(s *WaveMemberUpsert) {
 		s.UpdateManual()
+	})
+}
+
+// SetBytes sets the "bytes" field.
+func (u *WaveMemberUpsertOne) SetBytes(v int64) *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.SetBytes(v)
+	})
+}
+
+// AddBytes adds v to the "bytes" field.
+func (u *WaveMemberUpsertOne) AddBytes(v int64) *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.AddBytes(v)
+	})
+}
+
+// UpdateBytes sets the "bytes" field to the value that was provided on create.
+func (u *WaveMemberUpsertOne) UpdateBytes() *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.UpdateBytes()
+	})
+}
+
+// SetDowntimeMinutes sets the "downtime_minutes" field.
+func (u *WaveMemberUpsertOne) SetDowntimeMinutes(v float64) *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.SetDowntimeMinutes(v)
+	})
+}
+
+// AddDowntimeMinutes adds v to the "downtime_minutes" field.
+func (u *WaveMemberUpsertOne) AddDowntimeMinutes(v float64) *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.AddDowntimeMinutes(v)
+	})
+}
+
+// UpdateDowntimeMinutes sets the "downtime_minutes" field to the value that was provided on create.
+func (u *WaveMemberUpsertOne) UpdateDowntimeMinutes() *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.UpdateDowntimeMinutes()
 	})
 }
 
@@ -797,6 +925,48 @@ func (u *WaveMemberUpsertBulk) SetManual(v bool) *WaveMemberUpsertBulk {
 func (u *WaveMemberUpsertBulk) UpdateManual() *WaveMemberUpsertBulk {
 	return u.Update(func(s *WaveMemberUpsert) {
 		s.UpdateManual()
+	})
+}
+
+// SetBytes sets the "bytes" field.
+func (u *WaveMemberUpsertBulk) SetBytes(v int64) *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.SetBytes(v)
+	})
+}
+
+// AddBytes adds v to the "bytes" field.
+func (u *WaveMemberUpsertBulk) AddBytes(v int64) *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.AddBytes(v)
+	})
+}
+
+// UpdateBytes sets the "bytes" field to the value that was provided on create.
+func (u *WaveMemberUpsertBulk) UpdateBytes() *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.UpdateBytes()
+	})
+}
+
+// SetDowntimeMinutes sets the "downtime_minutes" field.
+func (u *WaveMemberUpsertBulk) SetDowntimeMinutes(v float64) *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.SetDowntimeMinutes(v)
+	})
+}
+
+// AddDowntimeMinutes adds v to the "downtime_minutes" field.
+func (u *WaveMemberUpsertBulk) AddDowntimeMinutes(v float64) *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.AddDowntimeMinutes(v)
+	})
+}
+
+// UpdateDowntimeMinutes sets the "downtime_minutes" field to the value that was provided on create.
+func (u *WaveMemberUpsertBulk) UpdateDowntimeMinutes() *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.UpdateDowntimeMinutes()
 	})
 }
 

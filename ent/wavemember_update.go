@@ -79,6 +79,48 @@ func (_u *WaveMemberUpdate) SetNillableManual(v *bool) *WaveMemberUpdate {
 	return _u
 }
 
+// SetBytes sets the "bytes" field.
+func (_u *WaveMemberUpdate) SetBytes(v int64) *WaveMemberUpdate {
+	_u.mutation.ResetBytes()
+	_u.mutation.SetBytes(v)
+	return _u
+}
+
+// SetNillableBytes sets the "bytes" field if the given value is not nil.
+func (_u *WaveMemberUpdate) SetNillableBytes(v *int64) *WaveMemberUpdate {
+	if v != nil {
+		_u.SetBytes(*v)
+	}
+	return _u
+}
+
+// AddBytes adds value to the "bytes" field.
+func (_u *WaveMemberUpdate) AddBytes(v int64) *WaveMemberUpdate {
+	_u.mutation.AddBytes(v)
+	return _u
+}
+
+// SetDowntimeMinutes sets the "downtime_minutes" field.
+func (_u *WaveMemberUpdate) SetDowntimeMinutes(v float64) *WaveMemberUpdate {
+	_u.mutation.ResetDowntimeMinutes()
+	_u.mutation.SetDowntimeMinutes(v)
+	return _u
+}
+
+// SetNillableDowntimeMinutes sets the "downtime_minutes" field if the given value is not nil.
+func (_u *WaveMemberUpdate) SetNillableDowntimeMinutes(v *float64) *WaveMemberUpdate {
+	if v != nil {
+		_u.SetDowntimeMinutes(*v)
+	}
+	return _u
+}
+
+// AddDowntimeMinutes adds value to the "downtime_minutes" field.
+func (_u *WaveMemberUpdate) AddDowntimeMinutes(v float64) *WaveMemberUpdate {
+	_u.mutation.AddDowntimeMinutes(v)
+	return _u
+}
+
 // SetWaveID sets the "wave" edge to the Wave entity by ID.
 func (_u *WaveMemberUpdate) SetWaveID(id int) *WaveMemberUpdate {
 	_u.mutation.SetWaveID(id)
@@ -209,6 +251,18 @@ func (_u *WaveMemberUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	if value, ok := _u.mutation.Manual(); ok {
 		_spec.SetField(wavemember.FieldManual, field.TypeBool, value)
 	}
+	if value, ok := _u.mutation.Bytes(); ok {
+		_spec.SetField(wavemember.FieldBytes, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedBytes(); ok {
+		_spec.AddField(wavemember.FieldBytes, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.DowntimeMinutes(); ok {
+		_spec.SetField(wavemember.FieldDowntimeMinutes, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedDowntimeMinutes(); ok {
+		_spec.AddField(wavemember.FieldDowntimeMinutes, field.TypeFloat64, value)
+	}
 	if _u.mutation.WaveCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2O,
@@ -334,6 +388,48 @@ func (_u *WaveMemberUpdateOne) SetNillableManual(v *bool) *WaveMemberUpdateOne {
 	if v != nil {
 		_u.SetManual(*v)
 	}
+	return _u
+}
+
+// SetBytes sets the "bytes" field.
+func (_u *WaveMemberUpdateOne) SetBytes(v int64) *WaveMemberUpdateOne {
+	_u.mutation.ResetBytes()
+	_u.mutation.SetBytes(v)
+	return _u
+}
+
+// SetNillableBytes sets the "bytes" field if the given value is not nil.
+func (_u *WaveMemberUpdateOne) SetNillableBytes(v *int64) *WaveMemberUpdateOne {
+	if v != nil {
+		_u.SetBytes(*v)
+	}
+	return _u
+}
+
+// AddBytes adds value to the "bytes" field.
+func (_u *WaveMemberUpdateOne) AddBytes(v int64) *WaveMemberUpdateOne {
+	_u.mutation.AddBytes(v)
+	return _u
+}
+
+// SetDowntimeMinutes sets the "downtime_minutes" field.
+func (_u *WaveMemberUpdateOne) SetDowntimeMinutes(v float64) *WaveMemberUpdateOne {
+	_u.mutation.ResetDowntimeMinutes()
+	_u.mutation.SetDowntimeMinutes(v)
+	return _u
+}
+
+// SetNillableDowntimeMinutes sets the "downtime_minutes" field if the given value is not nil.
+func (_u *WaveMemberUpdateOne) SetNillableDowntimeMinutes(v *float64) *WaveMemberUpdateOne {
+	if v != nil {
+		_u.SetDowntimeMinutes(*v)
+	}
+	return _u
+}
+
+// AddDowntimeMinutes adds value to the "downtime_minutes" field.
+func (_u *WaveMemberUpdateOne) AddDowntimeMinutes(v float64) *WaveMemberUpdateOne {
+	_u.mutation.AddDowntimeMinutes(v)
 	return _u
 }
 
@@ -496,6 +592,18 @@ func (_u *WaveMemberUpdateOne) sqlSave(ctx context.Context) (_node *WaveMember, 
 	}
 	if value, ok := _u.mutation.Manual(); ok {
 		_spec.SetField(wavemember.FieldManual, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.Bytes(); ok {
+		_spec.SetField(wavemember.FieldBytes, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedBytes(); ok {
+		_spec.AddField(wavemember.FieldBytes, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.DowntimeMinutes(); ok {
+		_spec.SetField(wavemember.FieldDowntimeMinutes, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedDowntimeMinutes(); ok {
+		_spec.AddField(wavemember.FieldDowntimeMinutes, field.TypeFloat64, value)
 	}
 	if _u.mutation.WaveCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -26,6 +26,9 @@ type Resolver struct {
 	PublicURL string
 	// DataDir is the server's data directory (cloud driver, gateway state).
 	DataDir string
+	// Migrations runs the migration lifecycle (nil when another process
+	// owns the local cloud driver: the mutations then say so).
+	Migrations *jobs.Migrations
 	Log     *slog.Logger
 	Now     func() time.Time
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -107,6 +108,7 @@ func agentRunCommand() *cobra.Command {
 	var once bool
 	var every time.Duration
 	var spoolMax int64
+	var diskSourceFlags []string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the agent: inventory, utilisation samples, heartbeats and a long-poll for commands (only ever calls up)",
@@ -122,12 +124,16 @@ func agentRunCommand() *cobra.Command {
 				server = id.Server
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil)).With("agent", id.AgentID)
+			diskSources, err := parseDiskSources(diskSourceFlags)
+			if err != nil {
+				return err
+			}
 			col := &collect.Collector{}
 			sampler := &collect.Sampler{Collector: col}
 			r := &agentapi.Runner{
 				Client:    &agentapi.Client{Server: server, Credential: cred},
 				Spool:     &agentapi.Spool{Dir: st.SpoolDir(), MaxBytes: spoolMax},
-				Inventory: col.Inventory,
+				Inventory: withDiskSources(col.Inventory, diskSources),
 				Sample:    sampler.Sample,
 				Connections: func() ([]discovery.Connection, error) {
 					_, conns, _, err := col.Sockets()
@@ -138,6 +144,8 @@ func agentRunCommand() *cobra.Command {
 				Backoff:     agentapi.Backoff{Base: 5 * time.Second, Max: 10 * time.Minute},
 				SampleEvery: every,
 			}
+			syncs := &syncRunner{ctx: ctx, server: server, stateDir: filepath.Join(state, "sync"), sources: diskSources, log: log, running: map[string]*diskRun{}}
+			r.OnCommand = syncs.handle
 			if once {
 				// Two readings make one sample; a second between them is
 				// enough for a snapshot.
@@ -160,5 +168,6 @@ func agentRunCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&once, "once", false, "send one inventory, sample batch and heartbeat, then exit")
 	cmd.Flags().DurationVar(&every, "sample-every", time.Minute, "utilisation sampling interval")
 	cmd.Flags().Int64Var(&spoolMax, "spool-max-bytes", 16<<20, "disk space for samples buffered while the server is unreachable")
+	cmd.Flags().StringArrayVar(&diskSourceFlags, "disk-source", nil, "replicate image file (or device) PATH as this host's disk NAME; repeatable; when given, only these disks are reported and synced (NAME=PATH)")
 	return cmd
 }

@@ -46,6 +46,22 @@ const (
 	FieldOfflineSeeding = "offline_seeding"
 	// FieldHostID holds the string denoting the host_id field in the database.
 	FieldHostID = "host_id"
+	// FieldMissing holds the string denoting the missing field in the database.
+	FieldMissing = "missing"
+	// FieldNeedVcpus holds the string denoting the need_vcpus field in the database.
+	FieldNeedVcpus = "need_vcpus"
+	// FieldNeedMemoryGib holds the string denoting the need_memory_gib field in the database.
+	FieldNeedMemoryGib = "need_memory_gib"
+	// FieldInstanceTypeAsIs holds the string denoting the instance_type_as_is field in the database.
+	FieldInstanceTypeAsIs = "instance_type_as_is"
+	// FieldStorageMonthly holds the string denoting the storage_monthly field in the database.
+	FieldStorageMonthly = "storage_monthly"
+	// FieldUsedBytes holds the string denoting the used_bytes field in the database.
+	FieldUsedBytes = "used_bytes"
+	// FieldSizingNote holds the string denoting the sizing_note field in the database.
+	FieldSizingNote = "sizing_note"
+	// FieldSeedingNote holds the string denoting the seeding_note field in the database.
+	FieldSeedingNote = "seeding_note"
 	// EdgeTenant holds the string denoting the tenant edge name in mutations.
 	EdgeTenant = "tenant"
 	// EdgeHost holds the string denoting the host edge name in mutations.
@@ -85,6 +101,14 @@ var Columns = []string{
 	FieldTransferSeconds,
 	FieldOfflineSeeding,
 	FieldHostID,
+	FieldMissing,
+	FieldNeedVcpus,
+	FieldNeedMemoryGib,
+	FieldInstanceTypeAsIs,
+	FieldStorageMonthly,
+	FieldUsedBytes,
+	FieldSizingNote,
+	FieldSeedingNote,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -125,6 +149,20 @@ var (
 	DefaultTransferSeconds int64
 	// DefaultOfflineSeeding holds the default value on creation for the "offline_seeding" field.
 	DefaultOfflineSeeding bool
+	// DefaultNeedVcpus holds the default value on creation for the "need_vcpus" field.
+	DefaultNeedVcpus int
+	// DefaultNeedMemoryGib holds the default value on creation for the "need_memory_gib" field.
+	DefaultNeedMemoryGib float64
+	// DefaultInstanceTypeAsIs holds the default value on creation for the "instance_type_as_is" field.
+	DefaultInstanceTypeAsIs string
+	// DefaultStorageMonthly holds the default value on creation for the "storage_monthly" field.
+	DefaultStorageMonthly float64
+	// DefaultUsedBytes holds the default value on creation for the "used_bytes" field.
+	DefaultUsedBytes int64
+	// DefaultSizingNote holds the default value on creation for the "sizing_note" field.
+	DefaultSizingNote string
+	// DefaultSeedingNote holds the default value on creation for the "seeding_note" field.
+	DefaultSeedingNote string
 )
 
 // Readiness defines the type for the "readiness" enum field.
@@ -221,6 +259,41 @@ func ByOfflineSeeding(opts ...sql.OrderTermOption) OrderOption {
 // ByHostID orders the results by the host_id field.
 func ByHostID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldHostID, opts...).ToFunc()
+}
+
+// ByNeedVcpus orders the results by the need_vcpus field.
+func ByNeedVcpus(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNeedVcpus, opts...).ToFunc()
+}
+
+// ByNeedMemoryGib orders the results by the need_memory_gib field.
+func ByNeedMemoryGib(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNeedMemoryGib, opts...).ToFunc()
+}
+
+// ByInstanceTypeAsIs orders the results by the instance_type_as_is field.
+func ByInstanceTypeAsIs(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldInstanceTypeAsIs, opts...).ToFunc()
+}
+
+// ByStorageMonthly orders the results by the storage_monthly field.
+func ByStorageMonthly(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldStorageMonthly, opts...).ToFunc()
+}
+
+// ByUsedBytes orders the results by the used_bytes field.
+func ByUsedBytes(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldUsedBytes, opts...).ToFunc()
+}
+
+// BySizingNote orders the results by the sizing_note field.
+func BySizingNote(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSizingNote, opts...).ToFunc()
+}
+
+// BySeedingNote orders the results by the seeding_note field.
+func BySeedingNote(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSeedingNote, opts...).ToFunc()
 }
 
 // ByTenantField orders the results by tenant field.

@@ -110,6 +110,41 @@ func HostID(v int) predicate.Assessment {
 	return predicate.Assessment(sql.FieldEQ(FieldHostID, v))
 }
 
+// NeedVcpus applies equality check predicate on the "need_vcpus" field. It's identical to NeedVcpusEQ.
+func NeedVcpus(v int) predicate.Assessment {
+	return predicate.Assessment(sql.FieldEQ(FieldNeedVcpus, v))
+}
+
+// NeedMemoryGib applies equality check predicate on the "need_memory_gib" field. It's identical to NeedMemoryGibEQ.
+func NeedMemoryGib(v float64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldEQ(FieldNeedMemoryGib, v))
+}
+
+// InstanceTypeAsIs applies equality check predicate on the "instance_type_as_is" field. It's identical to InstanceTypeAsIsEQ.
+func InstanceTypeAsIs(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldEQ(FieldInstanceTypeAsIs, v))
+}
+
+// StorageMonthly applies equality check predicate on the "storage_monthly" field. It's identical to StorageMonthlyEQ.
+func StorageMonthly(v float64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldEQ(FieldStorageMonthly, v))
+}
+
+// UsedBytes applies equality check predicate on the "used_bytes" field. It's identical to UsedBytesEQ.
+func UsedBytes(v int64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldEQ(FieldUsedBytes, v))
+}
+
+// SizingNote applies equality check predicate on the "sizing_note" field. It's identical to SizingNoteEQ.
+func SizingNote(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldEQ(FieldSizingNote, v))
+}
+
+// SeedingNote applies equality check predicate on the "seeding_note" field. It's identical to SeedingNoteEQ.
+func SeedingNote(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldEQ(FieldSeedingNote, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Assessment {
 	return predicate.Assessment(sql.FieldEQ(FieldCreatedAt, v))
@@ -593,6 +628,371 @@ func HostIDIn(vs ...int) predicate.Assessment {
 // HostIDNotIn applies the NotIn predicate on the "host_id" field.
 func HostIDNotIn(vs ...int) predicate.Assessment {
 	return predicate.Assessment(sql.FieldNotIn(FieldHostID, vs...))
+}
+
+// MissingIsNil applies the IsNil predicate on the "missing" field.
+func MissingIsNil() predicate.Assessment {
+	return predicate.Assessment(sql.FieldIsNull(FieldMissing))
+}
+
+// MissingNotNil applies the NotNil predicate on the "missing" field.
+func MissingNotNil() predicate.Assessment {
+	return predicate.Assessment(sql.FieldNotNull(FieldMissing))
+}
+
+// NeedVcpusEQ applies the EQ predicate on the "need_vcpus" field.
+func NeedVcpusEQ(v int) predicate.Assessment {
+	return predicate.Assessment(sql.FieldEQ(FieldNeedVcpus, v))
+}
+
+// NeedVcpusNEQ applies the NEQ predicate on the "need_vcpus" field.
+func NeedVcpusNEQ(v int) predicate.Assessment {
+	return predicate.Assessment(sql.FieldNEQ(FieldNeedVcpus, v))
+}
+
+// NeedVcpusIn applies the In predicate on the "need_vcpus" field.
+func NeedVcpusIn(vs ...int) predicate.Assessment {
+	return predicate.Assessment(sql.FieldIn(FieldNeedVcpus, vs...))
+}
+
+// NeedVcpusNotIn applies the NotIn predicate on the "need_vcpus" field.
+func NeedVcpusNotIn(vs ...int) predicate.Assessment {
+	return predicate.Assessment(sql.FieldNotIn(FieldNeedVcpus, vs...))
+}
+
+// NeedVcpusGT applies the GT predicate on the "need_vcpus" field.
+func NeedVcpusGT(v int) predicate.Assessment {
+	return predicate.Assessment(sql.FieldGT(FieldNeedVcpus, v))
+}
+
+// NeedVcpusGTE applies the GTE predicate on the "need_vcpus" field.
+func NeedVcpusGTE(v int) predicate.Assessment {
+	return predicate.Assessment(sql.FieldGTE(FieldNeedVcpus, v))
+}
+
+// NeedVcpusLT applies the LT predicate on the "need_vcpus" field.
+func NeedVcpusLT(v int) predicate.Assessment {
+	return predicate.Assessment(sql.FieldLT(FieldNeedVcpus, v))
+}
+
+// NeedVcpusLTE applies the LTE predicate on the "need_vcpus" field.
+func NeedVcpusLTE(v int) predicate.Assessment {
+	return predicate.Assessment(sql.FieldLTE(FieldNeedVcpus, v))
+}
+
+// NeedMemoryGibEQ applies the EQ predicate on the "need_memory_gib" field.
+func NeedMemoryGibEQ(v float64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldEQ(FieldNeedMemoryGib, v))
+}
+
+// NeedMemoryGibNEQ applies the NEQ predicate on the "need_memory_gib" field.
+func NeedMemoryGibNEQ(v float64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldNEQ(FieldNeedMemoryGib, v))
+}
+
+// NeedMemoryGibIn applies the In predicate on the "need_memory_gib" field.
+func NeedMemoryGibIn(vs ...float64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldIn(FieldNeedMemoryGib, vs...))
+}
+
+// NeedMemoryGibNotIn applies the NotIn predicate on the "need_memory_gib" field.
+func NeedMemoryGibNotIn(vs ...float64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldNotIn(FieldNeedMemoryGib, vs...))
+}
+
+// NeedMemoryGibGT applies the GT predicate on the "need_memory_gib" field.
+func NeedMemoryGibGT(v float64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldGT(FieldNeedMemoryGib, v))
+}
+
+// NeedMemoryGibGTE applies the GTE predicate on the "need_memory_gib" field.
+func NeedMemoryGibGTE(v float64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldGTE(FieldNeedMemoryGib, v))
+}
+
+// NeedMemoryGibLT applies the LT predicate on the "need_memory_gib" field.
+func NeedMemoryGibLT(v float64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldLT(FieldNeedMemoryGib, v))
+}
+
+// NeedMemoryGibLTE applies the LTE predicate on the "need_memory_gib" field.
+func NeedMemoryGibLTE(v float64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldLTE(FieldNeedMemoryGib, v))
+}
+
+// InstanceTypeAsIsEQ applies the EQ predicate on the "instance_type_as_is" field.
+func InstanceTypeAsIsEQ(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldEQ(FieldInstanceTypeAsIs, v))
+}
+
+// InstanceTypeAsIsNEQ applies the NEQ predicate on the "instance_type_as_is" field.
+func InstanceTypeAsIsNEQ(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldNEQ(FieldInstanceTypeAsIs, v))
+}
+
+// InstanceTypeAsIsIn applies the In predicate on the "instance_type_as_is" field.
+func InstanceTypeAsIsIn(vs ...string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldIn(FieldInstanceTypeAsIs, vs...))
+}
+
+// InstanceTypeAsIsNotIn applies the NotIn predicate on the "instance_type_as_is" field.
+func InstanceTypeAsIsNotIn(vs ...string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldNotIn(FieldInstanceTypeAsIs, vs...))
+}
+
+// InstanceTypeAsIsGT applies the GT predicate on the "instance_type_as_is" field.
+func InstanceTypeAsIsGT(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldGT(FieldInstanceTypeAsIs, v))
+}
+
+// InstanceTypeAsIsGTE applies the GTE predicate on the "instance_type_as_is" field.
+func InstanceTypeAsIsGTE(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldGTE(FieldInstanceTypeAsIs, v))
+}
+
+// InstanceTypeAsIsLT applies the LT predicate on the "instance_type_as_is" field.
+func InstanceTypeAsIsLT(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldLT(FieldInstanceTypeAsIs, v))
+}
+
+// InstanceTypeAsIsLTE applies the LTE predicate on the "instance_type_as_is" field.
+func InstanceTypeAsIsLTE(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldLTE(FieldInstanceTypeAsIs, v))
+}
+
+// InstanceTypeAsIsContains applies the Contains predicate on the "instance_type_as_is" field.
+func InstanceTypeAsIsContains(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldContains(FieldInstanceTypeAsIs, v))
+}
+
+// InstanceTypeAsIsHasPrefix applies the HasPrefix predicate on the "instance_type_as_is" field.
+func InstanceTypeAsIsHasPrefix(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldHasPrefix(FieldInstanceTypeAsIs, v))
+}
+
+// InstanceTypeAsIsHasSuffix applies the HasSuffix predicate on the "instance_type_as_is" field.
+func InstanceTypeAsIsHasSuffix(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldHasSuffix(FieldInstanceTypeAsIs, v))
+}
+
+// InstanceTypeAsIsEqualFold applies the EqualFold predicate on the "instance_type_as_is" field.
+func InstanceTypeAsIsEqualFold(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldEqualFold(FieldInstanceTypeAsIs, v))
+}
+
+// InstanceTypeAsIsContainsFold applies the ContainsFold predicate on the "instance_type_as_is" field.
+func InstanceTypeAsIsContainsFold(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldContainsFold(FieldInstanceTypeAsIs, v))
+}
+
+// StorageMonthlyEQ applies the EQ predicate on the "storage_monthly" field.
+func StorageMonthlyEQ(v float64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldEQ(FieldStorageMonthly, v))
+}
+
+// StorageMonthlyNEQ applies the NEQ predicate on the "storage_monthly" field.
+func StorageMonthlyNEQ(v float64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldNEQ(FieldStorageMonthly, v))
+}
+
+// StorageMonthlyIn applies the In predicate on the "storage_monthly" field.
+func StorageMonthlyIn(vs ...float64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldIn(FieldStorageMonthly, vs...))
+}
+
+// StorageMonthlyNotIn applies the NotIn predicate on the "storage_monthly" field.
+func StorageMonthlyNotIn(vs ...float64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldNotIn(FieldStorageMonthly, vs...))
+}
+
+// StorageMonthlyGT applies the GT predicate on the "storage_monthly" field.
+func StorageMonthlyGT(v float64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldGT(FieldStorageMonthly, v))
+}
+
+// StorageMonthlyGTE applies the GTE predicate on the "storage_monthly" field.
+func StorageMonthlyGTE(v float64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldGTE(FieldStorageMonthly, v))
+}
+
+// StorageMonthlyLT applies the LT predicate on the "storage_monthly" field.
+func StorageMonthlyLT(v float64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldLT(FieldStorageMonthly, v))
+}
+
+// StorageMonthlyLTE applies the LTE predicate on the "storage_monthly" field.
+func StorageMonthlyLTE(v float64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldLTE(FieldStorageMonthly, v))
+}
+
+// UsedBytesEQ applies the EQ predicate on the "used_bytes" field.
+func UsedBytesEQ(v int64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldEQ(FieldUsedBytes, v))
+}
+
+// UsedBytesNEQ applies the NEQ predicate on the "used_bytes" field.
+func UsedBytesNEQ(v int64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldNEQ(FieldUsedBytes, v))
+}
+
+// UsedBytesIn applies the In predicate on the "used_bytes" field.
+func UsedBytesIn(vs ...int64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldIn(FieldUsedBytes, vs...))
+}
+
+// UsedBytesNotIn applies the NotIn predicate on the "used_bytes" field.
+func UsedBytesNotIn(vs ...int64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldNotIn(FieldUsedBytes, vs...))
+}
+
+// UsedBytesGT applies the GT predicate on the "used_bytes" field.
+func UsedBytesGT(v int64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldGT(FieldUsedBytes, v))
+}
+
+// UsedBytesGTE applies the GTE predicate on the "used_bytes" field.
+func UsedBytesGTE(v int64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldGTE(FieldUsedBytes, v))
+}
+
+// UsedBytesLT applies the LT predicate on the "used_bytes" field.
+func UsedBytesLT(v int64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldLT(FieldUsedBytes, v))
+}
+
+// UsedBytesLTE applies the LTE predicate on the "used_bytes" field.
+func UsedBytesLTE(v int64) predicate.Assessment {
+	return predicate.Assessment(sql.FieldLTE(FieldUsedBytes, v))
+}
+
+// SizingNoteEQ applies the EQ predicate on the "sizing_note" field.
+func SizingNoteEQ(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldEQ(FieldSizingNote, v))
+}
+
+// SizingNoteNEQ applies the NEQ predicate on the "sizing_note" field.
+func SizingNoteNEQ(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldNEQ(FieldSizingNote, v))
+}
+
+// SizingNoteIn applies the In predicate on the "sizing_note" field.
+func SizingNoteIn(vs ...string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldIn(FieldSizingNote, vs...))
+}
+
+// SizingNoteNotIn applies the NotIn predicate on the "sizing_note" field.
+func SizingNoteNotIn(vs ...string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldNotIn(FieldSizingNote, vs...))
+}
+
+// SizingNoteGT applies the GT predicate on the "sizing_note" field.
+func SizingNoteGT(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldGT(FieldSizingNote, v))
+}
+
+// SizingNoteGTE applies the GTE predicate on the "sizing_note" field.
+func SizingNoteGTE(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldGTE(FieldSizingNote, v))
+}
+
+// SizingNoteLT applies the LT predicate on the "sizing_note" field.
+func SizingNoteLT(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldLT(FieldSizingNote, v))
+}
+
+// SizingNoteLTE applies the LTE predicate on the "sizing_note" field.
+func SizingNoteLTE(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldLTE(FieldSizingNote, v))
+}
+
+// SizingNoteContains applies the Contains predicate on the "sizing_note" field.
+func SizingNoteContains(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldContains(FieldSizingNote, v))
+}
+
+// SizingNoteHasPrefix applies the HasPrefix predicate on the "sizing_note" field.
+func SizingNoteHasPrefix(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldHasPrefix(FieldSizingNote, v))
+}
+
+// SizingNoteHasSuffix applies the HasSuffix predicate on the "sizing_note" field.
+func SizingNoteHasSuffix(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldHasSuffix(FieldSizingNote, v))
+}
+
+// SizingNoteEqualFold applies the EqualFold predicate on the "sizing_note" field.
+func SizingNoteEqualFold(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldEqualFold(FieldSizingNote, v))
+}
+
+// SizingNoteContainsFold applies the ContainsFold predicate on the "sizing_note" field.
+func SizingNoteContainsFold(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldContainsFold(FieldSizingNote, v))
+}
+
+// SeedingNoteEQ applies the EQ predicate on the "seeding_note" field.
+func SeedingNoteEQ(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldEQ(FieldSeedingNote, v))
+}
+
+// SeedingNoteNEQ applies the NEQ predicate on the "seeding_note" field.
+func SeedingNoteNEQ(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldNEQ(FieldSeedingNote, v))
+}
+
+// SeedingNoteIn applies the In predicate on the "seeding_note" field.
+func SeedingNoteIn(vs ...string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldIn(FieldSeedingNote, vs...))
+}
+
+// SeedingNoteNotIn applies the NotIn predicate on the "seeding_note" field.
+func SeedingNoteNotIn(vs ...string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldNotIn(FieldSeedingNote, vs...))
+}
+
+// SeedingNoteGT applies the GT predicate on the "seeding_note" field.
+func SeedingNoteGT(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldGT(FieldSeedingNote, v))
+}
+
+// SeedingNoteGTE applies the GTE predicate on the "seeding_note" field.
+func SeedingNoteGTE(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldGTE(FieldSeedingNote, v))
+}
+
+// SeedingNoteLT applies the LT predicate on the "seeding_note" field.
+func SeedingNoteLT(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldLT(FieldSeedingNote, v))
+}
+
+// SeedingNoteLTE applies the LTE predicate on the "seeding_note" field.
+func SeedingNoteLTE(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldLTE(FieldSeedingNote, v))
+}
+
+// SeedingNoteContains applies the Contains predicate on the "seeding_note" field.
+func SeedingNoteContains(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldContains(FieldSeedingNote, v))
+}
+
+// SeedingNoteHasPrefix applies the HasPrefix predicate on the "seeding_note" field.
+func SeedingNoteHasPrefix(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldHasPrefix(FieldSeedingNote, v))
+}
+
+// SeedingNoteHasSuffix applies the HasSuffix predicate on the "seeding_note" field.
+func SeedingNoteHasSuffix(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldHasSuffix(FieldSeedingNote, v))
+}
+
+// SeedingNoteEqualFold applies the EqualFold predicate on the "seeding_note" field.
+func SeedingNoteEqualFold(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldEqualFold(FieldSeedingNote, v))
+}
+
+// SeedingNoteContainsFold applies the ContainsFold predicate on the "seeding_note" field.
+func SeedingNoteContainsFold(v string) predicate.Assessment {
+	return predicate.Assessment(sql.FieldContainsFold(FieldSeedingNote, v))
 }
 
 // HasTenant applies the HasEdge predicate on the "tenant" edge.

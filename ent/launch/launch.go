@@ -34,6 +34,10 @@ const (
 	FieldChecks = "checks"
 	// FieldFinishedAt holds the string denoting the finished_at field in the database.
 	FieldFinishedAt = "finished_at"
+	// FieldMessage holds the string denoting the message field in the database.
+	FieldMessage = "message"
+	// FieldInstances holds the string denoting the instances field in the database.
+	FieldInstances = "instances"
 	// EdgeTenant holds the string denoting the tenant edge name in mutations.
 	EdgeTenant = "tenant"
 	// EdgeMigration holds the string denoting the migration edge name in mutations.
@@ -76,6 +80,8 @@ var Columns = []string{
 	FieldInstanceID,
 	FieldChecks,
 	FieldFinishedAt,
+	FieldMessage,
+	FieldInstances,
 }
 
 // ForeignKeys holds the SQL foreign-keys that are owned by the "launches"
@@ -116,6 +122,8 @@ var (
 	UpdateDefaultUpdatedAt func() time.Time
 	// DefaultInstanceID holds the default value on creation for the "instance_id" field.
 	DefaultInstanceID string
+	// DefaultMessage holds the default value on creation for the "message" field.
+	DefaultMessage string
 )
 
 // Kind defines the type for the "kind" enum field.
@@ -211,6 +219,11 @@ func ByInstanceID(opts ...sql.OrderTermOption) OrderOption {
 // ByFinishedAt orders the results by the finished_at field.
 func ByFinishedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldFinishedAt, opts...).ToFunc()
+}
+
+// ByMessage orders the results by the message field.
+func ByMessage(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldMessage, opts...).ToFunc()
 }
 
 // ByTenantField orders the results by tenant field.

@@ -80,6 +80,11 @@ func FinishedAt(v time.Time) predicate.Launch {
 	return predicate.Launch(sql.FieldEQ(FieldFinishedAt, v))
 }
 
+// Message applies equality check predicate on the "message" field. It's identical to MessageEQ.
+func Message(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldEQ(FieldMessage, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Launch {
 	return predicate.Launch(sql.FieldEQ(FieldCreatedAt, v))
@@ -343,6 +348,81 @@ func FinishedAtIsNil() predicate.Launch {
 // FinishedAtNotNil applies the NotNil predicate on the "finished_at" field.
 func FinishedAtNotNil() predicate.Launch {
 	return predicate.Launch(sql.FieldNotNull(FieldFinishedAt))
+}
+
+// MessageEQ applies the EQ predicate on the "message" field.
+func MessageEQ(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldEQ(FieldMessage, v))
+}
+
+// MessageNEQ applies the NEQ predicate on the "message" field.
+func MessageNEQ(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldNEQ(FieldMessage, v))
+}
+
+// MessageIn applies the In predicate on the "message" field.
+func MessageIn(vs ...string) predicate.Launch {
+	return predicate.Launch(sql.FieldIn(FieldMessage, vs...))
+}
+
+// MessageNotIn applies the NotIn predicate on the "message" field.
+func MessageNotIn(vs ...string) predicate.Launch {
+	return predicate.Launch(sql.FieldNotIn(FieldMessage, vs...))
+}
+
+// MessageGT applies the GT predicate on the "message" field.
+func MessageGT(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldGT(FieldMessage, v))
+}
+
+// MessageGTE applies the GTE predicate on the "message" field.
+func MessageGTE(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldGTE(FieldMessage, v))
+}
+
+// MessageLT applies the LT predicate on the "message" field.
+func MessageLT(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldLT(FieldMessage, v))
+}
+
+// MessageLTE applies the LTE predicate on the "message" field.
+func MessageLTE(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldLTE(FieldMessage, v))
+}
+
+// MessageContains applies the Contains predicate on the "message" field.
+func MessageContains(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldContains(FieldMessage, v))
+}
+
+// MessageHasPrefix applies the HasPrefix predicate on the "message" field.
+func MessageHasPrefix(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldHasPrefix(FieldMessage, v))
+}
+
+// MessageHasSuffix applies the HasSuffix predicate on the "message" field.
+func MessageHasSuffix(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldHasSuffix(FieldMessage, v))
+}
+
+// MessageEqualFold applies the EqualFold predicate on the "message" field.
+func MessageEqualFold(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldEqualFold(FieldMessage, v))
+}
+
+// MessageContainsFold applies the ContainsFold predicate on the "message" field.
+func MessageContainsFold(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldContainsFold(FieldMessage, v))
+}
+
+// InstancesIsNil applies the IsNil predicate on the "instances" field.
+func InstancesIsNil() predicate.Launch {
+	return predicate.Launch(sql.FieldIsNull(FieldInstances))
+}
+
+// InstancesNotNil applies the NotNil predicate on the "instances" field.
+func InstancesNotNil() predicate.Launch {
+	return predicate.Launch(sql.FieldNotNull(FieldInstances))
 }
 
 // HasTenant applies the HasEdge predicate on the "tenant" edge.

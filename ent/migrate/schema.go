@@ -48,6 +48,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{APITokensColumns[9]},
 			},
+			{
+				Name:    "apitoken_user_api_tokens",
+				Unique:  false,
+				Columns: []*schema.Column{APITokensColumns[10]},
+			},
 		},
 	}
 	// AgentsColumns holds the columns for the "agents" table.
@@ -144,6 +149,14 @@ var (
 		{Name: "monthly_cost_right_sized", Type: field.TypeFloat64, Default: 0},
 		{Name: "transfer_seconds", Type: field.TypeInt64, Default: 0},
 		{Name: "offline_seeding", Type: field.TypeBool, Default: false},
+		{Name: "missing", Type: field.TypeJSON, Nullable: true},
+		{Name: "need_vcpus", Type: field.TypeInt, Default: 0},
+		{Name: "need_memory_gib", Type: field.TypeFloat64, Default: 0},
+		{Name: "instance_type_as_is", Type: field.TypeString, Default: ""},
+		{Name: "storage_monthly", Type: field.TypeFloat64, Default: 0},
+		{Name: "used_bytes", Type: field.TypeInt64, Default: 0},
+		{Name: "sizing_note", Type: field.TypeString, Default: ""},
+		{Name: "seeding_note", Type: field.TypeString, Default: ""},
 		{Name: "tenant_id", Type: field.TypeInt},
 		{Name: "host_id", Type: field.TypeInt},
 	}
@@ -155,13 +168,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "assessments_tenants_tenant",
-				Columns:    []*schema.Column{AssessmentsColumns[13]},
+				Columns:    []*schema.Column{AssessmentsColumns[21]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "assessments_hosts_assessments",
-				Columns:    []*schema.Column{AssessmentsColumns[14]},
+				Columns:    []*schema.Column{AssessmentsColumns[22]},
 				RefColumns: []*schema.Column{HostsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -170,17 +183,17 @@ var (
 			{
 				Name:    "assessment_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{AssessmentsColumns[13]},
+				Columns: []*schema.Column{AssessmentsColumns[21]},
 			},
 			{
 				Name:    "assessment_tenant_id_host_id_target",
 				Unique:  true,
-				Columns: []*schema.Column{AssessmentsColumns[13], AssessmentsColumns[14], AssessmentsColumns[3]},
+				Columns: []*schema.Column{AssessmentsColumns[21], AssessmentsColumns[22], AssessmentsColumns[3]},
 			},
 			{
 				Name:    "assessment_tenant_id_readiness",
 				Unique:  false,
-				Columns: []*schema.Column{AssessmentsColumns[13], AssessmentsColumns[5]},
+				Columns: []*schema.Column{AssessmentsColumns[21], AssessmentsColumns[5]},
 			},
 		},
 	}
@@ -356,6 +369,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{DisksColumns[8]},
 			},
+			{
+				Name:    "disk_host_disks",
+				Unique:  false,
+				Columns: []*schema.Column{DisksColumns[9]},
+			},
 		},
 	}
 	// HostsColumns holds the columns for the "hosts" table.
@@ -456,6 +474,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{HostsColumns[33], HostsColumns[1]},
 			},
+			{
+				Name:    "host_application_id",
+				Unique:  false,
+				Columns: []*schema.Column{HostsColumns[32]},
+			},
 		},
 	}
 	// ImportRunsColumns holds the columns for the "import_runs" table.
@@ -506,6 +529,8 @@ var (
 		{Name: "instance_id", Type: field.TypeString, Default: ""},
 		{Name: "checks", Type: field.TypeJSON, Nullable: true},
 		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
+		{Name: "message", Type: field.TypeString, Default: ""},
+		{Name: "instances", Type: field.TypeJSON, Nullable: true},
 		{Name: "tenant_id", Type: field.TypeInt},
 		{Name: "migration_launches", Type: field.TypeInt},
 		{Name: "recovery_point_launches", Type: field.TypeInt, Nullable: true},
@@ -518,19 +543,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "launches_tenants_tenant",
-				Columns:    []*schema.Column{LaunchesColumns[8]},
+				Columns:    []*schema.Column{LaunchesColumns[10]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "launches_migrations_launches",
-				Columns:    []*schema.Column{LaunchesColumns[9]},
+				Columns:    []*schema.Column{LaunchesColumns[11]},
 				RefColumns: []*schema.Column{MigrationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "launches_recovery_points_launches",
-				Columns:    []*schema.Column{LaunchesColumns[10]},
+				Columns:    []*schema.Column{LaunchesColumns[12]},
 				RefColumns: []*schema.Column{RecoveryPointsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -539,7 +564,7 @@ var (
 			{
 				Name:    "launch_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{LaunchesColumns[8]},
+				Columns: []*schema.Column{LaunchesColumns[10]},
 			},
 		},
 	}
@@ -557,6 +582,12 @@ var (
 		{Name: "lag_seconds", Type: field.TypeInt64, Default: 0},
 		{Name: "eta_seconds", Type: field.TypeInt64, Default: 0},
 		{Name: "last_sync_at", Type: field.TypeTime, Nullable: true},
+		{Name: "disks", Type: field.TypeJSON, Nullable: true},
+		{Name: "sync_pass", Type: field.TypeInt, Default: 0},
+		{Name: "sync_requested_at", Type: field.TypeTime, Nullable: true},
+		{Name: "command_sent_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_error", Type: field.TypeString, Default: ""},
+		{Name: "state_changed_at", Type: field.TypeTime, Nullable: true},
 		{Name: "cloud_account_migrations", Type: field.TypeInt, Nullable: true},
 		{Name: "host_id", Type: field.TypeInt},
 		{Name: "tenant_id", Type: field.TypeInt},
@@ -569,19 +600,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "migrations_cloud_accounts_migrations",
-				Columns:    []*schema.Column{MigrationsColumns[12]},
+				Columns:    []*schema.Column{MigrationsColumns[18]},
 				RefColumns: []*schema.Column{CloudAccountsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
 			{
 				Symbol:     "migrations_hosts_migrations",
-				Columns:    []*schema.Column{MigrationsColumns[13]},
+				Columns:    []*schema.Column{MigrationsColumns[19]},
 				RefColumns: []*schema.Column{HostsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "migrations_tenants_tenant",
-				Columns:    []*schema.Column{MigrationsColumns[14]},
+				Columns:    []*schema.Column{MigrationsColumns[20]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -590,17 +621,17 @@ var (
 			{
 				Name:    "migration_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{MigrationsColumns[14]},
+				Columns: []*schema.Column{MigrationsColumns[20]},
 			},
 			{
 				Name:    "migration_tenant_id_state",
 				Unique:  false,
-				Columns: []*schema.Column{MigrationsColumns[14], MigrationsColumns[3]},
+				Columns: []*schema.Column{MigrationsColumns[20], MigrationsColumns[3]},
 			},
 			{
 				Name:    "migration_tenant_id_host_id",
 				Unique:  false,
-				Columns: []*schema.Column{MigrationsColumns[14], MigrationsColumns[13]},
+				Columns: []*schema.Column{MigrationsColumns[20], MigrationsColumns[19]},
 			},
 		},
 	}
@@ -646,6 +677,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{NetworkInterfacesColumns[8], NetworkInterfacesColumns[4]},
 			},
+			{
+				Name:    "networkinterface_host_nics",
+				Unique:  false,
+				Columns: []*schema.Column{NetworkInterfacesColumns[7]},
+			},
 		},
 	}
 	// PlansColumns holds the columns for the "plans" table.
@@ -655,10 +691,17 @@ var (
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "name", Type: field.TypeString, Size: 200},
 		{Name: "target", Type: field.TypeString, Default: "alibaba"},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"draft", "generating", "ready", "infeasible", "failed"}, Default: "draft"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"draft", "queued", "running", "ready", "infeasible", "failed"}, Default: "draft"},
 		{Name: "constraints", Type: field.TypeJSON, Nullable: true},
 		{Name: "metrics", Type: field.TypeJSON, Nullable: true},
 		{Name: "problems", Type: field.TypeJSON, Nullable: true},
+		{Name: "error", Type: field.TypeString, Size: 4000, Default: ""},
+		{Name: "infeasible", Type: field.TypeJSON, Nullable: true},
+		{Name: "unplaced", Type: field.TypeJSON, Nullable: true},
+		{Name: "cycles", Type: field.TypeJSON, Nullable: true},
+		{Name: "warnings", Type: field.TypeJSON, Nullable: true},
+		{Name: "started_at", Type: field.TypeTime, Nullable: true},
+		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
 		{Name: "tenant_id", Type: field.TypeInt},
 	}
 	// PlansTable holds the schema information for the "plans" table.
@@ -669,7 +712,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "plans_tenants_tenant",
-				Columns:    []*schema.Column{PlansColumns[9]},
+				Columns:    []*schema.Column{PlansColumns[16]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -678,7 +721,7 @@ var (
 			{
 				Name:    "plan_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{PlansColumns[9]},
+				Columns: []*schema.Column{PlansColumns[16]},
 			},
 		},
 	}
@@ -691,6 +734,7 @@ var (
 		{Name: "size_bytes", Type: field.TypeInt64, Default: 0},
 		{Name: "manifest_digest", Type: field.TypeString, Default: ""},
 		{Name: "labels", Type: field.TypeJSON, Nullable: true},
+		{Name: "points", Type: field.TypeJSON, Nullable: true},
 		{Name: "migration_recovery_points", Type: field.TypeInt},
 		{Name: "tenant_id", Type: field.TypeInt},
 	}
@@ -702,13 +746,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "recovery_points_migrations_recovery_points",
-				Columns:    []*schema.Column{RecoveryPointsColumns[7]},
+				Columns:    []*schema.Column{RecoveryPointsColumns[8]},
 				RefColumns: []*schema.Column{MigrationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "recovery_points_tenants_tenant",
-				Columns:    []*schema.Column{RecoveryPointsColumns[8]},
+				Columns:    []*schema.Column{RecoveryPointsColumns[9]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -717,7 +761,7 @@ var (
 			{
 				Name:    "recoverypoint_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{RecoveryPointsColumns[8]},
+				Columns: []*schema.Column{RecoveryPointsColumns[9]},
 			},
 		},
 	}
@@ -792,6 +836,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{SessionsColumns[7]},
 			},
+			{
+				Name:    "session_user_sessions",
+				Unique:  false,
+				Columns: []*schema.Column{SessionsColumns[8]},
+			},
 		},
 	}
 	// SoftwaresColumns holds the columns for the "softwares" table.
@@ -830,6 +879,11 @@ var (
 				Name:    "software_tenant_id",
 				Unique:  false,
 				Columns: []*schema.Column{SoftwaresColumns[8]},
+			},
+			{
+				Name:    "software_host_software",
+				Unique:  false,
+				Columns: []*schema.Column{SoftwaresColumns[7]},
 			},
 		},
 	}
@@ -894,6 +948,10 @@ var (
 		{Name: "cutover_at", Type: field.TypeTime, Nullable: true},
 		{Name: "data_bytes", Type: field.TypeInt64, Default: 0},
 		{Name: "replication_seconds", Type: field.TypeInt64, Default: 0},
+		{Name: "pilot", Type: field.TypeBool, Default: false},
+		{Name: "host_count", Type: field.TypeInt, Default: 0},
+		{Name: "wire_bytes", Type: field.TypeInt64, Default: 0},
+		{Name: "cutover_ends_at", Type: field.TypeTime, Nullable: true},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"planned", "replicating", "ready", "cutting_over", "done"}, Default: "planned"},
 		{Name: "plan_waves", Type: field.TypeInt},
 		{Name: "tenant_id", Type: field.TypeInt},
@@ -906,13 +964,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "waves_plans_waves",
-				Columns:    []*schema.Column{WavesColumns[11]},
+				Columns:    []*schema.Column{WavesColumns[15]},
 				RefColumns: []*schema.Column{PlansColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "waves_tenants_tenant",
-				Columns:    []*schema.Column{WavesColumns[12]},
+				Columns:    []*schema.Column{WavesColumns[16]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -921,7 +979,12 @@ var (
 			{
 				Name:    "wave_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{WavesColumns[12]},
+				Columns: []*schema.Column{WavesColumns[16]},
+			},
+			{
+				Name:    "wave_plan_waves",
+				Unique:  false,
+				Columns: []*schema.Column{WavesColumns[15]},
 			},
 		},
 	}
@@ -933,6 +996,8 @@ var (
 		{Name: "reason", Type: field.TypeString, Size: 2000, Default: ""},
 		{Name: "move_group", Type: field.TypeString, Default: ""},
 		{Name: "manual", Type: field.TypeBool, Default: false},
+		{Name: "bytes", Type: field.TypeInt64, Default: 0},
+		{Name: "downtime_minutes", Type: field.TypeFloat64, Default: 0},
 		{Name: "host_wave_memberships", Type: field.TypeInt},
 		{Name: "wave_members", Type: field.TypeInt},
 		{Name: "tenant_id", Type: field.TypeInt},
@@ -945,19 +1010,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "wave_members_hosts_wave_memberships",
-				Columns:    []*schema.Column{WaveMembersColumns[6]},
+				Columns:    []*schema.Column{WaveMembersColumns[8]},
 				RefColumns: []*schema.Column{HostsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "wave_members_waves_members",
-				Columns:    []*schema.Column{WaveMembersColumns[7]},
+				Columns:    []*schema.Column{WaveMembersColumns[9]},
 				RefColumns: []*schema.Column{WavesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "wave_members_tenants_tenant",
-				Columns:    []*schema.Column{WaveMembersColumns[8]},
+				Columns:    []*schema.Column{WaveMembersColumns[10]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -965,6 +1030,16 @@ var (
 		Indexes: []*schema.Index{
 			{
 				Name:    "wavemember_tenant_id",
+				Unique:  false,
+				Columns: []*schema.Column{WaveMembersColumns[10]},
+			},
+			{
+				Name:    "wavemember_wave_members",
+				Unique:  false,
+				Columns: []*schema.Column{WaveMembersColumns[9]},
+			},
+			{
+				Name:    "wavemember_host_wave_memberships",
 				Unique:  false,
 				Columns: []*schema.Column{WaveMembersColumns[8]},
 			},

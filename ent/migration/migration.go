@@ -44,6 +44,18 @@ const (
 	FieldLastSyncAt = "last_sync_at"
 	// FieldHostID holds the string denoting the host_id field in the database.
 	FieldHostID = "host_id"
+	// FieldDisks holds the string denoting the disks field in the database.
+	FieldDisks = "disks"
+	// FieldSyncPass holds the string denoting the sync_pass field in the database.
+	FieldSyncPass = "sync_pass"
+	// FieldSyncRequestedAt holds the string denoting the sync_requested_at field in the database.
+	FieldSyncRequestedAt = "sync_requested_at"
+	// FieldCommandSentAt holds the string denoting the command_sent_at field in the database.
+	FieldCommandSentAt = "command_sent_at"
+	// FieldLastError holds the string denoting the last_error field in the database.
+	FieldLastError = "last_error"
+	// FieldStateChangedAt holds the string denoting the state_changed_at field in the database.
+	FieldStateChangedAt = "state_changed_at"
 	// EdgeTenant holds the string denoting the tenant edge name in mutations.
 	EdgeTenant = "tenant"
 	// EdgeHost holds the string denoting the host edge name in mutations.
@@ -109,6 +121,12 @@ var Columns = []string{
 	FieldEtaSeconds,
 	FieldLastSyncAt,
 	FieldHostID,
+	FieldDisks,
+	FieldSyncPass,
+	FieldSyncRequestedAt,
+	FieldCommandSentAt,
+	FieldLastError,
+	FieldStateChangedAt,
 }
 
 // ForeignKeys holds the SQL foreign-keys that are owned by the "migrations"
@@ -158,6 +176,10 @@ var (
 	DefaultLagSeconds int64
 	// DefaultEtaSeconds holds the default value on creation for the "eta_seconds" field.
 	DefaultEtaSeconds int64
+	// DefaultSyncPass holds the default value on creation for the "sync_pass" field.
+	DefaultSyncPass int
+	// DefaultLastError holds the default value on creation for the "last_error" field.
+	DefaultLastError string
 )
 
 // State defines the type for the "state" enum field.
@@ -261,6 +283,31 @@ func ByLastSyncAt(opts ...sql.OrderTermOption) OrderOption {
 // ByHostID orders the results by the host_id field.
 func ByHostID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldHostID, opts...).ToFunc()
+}
+
+// BySyncPass orders the results by the sync_pass field.
+func BySyncPass(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSyncPass, opts...).ToFunc()
+}
+
+// BySyncRequestedAt orders the results by the sync_requested_at field.
+func BySyncRequestedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSyncRequestedAt, opts...).ToFunc()
+}
+
+// ByCommandSentAt orders the results by the command_sent_at field.
+func ByCommandSentAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCommandSentAt, opts...).ToFunc()
+}
+
+// ByLastError orders the results by the last_error field.
+func ByLastError(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLastError, opts...).ToFunc()
+}
+
+// ByStateChangedAt orders the results by the state_changed_at field.
+func ByStateChangedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldStateChangedAt, opts...).ToFunc()
 }
 
 // ByTenantField orders the results by tenant field.

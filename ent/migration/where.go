@@ -110,6 +110,31 @@ func HostID(v int) predicate.Migration {
 	return predicate.Migration(sql.FieldEQ(FieldHostID, v))
 }
 
+// SyncPass applies equality check predicate on the "sync_pass" field. It's identical to SyncPassEQ.
+func SyncPass(v int) predicate.Migration {
+	return predicate.Migration(sql.FieldEQ(FieldSyncPass, v))
+}
+
+// SyncRequestedAt applies equality check predicate on the "sync_requested_at" field. It's identical to SyncRequestedAtEQ.
+func SyncRequestedAt(v time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldEQ(FieldSyncRequestedAt, v))
+}
+
+// CommandSentAt applies equality check predicate on the "command_sent_at" field. It's identical to CommandSentAtEQ.
+func CommandSentAt(v time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldEQ(FieldCommandSentAt, v))
+}
+
+// LastError applies equality check predicate on the "last_error" field. It's identical to LastErrorEQ.
+func LastError(v string) predicate.Migration {
+	return predicate.Migration(sql.FieldEQ(FieldLastError, v))
+}
+
+// StateChangedAt applies equality check predicate on the "state_changed_at" field. It's identical to StateChangedAtEQ.
+func StateChangedAt(v time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldEQ(FieldStateChangedAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Migration {
 	return predicate.Migration(sql.FieldEQ(FieldCreatedAt, v))
@@ -573,6 +598,271 @@ func HostIDIn(vs ...int) predicate.Migration {
 // HostIDNotIn applies the NotIn predicate on the "host_id" field.
 func HostIDNotIn(vs ...int) predicate.Migration {
 	return predicate.Migration(sql.FieldNotIn(FieldHostID, vs...))
+}
+
+// DisksIsNil applies the IsNil predicate on the "disks" field.
+func DisksIsNil() predicate.Migration {
+	return predicate.Migration(sql.FieldIsNull(FieldDisks))
+}
+
+// DisksNotNil applies the NotNil predicate on the "disks" field.
+func DisksNotNil() predicate.Migration {
+	return predicate.Migration(sql.FieldNotNull(FieldDisks))
+}
+
+// SyncPassEQ applies the EQ predicate on the "sync_pass" field.
+func SyncPassEQ(v int) predicate.Migration {
+	return predicate.Migration(sql.FieldEQ(FieldSyncPass, v))
+}
+
+// SyncPassNEQ applies the NEQ predicate on the "sync_pass" field.
+func SyncPassNEQ(v int) predicate.Migration {
+	return predicate.Migration(sql.FieldNEQ(FieldSyncPass, v))
+}
+
+// SyncPassIn applies the In predicate on the "sync_pass" field.
+func SyncPassIn(vs ...int) predicate.Migration {
+	return predicate.Migration(sql.FieldIn(FieldSyncPass, vs...))
+}
+
+// SyncPassNotIn applies the NotIn predicate on the "sync_pass" field.
+func SyncPassNotIn(vs ...int) predicate.Migration {
+	return predicate.Migration(sql.FieldNotIn(FieldSyncPass, vs...))
+}
+
+// SyncPassGT applies the GT predicate on the "sync_pass" field.
+func SyncPassGT(v int) predicate.Migration {
+	return predicate.Migration(sql.FieldGT(FieldSyncPass, v))
+}
+
+// SyncPassGTE applies the GTE predicate on the "sync_pass" field.
+func SyncPassGTE(v int) predicate.Migration {
+	return predicate.Migration(sql.FieldGTE(FieldSyncPass, v))
+}
+
+// SyncPassLT applies the LT predicate on the "sync_pass" field.
+func SyncPassLT(v int) predicate.Migration {
+	return predicate.Migration(sql.FieldLT(FieldSyncPass, v))
+}
+
+// SyncPassLTE applies the LTE predicate on the "sync_pass" field.
+func SyncPassLTE(v int) predicate.Migration {
+	return predicate.Migration(sql.FieldLTE(FieldSyncPass, v))
+}
+
+// SyncRequestedAtEQ applies the EQ predicate on the "sync_requested_at" field.
+func SyncRequestedAtEQ(v time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldEQ(FieldSyncRequestedAt, v))
+}
+
+// SyncRequestedAtNEQ applies the NEQ predicate on the "sync_requested_at" field.
+func SyncRequestedAtNEQ(v time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldNEQ(FieldSyncRequestedAt, v))
+}
+
+// SyncRequestedAtIn applies the In predicate on the "sync_requested_at" field.
+func SyncRequestedAtIn(vs ...time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldIn(FieldSyncRequestedAt, vs...))
+}
+
+// SyncRequestedAtNotIn applies the NotIn predicate on the "sync_requested_at" field.
+func SyncRequestedAtNotIn(vs ...time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldNotIn(FieldSyncRequestedAt, vs...))
+}
+
+// SyncRequestedAtGT applies the GT predicate on the "sync_requested_at" field.
+func SyncRequestedAtGT(v time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldGT(FieldSyncRequestedAt, v))
+}
+
+// SyncRequestedAtGTE applies the GTE predicate on the "sync_requested_at" field.
+func SyncRequestedAtGTE(v time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldGTE(FieldSyncRequestedAt, v))
+}
+
+// SyncRequestedAtLT applies the LT predicate on the "sync_requested_at" field.
+func SyncRequestedAtLT(v time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldLT(FieldSyncRequestedAt, v))
+}
+
+// SyncRequestedAtLTE applies the LTE predicate on the "sync_requested_at" field.
+func SyncRequestedAtLTE(v time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldLTE(FieldSyncRequestedAt, v))
+}
+
+// SyncRequestedAtIsNil applies the IsNil predicate on the "sync_requested_at" field.
+func SyncRequestedAtIsNil() predicate.Migration {
+	return predicate.Migration(sql.FieldIsNull(FieldSyncRequestedAt))
+}
+
+// SyncRequestedAtNotNil applies the NotNil predicate on the "sync_requested_at" field.
+func SyncRequestedAtNotNil() predicate.Migration {
+	return predicate.Migration(sql.FieldNotNull(FieldSyncRequestedAt))
+}
+
+// CommandSentAtEQ applies the EQ predicate on the "command_sent_at" field.
+func CommandSentAtEQ(v time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldEQ(FieldCommandSentAt, v))
+}
+
+// CommandSentAtNEQ applies the NEQ predicate on the "command_sent_at" field.
+func CommandSentAtNEQ(v time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldNEQ(FieldCommandSentAt, v))
+}
+
+// CommandSentAtIn applies the In predicate on the "command_sent_at" field.
+func CommandSentAtIn(vs ...time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldIn(FieldCommandSentAt, vs...))
+}
+
+// CommandSentAtNotIn applies the NotIn predicate on the "command_sent_at" field.
+func CommandSentAtNotIn(vs ...time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldNotIn(FieldCommandSentAt, vs...))
+}
+
+// CommandSentAtGT applies the GT predicate on the "command_sent_at" field.
+func CommandSentAtGT(v time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldGT(FieldCommandSentAt, v))
+}
+
+// CommandSentAtGTE applies the GTE predicate on the "command_sent_at" field.
+func CommandSentAtGTE(v time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldGTE(FieldCommandSentAt, v))
+}
+
+// CommandSentAtLT applies the LT predicate on the "command_sent_at" field.
+func CommandSentAtLT(v time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldLT(FieldCommandSentAt, v))
+}
+
+// CommandSentAtLTE applies the LTE predicate on the "command_sent_at" field.
+func CommandSentAtLTE(v time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldLTE(FieldCommandSentAt, v))
+}
+
+// CommandSentAtIsNil applies the IsNil predicate on the "command_sent_at" field.
+func CommandSentAtIsNil() predicate.Migration {
+	return predicate.Migration(sql.FieldIsNull(FieldCommandSentAt))
+}
+
+// CommandSentAtNotNil applies the NotNil predicate on the "command_sent_at" field.
+func CommandSentAtNotNil() predicate.Migration {
+	return predicate.Migration(sql.FieldNotNull(FieldCommandSentAt))
+}
+
+// LastErrorEQ applies the EQ predicate on the "last_error" field.
+func LastErrorEQ(v string) predicate.Migration {
+	return predicate.Migration(sql.FieldEQ(FieldLastError, v))
+}
+
+// LastErrorNEQ applies the NEQ predicate on the "last_error" field.
+func LastErrorNEQ(v string) predicate.Migration {
+	return predicate.Migration(sql.FieldNEQ(FieldLastError, v))
+}
+
+// LastErrorIn applies the In predicate on the "last_error" field.
+func LastErrorIn(vs ...string) predicate.Migration {
+	return predicate.Migration(sql.FieldIn(FieldLastError, vs...))
+}
+
+// LastErrorNotIn applies the NotIn predicate on the "last_error" field.
+func LastErrorNotIn(vs ...string) predicate.Migration {
+	return predicate.Migration(sql.FieldNotIn(FieldLastError, vs...))
+}
+
+// LastErrorGT applies the GT predicate on the "last_error" field.
+func LastErrorGT(v string) predicate.Migration {
+	return predicate.Migration(sql.FieldGT(FieldLastError, v))
+}
+
+// LastErrorGTE applies the GTE predicate on the "last_error" field.
+func LastErrorGTE(v string) predicate.Migration {
+	return predicate.Migration(sql.FieldGTE(FieldLastError, v))
+}
+
+// LastErrorLT applies the LT predicate on the "last_error" field.
+func LastErrorLT(v string) predicate.Migration {
+	return predicate.Migration(sql.FieldLT(FieldLastError, v))
+}
+
+// LastErrorLTE applies the LTE predicate on the "last_error" field.
+func LastErrorLTE(v string) predicate.Migration {
+	return predicate.Migration(sql.FieldLTE(FieldLastError, v))
+}
+
+// LastErrorContains applies the Contains predicate on the "last_error" field.
+func LastErrorContains(v string) predicate.Migration {
+	return predicate.Migration(sql.FieldContains(FieldLastError, v))
+}
+
+// LastErrorHasPrefix applies the HasPrefix predicate on the "last_error" field.
+func LastErrorHasPrefix(v string) predicate.Migration {
+	return predicate.Migration(sql.FieldHasPrefix(FieldLastError, v))
+}
+
+// LastErrorHasSuffix applies the HasSuffix predicate on the "last_error" field.
+func LastErrorHasSuffix(v string) predicate.Migration {
+	return predicate.Migration(sql.FieldHasSuffix(FieldLastError, v))
+}
+
+// LastErrorEqualFold applies the EqualFold predicate on the "last_error" field.
+func LastErrorEqualFold(v string) predicate.Migration {
+	return predicate.Migration(sql.FieldEqualFold(FieldLastError, v))
+}
+
+// LastErrorContainsFold applies the ContainsFold predicate on the "last_error" field.
+func LastErrorContainsFold(v string) predicate.Migration {
+	return predicate.Migration(sql.FieldContainsFold(FieldLastError, v))
+}
+
+// StateChangedAtEQ applies the EQ predicate on the "state_changed_at" field.
+func StateChangedAtEQ(v time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldEQ(FieldStateChangedAt, v))
+}
+
+// StateChangedAtNEQ applies the NEQ predicate on the "state_changed_at" field.
+func StateChangedAtNEQ(v time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldNEQ(FieldStateChangedAt, v))
+}
+
+// StateChangedAtIn applies the In predicate on the "state_changed_at" field.
+func StateChangedAtIn(vs ...time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldIn(FieldStateChangedAt, vs...))
+}
+
+// StateChangedAtNotIn applies the NotIn predicate on the "state_changed_at" field.
+func StateChangedAtNotIn(vs ...time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldNotIn(FieldStateChangedAt, vs...))
+}
+
+// StateChangedAtGT applies the GT predicate on the "state_changed_at" field.
+func StateChangedAtGT(v time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldGT(FieldStateChangedAt, v))
+}
+
+// StateChangedAtGTE applies the GTE predicate on the "state_changed_at" field.
+func StateChangedAtGTE(v time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldGTE(FieldStateChangedAt, v))
+}
+
+// StateChangedAtLT applies the LT predicate on the "state_changed_at" field.
+func StateChangedAtLT(v time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldLT(FieldStateChangedAt, v))
+}
+
+// StateChangedAtLTE applies the LTE predicate on the "state_changed_at" field.
+func StateChangedAtLTE(v time.Time) predicate.Migration {
+	return predicate.Migration(sql.FieldLTE(FieldStateChangedAt, v))
+}
+
+// StateChangedAtIsNil applies the IsNil predicate on the "state_changed_at" field.
+func StateChangedAtIsNil() predicate.Migration {
+	return predicate.Migration(sql.FieldIsNull(FieldStateChangedAt))
+}
+
+// StateChangedAtNotNil applies the NotNil predicate on the "state_changed_at" field.
+func StateChangedAtNotNil() predicate.Migration {
+	return predicate.Migration(sql.FieldNotNull(FieldStateChangedAt))
 }
 
 // HasTenant applies the HasEdge predicate on the "tenant" edge.

@@ -36,6 +36,20 @@ const (
 	FieldMetrics = "metrics"
 	// FieldProblems holds the string denoting the problems field in the database.
 	FieldProblems = "problems"
+	// FieldError holds the string denoting the error field in the database.
+	FieldError = "error"
+	// FieldInfeasible holds the string denoting the infeasible field in the database.
+	FieldInfeasible = "infeasible"
+	// FieldUnplaced holds the string denoting the unplaced field in the database.
+	FieldUnplaced = "unplaced"
+	// FieldCycles holds the string denoting the cycles field in the database.
+	FieldCycles = "cycles"
+	// FieldWarnings holds the string denoting the warnings field in the database.
+	FieldWarnings = "warnings"
+	// FieldStartedAt holds the string denoting the started_at field in the database.
+	FieldStartedAt = "started_at"
+	// FieldFinishedAt holds the string denoting the finished_at field in the database.
+	FieldFinishedAt = "finished_at"
 	// EdgeTenant holds the string denoting the tenant edge name in mutations.
 	EdgeTenant = "tenant"
 	// EdgeWaves holds the string denoting the waves edge name in mutations.
@@ -70,6 +84,13 @@ var Columns = []string{
 	FieldConstraints,
 	FieldMetrics,
 	FieldProblems,
+	FieldError,
+	FieldInfeasible,
+	FieldUnplaced,
+	FieldCycles,
+	FieldWarnings,
+	FieldStartedAt,
+	FieldFinishedAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -100,6 +121,10 @@ var (
 	NameValidator func(string) error
 	// DefaultTarget holds the default value on creation for the "target" field.
 	DefaultTarget string
+	// DefaultError holds the default value on creation for the "error" field.
+	DefaultError string
+	// ErrorValidator is a validator for the "error" field. It is called by the builders before save.
+	ErrorValidator func(string) error
 )
 
 // Status defines the type for the "status" enum field.
@@ -111,7 +136,8 @@ const DefaultStatus = StatusDraft
 // Status values.
 const (
 	StatusDraft      Status = "draft"
-	StatusGenerating Status = "generating"
+	StatusQueued     Status = "queued"
+	StatusRunning    Status = "running"
 	StatusReady      Status = "ready"
 	StatusInfeasible Status = "infeasible"
 	StatusFailed     Status = "failed"
@@ -124,7 +150,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusDraft, StatusGenerating, StatusReady, StatusInfeasible, StatusFailed:
+	case StatusDraft, StatusQueued, StatusRunning, StatusReady, StatusInfeasible, StatusFailed:
 		return nil
 	default:
 		return fmt.Errorf("plan: invalid enum value for status field: %q", s)
@@ -167,6 +193,21 @@ func ByTarget(opts ...sql.OrderTermOption) OrderOption {
 // ByStatus orders the results by the status field.
 func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldStatus, opts...).ToFunc()
+}
+
+// ByError orders the results by the error field.
+func ByError(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldError, opts...).ToFunc()
+}
+
+// ByStartedAt orders the results by the started_at field.
+func ByStartedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldStartedAt, opts...).ToFunc()
+}
+
+// ByFinishedAt orders the results by the finished_at field.
+func ByFinishedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFinishedAt, opts...).ToFunc()
 }
 
 // ByTenantField orders the results by tenant field.

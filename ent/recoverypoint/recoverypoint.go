@@ -29,6 +29,8 @@ const (
 	FieldManifestDigest = "manifest_digest"
 	// FieldLabels holds the string denoting the labels field in the database.
 	FieldLabels = "labels"
+	// FieldPoints holds the string denoting the points field in the database.
+	FieldPoints = "points"
 	// EdgeTenant holds the string denoting the tenant edge name in mutations.
 	EdgeTenant = "tenant"
 	// EdgeMigration holds the string denoting the migration edge name in mutations.
@@ -70,6 +72,7 @@ var Columns = []string{
 	FieldSizeBytes,
 	FieldManifestDigest,
 	FieldLabels,
+	FieldPoints,
 }
 
 // ForeignKeys holds the SQL foreign-keys that are owned by the "recovery_points"

@@ -365,6 +365,16 @@ func LabelsNotNil() predicate.RecoveryPoint {
 	return predicate.RecoveryPoint(sql.FieldNotNull(FieldLabels))
 }
 
+// PointsIsNil applies the IsNil predicate on the "points" field.
+func PointsIsNil() predicate.RecoveryPoint {
+	return predicate.RecoveryPoint(sql.FieldIsNull(FieldPoints))
+}
+
+// PointsNotNil applies the NotNil predicate on the "points" field.
+func PointsNotNil() predicate.RecoveryPoint {
+	return predicate.RecoveryPoint(sql.FieldNotNull(FieldPoints))
+}
+
 // HasTenant applies the HasEdge predicate on the "tenant" edge.
 func HasTenant() predicate.RecoveryPoint {
 	return predicate.RecoveryPoint(func(s *sql.Selector) {

@@ -204,6 +204,34 @@ func init() {
 	assessmentDescOfflineSeeding := assessmentFields[9].Descriptor()
 	// assessment.DefaultOfflineSeeding holds the default value on creation for the offline_seeding field.
 	assessment.DefaultOfflineSeeding = assessmentDescOfflineSeeding.Default.(bool)
+	// assessmentDescNeedVcpus is the schema descriptor for need_vcpus field.
+	assessmentDescNeedVcpus := assessmentFields[12].Descriptor()
+	// assessment.DefaultNeedVcpus holds the default value on creation for the need_vcpus field.
+	assessment.DefaultNeedVcpus = assessmentDescNeedVcpus.Default.(int)
+	// assessmentDescNeedMemoryGib is the schema descriptor for need_memory_gib field.
+	assessmentDescNeedMemoryGib := assessmentFields[13].Descriptor()
+	// assessment.DefaultNeedMemoryGib holds the default value on creation for the need_memory_gib field.
+	assessment.DefaultNeedMemoryGib = assessmentDescNeedMemoryGib.Default.(float64)
+	// assessmentDescInstanceTypeAsIs is the schema descriptor for instance_type_as_is field.
+	assessmentDescInstanceTypeAsIs := assessmentFields[14].Descriptor()
+	// assessment.DefaultInstanceTypeAsIs holds the default value on creation for the instance_type_as_is field.
+	assessment.DefaultInstanceTypeAsIs = assessmentDescInstanceTypeAsIs.Default.(string)
+	// assessmentDescStorageMonthly is the schema descriptor for storage_monthly field.
+	assessmentDescStorageMonthly := assessmentFields[15].Descriptor()
+	// assessment.DefaultStorageMonthly holds the default value on creation for the storage_monthly field.
+	assessment.DefaultStorageMonthly = assessmentDescStorageMonthly.Default.(float64)
+	// assessmentDescUsedBytes is the schema descriptor for used_bytes field.
+	assessmentDescUsedBytes := assessmentFields[16].Descriptor()
+	// assessment.DefaultUsedBytes holds the default value on creation for the used_bytes field.
+	assessment.DefaultUsedBytes = assessmentDescUsedBytes.Default.(int64)
+	// assessmentDescSizingNote is the schema descriptor for sizing_note field.
+	assessmentDescSizingNote := assessmentFields[17].Descriptor()
+	// assessment.DefaultSizingNote holds the default value on creation for the sizing_note field.
+	assessment.DefaultSizingNote = assessmentDescSizingNote.Default.(string)
+	// assessmentDescSeedingNote is the schema descriptor for seeding_note field.
+	assessmentDescSeedingNote := assessmentFields[18].Descriptor()
+	// assessment.DefaultSeedingNote holds the default value on creation for the seeding_note field.
+	assessment.DefaultSeedingNote = assessmentDescSeedingNote.Default.(string)
 	auditeventMixin := schema.AuditEvent{}.Mixin()
 	auditeventMixinHooks1 := auditeventMixin[1].Hooks()
 	auditevent.Hooks[0] = auditeventMixinHooks1[0]
@@ -613,6 +641,10 @@ func init() {
 	launchDescInstanceID := launchFields[2].Descriptor()
 	// launch.DefaultInstanceID holds the default value on creation for the instance_id field.
 	launch.DefaultInstanceID = launchDescInstanceID.Default.(string)
+	// launchDescMessage is the schema descriptor for message field.
+	launchDescMessage := launchFields[5].Descriptor()
+	// launch.DefaultMessage holds the default value on creation for the message field.
+	launch.DefaultMessage = launchDescMessage.Default.(string)
 	migrationMixin := schema.Migration{}.Mixin()
 	migrationMixinHooks1 := migrationMixin[1].Hooks()
 	migration.Hooks[0] = migrationMixinHooks1[0]
@@ -656,6 +688,14 @@ func init() {
 	migrationDescEtaSeconds := migrationFields[7].Descriptor()
 	// migration.DefaultEtaSeconds holds the default value on creation for the eta_seconds field.
 	migration.DefaultEtaSeconds = migrationDescEtaSeconds.Default.(int64)
+	// migrationDescSyncPass is the schema descriptor for sync_pass field.
+	migrationDescSyncPass := migrationFields[11].Descriptor()
+	// migration.DefaultSyncPass holds the default value on creation for the sync_pass field.
+	migration.DefaultSyncPass = migrationDescSyncPass.Default.(int)
+	// migrationDescLastError is the schema descriptor for last_error field.
+	migrationDescLastError := migrationFields[14].Descriptor()
+	// migration.DefaultLastError holds the default value on creation for the last_error field.
+	migration.DefaultLastError = migrationDescLastError.Default.(string)
 	networkinterfaceMixin := schema.NetworkInterface{}.Mixin()
 	networkinterfaceMixinHooks1 := networkinterfaceMixin[1].Hooks()
 	networkinterface.Hooks[0] = networkinterfaceMixinHooks1[0]
@@ -728,6 +768,12 @@ func init() {
 	planDescTarget := planFields[1].Descriptor()
 	// plan.DefaultTarget holds the default value on creation for the target field.
 	plan.DefaultTarget = planDescTarget.Default.(string)
+	// planDescError is the schema descriptor for error field.
+	planDescError := planFields[6].Descriptor()
+	// plan.DefaultError holds the default value on creation for the error field.
+	plan.DefaultError = planDescError.Default.(string)
+	// plan.ErrorValidator is a validator for the "error" field. It is called by the builders before save.
+	plan.ErrorValidator = planDescError.Validators[0].(func(string) error)
 	recoverypointMixin := schema.RecoveryPoint{}.Mixin()
 	recoverypointMixinHooks1 := recoverypointMixin[1].Hooks()
 	recoverypoint.Hooks[0] = recoverypointMixinHooks1[0]
@@ -1021,6 +1067,18 @@ func init() {
 	waveDescReplicationSeconds := waveFields[6].Descriptor()
 	// wave.DefaultReplicationSeconds holds the default value on creation for the replication_seconds field.
 	wave.DefaultReplicationSeconds = waveDescReplicationSeconds.Default.(int64)
+	// waveDescPilot is the schema descriptor for pilot field.
+	waveDescPilot := waveFields[7].Descriptor()
+	// wave.DefaultPilot holds the default value on creation for the pilot field.
+	wave.DefaultPilot = waveDescPilot.Default.(bool)
+	// waveDescHostCount is the schema descriptor for host_count field.
+	waveDescHostCount := waveFields[8].Descriptor()
+	// wave.DefaultHostCount holds the default value on creation for the host_count field.
+	wave.DefaultHostCount = waveDescHostCount.Default.(int)
+	// waveDescWireBytes is the schema descriptor for wire_bytes field.
+	waveDescWireBytes := waveFields[9].Descriptor()
+	// wave.DefaultWireBytes holds the default value on creation for the wire_bytes field.
+	wave.DefaultWireBytes = waveDescWireBytes.Default.(int64)
 	wavememberMixin := schema.WaveMember{}.Mixin()
 	wavememberMixinHooks1 := wavememberMixin[1].Hooks()
 	wavemember.Hooks[0] = wavememberMixinHooks1[0]
@@ -1054,6 +1112,14 @@ func init() {
 	wavememberDescManual := wavememberFields[2].Descriptor()
 	// wavemember.DefaultManual holds the default value on creation for the manual field.
 	wavemember.DefaultManual = wavememberDescManual.Default.(bool)
+	// wavememberDescBytes is the schema descriptor for bytes field.
+	wavememberDescBytes := wavememberFields[3].Descriptor()
+	// wavemember.DefaultBytes holds the default value on creation for the bytes field.
+	wavemember.DefaultBytes = wavememberDescBytes.Default.(int64)
+	// wavememberDescDowntimeMinutes is the schema descriptor for downtime_minutes field.
+	wavememberDescDowntimeMinutes := wavememberFields[4].Descriptor()
+	// wavemember.DefaultDowntimeMinutes holds the default value on creation for the downtime_minutes field.
+	wavemember.DefaultDowntimeMinutes = wavememberDescDowntimeMinutes.Default.(float64)
 }
 
 const (

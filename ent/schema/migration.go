@@ -7,6 +7,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/ferry-migrate/ferry"
 )
 
 // CloudAccount is a target cloud. Credentials are encrypted at rest and never
@@ -59,6 +61,13 @@ func (Migration) Fields() []ent.Field {
 		field.Int64("eta_seconds").Default(0),
 		field.Time("last_sync_at").Optional().Nillable().Annotations(entgql.OrderField("LAST_SYNC_AT")),
 		field.Int("host_id"),
+		// Lifecycle bookkeeping (jobs/migration.go).
+		field.JSON("disks", []ferry.MigrationDisk{}).Optional().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Int("sync_pass").Default(0),
+		field.Time("sync_requested_at").Optional().Nillable(),
+		field.Time("command_sent_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
+		field.String("last_error").Default(""),
+		field.Time("state_changed_at").Optional().Nillable().Annotations(entgql.OrderField("STATE_CHANGED_AT")),
 	}
 }
 
@@ -90,6 +99,7 @@ func (RecoveryPoint) Fields() []ent.Field {
 		field.Int64("size_bytes").Default(0),
 		field.String("manifest_digest").Default(""),
 		field.Strings("labels").Optional(),
+		field.JSON("points", []ferry.DiskPoint{}).Optional().Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 
@@ -112,6 +122,8 @@ func (Launch) Fields() []ent.Field {
 		field.String("instance_id").Default(""),
 		field.JSON("checks", []map[string]any{}).Optional().Annotations(entgql.Type("[Map!]")),
 		field.Time("finished_at").Optional().Nillable(),
+		field.String("message").Default(""),
+		field.JSON("instances", []ferry.DiskInstance{}).Optional().Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 

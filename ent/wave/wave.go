@@ -38,6 +38,14 @@ const (
 	FieldDataBytes = "data_bytes"
 	// FieldReplicationSeconds holds the string denoting the replication_seconds field in the database.
 	FieldReplicationSeconds = "replication_seconds"
+	// FieldPilot holds the string denoting the pilot field in the database.
+	FieldPilot = "pilot"
+	// FieldHostCount holds the string denoting the host_count field in the database.
+	FieldHostCount = "host_count"
+	// FieldWireBytes holds the string denoting the wire_bytes field in the database.
+	FieldWireBytes = "wire_bytes"
+	// FieldCutoverEndsAt holds the string denoting the cutover_ends_at field in the database.
+	FieldCutoverEndsAt = "cutover_ends_at"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
 	// EdgeTenant holds the string denoting the tenant edge name in mutations.
@@ -84,6 +92,10 @@ var Columns = []string{
 	FieldCutoverAt,
 	FieldDataBytes,
 	FieldReplicationSeconds,
+	FieldPilot,
+	FieldHostCount,
+	FieldWireBytes,
+	FieldCutoverEndsAt,
 	FieldStatus,
 }
 
@@ -130,6 +142,12 @@ var (
 	DefaultDataBytes int64
 	// DefaultReplicationSeconds holds the default value on creation for the "replication_seconds" field.
 	DefaultReplicationSeconds int64
+	// DefaultPilot holds the default value on creation for the "pilot" field.
+	DefaultPilot bool
+	// DefaultHostCount holds the default value on creation for the "host_count" field.
+	DefaultHostCount int
+	// DefaultWireBytes holds the default value on creation for the "wire_bytes" field.
+	DefaultWireBytes int64
 )
 
 // Status defines the type for the "status" enum field.
@@ -217,6 +235,26 @@ func ByDataBytes(opts ...sql.OrderTermOption) OrderOption {
 // ByReplicationSeconds orders the results by the replication_seconds field.
 func ByReplicationSeconds(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldReplicationSeconds, opts...).ToFunc()
+}
+
+// ByPilot orders the results by the pilot field.
+func ByPilot(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPilot, opts...).ToFunc()
+}
+
+// ByHostCount orders the results by the host_count field.
+func ByHostCount(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldHostCount, opts...).ToFunc()
+}
+
+// ByWireBytes orders the results by the wire_bytes field.
+func ByWireBytes(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldWireBytes, opts...).ToFunc()
+}
+
+// ByCutoverEndsAt orders the results by the cutover_ends_at field.
+func ByCutoverEndsAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCutoverEndsAt, opts...).ToFunc()
 }
 
 // ByStatus orders the results by the status field.

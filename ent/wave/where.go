@@ -105,6 +105,26 @@ func ReplicationSeconds(v int64) predicate.Wave {
 	return predicate.Wave(sql.FieldEQ(FieldReplicationSeconds, v))
 }
 
+// Pilot applies equality check predicate on the "pilot" field. It's identical to PilotEQ.
+func Pilot(v bool) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldPilot, v))
+}
+
+// HostCount applies equality check predicate on the "host_count" field. It's identical to HostCountEQ.
+func HostCount(v int) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldHostCount, v))
+}
+
+// WireBytes applies equality check predicate on the "wire_bytes" field. It's identical to WireBytesEQ.
+func WireBytes(v int64) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldWireBytes, v))
+}
+
+// CutoverEndsAt applies equality check predicate on the "cutover_ends_at" field. It's identical to CutoverEndsAtEQ.
+func CutoverEndsAt(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldCutoverEndsAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Wave {
 	return predicate.Wave(sql.FieldEQ(FieldCreatedAt, v))
@@ -538,6 +558,146 @@ func ReplicationSecondsLT(v int64) predicate.Wave {
 // ReplicationSecondsLTE applies the LTE predicate on the "replication_seconds" field.
 func ReplicationSecondsLTE(v int64) predicate.Wave {
 	return predicate.Wave(sql.FieldLTE(FieldReplicationSeconds, v))
+}
+
+// PilotEQ applies the EQ predicate on the "pilot" field.
+func PilotEQ(v bool) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldPilot, v))
+}
+
+// PilotNEQ applies the NEQ predicate on the "pilot" field.
+func PilotNEQ(v bool) predicate.Wave {
+	return predicate.Wave(sql.FieldNEQ(FieldPilot, v))
+}
+
+// HostCountEQ applies the EQ predicate on the "host_count" field.
+func HostCountEQ(v int) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldHostCount, v))
+}
+
+// HostCountNEQ applies the NEQ predicate on the "host_count" field.
+func HostCountNEQ(v int) predicate.Wave {
+	return predicate.Wave(sql.FieldNEQ(FieldHostCount, v))
+}
+
+// HostCountIn applies the In predicate on the "host_count" field.
+func HostCountIn(vs ...int) predicate.Wave {
+	return predicate.Wave(sql.FieldIn(FieldHostCount, vs...))
+}
+
+// HostCountNotIn applies the NotIn predicate on the "host_count" field.
+func HostCountNotIn(vs ...int) predicate.Wave {
+	return predicate.Wave(sql.FieldNotIn(FieldHostCount, vs...))
+}
+
+// HostCountGT applies the GT predicate on the "host_count" field.
+func HostCountGT(v int) predicate.Wave {
+	return predicate.Wave(sql.FieldGT(FieldHostCount, v))
+}
+
+// HostCountGTE applies the GTE predicate on the "host_count" field.
+func HostCountGTE(v int) predicate.Wave {
+	return predicate.Wave(sql.FieldGTE(FieldHostCount, v))
+}
+
+// HostCountLT applies the LT predicate on the "host_count" field.
+func HostCountLT(v int) predicate.Wave {
+	return predicate.Wave(sql.FieldLT(FieldHostCount, v))
+}
+
+// HostCountLTE applies the LTE predicate on the "host_count" field.
+func HostCountLTE(v int) predicate.Wave {
+	return predicate.Wave(sql.FieldLTE(FieldHostCount, v))
+}
+
+// WireBytesEQ applies the EQ predicate on the "wire_bytes" field.
+func WireBytesEQ(v int64) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldWireBytes, v))
+}
+
+// WireBytesNEQ applies the NEQ predicate on the "wire_bytes" field.
+func WireBytesNEQ(v int64) predicate.Wave {
+	return predicate.Wave(sql.FieldNEQ(FieldWireBytes, v))
+}
+
+// WireBytesIn applies the In predicate on the "wire_bytes" field.
+func WireBytesIn(vs ...int64) predicate.Wave {
+	return predicate.Wave(sql.FieldIn(FieldWireBytes, vs...))
+}
+
+// WireBytesNotIn applies the NotIn predicate on the "wire_bytes" field.
+func WireBytesNotIn(vs ...int64) predicate.Wave {
+	return predicate.Wave(sql.FieldNotIn(FieldWireBytes, vs...))
+}
+
+// WireBytesGT applies the GT predicate on the "wire_bytes" field.
+func WireBytesGT(v int64) predicate.Wave {
+	return predicate.Wave(sql.FieldGT(FieldWireBytes, v))
+}
+
+// WireBytesGTE applies the GTE predicate on the "wire_bytes" field.
+func WireBytesGTE(v int64) predicate.Wave {
+	return predicate.Wave(sql.FieldGTE(FieldWireBytes, v))
+}
+
+// WireBytesLT applies the LT predicate on the "wire_bytes" field.
+func WireBytesLT(v int64) predicate.Wave {
+	return predicate.Wave(sql.FieldLT(FieldWireBytes, v))
+}
+
+// WireBytesLTE applies the LTE predicate on the "wire_bytes" field.
+func WireBytesLTE(v int64) predicate.Wave {
+	return predicate.Wave(sql.FieldLTE(FieldWireBytes, v))
+}
+
+// CutoverEndsAtEQ applies the EQ predicate on the "cutover_ends_at" field.
+func CutoverEndsAtEQ(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldCutoverEndsAt, v))
+}
+
+// CutoverEndsAtNEQ applies the NEQ predicate on the "cutover_ends_at" field.
+func CutoverEndsAtNEQ(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldNEQ(FieldCutoverEndsAt, v))
+}
+
+// CutoverEndsAtIn applies the In predicate on the "cutover_ends_at" field.
+func CutoverEndsAtIn(vs ...time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldIn(FieldCutoverEndsAt, vs...))
+}
+
+// CutoverEndsAtNotIn applies the NotIn predicate on the "cutover_ends_at" field.
+func CutoverEndsAtNotIn(vs ...time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldNotIn(FieldCutoverEndsAt, vs...))
+}
+
+// CutoverEndsAtGT applies the GT predicate on the "cutover_ends_at" field.
+func CutoverEndsAtGT(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldGT(FieldCutoverEndsAt, v))
+}
+
+// CutoverEndsAtGTE applies the GTE predicate on the "cutover_ends_at" field.
+func CutoverEndsAtGTE(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldGTE(FieldCutoverEndsAt, v))
+}
+
+// CutoverEndsAtLT applies the LT predicate on the "cutover_ends_at" field.
+func CutoverEndsAtLT(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldLT(FieldCutoverEndsAt, v))
+}
+
+// CutoverEndsAtLTE applies the LTE predicate on the "cutover_ends_at" field.
+func CutoverEndsAtLTE(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldLTE(FieldCutoverEndsAt, v))
+}
+
+// CutoverEndsAtIsNil applies the IsNil predicate on the "cutover_ends_at" field.
+func CutoverEndsAtIsNil() predicate.Wave {
+	return predicate.Wave(sql.FieldIsNull(FieldCutoverEndsAt))
+}
+
+// CutoverEndsAtNotNil applies the NotNil predicate on the "cutover_ends_at" field.
+func CutoverEndsAtNotNil() predicate.Wave {
+	return predicate.Wave(sql.FieldNotNull(FieldCutoverEndsAt))
 }
 
 // StatusEQ applies the EQ predicate on the "status" field.

@@ -27,6 +27,10 @@ const (
 	FieldMoveGroup = "move_group"
 	// FieldManual holds the string denoting the manual field in the database.
 	FieldManual = "manual"
+	// FieldBytes holds the string denoting the bytes field in the database.
+	FieldBytes = "bytes"
+	// FieldDowntimeMinutes holds the string denoting the downtime_minutes field in the database.
+	FieldDowntimeMinutes = "downtime_minutes"
 	// EdgeTenant holds the string denoting the tenant edge name in mutations.
 	EdgeTenant = "tenant"
 	// EdgeWave holds the string denoting the wave edge name in mutations.
@@ -67,6 +71,8 @@ var Columns = []string{
 	FieldReason,
 	FieldMoveGroup,
 	FieldManual,
+	FieldBytes,
+	FieldDowntimeMinutes,
 }
 
 // ForeignKeys holds the SQL foreign-keys that are owned by the "wave_members"
@@ -113,6 +119,10 @@ var (
 	DefaultMoveGroup string
 	// DefaultManual holds the default value on creation for the "manual" field.
 	DefaultManual bool
+	// DefaultBytes holds the default value on creation for the "bytes" field.
+	DefaultBytes int64
+	// DefaultDowntimeMinutes holds the default value on creation for the "downtime_minutes" field.
+	DefaultDowntimeMinutes float64
 )
 
 // OrderOption defines the ordering options for the WaveMember queries.
@@ -151,6 +161,16 @@ func ByMoveGroup(opts ...sql.OrderTermOption) OrderOption {
 // ByManual orders the results by the manual field.
 func ByManual(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldManual, opts...).ToFunc()
+}
+
+// ByBytes orders the results by the bytes field.
+func ByBytes(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldBytes, opts...).ToFunc()
+}
+
+// ByDowntimeMinutes orders the results by the downtime_minutes field.
+func ByDowntimeMinutes(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDowntimeMinutes, opts...).ToFunc()
 }
 
 // ByTenantField orders the results by tenant field.

@@ -85,6 +85,16 @@ func Manual(v bool) predicate.WaveMember {
 	return predicate.WaveMember(sql.FieldEQ(FieldManual, v))
 }
 
+// Bytes applies equality check predicate on the "bytes" field. It's identical to BytesEQ.
+func Bytes(v int64) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldEQ(FieldBytes, v))
+}
+
+// DowntimeMinutes applies equality check predicate on the "downtime_minutes" field. It's identical to DowntimeMinutesEQ.
+func DowntimeMinutes(v float64) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldEQ(FieldDowntimeMinutes, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.WaveMember {
 	return predicate.WaveMember(sql.FieldEQ(FieldCreatedAt, v))
@@ -323,6 +333,86 @@ func ManualEQ(v bool) predicate.WaveMember {
 // ManualNEQ applies the NEQ predicate on the "manual" field.
 func ManualNEQ(v bool) predicate.WaveMember {
 	return predicate.WaveMember(sql.FieldNEQ(FieldManual, v))
+}
+
+// BytesEQ applies the EQ predicate on the "bytes" field.
+func BytesEQ(v int64) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldEQ(FieldBytes, v))
+}
+
+// BytesNEQ applies the NEQ predicate on the "bytes" field.
+func BytesNEQ(v int64) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldNEQ(FieldBytes, v))
+}
+
+// BytesIn applies the In predicate on the "bytes" field.
+func BytesIn(vs ...int64) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldIn(FieldBytes, vs...))
+}
+
+// BytesNotIn applies the NotIn predicate on the "bytes" field.
+func BytesNotIn(vs ...int64) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldNotIn(FieldBytes, vs...))
+}
+
+// BytesGT applies the GT predicate on the "bytes" field.
+func BytesGT(v int64) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldGT(FieldBytes, v))
+}
+
+// BytesGTE applies the GTE predicate on the "bytes" field.
+func BytesGTE(v int64) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldGTE(FieldBytes, v))
+}
+
+// BytesLT applies the LT predicate on the "bytes" field.
+func BytesLT(v int64) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldLT(FieldBytes, v))
+}
+
+// BytesLTE applies the LTE predicate on the "bytes" field.
+func BytesLTE(v int64) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldLTE(FieldBytes, v))
+}
+
+// DowntimeMinutesEQ applies the EQ predicate on the "downtime_minutes" field.
+func DowntimeMinutesEQ(v float64) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldEQ(FieldDowntimeMinutes, v))
+}
+
+// DowntimeMinutesNEQ applies the NEQ predicate on the "downtime_minutes" field.
+func DowntimeMinutesNEQ(v float64) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldNEQ(FieldDowntimeMinutes, v))
+}
+
+// DowntimeMinutesIn applies the In predicate on the "downtime_minutes" field.
+func DowntimeMinutesIn(vs ...float64) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldIn(FieldDowntimeMinutes, vs...))
+}
+
+// DowntimeMinutesNotIn applies the NotIn predicate on the "downtime_minutes" field.
+func DowntimeMinutesNotIn(vs ...float64) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldNotIn(FieldDowntimeMinutes, vs...))
+}
+
+// DowntimeMinutesGT applies the GT predicate on the "downtime_minutes" field.
+func DowntimeMinutesGT(v float64) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldGT(FieldDowntimeMinutes, v))
+}
+
+// DowntimeMinutesGTE applies the GTE predicate on the "downtime_minutes" field.
+func DowntimeMinutesGTE(v float64) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldGTE(FieldDowntimeMinutes, v))
+}
+
+// DowntimeMinutesLT applies the LT predicate on the "downtime_minutes" field.
+func DowntimeMinutesLT(v float64) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldLT(FieldDowntimeMinutes, v))
+}
+
+// DowntimeMinutesLTE applies the LTE predicate on the "downtime_minutes" field.
+func DowntimeMinutesLTE(v float64) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldLTE(FieldDowntimeMinutes, v))
 }
 
 // HasTenant applies the HasEdge predicate on the "tenant" edge.

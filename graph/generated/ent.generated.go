@@ -14,6 +14,7 @@ import (
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
@@ -31,6 +32,13 @@ import (
 
 // region    ************************** generated!.gotpl **************************
 
+type MigrationResolver interface {
+	Percent(ctx context.Context, obj *ent.Migration) (float64, error)
+	Rate(ctx context.Context, obj *ent.Migration) (int, error)
+	Eta(ctx context.Context, obj *ent.Migration) (*int, error)
+	LatestRecoveryPoint(ctx context.Context, obj *ent.Migration) (*ent.RecoveryPoint, error)
+	AllowedActions(ctx context.Context, obj *ent.Migration) ([]string, error)
+}
 type QueryResolver interface {
 	Node(ctx context.Context, id int) (ent.Noder, error)
 	Nodes(ctx context.Context, ids []int) ([]ent.Noder, error)
@@ -49,6 +57,10 @@ type QueryResolver interface {
 	Tenants(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.TenantOrder, where *ent.TenantWhereInput) (*ent.TenantConnection, error)
 	Users(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) (*ent.UserConnection, error)
 	Viewer(ctx context.Context) (*model.Viewer, error)
+	AssessmentSummary(ctx context.Context, target string) (*model.AssessmentSummary, error)
+}
+type RecoveryPointResolver interface {
+	Kind(ctx context.Context, obj *ent.RecoveryPoint) (string, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -444,6 +456,20 @@ func (ec *executionContext) field_Query_applications_args(ctx context.Context, r
 		return nil, err
 	}
 	args["where"] = arg5
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_assessmentSummary_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "target",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["target"] = arg0
 	return args, nil
 }
 
@@ -2730,6 +2756,190 @@ func (ec *executionContext) _Assessment_hostID(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Assessment_hostID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Assessment", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Assessment_missing(ctx context.Context, field graphql.CollectedField, obj *ent.Assessment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Assessment_missing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Missing, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Assessment_missing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Assessment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Assessment_needVcpus(ctx context.Context, field graphql.CollectedField, obj *ent.Assessment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Assessment_needVcpus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NeedVcpus, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Assessment_needVcpus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Assessment", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Assessment_needMemoryGib(ctx context.Context, field graphql.CollectedField, obj *ent.Assessment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Assessment_needMemoryGib(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NeedMemoryGib, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Assessment_needMemoryGib(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Assessment", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Assessment_instanceTypeAsIs(ctx context.Context, field graphql.CollectedField, obj *ent.Assessment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Assessment_instanceTypeAsIs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InstanceTypeAsIs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Assessment_instanceTypeAsIs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Assessment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Assessment_storageMonthly(ctx context.Context, field graphql.CollectedField, obj *ent.Assessment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Assessment_storageMonthly(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StorageMonthly, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Assessment_storageMonthly(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Assessment", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Assessment_usedBytes(ctx context.Context, field graphql.CollectedField, obj *ent.Assessment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Assessment_usedBytes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UsedBytes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Assessment_usedBytes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Assessment", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Assessment_sizingNote(ctx context.Context, field graphql.CollectedField, obj *ent.Assessment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Assessment_sizingNote(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SizingNote, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Assessment_sizingNote(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Assessment", field, false, false, "String")
+}
+
+func (ec *executionContext) _Assessment_seedingNote(ctx context.Context, field graphql.CollectedField, obj *ent.Assessment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Assessment_seedingNote(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SeedingNote, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Assessment_seedingNote(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Assessment", field, false, false, "String")
 }
 
 func (ec *executionContext) _Assessment_tenant(ctx context.Context, field graphql.CollectedField, obj *ent.Assessment) (ret graphql.Marshaler) {
@@ -6557,6 +6767,29 @@ func (ec *executionContext) fieldContext_Launch_finishedAt(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Launch", field, false, false, "Time")
 }
 
+func (ec *executionContext) _Launch_message(ctx context.Context, field graphql.CollectedField, obj *ent.Launch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Launch_message(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Message, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Launch_message(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Launch", field, false, false, "String")
+}
+
 func (ec *executionContext) _Launch_tenant(ctx context.Context, field graphql.CollectedField, obj *ent.Launch) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6975,6 +7208,98 @@ func (ec *executionContext) fieldContext_Migration_hostID(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Migration", field, false, false, "ID")
 }
 
+func (ec *executionContext) _Migration_syncPass(ctx context.Context, field graphql.CollectedField, obj *ent.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Migration_syncPass(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SyncPass, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Migration_syncPass(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Migration", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Migration_syncRequestedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Migration_syncRequestedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SyncRequestedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Migration_syncRequestedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Migration", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Migration_lastError(ctx context.Context, field graphql.CollectedField, obj *ent.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Migration_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Migration_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Migration", field, false, false, "String")
+}
+
+func (ec *executionContext) _Migration_stateChangedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Migration_stateChangedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StateChangedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Migration_stateChangedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Migration", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Migration_tenant(ctx context.Context, field graphql.CollectedField, obj *ent.Migration) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7145,6 +7470,162 @@ func (ec *executionContext) fieldContext_Migration_launches(_ context.Context, f
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Migration_disks(ctx context.Context, field graphql.CollectedField, obj *ent.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Migration_disks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Disks, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []ferry.MigrationDisk) graphql.Marshaler {
+			return ec.marshalNMigrationDisk2ᚕgithubᚗcomᚋferryᚑmigrateᚋferryᚐMigrationDiskᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Migration_disks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Migration",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MigrationDisk(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Migration_percent(ctx context.Context, field graphql.CollectedField, obj *ent.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Migration_percent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Migration().Percent(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Migration_percent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Migration", field, true, true, "Float")
+}
+
+func (ec *executionContext) _Migration_rate(ctx context.Context, field graphql.CollectedField, obj *ent.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Migration_rate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Migration().Rate(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Migration_rate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Migration", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Migration_eta(ctx context.Context, field graphql.CollectedField, obj *ent.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Migration_eta(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Migration().Eta(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Migration_eta(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Migration", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Migration_latestRecoveryPoint(ctx context.Context, field graphql.CollectedField, obj *ent.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Migration_latestRecoveryPoint(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Migration().LatestRecoveryPoint(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.RecoveryPoint) graphql.Marshaler {
+			return ec.marshalORecoveryPoint2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚐRecoveryPoint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Migration_latestRecoveryPoint(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Migration",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RecoveryPoint(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Migration_allowedActions(ctx context.Context, field graphql.CollectedField, obj *ent.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Migration_allowedActions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Migration().AllowedActions(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Migration_allowedActions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Migration", field, true, true, "String")
 }
 
 func (ec *executionContext) _MigrationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.MigrationConnection) (ret graphql.Marshaler) {
@@ -7857,6 +8338,167 @@ func (ec *executionContext) _Plan_problems(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_Plan_problems(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Plan", field, false, false, "String")
+}
+
+func (ec *executionContext) _Plan_error(ctx context.Context, field graphql.CollectedField, obj *ent.Plan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Plan_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Plan_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Plan", field, false, false, "String")
+}
+
+func (ec *executionContext) _Plan_infeasible(ctx context.Context, field graphql.CollectedField, obj *ent.Plan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Plan_infeasible(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Infeasible, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []map[string]any) graphql.Marshaler {
+			return ec.marshalOMap2ᚕmapᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Plan_infeasible(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Plan", field, false, false, "Map")
+}
+
+func (ec *executionContext) _Plan_unplaced(ctx context.Context, field graphql.CollectedField, obj *ent.Plan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Plan_unplaced(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unplaced, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []map[string]any) graphql.Marshaler {
+			return ec.marshalOMap2ᚕmapᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Plan_unplaced(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Plan", field, false, false, "Map")
+}
+
+func (ec *executionContext) _Plan_cycles(ctx context.Context, field graphql.CollectedField, obj *ent.Plan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Plan_cycles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cycles, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []map[string]any) graphql.Marshaler {
+			return ec.marshalOMap2ᚕmapᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Plan_cycles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Plan", field, false, false, "Map")
+}
+
+func (ec *executionContext) _Plan_warnings(ctx context.Context, field graphql.CollectedField, obj *ent.Plan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Plan_warnings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Warnings, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Plan_warnings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Plan", field, false, false, "String")
+}
+
+func (ec *executionContext) _Plan_startedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Plan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Plan_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Plan_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Plan", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Plan_finishedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Plan) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Plan_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Plan_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Plan", field, false, false, "Time")
 }
 
 func (ec *executionContext) _Plan_tenant(ctx context.Context, field graphql.CollectedField, obj *ent.Plan) (ret graphql.Marshaler) {
@@ -8801,6 +9443,50 @@ func (ec *executionContext) fieldContext_Query_viewer(_ context.Context, field g
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_assessmentSummary(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_assessmentSummary(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AssessmentSummary(ctx, fc.Args["target"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AssessmentSummary) graphql.Marshaler {
+			return ec.marshalNAssessmentSummary2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐAssessmentSummary(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_assessmentSummary(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AssessmentSummary(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_assessmentSummary_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9155,6 +9841,29 @@ func (ec *executionContext) fieldContext_RecoveryPoint_launches(_ context.Contex
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _RecoveryPoint_kind(ctx context.Context, field graphql.CollectedField, obj *ent.RecoveryPoint) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RecoveryPoint_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.RecoveryPoint().Kind(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RecoveryPoint_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RecoveryPoint", field, true, true, "String")
 }
 
 func (ec *executionContext) _RecoveryPointConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.RecoveryPointConnection) (ret graphql.Marshaler) {
@@ -10941,6 +11650,98 @@ func (ec *executionContext) fieldContext_Wave_replicationSeconds(_ context.Conte
 	return graphql.NewScalarFieldContext("Wave", field, false, false, "Int")
 }
 
+func (ec *executionContext) _Wave_pilot(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_pilot(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pilot, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_pilot(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Wave", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _Wave_hostCount(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_hostCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HostCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_hostCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Wave", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Wave_wireBytes(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_wireBytes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.WireBytes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_wireBytes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Wave", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Wave_cutoverEndsAt(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_cutoverEndsAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CutoverEndsAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_cutoverEndsAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Wave", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Wave_status(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11361,6 +12162,52 @@ func (ec *executionContext) _WaveMember_manual(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_WaveMember_manual(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("WaveMember", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _WaveMember_bytes(ctx context.Context, field graphql.CollectedField, obj *ent.WaveMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WaveMember_bytes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Bytes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WaveMember_bytes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WaveMember", field, false, false, "Int")
+}
+
+func (ec *executionContext) _WaveMember_downtimeMinutes(ctx context.Context, field graphql.CollectedField, obj *ent.WaveMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WaveMember_downtimeMinutes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DowntimeMinutes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WaveMember_downtimeMinutes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WaveMember", field, false, false, "Float")
 }
 
 func (ec *executionContext) _WaveMember_tenant(ctx context.Context, field graphql.CollectedField, obj *ent.WaveMember) (ret graphql.Marshaler) {
@@ -13471,7 +14318,7 @@ func (ec *executionContext) unmarshalInputAssessmentWhereInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "target", "targetNEQ", "targetIn", "targetNotIn", "targetGT", "targetGTE", "targetLT", "targetLTE", "targetContains", "targetHasPrefix", "targetHasSuffix", "targetEqualFold", "targetContainsFold", "region", "regionNEQ", "regionIn", "regionNotIn", "regionGT", "regionGTE", "regionLT", "regionLTE", "regionContains", "regionHasPrefix", "regionHasSuffix", "regionEqualFold", "regionContainsFold", "readiness", "readinessNEQ", "readinessIn", "readinessNotIn", "instanceType", "instanceTypeNEQ", "instanceTypeIn", "instanceTypeNotIn", "instanceTypeGT", "instanceTypeGTE", "instanceTypeLT", "instanceTypeLTE", "instanceTypeContains", "instanceTypeHasPrefix", "instanceTypeHasSuffix", "instanceTypeEqualFold", "instanceTypeContainsFold", "monthlyCostAsIs", "monthlyCostAsIsNEQ", "monthlyCostAsIsIn", "monthlyCostAsIsNotIn", "monthlyCostAsIsGT", "monthlyCostAsIsGTE", "monthlyCostAsIsLT", "monthlyCostAsIsLTE", "monthlyCostRightSized", "monthlyCostRightSizedNEQ", "monthlyCostRightSizedIn", "monthlyCostRightSizedNotIn", "monthlyCostRightSizedGT", "monthlyCostRightSizedGTE", "monthlyCostRightSizedLT", "monthlyCostRightSizedLTE", "transferSeconds", "transferSecondsNEQ", "transferSecondsIn", "transferSecondsNotIn", "transferSecondsGT", "transferSecondsGTE", "transferSecondsLT", "transferSecondsLTE", "offlineSeeding", "offlineSeedingNEQ", "hostID", "hostIDNEQ", "hostIDIn", "hostIDNotIn", "hasHost", "hasHostWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "target", "targetNEQ", "targetIn", "targetNotIn", "targetGT", "targetGTE", "targetLT", "targetLTE", "targetContains", "targetHasPrefix", "targetHasSuffix", "targetEqualFold", "targetContainsFold", "region", "regionNEQ", "regionIn", "regionNotIn", "regionGT", "regionGTE", "regionLT", "regionLTE", "regionContains", "regionHasPrefix", "regionHasSuffix", "regionEqualFold", "regionContainsFold", "readiness", "readinessNEQ", "readinessIn", "readinessNotIn", "instanceType", "instanceTypeNEQ", "instanceTypeIn", "instanceTypeNotIn", "instanceTypeGT", "instanceTypeGTE", "instanceTypeLT", "instanceTypeLTE", "instanceTypeContains", "instanceTypeHasPrefix", "instanceTypeHasSuffix", "instanceTypeEqualFold", "instanceTypeContainsFold", "monthlyCostAsIs", "monthlyCostAsIsNEQ", "monthlyCostAsIsIn", "monthlyCostAsIsNotIn", "monthlyCostAsIsGT", "monthlyCostAsIsGTE", "monthlyCostAsIsLT", "monthlyCostAsIsLTE", "monthlyCostRightSized", "monthlyCostRightSizedNEQ", "monthlyCostRightSizedIn", "monthlyCostRightSizedNotIn", "monthlyCostRightSizedGT", "monthlyCostRightSizedGTE", "monthlyCostRightSizedLT", "monthlyCostRightSizedLTE", "transferSeconds", "transferSecondsNEQ", "transferSecondsIn", "transferSecondsNotIn", "transferSecondsGT", "transferSecondsGTE", "transferSecondsLT", "transferSecondsLTE", "offlineSeeding", "offlineSeedingNEQ", "hostID", "hostIDNEQ", "hostIDIn", "hostIDNotIn", "needVcpus", "needVcpusNEQ", "needVcpusIn", "needVcpusNotIn", "needVcpusGT", "needVcpusGTE", "needVcpusLT", "needVcpusLTE", "needMemoryGib", "needMemoryGibNEQ", "needMemoryGibIn", "needMemoryGibNotIn", "needMemoryGibGT", "needMemoryGibGTE", "needMemoryGibLT", "needMemoryGibLTE", "instanceTypeAsIs", "instanceTypeAsIsNEQ", "instanceTypeAsIsIn", "instanceTypeAsIsNotIn", "instanceTypeAsIsGT", "instanceTypeAsIsGTE", "instanceTypeAsIsLT", "instanceTypeAsIsLTE", "instanceTypeAsIsContains", "instanceTypeAsIsHasPrefix", "instanceTypeAsIsHasSuffix", "instanceTypeAsIsEqualFold", "instanceTypeAsIsContainsFold", "storageMonthly", "storageMonthlyNEQ", "storageMonthlyIn", "storageMonthlyNotIn", "storageMonthlyGT", "storageMonthlyGTE", "storageMonthlyLT", "storageMonthlyLTE", "usedBytes", "usedBytesNEQ", "usedBytesIn", "usedBytesNotIn", "usedBytesGT", "usedBytesGTE", "usedBytesLT", "usedBytesLTE", "sizingNote", "sizingNoteNEQ", "sizingNoteIn", "sizingNoteNotIn", "sizingNoteGT", "sizingNoteGTE", "sizingNoteLT", "sizingNoteLTE", "sizingNoteContains", "sizingNoteHasPrefix", "sizingNoteHasSuffix", "sizingNoteEqualFold", "sizingNoteContainsFold", "seedingNote", "seedingNoteNEQ", "seedingNoteIn", "seedingNoteNotIn", "seedingNoteGT", "seedingNoteGTE", "seedingNoteLT", "seedingNoteLTE", "seedingNoteContains", "seedingNoteHasPrefix", "seedingNoteHasSuffix", "seedingNoteEqualFold", "seedingNoteContainsFold", "hasHost", "hasHostWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -14178,6 +15025,503 @@ func (ec *executionContext) unmarshalInputAssessmentWhereInput(ctx context.Conte
 				return it, err
 			}
 			it.HostIDNotIn = data
+		case "needVcpus":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("needVcpus"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NeedVcpus = data
+		case "needVcpusNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("needVcpusNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NeedVcpusNEQ = data
+		case "needVcpusIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("needVcpusIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NeedVcpusIn = data
+		case "needVcpusNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("needVcpusNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NeedVcpusNotIn = data
+		case "needVcpusGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("needVcpusGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NeedVcpusGT = data
+		case "needVcpusGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("needVcpusGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NeedVcpusGTE = data
+		case "needVcpusLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("needVcpusLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NeedVcpusLT = data
+		case "needVcpusLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("needVcpusLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NeedVcpusLTE = data
+		case "needMemoryGib":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("needMemoryGib"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NeedMemoryGib = data
+		case "needMemoryGibNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("needMemoryGibNEQ"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NeedMemoryGibNEQ = data
+		case "needMemoryGibIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("needMemoryGibIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NeedMemoryGibIn = data
+		case "needMemoryGibNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("needMemoryGibNotIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NeedMemoryGibNotIn = data
+		case "needMemoryGibGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("needMemoryGibGT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NeedMemoryGibGT = data
+		case "needMemoryGibGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("needMemoryGibGTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NeedMemoryGibGTE = data
+		case "needMemoryGibLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("needMemoryGibLT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NeedMemoryGibLT = data
+		case "needMemoryGibLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("needMemoryGibLTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NeedMemoryGibLTE = data
+		case "instanceTypeAsIs":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeAsIs"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeAsIs = data
+		case "instanceTypeAsIsNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeAsIsNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeAsIsNEQ = data
+		case "instanceTypeAsIsIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeAsIsIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeAsIsIn = data
+		case "instanceTypeAsIsNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeAsIsNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeAsIsNotIn = data
+		case "instanceTypeAsIsGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeAsIsGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeAsIsGT = data
+		case "instanceTypeAsIsGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeAsIsGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeAsIsGTE = data
+		case "instanceTypeAsIsLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeAsIsLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeAsIsLT = data
+		case "instanceTypeAsIsLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeAsIsLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeAsIsLTE = data
+		case "instanceTypeAsIsContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeAsIsContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeAsIsContains = data
+		case "instanceTypeAsIsHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeAsIsHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeAsIsHasPrefix = data
+		case "instanceTypeAsIsHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeAsIsHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeAsIsHasSuffix = data
+		case "instanceTypeAsIsEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeAsIsEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeAsIsEqualFold = data
+		case "instanceTypeAsIsContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeAsIsContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeAsIsContainsFold = data
+		case "storageMonthly":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("storageMonthly"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StorageMonthly = data
+		case "storageMonthlyNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("storageMonthlyNEQ"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StorageMonthlyNEQ = data
+		case "storageMonthlyIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("storageMonthlyIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StorageMonthlyIn = data
+		case "storageMonthlyNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("storageMonthlyNotIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StorageMonthlyNotIn = data
+		case "storageMonthlyGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("storageMonthlyGT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StorageMonthlyGT = data
+		case "storageMonthlyGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("storageMonthlyGTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StorageMonthlyGTE = data
+		case "storageMonthlyLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("storageMonthlyLT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StorageMonthlyLT = data
+		case "storageMonthlyLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("storageMonthlyLTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StorageMonthlyLTE = data
+		case "usedBytes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usedBytes"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UsedBytes = data
+		case "usedBytesNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usedBytesNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UsedBytesNEQ = data
+		case "usedBytesIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usedBytesIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UsedBytesIn = data
+		case "usedBytesNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usedBytesNotIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UsedBytesNotIn = data
+		case "usedBytesGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usedBytesGT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UsedBytesGT = data
+		case "usedBytesGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usedBytesGTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UsedBytesGTE = data
+		case "usedBytesLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usedBytesLT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UsedBytesLT = data
+		case "usedBytesLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("usedBytesLTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UsedBytesLTE = data
+		case "sizingNote":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingNote"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingNote = data
+		case "sizingNoteNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingNoteNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingNoteNEQ = data
+		case "sizingNoteIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingNoteIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingNoteIn = data
+		case "sizingNoteNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingNoteNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingNoteNotIn = data
+		case "sizingNoteGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingNoteGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingNoteGT = data
+		case "sizingNoteGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingNoteGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingNoteGTE = data
+		case "sizingNoteLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingNoteLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingNoteLT = data
+		case "sizingNoteLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingNoteLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingNoteLTE = data
+		case "sizingNoteContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingNoteContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingNoteContains = data
+		case "sizingNoteHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingNoteHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingNoteHasPrefix = data
+		case "sizingNoteHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingNoteHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingNoteHasSuffix = data
+		case "sizingNoteEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingNoteEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingNoteEqualFold = data
+		case "sizingNoteContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingNoteContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingNoteContainsFold = data
+		case "seedingNote":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seedingNote"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeedingNote = data
+		case "seedingNoteNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seedingNoteNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeedingNoteNEQ = data
+		case "seedingNoteIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seedingNoteIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeedingNoteIn = data
+		case "seedingNoteNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seedingNoteNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeedingNoteNotIn = data
+		case "seedingNoteGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seedingNoteGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeedingNoteGT = data
+		case "seedingNoteGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seedingNoteGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeedingNoteGTE = data
+		case "seedingNoteLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seedingNoteLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeedingNoteLT = data
+		case "seedingNoteLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seedingNoteLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeedingNoteLTE = data
+		case "seedingNoteContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seedingNoteContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeedingNoteContains = data
+		case "seedingNoteHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seedingNoteHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeedingNoteHasPrefix = data
+		case "seedingNoteHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seedingNoteHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeedingNoteHasSuffix = data
+		case "seedingNoteEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seedingNoteEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeedingNoteEqualFold = data
+		case "seedingNoteContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("seedingNoteContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeedingNoteContainsFold = data
 		case "hasHost":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasHost"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -20996,7 +22340,7 @@ func (ec *executionContext) unmarshalInputLaunchWhereInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "kind", "kindNEQ", "kindIn", "kindNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "instanceID", "instanceIDNEQ", "instanceIDIn", "instanceIDNotIn", "instanceIDGT", "instanceIDGTE", "instanceIDLT", "instanceIDLTE", "instanceIDContains", "instanceIDHasPrefix", "instanceIDHasSuffix", "instanceIDEqualFold", "instanceIDContainsFold", "finishedAt", "finishedAtNEQ", "finishedAtIn", "finishedAtNotIn", "finishedAtGT", "finishedAtGTE", "finishedAtLT", "finishedAtLTE", "finishedAtIsNil", "finishedAtNotNil", "hasMigration", "hasMigrationWith", "hasRecoveryPoint", "hasRecoveryPointWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "kind", "kindNEQ", "kindIn", "kindNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "instanceID", "instanceIDNEQ", "instanceIDIn", "instanceIDNotIn", "instanceIDGT", "instanceIDGTE", "instanceIDLT", "instanceIDLTE", "instanceIDContains", "instanceIDHasPrefix", "instanceIDHasSuffix", "instanceIDEqualFold", "instanceIDContainsFold", "finishedAt", "finishedAtNEQ", "finishedAtIn", "finishedAtNotIn", "finishedAtGT", "finishedAtGTE", "finishedAtLT", "finishedAtLTE", "finishedAtIsNil", "finishedAtNotNil", "message", "messageNEQ", "messageIn", "messageNotIn", "messageGT", "messageGTE", "messageLT", "messageLTE", "messageContains", "messageHasPrefix", "messageHasSuffix", "messageEqualFold", "messageContainsFold", "hasMigration", "hasMigrationWith", "hasRecoveryPoint", "hasRecoveryPointWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -21409,6 +22753,97 @@ func (ec *executionContext) unmarshalInputLaunchWhereInput(ctx context.Context, 
 				return it, err
 			}
 			it.FinishedAtNotNil = data
+		case "message":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("message"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Message = data
+		case "messageNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("messageNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MessageNEQ = data
+		case "messageIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("messageIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MessageIn = data
+		case "messageNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("messageNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MessageNotIn = data
+		case "messageGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("messageGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MessageGT = data
+		case "messageGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("messageGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MessageGTE = data
+		case "messageLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("messageLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MessageLT = data
+		case "messageLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("messageLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MessageLTE = data
+		case "messageContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("messageContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MessageContains = data
+		case "messageHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("messageHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MessageHasPrefix = data
+		case "messageHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("messageHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MessageHasSuffix = data
+		case "messageEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("messageEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MessageEqualFold = data
+		case "messageContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("messageContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MessageContainsFold = data
 		case "hasMigration":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasMigration"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -21518,7 +22953,7 @@ func (ec *executionContext) unmarshalInputMigrationWhereInput(ctx context.Contex
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "state", "stateNEQ", "stateIn", "stateNotIn", "failureReason", "failureReasonNEQ", "failureReasonIn", "failureReasonNotIn", "failureReasonGT", "failureReasonGTE", "failureReasonLT", "failureReasonLTE", "failureReasonContains", "failureReasonHasPrefix", "failureReasonHasSuffix", "failureReasonEqualFold", "failureReasonContainsFold", "bytesTotal", "bytesTotalNEQ", "bytesTotalIn", "bytesTotalNotIn", "bytesTotalGT", "bytesTotalGTE", "bytesTotalLT", "bytesTotalLTE", "bytesDone", "bytesDoneNEQ", "bytesDoneIn", "bytesDoneNotIn", "bytesDoneGT", "bytesDoneGTE", "bytesDoneLT", "bytesDoneLTE", "rateBps", "rateBpsNEQ", "rateBpsIn", "rateBpsNotIn", "rateBpsGT", "rateBpsGTE", "rateBpsLT", "rateBpsLTE", "lagSeconds", "lagSecondsNEQ", "lagSecondsIn", "lagSecondsNotIn", "lagSecondsGT", "lagSecondsGTE", "lagSecondsLT", "lagSecondsLTE", "etaSeconds", "etaSecondsNEQ", "etaSecondsIn", "etaSecondsNotIn", "etaSecondsGT", "etaSecondsGTE", "etaSecondsLT", "etaSecondsLTE", "lastSyncAt", "lastSyncAtNEQ", "lastSyncAtIn", "lastSyncAtNotIn", "lastSyncAtGT", "lastSyncAtGTE", "lastSyncAtLT", "lastSyncAtLTE", "lastSyncAtIsNil", "lastSyncAtNotNil", "hostID", "hostIDNEQ", "hostIDIn", "hostIDNotIn", "hasHost", "hasHostWith", "hasCloudAccount", "hasCloudAccountWith", "hasRecoveryPoints", "hasRecoveryPointsWith", "hasLaunches", "hasLaunchesWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "state", "stateNEQ", "stateIn", "stateNotIn", "failureReason", "failureReasonNEQ", "failureReasonIn", "failureReasonNotIn", "failureReasonGT", "failureReasonGTE", "failureReasonLT", "failureReasonLTE", "failureReasonContains", "failureReasonHasPrefix", "failureReasonHasSuffix", "failureReasonEqualFold", "failureReasonContainsFold", "bytesTotal", "bytesTotalNEQ", "bytesTotalIn", "bytesTotalNotIn", "bytesTotalGT", "bytesTotalGTE", "bytesTotalLT", "bytesTotalLTE", "bytesDone", "bytesDoneNEQ", "bytesDoneIn", "bytesDoneNotIn", "bytesDoneGT", "bytesDoneGTE", "bytesDoneLT", "bytesDoneLTE", "rateBps", "rateBpsNEQ", "rateBpsIn", "rateBpsNotIn", "rateBpsGT", "rateBpsGTE", "rateBpsLT", "rateBpsLTE", "lagSeconds", "lagSecondsNEQ", "lagSecondsIn", "lagSecondsNotIn", "lagSecondsGT", "lagSecondsGTE", "lagSecondsLT", "lagSecondsLTE", "etaSeconds", "etaSecondsNEQ", "etaSecondsIn", "etaSecondsNotIn", "etaSecondsGT", "etaSecondsGTE", "etaSecondsLT", "etaSecondsLTE", "lastSyncAt", "lastSyncAtNEQ", "lastSyncAtIn", "lastSyncAtNotIn", "lastSyncAtGT", "lastSyncAtGTE", "lastSyncAtLT", "lastSyncAtLTE", "lastSyncAtIsNil", "lastSyncAtNotNil", "hostID", "hostIDNEQ", "hostIDIn", "hostIDNotIn", "syncPass", "syncPassNEQ", "syncPassIn", "syncPassNotIn", "syncPassGT", "syncPassGTE", "syncPassLT", "syncPassLTE", "syncRequestedAt", "syncRequestedAtNEQ", "syncRequestedAtIn", "syncRequestedAtNotIn", "syncRequestedAtGT", "syncRequestedAtGTE", "syncRequestedAtLT", "syncRequestedAtLTE", "syncRequestedAtIsNil", "syncRequestedAtNotNil", "lastError", "lastErrorNEQ", "lastErrorIn", "lastErrorNotIn", "lastErrorGT", "lastErrorGTE", "lastErrorLT", "lastErrorLTE", "lastErrorContains", "lastErrorHasPrefix", "lastErrorHasSuffix", "lastErrorEqualFold", "lastErrorContainsFold", "stateChangedAt", "stateChangedAtNEQ", "stateChangedAtIn", "stateChangedAtNotIn", "stateChangedAtGT", "stateChangedAtGTE", "stateChangedAtLT", "stateChangedAtLTE", "stateChangedAtIsNil", "stateChangedAtNotNil", "hasHost", "hasHostWith", "hasCloudAccount", "hasCloudAccountWith", "hasRecoveryPoints", "hasRecoveryPointsWith", "hasLaunches", "hasLaunchesWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -22211,6 +23646,293 @@ func (ec *executionContext) unmarshalInputMigrationWhereInput(ctx context.Contex
 				return it, err
 			}
 			it.HostIDNotIn = data
+		case "syncPass":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncPass"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncPass = data
+		case "syncPassNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncPassNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncPassNEQ = data
+		case "syncPassIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncPassIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncPassIn = data
+		case "syncPassNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncPassNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncPassNotIn = data
+		case "syncPassGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncPassGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncPassGT = data
+		case "syncPassGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncPassGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncPassGTE = data
+		case "syncPassLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncPassLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncPassLT = data
+		case "syncPassLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncPassLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncPassLTE = data
+		case "syncRequestedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncRequestedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncRequestedAt = data
+		case "syncRequestedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncRequestedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncRequestedAtNEQ = data
+		case "syncRequestedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncRequestedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncRequestedAtIn = data
+		case "syncRequestedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncRequestedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncRequestedAtNotIn = data
+		case "syncRequestedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncRequestedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncRequestedAtGT = data
+		case "syncRequestedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncRequestedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncRequestedAtGTE = data
+		case "syncRequestedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncRequestedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncRequestedAtLT = data
+		case "syncRequestedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncRequestedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncRequestedAtLTE = data
+		case "syncRequestedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncRequestedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncRequestedAtIsNil = data
+		case "syncRequestedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("syncRequestedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SyncRequestedAtNotNil = data
+		case "lastError":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastError"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastError = data
+		case "lastErrorNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorNEQ = data
+		case "lastErrorIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorIn = data
+		case "lastErrorNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorNotIn = data
+		case "lastErrorGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorGT = data
+		case "lastErrorGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorGTE = data
+		case "lastErrorLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorLT = data
+		case "lastErrorLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorLTE = data
+		case "lastErrorContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorContains = data
+		case "lastErrorHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorHasPrefix = data
+		case "lastErrorHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorHasSuffix = data
+		case "lastErrorEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorEqualFold = data
+		case "lastErrorContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastErrorContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastErrorContainsFold = data
+		case "stateChangedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stateChangedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StateChangedAt = data
+		case "stateChangedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stateChangedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StateChangedAtNEQ = data
+		case "stateChangedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stateChangedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StateChangedAtIn = data
+		case "stateChangedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stateChangedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StateChangedAtNotIn = data
+		case "stateChangedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stateChangedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StateChangedAtGT = data
+		case "stateChangedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stateChangedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StateChangedAtGTE = data
+		case "stateChangedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stateChangedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StateChangedAtLT = data
+		case "stateChangedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stateChangedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StateChangedAtLTE = data
+		case "stateChangedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stateChangedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StateChangedAtIsNil = data
+		case "stateChangedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stateChangedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StateChangedAtNotNil = data
 		case "hasHost":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasHost"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -22912,7 +24634,7 @@ func (ec *executionContext) unmarshalInputPlanWhereInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "target", "targetNEQ", "targetIn", "targetNotIn", "targetGT", "targetGTE", "targetLT", "targetLTE", "targetContains", "targetHasPrefix", "targetHasSuffix", "targetEqualFold", "targetContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "hasWaves", "hasWavesWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "target", "targetNEQ", "targetIn", "targetNotIn", "targetGT", "targetGTE", "targetLT", "targetLTE", "targetContains", "targetHasPrefix", "targetHasSuffix", "targetEqualFold", "targetContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "error", "errorNEQ", "errorIn", "errorNotIn", "errorGT", "errorGTE", "errorLT", "errorLTE", "errorContains", "errorHasPrefix", "errorHasSuffix", "errorEqualFold", "errorContainsFold", "startedAt", "startedAtNEQ", "startedAtIn", "startedAtNotIn", "startedAtGT", "startedAtGTE", "startedAtLT", "startedAtLTE", "startedAtIsNil", "startedAtNotNil", "finishedAt", "finishedAtNEQ", "finishedAtIn", "finishedAtNotIn", "finishedAtGT", "finishedAtGTE", "finishedAtLT", "finishedAtLTE", "finishedAtIsNil", "finishedAtNotNil", "hasWaves", "hasWavesWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -23318,6 +25040,237 @@ func (ec *executionContext) unmarshalInputPlanWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.StatusNotIn = data
+		case "error":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("error"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Error = data
+		case "errorNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorNEQ = data
+		case "errorIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorIn = data
+		case "errorNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorNotIn = data
+		case "errorGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorGT = data
+		case "errorGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorGTE = data
+		case "errorLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorLT = data
+		case "errorLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorLTE = data
+		case "errorContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorContains = data
+		case "errorHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorHasPrefix = data
+		case "errorHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorHasSuffix = data
+		case "errorEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorEqualFold = data
+		case "errorContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("errorContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ErrorContainsFold = data
+		case "startedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartedAt = data
+		case "startedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartedAtNEQ = data
+		case "startedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartedAtIn = data
+		case "startedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartedAtNotIn = data
+		case "startedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartedAtGT = data
+		case "startedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartedAtGTE = data
+		case "startedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartedAtLT = data
+		case "startedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartedAtLTE = data
+		case "startedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartedAtIsNil = data
+		case "startedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("startedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StartedAtNotNil = data
+		case "finishedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAt = data
+		case "finishedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtNEQ = data
+		case "finishedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtIn = data
+		case "finishedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtNotIn = data
+		case "finishedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtGT = data
+		case "finishedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtGTE = data
+		case "finishedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtLT = data
+		case "finishedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtLTE = data
+		case "finishedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtIsNil = data
+		case "finishedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtNotNil = data
 		case "hasWaves":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasWaves"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -27066,7 +29019,7 @@ func (ec *executionContext) unmarshalInputWaveMemberWhereInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonEqualFold", "reasonContainsFold", "moveGroup", "moveGroupNEQ", "moveGroupIn", "moveGroupNotIn", "moveGroupGT", "moveGroupGTE", "moveGroupLT", "moveGroupLTE", "moveGroupContains", "moveGroupHasPrefix", "moveGroupHasSuffix", "moveGroupEqualFold", "moveGroupContainsFold", "manual", "manualNEQ", "hasWave", "hasWaveWith", "hasHost", "hasHostWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonEqualFold", "reasonContainsFold", "moveGroup", "moveGroupNEQ", "moveGroupIn", "moveGroupNotIn", "moveGroupGT", "moveGroupGTE", "moveGroupLT", "moveGroupLTE", "moveGroupContains", "moveGroupHasPrefix", "moveGroupHasSuffix", "moveGroupEqualFold", "moveGroupContainsFold", "manual", "manualNEQ", "bytes", "bytesNEQ", "bytesIn", "bytesNotIn", "bytesGT", "bytesGTE", "bytesLT", "bytesLTE", "downtimeMinutes", "downtimeMinutesNEQ", "downtimeMinutesIn", "downtimeMinutesNotIn", "downtimeMinutesGT", "downtimeMinutesGTE", "downtimeMinutesLT", "downtimeMinutesLTE", "hasWave", "hasWaveWith", "hasHost", "hasHostWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -27458,6 +29411,118 @@ func (ec *executionContext) unmarshalInputWaveMemberWhereInput(ctx context.Conte
 				return it, err
 			}
 			it.ManualNEQ = data
+		case "bytes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bytes"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Bytes = data
+		case "bytesNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bytesNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BytesNEQ = data
+		case "bytesIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bytesIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BytesIn = data
+		case "bytesNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bytesNotIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BytesNotIn = data
+		case "bytesGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bytesGT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BytesGT = data
+		case "bytesGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bytesGTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BytesGTE = data
+		case "bytesLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bytesLT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BytesLT = data
+		case "bytesLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bytesLTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.BytesLTE = data
+		case "downtimeMinutes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("downtimeMinutes"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DowntimeMinutes = data
+		case "downtimeMinutesNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("downtimeMinutesNEQ"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DowntimeMinutesNEQ = data
+		case "downtimeMinutesIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("downtimeMinutesIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DowntimeMinutesIn = data
+		case "downtimeMinutesNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("downtimeMinutesNotIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DowntimeMinutesNotIn = data
+		case "downtimeMinutesGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("downtimeMinutesGT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DowntimeMinutesGT = data
+		case "downtimeMinutesGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("downtimeMinutesGTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DowntimeMinutesGTE = data
+		case "downtimeMinutesLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("downtimeMinutesLT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DowntimeMinutesLT = data
+		case "downtimeMinutesLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("downtimeMinutesLTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DowntimeMinutesLTE = data
 		case "hasWave":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasWave"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -27567,7 +29632,7 @@ func (ec *executionContext) unmarshalInputWaveWhereInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "ordinal", "ordinalNEQ", "ordinalIn", "ordinalNotIn", "ordinalGT", "ordinalGTE", "ordinalLT", "ordinalLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "startsAt", "startsAtNEQ", "startsAtIn", "startsAtNotIn", "startsAtGT", "startsAtGTE", "startsAtLT", "startsAtLTE", "startsAtIsNil", "startsAtNotNil", "endsAt", "endsAtNEQ", "endsAtIn", "endsAtNotIn", "endsAtGT", "endsAtGTE", "endsAtLT", "endsAtLTE", "endsAtIsNil", "endsAtNotNil", "cutoverAt", "cutoverAtNEQ", "cutoverAtIn", "cutoverAtNotIn", "cutoverAtGT", "cutoverAtGTE", "cutoverAtLT", "cutoverAtLTE", "cutoverAtIsNil", "cutoverAtNotNil", "dataBytes", "dataBytesNEQ", "dataBytesIn", "dataBytesNotIn", "dataBytesGT", "dataBytesGTE", "dataBytesLT", "dataBytesLTE", "replicationSeconds", "replicationSecondsNEQ", "replicationSecondsIn", "replicationSecondsNotIn", "replicationSecondsGT", "replicationSecondsGTE", "replicationSecondsLT", "replicationSecondsLTE", "status", "statusNEQ", "statusIn", "statusNotIn", "hasPlan", "hasPlanWith", "hasMembers", "hasMembersWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "ordinal", "ordinalNEQ", "ordinalIn", "ordinalNotIn", "ordinalGT", "ordinalGTE", "ordinalLT", "ordinalLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "startsAt", "startsAtNEQ", "startsAtIn", "startsAtNotIn", "startsAtGT", "startsAtGTE", "startsAtLT", "startsAtLTE", "startsAtIsNil", "startsAtNotNil", "endsAt", "endsAtNEQ", "endsAtIn", "endsAtNotIn", "endsAtGT", "endsAtGTE", "endsAtLT", "endsAtLTE", "endsAtIsNil", "endsAtNotNil", "cutoverAt", "cutoverAtNEQ", "cutoverAtIn", "cutoverAtNotIn", "cutoverAtGT", "cutoverAtGTE", "cutoverAtLT", "cutoverAtLTE", "cutoverAtIsNil", "cutoverAtNotNil", "dataBytes", "dataBytesNEQ", "dataBytesIn", "dataBytesNotIn", "dataBytesGT", "dataBytesGTE", "dataBytesLT", "dataBytesLTE", "replicationSeconds", "replicationSecondsNEQ", "replicationSecondsIn", "replicationSecondsNotIn", "replicationSecondsGT", "replicationSecondsGTE", "replicationSecondsLT", "replicationSecondsLTE", "pilot", "pilotNEQ", "hostCount", "hostCountNEQ", "hostCountIn", "hostCountNotIn", "hostCountGT", "hostCountGTE", "hostCountLT", "hostCountLTE", "wireBytes", "wireBytesNEQ", "wireBytesIn", "wireBytesNotIn", "wireBytesGT", "wireBytesGTE", "wireBytesLT", "wireBytesLTE", "cutoverEndsAt", "cutoverEndsAtNEQ", "cutoverEndsAtIn", "cutoverEndsAtNotIn", "cutoverEndsAtGT", "cutoverEndsAtGTE", "cutoverEndsAtLT", "cutoverEndsAtLTE", "cutoverEndsAtIsNil", "cutoverEndsAtNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "hasPlan", "hasPlanWith", "hasMembers", "hasMembersWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -28232,6 +30297,202 @@ func (ec *executionContext) unmarshalInputWaveWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.ReplicationSecondsLTE = data
+		case "pilot":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pilot"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Pilot = data
+		case "pilotNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("pilotNEQ"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PilotNEQ = data
+		case "hostCount":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hostCount"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HostCount = data
+		case "hostCountNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hostCountNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HostCountNEQ = data
+		case "hostCountIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hostCountIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HostCountIn = data
+		case "hostCountNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hostCountNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HostCountNotIn = data
+		case "hostCountGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hostCountGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HostCountGT = data
+		case "hostCountGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hostCountGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HostCountGTE = data
+		case "hostCountLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hostCountLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HostCountLT = data
+		case "hostCountLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hostCountLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HostCountLTE = data
+		case "wireBytes":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("wireBytes"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WireBytes = data
+		case "wireBytesNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("wireBytesNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WireBytesNEQ = data
+		case "wireBytesIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("wireBytesIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WireBytesIn = data
+		case "wireBytesNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("wireBytesNotIn"))
+			data, err := ec.unmarshalOInt2ᚕint64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WireBytesNotIn = data
+		case "wireBytesGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("wireBytesGT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WireBytesGT = data
+		case "wireBytesGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("wireBytesGTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WireBytesGTE = data
+		case "wireBytesLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("wireBytesLT"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WireBytesLT = data
+		case "wireBytesLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("wireBytesLTE"))
+			data, err := ec.unmarshalOInt2ᚖint64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WireBytesLTE = data
+		case "cutoverEndsAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cutoverEndsAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CutoverEndsAt = data
+		case "cutoverEndsAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cutoverEndsAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CutoverEndsAtNEQ = data
+		case "cutoverEndsAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cutoverEndsAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CutoverEndsAtIn = data
+		case "cutoverEndsAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cutoverEndsAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CutoverEndsAtNotIn = data
+		case "cutoverEndsAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cutoverEndsAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CutoverEndsAtGT = data
+		case "cutoverEndsAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cutoverEndsAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CutoverEndsAtGTE = data
+		case "cutoverEndsAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cutoverEndsAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CutoverEndsAtLT = data
+		case "cutoverEndsAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cutoverEndsAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CutoverEndsAtLTE = data
+		case "cutoverEndsAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cutoverEndsAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CutoverEndsAtIsNil = data
+		case "cutoverEndsAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cutoverEndsAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CutoverEndsAtNotNil = data
 		case "status":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("status"))
 			data, err := ec.unmarshalOWaveStatus2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋwaveᚐStatus(ctx, v)
@@ -29013,6 +31274,46 @@ func (ec *executionContext) _Assessment(ctx context.Context, sel ast.SelectionSe
 			}
 		case "hostID":
 			out.Values[i] = ec._Assessment_hostID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "missing":
+			out.Values[i] = ec._Assessment_missing(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "needVcpus":
+			out.Values[i] = ec._Assessment_needVcpus(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "needMemoryGib":
+			out.Values[i] = ec._Assessment_needMemoryGib(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "instanceTypeAsIs":
+			out.Values[i] = ec._Assessment_instanceTypeAsIs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "storageMonthly":
+			out.Values[i] = ec._Assessment_storageMonthly(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "usedBytes":
+			out.Values[i] = ec._Assessment_usedBytes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "sizingNote":
+			out.Values[i] = ec._Assessment_sizingNote(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "seedingNote":
+			out.Values[i] = ec._Assessment_seedingNote(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -30319,6 +32620,11 @@ func (ec *executionContext) _Launch(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "message":
+			out.Values[i] = ec._Launch_message(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "tenant":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -30435,6 +32741,26 @@ func (ec *executionContext) _Migration(ctx context.Context, sel ast.SelectionSet
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "syncPass":
+			out.Values[i] = ec._Migration_syncPass(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "syncRequestedAt":
+			out.Values[i] = ec._Migration_syncRequestedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastError":
+			out.Values[i] = ec._Migration_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "stateChangedAt":
+			out.Values[i] = ec._Migration_stateChangedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "tenant":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -30464,6 +32790,41 @@ func (ec *executionContext) _Migration(ctx context.Context, sel ast.SelectionSet
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Migration_launches(ctx, field, obj)
+				})
+		case "disks":
+			out.Values[i] = ec._Migration_disks(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "percent":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Migration_percent(ctx, field, obj)
+				})
+		case "rate":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Migration_rate(ctx, field, obj)
+				})
+		case "eta":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Migration_eta(ctx, field, obj)
+				})
+		case "latestRecoveryPoint":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Migration_latestRecoveryPoint(ctx, field, obj)
+				})
+		case "allowedActions":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Migration_allowedActions(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -30752,6 +33113,41 @@ func (ec *executionContext) _Plan(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "error":
+			out.Values[i] = ec._Plan_error(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "infeasible":
+			out.Values[i] = ec._Plan_infeasible(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "unplaced":
+			out.Values[i] = ec._Plan_unplaced(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cycles":
+			out.Values[i] = ec._Plan_cycles(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "warnings":
+			out.Values[i] = ec._Plan_warnings(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "startedAt":
+			out.Values[i] = ec._Plan_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "finishedAt":
+			out.Values[i] = ec._Plan_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "tenant":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -30983,6 +33379,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_viewer(ctx, field)
 				})
+		case "assessmentSummary":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_assessmentSummary(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -31082,6 +33484,12 @@ func (ec *executionContext) _RecoveryPoint(ctx context.Context, sel ast.Selectio
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RecoveryPoint_launches(ctx, field, obj)
+				})
+		case "kind":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._RecoveryPoint_kind(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -31803,6 +34211,26 @@ func (ec *executionContext) _Wave(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "pilot":
+			out.Values[i] = ec._Wave_pilot(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "hostCount":
+			out.Values[i] = ec._Wave_hostCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "wireBytes":
+			out.Values[i] = ec._Wave_wireBytes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cutoverEndsAt":
+			out.Values[i] = ec._Wave_cutoverEndsAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "status":
 			out.Values[i] = ec._Wave_status(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -31967,6 +34395,16 @@ func (ec *executionContext) _WaveMember(ctx context.Context, sel ast.SelectionSe
 			}
 		case "manual":
 			out.Values[i] = ec._WaveMember_manual(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "bytes":
+			out.Values[i] = ec._WaveMember_bytes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "downtimeMinutes":
+			out.Values[i] = ec._WaveMember_downtimeMinutes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -32479,6 +34917,22 @@ func (ec *executionContext) unmarshalNLaunchWhereInput2ᚖgithubᚗcomᚋferry�
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) marshalNMigration2ᚕᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚐMigrationᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Migration) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMigration2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚐMigration(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNMigration2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚐMigration(ctx context.Context, sel ast.SelectionSet, v *ent.Migration) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Migration!")
@@ -32645,6 +35099,14 @@ func (ec *executionContext) marshalNRecoveryPointOrderField2ᚖgithubᚗcomᚋfe
 func (ec *executionContext) unmarshalNRecoveryPointWhereInput2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚐRecoveryPointWhereInput(ctx context.Context, v any) (*ent.RecoveryPointWhereInput, error) {
 	res, err := ec.unmarshalInputRecoveryPointWhereInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRegistrationToken2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚐRegistrationToken(ctx context.Context, sel ast.SelectionSet, v *ent.RegistrationToken) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RegistrationToken!")
+		return graphql.Null
+	}
+	return ec._RegistrationToken(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNRegistrationTokenConnection2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚐRegistrationTokenConnection(ctx context.Context, sel ast.SelectionSet, v *ent.RegistrationTokenConnection) graphql.Marshaler {

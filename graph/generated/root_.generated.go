@@ -25,8 +25,10 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	Migration() MigrationResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	RecoveryPoint() RecoveryPointResolver
 }
 
 type DirectiveRoot struct {
@@ -115,17 +117,25 @@ type ComplexityRoot struct {
 		HostID                func(childComplexity int) int
 		ID                    func(childComplexity int) int
 		InstanceType          func(childComplexity int) int
+		InstanceTypeAsIs      func(childComplexity int) int
+		Missing               func(childComplexity int) int
 		MonthlyCostAsIs       func(childComplexity int) int
 		MonthlyCostRightSized func(childComplexity int) int
+		NeedMemoryGib         func(childComplexity int) int
+		NeedVcpus             func(childComplexity int) int
 		OfflineSeeding        func(childComplexity int) int
 		Readiness             func(childComplexity int) int
 		Reasons               func(childComplexity int) int
 		Region                func(childComplexity int) int
+		SeedingNote           func(childComplexity int) int
+		SizingNote            func(childComplexity int) int
+		StorageMonthly        func(childComplexity int) int
 		Target                func(childComplexity int) int
 		Tenant                func(childComplexity int) int
 		TenantID              func(childComplexity int) int
 		TransferSeconds       func(childComplexity int) int
 		UpdatedAt             func(childComplexity int) int
+		UsedBytes             func(childComplexity int) int
 	}
 
 	AssessmentConnection struct {
@@ -137,6 +147,23 @@ type ComplexityRoot struct {
 	AssessmentEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	AssessmentSummary struct {
+		Hosts                 func(childComplexity int) int
+		MonthlyCostAsIs       func(childComplexity int) int
+		MonthlyCostRightSized func(childComplexity int) int
+		NotReady              func(childComplexity int) int
+		OfflineSeedingBytes   func(childComplexity int) int
+		OfflineSeedingHosts   func(childComplexity int) int
+		Ready                 func(childComplexity int) int
+		ReadyWithActions      func(childComplexity int) int
+		SavingsPercent        func(childComplexity int) int
+		StorageMonthly        func(childComplexity int) int
+		Target                func(childComplexity int) int
+		TransferSeconds       func(childComplexity int) int
+		Unknown               func(childComplexity int) int
+		UsedBytes             func(childComplexity int) int
 	}
 
 	AuditEvent struct {
@@ -223,6 +250,12 @@ type ComplexityRoot struct {
 	CreateAPITokenPayload struct {
 		Secret func(childComplexity int) int
 		Token  func(childComplexity int) int
+	}
+
+	CreateRegistrationTokenPayload struct {
+		InstallCommand    func(childComplexity int) int
+		RegistrationToken func(childComplexity int) int
+		Token             func(childComplexity int) int
 	}
 
 	CreateTenantPayload struct {
@@ -339,6 +372,7 @@ type ComplexityRoot struct {
 		ID            func(childComplexity int) int
 		InstanceID    func(childComplexity int) int
 		Kind          func(childComplexity int) int
+		Message       func(childComplexity int) int
 		Migration     func(childComplexity int) int
 		RecoveryPoint func(childComplexity int) int
 		Status        func(childComplexity int) int
@@ -348,25 +382,35 @@ type ComplexityRoot struct {
 	}
 
 	Migration struct {
-		BytesDone      func(childComplexity int) int
-		BytesTotal     func(childComplexity int) int
-		CloudAccount   func(childComplexity int) int
-		CreatedAt      func(childComplexity int) int
-		EtaSeconds     func(childComplexity int) int
-		FailureReason  func(childComplexity int) int
-		Host           func(childComplexity int) int
-		HostID         func(childComplexity int) int
-		ID             func(childComplexity int) int
-		LagSeconds     func(childComplexity int) int
-		LastSyncAt     func(childComplexity int) int
-		Launches       func(childComplexity int) int
-		RateBps        func(childComplexity int) int
-		RecoveryPoints func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RecoveryPointOrder, where *ent.RecoveryPointWhereInput) int
-		Settings       func(childComplexity int) int
-		State          func(childComplexity int) int
-		Tenant         func(childComplexity int) int
-		TenantID       func(childComplexity int) int
-		UpdatedAt      func(childComplexity int) int
+		AllowedActions      func(childComplexity int) int
+		BytesDone           func(childComplexity int) int
+		BytesTotal          func(childComplexity int) int
+		CloudAccount        func(childComplexity int) int
+		CreatedAt           func(childComplexity int) int
+		Disks               func(childComplexity int) int
+		Eta                 func(childComplexity int) int
+		EtaSeconds          func(childComplexity int) int
+		FailureReason       func(childComplexity int) int
+		Host                func(childComplexity int) int
+		HostID              func(childComplexity int) int
+		ID                  func(childComplexity int) int
+		LagSeconds          func(childComplexity int) int
+		LastError           func(childComplexity int) int
+		LastSyncAt          func(childComplexity int) int
+		LatestRecoveryPoint func(childComplexity int) int
+		Launches            func(childComplexity int) int
+		Percent             func(childComplexity int) int
+		Rate                func(childComplexity int) int
+		RateBps             func(childComplexity int) int
+		RecoveryPoints      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RecoveryPointOrder, where *ent.RecoveryPointWhereInput) int
+		Settings            func(childComplexity int) int
+		State               func(childComplexity int) int
+		StateChangedAt      func(childComplexity int) int
+		SyncPass            func(childComplexity int) int
+		SyncRequestedAt     func(childComplexity int) int
+		Tenant              func(childComplexity int) int
+		TenantID            func(childComplexity int) int
+		UpdatedAt           func(childComplexity int) int
 	}
 
 	MigrationConnection struct {
@@ -375,26 +419,51 @@ type ComplexityRoot struct {
 		TotalCount func(childComplexity int) int
 	}
 
+	MigrationDisk struct {
+		BytesDone    func(childComplexity int) int
+		Device       func(childComplexity int) int
+		Name         func(childComplexity int) int
+		SizeBytes    func(childComplexity int) int
+		SyncedAt     func(childComplexity int) int
+		TargetDiskID func(childComplexity int) int
+	}
+
 	MigrationEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
 	}
 
+	MovePlanHostPayload struct {
+		Plan       func(childComplexity int) int
+		Saved      func(childComplexity int) int
+		Violations func(childComplexity int) int
+	}
+
 	Mutation struct {
-		ChangePassword     func(childComplexity int, current string, new string) int
-		CreateAPIToken     func(childComplexity int, name string, expiresAt *time.Time) int
-		CreateApplication  func(childComplexity int, input ent.CreateApplicationInput) int
-		CreateCloudAccount func(childComplexity int, input model.CreateCloudAccountInput) int
-		CreateHost         func(childComplexity int, input ent.CreateHostInput) int
-		CreateTenant       func(childComplexity int, input ent.CreateTenantInput, ownerEmail string, ownerPassword *string) int
-		CreateUser         func(childComplexity int, input ent.CreateUserInput, password string) int
-		DeleteCloudAccount func(childComplexity int, id int) int
-		DeleteHost         func(childComplexity int, id int) int
-		RevokeAPIToken     func(childComplexity int, id int) int
-		UpdateApplication  func(childComplexity int, id int, input ent.UpdateApplicationInput) int
-		UpdateHost         func(childComplexity int, id int, input ent.UpdateHostInput) int
-		UpdateTenant       func(childComplexity int, id int, input ent.UpdateTenantInput) int
-		UpdateUser         func(childComplexity int, id int, input ent.UpdateUserInput) int
+		ChangePassword          func(childComplexity int, current string, new string) int
+		CreateAPIToken          func(childComplexity int, name string, expiresAt *time.Time) int
+		CreateApplication       func(childComplexity int, input ent.CreateApplicationInput) int
+		CreateCloudAccount      func(childComplexity int, input model.CreateCloudAccountInput) int
+		CreateHost              func(childComplexity int, input ent.CreateHostInput) int
+		CreateRegistrationToken func(childComplexity int, input model.CreateRegistrationTokenInput) int
+		CreateTenant            func(childComplexity int, input ent.CreateTenantInput, ownerEmail string, ownerPassword *string) int
+		CreateUser              func(childComplexity int, input ent.CreateUserInput, password string) int
+		Cutover                 func(childComplexity int, migrationID int) int
+		DeleteCloudAccount      func(childComplexity int, id int) int
+		DeleteHost              func(childComplexity int, id int) int
+		GeneratePlan            func(childComplexity int, input model.GeneratePlanInput) int
+		MovePlanHost            func(childComplexity int, planID int, hostID int, toWave int, wholeGroup *bool, confirm *bool) int
+		RevokeAPIToken          func(childComplexity int, id int) int
+		RevokeAgent             func(childComplexity int, id int) int
+		RevokeRegistrationToken func(childComplexity int, id int) int
+		Rollback                func(childComplexity int, migrationID int) int
+		RunAssessment           func(childComplexity int, target string, region *string, bandwidth *string, headroom *float64) int
+		StartMigration          func(childComplexity int, hostIds []int, cloudAccountID *int) int
+		TestLaunch              func(childComplexity int, migrationID int, recoveryPointID *int) int
+		UpdateApplication       func(childComplexity int, id int, input ent.UpdateApplicationInput) int
+		UpdateHost              func(childComplexity int, id int, input ent.UpdateHostInput) int
+		UpdateTenant            func(childComplexity int, id int, input ent.UpdateTenantInput) int
+		UpdateUser              func(childComplexity int, id int, input ent.UpdateUserInput) int
 	}
 
 	NetworkInterface struct {
@@ -420,15 +489,22 @@ type ComplexityRoot struct {
 	Plan struct {
 		Constraints func(childComplexity int) int
 		CreatedAt   func(childComplexity int) int
+		Cycles      func(childComplexity int) int
+		Error       func(childComplexity int) int
+		FinishedAt  func(childComplexity int) int
 		ID          func(childComplexity int) int
+		Infeasible  func(childComplexity int) int
 		Metrics     func(childComplexity int) int
 		Name        func(childComplexity int) int
 		Problems    func(childComplexity int) int
+		StartedAt   func(childComplexity int) int
 		Status      func(childComplexity int) int
 		Target      func(childComplexity int) int
 		Tenant      func(childComplexity int) int
 		TenantID    func(childComplexity int) int
+		Unplaced    func(childComplexity int) int
 		UpdatedAt   func(childComplexity int) int
+		Warnings    func(childComplexity int) int
 		Waves       func(childComplexity int) int
 	}
 
@@ -443,10 +519,17 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	PlanViolation struct {
+		HostIDs func(childComplexity int) int
+		Kind    func(childComplexity int) int
+		Message func(childComplexity int) int
+	}
+
 	Query struct {
 		APITokens          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.APITokenOrder, where *ent.APITokenWhereInput) int
 		Agents             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AgentOrder, where *ent.AgentWhereInput) int
 		Applications       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ApplicationOrder, where *ent.ApplicationWhereInput) int
+		AssessmentSummary  func(childComplexity int, target string) int
 		Assessments        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AssessmentOrder, where *ent.AssessmentWhereInput) int
 		AuditEvents        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) int
 		CloudAccounts      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.CloudAccountOrder, where *ent.CloudAccountWhereInput) int
@@ -467,6 +550,7 @@ type ComplexityRoot struct {
 		CreatedAt      func(childComplexity int) int
 		ExternalID     func(childComplexity int) int
 		ID             func(childComplexity int) int
+		Kind           func(childComplexity int) int
 		Labels         func(childComplexity int) int
 		Launches       func(childComplexity int) int
 		ManifestDigest func(childComplexity int) int
@@ -512,6 +596,13 @@ type ComplexityRoot struct {
 	RegistrationTokenEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	RunAssessmentPayload struct {
+		Hosts  func(childComplexity int) int
+		Queued func(childComplexity int) int
+		Region func(childComplexity int) int
+		Target func(childComplexity int) int
 	}
 
 	Software struct {
@@ -582,12 +673,15 @@ type ComplexityRoot struct {
 	Wave struct {
 		CreatedAt          func(childComplexity int) int
 		CutoverAt          func(childComplexity int) int
+		CutoverEndsAt      func(childComplexity int) int
 		DataBytes          func(childComplexity int) int
 		EndsAt             func(childComplexity int) int
+		HostCount          func(childComplexity int) int
 		ID                 func(childComplexity int) int
 		Members            func(childComplexity int) int
 		Name               func(childComplexity int) int
 		Ordinal            func(childComplexity int) int
+		Pilot              func(childComplexity int) int
 		Plan               func(childComplexity int) int
 		ReplicationSeconds func(childComplexity int) int
 		StartsAt           func(childComplexity int) int
@@ -595,6 +689,7 @@ type ComplexityRoot struct {
 		Tenant             func(childComplexity int) int
 		TenantID           func(childComplexity int) int
 		UpdatedAt          func(childComplexity int) int
+		WireBytes          func(childComplexity int) int
 	}
 
 	WaveConnection struct {
@@ -609,16 +704,18 @@ type ComplexityRoot struct {
 	}
 
 	WaveMember struct {
-		CreatedAt func(childComplexity int) int
-		Host      func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Manual    func(childComplexity int) int
-		MoveGroup func(childComplexity int) int
-		Reason    func(childComplexity int) int
-		Tenant    func(childComplexity int) int
-		TenantID  func(childComplexity int) int
-		UpdatedAt func(childComplexity int) int
-		Wave      func(childComplexity int) int
+		Bytes           func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		DowntimeMinutes func(childComplexity int) int
+		Host            func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Manual          func(childComplexity int) int
+		MoveGroup       func(childComplexity int) int
+		Reason          func(childComplexity int) int
+		Tenant          func(childComplexity int) int
+		TenantID        func(childComplexity int) int
+		UpdatedAt       func(childComplexity int) int
+		Wave            func(childComplexity int) int
 	}
 }
 
@@ -974,6 +1071,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Assessment.InstanceType(childComplexity), true
+	case "Assessment.instanceTypeAsIs":
+		if e.ComplexityRoot.Assessment.InstanceTypeAsIs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Assessment.InstanceTypeAsIs(childComplexity), true
+	case "Assessment.missing":
+		if e.ComplexityRoot.Assessment.Missing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Assessment.Missing(childComplexity), true
 	case "Assessment.monthlyCostAsIs":
 		if e.ComplexityRoot.Assessment.MonthlyCostAsIs == nil {
 			break
@@ -986,6 +1095,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Assessment.MonthlyCostRightSized(childComplexity), true
+	case "Assessment.needMemoryGib":
+		if e.ComplexityRoot.Assessment.NeedMemoryGib == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Assessment.NeedMemoryGib(childComplexity), true
+	case "Assessment.needVcpus":
+		if e.ComplexityRoot.Assessment.NeedVcpus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Assessment.NeedVcpus(childComplexity), true
 	case "Assessment.offlineSeeding":
 		if e.ComplexityRoot.Assessment.OfflineSeeding == nil {
 			break
@@ -1010,6 +1131,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Assessment.Region(childComplexity), true
+	case "Assessment.seedingNote":
+		if e.ComplexityRoot.Assessment.SeedingNote == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Assessment.SeedingNote(childComplexity), true
+	case "Assessment.sizingNote":
+		if e.ComplexityRoot.Assessment.SizingNote == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Assessment.SizingNote(childComplexity), true
+	case "Assessment.storageMonthly":
+		if e.ComplexityRoot.Assessment.StorageMonthly == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Assessment.StorageMonthly(childComplexity), true
 	case "Assessment.target":
 		if e.ComplexityRoot.Assessment.Target == nil {
 			break
@@ -1040,6 +1179,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Assessment.UpdatedAt(childComplexity), true
+	case "Assessment.usedBytes":
+		if e.ComplexityRoot.Assessment.UsedBytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Assessment.UsedBytes(childComplexity), true
 
 	case "AssessmentConnection.edges":
 		if e.ComplexityRoot.AssessmentConnection.Edges == nil {
@@ -1072,6 +1217,91 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AssessmentEdge.Node(childComplexity), true
+
+	case "AssessmentSummary.hosts":
+		if e.ComplexityRoot.AssessmentSummary.Hosts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.Hosts(childComplexity), true
+	case "AssessmentSummary.monthlyCostAsIs":
+		if e.ComplexityRoot.AssessmentSummary.MonthlyCostAsIs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.MonthlyCostAsIs(childComplexity), true
+	case "AssessmentSummary.monthlyCostRightSized":
+		if e.ComplexityRoot.AssessmentSummary.MonthlyCostRightSized == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.MonthlyCostRightSized(childComplexity), true
+	case "AssessmentSummary.notReady":
+		if e.ComplexityRoot.AssessmentSummary.NotReady == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.NotReady(childComplexity), true
+	case "AssessmentSummary.offlineSeedingBytes":
+		if e.ComplexityRoot.AssessmentSummary.OfflineSeedingBytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.OfflineSeedingBytes(childComplexity), true
+	case "AssessmentSummary.offlineSeedingHosts":
+		if e.ComplexityRoot.AssessmentSummary.OfflineSeedingHosts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.OfflineSeedingHosts(childComplexity), true
+	case "AssessmentSummary.ready":
+		if e.ComplexityRoot.AssessmentSummary.Ready == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.Ready(childComplexity), true
+	case "AssessmentSummary.readyWithActions":
+		if e.ComplexityRoot.AssessmentSummary.ReadyWithActions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.ReadyWithActions(childComplexity), true
+	case "AssessmentSummary.savingsPercent":
+		if e.ComplexityRoot.AssessmentSummary.SavingsPercent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.SavingsPercent(childComplexity), true
+	case "AssessmentSummary.storageMonthly":
+		if e.ComplexityRoot.AssessmentSummary.StorageMonthly == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.StorageMonthly(childComplexity), true
+	case "AssessmentSummary.target":
+		if e.ComplexityRoot.AssessmentSummary.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.Target(childComplexity), true
+	case "AssessmentSummary.transferSeconds":
+		if e.ComplexityRoot.AssessmentSummary.TransferSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.TransferSeconds(childComplexity), true
+	case "AssessmentSummary.unknown":
+		if e.ComplexityRoot.AssessmentSummary.Unknown == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.Unknown(childComplexity), true
+	case "AssessmentSummary.usedBytes":
+		if e.ComplexityRoot.AssessmentSummary.UsedBytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.UsedBytes(childComplexity), true
 
 	case "AuditEvent.action":
 		if e.ComplexityRoot.AuditEvent.Action == nil {
@@ -1418,6 +1648,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CreateAPITokenPayload.Token(childComplexity), true
+
+	case "CreateRegistrationTokenPayload.installCommand":
+		if e.ComplexityRoot.CreateRegistrationTokenPayload.InstallCommand == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateRegistrationTokenPayload.InstallCommand(childComplexity), true
+	case "CreateRegistrationTokenPayload.registrationToken":
+		if e.ComplexityRoot.CreateRegistrationTokenPayload.RegistrationToken == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateRegistrationTokenPayload.RegistrationToken(childComplexity), true
+	case "CreateRegistrationTokenPayload.token":
+		if e.ComplexityRoot.CreateRegistrationTokenPayload.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CreateRegistrationTokenPayload.Token(childComplexity), true
 
 	case "CreateTenantPayload.oneTimePassword":
 		if e.ComplexityRoot.CreateTenantPayload.OneTimePassword == nil {
@@ -1971,6 +2220,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Launch.Kind(childComplexity), true
+	case "Launch.message":
+		if e.ComplexityRoot.Launch.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Launch.Message(childComplexity), true
 	case "Launch.migration":
 		if e.ComplexityRoot.Launch.Migration == nil {
 			break
@@ -2008,6 +2263,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Launch.UpdatedAt(childComplexity), true
 
+	case "Migration.allowedActions":
+		if e.ComplexityRoot.Migration.AllowedActions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Migration.AllowedActions(childComplexity), true
 	case "Migration.bytesDone":
 		if e.ComplexityRoot.Migration.BytesDone == nil {
 			break
@@ -2032,6 +2293,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Migration.CreatedAt(childComplexity), true
+	case "Migration.disks":
+		if e.ComplexityRoot.Migration.Disks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Migration.Disks(childComplexity), true
+	case "Migration.eta":
+		if e.ComplexityRoot.Migration.Eta == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Migration.Eta(childComplexity), true
 	case "Migration.etaSeconds":
 		if e.ComplexityRoot.Migration.EtaSeconds == nil {
 			break
@@ -2068,18 +2341,42 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Migration.LagSeconds(childComplexity), true
+	case "Migration.lastError":
+		if e.ComplexityRoot.Migration.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Migration.LastError(childComplexity), true
 	case "Migration.lastSyncAt":
 		if e.ComplexityRoot.Migration.LastSyncAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Migration.LastSyncAt(childComplexity), true
+	case "Migration.latestRecoveryPoint":
+		if e.ComplexityRoot.Migration.LatestRecoveryPoint == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Migration.LatestRecoveryPoint(childComplexity), true
 	case "Migration.launches":
 		if e.ComplexityRoot.Migration.Launches == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Migration.Launches(childComplexity), true
+	case "Migration.percent":
+		if e.ComplexityRoot.Migration.Percent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Migration.Percent(childComplexity), true
+	case "Migration.rate":
+		if e.ComplexityRoot.Migration.Rate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Migration.Rate(childComplexity), true
 	case "Migration.rateBps":
 		if e.ComplexityRoot.Migration.RateBps == nil {
 			break
@@ -2109,6 +2406,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Migration.State(childComplexity), true
+	case "Migration.stateChangedAt":
+		if e.ComplexityRoot.Migration.StateChangedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Migration.StateChangedAt(childComplexity), true
+	case "Migration.syncPass":
+		if e.ComplexityRoot.Migration.SyncPass == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Migration.SyncPass(childComplexity), true
+	case "Migration.syncRequestedAt":
+		if e.ComplexityRoot.Migration.SyncRequestedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Migration.SyncRequestedAt(childComplexity), true
 	case "Migration.tenant":
 		if e.ComplexityRoot.Migration.Tenant == nil {
 			break
@@ -2147,6 +2462,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MigrationConnection.TotalCount(childComplexity), true
 
+	case "MigrationDisk.bytesDone":
+		if e.ComplexityRoot.MigrationDisk.BytesDone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MigrationDisk.BytesDone(childComplexity), true
+	case "MigrationDisk.device":
+		if e.ComplexityRoot.MigrationDisk.Device == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MigrationDisk.Device(childComplexity), true
+	case "MigrationDisk.name":
+		if e.ComplexityRoot.MigrationDisk.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MigrationDisk.Name(childComplexity), true
+	case "MigrationDisk.sizeBytes":
+		if e.ComplexityRoot.MigrationDisk.SizeBytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MigrationDisk.SizeBytes(childComplexity), true
+	case "MigrationDisk.syncedAt":
+		if e.ComplexityRoot.MigrationDisk.SyncedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MigrationDisk.SyncedAt(childComplexity), true
+	case "MigrationDisk.targetDiskID":
+		if e.ComplexityRoot.MigrationDisk.TargetDiskID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MigrationDisk.TargetDiskID(childComplexity), true
+
 	case "MigrationEdge.cursor":
 		if e.ComplexityRoot.MigrationEdge.Cursor == nil {
 			break
@@ -2159,6 +2511,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MigrationEdge.Node(childComplexity), true
+
+	case "MovePlanHostPayload.plan":
+		if e.ComplexityRoot.MovePlanHostPayload.Plan == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MovePlanHostPayload.Plan(childComplexity), true
+	case "MovePlanHostPayload.saved":
+		if e.ComplexityRoot.MovePlanHostPayload.Saved == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MovePlanHostPayload.Saved(childComplexity), true
+	case "MovePlanHostPayload.violations":
+		if e.ComplexityRoot.MovePlanHostPayload.Violations == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MovePlanHostPayload.Violations(childComplexity), true
 
 	case "Mutation.changePassword":
 		if e.ComplexityRoot.Mutation.ChangePassword == nil {
@@ -2215,6 +2586,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateHost(childComplexity, args["input"].(ent.CreateHostInput)), true
+	case "Mutation.createRegistrationToken":
+		if e.ComplexityRoot.Mutation.CreateRegistrationToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createRegistrationToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateRegistrationToken(childComplexity, args["input"].(model.CreateRegistrationTokenInput)), true
 	case "Mutation.createTenant":
 		if e.ComplexityRoot.Mutation.CreateTenant == nil {
 			break
@@ -2237,6 +2619,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateUser(childComplexity, args["input"].(ent.CreateUserInput), args["password"].(string)), true
+	case "Mutation.cutover":
+		if e.ComplexityRoot.Mutation.Cutover == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cutover_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Cutover(childComplexity, args["migrationId"].(int)), true
 	case "Mutation.deleteCloudAccount":
 		if e.ComplexityRoot.Mutation.DeleteCloudAccount == nil {
 			break
@@ -2259,6 +2652,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteHost(childComplexity, args["id"].(int)), true
+	case "Mutation.generatePlan":
+		if e.ComplexityRoot.Mutation.GeneratePlan == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_generatePlan_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.GeneratePlan(childComplexity, args["input"].(model.GeneratePlanInput)), true
+	case "Mutation.movePlanHost":
+		if e.ComplexityRoot.Mutation.MovePlanHost == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_movePlanHost_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MovePlanHost(childComplexity, args["planId"].(int), args["hostId"].(int), args["toWave"].(int), args["wholeGroup"].(*bool), args["confirm"].(*bool)), true
 	case "Mutation.revokeAPIToken":
 		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
 			break
@@ -2270,6 +2685,72 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIToken(childComplexity, args["id"].(int)), true
+	case "Mutation.revokeAgent":
+		if e.ComplexityRoot.Mutation.RevokeAgent == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeAgent_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeAgent(childComplexity, args["id"].(int)), true
+	case "Mutation.revokeRegistrationToken":
+		if e.ComplexityRoot.Mutation.RevokeRegistrationToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeRegistrationToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeRegistrationToken(childComplexity, args["id"].(int)), true
+	case "Mutation.rollback":
+		if e.ComplexityRoot.Mutation.Rollback == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rollback_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.Rollback(childComplexity, args["migrationId"].(int)), true
+	case "Mutation.runAssessment":
+		if e.ComplexityRoot.Mutation.RunAssessment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_runAssessment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RunAssessment(childComplexity, args["target"].(string), args["region"].(*string), args["bandwidth"].(*string), args["headroom"].(*float64)), true
+	case "Mutation.startMigration":
+		if e.ComplexityRoot.Mutation.StartMigration == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startMigration_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartMigration(childComplexity, args["hostIds"].([]int), args["cloudAccountId"].(*int)), true
+	case "Mutation.testLaunch":
+		if e.ComplexityRoot.Mutation.TestLaunch == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_testLaunch_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TestLaunch(childComplexity, args["migrationId"].(int), args["recoveryPointId"].(*int)), true
 	case "Mutation.updateApplication":
 		if e.ComplexityRoot.Mutation.UpdateApplication == nil {
 			break
@@ -2413,12 +2894,36 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Plan.CreatedAt(childComplexity), true
+	case "Plan.cycles":
+		if e.ComplexityRoot.Plan.Cycles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Plan.Cycles(childComplexity), true
+	case "Plan.error":
+		if e.ComplexityRoot.Plan.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Plan.Error(childComplexity), true
+	case "Plan.finishedAt":
+		if e.ComplexityRoot.Plan.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Plan.FinishedAt(childComplexity), true
 	case "Plan.id":
 		if e.ComplexityRoot.Plan.ID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Plan.ID(childComplexity), true
+	case "Plan.infeasible":
+		if e.ComplexityRoot.Plan.Infeasible == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Plan.Infeasible(childComplexity), true
 	case "Plan.metrics":
 		if e.ComplexityRoot.Plan.Metrics == nil {
 			break
@@ -2437,6 +2942,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Plan.Problems(childComplexity), true
+	case "Plan.startedAt":
+		if e.ComplexityRoot.Plan.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Plan.StartedAt(childComplexity), true
 	case "Plan.status":
 		if e.ComplexityRoot.Plan.Status == nil {
 			break
@@ -2461,12 +2972,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Plan.TenantID(childComplexity), true
+	case "Plan.unplaced":
+		if e.ComplexityRoot.Plan.Unplaced == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Plan.Unplaced(childComplexity), true
 	case "Plan.updatedAt":
 		if e.ComplexityRoot.Plan.UpdatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Plan.UpdatedAt(childComplexity), true
+	case "Plan.warnings":
+		if e.ComplexityRoot.Plan.Warnings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Plan.Warnings(childComplexity), true
 	case "Plan.waves":
 		if e.ComplexityRoot.Plan.Waves == nil {
 			break
@@ -2506,6 +3029,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PlanEdge.Node(childComplexity), true
 
+	case "PlanViolation.hostIDs":
+		if e.ComplexityRoot.PlanViolation.HostIDs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlanViolation.HostIDs(childComplexity), true
+	case "PlanViolation.kind":
+		if e.ComplexityRoot.PlanViolation.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlanViolation.Kind(childComplexity), true
+	case "PlanViolation.message":
+		if e.ComplexityRoot.PlanViolation.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PlanViolation.Message(childComplexity), true
+
 	case "Query.apiTokens":
 		if e.ComplexityRoot.Query.APITokens == nil {
 			break
@@ -2539,6 +3081,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Applications(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.ApplicationOrder), args["where"].(*ent.ApplicationWhereInput)), true
+	case "Query.assessmentSummary":
+		if e.ComplexityRoot.Query.AssessmentSummary == nil {
+			break
+		}
+
+		args, err := ec.field_Query_assessmentSummary_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AssessmentSummary(childComplexity, args["target"].(string)), true
 	case "Query.assessments":
 		if e.ComplexityRoot.Query.Assessments == nil {
 			break
@@ -2708,6 +3261,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RecoveryPoint.ID(childComplexity), true
+	case "RecoveryPoint.kind":
+		if e.ComplexityRoot.RecoveryPoint.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecoveryPoint.Kind(childComplexity), true
 	case "RecoveryPoint.labels":
 		if e.ComplexityRoot.RecoveryPoint.Labels == nil {
 			break
@@ -2893,6 +3452,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RegistrationTokenEdge.Node(childComplexity), true
+
+	case "RunAssessmentPayload.hosts":
+		if e.ComplexityRoot.RunAssessmentPayload.Hosts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunAssessmentPayload.Hosts(childComplexity), true
+	case "RunAssessmentPayload.queued":
+		if e.ComplexityRoot.RunAssessmentPayload.Queued == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunAssessmentPayload.Queued(childComplexity), true
+	case "RunAssessmentPayload.region":
+		if e.ComplexityRoot.RunAssessmentPayload.Region == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunAssessmentPayload.Region(childComplexity), true
+	case "RunAssessmentPayload.target":
+		if e.ComplexityRoot.RunAssessmentPayload.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunAssessmentPayload.Target(childComplexity), true
 
 	case "Software.createdAt":
 		if e.ComplexityRoot.Software.CreatedAt == nil {
@@ -3165,6 +3749,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Wave.CutoverAt(childComplexity), true
+	case "Wave.cutoverEndsAt":
+		if e.ComplexityRoot.Wave.CutoverEndsAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.CutoverEndsAt(childComplexity), true
 	case "Wave.dataBytes":
 		if e.ComplexityRoot.Wave.DataBytes == nil {
 			break
@@ -3177,6 +3767,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Wave.EndsAt(childComplexity), true
+	case "Wave.hostCount":
+		if e.ComplexityRoot.Wave.HostCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.HostCount(childComplexity), true
 	case "Wave.id":
 		if e.ComplexityRoot.Wave.ID == nil {
 			break
@@ -3201,6 +3797,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Wave.Ordinal(childComplexity), true
+	case "Wave.pilot":
+		if e.ComplexityRoot.Wave.Pilot == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.Pilot(childComplexity), true
 	case "Wave.plan":
 		if e.ComplexityRoot.Wave.Plan == nil {
 			break
@@ -3243,6 +3845,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Wave.UpdatedAt(childComplexity), true
+	case "Wave.wireBytes":
+		if e.ComplexityRoot.Wave.WireBytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.WireBytes(childComplexity), true
 
 	case "WaveConnection.edges":
 		if e.ComplexityRoot.WaveConnection.Edges == nil {
@@ -3276,12 +3884,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.WaveEdge.Node(childComplexity), true
 
+	case "WaveMember.bytes":
+		if e.ComplexityRoot.WaveMember.Bytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveMember.Bytes(childComplexity), true
 	case "WaveMember.createdAt":
 		if e.ComplexityRoot.WaveMember.CreatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.WaveMember.CreatedAt(childComplexity), true
+	case "WaveMember.downtimeMinutes":
+		if e.ComplexityRoot.WaveMember.DowntimeMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveMember.DowntimeMinutes(childComplexity), true
 	case "WaveMember.host":
 		if e.ComplexityRoot.WaveMember.Host == nil {
 			break
@@ -3356,6 +3976,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AssessmentWhereInput", ec.unmarshalInputAssessmentWhereInput),
 			graphql.NewInputUnmarshaler("AuditEventOrder", ec.unmarshalInputAuditEventOrder),
 			graphql.NewInputUnmarshaler("AuditEventWhereInput", ec.unmarshalInputAuditEventWhereInput),
+			graphql.NewInputUnmarshaler("BeforeRuleInput", ec.unmarshalInputBeforeRuleInput),
 			graphql.NewInputUnmarshaler("CloudAccountOrder", ec.unmarshalInputCloudAccountOrder),
 			graphql.NewInputUnmarshaler("CloudAccountWhereInput", ec.unmarshalInputCloudAccountWhereInput),
 			graphql.NewInputUnmarshaler("ConnectionOrder", ec.unmarshalInputConnectionOrder),
@@ -3364,21 +3985,28 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("CreateCloudAccountInput", ec.unmarshalInputCreateCloudAccountInput),
 			graphql.NewInputUnmarshaler("CreateHostInput", ec.unmarshalInputCreateHostInput),
 			graphql.NewInputUnmarshaler("CreatePlanInput", ec.unmarshalInputCreatePlanInput),
+			graphql.NewInputUnmarshaler("CreateRegistrationTokenInput", ec.unmarshalInputCreateRegistrationTokenInput),
 			graphql.NewInputUnmarshaler("CreateTenantInput", ec.unmarshalInputCreateTenantInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
 			graphql.NewInputUnmarshaler("DiskOrder", ec.unmarshalInputDiskOrder),
 			graphql.NewInputUnmarshaler("DiskWhereInput", ec.unmarshalInputDiskWhereInput),
+			graphql.NewInputUnmarshaler("GeneratePlanInput", ec.unmarshalInputGeneratePlanInput),
 			graphql.NewInputUnmarshaler("HostOrder", ec.unmarshalInputHostOrder),
 			graphql.NewInputUnmarshaler("HostWhereInput", ec.unmarshalInputHostWhereInput),
 			graphql.NewInputUnmarshaler("ImportRunOrder", ec.unmarshalInputImportRunOrder),
 			graphql.NewInputUnmarshaler("ImportRunWhereInput", ec.unmarshalInputImportRunWhereInput),
+			graphql.NewInputUnmarshaler("KeepApartInput", ec.unmarshalInputKeepApartInput),
+			graphql.NewInputUnmarshaler("KeepTogetherInput", ec.unmarshalInputKeepTogetherInput),
 			graphql.NewInputUnmarshaler("LaunchOrder", ec.unmarshalInputLaunchOrder),
 			graphql.NewInputUnmarshaler("LaunchWhereInput", ec.unmarshalInputLaunchWhereInput),
 			graphql.NewInputUnmarshaler("MigrationOrder", ec.unmarshalInputMigrationOrder),
 			graphql.NewInputUnmarshaler("MigrationWhereInput", ec.unmarshalInputMigrationWhereInput),
 			graphql.NewInputUnmarshaler("NetworkInterfaceOrder", ec.unmarshalInputNetworkInterfaceOrder),
 			graphql.NewInputUnmarshaler("NetworkInterfaceWhereInput", ec.unmarshalInputNetworkInterfaceWhereInput),
+			graphql.NewInputUnmarshaler("PinInput", ec.unmarshalInputPinInput),
+			graphql.NewInputUnmarshaler("PlanConstraintsInput", ec.unmarshalInputPlanConstraintsInput),
 			graphql.NewInputUnmarshaler("PlanOrder", ec.unmarshalInputPlanOrder),
+			graphql.NewInputUnmarshaler("PlanRulesInput", ec.unmarshalInputPlanRulesInput),
 			graphql.NewInputUnmarshaler("PlanWhereInput", ec.unmarshalInputPlanWhereInput),
 			graphql.NewInputUnmarshaler("RecoveryPointOrder", ec.unmarshalInputRecoveryPointOrder),
 			graphql.NewInputUnmarshaler("RecoveryPointWhereInput", ec.unmarshalInputRecoveryPointWhereInput),
@@ -3388,6 +4016,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("SoftwareWhereInput", ec.unmarshalInputSoftwareWhereInput),
 			graphql.NewInputUnmarshaler("TenantOrder", ec.unmarshalInputTenantOrder),
 			graphql.NewInputUnmarshaler("TenantWhereInput", ec.unmarshalInputTenantWhereInput),
+			graphql.NewInputUnmarshaler("TransferWindowInput", ec.unmarshalInputTransferWindowInput),
 			graphql.NewInputUnmarshaler("UpdateAgentInput", ec.unmarshalInputUpdateAgentInput),
 			graphql.NewInputUnmarshaler("UpdateApplicationInput", ec.unmarshalInputUpdateApplicationInput),
 			graphql.NewInputUnmarshaler("UpdateHostInput", ec.unmarshalInputUpdateHostInput),
@@ -3476,6 +4105,39 @@ func newExecutionContext(
 }
 
 var sources = []*ast.Source{
+	{Name: "../schema/discovery.graphqls", Input: `# Discovery: registration tokens for agents, agent revocation. Hosts,
+# connections, agents, registration tokens and import runs (with their
+# per-row errors) are read through the Relay connections of ent.graphqls;
+# files are imported with POST /api/v1/imports (multipart).
+
+input CreateRegistrationTokenInput {
+  "Shown in the list of tokens, e.g. the estate or team it was given to."
+  name: String!
+  "How long the token is valid, in seconds (default 86400, at most 30 days). Ignored when expiresAt is set."
+  expiresIn: Int
+  "When the token stops being accepted."
+  expiresAt: Time
+  "How many agents may register with it (default 1)."
+  maxUses: Int
+}
+
+type CreateRegistrationTokenPayload {
+  registrationToken: RegistrationToken!
+  "The signed token, shown once; it is not stored and cannot be shown again."
+  token: String!
+  "The command to run on a host: ferry agent register --server URL --token T"
+  installCommand: String!
+}
+
+extend type Mutation {
+  "Admins: create a registration token agents exchange for their own credential."
+  createRegistrationToken(input: CreateRegistrationTokenInput!): CreateRegistrationTokenPayload!
+  "Admins: stop a registration token from registering more agents (registered agents keep working)."
+  revokeRegistrationToken(id: ID!): RegistrationToken!
+  "Admins: refuse an agent's credential from now on (within seconds); it must register again."
+  revokeAgent(id: ID!): Agent!
+}
+`, BuiltIn: false},
 	{Name: "../schema/ent.graphqls", Input: `directive @goField(forceResolver: Boolean, name: String, omittable: Boolean) on FIELD_DEFINITION | INPUT_FIELD_DEFINITION
 directive @goModel(model: String, models: [String!], forceGenerate: Boolean) on OBJECT | INPUT_OBJECT | SCALAR | ENUM | INTERFACE | UNION
 type APIToken implements Node {
@@ -4057,6 +4719,14 @@ type Assessment implements Node {
   transferSeconds: Int!
   offlineSeeding: Boolean!
   hostID: ID!
+  missing: [String!]
+  needVcpus: Int!
+  needMemoryGib: Float!
+  instanceTypeAsIs: String!
+  storageMonthly: Float!
+  usedBytes: Int!
+  sizingNote: String!
+  seedingNote: String!
   tenant: Tenant!
   host: Host!
 }
@@ -4265,6 +4935,98 @@ input AssessmentWhereInput {
   hostIDNEQ: ID
   hostIDIn: [ID!]
   hostIDNotIn: [ID!]
+  """
+  need_vcpus field predicates
+  """
+  needVcpus: Int
+  needVcpusNEQ: Int
+  needVcpusIn: [Int!]
+  needVcpusNotIn: [Int!]
+  needVcpusGT: Int
+  needVcpusGTE: Int
+  needVcpusLT: Int
+  needVcpusLTE: Int
+  """
+  need_memory_gib field predicates
+  """
+  needMemoryGib: Float
+  needMemoryGibNEQ: Float
+  needMemoryGibIn: [Float!]
+  needMemoryGibNotIn: [Float!]
+  needMemoryGibGT: Float
+  needMemoryGibGTE: Float
+  needMemoryGibLT: Float
+  needMemoryGibLTE: Float
+  """
+  instance_type_as_is field predicates
+  """
+  instanceTypeAsIs: String
+  instanceTypeAsIsNEQ: String
+  instanceTypeAsIsIn: [String!]
+  instanceTypeAsIsNotIn: [String!]
+  instanceTypeAsIsGT: String
+  instanceTypeAsIsGTE: String
+  instanceTypeAsIsLT: String
+  instanceTypeAsIsLTE: String
+  instanceTypeAsIsContains: String
+  instanceTypeAsIsHasPrefix: String
+  instanceTypeAsIsHasSuffix: String
+  instanceTypeAsIsEqualFold: String
+  instanceTypeAsIsContainsFold: String
+  """
+  storage_monthly field predicates
+  """
+  storageMonthly: Float
+  storageMonthlyNEQ: Float
+  storageMonthlyIn: [Float!]
+  storageMonthlyNotIn: [Float!]
+  storageMonthlyGT: Float
+  storageMonthlyGTE: Float
+  storageMonthlyLT: Float
+  storageMonthlyLTE: Float
+  """
+  used_bytes field predicates
+  """
+  usedBytes: Int
+  usedBytesNEQ: Int
+  usedBytesIn: [Int!]
+  usedBytesNotIn: [Int!]
+  usedBytesGT: Int
+  usedBytesGTE: Int
+  usedBytesLT: Int
+  usedBytesLTE: Int
+  """
+  sizing_note field predicates
+  """
+  sizingNote: String
+  sizingNoteNEQ: String
+  sizingNoteIn: [String!]
+  sizingNoteNotIn: [String!]
+  sizingNoteGT: String
+  sizingNoteGTE: String
+  sizingNoteLT: String
+  sizingNoteLTE: String
+  sizingNoteContains: String
+  sizingNoteHasPrefix: String
+  sizingNoteHasSuffix: String
+  sizingNoteEqualFold: String
+  sizingNoteContainsFold: String
+  """
+  seeding_note field predicates
+  """
+  seedingNote: String
+  seedingNoteNEQ: String
+  seedingNoteIn: [String!]
+  seedingNoteNotIn: [String!]
+  seedingNoteGT: String
+  seedingNoteGTE: String
+  seedingNoteLT: String
+  seedingNoteLTE: String
+  seedingNoteContains: String
+  seedingNoteHasPrefix: String
+  seedingNoteHasSuffix: String
+  seedingNoteEqualFold: String
+  seedingNoteContainsFold: String
   """
   host edge predicates
   """
@@ -6017,6 +6779,7 @@ type Launch implements Node {
   instanceID: String!
   checks: [Map!]
   finishedAt: Time
+  message: String!
   tenant: Tenant!
   migration: Migration!
   recoveryPoint: RecoveryPoint
@@ -6143,6 +6906,22 @@ input LaunchWhereInput {
   finishedAtIsNil: Boolean
   finishedAtNotNil: Boolean
   """
+  message field predicates
+  """
+  message: String
+  messageNEQ: String
+  messageIn: [String!]
+  messageNotIn: [String!]
+  messageGT: String
+  messageGTE: String
+  messageLT: String
+  messageLTE: String
+  messageContains: String
+  messageHasPrefix: String
+  messageHasSuffix: String
+  messageEqualFold: String
+  messageContainsFold: String
+  """
   migration edge predicates
   """
   hasMigration: Boolean
@@ -6168,6 +6947,10 @@ type Migration implements Node {
   etaSeconds: Int!
   lastSyncAt: Time
   hostID: ID!
+  syncPass: Int!
+  syncRequestedAt: Time
+  lastError: String!
+  stateChangedAt: Time
   tenant: Tenant!
   host: Host!
   cloudAccount: CloudAccount
@@ -6255,6 +7038,7 @@ enum MigrationOrderField {
   UPDATED_AT
   STATE
   LAST_SYNC_AT
+  STATE_CHANGED_AT
 }
 """
 MigrationState is enum for the field state
@@ -6411,6 +7195,59 @@ input MigrationWhereInput {
   hostIDNEQ: ID
   hostIDIn: [ID!]
   hostIDNotIn: [ID!]
+  """
+  sync_pass field predicates
+  """
+  syncPass: Int
+  syncPassNEQ: Int
+  syncPassIn: [Int!]
+  syncPassNotIn: [Int!]
+  syncPassGT: Int
+  syncPassGTE: Int
+  syncPassLT: Int
+  syncPassLTE: Int
+  """
+  sync_requested_at field predicates
+  """
+  syncRequestedAt: Time
+  syncRequestedAtNEQ: Time
+  syncRequestedAtIn: [Time!]
+  syncRequestedAtNotIn: [Time!]
+  syncRequestedAtGT: Time
+  syncRequestedAtGTE: Time
+  syncRequestedAtLT: Time
+  syncRequestedAtLTE: Time
+  syncRequestedAtIsNil: Boolean
+  syncRequestedAtNotNil: Boolean
+  """
+  last_error field predicates
+  """
+  lastError: String
+  lastErrorNEQ: String
+  lastErrorIn: [String!]
+  lastErrorNotIn: [String!]
+  lastErrorGT: String
+  lastErrorGTE: String
+  lastErrorLT: String
+  lastErrorLTE: String
+  lastErrorContains: String
+  lastErrorHasPrefix: String
+  lastErrorHasSuffix: String
+  lastErrorEqualFold: String
+  lastErrorContainsFold: String
+  """
+  state_changed_at field predicates
+  """
+  stateChangedAt: Time
+  stateChangedAtNEQ: Time
+  stateChangedAtIn: [Time!]
+  stateChangedAtNotIn: [Time!]
+  stateChangedAtGT: Time
+  stateChangedAtGTE: Time
+  stateChangedAtLT: Time
+  stateChangedAtLTE: Time
+  stateChangedAtIsNil: Boolean
+  stateChangedAtNotNil: Boolean
   """
   host edge predicates
   """
@@ -6615,6 +7452,13 @@ type Plan implements Node {
   constraints: Map
   metrics: Map
   problems: [String!]
+  error: String!
+  infeasible: [Map!]
+  unplaced: [Map!]
+  cycles: [Map!]
+  warnings: [String!]
+  startedAt: Time
+  finishedAt: Time
   tenant: Tenant!
   waves: [Wave!]
 }
@@ -6675,7 +7519,8 @@ PlanStatus is enum for the field status
 """
 enum PlanStatus @goModel(model: "github.com/ferry-migrate/ferry/ent/plan.Status") {
   draft
-  generating
+  queued
+  running
   ready
   infeasible
   failed
@@ -6760,6 +7605,48 @@ input PlanWhereInput {
   statusNEQ: PlanStatus
   statusIn: [PlanStatus!]
   statusNotIn: [PlanStatus!]
+  """
+  error field predicates
+  """
+  error: String
+  errorNEQ: String
+  errorIn: [String!]
+  errorNotIn: [String!]
+  errorGT: String
+  errorGTE: String
+  errorLT: String
+  errorLTE: String
+  errorContains: String
+  errorHasPrefix: String
+  errorHasSuffix: String
+  errorEqualFold: String
+  errorContainsFold: String
+  """
+  started_at field predicates
+  """
+  startedAt: Time
+  startedAtNEQ: Time
+  startedAtIn: [Time!]
+  startedAtNotIn: [Time!]
+  startedAtGT: Time
+  startedAtGTE: Time
+  startedAtLT: Time
+  startedAtLTE: Time
+  startedAtIsNil: Boolean
+  startedAtNotNil: Boolean
+  """
+  finished_at field predicates
+  """
+  finishedAt: Time
+  finishedAtNEQ: Time
+  finishedAtIn: [Time!]
+  finishedAtNotIn: [Time!]
+  finishedAtGT: Time
+  finishedAtGTE: Time
+  finishedAtLT: Time
+  finishedAtLTE: Time
+  finishedAtIsNil: Boolean
+  finishedAtNotNil: Boolean
   """
   waves edge predicates
   """
@@ -8180,6 +9067,10 @@ type Wave implements Node {
   cutoverAt: Time
   dataBytes: Int!
   replicationSeconds: Int!
+  pilot: Boolean!
+  hostCount: Int!
+  wireBytes: Int!
+  cutoverEndsAt: Time
   status: WaveStatus!
   tenant: Tenant!
   plan: Plan!
@@ -8223,6 +9114,8 @@ type WaveMember implements Node {
   reason: String!
   moveGroup: String!
   manual: Boolean!
+  bytes: Int!
+  downtimeMinutes: Float!
   tenant: Tenant!
   wave: Wave!
   host: Host!
@@ -8325,6 +9218,28 @@ input WaveMemberWhereInput {
   """
   manual: Boolean
   manualNEQ: Boolean
+  """
+  bytes field predicates
+  """
+  bytes: Int
+  bytesNEQ: Int
+  bytesIn: [Int!]
+  bytesNotIn: [Int!]
+  bytesGT: Int
+  bytesGTE: Int
+  bytesLT: Int
+  bytesLTE: Int
+  """
+  downtime_minutes field predicates
+  """
+  downtimeMinutes: Float
+  downtimeMinutesNEQ: Float
+  downtimeMinutesIn: [Float!]
+  downtimeMinutesNotIn: [Float!]
+  downtimeMinutesGT: Float
+  downtimeMinutesGTE: Float
+  downtimeMinutesLT: Float
+  downtimeMinutesLTE: Float
   """
   wave edge predicates
   """
@@ -8497,6 +9412,46 @@ input WaveWhereInput {
   replicationSecondsLT: Int
   replicationSecondsLTE: Int
   """
+  pilot field predicates
+  """
+  pilot: Boolean
+  pilotNEQ: Boolean
+  """
+  host_count field predicates
+  """
+  hostCount: Int
+  hostCountNEQ: Int
+  hostCountIn: [Int!]
+  hostCountNotIn: [Int!]
+  hostCountGT: Int
+  hostCountGTE: Int
+  hostCountLT: Int
+  hostCountLTE: Int
+  """
+  wire_bytes field predicates
+  """
+  wireBytes: Int
+  wireBytesNEQ: Int
+  wireBytesIn: [Int!]
+  wireBytesNotIn: [Int!]
+  wireBytesGT: Int
+  wireBytesGTE: Int
+  wireBytesLT: Int
+  wireBytesLTE: Int
+  """
+  cutover_ends_at field predicates
+  """
+  cutoverEndsAt: Time
+  cutoverEndsAtNEQ: Time
+  cutoverEndsAtIn: [Time!]
+  cutoverEndsAtNotIn: [Time!]
+  cutoverEndsAtGT: Time
+  cutoverEndsAtGTE: Time
+  cutoverEndsAtLT: Time
+  cutoverEndsAtLTE: Time
+  cutoverEndsAtIsNil: Boolean
+  cutoverEndsAtNotNil: Boolean
+  """
   status field predicates
   """
   status: WaveStatus
@@ -8579,6 +9534,212 @@ type CreateTenantPayload {
   owner: User!
   "Set only when the password was generated: shown once."
   oneTimePassword: String
+}
+`, BuiltIn: false},
+	{Name: "../schema/migration.graphqls", Input: `# The migration lifecycle (DESIGN.md §4 "Migration (per host)"): start, watch
+# the sync, test-launch a recovery point, cut over, roll back. Progress is
+# read by polling the Migration (no subscription transport is configured).
+
+"One source disk of a migration and the target disk it is replicated to."
+type MigrationDisk {
+  name: String!
+  device: String!
+  sizeBytes: Int!
+  "The cloud driver's disk the gateway writes."
+  targetDiskID: String!
+  "How far the current pass has durably come on this disk."
+  bytesDone: Int!
+  "When the gateway last proved the target equal to the source."
+  syncedAt: Time
+}
+
+extend type Migration {
+  disks: [MigrationDisk!]!
+  "Share of the current pass done, 0 to 100."
+  percent: Float!
+  "Bytes per second of the current pass (same as rateBps)."
+  rate: Int!
+  "Seconds the current pass still needs; null when not syncing or unknown."
+  eta: Int
+  "The newest recovery point, if any."
+  latestRecoveryPoint: RecoveryPoint
+  "Lifecycle actions the current state allows: testLaunch, cutover, rollback."
+  allowedActions: [String!]!
+}
+
+extend type RecoveryPoint {
+  "Labels as a readable kind: initial, sync or cutover."
+  kind: String!
+}
+
+extend type Mutation {
+  """
+  Start migrating each host to the cloud account (default: the built-in local
+  driver). The host's agent is told to sync; progress shows on the Migration.
+  """
+  startMigration(hostIds: [ID!]!, cloudAccountId: ID): [Migration!]!
+  "Launch a copy of a recovery point (default: the newest) for testing; the source keeps running and syncing."
+  testLaunch(migrationId: ID!, recoveryPointId: ID): Launch!
+  "Final delta sync, recovery point, launch and verify. Needs a passed test launch first."
+  cutover(migrationId: ID!): Migration!
+  "Discard launched copies; the source stays (or becomes again) authoritative."
+  rollback(migrationId: ID!): Migration!
+}
+`, BuiltIn: false},
+	{Name: "../schema/planner.graphqls", Input: `# Planning: generate migration waves from the tenant's estate, move hosts
+# between waves with validation, assess readiness and cost per target.
+# Plans, waves, members and assessments are read through the ent types
+# (plans, node(id), Plan.waves, Wave.members, assessments).
+
+"A weekly replication window with its rate."
+input TransferWindowInput {
+  "e.g. \"Mon-Fri 19:00-07:00\", \"weekends 00:00-24:00\""
+  when: String!
+  "e.g. \"800Mbps\"; omitted = the plan's bandwidth; \"0\" = paused"
+  rate: String
+}
+
+"""
+Constraints of a plan, with the units of ` + "`" + `ferry plan` + "`" + `'s plan.yaml: sizes like
+"40TiB", rates like "1Gbps", durations like "4h" (see docs/planner.md).
+"""
+input PlanConstraintsInput {
+  "First day replication may begin (YYYY-MM-DD); default tomorrow."
+  start: String
+  "IANA zone for start and every window; default UTC."
+  timezone: String
+  maxHostsPerWave: Int
+  maxBytesPerWave: String
+  "Link to the cloud, e.g. \"1Gbps\"; must be above zero."
+  bandwidth: String!
+  compressionRatio: Float
+  transferWindows: [TransferWindowInput!]
+  "e.g. [\"Sat 22:00-04:00\"]"
+  cutoverWindows: [String!]
+  maxDowntime: String
+  cutoverOverhead: String
+  finalDeltaRatio: Float
+  parallelMigrations: Int
+  "Pilot wave size; 0 = no pilot wave."
+  pilotHosts: Int
+  pilotMaxDependants: Int
+  pilotEnvironments: [String!]
+  pilotCriticality: [String!]
+  improvementPasses: Int
+}
+
+input KeepTogetherInput {
+  name: String!
+  "Host ids, host names or application:NAME."
+  hosts: [String!]!
+}
+
+input KeepApartInput {
+  a: String!
+  b: String!
+}
+
+input BeforeRuleInput {
+  first: String!
+  then: String!
+}
+
+input PinInput {
+  "A host id, host name or application:NAME."
+  host: String!
+  wave: Int!
+}
+
+"Rules of a plan; host references are host ids, host names or application:NAME."
+input PlanRulesInput {
+  "Replace the default noise ports."
+  noisePorts: [Int!]
+  extraNoisePorts: [Int!]
+  noiseProcesses: [String!]
+  extraNoiseProcesses: [String!]
+  ignoreApplications: Boolean
+  keepTogether: [KeepTogetherInput!]
+  keepApart: [KeepApartInput!]
+  before: [BeforeRuleInput!]
+  pins: [PinInput!]
+}
+
+input GeneratePlanInput {
+  name: String!
+  "alibaba (default) or openstack"
+  target: String
+  constraints: PlanConstraintsInput!
+  rules: PlanRulesInput
+}
+
+"A rule a manual move breaks (planner.Violation)."
+type PlanViolation {
+  "group, order, before, capacity, keep-apart, pin, pilot or wave"
+  kind: String!
+  message: String!
+  "Ids of the hosts involved."
+  hostIDs: [ID!]!
+}
+
+type MovePlanHostPayload {
+  plan: Plan!
+  "Every rule the move breaks; empty when it is clean."
+  violations: [PlanViolation!]!
+  "True when the move was written (clean, or confirmed despite violations)."
+  saved: Boolean!
+}
+
+type RunAssessmentPayload {
+  target: String!
+  region: String!
+  "True when the run went to the queue (large estates); poll assessmentSummary."
+  queued: Boolean!
+  "Hosts assessed (0 while queued)."
+  hosts: Int!
+}
+
+"Totals of the stored assessments of one target."
+type AssessmentSummary {
+  target: String!
+  hosts: Int!
+  ready: Int!
+  readyWithActions: Int!
+  notReady: Int!
+  unknown: Int!
+  monthlyCostAsIs: Float!
+  monthlyCostRightSized: Float!
+  storageMonthly: Float!
+  savingsPercent: Float!
+  usedBytes: Int!
+  "The whole estate over the shared link, one host after another."
+  transferSeconds: Int!
+  offlineSeedingHosts: Int!
+  offlineSeedingBytes: Int!
+}
+
+extend type Query {
+  "Totals of the assessments for a target (alibaba or openstack)."
+  assessmentSummary(target: String!): AssessmentSummary!
+}
+
+extend type Mutation {
+  """
+  Consultants: create a plan from the tenant's estate. Estates up to 2,000
+  hosts are planned inside the request (the plan comes back ready, infeasible
+  or failed); larger ones are queued and the plan comes back queued.
+  """
+  generatePlan(input: GeneratePlanInput!): Plan!
+  """
+  Consultants: move a host (or its whole move group) to another wave
+  (waves+1 opens a new last wave). Returns the violations; the move is saved
+  only when there are none or confirm is true.
+  """
+  movePlanHost(planId: ID!, hostId: ID!, toWave: Int!, wholeGroup: Boolean, confirm: Boolean): MovePlanHostPayload!
+  """
+  Consultants: assess every host for a target and region (inline up to 2,000
+  hosts, queued above). bandwidth (e.g. "100Mbps") sizes transfer estimates.
+  """
+  runAssessment(target: String!, region: String, bandwidth: String, headroom: Float): RunAssessmentPayload!
 }
 `, BuiltIn: false},
 }
@@ -8770,6 +9931,22 @@ func (ec *executionContext) childFields_Assessment(ctx context.Context, field gr
 		return ec.fieldContext_Assessment_offlineSeeding(ctx, field)
 	case "hostID":
 		return ec.fieldContext_Assessment_hostID(ctx, field)
+	case "missing":
+		return ec.fieldContext_Assessment_missing(ctx, field)
+	case "needVcpus":
+		return ec.fieldContext_Assessment_needVcpus(ctx, field)
+	case "needMemoryGib":
+		return ec.fieldContext_Assessment_needMemoryGib(ctx, field)
+	case "instanceTypeAsIs":
+		return ec.fieldContext_Assessment_instanceTypeAsIs(ctx, field)
+	case "storageMonthly":
+		return ec.fieldContext_Assessment_storageMonthly(ctx, field)
+	case "usedBytes":
+		return ec.fieldContext_Assessment_usedBytes(ctx, field)
+	case "sizingNote":
+		return ec.fieldContext_Assessment_sizingNote(ctx, field)
+	case "seedingNote":
+		return ec.fieldContext_Assessment_seedingNote(ctx, field)
 	case "tenant":
 		return ec.fieldContext_Assessment_tenant(ctx, field)
 	case "host":
@@ -8798,6 +9975,40 @@ func (ec *executionContext) childFields_AssessmentEdge(ctx context.Context, fiel
 		return ec.fieldContext_AssessmentEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AssessmentEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AssessmentSummary(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "target":
+		return ec.fieldContext_AssessmentSummary_target(ctx, field)
+	case "hosts":
+		return ec.fieldContext_AssessmentSummary_hosts(ctx, field)
+	case "ready":
+		return ec.fieldContext_AssessmentSummary_ready(ctx, field)
+	case "readyWithActions":
+		return ec.fieldContext_AssessmentSummary_readyWithActions(ctx, field)
+	case "notReady":
+		return ec.fieldContext_AssessmentSummary_notReady(ctx, field)
+	case "unknown":
+		return ec.fieldContext_AssessmentSummary_unknown(ctx, field)
+	case "monthlyCostAsIs":
+		return ec.fieldContext_AssessmentSummary_monthlyCostAsIs(ctx, field)
+	case "monthlyCostRightSized":
+		return ec.fieldContext_AssessmentSummary_monthlyCostRightSized(ctx, field)
+	case "storageMonthly":
+		return ec.fieldContext_AssessmentSummary_storageMonthly(ctx, field)
+	case "savingsPercent":
+		return ec.fieldContext_AssessmentSummary_savingsPercent(ctx, field)
+	case "usedBytes":
+		return ec.fieldContext_AssessmentSummary_usedBytes(ctx, field)
+	case "transferSeconds":
+		return ec.fieldContext_AssessmentSummary_transferSeconds(ctx, field)
+	case "offlineSeedingHosts":
+		return ec.fieldContext_AssessmentSummary_offlineSeedingHosts(ctx, field)
+	case "offlineSeedingBytes":
+		return ec.fieldContext_AssessmentSummary_offlineSeedingBytes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AssessmentSummary", field.Name)
 }
 
 func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -8970,6 +10181,18 @@ func (ec *executionContext) childFields_CreateAPITokenPayload(ctx context.Contex
 		return ec.fieldContext_CreateAPITokenPayload_secret(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreateAPITokenPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_CreateRegistrationTokenPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "registrationToken":
+		return ec.fieldContext_CreateRegistrationTokenPayload_registrationToken(ctx, field)
+	case "token":
+		return ec.fieldContext_CreateRegistrationTokenPayload_token(ctx, field)
+	case "installCommand":
+		return ec.fieldContext_CreateRegistrationTokenPayload_installCommand(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CreateRegistrationTokenPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_CreateTenantPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9206,6 +10429,8 @@ func (ec *executionContext) childFields_Launch(ctx context.Context, field graphq
 		return ec.fieldContext_Launch_checks(ctx, field)
 	case "finishedAt":
 		return ec.fieldContext_Launch_finishedAt(ctx, field)
+	case "message":
+		return ec.fieldContext_Launch_message(ctx, field)
 	case "tenant":
 		return ec.fieldContext_Launch_tenant(ctx, field)
 	case "migration":
@@ -9246,6 +10471,14 @@ func (ec *executionContext) childFields_Migration(ctx context.Context, field gra
 		return ec.fieldContext_Migration_lastSyncAt(ctx, field)
 	case "hostID":
 		return ec.fieldContext_Migration_hostID(ctx, field)
+	case "syncPass":
+		return ec.fieldContext_Migration_syncPass(ctx, field)
+	case "syncRequestedAt":
+		return ec.fieldContext_Migration_syncRequestedAt(ctx, field)
+	case "lastError":
+		return ec.fieldContext_Migration_lastError(ctx, field)
+	case "stateChangedAt":
+		return ec.fieldContext_Migration_stateChangedAt(ctx, field)
 	case "tenant":
 		return ec.fieldContext_Migration_tenant(ctx, field)
 	case "host":
@@ -9256,6 +10489,18 @@ func (ec *executionContext) childFields_Migration(ctx context.Context, field gra
 		return ec.fieldContext_Migration_recoveryPoints(ctx, field)
 	case "launches":
 		return ec.fieldContext_Migration_launches(ctx, field)
+	case "disks":
+		return ec.fieldContext_Migration_disks(ctx, field)
+	case "percent":
+		return ec.fieldContext_Migration_percent(ctx, field)
+	case "rate":
+		return ec.fieldContext_Migration_rate(ctx, field)
+	case "eta":
+		return ec.fieldContext_Migration_eta(ctx, field)
+	case "latestRecoveryPoint":
+		return ec.fieldContext_Migration_latestRecoveryPoint(ctx, field)
+	case "allowedActions":
+		return ec.fieldContext_Migration_allowedActions(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Migration", field.Name)
 }
@@ -9272,6 +10517,24 @@ func (ec *executionContext) childFields_MigrationConnection(ctx context.Context,
 	return nil, fmt.Errorf("no field named %q was found under type MigrationConnection", field.Name)
 }
 
+func (ec *executionContext) childFields_MigrationDisk(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_MigrationDisk_name(ctx, field)
+	case "device":
+		return ec.fieldContext_MigrationDisk_device(ctx, field)
+	case "sizeBytes":
+		return ec.fieldContext_MigrationDisk_sizeBytes(ctx, field)
+	case "targetDiskID":
+		return ec.fieldContext_MigrationDisk_targetDiskID(ctx, field)
+	case "bytesDone":
+		return ec.fieldContext_MigrationDisk_bytesDone(ctx, field)
+	case "syncedAt":
+		return ec.fieldContext_MigrationDisk_syncedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MigrationDisk", field.Name)
+}
+
 func (ec *executionContext) childFields_MigrationEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "node":
@@ -9280,6 +10543,18 @@ func (ec *executionContext) childFields_MigrationEdge(ctx context.Context, field
 		return ec.fieldContext_MigrationEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MigrationEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_MovePlanHostPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "plan":
+		return ec.fieldContext_MovePlanHostPayload_plan(ctx, field)
+	case "violations":
+		return ec.fieldContext_MovePlanHostPayload_violations(ctx, field)
+	case "saved":
+		return ec.fieldContext_MovePlanHostPayload_saved(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MovePlanHostPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_NetworkInterface(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9344,6 +10619,20 @@ func (ec *executionContext) childFields_Plan(ctx context.Context, field graphql.
 		return ec.fieldContext_Plan_metrics(ctx, field)
 	case "problems":
 		return ec.fieldContext_Plan_problems(ctx, field)
+	case "error":
+		return ec.fieldContext_Plan_error(ctx, field)
+	case "infeasible":
+		return ec.fieldContext_Plan_infeasible(ctx, field)
+	case "unplaced":
+		return ec.fieldContext_Plan_unplaced(ctx, field)
+	case "cycles":
+		return ec.fieldContext_Plan_cycles(ctx, field)
+	case "warnings":
+		return ec.fieldContext_Plan_warnings(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_Plan_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_Plan_finishedAt(ctx, field)
 	case "tenant":
 		return ec.fieldContext_Plan_tenant(ctx, field)
 	case "waves":
@@ -9374,6 +10663,18 @@ func (ec *executionContext) childFields_PlanEdge(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PlanEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_PlanViolation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_PlanViolation_kind(ctx, field)
+	case "message":
+		return ec.fieldContext_PlanViolation_message(ctx, field)
+	case "hostIDs":
+		return ec.fieldContext_PlanViolation_hostIDs(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PlanViolation", field.Name)
+}
+
 func (ec *executionContext) childFields_RecoveryPoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -9398,6 +10699,8 @@ func (ec *executionContext) childFields_RecoveryPoint(ctx context.Context, field
 		return ec.fieldContext_RecoveryPoint_migration(ctx, field)
 	case "launches":
 		return ec.fieldContext_RecoveryPoint_launches(ctx, field)
+	case "kind":
+		return ec.fieldContext_RecoveryPoint_kind(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RecoveryPoint", field.Name)
 }
@@ -9474,6 +10777,20 @@ func (ec *executionContext) childFields_RegistrationTokenEdge(ctx context.Contex
 		return ec.fieldContext_RegistrationTokenEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RegistrationTokenEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_RunAssessmentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "target":
+		return ec.fieldContext_RunAssessmentPayload_target(ctx, field)
+	case "region":
+		return ec.fieldContext_RunAssessmentPayload_region(ctx, field)
+	case "queued":
+		return ec.fieldContext_RunAssessmentPayload_queued(ctx, field)
+	case "hosts":
+		return ec.fieldContext_RunAssessmentPayload_hosts(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RunAssessmentPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Software(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -9630,6 +10947,14 @@ func (ec *executionContext) childFields_Wave(ctx context.Context, field graphql.
 		return ec.fieldContext_Wave_dataBytes(ctx, field)
 	case "replicationSeconds":
 		return ec.fieldContext_Wave_replicationSeconds(ctx, field)
+	case "pilot":
+		return ec.fieldContext_Wave_pilot(ctx, field)
+	case "hostCount":
+		return ec.fieldContext_Wave_hostCount(ctx, field)
+	case "wireBytes":
+		return ec.fieldContext_Wave_wireBytes(ctx, field)
+	case "cutoverEndsAt":
+		return ec.fieldContext_Wave_cutoverEndsAt(ctx, field)
 	case "status":
 		return ec.fieldContext_Wave_status(ctx, field)
 	case "tenant":
@@ -9668,6 +10993,10 @@ func (ec *executionContext) childFields_WaveMember(ctx context.Context, field gr
 		return ec.fieldContext_WaveMember_moveGroup(ctx, field)
 	case "manual":
 		return ec.fieldContext_WaveMember_manual(ctx, field)
+	case "bytes":
+		return ec.fieldContext_WaveMember_bytes(ctx, field)
+	case "downtimeMinutes":
+		return ec.fieldContext_WaveMember_downtimeMinutes(ctx, field)
 	case "tenant":
 		return ec.fieldContext_WaveMember_tenant(ctx, field)
 	case "wave":

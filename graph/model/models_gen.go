@@ -3,9 +3,35 @@
 package model
 
 import (
+	"time"
+
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 )
+
+// Totals of the stored assessments of one target.
+type AssessmentSummary struct {
+	Target                string  `json:"target"`
+	Hosts                 int     `json:"hosts"`
+	Ready                 int     `json:"ready"`
+	ReadyWithActions      int     `json:"readyWithActions"`
+	NotReady              int     `json:"notReady"`
+	Unknown               int     `json:"unknown"`
+	MonthlyCostAsIs       float64 `json:"monthlyCostAsIs"`
+	MonthlyCostRightSized float64 `json:"monthlyCostRightSized"`
+	StorageMonthly        float64 `json:"storageMonthly"`
+	SavingsPercent        float64 `json:"savingsPercent"`
+	UsedBytes             int     `json:"usedBytes"`
+	// The whole estate over the shared link, one host after another.
+	TransferSeconds     int `json:"transferSeconds"`
+	OfflineSeedingHosts int `json:"offlineSeedingHosts"`
+	OfflineSeedingBytes int `json:"offlineSeedingBytes"`
+}
+
+type BeforeRuleInput struct {
+	First string `json:"first"`
+	Then  string `json:"then"`
+}
 
 type CreateAPITokenPayload struct {
 	Token *ent.APIToken `json:"token"`
@@ -22,11 +48,130 @@ type CreateCloudAccountInput struct {
 	Secret *string `json:"secret,omitempty"`
 }
 
+type CreateRegistrationTokenInput struct {
+	// Shown in the list of tokens, e.g. the estate or team it was given to.
+	Name string `json:"name"`
+	// How long the token is valid, in seconds (default 86400, at most 30 days). Ignored when expiresAt is set.
+	ExpiresIn *int `json:"expiresIn,omitempty"`
+	// When the token stops being accepted.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+	// How many agents may register with it (default 1).
+	MaxUses *int `json:"maxUses,omitempty"`
+}
+
+type CreateRegistrationTokenPayload struct {
+	RegistrationToken *ent.RegistrationToken `json:"registrationToken"`
+	// The signed token, shown once; it is not stored and cannot be shown again.
+	Token string `json:"token"`
+	// The command to run on a host: ferry agent register --server URL --token T
+	InstallCommand string `json:"installCommand"`
+}
+
 type CreateTenantPayload struct {
 	Tenant *ent.Tenant `json:"tenant"`
 	Owner  *ent.User   `json:"owner"`
 	// Set only when the password was generated: shown once.
 	OneTimePassword *string `json:"oneTimePassword,omitempty"`
+}
+
+type GeneratePlanInput struct {
+	Name string `json:"name"`
+	// alibaba (default) or openstack
+	Target      *string               `json:"target,omitempty"`
+	Constraints *PlanConstraintsInput `json:"constraints"`
+	Rules       *PlanRulesInput       `json:"rules,omitempty"`
+}
+
+type KeepApartInput struct {
+	A string `json:"a"`
+	B string `json:"b"`
+}
+
+type KeepTogetherInput struct {
+	Name string `json:"name"`
+	// Host ids, host names or application:NAME.
+	Hosts []string `json:"hosts"`
+}
+
+type MovePlanHostPayload struct {
+	Plan *ent.Plan `json:"plan"`
+	// Every rule the move breaks; empty when it is clean.
+	Violations []*PlanViolation `json:"violations"`
+	// True when the move was written (clean, or confirmed despite violations).
+	Saved bool `json:"saved"`
+}
+
+type PinInput struct {
+	// A host id, host name or application:NAME.
+	Host string `json:"host"`
+	Wave int    `json:"wave"`
+}
+
+// Constraints of a plan, with the units of `ferry plan`'s plan.yaml: sizes like
+// "40TiB", rates like "1Gbps", durations like "4h" (see docs/planner.md).
+type PlanConstraintsInput struct {
+	// First day replication may begin (YYYY-MM-DD); default tomorrow.
+	Start *string `json:"start,omitempty"`
+	// IANA zone for start and every window; default UTC.
+	Timezone        *string `json:"timezone,omitempty"`
+	MaxHostsPerWave *int    `json:"maxHostsPerWave,omitempty"`
+	MaxBytesPerWave *string `json:"maxBytesPerWave,omitempty"`
+	// Link to the cloud, e.g. "1Gbps"; must be above zero.
+	Bandwidth        string                 `json:"bandwidth"`
+	CompressionRatio *float64               `json:"compressionRatio,omitempty"`
+	TransferWindows  []*TransferWindowInput `json:"transferWindows,omitempty"`
+	// e.g. ["Sat 22:00-04:00"]
+	CutoverWindows     []string `json:"cutoverWindows,omitempty"`
+	MaxDowntime        *string  `json:"maxDowntime,omitempty"`
+	CutoverOverhead    *string  `json:"cutoverOverhead,omitempty"`
+	FinalDeltaRatio    *float64 `json:"finalDeltaRatio,omitempty"`
+	ParallelMigrations *int     `json:"parallelMigrations,omitempty"`
+	// Pilot wave size; 0 = no pilot wave.
+	PilotHosts         *int     `json:"pilotHosts,omitempty"`
+	PilotMaxDependants *int     `json:"pilotMaxDependants,omitempty"`
+	PilotEnvironments  []string `json:"pilotEnvironments,omitempty"`
+	PilotCriticality   []string `json:"pilotCriticality,omitempty"`
+	ImprovementPasses  *int     `json:"improvementPasses,omitempty"`
+}
+
+// Rules of a plan; host references are host ids, host names or application:NAME.
+type PlanRulesInput struct {
+	// Replace the default noise ports.
+	NoisePorts          []int                `json:"noisePorts,omitempty"`
+	ExtraNoisePorts     []int                `json:"extraNoisePorts,omitempty"`
+	NoiseProcesses      []string             `json:"noiseProcesses,omitempty"`
+	ExtraNoiseProcesses []string             `json:"extraNoiseProcesses,omitempty"`
+	IgnoreApplications  *bool                `json:"ignoreApplications,omitempty"`
+	KeepTogether        []*KeepTogetherInput `json:"keepTogether,omitempty"`
+	KeepApart           []*KeepApartInput    `json:"keepApart,omitempty"`
+	Before              []*BeforeRuleInput   `json:"before,omitempty"`
+	Pins                []*PinInput          `json:"pins,omitempty"`
+}
+
+// A rule a manual move breaks (planner.Violation).
+type PlanViolation struct {
+	// group, order, before, capacity, keep-apart, pin, pilot or wave
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+	// Ids of the hosts involved.
+	HostIDs []int `json:"hostIDs"`
+}
+
+type RunAssessmentPayload struct {
+	Target string `json:"target"`
+	Region string `json:"region"`
+	// True when the run went to the queue (large estates); poll assessmentSummary.
+	Queued bool `json:"queued"`
+	// Hosts assessed (0 while queued).
+	Hosts int `json:"hosts"`
+}
+
+// A weekly replication window with its rate.
+type TransferWindowInput struct {
+	// e.g. "Mon-Fri 19:00-07:00", "weekends 00:00-24:00"
+	When string `json:"when"`
+	// e.g. "800Mbps"; omitted = the plan's bandwidth; "0" = paused
+	Rate *string `json:"rate,omitempty"`
 }
 
 // The signed-in user and their tenant.

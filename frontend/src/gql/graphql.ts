@@ -250,6 +250,20 @@ export type AssessmentWhereInput = {
   idNotIn?: Array<string> | null | undefined;
   /** instance_type field predicates */
   instanceType?: string | null | undefined;
+  /** instance_type_as_is field predicates */
+  instanceTypeAsIs?: string | null | undefined;
+  instanceTypeAsIsContains?: string | null | undefined;
+  instanceTypeAsIsContainsFold?: string | null | undefined;
+  instanceTypeAsIsEqualFold?: string | null | undefined;
+  instanceTypeAsIsGT?: string | null | undefined;
+  instanceTypeAsIsGTE?: string | null | undefined;
+  instanceTypeAsIsHasPrefix?: string | null | undefined;
+  instanceTypeAsIsHasSuffix?: string | null | undefined;
+  instanceTypeAsIsIn?: Array<string> | null | undefined;
+  instanceTypeAsIsLT?: string | null | undefined;
+  instanceTypeAsIsLTE?: string | null | undefined;
+  instanceTypeAsIsNEQ?: string | null | undefined;
+  instanceTypeAsIsNotIn?: Array<string> | null | undefined;
   instanceTypeContains?: string | null | undefined;
   instanceTypeContainsFold?: string | null | undefined;
   instanceTypeEqualFold?: string | null | undefined;
@@ -280,6 +294,24 @@ export type AssessmentWhereInput = {
   monthlyCostRightSizedLTE?: number | null | undefined;
   monthlyCostRightSizedNEQ?: number | null | undefined;
   monthlyCostRightSizedNotIn?: Array<number> | null | undefined;
+  /** need_memory_gib field predicates */
+  needMemoryGib?: number | null | undefined;
+  needMemoryGibGT?: number | null | undefined;
+  needMemoryGibGTE?: number | null | undefined;
+  needMemoryGibIn?: Array<number> | null | undefined;
+  needMemoryGibLT?: number | null | undefined;
+  needMemoryGibLTE?: number | null | undefined;
+  needMemoryGibNEQ?: number | null | undefined;
+  needMemoryGibNotIn?: Array<number> | null | undefined;
+  /** need_vcpus field predicates */
+  needVcpus?: number | null | undefined;
+  needVcpusGT?: number | null | undefined;
+  needVcpusGTE?: number | null | undefined;
+  needVcpusIn?: Array<number> | null | undefined;
+  needVcpusLT?: number | null | undefined;
+  needVcpusLTE?: number | null | undefined;
+  needVcpusNEQ?: number | null | undefined;
+  needVcpusNotIn?: Array<number> | null | undefined;
   not?: AssessmentWhereInput | null | undefined;
   /** offline_seeding field predicates */
   offlineSeeding?: boolean | null | undefined;
@@ -304,6 +336,43 @@ export type AssessmentWhereInput = {
   regionLTE?: string | null | undefined;
   regionNEQ?: string | null | undefined;
   regionNotIn?: Array<string> | null | undefined;
+  /** seeding_note field predicates */
+  seedingNote?: string | null | undefined;
+  seedingNoteContains?: string | null | undefined;
+  seedingNoteContainsFold?: string | null | undefined;
+  seedingNoteEqualFold?: string | null | undefined;
+  seedingNoteGT?: string | null | undefined;
+  seedingNoteGTE?: string | null | undefined;
+  seedingNoteHasPrefix?: string | null | undefined;
+  seedingNoteHasSuffix?: string | null | undefined;
+  seedingNoteIn?: Array<string> | null | undefined;
+  seedingNoteLT?: string | null | undefined;
+  seedingNoteLTE?: string | null | undefined;
+  seedingNoteNEQ?: string | null | undefined;
+  seedingNoteNotIn?: Array<string> | null | undefined;
+  /** sizing_note field predicates */
+  sizingNote?: string | null | undefined;
+  sizingNoteContains?: string | null | undefined;
+  sizingNoteContainsFold?: string | null | undefined;
+  sizingNoteEqualFold?: string | null | undefined;
+  sizingNoteGT?: string | null | undefined;
+  sizingNoteGTE?: string | null | undefined;
+  sizingNoteHasPrefix?: string | null | undefined;
+  sizingNoteHasSuffix?: string | null | undefined;
+  sizingNoteIn?: Array<string> | null | undefined;
+  sizingNoteLT?: string | null | undefined;
+  sizingNoteLTE?: string | null | undefined;
+  sizingNoteNEQ?: string | null | undefined;
+  sizingNoteNotIn?: Array<string> | null | undefined;
+  /** storage_monthly field predicates */
+  storageMonthly?: number | null | undefined;
+  storageMonthlyGT?: number | null | undefined;
+  storageMonthlyGTE?: number | null | undefined;
+  storageMonthlyIn?: Array<number> | null | undefined;
+  storageMonthlyLT?: number | null | undefined;
+  storageMonthlyLTE?: number | null | undefined;
+  storageMonthlyNEQ?: number | null | undefined;
+  storageMonthlyNotIn?: Array<number> | null | undefined;
   /** target field predicates */
   target?: string | null | undefined;
   targetContains?: string | null | undefined;
@@ -336,6 +405,15 @@ export type AssessmentWhereInput = {
   updatedAtLTE?: string | null | undefined;
   updatedAtNEQ?: string | null | undefined;
   updatedAtNotIn?: Array<string> | null | undefined;
+  /** used_bytes field predicates */
+  usedBytes?: number | null | undefined;
+  usedBytesGT?: number | null | undefined;
+  usedBytesGTE?: number | null | undefined;
+  usedBytesIn?: Array<number> | null | undefined;
+  usedBytesLT?: number | null | undefined;
+  usedBytesLTE?: number | null | undefined;
+  usedBytesNEQ?: number | null | undefined;
+  usedBytesNotIn?: Array<number> | null | undefined;
 };
 
 /**
@@ -1335,6 +1413,20 @@ export type LaunchWhereInput = {
   kindIn?: Array<LaunchKind> | null | undefined;
   kindNEQ?: LaunchKind | null | undefined;
   kindNotIn?: Array<LaunchKind> | null | undefined;
+  /** message field predicates */
+  message?: string | null | undefined;
+  messageContains?: string | null | undefined;
+  messageContainsFold?: string | null | undefined;
+  messageEqualFold?: string | null | undefined;
+  messageGT?: string | null | undefined;
+  messageGTE?: string | null | undefined;
+  messageHasPrefix?: string | null | undefined;
+  messageHasSuffix?: string | null | undefined;
+  messageIn?: Array<string> | null | undefined;
+  messageLT?: string | null | undefined;
+  messageLTE?: string | null | undefined;
+  messageNEQ?: string | null | undefined;
+  messageNotIn?: Array<string> | null | undefined;
   not?: LaunchWhereInput | null | undefined;
   or?: Array<LaunchWhereInput> | null | undefined;
   /** status field predicates */
@@ -1458,6 +1550,20 @@ export type MigrationWhereInput = {
   lagSecondsLTE?: number | null | undefined;
   lagSecondsNEQ?: number | null | undefined;
   lagSecondsNotIn?: Array<number> | null | undefined;
+  /** last_error field predicates */
+  lastError?: string | null | undefined;
+  lastErrorContains?: string | null | undefined;
+  lastErrorContainsFold?: string | null | undefined;
+  lastErrorEqualFold?: string | null | undefined;
+  lastErrorGT?: string | null | undefined;
+  lastErrorGTE?: string | null | undefined;
+  lastErrorHasPrefix?: string | null | undefined;
+  lastErrorHasSuffix?: string | null | undefined;
+  lastErrorIn?: Array<string> | null | undefined;
+  lastErrorLT?: string | null | undefined;
+  lastErrorLTE?: string | null | undefined;
+  lastErrorNEQ?: string | null | undefined;
+  lastErrorNotIn?: Array<string> | null | undefined;
   /** last_sync_at field predicates */
   lastSyncAt?: string | null | undefined;
   lastSyncAtGT?: string | null | undefined;
@@ -1482,9 +1588,40 @@ export type MigrationWhereInput = {
   rateBpsNotIn?: Array<number> | null | undefined;
   /** state field predicates */
   state?: MigrationState | null | undefined;
+  /** state_changed_at field predicates */
+  stateChangedAt?: string | null | undefined;
+  stateChangedAtGT?: string | null | undefined;
+  stateChangedAtGTE?: string | null | undefined;
+  stateChangedAtIn?: Array<string> | null | undefined;
+  stateChangedAtIsNil?: boolean | null | undefined;
+  stateChangedAtLT?: string | null | undefined;
+  stateChangedAtLTE?: string | null | undefined;
+  stateChangedAtNEQ?: string | null | undefined;
+  stateChangedAtNotIn?: Array<string> | null | undefined;
+  stateChangedAtNotNil?: boolean | null | undefined;
   stateIn?: Array<MigrationState> | null | undefined;
   stateNEQ?: MigrationState | null | undefined;
   stateNotIn?: Array<MigrationState> | null | undefined;
+  /** sync_pass field predicates */
+  syncPass?: number | null | undefined;
+  syncPassGT?: number | null | undefined;
+  syncPassGTE?: number | null | undefined;
+  syncPassIn?: Array<number> | null | undefined;
+  syncPassLT?: number | null | undefined;
+  syncPassLTE?: number | null | undefined;
+  syncPassNEQ?: number | null | undefined;
+  syncPassNotIn?: Array<number> | null | undefined;
+  /** sync_requested_at field predicates */
+  syncRequestedAt?: string | null | undefined;
+  syncRequestedAtGT?: string | null | undefined;
+  syncRequestedAtGTE?: string | null | undefined;
+  syncRequestedAtIn?: Array<string> | null | undefined;
+  syncRequestedAtIsNil?: boolean | null | undefined;
+  syncRequestedAtLT?: string | null | undefined;
+  syncRequestedAtLTE?: string | null | undefined;
+  syncRequestedAtNEQ?: string | null | undefined;
+  syncRequestedAtNotIn?: Array<string> | null | undefined;
+  syncRequestedAtNotNil?: boolean | null | undefined;
   /** updated_at field predicates */
   updatedAt?: string | null | undefined;
   updatedAtGT?: string | null | undefined;
@@ -1589,9 +1726,10 @@ export type OrderDirection =
 export type PlanStatus =
   | 'draft'
   | 'failed'
-  | 'generating'
   | 'infeasible'
-  | 'ready';
+  | 'queued'
+  | 'ready'
+  | 'running';
 
 /**
  * PlanWhereInput is used for filtering Plan objects.
@@ -1608,6 +1746,31 @@ export type PlanWhereInput = {
   createdAtLTE?: string | null | undefined;
   createdAtNEQ?: string | null | undefined;
   createdAtNotIn?: Array<string> | null | undefined;
+  /** error field predicates */
+  error?: string | null | undefined;
+  errorContains?: string | null | undefined;
+  errorContainsFold?: string | null | undefined;
+  errorEqualFold?: string | null | undefined;
+  errorGT?: string | null | undefined;
+  errorGTE?: string | null | undefined;
+  errorHasPrefix?: string | null | undefined;
+  errorHasSuffix?: string | null | undefined;
+  errorIn?: Array<string> | null | undefined;
+  errorLT?: string | null | undefined;
+  errorLTE?: string | null | undefined;
+  errorNEQ?: string | null | undefined;
+  errorNotIn?: Array<string> | null | undefined;
+  /** finished_at field predicates */
+  finishedAt?: string | null | undefined;
+  finishedAtGT?: string | null | undefined;
+  finishedAtGTE?: string | null | undefined;
+  finishedAtIn?: Array<string> | null | undefined;
+  finishedAtIsNil?: boolean | null | undefined;
+  finishedAtLT?: string | null | undefined;
+  finishedAtLTE?: string | null | undefined;
+  finishedAtNEQ?: string | null | undefined;
+  finishedAtNotIn?: Array<string> | null | undefined;
+  finishedAtNotNil?: boolean | null | undefined;
   /** waves edge predicates */
   hasWaves?: boolean | null | undefined;
   hasWavesWith?: Array<WaveWhereInput> | null | undefined;
@@ -1636,6 +1799,17 @@ export type PlanWhereInput = {
   nameNotIn?: Array<string> | null | undefined;
   not?: PlanWhereInput | null | undefined;
   or?: Array<PlanWhereInput> | null | undefined;
+  /** started_at field predicates */
+  startedAt?: string | null | undefined;
+  startedAtGT?: string | null | undefined;
+  startedAtGTE?: string | null | undefined;
+  startedAtIn?: Array<string> | null | undefined;
+  startedAtIsNil?: boolean | null | undefined;
+  startedAtLT?: string | null | undefined;
+  startedAtLTE?: string | null | undefined;
+  startedAtNEQ?: string | null | undefined;
+  startedAtNotIn?: Array<string> | null | undefined;
+  startedAtNotNil?: boolean | null | undefined;
   /** status field predicates */
   status?: PlanStatus | null | undefined;
   statusIn?: Array<PlanStatus> | null | undefined;
@@ -2031,6 +2205,15 @@ export type UserRole =
  */
 export type WaveMemberWhereInput = {
   and?: Array<WaveMemberWhereInput> | null | undefined;
+  /** bytes field predicates */
+  bytes?: number | null | undefined;
+  bytesGT?: number | null | undefined;
+  bytesGTE?: number | null | undefined;
+  bytesIn?: Array<number> | null | undefined;
+  bytesLT?: number | null | undefined;
+  bytesLTE?: number | null | undefined;
+  bytesNEQ?: number | null | undefined;
+  bytesNotIn?: Array<number> | null | undefined;
   /** created_at field predicates */
   createdAt?: string | null | undefined;
   createdAtGT?: string | null | undefined;
@@ -2040,6 +2223,15 @@ export type WaveMemberWhereInput = {
   createdAtLTE?: string | null | undefined;
   createdAtNEQ?: string | null | undefined;
   createdAtNotIn?: Array<string> | null | undefined;
+  /** downtime_minutes field predicates */
+  downtimeMinutes?: number | null | undefined;
+  downtimeMinutesGT?: number | null | undefined;
+  downtimeMinutesGTE?: number | null | undefined;
+  downtimeMinutesIn?: Array<number> | null | undefined;
+  downtimeMinutesLT?: number | null | undefined;
+  downtimeMinutesLTE?: number | null | undefined;
+  downtimeMinutesNEQ?: number | null | undefined;
+  downtimeMinutesNotIn?: Array<number> | null | undefined;
   /** host edge predicates */
   hasHost?: boolean | null | undefined;
   hasHostWith?: Array<HostWhereInput> | null | undefined;
@@ -2133,6 +2325,17 @@ export type WaveWhereInput = {
   cutoverAtNEQ?: string | null | undefined;
   cutoverAtNotIn?: Array<string> | null | undefined;
   cutoverAtNotNil?: boolean | null | undefined;
+  /** cutover_ends_at field predicates */
+  cutoverEndsAt?: string | null | undefined;
+  cutoverEndsAtGT?: string | null | undefined;
+  cutoverEndsAtGTE?: string | null | undefined;
+  cutoverEndsAtIn?: Array<string> | null | undefined;
+  cutoverEndsAtIsNil?: boolean | null | undefined;
+  cutoverEndsAtLT?: string | null | undefined;
+  cutoverEndsAtLTE?: string | null | undefined;
+  cutoverEndsAtNEQ?: string | null | undefined;
+  cutoverEndsAtNotIn?: Array<string> | null | undefined;
+  cutoverEndsAtNotNil?: boolean | null | undefined;
   /** data_bytes field predicates */
   dataBytes?: number | null | undefined;
   dataBytesGT?: number | null | undefined;
@@ -2159,6 +2362,15 @@ export type WaveWhereInput = {
   /** plan edge predicates */
   hasPlan?: boolean | null | undefined;
   hasPlanWith?: Array<PlanWhereInput> | null | undefined;
+  /** host_count field predicates */
+  hostCount?: number | null | undefined;
+  hostCountGT?: number | null | undefined;
+  hostCountGTE?: number | null | undefined;
+  hostCountIn?: Array<number> | null | undefined;
+  hostCountLT?: number | null | undefined;
+  hostCountLTE?: number | null | undefined;
+  hostCountNEQ?: number | null | undefined;
+  hostCountNotIn?: Array<number> | null | undefined;
   /** id field predicates */
   id?: string | null | undefined;
   idGT?: string | null | undefined;
@@ -2193,6 +2405,9 @@ export type WaveWhereInput = {
   ordinalLTE?: number | null | undefined;
   ordinalNEQ?: number | null | undefined;
   ordinalNotIn?: Array<number> | null | undefined;
+  /** pilot field predicates */
+  pilot?: boolean | null | undefined;
+  pilotNEQ?: boolean | null | undefined;
   /** replication_seconds field predicates */
   replicationSeconds?: number | null | undefined;
   replicationSecondsGT?: number | null | undefined;
@@ -2227,6 +2442,15 @@ export type WaveWhereInput = {
   updatedAtLTE?: string | null | undefined;
   updatedAtNEQ?: string | null | undefined;
   updatedAtNotIn?: Array<string> | null | undefined;
+  /** wire_bytes field predicates */
+  wireBytes?: number | null | undefined;
+  wireBytesGT?: number | null | undefined;
+  wireBytesGTE?: number | null | undefined;
+  wireBytesIn?: Array<number> | null | undefined;
+  wireBytesLT?: number | null | undefined;
+  wireBytesLTE?: number | null | undefined;
+  wireBytesNEQ?: number | null | undefined;
+  wireBytesNotIn?: Array<number> | null | undefined;
 };
 
 export type AdminUsersQueryVariables = Exact<{
