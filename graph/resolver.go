@@ -29,6 +29,6 @@ type Resolver struct {
 	// Migrations runs the migration lifecycle (nil when another process
 	// owns the local cloud driver: the mutations then say so).
 	Migrations *jobs.Migrations
-	Log     *slog.Logger
-	Now     func() time.Time
+	Log        *slog.Logger
+	Now        func() time.Time
 }
