@@ -277,65 +277,84 @@ func loginAt(t *testing.T, base, email, password string) *client {
 	return c
 }
 
-func TestMigrationLifecycleProcesses(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs ferry serve and ferry agent")
-	}
-	bin := buildFerry(t)
-	tmp := t.TempDir()
-	data := filepath.Join(tmp, "server")
-	addr := freePort(t)
-	base := "http://" + addr
-	start(t, bin, []string{"FERRY_SYNC_REDELIVER=5s"}, "serve", "--addr", addr, "--data-dir", data,
-		"--admin-email", "admin@example.com", "--admin-password", adminPassword, "--public-url", base)
+// world is a running control plane with one registered agent whose only
+// disk, vda, is an image file.
+type world struct {
+	bin, base, addr, data, img string
+	serve, agent               *proc
+	admin                      *client
+	hostID                     string
+	size                       int64
+}
+
+func (w *world) startServe(t *testing.T) {
+	t.Helper()
+	w.serve = start(t, w.bin, []string{"FERRY_SYNC_REDELIVER=5s"}, "serve", "--addr", w.addr, "--data-dir", w.data,
+		"--admin-email", "admin@example.com", "--admin-password", adminPassword, "--public-url", w.base)
 	waitFor(t, "ferry serve to be ready", 60*time.Second, func() bool {
-		resp, err := http.Get(base + "/readyz")
+		resp, err := http.Get(w.base + "/readyz")
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
-	admin := loginAt(t, base, "admin@example.com", adminPassword)
+}
 
-	// A registered agent whose only disk is an image file.
-	img := filepath.Join(tmp, "web1.img")
-	const size = 80 << 20
-	makeImage(t, img, size)
-	srcSum := sha(t, img)
-	tok := admin.mustGQL(`mutation { createRegistrationToken(input: {name: "e2e"}) { token } }`, nil)
+func newWorld(t *testing.T, size int64) *world {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs ferry serve and ferry agent")
+	}
+	tmp := t.TempDir()
+	w := &world{bin: buildFerry(t), addr: freePort(t), data: filepath.Join(tmp, "server"), img: filepath.Join(tmp, "web1.img"), size: size}
+	w.base = "http://" + w.addr
+	w.startServe(t)
+	w.admin = loginAt(t, w.base, "admin@example.com", adminPassword)
+	makeImage(t, w.img, size)
+	tok := w.admin.mustGQL(`mutation { createRegistrationToken(input: {name: "e2e"}) { token } }`, nil)
 	token := dig(tok, "createRegistrationToken", "token").(string)
 	state := filepath.Join(tmp, "agent")
-	if out, err := exec.Command(bin, "agent", "register", "--server", base, "--token", token, "--state", state).CombinedOutput(); err != nil {
+	if out, err := exec.Command(w.bin, "agent", "register", "--server", w.base, "--token", token, "--state", state).CombinedOutput(); err != nil {
 		t.Fatalf("agent register: %v\n%s", err, out)
 	}
-	agent := start(t, bin, nil, "agent", "run", "--state", state, "--disk-source", "vda="+img, "--sample-every", "2s")
-
-	var hostID string
+	w.agent = start(t, w.bin, nil, "agent", "run", "--state", state, "--disk-source", "vda="+w.img, "--sample-every", "2s")
 	waitFor(t, "the agent's host with disk vda", 60*time.Second, func() bool {
-		d := admin.mustGQL(`{ hosts(first: 10) { edges { node { id name disks { name sizeBytes } } } } }`, nil)
+		d := w.admin.mustGQL(`{ hosts(first: 10) { edges { node { id name disks { name sizeBytes } } } } }`, nil)
 		for _, e := range dig(d, "hosts", "edges").([]any) {
 			for _, dk := range dig(e, "node", "disks").([]any) {
 				if dig(dk, "name") == "vda" && dig(dk, "sizeBytes") == float64(size) {
-					hostID = dig(e, "node", "id").(string)
+					w.hostID = dig(e, "node", "id").(string)
 					return true
 				}
 			}
 		}
 		return false
 	})
+	return w
+}
+
+// migration reads a migration as c sees it (nil when it cannot).
+func (w *world) migration(t *testing.T, c *client, id string) map[string]any {
+	t.Helper()
+	r := c.gql(`query($id: ID!) { node(id: $id) { ... on Migration { `+migrationFields+` } } }`, map[string]any{"id": id})
+	if len(r.Errors) > 0 {
+		t.Fatalf("read migration: %s", r.raw)
+	}
+	m, _ := dig(r.Data, "node").(map[string]any)
+	return m
+}
+
+func TestMigrationLifecycleProcesses(t *testing.T) {
+	const size = 80 << 20
+	w := newWorld(t, size)
+	admin, img, data, hostID, agent := w.admin, w.img, w.data, w.hostID, w.agent
+	srcSum := sha(t, img)
 
 	started := time.Now()
 	d := admin.mustGQL(`mutation($h: [ID!]!) { startMigration(hostIds: $h) { id state } }`, map[string]any{"h": []string{hostID}})
 	migID := dig(d, "startMigration", 0, "id").(string)
-	get := func(c *client) map[string]any {
-		r := c.gql(`query($id: ID!) { node(id: $id) { ... on Migration { `+migrationFields+` } } }`, map[string]any{"id": migID})
-		if len(r.Errors) > 0 {
-			t.Fatalf("read migration: %s", r.raw)
-		}
-		m, _ := dig(r.Data, "node").(map[string]any)
-		return m
-	}
+	get := func(c *client) map[string]any { return w.migration(t, c, migID) }
 	var m map[string]any
 	percents := map[float64]bool{}
 	waitFor(t, "the initial sync to reach 100%", 120*time.Second, func() bool {
@@ -429,7 +448,7 @@ func TestMigrationLifecycleProcesses(t *testing.T) {
 
 	// Another tenant sees nothing and can change nothing.
 	admin.mustGQL(`mutation { createTenant(input: {name: "Other", slug: "other"}, ownerEmail: "o@other.example", ownerPassword: "other-tenant-password") { tenant { id } } }`, nil)
-	other := loginAt(t, base, "o@other.example", "other-tenant-password")
+	other := loginAt(t, w.base, "o@other.example", "other-tenant-password")
 	if r := other.gql(`query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": migID}); dig(r.Data, "node") != nil {
 		t.Fatalf("another tenant reads the migration: %s", r.raw)
 	}
@@ -466,4 +485,33 @@ func keys(m map[float64]bool) []float64 {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestMigrationSurvivesServerKill kills `ferry serve` (SIGKILL, embedded
+// queue and all) right after a migration is started: the reconciler
+// re-derives the work from the database and the sync completes.
+func TestMigrationSurvivesServerKill(t *testing.T) {
+	const size = 48 << 20
+	w := newWorld(t, size)
+	d := w.admin.mustGQL(`mutation($h: [ID!]!) { startMigration(hostIds: $h) { id } }`, map[string]any{"h": []string{w.hostID}})
+	migID := dig(d, "startMigration", 0, "id").(string)
+	w.serve.cmd.Process.Signal(syscall.SIGKILL)
+	w.serve.cmd.Wait()
+	w.startServe(t)
+	w.admin = loginAt(t, w.base, "admin@example.com", adminPassword)
+	var m map[string]any
+	waitFor(t, "the sync to complete after the restart", 120*time.Second, func() bool {
+		m = w.migration(t, w.admin, migID)
+		if m["state"] == "failed" {
+			t.Fatalf("migration failed: %v", m["failureReason"])
+		}
+		return m["state"] == "syncing" && m["percent"] == float64(100)
+	})
+	target := filepath.Join(w.data, "cloud", "disks", dig(m, "disks", 0, "targetDiskID").(string)+".img")
+	if sha(t, target) != sha(t, w.img) {
+		t.Fatal("target differs from the source after a restart mid-migration")
+	}
+	if !strings.Contains(w.serve.out.String(), "re-enqueued migration work") {
+		t.Error("the restarted server did not say it re-enqueued work from the database")
+	}
 }
