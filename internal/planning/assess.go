@@ -47,7 +47,7 @@ func Assess(ctx context.Context, c *ent.Client, tenantID int, opt assess.Options
 					SetInstanceTypeAsIs(r.InstanceAsIs).SetNeedVcpus(r.NeedVCPUs).SetNeedMemoryGib(r.NeedMemoryGiB).
 					SetMonthlyCostAsIs(r.MonthlyAsIs).SetMonthlyCostRightSized(r.MonthlyRightSized).
 					SetStorageMonthly(r.StorageMonthly).SetUsedBytes(r.UsedBytes).
-					SetTransferSeconds(int64(math.Round(r.TransferHours * 3600))).SetOfflineSeeding(r.OfflineSeeding).
+					SetTransferSeconds(int64(math.Round(r.TransferHours*3600))).SetOfflineSeeding(r.OfflineSeeding).
 					SetSizingNote(r.SizingNote).SetSeedingNote(r.SeedingNote))
 			}
 			err := tx.Assessment.CreateBulk(b...).

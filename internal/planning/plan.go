@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -29,7 +30,7 @@ import (
 // about 0.1 s; see docs/bench/planner.md), which a user waits for happily
 // and which keeps SQLite's single writer busy only briefly. 20,000 hosts
 // take several seconds: too long to hold a request and the write lock.
-const InlineHosts = 2000
+var InlineHosts = 2000
 
 // batch is how many rows one INSERT carries (SQLite allows 32,766 bound
 // values; a member row has about ten).
@@ -43,7 +44,37 @@ func DecodeConfig(doc map[string]any) (*planner.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("constraints: %w", err)
 	}
-	return planner.ReadConfig(bytes.NewReader(b))
+	cfg, err := planner.ReadConfig(bytes.NewReader(b))
+	var p planner.Problems
+	if err != nil && !errors.As(err, &p) {
+		// A YAML error names a line of a document the user never saw: find
+		// the key it is about by decoding one key at a time.
+		keys := make([]string, 0, len(doc))
+		for k := range doc {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			kb, _ := yaml.Marshal(map[string]any{k: doc[k]})
+			dec := yaml.NewDecoder(bytes.NewReader(kb))
+			dec.KnownFields(true)
+			var one planner.Config
+			if kerr := dec.Decode(&one); kerr != nil {
+				msg := kerr.Error()
+				if i := strings.LastIndex(msg, ": "); i >= 0 && strings.Contains(msg[:i], "line ") {
+					msg = msg[strings.Index(msg, ": ")+2:]
+					if j := strings.Index(msg, ": "); j >= 0 && strings.HasPrefix(msg, "line ") {
+						msg = msg[j+2:]
+					}
+				}
+				p = append(p, k+": "+msg)
+			}
+		}
+		if len(p) > 0 {
+			return nil, p
+		}
+	}
+	return cfg, err
 }
 
 // InputError reports an error a user can fix (bad constraints, bad estate
@@ -108,21 +139,31 @@ func Generate(ctx context.Context, c *ent.Client, planID int, now func() time.Ti
 	}
 	pl, err := planner.Build(est, cfg.Rules, cfg.Constraints)
 	if err != nil {
-		return fail(prefixEstate(err))
+		return fail(nameProblems(err, est))
 	}
 	return withTx(ctx, c, func(tx *ent.Client) error { return writePlan(ctx, tx, p, pl, nil, now) })
 }
 
-// prefixEstate makes estate problems say that they are about stored hosts.
-func prefixEstate(err error) error {
+// nameProblems makes the planner's problems about stored data readable:
+// "host 34359738369: ..." becomes "host db01 (id 34359738369): ...", and
+// connection problems name the connection's row by its hosts.
+func nameProblems(err error, est *planner.Estate) error {
 	var p planner.Problems
 	if !errors.As(err, &p) {
 		return err
 	}
+	names := make(map[string]string, len(est.Hosts))
+	for i := range est.Hosts {
+		names[est.Hosts[i].ID] = est.Hosts[i].Name
+	}
 	out := make(planner.Problems, len(p))
 	for i, s := range p {
-		if strings.HasPrefix(s, "hosts[") || strings.HasPrefix(s, "connections[") {
-			s = "estate " + s
+		if rest, ok := strings.CutPrefix(s, "host "); ok {
+			if id, tail, ok := strings.Cut(rest, ": "); ok && names[id] != "" {
+				s = fmt.Sprintf("host %s (id %s): %s", names[id], id, tail)
+			}
+		} else if strings.HasPrefix(s, "connections[") {
+			s = "stored " + s
 		}
 		out[i] = s
 	}
@@ -390,7 +431,7 @@ func Move(ctx context.Context, c *ent.Client, planID, hostID, toWave int, wholeG
 	mv := planner.Move{HostID: HostID(hostID), ToWave: toWave, WholeGroup: wholeGroup}
 	vs, err := planner.CheckMove(est, cfg.Rules, cfg.Constraints, cur, mv)
 	if err != nil {
-		if fe := InputError(prefixEstate(err)); fe != nil {
+		if fe := InputError(nameProblems(err, est)); fe != nil {
 			return nil, fe
 		}
 		return nil, err

@@ -1,0 +1,247 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ferry-migrate/ferry"
+	"github.com/ferry-migrate/ferry/ent"
+	"github.com/ferry-migrate/ferry/ent/application"
+	"github.com/ferry-migrate/ferry/ent/host"
+	"github.com/ferry-migrate/ferry/graph/model"
+	"github.com/ferry-migrate/ferry/internal/planning"
+	"github.com/ferry-migrate/ferry/jobs"
+)
+
+// planDoc turns the GraphQL input into the plan.yaml document stored on the
+// plan (the same keys and units as `ferry plan --constraints`), so the
+// server and the CLI parse and validate constraints with one piece of code.
+// A missing start becomes tomorrow (UTC), fixed at creation so that a re-run
+// of the job plans the same dates.
+func planDoc(in model.GeneratePlanInput, now time.Time) map[string]any {
+	doc := map[string]any{}
+	c := in.Constraints
+	if c == nil {
+		c = &model.PlanConstraintsInput{}
+	}
+	set := func(k string, v any) { doc[k] = v }
+	if c.Start != nil && strings.TrimSpace(*c.Start) != "" {
+		set("start", *c.Start)
+	} else {
+		set("start", now.UTC().AddDate(0, 0, 1).Format("2006-01-02"))
+	}
+	if c.Timezone != nil {
+		set("timezone", *c.Timezone)
+	}
+	if c.MaxHostsPerWave != nil {
+		set("max_hosts_per_wave", *c.MaxHostsPerWave)
+	}
+	if c.MaxBytesPerWave != nil {
+		set("max_bytes_per_wave", *c.MaxBytesPerWave)
+	}
+	set("bandwidth", c.Bandwidth)
+	if c.CompressionRatio != nil {
+		set("compression_ratio", *c.CompressionRatio)
+	}
+	if len(c.TransferWindows) > 0 {
+		var ws []any
+		for _, w := range c.TransferWindows {
+			m := map[string]any{"when": w.When}
+			if w.Rate != nil {
+				m["rate"] = *w.Rate
+			}
+			ws = append(ws, m)
+		}
+		set("transfer_windows", ws)
+	}
+	if len(c.CutoverWindows) > 0 {
+		set("cutover_windows", c.CutoverWindows)
+	}
+	if c.MaxDowntime != nil {
+		set("max_downtime", *c.MaxDowntime)
+	}
+	if c.CutoverOverhead != nil {
+		set("cutover_overhead", *c.CutoverOverhead)
+	}
+	if c.FinalDeltaRatio != nil {
+		set("final_delta_ratio", *c.FinalDeltaRatio)
+	}
+	if c.ParallelMigrations != nil {
+		set("parallel_migrations", *c.ParallelMigrations)
+	}
+	if c.ImprovementPasses != nil {
+		set("improvement_passes", *c.ImprovementPasses)
+	}
+	pilot := map[string]any{}
+	if c.PilotHosts != nil {
+		pilot["hosts"] = *c.PilotHosts
+	}
+	if c.PilotMaxDependants != nil {
+		pilot["max_dependants"] = *c.PilotMaxDependants
+	}
+	if c.PilotEnvironments != nil {
+		pilot["environments"] = c.PilotEnvironments
+	}
+	if c.PilotCriticality != nil {
+		pilot["criticality"] = c.PilotCriticality
+	}
+	if len(pilot) > 0 {
+		set("pilot", pilot)
+	}
+	if r := in.Rules; r != nil {
+		rules := map[string]any{}
+		if r.NoisePorts != nil {
+			rules["noise_ports"] = r.NoisePorts
+		}
+		if r.ExtraNoisePorts != nil {
+			rules["extra_noise_ports"] = r.ExtraNoisePorts
+		}
+		if r.NoiseProcesses != nil {
+			rules["noise_processes"] = r.NoiseProcesses
+		}
+		if r.ExtraNoiseProcesses != nil {
+			rules["extra_noise_processes"] = r.ExtraNoiseProcesses
+		}
+		if r.IgnoreApplications != nil {
+			rules["ignore_applications"] = *r.IgnoreApplications
+		}
+		if len(r.KeepTogether) > 0 {
+			var kt []any
+			for _, k := range r.KeepTogether {
+				kt = append(kt, map[string]any{"name": k.Name, "hosts": k.Hosts})
+			}
+			rules["keep_together"] = kt
+		}
+		if len(r.KeepApart) > 0 {
+			var ka []any
+			for _, k := range r.KeepApart {
+				ka = append(ka, []string{k.A, k.B})
+			}
+			rules["keep_apart"] = ka
+		}
+		if len(r.Before) > 0 {
+			var bs []any
+			for _, b := range r.Before {
+				bs = append(bs, map[string]any{"first": b.First, "then": b.Then})
+			}
+			rules["before"] = bs
+		}
+		if len(r.Pins) > 0 {
+			pins := map[string]any{}
+			for _, p := range r.Pins {
+				pins[p.Host] = p.Wave
+			}
+			rules["pins"] = pins
+		}
+		if len(rules) > 0 {
+			set("rules", rules)
+		}
+	}
+	return doc
+}
+
+// checkRuleRefs makes sure every host reference in the rules names a host
+// (by id or name) or an application of the tenant, before a plan is queued:
+// a typo must fail the request, naming the rule, not a job minutes later.
+func checkRuleRefs(ctx context.Context, c *ent.Client, r *model.PlanRulesInput) error {
+	if r == nil {
+		return nil
+	}
+	var problems []string
+	check := func(field, ref string) error {
+		var ok bool
+		var err error
+		if app, isApp := strings.CutPrefix(ref, "application:"); isApp {
+			ok, err = c.Application.Query().Where(application.Name(app)).Exist(ctx)
+		} else {
+			q := c.Host.Query()
+			if id, perr := strconv.Atoi(ref); perr == nil {
+				q = q.Where(host.Or(host.ID(id), host.Name(ref)))
+			} else {
+				q = q.Where(host.Name(ref))
+			}
+			ok, err = q.Exist(ctx)
+		}
+		if err != nil {
+			return err
+		}
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s: %q is not a host id, host name or application:NAME of this tenant", field, ref))
+		}
+		return nil
+	}
+	for i, k := range r.KeepTogether {
+		for j, h := range k.Hosts {
+			if err := check(fmt.Sprintf("rules.keepTogether[%d].hosts[%d]", i, j), h); err != nil {
+				return err
+			}
+		}
+	}
+	for i, k := range r.KeepApart {
+		if err := check(fmt.Sprintf("rules.keepApart[%d].a", i), k.A); err != nil {
+			return err
+		}
+		if err := check(fmt.Sprintf("rules.keepApart[%d].b", i), k.B); err != nil {
+			return err
+		}
+	}
+	for i, b := range r.Before {
+		if err := check(fmt.Sprintf("rules.before[%d].first", i), b.First); err != nil {
+			return err
+		}
+		if err := check(fmt.Sprintf("rules.before[%d].then", i), b.Then); err != nil {
+			return err
+		}
+	}
+	for i, p := range r.Pins {
+		if err := check(fmt.Sprintf("rules.pins[%d].host", i), p.Host); err != nil {
+			return err
+		}
+	}
+	if len(problems) > 0 {
+		return ferry.Errorf(ferry.EINVALID, "%s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// afterPlanCommit runs fn once the request's transaction has committed (a task
+// must not reach a worker before the row it names is visible), or at once
+// when there is none. A failure is logged: the plan stays queued in the
+// database and the start-up reconciler enqueues it again.
+func (r *Resolver) afterPlanCommit(ctx context.Context, fn func(context.Context) error) {
+	run := func() {
+		if err := fn(context.WithoutCancel(ctx)); err != nil {
+			r.Log.ErrorContext(ctx, "enqueue after commit", "error", err.Error())
+		}
+	}
+	tx := ent.TxFromContext(ctx)
+	if tx == nil {
+		run()
+		return
+	}
+	tx.OnCommit(func(next ent.Committer) ent.Committer {
+		return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
+			if err := next.Commit(ctx, tx); err != nil {
+				return err
+			}
+			run()
+			return nil
+		})
+	})
+}
+
+// enqueuePlan queues plan generation after the request commits.
+func (r *Resolver) enqueuePlan(ctx context.Context, tenantID, planID int) {
+	r.afterPlanCommit(ctx, func(ctx context.Context) error { return jobs.EnqueuePlan(ctx, r.Queue, tenantID, planID) })
+}
+
+// asUserError maps planner input problems to EINVALID; other errors pass.
+func asUserError(err error) error {
+	if fe := planning.InputError(err); fe != nil {
+		return fe
+	}
+	return err
+}
