@@ -370,9 +370,9 @@ var (
 				Columns: []*schema.Column{DisksColumns[8]},
 			},
 			{
-				Name:    "disk_host_disks",
+				Name:    "disk_tenant_id_host_disks",
 				Unique:  false,
-				Columns: []*schema.Column{DisksColumns[9]},
+				Columns: []*schema.Column{DisksColumns[8], DisksColumns[9]},
 			},
 		},
 	}
@@ -475,9 +475,9 @@ var (
 				Columns: []*schema.Column{HostsColumns[33], HostsColumns[1]},
 			},
 			{
-				Name:    "host_application_id",
+				Name:    "host_tenant_id_application_id",
 				Unique:  false,
-				Columns: []*schema.Column{HostsColumns[32]},
+				Columns: []*schema.Column{HostsColumns[33], HostsColumns[32]},
 			},
 		},
 	}
@@ -678,9 +678,9 @@ var (
 				Columns: []*schema.Column{NetworkInterfacesColumns[8], NetworkInterfacesColumns[4]},
 			},
 			{
-				Name:    "networkinterface_host_nics",
+				Name:    "networkinterface_tenant_id_host_nics",
 				Unique:  false,
-				Columns: []*schema.Column{NetworkInterfacesColumns[7]},
+				Columns: []*schema.Column{NetworkInterfacesColumns[8], NetworkInterfacesColumns[7]},
 			},
 		},
 	}
@@ -881,9 +881,9 @@ var (
 				Columns: []*schema.Column{SoftwaresColumns[8]},
 			},
 			{
-				Name:    "software_host_software",
+				Name:    "software_tenant_id_host_software",
 				Unique:  false,
-				Columns: []*schema.Column{SoftwaresColumns[7]},
+				Columns: []*schema.Column{SoftwaresColumns[8], SoftwaresColumns[7]},
 			},
 		},
 	}
@@ -982,9 +982,9 @@ var (
 				Columns: []*schema.Column{WavesColumns[16]},
 			},
 			{
-				Name:    "wave_plan_waves",
+				Name:    "wave_tenant_id_plan_waves",
 				Unique:  false,
-				Columns: []*schema.Column{WavesColumns[15]},
+				Columns: []*schema.Column{WavesColumns[16], WavesColumns[15]},
 			},
 		},
 	}
@@ -1034,14 +1034,14 @@ var (
 				Columns: []*schema.Column{WaveMembersColumns[10]},
 			},
 			{
-				Name:    "wavemember_wave_members",
+				Name:    "wavemember_tenant_id_wave_members",
 				Unique:  false,
-				Columns: []*schema.Column{WaveMembersColumns[9]},
+				Columns: []*schema.Column{WaveMembersColumns[10], WaveMembersColumns[9]},
 			},
 			{
-				Name:    "wavemember_host_wave_memberships",
+				Name:    "wavemember_tenant_id_host_wave_memberships",
 				Unique:  false,
-				Columns: []*schema.Column{WaveMembersColumns[8]},
+				Columns: []*schema.Column{WaveMembersColumns[10], WaveMembersColumns[8]},
 			},
 		},
 	}

@@ -146,9 +146,9 @@ func (WaveMember) Edges() []ent.Edge {
 }
 
 func (Wave) Indexes() []ent.Index {
-	return []ent.Index{index.Edges("plan")}
+	return []ent.Index{index.Fields("tenant_id").Edges("plan")}
 }
 
 func (WaveMember) Indexes() []ent.Index {
-	return []ent.Index{index.Edges("wave"), index.Edges("host")}
+	return []ent.Index{index.Fields("tenant_id").Edges("wave"), index.Fields("tenant_id").Edges("host")}
 }

@@ -8,6 +8,7 @@ import (
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
 )
 
 var (
@@ -66,6 +67,10 @@ func (Session) Edges() []ent.Edge {
 	return []ent.Edge{edge.From("user", User.Type).Ref("sessions").Unique().Required()}
 }
 
+func (Session) Indexes() []ent.Index {
+	return []ent.Index{index.Edges("user")}
+}
+
 func (Session) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
 }
@@ -93,6 +98,10 @@ func (APIToken) Fields() []ent.Field {
 func (APIToken) Edges() []ent.Edge {
 	return []ent.Edge{edge.From("user", User.Type).Ref("api_tokens").Unique().Required().
 		Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput))}
+}
+
+func (APIToken) Indexes() []ent.Index {
+	return []ent.Index{index.Edges("user")}
 }
 
 func (APIToken) Annotations() []schema.Annotation {

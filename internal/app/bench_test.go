@@ -193,7 +193,7 @@ func load(b *testing.B, hc *http.Client, url, token string, body []byte, clients
 // seedBulk inserts n hosts into the default tenant in batches, each with two
 // disks, spread over 200 applications and the environments, the way an
 // RVTools import leaves them.
-func seedBulk(b *testing.B, ts *testServer, n int) {
+func seedBulk(b testing.TB, ts *testServer, n int) {
 	b.Helper()
 	client := ts.App.DB.Client
 	tid, err := client.Tenant.Query().Where(tenant.Slug("default")).OnlyID(viewer.SystemContext(b.Context()))
