@@ -7,13 +7,57 @@ export const MigrationsQuery = graphql(`
       pageInfo { hasNextPage endCursor }
       edges {
         node {
-          id state failureReason bytesTotal bytesDone rateBps lagSeconds etaSeconds lastSyncAt
+          id state failureReason lastError bytesTotal bytesDone rateBps lagSeconds etaSeconds lastSyncAt
+          percent rate eta allowedActions
           host { id name }
           cloudAccount { id name provider }
-          recoveryPoints(first: 20) { totalCount edges { node { id externalID sizeBytes createdAt labels } } }
-          launches { id kind status instanceID finishedAt createdAt }
+          disks { name sizeBytes targetDiskID bytesDone syncedAt }
+          latestRecoveryPoint { id kind createdAt }
+          recoveryPoints(first: 20, orderBy: { field: CREATED_AT, direction: DESC }) { totalCount edges { node { id kind externalID sizeBytes createdAt labels } } }
+          launches { id kind status instanceID message checks finishedAt createdAt }
         }
       }
     }
+  }
+`)
+
+// Hosts to choose from in the start wizard, with what the migration needs:
+// disks (from the agent's inventory) and the agent that will sync them.
+export const WizardHostsQuery = graphql(`
+  query MigrationWizardHosts($first: Int, $where: HostWhereInput) {
+    hosts(first: $first, where: $where, orderBy: [{ field: NAME, direction: ASC }]) {
+      totalCount
+      edges { node { id name os diskProvisionedBytes disks { name sizeBytes } agent { id lastHeartbeatAt } migrations { id state } } }
+    }
+  }
+`)
+
+export const CloudAccountsForWizardQuery = graphql(`
+  query MigrationWizardCloudAccounts {
+    cloudAccounts(first: 100) { edges { node { id name provider } } }
+  }
+`)
+
+export const StartMigrationMutation = graphql(`
+  mutation StartMigration($hostIds: [ID!]!, $cloudAccountId: ID) {
+    startMigration(hostIds: $hostIds, cloudAccountId: $cloudAccountId) { id state host { id name } }
+  }
+`)
+
+export const TestLaunchMutation = graphql(`
+  mutation TestLaunch($migrationId: ID!, $recoveryPointId: ID) {
+    testLaunch(migrationId: $migrationId, recoveryPointId: $recoveryPointId) { id status kind }
+  }
+`)
+
+export const CutoverMutation = graphql(`
+  mutation Cutover($migrationId: ID!) {
+    cutover(migrationId: $migrationId) { id state }
+  }
+`)
+
+export const RollbackMutation = graphql(`
+  mutation Rollback($migrationId: ID!) {
+    rollback(migrationId: $migrationId) { id state }
   }
 `)
