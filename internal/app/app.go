@@ -23,6 +23,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/graph"
+	"github.com/ferry-migrate/ferry/internal/agentstore"
 	"github.com/ferry-migrate/ferry/internal/auth"
 	"github.com/ferry-migrate/ferry/internal/database"
 	"github.com/ferry-migrate/ferry/internal/secrets"
@@ -67,6 +68,9 @@ type App struct {
 	Log     *slog.Logger
 	// Resolver is the GraphQL resolver root, shared with the wiring files.
 	Resolver *graph.Resolver
+	// Agents is the agent protocol's store; set its Commands hook to hand
+	// agents work (wired in discovery.go).
+	Agents *agentstore.Store
 	// routes are extra routes the wiring files add (agent protocol,
 	// uploads, gateway), mounted with cfg.Mount.
 	routes []func(chi.Router)
@@ -216,9 +220,11 @@ func (a *App) StartWorkers() error {
 		return fmt.Errorf("start workers: %w", err)
 	}
 	a.scheduler = asynq.NewScheduler(a.Queue.Redis, &asynq.SchedulerOpts{HeartbeatInterval: time.Second})
-	t, opts := jobs.NewPruneSessionsTask()
-	if _, err := a.scheduler.Register("@hourly", t, opts...); err != nil {
-		return err
+	for _, task := range []func() (*asynq.Task, []asynq.Option){jobs.NewPruneSessionsTask, jobs.NewOptimizeDatabaseTask} {
+		t, opts := task()
+		if _, err := a.scheduler.Register("@hourly", t, opts...); err != nil {
+			return err
+		}
 	}
 	return a.scheduler.Start()
 }

@@ -1,7 +1,215 @@
 package app
 
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/ferry-migrate/ferry"
+	"github.com/ferry-migrate/ferry/discovery/agentapi"
+	"github.com/ferry-migrate/ferry/discovery/importer"
+	"github.com/ferry-migrate/ferry/internal/agentstore"
+	"github.com/ferry-migrate/ferry/internal/ingest"
+	"github.com/ferry-migrate/ferry/internal/viewer"
+	"github.com/ferry-migrate/ferry/internal/web"
+)
+
+// Upload limits of POST /api/v1/imports. Each file is also held to the
+// importer's own caps (importer.DefaultLimits).
+const (
+	maxUploadBytes = 1 << 30 // the whole request
+	maxUploadFiles = 64
+)
+
 // wireDiscovery registers the discovery area's task handlers (a.Mux) and routes
 // (a.routes); called once from New.
 func (a *App) wireDiscovery() error {
+	a.Agents = &agentstore.Store{Client: a.DB.Client, Now: a.Config.Now}
+	agents := agentapi.NewHandler(agentapi.Config{
+		Store: a.Agents, TokenKey: a.Key, Now: a.Config.Now, Logger: a.Log,
+	})
+	a.routes = append(a.routes, func(r chi.Router) {
+		// The agent's credential (or registration token) is its only
+		// authentication: no session, no CSRF, its own body limit.
+		r.Handle(agentapi.PathPrefix+"*", agents)
+		// a.Web exists only once New has built it; routes are mounted
+		// while it is being built, so authentication is looked up per request.
+		r.Post("/api/v1/imports", func(w http.ResponseWriter, r *http.Request) {
+			a.Web.Authenticate(true)(http.HandlerFunc(a.uploadImport)).ServeHTTP(w, r)
+		})
+	})
 	return nil
+}
+
+// importError is one row error of an upload, as the UI shows it.
+type importError struct {
+	File    string `json:"file"`
+	Row     int    `json:"row"`
+	Column  string `json:"column"`
+	Message string `json:"message"`
+}
+
+// importResponse answers POST /api/v1/imports.
+type importResponse struct {
+	ImportRun struct {
+		ID     int    `json:"id"`
+		Status string `json:"status"`
+	} `json:"importRun"`
+	Rows          int                    `json:"rows"`
+	RowsImported  int                    `json:"rowsImported"`
+	HostsCreated  int                    `json:"hostsCreated"`
+	HostsUpdated  int                    `json:"hostsUpdated"`
+	Connections   int                    `json:"connections"`
+	Files         []importer.FileSummary `json:"files"`
+	Errors        []importError          `json:"errors"`
+	ErrorsDropped int                    `json:"errorsDropped"`
+}
+
+// uploadImport streams a multipart upload, part by part, into the
+// importer (never holding a file whole) and stores the result as one
+// batch. A file the importer refuses (unknown format, over a cap) refuses
+// the whole upload with 400 and stores nothing; row errors are reported
+// and the good rows kept.
+func (a *App) uploadImport(w http.ResponseWriter, r *http.Request) {
+	v := viewer.FromContext(r.Context())
+	if v == nil || !v.Can(viewer.RoleConsultant) {
+		role := viewer.Role("")
+		if v != nil {
+			role = v.Role
+		}
+		web.WriteError(w, r, ferry.Errorf(ferry.EFORBIDDEN, "importing needs the consultant role or higher; you are %s", role))
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "multipart/form-data" {
+		web.WriteError(w, r, ferry.Errorf(ferry.EINVALID, "send the files as multipart/form-data (one part per file), not %q", r.Header.Get("Content-Type")))
+		return
+	}
+	if r.ContentLength > maxUploadBytes {
+		web.WriteError(w, r, ferry.Errorf(ferry.EINVALID, "the upload is %d bytes; the limit is %d", r.ContentLength, maxUploadBytes))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxUploadBytes)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		web.WriteError(w, r, ferry.Errorf(ferry.EINVALID, "malformed multipart upload: %v", err))
+		return
+	}
+	im := importer.New(importer.Limits{}, a.Config.Now)
+	var names []string
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			web.WriteError(w, r, uploadError("", err))
+			return
+		}
+		name := part.FileName()
+		if name == "" {
+			part.Close()
+			continue // a form field, not a file
+		}
+		if len(names) == maxUploadFiles {
+			web.WriteError(w, r, ferry.Errorf(ferry.EINVALID, "an upload may hold at most %d files", maxUploadFiles))
+			return
+		}
+		names = append(names, name)
+		err = im.Add(name, part)
+		part.Close()
+		if err != nil {
+			web.WriteError(w, r, uploadError(name, err))
+			return
+		}
+	}
+	if len(names) == 0 {
+		web.WriteError(w, r, ferry.Errorf(ferry.EINVALID, "the upload has no file parts; attach one or more files (CSV template, RVTools export, ss/netstat capture or estate JSON)"))
+		return
+	}
+	res := im.Finish()
+	rows := 0
+	for _, f := range res.Files {
+		rows += f.Rows
+	}
+	out, err := ingest.Apply(r.Context(), a.DB.Client, v.TenantID, ingest.Batch{
+		Kind: kindOf(res.Files), Filename: clip(strings.Join(names, ", "), 1000), Actor: v.Actor(),
+		Records: res.Records, Connections: res.Connections, Errors: res.Errors, Dropped: res.ErrorsDropped, RowsTotal: rows,
+	}, a.Config.Now())
+	if err != nil {
+		a.Log.ErrorContext(r.Context(), "store import", "error", err, "files", names)
+		web.WriteError(w, r, err)
+		return
+	}
+	body := importResponse{
+		Rows: out.Run.RowsTotal, RowsImported: out.Run.RowsImported, HostsCreated: out.HostsCreated,
+		HostsUpdated: out.HostsUpdated, Connections: out.Connections, Files: res.Files,
+		Errors: make([]importError, 0, len(res.Errors)), ErrorsDropped: res.ErrorsDropped,
+	}
+	body.ImportRun.ID, body.ImportRun.Status = out.Run.ID, string(out.Run.Status)
+	for _, e := range res.Errors {
+		body.Errors = append(body.Errors, importError{File: e.File, Row: e.Row, Column: e.Column, Message: e.Reason})
+	}
+	writeUploadJSON(w, http.StatusOK, body)
+}
+
+// uploadError says which file of an upload was refused and why.
+func uploadError(file string, err error) error {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return ferry.Errorf(ferry.EINVALID, "the upload exceeds %d bytes; nothing was imported", mbe.Limit)
+	case file == "" || errors.Is(err, io.ErrUnexpectedEOF):
+		return ferry.Errorf(ferry.EINVALID, "malformed multipart upload: %v; nothing was imported", err)
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, file) {
+		msg = file + ": " + msg
+	}
+	return ferry.Errorf(ferry.EINVALID, "%s; nothing was imported", msg)
+}
+
+// kindOf names an import by the formats of its files ("csv", "rvtools+ss").
+func kindOf(files []importer.FileSummary) string {
+	seen := map[string]bool{}
+	for _, f := range files {
+		k := string(f.Kind)
+		switch f.Kind {
+		case importer.KindHostsCSV, importer.KindConnectionsCSV:
+			k = "csv"
+		case importer.KindRVToolsCSV, importer.KindRVToolsXLSX:
+			k = "rvtools"
+		case importer.KindEstateJSON:
+			k = "estate"
+		}
+		seen[k] = true
+	}
+	kinds := make([]string, 0, len(seen))
+	for k := range seen {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	if len(kinds) == 0 {
+		return "upload"
+	}
+	return strings.Join(kinds, "+")
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// writeUploadJSON writes an upload's answer.
+func writeUploadJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }

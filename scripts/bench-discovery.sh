@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# bench-discovery.sh: heartbeat ingest of the control plane. A load
+# generator on loopback drives POST /agent/v1/heartbeat of a whole server
+# (app.New: SQLite file, web middleware and access log, the agent handler,
+# internal/agentstore) from 20,000 registered agents, first paced at
+# 20,000 agents per minute (≈333 req/s, open loop), then flat out with 32
+# concurrent clients. Prints p50/p99/max ms per request and req/s.
+#
+#   scripts/bench-discovery.sh
+#   FERRY_BENCH_AGENTS=2000 FERRY_BENCH_SECONDS=5 scripts/bench-discovery.sh   # quicker
+#
+# The RVTools import and agent inventory pass numbers come from
+# `go test -bench . ./discovery/...` and `ferry agent inventory --stats`
+# (docs/bench/discovery.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -n "${QUICK:-}" ]; then
+  export FERRY_BENCH_AGENTS=${FERRY_BENCH_AGENTS:-2000} FERRY_BENCH_SECONDS=${FERRY_BENCH_SECONDS:-5}
+fi
+echo "agents=${FERRY_BENCH_AGENTS:-20000} seconds per phase=${FERRY_BENCH_SECONDS:-15}"
+go test -p 1 -count=1 -run '^$' -bench BenchmarkHeartbeatIngest -benchtime 1x ./internal/agentstore/
