@@ -182,6 +182,10 @@ func (s *syncRunner) syncOnce(job syncJob) {
 		Fingerprint: job.fingerprint, StateDir: s.stateDir, RetryFor: 5 * time.Minute,
 		Logf:          func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) },
 		ProgressEvery: 10 * time.Second,
+		// Smaller batches than the standalone default: each ends in a gateway
+		// checkpoint (the progress the UI shows) and stays well inside the
+		// control plane's request timeout on slow links.
+		BatchBytes: 32 << 20,
 		Progress: func(p engine.Progress) {
 			log.Info("sync progress", "phase", p.Phase, "done", p.Done, "total", p.Total, "sent_bytes", p.SentBytes)
 		},
