@@ -1,5 +1,6 @@
 // scenarios.mjs: the end-to-end scenarios, run in order against one server.
 import { Api } from './api.mjs'
+import { pollUntil } from './server.mjs'
 import { seedHosts, hostInput } from './seed.mjs'
 
 const HOSTS = 120
@@ -234,6 +235,38 @@ export const scenarios = [
     },
   },
   {
+    name: '16-discovery-upload-and-tokens',
+    // The refused upload is a 400 the browser logs.
+    allowConsole: [/status of 400/],
+    async run({ page, base, server }) {
+      await signIn(page, base, server.admin, '/discovery')
+      // Import an estate file through the UI: bad rows are listed with file, row and column.
+      await page.locator('.el-tabs__item', { hasText: 'Imports' }).click()
+      const testdata = new URL('../../discovery/importer/testdata/', import.meta.url).pathname
+      await page.locator('input[data-test=upload-files]').setInputFiles([`${testdata}hosts.csv`, `${testdata}connections.csv`])
+      await page.locator('[data-test=upload-submit]').click()
+      await page.locator('[data-test=upload-result]').waitFor()
+      const row = page.locator('[data-test=upload-errors] tr', { hasText: '10.1.0.300' }).first()
+      await row.waitFor()
+      const text = await row.textContent()
+      assert(text.includes('hosts.csv') && text.includes('4') && text.includes('ip'), `row error: ${text}`)
+      await page.locator('[data-test=imports-table] td', { hasText: 'hosts.csv, connections.csv' }).first().waitFor()
+      // A file no importer knows is refused whole, with its name.
+      await page.locator('input[data-test=upload-files]').setInputFiles({ name: 'notes.bin', mimeType: 'application/octet-stream', buffer: Buffer.from('\u0000\u0001 not an estate') })
+      await page.locator('[data-test=upload-submit]').click()
+      await page.locator('[data-test=upload-error]', { hasText: 'notes.bin' }).waitFor()
+      // A registration token: shown once with the exact install command, then revoked.
+      await page.locator('.el-tabs__item', { hasText: 'Registration tokens' }).click()
+      await page.locator('input[data-test=regtoken-name]').fill('e2e estate')
+      await page.locator('[data-test=regtoken-create]').click()
+      const cmd = await page.locator('[data-test=regtoken-command] [data-test=copy-value]').textContent()
+      assert(cmd.startsWith(`ferry agent register --server ${base} --token frt_`), `install command: ${cmd}`)
+      await page.locator('[data-test="revoke-token-e2e estate"]').click()
+      await page.locator('.el-message-box__btns button', { hasText: 'Revoke' }).click()
+      await page.locator('[data-test=tokens-table] .el-tag', { hasText: 'Revoked' }).first().waitFor()
+    },
+  },
+  {
     name: '13-topology-groups-by-application',
     async run({ page, base, server }) {
       // Group the first ten hosts into an application from the inventory.
@@ -305,6 +338,71 @@ export const scenarios = [
       await page.waitForURL((u) => u.pathname === '/inventory')
       await page.locator('input[data-test=search]').fill('scratch-01')
       await page.locator('[data-test=total]', { hasText: '0 in total' }).waitFor()
+    },
+  },
+  {
+    // The whole migration of one host through the UI: a real agent process
+    // replicates an ext4 image file; the user starts the migration in the
+    // wizard, watches it reach 100 %, test-launches, cuts over, rolls back.
+    name: '20-migration-lifecycle',
+    async run({ page, base, server, shared, shot }) {
+      const { spawn, execFileSync } = await import('node:child_process')
+      const { mkdtemp, open } = await import('node:fs/promises')
+      const { tmpdir, hostname } = await import('node:os')
+      const { join } = await import('node:path')
+      const { randomBytes } = await import('node:crypto')
+      const bin = process.env.FERRY_BIN
+      const dir = await mkdtemp(join(tmpdir(), 'ferry-e2e-agent-'))
+      const img = join(dir, 'vda.img')
+      const f = await open(img, 'w')
+      await f.truncate(64 << 20)
+      await f.close()
+      execFileSync('mkfs.ext4', ['-q', '-F', img]) // e2fsprogs: the launch checks want a filesystem
+      const g = await open(img, 'r+')
+      await g.write(randomBytes(4 << 20), 0, 4 << 20, 24 << 20)
+      await g.close()
+      const api = shared.api ?? new Api(base)
+      if (!shared.api) await api.login(server.admin.email, server.admin.password)
+      const tok = await api.gql('mutation { createRegistrationToken(input: {name: "e2e-agent"}) { token } }')
+      const state = join(dir, 'state')
+      execFileSync(bin, ['agent', 'register', '--server', base, '--token', tok.data.createRegistrationToken.token, '--state', state])
+      const agent = spawn(bin, ['agent', 'run', '--state', state, '--disk-source', `vda=${img}`, '--sample-every', '5s'], { stdio: 'ignore' })
+      try {
+        const name = await pollUntil(async () => {
+          const r = await api.gql('{ hosts(first: 5, where: { hasAgent: true }) { edges { node { name disks { name } } } } }')
+          const h = r.data.hosts.edges.map((e) => e.node).find((n) => n.disks?.some((d) => d.name === 'vda'))
+          return h?.name
+        }, { timeoutMs: 60000, what: 'the agent host with disk vda' })
+        assert(name === hostname() || name, 'agent host has a name')
+        await signIn(page, base, server.admin, '/dashboard')
+        const before = Number(await page.locator('[data-test=stat-migrations]').innerText())
+        await page.locator('[data-test=nav-migrations]').click()
+        await page.locator('[data-test=start-migration]').click()
+        await page.locator('input[data-test=wizard-search]').fill(name)
+        await page.locator(`[data-test="wizard-host-${name}"]`).click()
+        await page.locator('[data-test=wizard-next]').click()
+        await page.locator('[data-test=wizard-sync]').waitFor()
+        await page.locator('[data-test=wizard-next]').click()
+        await page.locator('[data-test=wizard-review]', { hasText: '1 migration' }).waitFor()
+        await page.locator('[data-test=wizard-start]').click()
+        await page.locator(`[data-test="progress-${name}"]`, { hasText: '100%' }).waitFor({ timeout: 90000 })
+        await shot('synced')
+        const confirm = () => page.locator('.el-message-box__btns .el-button--primary').click()
+        await page.locator(`[data-test="test-launch-${name}"]`).click()
+        await confirm()
+        await page.locator(`[data-test="cutover-${name}"]`).waitFor({ timeout: 60000 })
+        await page.locator(`[data-test="cutover-${name}"]`).click()
+        await confirm()
+        await page.locator('[data-test=migrations-table] .el-tag', { hasText: 'Cut over' }).waitFor({ timeout: 90000 })
+        await shot('cut-over')
+        await page.locator(`[data-test="rollback-${name}"]`).click()
+        await confirm()
+        await page.locator('[data-test=migrations-table] .el-tag', { hasText: 'Rolled back' }).waitFor({ timeout: 60000 })
+        await page.locator('[data-test=nav-dashboard]').click()
+        await page.locator('[data-test=stat-migrations]', { hasText: String(before + 1) }).waitFor()
+      } finally {
+        agent.kill('SIGTERM')
+      }
     },
   },
   {
