@@ -15,3 +15,18 @@ export const AssessmentsQuery = graphql(`
     }
   }
 `)
+
+export const AssessmentSummaryQuery = graphql(`
+  query AssessmentSummary($target: String!) {
+    assessmentSummary(target: $target) {
+      target hosts ready readyWithActions notReady unknown monthlyCostAsIs monthlyCostRightSized
+      storageMonthly savingsPercent usedBytes transferSeconds offlineSeedingHosts offlineSeedingBytes
+    }
+  }
+`)
+
+export const RunAssessmentMutation = graphql(`
+  mutation RunAssessment($target: String!, $region: String, $bandwidth: String) {
+    runAssessment(target: $target, region: $region, bandwidth: $bandwidth) { target region queued hosts }
+  }
+`)

@@ -14,12 +14,28 @@ export const PlanQuery = graphql(`
     node(id: $id) {
       __typename
       ... on Plan {
-        id name target status problems constraints metrics
+        id name target status problems constraints metrics error infeasible unplaced warnings
         waves {
-          id ordinal name status startsAt endsAt cutoverAt dataBytes replicationSeconds
+          id ordinal name status startsAt endsAt cutoverAt dataBytes replicationSeconds pilot hostCount
           members { id reason moveGroup manual host { id name } }
         }
       }
+    }
+  }
+`)
+
+export const GeneratePlanMutation = graphql(`
+  mutation GeneratePlan($input: GeneratePlanInput!) {
+    generatePlan(input: $input) { id name target status error }
+  }
+`)
+
+export const MovePlanHostMutation = graphql(`
+  mutation MovePlanHost($planId: ID!, $hostId: ID!, $toWave: Int!, $wholeGroup: Boolean, $confirm: Boolean) {
+    movePlanHost(planId: $planId, hostId: $hostId, toWave: $toWave, wholeGroup: $wholeGroup, confirm: $confirm) {
+      saved
+      violations { kind message hostIDs }
+      plan { id status }
     }
   }
 `)
