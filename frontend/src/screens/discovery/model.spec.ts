@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { heartbeatState, installCommand, rowErrors, tokenState } from './model'
+import { heartbeatState, installCommand, rowErrors, tokenState, uploadFiles } from './model'
 
 const now = Date.parse('2026-01-01T12:00:00Z')
 const ago = (ms: number) => new Date(now - ms).toISOString()
@@ -37,5 +37,22 @@ describe('rowErrors', () => {
       { file: '', row: 0, column: undefined, reason: 'bad file' },
     ])
     expect(rowErrors(null)).toEqual([])
+  })
+})
+
+describe('uploadFiles', () => {
+  it('posts every file as a multipart part and returns the result', async () => {
+    let sent: FormData | undefined
+    const fake = (async (_url: string, init: RequestInit) => {
+      sent = init.body as FormData
+      return new Response(JSON.stringify({ importRun: { id: 1, status: 'partial' }, rows: 3, errors: [{ file: 'a.csv', row: 2, column: 'ip', message: 'bad' }] }), { status: 200 })
+    }) as unknown as typeof fetch
+    const res = await uploadFiles([new File(['x'], 'a.csv'), new File(['y'], 'b.txt')], (i) => i, fake)
+    expect(sent?.getAll('files').map((f) => (f as File).name)).toEqual(['a.csv', 'b.txt'])
+    expect(res.errors[0].column).toBe('ip')
+  })
+  it('throws the server message of a refused upload', async () => {
+    const fake = (async () => new Response(JSON.stringify({ error: 'import notes.bin: unrecognised file format; nothing was imported' }), { status: 400 })) as unknown as typeof fetch
+    await expect(uploadFiles([new File(['x'], 'notes.bin')], (i) => i, fake)).rejects.toThrow('notes.bin')
   })
 })

@@ -42,3 +42,27 @@ export function rowErrors(errors: ReadonlyArray<Record<string, unknown>> | null 
     reason: String(e.reason ?? e.message ?? ''),
   }))
 }
+
+// UploadResult is the answer of POST /api/v1/imports.
+export interface UploadResult {
+  importRun: { id: number; status: string }
+  rows: number
+  rowsImported: number
+  hostsCreated: number
+  hostsUpdated: number
+  connections: number
+  errors: { file: string; row: number; column: string; message: string }[]
+  errorsDropped: number
+}
+
+// uploadFiles posts estate files as one import (multipart, one part per
+// file). A refused upload throws with the server's message, which names the
+// file and the reason.
+export async function uploadFiles(files: File[], init: (i: RequestInit) => RequestInit, fetcher: typeof fetch = fetch): Promise<UploadResult> {
+  const body = new FormData()
+  for (const f of files) body.append('files', f, f.name)
+  const res = await fetcher('/api/v1/imports', init({ method: 'POST', body }))
+  const data = await res.json().catch(() => ({ error: `HTTP ${res.status}` }))
+  if (!res.ok) throw new Error(String(data.error ?? `HTTP ${res.status}`))
+  return data as UploadResult
+}

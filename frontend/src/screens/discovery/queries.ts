@@ -19,3 +19,25 @@ export const DiscoveryQuery = graphql(`
     }
   }
 `)
+
+export const CreateRegistrationTokenMutation = graphql(`
+  mutation DiscoveryCreateRegistrationToken($input: CreateRegistrationTokenInput!) {
+    createRegistrationToken(input: $input) {
+      token
+      installCommand
+      registrationToken { id name expiresAt maxUses uses }
+    }
+  }
+`)
+
+export const RevokeRegistrationTokenMutation = graphql(`
+  mutation DiscoveryRevokeRegistrationToken($id: ID!) {
+    revokeRegistrationToken(id: $id) { id revokedAt }
+  }
+`)
+
+export const RevokeAgentMutation = graphql(`
+  mutation DiscoveryRevokeAgent($id: ID!) {
+    revokeAgent(id: $id) { id revokedAt }
+  }
+`)
