@@ -843,7 +843,10 @@ func (m *Migrations) testLaunch(ctx context.Context, mig *ent.Migration, p Migra
 	}
 	err = m.setState(ctx, mig.ID, []migration.State{migration.StateTestLaunched}, next, func(u *ent.MigrationUpdateOne) { u.SetLastError(lastErr) })
 	if err != nil && ferry.ErrorCode(err) == ferry.ECONFLICT {
-		return nil // rolled back meanwhile; rollback discards this launch
+		// Rolled back while this launch ran: the rollback may have come
+		// and gone before these instances existed, so discard them here.
+		l.Instances, l.Kind = ins, launch.KindTest
+		return m.discard(ctx, l)
 	}
 	if err != nil {
 		return err
@@ -944,8 +947,19 @@ func (m *Migrations) cutover(ctx context.Context, mig *ent.Migration, _ Migratio
 			return err
 		}
 	}
+	err = m.setState(ctx, mig.ID, []migration.State{migration.StateCuttingOver}, migration.StateCutOver, func(u *ent.MigrationUpdateOne) { u.SetLastError("") })
+	if ferry.ErrorCode(err) == ferry.ECONFLICT {
+		// Rolled back while the launch ran: the source is authoritative,
+		// so the copy made live here must go too.
+		l.Instances, l.Kind = ins, launch.KindCutover
+		m.Log.WarnContext(ctx, "cutover overtaken by a rollback; discarding its launch", "migration", mig.ID)
+		return m.discard(ctx, l)
+	}
+	if err != nil {
+		return err
+	}
 	m.Log.InfoContext(ctx, "cut over", "migration", mig.ID, "instances", instanceIDs(ins))
-	return m.setState(ctx, mig.ID, []migration.State{migration.StateCuttingOver}, migration.StateCutOver, func(u *ent.MigrationUpdateOne) { u.SetLastError("") })
+	return nil
 }
 
 // rollback discards every launched copy; the source was never touched and
