@@ -374,6 +374,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{DisksColumns[8], DisksColumns[9]},
 			},
+			{
+				Name:    "disk_host_disks",
+				Unique:  false,
+				Columns: []*schema.Column{DisksColumns[9]},
+			},
 		},
 	}
 	// HostsColumns holds the columns for the "hosts" table.
@@ -478,6 +483,11 @@ var (
 				Name:    "host_tenant_id_application_id",
 				Unique:  false,
 				Columns: []*schema.Column{HostsColumns[33], HostsColumns[32]},
+			},
+			{
+				Name:    "host_application_id",
+				Unique:  false,
+				Columns: []*schema.Column{HostsColumns[32]},
 			},
 		},
 	}
@@ -682,6 +692,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{NetworkInterfacesColumns[8], NetworkInterfacesColumns[7]},
 			},
+			{
+				Name:    "networkinterface_host_nics",
+				Unique:  false,
+				Columns: []*schema.Column{NetworkInterfacesColumns[7]},
+			},
 		},
 	}
 	// PlansColumns holds the columns for the "plans" table.
@@ -885,6 +900,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{SoftwaresColumns[8], SoftwaresColumns[7]},
 			},
+			{
+				Name:    "software_host_software",
+				Unique:  false,
+				Columns: []*schema.Column{SoftwaresColumns[7]},
+			},
 		},
 	}
 	// TenantsColumns holds the columns for the "tenants" table.
@@ -986,6 +1006,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{WavesColumns[16], WavesColumns[15]},
 			},
+			{
+				Name:    "wave_plan_waves",
+				Unique:  false,
+				Columns: []*schema.Column{WavesColumns[15]},
+			},
 		},
 	}
 	// WaveMembersColumns holds the columns for the "wave_members" table.
@@ -1039,9 +1064,19 @@ var (
 				Columns: []*schema.Column{WaveMembersColumns[10], WaveMembersColumns[9]},
 			},
 			{
+				Name:    "wavemember_wave_members",
+				Unique:  false,
+				Columns: []*schema.Column{WaveMembersColumns[9]},
+			},
+			{
 				Name:    "wavemember_tenant_id_host_wave_memberships",
 				Unique:  false,
 				Columns: []*schema.Column{WaveMembersColumns[10], WaveMembersColumns[8]},
+			},
+			{
+				Name:    "wavemember_host_wave_memberships",
+				Unique:  false,
+				Columns: []*schema.Column{WaveMembersColumns[8]},
 			},
 		},
 	}

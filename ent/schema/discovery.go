@@ -156,6 +156,7 @@ func (Host) Indexes() []ent.Index {
 		index.Fields("tenant_id", "os"),
 		index.Fields("tenant_id", "created_at"),
 		index.Fields("tenant_id", "application_id"),
+		index.Fields("application_id"),
 	}
 }
 
@@ -182,13 +183,14 @@ func (Disk) Edges() []ent.Edge {
 	return []ent.Edge{edge.From("host", Host.Type).Ref("disks").Unique().Required()}
 }
 
-// Indexes: SQLite does not index foreign keys by itself. Edge indexes lead
-// with tenant_id so that an eager load ("host_disks IN (…) AND tenant_id = ?")
-// matches two columns of one index; with the foreign key alone, SQLite
-// without statistics preferred the tenant_id index and read every disk of
-// the estate for one page of hosts.
+// Indexes: SQLite does not index foreign keys by itself. Each edge gets two:
+// (tenant_id, fk) so that a tenant's eager load ("host_disks IN (…) AND
+// tenant_id = ?") matches two columns of one index — with the foreign key
+// alone, SQLite without statistics preferred the tenant_id index and read
+// every disk of the estate for one page of hosts — and (fk) for the
+// platform operator's queries, which carry no tenant filter.
 func (Disk) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("tenant_id").Edges("host")}
+	return []ent.Index{index.Fields("tenant_id").Edges("host"), index.Edges("host")}
 }
 
 // NetworkInterface is a NIC of a host.
@@ -210,7 +212,7 @@ func (NetworkInterface) Edges() []ent.Edge {
 }
 
 func (NetworkInterface) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("tenant_id", "mac"), index.Fields("tenant_id").Edges("host")}
+	return []ent.Index{index.Fields("tenant_id", "mac"), index.Fields("tenant_id").Edges("host"), index.Edges("host")}
 }
 
 // Software is a database or middleware detected on a host.
@@ -232,7 +234,7 @@ func (Software) Edges() []ent.Edge {
 }
 
 func (Software) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("tenant_id").Edges("host")}
+	return []ent.Index{index.Fields("tenant_id").Edges("host"), index.Edges("host")}
 }
 
 // Connection is an observed dependency from one host to another host or to an

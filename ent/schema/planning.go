@@ -146,9 +146,9 @@ func (WaveMember) Edges() []ent.Edge {
 }
 
 func (Wave) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("tenant_id").Edges("plan")}
+	return []ent.Index{index.Fields("tenant_id").Edges("plan"), index.Edges("plan")}
 }
 
 func (WaveMember) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("tenant_id").Edges("wave"), index.Fields("tenant_id").Edges("host")}
+	return []ent.Index{index.Fields("tenant_id").Edges("wave"), index.Edges("wave"), index.Fields("tenant_id").Edges("host"), index.Edges("host")}
 }
