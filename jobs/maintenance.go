@@ -23,6 +23,14 @@ func NewPruneSessionsTask() (*asynq.Task, []asynq.Option) {
 	return asynq.NewTask(TypePruneSessions, nil), []asynq.Option{asynq.Queue("low"), asynq.Unique(time.Hour)}
 }
 
+// TypeOptimizeDatabase refreshes the query planner's statistics.
+const TypeOptimizeDatabase = "maintenance:optimize_database"
+
+// NewOptimizeDatabaseTask returns the task, unique per hour like prune.
+func NewOptimizeDatabaseTask() (*asynq.Task, []asynq.Option) {
+	return asynq.NewTask(TypeOptimizeDatabase, nil), []asynq.Option{asynq.Queue("low"), asynq.Unique(time.Hour)}
+}
+
 // Maintenance handles housekeeping tasks.
 type Maintenance struct {
 	Client *ent.Client
@@ -40,7 +48,21 @@ func (m *Maintenance) PruneSessions(ctx context.Context, _ *asynq.Task) error {
 	return nil
 }
 
+// OptimizeDatabase refreshes SQLite's planner statistics for tables that
+// changed a lot (PRAGMA optimize). SQLite is the only database today; a
+// PostgreSQL build would make this an ANALYZE.
+func (m *Maintenance) OptimizeDatabase(ctx context.Context, _ *asynq.Task) error {
+	if m.Client == nil {
+		return nil
+	}
+	if _, err := m.Client.ExecContext(viewer.SystemContext(ctx), "PRAGMA optimize"); err != nil {
+		return fmt.Errorf("optimize database: %w", err)
+	}
+	return nil
+}
+
 // Register adds the maintenance handlers to mux.
 func (m *Maintenance) Register(mux *asynq.ServeMux) {
 	mux.HandleFunc(TypePruneSessions, m.PruneSessions)
+	mux.HandleFunc(TypeOptimizeDatabase, m.OptimizeDatabase)
 }

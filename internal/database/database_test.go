@@ -3,6 +3,7 @@ package database_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -75,5 +76,38 @@ func TestDSN(t *testing.T) {
 		if err != nil || !strings.Contains(got, tc.want) || !strings.Contains(got, "_journal_mode=WAL") || !strings.Contains(got, "_fk=1") {
 			t.Errorf("DSN(%q) = %q, %v", tc.in, got, err)
 		}
+	}
+}
+
+// Opening a database gathers planner statistics for tables that have none,
+// so SQLite learns that tenant_id is not selective (see Open).
+func TestOpenGathersStatistics(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ferry.db")
+	db, err := database.Open(t.Context(), path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, _ := db.SQL.Begin()
+	tx.Exec(`INSERT INTO tenants (id, created_at, updated_at, name, slug) VALUES (1, datetime('now'), datetime('now'), 't', 't')`)
+	for i := 0; i < 2000; i++ {
+		if _, err := tx.Exec(`INSERT INTO applications (created_at, updated_at, tenant_id, name, description, suggested) VALUES (datetime('now'), datetime('now'), 1, ?, '', 0)`, fmt.Sprint("app-", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = database.Open(t.Context(), path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var stat string
+	if err := db.SQL.QueryRow(`SELECT stat FROM sqlite_stat1 WHERE idx = 'application_tenant_id'`).Scan(&stat); err != nil {
+		t.Fatalf("no statistics for applications after reopening: %v", err)
+	}
+	if !strings.HasPrefix(stat, "2000 2000") {
+		t.Fatalf("stat1 for application_tenant_id = %q, want 2000 rows with 2000 per tenant", stat)
 	}
 }
