@@ -406,6 +406,56 @@ export const scenarios = [
     },
   },
   {
+    // Planning: two production hosts share an application (one move group);
+    // the consultant fills the constraints form and generates a plan.
+    name: '21-generate-a-plan',
+    async run({ page, base, server, shared, shot }) {
+      const api = shared.api
+      const d = await api.gql('{ hosts(first: 2, where: {nameIn: ["host-00100", "host-00104"]}) { edges { node { id } } } }')
+      const ids = d.data.hosts.edges.map((e) => e.node.id)
+      assert(ids.length === 2, 'seeded hosts host-00100 and host-00104 are missing (run 02 first)')
+      await api.gql('mutation($ids: [ID!]) { createApplication(input: {name: "e2e-pair", hostIDs: $ids}) { id } }', { ids })
+      await signIn(page, base, server.admin, '/plans')
+      await page.locator('[data-test=new-plan]').first().click()
+      await page.locator('input[data-test=plan-name]').fill('E2E waves')
+      await page.locator('input[data-test=plan-bandwidth]').fill('500Mbps')
+      await page.locator('[data-test=plan-max-hosts] input, input[data-test=plan-max-hosts]').first().fill('40')
+      await shot('form')
+      await page.locator('[data-test=generate-submit]').click()
+      await page.locator('[data-test=plan-status][data-status=ready], [data-test=plan-status][data-status=infeasible]').waitFor()
+      await page.locator('[data-test=plan-metrics]', { hasText: 'hosts placed' }).waitFor()
+      const waves = await page.locator('[data-test=wave-columns] .wave').count()
+      assert(waves >= 3, `a 40-host cap over ${HOSTS} hosts needs at least 3 waves, got ${waves}`)
+      const reasons = await page.locator('[data-test=wave-columns] .member .muted').allTextContents()
+      assert(reasons.length >= HOSTS && reasons.every((r) => r.trim().length > 0), 'every member shows its reason')
+      assert(reasons.some((r) => r.includes('e2e-pair')), 'the application shows in a reason')
+      shared.planName = 'E2E waves'
+    },
+  },
+  {
+    // Moving one host of a two-host group shows the violation first and
+    // saves nothing; "Move anyway" then saves it, marked as moved by hand.
+    name: '22-move-a-host-between-waves',
+    async run({ page, base, server, shot }) {
+      await signIn(page, base, server.admin, '/plans')
+      await page.locator('[data-test=plan-status][data-status=ready], [data-test=plan-status][data-status=infeasible]').waitFor()
+      const manualBefore = await page.locator('[data-test=wave-columns] .member', { hasText: 'Moved by hand' }).count()
+      await page.locator('[data-test=move-host][data-host=host-00100]').click()
+      await page.locator('[data-test=move-to]').click()
+      await page.locator('.el-select-dropdown__item:visible').first().click()
+      await page.locator('[data-test=move-check]').click()
+      await page.locator('[data-test=move-violations]', { hasText: 'group' }).waitFor()
+      await page.locator('[data-test=move-violations]', { hasText: 'nothing has been saved' }).waitFor()
+      await shot('violations')
+      const manualNow = await page.locator('[data-test=wave-columns] .member', { hasText: 'Moved by hand' }).count()
+      assert(manualNow === manualBefore, 'a move with violations was saved before it was confirmed')
+      await page.locator('[data-test=move-confirm]').click()
+      await page.locator('.el-message--success', { hasText: 'host-00100 moved to wave' }).waitFor()
+      await page.locator('[data-test=wave-columns] .member', { hasText: 'host-00100' }).filter({ hasText: 'Moved by hand' }).waitFor()
+      await page.locator('[data-test=wave-columns] .member', { hasText: 'host-00100' }).filter({ hasText: 'moved by hand to wave' }).waitFor()
+    },
+  },
+  {
     name: '99-sign-out',
     async run({ page, base, server }) {
       await signIn(page, base, server.admin, '/dashboard')

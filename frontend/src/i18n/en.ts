@@ -372,7 +372,7 @@ export default {
       maxHosts: 'Max hosts per wave (0 = no cap)',
       maxBytes: 'Max data per wave',
       pilot: 'Pilot wave hosts (0 = none)',
-      transferWindows: 'Transfer windows (one a line, @ rate)',
+      transferWindows: 'Transfer windows (one a line, rate after the window)',
       cutoverWindows: 'Cutover windows',
       maxDowntime: 'Max downtime per host',
       required: 'Give the plan a name and a bandwidth.',

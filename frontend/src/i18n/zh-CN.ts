@@ -374,7 +374,7 @@ const zhCN: typeof en = {
       maxHosts: '每波次最多主机数（0 = 不限）',
       maxBytes: '每波次最多数据量',
       pilot: '试点波次主机数（0 = 无）',
-      transferWindows: '传输窗口（每行一个，@ 速率）',
+      transferWindows: '传输窗口（每行一个，速率写在窗口后）',
       cutoverWindows: '切换窗口',
       maxDowntime: '每台主机最长停机时间',
       required: '请填写计划名称和带宽。',
