@@ -464,6 +464,29 @@ func TestAssessment(t *testing.T) {
 			t.Fatalf("the generated estate plants old OSes and 30 TB file servers; summary: %v", a)
 		}
 	}
+	// Through the queue (the estate is "large"): queued, then the same totals.
+	ts.App.Config.Workers = 1
+	if err := ts.App.StartWorkers(); err != nil {
+		t.Fatal(err)
+	}
+	old := planning.InlineHosts
+	planning.InlineHosts = 0
+	defer func() { planning.InlineHosts = old }()
+	const osum = `{ assessmentSummary(target: "openstack") { hosts notReady } }`
+	r := c.mustGQL(run, map[string]any{"t": "openstack"})
+	if dig(r, "runAssessment", "queued") != true {
+		t.Fatalf("large estate: %v", r)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for dig(c.mustGQL(osum, nil), "assessmentSummary", "hosts") != float64(hosts) {
+		if time.Now().After(deadline) {
+			t.Fatalf("queued assessment never finished: %v", c.mustGQL(osum, nil))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := dig(c.mustGQL(sum, nil), "assessments", "totalCount"); got != float64(2*hosts) {
+		t.Fatalf("%v rows after assessing two targets, want %d", got, 2*hosts)
+	}
 	if r := c.gql(run, map[string]any{"t": "aws"}); r.code() != "INVALID" || !strings.Contains(r.Errors[0].Message, "aws") {
 		t.Fatalf("unknown target: %s", r.raw)
 	}
