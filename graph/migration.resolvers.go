@@ -7,8 +7,10 @@ package graph
 
 import (
 	"context"
+	"strings"
 
 	"github.com/ferry-migrate/ferry"
+	"github.com/ferry-migrate/ferry/engine/throttle"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/launch"
@@ -59,7 +61,7 @@ func (r *migrationResolver) AllowedActions(ctx context.Context, obj *ent.Migrati
 }
 
 // StartMigration is the resolver for the startMigration field.
-func (r *mutationResolver) StartMigration(ctx context.Context, hostIds []int, cloudAccountID *int) ([]*ent.Migration, error) {
+func (r *mutationResolver) StartMigration(ctx context.Context, hostIds []int, cloudAccountID *int, rateLimit *string) ([]*ent.Migration, error) {
 	v, err := require(ctx, viewer.RoleOperator)
 	if err != nil {
 		return nil, err
@@ -73,6 +75,17 @@ func (r *mutationResolver) StartMigration(ctx context.Context, hostIds []int, cl
 	}
 	if len(hostIds) > 500 {
 		return nil, ferry.Errorf(ferry.EINVALID, "start at most 500 migrations at once, got %d hosts", len(hostIds))
+	}
+	settings := map[string]any{"driver": "local", "startedBy": v.Actor()}
+	if rateLimit != nil && strings.TrimSpace(*rateLimit) != "" {
+		rate, err := throttle.ParseRate(strings.TrimSpace(*rateLimit))
+		if err != nil {
+			return nil, ferry.Errorf(ferry.EINVALID, "rate limit: %v", err)
+		}
+		if rate == 0 {
+			return nil, ferry.Errorf(ferry.EINVALID, "rate limit 0 would never send anything; leave it empty for no limit")
+		}
+		settings["rate"] = strings.TrimSpace(*rateLimit)
 	}
 	client := ent.FromContext(ctx)
 	if cloudAccountID != nil {
@@ -109,7 +122,7 @@ func (r *mutationResolver) StartMigration(ctx context.Context, hostIds []int, cl
 			return nil, err
 		}
 		c := client.Migration.Create().SetTenantID(h.TenantID).SetHostID(id).SetStateChangedAt(r.Now().UTC()).
-			SetSettings(map[string]any{"driver": "local", "startedBy": v.Actor()})
+			SetSettings(settings)
 		if cloudAccountID != nil {
 			c.SetCloudAccountID(*cloudAccountID)
 		}

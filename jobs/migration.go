@@ -466,6 +466,9 @@ func (m *Migrations) SyncCommands(ctx context.Context, agentID int) ([]engine.Sy
 			continue
 		}
 		c := engine.SyncCommand{MigrationID: mig.ID, Pass: mig.SyncPass, Final: mig.State == migration.StateCuttingOver, Gateway: m.GatewayURL}
+		if r, ok := mig.Settings["rate"].(string); ok {
+			c.Rate = r
+		}
 		for _, d := range mig.Disks {
 			if d.SyncedAt != nil && !d.SyncedAt.Before(*mig.SyncRequestedAt) {
 				continue // this disk's part of the pass is done

@@ -16,6 +16,7 @@ import (
 	"github.com/ferry-migrate/ferry/discovery"
 	"github.com/ferry-migrate/ferry/discovery/agentapi"
 	"github.com/ferry-migrate/ferry/engine"
+	"github.com/ferry-migrate/ferry/engine/throttle"
 )
 
 // parseDiskSources reads --disk-source NAME=PATH values: the disk NAME of
@@ -96,6 +97,7 @@ type diskRun struct {
 }
 
 type syncJob struct {
+	rate        string
 	migration   int
 	pass        int
 	final       bool
@@ -125,7 +127,7 @@ func (s *syncRunner) handle(c agentapi.Command) {
 			s.log.Error("sync command: no source for disk", "migration", sc.MigrationID, "disk", d.Name, "err", err)
 			continue
 		}
-		job := syncJob{migration: sc.MigrationID, pass: sc.Pass, final: sc.Final, gateway: gw, fingerprint: sc.Fingerprint, disk: d, source: src}
+		job := syncJob{rate: sc.Rate, migration: sc.MigrationID, pass: sc.Pass, final: sc.Final, gateway: gw, fingerprint: sc.Fingerprint, disk: d, source: src}
 		s.mu.Lock()
 		if r, ok := s.running[d.DiskID]; ok {
 			if job.pass > r.pass && (r.next == nil || job.pass >= r.next.pass) {
@@ -196,6 +198,14 @@ func (s *syncRunner) syncOnce(job syncJob) {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.DisableCompression = true
 		opt.HTTPClient = &http.Client{Transport: tr}
+	}
+	if job.rate != "" {
+		r, err := throttle.ParseRate(job.rate)
+		if err != nil || r == 0 {
+			log.Error("sync not started: bad rate limit in the command", "rate", job.rate, "err", err)
+			return
+		}
+		opt.Rate = r
 	}
 	syncer, err := engine.NewSyncer(opt)
 	if err != nil {

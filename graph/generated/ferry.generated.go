@@ -36,7 +36,7 @@ type MutationResolver interface {
 	CreateRegistrationToken(ctx context.Context, input model.CreateRegistrationTokenInput) (*model.CreateRegistrationTokenPayload, error)
 	RevokeRegistrationToken(ctx context.Context, id int) (*ent.RegistrationToken, error)
 	RevokeAgent(ctx context.Context, id int) (*ent.Agent, error)
-	StartMigration(ctx context.Context, hostIds []int, cloudAccountID *int) ([]*ent.Migration, error)
+	StartMigration(ctx context.Context, hostIds []int, cloudAccountID *int, rateLimit *string) ([]*ent.Migration, error)
 	TestLaunch(ctx context.Context, migrationID int, recoveryPointID *int) (*ent.Launch, error)
 	Cutover(ctx context.Context, migrationID int) (*ent.Migration, error)
 	Rollback(ctx context.Context, migrationID int) (*ent.Migration, error)
@@ -416,6 +416,14 @@ func (ec *executionContext) field_Mutation_startMigration_args(ctx context.Conte
 		return nil, err
 	}
 	args["cloudAccountId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "rateLimit",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["rateLimit"] = arg2
 	return args, nil
 }
 
@@ -1433,7 +1441,7 @@ func (ec *executionContext) _Mutation_startMigration(ctx context.Context, field 
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().StartMigration(ctx, fc.Args["hostIds"].([]int), fc.Args["cloudAccountId"].(*int))
+			return ec.Resolvers.Mutation().StartMigration(ctx, fc.Args["hostIds"].([]int), fc.Args["cloudAccountId"].(*int), fc.Args["rateLimit"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Migration) graphql.Marshaler {

@@ -458,7 +458,7 @@ type ComplexityRoot struct {
 		RevokeRegistrationToken func(childComplexity int, id int) int
 		Rollback                func(childComplexity int, migrationID int) int
 		RunAssessment           func(childComplexity int, target string, region *string, bandwidth *string, headroom *float64) int
-		StartMigration          func(childComplexity int, hostIds []int, cloudAccountID *int) int
+		StartMigration          func(childComplexity int, hostIds []int, cloudAccountID *int, rateLimit *string) int
 		TestLaunch              func(childComplexity int, migrationID int, recoveryPointID *int) int
 		UpdateApplication       func(childComplexity int, id int, input ent.UpdateApplicationInput) int
 		UpdateHost              func(childComplexity int, id int, input ent.UpdateHostInput) int
@@ -2739,7 +2739,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.StartMigration(childComplexity, args["hostIds"].([]int), args["cloudAccountId"].(*int)), true
+		return e.ComplexityRoot.Mutation.StartMigration(childComplexity, args["hostIds"].([]int), args["cloudAccountId"].(*int), args["rateLimit"].(*string)), true
 	case "Mutation.testLaunch":
 		if e.ComplexityRoot.Mutation.TestLaunch == nil {
 			break
@@ -9577,7 +9577,7 @@ extend type Mutation {
   Start migrating each host to the cloud account (default: the built-in local
   driver). The host's agent is told to sync; progress shows on the Migration.
   """
-  startMigration(hostIds: [ID!]!, cloudAccountId: ID): [Migration!]!
+  startMigration(hostIds: [ID!]!, cloudAccountId: ID, "Cap on each agent's sending rate, e.g. 8Mbps or 20MiB/s (default unlimited)." rateLimit: String): [Migration!]!
   "Launch a copy of a recovery point (default: the newest) for testing; the source keeps running and syncing."
   testLaunch(migrationId: ID!, recoveryPointId: ID): Launch!
   "Final delta sync, recovery point, launch and verify. Needs a passed test launch first."

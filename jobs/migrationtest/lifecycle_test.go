@@ -156,7 +156,7 @@ func sha(t *testing.T, path string) string {
 
 // makeImage writes a GPT disk with one ext4 partition, random data in two
 // regions and zeros (holes) everywhere else.
-func makeImage(t *testing.T, path string, size int64) {
+func makeImage(t *testing.T, path string, size int64, regions ...[2]int64) {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -172,7 +172,7 @@ func makeImage(t *testing.T, path string, size int64) {
 	if _, err := f.WriteAt(imagetest.Superblock("ext4", "rootfs"), 1<<20); err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range [][2]int64{{4 << 20, 16 << 20}, {40 << 20, 8 << 20}} {
+	for _, r := range regions {
 		buf := make([]byte, r[1])
 		rand.Read(buf)
 		if _, err := f.WriteAt(buf, r[0]); err != nil {
@@ -301,7 +301,7 @@ func (w *world) startServe(t *testing.T) {
 	})
 }
 
-func newWorld(t *testing.T, size int64) *world {
+func newWorld(t *testing.T, size int64, regions ...[2]int64) *world {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs ferry serve and ferry agent")
@@ -311,7 +311,7 @@ func newWorld(t *testing.T, size int64) *world {
 	w.base = "http://" + w.addr
 	w.startServe(t)
 	w.admin = loginAt(t, w.base, "admin@example.com", adminPassword)
-	makeImage(t, w.img, size)
+	makeImage(t, w.img, size, regions...)
 	tok := w.admin.mustGQL(`mutation { createRegistrationToken(input: {name: "e2e"}) { token } }`, nil)
 	token := dig(tok, "createRegistrationToken", "token").(string)
 	state := filepath.Join(tmp, "agent")
@@ -346,13 +346,14 @@ func (w *world) migration(t *testing.T, c *client, id string) map[string]any {
 }
 
 func TestMigrationLifecycleProcesses(t *testing.T) {
-	const size = 80 << 20
-	w := newWorld(t, size)
+	const size = 160 << 20
+	w := newWorld(t, size, [2]int64{4 << 20, 64 << 20}, [2]int64{100 << 20, 16 << 20})
 	admin, img, data, hostID, agent := w.admin, w.img, w.data, w.hostID, w.agent
 	srcSum := sha(t, img)
 
 	started := time.Now()
-	d := admin.mustGQL(`mutation($h: [ID!]!) { startMigration(hostIds: $h) { id state } }`, map[string]any{"h": []string{hostID}})
+	// 80 MiB of data at 24 MiB/s: long enough to watch the progress move.
+	d := admin.mustGQL(`mutation($h: [ID!]!) { startMigration(hostIds: $h, rateLimit: "24MiB/s") { id state } }`, map[string]any{"h": []string{hostID}})
 	migID := dig(d, "startMigration", 0, "id").(string)
 	get := func(c *client) map[string]any { return w.migration(t, c, migID) }
 	var m map[string]any
@@ -365,7 +366,10 @@ func TestMigrationLifecycleProcesses(t *testing.T) {
 		}
 		return m["state"] == "syncing" && m["percent"] == float64(100) && m["latestRecoveryPoint"] != nil
 	})
-	t.Logf("initial sync of %d MiB: %s; percents seen %v", size>>20, time.Since(started).Round(time.Millisecond), keys(percents))
+	t.Logf("initial sync of %d MiB (80 MiB of data at 24 MiB/s): %s; percents seen %v", size>>20, time.Since(started).Round(time.Millisecond), keys(percents))
+	if len(percents) < 3 {
+		t.Errorf("progress went straight from 0 to 100 (%v); want the gateway's checkpoints in between", keys(percents))
+	}
 	target := filepath.Join(data, "cloud", "disks", dig(m, "disks", 0, "targetDiskID").(string)+".img")
 	if got := sha(t, target); got != srcSum {
 		t.Fatalf("target %s sha256 %s, source %s", target, got, srcSum)
@@ -377,6 +381,9 @@ func TestMigrationLifecycleProcesses(t *testing.T) {
 	// Illegal: cut over before a test launch; migrate the host twice.
 	if r := admin.gql(`mutation($id: ID!) { cutover(migrationId: $id) { id } }`, map[string]any{"id": migID}); r.code() != "CONFLICT" || !strings.Contains(r.raw, "test-launch") {
 		t.Fatalf("cutover from syncing: want CONFLICT naming the test launch, got %s", r.raw)
+	}
+	if r := admin.gql(`mutation($h: [ID!]!) { startMigration(hostIds: $h, rateLimit: "fast") { id } }`, map[string]any{"h": []string{hostID}}); r.code() != "INVALID" || !strings.Contains(r.raw, "rate limit") {
+		t.Fatalf("bad rate limit: want INVALID naming the rate limit, got %s", r.raw)
 	}
 	if r := admin.gql(`mutation($h: [ID!]!) { startMigration(hostIds: $h) { id } }`, map[string]any{"h": []string{hostID}}); r.code() != "CONFLICT" {
 		t.Fatalf("second migration of the host: want CONFLICT, got %s", r.raw)
@@ -492,7 +499,7 @@ func keys(m map[float64]bool) []float64 {
 // re-derives the work from the database and the sync completes.
 func TestMigrationSurvivesServerKill(t *testing.T) {
 	const size = 48 << 20
-	w := newWorld(t, size)
+	w := newWorld(t, size, [2]int64{4 << 20, 16 << 20})
 	d := w.admin.mustGQL(`mutation($h: [ID!]!) { startMigration(hostIds: $h) { id } }`, map[string]any{"h": []string{w.hostID}})
 	migID := dig(d, "startMigration", 0, "id").(string)
 	w.serve.cmd.Process.Signal(syscall.SIGKILL)

@@ -438,6 +438,8 @@ export default {
       },
       syncExplain: 'Each host\'s agent replicates its disks block by block to the target: zero blocks are skipped, later passes send only changed blocks, and a recovery point is taken after every pass.',
       localDefault: 'Local (built-in)',
+      rateLimit: 'Rate limit per agent',
+      rateLimitHint: 'e.g. 100Mbps or 20MiB/s; empty: unlimited',
       review: 'Start {n} migration(s), {bytes} of disks in total.',
       sourceSafe: 'The sources are only read; nothing changes on them until you cut over.',
       back: 'Back',

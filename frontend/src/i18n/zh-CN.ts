@@ -440,6 +440,8 @@ const zhCN: typeof en = {
       },
       syncExplain: '每台主机的代理按块将磁盘复制到目标：跳过全零块，后续同步只发送变化的块，每次同步后创建恢复点。',
       localDefault: '本地（内置）',
+      rateLimit: '每个代理的速率上限',
+      rateLimitHint: '例如 100Mbps 或 20MiB/s；留空表示不限速',
       review: '开始 {n} 个迁移，磁盘共 {bytes}。',
       sourceSafe: '只读取源主机；在切换之前源主机不会有任何改变。',
       back: '上一步',
