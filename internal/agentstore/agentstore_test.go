@@ -46,7 +46,9 @@ type fixture struct {
 }
 
 // mustOpen opens a migrated SQLite file in a temp dir with two tenants.
-func mustOpen(t *testing.T) *fixture {
+func mustOpen(t *testing.T) *fixture { return mustOpenB(t) }
+
+func mustOpenB(t testing.TB) *fixture {
 	t.Helper()
 	db, err := database.Open(context.Background(), filepath.Join(t.TempDir(), "ferry.db"), true)
 	if err != nil {
@@ -63,6 +65,10 @@ func mustOpen(t *testing.T) *fixture {
 
 // token creates a registration token row in tenantID and returns its claims.
 func (f *fixture) token(t *testing.T, tenantID, maxUses int, ttl time.Duration) (agentapi.Claims, *ent.RegistrationToken) {
+	return f.tokenB(t, tenantID, maxUses, ttl)
+}
+
+func (f *fixture) tokenB(t testing.TB, tenantID, maxUses int, ttl time.Duration) (agentapi.Claims, *ent.RegistrationToken) {
 	t.Helper()
 	f.tokenCount++
 	id := "tok" + strconv.Itoa(f.tokenCount)

@@ -16,9 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-migrate/ferry/discovery"
 	"github.com/ferry-migrate/ferry/discovery/agentapi"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/internal/app"
+	"github.com/ferry-migrate/ferry/internal/ingest"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 )
 
@@ -183,4 +185,40 @@ func envInt(name string, def int) int {
 		return v
 	}
 	return def
+}
+
+// BenchmarkSaveInventory is one agent's inventory merged into a tenant
+// that already holds FERRY_BENCH_HOSTS hosts (default 20,000, two disks
+// each): what an agent's report costs the server, all inside one write
+// transaction.
+func BenchmarkSaveInventory(b *testing.B) {
+	f := mustOpenB(b)
+	n := envInt("FERRY_BENCH_HOSTS", 20000)
+	recs := make([]discovery.Record, n)
+	for i := range recs {
+		r := &recs[i]
+		r.Source = discovery.SourceRef{Kind: "rvtools", Name: "seed.xlsx", ObservedAt: f.clock.Now()}
+		r.Refs = []string{"seed:" + strconv.Itoa(i)}
+		r.Name = fmt.Sprintf("vm%05d", i)
+		r.IPs = []string{fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)}
+		r.MemoryMiB, r.CPUs = 8192, 4
+		r.Disks = []discovery.Disk{{Name: "disk0", ProvisionedBytes: 40 << 30}, {Name: "disk1", ProvisionedBytes: 100 << 30}}
+	}
+	if _, err := ingest.Apply(context.Background(), f.client, f.tenantA, ingest.Batch{Kind: "rvtools", Records: recs}, f.clock.Now()); err != nil {
+		b.Fatal(err)
+	}
+	claims, _ := f.tokenB(b, f.tenantA, 1, time.Hour)
+	id, cred, err := f.store.RegisterAgent(f.ctx, claims, agentapi.HostInfo{Hostname: "vm00042"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := agentapi.Agent{ID: id, TenantID: claims.TenantID}
+	_ = cred
+	inv := inventory("vm00042")
+	b.ResetTimer()
+	for range b.N {
+		if err := f.store.SaveInventory(f.ctx, a, inv); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -8,10 +8,13 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"entgo.io/ent/dialect/sql"
 
 	"github.com/ferry-migrate/ferry/discovery"
 	"github.com/ferry-migrate/ferry/ent"
@@ -64,11 +67,19 @@ type Outcome struct {
 // the identity and trust rules are the normaliser's.
 func Apply(ctx context.Context, client *ent.Client, tenantID int, b Batch, now time.Time) (*Outcome, error) {
 	ctx = viewer.TenantContext(ctx, tenantID)
+	// Identities are read before the write transaction: a read does not
+	// hold SQLite's write lock, so heartbeats are not kept waiting while a
+	// large estate is scanned. Hosts created in between are picked up
+	// inside the transaction (ids only grow).
+	ids, err := loadIdentities(ctx, client, 0)
+	if err != nil {
+		return nil, err
+	}
 	tx, err := client.Tx(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("begin import: %w", err)
 	}
-	out, err := apply(ctx, tx.Client(), b, now)
+	out, err := apply(ctx, tx.Client(), b, ids, now)
 	if err == nil && b.InTx != nil {
 		err = b.InTx(ctx, tx.Client(), out)
 	}
@@ -85,10 +96,18 @@ func Apply(ctx context.Context, client *ent.Client, tenantID int, b Batch, now t
 	return out, nil
 }
 
-func apply(ctx context.Context, c *ent.Client, b Batch, now time.Time) (*Outcome, error) {
-	existing, err := c.Host.Query().WithDisks().WithApplication().Order(ent.Asc(host.FieldID)).All(ctx)
+func apply(ctx context.Context, c *ent.Client, b Batch, light []*ent.Host, now time.Time) (*Outcome, error) {
+	maxID := 0
+	for _, h := range light {
+		maxID = max(maxID, h.ID)
+	}
+	newer, err := loadIdentities(ctx, c, maxID)
 	if err != nil {
-		return nil, fmt.Errorf("load hosts: %w", err)
+		return nil, err
+	}
+	existing, err := candidates(ctx, c, b, append(light, newer...))
+	if err != nil {
+		return nil, err
 	}
 	records := make([]discovery.Record, 0, len(existing)+len(b.Records))
 	for _, h := range existing {
@@ -142,7 +161,7 @@ func apply(ctx context.Context, c *ent.Client, b Batch, now time.Time) (*Outcome
 		}
 		hostID[nh.ID] = dbID
 		updated++
-		if err := replaceDetails(ctx, c, dbID, nh, records, base); err != nil {
+		if err := replaceDetails(ctx, c, dbID, false, nh, records, base); err != nil {
 			return nil, err
 		}
 	}
@@ -155,7 +174,7 @@ func apply(ctx context.Context, c *ent.Client, b Batch, now time.Time) (*Outcome
 		for i, h := range hs {
 			nh := createFor[start+i]
 			hostID[nh.ID] = h.ID
-			if err := replaceDetails(ctx, c, h.ID, nh, records, base); err != nil {
+			if err := replaceDetails(ctx, c, h.ID, true, nh, records, base); err != nil {
 				return nil, err
 			}
 		}
@@ -206,6 +225,137 @@ func apply(ctx context.Context, c *ent.Client, b Batch, now time.Time) (*Outcome
 	}
 	out.Run = run
 	return out, nil
+}
+
+// candidates loads the stored hosts a batch can touch: those sharing an
+// identity key (BIOS UUID, MAC, short name, IP) with one of its records,
+// those its connections name by ref, address or name, and, one step
+// further, hosts sharing a key with those. Only their identity columns
+// are read for the whole tenant; details are loaded for the candidates
+// alone, so an agent's inventory costs a narrow scan, not a load of the
+// estate, while the merge comes out as if every host had been considered
+// (stored hosts are already merged among themselves).
+func candidates(ctx context.Context, c *ent.Client, b Batch, light []*ent.Host) ([]*ent.Host, error) {
+	want := map[string]bool{}
+	ids := map[int]bool{}
+	for i := range b.Records {
+		for _, k := range identityKeys(b.Records[i].Name, b.Records[i].FQDN, b.Records[i].BIOSUUID, b.Records[i].IPs, b.Records[i].MACs) {
+			want[k] = true
+		}
+	}
+	for _, oc := range b.Connections {
+		for _, e := range []discovery.Endpoint{oc.Src, oc.Dst} {
+			if id, ok := strings.CutPrefix(e.Ref, "db:"); ok {
+				if n, err := strconv.Atoi(id); err == nil {
+					ids[n] = true
+				}
+			}
+			for _, k := range endpointKeys(e) {
+				want[k] = true
+			}
+		}
+	}
+	for round := 0; round < 2; round++ {
+		var grown []string
+		for _, h := range light {
+			if ids[h.ID] {
+				continue
+			}
+			keys := identityKeys(h.Name, h.Fqdn, h.BiosUUID, h.Ips, h.Macs)
+			for _, k := range keys {
+				if want[k] {
+					ids[h.ID] = true
+					grown = append(grown, keys...)
+					break
+				}
+			}
+		}
+		for _, k := range grown {
+			if strings.HasPrefix(k, "ip:") {
+				continue // an IP alone never merges differently named hosts: no further step through it
+			}
+			want[k] = true
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	q := c.Host.Query().WithDisks().WithApplication().Order(ent.Asc(host.FieldID))
+	if len(ids) < len(light)/2 {
+		list := make([]int, 0, len(ids))
+		for id := range ids {
+			list = append(list, id)
+		}
+		q = q.Where(host.IDIn(list...))
+	}
+	hs, err := q.All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load hosts: %w", err)
+	}
+	out := hs[:0]
+	for _, h := range hs {
+		if ids[h.ID] {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// loadIdentities reads the identity columns of the tenant's hosts with an
+// id above after.
+func loadIdentities(ctx context.Context, c *ent.Client, after int) ([]*ent.Host, error) {
+	q := c.Host.Query()
+	if after > 0 {
+		q = q.Where(host.IDGT(after))
+	}
+	hs, err := q.Select(host.FieldID, host.FieldName, host.FieldFqdn, host.FieldBiosUUID, host.FieldIps, host.FieldMacs).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load host identities: %w", err)
+	}
+	return hs, nil
+}
+
+// identityKeys are the keys the normaliser merges hosts by, prefixed by kind.
+func identityKeys(name, fqdn, bios string, ips, macs []string) []string {
+	var ks []string
+	if u := discovery.CanonicalUUID(bios); u != "" {
+		ks = append(ks, "uuid:"+u)
+	}
+	for _, m := range macs {
+		if cm := discovery.CanonicalMAC(m); cm != "" {
+			ks = append(ks, "mac:"+cm)
+		}
+	}
+	for _, n := range []string{name, fqdn} {
+		if sn := discovery.ShortName(n); sn != "" {
+			ks = append(ks, "name:"+sn)
+		}
+	}
+	for _, ip := range ips {
+		if a, err := netip.ParseAddr(strings.TrimSpace(ip)); err == nil {
+			ks = append(ks, "ip:"+a.Unmap().String())
+		}
+	}
+	return ks
+}
+
+// endpointKeys are the keys a connection endpoint can resolve to a host by.
+func endpointKeys(e discovery.Endpoint) []string {
+	var ks []string
+	for _, v := range []string{e.Name, e.Address} {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		if ap, err := netip.ParseAddrPort(v); err == nil {
+			ks = append(ks, "ip:"+ap.Addr().Unmap().String())
+		} else if a, err := netip.ParseAddr(v); err == nil {
+			ks = append(ks, "ip:"+a.Unmap().String())
+		} else if sn := discovery.ShortName(v); sn != "" {
+			ks = append(ks, "name:"+sn)
+		}
+	}
+	return ks
 }
 
 // recordOf presents a stored host to the normaliser as one more source,
@@ -326,8 +476,9 @@ func kindOf(sources []string) string {
 }
 
 // replaceDetails replaces a host's disks and software with the merged view
-// when a new record in the batch says something about them.
-func replaceDetails(ctx context.Context, c *ent.Client, id int, nh discovery.Host, records []discovery.Record, base int) error {
+// when a new record in the batch says something about them. A host just
+// created has none to delete (asking would cost a query per new host).
+func replaceDetails(ctx context.Context, c *ent.Client, id int, created bool, nh discovery.Host, records []discovery.Record, base int) error {
 	newDisks, newSoftware := false, false
 	for _, m := range nh.Members {
 		if m >= base {
@@ -336,8 +487,12 @@ func replaceDetails(ctx context.Context, c *ent.Client, id int, nh discovery.Hos
 		}
 	}
 	if newDisks {
-		if _, err := c.Disk.Delete().Where(disk.HasHostWith(host.ID(id))).Exec(ctx); err != nil {
-			return fmt.Errorf("replace disks: %w", err)
+		if !created {
+			// On the foreign key column itself, so SQLite uses its index
+			// rather than a subquery over hosts.
+			if _, err := c.Disk.Delete().Where(sql.FieldEQ(disk.HostColumn, id)).Exec(ctx); err != nil {
+				return fmt.Errorf("replace disks: %w", err)
+			}
 		}
 		bulk := make([]*ent.DiskCreate, 0, len(nh.Disks))
 		for i, d := range nh.Disks {
@@ -353,8 +508,10 @@ func replaceDetails(ctx context.Context, c *ent.Client, id int, nh discovery.Hos
 		}
 	}
 	if newSoftware {
-		if _, err := c.Software.Delete().Where(software.HasHostWith(host.ID(id))).Exec(ctx); err != nil {
-			return fmt.Errorf("replace software: %w", err)
+		if !created {
+			if _, err := c.Software.Delete().Where(sql.FieldEQ(software.HostColumn, id)).Exec(ctx); err != nil {
+				return fmt.Errorf("replace software: %w", err)
+			}
 		}
 		bulk := make([]*ent.SoftwareCreate, 0, len(nh.Software))
 		for _, s := range nh.Software {

@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -173,5 +174,47 @@ func TestApplyErrorsCapped(t *testing.T) {
 	}
 	if last := out.Run.Errors[ingest.MaxStoredErrors]["reason"]; last != "15 more errors not shown" {
 		t.Fatalf("last error: %v", last)
+	}
+}
+
+// TestApplyNarrowsToCandidates: only hosts sharing an identity with the
+// batch are loaded in full, yet a record still merges with its stored host
+// (by MAC, under another name spelling) and a connection still resolves to
+// a stored peer by address.
+func TestApplyNarrowsToCandidates(t *testing.T) {
+	client, tenantA, _ := mustOpen(t)
+	ctxA := viewer.TenantContext(context.Background(), tenantA)
+	var seed []discovery.Record
+	for i := range 50 {
+		r := csvRecord(fmt.Sprintf("vm%02d", i), fmt.Sprintf("10.9.0.%d", i+1), 1024, 1<<30)
+		r.MACs = []string{fmt.Sprintf("00:50:56:00:00:%02x", i)}
+		seed = append(seed, r)
+	}
+	if _, err := ingest.Apply(context.Background(), client, tenantA, ingest.Batch{Kind: "csv", Records: seed}, now); err != nil {
+		t.Fatal(err)
+	}
+	agent := discovery.Record{Source: discovery.SourceRef{Kind: "agent", Name: "7", ObservedAt: now}, Refs: []string{"agent:7"}}
+	agent.Name, agent.FQDN, agent.MACs, agent.MemoryMiB = "VM07", "vm07.corp.example", []string{"00-50-56-00-00-07"}, 4096
+	out, err := ingest.Apply(context.Background(), client, tenantA, ingest.Batch{
+		Kind: "agent", NoRun: true, Records: []discovery.Record{agent},
+		Connections: []discovery.ObservedConnection{{Source: agent.Source, Src: discovery.Endpoint{Ref: "agent:7"},
+			Dst: discovery.Endpoint{Address: "10.9.0.31:5432"}, Port: 5432, Protocol: "tcp", Count: 1}},
+	}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.HostsCreated != 0 || out.HostsUpdated != 1 {
+		t.Fatalf("created %d, updated %d; want the agent merged into vm07", out.HostsCreated, out.HostsUpdated)
+	}
+	h := client.Host.GetX(ctxA, out.HostOfRecord[0])
+	if h.Name != "VM07" || h.MemoryMib != 4096 {
+		t.Fatalf("merged host: %s %d MiB", h.Name, h.MemoryMib)
+	}
+	c := client.Connection.Query().WithDst().OnlyX(ctxA)
+	if c.Edges.Dst == nil || c.Edges.Dst.Name != "vm30" {
+		t.Fatalf("connection to 10.9.0.31 resolved to %v, want vm30", c.Edges.Dst)
+	}
+	if n := client.Host.Query().CountX(ctxA); n != 50 {
+		t.Fatalf("%d hosts, want 50", n)
 	}
 }
