@@ -456,6 +456,20 @@ export const scenarios = [
     },
   },
   {
+    // Assessment: run it for Alibaba Cloud and read the totals.
+    name: '23-run-assessment-and-totals',
+    async run({ page, base, server, shot }) {
+      await signIn(page, base, server.admin, '/assessment')
+      await page.locator('[data-test=run-assessment]').click()
+      await page.locator('.el-message--success', { hasText: 'hosts assessed' }).waitFor()
+      const n = Number(await page.locator('[data-test=totals-hosts]').textContent())
+      assert(n >= HOSTS, `totals count ${n} hosts, want at least ${HOSTS}`)
+      await page.locator('[data-test=assessment-totals]', { hasText: 'Monthly cost' }).waitFor()
+      await page.locator('[data-test=assessment-table] .el-table__body-wrapper tbody tr').first().waitFor()
+      await shot('totals')
+    },
+  },
+  {
     name: '99-sign-out',
     async run({ page, base, server }) {
       await signIn(page, base, server.admin, '/dashboard')
