@@ -12,18 +12,16 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/hibiken/asynq"
-	"gopkg.in/yaml.v3"
-
 	"github.com/ferry-migrate/ferry"
+	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/plan"
+	"github.com/ferry-migrate/ferry/graph/model"
 	"github.com/ferry-migrate/ferry/internal/planning"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 	"github.com/ferry-migrate/ferry/jobs"
 	"github.com/ferry-migrate/ferry/planner"
-
-	"github.com/ferry-migrate/ferry/ent"
-	"github.com/ferry-migrate/ferry/graph/model"
+	"github.com/hibiken/asynq"
+	yaml "gopkg.in/yaml.v3"
 )
 
 // GeneratePlan is the resolver for the generatePlan field.
