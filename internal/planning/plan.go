@@ -130,7 +130,14 @@ func Generate(ctx context.Context, c *ent.Client, planID int, now func() time.Ti
 	if err != nil {
 		return fail(err)
 	}
-	est, err := LoadEstate(ctx, c, true)
+	// One read transaction for the whole load: the pages then come from one
+	// snapshot (SQLite WAL), so a host deleted half-way cannot leave a
+	// connection pointing at nothing.
+	var est *planner.Estate
+	err = readSnapshot(ctx, c, func(rc *ent.Client) (err error) {
+		est, err = LoadEstate(ctx, rc, true)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -168,6 +175,20 @@ func nameProblems(err error, est *planner.Estate) error {
 		out[i] = s
 	}
 	return out
+}
+
+// readSnapshot runs fn in a transaction that is rolled back (it only
+// reads), or in the caller's transaction when c already is one.
+func readSnapshot(ctx context.Context, c *ent.Client, fn func(*ent.Client) error) error {
+	tx, err := c.Tx(ctx)
+	if errors.Is(err, ent.ErrTxStarted) {
+		return fn(c)
+	}
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(tx.Client())
 }
 
 // withTx runs fn in a new transaction, or in the caller's when c already is one.
