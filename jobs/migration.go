@@ -151,8 +151,9 @@ type Migrations struct {
 	Retention cloud.RetentionPolicy
 	// Tick is how often a sync follower looks at progress (default 1 s);
 	// FollowFor bounds one follower task (default 20 s) so that workers
-	// are shared between migrations.
-	Tick, FollowFor time.Duration
+	// are shared between migrations; IdleLook is how often a migration
+	// between passes is looked at (default 5 s).
+	Tick, FollowFor, IdleLook time.Duration
 
 	mu        sync.Mutex // serialises read-modify-write of a migration's disk bookkeeping
 	followers sync.Map   // migration id → *sync.Mutex: one follower at a time
@@ -191,6 +192,9 @@ func (m *Migrations) defaults() {
 	}
 	if m.FollowFor <= 0 {
 		m.FollowFor = 20 * time.Second
+	}
+	if m.IdleLook <= 0 {
+		m.IdleLook = 5 * time.Second
 	}
 }
 
@@ -482,7 +486,7 @@ func (m *Migrations) SyncCommands(ctx context.Context, agentID int) ([]engine.Sy
 		if len(c.Disks) == 0 {
 			continue
 		}
-		if err := m.Client.Migration.UpdateOneID(mig.ID).SetCommandSentAt(now).Exec(ctx); err != nil {
+		if err := m.Client.Migration.UpdateOneID(mig.ID).SetCommandSentAt(now).SetLastError("").Exec(ctx); err != nil {
 			return nil, err
 		}
 		m.Log.InfoContext(ctx, "sync command sent", "migration", mig.ID, "agent", agentID, "pass", mig.SyncPass, "disks", len(c.Disks), "final", c.Final)
@@ -532,6 +536,11 @@ func (m *Migrations) follow(ctx context.Context, mig *ent.Migration, p Migration
 		if !syncStates[cur.State] {
 			return nil
 		}
+		if idle := m.idleFor(cur); idle > 0 {
+			// Between continuous passes: look again shortly (a cutover or
+			// a due pass is noticed within IdleLook), without writing.
+			return m.Enqueue(context.WithoutCancel(ctx), TypeMigrationSync, p, asynq.ProcessIn(min(idle, m.IdleLook)))
+		}
 		if err := m.step(ctx, cur); err != nil {
 			var pe *permanent
 			if errors.As(err, &pe) {
@@ -551,6 +560,18 @@ func (m *Migrations) follow(ctx context.Context, mig *ent.Migration, p Migration
 	}
 	// Hand over to a fresh task so workers are shared between migrations.
 	return m.Enqueue(context.WithoutCancel(ctx), TypeMigrationSync, p, asynq.ProcessIn(time.Second))
+}
+
+// idleFor says how long until the migration's next continuous pass is due
+// when it is between passes (0 when a pass is under way or due now).
+func (m *Migrations) idleFor(mig *ent.Migration) time.Duration {
+	if !passRecorded(mig) || mig.State == migration.StateCuttingOver {
+		return 0
+	}
+	if d := mig.LastSyncAt.Add(m.SyncEvery).Sub(m.Now()); d > 0 {
+		return max(d, time.Second)
+	}
+	return 0
 }
 
 // step is one look at a syncing migration.
@@ -578,6 +599,11 @@ func (m *Migrations) step(ctx context.Context, mig *ent.Migration) error {
 		done += disks[i].BytesDone
 	}
 	rate, eta := m.rate(mig.ID, done, total, now)
+	if !complete && req != nil && mig.CommandSentAt == nil && now.Sub(*req) > 30*time.Second && mig.LastError == "" {
+		// Nobody asked for the pass: say where to look.
+		_ = m.Client.Migration.UpdateOneID(mig.ID).SetLastError(
+			"waiting for the host's agent to ask for work: run `ferry agent run` on the host, registered with this server").Exec(ctx)
+	}
 	upd := m.Client.Migration.UpdateOneID(mig.ID).Where(migration.StateEQ(mig.State)).
 		SetBytesTotal(total).SetBytesDone(done).SetRateBps(rate).SetEtaSeconds(eta)
 	if mig.LastSyncAt != nil {

@@ -352,8 +352,8 @@ func TestMigrationLifecycleProcesses(t *testing.T) {
 	srcSum := sha(t, img)
 
 	started := time.Now()
-	// 80 MiB of data at 24 MiB/s: long enough to watch the progress move.
-	d := admin.mustGQL(`mutation($h: [ID!]!) { startMigration(hostIds: $h, rateLimit: "24MiB/s") { id state } }`, map[string]any{"h": []string{hostID}})
+	// 80 MiB of data at 16 MiB/s: long enough to watch the progress move.
+	d := admin.mustGQL(`mutation($h: [ID!]!) { startMigration(hostIds: $h, rateLimit: "16MiB/s") { id state } }`, map[string]any{"h": []string{hostID}})
 	migID := dig(d, "startMigration", 0, "id").(string)
 	get := func(c *client) map[string]any { return w.migration(t, c, migID) }
 	var m map[string]any
@@ -366,7 +366,7 @@ func TestMigrationLifecycleProcesses(t *testing.T) {
 		}
 		return m["state"] == "syncing" && m["percent"] == float64(100) && m["latestRecoveryPoint"] != nil
 	})
-	t.Logf("initial sync of %d MiB (80 MiB of data at 24 MiB/s): %s; percents seen %v", size>>20, time.Since(started).Round(time.Millisecond), keys(percents))
+	t.Logf("initial sync of %d MiB (80 MiB of data at 16 MiB/s): %s; percents seen %v", size>>20, time.Since(started).Round(time.Millisecond), keys(percents))
 	if len(percents) < 3 {
 		t.Errorf("progress went straight from 0 to 100 (%v); want the gateway's checkpoints in between", keys(percents))
 	}
