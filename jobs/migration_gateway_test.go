@@ -136,6 +136,47 @@ func TestSyncCommandGatewayAndPass(t *testing.T) {
 		t.Fatalf("a recorded pass still yields commands: %+v", cmds)
 	}
 
+	// Continuous replication: once SyncEvery has passed the next pass is
+	// requested, the agent is told, and the changed block lands in the
+	// target with a second recovery point.
+	m.SyncEvery = 200 * time.Millisecond
+	if err := m.Enqueue(ctx, jobs.TypeMigrationSync, jobs.MigrationPayload{MigrationID: mig.ID}); err != nil {
+		t.Fatal(err)
+	}
+	var next []engine.SyncCommand
+	deadline := time.Now().Add(20 * time.Second)
+	for len(next) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no second pass was requested")
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
+		if next, err = m.SyncCommands(ctx, ag.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if next[0].Pass != 2 {
+		t.Fatalf("second command is pass %d", next[0].Pass)
+	}
+	m.SyncEvery = time.Hour
+	rand.Read(src[8<<20 : 8<<20+4096])
+	if err := os.WriteFile(img, src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c = next[0].Disks[0]
+	if err := sync(); err != nil {
+		t.Fatalf("second pass: %v", err)
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for db.Client.RecoveryPoint.Query().CountX(sys) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the second pass recorded no recovery point")
+		}
+		time.Sleep(50 * time.Millisecond) // polling with a deadline
+	}
+	if b, _ := os.ReadFile(target); !bytes.Equal(b, src) {
+		t.Fatal("after the second pass the target differs from the changed source")
+	}
+
 	// A migration that no longer syncs refuses the (still valid) credential.
 	db.Client.Migration.UpdateOneID(mig.ID).SetState(migration.StateRolledBack).ExecX(sys)
 	var ge *engine.GatewayError
