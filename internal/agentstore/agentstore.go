@@ -22,6 +22,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
 	"github.com/ferry-migrate/ferry/internal/ingest"
+	"github.com/ferry-migrate/ferry/internal/trace"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 )
 
@@ -131,6 +132,12 @@ func (s *Store) RegisterAgent(ctx context.Context, claims agentapi.Claims, h age
 			SetRegistrationTokenID(tok.ID).Save(ctx)
 		if err != nil {
 			return 0, fmt.Errorf("create agent: %w", err)
+		}
+		err = c.AuditEvent.Create().SetActor("agent:"+strconv.Itoa(a.ID)).SetAction("registerAgent").SetObjectType("Agent").
+			SetObjectID(strconv.Itoa(a.ID)).SetTraceID(trace.FromContext(ctx)).
+			SetDetails(map[string]any{"hostname": h.Hostname, "registrationToken": tok.Name, "tokenUses": tok.Uses + 1}).Exec(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("audit agent registration: %w", err)
 		}
 		return a.ID, nil
 	}()

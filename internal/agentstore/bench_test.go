@@ -3,6 +3,7 @@ package agentstore_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,9 +32,13 @@ import (
 //
 //   - paced: 20,000 agents per minute (≈333 req/s) for FERRY_BENCH_SECONDS
 //     (default 15), each request from a different agent, latency per request;
-//   - flat-out: 32 concurrent clients as fast as they go, same duration.
+//   - flat-out: 32 concurrent clients as fast as they go, same duration;
+//   - mixed: paced again, while agents also post one inventory per second
+//     (20,000 agents every 6 h is ~1/s) into an estate of as many hosts,
+//     so heartbeats queue behind inventory merges for SQLite's write lock.
 //
-// Reported: p50/p99/max ms per request, achieved req/s, errors.
+// Reported: p50/p99/max ms per request, achieved req/s, errors (and the
+// inventories' own p50/max).
 func BenchmarkHeartbeatIngest(b *testing.B) {
 	agents := envInt("FERRY_BENCH_AGENTS", 20000)
 	secs := envInt("FERRY_BENCH_SECONDS", 15)
@@ -116,6 +121,98 @@ func BenchmarkHeartbeatIngest(b *testing.B) {
 			wg.Wait()
 		})
 		report(b, "flat", lat, errs, elapsed)
+
+		// Mixed: an estate of `agents` hosts, then paced heartbeats with an
+		// inventory a second from the agent of host i.
+		seedHosts(b, a, agents)
+		invURL := "http://" + ln.Addr().String() + agentapi.PathInventory
+		var invLat []time.Duration
+		var invErrs atomic.Int64
+		lat, errs, elapsed = run(dur, func(stop <-chan struct{}, out func(time.Duration, error)) {
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tick := time.NewTicker(time.Second)
+				defer tick.Stop()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+					}
+					body, _ := json.Marshal(benchInventory(i))
+					req, _ := http.NewRequest("POST", invURL, bytes.NewReader(body))
+					req.Header.Set("Authorization", "Bearer "+creds[i%len(creds)])
+					start := time.Now()
+					resp, err := hc.Do(req)
+					if err != nil || resp.StatusCode != 204 {
+						invErrs.Add(1)
+						if resp != nil {
+							resp.Body.Close()
+						}
+						continue
+					}
+					resp.Body.Close()
+					invLat = append(invLat, time.Since(start))
+				}
+			}()
+			tick := time.NewTicker(time.Minute / 20000)
+			defer tick.Stop()
+			defer wg.Wait()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					wg.Add(1)
+					go func() { defer wg.Done(); out(beat()) }()
+				}
+			}
+		})
+		report(b, "mixed", lat, errs, elapsed)
+		slices.Sort(invLat)
+		if len(invLat) > 0 {
+			b.ReportMetric(float64(invLat[len(invLat)/2])/float64(time.Millisecond), "mixed-inventory-p50-ms")
+			b.ReportMetric(float64(invLat[len(invLat)-1])/float64(time.Millisecond), "mixed-inventory-max-ms")
+		}
+		b.ReportMetric(float64(invErrs.Load()), "mixed-inventory-errors")
+	}
+}
+
+// seedHosts stores n hosts named host00000… with two disks each, the
+// estate the mixed phase's inventories merge into.
+func seedHosts(b *testing.B, a *app.App, n int) {
+	b.Helper()
+	ctx := viewer.SystemContext(context.Background())
+	tenant := a.DB.Client.Tenant.Query().FirstX(ctx)
+	recs := make([]discovery.Record, n)
+	for i := range recs {
+		r := &recs[i]
+		r.Source = discovery.SourceRef{Kind: "rvtools", Name: "seed.xlsx", ObservedAt: time.Now()}
+		r.Refs = []string{"seed:" + strconv.Itoa(i)}
+		r.Name = fmt.Sprintf("host%05d", i)
+		r.IPs = []string{fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)}
+		r.MemoryMiB, r.CPUs = 8192, 4
+		r.Disks = []discovery.Disk{{Name: "disk0", ProvisionedBytes: 40 << 30}, {Name: "disk1", ProvisionedBytes: 100 << 30}}
+	}
+	if _, err := ingest.Apply(context.Background(), a.DB.Client, tenant.ID, ingest.Batch{Kind: "rvtools", Records: recs}, time.Now()); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// benchInventory is agent i's report about host i.
+func benchInventory(i int) discovery.Inventory {
+	return discovery.Inventory{
+		CollectedAt: time.Now().UTC(), Hostname: fmt.Sprintf("host%05d", i),
+		OS: discovery.OSRelease{PrettyName: "Debian GNU/Linux 12"}, Arch: "x86_64", BootMode: "uefi",
+		CPU: discovery.CPU{Threads: 4}, MemoryBytes: 8 << 30,
+		BlockDevices: []discovery.BlockDevice{{Name: "vda", SizeBytes: 40 << 30}, {Name: "vdb", SizeBytes: 100 << 30}},
+		NICs:         []discovery.NIC{{Name: "eth0", MAC: fmt.Sprintf("52:54:00:%02x:%02x:%02x", i>>16&255, i>>8&255, i&255), Addresses: []string{fmt.Sprintf("10.%d.%d.%d/16", i>>16&255, i>>8&255, i&255)}}},
+		Software:     []discovery.Software{{Name: "nginx", Source: "process"}},
+		Listening:    []discovery.Socket{{Protocol: "tcp", Address: "0.0.0.0", Port: 443}},
+		Connections: []discovery.Connection{{Protocol: "tcp", LocalAddress: "10.0.0.1", LocalPort: 40000,
+			RemoteAddress: fmt.Sprintf("10.%d.%d.%d", (i+1)>>16&255, (i+1)>>8&255, (i+1)&255), RemotePort: 5432, State: "ESTABLISHED", Process: "java"}},
 	}
 }
 

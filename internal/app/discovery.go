@@ -1,12 +1,14 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -14,8 +16,10 @@ import (
 	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/discovery/agentapi"
 	"github.com/ferry-migrate/ferry/discovery/importer"
+	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/internal/agentstore"
 	"github.com/ferry-migrate/ferry/internal/ingest"
+	"github.com/ferry-migrate/ferry/internal/trace"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 	"github.com/ferry-migrate/ferry/internal/web"
 )
@@ -26,6 +30,10 @@ const (
 	maxUploadBytes = 1 << 30 // the whole request
 	maxUploadFiles = 64
 )
+
+// uploadLimits are the importer's caps per uploaded file (zero fields:
+// importer.DefaultLimits); tests lower them.
+var uploadLimits importer.Limits
 
 // wireDiscovery registers the discovery area's task handlers (a.Mux) and routes
 // (a.routes); called once from New.
@@ -100,7 +108,7 @@ func (a *App) uploadImport(w http.ResponseWriter, r *http.Request) {
 		web.WriteError(w, r, ferry.Errorf(ferry.EINVALID, "malformed multipart upload: %v", err))
 		return
 	}
-	im := importer.New(importer.Limits{}, a.Config.Now)
+	im := importer.New(uploadLimits, a.Config.Now)
 	var names []string
 	for {
 		part, err := mr.NextPart()
@@ -140,6 +148,12 @@ func (a *App) uploadImport(w http.ResponseWriter, r *http.Request) {
 	out, err := ingest.Apply(r.Context(), a.DB.Client, v.TenantID, ingest.Batch{
 		Kind: kindOf(res.Files), Filename: clip(strings.Join(names, ", "), 1000), Actor: v.Actor(),
 		Records: res.Records, Connections: res.Connections, Errors: res.Errors, Dropped: res.ErrorsDropped, RowsTotal: rows,
+		// The upload is audited like a mutation, in the same transaction.
+		InTx: func(ctx context.Context, tx *ent.Client, out *ingest.Outcome) error {
+			return tx.AuditEvent.Create().SetActor(v.Actor()).SetAction("importFiles").SetObjectType("ImportRun").
+				SetObjectID(strconv.Itoa(out.Run.ID)).SetTraceID(trace.FromContext(ctx)).
+				SetDetails(map[string]any{"files": names, "rows": rows, "errors": len(res.Errors)}).Exec(ctx)
+		},
 	}, a.Config.Now())
 	if err != nil {
 		a.Log.ErrorContext(r.Context(), "store import", "error", err, "files", names)

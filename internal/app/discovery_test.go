@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/discovery/agentapi"
+	"github.com/ferry-migrate/ferry/discovery/importer"
+	"github.com/ferry-migrate/ferry/internal/app"
 	"github.com/ferry-migrate/ferry/internal/secrets"
 )
 
@@ -436,4 +438,38 @@ func rawUpload(t *testing.T, c *client, contentType string, body io.Reader) (int
 
 func base64URL(s string) ([]byte, error) {
 	return base64.RawURLEncoding.DecodeString(s)
+}
+
+// TestUploadCaps: a file over the importer's byte or row cap refuses the
+// whole upload, names the file, and stores nothing; a good upload is
+// audited like a mutation.
+func TestUploadCaps(t *testing.T) {
+	ts := mustStart(t)
+	admin := ts.login(t, "admin@example.com", adminPassword)
+	td := "../../discovery/importer/testdata/"
+	for name, tc := range map[string]struct {
+		limits importer.Limits
+		want   string
+	}{
+		"rows":  {importer.Limits{MaxRows: 2}, "connections.csv: file exceeds the import cap: more than 2 rows"},
+		"bytes": {importer.Limits{MaxBytes: 200}, "exceeds the import cap"},
+	} {
+		app.SetUploadLimits(t.Cleanup, tc.limits)
+		status, body := upload(t, admin, "connections.csv", td+"connections.csv", "hosts.csv", td+"hosts.csv")
+		if status != 400 || !strings.Contains(string(body), tc.want) || !strings.Contains(string(body), "nothing was imported") {
+			t.Fatalf("%s cap: %d %s", name, status, body)
+		}
+	}
+	d := admin.mustGQL(`{ hosts { totalCount } importRuns { totalCount } }`, nil)
+	if dig(d, "hosts", "totalCount") != float64(0) || dig(d, "importRuns", "totalCount") != float64(0) {
+		t.Fatalf("refused uploads stored something: %v", d)
+	}
+	app.SetUploadLimits(t.Cleanup, importer.Limits{})
+	if status, body := upload(t, admin, "hosts.csv", td+"hosts.csv"); status != 200 {
+		t.Fatalf("upload: %d %s", status, body)
+	}
+	a := admin.mustGQL(`{ auditEvents(where: {action: "importFiles"}) { edges { node { actor objectType details } } } }`, nil)
+	if dig(a, "auditEvents", "edges", 0, "node", "actor") != "admin@example.com" || dig(a, "auditEvents", "edges", 0, "node", "details", "files", 0) != "hosts.csv" {
+		t.Fatalf("audit of the upload: %v", a)
+	}
 }
