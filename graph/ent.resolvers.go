@@ -153,7 +153,17 @@ func (r *queryResolver) Users(ctx context.Context, after *entgql.Cursor[int], fi
 	return r.Client.User.Query().Paginate(ctx, after, first, before, last, ent.WithUserOrder(orderBy), ent.WithUserFilter(where.Filter))
 }
 
+// Migration returns generated.MigrationResolver implementation.
+func (r *Resolver) Migration() generated.MigrationResolver { return &migrationResolver{r} }
+
 // Query returns generated.QueryResolver implementation.
 func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 
-type queryResolver struct{ *Resolver }
+// RecoveryPoint returns generated.RecoveryPointResolver implementation.
+func (r *Resolver) RecoveryPoint() generated.RecoveryPointResolver { return &recoveryPointResolver{r} }
+
+type (
+	migrationResolver     struct{ *Resolver }
+	queryResolver         struct{ *Resolver }
+	recoveryPointResolver struct{ *Resolver }
+)
