@@ -334,6 +334,15 @@ func passRecorded(mig *ent.Migration) bool {
 	return mig.SyncRequestedAt != nil && mig.LastSyncAt != nil && !mig.LastSyncAt.Before(*mig.SyncRequestedAt)
 }
 
+// diskPassDone reports whether the disk's part of the pass requested at req
+// is done: a session opened after the request and the gateway proved the
+// disk equal after that. A sync that began before the request (say, the
+// continuous pass running when a cutover was asked for) does not count.
+func diskPassDone(d ferry.MigrationDisk, req *time.Time) bool {
+	return req != nil && d.StartedAt != nil && d.SyncedAt != nil &&
+		!d.StartedAt.Before(*req) && !d.SyncedAt.Before(*d.StartedAt)
+}
+
 // TargetDiskID names a migration's target disk for a source disk; the
 // gateway gate parses the migration id back out of it.
 func TargetDiskID(migrationID int, diskName string) string {
@@ -474,7 +483,7 @@ func (m *Migrations) SyncCommands(ctx context.Context, agentID int) ([]engine.Sy
 			c.Rate = r
 		}
 		for _, d := range mig.Disks {
-			if d.SyncedAt != nil && !d.SyncedAt.Before(*mig.SyncRequestedAt) {
+			if diskPassDone(d, mig.SyncRequestedAt) {
 				continue // this disk's part of the pass is done
 			}
 			cred, err := m.Gateway.IssueCredential(d.TargetDiskID, m.CredentialTTL)
@@ -584,7 +593,7 @@ func (m *Migrations) step(ctx context.Context, mig *ent.Migration) error {
 	for i, d := range disks {
 		total += d.SizeBytes
 		switch {
-		case req != nil && d.SyncedAt != nil && !d.SyncedAt.Before(*req):
+		case diskPassDone(d, req):
 			disks[i].BytesDone = d.SizeBytes
 		case req != nil && d.StartedAt != nil && !d.StartedAt.Before(*req):
 			complete = false

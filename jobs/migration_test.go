@@ -3,6 +3,7 @@ package jobs
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -73,5 +74,28 @@ func TestTargetDiskIDRoundTrip(t *testing.T) {
 	}
 	if _, ok := MigrationOfDisk("i-123-disk"); ok {
 		t.Error("a launched disk parsed as a migration's target disk")
+	}
+}
+
+func TestDiskPassDone(t *testing.T) {
+	at := func(s int) *time.Time { x := time.Date(2026, 11, 23, 12, 0, s, 0, time.UTC); return &x }
+	cases := []struct {
+		name            string
+		started, synced *time.Time
+		req             *time.Time
+		want            bool
+	}{
+		{"started and verified after the request", at(2), at(5), at(1), true},
+		{"a pass begun before the request finishes after it", at(0), at(5), at(1), false},
+		{"session open, not verified yet", at(2), nil, at(1), false},
+		{"verified before the current session", at(3), at(2), at(1), false},
+		{"never started", nil, nil, at(1), false},
+		{"no pass requested", at(2), at(3), nil, false},
+	}
+	for _, tc := range cases {
+		d := ferry.MigrationDisk{StartedAt: tc.started, SyncedAt: tc.synced}
+		if got := diskPassDone(d, tc.req); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
