@@ -47,6 +47,9 @@ type Store struct {
 	// Commands, when set, returns (and marks delivered) an agent's pending
 	// commands; agentID is the ent id. Nil means there are never any.
 	Commands func(ctx context.Context, agentID int) ([]agentapi.Command, error)
+	// Identities caches stored hosts' identity keys between inventories
+	// (nil: every inventory reads them all).
+	Identities *ingest.Identities
 
 	mu    sync.Mutex
 	cache map[string]cached // credential hash → agent
@@ -215,6 +218,7 @@ func (s *Store) SaveInventory(ctx context.Context, a agentapi.Agent, inv discove
 	_, err = ingest.Apply(ctx, s.Client, tenantID, ingest.Batch{
 		Kind: discovery.SourceAgent, Filename: inv.Hostname, Actor: "agent:" + a.ID,
 		Records: []discovery.Record{rec}, Connections: discovery.ConnectionsFromInventory(a.ID, inv), NoRun: true,
+		Identities: s.Identities,
 		InTx: func(ctx context.Context, tx *ent.Client, out *ingest.Outcome) error {
 			up := tx.Agent.UpdateOneID(agentID).SetHostname(truncate(inv.Hostname, 255))
 			cur, err := tx.Agent.Query().Where(agent.ID(agentID)).QueryHost().IDs(ctx)
@@ -304,7 +308,7 @@ func (s *Store) SaveSamples(ctx context.Context, a agentapi.Agent, b agentapi.Sa
 		conns = discovery.DeriveConnections(src, discovery.Endpoint{Ref: "db:" + strconv.Itoa(hostID)}, nil, b.Connections)
 	}
 	_, err = ingest.Apply(ctx, s.Client, tenantID, ingest.Batch{
-		Kind: discovery.SourceAgent, Actor: "agent:" + a.ID, Connections: conns, NoRun: true,
+		Kind: discovery.SourceAgent, Actor: "agent:" + a.ID, Connections: conns, NoRun: true, Identities: s.Identities,
 		InTx: func(ctx context.Context, tx *ent.Client, _ *ingest.Outcome) error {
 			_, err := record(ctx, tx)
 			return err

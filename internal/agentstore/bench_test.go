@@ -304,6 +304,7 @@ func BenchmarkSaveInventory(b *testing.B) {
 	if _, err := ingest.Apply(context.Background(), f.client, f.tenantA, ingest.Batch{Kind: "rvtools", Records: recs}, f.clock.Now()); err != nil {
 		b.Fatal(err)
 	}
+	f.store.Identities = &ingest.Identities{}
 	claims, _ := f.tokenB(b, f.tenantA, 1, time.Hour)
 	id, cred, err := f.store.RegisterAgent(f.ctx, claims, agentapi.HostInfo{Hostname: "vm00042"})
 	if err != nil {

@@ -38,7 +38,8 @@ var uploadLimits importer.Limits
 // wireDiscovery registers the discovery area's task handlers (a.Mux) and routes
 // (a.routes); called once from New.
 func (a *App) wireDiscovery() error {
-	a.Agents = &agentstore.Store{Client: a.DB.Client, Now: a.Config.Now}
+	// One identity cache for agents and uploads: both merge into the same hosts.
+	a.Agents = &agentstore.Store{Client: a.DB.Client, Now: a.Config.Now, Identities: &ingest.Identities{}}
 	agents := agentapi.NewHandler(agentapi.Config{
 		Store: a.Agents, TokenKey: a.Key, Now: a.Config.Now, Logger: a.Log,
 	})
@@ -148,6 +149,7 @@ func (a *App) uploadImport(w http.ResponseWriter, r *http.Request) {
 	out, err := ingest.Apply(r.Context(), a.DB.Client, v.TenantID, ingest.Batch{
 		Kind: kindOf(res.Files), Filename: clip(strings.Join(names, ", "), 1000), Actor: v.Actor(),
 		Records: res.Records, Connections: res.Connections, Errors: res.Errors, Dropped: res.ErrorsDropped, RowsTotal: rows,
+		Identities: a.Agents.Identities,
 		// The upload is audited like a mutation, in the same transaction.
 		InTx: func(ctx context.Context, tx *ent.Client, out *ingest.Outcome) error {
 			return tx.AuditEvent.Create().SetActor(v.Actor()).SetAction("importFiles").SetObjectType("ImportRun").

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
@@ -45,6 +46,9 @@ type Batch struct {
 	// inventory every few hours and a run per inventory would bury the
 	// imports people made. Outcome.Run is then nil.
 	NoRun bool
+	// Identities, when set, caches stored hosts' identity keys between
+	// batches (see Identities); nil reads them all for this batch.
+	Identities *Identities
 	// InTx, when set, runs inside the batch's transaction after the merge,
 	// so that what the caller links to the outcome (an agent to its host)
 	// lands or fails with it. An error rolls the whole batch back and is
@@ -67,19 +71,23 @@ type Outcome struct {
 // the identity and trust rules are the normaliser's.
 func Apply(ctx context.Context, client *ent.Client, tenantID int, b Batch, now time.Time) (*Outcome, error) {
 	ctx = viewer.TenantContext(ctx, tenantID)
-	// Identities are read before the write transaction: a read does not
-	// hold SQLite's write lock, so heartbeats are not kept waiting while a
-	// large estate is scanned. Hosts created in between are picked up
-	// inside the transaction (ids only grow).
-	ids, err := loadIdentities(ctx, client, 0)
-	if err != nil {
+	// Identities are brought up to date before the write transaction: a
+	// read does not hold SQLite's write lock, so heartbeats are not kept
+	// waiting while an estate is scanned. Hosts written in between are
+	// picked up inside the transaction.
+	idx := b.Identities
+	if idx == nil {
+		idx = &Identities{}
+	}
+	x := idx.index(tenantID)
+	if err := x.refresh(ctx, client); err != nil {
 		return nil, err
 	}
 	tx, err := client.Tx(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("begin import: %w", err)
 	}
-	out, err := apply(ctx, tx.Client(), b, ids, now)
+	out, err := apply(ctx, tx.Client(), b, x, now)
 	if err == nil && b.InTx != nil {
 		err = b.InTx(ctx, tx.Client(), out)
 	}
@@ -96,16 +104,11 @@ func Apply(ctx context.Context, client *ent.Client, tenantID int, b Batch, now t
 	return out, nil
 }
 
-func apply(ctx context.Context, c *ent.Client, b Batch, light []*ent.Host, now time.Time) (*Outcome, error) {
-	maxID := 0
-	for _, h := range light {
-		maxID = max(maxID, h.ID)
-	}
-	newer, err := loadIdentities(ctx, c, maxID)
-	if err != nil {
+func apply(ctx context.Context, c *ent.Client, b Batch, x *identityIndex, now time.Time) (*Outcome, error) {
+	if err := x.refresh(ctx, c); err != nil {
 		return nil, err
 	}
-	existing, err := candidates(ctx, c, b, append(light, newer...))
+	existing, err := candidates(ctx, c, b, x)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +238,37 @@ func apply(ctx context.Context, c *ent.Client, b Batch, light []*ent.Host, now t
 // alone, so an agent's inventory costs a narrow scan, not a load of the
 // estate, while the merge comes out as if every host had been considered
 // (stored hosts are already merged among themselves).
-func candidates(ctx context.Context, c *ent.Client, b Batch, light []*ent.Host) ([]*ent.Host, error) {
+func candidates(ctx context.Context, c *ent.Client, b Batch, x *identityIndex) ([]*ent.Host, error) {
+	x.mu.Lock()
+	ids, total := x.match(b)
+	x.mu.Unlock()
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	q := c.Host.Query().WithDisks().WithApplication().Order(ent.Asc(host.FieldID))
+	if len(ids) < total/2 {
+		list := make([]int, 0, len(ids))
+		for id := range ids {
+			list = append(list, id)
+		}
+		q = q.Where(host.IDIn(list...))
+	}
+	hs, err := q.All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load hosts: %w", err)
+	}
+	out := hs[:0]
+	for _, h := range hs {
+		if ids[h.ID] {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+// match returns the ids of the hosts a batch can touch (see candidates)
+// and how many hosts the index knows. Call with x.mu held.
+func (x *identityIndex) match(b Batch) (map[int]bool, int) {
 	want := map[string]bool{}
 	ids := map[int]bool{}
 	for i := range b.Records {
@@ -257,14 +290,13 @@ func candidates(ctx context.Context, c *ent.Client, b Batch, light []*ent.Host) 
 	}
 	for round := 0; round < 2; round++ {
 		var grown []string
-		for _, h := range light {
-			if ids[h.ID] {
+		for id, keys := range x.keys {
+			if ids[id] {
 				continue
 			}
-			keys := identityKeys(h.Name, h.Fqdn, h.BiosUUID, h.Ips, h.Macs)
 			for _, k := range keys {
 				if want[k] {
-					ids[h.ID] = true
+					ids[id] = true
 					grown = append(grown, keys...)
 					break
 				}
@@ -277,42 +309,63 @@ func candidates(ctx context.Context, c *ent.Client, b Batch, light []*ent.Host) 
 			want[k] = true
 		}
 	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	q := c.Host.Query().WithDisks().WithApplication().Order(ent.Asc(host.FieldID))
-	if len(ids) < len(light)/2 {
-		list := make([]int, 0, len(ids))
-		for id := range ids {
-			list = append(list, id)
-		}
-		q = q.Where(host.IDIn(list...))
-	}
-	hs, err := q.All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load hosts: %w", err)
-	}
-	out := hs[:0]
-	for _, h := range hs {
-		if ids[h.ID] {
-			out = append(out, h)
-		}
-	}
-	return out, nil
+	return ids, len(x.keys)
 }
 
-// loadIdentities reads the identity columns of the tenant's hosts with an
-// id above after.
-func loadIdentities(ctx context.Context, c *ent.Client, after int) ([]*ent.Host, error) {
+// Identities caches, per tenant, the identity keys of the stored hosts, so
+// that a batch finds the hosts it can touch without reading every host:
+// each use reads only the hosts updated since the last one (updated_at
+// moves on every write; a margin covers clock jitter). Deleted hosts may
+// linger as keys; they only cost a lookup that finds nothing. The zero
+// value is ready to use; share one per database.
+type Identities struct {
+	mu      sync.Mutex
+	tenants map[int]*identityIndex
+}
+
+type identityIndex struct {
+	mu    sync.Mutex
+	keys  map[int][]string // host id → identity keys
+	since time.Time        // newest updated_at read
+}
+
+// refreshMargin re-reads hosts updated this long before the newest one seen.
+const refreshMargin = time.Second
+
+func (s *Identities) index(tenantID int) *identityIndex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tenants == nil {
+		s.tenants = map[int]*identityIndex{}
+	}
+	x := s.tenants[tenantID]
+	if x == nil {
+		x = &identityIndex{keys: map[int][]string{}}
+		s.tenants[tenantID] = x
+	}
+	return x
+}
+
+// refresh reads the identity columns of hosts changed since the last
+// refresh (all of them the first time).
+func (x *identityIndex) refresh(ctx context.Context, c *ent.Client) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	q := c.Host.Query()
-	if after > 0 {
-		q = q.Where(host.IDGT(after))
+	if !x.since.IsZero() {
+		q = q.Where(host.UpdatedAtGTE(x.since.Add(-refreshMargin)))
 	}
-	hs, err := q.Select(host.FieldID, host.FieldName, host.FieldFqdn, host.FieldBiosUUID, host.FieldIps, host.FieldMacs).All(ctx)
+	hs, err := q.Select(host.FieldID, host.FieldName, host.FieldFqdn, host.FieldBiosUUID, host.FieldIps, host.FieldMacs, host.FieldUpdatedAt).All(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load host identities: %w", err)
+		return fmt.Errorf("load host identities: %w", err)
 	}
-	return hs, nil
+	for _, h := range hs {
+		x.keys[h.ID] = identityKeys(h.Name, h.Fqdn, h.BiosUUID, h.Ips, h.Macs)
+		if h.UpdatedAt.After(x.since) {
+			x.since = h.UpdatedAt
+		}
+	}
+	return nil
 }
 
 // identityKeys are the keys the normaliser merges hosts by, prefixed by kind.

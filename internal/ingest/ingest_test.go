@@ -218,3 +218,40 @@ func TestApplyNarrowsToCandidates(t *testing.T) {
 		t.Fatalf("%d hosts, want 50", n)
 	}
 }
+
+// TestIdentitiesStayCurrent: batches sharing an identity cache still merge
+// with hosts written since the cache was filled, by them or by anyone else.
+func TestIdentitiesStayCurrent(t *testing.T) {
+	client, tenantA, tenantB := mustOpen(t)
+	ctxA := viewer.TenantContext(context.Background(), tenantA)
+	ids := &ingest.Identities{}
+	apply := func(tenant int, recs ...discovery.Record) *ingest.Outcome {
+		t.Helper()
+		out, err := ingest.Apply(context.Background(), client, tenant, ingest.Batch{Kind: "csv", Records: recs, Identities: ids}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	first := apply(tenantA, csvRecord("app01", "10.0.0.1", 1024))
+	// Written by another path (a user editing the host): a MAC is added.
+	client.Host.UpdateOneID(first.HostOfRecord[0]).SetMacs([]string{"00:50:56:01:02:03"}).ExecX(ctxA)
+	byMAC := csvRecord("app01-renamed", "", 2048)
+	byMAC.IPs = nil
+	byMAC.MACs = []string{"00:50:56:01:02:03"}
+	if out := apply(tenantA, byMAC); out.HostsCreated != 0 || out.HostOfRecord[0] != first.HostOfRecord[0] {
+		t.Fatalf("a record with the host's new MAC made host %d (created %d), want %d", out.HostOfRecord[0], out.HostsCreated, first.HostOfRecord[0])
+	}
+	// A host made by a batch is found by the next one through the cache.
+	second := apply(tenantA, csvRecord("db01", "10.0.0.2", 1024))
+	if out := apply(tenantA, csvRecord("db01", "10.0.0.2", 4096)); out.HostsCreated != 0 || out.HostOfRecord[0] != second.HostOfRecord[0] {
+		t.Fatalf("db01 was not merged with itself")
+	}
+	// The cache is per tenant: B's db01 is B's own.
+	if out := apply(tenantB, csvRecord("db01", "10.0.0.2", 4096)); out.HostsCreated != 1 {
+		t.Fatalf("tenant B's db01 merged into another tenant's host")
+	}
+	if n := client.Host.Query().CountX(ctxA); n != 2 {
+		t.Fatalf("tenant A has %d hosts, want 2", n)
+	}
+}
