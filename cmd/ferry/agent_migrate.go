@@ -153,8 +153,8 @@ func (s *syncRunner) source(d engine.SyncCommandDisk) (string, error) {
 		}
 		return p, nil
 	}
-	if strings.HasPrefix(d.Device, "/dev/") {
-		return d.Device, nil
+	if dev := filepath.Clean(d.Device); strings.HasPrefix(dev, "/dev/") {
+		return dev, nil // only ever a device node, whatever the command says
 	}
 	if d.Name == "" || strings.ContainsAny(d.Name, "/.") {
 		return "", fmt.Errorf("disk name %q is not a block device name", d.Name)
