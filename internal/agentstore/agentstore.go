@@ -21,6 +21,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/agent"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
+	"github.com/ferry-migrate/ferry/ent/tenant"
 	"github.com/ferry-migrate/ferry/internal/ingest"
 	"github.com/ferry-migrate/ferry/internal/trace"
 	"github.com/ferry-migrate/ferry/internal/viewer"
@@ -41,7 +42,8 @@ var _ agentapi.Store = (*Store)(nil)
 type Store struct {
 	Client *ent.Client
 	Now    func() time.Time
-	// AuthTTL bounds the credential cache (DefaultAuthTTL when zero;
+	// AuthTTL bounds the credential cache (a disabled tenant's agents and
+	// revoked agents are refused once it runs out) (DefaultAuthTTL when zero;
 	// negative disables the cache).
 	AuthTTL time.Duration
 	// Commands, when set, returns (and marks delivered) an agent's pending
@@ -104,7 +106,8 @@ func (s *Store) RegisterAgent(ctx context.Context, claims agentapi.Claims, h age
 		c := tx.Client()
 		// The interceptor confines the lookup to the claimed tenant: a
 		// token id of another tenant reads as unknown.
-		tok, err := c.RegistrationToken.Query().Where(registrationtoken.TokenID(claims.TokenID)).Only(ctx)
+		tok, err := c.RegistrationToken.Query().
+			Where(registrationtoken.TokenID(claims.TokenID), registrationtoken.HasTenantWith(tenant.Disabled(false))).Only(ctx)
 		if ent.IsNotFound(err) {
 			return 0, agentapi.ErrTokenRevoked
 		} else if err != nil {
@@ -172,7 +175,7 @@ func (s *Store) AuthenticateAgent(ctx context.Context, credential string) (agent
 			return c.a, nil
 		}
 	}
-	a, err := s.Client.Agent.Query().Where(agent.CredentialHash([]byte(hash))).
+	a, err := s.Client.Agent.Query().Where(agent.CredentialHash([]byte(hash)), agent.HasTenantWith(tenant.Disabled(false))).
 		Select(agent.FieldID, agent.FieldTenantID, agent.FieldRevokedAt).Only(viewer.SystemContext(ctx))
 	if ent.IsNotFound(err) {
 		s.forget(hash)

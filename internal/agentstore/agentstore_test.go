@@ -386,3 +386,21 @@ func atoi(t *testing.T, s string) int {
 	}
 	return n
 }
+
+// TestDisabledTenant: a disabled tenant's tokens and agents are refused.
+func TestDisabledTenant(t *testing.T) {
+	f := mustOpen(t)
+	f.store.AuthTTL = -1
+	claims, _ := f.token(t, f.tenantB, 2, time.Hour)
+	_, cred, err := f.store.RegisterAgent(f.ctx, claims, agentapi.HostInfo{Hostname: "b1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.client.Tenant.UpdateOneID(f.tenantB).SetDisabled(true).ExecX(viewer.SystemContext(f.ctx))
+	if _, err := f.store.AuthenticateAgent(f.ctx, cred); !errors.Is(err, agentapi.ErrUnauthenticated) {
+		t.Fatalf("agent of a disabled tenant: %v", err)
+	}
+	if _, _, err := f.store.RegisterAgent(f.ctx, claims, agentapi.HostInfo{Hostname: "b2"}); !errors.Is(err, agentapi.ErrTokenRevoked) {
+		t.Fatalf("token of a disabled tenant: %v", err)
+	}
+}
