@@ -521,4 +521,23 @@ func TestMigrationSurvivesServerKill(t *testing.T) {
 	if !strings.Contains(w.serve.out.String(), "re-enqueued migration work") {
 		t.Error("the restarted server did not say it re-enqueued work from the database")
 	}
+
+	// Again, this time right after asking for a test launch: the pending
+	// Launch row is picked up again and the launch happens exactly once.
+	w.admin.mustGQL(`mutation($id: ID!) { testLaunch(migrationId: $id) { id } }`, map[string]any{"id": migID})
+	w.serve.cmd.Process.Signal(syscall.SIGKILL)
+	w.serve.cmd.Wait()
+	w.startServe(t)
+	w.admin = loginAt(t, w.base, "admin@example.com", adminPassword)
+	waitFor(t, "the test launch after the restart", 60*time.Second, func() bool {
+		m = w.migration(t, w.admin, migID)
+		return m["state"] == "cutover_ready"
+	})
+	if ls := dig(m, "launches").([]any); len(ls) != 1 || dig(ls[0], "status") != "succeeded" {
+		t.Fatalf("launches after the restart: %v", ls)
+	}
+	copies, _ := filepath.Glob(filepath.Join(w.data, "cloud", "disks", "i-*-disk.img"))
+	if len(copies) != 1 {
+		t.Fatalf("launched disks on the local cloud: %v, want exactly one", copies)
+	}
 }
