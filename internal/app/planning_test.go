@@ -254,6 +254,17 @@ func TestGeneratePlanInlineAndThroughTheQueue(t *testing.T) {
 	var planID int
 	fmt.Sscan(id2, &planID)
 	before, _ := client.WaveMember.Query().Where(wavemember.HasWaveWith(wave.HasPlanWith(plan.ID(planID)))).Count(ctx)
+	// The first task writes "ready" just before asynq marks it done; until
+	// then its TaskID is taken and a new enqueue would be dropped as a duplicate.
+	for deadline := time.Now().Add(time.Minute); ; {
+		if _, err := ts.App.Queue.Inspector.GetTaskInfo("default", fmt.Sprintf("plan:%d", planID)); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first plan task never left the queue")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	client.Plan.UpdateOneID(planID).SetStatus(plan.StatusRunning).ExecX(ctx)
 	if n, err := jobs.ReconcilePlans(t.Context(), client, ts.App.Queue); err != nil || n != 1 {
 		t.Fatalf("reconcile: %d plans, %v", n, err)
