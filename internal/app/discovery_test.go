@@ -400,7 +400,7 @@ func TestDiscoveryEndToEnd(t *testing.T) {
 }
 
 // upload posts files, given as name, path pairs, in that order.
-func upload(t *testing.T, c *client, files ...string) (int, []byte) {
+func upload(t testing.TB, c *client, files ...string) (int, []byte) {
 	t.Helper()
 	var b bytes.Buffer
 	mw := multipart.NewWriter(&b)
@@ -417,7 +417,7 @@ func upload(t *testing.T, c *client, files ...string) (int, []byte) {
 	return rawUpload(t, c, mw.FormDataContentType(), &b)
 }
 
-func rawUpload(t *testing.T, c *client, contentType string, body io.Reader) (int, []byte) {
+func rawUpload(t testing.TB, c *client, contentType string, body io.Reader) (int, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", c.base+"/api/v1/imports", body)
 	req.Header.Set("Content-Type", contentType)

@@ -105,7 +105,10 @@ func Apply(ctx context.Context, client *ent.Client, tenantID int, b Batch, now t
 }
 
 func apply(ctx context.Context, c *ent.Client, b Batch, x *identityIndex, now time.Time) (*Outcome, error) {
-	if err := x.refresh(ctx, c); err != nil {
+	// Under the write lock only hosts created since the refresh are read
+	// (a primary key range, not a scan for updated_at): an identity edited
+	// in the few milliseconds between is the one thing this can miss.
+	if err := x.refreshNew(ctx, c); err != nil {
 		return nil, err
 	}
 	existing, err := candidates(ctx, c, b, x)
@@ -344,6 +347,26 @@ func (s *Identities) index(tenantID int) *identityIndex {
 		s.tenants[tenantID] = x
 	}
 	return x
+}
+
+// refreshNew reads the identity columns of hosts with an id above every id
+// the index knows.
+func (x *identityIndex) refreshNew(ctx context.Context, c *ent.Client) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	maxID := 0
+	for id := range x.keys {
+		maxID = max(maxID, id)
+	}
+	hs, err := c.Host.Query().Where(host.IDGT(maxID)).
+		Select(host.FieldID, host.FieldName, host.FieldFqdn, host.FieldBiosUUID, host.FieldIps, host.FieldMacs).All(ctx)
+	if err != nil {
+		return fmt.Errorf("load host identities: %w", err)
+	}
+	for _, h := range hs {
+		x.keys[h.ID] = identityKeys(h.Name, h.Fqdn, h.BiosUUID, h.Ips, h.Macs)
+	}
+	return nil
 }
 
 // refresh reads the identity columns of hosts changed since the last
