@@ -495,7 +495,11 @@ func (m *Migrations) SyncCommands(ctx context.Context, agentID int) ([]engine.Sy
 		if len(c.Disks) == 0 {
 			continue
 		}
-		if err := m.Client.Migration.UpdateOneID(mig.ID).SetCommandSentAt(now).SetLastError("").Exec(ctx); err != nil {
+		u := m.Client.Migration.UpdateOneID(mig.ID).SetCommandSentAt(now)
+		if mig.LastError == errNoAgent {
+			u.SetLastError("")
+		}
+		if err := u.Exec(ctx); err != nil {
 			return nil, err
 		}
 		m.Log.InfoContext(ctx, "sync command sent", "migration", mig.ID, "agent", agentID, "pass", mig.SyncPass, "disks", len(c.Disks), "final", c.Final)
@@ -583,6 +587,9 @@ func (m *Migrations) idleFor(mig *ent.Migration) time.Duration {
 	return 0
 }
 
+// errNoAgent is the lastError of a pass no agent has asked for.
+const errNoAgent = "waiting for the host's agent to ask for work: run `ferry agent run` on the host, registered with this server"
+
 // step is one look at a syncing migration.
 func (m *Migrations) step(ctx context.Context, mig *ent.Migration) error {
 	now := m.Now().UTC()
@@ -610,8 +617,7 @@ func (m *Migrations) step(ctx context.Context, mig *ent.Migration) error {
 	rate, eta := m.rate(mig.ID, done, total, now)
 	if !complete && req != nil && mig.CommandSentAt == nil && now.Sub(*req) > 30*time.Second && mig.LastError == "" {
 		// Nobody asked for the pass: say where to look.
-		_ = m.Client.Migration.UpdateOneID(mig.ID).SetLastError(
-			"waiting for the host's agent to ask for work: run `ferry agent run` on the host, registered with this server").Exec(ctx)
+		_ = m.Client.Migration.UpdateOneID(mig.ID).SetLastError(errNoAgent).Exec(ctx)
 	}
 	upd := m.Client.Migration.UpdateOneID(mig.ID).Where(migration.StateEQ(mig.State)).
 		SetBytesTotal(total).SetBytesDone(done).SetRateBps(rate).SetEtaSeconds(eta)
