@@ -473,3 +473,30 @@ func TestUploadCaps(t *testing.T) {
 		t.Fatalf("audit of the upload: %v", a)
 	}
 }
+
+// TestInstallCommandServerURL: without --public-url the install command
+// names the origin the admin's browser used.
+func TestInstallCommandServerURL(t *testing.T) {
+	ts := mustStart(t)
+	admin := ts.login(t, "admin@example.com", adminPassword)
+	b, _ := json.Marshal(map[string]any{"query": createToken, "variables": map[string]any{"in": map[string]any{"name": "lab"}}})
+	req, _ := http.NewRequest("POST", ts.URL+"/graphql", bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-CSRF-Token", admin.csrf)
+	req.Header.Set("Origin", "https://ferry.bank.example:8443")
+	resp, err := admin.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Data struct {
+			CreateRegistrationToken struct{ Token, InstallCommand string }
+		}
+	}
+	json.NewDecoder(resp.Body).Decode(&out)
+	got := out.Data.CreateRegistrationToken
+	if want := "ferry agent register --server https://ferry.bank.example:8443 --token " + got.Token; got.Token == "" || got.InstallCommand != want {
+		t.Fatalf("install command %q, want %q", got.InstallCommand, want)
+	}
+}
