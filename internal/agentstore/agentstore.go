@@ -236,6 +236,14 @@ func (s *Store) SaveInventory(ctx context.Context, a agentapi.Agent, inv discove
 				}
 				up.SetHostID(hostID)
 			}
+			if hostID := out.HostOfRecord[0]; hostID != 0 {
+				// Facts only an agent knows, which the normaliser's record does not carry.
+				err := tx.Host.UpdateOneID(hostID).SetKernel(truncate(inv.Kernel, 128)).SetMachineID(truncate(inv.MachineID, 64)).
+					SetCPUModel(truncate(inv.CPU.Model, 255)).Exec(ctx)
+				if err != nil {
+					return fmt.Errorf("store agent facts: %w", err)
+				}
+			}
 			if err := up.Exec(ctx); err != nil {
 				return fmt.Errorf("link agent %d to its host: %w", agentID, err)
 			}

@@ -217,7 +217,8 @@ func inventory(hostname string) discovery.Inventory {
 		CollectedAt: time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC),
 		Hostname:    hostname, BIOSUUID: "4c4c4544-0042-3510-8052-b3c04f4d3232",
 		OS: discovery.OSRelease{PrettyName: "Debian GNU/Linux 12"}, Arch: "x86_64", BootMode: "uefi",
-		CPU: discovery.CPU{Threads: 4}, MemoryBytes: 8 << 30,
+		Kernel: "6.1.0-26-amd64", MachineID: "0123456789abcdef0123456789abcdef",
+		CPU: discovery.CPU{Threads: 4, Model: "AMD EPYC 9654"}, MemoryBytes: 8 << 30,
 		BlockDevices: []discovery.BlockDevice{{Name: "vda", SizeBytes: 40 << 30}, {Name: "vdb", SizeBytes: 100 << 30}},
 		Filesystems:  []discovery.Filesystem{{Device: "/dev/vda1", MountPoint: "/", UsedBytes: 5 << 30}},
 		NICs:         []discovery.NIC{{Name: "eth0", MAC: "52:54:00:12:34:56", Addresses: []string{"10.0.0.5/24"}}},
@@ -245,6 +246,9 @@ func TestSaveInventory(t *testing.T) {
 	h := hs[0]
 	if h.Name != "db01" || h.Source != "agent" || h.Cpus != 4 || h.MemoryMib != 8192 || h.BootMode != host.BootModeUefi || len(h.Edges.Disks) != 2 {
 		t.Fatalf("host: %+v disks %d", h, len(h.Edges.Disks))
+	}
+	if h.Kernel != "6.1.0-26-amd64" || h.MachineID != "0123456789abcdef0123456789abcdef" || h.CPUModel != "AMD EPYC 9654" {
+		t.Fatalf("agent-only facts: kernel %q machine id %q cpu %q", h.Kernel, h.MachineID, h.CPUModel)
 	}
 	if h.Edges.Agent == nil || strconv.Itoa(h.Edges.Agent.ID) != a.ID {
 		t.Fatalf("agent not linked to its host")
