@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -42,6 +43,10 @@ type Config struct {
 	Workers       int    // in-process task workers; 0 runs none
 	Migrate       bool
 	SecureCookies bool
+	// ReconcileEvery is how often the reconcilers re-derive queued work
+	// from the database while workers run (default 5 minutes; start-up
+	// always reconciles once).
+	ReconcileEvery time.Duration
 	// PublicURL is where agents reach this server (install commands);
 	// empty: taken from each request's Host.
 	PublicURL string
@@ -77,6 +82,8 @@ type App struct {
 
 	worker    *asynq.Server
 	scheduler *asynq.Scheduler
+	stopLoops context.CancelFunc
+	loops     sync.WaitGroup
 }
 
 // New opens the database (migrating it), the queue, creates the first
@@ -226,7 +233,54 @@ func (a *App) StartWorkers() error {
 			return err
 		}
 	}
-	return a.scheduler.Start()
+	if err := a.scheduler.Start(); err != nil {
+		return err
+	}
+	every := a.Config.ReconcileEvery
+	if every <= 0 {
+		every = 5 * time.Minute
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.stopLoops = cancel
+	a.loops.Add(1)
+	go func() {
+		defer a.loops.Done()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if n, err := a.Reconcile(ctx); err != nil {
+					a.Log.Error("reconcile", "error", err)
+				} else if n > 0 {
+					a.Log.Info("reconciler re-enqueued work from the database", "tasks", n)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// Reconcile re-enqueues whatever the database says should be running
+// (plans queued or running, migrations in flight) and returns how many tasks
+// it sent. Enqueues carry task ids, so work already queued is not doubled.
+// It runs at start-up and every Config.ReconcileEvery: a lost enqueue or a
+// flushed Redis strands nothing for long.
+func (a *App) Reconcile(ctx context.Context) (int, error) {
+	n, err := jobs.ReconcilePlans(ctx, a.DB.Client, a.Queue)
+	if err != nil {
+		return n, err
+	}
+	if m := a.Resolver.Migrations; m != nil {
+		k, err := m.Reconcile(ctx)
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // Serve listens on addr until ctx ends, then shuts down gracefully: in-flight
@@ -259,6 +313,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 
 // Close stops workers (waiting for running tasks) and closes the stores.
 func (a *App) Close() {
+	if a.stopLoops != nil {
+		a.stopLoops()
+		a.loops.Wait()
+	}
 	if a.scheduler != nil {
 		a.scheduler.Shutdown()
 	}
