@@ -4,7 +4,9 @@
 # (app.New: SQLite file, web middleware and access log, the agent handler,
 # internal/agentstore) from 20,000 registered agents, first paced at
 # 20,000 agents per minute (≈333 req/s, open loop), then flat out with 32
-# concurrent clients. Prints p50/p99/max ms per request and req/s.
+# concurrent clients, then paced again while inventories arrive (mixed).
+# Prints p50/p99/max ms per request and req/s. Then the cost of one
+# inventory merge and of a 20,000-VM RVTools upload.
 #
 #   scripts/bench-discovery.sh
 #   FERRY_BENCH_AGENTS=2000 FERRY_BENCH_SECONDS=5 scripts/bench-discovery.sh   # quicker
@@ -19,3 +21,8 @@ if [ -n "${QUICK:-}" ]; then
 fi
 echo "agents=${FERRY_BENCH_AGENTS:-20000} seconds per phase=${FERRY_BENCH_SECONDS:-15}"
 go test -p 1 -count=1 -run '^$' -bench BenchmarkHeartbeatIngest -benchtime 1x ./internal/agentstore/
+# What one agent inventory costs against an estate of 20,000 hosts, and a
+# 20,000-VM RVTools export uploaded through POST /api/v1/imports.
+go test -p 1 -count=1 -run '^$' -bench BenchmarkSaveInventory -benchtime 20x ./internal/agentstore/
+if [ -n "${QUICK:-}" ]; then export FERRY_BENCH_VMS=${FERRY_BENCH_VMS:-2000}; fi
+go test -p 1 -count=1 -run '^$' -bench BenchmarkUploadRVTools -benchtime 1x ./internal/app/ 2>&1 | grep -v '"level"'
