@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"entgo.io/contrib/entgql"
 	"github.com/99designs/gqlgen/graphql"
@@ -33,13 +34,14 @@ const (
 	maxComplexity = 50000 // fields, with each connection's children counted once per row it may return
 )
 
-// NewHandler returns the /graphql handler: POST and GET transports, an ent
+// NewHandler returns the /graphql handler: websocket (subscriptions), POST and GET transports, an ent
 // transaction around every mutation, limits, the error presenter and the
 // audit trail.
 func NewHandler(r *Resolver, log *slog.Logger) *handler.Server {
 	cfg := generated.Config{Resolvers: r}
 	weighConnections(&cfg.Complexity)
 	srv := handler.New(generated.NewExecutableSchema(cfg))
+	srv.AddTransport(websocket(log))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -56,6 +58,29 @@ func NewHandler(r *Resolver, log *slog.Logger) *handler.Server {
 		return errors.New("internal error")
 	})
 	return srv
+}
+
+// websocket is the subscription transport: graphql-transport-ws (the
+// graphql-ws client) and the older graphql-ws protocol. The upgrade reaches
+// it only through internal/web's authenticate and socketGuard (same origin,
+// a session cookie or API token, the viewer in the context); coder/websocket's
+// own origin check (Origin host = Host) stays on as a second lock. The same
+// limits (depth, complexity) apply to a subscription's operation as to a query.
+func websocket(log *slog.Logger) transport.Websocket {
+	return transport.Websocket{
+		InitTimeout:           10 * time.Second,
+		KeepAlivePingInterval: 15 * time.Second, // graphql-ws (legacy) keep-alive
+		PingPongInterval:      20 * time.Second, // graphql-transport-ws: ping; no pong in 40 s closes
+		InitFunc: func(ctx context.Context, _ transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+			if viewer.FromContext(ctx) == nil {
+				return ctx, nil, ferry.Errorf(ferry.EUNAUTHORIZED, "sign in first")
+			}
+			return ctx, nil, nil
+		},
+		ErrorFunc: func(ctx context.Context, err error) {
+			log.InfoContext(ctx, "websocket ended", "error", err.Error(), "trace_id", trace.FromContext(ctx))
+		},
+	}
 }
 
 // checkPage refuses pages larger than maxPage (and negative ones), and caps

@@ -31,4 +31,7 @@ type Resolver struct {
 	Migrations *jobs.Migrations
 	Log        *slog.Logger
 	Now        func() time.Time
+	// ProgressEvery is how often a migrationProgress subscription reads
+	// the database (default 1 s).
+	ProgressEvery time.Duration
 }

@@ -29,6 +29,7 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
 	RecoveryPoint() RecoveryPointResolver
+	Subscription() SubscriptionResolver
 }
 
 type DirectiveRoot struct {
@@ -616,6 +617,10 @@ type ComplexityRoot struct {
 		TenantID  func(childComplexity int) int
 		UpdatedAt func(childComplexity int) int
 		Version   func(childComplexity int) int
+	}
+
+	Subscription struct {
+		MigrationProgress func(childComplexity int, ids []int) int
 	}
 
 	Tenant struct {
@@ -3539,6 +3544,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Software.Version(childComplexity), true
 
+	case "Subscription.migrationProgress":
+		if e.ComplexityRoot.Subscription.MigrationProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_migrationProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.MigrationProgress(childComplexity, args["ids"].([]int)), true
+
 	case "Tenant.createdAt":
 		if e.ComplexityRoot.Tenant.CreatedAt == nil {
 			break
@@ -4073,6 +4090,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -9740,6 +9774,21 @@ extend type Mutation {
   hosts, queued above). bandwidth (e.g. "100Mbps") sizes transfer estimates.
   """
   runAssessment(target: String!, region: String, bandwidth: String, headroom: Float): RunAssessmentPayload!
+}
+`, BuiltIn: false},
+	{Name: "../schema/subscription.graphqls", Input: `# Live migration progress over a websocket (graphql-transport-ws at /graphql,
+# same origin, signed in). The server reads the database every second, so it
+# works with any number of server processes; the Migration row is the truth.
+
+type Subscription {
+  """
+  Emits a Migration whenever its progress or state changes (bytes, rate, ETA,
+  lag, state, errors: any write to the row). With ids, each of them (at most
+  1,000; ids of other tenants and unknown ids are ignored) is emitted once at
+  the start, then on every change. Without ids: every migration of your
+  tenant, emitted when it changes after subscribing (read the list first).
+  """
+  migrationProgress(ids: [ID!]): Migration!
 }
 `, BuiltIn: false},
 }

@@ -166,6 +166,9 @@ type RunAssessmentPayload struct {
 	Hosts int `json:"hosts"`
 }
 
+type Subscription struct {
+}
+
 // A weekly replication window with its rate.
 type TransferWindowInput struct {
 	// e.g. "Mon-Fri 19:00-07:00", "weekends 00:00-24:00"

@@ -294,6 +294,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	srv.RegisterOnShutdown(a.Web.CloseSockets) // subscriptions end; Shutdown does not wait for websockets
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -11,8 +11,10 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -59,6 +61,10 @@ type Server struct {
 	ipLimit *auth.Limiter
 	router  chi.Router
 	reqs    *prometheus.HistogramVec
+	// closing ends every open websocket when the server shuts down
+	// (http.Server.Shutdown does not track hijacked connections).
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 // New builds the router.
@@ -80,6 +86,7 @@ func New(cfg Config) *Server {
 		cfg:     cfg,
 		limiter: auth.NewLimiter(5, 15*time.Minute, cfg.Now),
 		ipLimit: auth.NewLimiter(30, 15*time.Minute, cfg.Now),
+		closing: make(chan struct{}),
 		reqs: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "ferry_http_request_duration_seconds", Help: "HTTP requests by route and status.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
@@ -93,11 +100,13 @@ func New(cfg Config) *Server {
 	r.Get("/readyz", s.readyz)
 	r.Handle("/metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
 	r.Group(func(r chi.Router) {
-		r.Use(middleware.Compress(5), s.limitBody, middleware.Timeout(60*time.Second))
+		// A websocket upgrade (GraphQL subscriptions) lives longer than 60 s
+		// and is not compressed by this layer; its lifetime is socketGuard's.
+		r.Use(exceptUpgrade(middleware.Compress(5)), s.limitBody, exceptUpgrade(middleware.Timeout(60*time.Second)))
 		r.Post("/auth/login", s.login)
 		r.With(s.authenticate(true)).Post("/auth/logout", s.logout)
 		r.With(s.authenticate(true)).Get("/auth/me", s.me)
-		r.With(s.authenticate(true)).Handle("/graphql", cfg.GraphQL)
+		r.With(s.socketGuard, s.authenticate(true)).Handle("/graphql", cfg.GraphQL)
 	})
 	if cfg.Mount != nil {
 		cfg.Mount(r, s)
@@ -109,6 +118,89 @@ func New(cfg Config) *Server {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
+
+// CloseSockets ends every open websocket (GraphQL subscriptions); the
+// server calls it when it shuts down.
+func (s *Server) CloseSockets() { s.closeOnce.Do(func() { close(s.closing) }) }
+
+// isUpgrade reports whether r asks to switch to the websocket protocol.
+func isUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// exceptUpgrade applies mw to every request but websocket upgrades.
+func exceptUpgrade(mw func(http.Handler) http.Handler) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		wrapped := mw(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if isUpgrade(r) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			wrapped.ServeHTTP(w, r)
+		})
+	}
+}
+
+// socketRecheck is how often an open websocket's credential is checked again.
+const socketRecheck = 30 * time.Second
+
+// socketGuard refuses cross-site websocket upgrades (the session cookie rides
+// on them, so another site's page could otherwise open a subscription as the
+// user: the Origin's host must be the request's Host) and bounds an accepted
+// socket's life: its context ends when the server shuts down or when the
+// credential that opened it stops being valid (sign-out, expiry, disabled
+// account, revoked token), checked every 30 s. Other requests pass untouched.
+func (s *Server) socketGuard(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isUpgrade(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if err := sameOrigin(r); err != nil {
+			s.cfg.Log.WarnContext(r.Context(), "websocket refused", "error", err.Error(), "origin", r.Header.Get("Origin"),
+				"host", r.Host, "trace_id", trace.FromContext(r.Context()))
+			s.refuse(w, r, err)
+			return
+		}
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		go func() {
+			t := time.NewTicker(socketRecheck)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-s.closing:
+					cancel()
+					return
+				case <-t.C:
+					if v, err := s.resolveViewer(r); err != nil || v == nil {
+						s.cfg.Log.InfoContext(ctx, "websocket closed: credential no longer valid", "trace_id", trace.FromContext(ctx))
+						cancel()
+						return
+					}
+				}
+			}
+		}()
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// sameOrigin accepts requests without an Origin header (scripts, not
+// browsers) and browser requests whose Origin names the same host and port.
+func sameOrigin(r *http.Request) error {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return nil
+	}
+	u, err := url.Parse(o)
+	if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host) {
+		return ferry.Errorf(ferry.EFORBIDDEN, "cross-site websocket refused: origin %q is not this server (%s)", o, r.Host)
+	}
+	return nil
+}
 
 // Authenticate exposes the authentication middleware to mounted routes.
 func (s *Server) Authenticate(required bool) func(http.Handler) http.Handler {
