@@ -1,4 +1,5 @@
 import { Client, cacheExchange, fetchExchange, mapExchange, subscriptionExchange } from '@urql/core'
+import { ref } from 'vue'
 import { createClient as createWSClient, type Client as WSClient } from 'graphql-ws'
 import { ElMessage } from 'element-plus'
 import { csrfToken } from './csrf'
@@ -9,6 +10,10 @@ import { router } from '@/router'
 
 let ws: WSClient | null = null
 
+// socketUp is true while the subscription websocket is connected; screens
+// that subscribe fall back to polling while it is not.
+export const socketUp = ref(false)
+
 function wsClient(): WSClient {
   if (!ws) {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:'
@@ -17,6 +22,10 @@ function wsClient(): WSClient {
       connectionParams: () => ({ csrfToken: csrfToken() }),
       lazy: true,
       retryAttempts: 5,
+      on: {
+        connected: () => { socketUp.value = true },
+        closed: () => { socketUp.value = false },
+      },
     })
   }
   return ws

@@ -7,7 +7,7 @@ export const MigrationsQuery = graphql(`
       pageInfo { hasNextPage endCursor }
       edges {
         node {
-          id state failureReason lastError bytesTotal bytesDone rateBps lagSeconds etaSeconds lastSyncAt
+          id state failureReason lastError bytesTotal bytesDone rateBps lagSeconds etaSeconds lastSyncAt updatedAt
           percent rate eta allowedActions
           host { id name }
           cloudAccount { id name provider }
@@ -59,5 +59,18 @@ export const CutoverMutation = graphql(`
 export const RollbackMutation = graphql(`
   mutation Rollback($migrationId: ID!) {
     rollback(migrationId: $migrationId) { id state }
+  }
+`)
+
+// Live progress of the listed migrations over the websocket: the server sends
+// each one at once, then whenever its row changes (bytes, rate, ETA, lag, state).
+export const MigrationProgressSubscription = graphql(`
+  subscription MigrationProgress($ids: [ID!]) {
+    migrationProgress(ids: $ids) {
+      id state failureReason lastError bytesTotal bytesDone rateBps lagSeconds etaSeconds lastSyncAt updatedAt
+      percent rate eta allowedActions
+      disks { name sizeBytes targetDiskID bytesDone syncedAt }
+      latestRecoveryPoint { id kind createdAt }
+    }
   }
 `)
