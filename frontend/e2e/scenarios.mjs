@@ -385,6 +385,8 @@ export const scenarios = [
         await page.locator('[data-test=wizard-next]').click()
         await page.locator('[data-test=wizard-review]', { hasText: '1 migration' }).waitFor()
         await page.locator('[data-test=wizard-start]').click()
+        // Progress arrives over the migrationProgress subscription (websocket), not by polling.
+        await page.locator('[data-test=migrations-live][data-streaming=true]').waitFor({ timeout: 30000 })
         await page.locator(`[data-test="progress-${name}"]`, { hasText: '100%' }).waitFor({ timeout: 90000 })
         await shot('synced')
         const confirm = () => page.locator('.el-message-box__btns .el-button--primary').click()
