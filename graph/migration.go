@@ -18,32 +18,6 @@ func (r *Resolver) migrations() (*jobs.Migrations, error) {
 	return r.Migrations, nil
 }
 
-// afterCommit runs fn once the mutation's transaction has committed (at
-// once outside a transaction), so that a task never sees the database
-// before the change that asked for it. A failed enqueue is logged: the
-// reconciler re-derives the work from the database on the next start.
-func (r *Resolver) afterCommit(ctx context.Context, fn func(context.Context) error) {
-	run := func() {
-		if err := fn(context.WithoutCancel(ctx)); err != nil {
-			r.Log.ErrorContext(ctx, "enqueue after commit", "error", err)
-		}
-	}
-	tx := ent.TxFromContext(ctx)
-	if tx == nil {
-		run()
-		return
-	}
-	tx.OnCommit(func(next ent.Committer) ent.Committer {
-		return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
-			err := next.Commit(ctx, tx)
-			if err == nil {
-				run()
-			}
-			return err
-		})
-	})
-}
-
 // lockMigration loads a migration for a state change; the transaction
 // serialises concurrent requests on SQLite.
 func lockMigration(ctx context.Context, id int) (*ent.Migration, error) {

@@ -207,35 +207,9 @@ func checkRuleRefs(ctx context.Context, c *ent.Client, r *model.PlanRulesInput) 
 	return nil
 }
 
-// afterPlanCommit runs fn once the request's transaction has committed (a task
-// must not reach a worker before the row it names is visible), or at once
-// when there is none. A failure is logged: the plan stays queued in the
-// database and the start-up reconciler enqueues it again.
-func (r *Resolver) afterPlanCommit(ctx context.Context, fn func(context.Context) error) {
-	run := func() {
-		if err := fn(context.WithoutCancel(ctx)); err != nil {
-			r.Log.ErrorContext(ctx, "enqueue after commit", "error", err.Error())
-		}
-	}
-	tx := ent.TxFromContext(ctx)
-	if tx == nil {
-		run()
-		return
-	}
-	tx.OnCommit(func(next ent.Committer) ent.Committer {
-		return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
-			if err := next.Commit(ctx, tx); err != nil {
-				return err
-			}
-			run()
-			return nil
-		})
-	})
-}
-
 // enqueuePlan queues plan generation after the request commits.
 func (r *Resolver) enqueuePlan(ctx context.Context, tenantID, planID int) {
-	r.afterPlanCommit(ctx, func(ctx context.Context) error { return jobs.EnqueuePlan(ctx, r.Queue, tenantID, planID) })
+	r.afterCommit(ctx, func(ctx context.Context) error { return jobs.EnqueuePlan(ctx, r.Queue, tenantID, planID) })
 }
 
 // asUserError maps planner input problems to EINVALID; other errors pass.

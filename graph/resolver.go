@@ -5,6 +5,7 @@
 package graph
 
 import (
+	"context"
 	"log/slog"
 	"time"
 
@@ -34,4 +35,31 @@ type Resolver struct {
 	// ProgressEvery is how often a migrationProgress subscription reads
 	// the database (default 1 s).
 	ProgressEvery time.Duration
+}
+
+// afterCommit runs fn once the mutation's transaction has committed (at
+// once outside a transaction), so that a task never sees the database
+// before the change that asked for it. A failed enqueue is logged: the
+// reconciler re-derives the work from the database (at start-up and every
+// few minutes). Plans and migrations both enqueue through it.
+func (r *Resolver) afterCommit(ctx context.Context, fn func(context.Context) error) {
+	run := func() {
+		if err := fn(context.WithoutCancel(ctx)); err != nil {
+			r.Log.ErrorContext(ctx, "enqueue after commit", "error", err)
+		}
+	}
+	tx := ent.TxFromContext(ctx)
+	if tx == nil {
+		run()
+		return
+	}
+	tx.OnCommit(func(next ent.Committer) ent.Committer {
+		return ent.CommitFunc(func(ctx context.Context, tx *ent.Tx) error {
+			err := next.Commit(ctx, tx)
+			if err == nil {
+				run()
+			}
+			return err
+		})
+	})
 }
