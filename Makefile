@@ -19,10 +19,14 @@ run: ui
 build: ui
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/ferry
 
-# The UI is built into frontend/dist and embedded by go:embed.
+# The UI is built into frontend/dist and embedded by go:embed. `npm ci` refuses
+# a lock file without entries for other platforms' optional packages (rollup's
+# android/darwin builds), which is what npm writes against a registry mirror
+# that lacks them; `npm install --no-save` then installs the same locked
+# versions without rewriting the lock.
 ui:
 	@if [ -f frontend/package.json ]; then \
-		cd frontend && { [ -d node_modules ] || $(NPM) ci --no-audit --no-fund; } && $(NPM) run build; \
+		cd frontend && { [ -d node_modules ] || $(NPM) ci --no-audit --no-fund || $(NPM) install --no-save --no-audit --no-fund; } && $(NPM) run build; \
 	fi
 
 deps:
