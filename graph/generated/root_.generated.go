@@ -9572,7 +9572,7 @@ type CreateTenantPayload {
 `, BuiltIn: false},
 	{Name: "../schema/migration.graphqls", Input: `# The migration lifecycle (DESIGN.md §4 "Migration (per host)"): start, watch
 # the sync, test-launch a recovery point, cut over, roll back. Progress is
-# read by polling the Migration (no subscription transport is configured).
+# read from the Migration, live through Subscription.migrationProgress.
 
 "One source disk of a migration and the target disk it is replicated to."
 type MigrationDisk {
