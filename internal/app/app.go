@@ -47,6 +47,9 @@ type Config struct {
 	// from the database while workers run (default 5 minutes; start-up
 	// always reconciles once).
 	ReconcileEvery time.Duration
+	// SocketRecheck is how often an open websocket's sign-in is checked
+	// again (default 30 s); tests shorten it.
+	SocketRecheck time.Duration
 	// PublicURL is where agents reach this server (install commands);
 	// empty: taken from each request's Host.
 	PublicURL string
@@ -151,6 +154,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		Key:     a.Key,
 		Secure:  cfg.SecureCookies,
 		Now:     cfg.Now,
+		// Subscriptions: an open websocket's sign-in is checked again this often.
+		SocketRecheck: cfg.SocketRecheck,
 		Ready: []web.Check{
 			{Name: "database", Fn: func(ctx context.Context) error { return a.DB.SQL.PingContext(ctx) }},
 			{Name: "queue", Fn: func(ctx context.Context) error { return a.Queue.Ping(ctx) }},

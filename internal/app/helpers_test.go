@@ -77,11 +77,12 @@ type testServer struct {
 
 // mustStart runs a whole Ferry server on a real SQLite file in a temp dir,
 // with the embedded queue, behind a real loopback listener.
-func mustStart(t testing.TB) *testServer {
+// Options change the configuration before the server starts.
+func mustStart(t testing.TB, options ...func(*app.Config)) *testServer {
 	t.Helper()
 	logs := &syncBuffer{}
 	ts := &testServer{Logs: logs, Banner: &bytes.Buffer{}}
-	a, err := app.New(context.Background(), app.Config{
+	cfg := app.Config{
 		DataDir:       t.TempDir(),
 		AdminEmail:    "admin@example.com",
 		AdminPassword: adminPassword,
@@ -92,7 +93,11 @@ func mustStart(t testing.TB) *testServer {
 			ts.SQL = &countingDriver{Driver: d}
 			return ts.SQL
 		},
-	})
+	}
+	for _, o := range options {
+		o(&cfg)
+	}
+	a, err := app.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start app: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/tenant"
 	"github.com/ferry-migrate/ferry/ent/user"
+	"github.com/ferry-migrate/ferry/internal/app"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 )
 
@@ -306,4 +307,54 @@ func TestSubscriptionRefused(t *testing.T) {
 	if !strings.Contains(ts.Logs.String(), "cross-site websocket refused") {
 		t.Errorf("refused upgrades are logged")
 	}
+}
+
+// closes waits (15 s at most) for the server to close the websocket.
+func (w *wsClient) closes() {
+	w.t.Helper()
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case _, ok := <-w.msgs:
+			if !ok {
+				return
+			}
+		case <-deadline:
+			w.t.Fatalf("the server did not close the websocket within 15 s")
+		}
+	}
+}
+
+func TestSubscriptionEndsWithTheSignIn(t *testing.T) {
+	ts := mustStart(t, func(c *app.Config) { c.SocketRecheck = 50 * time.Millisecond })
+	admin := ts.login(t, "admin@example.com", adminPassword)
+	d := admin.mustGQL(`mutation { createAPIToken(name: "ws") { secret } }`, nil)
+	script := ts.anon(t)
+	script.token = dig(d, "createAPIToken", "secret").(string)
+
+	ws, _, err := dialWS(t, admin, admin.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws.subscribe("all", progressSub, nil)
+	wt, _, err := dialWS(t, script, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt.subscribe("all", progressSub, nil)
+
+	// Signing out ends the subscriptions the session opened.
+	if status, body := admin.post("/auth/logout", ""); status != 200 {
+		t.Fatalf("logout: %d %s", status, body)
+	}
+	ws.closes()
+	// The API token's socket is still served: a new migration's change reaches it.
+	tid := ts.App.DB.Client.User.Query().Where(user.Email("admin@example.com")).OnlyX(viewer.SystemContext(t.Context())).TenantID
+	m := newMigration(t, ts, tid, "web-02")
+	ts.App.DB.Client.Migration.UpdateOneID(m.ID).SetBytesDone(7).ExecX(viewer.TenantContext(t.Context(), tid))
+	for e := wt.event(); e.ID != strconv.Itoa(m.ID) || e.BytesDone != 7; e = wt.event() {
+	}
+	// Server shutdown ends every socket (http.Server.Shutdown does not).
+	ts.App.Web.CloseSockets()
+	wt.closes()
 }

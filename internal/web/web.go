@@ -42,6 +42,9 @@ type Config struct {
 	MaxBody int64
 	// SessionTTL is how long a sign-in lasts.
 	SessionTTL time.Duration
+	// SocketRecheck is how often an open websocket's credential is checked
+	// again (default 30 s).
+	SocketRecheck time.Duration
 	// Mount adds more routes (agent protocol, uploads) with the same middleware.
 	Mount func(r chi.Router, s *Server)
 	// Registry receives the HTTP metrics; nil uses a fresh registry.
@@ -77,6 +80,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.SessionTTL == 0 {
 		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.SocketRecheck == 0 {
+		cfg.SocketRecheck = 30 * time.Second
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
@@ -142,15 +148,13 @@ func exceptUpgrade(mw func(http.Handler) http.Handler) func(http.Handler) http.H
 	}
 }
 
-// socketRecheck is how often an open websocket's credential is checked again.
-const socketRecheck = 30 * time.Second
-
 // socketGuard refuses cross-site websocket upgrades (the session cookie rides
 // on them, so another site's page could otherwise open a subscription as the
 // user: the Origin's host must be the request's Host) and bounds an accepted
 // socket's life: its context ends when the server shuts down or when the
 // credential that opened it stops being valid (sign-out, expiry, disabled
-// account, revoked token), checked every 30 s. Other requests pass untouched.
+// account, revoked token), checked every Config.SocketRecheck (30 s). Other
+// requests pass untouched.
 func (s *Server) socketGuard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !isUpgrade(r) {
@@ -166,7 +170,7 @@ func (s *Server) socketGuard(next http.Handler) http.Handler {
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
 		go func() {
-			t := time.NewTicker(socketRecheck)
+			t := time.NewTicker(s.cfg.SocketRecheck)
 			defer t.Stop()
 			for {
 				select {
