@@ -270,6 +270,25 @@ func (r *mutationResolver) DeleteCloudAccount(ctx context.Context, id int) (int,
 	return id, client.CloudAccount.DeleteOneID(id).Exec(ctx)
 }
 
+// CheckCloudAccount is the resolver for the checkCloudAccount field.
+func (r *mutationResolver) CheckCloudAccount(ctx context.Context, id int) (*model.CloudAccountCheck, error) {
+	if _, err := require(ctx, viewer.RoleOperator); err != nil {
+		return nil, err
+	}
+	client := ent.FromContext(ctx)
+	a, err := client.CloudAccount.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	checks := r.checkAccount(ctx, a, a.TenantID)
+	ok, msg := summarise(checks)
+	a, err = client.CloudAccount.UpdateOne(a).SetCheckedAt(r.Now().UTC()).SetCheckMessage(msg).Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &model.CloudAccountCheck{Account: a, Ok: ok, Checks: checks}, nil
+}
+
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
 	v := viewer.FromContext(ctx)

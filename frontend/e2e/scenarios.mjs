@@ -213,6 +213,10 @@ export const scenarios = [
       await page.locator('input[data-test=account-name]').fill('local-lab')
       await page.locator('[data-test=account-submit]').click()
       await page.locator('[data-test=accounts-table] td', { hasText: 'local-lab' }).waitFor()
+      // The permission check runs on the server and is recorded on the account.
+      await page.locator('[data-test=check-local-lab]').click()
+      await page.locator('.el-message--success', { hasText: 'all checks passed' }).waitFor()
+      await page.locator('[data-test=accounts-table] td', { hasText: '— all checks passed' }).waitFor()
       // Deleting asks first; cancelling keeps the account.
       await page.locator('[data-test=delete-local-lab]').click()
       await page.locator('.el-message-box__btns button', { hasText: 'Cancel' }).click()

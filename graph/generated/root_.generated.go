@@ -192,6 +192,12 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	CheckResult struct {
+		Message func(childComplexity int) int
+		Name    func(childComplexity int) int
+		Ok      func(childComplexity int) int
+	}
+
 	CloudAccount struct {
 		AccessKeyID  func(childComplexity int) int
 		CheckMessage func(childComplexity int) int
@@ -204,6 +210,12 @@ type ComplexityRoot struct {
 		Tenant       func(childComplexity int) int
 		TenantID     func(childComplexity int) int
 		UpdatedAt    func(childComplexity int) int
+	}
+
+	CloudAccountCheck struct {
+		Account func(childComplexity int) int
+		Checks  func(childComplexity int) int
+		Ok      func(childComplexity int) int
 	}
 
 	CloudAccountConnection struct {
@@ -442,6 +454,7 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		ChangePassword          func(childComplexity int, current string, new string) int
+		CheckCloudAccount       func(childComplexity int, id int) int
 		CreateAPIToken          func(childComplexity int, name string, expiresAt *time.Time) int
 		CreateApplication       func(childComplexity int, input ent.CreateApplicationInput) int
 		CreateCloudAccount      func(childComplexity int, input model.CreateCloudAccountInput) int
@@ -1407,6 +1420,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuditEventEdge.Node(childComplexity), true
 
+	case "CheckResult.message":
+		if e.ComplexityRoot.CheckResult.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CheckResult.Message(childComplexity), true
+	case "CheckResult.name":
+		if e.ComplexityRoot.CheckResult.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CheckResult.Name(childComplexity), true
+	case "CheckResult.ok":
+		if e.ComplexityRoot.CheckResult.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CheckResult.Ok(childComplexity), true
+
 	case "CloudAccount.accessKeyID":
 		if e.ComplexityRoot.CloudAccount.AccessKeyID == nil {
 			break
@@ -1473,6 +1505,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CloudAccount.UpdatedAt(childComplexity), true
+
+	case "CloudAccountCheck.account":
+		if e.ComplexityRoot.CloudAccountCheck.Account == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CloudAccountCheck.Account(childComplexity), true
+	case "CloudAccountCheck.checks":
+		if e.ComplexityRoot.CloudAccountCheck.Checks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CloudAccountCheck.Checks(childComplexity), true
+	case "CloudAccountCheck.ok":
+		if e.ComplexityRoot.CloudAccountCheck.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CloudAccountCheck.Ok(childComplexity), true
 
 	case "CloudAccountConnection.edges":
 		if e.ComplexityRoot.CloudAccountConnection.Edges == nil {
@@ -2547,6 +2598,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ChangePassword(childComplexity, args["current"].(string), args["new"].(string)), true
+	case "Mutation.checkCloudAccount":
+		if e.ComplexityRoot.Mutation.CheckCloudAccount == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_checkCloudAccount_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CheckCloudAccount(childComplexity, args["id"].(int)), true
 	case "Mutation.createAPIToken":
 		if e.ComplexityRoot.Mutation.CreateAPIToken == nil {
 			break
@@ -9561,6 +9623,13 @@ type Mutation {
 
   createCloudAccount(input: CreateCloudAccountInput!): CloudAccount!
   deleteCloudAccount(id: ID!): ID!
+  """
+  Checks that Ferry can use the account: for the local driver, that its
+  directory is writable, holds sparse files and has room; for a cloud
+  provider, that the stored credentials open. Records the result on the
+  account (checkedAt, checkMessage). Never returns the secret.
+  """
+  checkCloudAccount(id: ID!): CloudAccountCheck!
 }
 
 type CreateTenantPayload {
@@ -9568,6 +9637,21 @@ type CreateTenantPayload {
   owner: User!
   "Set only when the password was generated: shown once."
   oneTimePassword: String
+}
+
+"The outcome of checking a cloud account."
+type CloudAccountCheck {
+  account: CloudAccount!
+  "True when every check passed."
+  ok: Boolean!
+  checks: [CheckResult!]!
+}
+
+"One check and what it found."
+type CheckResult {
+  name: String!
+  ok: Boolean!
+  message: String!
 }
 `, BuiltIn: false},
 	{Name: "../schema/migration.graphqls", Input: `# The migration lifecycle (DESIGN.md §4 "Migration (per host)"): start, watch
@@ -10110,6 +10194,18 @@ func (ec *executionContext) childFields_AuditEventEdge(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type AuditEventEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_CheckResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_CheckResult_name(ctx, field)
+	case "ok":
+		return ec.fieldContext_CheckResult_ok(ctx, field)
+	case "message":
+		return ec.fieldContext_CheckResult_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CheckResult", field.Name)
+}
+
 func (ec *executionContext) childFields_CloudAccount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -10136,6 +10232,18 @@ func (ec *executionContext) childFields_CloudAccount(ctx context.Context, field 
 		return ec.fieldContext_CloudAccount_tenant(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CloudAccount", field.Name)
+}
+
+func (ec *executionContext) childFields_CloudAccountCheck(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "account":
+		return ec.fieldContext_CloudAccountCheck_account(ctx, field)
+	case "ok":
+		return ec.fieldContext_CloudAccountCheck_ok(ctx, field)
+	case "checks":
+		return ec.fieldContext_CloudAccountCheck_checks(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CloudAccountCheck", field.Name)
 }
 
 func (ec *executionContext) childFields_CloudAccountConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -33,6 +33,21 @@ type BeforeRuleInput struct {
 	Then  string `json:"then"`
 }
 
+// One check and what it found.
+type CheckResult struct {
+	Name    string `json:"name"`
+	Ok      bool   `json:"ok"`
+	Message string `json:"message"`
+}
+
+// The outcome of checking a cloud account.
+type CloudAccountCheck struct {
+	Account *ent.CloudAccount `json:"account"`
+	// True when every check passed.
+	Ok     bool           `json:"ok"`
+	Checks []*CheckResult `json:"checks"`
+}
+
 type CreateAPITokenPayload struct {
 	Token *ent.APIToken `json:"token"`
 	// The secret, shown once. Only its hash is stored.

@@ -20,3 +20,13 @@ export const DeleteCloudAccountMutation = graphql(`
     deleteCloudAccount(id: $id)
   }
 `)
+
+export const CheckCloudAccountMutation = graphql(`
+  mutation CheckCloudAccount($id: ID!) {
+    checkCloudAccount(id: $id) {
+      ok
+      checks { name ok message }
+      account { id checkedAt checkMessage }
+    }
+  }
+`)
