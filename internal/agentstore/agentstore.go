@@ -139,7 +139,7 @@ func (s *Store) RegisterAgent(ctx context.Context, claims agentapi.Claims, h age
 		if err != nil {
 			return 0, fmt.Errorf("create agent: %w", err)
 		}
-		err = c.AuditEvent.Create().SetActor("agent:"+strconv.Itoa(a.ID)).SetAction("registerAgent").SetObjectType("Agent").
+		err = c.AuditEvent.Create().SetActor("agent:" + strconv.Itoa(a.ID)).SetAction("registerAgent").SetObjectType("Agent").
 			SetObjectID(strconv.Itoa(a.ID)).SetTraceID(trace.FromContext(ctx)).
 			SetDetails(map[string]any{"hostname": h.Hostname, "registrationToken": tok.Name, "tokenUses": tok.Uses + 1}).Exec(ctx)
 		if err != nil {
