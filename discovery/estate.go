@@ -1,57 +1,20 @@
 package discovery
 
-// Estate is the interchange shape shared with the planner (`ferry estate
-// generate` writes it; the JSON importer reads it; the server stores it).
-type Estate struct {
-	Hosts       []EstateHost       `json:"hosts"`
-	Connections []EstateConnection `json:"connections"`
-}
+import "github.com/ferry-migrate/ferry"
 
-// EstateHost is one host of an Estate.
-type EstateHost struct {
-	ID             string       `json:"id"`
-	Name           string       `json:"name"`
-	FQDN           string       `json:"fqdn"`
-	Application    string       `json:"application"`
-	Environment    string       `json:"environment"`
-	Criticality    string       `json:"criticality"`
-	Owner          string       `json:"owner"`
-	Tags           []string     `json:"tags"`
-	OS             string       `json:"os"`
-	OSFamily       string       `json:"os_family"`
-	Arch           string       `json:"arch"`
-	BootMode       string       `json:"boot_mode"`
-	CPUs           int          `json:"cpus"`
-	MemoryMiB      int64        `json:"memory_mib"`
-	CPUP95         float64      `json:"cpu_p95"`
-	MemoryP95      float64      `json:"memory_p95"`
-	IPs            []string     `json:"ips"`
-	MACs           []string     `json:"macs"`
-	BIOSUUID       string       `json:"bios_uuid"`
-	Virtualization string       `json:"virtualization"`
-	PinnedWave     int          `json:"pinned_wave"`
-	Disks          []EstateDisk `json:"disks"`
-}
-
-// EstateDisk is one disk of an EstateHost.
-type EstateDisk struct {
-	Name             string `json:"name"`
-	ProvisionedBytes int64  `json:"provisioned_bytes"`
-	UsedBytes        int64  `json:"used_bytes"`
-}
-
-// EstateConnection is a dependency between estate hosts. Dst is empty when
-// the destination is outside the estate, and DstAddress then says where.
-type EstateConnection struct {
-	Src        string `json:"src"`
-	Dst        string `json:"dst"`
-	DstAddress string `json:"dst_address"`
-	Port       int    `json:"port"`
-	Protocol   string `json:"protocol"`
-	Process    string `json:"process"`
-	Count      int64  `json:"count"`
-	Bytes      int64  `json:"bytes"`
-}
+// The estate interchange types live in the shared vocabulary (package
+// ferry), so that discovery and the planner cannot drift apart.
+type (
+	// Estate is the interchange shape shared with the planner (`ferry
+	// estate generate` writes it; the JSON importer reads it).
+	Estate = ferry.Estate
+	// EstateHost is one host of an Estate.
+	EstateHost = ferry.EstateHost
+	// EstateDisk is one disk of an EstateHost.
+	EstateDisk = ferry.EstateDisk
+	// EstateConnection is a dependency between estate hosts.
+	EstateConnection = ferry.EstateConnection
+)
 
 // ToEstate converts a normalised result to the interchange shape.
 // Connections whose source is outside the estate (inbound clients nobody

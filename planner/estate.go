@@ -13,87 +13,23 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/ferry-migrate/ferry"
 )
 
-// Estate is the interchange shape shared with discovery and the server
-// (`ferry estate generate` writes it, `ferry plan --estate` reads it).
-type Estate struct {
-	Hosts       []Host       `json:"hosts"`
-	Connections []Connection `json:"connections"`
-}
-
-// Host is one source machine of an Estate.
-type Host struct {
-	ID             string   `json:"id"`
-	Name           string   `json:"name"`
-	FQDN           string   `json:"fqdn"`
-	Application    string   `json:"application"`
-	Environment    string   `json:"environment"`
-	Criticality    string   `json:"criticality"`
-	Owner          string   `json:"owner"`
-	Tags           []string `json:"tags"`
-	OS             string   `json:"os"`
-	OSFamily       string   `json:"os_family"`
-	Arch           string   `json:"arch"`
-	BootMode       string   `json:"boot_mode"`
-	CPUs           int      `json:"cpus"`
-	MemoryMiB      int64    `json:"memory_mib"`
-	CPUP95         float64  `json:"cpu_p95"`
-	MemoryP95      float64  `json:"memory_p95"`
-	IPs            []string `json:"ips"`
-	MACs           []string `json:"macs"`
-	BIOSUUID       string   `json:"bios_uuid"`
-	Virtualization string   `json:"virtualization"`
-	PinnedWave     int      `json:"pinned_wave"`
-	Disks          []Disk   `json:"disks"`
-}
-
-// Disk is one disk of a Host.
-type Disk struct {
-	Name             string `json:"name"`
-	ProvisionedBytes int64  `json:"provisioned_bytes"`
-	UsedBytes        int64  `json:"used_bytes"`
-}
-
-// Connection is an observed flow from Src to Dst. Src depends on Dst: the
-// client needs the server. Dst is empty when the destination is outside the
-// estate, and DstAddress then says where.
-type Connection struct {
-	Src        string `json:"src"`
-	Dst        string `json:"dst"`
-	DstAddress string `json:"dst_address"`
-	Port       int    `json:"port"`
-	Protocol   string `json:"protocol"`
-	Process    string `json:"process"`
-	Count      int64  `json:"count"`
-	Bytes      int64  `json:"bytes"`
-}
-
-// UsedBytes is the data a host replicates: the sum of its disks' used bytes.
-func (h *Host) UsedBytes() int64 {
-	var n int64
-	for _, d := range h.Disks {
-		n += d.UsedBytes
-	}
-	return n
-}
-
-// ProvisionedBytes is the sum of the host's provisioned disk sizes.
-func (h *Host) ProvisionedBytes() int64 {
-	var n int64
-	for _, d := range h.Disks {
-		n += d.ProvisionedBytes
-	}
-	return n
-}
-
-// Label is the name a person recognises: the name, else the id.
-func (h *Host) Label() string {
-	if h.Name != "" {
-		return h.Name
-	}
-	return h.ID
-}
+// The estate types are the shared interchange vocabulary (package ferry);
+// the planner names them without the prefix.
+type (
+	// Estate is the interchange shape shared with discovery and the server
+	// (`ferry estate generate` writes it, `ferry plan --estate` reads it).
+	Estate = ferry.Estate
+	// Host is one source machine of an Estate.
+	Host = ferry.EstateHost
+	// Disk is one disk of a Host.
+	Disk = ferry.EstateDisk
+	// Connection is an observed flow from Src to Dst (Src depends on Dst).
+	Connection = ferry.EstateConnection
+)
 
 // ReadEstate decodes estate JSON. It does not validate; call ValidateEstate.
 func ReadEstate(r io.Reader) (*Estate, error) {
