@@ -6,6 +6,7 @@ import (
 
 	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent"
+	"github.com/ferry-migrate/ferry/internal/viewer"
 	"github.com/ferry-migrate/ferry/jobs"
 )
 
@@ -18,14 +19,29 @@ func (r *Resolver) migrations() (*jobs.Migrations, error) {
 	return r.Migrations, nil
 }
 
-// lockMigration loads a migration for a state change; the transaction
-// serialises concurrent requests on SQLite.
-func lockMigration(ctx context.Context, id int) (*ent.Migration, error) {
+// beginAction is the common start of testLaunch, cutover and rollback: the
+// operator role, a server process that runs migrations, the migration
+// (loaded inside the request's transaction, which serialises concurrent
+// requests on SQLite) and the state machine's consent to action.
+func (r *Resolver) beginAction(ctx context.Context, id int, action string) (*jobs.Migrations, *ent.Migration, error) {
+	if _, err := require(ctx, viewer.RoleOperator); err != nil {
+		return nil, nil, err
+	}
+	mg, err := r.migrations()
+	if err != nil {
+		return nil, nil, err
+	}
 	m, err := ent.FromContext(ctx).Migration.Get(ctx, id)
 	if ent.IsNotFound(err) {
-		return nil, ferry.Errorf(ferry.ENOTFOUND, "migration %d not found", id)
+		return nil, nil, ferry.Errorf(ferry.ENOTFOUND, "migration %d not found", id)
 	}
-	return m, err
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := jobs.CheckAction(m.State, action); err != nil {
+		return nil, nil, err
+	}
+	return mg, m, nil
 }
 
 // recoveryPointKind names a point by its first label.

@@ -145,18 +145,8 @@ func (r *mutationResolver) StartMigration(ctx context.Context, hostIds []int, cl
 
 // TestLaunch is the resolver for the testLaunch field.
 func (r *mutationResolver) TestLaunch(ctx context.Context, migrationID int, recoveryPointID *int) (*ent.Launch, error) {
-	if _, err := require(ctx, viewer.RoleOperator); err != nil {
-		return nil, err
-	}
-	mg, err := r.migrations()
+	mg, m, err := r.beginAction(ctx, migrationID, jobs.ActionTestLaunch)
 	if err != nil {
-		return nil, err
-	}
-	m, err := lockMigration(ctx, migrationID)
-	if err != nil {
-		return nil, err
-	}
-	if err := jobs.CheckAction(m.State, jobs.ActionTestLaunch); err != nil {
 		return nil, err
 	}
 	client := ent.FromContext(ctx)
@@ -197,18 +187,8 @@ func (r *mutationResolver) TestLaunch(ctx context.Context, migrationID int, reco
 
 // Cutover is the resolver for the cutover field.
 func (r *mutationResolver) Cutover(ctx context.Context, migrationID int) (*ent.Migration, error) {
-	if _, err := require(ctx, viewer.RoleOperator); err != nil {
-		return nil, err
-	}
-	mg, err := r.migrations()
+	mg, m, err := r.beginAction(ctx, migrationID, jobs.ActionCutover)
 	if err != nil {
-		return nil, err
-	}
-	m, err := lockMigration(ctx, migrationID)
-	if err != nil {
-		return nil, err
-	}
-	if err := jobs.CheckAction(m.State, jobs.ActionCutover); err != nil {
 		return nil, err
 	}
 	// The final delta: a new pass that must start after this moment.
@@ -227,18 +207,8 @@ func (r *mutationResolver) Cutover(ctx context.Context, migrationID int) (*ent.M
 
 // Rollback is the resolver for the rollback field.
 func (r *mutationResolver) Rollback(ctx context.Context, migrationID int) (*ent.Migration, error) {
-	if _, err := require(ctx, viewer.RoleOperator); err != nil {
-		return nil, err
-	}
-	mg, err := r.migrations()
+	mg, m, err := r.beginAction(ctx, migrationID, jobs.ActionRollback)
 	if err != nil {
-		return nil, err
-	}
-	m, err := lockMigration(ctx, migrationID)
-	if err != nil {
-		return nil, err
-	}
-	if err := jobs.CheckAction(m.State, jobs.ActionRollback); err != nil {
 		return nil, err
 	}
 	out, err := ent.FromContext(ctx).Migration.UpdateOneID(m.ID).Where(migration.StateEQ(m.State)).
