@@ -87,6 +87,30 @@ func (t *csvTable) next() ([]string, int, error) {
 	return rec, line, err
 }
 
+// eachRow reads t to its end, calling fn with every well-formed record and
+// its line. Each record counts as a row; a malformed one is also counted as
+// rejected and reported, and reading goes on. Any other error ends the file.
+func (im *Importer) eachRow(file string, t *csvTable, sum *FileSummary, fn func(rec []string, line int)) error {
+	for {
+		rec, line, err := t.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) {
+				sum.Rows++
+				sum.Rejected++
+				im.rowError(file, line, "", "malformed CSV: %v", pe.Err)
+				continue
+			}
+			return err
+		}
+		sum.Rows++
+		fn(rec, line)
+	}
+}
+
 func (t *csvTable) has(col string) bool { _, ok := t.cols[strings.ToLower(col)]; return ok }
 
 // get returns a cell by column name ("" when the column or cell is missing).
@@ -231,27 +255,12 @@ func (im *Importer) hostsCSV(file string, r io.Reader, sum *FileSummary) error {
 		return fmt.Errorf("header has no name column; the template header is %s", strings.Join(HostsCSVHeader, ","))
 	}
 	src := im.source(discovery.SourceCSV, file)
-	for {
-		rec, line, err := t.next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				sum.Rows++
-				sum.Rejected++
-				im.rowError(file, line, "", "malformed CSV: %v", pe.Err)
-				continue
-			}
-			return err
-		}
-		sum.Rows++
+	return im.eachRow(file, t, sum, func(rec []string, line int) {
 		name := t.get(rec, "name")
 		if name == "" {
 			sum.Rejected++
 			im.rowError(file, line, "name", "a host needs a name")
-			continue
+			return
 		}
 		var c cells
 		f := discovery.HostFacts{
@@ -297,7 +306,7 @@ func (im *Importer) hostsCSV(file string, r io.Reader, sum *FileSummary) error {
 			for _, e := range c.errs {
 				im.rowError(file, line, e.col, "%s", e.reason)
 			}
-			continue
+			return
 		}
 		refs := []string{im.csvRef(name)}
 		if id := t.get(rec, "id"); id != "" {
@@ -308,7 +317,7 @@ func (im *Importer) hostsCSV(file string, r io.Reader, sum *FileSummary) error {
 		}
 		im.res.Records = append(im.res.Records, discovery.Record{Source: src, Refs: refs, HostFacts: f})
 		sum.Accepted++
-	}
+	})
 }
 
 // pendingConn waits for Finish, when every hosts CSV of the import is known.
@@ -331,22 +340,7 @@ func (im *Importer) connectionsCSV(file string, r io.Reader, sum *FileSummary) e
 		}
 	}
 	src := im.source(discovery.SourceCSV, file)
-	for {
-		rec, line, err := t.next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				sum.Rows++
-				sum.Rejected++
-				im.rowError(file, line, "", "malformed CSV: %v", pe.Err)
-				continue
-			}
-			return err
-		}
-		sum.Rows++
+	return im.eachRow(file, t, sum, func(rec []string, line int) {
 		var c cells
 		oc := discovery.ObservedConnection{Source: src, Process: t.get(rec, "process")}
 		s, d, addr := t.get(rec, "src"), t.get(rec, "dst"), t.get(rec, "dst_address")
@@ -375,11 +369,11 @@ func (im *Importer) connectionsCSV(file string, r io.Reader, sum *FileSummary) e
 			for _, e := range c.errs {
 				im.rowError(file, line, e.col, "%s", e.reason)
 			}
-			continue
+			return
 		}
 		im.csvConns = append(im.csvConns, pendingConn{file: file, line: line, conn: oc, src: s, dst: d})
 		sum.Accepted++
-	}
+	})
 }
 
 // finishCSVConnections binds src/dst to the hosts CSVs of this import. A

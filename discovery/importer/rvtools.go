@@ -1,8 +1,6 @@
 package importer
 
 import (
-	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -115,25 +113,10 @@ func (im *Importer) rvtoolsCSV(file string, r io.Reader, sum *FileSummary) error
 		return fmt.Errorf("%w: an RVTools CSV must be the vInfo, vDisk, vPartition or vNetwork sheet", ErrUnknownFormat)
 	}
 	src := im.source(discovery.SourceRVTools, file)
-	for {
-		rec, line, err := t.next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				sum.Rows++
-				sum.Rejected++
-				im.rowError(file, line, "", "malformed CSV: %v", pe.Err)
-				continue
-			}
-			return err
-		}
-		sum.Rows++
+	return im.eachRow(file, t, sum, func(rec []string, line int) {
 		// ReuseRecord: the row outlives this iteration, so copy it.
 		im.rvRow(sheet, file, line, src, row{cols: t.cols, rec: append([]string(nil), rec...)}, sum)
-	}
+	})
 }
 
 func (im *Importer) rvtoolsXLSX(file string, r io.Reader, sum *FileSummary) (err error) {
