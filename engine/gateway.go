@@ -500,6 +500,23 @@ func (g *Gateway) getManifest(w http.ResponseWriter, id string) error {
 	return err
 }
 
+// sessionDisk returns disk id locked for the request's open sync session
+// (see checkSync); the caller unlocks ds.lock.
+func (g *Gateway) sessionDisk(id string, r *http.Request) (*diskState, error) {
+	ds, err := g.disk(id)
+	if err != nil {
+		return nil, err
+	}
+	if err := lockDisk(ds, id); err != nil {
+		return nil, err
+	}
+	if err := g.checkSync(ds, id, r); err != nil {
+		ds.lock.Unlock()
+		return nil, err
+	}
+	return ds, nil
+}
+
 func (g *Gateway) checkSync(ds *diskState, id string, r *http.Request) error {
 	if ds.manifest == nil || ds.ckpt.SyncID == "" || r.URL.Query().Get("sync") != ds.ckpt.SyncID || ds.ckpt.Verified {
 		return coded(http.StatusConflict, CodeConflict, "disk %s: sync %q is not the open sync session; open a session first", id, r.URL.Query().Get("sync"))
@@ -512,17 +529,11 @@ func (g *Gateway) checkSync(ds *diskState, id string, r *http.Request) error {
 // re-sending; a malformed header or a truncated stream ends the request
 // with an error after a checkpoint of everything applied so far.
 func (g *Gateway) receive(w http.ResponseWriter, r *http.Request, id string) error {
-	ds, err := g.disk(id)
+	ds, err := g.sessionDisk(id, r)
 	if err != nil {
 		return err
 	}
-	if err := lockDisk(ds, id); err != nil {
-		return err
-	}
 	defer ds.lock.Unlock()
-	if err := g.checkSync(ds, id, r); err != nil {
-		return err
-	}
 	f, err := os.OpenFile(ds.path, os.O_WRONLY, 0)
 	if err != nil {
 		return fmt.Errorf("open target disk %s: %w", id, err)
@@ -629,17 +640,11 @@ func zeroRange(f *os.File, off, n int64) error {
 }
 
 func (g *Gateway) finish(w http.ResponseWriter, r *http.Request, id string) error {
-	ds, err := g.disk(id)
+	ds, err := g.sessionDisk(id, r)
 	if err != nil {
 		return err
 	}
-	if err := lockDisk(ds, id); err != nil {
-		return err
-	}
 	defer ds.lock.Unlock()
-	if err := g.checkSync(ds, id, r); err != nil {
-		return err
-	}
 	src, err := ReadManifest(io.LimitReader(r.Body, 32+16*MaxBlocks+8+1))
 	if err != nil {
 		return fmt.Errorf("source manifest: %w", err)
