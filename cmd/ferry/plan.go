@@ -21,6 +21,19 @@ type planFlags struct {
 	estate, constraints, format, out, start string
 }
 
+// load reads the estate and the constraints file the flags name.
+func (f *planFlags) load() (*planner.Estate, *planner.Config, error) {
+	e, err := loadEstate(f.estate)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := loadConfig(f.constraints, f.start, time.Now)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e, cfg, nil
+}
+
 func (f *planFlags) bind(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.estate, "estate", env("FERRY_ESTATE", ""), "estate JSON (hosts and connections) (FERRY_ESTATE)")
@@ -101,11 +114,7 @@ func init() {
 			"prints the waves and writes the full plan as JSON with --out. It exits non-zero when something is infeasible\n" +
 			"(after printing the chain of conflicting rules). See docs/planner.md.",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := loadEstate(pf.estate)
-			if err != nil {
-				return err
-			}
-			cfg, err := loadConfig(pf.constraints, pf.start, time.Now)
+			e, cfg, err := pf.load()
 			if err != nil {
 				return err
 			}
@@ -162,11 +171,7 @@ func assessCmd() *cobra.Command {
 			"one line per host: ready / ready_with_actions / not_ready / unknown with the actions or reasons, as-is and\n" +
 			"right-sized instance and monthly cost, and the transfer time with an offline-seeding recommendation.",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := loadEstate(pf.estate)
-			if err != nil {
-				return err
-			}
-			cfg, err := loadConfig(pf.constraints, pf.start, time.Now)
+			e, cfg, err := pf.load()
 			if err != nil {
 				return err
 			}
