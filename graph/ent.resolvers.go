@@ -7,6 +7,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 
 	"entgo.io/contrib/entgql"
 	"github.com/ferry-migrate/ferry"
@@ -88,6 +89,11 @@ func (r *queryResolver) Connections(ctx context.Context, after *entgql.Cursor[in
 		return nil, err
 	}
 	return r.Client.Connection.Query().Paginate(ctx, after, first, before, last, ent.WithConnectionOrder(orderBy), ent.WithConnectionFilter(where.Filter))
+}
+
+// DiscoverySources is the resolver for the discoverySources field.
+func (r *queryResolver) DiscoverySources(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DiscoverySourceOrder, where *ent.DiscoverySourceWhereInput) (*ent.DiscoverySourceConnection, error) {
+	panic(fmt.Errorf("not implemented: DiscoverySources - discoverySources"))
 }
 
 // Hosts is the resolver for the hosts field.

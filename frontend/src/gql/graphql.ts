@@ -2713,6 +2713,7 @@ export type HostDetailQuery = { node:
     | { __typename: 'AuditEvent' }
     | { __typename: 'CloudAccount' }
     | { __typename: 'Connection' }
+    | { __typename: 'DiscoverySource' }
     | { __typename: 'Disk' }
     | { __typename: 'Host', id: string, name: string, fqdn: string, os: string, osFamily: string, kernel: string, arch: string, bootMode: HostBootMode, cpus: number, cpuModel: string, memoryMib: number, diskProvisionedBytes: number, diskUsedBytes: number, virtualization: string, powerState: string, source: string, biosUUID: string, environment: HostEnvironment, criticality: HostCriticality, owner: string, tags: Array<string> | null, ips: Array<string> | null, cpuP95: number | null, memoryP95: number | null, lastSeenAt: string | null, application: { id: string, name: string } | null, disks: Array<{ id: string, name: string, device: string, filesystem: string, sizeBytes: number, usedBytes: number }> | null, nics: Array<{ id: string, name: string, mac: string, addresses: Array<string> | null, network: string }> | null, software: Array<{ id: string, name: string, kind: string, version: string, process: string }> | null, outgoing: { totalCount: number, edges: Array<{ node: { id: string, port: number, protocol: ConnectionProtocol, process: string, count: number, bytes: number, lastSeen: string | null, dstAddress: string, dst: { id: string, name: string } | null } | null } | null> | null }, incoming: { totalCount: number, edges: Array<{ node: { id: string, port: number, protocol: ConnectionProtocol, process: string, count: number, bytes: number, lastSeen: string | null, src: { id: string, name: string } } | null } | null> | null }, assessments: Array<{ id: string, target: string, region: string, readiness: AssessmentReadiness, reasons: Array<string> | null, actions: Array<string> | null, instanceType: string, monthlyCostAsIs: number, monthlyCostRightSized: number, transferSeconds: number, offlineSeeding: boolean }> | null, migrations: Array<{ id: string, state: MigrationState, bytesDone: number, bytesTotal: number, rateBps: number, etaSeconds: number, lagSeconds: number, failureReason: string }> | null, waveMemberships: Array<{ id: string, reason: string, moveGroup: string, wave: { id: string, name: string, ordinal: number, plan: { id: string, name: string } } }> | null }
     | { __typename: 'ImportRun' }
@@ -2844,6 +2845,7 @@ export type PlanQuery = { node:
     | { __typename: 'AuditEvent' }
     | { __typename: 'CloudAccount' }
     | { __typename: 'Connection' }
+    | { __typename: 'DiscoverySource' }
     | { __typename: 'Disk' }
     | { __typename: 'Host' }
     | { __typename: 'ImportRun' }
