@@ -41,7 +41,7 @@ func WriteHTML(ctx context.Context, w io.Writer, src Source, lang string) error 
 body { font-family: "Noto Sans", "WenQuanYi Micro Hei", "Noto Sans CJK SC", sans-serif; font-size: 10pt; color: #1f2933; }
 h1 { font-size: 18pt; margin: 0 0 4pt; } h2 { font-size: 13pt; margin: 14pt 0 6pt; border-bottom: 1px solid #c0c8d2; break-after: avoid; }
 table { border-collapse: collapse; width: 100%%; margin-bottom: 8pt; } th, td { border: 1px solid #dde3ea; padding: 2pt 4pt; text-align: left; vertical-align: top; }
-th { background: #eef2f6; } td.n { text-align: right; white-space: nowrap; } tr { break-inside: avoid; }
+th { background: #eef2f6; } td.h { white-space: nowrap; } td.n { text-align: right; white-space: nowrap; } tr { break-inside: avoid; }
 .muted { color: #6b7785; font-size: 8.5pt; } .kpis { display: flex; gap: 8pt; flex-wrap: wrap; } .kpi { border: 1px solid #dde3ea; padding: 6pt 8pt; min-width: 110pt; }
 .kpi b { display: block; font-size: 14pt; } .charts { display: grid; grid-template-columns: 1fr 1fr; gap: 10pt; } figure { margin: 0; break-inside: avoid; } figcaption { font-weight: bold; margin-bottom: 2pt; }
 .page { break-before: page; }
@@ -151,7 +151,7 @@ th { background: #eef2f6; } td.n { text-align: right; white-space: nowrap; } tr 
 		}
 		if h.Assessed && h.Readiness == "not_ready" {
 			notReady++
-			fmt.Fprintf(&nr, `<tr><td>%s</td><td>%s</td><td>%s</td></tr>`, e(h.Name), e(h.OS), e(findings(lang, h.Findings, i18n.Reason)))
+			fmt.Fprintf(&nr, `<tr><td class="h">%s</td><td class="h">%s</td><td>%s</td></tr>`, e(h.Name), e(h.OS), e(findings(lang, h.Findings, i18n.Reason)))
 			if nr.Len() > 32<<10 {
 				flushNR()
 			}
