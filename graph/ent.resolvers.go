@@ -7,7 +7,6 @@ package graph
 
 import (
 	"context"
-	"fmt"
 
 	"entgo.io/contrib/entgql"
 	"github.com/ferry-migrate/ferry"
@@ -93,7 +92,11 @@ func (r *queryResolver) Connections(ctx context.Context, after *entgql.Cursor[in
 
 // DiscoverySources is the resolver for the discoverySources field.
 func (r *queryResolver) DiscoverySources(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DiscoverySourceOrder, where *ent.DiscoverySourceWhereInput) (*ent.DiscoverySourceConnection, error) {
-	panic(fmt.Errorf("not implemented: DiscoverySources - discoverySources"))
+	first, err := checkPage(first, last)
+	if err != nil {
+		return nil, err
+	}
+	return r.Client.DiscoverySource.Query().Paginate(ctx, after, first, before, last, ent.WithDiscoverySourceOrder(orderBy), ent.WithDiscoverySourceFilter(where.Filter))
 }
 
 // Hosts is the resolver for the hosts field.

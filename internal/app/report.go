@@ -107,7 +107,9 @@ func (a *App) serveReport(w http.ResponseWriter, r *http.Request) {
 		}
 		file = fmt.Sprintf("jira-wave-%d.csv", wave)
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		write = func(ctx context.Context, w http.ResponseWriter) error { return report.WriteJiraCSV(ctx, w, src, wave, lang) }
+		write = func(ctx context.Context, w http.ResponseWriter) error {
+			return report.WriteJiraCSV(ctx, w, src, wave, lang)
+		}
 	default:
 		web.WriteError(w, r, ferry.Errorf(ferry.ENOTFOUND, "no report %q: assessment.xlsx, assessment.pdf, assessment.html or jira.csv", file))
 		return
