@@ -9,8 +9,9 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/ferry
 AGENT   := bin/ferry-agent
 # Debian packages the tests use: a real Redis for queue tests, Chromium for the
-# browser tests, rsync and GNU time for the benchmarks, mkfs/sfdisk for real disk images.
-APT_PKGS := redis-server chromium rsync time e2fsprogs fdisk dosfstools
+# browser tests, rsync and GNU time for the benchmarks, mkfs/sfdisk for real disk images,
+# poppler-utils to read the PDF report back, a CJK font so Chinese renders in Chromium.
+APT_PKGS := redis-server chromium rsync time e2fsprogs fdisk dosfstools poppler-utils fonts-wqy-microhei
 
 .PHONY: run build agent ui test test-go test-ui deps generate check-generated bench lint fuzz clean
 
