@@ -48,6 +48,10 @@ type credentialClaims struct {
 	Disk    string `json:"disk"`
 	Expires int64  `json:"exp"`
 	Nonce   string `json:"n"`
+	// Tenant scopes the gateway's content index: a block one tenant's disks
+	// hold is never offered to, or copied for, another tenant. Empty is the
+	// single tenant of a standalone gateway.
+	Tenant string `json:"t,omitempty"`
 }
 
 const credentialPrefix = "fc1."
@@ -55,12 +59,21 @@ const credentialPrefix = "fc1."
 // Issue returns a credential that lets its bearer sync disk until now+ttl:
 // "fc1." + base64url(claims) + "." + base64url(HMAC-SHA256(key, claims)).
 func (k CredentialKey) Issue(disk string, now time.Time, ttl time.Duration) (string, error) {
+	return k.IssueTenant(disk, "", now, ttl)
+}
+
+// IssueTenant is Issue for a disk of tenant: the gateway binds the disk to
+// the tenant on its first session and confines content sharing to it.
+func (k CredentialKey) IssueTenant(disk, tenant string, now time.Time, ttl time.Duration) (string, error) {
 	if disk == "" || ttl <= 0 {
 		return "", fmt.Errorf("%w: a credential needs a disk id and a positive ttl", ErrInvalid)
 	}
+	if len(tenant) > 128 {
+		return "", fmt.Errorf("%w: tenant %q is longer than 128 bytes", ErrInvalid, tenant)
+	}
 	n := make([]byte, 9)
 	rand.Read(n)
-	body, _ := json.Marshal(credentialClaims{Disk: disk, Expires: now.Add(ttl).Unix(), Nonce: base64.RawURLEncoding.EncodeToString(n)})
+	body, _ := json.Marshal(credentialClaims{Disk: disk, Expires: now.Add(ttl).Unix(), Nonce: base64.RawURLEncoding.EncodeToString(n), Tenant: tenant})
 	p := base64.RawURLEncoding.EncodeToString(body)
 	return credentialPrefix + p + "." + base64.RawURLEncoding.EncodeToString(k.sign(p)), nil
 }
@@ -74,25 +87,37 @@ func (k CredentialKey) sign(payload string) []byte {
 // Verify checks that cred was issued with k for disk and has not expired at
 // now. Its errors wrap ErrUnauthorized and say which check failed.
 func (k CredentialKey) Verify(cred, disk string, now time.Time) error {
+	_, err := k.VerifyTenant(cred, disk, now)
+	return err
+}
+
+// VerifyTenant is Verify that also returns the tenant the credential was
+// issued for.
+func (k CredentialKey) VerifyTenant(cred, disk string, now time.Time) (string, error) {
+	c, err := k.verify(cred, disk, now)
+	return c.Tenant, err
+}
+
+func (k CredentialKey) verify(cred, disk string, now time.Time) (credentialClaims, error) {
+	var c credentialClaims
 	rest, ok := strings.CutPrefix(cred, credentialPrefix)
 	p, sig, ok2 := strings.Cut(rest, ".")
 	if !ok || !ok2 {
-		return fmt.Errorf("%w: credential is not a Ferry sync credential (want fc1.<claims>.<signature>)", ErrUnauthorized)
+		return c, fmt.Errorf("%w: credential is not a Ferry sync credential (want fc1.<claims>.<signature>)", ErrUnauthorized)
 	}
 	got, err := base64.RawURLEncoding.DecodeString(sig)
 	if err != nil || !hmac.Equal(got, k.sign(p)) {
-		return fmt.Errorf("%w: credential signature does not verify (issued by another gateway key, or altered)", ErrUnauthorized)
+		return c, fmt.Errorf("%w: credential signature does not verify (issued by another gateway key, or altered)", ErrUnauthorized)
 	}
 	body, err := base64.RawURLEncoding.DecodeString(p)
-	var c credentialClaims
 	if err != nil || json.Unmarshal(body, &c) != nil {
-		return fmt.Errorf("%w: credential claims unreadable", ErrUnauthorized)
+		return c, fmt.Errorf("%w: credential claims unreadable", ErrUnauthorized)
 	}
 	if c.Disk != disk {
-		return fmt.Errorf("%w: credential is for disk %q, not %q", ErrUnauthorized, c.Disk, disk)
+		return c, fmt.Errorf("%w: credential is for disk %q, not %q", ErrUnauthorized, c.Disk, disk)
 	}
 	if exp := time.Unix(c.Expires, 0); !now.Before(exp) {
-		return fmt.Errorf("%w: credential for disk %q expired at %s: issue a new one", ErrUnauthorized, disk, exp.UTC().Format(time.RFC3339))
+		return c, fmt.Errorf("%w: credential for disk %q expired at %s: issue a new one", ErrUnauthorized, disk, exp.UTC().Format(time.RFC3339))
 	}
-	return nil
+	return c, nil
 }

@@ -305,3 +305,50 @@ func hashPrefix(ctx context.Context, path string, blockSize int, size int64) (*M
 	})
 	return m, err
 }
+
+// rehashBlocks re-reads the listed blocks of the file at path and stores
+// their hashes in m, on all cores (each goroutine writes distinct entries).
+func rehashBlocks(ctx context.Context, path string, m *Manifest, idxs []int) error {
+	if len(idxs) == 0 {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	workers := min(runtime.GOMAXPROCS(0), len(idxs))
+	next := make(chan int)
+	errc := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, m.BlockSize)
+			for idx := range next {
+				b := buf[:m.BlockLen(idx)]
+				if _, err := f.ReadAt(b, int64(idx)*int64(m.BlockSize)); err != nil {
+					errc <- fmt.Errorf("re-read target at block %d: %w", idx, err)
+					for range next {
+					}
+					return
+				}
+				m.Hashes[idx] = wire.Sum(b)
+			}
+		}()
+	}
+	for _, idx := range idxs {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- idx
+	}
+	close(next)
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		return err
+	}
+	return ctx.Err()
+}
