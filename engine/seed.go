@@ -58,6 +58,7 @@ func ExportSeed(ctx context.Context, source string, blockSize int, w io.Writer, 
 			p.SentBytes += int64(n)
 			p.ChangedBytes += int64(b.frame.Length)
 		}
+		sc.release(b)
 		if progress != nil && b.idx%256 == 0 {
 			progress(p)
 		}
