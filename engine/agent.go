@@ -79,9 +79,9 @@ type Progress struct {
 	SentBytes    int64 // bytes on the wire (frame headers + payloads)
 	ChangedBytes int64 // uncompressed bytes of the blocks sent
 	BlocksSent   int64
-	BlocksZero   int64         // skipped: zero at source and target
-	BlocksSame   int64         // skipped: unchanged since the target's manifest
-	BlocksResent int64         // re-sent after the gateway rejected them or the final check
+	BlocksZero   int64 // skipped: zero at source and target
+	BlocksSame   int64 // skipped: unchanged since the target's manifest
+	BlocksResent int64 // re-sent after the gateway rejected them or the final check
 	// Protocol 2: blocks that travelled as their changed sub-blocks, blocks
 	// the gateway copied from its content index instead, and the bytes of
 	// those copies.
