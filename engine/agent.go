@@ -723,7 +723,7 @@ func (st *stream) flush(ctx context.Context) error {
 		}
 		offs := st.pending
 		st.pending = nil
-		st.s.opt.Logf("sync %s: gateway rejected %d frames (hash mismatch in transit); re-sending", st.s.opt.DiskID, len(offs))
+		st.s.opt.Logf("sync %s: gateway rejected %d frames (damaged in transit, or a patch or copy it could not verify); re-sending those blocks whole", st.s.opt.DiskID, len(offs))
 		if err := st.resend(ctx, offs); err != nil {
 			return err
 		}
