@@ -69,6 +69,10 @@ type SyncOptions struct {
 	// Protocol caps the data-path protocol (1: whole blocks only, as before
 	// protocol 2); 0 uses the newest both ends speak.
 	Protocol int
+
+	// noResume starts a new sync rather than resume one an earlier run left
+	// unfinished (RunPass: that run read another point in time).
+	noResume bool
 }
 
 // Progress is a snapshot of a running sync.
@@ -112,6 +116,7 @@ type Syncer struct {
 
 	ad      adaptive
 	checked time.Time
+	id      string // this run's sync id
 
 	mu      sync.Mutex
 	prog    Progress
@@ -345,7 +350,10 @@ func (s *Syncer) statePath(ext string) string {
 // syncID returns the id of the sync in progress for this disk, creating and
 // persisting one if there is none.
 func (s *Syncer) syncID(size int64) (string, error) {
-	if s.opt.StateDir != "" {
+	if s.id != "" {
+		return s.id, nil
+	}
+	if s.opt.StateDir != "" && !s.opt.noResume {
 		if b, err := os.ReadFile(s.statePath("sync")); err == nil {
 			var st struct {
 				ID        string `json:"id"`
@@ -353,6 +361,7 @@ func (s *Syncer) syncID(size int64) (string, error) {
 				BlockSize int    `json:"block_size"`
 			}
 			if json.Unmarshal(b, &st) == nil && st.Size == size && st.BlockSize == s.opt.BlockSize && st.ID != "" {
+				s.id = st.ID
 				return st.ID, nil
 			}
 		}
@@ -369,6 +378,7 @@ func (s *Syncer) syncID(size int64) (string, error) {
 			return "", err
 		}
 	}
+	s.id = id
 	return id, nil
 }
 
