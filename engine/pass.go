@@ -105,4 +105,3 @@ func RunPass(ctx context.Context, opt PassOptions) (PassResult, error) {
 	}
 	return res, nil
 }
-
