@@ -15,10 +15,16 @@ type LVM struct{}
 
 func (LVM) Name() string { return "lvm" }
 
-// DeviceMapper reports whether this kernel offers device-mapper, and why not.
+// DeviceMapper reports whether this kernel offers device-mapper, and why
+// not. The /dev/mapper/control node alone proves nothing (package scripts
+// create it whatever the kernel has): the kernel lists its misc devices.
 func DeviceMapper() error {
+	b, _ := os.ReadFile("/proc/misc")
+	if !strings.Contains(string(b), " device-mapper\n") {
+		return fmt.Errorf("%w: this kernel has no device-mapper (none in /proc/misc; no dm module), so no LVM or dm snapshot can be taken", ErrUnsupported)
+	}
 	if _, err := os.Stat("/dev/mapper/control"); err != nil {
-		return fmt.Errorf("%w: this kernel has no device-mapper (no /dev/mapper/control), so no LVM or dm snapshot can be taken", ErrUnsupported)
+		return fmt.Errorf("%w: device-mapper has no /dev/mapper/control node: %v", ErrUnsupported, err)
 	}
 	return nil
 }
