@@ -9,8 +9,10 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/ferry
 AGENT   := bin/ferry-agent
 # Debian packages the tests use: a real Redis for queue tests, Chromium for the
-# browser tests, rsync and GNU time for the benchmarks, mkfs/sfdisk for real disk images.
-APT_PKGS := redis-server chromium rsync time e2fsprogs fdisk dosfstools
+# browser tests, rsync and GNU time for the benchmarks, mkfs/sfdisk for real disk images,
+# btrfs, qemu-img and qemu-storage-daemon (qemu-system-common) and lvm2 for the
+# point-in-time snapshot tests (engine/snapshot).
+APT_PKGS := redis-server chromium rsync time e2fsprogs fdisk dosfstools btrfs-progs qemu-utils qemu-system-common lvm2
 
 .PHONY: run build agent ui test test-go test-ui deps generate check-generated bench lint fuzz clean
 
