@@ -103,8 +103,10 @@ type Progress struct {
 	Elapsed    time.Duration
 	Phase      string // "connect", "scan", "verify", "done"
 	Level      int    // zstd level in use (1 fastest … 3)
-	// After the final proof: what it covered.
-	Proof FinishResult
+	// After the final proof: what it covered, and how long the gateway took
+	// to make it.
+	Proof     FinishResult
+	ProofTime time.Duration
 }
 
 // Syncer runs one sync; SetRate and SetWindows change a running one.
@@ -553,7 +555,9 @@ func (s *Syncer) finish(ctx context.Context, st *stream, src *Source, result *Ma
 		pr, pw := io.Pipe()
 		go func() { _, err := result.WriteTo(pw); pw.CloseWithError(err) }()
 		var fr FinishResult
+		t0 := time.Now()
 		_, err := s.do(ctx, http.MethodPost, "finish", s.finishQuery(st.id), pr, &fr)
+		s.update(false, func(p *Progress) { p.ProofTime += time.Since(t0) })
 		pr.Close()
 		if err != nil {
 			return err

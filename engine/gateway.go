@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/engine/wire"
+	"golang.org/x/sys/unix"
 )
 
 // Error codes carried in the JSON body of a failed gateway request. The agent
@@ -692,40 +694,49 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request, id string) err
 	}
 	defer f.Close()
 	ds.lastCkpt = g.opt.Now() // nothing of this stream is written yet
-	ap := &applier{g: g, ds: ds, f: f, dec: wire.NewDecoder(), srcs: map[string]*os.File{}}
-	defer ap.close()
+	var ti *tenantIndex
 	if sess := ds.sess.Load(); sess != nil && !g.opt.NoDedup {
-		ap.ti = g.index.tenant(sess.tenant)
+		ti = g.index.tenant(sess.tenant)
 	}
+	newApplier := func() *applier {
+		return &applier{g: g, ds: ds, f: f, ti: ti, dec: wire.NewDecoder(), srcs: map[string]*os.File{}}
+	}
+	ap := newApplier()
+	defer ap.close()
 	m := ds.manifest
 	rd := wire.NewReader(r.Body)
 	var res StreamResult
 	var streamErr error
-	for {
-		fr, err := rd.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			streamErr = err
-			break
-		}
-		off := int64(fr.Offset)
-		idx := int(off / int64(m.BlockSize))
-		if off%int64(m.BlockSize) != 0 || idx >= len(m.Hashes) || int(fr.Length) != m.BlockLen(idx) {
-			streamErr = fmt.Errorf("%w: frame at offset %d length %d does not fit %d-byte blocks of a %d-byte disk", ErrInvalid, off, fr.Length, m.BlockSize, m.Size)
-			break
-		}
-		ds.ckpt.WireBytes += int64(wire.HeaderSize + len(fr.Payload))
-		ok, err := ap.apply(fr, off)
-		if err != nil {
-			streamErr = err
-			break
-		}
-		if !ok {
+	var unflushed int64
+
+	// Patch and copy frames read the target (or another disk) before they
+	// write, so they are applied by a pool of workers while the stream goes
+	// on; whole frames are applied in line. mu guards the disk's state and
+	// res from the workers; frames for a block already in flight wait for
+	// it, and every checkpoint waits for all of them.
+	var mu sync.Mutex
+	var inflight sync.WaitGroup
+	busy := map[int]chan struct{}{}
+	type job struct {
+		fr       wire.Frame
+		off      int64
+		idx      int
+		finished chan struct{}
+	}
+	jobs := make(chan *job, 16)
+	record := func(fr *wire.Frame, off int64, idx int, ok bool, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err != nil:
+			if streamErr == nil {
+				streamErr = err
+			}
+			return
+		case !ok:
 			res.Rejected = append(res.Rejected, off)
 			ds.pending[idx] = struct{}{}
-			continue
+			return
 		}
 		switch fr.Kind {
 		case wire.KindPatch:
@@ -733,20 +744,96 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request, id string) err
 		case wire.KindCopy:
 			res.Copied++
 		}
-		if ap.ti != nil {
-			ap.ti.wrote(id, off, m.Hashes[idx], fr.Hash)
+		if ti != nil {
+			ti.wrote(id, off, m.Hashes[idx], fr.Hash)
 		}
 		m.Hashes[idx] = fr.Hash
 		ds.written.set(idx)
 		delete(ds.pending, idx)
 		ds.hw = max(ds.hw, off+int64(fr.Length))
 		ds.dirty += int64(fr.Length)
-		if (g.opt.CheckpointBytes > 0 && ds.dirty >= g.opt.CheckpointBytes) || g.opt.Now().Sub(ds.lastCkpt) >= g.opt.CheckpointEvery {
+		unflushed += int64(fr.Length)
+	}
+	for range min(runtime.GOMAXPROCS(0), 4) {
+		go func() {
+			wa := newApplier()
+			defer wa.close()
+			for j := range jobs {
+				ok, err := wa.apply(&j.fr, j.off)
+				record(&j.fr, j.off, j.idx, ok, err)
+				mu.Lock()
+				delete(busy, j.idx)
+				mu.Unlock()
+				close(j.finished)
+				inflight.Done()
+			}
+		}()
+	}
+	defer close(jobs)
+	failed := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return streamErr != nil
+	}
+	for !failed() {
+		fr, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			mu.Lock()
+			streamErr = err
+			mu.Unlock()
+			break
+		}
+		off := int64(fr.Offset)
+		idx := int(off / int64(m.BlockSize))
+		if off%int64(m.BlockSize) != 0 || idx >= len(m.Hashes) || int(fr.Length) != m.BlockLen(idx) {
+			mu.Lock()
+			streamErr = fmt.Errorf("%w: frame at offset %d length %d does not fit %d-byte blocks of a %d-byte disk", ErrInvalid, off, fr.Length, m.BlockSize, m.Size)
+			mu.Unlock()
+			break
+		}
+		mu.Lock()
+		ds.ckpt.WireBytes += int64(wire.HeaderSize + len(fr.Payload))
+		wait := busy[idx]
+		mu.Unlock()
+		if wait != nil {
+			<-wait
+		}
+		if fr.Kind == wire.KindPatch || fr.Kind == wire.KindCopy {
+			j := &job{fr: *fr, off: off, idx: idx, finished: make(chan struct{})}
+			j.fr.Payload = append([]byte(nil), fr.Payload...) // the reader reuses its buffer
+			mu.Lock()
+			busy[idx] = j.finished
+			mu.Unlock()
+			inflight.Add(1)
+			jobs <- j
+		} else {
+			ok, err := ap.apply(fr, off)
+			record(fr, off, idx, ok, err)
+		}
+		mu.Lock()
+		startWriteback := unflushed >= 32<<20
+		if startWriteback {
+			unflushed = 0
+		}
+		due := (g.opt.CheckpointBytes > 0 && ds.dirty >= g.opt.CheckpointBytes) || g.opt.Now().Sub(ds.lastCkpt) >= g.opt.CheckpointEvery
+		mu.Unlock()
+		if startWriteback {
+			// Start writing back what this stream wrote so far without
+			// waiting for it, so that the disk works while the link does
+			// and the checkpoint's fsync finds little left to do.
+			unix.SyncFileRange(int(f.Fd()), 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+		}
+		if due {
+			inflight.Wait()
 			if err := g.checkpointNow(f, id, ds); err != nil {
 				return err
 			}
 		}
 	}
+	inflight.Wait()
 	res.Frames = rd.Frames()
 	if err := g.checkpointNow(f, id, ds); err != nil {
 		return err

@@ -87,6 +87,11 @@ func (p *planner) process(b *block, ws *workerState) {
 				var f wire.Frame
 				f, ws.scratch, b.comp = ws.encoder(p.s.level()).EncodePatch(uint64(b.off), b.raw, b.hash, old, bm, ws.scratch, p.sc.buf())
 				p.s.ad.enc.Add(int64(time.Since(t0)))
+				if len(f.Payload) >= 20+len(bm)+size {
+					p.s.ad.raw.Add(1) // did not compress
+				} else {
+					p.s.ad.packed.Add(1)
+				}
 				b.frame, b.encoded = f, true
 				b.plain = wire.HeaderSize + 20 + len(bm) + size
 				return
@@ -100,11 +105,28 @@ func (p *planner) process(b *block, ws *workerState) {
 	p.encodeWhole(b, ws)
 }
 
+// encodeWhole builds a whole-block frame. Data that does not compress
+// (media, encrypted or already compressed files) is not run through zstd
+// again and again: after a few raw blocks in a row, a worker only probes
+// every 16th block until one compresses.
 func (p *planner) encodeWhole(b *block, ws *workerState) {
+	b.encoded, b.plain = true, wire.HeaderSize+len(b.raw)
+	if ws.raw >= 4 && ws.raw%16 != 0 {
+		ws.raw++
+		b.frame = wire.Frame{Kind: wire.KindRaw, Offset: uint64(b.off), Length: uint32(len(b.raw)), Hash: b.hash, Payload: b.raw}
+		p.s.ad.raw.Add(1)
+		return
+	}
 	t0 := time.Now()
 	b.frame, b.comp = ws.encoder(p.s.level()).Encode(uint64(b.off), b.raw, b.hash, p.sc.buf())
 	p.s.ad.enc.Add(int64(time.Since(t0)))
-	b.encoded, b.plain = true, wire.HeaderSize+len(b.raw)
+	if b.frame.Kind == wire.KindRaw {
+		ws.raw++
+		p.s.ad.raw.Add(1)
+	} else {
+		ws.raw = 0
+		p.s.ad.packed.Add(1)
+	}
 }
 
 func (ws *workerState) grow(n, rec int) {
@@ -330,6 +352,7 @@ func (p *planner) encode(ctx context.Context, in <-chan *offerBatch, out chan<- 
 // time spent compressing.
 type adaptive struct {
 	link, starved, enc atomic.Int64 // nanoseconds
+	raw, packed        atomic.Int64 // whole blocks sent raw / compressed
 	lvl                atomic.Int32
 }
 
@@ -339,13 +362,17 @@ var levels = []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault, zstd.Spee
 
 func (s *Syncer) level() zstd.EncoderLevel { return levels[s.ad.lvl.Load()] }
 
-// nextLevel moves one step up when the link is the bottleneck and the
-// compressors are mostly idle, one step down when the sender starves while
-// the compressors are busy, and otherwise stays. The fractions are of one
-// sampling interval (cpu: of all workers).
-func nextLevel(cur int, link, starved, cpu float64) int {
+// nextLevel moves one step up when the link is the bottleneck, the
+// compressors are mostly idle and the data compresses at all (raw is the
+// fraction of whole blocks that did not), one step down when the sender
+// starves while the compressors are busy or when the data stopped
+// compressing, and otherwise stays. The fractions are of one sampling
+// interval (cpu: of all workers).
+func nextLevel(cur int, link, starved, cpu, raw float64) int {
 	switch {
-	case link > 0.6 && starved < 0.1 && cpu < 0.5 && cur < len(levels)-1:
+	case raw > 0.8 && cur > 0:
+		return cur - 1
+	case link > 0.6 && starved < 0.1 && cpu < 0.5 && raw < 0.5 && cur < len(levels)-1:
 		return cur + 1
 	case starved > 0.3 && cpu > 0.7 && cur > 0:
 		return cur - 1
@@ -362,19 +389,24 @@ func (s *Syncer) adapt(ctx context.Context, workers int) {
 	const every = time.Second
 	t := time.NewTicker(every)
 	defer t.Stop()
-	var pl, ps, pe int64
+	var pl, ps, pe, pr, pp int64
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		l, st, e := s.ad.link.Load(), s.ad.starved.Load(), s.ad.enc.Load()
+		l, st, e, r, pk := s.ad.link.Load(), s.ad.starved.Load(), s.ad.enc.Load(), s.ad.raw.Load(), s.ad.packed.Load()
 		f := func(d int64) float64 { return float64(d) / float64(every) }
-		link, starved, cpu := f(l-pl), f(st-ps), f(e-pe)/float64(workers)
-		pl, ps, pe = l, st, e
+		// A send blocked across several intervals is counted when it ends.
+		link, starved, cpu := min(1, f(l-pl)), min(1, f(st-ps)), min(1, f(e-pe)/float64(workers))
+		raw := 0.0
+		if n := (r - pr) + (pk - pp); n > 0 {
+			raw = float64(r-pr) / float64(n)
+		}
+		pl, ps, pe, pr, pp = l, st, e, r, pk
 		cur := int(s.ad.lvl.Load())
-		if next := nextLevel(cur, link, starved, cpu); next != cur {
+		if next := nextLevel(cur, link, starved, cpu, raw); next != cur {
 			s.ad.lvl.Store(int32(next))
 			s.update(false, func(p *Progress) { p.Level = next + 1 })
 			s.opt.Logf("sync %s: compression level %d (link-bound %.0f%% of the time, compressors %.0f%% busy)", s.opt.DiskID, next+1, 100*link, 100*cpu)

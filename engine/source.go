@@ -165,6 +165,7 @@ type workerState struct {
 	zero    []uint32
 	rec     []byte
 	scratch []byte
+	raw     int // whole blocks in a row that did not compress
 }
 
 func (ws *workerState) encoder(l zstd.EncoderLevel) *wire.Encoder {

@@ -106,9 +106,9 @@ the run reads the live source and says that the result is not a point in time.`,
 			} else {
 				fmt.Fprintf(out, "NOT a point in time: %s\n", c.Note)
 			}
-			fmt.Fprintf(out, "summary: blocks_sent=%d blocks_unchanged=%d blocks_zero=%d blocks_resent=%d blocks_patched=%d blocks_copied=%d changed_bytes=%d copied_bytes=%d plain_bytes=%d wire_bytes=%d reread_bytes=%d trusted_bytes=%d full_read=%t consistent=%t level=%d elapsed_s=%.3f\n",
+			fmt.Fprintf(out, "summary: blocks_sent=%d blocks_unchanged=%d blocks_zero=%d blocks_resent=%d blocks_patched=%d blocks_copied=%d changed_bytes=%d copied_bytes=%d plain_bytes=%d wire_bytes=%d reread_bytes=%d trusted_bytes=%d full_read=%t consistent=%t level=%d proof_s=%.3f elapsed_s=%.3f\n",
 				p.BlocksSent, p.BlocksSame, p.BlocksZero, p.BlocksResent, p.BlocksPatched, p.BlocksCopied, p.ChangedBytes, p.CopiedBytes, p.PlainBytes, p.SentBytes,
-				p.Proof.RereadBytes, p.Proof.TrustedBytes, p.Proof.FullRead, res.Consistency.Consistent, p.Level, p.Elapsed.Seconds())
+				p.Proof.RereadBytes, p.Proof.TrustedBytes, p.Proof.FullRead, res.Consistency.Consistent, p.Level, p.ProofTime.Seconds(), p.Elapsed.Seconds())
 			return nil
 		},
 	}
