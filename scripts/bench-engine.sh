@@ -117,14 +117,14 @@ inc() { # inc KIND SEED LABEL [flags]
   local t log=$WORK/inc-$kind-$seed.log
   t=$(timed agent "$log" "$IMG" inc "" "$@")
   local tr tc
-  tr=$(timed rsync --inplace --no-whole-file "$IMG" "$WORK/rsync.img")
+  tr=$(timed rsync -I --inplace --no-whole-file "$IMG" "$WORK/rsync.img")
   tc=$(timed cat "$IMG")
   cmp "$IMG" "$WORK/gw-inc/disks/inc.img"
   cmp "$IMG" "$WORK/rsync.img"
   local wire plain
   wire=$(kv wire_bytes "$log"); plain=$(kv plain_bytes "$log")
   row "incr. $label: ferry $* | $t s | changed $(mib "$ch") MiB; wire $(mib "$wire") MiB = $(ratio "$wire" "$ch") x changed (before compression $(ratio "$plain" "$ch") x); $(kv blocks_patched "$log") blocks patched; agent RSS $(kv rss_kib "$log") KiB; in-agent $(kv elapsed_s "$log") s"
-  row "incr. $label: rsync --inplace --no-whole-file | $tr s | ferry takes $(ratio "$t" "$tr") x rsync's time (in-agent $(ratio "$(kv elapsed_s "$log")" "$tr") x)"
+  row "incr. $label: rsync -I --inplace --no-whole-file | $tr s | ferry takes $(ratio "$t" "$tr") x rsync's time (in-agent $(ratio "$(kv elapsed_s "$log")" "$tr") x)"
   row "incr. $label: cat image > /dev/null | $tc s | ferry $(ratio "$t" "$tc") x one read"
 }
 inc 4k 2 "1% of 4 KiB blocks"
@@ -184,8 +184,9 @@ with open(path, "w") as f:
         f.write(line); n += len(line)
 PY
 gw_start "$WORK/gw-adapt"
-T_L1=$(timed agent "$WORK/adapt1.log" "$TXT" adapt1 "" --rate 4MiB/s --level 1)
-T_LA=$(timed agent "$WORK/adapta.log" "$TXT" adapta "" --rate 4MiB/s)
+# Two tenants, so that the second run cannot copy the first one's blocks.
+T_L1=$(timed agent "$WORK/adapt1.log" "$TXT" adapt1 fixed --rate 4MiB/s --level 1)
+T_LA=$(timed agent "$WORK/adapta.log" "$TXT" adapta adaptive --rate 4MiB/s)
 row "compressible ${ADAPT_MIB} MiB at 4 MiB/s, zstd fastest fixed | $T_L1 s | wire $(mib "$(kv wire_bytes "$WORK/adapt1.log")") MiB"
 row "same, level adapting to the link | $T_LA s | wire $(mib "$(kv wire_bytes "$WORK/adapta.log")") MiB, ended at level $(kv level "$WORK/adapta.log")"
 gw_stop
@@ -229,7 +230,7 @@ with open(sys.argv[1], "w") as f:
         line = f"{r.random():.12f} request {r.randint(0, 1 << 30)} served in {r.randint(1, 900)} ms\n"
         f.write(line); n += len(line)
 PY
-    echo "host=clone$i" >>"$MNT/etc/hostname" 2>/dev/null || true
+    echo "host=clone$i" >"$MNT/srv/app$i/hostname"
     umount "$MNT"
     t=$(timed agent "$WORK/clone$i.log" "$C" "clone$i" estate)
     cmp "$C" "$WORK/gw-clones/disks/clone$i.img"
