@@ -58,7 +58,14 @@ type lvmSnap struct {
 	space        int64
 }
 
-func (l *lvmSnap) WritesTo() string { return "" }
+// WritesTo: lvcreate writes its metadata backups under /etc/lvm; that
+// filesystem must stay writable or lvcreate blocks for good.
+func (l *lvmSnap) WritesTo() string { return "/etc/lvm" }
+
+// FreezesItself: lvcreate suspends the volume, and device-mapper's suspend
+// freezes the filesystem on it for that instant; a freeze of our own
+// around it would make the suspend wait forever.
+func (l *lvmSnap) FreezesItself() bool { return true }
 
 func (l *lvmSnap) Take(ctx context.Context) (*View, error) {
 	out, err := exec.CommandContext(ctx, "lvcreate", "--snapshot", "--name", l.name, "--size", strconv.FormatInt(l.space, 10)+"b", l.vg+"/"+l.lv).CombinedOutput()

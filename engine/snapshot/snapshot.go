@@ -235,6 +235,10 @@ func Take(ctx context.Context, disks []Disk, opt Options) (*Set, error) {
 		if pend[i] == nil {
 			continue
 		}
+		if sf, ok := pend[i].(interface{ FreezesItself() bool }); ok && sf.FreezesItself() {
+			notes = append(notes, fmt.Sprintf("%s: frozen by its own snapshot instant", d.Source))
+			continue
+		}
 		ms := d.Mounts
 		if ms == nil {
 			var err error
