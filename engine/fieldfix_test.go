@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -106,14 +107,19 @@ func TestAdaptiveLevelOnSlowLink(t *testing.T) {
 	g := startGateway(t, GatewayOptions{Create: true, NoDedup: true})
 	opt := g.syncOptions(t, src, "lv1")
 	opt.Rate = 256 << 10
+	var mu sync.Mutex
 	var levels []int
 	opt.Logf = func(f string, a ...any) {
 		t.Logf(f, a...)
 		if strings.Contains(f, "compression level") {
+			mu.Lock()
 			levels = append(levels, a[1].(int))
+			mu.Unlock()
 		}
 	}
 	p := runSync(t, opt)
+	mu.Lock()
+	defer mu.Unlock()
 	if len(levels) == 0 || p.Level < 2 {
 		t.Errorf("a throttled sync of text stayed at level %d (changes %v)", p.Level, levels)
 	}
