@@ -104,7 +104,7 @@ func (a *App) openMigrations() (*jobs.Migrations, error) {
 		// A revoked agent's credentials stop working within seconds, not
 		// when they expire (gatewayauth.go).
 		Authorize: (&syncAuthorizer{client: a.DB.Client, now: a.Config.Now}).authorize,
-		Logf:            func(f string, args ...any) { log.Info(fmt.Sprintf(f, args...)) },
+		Logf:      func(f string, args ...any) { log.Info(fmt.Sprintf(f, args...)) },
 	})
 	if err != nil {
 		return nil, err
