@@ -117,6 +117,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		cfg.DatabaseURL = filepath.Join(cfg.DataDir, "ferry.db")
 	}
 	a := &App{Config: cfg, Log: cfg.Log}
+	if err := privateDataDir(cfg.DataDir, cfg.Log); err != nil {
+		return nil, err
+	}
 	keyDir := filepath.Join(cfg.DataDir, "keys")
 	sk, err := secrets.LoadOrCreateKey(filepath.Join(keyDir, "secrets.key"))
 	if err != nil {
@@ -196,6 +199,36 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		},
 	})
 	return a, nil
+}
+
+// privateDataDir makes the data directory and the directories Ferry keeps
+// in it 0700, tightening ones an older version (or an operator) left open to
+// others: it holds the database, the keys and every replicated disk. Files
+// are created 0600 where they are made (and the serve command's umask is
+// 077 for anything else).
+func privateDataDir(dir string, log *slog.Logger) error {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	for _, d := range []string{dir, filepath.Join(dir, "keys"), filepath.Join(dir, "cloud"), filepath.Join(dir, "gateway")} {
+		st, err := os.Stat(d)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(d, 0o700); err != nil {
+				return fmt.Errorf("make %s private: %w", d, err)
+			}
+			log.Warn("made a data directory private (it was readable by other users)", "dir", d, "was", st.Mode().Perm().String())
+		}
+	}
+	return nil
 }
 
 // bootstrap creates the default tenant and its first account when the
