@@ -271,7 +271,7 @@ func TestSignInRefusesCrossSiteRequests(t *testing.T) {
 		if status != c.want {
 			t.Errorf("%s: %d %s, want %d", c.name, status, body, c.want)
 		}
-		if c.want == 403 && !strings.Contains(body, "cross-site request refused") {
+		if c.want == 403 && !strings.Contains(body, "cross-site sign-in refused") {
 			t.Errorf("%s: message %s", c.name, body)
 		}
 	}

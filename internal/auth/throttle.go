@@ -190,8 +190,11 @@ func (t *Throttle) Begin(ctx context.Context, a Attempt) (*Ticket, error) {
 		args = append(args, g.Free, ms(g.Base), ms(g.Max), ms(g.Forget))
 	}
 	res, err := beginScript.Run(ctx, t.rdb, []string{pair, ip, account, known}, args...).Int64Slice()
-	if err != nil || len(res) != 3 {
-		return nil, fmt.Errorf("sign-in throttle: %v", err)
+	if err != nil {
+		return nil, fmt.Errorf("sign-in throttle: %w", err)
+	}
+	if len(res) != 3 {
+		return nil, fmt.Errorf("sign-in throttle: unexpected reply %v", res)
 	}
 	tk := &Ticket{Trusted: res[2] == 1, t: t}
 	if res[0] == 0 {
@@ -212,7 +215,7 @@ func (k *Ticket) Succeeded(ctx context.Context) error {
 		return nil
 	}
 	if err := successScript.Run(ctx, k.t.rdb, k.keys, ms(k.t.policy.KnownFor)).Err(); err != nil {
-		return fmt.Errorf("sign-in throttle: %v", err)
+		return fmt.Errorf("sign-in throttle: %w", err)
 	}
 	return nil
 }
@@ -230,7 +233,7 @@ func (t *Throttle) Failures(ctx context.Context, a Attempt) (Counts, error) {
 	}{{pair, &c.Pair}, {ip, &c.IP}, {account, &c.Account}} {
 		v, err := t.rdb.HGet(ctx, x.key, "n").Int()
 		if err != nil && err != redis.Nil {
-			return c, fmt.Errorf("sign-in throttle: %v", err)
+			return c, fmt.Errorf("sign-in throttle: %w", err)
 		}
 		*x.n = v
 	}

@@ -68,7 +68,7 @@ func retryIn(d time.Duration) string {
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ip := ClientIP(ctx)
-	if err := s.sameOrigin(r); err != nil {
+	if err := s.sameOrigin(r, "sign-in"); err != nil {
 		s.cfg.Log.WarnContext(ctx, "sign-in refused: cross-site", "origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"),
 			"host", r.Host, "ip", ipString(ip), "trace_id", trace.FromContext(ctx))
 		writeError(w, r, err)

@@ -176,7 +176,7 @@ func (s *Server) socketGuard(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if err := s.sameOrigin(r); err != nil {
+		if err := s.sameOrigin(r, "websocket"); err != nil {
 			s.cfg.Log.WarnContext(r.Context(), "websocket refused", "error", err.Error(), "origin", r.Header.Get("Origin"),
 				"host", r.Host, "trace_id", trace.FromContext(r.Context()))
 			s.refuse(w, r, err)
@@ -207,16 +207,17 @@ func (s *Server) socketGuard(next http.Handler) http.Handler {
 	})
 }
 
-// sameOrigin refuses browser requests sent by another site's page: a
-// Sec-Fetch-Site other than same-origin (or none: typed by the user), or an
-// Origin whose host is not this server's (the request's Host, or the
-// X-Forwarded-Host a trusted proxy passes on). Requests with neither header
-// (scripts, agents, curl) pass: they carry no ambient browser credential.
-func (s *Server) sameOrigin(r *http.Request) error {
+// sameOrigin refuses browser requests (what: "sign-in", "websocket") sent
+// by another site's page: a Sec-Fetch-Site other than same-origin (or
+// none: typed by the user), or an Origin whose host is not this server's
+// (the request's Host, or the X-Forwarded-Host a trusted proxy passes on).
+// Requests with neither header (scripts, agents, curl) pass: they carry no
+// ambient browser credential.
+func (s *Server) sameOrigin(r *http.Request, what string) error {
 	switch site := r.Header.Get("Sec-Fetch-Site"); site {
 	case "", "same-origin", "none":
 	default:
-		return ferry.Errorf(ferry.EFORBIDDEN, "cross-site request refused: the browser says it comes from a %s page", site)
+		return ferry.Errorf(ferry.EFORBIDDEN, "cross-site %s refused: the browser says it comes from a %s page", what, site)
 	}
 	o := r.Header.Get("Origin")
 	if o == "" {
@@ -231,7 +232,7 @@ func (s *Server) sameOrigin(r *http.Request) error {
 			return nil
 		}
 	}
-	return ferry.Errorf(ferry.EFORBIDDEN, "cross-site request refused: origin %q is not this server (%s)", o, r.Host)
+	return ferry.Errorf(ferry.EFORBIDDEN, "cross-site %s refused: origin %q is not this server (%s)", what, o, r.Host)
 }
 
 // Authenticate exposes the authentication middleware to mounted routes.
