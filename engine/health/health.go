@@ -122,4 +122,3 @@ func poll(ctx context.Context, try func() bool) bool {
 		}
 	}
 }
-
