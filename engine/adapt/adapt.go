@@ -375,6 +375,18 @@ func lastLines(s string, n int) string {
 	return strings.Join(l, "\n")
 }
 
+// dhcpClients are the programs ifupdown runs for "inet dhcp".
+var dhcpClients = []string{"/sbin/dhclient", "/usr/sbin/dhclient", "/sbin/dhcpcd", "/usr/sbin/dhcpcd", "/sbin/udhcpc", "/usr/sbin/udhcpc", "/bin/busybox", "/usr/bin/busybox"}
+
+func (a *adapter) hasAny(paths []string) bool {
+	for _, p := range paths {
+		if a.exists(p) {
+			return true
+		}
+	}
+	return false
+}
+
 func (a *adapter) exists(p string) bool {
 	_, err := os.Lstat(a.guest(p))
 	return err == nil
@@ -437,6 +449,9 @@ func (a *adapter) network() error {
 					a.record(Change{Step: StepNetwork, File: f, Action: "kept", Why: why})
 				}
 				continue
+			}
+			if strings.HasPrefix(f, "/etc/network/interfaces") && strings.Contains(e.text, "inet dhcp") && !a.hasAny(dhcpClients) {
+				return stepErr(StepNetwork, f, errors.New("DHCP through ifupdown needs a client (isc-dhcp-client, dhcpcd or udhcpc) and the guest has none; install one on the source, or give the target network the source's subnet and keep the static address"))
 			}
 			if err := a.writeGuest(StepNetwork, f, string(b), e.text, why); err != nil {
 				return err

@@ -17,6 +17,12 @@ import (
 
 const bootTimeout = 4 * time.Minute
 
+// TestMain doubles as the guest-forward relay.
+func TestMain(m *testing.M) {
+	vmtest.MaybeRelay()
+	os.Exit(m.Run())
+}
+
 // noLeaks fails the test when loop devices, mounts or storage daemons of
 // the adaptation survive it. Other tests on the machine have loop devices
 // of their own, so only ours count: those over an adaptation's FUSE export,
@@ -175,6 +181,18 @@ func TestAdaptFailuresNameStepAndFile(t *testing.T) {
 	if !errors.As(err, &se) || se.Step != adapt.StepFstab || se.File != "/etc/fstab" || !strings.Contains(err.Error(), "/dev/sdb1 is not on the launched disks") {
 		t.Errorf("root not on the disks: %v", err)
 	}
+
+	// The same guest without a DHCP client cannot have its static eth0
+	// turned into DHCP by ifupdown.
+	editRoot(t, img, func(root string) {
+		os.WriteFile(root+"/etc/fstab", []byte("/dev/sda1 / ext4 defaults 0 1\n"), 0o644)
+		os.Remove(root + "/sbin/dhclient")
+		os.Remove(root + "/usr/sbin/dhclient")
+	})
+	_, err = adapt.Linux(ctx, []string{img}, adapt.Options{})
+	if !errors.As(err, &se) || se.Step != adapt.StepNetwork || se.File != "/etc/network/interfaces" || !strings.Contains(err.Error(), "needs a client") {
+		t.Errorf("no DHCP client: %v", err)
+	}
 }
 
 // editRoot mounts a raw image's first partition and lets f change it.
@@ -203,17 +221,13 @@ func TestVMwareGuestNeedsAdaptation(t *testing.T) {
 	noLeaks(t)
 	h := vmtest.NewHost(t)
 	ctx := context.Background()
+	cp := vmtest.NewControlPlane(t)
 	spec := func(name string) vm.Spec {
-		return vm.Spec{Name: name, Disks: []vm.Disk{{Image: img}}, MemoryMiB: 1024, Network: vm.Network{Mode: vm.NetIsolated, Ports: []int{80}}}
+		return vm.Spec{Name: name, Disks: []vm.Disk{{Image: img}}, MemoryMiB: 1024,
+			Network: vm.Network{Mode: vm.NetIsolated, Ports: []int{80}, GuestForwards: []vm.GuestForward{cp.Forward(t, "10.0.2.100:8080")}}}
 	}
 	boot := func(name string) (health.Report, *vm.Instance, error) {
-		var rep health.Report
-		in, err := h.Boot(ctx, name, bootTimeout, func(ctx context.Context, in *vm.Instance) error {
-			rep = health.Run(ctx, health.Console{Path: in.ConsolePath(), Also: []string{in.FirmwarePath()}},
-				health.Ports{Ports: []health.Port{{Port: 80, Addr: in.HostAddr(80)}}})
-			return rep.Err()
-		})
-		return rep, in, err
+		return bootChecked(t, h, name, cp)
 	}
 
 	if _, err := h.Create(ctx, spec("as-is")); err != nil {
@@ -245,7 +259,57 @@ func TestVMwareGuestNeedsAdaptation(t *testing.T) {
 		t.Fatalf("adapted boot: %v\n%s\n%s", err, rep.Evidence(), vmtest.Describe(in))
 	}
 	t.Logf("adapted guest healthy:\n%s", rep.Evidence())
+	if e := cp.WaitEgress(t); e != "blocked" {
+		t.Errorf("the isolated adapted guest reached the host directly: %q", e)
+	}
 	if after := vmtest.SHA256(t, img); after != before {
 		t.Errorf("the source image changed")
+	}
+}
+
+// bootChecked boots an instance with the console, port 80 and agent checks.
+func bootChecked(t *testing.T, h *vm.Host, name string, cp *vmtest.ControlPlane) (health.Report, *vm.Instance, error) {
+	var rep health.Report
+	in, err := h.Boot(context.Background(), name, bootTimeout, func(ctx context.Context, in *vm.Instance) error {
+		rep = health.Run(ctx, health.Console{Path: in.ConsolePath(), Also: []string{in.FirmwarePath()}},
+			health.Ports{Ports: []health.Port{{Port: 80, Addr: in.HostAddr(80)}}},
+			health.Agent{Phoned: cp.Phoned})
+		return rep.Err()
+	})
+	return rep, in, err
+}
+
+// TestCutoverNetworkKeepsStaticAddress: on a target network given the
+// source's subnet, the adaptation keeps the VMware guest's static address;
+// the guest boots on it, answers on port 80 through the forward to
+// 192.168.50.10, phones home, and (unlike a test launch) reaches the
+// outside.
+func TestCutoverNetworkKeepsStaticAddress(t *testing.T) {
+	img := vmtest.Image(t, vmtest.VMware)
+	noLeaks(t)
+	h := vmtest.NewHost(t)
+	cp := vmtest.NewControlPlane(t)
+	cp.EgressHost = "192.168.50.1"
+	ctx := context.Background()
+	in, err := h.Create(ctx, vm.Spec{Name: "cutover", Disks: []vm.Disk{{Image: img}}, MemoryMiB: 1024, Network: vm.Network{
+		Mode: vm.NetTarget, CIDR: "192.168.50.0/24", Gateway: "192.168.50.1", GuestAddr: "192.168.50.10", Ports: []int{80},
+		GuestForwards: []vm.GuestForward{cp.Forward(t, "192.168.50.100:8080")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := adapt.Linux(ctx, []string{in.Spec.Disks[0].Overlay}, adapt.Options{Network: adapt.Network{CIDR: "192.168.50.0/24", KeepStatic: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := findChange(t, res, adapt.StepNetwork, "/etc/network/interfaces", "kept")
+	if !strings.Contains(c.Why, "static address 192.168.50.10/24 kept: it lies in the target network 192.168.50.0/24") {
+		t.Errorf("network change %+v", c)
+	}
+	rep, in, err := bootChecked(t, h, "cutover", cp)
+	if err != nil {
+		t.Fatalf("boot: %v\n%s\n%s", err, rep.Evidence(), vmtest.Describe(in))
+	}
+	if e := cp.WaitEgress(t); e != "open" {
+		t.Errorf("the cutover guest could not reach the outside: %q", e)
 	}
 }

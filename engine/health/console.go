@@ -28,7 +28,8 @@ var DefaultFailures = []Failure{
 	{regexp.MustCompile(`grub rescue>|error: (unknown filesystem|no such partition|file .* not found)`), "GRUB could not load its configuration or the kernel"},
 	{regexp.MustCompile(`Kernel panic - not syncing[^\r\n]*`), "the kernel panicked"},
 	{regexp.MustCompile(`Gave up waiting for root[^\r\n]*|ALERT! [^\r\n]* does not exist`), "the initramfs did not find the root device (missing disk driver or wrong root=)"},
-	{regexp.MustCompile(`\(initramfs\) ?$|Dropping to a shell`), "the boot stopped in the initramfs shell"},
+	{regexp.MustCompile(`Target filesystem doesn't have requested \S+|No init found`), "the root filesystem has no working init (corrupt or incomplete root filesystem)"},
+	{regexp.MustCompile(`\(initramfs\) ?$|Dropping to a shell|can't access tty; job control turned off`), "the boot stopped in the initramfs shell"},
 	{regexp.MustCompile(`You are in emergency mode|Give root password for maintenance|Cannot open access to console`), "systemd dropped to emergency mode (a filesystem in fstab failed)"},
 	{regexp.MustCompile(`Timed out waiting for device [^\r\n]*`), "systemd timed out waiting for a device named in fstab"},
 }
@@ -71,7 +72,7 @@ func (c Console) Check(ctx context.Context) Check {
 		last = text
 		if loc := ready.FindStringIndex(text); loc != nil {
 			out = Check{Passed: true, Message: fmt.Sprintf("console reached %q", strings.TrimSpace(text[loc[0]:loc[1]])),
-				Evidence: excerpt(text, loc, 8)}
+				Evidence: excerpt(text, loc, 8, 2)}
 			return true
 		}
 		logs := []string{text}
@@ -83,7 +84,7 @@ func (c Console) Check(ctx context.Context) Check {
 		for _, l := range logs {
 			for _, f := range fails {
 				if loc := f.Pattern.FindStringIndex(l); loc != nil {
-					out = Check{Message: fmt.Sprintf("%s: %q", f.Why, strings.TrimSpace(l[loc[0]:loc[1]])), Evidence: excerpt(l, loc, 15)}
+					out = Check{Message: fmt.Sprintf("%s: %q", f.Why, strings.TrimSpace(l[loc[0]:loc[1]])), Evidence: excerpt(l, loc, 15, 8)}
 					return true
 				}
 			}
@@ -123,8 +124,8 @@ func clean(s string) string {
 }
 
 // excerpt is the line holding loc with up to before lines ahead of it and
-// up to two after, at most 4,000 bytes.
-func excerpt(text string, loc []int, before int) string {
+// up to after lines behind it, at most 4,000 bytes.
+func excerpt(text string, loc []int, before, after int) string {
 	lines := strings.Split(text, "\n")
 	at, off := 0, 0
 	for i, l := range lines {
@@ -134,7 +135,7 @@ func excerpt(text string, loc []int, before int) string {
 		}
 		off += len(l) + 1
 	}
-	from, to := max(0, at-before), min(len(lines), at+3)
+	from, to := max(0, at-before), min(len(lines), at+1+after)
 	ex := strings.Trim(strings.Join(lines[from:to], "\n"), "\n")
 	if len(ex) > 4000 {
 		ex = ex[len(ex)-4000:]

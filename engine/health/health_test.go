@@ -35,6 +35,8 @@ func TestConsole(t *testing.T) {
 			message: "the kernel panicked", evidence: "VFS: Cannot open root device"},
 		{name: "initramfs gave up", console: "Begin: Waiting for root file system ... done.\nGave up waiting for root file system device.  Common problems:\n - Boot args (cat /proc/cmdline)\nALERT!  /dev/sda1 does not exist.  Dropping to a shell!\n(initramfs) ",
 			message: "did not find the root device", evidence: "Waiting for root file system"},
+		{name: "corrupt root", console: "[    9.85] EXT4-fs error (device vda1): ext4_lookup:1860: inode #2759: comm run-init: deleted inode referenced: 5430\nrun-init: /sbin/init: Structure needs cleaning\nTarget filesystem doesn't have requested /sbin/init.\n",
+			message: "no working init", evidence: "deleted inode referenced"},
 		{name: "firmware found nothing", console: "", firmware: "Booting from Hard Disk...\nBoot failed: not a bootable disk\n\nNo bootable device.\n",
 			message: "no boot loader", evidence: "Booting from Hard Disk"},
 		{name: "emergency mode", console: "[FAILED] Failed to mount /data.\nYou are in emergency mode. After logging in, type \"journalctl -xb\"\n",

@@ -3,13 +3,10 @@ package vm_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,98 +19,20 @@ import (
 // several times that on two cores shared with other builds.
 const bootTimeout = 4 * time.Minute
 
-// TestMain doubles as the guest-forward relay: qemu runs
-// "<this test binary> vm-relay ADDR" for each guest connection.
+// TestMain doubles as the guest-forward relay.
 func TestMain(m *testing.M) {
-	if len(os.Args) == 3 && os.Args[1] == "vm-relay" {
-		if err := vm.Relay(os.Args[2], os.Stdin, os.Stdout); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-		os.Exit(0)
-	}
+	vmtest.MaybeRelay()
 	os.Exit(m.Run())
 }
 
-// controlPlane is the test's stand-in for Ferry's agent endpoint: the
-// image's phone-home unit calls it through the guest forward.
-type controlPlane struct {
-	addr   string
-	mu     sync.Mutex
-	calls  []string
-	egress string
-}
-
-func newControlPlane(t *testing.T) *controlPlane {
-	cp := &controlPlane{}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp.addr = l.Addr().String()
-	_, port, _ := net.SplitHostPort(cp.addr)
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cp.mu.Lock()
-		defer cp.mu.Unlock()
-		cp.calls = append(cp.calls, r.Method+" "+r.URL.String())
-		switch r.URL.Path {
-		case "/phone-home":
-			// The guest then tries the host directly (qemu's gateway .2
-			// maps to the host's loopback when the network is not restricted).
-			fmt.Fprintf(w, "egress http://10.0.2.2:%s/egress", port)
-		case "/report":
-			cp.egress = r.URL.Query().Get("egress")
-		case "/egress":
-			fmt.Fprint(w, "reached")
-		}
-	})}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	return cp
-}
-
-func (cp *controlPlane) phoned(ctx context.Context) (string, bool, error) {
-	cp.mu.Lock()
-	defer cp.mu.Unlock()
-	for _, c := range cp.calls {
-		if strings.HasPrefix(c, "GET /phone-home") {
-			return c, true, nil
-		}
-	}
-	return "", false, nil
-}
-
-func (cp *controlPlane) waitEgress(t *testing.T) string {
-	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		cp.mu.Lock()
-		e := cp.egress
-		cp.mu.Unlock()
-		if e != "" {
-			return e
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Fatalf("the guest never reported its egress test; calls %v", cp.calls)
-	return ""
-}
-
-func relay(t *testing.T, guest, to string) vm.GuestForward {
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return vm.GuestForward{Guest: guest, Command: []string{exe, "vm-relay", to}}
-}
-
 // checks are the health checks of a launch of the test image.
-func checks(in *vm.Instance, cp *controlPlane) []health.Checker {
+func checks(in *vm.Instance, cp *vmtest.ControlPlane) []health.Checker {
 	c := []health.Checker{
 		health.Console{Path: in.ConsolePath(), Also: []string{in.FirmwarePath()}},
 		health.Ports{Ports: []health.Port{{Port: 80, Addr: in.HostAddr(80)}}},
 	}
 	if cp != nil {
-		c = append(c, health.Agent{Phoned: cp.phoned})
+		c = append(c, health.Agent{Phoned: cp.Phoned})
 	}
 	return c
 }
@@ -127,11 +46,11 @@ func TestBootTestImage(t *testing.T) {
 	img := vmtest.Image(t, vmtest.Base)
 	before := vmtest.SHA256(t, img)
 	h := vmtest.NewHost(t)
-	cp := newControlPlane(t)
+	cp := vmtest.NewControlPlane(t)
 	ctx := context.Background()
 
 	in, err := h.Create(ctx, vm.Spec{Name: "base", Disks: []vm.Disk{{Image: img}}, CPUs: 1, MemoryMiB: 1024,
-		Network: vm.Network{Mode: vm.NetIsolated, Ports: []int{80}, GuestForwards: []vm.GuestForward{relay(t, "10.0.2.100:8080", cp.addr)}},
+		Network: vm.Network{Mode: vm.NetIsolated, Ports: []int{80}, GuestForwards: []vm.GuestForward{cp.Forward(t, "10.0.2.100:8080")}},
 		Labels:  map[string]string{"kind": "test"}})
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +85,7 @@ func TestBootTestImage(t *testing.T) {
 	if !strings.HasPrefix(string(body), "ferry test image ") {
 		t.Errorf("GET / through the forwarded port: %q", body)
 	}
-	if e := cp.waitEgress(t); e != "blocked" {
+	if e := cp.WaitEgress(t); e != "blocked" {
 		t.Errorf("the isolated guest reached the host directly: egress %q", e)
 	}
 
@@ -344,7 +263,7 @@ func TestBrokenImagesFail(t *testing.T) {
 	}{
 		{vmtest.NoBootloader, "the firmware found no boot loader", "Booting from Hard Disk"},
 		{vmtest.Panic, "the kernel panicked", "Kernel panic - not syncing"},
-		{vmtest.CorruptRoot, "", "EXT4-fs error"},
+		{vmtest.CorruptRoot, "no working init", "EXT4-fs error"},
 	} {
 		t.Run(tc.variant, func(t *testing.T) {
 			img := vmtest.Image(t, tc.variant)

@@ -5,9 +5,11 @@
 #
 # Variants (all 2 GiB raw, one bootable dos partition, ext4):
 #   base          Debian bookworm minbase, cloud kernel, grub-pc, systemd, serial
-#                 console, DHCP by systemd-networkd, python3 -m http.server on
-#                 port 80 (ferry-http.service) and a phone-home unit that GETs
-#                 http://10.0.2.100:8080/phone-home every 2 s until answered.
+#                 console, DHCP by systemd-networkd (ifupdown and isc-dhcp-client
+#                 are installed but idle, as on a stock Debian), python3 -m
+#                 http.server on port 80 (ferry-http.service) and a phone-home
+#                 unit that GETs http://<own /24>.100:8080/phone-home every 2 s
+#                 until answered (see ferry-phone-home).
 #                 Also writes base-HASH.vmlinuz and base-HASH.initrd beside it
 #                 (the accelerator probe boots them).
 #   vmware        base made to look like a guest imported from VMware: fstab and
@@ -105,7 +107,7 @@ build_base() { # build_base OUT
   mount_root "$mnt"
   log "debootstrap bookworm from $(mirror) (≈ 1–2 min)"
   debootstrap --variant=minbase \
-    --include=systemd-sysv,udev,kmod,dbus,iproute2,netbase,ifupdown,python3,e2fsprogs,initramfs-tools,linux-image-cloud-amd64,grub-pc \
+    --include=systemd-sysv,udev,kmod,dbus,iproute2,netbase,ifupdown,isc-dhcp-client,python3,e2fsprogs,initramfs-tools,linux-image-cloud-amd64,grub-pc \
     bookworm "$mnt" "$(mirror)" >"$cache/debootstrap.log" 2>&1 ||
     { tail -n 30 "$cache/debootstrap.log" >&2; return 1; }
 
@@ -121,6 +123,8 @@ build_base() { # build_base OUT
   install -m 0644 "$here/ferry-http.service" "$here/ferry-phone-home.service" "$mnt/etc/systemd/system/"
   install -m 0755 "$here/ferry-phone-home" "$mnt/usr/local/bin/"
   in_root "$mnt" systemctl enable systemd-networkd.service ferry-http.service ferry-phone-home.service >/dev/null 2>&1
+  # e2scrub_reap holds multi-user.target for seconds under TCG; nothing here needs it.
+  in_root "$mnt" systemctl disable e2scrub_reap.service >/dev/null 2>&1 || true
   # The serial console carries the kernel log, the getty and GRUB's menu.
   cat >"$mnt/etc/default/grub" <<'EOF'
 GRUB_DEFAULT=0

@@ -105,7 +105,9 @@ func NewHost(tb testing.TB) *vm.Host {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cache := filepath.Join(filepath.Dir(Image(tb, Base)), "accel-"+filepath.Base(strings.TrimSuffix(Image(tb, Base), ".img"))+".json")
+	// Beside the image, named like it, so the build script's pruning of
+	// older images takes it too.
+	cache := strings.TrimSuffix(Image(tb, Base), ".img") + ".accel.json"
 	h, err := vm.NewHost(dir, vm.Options{Probe: Probe(tb), AccelCache: cache})
 	if err != nil {
 		tb.Fatal(err)
