@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-		"github.com/ferry-migrate/ferry/engine/adapt"
+	"github.com/ferry-migrate/ferry/engine/adapt"
 	"github.com/ferry-migrate/ferry/engine/health"
 	"github.com/ferry-migrate/ferry/engine/vm"
 	"github.com/ferry-migrate/ferry/engine/vm/vmtest"

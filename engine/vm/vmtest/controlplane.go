@@ -38,8 +38,8 @@ type ControlPlane struct {
 	// the boot.
 	EgressHost string
 	mu         sync.Mutex
-	calls  []string
-	egress string
+	calls      []string
+	egress     string
 }
 
 // NewControlPlane listens on 127.0.0.1 until the test ends.
