@@ -263,6 +263,18 @@ func processAlive(pid int, mark string) bool {
 // on its QMP socket. The previous boot's console log is kept as
 // console.prev.log.
 func (h *Host) Start(ctx context.Context, name string) (*Instance, error) {
+	// The accelerator first, outside the lock: a first probe boot takes
+	// seconds and must not hold up List or Stop.
+	pre, err := h.Get(name)
+	if err != nil {
+		return nil, err
+	}
+	accel, reason := pre.Spec.Accel, "requested by the spec"
+	if accel == "" {
+		if accel, reason, err = h.Accel(ctx); err != nil {
+			return nil, fmt.Errorf("start %s: %w", name, err)
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	in, err := h.load(name)
@@ -271,15 +283,6 @@ func (h *Host) Start(ctx context.Context, name string) (*Instance, error) {
 	}
 	if in.State == StateRunning {
 		return nil, fmt.Errorf("start %s: %w (pid %d)", name, ErrRunning, in.PID)
-	}
-	accel, reason := in.Spec.Accel, "requested by the spec"
-	if accel == "" {
-		h.mu.Unlock()
-		accel, reason, err = h.Accel(ctx)
-		h.mu.Lock()
-		if err != nil {
-			return nil, fmt.Errorf("start %s: %w", name, err)
-		}
 	}
 	for _, f := range []string{in.QMPPath(), filepath.Join(in.Dir, "qemu.pid")} {
 		os.Remove(f)
