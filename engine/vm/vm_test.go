@@ -100,7 +100,7 @@ func TestBootTestImage(t *testing.T) {
 		t.Errorf("second start: %v", err)
 	}
 
-	in, err = h.Stop(ctx, "base", time.Minute)
+	in, err = h.Stop(ctx, "base", 3*time.Minute)
 	if err != nil || in.State != vm.StateStopped {
 		t.Fatalf("stop: %+v, %v", in, err)
 	}
