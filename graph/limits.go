@@ -34,6 +34,11 @@ const (
 	maxFields     = 500      // field selections, every fragment spread expanded; the largest screen's is 110
 	maxAliases    = 50       // aliased fields, every fragment spread expanded; the largest screen's is 6
 	maxDepth      = 12       // deepest selection
+	// maxIntrospection caps the __schema and __type fields of a request, and
+	// no alias may repeat a list inside them: gqlgen's complexity does not
+	// price introspection, and 50 aliased __schema { types { fields { type {
+	// fields … } } } } took 2–3 s. One introspection answers any tool.
+	maxIntrospection = 1
 	// maxMutationWeight caps the mutations of one request: an ordinary
 	// mutation weighs 1, an expensive one (see mutationWeights) weighs the
 	// whole budget, so it runs alone.
@@ -199,6 +204,9 @@ type shape struct {
 	// fragments spread into it at the same level); it means something only
 	// for an operation's root.
 	weight int
+	// intro counts __schema and __type fields, introAliases the aliases
+	// under them.
+	intro, introAliases int
 }
 
 // saturation caps the counts: 24 fragments each spreading the next twice
@@ -217,6 +225,7 @@ func satAdd(a, b int) int {
 // deepest depth and the heaviest mutation.
 type docShape struct {
 	fields, aliases, depth int
+	intro, introAliases    int
 	weight                 int
 	heaviest               ast.SelectionSet // root of the heaviest mutation
 	m                      *measurer
@@ -231,6 +240,12 @@ func (d docShape) check() *gqlerror.Error {
 		return limitError("aliases", d.aliases, maxAliases, "query has %d aliases (fragments expanded); the limit is %d", d.aliases, maxAliases)
 	case d.depth > maxDepth:
 		return limitError("depth", d.depth, maxDepth, "query is nested %d levels deep; the limit is %d", d.depth, maxDepth)
+	case d.intro > maxIntrospection:
+		return limitError("introspection", d.intro, maxIntrospection,
+			"query asks for __schema or __type %d times; the limit is %d", d.intro, maxIntrospection)
+	case d.introAliases > 0:
+		return limitError("introspectionAliases", d.introAliases, 0,
+			"query has %d aliases inside __schema or __type; the limit is 0", d.introAliases)
 	case d.weight > maxMutationWeight:
 		return limitError("mutations", d.weight, maxMutationWeight,
 			"mutations in this request weigh %d (%s); the limit is %d: up to %d ordinary mutations, or one expensive one alone",
@@ -257,6 +272,8 @@ func measureDoc(doc *ast.QueryDocument) docShape {
 		d.fields = satAdd(d.fields, s.fields)
 		d.aliases = satAdd(d.aliases, s.aliases)
 		d.depth = max(d.depth, s.depth)
+		d.intro = satAdd(d.intro, s.intro)
+		d.introAliases = satAdd(d.introAliases, s.introAliases)
 		if op.Operation == ast.Mutation && s.weight > d.weight {
 			d.weight, d.heaviest = s.weight, op.SelectionSet
 		}
@@ -277,12 +294,21 @@ func (m *measurer) set(set ast.SelectionSet) *shape {
 		s.aliases = satAdd(s.aliases, c.aliases)
 		s.depth = max(s.depth, c.depth)
 		s.weight = satAdd(s.weight, c.weight)
+		s.intro = satAdd(s.intro, c.intro)
+		s.introAliases = satAdd(s.introAliases, c.introAliases)
 	}
 	for _, sel := range set {
 		switch x := sel.(type) {
 		case *ast.Field:
 			child := m.set(x.SelectionSet)
-			f := &shape{fields: satAdd(1, child.fields), aliases: child.aliases, depth: 1 + child.depth}
+			f := &shape{fields: satAdd(1, child.fields), aliases: child.aliases, depth: 1 + child.depth,
+				intro: child.intro, introAliases: child.introAliases}
+			if x.Name == "__schema" || x.Name == "__type" {
+				// Bounded by the rules above and gqlparser's
+				// MaxIntrospectionDepth (three levels of lists); the
+				// standard introspection query nests ofType 13 deep.
+				f.intro, f.introAliases, f.depth = satAdd(f.intro, 1), child.aliases, 1
+			}
 			if x.Alias != "" && x.Alias != x.Name {
 				f.aliases = satAdd(f.aliases, 1)
 			}

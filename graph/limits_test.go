@@ -511,3 +511,47 @@ func BenchmarkLimitsOverhead(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(q)), "bytes")
 }
+
+// introspectionQuery is the query GraphiQL and graphql-js's
+// getIntrospectionQuery send.
+const introspectionQuery = `query IntrospectionQuery {
+  __schema {
+    queryType { name } mutationType { name } subscriptionType { name }
+    types { ...FullType }
+    directives { name description locations args { ...InputValue } }
+  }
+}
+fragment FullType on __Type {
+  kind name description
+  fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason }
+  inputFields { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }
+}`
+
+// TestIntrospection: one standard introspection passes (its ofType chain is
+// deeper than maxDepth, which does not apply inside __schema); repeating it
+// by aliases, outside or inside, is refused.
+func TestIntrospection(t *testing.T) {
+	if _, errs := prepare(introspectionQuery, nil); len(errs) > 0 {
+		t.Fatalf("the standard introspection query is refused: %v", errs)
+	}
+	for q, want := range map[string]refusal{
+		"{ a: __schema { queryType { name } } b: __schema { queryType { name } } }":           {"INVALID", "introspection", 2, maxIntrospection},
+		`{ __schema { queryType { name } } __type(name: "Host") { name } }`:                   {"INVALID", "introspection", 2, maxIntrospection},
+		"{ __schema { a: types { name } b: types { name } c: types { fields { name } } } }":   {"INVALID", "introspectionAliases", 3, 0},
+		"{ __schema { types { ...T } } } fragment T on __Type { n: name fields { f: name } }": {"INVALID", "introspectionAliases", 2, 0},
+		"{ ...Q ...Q } fragment Q on Query { __schema { queryType { name } } }":               {"INVALID", "introspection", 2, maxIntrospection},
+	} {
+		_, errs := prepare(q, nil)
+		if diff := cmp.Diff(want, refusalOf(errs)); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", q, diff)
+		}
+	}
+}

@@ -85,6 +85,9 @@ func TestRequestCostLimits(t *testing.T) {
 		{"huge alias count", "{ " + aliased(300, "__typename") + "}", "aliases", []string{"300 aliases"}},
 		{"deep fragments (24 each spreading the next twice)", doublingFragments(24), "fields", []string{"16777217 fields"}},
 		{"wide fragments", "{ viewer { ...W ...W } } fragment W on Viewer { " + repeat(300, "...V") + "} fragment V on Viewer { role }", "fields", []string{"601 fields"}},
+		// 50 took 2–3 s and answered 1.7 MB.
+		{"introspection repeated by aliases", "{ " + aliased(50, "__schema { types { fields { type { fields { name type { name } } } } } }") + "}", "introspection", []string{"50 times"}},
+		{"introspection repeated inside", "{ __schema { " + aliased(50, "types { fields { type { fields { name type { name } } } } }") + "} }", "introspectionAliases", []string{"50 aliases"}},
 		{"deep query", "{ hosts(first: 1) { edges { node { application { hosts(first: 1) { edges { node { application { hosts(first: 1) { edges { node { application { name } } } } } } } } } } } } }", "depth", []string{"13 levels"}},
 	}
 	for _, tc := range cases {
@@ -94,6 +97,13 @@ func TestRequestCostLimits(t *testing.T) {
 			refused(t, tc.name, r, tc.limit, tc.msg...)
 			t.Logf("refused in %v", time.Since(start))
 		})
+	}
+
+	// One introspection, nested deeper than maxDepth by its ofType chain
+	// (as GraphiQL's is), is answered.
+	intro := v.gql(`{ __schema { types { name fields { name type { name ofType { name ofType { name ofType { name ofType { name ofType { name ofType { name ofType { name } } } } } } } } } } } }`, nil)
+	if len(intro.Errors) > 0 || len(dig(intro.Data, "__schema", "types").([]any)) < 50 {
+		t.Fatalf("introspection: %.300s", intro.raw)
 	}
 
 	// The same limits on GET, on an APQ registration and on a subscription
