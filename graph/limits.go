@@ -139,14 +139,22 @@ func (l *requestLimits) MutateOperationParameters(_ context.Context, p *graphql.
 	return checkQuery(p.Query)
 }
 
-// MutateOperationContext refuses queries and mutations over the websocket
-// and operations that cost more than maxComplexity.
+// MutateOperationContext refuses queries and mutations over the websocket,
+// subscriptions anywhere else, and operations that cost more than
+// maxComplexity.
 func (l *requestLimits) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
 	if oc.Operation == nil {
 		return nil
 	}
-	if overSocket(ctx) && oc.Operation.Operation != ast.Subscription {
-		err := gqlerror.Errorf("the websocket carries subscriptions only; send %ss with POST /graphql", oc.Operation.Operation)
+	switch sub := oc.Operation.Operation == ast.Subscription; {
+	case overSocket(ctx) && !sub:
+		err := gqlerror.Errorf("the websocket carries subscriptions only; send queries and mutations with POST /graphql")
+		err.Extensions = map[string]any{"code": ferry.EINVALID}
+		return err
+	case !overSocket(ctx) && sub:
+		// Over POST or GET it would hold the request open until the
+		// 60 s timeout, waiting for events.
+		err := gqlerror.Errorf("subscriptions need the websocket (graphql-transport-ws on /graphql)")
 		err.Extensions = map[string]any{"code": ferry.EINVALID}
 		return err
 	}

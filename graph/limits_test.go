@@ -23,10 +23,14 @@ import (
 // prepare runs what a request goes through before its resolvers: the
 // limits, parsing, validation and complexity, as NewHandler sets them up.
 func prepare(q string, vars map[string]any) (*graphql.OperationContext, gqlerror.List) {
+	return prepareIn(context.Background(), q, vars)
+}
+
+// prepareIn is prepare in ctx (withSocket for a subscription).
+func prepareIn(ctx context.Context, q string, vars map[string]any) (*graphql.OperationContext, gqlerror.List) {
 	exec := executor.New(executableSchema(&Resolver{}))
 	useLimits(exec)
-	ctx := graphql.StartOperationTrace(context.Background())
-	return exec.CreateOperationContext(ctx, &graphql.RawParams{Query: q, Variables: vars})
+	return exec.CreateOperationContext(graphql.StartOperationTrace(ctx), &graphql.RawParams{Query: q, Variables: vars})
 }
 
 // refusal is what a limit error tells a client.
@@ -359,14 +363,18 @@ func TestFrontendDocumentsWithinLimits(t *testing.T) {
 		for k, v := range screenVariables[name] {
 			vars[k] = v
 		}
-		oc, errs := prepare(q, vars)
+		ctx := context.Background()
+		if strings.HasPrefix(strings.TrimSpace(q), "subscription") {
+			ctx = withSocket(ctx) // the UI subscribes over the websocket
+		}
+		oc, errs := prepareIn(ctx, q, vars)
 		if oc != nil && oc.Operation != nil && len(errs) > 0 && strings.Contains(errs.Error(), "must be defined") {
 			for _, v := range oc.Operation.VariableDefinitions {
 				if _, set := vars[v.Variable]; v.Type.NonNull && !set {
 					vars[v.Variable] = placeholder(schema, v.Type)
 				}
 			}
-			oc, errs = prepare(q, vars)
+			oc, errs = prepareIn(ctx, q, vars)
 		}
 		if len(errs) > 0 {
 			t.Errorf("%s refused: %v", name, errs)
@@ -553,5 +561,28 @@ func TestIntrospection(t *testing.T) {
 		if diff := cmp.Diff(want, refusalOf(errs)); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", q, diff)
 		}
+	}
+}
+
+// TestTransportsCarryTheirOperations: subscriptions only over the websocket,
+// queries and mutations only elsewhere.
+func TestTransportsCarryTheirOperations(t *testing.T) {
+	sock := withSocket(context.Background())
+	for _, tc := range []struct {
+		ctx   context.Context
+		query string
+		want  string
+	}{
+		{context.Background(), "subscription { migrationProgress { id } }", "subscriptions need the websocket"},
+		{sock, "{ viewer { role } }", "the websocket carries subscriptions only; send queries and mutations with POST /graphql"},
+		{sock, `mutation { createHost(input: {name: "x"}) { id } }`, "the websocket carries subscriptions only; send queries and mutations with POST /graphql"},
+	} {
+		_, errs := prepareIn(tc.ctx, tc.query, nil)
+		if len(errs) == 0 || errs[0].Extensions["code"] != "INVALID" || !strings.Contains(errs[0].Message, tc.want) {
+			t.Errorf("%s: %v, want %q", tc.query, errs, tc.want)
+		}
+	}
+	if _, errs := prepareIn(sock, "subscription { migrationProgress { id } }", nil); len(errs) > 0 {
+		t.Errorf("subscription over the websocket: %v", errs)
 	}
 }

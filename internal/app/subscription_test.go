@@ -124,6 +124,34 @@ func (w *wsClient) next() wsMsg {
 	}
 }
 
+// primed waits until subscription sub has read its starting picture: a
+// subscription without ids reads the rows first and then emits only later
+// changes, so a change written before that read never arrives. It changes
+// a row (touch, with 1, 2, …) until sub reports a change, dropping the
+// other messages meanwhile.
+func (w *wsClient) primed(sub string, touch func(n int64)) {
+	w.t.Helper()
+	for n := int64(1); n <= 10; n++ {
+		touch(n)
+		deadline := time.After(3 * time.Second)
+	wait:
+		for {
+			select {
+			case m, ok := <-w.msgs:
+				if !ok {
+					w.t.Fatalf("websocket closed")
+				}
+				if m.ID == sub && m.Type == "next" {
+					return
+				}
+			case <-deadline:
+				break wait
+			}
+		}
+	}
+	w.t.Fatalf("subscription %s reported none of 10 changes", sub)
+}
+
 type progressEvent struct {
 	sub        string
 	ID         string
@@ -199,6 +227,9 @@ func TestSubscriptionMigrationProgress(t *testing.T) {
 		t.Fatalf("first event is the current row, got %+v", e)
 	}
 	wa.subscribe("all", progressSub, nil)
+	wa.primed("all", func(n int64) {
+		ts.App.DB.Client.Migration.UpdateOneID(ma.ID).SetBytesDone(n).ExecX(viewer.TenantContext(t.Context(), tenantA))
+	})
 
 	// Tenant B asks for A's migration by id (and its own), and for "all".
 	wb, _, err := dialWS(t, bob, bob.base)
@@ -231,6 +262,7 @@ func TestSubscriptionMigrationProgress(t *testing.T) {
 	// B's row changes after A's: whatever B's subscriptions saw before
 	// B's change would include a leak of A's.
 	ctxB := viewer.TenantContext(t.Context(), tenantB)
+	wb.primed("all", func(n int64) { ts.App.DB.Client.Migration.UpdateOneID(mb.ID).SetBytesDone(n).ExecX(ctxB) })
 	ts.App.DB.Client.Migration.UpdateOneID(mb.ID).SetBytesDone(42).ExecX(ctxB)
 	got := map[string]bool{}
 	for len(got) < 2 {
