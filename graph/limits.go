@@ -35,7 +35,7 @@ const (
 	maxAliases    = 50       // aliased fields, every fragment spread expanded; the largest screen's is 6
 	maxDepth      = 12       // deepest selection
 	// maxIntrospection caps the __schema and __type fields of a request, and
-	// no alias may repeat a list inside them: gqlgen's complexity does not
+	// no alias may appear inside them: gqlgen's complexity does not
 	// price introspection, and 50 aliased __schema { types { fields { type {
 	// fields … } } } } took 2–3 s. One introspection answers any tool.
 	maxIntrospection = 1
