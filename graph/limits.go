@@ -45,7 +45,7 @@ const (
 	maxMutationWeight = 10
 
 	// Checked once the operation is validated.
-	maxComplexity = 200_000 // ≈ values in the answer; see weighLists
+	maxComplexity = 250_000 // ≈ values in the answer; see weighLists
 	maxPage       = 1000    // largest first/last of a connection
 
 	// maxSocketMessage caps one websocket message, as internal/web's 1 MiB

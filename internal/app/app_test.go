@@ -229,12 +229,12 @@ func TestBadInput(t *testing.T) {
 	t.Run("expensive", func(t *testing.T) {
 		var b strings.Builder
 		b.WriteString("{")
-		for i := 0; i < 40; i++ {
+		for i := 0; i < 50; i++ {
 			fmt.Fprintf(&b, "a%d: hosts(first: 1000) { totalCount edges { node { name os cpus } } } ", i)
 		}
 		b.WriteString("}")
 		r := c.gql(b.String(), nil)
-		if r.code() != "INVALID" || r.Errors[0].Extensions["limit"] != "complexity" || !strings.Contains(r.raw, "the limit is 200000") {
+		if r.code() != "INVALID" || r.Errors[0].Extensions["limit"] != "complexity" || !strings.Contains(r.raw, "the limit is 250000") {
 			t.Fatalf("expensive query accepted: %.300s", r.raw)
 		}
 	})
