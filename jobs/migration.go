@@ -487,8 +487,9 @@ func (m *Migrations) SyncCommands(ctx context.Context, agentID int) ([]engine.Sy
 			if diskPassDone(d, mig.SyncRequestedAt) {
 				continue // this disk's part of the pass is done
 			}
-			// Tenant-scoped: the gateway shares blocks only among one tenant's disks.
-			cred, err := m.Gateway.IssueTenantCredential(d.TargetDiskID, strconv.Itoa(mig.TenantID), m.CredentialTTL)
+			// Named for the agent (revocation reaches the data path) and scoped
+			// to the tenant (the gateway shares blocks only among its disks).
+			cred, err := m.Gateway.IssueScopedCredential(d.TargetDiskID, engine.AgentSubject(agentID), strconv.Itoa(mig.TenantID), m.CredentialTTL)
 			if err != nil {
 				return nil, fmt.Errorf("credential for %s: %w", d.TargetDiskID, err)
 			}
