@@ -27,7 +27,7 @@ import (
 )
 
 // get downloads path with the client's session.
-func (c *client) get(path string) (int, http.Header, []byte) {
+func (c *client) download(path string) (int, http.Header, []byte) {
 	c.t.Helper()
 	req, _ := http.NewRequest("GET", c.base+path, nil)
 	if c.token != "" {
@@ -86,7 +86,7 @@ func TestReportWorkbookMatchesDatabase(t *testing.T) {
 	admin := ts.login(t, "admin@example.com", adminPassword)
 	planID := seedReportEstate(t, ts, admin, 60)
 	for _, lang := range []string{"en", "zh-CN"} {
-		status, hdr, body := admin.get(fmt.Sprintf("/api/v1/reports/assessment.xlsx?plan=%d&lang=%s", planID, lang))
+		status, hdr, body := admin.download(fmt.Sprintf("/api/v1/reports/assessment.xlsx?plan=%d&lang=%s", planID, lang))
 		if status != 200 {
 			t.Fatalf("xlsx %s: status %d: %s", lang, status, body)
 		}
@@ -229,7 +229,7 @@ func TestReportPDF(t *testing.T) {
 	ctx := viewer.TenantContext(viewer.SystemContext(t.Context()), tenantID(t, ts, "default"))
 	notReady := db.Assessment.Query().Where(assessment.ReadinessEQ(assessment.ReadinessNotReady)).WithHost().AllX(ctx)
 	for _, lang := range []string{"en", "zh-CN"} {
-		status, _, body := admin.get(fmt.Sprintf("/api/v1/reports/assessment.pdf?plan=%d&lang=%s", planID, lang))
+		status, _, body := admin.download(fmt.Sprintf("/api/v1/reports/assessment.pdf?plan=%d&lang=%s", planID, lang))
 		if status != 200 || !bytes.HasPrefix(body, []byte("%PDF")) {
 			t.Fatalf("pdf %s: status %d, %d bytes: %.200s", lang, status, len(body), body)
 		}
@@ -304,7 +304,7 @@ func TestReportJiraCSV(t *testing.T) {
 	db := ts.App.DB.Client
 	ctx := viewer.TenantContext(viewer.SystemContext(t.Context()), tenantID(t, ts, "default"))
 	w2 := db.Wave.Query().Where(wave.HasPlanWith(plan.ID(planID)), wave.Ordinal(2)).OnlyX(ctx)
-	status, _, body := admin.get(fmt.Sprintf("/api/v1/reports/jira.csv?plan=%d&wave=2", planID))
+	status, _, body := admin.download(fmt.Sprintf("/api/v1/reports/jira.csv?plan=%d&wave=2", planID))
 	if status != 200 {
 		t.Fatalf("jira: %d %s", status, body)
 	}
@@ -319,7 +319,7 @@ func TestReportJiraCSV(t *testing.T) {
 			}
 		}
 	}
-	if s, _, _ := admin.get(fmt.Sprintf("/api/v1/reports/jira.csv?plan=%d&wave=x", planID)); s != 400 {
+	if s, _, _ := admin.download(fmt.Sprintf("/api/v1/reports/jira.csv?plan=%d&wave=x", planID)); s != 400 {
 		t.Errorf("a bad wave: status %d, want 400", s)
 	}
 }
@@ -336,15 +336,15 @@ func TestReportRoutesAuthorization(t *testing.T) {
 		admin.mustGQL(`mutation($in: CreateUserInput!) { createUser(input: $in, password: "report-role-password") { id } }`,
 			map[string]any{"in": map[string]any{"email": role + "@rep.example", "role": role}})
 		c := ts.login(t, role+"@rep.example", "report-role-password")
-		if s, _, b := c.get(fmt.Sprintf("/api/v1/reports/assessment.xlsx?plan=%d", planID)); s != 200 {
+		if s, _, b := c.download(fmt.Sprintf("/api/v1/reports/assessment.xlsx?plan=%d", planID)); s != 200 {
 			t.Errorf("%s: status %d %s", role, s, b)
 		}
 	}
-	if s, _, _ := other.get(fmt.Sprintf("/api/v1/reports/assessment.xlsx?plan=%d", planID)); s != 404 {
+	if s, _, _ := other.download(fmt.Sprintf("/api/v1/reports/assessment.xlsx?plan=%d", planID)); s != 404 {
 		t.Errorf("another tenant's plan: status %d, want 404", s)
 	}
 	// Without a plan id the other tenant gets its own (empty) estate, not ours.
-	s, _, b := other.get("/api/v1/reports/assessment.xlsx")
+	s, _, b := other.download("/api/v1/reports/assessment.xlsx")
 	if s != 200 {
 		t.Fatalf("other tenant's own report: %d", s)
 	}
@@ -355,10 +355,10 @@ func TestReportRoutesAuthorization(t *testing.T) {
 	if inv, _ := f.GetRows("Inventory"); len(inv) != 1 {
 		t.Errorf("the other tenant's workbook lists %d hosts of ours", len(inv)-1)
 	}
-	if s, _, _ := ts.anon(t).get("/api/v1/reports/assessment.xlsx"); s != 401 {
+	if s, _, _ := ts.anon(t).download("/api/v1/reports/assessment.xlsx"); s != 401 {
 		t.Errorf("anonymous: status %d, want 401", s)
 	}
-	if s, _, _ := admin.get("/api/v1/reports/nothing.doc"); s != 404 {
+	if s, _, _ := admin.download("/api/v1/reports/nothing.doc"); s != 404 {
 		t.Errorf("unknown report: status %d, want 404", s)
 	}
 }
