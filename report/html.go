@@ -199,10 +199,10 @@ func barChart(bars []bar, format string) string {
 		y := 4 + i*22
 		wd := 0.0
 		if maxV > 0 {
-			wd = x.value / maxV * 170
+			wd = x.value / maxV * 150
 		}
-		fmt.Fprintf(&b, `<text x="0" y="%d" font-size="10">%s</text><rect x="120" y="%d" width="%.1f" height="14" fill="%s"/><text x="%.1f" y="%d" font-size="10">%s</text>`,
-			y+11, html.EscapeString(x.label), y, wd, x.color, 124+wd, y+11, fmt.Sprintf(format, x.value))
+		fmt.Fprintf(&b, `<text x="0" y="%d" font-size="10">%s</text><rect x="150" y="%d" width="%.1f" height="14" fill="%s"/><text x="%.1f" y="%d" font-size="10">%s</text>`,
+			y+11, html.EscapeString(x.label), y, wd, x.color, 154+wd, y+11, fmt.Sprintf(format, x.value))
 	}
 	b.WriteString(`</svg>`)
 	return b.String()
