@@ -212,6 +212,12 @@ func (im *Importer) capture(file string, kind Kind, r io.Reader, sum *FileSummar
 	for sc.Scan() {
 		line++
 		text := sc.Text()
+		if bad := badText(text); bad != "" {
+			sum.Rows++
+			sum.Rejected++
+			im.rowError(file, line, "", "the line %s; it is not imported", bad)
+			continue
+		}
 		if strings.HasPrefix(text, "#") {
 			k, v, ok := strings.Cut(strings.TrimSpace(strings.TrimPrefix(text, "#")), ":")
 			if ok && (strings.EqualFold(strings.TrimSpace(k), "host") || strings.EqualFold(strings.TrimSpace(k), "hostname")) {

@@ -1,7 +1,6 @@
 package importer
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -39,57 +38,78 @@ func set(v ...string) map[string]bool {
 
 // csvTable reads a CSV with a header row, streaming one record at a time.
 type csvTable struct {
-	file string
-	r    *csv.Reader
-	cols map[string]int
-	rows int
-	max  int
+	file   string
+	r      *csvRecords
+	cols   map[string]int
+	header []string
+	rows   int
+	max    int
 }
 
-func openCSV(file string, r io.Reader, maxRows int) (*csvTable, error) {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
-	cr.LazyQuotes = true
-	header, err := cr.Read()
+// openCSV reads the header. multiLine allows quoted cells spanning lines
+// (see csvRecords).
+func openCSV(file string, r io.Reader, maxRows int, multiLine bool) (*csvTable, error) {
+	cr := newCSVRecords(r)
+	cr.multiLine = multiLine
+	header, _, err := cr.next()
 	if err != nil {
-		if errors.Is(err, ErrTooLarge) {
+		var re *recordError
+		switch {
+		case errors.Is(err, ErrTooLarge):
 			return nil, err
+		case errors.As(err, &re):
+			return nil, fmt.Errorf("read header (line %d): %v", re.line, re.msg)
+		case err == io.EOF:
+			return nil, fmt.Errorf("read header: the file is empty")
 		}
 		return nil, fmt.Errorf("read header: %w", err)
 	}
 	t := &csvTable{file: file, r: cr, cols: map[string]int{}, max: maxRows}
 	for i, h := range header {
 		h = strings.TrimSpace(strings.TrimPrefix(h, "\xef\xbb\xbf"))
+		if bad := badText(h); bad != "" {
+			return nil, fmt.Errorf("the header's column %d %s; save the file as UTF-8 CSV", i+1, bad)
+		}
+		t.header = append(t.header, h)
 		if _, dup := t.cols[strings.ToLower(h)]; !dup {
 			t.cols[strings.ToLower(h)] = i
 		}
 	}
+	cr.want = len(header)
 	return t, nil
 }
 
-// next returns the next record and its 1-based line. A malformed record is
-// returned as a *csv.ParseError the caller reports and skips; any other
-// error ends the file.
-func (t *csvTable) next() ([]string, int, error) {
-	rec, err := t.r.Read()
-	line, _ := t.r.FieldPos(0)
-	if err == nil {
-		t.rows++
-		if t.rows > t.max {
-			return nil, line, fmt.Errorf("%w: more than %d rows", ErrTooLarge, t.max)
-		}
+// column names a 1-based field of the header ("column 7" past its end).
+func (t *csvTable) column(field int) string {
+	if field >= 1 && field <= len(t.header) && t.header[field-1] != "" {
+		return t.header[field-1]
 	}
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return nil, pe.StartLine, err
+	if field <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("column %d", field)
+}
+
+// next returns the next record and its 1-based line. A malformed record is
+// returned as a *recordError the caller reports and skips; any other error
+// ends the file.
+func (t *csvTable) next() ([]string, int, error) {
+	rec, line, err := t.r.next()
+	if err == io.EOF {
+		return nil, line, err
+	}
+	t.rows++
+	if t.rows > t.max {
+		return nil, line, fmt.Errorf("%w: more than %d rows", ErrTooLarge, t.max)
 	}
 	return rec, line, err
 }
 
 // eachRow reads t to its end, calling fn with every well-formed record and
-// its line. Each record counts as a row; a malformed one is also counted as
-// rejected and reported, and reading goes on. Any other error ends the file.
+// its line. Each record counts as a row; a malformed one (broken quoting,
+// a cell that is not UTF-8 or holds a NUL byte) is counted as rejected and
+// reported with its line and column, and reading goes on. Any other error
+// ends the file.
 func (im *Importer) eachRow(file string, t *csvTable, sum *FileSummary, fn func(rec []string, line int)) error {
 	for {
 		rec, line, err := t.next()
@@ -97,16 +117,22 @@ func (im *Importer) eachRow(file string, t *csvTable, sum *FileSummary, fn func(
 			return nil
 		}
 		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
+			var re *recordError
+			if errors.As(err, &re) {
 				sum.Rows++
 				sum.Rejected++
-				im.rowError(file, line, "", "malformed CSV: %v", pe.Err)
+				im.rowError(file, re.line, t.column(re.field), "malformed CSV: %s", re.msg)
 				continue
 			}
 			return err
 		}
 		sum.Rows++
+		if col, bad := badCells(rec); bad != "" {
+			sum.Rejected++
+			im.rowError(file, line, t.column(col), "the cell %s; the row is not imported", bad)
+			continue
+		}
+		unescapeFormulas(rec)
 		fn(rec, line)
 	}
 }
@@ -247,7 +273,7 @@ const gib = 1 << 30
 func (im *Importer) csvRef(v string) string { return "csv:" + im.batch + ":" + strings.ToLower(v) }
 
 func (im *Importer) hostsCSV(file string, r io.Reader, sum *FileSummary) error {
-	t, err := openCSV(file, r, im.limits.MaxRows)
+	t, err := openCSV(file, r, im.limits.MaxRows, false)
 	if err != nil {
 		return err
 	}
@@ -330,7 +356,7 @@ type pendingConn struct {
 }
 
 func (im *Importer) connectionsCSV(file string, r io.Reader, sum *FileSummary) error {
-	t, err := openCSV(file, r, im.limits.MaxRows)
+	t, err := openCSV(file, r, im.limits.MaxRows, false)
 	if err != nil {
 		return err
 	}

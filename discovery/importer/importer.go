@@ -167,6 +167,11 @@ func (im *Importer) Add(name string, r io.Reader) error {
 	cr := &capReader{r: r, left: im.limits.MaxBytes, max: im.limits.MaxBytes}
 	br := bufio.NewReaderSize(cr, 64<<10)
 	head, _ := br.Peek(4096)
+	if bytes.HasPrefix(head, []byte("\xff\xfe")) || bytes.HasPrefix(head, []byte("\xfe\xff")) {
+		// Windows tools write UTF-16 (PowerShell's > redirection, Excel's
+		// "Unicode text"): every row would be refused as not UTF-8.
+		return fmt.Errorf("import %s: the file is UTF-16 text; save or export it as UTF-8", name)
+	}
 	kind, err := Detect(name, head)
 	if err != nil {
 		return fmt.Errorf("import %s: %w", name, err)

@@ -104,7 +104,7 @@ func sheetOf(name string, cols map[string]int) string {
 }
 
 func (im *Importer) rvtoolsCSV(file string, r io.Reader, sum *FileSummary) error {
-	t, err := openCSV(file, r, im.limits.MaxRows)
+	t, err := openCSV(file, r, im.limits.MaxRows, true)
 	if err != nil {
 		return err
 	}
@@ -166,14 +166,20 @@ func (im *Importer) rvtoolsXLSX(file string, r io.Reader, sum *FileSummary) (err
 
 func (im *Importer) xlsxSheet(wb *workbook, sh wbSheet, sheet, file string, src discovery.SourceRef, sum *FileSummary) error {
 	var cols map[string]int
+	var header []string
 	n := 0
 	where := file + "#" + sh.name
 	return wb.rows(sh.part, func(line int, rec []string) error {
 		if cols == nil {
 			cols = map[string]int{}
 			for i, h := range rec {
-				if _, dup := cols[strings.ToLower(strings.TrimSpace(h))]; !dup {
-					cols[strings.ToLower(strings.TrimSpace(h))] = i
+				h = strings.TrimSpace(h)
+				if bad := badText(h); bad != "" {
+					return fmt.Errorf("header cell %d %s", i+1, bad)
+				}
+				header = append(header, h)
+				if _, dup := cols[strings.ToLower(h)]; !dup {
+					cols[strings.ToLower(h)] = i
 				}
 			}
 			if _, ok := cols["vm"]; !ok {
@@ -195,6 +201,15 @@ func (im *Importer) xlsxSheet(wb *workbook, sh wbSheet, sheet, file string, src 
 			return nil // formatted but blank rows at the end of a sheet
 		}
 		sum.Rows++
+		if col, bad := badCells(rec); bad != "" {
+			name := fmt.Sprintf("column %d", col)
+			if col <= len(header) && header[col-1] != "" {
+				name = header[col-1]
+			}
+			sum.Rejected++
+			im.rowError(where, line, name, "the cell %s; the row is not imported", bad)
+			return nil
+		}
 		im.rvRow(sheet, where, line, src, row{cols: cols, rec: append([]string(nil), rec...)}, sum)
 		return nil
 	})
