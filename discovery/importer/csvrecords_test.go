@@ -21,13 +21,13 @@ func TestMalformedRowsReported(t *testing.T) {
 		"h1,web01,10.0.0.1,Linux",
 		`h2,"web02,10.0.0.2,Linux`, // unterminated: used to swallow every row below
 		"h3,web03,10.0.0.3,Linux",
-		`h4,we"b04,10.0.0.4,Linux`,        // bare quote
-		`h5,"web05"x,10.0.0.5,Linux`,      // text after the closing quote
-		"h6,web\xff06,10.0.0.6,Linux",     // not UTF-8
-		"h7,web07,10.0.0.7,Lin\x00ux",     // NUL
+		`h4,we"b04,10.0.0.4,Linux`,                    // bare quote
+		`h5,"web05"x,10.0.0.5,Linux`,                  // text after the closing quote
+		"h6,web\xff06,10.0.0.6,Linux",                 // not UTF-8
+		"h7,web07,10.0.0.7,Lin\x00ux",                 // NUL
 		`h8,"web 08, the ""big"" one",10.0.0.8,Linux`, // quoted commas and quotes
-		`h8b,web08b,10.0.0.18,"Linux`,                  // a line break in a template cell …
-		`Debian"`,                                       // … is refused: both lines are reported
+		`h8b,web08b,10.0.0.18,"Linux`,                 // a line break in a template cell …
+		`Debian"`,                                     // … is refused: both lines are reported
 		"",
 		"h9,web09,10.0.0.9,Linux",
 		`h10,"web10,10.0.0.10,Linux`, // unterminated at the end of the file
