@@ -275,7 +275,9 @@ func (im *Importer) capture(file string, kind Kind, r io.Reader, sum *FileSummar
 			rec.FQDN = strings.ToLower(host)
 		}
 	}
-	im.res.Records = append(im.res.Records, rec)
-	im.res.Connections = append(im.res.Connections, discovery.DeriveConnections(src, discovery.Endpoint{Ref: ref, Name: host}, listening, conns)...)
+	im.addRecord(rec)
+	for _, c := range discovery.DeriveConnections(src, discovery.Endpoint{Ref: ref, Name: host}, listening, conns) {
+		im.addConnection(c)
+	}
 	return nil
 }

@@ -339,20 +339,20 @@ func (im *Importer) hostsCSV(file string, r io.Reader, sum *FileSummary) error {
 			refs = append(refs, im.csvRef(id))
 		}
 		for _, ref := range refs {
-			im.csvRefs[ref] = true
+			im.fileRefs[im.refKey(ref)] = true
 		}
-		im.res.Records = append(im.res.Records, discovery.Record{Source: src, Refs: refs, HostFacts: f})
+		im.addRecord(discovery.Record{Source: src, Refs: refs, HostFacts: f})
 		sum.Accepted++
 	})
 }
 
 // pendingConn waits for Finish, when every hosts CSV of the import is known.
 type pendingConn struct {
-	file string
-	line int
-	conn discovery.ObservedConnection
-	src  string
-	dst  string
+	File string                       `json:"file"`
+	Line int                          `json:"line"`
+	Conn discovery.ObservedConnection `json:"conn"`
+	Src  string                       `json:"src"`
+	Dst  string                       `json:"dst,omitempty"`
 }
 
 func (im *Importer) connectionsCSV(file string, r io.Reader, sum *FileSummary) error {
@@ -397,7 +397,7 @@ func (im *Importer) connectionsCSV(file string, r io.Reader, sum *FileSummary) e
 			}
 			return
 		}
-		im.csvConns = append(im.csvConns, pendingConn{file: file, line: line, conn: oc, src: s, dst: d})
+		im.addPending(pendingConn{File: file, Line: line, Conn: oc, Src: s, Dst: d})
 		sum.Accepted++
 	})
 }
@@ -406,25 +406,46 @@ func (im *Importer) connectionsCSV(file string, r io.Reader, sum *FileSummary) e
 // name no hosts CSV declares is still kept as a name, so a connections.csv
 // imported together with RVTools or agents can refer to their hosts.
 func (im *Importer) finishCSVConnections() {
-	for _, p := range im.csvConns {
-		c := p.conn
-		c.Src = im.csvEndpoint(p.src)
-		if p.dst != "" {
-			c.Dst.Ref, c.Dst.Name = im.csvEndpoint(p.dst).Ref, p.dst
+	next := func() (pendingConn, bool) {
+		if len(im.csvConns) > 0 {
+			p := im.csvConns[0]
+			im.csvConns = im.csvConns[1:]
+			return p, true
+		}
+		return pendingConn{}, false
+	}
+	if im.spool != nil {
+		im.fail(im.pending.rewind())
+		next = func() (pendingConn, bool) {
+			var p pendingConn
+			err := im.pending.next(&p)
+			if err != io.EOF {
+				im.fail(err)
+			}
+			return p, err == nil
+		}
+	}
+	for p, ok := next(); ok; p, ok = next() {
+		c := p.Conn
+		c.Src = im.csvEndpoint(p.Src)
+		if p.Dst != "" {
+			c.Dst.Ref, c.Dst.Name = im.csvEndpoint(p.Dst).Ref, p.Dst
 		}
 		if len(im.csvRefs) > 0 && c.Src.Ref == "" {
-			im.rowError(p.file, p.line, "src", "%q is not an id or name in the hosts CSV", p.src)
-			im.adjustSummary(p.file)
+			im.rowError(p.File, p.Line, "src", "%q is not an id or name in the hosts CSV", p.Src)
+			im.adjustSummary(p.File)
 			continue
 		}
-		im.res.Connections = append(im.res.Connections, c)
+		im.addConnection(c)
 	}
 	im.csvConns = nil
 }
 
 func (im *Importer) csvEndpoint(v string) discovery.Endpoint {
-	if ref := im.csvRef(v); im.csvRefs[ref] {
-		return discovery.Endpoint{Ref: ref}
+	if ref := im.csvRef(v); im.csvRefs[im.refKey(ref)] {
+		// The name too: refs are kept hashed, so should two ever collide
+		// the normaliser still finds the host by name.
+		return discovery.Endpoint{Ref: ref, Name: v}
 	}
 	return discovery.Endpoint{Name: v}
 }

@@ -91,7 +91,7 @@ func (im *Importer) estateJSON(file string, r io.Reader, sum *FileSummary) error
 					}
 					if rec, ok := im.estateHost(file, n, src, h); ok {
 						ids[h.ID] = true
-						im.res.Records = append(im.res.Records, rec)
+						im.addRecord(rec)
 						sum.Accepted++
 					} else {
 						sum.Rejected++
@@ -155,7 +155,7 @@ func (im *Importer) estateJSON(file string, r io.Reader, sum *FileSummary) error
 		} else {
 			oc.Dst.Address = p.c.DstAddress
 		}
-		im.res.Connections = append(im.res.Connections, oc)
+		im.addConnection(oc)
 		sum.Accepted++
 	}
 	return nil
