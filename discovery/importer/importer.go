@@ -90,6 +90,7 @@ type Importer struct {
 	spool   *Spool
 	pending spoolFile
 	err     error
+	dir     string // for temporary files ("" for the system's)
 
 	seed     maphash.Seed
 	csvRefs  map[uint64]bool // hashed refs declared by the hosts CSVs of earlier files
@@ -123,6 +124,7 @@ func New(limits Limits, now func() time.Time) *Importer {
 // them in Spool. Close removes the files.
 func NewSpooled(limits Limits, now func() time.Time, dir string) (*Importer, error) {
 	im := New(limits, now)
+	im.dir = dir
 	var err error
 	if im.spool, err = newSpool(dir); err != nil {
 		return nil, err

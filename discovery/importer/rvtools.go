@@ -150,9 +150,9 @@ func (im *Importer) rvtoolsXLSX(file string, r io.Reader, sum *FileSummary) (err
 			err = fmt.Errorf("unreadable workbook: %v", p)
 		}
 	}()
-	// excelize needs random access; spool the (already capped) stream to a
+	// A zip needs random access; spool the (already capped) stream to a
 	// temporary file instead of holding it in memory.
-	tmp, err := os.CreateTemp("", "ferry-import-*.xlsx")
+	tmp, err := os.CreateTemp(im.dir, "ferry-import-*.xlsx")
 	if err != nil {
 		return err
 	}
