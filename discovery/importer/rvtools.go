@@ -210,9 +210,6 @@ func (im *Importer) xlsxSheet(wb *workbook, sh wbSheet, sheet, file string, src 
 			}
 			return nil
 		}
-		if n++; n > im.limits.MaxRows {
-			return fmt.Errorf("%w: more than %d rows", ErrTooLarge, im.limits.MaxRows)
-		}
 		empty := true
 		for _, c := range rec {
 			if strings.TrimSpace(c) != "" {
@@ -221,7 +218,10 @@ func (im *Importer) xlsxSheet(wb *workbook, sh wbSheet, sheet, file string, src 
 			}
 		}
 		if empty {
-			return nil // formatted but blank rows at the end of a sheet
+			return nil // formatted but blank rows at the end of a sheet: not rows
+		}
+		if n++; n > im.limits.MaxRows {
+			return fmt.Errorf("%w: more than %d rows", ErrTooLarge, im.limits.MaxRows)
 		}
 		sum.Rows++
 		if col, bad := badCells(rec); bad != "" {

@@ -196,6 +196,8 @@ func (a *App) uploadImport(w http.ResponseWriter, r *http.Request) {
 		web.WriteError(w, r, err)
 		return
 	}
+	a.Log.InfoContext(r.Context(), "stored import", "run", out.Run.ID, "rows", out.Rows, "chunks", out.Chunks,
+		"longest_chunk_ms", out.Longest.Milliseconds(), "files", names)
 	body := importResponse{
 		Rows: out.Run.RowsTotal, RowsImported: out.Run.RowsImported, HostsCreated: out.HostsCreated,
 		HostsUpdated: out.HostsUpdated, Connections: out.Connections, Files: res.Files,

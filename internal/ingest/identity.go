@@ -120,8 +120,14 @@ func (x *identityIndex) size() int {
 	return len(x.one) + len(x.more)
 }
 
-// set replaces a host's keys. Call with x.mu held.
+// set replaces a host's keys, read from the database. Call with x.mu held.
 func (x *identityIndex) set(id int, keys []string) {
+	x.put(id, keys)
+	x.maxID = max(x.maxID, id)
+}
+
+// put replaces a host's keys. Call with x.mu held.
+func (x *identityIndex) put(id int, keys []string) {
 	for _, k := range x.keys[id] {
 		x.remove(k, id)
 	}
@@ -132,7 +138,6 @@ func (x *identityIndex) set(id int, keys []string) {
 		x.add(k, id)
 	}
 	x.keys[id] = hs
-	x.maxID = max(x.maxID, id)
 }
 
 func (x *identityIndex) add(k identityKey, id int) {
@@ -245,6 +250,16 @@ func (x *identityIndex) match(records []discovery.Record, conns []discovery.Obse
 		}
 	}
 	return ids, len(x.keys)
+}
+
+// learn records the keys of a host this batch just wrote, so the next
+// chunk merges with it without waiting for a refresh. It does not move
+// the id mark: should the transaction roll back, a host created with
+// that id later by someone else is still read as new.
+func (x *identityIndex) learn(id int, nh discovery.Host) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.put(id, identityKeys(nh.Name, nh.FQDN, nh.BIOSUUID, nh.IPs, nh.MACs))
 }
 
 // identityColumns are what the index reads of a host.

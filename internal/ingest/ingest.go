@@ -32,10 +32,20 @@ const bulkRows = 500
 const MaxStoredErrors = 2000
 
 // DefaultChunkRows bounds what one transaction writes, counted in rows:
-// a record costs one plus its disks and software, a connection one. 2,000
-// rows commit in well under 100 ms on the reference machine
-// (docs/benchmarks.md), which is the longest a heartbeat waits.
+// a record costs one plus its disks and software, a connection one.
+// Within it, the chunk size follows the time transactions take, aiming at
+// chunkTarget each (a busy machine gets smaller chunks): that is about
+// the longest a heartbeat waits behind an upload.
 const DefaultChunkRows = 2000
+
+const (
+	chunkTarget  = 100 * time.Millisecond
+	minChunkRows = 100
+)
+
+// refreshEvery is how often a batch stored in many chunks reads again the
+// identities other writers changed meanwhile.
+const refreshEvery = 2 * time.Second
 
 // Source streams the rows of a batch too large to hold in memory (an
 // upload read back from the importer's spool): every record, then every
@@ -91,9 +101,10 @@ type Outcome struct {
 	HostsUpdated int
 	Connections  int // connections stored (new or seen again)
 	// Rows is how many records and connections were stored; Chunks how
-	// many transactions it took.
-	Rows   int
-	Chunks int
+	// many transactions it took, Longest the longest of them.
+	Rows    int
+	Chunks  int
+	Longest time.Duration
 }
 
 // Apply merges b into tenantID's inventory. A batch of at most ChunkRows
@@ -125,6 +136,7 @@ func Apply(ctx context.Context, client *ent.Client, tenantID int, b Batch, now t
 	known := &knownConns{}
 	records, conns := 0, 0
 	var runID int
+	var refreshed time.Time
 	for first := true; ; first = false {
 		ch, last, err := st.next()
 		if err != nil {
@@ -132,11 +144,17 @@ func Apply(ctx context.Context, client *ent.Client, tenantID int, b Batch, now t
 		}
 		// Identities are brought up to date before the write transaction:
 		// a read does not hold SQLite's write lock, so heartbeats are not
-		// kept waiting while an estate is scanned. Hosts written in between
-		// are picked up inside the transaction.
-		if err := x.refresh(ctx, client); err != nil {
-			return out, failRun(ctx, client, runID, &b, out, err)
+		// kept waiting while an estate is scanned. Hosts created in between
+		// are picked up inside the transaction, and what this batch writes
+		// is learnt as it goes; so between chunks, the identities others
+		// changed are read again only every refreshEvery.
+		if first || time.Since(refreshed) >= refreshEvery {
+			if err := x.refresh(ctx, client); err != nil {
+				return out, failRun(ctx, client, runID, &b, out, err)
+			}
+			refreshed = time.Now()
 		}
+		txStart := time.Now()
 		tx, err := client.Tx(ctx)
 		if err != nil {
 			return out, failRun(ctx, client, runID, &b, out, fmt.Errorf("begin import: %w", err))
@@ -145,7 +163,7 @@ func Apply(ctx context.Context, client *ent.Client, tenantID int, b Batch, now t
 		var m *merged
 		err = func() error {
 			c := tx.Client()
-			ch.anchors, ch.known = b.Anchors, known
+			ch.anchors, ch.known, ch.tenant = b.Anchors, known, tenantID
 			if m, err = merge(ctx, c, ch, x, now); err != nil {
 				return err
 			}
@@ -216,6 +234,11 @@ func Apply(ctx context.Context, client *ent.Client, tenantID int, b Batch, now t
 			}
 		}
 		records, conns = records+len(ch.records), conns+len(ch.conns)
+		took := time.Since(txStart)
+		out.Longest = max(out.Longest, took)
+		if b.ChunkRows == 0 {
+			st.limit = nextLimit(st.limit, took)
+		}
 		out.Rows, out.Chunks = records+conns, out.Chunks+1
 		if last {
 			break
@@ -225,6 +248,19 @@ func Apply(ctx context.Context, client *ent.Client, tenantID int, b Batch, now t
 		out.Run = out.Run.Unwrap()
 	}
 	return out, nil
+}
+
+// nextLimit sizes the next chunk from how long the last one held the
+// write lock: smaller when it took longer than chunkTarget, larger (up to
+// DefaultChunkRows) when it took less than half.
+func nextLimit(limit int, took time.Duration) int {
+	switch {
+	case took > chunkTarget:
+		return max(minChunkRows, int(int64(limit)*int64(chunkTarget)/int64(took)))
+	case took < chunkTarget/2:
+		return min(DefaultChunkRows, limit*3/2)
+	}
+	return limit
 }
 
 // failRun marks the run of a batch that failed part-way (when one was

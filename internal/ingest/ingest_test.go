@@ -345,7 +345,7 @@ func TestApplyFailsPartWay(t *testing.T) {
 // statement can carry is stored ("too many SQL variables" before), and
 // replaced whole on the next report.
 func TestApplyManyDetails(t *testing.T) {
-	client, tenantA, _ := mustOpen(t)
+	client, tenantA, tenantB := mustOpen(t)
 	ctxA := viewer.TenantContext(context.Background(), tenantA)
 	r := discovery.Record{Source: discovery.SourceRef{Kind: "agent", Name: "1", ObservedAt: now}}
 	r.Name = "big01"
@@ -366,6 +366,15 @@ func TestApplyManyDetails(t *testing.T) {
 		if got := client.Disk.Query().CountX(ctxA); got != 4100 {
 			t.Fatalf("%d disks, want 4100", got)
 		}
+	}
+	// Written with the tenant set on every row: tenant B sees none of them.
+	ctxB := viewer.TenantContext(context.Background(), tenantB)
+	if n := client.Software.Query().CountX(ctxB) + client.Disk.Query().CountX(ctxB) + client.Host.Query().CountX(ctxB); n != 0 {
+		t.Fatalf("tenant B sees %d of tenant A's rows", n)
+	}
+	sys := viewer.SystemContext(context.Background())
+	if n := client.Disk.Query().CountX(sys); n != 4100 {
+		t.Fatalf("%d disks in all tenants, want 4100", n)
 	}
 }
 

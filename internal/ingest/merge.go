@@ -19,6 +19,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/disk"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/software"
+	"github.com/ferry-migrate/ferry/internal/viewer"
 )
 
 // chunk is the part of a batch that one transaction merges.
@@ -27,6 +28,7 @@ type chunk struct {
 	conns   []discovery.ObservedConnection
 	anchors map[string]int
 	known   *knownConns // the batch's view of stored connections
+	tenant  int
 }
 
 // merged says what one chunk changed.
@@ -66,6 +68,7 @@ func merge(ctx context.Context, c *ent.Client, ch chunk, x *identityIndex, now t
 	res := discovery.Normalise(records, ch.conns)
 
 	out := &merged{hostOfRecord: make([]int, len(ch.records))}
+	w := &writer{c: c, ctx: viewer.SystemContext(ctx), tenant: ch.tenant}
 	hostID := map[string]int{} // normalised id → ent id
 	var apps *appCache
 	var creates []*ent.HostCreate
@@ -97,26 +100,30 @@ func merge(ctx context.Context, c *ent.Client, ch chunk, x *identityIndex, now t
 			return nil, err
 		}
 		if dbID == 0 {
-			cr := c.Host.Create()
+			cr := c.Host.Create().SetTenantID(ch.tenant)
 			setFacts(cr.Mutation(), nh, appID, now)
 			creates = append(creates, cr)
 			createFor = append(createFor, nh)
 			continue
 		}
-		up := c.Host.UpdateOneID(dbID)
+		// Update, not UpdateOne: no read of the row back.
+		up := c.Host.Update().Where(host.ID(dbID), host.TenantID(ch.tenant))
 		setFacts(up.Mutation(), nh, appID, now)
-		if err := up.Exec(ctx); err != nil {
+		if n, err := up.Save(w.ctx); err != nil {
 			return nil, fmt.Errorf("update host %s: %w", nh.Name, err)
+		} else if n != 1 {
+			return nil, fmt.Errorf("update host %s: host %d is gone", nh.Name, dbID)
 		}
 		hostID[nh.ID] = dbID
 		out.updated = append(out.updated, dbID)
-		if err := replaceDetails(ctx, c, dbID, false, nh, records, base); err != nil {
+		x.learn(dbID, nh)
+		if err := w.details(dbID, false, nh, records, base); err != nil {
 			return nil, err
 		}
 	}
 	for start := 0; start < len(creates); start += bulkRows {
 		end := min(start+bulkRows, len(creates))
-		hs, err := c.Host.CreateBulk(creates[start:end]...).Save(ctx)
+		hs, err := c.Host.CreateBulk(creates[start:end]...).Save(w.ctx)
 		if err != nil {
 			return nil, fmt.Errorf("create hosts: %w", err)
 		}
@@ -124,10 +131,14 @@ func merge(ctx context.Context, c *ent.Client, ch chunk, x *identityIndex, now t
 			nh := createFor[start+i]
 			hostID[nh.ID] = h.ID
 			out.created = append(out.created, h.ID)
-			if err := replaceDetails(ctx, c, h.ID, true, nh, records, base); err != nil {
+			x.learn(h.ID, nh)
+			if err := w.details(h.ID, true, nh, records, base); err != nil {
 				return nil, err
 			}
 		}
+	}
+	if err := w.flush(); err != nil {
+		return nil, err
 	}
 	for _, nh := range res.Hosts {
 		for _, m := range nh.Members {
@@ -136,7 +147,7 @@ func merge(ctx context.Context, c *ent.Client, ch chunk, x *identityIndex, now t
 			}
 		}
 	}
-	if out.conns, err = storeConnections(ctx, c, res.Connections, hostID, ch.known, now); err != nil {
+	if out.conns, err = storeConnections(ctx, w, res.Connections, hostID, ch.known, now); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -318,10 +329,28 @@ func kindOf(sources []string) string {
 	return best
 }
 
-// replaceDetails replaces a host's disks and software with the merged view
-// when a new record in the batch says something about them. A host just
-// created has none to delete (asking would cost a query per new host).
-func replaceDetails(ctx context.Context, c *ent.Client, id int, created bool, nh discovery.Host, records []discovery.Record, base int) error {
+// writer stores a chunk's rows. Writes run as the system viewer with the
+// tenant set on every row (and in every update's and delete's filter):
+// the tenant hook's per-row check that a linked host is the tenant's would
+// cost one query per disk, package and connection, and every host id here
+// comes from this tenant's candidates (read under the tenant filter) or
+// was created in this transaction with the tenant set. Reads stay in the
+// tenant's context. internal/planning's writer does the same.
+type writer struct {
+	c      *ent.Client
+	ctx    context.Context
+	tenant int
+	disks  []*ent.DiskCreate
+	soft   []*ent.SoftwareCreate
+	// Hosts whose disks or software are replaced: deleted before the
+	// new rows of the same flush are inserted.
+	clearDisks, clearSoftware []int
+}
+
+// details queues a host's disks and software for replacement with the
+// merged view when a new record in the chunk says something about them.
+// A host just created has none to delete.
+func (w *writer) details(id int, created bool, nh discovery.Host, records []discovery.Record, base int) error {
 	newDisks, newSoftware := false, false
 	for _, m := range nh.Members {
 		if m >= base {
@@ -331,47 +360,61 @@ func replaceDetails(ctx context.Context, c *ent.Client, id int, created bool, nh
 	}
 	if newDisks {
 		if !created {
-			// On the foreign key column itself, so SQLite uses its index
-			// rather than a subquery over hosts.
-			if _, err := c.Disk.Delete().Where(sql.FieldEQ(disk.HostColumn, id)).Exec(ctx); err != nil {
-				return fmt.Errorf("replace disks: %w", err)
-			}
+			w.clearDisks = append(w.clearDisks, id)
 		}
-		bulk := make([]*ent.DiskCreate, 0, min(len(nh.Disks), bulkRows))
 		for i, d := range nh.Disks {
 			name := d.Name
 			if name == "" {
 				name = fmt.Sprintf("disk%d", i)
 			}
-			bulk = append(bulk, c.Disk.Create().SetHostID(id).SetName(truncate(name, 128)).
+			w.disks = append(w.disks, w.c.Disk.Create().SetTenantID(w.tenant).SetHostID(id).SetName(truncate(name, 128)).
 				SetSizeBytes(max(d.ProvisionedBytes, 0)).SetUsedBytes(max(d.UsedBytes, 0)))
-			if len(bulk) == bulkRows || i == len(nh.Disks)-1 {
-				if err := c.Disk.CreateBulk(bulk...).Exec(ctx); err != nil {
-					return fmt.Errorf("store disks: %w", err)
-				}
-				bulk = bulk[:0]
-			}
 		}
 	}
 	if newSoftware {
 		if !created {
-			if _, err := c.Software.Delete().Where(sql.FieldEQ(software.HostColumn, id)).Exec(ctx); err != nil {
-				return fmt.Errorf("replace software: %w", err)
-			}
+			w.clearSoftware = append(w.clearSoftware, id)
 		}
-		bulk := make([]*ent.SoftwareCreate, 0, min(len(nh.Software), bulkRows))
-		for i, s := range nh.Software {
-			if s != "" {
-				bulk = append(bulk, c.Software.Create().SetHostID(id).SetName(truncate(s, 255)).SetKind(softwareKind(s)))
-			}
-			if len(bulk) > 0 && (len(bulk) == bulkRows || i == len(nh.Software)-1) {
-				if err := c.Software.CreateBulk(bulk...).Exec(ctx); err != nil {
-					return fmt.Errorf("store software: %w", err)
-				}
-				bulk = bulk[:0]
+		for _, s := range nh.Software {
+			if s = truncate(s, 255); s != "" {
+				w.soft = append(w.soft, w.c.Software.Create().SetTenantID(w.tenant).SetHostID(id).SetName(s).SetKind(softwareKind(s)))
 			}
 		}
 	}
+	if len(w.disks)+len(w.soft) >= 4*bulkRows {
+		return w.flush()
+	}
+	return nil
+}
+
+// flush writes what is queued: deletes first, then inserts of at most
+// bulkRows rows a statement.
+func (w *writer) flush() error {
+	for start := 0; start < len(w.clearDisks); start += bulkRows {
+		// On the foreign key column itself, so SQLite uses its index
+		// rather than a subquery over hosts.
+		ids := w.clearDisks[start:min(start+bulkRows, len(w.clearDisks))]
+		if _, err := w.c.Disk.Delete().Where(disk.TenantID(w.tenant), sql.FieldIn(disk.HostColumn, ids...)).Exec(w.ctx); err != nil {
+			return fmt.Errorf("replace disks: %w", err)
+		}
+	}
+	for start := 0; start < len(w.clearSoftware); start += bulkRows {
+		ids := w.clearSoftware[start:min(start+bulkRows, len(w.clearSoftware))]
+		if _, err := w.c.Software.Delete().Where(software.TenantID(w.tenant), sql.FieldIn(software.HostColumn, ids...)).Exec(w.ctx); err != nil {
+			return fmt.Errorf("replace software: %w", err)
+		}
+	}
+	for start := 0; start < len(w.disks); start += bulkRows {
+		if err := w.c.Disk.CreateBulk(w.disks[start:min(start+bulkRows, len(w.disks))]...).Exec(w.ctx); err != nil {
+			return fmt.Errorf("store disks: %w", err)
+		}
+	}
+	for start := 0; start < len(w.soft); start += bulkRows {
+		if err := w.c.Software.CreateBulk(w.soft[start:min(start+bulkRows, len(w.soft))]...).Exec(w.ctx); err != nil {
+			return fmt.Errorf("store software: %w", err)
+		}
+	}
+	w.clearDisks, w.clearSoftware, w.disks, w.soft = w.clearDisks[:0], w.clearSoftware[:0], w.disks[:0], w.soft[:0]
 	return nil
 }
 
@@ -468,7 +511,8 @@ func (k *knownConns) load(ctx context.Context, c *ent.Client, srcs []int) error 
 // storeConnections upserts dependencies: a connection seen again keeps the
 // larger count and byte total (re-importing a capture does not double it)
 // and moves last_seen forward.
-func storeConnections(ctx context.Context, c *ent.Client, conns []discovery.HostConnection, hostID map[string]int, known *knownConns, now time.Time) (int, error) {
+func storeConnections(ctx context.Context, w *writer, conns []discovery.HostConnection, hostID map[string]int, known *knownConns, now time.Time) (int, error) {
+	c := w.c
 	if len(conns) == 0 {
 		return 0, nil
 	}
@@ -511,28 +555,29 @@ func storeConnections(ctx context.Context, c *ent.Client, conns []discovery.Host
 		n++
 		if old, ok := known.rows[k]; ok {
 			count, bytes, process := max(old.count, hc.Count), max(old.bytes, hc.Bytes), firstNonEmpty(truncate(hc.Process, 255), old.process)
-			err := c.Connection.UpdateOneID(old.id).SetCount(count).SetBytes(bytes).SetLastSeen(now).SetProcess(process).Exec(ctx)
+			err := c.Connection.Update().Where(connection.ID(old.id), connection.TenantID(w.tenant)).
+				SetCount(count).SetBytes(bytes).SetLastSeen(now).SetProcess(process).Exec(w.ctx)
 			if err != nil {
 				return 0, fmt.Errorf("update connection: %w", err)
 			}
 			known.rows[k] = knownConn{id: old.id, count: count, bytes: bytes, process: process}
 			continue
 		}
-		cr := c.Connection.Create().SetSrcHostID(src).SetPort(hc.Port).SetProtocol(proto).SetProcess(truncate(hc.Process, 255)).
+		cr := c.Connection.Create().SetTenantID(w.tenant).SetSrcHostID(src).SetPort(hc.Port).SetProtocol(proto).SetProcess(truncate(hc.Process, 255)).
 			SetCount(max(hc.Count, 1)).SetBytes(max(hc.Bytes, 0)).SetFirstSeen(now).SetLastSeen(now).SetDstAddress(addr)
 		if dst != 0 {
 			cr.SetDstHostID(dst)
 		}
 		bulk = append(bulk, cr)
 		if len(bulk) == bulkRows {
-			if err := c.Connection.CreateBulk(bulk...).Exec(ctx); err != nil {
+			if err := c.Connection.CreateBulk(bulk...).Exec(w.ctx); err != nil {
 				return 0, fmt.Errorf("store connections: %w", err)
 			}
 			bulk = bulk[:0]
 		}
 	}
 	if len(bulk) > 0 {
-		if err := c.Connection.CreateBulk(bulk...).Exec(ctx); err != nil {
+		if err := c.Connection.CreateBulk(bulk...).Exec(w.ctx); err != nil {
 			return 0, fmt.Errorf("store connections: %w", err)
 		}
 	}
