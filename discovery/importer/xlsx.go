@@ -28,12 +28,21 @@ import (
 type workbook struct {
 	zr     *zip.Reader
 	sheets []wbSheet
-	// Shared strings, as one arena of text and the end offset of each
-	// string: one allocation instead of one per string.
-	text   []byte
-	ends   []uint32
+	// Shared strings, kept in pages of text: string i is
+	// pages[at[i].page][at[i].start:at[i].end]. Pages are never grown (a
+	// growing buffer holds its old copy while it doubles: three times the
+	// text at its peak), one allocation per page instead of per string.
+	pages  [][]byte
+	at     []strRef
+	text   int64  // bytes of text held
 	budget *int64 // decompressed bytes left, across all parts
 }
+
+type strRef struct{ page, start, end uint32 }
+
+// strPage is the size of a page of shared-string text; a longer string
+// gets a page of its own.
+const strPage = 1 << 20
 
 type wbSheet struct{ name, part string }
 
@@ -210,12 +219,12 @@ func (w *workbook) loadSharedStrings() error {
 	defer rc.Close()
 	sc := newXMLScanner(rc)
 	inSI, inT, inRPh := false, false, false
-	start := 0
+	var cur []byte
 	push := func() error {
-		if len(w.ends) == XLSXLimits.SharedStrings {
+		if len(w.at) == XLSXLimits.SharedStrings {
 			return fmt.Errorf("%w: %s has more than %d strings (the limit)", ErrTooLarge, part, XLSXLimits.SharedStrings)
 		}
-		w.ends = append(w.ends, uint32(len(w.text)))
+		w.at = append(w.at, w.keep(cur))
 		return nil
 	}
 	for {
@@ -230,8 +239,8 @@ func (w *workbook) loadSharedStrings() error {
 			return fmt.Errorf("read shared strings: %w", err)
 		}
 		if inSI && inT && !inRPh {
-			w.text = unescapeXML(w.text, sc.text)
-			if int64(len(w.text)) > XLSXLimits.SharedStringBytes {
+			cur = unescapeXML(cur, sc.text)
+			if w.text+int64(len(cur)) > XLSXLimits.SharedStringBytes {
 				return fmt.Errorf("%w: the shared strings of %s hold more than %s of text (the limit); the workbook is refused", ErrTooLarge, part, byteSize(XLSXLimits.SharedStringBytes))
 			}
 		}
@@ -239,6 +248,7 @@ func (w *workbook) loadSharedStrings() error {
 		case sc.is("si"):
 			switch {
 			case sc.self:
+				cur = cur[:0]
 				if err := push(); err != nil {
 					return err
 				}
@@ -250,10 +260,7 @@ func (w *workbook) loadSharedStrings() error {
 				}
 				inSI = false
 			default:
-				if inSI { // an <si> that never closed: its text so far is dropped
-					w.text = w.text[:start]
-				}
-				inSI, start = true, len(w.text)
+				inSI, cur = true, cur[:0]
 			}
 		case sc.is("t"):
 			inT = !sc.end && !sc.self
@@ -263,16 +270,27 @@ func (w *workbook) loadSharedStrings() error {
 	}
 }
 
+// keep copies b into the pages and says where it is.
+func (w *workbook) keep(b []byte) strRef {
+	w.text += int64(len(b))
+	n := len(w.pages)
+	if n == 0 || len(w.pages[n-1])+len(b) > cap(w.pages[n-1]) {
+		w.pages = append(w.pages, make([]byte, 0, max(strPage, len(b))))
+		n++
+	}
+	p := &w.pages[n-1]
+	start := len(*p)
+	*p = append(*p, b...)
+	return strRef{uint32(n - 1), uint32(start), uint32(len(*p))}
+}
+
 // sharedString returns the i-th shared string.
 func (w *workbook) sharedString(i int) (string, bool) {
-	if i < 0 || i >= len(w.ends) {
+	if i < 0 || i >= len(w.at) {
 		return "", false
 	}
-	start := uint32(0)
-	if i > 0 {
-		start = w.ends[i-1]
-	}
-	return string(w.text[start:w.ends[i]]), true
+	r := w.at[i]
+	return string(w.pages[r.page][r.start:r.end]), true
 }
 
 // rows streams one sheet, calling fn with each row's 1-based number and

@@ -155,7 +155,7 @@ func TestUploadMalformedRows(t *testing.T) {
 	os.WriteFile(path, []byte(csv), 0o600)
 	status, body := upload(t, admin, "hosts.csv", path)
 	var res struct {
-		ImportRun struct{ Status string }
+		ImportRun                        struct{ Status string }
 		Rows, RowsImported, HostsCreated int
 		Files                            []struct{ Rows, Accepted, Rejected int }
 		Errors                           []struct {
