@@ -126,6 +126,19 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	// Cloud secrets sealed before they were bound to their row are moved to
+	// the row-bound form once, here, so nothing else ever opens the old one.
+	moved, unreadable, err := graph.ResealCloudSecrets(ctx, a.DB.Client, a.Secrets)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	if moved > 0 {
+		cfg.Log.Info("cloud secrets re-sealed to their rows", "accounts", moved)
+	}
+	if unreadable > 0 {
+		cfg.Log.Warn("cloud secrets that this server's key cannot open", "accounts", unreadable)
+	}
 	if a.Queue, err = jobs.Open(cfg.RedisURL); err != nil {
 		a.Close()
 		return nil, err

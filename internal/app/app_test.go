@@ -280,9 +280,13 @@ func TestSecretsEncryptedAndNeverReturned(t *testing.T) {
 	if strings.Contains(string(acct.SecretCiphertext), secret) || len(acct.SecretCiphertext) == 0 {
 		t.Fatalf("secret stored in clear")
 	}
-	plain, err := ts.App.Secrets.Open(acct.SecretCiphertext, []byte(fmt.Sprintf("cloud_account:tenant:%d", acct.TenantID)))
+	plain, err := ts.App.Secrets.Open(acct.SecretCiphertext, []byte(fmt.Sprintf("cloud_account:%d:tenant:%d", acct.ID, acct.TenantID)))
 	if err != nil || string(plain) != secret {
 		t.Fatalf("stored secret does not decrypt back: %v", err)
+	}
+	// Bound to the row, not just the tenant: the old tenant-only binding no longer opens it.
+	if _, err := ts.App.Secrets.Open(acct.SecretCiphertext, []byte(fmt.Sprintf("cloud_account:tenant:%d", acct.TenantID))); err == nil {
+		t.Fatalf("the secret opens with the tenant alone as associated data")
 	}
 	if strings.Contains(ts.Logs.String(), secret) {
 		t.Fatalf("secret in the log")

@@ -238,7 +238,11 @@ func (s *Server) resolveViewer(r *http.Request) (*viewer.Viewer, error) {
 	if unsafe(r.Method) && !auth.CheckCSRF(s.cfg.Key, c.Value, r.Header.Get(CSRFHeader)) {
 		return nil, ferry.Errorf(ferry.EFORBIDDEN, "missing or wrong %s header (cross-site request refused)", CSRFHeader)
 	}
-	return userViewer(sess.Edges.User)
+	v, err := userViewer(sess.Edges.User)
+	if v != nil {
+		v.SessionID = sess.ID // a password change keeps this session and ends the others
+	}
+	return v, err
 }
 
 func userViewer(u *ent.User) (*viewer.Viewer, error) {
