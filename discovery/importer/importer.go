@@ -389,6 +389,8 @@ func containsLinePrefix(text string, prefixes ...string) bool {
 // RVTools sheets to their VMs) and returns the import.
 func (im *Importer) Finish() Result {
 	im.finishCSVConnections()
+	// The refs of the hosts CSVs were for the connections CSVs only.
+	im.csvRefs, im.fileRefs = nil, nil
 	if im.rv != nil {
 		im.rv.finish(im)
 	}

@@ -262,6 +262,20 @@ func (x *identityIndex) learn(id int, nh discovery.Host) {
 	x.put(id, identityKeys(nh.Name, nh.FQDN, nh.BIOSUUID, nh.IPs, nh.MACs))
 }
 
+// advance moves the id mark past hosts a committed chunk created. Every
+// host with a lower id was read by that chunk's refreshNew (which ran under
+// the same write lock, before the chunk's own inserts) or is one of these.
+func (x *identityIndex) advance(created []int) {
+	if len(created) == 0 {
+		return
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for _, id := range created {
+		x.maxID = max(x.maxID, id)
+	}
+}
+
 // identityColumns are what the index reads of a host.
 var identityColumns = []string{host.FieldID, host.FieldName, host.FieldFqdn, host.FieldBiosUUID, host.FieldIps, host.FieldMacs, host.FieldUpdatedAt}
 
@@ -319,10 +333,12 @@ func identityKeys(name, fqdn, bios string, ips, macs []string) []string {
 			ks = append(ks, "mac:"+cm)
 		}
 	}
-	for _, n := range []string{name, fqdn} {
-		if sn := discovery.ShortName(n); sn != "" {
-			ks = append(ks, "name:"+sn)
-		}
+	short := discovery.ShortName(name)
+	if short != "" {
+		ks = append(ks, "name:"+short)
+	}
+	if sn := discovery.ShortName(fqdn); sn != "" && sn != short {
+		ks = append(ks, "name:"+sn)
 	}
 	for _, ip := range ips {
 		if a, err := netip.ParseAddr(strings.TrimSpace(ip)); err == nil {

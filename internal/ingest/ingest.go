@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/ferry-migrate/ferry/discovery"
@@ -131,8 +132,17 @@ func Apply(ctx context.Context, client *ent.Client, tenantID int, b Batch, now t
 	if limit <= 0 {
 		limit = DefaultChunkRows
 	}
-	st := &stream{src: src, limit: limit, refs: map[identityKey]int{}}
-	created, updated := map[int]bool{}, map[int]bool{}
+	st := &stream{src: src, limit: limit, refs: map[identityKey]int{}, connsFollow: true}
+	if n, ok := src.(interface{ Connections() int }); ok {
+		// Refs are kept only for connections to find their hosts by.
+		st.connsFollow = n.Connections() > 0
+	}
+	// Hosts this batch created, in increasing id order (ids only grow), and
+	// the stored hosts it updated: a host created in one chunk and merged
+	// again in a later one is counted once, as created.
+	var created []int
+	updated := map[int]bool{}
+	wasCreated := func(id int) bool { _, ok := slices.BinarySearch(created, id); return ok }
 	known := &knownConns{}
 	records, conns := 0, 0
 	var runID int
@@ -172,7 +182,7 @@ func Apply(ctx context.Context, client *ent.Client, tenantID int, b Batch, now t
 			}
 			out.HostsCreated, out.HostsUpdated = len(created)+len(m.created), len(updated)
 			for _, id := range m.updated {
-				if !created[id] && !updated[id] {
+				if !wasCreated(id) && !updated[id] {
 					out.HostsUpdated++
 				}
 			}
@@ -220,16 +230,18 @@ func Apply(ctx context.Context, client *ent.Client, tenantID int, b Batch, now t
 			}
 			return out, failRun(ctx, client, runID, &b, out, err)
 		}
-		for i := range ch.records {
-			for _, ref := range ch.records[i].Refs {
-				st.refs[hashKey(ref)] = m.hostOfRecord[i]
+		if st.connsFollow {
+			for i := range ch.records {
+				for _, ref := range ch.records[i].Refs {
+					st.refs[hashKey(ref)] = m.hostOfRecord[i]
+				}
 			}
 		}
-		for _, id := range m.created {
-			created[id] = true
-		}
+		x.advance(m.created)
+		created = append(created, m.created...)
+		slices.Sort(created[len(created)-len(m.created):]) // already in order; cheap if so
 		for _, id := range m.updated {
-			if !created[id] {
+			if !wasCreated(id) {
 				updated[id] = true
 			}
 		}
@@ -329,8 +341,10 @@ type stream struct {
 	rec      *discovery.Record
 	conn     *discovery.ObservedConnection
 	// refs maps the source-local refs of stored records (hashed) to their
-	// hosts, so that connections of later chunks name them as "db:<id>".
-	refs map[identityKey]int
+	// hosts, so that connections of later chunks name them as "db:<id>";
+	// kept only when connections follow.
+	refs        map[identityKey]int
+	connsFollow bool
 }
 
 func (s *stream) next() (chunk, bool, error) {
@@ -424,6 +438,8 @@ type sliceSource struct {
 	records []discovery.Record
 	conns   []discovery.ObservedConnection
 }
+
+func (s *sliceSource) Connections() int { return len(s.conns) }
 
 func (s *sliceSource) NextRecord() (discovery.Record, error) {
 	if len(s.records) == 0 {
