@@ -164,11 +164,11 @@ func Apply(ctx context.Context, client *ent.Client, tenantID int, b Batch, now t
 			}
 			refreshed = time.Now()
 		}
-		txStart := time.Now()
 		tx, err := client.Tx(ctx)
 		if err != nil {
 			return out, failRun(ctx, client, runID, &b, out, fmt.Errorf("begin import: %w", err))
 		}
+		txStart := time.Now() // after any wait for the lock: what this chunk holds it for
 		saved := *out
 		var m *merged
 		err = func() error {
