@@ -43,9 +43,10 @@ type merged struct {
 // hosts already stored through discovery.Normalise, so the identity and
 // trust rules are the normaliser's.
 func merge(ctx context.Context, c *ent.Client, ch chunk, x *identityIndex, now time.Time) (*merged, error) {
-	// Under the write lock only hosts created since the refresh are read
-	// (a primary key range, not a scan for updated_at): an identity edited
-	// in the few milliseconds between is the one thing this can miss.
+	// Under the write lock only hosts created since are read (a primary
+	// key range, not a scan for updated_at): an identity another writer
+	// edited since the last refresh (at most refreshEvery ago, during a
+	// long batch) is the one thing this can miss.
 	if err := x.refreshNew(ctx, c); err != nil {
 		return nil, err
 	}
