@@ -371,8 +371,8 @@ func TestUploadBombsBoundedMemory(t *testing.T) {
 	for i := range agentapi.InventoryLimits.BlockDevices {
 		inv.BlockDevices = append(inv.BlockDevices, discovery.BlockDevice{Name: fmt.Sprintf("sd%04d", i), SizeBytes: 1 << 30})
 	}
-	for i := range agentapi.InventoryLimits.Listening / 2 {
-		inv.Listening = append(inv.Listening, discovery.Socket{Protocol: "tcp", Address: "0.0.0.0", Port: 1 + i, PID: 1000 + i, Process: "listener"})
+	for i := range agentapi.InventoryLimits.Listening {
+		inv.Listening = append(inv.Listening, discovery.Socket{Protocol: "tcp", Address: "0.0.0.0", Port: 1 + i%65535, PID: 1000 + i, Process: "listener"})
 	}
 	for i := range 40_000 {
 		inv.Connections = append(inv.Connections, discovery.Connection{Protocol: "tcp", LocalAddress: "10.200.0.1", LocalPort: 30000 + i%30000,
