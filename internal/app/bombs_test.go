@@ -35,10 +35,10 @@ import (
 const maxRSS = 512 << 20
 
 // bombCSVMiB is the size of the CSV upload bomb. The issue's was 200 MB;
-// in `go test` it is 24 MiB (≈ 110,000 hosts, ≈ 160 chunks: the batching,
-// spooling and bounded caches are all exercised, and it takes ≈ 1 min on
-// two busy cores); `make bench` runs 200 (FERRY_BOMB_CSV_MIB=200) and
-// records its time and peak RSS in docs/benchmarks.md.
+// in `go test` it is 24 MiB (≈ 58,000 hosts in ≈ 100 chunks: the batching,
+// spooling and bounded caches are all exercised, in 10–15 s on two busy
+// cores); `make bench` runs 200 (FERRY_BOMB_CSV_MIB=200, ≈ 2 min) and
+// docs/benchmarks.md records its time and peak RSS.
 func bombCSVMiB() int {
 	if n, err := strconv.Atoi(os.Getenv("FERRY_BOMB_CSV_MIB")); err == nil && n > 0 {
 		return n
