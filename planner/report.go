@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ferry-migrate/ferry"
 )
 
 // WriteTable prints the plan for a person: one line per wave, then (with
@@ -77,19 +79,20 @@ func WriteTable(w io.Writer, p *Plan, members bool) error {
 	return nil
 }
 
-// WriteCSV writes one row per placed host, then one per unplaced host (wave 0).
+// WriteCSV writes one row per placed host, then one per unplaced host (wave
+// 0). Cells a spreadsheet would run as formulas are escaped (ferry.CSVSafe).
 func WriteCSV(w io.Writer, p *Plan) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"wave", "pilot", "host_id", "name", "group", "bytes", "replication_start", "replication_end", "cutover_start", "downtime_minutes", "reason"})
 	for _, wv := range p.Waves {
 		for _, m := range wv.Members {
-			cw.Write([]string{strconv.Itoa(wv.Number), strconv.FormatBool(wv.Pilot), m.HostID, m.Name, m.Group, strconv.FormatInt(m.Bytes, 10),
+			cw.Write(ferry.CSVSafeRecord([]string{strconv.Itoa(wv.Number), strconv.FormatBool(wv.Pilot), m.HostID, m.Name, m.Group, strconv.FormatInt(m.Bytes, 10),
 				wv.ReplicationStart.Format(time.RFC3339), wv.ReplicationEnd.Format(time.RFC3339), wv.CutoverStart.Format(time.RFC3339),
-				strconv.FormatFloat(m.DowntimeMinutes, 'f', -1, 64), m.Reason})
+				strconv.FormatFloat(m.DowntimeMinutes, 'f', -1, 64), m.Reason}))
 		}
 	}
 	for _, u := range p.Unplaced {
-		cw.Write([]string{"0", "false", u.HostID, u.Name, "", "", "", "", "", "", u.Reason})
+		cw.Write(ferry.CSVSafeRecord([]string{"0", "false", u.HostID, u.Name, "", "", "", "", "", "", u.Reason}))
 	}
 	cw.Flush()
 	return cw.Error()

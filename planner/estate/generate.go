@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/ferry-migrate/ferry/planner"
+
+	"github.com/ferry-migrate/ferry"
 )
 
 // Options control Generate.
@@ -348,7 +350,7 @@ func WriteCSV(e *planner.Estate, hosts, conns io.Writer) error {
 			strconv.Itoa(h.CPUs), strconv.FormatInt(h.MemoryMiB, 10), strconv.Itoa(len(h.Disks)), gibs(h.ProvisionedBytes()), gibs(h.UsedBytes()),
 			h.Environment, h.Criticality, h.Application, h.Owner, strings.Join(h.Tags, ";"),
 			strconv.FormatFloat(h.CPUP95, 'f', -1, 64), strconv.FormatFloat(h.MemoryP95, 'f', -1, 64), h.Virtualization}
-		if err := hw.Write(rec); err != nil {
+		if err := hw.Write(ferry.CSVSafeRecord(rec)); err != nil {
 			return err
 		}
 	}
@@ -361,7 +363,7 @@ func WriteCSV(e *planner.Estate, hosts, conns io.Writer) error {
 		return err
 	}
 	for _, c := range e.Connections {
-		if err := cw.Write([]string{c.Src, c.Dst, c.DstAddress, strconv.Itoa(c.Port), c.Protocol, c.Process, strconv.FormatInt(c.Count, 10), strconv.FormatInt(c.Bytes, 10)}); err != nil {
+		if err := cw.Write(ferry.CSVSafeRecord([]string{c.Src, c.Dst, c.DstAddress, strconv.Itoa(c.Port), c.Protocol, c.Process, strconv.FormatInt(c.Count, 10), strconv.FormatInt(c.Bytes, 10)})); err != nil {
 			return err
 		}
 	}
