@@ -52,13 +52,13 @@ type model struct {
 	missWhy       []string
 	improvedTo    []string
 	devTestWaived []bool
-	waveProd      []int8 // per wave: -1 empty, 0 non-production, 1 production
-	firstProd     int    // first wave holding production (render)
+	waveProd      []int8         // per wave: -1 empty, 0 non-production, 1 production
+	firstProd     int            // first wave holding production (render)
 	overWindow    map[int]string // waves whose cutover outlasts their window
-	bad        []bool // group cannot be placed (infeasible)
-	badWhy     []string
-	keepApart  [][2]int32
-	apartOf    map[int32][]int32 // host -> hosts it must not share a wave with
+	bad           []bool         // group cannot be placed (infeasible)
+	badWhy        []string
+	keepApart     [][2]int32
+	apartOf       map[int32][]int32 // host -> hosts it must not share a wave with
 }
 
 // orderArc is an ordering constraint between groups. lag 0: the other group
@@ -72,20 +72,20 @@ type orderArc struct {
 }
 
 type group struct {
-	id       int
-	hosts    []int32
-	sources  []string // "application shop (production)", "cycle a ↔ b", "keep-together sap"
-	bytes    int64
-	pin      int // 0 = none
-	pinHost  int32
-	eligible bool // may go in the pilot wave
-	deps     int  // hosts outside the group that depend on it
-	name     string
-	prod     bool // holds a production, DR or unclassified host
-	critical bool // holds a critical host
-	complex  bool // at least WaveRules.ComplexHosts hosts
-	shared   bool // a shared service
-	inferred bool // held together by an inferred application
+	id         int
+	hosts      []int32
+	sources    []string // "application shop (production)", "cycle a ↔ b", "keep-together sap"
+	bytes      int64
+	pin        int // 0 = none
+	pinHost    int32
+	eligible   bool // may go in the pilot wave
+	deps       int  // hosts outside the group that depend on it
+	name       string
+	prod       bool   // holds a production, DR or unclassified host
+	critical   bool   // holds a critical host
+	complex    bool   // at least WaveRules.ComplexHosts hosts
+	shared     bool   // a shared service
+	inferred   bool   // held together by an inferred application
 	droppedPin string // why the group's pin was dropped, if it was
 	waiveEarly bool   // the pilot / critical-not-early lower bound gave way to a pin
 }
