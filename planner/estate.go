@@ -152,7 +152,13 @@ func ValidateEstate(e *Estate) error {
 			}
 		}
 	}
-	for i, c := range e.Connections {
+	for i := range e.Connections {
+		c := &e.Connections[i]
+		_, srcOK := seen[c.Src]
+		_, dstOK := seen[c.Dst]
+		if srcOK && (dstOK || c.Dst == "" && c.DstAddress != "") && c.Port >= 0 && c.Port <= 65535 && c.Count >= 0 && c.Bytes >= 0 {
+			continue // the common case, without formatting its name
+		}
 		where := fmt.Sprintf("connections[%d] (%s -> %s:%d)", i, c.Src, orStr(c.Dst, c.DstAddress), c.Port)
 		if c.Src == "" {
 			p.addf("%s: src is empty", where)

@@ -49,12 +49,13 @@ type model struct {
 	// in, why an earlier wave did not take it, whether the improvement
 	// pass moved it (and towards what), whether dev/test-first gave way.
 	readyAt       []int
-	missWhy       []string
+	missWhy       []miss
 	improvedTo    []string
 	devTestWaived []bool
 	waveProd      []int8         // per wave: -1 empty, 0 non-production, 1 production
 	firstProd     int            // first wave holding production (render)
 	overWindow    map[int]string // waves whose cutover outlasts their window
+	capCache      [3]int         // waveCap, cutover cap, hosts per window (+1, 0 = not computed)
 	bad           []bool         // group cannot be placed (infeasible)
 	badWhy        []string
 	keepApart     [][2]int32
@@ -443,6 +444,7 @@ func (m *model) buildGroups() {
 			}
 		}
 		merged := false
+		var byRoot map[int32][]int32
 		for v := 0; v < m.n; v++ {
 			if roots[v] != int32(v) || gsize[gc[v]] < 2 {
 				continue
@@ -450,8 +452,14 @@ func (m *model) buildGroups() {
 			f := gfirst[gc[v]]
 			if f == int32(v) {
 				// Name the loop by one host per group, e.g. "app01 → db07 → app01".
+				if byRoot == nil {
+					byRoot = map[int32][]int32{}
+					for x := 0; x < m.n; x++ {
+						byRoot[roots[x]] = append(byRoot[roots[x]], int32(x))
+					}
+				}
 				path := cyclePath(g, gc, int32(v))
-				lbl, hosts := m.groupCycleLabel(path, roots)
+				lbl, hosts := m.groupCycleLabel(path, roots, byRoot)
 				m.cycles = append(m.cycles, Cycle{Chain: lbl, Size: gsize[gc[v]], BetweenGroups: true, Hosts: hostIDs(m, hosts)})
 				why[f] = append(why[f], "groups call each other: "+lbl)
 				continue
@@ -532,17 +540,17 @@ func sortedInt32Keys[V any](mp map[int32]V) []int32 {
 
 // groupCycleLabel names a loop between groups (given by their root hosts)
 // by the host calls that close it: "a-app01 → b-db01; b-app01 → a-app01".
-func (m *model) groupCycleLabel(path []int32, roots []int32) (string, []int32) {
+func (m *model) groupCycleLabel(path []int32, roots []int32, byRoot map[int32][]int32) (string, []int32) {
 	var steps []string
 	var hosts []int32
 	for i := 0; i+1 < len(path); i++ {
 		from, to := path[i], path[i+1]
 		found := false
-		for v := 0; v < m.n && !found; v++ {
-			if roots[v] != from {
-				continue
+		for _, v := range byRoot[from] {
+			if found {
+				break
 			}
-			for _, u := range m.dep.out(v) {
+			for _, u := range m.dep.out(int(v)) {
 				if roots[u] == to && m.effective(int32(v), u) == 1 {
 					steps = append(steps, fmt.Sprintf("%s → %s (port %d)", m.label(int32(v)), m.label(u), m.arcPort(int32(v), u)))
 					hosts = append(hosts, int32(v), u)

@@ -514,6 +514,15 @@ func (g *group) why() string {
 // Without cutover_hosts_per_window it is derived from the shortest cutover
 // window and the per-host cutover overhead.
 func (m *model) cutoverCap() (cap, perWindow int) {
+	if m.capCache[0] > 0 {
+		return m.capCache[1], m.capCache[2]
+	}
+	cap, perWindow = m.cutoverCapUncached()
+	m.capCache = [3]int{1, cap, perWindow}
+	return cap, perWindow
+}
+
+func (m *model) cutoverCapUncached() (cap, perWindow int) {
 	per := m.c.CutoverHostsPerWindow
 	if per == 0 {
 		shortest := 0

@@ -39,7 +39,7 @@ func (m *model) pack(earliest, deadline []int) (wave []int, warnings []string) {
 	ng := len(m.groups)
 	wave = make([]int, ng)
 	m.readyAt = make([]int, ng)
-	m.missWhy = make([]string, ng)
+	m.missWhy = make([]miss, ng)
 	m.devTestWaived = make([]bool, ng)
 	pending := make([]int32, ng)
 	minWave := slices.Clone(earliest)
@@ -152,29 +152,31 @@ func (m *model) pack(earliest, deadline []int) (wave []int, warnings []string) {
 		A.items = A.items[:0]
 		var deferred []int32
 		misses := 0
-		fits := func(g int32) (bool, string) {
+		// fits says whether g may join wave w, and if not, why (kept as a
+		// record, formatted only for the reason text).
+		fits := func(g int32) (bool, miss) {
 			gr := m.groups[g]
 			due := deadline[g] <= w
 			if !prodPhase && gr.prod && !due {
-				return false, "production waits until dev/test have moved (dev_test_first)"
+				return false, miss{kind: missPhase, w: int32(w)}
 			}
 			if separate && !due && m.waveProd[w] >= 0 && (m.waveProd[w] == 1) != gr.prod {
-				return false, fmt.Sprintf("wave %d holds %s hosts (separate_production)", w, prodWord(m.waveProd[w] == 1))
+				return false, miss{kind: missClass, w: int32(w), n: int64(m.waveProd[w])}
 			}
 			if capH > 0 && hostsIn+len(gr.hosts) > capH {
-				return false, fmt.Sprintf("wave %d was full (%d hosts; %s)", w, hostsIn, m.capTextFor(w))
+				return false, miss{kind: missHosts, w: int32(w), n: int64(hostsIn)}
 			}
 			if capB > 0 && bytesIn+gr.bytes > capB {
-				return false, fmt.Sprintf("wave %d was full (%s of max_bytes_per_wave %s)", w, fmtBytes(bytesIn), fmtBytes(capB))
+				return false, miss{kind: missBytes, w: int32(w), n: bytesIn}
 			}
 			for _, h := range gr.hosts {
 				for _, o := range m.apartOf[h] {
 					if wave[m.hostGroup[o]] == w {
-						return false, fmt.Sprintf("wave %d holds %s, which a keep-apart rule keeps away from %s", w, m.label(o), m.label(h))
+						return false, miss{kind: missApart, w: int32(w), a: o, b: h}
 					}
 				}
 			}
-			return true, ""
+			return true, miss{}
 		}
 		ready := func(g int32) bool { return pending[g] == 0 && minWave[g] <= w && wave[g] == 0 && !m.bad[g] }
 		pick := func() (int32, bool) {
@@ -329,6 +331,39 @@ func (m *model) pack(earliest, deadline []int) (wave []int, warnings []string) {
 		}
 	}
 	return wave, warnings
+}
+
+// miss records why a wave did not take a group.
+type miss struct {
+	kind uint8
+	w    int32
+	n    int64
+	a, b int32
+}
+
+const (
+	missNone uint8 = iota
+	missPhase
+	missClass
+	missHosts
+	missBytes
+	missApart
+)
+
+func (m *model) missText(x miss) string {
+	switch x.kind {
+	case missPhase:
+		return "production waits until dev/test have moved (dev_test_first)"
+	case missClass:
+		return fmt.Sprintf("wave %d holds %s hosts (separate_production)", x.w, prodWord(x.n == 1))
+	case missHosts:
+		return fmt.Sprintf("wave %d was full (%d hosts; %s)", x.w, x.n, m.capTextFor(int(x.w)))
+	case missBytes:
+		return fmt.Sprintf("wave %d was full (%s of max_bytes_per_wave %s)", x.w, fmtBytes(x.n), fmtBytes(int64(m.c.MaxBytesPerWave)))
+	case missApart:
+		return fmt.Sprintf("wave %d holds %s, which a keep-apart rule keeps away from %s", x.w, m.label(x.a), m.label(x.b))
+	}
+	return ""
 }
 
 func prodWord(prod bool) string {

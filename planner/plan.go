@@ -342,8 +342,8 @@ func (m *model) whyWave(g int32, wave []int) string {
 		switch {
 		case int(g) < len(m.improvedTo) && m.improvedTo[g] != "":
 			return prefix + fmt.Sprintf("moved to wave %d by the improvement pass: %s", w, m.improvedTo[g])
-		case int(g) < len(m.missWhy) && m.missWhy[g] != "":
-			return prefix + fmt.Sprintf("could move from wave %d%s, but %s", lb, paren(why), m.missWhy[g])
+		case int(g) < len(m.missWhy) && m.missWhy[g].kind != missNone:
+			return prefix + fmt.Sprintf("could move from wave %d%s, but %s", lb, paren(why), m.missText(m.missWhy[g]))
 		}
 		return prefix + fmt.Sprintf("could move from wave %d%s; wave %d was the first with room when it was reached", lb, paren(why), w)
 	}
