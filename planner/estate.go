@@ -54,8 +54,13 @@ func DecodeEstate(data []byte) (*Estate, error) {
 		return &e, nil
 	}
 	e = Estate{Hosts: e.Hosts[:0], Connections: e.Connections[:0]}
-	if err := json.Unmarshal(data, &e); err != nil {
-		return nil, fmt.Errorf("estate JSON: %w", err)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		return nil, describeJSONError(data, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, describeJSONError(data, errTrailing{tokenStart(data, dec.InputOffset())})
 	}
 	return &e, nil
 }

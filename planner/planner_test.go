@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -781,8 +782,8 @@ func FuzzReadEstate(f *testing.F) {
 	})
 }
 
-// FuzzDecodeEstate holds the fast decoder to encoding/json's meaning: same
-// estate or both an error.
+// FuzzDecodeEstate holds the fast decoder to strict encoding/json's
+// meaning (unknown keys refused): same estate or both an error.
 func FuzzDecodeEstate(f *testing.F) {
 	e, _ := estate.Generate(estate.Options{Hosts: 8, Seed: 9})
 	seed, _ := json.Marshal(e)
@@ -795,7 +796,17 @@ func FuzzDecodeEstate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		got, err := planner.DecodeEstate([]byte(s))
 		var want planner.Estate
-		werr := json.Unmarshal([]byte(s), &want)
+		dec := json.NewDecoder(strings.NewReader(s))
+		dec.DisallowUnknownFields()
+		werr := dec.Decode(&want)
+		if werr == nil && dec.More() {
+			werr = errors.New("trailing data")
+		}
+		if werr == nil {
+			if _, terr := dec.Token(); terr != io.EOF {
+				werr = errors.New("trailing data")
+			}
+		}
 		if (err == nil) != (werr == nil) {
 			t.Fatalf("DecodeEstate err %v, encoding/json err %v", err, werr)
 		}
@@ -806,4 +817,28 @@ func FuzzDecodeEstate(f *testing.F) {
 			t.Errorf("decoded differently (-json +fast):\n%s", diff)
 		}
 	})
+}
+
+// TestEstateJSONErrorsSayWhere: unknown keys are refused with their path,
+// syntax and type errors name the line, column and host.
+func TestEstateJSONErrorsSayWhere(t *testing.T) {
+	tests := []struct{ doc, want string }{
+		{`{"hosts":[{"id":"a"}],"conections":[]}`, `line 1, column 23: unknown key "conections"`},
+		{"{\"hosts\":[\n {\"id\":\"a\"},\n {\"id\":\"b\",\"disks\":[{\"name\":\"sda\",\"siez\":1}]}\n]}", `line 3, column 35 (host b, hosts[1].disks[0]): unknown key "siez"`},
+		{`{"hosts":[{"id":"a"},{"id":"b"}],"connections":[{"src":"a","dst":"b","port":80,"prot":"tcp"}]}`, `(connections[0]): unknown key "prot"`},
+		{"{\"hosts\":[\n {\"id\":\"a\",\"cpus\":\"four\"}\n]}", `line 2, column 19 (host a, hosts[0].cpus): string is not a valid int`},
+		{"{\"hosts\":[\n {\"id\":\"a\",\"disks\":[{\"used_bytes\":1.5}]}]}", `(host a, hosts[0].disks[0].used_bytes): number 1.5 is not a valid int64`},
+		{"{\"hosts\":[\n {\"id\":\"a\",\n  \"name\":\"x\" \"os\":\"y\"}]}", `line 3, column 14 (host a, hosts[0].name)`},
+		{`{"hosts":[{"id":"a"}]`, `the document ends too early`},
+	}
+	for _, tc := range tests {
+		_, err := planner.DecodeEstate([]byte(tc.doc))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("DecodeEstate(%q) = %v, want an error containing %q", tc.doc, err, tc.want)
+		}
+	}
+	// Known keys match as encoding/json matches them (case-insensitively).
+	if _, err := planner.DecodeEstate([]byte(`{"Hosts":[{"ID":"a"}]}`)); err != nil {
+		t.Errorf("differently cased known keys refused: %v", err)
+	}
 }
