@@ -432,3 +432,108 @@ func sortedPK[K comparable, V any](mp map[K]V, parts func(K) (int32, int32)) []K
 	})
 	return keys
 }
+
+// Inference is what the planner infers from an estate's traffic without
+// planning waves: suggested applications, shared services and labelled
+// hosts whose traffic disagrees with their label.
+type Inference struct {
+	Suggestions    []Suggestion    `json:"suggestions"`
+	SharedServices []SharedService `json:"shared_services"`
+	LabelConflicts []LabelConflict `json:"label_conflicts"`
+}
+
+// Infer runs the inference Build runs, alone. Only the rules matter; the
+// error is for bad input (Problems).
+func Infer(e *Estate, r Rules) (*Inference, error) {
+	m, err := newModel(e, r, Constraints{Bandwidth: 1}) // constraints play no part in inference
+	if err != nil {
+		return nil, err
+	}
+	return &Inference{Suggestions: nonNilSlice(m.suggestions), SharedServices: nonNilSlice(m.sharedList), LabelConflicts: nonNilSlice(m.labelConflicts)}, nil
+}
+
+func nonNilSlice[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// Evidence computes a suggestion's evidence for a set of hosts chosen by a
+// person (after a split): weights inside, to the rest (shared services
+// apart), binding ports and neighbours by application.
+func Evidence(e *Estate, r Rules, hostIDs []string) (Suggestion, error) {
+	m, err := newModel(e, r, Constraints{Bandwidth: 1})
+	if err != nil {
+		return Suggestion{}, err
+	}
+	in := make([]bool, m.n)
+	var p Problems
+	for i, id := range hostIDs {
+		v, ok := m.idx[id]
+		if !ok {
+			p.addf("hosts[%d]: %q is not a host of the estate", i, id)
+			continue
+		}
+		in[v] = true
+	}
+	if len(p) > 0 {
+		return Suggestion{}, p
+	}
+	s := Suggestion{Hosts: append([]string{}, hostIDs...), Ports: []PortWeight{}, Neighbours: []string{}}
+	portW := map[int32]int64{}
+	nbW := map[int32]int64{}
+	for v := 0; v < m.n; v++ {
+		lo := m.dep.off[v]
+		for k, u := range m.dep.out(v) {
+			w := m.dep.w[int(lo)+k]
+			switch {
+			case in[v] && m.shared[u]:
+				s.SharedWeight += w
+			case m.shared[v] || m.shared[u]:
+			case in[v] && in[u]:
+				s.InternalWeight += w
+				portW[m.depPort[int(lo)+k]] += w
+			case in[v] || in[u]:
+				s.ExternalWeight += w
+				o := u
+				if in[u] {
+					o = int32(v)
+				}
+				if a := m.app[o]; a >= 0 {
+					nbW[a] += w
+				}
+			}
+		}
+	}
+	if t := s.InternalWeight + s.ExternalWeight; t > 0 {
+		s.Cohesion = round4(float64(s.InternalWeight) / float64(t))
+	}
+	for _, port := range sortedInt32Keys(portW) {
+		s.Ports = append(s.Ports, PortWeight{int(port), portW[port]})
+	}
+	slices.SortStableFunc(s.Ports, func(x, y PortWeight) int {
+		if x.Weight != y.Weight {
+			if x.Weight > y.Weight {
+				return -1
+			}
+			return 1
+		}
+		return x.Port - y.Port
+	})
+	s.Ports = s.Ports[:min(3, len(s.Ports))]
+	nbs := sortedInt32Keys(nbW)
+	slices.SortStableFunc(nbs, func(x, y int32) int {
+		if nbW[x] != nbW[y] {
+			if nbW[x] > nbW[y] {
+				return -1
+			}
+			return 1
+		}
+		return int(x - y)
+	})
+	for _, a := range nbs[:min(3, len(nbs))] {
+		s.Neighbours = append(s.Neighbours, fmt.Sprintf("%s (%d)", appLabel(m.appName[a]), nbW[a]))
+	}
+	return s, nil
+}

@@ -134,6 +134,52 @@ var (
 			},
 		},
 	}
+	// ApplicationSuggestionsColumns holds the columns for the "application_suggestions" table.
+	ApplicationSuggestionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "environment", Type: field.TypeString, Default: ""},
+		{Name: "extends", Type: field.TypeString, Default: ""},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"open", "accepted"}, Default: "open"},
+		{Name: "members", Type: field.TypeJSON},
+		{Name: "host_count", Type: field.TypeInt, Default: 0},
+		{Name: "internal_weight", Type: field.TypeInt64, Default: 0},
+		{Name: "external_weight", Type: field.TypeInt64, Default: 0},
+		{Name: "shared_weight", Type: field.TypeInt64, Default: 0},
+		{Name: "cohesion", Type: field.TypeFloat64, Default: 0},
+		{Name: "ports", Type: field.TypeJSON, Nullable: true},
+		{Name: "neighbours", Type: field.TypeJSON, Nullable: true},
+		{Name: "application_id", Type: field.TypeInt, Nullable: true},
+		{Name: "tenant_id", Type: field.TypeInt},
+	}
+	// ApplicationSuggestionsTable holds the schema information for the "application_suggestions" table.
+	ApplicationSuggestionsTable = &schema.Table{
+		Name:       "application_suggestions",
+		Columns:    ApplicationSuggestionsColumns,
+		PrimaryKey: []*schema.Column{ApplicationSuggestionsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "application_suggestions_tenants_tenant",
+				Columns:    []*schema.Column{ApplicationSuggestionsColumns[16]},
+				RefColumns: []*schema.Column{TenantsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "applicationsuggestion_tenant_id",
+				Unique:  false,
+				Columns: []*schema.Column{ApplicationSuggestionsColumns[16]},
+			},
+			{
+				Name:    "applicationsuggestion_tenant_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{ApplicationSuggestionsColumns[16], ApplicationSuggestionsColumns[6]},
+			},
+		},
+	}
 	// AssessmentsColumns holds the columns for the "assessments" table.
 	AssessmentsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1085,6 +1131,7 @@ var (
 		APITokensTable,
 		AgentsTable,
 		ApplicationsTable,
+		ApplicationSuggestionsTable,
 		AssessmentsTable,
 		AuditEventsTable,
 		CloudAccountsTable,
@@ -1121,6 +1168,10 @@ func init() {
 	ApplicationsTable.ForeignKeys[0].RefTable = TenantsTable
 	ApplicationsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(8589934592),
+	}
+	ApplicationSuggestionsTable.ForeignKeys[0].RefTable = TenantsTable
+	ApplicationSuggestionsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(94489280512),
 	}
 	AssessmentsTable.ForeignKeys[0].RefTable = TenantsTable
 	AssessmentsTable.ForeignKeys[1].RefTable = HostsTable

@@ -152,3 +152,40 @@ func (Wave) Indexes() []ent.Index {
 func (WaveMember) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("tenant_id").Edges("wave"), index.Edges("wave"), index.Fields("tenant_id").Edges("host"), index.Edges("host")}
 }
+
+// ApplicationSuggestion is an application the planner inferred from
+// traffic: hosts without a label that talk mostly to each other, with the
+// evidence. Accepting it gives its hosts an Application (a new one, or the
+// labelled one it extends); it changes no host until then.
+type ApplicationSuggestion struct{ ent.Schema }
+
+func (ApplicationSuggestion) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMixin{}} }
+
+func (ApplicationSuggestion) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("name").NotEmpty().MaxLen(200).Annotations(entgql.OrderField("NAME")),
+		field.String("environment").Default(""),
+		// extends names the labelled application the hosts would join ("" = a new one).
+		field.String("extends").Default(""),
+		field.Enum("status").Values("open", "accepted").Default("open").Annotations(entgql.OrderField("STATUS")),
+		// members are the unlabelled hosts ({id, name}), host_count their number.
+		field.JSON("members", []map[string]any{}).Annotations(entgql.Type("[Map!]")),
+		field.Int("host_count").Default(0).Annotations(entgql.OrderField("HOST_COUNT")),
+		field.Int64("internal_weight").Default(0).Annotations(entgql.OrderField("INTERNAL_WEIGHT")),
+		field.Int64("external_weight").Default(0),
+		field.Int64("shared_weight").Default(0),
+		field.Float("cohesion").Default(0).Annotations(entgql.OrderField("COHESION")),
+		// ports that bind the members ({port, weight}) and the applications it talks to most.
+		field.JSON("ports", []map[string]any{}).Optional().Annotations(entgql.Type("[Map!]")),
+		field.Strings("neighbours").Optional(),
+		field.Int("application_id").Optional().Nillable(),
+	}
+}
+
+func (ApplicationSuggestion) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("tenant_id", "status")}
+}
+
+func (ApplicationSuggestion) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}
+}

@@ -594,6 +594,75 @@ func (ec *executionContext) fieldContext_RunAssessmentPayload_hosts(_ context.Co
 	return graphql.NewScalarFieldContext("RunAssessmentPayload", field, false, false, "Int")
 }
 
+func (ec *executionContext) _SuggestApplicationsPayload_suggestions(ctx context.Context, field graphql.CollectedField, obj *model.SuggestApplicationsPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SuggestApplicationsPayload_suggestions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Suggestions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SuggestApplicationsPayload_suggestions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SuggestApplicationsPayload", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SuggestApplicationsPayload_sharedServices(ctx context.Context, field graphql.CollectedField, obj *model.SuggestApplicationsPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SuggestApplicationsPayload_sharedServices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SharedServices, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SuggestApplicationsPayload_sharedServices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SuggestApplicationsPayload", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SuggestApplicationsPayload_labelConflicts(ctx context.Context, field graphql.CollectedField, obj *model.SuggestApplicationsPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SuggestApplicationsPayload_labelConflicts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LabelConflicts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []map[string]any) graphql.Marshaler {
+			return ec.marshalNMap2ᚕmapᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SuggestApplicationsPayload_labelConflicts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SuggestApplicationsPayload", field, false, false, "Map")
+}
+
 // endregion **************************** field.gotpl *****************************
 
 // region    **************************** input.gotpl *****************************
@@ -1398,6 +1467,49 @@ func (ec *executionContext) _RunAssessmentPayload(ctx context.Context, sel ast.S
 	return out
 }
 
+var suggestApplicationsPayloadImplementors = []string{"SuggestApplicationsPayload"}
+
+func (ec *executionContext) _SuggestApplicationsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SuggestApplicationsPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, suggestApplicationsPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SuggestApplicationsPayload")
+		case "suggestions":
+			out.Values[i] = ec._SuggestApplicationsPayload_suggestions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sharedServices":
+			out.Values[i] = ec._SuggestApplicationsPayload_sharedServices(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "labelConflicts":
+			out.Values[i] = ec._SuggestApplicationsPayload_labelConflicts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 // endregion **************************** object.gotpl ****************************
 
 // region    ***************************** type.gotpl *****************************
@@ -1478,6 +1590,14 @@ func (ec *executionContext) marshalNRunAssessmentPayload2ᚖgithubᚗcomᚋferry
 		return graphql.Null
 	}
 	return ec._RunAssessmentPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSuggestApplicationsPayload2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐSuggestApplicationsPayload(ctx context.Context, sel ast.SelectionSet, v *model.SuggestApplicationsPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SuggestApplicationsPayload!")
+		return graphql.Null
+	}
+	return ec._SuggestApplicationsPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNTransferWindowInput2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐTransferWindowInput(ctx context.Context, v any) (*model.TransferWindowInput, error) {

@@ -184,6 +184,15 @@ type RunAssessmentPayload struct {
 type Subscription struct {
 }
 
+type SuggestApplicationsPayload struct {
+	// Open suggestions now stored (earlier open ones are replaced).
+	Suggestions int `json:"suggestions"`
+	// Shared services found (kept out of grouping).
+	SharedServices int `json:"sharedServices"`
+	// Labelled hosts whose traffic binds them to another application.
+	LabelConflicts []map[string]any `json:"labelConflicts"`
+}
+
 // A weekly replication window with its rate.
 type TransferWindowInput struct {
 	// e.g. "Mon-Fri 19:00-07:00", "weekends 00:00-24:00"

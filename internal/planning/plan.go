@@ -148,7 +148,12 @@ func Generate(ctx context.Context, c *ent.Client, planID int, now func() time.Ti
 	if err != nil {
 		return fail(nameProblems(err, est))
 	}
-	return withTx(ctx, c, func(tx *ent.Client) error { return writePlan(ctx, tx, p, pl, nil, now) })
+	return withTx(ctx, c, func(tx *ent.Client) error {
+		if err := writePlan(ctx, tx, p, pl, nil, now); err != nil {
+			return err
+		}
+		return writeSuggestions(ctx, tx, p.TenantID, est, pl.Suggestions)
+	})
 }
 
 // nameProblems makes the planner's problems about stored data readable:
