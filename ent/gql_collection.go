@@ -4061,6 +4061,26 @@ func (_q *WaveQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 				selectedFields = append(selectedFields, wave.FieldStatus)
 				fieldSeen[wave.FieldStatus] = struct{}{}
 			}
+		case "confidence":
+			if _, ok := fieldSeen[wave.FieldConfidence]; !ok {
+				selectedFields = append(selectedFields, wave.FieldConfidence)
+				fieldSeen[wave.FieldConfidence] = struct{}{}
+			}
+		case "confidenceFactors":
+			if _, ok := fieldSeen[wave.FieldConfidenceFactors]; !ok {
+				selectedFields = append(selectedFields, wave.FieldConfidenceFactors)
+				fieldSeen[wave.FieldConfidenceFactors] = struct{}{}
+			}
+		case "risk":
+			if _, ok := fieldSeen[wave.FieldRisk]; !ok {
+				selectedFields = append(selectedFields, wave.FieldRisk)
+				fieldSeen[wave.FieldRisk] = struct{}{}
+			}
+		case "riskFactors":
+			if _, ok := fieldSeen[wave.FieldRiskFactors]; !ok {
+				selectedFields = append(selectedFields, wave.FieldRiskFactors)
+				fieldSeen[wave.FieldRiskFactors] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

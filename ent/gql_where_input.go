@@ -10952,6 +10952,36 @@ type WaveWhereInput struct {
 	StatusIn    []wave.Status `json:"statusIn,omitempty"`
 	StatusNotIn []wave.Status `json:"statusNotIn,omitempty"`
 
+	// "confidence" field predicates.
+	Confidence             *string  `json:"confidence,omitempty"`
+	ConfidenceNEQ          *string  `json:"confidenceNEQ,omitempty"`
+	ConfidenceIn           []string `json:"confidenceIn,omitempty"`
+	ConfidenceNotIn        []string `json:"confidenceNotIn,omitempty"`
+	ConfidenceGT           *string  `json:"confidenceGT,omitempty"`
+	ConfidenceGTE          *string  `json:"confidenceGTE,omitempty"`
+	ConfidenceLT           *string  `json:"confidenceLT,omitempty"`
+	ConfidenceLTE          *string  `json:"confidenceLTE,omitempty"`
+	ConfidenceContains     *string  `json:"confidenceContains,omitempty"`
+	ConfidenceHasPrefix    *string  `json:"confidenceHasPrefix,omitempty"`
+	ConfidenceHasSuffix    *string  `json:"confidenceHasSuffix,omitempty"`
+	ConfidenceEqualFold    *string  `json:"confidenceEqualFold,omitempty"`
+	ConfidenceContainsFold *string  `json:"confidenceContainsFold,omitempty"`
+
+	// "risk" field predicates.
+	Risk             *string  `json:"risk,omitempty"`
+	RiskNEQ          *string  `json:"riskNEQ,omitempty"`
+	RiskIn           []string `json:"riskIn,omitempty"`
+	RiskNotIn        []string `json:"riskNotIn,omitempty"`
+	RiskGT           *string  `json:"riskGT,omitempty"`
+	RiskGTE          *string  `json:"riskGTE,omitempty"`
+	RiskLT           *string  `json:"riskLT,omitempty"`
+	RiskLTE          *string  `json:"riskLTE,omitempty"`
+	RiskContains     *string  `json:"riskContains,omitempty"`
+	RiskHasPrefix    *string  `json:"riskHasPrefix,omitempty"`
+	RiskHasSuffix    *string  `json:"riskHasSuffix,omitempty"`
+	RiskEqualFold    *string  `json:"riskEqualFold,omitempty"`
+	RiskContainsFold *string  `json:"riskContainsFold,omitempty"`
+
 	// "plan" edge predicates.
 	HasPlan     *bool             `json:"hasPlan,omitempty"`
 	HasPlanWith []*PlanWhereInput `json:"hasPlanWith,omitempty"`
@@ -11400,6 +11430,84 @@ func (i *WaveWhereInput) P() (predicate.Wave, error) {
 	}
 	if len(i.StatusNotIn) > 0 {
 		predicates = append(predicates, wave.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.Confidence != nil {
+		predicates = append(predicates, wave.ConfidenceEQ(*i.Confidence))
+	}
+	if i.ConfidenceNEQ != nil {
+		predicates = append(predicates, wave.ConfidenceNEQ(*i.ConfidenceNEQ))
+	}
+	if len(i.ConfidenceIn) > 0 {
+		predicates = append(predicates, wave.ConfidenceIn(i.ConfidenceIn...))
+	}
+	if len(i.ConfidenceNotIn) > 0 {
+		predicates = append(predicates, wave.ConfidenceNotIn(i.ConfidenceNotIn...))
+	}
+	if i.ConfidenceGT != nil {
+		predicates = append(predicates, wave.ConfidenceGT(*i.ConfidenceGT))
+	}
+	if i.ConfidenceGTE != nil {
+		predicates = append(predicates, wave.ConfidenceGTE(*i.ConfidenceGTE))
+	}
+	if i.ConfidenceLT != nil {
+		predicates = append(predicates, wave.ConfidenceLT(*i.ConfidenceLT))
+	}
+	if i.ConfidenceLTE != nil {
+		predicates = append(predicates, wave.ConfidenceLTE(*i.ConfidenceLTE))
+	}
+	if i.ConfidenceContains != nil {
+		predicates = append(predicates, wave.ConfidenceContains(*i.ConfidenceContains))
+	}
+	if i.ConfidenceHasPrefix != nil {
+		predicates = append(predicates, wave.ConfidenceHasPrefix(*i.ConfidenceHasPrefix))
+	}
+	if i.ConfidenceHasSuffix != nil {
+		predicates = append(predicates, wave.ConfidenceHasSuffix(*i.ConfidenceHasSuffix))
+	}
+	if i.ConfidenceEqualFold != nil {
+		predicates = append(predicates, wave.ConfidenceEqualFold(*i.ConfidenceEqualFold))
+	}
+	if i.ConfidenceContainsFold != nil {
+		predicates = append(predicates, wave.ConfidenceContainsFold(*i.ConfidenceContainsFold))
+	}
+	if i.Risk != nil {
+		predicates = append(predicates, wave.RiskEQ(*i.Risk))
+	}
+	if i.RiskNEQ != nil {
+		predicates = append(predicates, wave.RiskNEQ(*i.RiskNEQ))
+	}
+	if len(i.RiskIn) > 0 {
+		predicates = append(predicates, wave.RiskIn(i.RiskIn...))
+	}
+	if len(i.RiskNotIn) > 0 {
+		predicates = append(predicates, wave.RiskNotIn(i.RiskNotIn...))
+	}
+	if i.RiskGT != nil {
+		predicates = append(predicates, wave.RiskGT(*i.RiskGT))
+	}
+	if i.RiskGTE != nil {
+		predicates = append(predicates, wave.RiskGTE(*i.RiskGTE))
+	}
+	if i.RiskLT != nil {
+		predicates = append(predicates, wave.RiskLT(*i.RiskLT))
+	}
+	if i.RiskLTE != nil {
+		predicates = append(predicates, wave.RiskLTE(*i.RiskLTE))
+	}
+	if i.RiskContains != nil {
+		predicates = append(predicates, wave.RiskContains(*i.RiskContains))
+	}
+	if i.RiskHasPrefix != nil {
+		predicates = append(predicates, wave.RiskHasPrefix(*i.RiskHasPrefix))
+	}
+	if i.RiskHasSuffix != nil {
+		predicates = append(predicates, wave.RiskHasSuffix(*i.RiskHasSuffix))
+	}
+	if i.RiskEqualFold != nil {
+		predicates = append(predicates, wave.RiskEqualFold(*i.RiskEqualFold))
+	}
+	if i.RiskContainsFold != nil {
+		predicates = append(predicates, wave.RiskContainsFold(*i.RiskContainsFold))
 	}
 
 	if i.HasPlan != nil {

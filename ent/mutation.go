@@ -25296,39 +25296,45 @@ func (m *UserMutation) ResetEdge(name string) error {
 // WaveMutation represents an operation that mutates the Wave nodes in the graph.
 type WaveMutation struct {
 	config
-	op                     Op
-	typ                    string
-	id                     *int
-	created_at             *time.Time
-	updated_at             *time.Time
-	ordinal                *int
-	addordinal             *int
-	name                   *string
-	starts_at              *time.Time
-	ends_at                *time.Time
-	cutover_at             *time.Time
-	data_bytes             *int64
-	adddata_bytes          *int64
-	replication_seconds    *int64
-	addreplication_seconds *int64
-	pilot                  *bool
-	host_count             *int
-	addhost_count          *int
-	wire_bytes             *int64
-	addwire_bytes          *int64
-	cutover_ends_at        *time.Time
-	status                 *wave.Status
-	clearedFields          map[string]struct{}
-	tenant                 *int
-	clearedtenant          bool
-	plan                   *int
-	clearedplan            bool
-	members                map[int]struct{}
-	removedmembers         map[int]struct{}
-	clearedmembers         bool
-	done                   bool
-	oldValue               func(context.Context) (*Wave, error)
-	predicates             []predicate.Wave
+	op                       Op
+	typ                      string
+	id                       *int
+	created_at               *time.Time
+	updated_at               *time.Time
+	ordinal                  *int
+	addordinal               *int
+	name                     *string
+	starts_at                *time.Time
+	ends_at                  *time.Time
+	cutover_at               *time.Time
+	data_bytes               *int64
+	adddata_bytes            *int64
+	replication_seconds      *int64
+	addreplication_seconds   *int64
+	pilot                    *bool
+	host_count               *int
+	addhost_count            *int
+	wire_bytes               *int64
+	addwire_bytes            *int64
+	cutover_ends_at          *time.Time
+	status                   *wave.Status
+	confidence               *string
+	confidence_factors       *[]string
+	appendconfidence_factors []string
+	risk                     *string
+	risk_factors             *[]string
+	appendrisk_factors       []string
+	clearedFields            map[string]struct{}
+	tenant                   *int
+	clearedtenant            bool
+	plan                     *int
+	clearedplan              bool
+	members                  map[int]struct{}
+	removedmembers           map[int]struct{}
+	clearedmembers           bool
+	done                     bool
+	oldValue                 func(context.Context) (*Wave, error)
+	predicates               []predicate.Wave
 }
 
 var _ ent.Mutation = (*WaveMutation)(nil)
@@ -26121,6 +26127,208 @@ func (m *WaveMutation) ResetStatus() {
 	m.status = nil
 }
 
+// SetConfidence sets the "confidence" field.
+func (m *WaveMutation) SetConfidence(s string) {
+	m.confidence = &s
+}
+
+// Confidence returns the value of the "confidence" field in the mutation.
+func (m *WaveMutation) Confidence() (r string, exists bool) {
+	v := m.confidence
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConfidence returns the old "confidence" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldConfidence(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConfidence is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConfidence requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConfidence: %w", err)
+	}
+	return oldValue.Confidence, nil
+}
+
+// ResetConfidence resets all changes to the "confidence" field.
+func (m *WaveMutation) ResetConfidence() {
+	m.confidence = nil
+}
+
+// SetConfidenceFactors sets the "confidence_factors" field.
+func (m *WaveMutation) SetConfidenceFactors(s []string) {
+	m.confidence_factors = &s
+	m.appendconfidence_factors = nil
+}
+
+// ConfidenceFactors returns the value of the "confidence_factors" field in the mutation.
+func (m *WaveMutation) ConfidenceFactors() (r []string, exists bool) {
+	v := m.confidence_factors
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConfidenceFactors returns the old "confidence_factors" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldConfidenceFactors(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConfidenceFactors is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConfidenceFactors requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConfidenceFactors: %w", err)
+	}
+	return oldValue.ConfidenceFactors, nil
+}
+
+// AppendConfidenceFactors adds s to the "confidence_factors" field.
+func (m *WaveMutation) AppendConfidenceFactors(s []string) {
+	m.appendconfidence_factors = append(m.appendconfidence_factors, s...)
+}
+
+// AppendedConfidenceFactors returns the list of values that were appended to the "confidence_factors" field in this mutation.
+func (m *WaveMutation) AppendedConfidenceFactors() ([]string, bool) {
+	if len(m.appendconfidence_factors) == 0 {
+		return nil, false
+	}
+	return m.appendconfidence_factors, true
+}
+
+// ClearConfidenceFactors clears the value of the "confidence_factors" field.
+func (m *WaveMutation) ClearConfidenceFactors() {
+	m.confidence_factors = nil
+	m.appendconfidence_factors = nil
+	m.clearedFields[wave.FieldConfidenceFactors] = struct{}{}
+}
+
+// ConfidenceFactorsCleared returns if the "confidence_factors" field was cleared in this mutation.
+func (m *WaveMutation) ConfidenceFactorsCleared() bool {
+	_, ok := m.clearedFields[wave.FieldConfidenceFactors]
+	return ok
+}
+
+// ResetConfidenceFactors resets all changes to the "confidence_factors" field.
+func (m *WaveMutation) ResetConfidenceFactors() {
+	m.confidence_factors = nil
+	m.appendconfidence_factors = nil
+	delete(m.clearedFields, wave.FieldConfidenceFactors)
+}
+
+// SetRisk sets the "risk" field.
+func (m *WaveMutation) SetRisk(s string) {
+	m.risk = &s
+}
+
+// Risk returns the value of the "risk" field in the mutation.
+func (m *WaveMutation) Risk() (r string, exists bool) {
+	v := m.risk
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRisk returns the old "risk" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldRisk(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRisk is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRisk requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRisk: %w", err)
+	}
+	return oldValue.Risk, nil
+}
+
+// ResetRisk resets all changes to the "risk" field.
+func (m *WaveMutation) ResetRisk() {
+	m.risk = nil
+}
+
+// SetRiskFactors sets the "risk_factors" field.
+func (m *WaveMutation) SetRiskFactors(s []string) {
+	m.risk_factors = &s
+	m.appendrisk_factors = nil
+}
+
+// RiskFactors returns the value of the "risk_factors" field in the mutation.
+func (m *WaveMutation) RiskFactors() (r []string, exists bool) {
+	v := m.risk_factors
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRiskFactors returns the old "risk_factors" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldRiskFactors(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRiskFactors is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRiskFactors requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRiskFactors: %w", err)
+	}
+	return oldValue.RiskFactors, nil
+}
+
+// AppendRiskFactors adds s to the "risk_factors" field.
+func (m *WaveMutation) AppendRiskFactors(s []string) {
+	m.appendrisk_factors = append(m.appendrisk_factors, s...)
+}
+
+// AppendedRiskFactors returns the list of values that were appended to the "risk_factors" field in this mutation.
+func (m *WaveMutation) AppendedRiskFactors() ([]string, bool) {
+	if len(m.appendrisk_factors) == 0 {
+		return nil, false
+	}
+	return m.appendrisk_factors, true
+}
+
+// ClearRiskFactors clears the value of the "risk_factors" field.
+func (m *WaveMutation) ClearRiskFactors() {
+	m.risk_factors = nil
+	m.appendrisk_factors = nil
+	m.clearedFields[wave.FieldRiskFactors] = struct{}{}
+}
+
+// RiskFactorsCleared returns if the "risk_factors" field was cleared in this mutation.
+func (m *WaveMutation) RiskFactorsCleared() bool {
+	_, ok := m.clearedFields[wave.FieldRiskFactors]
+	return ok
+}
+
+// ResetRiskFactors resets all changes to the "risk_factors" field.
+func (m *WaveMutation) ResetRiskFactors() {
+	m.risk_factors = nil
+	m.appendrisk_factors = nil
+	delete(m.clearedFields, wave.FieldRiskFactors)
+}
+
 // ClearTenant clears the "tenant" edge to the Tenant entity.
 func (m *WaveMutation) ClearTenant() {
 	m.clearedtenant = true
@@ -26275,7 +26483,7 @@ func (m *WaveMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WaveMutation) Fields() []string {
-	fields := make([]string, 0, 15)
+	fields := make([]string, 0, 19)
 	if m.created_at != nil {
 		fields = append(fields, wave.FieldCreatedAt)
 	}
@@ -26321,6 +26529,18 @@ func (m *WaveMutation) Fields() []string {
 	if m.status != nil {
 		fields = append(fields, wave.FieldStatus)
 	}
+	if m.confidence != nil {
+		fields = append(fields, wave.FieldConfidence)
+	}
+	if m.confidence_factors != nil {
+		fields = append(fields, wave.FieldConfidenceFactors)
+	}
+	if m.risk != nil {
+		fields = append(fields, wave.FieldRisk)
+	}
+	if m.risk_factors != nil {
+		fields = append(fields, wave.FieldRiskFactors)
+	}
 	return fields
 }
 
@@ -26359,6 +26579,14 @@ func (m *WaveMutation) Field(name string) (ent.Value, bool) {
 		return m.CutoverEndsAt()
 	case wave.FieldStatus:
 		return m.Status()
+	case wave.FieldConfidence:
+		return m.Confidence()
+	case wave.FieldConfidenceFactors:
+		return m.ConfidenceFactors()
+	case wave.FieldRisk:
+		return m.Risk()
+	case wave.FieldRiskFactors:
+		return m.RiskFactors()
 	}
 	return nil, false
 }
@@ -26398,6 +26626,14 @@ func (m *WaveMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldCutoverEndsAt(ctx)
 	case wave.FieldStatus:
 		return m.OldStatus(ctx)
+	case wave.FieldConfidence:
+		return m.OldConfidence(ctx)
+	case wave.FieldConfidenceFactors:
+		return m.OldConfidenceFactors(ctx)
+	case wave.FieldRisk:
+		return m.OldRisk(ctx)
+	case wave.FieldRiskFactors:
+		return m.OldRiskFactors(ctx)
 	}
 	return nil, fmt.Errorf("unknown Wave field %s", name)
 }
@@ -26512,6 +26748,34 @@ func (m *WaveMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetStatus(v)
 		return nil
+	case wave.FieldConfidence:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConfidence(v)
+		return nil
+	case wave.FieldConfidenceFactors:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConfidenceFactors(v)
+		return nil
+	case wave.FieldRisk:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRisk(v)
+		return nil
+	case wave.FieldRiskFactors:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRiskFactors(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Wave field %s", name)
 }
@@ -26617,6 +26881,12 @@ func (m *WaveMutation) ClearedFields() []string {
 	if m.FieldCleared(wave.FieldCutoverEndsAt) {
 		fields = append(fields, wave.FieldCutoverEndsAt)
 	}
+	if m.FieldCleared(wave.FieldConfidenceFactors) {
+		fields = append(fields, wave.FieldConfidenceFactors)
+	}
+	if m.FieldCleared(wave.FieldRiskFactors) {
+		fields = append(fields, wave.FieldRiskFactors)
+	}
 	return fields
 }
 
@@ -26642,6 +26912,12 @@ func (m *WaveMutation) ClearField(name string) error {
 		return nil
 	case wave.FieldCutoverEndsAt:
 		m.ClearCutoverEndsAt()
+		return nil
+	case wave.FieldConfidenceFactors:
+		m.ClearConfidenceFactors()
+		return nil
+	case wave.FieldRiskFactors:
+		m.ClearRiskFactors()
 		return nil
 	}
 	return fmt.Errorf("unknown Wave nullable field %s", name)
@@ -26695,6 +26971,18 @@ func (m *WaveMutation) ResetField(name string) error {
 		return nil
 	case wave.FieldStatus:
 		m.ResetStatus()
+		return nil
+	case wave.FieldConfidence:
+		m.ResetConfidence()
+		return nil
+	case wave.FieldConfidenceFactors:
+		m.ResetConfidenceFactors()
+		return nil
+	case wave.FieldRisk:
+		m.ResetRisk()
+		return nil
+	case wave.FieldRiskFactors:
+		m.ResetRiskFactors()
 		return nil
 	}
 	return fmt.Errorf("unknown Wave field %s", name)

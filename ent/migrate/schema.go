@@ -1019,6 +1019,10 @@ var (
 		{Name: "wire_bytes", Type: field.TypeInt64, Default: 0},
 		{Name: "cutover_ends_at", Type: field.TypeTime, Nullable: true},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"planned", "replicating", "ready", "cutting_over", "done"}, Default: "planned"},
+		{Name: "confidence", Type: field.TypeString, Default: ""},
+		{Name: "confidence_factors", Type: field.TypeJSON, Nullable: true},
+		{Name: "risk", Type: field.TypeString, Default: ""},
+		{Name: "risk_factors", Type: field.TypeJSON, Nullable: true},
 		{Name: "plan_waves", Type: field.TypeInt},
 		{Name: "tenant_id", Type: field.TypeInt},
 	}
@@ -1030,13 +1034,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "waves_plans_waves",
-				Columns:    []*schema.Column{WavesColumns[15]},
+				Columns:    []*schema.Column{WavesColumns[19]},
 				RefColumns: []*schema.Column{PlansColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "waves_tenants_tenant",
-				Columns:    []*schema.Column{WavesColumns[16]},
+				Columns:    []*schema.Column{WavesColumns[20]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -1045,17 +1049,17 @@ var (
 			{
 				Name:    "wave_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{WavesColumns[16]},
+				Columns: []*schema.Column{WavesColumns[20]},
 			},
 			{
 				Name:    "wave_tenant_id_plan_waves",
 				Unique:  false,
-				Columns: []*schema.Column{WavesColumns[16], WavesColumns[15]},
+				Columns: []*schema.Column{WavesColumns[20], WavesColumns[19]},
 			},
 			{
 				Name:    "wave_plan_waves",
 				Unique:  false,
-				Columns: []*schema.Column{WavesColumns[15]},
+				Columns: []*schema.Column{WavesColumns[19]},
 			},
 		},
 	}

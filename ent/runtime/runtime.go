@@ -1145,6 +1145,14 @@ func init() {
 	waveDescWireBytes := waveFields[9].Descriptor()
 	// wave.DefaultWireBytes holds the default value on creation for the wire_bytes field.
 	wave.DefaultWireBytes = waveDescWireBytes.Default.(int64)
+	// waveDescConfidence is the schema descriptor for confidence field.
+	waveDescConfidence := waveFields[12].Descriptor()
+	// wave.DefaultConfidence holds the default value on creation for the confidence field.
+	wave.DefaultConfidence = waveDescConfidence.Default.(string)
+	// waveDescRisk is the schema descriptor for risk field.
+	waveDescRisk := waveFields[14].Descriptor()
+	// wave.DefaultRisk holds the default value on creation for the risk field.
+	wave.DefaultRisk = waveDescRisk.Default.(string)
 	wavememberMixin := schema.WaveMember{}.Mixin()
 	wavememberMixinHooks1 := wavememberMixin[1].Hooks()
 	wavemember.Hooks[0] = wavememberMixinHooks1[0]

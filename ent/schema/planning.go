@@ -109,6 +109,11 @@ func (Wave) Fields() []ent.Field {
 		field.Int64("wire_bytes").Default(0),
 		field.Time("cutover_ends_at").Optional().Nillable(),
 		field.Enum("status").Values("planned", "replicating", "ready", "cutting_over", "done").Default("planned"),
+		// confidence (high, medium, low) and risk (low, medium, high) with the factors behind them (planner.Wave).
+		field.String("confidence").Default(""),
+		field.Strings("confidence_factors").Optional(),
+		field.String("risk").Default(""),
+		field.Strings("risk_factors").Optional(),
 	}
 }
 

@@ -12430,6 +12430,98 @@ func (ec *executionContext) fieldContext_Wave_status(_ context.Context, field gr
 	return graphql.NewScalarFieldContext("Wave", field, false, false, "WaveStatus")
 }
 
+func (ec *executionContext) _Wave_confidence(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_confidence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Confidence, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_confidence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Wave", field, false, false, "String")
+}
+
+func (ec *executionContext) _Wave_confidenceFactors(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_confidenceFactors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ConfidenceFactors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_confidenceFactors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Wave", field, false, false, "String")
+}
+
+func (ec *executionContext) _Wave_risk(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_risk(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Risk, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_risk(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Wave", field, false, false, "String")
+}
+
+func (ec *executionContext) _Wave_riskFactors(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_riskFactors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RiskFactors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_riskFactors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Wave", field, false, false, "String")
+}
+
 func (ec *executionContext) _Wave_tenant(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -31225,7 +31317,7 @@ func (ec *executionContext) unmarshalInputWaveWhereInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "ordinal", "ordinalNEQ", "ordinalIn", "ordinalNotIn", "ordinalGT", "ordinalGTE", "ordinalLT", "ordinalLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "startsAt", "startsAtNEQ", "startsAtIn", "startsAtNotIn", "startsAtGT", "startsAtGTE", "startsAtLT", "startsAtLTE", "startsAtIsNil", "startsAtNotNil", "endsAt", "endsAtNEQ", "endsAtIn", "endsAtNotIn", "endsAtGT", "endsAtGTE", "endsAtLT", "endsAtLTE", "endsAtIsNil", "endsAtNotNil", "cutoverAt", "cutoverAtNEQ", "cutoverAtIn", "cutoverAtNotIn", "cutoverAtGT", "cutoverAtGTE", "cutoverAtLT", "cutoverAtLTE", "cutoverAtIsNil", "cutoverAtNotNil", "dataBytes", "dataBytesNEQ", "dataBytesIn", "dataBytesNotIn", "dataBytesGT", "dataBytesGTE", "dataBytesLT", "dataBytesLTE", "replicationSeconds", "replicationSecondsNEQ", "replicationSecondsIn", "replicationSecondsNotIn", "replicationSecondsGT", "replicationSecondsGTE", "replicationSecondsLT", "replicationSecondsLTE", "pilot", "pilotNEQ", "hostCount", "hostCountNEQ", "hostCountIn", "hostCountNotIn", "hostCountGT", "hostCountGTE", "hostCountLT", "hostCountLTE", "wireBytes", "wireBytesNEQ", "wireBytesIn", "wireBytesNotIn", "wireBytesGT", "wireBytesGTE", "wireBytesLT", "wireBytesLTE", "cutoverEndsAt", "cutoverEndsAtNEQ", "cutoverEndsAtIn", "cutoverEndsAtNotIn", "cutoverEndsAtGT", "cutoverEndsAtGTE", "cutoverEndsAtLT", "cutoverEndsAtLTE", "cutoverEndsAtIsNil", "cutoverEndsAtNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "hasPlan", "hasPlanWith", "hasMembers", "hasMembersWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "ordinal", "ordinalNEQ", "ordinalIn", "ordinalNotIn", "ordinalGT", "ordinalGTE", "ordinalLT", "ordinalLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "startsAt", "startsAtNEQ", "startsAtIn", "startsAtNotIn", "startsAtGT", "startsAtGTE", "startsAtLT", "startsAtLTE", "startsAtIsNil", "startsAtNotNil", "endsAt", "endsAtNEQ", "endsAtIn", "endsAtNotIn", "endsAtGT", "endsAtGTE", "endsAtLT", "endsAtLTE", "endsAtIsNil", "endsAtNotNil", "cutoverAt", "cutoverAtNEQ", "cutoverAtIn", "cutoverAtNotIn", "cutoverAtGT", "cutoverAtGTE", "cutoverAtLT", "cutoverAtLTE", "cutoverAtIsNil", "cutoverAtNotNil", "dataBytes", "dataBytesNEQ", "dataBytesIn", "dataBytesNotIn", "dataBytesGT", "dataBytesGTE", "dataBytesLT", "dataBytesLTE", "replicationSeconds", "replicationSecondsNEQ", "replicationSecondsIn", "replicationSecondsNotIn", "replicationSecondsGT", "replicationSecondsGTE", "replicationSecondsLT", "replicationSecondsLTE", "pilot", "pilotNEQ", "hostCount", "hostCountNEQ", "hostCountIn", "hostCountNotIn", "hostCountGT", "hostCountGTE", "hostCountLT", "hostCountLTE", "wireBytes", "wireBytesNEQ", "wireBytesIn", "wireBytesNotIn", "wireBytesGT", "wireBytesGTE", "wireBytesLT", "wireBytesLTE", "cutoverEndsAt", "cutoverEndsAtNEQ", "cutoverEndsAtIn", "cutoverEndsAtNotIn", "cutoverEndsAtGT", "cutoverEndsAtGTE", "cutoverEndsAtLT", "cutoverEndsAtLTE", "cutoverEndsAtIsNil", "cutoverEndsAtNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "confidence", "confidenceNEQ", "confidenceIn", "confidenceNotIn", "confidenceGT", "confidenceGTE", "confidenceLT", "confidenceLTE", "confidenceContains", "confidenceHasPrefix", "confidenceHasSuffix", "confidenceEqualFold", "confidenceContainsFold", "risk", "riskNEQ", "riskIn", "riskNotIn", "riskGT", "riskGTE", "riskLT", "riskLTE", "riskContains", "riskHasPrefix", "riskHasSuffix", "riskEqualFold", "riskContainsFold", "hasPlan", "hasPlanWith", "hasMembers", "hasMembersWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -32114,6 +32206,188 @@ func (ec *executionContext) unmarshalInputWaveWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.StatusNotIn = data
+		case "confidence":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("confidence"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Confidence = data
+		case "confidenceNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("confidenceNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConfidenceNEQ = data
+		case "confidenceIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("confidenceIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConfidenceIn = data
+		case "confidenceNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("confidenceNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConfidenceNotIn = data
+		case "confidenceGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("confidenceGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConfidenceGT = data
+		case "confidenceGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("confidenceGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConfidenceGTE = data
+		case "confidenceLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("confidenceLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConfidenceLT = data
+		case "confidenceLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("confidenceLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConfidenceLTE = data
+		case "confidenceContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("confidenceContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConfidenceContains = data
+		case "confidenceHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("confidenceHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConfidenceHasPrefix = data
+		case "confidenceHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("confidenceHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConfidenceHasSuffix = data
+		case "confidenceEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("confidenceEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConfidenceEqualFold = data
+		case "confidenceContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("confidenceContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConfidenceContainsFold = data
+		case "risk":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("risk"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Risk = data
+		case "riskNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("riskNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RiskNEQ = data
+		case "riskIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("riskIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RiskIn = data
+		case "riskNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("riskNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RiskNotIn = data
+		case "riskGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("riskGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RiskGT = data
+		case "riskGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("riskGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RiskGTE = data
+		case "riskLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("riskLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RiskLT = data
+		case "riskLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("riskLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RiskLTE = data
+		case "riskContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("riskContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RiskContains = data
+		case "riskHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("riskHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RiskHasPrefix = data
+		case "riskHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("riskHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RiskHasSuffix = data
+		case "riskEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("riskEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RiskEqualFold = data
+		case "riskContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("riskContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RiskContainsFold = data
 		case "hasPlan":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPlan"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -36038,6 +36312,26 @@ func (ec *executionContext) _Wave(ctx context.Context, sel ast.SelectionSet, obj
 		case "status":
 			out.Values[i] = ec._Wave_status(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "confidence":
+			out.Values[i] = ec._Wave_confidence(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "confidenceFactors":
+			out.Values[i] = ec._Wave_confidenceFactors(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "risk":
+			out.Values[i] = ec._Wave_risk(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "riskFactors":
+			out.Values[i] = ec._Wave_riskFactors(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "tenant":

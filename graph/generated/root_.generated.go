@@ -732,6 +732,8 @@ type ComplexityRoot struct {
 	}
 
 	Wave struct {
+		Confidence         func(childComplexity int) int
+		ConfidenceFactors  func(childComplexity int) int
 		CreatedAt          func(childComplexity int) int
 		CutoverAt          func(childComplexity int) int
 		CutoverEndsAt      func(childComplexity int) int
@@ -745,6 +747,8 @@ type ComplexityRoot struct {
 		Pilot              func(childComplexity int) int
 		Plan               func(childComplexity int) int
 		ReplicationSeconds func(childComplexity int) int
+		Risk               func(childComplexity int) int
+		RiskFactors        func(childComplexity int) int
 		StartsAt           func(childComplexity int) int
 		Status             func(childComplexity int) int
 		Tenant             func(childComplexity int) int
@@ -4069,6 +4073,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Viewer.User(childComplexity), true
 
+	case "Wave.confidence":
+		if e.ComplexityRoot.Wave.Confidence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.Confidence(childComplexity), true
+	case "Wave.confidenceFactors":
+		if e.ComplexityRoot.Wave.ConfidenceFactors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.ConfidenceFactors(childComplexity), true
 	case "Wave.createdAt":
 		if e.ComplexityRoot.Wave.CreatedAt == nil {
 			break
@@ -4147,6 +4163,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Wave.ReplicationSeconds(childComplexity), true
+	case "Wave.risk":
+		if e.ComplexityRoot.Wave.Risk == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.Risk(childComplexity), true
+	case "Wave.riskFactors":
+		if e.ComplexityRoot.Wave.RiskFactors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.RiskFactors(childComplexity), true
 	case "Wave.startsAt":
 		if e.ComplexityRoot.Wave.StartsAt == nil {
 			break
@@ -9701,6 +9729,10 @@ type Wave implements Node {
   wireBytes: Int!
   cutoverEndsAt: Time
   status: WaveStatus!
+  confidence: String!
+  confidenceFactors: [String!]
+  risk: String!
+  riskFactors: [String!]
   tenant: Tenant!
   plan: Plan!
   members: [WaveMember!]
@@ -10087,6 +10119,38 @@ input WaveWhereInput {
   statusNEQ: WaveStatus
   statusIn: [WaveStatus!]
   statusNotIn: [WaveStatus!]
+  """
+  confidence field predicates
+  """
+  confidence: String
+  confidenceNEQ: String
+  confidenceIn: [String!]
+  confidenceNotIn: [String!]
+  confidenceGT: String
+  confidenceGTE: String
+  confidenceLT: String
+  confidenceLTE: String
+  confidenceContains: String
+  confidenceHasPrefix: String
+  confidenceHasSuffix: String
+  confidenceEqualFold: String
+  confidenceContainsFold: String
+  """
+  risk field predicates
+  """
+  risk: String
+  riskNEQ: String
+  riskIn: [String!]
+  riskNotIn: [String!]
+  riskGT: String
+  riskGTE: String
+  riskLT: String
+  riskLTE: String
+  riskContains: String
+  riskHasPrefix: String
+  riskHasSuffix: String
+  riskEqualFold: String
+  riskContainsFold: String
   """
   plan edge predicates
   """
@@ -11754,6 +11818,14 @@ func (ec *executionContext) childFields_Wave(ctx context.Context, field graphql.
 		return ec.fieldContext_Wave_cutoverEndsAt(ctx, field)
 	case "status":
 		return ec.fieldContext_Wave_status(ctx, field)
+	case "confidence":
+		return ec.fieldContext_Wave_confidence(ctx, field)
+	case "confidenceFactors":
+		return ec.fieldContext_Wave_confidenceFactors(ctx, field)
+	case "risk":
+		return ec.fieldContext_Wave_risk(ctx, field)
+	case "riskFactors":
+		return ec.fieldContext_Wave_riskFactors(ctx, field)
 	case "tenant":
 		return ec.fieldContext_Wave_tenant(ctx, field)
 	case "plan":

@@ -236,7 +236,8 @@ func writePlan(ctx context.Context, c *ent.Client, p *ent.Plan, pl *planner.Plan
 		}
 		wc := c.Wave.Create().SetTenantID(tenantID).SetPlanID(p.ID).SetOrdinal(w.Number).SetName(name).
 			SetPilot(w.Pilot).SetHostCount(w.Hosts).SetDataBytes(w.Bytes).SetWireBytes(w.WireBytes).
-			SetReplicationSeconds(int64(w.ReplicationHours * 3600))
+			SetReplicationSeconds(int64(w.ReplicationHours*3600)).
+			SetConfidence(w.Confidence).SetConfidenceFactors(nonNil(w.ConfidenceFactors)).SetRisk(w.Risk).SetRiskFactors(nonNil(w.RiskFactors))
 		if !w.Start.IsZero() {
 			wc.SetStartsAt(w.Start).SetEndsAt(w.End)
 		}
@@ -298,7 +299,17 @@ func writePlan(ctx context.Context, c *ent.Client, p *ent.Plan, pl *planner.Plan
 		return err
 	}
 	return c.Plan.UpdateOneID(p.ID).SetStatus(status).SetMetrics(metrics).SetInfeasible(inf).SetUnplaced(unp).
-		SetCycles(cyc).SetWarnings(nonNil(pl.Warnings)).SetError("").ClearProblems().SetFinishedAt(now()).Exec(ctx)
+		SetCycles(cyc).SetWarnings(append(nonNil(pl.Warnings), waivedWarnings(pl.Waived)...)).SetError("").ClearProblems().SetFinishedAt(now()).Exec(ctx)
+}
+
+// waivedWarnings stores the wave rules that gave way among the warnings,
+// marked, so the plan screen lists them with the rest.
+func waivedWarnings(w []string) []string {
+	out := make([]string, 0, len(w))
+	for _, x := range w {
+		out = append(out, "waived "+x)
+	}
+	return out
 }
 
 func nonNil(s []string) []string {
@@ -350,7 +361,8 @@ func loadPlan(ctx context.Context, c *ent.Client, p *ent.Plan) (*planner.Plan, m
 	for i, w := range ws {
 		pos[w.ID] = i
 		pw := planner.Wave{Number: w.Ordinal, Pilot: w.Pilot, Hosts: w.HostCount, Bytes: w.DataBytes, WireBytes: w.WireBytes,
-			ReplicationHours: float64(w.ReplicationSeconds) / 3600}
+			ReplicationHours: float64(w.ReplicationSeconds) / 3600,
+			Confidence:       w.Confidence, ConfidenceFactors: w.ConfidenceFactors, Risk: w.Risk, RiskFactors: w.RiskFactors}
 		if w.StartsAt != nil && w.EndsAt != nil {
 			pw.Start, pw.End = *w.StartsAt, *w.EndsAt
 			pw.DurationHours = pw.End.Sub(pw.Start).Hours()

@@ -16,7 +16,7 @@ export const PlanQuery = graphql(`
       ... on Plan {
         id name target status problems constraints metrics error infeasible unplaced warnings
         waves {
-          id ordinal name status startsAt endsAt cutoverAt dataBytes replicationSeconds pilot hostCount
+          id ordinal name status startsAt endsAt cutoverAt dataBytes replicationSeconds pilot hostCount confidence confidenceFactors risk riskFactors
           members { id reason moveGroup manual host { id name } }
         }
       }
