@@ -236,7 +236,7 @@ func writePlan(ctx context.Context, c *ent.Client, p *ent.Plan, pl *planner.Plan
 		}
 		wc := c.Wave.Create().SetTenantID(tenantID).SetPlanID(p.ID).SetOrdinal(w.Number).SetName(name).
 			SetPilot(w.Pilot).SetHostCount(w.Hosts).SetDataBytes(w.Bytes).SetWireBytes(w.WireBytes).
-			SetReplicationSeconds(int64(w.ReplicationHours*3600)).
+			SetReplicationSeconds(int64(w.ReplicationHours * 3600)).
 			SetConfidence(w.Confidence).SetConfidenceFactors(nonNil(w.ConfidenceFactors)).SetRisk(w.Risk).SetRiskFactors(nonNil(w.RiskFactors))
 		if !w.Start.IsZero() {
 			wc.SetStartsAt(w.Start).SetEndsAt(w.End)
