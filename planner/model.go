@@ -56,7 +56,8 @@ type model struct {
 	firstProd     int            // first wave holding production (render)
 	overWindow    map[int]string // waves whose cutover outlasts their window
 	capCache      [3]int         // waveCap, cutover cap, hosts per window (+1, 0 = not computed)
-	bad           []bool         // group cannot be placed (infeasible)
+	bad           []bool         // group is in no wave: infeasible, or kept on-premises
+	onPrem        []bool         // group is a shared service kept on-premises by policy
 	badWhy        []string
 	keepApart     [][2]int32
 	apartOf       map[int32][]int32 // host -> hosts it must not share a wave with

@@ -16,6 +16,16 @@ func (m *model) prepare() {
 	ng := len(m.groups)
 	m.bad = make([]bool, ng)
 	m.badWhy = make([]string, ng)
+	m.onPrem = make([]bool, ng)
+	if m.r.SharedServices.Policy == PolicyOnPremises {
+		// Kept on-premises: in no wave, and not a failure.
+		for _, g := range m.groups {
+			if g.shared && g.pin == 0 {
+				m.onPrem[g.id], m.bad[g.id] = true, true
+				m.badWhy[g.id] = "shared service kept on-premises (rules.shared_services.policy on_premises)"
+			}
+		}
+	}
 	m.gpred = make([][]orderArc, ng)
 	m.gsucc = make([][]orderArc, ng)
 

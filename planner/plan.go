@@ -131,6 +131,9 @@ type Metrics struct {
 	Applications      int `json:"applications"`
 	ApplicationsWhole int `json:"applications_whole"`
 	SharedServices    int `json:"shared_services"`
+	// KeptOnPremises counts shared-service hosts left out of every wave by
+	// the on_premises policy (they are neither placed nor unplaced).
+	KeptOnPremises int `json:"kept_on_premises"`
 	Suggestions       int `json:"suggestions"`
 	// CriticalPath is the longest chain of order constraints (group names);
 	// no plan can use fewer waves than its strict steps plus one.
@@ -234,6 +237,9 @@ func (m *model) render(wave []int, warnings []string) (*Plan, error) {
 	for v := 0; v < m.n; v++ {
 		g := m.hostGroup[v]
 		h := &m.e.Hosts[v]
+		if wave[g] == 0 && int(g) < len(m.onPrem) && m.onPrem[g] {
+			continue // listed under SharedServices with wave 0
+		}
 		if wave[g] == 0 {
 			why := m.badWhy[g]
 			if why == "" {
@@ -476,6 +482,12 @@ func (m *model) metrics(p *Plan, wave []int) {
 	mt.Hosts = m.n
 	mt.Groups = len(m.groups)
 	mt.Placed = m.n - len(p.Unplaced)
+	for g, o := range m.onPrem {
+		if o {
+			mt.KeptOnPremises += len(m.groups[g].hosts)
+		}
+	}
+	mt.Placed -= mt.KeptOnPremises
 	m.fillCrossing(mt, wave)
 	mt.SharedServices, mt.Suggestions = len(m.sharedList), len(m.suggestions)
 	appWave := map[int32]int{}
