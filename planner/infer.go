@@ -176,8 +176,8 @@ func (m *model) infer() {
 			continue
 		}
 		k := key{comm[unit[v]], m.e.Hosts[v].Environment}
-		if labelKey[v] != "" {
-			k.env = "" // a labelled unit is already one environment
+		if c := k.c; c < int32(units) && unitLabel[c] != "" {
+			k.env = "" // joins a labelled application, which is one environment already
 		}
 		if _, ok := members[k]; !ok {
 			keys = append(keys, k)

@@ -94,7 +94,7 @@ func (m *model) pack(earliest, deadline []int) (wave []int, warnings []string) {
 	prodPhase := !devFirst
 	nonprodLeft := 0
 	for g := 0; g < ng; g++ {
-		if !m.bad[g] && !m.groups[g].prod {
+		if !m.bad[g] && !m.groups[g].prod && !m.groups[g].shared {
 			nonprodLeft++
 		}
 	}
@@ -106,7 +106,7 @@ func (m *model) pack(earliest, deadline []int) (wave []int, warnings []string) {
 		if inB[g] {
 			return
 		}
-		if !prodPhase && m.groups[g].prod && deadline[g] >= noDeadline {
+		if !prodPhase && m.groups[g].prod && !m.groups[g].shared && deadline[g] >= noDeadline {
 			held = append(held, g)
 			inB[g] = true
 			return
@@ -157,10 +157,12 @@ func (m *model) pack(earliest, deadline []int) (wave []int, warnings []string) {
 		fits := func(g int32) (bool, miss) {
 			gr := m.groups[g]
 			due := deadline[g] <= w
-			if !prodPhase && gr.prod && !due {
+			// Shared services follow their placement policy, not the
+			// environment rules: they are infrastructure for both.
+			if !prodPhase && gr.prod && !due && !gr.shared {
 				return false, miss{kind: missPhase, w: int32(w)}
 			}
-			if separate && !due && m.waveProd[w] >= 0 && (m.waveProd[w] == 1) != gr.prod {
+			if separate && !due && !gr.shared && m.waveProd[w] >= 0 && (m.waveProd[w] == 1) != gr.prod {
 				return false, miss{kind: missClass, w: int32(w), n: int64(m.waveProd[w])}
 			}
 			if capH > 0 && hostsIn+len(gr.hosts) > capH {
@@ -227,11 +229,11 @@ func (m *model) pack(earliest, deadline []int) (wave []int, warnings []string) {
 			misses = 0
 			gr := m.groups[g]
 			wave[g] = w
-			if m.waveProd[w] < 0 {
+			if m.waveProd[w] < 0 && !gr.shared {
 				m.waveProd[w] = boolInt8(gr.prod)
 			}
 			remaining--
-			if !gr.prod {
+			if !gr.prod && !gr.shared {
 				nonprodLeft--
 			}
 			hostsIn += len(gr.hosts)
@@ -299,7 +301,7 @@ func (m *model) pack(earliest, deadline []int) (wave []int, warnings []string) {
 			// (each depends on a production group): production starts.
 			prodPhase = true
 			for g := 0; g < ng; g++ {
-				if !m.bad[g] && wave[g] == 0 && !m.groups[g].prod {
+				if !m.bad[g] && wave[g] == 0 && !m.groups[g].prod && !m.groups[g].shared {
 					m.devTestWaived[g] = true
 					m.waived = append(m.waived, fmt.Sprintf("dev_test_first: %s moves after production it depends on (dependencies_first outranks it)", m.groups[g].name))
 				}
@@ -463,7 +465,7 @@ func (m *model) improve(wave []int) {
 			hosts[w] += len(m.groups[g].hosts)
 			bytes[w] += m.groups[g].bytes
 			count[w]++
-			if m.groups[g].prod {
+			if m.groups[g].prod && !m.groups[g].shared {
 				prodN[w]++
 			}
 		}
@@ -478,14 +480,21 @@ func (m *model) improve(wave []int) {
 			break
 		}
 	}
+	_ = firstProd
 	// classOK: g may join wave w (leaving out group out, if any) without
 	// mixing production and non-production.
+	sharedN := make([]int, nw+1)
+	for g, w := range wave {
+		if w > 0 && m.groups[g].shared {
+			sharedN[w]++
+		}
+	}
 	classOK := func(g, w, out int) bool {
-		if !separate {
+		if !separate || m.groups[g].shared {
 			return true
 		}
-		p, n := prodN[w], count[w]-prodN[w]
-		if out >= 0 {
+		p, n := prodN[w], count[w]-prodN[w]-sharedN[w]
+		if out >= 0 && !m.groups[out].shared {
 			if m.groups[out].prod {
 				p--
 			} else {
@@ -516,7 +525,7 @@ func (m *model) improve(wave []int) {
 	}
 	bounds := func(g int) (int, int) {
 		lb, ub := m.baseWave(m.groups[g]), nw
-		if devFirst && firstProd > 0 {
+		if devFirst && firstProd > 0 && !m.groups[g].shared {
 			if m.groups[g].prod {
 				lb = max(lb, firstProd)
 			} else if !m.devTestWaived[g] {
@@ -579,9 +588,13 @@ func (m *model) improve(wave []int) {
 		bytes[to] += gr.bytes
 		count[to]++
 		wave[g] = to
-		if gr.prod {
+		if gr.prod && !gr.shared {
 			prodN[from]--
 			prodN[to]++
+		}
+		if gr.shared {
+			sharedN[from]--
+			sharedN[to]++
 		}
 		list := members[from]
 		for i, x := range list {

@@ -134,7 +134,7 @@ type Metrics struct {
 	// KeptOnPremises counts shared-service hosts left out of every wave by
 	// the on_premises policy (they are neither placed nor unplaced).
 	KeptOnPremises int `json:"kept_on_premises"`
-	Suggestions       int `json:"suggestions"`
+	Suggestions    int `json:"suggestions"`
 	// CriticalPath is the longest chain of order constraints (group names);
 	// no plan can use fewer waves than its strict steps plus one.
 	CriticalPath  []string  `json:"critical_path"`
@@ -225,7 +225,7 @@ func (m *model) render(wave []int, warnings []string) (*Plan, error) {
 	sched, _ := m.c.transferSchedule()
 	m.firstProd = 0
 	for g, w := range wave {
-		if w > 0 && m.groups[g].prod && (m.firstProd == 0 || w < m.firstProd) {
+		if w > 0 && m.groups[g].prod && !m.groups[g].shared && (m.firstProd == 0 || w < m.firstProd) {
 			m.firstProd = w
 		}
 	}
@@ -340,7 +340,7 @@ func (m *model) whyWave(g int32, wave []int) string {
 			why = fmt.Sprintf("%s depends on %s (port %d), in wave %d", m.label(best.host), m.label(best.other), m.arcPort(best.host, best.other), pw)
 		}
 	}
-	if gr.prod && m.firstProd > 1 && on(m.c.WaveRules.DevTestFirst) && m.firstProd > lb {
+	if gr.prod && !gr.shared && m.firstProd > 1 && on(m.c.WaveRules.DevTestFirst) && m.firstProd > lb {
 		lb = m.firstProd
 		why = fmt.Sprintf("production moves after dev/test (dev_test_first): waves before %d hold non-production", m.firstProd)
 	}

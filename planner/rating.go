@@ -172,8 +172,8 @@ func (m *model) checkRules(p *Plan, wave []int) {
 			var prod, non []string
 			mixed := ""
 			for gi, gr := range m.groups {
-				if wave[gi] != w {
-					continue
+				if wave[gi] != w || gr.shared {
+					continue // shared services follow their own policy
 				}
 				hasP, hasN := false, false
 				for _, h := range gr.hosts {

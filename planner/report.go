@@ -32,6 +32,13 @@ func WriteTable(w io.Writer, p *Plan, members bool) error {
 	fmt.Fprintf(w, "\n%d waves, %d/%d hosts placed in %d groups; crossing dependency weight %d of %d (%s); %s → %s (%.0f days)\n",
 		mt.Waves, mt.Placed, mt.Hosts, mt.Groups, mt.CrossingWeight, mt.TotalWeight, pct(mt.CrossingShare),
 		mt.Start.Format("2006-01-02"), mt.End.Format("2006-01-02"), mt.DurationHours/24)
+	if mt.NonSharedWeight != mt.TotalWeight {
+		share := 0.0
+		if mt.NonSharedWeight > 0 {
+			share = float64(mt.NonSharedCrossingWeight) / float64(mt.NonSharedWeight)
+		}
+		fmt.Fprintf(w, "without the shared services' edges: %d of %d (%s)\n", mt.NonSharedCrossingWeight, mt.NonSharedWeight, pct(share))
+	}
 	fmt.Fprintf(w, "%d/%d applications whole in one wave; %d suggested from traffic; %d shared service(s)\n",
 		mt.ApplicationsWhole, mt.Applications, mt.Suggestions, mt.SharedServices)
 	for i, s := range p.SharedServices {
