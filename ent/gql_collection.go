@@ -3056,6 +3056,11 @@ func (_q *PlanQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 				selectedFields = append(selectedFields, plan.FieldWarnings)
 				fieldSeen[plan.FieldWarnings] = struct{}{}
 			}
+		case "sharedServices":
+			if _, ok := fieldSeen[plan.FieldSharedServices]; !ok {
+				selectedFields = append(selectedFields, plan.FieldSharedServices)
+				fieldSeen[plan.FieldSharedServices] = struct{}{}
+			}
 		case "startedAt":
 			if _, ok := fieldSeen[plan.FieldStartedAt]; !ok {
 				selectedFields = append(selectedFields, plan.FieldStartedAt)

@@ -18660,38 +18660,40 @@ func (m *NetworkInterfaceMutation) ResetEdge(name string) error {
 // PlanMutation represents an operation that mutates the Plan nodes in the graph.
 type PlanMutation struct {
 	config
-	op               Op
-	typ              string
-	id               *int
-	created_at       *time.Time
-	updated_at       *time.Time
-	name             *string
-	target           *string
-	status           *plan.Status
-	constraints      *map[string]interface{}
-	metrics          *map[string]interface{}
-	problems         *[]string
-	appendproblems   []string
-	error            *string
-	infeasible       *[]map[string]interface{}
-	appendinfeasible []map[string]interface{}
-	unplaced         *[]map[string]interface{}
-	appendunplaced   []map[string]interface{}
-	cycles           *[]map[string]interface{}
-	appendcycles     []map[string]interface{}
-	warnings         *[]string
-	appendwarnings   []string
-	started_at       *time.Time
-	finished_at      *time.Time
-	clearedFields    map[string]struct{}
-	tenant           *int
-	clearedtenant    bool
-	waves            map[int]struct{}
-	removedwaves     map[int]struct{}
-	clearedwaves     bool
-	done             bool
-	oldValue         func(context.Context) (*Plan, error)
-	predicates       []predicate.Plan
+	op                    Op
+	typ                   string
+	id                    *int
+	created_at            *time.Time
+	updated_at            *time.Time
+	name                  *string
+	target                *string
+	status                *plan.Status
+	constraints           *map[string]interface{}
+	metrics               *map[string]interface{}
+	problems              *[]string
+	appendproblems        []string
+	error                 *string
+	infeasible            *[]map[string]interface{}
+	appendinfeasible      []map[string]interface{}
+	unplaced              *[]map[string]interface{}
+	appendunplaced        []map[string]interface{}
+	cycles                *[]map[string]interface{}
+	appendcycles          []map[string]interface{}
+	warnings              *[]string
+	appendwarnings        []string
+	shared_services       *[]map[string]interface{}
+	appendshared_services []map[string]interface{}
+	started_at            *time.Time
+	finished_at           *time.Time
+	clearedFields         map[string]struct{}
+	tenant                *int
+	clearedtenant         bool
+	waves                 map[int]struct{}
+	removedwaves          map[int]struct{}
+	clearedwaves          bool
+	done                  bool
+	oldValue              func(context.Context) (*Plan, error)
+	predicates            []predicate.Plan
 }
 
 var _ ent.Mutation = (*PlanMutation)(nil)
@@ -19467,6 +19469,71 @@ func (m *PlanMutation) ResetWarnings() {
 	delete(m.clearedFields, plan.FieldWarnings)
 }
 
+// SetSharedServices sets the "shared_services" field.
+func (m *PlanMutation) SetSharedServices(value []map[string]interface{}) {
+	m.shared_services = &value
+	m.appendshared_services = nil
+}
+
+// SharedServices returns the value of the "shared_services" field in the mutation.
+func (m *PlanMutation) SharedServices() (r []map[string]interface{}, exists bool) {
+	v := m.shared_services
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSharedServices returns the old "shared_services" field's value of the Plan entity.
+// If the Plan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PlanMutation) OldSharedServices(ctx context.Context) (v []map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSharedServices is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSharedServices requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSharedServices: %w", err)
+	}
+	return oldValue.SharedServices, nil
+}
+
+// AppendSharedServices adds value to the "shared_services" field.
+func (m *PlanMutation) AppendSharedServices(value []map[string]interface{}) {
+	m.appendshared_services = append(m.appendshared_services, value...)
+}
+
+// AppendedSharedServices returns the list of values that were appended to the "shared_services" field in this mutation.
+func (m *PlanMutation) AppendedSharedServices() ([]map[string]interface{}, bool) {
+	if len(m.appendshared_services) == 0 {
+		return nil, false
+	}
+	return m.appendshared_services, true
+}
+
+// ClearSharedServices clears the value of the "shared_services" field.
+func (m *PlanMutation) ClearSharedServices() {
+	m.shared_services = nil
+	m.appendshared_services = nil
+	m.clearedFields[plan.FieldSharedServices] = struct{}{}
+}
+
+// SharedServicesCleared returns if the "shared_services" field was cleared in this mutation.
+func (m *PlanMutation) SharedServicesCleared() bool {
+	_, ok := m.clearedFields[plan.FieldSharedServices]
+	return ok
+}
+
+// ResetSharedServices resets all changes to the "shared_services" field.
+func (m *PlanMutation) ResetSharedServices() {
+	m.shared_services = nil
+	m.appendshared_services = nil
+	delete(m.clearedFields, plan.FieldSharedServices)
+}
+
 // SetStartedAt sets the "started_at" field.
 func (m *PlanMutation) SetStartedAt(t time.Time) {
 	m.started_at = &t
@@ -19680,7 +19747,7 @@ func (m *PlanMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PlanMutation) Fields() []string {
-	fields := make([]string, 0, 16)
+	fields := make([]string, 0, 17)
 	if m.created_at != nil {
 		fields = append(fields, plan.FieldCreatedAt)
 	}
@@ -19722,6 +19789,9 @@ func (m *PlanMutation) Fields() []string {
 	}
 	if m.warnings != nil {
 		fields = append(fields, plan.FieldWarnings)
+	}
+	if m.shared_services != nil {
+		fields = append(fields, plan.FieldSharedServices)
 	}
 	if m.started_at != nil {
 		fields = append(fields, plan.FieldStartedAt)
@@ -19765,6 +19835,8 @@ func (m *PlanMutation) Field(name string) (ent.Value, bool) {
 		return m.Cycles()
 	case plan.FieldWarnings:
 		return m.Warnings()
+	case plan.FieldSharedServices:
+		return m.SharedServices()
 	case plan.FieldStartedAt:
 		return m.StartedAt()
 	case plan.FieldFinishedAt:
@@ -19806,6 +19878,8 @@ func (m *PlanMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldCycles(ctx)
 	case plan.FieldWarnings:
 		return m.OldWarnings(ctx)
+	case plan.FieldSharedServices:
+		return m.OldSharedServices(ctx)
 	case plan.FieldStartedAt:
 		return m.OldStartedAt(ctx)
 	case plan.FieldFinishedAt:
@@ -19917,6 +19991,13 @@ func (m *PlanMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetWarnings(v)
 		return nil
+	case plan.FieldSharedServices:
+		v, ok := value.([]map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSharedServices(v)
+		return nil
 	case plan.FieldStartedAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -19985,6 +20066,9 @@ func (m *PlanMutation) ClearedFields() []string {
 	if m.FieldCleared(plan.FieldWarnings) {
 		fields = append(fields, plan.FieldWarnings)
 	}
+	if m.FieldCleared(plan.FieldSharedServices) {
+		fields = append(fields, plan.FieldSharedServices)
+	}
 	if m.FieldCleared(plan.FieldStartedAt) {
 		fields = append(fields, plan.FieldStartedAt)
 	}
@@ -20025,6 +20109,9 @@ func (m *PlanMutation) ClearField(name string) error {
 		return nil
 	case plan.FieldWarnings:
 		m.ClearWarnings()
+		return nil
+	case plan.FieldSharedServices:
+		m.ClearSharedServices()
 		return nil
 	case plan.FieldStartedAt:
 		m.ClearStartedAt()
@@ -20081,6 +20168,9 @@ func (m *PlanMutation) ResetField(name string) error {
 		return nil
 	case plan.FieldWarnings:
 		m.ResetWarnings()
+		return nil
+	case plan.FieldSharedServices:
+		m.ResetSharedServices()
 		return nil
 	case plan.FieldStartedAt:
 		m.ResetStartedAt()

@@ -303,7 +303,7 @@ func (m *model) pack(earliest, deadline []int) (wave []int, warnings []string) {
 			for g := 0; g < ng; g++ {
 				if !m.bad[g] && wave[g] == 0 && !m.groups[g].prod && !m.groups[g].shared {
 					m.devTestWaived[g] = true
-					m.waived = append(m.waived, fmt.Sprintf("dev_test_first: %s moves after production it depends on (dependencies_first outranks it)", m.groups[g].name))
+					m.waived = append(m.waived, fmt.Sprintf("dev_test_first: %s moves after production it waits for (a dependency or a before rule outranks it)", m.groups[g].name))
 				}
 			}
 			for _, g := range held {

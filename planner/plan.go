@@ -289,7 +289,7 @@ func (m *model) reason(v int32, wave []int) string {
 	}
 	parts = append(parts, m.whyWave(g, wave))
 	if int(g) < len(m.devTestWaived) && m.devTestWaived[g] {
-		parts = append(parts, "dev/test after production here: it depends on production (dependencies_first outranks dev_test_first)")
+		parts = append(parts, "dev/test after production here: it waits for production (dependencies_first and before rules outrank dev_test_first)")
 	}
 	if !m.shared[v] {
 		if t := m.callsShared(v, wave); t != "" {

@@ -761,6 +761,7 @@ var (
 		{Name: "unplaced", Type: field.TypeJSON, Nullable: true},
 		{Name: "cycles", Type: field.TypeJSON, Nullable: true},
 		{Name: "warnings", Type: field.TypeJSON, Nullable: true},
+		{Name: "shared_services", Type: field.TypeJSON, Nullable: true},
 		{Name: "started_at", Type: field.TypeTime, Nullable: true},
 		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
 		{Name: "tenant_id", Type: field.TypeInt},
@@ -773,7 +774,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "plans_tenants_tenant",
-				Columns:    []*schema.Column{PlansColumns[16]},
+				Columns:    []*schema.Column{PlansColumns[17]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -782,7 +783,7 @@ var (
 			{
 				Name:    "plan_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{PlansColumns[16]},
+				Columns: []*schema.Column{PlansColumns[17]},
 			},
 		},
 	}

@@ -77,6 +77,8 @@ func (Plan) Fields() []ent.Field {
 		field.JSON("unplaced", []map[string]any{}).Optional().Annotations(entgql.Type("[Map!]"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.JSON("cycles", []map[string]any{}).Optional().Annotations(entgql.Type("[Map!]"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.Strings("warnings").Optional().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		// shared_services are the hosts kept out of grouping, with their policy and wave (planner.SharedService).
+		field.JSON("shared_services", []map[string]any{}).Optional().Annotations(entgql.Type("[Map!]"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.Time("started_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.Time("finished_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 	}

@@ -537,25 +537,26 @@ type ComplexityRoot struct {
 	}
 
 	Plan struct {
-		Constraints func(childComplexity int) int
-		CreatedAt   func(childComplexity int) int
-		Cycles      func(childComplexity int) int
-		Error       func(childComplexity int) int
-		FinishedAt  func(childComplexity int) int
-		ID          func(childComplexity int) int
-		Infeasible  func(childComplexity int) int
-		Metrics     func(childComplexity int) int
-		Name        func(childComplexity int) int
-		Problems    func(childComplexity int) int
-		StartedAt   func(childComplexity int) int
-		Status      func(childComplexity int) int
-		Target      func(childComplexity int) int
-		Tenant      func(childComplexity int) int
-		TenantID    func(childComplexity int) int
-		Unplaced    func(childComplexity int) int
-		UpdatedAt   func(childComplexity int) int
-		Warnings    func(childComplexity int) int
-		Waves       func(childComplexity int) int
+		Constraints    func(childComplexity int) int
+		CreatedAt      func(childComplexity int) int
+		Cycles         func(childComplexity int) int
+		Error          func(childComplexity int) int
+		FinishedAt     func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Infeasible     func(childComplexity int) int
+		Metrics        func(childComplexity int) int
+		Name           func(childComplexity int) int
+		Problems       func(childComplexity int) int
+		SharedServices func(childComplexity int) int
+		StartedAt      func(childComplexity int) int
+		Status         func(childComplexity int) int
+		Target         func(childComplexity int) int
+		Tenant         func(childComplexity int) int
+		TenantID       func(childComplexity int) int
+		Unplaced       func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+		Warnings       func(childComplexity int) int
+		Waves          func(childComplexity int) int
 	}
 
 	PlanConnection struct {
@@ -3236,6 +3237,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Plan.Problems(childComplexity), true
+	case "Plan.sharedServices":
+		if e.ComplexityRoot.Plan.SharedServices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Plan.SharedServices(childComplexity), true
 	case "Plan.startedAt":
 		if e.ComplexityRoot.Plan.StartedAt == nil {
 			break
@@ -8083,6 +8090,7 @@ type Plan implements Node {
   unplaced: [Map!]
   cycles: [Map!]
   warnings: [String!]
+  sharedServices: [Map!]
   startedAt: Time
   finishedAt: Time
   tenant: Tenant!
@@ -11478,6 +11486,8 @@ func (ec *executionContext) childFields_Plan(ctx context.Context, field graphql.
 		return ec.fieldContext_Plan_cycles(ctx, field)
 	case "warnings":
 		return ec.fieldContext_Plan_warnings(ctx, field)
+	case "sharedServices":
+		return ec.fieldContext_Plan_sharedServices(ctx, field)
 	case "startedAt":
 		return ec.fieldContext_Plan_startedAt(ctx, field)
 	case "finishedAt":

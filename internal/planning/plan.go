@@ -298,8 +298,12 @@ func writePlan(ctx context.Context, c *ent.Client, p *ent.Plan, pl *planner.Plan
 	if err != nil {
 		return err
 	}
+	shared, err := toMaps(pl.SharedServices)
+	if err != nil {
+		return err
+	}
 	return c.Plan.UpdateOneID(p.ID).SetStatus(status).SetMetrics(metrics).SetInfeasible(inf).SetUnplaced(unp).
-		SetCycles(cyc).SetWarnings(append(nonNil(pl.Warnings), waivedWarnings(pl.Waived)...)).SetError("").ClearProblems().SetFinishedAt(now()).Exec(ctx)
+		SetCycles(cyc).SetSharedServices(shared).SetWarnings(append(nonNil(pl.Warnings), waivedWarnings(pl.Waived)...)).SetError("").ClearProblems().SetFinishedAt(now()).Exec(ctx)
 }
 
 // waivedWarnings stores the wave rules that gave way among the warnings,
@@ -412,6 +416,9 @@ func loadPlan(ctx context.Context, c *ent.Client, p *ent.Plan) (*planner.Plan, m
 		return nil, nil, err
 	}
 	if err := fromMaps(p.Cycles, &out.Cycles); err != nil {
+		return nil, nil, err
+	}
+	if err := fromMaps(p.SharedServices, &out.SharedServices); err != nil {
 		return nil, nil, err
 	}
 	return out, manual, nil

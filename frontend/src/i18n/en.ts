@@ -353,6 +353,7 @@ export default {
     ports: 'Ports, e.g. 443, 5432',
     summary: '{hosts} hosts, {edges} dependencies',
     cycles: '{n} dependency cycles',
+    sharedLegend: 'Shared service (newest plan)',
     cycleLegend: 'In a cycle',
     truncated: 'Showing the first 2,000 hosts and the 10,000 heaviest connections: filter to see the rest.',
     empty: 'No hosts match the filters.',
@@ -375,6 +376,10 @@ export default {
     seeding: 'Offline seeding: {n} host(s), {bytes}',
   },
   plans: {
+    resolution: 'What the planner did:',
+    shared: '{n} shared service(s), kept out of application grouping',
+    waived: '{n} wave rule(s) gave way to a higher one',
+    policy: { early: 'moves early, before its callers', last: 'moves last, after its callers (latency until then)', on_premises: 'kept on-premises' },
     confidence: 'Confidence {v}',
     risk: 'Risk {v}',
     level: { high: 'high', medium: 'medium', low: 'low' },

@@ -355,6 +355,7 @@ const zhCN: typeof en = {
     ports: '端口，例如 443, 5432',
     summary: '{hosts} 台主机，{edges} 条依赖',
     cycles: '{n} 个依赖环',
+    sharedLegend: '共享服务（最新计划）',
     cycleLegend: '位于依赖环中',
     truncated: '仅显示前 2,000 台主机和流量最大的 10,000 条连接，请使用筛选查看其余部分。',
     empty: '没有符合筛选条件的主机。',
@@ -377,6 +378,10 @@ const zhCN: typeof en = {
     seeding: '离线种子：{n} 台主机，{bytes}',
   },
   plans: {
+    resolution: '规划器的处理：',
+    shared: '{n} 个共享服务，不参与应用分组',
+    waived: '{n} 条波次规则让位于更高优先级的规则',
+    policy: { early: '先于调用方迁移', last: '在调用方之后迁移（期间有延迟）', on_premises: '保留在本地' },
     confidence: '置信度{v}',
     risk: '风险{v}',
     level: { high: '高', medium: '中', low: '低' },
