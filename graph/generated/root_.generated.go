@@ -4381,6 +4381,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RecoveryPointWhereInput", ec.unmarshalInputRecoveryPointWhereInput),
 			graphql.NewInputUnmarshaler("RegistrationTokenOrder", ec.unmarshalInputRegistrationTokenOrder),
 			graphql.NewInputUnmarshaler("RegistrationTokenWhereInput", ec.unmarshalInputRegistrationTokenWhereInput),
+			graphql.NewInputUnmarshaler("SharedServicesInput", ec.unmarshalInputSharedServicesInput),
 			graphql.NewInputUnmarshaler("SoftwareOrder", ec.unmarshalInputSoftwareOrder),
 			graphql.NewInputUnmarshaler("SoftwareWhereInput", ec.unmarshalInputSoftwareWhereInput),
 			graphql.NewInputUnmarshaler("TenantOrder", ec.unmarshalInputTenantOrder),
@@ -4397,6 +4398,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("WaveMemberOrder", ec.unmarshalInputWaveMemberOrder),
 			graphql.NewInputUnmarshaler("WaveMemberWhereInput", ec.unmarshalInputWaveMemberWhereInput),
 			graphql.NewInputUnmarshaler("WaveOrder", ec.unmarshalInputWaveOrder),
+			graphql.NewInputUnmarshaler("WaveRulesInput", ec.unmarshalInputWaveRulesInput),
 			graphql.NewInputUnmarshaler("WaveWhereInput", ec.unmarshalInputWaveWhereInput),
 		)
 	}
@@ -10349,6 +10351,38 @@ input PlanConstraintsInput {
   pilotEnvironments: [String!]
   pilotCriticality: [String!]
   improvementPasses: Int
+  "Hosts one cutover stream finishes in one cutover window (× parallelMigrations caps a wave); default: derived."
+  cutoverHostsPerWindow: Int
+  "The ordered wave rules, each on unless set to false."
+  waveRules: WaveRulesInput
+}
+
+"Azure Migrate's ordered wave rules (docs/planner.md); a rule higher in the list wins a conflict."
+input WaveRulesInput {
+  strongDependenciesTogether: Boolean
+  applicationsWhole: Boolean
+  dependenciesFirst: Boolean
+  devTestFirst: Boolean
+  separateProduction: Boolean
+  criticalNotEarly: Boolean
+  earlyWaves: Int
+  complexHosts: Int
+  workloadMin: Int
+  workloadMax: Int
+}
+
+"How shared services are found and placed."
+input SharedServicesInput {
+  detect: Boolean
+  "A host called by at least this share (0..1) of the hosts is shared."
+  callerShare: Float
+  portCallers: Int
+  minCallers: Int
+  "early, last or on_premises"
+  policy: String
+  "Host ids, names or application:NAME shared whatever their traffic / never shared."
+  hosts: [String!]
+  not: [String!]
 }
 
 input KeepTogetherInput {
@@ -10385,6 +10419,11 @@ input PlanRulesInput {
   keepApart: [KeepApartInput!]
   before: [BeforeRuleInput!]
   pins: [PinInput!]
+  "Group unlabelled hosts by their traffic (default true)."
+  inferApplications: Boolean
+  "Inference resolution: higher finds smaller applications (default 1)."
+  resolution: Float
+  sharedServices: SharedServicesInput
 }
 
 input GeneratePlanInput {

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
@@ -104,4 +105,55 @@ func mustID(t *testing.T, v any) int {
 		t.Fatalf("id %v: %v", v, err)
 	}
 	return id
+}
+
+// TestGeneratePlanWaveRulesAndSharedServices: the wave rules and the
+// shared-service policy travel through the API into the plan; the plan
+// stores its shared services, wave ratings and fresh suggestions; a bad
+// policy is refused naming the field.
+func TestGeneratePlanWaveRulesAndSharedServices(t *testing.T) {
+	ts := mustStart(t)
+	seedEstate(t, ts, 400, 3)
+	c := ts.login(t, "admin@example.com", adminPassword)
+	tctx, _ := defaultTenant(t, ts)
+	off := false
+	in := planInput("rules", map[string]any{
+		"waveRules": map[string]any{"devTestFirst": off, "workloadMin": 5},
+		"rules":     map[string]any{"sharedServices": map[string]any{"policy": "on_premises", "portCallers": 15}},
+	})
+	p := dig(c.mustGQL(generatePlanMutation, map[string]any{"in": in}), "generatePlan").(map[string]any)
+	if p["status"] != "ready" && p["status"] != "infeasible" {
+		t.Fatalf("status %v: %v", p["status"], p["error"])
+	}
+	d := c.mustGQL(`query($id: ID!) { node(id: $id) { ... on Plan { sharedServices metrics waves { confidence risk riskFactors hostCount } } } }`, map[string]any{"id": p["id"]})
+	shared := dig(d, "node", "sharedServices").([]any)
+	if len(shared) == 0 {
+		t.Fatalf("no shared services found in a 400-host generated estate")
+	}
+	for _, s := range shared {
+		if dig(s, "policy") != "on_premises" || dig(s, "wave") != float64(0) {
+			t.Fatalf("shared service %v: want on_premises, wave 0", s)
+		}
+	}
+	if got := dig(d, "node", "metrics", "kept_on_premises"); got != float64(len(shared)) {
+		t.Fatalf("kept_on_premises %v, %d shared services", got, len(shared))
+	}
+	placed := 0
+	for _, w := range dig(d, "node", "waves").([]any) {
+		if dig(w, "confidence") == "" || dig(w, "risk") == "" {
+			t.Fatalf("wave unrated: %v", w)
+		}
+		placed += int(dig(w, "hostCount").(float64))
+	}
+	if placed+len(shared) != 400 {
+		t.Fatalf("%d placed + %d on-premises != 400", placed, len(shared))
+	}
+	// Generating the plan refreshed the suggestions.
+	if n := ts.App.DB.Client.ApplicationSuggestion.Query().CountX(tctx); n == 0 {
+		t.Fatalf("plan generation wrote no suggestions")
+	}
+	bad := planInput("bad", map[string]any{"rules": map[string]any{"sharedServices": map[string]any{"policy": "sideways"}}})
+	if r := c.gql(generatePlanMutation, map[string]any{"in": bad}); r.code() != "INVALID" || !strings.Contains(r.raw, "rules.shared_services.policy") {
+		t.Fatalf("bad policy: %s", r.raw)
+	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent"
+	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/plan"
 	"github.com/ferry-migrate/ferry/ent/wave"
@@ -143,6 +144,18 @@ func Generate(ctx context.Context, c *ent.Client, planID int, now func() time.Ti
 	}
 	if len(est.Hosts) == 0 {
 		return fail(planner.Problems{"estate: the tenant has no hosts yet; import or discover some first"})
+	}
+	// Hosts assessed not ready for the plan's target count in each wave's risk.
+	var notReady []struct {
+		Host int `json:"host_id"`
+	}
+	if err := c.Assessment.Query().Where(assessment.Target(p.Target), assessment.ReadinessEQ(assessment.ReadinessNotReady)).
+		Select(assessment.FieldHostID).Scan(ctx, &notReady); err != nil {
+		return fmt.Errorf("load assessments: %w", err)
+	}
+	cfg.NotReady = make(map[string]string, len(notReady))
+	for _, a := range notReady {
+		cfg.NotReady[HostID(a.Host)] = "not ready for " + p.Target
 	}
 	pl, err := planner.Build(est, cfg.Rules, cfg.Constraints)
 	if err != nil {
