@@ -45,6 +45,7 @@ type model struct {
 
 	infeasible []Infeasibility
 	waived     []string
+	waivedArc  map[[2]int32]bool // host calls that order no wave (loops broken with strong_dependencies_together off)
 	// Packing records, for true reasons: the wave a group was first ready
 	// in, why an earlier wave did not take it, whether the improvement
 	// pass moved it (and towards what), whether dev/test-first gave way.
@@ -203,12 +204,56 @@ func newModel(e *Estate, r Rules, c Constraints) (*model, error) {
 	return m, nil
 }
 
+// breakLoops waives the lightest host call of one loop per strongly
+// connected set of groups; it reports whether it waived any.
+func (m *model) breakLoops(g *csr, gc []int32, gsize map[int32]int, roots []int32) bool {
+	done := map[int32]bool{}
+	any := false
+	for v := 0; v < m.n; v++ {
+		if roots[v] != int32(v) || gsize[gc[v]] < 2 || done[gc[v]] {
+			continue
+		}
+		done[gc[v]] = true
+		path := cyclePath(g, gc, int32(v))
+		var bv, bu int32 = -1, -1
+		var bw int64
+		for i := 0; i+1 < len(path); i++ {
+			from, to := path[i], path[i+1]
+			for x := 0; x < m.n; x++ {
+				if roots[x] != from && roots[x] != to {
+					continue
+				}
+				lo := m.dep.off[x]
+				for k, u := range m.dep.out(x) {
+					e := m.effective(int32(x), u)
+					if e == 1 && roots[x] == from && roots[u] == to || e == -1 && roots[u] == from && roots[x] == to {
+						if w := m.dep.w[int(lo)+k]; bv < 0 || w < bw {
+							bv, bu, bw = int32(x), u, w
+						}
+					}
+				}
+			}
+		}
+		if bv < 0 {
+			continue
+		}
+		if m.waivedArc == nil {
+			m.waivedArc = map[[2]int32]bool{}
+		}
+		m.waivedArc[[2]int32{bv, bu}] = true
+		m.waived = append(m.waived, fmt.Sprintf("dependencies_first: %s → %s (port %d, %d connections) orders no wave: the lightest call of a loop, and strong_dependencies_together is off",
+			m.label(bv), m.label(bu), m.arcPort(bv, bu), bw))
+		any = true
+	}
+	return any
+}
+
 // effective says how the dependency arc v -> u orders waves once shared
 // services and the rules are taken into account: +1 v after (or with) u,
 // -1 reversed (u, a shared service moving last, after its caller v), 0 not
 // at all.
 func (m *model) effective(v, u int32) int {
-	if !on(m.c.WaveRules.DependenciesFirst) {
+	if !on(m.c.WaveRules.DependenciesFirst) || m.waivedArc[[2]int32{v, u}] {
 		return 0
 	}
 	sv, su := m.shared[v], m.shared[u]
@@ -446,6 +491,15 @@ func (m *model) buildGroups() {
 		}
 		merged := false
 		var byRoot map[int32][]int32
+		if !on(m.c.WaveRules.StrongDependenciesTogether) {
+			// Two-way dependencies do not have to share a wave: each loop
+			// is broken at its lightest call, which then orders nothing
+			// (dependencies_first cannot hold both ways), and the plan says so.
+			if m.breakLoops(g, gc, gsize, roots) {
+				continue
+			}
+			break
+		}
 		for v := 0; v < m.n; v++ {
 			if roots[v] != int32(v) || gsize[gc[v]] < 2 {
 				continue

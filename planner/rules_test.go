@@ -221,3 +221,26 @@ func TestCriticalNotEarlyCutoverCapacityAndPilotZero(t *testing.T) {
 		t.Errorf("the critical host's wave names no critical factor: %v", r.RiskFactors)
 	}
 }
+
+// With strong_dependencies_together off, a two-way dependency no longer
+// forces one wave: the loop is broken at its lightest call, named under
+// waived, and every other dependency still orders the waves.
+func TestStrongDependenciesOff(t *testing.T) {
+	e := &planner.Estate{Hosts: []planner.Host{host("a", "", "test", "low", 1), host("b", "", "test", "low", 1), host("c", "", "test", "low", 1)},
+		Connections: []planner.Connection{conn("a", "b", 8080), {Src: "b", Dst: "a", Port: 9000, Protocol: "tcp", Count: 5}, conn("b", "c", 5432)}}
+	c := planner.Constraints{Start: "2026-12-07", Bandwidth: 1e9, MaxHostsPerWave: 1}
+	p := build(t, e, plain(planner.Rules{}), c)
+	if len(p.Infeasible) == 0 || p.Infeasible[0].Kind != "too-big" {
+		t.Fatalf("with the rule on, the 2-host cycle cannot fit a 1-host wave: %+v", p.Infeasible)
+	}
+	off := false
+	c.WaveRules.StrongDependenciesTogether = &off
+	p = build(t, e, plain(planner.Rules{}), c)
+	w := waveOf(p)
+	if len(p.Unplaced) != 0 || !(w["c"] < w["b"] && w["b"] < w["a"]) {
+		t.Fatalf("waves %v, unplaced %v: want c, then b, then a (b → a is the lightest call)", w, p.Unplaced)
+	}
+	if len(p.Waived) != 1 || !strings.Contains(p.Waived[0], "b → a (port 9000, 5 connections)") {
+		t.Fatalf("waived %v", p.Waived)
+	}
+}
