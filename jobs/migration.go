@@ -486,7 +486,7 @@ func (m *Migrations) SyncCommands(ctx context.Context, agentID int) ([]engine.Sy
 			if diskPassDone(d, mig.SyncRequestedAt) {
 				continue // this disk's part of the pass is done
 			}
-			cred, err := m.Gateway.IssueCredential(d.TargetDiskID, m.CredentialTTL)
+			cred, err := m.Gateway.IssueCredentialFor(d.TargetDiskID, engine.AgentSubject(agentID), m.CredentialTTL)
 			if err != nil {
 				return nil, fmt.Errorf("credential for %s: %w", d.TargetDiskID, err)
 			}
