@@ -13,6 +13,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/graph/model"
 	"github.com/ferry-migrate/ferry/internal/planning"
+	"github.com/ferry-migrate/ferry/internal/viewer"
 	"github.com/ferry-migrate/ferry/jobs"
 )
 
@@ -294,4 +295,23 @@ func asUserError(err error) error {
 		return fe
 	}
 	return err
+}
+
+// suggestionScope checks the consultant role and, for the platform
+// operator, acts inside the suggestion's own tenant: accepting or
+// splitting one must read and label that tenant's hosts only.
+func (r *mutationResolver) suggestionScope(ctx context.Context, id int) (context.Context, *viewer.Viewer, error) {
+	v, err := require(ctx, viewer.RoleConsultant)
+	if err != nil {
+		return ctx, nil, err
+	}
+	if v.AllTenants() {
+		s, err := ent.FromContext(ctx).ApplicationSuggestion.Get(ctx, id)
+		if err != nil {
+			return ctx, nil, err
+		}
+		v = v.Within(s.TenantID)
+		ctx = viewer.NewContext(ctx, v)
+	}
+	return ctx, v, nil
 }

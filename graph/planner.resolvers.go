@@ -169,6 +169,8 @@ func (r *mutationResolver) SuggestApplications(ctx context.Context) (*model.Sugg
 	if err != nil {
 		return nil, err
 	}
+	// The platform operator infers its home tenant's applications, not every tenant's.
+	ctx = viewer.NewContext(ctx, v.Within(v.TenantID))
 	inf, err := planning.Suggest(ctx, ent.FromContext(ctx), v.TenantID)
 	if err != nil {
 		return nil, asUserError(err)
@@ -183,7 +185,8 @@ func (r *mutationResolver) SuggestApplications(ctx context.Context) (*model.Sugg
 
 // AcceptApplicationSuggestion is the resolver for the acceptApplicationSuggestion field.
 func (r *mutationResolver) AcceptApplicationSuggestion(ctx context.Context, id int, name *string) (*ent.Application, error) {
-	if _, err := require(ctx, viewer.RoleConsultant); err != nil {
+	ctx, _, err := r.suggestionScope(ctx, id)
+	if err != nil {
 		return nil, err
 	}
 	n := ""
@@ -195,7 +198,8 @@ func (r *mutationResolver) AcceptApplicationSuggestion(ctx context.Context, id i
 
 // RenameApplicationSuggestion is the resolver for the renameApplicationSuggestion field.
 func (r *mutationResolver) RenameApplicationSuggestion(ctx context.Context, id int, name string) (*ent.ApplicationSuggestion, error) {
-	if _, err := require(ctx, viewer.RoleConsultant); err != nil {
+	ctx, _, err := r.suggestionScope(ctx, id)
+	if err != nil {
 		return nil, err
 	}
 	return planning.Rename(ctx, ent.FromContext(ctx), id, name)
@@ -203,7 +207,7 @@ func (r *mutationResolver) RenameApplicationSuggestion(ctx context.Context, id i
 
 // SplitApplicationSuggestion is the resolver for the splitApplicationSuggestion field.
 func (r *mutationResolver) SplitApplicationSuggestion(ctx context.Context, id int, hostIds []int, name *string) ([]*ent.ApplicationSuggestion, error) {
-	v, err := require(ctx, viewer.RoleConsultant)
+	ctx, v, err := r.suggestionScope(ctx, id)
 	if err != nil {
 		return nil, err
 	}
