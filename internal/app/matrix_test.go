@@ -655,7 +655,7 @@ var listType = map[string]string{
 	"auditEvents": "AuditEvent", "cloudAccounts": "CloudAccount", "connections": "Connection", "hosts": "Host",
 	"importRuns": "ImportRun", "migrations": "Migration", "plans": "Plan", "registrationTokens": "RegistrationToken",
 	"applicationSuggestions": "ApplicationSuggestion",
-	"tenants": "Tenant", "users": "User",
+	"tenants":                "Tenant", "users": "User",
 }
 
 // runCell runs one cell and returns the answer observed, the leaks found
