@@ -3,14 +3,12 @@ package planner
 import (
 	"math/rand/v2"
 	"slices"
-
-	"gonum.org/v1/gonum/graph"
 )
 
 // ugraph is an undirected weighted graph in CSR form (each edge stored in
-// both rows) that satisfies gonum's graph.WeightedUndirected, so gonum's
-// Louvain implementation runs on the planner's flat slices without copying
-// them into map-based gonum graphs.
+// both rows). The test file gives it gonum's graph.WeightedUndirected
+// methods, so gonum's Louvain and modularity run on the same slices as a
+// reference; the planner itself needs no gonum code.
 type ugraph struct {
 	off []int32
 	to  []int32
@@ -35,127 +33,7 @@ func newUgraph(n int, arcs []arc) *ugraph {
 	return g
 }
 
-type unode int64
-
-func (n unode) ID() int64 { return int64(n) }
-
-type uedge struct {
-	f, t unode
-	w    float64
-}
-
-func (e uedge) From() graph.Node         { return e.f }
-func (e uedge) To() graph.Node           { return e.t }
-func (e uedge) ReversedEdge() graph.Edge { return uedge{e.t, e.f, e.w} }
-func (e uedge) Weight() float64          { return e.w }
-
-// nodeIter walks a slice of vertex ids (a CSR row, or every vertex).
-type nodeIter struct {
-	ids   []int32
-	all   int // when ids is nil: vertices 0..all-1
-	i     int
-	start bool
-}
-
-func (it *nodeIter) Next() bool {
-	if !it.start {
-		it.start = true
-	} else {
-		it.i++
-	}
-	return it.i < it.size()
-}
-
-func (it *nodeIter) size() int {
-	if it.ids != nil {
-		return len(it.ids)
-	}
-	return it.all
-}
-
-func (it *nodeIter) Len() int {
-	if !it.start {
-		return it.size()
-	}
-	return max(0, it.size()-it.i-1)
-}
-
-func (it *nodeIter) Reset() { it.i, it.start = 0, false }
-
-func (it *nodeIter) Node() graph.Node {
-	if it.i >= it.size() || !it.start {
-		return nil
-	}
-	if it.ids != nil {
-		return unode(it.ids[it.i])
-	}
-	return unode(it.i)
-}
-
 func (g *ugraph) n() int { return len(g.off) - 1 }
-
-func (g *ugraph) Node(id int64) graph.Node {
-	if id < 0 || id >= int64(g.n()) {
-		return nil
-	}
-	return unode(id)
-}
-
-func (g *ugraph) Nodes() graph.Nodes { return &nodeIter{all: g.n(), ids: nil} }
-
-func (g *ugraph) From(id int64) graph.Nodes {
-	row := g.to[g.off[id]:g.off[id+1]]
-	if len(row) == 0 {
-		return &nodeIter{ids: []int32{}}
-	}
-	return &nodeIter{ids: row}
-}
-
-// find returns the position of y in x's row, or -1.
-func (g *ugraph) find(x, y int64) int {
-	lo, hi := int(g.off[x]), int(g.off[x+1])
-	for lo < hi {
-		mid := (lo + hi) / 2
-		switch v := int64(g.to[mid]); {
-		case v == y:
-			return mid
-		case v < y:
-			lo = mid + 1
-		default:
-			hi = mid
-		}
-	}
-	return -1
-}
-
-func (g *ugraph) HasEdgeBetween(x, y int64) bool { return g.find(x, y) >= 0 }
-
-func (g *ugraph) Edge(u, v int64) graph.Edge { return g.WeightedEdge(u, v) }
-
-func (g *ugraph) EdgeBetween(x, y int64) graph.Edge { return g.WeightedEdge(x, y) }
-
-func (g *ugraph) WeightedEdge(u, v int64) graph.WeightedEdge {
-	i := g.find(u, v)
-	if i < 0 {
-		return nil
-	}
-	return uedge{unode(u), unode(v), g.w[i]}
-}
-
-func (g *ugraph) WeightedEdgeBetween(x, y int64) graph.WeightedEdge { return g.WeightedEdge(x, y) }
-
-func (g *ugraph) Weight(x, y int64) (float64, bool) {
-	if x == y {
-		return 0, true
-	}
-	i := g.find(x, y)
-	if i < 0 {
-		return 0, false
-	}
-	return g.w[i], true
-}
-
-var _ graph.WeightedUndirected = (*ugraph)(nil)
 
 // louvain partitions g by Louvain modularity optimisation (Blondel et al.
 // 2008) at the given resolution γ:

@@ -8,6 +8,129 @@ import (
 	"gonum.org/v1/gonum/graph/community"
 )
 
+// The gonum adapter: ugraph as a graph.WeightedUndirected, for the
+// reference implementation below.
+
+type unode int64
+
+func (n unode) ID() int64 { return int64(n) }
+
+type uedge struct {
+	f, t unode
+	w    float64
+}
+
+func (e uedge) From() graph.Node         { return e.f }
+func (e uedge) To() graph.Node           { return e.t }
+func (e uedge) ReversedEdge() graph.Edge { return uedge{e.t, e.f, e.w} }
+func (e uedge) Weight() float64          { return e.w }
+
+// nodeIter walks a slice of vertex ids (a CSR row, or every vertex).
+type nodeIter struct {
+	ids   []int32
+	all   int // when ids is nil: vertices 0..all-1
+	i     int
+	start bool
+}
+
+func (it *nodeIter) Next() bool {
+	if !it.start {
+		it.start = true
+	} else {
+		it.i++
+	}
+	return it.i < it.size()
+}
+
+func (it *nodeIter) size() int {
+	if it.ids != nil {
+		return len(it.ids)
+	}
+	return it.all
+}
+
+func (it *nodeIter) Len() int {
+	if !it.start {
+		return it.size()
+	}
+	return max(0, it.size()-it.i-1)
+}
+
+func (it *nodeIter) Reset() { it.i, it.start = 0, false }
+
+func (it *nodeIter) Node() graph.Node {
+	if it.i >= it.size() || !it.start {
+		return nil
+	}
+	if it.ids != nil {
+		return unode(it.ids[it.i])
+	}
+	return unode(it.i)
+}
+
+func (g *ugraph) Node(id int64) graph.Node {
+	if id < 0 || id >= int64(g.n()) {
+		return nil
+	}
+	return unode(id)
+}
+
+func (g *ugraph) Nodes() graph.Nodes { return &nodeIter{all: g.n(), ids: nil} }
+
+func (g *ugraph) From(id int64) graph.Nodes {
+	row := g.to[g.off[id]:g.off[id+1]]
+	if len(row) == 0 {
+		return &nodeIter{ids: []int32{}}
+	}
+	return &nodeIter{ids: row}
+}
+
+// find returns the position of y in x's row, or -1.
+func (g *ugraph) find(x, y int64) int {
+	lo, hi := int(g.off[x]), int(g.off[x+1])
+	for lo < hi {
+		mid := (lo + hi) / 2
+		switch v := int64(g.to[mid]); {
+		case v == y:
+			return mid
+		case v < y:
+			lo = mid + 1
+		default:
+			hi = mid
+		}
+	}
+	return -1
+}
+
+func (g *ugraph) HasEdgeBetween(x, y int64) bool { return g.find(x, y) >= 0 }
+
+func (g *ugraph) Edge(u, v int64) graph.Edge { return g.WeightedEdge(u, v) }
+
+func (g *ugraph) EdgeBetween(x, y int64) graph.Edge { return g.WeightedEdge(x, y) }
+
+func (g *ugraph) WeightedEdge(u, v int64) graph.WeightedEdge {
+	i := g.find(u, v)
+	if i < 0 {
+		return nil
+	}
+	return uedge{unode(u), unode(v), g.w[i]}
+}
+
+func (g *ugraph) WeightedEdgeBetween(x, y int64) graph.WeightedEdge { return g.WeightedEdge(x, y) }
+
+func (g *ugraph) Weight(x, y int64) (float64, bool) {
+	if x == y {
+		return 0, true
+	}
+	i := g.find(x, y)
+	if i < 0 {
+		return 0, false
+	}
+	return g.w[i], true
+}
+
+var _ graph.WeightedUndirected = (*ugraph)(nil)
+
 // plantedGraph is a planted-partition graph: groups of 3–10 vertices,
 // dense and heavy inside, with sparse light edges between groups.
 func plantedGraph(n int, seed uint64) (*ugraph, []int32) {
