@@ -176,7 +176,8 @@ func (r *mutationResolver) SuggestApplications(ctx context.Context) (*model.Sugg
 		return nil, asUserError(err)
 	}
 	out := &model.SuggestApplicationsPayload{Suggestions: len(inf.Suggestions), SharedServices: len(inf.SharedServices), LabelConflicts: []map[string]any{}}
-	for _, lc := range inf.LabelConflicts {
+	// The first 100 (the payload's priced bound); the count is in the plan's report.
+	for _, lc := range inf.LabelConflicts[:min(100, len(inf.LabelConflicts))] {
 		out.LabelConflicts = append(out.LabelConflicts, map[string]any{"hostId": lc.HostID, "name": lc.Name, "label": lc.Label, "traffic": lc.Traffic,
 			"labelWeight": lc.LabelWeight, "otherWeight": lc.OtherWeight})
 	}

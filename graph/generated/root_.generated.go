@@ -10520,7 +10520,7 @@ type SuggestApplicationsPayload {
   suggestions: Int!
   "Shared services found (kept out of grouping)."
   sharedServices: Int!
-  "Labelled hosts whose traffic binds them to another application."
+  "Labelled hosts whose traffic binds them to another application (the first 100)."
   labelConflicts: [Map!]!
 }
 

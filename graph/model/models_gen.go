@@ -212,7 +212,7 @@ type SuggestApplicationsPayload struct {
 	Suggestions int `json:"suggestions"`
 	// Shared services found (kept out of grouping).
 	SharedServices int `json:"sharedServices"`
-	// Labelled hosts whose traffic binds them to another application.
+	// Labelled hosts whose traffic binds them to another application (the first 100).
 	LabelConflicts []map[string]any `json:"labelConflicts"`
 }
 
