@@ -7,6 +7,7 @@ package reporting
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -105,7 +106,8 @@ func (s *Source) Meta(ctx context.Context) (*report.Meta, error) {
 			}
 			return 0
 		}
-		info.Waves, info.Hosts, info.Placed, info.CrossingShare = int(num("waves")), int(num("hosts")), int(num("placed")), num("crossing_share")
+		// The planner stores the share as a fraction (0..1); the report prints percent.
+		info.Waves, info.Hosts, info.Placed, info.CrossingShare = int(num("waves")), int(num("hosts")), int(num("placed")), math.Round(num("crossing_share")*1000)/10
 		ws, err := s.Waves(ctx)
 		if err != nil {
 			return nil, err
