@@ -635,6 +635,9 @@ export const scenarios = [
       await refused.waitFor()
       const why = await refused.getAttribute('data-reason')
       assert(/home tenant|only tenant/.test(why), `reason: ${why}`)
+    },
+  },
+  {
     // Applications from traffic: an estate without labels (three
     // applications of web, app and db tiers that call each other inside,
     // one call between two of them) is imported; the consultant asks for
