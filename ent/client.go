@@ -23,6 +23,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/connection"
+	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
@@ -30,6 +31,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/networkinterface"
 	"github.com/ferry-migrate/ferry/ent/plan"
+	"github.com/ferry-migrate/ferry/ent/pricecatalog"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
 	"github.com/ferry-migrate/ferry/ent/session"
@@ -63,6 +65,8 @@ type Client struct {
 	CloudAccount *CloudAccountClient
 	// Connection is the client for interacting with the Connection builders.
 	Connection *ConnectionClient
+	// DiscoverySource is the client for interacting with the DiscoverySource builders.
+	DiscoverySource *DiscoverySourceClient
 	// Disk is the client for interacting with the Disk builders.
 	Disk *DiskClient
 	// Host is the client for interacting with the Host builders.
@@ -77,6 +81,8 @@ type Client struct {
 	NetworkInterface *NetworkInterfaceClient
 	// Plan is the client for interacting with the Plan builders.
 	Plan *PlanClient
+	// PriceCatalog is the client for interacting with the PriceCatalog builders.
+	PriceCatalog *PriceCatalogClient
 	// RecoveryPoint is the client for interacting with the RecoveryPoint builders.
 	RecoveryPoint *RecoveryPointClient
 	// RegistrationToken is the client for interacting with the RegistrationToken builders.
@@ -112,6 +118,7 @@ func (c *Client) init() {
 	c.AuditEvent = NewAuditEventClient(c.config)
 	c.CloudAccount = NewCloudAccountClient(c.config)
 	c.Connection = NewConnectionClient(c.config)
+	c.DiscoverySource = NewDiscoverySourceClient(c.config)
 	c.Disk = NewDiskClient(c.config)
 	c.Host = NewHostClient(c.config)
 	c.ImportRun = NewImportRunClient(c.config)
@@ -119,6 +126,7 @@ func (c *Client) init() {
 	c.Migration = NewMigrationClient(c.config)
 	c.NetworkInterface = NewNetworkInterfaceClient(c.config)
 	c.Plan = NewPlanClient(c.config)
+	c.PriceCatalog = NewPriceCatalogClient(c.config)
 	c.RecoveryPoint = NewRecoveryPointClient(c.config)
 	c.RegistrationToken = NewRegistrationTokenClient(c.config)
 	c.Session = NewSessionClient(c.config)
@@ -227,6 +235,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		AuditEvent:            NewAuditEventClient(cfg),
 		CloudAccount:          NewCloudAccountClient(cfg),
 		Connection:            NewConnectionClient(cfg),
+		DiscoverySource:       NewDiscoverySourceClient(cfg),
 		Disk:                  NewDiskClient(cfg),
 		Host:                  NewHostClient(cfg),
 		ImportRun:             NewImportRunClient(cfg),
@@ -234,6 +243,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Migration:             NewMigrationClient(cfg),
 		NetworkInterface:      NewNetworkInterfaceClient(cfg),
 		Plan:                  NewPlanClient(cfg),
+		PriceCatalog:          NewPriceCatalogClient(cfg),
 		RecoveryPoint:         NewRecoveryPointClient(cfg),
 		RegistrationToken:     NewRegistrationTokenClient(cfg),
 		Session:               NewSessionClient(cfg),
@@ -269,6 +279,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		AuditEvent:            NewAuditEventClient(cfg),
 		CloudAccount:          NewCloudAccountClient(cfg),
 		Connection:            NewConnectionClient(cfg),
+		DiscoverySource:       NewDiscoverySourceClient(cfg),
 		Disk:                  NewDiskClient(cfg),
 		Host:                  NewHostClient(cfg),
 		ImportRun:             NewImportRunClient(cfg),
@@ -276,6 +287,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Migration:             NewMigrationClient(cfg),
 		NetworkInterface:      NewNetworkInterfaceClient(cfg),
 		Plan:                  NewPlanClient(cfg),
+		PriceCatalog:          NewPriceCatalogClient(cfg),
 		RecoveryPoint:         NewRecoveryPointClient(cfg),
 		RegistrationToken:     NewRegistrationTokenClient(cfg),
 		Session:               NewSessionClient(cfg),
@@ -314,10 +326,10 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIToken, c.Agent, c.Application, c.ApplicationSuggestion, c.Assessment,
-		c.AuditEvent, c.CloudAccount, c.Connection, c.Disk, c.Host, c.ImportRun,
-		c.Launch, c.Migration, c.NetworkInterface, c.Plan, c.RecoveryPoint,
-		c.RegistrationToken, c.Session, c.Software, c.Tenant, c.User, c.Wave,
-		c.WaveMember,
+		c.AuditEvent, c.CloudAccount, c.Connection, c.DiscoverySource, c.Disk, c.Host,
+		c.ImportRun, c.Launch, c.Migration, c.NetworkInterface, c.Plan, c.PriceCatalog,
+		c.RecoveryPoint, c.RegistrationToken, c.Session, c.Software, c.Tenant, c.User,
+		c.Wave, c.WaveMember,
 	} {
 		n.Use(hooks...)
 	}
@@ -328,10 +340,10 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIToken, c.Agent, c.Application, c.ApplicationSuggestion, c.Assessment,
-		c.AuditEvent, c.CloudAccount, c.Connection, c.Disk, c.Host, c.ImportRun,
-		c.Launch, c.Migration, c.NetworkInterface, c.Plan, c.RecoveryPoint,
-		c.RegistrationToken, c.Session, c.Software, c.Tenant, c.User, c.Wave,
-		c.WaveMember,
+		c.AuditEvent, c.CloudAccount, c.Connection, c.DiscoverySource, c.Disk, c.Host,
+		c.ImportRun, c.Launch, c.Migration, c.NetworkInterface, c.Plan, c.PriceCatalog,
+		c.RecoveryPoint, c.RegistrationToken, c.Session, c.Software, c.Tenant, c.User,
+		c.Wave, c.WaveMember,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -356,6 +368,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.CloudAccount.mutate(ctx, m)
 	case *ConnectionMutation:
 		return c.Connection.mutate(ctx, m)
+	case *DiscoverySourceMutation:
+		return c.DiscoverySource.mutate(ctx, m)
 	case *DiskMutation:
 		return c.Disk.mutate(ctx, m)
 	case *HostMutation:
@@ -370,6 +384,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.NetworkInterface.mutate(ctx, m)
 	case *PlanMutation:
 		return c.Plan.mutate(ctx, m)
+	case *PriceCatalogMutation:
+		return c.PriceCatalog.mutate(ctx, m)
 	case *RecoveryPointMutation:
 		return c.RecoveryPoint.mutate(ctx, m)
 	case *RegistrationTokenMutation:
@@ -1724,6 +1740,157 @@ func (c *ConnectionClient) mutate(ctx context.Context, m *ConnectionMutation) (V
 		return (&ConnectionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Connection mutation op: %q", m.Op())
+	}
+}
+
+// DiscoverySourceClient is a client for the DiscoverySource schema.
+type DiscoverySourceClient struct {
+	config
+}
+
+// NewDiscoverySourceClient returns a client for the DiscoverySource from the given config.
+func NewDiscoverySourceClient(c config) *DiscoverySourceClient {
+	return &DiscoverySourceClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `discoverysource.Hooks(f(g(h())))`.
+func (c *DiscoverySourceClient) Use(hooks ...Hook) {
+	c.hooks.DiscoverySource = append(c.hooks.DiscoverySource, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `discoverysource.Intercept(f(g(h())))`.
+func (c *DiscoverySourceClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DiscoverySource = append(c.inters.DiscoverySource, interceptors...)
+}
+
+// Create returns a builder for creating a DiscoverySource entity.
+func (c *DiscoverySourceClient) Create() *DiscoverySourceCreate {
+	mutation := newDiscoverySourceMutation(c.config, OpCreate)
+	return &DiscoverySourceCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DiscoverySource entities.
+func (c *DiscoverySourceClient) CreateBulk(builders ...*DiscoverySourceCreate) *DiscoverySourceCreateBulk {
+	return &DiscoverySourceCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DiscoverySourceClient) MapCreateBulk(slice any, setFunc func(*DiscoverySourceCreate, int)) *DiscoverySourceCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DiscoverySourceCreateBulk{err: fmt.Errorf("calling to DiscoverySourceClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DiscoverySourceCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DiscoverySourceCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DiscoverySource.
+func (c *DiscoverySourceClient) Update() *DiscoverySourceUpdate {
+	mutation := newDiscoverySourceMutation(c.config, OpUpdate)
+	return &DiscoverySourceUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DiscoverySourceClient) UpdateOne(_m *DiscoverySource) *DiscoverySourceUpdateOne {
+	mutation := newDiscoverySourceMutation(c.config, OpUpdateOne, withDiscoverySource(_m))
+	return &DiscoverySourceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DiscoverySourceClient) UpdateOneID(id int) *DiscoverySourceUpdateOne {
+	mutation := newDiscoverySourceMutation(c.config, OpUpdateOne, withDiscoverySourceID(id))
+	return &DiscoverySourceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DiscoverySource.
+func (c *DiscoverySourceClient) Delete() *DiscoverySourceDelete {
+	mutation := newDiscoverySourceMutation(c.config, OpDelete)
+	return &DiscoverySourceDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DiscoverySourceClient) DeleteOne(_m *DiscoverySource) *DiscoverySourceDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DiscoverySourceClient) DeleteOneID(id int) *DiscoverySourceDeleteOne {
+	builder := c.Delete().Where(discoverysource.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DiscoverySourceDeleteOne{builder}
+}
+
+// Query returns a query builder for DiscoverySource.
+func (c *DiscoverySourceClient) Query() *DiscoverySourceQuery {
+	return &DiscoverySourceQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDiscoverySource},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DiscoverySource entity by its id.
+func (c *DiscoverySourceClient) Get(ctx context.Context, id int) (*DiscoverySource, error) {
+	return c.Query().Where(discoverysource.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DiscoverySourceClient) GetX(ctx context.Context, id int) *DiscoverySource {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryTenant queries the tenant edge of a DiscoverySource.
+func (c *DiscoverySourceClient) QueryTenant(_m *DiscoverySource) *TenantQuery {
+	query := (&TenantClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(discoverysource.Table, discoverysource.FieldID, id),
+			sqlgraph.To(tenant.Table, tenant.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, discoverysource.TenantTable, discoverysource.TenantColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *DiscoverySourceClient) Hooks() []Hook {
+	hooks := c.hooks.DiscoverySource
+	return append(hooks[:len(hooks):len(hooks)], discoverysource.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *DiscoverySourceClient) Interceptors() []Interceptor {
+	inters := c.inters.DiscoverySource
+	return append(inters[:len(inters):len(inters)], discoverysource.Interceptors[:]...)
+}
+
+func (c *DiscoverySourceClient) mutate(ctx context.Context, m *DiscoverySourceMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DiscoverySourceCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DiscoverySourceUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DiscoverySourceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DiscoverySourceDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown DiscoverySource mutation op: %q", m.Op())
 	}
 }
 
@@ -3085,6 +3252,157 @@ func (c *PlanClient) mutate(ctx context.Context, m *PlanMutation) (Value, error)
 		return (&PlanDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Plan mutation op: %q", m.Op())
+	}
+}
+
+// PriceCatalogClient is a client for the PriceCatalog schema.
+type PriceCatalogClient struct {
+	config
+}
+
+// NewPriceCatalogClient returns a client for the PriceCatalog from the given config.
+func NewPriceCatalogClient(c config) *PriceCatalogClient {
+	return &PriceCatalogClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `pricecatalog.Hooks(f(g(h())))`.
+func (c *PriceCatalogClient) Use(hooks ...Hook) {
+	c.hooks.PriceCatalog = append(c.hooks.PriceCatalog, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `pricecatalog.Intercept(f(g(h())))`.
+func (c *PriceCatalogClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PriceCatalog = append(c.inters.PriceCatalog, interceptors...)
+}
+
+// Create returns a builder for creating a PriceCatalog entity.
+func (c *PriceCatalogClient) Create() *PriceCatalogCreate {
+	mutation := newPriceCatalogMutation(c.config, OpCreate)
+	return &PriceCatalogCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PriceCatalog entities.
+func (c *PriceCatalogClient) CreateBulk(builders ...*PriceCatalogCreate) *PriceCatalogCreateBulk {
+	return &PriceCatalogCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PriceCatalogClient) MapCreateBulk(slice any, setFunc func(*PriceCatalogCreate, int)) *PriceCatalogCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PriceCatalogCreateBulk{err: fmt.Errorf("calling to PriceCatalogClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PriceCatalogCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PriceCatalogCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PriceCatalog.
+func (c *PriceCatalogClient) Update() *PriceCatalogUpdate {
+	mutation := newPriceCatalogMutation(c.config, OpUpdate)
+	return &PriceCatalogUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PriceCatalogClient) UpdateOne(_m *PriceCatalog) *PriceCatalogUpdateOne {
+	mutation := newPriceCatalogMutation(c.config, OpUpdateOne, withPriceCatalog(_m))
+	return &PriceCatalogUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PriceCatalogClient) UpdateOneID(id int) *PriceCatalogUpdateOne {
+	mutation := newPriceCatalogMutation(c.config, OpUpdateOne, withPriceCatalogID(id))
+	return &PriceCatalogUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PriceCatalog.
+func (c *PriceCatalogClient) Delete() *PriceCatalogDelete {
+	mutation := newPriceCatalogMutation(c.config, OpDelete)
+	return &PriceCatalogDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PriceCatalogClient) DeleteOne(_m *PriceCatalog) *PriceCatalogDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PriceCatalogClient) DeleteOneID(id int) *PriceCatalogDeleteOne {
+	builder := c.Delete().Where(pricecatalog.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PriceCatalogDeleteOne{builder}
+}
+
+// Query returns a query builder for PriceCatalog.
+func (c *PriceCatalogClient) Query() *PriceCatalogQuery {
+	return &PriceCatalogQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePriceCatalog},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PriceCatalog entity by its id.
+func (c *PriceCatalogClient) Get(ctx context.Context, id int) (*PriceCatalog, error) {
+	return c.Query().Where(pricecatalog.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PriceCatalogClient) GetX(ctx context.Context, id int) *PriceCatalog {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryTenant queries the tenant edge of a PriceCatalog.
+func (c *PriceCatalogClient) QueryTenant(_m *PriceCatalog) *TenantQuery {
+	query := (&TenantClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(pricecatalog.Table, pricecatalog.FieldID, id),
+			sqlgraph.To(tenant.Table, tenant.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, pricecatalog.TenantTable, pricecatalog.TenantColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PriceCatalogClient) Hooks() []Hook {
+	hooks := c.hooks.PriceCatalog
+	return append(hooks[:len(hooks):len(hooks)], pricecatalog.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *PriceCatalogClient) Interceptors() []Interceptor {
+	inters := c.inters.PriceCatalog
+	return append(inters[:len(inters):len(inters)], pricecatalog.Interceptors[:]...)
+}
+
+func (c *PriceCatalogClient) mutate(ctx context.Context, m *PriceCatalogMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PriceCatalogCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PriceCatalogUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PriceCatalogUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PriceCatalogDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PriceCatalog mutation op: %q", m.Op())
 	}
 }
 
@@ -4460,15 +4778,16 @@ func (c *WaveMemberClient) mutate(ctx context.Context, m *WaveMemberMutation) (V
 type (
 	hooks struct {
 		APIToken, Agent, Application, ApplicationSuggestion, Assessment, AuditEvent,
-		CloudAccount, Connection, Disk, Host, ImportRun, Launch, Migration,
-		NetworkInterface, Plan, RecoveryPoint, RegistrationToken, Session, Software,
-		Tenant, User, Wave, WaveMember []ent.Hook
+		CloudAccount, Connection, DiscoverySource, Disk, Host, ImportRun, Launch,
+		Migration, NetworkInterface, Plan, PriceCatalog, RecoveryPoint,
+		RegistrationToken, Session, Software, Tenant, User, Wave, WaveMember []ent.Hook
 	}
 	inters struct {
 		APIToken, Agent, Application, ApplicationSuggestion, Assessment, AuditEvent,
-		CloudAccount, Connection, Disk, Host, ImportRun, Launch, Migration,
-		NetworkInterface, Plan, RecoveryPoint, RegistrationToken, Session, Software,
-		Tenant, User, Wave, WaveMember []ent.Interceptor
+		CloudAccount, Connection, DiscoverySource, Disk, Host, ImportRun, Launch,
+		Migration, NetworkInterface, Plan, PriceCatalog, RecoveryPoint,
+		RegistrationToken, Session, Software, Tenant, User, Wave,
+		WaveMember []ent.Interceptor
 	}
 )
 

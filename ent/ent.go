@@ -20,6 +20,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/connection"
+	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
@@ -27,6 +28,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/networkinterface"
 	"github.com/ferry-migrate/ferry/ent/plan"
+	"github.com/ferry-migrate/ferry/ent/pricecatalog"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
 	"github.com/ferry-migrate/ferry/ent/session"
@@ -103,6 +105,7 @@ func checkColumn(t, c string) error {
 			auditevent.Table:            auditevent.ValidColumn,
 			cloudaccount.Table:          cloudaccount.ValidColumn,
 			connection.Table:            connection.ValidColumn,
+			discoverysource.Table:       discoverysource.ValidColumn,
 			disk.Table:                  disk.ValidColumn,
 			host.Table:                  host.ValidColumn,
 			importrun.Table:             importrun.ValidColumn,
@@ -110,6 +113,7 @@ func checkColumn(t, c string) error {
 			migration.Table:             migration.ValidColumn,
 			networkinterface.Table:      networkinterface.ValidColumn,
 			plan.Table:                  plan.ValidColumn,
+			pricecatalog.Table:          pricecatalog.ValidColumn,
 			recoverypoint.Table:         recoverypoint.ValidColumn,
 			registrationtoken.Table:     registrationtoken.ValidColumn,
 			session.Table:               session.ValidColumn,

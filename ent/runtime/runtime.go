@@ -13,6 +13,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/connection"
+	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
@@ -20,6 +21,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/networkinterface"
 	"github.com/ferry-migrate/ferry/ent/plan"
+	"github.com/ferry-migrate/ferry/ent/pricecatalog"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
 	"github.com/ferry-migrate/ferry/ent/schema"
@@ -435,6 +437,87 @@ func init() {
 	connection.DefaultBytes = connectionDescBytes.Default.(int64)
 	// connection.BytesValidator is a validator for the "bytes" field. It is called by the builders before save.
 	connection.BytesValidator = connectionDescBytes.Validators[0].(func(int64) error)
+	discoverysourceMixin := schema.DiscoverySource{}.Mixin()
+	discoverysourceMixinHooks1 := discoverysourceMixin[1].Hooks()
+	discoverysource.Hooks[0] = discoverysourceMixinHooks1[0]
+	discoverysourceMixinInters1 := discoverysourceMixin[1].Interceptors()
+	discoverysource.Interceptors[0] = discoverysourceMixinInters1[0]
+	discoverysourceMixinFields0 := discoverysourceMixin[0].Fields()
+	_ = discoverysourceMixinFields0
+	discoverysourceFields := schema.DiscoverySource{}.Fields()
+	_ = discoverysourceFields
+	// discoverysourceDescCreatedAt is the schema descriptor for created_at field.
+	discoverysourceDescCreatedAt := discoverysourceMixinFields0[0].Descriptor()
+	// discoverysource.DefaultCreatedAt holds the default value on creation for the created_at field.
+	discoverysource.DefaultCreatedAt = discoverysourceDescCreatedAt.Default.(func() time.Time)
+	// discoverysourceDescUpdatedAt is the schema descriptor for updated_at field.
+	discoverysourceDescUpdatedAt := discoverysourceMixinFields0[1].Descriptor()
+	// discoverysource.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	discoverysource.DefaultUpdatedAt = discoverysourceDescUpdatedAt.Default.(func() time.Time)
+	// discoverysource.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	discoverysource.UpdateDefaultUpdatedAt = discoverysourceDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// discoverysourceDescName is the schema descriptor for name field.
+	discoverysourceDescName := discoverysourceFields[0].Descriptor()
+	// discoverysource.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	discoverysource.NameValidator = func() func(string) error {
+		validators := discoverysourceDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// discoverysourceDescURL is the schema descriptor for url field.
+	discoverysourceDescURL := discoverysourceFields[2].Descriptor()
+	// discoverysource.URLValidator is a validator for the "url" field. It is called by the builders before save.
+	discoverysource.URLValidator = func() func(string) error {
+		validators := discoverysourceDescURL.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(url string) error {
+			for _, fn := range fns {
+				if err := fn(url); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// discoverysourceDescUsername is the schema descriptor for username field.
+	discoverysourceDescUsername := discoverysourceFields[3].Descriptor()
+	// discoverysource.DefaultUsername holds the default value on creation for the username field.
+	discoverysource.DefaultUsername = discoverysourceDescUsername.Default.(string)
+	// discoverysource.UsernameValidator is a validator for the "username" field. It is called by the builders before save.
+	discoverysource.UsernameValidator = discoverysourceDescUsername.Validators[0].(func(string) error)
+	// discoverysourceDescInsecure is the schema descriptor for insecure field.
+	discoverysourceDescInsecure := discoverysourceFields[5].Descriptor()
+	// discoverysource.DefaultInsecure holds the default value on creation for the insecure field.
+	discoverysource.DefaultInsecure = discoverysourceDescInsecure.Default.(bool)
+	// discoverysourceDescIntervalMinutes is the schema descriptor for interval_minutes field.
+	discoverysourceDescIntervalMinutes := discoverysourceFields[6].Descriptor()
+	// discoverysource.DefaultIntervalMinutes holds the default value on creation for the interval_minutes field.
+	discoverysource.DefaultIntervalMinutes = discoverysourceDescIntervalMinutes.Default.(int)
+	// discoverysource.IntervalMinutesValidator is a validator for the "interval_minutes" field. It is called by the builders before save.
+	discoverysource.IntervalMinutesValidator = discoverysourceDescIntervalMinutes.Validators[0].(func(int) error)
+	// discoverysourceDescLastError is the schema descriptor for last_error field.
+	discoverysourceDescLastError := discoverysourceFields[10].Descriptor()
+	// discoverysource.DefaultLastError holds the default value on creation for the last_error field.
+	discoverysource.DefaultLastError = discoverysourceDescLastError.Default.(string)
+	// discoverysource.LastErrorValidator is a validator for the "last_error" field. It is called by the builders before save.
+	discoverysource.LastErrorValidator = discoverysourceDescLastError.Validators[0].(func(string) error)
+	// discoverysourceDescLastHosts is the schema descriptor for last_hosts field.
+	discoverysourceDescLastHosts := discoverysourceFields[11].Descriptor()
+	// discoverysource.DefaultLastHosts holds the default value on creation for the last_hosts field.
+	discoverysource.DefaultLastHosts = discoverysourceDescLastHosts.Default.(int)
 	diskMixin := schema.Disk{}.Mixin()
 	diskMixinHooks1 := diskMixin[1].Hooks()
 	disk.Hooks[0] = diskMixinHooks1[0]
@@ -840,6 +923,51 @@ func init() {
 	plan.DefaultError = planDescError.Default.(string)
 	// plan.ErrorValidator is a validator for the "error" field. It is called by the builders before save.
 	plan.ErrorValidator = planDescError.Validators[0].(func(string) error)
+	pricecatalogMixin := schema.PriceCatalog{}.Mixin()
+	pricecatalogMixinHooks1 := pricecatalogMixin[1].Hooks()
+	pricecatalog.Hooks[0] = pricecatalogMixinHooks1[0]
+	pricecatalogMixinInters1 := pricecatalogMixin[1].Interceptors()
+	pricecatalog.Interceptors[0] = pricecatalogMixinInters1[0]
+	pricecatalogMixinFields0 := pricecatalogMixin[0].Fields()
+	_ = pricecatalogMixinFields0
+	pricecatalogFields := schema.PriceCatalog{}.Fields()
+	_ = pricecatalogFields
+	// pricecatalogDescCreatedAt is the schema descriptor for created_at field.
+	pricecatalogDescCreatedAt := pricecatalogMixinFields0[0].Descriptor()
+	// pricecatalog.DefaultCreatedAt holds the default value on creation for the created_at field.
+	pricecatalog.DefaultCreatedAt = pricecatalogDescCreatedAt.Default.(func() time.Time)
+	// pricecatalogDescUpdatedAt is the schema descriptor for updated_at field.
+	pricecatalogDescUpdatedAt := pricecatalogMixinFields0[1].Descriptor()
+	// pricecatalog.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	pricecatalog.DefaultUpdatedAt = pricecatalogDescUpdatedAt.Default.(func() time.Time)
+	// pricecatalog.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	pricecatalog.UpdateDefaultUpdatedAt = pricecatalogDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// pricecatalogDescTarget is the schema descriptor for target field.
+	pricecatalogDescTarget := pricecatalogFields[0].Descriptor()
+	// pricecatalog.TargetValidator is a validator for the "target" field. It is called by the builders before save.
+	pricecatalog.TargetValidator = pricecatalogDescTarget.Validators[0].(func(string) error)
+	// pricecatalogDescSource is the schema descriptor for source field.
+	pricecatalogDescSource := pricecatalogFields[1].Descriptor()
+	// pricecatalog.DefaultSource holds the default value on creation for the source field.
+	pricecatalog.DefaultSource = pricecatalogDescSource.Default.(string)
+	// pricecatalog.SourceValidator is a validator for the "source" field. It is called by the builders before save.
+	pricecatalog.SourceValidator = pricecatalogDescSource.Validators[0].(func(string) error)
+	// pricecatalogDescDate is the schema descriptor for date field.
+	pricecatalogDescDate := pricecatalogFields[2].Descriptor()
+	// pricecatalog.DateValidator is a validator for the "date" field. It is called by the builders before save.
+	pricecatalog.DateValidator = pricecatalogDescDate.Validators[0].(func(string) error)
+	// pricecatalogDescCurrency is the schema descriptor for currency field.
+	pricecatalogDescCurrency := pricecatalogFields[3].Descriptor()
+	// pricecatalog.DefaultCurrency holds the default value on creation for the currency field.
+	pricecatalog.DefaultCurrency = pricecatalogDescCurrency.Default.(string)
+	// pricecatalogDescTypes is the schema descriptor for types field.
+	pricecatalogDescTypes := pricecatalogFields[5].Descriptor()
+	// pricecatalog.DefaultTypes holds the default value on creation for the types field.
+	pricecatalog.DefaultTypes = pricecatalogDescTypes.Default.(int)
+	// pricecatalogDescImportedBy is the schema descriptor for imported_by field.
+	pricecatalogDescImportedBy := pricecatalogFields[6].Descriptor()
+	// pricecatalog.DefaultImportedBy holds the default value on creation for the imported_by field.
+	pricecatalog.DefaultImportedBy = pricecatalogDescImportedBy.Default.(string)
 	recoverypointMixin := schema.RecoveryPoint{}.Mixin()
 	recoverypointMixinHooks1 := recoverypointMixin[1].Hooks()
 	recoverypoint.Hooks[0] = recoverypointMixinHooks1[0]
