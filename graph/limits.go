@@ -451,6 +451,14 @@ var listBounds = map[string]int{
 	"Wave.confidenceFactors":           10,
 	"Wave.riskFactors":                 10,
 	"Plan.sharedServices":              200,
+	// Issue 14: one page of the topology (internal/topology's caps, which
+	// the resolver enforces on first and maxEdges): 1,000 nodes, 5,000
+	// edges of at most 5 ports, 200 cycles naming at most 20 nodes each.
+	"Topology.nodes":      1000,
+	"Topology.edges":      5000,
+	"TopologyEdge.ports":  5,
+	"Topology.cycles":     200,
+	"TopologyCycle.nodes": 20,
 }
 
 // defaultListBound prices every other list: Plan's problems and warnings,
