@@ -100,6 +100,9 @@ type Input struct {
 	// them out (DNS, NTP, monitoring, backups...): every host has them.
 	NoisePorts     map[int]bool
 	NoiseProcesses map[string]bool
+	// NoiseRows counts noise rows already left out of Conns (Load filters
+	// them in SQL).
+	NoiseRows int
 }
 
 // Options choose the level and page.
@@ -274,7 +277,7 @@ func Build(in Input, opt Options) Graph {
 
 	// Edges at this level. In a drill-down only edges with a focus host
 	// at one end count; the neighbours they reach join the level.
-	g := Graph{Focus: focus, CycleCount: len(in.Cycles)}
+	g := Graph{Focus: focus, CycleCount: len(in.Cycles), Noise: in.NoiseRows}
 	acc := map[[2]string]*edgeAcc{}
 	for _, c := range in.Conns {
 		if c.Src == c.Dst || hostByID[c.Src] == nil || hostByID[c.Dst] == nil {
