@@ -74,7 +74,7 @@ func (r *queryResolver) topology(ctx context.Context, planID *int, focus *string
 
 func nodeOut(n topology.Node) *model.TopologyNode {
 	out := &model.TopologyNode{Key: n.Key, Kind: n.Kind, Label: n.Label, Hosts: n.Hosts, Environment: n.Environment,
-		Waves: n.Waves, Members: n.Members, Cycles: n.Cycles}
+		Waves: n.Waves, Members: n.Members, Cycles: n.Cycles, Suggested: n.Suggested}
 	if n.RefID != 0 {
 		id := n.RefID
 		out.RefID = &id

@@ -863,6 +863,7 @@ type ComplexityRoot struct {
 		Label       func(childComplexity int) int
 		Members     func(childComplexity int) int
 		RefID       func(childComplexity int) int
+		Suggested   func(childComplexity int) int
 		Wave        func(childComplexity int) int
 		Waves       func(childComplexity int) int
 	}
@@ -4926,6 +4927,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TopologyNode.RefID(childComplexity), true
+	case "TopologyNode.suggested":
+		if e.ComplexityRoot.TopologyNode.Suggested == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyNode.Suggested(childComplexity), true
 	case "TopologyNode.wave":
 		if e.ComplexityRoot.TopologyNode.Wave == nil {
 			break
@@ -12059,6 +12066,8 @@ type TopologyNode {
   members: Int!
   "The planner's cycles with a host in it."
   cycles: Int!
+  "Hosts without the application's label that join it through an open suggestion extending it (counted in hosts)."
+  suggested: Int!
 }
 
 "The connections from one node's hosts to another's, summed (noise ports left out, as the planner does)."
@@ -13665,6 +13674,8 @@ func (ec *executionContext) childFields_TopologyNode(ctx context.Context, field 
 		return ec.fieldContext_TopologyNode_members(ctx, field)
 	case "cycles":
 		return ec.fieldContext_TopologyNode_cycles(ctx, field)
+	case "suggested":
+		return ec.fieldContext_TopologyNode_suggested(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TopologyNode", field.Name)
 }

@@ -424,6 +424,8 @@ type TopologyNode struct {
 	Members int `json:"members"`
 	// The planner's cycles with a host in it.
 	Cycles int `json:"cycles"`
+	// Hosts without the application's label that join it through an open suggestion extending it (counted in hosts).
+	Suggested int `json:"suggested"`
 }
 
 // A weekly replication window with its rate.

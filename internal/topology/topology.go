@@ -127,6 +127,9 @@ type Node struct {
 	Members     int    // nodes it stands for (1, or more for the other node)
 	Cycles      int    // planner cycles with a host in it
 	InCycle     bool
+	// Suggested counts the hosts without its label that join an
+	// application through an open suggestion extending it.
+	Suggested int
 }
 
 // Edge is the sum of the connections from one node's hosts to another's.
@@ -221,6 +224,7 @@ func Build(in Input, opt Options) Graph {
 			env := orName(h.Environment, "unknown")
 			key, n = "u:"+env, Node{Kind: KindUnassigned, Label: env}
 		}
+		joins := h.AppID == 0 && n.Kind == KindApplication
 		group[h.ID] = key
 		nd := nodes[key]
 		if nd == nil {
@@ -231,6 +235,9 @@ func Build(in Input, opt Options) Graph {
 			waveCount[key] = map[int]int{}
 		}
 		nd.Hosts++
+		if joins {
+			nd.Suggested++
+		}
 		envCount[key][h.Environment]++
 		if w := in.Wave[h.ID]; w > 0 {
 			waveCount[key][w]++
