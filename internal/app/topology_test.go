@@ -248,6 +248,12 @@ func TestTopologyFiguresMatchTheDatabase(t *testing.T) {
 	for p := range noiseProc {
 		procs = append(procs, "'"+p+"'")
 	}
+	var noiseRows int
+	db.QueryRow(fmt.Sprintf(`SELECT COUNT(*) FROM connections WHERE dst_host_id IS NOT NULL AND (port IN (%s) OR LOWER(process) IN (%s))`,
+		strings.Join(noise, ","), strings.Join(procs, ","))).Scan(&noiseRows)
+	if got := int(top["noiseConnections"].(float64)); got != noiseRows || noiseRows == 0 {
+		t.Errorf("noiseConnections %d; the database holds %d noise rows", got, noiseRows)
+	}
 	var want int64
 	err = db.QueryRow(fmt.Sprintf(`SELECT COALESCE(SUM(MAX(count, 1)), 0) FROM connections
 		WHERE dst_host_id IS NOT NULL AND port NOT IN (%[1]s) AND LOWER(process) NOT IN (%[3]s) AND src_host_id != dst_host_id

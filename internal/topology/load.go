@@ -163,11 +163,13 @@ func Load(ctx context.Context, c *ent.Client, planID int) (*Input, *ent.Plan, er
 		s.Where(sql.In(sql.Lower(s.C(connection.FieldProcess)), procs...))
 	})
 	noise := connection.Or(connection.PortIn(ports...), noiseProcess)
-	n, err := c.Connection.Query().Where(connection.DstHostIDNotNil(), noise).Count(ctx)
+	// The noise is every row between hosts minus those read (a count on
+	// the destination index; counting the noise itself re-evaluates the
+	// filter on every row).
+	all, err := c.Connection.Query().Where(connection.DstHostIDNotNil()).Count(ctx)
 	if err != nil {
-		return nil, nil, fmt.Errorf("count noise: %w", err)
+		return nil, nil, fmt.Errorf("count connections: %w", err)
 	}
-	in.NoiseRows = n
 	for last := 0; ; {
 		var rows []connRow
 		err := c.Connection.Query().Where(connection.IDGT(last), connection.DstHostIDNotNil(), connection.Not(noise)).Order(ent.Asc(connection.FieldID)).Limit(page).
@@ -184,6 +186,7 @@ func Load(ctx context.Context, c *ent.Client, planID int) (*Input, *ent.Plan, er
 		}
 		last = rows[len(rows)-1].ID
 	}
+	in.NoiseRows = max(all-len(in.Conns), 0)
 	return in, p, nil
 }
 
