@@ -609,8 +609,7 @@ export const scenarios = [
       await page.setViewportSize({ width: 1280, height: 800 })
       await signIn(page, base, server.admin, '/inventory')
       const screens = [['/inventory', 'hosts-table'], ['/assessment', 'assessment-table'], ['/plans', 'wave-summary'], ['/audit', 'audit-table'],
-        ['/discovery', 'agents-table'], ['/admin', 'users-table']]
-      // The migrations screen belongs to issue 10 (itinerary) and is left out here.
+        ['/discovery', 'agents-table'], ['/admin', 'users-table'], ['/migrations', 'migrations-table']]
       const over = []
       for (const [path, table] of screens) {
         await page.goto(`${base}${path}`)
