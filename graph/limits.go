@@ -454,6 +454,9 @@ var listBounds = map[string]int{
 	// Issue 14: one page of the topology (internal/topology's caps, which
 	// the resolver enforces on first and maxEdges): 1,000 nodes, 5,000
 	// edges of at most 5 ports, 200 cycles naming at most 20 nodes each.
+	// A member's reason has at most five parts (group, shared, wave,
+	// devtest, latency: planner.Member.Reasons).
+	"WaveMember.reasons":  5,
 	"Topology.nodes":      1000,
 	"Topology.edges":      5000,
 	"TopologyEdge.ports":  5,

@@ -1147,6 +1147,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "reason", Type: field.TypeString, Size: 2000, Default: ""},
+		{Name: "reasons", Type: field.TypeJSON, Nullable: true},
 		{Name: "move_group", Type: field.TypeString, Default: ""},
 		{Name: "manual", Type: field.TypeBool, Default: false},
 		{Name: "bytes", Type: field.TypeInt64, Default: 0},
@@ -1163,19 +1164,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "wave_members_hosts_wave_memberships",
-				Columns:    []*schema.Column{WaveMembersColumns[8]},
+				Columns:    []*schema.Column{WaveMembersColumns[9]},
 				RefColumns: []*schema.Column{HostsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "wave_members_waves_members",
-				Columns:    []*schema.Column{WaveMembersColumns[9]},
+				Columns:    []*schema.Column{WaveMembersColumns[10]},
 				RefColumns: []*schema.Column{WavesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "wave_members_tenants_tenant",
-				Columns:    []*schema.Column{WaveMembersColumns[10]},
+				Columns:    []*schema.Column{WaveMembersColumns[11]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -1184,27 +1185,27 @@ var (
 			{
 				Name:    "wavemember_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{WaveMembersColumns[10]},
+				Columns: []*schema.Column{WaveMembersColumns[11]},
 			},
 			{
 				Name:    "wavemember_tenant_id_wave_members",
 				Unique:  false,
-				Columns: []*schema.Column{WaveMembersColumns[10], WaveMembersColumns[9]},
+				Columns: []*schema.Column{WaveMembersColumns[11], WaveMembersColumns[10]},
 			},
 			{
 				Name:    "wavemember_wave_members",
 				Unique:  false,
-				Columns: []*schema.Column{WaveMembersColumns[9]},
+				Columns: []*schema.Column{WaveMembersColumns[10]},
 			},
 			{
 				Name:    "wavemember_tenant_id_host_wave_memberships",
 				Unique:  false,
-				Columns: []*schema.Column{WaveMembersColumns[10], WaveMembersColumns[8]},
+				Columns: []*schema.Column{WaveMembersColumns[11], WaveMembersColumns[9]},
 			},
 			{
 				Name:    "wavemember_host_wave_memberships",
 				Unique:  false,
-				Columns: []*schema.Column{WaveMembersColumns[8]},
+				Columns: []*schema.Column{WaveMembersColumns[9]},
 			},
 		},
 	}

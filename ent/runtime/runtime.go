@@ -1311,19 +1311,19 @@ func init() {
 	// wavemember.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
 	wavemember.ReasonValidator = wavememberDescReason.Validators[0].(func(string) error)
 	// wavememberDescMoveGroup is the schema descriptor for move_group field.
-	wavememberDescMoveGroup := wavememberFields[1].Descriptor()
+	wavememberDescMoveGroup := wavememberFields[2].Descriptor()
 	// wavemember.DefaultMoveGroup holds the default value on creation for the move_group field.
 	wavemember.DefaultMoveGroup = wavememberDescMoveGroup.Default.(string)
 	// wavememberDescManual is the schema descriptor for manual field.
-	wavememberDescManual := wavememberFields[2].Descriptor()
+	wavememberDescManual := wavememberFields[3].Descriptor()
 	// wavemember.DefaultManual holds the default value on creation for the manual field.
 	wavemember.DefaultManual = wavememberDescManual.Default.(bool)
 	// wavememberDescBytes is the schema descriptor for bytes field.
-	wavememberDescBytes := wavememberFields[3].Descriptor()
+	wavememberDescBytes := wavememberFields[4].Descriptor()
 	// wavemember.DefaultBytes holds the default value on creation for the bytes field.
 	wavemember.DefaultBytes = wavememberDescBytes.Default.(int64)
 	// wavememberDescDowntimeMinutes is the schema descriptor for downtime_minutes field.
-	wavememberDescDowntimeMinutes := wavememberFields[4].Descriptor()
+	wavememberDescDowntimeMinutes := wavememberFields[5].Descriptor()
 	// wavemember.DefaultDowntimeMinutes holds the default value on creation for the downtime_minutes field.
 	wavemember.DefaultDowntimeMinutes = wavememberDescDowntimeMinutes.Default.(float64)
 }

@@ -23,6 +23,8 @@ const (
 	FieldTenantID = "tenant_id"
 	// FieldReason holds the string denoting the reason field in the database.
 	FieldReason = "reason"
+	// FieldReasons holds the string denoting the reasons field in the database.
+	FieldReasons = "reasons"
 	// FieldMoveGroup holds the string denoting the move_group field in the database.
 	FieldMoveGroup = "move_group"
 	// FieldManual holds the string denoting the manual field in the database.
@@ -69,6 +71,7 @@ var Columns = []string{
 	FieldUpdatedAt,
 	FieldTenantID,
 	FieldReason,
+	FieldReasons,
 	FieldMoveGroup,
 	FieldManual,
 	FieldBytes,

@@ -649,6 +649,13 @@ export const scenarios = [
       })
       assert(distinct, 'Chinese characters render as identical boxes: no CJK font (fonts-wqy-microhei)')
       await shot('zh-assessment')
+      // Plan reasons are codes translated here too (the language choice persists).
+      await page.goto(`${base}/plans`)
+      await page.locator('[data-test=plan-status][data-status=ready], [data-test=plan-status][data-status=infeasible]').waitFor()
+      await page.locator('[data-test=wave-members] .reason', { hasText: /[\u4e00-\u9fff]/ }).first().waitFor()
+      const reasons = await page.locator('[data-test=wave-members] .reason').allTextContents()
+      assert(reasons.length > 0 && !reasons.some((r) => /moves with|depends on|could move from|no dependencies|the first with room/.test(r)), `English plan reasons in Chinese: ${reasons.slice(0, 3)}`)
+      await shot('zh-plan-reasons')
     },
   },
   {

@@ -13798,6 +13798,38 @@ func (ec *executionContext) fieldContext_WaveMember_reason(_ context.Context, fi
 	return graphql.NewScalarFieldContext("WaveMember", field, false, false, "String")
 }
 
+func (ec *executionContext) _WaveMember_reasons(ctx context.Context, field graphql.CollectedField, obj *ent.WaveMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WaveMember_reasons(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reasons, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []i18n.Finding) graphql.Marshaler {
+			return ec.marshalOFinding2ᚕgithubᚗcomᚋferryᚑmigrateᚋferryᚋi18nᚐFindingᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WaveMember_reasons(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WaveMember",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Finding(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _WaveMember_moveGroup(ctx context.Context, field graphql.CollectedField, obj *ent.WaveMember) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -38674,6 +38706,11 @@ func (ec *executionContext) _WaveMember(ctx context.Context, sel ast.SelectionSe
 		case "reason":
 			out.Values[i] = ec._WaveMember_reason(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reasons":
+			out.Values[i] = ec._WaveMember_reasons(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "moveGroup":

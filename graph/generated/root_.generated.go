@@ -946,6 +946,7 @@ type ComplexityRoot struct {
 		Manual          func(childComplexity int) int
 		MoveGroup       func(childComplexity int) int
 		Reason          func(childComplexity int) int
+		Reasons         func(childComplexity int) int
 		Tenant          func(childComplexity int) int
 		TenantID        func(childComplexity int) int
 		UpdatedAt       func(childComplexity int) int
@@ -5294,6 +5295,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WaveMember.Reason(childComplexity), true
+	case "WaveMember.reasons":
+		if e.ComplexityRoot.WaveMember.Reasons == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveMember.Reasons(childComplexity), true
 	case "WaveMember.tenant":
 		if e.ComplexityRoot.WaveMember.Tenant == nil {
 			break
@@ -11088,6 +11095,7 @@ type WaveMember implements Node {
   updatedAt: Time!
   tenantID: ID!
   reason: String!
+  reasons: [Finding!]
   moveGroup: String!
   manual: Boolean!
   bytes: Int!
@@ -13818,6 +13826,8 @@ func (ec *executionContext) childFields_WaveMember(ctx context.Context, field gr
 		return ec.fieldContext_WaveMember_tenantID(ctx, field)
 	case "reason":
 		return ec.fieldContext_WaveMember_reason(ctx, field)
+	case "reasons":
+		return ec.fieldContext_WaveMember_reasons(ctx, field)
 	case "moveGroup":
 		return ec.fieldContext_WaveMember_moveGroup(ctx, field)
 	case "manual":
