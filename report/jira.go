@@ -45,7 +45,7 @@ func WriteJiraCSV(ctx context.Context, w io.Writer, src Source, wave int, lang s
 			steps = append(steps, L(lang, "group")+": "+h.Group)
 		}
 		if h.Reason != "" {
-			steps = append(steps, L(lang, "reason")+": "+h.Reason)
+			steps = append(steps, L(lang, "reason")+": "+h.ReasonText(lang))
 		}
 		prio := "Medium"
 		switch h.Criticality {
