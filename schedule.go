@@ -49,7 +49,7 @@ func NewSchedule(loc *time.Location, ws []Window) (*Schedule, error) {
 		return nil, fmt.Errorf("windows: empty; %s", windowHelp)
 	}
 	var errs []error
-	weekly := map[int]int{}  // minute of the week -> index of the weekly window opening then
+	weekly := map[int]int{}   // minute of the week -> index of the weekly window opening then
 	dated := map[[2]int]int{} // civil day, minute -> index of the dated window opening then
 	for i, w := range ws {
 		if err := w.check(); err != nil {
