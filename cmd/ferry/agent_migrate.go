@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/discovery"
 	"github.com/ferry-migrate/ferry/discovery/agentapi"
 	"github.com/ferry-migrate/ferry/engine"
@@ -189,7 +190,9 @@ func (s *syncRunner) syncOnce(job syncJob) {
 	log := s.log.With("migration", job.migration, "pass", job.pass)
 	var rate throttle.Rate
 	if job.rate != "" {
-		r, err := throttle.ParseRate(job.rate)
+		// The migration's stored setting, as the control plane sent it: a
+		// rate stored before the shared vocabulary keeps its old reading.
+		r, err := ferry.ParseStoredRate(job.rate, ferry.EngineRates)
 		if err != nil || r == 0 {
 			log.Error("sync not started: bad rate limit in the command", "rate", job.rate, "err", err)
 			return
