@@ -323,7 +323,7 @@ func parseWindow(e string) (Window, error) {
 	w.Start = start
 	switch {
 	case endDays < 0 && end == start:
-		return w, fmt.Errorf("%s-%s is empty: it opens and closes at the same minute, so it never opens (for a whole day write 00:00-24:00)", clock(start), endTok)
+		return w, fmt.Errorf("opens and closes at the same minute (%s-%s is empty), so it never opens: for a whole day write 00:00-24:00", clock(start), endTok)
 	case endDays < 0 && end > start:
 		w.Length = end - start
 	case endDays < 0:

@@ -101,7 +101,7 @@ func TestParseWindowsErrors(t *testing.T) {
 		{"Mon 25:00-26:00", `time "25:00": want HH:MM between 00:00 and 24:00`},
 		{"Mon 10:60-11:00", `time "10:60"`},
 		{"Mon 10:5-11:00", `time "10:5"`},
-		{"Mon 10:00-10:00", `10:00-10:00 is empty: it opens and closes at the same minute`},
+		{"Mon 10:00-10:00", `opens and closes at the same minute (10:00-10:00 is empty)`},
 		{"Mon 24:00-01:00", `time "24:00" cannot start a window`},
 		{"Mon 10:00", "no end time"},
 		{"Mon 10:00-11:00=fast", `rate "fast"`},

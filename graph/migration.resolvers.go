@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/ferry-migrate/ferry"
-	"github.com/ferry-migrate/ferry/engine/throttle"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/launch"
@@ -78,14 +77,16 @@ func (r *mutationResolver) StartMigration(ctx context.Context, hostIds []int, cl
 	}
 	settings := map[string]any{"driver": "local", "startedBy": v.Actor()}
 	if rateLimit != nil && strings.TrimSpace(*rateLimit) != "" {
-		rate, err := throttle.ParseRate(strings.TrimSpace(*rateLimit))
+		rate, err := ferry.ParseRate(*rateLimit)
 		if err != nil {
 			return nil, ferry.Errorf(ferry.EINVALID, "rate limit: %v", err)
 		}
 		if rate == 0 {
 			return nil, ferry.Errorf(ferry.EINVALID, "rate limit 0 would never send anything; leave it empty for no limit")
 		}
-		settings["rate"] = strings.TrimSpace(*rateLimit)
+		// Stored in the spelling every reader reads alike (the agent reads
+		// it with ferry.ParseStoredRate).
+		settings["rate"] = rate.String()
 	}
 	client := ent.FromContext(ctx)
 	if cloudAccountID != nil {

@@ -10313,7 +10313,7 @@ extend type Mutation {
   Start migrating each host to the cloud account (default: the built-in local
   driver). The host's agent is told to sync; progress shows on the Migration.
   """
-  startMigration(hostIds: [ID!]!, cloudAccountId: ID, "Cap on each agent's sending rate, e.g. 8Mbps or 20MiB/s (default unlimited)." rateLimit: String): [Migration!]!
+  startMigration(hostIds: [ID!]!, cloudAccountId: ID, "Cap on each agent's sending rate, e.g. 100Mbps or 20MiB/s (a number needs a unit; default unlimited)." rateLimit: String): [Migration!]!
   "Launch a copy of a recovery point (default: the newest) for testing; the source keeps running and syncing."
   testLaunch(migrationId: ID!, recoveryPointId: ID): Launch!
   "Final delta sync, recovery point, launch and verify. Needs a passed test launch first."
@@ -10327,17 +10327,22 @@ extend type Mutation {
 # Plans, waves, members and assessments are read through the ent types
 # (plans, node(id), Plan.waves, Wave.members, assessments).
 
-"A weekly replication window with its rate."
+"""
+A replication window (or a list of them) with its rate, in Ferry's one window
+grammar (docs/planner.md, "Windows and rates"): where windows overlap, the one that
+opened last holds.
+"""
 input TransferWindowInput {
-  "e.g. \"Mon-Fri 19:00-07:00\", \"weekends 00:00-24:00\""
+  "e.g. \"Mon-Fri 19:00-07:00\", \"Sat-Sun 00:00-24:00=1Gbps\", \"2026-12-24 00:00-2026-12-27 00:00=0\""
   when: String!
-  "e.g. \"800Mbps\"; omitted = the plan's bandwidth; \"0\" = paused"
+  "e.g. \"800Mbps\" or \"100MB/s\"; omitted = the window's own or the plan's bandwidth; \"0\" = paused"
   rate: String
 }
 
 """
 Constraints of a plan, with the units of ` + "`" + `ferry plan` + "`" + `'s plan.yaml: sizes like
-"40TiB", rates like "1Gbps", durations like "4h" (see docs/planner.md).
+"40TiB", rates like "1Gbps" or "125MB/s" (a number needs a unit), durations
+like "4h" (see docs/planner.md).
 """
 input PlanConstraintsInput {
   "First day replication may begin (YYYY-MM-DD); default tomorrow."
@@ -10350,7 +10355,7 @@ input PlanConstraintsInput {
   bandwidth: String!
   compressionRatio: Float
   transferWindows: [TransferWindowInput!]
-  "e.g. [\"Sat 22:00-04:00\"]"
+  "e.g. [\"Sat 22:00-04:00\", \"2026-12-24 22:00-06:00\"]; no rates"
   cutoverWindows: [String!]
   maxDowntime: String
   cutoverOverhead: String

@@ -1765,7 +1765,8 @@ export type PinInput = {
 
 /**
  * Constraints of a plan, with the units of `ferry plan`'s plan.yaml: sizes like
- * "40TiB", rates like "1Gbps", durations like "4h" (see docs/planner.md).
+ * "40TiB", rates like "1Gbps" or "125MB/s" (a number needs a unit), durations
+ * like "4h" (see docs/planner.md).
  */
 export type PlanConstraintsInput = {
   /** Link to the cloud, e.g. "1Gbps"; must be above zero. */
@@ -1774,7 +1775,7 @@ export type PlanConstraintsInput = {
   /** Hosts one cutover stream finishes in one cutover window (× parallelMigrations caps a wave); default: derived. */
   cutoverHostsPerWindow?: number | null | undefined;
   cutoverOverhead?: string | null | undefined;
-  /** e.g. ["Sat 22:00-04:00"] */
+  /** e.g. ["Sat 22:00-04:00", "2026-12-24 22:00-06:00"]; no rates */
   cutoverWindows?: Array<string> | null | undefined;
   finalDeltaRatio?: number | null | undefined;
   improvementPasses?: number | null | undefined;
@@ -2229,11 +2230,15 @@ export type SoftwareWhereInput = {
   versionNotIn?: Array<string> | null | undefined;
 };
 
-/** A weekly replication window with its rate. */
+/**
+ * A replication window (or a list of them) with its rate, in Ferry's one window
+ * grammar (docs/planner.md, "Windows and rates"): where windows overlap, the one that
+ * opened last holds.
+ */
 export type TransferWindowInput = {
-  /** e.g. "800Mbps"; omitted = the plan's bandwidth; "0" = paused */
+  /** e.g. "800Mbps" or "100MB/s"; omitted = the window's own or the plan's bandwidth; "0" = paused */
   rate?: string | null | undefined;
-  /** e.g. "Mon-Fri 19:00-07:00", "weekends 00:00-24:00" */
+  /** e.g. "Mon-Fri 19:00-07:00", "Sat-Sun 00:00-24:00=1Gbps", "2026-12-24 00:00-2026-12-27 00:00=0" */
   when: string;
 };
 
