@@ -447,6 +447,7 @@ type ComplexityRoot struct {
 		Percent             func(childComplexity int) int
 		Rate                func(childComplexity int) int
 		RateBps             func(childComplexity int) int
+		RateLimit           func(childComplexity int) int
 		RecoveryPoints      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RecoveryPointOrder, where *ent.RecoveryPointWhereInput) int
 		Settings            func(childComplexity int) int
 		State               func(childComplexity int) int
@@ -2628,6 +2629,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Migration.RateBps(childComplexity), true
+	case "Migration.rateLimit":
+		if e.ComplexityRoot.Migration.RateLimit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Migration.RateLimit(childComplexity), true
 	case "Migration.recoveryPoints":
 		if e.ComplexityRoot.Migration.RecoveryPoints == nil {
 			break
@@ -10301,6 +10308,8 @@ extend type Migration {
   latestRecoveryPoint: RecoveryPoint
   "Lifecycle actions the current state allows: testLaunch, cutover, rollback."
   allowedActions: [String!]!
+  "The cap on each agent's sending rate, in Ferry's rate spelling (e.g. 100Mbps, 20MiB/s); null: unlimited."
+  rateLimit: String
 }
 
 extend type RecoveryPoint {
@@ -11413,6 +11422,8 @@ func (ec *executionContext) childFields_Migration(ctx context.Context, field gra
 		return ec.fieldContext_Migration_latestRecoveryPoint(ctx, field)
 	case "allowedActions":
 		return ec.fieldContext_Migration_allowedActions(ctx, field)
+	case "rateLimit":
+		return ec.fieldContext_Migration_rateLimit(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Migration", field.Name)
 }
