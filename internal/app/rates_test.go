@@ -96,4 +96,17 @@ func TestRatesAndWindowsAtTheAPI(t *testing.T) {
 	if got := m.Settings["rate"]; got != "100Mbps" {
 		t.Errorf("stored rate %v, want 100Mbps", got)
 	}
+	// Migration.rateLimit shows it in the same spelling; a row started
+	// before keeps the engine's reading of what was typed then.
+	const limit = `query($id: ID!) { node(id: $id) { ... on Migration { rateLimit } } }`
+	mid := strconv.Itoa(m.ID)
+	if got := dig(c.mustGQL(limit, map[string]any{"id": mid}), "node", "rateLimit"); got != "100Mbps" {
+		t.Errorf("rateLimit %v, want 100Mbps", got)
+	}
+	settings := m.Settings
+	settings["rate"] = "10mb/s"
+	ts.App.DB.Client.Migration.UpdateOneID(m.ID).SetSettings(settings).ExecX(viewer.SystemContext(t.Context()))
+	if got := dig(c.mustGQL(limit, map[string]any{"id": mid}), "node", "rateLimit"); got != "80Mbps" {
+		t.Errorf("rateLimit of a row stored as 10mb/s: %v, want 80Mbps (10 MB/s, as the engine read it)", got)
+	}
 }
