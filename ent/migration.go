@@ -29,7 +29,7 @@ type Migration struct {
 	// TenantID holds the value of the "tenant_id" field.
 	TenantID int `json:"tenant_id,omitempty"`
 	// State holds the value of the "state" field.
-	State migration.State `json:"state,omitempty"`
+	State ferry.MigrationState `json:"state,omitempty"`
 	// FailureReason holds the value of the "failure_reason" field.
 	FailureReason string `json:"failure_reason,omitempty"`
 	// Settings holds the value of the "settings" field.
@@ -198,7 +198,7 @@ func (_m *Migration) assignValues(columns []string, values []any) error {
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field state", values[i])
 			} else if value.Valid {
-				_m.State = migration.State(value.String)
+				_m.State = ferry.MigrationState(value.String)
 			}
 		case migration.FieldFailureReason:
 			if value, ok := values[i].(*sql.NullString); !ok {

@@ -63,13 +63,13 @@ func (_c *MigrationCreate) SetTenantID(v int) *MigrationCreate {
 }
 
 // SetState sets the "state" field.
-func (_c *MigrationCreate) SetState(v migration.State) *MigrationCreate {
+func (_c *MigrationCreate) SetState(v ferry.MigrationState) *MigrationCreate {
 	_c.mutation.SetState(v)
 	return _c
 }
 
 // SetNillableState sets the "state" field if the given value is not nil.
-func (_c *MigrationCreate) SetNillableState(v *migration.State) *MigrationCreate {
+func (_c *MigrationCreate) SetNillableState(v *ferry.MigrationState) *MigrationCreate {
 	if v != nil {
 		_c.SetState(*v)
 	}
@@ -706,7 +706,7 @@ func (u *MigrationUpsert) UpdateUpdatedAt() *MigrationUpsert {
 }
 
 // SetState sets the "state" field.
-func (u *MigrationUpsert) SetState(v migration.State) *MigrationUpsert {
+func (u *MigrationUpsert) SetState(v ferry.MigrationState) *MigrationUpsert {
 	u.Set(migration.FieldState, v)
 	return u
 }
@@ -1032,7 +1032,7 @@ func (u *MigrationUpsertOne) UpdateUpdatedAt() *MigrationUpsertOne {
 }
 
 // SetState sets the "state" field.
-func (u *MigrationUpsertOne) SetState(v migration.State) *MigrationUpsertOne {
+func (u *MigrationUpsertOne) SetState(v ferry.MigrationState) *MigrationUpsertOne {
 	return u.Update(func(s *MigrationUpsert) {
 		s.SetState(v)
 	})
@@ -1568,7 +1568,7 @@ func (u *MigrationUpsertBulk) UpdateUpdatedAt() *MigrationUpsertBulk {
 }
 
 // SetState sets the "state" field.
-func (u *MigrationUpsertBulk) SetState(v migration.State) *MigrationUpsertBulk {
+func (u *MigrationUpsertBulk) SetState(v ferry.MigrationState) *MigrationUpsertBulk {
 	return u.Update(func(s *MigrationUpsert) {
 		s.SetState(v)
 	})

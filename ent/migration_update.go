@@ -42,13 +42,13 @@ func (_u *MigrationUpdate) SetUpdatedAt(v time.Time) *MigrationUpdate {
 }
 
 // SetState sets the "state" field.
-func (_u *MigrationUpdate) SetState(v migration.State) *MigrationUpdate {
+func (_u *MigrationUpdate) SetState(v ferry.MigrationState) *MigrationUpdate {
 	_u.mutation.SetState(v)
 	return _u
 }
 
 // SetNillableState sets the "state" field if the given value is not nil.
-func (_u *MigrationUpdate) SetNillableState(v *migration.State) *MigrationUpdate {
+func (_u *MigrationUpdate) SetNillableState(v *ferry.MigrationState) *MigrationUpdate {
 	if v != nil {
 		_u.SetState(*v)
 	}
@@ -788,13 +788,13 @@ func (_u *MigrationUpdateOne) SetUpdatedAt(v time.Time) *MigrationUpdateOne {
 }
 
 // SetState sets the "state" field.
-func (_u *MigrationUpdateOne) SetState(v migration.State) *MigrationUpdateOne {
+func (_u *MigrationUpdateOne) SetState(v ferry.MigrationState) *MigrationUpdateOne {
 	_u.mutation.SetState(v)
 	return _u
 }
 
 // SetNillableState sets the "state" field if the given value is not nil.
-func (_u *MigrationUpdateOne) SetNillableState(v *migration.State) *MigrationUpdateOne {
+func (_u *MigrationUpdateOne) SetNillableState(v *ferry.MigrationState) *MigrationUpdateOne {
 	if v != nil {
 		_u.SetState(*v)
 	}

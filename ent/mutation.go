@@ -14396,7 +14396,7 @@ type MigrationMutation struct {
 	id                     *int
 	created_at             *time.Time
 	updated_at             *time.Time
-	state                  *migration.State
+	state                  *ferry.MigrationState
 	failure_reason         *string
 	settings               *map[string]interface{}
 	bytes_total            *int64
@@ -14643,12 +14643,12 @@ func (m *MigrationMutation) ResetTenantID() {
 }
 
 // SetState sets the "state" field.
-func (m *MigrationMutation) SetState(value migration.State) {
-	m.state = &value
+func (m *MigrationMutation) SetState(fs ferry.MigrationState) {
+	m.state = &fs
 }
 
 // State returns the value of the "state" field in the mutation.
-func (m *MigrationMutation) State() (r migration.State, exists bool) {
+func (m *MigrationMutation) State() (r ferry.MigrationState, exists bool) {
 	v := m.state
 	if v == nil {
 		return
@@ -14659,7 +14659,7 @@ func (m *MigrationMutation) State() (r migration.State, exists bool) {
 // OldState returns the old "state" field's value of the Migration entity.
 // If the Migration object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *MigrationMutation) OldState(ctx context.Context) (v migration.State, err error) {
+func (m *MigrationMutation) OldState(ctx context.Context) (v ferry.MigrationState, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldState is only allowed on UpdateOne operations")
 	}
@@ -15849,7 +15849,7 @@ func (m *MigrationMutation) SetField(name string, value ent.Value) error {
 		m.SetTenantID(v)
 		return nil
 	case migration.FieldState:
-		v, ok := value.(migration.State)
+		v, ok := value.(ferry.MigrationState)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}

@@ -23,7 +23,7 @@ func (r *Resolver) migrations() (*jobs.Migrations, error) {
 // operator role, a server process that runs migrations, the migration
 // (loaded inside the request's transaction, which serialises concurrent
 // requests on SQLite) and the state machine's consent to action.
-func (r *Resolver) beginAction(ctx context.Context, id int, action string) (*jobs.Migrations, *ent.Migration, error) {
+func (r *Resolver) beginAction(ctx context.Context, id int, action ferry.MigrationAction) (*jobs.Migrations, *ent.Migration, error) {
 	if _, err := require(ctx, viewer.RoleOperator); err != nil {
 		return nil, nil, err
 	}
@@ -38,7 +38,7 @@ func (r *Resolver) beginAction(ctx context.Context, id int, action string) (*job
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := jobs.CheckAction(m.State, action); err != nil {
+	if err := m.State.Allows(action); err != nil {
 		return nil, nil, err
 	}
 	return mg, m, nil

@@ -53,9 +53,9 @@ func (r *migrationResolver) LatestRecoveryPoint(ctx context.Context, obj *ent.Mi
 
 // AllowedActions is the resolver for the allowedActions field.
 func (r *migrationResolver) AllowedActions(ctx context.Context, obj *ent.Migration) ([]string, error) {
-	out := jobs.AllowedActions(obj.State)
-	if out == nil {
-		out = []string{}
+	out := []string{}
+	for _, a := range obj.State.AllowedActions() {
+		out = append(out, string(a))
 	}
 	return out, nil
 }
@@ -114,7 +114,7 @@ func (r *mutationResolver) StartMigration(ctx context.Context, hostIds []int, cl
 		if err != nil {
 			return nil, err
 		}
-		active, err := client.Migration.Query().Where(migration.HostID(id), migration.StateNotIn(migration.StateRolledBack, migration.StateFailed)).First(ctx)
+		active, err := client.Migration.Query().Where(migration.HostID(id), migration.StateNotIn(ferry.MigrationRolledBack, ferry.MigrationFailed)).First(ctx)
 		if err == nil {
 			return nil, ferry.Errorf(ferry.ECONFLICT, "host %s already has migration %d in state %s; roll it back (or let it fail) before starting another", h.Name, active.ID, active.State)
 		}
@@ -145,7 +145,7 @@ func (r *mutationResolver) StartMigration(ctx context.Context, hostIds []int, cl
 
 // TestLaunch is the resolver for the testLaunch field.
 func (r *mutationResolver) TestLaunch(ctx context.Context, migrationID int, recoveryPointID *int) (*ent.Launch, error) {
-	mg, m, err := r.beginAction(ctx, migrationID, jobs.ActionTestLaunch)
+	mg, m, err := r.beginAction(ctx, migrationID, ferry.ActionTestLaunch)
 	if err != nil {
 		return nil, err
 	}
@@ -175,7 +175,7 @@ func (r *mutationResolver) TestLaunch(ctx context.Context, migrationID int, reco
 	if err != nil {
 		return nil, err
 	}
-	if err := client.Migration.UpdateOneID(m.ID).Where(migration.StateEQ(m.State)).SetState(migration.StateTestLaunched).
+	if err := client.Migration.UpdateOneID(m.ID).Where(migration.StateEQ(m.State)).SetState(ferry.MigrationTestLaunched).
 		SetStateChangedAt(r.Now().UTC()).Exec(ctx); err != nil {
 		return nil, err
 	}
@@ -187,14 +187,14 @@ func (r *mutationResolver) TestLaunch(ctx context.Context, migrationID int, reco
 
 // Cutover is the resolver for the cutover field.
 func (r *mutationResolver) Cutover(ctx context.Context, migrationID int) (*ent.Migration, error) {
-	mg, m, err := r.beginAction(ctx, migrationID, jobs.ActionCutover)
+	mg, m, err := r.beginAction(ctx, migrationID, ferry.ActionCutover)
 	if err != nil {
 		return nil, err
 	}
 	// The final delta: a new pass that must start after this moment.
 	now := r.Now().UTC()
 	out, err := ent.FromContext(ctx).Migration.UpdateOneID(m.ID).Where(migration.StateEQ(m.State)).
-		SetState(migration.StateCuttingOver).SetStateChangedAt(now).AddSyncPass(1).SetSyncRequestedAt(now).
+		SetState(ferry.MigrationCuttingOver).SetStateChangedAt(now).AddSyncPass(1).SetSyncRequestedAt(now).
 		ClearCommandSentAt().SetBytesDone(0).SetLastError("").Save(ctx)
 	if err != nil {
 		return nil, err
@@ -207,12 +207,12 @@ func (r *mutationResolver) Cutover(ctx context.Context, migrationID int) (*ent.M
 
 // Rollback is the resolver for the rollback field.
 func (r *mutationResolver) Rollback(ctx context.Context, migrationID int) (*ent.Migration, error) {
-	mg, m, err := r.beginAction(ctx, migrationID, jobs.ActionRollback)
+	mg, m, err := r.beginAction(ctx, migrationID, ferry.ActionRollback)
 	if err != nil {
 		return nil, err
 	}
 	out, err := ent.FromContext(ctx).Migration.UpdateOneID(m.ID).Where(migration.StateEQ(m.State)).
-		SetState(migration.StateRollingBack).SetStateChangedAt(r.Now().UTC()).Save(ctx)
+		SetState(ferry.MigrationRollingBack).SetStateChangedAt(r.Now().UTC()).Save(ctx)
 	if err != nil {
 		return nil, err
 	}

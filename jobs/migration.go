@@ -66,64 +66,14 @@ func NewMigrationTask(typ string, p MigrationPayload) (*asynq.Task, []asynq.Opti
 
 // Sync states: the agent may write the migration's target disks while the
 // migration is in one of them.
-var syncStates = map[migration.State]bool{
-	migration.StateInitialSync: true, migration.StateSyncing: true, migration.StateTestLaunched: true,
-	migration.StateCutoverReady: true, migration.StateCuttingOver: true,
-}
+var syncStates = map[ferry.MigrationState]bool{}
 
-// ActiveStates are the states a host's migration blocks a new one in.
-var terminalStates = map[migration.State]bool{migration.StateRolledBack: true, migration.StateFailed: true}
-
-// Actions a user may ask for through the API.
-const (
-	ActionTestLaunch = "testLaunch"
-	ActionCutover    = "cutover"
-	ActionRollback   = "rollback"
-)
-
-// AllowedActions lists the actions the state allows, for buttons.
-func AllowedActions(s migration.State) []string {
-	var out []string
-	for _, a := range []string{ActionTestLaunch, ActionCutover, ActionRollback} {
-		if CheckAction(s, a) == nil {
-			out = append(out, a)
+func init() {
+	for _, s := range ferry.MigrationStates() {
+		if s.Replicating() {
+			syncStates[s] = true
 		}
 	}
-	return out
-}
-
-// CheckAction says whether action is legal in state s, as an ECONFLICT
-// *ferry.Error that tells the user what would make it legal.
-func CheckAction(s migration.State, action string) error {
-	switch action {
-	case ActionTestLaunch:
-		switch s {
-		case migration.StateSyncing, migration.StateTestLaunched, migration.StateCutoverReady:
-			return nil
-		case migration.StatePending, migration.StatePreparing, migration.StateInitialSync:
-			return ferry.Errorf(ferry.ECONFLICT, "cannot test-launch a migration in state %s: wait until the initial sync reaches 100%% and a recovery point exists", s)
-		}
-		return ferry.Errorf(ferry.ECONFLICT, "cannot test-launch a migration in state %s: it is no longer syncing", s)
-	case ActionCutover:
-		switch s {
-		case migration.StateCutoverReady:
-			return nil
-		case migration.StateCuttingOver, migration.StateCutOver:
-			return ferry.Errorf(ferry.ECONFLICT, "cannot cut over a migration in state %s: it is already cutting over or cut over", s)
-		case migration.StateTestLaunched:
-			return ferry.Errorf(ferry.ECONFLICT, "cannot cut over yet: the test launch is still running its checks; cut over once it passed (state cutover_ready)")
-		}
-		return ferry.Errorf(ferry.ECONFLICT, "cannot cut over a migration in state %s: test-launch a recovery point first; cutover needs a passed test launch (state cutover_ready)", s)
-	case ActionRollback:
-		switch s {
-		case migration.StateTestLaunched, migration.StateCutoverReady, migration.StateCuttingOver, migration.StateCutOver, migration.StateFailed:
-			return nil
-		case migration.StateRollingBack, migration.StateRolledBack:
-			return ferry.Errorf(ferry.ECONFLICT, "the migration is already %s", strings.ReplaceAll(string(s), "_", " "))
-		}
-		return ferry.Errorf(ferry.ECONFLICT, "cannot roll back a migration in state %s: nothing has been launched yet (rollback is for test-launched, cutover-ready, cutting-over and cut-over migrations)", s)
-	}
-	return ferry.Errorf(ferry.EINVALID, "unknown migration action %q", action)
 }
 
 // Migrations runs the migration lifecycle on one cloud driver with an
@@ -235,7 +185,7 @@ func (m *Migrations) handle(fn func(ctx context.Context, mig *ent.Migration, p M
 		var pe *permanent
 		if errors.As(err, &pe) {
 			m.Log.ErrorContext(ctx, "migration failed", "migration", mig.ID, "task", t.Type(), "reason", pe.msg)
-			if uerr := m.setState(ctx, mig.ID, nil, migration.StateFailed, func(u *ent.MigrationUpdateOne) { u.SetFailureReason(pe.msg) }); uerr != nil {
+			if uerr := m.setState(ctx, mig.ID, nil, ferry.MigrationFailed, func(u *ent.MigrationUpdateOne) { u.SetFailureReason(pe.msg) }); uerr != nil {
 				return uerr
 			}
 			return nil
@@ -247,7 +197,7 @@ func (m *Migrations) handle(fn func(ctx context.Context, mig *ent.Migration, p M
 // setState moves the migration to `to` when it is in one of `from` (any
 // state when from is nil), applying more changes in the same update. It
 // reports ECONFLICT when the state moved on meanwhile.
-func (m *Migrations) setState(ctx context.Context, id int, from []migration.State, to migration.State, more func(*ent.MigrationUpdateOne)) error {
+func (m *Migrations) setState(ctx context.Context, id int, from []ferry.MigrationState, to ferry.MigrationState, more func(*ent.MigrationUpdateOne)) error {
 	u := m.Client.Migration.UpdateOneID(id).SetState(to).SetStateChangedAt(m.Now().UTC())
 	if len(from) > 0 {
 		u.Where(migration.StateIn(from...))
@@ -286,7 +236,7 @@ func (m *Migrations) Reconcile(ctx context.Context) (int, error) {
 	m.defaults()
 	sys := viewer.SystemContext(ctx)
 	migs, err := m.Client.Migration.Query().
-		Where(migration.StateNotIn(migration.StateCutOver, migration.StateRolledBack, migration.StateFailed)).All(sys)
+		Where(migration.StateNotIn(ferry.MigrationCutOver, ferry.MigrationRolledBack, ferry.MigrationFailed)).All(sys)
 	if err != nil {
 		return 0, fmt.Errorf("reconcile migrations: %w", err)
 	}
@@ -295,11 +245,11 @@ func (m *Migrations) Reconcile(ctx context.Context) (int, error) {
 		p := MigrationPayload{MigrationID: mig.ID}
 		var typ string
 		switch mig.State {
-		case migration.StatePending, migration.StatePreparing:
+		case ferry.MigrationPending, ferry.MigrationPreparing:
 			typ = TypeMigrationPrepare
-		case migration.StateRollingBack:
+		case ferry.MigrationRollingBack:
 			typ = TypeMigrationRollback
-		case migration.StateCuttingOver:
+		case ferry.MigrationCuttingOver:
 			typ = TypeMigrationSync
 			if passRecorded(mig) {
 				typ = TypeMigrationCutover
@@ -311,7 +261,7 @@ func (m *Migrations) Reconcile(ctx context.Context) (int, error) {
 			return n, err
 		}
 		n++
-		if mig.State == migration.StateTestLaunched {
+		if mig.State == ferry.MigrationTestLaunched {
 			// A test launch whose task was lost: its Launch row is pending.
 			ls, err := m.Client.Launch.Query().Where(launch.HasMigrationWith(migration.ID(mig.ID)), launch.StatusEQ(launch.StatusPending), launch.KindEQ(launch.KindTest)).All(sys)
 			if err != nil {
@@ -377,11 +327,11 @@ func MigrationOfDisk(diskID string) (int, bool) {
 // prepare creates the target disks (sized from the host's disks) and asks
 // for the first sync pass.
 func (m *Migrations) prepare(ctx context.Context, mig *ent.Migration, _ MigrationPayload) error {
-	if mig.State != migration.StatePending && mig.State != migration.StatePreparing {
+	if mig.State != ferry.MigrationPending && mig.State != ferry.MigrationPreparing {
 		return nil
 	}
-	if mig.State == migration.StatePending {
-		if err := m.setState(ctx, mig.ID, []migration.State{migration.StatePending}, migration.StatePreparing, nil); err != nil {
+	if mig.State == ferry.MigrationPending {
+		if err := m.setState(ctx, mig.ID, []ferry.MigrationState{ferry.MigrationPending}, ferry.MigrationPreparing, nil); err != nil {
 			return err
 		}
 	}
@@ -435,7 +385,7 @@ func (m *Migrations) prepare(ctx context.Context, mig *ent.Migration, _ Migratio
 		}
 	}
 	now := m.Now().UTC()
-	err = m.setState(ctx, mig.ID, []migration.State{migration.StatePreparing}, migration.StateInitialSync, func(u *ent.MigrationUpdateOne) {
+	err = m.setState(ctx, mig.ID, []ferry.MigrationState{ferry.MigrationPreparing}, ferry.MigrationInitialSync, func(u *ent.MigrationUpdateOne) {
 		u.SetDisks(disks).SetBytesTotal(total).SetBytesDone(0).SetSyncPass(1).SetSyncRequestedAt(now).ClearCommandSentAt().SetLastError("")
 	})
 	if err != nil {
@@ -464,7 +414,7 @@ func (m *Migrations) SyncCommands(ctx context.Context, agentID int) ([]engine.Sy
 	if err != nil {
 		return nil, err
 	}
-	states := make([]migration.State, 0, len(syncStates))
+	states := make([]ferry.MigrationState, 0, len(syncStates))
 	for s := range syncStates {
 		states = append(states, s)
 	}
@@ -478,7 +428,7 @@ func (m *Migrations) SyncCommands(ctx context.Context, agentID int) ([]engine.Sy
 		if passRecorded(mig) || !m.due(mig, now) {
 			continue
 		}
-		c := engine.SyncCommand{MigrationID: mig.ID, Pass: mig.SyncPass, Final: mig.State == migration.StateCuttingOver, Gateway: m.GatewayURL}
+		c := engine.SyncCommand{MigrationID: mig.ID, Pass: mig.SyncPass, Final: mig.State == ferry.MigrationCuttingOver, Gateway: m.GatewayURL}
 		if r, ok := mig.Settings["rate"].(string); ok {
 			c.Rate = r
 		}
@@ -578,7 +528,7 @@ func (m *Migrations) follow(ctx context.Context, mig *ent.Migration, p Migration
 // idleFor says how long until the migration's next continuous pass is due
 // when it is between passes (0 when a pass is under way or due now).
 func (m *Migrations) idleFor(mig *ent.Migration) time.Duration {
-	if !passRecorded(mig) || mig.State == migration.StateCuttingOver {
+	if !passRecorded(mig) || mig.State == ferry.MigrationCuttingOver {
 		return 0
 	}
 	if d := mig.LastSyncAt.Add(m.SyncEvery).Sub(m.Now()); d > 0 {
@@ -638,7 +588,7 @@ func (m *Migrations) step(ctx context.Context, mig *ent.Migration) error {
 	}); err != nil {
 		return err
 	}
-	if passRecorded(mig) && mig.State != migration.StateCuttingOver && now.Sub(*mig.LastSyncAt) >= m.SyncEvery {
+	if passRecorded(mig) && mig.State != ferry.MigrationCuttingOver && now.Sub(*mig.LastSyncAt) >= m.SyncEvery {
 		// Continuous replication: the next pass.
 		upd.AddSyncPass(1).SetSyncRequestedAt(now).ClearCommandSentAt().SetBytesDone(0)
 		m.Log.InfoContext(ctx, "next sync pass requested", "migration", mig.ID, "pass", mig.SyncPass+1)
@@ -683,9 +633,9 @@ func (m *Migrations) rate(id int, done, total int64, now time.Time) (int64, int6
 func (m *Migrations) recordPass(ctx context.Context, mig *ent.Migration, now time.Time) error {
 	kind := "sync"
 	switch mig.State {
-	case migration.StateInitialSync:
+	case ferry.MigrationInitialSync:
 		kind = "initial"
-	case migration.StateCuttingOver:
+	case ferry.MigrationCuttingOver:
 		kind = "cutover"
 	}
 	var pts []ferry.DiskPoint
@@ -714,8 +664,8 @@ func (m *Migrations) recordPass(ctx context.Context, mig *ent.Migration, now tim
 		}
 		u := tx.Migration.UpdateOneID(mig.ID).Where(migration.StateEQ(mig.State)).SetLastSyncAt(now).SetLagSeconds(0).
 			SetBytesDone(mig.BytesTotal).SetEtaSeconds(0).SetLastError("")
-		if mig.State == migration.StateInitialSync {
-			u.SetState(migration.StateSyncing).SetStateChangedAt(now)
+		if mig.State == ferry.MigrationInitialSync {
+			u.SetState(ferry.MigrationSyncing).SetStateChangedAt(now)
 		}
 		return u.Exec(ctx)
 	}()
@@ -734,7 +684,7 @@ func (m *Migrations) recordPass(ctx context.Context, mig *ent.Migration, now tim
 	}
 	m.Log.InfoContext(ctx, "sync pass complete; recovery point taken", "migration", mig.ID, "pass", mig.SyncPass, "kind", kind, "points", strings.Join(ids, ","))
 	m.applyRetention(ctx, mig)
-	if mig.State == migration.StateCuttingOver {
+	if mig.State == ferry.MigrationCuttingOver {
 		return m.Enqueue(ctx, TypeMigrationCutover, MigrationPayload{MigrationID: mig.ID})
 	}
 	return nil
@@ -844,7 +794,7 @@ func (m *Migrations) testLaunch(ctx context.Context, mig *ent.Migration, p Migra
 	if l.Status != launch.StatusPending {
 		return nil // done already
 	}
-	if mig.State != migration.StateTestLaunched {
+	if mig.State != ferry.MigrationTestLaunched {
 		return m.Client.Launch.UpdateOneID(l.ID).SetStatus(launch.StatusTerminated).SetMessage("not launched: the migration moved to " + string(mig.State)).SetFinishedAt(m.Now().UTC()).Exec(ctx)
 	}
 	// A retry after a crash: discard what the last attempt launched.
@@ -869,13 +819,13 @@ func (m *Migrations) testLaunch(ctx context.Context, mig *ent.Migration, p Migra
 			// The point cannot be launched; the migration keeps syncing.
 			msg := err.Error()
 			_ = m.Client.Launch.UpdateOneID(l.ID).SetStatus(launch.StatusFailed).SetMessage(msg).SetFinishedAt(now).Exec(ctx)
-			return m.setState(ctx, mig.ID, []migration.State{migration.StateTestLaunched}, migration.StateSyncing, func(u *ent.MigrationUpdateOne) { u.SetLastError("test launch failed: " + msg) })
+			return m.setState(ctx, mig.ID, []ferry.MigrationState{ferry.MigrationTestLaunched}, ferry.MigrationSyncing, func(u *ent.MigrationUpdateOne) { u.SetLastError("test launch failed: " + msg) })
 		}
 		return err
 	}
-	status, next, msg := launch.StatusSucceeded, migration.StateCutoverReady, "all checks passed"
+	status, next, msg := launch.StatusSucceeded, ferry.MigrationCutoverReady, "all checks passed"
 	if !passed {
-		status, next, msg = launch.StatusFailed, migration.StateSyncing, "checks failed: "+failedChecks(checks)
+		status, next, msg = launch.StatusFailed, ferry.MigrationSyncing, "checks failed: "+failedChecks(checks)
 	}
 	if err := m.Client.Launch.UpdateOneID(l.ID).SetStatus(status).SetChecks(checks).SetInstances(ins).SetInstanceID(instanceIDs(ins)).
 		SetMessage(msg).SetFinishedAt(now).Exec(ctx); err != nil {
@@ -885,7 +835,7 @@ func (m *Migrations) testLaunch(ctx context.Context, mig *ent.Migration, p Migra
 	if !passed {
 		lastErr = "test launch " + msg
 	}
-	err = m.setState(ctx, mig.ID, []migration.State{migration.StateTestLaunched}, next, func(u *ent.MigrationUpdateOne) { u.SetLastError(lastErr) })
+	err = m.setState(ctx, mig.ID, []ferry.MigrationState{ferry.MigrationTestLaunched}, next, func(u *ent.MigrationUpdateOne) { u.SetLastError(lastErr) })
 	if err != nil && ferry.ErrorCode(err) == ferry.ECONFLICT {
 		// Rolled back while this launch ran: the rollback may have come
 		// and gone before these instances existed, so discard them here.
@@ -914,7 +864,7 @@ func (m *Migrations) testLaunch(ctx context.Context, mig *ent.Migration, p Migra
 // cutover point, verify, and make it live. A failed check rolls the launch
 // back and returns the migration to cutover_ready with the reason.
 func (m *Migrations) cutover(ctx context.Context, mig *ent.Migration, _ MigrationPayload) error {
-	if mig.State != migration.StateCuttingOver {
+	if mig.State != ferry.MigrationCuttingOver {
 		return nil
 	}
 	if !passRecorded(mig) {
@@ -938,7 +888,7 @@ func (m *Migrations) cutover(ctx context.Context, mig *ent.Migration, _ Migratio
 	case err != nil:
 		return err
 	case l.Status == launch.StatusSucceeded:
-		return m.setState(ctx, mig.ID, []migration.State{migration.StateCuttingOver}, migration.StateCutOver, nil)
+		return m.setState(ctx, mig.ID, []ferry.MigrationState{ferry.MigrationCuttingOver}, ferry.MigrationCutOver, nil)
 	case len(l.Instances) > 0:
 		// A retry after a crash: roll back the half-made cutover first.
 		if err := m.discard(ctx, l); err != nil {
@@ -973,7 +923,7 @@ func (m *Migrations) cutover(ctx context.Context, mig *ent.Migration, _ Migratio
 			return uerr
 		}
 		m.Log.WarnContext(ctx, "cutover failed; back to cutover_ready", "migration", mig.ID, "error", msg)
-		return m.setState(ctx, mig.ID, []migration.State{migration.StateCuttingOver}, migration.StateCutoverReady, func(u *ent.MigrationUpdateOne) {
+		return m.setState(ctx, mig.ID, []ferry.MigrationState{ferry.MigrationCuttingOver}, ferry.MigrationCutoverReady, func(u *ent.MigrationUpdateOne) {
 			u.SetLastError("cutover failed, the source is still authoritative: " + msg)
 		})
 	}
@@ -991,7 +941,7 @@ func (m *Migrations) cutover(ctx context.Context, mig *ent.Migration, _ Migratio
 			return err
 		}
 	}
-	err = m.setState(ctx, mig.ID, []migration.State{migration.StateCuttingOver}, migration.StateCutOver, func(u *ent.MigrationUpdateOne) { u.SetLastError("") })
+	err = m.setState(ctx, mig.ID, []ferry.MigrationState{ferry.MigrationCuttingOver}, ferry.MigrationCutOver, func(u *ent.MigrationUpdateOne) { u.SetLastError("") })
 	if ferry.ErrorCode(err) == ferry.ECONFLICT {
 		// Rolled back while the launch ran: the source is authoritative,
 		// so the copy made live here must go too.
@@ -1009,7 +959,7 @@ func (m *Migrations) cutover(ctx context.Context, mig *ent.Migration, _ Migratio
 // rollback discards every launched copy; the source was never touched and
 // is authoritative again. Replication stops (the gateway refuses the disks).
 func (m *Migrations) rollback(ctx context.Context, mig *ent.Migration, _ MigrationPayload) error {
-	if mig.State != migration.StateRollingBack {
+	if mig.State != ferry.MigrationRollingBack {
 		return nil
 	}
 	ls, err := m.Client.Launch.Query().Where(launch.HasMigrationWith(migration.ID(mig.ID)), launch.StatusNEQ(launch.StatusTerminated)).All(ctx)
@@ -1027,5 +977,5 @@ func (m *Migrations) rollback(ctx context.Context, mig *ent.Migration, _ Migrati
 		}
 	}
 	m.Log.InfoContext(ctx, "rolled back", "migration", mig.ID, "launches", len(ls))
-	return m.setState(ctx, mig.ID, []migration.State{migration.StateRollingBack}, migration.StateRolledBack, nil)
+	return m.setState(ctx, mig.ID, []ferry.MigrationState{ferry.MigrationRollingBack}, ferry.MigrationRolledBack, nil)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/engine"
 	"github.com/ferry-migrate/ferry/engine/cloud"
 	"github.com/ferry-migrate/ferry/engine/cloud/local"
@@ -91,7 +92,7 @@ func TestSyncCommandGatewayAndPass(t *testing.T) {
 	if err := m.Enqueue(ctx, jobs.TypeMigrationPrepare, jobs.MigrationPayload{MigrationID: mig.ID}); err != nil {
 		t.Fatal(err)
 	}
-	waitState(t, db.Client, mig.ID, migration.StateInitialSync)
+	waitState(t, db.Client, mig.ID, ferry.MigrationInitialSync)
 
 	if cmds, err := m.SyncCommands(ctx, other.ID); err != nil || len(cmds) != 0 {
 		t.Fatalf("an agent without a host got %v, %v", cmds, err)
@@ -119,7 +120,7 @@ func TestSyncCommandGatewayAndPass(t *testing.T) {
 	if err := sync(); err != nil {
 		t.Fatalf("sync: %v", err)
 	}
-	waitState(t, db.Client, mig.ID, migration.StateSyncing)
+	waitState(t, db.Client, mig.ID, ferry.MigrationSyncing)
 	got := db.Client.Migration.Query().Where(migration.ID(mig.ID)).WithRecoveryPoints().OnlyX(sys)
 	if got.BytesDone != size || got.BytesTotal != size || len(got.Edges.RecoveryPoints) != 1 {
 		t.Fatalf("after the pass: done %d of %d, %d recovery points", got.BytesDone, got.BytesTotal, len(got.Edges.RecoveryPoints))
@@ -178,7 +179,7 @@ func TestSyncCommandGatewayAndPass(t *testing.T) {
 	}
 
 	// A migration that no longer syncs refuses the (still valid) credential.
-	db.Client.Migration.UpdateOneID(mig.ID).SetState(migration.StateRolledBack).ExecX(sys)
+	db.Client.Migration.UpdateOneID(mig.ID).SetState(ferry.MigrationRolledBack).ExecX(sys)
 	var ge *engine.GatewayError
 	if err := sync(); !errors.As(err, &ge) || ge.Status != http.StatusForbidden {
 		t.Fatalf("sync after rollback: %v, want 403 from the gateway", err)
@@ -194,7 +195,7 @@ func TestSyncCommandGatewayAndPass(t *testing.T) {
 	}
 }
 
-func waitState(t *testing.T, c *ent.Client, id int, want migration.State) {
+func waitState(t *testing.T, c *ent.Client, id int, want ferry.MigrationState) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -202,7 +203,7 @@ func waitState(t *testing.T, c *ent.Client, id int, want migration.State) {
 		if m.State == want {
 			return
 		}
-		if m.State == migration.StateFailed || time.Now().After(deadline) {
+		if m.State == ferry.MigrationFailed || time.Now().After(deadline) {
 			t.Fatalf("migration %d is %s (%s %s), want %s", id, m.State, m.FailureReason, m.LastError, want)
 		}
 		time.Sleep(20 * time.Millisecond) // polling with a deadline

@@ -1,63 +1,11 @@
 package jobs
 
 import (
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/ferry-migrate/ferry"
-	"github.com/ferry-migrate/ferry/ent/migration"
 )
-
-func TestAllowedActions(t *testing.T) {
-	cases := []struct {
-		state migration.State
-		want  []string
-	}{
-		{migration.StatePending, nil},
-		{migration.StatePreparing, nil},
-		{migration.StateInitialSync, nil},
-		{migration.StateSyncing, []string{ActionTestLaunch}},
-		{migration.StateTestLaunched, []string{ActionTestLaunch, ActionRollback}},
-		{migration.StateCutoverReady, []string{ActionTestLaunch, ActionCutover, ActionRollback}},
-		{migration.StateCuttingOver, []string{ActionRollback}},
-		{migration.StateCutOver, []string{ActionRollback}},
-		{migration.StateRollingBack, nil},
-		{migration.StateRolledBack, nil},
-		{migration.StateFailed, []string{ActionRollback}},
-	}
-	for _, tc := range cases {
-		if diff := cmp.Diff(tc.want, AllowedActions(tc.state)); diff != "" {
-			t.Errorf("AllowedActions(%s) (-want +got):\n%s", tc.state, diff)
-		}
-	}
-}
-
-func TestIllegalTransitionsAreConflictsThatSayWhy(t *testing.T) {
-	cases := []struct {
-		state  migration.State
-		action string
-		want   string
-	}{
-		{migration.StateSyncing, ActionCutover, "test-launch a recovery point first"},
-		{migration.StateInitialSync, ActionTestLaunch, "initial sync reaches 100%"},
-		{migration.StateSyncing, ActionRollback, "nothing has been launched yet"},
-		{migration.StateRolledBack, ActionRollback, "already rolled back"},
-		{migration.StateCutOver, ActionCutover, "already cutting over or cut over"},
-	}
-	for _, tc := range cases {
-		err := CheckAction(tc.state, tc.action)
-		if ferry.ErrorCode(err) != ferry.ECONFLICT {
-			t.Errorf("%s from %s: code %q, want %s", tc.action, tc.state, ferry.ErrorCode(err), ferry.ECONFLICT)
-			continue
-		}
-		if msg := ferry.ErrorMessage(err); !strings.Contains(msg, tc.want) {
-			t.Errorf("%s from %s: message %q does not say %q", tc.action, tc.state, msg, tc.want)
-		}
-	}
-}
 
 func TestTargetDiskIDRoundTrip(t *testing.T) {
 	for _, name := range []string{"vda", "/dev/nvme0n1", "sd a", "../../etc", ""} {

@@ -4,13 +4,13 @@ package migration
 
 import (
 	"fmt"
-	"io"
-	"strconv"
 	"time"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/ferry-migrate/ferry"
 )
 
 const (
@@ -182,35 +182,12 @@ var (
 	DefaultLastError string
 )
 
-// State defines the type for the "state" enum field.
-type State string
-
-// StatePending is the default value of the State enum.
-const DefaultState = StatePending
-
-// State values.
-const (
-	StatePending      State = "pending"
-	StatePreparing    State = "preparing"
-	StateInitialSync  State = "initial_sync"
-	StateSyncing      State = "syncing"
-	StateTestLaunched State = "test_launched"
-	StateCutoverReady State = "cutover_ready"
-	StateCuttingOver  State = "cutting_over"
-	StateCutOver      State = "cut_over"
-	StateRollingBack  State = "rolling_back"
-	StateRolledBack   State = "rolled_back"
-	StateFailed       State = "failed"
-)
-
-func (s State) String() string {
-	return string(s)
-}
+const DefaultState ferry.MigrationState = "pending"
 
 // StateValidator is a validator for the "state" field enum values. It is called by the builders before save.
-func StateValidator(s State) error {
+func StateValidator(s ferry.MigrationState) error {
 	switch s {
-	case StatePending, StatePreparing, StateInitialSync, StateSyncing, StateTestLaunched, StateCutoverReady, StateCuttingOver, StateCutOver, StateRollingBack, StateRolledBack, StateFailed:
+	case "pending", "preparing", "initial_sync", "syncing", "test_launched", "cutover_ready", "cutting_over", "cut_over", "rolling_back", "rolled_back", "failed":
 		return nil
 	default:
 		return fmt.Errorf("migration: invalid enum value for state field: %q", s)
@@ -394,20 +371,9 @@ func newLaunchesStep() *sqlgraph.Step {
 	)
 }
 
-// MarshalGQL implements graphql.Marshaler interface.
-func (e State) MarshalGQL(w io.Writer) {
-	io.WriteString(w, strconv.Quote(e.String()))
-}
-
-// UnmarshalGQL implements graphql.Unmarshaler interface.
-func (e *State) UnmarshalGQL(val interface{}) error {
-	str, ok := val.(string)
-	if !ok {
-		return fmt.Errorf("enum %T must be a string", val)
-	}
-	*e = State(str)
-	if err := StateValidator(*e); err != nil {
-		return fmt.Errorf("%s is not a valid State", str)
-	}
-	return nil
-}
+var (
+	// ferry.MigrationState must implement graphql.Marshaler.
+	_ graphql.Marshaler = (*ferry.MigrationState)(nil)
+	// ferry.MigrationState must implement graphql.Unmarshaler.
+	_ graphql.Unmarshaler = (*ferry.MigrationState)(nil)
+)

@@ -37,12 +37,6 @@ func (CloudAccount) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}
 }
 
-// migrationStates is the state machine of DESIGN.md §4.
-var migrationStates = []string{
-	"pending", "preparing", "initial_sync", "syncing", "test_launched", "cutover_ready",
-	"cutting_over", "cut_over", "rolling_back", "rolled_back", "failed",
-}
-
 // Migration moves one host to a cloud account. The database row is the
 // source of truth; queue tasks carry only its id.
 type Migration struct{ ent.Schema }
@@ -51,7 +45,8 @@ func (Migration) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMix
 
 func (Migration) Fields() []ent.Field {
 	return []ent.Field{
-		field.Enum("state").Values(migrationStates...).Default("pending").Annotations(entgql.OrderField("STATE")),
+		// The state machine lives in the root vocabulary (ferry.MigrationState).
+		field.Enum("state").GoType(ferry.MigrationState("")).Default(string(ferry.MigrationPending)).Annotations(entgql.OrderField("STATE"), entgql.Type("MigrationState")),
 		field.String("failure_reason").Default(""),
 		field.JSON("settings", map[string]any{}).Optional().Annotations(entgql.Type("Map")),
 		field.Int64("bytes_total").Default(0),
