@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ferry-migrate/ferry/engine/cloud"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/internal/secrets"
 	"github.com/ferry-migrate/ferry/jobs"
@@ -27,6 +28,8 @@ type Resolver struct {
 	PublicURL string
 	// DataDir is the server's data directory (cloud driver, gateway state).
 	DataDir string
+	// Clouds opens and checks cloud accounts by provider.
+	Clouds *cloud.Registry
 	// Migrations runs the migration lifecycle (nil when another process
 	// owns the local cloud driver: the mutations then say so).
 	Migrations *jobs.Migrations

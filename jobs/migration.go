@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -723,33 +724,46 @@ func (m *Migrations) saveDisks(ctx context.Context, id int, change func([]ferry.
 	return m.Client.Migration.UpdateOneID(id).SetDisks(mig.Disks).Save(ctx)
 }
 
-// launchPoint launches every disk of a recovery point; it returns the
-// instances and the checks, each check named after its disk.
-func (m *Migrations) launchPoint(ctx context.Context, mig *ent.Migration, rp *ent.RecoveryPoint, kind cloud.LaunchKind, record func([]ferry.DiskInstance) error) ([]ferry.DiskInstance, []map[string]any, bool, error) {
-	var ins []ferry.DiskInstance
-	var checks []map[string]any
-	passed := true
+// launchPoint launches one machine with every disk of a recovery point; it
+// returns the machine's disks and its checks, each check named after its disk.
+func (m *Migrations) launchPoint(ctx context.Context, mig *ent.Migration, rp *ent.RecoveryPoint, l *ent.Launch, kind cloud.LaunchKind, record func([]ferry.DiskInstance) error) ([]ferry.DiskInstance, []map[string]any, bool, error) {
+	spec := cloud.MachineSpec{Token: "launch-" + strconv.Itoa(l.ID) + "-" + strconv.FormatInt(m.Now().UnixNano(), 36), Kind: kind, MigrationID: strconv.Itoa(mig.ID)}
+	names := map[string]string{}
 	for _, p := range rp.Points {
-		in, err := m.Driver.Launch(ctx, cloud.LaunchSpec{Kind: kind, RecoveryPointID: p.PointID, MigrationID: strconv.Itoa(mig.ID)})
-		if err != nil {
-			return ins, checks, false, fmt.Errorf("launch disk %s from point %s: %w", p.DiskName, p.PointID, err)
-		}
-		ins = append(ins, ferry.DiskInstance{DiskName: p.DiskName, InstanceID: in.ID, DiskID: in.DiskID, State: string(in.State)})
-		if err := record(ins); err != nil {
-			return ins, checks, false, err
-		}
-		for _, c := range in.Checks {
-			checks = append(checks, map[string]any{"disk": p.DiskName, "name": c.Name, "passed": c.Passed, "skipped": c.Skipped, "message": c.Message})
-		}
-		passed = passed && in.Passed()
+		spec.Points = append(spec.Points, p.PointID)
+		names[p.TargetDiskID] = p.DiskName
 	}
-	return ins, checks, passed, nil
+	mc, err := m.Driver.CreateMachine(ctx, spec)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("launch machine from recovery point %d: %w", rp.ID, err)
+	}
+	ins := func(mc cloud.Machine) []ferry.DiskInstance {
+		var out []ferry.DiskInstance
+		for _, d := range mc.Disks {
+			out = append(out, ferry.DiskInstance{DiskName: names[d.SourceDiskID], InstanceID: mc.ID, DiskID: d.DiskID, State: string(mc.State)})
+		}
+		return out
+	}
+	if err := record(ins(mc)); err != nil {
+		return nil, nil, false, err
+	}
+	mc, err = m.Driver.Wait(ctx, mc.ID)
+	if err != nil {
+		return ins(mc), nil, false, fmt.Errorf("wait for machine %s: %w", mc.ID, err)
+	}
+	var checks []map[string]any
+	for _, c := range mc.Checks {
+		checks = append(checks, map[string]any{"disk": names[c.Disk], "name": c.Name, "passed": c.Passed, "skipped": c.Skipped, "message": c.Message})
+	}
+	return ins(mc), checks, mc.Passed(), nil
 }
 
 func instanceIDs(ins []ferry.DiskInstance) string {
-	ids := make([]string, len(ins))
-	for i, in := range ins {
-		ids[i] = in.InstanceID
+	var ids []string
+	for _, in := range ins {
+		if !slices.Contains(ids, in.InstanceID) {
+			ids = append(ids, in.InstanceID)
+		}
 	}
 	return strings.Join(ids, ",")
 }
@@ -766,7 +780,12 @@ func failedChecks(checks []map[string]any) string {
 
 // discard terminates (test) or rolls back (cutover) a launch's instances.
 func (m *Migrations) discard(ctx context.Context, l *ent.Launch) error {
+	done := map[string]bool{}
 	for _, in := range l.Instances {
+		if done[in.InstanceID] {
+			continue
+		}
+		done[in.InstanceID] = true
 		var err error
 		if l.Kind == launch.KindCutover {
 			err = m.Driver.Rollback(ctx, in.InstanceID)
@@ -810,7 +829,7 @@ func (m *Migrations) testLaunch(ctx context.Context, mig *ent.Migration, p Migra
 	if rp == nil {
 		return fail("test launch %d has no recovery point", l.ID)
 	}
-	ins, checks, passed, err := m.launchPoint(ctx, mig, rp, cloud.LaunchTest, func(ins []ferry.DiskInstance) error {
+	ins, checks, passed, err := m.launchPoint(ctx, mig, rp, l, cloud.LaunchTest, func(ins []ferry.DiskInstance) error {
 		return m.Client.Launch.UpdateOneID(l.ID).SetInstances(ins).SetInstanceID(instanceIDs(ins)).Exec(ctx)
 	})
 	now := m.Now().UTC()
@@ -901,7 +920,7 @@ func (m *Migrations) cutover(ctx context.Context, mig *ent.Migration, _ Migratio
 	if err := m.Client.Launch.UpdateOneID(l.ID).SetStatus(launch.StatusRunning).Exec(ctx); err != nil {
 		return err
 	}
-	ins, checks, passed, err := m.launchPoint(ctx, mig, rp, cloud.LaunchCutover, func(ins []ferry.DiskInstance) error {
+	ins, checks, passed, err := m.launchPoint(ctx, mig, rp, l, cloud.LaunchCutover, func(ins []ferry.DiskInstance) error {
 		return m.Client.Launch.UpdateOneID(l.ID).SetInstances(ins).SetInstanceID(instanceIDs(ins)).Exec(ctx)
 	})
 	now := m.Now().UTC()

@@ -21,6 +21,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/hibiken/asynq"
 
+	"github.com/ferry-migrate/ferry/engine/cloud"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/graph"
@@ -76,6 +77,9 @@ type App struct {
 	Log     *slog.Logger
 	// Resolver is the GraphQL resolver root, shared with the wiring files.
 	Resolver *graph.Resolver
+	// Clouds are the cloud providers compiled in (registered by the wiring
+	// files: migration.go registers the local cloud).
+	Clouds *cloud.Registry
 	// Agents is the agent protocol's store; set its Commands hook to hand
 	// agents work (wired in discovery.go).
 	Agents *agentstore.Store
@@ -133,8 +137,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Mux = asynq.NewServeMux()
 	(&jobs.Maintenance{Client: a.DB.Client, Now: cfg.Now, Log: cfg.Log}).Register(a.Mux)
 
+	a.Clouds = cloud.NewRegistry()
 	resolver := &graph.Resolver{
-		Client: a.DB.Client, Secrets: a.Secrets, Key: a.Key, Queue: a.Queue,
+		Client: a.DB.Client, Secrets: a.Secrets, Key: a.Key, Queue: a.Queue, Clouds: a.Clouds,
 		PublicURL: cfg.PublicURL, DataDir: cfg.DataDir, Log: cfg.Log, Now: cfg.Now,
 	}
 	a.Resolver = resolver

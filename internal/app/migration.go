@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -67,23 +66,12 @@ func (a *App) wireMigration() error {
 // openMigrations opens the driver and gateway, or returns nil when another
 // process owns them.
 func (a *App) openMigrations() (*jobs.Migrations, error) {
-	dir := filepath.Join(a.Config.DataDir, "cloud")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("local cloud: %w", err)
+	prov := &local.Provider{Dir: filepath.Join(a.Config.DataDir, "cloud"), Options: local.Options{Clock: a.Config.Now}}
+	a.Clouds.Register(prov)
+	drv, err := prov.Driver()
+	if errors.Is(err, cloud.ErrConflict) {
+		return nil, nil
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, "owner.lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("local cloud: %w", err)
-	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lock.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("local cloud: lock %s: %w", lock.Name(), err)
-	}
-	// The lock is held for the life of the process (the descriptor stays open).
-	drv, err := local.New(dir, local.Options{Clock: a.Config.Now})
 	if err != nil {
 		return nil, err
 	}
