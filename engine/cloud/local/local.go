@@ -83,9 +83,9 @@ type Driver struct {
 
 	storeMu sync.Mutex // serialises point creation, deletion and GC
 
-	mu        sync.Mutex
-	disks     map[string]cloud.Disk
-	points    map[string]pointMeta
+	mu       sync.Mutex
+	disks    map[string]cloud.Disk
+	points   map[string]pointMeta
 	machines map[string]cloud.Machine
 	seq      int64
 	// busy serialises the work on one machine (creation, the boot), so two
