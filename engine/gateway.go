@@ -94,6 +94,12 @@ type checkpoint struct {
 	Offset   int64  `json:"offset"`
 	Verified bool   `json:"verified"` // the manifest is the proven state of the target
 	Updated  string `json:"updated,omitempty"`
+	// Opened is when the sync SyncID opened its session (kept through its
+	// resumes); VerifiedAt when a finish proved the target equal. The
+	// control plane reads both to tell a pass that began after it was
+	// asked for (GatewayClient.Session).
+	Opened     string `json:"opened,omitempty"`
+	VerifiedAt string `json:"verified_at,omitempty"`
 	// Target identifies the target file as the gateway last left it, so that
 	// a disk replaced or written behind the gateway's back is re-read rather
 	// than trusted.
@@ -126,6 +132,10 @@ type Checkpoint struct {
 	BlockSize      int    `json:"block_size"`
 	ManifestDigest string `json:"manifest_digest"`
 	Verified       bool   `json:"verified"`
+	// Opened, VerifiedAt, Updated: see checkpoint (RFC 3339, gateway clock).
+	Opened     string `json:"opened,omitempty"`
+	VerifiedAt string `json:"verified_at,omitempty"`
+	Updated    string `json:"updated,omitempty"`
 }
 
 // StreamResult is the reply to a frames stream.
@@ -393,7 +403,7 @@ func (g *Gateway) openSession(w http.ResponseWriter, r *http.Request, id string)
 		if !ds.ckpt.Verified {
 			ds.exact = false // the previous sync never finished
 		}
-		ds.ckpt = checkpoint{SyncID: req.SyncID}
+		ds.ckpt = checkpoint{SyncID: req.SyncID, Opened: g.opt.Now().UTC().Format(time.RFC3339Nano)}
 		ds.written = nil
 		if err := g.persist(id, ds); err != nil {
 			return err
@@ -455,7 +465,8 @@ func (g *Gateway) prepareTarget(ds *diskState, id string, size int64) (created b
 
 func (g *Gateway) checkpointOf(ds *diskState) Checkpoint {
 	return Checkpoint{SyncID: ds.ckpt.SyncID, Offset: ds.ckpt.Offset, Size: ds.manifest.Size,
-		BlockSize: ds.manifest.BlockSize, ManifestDigest: ds.manifest.Digest(), Verified: ds.ckpt.Verified}
+		BlockSize: ds.manifest.BlockSize, ManifestDigest: ds.manifest.Digest(), Verified: ds.ckpt.Verified,
+		Opened: ds.ckpt.Opened, VerifiedAt: ds.ckpt.VerifiedAt, Updated: ds.ckpt.Updated}
 }
 
 // persist writes the manifest, then the checkpoint that refers to it. A
@@ -465,7 +476,7 @@ func (g *Gateway) persist(id string, ds *diskState) error {
 	if err := SaveManifest(g.statePath(id, "manifest"), ds.manifest); err != nil {
 		return err
 	}
-	ds.ckpt.Updated = g.opt.Now().UTC().Format(time.RFC3339)
+	ds.ckpt.Updated = g.opt.Now().UTC().Format(time.RFC3339Nano)
 	ds.ckpt.Target = statID(ds.path)
 	b, _ := json.Marshal(ds.ckpt)
 	if err := writeAtomic(g.statePath(id, "checkpoint"), func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
@@ -667,7 +678,7 @@ func (g *Gateway) finish(w http.ResponseWriter, r *http.Request, id string) erro
 		res.Mismatched = append(res.Mismatched, int64(idx)*int64(src.BlockSize))
 	}
 	if res.Equal {
-		ds.ckpt = checkpoint{Verified: true, Offset: src.Size}
+		ds.ckpt = checkpoint{Verified: true, Offset: src.Size, Opened: ds.ckpt.Opened, VerifiedAt: g.opt.Now().UTC().Format(time.RFC3339Nano)}
 		ds.exact, ds.written = true, nil
 	} else {
 		ds.ckpt.Offset = 0
