@@ -20,6 +20,14 @@ type MigrationDisk struct {
 	SyncedAt *time.Time `json:"synced_at,omitempty"`
 	// StartedAt is when the agent last opened a sync session for the disk.
 	StartedAt *time.Time `json:"started_at,omitempty"`
+	// SeenAt is when the gateway last recorded anything of the disk's sync
+	// (a command is re-sent when it has been quiet too long).
+	SeenAt *time.Time `json:"seen_at,omitempty"`
+	// GatewayURL and Fingerprint are where the agent sends this disk (the
+	// cloud driver's gateway endpoint): an empty URL is the control plane's
+	// own in-process gateway.
+	GatewayURL  string `json:"gateway_url,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 // DiskPoint is one disk's part of a migration's recovery point.
@@ -31,7 +39,8 @@ type DiskPoint struct {
 	SizeBytes    int64  `json:"size_bytes"`
 }
 
-// DiskInstance is one disk's part of a launch.
+// DiskInstance is one disk's part of a launch: the machine (InstanceID,
+// the same for every disk of a launch) and the launched copy of the disk.
 type DiskInstance struct {
 	DiskName   string `json:"disk_name"`
 	InstanceID string `json:"instance_id"`

@@ -17,6 +17,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/launch"
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
+	"github.com/ferry-migrate/ferry/ent/step"
 	"github.com/ferry-migrate/ferry/ent/tenant"
 )
 
@@ -319,6 +320,21 @@ func (_c *MigrationCreate) AddLaunches(v ...*Launch) *MigrationCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddLaunchIDs(ids...)
+}
+
+// AddStepIDs adds the "steps" edge to the Step entity by IDs.
+func (_c *MigrationCreate) AddStepIDs(ids ...int) *MigrationCreate {
+	_c.mutation.AddStepIDs(ids...)
+	return _c
+}
+
+// AddSteps adds the "steps" edges to the Step entity.
+func (_c *MigrationCreate) AddSteps(v ...*Step) *MigrationCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddStepIDs(ids...)
 }
 
 // Mutation returns the MigrationMutation object of the builder.
@@ -634,6 +650,22 @@ func (_c *MigrationCreate) createSpec() (*Migration, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(launch.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.StepsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   migration.StepsTable,
+			Columns: []string{migration.StepsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(step.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -23,7 +23,7 @@ func (r *Resolver) checkAccount(ctx context.Context, a *ent.CloudAccount, tenant
 		c := &model.CheckResult{Name: "credentials", Ok: true, Message: "AccessKey " + a.AccessKeyID + " stored, secret sealed and readable"}
 		if len(a.SecretCiphertext) == 0 {
 			c.Ok, c.Message = false, "no AccessKey secret is stored"
-		} else if secret, err := r.Secrets.Open(a.SecretCiphertext, cloudAccountAD(tenantID)); err != nil {
+		} else if secret, err := r.OpenCloudSecret(ctx, a); err != nil {
 			c.Ok, c.Message = false, "the stored secret cannot be opened with this server's key (was keys/secrets.key replaced?)"
 		} else {
 			acct.Secret = secret
@@ -38,6 +38,12 @@ func (r *Resolver) checkAccount(ctx context.Context, a *ent.CloudAccount, tenant
 		out = append(out, &model.CheckResult{Name: c.Name, Ok: c.Passed, Message: c.Message})
 	}
 	return out
+}
+
+// OpenCloudSecret opens a cloud account's sealed secret, for the drivers
+// (the migration steps open accounts with it too).
+func (r *Resolver) OpenCloudSecret(ctx context.Context, a *ent.CloudAccount) ([]byte, error) {
+	return r.Secrets.Open(a.SecretCiphertext, cloudAccountAD(a.TenantID))
 }
 
 // summarise turns the checks into the account's one-line check message.

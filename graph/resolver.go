@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/engine/cloud"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/internal/secrets"
@@ -30,9 +31,8 @@ type Resolver struct {
 	DataDir string
 	// Clouds opens and checks cloud accounts by provider.
 	Clouds *cloud.Registry
-	// Migrations runs the migration lifecycle (nil when another process
-	// owns the local cloud driver: the mutations then say so).
-	Migrations *jobs.Migrations
+	// Migrations is the migration lifecycle service.
+	Migrations ferry.MigrationService
 	Log        *slog.Logger
 	Now        func() time.Time
 	// ProgressEvery is how often a migrationProgress subscription reads

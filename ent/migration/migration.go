@@ -66,6 +66,8 @@ const (
 	EdgeRecoveryPoints = "recovery_points"
 	// EdgeLaunches holds the string denoting the launches edge name in mutations.
 	EdgeLaunches = "launches"
+	// EdgeSteps holds the string denoting the steps edge name in mutations.
+	EdgeSteps = "steps"
 	// Table holds the table name of the migration in the database.
 	Table = "migrations"
 	// TenantTable is the table that holds the tenant relation/edge.
@@ -103,6 +105,13 @@ const (
 	LaunchesInverseTable = "launches"
 	// LaunchesColumn is the table column denoting the launches relation/edge.
 	LaunchesColumn = "migration_launches"
+	// StepsTable is the table that holds the steps relation/edge.
+	StepsTable = "steps"
+	// StepsInverseTable is the table name for the Step entity.
+	// It exists in this package in order to avoid circular dependency with the "step" package.
+	StepsInverseTable = "steps"
+	// StepsColumn is the table column denoting the steps relation/edge.
+	StepsColumn = "migration_id"
 )
 
 // Columns holds all SQL columns for migration fields.
@@ -335,6 +344,20 @@ func ByLaunches(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newLaunchesStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByStepsCount orders the results by steps count.
+func ByStepsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newStepsStep(), opts...)
+	}
+}
+
+// BySteps orders the results by steps terms.
+func BySteps(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newStepsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newTenantStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -368,6 +391,13 @@ func newLaunchesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(LaunchesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, LaunchesTable, LaunchesColumn),
+	)
+}
+func newStepsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(StepsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, StepsTable, StepsColumn),
 	)
 }
 

@@ -991,6 +991,29 @@ func HasLaunchesWith(preds ...predicate.Launch) predicate.Migration {
 	})
 }
 
+// HasSteps applies the HasEdge predicate on the "steps" edge.
+func HasSteps() predicate.Migration {
+	return predicate.Migration(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, StepsTable, StepsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasStepsWith applies the HasEdge predicate on the "steps" edge with a given conditions (other predicates).
+func HasStepsWith(preds ...predicate.Step) predicate.Migration {
+	return predicate.Migration(func(s *sql.Selector) {
+		step := newStepsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Migration) predicate.Migration {
 	return predicate.Migration(sql.AndPredicates(predicates...))
