@@ -50,7 +50,7 @@ func (l *Lifecycle) SyncCommands(ctx context.Context, agentID int) ([]engine.Syn
 		if passRecorded(mig) || !l.due(mig, now) {
 			continue
 		}
-		c := engine.SyncCommand{MigrationID: mig.ID, Pass: mig.SyncPass, Final: mig.State == ferry.MigrationCuttingOver}
+		c := engine.SyncCommand{MigrationID: mig.ID, Pass: mig.SyncPass, Final: finalPass(mig)}
 		if r, ok := mig.Settings["rate"].(string); ok {
 			c.Rate = r
 		}

@@ -37,13 +37,48 @@ func awaitApproval(ctx context.Context, r *run) (outcome, error) {
 	return wait(0, func(r *run) bool { by, _ := r.step.Data["approved_by"].(string); return by != "" }), nil
 }
 
-// awaitFinalPass (cutover, phase 2) waits for the final delta: the pass
-// RequestCutover asked for, followed by the sync step, whose recovery point
-// wakes this one.
+// requestFinalPass (cutover, phase 2) asks for the final delta: a new pass
+// that starts after this moment (the source is quiesced for it: the agent's
+// command says Final), and wakes the sync step to follow it.
+func requestFinalPass(ctx context.Context, r *run) (outcome, error) {
+	mig := r.mig
+	if mig.State != ferry.MigrationCuttingOver {
+		return done(string(step.StatusCanceled), "no cutover: the migration is %s", mig.State), nil
+	}
+	if finalPass(mig) {
+		return next(""), nil // asked before a crash
+	}
+	now := r.l.Now().UTC()
+	err := r.tx(ctx, func(tx *ent.Tx) error {
+		return tx.Migration.UpdateOneID(mig.ID).Where(migration.StateEQ(ferry.MigrationCuttingOver), migration.SyncPass(mig.SyncPass)).
+			AddSyncPass(1).SetSyncRequestedAt(now).ClearCommandSentAt().SetBytesDone(0).Exec(ctx)
+	})
+	if err != nil {
+		return outcome{}, err
+	}
+	if s, err := r.l.Client.Step.Query().Where(step.MigrationID(mig.ID), step.Kind(KindSync), step.StatusIn(activeStatuses...)).First(ctx); err == nil {
+		if err := r.l.wake(ctx, s.ID); err != nil {
+			r.l.Log.WarnContext(ctx, "wake the sync step", "migration", mig.ID, "error", err)
+		}
+	}
+	return next("final pass %d requested", mig.SyncPass+1), nil
+}
+
+// finalPass reports whether the pass the migration asks for is the
+// cutover's final delta: requested after the migration began cutting over.
+func finalPass(mig *ent.Migration) bool {
+	return mig.State == ferry.MigrationCuttingOver && mig.SyncRequestedAt != nil && mig.StateChangedAt != nil &&
+		!mig.SyncRequestedAt.Before(*mig.StateChangedAt)
+}
+
+// awaitFinalPass (cutover, phase 3) waits for the final delta's recovery
+// point, which the sync step records and then wakes this one.
 func awaitFinalPass(ctx context.Context, r *run) (outcome, error) {
 	switch {
 	case r.mig.State != ferry.MigrationCuttingOver:
 		return done(string(step.StatusCanceled), "no cutover: the migration is %s", r.mig.State), nil
+	case !finalPass(r.mig):
+		return goTo("final_pass", ""), nil
 	case passRecorded(r.mig):
 		return next("final pass %d recorded", r.mig.SyncPass), nil
 	}

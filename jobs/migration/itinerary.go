@@ -53,6 +53,7 @@ func init() {
 		}},
 		{KindCutover, []phase{
 			{name: "approval", when: needsApproval, do: awaitApproval},
+			{name: "final_pass", do: requestFinalPass},
 			{name: "final_sync", do: awaitFinalPass},
 			{name: "create", do: cutoverCreate},
 			{name: "wait", do: waitMachine},

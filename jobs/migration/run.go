@@ -86,8 +86,12 @@ func (l *Lifecycle) handle(ctx context.Context, t *asynq.Task) error {
 	taskID, _ := asynq.GetTaskID(ctx)
 	owner := l.owner + "/" + taskID
 	claimed, err := l.claim(sys, st, owner)
-	if err != nil || !claimed {
+	if err != nil {
 		return err
+	}
+	if !claimed {
+		l.Log.InfoContext(ctx, "step held by another worker (or moved on); task dropped", "step", st.ID, "kind", st.Kind, "task", taskID)
+		return nil
 	}
 	r := &run{l: l, step: st, mig: mig, drv: drv, owner: owner, resumed: st.Status == step.StatusRunning}
 	rctx, cancel := context.WithCancel(tctx)

@@ -174,9 +174,9 @@ func (l *Lifecycle) TestLaunch(ctx context.Context, migrationID int, recoveryPoi
 	return launchID, err
 }
 
-// RequestCutover implements ferry.MigrationService: the final delta is a new
-// pass that must start after this moment; the cutover step waits for its
-// recovery point.
+// RequestCutover implements ferry.MigrationService: the migration is
+// cutting over, and its cutover step asks for the final delta (after an
+// approval, when the settings want one) and launches its recovery point.
 func (l *Lifecycle) RequestCutover(ctx context.Context, migrationID int) error {
 	l.init()
 	return l.inTx(ctx, func(ctx context.Context, c *ent.Client) error {
@@ -184,25 +184,15 @@ func (l *Lifecycle) RequestCutover(ctx context.Context, migrationID int) error {
 		if err != nil {
 			return err
 		}
-		now := l.Now().UTC()
-		if err := l.transition(ctx, c, m, ferry.MigrationCuttingOver, func(u *ent.MigrationUpdateOne) {
-			u.AddSyncPass(1).SetSyncRequestedAt(now).ClearCommandSentAt().SetBytesDone(0).SetLastError("")
-		}); err != nil {
+		if err := l.transition(ctx, c, m, ferry.MigrationCuttingOver, func(u *ent.MigrationUpdateOne) { u.SetLastError("") }); err != nil {
 			return err
 		}
 		cut, err := ensureStep(ctx, c, m, KindCutover)
 		if err != nil {
 			return err
 		}
-		sync, err := ensureStep(ctx, c, m, KindSync)
-		if err != nil {
-			return err
-		}
 		l.afterCommit(ctx, func(ctx context.Context) error {
-			if err := l.enqueue(ctx, cut.Kind, cut.ID, cut.Generation, m.ID, l.Now()); err != nil {
-				return err
-			}
-			return l.wake(ctx, sync.ID)
+			return l.enqueue(ctx, cut.Kind, cut.ID, cut.Generation, m.ID, l.Now())
 		})
 		return nil
 	})

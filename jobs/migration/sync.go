@@ -145,10 +145,10 @@ func recordPoint(ctx context.Context, r *run) (outcome, error) {
 		return done(string(step.StatusSucceeded), "replication over: the migration is %s", mig.State), nil
 	}
 	kind := "sync"
-	switch mig.State {
-	case ferry.MigrationInitialSync:
+	switch {
+	case mig.State == ferry.MigrationInitialSync:
 		kind = "initial"
-	case ferry.MigrationCuttingOver:
+	case finalPass(mig):
 		kind = "cutover"
 	}
 	pass := strconv.Itoa(mig.SyncPass)
@@ -197,7 +197,7 @@ func recordPoint(ctx context.Context, r *run) (outcome, error) {
 	}
 	r.l.Log.InfoContext(ctx, "sync pass complete; recovery point taken", "migration", mig.ID, "pass", mig.SyncPass, "kind", kind, "points", strings.Join(ids, ","))
 	r.applyRetention(ctx)
-	if mig.State == ferry.MigrationCuttingOver {
+	if finalPass(mig) {
 		if s, err := r.l.Client.Step.Query().Where(step.MigrationID(mig.ID), step.Kind(KindCutover), step.StatusIn(activeStatuses...)).First(ctx); err == nil {
 			if err := r.l.wake(ctx, s.ID); err != nil {
 				r.l.Log.WarnContext(ctx, "wake the cutover", "migration", mig.ID, "error", err)
