@@ -12,6 +12,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/ferry-migrate/ferry"
+	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/launch"
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/step"
@@ -90,7 +91,9 @@ func (l *Lifecycle) adopt(ctx context.Context) error {
 			if has[strconv.Itoa(m.ID)+"/"+k] {
 				continue
 			}
-			if err := l.Client.Step.Create().SetTenantID(m.TenantID).SetMigrationID(m.ID).SetKind(k).Exec(ctx); err != nil {
+			// In a transaction that looks again: two processes reconciling
+			// at once make one step (SQLite serialises the writers).
+			if err := l.inTx(ctx, func(ctx context.Context, c *ent.Client) error { _, err := ensureStep(ctx, c, m, k); return err }); err != nil {
 				return fmt.Errorf("adopt migration %d: %w", m.ID, err)
 			}
 			l.Log.InfoContext(ctx, "migration given the step its state calls for", "migration", m.ID, "state", m.State, "step", k)

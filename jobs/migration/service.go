@@ -28,26 +28,13 @@ const maxStart = 500
 // Start implements ferry.MigrationService.
 func (l *Lifecycle) Start(ctx context.Context, req ferry.MigrationStart) ([]int, error) {
 	l.init()
-	if len(req.HostIDs) == 0 {
-		return nil, ferry.Errorf(ferry.EINVALID, "choose at least one host to migrate")
-	}
-	if len(req.HostIDs) > maxStart {
-		return nil, ferry.Errorf(ferry.EINVALID, "start at most %d migrations at once, got %d hosts", maxStart, len(req.HostIDs))
-	}
-	settings := map[string]any{"driver": "local", "startedBy": req.StartedBy}
-	if rl := strings.TrimSpace(req.RateLimit); rl != "" {
-		rate, err := throttle.ParseRate(rl)
-		if err != nil {
-			return nil, ferry.Errorf(ferry.EINVALID, "rate limit: %v", err)
-		}
-		if rate == 0 {
-			return nil, ferry.Errorf(ferry.EINVALID, "rate limit 0 would never send anything; leave it empty for no limit")
-		}
-		settings["rate"] = rl
+	settings, err := startSettings(req)
+	if err != nil {
+		return nil, err
 	}
 	var ids []int
 	var steps []*ent.Step
-	err := l.inTx(ctx, func(ctx context.Context, c *ent.Client) error {
+	err = l.inTx(ctx, func(ctx context.Context, c *ent.Client) error {
 		if req.CloudAccountID != nil {
 			ca, err := c.CloudAccount.Get(ctx, *req.CloudAccountID)
 			if ent.IsNotFound(err) {
@@ -68,33 +55,11 @@ func (l *Lifecycle) Start(ctx context.Context, req ferry.MigrationStart) ([]int,
 				continue
 			}
 			seen[id] = true
-			h, err := c.Host.Get(ctx, id)
-			if ent.IsNotFound(err) {
-				return ferry.Errorf(ferry.ENOTFOUND, "host %d not found", id)
-			}
+			s, err := l.startOne(ctx, c, id, req.CloudAccountID, settings)
 			if err != nil {
 				return err
 			}
-			active, err := c.Migration.Query().Where(migration.HostID(id), migration.StateNotIn(ferry.MigrationRolledBack, ferry.MigrationFailed)).First(ctx)
-			if err == nil {
-				return ferry.Errorf(ferry.ECONFLICT, "host %s already has migration %d in state %s; roll it back (or let it fail) before starting another", h.Name, active.ID, active.State)
-			}
-			if !ent.IsNotFound(err) {
-				return err
-			}
-			cr := c.Migration.Create().SetTenantID(h.TenantID).SetHostID(id).SetStateChangedAt(l.Now().UTC()).SetSettings(settings)
-			if req.CloudAccountID != nil {
-				cr.SetCloudAccountID(*req.CloudAccountID)
-			}
-			m, err := cr.Save(ctx)
-			if err != nil {
-				return err
-			}
-			s, err := c.Step.Create().SetTenantID(m.TenantID).SetMigrationID(m.ID).SetKind(KindPrepare).Save(ctx)
-			if err != nil {
-				return err
-			}
-			ids, steps = append(ids, m.ID), append(steps, s)
+			ids, steps = append(ids, s.MigrationID), append(steps, s)
 		}
 		l.afterCommit(ctx, func(ctx context.Context) error {
 			for _, s := range steps {
@@ -107,6 +72,56 @@ func (l *Lifecycle) Start(ctx context.Context, req ferry.MigrationStart) ([]int,
 		return nil
 	})
 	return ids, err
+}
+
+// startSettings checks a start's inputs and returns the migrations'
+// settings.
+func startSettings(req ferry.MigrationStart) (map[string]any, error) {
+	if len(req.HostIDs) == 0 {
+		return nil, ferry.Errorf(ferry.EINVALID, "choose at least one host to migrate")
+	}
+	if len(req.HostIDs) > maxStart {
+		return nil, ferry.Errorf(ferry.EINVALID, "start at most %d migrations at once, got %d hosts", maxStart, len(req.HostIDs))
+	}
+	settings := map[string]any{"driver": "local", "startedBy": req.StartedBy}
+	if rl := strings.TrimSpace(req.RateLimit); rl != "" {
+		rate, err := throttle.ParseRate(rl)
+		if err != nil {
+			return nil, ferry.Errorf(ferry.EINVALID, "rate limit: %v", err)
+		}
+		if rate == 0 {
+			return nil, ferry.Errorf(ferry.EINVALID, "rate limit 0 would never send anything; leave it empty for no limit")
+		}
+		settings["rate"] = rl
+	}
+	return settings, nil
+}
+
+// startOne creates the pending migration of one host and its prepare step.
+func (l *Lifecycle) startOne(ctx context.Context, c *ent.Client, hostID int, account *int, settings map[string]any) (*ent.Step, error) {
+	h, err := c.Host.Get(ctx, hostID)
+	if ent.IsNotFound(err) {
+		return nil, ferry.Errorf(ferry.ENOTFOUND, "host %d not found", hostID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	active, err := c.Migration.Query().Where(migration.HostID(hostID), migration.StateNotIn(ferry.MigrationRolledBack, ferry.MigrationFailed)).First(ctx)
+	if err == nil {
+		return nil, ferry.Errorf(ferry.ECONFLICT, "host %s already has migration %d in state %s; roll it back (or let it fail) before starting another", h.Name, active.ID, active.State)
+	}
+	if !ent.IsNotFound(err) {
+		return nil, err
+	}
+	cr := c.Migration.Create().SetTenantID(h.TenantID).SetHostID(hostID).SetStateChangedAt(l.Now().UTC()).SetSettings(settings)
+	if account != nil {
+		cr.SetCloudAccountID(*account)
+	}
+	m, err := cr.Save(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.Step.Create().SetTenantID(m.TenantID).SetMigrationID(m.ID).SetKind(KindPrepare).Save(ctx)
 }
 
 // load returns the migration and checks that the state allows action.

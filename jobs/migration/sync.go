@@ -179,6 +179,8 @@ func recordPoint(ctx context.Context, r *run) (outcome, error) {
 			return err
 		}
 		more := func(u *ent.MigrationUpdateOne) {
+			// Only once per pass, whoever else might be recording it.
+			u.Where(migration.Or(migration.LastSyncAtIsNil(), migration.LastSyncAtLT(*mig.SyncRequestedAt)))
 			u.SetLastSyncAt(now).SetLagSeconds(0).SetBytesDone(mig.BytesTotal).SetEtaSeconds(0).SetLastError("")
 		}
 		if mig.State == ferry.MigrationInitialSync {
