@@ -59,7 +59,7 @@ func (d *Driver) CreateMachine(ctx context.Context, spec cloud.MachineSpec) (clo
 		spec.BootMode = cloud.BootBIOS
 	}
 	if !slices.Contains(d.Capabilities().BootModes, spec.BootMode) {
-		return cloud.Machine{}, fmt.Errorf("create machine %s: boot mode %s: the local cloud boots BIOS only (qemu without OVMF): %w", spec.Token, spec.BootMode, cloud.ErrUnsupported)
+		return cloud.Machine{}, fmt.Errorf("create machine %s: boot mode %s: the local cloud's boot check boots BIOS only (qemu without OVMF): %w", spec.Token, spec.BootMode, cloud.ErrUnsupported)
 	}
 	pts := make([]pointMeta, len(spec.Points))
 	seen := map[string]bool{}
@@ -448,9 +448,13 @@ func (d *Driver) loadLegacyInstances() error {
 
 // Capabilities implements cloud.Driver.
 func (d *Driver) Capabilities() cloud.Capabilities {
+	modes := []cloud.BootMode{cloud.BootBIOS}
+	if d.boot == nil {
+		modes = append(modes, cloud.BootUEFI) // nothing boots: the firmware does not matter
+	}
 	return cloud.Capabilities{
 		MaxDisksPerMachine: 16, // virtio-blk slots a qemu boot is given here
-		BootModes:          []cloud.BootMode{cloud.BootBIOS},
+		BootModes:          modes,
 		Boots:              d.boot != nil,
 		GatewayInProcess:   true,
 		PointMethod:        string(d.mode),
