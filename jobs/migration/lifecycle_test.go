@@ -120,7 +120,8 @@ func TestLifecycleOfATwoDiskHost(t *testing.T) {
 
 	// A cutover that needs an approval waits for it (and the reconciler
 	// leaves it alone), then takes the final delta.
-	e.c.Migration.UpdateOneID(id).SetSettings(map[string]any{"approval": map[string]any{"role": "admin"}}).ExecX(e.sys)
+	e.c.Migration.UpdateOneID(id).SetSettings(map[string]any{"approval": map[string]any{"role": "admin"}, "retention": map[string]any{"keepLast": 1}}).ExecX(e.sys)
+	initial := e.c.RecoveryPoint.Query().Order(ent.Asc("id")).FirstX(e.sys)
 	if err := e.l.Approve(e.ctx, id, "ops"); ferry.ErrorCode(err) != ferry.ECONFLICT {
 		t.Errorf("approve before a cutover: %v, want ECONFLICT", err)
 	}
@@ -166,6 +167,15 @@ func TestLifecycleOfATwoDiskHost(t *testing.T) {
 		if fileSHA(t, p) != fileSHA(t, e.sources[in.DiskName]) {
 			t.Errorf("live disk %s differs from its source after the final delta", in.DiskName)
 		}
+	}
+	// Retention (keep the newest, plus the newest of each of 7 days: the
+	// settings' keepLast with the default dailies) dropped the initial
+	// point; the test launch's point stays because a launch used it.
+	if rows := e.c.RecoveryPoint.Query().CountX(e.sys); rows != 2 {
+		t.Errorf("%d recovery points after the final pass, want 2 (the launched one and the newest)", rows)
+	}
+	if _, err := e.drv.RecoveryPoint(e.ctx, initial.Points[0].PointID); !errors.Is(err, cloud.ErrNotFound) {
+		t.Errorf("the initial pass's point at the cloud after retention: %v, want deleted", err)
 	}
 	if tl := e.c.Launch.GetX(e.sys, lid); tl.Status != launch.StatusTerminated {
 		t.Errorf("test launch %s after the cutover, want terminated", tl.Status)
