@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -46,8 +47,34 @@ func LoadOrCreateCredentialKey(path string) (CredentialKey, error) {
 
 type credentialClaims struct {
 	Disk    string `json:"disk"`
+	Subject string `json:"sub,omitempty"`
 	Expires int64  `json:"exp"`
 	Nonce   string `json:"n"`
+}
+
+// Credential is what a verified credential says.
+type Credential struct {
+	Disk string
+	// Subject names whom the credential was issued to (AgentSubject for a
+	// registered agent); empty for credentials issued by hand.
+	Subject string
+	Expires time.Time
+}
+
+const agentSubjectPrefix = "agent:"
+
+// AgentSubject is the subject of credentials issued to the agent with
+// this (control-plane) id.
+func AgentSubject(agentID int) string { return agentSubjectPrefix + strconv.Itoa(agentID) }
+
+// AgentID returns the agent a credential was issued to, if any.
+func (c Credential) AgentID() (int, bool) {
+	s, ok := strings.CutPrefix(c.Subject, agentSubjectPrefix)
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.Atoi(s)
+	return id, err == nil && id > 0
 }
 
 const credentialPrefix = "fc1."
@@ -55,12 +82,18 @@ const credentialPrefix = "fc1."
 // Issue returns a credential that lets its bearer sync disk until now+ttl:
 // "fc1." + base64url(claims) + "." + base64url(HMAC-SHA256(key, claims)).
 func (k CredentialKey) Issue(disk string, now time.Time, ttl time.Duration) (string, error) {
+	return k.IssueFor(disk, "", now, ttl)
+}
+
+// IssueFor is Issue for a credential that names its subject, so that a
+// gateway's Authorize hook can refuse it once the subject is revoked.
+func (k CredentialKey) IssueFor(disk, subject string, now time.Time, ttl time.Duration) (string, error) {
 	if disk == "" || ttl <= 0 {
 		return "", fmt.Errorf("%w: a credential needs a disk id and a positive ttl", ErrInvalid)
 	}
 	n := make([]byte, 9)
 	rand.Read(n)
-	body, _ := json.Marshal(credentialClaims{Disk: disk, Expires: now.Add(ttl).Unix(), Nonce: base64.RawURLEncoding.EncodeToString(n)})
+	body, _ := json.Marshal(credentialClaims{Disk: disk, Subject: subject, Expires: now.Add(ttl).Unix(), Nonce: base64.RawURLEncoding.EncodeToString(n)})
 	p := base64.RawURLEncoding.EncodeToString(body)
 	return credentialPrefix + p + "." + base64.RawURLEncoding.EncodeToString(k.sign(p)), nil
 }
@@ -74,25 +107,31 @@ func (k CredentialKey) sign(payload string) []byte {
 // Verify checks that cred was issued with k for disk and has not expired at
 // now. Its errors wrap ErrUnauthorized and say which check failed.
 func (k CredentialKey) Verify(cred, disk string, now time.Time) error {
+	_, err := k.Parse(cred, disk, now)
+	return err
+}
+
+// Parse is Verify that also returns what the credential says.
+func (k CredentialKey) Parse(cred, disk string, now time.Time) (Credential, error) {
 	rest, ok := strings.CutPrefix(cred, credentialPrefix)
 	p, sig, ok2 := strings.Cut(rest, ".")
 	if !ok || !ok2 {
-		return fmt.Errorf("%w: credential is not a Ferry sync credential (want fc1.<claims>.<signature>)", ErrUnauthorized)
+		return Credential{}, fmt.Errorf("%w: credential is not a Ferry sync credential (want fc1.<claims>.<signature>)", ErrUnauthorized)
 	}
 	got, err := base64.RawURLEncoding.DecodeString(sig)
 	if err != nil || !hmac.Equal(got, k.sign(p)) {
-		return fmt.Errorf("%w: credential signature does not verify (issued by another gateway key, or altered)", ErrUnauthorized)
+		return Credential{}, fmt.Errorf("%w: credential signature does not verify (issued by another gateway key, or altered)", ErrUnauthorized)
 	}
 	body, err := base64.RawURLEncoding.DecodeString(p)
 	var c credentialClaims
 	if err != nil || json.Unmarshal(body, &c) != nil {
-		return fmt.Errorf("%w: credential claims unreadable", ErrUnauthorized)
+		return Credential{}, fmt.Errorf("%w: credential claims unreadable", ErrUnauthorized)
 	}
 	if c.Disk != disk {
-		return fmt.Errorf("%w: credential is for disk %q, not %q", ErrUnauthorized, c.Disk, disk)
+		return Credential{}, fmt.Errorf("%w: credential is for disk %q, not %q", ErrUnauthorized, c.Disk, disk)
 	}
 	if exp := time.Unix(c.Expires, 0); !now.Before(exp) {
-		return fmt.Errorf("%w: credential for disk %q expired at %s: issue a new one", ErrUnauthorized, disk, exp.UTC().Format(time.RFC3339))
+		return Credential{}, fmt.Errorf("%w: credential for disk %q expired at %s: issue a new one", ErrUnauthorized, disk, exp.UTC().Format(time.RFC3339))
 	}
-	return nil
+	return Credential{Disk: c.Disk, Subject: c.Subject, Expires: time.Unix(c.Expires, 0)}, nil
 }

@@ -59,6 +59,15 @@ type GatewayOptions struct {
 	Now func() time.Time
 	// Logf logs (default log.Printf).
 	Logf func(format string, args ...any)
+	// Authorize, when set, is asked whether a verified, unexpired
+	// credential may still be used: when a request is admitted, and at
+	// least every AuthorizeEvery (default 1 s) while its body is read. An
+	// error wrapping ErrUnauthorized refuses it (401, or ends a frames
+	// stream); any other error answers busy, which agents retry. The
+	// control plane checks the credential's subject against revocation
+	// (see gateway_auth.go and docs/security.md).
+	Authorize      func(ctx context.Context, c Credential) error
+	AuthorizeEvery time.Duration
 }
 
 // Gateway is the receiving end of the data path: an http.Handler serving
@@ -217,9 +226,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, http.StatusBadRequest, CodeInvalid, fmt.Sprintf("disk id %q is not valid", id))
 		return
 	}
-	cred, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if err := g.key.Verify(cred, id, g.opt.Now()); err != nil {
-		writeErr(w, http.StatusUnauthorized, CodeUnauthorized, err.Error())
+	if r, ok = g.admit(w, r, id); !ok { // gateway_auth.go
 		return
 	}
 	var err error
@@ -610,6 +617,9 @@ func (g *Gateway) receive(w http.ResponseWriter, r *http.Request, id string) err
 	}
 	res.Checkpoint = ds.ckpt.Offset
 	if streamErr != nil {
+		if ce := streamRefusal(r); ce != nil { // the credential was taken back mid-stream
+			return &codedError{ce.status, ce.code, fmt.Errorf("disk %s: %w (applied %d frames; resume at offset %d)", id, ce.err, res.Frames, res.Checkpoint)}
+		}
 		status, code := http.StatusBadRequest, CodeInvalid
 		if errors.Is(streamErr, wire.ErrTruncated) {
 			code = CodeTruncated

@@ -36,9 +36,10 @@ type GatewayClient interface {
 	// the control plane the agent talks to) and the certificate fingerprint
 	// agents pin ("" for the control plane's own TLS).
 	Endpoint() (url, fingerprint string)
-	// IssueCredential returns a credential for one disk, valid for ttl.
-	// Errors: ErrInvalid (the disk id).
-	IssueCredential(diskID string, ttl time.Duration) (string, error)
+	// IssueCredential returns a credential for one disk, valid for ttl,
+	// naming its subject (AgentSubject: the gateway's Authorize hook refuses
+	// it once that agent is revoked; "" for none). Errors: ErrInvalid.
+	IssueCredential(diskID, subject string, ttl time.Duration) (string, error)
 	// Session reads the disk's sync state. Errors: an error wrapping
 	// os.ErrNotExist when the gateway has never seen the disk; transport
 	// errors (remote).
@@ -58,8 +59,8 @@ var (
 func (l LocalGateway) Endpoint() (string, string) { return "", "" }
 
 // IssueCredential implements GatewayClient.
-func (l LocalGateway) IssueCredential(diskID string, ttl time.Duration) (string, error) {
-	return l.G.IssueCredential(diskID, ttl)
+func (l LocalGateway) IssueCredential(diskID, subject string, ttl time.Duration) (string, error) {
+	return l.G.IssueCredentialFor(diskID, subject, ttl)
 }
 
 // Session implements GatewayClient.
@@ -126,17 +127,17 @@ func (r *RemoteGateway) now() time.Time {
 func (r *RemoteGateway) Endpoint() (string, string) { return r.URL, r.Fingerprint }
 
 // IssueCredential implements GatewayClient with the gateway's own key.
-func (r *RemoteGateway) IssueCredential(diskID string, ttl time.Duration) (string, error) {
+func (r *RemoteGateway) IssueCredential(diskID, subject string, ttl time.Duration) (string, error) {
 	if !diskIDPattern.MatchString(diskID) {
 		return "", fmt.Errorf("%w: disk id %q: use letters, digits, '.', '_' and '-'", ErrInvalid, diskID)
 	}
-	return r.Key.Issue(diskID, r.now(), ttl)
+	return r.Key.IssueFor(diskID, subject, r.now(), ttl)
 }
 
 // Session implements GatewayClient: GET …/checkpoint with a one-minute
 // credential of the control plane's own.
 func (r *RemoteGateway) Session(ctx context.Context, diskID string) (Session, error) {
-	cred, err := r.IssueCredential(diskID, time.Minute)
+	cred, err := r.IssueCredential(diskID, "", time.Minute)
 	if err != nil {
 		return Session{}, err
 	}

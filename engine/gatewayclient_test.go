@@ -45,7 +45,7 @@ func TestGatewayClientsSeeTheSession(t *testing.T) {
 	}
 
 	// The agent syncs with a credential the remote client issued.
-	cred, err := remote.IssueCredential("web-vda", time.Hour)
+	cred, err := remote.IssueCredential("web-vda", AgentSubject(7), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -81,7 +81,7 @@ func LoadOrCreateCertificate(dir string, hosts []string) (tls.Certificate, strin
 	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
 		return tls.Certificate{}, "", err
 	}
-	if err := os.WriteFile(crt, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+	if err := os.WriteFile(crt, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		return tls.Certificate{}, "", err
 	}
 	c, err := tls.LoadX509KeyPair(crt, key)

@@ -19,7 +19,6 @@ import (
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/networkinterface"
-	"github.com/ferry-migrate/ferry/ent/session"
 	"github.com/ferry-migrate/ferry/ent/software"
 	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/ent/wavemember"
@@ -69,6 +68,8 @@ func (r *mutationResolver) UpdateTenant(ctx context.Context, id int, input ent.U
 	if _, err := require(ctx, viewer.RoleOwner); err != nil {
 		return nil, err
 	}
+	// The Tenant hook confines the update to the viewer's own tenant (the
+	// platform operator excepted) and guards disabling.
 	return ent.FromContext(ctx).Tenant.UpdateOneID(id).SetInput(input).Save(ctx)
 }
 
@@ -90,7 +91,7 @@ func (r *mutationResolver) CreateUser(ctx context.Context, input ent.CreateUserI
 }
 
 // UpdateUser is the resolver for the updateUser field.
-func (r *mutationResolver) UpdateUser(ctx context.Context, id int, input ent.UpdateUserInput) (*ent.User, error) {
+func (r *mutationResolver) UpdateUser(ctx context.Context, id int, input ent.UpdateUserInput, password *string) (*ent.User, error) {
 	v, err := require(ctx, viewer.RoleAdmin)
 	if err != nil {
 		return nil, err
@@ -102,7 +103,21 @@ func (r *mutationResolver) UpdateUser(ctx context.Context, id int, input ent.Upd
 		e := auth.NormalizeEmail(*input.Email)
 		input.Email = &e
 	}
-	return ent.FromContext(ctx).User.UpdateOneID(id).SetInput(input).Save(ctx)
+	// The User hook checks the target's current role against the viewer's
+	// (and keeps an owner per tenant); the role granted is checked above too
+	// so that the refusal names it before anything is read.
+	u := ent.FromContext(ctx).User.UpdateOneID(id).SetInput(input)
+	if password != nil {
+		if id == v.UserID {
+			return nil, ferry.Errorf(ferry.EINVALID, "use changePassword to change your own password: it asks for the current one")
+		}
+		hash, err := auth.HashPassword(*password)
+		if err != nil {
+			return nil, ferry.Errorf(ferry.EINVALID, "password: %v", err)
+		}
+		u.SetPasswordHash(hash)
+	}
+	return u.Save(ctx)
 }
 
 // ChangePassword is the resolver for the changePassword field.
@@ -123,12 +138,12 @@ func (r *mutationResolver) ChangePassword(ctx context.Context, current string, n
 	if err != nil {
 		return false, ferry.Errorf(ferry.EINVALID, "new password: %v", err)
 	}
+	// The User hook revokes the user's API tokens and signs out its other
+	// sessions in the same transaction; this session stays.
 	if err := client.User.UpdateOneID(u.ID).SetPasswordHash(hash).Exec(ctx); err != nil {
 		return false, err
 	}
-	// Other browsers signed in as this user are signed out.
-	_, err = client.Session.Delete().Where(session.HasUserWith(user.ID(u.ID))).Exec(ctx)
-	return err == nil, err
+	return true, nil
 }
 
 // CreateAPIToken is the resolver for the createAPIToken field.
@@ -157,8 +172,8 @@ func (r *mutationResolver) RevokeAPIToken(ctx context.Context, id int) (*ent.API
 	if err != nil {
 		return nil, err
 	}
-	if t.Edges.User.ID != v.UserID && !v.Can(viewer.RoleAdmin) {
-		return nil, ferry.Errorf(ferry.EFORBIDDEN, "only the token's owner or an admin can revoke it")
+	if t.Edges.User.ID != v.UserID && !(v.Can(viewer.RoleAdmin) && v.Manages(viewer.Role(t.Edges.User.Role))) {
+		return nil, ferry.Errorf(ferry.EFORBIDDEN, "only the token's user, or an admin or owner who manages a %s, can revoke it", t.Edges.User.Role)
 	}
 	return client.APIToken.UpdateOneID(id).SetRevokedAt(time.Now()).Save(ctx)
 }
@@ -241,19 +256,22 @@ func (r *mutationResolver) UpdateApplication(ctx context.Context, id int, input 
 
 // CreateCloudAccount is the resolver for the createCloudAccount field.
 func (r *mutationResolver) CreateCloudAccount(ctx context.Context, input model.CreateCloudAccountInput) (*ent.CloudAccount, error) {
-	v, err := require(ctx, viewer.RoleAdmin)
-	if err != nil {
+	if _, err := require(ctx, viewer.RoleAdmin); err != nil {
 		return nil, err
 	}
-	c := ent.FromContext(ctx).CloudAccount.Create().SetName(input.Name).SetProvider(input.Provider).
-		SetNillableRegion(input.Region).SetNillableAccessKeyID(input.AccessKeyID)
+	client := ent.FromContext(ctx)
 	if input.Provider != cloudaccount.ProviderLocal && (input.Secret == nil || *input.Secret == "") {
 		return nil, ferry.Errorf(ferry.EINVALID, "a %s account needs a secret", input.Provider)
 	}
-	if input.Secret != nil && *input.Secret != "" {
-		c.SetSecretCiphertext(r.Secrets.Seal([]byte(*input.Secret), cloudAccountAD(v.TenantID)))
+	a, err := client.CloudAccount.Create().SetName(input.Name).SetProvider(input.Provider).
+		SetNillableRegion(input.Region).SetNillableAccessKeyID(input.AccessKeyID).Save(ctx)
+	if err != nil || input.Secret == nil || *input.Secret == "" {
+		return a, err
 	}
-	return c.Save(ctx)
+	// Sealed once the row has its id (same transaction): the associated
+	// data binds the secret to this account of this tenant.
+	return client.CloudAccount.UpdateOne(a).
+		SetSecretCiphertext(r.Secrets.Seal([]byte(*input.Secret), cloudAccountAD(a.TenantID, a.ID))).Save(ctx)
 }
 
 // DeleteCloudAccount is the resolver for the deleteCloudAccount field.
@@ -280,7 +298,7 @@ func (r *mutationResolver) CheckCloudAccount(ctx context.Context, id int) (*mode
 	if err != nil {
 		return nil, err
 	}
-	checks := r.checkAccount(ctx, a, a.TenantID)
+	checks := r.checkAccount(ctx, a)
 	ok, msg := summarise(checks)
 	a, err = client.CloudAccount.UpdateOne(a).SetCheckedAt(r.Now().UTC()).SetCheckMessage(msg).Save(ctx)
 	if err != nil {

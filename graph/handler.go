@@ -111,17 +111,23 @@ func require(ctx context.Context, min viewer.Role) (*viewer.Viewer, error) {
 	return v, nil
 }
 
-// mayGrant reports whether v may give someone role r: never more than its own,
-// and platform only by the platform operator.
-func mayGrant(v *viewer.Viewer, r viewer.Role) bool {
-	if r == viewer.RolePlatform {
-		return v.System || v.Role == viewer.RolePlatform
-	}
-	return v.Can(r)
+// mayGrant reports whether v may give someone role r: only a role it
+// manages (viewer.Manages, the rule the User hook enforces below), so an
+// admin grants consultant, operator and viewer, an owner every role but
+// platform, and only the platform operator grants platform.
+func mayGrant(v *viewer.Viewer, r viewer.Role) bool { return v.Manages(r) }
+
+// cloudAccountAD binds a sealed cloud secret to its row: the account's id
+// and its tenant. A ciphertext copied onto another account (even of the same
+// tenant) no longer opens.
+func cloudAccountAD(tenantID, accountID int) []byte {
+	return []byte(fmt.Sprintf("cloud_account:%d:tenant:%d", accountID, tenantID))
 }
 
-// cloudAccountAD binds a sealed cloud secret to its tenant.
-func cloudAccountAD(tenantID int) []byte {
+// legacyCloudAccountAD is the associated data secrets were sealed with
+// before they were bound to their row (tenant only). ResealCloudSecrets
+// moves such secrets to cloudAccountAD at start-up; nothing else opens them.
+func legacyCloudAccountAD(tenantID int) []byte {
 	return []byte(fmt.Sprintf("cloud_account:tenant:%d", tenantID))
 }
 
@@ -322,19 +328,24 @@ func auditMutations(log *slog.Logger) graphql.FieldMiddleware {
 			}
 		}
 		details["args"] = argNames
-		tenantID := v.TenantID
-		if t := tenantOf(res); t != 0 {
-			tenantID = t
+		// The event lands in the actor's tenant, so every tenant's log holds
+		// what its users did; when the object belongs to another tenant (only
+		// the platform operator can reach one), a copy lands there too, so the
+		// tenant also sees what was done to it.
+		var tenants []int
+		for _, t := range []int{v.TenantID, tenantOf(res)} {
+			if t != 0 && (len(tenants) == 0 || tenants[0] != t) {
+				tenants = append(tenants, t)
+			}
 		}
-		if tenantID == 0 {
-			return res, err
-		}
-		aerr := client.AuditEvent.Create().SetTenantID(tenantID).SetActor(v.Actor()).SetAction(fc.Field.Name).
-			SetObjectType(typ).SetObjectID(id).SetTraceID(trace.FromContext(ctx)).SetDetails(details).
-			Exec(viewer.NewContext(ctx, &viewer.Viewer{System: true}))
-		if aerr != nil {
-			log.ErrorContext(ctx, "audit event not written", "error", aerr, "trace_id", trace.FromContext(ctx))
-			return nil, fmt.Errorf("write audit event: %w", aerr)
+		sys := viewer.NewContext(ctx, &viewer.Viewer{System: true})
+		for _, t := range tenants {
+			aerr := client.AuditEvent.Create().SetTenantID(t).SetActor(v.Actor()).SetAction(fc.Field.Name).
+				SetObjectType(typ).SetObjectID(id).SetTraceID(trace.FromContext(ctx)).SetDetails(details).Exec(sys)
+			if aerr != nil {
+				log.ErrorContext(ctx, "audit event not written", "error", aerr, "trace_id", trace.FromContext(ctx))
+				return nil, fmt.Errorf("write audit event: %w", aerr)
+			}
 		}
 		return res, err
 	}

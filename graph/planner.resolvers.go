@@ -26,9 +26,12 @@ import (
 
 // GeneratePlan is the resolver for the generatePlan field.
 func (r *mutationResolver) GeneratePlan(ctx context.Context, input model.GeneratePlanInput) (*ent.Plan, error) {
-	if _, err := require(ctx, viewer.RoleConsultant); err != nil {
+	v, err := require(ctx, viewer.RoleConsultant)
+	if err != nil {
 		return nil, err
 	}
+	// The platform operator plans its home tenant's estate, not every tenant's.
+	ctx = viewer.NewContext(ctx, v.Within(v.TenantID))
 	target := "alibaba"
 	if input.Target != nil && *input.Target != "" {
 		target = *input.Target
@@ -70,10 +73,19 @@ func (r *mutationResolver) GeneratePlan(ctx context.Context, input model.Generat
 
 // MovePlanHost is the resolver for the movePlanHost field.
 func (r *mutationResolver) MovePlanHost(ctx context.Context, planID int, hostID int, toWave int, wholeGroup *bool, confirm *bool) (*model.MovePlanHostPayload, error) {
-	if _, err := require(ctx, viewer.RoleConsultant); err != nil {
+	v, err := require(ctx, viewer.RoleConsultant)
+	if err != nil {
 		return nil, err
 	}
 	client := ent.FromContext(ctx)
+	if v.AllTenants() {
+		// The platform operator moves hosts inside the plan's own tenant only.
+		p, err := client.Plan.Get(ctx, planID)
+		if err != nil {
+			return nil, err
+		}
+		ctx = viewer.NewContext(ctx, v.Within(p.TenantID))
+	}
 	res, err := planning.Move(ctx, client, planID, hostID, toWave, wholeGroup != nil && *wholeGroup, confirm != nil && *confirm, r.Now)
 	if err != nil {
 		return nil, asUserError(err)
@@ -101,6 +113,8 @@ func (r *mutationResolver) RunAssessment(ctx context.Context, target string, reg
 	if err != nil {
 		return nil, err
 	}
+	// The platform operator assesses its home tenant's hosts only.
+	ctx = viewer.NewContext(ctx, v.Within(v.TenantID))
 	p := jobs.RunAssessmentPayload{TenantID: v.TenantID, Target: target}
 	if region != nil {
 		p.Region = *region
@@ -151,10 +165,11 @@ func (r *mutationResolver) RunAssessment(ctx context.Context, target string, reg
 
 // AssessmentSummary is the resolver for the assessmentSummary field.
 func (r *queryResolver) AssessmentSummary(ctx context.Context, target string) (*model.AssessmentSummary, error) {
-	if _, err := require(ctx, viewer.RoleViewer); err != nil {
+	v, err := require(ctx, viewer.RoleViewer)
+	if err != nil {
 		return nil, err
 	}
-	s, err := planning.Summarize(ctx, r.Client, target)
+	s, err := planning.Summarize(viewer.NewContext(ctx, v.Within(v.TenantID)), r.Client, target)
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,23 @@ var rootCmd = &cobra.Command{
 	Short:         "Ferry moves servers to the cloud: discover, plan, replicate, cut over, roll back",
 	SilenceUsage:  true,
 	SilenceErrors: true,
+	PersistentPreRun: func(cmd *cobra.Command, _ []string) {
+		if privateCommands[cmd.CommandPath()] {
+			// Databases, keys, credentials, replicated disks and their
+			// state: readable by this user only, whatever the shell's
+			// umask (files are also created 0600 where they are made).
+			syscall.Umask(0o077)
+		}
+	},
+}
+
+// privateCommands keep state (a data directory, an agent's credential);
+// the others write files the user asked for (exports, plans) with the
+// user's umask.
+var privateCommands = map[string]bool{
+	"ferry serve": true, "ferry worker": true, "ferry migrate": true,
+	"ferry gateway": true, "ferry gateway issue-credential": true, "ferry seed import": true,
+	"ferry agent register": true, "ferry agent run": true, "ferry agent sync": true,
 }
 
 // agentCmd groups everything that runs on a source host. Discovery adds

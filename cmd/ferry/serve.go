@@ -3,17 +3,21 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"net/http"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-migrate/ferry/frontend"
 	"github.com/ferry-migrate/ferry/internal/app"
+	"github.com/ferry-migrate/ferry/internal/web"
 )
 
 func init() {
 	var cfg serverConfig
+	var trustedProxies, clientIPHeader, metricsToken, metricsAddr string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Ferry control plane: API, web UI and (by default) in-process workers",
@@ -27,10 +31,18 @@ one-time password unless FERRY_ADMIN_PASSWORD is set.
 Every flag can also be set with the FERRY_* variable named in its help.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := cfg.logger()
+			proxies, err := web.ParseTrustedProxies(trustedProxies)
+			if err != nil {
+				return fmt.Errorf("--trusted-proxies (FERRY_TRUSTED_PROXIES): %w", err)
+			}
+			if _, err := web.ClientIPHeader(clientIPHeader); err != nil {
+				return fmt.Errorf("--client-ip-header (FERRY_CLIENT_IP_HEADER): %w", err)
+			}
 			a, err := app.New(cmd.Context(), app.Config{
 				DataDir: cfg.DataDir, DatabaseURL: cfg.databaseURL(), RedisURL: cfg.RedisURL,
 				PublicURL: cfg.PublicURL, AdminEmail: cfg.AdminEmail, AdminPassword: cfg.AdminPassword, Workers: cfg.Workers,
 				Migrate: !cfg.NoMigrate, SecureCookies: cfg.SecureCookies, UI: frontend.FS(), Log: log,
+				TrustedProxies: proxies, ClientIPHeader: clientIPHeader, MetricsToken: metricsToken,
 			})
 			if err != nil {
 				return err
@@ -42,6 +54,18 @@ Every flag can also be set with the FERRY_* variable named in its help.`,
 			ln, err := net.Listen("tcp", cfg.Addr)
 			if err != nil {
 				return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+			}
+			if metricsAddr != "" {
+				mln, err := net.Listen("tcp", metricsAddr)
+				if err != nil {
+					return fmt.Errorf("--metrics-addr: listen on %s: %w", metricsAddr, err)
+				}
+				log.Info("metrics are served on their own address", "url", "http://"+mln.Addr().String()+"/metrics", "token_required", metricsToken != "")
+				go func() {
+					if err := a.ServeMetrics(cmd.Context(), mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+						log.Error("metrics listener", "error", err)
+					}
+				}()
 			}
 			queue := "embedded in-process queue"
 			if !a.Queue.Embedded {
@@ -62,5 +86,9 @@ Every flag can also be set with the FERRY_* variable named in its help.`,
 	f.IntVar(&cfg.Workers, "workers", envInt("FERRY_WORKERS", 4), "in-process task workers; 0 leaves tasks to `ferry worker` processes (FERRY_WORKERS)")
 	f.BoolVar(&cfg.NoMigrate, "no-migrate", envBool("FERRY_NO_MIGRATE"), "do not apply database migrations on start (FERRY_NO_MIGRATE)")
 	f.BoolVar(&cfg.SecureCookies, "secure-cookies", envBool("FERRY_SECURE_COOKIES"), "mark cookies Secure (when served over TLS) (FERRY_SECURE_COOKIES)")
+	f.StringVar(&trustedProxies, "trusted-proxies", env("FERRY_TRUSTED_PROXIES", ""), "comma-separated CIDRs of reverse proxies whose forwarded header names the client; default none: forwarded headers are ignored (FERRY_TRUSTED_PROXIES)")
+	f.StringVar(&clientIPHeader, "client-ip-header", env("FERRY_CLIENT_IP_HEADER", web.HeaderXForwardedFor), "the one header the trusted proxies set: X-Forwarded-For, Forwarded or X-Real-IP (FERRY_CLIENT_IP_HEADER)")
+	f.StringVar(&metricsToken, "metrics-token", env("FERRY_METRICS_TOKEN", ""), "bearer token that may read /metrics (the platform operator may too); without it /metrics is closed to scrapers (FERRY_METRICS_TOKEN)")
+	f.StringVar(&metricsAddr, "metrics-addr", env("FERRY_METRICS_ADDR", ""), "also serve /metrics alone on this (private) address, open unless --metrics-token is set (FERRY_METRICS_ADDR)")
 	rootCmd.AddCommand(cmd)
 }

@@ -1015,6 +1015,8 @@ func init() {
 	// stepevent.MessageValidator is a validator for the "message" field. It is called by the builders before save.
 	stepevent.MessageValidator = stepeventDescMessage.Validators[0].(func(string) error)
 	tenantMixin := schema.Tenant{}.Mixin()
+	tenantHooks := schema.Tenant{}.Hooks()
+	tenant.Hooks[0] = tenantHooks[0]
 	tenantInters := schema.Tenant{}.Interceptors()
 	tenant.Interceptors[0] = tenantInters[0]
 	tenantMixinFields0 := tenantMixin[0].Fields()
@@ -1074,7 +1076,9 @@ func init() {
 	tenant.DefaultDisabled = tenantDescDisabled.Default.(bool)
 	userMixin := schema.User{}.Mixin()
 	userMixinHooks1 := userMixin[1].Hooks()
+	userHooks := schema.User{}.Hooks()
 	user.Hooks[0] = userMixinHooks1[0]
+	user.Hooks[1] = userHooks[0]
 	userMixinInters1 := userMixin[1].Interceptors()
 	user.Interceptors[0] = userMixinInters1[0]
 	userMixinFields0 := userMixin[0].Fields()

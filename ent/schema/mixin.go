@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"entgo.io/contrib/entgql"
@@ -102,6 +104,14 @@ func (TenantMixin) Hooks() []ent.Hook {
 								return nil, err
 							}
 						}
+						if !v.System {
+							// The platform operator may write in any tenant, but a row
+							// never links to another tenant's rows.
+							id, _ := m.Field("tenant_id")
+							if err := checkReferences(ctx, m, id.(int)); err != nil {
+								return nil, err
+							}
+						}
 						return next.Mutate(ctx, m)
 					}
 					if id, ok := m.Field("tenant_id"); ok && id.(int) != v.TenantID {
@@ -124,11 +134,80 @@ func (TenantMixin) Hooks() []ent.Hook {
 					if err := checkReferences(ctx, m, v.TenantID); err != nil {
 						return nil, err
 					}
+				} else if !v.System && addsEdges(m) {
+					// The platform operator's update links only rows of the
+					// tenant the changed rows belong to.
+					tenants, err := rowTenants(ctx, m)
+					if err != nil {
+						return nil, err
+					}
+					for _, t := range tenants {
+						if err := checkReferences(ctx, m, t); err != nil {
+							return nil, err
+						}
+					}
 				}
 				return next.Mutate(ctx, m)
 			})
 		},
 	}
+}
+
+// addsEdges reports whether m links rows other than its tenant.
+func addsEdges(m ent.Mutation) bool {
+	for _, e := range m.AddedEdges() {
+		if e != "tenant" && len(m.AddedIDs(e)) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// rowTenants returns the tenants of the rows an update or delete changes.
+func rowTenants(ctx context.Context, m ent.Mutation) ([]int, error) {
+	idm, ok := m.(interface {
+		IDs(context.Context) ([]int, error)
+	})
+	q, ok2 := m.(queryContexter)
+	if !ok || !ok2 {
+		return nil, fmt.Errorf("tenant isolation: %s mutation cannot name its rows", m.Type())
+	}
+	ids, err := idm.IDs(ctx)
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	table, ok := idRanges[int64(ids[0])>>32<<32]
+	if !ok {
+		return nil, fmt.Errorf("tenant isolation: %s id %d has no table", m.Type(), ids[0])
+	}
+	seen := map[int]bool{}
+	var out []int
+	for chunk := range slices.Chunk(ids, 500) {
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := q.QueryContext(ctx, "SELECT DISTINCT tenant_id FROM "+table+" WHERE id IN (?"+strings.Repeat(", ?", len(chunk)-1)+")", args...)
+		if err != nil {
+			return nil, fmt.Errorf("tenants of %s rows: %w", m.Type(), err)
+		}
+		for rows.Next() {
+			var t int
+			if err := rows.Scan(&t); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if !seen[t] {
+				seen[t] = true
+				out = append(out, t)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // ErrForeignReference is returned when a mutation links to a row that the

@@ -9,7 +9,12 @@ import (
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/field"
 
+	"github.com/ferry-migrate/ferry"
+	gen "github.com/ferry-migrate/ferry/ent"
+	"github.com/ferry-migrate/ferry/ent/hook"
 	"github.com/ferry-migrate/ferry/ent/intercept"
+	"github.com/ferry-migrate/ferry/ent/tenant"
+	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 )
 
@@ -45,4 +50,78 @@ func (Tenant) Interceptors() []ent.Interceptor {
 			return nil
 		}),
 	}
+}
+
+// Hooks confine writes of tenants as TenantMixin confines every other row:
+// only the platform operator (or the system) creates tenants and changes
+// another tenant; an owner may rename its own tenant and nothing else (an
+// update of another tenant's id matches no row, so it reads "not found" and
+// returns nothing of that tenant); only the platform operator disables or
+// enables a tenant, and never the home tenant of an enabled platform operator
+// or the last enabled tenant, which would lock the installation out.
+// Tenants are never deleted except by the system.
+func (Tenant) Hooks() []ent.Hook {
+	return []ent.Hook{
+		func(next ent.Mutator) ent.Mutator {
+			return hook.TenantFunc(func(ctx context.Context, m *gen.TenantMutation) (ent.Value, error) {
+				v := viewer.FromContext(ctx)
+				if v == nil {
+					return nil, ErrNoViewer
+				}
+				switch {
+				case m.Op().Is(ent.OpCreate):
+					if !v.AllTenants() {
+						return nil, ferry.Errorf(ferry.EFORBIDDEN, "only the platform operator creates tenants")
+					}
+				case m.Op().Is(ent.OpDelete | ent.OpDeleteOne):
+					if !v.System {
+						return nil, ferry.Errorf(ferry.EFORBIDDEN, "tenants are not deleted; the platform operator disables them")
+					}
+				default:
+					if !v.AllTenants() {
+						if !v.Can(viewer.RoleOwner) {
+							return nil, ferry.Errorf(ferry.EFORBIDDEN, "only the tenant's owner changes the tenant; you are %s", v.Role)
+						}
+						if _, ok := m.Disabled(); ok {
+							return nil, ferry.Errorf(ferry.EFORBIDDEN, "only the platform operator enables or disables a tenant")
+						}
+						m.Where(tenant.ID(v.TenantID))
+					}
+					if d, ok := m.Disabled(); ok && d {
+						if err := keepTenantsReachable(ctx, m); err != nil {
+							return nil, err
+						}
+					}
+				}
+				return next.Mutate(ctx, m)
+			})
+		},
+	}
+}
+
+// keepTenantsReachable refuses to disable the home tenant of an enabled
+// platform operator (nobody could sign in to enable it again) or every
+// enabled tenant at once.
+func keepTenantsReachable(ctx context.Context, m *gen.TenantMutation) error {
+	ids, err := m.IDs(ctx)
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	sys := viewer.SystemContext(ctx)
+	c := m.Client()
+	n, err := c.User.Query().Where(user.TenantIDIn(ids...), user.RoleEQ(user.RolePlatform), user.Disabled(false)).Count(sys)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return ferry.Errorf(ferry.ECONFLICT, "this tenant is the home of the platform operator: disabling it would lock the operator out")
+	}
+	left, err := c.Tenant.Query().Where(tenant.Disabled(false), tenant.IDNotIn(ids...)).Count(sys)
+	if err != nil {
+		return err
+	}
+	if left == 0 {
+		return ferry.Errorf(ferry.ECONFLICT, "at least one tenant must stay enabled")
+	}
+	return nil
 }

@@ -1,7 +1,10 @@
 package schema
 
 import (
+	"context"
 	"regexp"
+	"slices"
+	"time"
 
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
@@ -9,6 +12,14 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/ferry-migrate/ferry"
+	gen "github.com/ferry-migrate/ferry/ent"
+	"github.com/ferry-migrate/ferry/ent/apitoken"
+	"github.com/ferry-migrate/ferry/ent/hook"
+	"github.com/ferry-migrate/ferry/ent/session"
+	"github.com/ferry-migrate/ferry/ent/user"
+	"github.com/ferry-migrate/ferry/internal/viewer"
 )
 
 var (
@@ -47,6 +58,167 @@ func (User) Edges() []ent.Edge {
 
 func (User) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection(), entgql.Mutations(entgql.MutationCreate(), entgql.MutationUpdate())}
+}
+
+// Hooks hold the rules on users below every resolver (docs/security.md,
+// "Authorization matrix"). TenantMixin's hook runs first and confines the
+// write to the viewer's tenant; this one then:
+//
+//   - lets the viewer create, change or delete only users whose current role
+//     it manages (viewer.Manages) and grant only roles it manages;
+//   - lets anyone change its own name, email and password (and sign-in time),
+//     never its own role or disabled flag;
+//   - keeps every tenant with an enabled owner (or platform operator) and the
+//     installation with an enabled platform operator;
+//   - on a password change, revokes the user's API tokens and ends its other
+//     sessions (the session making the change stays signed in).
+func (User) Hooks() []ent.Hook {
+	return []ent.Hook{
+		func(next ent.Mutator) ent.Mutator {
+			return hook.UserFunc(func(ctx context.Context, m *gen.UserMutation) (ent.Value, error) {
+				v := viewer.FromContext(ctx)
+				if v == nil {
+					return nil, ErrNoViewer
+				}
+				if m.Op().Is(ent.OpCreate) {
+					if r, _ := m.Role(); !v.Manages(viewer.Role(r)) {
+						return nil, ferry.Errorf(ferry.EFORBIDDEN, "you cannot create a user with the role %s", r)
+					}
+					return next.Mutate(ctx, m)
+				}
+				ids, err := m.IDs(ctx)
+				if err != nil {
+					return nil, err
+				}
+				// Read through the tenant interceptor: another tenant's user
+				// is not loaded, and the update below then finds no row.
+				targets, err := m.Client().User.Query().Where(user.IDIn(ids...)).All(ctx)
+				if err != nil {
+					return nil, err
+				}
+				if err := mayChangeUsers(v, m, targets); err != nil {
+					return nil, err
+				}
+				if err := keepOwners(ctx, m, targets); err != nil {
+					return nil, err
+				}
+				out, err := next.Mutate(ctx, m)
+				if err != nil {
+					return nil, err
+				}
+				if _, ok := m.PasswordHash(); ok && len(targets) > 0 {
+					if err := endCredentials(ctx, m, v, targets); err != nil {
+						return nil, err
+					}
+				}
+				return out, nil
+			})
+		},
+	}
+}
+
+// selfFields are the fields a user may change on itself.
+var selfFields = []string{user.FieldName, user.FieldEmail, user.FieldPasswordHash, user.FieldLastLoginAt, user.FieldUpdatedAt}
+
+func mayChangeUsers(v *viewer.Viewer, m *gen.UserMutation, targets []*gen.User) error {
+	if v.System {
+		return nil
+	}
+	if r, ok := m.Role(); ok && !v.Manages(viewer.Role(r)) {
+		return ferry.Errorf(ferry.EFORBIDDEN, "you cannot grant the role %s", r)
+	}
+	changed := append(m.Fields(), m.ClearedFields()...)
+	for _, u := range targets {
+		if u.ID == v.UserID && !m.Op().Is(ent.OpDelete|ent.OpDeleteOne) {
+			for _, f := range changed {
+				if !slices.Contains(selfFields, f) {
+					return ferry.Errorf(ferry.EFORBIDDEN, "you cannot change your own role or disable yourself (%s); another owner must", f)
+				}
+			}
+			continue
+		}
+		if !v.Manages(viewer.Role(u.Role)) {
+			return ferry.Errorf(ferry.EFORBIDDEN, "you cannot change %s: a %s is changed only by %s", u.Email, u.Role, managersOf(viewer.Role(u.Role)))
+		}
+	}
+	return nil
+}
+
+func managersOf(r viewer.Role) string {
+	switch r {
+	case viewer.RolePlatform:
+		return "another platform operator"
+	case viewer.RoleOwner, viewer.RoleAdmin:
+		return "an owner"
+	}
+	return "an admin or owner"
+}
+
+// keepOwners refuses a change that would leave a tenant without an enabled
+// owner (the platform operator counts as its home tenant's owner) or the
+// installation without an enabled platform operator: nobody could then
+// manage the tenant, or create tenants, through the API.
+func keepOwners(ctx context.Context, m *gen.UserMutation, targets []*gen.User) error {
+	deleting := m.Op().Is(ent.OpDelete | ent.OpDeleteOne)
+	disabling, _ := m.Disabled()
+	newRole, roleSet := m.Role()
+	var losing, losingPlatform []int
+	tenants := map[int]bool{}
+	for _, u := range targets {
+		if u.Disabled || (u.Role != user.RoleOwner && u.Role != user.RolePlatform) {
+			continue
+		}
+		if deleting || disabling || (roleSet && newRole != user.RoleOwner && newRole != user.RolePlatform) {
+			losing = append(losing, u.ID)
+			tenants[u.TenantID] = true
+		}
+		if u.Role == user.RolePlatform && (deleting || disabling || (roleSet && newRole != user.RolePlatform)) {
+			losingPlatform = append(losingPlatform, u.ID)
+		}
+	}
+	sys := viewer.SystemContext(ctx)
+	c := m.Client()
+	for t := range tenants {
+		n, err := c.User.Query().Where(user.TenantID(t), user.RoleIn(user.RoleOwner, user.RolePlatform),
+			user.Disabled(false), user.IDNotIn(losing...)).Count(sys)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return ferry.Errorf(ferry.ECONFLICT, "a tenant must keep at least one enabled owner: make another user owner first")
+		}
+	}
+	if len(losingPlatform) > 0 {
+		n, err := c.User.Query().Where(user.RoleEQ(user.RolePlatform), user.Disabled(false), user.IDNotIn(losingPlatform...)).Count(sys)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return ferry.Errorf(ferry.ECONFLICT, "the installation must keep at least one enabled platform operator: grant the role to another user first")
+		}
+	}
+	return nil
+}
+
+// endCredentials revokes the API tokens of users whose password changed and
+// deletes their sessions, except the one the change was made from: a
+// password change is how a user throws out whoever learned the old one.
+func endCredentials(ctx context.Context, m *gen.UserMutation, v *viewer.Viewer, targets []*gen.User) error {
+	ids := make([]int, len(targets))
+	for i, u := range targets {
+		ids[i] = u.ID
+	}
+	c := m.Client()
+	if err := c.APIToken.Update().Where(apitoken.HasUserWith(user.IDIn(ids...)), apitoken.RevokedAtIsNil()).
+		SetRevokedAt(time.Now()).Exec(ctx); err != nil {
+		return err
+	}
+	q := c.Session.Delete().Where(session.HasUserWith(user.IDIn(ids...)))
+	if v.SessionID != 0 {
+		q.Where(session.IDNEQ(v.SessionID))
+	}
+	_, err := q.Exec(ctx)
+	return err
 }
 
 // Session is a signed-in browser. Only a hash of its cookie is stored.

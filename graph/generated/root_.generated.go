@@ -477,7 +477,7 @@ type ComplexityRoot struct {
 		UpdateApplication       func(childComplexity int, id int, input ent.UpdateApplicationInput) int
 		UpdateHost              func(childComplexity int, id int, input ent.UpdateHostInput) int
 		UpdateTenant            func(childComplexity int, id int, input ent.UpdateTenantInput) int
-		UpdateUser              func(childComplexity int, id int, input ent.UpdateUserInput) int
+		UpdateUser              func(childComplexity int, id int, input ent.UpdateUserInput, password *string) int
 	}
 
 	NetworkInterface struct {
@@ -2861,7 +2861,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.UpdateUser(childComplexity, args["id"].(int), args["input"].(ent.UpdateUserInput)), true
+		return e.ComplexityRoot.Mutation.UpdateUser(childComplexity, args["id"].(int), args["input"].(ent.UpdateUserInput), args["password"].(*string)), true
 
 	case "NetworkInterface.addresses":
 		if e.ComplexityRoot.NetworkInterface.Addresses == nil {
@@ -9605,9 +9605,20 @@ type Mutation {
   createTenant(input: CreateTenantInput!, ownerEmail: String!, ownerPassword: String): CreateTenantPayload!
   updateTenant(id: ID!, input: UpdateTenantInput!): Tenant!
 
-  "Admins: add a user to the tenant."
+  """
+  Admins: add a user to the tenant. An admin grants consultant, operator or
+  viewer; an owner any role but platform; the platform operator any role.
+  """
   createUser(input: CreateUserInput!, password: String!): User!
-  updateUser(id: ID!, input: UpdateUserInput!): User!
+  """
+  Change a user's name, email, role or disabled flag, or reset its password
+  (which revokes its API tokens and signs it out everywhere). Only users whose
+  current role you manage (docs/security.md): an admin manages consultants,
+  operators and viewers; an owner everyone but the platform operator. Nobody
+  changes its own role or disables itself, and a tenant keeps one enabled owner.
+  """
+  updateUser(id: ID!, input: UpdateUserInput!, password: String): User!
+  "Change your own password. Your API tokens are revoked and your other sessions end; this one stays."
   changePassword(current: String!, new: String!): Boolean!
 
   "Create an API token for scripts; the secret is returned once."

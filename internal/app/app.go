@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"entgo.io/ent/dialect"
 	"github.com/go-chi/chi/v5"
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ferry-migrate/ferry/engine/cloud"
 	"github.com/ferry-migrate/ferry/ent"
@@ -64,6 +66,13 @@ type Config struct {
 	Now   func() time.Time
 	// WrapDriver, when set, wraps the database driver (tests count statements with it).
 	WrapDriver func(dialect.Driver) dialect.Driver
+	// TrustedProxies are the peers allowed to name the client in
+	// ClientIPHeader (FERRY_TRUSTED_PROXIES); default none.
+	TrustedProxies []netip.Prefix
+	// ClientIPHeader: X-Forwarded-For (default), Forwarded or X-Real-IP.
+	ClientIPHeader string
+	// MetricsToken lets a scraper read /metrics (FERRY_METRICS_TOKEN).
+	MetricsToken string
 }
 
 // App is a running Ferry server's parts.
@@ -86,14 +95,17 @@ type App struct {
 	// Agents is the agent protocol's store; set its Commands hook to hand
 	// agents work (wired in discovery.go).
 	Agents *agentstore.Store
+	// Throttle is the sign-in throttle (on the queue's Redis).
+	Throttle *auth.Throttle
 	// routes are extra routes the wiring files add (agent protocol,
 	// uploads, gateway), mounted with cfg.Mount.
 	routes []func(chi.Router)
 
-	worker    *asynq.Server
-	scheduler *asynq.Scheduler
-	stopLoops context.CancelFunc
-	loops     sync.WaitGroup
+	worker     *asynq.Server
+	scheduler  *asynq.Scheduler
+	stopLoops  context.CancelFunc
+	loops      sync.WaitGroup
+	throttleDB redis.UniversalClient
 }
 
 // New opens the database (migrating it), the queue, creates the first
@@ -112,6 +124,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		cfg.DatabaseURL = filepath.Join(cfg.DataDir, "ferry.db")
 	}
 	a := &App{Config: cfg, Log: cfg.Log}
+	if err := privateDataDir(cfg.DataDir, cfg.Log); err != nil {
+		return nil, err
+	}
 	keyDir := filepath.Join(cfg.DataDir, "keys")
 	sk, err := secrets.LoadOrCreateKey(filepath.Join(keyDir, "secrets.key"))
 	if err != nil {
@@ -132,6 +147,19 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err := a.bootstrap(ctx); err != nil {
 		a.Close()
 		return nil, err
+	}
+	// Cloud secrets sealed before they were bound to their row are moved to
+	// the row-bound form once, here, so nothing else ever opens the old one.
+	moved, unreadable, err := graph.ResealCloudSecrets(ctx, a.DB.Client, a.Secrets)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	if moved > 0 {
+		cfg.Log.Info("cloud secrets re-sealed to their rows", "accounts", moved)
+	}
+	if unreadable > 0 {
+		cfg.Log.Warn("cloud secrets that this server's key cannot open", "accounts", unreadable)
 	}
 	if a.Queue, err = jobs.Open(cfg.RedisURL); err != nil {
 		a.Close()
@@ -154,14 +182,28 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 			return nil, err
 		}
 	}
+	// The sign-in throttle lives in the queue's Redis: every serve process
+	// of an installation shares it, and a flood of failed sign-ins never
+	// takes the database's write lock.
+	rdb, ok := a.Queue.Redis.MakeRedisClient().(redis.UniversalClient)
+	if !ok {
+		a.Close()
+		return nil, fmt.Errorf("sign-in throttle: the queue's Redis connection is not a go-redis client")
+	}
+	a.throttleDB = rdb
+	a.Throttle = auth.NewThrottle(rdb, auth.DefaultPolicy, cfg.Now)
 	a.Web = web.New(web.Config{
-		Client:  a.DB.Client,
-		GraphQL: graph.NewHandler(resolver, cfg.Log),
-		UI:      cfg.UI,
-		Log:     cfg.Log,
-		Key:     a.Key,
-		Secure:  cfg.SecureCookies,
-		Now:     cfg.Now,
+		Client:         a.DB.Client,
+		Throttle:       a.Throttle,
+		TrustedProxies: cfg.TrustedProxies,
+		ClientIPHeader: cfg.ClientIPHeader,
+		MetricsToken:   cfg.MetricsToken,
+		GraphQL:        graph.NewHandler(resolver, cfg.Log),
+		UI:             cfg.UI,
+		Log:            cfg.Log,
+		Key:            a.Key,
+		Secure:         cfg.SecureCookies,
+		Now:            cfg.Now,
 		// Subscriptions: an open websocket's sign-in is checked again this often.
 		SocketRecheck: cfg.SocketRecheck,
 		Ready: []web.Check{
@@ -178,6 +220,36 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		},
 	})
 	return a, nil
+}
+
+// privateDataDir makes the data directory and the directories Ferry keeps
+// in it 0700, tightening ones an older version (or an operator) left open to
+// others: it holds the database, the keys and every replicated disk. Files
+// are created 0600 where they are made (and the serve command's umask is
+// 077 for anything else).
+func privateDataDir(dir string, log *slog.Logger) error {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	for _, d := range []string{dir, filepath.Join(dir, "keys"), filepath.Join(dir, "cloud"), filepath.Join(dir, "gateway")} {
+		st, err := os.Stat(d)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("data directory: %w", err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(d, 0o700); err != nil {
+				return fmt.Errorf("make %s private: %w", d, err)
+			}
+			log.Warn("made a data directory private (it was readable by other users)", "dir", d, "was", st.Mode().Perm().String())
+		}
+	}
+	return nil
 }
 
 // bootstrap creates the default tenant and its first account when the
@@ -347,6 +419,22 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
+// ServeMetrics serves /metrics alone on ln (FERRY_METRICS_ADDR: a private
+// address for the Prometheus scraper) until ctx ends.
+func (a *App) ServeMetrics(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: a.Web.MetricsListenerHandler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return srv.Shutdown(sctx)
+}
+
 // Close stops workers (waiting for running tasks) and closes the stores.
 func (a *App) Close() {
 	if a.stopLoops != nil {
@@ -358,6 +446,9 @@ func (a *App) Close() {
 	}
 	if a.worker != nil {
 		a.worker.Shutdown()
+	}
+	if a.throttleDB != nil {
+		a.throttleDB.Close()
 	}
 	if a.Queue != nil {
 		a.Queue.Close()

@@ -68,20 +68,6 @@ func TestSignIn(t *testing.T) {
 	}
 }
 
-func TestSignInRateLimited(t *testing.T) {
-	ts := mustStart(t)
-	c := ts.anon(t)
-	for i := 0; i < 5; i++ {
-		if status, _ := c.post("/auth/login", `{"email":"admin@example.com","password":"guess-number-x"}`); status != 401 {
-			t.Fatalf("attempt %d: status %d", i+1, status)
-		}
-	}
-	status, body := c.post("/auth/login", `{"email":"admin@example.com","password":"`+adminPassword+`"}`)
-	if status != http.StatusTooManyRequests || !strings.Contains(string(body), "too many failed sign-ins") {
-		t.Fatalf("6th attempt, even with the right password: %d %s", status, body)
-	}
-}
-
 func TestCSRFAndSession(t *testing.T) {
 	ts := mustStart(t)
 	c := ts.login(t, "admin@example.com", adminPassword)
@@ -280,9 +266,13 @@ func TestSecretsEncryptedAndNeverReturned(t *testing.T) {
 	if strings.Contains(string(acct.SecretCiphertext), secret) || len(acct.SecretCiphertext) == 0 {
 		t.Fatalf("secret stored in clear")
 	}
-	plain, err := ts.App.Secrets.Open(acct.SecretCiphertext, []byte(fmt.Sprintf("cloud_account:tenant:%d", acct.TenantID)))
+	plain, err := ts.App.Secrets.Open(acct.SecretCiphertext, []byte(fmt.Sprintf("cloud_account:%d:tenant:%d", acct.ID, acct.TenantID)))
 	if err != nil || string(plain) != secret {
 		t.Fatalf("stored secret does not decrypt back: %v", err)
+	}
+	// Bound to the row, not just the tenant: the old tenant-only binding no longer opens it.
+	if _, err := ts.App.Secrets.Open(acct.SecretCiphertext, []byte(fmt.Sprintf("cloud_account:tenant:%d", acct.TenantID))); err == nil {
+		t.Fatalf("the secret opens with the tenant alone as associated data")
 	}
 	if strings.Contains(ts.Logs.String(), secret) {
 		t.Fatalf("secret in the log")
@@ -324,7 +314,7 @@ func TestAuditEventForEveryMutation(t *testing.T) {
 
 func TestHealthAndUI(t *testing.T) {
 	ts := mustStart(t)
-	for path, want := range map[string]string{"/healthz": `"ok"`, "/readyz": `"queue":"ok"`, "/metrics": "ferry_http_request_duration_seconds", "/": "Ferry", "/inventory/hosts": "Ferry"} {
+	for path, want := range map[string]string{"/healthz": `"ok"`, "/readyz": `"queue":"ok"`, "/": "Ferry", "/inventory/hosts": "Ferry"} {
 		resp, err := http.Get(ts.URL + path)
 		if err != nil {
 			t.Fatal(err)
@@ -332,10 +322,7 @@ func TestHealthAndUI(t *testing.T) {
 		b := make([]byte, 1<<16)
 		n, _ := resp.Body.Read(b)
 		resp.Body.Close()
-		if path != "/metrics" && resp.StatusCode != 200 || !strings.Contains(string(b[:n]), want) {
-			if path == "/metrics" && strings.Contains(string(b[:n]), "go_") {
-				continue
-			}
+		if resp.StatusCode != 200 || !strings.Contains(string(b[:n]), want) {
 			t.Fatalf("%s: %d %.200s", path, resp.StatusCode, b[:n])
 		}
 	}

@@ -59,7 +59,9 @@ type serveProcess struct {
 	stderr       *syncBuffer
 }
 
-func startServe(t *testing.T, bin string) *serveProcess {
+// startServe runs `ferry serve` on a fresh data directory, or on dataDir
+// when one is given.
+func startServe(t *testing.T, bin string, dataDir ...string) *serveProcess {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -68,6 +70,9 @@ func startServe(t *testing.T, bin string) *serveProcess {
 	addr := ln.Addr().String()
 	ln.Close()
 	sp := &serveProcess{URL: "http://" + addr, DataDir: t.TempDir(), stderr: &syncBuffer{}}
+	if len(dataDir) > 0 {
+		sp.DataDir = dataDir[0]
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", addr, "--data-dir", sp.DataDir, "--workers", "0",
 		"--admin-email", "admin@example.com", "--admin-password", adminPassword, "--public-url", sp.URL)

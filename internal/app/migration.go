@@ -69,7 +69,10 @@ func (a *App) wireMigration() error {
 		},
 		CheckpointBytes: 64 << 20, // progress granularity on the Migration row
 		Now:             a.Config.Now,
-		Logf:            func(f string, args ...any) { log.Info(fmt.Sprintf(f, args...)) },
+		// A revoked agent's credentials stop working within seconds, not
+		// when they expire (gatewayauth.go).
+		Authorize: (&syncAuthorizer{client: a.DB.Client, now: a.Config.Now}).authorize,
+		Logf:      func(f string, args ...any) { log.Info(fmt.Sprintf(f, args...)) },
 	})
 	if err != nil {
 		return err
@@ -79,7 +82,9 @@ func (a *App) wireMigration() error {
 		// Agents learn of sync passes through their long-poll.
 		a.Agents.Commands = a.MigrationCommands
 	}
-	gate := l.Gate(gw)
+	// The credential is checked before the gate looks the disk up, so an
+	// anonymous caller learns nothing about which disks exist.
+	gate := gw.RequireCredential(l.Gate(gw))
 	a.routes = append(a.routes, func(r chi.Router) { r.Handle("/sync/v1/*", gate) })
 	// The queue may have lost everything (the embedded one always has):
 	// re-derive the work from the database.

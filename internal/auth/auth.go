@@ -1,6 +1,6 @@
 // Package auth owns credentials: password hashing, opaque tokens (sessions,
 // API tokens, agent credentials) stored only as hashes, CSRF tokens bound to
-// a session, and the sign-in rate limiter.
+// a session, and the sign-in throttle.
 package auth
 
 import (
@@ -12,7 +12,6 @@ import (
 	"errors"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -91,73 +90,6 @@ func CSRFToken(key []byte, sessionToken string) string {
 func CheckCSRF(key []byte, sessionToken, presented string) bool {
 	want := CSRFToken(key, sessionToken)
 	return presented != "" && subtle.ConstantTimeCompare([]byte(want), []byte(presented)) == 1
-}
-
-// Limiter limits failed sign-ins per key (an email and a client IP each) with
-// a sliding count in a window; it keeps memory bounded by pruning.
-type Limiter struct {
-	mu     sync.Mutex
-	max    int
-	window time.Duration
-	now    func() time.Time
-	fails  map[string][]time.Time
-}
-
-// NewLimiter allows max failures per key within window.
-func NewLimiter(max int, window time.Duration, now func() time.Time) *Limiter {
-	if now == nil {
-		now = time.Now
-	}
-	return &Limiter{max: max, window: window, now: now, fails: map[string][]time.Time{}}
-}
-
-// Allowed reports whether key may try again, and if not, when.
-func (l *Limiter) Allowed(key string) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	ts := l.prune(key, now)
-	if len(ts) >= l.max {
-		return false, ts[0].Add(l.window).Sub(now)
-	}
-	return true, 0
-}
-
-// Fail records a failed attempt for key.
-func (l *Limiter) Fail(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	l.fails[key] = append(l.prune(key, now), now)
-	if len(l.fails) > 100000 { // bound memory under a spray of keys
-		for k := range l.fails {
-			if len(l.prune(k, now)) == 0 {
-				delete(l.fails, k)
-			}
-		}
-	}
-}
-
-// Reset forgets key's failures after a successful sign-in.
-func (l *Limiter) Reset(key string) {
-	l.mu.Lock()
-	delete(l.fails, key)
-	l.mu.Unlock()
-}
-
-func (l *Limiter) prune(key string, now time.Time) []time.Time {
-	ts := l.fails[key]
-	i := 0
-	for i < len(ts) && now.Sub(ts[i]) >= l.window {
-		i++
-	}
-	ts = ts[i:]
-	if len(ts) == 0 {
-		delete(l.fails, key)
-	} else {
-		l.fails[key] = ts
-	}
-	return ts
 }
 
 // NormalizeEmail lower-cases and trims an email for lookups.

@@ -2,7 +2,6 @@ package auth_test
 
 import (
 	"testing"
-	"time"
 
 	"github.com/ferry-migrate/ferry/internal/auth"
 )
@@ -34,33 +33,5 @@ func TestCSRF(t *testing.T) {
 		if auth.CheckCSRF([]byte(c.key), c.sess, c.presented) {
 			t.Errorf("accepted %+v", c)
 		}
-	}
-}
-
-func TestLimiter(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	l := auth.NewLimiter(3, 10*time.Minute, func() time.Time { return now })
-	for i := 0; i < 3; i++ {
-		if ok, _ := l.Allowed("k"); !ok {
-			t.Fatalf("refused after %d failures", i)
-		}
-		l.Fail("k")
-		now = now.Add(time.Minute)
-	}
-	ok, wait := l.Allowed("k")
-	if ok || wait != 7*time.Minute {
-		t.Fatalf("after 3 failures: ok=%v wait=%v, want refused for 7m", ok, wait)
-	}
-	if ok, _ := l.Allowed("other"); !ok {
-		t.Fatal("keys are not independent")
-	}
-	now = now.Add(7 * time.Minute)
-	if ok, _ := l.Allowed("k"); !ok {
-		t.Fatal("the oldest failure did not expire")
-	}
-	l.Fail("k")
-	l.Reset("k")
-	if ok, _ := l.Allowed("k"); !ok {
-		t.Fatal("reset did not clear")
 	}
 }

@@ -5,6 +5,7 @@ package database
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"net/url"
@@ -75,11 +76,12 @@ func Open(ctx context.Context, raw string, migrate bool, opts ...ent.Option) (*D
 	if err != nil {
 		return nil, err
 	}
+	path := ""
 	if !strings.Contains(dsn, "mode=memory") {
-		p := strings.TrimPrefix(dsn, "file:")
-		p = p[:strings.IndexByte(p, '?')]
-		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			return nil, fmt.Errorf("create database directory: %w", err)
+		path = strings.TrimPrefix(dsn, "file:")
+		path = path[:strings.IndexByte(path, '?')]
+		if err := prepareFiles(path); err != nil {
+			return nil, err
 		}
 	}
 	db, err := sql.Open("sqlite3", dsn)
@@ -110,9 +112,53 @@ func Open(ctx context.Context, raw string, migrate bool, opts ...ent.Option) (*D
 			return nil, fmt.Errorf("optimize database: %w", err)
 		}
 	}
+	if path != "" {
+		// -wal and -shm exist now; SQLite gives them the database file's
+		// mode, but a file left by an older version keeps its own.
+		if err := tighten(path+"-wal", path+"-shm"); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	drv := entsql.OpenDB(dialect.SQLite, db)
 	opts = append([]ent.Option{ent.Driver(drv)}, opts...)
 	return &DB{Client: ent.NewClient(opts...), SQL: db, Driver: drv}, nil
+}
+
+// prepareFiles makes the database's directory (0700) and file (0600)
+// before SQLite opens it, whatever the process umask: SQLite creates a new
+// database 0644 and its -wal and -shm files with the database's mode, so a
+// database that starts private keeps every file private. Files an older
+// version left readable by others are tightened.
+func prepareFiles(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create database directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open database file: %w", err)
+	}
+	f.Close()
+	return tighten(path, path+"-wal", path+"-shm")
+}
+
+// tighten removes group and other permissions from the files that exist.
+func tighten(paths ...string) error {
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("database file: %w", err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, st.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("make %s private: %w", p, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Close closes the database.

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"entgo.io/ent/dialect/sql/schema"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/ferry-migrate/ferry/internal/database"
 )
@@ -109,5 +112,58 @@ func TestOpenGathersStatistics(t *testing.T) {
 	}
 	if !strings.HasPrefix(stat, "2000 2000") {
 		t.Fatalf("stat1 for application_tenant_id = %q, want 2000 rows with 2000 per tenant", stat)
+	}
+}
+
+// TestDatabaseFilesArePrivate: the database, its -wal and -shm are 0600
+// in a 0700 directory even under a umask that would leave them readable by
+// everyone, and files an older version left open are tightened.
+func TestDatabaseFilesArePrivate(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "data")
+	path := filepath.Join(dir, "ferry.db")
+	db, err := database.Open(ctx, path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SQL.ExecContext(ctx, `INSERT INTO ferry_schema_migrations (version, applied_at) VALUES ('test', CURRENT_TIMESTAMP)`); err != nil {
+		t.Fatal(err)
+	}
+	modes := func() map[string]os.FileMode {
+		out := map[string]os.FileMode{}
+		for _, p := range []string{dir, path, path + "-wal", path + "-shm"} {
+			st, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[filepath.Base(p)] = st.Mode().Perm()
+		}
+		return out
+	}
+	want := map[string]os.FileMode{"data": 0o700, "ferry.db": 0o600, "ferry.db-wal": 0o600, "ferry.db-shm": 0o600}
+	if d := cmp.Diff(want, modes()); d != "" {
+		t.Fatalf("modes of a new database (-want +got):\n%s", d)
+	}
+	db.Close()
+
+	// An installation from before: everything 0644 in a 0755 directory.
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644); err == nil {
+			f.Close()
+		}
+		os.Chmod(p, 0o644)
+	}
+	db, err = database.Open(ctx, path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	got := modes()
+	delete(want, "data") // the directory is the server's to tighten (internal/app)
+	delete(got, "data")
+	if d := cmp.Diff(want, got); d != "" {
+		t.Fatalf("modes after reopening a 0644 database (-want +got):\n%s", d)
 	}
 }

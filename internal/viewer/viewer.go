@@ -29,6 +29,9 @@ type Viewer struct {
 	Email    string // for audit events and logs
 	Role     Role
 	System   bool // internal work (bootstrap, jobs) that spans tenants
+	// SessionID is the browser session a request came with (0 for API
+	// tokens, agents and jobs): a password change keeps it and ends the rest.
+	SessionID int
 }
 
 // AllTenants reports whether the viewer may see rows of every tenant.
@@ -44,6 +47,45 @@ func (v *Viewer) Can(min Role) bool {
 		return rank[v.Role] >= 3 || v.Role == min
 	}
 	return rank[v.Role] >= rank[min]
+}
+
+// Manages reports whether v may create, change, disable or grant a user of
+// role r (in a tenant v acts in; the tenant boundary is enforced apart):
+//
+//   - the system manages everyone;
+//   - only the platform operator manages (or grants) the platform role;
+//   - the platform operator and owners manage every other role, owners included;
+//   - admins manage consultants, operators and viewers only: never an owner,
+//     another admin or the platform operator;
+//   - consultants, operators and viewers manage nobody.
+//
+// The same rule decides which roles v may grant, so nobody can create a
+// user it could not manage afterwards.
+func (v *Viewer) Manages(r Role) bool {
+	switch {
+	case v.System:
+		return true
+	case r == RolePlatform:
+		return v.Role == RolePlatform
+	case v.Role == RolePlatform, v.Role == RoleOwner:
+		return rank[r] > 0
+	case v.Role == RoleAdmin:
+		return r == RoleConsultant || r == RoleOperator || r == RoleViewer
+	}
+	return false
+}
+
+// Within returns v confined to one tenant: the platform operator planning
+// or assessing acts on that tenant's estate alone (as its owner would), never
+// on every tenant's rows at once. Other viewers are returned as they are
+// (they are confined to their own tenant already).
+func (v *Viewer) Within(tenantID int) *Viewer {
+	if v.System || v.Role != RolePlatform {
+		return v
+	}
+	c := *v
+	c.TenantID, c.Role = tenantID, RoleOwner
+	return &c
 }
 
 // Actor names the viewer in audit events.

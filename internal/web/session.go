@@ -2,10 +2,12 @@ package web
 
 import (
 	"encoding/json"
-	"net"
+	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent"
@@ -50,15 +52,28 @@ func bodyOf(u *ent.User) userBody {
 	return b
 }
 
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+// DeviceCookie marks a browser that has signed in to an account before:
+// the sign-in throttle holds such a browser to its own counter, so a flood
+// against the account from elsewhere cannot keep its owner out.
+const DeviceCookie = "ferry_device"
+
+// retryIn words a throttle wait for people.
+func retryIn(d time.Duration) string {
+	if d < 2*time.Minute {
+		return fmt.Sprintf("%d seconds", int(math.Ceil(d.Seconds())))
 	}
-	return host
+	return fmt.Sprintf("%d minutes", int(math.Ceil(d.Minutes())))
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ip := ClientIP(ctx)
+	if err := s.sameOrigin(r, "sign-in"); err != nil {
+		s.cfg.Log.WarnContext(ctx, "sign-in refused: cross-site", "origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"),
+			"host", r.Host, "ip", ipString(ip), "trace_id", trace.FromContext(ctx))
+		writeError(w, r, err)
+		return
+	}
 	var in struct {
 		Email    string `json:"email"`
 		Password string `json:"password"`
@@ -74,19 +89,27 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, ferry.Errorf(ferry.EINVALID, "email and password are required"))
 		return
 	}
-	ip := clientIP(r)
-	for _, key := range []struct {
-		l *auth.Limiter
-		k string
-	}{{s.limiter, "email:" + email}, {s.ipLimit, "ip:" + ip}} {
-		if ok, wait := key.l.Allowed(key.k); !ok {
-			s.cfg.Log.WarnContext(r.Context(), "sign-in rate limited", "email", email, "ip", ip, "trace_id", trace.FromContext(r.Context()))
-			w.Header().Set("Retry-After", itoa(int(wait.Seconds())+1))
-			writeError(w, r, ferry.Errorf(ferry.ERATELIMIT, "too many failed sign-ins; try again in %d minutes", int(wait.Minutes())+1))
-			return
-		}
+	now := s.cfg.Now()
+	device := ""
+	if c, err := r.Cookie(DeviceCookie); err == nil {
+		device = auth.CheckDevice(s.cfg.Key, email, c.Value, now)
 	}
-	sys := viewer.SystemContext(r.Context())
+	// The attempt is recorded as a failure before the password is checked
+	// (one atomic step), and released if the password is right.
+	tk, err := s.cfg.Throttle.Begin(ctx, auth.Attempt{Account: email, IP: ip, Device: device})
+	if err != nil {
+		s.cfg.Log.ErrorContext(ctx, "sign-in throttle", "error", err, "trace_id", trace.FromContext(ctx))
+		writeError(w, r, ferry.Errorf(ferry.EINTERNAL, "sign-in is unavailable right now (internal error)"))
+		return
+	}
+	if tk.Wait > 0 {
+		s.cfg.Log.WarnContext(ctx, "sign-in throttled", "email", email, "ip", ipString(ip), "trusted", tk.Trusted,
+			"wait_ms", tk.Wait.Milliseconds(), "trace_id", trace.FromContext(ctx))
+		w.Header().Set("Retry-After", itoa(int(math.Ceil(tk.Wait.Seconds()))))
+		writeError(w, r, ferry.Errorf(ferry.ERATELIMIT, "too many failed sign-ins; try again in %s", retryIn(tk.Wait)))
+		return
+	}
+	sys := viewer.SystemContext(ctx)
 	u, err := s.cfg.Client.User.Query().Where(user.Email(email)).WithTenant().Only(sys)
 	hash := ""
 	if err == nil {
@@ -96,27 +119,27 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !auth.CheckPassword(hash, in.Password) || u.Disabled || u.Edges.Tenant.Disabled {
-		s.limiter.Fail("email:" + email)
-		s.ipLimit.Fail("ip:" + ip)
-		s.cfg.Log.WarnContext(r.Context(), "sign-in failed", "email", email, "ip", ip, "trace_id", trace.FromContext(r.Context()))
+		s.cfg.Log.WarnContext(ctx, "sign-in failed", "email", email, "ip", ipString(ip), "trusted", tk.Trusted, "trace_id", trace.FromContext(ctx))
 		writeError(w, r, ferry.Errorf(ferry.EUNAUTHORIZED, "wrong email or password"))
 		return
 	}
-	s.limiter.Reset("email:" + email)
+	if err := tk.Succeeded(ctx); err != nil {
+		// The sign-in stands; the pair gate keeps one failure too many.
+		s.cfg.Log.ErrorContext(ctx, "sign-in throttle", "error", err, "trace_id", trace.FromContext(ctx))
+	}
 	token := auth.NewToken("fst_")
-	now := s.cfg.Now()
-	uctx := viewer.NewContext(r.Context(), &viewer.Viewer{TenantID: u.TenantID, UserID: u.ID, Email: u.Email, Role: viewer.Role(u.Role)})
+	uctx := viewer.NewContext(ctx, &viewer.Viewer{TenantID: u.TenantID, UserID: u.ID, Email: u.Email, Role: viewer.Role(u.Role)})
 	err = s.cfg.Client.Session.Create().SetTenantID(u.TenantID).SetUserID(u.ID).SetTokenHash(auth.HashToken(token)).
-		SetExpiresAt(now.Add(s.cfg.SessionTTL)).SetIP(ip).SetUserAgent(truncate(r.UserAgent(), 512)).Exec(uctx)
+		SetExpiresAt(now.Add(s.cfg.SessionTTL)).SetIP(ipString(ip)).SetUserAgent(truncate(r.UserAgent(), 512)).Exec(uctx)
 	if err == nil {
 		err = s.cfg.Client.User.UpdateOneID(u.ID).SetLastLoginAt(now).Exec(uctx)
 	}
 	if err == nil {
 		err = s.cfg.Client.AuditEvent.Create().SetActor(u.Email).SetAction("signIn").SetObjectType("User").
-			SetObjectID(itoa(u.ID)).SetTraceID(trace.FromContext(r.Context())).SetDetails(map[string]any{"ip": ip}).Exec(uctx)
+			SetObjectID(itoa(u.ID)).SetTraceID(trace.FromContext(ctx)).SetDetails(map[string]any{"ip": ipString(ip)}).Exec(uctx)
 	}
 	if err != nil {
-		s.cfg.Log.ErrorContext(r.Context(), "sign-in session", "error", err, "trace_id", trace.FromContext(r.Context()))
+		s.cfg.Log.ErrorContext(ctx, "sign-in session", "error", err, "trace_id", trace.FromContext(ctx))
 		writeError(w, r, err)
 		return
 	}
@@ -125,6 +148,12 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		SameSite: http.SameSiteLaxMode, Expires: now.Add(s.cfg.SessionTTL)})
 	http.SetCookie(w, &http.Cookie{Name: CSRFCookie, Value: csrf, Path: "/", Secure: s.cfg.Secure,
 		SameSite: http.SameSiteStrictMode, Expires: now.Add(s.cfg.SessionTTL)})
+	if device == "" {
+		// Only the sign-in endpoint ever sees it. Max-Age, not Expires: the
+		// browser's clock need not agree with ours.
+		http.SetCookie(w, &http.Cookie{Name: DeviceCookie, Value: auth.DeviceToken(s.cfg.Key, email, now), Path: "/auth/login",
+			HttpOnly: true, Secure: s.cfg.Secure, SameSite: http.SameSiteStrictMode, MaxAge: int(auth.DeviceTTL.Seconds())})
+	}
 	writeJSON(w, http.StatusOK, meBody{User: bodyOf(u), CSRFToken: csrf})
 }
 
@@ -238,7 +267,11 @@ func (s *Server) resolveViewer(r *http.Request) (*viewer.Viewer, error) {
 	if unsafe(r.Method) && !auth.CheckCSRF(s.cfg.Key, c.Value, r.Header.Get(CSRFHeader)) {
 		return nil, ferry.Errorf(ferry.EFORBIDDEN, "missing or wrong %s header (cross-site request refused)", CSRFHeader)
 	}
-	return userViewer(sess.Edges.User)
+	v, err := userViewer(sess.Edges.User)
+	if v != nil {
+		v.SessionID = sess.ID // a password change keeps this session and ends the others
+	}
+	return v, err
 }
 
 func userViewer(u *ent.User) (*viewer.Viewer, error) {

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -20,7 +21,6 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent"
@@ -49,6 +49,17 @@ type Config struct {
 	Mount func(r chi.Router, s *Server)
 	// Registry receives the HTTP metrics; nil uses a fresh registry.
 	Registry *prometheus.Registry
+	// Throttle holds the sign-in gates (required).
+	Throttle *auth.Throttle
+	// TrustedProxies are the peers whose ClientIPHeader names the client;
+	// from anyone else forwarded headers are ignored. Default: none.
+	TrustedProxies []netip.Prefix
+	// ClientIPHeader is the one header trusted proxies set:
+	// X-Forwarded-For (default), Forwarded or X-Real-IP.
+	ClientIPHeader string
+	// MetricsToken, when set, lets `Authorization: Bearer <token>` read
+	// /metrics; the platform operator may read it too, nobody else.
+	MetricsToken string
 }
 
 // Check is a named readiness probe.
@@ -59,11 +70,9 @@ type Check struct {
 
 // Server is the configured router.
 type Server struct {
-	cfg     Config
-	limiter *auth.Limiter
-	ipLimit *auth.Limiter
-	router  chi.Router
-	reqs    *prometheus.HistogramVec
+	cfg    Config
+	router chi.Router
+	reqs   *prometheus.HistogramVec
 	// closing ends every open websocket when the server shuts down
 	// (http.Server.Shutdown does not track hijacked connections).
 	closing   chan struct{}
@@ -84,14 +93,20 @@ func New(cfg Config) *Server {
 	if cfg.SocketRecheck == 0 {
 		cfg.SocketRecheck = 30 * time.Second
 	}
+	if cfg.Throttle == nil {
+		panic("web.New: Config.Throttle is required")
+	}
+	if h, err := ClientIPHeader(cfg.ClientIPHeader); err == nil {
+		cfg.ClientIPHeader = h
+	} else {
+		panic("web.New: " + err.Error())
+	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 		cfg.Registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	}
 	s := &Server{
 		cfg:     cfg,
-		limiter: auth.NewLimiter(5, 15*time.Minute, cfg.Now),
-		ipLimit: auth.NewLimiter(30, 15*time.Minute, cfg.Now),
 		closing: make(chan struct{}),
 		reqs: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "ferry_http_request_duration_seconds", Help: "HTTP requests by route and status.",
@@ -101,10 +116,10 @@ func New(cfg Config) *Server {
 	cfg.Registry.MustRegister(s.reqs)
 
 	r := chi.NewRouter()
-	r.Use(s.traceID, middleware.RealIP, s.accessLog, s.recoverer)
+	r.Use(s.traceID, s.realIP, s.accessLog, s.recoverer)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	r.Get("/readyz", s.readyz)
-	r.Handle("/metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	r.With(s.metricsAccess).Handle("/metrics", s.Metrics())
 	r.Group(func(r chi.Router) {
 		// A websocket upgrade (GraphQL subscriptions) lives longer than 60 s
 		// and is not compressed by this layer; its lifetime is socketGuard's.
@@ -161,7 +176,7 @@ func (s *Server) socketGuard(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if err := sameOrigin(r); err != nil {
+		if err := s.sameOrigin(r, "websocket"); err != nil {
 			s.cfg.Log.WarnContext(r.Context(), "websocket refused", "error", err.Error(), "origin", r.Header.Get("Origin"),
 				"host", r.Host, "trace_id", trace.FromContext(r.Context()))
 			s.refuse(w, r, err)
@@ -192,18 +207,32 @@ func (s *Server) socketGuard(next http.Handler) http.Handler {
 	})
 }
 
-// sameOrigin accepts requests without an Origin header (scripts, not
-// browsers) and browser requests whose Origin names the same host and port.
-func sameOrigin(r *http.Request) error {
+// sameOrigin refuses browser requests (what: "sign-in", "websocket") sent
+// by another site's page: a Sec-Fetch-Site other than same-origin (or
+// none: typed by the user), or an Origin whose host is not this server's
+// (the request's Host, or the X-Forwarded-Host a trusted proxy passes on).
+// Requests with neither header (scripts, agents, curl) pass: they carry no
+// ambient browser credential.
+func (s *Server) sameOrigin(r *http.Request, what string) error {
+	switch site := r.Header.Get("Sec-Fetch-Site"); site {
+	case "", "same-origin", "none":
+	default:
+		return ferry.Errorf(ferry.EFORBIDDEN, "cross-site %s refused: the browser says it comes from a %s page", what, site)
+	}
 	o := r.Header.Get("Origin")
 	if o == "" {
 		return nil
 	}
 	u, err := url.Parse(o)
-	if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host) {
-		return ferry.Errorf(ferry.EFORBIDDEN, "cross-site websocket refused: origin %q is not this server (%s)", o, r.Host)
+	if err == nil && u.Host != "" {
+		if strings.EqualFold(u.Host, r.Host) {
+			return nil
+		}
+		if fh := r.Header.Get("X-Forwarded-Host"); fh != "" && s.trusted(peerAddr(r)) && strings.EqualFold(u.Host, strings.TrimSpace(strings.Split(fh, ",")[0])) {
+			return nil
+		}
 	}
-	return nil
+	return ferry.Errorf(ferry.EFORBIDDEN, "cross-site %s refused: origin %q is not this server (%s)", what, o, r.Host)
 }
 
 // Authenticate exposes the authentication middleware to mounted routes.
@@ -242,7 +271,7 @@ func (s *Server) accessLog(next http.Handler) http.Handler {
 		}
 		s.cfg.Log.Log(r.Context(), lvl, "http request", "method", r.Method, "route", route, "path", r.URL.Path,
 			"status", status, "bytes", ww.BytesWritten(), "duration_ms", float64(d.Microseconds())/1000,
-			"remote", r.RemoteAddr, "trace_id", trace.FromContext(r.Context()))
+			"remote", ipString(ClientIP(r.Context())), "peer", r.RemoteAddr, "trace_id", trace.FromContext(r.Context()))
 	})
 }
 

@@ -62,7 +62,7 @@ func (l *Lifecycle) SyncCommands(ctx context.Context, agentID int) ([]engine.Syn
 			if err != nil {
 				return nil, err
 			}
-			cred, err := gw.IssueCredential(d.TargetDiskID, l.CredentialTTL)
+			cred, err := gw.IssueCredential(d.TargetDiskID, engine.AgentSubject(agentID), l.CredentialTTL)
 			if err != nil {
 				return nil, fmt.Errorf("credential for %s: %w", d.TargetDiskID, err)
 			}

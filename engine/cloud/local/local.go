@@ -122,7 +122,7 @@ func New(dir string, opts Options) (*Driver, error) {
 		d.workers = runtime.GOMAXPROCS(0)
 	}
 	for _, sub := range []string{"disks", "points", "blocks", "meta/disks", "meta/points", "meta/machines", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			return nil, fmt.Errorf("local cloud: create %s: %w", sub, err)
 		}
 	}

@@ -226,7 +226,7 @@ func (d *Driver) putBlock(sum [16]byte, b []byte) (int64, error) {
 		out = append(out[:0], codecRaw)
 		out = append(out, b...)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return 0, err
 	}
 	tmp, err := os.CreateTemp(filepath.Join(d.dir, "tmp"), "blk-*")
