@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/ferry-migrate/ferry"
 )
 
@@ -70,5 +72,20 @@ func TestItineraries(t *testing.T) {
 	}
 	if TaskID(7, 3) != "step:7:3" {
 		t.Errorf("TaskID = %s", TaskID(7, 3))
+	}
+}
+
+// The sync step's log keeps its newest lines only.
+func TestPruneEventsKeepsTheNewest(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	id := e.start()
+	st := e.steps(id, KindPrepare)[0]
+	r := &run{l: e.l, step: st, mig: e.mig(id)}
+	for i := range 10 {
+		r.event(e.ctx, "info", "follow", "line %d", i)
+	}
+	r.pruneEvents(e.ctx, 3)
+	if diff := cmp.Diff([]string{"follow: line 7", "follow: line 8", "follow: line 9"}, e.log(st.ID)); diff != "" {
+		t.Errorf("log after pruning (-want +got):\n%s", diff)
 	}
 }

@@ -42,7 +42,7 @@ func init() {
 		}},
 		{KindSync, []phase{
 			{name: "follow", do: follow, quiet: true},
-			{name: "point", do: recordPoint},
+			{name: "point", do: recordPoint, quiet: true},
 			{name: "next", do: nextPass, quiet: true},
 		}},
 		{KindTestLaunch, []phase{

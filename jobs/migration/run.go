@@ -403,6 +403,20 @@ func (r *run) event(ctx context.Context, level stepevent.Level, ph, format strin
 	}
 }
 
+// pruneEvents keeps the newest keep events of the step: the sync step logs
+// every pass for the migration's life.
+func (r *run) pruneEvents(ctx context.Context, keep int) {
+	sys := viewer.SystemContext(ctx)
+	ids, err := r.l.Client.StepEvent.Query().Where(stepevent.StepID(r.step.ID)).Order(ent.Desc(stepevent.FieldID)).
+		Offset(keep - 1).Limit(1).IDs(sys)
+	if err != nil || len(ids) == 0 {
+		return
+	}
+	if _, err := r.l.Client.StepEvent.Delete().Where(stepevent.StepID(r.step.ID), stepevent.IDLT(ids[0])).Exec(sys); err != nil {
+		r.l.Log.WarnContext(ctx, "prune step events", "step", r.step.ID, "error", err)
+	}
+}
+
 // transition moves the migration to `to` if the state machine allows it
 // from the state the row holds now, applying more in the same update;
 // ECONFLICT when it does not (the state moved on). Every state write of the

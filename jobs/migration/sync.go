@@ -18,6 +18,10 @@ import (
 	"github.com/ferry-migrate/ferry/ent/step"
 )
 
+// keepSyncEvents bounds the sync step's log (a few lines a pass, a pass
+// every few minutes, for the migration's life).
+const keepSyncEvents = 200
+
 // errNoAgent is the lastError of a pass no agent has asked for.
 const errNoAgent = "waiting for the host's agent to ask for work: run `ferry agent run` on the host, registered with this server"
 
@@ -199,6 +203,7 @@ func recordPoint(ctx context.Context, r *run) (outcome, error) {
 	}
 	r.l.Log.InfoContext(ctx, "sync pass complete; recovery point taken", "migration", mig.ID, "pass", mig.SyncPass, "kind", kind, "points", strings.Join(ids, ","))
 	r.applyRetention(ctx)
+	r.pruneEvents(ctx, keepSyncEvents)
 	if finalPass(mig) {
 		if s, err := r.l.Client.Step.Query().Where(step.MigrationID(mig.ID), step.Kind(KindCutover), step.StatusIn(activeStatuses...)).First(ctx); err == nil {
 			if err := r.l.wake(ctx, s.ID); err != nil {
