@@ -9,8 +9,11 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/ferry
 AGENT   := bin/ferry-agent
 # Debian packages the tests use: a real Redis for queue tests, Chromium for the
-# browser tests, rsync and GNU time for the benchmarks, mkfs/sfdisk for real disk images.
-APT_PKGS := redis-server chromium rsync time e2fsprogs fdisk dosfstools
+# browser tests, rsync and GNU time for the benchmarks, mkfs/sfdisk for real disk images;
+# qemu, debootstrap and friends for the launch tests, which boot a Debian image built
+# by scripts/testimage/build.sh (ntfs-3g makes the Windows disk the adaptation refuses).
+APT_PKGS := redis-server chromium rsync time e2fsprogs fdisk dosfstools \
+	qemu-system-x86 qemu-utils debootstrap util-linux mount ntfs-3g
 
 .PHONY: run build agent ui test test-go test-ui deps generate check-generated bench lint fuzz clean
 
@@ -66,7 +69,7 @@ generate:
 check-generated:
 	@scripts/check-generated.sh
 
-# bench runs every benchmark (docs/benchmarks.md); ONLY=api|go|planner|engine|discovery|ui
+# bench runs every benchmark (docs/benchmarks.md); ONLY=api|go|limits|planner|engine|discovery|ui
 # runs one part, QUICK=1 shrinks the inputs.
 bench: deps build
 	@scripts/bench.sh

@@ -4,7 +4,7 @@
 # build/bench/<UTC timestamp>.md, so a run can be pasted into the docs.
 #
 #   scripts/bench.sh            # everything (≈ 15–25 min on 2 cores)
-#   ONLY=api scripts/bench.sh   # one part: api, go, planner, engine, discovery, ui
+#   ONLY=api scripts/bench.sh   # one part: api, go, limits, planner, engine, discovery, ui
 #   QUICK=1 scripts/bench.sh    # smaller inputs, for a smoke run
 #
 # Each part is also runnable on its own; the command is printed before it runs.
@@ -46,6 +46,10 @@ run api "${api_env[@]}" go test ./internal/app -run '^$' -bench BenchmarkAPIHost
 
 # Go micro/meso benchmarks of the pure packages.
 run go go test -run '^$' -bench . -benchtime "$gotime" -benchmem ./planner/... ./discovery/... ./engine/...
+
+# Issue 9: the worst documents the request cost limits let through (parse,
+# validation, complexity) and what the limits add to a screen's query.
+run limits go test ./graph -run '^$' -bench 'WorstPermitted|LimitsOverhead' -benchtime "$gotime" -benchmem
 
 # End-to-end scripts of each area (separate processes, real files).
 for s in scripts/bench-*.sh; do
