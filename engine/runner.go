@@ -344,9 +344,9 @@ func (r *CommandRunner) syncOnce(ctx context.Context, job passJob) {
 		return
 	}
 	if cs := res.Consistency; cs.Consistent {
-		log.Info("sync pass done; the pass is a point in time", "snapshot", cs.Method, "note", cs.Note)
+		log.Info("sync done, target verified; the pass is a point in time", "snapshot", cs.Method, "note", cs.Note)
 	} else {
-		log.Warn("sync pass done; the pass is NOT a point in time", "note", cs.Note)
+		log.Warn("sync done, target verified; the pass is NOT a point in time", "note", cs.Note)
 	}
 }
 
