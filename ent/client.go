@@ -18,6 +18,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/agent"
 	"github.com/ferry-migrate/ferry/ent/apitoken"
 	"github.com/ferry-migrate/ferry/ent/application"
+	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
@@ -54,6 +55,8 @@ type Client struct {
 	Agent *AgentClient
 	// Application is the client for interacting with the Application builders.
 	Application *ApplicationClient
+	// ApplicationSuggestion is the client for interacting with the ApplicationSuggestion builders.
+	ApplicationSuggestion *ApplicationSuggestionClient
 	// Assessment is the client for interacting with the Assessment builders.
 	Assessment *AssessmentClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
@@ -110,6 +113,7 @@ func (c *Client) init() {
 	c.APIToken = NewAPITokenClient(c.config)
 	c.Agent = NewAgentClient(c.config)
 	c.Application = NewApplicationClient(c.config)
+	c.ApplicationSuggestion = NewApplicationSuggestionClient(c.config)
 	c.Assessment = NewAssessmentClient(c.config)
 	c.AuditEvent = NewAuditEventClient(c.config)
 	c.CloudAccount = NewCloudAccountClient(c.config)
@@ -221,32 +225,33 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:               ctx,
-		config:            cfg,
-		APIToken:          NewAPITokenClient(cfg),
-		Agent:             NewAgentClient(cfg),
-		Application:       NewApplicationClient(cfg),
-		Assessment:        NewAssessmentClient(cfg),
-		AuditEvent:        NewAuditEventClient(cfg),
-		CloudAccount:      NewCloudAccountClient(cfg),
-		Connection:        NewConnectionClient(cfg),
-		Disk:              NewDiskClient(cfg),
-		Host:              NewHostClient(cfg),
-		ImportRun:         NewImportRunClient(cfg),
-		Launch:            NewLaunchClient(cfg),
-		Migration:         NewMigrationClient(cfg),
-		NetworkInterface:  NewNetworkInterfaceClient(cfg),
-		Plan:              NewPlanClient(cfg),
-		RecoveryPoint:     NewRecoveryPointClient(cfg),
-		RegistrationToken: NewRegistrationTokenClient(cfg),
-		Session:           NewSessionClient(cfg),
-		Software:          NewSoftwareClient(cfg),
-		Step:              NewStepClient(cfg),
-		StepEvent:         NewStepEventClient(cfg),
-		Tenant:            NewTenantClient(cfg),
-		User:              NewUserClient(cfg),
-		Wave:              NewWaveClient(cfg),
-		WaveMember:        NewWaveMemberClient(cfg),
+		ctx:                   ctx,
+		config:                cfg,
+		APIToken:              NewAPITokenClient(cfg),
+		Agent:                 NewAgentClient(cfg),
+		Application:           NewApplicationClient(cfg),
+		ApplicationSuggestion: NewApplicationSuggestionClient(cfg),
+		Assessment:            NewAssessmentClient(cfg),
+		AuditEvent:            NewAuditEventClient(cfg),
+		CloudAccount:          NewCloudAccountClient(cfg),
+		Connection:            NewConnectionClient(cfg),
+		Disk:                  NewDiskClient(cfg),
+		Host:                  NewHostClient(cfg),
+		ImportRun:             NewImportRunClient(cfg),
+		Launch:                NewLaunchClient(cfg),
+		Migration:             NewMigrationClient(cfg),
+		NetworkInterface:      NewNetworkInterfaceClient(cfg),
+		Plan:                  NewPlanClient(cfg),
+		RecoveryPoint:         NewRecoveryPointClient(cfg),
+		RegistrationToken:     NewRegistrationTokenClient(cfg),
+		Session:               NewSessionClient(cfg),
+		Software:              NewSoftwareClient(cfg),
+		Step:                  NewStepClient(cfg),
+		StepEvent:             NewStepEventClient(cfg),
+		Tenant:                NewTenantClient(cfg),
+		User:                  NewUserClient(cfg),
+		Wave:                  NewWaveClient(cfg),
+		WaveMember:            NewWaveMemberClient(cfg),
 	}, nil
 }
 
@@ -264,32 +269,33 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:               ctx,
-		config:            cfg,
-		APIToken:          NewAPITokenClient(cfg),
-		Agent:             NewAgentClient(cfg),
-		Application:       NewApplicationClient(cfg),
-		Assessment:        NewAssessmentClient(cfg),
-		AuditEvent:        NewAuditEventClient(cfg),
-		CloudAccount:      NewCloudAccountClient(cfg),
-		Connection:        NewConnectionClient(cfg),
-		Disk:              NewDiskClient(cfg),
-		Host:              NewHostClient(cfg),
-		ImportRun:         NewImportRunClient(cfg),
-		Launch:            NewLaunchClient(cfg),
-		Migration:         NewMigrationClient(cfg),
-		NetworkInterface:  NewNetworkInterfaceClient(cfg),
-		Plan:              NewPlanClient(cfg),
-		RecoveryPoint:     NewRecoveryPointClient(cfg),
-		RegistrationToken: NewRegistrationTokenClient(cfg),
-		Session:           NewSessionClient(cfg),
-		Software:          NewSoftwareClient(cfg),
-		Step:              NewStepClient(cfg),
-		StepEvent:         NewStepEventClient(cfg),
-		Tenant:            NewTenantClient(cfg),
-		User:              NewUserClient(cfg),
-		Wave:              NewWaveClient(cfg),
-		WaveMember:        NewWaveMemberClient(cfg),
+		ctx:                   ctx,
+		config:                cfg,
+		APIToken:              NewAPITokenClient(cfg),
+		Agent:                 NewAgentClient(cfg),
+		Application:           NewApplicationClient(cfg),
+		ApplicationSuggestion: NewApplicationSuggestionClient(cfg),
+		Assessment:            NewAssessmentClient(cfg),
+		AuditEvent:            NewAuditEventClient(cfg),
+		CloudAccount:          NewCloudAccountClient(cfg),
+		Connection:            NewConnectionClient(cfg),
+		Disk:                  NewDiskClient(cfg),
+		Host:                  NewHostClient(cfg),
+		ImportRun:             NewImportRunClient(cfg),
+		Launch:                NewLaunchClient(cfg),
+		Migration:             NewMigrationClient(cfg),
+		NetworkInterface:      NewNetworkInterfaceClient(cfg),
+		Plan:                  NewPlanClient(cfg),
+		RecoveryPoint:         NewRecoveryPointClient(cfg),
+		RegistrationToken:     NewRegistrationTokenClient(cfg),
+		Session:               NewSessionClient(cfg),
+		Software:              NewSoftwareClient(cfg),
+		Step:                  NewStepClient(cfg),
+		StepEvent:             NewStepEventClient(cfg),
+		Tenant:                NewTenantClient(cfg),
+		User:                  NewUserClient(cfg),
+		Wave:                  NewWaveClient(cfg),
+		WaveMember:            NewWaveMemberClient(cfg),
 	}, nil
 }
 
@@ -319,10 +325,11 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.APIToken, c.Agent, c.Application, c.Assessment, c.AuditEvent, c.CloudAccount,
-		c.Connection, c.Disk, c.Host, c.ImportRun, c.Launch, c.Migration,
-		c.NetworkInterface, c.Plan, c.RecoveryPoint, c.RegistrationToken, c.Session,
-		c.Software, c.Step, c.StepEvent, c.Tenant, c.User, c.Wave, c.WaveMember,
+		c.APIToken, c.Agent, c.Application, c.ApplicationSuggestion, c.Assessment,
+		c.AuditEvent, c.CloudAccount, c.Connection, c.Disk, c.Host, c.ImportRun,
+		c.Launch, c.Migration, c.NetworkInterface, c.Plan, c.RecoveryPoint,
+		c.RegistrationToken, c.Session, c.Software, c.Step, c.StepEvent, c.Tenant,
+		c.User, c.Wave, c.WaveMember,
 	} {
 		n.Use(hooks...)
 	}
@@ -332,10 +339,11 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.APIToken, c.Agent, c.Application, c.Assessment, c.AuditEvent, c.CloudAccount,
-		c.Connection, c.Disk, c.Host, c.ImportRun, c.Launch, c.Migration,
-		c.NetworkInterface, c.Plan, c.RecoveryPoint, c.RegistrationToken, c.Session,
-		c.Software, c.Step, c.StepEvent, c.Tenant, c.User, c.Wave, c.WaveMember,
+		c.APIToken, c.Agent, c.Application, c.ApplicationSuggestion, c.Assessment,
+		c.AuditEvent, c.CloudAccount, c.Connection, c.Disk, c.Host, c.ImportRun,
+		c.Launch, c.Migration, c.NetworkInterface, c.Plan, c.RecoveryPoint,
+		c.RegistrationToken, c.Session, c.Software, c.Step, c.StepEvent, c.Tenant,
+		c.User, c.Wave, c.WaveMember,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -350,6 +358,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Agent.mutate(ctx, m)
 	case *ApplicationMutation:
 		return c.Application.mutate(ctx, m)
+	case *ApplicationSuggestionMutation:
+		return c.ApplicationSuggestion.mutate(ctx, m)
 	case *AssessmentMutation:
 		return c.Assessment.mutate(ctx, m)
 	case *AuditEventMutation:
@@ -911,6 +921,157 @@ func (c *ApplicationClient) mutate(ctx context.Context, m *ApplicationMutation) 
 		return (&ApplicationDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Application mutation op: %q", m.Op())
+	}
+}
+
+// ApplicationSuggestionClient is a client for the ApplicationSuggestion schema.
+type ApplicationSuggestionClient struct {
+	config
+}
+
+// NewApplicationSuggestionClient returns a client for the ApplicationSuggestion from the given config.
+func NewApplicationSuggestionClient(c config) *ApplicationSuggestionClient {
+	return &ApplicationSuggestionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `applicationsuggestion.Hooks(f(g(h())))`.
+func (c *ApplicationSuggestionClient) Use(hooks ...Hook) {
+	c.hooks.ApplicationSuggestion = append(c.hooks.ApplicationSuggestion, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `applicationsuggestion.Intercept(f(g(h())))`.
+func (c *ApplicationSuggestionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ApplicationSuggestion = append(c.inters.ApplicationSuggestion, interceptors...)
+}
+
+// Create returns a builder for creating a ApplicationSuggestion entity.
+func (c *ApplicationSuggestionClient) Create() *ApplicationSuggestionCreate {
+	mutation := newApplicationSuggestionMutation(c.config, OpCreate)
+	return &ApplicationSuggestionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ApplicationSuggestion entities.
+func (c *ApplicationSuggestionClient) CreateBulk(builders ...*ApplicationSuggestionCreate) *ApplicationSuggestionCreateBulk {
+	return &ApplicationSuggestionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ApplicationSuggestionClient) MapCreateBulk(slice any, setFunc func(*ApplicationSuggestionCreate, int)) *ApplicationSuggestionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ApplicationSuggestionCreateBulk{err: fmt.Errorf("calling to ApplicationSuggestionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ApplicationSuggestionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ApplicationSuggestionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ApplicationSuggestion.
+func (c *ApplicationSuggestionClient) Update() *ApplicationSuggestionUpdate {
+	mutation := newApplicationSuggestionMutation(c.config, OpUpdate)
+	return &ApplicationSuggestionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ApplicationSuggestionClient) UpdateOne(_m *ApplicationSuggestion) *ApplicationSuggestionUpdateOne {
+	mutation := newApplicationSuggestionMutation(c.config, OpUpdateOne, withApplicationSuggestion(_m))
+	return &ApplicationSuggestionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ApplicationSuggestionClient) UpdateOneID(id int) *ApplicationSuggestionUpdateOne {
+	mutation := newApplicationSuggestionMutation(c.config, OpUpdateOne, withApplicationSuggestionID(id))
+	return &ApplicationSuggestionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ApplicationSuggestion.
+func (c *ApplicationSuggestionClient) Delete() *ApplicationSuggestionDelete {
+	mutation := newApplicationSuggestionMutation(c.config, OpDelete)
+	return &ApplicationSuggestionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ApplicationSuggestionClient) DeleteOne(_m *ApplicationSuggestion) *ApplicationSuggestionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ApplicationSuggestionClient) DeleteOneID(id int) *ApplicationSuggestionDeleteOne {
+	builder := c.Delete().Where(applicationsuggestion.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ApplicationSuggestionDeleteOne{builder}
+}
+
+// Query returns a query builder for ApplicationSuggestion.
+func (c *ApplicationSuggestionClient) Query() *ApplicationSuggestionQuery {
+	return &ApplicationSuggestionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeApplicationSuggestion},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ApplicationSuggestion entity by its id.
+func (c *ApplicationSuggestionClient) Get(ctx context.Context, id int) (*ApplicationSuggestion, error) {
+	return c.Query().Where(applicationsuggestion.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ApplicationSuggestionClient) GetX(ctx context.Context, id int) *ApplicationSuggestion {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryTenant queries the tenant edge of a ApplicationSuggestion.
+func (c *ApplicationSuggestionClient) QueryTenant(_m *ApplicationSuggestion) *TenantQuery {
+	query := (&TenantClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(applicationsuggestion.Table, applicationsuggestion.FieldID, id),
+			sqlgraph.To(tenant.Table, tenant.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, applicationsuggestion.TenantTable, applicationsuggestion.TenantColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ApplicationSuggestionClient) Hooks() []Hook {
+	hooks := c.hooks.ApplicationSuggestion
+	return append(hooks[:len(hooks):len(hooks)], applicationsuggestion.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ApplicationSuggestionClient) Interceptors() []Interceptor {
+	inters := c.inters.ApplicationSuggestion
+	return append(inters[:len(inters):len(inters)], applicationsuggestion.Interceptors[:]...)
+}
+
+func (c *ApplicationSuggestionClient) mutate(ctx context.Context, m *ApplicationSuggestionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ApplicationSuggestionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ApplicationSuggestionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ApplicationSuggestionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ApplicationSuggestionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ApplicationSuggestion mutation op: %q", m.Op())
 	}
 }
 
@@ -4712,16 +4873,16 @@ func (c *WaveMemberClient) mutate(ctx context.Context, m *WaveMemberMutation) (V
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIToken, Agent, Application, Assessment, AuditEvent, CloudAccount, Connection,
-		Disk, Host, ImportRun, Launch, Migration, NetworkInterface, Plan,
-		RecoveryPoint, RegistrationToken, Session, Software, Step, StepEvent, Tenant,
-		User, Wave, WaveMember []ent.Hook
+		APIToken, Agent, Application, ApplicationSuggestion, Assessment, AuditEvent,
+		CloudAccount, Connection, Disk, Host, ImportRun, Launch, Migration,
+		NetworkInterface, Plan, RecoveryPoint, RegistrationToken, Session, Software,
+		Step, StepEvent, Tenant, User, Wave, WaveMember []ent.Hook
 	}
 	inters struct {
-		APIToken, Agent, Application, Assessment, AuditEvent, CloudAccount, Connection,
-		Disk, Host, ImportRun, Launch, Migration, NetworkInterface, Plan,
-		RecoveryPoint, RegistrationToken, Session, Software, Step, StepEvent, Tenant,
-		User, Wave, WaveMember []ent.Interceptor
+		APIToken, Agent, Application, ApplicationSuggestion, Assessment, AuditEvent,
+		CloudAccount, Connection, Disk, Host, ImportRun, Launch, Migration,
+		NetworkInterface, Plan, RecoveryPoint, RegistrationToken, Session, Software,
+		Step, StepEvent, Tenant, User, Wave, WaveMember []ent.Interceptor
 	}
 )
 

@@ -15,6 +15,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/agent"
 	"github.com/ferry-migrate/ferry/ent/apitoken"
 	"github.com/ferry-migrate/ferry/ent/application"
+	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
@@ -96,30 +97,31 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			apitoken.Table:          apitoken.ValidColumn,
-			agent.Table:             agent.ValidColumn,
-			application.Table:       application.ValidColumn,
-			assessment.Table:        assessment.ValidColumn,
-			auditevent.Table:        auditevent.ValidColumn,
-			cloudaccount.Table:      cloudaccount.ValidColumn,
-			connection.Table:        connection.ValidColumn,
-			disk.Table:              disk.ValidColumn,
-			host.Table:              host.ValidColumn,
-			importrun.Table:         importrun.ValidColumn,
-			launch.Table:            launch.ValidColumn,
-			migration.Table:         migration.ValidColumn,
-			networkinterface.Table:  networkinterface.ValidColumn,
-			plan.Table:              plan.ValidColumn,
-			recoverypoint.Table:     recoverypoint.ValidColumn,
-			registrationtoken.Table: registrationtoken.ValidColumn,
-			session.Table:           session.ValidColumn,
-			software.Table:          software.ValidColumn,
-			step.Table:              step.ValidColumn,
-			stepevent.Table:         stepevent.ValidColumn,
-			tenant.Table:            tenant.ValidColumn,
-			user.Table:              user.ValidColumn,
-			wave.Table:              wave.ValidColumn,
-			wavemember.Table:        wavemember.ValidColumn,
+			apitoken.Table:              apitoken.ValidColumn,
+			agent.Table:                 agent.ValidColumn,
+			application.Table:           application.ValidColumn,
+			applicationsuggestion.Table: applicationsuggestion.ValidColumn,
+			assessment.Table:            assessment.ValidColumn,
+			auditevent.Table:            auditevent.ValidColumn,
+			cloudaccount.Table:          cloudaccount.ValidColumn,
+			connection.Table:            connection.ValidColumn,
+			disk.Table:                  disk.ValidColumn,
+			host.Table:                  host.ValidColumn,
+			importrun.Table:             importrun.ValidColumn,
+			launch.Table:                launch.ValidColumn,
+			migration.Table:             migration.ValidColumn,
+			networkinterface.Table:      networkinterface.ValidColumn,
+			plan.Table:                  plan.ValidColumn,
+			recoverypoint.Table:         recoverypoint.ValidColumn,
+			registrationtoken.Table:     registrationtoken.ValidColumn,
+			session.Table:               session.ValidColumn,
+			software.Table:              software.ValidColumn,
+			step.Table:                  step.ValidColumn,
+			stepevent.Table:             stepevent.ValidColumn,
+			tenant.Table:                tenant.ValidColumn,
+			user.Table:                  user.ValidColumn,
+			wave.Table:                  wave.ValidColumn,
+			wavemember.Table:            wavemember.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -12,6 +12,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/agent"
 	"github.com/ferry-migrate/ferry/ent/apitoken"
 	"github.com/ferry-migrate/ferry/ent/application"
+	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
@@ -53,6 +54,11 @@ var applicationImplementors = []string{"Application", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Application) IsNode() {}
+
+var applicationsuggestionImplementors = []string{"ApplicationSuggestion", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*ApplicationSuggestion) IsNode() {}
 
 var assessmentImplementors = []string{"Assessment", "Node"}
 
@@ -244,6 +250,15 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			Where(application.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, applicationImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case applicationsuggestion.Table:
+		query := c.ApplicationSuggestion.Query().
+			Where(applicationsuggestion.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, applicationsuggestionImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -519,6 +534,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		query := c.Application.Query().
 			Where(application.IDIn(ids...))
 		query, err := query.CollectFields(ctx, applicationImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case applicationsuggestion.Table:
+		query := c.ApplicationSuggestion.Query().
+			Where(applicationsuggestion.IDIn(ids...))
+		query, err := query.CollectFields(ctx, applicationsuggestionImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/agent"
 	"github.com/ferry-migrate/ferry/ent/apitoken"
 	"github.com/ferry-migrate/ferry/ent/application"
+	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
@@ -48,30 +49,31 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeAPIToken          = "APIToken"
-	TypeAgent             = "Agent"
-	TypeApplication       = "Application"
-	TypeAssessment        = "Assessment"
-	TypeAuditEvent        = "AuditEvent"
-	TypeCloudAccount      = "CloudAccount"
-	TypeConnection        = "Connection"
-	TypeDisk              = "Disk"
-	TypeHost              = "Host"
-	TypeImportRun         = "ImportRun"
-	TypeLaunch            = "Launch"
-	TypeMigration         = "Migration"
-	TypeNetworkInterface  = "NetworkInterface"
-	TypePlan              = "Plan"
-	TypeRecoveryPoint     = "RecoveryPoint"
-	TypeRegistrationToken = "RegistrationToken"
-	TypeSession           = "Session"
-	TypeSoftware          = "Software"
-	TypeStep              = "Step"
-	TypeStepEvent         = "StepEvent"
-	TypeTenant            = "Tenant"
-	TypeUser              = "User"
-	TypeWave              = "Wave"
-	TypeWaveMember        = "WaveMember"
+	TypeAPIToken              = "APIToken"
+	TypeAgent                 = "Agent"
+	TypeApplication           = "Application"
+	TypeApplicationSuggestion = "ApplicationSuggestion"
+	TypeAssessment            = "Assessment"
+	TypeAuditEvent            = "AuditEvent"
+	TypeCloudAccount          = "CloudAccount"
+	TypeConnection            = "Connection"
+	TypeDisk                  = "Disk"
+	TypeHost                  = "Host"
+	TypeImportRun             = "ImportRun"
+	TypeLaunch                = "Launch"
+	TypeMigration             = "Migration"
+	TypeNetworkInterface      = "NetworkInterface"
+	TypePlan                  = "Plan"
+	TypeRecoveryPoint         = "RecoveryPoint"
+	TypeRegistrationToken     = "RegistrationToken"
+	TypeSession               = "Session"
+	TypeSoftware              = "Software"
+	TypeStep                  = "Step"
+	TypeStepEvent             = "StepEvent"
+	TypeTenant                = "Tenant"
+	TypeUser                  = "User"
+	TypeWave                  = "Wave"
+	TypeWaveMember            = "WaveMember"
 )
 
 // APITokenMutation represents an operation that mutates the APIToken nodes in the graph.
@@ -2895,6 +2897,1508 @@ func (m *ApplicationMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Application edge %s", name)
+}
+
+// ApplicationSuggestionMutation represents an operation that mutates the ApplicationSuggestion nodes in the graph.
+type ApplicationSuggestionMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *int
+	created_at         *time.Time
+	updated_at         *time.Time
+	name               *string
+	environment        *string
+	extends            *string
+	status             *applicationsuggestion.Status
+	members            *[]map[string]interface{}
+	appendmembers      []map[string]interface{}
+	host_count         *int
+	addhost_count      *int
+	internal_weight    *int64
+	addinternal_weight *int64
+	external_weight    *int64
+	addexternal_weight *int64
+	shared_weight      *int64
+	addshared_weight   *int64
+	cohesion           *float64
+	addcohesion        *float64
+	ports              *[]map[string]interface{}
+	appendports        []map[string]interface{}
+	neighbours         *[]string
+	appendneighbours   []string
+	application_id     *int
+	addapplication_id  *int
+	clearedFields      map[string]struct{}
+	tenant             *int
+	clearedtenant      bool
+	done               bool
+	oldValue           func(context.Context) (*ApplicationSuggestion, error)
+	predicates         []predicate.ApplicationSuggestion
+}
+
+var _ ent.Mutation = (*ApplicationSuggestionMutation)(nil)
+
+// applicationsuggestionOption allows management of the mutation configuration using functional options.
+type applicationsuggestionOption func(*ApplicationSuggestionMutation)
+
+// newApplicationSuggestionMutation creates new mutation for the ApplicationSuggestion entity.
+func newApplicationSuggestionMutation(c config, op Op, opts ...applicationsuggestionOption) *ApplicationSuggestionMutation {
+	m := &ApplicationSuggestionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeApplicationSuggestion,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withApplicationSuggestionID sets the ID field of the mutation.
+func withApplicationSuggestionID(id int) applicationsuggestionOption {
+	return func(m *ApplicationSuggestionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ApplicationSuggestion
+		)
+		m.oldValue = func(ctx context.Context) (*ApplicationSuggestion, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ApplicationSuggestion.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withApplicationSuggestion sets the old ApplicationSuggestion of the mutation.
+func withApplicationSuggestion(node *ApplicationSuggestion) applicationsuggestionOption {
+	return func(m *ApplicationSuggestionMutation) {
+		m.oldValue = func(context.Context) (*ApplicationSuggestion, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ApplicationSuggestionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ApplicationSuggestionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ApplicationSuggestionMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ApplicationSuggestionMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ApplicationSuggestion.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ApplicationSuggestionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ApplicationSuggestionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ApplicationSuggestionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ApplicationSuggestionMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ApplicationSuggestionMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ApplicationSuggestionMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetTenantID sets the "tenant_id" field.
+func (m *ApplicationSuggestionMutation) SetTenantID(i int) {
+	m.tenant = &i
+}
+
+// TenantID returns the value of the "tenant_id" field in the mutation.
+func (m *ApplicationSuggestionMutation) TenantID() (r int, exists bool) {
+	v := m.tenant
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTenantID returns the old "tenant_id" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldTenantID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTenantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTenantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTenantID: %w", err)
+	}
+	return oldValue.TenantID, nil
+}
+
+// ResetTenantID resets all changes to the "tenant_id" field.
+func (m *ApplicationSuggestionMutation) ResetTenantID() {
+	m.tenant = nil
+}
+
+// SetName sets the "name" field.
+func (m *ApplicationSuggestionMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *ApplicationSuggestionMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *ApplicationSuggestionMutation) ResetName() {
+	m.name = nil
+}
+
+// SetEnvironment sets the "environment" field.
+func (m *ApplicationSuggestionMutation) SetEnvironment(s string) {
+	m.environment = &s
+}
+
+// Environment returns the value of the "environment" field in the mutation.
+func (m *ApplicationSuggestionMutation) Environment() (r string, exists bool) {
+	v := m.environment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnvironment returns the old "environment" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldEnvironment(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnvironment is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnvironment requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnvironment: %w", err)
+	}
+	return oldValue.Environment, nil
+}
+
+// ResetEnvironment resets all changes to the "environment" field.
+func (m *ApplicationSuggestionMutation) ResetEnvironment() {
+	m.environment = nil
+}
+
+// SetExtends sets the "extends" field.
+func (m *ApplicationSuggestionMutation) SetExtends(s string) {
+	m.extends = &s
+}
+
+// Extends returns the value of the "extends" field in the mutation.
+func (m *ApplicationSuggestionMutation) Extends() (r string, exists bool) {
+	v := m.extends
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExtends returns the old "extends" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldExtends(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExtends is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExtends requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExtends: %w", err)
+	}
+	return oldValue.Extends, nil
+}
+
+// ResetExtends resets all changes to the "extends" field.
+func (m *ApplicationSuggestionMutation) ResetExtends() {
+	m.extends = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *ApplicationSuggestionMutation) SetStatus(a applicationsuggestion.Status) {
+	m.status = &a
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ApplicationSuggestionMutation) Status() (r applicationsuggestion.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldStatus(ctx context.Context) (v applicationsuggestion.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ApplicationSuggestionMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetMembers sets the "members" field.
+func (m *ApplicationSuggestionMutation) SetMembers(value []map[string]interface{}) {
+	m.members = &value
+	m.appendmembers = nil
+}
+
+// Members returns the value of the "members" field in the mutation.
+func (m *ApplicationSuggestionMutation) Members() (r []map[string]interface{}, exists bool) {
+	v := m.members
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMembers returns the old "members" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldMembers(ctx context.Context) (v []map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMembers is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMembers requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMembers: %w", err)
+	}
+	return oldValue.Members, nil
+}
+
+// AppendMembers adds value to the "members" field.
+func (m *ApplicationSuggestionMutation) AppendMembers(value []map[string]interface{}) {
+	m.appendmembers = append(m.appendmembers, value...)
+}
+
+// AppendedMembers returns the list of values that were appended to the "members" field in this mutation.
+func (m *ApplicationSuggestionMutation) AppendedMembers() ([]map[string]interface{}, bool) {
+	if len(m.appendmembers) == 0 {
+		return nil, false
+	}
+	return m.appendmembers, true
+}
+
+// ResetMembers resets all changes to the "members" field.
+func (m *ApplicationSuggestionMutation) ResetMembers() {
+	m.members = nil
+	m.appendmembers = nil
+}
+
+// SetHostCount sets the "host_count" field.
+func (m *ApplicationSuggestionMutation) SetHostCount(i int) {
+	m.host_count = &i
+	m.addhost_count = nil
+}
+
+// HostCount returns the value of the "host_count" field in the mutation.
+func (m *ApplicationSuggestionMutation) HostCount() (r int, exists bool) {
+	v := m.host_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHostCount returns the old "host_count" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldHostCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHostCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHostCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHostCount: %w", err)
+	}
+	return oldValue.HostCount, nil
+}
+
+// AddHostCount adds i to the "host_count" field.
+func (m *ApplicationSuggestionMutation) AddHostCount(i int) {
+	if m.addhost_count != nil {
+		*m.addhost_count += i
+	} else {
+		m.addhost_count = &i
+	}
+}
+
+// AddedHostCount returns the value that was added to the "host_count" field in this mutation.
+func (m *ApplicationSuggestionMutation) AddedHostCount() (r int, exists bool) {
+	v := m.addhost_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetHostCount resets all changes to the "host_count" field.
+func (m *ApplicationSuggestionMutation) ResetHostCount() {
+	m.host_count = nil
+	m.addhost_count = nil
+}
+
+// SetInternalWeight sets the "internal_weight" field.
+func (m *ApplicationSuggestionMutation) SetInternalWeight(i int64) {
+	m.internal_weight = &i
+	m.addinternal_weight = nil
+}
+
+// InternalWeight returns the value of the "internal_weight" field in the mutation.
+func (m *ApplicationSuggestionMutation) InternalWeight() (r int64, exists bool) {
+	v := m.internal_weight
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInternalWeight returns the old "internal_weight" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldInternalWeight(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInternalWeight is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInternalWeight requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInternalWeight: %w", err)
+	}
+	return oldValue.InternalWeight, nil
+}
+
+// AddInternalWeight adds i to the "internal_weight" field.
+func (m *ApplicationSuggestionMutation) AddInternalWeight(i int64) {
+	if m.addinternal_weight != nil {
+		*m.addinternal_weight += i
+	} else {
+		m.addinternal_weight = &i
+	}
+}
+
+// AddedInternalWeight returns the value that was added to the "internal_weight" field in this mutation.
+func (m *ApplicationSuggestionMutation) AddedInternalWeight() (r int64, exists bool) {
+	v := m.addinternal_weight
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetInternalWeight resets all changes to the "internal_weight" field.
+func (m *ApplicationSuggestionMutation) ResetInternalWeight() {
+	m.internal_weight = nil
+	m.addinternal_weight = nil
+}
+
+// SetExternalWeight sets the "external_weight" field.
+func (m *ApplicationSuggestionMutation) SetExternalWeight(i int64) {
+	m.external_weight = &i
+	m.addexternal_weight = nil
+}
+
+// ExternalWeight returns the value of the "external_weight" field in the mutation.
+func (m *ApplicationSuggestionMutation) ExternalWeight() (r int64, exists bool) {
+	v := m.external_weight
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExternalWeight returns the old "external_weight" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldExternalWeight(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExternalWeight is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExternalWeight requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExternalWeight: %w", err)
+	}
+	return oldValue.ExternalWeight, nil
+}
+
+// AddExternalWeight adds i to the "external_weight" field.
+func (m *ApplicationSuggestionMutation) AddExternalWeight(i int64) {
+	if m.addexternal_weight != nil {
+		*m.addexternal_weight += i
+	} else {
+		m.addexternal_weight = &i
+	}
+}
+
+// AddedExternalWeight returns the value that was added to the "external_weight" field in this mutation.
+func (m *ApplicationSuggestionMutation) AddedExternalWeight() (r int64, exists bool) {
+	v := m.addexternal_weight
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetExternalWeight resets all changes to the "external_weight" field.
+func (m *ApplicationSuggestionMutation) ResetExternalWeight() {
+	m.external_weight = nil
+	m.addexternal_weight = nil
+}
+
+// SetSharedWeight sets the "shared_weight" field.
+func (m *ApplicationSuggestionMutation) SetSharedWeight(i int64) {
+	m.shared_weight = &i
+	m.addshared_weight = nil
+}
+
+// SharedWeight returns the value of the "shared_weight" field in the mutation.
+func (m *ApplicationSuggestionMutation) SharedWeight() (r int64, exists bool) {
+	v := m.shared_weight
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSharedWeight returns the old "shared_weight" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldSharedWeight(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSharedWeight is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSharedWeight requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSharedWeight: %w", err)
+	}
+	return oldValue.SharedWeight, nil
+}
+
+// AddSharedWeight adds i to the "shared_weight" field.
+func (m *ApplicationSuggestionMutation) AddSharedWeight(i int64) {
+	if m.addshared_weight != nil {
+		*m.addshared_weight += i
+	} else {
+		m.addshared_weight = &i
+	}
+}
+
+// AddedSharedWeight returns the value that was added to the "shared_weight" field in this mutation.
+func (m *ApplicationSuggestionMutation) AddedSharedWeight() (r int64, exists bool) {
+	v := m.addshared_weight
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSharedWeight resets all changes to the "shared_weight" field.
+func (m *ApplicationSuggestionMutation) ResetSharedWeight() {
+	m.shared_weight = nil
+	m.addshared_weight = nil
+}
+
+// SetCohesion sets the "cohesion" field.
+func (m *ApplicationSuggestionMutation) SetCohesion(f float64) {
+	m.cohesion = &f
+	m.addcohesion = nil
+}
+
+// Cohesion returns the value of the "cohesion" field in the mutation.
+func (m *ApplicationSuggestionMutation) Cohesion() (r float64, exists bool) {
+	v := m.cohesion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCohesion returns the old "cohesion" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldCohesion(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCohesion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCohesion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCohesion: %w", err)
+	}
+	return oldValue.Cohesion, nil
+}
+
+// AddCohesion adds f to the "cohesion" field.
+func (m *ApplicationSuggestionMutation) AddCohesion(f float64) {
+	if m.addcohesion != nil {
+		*m.addcohesion += f
+	} else {
+		m.addcohesion = &f
+	}
+}
+
+// AddedCohesion returns the value that was added to the "cohesion" field in this mutation.
+func (m *ApplicationSuggestionMutation) AddedCohesion() (r float64, exists bool) {
+	v := m.addcohesion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCohesion resets all changes to the "cohesion" field.
+func (m *ApplicationSuggestionMutation) ResetCohesion() {
+	m.cohesion = nil
+	m.addcohesion = nil
+}
+
+// SetPorts sets the "ports" field.
+func (m *ApplicationSuggestionMutation) SetPorts(value []map[string]interface{}) {
+	m.ports = &value
+	m.appendports = nil
+}
+
+// Ports returns the value of the "ports" field in the mutation.
+func (m *ApplicationSuggestionMutation) Ports() (r []map[string]interface{}, exists bool) {
+	v := m.ports
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPorts returns the old "ports" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldPorts(ctx context.Context) (v []map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPorts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPorts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPorts: %w", err)
+	}
+	return oldValue.Ports, nil
+}
+
+// AppendPorts adds value to the "ports" field.
+func (m *ApplicationSuggestionMutation) AppendPorts(value []map[string]interface{}) {
+	m.appendports = append(m.appendports, value...)
+}
+
+// AppendedPorts returns the list of values that were appended to the "ports" field in this mutation.
+func (m *ApplicationSuggestionMutation) AppendedPorts() ([]map[string]interface{}, bool) {
+	if len(m.appendports) == 0 {
+		return nil, false
+	}
+	return m.appendports, true
+}
+
+// ClearPorts clears the value of the "ports" field.
+func (m *ApplicationSuggestionMutation) ClearPorts() {
+	m.ports = nil
+	m.appendports = nil
+	m.clearedFields[applicationsuggestion.FieldPorts] = struct{}{}
+}
+
+// PortsCleared returns if the "ports" field was cleared in this mutation.
+func (m *ApplicationSuggestionMutation) PortsCleared() bool {
+	_, ok := m.clearedFields[applicationsuggestion.FieldPorts]
+	return ok
+}
+
+// ResetPorts resets all changes to the "ports" field.
+func (m *ApplicationSuggestionMutation) ResetPorts() {
+	m.ports = nil
+	m.appendports = nil
+	delete(m.clearedFields, applicationsuggestion.FieldPorts)
+}
+
+// SetNeighbours sets the "neighbours" field.
+func (m *ApplicationSuggestionMutation) SetNeighbours(s []string) {
+	m.neighbours = &s
+	m.appendneighbours = nil
+}
+
+// Neighbours returns the value of the "neighbours" field in the mutation.
+func (m *ApplicationSuggestionMutation) Neighbours() (r []string, exists bool) {
+	v := m.neighbours
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNeighbours returns the old "neighbours" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldNeighbours(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNeighbours is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNeighbours requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNeighbours: %w", err)
+	}
+	return oldValue.Neighbours, nil
+}
+
+// AppendNeighbours adds s to the "neighbours" field.
+func (m *ApplicationSuggestionMutation) AppendNeighbours(s []string) {
+	m.appendneighbours = append(m.appendneighbours, s...)
+}
+
+// AppendedNeighbours returns the list of values that were appended to the "neighbours" field in this mutation.
+func (m *ApplicationSuggestionMutation) AppendedNeighbours() ([]string, bool) {
+	if len(m.appendneighbours) == 0 {
+		return nil, false
+	}
+	return m.appendneighbours, true
+}
+
+// ClearNeighbours clears the value of the "neighbours" field.
+func (m *ApplicationSuggestionMutation) ClearNeighbours() {
+	m.neighbours = nil
+	m.appendneighbours = nil
+	m.clearedFields[applicationsuggestion.FieldNeighbours] = struct{}{}
+}
+
+// NeighboursCleared returns if the "neighbours" field was cleared in this mutation.
+func (m *ApplicationSuggestionMutation) NeighboursCleared() bool {
+	_, ok := m.clearedFields[applicationsuggestion.FieldNeighbours]
+	return ok
+}
+
+// ResetNeighbours resets all changes to the "neighbours" field.
+func (m *ApplicationSuggestionMutation) ResetNeighbours() {
+	m.neighbours = nil
+	m.appendneighbours = nil
+	delete(m.clearedFields, applicationsuggestion.FieldNeighbours)
+}
+
+// SetApplicationID sets the "application_id" field.
+func (m *ApplicationSuggestionMutation) SetApplicationID(i int) {
+	m.application_id = &i
+	m.addapplication_id = nil
+}
+
+// ApplicationID returns the value of the "application_id" field in the mutation.
+func (m *ApplicationSuggestionMutation) ApplicationID() (r int, exists bool) {
+	v := m.application_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApplicationID returns the old "application_id" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldApplicationID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApplicationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApplicationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApplicationID: %w", err)
+	}
+	return oldValue.ApplicationID, nil
+}
+
+// AddApplicationID adds i to the "application_id" field.
+func (m *ApplicationSuggestionMutation) AddApplicationID(i int) {
+	if m.addapplication_id != nil {
+		*m.addapplication_id += i
+	} else {
+		m.addapplication_id = &i
+	}
+}
+
+// AddedApplicationID returns the value that was added to the "application_id" field in this mutation.
+func (m *ApplicationSuggestionMutation) AddedApplicationID() (r int, exists bool) {
+	v := m.addapplication_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearApplicationID clears the value of the "application_id" field.
+func (m *ApplicationSuggestionMutation) ClearApplicationID() {
+	m.application_id = nil
+	m.addapplication_id = nil
+	m.clearedFields[applicationsuggestion.FieldApplicationID] = struct{}{}
+}
+
+// ApplicationIDCleared returns if the "application_id" field was cleared in this mutation.
+func (m *ApplicationSuggestionMutation) ApplicationIDCleared() bool {
+	_, ok := m.clearedFields[applicationsuggestion.FieldApplicationID]
+	return ok
+}
+
+// ResetApplicationID resets all changes to the "application_id" field.
+func (m *ApplicationSuggestionMutation) ResetApplicationID() {
+	m.application_id = nil
+	m.addapplication_id = nil
+	delete(m.clearedFields, applicationsuggestion.FieldApplicationID)
+}
+
+// ClearTenant clears the "tenant" edge to the Tenant entity.
+func (m *ApplicationSuggestionMutation) ClearTenant() {
+	m.clearedtenant = true
+	m.clearedFields[applicationsuggestion.FieldTenantID] = struct{}{}
+}
+
+// TenantCleared reports if the "tenant" edge to the Tenant entity was cleared.
+func (m *ApplicationSuggestionMutation) TenantCleared() bool {
+	return m.clearedtenant
+}
+
+// TenantIDs returns the "tenant" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TenantID instead. It exists only for internal usage by the builders.
+func (m *ApplicationSuggestionMutation) TenantIDs() (ids []int) {
+	if id := m.tenant; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTenant resets all changes to the "tenant" edge.
+func (m *ApplicationSuggestionMutation) ResetTenant() {
+	m.tenant = nil
+	m.clearedtenant = false
+}
+
+// Where appends a list predicates to the ApplicationSuggestionMutation builder.
+func (m *ApplicationSuggestionMutation) Where(ps ...predicate.ApplicationSuggestion) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ApplicationSuggestionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ApplicationSuggestionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ApplicationSuggestion, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ApplicationSuggestionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ApplicationSuggestionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ApplicationSuggestion).
+func (m *ApplicationSuggestionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ApplicationSuggestionMutation) Fields() []string {
+	fields := make([]string, 0, 16)
+	if m.created_at != nil {
+		fields = append(fields, applicationsuggestion.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, applicationsuggestion.FieldUpdatedAt)
+	}
+	if m.tenant != nil {
+		fields = append(fields, applicationsuggestion.FieldTenantID)
+	}
+	if m.name != nil {
+		fields = append(fields, applicationsuggestion.FieldName)
+	}
+	if m.environment != nil {
+		fields = append(fields, applicationsuggestion.FieldEnvironment)
+	}
+	if m.extends != nil {
+		fields = append(fields, applicationsuggestion.FieldExtends)
+	}
+	if m.status != nil {
+		fields = append(fields, applicationsuggestion.FieldStatus)
+	}
+	if m.members != nil {
+		fields = append(fields, applicationsuggestion.FieldMembers)
+	}
+	if m.host_count != nil {
+		fields = append(fields, applicationsuggestion.FieldHostCount)
+	}
+	if m.internal_weight != nil {
+		fields = append(fields, applicationsuggestion.FieldInternalWeight)
+	}
+	if m.external_weight != nil {
+		fields = append(fields, applicationsuggestion.FieldExternalWeight)
+	}
+	if m.shared_weight != nil {
+		fields = append(fields, applicationsuggestion.FieldSharedWeight)
+	}
+	if m.cohesion != nil {
+		fields = append(fields, applicationsuggestion.FieldCohesion)
+	}
+	if m.ports != nil {
+		fields = append(fields, applicationsuggestion.FieldPorts)
+	}
+	if m.neighbours != nil {
+		fields = append(fields, applicationsuggestion.FieldNeighbours)
+	}
+	if m.application_id != nil {
+		fields = append(fields, applicationsuggestion.FieldApplicationID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ApplicationSuggestionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case applicationsuggestion.FieldCreatedAt:
+		return m.CreatedAt()
+	case applicationsuggestion.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case applicationsuggestion.FieldTenantID:
+		return m.TenantID()
+	case applicationsuggestion.FieldName:
+		return m.Name()
+	case applicationsuggestion.FieldEnvironment:
+		return m.Environment()
+	case applicationsuggestion.FieldExtends:
+		return m.Extends()
+	case applicationsuggestion.FieldStatus:
+		return m.Status()
+	case applicationsuggestion.FieldMembers:
+		return m.Members()
+	case applicationsuggestion.FieldHostCount:
+		return m.HostCount()
+	case applicationsuggestion.FieldInternalWeight:
+		return m.InternalWeight()
+	case applicationsuggestion.FieldExternalWeight:
+		return m.ExternalWeight()
+	case applicationsuggestion.FieldSharedWeight:
+		return m.SharedWeight()
+	case applicationsuggestion.FieldCohesion:
+		return m.Cohesion()
+	case applicationsuggestion.FieldPorts:
+		return m.Ports()
+	case applicationsuggestion.FieldNeighbours:
+		return m.Neighbours()
+	case applicationsuggestion.FieldApplicationID:
+		return m.ApplicationID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ApplicationSuggestionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case applicationsuggestion.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case applicationsuggestion.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case applicationsuggestion.FieldTenantID:
+		return m.OldTenantID(ctx)
+	case applicationsuggestion.FieldName:
+		return m.OldName(ctx)
+	case applicationsuggestion.FieldEnvironment:
+		return m.OldEnvironment(ctx)
+	case applicationsuggestion.FieldExtends:
+		return m.OldExtends(ctx)
+	case applicationsuggestion.FieldStatus:
+		return m.OldStatus(ctx)
+	case applicationsuggestion.FieldMembers:
+		return m.OldMembers(ctx)
+	case applicationsuggestion.FieldHostCount:
+		return m.OldHostCount(ctx)
+	case applicationsuggestion.FieldInternalWeight:
+		return m.OldInternalWeight(ctx)
+	case applicationsuggestion.FieldExternalWeight:
+		return m.OldExternalWeight(ctx)
+	case applicationsuggestion.FieldSharedWeight:
+		return m.OldSharedWeight(ctx)
+	case applicationsuggestion.FieldCohesion:
+		return m.OldCohesion(ctx)
+	case applicationsuggestion.FieldPorts:
+		return m.OldPorts(ctx)
+	case applicationsuggestion.FieldNeighbours:
+		return m.OldNeighbours(ctx)
+	case applicationsuggestion.FieldApplicationID:
+		return m.OldApplicationID(ctx)
+	}
+	return nil, fmt.Errorf("unknown ApplicationSuggestion field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ApplicationSuggestionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case applicationsuggestion.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case applicationsuggestion.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case applicationsuggestion.FieldTenantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTenantID(v)
+		return nil
+	case applicationsuggestion.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case applicationsuggestion.FieldEnvironment:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnvironment(v)
+		return nil
+	case applicationsuggestion.FieldExtends:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExtends(v)
+		return nil
+	case applicationsuggestion.FieldStatus:
+		v, ok := value.(applicationsuggestion.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case applicationsuggestion.FieldMembers:
+		v, ok := value.([]map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMembers(v)
+		return nil
+	case applicationsuggestion.FieldHostCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHostCount(v)
+		return nil
+	case applicationsuggestion.FieldInternalWeight:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInternalWeight(v)
+		return nil
+	case applicationsuggestion.FieldExternalWeight:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExternalWeight(v)
+		return nil
+	case applicationsuggestion.FieldSharedWeight:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSharedWeight(v)
+		return nil
+	case applicationsuggestion.FieldCohesion:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCohesion(v)
+		return nil
+	case applicationsuggestion.FieldPorts:
+		v, ok := value.([]map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPorts(v)
+		return nil
+	case applicationsuggestion.FieldNeighbours:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNeighbours(v)
+		return nil
+	case applicationsuggestion.FieldApplicationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApplicationID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ApplicationSuggestion field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ApplicationSuggestionMutation) AddedFields() []string {
+	var fields []string
+	if m.addhost_count != nil {
+		fields = append(fields, applicationsuggestion.FieldHostCount)
+	}
+	if m.addinternal_weight != nil {
+		fields = append(fields, applicationsuggestion.FieldInternalWeight)
+	}
+	if m.addexternal_weight != nil {
+		fields = append(fields, applicationsuggestion.FieldExternalWeight)
+	}
+	if m.addshared_weight != nil {
+		fields = append(fields, applicationsuggestion.FieldSharedWeight)
+	}
+	if m.addcohesion != nil {
+		fields = append(fields, applicationsuggestion.FieldCohesion)
+	}
+	if m.addapplication_id != nil {
+		fields = append(fields, applicationsuggestion.FieldApplicationID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ApplicationSuggestionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case applicationsuggestion.FieldHostCount:
+		return m.AddedHostCount()
+	case applicationsuggestion.FieldInternalWeight:
+		return m.AddedInternalWeight()
+	case applicationsuggestion.FieldExternalWeight:
+		return m.AddedExternalWeight()
+	case applicationsuggestion.FieldSharedWeight:
+		return m.AddedSharedWeight()
+	case applicationsuggestion.FieldCohesion:
+		return m.AddedCohesion()
+	case applicationsuggestion.FieldApplicationID:
+		return m.AddedApplicationID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ApplicationSuggestionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case applicationsuggestion.FieldHostCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddHostCount(v)
+		return nil
+	case applicationsuggestion.FieldInternalWeight:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddInternalWeight(v)
+		return nil
+	case applicationsuggestion.FieldExternalWeight:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddExternalWeight(v)
+		return nil
+	case applicationsuggestion.FieldSharedWeight:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSharedWeight(v)
+		return nil
+	case applicationsuggestion.FieldCohesion:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCohesion(v)
+		return nil
+	case applicationsuggestion.FieldApplicationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddApplicationID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ApplicationSuggestion numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ApplicationSuggestionMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(applicationsuggestion.FieldPorts) {
+		fields = append(fields, applicationsuggestion.FieldPorts)
+	}
+	if m.FieldCleared(applicationsuggestion.FieldNeighbours) {
+		fields = append(fields, applicationsuggestion.FieldNeighbours)
+	}
+	if m.FieldCleared(applicationsuggestion.FieldApplicationID) {
+		fields = append(fields, applicationsuggestion.FieldApplicationID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ApplicationSuggestionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ApplicationSuggestionMutation) ClearField(name string) error {
+	switch name {
+	case applicationsuggestion.FieldPorts:
+		m.ClearPorts()
+		return nil
+	case applicationsuggestion.FieldNeighbours:
+		m.ClearNeighbours()
+		return nil
+	case applicationsuggestion.FieldApplicationID:
+		m.ClearApplicationID()
+		return nil
+	}
+	return fmt.Errorf("unknown ApplicationSuggestion nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ApplicationSuggestionMutation) ResetField(name string) error {
+	switch name {
+	case applicationsuggestion.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case applicationsuggestion.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case applicationsuggestion.FieldTenantID:
+		m.ResetTenantID()
+		return nil
+	case applicationsuggestion.FieldName:
+		m.ResetName()
+		return nil
+	case applicationsuggestion.FieldEnvironment:
+		m.ResetEnvironment()
+		return nil
+	case applicationsuggestion.FieldExtends:
+		m.ResetExtends()
+		return nil
+	case applicationsuggestion.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case applicationsuggestion.FieldMembers:
+		m.ResetMembers()
+		return nil
+	case applicationsuggestion.FieldHostCount:
+		m.ResetHostCount()
+		return nil
+	case applicationsuggestion.FieldInternalWeight:
+		m.ResetInternalWeight()
+		return nil
+	case applicationsuggestion.FieldExternalWeight:
+		m.ResetExternalWeight()
+		return nil
+	case applicationsuggestion.FieldSharedWeight:
+		m.ResetSharedWeight()
+		return nil
+	case applicationsuggestion.FieldCohesion:
+		m.ResetCohesion()
+		return nil
+	case applicationsuggestion.FieldPorts:
+		m.ResetPorts()
+		return nil
+	case applicationsuggestion.FieldNeighbours:
+		m.ResetNeighbours()
+		return nil
+	case applicationsuggestion.FieldApplicationID:
+		m.ResetApplicationID()
+		return nil
+	}
+	return fmt.Errorf("unknown ApplicationSuggestion field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ApplicationSuggestionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.tenant != nil {
+		edges = append(edges, applicationsuggestion.EdgeTenant)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ApplicationSuggestionMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case applicationsuggestion.EdgeTenant:
+		if id := m.tenant; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ApplicationSuggestionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ApplicationSuggestionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ApplicationSuggestionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedtenant {
+		edges = append(edges, applicationsuggestion.EdgeTenant)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ApplicationSuggestionMutation) EdgeCleared(name string) bool {
+	switch name {
+	case applicationsuggestion.EdgeTenant:
+		return m.clearedtenant
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ApplicationSuggestionMutation) ClearEdge(name string) error {
+	switch name {
+	case applicationsuggestion.EdgeTenant:
+		m.ClearTenant()
+		return nil
+	}
+	return fmt.Errorf("unknown ApplicationSuggestion unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ApplicationSuggestionMutation) ResetEdge(name string) error {
+	switch name {
+	case applicationsuggestion.EdgeTenant:
+		m.ResetTenant()
+		return nil
+	}
+	return fmt.Errorf("unknown ApplicationSuggestion edge %s", name)
 }
 
 // AssessmentMutation represents an operation that mutates the Assessment nodes in the graph.
@@ -17328,38 +18832,40 @@ func (m *NetworkInterfaceMutation) ResetEdge(name string) error {
 // PlanMutation represents an operation that mutates the Plan nodes in the graph.
 type PlanMutation struct {
 	config
-	op               Op
-	typ              string
-	id               *int
-	created_at       *time.Time
-	updated_at       *time.Time
-	name             *string
-	target           *string
-	status           *plan.Status
-	constraints      *map[string]interface{}
-	metrics          *map[string]interface{}
-	problems         *[]string
-	appendproblems   []string
-	error            *string
-	infeasible       *[]map[string]interface{}
-	appendinfeasible []map[string]interface{}
-	unplaced         *[]map[string]interface{}
-	appendunplaced   []map[string]interface{}
-	cycles           *[]map[string]interface{}
-	appendcycles     []map[string]interface{}
-	warnings         *[]string
-	appendwarnings   []string
-	started_at       *time.Time
-	finished_at      *time.Time
-	clearedFields    map[string]struct{}
-	tenant           *int
-	clearedtenant    bool
-	waves            map[int]struct{}
-	removedwaves     map[int]struct{}
-	clearedwaves     bool
-	done             bool
-	oldValue         func(context.Context) (*Plan, error)
-	predicates       []predicate.Plan
+	op                    Op
+	typ                   string
+	id                    *int
+	created_at            *time.Time
+	updated_at            *time.Time
+	name                  *string
+	target                *string
+	status                *plan.Status
+	constraints           *map[string]interface{}
+	metrics               *map[string]interface{}
+	problems              *[]string
+	appendproblems        []string
+	error                 *string
+	infeasible            *[]map[string]interface{}
+	appendinfeasible      []map[string]interface{}
+	unplaced              *[]map[string]interface{}
+	appendunplaced        []map[string]interface{}
+	cycles                *[]map[string]interface{}
+	appendcycles          []map[string]interface{}
+	warnings              *[]string
+	appendwarnings        []string
+	shared_services       *[]map[string]interface{}
+	appendshared_services []map[string]interface{}
+	started_at            *time.Time
+	finished_at           *time.Time
+	clearedFields         map[string]struct{}
+	tenant                *int
+	clearedtenant         bool
+	waves                 map[int]struct{}
+	removedwaves          map[int]struct{}
+	clearedwaves          bool
+	done                  bool
+	oldValue              func(context.Context) (*Plan, error)
+	predicates            []predicate.Plan
 }
 
 var _ ent.Mutation = (*PlanMutation)(nil)
@@ -18135,6 +19641,71 @@ func (m *PlanMutation) ResetWarnings() {
 	delete(m.clearedFields, plan.FieldWarnings)
 }
 
+// SetSharedServices sets the "shared_services" field.
+func (m *PlanMutation) SetSharedServices(value []map[string]interface{}) {
+	m.shared_services = &value
+	m.appendshared_services = nil
+}
+
+// SharedServices returns the value of the "shared_services" field in the mutation.
+func (m *PlanMutation) SharedServices() (r []map[string]interface{}, exists bool) {
+	v := m.shared_services
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSharedServices returns the old "shared_services" field's value of the Plan entity.
+// If the Plan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PlanMutation) OldSharedServices(ctx context.Context) (v []map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSharedServices is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSharedServices requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSharedServices: %w", err)
+	}
+	return oldValue.SharedServices, nil
+}
+
+// AppendSharedServices adds value to the "shared_services" field.
+func (m *PlanMutation) AppendSharedServices(value []map[string]interface{}) {
+	m.appendshared_services = append(m.appendshared_services, value...)
+}
+
+// AppendedSharedServices returns the list of values that were appended to the "shared_services" field in this mutation.
+func (m *PlanMutation) AppendedSharedServices() ([]map[string]interface{}, bool) {
+	if len(m.appendshared_services) == 0 {
+		return nil, false
+	}
+	return m.appendshared_services, true
+}
+
+// ClearSharedServices clears the value of the "shared_services" field.
+func (m *PlanMutation) ClearSharedServices() {
+	m.shared_services = nil
+	m.appendshared_services = nil
+	m.clearedFields[plan.FieldSharedServices] = struct{}{}
+}
+
+// SharedServicesCleared returns if the "shared_services" field was cleared in this mutation.
+func (m *PlanMutation) SharedServicesCleared() bool {
+	_, ok := m.clearedFields[plan.FieldSharedServices]
+	return ok
+}
+
+// ResetSharedServices resets all changes to the "shared_services" field.
+func (m *PlanMutation) ResetSharedServices() {
+	m.shared_services = nil
+	m.appendshared_services = nil
+	delete(m.clearedFields, plan.FieldSharedServices)
+}
+
 // SetStartedAt sets the "started_at" field.
 func (m *PlanMutation) SetStartedAt(t time.Time) {
 	m.started_at = &t
@@ -18348,7 +19919,7 @@ func (m *PlanMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PlanMutation) Fields() []string {
-	fields := make([]string, 0, 16)
+	fields := make([]string, 0, 17)
 	if m.created_at != nil {
 		fields = append(fields, plan.FieldCreatedAt)
 	}
@@ -18390,6 +19961,9 @@ func (m *PlanMutation) Fields() []string {
 	}
 	if m.warnings != nil {
 		fields = append(fields, plan.FieldWarnings)
+	}
+	if m.shared_services != nil {
+		fields = append(fields, plan.FieldSharedServices)
 	}
 	if m.started_at != nil {
 		fields = append(fields, plan.FieldStartedAt)
@@ -18433,6 +20007,8 @@ func (m *PlanMutation) Field(name string) (ent.Value, bool) {
 		return m.Cycles()
 	case plan.FieldWarnings:
 		return m.Warnings()
+	case plan.FieldSharedServices:
+		return m.SharedServices()
 	case plan.FieldStartedAt:
 		return m.StartedAt()
 	case plan.FieldFinishedAt:
@@ -18474,6 +20050,8 @@ func (m *PlanMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldCycles(ctx)
 	case plan.FieldWarnings:
 		return m.OldWarnings(ctx)
+	case plan.FieldSharedServices:
+		return m.OldSharedServices(ctx)
 	case plan.FieldStartedAt:
 		return m.OldStartedAt(ctx)
 	case plan.FieldFinishedAt:
@@ -18585,6 +20163,13 @@ func (m *PlanMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetWarnings(v)
 		return nil
+	case plan.FieldSharedServices:
+		v, ok := value.([]map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSharedServices(v)
+		return nil
 	case plan.FieldStartedAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -18653,6 +20238,9 @@ func (m *PlanMutation) ClearedFields() []string {
 	if m.FieldCleared(plan.FieldWarnings) {
 		fields = append(fields, plan.FieldWarnings)
 	}
+	if m.FieldCleared(plan.FieldSharedServices) {
+		fields = append(fields, plan.FieldSharedServices)
+	}
 	if m.FieldCleared(plan.FieldStartedAt) {
 		fields = append(fields, plan.FieldStartedAt)
 	}
@@ -18693,6 +20281,9 @@ func (m *PlanMutation) ClearField(name string) error {
 		return nil
 	case plan.FieldWarnings:
 		m.ClearWarnings()
+		return nil
+	case plan.FieldSharedServices:
+		m.ClearSharedServices()
 		return nil
 	case plan.FieldStartedAt:
 		m.ClearStartedAt()
@@ -18749,6 +20340,9 @@ func (m *PlanMutation) ResetField(name string) error {
 		return nil
 	case plan.FieldWarnings:
 		m.ResetWarnings()
+		return nil
+	case plan.FieldSharedServices:
+		m.ResetSharedServices()
 		return nil
 	case plan.FieldStartedAt:
 		m.ResetStartedAt()
@@ -26251,39 +27845,45 @@ func (m *UserMutation) ResetEdge(name string) error {
 // WaveMutation represents an operation that mutates the Wave nodes in the graph.
 type WaveMutation struct {
 	config
-	op                     Op
-	typ                    string
-	id                     *int
-	created_at             *time.Time
-	updated_at             *time.Time
-	ordinal                *int
-	addordinal             *int
-	name                   *string
-	starts_at              *time.Time
-	ends_at                *time.Time
-	cutover_at             *time.Time
-	data_bytes             *int64
-	adddata_bytes          *int64
-	replication_seconds    *int64
-	addreplication_seconds *int64
-	pilot                  *bool
-	host_count             *int
-	addhost_count          *int
-	wire_bytes             *int64
-	addwire_bytes          *int64
-	cutover_ends_at        *time.Time
-	status                 *wave.Status
-	clearedFields          map[string]struct{}
-	tenant                 *int
-	clearedtenant          bool
-	plan                   *int
-	clearedplan            bool
-	members                map[int]struct{}
-	removedmembers         map[int]struct{}
-	clearedmembers         bool
-	done                   bool
-	oldValue               func(context.Context) (*Wave, error)
-	predicates             []predicate.Wave
+	op                       Op
+	typ                      string
+	id                       *int
+	created_at               *time.Time
+	updated_at               *time.Time
+	ordinal                  *int
+	addordinal               *int
+	name                     *string
+	starts_at                *time.Time
+	ends_at                  *time.Time
+	cutover_at               *time.Time
+	data_bytes               *int64
+	adddata_bytes            *int64
+	replication_seconds      *int64
+	addreplication_seconds   *int64
+	pilot                    *bool
+	host_count               *int
+	addhost_count            *int
+	wire_bytes               *int64
+	addwire_bytes            *int64
+	cutover_ends_at          *time.Time
+	status                   *wave.Status
+	confidence               *string
+	confidence_factors       *[]string
+	appendconfidence_factors []string
+	risk                     *string
+	risk_factors             *[]string
+	appendrisk_factors       []string
+	clearedFields            map[string]struct{}
+	tenant                   *int
+	clearedtenant            bool
+	plan                     *int
+	clearedplan              bool
+	members                  map[int]struct{}
+	removedmembers           map[int]struct{}
+	clearedmembers           bool
+	done                     bool
+	oldValue                 func(context.Context) (*Wave, error)
+	predicates               []predicate.Wave
 }
 
 var _ ent.Mutation = (*WaveMutation)(nil)
@@ -27076,6 +28676,208 @@ func (m *WaveMutation) ResetStatus() {
 	m.status = nil
 }
 
+// SetConfidence sets the "confidence" field.
+func (m *WaveMutation) SetConfidence(s string) {
+	m.confidence = &s
+}
+
+// Confidence returns the value of the "confidence" field in the mutation.
+func (m *WaveMutation) Confidence() (r string, exists bool) {
+	v := m.confidence
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConfidence returns the old "confidence" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldConfidence(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConfidence is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConfidence requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConfidence: %w", err)
+	}
+	return oldValue.Confidence, nil
+}
+
+// ResetConfidence resets all changes to the "confidence" field.
+func (m *WaveMutation) ResetConfidence() {
+	m.confidence = nil
+}
+
+// SetConfidenceFactors sets the "confidence_factors" field.
+func (m *WaveMutation) SetConfidenceFactors(s []string) {
+	m.confidence_factors = &s
+	m.appendconfidence_factors = nil
+}
+
+// ConfidenceFactors returns the value of the "confidence_factors" field in the mutation.
+func (m *WaveMutation) ConfidenceFactors() (r []string, exists bool) {
+	v := m.confidence_factors
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConfidenceFactors returns the old "confidence_factors" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldConfidenceFactors(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConfidenceFactors is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConfidenceFactors requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConfidenceFactors: %w", err)
+	}
+	return oldValue.ConfidenceFactors, nil
+}
+
+// AppendConfidenceFactors adds s to the "confidence_factors" field.
+func (m *WaveMutation) AppendConfidenceFactors(s []string) {
+	m.appendconfidence_factors = append(m.appendconfidence_factors, s...)
+}
+
+// AppendedConfidenceFactors returns the list of values that were appended to the "confidence_factors" field in this mutation.
+func (m *WaveMutation) AppendedConfidenceFactors() ([]string, bool) {
+	if len(m.appendconfidence_factors) == 0 {
+		return nil, false
+	}
+	return m.appendconfidence_factors, true
+}
+
+// ClearConfidenceFactors clears the value of the "confidence_factors" field.
+func (m *WaveMutation) ClearConfidenceFactors() {
+	m.confidence_factors = nil
+	m.appendconfidence_factors = nil
+	m.clearedFields[wave.FieldConfidenceFactors] = struct{}{}
+}
+
+// ConfidenceFactorsCleared returns if the "confidence_factors" field was cleared in this mutation.
+func (m *WaveMutation) ConfidenceFactorsCleared() bool {
+	_, ok := m.clearedFields[wave.FieldConfidenceFactors]
+	return ok
+}
+
+// ResetConfidenceFactors resets all changes to the "confidence_factors" field.
+func (m *WaveMutation) ResetConfidenceFactors() {
+	m.confidence_factors = nil
+	m.appendconfidence_factors = nil
+	delete(m.clearedFields, wave.FieldConfidenceFactors)
+}
+
+// SetRisk sets the "risk" field.
+func (m *WaveMutation) SetRisk(s string) {
+	m.risk = &s
+}
+
+// Risk returns the value of the "risk" field in the mutation.
+func (m *WaveMutation) Risk() (r string, exists bool) {
+	v := m.risk
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRisk returns the old "risk" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldRisk(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRisk is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRisk requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRisk: %w", err)
+	}
+	return oldValue.Risk, nil
+}
+
+// ResetRisk resets all changes to the "risk" field.
+func (m *WaveMutation) ResetRisk() {
+	m.risk = nil
+}
+
+// SetRiskFactors sets the "risk_factors" field.
+func (m *WaveMutation) SetRiskFactors(s []string) {
+	m.risk_factors = &s
+	m.appendrisk_factors = nil
+}
+
+// RiskFactors returns the value of the "risk_factors" field in the mutation.
+func (m *WaveMutation) RiskFactors() (r []string, exists bool) {
+	v := m.risk_factors
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRiskFactors returns the old "risk_factors" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldRiskFactors(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRiskFactors is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRiskFactors requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRiskFactors: %w", err)
+	}
+	return oldValue.RiskFactors, nil
+}
+
+// AppendRiskFactors adds s to the "risk_factors" field.
+func (m *WaveMutation) AppendRiskFactors(s []string) {
+	m.appendrisk_factors = append(m.appendrisk_factors, s...)
+}
+
+// AppendedRiskFactors returns the list of values that were appended to the "risk_factors" field in this mutation.
+func (m *WaveMutation) AppendedRiskFactors() ([]string, bool) {
+	if len(m.appendrisk_factors) == 0 {
+		return nil, false
+	}
+	return m.appendrisk_factors, true
+}
+
+// ClearRiskFactors clears the value of the "risk_factors" field.
+func (m *WaveMutation) ClearRiskFactors() {
+	m.risk_factors = nil
+	m.appendrisk_factors = nil
+	m.clearedFields[wave.FieldRiskFactors] = struct{}{}
+}
+
+// RiskFactorsCleared returns if the "risk_factors" field was cleared in this mutation.
+func (m *WaveMutation) RiskFactorsCleared() bool {
+	_, ok := m.clearedFields[wave.FieldRiskFactors]
+	return ok
+}
+
+// ResetRiskFactors resets all changes to the "risk_factors" field.
+func (m *WaveMutation) ResetRiskFactors() {
+	m.risk_factors = nil
+	m.appendrisk_factors = nil
+	delete(m.clearedFields, wave.FieldRiskFactors)
+}
+
 // ClearTenant clears the "tenant" edge to the Tenant entity.
 func (m *WaveMutation) ClearTenant() {
 	m.clearedtenant = true
@@ -27230,7 +29032,7 @@ func (m *WaveMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WaveMutation) Fields() []string {
-	fields := make([]string, 0, 15)
+	fields := make([]string, 0, 19)
 	if m.created_at != nil {
 		fields = append(fields, wave.FieldCreatedAt)
 	}
@@ -27276,6 +29078,18 @@ func (m *WaveMutation) Fields() []string {
 	if m.status != nil {
 		fields = append(fields, wave.FieldStatus)
 	}
+	if m.confidence != nil {
+		fields = append(fields, wave.FieldConfidence)
+	}
+	if m.confidence_factors != nil {
+		fields = append(fields, wave.FieldConfidenceFactors)
+	}
+	if m.risk != nil {
+		fields = append(fields, wave.FieldRisk)
+	}
+	if m.risk_factors != nil {
+		fields = append(fields, wave.FieldRiskFactors)
+	}
 	return fields
 }
 
@@ -27314,6 +29128,14 @@ func (m *WaveMutation) Field(name string) (ent.Value, bool) {
 		return m.CutoverEndsAt()
 	case wave.FieldStatus:
 		return m.Status()
+	case wave.FieldConfidence:
+		return m.Confidence()
+	case wave.FieldConfidenceFactors:
+		return m.ConfidenceFactors()
+	case wave.FieldRisk:
+		return m.Risk()
+	case wave.FieldRiskFactors:
+		return m.RiskFactors()
 	}
 	return nil, false
 }
@@ -27353,6 +29175,14 @@ func (m *WaveMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldCutoverEndsAt(ctx)
 	case wave.FieldStatus:
 		return m.OldStatus(ctx)
+	case wave.FieldConfidence:
+		return m.OldConfidence(ctx)
+	case wave.FieldConfidenceFactors:
+		return m.OldConfidenceFactors(ctx)
+	case wave.FieldRisk:
+		return m.OldRisk(ctx)
+	case wave.FieldRiskFactors:
+		return m.OldRiskFactors(ctx)
 	}
 	return nil, fmt.Errorf("unknown Wave field %s", name)
 }
@@ -27467,6 +29297,34 @@ func (m *WaveMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetStatus(v)
 		return nil
+	case wave.FieldConfidence:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConfidence(v)
+		return nil
+	case wave.FieldConfidenceFactors:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConfidenceFactors(v)
+		return nil
+	case wave.FieldRisk:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRisk(v)
+		return nil
+	case wave.FieldRiskFactors:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRiskFactors(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Wave field %s", name)
 }
@@ -27572,6 +29430,12 @@ func (m *WaveMutation) ClearedFields() []string {
 	if m.FieldCleared(wave.FieldCutoverEndsAt) {
 		fields = append(fields, wave.FieldCutoverEndsAt)
 	}
+	if m.FieldCleared(wave.FieldConfidenceFactors) {
+		fields = append(fields, wave.FieldConfidenceFactors)
+	}
+	if m.FieldCleared(wave.FieldRiskFactors) {
+		fields = append(fields, wave.FieldRiskFactors)
+	}
 	return fields
 }
 
@@ -27597,6 +29461,12 @@ func (m *WaveMutation) ClearField(name string) error {
 		return nil
 	case wave.FieldCutoverEndsAt:
 		m.ClearCutoverEndsAt()
+		return nil
+	case wave.FieldConfidenceFactors:
+		m.ClearConfidenceFactors()
+		return nil
+	case wave.FieldRiskFactors:
+		m.ClearRiskFactors()
 		return nil
 	}
 	return fmt.Errorf("unknown Wave nullable field %s", name)
@@ -27650,6 +29520,18 @@ func (m *WaveMutation) ResetField(name string) error {
 		return nil
 	case wave.FieldStatus:
 		m.ResetStatus()
+		return nil
+	case wave.FieldConfidence:
+		m.ResetConfidence()
+		return nil
+	case wave.FieldConfidenceFactors:
+		m.ResetConfidenceFactors()
+		return nil
+	case wave.FieldRisk:
+		m.ResetRisk()
+		return nil
+	case wave.FieldRiskFactors:
+		m.ResetRiskFactors()
 		return nil
 	}
 	return fmt.Errorf("unknown Wave field %s", name)

@@ -54,6 +54,15 @@ func (r *queryResolver) Applications(ctx context.Context, after *entgql.Cursor[i
 	return r.Client.Application.Query().Paginate(ctx, after, first, before, last, ent.WithApplicationOrder(orderBy), ent.WithApplicationFilter(where.Filter))
 }
 
+// ApplicationSuggestions is the resolver for the applicationSuggestions field.
+func (r *queryResolver) ApplicationSuggestions(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ApplicationSuggestionOrder, where *ent.ApplicationSuggestionWhereInput) (*ent.ApplicationSuggestionConnection, error) {
+	first, err := checkPage(first, last)
+	if err != nil {
+		return nil, err
+	}
+	return r.Client.ApplicationSuggestion.Query().Paginate(ctx, after, first, before, last, ent.WithApplicationSuggestionOrder(orderBy), ent.WithApplicationSuggestionFilter(where.Filter))
+}
+
 // Assessments is the resolver for the assessments field.
 func (r *queryResolver) Assessments(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AssessmentOrder, where *ent.AssessmentWhereInput) (*ent.AssessmentConnection, error) {
 	first, err := checkPage(first, last)

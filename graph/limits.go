@@ -78,6 +78,12 @@ var mutationWeights = map[string]int{
 	"testLaunch":        expensive,
 	"cutover":           expensive,
 	"rollback":          expensive,
+	// Suggesting reads the whole estate and infers applications inside the
+	// request; a split recomputes two suggestions' evidence from it.
+	"suggestApplications":         expensive,
+	"splitApplicationSuggestion":  expensive,
+	"acceptApplicationSuggestion": 1,
+	"renameApplicationSuggestion": 1,
 }
 
 // executableSchema is the schema with every list field priced (weighLists).
@@ -431,6 +437,15 @@ var listBounds = map[string]int{
 	"RecoveryPoint.labels":       10,
 	"Launch.checks":              20,
 	"CloudAccountCheck.checks":   10,
+	// Issue 12: a suggestion lists its members and its three heaviest
+	// ports and neighbours; a wave names a handful of rating factors; a
+	// plan its shared services (one per 600 hosts on generated estates).
+	"ApplicationSuggestion.members":    200,
+	"ApplicationSuggestion.ports":      3,
+	"ApplicationSuggestion.neighbours": 3,
+	"Wave.confidenceFactors":           10,
+	"Wave.riskFactors":                 10,
+	"Plan.sharedServices":              200,
 }
 
 // defaultListBound prices every other list: Plan's problems and warnings,

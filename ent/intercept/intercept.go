@@ -11,6 +11,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/agent"
 	"github.com/ferry-migrate/ferry/ent/apitoken"
 	"github.com/ferry-migrate/ferry/ent/application"
+	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
@@ -170,6 +171,33 @@ func (f TraverseApplication) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.ApplicationQuery", q)
+}
+
+// The ApplicationSuggestionFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ApplicationSuggestionFunc func(context.Context, *ent.ApplicationSuggestionQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ApplicationSuggestionFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ApplicationSuggestionQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ApplicationSuggestionQuery", q)
+}
+
+// The TraverseApplicationSuggestion type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseApplicationSuggestion func(context.Context, *ent.ApplicationSuggestionQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseApplicationSuggestion) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseApplicationSuggestion) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ApplicationSuggestionQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ApplicationSuggestionQuery", q)
 }
 
 // The AssessmentFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -748,6 +776,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.AgentQuery, predicate.Agent, agent.OrderOption]{typ: ent.TypeAgent, tq: q}, nil
 	case *ent.ApplicationQuery:
 		return &query[*ent.ApplicationQuery, predicate.Application, application.OrderOption]{typ: ent.TypeApplication, tq: q}, nil
+	case *ent.ApplicationSuggestionQuery:
+		return &query[*ent.ApplicationSuggestionQuery, predicate.ApplicationSuggestion, applicationsuggestion.OrderOption]{typ: ent.TypeApplicationSuggestion, tq: q}, nil
 	case *ent.AssessmentQuery:
 		return &query[*ent.AssessmentQuery, predicate.Assessment, assessment.OrderOption]{typ: ent.TypeAssessment, tq: q}, nil
 	case *ent.AuditEventQuery:

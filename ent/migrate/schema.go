@@ -134,6 +134,52 @@ var (
 			},
 		},
 	}
+	// ApplicationSuggestionsColumns holds the columns for the "application_suggestions" table.
+	ApplicationSuggestionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "environment", Type: field.TypeString, Default: ""},
+		{Name: "extends", Type: field.TypeString, Default: ""},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"open", "accepted"}, Default: "open"},
+		{Name: "members", Type: field.TypeJSON},
+		{Name: "host_count", Type: field.TypeInt, Default: 0},
+		{Name: "internal_weight", Type: field.TypeInt64, Default: 0},
+		{Name: "external_weight", Type: field.TypeInt64, Default: 0},
+		{Name: "shared_weight", Type: field.TypeInt64, Default: 0},
+		{Name: "cohesion", Type: field.TypeFloat64, Default: 0},
+		{Name: "ports", Type: field.TypeJSON, Nullable: true},
+		{Name: "neighbours", Type: field.TypeJSON, Nullable: true},
+		{Name: "application_id", Type: field.TypeInt, Nullable: true},
+		{Name: "tenant_id", Type: field.TypeInt},
+	}
+	// ApplicationSuggestionsTable holds the schema information for the "application_suggestions" table.
+	ApplicationSuggestionsTable = &schema.Table{
+		Name:       "application_suggestions",
+		Columns:    ApplicationSuggestionsColumns,
+		PrimaryKey: []*schema.Column{ApplicationSuggestionsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "application_suggestions_tenants_tenant",
+				Columns:    []*schema.Column{ApplicationSuggestionsColumns[16]},
+				RefColumns: []*schema.Column{TenantsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "applicationsuggestion_tenant_id",
+				Unique:  false,
+				Columns: []*schema.Column{ApplicationSuggestionsColumns[16]},
+			},
+			{
+				Name:    "applicationsuggestion_tenant_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{ApplicationSuggestionsColumns[16], ApplicationSuggestionsColumns[6]},
+			},
+		},
+	}
 	// AssessmentsColumns holds the columns for the "assessments" table.
 	AssessmentsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -715,6 +761,7 @@ var (
 		{Name: "unplaced", Type: field.TypeJSON, Nullable: true},
 		{Name: "cycles", Type: field.TypeJSON, Nullable: true},
 		{Name: "warnings", Type: field.TypeJSON, Nullable: true},
+		{Name: "shared_services", Type: field.TypeJSON, Nullable: true},
 		{Name: "started_at", Type: field.TypeTime, Nullable: true},
 		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
 		{Name: "tenant_id", Type: field.TypeInt},
@@ -727,7 +774,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "plans_tenants_tenant",
-				Columns:    []*schema.Column{PlansColumns[16]},
+				Columns:    []*schema.Column{PlansColumns[17]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -736,7 +783,7 @@ var (
 			{
 				Name:    "plan_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{PlansColumns[16]},
+				Columns: []*schema.Column{PlansColumns[17]},
 			},
 		},
 	}
@@ -1084,6 +1131,10 @@ var (
 		{Name: "wire_bytes", Type: field.TypeInt64, Default: 0},
 		{Name: "cutover_ends_at", Type: field.TypeTime, Nullable: true},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"planned", "replicating", "ready", "cutting_over", "done"}, Default: "planned"},
+		{Name: "confidence", Type: field.TypeString, Default: ""},
+		{Name: "confidence_factors", Type: field.TypeJSON, Nullable: true},
+		{Name: "risk", Type: field.TypeString, Default: ""},
+		{Name: "risk_factors", Type: field.TypeJSON, Nullable: true},
 		{Name: "plan_waves", Type: field.TypeInt},
 		{Name: "tenant_id", Type: field.TypeInt},
 	}
@@ -1095,13 +1146,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "waves_plans_waves",
-				Columns:    []*schema.Column{WavesColumns[15]},
+				Columns:    []*schema.Column{WavesColumns[19]},
 				RefColumns: []*schema.Column{PlansColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "waves_tenants_tenant",
-				Columns:    []*schema.Column{WavesColumns[16]},
+				Columns:    []*schema.Column{WavesColumns[20]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -1110,17 +1161,17 @@ var (
 			{
 				Name:    "wave_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{WavesColumns[16]},
+				Columns: []*schema.Column{WavesColumns[20]},
 			},
 			{
 				Name:    "wave_tenant_id_plan_waves",
 				Unique:  false,
-				Columns: []*schema.Column{WavesColumns[16], WavesColumns[15]},
+				Columns: []*schema.Column{WavesColumns[20], WavesColumns[19]},
 			},
 			{
 				Name:    "wave_plan_waves",
 				Unique:  false,
-				Columns: []*schema.Column{WavesColumns[15]},
+				Columns: []*schema.Column{WavesColumns[19]},
 			},
 		},
 	}
@@ -1196,6 +1247,7 @@ var (
 		APITokensTable,
 		AgentsTable,
 		ApplicationsTable,
+		ApplicationSuggestionsTable,
 		AssessmentsTable,
 		AuditEventsTable,
 		CloudAccountsTable,
@@ -1234,6 +1286,10 @@ func init() {
 	ApplicationsTable.ForeignKeys[0].RefTable = TenantsTable
 	ApplicationsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(8589934592),
+	}
+	ApplicationSuggestionsTable.ForeignKeys[0].RefTable = TenantsTable
+	ApplicationSuggestionsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(94489280512),
 	}
 	AssessmentsTable.ForeignKeys[0].RefTable = TenantsTable
 	AssessmentsTable.ForeignKeys[1].RefTable = HostsTable
@@ -1313,12 +1369,12 @@ func init() {
 	StepsTable.ForeignKeys[1].RefTable = MigrationsTable
 	StepsTable.ForeignKeys[2].RefTable = TenantsTable
 	StepsTable.Annotation = &entsql.Annotation{
-		IncrementStart: func(i int) *int { return &i }(94489280512),
+		IncrementStart: func(i int) *int { return &i }(98784247808),
 	}
 	StepEventsTable.ForeignKeys[0].RefTable = StepsTable
 	StepEventsTable.ForeignKeys[1].RefTable = TenantsTable
 	StepEventsTable.Annotation = &entsql.Annotation{
-		IncrementStart: func(i int) *int { return &i }(98784247808),
+		IncrementStart: func(i int) *int { return &i }(103079215104),
 	}
 	TenantsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(77309411328),

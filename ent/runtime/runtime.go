@@ -8,6 +8,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/agent"
 	"github.com/ferry-migrate/ferry/ent/apitoken"
 	"github.com/ferry-migrate/ferry/ent/application"
+	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
@@ -159,6 +160,71 @@ func init() {
 	applicationDescSuggested := applicationFields[2].Descriptor()
 	// application.DefaultSuggested holds the default value on creation for the suggested field.
 	application.DefaultSuggested = applicationDescSuggested.Default.(bool)
+	applicationsuggestionMixin := schema.ApplicationSuggestion{}.Mixin()
+	applicationsuggestionMixinHooks1 := applicationsuggestionMixin[1].Hooks()
+	applicationsuggestion.Hooks[0] = applicationsuggestionMixinHooks1[0]
+	applicationsuggestionMixinInters1 := applicationsuggestionMixin[1].Interceptors()
+	applicationsuggestion.Interceptors[0] = applicationsuggestionMixinInters1[0]
+	applicationsuggestionMixinFields0 := applicationsuggestionMixin[0].Fields()
+	_ = applicationsuggestionMixinFields0
+	applicationsuggestionFields := schema.ApplicationSuggestion{}.Fields()
+	_ = applicationsuggestionFields
+	// applicationsuggestionDescCreatedAt is the schema descriptor for created_at field.
+	applicationsuggestionDescCreatedAt := applicationsuggestionMixinFields0[0].Descriptor()
+	// applicationsuggestion.DefaultCreatedAt holds the default value on creation for the created_at field.
+	applicationsuggestion.DefaultCreatedAt = applicationsuggestionDescCreatedAt.Default.(func() time.Time)
+	// applicationsuggestionDescUpdatedAt is the schema descriptor for updated_at field.
+	applicationsuggestionDescUpdatedAt := applicationsuggestionMixinFields0[1].Descriptor()
+	// applicationsuggestion.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	applicationsuggestion.DefaultUpdatedAt = applicationsuggestionDescUpdatedAt.Default.(func() time.Time)
+	// applicationsuggestion.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	applicationsuggestion.UpdateDefaultUpdatedAt = applicationsuggestionDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// applicationsuggestionDescName is the schema descriptor for name field.
+	applicationsuggestionDescName := applicationsuggestionFields[0].Descriptor()
+	// applicationsuggestion.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	applicationsuggestion.NameValidator = func() func(string) error {
+		validators := applicationsuggestionDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// applicationsuggestionDescEnvironment is the schema descriptor for environment field.
+	applicationsuggestionDescEnvironment := applicationsuggestionFields[1].Descriptor()
+	// applicationsuggestion.DefaultEnvironment holds the default value on creation for the environment field.
+	applicationsuggestion.DefaultEnvironment = applicationsuggestionDescEnvironment.Default.(string)
+	// applicationsuggestionDescExtends is the schema descriptor for extends field.
+	applicationsuggestionDescExtends := applicationsuggestionFields[2].Descriptor()
+	// applicationsuggestion.DefaultExtends holds the default value on creation for the extends field.
+	applicationsuggestion.DefaultExtends = applicationsuggestionDescExtends.Default.(string)
+	// applicationsuggestionDescHostCount is the schema descriptor for host_count field.
+	applicationsuggestionDescHostCount := applicationsuggestionFields[5].Descriptor()
+	// applicationsuggestion.DefaultHostCount holds the default value on creation for the host_count field.
+	applicationsuggestion.DefaultHostCount = applicationsuggestionDescHostCount.Default.(int)
+	// applicationsuggestionDescInternalWeight is the schema descriptor for internal_weight field.
+	applicationsuggestionDescInternalWeight := applicationsuggestionFields[6].Descriptor()
+	// applicationsuggestion.DefaultInternalWeight holds the default value on creation for the internal_weight field.
+	applicationsuggestion.DefaultInternalWeight = applicationsuggestionDescInternalWeight.Default.(int64)
+	// applicationsuggestionDescExternalWeight is the schema descriptor for external_weight field.
+	applicationsuggestionDescExternalWeight := applicationsuggestionFields[7].Descriptor()
+	// applicationsuggestion.DefaultExternalWeight holds the default value on creation for the external_weight field.
+	applicationsuggestion.DefaultExternalWeight = applicationsuggestionDescExternalWeight.Default.(int64)
+	// applicationsuggestionDescSharedWeight is the schema descriptor for shared_weight field.
+	applicationsuggestionDescSharedWeight := applicationsuggestionFields[8].Descriptor()
+	// applicationsuggestion.DefaultSharedWeight holds the default value on creation for the shared_weight field.
+	applicationsuggestion.DefaultSharedWeight = applicationsuggestionDescSharedWeight.Default.(int64)
+	// applicationsuggestionDescCohesion is the schema descriptor for cohesion field.
+	applicationsuggestionDescCohesion := applicationsuggestionFields[9].Descriptor()
+	// applicationsuggestion.DefaultCohesion holds the default value on creation for the cohesion field.
+	applicationsuggestion.DefaultCohesion = applicationsuggestionDescCohesion.Default.(float64)
 	assessmentMixin := schema.Assessment{}.Mixin()
 	assessmentMixinHooks1 := assessmentMixin[1].Hooks()
 	assessment.Hooks[0] = assessmentMixinHooks1[0]
@@ -1171,6 +1237,14 @@ func init() {
 	waveDescWireBytes := waveFields[9].Descriptor()
 	// wave.DefaultWireBytes holds the default value on creation for the wire_bytes field.
 	wave.DefaultWireBytes = waveDescWireBytes.Default.(int64)
+	// waveDescConfidence is the schema descriptor for confidence field.
+	waveDescConfidence := waveFields[12].Descriptor()
+	// wave.DefaultConfidence holds the default value on creation for the confidence field.
+	wave.DefaultConfidence = waveDescConfidence.Default.(string)
+	// waveDescRisk is the schema descriptor for risk field.
+	waveDescRisk := waveFields[14].Descriptor()
+	// wave.DefaultRisk holds the default value on creation for the risk field.
+	wave.DefaultRisk = waveDescRisk.Default.(string)
 	wavememberMixin := schema.WaveMember{}.Mixin()
 	wavememberMixinHooks1 := wavememberMixin[1].Hooks()
 	wavemember.Hooks[0] = wavememberMixinHooks1[0]

@@ -444,6 +444,47 @@ export const scenarios = [
     },
   },
   {
+    // Applications from traffic: an estate without labels (three
+    // applications of web, app and db tiers that call each other inside,
+    // one call between two of them) is imported; the consultant asks for
+    // suggestions, the screen's figures match the API's, and accepting one
+    // labels its hosts in the database.
+    name: '24-suggest-and-accept-an-application',
+    async run({ page, base, server, shared, shot }) {
+      const api = shared.api
+      const hosts = []
+      const connections = []
+      for (const app of ['orders', 'ledger', 'stock']) {
+        for (const tier of ['web01', 'web02', 'app01', 'app02', 'db01']) {
+          hosts.push({ id: `sg-${app}-${tier}`, name: `sg-${app}-${tier}`, environment: 'production', os: 'Ubuntu 22.04', cpus: 2, memory_mib: 4096 })
+        }
+        for (const w of ['web01', 'web02']) for (const a of ['app01', 'app02']) connections.push({ src: `sg-${app}-${w}`, dst: `sg-${app}-${a}`, port: 8080, protocol: 'tcp', count: 4000 })
+        for (const a of ['app01', 'app02']) connections.push({ src: `sg-${app}-${a}`, dst: `sg-${app}-db01`, port: 5432, protocol: 'tcp', count: 9000 })
+      }
+      connections.push({ src: 'sg-orders-app01', dst: 'sg-ledger-app01', port: 8443, protocol: 'tcp', count: 300 })
+      await api.upload({ 'suggest-estate.json': JSON.stringify({ hosts, connections }) })
+      await signIn(page, base, server.admin, '/applications')
+      await page.locator('[data-test=suggest-run]').click()
+      await page.locator('.el-message--success', { hasText: 'application(s) suggested' }).waitFor()
+      const row = page.locator('[data-test=suggestion][data-name=sg-orders]')
+      await row.waitFor()
+      const d = await api.gql('{ applicationSuggestions(first: 100, where: {status: open, name: "sg-orders"}) { edges { node { id hostCount cohesion internalWeight } } } }')
+      const node = d.data.applicationSuggestions.edges[0]?.node
+      assert(node && node.hostCount === 5, `the API suggests sg-orders with ${node?.hostCount} hosts, want 5`)
+      const shownHosts = await row.getAttribute('data-hosts')
+      const shownCohesion = await row.getAttribute('data-cohesion')
+      assert(shownHosts === String(node.hostCount), `screen shows ${shownHosts} hosts, API ${node.hostCount}`)
+      assert(shownCohesion === `${Math.round(node.cohesion * 100)} %`, `screen shows cohesion ${shownCohesion}, API ${node.cohesion}`)
+      assert(node.cohesion > 0.9 && node.internalWeight === 2 * 2 * 4000 + 2 * 9000, `evidence ${JSON.stringify(node)}`)
+      await shot('suggestions')
+      await page.locator('[data-test=accept][data-name=sg-orders]').click()
+      await page.locator('.el-message--success', { hasText: 'Application sg-orders accepted' }).waitFor()
+      await page.locator('[data-test=suggestion][data-name=sg-orders]').waitFor({ state: 'detached' })
+      const labelled = await api.gql('{ hosts(first: 0, where: {hasApplicationWith: [{name: "sg-orders"}]}) { totalCount } }')
+      assert(labelled.data.hosts.totalCount === 5, `the database labels ${labelled.data.hosts.totalCount} hosts sg-orders, want 5`)
+    },
+  },
+  {
     // Runs late: the upload adds hosts, and earlier scenarios count the seeded ones.
     name: '90-discovery-upload-and-tokens',
     // The refused upload is a 400 the browser logs.

@@ -39,3 +39,14 @@ describe('percent', () => {
     expect(percent(7, 5)).toBe(100)
   })
 })
+
+describe('formatShare', () => {
+  it('formats a fraction once as a percentage', async () => {
+    const { formatShare } = await import('./format')
+    expect(formatShare(0.143)).toBe('14 %')
+    expect(formatShare(0.0143)).toBe('1.4 %')
+    expect(formatShare(1)).toBe('100 %')
+    expect(formatShare(0)).toBe('0 %')
+    expect(formatShare(undefined)).toBe('0 %')
+  })
+})

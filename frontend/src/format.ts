@@ -50,3 +50,12 @@ export function percent(done: number, total: number): number {
   if (!total || total <= 0) return 0
   return Math.max(0, Math.min(100, Math.round((done / total) * 1000) / 10))
 }
+
+// formatShare formats a fraction (0.143) as a percentage, once: "14.3 %".
+// The API gives shares as fractions everywhere; nothing else multiplies them.
+export function formatShare(fraction: number | null | undefined): string {
+  const f = Number(fraction ?? 0)
+  if (!Number.isFinite(f) || f <= 0) return '0 %'
+  const p = f * 100
+  return p < 10 ? `${p.toFixed(1)} %` : `${Math.round(p)} %`
+}

@@ -22,6 +22,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'hosts/:id', name: 'host', component: () => import('@/screens/host/HostDetail.vue'), props: true, meta: { title: 'nav.inventory' } },
       { path: 'discovery', name: 'discovery', component: () => import('@/screens/discovery/Discovery.vue'), meta: { title: 'nav.discovery' } },
       { path: 'topology', name: 'topology', component: () => import('@/screens/topology/Topology.vue'), meta: { title: 'nav.topology' } },
+      { path: 'applications', name: 'applications', component: () => import('@/screens/applications/Applications.vue'), meta: { title: 'nav.applications' } },
       { path: 'assessment', name: 'assessment', component: () => import('@/screens/assessment/Assessment.vue'), meta: { title: 'nav.assessment' } },
       { path: 'plans', name: 'plans', component: () => import('@/screens/plans/Plans.vue'), meta: { title: 'nav.plans' } },
       { path: 'migrations', name: 'migrations', component: () => import('@/screens/migrations/Migrations.vue'), meta: { title: 'nav.migrations' } },

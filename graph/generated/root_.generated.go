@@ -111,6 +111,38 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	ApplicationSuggestion struct {
+		ApplicationID  func(childComplexity int) int
+		Cohesion       func(childComplexity int) int
+		CreatedAt      func(childComplexity int) int
+		Environment    func(childComplexity int) int
+		Extends        func(childComplexity int) int
+		ExternalWeight func(childComplexity int) int
+		HostCount      func(childComplexity int) int
+		ID             func(childComplexity int) int
+		InternalWeight func(childComplexity int) int
+		Members        func(childComplexity int) int
+		Name           func(childComplexity int) int
+		Neighbours     func(childComplexity int) int
+		Ports          func(childComplexity int) int
+		SharedWeight   func(childComplexity int) int
+		Status         func(childComplexity int) int
+		Tenant         func(childComplexity int) int
+		TenantID       func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+	}
+
+	ApplicationSuggestionConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ApplicationSuggestionEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Assessment struct {
 		Actions               func(childComplexity int) int
 		CreatedAt             func(childComplexity int) int
@@ -453,31 +485,35 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		ChangePassword          func(childComplexity int, current string, new string) int
-		CheckCloudAccount       func(childComplexity int, id int) int
-		CreateAPIToken          func(childComplexity int, name string, expiresAt *time.Time) int
-		CreateApplication       func(childComplexity int, input ent.CreateApplicationInput) int
-		CreateCloudAccount      func(childComplexity int, input model.CreateCloudAccountInput) int
-		CreateHost              func(childComplexity int, input ent.CreateHostInput) int
-		CreateRegistrationToken func(childComplexity int, input model.CreateRegistrationTokenInput) int
-		CreateTenant            func(childComplexity int, input ent.CreateTenantInput, ownerEmail string, ownerPassword *string) int
-		CreateUser              func(childComplexity int, input ent.CreateUserInput, password string) int
-		Cutover                 func(childComplexity int, migrationID int) int
-		DeleteCloudAccount      func(childComplexity int, id int) int
-		DeleteHost              func(childComplexity int, id int) int
-		GeneratePlan            func(childComplexity int, input model.GeneratePlanInput) int
-		MovePlanHost            func(childComplexity int, planID int, hostID int, toWave int, wholeGroup *bool, confirm *bool) int
-		RevokeAPIToken          func(childComplexity int, id int) int
-		RevokeAgent             func(childComplexity int, id int) int
-		RevokeRegistrationToken func(childComplexity int, id int) int
-		Rollback                func(childComplexity int, migrationID int) int
-		RunAssessment           func(childComplexity int, target string, region *string, bandwidth *string, headroom *float64) int
-		StartMigration          func(childComplexity int, hostIds []int, cloudAccountID *int, rateLimit *string) int
-		TestLaunch              func(childComplexity int, migrationID int, recoveryPointID *int) int
-		UpdateApplication       func(childComplexity int, id int, input ent.UpdateApplicationInput) int
-		UpdateHost              func(childComplexity int, id int, input ent.UpdateHostInput) int
-		UpdateTenant            func(childComplexity int, id int, input ent.UpdateTenantInput) int
-		UpdateUser              func(childComplexity int, id int, input ent.UpdateUserInput, password *string) int
+		AcceptApplicationSuggestion func(childComplexity int, id int, name *string) int
+		ChangePassword              func(childComplexity int, current string, new string) int
+		CheckCloudAccount           func(childComplexity int, id int) int
+		CreateAPIToken              func(childComplexity int, name string, expiresAt *time.Time) int
+		CreateApplication           func(childComplexity int, input ent.CreateApplicationInput) int
+		CreateCloudAccount          func(childComplexity int, input model.CreateCloudAccountInput) int
+		CreateHost                  func(childComplexity int, input ent.CreateHostInput) int
+		CreateRegistrationToken     func(childComplexity int, input model.CreateRegistrationTokenInput) int
+		CreateTenant                func(childComplexity int, input ent.CreateTenantInput, ownerEmail string, ownerPassword *string) int
+		CreateUser                  func(childComplexity int, input ent.CreateUserInput, password string) int
+		Cutover                     func(childComplexity int, migrationID int) int
+		DeleteCloudAccount          func(childComplexity int, id int) int
+		DeleteHost                  func(childComplexity int, id int) int
+		GeneratePlan                func(childComplexity int, input model.GeneratePlanInput) int
+		MovePlanHost                func(childComplexity int, planID int, hostID int, toWave int, wholeGroup *bool, confirm *bool) int
+		RenameApplicationSuggestion func(childComplexity int, id int, name string) int
+		RevokeAPIToken              func(childComplexity int, id int) int
+		RevokeAgent                 func(childComplexity int, id int) int
+		RevokeRegistrationToken     func(childComplexity int, id int) int
+		Rollback                    func(childComplexity int, migrationID int) int
+		RunAssessment               func(childComplexity int, target string, region *string, bandwidth *string, headroom *float64) int
+		SplitApplicationSuggestion  func(childComplexity int, id int, hostIds []int, name *string) int
+		StartMigration              func(childComplexity int, hostIds []int, cloudAccountID *int, rateLimit *string) int
+		SuggestApplications         func(childComplexity int) int
+		TestLaunch                  func(childComplexity int, migrationID int, recoveryPointID *int) int
+		UpdateApplication           func(childComplexity int, id int, input ent.UpdateApplicationInput) int
+		UpdateHost                  func(childComplexity int, id int, input ent.UpdateHostInput) int
+		UpdateTenant                func(childComplexity int, id int, input ent.UpdateTenantInput) int
+		UpdateUser                  func(childComplexity int, id int, input ent.UpdateUserInput, password *string) int
 	}
 
 	NetworkInterface struct {
@@ -501,25 +537,26 @@ type ComplexityRoot struct {
 	}
 
 	Plan struct {
-		Constraints func(childComplexity int) int
-		CreatedAt   func(childComplexity int) int
-		Cycles      func(childComplexity int) int
-		Error       func(childComplexity int) int
-		FinishedAt  func(childComplexity int) int
-		ID          func(childComplexity int) int
-		Infeasible  func(childComplexity int) int
-		Metrics     func(childComplexity int) int
-		Name        func(childComplexity int) int
-		Problems    func(childComplexity int) int
-		StartedAt   func(childComplexity int) int
-		Status      func(childComplexity int) int
-		Target      func(childComplexity int) int
-		Tenant      func(childComplexity int) int
-		TenantID    func(childComplexity int) int
-		Unplaced    func(childComplexity int) int
-		UpdatedAt   func(childComplexity int) int
-		Warnings    func(childComplexity int) int
-		Waves       func(childComplexity int) int
+		Constraints    func(childComplexity int) int
+		CreatedAt      func(childComplexity int) int
+		Cycles         func(childComplexity int) int
+		Error          func(childComplexity int) int
+		FinishedAt     func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Infeasible     func(childComplexity int) int
+		Metrics        func(childComplexity int) int
+		Name           func(childComplexity int) int
+		Problems       func(childComplexity int) int
+		SharedServices func(childComplexity int) int
+		StartedAt      func(childComplexity int) int
+		Status         func(childComplexity int) int
+		Target         func(childComplexity int) int
+		Tenant         func(childComplexity int) int
+		TenantID       func(childComplexity int) int
+		Unplaced       func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+		Warnings       func(childComplexity int) int
+		Waves          func(childComplexity int) int
 	}
 
 	PlanConnection struct {
@@ -540,24 +577,25 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		APITokens          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.APITokenOrder, where *ent.APITokenWhereInput) int
-		Agents             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AgentOrder, where *ent.AgentWhereInput) int
-		Applications       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ApplicationOrder, where *ent.ApplicationWhereInput) int
-		AssessmentSummary  func(childComplexity int, target string) int
-		Assessments        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AssessmentOrder, where *ent.AssessmentWhereInput) int
-		AuditEvents        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) int
-		CloudAccounts      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.CloudAccountOrder, where *ent.CloudAccountWhereInput) int
-		Connections        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ConnectionOrder, where *ent.ConnectionWhereInput) int
-		Hosts              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy []*ent.HostOrder, where *ent.HostWhereInput) int
-		ImportRuns         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ImportRunOrder, where *ent.ImportRunWhereInput) int
-		Migrations         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.MigrationOrder, where *ent.MigrationWhereInput) int
-		Node               func(childComplexity int, id int) int
-		Nodes              func(childComplexity int, ids []int) int
-		Plans              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PlanOrder, where *ent.PlanWhereInput) int
-		RegistrationTokens func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RegistrationTokenOrder, where *ent.RegistrationTokenWhereInput) int
-		Tenants            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.TenantOrder, where *ent.TenantWhereInput) int
-		Users              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
-		Viewer             func(childComplexity int) int
+		APITokens              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.APITokenOrder, where *ent.APITokenWhereInput) int
+		Agents                 func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AgentOrder, where *ent.AgentWhereInput) int
+		ApplicationSuggestions func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ApplicationSuggestionOrder, where *ent.ApplicationSuggestionWhereInput) int
+		Applications           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ApplicationOrder, where *ent.ApplicationWhereInput) int
+		AssessmentSummary      func(childComplexity int, target string) int
+		Assessments            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AssessmentOrder, where *ent.AssessmentWhereInput) int
+		AuditEvents            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) int
+		CloudAccounts          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.CloudAccountOrder, where *ent.CloudAccountWhereInput) int
+		Connections            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ConnectionOrder, where *ent.ConnectionWhereInput) int
+		Hosts                  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy []*ent.HostOrder, where *ent.HostWhereInput) int
+		ImportRuns             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ImportRunOrder, where *ent.ImportRunWhereInput) int
+		Migrations             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.MigrationOrder, where *ent.MigrationWhereInput) int
+		Node                   func(childComplexity int, id int) int
+		Nodes                  func(childComplexity int, ids []int) int
+		Plans                  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PlanOrder, where *ent.PlanWhereInput) int
+		RegistrationTokens     func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RegistrationTokenOrder, where *ent.RegistrationTokenWhereInput) int
+		Tenants                func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.TenantOrder, where *ent.TenantWhereInput) int
+		Users                  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
+		Viewer                 func(childComplexity int) int
 	}
 
 	RecoveryPoint struct {
@@ -636,6 +674,12 @@ type ComplexityRoot struct {
 		MigrationProgress func(childComplexity int, ids []int) int
 	}
 
+	SuggestApplicationsPayload struct {
+		LabelConflicts func(childComplexity int) int
+		SharedServices func(childComplexity int) int
+		Suggestions    func(childComplexity int) int
+	}
+
 	Tenant struct {
 		CreatedAt func(childComplexity int) int
 		Disabled  func(childComplexity int) int
@@ -689,6 +733,8 @@ type ComplexityRoot struct {
 	}
 
 	Wave struct {
+		Confidence         func(childComplexity int) int
+		ConfidenceFactors  func(childComplexity int) int
 		CreatedAt          func(childComplexity int) int
 		CutoverAt          func(childComplexity int) int
 		CutoverEndsAt      func(childComplexity int) int
@@ -702,6 +748,8 @@ type ComplexityRoot struct {
 		Pilot              func(childComplexity int) int
 		Plan               func(childComplexity int) int
 		ReplicationSeconds func(childComplexity int) int
+		Risk               func(childComplexity int) int
+		RiskFactors        func(childComplexity int) int
 		StartsAt           func(childComplexity int) int
 		Status             func(childComplexity int) int
 		Tenant             func(childComplexity int) int
@@ -1052,6 +1100,147 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ApplicationEdge.Node(childComplexity), true
+
+	case "ApplicationSuggestion.applicationID":
+		if e.ComplexityRoot.ApplicationSuggestion.ApplicationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.ApplicationID(childComplexity), true
+	case "ApplicationSuggestion.cohesion":
+		if e.ComplexityRoot.ApplicationSuggestion.Cohesion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.Cohesion(childComplexity), true
+	case "ApplicationSuggestion.createdAt":
+		if e.ComplexityRoot.ApplicationSuggestion.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.CreatedAt(childComplexity), true
+	case "ApplicationSuggestion.environment":
+		if e.ComplexityRoot.ApplicationSuggestion.Environment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.Environment(childComplexity), true
+	case "ApplicationSuggestion.extends":
+		if e.ComplexityRoot.ApplicationSuggestion.Extends == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.Extends(childComplexity), true
+	case "ApplicationSuggestion.externalWeight":
+		if e.ComplexityRoot.ApplicationSuggestion.ExternalWeight == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.ExternalWeight(childComplexity), true
+	case "ApplicationSuggestion.hostCount":
+		if e.ComplexityRoot.ApplicationSuggestion.HostCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.HostCount(childComplexity), true
+	case "ApplicationSuggestion.id":
+		if e.ComplexityRoot.ApplicationSuggestion.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.ID(childComplexity), true
+	case "ApplicationSuggestion.internalWeight":
+		if e.ComplexityRoot.ApplicationSuggestion.InternalWeight == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.InternalWeight(childComplexity), true
+	case "ApplicationSuggestion.members":
+		if e.ComplexityRoot.ApplicationSuggestion.Members == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.Members(childComplexity), true
+	case "ApplicationSuggestion.name":
+		if e.ComplexityRoot.ApplicationSuggestion.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.Name(childComplexity), true
+	case "ApplicationSuggestion.neighbours":
+		if e.ComplexityRoot.ApplicationSuggestion.Neighbours == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.Neighbours(childComplexity), true
+	case "ApplicationSuggestion.ports":
+		if e.ComplexityRoot.ApplicationSuggestion.Ports == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.Ports(childComplexity), true
+	case "ApplicationSuggestion.sharedWeight":
+		if e.ComplexityRoot.ApplicationSuggestion.SharedWeight == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.SharedWeight(childComplexity), true
+	case "ApplicationSuggestion.status":
+		if e.ComplexityRoot.ApplicationSuggestion.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.Status(childComplexity), true
+	case "ApplicationSuggestion.tenant":
+		if e.ComplexityRoot.ApplicationSuggestion.Tenant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.Tenant(childComplexity), true
+	case "ApplicationSuggestion.tenantID":
+		if e.ComplexityRoot.ApplicationSuggestion.TenantID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.TenantID(childComplexity), true
+	case "ApplicationSuggestion.updatedAt":
+		if e.ComplexityRoot.ApplicationSuggestion.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.UpdatedAt(childComplexity), true
+
+	case "ApplicationSuggestionConnection.edges":
+		if e.ComplexityRoot.ApplicationSuggestionConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestionConnection.Edges(childComplexity), true
+	case "ApplicationSuggestionConnection.pageInfo":
+		if e.ComplexityRoot.ApplicationSuggestionConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestionConnection.PageInfo(childComplexity), true
+	case "ApplicationSuggestionConnection.totalCount":
+		if e.ComplexityRoot.ApplicationSuggestionConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestionConnection.TotalCount(childComplexity), true
+
+	case "ApplicationSuggestionEdge.cursor":
+		if e.ComplexityRoot.ApplicationSuggestionEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestionEdge.Cursor(childComplexity), true
+	case "ApplicationSuggestionEdge.node":
+		if e.ComplexityRoot.ApplicationSuggestionEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestionEdge.Node(childComplexity), true
 
 	case "Assessment.actions":
 		if e.ComplexityRoot.Assessment.Actions == nil {
@@ -2587,6 +2776,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MovePlanHostPayload.Violations(childComplexity), true
 
+	case "Mutation.acceptApplicationSuggestion":
+		if e.ComplexityRoot.Mutation.AcceptApplicationSuggestion == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_acceptApplicationSuggestion_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AcceptApplicationSuggestion(childComplexity, args["id"].(int), args["name"].(*string)), true
 	case "Mutation.changePassword":
 		if e.ComplexityRoot.Mutation.ChangePassword == nil {
 			break
@@ -2741,6 +2941,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.MovePlanHost(childComplexity, args["planId"].(int), args["hostId"].(int), args["toWave"].(int), args["wholeGroup"].(*bool), args["confirm"].(*bool)), true
+	case "Mutation.renameApplicationSuggestion":
+		if e.ComplexityRoot.Mutation.RenameApplicationSuggestion == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_renameApplicationSuggestion_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RenameApplicationSuggestion(childComplexity, args["id"].(int), args["name"].(string)), true
 	case "Mutation.revokeAPIToken":
 		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
 			break
@@ -2796,6 +3007,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RunAssessment(childComplexity, args["target"].(string), args["region"].(*string), args["bandwidth"].(*string), args["headroom"].(*float64)), true
+	case "Mutation.splitApplicationSuggestion":
+		if e.ComplexityRoot.Mutation.SplitApplicationSuggestion == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_splitApplicationSuggestion_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SplitApplicationSuggestion(childComplexity, args["id"].(int), args["hostIds"].([]int), args["name"].(*string)), true
 	case "Mutation.startMigration":
 		if e.ComplexityRoot.Mutation.StartMigration == nil {
 			break
@@ -2807,6 +3029,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.StartMigration(childComplexity, args["hostIds"].([]int), args["cloudAccountId"].(*int), args["rateLimit"].(*string)), true
+	case "Mutation.suggestApplications":
+		if e.ComplexityRoot.Mutation.SuggestApplications == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.SuggestApplications(childComplexity), true
 	case "Mutation.testLaunch":
 		if e.ComplexityRoot.Mutation.TestLaunch == nil {
 			break
@@ -3009,6 +3237,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Plan.Problems(childComplexity), true
+	case "Plan.sharedServices":
+		if e.ComplexityRoot.Plan.SharedServices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Plan.SharedServices(childComplexity), true
 	case "Plan.startedAt":
 		if e.ComplexityRoot.Plan.StartedAt == nil {
 			break
@@ -3137,6 +3371,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Agents(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.AgentOrder), args["where"].(*ent.AgentWhereInput)), true
+	case "Query.applicationSuggestions":
+		if e.ComplexityRoot.Query.ApplicationSuggestions == nil {
+			break
+		}
+
+		args, err := ec.field_Query_applicationSuggestions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ApplicationSuggestions(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.ApplicationSuggestionOrder), args["where"].(*ent.ApplicationSuggestionWhereInput)), true
 	case "Query.applications":
 		if e.ComplexityRoot.Query.Applications == nil {
 			break
@@ -3618,6 +3863,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Subscription.MigrationProgress(childComplexity, args["ids"].([]int)), true
 
+	case "SuggestApplicationsPayload.labelConflicts":
+		if e.ComplexityRoot.SuggestApplicationsPayload.LabelConflicts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SuggestApplicationsPayload.LabelConflicts(childComplexity), true
+	case "SuggestApplicationsPayload.sharedServices":
+		if e.ComplexityRoot.SuggestApplicationsPayload.SharedServices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SuggestApplicationsPayload.SharedServices(childComplexity), true
+	case "SuggestApplicationsPayload.suggestions":
+		if e.ComplexityRoot.SuggestApplicationsPayload.Suggestions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SuggestApplicationsPayload.Suggestions(childComplexity), true
+
 	case "Tenant.createdAt":
 		if e.ComplexityRoot.Tenant.CreatedAt == nil {
 			break
@@ -3816,6 +4080,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Viewer.User(childComplexity), true
 
+	case "Wave.confidence":
+		if e.ComplexityRoot.Wave.Confidence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.Confidence(childComplexity), true
+	case "Wave.confidenceFactors":
+		if e.ComplexityRoot.Wave.ConfidenceFactors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.ConfidenceFactors(childComplexity), true
 	case "Wave.createdAt":
 		if e.ComplexityRoot.Wave.CreatedAt == nil {
 			break
@@ -3894,6 +4170,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Wave.ReplicationSeconds(childComplexity), true
+	case "Wave.risk":
+		if e.ComplexityRoot.Wave.Risk == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.Risk(childComplexity), true
+	case "Wave.riskFactors":
+		if e.ComplexityRoot.Wave.RiskFactors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.RiskFactors(childComplexity), true
 	case "Wave.startsAt":
 		if e.ComplexityRoot.Wave.StartsAt == nil {
 			break
@@ -4050,6 +4338,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AgentOrder", ec.unmarshalInputAgentOrder),
 			graphql.NewInputUnmarshaler("AgentWhereInput", ec.unmarshalInputAgentWhereInput),
 			graphql.NewInputUnmarshaler("ApplicationOrder", ec.unmarshalInputApplicationOrder),
+			graphql.NewInputUnmarshaler("ApplicationSuggestionOrder", ec.unmarshalInputApplicationSuggestionOrder),
+			graphql.NewInputUnmarshaler("ApplicationSuggestionWhereInput", ec.unmarshalInputApplicationSuggestionWhereInput),
 			graphql.NewInputUnmarshaler("ApplicationWhereInput", ec.unmarshalInputApplicationWhereInput),
 			graphql.NewInputUnmarshaler("AssessmentOrder", ec.unmarshalInputAssessmentOrder),
 			graphql.NewInputUnmarshaler("AssessmentWhereInput", ec.unmarshalInputAssessmentWhereInput),
@@ -4091,6 +4381,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RecoveryPointWhereInput", ec.unmarshalInputRecoveryPointWhereInput),
 			graphql.NewInputUnmarshaler("RegistrationTokenOrder", ec.unmarshalInputRegistrationTokenOrder),
 			graphql.NewInputUnmarshaler("RegistrationTokenWhereInput", ec.unmarshalInputRegistrationTokenWhereInput),
+			graphql.NewInputUnmarshaler("SharedServicesInput", ec.unmarshalInputSharedServicesInput),
 			graphql.NewInputUnmarshaler("SoftwareOrder", ec.unmarshalInputSoftwareOrder),
 			graphql.NewInputUnmarshaler("SoftwareWhereInput", ec.unmarshalInputSoftwareWhereInput),
 			graphql.NewInputUnmarshaler("TenantOrder", ec.unmarshalInputTenantOrder),
@@ -4107,6 +4398,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("WaveMemberOrder", ec.unmarshalInputWaveMemberOrder),
 			graphql.NewInputUnmarshaler("WaveMemberWhereInput", ec.unmarshalInputWaveMemberWhereInput),
 			graphql.NewInputUnmarshaler("WaveOrder", ec.unmarshalInputWaveOrder),
+			graphql.NewInputUnmarshaler("WaveRulesInput", ec.unmarshalInputWaveRulesInput),
 			graphql.NewInputUnmarshaler("WaveWhereInput", ec.unmarshalInputWaveWhereInput),
 		)
 	}
@@ -4714,6 +5006,253 @@ enum ApplicationOrderField {
   CREATED_AT
   UPDATED_AT
   NAME
+}
+type ApplicationSuggestion implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  tenantID: ID!
+  name: String!
+  environment: String!
+  extends: String!
+  status: ApplicationSuggestionStatus!
+  members: [Map!]!
+  hostCount: Int!
+  internalWeight: Int!
+  externalWeight: Int!
+  sharedWeight: Int!
+  cohesion: Float!
+  ports: [Map!]
+  neighbours: [String!]
+  applicationID: Int
+  tenant: Tenant!
+}
+"""
+A connection to a list of items.
+"""
+type ApplicationSuggestionConnection {
+  """
+  A list of edges.
+  """
+  edges: [ApplicationSuggestionEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type ApplicationSuggestionEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: ApplicationSuggestion
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for ApplicationSuggestion connections
+"""
+input ApplicationSuggestionOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order ApplicationSuggestions.
+  """
+  field: ApplicationSuggestionOrderField!
+}
+"""
+Properties by which ApplicationSuggestion connections can be ordered.
+"""
+enum ApplicationSuggestionOrderField {
+  CREATED_AT
+  UPDATED_AT
+  NAME
+  STATUS
+  HOST_COUNT
+  INTERNAL_WEIGHT
+  COHESION
+}
+"""
+ApplicationSuggestionStatus is enum for the field status
+"""
+enum ApplicationSuggestionStatus @goModel(model: "github.com/ferry-migrate/ferry/ent/applicationsuggestion.Status") {
+  open
+  accepted
+}
+"""
+ApplicationSuggestionWhereInput is used for filtering ApplicationSuggestion objects.
+Input was generated by ent.
+"""
+input ApplicationSuggestionWhereInput {
+  not: ApplicationSuggestionWhereInput
+  and: [ApplicationSuggestionWhereInput!]
+  or: [ApplicationSuggestionWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+  """
+  name field predicates
+  """
+  name: String
+  nameNEQ: String
+  nameIn: [String!]
+  nameNotIn: [String!]
+  nameGT: String
+  nameGTE: String
+  nameLT: String
+  nameLTE: String
+  nameContains: String
+  nameHasPrefix: String
+  nameHasSuffix: String
+  nameEqualFold: String
+  nameContainsFold: String
+  """
+  environment field predicates
+  """
+  environment: String
+  environmentNEQ: String
+  environmentIn: [String!]
+  environmentNotIn: [String!]
+  environmentGT: String
+  environmentGTE: String
+  environmentLT: String
+  environmentLTE: String
+  environmentContains: String
+  environmentHasPrefix: String
+  environmentHasSuffix: String
+  environmentEqualFold: String
+  environmentContainsFold: String
+  """
+  extends field predicates
+  """
+  extends: String
+  extendsNEQ: String
+  extendsIn: [String!]
+  extendsNotIn: [String!]
+  extendsGT: String
+  extendsGTE: String
+  extendsLT: String
+  extendsLTE: String
+  extendsContains: String
+  extendsHasPrefix: String
+  extendsHasSuffix: String
+  extendsEqualFold: String
+  extendsContainsFold: String
+  """
+  status field predicates
+  """
+  status: ApplicationSuggestionStatus
+  statusNEQ: ApplicationSuggestionStatus
+  statusIn: [ApplicationSuggestionStatus!]
+  statusNotIn: [ApplicationSuggestionStatus!]
+  """
+  host_count field predicates
+  """
+  hostCount: Int
+  hostCountNEQ: Int
+  hostCountIn: [Int!]
+  hostCountNotIn: [Int!]
+  hostCountGT: Int
+  hostCountGTE: Int
+  hostCountLT: Int
+  hostCountLTE: Int
+  """
+  internal_weight field predicates
+  """
+  internalWeight: Int
+  internalWeightNEQ: Int
+  internalWeightIn: [Int!]
+  internalWeightNotIn: [Int!]
+  internalWeightGT: Int
+  internalWeightGTE: Int
+  internalWeightLT: Int
+  internalWeightLTE: Int
+  """
+  external_weight field predicates
+  """
+  externalWeight: Int
+  externalWeightNEQ: Int
+  externalWeightIn: [Int!]
+  externalWeightNotIn: [Int!]
+  externalWeightGT: Int
+  externalWeightGTE: Int
+  externalWeightLT: Int
+  externalWeightLTE: Int
+  """
+  shared_weight field predicates
+  """
+  sharedWeight: Int
+  sharedWeightNEQ: Int
+  sharedWeightIn: [Int!]
+  sharedWeightNotIn: [Int!]
+  sharedWeightGT: Int
+  sharedWeightGTE: Int
+  sharedWeightLT: Int
+  sharedWeightLTE: Int
+  """
+  cohesion field predicates
+  """
+  cohesion: Float
+  cohesionNEQ: Float
+  cohesionIn: [Float!]
+  cohesionNotIn: [Float!]
+  cohesionGT: Float
+  cohesionGTE: Float
+  cohesionLT: Float
+  cohesionLTE: Float
+  """
+  application_id field predicates
+  """
+  applicationID: Int
+  applicationIDNEQ: Int
+  applicationIDIn: [Int!]
+  applicationIDNotIn: [Int!]
+  applicationIDGT: Int
+  applicationIDGTE: Int
+  applicationIDLT: Int
+  applicationIDLTE: Int
+  applicationIDIsNil: Boolean
+  applicationIDNotNil: Boolean
 }
 """
 ApplicationWhereInput is used for filtering Application objects.
@@ -7553,6 +8092,7 @@ type Plan implements Node {
   unplaced: [Map!]
   cycles: [Map!]
   warnings: [String!]
+  sharedServices: [Map!]
   startedAt: Time
   finishedAt: Time
   tenant: Tenant!
@@ -7861,6 +8401,37 @@ type Query {
     """
     where: ApplicationWhereInput
   ): ApplicationConnection!
+  applicationSuggestions(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for ApplicationSuggestions returned from the connection.
+    """
+    orderBy: ApplicationSuggestionOrder
+
+    """
+    Filtering options for ApplicationSuggestions returned from the connection.
+    """
+    where: ApplicationSuggestionWhereInput
+  ): ApplicationSuggestionConnection!
   assessments(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -9168,6 +9739,10 @@ type Wave implements Node {
   wireBytes: Int!
   cutoverEndsAt: Time
   status: WaveStatus!
+  confidence: String!
+  confidenceFactors: [String!]
+  risk: String!
+  riskFactors: [String!]
   tenant: Tenant!
   plan: Plan!
   members: [WaveMember!]
@@ -9555,6 +10130,38 @@ input WaveWhereInput {
   statusIn: [WaveStatus!]
   statusNotIn: [WaveStatus!]
   """
+  confidence field predicates
+  """
+  confidence: String
+  confidenceNEQ: String
+  confidenceIn: [String!]
+  confidenceNotIn: [String!]
+  confidenceGT: String
+  confidenceGTE: String
+  confidenceLT: String
+  confidenceLTE: String
+  confidenceContains: String
+  confidenceHasPrefix: String
+  confidenceHasSuffix: String
+  confidenceEqualFold: String
+  confidenceContainsFold: String
+  """
+  risk field predicates
+  """
+  risk: String
+  riskNEQ: String
+  riskIn: [String!]
+  riskNotIn: [String!]
+  riskGT: String
+  riskGTE: String
+  riskLT: String
+  riskLTE: String
+  riskContains: String
+  riskHasPrefix: String
+  riskHasSuffix: String
+  riskEqualFold: String
+  riskContainsFold: String
+  """
   plan edge predicates
   """
   hasPlan: Boolean
@@ -9755,6 +10362,38 @@ input PlanConstraintsInput {
   pilotEnvironments: [String!]
   pilotCriticality: [String!]
   improvementPasses: Int
+  "Hosts one cutover stream finishes in one cutover window (× parallelMigrations caps a wave); default: derived."
+  cutoverHostsPerWindow: Int
+  "The ordered wave rules, each on unless set to false."
+  waveRules: WaveRulesInput
+}
+
+"Azure Migrate's ordered wave rules (docs/planner.md); a rule higher in the list wins a conflict."
+input WaveRulesInput {
+  strongDependenciesTogether: Boolean
+  applicationsWhole: Boolean
+  dependenciesFirst: Boolean
+  devTestFirst: Boolean
+  separateProduction: Boolean
+  criticalNotEarly: Boolean
+  earlyWaves: Int
+  complexHosts: Int
+  workloadMin: Int
+  workloadMax: Int
+}
+
+"How shared services are found and placed."
+input SharedServicesInput {
+  detect: Boolean
+  "A host called by at least this share (0..1) of the hosts is shared."
+  callerShare: Float
+  portCallers: Int
+  minCallers: Int
+  "early, last or on_premises"
+  policy: String
+  "Host ids, names or application:NAME shared whatever their traffic / never shared."
+  hosts: [String!]
+  not: [String!]
 }
 
 input KeepTogetherInput {
@@ -9791,6 +10430,11 @@ input PlanRulesInput {
   keepApart: [KeepApartInput!]
   before: [BeforeRuleInput!]
   pins: [PinInput!]
+  "Group unlabelled hosts by their traffic (default true)."
+  inferApplications: Boolean
+  "Inference resolution: higher finds smaller applications (default 1)."
+  resolution: Float
+  sharedServices: SharedServicesInput
 }
 
 input GeneratePlanInput {
@@ -9869,6 +10513,37 @@ extend type Mutation {
   hosts, queued above). bandwidth (e.g. "100Mbps") sizes transfer estimates.
   """
   runAssessment(target: String!, region: String, bandwidth: String, headroom: Float): RunAssessmentPayload!
+}
+
+type SuggestApplicationsPayload {
+  "Open suggestions now stored (earlier open ones are replaced)."
+  suggestions: Int!
+  "Shared services found (kept out of grouping)."
+  sharedServices: Int!
+  "Labelled hosts whose traffic binds them to another application (the first 100)."
+  labelConflicts: [Map!]!
+}
+
+extend type Mutation {
+  """
+  Consultants: infer applications from the tenant's traffic (community
+  detection; labels respected) and store them as open suggestions with
+  their evidence. Generating a plan refreshes them too.
+  """
+  suggestApplications: SuggestApplicationsPayload!
+  """
+  Consultants: accept a suggestion: its hosts get the application (a new
+  one named name, default the suggestion's name, or the labelled one it
+  extends). Returns the application.
+  """
+  acceptApplicationSuggestion(id: ID!, name: String): Application!
+  "Consultants: rename an open suggestion."
+  renameApplicationSuggestion(id: ID!, name: String!): ApplicationSuggestion!
+  """
+  Consultants: split the listed hosts out of an open suggestion into a new
+  one (named name); both get their evidence recomputed.
+  """
+  splitApplicationSuggestion(id: ID!, hostIds: [ID!]!, name: String): [ApplicationSuggestion!]!
 }
 `, BuiltIn: false},
 	{Name: "../schema/subscription.graphqls", Input: `# Live migration progress over a websocket (graphql-transport-ws at /graphql,
@@ -10041,6 +10716,70 @@ func (ec *executionContext) childFields_ApplicationEdge(ctx context.Context, fie
 		return ec.fieldContext_ApplicationEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ApplicationEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ApplicationSuggestion(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ApplicationSuggestion_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ApplicationSuggestion_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_ApplicationSuggestion_updatedAt(ctx, field)
+	case "tenantID":
+		return ec.fieldContext_ApplicationSuggestion_tenantID(ctx, field)
+	case "name":
+		return ec.fieldContext_ApplicationSuggestion_name(ctx, field)
+	case "environment":
+		return ec.fieldContext_ApplicationSuggestion_environment(ctx, field)
+	case "extends":
+		return ec.fieldContext_ApplicationSuggestion_extends(ctx, field)
+	case "status":
+		return ec.fieldContext_ApplicationSuggestion_status(ctx, field)
+	case "members":
+		return ec.fieldContext_ApplicationSuggestion_members(ctx, field)
+	case "hostCount":
+		return ec.fieldContext_ApplicationSuggestion_hostCount(ctx, field)
+	case "internalWeight":
+		return ec.fieldContext_ApplicationSuggestion_internalWeight(ctx, field)
+	case "externalWeight":
+		return ec.fieldContext_ApplicationSuggestion_externalWeight(ctx, field)
+	case "sharedWeight":
+		return ec.fieldContext_ApplicationSuggestion_sharedWeight(ctx, field)
+	case "cohesion":
+		return ec.fieldContext_ApplicationSuggestion_cohesion(ctx, field)
+	case "ports":
+		return ec.fieldContext_ApplicationSuggestion_ports(ctx, field)
+	case "neighbours":
+		return ec.fieldContext_ApplicationSuggestion_neighbours(ctx, field)
+	case "applicationID":
+		return ec.fieldContext_ApplicationSuggestion_applicationID(ctx, field)
+	case "tenant":
+		return ec.fieldContext_ApplicationSuggestion_tenant(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApplicationSuggestion", field.Name)
+}
+
+func (ec *executionContext) childFields_ApplicationSuggestionConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ApplicationSuggestionConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ApplicationSuggestionConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ApplicationSuggestionConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApplicationSuggestionConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ApplicationSuggestionEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_ApplicationSuggestionEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_ApplicationSuggestionEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApplicationSuggestionEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Assessment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10797,6 +11536,8 @@ func (ec *executionContext) childFields_Plan(ctx context.Context, field graphql.
 		return ec.fieldContext_Plan_cycles(ctx, field)
 	case "warnings":
 		return ec.fieldContext_Plan_warnings(ctx, field)
+	case "sharedServices":
+		return ec.fieldContext_Plan_sharedServices(ctx, field)
 	case "startedAt":
 		return ec.fieldContext_Plan_startedAt(ctx, field)
 	case "finishedAt":
@@ -10987,6 +11728,18 @@ func (ec *executionContext) childFields_Software(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type Software", field.Name)
 }
 
+func (ec *executionContext) childFields_SuggestApplicationsPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "suggestions":
+		return ec.fieldContext_SuggestApplicationsPayload_suggestions(ctx, field)
+	case "sharedServices":
+		return ec.fieldContext_SuggestApplicationsPayload_sharedServices(ctx, field)
+	case "labelConflicts":
+		return ec.fieldContext_SuggestApplicationsPayload_labelConflicts(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SuggestApplicationsPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Tenant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -11125,6 +11878,14 @@ func (ec *executionContext) childFields_Wave(ctx context.Context, field graphql.
 		return ec.fieldContext_Wave_cutoverEndsAt(ctx, field)
 	case "status":
 		return ec.fieldContext_Wave_status(ctx, field)
+	case "confidence":
+		return ec.fieldContext_Wave_confidence(ctx, field)
+	case "confidenceFactors":
+		return ec.fieldContext_Wave_confidenceFactors(ctx, field)
+	case "risk":
+		return ec.fieldContext_Wave_risk(ctx, field)
+	case "riskFactors":
+		return ec.fieldContext_Wave_riskFactors(ctx, field)
 	case "tenant":
 		return ec.fieldContext_Wave_tenant(ctx, field)
 	case "plan":

@@ -147,6 +147,10 @@ type PlanConstraintsInput struct {
 	PilotEnvironments  []string `json:"pilotEnvironments,omitempty"`
 	PilotCriticality   []string `json:"pilotCriticality,omitempty"`
 	ImprovementPasses  *int     `json:"improvementPasses,omitempty"`
+	// Hosts one cutover stream finishes in one cutover window (× parallelMigrations caps a wave); default: derived.
+	CutoverHostsPerWindow *int `json:"cutoverHostsPerWindow,omitempty"`
+	// The ordered wave rules, each on unless set to false.
+	WaveRules *WaveRulesInput `json:"waveRules,omitempty"`
 }
 
 // Rules of a plan; host references are host ids, host names or application:NAME.
@@ -161,6 +165,11 @@ type PlanRulesInput struct {
 	KeepApart           []*KeepApartInput    `json:"keepApart,omitempty"`
 	Before              []*BeforeRuleInput   `json:"before,omitempty"`
 	Pins                []*PinInput          `json:"pins,omitempty"`
+	// Group unlabelled hosts by their traffic (default true).
+	InferApplications *bool `json:"inferApplications,omitempty"`
+	// Inference resolution: higher finds smaller applications (default 1).
+	Resolution     *float64             `json:"resolution,omitempty"`
+	SharedServices *SharedServicesInput `json:"sharedServices,omitempty"`
 }
 
 // A rule a manual move breaks (planner.Violation).
@@ -181,7 +190,30 @@ type RunAssessmentPayload struct {
 	Hosts int `json:"hosts"`
 }
 
+// How shared services are found and placed.
+type SharedServicesInput struct {
+	Detect *bool `json:"detect,omitempty"`
+	// A host called by at least this share (0..1) of the hosts is shared.
+	CallerShare *float64 `json:"callerShare,omitempty"`
+	PortCallers *int     `json:"portCallers,omitempty"`
+	MinCallers  *int     `json:"minCallers,omitempty"`
+	// early, last or on_premises
+	Policy *string `json:"policy,omitempty"`
+	// Host ids, names or application:NAME shared whatever their traffic / never shared.
+	Hosts []string `json:"hosts,omitempty"`
+	Not   []string `json:"not,omitempty"`
+}
+
 type Subscription struct {
+}
+
+type SuggestApplicationsPayload struct {
+	// Open suggestions now stored (earlier open ones are replaced).
+	Suggestions int `json:"suggestions"`
+	// Shared services found (kept out of grouping).
+	SharedServices int `json:"sharedServices"`
+	// Labelled hosts whose traffic binds them to another application (the first 100).
+	LabelConflicts []map[string]any `json:"labelConflicts"`
 }
 
 // A weekly replication window with its rate.
@@ -199,4 +231,18 @@ type Viewer struct {
 	Role   string      `json:"role"`
 	// True for the platform operator, who sees every tenant.
 	Platform bool `json:"platform"`
+}
+
+// Azure Migrate's ordered wave rules (docs/planner.md); a rule higher in the list wins a conflict.
+type WaveRulesInput struct {
+	StrongDependenciesTogether *bool `json:"strongDependenciesTogether,omitempty"`
+	ApplicationsWhole          *bool `json:"applicationsWhole,omitempty"`
+	DependenciesFirst          *bool `json:"dependenciesFirst,omitempty"`
+	DevTestFirst               *bool `json:"devTestFirst,omitempty"`
+	SeparateProduction         *bool `json:"separateProduction,omitempty"`
+	CriticalNotEarly           *bool `json:"criticalNotEarly,omitempty"`
+	EarlyWaves                 *int  `json:"earlyWaves,omitempty"`
+	ComplexHosts               *int  `json:"complexHosts,omitempty"`
+	WorkloadMin                *int  `json:"workloadMin,omitempty"`
+	WorkloadMax                *int  `json:"workloadMax,omitempty"`
 }

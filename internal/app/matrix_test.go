@@ -18,6 +18,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/ferry-migrate/ferry"
+	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/host"
@@ -82,6 +83,7 @@ var authzMatrix = []struct{ op, own, other string }{
 	{"Query.apiTokens", everyone, hidden},
 	{"Query.agents", everyone, hidden},
 	{"Query.applications", everyone, hidden},
+	{"Query.applicationSuggestions", everyone, hidden},
 	{"Query.assessments", everyone, hidden},
 	{"Query.auditEvents", everyone, hidden},
 	{"Query.cloudAccounts", everyone, hidden},
@@ -97,6 +99,7 @@ var authzMatrix = []struct{ op, own, other string }{
 	{"Query.node(APIToken)", everyone, hidden},
 	{"Query.node(Agent)", everyone, hidden},
 	{"Query.node(Application)", everyone, hidden},
+	{"Query.node(ApplicationSuggestion)", everyone, hidden},
 	{"Query.node(Assessment)", everyone, hidden},
 	{"Query.node(AuditEvent)", everyone, hidden},
 	{"Query.node(CloudAccount)", everyone, hidden},
@@ -119,6 +122,7 @@ var authzMatrix = []struct{ op, own, other string }{
 	{"Query.nodes(APIToken)", everyone, hidden},
 	{"Query.nodes(Agent)", everyone, hidden},
 	{"Query.nodes(Application)", everyone, hidden},
+	{"Query.nodes(ApplicationSuggestion)", everyone, hidden},
 	{"Query.nodes(Assessment)", everyone, hidden},
 	{"Query.nodes(AuditEvent)", everyone, hidden},
 	{"Query.nodes(CloudAccount)", everyone, hidden},
@@ -163,6 +167,10 @@ var authzMatrix = []struct{ op, own, other string }{
 	{"Mutation.generatePlan", consUp, consRefB},
 	{"Mutation.movePlanHost", consUp, consUpB},
 	{"Mutation.runAssessment", consUp, none},
+	{"Mutation.suggestApplications", consUp, none},
+	{"Mutation.acceptApplicationSuggestion", consUp, consUpB},
+	{"Mutation.renameApplicationSuggestion", consUp, consUpB},
+	{"Mutation.splitApplicationSuggestion", consUp, consUpB},
 
 	{"Subscription.migrationProgress", everyone, hidden},
 }
@@ -386,6 +394,9 @@ func (m *matrixRun) seed(s *matrixSide) map[string]int {
 	out["Software"] = db.Software.Create().SetHost(h).SetName(s.marker + "-postgres").SaveX(ctx).ID
 	out["Connection"] = db.Connection.Create().SetSrcHostID(h.ID).SetDstHostID(h2.ID).SetPort(5432).SaveX(ctx).ID
 	out["Application"] = db.Application.Create().SetName(s.marker + "-app").SaveX(ctx).ID
+	// Accepted, so suggestApplications (which replaces open ones) keeps it.
+	out["ApplicationSuggestion"] = db.ApplicationSuggestion.Create().SetName(s.marker + "-suggestion").SetStatus(applicationsuggestion.StatusAccepted).
+		SetMembers([]map[string]any{{"id": h2.ID, "name": h2.Name}}).SetHostCount(1).SaveX(ctx).ID
 	rt := db.RegistrationToken.Create().SetName(s.marker + "-regtoken").SetTokenID(s.marker + "-token-id").SetExpiresAt(time.Now().Add(time.Hour)).SaveX(ctx)
 	out["RegistrationToken"] = rt.ID
 	out["Agent"] = db.Agent.Create().SetName(s.marker + "-agent").SetCredentialHash(auth.HashToken(s.marker + "-agent")).SetRegistrationToken(rt).SaveX(ctx).ID
@@ -439,6 +450,16 @@ func (m *matrixRun) ctx(s *matrixSide) context.Context { return viewer.TenantCon
 
 func (m *matrixRun) newHost(s *matrixSide) int {
 	return m.keep(s, m.ts.App.DB.Client.Host.Create().SetName(m.name(s, "host")).SetOs("linux").SetCpus(1).SetMemoryMib(1024).SaveX(m.ctx(s)).ID)
+}
+
+// newSuggestion writes an open application suggestion of n fresh hosts.
+func (m *matrixRun) newSuggestion(s *matrixSide, n int) int {
+	var members []map[string]any
+	for i := 0; i < n; i++ {
+		id := m.newHost(s)
+		members = append(members, map[string]any{"id": id, "name": m.ts.App.DB.Client.Host.GetX(m.sys, id).Name})
+	}
+	return m.keep(s, m.ts.App.DB.Client.ApplicationSuggestion.Create().SetName(m.name(s, "suggestion")).SetMembers(members).SetHostCount(n).SaveX(m.ctx(s)).ID)
 }
 
 func (m *matrixRun) newMigration(s *matrixSide, state ferry.MigrationState, withPoint bool) int {
@@ -582,6 +603,41 @@ func (m *matrixRun) cellOf(op string, s *matrixSide, actor string) matrixCell {
 			}
 			return ""
 		}}
+	case "Mutation.suggestApplications":
+		return matrixCell{query: `mutation { suggestApplications { suggestions } }`, check: func(d map[string]any) string {
+			for _, sg := range db.ApplicationSuggestion.Query().Where(applicationsuggestion.TenantID(m.own.tenant)).AllX(m.sys) {
+				for _, mb := range sg.Members {
+					id := int(mb["id"].(float64))
+					if h := db.Host.GetX(m.sys, id); h.TenantID != m.own.tenant {
+						return fmt.Sprintf("tenant A's suggestion %q holds host %d of tenant %d", sg.Name, id, h.TenantID)
+					}
+				}
+			}
+			return ""
+		}}
+	case "Mutation.acceptApplicationSuggestion":
+		id := m.newSuggestion(s, 1)
+		return matrixCell{query: `mutation($id: ID!) { acceptApplicationSuggestion(id: $id) { id name } }`, vars: map[string]any{"id": id}, check: func(d map[string]any) string {
+			app := db.Application.GetX(m.sys, mustID(m.t, dig(d, "acceptApplicationSuggestion", "id")))
+			for _, h := range db.Host.Query().Where(host.ApplicationID(app.ID)).AllX(m.sys) {
+				if h.TenantID != app.TenantID {
+					return fmt.Sprintf("application %d of tenant %d labels host %d of tenant %d", app.ID, app.TenantID, h.ID, h.TenantID)
+				}
+			}
+			if want := db.ApplicationSuggestion.GetX(m.sys, id).TenantID; app.TenantID != want {
+				return fmt.Sprintf("accepting tenant %d's suggestion made an application in tenant %d", want, app.TenantID)
+			}
+			return ""
+		}}
+	case "Mutation.renameApplicationSuggestion":
+		id := m.newSuggestion(s, 1)
+		return matrixCell{query: `mutation($id: ID!, $n: String!) { renameApplicationSuggestion(id: $id, name: $n) { id name } }`,
+			vars: map[string]any{"id": id, "n": m.name(s, "renamed")}, target: id}
+	case "Mutation.splitApplicationSuggestion":
+		id := m.newSuggestion(s, 2)
+		first := int(db.ApplicationSuggestion.GetX(m.sys, id).Members[0]["id"].(float64))
+		return matrixCell{query: `mutation($id: ID!, $h: [ID!]!) { splitApplicationSuggestion(id: $id, hostIds: $h, name: "split") { id hostCount } }`,
+			vars: map[string]any{"id": id, "h": []int{first}}}
 	case "Subscription.migrationProgress":
 		ids := []int{s.seed["Migration"]}
 		if !own {
@@ -598,7 +654,8 @@ var listType = map[string]string{
 	"apiTokens": "APIToken", "agents": "Agent", "applications": "Application", "assessments": "Assessment",
 	"auditEvents": "AuditEvent", "cloudAccounts": "CloudAccount", "connections": "Connection", "hosts": "Host",
 	"importRuns": "ImportRun", "migrations": "Migration", "plans": "Plan", "registrationTokens": "RegistrationToken",
-	"tenants": "Tenant", "users": "User",
+	"applicationSuggestions": "ApplicationSuggestion",
+	"tenants":                "Tenant", "users": "User",
 }
 
 // runCell runs one cell and returns the answer observed, the leaks found

@@ -23,6 +23,11 @@ type Documents = {
     "\n  query AdminAPITokens {\n    apiTokens(first: 200, orderBy: { field: CREATED_AT, direction: DESC }) {\n      edges { node { id name prefix createdAt expiresAt lastUsedAt revokedAt user { email } } }\n    }\n  }\n": typeof types.AdminApiTokensDocument,
     "\n  mutation AdminCreateAPIToken($name: String!) {\n    createAPIToken(name: $name) { token { id name prefix } secret }\n  }\n": typeof types.AdminCreateApiTokenDocument,
     "\n  mutation AdminRevokeAPIToken($id: ID!) {\n    revokeAPIToken(id: $id) { id revokedAt }\n  }\n": typeof types.AdminRevokeApiTokenDocument,
+    "\n  query ApplicationSuggestions {\n    applicationSuggestions(first: 200, where: { status: open }, orderBy: { field: HOST_COUNT, direction: DESC }) {\n      totalCount\n      edges {\n        node { id name environment extends hostCount members internalWeight externalWeight sharedWeight cohesion ports neighbours }\n      }\n    }\n  }\n": typeof types.ApplicationSuggestionsDocument,
+    "\n  mutation SuggestApplications {\n    suggestApplications { suggestions sharedServices labelConflicts }\n  }\n": typeof types.SuggestApplicationsDocument,
+    "\n  mutation AcceptApplicationSuggestion($id: ID!, $name: String) {\n    acceptApplicationSuggestion(id: $id, name: $name) { id name }\n  }\n": typeof types.AcceptApplicationSuggestionDocument,
+    "\n  mutation RenameApplicationSuggestion($id: ID!, $name: String!) {\n    renameApplicationSuggestion(id: $id, name: $name) { id name }\n  }\n": typeof types.RenameApplicationSuggestionDocument,
+    "\n  mutation SplitApplicationSuggestion($id: ID!, $hostIds: [ID!]!, $name: String) {\n    splitApplicationSuggestion(id: $id, hostIds: $hostIds, name: $name) { id name hostCount }\n  }\n": typeof types.SplitApplicationSuggestionDocument,
     "\n  query Assessments($first: Int, $after: Cursor, $where: AssessmentWhereInput, $orderBy: AssessmentOrder) {\n    assessments(first: $first, after: $after, where: $where, orderBy: $orderBy) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges {\n        node {\n          id target region readiness reasons actions instanceType monthlyCostAsIs\n          monthlyCostRightSized transferSeconds offlineSeeding\n          host { id name cpus memoryMib diskUsedBytes }\n        }\n      }\n    }\n  }\n": typeof types.AssessmentsDocument,
     "\n  query AssessmentSummary($target: String!) {\n    assessmentSummary(target: $target) {\n      target hosts ready readyWithActions notReady unknown monthlyCostAsIs monthlyCostRightSized\n      storageMonthly savingsPercent usedBytes transferSeconds offlineSeedingHosts offlineSeedingBytes\n    }\n  }\n": typeof types.AssessmentSummaryDocument,
     "\n  mutation RunAssessment($target: String!, $region: String, $bandwidth: String) {\n    runAssessment(target: $target, region: $region, bandwidth: $bandwidth) { target region queued hosts }\n  }\n": typeof types.RunAssessmentDocument,
@@ -51,12 +56,13 @@ type Documents = {
     "\n  mutation Rollback($migrationId: ID!) {\n    rollback(migrationId: $migrationId) { id state }\n  }\n": typeof types.RollbackDocument,
     "\n  subscription MigrationProgress($ids: [ID!]) {\n    migrationProgress(ids: $ids) {\n      id state failureReason lastError bytesTotal bytesDone rateBps lagSeconds etaSeconds lastSyncAt updatedAt\n      percent rate eta allowedActions\n      disks { name sizeBytes targetDiskID bytesDone syncedAt }\n      latestRecoveryPoint { id kind createdAt }\n    }\n  }\n": typeof types.MigrationProgressDocument,
     "\n  query Plans {\n    plans(first: 100, orderBy: { field: CREATED_AT, direction: DESC }) {\n      totalCount\n      edges { node { id name target status createdAt } }\n    }\n  }\n": typeof types.PlansDocument,
-    "\n  query Plan($id: ID!) {\n    node(id: $id) {\n      __typename\n      ... on Plan {\n        id name target status problems constraints metrics error infeasible unplaced warnings\n        waves {\n          id ordinal name status startsAt endsAt cutoverAt dataBytes replicationSeconds pilot hostCount\n          members { id reason moveGroup manual host { id name } }\n        }\n      }\n    }\n  }\n": typeof types.PlanDocument,
+    "\n  query Plan($id: ID!) {\n    node(id: $id) {\n      __typename\n      ... on Plan {\n        id name target status problems constraints metrics error infeasible unplaced warnings sharedServices\n        waves {\n          id ordinal name status startsAt endsAt cutoverAt dataBytes replicationSeconds pilot hostCount confidence confidenceFactors risk riskFactors\n          members { id reason moveGroup manual host { id name } }\n        }\n      }\n    }\n  }\n": typeof types.PlanDocument,
     "\n  mutation GeneratePlan($input: GeneratePlanInput!) {\n    generatePlan(input: $input) { id name target status error }\n  }\n": typeof types.GeneratePlanDocument,
     "\n  mutation MovePlanHost($planId: ID!, $hostId: ID!, $toWave: Int!, $wholeGroup: Boolean, $confirm: Boolean) {\n    movePlanHost(planId: $planId, hostId: $hostId, toWave: $toWave, wholeGroup: $wholeGroup, confirm: $confirm) {\n      saved\n      violations { kind message hostIDs }\n      plan { id status }\n    }\n  }\n": typeof types.MovePlanHostDocument,
     "\n  query TopologyHosts($after: Cursor, $where: HostWhereInput) {\n    hosts(first: 1000, after: $after, where: $where, orderBy: [{ field: NAME, direction: ASC }]) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges {\n        node {\n          id name environment\n          application { id name }\n          waveMemberships { wave { id name ordinal plan { id name } } }\n        }\n      }\n    }\n  }\n": typeof types.TopologyHostsDocument,
     "\n  query TopologyConnections($after: Cursor, $where: ConnectionWhereInput) {\n    connections(first: 1000, after: $after, where: $where, orderBy: { field: BYTES, direction: DESC }) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges { node { id srcHostID dstHostID port protocol bytes count } }\n    }\n  }\n": typeof types.TopologyConnectionsDocument,
     "\n  query TopologyApplications {\n    applications(first: 500, orderBy: { field: NAME, direction: ASC }) {\n      edges { node { id name } }\n    }\n  }\n": typeof types.TopologyApplicationsDocument,
+    "\n  query TopologyShared {\n    plans(first: 1, orderBy: { field: CREATED_AT, direction: DESC }) {\n      edges { node { id sharedServices } }\n    }\n  }\n": typeof types.TopologySharedDocument,
 };
 const documents: Documents = {
     "\n  query AdminUsers($after: Cursor) {\n    users(first: 100, after: $after, orderBy: { field: EMAIL, direction: ASC }) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges { node { id email name role disabled lastLoginAt tenant { id name } } }\n    }\n  }\n": types.AdminUsersDocument,
@@ -68,6 +74,11 @@ const documents: Documents = {
     "\n  query AdminAPITokens {\n    apiTokens(first: 200, orderBy: { field: CREATED_AT, direction: DESC }) {\n      edges { node { id name prefix createdAt expiresAt lastUsedAt revokedAt user { email } } }\n    }\n  }\n": types.AdminApiTokensDocument,
     "\n  mutation AdminCreateAPIToken($name: String!) {\n    createAPIToken(name: $name) { token { id name prefix } secret }\n  }\n": types.AdminCreateApiTokenDocument,
     "\n  mutation AdminRevokeAPIToken($id: ID!) {\n    revokeAPIToken(id: $id) { id revokedAt }\n  }\n": types.AdminRevokeApiTokenDocument,
+    "\n  query ApplicationSuggestions {\n    applicationSuggestions(first: 200, where: { status: open }, orderBy: { field: HOST_COUNT, direction: DESC }) {\n      totalCount\n      edges {\n        node { id name environment extends hostCount members internalWeight externalWeight sharedWeight cohesion ports neighbours }\n      }\n    }\n  }\n": types.ApplicationSuggestionsDocument,
+    "\n  mutation SuggestApplications {\n    suggestApplications { suggestions sharedServices labelConflicts }\n  }\n": types.SuggestApplicationsDocument,
+    "\n  mutation AcceptApplicationSuggestion($id: ID!, $name: String) {\n    acceptApplicationSuggestion(id: $id, name: $name) { id name }\n  }\n": types.AcceptApplicationSuggestionDocument,
+    "\n  mutation RenameApplicationSuggestion($id: ID!, $name: String!) {\n    renameApplicationSuggestion(id: $id, name: $name) { id name }\n  }\n": types.RenameApplicationSuggestionDocument,
+    "\n  mutation SplitApplicationSuggestion($id: ID!, $hostIds: [ID!]!, $name: String) {\n    splitApplicationSuggestion(id: $id, hostIds: $hostIds, name: $name) { id name hostCount }\n  }\n": types.SplitApplicationSuggestionDocument,
     "\n  query Assessments($first: Int, $after: Cursor, $where: AssessmentWhereInput, $orderBy: AssessmentOrder) {\n    assessments(first: $first, after: $after, where: $where, orderBy: $orderBy) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges {\n        node {\n          id target region readiness reasons actions instanceType monthlyCostAsIs\n          monthlyCostRightSized transferSeconds offlineSeeding\n          host { id name cpus memoryMib diskUsedBytes }\n        }\n      }\n    }\n  }\n": types.AssessmentsDocument,
     "\n  query AssessmentSummary($target: String!) {\n    assessmentSummary(target: $target) {\n      target hosts ready readyWithActions notReady unknown monthlyCostAsIs monthlyCostRightSized\n      storageMonthly savingsPercent usedBytes transferSeconds offlineSeedingHosts offlineSeedingBytes\n    }\n  }\n": types.AssessmentSummaryDocument,
     "\n  mutation RunAssessment($target: String!, $region: String, $bandwidth: String) {\n    runAssessment(target: $target, region: $region, bandwidth: $bandwidth) { target region queued hosts }\n  }\n": types.RunAssessmentDocument,
@@ -96,12 +107,13 @@ const documents: Documents = {
     "\n  mutation Rollback($migrationId: ID!) {\n    rollback(migrationId: $migrationId) { id state }\n  }\n": types.RollbackDocument,
     "\n  subscription MigrationProgress($ids: [ID!]) {\n    migrationProgress(ids: $ids) {\n      id state failureReason lastError bytesTotal bytesDone rateBps lagSeconds etaSeconds lastSyncAt updatedAt\n      percent rate eta allowedActions\n      disks { name sizeBytes targetDiskID bytesDone syncedAt }\n      latestRecoveryPoint { id kind createdAt }\n    }\n  }\n": types.MigrationProgressDocument,
     "\n  query Plans {\n    plans(first: 100, orderBy: { field: CREATED_AT, direction: DESC }) {\n      totalCount\n      edges { node { id name target status createdAt } }\n    }\n  }\n": types.PlansDocument,
-    "\n  query Plan($id: ID!) {\n    node(id: $id) {\n      __typename\n      ... on Plan {\n        id name target status problems constraints metrics error infeasible unplaced warnings\n        waves {\n          id ordinal name status startsAt endsAt cutoverAt dataBytes replicationSeconds pilot hostCount\n          members { id reason moveGroup manual host { id name } }\n        }\n      }\n    }\n  }\n": types.PlanDocument,
+    "\n  query Plan($id: ID!) {\n    node(id: $id) {\n      __typename\n      ... on Plan {\n        id name target status problems constraints metrics error infeasible unplaced warnings sharedServices\n        waves {\n          id ordinal name status startsAt endsAt cutoverAt dataBytes replicationSeconds pilot hostCount confidence confidenceFactors risk riskFactors\n          members { id reason moveGroup manual host { id name } }\n        }\n      }\n    }\n  }\n": types.PlanDocument,
     "\n  mutation GeneratePlan($input: GeneratePlanInput!) {\n    generatePlan(input: $input) { id name target status error }\n  }\n": types.GeneratePlanDocument,
     "\n  mutation MovePlanHost($planId: ID!, $hostId: ID!, $toWave: Int!, $wholeGroup: Boolean, $confirm: Boolean) {\n    movePlanHost(planId: $planId, hostId: $hostId, toWave: $toWave, wholeGroup: $wholeGroup, confirm: $confirm) {\n      saved\n      violations { kind message hostIDs }\n      plan { id status }\n    }\n  }\n": types.MovePlanHostDocument,
     "\n  query TopologyHosts($after: Cursor, $where: HostWhereInput) {\n    hosts(first: 1000, after: $after, where: $where, orderBy: [{ field: NAME, direction: ASC }]) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges {\n        node {\n          id name environment\n          application { id name }\n          waveMemberships { wave { id name ordinal plan { id name } } }\n        }\n      }\n    }\n  }\n": types.TopologyHostsDocument,
     "\n  query TopologyConnections($after: Cursor, $where: ConnectionWhereInput) {\n    connections(first: 1000, after: $after, where: $where, orderBy: { field: BYTES, direction: DESC }) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges { node { id srcHostID dstHostID port protocol bytes count } }\n    }\n  }\n": types.TopologyConnectionsDocument,
     "\n  query TopologyApplications {\n    applications(first: 500, orderBy: { field: NAME, direction: ASC }) {\n      edges { node { id name } }\n    }\n  }\n": types.TopologyApplicationsDocument,
+    "\n  query TopologyShared {\n    plans(first: 1, orderBy: { field: CREATED_AT, direction: DESC }) {\n      edges { node { id sharedServices } }\n    }\n  }\n": types.TopologySharedDocument,
 };
 
 /**
@@ -154,6 +166,26 @@ export function graphql(source: "\n  mutation AdminCreateAPIToken($name: String!
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  mutation AdminRevokeAPIToken($id: ID!) {\n    revokeAPIToken(id: $id) { id revokedAt }\n  }\n"): (typeof documents)["\n  mutation AdminRevokeAPIToken($id: ID!) {\n    revokeAPIToken(id: $id) { id revokedAt }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query ApplicationSuggestions {\n    applicationSuggestions(first: 200, where: { status: open }, orderBy: { field: HOST_COUNT, direction: DESC }) {\n      totalCount\n      edges {\n        node { id name environment extends hostCount members internalWeight externalWeight sharedWeight cohesion ports neighbours }\n      }\n    }\n  }\n"): (typeof documents)["\n  query ApplicationSuggestions {\n    applicationSuggestions(first: 200, where: { status: open }, orderBy: { field: HOST_COUNT, direction: DESC }) {\n      totalCount\n      edges {\n        node { id name environment extends hostCount members internalWeight externalWeight sharedWeight cohesion ports neighbours }\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation SuggestApplications {\n    suggestApplications { suggestions sharedServices labelConflicts }\n  }\n"): (typeof documents)["\n  mutation SuggestApplications {\n    suggestApplications { suggestions sharedServices labelConflicts }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation AcceptApplicationSuggestion($id: ID!, $name: String) {\n    acceptApplicationSuggestion(id: $id, name: $name) { id name }\n  }\n"): (typeof documents)["\n  mutation AcceptApplicationSuggestion($id: ID!, $name: String) {\n    acceptApplicationSuggestion(id: $id, name: $name) { id name }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation RenameApplicationSuggestion($id: ID!, $name: String!) {\n    renameApplicationSuggestion(id: $id, name: $name) { id name }\n  }\n"): (typeof documents)["\n  mutation RenameApplicationSuggestion($id: ID!, $name: String!) {\n    renameApplicationSuggestion(id: $id, name: $name) { id name }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation SplitApplicationSuggestion($id: ID!, $hostIds: [ID!]!, $name: String) {\n    splitApplicationSuggestion(id: $id, hostIds: $hostIds, name: $name) { id name hostCount }\n  }\n"): (typeof documents)["\n  mutation SplitApplicationSuggestion($id: ID!, $hostIds: [ID!]!, $name: String) {\n    splitApplicationSuggestion(id: $id, hostIds: $hostIds, name: $name) { id name hostCount }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
@@ -269,7 +301,7 @@ export function graphql(source: "\n  query Plans {\n    plans(first: 100, orderB
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query Plan($id: ID!) {\n    node(id: $id) {\n      __typename\n      ... on Plan {\n        id name target status problems constraints metrics error infeasible unplaced warnings\n        waves {\n          id ordinal name status startsAt endsAt cutoverAt dataBytes replicationSeconds pilot hostCount\n          members { id reason moveGroup manual host { id name } }\n        }\n      }\n    }\n  }\n"): (typeof documents)["\n  query Plan($id: ID!) {\n    node(id: $id) {\n      __typename\n      ... on Plan {\n        id name target status problems constraints metrics error infeasible unplaced warnings\n        waves {\n          id ordinal name status startsAt endsAt cutoverAt dataBytes replicationSeconds pilot hostCount\n          members { id reason moveGroup manual host { id name } }\n        }\n      }\n    }\n  }\n"];
+export function graphql(source: "\n  query Plan($id: ID!) {\n    node(id: $id) {\n      __typename\n      ... on Plan {\n        id name target status problems constraints metrics error infeasible unplaced warnings sharedServices\n        waves {\n          id ordinal name status startsAt endsAt cutoverAt dataBytes replicationSeconds pilot hostCount confidence confidenceFactors risk riskFactors\n          members { id reason moveGroup manual host { id name } }\n        }\n      }\n    }\n  }\n"): (typeof documents)["\n  query Plan($id: ID!) {\n    node(id: $id) {\n      __typename\n      ... on Plan {\n        id name target status problems constraints metrics error infeasible unplaced warnings sharedServices\n        waves {\n          id ordinal name status startsAt endsAt cutoverAt dataBytes replicationSeconds pilot hostCount confidence confidenceFactors risk riskFactors\n          members { id reason moveGroup manual host { id name } }\n        }\n      }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
@@ -290,6 +322,10 @@ export function graphql(source: "\n  query TopologyConnections($after: Cursor, $
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query TopologyApplications {\n    applications(first: 500, orderBy: { field: NAME, direction: ASC }) {\n      edges { node { id name } }\n    }\n  }\n"): (typeof documents)["\n  query TopologyApplications {\n    applications(first: 500, orderBy: { field: NAME, direction: ASC }) {\n      edges { node { id name } }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query TopologyShared {\n    plans(first: 1, orderBy: { field: CREATED_AT, direction: DESC }) {\n      edges { node { id sharedServices } }\n    }\n  }\n"): (typeof documents)["\n  query TopologyShared {\n    plans(first: 1, orderBy: { field: CREATED_AT, direction: DESC }) {\n      edges { node { id sharedServices } }\n    }\n  }\n"];
 
 export function graphql(source: string) {
   return (documents as any)[source] ?? {};
