@@ -20,6 +20,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/connection"
+	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
@@ -27,10 +28,13 @@ import (
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/networkinterface"
 	"github.com/ferry-migrate/ferry/ent/plan"
+	"github.com/ferry-migrate/ferry/ent/pricecatalog"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
 	"github.com/ferry-migrate/ferry/ent/session"
 	"github.com/ferry-migrate/ferry/ent/software"
+	"github.com/ferry-migrate/ferry/ent/step"
+	"github.com/ferry-migrate/ferry/ent/stepevent"
 	"github.com/ferry-migrate/ferry/ent/tenant"
 	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/ent/wave"
@@ -103,6 +107,7 @@ func checkColumn(t, c string) error {
 			auditevent.Table:            auditevent.ValidColumn,
 			cloudaccount.Table:          cloudaccount.ValidColumn,
 			connection.Table:            connection.ValidColumn,
+			discoverysource.Table:       discoverysource.ValidColumn,
 			disk.Table:                  disk.ValidColumn,
 			host.Table:                  host.ValidColumn,
 			importrun.Table:             importrun.ValidColumn,
@@ -110,10 +115,13 @@ func checkColumn(t, c string) error {
 			migration.Table:             migration.ValidColumn,
 			networkinterface.Table:      networkinterface.ValidColumn,
 			plan.Table:                  plan.ValidColumn,
+			pricecatalog.Table:          pricecatalog.ValidColumn,
 			recoverypoint.Table:         recoverypoint.ValidColumn,
 			registrationtoken.Table:     registrationtoken.ValidColumn,
 			session.Table:               session.ValidColumn,
 			software.Table:              software.ValidColumn,
+			step.Table:                  step.ValidColumn,
+			stepevent.Table:             stepevent.ValidColumn,
 			tenant.Table:                tenant.ValidColumn,
 			user.Table:                  user.ValidColumn,
 			wave.Table:                  wave.ValidColumn,

@@ -141,6 +141,14 @@ func (_m *Connection) Dst(ctx context.Context) (*Host, error) {
 	return result, MaskNotFound(err)
 }
 
+func (_m *DiscoverySource) Tenant(ctx context.Context) (*Tenant, error) {
+	result, err := _m.Edges.TenantOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryTenant().Only(ctx)
+	}
+	return result, err
+}
+
 func (_m *Disk) Tenant(ctx context.Context) (*Tenant, error) {
 	result, err := _m.Edges.TenantOrErr()
 	if IsNotLoaded(err) {

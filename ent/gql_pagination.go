@@ -22,6 +22,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/connection"
+	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
@@ -3022,6 +3023,356 @@ func (_m *Connection) ToEdge(order *ConnectionOrder) *ConnectionEdge {
 		order = DefaultConnectionOrder
 	}
 	return &ConnectionEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// DiscoverySourceEdge is the edge representation of DiscoverySource.
+type DiscoverySourceEdge struct {
+	Node   *DiscoverySource `json:"node"`
+	Cursor Cursor           `json:"cursor"`
+}
+
+// DiscoverySourceConnection is the connection containing edges to DiscoverySource.
+type DiscoverySourceConnection struct {
+	Edges      []*DiscoverySourceEdge `json:"edges"`
+	PageInfo   PageInfo               `json:"pageInfo"`
+	TotalCount int                    `json:"totalCount"`
+}
+
+func (c *DiscoverySourceConnection) build(nodes []*DiscoverySource, pager *discoverysourcePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *DiscoverySource
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *DiscoverySource {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *DiscoverySource {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*DiscoverySourceEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &DiscoverySourceEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// DiscoverySourcePaginateOption enables pagination customization.
+type DiscoverySourcePaginateOption func(*discoverysourcePager) error
+
+// WithDiscoverySourceOrder configures pagination ordering.
+func WithDiscoverySourceOrder(order *DiscoverySourceOrder) DiscoverySourcePaginateOption {
+	if order == nil {
+		order = DefaultDiscoverySourceOrder
+	}
+	o := *order
+	return func(pager *discoverysourcePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultDiscoverySourceOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithDiscoverySourceFilter configures pagination filter.
+func WithDiscoverySourceFilter(filter func(*DiscoverySourceQuery) (*DiscoverySourceQuery, error)) DiscoverySourcePaginateOption {
+	return func(pager *discoverysourcePager) error {
+		if filter == nil {
+			return errors.New("DiscoverySourceQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type discoverysourcePager struct {
+	reverse bool
+	order   *DiscoverySourceOrder
+	filter  func(*DiscoverySourceQuery) (*DiscoverySourceQuery, error)
+}
+
+func newDiscoverySourcePager(opts []DiscoverySourcePaginateOption, reverse bool) (*discoverysourcePager, error) {
+	pager := &discoverysourcePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultDiscoverySourceOrder
+	}
+	return pager, nil
+}
+
+func (p *discoverysourcePager) applyFilter(query *DiscoverySourceQuery) (*DiscoverySourceQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *discoverysourcePager) toCursor(_m *DiscoverySource) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *discoverysourcePager) applyCursors(query *DiscoverySourceQuery, after, before *Cursor) (*DiscoverySourceQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultDiscoverySourceOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *discoverysourcePager) applyOrder(query *DiscoverySourceQuery) *DiscoverySourceQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultDiscoverySourceOrder.Field {
+		query = query.Order(DefaultDiscoverySourceOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *discoverysourcePager) orderExpr(query *DiscoverySourceQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultDiscoverySourceOrder.Field {
+			b.Comma().Ident(DefaultDiscoverySourceOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to DiscoverySource.
+func (_m *DiscoverySourceQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...DiscoverySourcePaginateOption,
+) (*DiscoverySourceConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newDiscoverySourcePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &DiscoverySourceConnection{Edges: []*DiscoverySourceEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// DiscoverySourceOrderFieldCreatedAt orders DiscoverySource by created_at.
+	DiscoverySourceOrderFieldCreatedAt = &DiscoverySourceOrderField{
+		Value: func(_m *DiscoverySource) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: discoverysource.FieldCreatedAt,
+		toTerm: discoverysource.ByCreatedAt,
+		toCursor: func(_m *DiscoverySource) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// DiscoverySourceOrderFieldUpdatedAt orders DiscoverySource by updated_at.
+	DiscoverySourceOrderFieldUpdatedAt = &DiscoverySourceOrderField{
+		Value: func(_m *DiscoverySource) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: discoverysource.FieldUpdatedAt,
+		toTerm: discoverysource.ByUpdatedAt,
+		toCursor: func(_m *DiscoverySource) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// DiscoverySourceOrderFieldName orders DiscoverySource by name.
+	DiscoverySourceOrderFieldName = &DiscoverySourceOrderField{
+		Value: func(_m *DiscoverySource) (ent.Value, error) {
+			return _m.Name, nil
+		},
+		column: discoverysource.FieldName,
+		toTerm: discoverysource.ByName,
+		toCursor: func(_m *DiscoverySource) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Name,
+			}
+		},
+	}
+	// DiscoverySourceOrderFieldLastRunAt orders DiscoverySource by last_run_at.
+	DiscoverySourceOrderFieldLastRunAt = &DiscoverySourceOrderField{
+		Value: func(_m *DiscoverySource) (ent.Value, error) {
+			return _m.LastRunAt, nil
+		},
+		column: discoverysource.FieldLastRunAt,
+		toTerm: discoverysource.ByLastRunAt,
+		toCursor: func(_m *DiscoverySource) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.LastRunAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f DiscoverySourceOrderField) String() string {
+	var str string
+	switch f.column {
+	case DiscoverySourceOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case DiscoverySourceOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case DiscoverySourceOrderFieldName.column:
+		str = "NAME"
+	case DiscoverySourceOrderFieldLastRunAt.column:
+		str = "LAST_RUN_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f DiscoverySourceOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *DiscoverySourceOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("DiscoverySourceOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *DiscoverySourceOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *DiscoverySourceOrderFieldUpdatedAt
+	case "NAME":
+		*f = *DiscoverySourceOrderFieldName
+	case "LAST_RUN_AT":
+		*f = *DiscoverySourceOrderFieldLastRunAt
+	default:
+		return fmt.Errorf("%s is not a valid DiscoverySourceOrderField", str)
+	}
+	return nil
+}
+
+// DiscoverySourceOrderField defines the ordering field of DiscoverySource.
+type DiscoverySourceOrderField struct {
+	// Value extracts the ordering value from the given DiscoverySource.
+	Value    func(*DiscoverySource) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) discoverysource.OrderOption
+	toCursor func(*DiscoverySource) Cursor
+}
+
+// DiscoverySourceOrder defines the ordering of DiscoverySource.
+type DiscoverySourceOrder struct {
+	Direction OrderDirection             `json:"direction"`
+	Field     *DiscoverySourceOrderField `json:"field"`
+}
+
+// DefaultDiscoverySourceOrder is the default ordering of DiscoverySource.
+var DefaultDiscoverySourceOrder = &DiscoverySourceOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &DiscoverySourceOrderField{
+		Value: func(_m *DiscoverySource) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: discoverysource.FieldID,
+		toTerm: discoverysource.ByID,
+		toCursor: func(_m *DiscoverySource) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts DiscoverySource into DiscoverySourceEdge.
+func (_m *DiscoverySource) ToEdge(order *DiscoverySourceOrder) *DiscoverySourceEdge {
+	if order == nil {
+		order = DefaultDiscoverySourceOrder
+	}
+	return &DiscoverySourceEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

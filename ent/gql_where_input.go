@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent/agent"
 	"github.com/ferry-migrate/ferry/ent/apitoken"
 	"github.com/ferry-migrate/ferry/ent/application"
@@ -15,6 +16,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/connection"
+	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
@@ -4256,6 +4258,654 @@ func (i *ConnectionWhereInput) P() (predicate.Connection, error) {
 	}
 }
 
+// DiscoverySourceWhereInput represents a where input for filtering DiscoverySource queries.
+type DiscoverySourceWhereInput struct {
+	Predicates []predicate.DiscoverySource  `json:"-"`
+	Not        *DiscoverySourceWhereInput   `json:"not,omitempty"`
+	Or         []*DiscoverySourceWhereInput `json:"or,omitempty"`
+	And        []*DiscoverySourceWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "kind" field predicates.
+	Kind      *discoverysource.Kind  `json:"kind,omitempty"`
+	KindNEQ   *discoverysource.Kind  `json:"kindNEQ,omitempty"`
+	KindIn    []discoverysource.Kind `json:"kindIn,omitempty"`
+	KindNotIn []discoverysource.Kind `json:"kindNotIn,omitempty"`
+
+	// "url" field predicates.
+	URL             *string  `json:"url,omitempty"`
+	URLNEQ          *string  `json:"urlNEQ,omitempty"`
+	URLIn           []string `json:"urlIn,omitempty"`
+	URLNotIn        []string `json:"urlNotIn,omitempty"`
+	URLGT           *string  `json:"urlGT,omitempty"`
+	URLGTE          *string  `json:"urlGTE,omitempty"`
+	URLLT           *string  `json:"urlLT,omitempty"`
+	URLLTE          *string  `json:"urlLTE,omitempty"`
+	URLContains     *string  `json:"urlContains,omitempty"`
+	URLHasPrefix    *string  `json:"urlHasPrefix,omitempty"`
+	URLHasSuffix    *string  `json:"urlHasSuffix,omitempty"`
+	URLEqualFold    *string  `json:"urlEqualFold,omitempty"`
+	URLContainsFold *string  `json:"urlContainsFold,omitempty"`
+
+	// "username" field predicates.
+	Username             *string  `json:"username,omitempty"`
+	UsernameNEQ          *string  `json:"usernameNEQ,omitempty"`
+	UsernameIn           []string `json:"usernameIn,omitempty"`
+	UsernameNotIn        []string `json:"usernameNotIn,omitempty"`
+	UsernameGT           *string  `json:"usernameGT,omitempty"`
+	UsernameGTE          *string  `json:"usernameGTE,omitempty"`
+	UsernameLT           *string  `json:"usernameLT,omitempty"`
+	UsernameLTE          *string  `json:"usernameLTE,omitempty"`
+	UsernameContains     *string  `json:"usernameContains,omitempty"`
+	UsernameHasPrefix    *string  `json:"usernameHasPrefix,omitempty"`
+	UsernameHasSuffix    *string  `json:"usernameHasSuffix,omitempty"`
+	UsernameEqualFold    *string  `json:"usernameEqualFold,omitempty"`
+	UsernameContainsFold *string  `json:"usernameContainsFold,omitempty"`
+
+	// "insecure" field predicates.
+	Insecure    *bool `json:"insecure,omitempty"`
+	InsecureNEQ *bool `json:"insecureNEQ,omitempty"`
+
+	// "interval_minutes" field predicates.
+	IntervalMinutes      *int  `json:"intervalMinutes,omitempty"`
+	IntervalMinutesNEQ   *int  `json:"intervalMinutesNEQ,omitempty"`
+	IntervalMinutesIn    []int `json:"intervalMinutesIn,omitempty"`
+	IntervalMinutesNotIn []int `json:"intervalMinutesNotIn,omitempty"`
+	IntervalMinutesGT    *int  `json:"intervalMinutesGT,omitempty"`
+	IntervalMinutesGTE   *int  `json:"intervalMinutesGTE,omitempty"`
+	IntervalMinutesLT    *int  `json:"intervalMinutesLT,omitempty"`
+	IntervalMinutesLTE   *int  `json:"intervalMinutesLTE,omitempty"`
+
+	// "next_run_at" field predicates.
+	NextRunAt       *time.Time  `json:"nextRunAt,omitempty"`
+	NextRunAtNEQ    *time.Time  `json:"nextRunAtNEQ,omitempty"`
+	NextRunAtIn     []time.Time `json:"nextRunAtIn,omitempty"`
+	NextRunAtNotIn  []time.Time `json:"nextRunAtNotIn,omitempty"`
+	NextRunAtGT     *time.Time  `json:"nextRunAtGT,omitempty"`
+	NextRunAtGTE    *time.Time  `json:"nextRunAtGTE,omitempty"`
+	NextRunAtLT     *time.Time  `json:"nextRunAtLT,omitempty"`
+	NextRunAtLTE    *time.Time  `json:"nextRunAtLTE,omitempty"`
+	NextRunAtIsNil  bool        `json:"nextRunAtIsNil,omitempty"`
+	NextRunAtNotNil bool        `json:"nextRunAtNotNil,omitempty"`
+
+	// "last_run_at" field predicates.
+	LastRunAt       *time.Time  `json:"lastRunAt,omitempty"`
+	LastRunAtNEQ    *time.Time  `json:"lastRunAtNEQ,omitempty"`
+	LastRunAtIn     []time.Time `json:"lastRunAtIn,omitempty"`
+	LastRunAtNotIn  []time.Time `json:"lastRunAtNotIn,omitempty"`
+	LastRunAtGT     *time.Time  `json:"lastRunAtGT,omitempty"`
+	LastRunAtGTE    *time.Time  `json:"lastRunAtGTE,omitempty"`
+	LastRunAtLT     *time.Time  `json:"lastRunAtLT,omitempty"`
+	LastRunAtLTE    *time.Time  `json:"lastRunAtLTE,omitempty"`
+	LastRunAtIsNil  bool        `json:"lastRunAtIsNil,omitempty"`
+	LastRunAtNotNil bool        `json:"lastRunAtNotNil,omitempty"`
+
+	// "last_status" field predicates.
+	LastStatus      *discoverysource.LastStatus  `json:"lastStatus,omitempty"`
+	LastStatusNEQ   *discoverysource.LastStatus  `json:"lastStatusNEQ,omitempty"`
+	LastStatusIn    []discoverysource.LastStatus `json:"lastStatusIn,omitempty"`
+	LastStatusNotIn []discoverysource.LastStatus `json:"lastStatusNotIn,omitempty"`
+
+	// "last_error" field predicates.
+	LastError             *string  `json:"lastError,omitempty"`
+	LastErrorNEQ          *string  `json:"lastErrorNEQ,omitempty"`
+	LastErrorIn           []string `json:"lastErrorIn,omitempty"`
+	LastErrorNotIn        []string `json:"lastErrorNotIn,omitempty"`
+	LastErrorGT           *string  `json:"lastErrorGT,omitempty"`
+	LastErrorGTE          *string  `json:"lastErrorGTE,omitempty"`
+	LastErrorLT           *string  `json:"lastErrorLT,omitempty"`
+	LastErrorLTE          *string  `json:"lastErrorLTE,omitempty"`
+	LastErrorContains     *string  `json:"lastErrorContains,omitempty"`
+	LastErrorHasPrefix    *string  `json:"lastErrorHasPrefix,omitempty"`
+	LastErrorHasSuffix    *string  `json:"lastErrorHasSuffix,omitempty"`
+	LastErrorEqualFold    *string  `json:"lastErrorEqualFold,omitempty"`
+	LastErrorContainsFold *string  `json:"lastErrorContainsFold,omitempty"`
+
+	// "last_hosts" field predicates.
+	LastHosts      *int  `json:"lastHosts,omitempty"`
+	LastHostsNEQ   *int  `json:"lastHostsNEQ,omitempty"`
+	LastHostsIn    []int `json:"lastHostsIn,omitempty"`
+	LastHostsNotIn []int `json:"lastHostsNotIn,omitempty"`
+	LastHostsGT    *int  `json:"lastHostsGT,omitempty"`
+	LastHostsGTE   *int  `json:"lastHostsGTE,omitempty"`
+	LastHostsLT    *int  `json:"lastHostsLT,omitempty"`
+	LastHostsLTE   *int  `json:"lastHostsLTE,omitempty"`
+
+	// "last_import_run_id" field predicates.
+	LastImportRunID       *int  `json:"lastImportRunID,omitempty"`
+	LastImportRunIDNEQ    *int  `json:"lastImportRunIDNEQ,omitempty"`
+	LastImportRunIDIn     []int `json:"lastImportRunIDIn,omitempty"`
+	LastImportRunIDNotIn  []int `json:"lastImportRunIDNotIn,omitempty"`
+	LastImportRunIDGT     *int  `json:"lastImportRunIDGT,omitempty"`
+	LastImportRunIDGTE    *int  `json:"lastImportRunIDGTE,omitempty"`
+	LastImportRunIDLT     *int  `json:"lastImportRunIDLT,omitempty"`
+	LastImportRunIDLTE    *int  `json:"lastImportRunIDLTE,omitempty"`
+	LastImportRunIDIsNil  bool  `json:"lastImportRunIDIsNil,omitempty"`
+	LastImportRunIDNotNil bool  `json:"lastImportRunIDNotNil,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *DiscoverySourceWhereInput) AddPredicates(predicates ...predicate.DiscoverySource) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the DiscoverySourceWhereInput filter on the DiscoverySourceQuery builder.
+func (i *DiscoverySourceWhereInput) Filter(q *DiscoverySourceQuery) (*DiscoverySourceQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyDiscoverySourceWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyDiscoverySourceWhereInput is returned in case the DiscoverySourceWhereInput is empty.
+var ErrEmptyDiscoverySourceWhereInput = errors.New("ent: empty predicate DiscoverySourceWhereInput")
+
+// P returns a predicate for filtering discoverysources.
+// An error is returned if the input is empty or invalid.
+func (i *DiscoverySourceWhereInput) P() (predicate.DiscoverySource, error) {
+	var predicates []predicate.DiscoverySource
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, discoverysource.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.DiscoverySource, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, discoverysource.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.DiscoverySource, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, discoverysource.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, discoverysource.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, discoverysource.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, discoverysource.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, discoverysource.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, discoverysource.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, discoverysource.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, discoverysource.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, discoverysource.IDLTE(*i.IDLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, discoverysource.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, discoverysource.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, discoverysource.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, discoverysource.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, discoverysource.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, discoverysource.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, discoverysource.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, discoverysource.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, discoverysource.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, discoverysource.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, discoverysource.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, discoverysource.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, discoverysource.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, discoverysource.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, discoverysource.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, discoverysource.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, discoverysource.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, discoverysource.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, discoverysource.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, discoverysource.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, discoverysource.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, discoverysource.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, discoverysource.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, discoverysource.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, discoverysource.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, discoverysource.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, discoverysource.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, discoverysource.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, discoverysource.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Kind != nil {
+		predicates = append(predicates, discoverysource.KindEQ(*i.Kind))
+	}
+	if i.KindNEQ != nil {
+		predicates = append(predicates, discoverysource.KindNEQ(*i.KindNEQ))
+	}
+	if len(i.KindIn) > 0 {
+		predicates = append(predicates, discoverysource.KindIn(i.KindIn...))
+	}
+	if len(i.KindNotIn) > 0 {
+		predicates = append(predicates, discoverysource.KindNotIn(i.KindNotIn...))
+	}
+	if i.URL != nil {
+		predicates = append(predicates, discoverysource.URLEQ(*i.URL))
+	}
+	if i.URLNEQ != nil {
+		predicates = append(predicates, discoverysource.URLNEQ(*i.URLNEQ))
+	}
+	if len(i.URLIn) > 0 {
+		predicates = append(predicates, discoverysource.URLIn(i.URLIn...))
+	}
+	if len(i.URLNotIn) > 0 {
+		predicates = append(predicates, discoverysource.URLNotIn(i.URLNotIn...))
+	}
+	if i.URLGT != nil {
+		predicates = append(predicates, discoverysource.URLGT(*i.URLGT))
+	}
+	if i.URLGTE != nil {
+		predicates = append(predicates, discoverysource.URLGTE(*i.URLGTE))
+	}
+	if i.URLLT != nil {
+		predicates = append(predicates, discoverysource.URLLT(*i.URLLT))
+	}
+	if i.URLLTE != nil {
+		predicates = append(predicates, discoverysource.URLLTE(*i.URLLTE))
+	}
+	if i.URLContains != nil {
+		predicates = append(predicates, discoverysource.URLContains(*i.URLContains))
+	}
+	if i.URLHasPrefix != nil {
+		predicates = append(predicates, discoverysource.URLHasPrefix(*i.URLHasPrefix))
+	}
+	if i.URLHasSuffix != nil {
+		predicates = append(predicates, discoverysource.URLHasSuffix(*i.URLHasSuffix))
+	}
+	if i.URLEqualFold != nil {
+		predicates = append(predicates, discoverysource.URLEqualFold(*i.URLEqualFold))
+	}
+	if i.URLContainsFold != nil {
+		predicates = append(predicates, discoverysource.URLContainsFold(*i.URLContainsFold))
+	}
+	if i.Username != nil {
+		predicates = append(predicates, discoverysource.UsernameEQ(*i.Username))
+	}
+	if i.UsernameNEQ != nil {
+		predicates = append(predicates, discoverysource.UsernameNEQ(*i.UsernameNEQ))
+	}
+	if len(i.UsernameIn) > 0 {
+		predicates = append(predicates, discoverysource.UsernameIn(i.UsernameIn...))
+	}
+	if len(i.UsernameNotIn) > 0 {
+		predicates = append(predicates, discoverysource.UsernameNotIn(i.UsernameNotIn...))
+	}
+	if i.UsernameGT != nil {
+		predicates = append(predicates, discoverysource.UsernameGT(*i.UsernameGT))
+	}
+	if i.UsernameGTE != nil {
+		predicates = append(predicates, discoverysource.UsernameGTE(*i.UsernameGTE))
+	}
+	if i.UsernameLT != nil {
+		predicates = append(predicates, discoverysource.UsernameLT(*i.UsernameLT))
+	}
+	if i.UsernameLTE != nil {
+		predicates = append(predicates, discoverysource.UsernameLTE(*i.UsernameLTE))
+	}
+	if i.UsernameContains != nil {
+		predicates = append(predicates, discoverysource.UsernameContains(*i.UsernameContains))
+	}
+	if i.UsernameHasPrefix != nil {
+		predicates = append(predicates, discoverysource.UsernameHasPrefix(*i.UsernameHasPrefix))
+	}
+	if i.UsernameHasSuffix != nil {
+		predicates = append(predicates, discoverysource.UsernameHasSuffix(*i.UsernameHasSuffix))
+	}
+	if i.UsernameEqualFold != nil {
+		predicates = append(predicates, discoverysource.UsernameEqualFold(*i.UsernameEqualFold))
+	}
+	if i.UsernameContainsFold != nil {
+		predicates = append(predicates, discoverysource.UsernameContainsFold(*i.UsernameContainsFold))
+	}
+	if i.Insecure != nil {
+		predicates = append(predicates, discoverysource.InsecureEQ(*i.Insecure))
+	}
+	if i.InsecureNEQ != nil {
+		predicates = append(predicates, discoverysource.InsecureNEQ(*i.InsecureNEQ))
+	}
+	if i.IntervalMinutes != nil {
+		predicates = append(predicates, discoverysource.IntervalMinutesEQ(*i.IntervalMinutes))
+	}
+	if i.IntervalMinutesNEQ != nil {
+		predicates = append(predicates, discoverysource.IntervalMinutesNEQ(*i.IntervalMinutesNEQ))
+	}
+	if len(i.IntervalMinutesIn) > 0 {
+		predicates = append(predicates, discoverysource.IntervalMinutesIn(i.IntervalMinutesIn...))
+	}
+	if len(i.IntervalMinutesNotIn) > 0 {
+		predicates = append(predicates, discoverysource.IntervalMinutesNotIn(i.IntervalMinutesNotIn...))
+	}
+	if i.IntervalMinutesGT != nil {
+		predicates = append(predicates, discoverysource.IntervalMinutesGT(*i.IntervalMinutesGT))
+	}
+	if i.IntervalMinutesGTE != nil {
+		predicates = append(predicates, discoverysource.IntervalMinutesGTE(*i.IntervalMinutesGTE))
+	}
+	if i.IntervalMinutesLT != nil {
+		predicates = append(predicates, discoverysource.IntervalMinutesLT(*i.IntervalMinutesLT))
+	}
+	if i.IntervalMinutesLTE != nil {
+		predicates = append(predicates, discoverysource.IntervalMinutesLTE(*i.IntervalMinutesLTE))
+	}
+	if i.NextRunAt != nil {
+		predicates = append(predicates, discoverysource.NextRunAtEQ(*i.NextRunAt))
+	}
+	if i.NextRunAtNEQ != nil {
+		predicates = append(predicates, discoverysource.NextRunAtNEQ(*i.NextRunAtNEQ))
+	}
+	if len(i.NextRunAtIn) > 0 {
+		predicates = append(predicates, discoverysource.NextRunAtIn(i.NextRunAtIn...))
+	}
+	if len(i.NextRunAtNotIn) > 0 {
+		predicates = append(predicates, discoverysource.NextRunAtNotIn(i.NextRunAtNotIn...))
+	}
+	if i.NextRunAtGT != nil {
+		predicates = append(predicates, discoverysource.NextRunAtGT(*i.NextRunAtGT))
+	}
+	if i.NextRunAtGTE != nil {
+		predicates = append(predicates, discoverysource.NextRunAtGTE(*i.NextRunAtGTE))
+	}
+	if i.NextRunAtLT != nil {
+		predicates = append(predicates, discoverysource.NextRunAtLT(*i.NextRunAtLT))
+	}
+	if i.NextRunAtLTE != nil {
+		predicates = append(predicates, discoverysource.NextRunAtLTE(*i.NextRunAtLTE))
+	}
+	if i.NextRunAtIsNil {
+		predicates = append(predicates, discoverysource.NextRunAtIsNil())
+	}
+	if i.NextRunAtNotNil {
+		predicates = append(predicates, discoverysource.NextRunAtNotNil())
+	}
+	if i.LastRunAt != nil {
+		predicates = append(predicates, discoverysource.LastRunAtEQ(*i.LastRunAt))
+	}
+	if i.LastRunAtNEQ != nil {
+		predicates = append(predicates, discoverysource.LastRunAtNEQ(*i.LastRunAtNEQ))
+	}
+	if len(i.LastRunAtIn) > 0 {
+		predicates = append(predicates, discoverysource.LastRunAtIn(i.LastRunAtIn...))
+	}
+	if len(i.LastRunAtNotIn) > 0 {
+		predicates = append(predicates, discoverysource.LastRunAtNotIn(i.LastRunAtNotIn...))
+	}
+	if i.LastRunAtGT != nil {
+		predicates = append(predicates, discoverysource.LastRunAtGT(*i.LastRunAtGT))
+	}
+	if i.LastRunAtGTE != nil {
+		predicates = append(predicates, discoverysource.LastRunAtGTE(*i.LastRunAtGTE))
+	}
+	if i.LastRunAtLT != nil {
+		predicates = append(predicates, discoverysource.LastRunAtLT(*i.LastRunAtLT))
+	}
+	if i.LastRunAtLTE != nil {
+		predicates = append(predicates, discoverysource.LastRunAtLTE(*i.LastRunAtLTE))
+	}
+	if i.LastRunAtIsNil {
+		predicates = append(predicates, discoverysource.LastRunAtIsNil())
+	}
+	if i.LastRunAtNotNil {
+		predicates = append(predicates, discoverysource.LastRunAtNotNil())
+	}
+	if i.LastStatus != nil {
+		predicates = append(predicates, discoverysource.LastStatusEQ(*i.LastStatus))
+	}
+	if i.LastStatusNEQ != nil {
+		predicates = append(predicates, discoverysource.LastStatusNEQ(*i.LastStatusNEQ))
+	}
+	if len(i.LastStatusIn) > 0 {
+		predicates = append(predicates, discoverysource.LastStatusIn(i.LastStatusIn...))
+	}
+	if len(i.LastStatusNotIn) > 0 {
+		predicates = append(predicates, discoverysource.LastStatusNotIn(i.LastStatusNotIn...))
+	}
+	if i.LastError != nil {
+		predicates = append(predicates, discoverysource.LastErrorEQ(*i.LastError))
+	}
+	if i.LastErrorNEQ != nil {
+		predicates = append(predicates, discoverysource.LastErrorNEQ(*i.LastErrorNEQ))
+	}
+	if len(i.LastErrorIn) > 0 {
+		predicates = append(predicates, discoverysource.LastErrorIn(i.LastErrorIn...))
+	}
+	if len(i.LastErrorNotIn) > 0 {
+		predicates = append(predicates, discoverysource.LastErrorNotIn(i.LastErrorNotIn...))
+	}
+	if i.LastErrorGT != nil {
+		predicates = append(predicates, discoverysource.LastErrorGT(*i.LastErrorGT))
+	}
+	if i.LastErrorGTE != nil {
+		predicates = append(predicates, discoverysource.LastErrorGTE(*i.LastErrorGTE))
+	}
+	if i.LastErrorLT != nil {
+		predicates = append(predicates, discoverysource.LastErrorLT(*i.LastErrorLT))
+	}
+	if i.LastErrorLTE != nil {
+		predicates = append(predicates, discoverysource.LastErrorLTE(*i.LastErrorLTE))
+	}
+	if i.LastErrorContains != nil {
+		predicates = append(predicates, discoverysource.LastErrorContains(*i.LastErrorContains))
+	}
+	if i.LastErrorHasPrefix != nil {
+		predicates = append(predicates, discoverysource.LastErrorHasPrefix(*i.LastErrorHasPrefix))
+	}
+	if i.LastErrorHasSuffix != nil {
+		predicates = append(predicates, discoverysource.LastErrorHasSuffix(*i.LastErrorHasSuffix))
+	}
+	if i.LastErrorEqualFold != nil {
+		predicates = append(predicates, discoverysource.LastErrorEqualFold(*i.LastErrorEqualFold))
+	}
+	if i.LastErrorContainsFold != nil {
+		predicates = append(predicates, discoverysource.LastErrorContainsFold(*i.LastErrorContainsFold))
+	}
+	if i.LastHosts != nil {
+		predicates = append(predicates, discoverysource.LastHostsEQ(*i.LastHosts))
+	}
+	if i.LastHostsNEQ != nil {
+		predicates = append(predicates, discoverysource.LastHostsNEQ(*i.LastHostsNEQ))
+	}
+	if len(i.LastHostsIn) > 0 {
+		predicates = append(predicates, discoverysource.LastHostsIn(i.LastHostsIn...))
+	}
+	if len(i.LastHostsNotIn) > 0 {
+		predicates = append(predicates, discoverysource.LastHostsNotIn(i.LastHostsNotIn...))
+	}
+	if i.LastHostsGT != nil {
+		predicates = append(predicates, discoverysource.LastHostsGT(*i.LastHostsGT))
+	}
+	if i.LastHostsGTE != nil {
+		predicates = append(predicates, discoverysource.LastHostsGTE(*i.LastHostsGTE))
+	}
+	if i.LastHostsLT != nil {
+		predicates = append(predicates, discoverysource.LastHostsLT(*i.LastHostsLT))
+	}
+	if i.LastHostsLTE != nil {
+		predicates = append(predicates, discoverysource.LastHostsLTE(*i.LastHostsLTE))
+	}
+	if i.LastImportRunID != nil {
+		predicates = append(predicates, discoverysource.LastImportRunIDEQ(*i.LastImportRunID))
+	}
+	if i.LastImportRunIDNEQ != nil {
+		predicates = append(predicates, discoverysource.LastImportRunIDNEQ(*i.LastImportRunIDNEQ))
+	}
+	if len(i.LastImportRunIDIn) > 0 {
+		predicates = append(predicates, discoverysource.LastImportRunIDIn(i.LastImportRunIDIn...))
+	}
+	if len(i.LastImportRunIDNotIn) > 0 {
+		predicates = append(predicates, discoverysource.LastImportRunIDNotIn(i.LastImportRunIDNotIn...))
+	}
+	if i.LastImportRunIDGT != nil {
+		predicates = append(predicates, discoverysource.LastImportRunIDGT(*i.LastImportRunIDGT))
+	}
+	if i.LastImportRunIDGTE != nil {
+		predicates = append(predicates, discoverysource.LastImportRunIDGTE(*i.LastImportRunIDGTE))
+	}
+	if i.LastImportRunIDLT != nil {
+		predicates = append(predicates, discoverysource.LastImportRunIDLT(*i.LastImportRunIDLT))
+	}
+	if i.LastImportRunIDLTE != nil {
+		predicates = append(predicates, discoverysource.LastImportRunIDLTE(*i.LastImportRunIDLTE))
+	}
+	if i.LastImportRunIDIsNil {
+		predicates = append(predicates, discoverysource.LastImportRunIDIsNil())
+	}
+	if i.LastImportRunIDNotNil {
+		predicates = append(predicates, discoverysource.LastImportRunIDNotNil())
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyDiscoverySourceWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return discoverysource.And(predicates...), nil
+	}
+}
+
 // DiskWhereInput represents a where input for filtering Disk queries.
 type DiskWhereInput struct {
 	Predicates []predicate.Disk  `json:"-"`
@@ -7246,10 +7896,10 @@ type MigrationWhereInput struct {
 	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
 
 	// "state" field predicates.
-	State      *migration.State  `json:"state,omitempty"`
-	StateNEQ   *migration.State  `json:"stateNEQ,omitempty"`
-	StateIn    []migration.State `json:"stateIn,omitempty"`
-	StateNotIn []migration.State `json:"stateNotIn,omitempty"`
+	State      *ferry.MigrationState  `json:"state,omitempty"`
+	StateNEQ   *ferry.MigrationState  `json:"stateNEQ,omitempty"`
+	StateIn    []ferry.MigrationState `json:"stateIn,omitempty"`
+	StateNotIn []ferry.MigrationState `json:"stateNotIn,omitempty"`
 
 	// "failure_reason" field predicates.
 	FailureReason             *string  `json:"failureReason,omitempty"`

@@ -20,6 +20,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/connection"
+	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
@@ -28,14 +29,18 @@ import (
 	"github.com/ferry-migrate/ferry/ent/networkinterface"
 	"github.com/ferry-migrate/ferry/ent/plan"
 	"github.com/ferry-migrate/ferry/ent/predicate"
+	"github.com/ferry-migrate/ferry/ent/pricecatalog"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
 	"github.com/ferry-migrate/ferry/ent/session"
 	"github.com/ferry-migrate/ferry/ent/software"
+	"github.com/ferry-migrate/ferry/ent/step"
+	"github.com/ferry-migrate/ferry/ent/stepevent"
 	"github.com/ferry-migrate/ferry/ent/tenant"
 	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/ent/wave"
 	"github.com/ferry-migrate/ferry/ent/wavemember"
+	"github.com/ferry-migrate/ferry/i18n"
 )
 
 const (
@@ -55,6 +60,7 @@ const (
 	TypeAuditEvent            = "AuditEvent"
 	TypeCloudAccount          = "CloudAccount"
 	TypeConnection            = "Connection"
+	TypeDiscoverySource       = "DiscoverySource"
 	TypeDisk                  = "Disk"
 	TypeHost                  = "Host"
 	TypeImportRun             = "ImportRun"
@@ -62,10 +68,13 @@ const (
 	TypeMigration             = "Migration"
 	TypeNetworkInterface      = "NetworkInterface"
 	TypePlan                  = "Plan"
+	TypePriceCatalog          = "PriceCatalog"
 	TypeRecoveryPoint         = "RecoveryPoint"
 	TypeRegistrationToken     = "RegistrationToken"
 	TypeSession               = "Session"
 	TypeSoftware              = "Software"
+	TypeStep                  = "Step"
+	TypeStepEvent             = "StepEvent"
 	TypeTenant                = "Tenant"
 	TypeUser                  = "User"
 	TypeWave                  = "Wave"
@@ -4433,6 +4442,8 @@ type AssessmentMutation struct {
 	addused_bytes               *int64
 	sizing_note                 *string
 	seeding_note                *string
+	findings                    *[]i18n.Finding
+	appendfindings              []i18n.Finding
 	clearedFields               map[string]struct{}
 	tenant                      *int
 	clearedtenant               bool
@@ -5560,6 +5571,71 @@ func (m *AssessmentMutation) ResetSeedingNote() {
 	m.seeding_note = nil
 }
 
+// SetFindings sets the "findings" field.
+func (m *AssessmentMutation) SetFindings(i []i18n.Finding) {
+	m.findings = &i
+	m.appendfindings = nil
+}
+
+// Findings returns the value of the "findings" field in the mutation.
+func (m *AssessmentMutation) Findings() (r []i18n.Finding, exists bool) {
+	v := m.findings
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFindings returns the old "findings" field's value of the Assessment entity.
+// If the Assessment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssessmentMutation) OldFindings(ctx context.Context) (v []i18n.Finding, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFindings is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFindings requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFindings: %w", err)
+	}
+	return oldValue.Findings, nil
+}
+
+// AppendFindings adds i to the "findings" field.
+func (m *AssessmentMutation) AppendFindings(i []i18n.Finding) {
+	m.appendfindings = append(m.appendfindings, i...)
+}
+
+// AppendedFindings returns the list of values that were appended to the "findings" field in this mutation.
+func (m *AssessmentMutation) AppendedFindings() ([]i18n.Finding, bool) {
+	if len(m.appendfindings) == 0 {
+		return nil, false
+	}
+	return m.appendfindings, true
+}
+
+// ClearFindings clears the value of the "findings" field.
+func (m *AssessmentMutation) ClearFindings() {
+	m.findings = nil
+	m.appendfindings = nil
+	m.clearedFields[assessment.FieldFindings] = struct{}{}
+}
+
+// FindingsCleared returns if the "findings" field was cleared in this mutation.
+func (m *AssessmentMutation) FindingsCleared() bool {
+	_, ok := m.clearedFields[assessment.FieldFindings]
+	return ok
+}
+
+// ResetFindings resets all changes to the "findings" field.
+func (m *AssessmentMutation) ResetFindings() {
+	m.findings = nil
+	m.appendfindings = nil
+	delete(m.clearedFields, assessment.FieldFindings)
+}
+
 // ClearTenant clears the "tenant" edge to the Tenant entity.
 func (m *AssessmentMutation) ClearTenant() {
 	m.clearedtenant = true
@@ -5648,7 +5724,7 @@ func (m *AssessmentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AssessmentMutation) Fields() []string {
-	fields := make([]string, 0, 22)
+	fields := make([]string, 0, 23)
 	if m.created_at != nil {
 		fields = append(fields, assessment.FieldCreatedAt)
 	}
@@ -5715,6 +5791,9 @@ func (m *AssessmentMutation) Fields() []string {
 	if m.seeding_note != nil {
 		fields = append(fields, assessment.FieldSeedingNote)
 	}
+	if m.findings != nil {
+		fields = append(fields, assessment.FieldFindings)
+	}
 	return fields
 }
 
@@ -5767,6 +5846,8 @@ func (m *AssessmentMutation) Field(name string) (ent.Value, bool) {
 		return m.SizingNote()
 	case assessment.FieldSeedingNote:
 		return m.SeedingNote()
+	case assessment.FieldFindings:
+		return m.Findings()
 	}
 	return nil, false
 }
@@ -5820,6 +5901,8 @@ func (m *AssessmentMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldSizingNote(ctx)
 	case assessment.FieldSeedingNote:
 		return m.OldSeedingNote(ctx)
+	case assessment.FieldFindings:
+		return m.OldFindings(ctx)
 	}
 	return nil, fmt.Errorf("unknown Assessment field %s", name)
 }
@@ -5983,6 +6066,13 @@ func (m *AssessmentMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSeedingNote(v)
 		return nil
+	case assessment.FieldFindings:
+		v, ok := value.([]i18n.Finding)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFindings(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Assessment field %s", name)
 }
@@ -6109,6 +6199,9 @@ func (m *AssessmentMutation) ClearedFields() []string {
 	if m.FieldCleared(assessment.FieldMissing) {
 		fields = append(fields, assessment.FieldMissing)
 	}
+	if m.FieldCleared(assessment.FieldFindings) {
+		fields = append(fields, assessment.FieldFindings)
+	}
 	return fields
 }
 
@@ -6131,6 +6224,9 @@ func (m *AssessmentMutation) ClearField(name string) error {
 		return nil
 	case assessment.FieldMissing:
 		m.ClearMissing()
+		return nil
+	case assessment.FieldFindings:
+		m.ClearFindings()
 		return nil
 	}
 	return fmt.Errorf("unknown Assessment nullable field %s", name)
@@ -6205,6 +6301,9 @@ func (m *AssessmentMutation) ResetField(name string) error {
 		return nil
 	case assessment.FieldSeedingNote:
 		m.ResetSeedingNote()
+		return nil
+	case assessment.FieldFindings:
+		m.ResetFindings()
 		return nil
 	}
 	return fmt.Errorf("unknown Assessment field %s", name)
@@ -9440,6 +9539,1378 @@ func (m *ConnectionMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Connection edge %s", name)
+}
+
+// DiscoverySourceMutation represents an operation that mutates the DiscoverySource nodes in the graph.
+type DiscoverySourceMutation struct {
+	config
+	op                    Op
+	typ                   string
+	id                    *int
+	created_at            *time.Time
+	updated_at            *time.Time
+	name                  *string
+	kind                  *discoverysource.Kind
+	url                   *string
+	username              *string
+	secret_ciphertext     *[]byte
+	insecure              *bool
+	interval_minutes      *int
+	addinterval_minutes   *int
+	next_run_at           *time.Time
+	last_run_at           *time.Time
+	last_status           *discoverysource.LastStatus
+	last_error            *string
+	last_hosts            *int
+	addlast_hosts         *int
+	last_import_run_id    *int
+	addlast_import_run_id *int
+	clearedFields         map[string]struct{}
+	tenant                *int
+	clearedtenant         bool
+	done                  bool
+	oldValue              func(context.Context) (*DiscoverySource, error)
+	predicates            []predicate.DiscoverySource
+}
+
+var _ ent.Mutation = (*DiscoverySourceMutation)(nil)
+
+// discoverysourceOption allows management of the mutation configuration using functional options.
+type discoverysourceOption func(*DiscoverySourceMutation)
+
+// newDiscoverySourceMutation creates new mutation for the DiscoverySource entity.
+func newDiscoverySourceMutation(c config, op Op, opts ...discoverysourceOption) *DiscoverySourceMutation {
+	m := &DiscoverySourceMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDiscoverySource,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDiscoverySourceID sets the ID field of the mutation.
+func withDiscoverySourceID(id int) discoverysourceOption {
+	return func(m *DiscoverySourceMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DiscoverySource
+		)
+		m.oldValue = func(ctx context.Context) (*DiscoverySource, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DiscoverySource.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDiscoverySource sets the old DiscoverySource of the mutation.
+func withDiscoverySource(node *DiscoverySource) discoverysourceOption {
+	return func(m *DiscoverySourceMutation) {
+		m.oldValue = func(context.Context) (*DiscoverySource, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DiscoverySourceMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DiscoverySourceMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DiscoverySourceMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DiscoverySourceMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DiscoverySource.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *DiscoverySourceMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *DiscoverySourceMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *DiscoverySourceMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *DiscoverySourceMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *DiscoverySourceMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *DiscoverySourceMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetTenantID sets the "tenant_id" field.
+func (m *DiscoverySourceMutation) SetTenantID(i int) {
+	m.tenant = &i
+}
+
+// TenantID returns the value of the "tenant_id" field in the mutation.
+func (m *DiscoverySourceMutation) TenantID() (r int, exists bool) {
+	v := m.tenant
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTenantID returns the old "tenant_id" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldTenantID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTenantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTenantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTenantID: %w", err)
+	}
+	return oldValue.TenantID, nil
+}
+
+// ResetTenantID resets all changes to the "tenant_id" field.
+func (m *DiscoverySourceMutation) ResetTenantID() {
+	m.tenant = nil
+}
+
+// SetName sets the "name" field.
+func (m *DiscoverySourceMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *DiscoverySourceMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *DiscoverySourceMutation) ResetName() {
+	m.name = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *DiscoverySourceMutation) SetKind(d discoverysource.Kind) {
+	m.kind = &d
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *DiscoverySourceMutation) Kind() (r discoverysource.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldKind(ctx context.Context) (v discoverysource.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *DiscoverySourceMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetURL sets the "url" field.
+func (m *DiscoverySourceMutation) SetURL(s string) {
+	m.url = &s
+}
+
+// URL returns the value of the "url" field in the mutation.
+func (m *DiscoverySourceMutation) URL() (r string, exists bool) {
+	v := m.url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldURL returns the old "url" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldURL(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldURL: %w", err)
+	}
+	return oldValue.URL, nil
+}
+
+// ResetURL resets all changes to the "url" field.
+func (m *DiscoverySourceMutation) ResetURL() {
+	m.url = nil
+}
+
+// SetUsername sets the "username" field.
+func (m *DiscoverySourceMutation) SetUsername(s string) {
+	m.username = &s
+}
+
+// Username returns the value of the "username" field in the mutation.
+func (m *DiscoverySourceMutation) Username() (r string, exists bool) {
+	v := m.username
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUsername returns the old "username" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldUsername(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUsername is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUsername requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUsername: %w", err)
+	}
+	return oldValue.Username, nil
+}
+
+// ResetUsername resets all changes to the "username" field.
+func (m *DiscoverySourceMutation) ResetUsername() {
+	m.username = nil
+}
+
+// SetSecretCiphertext sets the "secret_ciphertext" field.
+func (m *DiscoverySourceMutation) SetSecretCiphertext(b []byte) {
+	m.secret_ciphertext = &b
+}
+
+// SecretCiphertext returns the value of the "secret_ciphertext" field in the mutation.
+func (m *DiscoverySourceMutation) SecretCiphertext() (r []byte, exists bool) {
+	v := m.secret_ciphertext
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSecretCiphertext returns the old "secret_ciphertext" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldSecretCiphertext(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSecretCiphertext is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSecretCiphertext requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSecretCiphertext: %w", err)
+	}
+	return oldValue.SecretCiphertext, nil
+}
+
+// ClearSecretCiphertext clears the value of the "secret_ciphertext" field.
+func (m *DiscoverySourceMutation) ClearSecretCiphertext() {
+	m.secret_ciphertext = nil
+	m.clearedFields[discoverysource.FieldSecretCiphertext] = struct{}{}
+}
+
+// SecretCiphertextCleared returns if the "secret_ciphertext" field was cleared in this mutation.
+func (m *DiscoverySourceMutation) SecretCiphertextCleared() bool {
+	_, ok := m.clearedFields[discoverysource.FieldSecretCiphertext]
+	return ok
+}
+
+// ResetSecretCiphertext resets all changes to the "secret_ciphertext" field.
+func (m *DiscoverySourceMutation) ResetSecretCiphertext() {
+	m.secret_ciphertext = nil
+	delete(m.clearedFields, discoverysource.FieldSecretCiphertext)
+}
+
+// SetInsecure sets the "insecure" field.
+func (m *DiscoverySourceMutation) SetInsecure(b bool) {
+	m.insecure = &b
+}
+
+// Insecure returns the value of the "insecure" field in the mutation.
+func (m *DiscoverySourceMutation) Insecure() (r bool, exists bool) {
+	v := m.insecure
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInsecure returns the old "insecure" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldInsecure(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInsecure is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInsecure requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInsecure: %w", err)
+	}
+	return oldValue.Insecure, nil
+}
+
+// ResetInsecure resets all changes to the "insecure" field.
+func (m *DiscoverySourceMutation) ResetInsecure() {
+	m.insecure = nil
+}
+
+// SetIntervalMinutes sets the "interval_minutes" field.
+func (m *DiscoverySourceMutation) SetIntervalMinutes(i int) {
+	m.interval_minutes = &i
+	m.addinterval_minutes = nil
+}
+
+// IntervalMinutes returns the value of the "interval_minutes" field in the mutation.
+func (m *DiscoverySourceMutation) IntervalMinutes() (r int, exists bool) {
+	v := m.interval_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIntervalMinutes returns the old "interval_minutes" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldIntervalMinutes(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIntervalMinutes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIntervalMinutes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIntervalMinutes: %w", err)
+	}
+	return oldValue.IntervalMinutes, nil
+}
+
+// AddIntervalMinutes adds i to the "interval_minutes" field.
+func (m *DiscoverySourceMutation) AddIntervalMinutes(i int) {
+	if m.addinterval_minutes != nil {
+		*m.addinterval_minutes += i
+	} else {
+		m.addinterval_minutes = &i
+	}
+}
+
+// AddedIntervalMinutes returns the value that was added to the "interval_minutes" field in this mutation.
+func (m *DiscoverySourceMutation) AddedIntervalMinutes() (r int, exists bool) {
+	v := m.addinterval_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetIntervalMinutes resets all changes to the "interval_minutes" field.
+func (m *DiscoverySourceMutation) ResetIntervalMinutes() {
+	m.interval_minutes = nil
+	m.addinterval_minutes = nil
+}
+
+// SetNextRunAt sets the "next_run_at" field.
+func (m *DiscoverySourceMutation) SetNextRunAt(t time.Time) {
+	m.next_run_at = &t
+}
+
+// NextRunAt returns the value of the "next_run_at" field in the mutation.
+func (m *DiscoverySourceMutation) NextRunAt() (r time.Time, exists bool) {
+	v := m.next_run_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNextRunAt returns the old "next_run_at" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldNextRunAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNextRunAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNextRunAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNextRunAt: %w", err)
+	}
+	return oldValue.NextRunAt, nil
+}
+
+// ClearNextRunAt clears the value of the "next_run_at" field.
+func (m *DiscoverySourceMutation) ClearNextRunAt() {
+	m.next_run_at = nil
+	m.clearedFields[discoverysource.FieldNextRunAt] = struct{}{}
+}
+
+// NextRunAtCleared returns if the "next_run_at" field was cleared in this mutation.
+func (m *DiscoverySourceMutation) NextRunAtCleared() bool {
+	_, ok := m.clearedFields[discoverysource.FieldNextRunAt]
+	return ok
+}
+
+// ResetNextRunAt resets all changes to the "next_run_at" field.
+func (m *DiscoverySourceMutation) ResetNextRunAt() {
+	m.next_run_at = nil
+	delete(m.clearedFields, discoverysource.FieldNextRunAt)
+}
+
+// SetLastRunAt sets the "last_run_at" field.
+func (m *DiscoverySourceMutation) SetLastRunAt(t time.Time) {
+	m.last_run_at = &t
+}
+
+// LastRunAt returns the value of the "last_run_at" field in the mutation.
+func (m *DiscoverySourceMutation) LastRunAt() (r time.Time, exists bool) {
+	v := m.last_run_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastRunAt returns the old "last_run_at" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldLastRunAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastRunAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastRunAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastRunAt: %w", err)
+	}
+	return oldValue.LastRunAt, nil
+}
+
+// ClearLastRunAt clears the value of the "last_run_at" field.
+func (m *DiscoverySourceMutation) ClearLastRunAt() {
+	m.last_run_at = nil
+	m.clearedFields[discoverysource.FieldLastRunAt] = struct{}{}
+}
+
+// LastRunAtCleared returns if the "last_run_at" field was cleared in this mutation.
+func (m *DiscoverySourceMutation) LastRunAtCleared() bool {
+	_, ok := m.clearedFields[discoverysource.FieldLastRunAt]
+	return ok
+}
+
+// ResetLastRunAt resets all changes to the "last_run_at" field.
+func (m *DiscoverySourceMutation) ResetLastRunAt() {
+	m.last_run_at = nil
+	delete(m.clearedFields, discoverysource.FieldLastRunAt)
+}
+
+// SetLastStatus sets the "last_status" field.
+func (m *DiscoverySourceMutation) SetLastStatus(ds discoverysource.LastStatus) {
+	m.last_status = &ds
+}
+
+// LastStatus returns the value of the "last_status" field in the mutation.
+func (m *DiscoverySourceMutation) LastStatus() (r discoverysource.LastStatus, exists bool) {
+	v := m.last_status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastStatus returns the old "last_status" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldLastStatus(ctx context.Context) (v discoverysource.LastStatus, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastStatus: %w", err)
+	}
+	return oldValue.LastStatus, nil
+}
+
+// ResetLastStatus resets all changes to the "last_status" field.
+func (m *DiscoverySourceMutation) ResetLastStatus() {
+	m.last_status = nil
+}
+
+// SetLastError sets the "last_error" field.
+func (m *DiscoverySourceMutation) SetLastError(s string) {
+	m.last_error = &s
+}
+
+// LastError returns the value of the "last_error" field in the mutation.
+func (m *DiscoverySourceMutation) LastError() (r string, exists bool) {
+	v := m.last_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastError returns the old "last_error" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldLastError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastError: %w", err)
+	}
+	return oldValue.LastError, nil
+}
+
+// ResetLastError resets all changes to the "last_error" field.
+func (m *DiscoverySourceMutation) ResetLastError() {
+	m.last_error = nil
+}
+
+// SetLastHosts sets the "last_hosts" field.
+func (m *DiscoverySourceMutation) SetLastHosts(i int) {
+	m.last_hosts = &i
+	m.addlast_hosts = nil
+}
+
+// LastHosts returns the value of the "last_hosts" field in the mutation.
+func (m *DiscoverySourceMutation) LastHosts() (r int, exists bool) {
+	v := m.last_hosts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastHosts returns the old "last_hosts" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldLastHosts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastHosts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastHosts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastHosts: %w", err)
+	}
+	return oldValue.LastHosts, nil
+}
+
+// AddLastHosts adds i to the "last_hosts" field.
+func (m *DiscoverySourceMutation) AddLastHosts(i int) {
+	if m.addlast_hosts != nil {
+		*m.addlast_hosts += i
+	} else {
+		m.addlast_hosts = &i
+	}
+}
+
+// AddedLastHosts returns the value that was added to the "last_hosts" field in this mutation.
+func (m *DiscoverySourceMutation) AddedLastHosts() (r int, exists bool) {
+	v := m.addlast_hosts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLastHosts resets all changes to the "last_hosts" field.
+func (m *DiscoverySourceMutation) ResetLastHosts() {
+	m.last_hosts = nil
+	m.addlast_hosts = nil
+}
+
+// SetLastImportRunID sets the "last_import_run_id" field.
+func (m *DiscoverySourceMutation) SetLastImportRunID(i int) {
+	m.last_import_run_id = &i
+	m.addlast_import_run_id = nil
+}
+
+// LastImportRunID returns the value of the "last_import_run_id" field in the mutation.
+func (m *DiscoverySourceMutation) LastImportRunID() (r int, exists bool) {
+	v := m.last_import_run_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastImportRunID returns the old "last_import_run_id" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldLastImportRunID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastImportRunID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastImportRunID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastImportRunID: %w", err)
+	}
+	return oldValue.LastImportRunID, nil
+}
+
+// AddLastImportRunID adds i to the "last_import_run_id" field.
+func (m *DiscoverySourceMutation) AddLastImportRunID(i int) {
+	if m.addlast_import_run_id != nil {
+		*m.addlast_import_run_id += i
+	} else {
+		m.addlast_import_run_id = &i
+	}
+}
+
+// AddedLastImportRunID returns the value that was added to the "last_import_run_id" field in this mutation.
+func (m *DiscoverySourceMutation) AddedLastImportRunID() (r int, exists bool) {
+	v := m.addlast_import_run_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearLastImportRunID clears the value of the "last_import_run_id" field.
+func (m *DiscoverySourceMutation) ClearLastImportRunID() {
+	m.last_import_run_id = nil
+	m.addlast_import_run_id = nil
+	m.clearedFields[discoverysource.FieldLastImportRunID] = struct{}{}
+}
+
+// LastImportRunIDCleared returns if the "last_import_run_id" field was cleared in this mutation.
+func (m *DiscoverySourceMutation) LastImportRunIDCleared() bool {
+	_, ok := m.clearedFields[discoverysource.FieldLastImportRunID]
+	return ok
+}
+
+// ResetLastImportRunID resets all changes to the "last_import_run_id" field.
+func (m *DiscoverySourceMutation) ResetLastImportRunID() {
+	m.last_import_run_id = nil
+	m.addlast_import_run_id = nil
+	delete(m.clearedFields, discoverysource.FieldLastImportRunID)
+}
+
+// ClearTenant clears the "tenant" edge to the Tenant entity.
+func (m *DiscoverySourceMutation) ClearTenant() {
+	m.clearedtenant = true
+	m.clearedFields[discoverysource.FieldTenantID] = struct{}{}
+}
+
+// TenantCleared reports if the "tenant" edge to the Tenant entity was cleared.
+func (m *DiscoverySourceMutation) TenantCleared() bool {
+	return m.clearedtenant
+}
+
+// TenantIDs returns the "tenant" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TenantID instead. It exists only for internal usage by the builders.
+func (m *DiscoverySourceMutation) TenantIDs() (ids []int) {
+	if id := m.tenant; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTenant resets all changes to the "tenant" edge.
+func (m *DiscoverySourceMutation) ResetTenant() {
+	m.tenant = nil
+	m.clearedtenant = false
+}
+
+// Where appends a list predicates to the DiscoverySourceMutation builder.
+func (m *DiscoverySourceMutation) Where(ps ...predicate.DiscoverySource) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DiscoverySourceMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DiscoverySourceMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DiscoverySource, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DiscoverySourceMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DiscoverySourceMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DiscoverySource).
+func (m *DiscoverySourceMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DiscoverySourceMutation) Fields() []string {
+	fields := make([]string, 0, 16)
+	if m.created_at != nil {
+		fields = append(fields, discoverysource.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, discoverysource.FieldUpdatedAt)
+	}
+	if m.tenant != nil {
+		fields = append(fields, discoverysource.FieldTenantID)
+	}
+	if m.name != nil {
+		fields = append(fields, discoverysource.FieldName)
+	}
+	if m.kind != nil {
+		fields = append(fields, discoverysource.FieldKind)
+	}
+	if m.url != nil {
+		fields = append(fields, discoverysource.FieldURL)
+	}
+	if m.username != nil {
+		fields = append(fields, discoverysource.FieldUsername)
+	}
+	if m.secret_ciphertext != nil {
+		fields = append(fields, discoverysource.FieldSecretCiphertext)
+	}
+	if m.insecure != nil {
+		fields = append(fields, discoverysource.FieldInsecure)
+	}
+	if m.interval_minutes != nil {
+		fields = append(fields, discoverysource.FieldIntervalMinutes)
+	}
+	if m.next_run_at != nil {
+		fields = append(fields, discoverysource.FieldNextRunAt)
+	}
+	if m.last_run_at != nil {
+		fields = append(fields, discoverysource.FieldLastRunAt)
+	}
+	if m.last_status != nil {
+		fields = append(fields, discoverysource.FieldLastStatus)
+	}
+	if m.last_error != nil {
+		fields = append(fields, discoverysource.FieldLastError)
+	}
+	if m.last_hosts != nil {
+		fields = append(fields, discoverysource.FieldLastHosts)
+	}
+	if m.last_import_run_id != nil {
+		fields = append(fields, discoverysource.FieldLastImportRunID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DiscoverySourceMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case discoverysource.FieldCreatedAt:
+		return m.CreatedAt()
+	case discoverysource.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case discoverysource.FieldTenantID:
+		return m.TenantID()
+	case discoverysource.FieldName:
+		return m.Name()
+	case discoverysource.FieldKind:
+		return m.Kind()
+	case discoverysource.FieldURL:
+		return m.URL()
+	case discoverysource.FieldUsername:
+		return m.Username()
+	case discoverysource.FieldSecretCiphertext:
+		return m.SecretCiphertext()
+	case discoverysource.FieldInsecure:
+		return m.Insecure()
+	case discoverysource.FieldIntervalMinutes:
+		return m.IntervalMinutes()
+	case discoverysource.FieldNextRunAt:
+		return m.NextRunAt()
+	case discoverysource.FieldLastRunAt:
+		return m.LastRunAt()
+	case discoverysource.FieldLastStatus:
+		return m.LastStatus()
+	case discoverysource.FieldLastError:
+		return m.LastError()
+	case discoverysource.FieldLastHosts:
+		return m.LastHosts()
+	case discoverysource.FieldLastImportRunID:
+		return m.LastImportRunID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DiscoverySourceMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case discoverysource.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case discoverysource.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case discoverysource.FieldTenantID:
+		return m.OldTenantID(ctx)
+	case discoverysource.FieldName:
+		return m.OldName(ctx)
+	case discoverysource.FieldKind:
+		return m.OldKind(ctx)
+	case discoverysource.FieldURL:
+		return m.OldURL(ctx)
+	case discoverysource.FieldUsername:
+		return m.OldUsername(ctx)
+	case discoverysource.FieldSecretCiphertext:
+		return m.OldSecretCiphertext(ctx)
+	case discoverysource.FieldInsecure:
+		return m.OldInsecure(ctx)
+	case discoverysource.FieldIntervalMinutes:
+		return m.OldIntervalMinutes(ctx)
+	case discoverysource.FieldNextRunAt:
+		return m.OldNextRunAt(ctx)
+	case discoverysource.FieldLastRunAt:
+		return m.OldLastRunAt(ctx)
+	case discoverysource.FieldLastStatus:
+		return m.OldLastStatus(ctx)
+	case discoverysource.FieldLastError:
+		return m.OldLastError(ctx)
+	case discoverysource.FieldLastHosts:
+		return m.OldLastHosts(ctx)
+	case discoverysource.FieldLastImportRunID:
+		return m.OldLastImportRunID(ctx)
+	}
+	return nil, fmt.Errorf("unknown DiscoverySource field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DiscoverySourceMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case discoverysource.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case discoverysource.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case discoverysource.FieldTenantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTenantID(v)
+		return nil
+	case discoverysource.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case discoverysource.FieldKind:
+		v, ok := value.(discoverysource.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case discoverysource.FieldURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetURL(v)
+		return nil
+	case discoverysource.FieldUsername:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUsername(v)
+		return nil
+	case discoverysource.FieldSecretCiphertext:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSecretCiphertext(v)
+		return nil
+	case discoverysource.FieldInsecure:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInsecure(v)
+		return nil
+	case discoverysource.FieldIntervalMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIntervalMinutes(v)
+		return nil
+	case discoverysource.FieldNextRunAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNextRunAt(v)
+		return nil
+	case discoverysource.FieldLastRunAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastRunAt(v)
+		return nil
+	case discoverysource.FieldLastStatus:
+		v, ok := value.(discoverysource.LastStatus)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastStatus(v)
+		return nil
+	case discoverysource.FieldLastError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastError(v)
+		return nil
+	case discoverysource.FieldLastHosts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastHosts(v)
+		return nil
+	case discoverysource.FieldLastImportRunID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastImportRunID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DiscoverySource field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DiscoverySourceMutation) AddedFields() []string {
+	var fields []string
+	if m.addinterval_minutes != nil {
+		fields = append(fields, discoverysource.FieldIntervalMinutes)
+	}
+	if m.addlast_hosts != nil {
+		fields = append(fields, discoverysource.FieldLastHosts)
+	}
+	if m.addlast_import_run_id != nil {
+		fields = append(fields, discoverysource.FieldLastImportRunID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DiscoverySourceMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case discoverysource.FieldIntervalMinutes:
+		return m.AddedIntervalMinutes()
+	case discoverysource.FieldLastHosts:
+		return m.AddedLastHosts()
+	case discoverysource.FieldLastImportRunID:
+		return m.AddedLastImportRunID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DiscoverySourceMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case discoverysource.FieldIntervalMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddIntervalMinutes(v)
+		return nil
+	case discoverysource.FieldLastHosts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLastHosts(v)
+		return nil
+	case discoverysource.FieldLastImportRunID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLastImportRunID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DiscoverySource numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DiscoverySourceMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(discoverysource.FieldSecretCiphertext) {
+		fields = append(fields, discoverysource.FieldSecretCiphertext)
+	}
+	if m.FieldCleared(discoverysource.FieldNextRunAt) {
+		fields = append(fields, discoverysource.FieldNextRunAt)
+	}
+	if m.FieldCleared(discoverysource.FieldLastRunAt) {
+		fields = append(fields, discoverysource.FieldLastRunAt)
+	}
+	if m.FieldCleared(discoverysource.FieldLastImportRunID) {
+		fields = append(fields, discoverysource.FieldLastImportRunID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DiscoverySourceMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DiscoverySourceMutation) ClearField(name string) error {
+	switch name {
+	case discoverysource.FieldSecretCiphertext:
+		m.ClearSecretCiphertext()
+		return nil
+	case discoverysource.FieldNextRunAt:
+		m.ClearNextRunAt()
+		return nil
+	case discoverysource.FieldLastRunAt:
+		m.ClearLastRunAt()
+		return nil
+	case discoverysource.FieldLastImportRunID:
+		m.ClearLastImportRunID()
+		return nil
+	}
+	return fmt.Errorf("unknown DiscoverySource nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DiscoverySourceMutation) ResetField(name string) error {
+	switch name {
+	case discoverysource.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case discoverysource.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case discoverysource.FieldTenantID:
+		m.ResetTenantID()
+		return nil
+	case discoverysource.FieldName:
+		m.ResetName()
+		return nil
+	case discoverysource.FieldKind:
+		m.ResetKind()
+		return nil
+	case discoverysource.FieldURL:
+		m.ResetURL()
+		return nil
+	case discoverysource.FieldUsername:
+		m.ResetUsername()
+		return nil
+	case discoverysource.FieldSecretCiphertext:
+		m.ResetSecretCiphertext()
+		return nil
+	case discoverysource.FieldInsecure:
+		m.ResetInsecure()
+		return nil
+	case discoverysource.FieldIntervalMinutes:
+		m.ResetIntervalMinutes()
+		return nil
+	case discoverysource.FieldNextRunAt:
+		m.ResetNextRunAt()
+		return nil
+	case discoverysource.FieldLastRunAt:
+		m.ResetLastRunAt()
+		return nil
+	case discoverysource.FieldLastStatus:
+		m.ResetLastStatus()
+		return nil
+	case discoverysource.FieldLastError:
+		m.ResetLastError()
+		return nil
+	case discoverysource.FieldLastHosts:
+		m.ResetLastHosts()
+		return nil
+	case discoverysource.FieldLastImportRunID:
+		m.ResetLastImportRunID()
+		return nil
+	}
+	return fmt.Errorf("unknown DiscoverySource field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DiscoverySourceMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.tenant != nil {
+		edges = append(edges, discoverysource.EdgeTenant)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DiscoverySourceMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case discoverysource.EdgeTenant:
+		if id := m.tenant; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DiscoverySourceMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DiscoverySourceMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DiscoverySourceMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedtenant {
+		edges = append(edges, discoverysource.EdgeTenant)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DiscoverySourceMutation) EdgeCleared(name string) bool {
+	switch name {
+	case discoverysource.EdgeTenant:
+		return m.clearedtenant
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DiscoverySourceMutation) ClearEdge(name string) error {
+	switch name {
+	case discoverysource.EdgeTenant:
+		m.ClearTenant()
+		return nil
+	}
+	return fmt.Errorf("unknown DiscoverySource unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DiscoverySourceMutation) ResetEdge(name string) error {
+	switch name {
+	case discoverysource.EdgeTenant:
+		m.ResetTenant()
+		return nil
+	}
+	return fmt.Errorf("unknown DiscoverySource edge %s", name)
 }
 
 // DiskMutation represents an operation that mutates the Disk nodes in the graph.
@@ -14835,6 +16306,9 @@ type LaunchMutation struct {
 	clearedmigration      bool
 	recovery_point        *int
 	clearedrecovery_point bool
+	steps                 map[int]struct{}
+	removedsteps          map[int]struct{}
+	clearedsteps          bool
 	done                  bool
 	oldValue              func(context.Context) (*Launch, error)
 	predicates            []predicate.Launch
@@ -15474,6 +16948,60 @@ func (m *LaunchMutation) ResetRecoveryPoint() {
 	m.clearedrecovery_point = false
 }
 
+// AddStepIDs adds the "steps" edge to the Step entity by ids.
+func (m *LaunchMutation) AddStepIDs(ids ...int) {
+	if m.steps == nil {
+		m.steps = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.steps[ids[i]] = struct{}{}
+	}
+}
+
+// ClearSteps clears the "steps" edge to the Step entity.
+func (m *LaunchMutation) ClearSteps() {
+	m.clearedsteps = true
+}
+
+// StepsCleared reports if the "steps" edge to the Step entity was cleared.
+func (m *LaunchMutation) StepsCleared() bool {
+	return m.clearedsteps
+}
+
+// RemoveStepIDs removes the "steps" edge to the Step entity by IDs.
+func (m *LaunchMutation) RemoveStepIDs(ids ...int) {
+	if m.removedsteps == nil {
+		m.removedsteps = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.steps, ids[i])
+		m.removedsteps[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedSteps returns the removed IDs of the "steps" edge to the Step entity.
+func (m *LaunchMutation) RemovedStepsIDs() (ids []int) {
+	for id := range m.removedsteps {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// StepsIDs returns the "steps" edge IDs in the mutation.
+func (m *LaunchMutation) StepsIDs() (ids []int) {
+	for id := range m.steps {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetSteps resets all changes to the "steps" edge.
+func (m *LaunchMutation) ResetSteps() {
+	m.steps = nil
+	m.clearedsteps = false
+	m.removedsteps = nil
+}
+
 // Where appends a list predicates to the LaunchMutation builder.
 func (m *LaunchMutation) Where(ps ...predicate.Launch) {
 	m.predicates = append(m.predicates, ps...)
@@ -15784,7 +17312,7 @@ func (m *LaunchMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *LaunchMutation) AddedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.tenant != nil {
 		edges = append(edges, launch.EdgeTenant)
 	}
@@ -15793,6 +17321,9 @@ func (m *LaunchMutation) AddedEdges() []string {
 	}
 	if m.recovery_point != nil {
 		edges = append(edges, launch.EdgeRecoveryPoint)
+	}
+	if m.steps != nil {
+		edges = append(edges, launch.EdgeSteps)
 	}
 	return edges
 }
@@ -15813,25 +17344,42 @@ func (m *LaunchMutation) AddedIDs(name string) []ent.Value {
 		if id := m.recovery_point; id != nil {
 			return []ent.Value{*id}
 		}
+	case launch.EdgeSteps:
+		ids := make([]ent.Value, 0, len(m.steps))
+		for id := range m.steps {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *LaunchMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
+	if m.removedsteps != nil {
+		edges = append(edges, launch.EdgeSteps)
+	}
 	return edges
 }
 
 // RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
 // the given name in this mutation.
 func (m *LaunchMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case launch.EdgeSteps:
+		ids := make([]ent.Value, 0, len(m.removedsteps))
+		for id := range m.removedsteps {
+			ids = append(ids, id)
+		}
+		return ids
+	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *LaunchMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.clearedtenant {
 		edges = append(edges, launch.EdgeTenant)
 	}
@@ -15840,6 +17388,9 @@ func (m *LaunchMutation) ClearedEdges() []string {
 	}
 	if m.clearedrecovery_point {
 		edges = append(edges, launch.EdgeRecoveryPoint)
+	}
+	if m.clearedsteps {
+		edges = append(edges, launch.EdgeSteps)
 	}
 	return edges
 }
@@ -15854,6 +17405,8 @@ func (m *LaunchMutation) EdgeCleared(name string) bool {
 		return m.clearedmigration
 	case launch.EdgeRecoveryPoint:
 		return m.clearedrecovery_point
+	case launch.EdgeSteps:
+		return m.clearedsteps
 	}
 	return false
 }
@@ -15888,6 +17441,9 @@ func (m *LaunchMutation) ResetEdge(name string) error {
 	case launch.EdgeRecoveryPoint:
 		m.ResetRecoveryPoint()
 		return nil
+	case launch.EdgeSteps:
+		m.ResetSteps()
+		return nil
 	}
 	return fmt.Errorf("unknown Launch edge %s", name)
 }
@@ -15900,7 +17456,7 @@ type MigrationMutation struct {
 	id                     *int
 	created_at             *time.Time
 	updated_at             *time.Time
-	state                  *migration.State
+	state                  *ferry.MigrationState
 	failure_reason         *string
 	settings               *map[string]interface{}
 	bytes_total            *int64
@@ -15935,6 +17491,9 @@ type MigrationMutation struct {
 	launches               map[int]struct{}
 	removedlaunches        map[int]struct{}
 	clearedlaunches        bool
+	steps                  map[int]struct{}
+	removedsteps           map[int]struct{}
+	clearedsteps           bool
 	done                   bool
 	oldValue               func(context.Context) (*Migration, error)
 	predicates             []predicate.Migration
@@ -16147,12 +17706,12 @@ func (m *MigrationMutation) ResetTenantID() {
 }
 
 // SetState sets the "state" field.
-func (m *MigrationMutation) SetState(value migration.State) {
-	m.state = &value
+func (m *MigrationMutation) SetState(fs ferry.MigrationState) {
+	m.state = &fs
 }
 
 // State returns the value of the "state" field in the mutation.
-func (m *MigrationMutation) State() (r migration.State, exists bool) {
+func (m *MigrationMutation) State() (r ferry.MigrationState, exists bool) {
 	v := m.state
 	if v == nil {
 		return
@@ -16163,7 +17722,7 @@ func (m *MigrationMutation) State() (r migration.State, exists bool) {
 // OldState returns the old "state" field's value of the Migration entity.
 // If the Migration object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *MigrationMutation) OldState(ctx context.Context) (v migration.State, err error) {
+func (m *MigrationMutation) OldState(ctx context.Context) (v ferry.MigrationState, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldState is only allowed on UpdateOne operations")
 	}
@@ -17137,6 +18696,60 @@ func (m *MigrationMutation) ResetLaunches() {
 	m.removedlaunches = nil
 }
 
+// AddStepIDs adds the "steps" edge to the Step entity by ids.
+func (m *MigrationMutation) AddStepIDs(ids ...int) {
+	if m.steps == nil {
+		m.steps = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.steps[ids[i]] = struct{}{}
+	}
+}
+
+// ClearSteps clears the "steps" edge to the Step entity.
+func (m *MigrationMutation) ClearSteps() {
+	m.clearedsteps = true
+}
+
+// StepsCleared reports if the "steps" edge to the Step entity was cleared.
+func (m *MigrationMutation) StepsCleared() bool {
+	return m.clearedsteps
+}
+
+// RemoveStepIDs removes the "steps" edge to the Step entity by IDs.
+func (m *MigrationMutation) RemoveStepIDs(ids ...int) {
+	if m.removedsteps == nil {
+		m.removedsteps = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.steps, ids[i])
+		m.removedsteps[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedSteps returns the removed IDs of the "steps" edge to the Step entity.
+func (m *MigrationMutation) RemovedStepsIDs() (ids []int) {
+	for id := range m.removedsteps {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// StepsIDs returns the "steps" edge IDs in the mutation.
+func (m *MigrationMutation) StepsIDs() (ids []int) {
+	for id := range m.steps {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetSteps resets all changes to the "steps" edge.
+func (m *MigrationMutation) ResetSteps() {
+	m.steps = nil
+	m.clearedsteps = false
+	m.removedsteps = nil
+}
+
 // Where appends a list predicates to the MigrationMutation builder.
 func (m *MigrationMutation) Where(ps ...predicate.Migration) {
 	m.predicates = append(m.predicates, ps...)
@@ -17353,7 +18966,7 @@ func (m *MigrationMutation) SetField(name string, value ent.Value) error {
 		m.SetTenantID(v)
 		return nil
 	case migration.FieldState:
-		v, ok := value.(migration.State)
+		v, ok := value.(ferry.MigrationState)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
@@ -17690,7 +19303,7 @@ func (m *MigrationMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *MigrationMutation) AddedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.tenant != nil {
 		edges = append(edges, migration.EdgeTenant)
 	}
@@ -17705,6 +19318,9 @@ func (m *MigrationMutation) AddedEdges() []string {
 	}
 	if m.launches != nil {
 		edges = append(edges, migration.EdgeLaunches)
+	}
+	if m.steps != nil {
+		edges = append(edges, migration.EdgeSteps)
 	}
 	return edges
 }
@@ -17737,18 +19353,27 @@ func (m *MigrationMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case migration.EdgeSteps:
+		ids := make([]ent.Value, 0, len(m.steps))
+		for id := range m.steps {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *MigrationMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.removedrecovery_points != nil {
 		edges = append(edges, migration.EdgeRecoveryPoints)
 	}
 	if m.removedlaunches != nil {
 		edges = append(edges, migration.EdgeLaunches)
+	}
+	if m.removedsteps != nil {
+		edges = append(edges, migration.EdgeSteps)
 	}
 	return edges
 }
@@ -17769,13 +19394,19 @@ func (m *MigrationMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case migration.EdgeSteps:
+		ids := make([]ent.Value, 0, len(m.removedsteps))
+		for id := range m.removedsteps {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *MigrationMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.clearedtenant {
 		edges = append(edges, migration.EdgeTenant)
 	}
@@ -17790,6 +19421,9 @@ func (m *MigrationMutation) ClearedEdges() []string {
 	}
 	if m.clearedlaunches {
 		edges = append(edges, migration.EdgeLaunches)
+	}
+	if m.clearedsteps {
+		edges = append(edges, migration.EdgeSteps)
 	}
 	return edges
 }
@@ -17808,6 +19442,8 @@ func (m *MigrationMutation) EdgeCleared(name string) bool {
 		return m.clearedrecovery_points
 	case migration.EdgeLaunches:
 		return m.clearedlaunches
+	case migration.EdgeSteps:
+		return m.clearedsteps
 	}
 	return false
 }
@@ -17847,6 +19483,9 @@ func (m *MigrationMutation) ResetEdge(name string) error {
 		return nil
 	case migration.EdgeLaunches:
 		m.ResetLaunches()
+		return nil
+	case migration.EdgeSteps:
+		m.ResetSteps()
 		return nil
 	}
 	return fmt.Errorf("unknown Migration edge %s", name)
@@ -20282,6 +21921,908 @@ func (m *PlanMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Plan edge %s", name)
+}
+
+// PriceCatalogMutation represents an operation that mutates the PriceCatalog nodes in the graph.
+type PriceCatalogMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	created_at    *time.Time
+	updated_at    *time.Time
+	target        *string
+	source        *string
+	date          *string
+	currency      *string
+	catalog       *string
+	types         *int
+	addtypes      *int
+	imported_by   *string
+	clearedFields map[string]struct{}
+	tenant        *int
+	clearedtenant bool
+	done          bool
+	oldValue      func(context.Context) (*PriceCatalog, error)
+	predicates    []predicate.PriceCatalog
+}
+
+var _ ent.Mutation = (*PriceCatalogMutation)(nil)
+
+// pricecatalogOption allows management of the mutation configuration using functional options.
+type pricecatalogOption func(*PriceCatalogMutation)
+
+// newPriceCatalogMutation creates new mutation for the PriceCatalog entity.
+func newPriceCatalogMutation(c config, op Op, opts ...pricecatalogOption) *PriceCatalogMutation {
+	m := &PriceCatalogMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePriceCatalog,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPriceCatalogID sets the ID field of the mutation.
+func withPriceCatalogID(id int) pricecatalogOption {
+	return func(m *PriceCatalogMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PriceCatalog
+		)
+		m.oldValue = func(ctx context.Context) (*PriceCatalog, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PriceCatalog.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPriceCatalog sets the old PriceCatalog of the mutation.
+func withPriceCatalog(node *PriceCatalog) pricecatalogOption {
+	return func(m *PriceCatalogMutation) {
+		m.oldValue = func(context.Context) (*PriceCatalog, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PriceCatalogMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PriceCatalogMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PriceCatalogMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PriceCatalogMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PriceCatalog.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PriceCatalogMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PriceCatalogMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the PriceCatalog entity.
+// If the PriceCatalog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceCatalogMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PriceCatalogMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PriceCatalogMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PriceCatalogMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the PriceCatalog entity.
+// If the PriceCatalog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceCatalogMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PriceCatalogMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetTenantID sets the "tenant_id" field.
+func (m *PriceCatalogMutation) SetTenantID(i int) {
+	m.tenant = &i
+}
+
+// TenantID returns the value of the "tenant_id" field in the mutation.
+func (m *PriceCatalogMutation) TenantID() (r int, exists bool) {
+	v := m.tenant
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTenantID returns the old "tenant_id" field's value of the PriceCatalog entity.
+// If the PriceCatalog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceCatalogMutation) OldTenantID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTenantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTenantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTenantID: %w", err)
+	}
+	return oldValue.TenantID, nil
+}
+
+// ResetTenantID resets all changes to the "tenant_id" field.
+func (m *PriceCatalogMutation) ResetTenantID() {
+	m.tenant = nil
+}
+
+// SetTarget sets the "target" field.
+func (m *PriceCatalogMutation) SetTarget(s string) {
+	m.target = &s
+}
+
+// Target returns the value of the "target" field in the mutation.
+func (m *PriceCatalogMutation) Target() (r string, exists bool) {
+	v := m.target
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTarget returns the old "target" field's value of the PriceCatalog entity.
+// If the PriceCatalog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceCatalogMutation) OldTarget(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTarget is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTarget requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTarget: %w", err)
+	}
+	return oldValue.Target, nil
+}
+
+// ResetTarget resets all changes to the "target" field.
+func (m *PriceCatalogMutation) ResetTarget() {
+	m.target = nil
+}
+
+// SetSource sets the "source" field.
+func (m *PriceCatalogMutation) SetSource(s string) {
+	m.source = &s
+}
+
+// Source returns the value of the "source" field in the mutation.
+func (m *PriceCatalogMutation) Source() (r string, exists bool) {
+	v := m.source
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSource returns the old "source" field's value of the PriceCatalog entity.
+// If the PriceCatalog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceCatalogMutation) OldSource(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSource is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSource requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSource: %w", err)
+	}
+	return oldValue.Source, nil
+}
+
+// ResetSource resets all changes to the "source" field.
+func (m *PriceCatalogMutation) ResetSource() {
+	m.source = nil
+}
+
+// SetDate sets the "date" field.
+func (m *PriceCatalogMutation) SetDate(s string) {
+	m.date = &s
+}
+
+// Date returns the value of the "date" field in the mutation.
+func (m *PriceCatalogMutation) Date() (r string, exists bool) {
+	v := m.date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDate returns the old "date" field's value of the PriceCatalog entity.
+// If the PriceCatalog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceCatalogMutation) OldDate(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDate: %w", err)
+	}
+	return oldValue.Date, nil
+}
+
+// ResetDate resets all changes to the "date" field.
+func (m *PriceCatalogMutation) ResetDate() {
+	m.date = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *PriceCatalogMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *PriceCatalogMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the PriceCatalog entity.
+// If the PriceCatalog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceCatalogMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *PriceCatalogMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetCatalog sets the "catalog" field.
+func (m *PriceCatalogMutation) SetCatalog(s string) {
+	m.catalog = &s
+}
+
+// Catalog returns the value of the "catalog" field in the mutation.
+func (m *PriceCatalogMutation) Catalog() (r string, exists bool) {
+	v := m.catalog
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCatalog returns the old "catalog" field's value of the PriceCatalog entity.
+// If the PriceCatalog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceCatalogMutation) OldCatalog(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCatalog is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCatalog requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCatalog: %w", err)
+	}
+	return oldValue.Catalog, nil
+}
+
+// ResetCatalog resets all changes to the "catalog" field.
+func (m *PriceCatalogMutation) ResetCatalog() {
+	m.catalog = nil
+}
+
+// SetTypes sets the "types" field.
+func (m *PriceCatalogMutation) SetTypes(i int) {
+	m.types = &i
+	m.addtypes = nil
+}
+
+// Types returns the value of the "types" field in the mutation.
+func (m *PriceCatalogMutation) Types() (r int, exists bool) {
+	v := m.types
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTypes returns the old "types" field's value of the PriceCatalog entity.
+// If the PriceCatalog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceCatalogMutation) OldTypes(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTypes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTypes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTypes: %w", err)
+	}
+	return oldValue.Types, nil
+}
+
+// AddTypes adds i to the "types" field.
+func (m *PriceCatalogMutation) AddTypes(i int) {
+	if m.addtypes != nil {
+		*m.addtypes += i
+	} else {
+		m.addtypes = &i
+	}
+}
+
+// AddedTypes returns the value that was added to the "types" field in this mutation.
+func (m *PriceCatalogMutation) AddedTypes() (r int, exists bool) {
+	v := m.addtypes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTypes resets all changes to the "types" field.
+func (m *PriceCatalogMutation) ResetTypes() {
+	m.types = nil
+	m.addtypes = nil
+}
+
+// SetImportedBy sets the "imported_by" field.
+func (m *PriceCatalogMutation) SetImportedBy(s string) {
+	m.imported_by = &s
+}
+
+// ImportedBy returns the value of the "imported_by" field in the mutation.
+func (m *PriceCatalogMutation) ImportedBy() (r string, exists bool) {
+	v := m.imported_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldImportedBy returns the old "imported_by" field's value of the PriceCatalog entity.
+// If the PriceCatalog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceCatalogMutation) OldImportedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldImportedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldImportedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldImportedBy: %w", err)
+	}
+	return oldValue.ImportedBy, nil
+}
+
+// ResetImportedBy resets all changes to the "imported_by" field.
+func (m *PriceCatalogMutation) ResetImportedBy() {
+	m.imported_by = nil
+}
+
+// ClearTenant clears the "tenant" edge to the Tenant entity.
+func (m *PriceCatalogMutation) ClearTenant() {
+	m.clearedtenant = true
+	m.clearedFields[pricecatalog.FieldTenantID] = struct{}{}
+}
+
+// TenantCleared reports if the "tenant" edge to the Tenant entity was cleared.
+func (m *PriceCatalogMutation) TenantCleared() bool {
+	return m.clearedtenant
+}
+
+// TenantIDs returns the "tenant" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TenantID instead. It exists only for internal usage by the builders.
+func (m *PriceCatalogMutation) TenantIDs() (ids []int) {
+	if id := m.tenant; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTenant resets all changes to the "tenant" edge.
+func (m *PriceCatalogMutation) ResetTenant() {
+	m.tenant = nil
+	m.clearedtenant = false
+}
+
+// Where appends a list predicates to the PriceCatalogMutation builder.
+func (m *PriceCatalogMutation) Where(ps ...predicate.PriceCatalog) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PriceCatalogMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PriceCatalogMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PriceCatalog, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PriceCatalogMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PriceCatalogMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PriceCatalog).
+func (m *PriceCatalogMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PriceCatalogMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, pricecatalog.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, pricecatalog.FieldUpdatedAt)
+	}
+	if m.tenant != nil {
+		fields = append(fields, pricecatalog.FieldTenantID)
+	}
+	if m.target != nil {
+		fields = append(fields, pricecatalog.FieldTarget)
+	}
+	if m.source != nil {
+		fields = append(fields, pricecatalog.FieldSource)
+	}
+	if m.date != nil {
+		fields = append(fields, pricecatalog.FieldDate)
+	}
+	if m.currency != nil {
+		fields = append(fields, pricecatalog.FieldCurrency)
+	}
+	if m.catalog != nil {
+		fields = append(fields, pricecatalog.FieldCatalog)
+	}
+	if m.types != nil {
+		fields = append(fields, pricecatalog.FieldTypes)
+	}
+	if m.imported_by != nil {
+		fields = append(fields, pricecatalog.FieldImportedBy)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PriceCatalogMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case pricecatalog.FieldCreatedAt:
+		return m.CreatedAt()
+	case pricecatalog.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case pricecatalog.FieldTenantID:
+		return m.TenantID()
+	case pricecatalog.FieldTarget:
+		return m.Target()
+	case pricecatalog.FieldSource:
+		return m.Source()
+	case pricecatalog.FieldDate:
+		return m.Date()
+	case pricecatalog.FieldCurrency:
+		return m.Currency()
+	case pricecatalog.FieldCatalog:
+		return m.Catalog()
+	case pricecatalog.FieldTypes:
+		return m.Types()
+	case pricecatalog.FieldImportedBy:
+		return m.ImportedBy()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PriceCatalogMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case pricecatalog.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case pricecatalog.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case pricecatalog.FieldTenantID:
+		return m.OldTenantID(ctx)
+	case pricecatalog.FieldTarget:
+		return m.OldTarget(ctx)
+	case pricecatalog.FieldSource:
+		return m.OldSource(ctx)
+	case pricecatalog.FieldDate:
+		return m.OldDate(ctx)
+	case pricecatalog.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case pricecatalog.FieldCatalog:
+		return m.OldCatalog(ctx)
+	case pricecatalog.FieldTypes:
+		return m.OldTypes(ctx)
+	case pricecatalog.FieldImportedBy:
+		return m.OldImportedBy(ctx)
+	}
+	return nil, fmt.Errorf("unknown PriceCatalog field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PriceCatalogMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case pricecatalog.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case pricecatalog.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case pricecatalog.FieldTenantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTenantID(v)
+		return nil
+	case pricecatalog.FieldTarget:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTarget(v)
+		return nil
+	case pricecatalog.FieldSource:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSource(v)
+		return nil
+	case pricecatalog.FieldDate:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDate(v)
+		return nil
+	case pricecatalog.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case pricecatalog.FieldCatalog:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCatalog(v)
+		return nil
+	case pricecatalog.FieldTypes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTypes(v)
+		return nil
+	case pricecatalog.FieldImportedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetImportedBy(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PriceCatalog field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PriceCatalogMutation) AddedFields() []string {
+	var fields []string
+	if m.addtypes != nil {
+		fields = append(fields, pricecatalog.FieldTypes)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PriceCatalogMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case pricecatalog.FieldTypes:
+		return m.AddedTypes()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PriceCatalogMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case pricecatalog.FieldTypes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTypes(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PriceCatalog numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PriceCatalogMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PriceCatalogMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PriceCatalogMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown PriceCatalog nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PriceCatalogMutation) ResetField(name string) error {
+	switch name {
+	case pricecatalog.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case pricecatalog.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case pricecatalog.FieldTenantID:
+		m.ResetTenantID()
+		return nil
+	case pricecatalog.FieldTarget:
+		m.ResetTarget()
+		return nil
+	case pricecatalog.FieldSource:
+		m.ResetSource()
+		return nil
+	case pricecatalog.FieldDate:
+		m.ResetDate()
+		return nil
+	case pricecatalog.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case pricecatalog.FieldCatalog:
+		m.ResetCatalog()
+		return nil
+	case pricecatalog.FieldTypes:
+		m.ResetTypes()
+		return nil
+	case pricecatalog.FieldImportedBy:
+		m.ResetImportedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown PriceCatalog field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PriceCatalogMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.tenant != nil {
+		edges = append(edges, pricecatalog.EdgeTenant)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PriceCatalogMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case pricecatalog.EdgeTenant:
+		if id := m.tenant; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PriceCatalogMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PriceCatalogMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PriceCatalogMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedtenant {
+		edges = append(edges, pricecatalog.EdgeTenant)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PriceCatalogMutation) EdgeCleared(name string) bool {
+	switch name {
+	case pricecatalog.EdgeTenant:
+		return m.clearedtenant
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PriceCatalogMutation) ClearEdge(name string) error {
+	switch name {
+	case pricecatalog.EdgeTenant:
+		m.ClearTenant()
+		return nil
+	}
+	return fmt.Errorf("unknown PriceCatalog unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PriceCatalogMutation) ResetEdge(name string) error {
+	switch name {
+	case pricecatalog.EdgeTenant:
+		m.ResetTenant()
+		return nil
+	}
+	return fmt.Errorf("unknown PriceCatalog edge %s", name)
 }
 
 // RecoveryPointMutation represents an operation that mutates the RecoveryPoint nodes in the graph.
@@ -23815,6 +26356,2293 @@ func (m *SoftwareMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Software edge %s", name)
+}
+
+// StepMutation represents an operation that mutates the Step nodes in the graph.
+type StepMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *int
+	created_at       *time.Time
+	updated_at       *time.Time
+	kind             *string
+	phase            *string
+	status           *step.Status
+	generation       *int
+	addgeneration    *int
+	lease_owner      *string
+	lease_until      *time.Time
+	wake_at          *time.Time
+	attempts         *int
+	addattempts      *int
+	last_error       *string
+	data             *map[string]interface{}
+	finished_at      *time.Time
+	clearedFields    map[string]struct{}
+	tenant           *int
+	clearedtenant    bool
+	migration        *int
+	clearedmigration bool
+	launch           *int
+	clearedlaunch    bool
+	events           map[int]struct{}
+	removedevents    map[int]struct{}
+	clearedevents    bool
+	done             bool
+	oldValue         func(context.Context) (*Step, error)
+	predicates       []predicate.Step
+}
+
+var _ ent.Mutation = (*StepMutation)(nil)
+
+// stepOption allows management of the mutation configuration using functional options.
+type stepOption func(*StepMutation)
+
+// newStepMutation creates new mutation for the Step entity.
+func newStepMutation(c config, op Op, opts ...stepOption) *StepMutation {
+	m := &StepMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeStep,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withStepID sets the ID field of the mutation.
+func withStepID(id int) stepOption {
+	return func(m *StepMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Step
+		)
+		m.oldValue = func(ctx context.Context) (*Step, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Step.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withStep sets the old Step of the mutation.
+func withStep(node *Step) stepOption {
+	return func(m *StepMutation) {
+		m.oldValue = func(context.Context) (*Step, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m StepMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m StepMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *StepMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *StepMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Step.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *StepMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *StepMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *StepMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *StepMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *StepMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *StepMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetTenantID sets the "tenant_id" field.
+func (m *StepMutation) SetTenantID(i int) {
+	m.tenant = &i
+}
+
+// TenantID returns the value of the "tenant_id" field in the mutation.
+func (m *StepMutation) TenantID() (r int, exists bool) {
+	v := m.tenant
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTenantID returns the old "tenant_id" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldTenantID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTenantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTenantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTenantID: %w", err)
+	}
+	return oldValue.TenantID, nil
+}
+
+// ResetTenantID resets all changes to the "tenant_id" field.
+func (m *StepMutation) ResetTenantID() {
+	m.tenant = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *StepMutation) SetKind(s string) {
+	m.kind = &s
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *StepMutation) Kind() (r string, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldKind(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *StepMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetPhase sets the "phase" field.
+func (m *StepMutation) SetPhase(s string) {
+	m.phase = &s
+}
+
+// Phase returns the value of the "phase" field in the mutation.
+func (m *StepMutation) Phase() (r string, exists bool) {
+	v := m.phase
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPhase returns the old "phase" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldPhase(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPhase is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPhase requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPhase: %w", err)
+	}
+	return oldValue.Phase, nil
+}
+
+// ResetPhase resets all changes to the "phase" field.
+func (m *StepMutation) ResetPhase() {
+	m.phase = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *StepMutation) SetStatus(s step.Status) {
+	m.status = &s
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *StepMutation) Status() (r step.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldStatus(ctx context.Context) (v step.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *StepMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetGeneration sets the "generation" field.
+func (m *StepMutation) SetGeneration(i int) {
+	m.generation = &i
+	m.addgeneration = nil
+}
+
+// Generation returns the value of the "generation" field in the mutation.
+func (m *StepMutation) Generation() (r int, exists bool) {
+	v := m.generation
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGeneration returns the old "generation" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldGeneration(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGeneration is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGeneration requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGeneration: %w", err)
+	}
+	return oldValue.Generation, nil
+}
+
+// AddGeneration adds i to the "generation" field.
+func (m *StepMutation) AddGeneration(i int) {
+	if m.addgeneration != nil {
+		*m.addgeneration += i
+	} else {
+		m.addgeneration = &i
+	}
+}
+
+// AddedGeneration returns the value that was added to the "generation" field in this mutation.
+func (m *StepMutation) AddedGeneration() (r int, exists bool) {
+	v := m.addgeneration
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetGeneration resets all changes to the "generation" field.
+func (m *StepMutation) ResetGeneration() {
+	m.generation = nil
+	m.addgeneration = nil
+}
+
+// SetLeaseOwner sets the "lease_owner" field.
+func (m *StepMutation) SetLeaseOwner(s string) {
+	m.lease_owner = &s
+}
+
+// LeaseOwner returns the value of the "lease_owner" field in the mutation.
+func (m *StepMutation) LeaseOwner() (r string, exists bool) {
+	v := m.lease_owner
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLeaseOwner returns the old "lease_owner" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldLeaseOwner(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLeaseOwner is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLeaseOwner requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLeaseOwner: %w", err)
+	}
+	return oldValue.LeaseOwner, nil
+}
+
+// ResetLeaseOwner resets all changes to the "lease_owner" field.
+func (m *StepMutation) ResetLeaseOwner() {
+	m.lease_owner = nil
+}
+
+// SetLeaseUntil sets the "lease_until" field.
+func (m *StepMutation) SetLeaseUntil(t time.Time) {
+	m.lease_until = &t
+}
+
+// LeaseUntil returns the value of the "lease_until" field in the mutation.
+func (m *StepMutation) LeaseUntil() (r time.Time, exists bool) {
+	v := m.lease_until
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLeaseUntil returns the old "lease_until" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldLeaseUntil(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLeaseUntil is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLeaseUntil requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLeaseUntil: %w", err)
+	}
+	return oldValue.LeaseUntil, nil
+}
+
+// ClearLeaseUntil clears the value of the "lease_until" field.
+func (m *StepMutation) ClearLeaseUntil() {
+	m.lease_until = nil
+	m.clearedFields[step.FieldLeaseUntil] = struct{}{}
+}
+
+// LeaseUntilCleared returns if the "lease_until" field was cleared in this mutation.
+func (m *StepMutation) LeaseUntilCleared() bool {
+	_, ok := m.clearedFields[step.FieldLeaseUntil]
+	return ok
+}
+
+// ResetLeaseUntil resets all changes to the "lease_until" field.
+func (m *StepMutation) ResetLeaseUntil() {
+	m.lease_until = nil
+	delete(m.clearedFields, step.FieldLeaseUntil)
+}
+
+// SetWakeAt sets the "wake_at" field.
+func (m *StepMutation) SetWakeAt(t time.Time) {
+	m.wake_at = &t
+}
+
+// WakeAt returns the value of the "wake_at" field in the mutation.
+func (m *StepMutation) WakeAt() (r time.Time, exists bool) {
+	v := m.wake_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWakeAt returns the old "wake_at" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldWakeAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWakeAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWakeAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWakeAt: %w", err)
+	}
+	return oldValue.WakeAt, nil
+}
+
+// ClearWakeAt clears the value of the "wake_at" field.
+func (m *StepMutation) ClearWakeAt() {
+	m.wake_at = nil
+	m.clearedFields[step.FieldWakeAt] = struct{}{}
+}
+
+// WakeAtCleared returns if the "wake_at" field was cleared in this mutation.
+func (m *StepMutation) WakeAtCleared() bool {
+	_, ok := m.clearedFields[step.FieldWakeAt]
+	return ok
+}
+
+// ResetWakeAt resets all changes to the "wake_at" field.
+func (m *StepMutation) ResetWakeAt() {
+	m.wake_at = nil
+	delete(m.clearedFields, step.FieldWakeAt)
+}
+
+// SetAttempts sets the "attempts" field.
+func (m *StepMutation) SetAttempts(i int) {
+	m.attempts = &i
+	m.addattempts = nil
+}
+
+// Attempts returns the value of the "attempts" field in the mutation.
+func (m *StepMutation) Attempts() (r int, exists bool) {
+	v := m.attempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAttempts returns the old "attempts" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldAttempts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAttempts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAttempts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAttempts: %w", err)
+	}
+	return oldValue.Attempts, nil
+}
+
+// AddAttempts adds i to the "attempts" field.
+func (m *StepMutation) AddAttempts(i int) {
+	if m.addattempts != nil {
+		*m.addattempts += i
+	} else {
+		m.addattempts = &i
+	}
+}
+
+// AddedAttempts returns the value that was added to the "attempts" field in this mutation.
+func (m *StepMutation) AddedAttempts() (r int, exists bool) {
+	v := m.addattempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAttempts resets all changes to the "attempts" field.
+func (m *StepMutation) ResetAttempts() {
+	m.attempts = nil
+	m.addattempts = nil
+}
+
+// SetLastError sets the "last_error" field.
+func (m *StepMutation) SetLastError(s string) {
+	m.last_error = &s
+}
+
+// LastError returns the value of the "last_error" field in the mutation.
+func (m *StepMutation) LastError() (r string, exists bool) {
+	v := m.last_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastError returns the old "last_error" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldLastError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastError: %w", err)
+	}
+	return oldValue.LastError, nil
+}
+
+// ResetLastError resets all changes to the "last_error" field.
+func (m *StepMutation) ResetLastError() {
+	m.last_error = nil
+}
+
+// SetData sets the "data" field.
+func (m *StepMutation) SetData(value map[string]interface{}) {
+	m.data = &value
+}
+
+// Data returns the value of the "data" field in the mutation.
+func (m *StepMutation) Data() (r map[string]interface{}, exists bool) {
+	v := m.data
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldData returns the old "data" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldData(ctx context.Context) (v map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldData is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldData requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldData: %w", err)
+	}
+	return oldValue.Data, nil
+}
+
+// ClearData clears the value of the "data" field.
+func (m *StepMutation) ClearData() {
+	m.data = nil
+	m.clearedFields[step.FieldData] = struct{}{}
+}
+
+// DataCleared returns if the "data" field was cleared in this mutation.
+func (m *StepMutation) DataCleared() bool {
+	_, ok := m.clearedFields[step.FieldData]
+	return ok
+}
+
+// ResetData resets all changes to the "data" field.
+func (m *StepMutation) ResetData() {
+	m.data = nil
+	delete(m.clearedFields, step.FieldData)
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (m *StepMutation) SetFinishedAt(t time.Time) {
+	m.finished_at = &t
+}
+
+// FinishedAt returns the value of the "finished_at" field in the mutation.
+func (m *StepMutation) FinishedAt() (r time.Time, exists bool) {
+	v := m.finished_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFinishedAt returns the old "finished_at" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldFinishedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFinishedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFinishedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFinishedAt: %w", err)
+	}
+	return oldValue.FinishedAt, nil
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (m *StepMutation) ClearFinishedAt() {
+	m.finished_at = nil
+	m.clearedFields[step.FieldFinishedAt] = struct{}{}
+}
+
+// FinishedAtCleared returns if the "finished_at" field was cleared in this mutation.
+func (m *StepMutation) FinishedAtCleared() bool {
+	_, ok := m.clearedFields[step.FieldFinishedAt]
+	return ok
+}
+
+// ResetFinishedAt resets all changes to the "finished_at" field.
+func (m *StepMutation) ResetFinishedAt() {
+	m.finished_at = nil
+	delete(m.clearedFields, step.FieldFinishedAt)
+}
+
+// SetMigrationID sets the "migration_id" field.
+func (m *StepMutation) SetMigrationID(i int) {
+	m.migration = &i
+}
+
+// MigrationID returns the value of the "migration_id" field in the mutation.
+func (m *StepMutation) MigrationID() (r int, exists bool) {
+	v := m.migration
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMigrationID returns the old "migration_id" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldMigrationID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMigrationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMigrationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMigrationID: %w", err)
+	}
+	return oldValue.MigrationID, nil
+}
+
+// ResetMigrationID resets all changes to the "migration_id" field.
+func (m *StepMutation) ResetMigrationID() {
+	m.migration = nil
+}
+
+// SetLaunchID sets the "launch_id" field.
+func (m *StepMutation) SetLaunchID(i int) {
+	m.launch = &i
+}
+
+// LaunchID returns the value of the "launch_id" field in the mutation.
+func (m *StepMutation) LaunchID() (r int, exists bool) {
+	v := m.launch
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLaunchID returns the old "launch_id" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldLaunchID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLaunchID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLaunchID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLaunchID: %w", err)
+	}
+	return oldValue.LaunchID, nil
+}
+
+// ClearLaunchID clears the value of the "launch_id" field.
+func (m *StepMutation) ClearLaunchID() {
+	m.launch = nil
+	m.clearedFields[step.FieldLaunchID] = struct{}{}
+}
+
+// LaunchIDCleared returns if the "launch_id" field was cleared in this mutation.
+func (m *StepMutation) LaunchIDCleared() bool {
+	_, ok := m.clearedFields[step.FieldLaunchID]
+	return ok
+}
+
+// ResetLaunchID resets all changes to the "launch_id" field.
+func (m *StepMutation) ResetLaunchID() {
+	m.launch = nil
+	delete(m.clearedFields, step.FieldLaunchID)
+}
+
+// ClearTenant clears the "tenant" edge to the Tenant entity.
+func (m *StepMutation) ClearTenant() {
+	m.clearedtenant = true
+	m.clearedFields[step.FieldTenantID] = struct{}{}
+}
+
+// TenantCleared reports if the "tenant" edge to the Tenant entity was cleared.
+func (m *StepMutation) TenantCleared() bool {
+	return m.clearedtenant
+}
+
+// TenantIDs returns the "tenant" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TenantID instead. It exists only for internal usage by the builders.
+func (m *StepMutation) TenantIDs() (ids []int) {
+	if id := m.tenant; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTenant resets all changes to the "tenant" edge.
+func (m *StepMutation) ResetTenant() {
+	m.tenant = nil
+	m.clearedtenant = false
+}
+
+// ClearMigration clears the "migration" edge to the Migration entity.
+func (m *StepMutation) ClearMigration() {
+	m.clearedmigration = true
+	m.clearedFields[step.FieldMigrationID] = struct{}{}
+}
+
+// MigrationCleared reports if the "migration" edge to the Migration entity was cleared.
+func (m *StepMutation) MigrationCleared() bool {
+	return m.clearedmigration
+}
+
+// MigrationIDs returns the "migration" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// MigrationID instead. It exists only for internal usage by the builders.
+func (m *StepMutation) MigrationIDs() (ids []int) {
+	if id := m.migration; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetMigration resets all changes to the "migration" edge.
+func (m *StepMutation) ResetMigration() {
+	m.migration = nil
+	m.clearedmigration = false
+}
+
+// ClearLaunch clears the "launch" edge to the Launch entity.
+func (m *StepMutation) ClearLaunch() {
+	m.clearedlaunch = true
+	m.clearedFields[step.FieldLaunchID] = struct{}{}
+}
+
+// LaunchCleared reports if the "launch" edge to the Launch entity was cleared.
+func (m *StepMutation) LaunchCleared() bool {
+	return m.LaunchIDCleared() || m.clearedlaunch
+}
+
+// LaunchIDs returns the "launch" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// LaunchID instead. It exists only for internal usage by the builders.
+func (m *StepMutation) LaunchIDs() (ids []int) {
+	if id := m.launch; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetLaunch resets all changes to the "launch" edge.
+func (m *StepMutation) ResetLaunch() {
+	m.launch = nil
+	m.clearedlaunch = false
+}
+
+// AddEventIDs adds the "events" edge to the StepEvent entity by ids.
+func (m *StepMutation) AddEventIDs(ids ...int) {
+	if m.events == nil {
+		m.events = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.events[ids[i]] = struct{}{}
+	}
+}
+
+// ClearEvents clears the "events" edge to the StepEvent entity.
+func (m *StepMutation) ClearEvents() {
+	m.clearedevents = true
+}
+
+// EventsCleared reports if the "events" edge to the StepEvent entity was cleared.
+func (m *StepMutation) EventsCleared() bool {
+	return m.clearedevents
+}
+
+// RemoveEventIDs removes the "events" edge to the StepEvent entity by IDs.
+func (m *StepMutation) RemoveEventIDs(ids ...int) {
+	if m.removedevents == nil {
+		m.removedevents = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.events, ids[i])
+		m.removedevents[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedEvents returns the removed IDs of the "events" edge to the StepEvent entity.
+func (m *StepMutation) RemovedEventsIDs() (ids []int) {
+	for id := range m.removedevents {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// EventsIDs returns the "events" edge IDs in the mutation.
+func (m *StepMutation) EventsIDs() (ids []int) {
+	for id := range m.events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetEvents resets all changes to the "events" edge.
+func (m *StepMutation) ResetEvents() {
+	m.events = nil
+	m.clearedevents = false
+	m.removedevents = nil
+}
+
+// Where appends a list predicates to the StepMutation builder.
+func (m *StepMutation) Where(ps ...predicate.Step) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the StepMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *StepMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Step, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *StepMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *StepMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Step).
+func (m *StepMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *StepMutation) Fields() []string {
+	fields := make([]string, 0, 16)
+	if m.created_at != nil {
+		fields = append(fields, step.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, step.FieldUpdatedAt)
+	}
+	if m.tenant != nil {
+		fields = append(fields, step.FieldTenantID)
+	}
+	if m.kind != nil {
+		fields = append(fields, step.FieldKind)
+	}
+	if m.phase != nil {
+		fields = append(fields, step.FieldPhase)
+	}
+	if m.status != nil {
+		fields = append(fields, step.FieldStatus)
+	}
+	if m.generation != nil {
+		fields = append(fields, step.FieldGeneration)
+	}
+	if m.lease_owner != nil {
+		fields = append(fields, step.FieldLeaseOwner)
+	}
+	if m.lease_until != nil {
+		fields = append(fields, step.FieldLeaseUntil)
+	}
+	if m.wake_at != nil {
+		fields = append(fields, step.FieldWakeAt)
+	}
+	if m.attempts != nil {
+		fields = append(fields, step.FieldAttempts)
+	}
+	if m.last_error != nil {
+		fields = append(fields, step.FieldLastError)
+	}
+	if m.data != nil {
+		fields = append(fields, step.FieldData)
+	}
+	if m.finished_at != nil {
+		fields = append(fields, step.FieldFinishedAt)
+	}
+	if m.migration != nil {
+		fields = append(fields, step.FieldMigrationID)
+	}
+	if m.launch != nil {
+		fields = append(fields, step.FieldLaunchID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *StepMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case step.FieldCreatedAt:
+		return m.CreatedAt()
+	case step.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case step.FieldTenantID:
+		return m.TenantID()
+	case step.FieldKind:
+		return m.Kind()
+	case step.FieldPhase:
+		return m.Phase()
+	case step.FieldStatus:
+		return m.Status()
+	case step.FieldGeneration:
+		return m.Generation()
+	case step.FieldLeaseOwner:
+		return m.LeaseOwner()
+	case step.FieldLeaseUntil:
+		return m.LeaseUntil()
+	case step.FieldWakeAt:
+		return m.WakeAt()
+	case step.FieldAttempts:
+		return m.Attempts()
+	case step.FieldLastError:
+		return m.LastError()
+	case step.FieldData:
+		return m.Data()
+	case step.FieldFinishedAt:
+		return m.FinishedAt()
+	case step.FieldMigrationID:
+		return m.MigrationID()
+	case step.FieldLaunchID:
+		return m.LaunchID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *StepMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case step.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case step.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case step.FieldTenantID:
+		return m.OldTenantID(ctx)
+	case step.FieldKind:
+		return m.OldKind(ctx)
+	case step.FieldPhase:
+		return m.OldPhase(ctx)
+	case step.FieldStatus:
+		return m.OldStatus(ctx)
+	case step.FieldGeneration:
+		return m.OldGeneration(ctx)
+	case step.FieldLeaseOwner:
+		return m.OldLeaseOwner(ctx)
+	case step.FieldLeaseUntil:
+		return m.OldLeaseUntil(ctx)
+	case step.FieldWakeAt:
+		return m.OldWakeAt(ctx)
+	case step.FieldAttempts:
+		return m.OldAttempts(ctx)
+	case step.FieldLastError:
+		return m.OldLastError(ctx)
+	case step.FieldData:
+		return m.OldData(ctx)
+	case step.FieldFinishedAt:
+		return m.OldFinishedAt(ctx)
+	case step.FieldMigrationID:
+		return m.OldMigrationID(ctx)
+	case step.FieldLaunchID:
+		return m.OldLaunchID(ctx)
+	}
+	return nil, fmt.Errorf("unknown Step field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StepMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case step.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case step.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case step.FieldTenantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTenantID(v)
+		return nil
+	case step.FieldKind:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case step.FieldPhase:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPhase(v)
+		return nil
+	case step.FieldStatus:
+		v, ok := value.(step.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case step.FieldGeneration:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGeneration(v)
+		return nil
+	case step.FieldLeaseOwner:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLeaseOwner(v)
+		return nil
+	case step.FieldLeaseUntil:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLeaseUntil(v)
+		return nil
+	case step.FieldWakeAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWakeAt(v)
+		return nil
+	case step.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAttempts(v)
+		return nil
+	case step.FieldLastError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastError(v)
+		return nil
+	case step.FieldData:
+		v, ok := value.(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetData(v)
+		return nil
+	case step.FieldFinishedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFinishedAt(v)
+		return nil
+	case step.FieldMigrationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMigrationID(v)
+		return nil
+	case step.FieldLaunchID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLaunchID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Step field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *StepMutation) AddedFields() []string {
+	var fields []string
+	if m.addgeneration != nil {
+		fields = append(fields, step.FieldGeneration)
+	}
+	if m.addattempts != nil {
+		fields = append(fields, step.FieldAttempts)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *StepMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case step.FieldGeneration:
+		return m.AddedGeneration()
+	case step.FieldAttempts:
+		return m.AddedAttempts()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StepMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case step.FieldGeneration:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddGeneration(v)
+		return nil
+	case step.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAttempts(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Step numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *StepMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(step.FieldLeaseUntil) {
+		fields = append(fields, step.FieldLeaseUntil)
+	}
+	if m.FieldCleared(step.FieldWakeAt) {
+		fields = append(fields, step.FieldWakeAt)
+	}
+	if m.FieldCleared(step.FieldData) {
+		fields = append(fields, step.FieldData)
+	}
+	if m.FieldCleared(step.FieldFinishedAt) {
+		fields = append(fields, step.FieldFinishedAt)
+	}
+	if m.FieldCleared(step.FieldLaunchID) {
+		fields = append(fields, step.FieldLaunchID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *StepMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *StepMutation) ClearField(name string) error {
+	switch name {
+	case step.FieldLeaseUntil:
+		m.ClearLeaseUntil()
+		return nil
+	case step.FieldWakeAt:
+		m.ClearWakeAt()
+		return nil
+	case step.FieldData:
+		m.ClearData()
+		return nil
+	case step.FieldFinishedAt:
+		m.ClearFinishedAt()
+		return nil
+	case step.FieldLaunchID:
+		m.ClearLaunchID()
+		return nil
+	}
+	return fmt.Errorf("unknown Step nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *StepMutation) ResetField(name string) error {
+	switch name {
+	case step.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case step.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case step.FieldTenantID:
+		m.ResetTenantID()
+		return nil
+	case step.FieldKind:
+		m.ResetKind()
+		return nil
+	case step.FieldPhase:
+		m.ResetPhase()
+		return nil
+	case step.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case step.FieldGeneration:
+		m.ResetGeneration()
+		return nil
+	case step.FieldLeaseOwner:
+		m.ResetLeaseOwner()
+		return nil
+	case step.FieldLeaseUntil:
+		m.ResetLeaseUntil()
+		return nil
+	case step.FieldWakeAt:
+		m.ResetWakeAt()
+		return nil
+	case step.FieldAttempts:
+		m.ResetAttempts()
+		return nil
+	case step.FieldLastError:
+		m.ResetLastError()
+		return nil
+	case step.FieldData:
+		m.ResetData()
+		return nil
+	case step.FieldFinishedAt:
+		m.ResetFinishedAt()
+		return nil
+	case step.FieldMigrationID:
+		m.ResetMigrationID()
+		return nil
+	case step.FieldLaunchID:
+		m.ResetLaunchID()
+		return nil
+	}
+	return fmt.Errorf("unknown Step field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *StepMutation) AddedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.tenant != nil {
+		edges = append(edges, step.EdgeTenant)
+	}
+	if m.migration != nil {
+		edges = append(edges, step.EdgeMigration)
+	}
+	if m.launch != nil {
+		edges = append(edges, step.EdgeLaunch)
+	}
+	if m.events != nil {
+		edges = append(edges, step.EdgeEvents)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *StepMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case step.EdgeTenant:
+		if id := m.tenant; id != nil {
+			return []ent.Value{*id}
+		}
+	case step.EdgeMigration:
+		if id := m.migration; id != nil {
+			return []ent.Value{*id}
+		}
+	case step.EdgeLaunch:
+		if id := m.launch; id != nil {
+			return []ent.Value{*id}
+		}
+	case step.EdgeEvents:
+		ids := make([]ent.Value, 0, len(m.events))
+		for id := range m.events {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *StepMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.removedevents != nil {
+		edges = append(edges, step.EdgeEvents)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *StepMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case step.EdgeEvents:
+		ids := make([]ent.Value, 0, len(m.removedevents))
+		for id := range m.removedevents {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *StepMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.clearedtenant {
+		edges = append(edges, step.EdgeTenant)
+	}
+	if m.clearedmigration {
+		edges = append(edges, step.EdgeMigration)
+	}
+	if m.clearedlaunch {
+		edges = append(edges, step.EdgeLaunch)
+	}
+	if m.clearedevents {
+		edges = append(edges, step.EdgeEvents)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *StepMutation) EdgeCleared(name string) bool {
+	switch name {
+	case step.EdgeTenant:
+		return m.clearedtenant
+	case step.EdgeMigration:
+		return m.clearedmigration
+	case step.EdgeLaunch:
+		return m.clearedlaunch
+	case step.EdgeEvents:
+		return m.clearedevents
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *StepMutation) ClearEdge(name string) error {
+	switch name {
+	case step.EdgeTenant:
+		m.ClearTenant()
+		return nil
+	case step.EdgeMigration:
+		m.ClearMigration()
+		return nil
+	case step.EdgeLaunch:
+		m.ClearLaunch()
+		return nil
+	}
+	return fmt.Errorf("unknown Step unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *StepMutation) ResetEdge(name string) error {
+	switch name {
+	case step.EdgeTenant:
+		m.ResetTenant()
+		return nil
+	case step.EdgeMigration:
+		m.ResetMigration()
+		return nil
+	case step.EdgeLaunch:
+		m.ResetLaunch()
+		return nil
+	case step.EdgeEvents:
+		m.ResetEvents()
+		return nil
+	}
+	return fmt.Errorf("unknown Step edge %s", name)
+}
+
+// StepEventMutation represents an operation that mutates the StepEvent nodes in the graph.
+type StepEventMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	created_at    *time.Time
+	updated_at    *time.Time
+	phase         *string
+	level         *stepevent.Level
+	message       *string
+	clearedFields map[string]struct{}
+	tenant        *int
+	clearedtenant bool
+	step          *int
+	clearedstep   bool
+	done          bool
+	oldValue      func(context.Context) (*StepEvent, error)
+	predicates    []predicate.StepEvent
+}
+
+var _ ent.Mutation = (*StepEventMutation)(nil)
+
+// stepeventOption allows management of the mutation configuration using functional options.
+type stepeventOption func(*StepEventMutation)
+
+// newStepEventMutation creates new mutation for the StepEvent entity.
+func newStepEventMutation(c config, op Op, opts ...stepeventOption) *StepEventMutation {
+	m := &StepEventMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeStepEvent,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withStepEventID sets the ID field of the mutation.
+func withStepEventID(id int) stepeventOption {
+	return func(m *StepEventMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *StepEvent
+		)
+		m.oldValue = func(ctx context.Context) (*StepEvent, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().StepEvent.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withStepEvent sets the old StepEvent of the mutation.
+func withStepEvent(node *StepEvent) stepeventOption {
+	return func(m *StepEventMutation) {
+		m.oldValue = func(context.Context) (*StepEvent, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m StepEventMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m StepEventMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *StepEventMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *StepEventMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().StepEvent.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *StepEventMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *StepEventMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the StepEvent entity.
+// If the StepEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepEventMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *StepEventMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *StepEventMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *StepEventMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the StepEvent entity.
+// If the StepEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepEventMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *StepEventMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetTenantID sets the "tenant_id" field.
+func (m *StepEventMutation) SetTenantID(i int) {
+	m.tenant = &i
+}
+
+// TenantID returns the value of the "tenant_id" field in the mutation.
+func (m *StepEventMutation) TenantID() (r int, exists bool) {
+	v := m.tenant
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTenantID returns the old "tenant_id" field's value of the StepEvent entity.
+// If the StepEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepEventMutation) OldTenantID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTenantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTenantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTenantID: %w", err)
+	}
+	return oldValue.TenantID, nil
+}
+
+// ResetTenantID resets all changes to the "tenant_id" field.
+func (m *StepEventMutation) ResetTenantID() {
+	m.tenant = nil
+}
+
+// SetPhase sets the "phase" field.
+func (m *StepEventMutation) SetPhase(s string) {
+	m.phase = &s
+}
+
+// Phase returns the value of the "phase" field in the mutation.
+func (m *StepEventMutation) Phase() (r string, exists bool) {
+	v := m.phase
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPhase returns the old "phase" field's value of the StepEvent entity.
+// If the StepEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepEventMutation) OldPhase(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPhase is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPhase requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPhase: %w", err)
+	}
+	return oldValue.Phase, nil
+}
+
+// ResetPhase resets all changes to the "phase" field.
+func (m *StepEventMutation) ResetPhase() {
+	m.phase = nil
+}
+
+// SetLevel sets the "level" field.
+func (m *StepEventMutation) SetLevel(s stepevent.Level) {
+	m.level = &s
+}
+
+// Level returns the value of the "level" field in the mutation.
+func (m *StepEventMutation) Level() (r stepevent.Level, exists bool) {
+	v := m.level
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLevel returns the old "level" field's value of the StepEvent entity.
+// If the StepEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepEventMutation) OldLevel(ctx context.Context) (v stepevent.Level, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLevel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLevel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLevel: %w", err)
+	}
+	return oldValue.Level, nil
+}
+
+// ResetLevel resets all changes to the "level" field.
+func (m *StepEventMutation) ResetLevel() {
+	m.level = nil
+}
+
+// SetMessage sets the "message" field.
+func (m *StepEventMutation) SetMessage(s string) {
+	m.message = &s
+}
+
+// Message returns the value of the "message" field in the mutation.
+func (m *StepEventMutation) Message() (r string, exists bool) {
+	v := m.message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMessage returns the old "message" field's value of the StepEvent entity.
+// If the StepEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepEventMutation) OldMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMessage: %w", err)
+	}
+	return oldValue.Message, nil
+}
+
+// ResetMessage resets all changes to the "message" field.
+func (m *StepEventMutation) ResetMessage() {
+	m.message = nil
+}
+
+// SetStepID sets the "step_id" field.
+func (m *StepEventMutation) SetStepID(i int) {
+	m.step = &i
+}
+
+// StepID returns the value of the "step_id" field in the mutation.
+func (m *StepEventMutation) StepID() (r int, exists bool) {
+	v := m.step
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStepID returns the old "step_id" field's value of the StepEvent entity.
+// If the StepEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepEventMutation) OldStepID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStepID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStepID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStepID: %w", err)
+	}
+	return oldValue.StepID, nil
+}
+
+// ResetStepID resets all changes to the "step_id" field.
+func (m *StepEventMutation) ResetStepID() {
+	m.step = nil
+}
+
+// ClearTenant clears the "tenant" edge to the Tenant entity.
+func (m *StepEventMutation) ClearTenant() {
+	m.clearedtenant = true
+	m.clearedFields[stepevent.FieldTenantID] = struct{}{}
+}
+
+// TenantCleared reports if the "tenant" edge to the Tenant entity was cleared.
+func (m *StepEventMutation) TenantCleared() bool {
+	return m.clearedtenant
+}
+
+// TenantIDs returns the "tenant" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TenantID instead. It exists only for internal usage by the builders.
+func (m *StepEventMutation) TenantIDs() (ids []int) {
+	if id := m.tenant; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTenant resets all changes to the "tenant" edge.
+func (m *StepEventMutation) ResetTenant() {
+	m.tenant = nil
+	m.clearedtenant = false
+}
+
+// ClearStep clears the "step" edge to the Step entity.
+func (m *StepEventMutation) ClearStep() {
+	m.clearedstep = true
+	m.clearedFields[stepevent.FieldStepID] = struct{}{}
+}
+
+// StepCleared reports if the "step" edge to the Step entity was cleared.
+func (m *StepEventMutation) StepCleared() bool {
+	return m.clearedstep
+}
+
+// StepIDs returns the "step" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// StepID instead. It exists only for internal usage by the builders.
+func (m *StepEventMutation) StepIDs() (ids []int) {
+	if id := m.step; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetStep resets all changes to the "step" edge.
+func (m *StepEventMutation) ResetStep() {
+	m.step = nil
+	m.clearedstep = false
+}
+
+// Where appends a list predicates to the StepEventMutation builder.
+func (m *StepEventMutation) Where(ps ...predicate.StepEvent) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the StepEventMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *StepEventMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.StepEvent, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *StepEventMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *StepEventMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (StepEvent).
+func (m *StepEventMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *StepEventMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.created_at != nil {
+		fields = append(fields, stepevent.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, stepevent.FieldUpdatedAt)
+	}
+	if m.tenant != nil {
+		fields = append(fields, stepevent.FieldTenantID)
+	}
+	if m.phase != nil {
+		fields = append(fields, stepevent.FieldPhase)
+	}
+	if m.level != nil {
+		fields = append(fields, stepevent.FieldLevel)
+	}
+	if m.message != nil {
+		fields = append(fields, stepevent.FieldMessage)
+	}
+	if m.step != nil {
+		fields = append(fields, stepevent.FieldStepID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *StepEventMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case stepevent.FieldCreatedAt:
+		return m.CreatedAt()
+	case stepevent.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case stepevent.FieldTenantID:
+		return m.TenantID()
+	case stepevent.FieldPhase:
+		return m.Phase()
+	case stepevent.FieldLevel:
+		return m.Level()
+	case stepevent.FieldMessage:
+		return m.Message()
+	case stepevent.FieldStepID:
+		return m.StepID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *StepEventMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case stepevent.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case stepevent.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case stepevent.FieldTenantID:
+		return m.OldTenantID(ctx)
+	case stepevent.FieldPhase:
+		return m.OldPhase(ctx)
+	case stepevent.FieldLevel:
+		return m.OldLevel(ctx)
+	case stepevent.FieldMessage:
+		return m.OldMessage(ctx)
+	case stepevent.FieldStepID:
+		return m.OldStepID(ctx)
+	}
+	return nil, fmt.Errorf("unknown StepEvent field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StepEventMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case stepevent.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case stepevent.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case stepevent.FieldTenantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTenantID(v)
+		return nil
+	case stepevent.FieldPhase:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPhase(v)
+		return nil
+	case stepevent.FieldLevel:
+		v, ok := value.(stepevent.Level)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLevel(v)
+		return nil
+	case stepevent.FieldMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMessage(v)
+		return nil
+	case stepevent.FieldStepID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStepID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown StepEvent field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *StepEventMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *StepEventMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StepEventMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown StepEvent numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *StepEventMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *StepEventMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *StepEventMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown StepEvent nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *StepEventMutation) ResetField(name string) error {
+	switch name {
+	case stepevent.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case stepevent.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case stepevent.FieldTenantID:
+		m.ResetTenantID()
+		return nil
+	case stepevent.FieldPhase:
+		m.ResetPhase()
+		return nil
+	case stepevent.FieldLevel:
+		m.ResetLevel()
+		return nil
+	case stepevent.FieldMessage:
+		m.ResetMessage()
+		return nil
+	case stepevent.FieldStepID:
+		m.ResetStepID()
+		return nil
+	}
+	return fmt.Errorf("unknown StepEvent field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *StepEventMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.tenant != nil {
+		edges = append(edges, stepevent.EdgeTenant)
+	}
+	if m.step != nil {
+		edges = append(edges, stepevent.EdgeStep)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *StepEventMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case stepevent.EdgeTenant:
+		if id := m.tenant; id != nil {
+			return []ent.Value{*id}
+		}
+	case stepevent.EdgeStep:
+		if id := m.step; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *StepEventMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *StepEventMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *StepEventMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedtenant {
+		edges = append(edges, stepevent.EdgeTenant)
+	}
+	if m.clearedstep {
+		edges = append(edges, stepevent.EdgeStep)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *StepEventMutation) EdgeCleared(name string) bool {
+	switch name {
+	case stepevent.EdgeTenant:
+		return m.clearedtenant
+	case stepevent.EdgeStep:
+		return m.clearedstep
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *StepEventMutation) ClearEdge(name string) error {
+	switch name {
+	case stepevent.EdgeTenant:
+		m.ClearTenant()
+		return nil
+	case stepevent.EdgeStep:
+		m.ClearStep()
+		return nil
+	}
+	return fmt.Errorf("unknown StepEvent unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *StepEventMutation) ResetEdge(name string) error {
+	switch name {
+	case stepevent.EdgeTenant:
+		m.ResetTenant()
+		return nil
+	case stepevent.EdgeStep:
+		m.ResetStep()
+		return nil
+	}
+	return fmt.Errorf("unknown StepEvent edge %s", name)
 }
 
 // TenantMutation represents an operation that mutates the Tenant nodes in the graph.

@@ -30,6 +30,8 @@ type Tx struct {
 	CloudAccount *CloudAccountClient
 	// Connection is the client for interacting with the Connection builders.
 	Connection *ConnectionClient
+	// DiscoverySource is the client for interacting with the DiscoverySource builders.
+	DiscoverySource *DiscoverySourceClient
 	// Disk is the client for interacting with the Disk builders.
 	Disk *DiskClient
 	// Host is the client for interacting with the Host builders.
@@ -44,6 +46,8 @@ type Tx struct {
 	NetworkInterface *NetworkInterfaceClient
 	// Plan is the client for interacting with the Plan builders.
 	Plan *PlanClient
+	// PriceCatalog is the client for interacting with the PriceCatalog builders.
+	PriceCatalog *PriceCatalogClient
 	// RecoveryPoint is the client for interacting with the RecoveryPoint builders.
 	RecoveryPoint *RecoveryPointClient
 	// RegistrationToken is the client for interacting with the RegistrationToken builders.
@@ -52,6 +56,10 @@ type Tx struct {
 	Session *SessionClient
 	// Software is the client for interacting with the Software builders.
 	Software *SoftwareClient
+	// Step is the client for interacting with the Step builders.
+	Step *StepClient
+	// StepEvent is the client for interacting with the StepEvent builders.
+	StepEvent *StepEventClient
 	// Tenant is the client for interacting with the Tenant builders.
 	Tenant *TenantClient
 	// User is the client for interacting with the User builders.
@@ -199,6 +207,7 @@ func (tx *Tx) init() {
 	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.CloudAccount = NewCloudAccountClient(tx.config)
 	tx.Connection = NewConnectionClient(tx.config)
+	tx.DiscoverySource = NewDiscoverySourceClient(tx.config)
 	tx.Disk = NewDiskClient(tx.config)
 	tx.Host = NewHostClient(tx.config)
 	tx.ImportRun = NewImportRunClient(tx.config)
@@ -206,10 +215,13 @@ func (tx *Tx) init() {
 	tx.Migration = NewMigrationClient(tx.config)
 	tx.NetworkInterface = NewNetworkInterfaceClient(tx.config)
 	tx.Plan = NewPlanClient(tx.config)
+	tx.PriceCatalog = NewPriceCatalogClient(tx.config)
 	tx.RecoveryPoint = NewRecoveryPointClient(tx.config)
 	tx.RegistrationToken = NewRegistrationTokenClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
 	tx.Software = NewSoftwareClient(tx.config)
+	tx.Step = NewStepClient(tx.config)
+	tx.StepEvent = NewStepEventClient(tx.config)
 	tx.Tenant = NewTenantClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 	tx.Wave = NewWaveClient(tx.config)

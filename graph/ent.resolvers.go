@@ -99,6 +99,15 @@ func (r *queryResolver) Connections(ctx context.Context, after *entgql.Cursor[in
 	return r.Client.Connection.Query().Paginate(ctx, after, first, before, last, ent.WithConnectionOrder(orderBy), ent.WithConnectionFilter(where.Filter))
 }
 
+// DiscoverySources is the resolver for the discoverySources field.
+func (r *queryResolver) DiscoverySources(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DiscoverySourceOrder, where *ent.DiscoverySourceWhereInput) (*ent.DiscoverySourceConnection, error) {
+	first, err := checkPage(first, last)
+	if err != nil {
+		return nil, err
+	}
+	return r.Client.DiscoverySource.Query().Paginate(ctx, after, first, before, last, ent.WithDiscoverySourceOrder(orderBy), ent.WithDiscoverySourceFilter(where.Filter))
+}
+
 // Hosts is the resolver for the hosts field.
 func (r *queryResolver) Hosts(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy []*ent.HostOrder, where *ent.HostWhereInput) (*ent.HostConnection, error) {
 	first, err := checkPage(first, last)

@@ -136,8 +136,11 @@ func (r *mutationResolver) RunAssessment(ctx context.Context, target string, reg
 	if _, err := planning.NewAssessor(p.AssessOptions()); err != nil {
 		return nil, asUserError(err)
 	}
-	if p.Region == "" {
+	if p.Region == "" && target == "alibaba" {
 		p.Region = "cn-hangzhou"
+	}
+	if target != "alibaba" {
+		p.Region = "" // OpenStack has no catalog regions
 	}
 	client := ent.FromContext(ctx)
 	n, err := client.Host.Query().Count(ctx)
@@ -237,5 +240,7 @@ func (r *queryResolver) AssessmentSummary(ctx context.Context, target string) (*
 	return &model.AssessmentSummary{Target: s.Target, Hosts: s.Hosts, Ready: s.Ready, ReadyWithActions: s.ReadyWithActions,
 		NotReady: s.NotReady, Unknown: s.Unknown, MonthlyCostAsIs: s.MonthlyAsIs, MonthlyCostRightSized: s.MonthlyRightSized,
 		StorageMonthly: s.StorageMonthly, SavingsPercent: s.SavingsPercent, UsedBytes: int(s.UsedBytes),
-		TransferSeconds: int(s.TransferSeconds), OfflineSeedingHosts: s.OfflineSeedingHosts, OfflineSeedingBytes: int(s.OfflineSeedingBytes)}, nil
+		TransferSeconds: int(s.TransferSeconds), OfflineSeedingHosts: s.OfflineSeedingHosts, OfflineSeedingBytes: int(s.OfflineSeedingBytes),
+		Priced: s.Priced, Currency: s.Currency, Region: s.Region, AssessedAt: s.AssessedAt, PriceSource: s.PriceSource, PriceDate: s.PriceDate,
+		PriceImported: s.PriceImported}, nil
 }

@@ -105,6 +105,18 @@ func (f ConnectionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ConnectionMutation", m)
 }
 
+// The DiscoverySourceFunc type is an adapter to allow the use of ordinary
+// function as DiscoverySource mutator.
+type DiscoverySourceFunc func(context.Context, *ent.DiscoverySourceMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DiscoverySourceFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DiscoverySourceMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DiscoverySourceMutation", m)
+}
+
 // The DiskFunc type is an adapter to allow the use of ordinary
 // function as Disk mutator.
 type DiskFunc func(context.Context, *ent.DiskMutation) (ent.Value, error)
@@ -189,6 +201,18 @@ func (f PlanFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error)
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PlanMutation", m)
 }
 
+// The PriceCatalogFunc type is an adapter to allow the use of ordinary
+// function as PriceCatalog mutator.
+type PriceCatalogFunc func(context.Context, *ent.PriceCatalogMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PriceCatalogFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.PriceCatalogMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PriceCatalogMutation", m)
+}
+
 // The RecoveryPointFunc type is an adapter to allow the use of ordinary
 // function as RecoveryPoint mutator.
 type RecoveryPointFunc func(context.Context, *ent.RecoveryPointMutation) (ent.Value, error)
@@ -235,6 +259,30 @@ func (f SoftwareFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, er
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SoftwareMutation", m)
+}
+
+// The StepFunc type is an adapter to allow the use of ordinary
+// function as Step mutator.
+type StepFunc func(context.Context, *ent.StepMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f StepFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.StepMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.StepMutation", m)
+}
+
+// The StepEventFunc type is an adapter to allow the use of ordinary
+// function as StepEvent mutator.
+type StepEventFunc func(context.Context, *ent.StepEventMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f StepEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.StepEventMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.StepEventMutation", m)
 }
 
 // The TenantFunc type is an adapter to allow the use of ordinary

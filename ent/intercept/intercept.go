@@ -16,6 +16,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/connection"
+	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
@@ -24,10 +25,13 @@ import (
 	"github.com/ferry-migrate/ferry/ent/networkinterface"
 	"github.com/ferry-migrate/ferry/ent/plan"
 	"github.com/ferry-migrate/ferry/ent/predicate"
+	"github.com/ferry-migrate/ferry/ent/pricecatalog"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
 	"github.com/ferry-migrate/ferry/ent/session"
 	"github.com/ferry-migrate/ferry/ent/software"
+	"github.com/ferry-migrate/ferry/ent/step"
+	"github.com/ferry-migrate/ferry/ent/stepevent"
 	"github.com/ferry-migrate/ferry/ent/tenant"
 	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/ent/wave"
@@ -306,6 +310,33 @@ func (f TraverseConnection) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.ConnectionQuery", q)
 }
 
+// The DiscoverySourceFunc type is an adapter to allow the use of ordinary function as a Querier.
+type DiscoverySourceFunc func(context.Context, *ent.DiscoverySourceQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f DiscoverySourceFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.DiscoverySourceQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.DiscoverySourceQuery", q)
+}
+
+// The TraverseDiscoverySource type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseDiscoverySource func(context.Context, *ent.DiscoverySourceQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseDiscoverySource) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseDiscoverySource) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.DiscoverySourceQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.DiscoverySourceQuery", q)
+}
+
 // The DiskFunc type is an adapter to allow the use of ordinary function as a Querier.
 type DiskFunc func(context.Context, *ent.DiskQuery) (ent.Value, error)
 
@@ -495,6 +526,33 @@ func (f TraversePlan) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.PlanQuery", q)
 }
 
+// The PriceCatalogFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PriceCatalogFunc func(context.Context, *ent.PriceCatalogQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PriceCatalogFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PriceCatalogQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PriceCatalogQuery", q)
+}
+
+// The TraversePriceCatalog type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePriceCatalog func(context.Context, *ent.PriceCatalogQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePriceCatalog) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePriceCatalog) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PriceCatalogQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PriceCatalogQuery", q)
+}
+
 // The RecoveryPointFunc type is an adapter to allow the use of ordinary function as a Querier.
 type RecoveryPointFunc func(context.Context, *ent.RecoveryPointQuery) (ent.Value, error)
 
@@ -601,6 +659,60 @@ func (f TraverseSoftware) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.SoftwareQuery", q)
+}
+
+// The StepFunc type is an adapter to allow the use of ordinary function as a Querier.
+type StepFunc func(context.Context, *ent.StepQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f StepFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.StepQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.StepQuery", q)
+}
+
+// The TraverseStep type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseStep func(context.Context, *ent.StepQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseStep) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseStep) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.StepQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.StepQuery", q)
+}
+
+// The StepEventFunc type is an adapter to allow the use of ordinary function as a Querier.
+type StepEventFunc func(context.Context, *ent.StepEventQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f StepEventFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.StepEventQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.StepEventQuery", q)
+}
+
+// The TraverseStepEvent type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseStepEvent func(context.Context, *ent.StepEventQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseStepEvent) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseStepEvent) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.StepEventQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.StepEventQuery", q)
 }
 
 // The TenantFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -730,6 +842,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.CloudAccountQuery, predicate.CloudAccount, cloudaccount.OrderOption]{typ: ent.TypeCloudAccount, tq: q}, nil
 	case *ent.ConnectionQuery:
 		return &query[*ent.ConnectionQuery, predicate.Connection, connection.OrderOption]{typ: ent.TypeConnection, tq: q}, nil
+	case *ent.DiscoverySourceQuery:
+		return &query[*ent.DiscoverySourceQuery, predicate.DiscoverySource, discoverysource.OrderOption]{typ: ent.TypeDiscoverySource, tq: q}, nil
 	case *ent.DiskQuery:
 		return &query[*ent.DiskQuery, predicate.Disk, disk.OrderOption]{typ: ent.TypeDisk, tq: q}, nil
 	case *ent.HostQuery:
@@ -744,6 +858,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.NetworkInterfaceQuery, predicate.NetworkInterface, networkinterface.OrderOption]{typ: ent.TypeNetworkInterface, tq: q}, nil
 	case *ent.PlanQuery:
 		return &query[*ent.PlanQuery, predicate.Plan, plan.OrderOption]{typ: ent.TypePlan, tq: q}, nil
+	case *ent.PriceCatalogQuery:
+		return &query[*ent.PriceCatalogQuery, predicate.PriceCatalog, pricecatalog.OrderOption]{typ: ent.TypePriceCatalog, tq: q}, nil
 	case *ent.RecoveryPointQuery:
 		return &query[*ent.RecoveryPointQuery, predicate.RecoveryPoint, recoverypoint.OrderOption]{typ: ent.TypeRecoveryPoint, tq: q}, nil
 	case *ent.RegistrationTokenQuery:
@@ -752,6 +868,10 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.SessionQuery, predicate.Session, session.OrderOption]{typ: ent.TypeSession, tq: q}, nil
 	case *ent.SoftwareQuery:
 		return &query[*ent.SoftwareQuery, predicate.Software, software.OrderOption]{typ: ent.TypeSoftware, tq: q}, nil
+	case *ent.StepQuery:
+		return &query[*ent.StepQuery, predicate.Step, step.OrderOption]{typ: ent.TypeStep, tq: q}, nil
+	case *ent.StepEventQuery:
+		return &query[*ent.StepEventQuery, predicate.StepEvent, stepevent.OrderOption]{typ: ent.TypeStepEvent, tq: q}, nil
 	case *ent.TenantQuery:
 		return &query[*ent.TenantQuery, predicate.Tenant, tenant.OrderOption]{typ: ent.TypeTenant, tq: q}, nil
 	case *ent.UserQuery:

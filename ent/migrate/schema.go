@@ -203,6 +203,7 @@ var (
 		{Name: "used_bytes", Type: field.TypeInt64, Default: 0},
 		{Name: "sizing_note", Type: field.TypeString, Default: ""},
 		{Name: "seeding_note", Type: field.TypeString, Default: ""},
+		{Name: "findings", Type: field.TypeJSON, Nullable: true},
 		{Name: "tenant_id", Type: field.TypeInt},
 		{Name: "host_id", Type: field.TypeInt},
 	}
@@ -214,13 +215,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "assessments_tenants_tenant",
-				Columns:    []*schema.Column{AssessmentsColumns[21]},
+				Columns:    []*schema.Column{AssessmentsColumns[22]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "assessments_hosts_assessments",
-				Columns:    []*schema.Column{AssessmentsColumns[22]},
+				Columns:    []*schema.Column{AssessmentsColumns[23]},
 				RefColumns: []*schema.Column{HostsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -229,17 +230,17 @@ var (
 			{
 				Name:    "assessment_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{AssessmentsColumns[21]},
+				Columns: []*schema.Column{AssessmentsColumns[22]},
 			},
 			{
 				Name:    "assessment_tenant_id_host_id_target",
 				Unique:  true,
-				Columns: []*schema.Column{AssessmentsColumns[21], AssessmentsColumns[22], AssessmentsColumns[3]},
+				Columns: []*schema.Column{AssessmentsColumns[22], AssessmentsColumns[23], AssessmentsColumns[3]},
 			},
 			{
 				Name:    "assessment_tenant_id_readiness",
 				Unique:  false,
-				Columns: []*schema.Column{AssessmentsColumns[21], AssessmentsColumns[5]},
+				Columns: []*schema.Column{AssessmentsColumns[22], AssessmentsColumns[5]},
 			},
 		},
 	}
@@ -374,6 +375,47 @@ var (
 				Name:    "connection_tenant_id_dst_host_id",
 				Unique:  false,
 				Columns: []*schema.Column{ConnectionsColumns[11], ConnectionsColumns[13]},
+			},
+		},
+	}
+	// DiscoverySourcesColumns holds the columns for the "discovery_sources" table.
+	DiscoverySourcesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"vcenter"}, Default: "vcenter"},
+		{Name: "url", Type: field.TypeString, Size: 500},
+		{Name: "username", Type: field.TypeString, Size: 200, Default: ""},
+		{Name: "secret_ciphertext", Type: field.TypeBytes, Nullable: true},
+		{Name: "insecure", Type: field.TypeBool, Default: false},
+		{Name: "interval_minutes", Type: field.TypeInt, Default: 0},
+		{Name: "next_run_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_run_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_status", Type: field.TypeEnum, Enums: []string{"never", "queued", "running", "succeeded", "failed"}, Default: "never"},
+		{Name: "last_error", Type: field.TypeString, Size: 2000, Default: ""},
+		{Name: "last_hosts", Type: field.TypeInt, Default: 0},
+		{Name: "last_import_run_id", Type: field.TypeInt, Nullable: true},
+		{Name: "tenant_id", Type: field.TypeInt},
+	}
+	// DiscoverySourcesTable holds the schema information for the "discovery_sources" table.
+	DiscoverySourcesTable = &schema.Table{
+		Name:       "discovery_sources",
+		Columns:    DiscoverySourcesColumns,
+		PrimaryKey: []*schema.Column{DiscoverySourcesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "discovery_sources_tenants_tenant",
+				Columns:    []*schema.Column{DiscoverySourcesColumns[16]},
+				RefColumns: []*schema.Column{TenantsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "discoverysource_tenant_id",
+				Unique:  false,
+				Columns: []*schema.Column{DiscoverySourcesColumns[16]},
 			},
 		},
 	}
@@ -787,6 +829,41 @@ var (
 			},
 		},
 	}
+	// PriceCatalogsColumns holds the columns for the "price_catalogs" table.
+	PriceCatalogsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "target", Type: field.TypeString},
+		{Name: "source", Type: field.TypeString, Size: 2000, Default: ""},
+		{Name: "date", Type: field.TypeString},
+		{Name: "currency", Type: field.TypeString, Default: "USD"},
+		{Name: "catalog", Type: field.TypeString, Size: 2147483647},
+		{Name: "types", Type: field.TypeInt, Default: 0},
+		{Name: "imported_by", Type: field.TypeString, Default: ""},
+		{Name: "tenant_id", Type: field.TypeInt},
+	}
+	// PriceCatalogsTable holds the schema information for the "price_catalogs" table.
+	PriceCatalogsTable = &schema.Table{
+		Name:       "price_catalogs",
+		Columns:    PriceCatalogsColumns,
+		PrimaryKey: []*schema.Column{PriceCatalogsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "price_catalogs_tenants_tenant",
+				Columns:    []*schema.Column{PriceCatalogsColumns[10]},
+				RefColumns: []*schema.Column{TenantsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "pricecatalog_tenant_id",
+				Unique:  false,
+				Columns: []*schema.Column{PriceCatalogsColumns[10]},
+			},
+		},
+	}
 	// RecoveryPointsColumns holds the columns for the "recovery_points" table.
 	RecoveryPointsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -951,6 +1028,117 @@ var (
 				Name:    "software_host_software",
 				Unique:  false,
 				Columns: []*schema.Column{SoftwaresColumns[7]},
+			},
+		},
+	}
+	// StepsColumns holds the columns for the "steps" table.
+	StepsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "kind", Type: field.TypeString, Size: 32},
+		{Name: "phase", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"pending", "running", "waiting", "succeeded", "failed", "canceled"}, Default: "pending"},
+		{Name: "generation", Type: field.TypeInt, Default: 0},
+		{Name: "lease_owner", Type: field.TypeString, Default: ""},
+		{Name: "lease_until", Type: field.TypeTime, Nullable: true},
+		{Name: "wake_at", Type: field.TypeTime, Nullable: true},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "last_error", Type: field.TypeString, Default: ""},
+		{Name: "data", Type: field.TypeJSON, Nullable: true},
+		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
+		{Name: "launch_id", Type: field.TypeInt, Nullable: true},
+		{Name: "migration_id", Type: field.TypeInt},
+		{Name: "tenant_id", Type: field.TypeInt},
+	}
+	// StepsTable holds the schema information for the "steps" table.
+	StepsTable = &schema.Table{
+		Name:       "steps",
+		Columns:    StepsColumns,
+		PrimaryKey: []*schema.Column{StepsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "steps_launches_steps",
+				Columns:    []*schema.Column{StepsColumns[14]},
+				RefColumns: []*schema.Column{LaunchesColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "steps_migrations_steps",
+				Columns:    []*schema.Column{StepsColumns[15]},
+				RefColumns: []*schema.Column{MigrationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "steps_tenants_tenant",
+				Columns:    []*schema.Column{StepsColumns[16]},
+				RefColumns: []*schema.Column{TenantsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "step_tenant_id",
+				Unique:  false,
+				Columns: []*schema.Column{StepsColumns[16]},
+			},
+			{
+				Name:    "step_migration_id_kind",
+				Unique:  false,
+				Columns: []*schema.Column{StepsColumns[15], StepsColumns[3]},
+			},
+			{
+				Name:    "step_status_lease_until",
+				Unique:  false,
+				Columns: []*schema.Column{StepsColumns[5], StepsColumns[8]},
+			},
+			{
+				Name:    "step_launch_id",
+				Unique:  false,
+				Columns: []*schema.Column{StepsColumns[14]},
+			},
+		},
+	}
+	// StepEventsColumns holds the columns for the "step_events" table.
+	StepEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "phase", Type: field.TypeString, Default: ""},
+		{Name: "level", Type: field.TypeEnum, Enums: []string{"info", "warn", "error"}, Default: "info"},
+		{Name: "message", Type: field.TypeString, Size: 4000},
+		{Name: "step_id", Type: field.TypeInt},
+		{Name: "tenant_id", Type: field.TypeInt},
+	}
+	// StepEventsTable holds the schema information for the "step_events" table.
+	StepEventsTable = &schema.Table{
+		Name:       "step_events",
+		Columns:    StepEventsColumns,
+		PrimaryKey: []*schema.Column{StepEventsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "step_events_steps_events",
+				Columns:    []*schema.Column{StepEventsColumns[6]},
+				RefColumns: []*schema.Column{StepsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "step_events_tenants_tenant",
+				Columns:    []*schema.Column{StepEventsColumns[7]},
+				RefColumns: []*schema.Column{TenantsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "stepevent_tenant_id",
+				Unique:  false,
+				Columns: []*schema.Column{StepEventsColumns[7]},
+			},
+			{
+				Name:    "stepevent_step_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{StepEventsColumns[6], StepEventsColumns[1]},
 			},
 		},
 	}
@@ -1141,6 +1329,7 @@ var (
 		AuditEventsTable,
 		CloudAccountsTable,
 		ConnectionsTable,
+		DiscoverySourcesTable,
 		DisksTable,
 		HostsTable,
 		ImportRunsTable,
@@ -1148,10 +1337,13 @@ var (
 		MigrationsTable,
 		NetworkInterfacesTable,
 		PlansTable,
+		PriceCatalogsTable,
 		RecoveryPointsTable,
 		RegistrationTokensTable,
 		SessionsTable,
 		SoftwaresTable,
+		StepsTable,
+		StepEventsTable,
 		TenantsTable,
 		UsersTable,
 		WavesTable,
@@ -1197,6 +1389,10 @@ func init() {
 	ConnectionsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(25769803776),
 	}
+	DiscoverySourcesTable.ForeignKeys[0].RefTable = TenantsTable
+	DiscoverySourcesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(98784247808),
+	}
 	DisksTable.ForeignKeys[0].RefTable = TenantsTable
 	DisksTable.ForeignKeys[1].RefTable = HostsTable
 	DisksTable.Annotation = &entsql.Annotation{
@@ -1233,6 +1429,10 @@ func init() {
 	PlansTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(55834574848),
 	}
+	PriceCatalogsTable.ForeignKeys[0].RefTable = TenantsTable
+	PriceCatalogsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(103079215104),
+	}
 	RecoveryPointsTable.ForeignKeys[0].RefTable = MigrationsTable
 	RecoveryPointsTable.ForeignKeys[1].RefTable = TenantsTable
 	RecoveryPointsTable.Annotation = &entsql.Annotation{
@@ -1251,6 +1451,17 @@ func init() {
 	SoftwaresTable.ForeignKeys[1].RefTable = TenantsTable
 	SoftwaresTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(73014444032),
+	}
+	StepsTable.ForeignKeys[0].RefTable = LaunchesTable
+	StepsTable.ForeignKeys[1].RefTable = MigrationsTable
+	StepsTable.ForeignKeys[2].RefTable = TenantsTable
+	StepsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(107374182400),
+	}
+	StepEventsTable.ForeignKeys[0].RefTable = StepsTable
+	StepEventsTable.ForeignKeys[1].RefTable = TenantsTable
+	StepEventsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(111669149696),
 	}
 	TenantsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(77309411328),

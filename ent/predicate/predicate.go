@@ -30,6 +30,9 @@ type CloudAccount func(*sql.Selector)
 // Connection is the predicate function for connection builders.
 type Connection func(*sql.Selector)
 
+// DiscoverySource is the predicate function for discoverysource builders.
+type DiscoverySource func(*sql.Selector)
+
 // Disk is the predicate function for disk builders.
 type Disk func(*sql.Selector)
 
@@ -51,6 +54,9 @@ type NetworkInterface func(*sql.Selector)
 // Plan is the predicate function for plan builders.
 type Plan func(*sql.Selector)
 
+// PriceCatalog is the predicate function for pricecatalog builders.
+type PriceCatalog func(*sql.Selector)
+
 // RecoveryPoint is the predicate function for recoverypoint builders.
 type RecoveryPoint func(*sql.Selector)
 
@@ -62,6 +68,12 @@ type Session func(*sql.Selector)
 
 // Software is the predicate function for software builders.
 type Software func(*sql.Selector)
+
+// Step is the predicate function for step builders.
+type Step func(*sql.Selector)
+
+// StepEvent is the predicate function for stepevent builders.
+type StepEvent func(*sql.Selector)
 
 // Tenant is the predicate function for tenant builders.
 type Tenant func(*sql.Selector)

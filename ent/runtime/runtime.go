@@ -13,6 +13,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/connection"
+	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
@@ -20,11 +21,14 @@ import (
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/networkinterface"
 	"github.com/ferry-migrate/ferry/ent/plan"
+	"github.com/ferry-migrate/ferry/ent/pricecatalog"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
 	"github.com/ferry-migrate/ferry/ent/schema"
 	"github.com/ferry-migrate/ferry/ent/session"
 	"github.com/ferry-migrate/ferry/ent/software"
+	"github.com/ferry-migrate/ferry/ent/step"
+	"github.com/ferry-migrate/ferry/ent/stepevent"
 	"github.com/ferry-migrate/ferry/ent/tenant"
 	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/ent/wave"
@@ -435,6 +439,87 @@ func init() {
 	connection.DefaultBytes = connectionDescBytes.Default.(int64)
 	// connection.BytesValidator is a validator for the "bytes" field. It is called by the builders before save.
 	connection.BytesValidator = connectionDescBytes.Validators[0].(func(int64) error)
+	discoverysourceMixin := schema.DiscoverySource{}.Mixin()
+	discoverysourceMixinHooks1 := discoverysourceMixin[1].Hooks()
+	discoverysource.Hooks[0] = discoverysourceMixinHooks1[0]
+	discoverysourceMixinInters1 := discoverysourceMixin[1].Interceptors()
+	discoverysource.Interceptors[0] = discoverysourceMixinInters1[0]
+	discoverysourceMixinFields0 := discoverysourceMixin[0].Fields()
+	_ = discoverysourceMixinFields0
+	discoverysourceFields := schema.DiscoverySource{}.Fields()
+	_ = discoverysourceFields
+	// discoverysourceDescCreatedAt is the schema descriptor for created_at field.
+	discoverysourceDescCreatedAt := discoverysourceMixinFields0[0].Descriptor()
+	// discoverysource.DefaultCreatedAt holds the default value on creation for the created_at field.
+	discoverysource.DefaultCreatedAt = discoverysourceDescCreatedAt.Default.(func() time.Time)
+	// discoverysourceDescUpdatedAt is the schema descriptor for updated_at field.
+	discoverysourceDescUpdatedAt := discoverysourceMixinFields0[1].Descriptor()
+	// discoverysource.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	discoverysource.DefaultUpdatedAt = discoverysourceDescUpdatedAt.Default.(func() time.Time)
+	// discoverysource.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	discoverysource.UpdateDefaultUpdatedAt = discoverysourceDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// discoverysourceDescName is the schema descriptor for name field.
+	discoverysourceDescName := discoverysourceFields[0].Descriptor()
+	// discoverysource.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	discoverysource.NameValidator = func() func(string) error {
+		validators := discoverysourceDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// discoverysourceDescURL is the schema descriptor for url field.
+	discoverysourceDescURL := discoverysourceFields[2].Descriptor()
+	// discoverysource.URLValidator is a validator for the "url" field. It is called by the builders before save.
+	discoverysource.URLValidator = func() func(string) error {
+		validators := discoverysourceDescURL.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(url string) error {
+			for _, fn := range fns {
+				if err := fn(url); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// discoverysourceDescUsername is the schema descriptor for username field.
+	discoverysourceDescUsername := discoverysourceFields[3].Descriptor()
+	// discoverysource.DefaultUsername holds the default value on creation for the username field.
+	discoverysource.DefaultUsername = discoverysourceDescUsername.Default.(string)
+	// discoverysource.UsernameValidator is a validator for the "username" field. It is called by the builders before save.
+	discoverysource.UsernameValidator = discoverysourceDescUsername.Validators[0].(func(string) error)
+	// discoverysourceDescInsecure is the schema descriptor for insecure field.
+	discoverysourceDescInsecure := discoverysourceFields[5].Descriptor()
+	// discoverysource.DefaultInsecure holds the default value on creation for the insecure field.
+	discoverysource.DefaultInsecure = discoverysourceDescInsecure.Default.(bool)
+	// discoverysourceDescIntervalMinutes is the schema descriptor for interval_minutes field.
+	discoverysourceDescIntervalMinutes := discoverysourceFields[6].Descriptor()
+	// discoverysource.DefaultIntervalMinutes holds the default value on creation for the interval_minutes field.
+	discoverysource.DefaultIntervalMinutes = discoverysourceDescIntervalMinutes.Default.(int)
+	// discoverysource.IntervalMinutesValidator is a validator for the "interval_minutes" field. It is called by the builders before save.
+	discoverysource.IntervalMinutesValidator = discoverysourceDescIntervalMinutes.Validators[0].(func(int) error)
+	// discoverysourceDescLastError is the schema descriptor for last_error field.
+	discoverysourceDescLastError := discoverysourceFields[10].Descriptor()
+	// discoverysource.DefaultLastError holds the default value on creation for the last_error field.
+	discoverysource.DefaultLastError = discoverysourceDescLastError.Default.(string)
+	// discoverysource.LastErrorValidator is a validator for the "last_error" field. It is called by the builders before save.
+	discoverysource.LastErrorValidator = discoverysourceDescLastError.Validators[0].(func(string) error)
+	// discoverysourceDescLastHosts is the schema descriptor for last_hosts field.
+	discoverysourceDescLastHosts := discoverysourceFields[11].Descriptor()
+	// discoverysource.DefaultLastHosts holds the default value on creation for the last_hosts field.
+	discoverysource.DefaultLastHosts = discoverysourceDescLastHosts.Default.(int)
 	diskMixin := schema.Disk{}.Mixin()
 	diskMixinHooks1 := diskMixin[1].Hooks()
 	disk.Hooks[0] = diskMixinHooks1[0]
@@ -840,6 +925,51 @@ func init() {
 	plan.DefaultError = planDescError.Default.(string)
 	// plan.ErrorValidator is a validator for the "error" field. It is called by the builders before save.
 	plan.ErrorValidator = planDescError.Validators[0].(func(string) error)
+	pricecatalogMixin := schema.PriceCatalog{}.Mixin()
+	pricecatalogMixinHooks1 := pricecatalogMixin[1].Hooks()
+	pricecatalog.Hooks[0] = pricecatalogMixinHooks1[0]
+	pricecatalogMixinInters1 := pricecatalogMixin[1].Interceptors()
+	pricecatalog.Interceptors[0] = pricecatalogMixinInters1[0]
+	pricecatalogMixinFields0 := pricecatalogMixin[0].Fields()
+	_ = pricecatalogMixinFields0
+	pricecatalogFields := schema.PriceCatalog{}.Fields()
+	_ = pricecatalogFields
+	// pricecatalogDescCreatedAt is the schema descriptor for created_at field.
+	pricecatalogDescCreatedAt := pricecatalogMixinFields0[0].Descriptor()
+	// pricecatalog.DefaultCreatedAt holds the default value on creation for the created_at field.
+	pricecatalog.DefaultCreatedAt = pricecatalogDescCreatedAt.Default.(func() time.Time)
+	// pricecatalogDescUpdatedAt is the schema descriptor for updated_at field.
+	pricecatalogDescUpdatedAt := pricecatalogMixinFields0[1].Descriptor()
+	// pricecatalog.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	pricecatalog.DefaultUpdatedAt = pricecatalogDescUpdatedAt.Default.(func() time.Time)
+	// pricecatalog.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	pricecatalog.UpdateDefaultUpdatedAt = pricecatalogDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// pricecatalogDescTarget is the schema descriptor for target field.
+	pricecatalogDescTarget := pricecatalogFields[0].Descriptor()
+	// pricecatalog.TargetValidator is a validator for the "target" field. It is called by the builders before save.
+	pricecatalog.TargetValidator = pricecatalogDescTarget.Validators[0].(func(string) error)
+	// pricecatalogDescSource is the schema descriptor for source field.
+	pricecatalogDescSource := pricecatalogFields[1].Descriptor()
+	// pricecatalog.DefaultSource holds the default value on creation for the source field.
+	pricecatalog.DefaultSource = pricecatalogDescSource.Default.(string)
+	// pricecatalog.SourceValidator is a validator for the "source" field. It is called by the builders before save.
+	pricecatalog.SourceValidator = pricecatalogDescSource.Validators[0].(func(string) error)
+	// pricecatalogDescDate is the schema descriptor for date field.
+	pricecatalogDescDate := pricecatalogFields[2].Descriptor()
+	// pricecatalog.DateValidator is a validator for the "date" field. It is called by the builders before save.
+	pricecatalog.DateValidator = pricecatalogDescDate.Validators[0].(func(string) error)
+	// pricecatalogDescCurrency is the schema descriptor for currency field.
+	pricecatalogDescCurrency := pricecatalogFields[3].Descriptor()
+	// pricecatalog.DefaultCurrency holds the default value on creation for the currency field.
+	pricecatalog.DefaultCurrency = pricecatalogDescCurrency.Default.(string)
+	// pricecatalogDescTypes is the schema descriptor for types field.
+	pricecatalogDescTypes := pricecatalogFields[5].Descriptor()
+	// pricecatalog.DefaultTypes holds the default value on creation for the types field.
+	pricecatalog.DefaultTypes = pricecatalogDescTypes.Default.(int)
+	// pricecatalogDescImportedBy is the schema descriptor for imported_by field.
+	pricecatalogDescImportedBy := pricecatalogFields[6].Descriptor()
+	// pricecatalog.DefaultImportedBy holds the default value on creation for the imported_by field.
+	pricecatalog.DefaultImportedBy = pricecatalogDescImportedBy.Default.(string)
 	recoverypointMixin := schema.RecoveryPoint{}.Mixin()
 	recoverypointMixinHooks1 := recoverypointMixin[1].Hooks()
 	recoverypoint.Hooks[0] = recoverypointMixinHooks1[0]
@@ -992,6 +1122,92 @@ func init() {
 	softwareDescProcess := softwareFields[3].Descriptor()
 	// software.DefaultProcess holds the default value on creation for the process field.
 	software.DefaultProcess = softwareDescProcess.Default.(string)
+	stepMixin := schema.Step{}.Mixin()
+	stepMixinHooks1 := stepMixin[1].Hooks()
+	step.Hooks[0] = stepMixinHooks1[0]
+	stepMixinInters1 := stepMixin[1].Interceptors()
+	step.Interceptors[0] = stepMixinInters1[0]
+	stepMixinFields0 := stepMixin[0].Fields()
+	_ = stepMixinFields0
+	stepFields := schema.Step{}.Fields()
+	_ = stepFields
+	// stepDescCreatedAt is the schema descriptor for created_at field.
+	stepDescCreatedAt := stepMixinFields0[0].Descriptor()
+	// step.DefaultCreatedAt holds the default value on creation for the created_at field.
+	step.DefaultCreatedAt = stepDescCreatedAt.Default.(func() time.Time)
+	// stepDescUpdatedAt is the schema descriptor for updated_at field.
+	stepDescUpdatedAt := stepMixinFields0[1].Descriptor()
+	// step.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	step.DefaultUpdatedAt = stepDescUpdatedAt.Default.(func() time.Time)
+	// step.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	step.UpdateDefaultUpdatedAt = stepDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// stepDescKind is the schema descriptor for kind field.
+	stepDescKind := stepFields[0].Descriptor()
+	// step.KindValidator is a validator for the "kind" field. It is called by the builders before save.
+	step.KindValidator = func() func(string) error {
+		validators := stepDescKind.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(kind string) error {
+			for _, fn := range fns {
+				if err := fn(kind); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// stepDescPhase is the schema descriptor for phase field.
+	stepDescPhase := stepFields[1].Descriptor()
+	// step.DefaultPhase holds the default value on creation for the phase field.
+	step.DefaultPhase = stepDescPhase.Default.(string)
+	// step.PhaseValidator is a validator for the "phase" field. It is called by the builders before save.
+	step.PhaseValidator = stepDescPhase.Validators[0].(func(string) error)
+	// stepDescGeneration is the schema descriptor for generation field.
+	stepDescGeneration := stepFields[3].Descriptor()
+	// step.DefaultGeneration holds the default value on creation for the generation field.
+	step.DefaultGeneration = stepDescGeneration.Default.(int)
+	// stepDescLeaseOwner is the schema descriptor for lease_owner field.
+	stepDescLeaseOwner := stepFields[4].Descriptor()
+	// step.DefaultLeaseOwner holds the default value on creation for the lease_owner field.
+	step.DefaultLeaseOwner = stepDescLeaseOwner.Default.(string)
+	// stepDescAttempts is the schema descriptor for attempts field.
+	stepDescAttempts := stepFields[7].Descriptor()
+	// step.DefaultAttempts holds the default value on creation for the attempts field.
+	step.DefaultAttempts = stepDescAttempts.Default.(int)
+	// stepDescLastError is the schema descriptor for last_error field.
+	stepDescLastError := stepFields[8].Descriptor()
+	// step.DefaultLastError holds the default value on creation for the last_error field.
+	step.DefaultLastError = stepDescLastError.Default.(string)
+	stepeventMixin := schema.StepEvent{}.Mixin()
+	stepeventMixinHooks1 := stepeventMixin[1].Hooks()
+	stepevent.Hooks[0] = stepeventMixinHooks1[0]
+	stepeventMixinInters1 := stepeventMixin[1].Interceptors()
+	stepevent.Interceptors[0] = stepeventMixinInters1[0]
+	stepeventMixinFields0 := stepeventMixin[0].Fields()
+	_ = stepeventMixinFields0
+	stepeventFields := schema.StepEvent{}.Fields()
+	_ = stepeventFields
+	// stepeventDescCreatedAt is the schema descriptor for created_at field.
+	stepeventDescCreatedAt := stepeventMixinFields0[0].Descriptor()
+	// stepevent.DefaultCreatedAt holds the default value on creation for the created_at field.
+	stepevent.DefaultCreatedAt = stepeventDescCreatedAt.Default.(func() time.Time)
+	// stepeventDescUpdatedAt is the schema descriptor for updated_at field.
+	stepeventDescUpdatedAt := stepeventMixinFields0[1].Descriptor()
+	// stepevent.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	stepevent.DefaultUpdatedAt = stepeventDescUpdatedAt.Default.(func() time.Time)
+	// stepevent.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	stepevent.UpdateDefaultUpdatedAt = stepeventDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// stepeventDescPhase is the schema descriptor for phase field.
+	stepeventDescPhase := stepeventFields[0].Descriptor()
+	// stepevent.DefaultPhase holds the default value on creation for the phase field.
+	stepevent.DefaultPhase = stepeventDescPhase.Default.(string)
+	// stepeventDescMessage is the schema descriptor for message field.
+	stepeventDescMessage := stepeventFields[2].Descriptor()
+	// stepevent.MessageValidator is a validator for the "message" field. It is called by the builders before save.
+	stepevent.MessageValidator = stepeventDescMessage.Validators[0].(func(string) error)
 	tenantMixin := schema.Tenant{}.Mixin()
 	tenantHooks := schema.Tenant{}.Hooks()
 	tenant.Hooks[0] = tenantHooks[0]

@@ -7,6 +7,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/ferry-migrate/ferry/i18n"
 )
 
 // Assessment is the verdict on one host for one target cloud and region.
@@ -37,6 +39,10 @@ func (Assessment) Fields() []ent.Field {
 		field.Int64("used_bytes").Default(0),
 		field.String("sizing_note").Default(""),
 		field.String("seeding_note").Default(""),
+		// findings are the reasons, actions, missing data and notes as codes
+		// with parameters (i18n), which the UI and reports translate; the
+		// string fields above hold their English text.
+		field.JSON("findings", []i18n.Finding{}).Optional().Annotations(entgql.Type("[Finding!]")),
 	}
 }
 

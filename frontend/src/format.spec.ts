@@ -30,6 +30,17 @@ describe('formatDuration', () => {
     expect(formatDuration(2 * 86400 + 3600 + 60, t)).toBe('2d 1h')
     expect(formatDuration(-1, t)).toBe('—')
   })
+
+  it('never skips a unit: whole days past a week, years past a year', () => {
+    // The consultant saw "657 d 54 min" for a 657-day transfer.
+    expect(formatDuration(657 * 86400 + 54 * 60, t)).toBe('1.8y')
+    expect(formatDuration(200 * 86400 + 54 * 60, t)).toBe('200d')
+    expect(formatDuration(2 * 86400 + 54 * 60, t)).toBe('2d')
+    expect(formatDuration(3600 + 7, t)).toBe('1h')
+    for (const s of [61, 3599, 86400 + 59, 6 * 86400 + 3600 * 23 + 60 * 59, 10 ** 9]) {
+      expect(formatDuration(s, t).split(' ').length, String(s)).toBeLessThanOrEqual(2)
+    }
+  })
 })
 
 describe('percent', () => {

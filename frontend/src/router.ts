@@ -24,6 +24,7 @@ const routes: RouteRecordRaw[] = [
       { path: 'topology', name: 'topology', component: () => import('@/screens/topology/Topology.vue'), meta: { title: 'nav.topology' } },
       { path: 'applications', name: 'applications', component: () => import('@/screens/applications/Applications.vue'), meta: { title: 'nav.applications' } },
       { path: 'assessment', name: 'assessment', component: () => import('@/screens/assessment/Assessment.vue'), meta: { title: 'nav.assessment' } },
+      { path: 'business-case', name: 'business-case', component: () => import('@/screens/businesscase/BusinessCase.vue'), meta: { title: 'case.title' } },
       { path: 'plans', name: 'plans', component: () => import('@/screens/plans/Plans.vue'), meta: { title: 'nav.plans' } },
       { path: 'migrations', name: 'migrations', component: () => import('@/screens/migrations/Migrations.vue'), meta: { title: 'nav.migrations' } },
       { path: 'cloud-accounts', name: 'cloud', component: () => import('@/screens/cloudaccounts/CloudAccounts.vue'), meta: { title: 'nav.cloud' } },

@@ -146,6 +146,7 @@ type ComplexityRoot struct {
 	Assessment struct {
 		Actions               func(childComplexity int) int
 		CreatedAt             func(childComplexity int) int
+		Findings              func(childComplexity int) int
 		Host                  func(childComplexity int) int
 		HostID                func(childComplexity int) int
 		ID                    func(childComplexity int) int
@@ -183,14 +184,21 @@ type ComplexityRoot struct {
 	}
 
 	AssessmentSummary struct {
+		AssessedAt            func(childComplexity int) int
+		Currency              func(childComplexity int) int
 		Hosts                 func(childComplexity int) int
 		MonthlyCostAsIs       func(childComplexity int) int
 		MonthlyCostRightSized func(childComplexity int) int
 		NotReady              func(childComplexity int) int
 		OfflineSeedingBytes   func(childComplexity int) int
 		OfflineSeedingHosts   func(childComplexity int) int
+		PriceDate             func(childComplexity int) int
+		PriceImported         func(childComplexity int) int
+		PriceSource           func(childComplexity int) int
+		Priced                func(childComplexity int) int
 		Ready                 func(childComplexity int) int
 		ReadyWithActions      func(childComplexity int) int
+		Region                func(childComplexity int) int
 		SavingsPercent        func(childComplexity int) int
 		StorageMonthly        func(childComplexity int) int
 		Target                func(childComplexity int) int
@@ -222,6 +230,49 @@ type ComplexityRoot struct {
 	AuditEventEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	BusinessCase struct {
+		AssessedHosts   func(childComplexity int) int
+		Assumptions     func(childComplexity int) int
+		CashFlow        func(childComplexity int) int
+		CloudAsIs       func(childComplexity int) int
+		CloudRightSized func(childComplexity int) int
+		Currency        func(childComplexity int) int
+		Hosts           func(childComplexity int) int
+		IdleHosts       func(childComplexity int) int
+		MeasuredHosts   func(childComplexity int) int
+		OnPremises      func(childComplexity int) int
+		Plan            func(childComplexity int) int
+		PriceDate       func(childComplexity int) int
+		Priced          func(childComplexity int) int
+		Target          func(childComplexity int) int
+		ZombieHosts     func(childComplexity int) int
+	}
+
+	BusinessCaseAssumptions struct {
+		AdminCostPerYear           func(childComplexity int) int
+		CloudLabourShare           func(childComplexity int) int
+		ComputePerVcpuMonth        func(childComplexity int) int
+		FacilitiesPerServerMonth   func(childComplexity int) int
+		IdleCPUPercent             func(childComplexity int) int
+		MigrationPerServer         func(childComplexity int) int
+		ServersPerAdmin            func(childComplexity int) int
+		StoragePerGibMonth         func(childComplexity int) int
+		VirtualisationPerVcpuMonth func(childComplexity int) int
+		WindowsLicencePerVcpuMonth func(childComplexity int) int
+		Years                      func(childComplexity int) int
+		ZombieCPUPercent           func(childComplexity int) int
+	}
+
+	CashFlowYear struct {
+		Cloud             func(childComplexity int) int
+		CumulativeSavings func(childComplexity int) int
+		Migration         func(childComplexity int) int
+		OnPremises        func(childComplexity int) int
+		Savings           func(childComplexity int) int
+		StayOnPremises    func(childComplexity int) int
+		Year              func(childComplexity int) int
 	}
 
 	CheckResult struct {
@@ -292,6 +343,15 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	CostBreakdown struct {
+		Compute    func(childComplexity int) int
+		Facilities func(childComplexity int) int
+		Labour     func(childComplexity int) int
+		Licences   func(childComplexity int) int
+		Storage    func(childComplexity int) int
+		Total      func(childComplexity int) int
+	}
+
 	CreateAPITokenPayload struct {
 		Secret func(childComplexity int) int
 		Token  func(childComplexity int) int
@@ -309,6 +369,37 @@ type ComplexityRoot struct {
 		Tenant          func(childComplexity int) int
 	}
 
+	DiscoverySource struct {
+		CreatedAt       func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Insecure        func(childComplexity int) int
+		IntervalMinutes func(childComplexity int) int
+		Kind            func(childComplexity int) int
+		LastError       func(childComplexity int) int
+		LastHosts       func(childComplexity int) int
+		LastImportRunID func(childComplexity int) int
+		LastRunAt       func(childComplexity int) int
+		LastStatus      func(childComplexity int) int
+		Name            func(childComplexity int) int
+		NextRunAt       func(childComplexity int) int
+		Tenant          func(childComplexity int) int
+		TenantID        func(childComplexity int) int
+		URL             func(childComplexity int) int
+		UpdatedAt       func(childComplexity int) int
+		Username        func(childComplexity int) int
+	}
+
+	DiscoverySourceConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	DiscoverySourceEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Disk struct {
 		CreatedAt  func(childComplexity int) int
 		Device     func(childComplexity int) int
@@ -321,6 +412,12 @@ type ComplexityRoot struct {
 		TenantID   func(childComplexity int) int
 		UpdatedAt  func(childComplexity int) int
 		UsedBytes  func(childComplexity int) int
+	}
+
+	Finding struct {
+		Code   func(childComplexity int) int
+		Kind   func(childComplexity int) int
+		Params func(childComplexity int) int
 	}
 
 	Host struct {
@@ -492,12 +589,14 @@ type ComplexityRoot struct {
 		CreateAPIToken              func(childComplexity int, name string, expiresAt *time.Time) int
 		CreateApplication           func(childComplexity int, input ent.CreateApplicationInput) int
 		CreateCloudAccount          func(childComplexity int, input model.CreateCloudAccountInput) int
+		CreateDiscoverySource       func(childComplexity int, input model.CreateDiscoverySourceInput) int
 		CreateHost                  func(childComplexity int, input ent.CreateHostInput) int
 		CreateRegistrationToken     func(childComplexity int, input model.CreateRegistrationTokenInput) int
 		CreateTenant                func(childComplexity int, input ent.CreateTenantInput, ownerEmail string, ownerPassword *string) int
 		CreateUser                  func(childComplexity int, input ent.CreateUserInput, password string) int
 		Cutover                     func(childComplexity int, migrationID int) int
 		DeleteCloudAccount          func(childComplexity int, id int) int
+		DeleteDiscoverySource       func(childComplexity int, id int) int
 		DeleteHost                  func(childComplexity int, id int) int
 		GeneratePlan                func(childComplexity int, input model.GeneratePlanInput) int
 		MovePlanHost                func(childComplexity int, planID int, hostID int, toWave int, wholeGroup *bool, confirm *bool) int
@@ -507,11 +606,13 @@ type ComplexityRoot struct {
 		RevokeRegistrationToken     func(childComplexity int, id int) int
 		Rollback                    func(childComplexity int, migrationID int) int
 		RunAssessment               func(childComplexity int, target string, region *string, bandwidth *string, headroom *float64) int
+		RunDiscoverySource          func(childComplexity int, id int) int
 		SplitApplicationSuggestion  func(childComplexity int, id int, hostIds []int, name *string) int
 		StartMigration              func(childComplexity int, hostIds []int, cloudAccountID *int, rateLimit *string) int
 		SuggestApplications         func(childComplexity int) int
 		TestLaunch                  func(childComplexity int, migrationID int, recoveryPointID *int) int
 		UpdateApplication           func(childComplexity int, id int, input ent.UpdateApplicationInput) int
+		UpdateDiscoverySource       func(childComplexity int, id int, input model.UpdateDiscoverySourceInput) int
 		UpdateHost                  func(childComplexity int, id int, input ent.UpdateHostInput) int
 		UpdateTenant                func(childComplexity int, id int, input ent.UpdateTenantInput) int
 		UpdateUser                  func(childComplexity int, id int, input ent.UpdateUserInput, password *string) int
@@ -577,6 +678,18 @@ type ComplexityRoot struct {
 		Message func(childComplexity int) int
 	}
 
+	PriceCatalogInfo struct {
+		AgeDays    func(childComplexity int) int
+		Currency   func(childComplexity int) int
+		Date       func(childComplexity int) int
+		Imported   func(childComplexity int) int
+		ImportedAt func(childComplexity int) int
+		Regions    func(childComplexity int) int
+		Source     func(childComplexity int) int
+		Target     func(childComplexity int) int
+		Types      func(childComplexity int) int
+	}
+
 	Query struct {
 		APITokens              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.APITokenOrder, where *ent.APITokenWhereInput) int
 		Agents                 func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AgentOrder, where *ent.AgentWhereInput) int
@@ -585,14 +698,17 @@ type ComplexityRoot struct {
 		AssessmentSummary      func(childComplexity int, target string) int
 		Assessments            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AssessmentOrder, where *ent.AssessmentWhereInput) int
 		AuditEvents            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) int
+		BusinessCase           func(childComplexity int, target *string, planID *int, assumptions *model.BusinessCaseAssumptionsInput) int
 		CloudAccounts          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.CloudAccountOrder, where *ent.CloudAccountWhereInput) int
 		Connections            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ConnectionOrder, where *ent.ConnectionWhereInput) int
+		DiscoverySources       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DiscoverySourceOrder, where *ent.DiscoverySourceWhereInput) int
 		Hosts                  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy []*ent.HostOrder, where *ent.HostWhereInput) int
 		ImportRuns             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ImportRunOrder, where *ent.ImportRunWhereInput) int
 		Migrations             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.MigrationOrder, where *ent.MigrationWhereInput) int
 		Node                   func(childComplexity int, id int) int
 		Nodes                  func(childComplexity int, ids []int) int
 		Plans                  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PlanOrder, where *ent.PlanWhereInput) int
+		PriceCatalog           func(childComplexity int, target string) int
 		RegistrationTokens     func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RegistrationTokenOrder, where *ent.RegistrationTokenWhereInput) int
 		Tenants                func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.TenantOrder, where *ent.TenantWhereInput) int
 		Users                  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
@@ -1255,6 +1371,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Assessment.CreatedAt(childComplexity), true
+	case "Assessment.findings":
+		if e.ComplexityRoot.Assessment.Findings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Assessment.Findings(childComplexity), true
 	case "Assessment.host":
 		if e.ComplexityRoot.Assessment.Host == nil {
 			break
@@ -1426,6 +1548,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AssessmentEdge.Node(childComplexity), true
 
+	case "AssessmentSummary.assessedAt":
+		if e.ComplexityRoot.AssessmentSummary.AssessedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.AssessedAt(childComplexity), true
+	case "AssessmentSummary.currency":
+		if e.ComplexityRoot.AssessmentSummary.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.Currency(childComplexity), true
 	case "AssessmentSummary.hosts":
 		if e.ComplexityRoot.AssessmentSummary.Hosts == nil {
 			break
@@ -1462,6 +1596,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AssessmentSummary.OfflineSeedingHosts(childComplexity), true
+	case "AssessmentSummary.priceDate":
+		if e.ComplexityRoot.AssessmentSummary.PriceDate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.PriceDate(childComplexity), true
+	case "AssessmentSummary.priceImported":
+		if e.ComplexityRoot.AssessmentSummary.PriceImported == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.PriceImported(childComplexity), true
+	case "AssessmentSummary.priceSource":
+		if e.ComplexityRoot.AssessmentSummary.PriceSource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.PriceSource(childComplexity), true
+	case "AssessmentSummary.priced":
+		if e.ComplexityRoot.AssessmentSummary.Priced == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.Priced(childComplexity), true
 	case "AssessmentSummary.ready":
 		if e.ComplexityRoot.AssessmentSummary.Ready == nil {
 			break
@@ -1474,6 +1632,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AssessmentSummary.ReadyWithActions(childComplexity), true
+	case "AssessmentSummary.region":
+		if e.ComplexityRoot.AssessmentSummary.Region == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.Region(childComplexity), true
 	case "AssessmentSummary.savingsPercent":
 		if e.ComplexityRoot.AssessmentSummary.SavingsPercent == nil {
 			break
@@ -1609,6 +1773,213 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEventEdge.Node(childComplexity), true
+
+	case "BusinessCase.assessedHosts":
+		if e.ComplexityRoot.BusinessCase.AssessedHosts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.AssessedHosts(childComplexity), true
+	case "BusinessCase.assumptions":
+		if e.ComplexityRoot.BusinessCase.Assumptions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.Assumptions(childComplexity), true
+	case "BusinessCase.cashFlow":
+		if e.ComplexityRoot.BusinessCase.CashFlow == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.CashFlow(childComplexity), true
+	case "BusinessCase.cloudAsIs":
+		if e.ComplexityRoot.BusinessCase.CloudAsIs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.CloudAsIs(childComplexity), true
+	case "BusinessCase.cloudRightSized":
+		if e.ComplexityRoot.BusinessCase.CloudRightSized == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.CloudRightSized(childComplexity), true
+	case "BusinessCase.currency":
+		if e.ComplexityRoot.BusinessCase.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.Currency(childComplexity), true
+	case "BusinessCase.hosts":
+		if e.ComplexityRoot.BusinessCase.Hosts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.Hosts(childComplexity), true
+	case "BusinessCase.idleHosts":
+		if e.ComplexityRoot.BusinessCase.IdleHosts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.IdleHosts(childComplexity), true
+	case "BusinessCase.measuredHosts":
+		if e.ComplexityRoot.BusinessCase.MeasuredHosts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.MeasuredHosts(childComplexity), true
+	case "BusinessCase.onPremises":
+		if e.ComplexityRoot.BusinessCase.OnPremises == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.OnPremises(childComplexity), true
+	case "BusinessCase.plan":
+		if e.ComplexityRoot.BusinessCase.Plan == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.Plan(childComplexity), true
+	case "BusinessCase.priceDate":
+		if e.ComplexityRoot.BusinessCase.PriceDate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.PriceDate(childComplexity), true
+	case "BusinessCase.priced":
+		if e.ComplexityRoot.BusinessCase.Priced == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.Priced(childComplexity), true
+	case "BusinessCase.target":
+		if e.ComplexityRoot.BusinessCase.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.Target(childComplexity), true
+	case "BusinessCase.zombieHosts":
+		if e.ComplexityRoot.BusinessCase.ZombieHosts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.ZombieHosts(childComplexity), true
+
+	case "BusinessCaseAssumptions.adminCostPerYear":
+		if e.ComplexityRoot.BusinessCaseAssumptions.AdminCostPerYear == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.AdminCostPerYear(childComplexity), true
+	case "BusinessCaseAssumptions.cloudLabourShare":
+		if e.ComplexityRoot.BusinessCaseAssumptions.CloudLabourShare == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.CloudLabourShare(childComplexity), true
+	case "BusinessCaseAssumptions.computePerVcpuMonth":
+		if e.ComplexityRoot.BusinessCaseAssumptions.ComputePerVcpuMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.ComputePerVcpuMonth(childComplexity), true
+	case "BusinessCaseAssumptions.facilitiesPerServerMonth":
+		if e.ComplexityRoot.BusinessCaseAssumptions.FacilitiesPerServerMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.FacilitiesPerServerMonth(childComplexity), true
+	case "BusinessCaseAssumptions.idleCpuPercent":
+		if e.ComplexityRoot.BusinessCaseAssumptions.IdleCPUPercent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.IdleCPUPercent(childComplexity), true
+	case "BusinessCaseAssumptions.migrationPerServer":
+		if e.ComplexityRoot.BusinessCaseAssumptions.MigrationPerServer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.MigrationPerServer(childComplexity), true
+	case "BusinessCaseAssumptions.serversPerAdmin":
+		if e.ComplexityRoot.BusinessCaseAssumptions.ServersPerAdmin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.ServersPerAdmin(childComplexity), true
+	case "BusinessCaseAssumptions.storagePerGibMonth":
+		if e.ComplexityRoot.BusinessCaseAssumptions.StoragePerGibMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.StoragePerGibMonth(childComplexity), true
+	case "BusinessCaseAssumptions.virtualisationPerVcpuMonth":
+		if e.ComplexityRoot.BusinessCaseAssumptions.VirtualisationPerVcpuMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.VirtualisationPerVcpuMonth(childComplexity), true
+	case "BusinessCaseAssumptions.windowsLicencePerVcpuMonth":
+		if e.ComplexityRoot.BusinessCaseAssumptions.WindowsLicencePerVcpuMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.WindowsLicencePerVcpuMonth(childComplexity), true
+	case "BusinessCaseAssumptions.years":
+		if e.ComplexityRoot.BusinessCaseAssumptions.Years == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.Years(childComplexity), true
+	case "BusinessCaseAssumptions.zombieCpuPercent":
+		if e.ComplexityRoot.BusinessCaseAssumptions.ZombieCPUPercent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.ZombieCPUPercent(childComplexity), true
+
+	case "CashFlowYear.cloud":
+		if e.ComplexityRoot.CashFlowYear.Cloud == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CashFlowYear.Cloud(childComplexity), true
+	case "CashFlowYear.cumulativeSavings":
+		if e.ComplexityRoot.CashFlowYear.CumulativeSavings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CashFlowYear.CumulativeSavings(childComplexity), true
+	case "CashFlowYear.migration":
+		if e.ComplexityRoot.CashFlowYear.Migration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CashFlowYear.Migration(childComplexity), true
+	case "CashFlowYear.onPremises":
+		if e.ComplexityRoot.CashFlowYear.OnPremises == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CashFlowYear.OnPremises(childComplexity), true
+	case "CashFlowYear.savings":
+		if e.ComplexityRoot.CashFlowYear.Savings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CashFlowYear.Savings(childComplexity), true
+	case "CashFlowYear.stayOnPremises":
+		if e.ComplexityRoot.CashFlowYear.StayOnPremises == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CashFlowYear.StayOnPremises(childComplexity), true
+	case "CashFlowYear.year":
+		if e.ComplexityRoot.CashFlowYear.Year == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CashFlowYear.Year(childComplexity), true
 
 	case "CheckResult.message":
 		if e.ComplexityRoot.CheckResult.Message == nil {
@@ -1882,6 +2253,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ConnectionEdge.Node(childComplexity), true
 
+	case "CostBreakdown.compute":
+		if e.ComplexityRoot.CostBreakdown.Compute == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostBreakdown.Compute(childComplexity), true
+	case "CostBreakdown.facilities":
+		if e.ComplexityRoot.CostBreakdown.Facilities == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostBreakdown.Facilities(childComplexity), true
+	case "CostBreakdown.labour":
+		if e.ComplexityRoot.CostBreakdown.Labour == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostBreakdown.Labour(childComplexity), true
+	case "CostBreakdown.licences":
+		if e.ComplexityRoot.CostBreakdown.Licences == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostBreakdown.Licences(childComplexity), true
+	case "CostBreakdown.storage":
+		if e.ComplexityRoot.CostBreakdown.Storage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostBreakdown.Storage(childComplexity), true
+	case "CostBreakdown.total":
+		if e.ComplexityRoot.CostBreakdown.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostBreakdown.Total(childComplexity), true
+
 	case "CreateAPITokenPayload.secret":
 		if e.ComplexityRoot.CreateAPITokenPayload.Secret == nil {
 			break
@@ -1932,6 +2340,141 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CreateTenantPayload.Tenant(childComplexity), true
+
+	case "DiscoverySource.createdAt":
+		if e.ComplexityRoot.DiscoverySource.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.CreatedAt(childComplexity), true
+	case "DiscoverySource.id":
+		if e.ComplexityRoot.DiscoverySource.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.ID(childComplexity), true
+	case "DiscoverySource.insecure":
+		if e.ComplexityRoot.DiscoverySource.Insecure == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.Insecure(childComplexity), true
+	case "DiscoverySource.intervalMinutes":
+		if e.ComplexityRoot.DiscoverySource.IntervalMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.IntervalMinutes(childComplexity), true
+	case "DiscoverySource.kind":
+		if e.ComplexityRoot.DiscoverySource.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.Kind(childComplexity), true
+	case "DiscoverySource.lastError":
+		if e.ComplexityRoot.DiscoverySource.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.LastError(childComplexity), true
+	case "DiscoverySource.lastHosts":
+		if e.ComplexityRoot.DiscoverySource.LastHosts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.LastHosts(childComplexity), true
+	case "DiscoverySource.lastImportRunID":
+		if e.ComplexityRoot.DiscoverySource.LastImportRunID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.LastImportRunID(childComplexity), true
+	case "DiscoverySource.lastRunAt":
+		if e.ComplexityRoot.DiscoverySource.LastRunAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.LastRunAt(childComplexity), true
+	case "DiscoverySource.lastStatus":
+		if e.ComplexityRoot.DiscoverySource.LastStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.LastStatus(childComplexity), true
+	case "DiscoverySource.name":
+		if e.ComplexityRoot.DiscoverySource.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.Name(childComplexity), true
+	case "DiscoverySource.nextRunAt":
+		if e.ComplexityRoot.DiscoverySource.NextRunAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.NextRunAt(childComplexity), true
+	case "DiscoverySource.tenant":
+		if e.ComplexityRoot.DiscoverySource.Tenant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.Tenant(childComplexity), true
+	case "DiscoverySource.tenantID":
+		if e.ComplexityRoot.DiscoverySource.TenantID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.TenantID(childComplexity), true
+	case "DiscoverySource.url":
+		if e.ComplexityRoot.DiscoverySource.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.URL(childComplexity), true
+	case "DiscoverySource.updatedAt":
+		if e.ComplexityRoot.DiscoverySource.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.UpdatedAt(childComplexity), true
+	case "DiscoverySource.username":
+		if e.ComplexityRoot.DiscoverySource.Username == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.Username(childComplexity), true
+
+	case "DiscoverySourceConnection.edges":
+		if e.ComplexityRoot.DiscoverySourceConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySourceConnection.Edges(childComplexity), true
+	case "DiscoverySourceConnection.pageInfo":
+		if e.ComplexityRoot.DiscoverySourceConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySourceConnection.PageInfo(childComplexity), true
+	case "DiscoverySourceConnection.totalCount":
+		if e.ComplexityRoot.DiscoverySourceConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySourceConnection.TotalCount(childComplexity), true
+
+	case "DiscoverySourceEdge.cursor":
+		if e.ComplexityRoot.DiscoverySourceEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySourceEdge.Cursor(childComplexity), true
+	case "DiscoverySourceEdge.node":
+		if e.ComplexityRoot.DiscoverySourceEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySourceEdge.Node(childComplexity), true
 
 	case "Disk.createdAt":
 		if e.ComplexityRoot.Disk.CreatedAt == nil {
@@ -1999,6 +2542,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Disk.UsedBytes(childComplexity), true
+
+	case "Finding.code":
+		if e.ComplexityRoot.Finding.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Finding.Code(childComplexity), true
+	case "Finding.kind":
+		if e.ComplexityRoot.Finding.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Finding.Kind(childComplexity), true
+	case "Finding.params":
+		if e.ComplexityRoot.Finding.Params == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Finding.Params(childComplexity), true
 
 	case "Host.agent":
 		if e.ComplexityRoot.Host.Agent == nil {
@@ -2849,6 +3411,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateCloudAccount(childComplexity, args["input"].(model.CreateCloudAccountInput)), true
+	case "Mutation.createDiscoverySource":
+		if e.ComplexityRoot.Mutation.CreateDiscoverySource == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createDiscoverySource_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateDiscoverySource(childComplexity, args["input"].(model.CreateDiscoverySourceInput)), true
 	case "Mutation.createHost":
 		if e.ComplexityRoot.Mutation.CreateHost == nil {
 			break
@@ -2915,6 +3488,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteCloudAccount(childComplexity, args["id"].(int)), true
+	case "Mutation.deleteDiscoverySource":
+		if e.ComplexityRoot.Mutation.DeleteDiscoverySource == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteDiscoverySource_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteDiscoverySource(childComplexity, args["id"].(int)), true
 	case "Mutation.deleteHost":
 		if e.ComplexityRoot.Mutation.DeleteHost == nil {
 			break
@@ -3014,6 +3598,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RunAssessment(childComplexity, args["target"].(string), args["region"].(*string), args["bandwidth"].(*string), args["headroom"].(*float64)), true
+	case "Mutation.runDiscoverySource":
+		if e.ComplexityRoot.Mutation.RunDiscoverySource == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_runDiscoverySource_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RunDiscoverySource(childComplexity, args["id"].(int)), true
 	case "Mutation.splitApplicationSuggestion":
 		if e.ComplexityRoot.Mutation.SplitApplicationSuggestion == nil {
 			break
@@ -3064,6 +3659,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateApplication(childComplexity, args["id"].(int), args["input"].(ent.UpdateApplicationInput)), true
+	case "Mutation.updateDiscoverySource":
+		if e.ComplexityRoot.Mutation.UpdateDiscoverySource == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateDiscoverySource_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateDiscoverySource(childComplexity, args["id"].(int), args["input"].(model.UpdateDiscoverySourceInput)), true
 	case "Mutation.updateHost":
 		if e.ComplexityRoot.Mutation.UpdateHost == nil {
 			break
@@ -3356,6 +3962,61 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PlanViolation.Message(childComplexity), true
 
+	case "PriceCatalogInfo.ageDays":
+		if e.ComplexityRoot.PriceCatalogInfo.AgeDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogInfo.AgeDays(childComplexity), true
+	case "PriceCatalogInfo.currency":
+		if e.ComplexityRoot.PriceCatalogInfo.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogInfo.Currency(childComplexity), true
+	case "PriceCatalogInfo.date":
+		if e.ComplexityRoot.PriceCatalogInfo.Date == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogInfo.Date(childComplexity), true
+	case "PriceCatalogInfo.imported":
+		if e.ComplexityRoot.PriceCatalogInfo.Imported == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogInfo.Imported(childComplexity), true
+	case "PriceCatalogInfo.importedAt":
+		if e.ComplexityRoot.PriceCatalogInfo.ImportedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogInfo.ImportedAt(childComplexity), true
+	case "PriceCatalogInfo.regions":
+		if e.ComplexityRoot.PriceCatalogInfo.Regions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogInfo.Regions(childComplexity), true
+	case "PriceCatalogInfo.source":
+		if e.ComplexityRoot.PriceCatalogInfo.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogInfo.Source(childComplexity), true
+	case "PriceCatalogInfo.target":
+		if e.ComplexityRoot.PriceCatalogInfo.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogInfo.Target(childComplexity), true
+	case "PriceCatalogInfo.types":
+		if e.ComplexityRoot.PriceCatalogInfo.Types == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogInfo.Types(childComplexity), true
+
 	case "Query.apiTokens":
 		if e.ComplexityRoot.Query.APITokens == nil {
 			break
@@ -3433,6 +4094,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.AuditEventOrder), args["where"].(*ent.AuditEventWhereInput)), true
+	case "Query.businessCase":
+		if e.ComplexityRoot.Query.BusinessCase == nil {
+			break
+		}
+
+		args, err := ec.field_Query_businessCase_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.BusinessCase(childComplexity, args["target"].(*string), args["planId"].(*int), args["assumptions"].(*model.BusinessCaseAssumptionsInput)), true
 	case "Query.cloudAccounts":
 		if e.ComplexityRoot.Query.CloudAccounts == nil {
 			break
@@ -3455,6 +4127,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Connections(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.ConnectionOrder), args["where"].(*ent.ConnectionWhereInput)), true
+	case "Query.discoverySources":
+		if e.ComplexityRoot.Query.DiscoverySources == nil {
+			break
+		}
+
+		args, err := ec.field_Query_discoverySources_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.DiscoverySources(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.DiscoverySourceOrder), args["where"].(*ent.DiscoverySourceWhereInput)), true
 	case "Query.hosts":
 		if e.ComplexityRoot.Query.Hosts == nil {
 			break
@@ -3522,6 +4205,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Plans(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.PlanOrder), args["where"].(*ent.PlanWhereInput)), true
+	case "Query.priceCatalog":
+		if e.ComplexityRoot.Query.PriceCatalog == nil {
+			break
+		}
+
+		args, err := ec.field_Query_priceCatalog_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PriceCatalog(childComplexity, args["target"].(string)), true
 	case "Query.registrationTokens":
 		if e.ComplexityRoot.Query.RegistrationTokens == nil {
 			break
@@ -4353,17 +5047,21 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AuditEventOrder", ec.unmarshalInputAuditEventOrder),
 			graphql.NewInputUnmarshaler("AuditEventWhereInput", ec.unmarshalInputAuditEventWhereInput),
 			graphql.NewInputUnmarshaler("BeforeRuleInput", ec.unmarshalInputBeforeRuleInput),
+			graphql.NewInputUnmarshaler("BusinessCaseAssumptionsInput", ec.unmarshalInputBusinessCaseAssumptionsInput),
 			graphql.NewInputUnmarshaler("CloudAccountOrder", ec.unmarshalInputCloudAccountOrder),
 			graphql.NewInputUnmarshaler("CloudAccountWhereInput", ec.unmarshalInputCloudAccountWhereInput),
 			graphql.NewInputUnmarshaler("ConnectionOrder", ec.unmarshalInputConnectionOrder),
 			graphql.NewInputUnmarshaler("ConnectionWhereInput", ec.unmarshalInputConnectionWhereInput),
 			graphql.NewInputUnmarshaler("CreateApplicationInput", ec.unmarshalInputCreateApplicationInput),
 			graphql.NewInputUnmarshaler("CreateCloudAccountInput", ec.unmarshalInputCreateCloudAccountInput),
+			graphql.NewInputUnmarshaler("CreateDiscoverySourceInput", ec.unmarshalInputCreateDiscoverySourceInput),
 			graphql.NewInputUnmarshaler("CreateHostInput", ec.unmarshalInputCreateHostInput),
 			graphql.NewInputUnmarshaler("CreatePlanInput", ec.unmarshalInputCreatePlanInput),
 			graphql.NewInputUnmarshaler("CreateRegistrationTokenInput", ec.unmarshalInputCreateRegistrationTokenInput),
 			graphql.NewInputUnmarshaler("CreateTenantInput", ec.unmarshalInputCreateTenantInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
+			graphql.NewInputUnmarshaler("DiscoverySourceOrder", ec.unmarshalInputDiscoverySourceOrder),
+			graphql.NewInputUnmarshaler("DiscoverySourceWhereInput", ec.unmarshalInputDiscoverySourceWhereInput),
 			graphql.NewInputUnmarshaler("DiskOrder", ec.unmarshalInputDiskOrder),
 			graphql.NewInputUnmarshaler("DiskWhereInput", ec.unmarshalInputDiskWhereInput),
 			graphql.NewInputUnmarshaler("GeneratePlanInput", ec.unmarshalInputGeneratePlanInput),
@@ -4396,6 +5094,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("TransferWindowInput", ec.unmarshalInputTransferWindowInput),
 			graphql.NewInputUnmarshaler("UpdateAgentInput", ec.unmarshalInputUpdateAgentInput),
 			graphql.NewInputUnmarshaler("UpdateApplicationInput", ec.unmarshalInputUpdateApplicationInput),
+			graphql.NewInputUnmarshaler("UpdateDiscoverySourceInput", ec.unmarshalInputUpdateDiscoverySourceInput),
 			graphql.NewInputUnmarshaler("UpdateHostInput", ec.unmarshalInputUpdateHostInput),
 			graphql.NewInputUnmarshaler("UpdatePlanInput", ec.unmarshalInputUpdatePlanInput),
 			graphql.NewInputUnmarshaler("UpdateTenantInput", ec.unmarshalInputUpdateTenantInput),
@@ -5369,6 +6068,7 @@ type Assessment implements Node {
   usedBytes: Int!
   sizingNote: String!
   seedingNote: String!
+  findings: [Finding!]
   tenant: Tenant!
   host: Host!
 }
@@ -6393,6 +7093,279 @@ Define a Relay Cursor type:
 https://relay.dev/graphql/connections.htm#sec-Cursor
 """
 scalar Cursor
+type DiscoverySource implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  tenantID: ID!
+  name: String!
+  kind: DiscoverySourceKind!
+  url: String!
+  username: String!
+  insecure: Boolean!
+  intervalMinutes: Int!
+  nextRunAt: Time
+  lastRunAt: Time
+  lastStatus: DiscoverySourceLastStatus!
+  lastError: String!
+  lastHosts: Int!
+  lastImportRunID: Int
+  tenant: Tenant!
+}
+"""
+A connection to a list of items.
+"""
+type DiscoverySourceConnection {
+  """
+  A list of edges.
+  """
+  edges: [DiscoverySourceEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type DiscoverySourceEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: DiscoverySource
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+DiscoverySourceKind is enum for the field kind
+"""
+enum DiscoverySourceKind @goModel(model: "github.com/ferry-migrate/ferry/ent/discoverysource.Kind") {
+  vcenter
+}
+"""
+DiscoverySourceLastStatus is enum for the field last_status
+"""
+enum DiscoverySourceLastStatus @goModel(model: "github.com/ferry-migrate/ferry/ent/discoverysource.LastStatus") {
+  never
+  queued
+  running
+  succeeded
+  failed
+}
+"""
+Ordering options for DiscoverySource connections
+"""
+input DiscoverySourceOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order DiscoverySources.
+  """
+  field: DiscoverySourceOrderField!
+}
+"""
+Properties by which DiscoverySource connections can be ordered.
+"""
+enum DiscoverySourceOrderField {
+  CREATED_AT
+  UPDATED_AT
+  NAME
+  LAST_RUN_AT
+}
+"""
+DiscoverySourceWhereInput is used for filtering DiscoverySource objects.
+Input was generated by ent.
+"""
+input DiscoverySourceWhereInput {
+  not: DiscoverySourceWhereInput
+  and: [DiscoverySourceWhereInput!]
+  or: [DiscoverySourceWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+  """
+  name field predicates
+  """
+  name: String
+  nameNEQ: String
+  nameIn: [String!]
+  nameNotIn: [String!]
+  nameGT: String
+  nameGTE: String
+  nameLT: String
+  nameLTE: String
+  nameContains: String
+  nameHasPrefix: String
+  nameHasSuffix: String
+  nameEqualFold: String
+  nameContainsFold: String
+  """
+  kind field predicates
+  """
+  kind: DiscoverySourceKind
+  kindNEQ: DiscoverySourceKind
+  kindIn: [DiscoverySourceKind!]
+  kindNotIn: [DiscoverySourceKind!]
+  """
+  url field predicates
+  """
+  url: String
+  urlNEQ: String
+  urlIn: [String!]
+  urlNotIn: [String!]
+  urlGT: String
+  urlGTE: String
+  urlLT: String
+  urlLTE: String
+  urlContains: String
+  urlHasPrefix: String
+  urlHasSuffix: String
+  urlEqualFold: String
+  urlContainsFold: String
+  """
+  username field predicates
+  """
+  username: String
+  usernameNEQ: String
+  usernameIn: [String!]
+  usernameNotIn: [String!]
+  usernameGT: String
+  usernameGTE: String
+  usernameLT: String
+  usernameLTE: String
+  usernameContains: String
+  usernameHasPrefix: String
+  usernameHasSuffix: String
+  usernameEqualFold: String
+  usernameContainsFold: String
+  """
+  insecure field predicates
+  """
+  insecure: Boolean
+  insecureNEQ: Boolean
+  """
+  interval_minutes field predicates
+  """
+  intervalMinutes: Int
+  intervalMinutesNEQ: Int
+  intervalMinutesIn: [Int!]
+  intervalMinutesNotIn: [Int!]
+  intervalMinutesGT: Int
+  intervalMinutesGTE: Int
+  intervalMinutesLT: Int
+  intervalMinutesLTE: Int
+  """
+  next_run_at field predicates
+  """
+  nextRunAt: Time
+  nextRunAtNEQ: Time
+  nextRunAtIn: [Time!]
+  nextRunAtNotIn: [Time!]
+  nextRunAtGT: Time
+  nextRunAtGTE: Time
+  nextRunAtLT: Time
+  nextRunAtLTE: Time
+  nextRunAtIsNil: Boolean
+  nextRunAtNotNil: Boolean
+  """
+  last_run_at field predicates
+  """
+  lastRunAt: Time
+  lastRunAtNEQ: Time
+  lastRunAtIn: [Time!]
+  lastRunAtNotIn: [Time!]
+  lastRunAtGT: Time
+  lastRunAtGTE: Time
+  lastRunAtLT: Time
+  lastRunAtLTE: Time
+  lastRunAtIsNil: Boolean
+  lastRunAtNotNil: Boolean
+  """
+  last_status field predicates
+  """
+  lastStatus: DiscoverySourceLastStatus
+  lastStatusNEQ: DiscoverySourceLastStatus
+  lastStatusIn: [DiscoverySourceLastStatus!]
+  lastStatusNotIn: [DiscoverySourceLastStatus!]
+  """
+  last_error field predicates
+  """
+  lastError: String
+  lastErrorNEQ: String
+  lastErrorIn: [String!]
+  lastErrorNotIn: [String!]
+  lastErrorGT: String
+  lastErrorGTE: String
+  lastErrorLT: String
+  lastErrorLTE: String
+  lastErrorContains: String
+  lastErrorHasPrefix: String
+  lastErrorHasSuffix: String
+  lastErrorEqualFold: String
+  lastErrorContainsFold: String
+  """
+  last_hosts field predicates
+  """
+  lastHosts: Int
+  lastHostsNEQ: Int
+  lastHostsIn: [Int!]
+  lastHostsNotIn: [Int!]
+  lastHostsGT: Int
+  lastHostsGTE: Int
+  lastHostsLT: Int
+  lastHostsLTE: Int
+  """
+  last_import_run_id field predicates
+  """
+  lastImportRunID: Int
+  lastImportRunIDNEQ: Int
+  lastImportRunIDIn: [Int!]
+  lastImportRunIDNotIn: [Int!]
+  lastImportRunIDGT: Int
+  lastImportRunIDGTE: Int
+  lastImportRunIDLT: Int
+  lastImportRunIDLTE: Int
+  lastImportRunIDIsNil: Boolean
+  lastImportRunIDNotNil: Boolean
+}
 type Disk implements Node {
   id: ID!
   createdAt: Time!
@@ -7685,7 +8658,7 @@ enum MigrationOrderField {
 """
 MigrationState is enum for the field state
 """
-enum MigrationState @goModel(model: "github.com/ferry-migrate/ferry/ent/migration.State") {
+enum MigrationState @goModel(model: "github.com/ferry-migrate/ferry.MigrationState") {
   pending
   preparing
   initial_sync
@@ -8563,6 +9536,37 @@ type Query {
     """
     where: ConnectionWhereInput
   ): ConnectionConnection!
+  discoverySources(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for DiscoverySources returned from the connection.
+    """
+    orderBy: DiscoverySourceOrder
+
+    """
+    Filtering options for DiscoverySources returned from the connection.
+    """
+    where: DiscoverySourceWhereInput
+  ): DiscoverySourceConnection!
   hosts(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -10560,6 +11564,182 @@ extend type Mutation {
   splitApplicationSuggestion(id: ID!, hostIds: [ID!]!, name: String): [ApplicationSuggestion!]!
 }
 `, BuiltIn: false},
+	{Name: "../schema/report.graphqls", Input: `# Consultant deliverables: domain texts as codes, price catalog, business
+# case, stored discovery sources. Report downloads are REST routes
+# (/api/v1/reports/*, docs/reports.md).
+
+"A domain text as a code with parameters; the UI translates it (i18n/*.json)."
+type Finding {
+  "reason, action, missing or note"
+  kind: String!
+  code: String!
+  params: Map
+}
+
+extend type AssessmentSummary {
+  "False when the target has no price list (OpenStack): costs are absent, not zero."
+  priced: Boolean!
+  currency: String!
+  "The region of the stored assessments (empty for OpenStack)."
+  region: String!
+  "When the newest assessment of the target was written; null before any."
+  assessedAt: Time
+  priceSource: String!
+  "The day the prices were taken (YYYY-MM-DD)."
+  priceDate: String!
+  "True when the prices come from a price list the tenant imported."
+  priceImported: Boolean!
+}
+
+"The price list assessments use for a target."
+type PriceCatalogInfo {
+  target: String!
+  source: String!
+  date: String!
+  currency: String!
+  "Days since date, by the server's clock."
+  ageDays: Int!
+  types: Int!
+  regions: [String!]!
+  "True when imported by the tenant (ferry catalog import), false for the built-in list."
+  imported: Boolean!
+  importedAt: Time
+}
+
+"""
+Assumptions of the business case, every one printed with it. Omitted fields
+take the defaults shown by businessCase.assumptions.
+"""
+input BusinessCaseAssumptionsInput {
+  "On-premises server hardware and maintenance per vCPU per month."
+  computePerVcpuMonth: Float
+  "On-premises storage (SAN/NAS, backup) per provisioned GiB per month."
+  storagePerGibMonth: Float
+  "Windows Server licence per vCPU per month (on-premises and in the cloud)."
+  windowsLicencePerVcpuMonth: Float
+  "Hypervisor licence per vCPU per month (on-premises only)."
+  virtualisationPerVcpuMonth: Float
+  "Power, cooling and space per server per month."
+  facilitiesPerServerMonth: Float
+  "Fully loaded cost of one administrator per year."
+  adminCostPerYear: Float
+  serversPerAdmin: Float
+  "Share of the administration labour that remains in the cloud (0..1)."
+  cloudLabourShare: Float
+  "One-time migration cost per server."
+  migrationPerServer: Float
+  "Years of the cash flow (1..10)."
+  years: Int
+  "p95 CPU below this percentage makes a server idle."
+  idleCpuPercent: Float
+  "p95 CPU below this percentage with no observed connection makes a server a zombie (retire it)."
+  zombieCpuPercent: Float
+}
+
+type BusinessCaseAssumptions {
+  computePerVcpuMonth: Float!
+  storagePerGibMonth: Float!
+  windowsLicencePerVcpuMonth: Float!
+  virtualisationPerVcpuMonth: Float!
+  facilitiesPerServerMonth: Float!
+  adminCostPerYear: Float!
+  serversPerAdmin: Float!
+  cloudLabourShare: Float!
+  migrationPerServer: Float!
+  years: Int!
+  idleCpuPercent: Float!
+  zombieCpuPercent: Float!
+}
+
+"Monthly cost by part."
+type CostBreakdown {
+  compute: Float!
+  storage: Float!
+  licences: Float!
+  facilities: Float!
+  labour: Float!
+  total: Float!
+}
+
+"One year of the cash flow: the estate as it is against the migration over the plan's waves."
+type CashFlowYear {
+  year: Int!
+  "The estate kept on premises the whole year."
+  stayOnPremises: Float!
+  "On-premises cost of the hosts not yet cut over."
+  onPremises: Float!
+  "Cloud cost of the hosts replicating or cut over (right-sized, zombies retired)."
+  cloud: Float!
+  migration: Float!
+  "stayOnPremises − (onPremises + cloud + migration)."
+  savings: Float!
+  cumulativeSavings: Float!
+}
+
+type BusinessCase {
+  target: String!
+  currency: String!
+  hosts: Int!
+  assessedHosts: Int!
+  "Hosts with p95 utilisation."
+  measuredHosts: Int!
+  idleHosts: Int!
+  zombieHosts: Int!
+  onPremises: CostBreakdown!
+  cloudAsIs: CostBreakdown!
+  "Right-sized, with zombie servers retired."
+  cloudRightSized: CostBreakdown!
+  "The plan whose waves time the cash flow; null: one migration at the start of year 1."
+  plan: Plan
+  cashFlow: [CashFlowYear!]!
+  assumptions: BusinessCaseAssumptions!
+  priced: Boolean!
+  priceDate: String!
+}
+
+input CreateDiscoverySourceInput {
+  name: String!
+  "SDK URL of the vCenter or ESXi host, e.g. https://vc.example/sdk"
+  url: String!
+  username: String!
+  "Sealed at rest, never returned."
+  password: String!
+  insecure: Boolean
+  "0 = only when run by hand."
+  intervalMinutes: Int
+}
+
+input UpdateDiscoverySourceInput {
+  name: String
+  url: String
+  username: String
+  "Replaces the sealed password when given."
+  password: String
+  insecure: Boolean
+  intervalMinutes: Int
+}
+
+extend type Query {
+  "The price list assessments of a target use."
+  priceCatalog(target: String!): PriceCatalogInfo!
+  """
+  The business case of the tenant's estate for a target: on-premises cost
+  under the assumptions, cloud cost as-is and right-sized from the stored
+  assessments, idle and zombie servers from utilisation, and a year-by-year
+  cash flow over the waves of planId (or of the newest ready plan).
+  """
+  businessCase(target: String, planId: ID, assumptions: BusinessCaseAssumptionsInput): BusinessCase!
+}
+
+extend type Mutation {
+  "Admins: store a vCenter discovery source (its password sealed like a cloud secret)."
+  createDiscoverySource(input: CreateDiscoverySourceInput!): DiscoverySource!
+  updateDiscoverySource(id: ID!, input: UpdateDiscoverySourceInput!): DiscoverySource!
+  deleteDiscoverySource(id: ID!): ID!
+  "Consultants: read the source now (queued; the source's lastStatus follows)."
+  runDiscoverySource(id: ID!): DiscoverySource!
+}
+`, BuiltIn: false},
 	{Name: "../schema/subscription.graphqls", Input: `# Live migration progress over a websocket (graphql-transport-ws at /graphql,
 # same origin, signed in). The server reads the database every second, so it
 # works with any number of server processes; the Migration row is the truth.
@@ -10844,6 +12024,8 @@ func (ec *executionContext) childFields_Assessment(ctx context.Context, field gr
 		return ec.fieldContext_Assessment_sizingNote(ctx, field)
 	case "seedingNote":
 		return ec.fieldContext_Assessment_seedingNote(ctx, field)
+	case "findings":
+		return ec.fieldContext_Assessment_findings(ctx, field)
 	case "tenant":
 		return ec.fieldContext_Assessment_tenant(ctx, field)
 	case "host":
@@ -10904,6 +12086,20 @@ func (ec *executionContext) childFields_AssessmentSummary(ctx context.Context, f
 		return ec.fieldContext_AssessmentSummary_offlineSeedingHosts(ctx, field)
 	case "offlineSeedingBytes":
 		return ec.fieldContext_AssessmentSummary_offlineSeedingBytes(ctx, field)
+	case "priced":
+		return ec.fieldContext_AssessmentSummary_priced(ctx, field)
+	case "currency":
+		return ec.fieldContext_AssessmentSummary_currency(ctx, field)
+	case "region":
+		return ec.fieldContext_AssessmentSummary_region(ctx, field)
+	case "assessedAt":
+		return ec.fieldContext_AssessmentSummary_assessedAt(ctx, field)
+	case "priceSource":
+		return ec.fieldContext_AssessmentSummary_priceSource(ctx, field)
+	case "priceDate":
+		return ec.fieldContext_AssessmentSummary_priceDate(ctx, field)
+	case "priceImported":
+		return ec.fieldContext_AssessmentSummary_priceImported(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AssessmentSummary", field.Name)
 }
@@ -10956,6 +12152,92 @@ func (ec *executionContext) childFields_AuditEventEdge(ctx context.Context, fiel
 		return ec.fieldContext_AuditEventEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditEventEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_BusinessCase(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "target":
+		return ec.fieldContext_BusinessCase_target(ctx, field)
+	case "currency":
+		return ec.fieldContext_BusinessCase_currency(ctx, field)
+	case "hosts":
+		return ec.fieldContext_BusinessCase_hosts(ctx, field)
+	case "assessedHosts":
+		return ec.fieldContext_BusinessCase_assessedHosts(ctx, field)
+	case "measuredHosts":
+		return ec.fieldContext_BusinessCase_measuredHosts(ctx, field)
+	case "idleHosts":
+		return ec.fieldContext_BusinessCase_idleHosts(ctx, field)
+	case "zombieHosts":
+		return ec.fieldContext_BusinessCase_zombieHosts(ctx, field)
+	case "onPremises":
+		return ec.fieldContext_BusinessCase_onPremises(ctx, field)
+	case "cloudAsIs":
+		return ec.fieldContext_BusinessCase_cloudAsIs(ctx, field)
+	case "cloudRightSized":
+		return ec.fieldContext_BusinessCase_cloudRightSized(ctx, field)
+	case "plan":
+		return ec.fieldContext_BusinessCase_plan(ctx, field)
+	case "cashFlow":
+		return ec.fieldContext_BusinessCase_cashFlow(ctx, field)
+	case "assumptions":
+		return ec.fieldContext_BusinessCase_assumptions(ctx, field)
+	case "priced":
+		return ec.fieldContext_BusinessCase_priced(ctx, field)
+	case "priceDate":
+		return ec.fieldContext_BusinessCase_priceDate(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BusinessCase", field.Name)
+}
+
+func (ec *executionContext) childFields_BusinessCaseAssumptions(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "computePerVcpuMonth":
+		return ec.fieldContext_BusinessCaseAssumptions_computePerVcpuMonth(ctx, field)
+	case "storagePerGibMonth":
+		return ec.fieldContext_BusinessCaseAssumptions_storagePerGibMonth(ctx, field)
+	case "windowsLicencePerVcpuMonth":
+		return ec.fieldContext_BusinessCaseAssumptions_windowsLicencePerVcpuMonth(ctx, field)
+	case "virtualisationPerVcpuMonth":
+		return ec.fieldContext_BusinessCaseAssumptions_virtualisationPerVcpuMonth(ctx, field)
+	case "facilitiesPerServerMonth":
+		return ec.fieldContext_BusinessCaseAssumptions_facilitiesPerServerMonth(ctx, field)
+	case "adminCostPerYear":
+		return ec.fieldContext_BusinessCaseAssumptions_adminCostPerYear(ctx, field)
+	case "serversPerAdmin":
+		return ec.fieldContext_BusinessCaseAssumptions_serversPerAdmin(ctx, field)
+	case "cloudLabourShare":
+		return ec.fieldContext_BusinessCaseAssumptions_cloudLabourShare(ctx, field)
+	case "migrationPerServer":
+		return ec.fieldContext_BusinessCaseAssumptions_migrationPerServer(ctx, field)
+	case "years":
+		return ec.fieldContext_BusinessCaseAssumptions_years(ctx, field)
+	case "idleCpuPercent":
+		return ec.fieldContext_BusinessCaseAssumptions_idleCpuPercent(ctx, field)
+	case "zombieCpuPercent":
+		return ec.fieldContext_BusinessCaseAssumptions_zombieCpuPercent(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BusinessCaseAssumptions", field.Name)
+}
+
+func (ec *executionContext) childFields_CashFlowYear(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "year":
+		return ec.fieldContext_CashFlowYear_year(ctx, field)
+	case "stayOnPremises":
+		return ec.fieldContext_CashFlowYear_stayOnPremises(ctx, field)
+	case "onPremises":
+		return ec.fieldContext_CashFlowYear_onPremises(ctx, field)
+	case "cloud":
+		return ec.fieldContext_CashFlowYear_cloud(ctx, field)
+	case "migration":
+		return ec.fieldContext_CashFlowYear_migration(ctx, field)
+	case "savings":
+		return ec.fieldContext_CashFlowYear_savings(ctx, field)
+	case "cumulativeSavings":
+		return ec.fieldContext_CashFlowYear_cumulativeSavings(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CashFlowYear", field.Name)
 }
 
 func (ec *executionContext) childFields_CheckResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11094,6 +12376,24 @@ func (ec *executionContext) childFields_ConnectionEdge(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type ConnectionEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_CostBreakdown(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "compute":
+		return ec.fieldContext_CostBreakdown_compute(ctx, field)
+	case "storage":
+		return ec.fieldContext_CostBreakdown_storage(ctx, field)
+	case "licences":
+		return ec.fieldContext_CostBreakdown_licences(ctx, field)
+	case "facilities":
+		return ec.fieldContext_CostBreakdown_facilities(ctx, field)
+	case "labour":
+		return ec.fieldContext_CostBreakdown_labour(ctx, field)
+	case "total":
+		return ec.fieldContext_CostBreakdown_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CostBreakdown", field.Name)
+}
+
 func (ec *executionContext) childFields_CreateAPITokenPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "token":
@@ -11128,6 +12428,68 @@ func (ec *executionContext) childFields_CreateTenantPayload(ctx context.Context,
 	return nil, fmt.Errorf("no field named %q was found under type CreateTenantPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_DiscoverySource(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_DiscoverySource_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_DiscoverySource_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_DiscoverySource_updatedAt(ctx, field)
+	case "tenantID":
+		return ec.fieldContext_DiscoverySource_tenantID(ctx, field)
+	case "name":
+		return ec.fieldContext_DiscoverySource_name(ctx, field)
+	case "kind":
+		return ec.fieldContext_DiscoverySource_kind(ctx, field)
+	case "url":
+		return ec.fieldContext_DiscoverySource_url(ctx, field)
+	case "username":
+		return ec.fieldContext_DiscoverySource_username(ctx, field)
+	case "insecure":
+		return ec.fieldContext_DiscoverySource_insecure(ctx, field)
+	case "intervalMinutes":
+		return ec.fieldContext_DiscoverySource_intervalMinutes(ctx, field)
+	case "nextRunAt":
+		return ec.fieldContext_DiscoverySource_nextRunAt(ctx, field)
+	case "lastRunAt":
+		return ec.fieldContext_DiscoverySource_lastRunAt(ctx, field)
+	case "lastStatus":
+		return ec.fieldContext_DiscoverySource_lastStatus(ctx, field)
+	case "lastError":
+		return ec.fieldContext_DiscoverySource_lastError(ctx, field)
+	case "lastHosts":
+		return ec.fieldContext_DiscoverySource_lastHosts(ctx, field)
+	case "lastImportRunID":
+		return ec.fieldContext_DiscoverySource_lastImportRunID(ctx, field)
+	case "tenant":
+		return ec.fieldContext_DiscoverySource_tenant(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DiscoverySource", field.Name)
+}
+
+func (ec *executionContext) childFields_DiscoverySourceConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_DiscoverySourceConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_DiscoverySourceConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_DiscoverySourceConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DiscoverySourceConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_DiscoverySourceEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_DiscoverySourceEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_DiscoverySourceEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DiscoverySourceEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_Disk(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -11154,6 +12516,18 @@ func (ec *executionContext) childFields_Disk(ctx context.Context, field graphql.
 		return ec.fieldContext_Disk_host(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Disk", field.Name)
+}
+
+func (ec *executionContext) childFields_Finding(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_Finding_kind(ctx, field)
+	case "code":
+		return ec.fieldContext_Finding_code(ctx, field)
+	case "params":
+		return ec.fieldContext_Finding_params(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Finding", field.Name)
 }
 
 func (ec *executionContext) childFields_Host(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11598,6 +12972,30 @@ func (ec *executionContext) childFields_PlanViolation(ctx context.Context, field
 		return ec.fieldContext_PlanViolation_hostIDs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PlanViolation", field.Name)
+}
+
+func (ec *executionContext) childFields_PriceCatalogInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "target":
+		return ec.fieldContext_PriceCatalogInfo_target(ctx, field)
+	case "source":
+		return ec.fieldContext_PriceCatalogInfo_source(ctx, field)
+	case "date":
+		return ec.fieldContext_PriceCatalogInfo_date(ctx, field)
+	case "currency":
+		return ec.fieldContext_PriceCatalogInfo_currency(ctx, field)
+	case "ageDays":
+		return ec.fieldContext_PriceCatalogInfo_ageDays(ctx, field)
+	case "types":
+		return ec.fieldContext_PriceCatalogInfo_types(ctx, field)
+	case "regions":
+		return ec.fieldContext_PriceCatalogInfo_regions(ctx, field)
+	case "imported":
+		return ec.fieldContext_PriceCatalogInfo_imported(ctx, field)
+	case "importedAt":
+		return ec.fieldContext_PriceCatalogInfo_importedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PriceCatalogInfo", field.Name)
 }
 
 func (ec *executionContext) childFields_RecoveryPoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

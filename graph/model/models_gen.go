@@ -26,11 +26,102 @@ type AssessmentSummary struct {
 	TransferSeconds     int `json:"transferSeconds"`
 	OfflineSeedingHosts int `json:"offlineSeedingHosts"`
 	OfflineSeedingBytes int `json:"offlineSeedingBytes"`
+	// False when the target has no price list (OpenStack): costs are absent, not zero.
+	Priced   bool   `json:"priced"`
+	Currency string `json:"currency"`
+	// The region of the stored assessments (empty for OpenStack).
+	Region string `json:"region"`
+	// When the newest assessment of the target was written; null before any.
+	AssessedAt  *time.Time `json:"assessedAt,omitempty"`
+	PriceSource string     `json:"priceSource"`
+	// The day the prices were taken (YYYY-MM-DD).
+	PriceDate string `json:"priceDate"`
+	// True when the prices come from a price list the tenant imported.
+	PriceImported bool `json:"priceImported"`
 }
 
 type BeforeRuleInput struct {
 	First string `json:"first"`
 	Then  string `json:"then"`
+}
+
+type BusinessCase struct {
+	Target        string `json:"target"`
+	Currency      string `json:"currency"`
+	Hosts         int    `json:"hosts"`
+	AssessedHosts int    `json:"assessedHosts"`
+	// Hosts with p95 utilisation.
+	MeasuredHosts int            `json:"measuredHosts"`
+	IdleHosts     int            `json:"idleHosts"`
+	ZombieHosts   int            `json:"zombieHosts"`
+	OnPremises    *CostBreakdown `json:"onPremises"`
+	CloudAsIs     *CostBreakdown `json:"cloudAsIs"`
+	// Right-sized, with zombie servers retired.
+	CloudRightSized *CostBreakdown `json:"cloudRightSized"`
+	// The plan whose waves time the cash flow; null: one migration at the start of year 1.
+	Plan        *ent.Plan                `json:"plan,omitempty"`
+	CashFlow    []*CashFlowYear          `json:"cashFlow"`
+	Assumptions *BusinessCaseAssumptions `json:"assumptions"`
+	Priced      bool                     `json:"priced"`
+	PriceDate   string                   `json:"priceDate"`
+}
+
+type BusinessCaseAssumptions struct {
+	ComputePerVcpuMonth        float64 `json:"computePerVcpuMonth"`
+	StoragePerGibMonth         float64 `json:"storagePerGibMonth"`
+	WindowsLicencePerVcpuMonth float64 `json:"windowsLicencePerVcpuMonth"`
+	VirtualisationPerVcpuMonth float64 `json:"virtualisationPerVcpuMonth"`
+	FacilitiesPerServerMonth   float64 `json:"facilitiesPerServerMonth"`
+	AdminCostPerYear           float64 `json:"adminCostPerYear"`
+	ServersPerAdmin            float64 `json:"serversPerAdmin"`
+	CloudLabourShare           float64 `json:"cloudLabourShare"`
+	MigrationPerServer         float64 `json:"migrationPerServer"`
+	Years                      int     `json:"years"`
+	IdleCPUPercent             float64 `json:"idleCpuPercent"`
+	ZombieCPUPercent           float64 `json:"zombieCpuPercent"`
+}
+
+// Assumptions of the business case, every one printed with it. Omitted fields
+// take the defaults shown by businessCase.assumptions.
+type BusinessCaseAssumptionsInput struct {
+	// On-premises server hardware and maintenance per vCPU per month.
+	ComputePerVcpuMonth *float64 `json:"computePerVcpuMonth,omitempty"`
+	// On-premises storage (SAN/NAS, backup) per provisioned GiB per month.
+	StoragePerGibMonth *float64 `json:"storagePerGibMonth,omitempty"`
+	// Windows Server licence per vCPU per month (on-premises and in the cloud).
+	WindowsLicencePerVcpuMonth *float64 `json:"windowsLicencePerVcpuMonth,omitempty"`
+	// Hypervisor licence per vCPU per month (on-premises only).
+	VirtualisationPerVcpuMonth *float64 `json:"virtualisationPerVcpuMonth,omitempty"`
+	// Power, cooling and space per server per month.
+	FacilitiesPerServerMonth *float64 `json:"facilitiesPerServerMonth,omitempty"`
+	// Fully loaded cost of one administrator per year.
+	AdminCostPerYear *float64 `json:"adminCostPerYear,omitempty"`
+	ServersPerAdmin  *float64 `json:"serversPerAdmin,omitempty"`
+	// Share of the administration labour that remains in the cloud (0..1).
+	CloudLabourShare *float64 `json:"cloudLabourShare,omitempty"`
+	// One-time migration cost per server.
+	MigrationPerServer *float64 `json:"migrationPerServer,omitempty"`
+	// Years of the cash flow (1..10).
+	Years *int `json:"years,omitempty"`
+	// p95 CPU below this percentage makes a server idle.
+	IdleCPUPercent *float64 `json:"idleCpuPercent,omitempty"`
+	// p95 CPU below this percentage with no observed connection makes a server a zombie (retire it).
+	ZombieCPUPercent *float64 `json:"zombieCpuPercent,omitempty"`
+}
+
+// One year of the cash flow: the estate as it is against the migration over the plan's waves.
+type CashFlowYear struct {
+	Year int `json:"year"`
+	// The estate kept on premises the whole year.
+	StayOnPremises float64 `json:"stayOnPremises"`
+	// On-premises cost of the hosts not yet cut over.
+	OnPremises float64 `json:"onPremises"`
+	// Cloud cost of the hosts replicating or cut over (right-sized, zombies retired).
+	Cloud     float64 `json:"cloud"`
+	Migration float64 `json:"migration"`
+	// stayOnPremises − (onPremises + cloud + migration).
+	Savings           float64 `json:"savings"`
+	CumulativeSavings float64 `json:"cumulativeSavings"`
 }
 
 // One check and what it found.
@@ -48,6 +139,16 @@ type CloudAccountCheck struct {
 	Checks []*CheckResult `json:"checks"`
 }
 
+// Monthly cost by part.
+type CostBreakdown struct {
+	Compute    float64 `json:"compute"`
+	Storage    float64 `json:"storage"`
+	Licences   float64 `json:"licences"`
+	Facilities float64 `json:"facilities"`
+	Labour     float64 `json:"labour"`
+	Total      float64 `json:"total"`
+}
+
 type CreateAPITokenPayload struct {
 	Token *ent.APIToken `json:"token"`
 	// The secret, shown once. Only its hash is stored.
@@ -61,6 +162,18 @@ type CreateCloudAccountInput struct {
 	AccessKeyID *string               `json:"accessKeyID,omitempty"`
 	// Encrypted at rest and never returned by the API.
 	Secret *string `json:"secret,omitempty"`
+}
+
+type CreateDiscoverySourceInput struct {
+	Name string `json:"name"`
+	// SDK URL of the vCenter or ESXi host, e.g. https://vc.example/sdk
+	URL      string `json:"url"`
+	Username string `json:"username"`
+	// Sealed at rest, never returned.
+	Password string `json:"password"`
+	Insecure *bool  `json:"insecure,omitempty"`
+	// 0 = only when run by hand.
+	IntervalMinutes *int `json:"intervalMinutes,omitempty"`
 }
 
 type CreateRegistrationTokenInput struct {
@@ -182,6 +295,21 @@ type PlanViolation struct {
 	HostIDs []int `json:"hostIDs"`
 }
 
+// The price list assessments use for a target.
+type PriceCatalogInfo struct {
+	Target   string `json:"target"`
+	Source   string `json:"source"`
+	Date     string `json:"date"`
+	Currency string `json:"currency"`
+	// Days since date, by the server's clock.
+	AgeDays int      `json:"ageDays"`
+	Types   int      `json:"types"`
+	Regions []string `json:"regions"`
+	// True when imported by the tenant (ferry catalog import), false for the built-in list.
+	Imported   bool       `json:"imported"`
+	ImportedAt *time.Time `json:"importedAt,omitempty"`
+}
+
 type RunAssessmentPayload struct {
 	Target string `json:"target"`
 	Region string `json:"region"`
@@ -225,6 +353,16 @@ type TransferWindowInput struct {
 	When string `json:"when"`
 	// e.g. "800Mbps" or "100MB/s"; omitted = the window's own or the plan's bandwidth; "0" = paused
 	Rate *string `json:"rate,omitempty"`
+}
+
+type UpdateDiscoverySourceInput struct {
+	Name     *string `json:"name,omitempty"`
+	URL      *string `json:"url,omitempty"`
+	Username *string `json:"username,omitempty"`
+	// Replaces the sealed password when given.
+	Password        *string `json:"password,omitempty"`
+	Insecure        *bool   `json:"insecure,omitempty"`
+	IntervalMinutes *int    `json:"intervalMinutes,omitempty"`
 }
 
 // The signed-in user and their tenant.

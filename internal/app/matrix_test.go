@@ -17,12 +17,12 @@ import (
 
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/launch"
-	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/plan"
 	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/ent/wave"
@@ -80,6 +80,11 @@ const (
 var authzMatrix = []struct{ op, own, other string }{
 	{"Query.viewer", everyone, none},
 	{"Query.assessmentSummary", everyone, none},
+	{"Query.priceCatalog", everyone, none},
+	{"Query.businessCase", everyone, "N N N N N N U"}, // the platform operator's business case is its home tenant's
+	{"Query.discoverySources", everyone, hidden},
+	{"Query.node(DiscoverySource)", everyone, hidden},
+	{"Query.nodes(DiscoverySource)", everyone, hidden},
 	{"Query.apiTokens", everyone, hidden},
 	{"Query.agents", everyone, hidden},
 	{"Query.applications", everyone, hidden},
@@ -167,6 +172,10 @@ var authzMatrix = []struct{ op, own, other string }{
 	{"Mutation.generatePlan", consUp, consRefB},
 	{"Mutation.movePlanHost", consUp, consUpB},
 	{"Mutation.runAssessment", consUp, none},
+	{"Mutation.createDiscoverySource", adminUp, none},
+	{"Mutation.updateDiscoverySource", adminUp, adminUpB},
+	{"Mutation.deleteDiscoverySource", adminUp, adminUpB},
+	{"Mutation.runDiscoverySource", consUp, consUpB},
 	{"Mutation.suggestApplications", consUp, none},
 	{"Mutation.acceptApplicationSuggestion", consUp, consUpB},
 	{"Mutation.renameApplicationSuggestion", consUp, consUpB},
@@ -369,7 +378,7 @@ func newMatrixRun(t *testing.T) *matrixRun {
 	for _, s := range []*matrixSide{m.other, m.own} { // B first: A's rows get the newer ids
 		s.seed = m.seed(s)
 	}
-	m.sentinel = m.newMigration(m.own, migration.StateSyncing, false)
+	m.sentinel = m.newMigration(m.own, ferry.MigrationSyncing, false)
 	for _, id := range m.other.seed {
 		m.foreign[id] = true
 	}
@@ -402,11 +411,12 @@ func (m *matrixRun) seed(s *matrixSide) map[string]int {
 	out["Agent"] = db.Agent.Create().SetName(s.marker + "-agent").SetCredentialHash(auth.HashToken(s.marker + "-agent")).SetRegistrationToken(rt).SaveX(ctx).ID
 	out["ImportRun"] = db.ImportRun.Create().SetKind("csv").SetFilename(s.marker + ".csv").SaveX(ctx).ID
 	out["CloudAccount"] = db.CloudAccount.Create().SetName(s.marker + "-local").SetProvider(cloudaccount.ProviderLocal).SaveX(ctx).ID
-	mig := db.Migration.Create().SetHostID(h.ID).SetState(migration.StateSyncing).SaveX(ctx)
+	mig := db.Migration.Create().SetHostID(h.ID).SetState(ferry.MigrationSyncing).SaveX(ctx)
 	out["Migration"] = mig.ID
 	rp := db.RecoveryPoint.Create().SetMigration(mig).SetExternalID(s.marker + "-rp").SaveX(ctx)
 	out["RecoveryPoint"] = rp.ID
 	out["Launch"] = db.Launch.Create().SetMigration(mig).SetRecoveryPoint(rp).SetKind(launch.KindTest).SaveX(ctx).ID
+	out["DiscoverySource"] = db.DiscoverySource.Create().SetName(s.marker + "-vcenter").SetURL("https://" + s.marker + ".example/sdk").SaveX(ctx).ID
 	out["AuditEvent"] = db.AuditEvent.Create().SetActor(s.marker + "-actor").SetAction("seed").SaveX(ctx).ID
 	out["Assessment"] = db.Assessment.Create().SetHostID(h.ID).SetTarget("alibaba").SaveX(ctx).ID
 	holder := db.User.Create().SetEmail(s.marker + "-holder@" + s.marker + ".example").SetName(s.marker + " holder").SaveX(ctx)
@@ -462,7 +472,7 @@ func (m *matrixRun) newSuggestion(s *matrixSide, n int) int {
 	return m.keep(s, m.ts.App.DB.Client.ApplicationSuggestion.Create().SetName(m.name(s, "suggestion")).SetMembers(members).SetHostCount(n).SaveX(m.ctx(s)).ID)
 }
 
-func (m *matrixRun) newMigration(s *matrixSide, state migration.State, withPoint bool) int {
+func (m *matrixRun) newMigration(s *matrixSide, state ferry.MigrationState, withPoint bool) int {
 	db := m.ts.App.DB.Client
 	mig := db.Migration.Create().SetHostID(m.newHost(s)).SetState(state).SaveX(m.ctx(s))
 	if withPoint {
@@ -565,12 +575,12 @@ func (m *matrixRun) cellOf(op string, s *matrixSide, actor string) matrixCell {
 	case "Mutation.startMigration":
 		return matrixCell{query: `mutation($h: ID!) { startMigration(hostIds: [$h]) { id } }`, vars: map[string]any{"h": m.newHost(s)}}
 	case "Mutation.testLaunch":
-		return matrixCell{query: `mutation($id: ID!) { testLaunch(migrationId: $id) { id } }`, vars: map[string]any{"id": m.newMigration(s, migration.StateSyncing, true)}}
+		return matrixCell{query: `mutation($id: ID!) { testLaunch(migrationId: $id) { id } }`, vars: map[string]any{"id": m.newMigration(s, ferry.MigrationSyncing, true)}}
 	case "Mutation.cutover":
-		id := m.newMigration(s, migration.StateCutoverReady, true)
+		id := m.newMigration(s, ferry.MigrationCutoverReady, true)
 		return matrixCell{query: `mutation($id: ID!) { cutover(migrationId: $id) { id } }`, vars: map[string]any{"id": id}, target: id}
 	case "Mutation.rollback":
-		id := m.newMigration(s, migration.StateTestLaunched, true)
+		id := m.newMigration(s, ferry.MigrationTestLaunched, true)
 		return matrixCell{query: `mutation($id: ID!) { rollback(migrationId: $id) { id } }`, vars: map[string]any{"id": id}, target: id}
 	case "Mutation.generatePlan":
 		in := map[string]any{"name": m.name(m.own, "plan"), "constraints": map[string]any{"bandwidth": "1Gbps"}}
@@ -603,6 +613,33 @@ func (m *matrixRun) cellOf(op string, s *matrixSide, actor string) matrixCell {
 			}
 			return ""
 		}}
+	case "Query.priceCatalog":
+		return matrixCell{query: `{ priceCatalog(target: "alibaba") { date types } }`}
+	case "Query.businessCase":
+		vars := map[string]any{}
+		q := `{ businessCase { hosts } }`
+		if !own {
+			q, vars = `query($p: ID) { businessCase(planId: $p) { hosts plan { id } } }`, map[string]any{"p": s.seed["Plan"]}
+		}
+		return matrixCell{query: q, vars: vars, check: func(d map[string]any) string {
+			want := db.Host.Query().Where(host.TenantID(m.own.tenant)).CountX(m.sys)
+			if got := dig(d, "businessCase", "hosts"); got != float64(want) {
+				return fmt.Sprintf("the business case counts %v hosts; tenant A has %d", got, want)
+			}
+			return ""
+		}}
+	case "Mutation.createDiscoverySource":
+		return matrixCell{query: `mutation($n: String!) { createDiscoverySource(input: {name: $n, url: "https://vc.example/sdk", username: "u", password: "matrix-vc-secret"}) { id } }`,
+			vars: map[string]any{"n": m.name(s, "vcenter")}}
+	case "Mutation.updateDiscoverySource":
+		id := s.seed["DiscoverySource"]
+		return matrixCell{query: `mutation($id: ID!, $n: String!) { updateDiscoverySource(id: $id, input: {name: $n}) { id } }`, vars: map[string]any{"id": id, "n": m.name(s, "vcenter")}, target: id}
+	case "Mutation.deleteDiscoverySource":
+		id := m.keep(s, db.DiscoverySource.Create().SetName(m.name(s, "vcenter")).SetURL("https://x.example/sdk").SaveX(ctx).ID)
+		return matrixCell{query: `mutation($id: ID!) { deleteDiscoverySource(id: $id) }`, vars: map[string]any{"id": id}, target: id}
+	case "Mutation.runDiscoverySource":
+		id := m.keep(s, db.DiscoverySource.Create().SetName(m.name(s, "vcenter")).SetURL("https://x.example/sdk").SaveX(ctx).ID)
+		return matrixCell{query: `mutation($id: ID!) { runDiscoverySource(id: $id) { id lastStatus } }`, vars: map[string]any{"id": id}, target: id}
 	case "Mutation.suggestApplications":
 		return matrixCell{query: `mutation { suggestApplications { suggestions } }`, check: func(d map[string]any) string {
 			for _, sg := range db.ApplicationSuggestion.Query().Where(applicationsuggestion.TenantID(m.own.tenant)).AllX(m.sys) {
@@ -654,8 +691,8 @@ var listType = map[string]string{
 	"apiTokens": "APIToken", "agents": "Agent", "applications": "Application", "assessments": "Assessment",
 	"auditEvents": "AuditEvent", "cloudAccounts": "CloudAccount", "connections": "Connection", "hosts": "Host",
 	"importRuns": "ImportRun", "migrations": "Migration", "plans": "Plan", "registrationTokens": "RegistrationToken",
+	"tenants": "Tenant", "users": "User", "discoverySources": "DiscoverySource",
 	"applicationSuggestions": "ApplicationSuggestion",
-	"tenants":                "Tenant", "users": "User",
 }
 
 // runCell runs one cell and returns the answer observed, the leaks found
