@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ferry-migrate/ferry"
+	"github.com/ferry-migrate/ferry/engine/cloud"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/internal/secrets"
 	"github.com/ferry-migrate/ferry/jobs"
@@ -27,9 +29,10 @@ type Resolver struct {
 	PublicURL string
 	// DataDir is the server's data directory (cloud driver, gateway state).
 	DataDir string
-	// Migrations runs the migration lifecycle (nil when another process
-	// owns the local cloud driver: the mutations then say so).
-	Migrations *jobs.Migrations
+	// Clouds opens and checks cloud accounts by provider.
+	Clouds *cloud.Registry
+	// Migrations is the migration lifecycle service.
+	Migrations ferry.MigrationService
 	Log        *slog.Logger
 	Now        func() time.Time
 	// ProgressEvery is how often a migrationProgress subscription reads

@@ -23,6 +23,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ferry-migrate/ferry/engine/cloud"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/graph"
@@ -33,6 +34,7 @@ import (
 	"github.com/ferry-migrate/ferry/internal/viewer"
 	"github.com/ferry-migrate/ferry/internal/web"
 	"github.com/ferry-migrate/ferry/jobs"
+	"github.com/ferry-migrate/ferry/jobs/migration"
 )
 
 // Config is everything a server needs; cmd fills it from flags and FERRY_* variables.
@@ -85,6 +87,11 @@ type App struct {
 	Log     *slog.Logger
 	// Resolver is the GraphQL resolver root, shared with the wiring files.
 	Resolver *graph.Resolver
+	// Migrations is the migration lifecycle (service and step handlers).
+	Migrations *migration.Lifecycle
+	// Clouds are the cloud providers compiled in (registered by the wiring
+	// files: migration.go registers the local cloud).
+	Clouds *cloud.Registry
 	// Agents is the agent protocol's store; set its Commands hook to hand
 	// agents work (wired in discovery.go).
 	Agents *agentstore.Store
@@ -161,8 +168,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Mux = asynq.NewServeMux()
 	(&jobs.Maintenance{Client: a.DB.Client, Now: cfg.Now, Log: cfg.Log}).Register(a.Mux)
 
+	a.Clouds = cloud.NewRegistry()
 	resolver := &graph.Resolver{
-		Client: a.DB.Client, Secrets: a.Secrets, Key: a.Key, Queue: a.Queue,
+		Client: a.DB.Client, Secrets: a.Secrets, Key: a.Key, Queue: a.Queue, Clouds: a.Clouds,
 		PublicURL: cfg.PublicURL, DataDir: cfg.DataDir, Log: cfg.Log, Now: cfg.Now,
 	}
 	a.Resolver = resolver
@@ -325,6 +333,28 @@ func (a *App) StartWorkers() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopLoops = cancel
+	if m := a.Migrations; m != nil {
+		// A step whose worker died is re-armed once its lease runs out (at
+		// once when the dead worker was on this host).
+		a.loops.Add(1)
+		go func() {
+			defer a.loops.Done()
+			tick := time.NewTicker(max(m.Lease, time.Second) / 2)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+					if n, err := m.RecoverLeases(ctx); err != nil {
+						a.Log.Error("recover step leases", "error", err)
+					} else if n > 0 {
+						a.Log.Info("re-armed migration steps whose worker stopped", "steps", n)
+					}
+				}
+			}
+		}()
+	}
 	a.loops.Add(1)
 	go func() {
 		defer a.loops.Done()
@@ -356,7 +386,7 @@ func (a *App) Reconcile(ctx context.Context) (int, error) {
 	if err != nil {
 		return n, err
 	}
-	if m := a.Resolver.Migrations; m != nil {
+	if m := a.Migrations; m != nil {
 		k, err := m.Reconcile(ctx)
 		n += k
 		if err != nil {
