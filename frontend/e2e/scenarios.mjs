@@ -654,7 +654,9 @@ export const scenarios = [
       await page.locator('[data-test=plan-status][data-status=ready], [data-test=plan-status][data-status=infeasible]').waitFor()
       await page.locator('[data-test=wave-members] .reason', { hasText: /[\u4e00-\u9fff]/ }).first().waitFor()
       const reasons = await page.locator('[data-test=wave-members] .reason').allTextContents()
-      assert(reasons.length > 0 && !reasons.some((r) => /moves with|depends on|could move from|no dependencies|the first with room/.test(r)), `English plan reasons in Chinese: ${reasons.slice(0, 3)}`)
+      // A move confirmed by hand (scenario 22) quotes the violations as the planner wrote them.
+      const english = reasons.filter((r) => !r.includes('已手动') && /moves with|depends on|could move from|no dependencies|the first with room/.test(r))
+      assert(reasons.length > 0 && english.length === 0, `English plan reasons in Chinese: ${english.slice(0, 3)}`)
       await shot('zh-plan-reasons')
     },
   },
