@@ -452,12 +452,13 @@ var listBounds = map[string]int{
 	"Wave.riskFactors":                 10,
 	"Plan.sharedServices":              200,
 	// Issue 14: one page of the topology (internal/topology's caps, which
-	// the resolver enforces on first and maxEdges): 1,000 nodes, 5,000
+	// the resolver enforces on first and maxEdges): 1,000 nodes and the one
+	// standing for the rest, 5,000
 	// edges of at most 5 ports, 200 cycles naming at most 20 nodes each.
 	// A member's reason has at most five parts (group, shared, wave,
 	// devtest, latency: planner.Member.Reasons).
 	"WaveMember.reasons":  5,
-	"Topology.nodes":      1000,
+	"Topology.nodes":      1001,
 	"Topology.edges":      5000,
 	"TopologyEdge.ports":  5,
 	"Topology.cycles":     200,
