@@ -453,8 +453,8 @@ var listBounds = map[string]int{
 	"Plan.sharedServices":              200,
 	// Issue 14: one page of the topology (internal/topology's caps, which
 	// the resolver enforces on first and maxEdges): 1,000 nodes and the one
-	// standing for the rest, 5,000
-	// edges of at most 5 ports, 200 cycles naming at most 20 nodes each.
+	// standing for the rest, 5,000 edges of at most 5 ports, 200 cycles
+	// naming at most 20 nodes each.
 	// A member's reason has at most five parts (group, shared, wave,
 	// devtest, latency: planner.Member.Reasons).
 	"WaveMember.reasons":  5,
