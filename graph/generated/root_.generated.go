@@ -849,6 +849,9 @@ type ComplexityRoot struct {
 	}
 
 	Wave struct {
+		ApprovedAt         func(childComplexity int) int
+		ApprovedBy         func(childComplexity int) int
+		ApproverRole       func(childComplexity int) int
 		Confidence         func(childComplexity int) int
 		ConfidenceFactors  func(childComplexity int) int
 		CreatedAt          func(childComplexity int) int
@@ -856,6 +859,7 @@ type ComplexityRoot struct {
 		CutoverEndsAt      func(childComplexity int) int
 		DataBytes          func(childComplexity int) int
 		EndsAt             func(childComplexity int) int
+		FinishedAt         func(childComplexity int) int
 		HostCount          func(childComplexity int) int
 		ID                 func(childComplexity int) int
 		Members            func(childComplexity int) int
@@ -866,6 +870,12 @@ type ComplexityRoot struct {
 		ReplicationSeconds func(childComplexity int) int
 		Risk               func(childComplexity int) int
 		RiskFactors        func(childComplexity int) int
+		RunCutoverAt       func(childComplexity int) int
+		RunCutoverEndsAt   func(childComplexity int) int
+		RunMessage         func(childComplexity int) int
+		RunSettings        func(childComplexity int) int
+		RunStartedAt       func(childComplexity int) int
+		RunStartedBy       func(childComplexity int) int
 		StartsAt           func(childComplexity int) int
 		Status             func(childComplexity int) int
 		Tenant             func(childComplexity int) int
@@ -888,12 +898,17 @@ type ComplexityRoot struct {
 	WaveMember struct {
 		Bytes           func(childComplexity int) int
 		CreatedAt       func(childComplexity int) int
+		CutoverAt       func(childComplexity int) int
 		DowntimeMinutes func(childComplexity int) int
 		Host            func(childComplexity int) int
 		ID              func(childComplexity int) int
 		Manual          func(childComplexity int) int
+		MigrationID     func(childComplexity int) int
 		MoveGroup       func(childComplexity int) int
+		QueuePosition   func(childComplexity int) int
 		Reason          func(childComplexity int) int
+		RunMessage      func(childComplexity int) int
+		RunState        func(childComplexity int) int
 		Tenant          func(childComplexity int) int
 		TenantID        func(childComplexity int) int
 		UpdatedAt       func(childComplexity int) int
@@ -4774,6 +4789,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Viewer.User(childComplexity), true
 
+	case "Wave.approvedAt":
+		if e.ComplexityRoot.Wave.ApprovedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.ApprovedAt(childComplexity), true
+	case "Wave.approvedBy":
+		if e.ComplexityRoot.Wave.ApprovedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.ApprovedBy(childComplexity), true
+	case "Wave.approverRole":
+		if e.ComplexityRoot.Wave.ApproverRole == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.ApproverRole(childComplexity), true
 	case "Wave.confidence":
 		if e.ComplexityRoot.Wave.Confidence == nil {
 			break
@@ -4816,6 +4849,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Wave.EndsAt(childComplexity), true
+	case "Wave.finishedAt":
+		if e.ComplexityRoot.Wave.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.FinishedAt(childComplexity), true
 	case "Wave.hostCount":
 		if e.ComplexityRoot.Wave.HostCount == nil {
 			break
@@ -4876,6 +4915,42 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Wave.RiskFactors(childComplexity), true
+	case "Wave.runCutoverAt":
+		if e.ComplexityRoot.Wave.RunCutoverAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.RunCutoverAt(childComplexity), true
+	case "Wave.runCutoverEndsAt":
+		if e.ComplexityRoot.Wave.RunCutoverEndsAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.RunCutoverEndsAt(childComplexity), true
+	case "Wave.runMessage":
+		if e.ComplexityRoot.Wave.RunMessage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.RunMessage(childComplexity), true
+	case "Wave.runSettings":
+		if e.ComplexityRoot.Wave.RunSettings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.RunSettings(childComplexity), true
+	case "Wave.runStartedAt":
+		if e.ComplexityRoot.Wave.RunStartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.RunStartedAt(childComplexity), true
+	case "Wave.runStartedBy":
+		if e.ComplexityRoot.Wave.RunStartedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.RunStartedBy(childComplexity), true
 	case "Wave.startsAt":
 		if e.ComplexityRoot.Wave.StartsAt == nil {
 			break
@@ -4957,6 +5032,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WaveMember.CreatedAt(childComplexity), true
+	case "WaveMember.cutoverAt":
+		if e.ComplexityRoot.WaveMember.CutoverAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveMember.CutoverAt(childComplexity), true
 	case "WaveMember.downtimeMinutes":
 		if e.ComplexityRoot.WaveMember.DowntimeMinutes == nil {
 			break
@@ -4981,18 +5062,42 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WaveMember.Manual(childComplexity), true
+	case "WaveMember.migrationID":
+		if e.ComplexityRoot.WaveMember.MigrationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveMember.MigrationID(childComplexity), true
 	case "WaveMember.moveGroup":
 		if e.ComplexityRoot.WaveMember.MoveGroup == nil {
 			break
 		}
 
 		return e.ComplexityRoot.WaveMember.MoveGroup(childComplexity), true
+	case "WaveMember.queuePosition":
+		if e.ComplexityRoot.WaveMember.QueuePosition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveMember.QueuePosition(childComplexity), true
 	case "WaveMember.reason":
 		if e.ComplexityRoot.WaveMember.Reason == nil {
 			break
 		}
 
 		return e.ComplexityRoot.WaveMember.Reason(childComplexity), true
+	case "WaveMember.runMessage":
+		if e.ComplexityRoot.WaveMember.RunMessage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveMember.RunMessage(childComplexity), true
+	case "WaveMember.runState":
+		if e.ComplexityRoot.WaveMember.RunState == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveMember.RunState(childComplexity), true
 	case "WaveMember.tenant":
 		if e.ComplexityRoot.WaveMember.Tenant == nil {
 			break
@@ -10747,6 +10852,16 @@ type Wave implements Node {
   confidenceFactors: [String!]
   risk: String!
   riskFactors: [String!]
+  runSettings: Map
+  runStartedAt: Time
+  runStartedBy: String!
+  runCutoverAt: Time
+  runCutoverEndsAt: Time
+  runMessage: String!
+  approverRole: String!
+  approvedBy: String!
+  approvedAt: Time
+  finishedAt: Time
   tenant: Tenant!
   plan: Plan!
   members: [WaveMember!]
@@ -10791,6 +10906,11 @@ type WaveMember implements Node {
   manual: Boolean!
   bytes: Int!
   downtimeMinutes: Float!
+  runState: WaveMemberRunState!
+  runMessage: String!
+  cutoverAt: Time
+  migrationID: Int
+  queuePosition: Int!
   tenant: Tenant!
   wave: Wave!
   host: Host!
@@ -10814,6 +10934,20 @@ Properties by which WaveMember connections can be ordered.
 enum WaveMemberOrderField {
   CREATED_AT
   UPDATED_AT
+}
+"""
+WaveMemberRunState is enum for the field run_state
+"""
+enum WaveMemberRunState @goModel(model: "github.com/ferry-migrate/ferry/ent/wavemember.RunState") {
+  idle
+  no_agent
+  queued
+  started
+  held
+  cutting_over
+  cut_over
+  rolled_back
+  failed
 }
 """
 WaveMemberWhereInput is used for filtering WaveMember objects.
@@ -10916,6 +11050,66 @@ input WaveMemberWhereInput {
   downtimeMinutesLT: Float
   downtimeMinutesLTE: Float
   """
+  run_state field predicates
+  """
+  runState: WaveMemberRunState
+  runStateNEQ: WaveMemberRunState
+  runStateIn: [WaveMemberRunState!]
+  runStateNotIn: [WaveMemberRunState!]
+  """
+  run_message field predicates
+  """
+  runMessage: String
+  runMessageNEQ: String
+  runMessageIn: [String!]
+  runMessageNotIn: [String!]
+  runMessageGT: String
+  runMessageGTE: String
+  runMessageLT: String
+  runMessageLTE: String
+  runMessageContains: String
+  runMessageHasPrefix: String
+  runMessageHasSuffix: String
+  runMessageEqualFold: String
+  runMessageContainsFold: String
+  """
+  cutover_at field predicates
+  """
+  cutoverAt: Time
+  cutoverAtNEQ: Time
+  cutoverAtIn: [Time!]
+  cutoverAtNotIn: [Time!]
+  cutoverAtGT: Time
+  cutoverAtGTE: Time
+  cutoverAtLT: Time
+  cutoverAtLTE: Time
+  cutoverAtIsNil: Boolean
+  cutoverAtNotNil: Boolean
+  """
+  migration_id field predicates
+  """
+  migrationID: Int
+  migrationIDNEQ: Int
+  migrationIDIn: [Int!]
+  migrationIDNotIn: [Int!]
+  migrationIDGT: Int
+  migrationIDGTE: Int
+  migrationIDLT: Int
+  migrationIDLTE: Int
+  migrationIDIsNil: Boolean
+  migrationIDNotNil: Boolean
+  """
+  queue_position field predicates
+  """
+  queuePosition: Int
+  queuePositionNEQ: Int
+  queuePositionIn: [Int!]
+  queuePositionNotIn: [Int!]
+  queuePositionGT: Int
+  queuePositionGTE: Int
+  queuePositionLT: Int
+  queuePositionLTE: Int
+  """
   wave edge predicates
   """
   hasWave: Boolean
@@ -10956,6 +11150,8 @@ enum WaveStatus @goModel(model: "github.com/ferry-migrate/ferry/ent/wave.Status"
   ready
   cutting_over
   done
+  paused
+  partially_cut_over
 }
 """
 WaveWhereInput is used for filtering Wave objects.
@@ -11165,6 +11361,135 @@ input WaveWhereInput {
   riskHasSuffix: String
   riskEqualFold: String
   riskContainsFold: String
+  """
+  run_started_at field predicates
+  """
+  runStartedAt: Time
+  runStartedAtNEQ: Time
+  runStartedAtIn: [Time!]
+  runStartedAtNotIn: [Time!]
+  runStartedAtGT: Time
+  runStartedAtGTE: Time
+  runStartedAtLT: Time
+  runStartedAtLTE: Time
+  runStartedAtIsNil: Boolean
+  runStartedAtNotNil: Boolean
+  """
+  run_started_by field predicates
+  """
+  runStartedBy: String
+  runStartedByNEQ: String
+  runStartedByIn: [String!]
+  runStartedByNotIn: [String!]
+  runStartedByGT: String
+  runStartedByGTE: String
+  runStartedByLT: String
+  runStartedByLTE: String
+  runStartedByContains: String
+  runStartedByHasPrefix: String
+  runStartedByHasSuffix: String
+  runStartedByEqualFold: String
+  runStartedByContainsFold: String
+  """
+  run_cutover_at field predicates
+  """
+  runCutoverAt: Time
+  runCutoverAtNEQ: Time
+  runCutoverAtIn: [Time!]
+  runCutoverAtNotIn: [Time!]
+  runCutoverAtGT: Time
+  runCutoverAtGTE: Time
+  runCutoverAtLT: Time
+  runCutoverAtLTE: Time
+  runCutoverAtIsNil: Boolean
+  runCutoverAtNotNil: Boolean
+  """
+  run_cutover_ends_at field predicates
+  """
+  runCutoverEndsAt: Time
+  runCutoverEndsAtNEQ: Time
+  runCutoverEndsAtIn: [Time!]
+  runCutoverEndsAtNotIn: [Time!]
+  runCutoverEndsAtGT: Time
+  runCutoverEndsAtGTE: Time
+  runCutoverEndsAtLT: Time
+  runCutoverEndsAtLTE: Time
+  runCutoverEndsAtIsNil: Boolean
+  runCutoverEndsAtNotNil: Boolean
+  """
+  run_message field predicates
+  """
+  runMessage: String
+  runMessageNEQ: String
+  runMessageIn: [String!]
+  runMessageNotIn: [String!]
+  runMessageGT: String
+  runMessageGTE: String
+  runMessageLT: String
+  runMessageLTE: String
+  runMessageContains: String
+  runMessageHasPrefix: String
+  runMessageHasSuffix: String
+  runMessageEqualFold: String
+  runMessageContainsFold: String
+  """
+  approver_role field predicates
+  """
+  approverRole: String
+  approverRoleNEQ: String
+  approverRoleIn: [String!]
+  approverRoleNotIn: [String!]
+  approverRoleGT: String
+  approverRoleGTE: String
+  approverRoleLT: String
+  approverRoleLTE: String
+  approverRoleContains: String
+  approverRoleHasPrefix: String
+  approverRoleHasSuffix: String
+  approverRoleEqualFold: String
+  approverRoleContainsFold: String
+  """
+  approved_by field predicates
+  """
+  approvedBy: String
+  approvedByNEQ: String
+  approvedByIn: [String!]
+  approvedByNotIn: [String!]
+  approvedByGT: String
+  approvedByGTE: String
+  approvedByLT: String
+  approvedByLTE: String
+  approvedByContains: String
+  approvedByHasPrefix: String
+  approvedByHasSuffix: String
+  approvedByEqualFold: String
+  approvedByContainsFold: String
+  """
+  approved_at field predicates
+  """
+  approvedAt: Time
+  approvedAtNEQ: Time
+  approvedAtIn: [Time!]
+  approvedAtNotIn: [Time!]
+  approvedAtGT: Time
+  approvedAtGTE: Time
+  approvedAtLT: Time
+  approvedAtLTE: Time
+  approvedAtIsNil: Boolean
+  approvedAtNotNil: Boolean
+  """
+  finished_at field predicates
+  """
+  finishedAt: Time
+  finishedAtNEQ: Time
+  finishedAtIn: [Time!]
+  finishedAtNotIn: [Time!]
+  finishedAtGT: Time
+  finishedAtGTE: Time
+  finishedAtLT: Time
+  finishedAtLTE: Time
+  finishedAtIsNil: Boolean
+  finishedAtNotNil: Boolean
   """
   plan edge predicates
   """
@@ -13284,6 +13609,26 @@ func (ec *executionContext) childFields_Wave(ctx context.Context, field graphql.
 		return ec.fieldContext_Wave_risk(ctx, field)
 	case "riskFactors":
 		return ec.fieldContext_Wave_riskFactors(ctx, field)
+	case "runSettings":
+		return ec.fieldContext_Wave_runSettings(ctx, field)
+	case "runStartedAt":
+		return ec.fieldContext_Wave_runStartedAt(ctx, field)
+	case "runStartedBy":
+		return ec.fieldContext_Wave_runStartedBy(ctx, field)
+	case "runCutoverAt":
+		return ec.fieldContext_Wave_runCutoverAt(ctx, field)
+	case "runCutoverEndsAt":
+		return ec.fieldContext_Wave_runCutoverEndsAt(ctx, field)
+	case "runMessage":
+		return ec.fieldContext_Wave_runMessage(ctx, field)
+	case "approverRole":
+		return ec.fieldContext_Wave_approverRole(ctx, field)
+	case "approvedBy":
+		return ec.fieldContext_Wave_approvedBy(ctx, field)
+	case "approvedAt":
+		return ec.fieldContext_Wave_approvedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_Wave_finishedAt(ctx, field)
 	case "tenant":
 		return ec.fieldContext_Wave_tenant(ctx, field)
 	case "plan":
@@ -13324,6 +13669,16 @@ func (ec *executionContext) childFields_WaveMember(ctx context.Context, field gr
 		return ec.fieldContext_WaveMember_bytes(ctx, field)
 	case "downtimeMinutes":
 		return ec.fieldContext_WaveMember_downtimeMinutes(ctx, field)
+	case "runState":
+		return ec.fieldContext_WaveMember_runState(ctx, field)
+	case "runMessage":
+		return ec.fieldContext_WaveMember_runMessage(ctx, field)
+	case "cutoverAt":
+		return ec.fieldContext_WaveMember_cutoverAt(ctx, field)
+	case "migrationID":
+		return ec.fieldContext_WaveMember_migrationID(ctx, field)
+	case "queuePosition":
+		return ec.fieldContext_WaveMember_queuePosition(ctx, field)
 	case "tenant":
 		return ec.fieldContext_WaveMember_tenant(ctx, field)
 	case "wave":
