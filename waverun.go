@@ -110,8 +110,8 @@ func (h Hook) Check(where string) error {
 // WaveStart is what startWave asks for.
 type WaveStart struct {
 	// Parallel caps the members replicating at once (their initial sync);
-	// 0 takes the plan's parallel_migrations (10 when it names none).
-	Parallel int
+	// nil takes the plan's parallel_migrations (10 when it names none).
+	Parallel *int
 	// CutoverAt .. CutoverEndsAt is the wave's cutover window; when
 	// CutoverAt is nil, CutoverWindows (the windows grammar, ParseSchedule)
 	// gives the next opening, else the plan's cutover time for the wave.

@@ -129,14 +129,15 @@ func (o *Orchestrator) StartWave(ctx context.Context, waveID int, req ferry.Wave
 // settings checks a start's inputs and resolves its cutover window.
 func (o *Orchestrator) settings(w *ent.Wave, req ferry.WaveStart, now time.Time) (map[string]any, time.Time, time.Time, error) {
 	var start, end time.Time
-	parallel := req.Parallel
-	switch {
-	case parallel < 0:
-		return nil, start, end, ferry.Errorf(ferry.EINVALID, "parallel %d: want at least 1 host at a time (0 takes the plan's parallel_migrations)", parallel)
-	case parallel > maxParallel:
-		return nil, start, end, ferry.Errorf(ferry.EINVALID, "parallel %d: at most %d hosts replicate at once", parallel, maxParallel)
-	case parallel == 0:
-		parallel = planParallel(w.Edges.Plan)
+	parallel := planParallel(w.Edges.Plan)
+	if req.Parallel != nil {
+		parallel = *req.Parallel
+		switch {
+		case parallel < 1:
+			return nil, start, end, ferry.Errorf(ferry.EINVALID, "parallel %d: want at least 1 host at a time (leave it out for the plan's parallel_migrations, %d)", parallel, planParallel(w.Edges.Plan))
+		case parallel > maxParallel:
+			return nil, start, end, ferry.Errorf(ferry.EINVALID, "parallel %d: at most %d hosts replicate at once", parallel, maxParallel)
+		}
 	}
 	switch {
 	case req.CutoverAt != nil:
@@ -189,6 +190,9 @@ func (o *Orchestrator) settings(w *ent.Wave, req ferry.WaveStart, now time.Time)
 	for i, h := range req.Hooks {
 		if err := h.Check(fmt.Sprintf("hooks[%d]", i)); err != nil {
 			return nil, start, end, err
+		}
+		if h.Kind == ferry.HookWebhook && h.Secret == "" {
+			return nil, start, end, ferry.Errorf(ferry.EINVALID, "hooks[%d]: a webhook needs a secret: its deliveries are signed with it (X-Ferry-Signature)", i)
 		}
 		if h.Secret != "" {
 			if o.Seal == nil {
