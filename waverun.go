@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -153,7 +152,7 @@ type WaveService interface {
 // CheckRPO refuses an RPO outside 1 minute .. 168 hours.
 func CheckRPO(d time.Duration) error {
 	if d != 0 && (d < time.Minute || d > 168*time.Hour) {
-		return Errorf(EINVALID, "rpo %s: want 1 minute to 168 hours", strings.TrimSuffix(d.String(), "0s"))
+		return Errorf(EINVALID, "rpo %s: want 1 minute to 168 hours", d)
 	}
 	return nil
 }

@@ -269,3 +269,119 @@ func TestMissingApprovalHoldsTheCutover(t *testing.T) {
 		t.Errorf("cutover steps %d; the first before the approval", len(steps))
 	}
 }
+
+// TestBadInputIsRefusedAndChangesNothing: each bad start is a clear error
+// naming what is wrong, and the wave stays planned with no migration.
+func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
+	e := newEnv(t, 2)
+	past := time.Now().Add(-time.Minute)
+	soon := time.Now().Add(time.Hour)
+	cases := []struct {
+		name string
+		req  ferry.WaveStart
+		want string
+	}{
+		{"window in the past", ferry.WaveStart{CutoverAt: &past}, "is in the past"},
+		{"dated windows closed", ferry.WaveStart{CutoverWindows: "2020-01-04 22:00-23:00"}, "before now"},
+		{"windows unreadable", ferry.WaveStart{CutoverWindows: "Someday 22:00-04:00"}, "cutoverWindows"},
+		{"cap of 0", ferry.WaveStart{CutoverAt: &soon, Parallel: ptr(0)}, "parallel 0: want at least 1"},
+		{"no cutover time", ferry.WaveStart{}, "no cutover time"},
+		{"http hook", ferry.WaveStart{CutoverAt: &soon, Hooks: []ferry.Hook{{Name: "dns", Point: ferry.HookAfterCutover, Kind: ferry.HookWebhook, URL: "http://dns.example.com/update", Secret: "x"}}}, "hooks[0] (dns): url \"http://dns.example.com/update\": webhooks must use https"},
+		{"unsigned hook", ferry.WaveStart{CutoverAt: &soon, Hooks: []ferry.Hook{{Point: ferry.HookAfterCutover, Kind: ferry.HookWebhook, URL: "https://dns.example.com/update"}}}, "needs a secret"},
+		{"script after launch", ferry.WaveStart{CutoverAt: &soon, Hooks: []ferry.Hook{{Point: ferry.HookAfterLaunch, Kind: ferry.HookScript, Script: "check.sh"}}}, "before_sync or before_cutover"},
+		{"script path", ferry.WaveStart{CutoverAt: &soon, Hooks: []ferry.Hook{{Point: ferry.HookBeforeCutover, Kind: ferry.HookScript, Script: "../../bin/sh"}}}, "script \"../../bin/sh\""},
+		{"endless timeout", ferry.WaveStart{CutoverAt: &soon, Hooks: []ferry.Hook{{Point: ferry.HookBeforeCutover, Kind: ferry.HookScript, Script: "stop-db", TimeoutSeconds: 86400}}}, "timeoutSeconds 86400"},
+		{"rpo of seconds", ferry.WaveStart{CutoverAt: &soon, RPO: 10 * time.Second}, "rpo 10s"},
+		{"no retention", ferry.WaveStart{CutoverAt: &soon, KeepLast: ptr(0), KeepDaily: ptr(0)}, "keeps no recovery point"},
+		{"approver", ferry.WaveStart{CutoverAt: &soon, ApproverRole: "viewer"}, "approverRole \"viewer\""},
+		{"foreign host", ferry.WaveStart{CutoverAt: &soon, HostCutoverAt: map[int]time.Time{123456: soon}}, "host 123456 is not a member"},
+		{"host time past", ferry.WaveStart{CutoverAt: &soon, HostCutoverAt: map[int]time.Time{e.hosts[0].ID: past}}, "web1's time"},
+	}
+	for _, c := range cases {
+		_, err := e.o.StartWave(e.ctx, e.wave.ID, c.req)
+		if ferry.ErrorCode(err) != ferry.EINVALID || !strings.Contains(ferry.ErrorMessage(err), c.want) {
+			t.Errorf("%s: %v; want invalid saying %q", c.name, err, c.want)
+		}
+	}
+	if w := e.getWave(); w.Status != "planned" || w.RunCutoverAt != nil {
+		t.Fatalf("after bad starts the wave is %s, window %v", w.Status, w.RunCutoverAt)
+	}
+	if n := e.c.Migration.Query().CountX(e.sys); n != 0 {
+		t.Fatalf("%d migrations after bad starts", n)
+	}
+	for _, m := range e.members() {
+		if m.RunState != wavemember.RunStateIdle || m.CutoverAt != nil {
+			t.Fatalf("member %+v changed by a bad start", m)
+		}
+	}
+	// A good start, then a second one, then pause and resume.
+	if _, err := e.o.StartWave(e.ctx, e.wave.ID, ferry.WaveStart{CutoverAt: &soon}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.o.StartWave(e.ctx, e.wave.ID, ferry.WaveStart{CutoverAt: &soon}); ferry.ErrorCode(err) != ferry.ECONFLICT {
+		t.Errorf("second start: %v, want conflict", err)
+	}
+	if err := e.o.ResumeWave(e.ctx, e.wave.ID, "op"); ferry.ErrorCode(err) != ferry.ECONFLICT {
+		t.Errorf("resume of a running wave: %v, want conflict", err)
+	}
+	if err := e.o.SetHostCutover(e.ctx, e.wave.ID, e.hosts[0].ID, &past); ferry.ErrorCode(err) != ferry.EINVALID {
+		t.Errorf("a host time in the past: %v", err)
+	}
+	if err := e.o.ApproveWave(e.ctx, e.wave.ID, "op"); ferry.ErrorCode(err) != ferry.ECONFLICT {
+		t.Errorf("approval of a wave that needs none: %v", err)
+	}
+}
+
+// TestPauseStopsStartsAndTheQueuedHostStartsOnResume: with a cap of 1 and
+// the wave paused, the queued host stays queued while the first finishes
+// its initial copy; resumed, it starts.
+func TestPauseStopsStartsAndTheQueuedHostStartsOnResume(t *testing.T) {
+	e := newEnv(t, 2, "web3")
+	e.work()
+	soon := time.Now().Add(time.Hour)
+	if _, err := e.o.StartWave(e.ctx, e.wave.ID, ferry.WaveStart{CutoverAt: &soon, Parallel: ptr(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.o.PauseWave(e.ctx, e.wave.ID, "op"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "web1 past its initial copy", 3*time.Minute, func() bool {
+		m := e.migOf("web1")
+		return m != nil && !initialCopy(m.State)
+	})
+	e.o.Advance(e.ctx, e.wave.ID)
+	if m := e.members()["web2"]; m.RunState != wavemember.RunStateQueued || m.MigrationID != nil || !strings.Contains(m.RunMessage, "paused") {
+		t.Fatalf("web2 while paused: %s %q", m.RunState, m.RunMessage)
+	}
+	if err := e.o.ResumeWave(e.ctx, e.wave.ID, "op"); err != nil {
+		t.Fatal(err)
+	}
+	if m := e.members()["web2"]; m.MigrationID == nil {
+		t.Fatalf("web2 not started on resume: %s %q", m.RunState, m.RunMessage)
+	}
+}
+
+// TestHostNotReadyAtItsTimeIsHeld: a host without an agent never becomes
+// ready; at the wave's time it is reported, and once the window closed the
+// wave ends partially cut over, naming it, with the other host cut over.
+func TestHostNotReadyAtItsTimeIsHeld(t *testing.T) {
+	e := newEnv(t, 2, "web2")
+	e.work()
+	at := time.Now().Add(time.Second)
+	end := time.Now().Add(20 * time.Second)
+	rep, err := e.o.StartWave(e.ctx, e.wave.ID, ferry.WaveStart{CutoverAt: &at, CutoverEndsAt: &end})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.NoAgent) != 1 || rep.NoAgent[0] != e.hosts[1].ID {
+		t.Fatalf("report %+v; want web2 without an agent", rep)
+	}
+	waitFor(t, "web1 cut over", 3*time.Minute, func() bool { m := e.migOf("web1"); return m != nil && m.State == ferry.MigrationCutOver })
+	if w := e.getWave(); time.Now().Before(end) && (w.Status != "cutting_over" || !strings.Contains(w.RunMessage, "no agent: web2")) {
+		t.Errorf("before the window closed: %s %q", w.Status, w.RunMessage)
+	}
+	w := e.waitWave("partially_cut_over", time.Minute)
+	if !strings.Contains(w.RunMessage, "1 of 2") || !strings.Contains(w.RunMessage, "web2") {
+		t.Errorf("wave message %q", w.RunMessage)
+	}
+}
