@@ -4266,11 +4266,6 @@ func (_q *WaveQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 				selectedFields = append(selectedFields, wave.FieldRiskFactors)
 				fieldSeen[wave.FieldRiskFactors] = struct{}{}
 			}
-		case "runSettings":
-			if _, ok := fieldSeen[wave.FieldRunSettings]; !ok {
-				selectedFields = append(selectedFields, wave.FieldRunSettings)
-				fieldSeen[wave.FieldRunSettings] = struct{}{}
-			}
 		case "runStartedAt":
 			if _, ok := fieldSeen[wave.FieldRunStartedAt]; !ok {
 				selectedFields = append(selectedFields, wave.FieldRunStartedAt)

@@ -33,8 +33,10 @@ type Resolver struct {
 	Clouds *cloud.Registry
 	// Migrations is the migration lifecycle service.
 	Migrations ferry.MigrationService
-	Log        *slog.Logger
-	Now        func() time.Time
+	// Waves runs plan waves over the lifecycle (nil: not in this process).
+	Waves ferry.WaveService
+	Log   *slog.Logger
+	Now   func() time.Time
 	// ProgressEvery is how often a migrationProgress subscription reads
 	// the database (default 1 s).
 	ProgressEvery time.Duration

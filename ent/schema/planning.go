@@ -129,7 +129,7 @@ func (Wave) Fields() []ent.Field {
 		// given (cap, cutover time or windows, approver role, hooks, RPO,
 		// retention); run_cutover_at .. run_cutover_ends_at is the cutover
 		// window they resolved to, persisted so that a restart keeps it.
-		field.JSON("run_settings", map[string]any{}).Optional().Annotations(entgql.Type("Map"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.JSON("run_settings", map[string]any{}).Optional().Annotations(entgql.Skip(entgql.SkipAll)), // holds sealed webhook secrets: the API shows Wave.hooks
 		field.Time("run_started_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.String("run_started_by").Default("").Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.Time("run_cutover_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),

@@ -70,6 +70,14 @@ type QueryResolver interface {
 type RecoveryPointResolver interface {
 	Kind(ctx context.Context, obj *ent.RecoveryPoint) (string, error)
 }
+type WaveResolver interface {
+	Progress(ctx context.Context, obj *ent.Wave) (*model.WaveProgress, error)
+	Runbook(ctx context.Context, obj *ent.Wave) ([]*model.RunbookHost, error)
+	Hooks(ctx context.Context, obj *ent.Wave) ([]*model.WaveHook, error)
+}
+type WaveMemberResolver interface {
+	Migration(ctx context.Context, obj *ent.WaveMember) (*ent.Migration, error)
+}
 
 // endregion ************************** generated!.gotpl **************************
 
@@ -13378,29 +13386,6 @@ func (ec *executionContext) fieldContext_Wave_riskFactors(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Wave", field, false, false, "String")
 }
 
-func (ec *executionContext) _Wave_runSettings(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
-	return graphql.ResolveField(
-		ctx,
-		ec.OperationContext,
-		field,
-		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
-			return ec.fieldContext_Wave_runSettings(ctx, field)
-		},
-		func(ctx context.Context) (any, error) {
-			return obj.RunSettings, nil
-		},
-		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
-			return ec.marshalOMap2map(ctx, selections, v)
-		},
-		true,
-		false,
-	)
-}
-func (ec *executionContext) fieldContext_Wave_runSettings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Wave", field, false, false, "Map")
-}
-
 func (ec *executionContext) _Wave_runStartedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13699,6 +13684,102 @@ func (ec *executionContext) fieldContext_Wave_members(_ context.Context, field g
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_WaveMember(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Wave_progress(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_progress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Wave().Progress(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.WaveProgress) graphql.Marshaler {
+			return ec.marshalNWaveProgress2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐWaveProgress(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_progress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Wave",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WaveProgress(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Wave_runbook(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_runbook(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Wave().Runbook(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.RunbookHost) graphql.Marshaler {
+			return ec.marshalNRunbookHost2ᚕᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐRunbookHostᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_runbook(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Wave",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RunbookHost(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Wave_hooks(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_hooks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Wave().Hooks(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.WaveHook) graphql.Marshaler {
+			return ec.marshalNWaveHook2ᚕᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐWaveHookᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_hooks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Wave",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WaveHook(ctx, field)
 		},
 	}
 	return fc, nil
@@ -14259,6 +14340,38 @@ func (ec *executionContext) fieldContext_WaveMember_host(_ context.Context, fiel
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Host(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WaveMember_migration(ctx context.Context, field graphql.CollectedField, obj *ent.WaveMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WaveMember_migration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.WaveMember().Migration(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Migration) graphql.Marshaler {
+			return ec.marshalOMigration2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚐMigration(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WaveMember_migration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WaveMember",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Migration(ctx, field)
 		},
 	}
 	return fc, nil
@@ -39831,11 +39944,6 @@ func (ec *executionContext) _Wave(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
-		case "runSettings":
-			out.Values[i] = ec._Wave_runSettings(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
 		case "runStartedAt":
 			out.Values[i] = ec._Wave_runStartedAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -39898,6 +40006,24 @@ func (ec *executionContext) _Wave(ctx context.Context, sel ast.SelectionSet, obj
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Wave_members(ctx, field, obj)
+				})
+		case "progress":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Wave_progress(ctx, field, obj)
+				})
+		case "runbook":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Wave_runbook(ctx, field, obj)
+				})
+		case "hooks":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Wave_hooks(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -40095,6 +40221,12 @@ func (ec *executionContext) _WaveMember(ctx context.Context, sel ast.SelectionSe
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._WaveMember_host(ctx, field, obj)
+				})
+		case "migration":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._WaveMember_migration(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))

@@ -152,25 +152,22 @@ func (o *Orchestrator) advance(ctx context.Context, c *ent.Client, waveID int) (
 		}
 	}
 	for _, r := range runs {
-		if r.state != r.m.RunState || r.msg != r.m.RunMessage {
-			if err := c.WaveMember.UpdateOneID(r.m.ID).SetRunState(r.state).SetRunMessage(clip(r.msg)).Exec(ctx); err != nil {
+		if r.msg = clip(r.msg); r.state != r.m.RunState || r.msg != r.m.RunMessage {
+			if err := c.WaveMember.UpdateOneID(r.m.ID).SetRunState(r.state).SetRunMessage(r.msg).Exec(ctx); err != nil {
 				return time.Time{}, err
 			}
 		}
 	}
 	status, msg, over := summarize(w, runs, now, end, paused, waitApproval, parallel)
-	u := c.Wave.UpdateOneID(w.ID)
-	if status != w.Status {
-		u.SetStatus(status)
-	}
-	if msg != w.RunMessage {
-		u.SetRunMessage(clip(msg))
-	}
-	if over {
-		u.SetFinishedAt(now)
-	}
-	if err := u.Exec(ctx); err != nil {
-		return time.Time{}, err
+	// A tick that finds nothing new writes nothing.
+	if msg = clip(msg); status != w.Status || msg != w.RunMessage || over {
+		u := c.Wave.UpdateOneID(w.ID).SetStatus(status).SetRunMessage(msg)
+		if over {
+			u.SetFinishedAt(now)
+		}
+		if err := u.Exec(ctx); err != nil {
+			return time.Time{}, err
+		}
 	}
 	if over {
 		o.log().InfoContext(ctx, "wave over", "wave", w.ID, "status", status, "message", msg)
