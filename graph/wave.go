@@ -99,12 +99,12 @@ func waveHooks(w *ent.Wave) ([]*model.WaveHook, error) {
 }
 
 // members loads a wave's members with their hosts, in the wave's order.
-func waveMembers(ctx context.Context, w *ent.Wave) ([]*ent.WaveMember, error) {
-	return ent.FromContext(ctx).WaveMember.Query().Where(wavemember.HasWaveWith(wave.ID(w.ID))).WithHost().
+func waveMembers(ctx context.Context, c *ent.Client, w *ent.Wave) ([]*ent.WaveMember, error) {
+	return c.WaveMember.Query().Where(wavemember.HasWaveWith(wave.ID(w.ID))).WithHost().
 		Order(ent.Asc(wavemember.FieldQueuePosition), ent.Asc(wavemember.FieldID)).All(ctx)
 }
 
-func memberMigrations(ctx context.Context, ms []*ent.WaveMember) (map[int]*ent.Migration, []int, error) {
+func memberMigrations(ctx context.Context, c *ent.Client, ms []*ent.WaveMember) (map[int]*ent.Migration, []int, error) {
 	var ids []int
 	for _, m := range ms {
 		if m.MigrationID != nil {
@@ -115,7 +115,7 @@ func memberMigrations(ctx context.Context, ms []*ent.WaveMember) (map[int]*ent.M
 	if len(ids) == 0 {
 		return out, ids, nil
 	}
-	migs, err := ent.FromContext(ctx).Migration.Query().Where(migration.IDIn(ids...)).All(ctx)
+	migs, err := c.Migration.Query().Where(migration.IDIn(ids...)).All(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -126,12 +126,12 @@ func memberMigrations(ctx context.Context, ms []*ent.WaveMember) (map[int]*ent.M
 }
 
 // waveProgress sums the members' run states and migrations in two queries.
-func waveProgress(ctx context.Context, w *ent.Wave) (*model.WaveProgress, error) {
-	ms, err := waveMembers(ctx, w)
+func waveProgress(ctx context.Context, c *ent.Client, w *ent.Wave) (*model.WaveProgress, error) {
+	ms, err := waveMembers(ctx, c, w)
 	if err != nil {
 		return nil, err
 	}
-	migs, _, err := memberMigrations(ctx, ms)
+	migs, _, err := memberMigrations(ctx, c, ms)
 	if err != nil {
 		return nil, err
 	}
@@ -178,13 +178,12 @@ const (
 
 // runbook is every member's steps with their newest events and hook
 // deliveries, in five queries for the whole wave (no query per host).
-func runbook(ctx context.Context, w *ent.Wave) ([]*model.RunbookHost, error) {
-	c := ent.FromContext(ctx)
-	ms, err := waveMembers(ctx, w)
+func runbook(ctx context.Context, c *ent.Client, w *ent.Wave) ([]*model.RunbookHost, error) {
+	ms, err := waveMembers(ctx, c, w)
 	if err != nil {
 		return nil, err
 	}
-	migs, ids, err := memberMigrations(ctx, ms)
+	migs, ids, err := memberMigrations(ctx, c, ms)
 	if err != nil {
 		return nil, err
 	}

@@ -86,12 +86,12 @@ func (r *mutationResolver) SetHostCutoverTime(ctx context.Context, waveID int, h
 
 // Progress is the resolver for the progress field.
 func (r *waveResolver) Progress(ctx context.Context, obj *ent.Wave) (*model.WaveProgress, error) {
-	return waveProgress(ctx, obj)
+	return waveProgress(ctx, r.Client, obj)
 }
 
 // Runbook is the resolver for the runbook field.
 func (r *waveResolver) Runbook(ctx context.Context, obj *ent.Wave) ([]*model.RunbookHost, error) {
-	return runbook(ctx, obj)
+	return runbook(ctx, r.Client, obj)
 }
 
 // Hooks is the resolver for the hooks field.
@@ -104,7 +104,7 @@ func (r *waveMemberResolver) Migration(ctx context.Context, obj *ent.WaveMember)
 	if obj.MigrationID == nil {
 		return nil, nil
 	}
-	m, err := ent.FromContext(ctx).Migration.Get(ctx, *obj.MigrationID)
+	m, err := r.Client.Migration.Get(ctx, *obj.MigrationID)
 	if ent.IsNotFound(err) {
 		return nil, nil
 	}

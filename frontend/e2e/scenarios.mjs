@@ -477,9 +477,9 @@ export const scenarios = [
       await page.locator('[data-test=run-wave]').click()
       await page.locator('[data-test=run-parallel] input').fill('2')
       const tomorrow = new Date(Date.now() + 24 * 3600 * 1000)
-      const local = new Date(tomorrow.getTime() - tomorrow.getTimezoneOffset() * 60000).toISOString().slice(0, 19).replace('T', ' ')
-      await page.locator('[data-test=run-cutover-at] input, input[data-test=run-cutover-at]').first().fill(local)
-      await page.locator('[data-test=run-cutover-at] input, input[data-test=run-cutover-at]').first().press('Enter')
+      // The browser's datetime-local input takes local wall time.
+      const local = new Date(tomorrow.getTime() - tomorrow.getTimezoneOffset() * 60000).toISOString().slice(0, 16)
+      await page.locator('input[data-test=run-cutover-at], [data-test=run-cutover-at] input').first().fill(local)
       await page.locator('[data-test=run-approver]').click()
       await page.locator('.el-select-dropdown__item:visible', { hasText: 'admin' }).click()
       await page.locator('[data-test=run-wave-submit]').click()
