@@ -127,6 +127,11 @@ func (o *Orchestrator) advance(ctx context.Context, c *ent.Client, waveID int) (
 				return time.Time{}, fmt.Errorf("cut over %s: %w", r.m.Edges.Host.Name, err)
 			}
 			r.state, r.msg = wavemember.RunStateCuttingOver, "cutover requested at "+now.Format(time.RFC3339)
+		case st == ferry.MigrationCuttingOver && r.mig.StateChangedAt != nil && now.Sub(*r.mig.StateChangedAt) > o.cutoverTimeout():
+			if err := o.Migrations.Rollback(ctx, r.mig.ID); err != nil {
+				return time.Time{}, fmt.Errorf("roll back %s: %w", r.m.Edges.Host.Name, err)
+			}
+			r.state, r.msg = wavemember.RunStateRolledBack, fmt.Sprintf("the cutover did not finish within %s (%s); rolled back alone", o.cutoverTimeout(), lastWords(r.mig))
 		case st == ferry.MigrationCuttingOver:
 			r.state, r.msg = wavemember.RunStateCuttingOver, r.m.RunMessage
 		case st == ferry.MigrationCutOver:
@@ -350,16 +355,16 @@ func summarize(w *ent.Wave, runs []*hostRun, now, end time.Time, paused, waitApp
 		parts = append(parts, "the cutover needs approval by a user with role "+w.ApproverRole)
 	}
 	if l := by[wavemember.RunStateHeld]; len(l) > 0 {
-		parts = append(parts, "held: "+strings.Join(l, "; "))
+		parts = append(parts, "held: "+names(l, "; "))
 	}
 	if l := by[wavemember.RunStateRolledBack]; len(l) > 0 {
-		parts = append(parts, "rolled back: "+strings.Join(l, "; "))
+		parts = append(parts, "rolled back: "+names(l, "; "))
 	}
 	if l := by[wavemember.RunStateFailed]; len(l) > 0 {
-		parts = append(parts, "failed: "+strings.Join(l, "; "))
+		parts = append(parts, "failed: "+names(l, "; "))
 	}
 	if l := by[wavemember.RunStateNoAgent]; len(l) > 0 {
-		parts = append(parts, "no agent: "+strings.Join(l, ", "))
+		parts = append(parts, "no agent: "+names(l, ", "))
 	}
 	if q := len(by[wavemember.RunStateQueued]); q > 0 {
 		parts = append(parts, fmt.Sprintf("%d queued behind the cap of %d", q, parallel))
@@ -383,6 +388,22 @@ func summarize(w *ent.Wave, runs []*hostRun, now, end time.Time, paused, waitApp
 		return wave.StatusReady, msg, false
 	}
 	return wave.StatusReplicating, msg, false
+}
+
+// lastWords says what a migration last reported.
+func lastWords(m *ent.Migration) string {
+	if m.LastError != "" {
+		return m.LastError
+	}
+	return "no error reported: was the final pass refused by a must-succeed agent script?"
+}
+
+// names lists at most ten names and how many more.
+func names(l []string, sep string) string {
+	if len(l) <= 10 {
+		return strings.Join(l, sep)
+	}
+	return strings.Join(l[:10], sep) + fmt.Sprintf("%s and %d more", sep, len(l)-10)
 }
 
 func clip(s string) string {

@@ -57,6 +57,18 @@ type Orchestrator struct {
 	Log  *slog.Logger
 	// Tick is how often a running wave looks at its members (10 s).
 	Tick time.Duration
+	// CutoverTimeout bounds a host's cutover (2 h): one still cutting over
+	// after it — its final pass never came because a must-succeed agent
+	// script refused it, or its agent went away — is rolled back alone, so
+	// that no host keeps a wave from ending.
+	CutoverTimeout time.Duration
+}
+
+func (o *Orchestrator) cutoverTimeout() time.Duration {
+	if o.CutoverTimeout <= 0 {
+		return 2 * time.Hour
+	}
+	return o.CutoverTimeout
 }
 
 func (o *Orchestrator) now() time.Time {

@@ -4,6 +4,8 @@ import (
 	"crypto/hmac"
 	"encoding/json"
 	"io"
+	"os"
+	"path/filepath"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -383,5 +385,35 @@ func TestHostNotReadyAtItsTimeIsHeld(t *testing.T) {
 	w := e.waitWave("partially_cut_over", time.Minute)
 	if !strings.Contains(w.RunMessage, "1 of 2") || !strings.Contains(w.RunMessage, "web2") {
 		t.Errorf("wave message %q", w.RunMessage)
+	}
+}
+
+// TestRefusedFinalPassEndsInARollbackNotAStuckWave: a must-succeed agent
+// script before the cutover exits 1 on web1's agent, so the agent never
+// sends the final pass; past the cutover bound the wave rolls web1 back
+// alone and ends partially cut over, web2 cut over.
+func TestRefusedFinalPassEndsInARollbackNotAStuckWave(t *testing.T) {
+	e := newEnv(t, 2)
+	os.WriteFile(filepath.Join(e.hooksDir, "quiesce"), []byte("#!/bin/sh\necho quiescing\nexit 0\n"), 0o755)
+	os.WriteFile(filepath.Join(e.hooksDir, "quiesce-web1"), []byte("#!/bin/sh\necho 'database did not stop' >&2\nexit 1\n"), 0o755)
+	e.o.CutoverTimeout = 5 * time.Second
+	e.work()
+	at := time.Now().Add(time.Second)
+	// Both hosts run the wave's "quiesce"; web1's migration adds its own
+	// "quiesce-web1" (a migration's hooks follow its wave's), which fails.
+	if _, err := e.o.StartWave(e.ctx, e.wave.ID, ferry.WaveStart{CutoverAt: &at, Hooks: []ferry.Hook{
+		{Name: "quiesce", Point: ferry.HookBeforeCutover, Kind: ferry.HookScript, Script: "quiesce", MustSucceed: true, TimeoutSeconds: 5},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "web1 started", time.Minute, func() bool { return e.migOf("web1") != nil })
+	m1 := e.migOf("web1")
+	settings := m1.Settings
+	settings["hooks"] = []any{map[string]any{"name": "quiesce-web1", "point": "before_cutover", "kind": "script", "script": "quiesce-web1", "mustSucceed": true, "timeoutSeconds": 5}}
+	e.c.Migration.UpdateOneID(m1.ID).SetSettings(settings).ExecX(e.sys)
+	w := e.waitWave("partially_cut_over", 3*time.Minute)
+	ms := e.members()
+	if ms["web2"].RunState != wavemember.RunStateCutOver || ms["web1"].RunState != wavemember.RunStateRolledBack || !strings.Contains(ms["web1"].RunMessage, "did not finish within 5s") {
+		t.Errorf("web1 %s %q, web2 %s; wave %q", ms["web1"].RunState, ms["web1"].RunMessage, ms["web2"].RunState, w.RunMessage)
 	}
 }
