@@ -156,3 +156,33 @@ func CheckRPO(d time.Duration) error {
 	}
 	return nil
 }
+
+// MigrationSettings are a migration's own RPO (the interval of its
+// continuous sync passes) and recovery point retention; nil leaves a
+// setting as it is, a zero RPO returns to the server's.
+type MigrationSettings struct {
+	RPO                 *time.Duration
+	KeepLast, KeepDaily *int
+}
+
+// MigrationSettingsService changes a migration's settings (jobs/migration).
+// Errors as for MigrationService.
+type MigrationSettingsService interface {
+	SetMigrationSettings(ctx context.Context, migrationID int, s MigrationSettings) error
+}
+
+// CheckRetention refuses a retention that keeps nothing or is absurd.
+func CheckRetention(keepLast, keepDaily *int) error {
+	for _, v := range []struct {
+		name string
+		n    *int
+	}{{"keepLast", keepLast}, {"keepDaily", keepDaily}} {
+		if v.n != nil && (*v.n < 0 || *v.n > 10000) {
+			return Errorf(EINVALID, "retention %s %d: want 0 to 10000", v.name, *v.n)
+		}
+	}
+	if keepLast != nil && keepDaily != nil && *keepLast == 0 && *keepDaily == 0 {
+		return Errorf(EINVALID, "retention keeps no recovery point (keepLast 0, keepDaily 0): keep at least one")
+	}
+	return nil
+}

@@ -35,8 +35,10 @@ type Resolver struct {
 	Migrations ferry.MigrationService
 	// Waves runs plan waves over the lifecycle (nil: not in this process).
 	Waves ferry.WaveService
-	Log   *slog.Logger
-	Now   func() time.Time
+	// MigrationSettings changes a migration's RPO and retention.
+	MigrationSettings ferry.MigrationSettingsService
+	Log               *slog.Logger
+	Now               func() time.Time
 	// ProgressEvery is how often a migrationProgress subscription reads
 	// the database (default 1 s).
 	ProgressEvery time.Duration

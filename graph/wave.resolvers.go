@@ -9,6 +9,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/graph/model"
 	"github.com/ferry-migrate/ferry/internal/viewer"
@@ -82,6 +83,29 @@ func (r *mutationResolver) SetHostCutoverTime(ctx context.Context, waveID int, h
 		return nil, err
 	}
 	return ent.FromContext(ctx).Wave.Get(ctx, waveID)
+}
+
+// SetMigrationSettings is the resolver for the setMigrationSettings field.
+func (r *mutationResolver) SetMigrationSettings(ctx context.Context, migrationID int, rpoMinutes *int, keepLast *int, keepDaily *int) (*ent.Migration, error) {
+	if _, err := require(ctx, viewer.RoleOperator); err != nil {
+		return nil, err
+	}
+	if r.MigrationSettings == nil {
+		return nil, ferry.Errorf(ferry.ECONFLICT, "this server process does not run migrations")
+	}
+	var s ferry.MigrationSettings
+	if rpoMinutes != nil {
+		if *rpoMinutes < 0 || *rpoMinutes > 168*60 {
+			return nil, ferry.Errorf(ferry.EINVALID, "rpoMinutes %d: want 1 to 10080 (168 hours), or 0 for the server's", *rpoMinutes)
+		}
+		d := time.Duration(*rpoMinutes) * time.Minute
+		s.RPO = &d
+	}
+	s.KeepLast, s.KeepDaily = keepLast, keepDaily
+	if err := r.MigrationSettings.SetMigrationSettings(ctx, migrationID, s); err != nil {
+		return nil, err
+	}
+	return ent.FromContext(ctx).Migration.Get(ctx, migrationID)
 }
 
 // Progress is the resolver for the progress field.

@@ -613,6 +613,7 @@ type ComplexityRoot struct {
 		RunAssessment               func(childComplexity int, target string, region *string, bandwidth *string, headroom *float64) int
 		RunDiscoverySource          func(childComplexity int, id int) int
 		SetHostCutoverTime          func(childComplexity int, waveID int, hostID int, at *time.Time) int
+		SetMigrationSettings        func(childComplexity int, migrationID int, rpoMinutes *int, keepLast *int, keepDaily *int) int
 		SplitApplicationSuggestion  func(childComplexity int, id int, hostIds []int, name *string) int
 		StartMigration              func(childComplexity int, hostIds []int, cloudAccountID *int, rateLimit *string) int
 		StartWave                   func(childComplexity int, waveID int, input *model.StartWaveInput) int
@@ -3753,6 +3754,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetHostCutoverTime(childComplexity, args["waveId"].(int), args["hostId"].(int), args["at"].(*time.Time)), true
+	case "Mutation.setMigrationSettings":
+		if e.ComplexityRoot.Mutation.SetMigrationSettings == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setMigrationSettings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetMigrationSettings(childComplexity, args["migrationId"].(int), args["rpoMinutes"].(*int), args["keepLast"].(*int), args["keepDaily"].(*int)), true
 	case "Mutation.splitApplicationSuggestion":
 		if e.ComplexityRoot.Mutation.SplitApplicationSuggestion == nil {
 			break
@@ -12716,6 +12728,11 @@ extend type Mutation {
   approveWave(waveId: ID!): Wave!
   "Set (or clear, without at) a host's own cutover time."
   setHostCutoverTime(waveId: ID!, hostId: ID!, at: Time): Wave!
+}
+
+extend type Mutation {
+  "A migration's own RPO (minutes between sync passes, 1 to 10080; 0 = the server's) and recovery point retention."
+  setMigrationSettings(migrationId: ID!, rpoMinutes: Int, keepLast: Int, keepDaily: Int): Migration!
 }
 `, BuiltIn: false},
 }

@@ -50,6 +50,7 @@ func (a *App) wireMigration() error {
 	}
 	a.Migrations = l
 	a.Resolver.Migrations = l
+	a.Resolver.MigrationSettings = l
 	l.Register(a.Mux)
 	if err := a.wireWaves(l); err != nil {
 		return err

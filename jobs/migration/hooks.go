@@ -100,3 +100,66 @@ func (l *Lifecycle) scripts(ctx context.Context, mig *ent.Migration, final bool)
 	}
 	return hs, nil
 }
+
+var _ ferry.MigrationSettingsService = (*Lifecycle)(nil)
+
+// SetMigrationSettings implements ferry.MigrationSettingsService: the
+// migration's own RPO and retention, which its sync step reads at its next
+// decision (it is woken, so a shorter RPO takes effect at once).
+func (l *Lifecycle) SetMigrationSettings(ctx context.Context, migrationID int, s ferry.MigrationSettings) error {
+	l.init()
+	if s.RPO != nil {
+		if err := ferry.CheckRPO(*s.RPO); err != nil {
+			return err
+		}
+	}
+	if err := ferry.CheckRetention(s.KeepLast, s.KeepDaily); err != nil {
+		return err
+	}
+	return l.inTx(ctx, func(ctx context.Context, c *ent.Client) error {
+		m, err := load(ctx, c, migrationID, "")
+		if err != nil {
+			return err
+		}
+		if m.State.Finished() || m.State == ferry.MigrationCutOver {
+			return ferry.Errorf(ferry.ECONFLICT, "migration %d is %s: it syncs no more", m.ID, m.State)
+		}
+		settings := map[string]any{}
+		for k, v := range m.Settings {
+			settings[k] = v
+		}
+		if s.RPO != nil {
+			delete(settings, "rpoSeconds")
+			if *s.RPO > 0 {
+				settings["rpoSeconds"] = int(*s.RPO / time.Second)
+			}
+		}
+		if s.KeepLast != nil || s.KeepDaily != nil {
+			ret := map[string]any{}
+			if old, ok := settings["retention"].(map[string]any); ok {
+				for k, v := range old {
+					ret[k] = v
+				}
+			}
+			if s.KeepLast != nil {
+				ret["keepLast"] = *s.KeepLast
+			}
+			if s.KeepDaily != nil {
+				ret["keepDaily"] = *s.KeepDaily
+			}
+			settings["retention"] = ret
+		}
+		if err := c.Migration.UpdateOneID(m.ID).SetSettings(settings).Exec(ctx); err != nil {
+			return err
+		}
+		sync, err := c.Step.Query().Where(step.MigrationID(m.ID), step.Kind(KindSync), step.StatusIn(activeStatuses...)).First(ctx)
+		if ent.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		l.afterCommit(ctx, func(ctx context.Context) error { return l.wake(ctx, sync.ID) })
+		return nil
+	})
+}

@@ -178,13 +178,8 @@ func (o *Orchestrator) settings(w *ent.Wave, req ferry.WaveStart, now time.Time)
 	if err := ferry.CheckRPO(req.RPO); err != nil {
 		return nil, start, end, err
 	}
-	for name, v := range map[string]*int{"keepLast": req.KeepLast, "keepDaily": req.KeepDaily} {
-		if v != nil && (*v < 0 || *v > 10000) {
-			return nil, start, end, ferry.Errorf(ferry.EINVALID, "retention %s %d: want 0 to 10000", name, *v)
-		}
-	}
-	if req.KeepLast != nil && req.KeepDaily != nil && *req.KeepLast == 0 && *req.KeepDaily == 0 {
-		return nil, start, end, ferry.Errorf(ferry.EINVALID, "retention keeps no recovery point (keepLast 0, keepDaily 0): keep at least one")
+	if err := ferry.CheckRetention(req.KeepLast, req.KeepDaily); err != nil {
+		return nil, start, end, err
 	}
 	hooks := make([]any, 0, len(req.Hooks))
 	for i, h := range req.Hooks {

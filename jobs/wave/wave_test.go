@@ -32,7 +32,8 @@ func TestThreeHostWaveWithCapTwoCutsOverInItsWindow(t *testing.T) {
 	e := newEnv(t, 3)
 	e.work()
 	at := time.Now().Add(4 * time.Second).UTC().Truncate(time.Second)
-	rep, err := e.o.StartWave(e.ctx, e.wave.ID, ferry.WaveStart{Parallel: ptr(2), CutoverAt: &at, StartedBy: "op@example.com"})
+	rep, err := e.o.StartWave(e.ctx, e.wave.ID, ferry.WaveStart{Parallel: ptr(2), CutoverAt: &at, StartedBy: "op@example.com",
+		RPO: 30 * time.Minute, KeepLast: ptr(5), KeepDaily: ptr(2)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,8 +78,9 @@ func TestThreeHostWaveWithCapTwoCutsOverInItsWindow(t *testing.T) {
 		if live != 1 {
 			t.Errorf("%s: %d live cutover launches, want 1", name, live)
 		}
-		if mig.Settings["wave"] != float64(e.wave.ID) {
-			t.Errorf("%s: migration settings %v do not name the wave", name, mig.Settings)
+		ret, _ := mig.Settings["retention"].(map[string]any)
+		if mig.Settings["wave"] != float64(e.wave.ID) || mig.Settings["rpoSeconds"] != float64(1800) || ret["keepLast"] != float64(5) || ret["keepDaily"] != float64(2) {
+			t.Errorf("%s: migration settings %v do not name the wave, its RPO and retention", name, mig.Settings)
 		}
 	}
 	// The queued host started after the first two: its migration is the last.
@@ -360,6 +362,18 @@ func TestPauseStopsStartsAndTheQueuedHostStartsOnResume(t *testing.T) {
 	}
 	if m := e.members()["web2"]; m.MigrationID == nil {
 		t.Fatalf("web2 not started on resume: %s %q", m.RunState, m.RunMessage)
+	}
+	// A migration's own RPO and retention.
+	web1 := e.migOf("web1")
+	if err := e.l.SetMigrationSettings(e.ctx, web1.ID, ferry.MigrationSettings{RPO: ptr(10 * time.Second)}); ferry.ErrorCode(err) != ferry.EINVALID {
+		t.Errorf("an RPO of 10 s: %v", err)
+	}
+	if err := e.l.SetMigrationSettings(e.ctx, web1.ID, ferry.MigrationSettings{RPO: ptr(15 * time.Minute), KeepLast: ptr(3)}); err != nil {
+		t.Fatal(err)
+	}
+	got := e.migOf("web1").Settings
+	if ret, _ := got["retention"].(map[string]any); got["rpoSeconds"] != float64(900) || ret["keepLast"] != float64(3) || got["wave"] != float64(e.wave.ID) {
+		t.Errorf("settings after the change: %v", got)
 	}
 }
 
