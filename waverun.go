@@ -128,7 +128,10 @@ type WaveStart struct {
 	// KeepLast, KeepDaily: recovery point retention (nil: the server's).
 	KeepLast, KeepDaily *int
 	Hooks               []Hook
-	StartedBy           string
+	// ManualSteps are runbook steps someone ticks off (TickWaveStep)
+	// before the wave cuts over, e.g. "freeze changes", "tell the owner".
+	ManualSteps []string
+	StartedBy   string
 }
 
 // WaveStartReport says what startWave did with each member.
@@ -147,6 +150,8 @@ type WaveService interface {
 	ApproveWave(ctx context.Context, waveID int, approver string) error
 	// SetHostCutover sets (nil: clears) a host's own cutover time.
 	SetHostCutover(ctx context.Context, waveID, hostID int, at *time.Time) error
+	// TickWaveStep records that by did the manual runbook step at index.
+	TickWaveStep(ctx context.Context, waveID, index int, by string) error
 }
 
 // CheckRPO refuses an RPO outside 1 minute .. 168 hours.

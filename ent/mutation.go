@@ -31525,6 +31525,8 @@ type WaveMutation struct {
 	approved_by              *string
 	approved_at              *time.Time
 	finished_at              *time.Time
+	manual_steps             *[]map[string]interface{}
+	appendmanual_steps       []map[string]interface{}
 	clearedFields            map[string]struct{}
 	tenant                   *int
 	clearedtenant            bool
@@ -32968,6 +32970,71 @@ func (m *WaveMutation) ResetFinishedAt() {
 	delete(m.clearedFields, wave.FieldFinishedAt)
 }
 
+// SetManualSteps sets the "manual_steps" field.
+func (m *WaveMutation) SetManualSteps(value []map[string]interface{}) {
+	m.manual_steps = &value
+	m.appendmanual_steps = nil
+}
+
+// ManualSteps returns the value of the "manual_steps" field in the mutation.
+func (m *WaveMutation) ManualSteps() (r []map[string]interface{}, exists bool) {
+	v := m.manual_steps
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldManualSteps returns the old "manual_steps" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldManualSteps(ctx context.Context) (v []map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldManualSteps is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldManualSteps requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldManualSteps: %w", err)
+	}
+	return oldValue.ManualSteps, nil
+}
+
+// AppendManualSteps adds value to the "manual_steps" field.
+func (m *WaveMutation) AppendManualSteps(value []map[string]interface{}) {
+	m.appendmanual_steps = append(m.appendmanual_steps, value...)
+}
+
+// AppendedManualSteps returns the list of values that were appended to the "manual_steps" field in this mutation.
+func (m *WaveMutation) AppendedManualSteps() ([]map[string]interface{}, bool) {
+	if len(m.appendmanual_steps) == 0 {
+		return nil, false
+	}
+	return m.appendmanual_steps, true
+}
+
+// ClearManualSteps clears the value of the "manual_steps" field.
+func (m *WaveMutation) ClearManualSteps() {
+	m.manual_steps = nil
+	m.appendmanual_steps = nil
+	m.clearedFields[wave.FieldManualSteps] = struct{}{}
+}
+
+// ManualStepsCleared returns if the "manual_steps" field was cleared in this mutation.
+func (m *WaveMutation) ManualStepsCleared() bool {
+	_, ok := m.clearedFields[wave.FieldManualSteps]
+	return ok
+}
+
+// ResetManualSteps resets all changes to the "manual_steps" field.
+func (m *WaveMutation) ResetManualSteps() {
+	m.manual_steps = nil
+	m.appendmanual_steps = nil
+	delete(m.clearedFields, wave.FieldManualSteps)
+}
+
 // ClearTenant clears the "tenant" edge to the Tenant entity.
 func (m *WaveMutation) ClearTenant() {
 	m.clearedtenant = true
@@ -33122,7 +33189,7 @@ func (m *WaveMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WaveMutation) Fields() []string {
-	fields := make([]string, 0, 29)
+	fields := make([]string, 0, 30)
 	if m.created_at != nil {
 		fields = append(fields, wave.FieldCreatedAt)
 	}
@@ -33210,6 +33277,9 @@ func (m *WaveMutation) Fields() []string {
 	if m.finished_at != nil {
 		fields = append(fields, wave.FieldFinishedAt)
 	}
+	if m.manual_steps != nil {
+		fields = append(fields, wave.FieldManualSteps)
+	}
 	return fields
 }
 
@@ -33276,6 +33346,8 @@ func (m *WaveMutation) Field(name string) (ent.Value, bool) {
 		return m.ApprovedAt()
 	case wave.FieldFinishedAt:
 		return m.FinishedAt()
+	case wave.FieldManualSteps:
+		return m.ManualSteps()
 	}
 	return nil, false
 }
@@ -33343,6 +33415,8 @@ func (m *WaveMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldApprovedAt(ctx)
 	case wave.FieldFinishedAt:
 		return m.OldFinishedAt(ctx)
+	case wave.FieldManualSteps:
+		return m.OldManualSteps(ctx)
 	}
 	return nil, fmt.Errorf("unknown Wave field %s", name)
 }
@@ -33555,6 +33629,13 @@ func (m *WaveMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetFinishedAt(v)
 		return nil
+	case wave.FieldManualSteps:
+		v, ok := value.([]map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetManualSteps(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Wave field %s", name)
 }
@@ -33684,6 +33765,9 @@ func (m *WaveMutation) ClearedFields() []string {
 	if m.FieldCleared(wave.FieldFinishedAt) {
 		fields = append(fields, wave.FieldFinishedAt)
 	}
+	if m.FieldCleared(wave.FieldManualSteps) {
+		fields = append(fields, wave.FieldManualSteps)
+	}
 	return fields
 }
 
@@ -33733,6 +33817,9 @@ func (m *WaveMutation) ClearField(name string) error {
 		return nil
 	case wave.FieldFinishedAt:
 		m.ClearFinishedAt()
+		return nil
+	case wave.FieldManualSteps:
+		m.ClearManualSteps()
 		return nil
 	}
 	return fmt.Errorf("unknown Wave nullable field %s", name)
@@ -33828,6 +33915,9 @@ func (m *WaveMutation) ResetField(name string) error {
 		return nil
 	case wave.FieldFinishedAt:
 		m.ResetFinishedAt()
+		return nil
+	case wave.FieldManualSteps:
+		m.ResetManualSteps()
 		return nil
 	}
 	return fmt.Errorf("unknown Wave field %s", name)

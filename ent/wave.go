@@ -78,6 +78,8 @@ type Wave struct {
 	ApprovedAt *time.Time `json:"approved_at,omitempty"`
 	// FinishedAt holds the value of the "finished_at" field.
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// ManualSteps holds the value of the "manual_steps" field.
+	ManualSteps []map[string]interface{} `json:"manual_steps,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the WaveQuery when eager-loading is set.
 	Edges        WaveEdges `json:"edges"`
@@ -138,7 +140,7 @@ func (*Wave) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case wave.FieldConfidenceFactors, wave.FieldRiskFactors, wave.FieldRunSettings:
+		case wave.FieldConfidenceFactors, wave.FieldRiskFactors, wave.FieldRunSettings, wave.FieldManualSteps:
 			values[i] = new([]byte)
 		case wave.FieldPilot:
 			values[i] = new(sql.NullBool)
@@ -360,6 +362,14 @@ func (_m *Wave) assignValues(columns []string, values []any) error {
 				_m.FinishedAt = new(time.Time)
 				*_m.FinishedAt = value.Time
 			}
+		case wave.FieldManualSteps:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field manual_steps", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.ManualSteps); err != nil {
+					return fmt.Errorf("unmarshal field manual_steps: %w", err)
+				}
+			}
 		case wave.ForeignKeys[0]:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for edge-field plan_waves", value)
@@ -522,6 +532,9 @@ func (_m *Wave) String() string {
 		builder.WriteString("finished_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("manual_steps=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ManualSteps))
 	builder.WriteByte(')')
 	return builder.String()
 }

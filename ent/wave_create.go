@@ -391,6 +391,12 @@ func (_c *WaveCreate) SetNillableFinishedAt(v *time.Time) *WaveCreate {
 	return _c
 }
 
+// SetManualSteps sets the "manual_steps" field.
+func (_c *WaveCreate) SetManualSteps(v []map[string]interface{}) *WaveCreate {
+	_c.mutation.SetManualSteps(v)
+	return _c
+}
+
 // SetTenant sets the "tenant" edge to the Tenant entity.
 func (_c *WaveCreate) SetTenant(v *Tenant) *WaveCreate {
 	return _c.SetTenantID(v.ID)
@@ -740,6 +746,10 @@ func (_c *WaveCreate) createSpec() (*Wave, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.FinishedAt(); ok {
 		_spec.SetField(wave.FieldFinishedAt, field.TypeTime, value)
 		_node.FinishedAt = &value
+	}
+	if value, ok := _c.mutation.ManualSteps(); ok {
+		_spec.SetField(wave.FieldManualSteps, field.TypeJSON, value)
+		_node.ManualSteps = value
 	}
 	if nodes := _c.mutation.TenantIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -1266,6 +1276,24 @@ func (u *WaveUpsert) UpdateFinishedAt() *WaveUpsert {
 // ClearFinishedAt clears the value of the "finished_at" field.
 func (u *WaveUpsert) ClearFinishedAt() *WaveUpsert {
 	u.SetNull(wave.FieldFinishedAt)
+	return u
+}
+
+// SetManualSteps sets the "manual_steps" field.
+func (u *WaveUpsert) SetManualSteps(v []map[string]interface{}) *WaveUpsert {
+	u.Set(wave.FieldManualSteps, v)
+	return u
+}
+
+// UpdateManualSteps sets the "manual_steps" field to the value that was provided on create.
+func (u *WaveUpsert) UpdateManualSteps() *WaveUpsert {
+	u.SetExcluded(wave.FieldManualSteps)
+	return u
+}
+
+// ClearManualSteps clears the value of the "manual_steps" field.
+func (u *WaveUpsert) ClearManualSteps() *WaveUpsert {
+	u.SetNull(wave.FieldManualSteps)
 	return u
 }
 
@@ -1811,6 +1839,27 @@ func (u *WaveUpsertOne) UpdateFinishedAt() *WaveUpsertOne {
 func (u *WaveUpsertOne) ClearFinishedAt() *WaveUpsertOne {
 	return u.Update(func(s *WaveUpsert) {
 		s.ClearFinishedAt()
+	})
+}
+
+// SetManualSteps sets the "manual_steps" field.
+func (u *WaveUpsertOne) SetManualSteps(v []map[string]interface{}) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetManualSteps(v)
+	})
+}
+
+// UpdateManualSteps sets the "manual_steps" field to the value that was provided on create.
+func (u *WaveUpsertOne) UpdateManualSteps() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateManualSteps()
+	})
+}
+
+// ClearManualSteps clears the value of the "manual_steps" field.
+func (u *WaveUpsertOne) ClearManualSteps() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearManualSteps()
 	})
 }
 
@@ -2522,6 +2571,27 @@ func (u *WaveUpsertBulk) UpdateFinishedAt() *WaveUpsertBulk {
 func (u *WaveUpsertBulk) ClearFinishedAt() *WaveUpsertBulk {
 	return u.Update(func(s *WaveUpsert) {
 		s.ClearFinishedAt()
+	})
+}
+
+// SetManualSteps sets the "manual_steps" field.
+func (u *WaveUpsertBulk) SetManualSteps(v []map[string]interface{}) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetManualSteps(v)
+	})
+}
+
+// UpdateManualSteps sets the "manual_steps" field to the value that was provided on create.
+func (u *WaveUpsertBulk) UpdateManualSteps() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateManualSteps()
+	})
+}
+
+// ClearManualSteps clears the value of the "manual_steps" field.
+func (u *WaveUpsertBulk) ClearManualSteps() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearManualSteps()
 	})
 }
 

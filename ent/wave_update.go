@@ -497,6 +497,24 @@ func (_u *WaveUpdate) ClearFinishedAt() *WaveUpdate {
 	return _u
 }
 
+// SetManualSteps sets the "manual_steps" field.
+func (_u *WaveUpdate) SetManualSteps(v []map[string]interface{}) *WaveUpdate {
+	_u.mutation.SetManualSteps(v)
+	return _u
+}
+
+// AppendManualSteps appends value to the "manual_steps" field.
+func (_u *WaveUpdate) AppendManualSteps(v []map[string]interface{}) *WaveUpdate {
+	_u.mutation.AppendManualSteps(v)
+	return _u
+}
+
+// ClearManualSteps clears the value of the "manual_steps" field.
+func (_u *WaveUpdate) ClearManualSteps() *WaveUpdate {
+	_u.mutation.ClearManualSteps()
+	return _u
+}
+
 // SetPlanID sets the "plan" edge to the Plan entity by ID.
 func (_u *WaveUpdate) SetPlanID(id int) *WaveUpdate {
 	_u.mutation.SetPlanID(id)
@@ -782,6 +800,17 @@ func (_u *WaveUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.FinishedAtCleared() {
 		_spec.ClearField(wave.FieldFinishedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ManualSteps(); ok {
+		_spec.SetField(wave.FieldManualSteps, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedManualSteps(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, wave.FieldManualSteps, value)
+		})
+	}
+	if _u.mutation.ManualStepsCleared() {
+		_spec.ClearField(wave.FieldManualSteps, field.TypeJSON)
 	}
 	if _u.mutation.PlanCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1344,6 +1373,24 @@ func (_u *WaveUpdateOne) ClearFinishedAt() *WaveUpdateOne {
 	return _u
 }
 
+// SetManualSteps sets the "manual_steps" field.
+func (_u *WaveUpdateOne) SetManualSteps(v []map[string]interface{}) *WaveUpdateOne {
+	_u.mutation.SetManualSteps(v)
+	return _u
+}
+
+// AppendManualSteps appends value to the "manual_steps" field.
+func (_u *WaveUpdateOne) AppendManualSteps(v []map[string]interface{}) *WaveUpdateOne {
+	_u.mutation.AppendManualSteps(v)
+	return _u
+}
+
+// ClearManualSteps clears the value of the "manual_steps" field.
+func (_u *WaveUpdateOne) ClearManualSteps() *WaveUpdateOne {
+	_u.mutation.ClearManualSteps()
+	return _u
+}
+
 // SetPlanID sets the "plan" edge to the Plan entity by ID.
 func (_u *WaveUpdateOne) SetPlanID(id int) *WaveUpdateOne {
 	_u.mutation.SetPlanID(id)
@@ -1659,6 +1706,17 @@ func (_u *WaveUpdateOne) sqlSave(ctx context.Context) (_node *Wave, err error) {
 	}
 	if _u.mutation.FinishedAtCleared() {
 		_spec.ClearField(wave.FieldFinishedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ManualSteps(); ok {
+		_spec.SetField(wave.FieldManualSteps, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedManualSteps(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, wave.FieldManualSteps, value)
+		})
+	}
+	if _u.mutation.ManualStepsCleared() {
+		_spec.ClearField(wave.FieldManualSteps, field.TypeJSON)
 	}
 	if _u.mutation.PlanCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -92,6 +92,8 @@ var mutationWeights = map[string]int{
 	"resumeWave":                  1,
 	"approveWave":                 1,
 	"setHostCutoverTime":          1,
+	"setMigrationSettings":        1,
+	"tickWaveStep":                1,
 	"renameApplicationSuggestion": 1,
 }
 
@@ -433,6 +435,7 @@ var listBounds = map[string]int{
 	"RunbookStep.events":         20,
 	"RunbookHost.hookDeliveries": 20,
 	"Wave.hooks":                 20,
+	"Wave.manualSteps":           20,
 	"WaveProgress.byState":       9,
 	"StartWavePayload.started":   500,
 	"StartWavePayload.queued":    500,

@@ -57,6 +57,7 @@ func waveStart(in *model.StartWaveInput) (ferry.WaveStart, error) {
 			req.HostCutoverAt[h.HostID] = h.At
 		}
 	}
+	req.ManualSteps = in.ManualSteps
 	for _, h := range in.Hooks {
 		hk := ferry.Hook{Name: str(h.Name), Point: ferry.HookPoint(h.Point), Kind: ferry.HookKind(h.Kind), URL: str(h.URL), Script: str(h.Script), Secret: str(h.Secret)}
 		if h.TimeoutSeconds != nil {
@@ -245,4 +246,21 @@ func runbook(ctx context.Context, c *ent.Client, w *ent.Wave) ([]*model.RunbookH
 		out = append(out, h)
 	}
 	return out, nil
+}
+
+// manualSteps are the wave's manual runbook steps.
+func manualSteps(w *ent.Wave) []*model.WaveManualStep {
+	out := []*model.WaveManualStep{}
+	for i, s := range w.ManualSteps {
+		st := &model.WaveManualStep{Index: i}
+		st.Name, _ = s["name"].(string)
+		st.DoneBy, _ = s["doneBy"].(string)
+		if at, ok := s["doneAt"].(string); ok {
+			if t, err := time.Parse(time.RFC3339, at); err == nil {
+				st.DoneAt = &t
+			}
+		}
+		out = append(out, st)
+	}
+	return out
 }

@@ -85,6 +85,18 @@ func (r *mutationResolver) SetHostCutoverTime(ctx context.Context, waveID int, h
 	return ent.FromContext(ctx).Wave.Get(ctx, waveID)
 }
 
+// TickWaveStep is the resolver for the tickWaveStep field.
+func (r *mutationResolver) TickWaveStep(ctx context.Context, waveID int, index int) (*ent.Wave, error) {
+	svc, err := r.waves(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := svc.TickWaveStep(ctx, waveID, index, viewer.FromContext(ctx).Actor()); err != nil {
+		return nil, err
+	}
+	return ent.FromContext(ctx).Wave.Get(ctx, waveID)
+}
+
 // SetMigrationSettings is the resolver for the setMigrationSettings field.
 func (r *mutationResolver) SetMigrationSettings(ctx context.Context, migrationID int, rpoMinutes *int, keepLast *int, keepDaily *int) (*ent.Migration, error) {
 	if _, err := require(ctx, viewer.RoleOperator); err != nil {
@@ -106,6 +118,11 @@ func (r *mutationResolver) SetMigrationSettings(ctx context.Context, migrationID
 		return nil, err
 	}
 	return ent.FromContext(ctx).Migration.Get(ctx, migrationID)
+}
+
+// ManualSteps is the resolver for the manualSteps field.
+func (r *waveResolver) ManualSteps(ctx context.Context, obj *ent.Wave) ([]*model.WaveManualStep, error) {
+	return manualSteps(obj), nil
 }
 
 // Progress is the resolver for the progress field.

@@ -1267,6 +1267,7 @@ var (
 		{Name: "approved_by", Type: field.TypeString, Default: ""},
 		{Name: "approved_at", Type: field.TypeTime, Nullable: true},
 		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
+		{Name: "manual_steps", Type: field.TypeJSON, Nullable: true},
 		{Name: "plan_waves", Type: field.TypeInt},
 		{Name: "tenant_id", Type: field.TypeInt},
 	}
@@ -1278,13 +1279,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "waves_plans_waves",
-				Columns:    []*schema.Column{WavesColumns[29]},
+				Columns:    []*schema.Column{WavesColumns[30]},
 				RefColumns: []*schema.Column{PlansColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "waves_tenants_tenant",
-				Columns:    []*schema.Column{WavesColumns[30]},
+				Columns:    []*schema.Column{WavesColumns[31]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -1293,17 +1294,17 @@ var (
 			{
 				Name:    "wave_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{WavesColumns[30]},
+				Columns: []*schema.Column{WavesColumns[31]},
 			},
 			{
 				Name:    "wave_tenant_id_plan_waves",
 				Unique:  false,
-				Columns: []*schema.Column{WavesColumns[30], WavesColumns[29]},
+				Columns: []*schema.Column{WavesColumns[31], WavesColumns[30]},
 			},
 			{
 				Name:    "wave_plan_waves",
 				Unique:  false,
-				Columns: []*schema.Column{WavesColumns[29]},
+				Columns: []*schema.Column{WavesColumns[30]},
 			},
 		},
 	}

@@ -141,6 +141,9 @@ func (Wave) Fields() []ent.Field {
 		field.String("approved_by").Default("").Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.Time("approved_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.Time("finished_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		// manual_steps are the runbook's steps someone ticks off before the
+		// cutover ({name, doneBy, doneAt}); shown as Wave.manualSteps.
+		field.JSON("manual_steps", []map[string]any{}).Optional().Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 

@@ -76,6 +76,8 @@ const (
 	FieldApprovedAt = "approved_at"
 	// FieldFinishedAt holds the string denoting the finished_at field in the database.
 	FieldFinishedAt = "finished_at"
+	// FieldManualSteps holds the string denoting the manual_steps field in the database.
+	FieldManualSteps = "manual_steps"
 	// EdgeTenant holds the string denoting the tenant edge name in mutations.
 	EdgeTenant = "tenant"
 	// EdgePlan holds the string denoting the plan edge name in mutations.
@@ -139,6 +141,7 @@ var Columns = []string{
 	FieldApprovedBy,
 	FieldApprovedAt,
 	FieldFinishedAt,
+	FieldManualSteps,
 }
 
 // ForeignKeys holds the SQL foreign-keys that are owned by the "waves"

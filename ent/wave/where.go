@@ -1445,6 +1445,16 @@ func FinishedAtNotNil() predicate.Wave {
 	return predicate.Wave(sql.FieldNotNull(FieldFinishedAt))
 }
 
+// ManualStepsIsNil applies the IsNil predicate on the "manual_steps" field.
+func ManualStepsIsNil() predicate.Wave {
+	return predicate.Wave(sql.FieldIsNull(FieldManualSteps))
+}
+
+// ManualStepsNotNil applies the NotNil predicate on the "manual_steps" field.
+func ManualStepsNotNil() predicate.Wave {
+	return predicate.Wave(sql.FieldNotNull(FieldManualSteps))
+}
+
 // HasTenant applies the HasEdge predicate on the "tenant" edge.
 func HasTenant() predicate.Wave {
 	return predicate.Wave(func(s *sql.Selector) {

@@ -71,6 +71,7 @@ type RecoveryPointResolver interface {
 	Kind(ctx context.Context, obj *ent.RecoveryPoint) (string, error)
 }
 type WaveResolver interface {
+	ManualSteps(ctx context.Context, obj *ent.Wave) ([]*model.WaveManualStep, error)
 	Progress(ctx context.Context, obj *ent.Wave) (*model.WaveProgress, error)
 	Runbook(ctx context.Context, obj *ent.Wave) ([]*model.RunbookHost, error)
 	Hooks(ctx context.Context, obj *ent.Wave) ([]*model.WaveHook, error)
@@ -13684,6 +13685,38 @@ func (ec *executionContext) fieldContext_Wave_members(_ context.Context, field g
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_WaveMember(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Wave_manualSteps(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_manualSteps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Wave().ManualSteps(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.WaveManualStep) graphql.Marshaler {
+			return ec.marshalNWaveManualStep2ᚕᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐWaveManualStepᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_manualSteps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Wave",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WaveManualStep(ctx, field)
 		},
 	}
 	return fc, nil
@@ -40006,6 +40039,12 @@ func (ec *executionContext) _Wave(ctx context.Context, sel ast.SelectionSet, obj
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Wave_members(ctx, field, obj)
+				})
+		case "manualSteps":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Wave_manualSteps(ctx, field, obj)
 				})
 		case "progress":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,

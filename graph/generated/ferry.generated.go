@@ -57,6 +57,7 @@ type MutationResolver interface {
 	ResumeWave(ctx context.Context, waveID int) (*ent.Wave, error)
 	ApproveWave(ctx context.Context, waveID int) (*ent.Wave, error)
 	SetHostCutoverTime(ctx context.Context, waveID int, hostID int, at *time.Time) (*ent.Wave, error)
+	TickWaveStep(ctx context.Context, waveID int, index int) (*ent.Wave, error)
 	SetMigrationSettings(ctx context.Context, migrationID int, rpoMinutes *int, keepLast *int, keepDaily *int) (*ent.Migration, error)
 }
 
@@ -723,6 +724,28 @@ func (ec *executionContext) field_Mutation_testLaunch_args(ctx context.Context, 
 		return nil, err
 	}
 	args["recoveryPointId"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_tickWaveStep_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "waveId",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNID2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["waveId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "index",
+		func(ctx context.Context, v any) (int, error) {
+			return ec.unmarshalNInt2int(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["index"] = arg1
 	return args, nil
 }
 
@@ -2806,6 +2829,50 @@ func (ec *executionContext) fieldContext_Mutation_setHostCutoverTime(ctx context
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_tickWaveStep(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_tickWaveStep(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().TickWaveStep(ctx, fc.Args["waveId"].(int), fc.Args["index"].(int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Wave) graphql.Marshaler {
+			return ec.marshalNWave2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚐWave(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_tickWaveStep(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Wave(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_tickWaveStep_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_setMigrationSettings(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3490,6 +3557,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setHostCutoverTime":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setHostCutoverTime(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "tickWaveStep":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_tickWaveStep(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++

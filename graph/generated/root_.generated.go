@@ -619,6 +619,7 @@ type ComplexityRoot struct {
 		StartWave                   func(childComplexity int, waveID int, input *model.StartWaveInput) int
 		SuggestApplications         func(childComplexity int) int
 		TestLaunch                  func(childComplexity int, migrationID int, recoveryPointID *int) int
+		TickWaveStep                func(childComplexity int, waveID int, index int) int
 		UpdateApplication           func(childComplexity int, id int, input ent.UpdateApplicationInput) int
 		UpdateDiscoverySource       func(childComplexity int, id int, input model.UpdateDiscoverySourceInput) int
 		UpdateHost                  func(childComplexity int, id int, input ent.UpdateHostInput) int
@@ -904,6 +905,7 @@ type ComplexityRoot struct {
 		Hooks              func(childComplexity int) int
 		HostCount          func(childComplexity int) int
 		ID                 func(childComplexity int) int
+		ManualSteps        func(childComplexity int) int
 		Members            func(childComplexity int) int
 		Name               func(childComplexity int) int
 		Ordinal            func(childComplexity int) int
@@ -963,6 +965,13 @@ type ComplexityRoot struct {
 		Point       func(childComplexity int) int
 		StatusCode  func(childComplexity int) int
 		Target      func(childComplexity int) int
+	}
+
+	WaveManualStep struct {
+		DoneAt func(childComplexity int) int
+		DoneBy func(childComplexity int) int
+		Index  func(childComplexity int) int
+		Name   func(childComplexity int) int
 	}
 
 	WaveMember struct {
@@ -3815,6 +3824,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.TestLaunch(childComplexity, args["migrationId"].(int), args["recoveryPointId"].(*int)), true
+	case "Mutation.tickWaveStep":
+		if e.ComplexityRoot.Mutation.TickWaveStep == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_tickWaveStep_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TickWaveStep(childComplexity, args["waveId"].(int), args["index"].(int)), true
 	case "Mutation.updateApplication":
 		if e.ComplexityRoot.Mutation.UpdateApplication == nil {
 			break
@@ -5156,6 +5176,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Wave.ID(childComplexity), true
+	case "Wave.manualSteps":
+		if e.ComplexityRoot.Wave.ManualSteps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.ManualSteps(childComplexity), true
 	case "Wave.members":
 		if e.ComplexityRoot.Wave.Members == nil {
 			break
@@ -5442,6 +5468,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WaveHookDelivery.Target(childComplexity), true
+
+	case "WaveManualStep.doneAt":
+		if e.ComplexityRoot.WaveManualStep.DoneAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveManualStep.DoneAt(childComplexity), true
+	case "WaveManualStep.doneBy":
+		if e.ComplexityRoot.WaveManualStep.DoneBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveManualStep.DoneBy(childComplexity), true
+	case "WaveManualStep.index":
+		if e.ComplexityRoot.WaveManualStep.Index == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveManualStep.Index(childComplexity), true
+	case "WaveManualStep.name":
+		if e.ComplexityRoot.WaveManualStep.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveManualStep.Name(childComplexity), true
 
 	case "WaveMember.bytes":
 		if e.ComplexityRoot.WaveMember.Bytes == nil {
@@ -12630,6 +12681,8 @@ input StartWaveInput {
   keepLast: Int
   keepDaily: Int
   hooks: [WaveHookInput!]
+  "Runbook steps someone ticks off (tickWaveStep) before the wave cuts over."
+  manualSteps: [String!]
 }
 
 type StartWavePayload {
@@ -12707,7 +12760,16 @@ type RunbookHost {
   hookDeliveries: [WaveHookDelivery!]!
 }
 
+"A manual runbook step of a wave."
+type WaveManualStep {
+  index: Int!
+  name: String!
+  doneBy: String!
+  doneAt: Time
+}
+
 extend type Wave {
+  manualSteps: [WaveManualStep!]!
   progress: WaveProgress!
   "Every step of every member, in the wave's order."
   runbook: [RunbookHost!]!
@@ -12728,6 +12790,8 @@ extend type Mutation {
   approveWave(waveId: ID!): Wave!
   "Set (or clear, without at) a host's own cutover time."
   setHostCutoverTime(waveId: ID!, hostId: ID!, at: Time): Wave!
+  "Tick off a manual runbook step (audited); the cutover waits for all of them."
+  tickWaveStep(waveId: ID!, index: Int!): Wave!
 }
 
 extend type Mutation {
@@ -14368,6 +14432,8 @@ func (ec *executionContext) childFields_Wave(ctx context.Context, field graphql.
 		return ec.fieldContext_Wave_plan(ctx, field)
 	case "members":
 		return ec.fieldContext_Wave_members(ctx, field)
+	case "manualSteps":
+		return ec.fieldContext_Wave_manualSteps(ctx, field)
 	case "progress":
 		return ec.fieldContext_Wave_progress(ctx, field)
 	case "runbook":
@@ -14440,6 +14506,20 @@ func (ec *executionContext) childFields_WaveHookDelivery(ctx context.Context, fi
 		return ec.fieldContext_WaveHookDelivery_durationMs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type WaveHookDelivery", field.Name)
+}
+
+func (ec *executionContext) childFields_WaveManualStep(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "index":
+		return ec.fieldContext_WaveManualStep_index(ctx, field)
+	case "name":
+		return ec.fieldContext_WaveManualStep_name(ctx, field)
+	case "doneBy":
+		return ec.fieldContext_WaveManualStep_doneBy(ctx, field)
+	case "doneAt":
+		return ec.fieldContext_WaveManualStep_doneAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WaveManualStep", field.Name)
 }
 
 func (ec *executionContext) childFields_WaveMember(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

@@ -1031,6 +1031,98 @@ func (ec *executionContext) fieldContext_WaveHookDelivery_durationMs(_ context.C
 	return graphql.NewScalarFieldContext("WaveHookDelivery", field, false, false, "Int")
 }
 
+func (ec *executionContext) _WaveManualStep_index(ctx context.Context, field graphql.CollectedField, obj *model.WaveManualStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WaveManualStep_index(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Index, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WaveManualStep_index(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WaveManualStep", field, false, false, "Int")
+}
+
+func (ec *executionContext) _WaveManualStep_name(ctx context.Context, field graphql.CollectedField, obj *model.WaveManualStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WaveManualStep_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WaveManualStep_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WaveManualStep", field, false, false, "String")
+}
+
+func (ec *executionContext) _WaveManualStep_doneBy(ctx context.Context, field graphql.CollectedField, obj *model.WaveManualStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WaveManualStep_doneBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DoneBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WaveManualStep_doneBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WaveManualStep", field, false, false, "String")
+}
+
+func (ec *executionContext) _WaveManualStep_doneAt(ctx context.Context, field graphql.CollectedField, obj *model.WaveManualStep) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WaveManualStep_doneAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DoneAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WaveManualStep_doneAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WaveManualStep", field, false, false, "Time")
+}
+
 func (ec *executionContext) _WaveProgress_hosts(ctx context.Context, field graphql.CollectedField, obj *model.WaveProgress) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1334,7 +1426,7 @@ func (ec *executionContext) unmarshalInputStartWaveInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"parallel", "cutoverAt", "cutoverEndsAt", "cutoverWindows", "hostCutovers", "approverRole", "cloudAccountId", "rateLimit", "rpoMinutes", "keepLast", "keepDaily", "hooks"}
+	fieldsInOrder := [...]string{"parallel", "cutoverAt", "cutoverEndsAt", "cutoverWindows", "hostCutovers", "approverRole", "cloudAccountId", "rateLimit", "rpoMinutes", "keepLast", "keepDaily", "hooks", "manualSteps"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -1425,6 +1517,13 @@ func (ec *executionContext) unmarshalInputStartWaveInput(ctx context.Context, ob
 				return it, err
 			}
 			it.Hooks = data
+		case "manualSteps":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("manualSteps"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ManualSteps = data
 		}
 	}
 	return it, nil
@@ -1921,6 +2020,54 @@ func (ec *executionContext) _WaveHookDelivery(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var waveManualStepImplementors = []string{"WaveManualStep"}
+
+func (ec *executionContext) _WaveManualStep(ctx context.Context, sel ast.SelectionSet, obj *model.WaveManualStep) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, waveManualStepImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WaveManualStep")
+		case "index":
+			out.Values[i] = ec._WaveManualStep_index(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._WaveManualStep_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "doneBy":
+			out.Values[i] = ec._WaveManualStep_doneBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "doneAt":
+			out.Values[i] = ec._WaveManualStep_doneAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var waveProgressImplementors = []string{"WaveProgress"}
 
 func (ec *executionContext) _WaveProgress(ctx context.Context, sel ast.SelectionSet, obj *model.WaveProgress) graphql.Marshaler {
@@ -2167,6 +2314,30 @@ func (ec *executionContext) marshalNWaveHookDelivery2ᚖgithubᚗcomᚋferryᚑm
 func (ec *executionContext) unmarshalNWaveHookInput2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐWaveHookInput(ctx context.Context, v any) (*model.WaveHookInput, error) {
 	res, err := ec.unmarshalInputWaveHookInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNWaveManualStep2ᚕᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐWaveManualStepᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.WaveManualStep) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNWaveManualStep2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐWaveManualStep(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNWaveManualStep2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐWaveManualStep(ctx context.Context, sel ast.SelectionSet, v *model.WaveManualStep) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WaveManualStep!")
+		return graphql.Null
+	}
+	return ec._WaveManualStep(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNWaveProgress2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐWaveProgress(ctx context.Context, sel ast.SelectionSet, v *model.WaveProgress) graphql.Marshaler {

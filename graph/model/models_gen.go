@@ -387,6 +387,8 @@ type StartWaveInput struct {
 	KeepLast  *int             `json:"keepLast,omitempty"`
 	KeepDaily *int             `json:"keepDaily,omitempty"`
 	Hooks     []*WaveHookInput `json:"hooks,omitempty"`
+	// Runbook steps someone ticks off (tickWaveStep) before the wave cuts over.
+	ManualSteps []string `json:"manualSteps,omitempty"`
 }
 
 type StartWavePayload struct {
@@ -485,6 +487,14 @@ type WaveHookInput struct {
 	MustSucceed *bool `json:"mustSucceed,omitempty"`
 	// The webhook's HMAC key (X-Ferry-Signature); kept sealed, never returned.
 	Secret *string `json:"secret,omitempty"`
+}
+
+// A manual runbook step of a wave.
+type WaveManualStep struct {
+	Index  int        `json:"index"`
+	Name   string     `json:"name"`
+	DoneBy string     `json:"doneBy"`
+	DoneAt *time.Time `json:"doneAt,omitempty"`
 }
 
 // A wave's run at a glance.

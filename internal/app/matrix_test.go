@@ -175,6 +175,7 @@ var authzMatrix = []struct{ op, own, other string }{
 	{"Mutation.approveWave", operUp, operUpB},
 	{"Mutation.setHostCutoverTime", operUp, operUpB},
 	{"Mutation.setMigrationSettings", operUp, operUpB},
+	{"Mutation.tickWaveStep", operUp, operUpB},
 	{"Mutation.generatePlan", consUp, consRefB},
 	{"Mutation.movePlanHost", consUp, consUpB},
 	{"Mutation.runAssessment", consUp, none},
@@ -620,6 +621,10 @@ func (m *matrixRun) cellOf(op string, s *matrixSide, actor string) matrixCell {
 		id, host := m.newWave(s, wave.StatusReplicating, "")
 		return matrixCell{query: `mutation($id: ID!, $h: ID!, $at: Time) { setHostCutoverTime(waveId: $id, hostId: $h, at: $at) { id } }`,
 			vars: map[string]any{"id": id, "h": host, "at": time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)}, target: id}
+	case "Mutation.tickWaveStep":
+		id, _ := m.newWave(s, wave.StatusReplicating, "")
+		m.ts.App.DB.Client.Wave.UpdateOneID(id).SetManualSteps([]map[string]any{{"name": "freeze changes"}}).ExecX(m.ctx(s))
+		return matrixCell{query: `mutation($id: ID!) { tickWaveStep(waveId: $id, index: 0) { id } }`, vars: map[string]any{"id": id}, target: id}
 	case "Mutation.setMigrationSettings":
 		id := m.newMigration(s, ferry.MigrationSyncing, false)
 		return matrixCell{query: `mutation($id: ID!) { setMigrationSettings(migrationId: $id, rpoMinutes: 30, keepLast: 5) { id } }`, vars: map[string]any{"id": id}, target: id}

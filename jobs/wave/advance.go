@@ -70,7 +70,8 @@ func (o *Orchestrator) advance(ctx context.Context, c *ent.Client, waveID int) (
 			active++
 		}
 	}
-	approved := w.ApproverRole == "" || w.ApprovedBy != ""
+	left := stepsLeft(w)
+	approved := (w.ApproverRole == "" || w.ApprovedBy != "") && len(left) == 0
 	var end time.Time
 	if w.RunCutoverEndsAt != nil {
 		end = *w.RunCutoverEndsAt
@@ -119,7 +120,7 @@ func (o *Orchestrator) advance(ctx context.Context, c *ent.Client, waveID int) (
 			r.state, r.msg = wavemember.RunStateHeld, "the cutover window closed at "+end.Format(time.RFC3339)+" before it could cut over: give it a cutover time"
 		case st == ferry.MigrationCutoverReady && !approved:
 			waitApproval = true
-			r.state, r.msg = wavemember.RunStateStarted, "ready; the cutover waits for approval by a user with role "+w.ApproverRole
+			r.state, r.msg = wavemember.RunStateStarted, "ready; the cutover waits for "+gate(w, left)
 		case st == ferry.MigrationCutoverReady && paused:
 			r.state, r.msg = wavemember.RunStateStarted, "ready; the wave is paused"
 		case st == ferry.MigrationCutoverReady:
@@ -349,10 +350,10 @@ func summarize(w *ent.Wave, runs []*hostRun, now, end time.Time, paused, waitApp
 	gone := len(by[wavemember.RunStateRolledBack]) + len(by[wavemember.RunStateFailed])
 	noAgent := len(by[wavemember.RunStateNoAgent])
 	var parts []string
-	if waitApproval {
-		parts = append(parts, "the cutover waits for approval by a user with role "+w.ApproverRole)
-	} else if w.ApproverRole != "" && w.ApprovedBy == "" {
-		parts = append(parts, "the cutover needs approval by a user with role "+w.ApproverRole)
+	if g := gate(w, stepsLeft(w)); g != "" && waitApproval {
+		parts = append(parts, "the cutover waits for "+g)
+	} else if g != "" {
+		parts = append(parts, "the cutover needs "+g)
 	}
 	if l := by[wavemember.RunStateHeld]; len(l) > 0 {
 		parts = append(parts, "held: "+names(l, "; "))
@@ -388,6 +389,19 @@ func summarize(w *ent.Wave, runs []*hostRun, now, end time.Time, paused, waitApp
 		return wave.StatusReady, msg, false
 	}
 	return wave.StatusReplicating, msg, false
+}
+
+// gate says what the wave's cutover still waits for besides time: an
+// approval, manual steps ("" when nothing).
+func gate(w *ent.Wave, left []string) string {
+	var parts []string
+	if w.ApproverRole != "" && w.ApprovedBy == "" {
+		parts = append(parts, "approval by a user with role "+w.ApproverRole)
+	}
+	if len(left) > 0 {
+		parts = append(parts, "the runbook's manual steps: "+names(left, ", "))
+	}
+	return strings.Join(parts, " and ")
 }
 
 // lastWords says what a migration last reported.

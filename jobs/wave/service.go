@@ -82,7 +82,11 @@ func (o *Orchestrator) StartWave(ctx context.Context, waveID int, req ferry.Wave
 				return err
 			}
 		}
-		upd := c.Wave.UpdateOneID(w.ID).SetStatus(wave.StatusReplicating).SetRunSettings(settings).SetRunStartedAt(now).
+		steps, err := manualSteps(req.ManualSteps)
+		if err != nil {
+			return err
+		}
+		upd := c.Wave.UpdateOneID(w.ID).SetStatus(wave.StatusReplicating).SetRunSettings(settings).SetRunStartedAt(now).SetManualSteps(steps).
 			SetRunStartedBy(req.StartedBy).SetRunCutoverAt(start).SetApproverRole(req.ApproverRole).SetApprovedBy("").ClearApprovedAt().
 			SetRunMessage("")
 		if end.IsZero() {
@@ -225,6 +229,66 @@ func (o *Orchestrator) settings(w *ent.Wave, req ferry.WaveStart, now time.Time)
 		s["cutoverWindows"] = req.CutoverWindows
 	}
 	return s, start, end, nil
+}
+
+// maxManualSteps bounds a wave's manual runbook steps.
+const maxManualSteps = 20
+
+// manualSteps checks the manual steps of a start.
+func manualSteps(names []string) ([]map[string]any, error) {
+	if len(names) > maxManualSteps {
+		return nil, ferry.Errorf(ferry.EINVALID, "manualSteps: at most %d, got %d", maxManualSteps, len(names))
+	}
+	out := []map[string]any{}
+	for i, n := range names {
+		n = strings.TrimSpace(n)
+		if n == "" || len(n) > 200 {
+			return nil, ferry.Errorf(ferry.EINVALID, "manualSteps[%d]: want a name of 1 to 200 characters", i)
+		}
+		out = append(out, map[string]any{"name": n})
+	}
+	return out, nil
+}
+
+// stepsLeft names the manual steps not yet ticked off.
+func stepsLeft(w *ent.Wave) []string {
+	var out []string
+	for _, s := range w.ManualSteps {
+		if by, _ := s["doneBy"].(string); by == "" {
+			name, _ := s["name"].(string)
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// TickWaveStep implements ferry.WaveService.
+func (o *Orchestrator) TickWaveStep(ctx context.Context, waveID, index int, by string) error {
+	return o.inTx(ctx, func(ctx context.Context, c *ent.Client) error {
+		w, err := getWave(ctx, c, waveID)
+		if err != nil {
+			return err
+		}
+		if index < 0 || index >= len(w.ManualSteps) {
+			return ferry.Errorf(ferry.EINVALID, "wave %s has %d manual steps; there is no step %d", w.Name, len(w.ManualSteps), index)
+		}
+		if done, _ := w.ManualSteps[index]["doneBy"].(string); done != "" {
+			return ferry.Errorf(ferry.ECONFLICT, "step %q was ticked off by %s already", w.ManualSteps[index]["name"], done)
+		}
+		steps := make([]map[string]any, len(w.ManualSteps))
+		for i, s := range w.ManualSteps {
+			steps[i] = map[string]any{}
+			for k, v := range s {
+				steps[i][k] = v
+			}
+		}
+		steps[index]["doneBy"], steps[index]["doneAt"] = by, o.now().Format(time.RFC3339)
+		return c.Wave.UpdateOneID(w.ID).SetManualSteps(steps).Exec(ctx)
+	}, func(ctx context.Context) {
+		if running2(ctx, o, waveID) {
+			o.enqueue(ctx, waveID, time.Time{})
+		}
+	})
 }
 
 // planParallel is the plan's parallel_migrations (10 when it names none).

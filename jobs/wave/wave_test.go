@@ -300,6 +300,7 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"approver", ferry.WaveStart{CutoverAt: &soon, ApproverRole: "viewer"}, "approverRole \"viewer\""},
 		{"foreign host", ferry.WaveStart{CutoverAt: &soon, HostCutoverAt: map[int]time.Time{123456: soon}}, "host 123456 is not a member"},
 		{"host time past", ferry.WaveStart{CutoverAt: &soon, HostCutoverAt: map[int]time.Time{e.hosts[0].ID: past}}, "web1's time"},
+		{"empty manual step", ferry.WaveStart{CutoverAt: &soon, ManualSteps: []string{"ok", " "}}, "manualSteps[1]"},
 	}
 	for _, c := range cases {
 		_, err := e.o.StartWave(e.ctx, e.wave.ID, c.req)
@@ -429,5 +430,41 @@ func TestRefusedFinalPassEndsInARollbackNotAStuckWave(t *testing.T) {
 	ms := e.members()
 	if ms["web2"].RunState != wavemember.RunStateCutOver || ms["web1"].RunState != wavemember.RunStateRolledBack || !strings.Contains(ms["web1"].RunMessage, "did not finish within 5s") {
 		t.Errorf("web1 %s %q, web2 %s; wave %q", ms["web1"].RunState, ms["web1"].RunMessage, ms["web2"].RunState, w.RunMessage)
+	}
+}
+
+// TestManualStepsHoldTheCutoverUntilTickedOff: a ready host past its time
+// is not cut over while a manual runbook step is open; ticking it off (once:
+// a second tick is a conflict) lets it cut over.
+func TestManualStepsHoldTheCutoverUntilTickedOff(t *testing.T) {
+	e := newEnv(t, 1)
+	e.work()
+	at := time.Now().Add(time.Second)
+	if _, err := e.o.StartWave(e.ctx, e.wave.ID, ferry.WaveStart{CutoverAt: &at, ManualSteps: []string{"freeze changes", "tell the owner"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.o.TickWaveStep(e.ctx, e.wave.ID, 0, "op@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.o.TickWaveStep(e.ctx, e.wave.ID, 0, "op@example.com"); ferry.ErrorCode(err) != ferry.ECONFLICT {
+		t.Errorf("second tick: %v", err)
+	}
+	if err := e.o.TickWaveStep(e.ctx, e.wave.ID, 7, "op@example.com"); ferry.ErrorCode(err) != ferry.EINVALID {
+		t.Errorf("tick of step 7: %v", err)
+	}
+	waitFor(t, "the host ready past its time", 3*time.Minute, func() bool {
+		m := e.migOf("web1")
+		return m != nil && m.State == ferry.MigrationCutoverReady && time.Now().After(at)
+	})
+	e.o.Advance(e.ctx, e.wave.ID)
+	if w := e.getWave(); !strings.Contains(w.RunMessage, "manual steps: tell the owner") || len(e.cutoverSteps(e.migOf("web1").ID)) != 0 {
+		t.Fatalf("wave %q, cutover steps %d; want it waiting for 'tell the owner'", w.RunMessage, len(e.cutoverSteps(e.migOf("web1").ID)))
+	}
+	if err := e.o.TickWaveStep(e.ctx, e.wave.ID, 1, "owner@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	w := e.waitWave("done", 3*time.Minute)
+	if by, _ := w.ManualSteps[1]["doneBy"].(string); by != "owner@example.com" {
+		t.Errorf("manual steps on the row: %v", w.ManualSteps)
 	}
 }

@@ -376,6 +376,8 @@ export default {
     seeding: 'Offline seeding: {n} host(s), {bytes}',
   },
   waveRun: {
+    manualSteps: 'Manual steps',
+    manualHint: 'One per line, e.g. freeze changes',
     title: 'Run',
     run: 'Run this wave',
     pause: 'Pause',

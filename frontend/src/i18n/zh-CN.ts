@@ -378,6 +378,8 @@ const zhCN: typeof en = {
     seeding: '离线种子：{n} 台主机，{bytes}',
   },
   waveRun: {
+    manualSteps: '人工步骤',
+    manualHint: '每行一个，例如：冻结变更',
     title: '运行',
     run: '运行此波次',
     pause: '暂停',

@@ -48,6 +48,7 @@ export const WaveRunQuery = graphql(`
         id status runMessage runCutoverAt runCutoverEndsAt approverRole approvedBy approvedAt runStartedBy finishedAt
         progress { hosts bytesTotal bytesDone maxLagSeconds parallel nextCutoverAt cutoverEndsAt byState { state count } }
         hooks { name point kind url script mustSucceed }
+        manualSteps { index name doneBy doneAt }
         runbook {
           host { id name }
           member { id runState runMessage cutoverAt }
@@ -76,4 +77,8 @@ export const ResumeWaveMutation = graphql(`
 
 export const ApproveWaveMutation = graphql(`
   mutation ApproveWave($waveId: ID!) { approveWave(waveId: $waveId) { id approvedBy } }
+`)
+
+export const TickWaveStepMutation = graphql(`
+  mutation TickWaveStep($waveId: ID!, $index: Int!) { tickWaveStep(waveId: $waveId, index: $index) { id } }
 `)
