@@ -264,3 +264,85 @@ func manualSteps(w *ent.Wave) []*model.WaveManualStep {
 	}
 	return out
 }
+
+// waveKey is what a wave's run looks like to a subscriber: the newest
+// write to the wave, its members and their migrations, and how many.
+type waveKey struct {
+	wave, members, migrations int64
+	n                         int
+}
+
+// readWaveKey reads the key in three queries (the wave, its members'
+// update times and migration ids, those migrations' update times).
+func readWaveKey(ctx context.Context, c *ent.Client, id int) (*ent.Wave, waveKey, error) {
+	var k waveKey
+	w, err := c.Wave.Get(ctx, id)
+	if err != nil {
+		return nil, k, err
+	}
+	k.wave = w.UpdatedAt.UnixNano()
+	ms, err := c.WaveMember.Query().Where(wavemember.HasWaveWith(wave.ID(id))).Select(wavemember.FieldUpdatedAt, wavemember.FieldMigrationID).All(ctx)
+	if err != nil {
+		return nil, k, err
+	}
+	var ids []int
+	for _, m := range ms {
+		k.members = max(k.members, m.UpdatedAt.UnixNano())
+		if m.MigrationID != nil {
+			ids = append(ids, *m.MigrationID)
+		}
+	}
+	k.n = len(ms)
+	if len(ids) > 0 {
+		migs, err := c.Migration.Query().Where(migration.IDIn(ids...)).Select(migration.FieldUpdatedAt).All(ctx)
+		if err != nil {
+			return nil, k, err
+		}
+		for _, m := range migs {
+			k.migrations = max(k.migrations, m.UpdatedAt.UnixNano())
+		}
+	}
+	return w, k, nil
+}
+
+// watchWave emits the wave on out at once and after every change, until
+// ctx ends or reads keep failing.
+func (r *Resolver) watchWave(ctx context.Context, id int, first *ent.Wave, key waveKey, every time.Duration, out chan<- *ent.Wave) {
+	defer close(out)
+	select {
+	case out <- first:
+	case <-ctx.Done():
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		w, k, err := readWaveKey(ctx, r.Client, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if failures++; failures >= progressFailures {
+				r.Log.ErrorContext(ctx, "waveProgress: giving up", "wave", id, "error", err)
+				return
+			}
+			continue
+		}
+		failures = 0
+		if k == key {
+			continue
+		}
+		key = k
+		select {
+		case out <- w:
+		case <-ctx.Done():
+			return
+		}
+	}
+}

@@ -120,6 +120,27 @@ func (r *mutationResolver) SetMigrationSettings(ctx context.Context, migrationID
 	return ent.FromContext(ctx).Migration.Get(ctx, migrationID)
 }
 
+// WaveProgress is the resolver for the waveProgress field.
+func (r *subscriptionResolver) WaveProgress(ctx context.Context, waveID int) (<-chan *ent.Wave, error) {
+	if _, err := require(ctx, viewer.RoleViewer); err != nil {
+		return nil, err
+	}
+	w, key, err := readWaveKey(ctx, r.Client, waveID)
+	if ent.IsNotFound(err) {
+		return nil, ferry.Errorf(ferry.ENOTFOUND, "wave %d not found", waveID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	every := r.ProgressEvery
+	if every <= 0 {
+		every = defaultProgressEvery
+	}
+	out := make(chan *ent.Wave)
+	go r.watchWave(ctx, waveID, w, key, every, out)
+	return out, nil
+}
+
 // ManualSteps is the resolver for the manualSteps field.
 func (r *waveResolver) ManualSteps(ctx context.Context, obj *ent.Wave) ([]*model.WaveManualStep, error) {
 	return manualSteps(obj), nil

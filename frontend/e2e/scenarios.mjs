@@ -486,6 +486,8 @@ export const scenarios = [
       await page.locator('[data-test=run-wave-submit]').click()
       await page.locator('.el-message--success', { hasText: 'hosts started' }).waitFor()
       await page.locator('[data-test=wave-run-status][data-status=replicating]').waitFor()
+      // Changes arrive over the waveProgress subscription (websocket).
+      await page.locator('[data-test=wave-live][data-streaming=true]').waitFor({ timeout: 30000 })
       await page.locator('[data-test=runbook] [data-test=runbook-host]').first().waitFor()
       await shot('runbook')
       const rows = await page.locator('[data-test=runbook] [data-test=runbook-host]').count()

@@ -830,6 +830,7 @@ type ComplexityRoot struct {
 
 	Subscription struct {
 		MigrationProgress func(childComplexity int, ids []int) int
+		WaveProgress      func(childComplexity int, waveID int) int
 	}
 
 	SuggestApplicationsPayload struct {
@@ -4874,6 +4875,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.MigrationProgress(childComplexity, args["ids"].([]int)), true
+	case "Subscription.waveProgress":
+		if e.ComplexityRoot.Subscription.WaveProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_waveProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.WaveProgress(childComplexity, args["waveId"].(int)), true
 
 	case "SuggestApplicationsPayload.labelConflicts":
 		if e.ComplexityRoot.SuggestApplicationsPayload.LabelConflicts == nil {
@@ -12797,6 +12809,15 @@ extend type Mutation {
 extend type Mutation {
   "A migration's own RPO (minutes between sync passes, 1 to 10080; 0 = the server's) and recovery point retention."
   setMigrationSettings(migrationId: ID!, rpoMinutes: Int, keepLast: Int, keepDaily: Int): Migration!
+}
+
+extend type Subscription {
+  """
+  Emits the wave at once, then whenever it, one of its members or one of
+  their migrations changes (the server reads the rows every second). Another
+  tenant's wave, or an unknown id, is NOT_FOUND.
+  """
+  waveProgress(waveId: ID!): Wave!
 }
 `, BuiltIn: false},
 }

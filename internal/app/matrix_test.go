@@ -189,6 +189,7 @@ var authzMatrix = []struct{ op, own, other string }{
 	{"Mutation.splitApplicationSuggestion", consUp, consUpB},
 
 	{"Subscription.migrationProgress", everyone, hidden},
+	{"Subscription.waveProgress", everyone, hidden},
 }
 
 // matrixSide is the tenant a cell's objects belong to.
@@ -721,6 +722,9 @@ func (m *matrixRun) cellOf(op string, s *matrixSide, actor string) matrixCell {
 		first := int(db.ApplicationSuggestion.GetX(m.sys, id).Members[0]["id"].(float64))
 		return matrixCell{query: `mutation($id: ID!, $h: [ID!]!) { splitApplicationSuggestion(id: $id, hostIds: $h, name: "split") { id hostCount } }`,
 			vars: map[string]any{"id": id, "h": []int{first}}}
+	case "Subscription.waveProgress":
+		id := s.seed["Wave"]
+		return matrixCell{query: `subscription($id: ID!) { waveProgress(waveId: $id) { id } }`, vars: map[string]any{"id": id}, target: id, sub: true}
 	case "Subscription.migrationProgress":
 		ids := []int{s.seed["Migration"]}
 		if !own {
@@ -892,14 +896,18 @@ func (m *matrixRun) subscribe(c *client, cell matrixCell) (string, string) {
 			return "F", ""
 		case "UNAUTHENTICATED":
 			return "U", ""
+		case "NOT_FOUND":
+			return "N", ""
 		}
 		return "E", string(msg.Payload)
 	}
 	if id := m.foreignID(p.Data); id != 0 && c != m.actors["platform"] {
 		return "A", "" // reported as a leak by the caller's id check
 	}
-	if dig(p.Data, "migrationProgress", "id") == strconv.Itoa(cell.target) {
-		return "A", ""
+	for _, field := range []string{"migrationProgress", "waveProgress"} {
+		if dig(p.Data, field, "id") == strconv.Itoa(cell.target) {
+			return "A", ""
+		}
 	}
 	return "N", ""
 }

@@ -71,6 +71,7 @@ type Documents = {
     "\n  mutation ResumeWave($waveId: ID!) { resumeWave(waveId: $waveId) { id status } }\n": typeof types.ResumeWaveDocument,
     "\n  mutation ApproveWave($waveId: ID!) { approveWave(waveId: $waveId) { id approvedBy } }\n": typeof types.ApproveWaveDocument,
     "\n  mutation TickWaveStep($waveId: ID!, $index: Int!) { tickWaveStep(waveId: $waveId, index: $index) { id } }\n": typeof types.TickWaveStepDocument,
+    "\n  subscription WaveProgress($waveId: ID!) { waveProgress(waveId: $waveId) { id status updatedAt } }\n": typeof types.WaveProgressDocument,
     "\n  query TopologyHosts($after: Cursor, $where: HostWhereInput) {\n    hosts(first: 1000, after: $after, where: $where, orderBy: [{ field: NAME, direction: ASC }]) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges {\n        node {\n          id name environment\n          application { id name }\n          waveMemberships { wave { id name ordinal plan { id name } } }\n        }\n      }\n    }\n  }\n": typeof types.TopologyHostsDocument,
     "\n  query TopologyConnections($after: Cursor, $where: ConnectionWhereInput) {\n    connections(first: 1000, after: $after, where: $where, orderBy: { field: BYTES, direction: DESC }) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges { node { id srcHostID dstHostID port protocol bytes count } }\n    }\n  }\n": typeof types.TopologyConnectionsDocument,
     "\n  query TopologyApplications {\n    applications(first: 500, orderBy: { field: NAME, direction: ASC }) {\n      edges { node { id name } }\n    }\n  }\n": typeof types.TopologyApplicationsDocument,
@@ -134,6 +135,7 @@ const documents: Documents = {
     "\n  mutation ResumeWave($waveId: ID!) { resumeWave(waveId: $waveId) { id status } }\n": types.ResumeWaveDocument,
     "\n  mutation ApproveWave($waveId: ID!) { approveWave(waveId: $waveId) { id approvedBy } }\n": types.ApproveWaveDocument,
     "\n  mutation TickWaveStep($waveId: ID!, $index: Int!) { tickWaveStep(waveId: $waveId, index: $index) { id } }\n": types.TickWaveStepDocument,
+    "\n  subscription WaveProgress($waveId: ID!) { waveProgress(waveId: $waveId) { id status updatedAt } }\n": types.WaveProgressDocument,
     "\n  query TopologyHosts($after: Cursor, $where: HostWhereInput) {\n    hosts(first: 1000, after: $after, where: $where, orderBy: [{ field: NAME, direction: ASC }]) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges {\n        node {\n          id name environment\n          application { id name }\n          waveMemberships { wave { id name ordinal plan { id name } } }\n        }\n      }\n    }\n  }\n": types.TopologyHostsDocument,
     "\n  query TopologyConnections($after: Cursor, $where: ConnectionWhereInput) {\n    connections(first: 1000, after: $after, where: $where, orderBy: { field: BYTES, direction: DESC }) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges { node { id srcHostID dstHostID port protocol bytes count } }\n    }\n  }\n": types.TopologyConnectionsDocument,
     "\n  query TopologyApplications {\n    applications(first: 500, orderBy: { field: NAME, direction: ASC }) {\n      edges { node { id name } }\n    }\n  }\n": types.TopologyApplicationsDocument,
@@ -382,6 +384,10 @@ export function graphql(source: "\n  mutation ApproveWave($waveId: ID!) { approv
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  mutation TickWaveStep($waveId: ID!, $index: Int!) { tickWaveStep(waveId: $waveId, index: $index) { id } }\n"): (typeof documents)["\n  mutation TickWaveStep($waveId: ID!, $index: Int!) { tickWaveStep(waveId: $waveId, index: $index) { id } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription WaveProgress($waveId: ID!) { waveProgress(waveId: $waveId) { id status updatedAt } }\n"): (typeof documents)["\n  subscription WaveProgress($waveId: ID!) { waveProgress(waveId: $waveId) { id status updatedAt } }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -82,3 +82,7 @@ export const ApproveWaveMutation = graphql(`
 export const TickWaveStepMutation = graphql(`
   mutation TickWaveStep($waveId: ID!, $index: Int!) { tickWaveStep(waveId: $waveId, index: $index) { id } }
 `)
+
+export const WaveProgressSubscription = graphql(`
+  subscription WaveProgress($waveId: ID!) { waveProgress(waveId: $waveId) { id status updatedAt } }
+`)
