@@ -1,2 +1,0 @@
--- Add column "manual_steps" to table: "waves"
-ALTER TABLE `waves` ADD COLUMN `manual_steps` json NULL;
