@@ -376,6 +376,7 @@ export default {
     seeding: 'Offline seeding: {n} host(s), {bytes}',
   },
   waveRun: {
+    lag: 'Largest lag',
     manualSteps: 'Manual steps',
     manualHint: 'One per line, e.g. freeze changes',
     title: 'Run',

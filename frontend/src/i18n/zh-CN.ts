@@ -378,6 +378,7 @@ const zhCN: typeof en = {
     seeding: '离线种子：{n} 台主机，{bytes}',
   },
   waveRun: {
+    lag: '最大延迟',
     manualSteps: '人工步骤',
     manualHint: '每行一个，例如：冻结变更',
     title: '运行',
