@@ -66,6 +66,13 @@ type Documents = {
     "\n  mutation GeneratePlan($input: GeneratePlanInput!) {\n    generatePlan(input: $input) { id name target status error }\n  }\n": typeof types.GeneratePlanDocument,
     "\n  mutation MovePlanHost($planId: ID!, $hostId: ID!, $toWave: Int!, $wholeGroup: Boolean, $confirm: Boolean) {\n    movePlanHost(planId: $planId, hostId: $hostId, toWave: $toWave, wholeGroup: $wholeGroup, confirm: $confirm) {\n      saved\n      violations { kind message hostIDs }\n      plan { id status }\n    }\n  }\n": typeof types.MovePlanHostDocument,
     "\n  query WaveReasons($id: ID!) {\n    node(id: $id) { ... on Wave { id members { id reasons { kind code params } } } }\n  }\n": typeof types.WaveReasonsDocument,
+    "\n  query WaveRun($id: ID!) {\n    node(id: $id) {\n      __typename\n      ... on Wave {\n        id status runMessage runCutoverAt runCutoverEndsAt approverRole approvedBy approvedAt runStartedBy finishedAt\n        progress { hosts bytesTotal bytesDone maxLagSeconds parallel nextCutoverAt cutoverEndsAt byState { state count } }\n        hooks { name point kind url script mustSucceed }\n        manualSteps { index name doneBy doneAt }\n        runbook {\n          host { id name }\n          member { id runState runMessage cutoverAt }\n          migration { id state percent }\n          steps { kind phase status lastError events { at level message } }\n          hookDeliveries { at point hook attempt statusCode ok error }\n        }\n      }\n    }\n  }\n": typeof types.WaveRunDocument,
+    "\n  mutation StartWave($waveId: ID!, $input: StartWaveInput) {\n    startWave(waveId: $waveId, input: $input) { started queued noAgent wave { id status } }\n  }\n": typeof types.StartWaveDocument,
+    "\n  mutation PauseWave($waveId: ID!) { pauseWave(waveId: $waveId) { id status } }\n": typeof types.PauseWaveDocument,
+    "\n  mutation ResumeWave($waveId: ID!) { resumeWave(waveId: $waveId) { id status } }\n": typeof types.ResumeWaveDocument,
+    "\n  mutation ApproveWave($waveId: ID!) { approveWave(waveId: $waveId) { id approvedBy } }\n": typeof types.ApproveWaveDocument,
+    "\n  mutation TickWaveStep($waveId: ID!, $index: Int!) { tickWaveStep(waveId: $waveId, index: $index) { id } }\n": typeof types.TickWaveStepDocument,
+    "\n  subscription WaveProgress($waveId: ID!) { waveProgress(waveId: $waveId) { id status updatedAt } }\n": typeof types.WaveProgressDocument,
     "\n  query Topology($planId: ID, $focus: String, $first: Int, $offset: Int, $maxEdges: Int) {\n    topology(planId: $planId, focus: $focus, first: $first, offset: $offset, maxEdges: $maxEdges) {\n      plan { id name }\n      waves hosts totalNodes totalEdges omittedEdges cycleCount spanCycles noiseConnections offset hasNextPage\n      focus { key kind label hosts }\n      nodes { key kind label refId hosts environment wave waves members cycles suggested }\n      edges { source target connections weight bytes crossWeight ports inCycle }\n      cycles { chain size betweenGroups nodes spans }\n    }\n  }\n": typeof types.TopologyDocument,
     "\n  query TopologyPlans {\n    plans(first: 50, where: { statusIn: [ready, infeasible] }, orderBy: { field: CREATED_AT, direction: DESC }) {\n      edges { node { id name } }\n    }\n  }\n": typeof types.TopologyPlansDocument,
 };
@@ -122,6 +129,13 @@ const documents: Documents = {
     "\n  mutation GeneratePlan($input: GeneratePlanInput!) {\n    generatePlan(input: $input) { id name target status error }\n  }\n": types.GeneratePlanDocument,
     "\n  mutation MovePlanHost($planId: ID!, $hostId: ID!, $toWave: Int!, $wholeGroup: Boolean, $confirm: Boolean) {\n    movePlanHost(planId: $planId, hostId: $hostId, toWave: $toWave, wholeGroup: $wholeGroup, confirm: $confirm) {\n      saved\n      violations { kind message hostIDs }\n      plan { id status }\n    }\n  }\n": types.MovePlanHostDocument,
     "\n  query WaveReasons($id: ID!) {\n    node(id: $id) { ... on Wave { id members { id reasons { kind code params } } } }\n  }\n": types.WaveReasonsDocument,
+    "\n  query WaveRun($id: ID!) {\n    node(id: $id) {\n      __typename\n      ... on Wave {\n        id status runMessage runCutoverAt runCutoverEndsAt approverRole approvedBy approvedAt runStartedBy finishedAt\n        progress { hosts bytesTotal bytesDone maxLagSeconds parallel nextCutoverAt cutoverEndsAt byState { state count } }\n        hooks { name point kind url script mustSucceed }\n        manualSteps { index name doneBy doneAt }\n        runbook {\n          host { id name }\n          member { id runState runMessage cutoverAt }\n          migration { id state percent }\n          steps { kind phase status lastError events { at level message } }\n          hookDeliveries { at point hook attempt statusCode ok error }\n        }\n      }\n    }\n  }\n": types.WaveRunDocument,
+    "\n  mutation StartWave($waveId: ID!, $input: StartWaveInput) {\n    startWave(waveId: $waveId, input: $input) { started queued noAgent wave { id status } }\n  }\n": types.StartWaveDocument,
+    "\n  mutation PauseWave($waveId: ID!) { pauseWave(waveId: $waveId) { id status } }\n": types.PauseWaveDocument,
+    "\n  mutation ResumeWave($waveId: ID!) { resumeWave(waveId: $waveId) { id status } }\n": types.ResumeWaveDocument,
+    "\n  mutation ApproveWave($waveId: ID!) { approveWave(waveId: $waveId) { id approvedBy } }\n": types.ApproveWaveDocument,
+    "\n  mutation TickWaveStep($waveId: ID!, $index: Int!) { tickWaveStep(waveId: $waveId, index: $index) { id } }\n": types.TickWaveStepDocument,
+    "\n  subscription WaveProgress($waveId: ID!) { waveProgress(waveId: $waveId) { id status updatedAt } }\n": types.WaveProgressDocument,
     "\n  query Topology($planId: ID, $focus: String, $first: Int, $offset: Int, $maxEdges: Int) {\n    topology(planId: $planId, focus: $focus, first: $first, offset: $offset, maxEdges: $maxEdges) {\n      plan { id name }\n      waves hosts totalNodes totalEdges omittedEdges cycleCount spanCycles noiseConnections offset hasNextPage\n      focus { key kind label hosts }\n      nodes { key kind label refId hosts environment wave waves members cycles suggested }\n      edges { source target connections weight bytes crossWeight ports inCycle }\n      cycles { chain size betweenGroups nodes spans }\n    }\n  }\n": types.TopologyDocument,
     "\n  query TopologyPlans {\n    plans(first: 50, where: { statusIn: [ready, infeasible] }, orderBy: { field: CREATED_AT, direction: DESC }) {\n      edges { node { id name } }\n    }\n  }\n": types.TopologyPlansDocument,
 };
@@ -348,6 +362,34 @@ export function graphql(source: "\n  mutation MovePlanHost($planId: ID!, $hostId
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  query WaveReasons($id: ID!) {\n    node(id: $id) { ... on Wave { id members { id reasons { kind code params } } } }\n  }\n"): (typeof documents)["\n  query WaveReasons($id: ID!) {\n    node(id: $id) { ... on Wave { id members { id reasons { kind code params } } } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query WaveRun($id: ID!) {\n    node(id: $id) {\n      __typename\n      ... on Wave {\n        id status runMessage runCutoverAt runCutoverEndsAt approverRole approvedBy approvedAt runStartedBy finishedAt\n        progress { hosts bytesTotal bytesDone maxLagSeconds parallel nextCutoverAt cutoverEndsAt byState { state count } }\n        hooks { name point kind url script mustSucceed }\n        manualSteps { index name doneBy doneAt }\n        runbook {\n          host { id name }\n          member { id runState runMessage cutoverAt }\n          migration { id state percent }\n          steps { kind phase status lastError events { at level message } }\n          hookDeliveries { at point hook attempt statusCode ok error }\n        }\n      }\n    }\n  }\n"): (typeof documents)["\n  query WaveRun($id: ID!) {\n    node(id: $id) {\n      __typename\n      ... on Wave {\n        id status runMessage runCutoverAt runCutoverEndsAt approverRole approvedBy approvedAt runStartedBy finishedAt\n        progress { hosts bytesTotal bytesDone maxLagSeconds parallel nextCutoverAt cutoverEndsAt byState { state count } }\n        hooks { name point kind url script mustSucceed }\n        manualSteps { index name doneBy doneAt }\n        runbook {\n          host { id name }\n          member { id runState runMessage cutoverAt }\n          migration { id state percent }\n          steps { kind phase status lastError events { at level message } }\n          hookDeliveries { at point hook attempt statusCode ok error }\n        }\n      }\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation StartWave($waveId: ID!, $input: StartWaveInput) {\n    startWave(waveId: $waveId, input: $input) { started queued noAgent wave { id status } }\n  }\n"): (typeof documents)["\n  mutation StartWave($waveId: ID!, $input: StartWaveInput) {\n    startWave(waveId: $waveId, input: $input) { started queued noAgent wave { id status } }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation PauseWave($waveId: ID!) { pauseWave(waveId: $waveId) { id status } }\n"): (typeof documents)["\n  mutation PauseWave($waveId: ID!) { pauseWave(waveId: $waveId) { id status } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation ResumeWave($waveId: ID!) { resumeWave(waveId: $waveId) { id status } }\n"): (typeof documents)["\n  mutation ResumeWave($waveId: ID!) { resumeWave(waveId: $waveId) { id status } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation ApproveWave($waveId: ID!) { approveWave(waveId: $waveId) { id approvedBy } }\n"): (typeof documents)["\n  mutation ApproveWave($waveId: ID!) { approveWave(waveId: $waveId) { id approvedBy } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation TickWaveStep($waveId: ID!, $index: Int!) { tickWaveStep(waveId: $waveId, index: $index) { id } }\n"): (typeof documents)["\n  mutation TickWaveStep($waveId: ID!, $index: Int!) { tickWaveStep(waveId: $waveId, index: $index) { id } }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription WaveProgress($waveId: ID!) { waveProgress(waveId: $waveId) { id status updatedAt } }\n"): (typeof documents)["\n  subscription WaveProgress($waveId: ID!) { waveProgress(waveId: $waveId) { id status updatedAt } }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
