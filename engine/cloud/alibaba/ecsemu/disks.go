@@ -350,7 +350,7 @@ func (s *Server) diskJSON(d *disk) obj {
 		"Size": d.SizeGiB, "Status": d.Status, "InstanceId": d.InstanceID, "Device": d.Device, "ZoneId": d.ZoneID,
 		"RegionId": s.opt.Region, "SourceSnapshotId": d.SourceSnapshotID, "Portable": d.Type == "data",
 		"DeleteWithInstance": d.DeleteWithInstance, "DeleteAutoSnapshot": false, "EnableAutoSnapshot": false, "Encrypted": false,
-		"DiskChargeType": "PostPaid", "MultiAttach": "Disabled", "PerformanceLevel": "", "SerialNumber": d.ID[2:],
+		"DiskChargeType": "PostPaid", "MultiAttach": "Disabled", "PerformanceLevel": "", "SerialNumber": serialOf(d.ID),
 		"CreationTime": ecsTime(d.CreatedAt), "AttachedTime": ecsTime(d.AttachedAt), "DetachedTime": ecsTime(d.DetachedAt),
 		"Tags": tagsJSON(d.Tags), "Attachments": obj{"Attachment": att}, "OperationLocks": obj{"OperationLock": []obj{}}}
 }

@@ -123,6 +123,9 @@ func TestInstanceLifecycleWithItsDisksAndIngress(t *testing.T) {
 	if want, _ := e.srv.DiskPath(disk.DiskId); err != nil || target != want {
 		t.Errorf("the attached disk in the instance: %s → %q, %v; want %s", dev, target, err, want)
 	}
+	if byID, err := os.Readlink(filepath.Join(e.dir, "instances", id, "root", "dev", "disk", "by-id", "virtio-"+strings.TrimPrefix(disk.DiskId, "d-"))); err != nil || byID != target {
+		t.Errorf("the disk by its serial: %q, %v", byID, err)
+	}
 	if fi, err := os.Stat(target); err != nil || fi.Size() != 20<<30 {
 		t.Errorf("the disk file: %v, %v; want a 20 GiB sparse file", fi, err)
 	}
@@ -163,7 +166,7 @@ func TestInstanceLifecycleWithItsDisksAndIngress(t *testing.T) {
 		t.Fatal(err)
 	}
 	text, _ := base64.StdEncoding.DecodeString(out.ConsoleOutput)
-	if !strings.Contains(string(text), "devices: vda vdb") || !strings.Contains(string(text), "serving on") {
+	if !strings.Contains(string(text), "devices: disk vda vdb") || !strings.Contains(string(text), "serving on") {
 		t.Errorf("console output %q: want the script's lines (its devices and its server)", text)
 	}
 

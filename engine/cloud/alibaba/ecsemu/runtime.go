@@ -35,6 +35,10 @@ type VMOptions struct {
 	// its vCPUs (default 1): the emulator's host is not a cloud.
 	MaxMemoryMiB int
 	MaxCPUs      int
+	// NoBoot runs custom-image instances without booting them (they reach
+	// Running and their disks hold the image's bytes; the console says the
+	// VM was not started): for tests about the API, not the guest.
+	NoBoot bool
 }
 
 // runtime runs instances on this host: a process for an instance of a
@@ -66,13 +70,13 @@ type launchSpec struct {
 	disks                                      []launchDisk
 }
 
-type launchDisk struct{ path, device string }
+type launchDisk struct{ path, device, serial string }
 
 func (r *runtime) spec(in *instance) launchSpec {
 	sp := launchSpec{id: in.ID, kind: in.Kind, userData: in.UserData, privateIP: in.PrivateIP, bindIP: in.BindIP, typ: in.Type}
 	for _, d := range r.s.st.Disks {
 		if d.InstanceID == in.ID && d.Device != "" && (d.Status == "In_use" || d.Type == "system") {
-			sp.disks = append(sp.disks, launchDisk{r.s.diskPath(d.ID), d.Device})
+			sp.disks = append(sp.disks, launchDisk{r.s.diskPath(d.ID), d.Device, serialOf(d.ID)})
 		}
 	}
 	sort.Slice(sp.disks, func(i, j int) bool { return sp.disks[i].device < sp.disks[j].device })
@@ -139,7 +143,7 @@ func (r *runtime) remove(in *instance) {
 }
 
 func (r *runtime) consolePath(in *instance) string {
-	if in.Kind == "vm" {
+	if in.Kind == "vm" && !r.s.opt.VM.NoBoot {
 		if h, err := r.vmHost(); err == nil {
 			return filepath.Join(h.Dir(), in.ID, "console.log")
 		}
@@ -164,6 +168,10 @@ func (r *runtime) launch(sp launchSpec) (int, error) {
 		return 0, errors.New("the emulator is shutting down")
 	}
 	if sp.kind == "vm" {
+		if r.s.opt.VM.NoBoot {
+			r.appendConsole(sp.id, "ecsemu: "+sp.id+" is Running without a VM (VMOptions.NoBoot)\n")
+			return 0, nil
+		}
 		return 0, r.launchVM(sp)
 	}
 	return r.launchProcess(sp)
@@ -181,9 +189,7 @@ func (r *runtime) launchProcess(sp launchSpec) (int, error) {
 		return 0, err
 	}
 	for _, d := range sp.disks {
-		link := filepath.Join(root, "dev", deviceName(d.device))
-		os.Remove(link)
-		if err := os.Symlink(d.path, link); err != nil {
+		if err := linkDevice(root, d.path, d.device, d.serial); err != nil {
 			return 0, err
 		}
 	}
@@ -352,18 +358,37 @@ func (r *runtime) diskAttached(d *disk) {
 	if in == nil || in.Kind != "process" {
 		return
 	}
-	dev := filepath.Join(r.s.instanceDir(in.ID), "root", "dev")
-	if os.MkdirAll(dev, 0o700) == nil {
-		link := filepath.Join(dev, deviceName(d.Device))
-		os.Remove(link)
-		os.Symlink(r.s.diskPath(d.ID), link)
+	if err := linkDevice(filepath.Join(r.s.instanceDir(in.ID), "root"), r.s.diskPath(d.ID), d.Device, serialOf(d.ID)); err != nil {
+		r.s.opt.Logf("ecsemu: instance %s: show disk %s: %v", in.ID, d.ID, err)
 	}
+}
+
+// serialOf is a cloud disk's serial number as ECS gives it to the guest:
+// its id without "d-".
+func serialOf(id string) string { return strings.TrimPrefix(id, "d-") }
+
+// linkDevice shows a disk to a process instance the ways Linux on ECS
+// does: /dev/vdX (virtio name) and /dev/disk/by-id/virtio-SERIAL.
+func linkDevice(root, path, device, serial string) error {
+	byID := filepath.Join(root, "dev", "disk", "by-id")
+	if err := os.MkdirAll(byID, 0o700); err != nil {
+		return err
+	}
+	for _, link := range []string{filepath.Join(root, "dev", deviceName(device)), filepath.Join(byID, "virtio-"+serial)} {
+		os.Remove(link)
+		if err := os.Symlink(path, link); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // diskDetached hides a detached disk again. Called with s.mu held.
 func (r *runtime) diskDetached(d *disk) {
 	if in := r.s.st.Instances[d.InstanceID]; in != nil && in.Kind == "process" {
-		os.Remove(filepath.Join(r.s.instanceDir(in.ID), "root", "dev", deviceName(d.Device)))
+		root := filepath.Join(r.s.instanceDir(in.ID), "root", "dev")
+		os.Remove(filepath.Join(root, deviceName(d.Device)))
+		os.Remove(filepath.Join(root, "disk", "by-id", "virtio-"+serialOf(d.ID)))
 	}
 }
 
