@@ -64,7 +64,9 @@ func (d *Driver) machines(ctx context.Context) ([]machineRec, error) {
 	return ms, nil
 }
 
-func (d *Driver) put(ctx context.Context, m *machineRec) error { return putJSON(ctx, d.st, machineKey(m.ID), m) }
+func (d *Driver) put(ctx context.Context, m *machineRec) error {
+	return putJSON(ctx, d.st, machineKey(m.ID), m)
+}
 
 // CreateMachine implements cloud.Machines: it makes the disks from the
 // points and starts the repair instance with them attached, and returns the
