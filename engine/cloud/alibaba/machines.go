@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/engine/cloud"
+	"github.com/ferry-migrate/ferry/engine/health"
 )
 
 // A launch on ECS, which cannot boot a data disk (DESIGN §4): the points'
@@ -517,35 +518,40 @@ func (d *Driver) runChecks(ctx context.Context, m *machineRec) error {
 }
 
 // bootCheck reads the instance's serial console (GetInstanceConsoleOutput)
-// until a login prompt or a known failure shows, within BootTimeout.
+// until the patterns of the local launches' console check (engine/health:
+// a login prompt or the multi-user target; a firmware, GRUB, kernel,
+// initramfs or emergency-mode failure) show, within BootTimeout.
 func (d *Driver) bootCheck(ctx context.Context, id string) cloud.Check {
 	start := time.Now()
 	wctx, cancel := context.WithTimeout(ctx, d.opt.BootTimeout)
 	defer cancel()
-	var out string
-	var fail string
+	var out, ready, why string
 	err := d.c.poll(wctx, func() (bool, error) {
 		s, err := d.c.ConsoleOutput(wctx, id)
 		if err != nil {
 			return false, err
 		}
 		out = s
-		for _, f := range []string{"Kernel panic", "Gave up waiting for root", "You are in emergency mode", "Boot failed", "grub rescue>"} {
-			if strings.Contains(s, f) {
-				fail = f
+		if loc := health.DefaultReady.FindStringIndex(s); loc != nil {
+			ready = strings.TrimSpace(s[loc[0]:loc[1]])
+			return true, nil
+		}
+		for _, f := range health.DefaultFailures {
+			if loc := f.Pattern.FindStringIndex(s); loc != nil {
+				why = fmt.Sprintf("%s: %q", f.Why, strings.TrimSpace(s[loc[0]:loc[1]]))
 				return true, nil
 			}
 		}
-		return strings.Contains(s, "login:"), nil
+		return false, nil
 	})
 	took := time.Since(start).Round(time.Second)
 	switch {
-	case fail != "":
-		return cloud.Check{Name: "boot", Message: fmt.Sprintf("the console shows %q after %s:\n%s", fail, took, tailLines(out, 15))}
-	case err != nil:
-		return cloud.Check{Name: "boot", Message: fmt.Sprintf("no login prompt on the console within %s (%v):\n%s", d.opt.BootTimeout, err, tailLines(out, 15))}
+	case ready != "":
+		return cloud.Check{Name: "boot", Passed: true, Message: fmt.Sprintf("the serial console reached %q after %s", ready, took)}
+	case why != "":
+		return cloud.Check{Name: "boot", Message: fmt.Sprintf("%s (after %s); the console ends:\n%s", why, took, tailLines(out, 15))}
 	}
-	return cloud.Check{Name: "boot", Passed: true, Message: fmt.Sprintf("login prompt on the serial console after %s", took)}
+	return cloud.Check{Name: "boot", Message: fmt.Sprintf("no login prompt on the console within %s (%v); it ends:\n%s", d.opt.BootTimeout, err, tailLines(out, 15))}
 }
 
 func (d *Driver) machineRec(ctx context.Context, id string) (machineRec, error) {
