@@ -214,17 +214,28 @@ func (c *Client) IngressRules(ctx context.Context, groupID string) ([]Rule, erro
 }
 
 // DeleteSecurityGroup deletes the group; one already gone is not an error.
-// Errors: ErrConflict while instances are still in it.
+// ECS releases a deleted instance's membership a little after the instance
+// is gone, so DependencyViolation is waited out for up to two minutes.
+// Errors: ErrConflict while instances stay in it.
 func (c *Client) DeleteSecurityGroup(ctx context.Context, id string) error {
-	req := ecs.CreateDeleteSecurityGroupRequest()
-	req.SecurityGroupId = id
-	return c.do(ctx, op{action: "DeleteSecurityGroup", object: id, idempotent: true, ok: notFound}, req, func(e *ecs.Client) (string, string, error) {
-		r, err := e.DeleteSecurityGroup(req)
-		if err != nil {
-			return "", "", err
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		req := ecs.CreateDeleteSecurityGroupRequest()
+		req.SecurityGroupId = id
+		err := c.do(ctx, op{action: "DeleteSecurityGroup", object: id, idempotent: true, ok: notFound}, req, func(e *ecs.Client) (string, string, error) {
+			r, err := e.DeleteSecurityGroup(req)
+			if err != nil {
+				return "", "", err
+			}
+			return r.RequestId, "", nil
+		})
+		if Code(err) != "DependencyViolation" || time.Now().After(deadline) {
+			return err
 		}
-		return r.RequestId, "", nil
-	})
+		if err := c.cfg.Sleep(ctx, 5*c.cfg.Poll); err != nil {
+			return err
+		}
+	}
 }
 
 // SecurityGroups lists groups, every page.
