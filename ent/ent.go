@@ -18,6 +18,8 @@ import (
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
+	"github.com/ferry-migrate/ferry/ent/cloudrecord"
+	"github.com/ferry-migrate/ferry/ent/cloudticket"
 	"github.com/ferry-migrate/ferry/ent/connection"
 	"github.com/ferry-migrate/ferry/ent/disk"
 	"github.com/ferry-migrate/ferry/ent/host"
@@ -102,6 +104,8 @@ func checkColumn(t, c string) error {
 			assessment.Table:        assessment.ValidColumn,
 			auditevent.Table:        auditevent.ValidColumn,
 			cloudaccount.Table:      cloudaccount.ValidColumn,
+			cloudrecord.Table:       cloudrecord.ValidColumn,
+			cloudticket.Table:       cloudticket.ValidColumn,
 			connection.Table:        connection.ValidColumn,
 			disk.Table:              disk.ValidColumn,
 			host.Table:              host.ValidColumn,

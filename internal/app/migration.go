@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ferry-migrate/ferry/engine/cloud/alibaba"
+	"github.com/ferry-migrate/ferry/ent/cloudaccount"
+	"github.com/ferry-migrate/ferry/internal/viewer"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,9 +36,17 @@ import (
 func (a *App) wireMigration() error {
 	prov := &local.Provider{Dir: filepath.Join(a.Config.DataDir, "cloud"), Options: local.Options{Clock: a.Config.Now}}
 	a.Clouds.Register(prov)
+	ali := a.alibabaProvider()
+	a.Clouds.Register(ali)
+	// The instances the Alibaba provider starts (gateways, repair
+	// instances) call back here with one-time tickets.
+	a.routes = append(a.routes, func(r chi.Router) {
+		r.Handle(callbackPrefix+"/*", ali.Handler(a.Log.With("component", "cloud-callbacks")))
+	})
 	l := &migration.Lifecycle{
 		Client: a.DB.Client, Queue: a.Queue, Clouds: a.Clouds, Now: a.Config.Now, Log: a.Log,
 		OpenSecret: a.Resolver.OpenCloudSecret,
+		Gateways:   a.remoteGateway,
 	}
 	for env, d := range map[string]*time.Duration{"FERRY_SYNC_EVERY": &l.SyncEvery, "FERRY_SYNC_REDELIVER": &l.Redeliver, "FERRY_STEP_LEASE": &l.Lease} {
 		if v := os.Getenv(env); v != "" {
@@ -96,6 +107,31 @@ func (a *App) wireMigration() error {
 		a.Log.Info("re-enqueued migration work from the database", "tasks", n)
 	}
 	return nil
+}
+
+// remoteGateway is the Lifecycle's Gateways hook: the gateway a cloud
+// provider started and that registered at url with fingerprint (its
+// credential key is in its account's records).
+func (a *App) remoteGateway(url, fingerprint string) (engine.GatewayClient, error) {
+	ctx := viewer.SystemContext(context.Background())
+	ids, err := a.DB.Client.CloudAccount.Query().Where(cloudaccount.ProviderEQ(cloudaccount.ProviderAlibaba)).IDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		st, err := openCloudStore(ctx, a.DB.Client, a.Secrets, strconv.Itoa(id))
+		if err != nil {
+			return nil, err
+		}
+		gw, err := alibaba.GatewayClient(ctx, st, url, fingerprint)
+		if err == nil {
+			return gw, nil
+		}
+		if !errors.Is(err, cloud.ErrNotFound) {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("no registered gateway at %s with certificate %s", url, fingerprint)
 }
 
 // MigrationCommands is the agent store's Commands hook: the sync commands

@@ -162,7 +162,8 @@ func (l *Lifecycle) driver(ctx context.Context, mig *ent.Migration) (cloud.Drive
 	case err != nil:
 		return nil, fmt.Errorf("cloud account of migration %d: %w", mig.ID, err)
 	default:
-		a = cloud.Account{ID: strconv.Itoa(acc.ID), Name: acc.Name, Provider: string(acc.Provider), Region: acc.Region, AccessKeyID: acc.AccessKeyID}
+		a = cloud.Account{ID: strconv.Itoa(acc.ID), Name: acc.Name, Provider: string(acc.Provider), Region: acc.Region, AccessKeyID: acc.AccessKeyID,
+			Settings: cloud.Settings(acc.Settings)}
 		if len(acc.SecretCiphertext) > 0 {
 			if l.OpenSecret == nil {
 				return nil, fmt.Errorf("cloud account %q: no key to open its secret in this process", acc.Name)

@@ -84,10 +84,7 @@ func TestVMwareGuestLaunchesOnECS(t *testing.T) {
 	if err := e.drv.Teardown(ctx, "vm1"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(time.Minute)
-	for !e.emu.Inventory().Empty() && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond) // the VM's qemu ends after DeleteInstance answered
-	}
+	waitGone(t, e)
 	if inv := e.emu.Inventory(); !inv.Empty() {
 		t.Errorf("after Teardown: %v", inv)
 	}

@@ -328,13 +328,19 @@ func (d *Driver) deleteGateway(ctx context.Context, g gatewayRec) error {
 // registered: the migration steps issue sync credentials and read sessions
 // through it. Errors: cloud.ErrNotFound (no registered gateway there).
 func (d *Driver) GatewayClient(ctx context.Context, url, fingerprint string) (*engine.RemoteGateway, error) {
-	gws, err := listJSON[gatewayRec](ctx, d.st, "gateway/")
+	return GatewayClient(ctx, d.st, url, fingerprint)
+}
+
+// GatewayClient is Driver.GatewayClient over an account's store (no
+// credentials needed: the control plane talks to the gateway, not to ECS).
+func GatewayClient(ctx context.Context, st Store, url, fingerprint string) (*engine.RemoteGateway, error) {
+	gws, err := listJSON[gatewayRec](ctx, st, "gateway/")
 	if err != nil {
 		return nil, err
 	}
 	for _, g := range gws {
 		var reg registration
-		if err := getJSON(ctx, d.st, registrationKey(g.MigrationID, g.Nonce), &reg); err != nil {
+		if err := getJSON(ctx, st, registrationKey(g.MigrationID, g.Nonce), &reg); err != nil {
 			continue
 		}
 		if gatewayURL(g.PrivateIP, reg.Port) == url && reg.Fingerprint == fingerprint {

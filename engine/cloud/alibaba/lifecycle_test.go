@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferry-migrate/ferry/engine/cloud"
 	"github.com/ferry-migrate/ferry/engine/cloud/alibaba"
@@ -102,8 +103,8 @@ func TestLaunchesLeaveNothingBehind(t *testing.T) {
 		t.Error("the launched instance's disk does not hold the point's bytes")
 	}
 	inv := e.emu.Inventory()
-	if len(inv.Images) != 1 || len(inv.Instances) != 2 {
-		t.Errorf("during a test launch: %v; want the gateway, the launched instance and one image", inv)
+	if len(inv.Images) != 0 || len(inv.Instances) != 2 || len(inv.Snapshots) != 1 {
+		t.Errorf("during a test launch: %v; want the gateway and the launched instance, the point, and no image or repaired snapshot left", inv)
 	}
 	if err := e.drv.Terminate(ctx, m.ID); err != nil {
 		t.Fatal(err)
@@ -147,6 +148,7 @@ func TestLaunchesLeaveNothingBehind(t *testing.T) {
 	if err := e.drv.Teardown(ctx, "m42"); err != nil {
 		t.Fatal(err)
 	}
+	waitGone(t, e)
 	if inv := e.emu.Inventory(); !inv.Empty() {
 		t.Errorf("after Teardown: %v", inv)
 	}
@@ -157,5 +159,19 @@ func TestLaunchesLeaveNothingBehind(t *testing.T) {
 			keys = append(keys, r.Key)
 		}
 		t.Errorf("after Teardown the store holds %v", keys)
+	}
+}
+
+// waitGone waits (a minute at most) for the processes of deleted instances
+// to end: ECS answers DeleteInstance before the instance is released.
+func waitGone(t *testing.T, e *cloudEnv) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		inv := e.emu.Inventory()
+		if inv.Processes == 0 && inv.VMs == 0 || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond) // a gateway shuts down gracefully on SIGTERM; bounded by the deadline
 	}
 }

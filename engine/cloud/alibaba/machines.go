@@ -489,6 +489,20 @@ func (d *Driver) boot(ctx context.Context, m *machineRec) error {
 			return err
 		}
 	}
+	// The image and the repaired disks' snapshots were only the way to an
+	// instance: it runs on disks of its own now.
+	if m.Image != "" {
+		if err := d.c.DeleteImage(ctx, m.Image); err != nil {
+			return err
+		}
+		m.Image = ""
+	}
+	for _, s := range m.Repaired {
+		if err := d.c.DeleteSnapshot(ctx, s); err != nil {
+			return err
+		}
+	}
+	m.Repaired = nil
 	m.Phase, m.Stage = phaseChecks, "checking instance "+m.Instance
 	return d.put(ctx, m)
 }
