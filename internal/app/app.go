@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ferry-migrate/ferry/engine/cloud/alibaba"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -92,6 +93,9 @@ type App struct {
 	// Clouds are the cloud providers compiled in (registered by the wiring
 	// files: migration.go registers the local cloud).
 	Clouds *cloud.Registry
+	// Alibaba is the Alibaba Cloud provider as wired here (its records and
+	// tickets in the database, its callback routes).
+	Alibaba *alibaba.Provider
 	// Agents is the agent protocol's store; set its Commands hook to hand
 	// agents work (wired in discovery.go).
 	Agents *agentstore.Store

@@ -37,6 +37,7 @@ func (a *App) wireMigration() error {
 	prov := &local.Provider{Dir: filepath.Join(a.Config.DataDir, "cloud"), Options: local.Options{Clock: a.Config.Now}}
 	a.Clouds.Register(prov)
 	ali := a.alibabaProvider()
+	a.Alibaba = ali
 	a.Clouds.Register(ali)
 	// The instances the Alibaba provider starts (gateways, repair
 	// instances) call back here with one-time tickets.

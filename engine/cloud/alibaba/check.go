@@ -333,7 +333,7 @@ func (c *Client) runProbe(ctx context.Context, p probe) Permission {
 // Checks turns the result into the account check's lines.
 func (r CheckResult) Checks() []cloud.Check {
 	if r.Credentials != nil {
-		return []cloud.Check{{Name: "credentials", Message: "the AccessKey was refused: " + r.Credentials.Error()}}
+		return []cloud.Check{{Name: "cloud API", Message: "the AccessKey was refused: " + r.Credentials.Error()}}
 	}
 	ok := 0
 	for _, p := range r.Permissions {
@@ -341,7 +341,7 @@ func (r CheckResult) Checks() []cloud.Check {
 			ok++
 		}
 	}
-	out := []cloud.Check{{Name: "credentials", Passed: true, Message: "the AccessKey signs calls ECS accepts"}}
+	out := []cloud.Check{{Name: "cloud API", Passed: true, Message: "ECS accepts the AccessKey's signature"}}
 	perm := cloud.Check{Name: "permissions", Passed: len(r.Missing()) == 0 && len(r.Undecided()) == 0}
 	switch {
 	case perm.Passed:
