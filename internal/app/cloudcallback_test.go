@@ -17,7 +17,6 @@ import (
 	"github.com/ferry-migrate/ferry/internal/viewer"
 )
 
-
 func postJSON(t *testing.T, url string, v any) (int, []byte) {
 	t.Helper()
 	b, _ := json.Marshal(v)

@@ -50,7 +50,9 @@ func openCloudStore(ctx context.Context, client *ent.Client, box *secrets.Box, a
 	return &cloudStore{client: client, box: box, tenant: a.TenantID, account: id}, nil
 }
 
-func (s *cloudStore) ctx(ctx context.Context) context.Context { return viewer.TenantContext(ctx, s.tenant) }
+func (s *cloudStore) ctx(ctx context.Context) context.Context {
+	return viewer.TenantContext(ctx, s.tenant)
+}
 
 func (s *cloudStore) ad(key string) []byte {
 	return []byte(fmt.Sprintf("cloud_record:%d:%s:tenant:%d", s.account, key, s.tenant))
