@@ -176,7 +176,17 @@ func (r *run) drive(ctx context.Context, it *itinerary) {
 			if r.l.BeforePhase != nil {
 				r.l.BeforePhase(ctx, r.step.Kind, ph.name, r.step.ID)
 			}
-			out, err = ph.do(ctx, r)
+			// Every request the provider makes to its cloud lands in the
+			// step's log with the cloud's request id.
+			name := ph.name
+			pctx := cloud.WithCallLog(ctx, func(c cloud.APICall) {
+				lvl := stepevent.LevelInfo
+				if c.Code != "" {
+					lvl = stepevent.LevelWarn
+				}
+				r.event(ctx, lvl, name, "%s", c.String())
+			})
+			out, err = ph.do(pctx, r)
 		}
 		if err != nil {
 			r.failed(ctx, ph, err)
