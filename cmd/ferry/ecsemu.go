@@ -53,6 +53,9 @@ client.Domain = the listen address and the HTTP scheme.`,
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "ferry ecsemu: ECS %s and STS %s on http://%s (region %s)\n", ecsemu.ECSVersion, ecsemu.STSVersion, ln.Addr(), region)
 			fmt.Fprintf(out, "AccessKey ID: %s\nAccessKey secret: %s\n", keyID, keySecret)
+			vpc, vsw, zone, cidr := srv.DefaultVSwitch()
+			fmt.Fprintf(out, "default VPC %s, vSwitch %s (zone %s, %s): instances get addresses there\n", vpc, vsw, zone, cidr)
+			fmt.Fprintf(out, "a Ferry cloud account: provider alibaba, region %s, this key, settings endpoint=http://%s vswitch_id=%s source_cidrs=127.0.0.0/8\n", region, ln.Addr(), vsw)
 			if admin != "" {
 				fmt.Fprintf(out, "admin routes: http://%s/_ecsemu/v1/{inventory,calls,faults} with Authorization: Bearer <--admin-token>\n", ln.Addr())
 			}

@@ -58,7 +58,7 @@ func TestECSEmuCommand(t *testing.T) {
 	if err != nil || len(resp.Regions.Region) == 0 {
 		t.Fatalf("DescribeRegions against ferry ecsemu: %+v, %v", resp, err)
 	}
-	if s := out.String(); !strings.Contains(s, "http://"+addr) || !strings.Contains(s, "LTAI-try") {
+	if s := out.String(); !strings.Contains(s, "http://"+addr) || !strings.Contains(s, "LTAI-try") || !strings.Contains(s, "vswitch_id=vsw-") {
 		t.Errorf("the command printed %q: want its endpoint and key", s)
 	}
 	cancel()

@@ -328,3 +328,16 @@ func (s *Server) SnapshotPath(id string) (string, error) {
 	}
 	return s.snapshotPath(id), nil
 }
+
+// DefaultVSwitch names the default VPC and vSwitch a new account has (what a
+// user of `ferry ecsemu` gives a Ferry cloud account).
+func (s *Server) DefaultVSwitch() (vpcID, vswitchID, zoneID, cidr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sw := range s.st.VSwitches {
+		if sw.IsDefault {
+			return sw.VpcID, sw.ID, sw.ZoneID, sw.CIDR
+		}
+	}
+	return "", "", "", ""
+}
