@@ -11,9 +11,13 @@ AGENT   := bin/ferry-agent
 # Debian packages the tests use: a real Redis for queue tests, Chromium for the
 # browser tests, rsync and GNU time for the benchmarks, mkfs/sfdisk for real disk images;
 # qemu, debootstrap and friends for the launch tests, which boot a Debian image built
-# by scripts/testimage/build.sh (ntfs-3g makes the Windows disk the adaptation refuses).
+# by scripts/testimage/build.sh (ntfs-3g makes the Windows disk the adaptation refuses);
+# btrfs, qemu-img, qemu-storage-daemon (qemu-system-common) and lvm2 for the
+# point-in-time snapshot tests (engine/snapshot); poppler-utils to read the PDF report
+# back and a CJK font so Chinese renders in Chromium (reports, UI screenshots).
 APT_PKGS := redis-server chromium rsync time e2fsprogs fdisk dosfstools \
-	qemu-system-x86 qemu-utils debootstrap util-linux mount ntfs-3g
+	qemu-system-x86 qemu-utils debootstrap util-linux mount ntfs-3g \
+	btrfs-progs qemu-system-common lvm2 poppler-utils fonts-wqy-microhei
 
 .PHONY: run build agent ui test test-go test-ui deps generate check-generated bench lint fuzz clean
 

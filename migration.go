@@ -28,6 +28,10 @@ type MigrationDisk struct {
 	// own in-process gateway.
 	GatewayURL  string `json:"gateway_url,omitempty"`
 	Fingerprint string `json:"fingerprint,omitempty"`
+	// WireBytes is how many bytes the current pass has sent over the wire
+	// for this disk (the gateway's count; kept once the disk's part of the
+	// pass is done): the pass's rate and ETA are measured on the wire.
+	WireBytes int64 `json:"wire_bytes,omitempty"`
 }
 
 // DiskPoint is one disk's part of a migration's recovery point.
@@ -37,6 +41,10 @@ type DiskPoint struct {
 	PointID      string `json:"point_id"`
 	Digest       string `json:"digest"`
 	SizeBytes    int64  `json:"size_bytes"`
+	// Consistent: the pass read this disk from a point-in-time snapshot
+	// (filesystems frozen for the instant); Consistency says how, or why not.
+	Consistent  bool   `json:"consistent,omitempty"`
+	Consistency string `json:"consistency,omitempty"`
 }
 
 // DiskInstance is one disk's part of a launch: the machine (InstanceID,

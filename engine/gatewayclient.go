@@ -24,6 +24,12 @@ type Session struct {
 	// VerifiedAt when a finish last proved the target equal, Updated when the
 	// gateway last persisted anything for the disk (progress, for redelivery).
 	Opened, VerifiedAt, Updated time.Time
+	// WireBytes is how many frame bytes the current sync has delivered (the
+	// transfer's progress on the wire; Offset is the scan's).
+	WireBytes int64
+	// Consistency is how the source of the last completed sync was read
+	// (nil: the agent did not say, so not a point in time).
+	Consistency *Consistency
 }
 
 // GatewayClient is the control plane's handle on a gateway, whether it runs
@@ -38,8 +44,11 @@ type GatewayClient interface {
 	Endpoint() (url, fingerprint string)
 	// IssueCredential returns a credential for one disk, valid for ttl,
 	// naming its subject (AgentSubject: the gateway's Authorize hook refuses
-	// it once that agent is revoked; "" for none). Errors: ErrInvalid.
-	IssueCredential(diskID, subject string, ttl time.Duration) (string, error)
+	// it once that agent is revoked; "" for none) and scoped to its tenant
+	// (the gateway binds the disk to it and shares blocks through its
+	// content index only among that tenant's disks; "" for none). Errors:
+	// ErrInvalid.
+	IssueCredential(diskID, subject, tenant string, ttl time.Duration) (string, error)
 	// Session reads the disk's sync state. Errors: an error wrapping
 	// os.ErrNotExist when the gateway has never seen the disk; transport
 	// errors (remote).
@@ -59,8 +68,8 @@ var (
 func (l LocalGateway) Endpoint() (string, string) { return "", "" }
 
 // IssueCredential implements GatewayClient.
-func (l LocalGateway) IssueCredential(diskID, subject string, ttl time.Duration) (string, error) {
-	return l.G.IssueCredentialFor(diskID, subject, ttl)
+func (l LocalGateway) IssueCredential(diskID, subject, tenant string, ttl time.Duration) (string, error) {
+	return l.G.IssueScopedCredential(diskID, subject, tenant, ttl)
 }
 
 // Session implements GatewayClient.
@@ -78,7 +87,8 @@ func sessionOf(cp Checkpoint) Session {
 		return t
 	}
 	return Session{SyncID: cp.SyncID, Offset: cp.Offset, Size: cp.Size, Verified: cp.Verified,
-		Opened: at(cp.Opened), VerifiedAt: at(cp.VerifiedAt), Updated: at(cp.Updated)}
+		Opened: at(cp.Opened), VerifiedAt: at(cp.VerifiedAt), Updated: at(cp.Updated),
+		WireBytes: cp.WireBytes, Consistency: cp.Consistency}
 }
 
 // RemoteGateway is a `ferry gateway` elsewhere (a VM in the customer's
@@ -127,17 +137,17 @@ func (r *RemoteGateway) now() time.Time {
 func (r *RemoteGateway) Endpoint() (string, string) { return r.URL, r.Fingerprint }
 
 // IssueCredential implements GatewayClient with the gateway's own key.
-func (r *RemoteGateway) IssueCredential(diskID, subject string, ttl time.Duration) (string, error) {
+func (r *RemoteGateway) IssueCredential(diskID, subject, tenant string, ttl time.Duration) (string, error) {
 	if !diskIDPattern.MatchString(diskID) {
 		return "", fmt.Errorf("%w: disk id %q: use letters, digits, '.', '_' and '-'", ErrInvalid, diskID)
 	}
-	return r.Key.IssueFor(diskID, subject, r.now(), ttl)
+	return r.Key.IssueScoped(diskID, subject, tenant, r.now(), ttl)
 }
 
 // Session implements GatewayClient: GET …/checkpoint with a one-minute
 // credential of the control plane's own.
 func (r *RemoteGateway) Session(ctx context.Context, diskID string) (Session, error) {
-	cred, err := r.IssueCredential(diskID, "", time.Minute)
+	cred, err := r.IssueCredential(diskID, "", "", time.Minute)
 	if err != nil {
 		return Session{}, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -44,8 +45,9 @@ func TestGatewayClientsSeeTheSession(t *testing.T) {
 		t.Errorf("local endpoint %q %q, want the control plane's own", u, fp)
 	}
 
-	// The agent syncs with a credential the remote client issued.
-	cred, err := remote.IssueCredential("web-vda", AgentSubject(7), time.Hour)
+	// The agent syncs with a credential the remote client issued, scoped to
+	// its tenant.
+	cred, err := remote.IssueCredential("web-vda", AgentSubject(7), "tenant-1", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,6 +63,28 @@ func TestGatewayClientsSeeTheSession(t *testing.T) {
 		}
 		if !s.Verified || s.Offset != 3<<20 || s.Size != 3<<20 || !s.Opened.Equal(opened) || !s.VerifiedAt.Equal(opened) || s.Updated.IsZero() {
 			t.Errorf("%s: session after the sync %+v; want verified, the whole disk, opened and verified at %s", name, s, opened)
+		}
+		// A plain engine sync reads its source live: the session says the
+		// last completed sync was not a point in time, and why.
+		if c := s.Consistency; c == nil || c.Consistent || !strings.Contains(c.Note, "live read") {
+			t.Errorf("%s: consistency of a live read %+v", name, c)
+		}
+	}
+	// The disk is bound to the credential's tenant: another tenant's
+	// credential for it is refused, whichever client issued it.
+	for name, c := range clients {
+		foreign, err := c.IssueCredential("web-vda", AgentSubject(8), "tenant-2", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := opt
+		o.Credential, o.RetryFor = foreign, time.Second
+		s, err := NewSyncer(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Run(ctx); err == nil || !strings.Contains(err.Error(), "another tenant") {
+			t.Errorf("%s: sync with another tenant's credential: %v, want refused", name, err)
 		}
 	}
 	// A second pass opens later; its times move on.

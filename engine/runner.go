@@ -23,10 +23,11 @@ import (
 )
 
 // CommandRunner is the agent's side of the migration commands: it runs sync
-// passes (one engine sync per disk at a time; a command for a newer pass
-// that arrives while a disk syncs runs right after, duplicates of the
-// running pass are ignored) and hook scripts (before a pass, or on their
-// own). The agent only ever connects up, to the gateway a command names.
+// passes (one pass of a migration at a time, all its disks from one point in
+// time through RunPass; a command for a newer pass that arrives while a pass
+// runs runs right after, duplicates of the running pass are ignored) and
+// hook scripts (before a pass, or on their own). The agent only ever
+// connects up, to the gateway each disk of a command names.
 type CommandRunner struct {
 	// Server is the control plane's URL, the gateway of disks whose command
 	// names none.
@@ -50,21 +51,23 @@ type CommandRunner struct {
 	RetryFor time.Duration
 
 	mu      sync.Mutex
-	running map[string]*diskRun   // target disk id → its pass in progress
+	running map[int]*passRun      // migration → its pass in progress
 	passes  map[string]*passHooks // "migration/pass" → its Before hooks
 	wg      sync.WaitGroup
 }
 
-type diskRun struct {
+type passRun struct {
 	pass int
-	next *diskJob
+	next *passJob
 }
 
-type diskJob struct {
-	cmd  SyncCommand
-	disk SyncCommandDisk
-	src  string
-	id   string
+// passJob is one pass of a migration: the command's disks this host has a
+// source for.
+type passJob struct {
+	cmd   SyncCommand
+	disks []SyncCommandDisk
+	srcs  []string
+	id    string
 }
 
 type passHooks struct {
@@ -172,8 +175,15 @@ func (r *CommandRunner) handleSync(ctx context.Context, id string, c SyncCommand
 	}()
 }
 
-// dispatch starts (or queues) each disk of the pass.
+// dispatch starts the pass, or queues it behind the migration's pass in
+// progress: one pass of a migration runs at a time, all the disks of its
+// command together (RunPass: one set of snapshots, so the recovery point
+// taken from the pass is one point in time for the whole host). A newer
+// pass waits for the running one; a duplicate of the running pass is
+// ignored; a later copy of the queued pass replaces it (fresher
+// credentials).
 func (r *CommandRunner) dispatch(ctx context.Context, id string, c SyncCommand) {
+	job := passJob{cmd: c, id: id}
 	for _, d := range c.Disks {
 		src, err := r.source(d)
 		if err != nil {
@@ -181,26 +191,28 @@ func (r *CommandRunner) dispatch(ctx context.Context, id string, c SyncCommand) 
 			r.report(CommandResult{CommandID: id, Type: CommandSync, MigrationID: c.MigrationID, Pass: c.Pass, Disk: d.Name, Error: err.Error()})
 			continue
 		}
-		job := diskJob{cmd: c, disk: d, src: src, id: id}
-		r.mu.Lock()
-		if r.running == nil {
-			r.running = map[string]*diskRun{}
-		}
-		if run, ok := r.running[d.DiskID]; ok {
-			if c.Pass > run.pass && (run.next == nil || c.Pass >= run.next.cmd.Pass) {
-				run.next = &job // a newer pass (or a fresher credential for it)
-			}
-			r.mu.Unlock()
-			continue
-		}
-		r.running[d.DiskID] = &diskRun{pass: c.Pass}
-		r.mu.Unlock()
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			r.run(ctx, job)
-		}()
+		job.disks, job.srcs = append(job.disks, d), append(job.srcs, src)
 	}
+	if len(job.disks) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.running == nil {
+		r.running = map[int]*passRun{}
+	}
+	if run, ok := r.running[c.MigrationID]; ok {
+		if c.Pass > run.pass && (run.next == nil || c.Pass >= run.next.cmd.Pass) {
+			run.next = &job // a newer pass (or a fresher credential for it)
+		}
+		return
+	}
+	r.running[c.MigrationID] = &passRun{pass: c.Pass}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.run(ctx, job)
+	}()
 }
 
 // source maps a command's disk to a path on this host: a --disk-source, or
@@ -222,13 +234,13 @@ func (r *CommandRunner) source(d SyncCommandDisk) (string, error) {
 	return "/dev/" + d.Name, nil
 }
 
-func (r *CommandRunner) run(ctx context.Context, job diskJob) {
+func (r *CommandRunner) run(ctx context.Context, job passJob) {
 	for {
 		r.syncOnce(ctx, job)
 		r.mu.Lock()
-		run := r.running[job.disk.DiskID]
+		run := r.running[job.cmd.MigrationID]
 		if run.next == nil || ctx.Err() != nil {
-			delete(r.running, job.disk.DiskID)
+			delete(r.running, job.cmd.MigrationID)
 			r.mu.Unlock()
 			return
 		}
@@ -237,18 +249,37 @@ func (r *CommandRunner) run(ctx context.Context, job diskJob) {
 	}
 }
 
-func (r *CommandRunner) syncOnce(ctx context.Context, job diskJob) {
-	c, d := job.cmd, job.disk
-	gw, fp := d.Gateway, d.Fingerprint
-	if gw == "" {
-		gw, fp = c.Gateway, c.Fingerprint
+// syncOnce runs one pass of the command's disks through RunPass, each disk
+// to its own gateway; a cutover's final pass asks each gateway for a full
+// verification of its target. Every disk's outcome is reported.
+func (r *CommandRunner) syncOnce(ctx context.Context, job passJob) {
+	c := job.cmd
+	log := r.log().With("migration", c.MigrationID, "pass", c.Pass)
+	results := make([]CommandResult, len(job.disks))
+	for i, d := range job.disks {
+		results[i] = CommandResult{CommandID: job.id, Type: CommandSync, MigrationID: c.MigrationID, Pass: c.Pass, Disk: d.Name}
 	}
-	if gw == "" {
-		gw = r.Server
+	defer func() {
+		for _, res := range results {
+			r.report(res)
+		}
+	}()
+	failAll := func(msg string) {
+		now := time.Now()
+		for i := range results {
+			results[i].Error, results[i].Started, results[i].Finished = msg, now, now
+		}
 	}
-	log := r.log().With("migration", c.MigrationID, "disk", d.Name, "target", d.DiskID, "pass", c.Pass)
-	res := CommandResult{CommandID: job.id, Type: CommandSync, MigrationID: c.MigrationID, Pass: c.Pass, Disk: d.Name, Started: time.Now()}
-	defer func() { res.Finished = time.Now(); r.report(res) }()
+	var rate throttle.Rate
+	if c.Rate != "" {
+		rt, err := throttle.ParseRate(c.Rate)
+		if err != nil || rt == 0 {
+			failAll(fmt.Sprintf("bad rate limit %q in the command: %v", c.Rate, err))
+			log.Error("sync not started: bad rate limit in the command", "rate", c.Rate, "err", err)
+			return
+		}
+		rate = rt
+	}
 	batch, retry := r.BatchBytes, r.RetryFor
 	if batch <= 0 {
 		batch = 32 << 20
@@ -256,45 +287,67 @@ func (r *CommandRunner) syncOnce(ctx context.Context, job diskJob) {
 	if retry <= 0 {
 		retry = 5 * time.Minute
 	}
-	opt := SyncOptions{
-		Source: job.src, DiskID: d.DiskID, Gateway: gw, Credential: d.Credential, Fingerprint: fp,
-		StateDir: r.StateDir, RetryFor: retry, BatchBytes: batch, ProgressEvery: 10 * time.Second,
-		Logf: func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) },
-		Progress: func(p Progress) {
-			log.Info("sync progress", "phase", p.Phase, "done", p.Done, "total", p.Total, "sent_bytes", p.SentBytes)
-		},
-	}
-	if u, err := url.Parse(gw); err == nil && u.Scheme == "https" && fp == "" {
-		// The control plane's own gateway: trust the system roots, as the
-		// agent protocol does.
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.DisableCompression = true
-		opt.HTTPClient = &http.Client{Transport: tr}
-	}
-	if c.Rate != "" {
-		rate, err := throttle.ParseRate(c.Rate)
-		if err != nil || rate == 0 {
-			res.Error = fmt.Sprintf("bad rate limit %q in the command: %v", c.Rate, err)
-			log.Error("sync not started: bad rate limit in the command", "rate", c.Rate, "err", err)
-			return
+	po := PassOptions{Logf: func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...)) }}
+	for i, d := range job.disks {
+		gw, fp := d.Gateway, d.Fingerprint
+		if gw == "" {
+			gw, fp = c.Gateway, c.Fingerprint
 		}
-		opt.Rate = rate
+		if gw == "" {
+			gw = r.Server
+		}
+		dlog := log.With("disk", d.Name, "target", d.DiskID, "gateway", gw)
+		opt := SyncOptions{
+			Source: job.srcs[i], DiskID: d.DiskID, Gateway: gw, Credential: d.Credential, Fingerprint: fp,
+			StateDir: r.StateDir, RetryFor: retry, BatchBytes: batch, ProgressEvery: 10 * time.Second, Rate: rate,
+			VerifyFull: c.Final,
+			Logf:       func(f string, a ...any) { dlog.Info(fmt.Sprintf(f, a...)) },
+			Progress: func(p Progress) {
+				dlog.Info("sync progress", "phase", p.Phase, "done", p.Done, "total", p.Total, "sent_bytes", p.SentBytes, "wire_rate", int64(p.Rate))
+			},
+		}
+		if u, err := url.Parse(gw); err == nil && u.Scheme == "https" && fp == "" {
+			// The control plane's own gateway: trust the system roots, as the
+			// agent protocol does.
+			tr := http.DefaultTransport.(*http.Transport).Clone()
+			tr.DisableCompression = true
+			opt.HTTPClient = &http.Client{Transport: tr}
+		}
+		po.Disks = append(po.Disks, PassDisk{Sync: opt})
 	}
-	s, err := NewSyncer(opt)
-	if err != nil {
-		res.Error = err.Error()
-		log.Error("sync not started", "err", err)
-		return
+	po.Started = func(i int, _ *Syncer) { results[i].Started = time.Now() }
+	log.Info("sync pass started", "disks", len(job.disks), "final", c.Final)
+	res, err := RunPass(ctx, po)
+	end := time.Now()
+	stopped := -1 // the disk the pass stopped at; those before it completed (-1: none was started)
+	if de := (*PassDiskError)(nil); errors.As(err, &de) {
+		stopped = de.Index
 	}
-	log.Info("sync started", "source", job.src, "gateway", gw, "final", c.Final)
-	p, err := s.Run(ctx)
+	for i := range results {
+		if results[i].Started.IsZero() {
+			results[i].Started = end
+		}
+		switch {
+		case err == nil || i < stopped:
+			p := res.Disks[i]
+			results[i].OK, results[i].Finished = true, results[i].Started.Add(p.Elapsed)
+			log.Info("disk synced, target verified", "disk", job.disks[i].Name, "target", job.disks[i].DiskID, "changed_bytes", p.ChangedBytes,
+				"wire_bytes", p.SentBytes, "verified", ProofSummary(p), "elapsed", p.Elapsed.Round(time.Millisecond))
+		case i == stopped:
+			results[i].Error, results[i].Finished = err.Error(), end
+		default:
+			results[i].Error, results[i].Finished = fmt.Sprintf("not synced: the pass stopped before this disk: %v", err), end
+		}
+	}
 	if err != nil {
-		res.Error = err.Error()
 		log.Error("sync failed; the control plane will ask again", "err", err)
 		return
 	}
-	res.OK = true
-	log.Info("sync done, target verified", "changed_bytes", p.ChangedBytes, "wire_bytes", p.SentBytes, "elapsed", p.Elapsed.Round(time.Millisecond))
+	if cs := res.Consistency; cs.Consistent {
+		log.Info("sync done, target verified; the pass is a point in time", "snapshot", cs.Method, "note", cs.Note)
+	} else {
+		log.Warn("sync done, target verified; the pass is NOT a point in time", "note", cs.Note)
+	}
 }
 
 var hookName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -180,4 +181,68 @@ func TestFailingHooksStopThePass(t *testing.T) {
 	if hs := one.of(CommandHook); len(hs) != 1 || hs[0].CommandID != "hook-1" || hs[0].Stage != "after_cutover" || hs[0].ExitCode != 3 {
 		t.Errorf("hook command result %+v", hs)
 	}
+}
+
+// A sync command's disks run as one pass (RunPass): both disks are read
+// from one snapshot set, so both gateways record the same account of how
+// the pass read its sources, each disk going to the gateway its command
+// names; a continuous pass proves only what it wrote, and a cutover's final
+// pass asks each gateway for a full verification.
+func TestSyncCommandIsOnePassOfItsDisks(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	srcs := map[string]string{"vda": filepath.Join(dir, "vda.img"), "vdb": filepath.Join(dir, "vdb.img")}
+	makeImage(t, srcs["vda"], 3<<20, 7)
+	makeImage(t, srcs["vdb"], 2<<20, 8)
+	var clock atomic.Int64
+	t0 := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	clock.Store(t0.UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()).UTC() }
+	ga := startGateway(t, GatewayOptions{Create: true, Now: now})
+	gb := startGateway(t, GatewayOptions{Create: true, Now: now})
+	var got results
+	r := &CommandRunner{StateDir: filepath.Join(dir, "state"), Sources: srcs, Report: got.add, RetryFor: 10 * time.Second}
+	send := func(pass int, final bool) {
+		t.Helper()
+		ca, _ := ga.IssueCredential("m3-vda", time.Hour)
+		cb, _ := gb.IssueCredential("m3-vdb", time.Hour)
+		b, _ := json.Marshal(SyncCommand{MigrationID: 3, Pass: pass, Final: final, Disks: []SyncCommandDisk{
+			{Name: "vda", DiskID: "m3-vda", Credential: ca, Gateway: ga.URL, Fingerprint: ga.Fingerprint},
+			{Name: "vdb", DiskID: "m3-vdb", Credential: cb, Gateway: gb.URL, Fingerprint: gb.Fingerprint}}})
+		r.Handle(ctx, "sync-3", CommandSync, b)
+		r.Wait()
+	}
+	check := func(pass int, fullAt time.Time) {
+		t.Helper()
+		var ss []CommandResult
+		for _, res := range got.of(CommandSync) {
+			if res.Pass == pass {
+				ss = append(ss, res)
+			}
+		}
+		if len(ss) != 2 || !ss[0].OK || !ss[1].OK || ss[0].Disk != "vda" || ss[1].Disk != "vdb" {
+			t.Fatalf("pass %d: results %+v, want vda and vdb synced", pass, ss)
+		}
+		sameContent(t, srcs["vda"], ga.diskPath("m3-vda"))
+		sameContent(t, srcs["vdb"], gb.diskPath("m3-vdb"))
+		a, _ := ga.Checkpoint("m3-vda")
+		b, _ := gb.Checkpoint("m3-vdb")
+		if a.Consistency == nil || b.Consistency == nil || *a.Consistency != *b.Consistency || a.Consistency.Note == "live read: no snapshot was asked for" {
+			t.Errorf("pass %d: the disks' consistency %+v and %+v, want one snapshot set's account", pass, a.Consistency, b.Consistency)
+		}
+		want := fullAt.Format(time.RFC3339)
+		if a.FullVerified != want || b.FullVerified != want {
+			t.Errorf("pass %d: last full verifications %s and %s, want %s", pass, a.FullVerified, b.FullVerified, want)
+		}
+	}
+	send(1, false)
+	check(1, t0) // the targets were created empty: as good as verified in full
+	clock.Store(t0.Add(time.Hour).UnixNano())
+	scribble(t, srcs["vda"], 1, 11)
+	send(2, false)
+	check(2, t0) // a continuous pass re-reads what it wrote
+	clock.Store(t0.Add(2 * time.Hour).UnixNano())
+	scribble(t, srcs["vdb"], 1, 12)
+	send(3, true)
+	check(3, t0.Add(2*time.Hour)) // the final pass: everything
 }

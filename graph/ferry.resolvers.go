@@ -7,10 +7,10 @@ package graph
 
 import (
 	"context"
-	"github.com/ferry-migrate/ferry/engine/cloud"
 	"time"
 
 	"github.com/ferry-migrate/ferry"
+	"github.com/ferry-migrate/ferry/engine/cloud"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/apitoken"
 	"github.com/ferry-migrate/ferry/ent/assessment"

@@ -66,6 +66,8 @@ var mutationWeights = map[string]int{
 	"createApplication": 1, "updateApplication": 1,
 	"createCloudAccount": 1, "deleteCloudAccount": 1,
 	"createRegistrationToken": 1, "revokeRegistrationToken": 1, "revokeAgent": 1,
+	"createDiscoverySource": 1, "updateDiscoverySource": 1, "deleteDiscoverySource": 1,
+	"runDiscoverySource": 1, // queues a task; the vCenter is read by a worker
 
 	// changePassword checks the current password: aliases of it would be a
 	// password guesser that no sign-in limiter sees.
@@ -78,6 +80,12 @@ var mutationWeights = map[string]int{
 	"testLaunch":        expensive,
 	"cutover":           expensive,
 	"rollback":          expensive,
+	// Suggesting reads the whole estate and infers applications inside the
+	// request; a split recomputes two suggestions' evidence from it.
+	"suggestApplications":         expensive,
+	"splitApplicationSuggestion":  expensive,
+	"acceptApplicationSuggestion": 1,
+	"renameApplicationSuggestion": 1,
 }
 
 // executableSchema is the schema with every list field priced (weighLists).
@@ -431,6 +439,18 @@ var listBounds = map[string]int{
 	"RecoveryPoint.labels":       10,
 	"Launch.checks":              20,
 	"CloudAccountCheck.checks":   10,
+	"Assessment.findings":        20, // reasons, actions, missing data and notes of one host
+	"BusinessCase.cashFlow":      10, // one row per year, at most 10 years
+	"PriceCatalogInfo.regions":   50,
+	// Issue 12: a suggestion lists its members and its three heaviest
+	// ports and neighbours; a wave names a handful of rating factors; a
+	// plan its shared services (one per 600 hosts on generated estates).
+	"ApplicationSuggestion.members":    200,
+	"ApplicationSuggestion.ports":      3,
+	"ApplicationSuggestion.neighbours": 3,
+	"Wave.confidenceFactors":           10,
+	"Wave.riskFactors":                 10,
+	"Plan.sharedServices":              200,
 }
 
 // defaultListBound prices every other list: Plan's problems and warnings,

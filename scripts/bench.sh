@@ -56,7 +56,7 @@ for s in scripts/bench-*.sh; do
   name=$(basename "$s" .sh); name=${name#bench-}
   if [ -n "$QUICK" ]; then
     case $name in
-      engine) run "$name" env SIZE_MIB=256 THROTTLE_S=5 "$s" ;;
+      engine) run "$name" env QUICK=1 "$s" ;;
       planner) run "$name" "$s" 20000 ;;
       *) run "$name" "$s" ;;
     esac

@@ -180,7 +180,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Resolver = resolver
 	// Each area wires its task handlers and routes in its own file
 	// (discovery.go, planning.go, migration.go); a failure stops start-up.
-	for _, wire := range []func() error{a.wireDiscovery, a.wirePlanning, a.wireMigration} {
+	for _, wire := range []func() error{a.wireDiscovery, a.wirePlanning, a.wireMigration, a.wireReports} {
 		if err := wire(); err != nil {
 			a.Close()
 			return nil, err
@@ -319,6 +319,12 @@ func (a *App) StartWorkers() error {
 	for _, task := range []func() (*asynq.Task, []asynq.Option){jobs.NewPruneSessionsTask, jobs.NewOptimizeDatabaseTask} {
 		t, opts := task()
 		if _, err := a.scheduler.Register("@hourly", t, opts...); err != nil {
+			return err
+		}
+	}
+	// Stored discovery sources: the database says which are due.
+	if t, opts := jobs.NewDiscoveryDueTask(); true {
+		if _, err := a.scheduler.Register("@every 1m", t, opts...); err != nil {
 			return err
 		}
 	}

@@ -3,6 +3,7 @@ package migration
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/ferry-migrate/ferry"
@@ -62,7 +63,9 @@ func (l *Lifecycle) SyncCommands(ctx context.Context, agentID int) ([]engine.Syn
 			if err != nil {
 				return nil, err
 			}
-			cred, err := gw.IssueCredential(d.TargetDiskID, engine.AgentSubject(agentID), l.CredentialTTL)
+			// Named for the agent (revocation reaches the data path) and scoped
+			// to the tenant (the gateway shares blocks only among its disks).
+			cred, err := gw.IssueCredential(d.TargetDiskID, engine.AgentSubject(agentID), strconv.Itoa(mig.TenantID), l.CredentialTTL)
 			if err != nil {
 				return nil, fmt.Errorf("credential for %s: %w", d.TargetDiskID, err)
 			}

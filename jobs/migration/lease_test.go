@@ -189,3 +189,43 @@ func TestReconcileNeverDuplicatesARunningStep(t *testing.T) {
 		t.Errorf("a finished step got a task from the reconciler: %v", q)
 	}
 }
+
+// A step whose task the queue lost (here deleted; in life, taken by a
+// worker SIGKILLed before it claimed the step, or an enqueue lost after
+// its commit) is re-armed by RecoverLeases once it has been due for a
+// lease, under the next generation, with a task of that generation in the
+// queue; a step whose task is merely waiting in a busy queue is left alone.
+// No worker runs here: the real queue, on a real redis-server, is only
+// inspected.
+func TestRecoverLeasesRearmsAStepWhoseTaskWasLost(t *testing.T) {
+	e := newEnv(t, envOpts{redisURL: redistest.Start(t)})
+	id := e.start()
+	prep := e.steps(id, KindPrepare)[0]
+	if q := e.queued(prep.ID); q["pending"] != 1 {
+		t.Fatalf("the new prepare step's tasks: %v", q)
+	}
+	later := time.Now().Add(2 * e.l.Lease)
+	e.l.Now = func() time.Time { return later }
+	if n, err := e.l.RecoverLeases(e.ctx); err != nil || n != 0 {
+		t.Fatalf("recover with the task pending: %d, %v; want nothing re-armed", n, err)
+	}
+	if got := e.steps(id, KindPrepare)[0]; got.Generation != prep.Generation {
+		t.Fatalf("a step with a pending task was re-armed: generation %d → %d", prep.Generation, got.Generation)
+	}
+	if err := e.q.Inspector.DeleteTask("default", TaskID(prep.ID, prep.Generation)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.l.RecoverLeases(e.ctx); err != nil || n != 1 {
+		t.Fatalf("recover with the task lost: %d, %v; want the step re-armed", n, err)
+	}
+	got := e.steps(id, KindPrepare)[0]
+	if got.Generation != prep.Generation+1 || got.Status != prep.Status {
+		t.Fatalf("after the re-arm: generation %d, status %s", got.Generation, got.Status)
+	}
+	if _, err := e.q.Inspector.GetTaskInfo("default", TaskID(got.ID, got.Generation)); err != nil {
+		t.Errorf("no task of the new generation: %v", err)
+	}
+	if n, err := e.l.RecoverLeases(e.ctx); err != nil || n != 0 {
+		t.Errorf("recover again: %d, %v; want nothing (the new task is pending)", n, err)
+	}
+}

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -44,6 +47,18 @@ func TestLifecycleOfATwoDiskHost(t *testing.T) {
 	if again, _ := e.l.SyncCommands(e.ctx, e.agent.ID); len(again) != 0 {
 		t.Fatalf("the command was sent again on the next poll: %+v", again)
 	}
+	// Each credential names the agent (revocation reaches the data path)
+	// and the tenant (the gateway's content index is per tenant).
+	key, err := engine.LoadOrCreateCredentialKey(filepath.Join(e.dir, "gateway", "credential.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range c.Disks {
+		cr, err := key.Parse(d.Credential, d.DiskID, time.Now())
+		if err != nil || cr.Subject != engine.AgentSubject(e.agent.ID) || cr.Tenant != strconv.Itoa(e.tenant.ID) {
+			t.Errorf("credential of %s: %+v, %v; want agent %d of tenant %d", d.Name, cr, err, e.agent.ID, e.tenant.ID)
+		}
+	}
 	other := e.c.Agent.Create().SetTenantID(e.tenant.ID).SetCredentialHash([]byte("h2")).SaveX(e.sys)
 	if cmds, err := e.l.SyncCommands(e.ctx, other.ID); err != nil || len(cmds) != 0 {
 		t.Fatalf("an agent without a host got %v, %v", cmds, err)
@@ -66,6 +81,22 @@ func TestLifecycleOfATwoDiskHost(t *testing.T) {
 	rp := got.Edges.RecoveryPoints[0]
 	if len(rp.Points) != 2 || rp.Labels[0] != "initial" {
 		t.Fatalf("recovery point %+v", rp)
+	}
+	// The syncs read their sources live (no snapshot was asked for): the
+	// point says it is not a point in time, and why, and the sync step's
+	// log warns of it.
+	if !slices.Contains(rp.Labels, "consistent:false") {
+		t.Errorf("recovery point of a live read: labels %v", rp.Labels)
+	}
+	for _, p := range rp.Points {
+		if p.Consistent || !strings.Contains(p.Consistency, "live read") {
+			t.Errorf("point of disk %s of a live read: %+v", p.DiskName, p)
+		}
+	}
+	if lines := e.log(e.steps(id, KindSync)[0].ID); !slices.ContainsFunc(lines, func(l string) bool {
+		return strings.HasPrefix(l, "point: pass 1: disk vda is NOT a point in time: live read")
+	}) {
+		t.Errorf("the sync step's log does not warn of the live read: %q", lines)
 	}
 	for _, d := range m.Disks {
 		if d.StartedAt == nil || d.SyncedAt == nil || d.SeenAt == nil || d.BytesDone != d.SizeBytes {

@@ -2,6 +2,7 @@ package migration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -42,12 +43,89 @@ func (l *Lifecycle) Reconcile(ctx context.Context) (int, error) {
 }
 
 // RecoverLeases re-arms the steps whose worker died: running, with a lease
-// that ran out or whose owner was a process of this host that is gone. It
-// is cheap (running steps are as few as the workers) and runs every half
-// lease while workers run.
+// that ran out or whose owner was a process of this host that is gone; and
+// due steps whose task died with a worker before it claimed them
+// (rearmStranded). It is cheap (running steps are as few as the workers,
+// stranded ones fewer) and runs every half lease while workers run.
 func (l *Lifecycle) RecoverLeases(ctx context.Context) (int, error) {
 	l.init()
-	return l.enqueueSteps(viewer.SystemContext(ctx), true)
+	sys := viewer.SystemContext(ctx)
+	n, err := l.enqueueSteps(sys, true)
+	if err != nil {
+		return n, err
+	}
+	m, err := l.rearmStranded(sys)
+	return n + m, err
+}
+
+// rearmStranded re-arms, under the next generation, the steps that have
+// been due for longer than a lease (pending, or waiting past wake_at)
+// without a worker claiming them, when the queue no longer holds their
+// task for one: it is active in a worker that is gone (asynq marks it
+// orphaned once its own 30 s lease lapses, but hands it back only after its
+// recoverer's next round and a retry backoff — a minute and more), it came
+// back as a retry for that reason, or it is not in the queue at all (an
+// enqueue lost after its commit). A worker SIGKILLed between taking a
+// step's task and claiming the step left that step waiting that long. A
+// task still pending or scheduled (a busy queue), held by a live worker, or
+// retried after its handler failed (its backoff stands) is left alone; the
+// old task, if it ever runs, finds a newer generation and does nothing.
+func (l *Lifecycle) rearmStranded(ctx context.Context) (int, error) {
+	if l.Queue == nil || l.Queue.Inspector == nil {
+		return 0, nil
+	}
+	before := l.Now().UTC().Add(-l.Lease)
+	steps, err := l.Client.Step.Query().Where(step.Or(
+		step.And(step.StatusEQ(step.StatusPending), step.UpdatedAtLT(before)),
+		step.And(step.StatusEQ(step.StatusWaiting), step.WakeAtLT(before)),
+	)).Order(ent.Asc(step.FieldID)).Limit(100).All(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("stranded steps: %w", err)
+	}
+	orphaned := map[string]map[string]bool{} // queue → its orphaned active task ids, listed once
+	n := 0
+	for _, s := range steps {
+		q, id := queueOf(s.Kind), TaskID(s.ID, s.Generation)
+		ti, err := l.Queue.Inspector.GetTaskInfo(q, id)
+		switch {
+		case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
+		case err != nil:
+			l.Log.WarnContext(ctx, "inspect a step's task", "step", s.ID, "task", id, "error", err)
+			continue
+		case ti.State == asynq.TaskStateActive:
+			if orphaned[q] == nil {
+				orphaned[q] = map[string]bool{}
+				active, err := l.Queue.Inspector.ListActiveTasks(q, asynq.PageSize(1000))
+				if err != nil {
+					l.Log.WarnContext(ctx, "inspect the active tasks", "queue", q, "error", err)
+				}
+				for _, t := range active {
+					orphaned[q][t.ID] = t.IsOrphaned
+				}
+			}
+			if !orphaned[q][id] {
+				continue // a live worker has it
+			}
+		case ti.State == asynq.TaskStateRetry && strings.Contains(ti.LastErr, "lease expired"):
+		case ti.State == asynq.TaskStateCompleted:
+		default:
+			continue
+		}
+		k, err := l.Client.Step.Update().Where(step.ID(s.ID), step.Generation(s.Generation), step.StatusEQ(s.Status)).
+			SetGeneration(s.Generation + 1).Save(ctx)
+		if err != nil {
+			return n, err
+		}
+		if k == 0 {
+			continue // claimed or moved on meanwhile
+		}
+		l.Log.InfoContext(ctx, "step's task was lost with its worker; re-armed", "migration", s.MigrationID, "step", s.ID, "kind", s.Kind, "phase", s.Phase, "task", id)
+		if err := l.enqueue(ctx, s.Kind, s.ID, s.Generation+1, s.MigrationID, time.Time{}); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }
 
 // adopt creates the steps unfinished migrations lack.

@@ -16,6 +16,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
 	"github.com/ferry-migrate/ferry/ent/step"
+	"github.com/ferry-migrate/ferry/ent/stepevent"
 )
 
 // keepSyncEvents bounds the sync step's log (a few lines a pass, a pass
@@ -28,8 +29,9 @@ const errNoAgent = "waiting for the host's agent to ask for work: run `ferry age
 // follow (sync, phase 1) watches the requested pass for FollowFor: every
 // Tick it reads each disk's session from its gateway, mirrors it into the
 // migration's disks (the database, not a process, knows how far a pass
-// is), and writes progress, rate and ETA. It moves on once every disk has
-// been proven equal after the pass was asked for.
+// is), and writes progress, rate and ETA (measured on the wire: the scan
+// over unchanged blocks runs far faster than the link). It moves on once
+// every disk has been proven equal after the pass was asked for.
 func follow(ctx context.Context, r *run) (outcome, error) {
 	deadline := r.l.Now().Add(r.l.FollowFor)
 	t := time.NewTicker(r.l.Tick)
@@ -77,7 +79,7 @@ func (r *run) observe(ctx context.Context, rate *rateSample) (bool, error) {
 	req := mig.SyncRequestedAt
 	disks := mig.Disks
 	complete := req != nil
-	var done, total int64
+	var done, total, wire int64
 	for i, d := range disks {
 		total += d.SizeBytes
 		gw, err := r.l.gateway(d)
@@ -103,20 +105,22 @@ func (r *run) observe(ctx context.Context, rate *rateSample) (bool, error) {
 		d = disks[i]
 		switch {
 		case diskPassDone(d, req):
-			disks[i].BytesDone = d.SizeBytes
+			disks[i].BytesDone = d.SizeBytes // its WireBytes stay as last read
 		case req != nil && d.StartedAt != nil && !d.StartedAt.Before(*req):
 			complete = false
 			disks[i].BytesDone = 0
 			if err == nil && !s.Verified {
 				disks[i].BytesDone = min(s.Offset, d.SizeBytes)
+				disks[i].WireBytes = s.WireBytes
 			}
 		default:
 			complete = false
-			disks[i].BytesDone = 0
+			disks[i].BytesDone, disks[i].WireBytes = 0, 0
 		}
 		done += disks[i].BytesDone
+		wire += disks[i].WireBytes
 	}
-	bps, eta := rate.update(done, total, now)
+	bps, eta := rate.update(done, total, wire, now)
 	err := r.tx(ctx, func(tx *ent.Tx) error {
 		u := tx.Migration.UpdateOneID(mig.ID).Where(migration.StateEQ(mig.State)).SetDisks(disks).
 			SetBytesTotal(total).SetBytesDone(done).SetRateBps(bps).SetEtaSeconds(eta)
@@ -159,6 +163,7 @@ func recordPoint(ctx context.Context, r *run) (outcome, error) {
 	var pts []ferry.DiskPoint
 	var made, ids, digests []string
 	var size int64
+	consistent := true
 	for _, d := range mig.Disks {
 		rp, fresh, err := r.pointOf(ctx, d, pass, kind)
 		if err != nil {
@@ -167,7 +172,14 @@ func recordPoint(ctx context.Context, r *run) (outcome, error) {
 		if fresh {
 			made = append(made, rp.ID)
 		}
-		pts = append(pts, ferry.DiskPoint{DiskName: d.Name, TargetDiskID: d.TargetDiskID, PointID: rp.ID, Digest: rp.ManifestDigest, SizeBytes: rp.SizeBytes})
+		pt := ferry.DiskPoint{DiskName: d.Name, TargetDiskID: d.TargetDiskID, PointID: rp.ID, Digest: rp.ManifestDigest, SizeBytes: rp.SizeBytes}
+		pt.Consistent, pt.Consistency = r.consistency(ctx, d)
+		if !pt.Consistent {
+			consistent = false
+			r.l.Log.WarnContext(ctx, "recovery point is NOT a point in time", "migration", mig.ID, "pass", mig.SyncPass, "disk", d.Name, "reason", pt.Consistency)
+			r.event(ctx, stepevent.LevelWarn, r.step.Phase, "pass %s: disk %s is NOT a point in time: %s", pass, d.Name, pt.Consistency)
+		}
+		pts = append(pts, pt)
 		size += rp.SizeBytes
 		ids = append(ids, rp.ID)
 		digests = append(digests, rp.ManifestDigest)
@@ -177,7 +189,7 @@ func recordPoint(ctx context.Context, r *run) (outcome, error) {
 	err := r.tx(ctx, func(tx *ent.Tx) error {
 		var err error
 		row, err = tx.RecoveryPoint.Create().SetTenantID(mig.TenantID).SetMigrationID(mig.ID).SetExternalID(strings.Join(ids, ",")).
-			SetSizeBytes(size).SetManifestDigest(strings.Join(digests, ",")).SetLabels([]string{kind, "pass:" + pass}).
+			SetSizeBytes(size).SetManifestDigest(strings.Join(digests, ",")).SetLabels([]string{kind, "pass:" + pass, "consistent:" + strconv.FormatBool(consistent)}).
 			SetPoints(pts).SetCreatedAt(now).Save(ctx)
 		if err != nil {
 			return err
@@ -212,6 +224,23 @@ func recordPoint(ctx context.Context, r *run) (outcome, error) {
 		}
 	}
 	return next("recovery point %d of pass %s (%s) taken: %s", row.ID, pass, kind, strings.Join(ids, ",")), nil
+}
+
+// consistency says whether the disk's pass read a point-in-time snapshot,
+// and how (or why not), as its gateway recorded it with the proven state.
+func (r *run) consistency(ctx context.Context, d ferry.MigrationDisk) (bool, string) {
+	gw, err := r.l.gateway(d)
+	if err != nil {
+		return false, "unknown: " + err.Error()
+	}
+	s, err := gw.Session(ctx, d.TargetDiskID)
+	switch {
+	case err != nil:
+		return false, "unknown: the gateway did not answer: " + err.Error()
+	case s.Consistency == nil:
+		return false, "the agent did not say how it read the disk"
+	}
+	return s.Consistency.Consistent, s.Consistency.Note
 }
 
 // pointOf returns the disk's point of this pass: one the cloud holds
@@ -308,11 +337,11 @@ func nextPass(ctx context.Context, r *run) (outcome, error) {
 	return goTo("follow", "pass %d requested", mig.SyncPass+1), nil
 }
 
-// rateSample smooths a pass's rate across the follower's runs (kept in the
-// step's data between them).
+// rateSample smooths a pass's rate on the wire across the follower's runs
+// (kept in the step's data between them).
 type rateSample struct {
 	at   time.Time
-	done int64
+	wire int64 // bytes the gateways received for the pass so far
 	bps  float64
 }
 
@@ -321,8 +350,8 @@ func rateFrom(data map[string]any) rateSample {
 	if v, ok := data["rate_at"].(string); ok {
 		s.at, _ = time.Parse(time.RFC3339Nano, v)
 	}
-	if v, ok := data["rate_done"].(float64); ok {
-		s.done = int64(v)
+	if v, ok := data["rate_wire"].(float64); ok {
+		s.wire = int64(v)
 	}
 	if v, ok := data["rate_bps"].(float64); ok {
 		s.bps = v
@@ -331,26 +360,32 @@ func rateFrom(data map[string]any) rateSample {
 }
 
 func (s rateSample) data() map[string]any {
-	return map[string]any{"rate_at": s.at.Format(time.RFC3339Nano), "rate_done": s.done, "rate_bps": s.bps}
+	// Numbers as JSON reads them back (float64), whether the step's data
+	// comes from the database or from the run's own copy.
+	return map[string]any{"rate_at": s.at.Format(time.RFC3339Nano), "rate_wire": float64(s.wire), "rate_bps": s.bps}
 }
 
-// update folds a new reading in and returns the rate (bytes/s) and the ETA
-// (seconds, -1 when unknown).
-func (s *rateSample) update(done, total int64, now time.Time) (int64, int64) {
+// update folds a new reading in: done of total bytes scanned, wire bytes
+// received for the pass. It returns the rate on the wire (bytes/s,
+// smoothed; the scan over unchanged and empty blocks runs far faster than
+// the link and is not the transfer's speed) and the ETA (seconds, -1 when
+// unknown): the scan still to do, times the wire bytes per scanned byte so
+// far, at that rate.
+func (s *rateSample) update(done, total, wire int64, now time.Time) (int64, int64) {
 	switch {
-	case !s.at.IsZero() && done >= s.done && now.After(s.at):
-		inst := float64(done-s.done) / now.Sub(s.at).Seconds()
+	case !s.at.IsZero() && wire >= s.wire && now.After(s.at):
+		inst := float64(wire-s.wire) / now.Sub(s.at).Seconds()
 		s.bps = 0.5*s.bps + 0.5*inst
-	case done < s.done:
-		s.bps = 0
+	case wire < s.wire:
+		s.bps = 0 // a new pass
 	}
-	s.at, s.done = now, done
+	s.at, s.wire = now, wire
 	eta := int64(-1)
 	switch {
 	case done >= total:
 		eta = 0
-	case s.bps > 1:
-		eta = int64(float64(total-done) / s.bps)
+	case s.bps > 1 && done > 0:
+		eta = int64(float64(total-done) * float64(wire) / float64(done) / s.bps)
 	}
 	return int64(s.bps), eta
 }

@@ -61,10 +61,10 @@ func NewStepTask(kind string, p StepPayload, at time.Time) (*asynq.Task, []asynq
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := []asynq.Option{asynq.TaskID(TaskID(p.StepID, p.Generation)), asynq.MaxRetry(10)}
+	opts := []asynq.Option{asynq.TaskID(TaskID(p.StepID, p.Generation)), asynq.MaxRetry(10), asynq.Queue(queueOf(kind))}
 	switch kind {
 	case KindCutover, KindRollback:
-		opts = append(opts, asynq.Queue("critical"), asynq.Timeout(6*time.Hour))
+		opts = append(opts, asynq.Timeout(6*time.Hour))
 	case KindTestLaunch, KindPrepare:
 		opts = append(opts, asynq.Timeout(6*time.Hour))
 	case KindSync:
@@ -76,4 +76,12 @@ func NewStepTask(kind string, p StepPayload, at time.Time) (*asynq.Task, []asynq
 		opts = append(opts, asynq.ProcessAt(at))
 	}
 	return asynq.NewTask("migration:"+kind, b), opts, nil
+}
+
+// queueOf is the queue a step kind's tasks go to.
+func queueOf(kind string) string {
+	if kind == KindCutover || kind == KindRollback {
+		return "critical"
+	}
+	return "default"
 }

@@ -142,7 +142,7 @@ func (a *agent) write(t *testing.T, d *alibaba.Driver, ep cloud.GatewayEndpoint,
 	if err != nil {
 		t.Fatalf("gateway client of %s: %v", ep.URL, err)
 	}
-	cred, err := gw.IssueCredential(ep.DiskID, "", time.Hour)
+	cred, err := gw.IssueCredential(ep.DiskID, "", "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
