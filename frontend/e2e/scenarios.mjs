@@ -420,6 +420,7 @@ export const scenarios = [
       execFileSync(bin, ['agent', 'register', '--server', base, '--token', tok.data.createRegistrationToken.token, '--state', state])
       const agent = spawn(bin, ['agent', 'run', '--state', state, '--disk-source', `vda=${img}`, '--sample-every', '5s'], { stdio: 'ignore' })
       const inventory = async () => (await fetch(`http://127.0.0.1:${port}/_ecsemu/v1/inventory`, { headers: { Authorization: `Bearer ${admin}` } })).json()
+      const n = (list) => (list ?? []).length // Go encodes an empty list as null
       try {
         const vswitch = await pollUntil(() => out.match(/vSwitch (vsw-[a-z0-9]+)/)?.[1], { timeoutMs: 20000, what: 'ferry ecsemu to start' })
         const name = await pollUntil(async () => {
@@ -455,7 +456,7 @@ export const scenarios = [
         const row = page.locator('[data-test=migrations-table] .el-table__row', { hasText: 'ecs-emulated' })
         await row.locator(`[data-test="progress-${name}"]`, { hasText: '100%' }).waitFor({ timeout: 120000 })
         const synced = await inventory()
-        assert(synced.instances.length === 1 && synced.processes === 1, `while syncing the emulator runs one gateway: ${JSON.stringify(synced)}`)
+        assert(n(synced.instances) === 1 && synced.processes === 1, `while syncing the emulator runs one gateway: ${JSON.stringify(synced)}`)
         await shot('synced-to-ecs')
         const confirm = () => page.locator('.el-message-box__btns .el-button--primary').click()
         await row.locator(`[data-test="test-launch-${name}"]`).click()
@@ -472,8 +473,13 @@ export const scenarios = [
           const inv = await inventory()
           return inv.processes === 0 ? inv : null
         }, { timeoutMs: 60000, what: 'the gateway to be gone' })
-        assert(left.instances.length === 0 && left.images.length === 0 && left.security_groups.length === 0 && left.disks.length === 1,
+        assert(n(left.instances) === 0 && n(left.images) === 0 && n(left.security_groups) === 0 && n(left.disks) === 1,
           `after the rollback the emulator holds ${JSON.stringify(left)}`)
+        // The launches went through ECS: a repair instance and an image for
+        // each (test launch, cutover), besides the gateway's instance.
+        const calls = await (await fetch(`http://127.0.0.1:${port}/_ecsemu/v1/calls`, { headers: { Authorization: `Bearer ${admin}` } })).json()
+        assert(calls['ecs:CreateImage'] >= 2 && calls['ecs:RunInstances'] >= 5 && calls['ecs:CreateSnapshot'] >= 1,
+          `the emulator's calls: ${JSON.stringify(calls)}`)
       } finally {
         agent.kill('SIGTERM')
         emu.kill('SIGTERM')
