@@ -390,7 +390,7 @@ export const scenarios = [
     // real ferry gateway on an emulated instance that registers upward, the
     // launches go through a repair instance and an image; after the
     // rollback the emulator holds only the replica and its snapshots.
-    name: '24-alibaba-migration',
+    name: '20b-alibaba-migration',
     async run({ page, base, server, shared, shot }) {
       const { spawn, execFileSync } = await import('node:child_process')
       const { mkdtemp, open } = await import('node:fs/promises')
