@@ -31,8 +31,8 @@ import (
 // The local cloud and the in-process gateway live under <DataDir>/cloud and
 // <DataDir>/gateway and belong to one process: the first to lock
 // <DataDir>/cloud/owner.lock. In any other (a `ferry worker` on the same data
-// directory) a step of a local migration cannot open its driver and is left
-// to the owner (its task is retried; the step is never claimed here).
+// directory) a step of a local migration cannot open its driver; its tasks
+// go to the owner's node queues (node.go), which only the owner serves.
 func (a *App) wireMigration() error {
 	prov := &local.Provider{Dir: filepath.Join(a.Config.DataDir, "cloud"), Options: local.Options{Clock: a.Config.Now}}
 	a.Clouds.Register(prov)
@@ -48,6 +48,7 @@ func (a *App) wireMigration() error {
 		Client: a.DB.Client, Queue: a.Queue, Clouds: a.Clouds, Now: a.Config.Now, Log: a.Log,
 		OpenSecret: a.Resolver.OpenCloudSecret,
 		Gateways:   a.remoteGateway,
+		Node:       a.migrationNode,
 	}
 	for env, d := range map[string]*time.Duration{"FERRY_SYNC_EVERY": &l.SyncEvery, "FERRY_SYNC_REDELIVER": &l.Redeliver, "FERRY_STEP_LEASE": &l.Lease} {
 		if v := os.Getenv(env); v != "" {
@@ -67,6 +68,9 @@ func (a *App) wireMigration() error {
 		return nil
 	}
 	if err != nil {
+		return err
+	}
+	if a.Node, err = a.claimNode(); err != nil {
 		return err
 	}
 	log := a.Log.With("component", "gateway")

@@ -84,6 +84,12 @@ type Lifecycle struct {
 	// its lease runs out (RecoverLeases).
 	Lease time.Duration
 
+	// Node, when set, names the node whose queues run a migration's steps
+	// (NodeQueues): the one that holds its provider's state, such as the
+	// local cloud's directory and the in-process gateway. "" (or an error,
+	// logged) is any worker.
+	Node func(ctx context.Context, migrationID int) (string, error)
+
 	// BeforePhase, when set, runs before every phase a worker starts (tests
 	// stop workers in a chosen phase with it).
 	BeforePhase func(ctx context.Context, kind, phase string, stepID int)
@@ -174,6 +180,19 @@ func (l *Lifecycle) driver(ctx context.Context, mig *ent.Migration) (cloud.Drive
 		}
 	}
 	return l.Clouds.Open(ctx, a)
+}
+
+// node is the node whose queues take the migration's tasks ("" any).
+func (l *Lifecycle) node(ctx context.Context, migID int) string {
+	if l.Node == nil {
+		return ""
+	}
+	n, err := l.Node(ctx, migID)
+	if err != nil {
+		l.Log.WarnContext(ctx, "route a migration's step to its node; any worker takes it", "migration", migID, "error", err)
+		return ""
+	}
+	return n
 }
 
 // gateway returns the client of the gateway a disk syncs to.

@@ -458,7 +458,7 @@ func (l *Lifecycle) enqueue(ctx context.Context, kind string, stepID, gen, migID
 	if !at.After(l.Now()) {
 		at = time.Time{}
 	}
-	t, opts, err := NewStepTask(kind, StepPayload{StepID: stepID, Generation: gen, MigrationID: migID}, at)
+	t, opts, err := NewStepTaskOn(l.node(ctx, migID), kind, StepPayload{StepID: stepID, Generation: gen, MigrationID: migID}, at)
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,13 @@ type emulatedECS struct {
 
 func startECS(t *testing.T, w *world) *emulatedECS {
 	t.Helper()
-	srv, err := ecsemu.New(ecsemu.Options{Dir: t.TempDir(), Path: []string{filepath.Dir(w.bin)}, Logf: func(string, ...any) {},
+	return startECSIn(t, w, t.TempDir())
+}
+
+// startECSIn is startECS keeping the emulator's state in dir.
+func startECSIn(t *testing.T, w *world, dir string) *emulatedECS {
+	t.Helper()
+	srv, err := ecsemu.New(ecsemu.Options{Dir: dir, Path: []string{filepath.Dir(w.bin)}, Logf: func(string, ...any) {},
 		VM: ecsemu.VMOptions{NoBoot: true}})
 	if err != nil {
 		t.Fatal(err)
