@@ -64,7 +64,7 @@ func (a *App) wireMigration() error {
 
 	drv, err := prov.Driver()
 	if errors.Is(err, cloud.ErrConflict) {
-		a.Log.Warn("the local cloud driver is owned by another process on this data directory; its migration steps are left to it", "dir", prov.Dir)
+		a.Log.Warn("the local cloud driver is owned by another process on this data directory; its migration steps go to its node's queues", "dir", prov.Dir)
 		return nil
 	}
 	if err != nil {
