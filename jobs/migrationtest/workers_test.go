@@ -79,7 +79,9 @@ func TestMigrationsOnAnyWorker(t *testing.T) {
 	ecsDir := t.TempDir()
 	ecs := startECSIn(t, w, ecsDir)
 	acct := ecs.account(t, admin)
-	d = admin.mustGQL(`mutation($h: [ID!]!, $a: ID) { startMigration(hostIds: $h, cloudAccountId: $a) { id } }`,
+	// 8 Mbit/s: the ≈ 20 MiB the source holds take some 20 s to send, so
+	// the kill below lands in the middle of the pass.
+	d = admin.mustGQL(`mutation($h: [ID!]!, $a: ID) { startMigration(hostIds: $h, cloudAccountId: $a, rateLimit: "8Mbps") { id } }`,
 		map[string]any{"h": []string{w.hostID}, "a": acct})
 	ali := dig(d, "startMigration", 0, "id").(string)
 	t.Cleanup(func() {
@@ -100,9 +102,8 @@ func TestMigrationsOnAnyWorker(t *testing.T) {
 			}
 		}
 	})
-	// SIGKILL the worker holding the migration's first running step (the
-	// prepare, waiting for its gateway to register, or the sync's follower):
-	// the other takes it over once its lease (4 s here) runs out.
+	// SIGKILL the worker holding the migration's sync step (its follower,
+	// mid-pass): the other takes it over once its lease (4 s here) runs out.
 	db, err := database.Open(context.Background(), filepath.Join(w.data, "ferry.db"), false)
 	if err != nil {
 		t.Fatal(err)
@@ -110,8 +111,11 @@ func TestMigrationsOnAnyWorker(t *testing.T) {
 	defer db.Close()
 	aliID, _ := strconv.Atoi(ali)
 	victim := -1
-	waitFor(t, "a worker to hold a step of the Alibaba migration", 120*time.Second, func() bool {
-		steps := db.Client.Step.Query().Where(step.MigrationID(aliID), step.StatusEQ(step.StatusRunning)).
+	waitFor(t, "a worker to follow the Alibaba migration's sync mid-pass", 120*time.Second, func() bool {
+		if p, _ := w.migration(t, admin, ali)["percent"].(float64); p <= 0 || p >= 90 {
+			return false
+		}
+		steps := db.Client.Step.Query().Where(step.MigrationID(aliID), step.StatusEQ(step.StatusRunning), step.Kind("sync")).
 			AllX(viewer.SystemContext(context.Background()))
 		for _, s := range steps {
 			for i, wk := range workers {
@@ -126,6 +130,7 @@ func TestMigrationsOnAnyWorker(t *testing.T) {
 	})
 	workers[victim].cmd.Process.Signal(syscall.SIGKILL)
 	workers[victim].cmd.Wait()
+	t.Logf("killed it at %v %% of the initial sync", w.migration(t, admin, ali)["percent"])
 	waitFor(t, "the Alibaba migration's sync on the surviving worker", 240*time.Second, func() bool {
 		m = w.migration(t, admin, ali)
 		if m["state"] == "failed" {
