@@ -3,6 +3,7 @@ package ecsemu
 import (
 	"encoding/base64"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"sort"
@@ -248,8 +249,8 @@ func runInstances(c *call) (obj, error) {
 		if in.HostName == "" {
 			in.HostName = "iZ" + in.ID[2:] + "Z"
 		}
-		c.s.st.NextIP++
-		in.PrivateIP, in.BindIP = addrIn("127.16.0.1", c.s.st.NextIP), addrIn("127.32.0.1", c.s.st.NextIP)
+		n := c.s.freeAddr()
+		in.PrivateIP, in.BindIP = addrIn("127.16.0.1", n), addrIn("127.32.0.1", n)
 		c.s.st.Instances[in.ID] = in
 		sys := &disk{Seq: c.s.nextSeq(), ID: c.s.newID("d"), Name: c.str("SystemDisk.DiskName"), Description: c.str("SystemDisk.Description"),
 			Category: sysCat, SizeGiB: sysSize, ZoneID: sw.ZoneID, Type: "system", Status: "In_use", Since: c.now, InstanceID: in.ID,
@@ -285,6 +286,23 @@ func runInstances(c *call) (obj, error) {
 }
 
 // addrIn returns base + n.
+// freeAddr numbers a new instance's addresses: a random slot of the
+// default vSwitch (127.16.0.0/16) that no instance of this emulator holds,
+// so that emulators running side by side on one host (tests in parallel,
+// a trial next to them) rarely pick the same loopback address and port.
+func (s *Server) freeAddr() int {
+	used := map[string]bool{}
+	for _, in := range s.st.Instances {
+		used[in.PrivateIP] = true
+	}
+	for {
+		n := 1 + rand.IntN(65533)
+		if !used[addrIn("127.16.0.1", n)] {
+			return n
+		}
+	}
+}
+
 func addrIn(base string, n int) string {
 	a := netip.MustParseAddr(base).As4()
 	v := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 | uint32(a[3])

@@ -28,8 +28,6 @@ type state struct {
 	// parameters' fingerprint and the answer.
 	Tokens   map[string]*tokenRecord `json:"tokens"`
 	TempKeys map[string]*tempKey     `json:"temp_keys"`
-	// NextIP numbers private addresses in the default vSwitch.
-	NextIP int `json:"next_ip"`
 }
 
 type tokenRecord struct {
