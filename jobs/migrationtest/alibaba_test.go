@@ -174,9 +174,11 @@ func TestAlibabaMigrationLifecycle(t *testing.T) {
 	// Finalized: the live instance (on disks of its own) and the
 	// replication's record (the target disk, its points) are all that is
 	// left: no gateway, repair instance, image, launch disk or extra group.
-	waitFor(t, "the gateway to go", 60*time.Second, func() bool {
+	// The gateway goes after the cutover is live: its instance, then its
+	// security group (which ECS frees a little after the instance).
+	waitFor(t, "the gateway and its security group to go", 60*time.Second, func() bool {
 		inv := ecs.srv.Inventory()
-		return len(inv.Instances) == 1 && inv.Processes == 0
+		return len(inv.Instances) == 1 && inv.Processes == 0 && len(inv.SecurityGroups) == 1
 	})
 	inv := ecs.srv.Inventory()
 	t.Logf("after the cutover: %v", inv)
