@@ -481,8 +481,12 @@ export const scenarios = [
         assert(calls['ecs:CreateImage'] >= 2 && calls['ecs:RunInstances'] >= 5 && calls['ecs:CreateSnapshot'] >= 1,
           `the emulator's calls: ${JSON.stringify(calls)}`)
       } finally {
+        const exited = (p) => p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', r))
         agent.kill('SIGTERM')
-        emu.kill('SIGTERM')
+        emu.kill('SIGTERM') // the emulator stops its instances (the gateway) with it
+        await Promise.all([exited(agent), exited(emu)])
+        const { rm } = await import('node:fs/promises')
+        await rm(dir, { recursive: true, force: true })
       }
     },
   },
