@@ -22,6 +22,8 @@ import (
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
+	"github.com/ferry-migrate/ferry/ent/cloudrecord"
+	"github.com/ferry-migrate/ferry/ent/cloudticket"
 	"github.com/ferry-migrate/ferry/ent/connection"
 	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
@@ -66,6 +68,10 @@ type Client struct {
 	AuditEvent *AuditEventClient
 	// CloudAccount is the client for interacting with the CloudAccount builders.
 	CloudAccount *CloudAccountClient
+	// CloudRecord is the client for interacting with the CloudRecord builders.
+	CloudRecord *CloudRecordClient
+	// CloudTicket is the client for interacting with the CloudTicket builders.
+	CloudTicket *CloudTicketClient
 	// Connection is the client for interacting with the Connection builders.
 	Connection *ConnectionClient
 	// DiscoverySource is the client for interacting with the DiscoverySource builders.
@@ -126,6 +132,8 @@ func (c *Client) init() {
 	c.Assessment = NewAssessmentClient(c.config)
 	c.AuditEvent = NewAuditEventClient(c.config)
 	c.CloudAccount = NewCloudAccountClient(c.config)
+	c.CloudRecord = NewCloudRecordClient(c.config)
+	c.CloudTicket = NewCloudTicketClient(c.config)
 	c.Connection = NewConnectionClient(c.config)
 	c.DiscoverySource = NewDiscoverySourceClient(c.config)
 	c.Disk = NewDiskClient(c.config)
@@ -246,6 +254,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Assessment:            NewAssessmentClient(cfg),
 		AuditEvent:            NewAuditEventClient(cfg),
 		CloudAccount:          NewCloudAccountClient(cfg),
+		CloudRecord:           NewCloudRecordClient(cfg),
+		CloudTicket:           NewCloudTicketClient(cfg),
 		Connection:            NewConnectionClient(cfg),
 		DiscoverySource:       NewDiscoverySourceClient(cfg),
 		Disk:                  NewDiskClient(cfg),
@@ -293,6 +303,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Assessment:            NewAssessmentClient(cfg),
 		AuditEvent:            NewAuditEventClient(cfg),
 		CloudAccount:          NewCloudAccountClient(cfg),
+		CloudRecord:           NewCloudRecordClient(cfg),
+		CloudTicket:           NewCloudTicketClient(cfg),
 		Connection:            NewConnectionClient(cfg),
 		DiscoverySource:       NewDiscoverySourceClient(cfg),
 		Disk:                  NewDiskClient(cfg),
@@ -344,10 +356,11 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIToken, c.Agent, c.Application, c.ApplicationSuggestion, c.Assessment,
-		c.AuditEvent, c.CloudAccount, c.Connection, c.DiscoverySource, c.Disk,
-		c.HookDelivery, c.Host, c.ImportRun, c.Launch, c.Migration, c.NetworkInterface,
-		c.Plan, c.PriceCatalog, c.RecoveryPoint, c.RegistrationToken, c.Session,
-		c.Software, c.Step, c.StepEvent, c.Tenant, c.User, c.Wave, c.WaveMember,
+		c.AuditEvent, c.CloudAccount, c.CloudRecord, c.CloudTicket, c.Connection,
+		c.DiscoverySource, c.Disk, c.HookDelivery, c.Host, c.ImportRun, c.Launch,
+		c.Migration, c.NetworkInterface, c.Plan, c.PriceCatalog, c.RecoveryPoint,
+		c.RegistrationToken, c.Session, c.Software, c.Step, c.StepEvent, c.Tenant,
+		c.User, c.Wave, c.WaveMember,
 	} {
 		n.Use(hooks...)
 	}
@@ -358,10 +371,11 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIToken, c.Agent, c.Application, c.ApplicationSuggestion, c.Assessment,
-		c.AuditEvent, c.CloudAccount, c.Connection, c.DiscoverySource, c.Disk,
-		c.HookDelivery, c.Host, c.ImportRun, c.Launch, c.Migration, c.NetworkInterface,
-		c.Plan, c.PriceCatalog, c.RecoveryPoint, c.RegistrationToken, c.Session,
-		c.Software, c.Step, c.StepEvent, c.Tenant, c.User, c.Wave, c.WaveMember,
+		c.AuditEvent, c.CloudAccount, c.CloudRecord, c.CloudTicket, c.Connection,
+		c.DiscoverySource, c.Disk, c.HookDelivery, c.Host, c.ImportRun, c.Launch,
+		c.Migration, c.NetworkInterface, c.Plan, c.PriceCatalog, c.RecoveryPoint,
+		c.RegistrationToken, c.Session, c.Software, c.Step, c.StepEvent, c.Tenant,
+		c.User, c.Wave, c.WaveMember,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -384,6 +398,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.AuditEvent.mutate(ctx, m)
 	case *CloudAccountMutation:
 		return c.CloudAccount.mutate(ctx, m)
+	case *CloudRecordMutation:
+		return c.CloudRecord.mutate(ctx, m)
+	case *CloudTicketMutation:
+		return c.CloudTicket.mutate(ctx, m)
 	case *ConnectionMutation:
 		return c.Connection.mutate(ctx, m)
 	case *DiscoverySourceMutation:
@@ -1541,6 +1559,38 @@ func (c *CloudAccountClient) QueryTenant(_m *CloudAccount) *TenantQuery {
 	return query
 }
 
+// QueryRecords queries the records edge of a CloudAccount.
+func (c *CloudAccountClient) QueryRecords(_m *CloudAccount) *CloudRecordQuery {
+	query := (&CloudRecordClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(cloudaccount.Table, cloudaccount.FieldID, id),
+			sqlgraph.To(cloudrecord.Table, cloudrecord.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, cloudaccount.RecordsTable, cloudaccount.RecordsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryTickets queries the tickets edge of a CloudAccount.
+func (c *CloudAccountClient) QueryTickets(_m *CloudAccount) *CloudTicketQuery {
+	query := (&CloudTicketClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(cloudaccount.Table, cloudaccount.FieldID, id),
+			sqlgraph.To(cloudticket.Table, cloudticket.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, cloudaccount.TicketsTable, cloudaccount.TicketsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryMigrations queries the migrations edge of a CloudAccount.
 func (c *CloudAccountClient) QueryMigrations(_m *CloudAccount) *MigrationQuery {
 	query := (&MigrationClient{config: c.config}).Query()
@@ -1581,6 +1631,340 @@ func (c *CloudAccountClient) mutate(ctx context.Context, m *CloudAccountMutation
 		return (&CloudAccountDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown CloudAccount mutation op: %q", m.Op())
+	}
+}
+
+// CloudRecordClient is a client for the CloudRecord schema.
+type CloudRecordClient struct {
+	config
+}
+
+// NewCloudRecordClient returns a client for the CloudRecord from the given config.
+func NewCloudRecordClient(c config) *CloudRecordClient {
+	return &CloudRecordClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `cloudrecord.Hooks(f(g(h())))`.
+func (c *CloudRecordClient) Use(hooks ...Hook) {
+	c.hooks.CloudRecord = append(c.hooks.CloudRecord, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `cloudrecord.Intercept(f(g(h())))`.
+func (c *CloudRecordClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CloudRecord = append(c.inters.CloudRecord, interceptors...)
+}
+
+// Create returns a builder for creating a CloudRecord entity.
+func (c *CloudRecordClient) Create() *CloudRecordCreate {
+	mutation := newCloudRecordMutation(c.config, OpCreate)
+	return &CloudRecordCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CloudRecord entities.
+func (c *CloudRecordClient) CreateBulk(builders ...*CloudRecordCreate) *CloudRecordCreateBulk {
+	return &CloudRecordCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CloudRecordClient) MapCreateBulk(slice any, setFunc func(*CloudRecordCreate, int)) *CloudRecordCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CloudRecordCreateBulk{err: fmt.Errorf("calling to CloudRecordClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CloudRecordCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CloudRecordCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CloudRecord.
+func (c *CloudRecordClient) Update() *CloudRecordUpdate {
+	mutation := newCloudRecordMutation(c.config, OpUpdate)
+	return &CloudRecordUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CloudRecordClient) UpdateOne(_m *CloudRecord) *CloudRecordUpdateOne {
+	mutation := newCloudRecordMutation(c.config, OpUpdateOne, withCloudRecord(_m))
+	return &CloudRecordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CloudRecordClient) UpdateOneID(id int) *CloudRecordUpdateOne {
+	mutation := newCloudRecordMutation(c.config, OpUpdateOne, withCloudRecordID(id))
+	return &CloudRecordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CloudRecord.
+func (c *CloudRecordClient) Delete() *CloudRecordDelete {
+	mutation := newCloudRecordMutation(c.config, OpDelete)
+	return &CloudRecordDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CloudRecordClient) DeleteOne(_m *CloudRecord) *CloudRecordDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CloudRecordClient) DeleteOneID(id int) *CloudRecordDeleteOne {
+	builder := c.Delete().Where(cloudrecord.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CloudRecordDeleteOne{builder}
+}
+
+// Query returns a query builder for CloudRecord.
+func (c *CloudRecordClient) Query() *CloudRecordQuery {
+	return &CloudRecordQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCloudRecord},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CloudRecord entity by its id.
+func (c *CloudRecordClient) Get(ctx context.Context, id int) (*CloudRecord, error) {
+	return c.Query().Where(cloudrecord.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CloudRecordClient) GetX(ctx context.Context, id int) *CloudRecord {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryTenant queries the tenant edge of a CloudRecord.
+func (c *CloudRecordClient) QueryTenant(_m *CloudRecord) *TenantQuery {
+	query := (&TenantClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(cloudrecord.Table, cloudrecord.FieldID, id),
+			sqlgraph.To(tenant.Table, tenant.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, cloudrecord.TenantTable, cloudrecord.TenantColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAccount queries the account edge of a CloudRecord.
+func (c *CloudRecordClient) QueryAccount(_m *CloudRecord) *CloudAccountQuery {
+	query := (&CloudAccountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(cloudrecord.Table, cloudrecord.FieldID, id),
+			sqlgraph.To(cloudaccount.Table, cloudaccount.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, cloudrecord.AccountTable, cloudrecord.AccountColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *CloudRecordClient) Hooks() []Hook {
+	hooks := c.hooks.CloudRecord
+	return append(hooks[:len(hooks):len(hooks)], cloudrecord.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *CloudRecordClient) Interceptors() []Interceptor {
+	inters := c.inters.CloudRecord
+	return append(inters[:len(inters):len(inters)], cloudrecord.Interceptors[:]...)
+}
+
+func (c *CloudRecordClient) mutate(ctx context.Context, m *CloudRecordMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CloudRecordCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CloudRecordUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CloudRecordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CloudRecordDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CloudRecord mutation op: %q", m.Op())
+	}
+}
+
+// CloudTicketClient is a client for the CloudTicket schema.
+type CloudTicketClient struct {
+	config
+}
+
+// NewCloudTicketClient returns a client for the CloudTicket from the given config.
+func NewCloudTicketClient(c config) *CloudTicketClient {
+	return &CloudTicketClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `cloudticket.Hooks(f(g(h())))`.
+func (c *CloudTicketClient) Use(hooks ...Hook) {
+	c.hooks.CloudTicket = append(c.hooks.CloudTicket, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `cloudticket.Intercept(f(g(h())))`.
+func (c *CloudTicketClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CloudTicket = append(c.inters.CloudTicket, interceptors...)
+}
+
+// Create returns a builder for creating a CloudTicket entity.
+func (c *CloudTicketClient) Create() *CloudTicketCreate {
+	mutation := newCloudTicketMutation(c.config, OpCreate)
+	return &CloudTicketCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CloudTicket entities.
+func (c *CloudTicketClient) CreateBulk(builders ...*CloudTicketCreate) *CloudTicketCreateBulk {
+	return &CloudTicketCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CloudTicketClient) MapCreateBulk(slice any, setFunc func(*CloudTicketCreate, int)) *CloudTicketCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CloudTicketCreateBulk{err: fmt.Errorf("calling to CloudTicketClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CloudTicketCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CloudTicketCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CloudTicket.
+func (c *CloudTicketClient) Update() *CloudTicketUpdate {
+	mutation := newCloudTicketMutation(c.config, OpUpdate)
+	return &CloudTicketUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CloudTicketClient) UpdateOne(_m *CloudTicket) *CloudTicketUpdateOne {
+	mutation := newCloudTicketMutation(c.config, OpUpdateOne, withCloudTicket(_m))
+	return &CloudTicketUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CloudTicketClient) UpdateOneID(id int) *CloudTicketUpdateOne {
+	mutation := newCloudTicketMutation(c.config, OpUpdateOne, withCloudTicketID(id))
+	return &CloudTicketUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CloudTicket.
+func (c *CloudTicketClient) Delete() *CloudTicketDelete {
+	mutation := newCloudTicketMutation(c.config, OpDelete)
+	return &CloudTicketDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CloudTicketClient) DeleteOne(_m *CloudTicket) *CloudTicketDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CloudTicketClient) DeleteOneID(id int) *CloudTicketDeleteOne {
+	builder := c.Delete().Where(cloudticket.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CloudTicketDeleteOne{builder}
+}
+
+// Query returns a query builder for CloudTicket.
+func (c *CloudTicketClient) Query() *CloudTicketQuery {
+	return &CloudTicketQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCloudTicket},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CloudTicket entity by its id.
+func (c *CloudTicketClient) Get(ctx context.Context, id int) (*CloudTicket, error) {
+	return c.Query().Where(cloudticket.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CloudTicketClient) GetX(ctx context.Context, id int) *CloudTicket {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryTenant queries the tenant edge of a CloudTicket.
+func (c *CloudTicketClient) QueryTenant(_m *CloudTicket) *TenantQuery {
+	query := (&TenantClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(cloudticket.Table, cloudticket.FieldID, id),
+			sqlgraph.To(tenant.Table, tenant.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, cloudticket.TenantTable, cloudticket.TenantColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryAccount queries the account edge of a CloudTicket.
+func (c *CloudTicketClient) QueryAccount(_m *CloudTicket) *CloudAccountQuery {
+	query := (&CloudAccountClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(cloudticket.Table, cloudticket.FieldID, id),
+			sqlgraph.To(cloudaccount.Table, cloudaccount.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, cloudticket.AccountTable, cloudticket.AccountColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *CloudTicketClient) Hooks() []Hook {
+	hooks := c.hooks.CloudTicket
+	return append(hooks[:len(hooks):len(hooks)], cloudticket.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *CloudTicketClient) Interceptors() []Interceptor {
+	inters := c.inters.CloudTicket
+	return append(inters[:len(inters):len(inters)], cloudticket.Interceptors[:]...)
+}
+
+func (c *CloudTicketClient) mutate(ctx context.Context, m *CloudTicketMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CloudTicketCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CloudTicketUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CloudTicketUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CloudTicketDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CloudTicket mutation op: %q", m.Op())
 	}
 }
 
@@ -5351,17 +5735,17 @@ func (c *WaveMemberClient) mutate(ctx context.Context, m *WaveMemberMutation) (V
 type (
 	hooks struct {
 		APIToken, Agent, Application, ApplicationSuggestion, Assessment, AuditEvent,
-		CloudAccount, Connection, DiscoverySource, Disk, HookDelivery, Host, ImportRun,
-		Launch, Migration, NetworkInterface, Plan, PriceCatalog, RecoveryPoint,
-		RegistrationToken, Session, Software, Step, StepEvent, Tenant, User, Wave,
-		WaveMember []ent.Hook
+		CloudAccount, CloudRecord, CloudTicket, Connection, DiscoverySource, Disk,
+		HookDelivery, Host, ImportRun, Launch, Migration, NetworkInterface, Plan,
+		PriceCatalog, RecoveryPoint, RegistrationToken, Session, Software, Step,
+		StepEvent, Tenant, User, Wave, WaveMember []ent.Hook
 	}
 	inters struct {
 		APIToken, Agent, Application, ApplicationSuggestion, Assessment, AuditEvent,
-		CloudAccount, Connection, DiscoverySource, Disk, HookDelivery, Host, ImportRun,
-		Launch, Migration, NetworkInterface, Plan, PriceCatalog, RecoveryPoint,
-		RegistrationToken, Session, Software, Step, StepEvent, Tenant, User, Wave,
-		WaveMember []ent.Interceptor
+		CloudAccount, CloudRecord, CloudTicket, Connection, DiscoverySource, Disk,
+		HookDelivery, Host, ImportRun, Launch, Migration, NetworkInterface, Plan,
+		PriceCatalog, RecoveryPoint, RegistrationToken, Session, Software, Step,
+		StepEvent, Tenant, User, Wave, WaveMember []ent.Interceptor
 	}
 )
 

@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -32,6 +33,8 @@ type CloudAccount struct {
 	Region string `json:"region,omitempty"`
 	// AccessKeyID holds the value of the "access_key_id" field.
 	AccessKeyID string `json:"access_key_id,omitempty"`
+	// Settings holds the value of the "settings" field.
+	Settings map[string]interface{} `json:"settings,omitempty"`
 	// SecretCiphertext holds the value of the "secret_ciphertext" field.
 	SecretCiphertext []byte `json:"-"`
 	// CheckedAt holds the value of the "checked_at" field.
@@ -48,14 +51,20 @@ type CloudAccount struct {
 type CloudAccountEdges struct {
 	// Tenant holds the value of the tenant edge.
 	Tenant *Tenant `json:"tenant,omitempty"`
+	// Records holds the value of the records edge.
+	Records []*CloudRecord `json:"records,omitempty"`
+	// Tickets holds the value of the tickets edge.
+	Tickets []*CloudTicket `json:"tickets,omitempty"`
 	// Migrations holds the value of the migrations edge.
 	Migrations []*Migration `json:"migrations,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
+	loadedTypes [4]bool
 	// totalCount holds the count of the edges above.
 	totalCount [1]map[string]int
 
+	namedRecords    map[string][]*CloudRecord
+	namedTickets    map[string][]*CloudTicket
 	namedMigrations map[string][]*Migration
 }
 
@@ -70,10 +79,28 @@ func (e CloudAccountEdges) TenantOrErr() (*Tenant, error) {
 	return nil, &NotLoadedError{edge: "tenant"}
 }
 
+// RecordsOrErr returns the Records value or an error if the edge
+// was not loaded in eager-loading.
+func (e CloudAccountEdges) RecordsOrErr() ([]*CloudRecord, error) {
+	if e.loadedTypes[1] {
+		return e.Records, nil
+	}
+	return nil, &NotLoadedError{edge: "records"}
+}
+
+// TicketsOrErr returns the Tickets value or an error if the edge
+// was not loaded in eager-loading.
+func (e CloudAccountEdges) TicketsOrErr() ([]*CloudTicket, error) {
+	if e.loadedTypes[2] {
+		return e.Tickets, nil
+	}
+	return nil, &NotLoadedError{edge: "tickets"}
+}
+
 // MigrationsOrErr returns the Migrations value or an error if the edge
 // was not loaded in eager-loading.
 func (e CloudAccountEdges) MigrationsOrErr() ([]*Migration, error) {
-	if e.loadedTypes[1] {
+	if e.loadedTypes[3] {
 		return e.Migrations, nil
 	}
 	return nil, &NotLoadedError{edge: "migrations"}
@@ -84,7 +111,7 @@ func (*CloudAccount) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case cloudaccount.FieldSecretCiphertext:
+		case cloudaccount.FieldSettings, cloudaccount.FieldSecretCiphertext:
 			values[i] = new([]byte)
 		case cloudaccount.FieldID, cloudaccount.FieldTenantID:
 			values[i] = new(sql.NullInt64)
@@ -155,6 +182,14 @@ func (_m *CloudAccount) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.AccessKeyID = value.String
 			}
+		case cloudaccount.FieldSettings:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field settings", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Settings); err != nil {
+					return fmt.Errorf("unmarshal field settings: %w", err)
+				}
+			}
 		case cloudaccount.FieldSecretCiphertext:
 			if value, ok := values[i].(*[]byte); !ok {
 				return fmt.Errorf("unexpected type %T for field secret_ciphertext", values[i])
@@ -190,6 +225,16 @@ func (_m *CloudAccount) Value(name string) (ent.Value, error) {
 // QueryTenant queries the "tenant" edge of the CloudAccount entity.
 func (_m *CloudAccount) QueryTenant() *TenantQuery {
 	return NewCloudAccountClient(_m.config).QueryTenant(_m)
+}
+
+// QueryRecords queries the "records" edge of the CloudAccount entity.
+func (_m *CloudAccount) QueryRecords() *CloudRecordQuery {
+	return NewCloudAccountClient(_m.config).QueryRecords(_m)
+}
+
+// QueryTickets queries the "tickets" edge of the CloudAccount entity.
+func (_m *CloudAccount) QueryTickets() *CloudTicketQuery {
+	return NewCloudAccountClient(_m.config).QueryTickets(_m)
 }
 
 // QueryMigrations queries the "migrations" edge of the CloudAccount entity.
@@ -241,6 +286,9 @@ func (_m *CloudAccount) String() string {
 	builder.WriteString("access_key_id=")
 	builder.WriteString(_m.AccessKeyID)
 	builder.WriteString(", ")
+	builder.WriteString("settings=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Settings))
+	builder.WriteString(", ")
 	builder.WriteString("secret_ciphertext=<sensitive>")
 	builder.WriteString(", ")
 	if v := _m.CheckedAt; v != nil {
@@ -252,6 +300,54 @@ func (_m *CloudAccount) String() string {
 	builder.WriteString(_m.CheckMessage)
 	builder.WriteByte(')')
 	return builder.String()
+}
+
+// NamedRecords returns the Records named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *CloudAccount) NamedRecords(name string) ([]*CloudRecord, error) {
+	if _m.Edges.namedRecords == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedRecords[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *CloudAccount) appendNamedRecords(name string, edges ...*CloudRecord) {
+	if _m.Edges.namedRecords == nil {
+		_m.Edges.namedRecords = make(map[string][]*CloudRecord)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedRecords[name] = []*CloudRecord{}
+	} else {
+		_m.Edges.namedRecords[name] = append(_m.Edges.namedRecords[name], edges...)
+	}
+}
+
+// NamedTickets returns the Tickets named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *CloudAccount) NamedTickets(name string) ([]*CloudTicket, error) {
+	if _m.Edges.namedTickets == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedTickets[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *CloudAccount) appendNamedTickets(name string, edges ...*CloudTicket) {
+	if _m.Edges.namedTickets == nil {
+		_m.Edges.namedTickets = make(map[string][]*CloudTicket)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedTickets[name] = []*CloudTicket{}
+	} else {
+		_m.Edges.namedTickets[name] = append(_m.Edges.namedTickets[name], edges...)
+	}
 }
 
 // NamedMigrations returns the Migrations named value or an error if the edge was not

@@ -12,6 +12,8 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
+	"github.com/ferry-migrate/ferry/ent/cloudrecord"
+	"github.com/ferry-migrate/ferry/ent/cloudticket"
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/tenant"
 )
@@ -98,6 +100,12 @@ func (_c *CloudAccountCreate) SetNillableAccessKeyID(v *string) *CloudAccountCre
 	return _c
 }
 
+// SetSettings sets the "settings" field.
+func (_c *CloudAccountCreate) SetSettings(v map[string]interface{}) *CloudAccountCreate {
+	_c.mutation.SetSettings(v)
+	return _c
+}
+
 // SetSecretCiphertext sets the "secret_ciphertext" field.
 func (_c *CloudAccountCreate) SetSecretCiphertext(v []byte) *CloudAccountCreate {
 	_c.mutation.SetSecretCiphertext(v)
@@ -135,6 +143,36 @@ func (_c *CloudAccountCreate) SetNillableCheckMessage(v *string) *CloudAccountCr
 // SetTenant sets the "tenant" edge to the Tenant entity.
 func (_c *CloudAccountCreate) SetTenant(v *Tenant) *CloudAccountCreate {
 	return _c.SetTenantID(v.ID)
+}
+
+// AddRecordIDs adds the "records" edge to the CloudRecord entity by IDs.
+func (_c *CloudAccountCreate) AddRecordIDs(ids ...int) *CloudAccountCreate {
+	_c.mutation.AddRecordIDs(ids...)
+	return _c
+}
+
+// AddRecords adds the "records" edges to the CloudRecord entity.
+func (_c *CloudAccountCreate) AddRecords(v ...*CloudRecord) *CloudAccountCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddRecordIDs(ids...)
+}
+
+// AddTicketIDs adds the "tickets" edge to the CloudTicket entity by IDs.
+func (_c *CloudAccountCreate) AddTicketIDs(ids ...int) *CloudAccountCreate {
+	_c.mutation.AddTicketIDs(ids...)
+	return _c
+}
+
+// AddTickets adds the "tickets" edges to the CloudTicket entity.
+func (_c *CloudAccountCreate) AddTickets(v ...*CloudTicket) *CloudAccountCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddTicketIDs(ids...)
 }
 
 // AddMigrationIDs adds the "migrations" edge to the Migration entity by IDs.
@@ -313,6 +351,10 @@ func (_c *CloudAccountCreate) createSpec() (*CloudAccount, *sqlgraph.CreateSpec)
 		_spec.SetField(cloudaccount.FieldAccessKeyID, field.TypeString, value)
 		_node.AccessKeyID = value
 	}
+	if value, ok := _c.mutation.Settings(); ok {
+		_spec.SetField(cloudaccount.FieldSettings, field.TypeJSON, value)
+		_node.Settings = value
+	}
 	if value, ok := _c.mutation.SecretCiphertext(); ok {
 		_spec.SetField(cloudaccount.FieldSecretCiphertext, field.TypeBytes, value)
 		_node.SecretCiphertext = value
@@ -340,6 +382,38 @@ func (_c *CloudAccountCreate) createSpec() (*CloudAccount, *sqlgraph.CreateSpec)
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.TenantID = nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.RecordsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   cloudaccount.RecordsTable,
+			Columns: []string{cloudaccount.RecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cloudrecord.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.TicketsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   cloudaccount.TicketsTable,
+			Columns: []string{cloudaccount.TicketsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cloudticket.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	if nodes := _c.mutation.MigrationsIDs(); len(nodes) > 0 {
@@ -467,6 +541,24 @@ func (u *CloudAccountUpsert) SetAccessKeyID(v string) *CloudAccountUpsert {
 // UpdateAccessKeyID sets the "access_key_id" field to the value that was provided on create.
 func (u *CloudAccountUpsert) UpdateAccessKeyID() *CloudAccountUpsert {
 	u.SetExcluded(cloudaccount.FieldAccessKeyID)
+	return u
+}
+
+// SetSettings sets the "settings" field.
+func (u *CloudAccountUpsert) SetSettings(v map[string]interface{}) *CloudAccountUpsert {
+	u.Set(cloudaccount.FieldSettings, v)
+	return u
+}
+
+// UpdateSettings sets the "settings" field to the value that was provided on create.
+func (u *CloudAccountUpsert) UpdateSettings() *CloudAccountUpsert {
+	u.SetExcluded(cloudaccount.FieldSettings)
+	return u
+}
+
+// ClearSettings clears the value of the "settings" field.
+func (u *CloudAccountUpsert) ClearSettings() *CloudAccountUpsert {
+	u.SetNull(cloudaccount.FieldSettings)
 	return u
 }
 
@@ -633,6 +725,27 @@ func (u *CloudAccountUpsertOne) SetAccessKeyID(v string) *CloudAccountUpsertOne 
 func (u *CloudAccountUpsertOne) UpdateAccessKeyID() *CloudAccountUpsertOne {
 	return u.Update(func(s *CloudAccountUpsert) {
 		s.UpdateAccessKeyID()
+	})
+}
+
+// SetSettings sets the "settings" field.
+func (u *CloudAccountUpsertOne) SetSettings(v map[string]interface{}) *CloudAccountUpsertOne {
+	return u.Update(func(s *CloudAccountUpsert) {
+		s.SetSettings(v)
+	})
+}
+
+// UpdateSettings sets the "settings" field to the value that was provided on create.
+func (u *CloudAccountUpsertOne) UpdateSettings() *CloudAccountUpsertOne {
+	return u.Update(func(s *CloudAccountUpsert) {
+		s.UpdateSettings()
+	})
+}
+
+// ClearSettings clears the value of the "settings" field.
+func (u *CloudAccountUpsertOne) ClearSettings() *CloudAccountUpsertOne {
+	return u.Update(func(s *CloudAccountUpsert) {
+		s.ClearSettings()
 	})
 }
 
@@ -973,6 +1086,27 @@ func (u *CloudAccountUpsertBulk) SetAccessKeyID(v string) *CloudAccountUpsertBul
 func (u *CloudAccountUpsertBulk) UpdateAccessKeyID() *CloudAccountUpsertBulk {
 	return u.Update(func(s *CloudAccountUpsert) {
 		s.UpdateAccessKeyID()
+	})
+}
+
+// SetSettings sets the "settings" field.
+func (u *CloudAccountUpsertBulk) SetSettings(v map[string]interface{}) *CloudAccountUpsertBulk {
+	return u.Update(func(s *CloudAccountUpsert) {
+		s.SetSettings(v)
+	})
+}
+
+// UpdateSettings sets the "settings" field to the value that was provided on create.
+func (u *CloudAccountUpsertBulk) UpdateSettings() *CloudAccountUpsertBulk {
+	return u.Update(func(s *CloudAccountUpsert) {
+		s.UpdateSettings()
+	})
+}
+
+// ClearSettings clears the value of the "settings" field.
+func (u *CloudAccountUpsertBulk) ClearSettings() *CloudAccountUpsertBulk {
+	return u.Update(func(s *CloudAccountUpsert) {
+		s.ClearSettings()
 	})
 }
 

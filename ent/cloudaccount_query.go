@@ -14,6 +14,8 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
+	"github.com/ferry-migrate/ferry/ent/cloudrecord"
+	"github.com/ferry-migrate/ferry/ent/cloudticket"
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/predicate"
 	"github.com/ferry-migrate/ferry/ent/tenant"
@@ -27,9 +29,13 @@ type CloudAccountQuery struct {
 	inters              []Interceptor
 	predicates          []predicate.CloudAccount
 	withTenant          *TenantQuery
+	withRecords         *CloudRecordQuery
+	withTickets         *CloudTicketQuery
 	withMigrations      *MigrationQuery
 	loadTotal           []func(context.Context, []*CloudAccount) error
 	modifiers           []func(*sql.Selector)
+	withNamedRecords    map[string]*CloudRecordQuery
+	withNamedTickets    map[string]*CloudTicketQuery
 	withNamedMigrations map[string]*MigrationQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -82,6 +88,50 @@ func (_q *CloudAccountQuery) QueryTenant() *TenantQuery {
 			sqlgraph.From(cloudaccount.Table, cloudaccount.FieldID, selector),
 			sqlgraph.To(tenant.Table, tenant.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, false, cloudaccount.TenantTable, cloudaccount.TenantColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryRecords chains the current query on the "records" edge.
+func (_q *CloudAccountQuery) QueryRecords() *CloudRecordQuery {
+	query := (&CloudRecordClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(cloudaccount.Table, cloudaccount.FieldID, selector),
+			sqlgraph.To(cloudrecord.Table, cloudrecord.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, cloudaccount.RecordsTable, cloudaccount.RecordsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryTickets chains the current query on the "tickets" edge.
+func (_q *CloudAccountQuery) QueryTickets() *CloudTicketQuery {
+	query := (&CloudTicketClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(cloudaccount.Table, cloudaccount.FieldID, selector),
+			sqlgraph.To(cloudticket.Table, cloudticket.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, cloudaccount.TicketsTable, cloudaccount.TicketsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -304,6 +354,8 @@ func (_q *CloudAccountQuery) Clone() *CloudAccountQuery {
 		inters:         append([]Interceptor{}, _q.inters...),
 		predicates:     append([]predicate.CloudAccount{}, _q.predicates...),
 		withTenant:     _q.withTenant.Clone(),
+		withRecords:    _q.withRecords.Clone(),
+		withTickets:    _q.withTickets.Clone(),
 		withMigrations: _q.withMigrations.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
@@ -320,6 +372,28 @@ func (_q *CloudAccountQuery) WithTenant(opts ...func(*TenantQuery)) *CloudAccoun
 		opt(query)
 	}
 	_q.withTenant = query
+	return _q
+}
+
+// WithRecords tells the query-builder to eager-load the nodes that are connected to
+// the "records" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *CloudAccountQuery) WithRecords(opts ...func(*CloudRecordQuery)) *CloudAccountQuery {
+	query := (&CloudRecordClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withRecords = query
+	return _q
+}
+
+// WithTickets tells the query-builder to eager-load the nodes that are connected to
+// the "tickets" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *CloudAccountQuery) WithTickets(opts ...func(*CloudTicketQuery)) *CloudAccountQuery {
+	query := (&CloudTicketClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withTickets = query
 	return _q
 }
 
@@ -412,8 +486,10 @@ func (_q *CloudAccountQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 	var (
 		nodes       = []*CloudAccount{}
 		_spec       = _q.querySpec()
-		loadedTypes = [2]bool{
+		loadedTypes = [4]bool{
 			_q.withTenant != nil,
+			_q.withRecords != nil,
+			_q.withTickets != nil,
 			_q.withMigrations != nil,
 		}
 	)
@@ -444,10 +520,38 @@ func (_q *CloudAccountQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]
 			return nil, err
 		}
 	}
+	if query := _q.withRecords; query != nil {
+		if err := _q.loadRecords(ctx, query, nodes,
+			func(n *CloudAccount) { n.Edges.Records = []*CloudRecord{} },
+			func(n *CloudAccount, e *CloudRecord) { n.Edges.Records = append(n.Edges.Records, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withTickets; query != nil {
+		if err := _q.loadTickets(ctx, query, nodes,
+			func(n *CloudAccount) { n.Edges.Tickets = []*CloudTicket{} },
+			func(n *CloudAccount, e *CloudTicket) { n.Edges.Tickets = append(n.Edges.Tickets, e) }); err != nil {
+			return nil, err
+		}
+	}
 	if query := _q.withMigrations; query != nil {
 		if err := _q.loadMigrations(ctx, query, nodes,
 			func(n *CloudAccount) { n.Edges.Migrations = []*Migration{} },
 			func(n *CloudAccount, e *Migration) { n.Edges.Migrations = append(n.Edges.Migrations, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedRecords {
+		if err := _q.loadRecords(ctx, query, nodes,
+			func(n *CloudAccount) { n.appendNamedRecords(name) },
+			func(n *CloudAccount, e *CloudRecord) { n.appendNamedRecords(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedTickets {
+		if err := _q.loadTickets(ctx, query, nodes,
+			func(n *CloudAccount) { n.appendNamedTickets(name) },
+			func(n *CloudAccount, e *CloudTicket) { n.appendNamedTickets(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -492,6 +596,66 @@ func (_q *CloudAccountQuery) loadTenant(ctx context.Context, query *TenantQuery,
 		for i := range nodes {
 			assign(nodes[i], n)
 		}
+	}
+	return nil
+}
+func (_q *CloudAccountQuery) loadRecords(ctx context.Context, query *CloudRecordQuery, nodes []*CloudAccount, init func(*CloudAccount), assign func(*CloudAccount, *CloudRecord)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*CloudAccount)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(cloudrecord.FieldAccountID)
+	}
+	query.Where(predicate.CloudRecord(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(cloudaccount.RecordsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.AccountID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "account_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *CloudAccountQuery) loadTickets(ctx context.Context, query *CloudTicketQuery, nodes []*CloudAccount, init func(*CloudAccount), assign func(*CloudAccount, *CloudTicket)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*CloudAccount)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(cloudticket.FieldAccountID)
+	}
+	query.Where(predicate.CloudTicket(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(cloudaccount.TicketsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.AccountID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "account_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
 	}
 	return nil
 }
@@ -647,6 +811,34 @@ func (_q *CloudAccountQuery) ForShare(opts ...sql.LockOption) *CloudAccountQuery
 func (_q *CloudAccountQuery) Modify(modifiers ...func(s *sql.Selector)) *CloudAccountSelect {
 	_q.modifiers = append(_q.modifiers, modifiers...)
 	return _q.Select()
+}
+
+// WithNamedRecords tells the query-builder to eager-load the nodes that are connected to the "records"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *CloudAccountQuery) WithNamedRecords(name string, opts ...func(*CloudRecordQuery)) *CloudAccountQuery {
+	query := (&CloudRecordClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedRecords == nil {
+		_q.withNamedRecords = make(map[string]*CloudRecordQuery)
+	}
+	_q.withNamedRecords[name] = query
+	return _q
+}
+
+// WithNamedTickets tells the query-builder to eager-load the nodes that are connected to the "tickets"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *CloudAccountQuery) WithNamedTickets(name string, opts ...func(*CloudTicketQuery)) *CloudAccountQuery {
+	query := (&CloudTicketClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedTickets == nil {
+		_q.withNamedTickets = make(map[string]*CloudTicketQuery)
+	}
+	_q.withNamedTickets[name] = query
+	return _q
 }
 
 // WithNamedMigrations tells the query-builder to eager-load the nodes that are connected to the "migrations"

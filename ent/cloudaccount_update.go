@@ -12,6 +12,8 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
+	"github.com/ferry-migrate/ferry/ent/cloudrecord"
+	"github.com/ferry-migrate/ferry/ent/cloudticket"
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/predicate"
 )
@@ -92,6 +94,18 @@ func (_u *CloudAccountUpdate) SetNillableAccessKeyID(v *string) *CloudAccountUpd
 	return _u
 }
 
+// SetSettings sets the "settings" field.
+func (_u *CloudAccountUpdate) SetSettings(v map[string]interface{}) *CloudAccountUpdate {
+	_u.mutation.SetSettings(v)
+	return _u
+}
+
+// ClearSettings clears the value of the "settings" field.
+func (_u *CloudAccountUpdate) ClearSettings() *CloudAccountUpdate {
+	_u.mutation.ClearSettings()
+	return _u
+}
+
 // SetSecretCiphertext sets the "secret_ciphertext" field.
 func (_u *CloudAccountUpdate) SetSecretCiphertext(v []byte) *CloudAccountUpdate {
 	_u.mutation.SetSecretCiphertext(v)
@@ -138,6 +152,36 @@ func (_u *CloudAccountUpdate) SetNillableCheckMessage(v *string) *CloudAccountUp
 	return _u
 }
 
+// AddRecordIDs adds the "records" edge to the CloudRecord entity by IDs.
+func (_u *CloudAccountUpdate) AddRecordIDs(ids ...int) *CloudAccountUpdate {
+	_u.mutation.AddRecordIDs(ids...)
+	return _u
+}
+
+// AddRecords adds the "records" edges to the CloudRecord entity.
+func (_u *CloudAccountUpdate) AddRecords(v ...*CloudRecord) *CloudAccountUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRecordIDs(ids...)
+}
+
+// AddTicketIDs adds the "tickets" edge to the CloudTicket entity by IDs.
+func (_u *CloudAccountUpdate) AddTicketIDs(ids ...int) *CloudAccountUpdate {
+	_u.mutation.AddTicketIDs(ids...)
+	return _u
+}
+
+// AddTickets adds the "tickets" edges to the CloudTicket entity.
+func (_u *CloudAccountUpdate) AddTickets(v ...*CloudTicket) *CloudAccountUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddTicketIDs(ids...)
+}
+
 // AddMigrationIDs adds the "migrations" edge to the Migration entity by IDs.
 func (_u *CloudAccountUpdate) AddMigrationIDs(ids ...int) *CloudAccountUpdate {
 	_u.mutation.AddMigrationIDs(ids...)
@@ -156,6 +200,48 @@ func (_u *CloudAccountUpdate) AddMigrations(v ...*Migration) *CloudAccountUpdate
 // Mutation returns the CloudAccountMutation object of the builder.
 func (_u *CloudAccountUpdate) Mutation() *CloudAccountMutation {
 	return _u.mutation
+}
+
+// ClearRecords clears all "records" edges to the CloudRecord entity.
+func (_u *CloudAccountUpdate) ClearRecords() *CloudAccountUpdate {
+	_u.mutation.ClearRecords()
+	return _u
+}
+
+// RemoveRecordIDs removes the "records" edge to CloudRecord entities by IDs.
+func (_u *CloudAccountUpdate) RemoveRecordIDs(ids ...int) *CloudAccountUpdate {
+	_u.mutation.RemoveRecordIDs(ids...)
+	return _u
+}
+
+// RemoveRecords removes "records" edges to CloudRecord entities.
+func (_u *CloudAccountUpdate) RemoveRecords(v ...*CloudRecord) *CloudAccountUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRecordIDs(ids...)
+}
+
+// ClearTickets clears all "tickets" edges to the CloudTicket entity.
+func (_u *CloudAccountUpdate) ClearTickets() *CloudAccountUpdate {
+	_u.mutation.ClearTickets()
+	return _u
+}
+
+// RemoveTicketIDs removes the "tickets" edge to CloudTicket entities by IDs.
+func (_u *CloudAccountUpdate) RemoveTicketIDs(ids ...int) *CloudAccountUpdate {
+	_u.mutation.RemoveTicketIDs(ids...)
+	return _u
+}
+
+// RemoveTickets removes "tickets" edges to CloudTicket entities.
+func (_u *CloudAccountUpdate) RemoveTickets(v ...*CloudTicket) *CloudAccountUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveTicketIDs(ids...)
 }
 
 // ClearMigrations clears all "migrations" edges to the Migration entity.
@@ -277,6 +363,12 @@ func (_u *CloudAccountUpdate) sqlSave(ctx context.Context) (_node int, err error
 	if value, ok := _u.mutation.AccessKeyID(); ok {
 		_spec.SetField(cloudaccount.FieldAccessKeyID, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.Settings(); ok {
+		_spec.SetField(cloudaccount.FieldSettings, field.TypeJSON, value)
+	}
+	if _u.mutation.SettingsCleared() {
+		_spec.ClearField(cloudaccount.FieldSettings, field.TypeJSON)
+	}
 	if value, ok := _u.mutation.SecretCiphertext(); ok {
 		_spec.SetField(cloudaccount.FieldSecretCiphertext, field.TypeBytes, value)
 	}
@@ -291,6 +383,96 @@ func (_u *CloudAccountUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if value, ok := _u.mutation.CheckMessage(); ok {
 		_spec.SetField(cloudaccount.FieldCheckMessage, field.TypeString, value)
+	}
+	if _u.mutation.RecordsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   cloudaccount.RecordsTable,
+			Columns: []string{cloudaccount.RecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cloudrecord.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRecordsIDs(); len(nodes) > 0 && !_u.mutation.RecordsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   cloudaccount.RecordsTable,
+			Columns: []string{cloudaccount.RecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cloudrecord.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RecordsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   cloudaccount.RecordsTable,
+			Columns: []string{cloudaccount.RecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cloudrecord.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.TicketsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   cloudaccount.TicketsTable,
+			Columns: []string{cloudaccount.TicketsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cloudticket.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedTicketsIDs(); len(nodes) > 0 && !_u.mutation.TicketsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   cloudaccount.TicketsTable,
+			Columns: []string{cloudaccount.TicketsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cloudticket.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.TicketsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   cloudaccount.TicketsTable,
+			Columns: []string{cloudaccount.TicketsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cloudticket.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	if _u.mutation.MigrationsCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -421,6 +603,18 @@ func (_u *CloudAccountUpdateOne) SetNillableAccessKeyID(v *string) *CloudAccount
 	return _u
 }
 
+// SetSettings sets the "settings" field.
+func (_u *CloudAccountUpdateOne) SetSettings(v map[string]interface{}) *CloudAccountUpdateOne {
+	_u.mutation.SetSettings(v)
+	return _u
+}
+
+// ClearSettings clears the value of the "settings" field.
+func (_u *CloudAccountUpdateOne) ClearSettings() *CloudAccountUpdateOne {
+	_u.mutation.ClearSettings()
+	return _u
+}
+
 // SetSecretCiphertext sets the "secret_ciphertext" field.
 func (_u *CloudAccountUpdateOne) SetSecretCiphertext(v []byte) *CloudAccountUpdateOne {
 	_u.mutation.SetSecretCiphertext(v)
@@ -467,6 +661,36 @@ func (_u *CloudAccountUpdateOne) SetNillableCheckMessage(v *string) *CloudAccoun
 	return _u
 }
 
+// AddRecordIDs adds the "records" edge to the CloudRecord entity by IDs.
+func (_u *CloudAccountUpdateOne) AddRecordIDs(ids ...int) *CloudAccountUpdateOne {
+	_u.mutation.AddRecordIDs(ids...)
+	return _u
+}
+
+// AddRecords adds the "records" edges to the CloudRecord entity.
+func (_u *CloudAccountUpdateOne) AddRecords(v ...*CloudRecord) *CloudAccountUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddRecordIDs(ids...)
+}
+
+// AddTicketIDs adds the "tickets" edge to the CloudTicket entity by IDs.
+func (_u *CloudAccountUpdateOne) AddTicketIDs(ids ...int) *CloudAccountUpdateOne {
+	_u.mutation.AddTicketIDs(ids...)
+	return _u
+}
+
+// AddTickets adds the "tickets" edges to the CloudTicket entity.
+func (_u *CloudAccountUpdateOne) AddTickets(v ...*CloudTicket) *CloudAccountUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddTicketIDs(ids...)
+}
+
 // AddMigrationIDs adds the "migrations" edge to the Migration entity by IDs.
 func (_u *CloudAccountUpdateOne) AddMigrationIDs(ids ...int) *CloudAccountUpdateOne {
 	_u.mutation.AddMigrationIDs(ids...)
@@ -485,6 +709,48 @@ func (_u *CloudAccountUpdateOne) AddMigrations(v ...*Migration) *CloudAccountUpd
 // Mutation returns the CloudAccountMutation object of the builder.
 func (_u *CloudAccountUpdateOne) Mutation() *CloudAccountMutation {
 	return _u.mutation
+}
+
+// ClearRecords clears all "records" edges to the CloudRecord entity.
+func (_u *CloudAccountUpdateOne) ClearRecords() *CloudAccountUpdateOne {
+	_u.mutation.ClearRecords()
+	return _u
+}
+
+// RemoveRecordIDs removes the "records" edge to CloudRecord entities by IDs.
+func (_u *CloudAccountUpdateOne) RemoveRecordIDs(ids ...int) *CloudAccountUpdateOne {
+	_u.mutation.RemoveRecordIDs(ids...)
+	return _u
+}
+
+// RemoveRecords removes "records" edges to CloudRecord entities.
+func (_u *CloudAccountUpdateOne) RemoveRecords(v ...*CloudRecord) *CloudAccountUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveRecordIDs(ids...)
+}
+
+// ClearTickets clears all "tickets" edges to the CloudTicket entity.
+func (_u *CloudAccountUpdateOne) ClearTickets() *CloudAccountUpdateOne {
+	_u.mutation.ClearTickets()
+	return _u
+}
+
+// RemoveTicketIDs removes the "tickets" edge to CloudTicket entities by IDs.
+func (_u *CloudAccountUpdateOne) RemoveTicketIDs(ids ...int) *CloudAccountUpdateOne {
+	_u.mutation.RemoveTicketIDs(ids...)
+	return _u
+}
+
+// RemoveTickets removes "tickets" edges to CloudTicket entities.
+func (_u *CloudAccountUpdateOne) RemoveTickets(v ...*CloudTicket) *CloudAccountUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveTicketIDs(ids...)
 }
 
 // ClearMigrations clears all "migrations" edges to the Migration entity.
@@ -636,6 +902,12 @@ func (_u *CloudAccountUpdateOne) sqlSave(ctx context.Context) (_node *CloudAccou
 	if value, ok := _u.mutation.AccessKeyID(); ok {
 		_spec.SetField(cloudaccount.FieldAccessKeyID, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.Settings(); ok {
+		_spec.SetField(cloudaccount.FieldSettings, field.TypeJSON, value)
+	}
+	if _u.mutation.SettingsCleared() {
+		_spec.ClearField(cloudaccount.FieldSettings, field.TypeJSON)
+	}
 	if value, ok := _u.mutation.SecretCiphertext(); ok {
 		_spec.SetField(cloudaccount.FieldSecretCiphertext, field.TypeBytes, value)
 	}
@@ -650,6 +922,96 @@ func (_u *CloudAccountUpdateOne) sqlSave(ctx context.Context) (_node *CloudAccou
 	}
 	if value, ok := _u.mutation.CheckMessage(); ok {
 		_spec.SetField(cloudaccount.FieldCheckMessage, field.TypeString, value)
+	}
+	if _u.mutation.RecordsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   cloudaccount.RecordsTable,
+			Columns: []string{cloudaccount.RecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cloudrecord.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedRecordsIDs(); len(nodes) > 0 && !_u.mutation.RecordsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   cloudaccount.RecordsTable,
+			Columns: []string{cloudaccount.RecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cloudrecord.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RecordsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   cloudaccount.RecordsTable,
+			Columns: []string{cloudaccount.RecordsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cloudrecord.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.TicketsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   cloudaccount.TicketsTable,
+			Columns: []string{cloudaccount.TicketsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cloudticket.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedTicketsIDs(); len(nodes) > 0 && !_u.mutation.TicketsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   cloudaccount.TicketsTable,
+			Columns: []string{cloudaccount.TicketsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cloudticket.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.TicketsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   cloudaccount.TicketsTable,
+			Columns: []string{cloudaccount.TicketsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(cloudticket.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	if _u.mutation.MigrationsCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -19,6 +19,8 @@ import (
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
+	"github.com/ferry-migrate/ferry/ent/cloudrecord"
+	"github.com/ferry-migrate/ferry/ent/cloudticket"
 	"github.com/ferry-migrate/ferry/ent/connection"
 	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
@@ -107,6 +109,8 @@ func checkColumn(t, c string) error {
 			assessment.Table:            assessment.ValidColumn,
 			auditevent.Table:            auditevent.ValidColumn,
 			cloudaccount.Table:          cloudaccount.ValidColumn,
+			cloudrecord.Table:           cloudrecord.ValidColumn,
+			cloudticket.Table:           cloudticket.ValidColumn,
 			connection.Table:            connection.ValidColumn,
 			discoverysource.Table:       discoverysource.ValidColumn,
 			disk.Table:                  disk.ValidColumn,

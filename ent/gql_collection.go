@@ -1192,6 +1192,11 @@ func (_q *CloudAccountQuery) collectField(ctx context.Context, oneNode bool, opC
 				selectedFields = append(selectedFields, cloudaccount.FieldAccessKeyID)
 				fieldSeen[cloudaccount.FieldAccessKeyID] = struct{}{}
 			}
+		case "settings":
+			if _, ok := fieldSeen[cloudaccount.FieldSettings]; !ok {
+				selectedFields = append(selectedFields, cloudaccount.FieldSettings)
+				fieldSeen[cloudaccount.FieldSettings] = struct{}{}
+			}
 		case "checkedAt":
 			if _, ok := fieldSeen[cloudaccount.FieldCheckedAt]; !ok {
 				selectedFields = append(selectedFields, cloudaccount.FieldCheckedAt)

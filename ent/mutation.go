@@ -19,6 +19,8 @@ import (
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
+	"github.com/ferry-migrate/ferry/ent/cloudrecord"
+	"github.com/ferry-migrate/ferry/ent/cloudticket"
 	"github.com/ferry-migrate/ferry/ent/connection"
 	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
@@ -60,6 +62,8 @@ const (
 	TypeAssessment            = "Assessment"
 	TypeAuditEvent            = "AuditEvent"
 	TypeCloudAccount          = "CloudAccount"
+	TypeCloudRecord           = "CloudRecord"
+	TypeCloudTicket           = "CloudTicket"
 	TypeConnection            = "Connection"
 	TypeDiscoverySource       = "DiscoverySource"
 	TypeDisk                  = "Disk"
@@ -7252,12 +7256,19 @@ type CloudAccountMutation struct {
 	provider          *cloudaccount.Provider
 	region            *string
 	access_key_id     *string
+	settings          *map[string]interface{}
 	secret_ciphertext *[]byte
 	checked_at        *time.Time
 	check_message     *string
 	clearedFields     map[string]struct{}
 	tenant            *int
 	clearedtenant     bool
+	records           map[int]struct{}
+	removedrecords    map[int]struct{}
+	clearedrecords    bool
+	tickets           map[int]struct{}
+	removedtickets    map[int]struct{}
+	clearedtickets    bool
 	migrations        map[int]struct{}
 	removedmigrations map[int]struct{}
 	clearedmigrations bool
@@ -7616,6 +7627,55 @@ func (m *CloudAccountMutation) ResetAccessKeyID() {
 	m.access_key_id = nil
 }
 
+// SetSettings sets the "settings" field.
+func (m *CloudAccountMutation) SetSettings(value map[string]interface{}) {
+	m.settings = &value
+}
+
+// Settings returns the value of the "settings" field in the mutation.
+func (m *CloudAccountMutation) Settings() (r map[string]interface{}, exists bool) {
+	v := m.settings
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSettings returns the old "settings" field's value of the CloudAccount entity.
+// If the CloudAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CloudAccountMutation) OldSettings(ctx context.Context) (v map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSettings is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSettings requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSettings: %w", err)
+	}
+	return oldValue.Settings, nil
+}
+
+// ClearSettings clears the value of the "settings" field.
+func (m *CloudAccountMutation) ClearSettings() {
+	m.settings = nil
+	m.clearedFields[cloudaccount.FieldSettings] = struct{}{}
+}
+
+// SettingsCleared returns if the "settings" field was cleared in this mutation.
+func (m *CloudAccountMutation) SettingsCleared() bool {
+	_, ok := m.clearedFields[cloudaccount.FieldSettings]
+	return ok
+}
+
+// ResetSettings resets all changes to the "settings" field.
+func (m *CloudAccountMutation) ResetSettings() {
+	m.settings = nil
+	delete(m.clearedFields, cloudaccount.FieldSettings)
+}
+
 // SetSecretCiphertext sets the "secret_ciphertext" field.
 func (m *CloudAccountMutation) SetSecretCiphertext(b []byte) {
 	m.secret_ciphertext = &b
@@ -7777,6 +7837,114 @@ func (m *CloudAccountMutation) ResetTenant() {
 	m.clearedtenant = false
 }
 
+// AddRecordIDs adds the "records" edge to the CloudRecord entity by ids.
+func (m *CloudAccountMutation) AddRecordIDs(ids ...int) {
+	if m.records == nil {
+		m.records = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.records[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRecords clears the "records" edge to the CloudRecord entity.
+func (m *CloudAccountMutation) ClearRecords() {
+	m.clearedrecords = true
+}
+
+// RecordsCleared reports if the "records" edge to the CloudRecord entity was cleared.
+func (m *CloudAccountMutation) RecordsCleared() bool {
+	return m.clearedrecords
+}
+
+// RemoveRecordIDs removes the "records" edge to the CloudRecord entity by IDs.
+func (m *CloudAccountMutation) RemoveRecordIDs(ids ...int) {
+	if m.removedrecords == nil {
+		m.removedrecords = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.records, ids[i])
+		m.removedrecords[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRecords returns the removed IDs of the "records" edge to the CloudRecord entity.
+func (m *CloudAccountMutation) RemovedRecordsIDs() (ids []int) {
+	for id := range m.removedrecords {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RecordsIDs returns the "records" edge IDs in the mutation.
+func (m *CloudAccountMutation) RecordsIDs() (ids []int) {
+	for id := range m.records {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRecords resets all changes to the "records" edge.
+func (m *CloudAccountMutation) ResetRecords() {
+	m.records = nil
+	m.clearedrecords = false
+	m.removedrecords = nil
+}
+
+// AddTicketIDs adds the "tickets" edge to the CloudTicket entity by ids.
+func (m *CloudAccountMutation) AddTicketIDs(ids ...int) {
+	if m.tickets == nil {
+		m.tickets = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.tickets[ids[i]] = struct{}{}
+	}
+}
+
+// ClearTickets clears the "tickets" edge to the CloudTicket entity.
+func (m *CloudAccountMutation) ClearTickets() {
+	m.clearedtickets = true
+}
+
+// TicketsCleared reports if the "tickets" edge to the CloudTicket entity was cleared.
+func (m *CloudAccountMutation) TicketsCleared() bool {
+	return m.clearedtickets
+}
+
+// RemoveTicketIDs removes the "tickets" edge to the CloudTicket entity by IDs.
+func (m *CloudAccountMutation) RemoveTicketIDs(ids ...int) {
+	if m.removedtickets == nil {
+		m.removedtickets = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.tickets, ids[i])
+		m.removedtickets[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedTickets returns the removed IDs of the "tickets" edge to the CloudTicket entity.
+func (m *CloudAccountMutation) RemovedTicketsIDs() (ids []int) {
+	for id := range m.removedtickets {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// TicketsIDs returns the "tickets" edge IDs in the mutation.
+func (m *CloudAccountMutation) TicketsIDs() (ids []int) {
+	for id := range m.tickets {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetTickets resets all changes to the "tickets" edge.
+func (m *CloudAccountMutation) ResetTickets() {
+	m.tickets = nil
+	m.clearedtickets = false
+	m.removedtickets = nil
+}
+
 // AddMigrationIDs adds the "migrations" edge to the Migration entity by ids.
 func (m *CloudAccountMutation) AddMigrationIDs(ids ...int) {
 	if m.migrations == nil {
@@ -7865,7 +8033,7 @@ func (m *CloudAccountMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *CloudAccountMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 11)
 	if m.created_at != nil {
 		fields = append(fields, cloudaccount.FieldCreatedAt)
 	}
@@ -7886,6 +8054,9 @@ func (m *CloudAccountMutation) Fields() []string {
 	}
 	if m.access_key_id != nil {
 		fields = append(fields, cloudaccount.FieldAccessKeyID)
+	}
+	if m.settings != nil {
+		fields = append(fields, cloudaccount.FieldSettings)
 	}
 	if m.secret_ciphertext != nil {
 		fields = append(fields, cloudaccount.FieldSecretCiphertext)
@@ -7918,6 +8089,8 @@ func (m *CloudAccountMutation) Field(name string) (ent.Value, bool) {
 		return m.Region()
 	case cloudaccount.FieldAccessKeyID:
 		return m.AccessKeyID()
+	case cloudaccount.FieldSettings:
+		return m.Settings()
 	case cloudaccount.FieldSecretCiphertext:
 		return m.SecretCiphertext()
 	case cloudaccount.FieldCheckedAt:
@@ -7947,6 +8120,8 @@ func (m *CloudAccountMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldRegion(ctx)
 	case cloudaccount.FieldAccessKeyID:
 		return m.OldAccessKeyID(ctx)
+	case cloudaccount.FieldSettings:
+		return m.OldSettings(ctx)
 	case cloudaccount.FieldSecretCiphertext:
 		return m.OldSecretCiphertext(ctx)
 	case cloudaccount.FieldCheckedAt:
@@ -8011,6 +8186,13 @@ func (m *CloudAccountMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetAccessKeyID(v)
 		return nil
+	case cloudaccount.FieldSettings:
+		v, ok := value.(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSettings(v)
+		return nil
 	case cloudaccount.FieldSecretCiphertext:
 		v, ok := value.([]byte)
 		if !ok {
@@ -8065,6 +8247,9 @@ func (m *CloudAccountMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *CloudAccountMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(cloudaccount.FieldSettings) {
+		fields = append(fields, cloudaccount.FieldSettings)
+	}
 	if m.FieldCleared(cloudaccount.FieldSecretCiphertext) {
 		fields = append(fields, cloudaccount.FieldSecretCiphertext)
 	}
@@ -8085,6 +8270,9 @@ func (m *CloudAccountMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *CloudAccountMutation) ClearField(name string) error {
 	switch name {
+	case cloudaccount.FieldSettings:
+		m.ClearSettings()
+		return nil
 	case cloudaccount.FieldSecretCiphertext:
 		m.ClearSecretCiphertext()
 		return nil
@@ -8120,6 +8308,9 @@ func (m *CloudAccountMutation) ResetField(name string) error {
 	case cloudaccount.FieldAccessKeyID:
 		m.ResetAccessKeyID()
 		return nil
+	case cloudaccount.FieldSettings:
+		m.ResetSettings()
+		return nil
 	case cloudaccount.FieldSecretCiphertext:
 		m.ResetSecretCiphertext()
 		return nil
@@ -8135,9 +8326,15 @@ func (m *CloudAccountMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *CloudAccountMutation) AddedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 4)
 	if m.tenant != nil {
 		edges = append(edges, cloudaccount.EdgeTenant)
+	}
+	if m.records != nil {
+		edges = append(edges, cloudaccount.EdgeRecords)
+	}
+	if m.tickets != nil {
+		edges = append(edges, cloudaccount.EdgeTickets)
 	}
 	if m.migrations != nil {
 		edges = append(edges, cloudaccount.EdgeMigrations)
@@ -8153,6 +8350,18 @@ func (m *CloudAccountMutation) AddedIDs(name string) []ent.Value {
 		if id := m.tenant; id != nil {
 			return []ent.Value{*id}
 		}
+	case cloudaccount.EdgeRecords:
+		ids := make([]ent.Value, 0, len(m.records))
+		for id := range m.records {
+			ids = append(ids, id)
+		}
+		return ids
+	case cloudaccount.EdgeTickets:
+		ids := make([]ent.Value, 0, len(m.tickets))
+		for id := range m.tickets {
+			ids = append(ids, id)
+		}
+		return ids
 	case cloudaccount.EdgeMigrations:
 		ids := make([]ent.Value, 0, len(m.migrations))
 		for id := range m.migrations {
@@ -8165,7 +8374,13 @@ func (m *CloudAccountMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *CloudAccountMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 4)
+	if m.removedrecords != nil {
+		edges = append(edges, cloudaccount.EdgeRecords)
+	}
+	if m.removedtickets != nil {
+		edges = append(edges, cloudaccount.EdgeTickets)
+	}
 	if m.removedmigrations != nil {
 		edges = append(edges, cloudaccount.EdgeMigrations)
 	}
@@ -8176,6 +8391,18 @@ func (m *CloudAccountMutation) RemovedEdges() []string {
 // the given name in this mutation.
 func (m *CloudAccountMutation) RemovedIDs(name string) []ent.Value {
 	switch name {
+	case cloudaccount.EdgeRecords:
+		ids := make([]ent.Value, 0, len(m.removedrecords))
+		for id := range m.removedrecords {
+			ids = append(ids, id)
+		}
+		return ids
+	case cloudaccount.EdgeTickets:
+		ids := make([]ent.Value, 0, len(m.removedtickets))
+		for id := range m.removedtickets {
+			ids = append(ids, id)
+		}
+		return ids
 	case cloudaccount.EdgeMigrations:
 		ids := make([]ent.Value, 0, len(m.removedmigrations))
 		for id := range m.removedmigrations {
@@ -8188,9 +8415,15 @@ func (m *CloudAccountMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *CloudAccountMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 4)
 	if m.clearedtenant {
 		edges = append(edges, cloudaccount.EdgeTenant)
+	}
+	if m.clearedrecords {
+		edges = append(edges, cloudaccount.EdgeRecords)
+	}
+	if m.clearedtickets {
+		edges = append(edges, cloudaccount.EdgeTickets)
 	}
 	if m.clearedmigrations {
 		edges = append(edges, cloudaccount.EdgeMigrations)
@@ -8204,6 +8437,10 @@ func (m *CloudAccountMutation) EdgeCleared(name string) bool {
 	switch name {
 	case cloudaccount.EdgeTenant:
 		return m.clearedtenant
+	case cloudaccount.EdgeRecords:
+		return m.clearedrecords
+	case cloudaccount.EdgeTickets:
+		return m.clearedtickets
 	case cloudaccount.EdgeMigrations:
 		return m.clearedmigrations
 	}
@@ -8228,11 +8465,1564 @@ func (m *CloudAccountMutation) ResetEdge(name string) error {
 	case cloudaccount.EdgeTenant:
 		m.ResetTenant()
 		return nil
+	case cloudaccount.EdgeRecords:
+		m.ResetRecords()
+		return nil
+	case cloudaccount.EdgeTickets:
+		m.ResetTickets()
+		return nil
 	case cloudaccount.EdgeMigrations:
 		m.ResetMigrations()
 		return nil
 	}
 	return fmt.Errorf("unknown CloudAccount edge %s", name)
+}
+
+// CloudRecordMutation represents an operation that mutates the CloudRecord nodes in the graph.
+type CloudRecordMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *int
+	created_at     *time.Time
+	updated_at     *time.Time
+	key            *string
+	value          *[]byte
+	clearedFields  map[string]struct{}
+	tenant         *int
+	clearedtenant  bool
+	account        *int
+	clearedaccount bool
+	done           bool
+	oldValue       func(context.Context) (*CloudRecord, error)
+	predicates     []predicate.CloudRecord
+}
+
+var _ ent.Mutation = (*CloudRecordMutation)(nil)
+
+// cloudrecordOption allows management of the mutation configuration using functional options.
+type cloudrecordOption func(*CloudRecordMutation)
+
+// newCloudRecordMutation creates new mutation for the CloudRecord entity.
+func newCloudRecordMutation(c config, op Op, opts ...cloudrecordOption) *CloudRecordMutation {
+	m := &CloudRecordMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCloudRecord,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCloudRecordID sets the ID field of the mutation.
+func withCloudRecordID(id int) cloudrecordOption {
+	return func(m *CloudRecordMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CloudRecord
+		)
+		m.oldValue = func(ctx context.Context) (*CloudRecord, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CloudRecord.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCloudRecord sets the old CloudRecord of the mutation.
+func withCloudRecord(node *CloudRecord) cloudrecordOption {
+	return func(m *CloudRecordMutation) {
+		m.oldValue = func(context.Context) (*CloudRecord, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CloudRecordMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CloudRecordMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CloudRecordMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CloudRecordMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CloudRecord.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *CloudRecordMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *CloudRecordMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the CloudRecord entity.
+// If the CloudRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CloudRecordMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *CloudRecordMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *CloudRecordMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *CloudRecordMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the CloudRecord entity.
+// If the CloudRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CloudRecordMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *CloudRecordMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetTenantID sets the "tenant_id" field.
+func (m *CloudRecordMutation) SetTenantID(i int) {
+	m.tenant = &i
+}
+
+// TenantID returns the value of the "tenant_id" field in the mutation.
+func (m *CloudRecordMutation) TenantID() (r int, exists bool) {
+	v := m.tenant
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTenantID returns the old "tenant_id" field's value of the CloudRecord entity.
+// If the CloudRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CloudRecordMutation) OldTenantID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTenantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTenantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTenantID: %w", err)
+	}
+	return oldValue.TenantID, nil
+}
+
+// ResetTenantID resets all changes to the "tenant_id" field.
+func (m *CloudRecordMutation) ResetTenantID() {
+	m.tenant = nil
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *CloudRecordMutation) SetAccountID(i int) {
+	m.account = &i
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *CloudRecordMutation) AccountID() (r int, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the CloudRecord entity.
+// If the CloudRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CloudRecordMutation) OldAccountID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *CloudRecordMutation) ResetAccountID() {
+	m.account = nil
+}
+
+// SetKey sets the "key" field.
+func (m *CloudRecordMutation) SetKey(s string) {
+	m.key = &s
+}
+
+// Key returns the value of the "key" field in the mutation.
+func (m *CloudRecordMutation) Key() (r string, exists bool) {
+	v := m.key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKey returns the old "key" field's value of the CloudRecord entity.
+// If the CloudRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CloudRecordMutation) OldKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKey: %w", err)
+	}
+	return oldValue.Key, nil
+}
+
+// ResetKey resets all changes to the "key" field.
+func (m *CloudRecordMutation) ResetKey() {
+	m.key = nil
+}
+
+// SetValue sets the "value" field.
+func (m *CloudRecordMutation) SetValue(b []byte) {
+	m.value = &b
+}
+
+// Value returns the value of the "value" field in the mutation.
+func (m *CloudRecordMutation) Value() (r []byte, exists bool) {
+	v := m.value
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldValue returns the old "value" field's value of the CloudRecord entity.
+// If the CloudRecord object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CloudRecordMutation) OldValue(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldValue is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldValue requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldValue: %w", err)
+	}
+	return oldValue.Value, nil
+}
+
+// ResetValue resets all changes to the "value" field.
+func (m *CloudRecordMutation) ResetValue() {
+	m.value = nil
+}
+
+// ClearTenant clears the "tenant" edge to the Tenant entity.
+func (m *CloudRecordMutation) ClearTenant() {
+	m.clearedtenant = true
+	m.clearedFields[cloudrecord.FieldTenantID] = struct{}{}
+}
+
+// TenantCleared reports if the "tenant" edge to the Tenant entity was cleared.
+func (m *CloudRecordMutation) TenantCleared() bool {
+	return m.clearedtenant
+}
+
+// TenantIDs returns the "tenant" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TenantID instead. It exists only for internal usage by the builders.
+func (m *CloudRecordMutation) TenantIDs() (ids []int) {
+	if id := m.tenant; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTenant resets all changes to the "tenant" edge.
+func (m *CloudRecordMutation) ResetTenant() {
+	m.tenant = nil
+	m.clearedtenant = false
+}
+
+// ClearAccount clears the "account" edge to the CloudAccount entity.
+func (m *CloudRecordMutation) ClearAccount() {
+	m.clearedaccount = true
+	m.clearedFields[cloudrecord.FieldAccountID] = struct{}{}
+}
+
+// AccountCleared reports if the "account" edge to the CloudAccount entity was cleared.
+func (m *CloudRecordMutation) AccountCleared() bool {
+	return m.clearedaccount
+}
+
+// AccountIDs returns the "account" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AccountID instead. It exists only for internal usage by the builders.
+func (m *CloudRecordMutation) AccountIDs() (ids []int) {
+	if id := m.account; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAccount resets all changes to the "account" edge.
+func (m *CloudRecordMutation) ResetAccount() {
+	m.account = nil
+	m.clearedaccount = false
+}
+
+// Where appends a list predicates to the CloudRecordMutation builder.
+func (m *CloudRecordMutation) Where(ps ...predicate.CloudRecord) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CloudRecordMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CloudRecordMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CloudRecord, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CloudRecordMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CloudRecordMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CloudRecord).
+func (m *CloudRecordMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CloudRecordMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.created_at != nil {
+		fields = append(fields, cloudrecord.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, cloudrecord.FieldUpdatedAt)
+	}
+	if m.tenant != nil {
+		fields = append(fields, cloudrecord.FieldTenantID)
+	}
+	if m.account != nil {
+		fields = append(fields, cloudrecord.FieldAccountID)
+	}
+	if m.key != nil {
+		fields = append(fields, cloudrecord.FieldKey)
+	}
+	if m.value != nil {
+		fields = append(fields, cloudrecord.FieldValue)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CloudRecordMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case cloudrecord.FieldCreatedAt:
+		return m.CreatedAt()
+	case cloudrecord.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case cloudrecord.FieldTenantID:
+		return m.TenantID()
+	case cloudrecord.FieldAccountID:
+		return m.AccountID()
+	case cloudrecord.FieldKey:
+		return m.Key()
+	case cloudrecord.FieldValue:
+		return m.Value()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CloudRecordMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case cloudrecord.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case cloudrecord.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case cloudrecord.FieldTenantID:
+		return m.OldTenantID(ctx)
+	case cloudrecord.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case cloudrecord.FieldKey:
+		return m.OldKey(ctx)
+	case cloudrecord.FieldValue:
+		return m.OldValue(ctx)
+	}
+	return nil, fmt.Errorf("unknown CloudRecord field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CloudRecordMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case cloudrecord.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case cloudrecord.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case cloudrecord.FieldTenantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTenantID(v)
+		return nil
+	case cloudrecord.FieldAccountID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case cloudrecord.FieldKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKey(v)
+		return nil
+	case cloudrecord.FieldValue:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetValue(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CloudRecord field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CloudRecordMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CloudRecordMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CloudRecordMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown CloudRecord numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CloudRecordMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CloudRecordMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CloudRecordMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown CloudRecord nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CloudRecordMutation) ResetField(name string) error {
+	switch name {
+	case cloudrecord.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case cloudrecord.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case cloudrecord.FieldTenantID:
+		m.ResetTenantID()
+		return nil
+	case cloudrecord.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case cloudrecord.FieldKey:
+		m.ResetKey()
+		return nil
+	case cloudrecord.FieldValue:
+		m.ResetValue()
+		return nil
+	}
+	return fmt.Errorf("unknown CloudRecord field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CloudRecordMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.tenant != nil {
+		edges = append(edges, cloudrecord.EdgeTenant)
+	}
+	if m.account != nil {
+		edges = append(edges, cloudrecord.EdgeAccount)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CloudRecordMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case cloudrecord.EdgeTenant:
+		if id := m.tenant; id != nil {
+			return []ent.Value{*id}
+		}
+	case cloudrecord.EdgeAccount:
+		if id := m.account; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CloudRecordMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CloudRecordMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CloudRecordMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedtenant {
+		edges = append(edges, cloudrecord.EdgeTenant)
+	}
+	if m.clearedaccount {
+		edges = append(edges, cloudrecord.EdgeAccount)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CloudRecordMutation) EdgeCleared(name string) bool {
+	switch name {
+	case cloudrecord.EdgeTenant:
+		return m.clearedtenant
+	case cloudrecord.EdgeAccount:
+		return m.clearedaccount
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CloudRecordMutation) ClearEdge(name string) error {
+	switch name {
+	case cloudrecord.EdgeTenant:
+		m.ClearTenant()
+		return nil
+	case cloudrecord.EdgeAccount:
+		m.ClearAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown CloudRecord unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CloudRecordMutation) ResetEdge(name string) error {
+	switch name {
+	case cloudrecord.EdgeTenant:
+		m.ResetTenant()
+		return nil
+	case cloudrecord.EdgeAccount:
+		m.ResetAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown CloudRecord edge %s", name)
+}
+
+// CloudTicketMutation represents an operation that mutates the CloudTicket nodes in the graph.
+type CloudTicketMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *int
+	created_at     *time.Time
+	updated_at     *time.Time
+	key            *string
+	token_hash     *[]byte
+	expires_at     *time.Time
+	used_at        *time.Time
+	clearedFields  map[string]struct{}
+	tenant         *int
+	clearedtenant  bool
+	account        *int
+	clearedaccount bool
+	done           bool
+	oldValue       func(context.Context) (*CloudTicket, error)
+	predicates     []predicate.CloudTicket
+}
+
+var _ ent.Mutation = (*CloudTicketMutation)(nil)
+
+// cloudticketOption allows management of the mutation configuration using functional options.
+type cloudticketOption func(*CloudTicketMutation)
+
+// newCloudTicketMutation creates new mutation for the CloudTicket entity.
+func newCloudTicketMutation(c config, op Op, opts ...cloudticketOption) *CloudTicketMutation {
+	m := &CloudTicketMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCloudTicket,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCloudTicketID sets the ID field of the mutation.
+func withCloudTicketID(id int) cloudticketOption {
+	return func(m *CloudTicketMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CloudTicket
+		)
+		m.oldValue = func(ctx context.Context) (*CloudTicket, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CloudTicket.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCloudTicket sets the old CloudTicket of the mutation.
+func withCloudTicket(node *CloudTicket) cloudticketOption {
+	return func(m *CloudTicketMutation) {
+		m.oldValue = func(context.Context) (*CloudTicket, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CloudTicketMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CloudTicketMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CloudTicketMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CloudTicketMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CloudTicket.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *CloudTicketMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *CloudTicketMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the CloudTicket entity.
+// If the CloudTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CloudTicketMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *CloudTicketMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *CloudTicketMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *CloudTicketMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the CloudTicket entity.
+// If the CloudTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CloudTicketMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *CloudTicketMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetTenantID sets the "tenant_id" field.
+func (m *CloudTicketMutation) SetTenantID(i int) {
+	m.tenant = &i
+}
+
+// TenantID returns the value of the "tenant_id" field in the mutation.
+func (m *CloudTicketMutation) TenantID() (r int, exists bool) {
+	v := m.tenant
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTenantID returns the old "tenant_id" field's value of the CloudTicket entity.
+// If the CloudTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CloudTicketMutation) OldTenantID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTenantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTenantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTenantID: %w", err)
+	}
+	return oldValue.TenantID, nil
+}
+
+// ResetTenantID resets all changes to the "tenant_id" field.
+func (m *CloudTicketMutation) ResetTenantID() {
+	m.tenant = nil
+}
+
+// SetAccountID sets the "account_id" field.
+func (m *CloudTicketMutation) SetAccountID(i int) {
+	m.account = &i
+}
+
+// AccountID returns the value of the "account_id" field in the mutation.
+func (m *CloudTicketMutation) AccountID() (r int, exists bool) {
+	v := m.account
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccountID returns the old "account_id" field's value of the CloudTicket entity.
+// If the CloudTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CloudTicketMutation) OldAccountID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccountID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccountID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccountID: %w", err)
+	}
+	return oldValue.AccountID, nil
+}
+
+// ResetAccountID resets all changes to the "account_id" field.
+func (m *CloudTicketMutation) ResetAccountID() {
+	m.account = nil
+}
+
+// SetKey sets the "key" field.
+func (m *CloudTicketMutation) SetKey(s string) {
+	m.key = &s
+}
+
+// Key returns the value of the "key" field in the mutation.
+func (m *CloudTicketMutation) Key() (r string, exists bool) {
+	v := m.key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKey returns the old "key" field's value of the CloudTicket entity.
+// If the CloudTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CloudTicketMutation) OldKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKey: %w", err)
+	}
+	return oldValue.Key, nil
+}
+
+// ResetKey resets all changes to the "key" field.
+func (m *CloudTicketMutation) ResetKey() {
+	m.key = nil
+}
+
+// SetTokenHash sets the "token_hash" field.
+func (m *CloudTicketMutation) SetTokenHash(b []byte) {
+	m.token_hash = &b
+}
+
+// TokenHash returns the value of the "token_hash" field in the mutation.
+func (m *CloudTicketMutation) TokenHash() (r []byte, exists bool) {
+	v := m.token_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTokenHash returns the old "token_hash" field's value of the CloudTicket entity.
+// If the CloudTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CloudTicketMutation) OldTokenHash(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTokenHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTokenHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTokenHash: %w", err)
+	}
+	return oldValue.TokenHash, nil
+}
+
+// ClearTokenHash clears the value of the "token_hash" field.
+func (m *CloudTicketMutation) ClearTokenHash() {
+	m.token_hash = nil
+	m.clearedFields[cloudticket.FieldTokenHash] = struct{}{}
+}
+
+// TokenHashCleared returns if the "token_hash" field was cleared in this mutation.
+func (m *CloudTicketMutation) TokenHashCleared() bool {
+	_, ok := m.clearedFields[cloudticket.FieldTokenHash]
+	return ok
+}
+
+// ResetTokenHash resets all changes to the "token_hash" field.
+func (m *CloudTicketMutation) ResetTokenHash() {
+	m.token_hash = nil
+	delete(m.clearedFields, cloudticket.FieldTokenHash)
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *CloudTicketMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *CloudTicketMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the CloudTicket entity.
+// If the CloudTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CloudTicketMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *CloudTicketMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// SetUsedAt sets the "used_at" field.
+func (m *CloudTicketMutation) SetUsedAt(t time.Time) {
+	m.used_at = &t
+}
+
+// UsedAt returns the value of the "used_at" field in the mutation.
+func (m *CloudTicketMutation) UsedAt() (r time.Time, exists bool) {
+	v := m.used_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUsedAt returns the old "used_at" field's value of the CloudTicket entity.
+// If the CloudTicket object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CloudTicketMutation) OldUsedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUsedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUsedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUsedAt: %w", err)
+	}
+	return oldValue.UsedAt, nil
+}
+
+// ClearUsedAt clears the value of the "used_at" field.
+func (m *CloudTicketMutation) ClearUsedAt() {
+	m.used_at = nil
+	m.clearedFields[cloudticket.FieldUsedAt] = struct{}{}
+}
+
+// UsedAtCleared returns if the "used_at" field was cleared in this mutation.
+func (m *CloudTicketMutation) UsedAtCleared() bool {
+	_, ok := m.clearedFields[cloudticket.FieldUsedAt]
+	return ok
+}
+
+// ResetUsedAt resets all changes to the "used_at" field.
+func (m *CloudTicketMutation) ResetUsedAt() {
+	m.used_at = nil
+	delete(m.clearedFields, cloudticket.FieldUsedAt)
+}
+
+// ClearTenant clears the "tenant" edge to the Tenant entity.
+func (m *CloudTicketMutation) ClearTenant() {
+	m.clearedtenant = true
+	m.clearedFields[cloudticket.FieldTenantID] = struct{}{}
+}
+
+// TenantCleared reports if the "tenant" edge to the Tenant entity was cleared.
+func (m *CloudTicketMutation) TenantCleared() bool {
+	return m.clearedtenant
+}
+
+// TenantIDs returns the "tenant" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TenantID instead. It exists only for internal usage by the builders.
+func (m *CloudTicketMutation) TenantIDs() (ids []int) {
+	if id := m.tenant; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTenant resets all changes to the "tenant" edge.
+func (m *CloudTicketMutation) ResetTenant() {
+	m.tenant = nil
+	m.clearedtenant = false
+}
+
+// ClearAccount clears the "account" edge to the CloudAccount entity.
+func (m *CloudTicketMutation) ClearAccount() {
+	m.clearedaccount = true
+	m.clearedFields[cloudticket.FieldAccountID] = struct{}{}
+}
+
+// AccountCleared reports if the "account" edge to the CloudAccount entity was cleared.
+func (m *CloudTicketMutation) AccountCleared() bool {
+	return m.clearedaccount
+}
+
+// AccountIDs returns the "account" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// AccountID instead. It exists only for internal usage by the builders.
+func (m *CloudTicketMutation) AccountIDs() (ids []int) {
+	if id := m.account; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetAccount resets all changes to the "account" edge.
+func (m *CloudTicketMutation) ResetAccount() {
+	m.account = nil
+	m.clearedaccount = false
+}
+
+// Where appends a list predicates to the CloudTicketMutation builder.
+func (m *CloudTicketMutation) Where(ps ...predicate.CloudTicket) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CloudTicketMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CloudTicketMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CloudTicket, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CloudTicketMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CloudTicketMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CloudTicket).
+func (m *CloudTicketMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CloudTicketMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.created_at != nil {
+		fields = append(fields, cloudticket.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, cloudticket.FieldUpdatedAt)
+	}
+	if m.tenant != nil {
+		fields = append(fields, cloudticket.FieldTenantID)
+	}
+	if m.account != nil {
+		fields = append(fields, cloudticket.FieldAccountID)
+	}
+	if m.key != nil {
+		fields = append(fields, cloudticket.FieldKey)
+	}
+	if m.token_hash != nil {
+		fields = append(fields, cloudticket.FieldTokenHash)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, cloudticket.FieldExpiresAt)
+	}
+	if m.used_at != nil {
+		fields = append(fields, cloudticket.FieldUsedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CloudTicketMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case cloudticket.FieldCreatedAt:
+		return m.CreatedAt()
+	case cloudticket.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case cloudticket.FieldTenantID:
+		return m.TenantID()
+	case cloudticket.FieldAccountID:
+		return m.AccountID()
+	case cloudticket.FieldKey:
+		return m.Key()
+	case cloudticket.FieldTokenHash:
+		return m.TokenHash()
+	case cloudticket.FieldExpiresAt:
+		return m.ExpiresAt()
+	case cloudticket.FieldUsedAt:
+		return m.UsedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CloudTicketMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case cloudticket.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case cloudticket.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case cloudticket.FieldTenantID:
+		return m.OldTenantID(ctx)
+	case cloudticket.FieldAccountID:
+		return m.OldAccountID(ctx)
+	case cloudticket.FieldKey:
+		return m.OldKey(ctx)
+	case cloudticket.FieldTokenHash:
+		return m.OldTokenHash(ctx)
+	case cloudticket.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	case cloudticket.FieldUsedAt:
+		return m.OldUsedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown CloudTicket field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CloudTicketMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case cloudticket.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case cloudticket.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case cloudticket.FieldTenantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTenantID(v)
+		return nil
+	case cloudticket.FieldAccountID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccountID(v)
+		return nil
+	case cloudticket.FieldKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKey(v)
+		return nil
+	case cloudticket.FieldTokenHash:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTokenHash(v)
+		return nil
+	case cloudticket.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	case cloudticket.FieldUsedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUsedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CloudTicket field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CloudTicketMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CloudTicketMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CloudTicketMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown CloudTicket numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CloudTicketMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(cloudticket.FieldTokenHash) {
+		fields = append(fields, cloudticket.FieldTokenHash)
+	}
+	if m.FieldCleared(cloudticket.FieldUsedAt) {
+		fields = append(fields, cloudticket.FieldUsedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CloudTicketMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CloudTicketMutation) ClearField(name string) error {
+	switch name {
+	case cloudticket.FieldTokenHash:
+		m.ClearTokenHash()
+		return nil
+	case cloudticket.FieldUsedAt:
+		m.ClearUsedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown CloudTicket nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CloudTicketMutation) ResetField(name string) error {
+	switch name {
+	case cloudticket.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case cloudticket.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case cloudticket.FieldTenantID:
+		m.ResetTenantID()
+		return nil
+	case cloudticket.FieldAccountID:
+		m.ResetAccountID()
+		return nil
+	case cloudticket.FieldKey:
+		m.ResetKey()
+		return nil
+	case cloudticket.FieldTokenHash:
+		m.ResetTokenHash()
+		return nil
+	case cloudticket.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	case cloudticket.FieldUsedAt:
+		m.ResetUsedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown CloudTicket field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CloudTicketMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.tenant != nil {
+		edges = append(edges, cloudticket.EdgeTenant)
+	}
+	if m.account != nil {
+		edges = append(edges, cloudticket.EdgeAccount)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CloudTicketMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case cloudticket.EdgeTenant:
+		if id := m.tenant; id != nil {
+			return []ent.Value{*id}
+		}
+	case cloudticket.EdgeAccount:
+		if id := m.account; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CloudTicketMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CloudTicketMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CloudTicketMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedtenant {
+		edges = append(edges, cloudticket.EdgeTenant)
+	}
+	if m.clearedaccount {
+		edges = append(edges, cloudticket.EdgeAccount)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CloudTicketMutation) EdgeCleared(name string) bool {
+	switch name {
+	case cloudticket.EdgeTenant:
+		return m.clearedtenant
+	case cloudticket.EdgeAccount:
+		return m.clearedaccount
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CloudTicketMutation) ClearEdge(name string) error {
+	switch name {
+	case cloudticket.EdgeTenant:
+		m.ClearTenant()
+		return nil
+	case cloudticket.EdgeAccount:
+		m.ClearAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown CloudTicket unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CloudTicketMutation) ResetEdge(name string) error {
+	switch name {
+	case cloudticket.EdgeTenant:
+		m.ResetTenant()
+		return nil
+	case cloudticket.EdgeAccount:
+		m.ResetAccount()
+		return nil
+	}
+	return fmt.Errorf("unknown CloudTicket edge %s", name)
 }
 
 // ConnectionMutation represents an operation that mutates the Connection nodes in the graph.

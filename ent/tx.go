@@ -28,6 +28,10 @@ type Tx struct {
 	AuditEvent *AuditEventClient
 	// CloudAccount is the client for interacting with the CloudAccount builders.
 	CloudAccount *CloudAccountClient
+	// CloudRecord is the client for interacting with the CloudRecord builders.
+	CloudRecord *CloudRecordClient
+	// CloudTicket is the client for interacting with the CloudTicket builders.
+	CloudTicket *CloudTicketClient
 	// Connection is the client for interacting with the Connection builders.
 	Connection *ConnectionClient
 	// DiscoverySource is the client for interacting with the DiscoverySource builders.
@@ -208,6 +212,8 @@ func (tx *Tx) init() {
 	tx.Assessment = NewAssessmentClient(tx.config)
 	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.CloudAccount = NewCloudAccountClient(tx.config)
+	tx.CloudRecord = NewCloudRecordClient(tx.config)
+	tx.CloudTicket = NewCloudTicketClient(tx.config)
 	tx.Connection = NewConnectionClient(tx.config)
 	tx.DiscoverySource = NewDiscoverySourceClient(tx.config)
 	tx.Disk = NewDiskClient(tx.config)

@@ -20,7 +20,8 @@ import (
 // failed check rather than passed over).
 func (r *Resolver) checkAccount(ctx context.Context, a *ent.CloudAccount) []*model.CheckResult {
 	var out []*model.CheckResult
-	acct := cloud.Account{ID: fmt.Sprint(a.ID), Name: a.Name, Provider: string(a.Provider), Region: a.Region, AccessKeyID: a.AccessKeyID}
+	acct := cloud.Account{ID: fmt.Sprint(a.ID), Name: a.Name, Provider: string(a.Provider), Region: a.Region, AccessKeyID: a.AccessKeyID,
+		Settings: cloud.Settings(a.Settings)}
 	if a.Provider != cloudaccount.ProviderLocal {
 		c := &model.CheckResult{Name: "credentials", Ok: true, Message: "AccessKey " + a.AccessKeyID + " stored, secret sealed and readable"}
 		if len(a.SecretCiphertext) == 0 {

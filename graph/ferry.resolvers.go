@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry"
+	"github.com/ferry-migrate/ferry/engine/cloud"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/apitoken"
 	"github.com/ferry-migrate/ferry/ent/assessment"
@@ -263,8 +264,11 @@ func (r *mutationResolver) CreateCloudAccount(ctx context.Context, input model.C
 	if input.Provider != cloudaccount.ProviderLocal && (input.Secret == nil || *input.Secret == "") {
 		return nil, ferry.Errorf(ferry.EINVALID, "a %s account needs a secret", input.Provider)
 	}
+	if err := cloud.CheckSettings(input.Settings); err != nil {
+		return nil, ferry.Errorf(ferry.EINVALID, "createCloudAccount.settings: %v", err)
+	}
 	a, err := client.CloudAccount.Create().SetName(input.Name).SetProvider(input.Provider).
-		SetNillableRegion(input.Region).SetNillableAccessKeyID(input.AccessKeyID).Save(ctx)
+		SetNillableRegion(input.Region).SetNillableAccessKeyID(input.AccessKeyID).SetSettings(input.Settings).Save(ctx)
 	if err != nil || input.Secret == nil || *input.Secret == "" {
 		return a, err
 	}

@@ -95,9 +95,16 @@ var Queues = map[string]int{"critical": 6, "default": 3, "low": 1}
 // NewServer returns an asynq server for q with the given concurrency, logging
 // through log.
 func NewServer(q *Queue, concurrency int, log *slog.Logger) *asynq.Server {
+	return NewServerOf(q, concurrency, Queues, log)
+}
+
+// NewServerOf is NewServer serving queues (name → weight): Queues and the
+// queues of the node this process is (a migration step bound to the state
+// this process holds), or the node's alone.
+func NewServerOf(q *Queue, concurrency int, queues map[string]int, log *slog.Logger) *asynq.Server {
 	return asynq.NewServer(q.Redis, asynq.Config{
 		Concurrency:     concurrency,
-		Queues:          Queues,
+		Queues:          queues,
 		ShutdownTimeout: 30 * time.Second,
 		Logger:          asynqLogger{log},
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {

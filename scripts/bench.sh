@@ -4,7 +4,7 @@
 # build/bench/<UTC timestamp>.md, so a run can be pasted into the docs.
 #
 #   scripts/bench.sh            # everything (≈ 15–25 min on 2 cores)
-#   ONLY=api scripts/bench.sh   # one part: api, go, limits, topology, planner, engine, discovery, ui
+#   ONLY=api scripts/bench.sh   # one part: api, go, queue, limits, topology, planner, engine, discovery, ui
 #   QUICK=1 scripts/bench.sh    # smaller inputs, for a smoke run
 #
 # Each part is also runnable on its own; the command is printed before it runs.
@@ -46,6 +46,11 @@ run api "${api_env[@]}" go test ./internal/app -run '^$' -bench BenchmarkAPIHost
 
 # Go micro/meso benchmarks of the pure packages.
 run go go test -run '^$' -bench . -benchtime "$gotime" -benchmem ./planner/... ./discovery/... ./engine/...
+
+# Issue 11: enqueue → handler start on a real redis-server (a 1,000-task
+# burst, an idle queue) and the control-plane calls of one Alibaba migration.
+run queue go test ./jobs -run '^$' -bench 'EnqueueToStart' -benchtime 3x
+run queue go test ./jobs/migrationtest -count=1 -v -run TestAlibabaMigrationLifecycle
 
 # Issue 9: the worst documents the request cost limits let through (parse,
 # validation, complexity) and what the limits add to a screen's query.

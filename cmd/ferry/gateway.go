@@ -24,6 +24,7 @@ func newGatewayCmd() *cobra.Command {
 	var hosts []string
 	var create, grow, noDedup bool
 	var ckptEvery, fullEvery time.Duration
+	var register, ticket, deviceRoot string
 	cmd := &cobra.Command{
 		Use:   "gateway",
 		Short: "Receive replicated disks over HTTPS (the target side of the data path)",
@@ -44,8 +45,17 @@ SHA-256 fingerprint, which is printed on every start. Target disks are
 			if verify != "auto" && verify != "full" {
 				return fmt.Errorf("--verify %q: want auto or full", verify)
 			}
-			g, err := engine.NewGateway(engine.GatewayOptions{Dir: data, Create: create, Grow: grow, VerifyFull: verify == "full",
-				CheckpointEvery: ckptEvery, FullVerifyEvery: fullEvery, NoDedup: noDedup})
+			gopt := engine.GatewayOptions{Dir: data, Create: create, Grow: grow, VerifyFull: verify == "full",
+				CheckpointEvery: ckptEvery, FullVerifyEvery: fullEvery, NoDedup: noDedup}
+			var cg *cloudGateway
+			if register != "" {
+				if ticket == "" {
+					return errors.New("--register needs --registration-token")
+				}
+				cg = newCloudGateway(register, ticket, deviceRoot, data)
+				gopt.Resolve = cg.resolve
+			}
+			g, err := engine.NewGateway(gopt)
 			if err != nil {
 				return err
 			}
@@ -73,6 +83,18 @@ SHA-256 fingerprint, which is printed on every start. Target disks are
 				defer cancel()
 				srv.Shutdown(ctx)
 			}()
+			if cg != nil {
+				key, err := engine.LoadOrCreateCredentialKey(filepath.Join(data, "credential.key"))
+				if err != nil {
+					return err
+				}
+				port := ln.Addr().(*net.TCPAddr).Port
+				go func() {
+					if err := cg.register(cmd.Context(), fp, key, port); err != nil && cmd.Context().Err() == nil {
+						cg.logf("gateway: %v", err)
+					}
+				}()
+			}
 			if err := srv.ServeTLS(ln, "", ""); !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}
@@ -85,6 +107,9 @@ SHA-256 fingerprint, which is printed on every start. Target disks are
 	f.StringSliceVar(&hosts, "host", nil, "extra DNS names or IPs for a newly generated certificate")
 	f.BoolVar(&create, "create", true, "create a missing target disk as a sparse file of the source's size")
 	f.BoolVar(&grow, "grow", true, "grow a target file smaller than the source")
+	f.StringVar(&register, "register", "", "a cloud provider's callback URL: register there once (certificate fingerprint, credential key) and find the target disks among the attached devices")
+	f.StringVar(&ticket, "registration-token", "", "the one-time ticket of --register (the provider puts it in the instance's user data)")
+	f.StringVar(&deviceRoot, "device-root", "", "with --register: where /dev/disk/by-id is (empty: the real one)")
 	f.StringVar(&verify, "verify", "auto", "end-of-sync proof: auto (re-read what this sync wrote; everything after a crash or resume, or when --full-verify-every has passed) or full (re-read the whole target)")
 	f.DurationVar(&fullEvery, "full-verify-every", 7*24*time.Hour, "with --verify auto, re-read the whole target at the end of a sync when its last full verification is older than this")
 	f.DurationVar(&ckptEvery, "checkpoint-every", 10*time.Second, "fsync the target and persist a resumable checkpoint at least this often during a stream (what a crash can lose)")

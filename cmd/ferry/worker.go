@@ -21,7 +21,7 @@ func init() {
 			}
 			a, err := app.New(cmd.Context(), app.Config{
 				DataDir: cfg.DataDir, DatabaseURL: cfg.databaseURL(), RedisURL: cfg.RedisURL,
-				Workers: cfg.Workers, Migrate: false, Log: cfg.logger(),
+				Workers: cfg.Workers, Migrate: false, Log: cfg.logger(), PublicURL: cfg.PublicURL,
 			})
 			if err != nil {
 				return err
@@ -38,6 +38,10 @@ func init() {
 	}
 	cfg.bindData(cmd)
 	cfg.bindQueue(cmd)
+	// A cloud provider's instances (an Alibaba migration's gateway) call
+	// back to the control plane at this URL; the worker that prepares the
+	// migration writes it into their user data.
+	cmd.Flags().StringVar(&cfg.PublicURL, "public-url", env("FERRY_PUBLIC_URL", ""), "URL the control plane is reached at by the instances a cloud provider starts (FERRY_PUBLIC_URL; as given to serve)")
 	cmd.Flags().IntVar(&cfg.Workers, "concurrency", envInt("FERRY_WORKERS", 8), "tasks processed at once (FERRY_WORKERS)")
 	rootCmd.AddCommand(cmd)
 }

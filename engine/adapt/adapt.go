@@ -128,7 +128,9 @@ func Linux(ctx context.Context, disks []string, opts Options) (res Result, err e
 	}
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
-	tmp, err := os.MkdirTemp("", "ferry-adapt-")
+	// The pid in the name tells whose it is: a leak check (the tests) counts
+	// only its own process's, not those of adaptations running beside it.
+	tmp, err := os.MkdirTemp("", fmt.Sprintf("ferry-adapt-%d-", os.Getpid()))
 	if err != nil {
 		return res, stepErr(StepAttach, "", err)
 	}

@@ -360,6 +360,10 @@ type Account struct {
 	Region      string
 	AccessKeyID string
 	Secret      []byte // opened; never log it
+	// Settings are the account's provider-specific, non-secret options
+	// (an endpoint, the vSwitch instances go in, a RAM role to assume, the
+	// source networks the gateway admits); each provider documents its keys.
+	Settings map[string]string
 }
 
 // Provider is a cloud's package as the registry sees it.

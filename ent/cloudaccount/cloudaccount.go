@@ -32,6 +32,8 @@ const (
 	FieldRegion = "region"
 	// FieldAccessKeyID holds the string denoting the access_key_id field in the database.
 	FieldAccessKeyID = "access_key_id"
+	// FieldSettings holds the string denoting the settings field in the database.
+	FieldSettings = "settings"
 	// FieldSecretCiphertext holds the string denoting the secret_ciphertext field in the database.
 	FieldSecretCiphertext = "secret_ciphertext"
 	// FieldCheckedAt holds the string denoting the checked_at field in the database.
@@ -40,6 +42,10 @@ const (
 	FieldCheckMessage = "check_message"
 	// EdgeTenant holds the string denoting the tenant edge name in mutations.
 	EdgeTenant = "tenant"
+	// EdgeRecords holds the string denoting the records edge name in mutations.
+	EdgeRecords = "records"
+	// EdgeTickets holds the string denoting the tickets edge name in mutations.
+	EdgeTickets = "tickets"
 	// EdgeMigrations holds the string denoting the migrations edge name in mutations.
 	EdgeMigrations = "migrations"
 	// Table holds the table name of the cloudaccount in the database.
@@ -51,6 +57,20 @@ const (
 	TenantInverseTable = "tenants"
 	// TenantColumn is the table column denoting the tenant relation/edge.
 	TenantColumn = "tenant_id"
+	// RecordsTable is the table that holds the records relation/edge.
+	RecordsTable = "cloud_records"
+	// RecordsInverseTable is the table name for the CloudRecord entity.
+	// It exists in this package in order to avoid circular dependency with the "cloudrecord" package.
+	RecordsInverseTable = "cloud_records"
+	// RecordsColumn is the table column denoting the records relation/edge.
+	RecordsColumn = "account_id"
+	// TicketsTable is the table that holds the tickets relation/edge.
+	TicketsTable = "cloud_tickets"
+	// TicketsInverseTable is the table name for the CloudTicket entity.
+	// It exists in this package in order to avoid circular dependency with the "cloudticket" package.
+	TicketsInverseTable = "cloud_tickets"
+	// TicketsColumn is the table column denoting the tickets relation/edge.
+	TicketsColumn = "account_id"
 	// MigrationsTable is the table that holds the migrations relation/edge.
 	MigrationsTable = "migrations"
 	// MigrationsInverseTable is the table name for the Migration entity.
@@ -70,6 +90,7 @@ var Columns = []string{
 	FieldProvider,
 	FieldRegion,
 	FieldAccessKeyID,
+	FieldSettings,
 	FieldSecretCiphertext,
 	FieldCheckedAt,
 	FieldCheckMessage,
@@ -195,6 +216,34 @@ func ByTenantField(field string, opts ...sql.OrderTermOption) OrderOption {
 	}
 }
 
+// ByRecordsCount orders the results by records count.
+func ByRecordsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newRecordsStep(), opts...)
+	}
+}
+
+// ByRecords orders the results by records terms.
+func ByRecords(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newRecordsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByTicketsCount orders the results by tickets count.
+func ByTicketsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newTicketsStep(), opts...)
+	}
+}
+
+// ByTickets orders the results by tickets terms.
+func ByTickets(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newTicketsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByMigrationsCount orders the results by migrations count.
 func ByMigrationsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -213,6 +262,20 @@ func newTenantStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(TenantInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, false, TenantTable, TenantColumn),
+	)
+}
+func newRecordsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(RecordsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, RecordsTable, RecordsColumn),
+	)
+}
+func newTicketsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(TicketsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, TicketsTable, TicketsColumn),
 	)
 }
 func newMigrationsStep() *sqlgraph.Step {

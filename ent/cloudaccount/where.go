@@ -415,6 +415,16 @@ func AccessKeyIDContainsFold(v string) predicate.CloudAccount {
 	return predicate.CloudAccount(sql.FieldContainsFold(FieldAccessKeyID, v))
 }
 
+// SettingsIsNil applies the IsNil predicate on the "settings" field.
+func SettingsIsNil() predicate.CloudAccount {
+	return predicate.CloudAccount(sql.FieldIsNull(FieldSettings))
+}
+
+// SettingsNotNil applies the NotNil predicate on the "settings" field.
+func SettingsNotNil() predicate.CloudAccount {
+	return predicate.CloudAccount(sql.FieldNotNull(FieldSettings))
+}
+
 // SecretCiphertextEQ applies the EQ predicate on the "secret_ciphertext" field.
 func SecretCiphertextEQ(v []byte) predicate.CloudAccount {
 	return predicate.CloudAccount(sql.FieldEQ(FieldSecretCiphertext, v))
@@ -595,6 +605,52 @@ func HasTenant() predicate.CloudAccount {
 func HasTenantWith(preds ...predicate.Tenant) predicate.CloudAccount {
 	return predicate.CloudAccount(func(s *sql.Selector) {
 		step := newTenantStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasRecords applies the HasEdge predicate on the "records" edge.
+func HasRecords() predicate.CloudAccount {
+	return predicate.CloudAccount(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, RecordsTable, RecordsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasRecordsWith applies the HasEdge predicate on the "records" edge with a given conditions (other predicates).
+func HasRecordsWith(preds ...predicate.CloudRecord) predicate.CloudAccount {
+	return predicate.CloudAccount(func(s *sql.Selector) {
+		step := newRecordsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasTickets applies the HasEdge predicate on the "tickets" edge.
+func HasTickets() predicate.CloudAccount {
+	return predicate.CloudAccount(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, TicketsTable, TicketsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasTicketsWith applies the HasEdge predicate on the "tickets" edge with a given conditions (other predicates).
+func HasTicketsWith(preds ...predicate.CloudTicket) predicate.CloudAccount {
+	return predicate.CloudAccount(func(s *sql.Selector) {
+		step := newTicketsStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

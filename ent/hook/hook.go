@@ -93,6 +93,30 @@ func (f CloudAccountFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CloudAccountMutation", m)
 }
 
+// The CloudRecordFunc type is an adapter to allow the use of ordinary
+// function as CloudRecord mutator.
+type CloudRecordFunc func(context.Context, *ent.CloudRecordMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CloudRecordFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CloudRecordMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CloudRecordMutation", m)
+}
+
+// The CloudTicketFunc type is an adapter to allow the use of ordinary
+// function as CloudTicket mutator.
+type CloudTicketFunc func(context.Context, *ent.CloudTicketMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CloudTicketFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CloudTicketMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CloudTicketMutation", m)
+}
+
 // The ConnectionFunc type is an adapter to allow the use of ordinary
 // function as Connection mutator.
 type ConnectionFunc func(context.Context, *ent.ConnectionMutation) (ent.Value, error)

@@ -15,6 +15,8 @@ import (
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
+	"github.com/ferry-migrate/ferry/ent/cloudrecord"
+	"github.com/ferry-migrate/ferry/ent/cloudticket"
 	"github.com/ferry-migrate/ferry/ent/connection"
 	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
@@ -282,6 +284,60 @@ func (f TraverseCloudAccount) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.CloudAccountQuery", q)
+}
+
+// The CloudRecordFunc type is an adapter to allow the use of ordinary function as a Querier.
+type CloudRecordFunc func(context.Context, *ent.CloudRecordQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f CloudRecordFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.CloudRecordQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.CloudRecordQuery", q)
+}
+
+// The TraverseCloudRecord type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseCloudRecord func(context.Context, *ent.CloudRecordQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseCloudRecord) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseCloudRecord) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CloudRecordQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.CloudRecordQuery", q)
+}
+
+// The CloudTicketFunc type is an adapter to allow the use of ordinary function as a Querier.
+type CloudTicketFunc func(context.Context, *ent.CloudTicketQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f CloudTicketFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.CloudTicketQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.CloudTicketQuery", q)
+}
+
+// The TraverseCloudTicket type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseCloudTicket func(context.Context, *ent.CloudTicketQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseCloudTicket) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseCloudTicket) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.CloudTicketQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.CloudTicketQuery", q)
 }
 
 // The ConnectionFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -868,6 +924,10 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.AuditEventQuery, predicate.AuditEvent, auditevent.OrderOption]{typ: ent.TypeAuditEvent, tq: q}, nil
 	case *ent.CloudAccountQuery:
 		return &query[*ent.CloudAccountQuery, predicate.CloudAccount, cloudaccount.OrderOption]{typ: ent.TypeCloudAccount, tq: q}, nil
+	case *ent.CloudRecordQuery:
+		return &query[*ent.CloudRecordQuery, predicate.CloudRecord, cloudrecord.OrderOption]{typ: ent.TypeCloudRecord, tq: q}, nil
+	case *ent.CloudTicketQuery:
+		return &query[*ent.CloudTicketQuery, predicate.CloudTicket, cloudticket.OrderOption]{typ: ent.TypeCloudTicket, tq: q}, nil
 	case *ent.ConnectionQuery:
 		return &query[*ent.ConnectionQuery, predicate.Connection, connection.OrderOption]{typ: ent.TypeConnection, tq: q}, nil
 	case *ent.DiscoverySourceQuery:

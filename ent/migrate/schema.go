@@ -292,6 +292,7 @@ var (
 		{Name: "provider", Type: field.TypeEnum, Enums: []string{"local", "alibaba", "openstack"}},
 		{Name: "region", Type: field.TypeString, Default: ""},
 		{Name: "access_key_id", Type: field.TypeString, Size: 128, Default: ""},
+		{Name: "settings", Type: field.TypeJSON, Nullable: true},
 		{Name: "secret_ciphertext", Type: field.TypeBytes, Nullable: true},
 		{Name: "checked_at", Type: field.TypeTime, Nullable: true},
 		{Name: "check_message", Type: field.TypeString, Default: ""},
@@ -305,7 +306,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "cloud_accounts_tenants_tenant",
-				Columns:    []*schema.Column{CloudAccountsColumns[10]},
+				Columns:    []*schema.Column{CloudAccountsColumns[11]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -314,7 +315,93 @@ var (
 			{
 				Name:    "cloudaccount_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{CloudAccountsColumns[10]},
+				Columns: []*schema.Column{CloudAccountsColumns[11]},
+			},
+		},
+	}
+	// CloudRecordsColumns holds the columns for the "cloud_records" table.
+	CloudRecordsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "key", Type: field.TypeString, Size: 512},
+		{Name: "value", Type: field.TypeBytes},
+		{Name: "account_id", Type: field.TypeInt},
+		{Name: "tenant_id", Type: field.TypeInt},
+	}
+	// CloudRecordsTable holds the schema information for the "cloud_records" table.
+	CloudRecordsTable = &schema.Table{
+		Name:       "cloud_records",
+		Columns:    CloudRecordsColumns,
+		PrimaryKey: []*schema.Column{CloudRecordsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "cloud_records_cloud_accounts_records",
+				Columns:    []*schema.Column{CloudRecordsColumns[5]},
+				RefColumns: []*schema.Column{CloudAccountsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "cloud_records_tenants_tenant",
+				Columns:    []*schema.Column{CloudRecordsColumns[6]},
+				RefColumns: []*schema.Column{TenantsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "cloudrecord_tenant_id",
+				Unique:  false,
+				Columns: []*schema.Column{CloudRecordsColumns[6]},
+			},
+			{
+				Name:    "cloudrecord_account_id_key",
+				Unique:  true,
+				Columns: []*schema.Column{CloudRecordsColumns[5], CloudRecordsColumns[3]},
+			},
+		},
+	}
+	// CloudTicketsColumns holds the columns for the "cloud_tickets" table.
+	CloudTicketsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "key", Type: field.TypeString, Size: 512},
+		{Name: "token_hash", Type: field.TypeBytes, Unique: true, Nullable: true},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "account_id", Type: field.TypeInt},
+		{Name: "tenant_id", Type: field.TypeInt},
+	}
+	// CloudTicketsTable holds the schema information for the "cloud_tickets" table.
+	CloudTicketsTable = &schema.Table{
+		Name:       "cloud_tickets",
+		Columns:    CloudTicketsColumns,
+		PrimaryKey: []*schema.Column{CloudTicketsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "cloud_tickets_cloud_accounts_tickets",
+				Columns:    []*schema.Column{CloudTicketsColumns[7]},
+				RefColumns: []*schema.Column{CloudAccountsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "cloud_tickets_tenants_tenant",
+				Columns:    []*schema.Column{CloudTicketsColumns[8]},
+				RefColumns: []*schema.Column{TenantsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "cloudticket_tenant_id",
+				Unique:  false,
+				Columns: []*schema.Column{CloudTicketsColumns[8]},
+			},
+			{
+				Name:    "cloudticket_account_id_key",
+				Unique:  false,
+				Columns: []*schema.Column{CloudTicketsColumns[7], CloudTicketsColumns[3]},
 			},
 		},
 	}
@@ -1395,6 +1482,8 @@ var (
 		AssessmentsTable,
 		AuditEventsTable,
 		CloudAccountsTable,
+		CloudRecordsTable,
+		CloudTicketsTable,
 		ConnectionsTable,
 		DiscoverySourcesTable,
 		DisksTable,
@@ -1450,6 +1539,16 @@ func init() {
 	CloudAccountsTable.ForeignKeys[0].RefTable = TenantsTable
 	CloudAccountsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(21474836480),
+	}
+	CloudRecordsTable.ForeignKeys[0].RefTable = CloudAccountsTable
+	CloudRecordsTable.ForeignKeys[1].RefTable = TenantsTable
+	CloudRecordsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(120259084288),
+	}
+	CloudTicketsTable.ForeignKeys[0].RefTable = CloudAccountsTable
+	CloudTicketsTable.ForeignKeys[1].RefTable = TenantsTable
+	CloudTicketsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(124554051584),
 	}
 	ConnectionsTable.ForeignKeys[0].RefTable = TenantsTable
 	ConnectionsTable.ForeignKeys[1].RefTable = HostsTable

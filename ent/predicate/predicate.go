@@ -27,6 +27,12 @@ type AuditEvent func(*sql.Selector)
 // CloudAccount is the predicate function for cloudaccount builders.
 type CloudAccount func(*sql.Selector)
 
+// CloudRecord is the predicate function for cloudrecord builders.
+type CloudRecord func(*sql.Selector)
+
+// CloudTicket is the predicate function for cloudticket builders.
+type CloudTicket func(*sql.Selector)
+
 // Connection is the predicate function for connection builders.
 type Connection func(*sql.Selector)
 

@@ -12,6 +12,8 @@ import (
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
+	"github.com/ferry-migrate/ferry/ent/cloudrecord"
+	"github.com/ferry-migrate/ferry/ent/cloudticket"
 	"github.com/ferry-migrate/ferry/ent/connection"
 	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
@@ -390,9 +392,83 @@ func init() {
 	// cloudaccount.AccessKeyIDValidator is a validator for the "access_key_id" field. It is called by the builders before save.
 	cloudaccount.AccessKeyIDValidator = cloudaccountDescAccessKeyID.Validators[0].(func(string) error)
 	// cloudaccountDescCheckMessage is the schema descriptor for check_message field.
-	cloudaccountDescCheckMessage := cloudaccountFields[6].Descriptor()
+	cloudaccountDescCheckMessage := cloudaccountFields[7].Descriptor()
 	// cloudaccount.DefaultCheckMessage holds the default value on creation for the check_message field.
 	cloudaccount.DefaultCheckMessage = cloudaccountDescCheckMessage.Default.(string)
+	cloudrecordMixin := schema.CloudRecord{}.Mixin()
+	cloudrecordMixinHooks1 := cloudrecordMixin[1].Hooks()
+	cloudrecord.Hooks[0] = cloudrecordMixinHooks1[0]
+	cloudrecordMixinInters1 := cloudrecordMixin[1].Interceptors()
+	cloudrecord.Interceptors[0] = cloudrecordMixinInters1[0]
+	cloudrecordMixinFields0 := cloudrecordMixin[0].Fields()
+	_ = cloudrecordMixinFields0
+	cloudrecordFields := schema.CloudRecord{}.Fields()
+	_ = cloudrecordFields
+	// cloudrecordDescCreatedAt is the schema descriptor for created_at field.
+	cloudrecordDescCreatedAt := cloudrecordMixinFields0[0].Descriptor()
+	// cloudrecord.DefaultCreatedAt holds the default value on creation for the created_at field.
+	cloudrecord.DefaultCreatedAt = cloudrecordDescCreatedAt.Default.(func() time.Time)
+	// cloudrecordDescUpdatedAt is the schema descriptor for updated_at field.
+	cloudrecordDescUpdatedAt := cloudrecordMixinFields0[1].Descriptor()
+	// cloudrecord.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	cloudrecord.DefaultUpdatedAt = cloudrecordDescUpdatedAt.Default.(func() time.Time)
+	// cloudrecord.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	cloudrecord.UpdateDefaultUpdatedAt = cloudrecordDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// cloudrecordDescKey is the schema descriptor for key field.
+	cloudrecordDescKey := cloudrecordFields[1].Descriptor()
+	// cloudrecord.KeyValidator is a validator for the "key" field. It is called by the builders before save.
+	cloudrecord.KeyValidator = func() func(string) error {
+		validators := cloudrecordDescKey.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(key string) error {
+			for _, fn := range fns {
+				if err := fn(key); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	cloudticketMixin := schema.CloudTicket{}.Mixin()
+	cloudticketMixinHooks1 := cloudticketMixin[1].Hooks()
+	cloudticket.Hooks[0] = cloudticketMixinHooks1[0]
+	cloudticketMixinInters1 := cloudticketMixin[1].Interceptors()
+	cloudticket.Interceptors[0] = cloudticketMixinInters1[0]
+	cloudticketMixinFields0 := cloudticketMixin[0].Fields()
+	_ = cloudticketMixinFields0
+	cloudticketFields := schema.CloudTicket{}.Fields()
+	_ = cloudticketFields
+	// cloudticketDescCreatedAt is the schema descriptor for created_at field.
+	cloudticketDescCreatedAt := cloudticketMixinFields0[0].Descriptor()
+	// cloudticket.DefaultCreatedAt holds the default value on creation for the created_at field.
+	cloudticket.DefaultCreatedAt = cloudticketDescCreatedAt.Default.(func() time.Time)
+	// cloudticketDescUpdatedAt is the schema descriptor for updated_at field.
+	cloudticketDescUpdatedAt := cloudticketMixinFields0[1].Descriptor()
+	// cloudticket.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	cloudticket.DefaultUpdatedAt = cloudticketDescUpdatedAt.Default.(func() time.Time)
+	// cloudticket.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	cloudticket.UpdateDefaultUpdatedAt = cloudticketDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// cloudticketDescKey is the schema descriptor for key field.
+	cloudticketDescKey := cloudticketFields[1].Descriptor()
+	// cloudticket.KeyValidator is a validator for the "key" field. It is called by the builders before save.
+	cloudticket.KeyValidator = func() func(string) error {
+		validators := cloudticketDescKey.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(key string) error {
+			for _, fn := range fns {
+				if err := fn(key); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	connectionMixin := schema.Connection{}.Mixin()
 	connectionMixinHooks1 := connectionMixin[1].Hooks()
 	connection.Hooks[0] = connectionMixinHooks1[0]

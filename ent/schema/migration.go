@@ -23,6 +23,9 @@ func (CloudAccount) Fields() []ent.Field {
 		field.Enum("provider").Values("local", "alibaba", "openstack").Annotations(entgql.OrderField("PROVIDER")),
 		field.String("region").Default(""),
 		field.String("access_key_id").Default("").MaxLen(128),
+		// settings are the provider's non-secret options (an endpoint, the
+		// vSwitch, the source networks, a RAM role): engine/cloud.Account.Settings.
+		field.JSON("settings", map[string]any{}).Optional().Annotations(entgql.Type("Map"), entgql.Skip(entgql.SkipMutationUpdateInput)),
 		field.Bytes("secret_ciphertext").Sensitive().Optional().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Time("checked_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.String("check_message").Default("").Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
@@ -30,7 +33,7 @@ func (CloudAccount) Fields() []ent.Field {
 }
 
 func (CloudAccount) Edges() []ent.Edge {
-	return []ent.Edge{edge.To("migrations", Migration.Type).Annotations(entgql.Skip(entgql.SkipAll))}
+	return append(cloudStateEdges(), edge.To("migrations", Migration.Type).Annotations(entgql.Skip(entgql.SkipAll)))
 }
 
 func (CloudAccount) Annotations() []schema.Annotation {

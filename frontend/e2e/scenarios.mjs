@@ -432,6 +432,113 @@ export const scenarios = [
     },
   },
   {
+    // The same migration to Alibaba Cloud, against `ferry ecsemu`: the user
+    // adds the account with its vSwitch and source network, the check calls
+    // the emulated ECS through the real SDK, the migration's gateway is a
+    // real ferry gateway on an emulated instance that registers upward, the
+    // launches go through a repair instance and an image; after the
+    // rollback the emulator holds only the replica and its snapshots.
+    name: '20b-alibaba-migration',
+    async run({ page, base, server, shared, shot }) {
+      const { spawn, execFileSync } = await import('node:child_process')
+      const { mkdtemp, open } = await import('node:fs/promises')
+      const { tmpdir } = await import('node:os')
+      const { join } = await import('node:path')
+      const { randomBytes } = await import('node:crypto')
+      const { createServer } = await import('node:net')
+      const bin = process.env.FERRY_BIN
+      const dir = await mkdtemp(join(tmpdir(), 'ferry-e2e-ecs-'))
+      const port = await new Promise((resolve) => { const s = createServer(); s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)) }) })
+      const admin = randomBytes(12).toString('hex')
+      let out = ''
+      const emu = spawn(bin, ['ecsemu', '--listen', `127.0.0.1:${port}`, '--data', join(dir, 'ecs'), '--admin-token', admin, '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] })
+      emu.stdout.on('data', (b) => { out += b.toString() })
+      const img = join(dir, 'vda.img')
+      const f = await open(img, 'w')
+      await f.truncate(64 << 20)
+      await f.close()
+      execFileSync('mkfs.ext4', ['-q', '-F', img])
+      const g = await open(img, 'r+')
+      await g.write(randomBytes(4 << 20), 0, 4 << 20, 12 << 20)
+      await g.close()
+      const api = shared.api ?? new Api(base)
+      if (!shared.api) await api.login(server.admin.email, server.admin.password)
+      const tok = await api.gql('mutation { createRegistrationToken(input: {name: "e2e-ecs-agent"}) { token } }')
+      const state = join(dir, 'state')
+      execFileSync(bin, ['agent', 'register', '--server', base, '--token', tok.data.createRegistrationToken.token, '--state', state])
+      const agent = spawn(bin, ['agent', 'run', '--state', state, '--disk-source', `vda=${img}`, '--sample-every', '5s'], { stdio: 'ignore' })
+      const inventory = async () => (await fetch(`http://127.0.0.1:${port}/_ecsemu/v1/inventory`, { headers: { Authorization: `Bearer ${admin}` } })).json()
+      const n = (list) => (list ?? []).length // Go encodes an empty list as null
+      try {
+        const vswitch = await pollUntil(() => out.match(/vSwitch (vsw-[a-z0-9]+)/)?.[1], { timeoutMs: 20000, what: 'ferry ecsemu to start' })
+        const name = await pollUntil(async () => {
+          const r = await api.gql('{ hosts(first: 5, where: { hasAgent: true }) { edges { node { name disks { name } } } } }')
+          return r.data.hosts.edges.map((e) => e.node).find((n) => n.disks?.some((d) => d.name === 'vda'))?.name
+        }, { timeoutMs: 60000, what: 'the agent host with disk vda' })
+        await signIn(page, base, server.admin, '/cloud-accounts')
+        await page.locator('[data-test=add-account]').click()
+        await page.locator('input[data-test=account-name]').fill('ecs-emulated')
+        await page.locator('[data-test=account-provider] label', { hasText: 'Alibaba Cloud' }).click()
+        await page.locator('input[data-test=account-region]').fill('cn-hangzhou')
+        await page.locator('input[data-test=account-key]').fill('LTAI5tEmulatorRootKey')
+        await page.locator('input[data-test=account-secret]').fill('ecsemu-root-secret')
+        await page.locator('input[data-test=account-vswitch]').fill(vswitch)
+        await page.locator('input[data-test=account-sources]').fill('127.0.0.0/8')
+        await page.locator('input[data-test=account-endpoint]').fill(`http://127.0.0.1:${port}`)
+        await page.locator('[data-test=account-submit]').click()
+        await page.locator('[data-test=accounts-table] td', { hasText: 'ecs-emulated' }).waitFor()
+        await page.locator('[data-test=check-ecs-emulated]').click()
+        await page.locator('.el-message--success', { hasText: 'all checks passed' }).waitFor({ timeout: 30000 })
+        await shot('account-checked')
+        await page.locator('[data-test=nav-migrations]').click()
+        await page.locator('[data-test=start-migration]').click()
+        await page.locator('input[data-test=wizard-search]').fill(name)
+        await page.locator(`[data-test="wizard-host-${name}"]`).click()
+        await page.locator('[data-test=wizard-next]').click()
+        await page.locator('[data-test=wizard-sync]').waitFor()
+        await page.locator('[data-test=wizard-target]').click()
+        await page.locator('[data-test=wizard-target-ecs-emulated]').click()
+        await page.locator('[data-test=wizard-next]').click()
+        await page.locator('[data-test=wizard-start]').click()
+        // The host may have migrated before (scenario 20): this migration's row is the one to Alibaba.
+        const row = page.locator('[data-test=migrations-table] .el-table__row', { hasText: 'ecs-emulated' })
+        await row.locator(`[data-test="progress-${name}"]`, { hasText: '100%' }).waitFor({ timeout: 120000 })
+        const synced = await inventory()
+        assert(n(synced.instances) === 1 && synced.processes === 1, `while syncing the emulator runs one gateway: ${JSON.stringify(synced)}`)
+        await shot('synced-to-ecs')
+        const confirm = () => page.locator('.el-message-box__btns .el-button--primary').click()
+        await row.locator(`[data-test="test-launch-${name}"]`).click()
+        await confirm()
+        await row.locator(`[data-test="cutover-${name}"]`).waitFor({ timeout: 120000 })
+        await row.locator(`[data-test="cutover-${name}"]`).click()
+        await confirm()
+        await row.locator('.el-tag', { hasText: 'Cut over' }).waitFor({ timeout: 180000 })
+        await shot('cut-over-to-ecs')
+        await row.locator(`[data-test="rollback-${name}"]`).click()
+        await confirm()
+        await row.locator('.el-tag', { hasText: 'Rolled back' }).waitFor({ timeout: 120000 })
+        const left = await pollUntil(async () => {
+          const inv = await inventory()
+          return inv.processes === 0 ? inv : null
+        }, { timeoutMs: 60000, what: 'the gateway to be gone' })
+        assert(n(left.instances) === 0 && n(left.images) === 0 && n(left.security_groups) === 0 && n(left.disks) === 1,
+          `after the rollback the emulator holds ${JSON.stringify(left)}`)
+        // The launches went through ECS: a repair instance and an image for
+        // each (test launch, cutover), besides the gateway's instance.
+        const calls = await (await fetch(`http://127.0.0.1:${port}/_ecsemu/v1/calls`, { headers: { Authorization: `Bearer ${admin}` } })).json()
+        assert(calls['ecs:CreateImage'] >= 2 && calls['ecs:RunInstances'] >= 5 && calls['ecs:CreateSnapshot'] >= 1,
+          `the emulator's calls: ${JSON.stringify(calls)}`)
+      } finally {
+        const exited = (p) => p.exitCode !== null || p.signalCode !== null ? Promise.resolve() : new Promise((r) => p.once('exit', r))
+        agent.kill('SIGTERM')
+        emu.kill('SIGTERM') // the emulator stops its instances (the gateway) with it
+        await Promise.all([exited(agent), exited(emu)])
+        const { rm } = await import('node:fs/promises')
+        await rm(dir, { recursive: true, force: true })
+      }
+    },
+  },
+  {
     // Planning: two production hosts share an application (one move group);
     // the consultant fills the constraints form and generates a plan.
     name: '21-generate-a-plan',

@@ -44,6 +44,9 @@ export async function startFerry(bin) {
     FERRY_DATA_DIR: dataDir,
     FERRY_ADMIN_EMAIL: admin.email,
     FERRY_ADMIN_PASSWORD: admin.password,
+    // Where the instances a cloud provider starts (an Alibaba migration's
+    // gateway) call back.
+    FERRY_PUBLIC_URL: `http://127.0.0.1:${port}`,
     FERRY_LOG_LEVEL: process.env.FERRY_LOG_LEVEL ?? 'warn',
   }
   delete env.FERRY_DATABASE_URL

@@ -4549,6 +4549,29 @@ func (ec *executionContext) fieldContext_CloudAccount_accessKeyID(_ context.Cont
 	return graphql.NewScalarFieldContext("CloudAccount", field, false, false, "String")
 }
 
+func (ec *executionContext) _CloudAccount_settings(ctx context.Context, field graphql.CollectedField, obj *ent.CloudAccount) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CloudAccount_settings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Settings, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalOMap2map(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CloudAccount_settings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CloudAccount", field, false, false, "Map")
+}
+
 func (ec *executionContext) _CloudAccount_checkedAt(ctx context.Context, field graphql.CollectedField, obj *ent.CloudAccount) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -37255,6 +37278,11 @@ func (ec *executionContext) _CloudAccount(ctx context.Context, sel ast.Selection
 		case "accessKeyID":
 			out.Values[i] = ec._CloudAccount_accessKeyID(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "settings":
+			out.Values[i] = ec._CloudAccount_settings(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "checkedAt":

@@ -3042,7 +3042,7 @@ func (ec *executionContext) unmarshalInputCreateCloudAccountInput(ctx context.Co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "provider", "region", "accessKeyID", "secret"}
+	fieldsInOrder := [...]string{"name", "provider", "region", "accessKeyID", "secret", "settings"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -3084,6 +3084,13 @@ func (ec *executionContext) unmarshalInputCreateCloudAccountInput(ctx context.Co
 				return it, err
 			}
 			it.Secret = data
+		case "settings":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("settings"))
+			data, err := ec.unmarshalOMap2map(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Settings = data
 		}
 	}
 	return it, nil

@@ -292,6 +292,7 @@ type ComplexityRoot struct {
 		Name         func(childComplexity int) int
 		Provider     func(childComplexity int) int
 		Region       func(childComplexity int) int
+		Settings     func(childComplexity int) int
 		Tenant       func(childComplexity int) int
 		TenantID     func(childComplexity int) int
 		UpdatedAt    func(childComplexity int) int
@@ -2212,6 +2213,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CloudAccount.Region(childComplexity), true
+	case "CloudAccount.settings":
+		if e.ComplexityRoot.CloudAccount.Settings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CloudAccount.Settings(childComplexity), true
 	case "CloudAccount.tenant":
 		if e.ComplexityRoot.CloudAccount.Tenant == nil {
 			break
@@ -7534,6 +7541,7 @@ type CloudAccount implements Node {
   provider: CloudAccountProvider!
   region: String!
   accessKeyID: String!
+  settings: Map
   checkedAt: Time
   checkMessage: String!
   tenant: Tenant!
@@ -12399,6 +12407,13 @@ input CreateCloudAccountInput {
   accessKeyID: String
   "Encrypted at rest and never returned by the API."
   secret: String
+  """
+  The provider's options, not secret. Alibaba: endpoint (host:port, or
+  http://host:port for the emulator), vswitch_id, source_cidrs and
+  control_cidrs (comma-separated), role_arn, gateway_image, gateway_type,
+  launch_type, disk_category.
+  """
+  settings: Map
 }
 
 type Mutation {
@@ -13743,6 +13758,8 @@ func (ec *executionContext) childFields_CloudAccount(ctx context.Context, field 
 		return ec.fieldContext_CloudAccount_region(ctx, field)
 	case "accessKeyID":
 		return ec.fieldContext_CloudAccount_accessKeyID(ctx, field)
+	case "settings":
+		return ec.fieldContext_CloudAccount_settings(ctx, field)
 	case "checkedAt":
 		return ec.fieldContext_CloudAccount_checkedAt(ctx, field)
 	case "checkMessage":

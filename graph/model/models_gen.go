@@ -162,6 +162,11 @@ type CreateCloudAccountInput struct {
 	AccessKeyID *string               `json:"accessKeyID,omitempty"`
 	// Encrypted at rest and never returned by the API.
 	Secret *string `json:"secret,omitempty"`
+	// The provider's options, not secret. Alibaba: endpoint (host:port, or
+	// http://host:port for the emulator), vswitch_id, source_cidrs and
+	// control_cidrs (comma-separated), role_arn, gateway_image, gateway_type,
+	// launch_type, disk_category.
+	Settings map[string]any `json:"settings,omitempty"`
 }
 
 type CreateDiscoverySourceInput struct {

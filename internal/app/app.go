@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ferry-migrate/ferry/engine/cloud/alibaba"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -45,7 +46,10 @@ type Config struct {
 	RedisURL      string // empty: embedded queue
 	AdminEmail    string
 	AdminPassword string // empty: generate and print once
-	Workers       int    // in-process task workers; 0 runs none
+	Workers       int    // in-process task workers; 0 runs none but NodeWorkers
+	// NodeWorkers serve this node's migration queues when Workers is 0 and
+	// the process holds the local cloud (node.go); 0 means 4.
+	NodeWorkers   int
 	Migrate       bool
 	SecureCookies bool
 	// ReconcileEvery is how often the reconcilers re-derive queued work
@@ -94,6 +98,9 @@ type App struct {
 	// Clouds are the cloud providers compiled in (registered by the wiring
 	// files: migration.go registers the local cloud).
 	Clouds *cloud.Registry
+	// Alibaba is the Alibaba Cloud provider as wired here (its records and
+	// tickets in the database, its callback routes).
+	Alibaba *alibaba.Provider
 	// Agents is the agent protocol's store; set its Commands hook to hand
 	// agents work (wired in discovery.go).
 	Agents *agentstore.Store
@@ -102,6 +109,11 @@ type App struct {
 	// routes are extra routes the wiring files add (agent protocol,
 	// uploads, gateway), mounted with cfg.Mount.
 	routes []func(chi.Router)
+
+	// Node is the node this process is when it holds the local cloud
+	// (node.go): it serves that node's queues.
+	Node  string
+	local localNode
 
 	worker     *asynq.Server
 	scheduler  *asynq.Scheduler
@@ -305,11 +317,34 @@ func (a *App) bootstrap(ctx context.Context) error {
 }
 
 // StartWorkers starts the in-process asynq server and scheduler.
+//
+// With Workers 0 a process holding node state (Node) still serves its
+// node's queues, with NodeWorkers (4) workers: nobody else can run those
+// steps.
 func (a *App) StartWorkers() error {
+	queues := map[string]int{}
+	if a.Node != "" {
+		queues = migration.NodeQueues(a.Node)
+	}
 	if a.Config.Workers <= 0 {
+		if a.Node == "" {
+			return nil
+		}
+		n := a.Config.NodeWorkers
+		if n <= 0 {
+			n = 4
+		}
+		a.worker = jobs.NewServerOf(a.Queue, n, queues, a.Log)
+		if err := a.worker.Start(a.Mux); err != nil {
+			return fmt.Errorf("start the node's workers: %w", err)
+		}
+		a.Log.Info("serving this node's migration queues only (workers 0)", "node", a.Node, "concurrency", n)
 		return nil
 	}
-	a.worker = jobs.NewServer(a.Queue, a.Config.Workers, a.Log)
+	for q, w := range jobs.Queues {
+		queues[q] = w
+	}
+	a.worker = jobs.NewServerOf(a.Queue, a.Config.Workers, queues, a.Log)
 	if err := a.worker.Start(a.Mux); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}

@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ferry-migrate/ferry/engine/cloud/alibaba"
+	"github.com/ferry-migrate/ferry/ent/cloudaccount"
+	"github.com/ferry-migrate/ferry/internal/viewer"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -31,14 +34,24 @@ import (
 // The local cloud and the in-process gateway live under <DataDir>/cloud and
 // <DataDir>/gateway and belong to one process: the first to lock
 // <DataDir>/cloud/owner.lock. In any other (a `ferry worker` on the same data
-// directory) a step of a local migration cannot open its driver and is left
-// to the owner (its task is retried; the step is never claimed here).
+// directory) a step of a local migration cannot open its driver; its tasks
+// go to the owner's node queues (node.go), which only the owner serves.
 func (a *App) wireMigration() error {
 	prov := &local.Provider{Dir: filepath.Join(a.Config.DataDir, "cloud"), Options: local.Options{Clock: a.Config.Now}}
 	a.Clouds.Register(prov)
+	ali := a.alibabaProvider()
+	a.Alibaba = ali
+	a.Clouds.Register(ali)
+	// The instances the Alibaba provider starts (gateways, repair
+	// instances) call back here with one-time tickets.
+	a.routes = append(a.routes, func(r chi.Router) {
+		r.Handle(callbackPrefix+"/*", ali.Handler(a.Log.With("component", "cloud-callbacks")))
+	})
 	l := &migration.Lifecycle{
 		Client: a.DB.Client, Queue: a.Queue, Clouds: a.Clouds, Now: a.Config.Now, Log: a.Log,
 		OpenSecret: a.Resolver.OpenCloudSecret,
+		Gateways:   a.remoteGateway,
+		Node:       a.migrationNode,
 	}
 	for env, d := range map[string]*time.Duration{"FERRY_SYNC_EVERY": &l.SyncEvery, "FERRY_SYNC_REDELIVER": &l.Redeliver, "FERRY_STEP_LEASE": &l.Lease} {
 		if v := os.Getenv(env); v != "" {
@@ -58,10 +71,13 @@ func (a *App) wireMigration() error {
 
 	drv, err := prov.Driver()
 	if errors.Is(err, cloud.ErrConflict) {
-		a.Log.Warn("the local cloud driver is owned by another process on this data directory; its migration steps are left to it", "dir", prov.Dir)
+		a.Log.Warn("the local cloud driver is owned by another process on this data directory; its migration steps go to its node's queues", "dir", prov.Dir)
 		return nil
 	}
 	if err != nil {
+		return err
+	}
+	if a.Node, err = a.claimNode(); err != nil {
 		return err
 	}
 	log := a.Log.With("component", "gateway")
@@ -103,6 +119,31 @@ func (a *App) wireMigration() error {
 		a.Log.Info("re-enqueued migration work from the database", "tasks", n)
 	}
 	return nil
+}
+
+// remoteGateway is the Lifecycle's Gateways hook: the gateway a cloud
+// provider started and that registered at url with fingerprint (its
+// credential key is in its account's records).
+func (a *App) remoteGateway(url, fingerprint string) (engine.GatewayClient, error) {
+	ctx := viewer.SystemContext(context.Background())
+	ids, err := a.DB.Client.CloudAccount.Query().Where(cloudaccount.ProviderEQ(cloudaccount.ProviderAlibaba)).IDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		st, err := openCloudStore(ctx, a.DB.Client, a.Secrets, strconv.Itoa(id))
+		if err != nil {
+			return nil, err
+		}
+		gw, err := alibaba.GatewayClient(ctx, st, url, fingerprint)
+		if err == nil {
+			return gw, nil
+		}
+		if !errors.Is(err, cloud.ErrNotFound) {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("no registered gateway at %s with certificate %s", url, fingerprint)
 }
 
 // MigrationCommands is the agent store's Commands hook: the sync commands

@@ -59,6 +59,9 @@ func init() {
 			{name: "wait", do: waitMachine},
 			{name: "verify", do: cutoverVerify},
 			{name: "finalize", do: cutoverFinalize},
+			// The gateway only carried the source's bytes: once the copy is
+			// live it goes (a cloud's gateway instance is deleted with it).
+			{name: "release", do: releaseGateways},
 		}},
 		{KindRollback, []phase{
 			{name: "drain", do: drain},

@@ -86,6 +86,12 @@ type Lifecycle struct {
 	// its lease runs out (RecoverLeases).
 	Lease time.Duration
 
+	// Node, when set, names the node whose queues run a migration's steps
+	// (NodeQueues): the one that holds its provider's state, such as the
+	// local cloud's directory and the in-process gateway. "" (or an error,
+	// logged) is any worker.
+	Node func(ctx context.Context, migrationID int) (string, error)
+
 	// BeforePhase, when set, runs before every phase a worker starts (tests
 	// stop workers in a chosen phase with it).
 	BeforePhase func(ctx context.Context, kind, phase string, stepID int)
@@ -164,7 +170,8 @@ func (l *Lifecycle) driver(ctx context.Context, mig *ent.Migration) (cloud.Drive
 	case err != nil:
 		return nil, fmt.Errorf("cloud account of migration %d: %w", mig.ID, err)
 	default:
-		a = cloud.Account{ID: strconv.Itoa(acc.ID), Name: acc.Name, Provider: string(acc.Provider), Region: acc.Region, AccessKeyID: acc.AccessKeyID}
+		a = cloud.Account{ID: strconv.Itoa(acc.ID), Name: acc.Name, Provider: string(acc.Provider), Region: acc.Region, AccessKeyID: acc.AccessKeyID,
+			Settings: cloud.Settings(acc.Settings)}
 		if len(acc.SecretCiphertext) > 0 {
 			if l.OpenSecret == nil {
 				return nil, fmt.Errorf("cloud account %q: no key to open its secret in this process", acc.Name)
@@ -175,6 +182,19 @@ func (l *Lifecycle) driver(ctx context.Context, mig *ent.Migration) (cloud.Drive
 		}
 	}
 	return l.Clouds.Open(ctx, a)
+}
+
+// node is the node whose queues take the migration's tasks ("" any).
+func (l *Lifecycle) node(ctx context.Context, migID int) string {
+	if l.Node == nil {
+		return ""
+	}
+	n, err := l.Node(ctx, migID)
+	if err != nil {
+		l.Log.WarnContext(ctx, "route a migration's step to its node; any worker takes it", "migration", migID, "error", err)
+		return ""
+	}
+	return n
 }
 
 // gateway returns the client of the gateway a disk syncs to.

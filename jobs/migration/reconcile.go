@@ -18,7 +18,6 @@ import (
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/step"
 	"github.com/ferry-migrate/ferry/internal/viewer"
-	"github.com/ferry-migrate/ferry/jobs"
 )
 
 // activeStatuses are the statuses of a step that is not over.
@@ -85,7 +84,7 @@ func (l *Lifecycle) rearmStranded(ctx context.Context) (int, error) {
 	orphaned := map[string]map[string]bool{} // queue → its orphaned active task ids, listed once
 	n := 0
 	for _, s := range steps {
-		q, id := queueOf(s.Kind), TaskID(s.ID, s.Generation)
+		q, id := QueueOf(l.node(ctx, s.MigrationID), s.Kind), TaskID(s.ID, s.Generation)
 		ti, err := l.Queue.Inspector.GetTaskInfo(q, id)
 		switch {
 		case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
@@ -274,7 +273,11 @@ func (l *Lifecycle) pruneArchived(ctx context.Context) {
 	if l.Queue == nil || l.Queue.Inspector == nil {
 		return
 	}
-	for q := range jobs.Queues {
+	queues, err := l.Queue.Inspector.Queues() // node queues included
+	if err != nil {
+		return
+	}
+	for _, q := range queues {
 		info, err := l.Queue.Inspector.GetQueueInfo(q)
 		if err != nil || info.Archived == 0 {
 			continue

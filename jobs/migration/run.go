@@ -176,7 +176,17 @@ func (r *run) drive(ctx context.Context, it *itinerary) {
 			if r.l.BeforePhase != nil {
 				r.l.BeforePhase(ctx, r.step.Kind, ph.name, r.step.ID)
 			}
-			out, err = ph.do(ctx, r)
+			// Every request the provider makes to its cloud lands in the
+			// step's log with the cloud's request id.
+			name := ph.name
+			pctx := cloud.WithCallLog(ctx, func(c cloud.APICall) {
+				lvl := stepevent.LevelInfo
+				if c.Code != "" {
+					lvl = stepevent.LevelWarn
+				}
+				r.event(ctx, lvl, name, "%s", c.String())
+			})
+			out, err = ph.do(pctx, r)
 		}
 		if err != nil {
 			r.failed(ctx, ph, err)
@@ -448,7 +458,7 @@ func (l *Lifecycle) enqueue(ctx context.Context, kind string, stepID, gen, migID
 	if !at.After(l.Now()) {
 		at = time.Time{}
 	}
-	t, opts, err := NewStepTask(kind, StepPayload{StepID: stepID, Generation: gen, MigrationID: migID}, at)
+	t, opts, err := NewStepTaskOn(l.node(ctx, migID), kind, StepPayload{StepID: stepID, Generation: gen, MigrationID: migID}, at)
 	if err != nil {
 		return err
 	}

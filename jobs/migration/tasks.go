@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+
+	"github.com/ferry-migrate/ferry/jobs"
 )
 
 // Step kinds, and the asynq task type of each ("migration:<kind>"). A task
@@ -49,19 +51,24 @@ func TaskID(stepID, generation int) string {
 }
 
 // NewStepTask returns the task that runs the step of kind at its
-// generation, not before at (zero: now). Cutover and rollback go to the
-// critical queue; a task's timeout is the longest one run of its phases may
-// take (launches wait for machines; the sync follower hands over every
-// FollowFor).
-//
-// Issue 11 routes a step to the queue of the node that holds its provider's
-// state; that choice is made here and nowhere else.
+// generation, not before at (zero: now), on any worker. Cutover and
+// rollback go to the critical queue; a task's timeout is the longest one
+// run of its phases may take (launches wait for machines; the sync follower
+// hands over every FollowFor).
 func NewStepTask(kind string, p StepPayload, at time.Time) (*asynq.Task, []asynq.Option, error) {
+	return NewStepTaskOn("", kind, p, at)
+}
+
+// NewStepTaskOn is NewStepTask for the node that holds the migration's
+// provider state ("" any worker): its tasks go to that node's queues
+// (NodeQueues), which only the process holding the state serves (issue 11).
+// The choice of queue is made here and nowhere else.
+func NewStepTaskOn(node, kind string, p StepPayload, at time.Time) (*asynq.Task, []asynq.Option, error) {
 	b, err := json.Marshal(p)
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := []asynq.Option{asynq.TaskID(TaskID(p.StepID, p.Generation)), asynq.MaxRetry(10), asynq.Queue(queueOf(kind))}
+	opts := []asynq.Option{asynq.TaskID(TaskID(p.StepID, p.Generation)), asynq.MaxRetry(10), asynq.Queue(QueueOf(node, kind))}
 	switch kind {
 	case KindCutover, KindRollback:
 		opts = append(opts, asynq.Timeout(6*time.Hour))
@@ -78,10 +85,20 @@ func NewStepTask(kind string, p StepPayload, at time.Time) (*asynq.Task, []asynq
 	return asynq.NewTask("migration:"+kind, b), opts, nil
 }
 
-// queueOf is the queue a step kind's tasks go to.
-func queueOf(kind string) string {
+// QueueOf is the queue a step kind's tasks go to on node ("" any worker).
+func QueueOf(node, kind string) string {
+	q := "default"
 	if kind == KindCutover || kind == KindRollback {
-		return "critical"
+		q = "critical"
 	}
-	return "default"
+	if node == "" {
+		return q
+	}
+	return "node-" + node + "-" + q
+}
+
+// NodeQueues are the queues of node with their weights (those of
+// jobs.Queues): the process holding the node's state serves them.
+func NodeQueues(node string) map[string]int {
+	return map[string]int{QueueOf(node, KindCutover): jobs.Queues["critical"], QueueOf(node, KindSync): jobs.Queues["default"]}
 }

@@ -285,12 +285,14 @@ type world struct {
 	admin                      *client
 	hostID                     string
 	size                       int64
+	// serveArgs and env are extra arguments and environment of serve.
+	serveArgs, env []string
 }
 
 func (w *world) startServe(t *testing.T) {
 	t.Helper()
-	w.serve = start(t, w.bin, []string{"FERRY_SYNC_REDELIVER=5s"}, "serve", "--addr", w.addr, "--data-dir", w.data,
-		"--admin-email", "admin@example.com", "--admin-password", adminPassword, "--public-url", w.base)
+	w.serve = start(t, w.bin, append([]string{"FERRY_SYNC_REDELIVER=5s"}, w.env...), append([]string{"serve", "--addr", w.addr, "--data-dir", w.data,
+		"--admin-email", "admin@example.com", "--admin-password", adminPassword, "--public-url", w.base}, w.serveArgs...)...)
 	waitFor(t, "ferry serve to be ready", 60*time.Second, func() bool {
 		resp, err := http.Get(w.base + "/readyz")
 		if err != nil {
@@ -303,11 +305,18 @@ func (w *world) startServe(t *testing.T) {
 
 func newWorld(t *testing.T, size int64, regions ...[2]int64) *world {
 	t.Helper()
+	return newWorldWith(t, nil, nil, size, regions...)
+}
+
+// newWorldWith is newWorld with extra arguments and environment for serve.
+func newWorldWith(t *testing.T, serveArgs, env []string, size int64, regions ...[2]int64) *world {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs ferry serve and ferry agent")
 	}
 	tmp := t.TempDir()
-	w := &world{bin: buildFerry(t), addr: freePort(t), data: filepath.Join(tmp, "server"), img: filepath.Join(tmp, "web1.img"), size: size}
+	w := &world{bin: buildFerry(t), addr: freePort(t), data: filepath.Join(tmp, "server"), img: filepath.Join(tmp, "web1.img"), size: size,
+		serveArgs: serveArgs, env: env}
 	w.base = "http://" + w.addr
 	w.startServe(t)
 	w.admin = loginAt(t, w.base, "admin@example.com", adminPassword)

@@ -322,6 +322,13 @@ export default {
     delete: 'Delete',
     deleted: 'Cloud account {name} deleted',
     deleteConfirm: 'Delete the cloud account {name}? This cannot be undone.',
+    vswitch: 'vSwitch (in the target VPC)',
+    sourceCIDRs: 'Source networks (the gateway admits only these)',
+    roleARN: 'RAM role to assume (optional)',
+    endpoint: 'API endpoint (optional; http://host:port for ferry ecsemu)',
+    alibabaNote: 'The migration gateway runs in this vSwitch and admits the source networks on its sync port only. The check calls every action a migration needs, harmlessly, and lists the permissions the key lacks.',
+    vswitchInvalid: 'A vSwitch id starts with vsw-',
+    cidrInvalid: '{value} is not a network like 10.1.0.0/16',
   },
   applications: {
     title: 'Applications from traffic',

@@ -324,6 +324,13 @@ const zhCN: typeof en = {
     delete: '删除',
     deleted: '已删除云账号 {name}',
     deleteConfirm: '确定删除云账号 {name}？此操作无法撤销。',
+    vswitch: '交换机（目标 VPC 内）',
+    sourceCIDRs: '源端网段（网关只放行这些）',
+    roleARN: '扮演的 RAM 角色（可选）',
+    endpoint: 'API 接入点（可选；ferry ecsemu 填 http://主机:端口）',
+    alibabaNote: '迁移网关运行在该交换机中，同步端口只对源端网段开放。检查会无害地调用迁移所需的每个接口，并列出密钥缺少的权限。',
+    vswitchInvalid: '交换机 ID 以 vsw- 开头',
+    cidrInvalid: '{value} 不是 10.1.0.0/16 这样的网段',
   },
   applications: {
     title: '从流量识别应用',

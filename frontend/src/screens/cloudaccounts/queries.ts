@@ -4,7 +4,7 @@ export const CloudAccountsQuery = graphql(`
   query CloudAccounts {
     cloudAccounts(first: 200, orderBy: { field: NAME, direction: ASC }) {
       totalCount
-      edges { node { id name provider region accessKeyID checkedAt checkMessage createdAt } }
+      edges { node { id name provider region accessKeyID settings checkedAt checkMessage createdAt } }
     }
   }
 `)
