@@ -9,10 +9,12 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/ferry
 AGENT   := bin/ferry-agent
 # Debian packages the tests use: a real Redis for queue tests, Chromium for the
-# browser tests, rsync and GNU time for the benchmarks, mkfs/sfdisk for real disk images.
-APT_PKGS := redis-server chromium rsync time e2fsprogs fdisk dosfstools
+# browser tests, rsync and GNU time for the benchmarks, mkfs/sfdisk for real disk images,
+# PostgreSQL for the suites that claim database behaviour (internal/pgtest runs a
+# throwaway cluster of it; make generate's PostgreSQL diff needs one too).
+APT_PKGS := redis-server chromium rsync time e2fsprogs fdisk dosfstools postgresql
 
-.PHONY: run build agent ui test test-go test-ui deps generate check-generated bench lint fuzz clean
+.PHONY: run build agent ui test test-go test-postgres test-ui deps generate check-generated bench lint fuzz clean
 
 run: ui
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/ferry serve
@@ -44,9 +46,18 @@ deps:
 
 test: deps check-generated test-go test-ui
 
+# test-go runs every package (the database, app and store suites on SQLite;
+# internal/database's replay test on SQLite and PostgreSQL), then the app
+# suite again on PostgreSQL.
 test-go:
 	$(GO) vet ./...
 	$(GO) test -p 2 -count=1 -timeout 20m ./...
+	$(MAKE) -s test-postgres
+
+# test-postgres runs the whole internal/app suite with every server on a
+# PostgreSQL database (a throwaway cluster that internal/pgtest starts).
+test-postgres:
+	FERRY_TEST_DATABASE=postgres $(GO) test -count=1 -timeout 20m ./internal/app/
 
 test-ui: build
 	@if [ -f frontend/package.json ]; then \
@@ -55,7 +66,7 @@ test-ui: build
 
 # generate regenerates ent, the GraphQL schema and resolvers, and a new
 # migration when ent/schema changed (none otherwise).
-generate:
+generate: deps
 	cd ent && $(GO) run entc.go
 	$(GO) run github.com/99designs/gqlgen generate
 	$(GO) run ./ent/migrate/diff.go auto

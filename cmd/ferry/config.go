@@ -50,7 +50,7 @@ type serverConfig struct {
 func (c *serverConfig) bindData(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&c.DataDir, "data-dir", env("FERRY_DATA_DIR", "./var"), "directory for the database, keys and the local cloud (FERRY_DATA_DIR)")
-	f.StringVar(&c.DatabaseURL, "database-url", env("FERRY_DATABASE_URL", ""), "database: a SQLite path or sqlite:// URL; default DATA_DIR/ferry.db (FERRY_DATABASE_URL)")
+	f.StringVar(&c.DatabaseURL, "database-url", env("FERRY_DATABASE_URL", ""), "database: a SQLite path or sqlite:// URL (default DATA_DIR/ferry.db), or postgres://user:password@host/db (FERRY_DATABASE_URL)")
 	f.StringVar(&c.LogLevel, "log-level", env("FERRY_LOG_LEVEL", "info"), "debug, info, warn or error (FERRY_LOG_LEVEL)")
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ferry-migrate/ferry/frontend"
 	"github.com/ferry-migrate/ferry/internal/app"
+	"github.com/ferry-migrate/ferry/internal/database"
 	"github.com/ferry-migrate/ferry/internal/web"
 )
 
@@ -71,7 +72,7 @@ Every flag can also be set with the FERRY_* variable named in its help.`,
 			if !a.Queue.Embedded {
 				queue = "redis"
 			}
-			log.Info("ferry is serving", "url", "http://"+ln.Addr().String(), "database", cfg.databaseURL(), "queue", queue, "workers", cfg.Workers, "version", version)
+			log.Info("ferry is serving", "url", "http://"+ln.Addr().String(), "database", database.Redact(cfg.databaseURL()), "queue", queue, "workers", cfg.Workers, "version", version)
 			fmt.Fprintf(cmd.ErrOrStderr(), "Ferry is running at http://%s\n", ln.Addr())
 			return a.Serve(cmd.Context(), ln)
 		},

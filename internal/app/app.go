@@ -159,7 +159,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	a.Mux = asynq.NewServeMux()
-	(&jobs.Maintenance{Client: a.DB.Client, Now: cfg.Now, Log: cfg.Log}).Register(a.Mux)
+	(&jobs.Maintenance{Client: a.DB.Client, Dialect: a.DB.Dialect, Now: cfg.Now, Log: cfg.Log}).Register(a.Mux)
 
 	resolver := &graph.Resolver{
 		Client: a.DB.Client, Secrets: a.Secrets, Key: a.Key, Queue: a.Queue,

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash"
 	"slices"
 	"sort"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/ferry-migrate/ferry/ent/assessment"
@@ -767,7 +767,11 @@ func (m *matrixRun) subscribe(c *client, cell matrixCell) (string, string) {
 // listTables finds every table and the column that names a row's tenant.
 func (m *matrixRun) listTables() []matrixTable {
 	db := m.ts.App.DB.SQL
-	rows, err := db.QueryContext(m.sys, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	q := `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`
+	if m.ts.App.DB.Dialect == dialect.Postgres {
+		q = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`
+	}
+	rows, err := db.QueryContext(m.sys, q)
 	if err != nil {
 		m.t.Fatal(err)
 	}
@@ -783,7 +787,7 @@ func (m *matrixRun) listTables() []matrixTable {
 		col := ""
 		if n == "tenants" {
 			col = "id"
-		} else if hasColumn(m.t, db, n, "tenant_id") {
+		} else if hasColumn(m.t, db, m.ts.App.DB.Dialect, n, "tenant_id") {
 			col = "tenant_id"
 		}
 		out = append(out, matrixTable{name: n, tenant: col})
@@ -791,8 +795,12 @@ func (m *matrixRun) listTables() []matrixTable {
 	return out
 }
 
-func hasColumn(t *testing.T, db *sql.DB, table, col string) bool {
-	rows, err := db.Query(`SELECT name FROM pragma_table_info(?)`, table)
+func hasColumn(t *testing.T, db *sql.DB, d, table, col string) bool {
+	q := `SELECT name FROM pragma_table_info($1)`
+	if d == dialect.Postgres {
+		q = `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`
+	}
+	rows, err := db.Query(q, table)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -817,7 +825,7 @@ func (m *matrixRun) snapshot() map[string]string {
 		if tb.tenant != "" {
 			group = tb.tenant
 		}
-		rows, err := db.QueryContext(m.sys, fmt.Sprintf(`SELECT %s, * FROM %q ORDER BY 1, rowid`, group, tb.name))
+		rows, err := db.QueryContext(m.sys, fmt.Sprintf(`SELECT %s, * FROM %q`, group, tb.name))
 		if err != nil {
 			m.t.Fatalf("snapshot %s: %v", tb.name, err)
 		}
@@ -827,27 +835,24 @@ func (m *matrixRun) snapshot() map[string]string {
 		for i := range vals {
 			ptrs[i] = &vals[i]
 		}
-		type digest struct {
-			rows int
-			h    hash.Hash
-		}
-		groups := map[string]*digest{}
+		// Rows are sorted here rather than by the database: the digest
+		// must not depend on a dialect's row order (SQLite's rowid).
+		groups := map[string][]string{}
 		for rows.Next() {
 			if err := rows.Scan(ptrs...); err != nil {
 				m.t.Fatal(err)
 			}
 			key := fmt.Sprint(vals[0]) + "/" + tb.name
-			g, ok := groups[key]
-			if !ok {
-				g = &digest{h: sha256.New()}
-				groups[key] = g
-			}
-			g.rows++
-			fmt.Fprintf(g.h, "%v\x00", vals[1:])
+			groups[key] = append(groups[key], fmt.Sprintf("%v", vals[1:]))
 		}
 		rows.Close()
 		for k, g := range groups {
-			out[k] = fmt.Sprintf("%d:%s", g.rows, hex.EncodeToString(g.h.Sum(nil)))
+			sort.Strings(g)
+			h := sha256.New()
+			for _, r := range g {
+				fmt.Fprintf(h, "%s\x00", r)
+			}
+			out[k] = fmt.Sprintf("%d:%s", len(g), hex.EncodeToString(h.Sum(nil)))
 		}
 	}
 	return out
