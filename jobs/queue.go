@@ -99,13 +99,17 @@ func NewServer(q *Queue, concurrency int, log *slog.Logger) *asynq.Server {
 		Concurrency:     concurrency,
 		Queues:          Queues,
 		ShutdownTimeout: 30 * time.Second,
-		Logger:          asynqLogger{log},
+		Logger:          Logger(log),
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			id, _ := asynq.GetTaskID(ctx)
 			log.ErrorContext(ctx, "task failed", "type", t.Type(), "task_id", id, "error", err)
 		}),
 	})
 }
+
+// Logger adapts log to asynq's logger, so that asynq's own lines (server,
+// scheduler) come out in the same JSON format as every other line.
+func Logger(log *slog.Logger) asynq.Logger { return asynqLogger{log} }
 
 type asynqLogger struct{ l *slog.Logger }
 

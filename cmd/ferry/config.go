@@ -45,12 +45,14 @@ type serverConfig struct {
 	NoMigrate     bool
 	SecureCookies bool
 	LogLevel      string
+	KeysDir       string
 }
 
 func (c *serverConfig) bindData(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&c.DataDir, "data-dir", env("FERRY_DATA_DIR", "./var"), "directory for the database, keys and the local cloud (FERRY_DATA_DIR)")
 	f.StringVar(&c.DatabaseURL, "database-url", env("FERRY_DATABASE_URL", ""), "database: a SQLite path or sqlite:// URL (default DATA_DIR/ferry.db), or postgres://user:password@host/db (FERRY_DATABASE_URL)")
+	f.StringVar(&c.KeysDir, "keys-dir", env("FERRY_KEYS_DIR", ""), "directory of secrets.key and hmac.key, the same for every replica (a mounted secret); default DATA_DIR/keys (FERRY_KEYS_DIR)")
 	f.StringVar(&c.LogLevel, "log-level", env("FERRY_LOG_LEVEL", "info"), "debug, info, warn or error (FERRY_LOG_LEVEL)")
 }
 

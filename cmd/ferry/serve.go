@@ -40,7 +40,7 @@ Every flag can also be set with the FERRY_* variable named in its help.`,
 				return fmt.Errorf("--client-ip-header (FERRY_CLIENT_IP_HEADER): %w", err)
 			}
 			a, err := app.New(cmd.Context(), app.Config{
-				DataDir: cfg.DataDir, DatabaseURL: cfg.databaseURL(), RedisURL: cfg.RedisURL,
+				DataDir: cfg.DataDir, KeysDir: cfg.KeysDir, DatabaseURL: cfg.databaseURL(), RedisURL: cfg.RedisURL,
 				PublicURL: cfg.PublicURL, AdminEmail: cfg.AdminEmail, AdminPassword: cfg.AdminPassword, Workers: cfg.Workers,
 				Migrate: !cfg.NoMigrate, SecureCookies: cfg.SecureCookies, UI: frontend.FS(), Log: log,
 				TrustedProxies: proxies, ClientIPHeader: clientIPHeader, MetricsToken: metricsToken,

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"entgo.io/ent/dialect"
@@ -29,6 +30,7 @@ import (
 	"github.com/ferry-migrate/ferry/internal/agentstore"
 	"github.com/ferry-migrate/ferry/internal/auth"
 	"github.com/ferry-migrate/ferry/internal/database"
+	"github.com/ferry-migrate/ferry/internal/lease"
 	"github.com/ferry-migrate/ferry/internal/secrets"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 	"github.com/ferry-migrate/ferry/internal/web"
@@ -49,6 +51,13 @@ type Config struct {
 	// from the database while workers run (default 5 minutes; start-up
 	// always reconciles once).
 	ReconcileEvery time.Duration
+	// LeaseTTL is how long the scheduler lease outlives a holder that stopped
+	// renewing it (default 15 s); tests shorten it.
+	LeaseTTL time.Duration
+	// KeysDir holds secrets.key and hmac.key (default DATA_DIR/keys). Every
+	// replica of an installation must read the same keys: sessions' CSRF
+	// tokens, registration tokens and sealed cloud secrets depend on them.
+	KeysDir string
 	// SocketRecheck is how often an open websocket's sign-in is checked
 	// again (default 30 s); tests shorten it.
 	SocketRecheck time.Duration
@@ -94,8 +103,12 @@ type App struct {
 	// uploads, gateway), mounted with cfg.Mount.
 	routes []func(chi.Router)
 
+	// Lease elects the process that runs the scheduler and reconcilers
+	// (set by StartWorkers).
+	Lease *lease.Lease
+
 	worker     *asynq.Server
-	scheduler  *asynq.Scheduler
+	leading    atomic.Bool
 	stopLoops  context.CancelFunc
 	loops      sync.WaitGroup
 	throttleDB redis.UniversalClient
@@ -120,7 +133,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err := privateDataDir(cfg.DataDir, cfg.Log); err != nil {
 		return nil, err
 	}
-	keyDir := filepath.Join(cfg.DataDir, "keys")
+	keyDir := cfg.KeysDir
+	if keyDir == "" {
+		keyDir = filepath.Join(cfg.DataDir, "keys")
+	}
 	sk, err := secrets.LoadOrCreateKey(filepath.Join(keyDir, "secrets.key"))
 	if err != nil {
 		return nil, fmt.Errorf("secrets key: %w", err)
@@ -294,7 +310,14 @@ func (a *App) bootstrap(ctx context.Context) error {
 	}
 }
 
-// StartWorkers starts the in-process asynq server and scheduler.
+// LeaseKey is the Redis key of the lease that elects the one process
+// running the scheduler and the periodic reconcilers across replicas.
+const LeaseKey = "ferry:lease:scheduler"
+
+// StartWorkers starts the in-process asynq server and, in whichever of the
+// installation's processes holds the scheduler lease (internal/lease), the
+// asynq scheduler and the periodic reconcilers: several serve replicas and
+// workers then schedule each hourly task once and reconcile once per period.
 func (a *App) StartWorkers() error {
 	if a.Config.Workers <= 0 {
 		return nil
@@ -303,41 +326,78 @@ func (a *App) StartWorkers() error {
 	if err := a.worker.Start(a.Mux); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
-	a.scheduler = asynq.NewScheduler(a.Queue.Redis, &asynq.SchedulerOpts{HeartbeatInterval: time.Second})
-	for _, task := range []func() (*asynq.Task, []asynq.Option){jobs.NewPruneSessionsTask, jobs.NewOptimizeDatabaseTask} {
-		t, opts := task()
-		if _, err := a.scheduler.Register("@hourly", t, opts...); err != nil {
-			return err
-		}
-	}
-	if err := a.scheduler.Start(); err != nil {
-		return err
-	}
 	every := a.Config.ReconcileEvery
 	if every <= 0 {
 		every = 5 * time.Minute
 	}
+	ttl := a.Config.LeaseTTL
+	if ttl <= 0 {
+		ttl = 15 * time.Second
+	}
+	a.Lease = lease.New(a.throttleDB, LeaseKey, ttl)
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopLoops = cancel
 	a.loops.Add(1)
 	go func() {
 		defer a.loops.Done()
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
+		a.Lease.Run(ctx, a.Log, a.lead(every))
+	}()
+	if a.Resolver.Migrations != nil {
+		// Migrations belong to the one process that owns the local cloud
+		// (see wireMigration), so their reconciler runs there, lease or not.
+		a.loops.Add(1)
+		go func() {
+			defer a.loops.Done()
+			a.every(ctx, every, "migrations", a.Resolver.Migrations.Reconcile)
+		}()
+	}
+	return nil
+}
+
+// lead is what the lease holder runs: the scheduler of the hourly tasks and
+// the plans reconciler, until the lease is lost.
+func (a *App) lead(every time.Duration) func(context.Context) {
+	return func(ctx context.Context) {
+		sched := asynq.NewScheduler(a.Queue.Redis, &asynq.SchedulerOpts{HeartbeatInterval: time.Second, Logger: jobs.Logger(a.Log)})
+		for _, task := range []func() (*asynq.Task, []asynq.Option){jobs.NewPruneSessionsTask, jobs.NewOptimizeDatabaseTask} {
+			t, opts := task()
+			if _, err := sched.Register("@hourly", t, opts...); err != nil {
+				a.Log.Error("scheduler", "error", err)
 				return
-			case <-tick.C:
-				if n, err := a.Reconcile(ctx); err != nil {
-					a.Log.Error("reconcile", "error", err)
-				} else if n > 0 {
-					a.Log.Info("reconciler re-enqueued work from the database", "tasks", n)
-				}
 			}
 		}
-	}()
-	return nil
+		if err := sched.Start(); err != nil {
+			a.Log.Error("scheduler", "error", err)
+			return
+		}
+		defer sched.Shutdown()
+		a.leading.Store(true)
+		defer a.leading.Store(false)
+		a.every(ctx, every, "plans", func(ctx context.Context) (int, error) {
+			return jobs.ReconcilePlans(ctx, a.DB.Client, a.Queue)
+		})
+	}
+}
+
+// Leading reports whether this process holds the scheduler lease now.
+func (a *App) Leading() bool { return a.leading.Load() }
+
+// every runs reconcile every period until ctx ends, logging what it sent.
+func (a *App) every(ctx context.Context, period time.Duration, what string, reconcile func(context.Context) (int, error)) {
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if n, err := reconcile(ctx); err != nil && ctx.Err() == nil {
+				a.Log.Error("reconcile", "what", what, "error", err)
+			} else if n > 0 {
+				a.Log.Info("reconciler re-enqueued work from the database", "what", what, "tasks", n)
+			}
+		}
+	}
 }
 
 // Reconcile re-enqueues whatever the database says should be running
@@ -410,9 +470,6 @@ func (a *App) Close() {
 	if a.stopLoops != nil {
 		a.stopLoops()
 		a.loops.Wait()
-	}
-	if a.scheduler != nil {
-		a.scheduler.Shutdown()
 	}
 	if a.worker != nil {
 		a.worker.Shutdown()
