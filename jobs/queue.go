@@ -5,6 +5,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -100,6 +101,15 @@ func NewServer(q *Queue, concurrency int, log *slog.Logger) *asynq.Server {
 		Queues:          Queues,
 		ShutdownTimeout: 30 * time.Second,
 		Logger:          Logger(log),
+		// A task whose worker died (SIGKILL, a lost node) comes back through
+		// asynq's recoverer once its lease expires; it runs again at once
+		// rather than after the usual back-off, on whichever worker is alive.
+		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
+			if errors.Is(err, asynq.ErrLeaseExpired) {
+				return time.Second
+			}
+			return asynq.DefaultRetryDelayFunc(n, err, t)
+		},
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			id, _ := asynq.GetTaskID(ctx)
 			log.ErrorContext(ctx, "task failed", "type", t.Type(), "task_id", id, "error", err)

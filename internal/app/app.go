@@ -293,12 +293,20 @@ func (a *App) bootstrap(ctx context.Context) error {
 		return tx.User.Create().SetTenantID(t.ID).SetEmail(email).SetName("Administrator").
 			SetRole(user.RolePlatform).SetPasswordHash(hash).Exec(sys)
 	}()
-	if err != nil {
+	if err == nil {
+		err = tx.Commit()
+	} else {
 		tx.Rollback()
-		return fmt.Errorf("create the first account: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return err
+	if ent.IsConstraintError(err) {
+		// Another replica starting at the same moment made the first
+		// account first: the default tenant's unique name stopped this one.
+		if n, cerr := a.DB.Client.User.Query().Count(sys); cerr == nil && n > 0 {
+			return nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("create the first account: %w", err)
 	}
 	{
 		if generated {
