@@ -30,6 +30,16 @@ func (Tenant) Fields() []ent.Field {
 			Annotations(entgql.OrderField("NAME")),
 		field.String("slug").NotEmpty().MaxLen(63).Unique().Match(slugRE),
 		field.Bool("disabled").Default(false),
+		// Suspended tenants keep every row but may not use the API or run
+		// agents (an expired marketplace instance, or the operator's call).
+		field.Time("suspended_at").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.String("suspend_reason").Default("").MaxLen(500).
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		// DeletionScheduledAt is when a released marketplace instance's
+		// tenant is due to be purged (nothing is deleted before then).
+		field.Time("deletion_scheduled_at").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 	}
 }
 

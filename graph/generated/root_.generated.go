@@ -170,11 +170,16 @@ type ComplexityRoot struct {
 	AuditEvent struct {
 		Action     func(childComplexity int) int
 		Actor      func(childComplexity int) int
+		Changes    func(childComplexity int) int
 		CreatedAt  func(childComplexity int) int
 		Details    func(childComplexity int) int
+		Hash       func(childComplexity int) int
 		ID         func(childComplexity int) int
 		ObjectID   func(childComplexity int) int
 		ObjectType func(childComplexity int) int
+		PrevHash   func(childComplexity int) int
+		Seq        func(childComplexity int) int
+		SourceIP   func(childComplexity int) int
 		Tenant     func(childComplexity int) int
 		TenantID   func(childComplexity int) int
 		TraceID    func(childComplexity int) int
@@ -637,12 +642,15 @@ type ComplexityRoot struct {
 	}
 
 	Tenant struct {
-		CreatedAt func(childComplexity int) int
-		Disabled  func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Name      func(childComplexity int) int
-		Slug      func(childComplexity int) int
-		UpdatedAt func(childComplexity int) int
+		CreatedAt           func(childComplexity int) int
+		DeletionScheduledAt func(childComplexity int) int
+		Disabled            func(childComplexity int) int
+		ID                  func(childComplexity int) int
+		Name                func(childComplexity int) int
+		Slug                func(childComplexity int) int
+		SuspendReason       func(childComplexity int) int
+		SuspendedAt         func(childComplexity int) int
+		UpdatedAt           func(childComplexity int) int
 	}
 
 	TenantConnection struct {
@@ -661,6 +669,7 @@ type ComplexityRoot struct {
 		CreatedAt   func(childComplexity int) int
 		Disabled    func(childComplexity int) int
 		Email       func(childComplexity int) int
+		ExternalID  func(childComplexity int) int
 		ID          func(childComplexity int) int
 		LastLoginAt func(childComplexity int) int
 		Name        func(childComplexity int) int
@@ -1333,6 +1342,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEvent.Actor(childComplexity), true
+	case "AuditEvent.changes":
+		if e.ComplexityRoot.AuditEvent.Changes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Changes(childComplexity), true
 	case "AuditEvent.createdAt":
 		if e.ComplexityRoot.AuditEvent.CreatedAt == nil {
 			break
@@ -1345,6 +1360,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEvent.Details(childComplexity), true
+	case "AuditEvent.hash":
+		if e.ComplexityRoot.AuditEvent.Hash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Hash(childComplexity), true
 	case "AuditEvent.id":
 		if e.ComplexityRoot.AuditEvent.ID == nil {
 			break
@@ -1363,6 +1384,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEvent.ObjectType(childComplexity), true
+	case "AuditEvent.prevHash":
+		if e.ComplexityRoot.AuditEvent.PrevHash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.PrevHash(childComplexity), true
+	case "AuditEvent.seq":
+		if e.ComplexityRoot.AuditEvent.Seq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Seq(childComplexity), true
+	case "AuditEvent.sourceIP":
+		if e.ComplexityRoot.AuditEvent.SourceIP == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.SourceIP(childComplexity), true
 	case "AuditEvent.tenant":
 		if e.ComplexityRoot.AuditEvent.Tenant == nil {
 			break
@@ -3624,6 +3663,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Tenant.CreatedAt(childComplexity), true
+	case "Tenant.deletionScheduledAt":
+		if e.ComplexityRoot.Tenant.DeletionScheduledAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Tenant.DeletionScheduledAt(childComplexity), true
 	case "Tenant.disabled":
 		if e.ComplexityRoot.Tenant.Disabled == nil {
 			break
@@ -3648,6 +3693,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Tenant.Slug(childComplexity), true
+	case "Tenant.suspendReason":
+		if e.ComplexityRoot.Tenant.SuspendReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Tenant.SuspendReason(childComplexity), true
+	case "Tenant.suspendedAt":
+		if e.ComplexityRoot.Tenant.SuspendedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Tenant.SuspendedAt(childComplexity), true
 	case "Tenant.updatedAt":
 		if e.ComplexityRoot.Tenant.UpdatedAt == nil {
 			break
@@ -3716,6 +3773,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Email(childComplexity), true
+	case "User.externalID":
+		if e.ComplexityRoot.User.ExternalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.ExternalID(childComplexity), true
 	case "User.id":
 		if e.ComplexityRoot.User.ID == nil {
 			break
@@ -5139,7 +5202,12 @@ type AuditEvent implements Node {
   objectType: String!
   objectID: String!
   traceID: String!
+  sourceIP: String!
   details: Map
+  changes: Map
+  seq: Int!
+  prevHash: String!
+  hash: String!
   tenant: Tenant!
 }
 """
@@ -5193,6 +5261,7 @@ enum AuditEventOrderField {
   UPDATED_AT
   ACTOR
   ACTION
+  SEQ
 }
 """
 AuditEventWhereInput is used for filtering AuditEvent objects.
@@ -5315,6 +5384,65 @@ input AuditEventWhereInput {
   traceIDHasSuffix: String
   traceIDEqualFold: String
   traceIDContainsFold: String
+  """
+  source_ip field predicates
+  """
+  sourceIP: String
+  sourceIPNEQ: String
+  sourceIPIn: [String!]
+  sourceIPNotIn: [String!]
+  sourceIPGT: String
+  sourceIPGTE: String
+  sourceIPLT: String
+  sourceIPLTE: String
+  sourceIPContains: String
+  sourceIPHasPrefix: String
+  sourceIPHasSuffix: String
+  sourceIPEqualFold: String
+  sourceIPContainsFold: String
+  """
+  seq field predicates
+  """
+  seq: Int
+  seqNEQ: Int
+  seqIn: [Int!]
+  seqNotIn: [Int!]
+  seqGT: Int
+  seqGTE: Int
+  seqLT: Int
+  seqLTE: Int
+  """
+  prev_hash field predicates
+  """
+  prevHash: String
+  prevHashNEQ: String
+  prevHashIn: [String!]
+  prevHashNotIn: [String!]
+  prevHashGT: String
+  prevHashGTE: String
+  prevHashLT: String
+  prevHashLTE: String
+  prevHashContains: String
+  prevHashHasPrefix: String
+  prevHashHasSuffix: String
+  prevHashEqualFold: String
+  prevHashContainsFold: String
+  """
+  hash field predicates
+  """
+  hash: String
+  hashNEQ: String
+  hashIn: [String!]
+  hashNotIn: [String!]
+  hashGT: String
+  hashGTE: String
+  hashLT: String
+  hashLTE: String
+  hashContains: String
+  hashHasPrefix: String
+  hashHasSuffix: String
+  hashEqualFold: String
+  hashContainsFold: String
 }
 type CloudAccount implements Node {
   id: ID!
@@ -8702,6 +8830,9 @@ type Tenant implements Node {
   name: String!
   slug: String!
   disabled: Boolean!
+  suspendedAt: Time
+  suspendReason: String!
+  deletionScheduledAt: Time
 }
 """
 A connection to a list of items.
@@ -8832,6 +8963,48 @@ input TenantWhereInput {
   """
   disabled: Boolean
   disabledNEQ: Boolean
+  """
+  suspended_at field predicates
+  """
+  suspendedAt: Time
+  suspendedAtNEQ: Time
+  suspendedAtIn: [Time!]
+  suspendedAtNotIn: [Time!]
+  suspendedAtGT: Time
+  suspendedAtGTE: Time
+  suspendedAtLT: Time
+  suspendedAtLTE: Time
+  suspendedAtIsNil: Boolean
+  suspendedAtNotNil: Boolean
+  """
+  suspend_reason field predicates
+  """
+  suspendReason: String
+  suspendReasonNEQ: String
+  suspendReasonIn: [String!]
+  suspendReasonNotIn: [String!]
+  suspendReasonGT: String
+  suspendReasonGTE: String
+  suspendReasonLT: String
+  suspendReasonLTE: String
+  suspendReasonContains: String
+  suspendReasonHasPrefix: String
+  suspendReasonHasSuffix: String
+  suspendReasonEqualFold: String
+  suspendReasonContainsFold: String
+  """
+  deletion_scheduled_at field predicates
+  """
+  deletionScheduledAt: Time
+  deletionScheduledAtNEQ: Time
+  deletionScheduledAtIn: [Time!]
+  deletionScheduledAtNotIn: [Time!]
+  deletionScheduledAtGT: Time
+  deletionScheduledAtGTE: Time
+  deletionScheduledAtLT: Time
+  deletionScheduledAtLTE: Time
+  deletionScheduledAtIsNil: Boolean
+  deletionScheduledAtNotNil: Boolean
 }
 """
 UpdateAgentInput is used for update Agent object.
@@ -8950,6 +9123,7 @@ type User implements Node {
   role: UserRole!
   disabled: Boolean!
   lastLoginAt: Time
+  externalID: String
   tenant: Tenant!
   apiTokens(
     """
@@ -9145,6 +9319,24 @@ input UserWhereInput {
   lastLoginAtLTE: Time
   lastLoginAtIsNil: Boolean
   lastLoginAtNotNil: Boolean
+  """
+  external_id field predicates
+  """
+  externalID: String
+  externalIDNEQ: String
+  externalIDIn: [String!]
+  externalIDNotIn: [String!]
+  externalIDGT: String
+  externalIDGTE: String
+  externalIDLT: String
+  externalIDLTE: String
+  externalIDContains: String
+  externalIDHasPrefix: String
+  externalIDHasSuffix: String
+  externalIDIsNil: Boolean
+  externalIDNotNil: Boolean
+  externalIDEqualFold: String
+  externalIDContainsFold: String
   """
   api_tokens edge predicates
   """
@@ -10175,8 +10367,18 @@ func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field gr
 		return ec.fieldContext_AuditEvent_objectID(ctx, field)
 	case "traceID":
 		return ec.fieldContext_AuditEvent_traceID(ctx, field)
+	case "sourceIP":
+		return ec.fieldContext_AuditEvent_sourceIP(ctx, field)
 	case "details":
 		return ec.fieldContext_AuditEvent_details(ctx, field)
+	case "changes":
+		return ec.fieldContext_AuditEvent_changes(ctx, field)
+	case "seq":
+		return ec.fieldContext_AuditEvent_seq(ctx, field)
+	case "prevHash":
+		return ec.fieldContext_AuditEvent_prevHash(ctx, field)
+	case "hash":
+		return ec.fieldContext_AuditEvent_hash(ctx, field)
 	case "tenant":
 		return ec.fieldContext_AuditEvent_tenant(ctx, field)
 	}
@@ -11001,6 +11203,12 @@ func (ec *executionContext) childFields_Tenant(ctx context.Context, field graphq
 		return ec.fieldContext_Tenant_slug(ctx, field)
 	case "disabled":
 		return ec.fieldContext_Tenant_disabled(ctx, field)
+	case "suspendedAt":
+		return ec.fieldContext_Tenant_suspendedAt(ctx, field)
+	case "suspendReason":
+		return ec.fieldContext_Tenant_suspendReason(ctx, field)
+	case "deletionScheduledAt":
+		return ec.fieldContext_Tenant_deletionScheduledAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Tenant", field.Name)
 }
@@ -11047,6 +11255,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_disabled(ctx, field)
 	case "lastLoginAt":
 		return ec.fieldContext_User_lastLoginAt(ctx, field)
+	case "externalID":
+		return ec.fieldContext_User_externalID(ctx, field)
 	case "tenant":
 		return ec.fieldContext_User_tenant(ctx, field)
 	case "apiTokens":

@@ -257,6 +257,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 		t.FailNow()
 	}
 
+	// Every audit event written before the cells must come out of them
+	// untouched: no operation of the API, as any role, changes or removes one.
+	auditBefore := auditRows(t, m.ts)
+
 	var cells, allowed, na, leaks, mismatches int
 	refused := map[string]int{}
 	// changePassword runs last: it ends the actor's other credentials, so
@@ -303,6 +307,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 		}
 	}
+	assertAuditKept(t, m.ts, auditBefore)
 	total := 0
 	for _, n := range refused {
 		total += n

@@ -286,7 +286,37 @@ func Migrate(ctx context.Context, db *sql.DB, d string) ([]string, error) {
 			done = append(done, f.Version())
 		}
 	}
+	if err := appendOnly(ctx, conn, d); err != nil {
+		return done, err
+	}
 	return done, nil
+}
+
+// appendOnlySQL makes audit_events refuse UPDATE, DELETE (and, on
+// PostgreSQL, TRUNCATE) in the database itself, below ent's hook: no code
+// path and no SQL session of the application role can rewrite history.
+// It is (re)applied after every migration run rather than written into a
+// migration file: SQLite drops a table's triggers when a migration rebuilds
+// the table, and every statement here is idempotent.
+var appendOnlySQL = map[string][]string{
+	dialect.SQLite: {
+		`CREATE TRIGGER IF NOT EXISTS audit_events_no_update BEFORE UPDATE ON audit_events BEGIN SELECT RAISE(ABORT, 'audit events are append-only: UPDATE refused'); END`,
+		`CREATE TRIGGER IF NOT EXISTS audit_events_no_delete BEFORE DELETE ON audit_events BEGIN SELECT RAISE(ABORT, 'audit events are append-only: DELETE refused'); END`,
+	},
+	dialect.Postgres: {
+		`CREATE OR REPLACE FUNCTION ferry_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit events are append-only: % refused', TG_OP; END $$`,
+		`CREATE OR REPLACE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION ferry_append_only()`,
+		`CREATE OR REPLACE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events FOR EACH STATEMENT EXECUTE FUNCTION ferry_append_only()`,
+	},
+}
+
+func appendOnly(ctx context.Context, conn *sql.Conn, d string) error {
+	for _, q := range appendOnlySQL[d] {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("audit triggers: %w", err)
+		}
+	}
+	return nil
 }
 
 func timeType(d string) string {

@@ -136,7 +136,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil {
 		err = s.cfg.Client.AuditEvent.Create().SetActor(u.Email).SetAction("signIn").SetObjectType("User").
-			SetObjectID(itoa(u.ID)).SetTraceID(trace.FromContext(ctx)).SetDetails(map[string]any{"ip": ipString(ip)}).Exec(uctx)
+			SetObjectID(itoa(u.ID)).SetTraceID(trace.FromContext(ctx)).SetSourceIP(ipString(ip)).SetDetails(map[string]any{"ip": ipString(ip)}).Exec(uctx)
 	}
 	if err != nil {
 		s.cfg.Log.ErrorContext(ctx, "sign-in session", "error", err, "trace_id", trace.FromContext(ctx))
