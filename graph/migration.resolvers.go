@@ -100,6 +100,9 @@ func (r *mutationResolver) StartMigration(ctx context.Context, hostIds []int, cl
 			return nil, ferry.Errorf(ferry.EINVALID, "cloud account %q uses provider %s; this server migrates to the local driver only so far", ca.Name, ca.Provider)
 		}
 	}
+	if err := r.checkLicense(ctx, client, hostIds); err != nil {
+		return nil, err
+	}
 	seen := map[int]bool{}
 	var out []*ent.Migration
 	for _, id := range hostIds {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/ent"
+	"github.com/ferry-migrate/ferry/internal/license"
 	"github.com/ferry-migrate/ferry/internal/secrets"
 	"github.com/ferry-migrate/ferry/jobs"
 )
@@ -35,6 +36,8 @@ type Resolver struct {
 	// ProgressEvery is how often a migrationProgress subscription reads
 	// the database (default 1 s).
 	ProgressEvery time.Duration
+	// License sets the tenants' quotas (nil: no licence file, no quotas).
+	License *license.License
 }
 
 // afterCommit runs fn once the mutation's transaction has committed (at

@@ -18,7 +18,7 @@ import (
 
 func init() {
 	var cfg serverConfig
-	var trustedProxies, clientIPHeader, metricsToken, metricsAddr string
+	var trustedProxies, clientIPHeader, metricsToken, metricsAddr, licenseFile, licenseKey string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Ferry control plane: API, web UI and (by default) in-process workers",
@@ -39,11 +39,15 @@ Every flag can also be set with the FERRY_* variable named in its help.`,
 			if _, err := web.ClientIPHeader(clientIPHeader); err != nil {
 				return fmt.Errorf("--client-ip-header (FERRY_CLIENT_IP_HEADER): %w", err)
 			}
+			lic, err := loadLicense(licenseFile, licenseKey)
+			if err != nil {
+				return err
+			}
 			a, err := app.New(cmd.Context(), app.Config{
 				DataDir: cfg.DataDir, KeysDir: cfg.KeysDir, DatabaseURL: cfg.databaseURL(), RedisURL: cfg.RedisURL,
 				PublicURL: cfg.PublicURL, AdminEmail: cfg.AdminEmail, AdminPassword: cfg.AdminPassword, Workers: cfg.Workers,
 				Migrate: !cfg.NoMigrate, SecureCookies: cfg.SecureCookies, UI: frontend.FS(), Log: log,
-				TrustedProxies: proxies, ClientIPHeader: clientIPHeader, MetricsToken: metricsToken,
+				TrustedProxies: proxies, ClientIPHeader: clientIPHeader, MetricsToken: metricsToken, License: lic,
 			})
 			if err != nil {
 				return err
@@ -91,5 +95,7 @@ Every flag can also be set with the FERRY_* variable named in its help.`,
 	f.StringVar(&clientIPHeader, "client-ip-header", env("FERRY_CLIENT_IP_HEADER", web.HeaderXForwardedFor), "the one header the trusted proxies set: X-Forwarded-For, Forwarded or X-Real-IP (FERRY_CLIENT_IP_HEADER)")
 	f.StringVar(&metricsToken, "metrics-token", env("FERRY_METRICS_TOKEN", ""), "bearer token that may read /metrics (the platform operator may too); without it /metrics is closed to scrapers (FERRY_METRICS_TOKEN)")
 	f.StringVar(&metricsAddr, "metrics-addr", env("FERRY_METRICS_ADDR", ""), "also serve /metrics alone on this (private) address, open unless --metrics-token is set (FERRY_METRICS_ADDR)")
+	f.StringVar(&licenseFile, "license-file", env("FERRY_LICENSE_FILE", ""), "signed licence file setting tenants' quotas and an expiry; none: no quotas (FERRY_LICENSE_FILE)")
+	f.StringVar(&licenseKey, "license-key", env("FERRY_LICENSE_KEY", ""), "the licence issuer's Ed25519 public key, base64 (FERRY_LICENSE_KEY)")
 	rootCmd.AddCommand(cmd)
 }

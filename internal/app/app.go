@@ -31,6 +31,7 @@ import (
 	"github.com/ferry-migrate/ferry/internal/auth"
 	"github.com/ferry-migrate/ferry/internal/database"
 	"github.com/ferry-migrate/ferry/internal/lease"
+	"github.com/ferry-migrate/ferry/internal/license"
 	"github.com/ferry-migrate/ferry/internal/secrets"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 	"github.com/ferry-migrate/ferry/internal/web"
@@ -80,6 +81,8 @@ type Config struct {
 	ClientIPHeader string
 	// MetricsToken lets a scraper read /metrics (FERRY_METRICS_TOKEN).
 	MetricsToken string
+	// License sets per-tenant quotas and an expiry (nil: none).
+	License *license.License
 }
 
 // App is a running Ferry server's parts.
@@ -179,7 +182,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 
 	resolver := &graph.Resolver{
 		Client: a.DB.Client, Secrets: a.Secrets, Key: a.Key, Queue: a.Queue,
-		PublicURL: cfg.PublicURL, DataDir: cfg.DataDir, Log: cfg.Log, Now: cfg.Now,
+		PublicURL: cfg.PublicURL, DataDir: cfg.DataDir, Log: cfg.Log, Now: cfg.Now, License: cfg.License,
 	}
 	a.Resolver = resolver
 	// Each area wires its task handlers and routes in its own file
