@@ -41,6 +41,7 @@ const (
 func NewHandler(r *Resolver, log *slog.Logger) *handler.Server {
 	cfg := generated.Config{Resolvers: r}
 	weighConnections(&cfg.Complexity)
+	weighOperations(&cfg.Complexity)
 	srv := handler.New(generated.NewExecutableSchema(cfg))
 	srv.AddTransport(websocket(log))
 	srv.AddTransport(transport.Options{})

@@ -41,7 +41,7 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error {
 	return map[string]error{
 		CodeTokenMalformed: ErrTokenMalformed, CodeTokenForged: ErrTokenForged, CodeTokenExpired: ErrTokenExpired,
-		CodeTokenExhausted: ErrTokenExhausted, CodeTokenRevoked: ErrTokenRevoked, CodeUnauthenticated: ErrUnauthenticated,
+		CodeTokenExhausted: ErrTokenExhausted, CodeTokenRevoked: ErrTokenRevoked, CodeUnauthenticated: ErrUnauthenticated, CodeSuspended: ErrSuspended,
 	}[e.Code]
 }
 

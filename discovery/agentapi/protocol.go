@@ -98,6 +98,7 @@ const (
 	CodeTokenExhausted  = "token_exhausted"
 	CodeTokenRevoked    = "token_revoked"
 	CodeInternal        = "internal"
+	CodeSuspended       = "tenant_suspended"
 )
 
 // ErrorBody is the JSON body of every error response.

@@ -29,6 +29,9 @@ var (
 	ErrTokenRevoked = errors.New("registration token is revoked or unknown")
 	// ErrUnauthenticated: the agent credential is unknown or revoked.
 	ErrUnauthenticated = errors.New("agent credential is unknown or revoked")
+	// ErrSuspended: the agent's tenant is suspended; the agent keeps its
+	// credential and is served again once the tenant is resumed.
+	ErrSuspended = errors.New("the agent's tenant is suspended")
 )
 
 const tokenPrefix = "frt_"

@@ -95,10 +95,21 @@ func (Tenant) Hooks() []ent.Hook {
 						if _, ok := m.Disabled(); ok {
 							return nil, ferry.Errorf(ferry.EFORBIDDEN, "only the platform operator enables or disables a tenant")
 						}
+						if _, ok := m.SuspendedAt(); ok || m.SuspendedAtCleared() {
+							return nil, ferry.Errorf(ferry.EFORBIDDEN, "only the platform operator suspends or resumes a tenant")
+						}
+						if _, ok := m.DeletionScheduledAt(); ok || m.DeletionScheduledAtCleared() {
+							return nil, ferry.Errorf(ferry.EFORBIDDEN, "only the platform operator schedules a tenant's deletion")
+						}
 						m.Where(tenant.ID(v.TenantID))
 					}
 					if d, ok := m.Disabled(); ok && d {
 						if err := keepTenantsReachable(ctx, m); err != nil {
+							return nil, err
+						}
+					}
+					if _, ok := m.SuspendedAt(); ok {
+						if err := keepOperatorHome(ctx, m); err != nil {
 							return nil, err
 						}
 					}
@@ -107,6 +118,23 @@ func (Tenant) Hooks() []ent.Hook {
 			})
 		},
 	}
+}
+
+// keepOperatorHome refuses to suspend the home tenant of an enabled
+// platform operator: nobody could then resume anything.
+func keepOperatorHome(ctx context.Context, m *gen.TenantMutation) error {
+	ids, err := m.IDs(ctx)
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	n, err := m.Client().User.Query().Where(user.TenantIDIn(ids...), user.RoleEQ(user.RolePlatform), user.Disabled(false)).Count(viewer.SystemContext(ctx))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return ferry.Errorf(ferry.ECONFLICT, "this tenant is the home of the platform operator: suspending it would lock the operator out")
+	}
+	return nil
 }
 
 // keepTenantsReachable refuses to disable the home tenant of an enabled

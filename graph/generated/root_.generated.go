@@ -296,6 +296,17 @@ type ComplexityRoot struct {
 		UsedBytes  func(childComplexity int) int
 	}
 
+	FailedTask struct {
+		ID           func(childComplexity int) int
+		LastError    func(childComplexity int) int
+		LastFailedAt func(childComplexity int) int
+		MaxRetry     func(childComplexity int) int
+		Queue        func(childComplexity int) int
+		Retried      func(childComplexity int) int
+		State        func(childComplexity int) int
+		Type         func(childComplexity int) int
+	}
+
 	Host struct {
 		Agent                func(childComplexity int) int
 		Application          func(childComplexity int) int
@@ -472,12 +483,15 @@ type ComplexityRoot struct {
 		DeleteHost              func(childComplexity int, id int) int
 		GeneratePlan            func(childComplexity int, input model.GeneratePlanInput) int
 		MovePlanHost            func(childComplexity int, planID int, hostID int, toWave int, wholeGroup *bool, confirm *bool) int
+		ResumeTenant            func(childComplexity int, id int) int
+		RetryTask               func(childComplexity int, queue string, id string) int
 		RevokeAPIToken          func(childComplexity int, id int) int
 		RevokeAgent             func(childComplexity int, id int) int
 		RevokeRegistrationToken func(childComplexity int, id int) int
 		Rollback                func(childComplexity int, migrationID int) int
 		RunAssessment           func(childComplexity int, target string, region *string, bandwidth *string, headroom *float64) int
 		StartMigration          func(childComplexity int, hostIds []int, cloudAccountID *int, rateLimit *string) int
+		SuspendTenant           func(childComplexity int, id int, reason string) int
 		TestLaunch              func(childComplexity int, migrationID int, recoveryPointID *int) int
 		UpdateApplication       func(childComplexity int, id int, input ent.UpdateApplicationInput) int
 		UpdateHost              func(childComplexity int, id int, input ent.UpdateHostInput) int
@@ -553,16 +567,32 @@ type ComplexityRoot struct {
 		AuditEvents        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) int
 		CloudAccounts      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.CloudAccountOrder, where *ent.CloudAccountWhereInput) int
 		Connections        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ConnectionOrder, where *ent.ConnectionWhereInput) int
+		FailedTasks        func(childComplexity int, queue string, first *int) int
 		Hosts              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy []*ent.HostOrder, where *ent.HostWhereInput) int
 		ImportRuns         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ImportRunOrder, where *ent.ImportRunWhereInput) int
 		Migrations         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.MigrationOrder, where *ent.MigrationWhereInput) int
 		Node               func(childComplexity int, id int) int
 		Nodes              func(childComplexity int, ids []int) int
 		Plans              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PlanOrder, where *ent.PlanWhereInput) int
+		PlatformQueues     func(childComplexity int) int
 		RegistrationTokens func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RegistrationTokenOrder, where *ent.RegistrationTokenWhereInput) int
+		TenantUsage        func(childComplexity int, first *int) int
 		Tenants            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.TenantOrder, where *ent.TenantWhereInput) int
 		Users              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
 		Viewer             func(childComplexity int) int
+	}
+
+	QueueInfo struct {
+		Active         func(childComplexity int) int
+		Archived       func(childComplexity int) int
+		FailedToday    func(childComplexity int) int
+		LatencySeconds func(childComplexity int) int
+		Name           func(childComplexity int) int
+		Paused         func(childComplexity int) int
+		Pending        func(childComplexity int) int
+		ProcessedToday func(childComplexity int) int
+		Retry          func(childComplexity int) int
+		Scheduled      func(childComplexity int) int
 	}
 
 	RecoveryPoint struct {
@@ -662,6 +692,14 @@ type ComplexityRoot struct {
 	TenantEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	TenantUsage struct {
+		Agents             func(childComplexity int) int
+		BytesMoved         func(childComplexity int) int
+		Hosts              func(childComplexity int) int
+		MigrationsInFlight func(childComplexity int) int
+		Tenant             func(childComplexity int) int
 	}
 
 	User struct {
@@ -1849,6 +1887,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Disk.UsedBytes(childComplexity), true
 
+	case "FailedTask.id":
+		if e.ComplexityRoot.FailedTask.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedTask.ID(childComplexity), true
+	case "FailedTask.lastError":
+		if e.ComplexityRoot.FailedTask.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedTask.LastError(childComplexity), true
+	case "FailedTask.lastFailedAt":
+		if e.ComplexityRoot.FailedTask.LastFailedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedTask.LastFailedAt(childComplexity), true
+	case "FailedTask.maxRetry":
+		if e.ComplexityRoot.FailedTask.MaxRetry == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedTask.MaxRetry(childComplexity), true
+	case "FailedTask.queue":
+		if e.ComplexityRoot.FailedTask.Queue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedTask.Queue(childComplexity), true
+	case "FailedTask.retried":
+		if e.ComplexityRoot.FailedTask.Retried == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedTask.Retried(childComplexity), true
+	case "FailedTask.state":
+		if e.ComplexityRoot.FailedTask.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedTask.State(childComplexity), true
+	case "FailedTask.type":
+		if e.ComplexityRoot.FailedTask.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedTask.Type(childComplexity), true
+
 	case "Host.agent":
 		if e.ComplexityRoot.Host.Agent == nil {
 			break
@@ -2780,6 +2867,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.MovePlanHost(childComplexity, args["planId"].(int), args["hostId"].(int), args["toWave"].(int), args["wholeGroup"].(*bool), args["confirm"].(*bool)), true
+	case "Mutation.resumeTenant":
+		if e.ComplexityRoot.Mutation.ResumeTenant == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resumeTenant_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResumeTenant(childComplexity, args["id"].(int)), true
+	case "Mutation.retryTask":
+		if e.ComplexityRoot.Mutation.RetryTask == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_retryTask_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RetryTask(childComplexity, args["queue"].(string), args["id"].(string)), true
 	case "Mutation.revokeAPIToken":
 		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
 			break
@@ -2846,6 +2955,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.StartMigration(childComplexity, args["hostIds"].([]int), args["cloudAccountId"].(*int), args["rateLimit"].(*string)), true
+	case "Mutation.suspendTenant":
+		if e.ComplexityRoot.Mutation.SuspendTenant == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_suspendTenant_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SuspendTenant(childComplexity, args["id"].(int), args["reason"].(string)), true
 	case "Mutation.testLaunch":
 		if e.ComplexityRoot.Mutation.TestLaunch == nil {
 			break
@@ -3242,6 +3362,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Connections(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.ConnectionOrder), args["where"].(*ent.ConnectionWhereInput)), true
+	case "Query.failedTasks":
+		if e.ComplexityRoot.Query.FailedTasks == nil {
+			break
+		}
+
+		args, err := ec.field_Query_failedTasks_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.FailedTasks(childComplexity, args["queue"].(string), args["first"].(*int)), true
 	case "Query.hosts":
 		if e.ComplexityRoot.Query.Hosts == nil {
 			break
@@ -3309,6 +3440,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Plans(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.PlanOrder), args["where"].(*ent.PlanWhereInput)), true
+	case "Query.platformQueues":
+		if e.ComplexityRoot.Query.PlatformQueues == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.PlatformQueues(childComplexity), true
 	case "Query.registrationTokens":
 		if e.ComplexityRoot.Query.RegistrationTokens == nil {
 			break
@@ -3320,6 +3457,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.RegistrationTokens(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.RegistrationTokenOrder), args["where"].(*ent.RegistrationTokenWhereInput)), true
+	case "Query.tenantUsage":
+		if e.ComplexityRoot.Query.TenantUsage == nil {
+			break
+		}
+
+		args, err := ec.field_Query_tenantUsage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TenantUsage(childComplexity, args["first"].(*int)), true
 	case "Query.tenants":
 		if e.ComplexityRoot.Query.Tenants == nil {
 			break
@@ -3348,6 +3496,67 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
+
+	case "QueueInfo.active":
+		if e.ComplexityRoot.QueueInfo.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueInfo.Active(childComplexity), true
+	case "QueueInfo.archived":
+		if e.ComplexityRoot.QueueInfo.Archived == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueInfo.Archived(childComplexity), true
+	case "QueueInfo.failedToday":
+		if e.ComplexityRoot.QueueInfo.FailedToday == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueInfo.FailedToday(childComplexity), true
+	case "QueueInfo.latencySeconds":
+		if e.ComplexityRoot.QueueInfo.LatencySeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueInfo.LatencySeconds(childComplexity), true
+	case "QueueInfo.name":
+		if e.ComplexityRoot.QueueInfo.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueInfo.Name(childComplexity), true
+	case "QueueInfo.paused":
+		if e.ComplexityRoot.QueueInfo.Paused == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueInfo.Paused(childComplexity), true
+	case "QueueInfo.pending":
+		if e.ComplexityRoot.QueueInfo.Pending == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueInfo.Pending(childComplexity), true
+	case "QueueInfo.processedToday":
+		if e.ComplexityRoot.QueueInfo.ProcessedToday == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueInfo.ProcessedToday(childComplexity), true
+	case "QueueInfo.retry":
+		if e.ComplexityRoot.QueueInfo.Retry == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueInfo.Retry(childComplexity), true
+	case "QueueInfo.scheduled":
+		if e.ComplexityRoot.QueueInfo.Scheduled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueInfo.Scheduled(childComplexity), true
 
 	case "RecoveryPoint.createdAt":
 		if e.ComplexityRoot.RecoveryPoint.CreatedAt == nil {
@@ -3743,6 +3952,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TenantEdge.Node(childComplexity), true
+
+	case "TenantUsage.agents":
+		if e.ComplexityRoot.TenantUsage.Agents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TenantUsage.Agents(childComplexity), true
+	case "TenantUsage.bytesMoved":
+		if e.ComplexityRoot.TenantUsage.BytesMoved == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TenantUsage.BytesMoved(childComplexity), true
+	case "TenantUsage.hosts":
+		if e.ComplexityRoot.TenantUsage.Hosts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TenantUsage.Hosts(childComplexity), true
+	case "TenantUsage.migrationsInFlight":
+		if e.ComplexityRoot.TenantUsage.MigrationsInFlight == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TenantUsage.MigrationsInFlight(childComplexity), true
+	case "TenantUsage.tenant":
+		if e.ComplexityRoot.TenantUsage.Tenant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TenantUsage.Tenant(childComplexity), true
 
 	case "User.apiTokens":
 		if e.ComplexityRoot.User.APITokens == nil {
@@ -9907,6 +10147,67 @@ extend type Mutation {
   rollback(migrationId: ID!): Migration!
 }
 `, BuiltIn: false},
+	{Name: "../schema/operations.graphqls", Input: `# The operator console (platform role only): tenants with their usage,
+# suspension, and the platform's task queues with their failed tasks.
+
+"One tenant and what it uses now."
+type TenantUsage {
+  tenant: Tenant!
+  hosts: Int!
+  agents: Int!
+  "Migrations not yet finished (cut over, rolled back or failed)."
+  migrationsInFlight: Int!
+  "Bytes replicated by all of the tenant's migrations (their current passes)."
+  bytesMoved: Int!
+}
+
+"A task queue of the platform (asynq)."
+type QueueInfo {
+  name: String!
+  "Tasks waiting, running, scheduled, waiting for a retry and failed for good."
+  pending: Int!
+  active: Int!
+  scheduled: Int!
+  retry: Int!
+  archived: Int!
+  "Tasks processed and failed today."
+  processedToday: Int!
+  failedToday: Int!
+  "How long the oldest pending task has waited."
+  latencySeconds: Float!
+  paused: Boolean!
+}
+
+"A task that failed for good (archived) or is waiting for its next retry."
+type FailedTask {
+  id: String!
+  queue: String!
+  type: String!
+  state: String!
+  lastError: String!
+  retried: Int!
+  maxRetry: Int!
+  lastFailedAt: Time
+}
+
+extend type Query {
+  "Platform operator: tenants (by name, at most first, default 100, up to 1,000) with their usage."
+  tenantUsage(first: Int): [TenantUsage!]!
+  "Platform operator: the task queues."
+  platformQueues: [QueueInfo!]!
+  "Platform operator: failed tasks of a queue (archived, then retrying), at most first (default 50, up to 200)."
+  failedTasks(queue: String!, first: Int): [FailedTask!]!
+}
+
+extend type Mutation {
+  "Platform operator: suspend a tenant. Its data is kept; its users and agents are refused until it is resumed."
+  suspendTenant(id: ID!, reason: String!): Tenant!
+  "Platform operator: resume a suspended tenant."
+  resumeTenant(id: ID!): Tenant!
+  "Platform operator: run a failed task again now."
+  retryTask(queue: String!, id: String!): FailedTask!
+}
+`, BuiltIn: false},
 	{Name: "../schema/planner.graphqls", Input: `# Planning: generate migration waves from the tenant's estate, move hosts
 # between waves with validation, assess readiness and cost per target.
 # Plans, waves, members and assessments are read through the ent types
@@ -10605,6 +10906,28 @@ func (ec *executionContext) childFields_Disk(ctx context.Context, field graphql.
 	return nil, fmt.Errorf("no field named %q was found under type Disk", field.Name)
 }
 
+func (ec *executionContext) childFields_FailedTask(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_FailedTask_id(ctx, field)
+	case "queue":
+		return ec.fieldContext_FailedTask_queue(ctx, field)
+	case "type":
+		return ec.fieldContext_FailedTask_type(ctx, field)
+	case "state":
+		return ec.fieldContext_FailedTask_state(ctx, field)
+	case "lastError":
+		return ec.fieldContext_FailedTask_lastError(ctx, field)
+	case "retried":
+		return ec.fieldContext_FailedTask_retried(ctx, field)
+	case "maxRetry":
+		return ec.fieldContext_FailedTask_maxRetry(ctx, field)
+	case "lastFailedAt":
+		return ec.fieldContext_FailedTask_lastFailedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FailedTask", field.Name)
+}
+
 func (ec *executionContext) childFields_Host(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -11045,6 +11368,32 @@ func (ec *executionContext) childFields_PlanViolation(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type PlanViolation", field.Name)
 }
 
+func (ec *executionContext) childFields_QueueInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_QueueInfo_name(ctx, field)
+	case "pending":
+		return ec.fieldContext_QueueInfo_pending(ctx, field)
+	case "active":
+		return ec.fieldContext_QueueInfo_active(ctx, field)
+	case "scheduled":
+		return ec.fieldContext_QueueInfo_scheduled(ctx, field)
+	case "retry":
+		return ec.fieldContext_QueueInfo_retry(ctx, field)
+	case "archived":
+		return ec.fieldContext_QueueInfo_archived(ctx, field)
+	case "processedToday":
+		return ec.fieldContext_QueueInfo_processedToday(ctx, field)
+	case "failedToday":
+		return ec.fieldContext_QueueInfo_failedToday(ctx, field)
+	case "latencySeconds":
+		return ec.fieldContext_QueueInfo_latencySeconds(ctx, field)
+	case "paused":
+		return ec.fieldContext_QueueInfo_paused(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type QueueInfo", field.Name)
+}
+
 func (ec *executionContext) childFields_RecoveryPoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -11233,6 +11582,22 @@ func (ec *executionContext) childFields_TenantEdge(ctx context.Context, field gr
 		return ec.fieldContext_TenantEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TenantEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_TenantUsage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "tenant":
+		return ec.fieldContext_TenantUsage_tenant(ctx, field)
+	case "hosts":
+		return ec.fieldContext_TenantUsage_hosts(ctx, field)
+	case "agents":
+		return ec.fieldContext_TenantUsage_agents(ctx, field)
+	case "migrationsInFlight":
+		return ec.fieldContext_TenantUsage_migrationsInFlight(ctx, field)
+	case "bytesMoved":
+		return ec.fieldContext_TenantUsage_bytesMoved(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TenantUsage", field.Name)
 }
 
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

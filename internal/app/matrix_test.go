@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
+	"github.com/hibiken/asynq"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/ferry-migrate/ferry/ent/assessment"
@@ -138,6 +139,12 @@ var authzMatrix = []struct{ op, own, other string }{
 	{"Query.nodes(Wave)", everyone, hidden},
 	{"Query.nodes(WaveMember)", everyone, hidden},
 
+	{"Query.tenantUsage", platOnly, none},
+	{"Query.platformQueues", platOnly, none},
+	{"Query.failedTasks", platOnly, none},
+	{"Mutation.suspendTenant", platOnly, platOnly},
+	{"Mutation.resumeTenant", platOnly, platOnly},
+	{"Mutation.retryTask", platOnly, none},
 	{"Mutation.createTenant", platOnly, none},
 	{"Mutation.updateTenant", ownerUp, ownerUpB},
 	{"Mutation.createUser", adminUp, none},
@@ -485,6 +492,39 @@ func (m *matrixRun) cellOf(op string, s *matrixSide, actor string) matrixCell {
 			}
 			return ""
 		}}
+	case "Query.tenantUsage":
+		return matrixCell{query: `{ tenantUsage { tenant { id name } hosts agents migrationsInFlight bytesMoved } }`}
+	case "Query.platformQueues":
+		return matrixCell{query: `{ platformQueues { name pending archived latencySeconds } }`}
+	case "Query.failedTasks":
+		return matrixCell{query: `{ failedTasks(queue: "low") { id type state } }`}
+	case "Mutation.suspendTenant", "Mutation.resumeTenant":
+		// Tenant A is the platform operator's home, which is never
+		// suspended: the own-side cell suspends a tenant of its own.
+		id := s.tenant
+		if own {
+			n := m.name(s, "tenant")
+			id = db.Tenant.Create().SetName(n).SetSlug(n).SaveX(m.sys).ID
+		}
+		field := strings.TrimPrefix(op, "Mutation.")
+		args := `(id: $id, reason: "matrix")`
+		if field == "resumeTenant" {
+			args = `(id: $id)`
+		}
+		return matrixCell{query: fmt.Sprintf(`mutation($id: ID!) { %s%s { id suspendedAt } }`, field, args), vars: map[string]any{"id": id}, target: id,
+			check: func(map[string]any) string {
+				db.Tenant.UpdateOneID(id).ClearSuspendedAt().SetSuspendReason("").ExecX(m.sys) // tenant B stays usable for later cells
+				return ""
+			}}
+	case "Mutation.retryTask":
+		info, err := m.ts.App.Queue.Client.Enqueue(asynq.NewTask("matrix:noop", nil), asynq.Queue("low"), asynq.ProcessIn(time.Hour))
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		if err := m.ts.App.Queue.Inspector.ArchiveTask("low", info.ID); err != nil {
+			m.t.Fatal(err)
+		}
+		return matrixCell{query: `mutation($q: String!, $id: String!) { retryTask(queue: $q, id: $id) { id state } }`, vars: map[string]any{"q": "low", "id": info.ID}}
 	case "Mutation.createTenant":
 		n := m.name(s, "tenant")
 		return matrixCell{query: `mutation($in: CreateTenantInput!, $e: String!) { createTenant(input: $in, ownerEmail: $e, ownerPassword: "new-tenant-password") { tenant { id } } }`,

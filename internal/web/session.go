@@ -123,6 +123,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, ferry.Errorf(ferry.EUNAUTHORIZED, "wrong email or password"))
 		return
 	}
+	if err := Suspended(u.Edges.Tenant); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	if err := tk.Succeeded(ctx); err != nil {
 		// The sign-in stands; the pair gate keeps one failure too many.
 		s.cfg.Log.ErrorContext(ctx, "sign-in throttle", "error", err, "trace_id", trace.FromContext(ctx))
@@ -278,7 +282,24 @@ func userViewer(u *ent.User) (*viewer.Viewer, error) {
 	if u == nil || u.Disabled || (u.Edges.Tenant != nil && u.Edges.Tenant.Disabled) {
 		return nil, ferry.Errorf(ferry.EUNAUTHORIZED, "the account is disabled")
 	}
+	if err := Suspended(u.Edges.Tenant); err != nil {
+		return nil, err
+	}
 	return &viewer.Viewer{TenantID: u.TenantID, UserID: u.ID, Email: u.Email, Role: viewer.Role(u.Role)}, nil
+}
+
+// Suspended returns the refusal for a suspended tenant's requests (nil when
+// t is not suspended): its data is kept, nothing of it can be used.
+func Suspended(t *ent.Tenant) error {
+	if t == nil || t.SuspendedAt == nil {
+		return nil
+	}
+	reason := t.SuspendReason
+	if reason == "" {
+		reason = "suspended by the platform operator"
+	}
+	return ferry.Errorf(ferry.EFORBIDDEN, "tenant %q is suspended since %s (%s): its data is kept, but it cannot be used until it is resumed (renew the subscription or ask the platform operator)",
+		t.Name, t.SuspendedAt.UTC().Format("2006-01-02"), reason)
 }
 
 func unsafe(method string) bool {
