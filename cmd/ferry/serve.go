@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -19,6 +20,7 @@ import (
 func init() {
 	var cfg serverConfig
 	var trustedProxies, clientIPHeader, metricsToken, metricsAddr, licenseFile, licenseKey string
+	var market app.MarketplaceConfig
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Ferry control plane: API, web UI and (by default) in-process workers",
@@ -48,6 +50,7 @@ Every flag can also be set with the FERRY_* variable named in its help.`,
 				PublicURL: cfg.PublicURL, AdminEmail: cfg.AdminEmail, AdminPassword: cfg.AdminPassword, Workers: cfg.Workers,
 				Migrate: !cfg.NoMigrate, SecureCookies: cfg.SecureCookies, UI: frontend.FS(), Log: log,
 				TrustedProxies: proxies, ClientIPHeader: clientIPHeader, MetricsToken: metricsToken, License: lic,
+				Marketplace: market,
 			})
 			if err != nil {
 				return err
@@ -97,5 +100,8 @@ Every flag can also be set with the FERRY_* variable named in its help.`,
 	f.StringVar(&metricsAddr, "metrics-addr", env("FERRY_METRICS_ADDR", ""), "also serve /metrics alone on this (private) address, open unless --metrics-token is set (FERRY_METRICS_ADDR)")
 	f.StringVar(&licenseFile, "license-file", env("FERRY_LICENSE_FILE", ""), "signed licence file setting tenants' quotas and an expiry; none: no quotas (FERRY_LICENSE_FILE)")
 	f.StringVar(&licenseKey, "license-key", env("FERRY_LICENSE_KEY", ""), "the licence issuer's Ed25519 public key, base64 (FERRY_LICENSE_KEY)")
+	f.StringVar(&market.ISVKey, "marketplace-isv-key", env("FERRY_MARKETPLACE_ISV_KEY", ""), "the ISV key of the cloud marketplace's SPI token; empty: /marketplace/spi answers not configured (FERRY_MARKETPLACE_ISV_KEY)")
+	f.StringVar(&market.TokenKey, "marketplace-token-key", env("FERRY_MARKETPLACE_TOKEN_KEY", ""), "the key that verifies the marketplace's accessToken on /api/{action}; empty: not configured (FERRY_MARKETPLACE_TOKEN_KEY)")
+	f.DurationVar(&market.ReleaseAfter, "marketplace-release-after", 30*24*time.Hour, "how long a released marketplace instance's tenant is kept before its deletion is due")
 	rootCmd.AddCommand(cmd)
 }

@@ -83,6 +83,16 @@ type Config struct {
 	MetricsToken string
 	// License sets per-tenant quotas and an expiry (nil: none).
 	License *license.License
+	// Marketplace configures the cloud-marketplace adapter and SPI
+	// (docs/marketplace.md); without keys they answer "not configured".
+	Marketplace MarketplaceConfig
+}
+
+// MarketplaceConfig holds the marketplace's keys.
+type MarketplaceConfig struct {
+	ISVKey       string        // FERRY_MARKETPLACE_ISV_KEY: the SPI token's key
+	TokenKey     string        // FERRY_MARKETPLACE_TOKEN_KEY: verifies the adapter's accessToken
+	ReleaseAfter time.Duration // a released instance's tenant is due for deletion after this (default 30 days)
 }
 
 // App is a running Ferry server's parts.
@@ -203,13 +213,15 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.throttleDB = rdb
 	a.Throttle = auth.NewThrottle(rdb, auth.DefaultPolicy, cfg.Now)
+	gql := graph.NewHandler(resolver, cfg.Log)
+	a.wireMarketplace(gql)
 	a.Web = web.New(web.Config{
 		Client:         a.DB.Client,
 		Throttle:       a.Throttle,
 		TrustedProxies: cfg.TrustedProxies,
 		ClientIPHeader: cfg.ClientIPHeader,
 		MetricsToken:   cfg.MetricsToken,
-		GraphQL:        graph.NewHandler(resolver, cfg.Log),
+		GraphQL:        gql,
 		UI:             cfg.UI,
 		Log:            cfg.Log,
 		Key:            a.Key,
