@@ -112,7 +112,7 @@ var Actions = map[string]action{
 	"whoami": {`query { viewer { role platform user { id email name } tenant { id name slug } } }`, "viewer"},
 	"listHosts": {`query($first: Int, $after: Cursor, $where: HostWhereInput) { hosts(first: $first, after: $after, where: $where) {
 		totalCount pageInfo { hasNextPage endCursor } edges { node { id name fqdn os cpus environment criticality owner } } } }`, "hosts"},
-	"getHost": {`query($id: ID!) { node(id: $id) { ... on Host { id name fqdn os kernel arch cpus environment criticality owner tags ips } } }`, "node"},
+	"getHost":    {`query($id: ID!) { node(id: $id) { ... on Host { id name fqdn os kernel arch cpus environment criticality owner tags ips } } }`, "node"},
 	"createHost": {`mutation($input: CreateHostInput!) { createHost(input: $input) { id name } }`, "createHost"},
 	"listPlans": {`query($first: Int, $after: Cursor) { plans(first: $first, after: $after) { totalCount pageInfo { hasNextPage endCursor }
 		edges { node { id name target status error } } } }`, "plans"},
