@@ -137,6 +137,9 @@ func New(cfg Config) *Server {
 	return s
 }
 
+// Routes is the router, for walking every route (the REST route matrix test).
+func (s *Server) Routes() chi.Routes { return s.router }
+
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }
 
