@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,8 +15,14 @@ import (
 	"github.com/ferry-migrate/ferry/frontend"
 	"github.com/ferry-migrate/ferry/internal/app"
 	"github.com/ferry-migrate/ferry/internal/database"
+	"github.com/ferry-migrate/ferry/internal/telemetry"
 	"github.com/ferry-migrate/ferry/internal/web"
 )
+
+// tracing is the OpenTelemetry configuration from flags and the environment.
+func (c *serverConfig) tracing(service string) telemetry.Config {
+	return telemetry.Config{File: c.TracesFile, OTLPEndpoint: os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), Service: service}
+}
 
 func init() {
 	var cfg serverConfig
@@ -50,7 +57,7 @@ Every flag can also be set with the FERRY_* variable named in its help.`,
 				PublicURL: cfg.PublicURL, AdminEmail: cfg.AdminEmail, AdminPassword: cfg.AdminPassword, Workers: cfg.Workers,
 				Migrate: !cfg.NoMigrate, SecureCookies: cfg.SecureCookies, UI: frontend.FS(), Log: log,
 				TrustedProxies: proxies, ClientIPHeader: clientIPHeader, MetricsToken: metricsToken, License: lic,
-				Marketplace: market,
+				Marketplace: market, Tracing: cfg.tracing("ferry-serve"),
 			})
 			if err != nil {
 				return err
@@ -80,7 +87,9 @@ Every flag can also be set with the FERRY_* variable named in its help.`,
 				queue = "redis"
 			}
 			log.Info("ferry is serving", "url", "http://"+ln.Addr().String(), "database", database.Redact(cfg.databaseURL()), "queue", queue, "workers", cfg.Workers, "version", version)
-			fmt.Fprintf(cmd.ErrOrStderr(), "Ferry is running at http://%s\n", ln.Addr())
+			if isTerminal(os.Stderr) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "Ferry is running at http://%s\n", ln.Addr())
+			}
 			return a.Serve(cmd.Context(), ln)
 		},
 	}

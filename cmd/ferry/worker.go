@@ -21,7 +21,7 @@ func init() {
 			}
 			a, err := app.New(cmd.Context(), app.Config{
 				DataDir: cfg.DataDir, KeysDir: cfg.KeysDir, DatabaseURL: cfg.databaseURL(), RedisURL: cfg.RedisURL,
-				Workers: cfg.Workers, Migrate: false, Log: cfg.logger(),
+				Workers: cfg.Workers, Migrate: false, Log: cfg.logger(), Tracing: cfg.tracing("ferry-worker"),
 			})
 			if err != nil {
 				return err

@@ -22,6 +22,9 @@ import (
 	"entgo.io/ent/dialect"
 	"github.com/go-chi/chi/v5"
 	"github.com/hibiken/asynq"
+	asynqmetrics "github.com/hibiken/asynq/x/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ferry-migrate/ferry/ent"
@@ -33,6 +36,7 @@ import (
 	"github.com/ferry-migrate/ferry/internal/lease"
 	"github.com/ferry-migrate/ferry/internal/license"
 	"github.com/ferry-migrate/ferry/internal/secrets"
+	"github.com/ferry-migrate/ferry/internal/telemetry"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 	"github.com/ferry-migrate/ferry/internal/web"
 	"github.com/ferry-migrate/ferry/jobs"
@@ -83,6 +87,8 @@ type Config struct {
 	MetricsToken string
 	// License sets per-tenant quotas and an expiry (nil: none).
 	License *license.License
+	// Tracing says where OpenTelemetry spans go (none: tracing off).
+	Tracing telemetry.Config
 	// Marketplace configures the cloud-marketplace adapter and SPI
 	// (docs/marketplace.md); without keys they answer "not configured".
 	Marketplace MarketplaceConfig
@@ -119,12 +125,15 @@ type App struct {
 	// Lease elects the process that runs the scheduler and reconcilers
 	// (set by StartWorkers).
 	Lease *lease.Lease
+	// Registry holds the Prometheus collectors /metrics serves.
+	Registry *prometheus.Registry
 
-	worker     *asynq.Server
-	leading    atomic.Bool
-	stopLoops  context.CancelFunc
-	loops      sync.WaitGroup
-	throttleDB redis.UniversalClient
+	worker      *asynq.Server
+	leading     atomic.Bool
+	stopTracing func(context.Context) error
+	stopLoops   context.CancelFunc
+	loops       sync.WaitGroup
+	throttleDB  redis.UniversalClient
 }
 
 // New opens the database (migrating it), the queue, creates the first
@@ -187,7 +196,23 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	stopTracing, err := telemetry.Setup(ctx, cfg.Tracing)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.stopTracing = stopTracing
+	a.Registry = prometheus.NewRegistry()
+	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := telemetry.NewMetrics(a.Registry, telemetry.NewDBCollector(a.DB.Client, func(msg string, args ...any) { cfg.Log.Error(msg, args...) }))
+	if !a.Queue.Embedded {
+		// asynq's exporter: queue depth, latency, processed and failed per
+		// queue. (It needs Redis's MEMORY USAGE, which the embedded queue
+		// lacks; the operator console counts that queue itself.)
+		a.Registry.MustRegister(asynqmetrics.NewQueueMetricsCollector(a.Queue.Inspector))
+	}
 	a.Mux = asynq.NewServeMux()
+	a.Mux.Use(telemetry.TaskMiddleware(metrics))
 	(&jobs.Maintenance{Client: a.DB.Client, Dialect: a.DB.Dialect, Now: cfg.Now, Log: cfg.Log}).Register(a.Mux)
 
 	resolver := &graph.Resolver{
@@ -218,6 +243,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Web = web.New(web.Config{
 		Client:         a.DB.Client,
 		Throttle:       a.Throttle,
+		Registry:       a.Registry,
 		TrustedProxies: cfg.TrustedProxies,
 		ClientIPHeader: cfg.ClientIPHeader,
 		MetricsToken:   cfg.MetricsToken,
@@ -505,5 +531,10 @@ func (a *App) Close() {
 	}
 	if a.DB != nil {
 		a.DB.Close()
+	}
+	if a.stopTracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		a.stopTracing(ctx)
+		cancel()
 	}
 }

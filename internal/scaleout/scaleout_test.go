@@ -412,6 +412,27 @@ func TestTwoReplicasTwoWorkers(t *testing.T) {
 	if !strings.Contains(w1.out.String(), `"msg":"plan generated"`) {
 		t.Fatalf("worker 1 did not run the plan:\n%s", w1.out.String())
 	}
+	// On a real Redis, asynq's exporter reports the queues.
+	req, _ := http.NewRequest("GET", bases[0]+"/metrics", nil)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`asynq_queue_size{queue="default"}`, `asynq_queue_latency_seconds{queue="default"}`, `ferry_plans{status="ready"}`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("replica 0's /metrics lacks %s", want)
+		}
+	}
+	// One log format: every line every process wrote is JSON.
+	for _, p := range append(replicas, w0, w1) {
+		for i, line := range strings.Split(strings.TrimSpace(p.out.String()), "\n") {
+			if line != "" && !json.Valid([]byte(line)) {
+				t.Errorf("%s, line %d is not JSON: %s", p.name, i+1, line)
+			}
+		}
+	}
 }
 
 func mustRedisOpt(t *testing.T, u string) asynq.RedisConnOpt {
