@@ -39,6 +39,9 @@ const (
 // transaction around every mutation, limits, the error presenter and the
 // audit trail.
 func NewHandler(r *Resolver, log *slog.Logger) *handler.Server {
+	r.counts = newCountCache()
+	r.Client.Host.Use(hostCountInvalidator(r.counts))
+	r.Client.Host.Intercept(r.counts.interceptor())
 	cfg := generated.Config{Resolvers: r}
 	weighConnections(&cfg.Complexity)
 	weighOperations(&cfg.Complexity)

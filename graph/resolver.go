@@ -38,6 +38,8 @@ type Resolver struct {
 	ProgressEvery time.Duration
 	// License sets the tenants' quotas (nil: no licence file, no quotas).
 	License *license.License
+
+	counts *countCache // set by NewHandler
 }
 
 // afterCommit runs fn once the mutation's transaction has committed (at

@@ -15,6 +15,7 @@ import (
 	"github.com/ferry-migrate/ferry/frontend"
 	"github.com/ferry-migrate/ferry/internal/app"
 	"github.com/ferry-migrate/ferry/internal/database"
+	"github.com/ferry-migrate/ferry/internal/planning"
 	"github.com/ferry-migrate/ferry/internal/telemetry"
 	"github.com/ferry-migrate/ferry/internal/web"
 )
@@ -28,6 +29,7 @@ func init() {
 	var cfg serverConfig
 	var trustedProxies, clientIPHeader, metricsToken, metricsAddr, licenseFile, licenseKey string
 	var market app.MarketplaceConfig
+	var inlineHosts int
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Ferry control plane: API, web UI and (by default) in-process workers",
@@ -48,6 +50,7 @@ Every flag can also be set with the FERRY_* variable named in its help.`,
 			if _, err := web.ClientIPHeader(clientIPHeader); err != nil {
 				return fmt.Errorf("--client-ip-header (FERRY_CLIENT_IP_HEADER): %w", err)
 			}
+			planning.InlineHosts = inlineHosts
 			lic, err := loadLicense(licenseFile, licenseKey)
 			if err != nil {
 				return err
@@ -109,6 +112,7 @@ Every flag can also be set with the FERRY_* variable named in its help.`,
 	f.StringVar(&metricsAddr, "metrics-addr", env("FERRY_METRICS_ADDR", ""), "also serve /metrics alone on this (private) address, open unless --metrics-token is set (FERRY_METRICS_ADDR)")
 	f.StringVar(&licenseFile, "license-file", env("FERRY_LICENSE_FILE", ""), "signed licence file setting tenants' quotas and an expiry; none: no quotas (FERRY_LICENSE_FILE)")
 	f.StringVar(&licenseKey, "license-key", env("FERRY_LICENSE_KEY", ""), "the licence issuer's Ed25519 public key, base64 (FERRY_LICENSE_KEY)")
+	f.IntVar(&inlineHosts, "inline-hosts", envInt("FERRY_INLINE_HOSTS", planning.InlineHosts), "plans and assessments of estates up to this many hosts run inside the request, larger ones on the workers; -1 sends every one to the workers (FERRY_INLINE_HOSTS)")
 	f.StringVar(&market.ISVKey, "marketplace-isv-key", env("FERRY_MARKETPLACE_ISV_KEY", ""), "the ISV key of the cloud marketplace's SPI token; empty: /marketplace/spi answers not configured (FERRY_MARKETPLACE_ISV_KEY)")
 	f.StringVar(&market.TokenKey, "marketplace-token-key", env("FERRY_MARKETPLACE_TOKEN_KEY", ""), "the key that verifies the marketplace's accessToken on /api/{action}; empty: not configured (FERRY_MARKETPLACE_TOKEN_KEY)")
 	f.DurationVar(&market.ReleaseAfter, "marketplace-release-after", 30*24*time.Hour, "how long a released marketplace instance's tenant is kept before its deletion is due")

@@ -23,10 +23,16 @@ type Documents = {
     "\n  query AdminAPITokens {\n    apiTokens(first: 200, orderBy: { field: CREATED_AT, direction: DESC }) {\n      edges { node { id name prefix createdAt expiresAt lastUsedAt revokedAt user { email } } }\n    }\n  }\n": typeof types.AdminApiTokensDocument,
     "\n  mutation AdminCreateAPIToken($name: String!) {\n    createAPIToken(name: $name) { token { id name prefix } secret }\n  }\n": typeof types.AdminCreateApiTokenDocument,
     "\n  mutation AdminRevokeAPIToken($id: ID!) {\n    revokeAPIToken(id: $id) { id revokedAt }\n  }\n": typeof types.AdminRevokeApiTokenDocument,
+    "\n  query OpsTenantUsage {\n    tenantUsage(first: 200) {\n      tenant { id name slug disabled suspendedAt suspendReason deletionScheduledAt }\n      hosts agents migrationsInFlight bytesMoved\n    }\n  }\n": typeof types.OpsTenantUsageDocument,
+    "\n  mutation OpsSuspendTenant($id: ID!, $reason: String!) {\n    suspendTenant(id: $id, reason: $reason) { id suspendedAt suspendReason }\n  }\n": typeof types.OpsSuspendTenantDocument,
+    "\n  mutation OpsResumeTenant($id: ID!) {\n    resumeTenant(id: $id) { id suspendedAt suspendReason }\n  }\n": typeof types.OpsResumeTenantDocument,
+    "\n  query OpsQueues {\n    platformQueues { name pending active scheduled retry archived processedToday failedToday latencySeconds paused }\n  }\n": typeof types.OpsQueuesDocument,
+    "\n  query OpsFailedTasks($queue: String!) {\n    failedTasks(queue: $queue, first: 100) { id queue type state lastError retried maxRetry lastFailedAt }\n  }\n": typeof types.OpsFailedTasksDocument,
+    "\n  mutation OpsRetryTask($queue: String!, $id: String!) {\n    retryTask(queue: $queue, id: $id) { id state }\n  }\n": typeof types.OpsRetryTaskDocument,
     "\n  query Assessments($first: Int, $after: Cursor, $where: AssessmentWhereInput, $orderBy: AssessmentOrder) {\n    assessments(first: $first, after: $after, where: $where, orderBy: $orderBy) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges {\n        node {\n          id target region readiness reasons actions instanceType monthlyCostAsIs\n          monthlyCostRightSized transferSeconds offlineSeeding\n          host { id name cpus memoryMib diskUsedBytes }\n        }\n      }\n    }\n  }\n": typeof types.AssessmentsDocument,
     "\n  query AssessmentSummary($target: String!) {\n    assessmentSummary(target: $target) {\n      target hosts ready readyWithActions notReady unknown monthlyCostAsIs monthlyCostRightSized\n      storageMonthly savingsPercent usedBytes transferSeconds offlineSeedingHosts offlineSeedingBytes\n    }\n  }\n": typeof types.AssessmentSummaryDocument,
     "\n  mutation RunAssessment($target: String!, $region: String, $bandwidth: String) {\n    runAssessment(target: $target, region: $region, bandwidth: $bandwidth) { target region queued hosts }\n  }\n": typeof types.RunAssessmentDocument,
-    "\n  query AuditEvents($first: Int, $after: Cursor, $where: AuditEventWhereInput) {\n    auditEvents(first: $first, after: $after, where: $where, orderBy: { field: CREATED_AT, direction: DESC }) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges { node { id createdAt actor action objectType objectID traceID details } }\n    }\n  }\n": typeof types.AuditEventsDocument,
+    "\n  query AuditEvents($first: Int, $after: Cursor, $where: AuditEventWhereInput) {\n    auditEvents(first: $first, after: $after, where: $where, orderBy: { field: CREATED_AT, direction: DESC }) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges { node { id createdAt actor action objectType objectID traceID sourceIP details changes seq hash tenant { name } } }\n    }\n  }\n": typeof types.AuditEventsDocument,
     "\n  query CloudAccounts {\n    cloudAccounts(first: 200, orderBy: { field: NAME, direction: ASC }) {\n      totalCount\n      edges { node { id name provider region accessKeyID checkedAt checkMessage createdAt } }\n    }\n  }\n": typeof types.CloudAccountsDocument,
     "\n  mutation CreateCloudAccount($input: CreateCloudAccountInput!) {\n    createCloudAccount(input: $input) { id name provider region }\n  }\n": typeof types.CreateCloudAccountDocument,
     "\n  mutation DeleteCloudAccount($id: ID!) {\n    deleteCloudAccount(id: $id)\n  }\n": typeof types.DeleteCloudAccountDocument,
@@ -68,10 +74,16 @@ const documents: Documents = {
     "\n  query AdminAPITokens {\n    apiTokens(first: 200, orderBy: { field: CREATED_AT, direction: DESC }) {\n      edges { node { id name prefix createdAt expiresAt lastUsedAt revokedAt user { email } } }\n    }\n  }\n": types.AdminApiTokensDocument,
     "\n  mutation AdminCreateAPIToken($name: String!) {\n    createAPIToken(name: $name) { token { id name prefix } secret }\n  }\n": types.AdminCreateApiTokenDocument,
     "\n  mutation AdminRevokeAPIToken($id: ID!) {\n    revokeAPIToken(id: $id) { id revokedAt }\n  }\n": types.AdminRevokeApiTokenDocument,
+    "\n  query OpsTenantUsage {\n    tenantUsage(first: 200) {\n      tenant { id name slug disabled suspendedAt suspendReason deletionScheduledAt }\n      hosts agents migrationsInFlight bytesMoved\n    }\n  }\n": types.OpsTenantUsageDocument,
+    "\n  mutation OpsSuspendTenant($id: ID!, $reason: String!) {\n    suspendTenant(id: $id, reason: $reason) { id suspendedAt suspendReason }\n  }\n": types.OpsSuspendTenantDocument,
+    "\n  mutation OpsResumeTenant($id: ID!) {\n    resumeTenant(id: $id) { id suspendedAt suspendReason }\n  }\n": types.OpsResumeTenantDocument,
+    "\n  query OpsQueues {\n    platformQueues { name pending active scheduled retry archived processedToday failedToday latencySeconds paused }\n  }\n": types.OpsQueuesDocument,
+    "\n  query OpsFailedTasks($queue: String!) {\n    failedTasks(queue: $queue, first: 100) { id queue type state lastError retried maxRetry lastFailedAt }\n  }\n": types.OpsFailedTasksDocument,
+    "\n  mutation OpsRetryTask($queue: String!, $id: String!) {\n    retryTask(queue: $queue, id: $id) { id state }\n  }\n": types.OpsRetryTaskDocument,
     "\n  query Assessments($first: Int, $after: Cursor, $where: AssessmentWhereInput, $orderBy: AssessmentOrder) {\n    assessments(first: $first, after: $after, where: $where, orderBy: $orderBy) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges {\n        node {\n          id target region readiness reasons actions instanceType monthlyCostAsIs\n          monthlyCostRightSized transferSeconds offlineSeeding\n          host { id name cpus memoryMib diskUsedBytes }\n        }\n      }\n    }\n  }\n": types.AssessmentsDocument,
     "\n  query AssessmentSummary($target: String!) {\n    assessmentSummary(target: $target) {\n      target hosts ready readyWithActions notReady unknown monthlyCostAsIs monthlyCostRightSized\n      storageMonthly savingsPercent usedBytes transferSeconds offlineSeedingHosts offlineSeedingBytes\n    }\n  }\n": types.AssessmentSummaryDocument,
     "\n  mutation RunAssessment($target: String!, $region: String, $bandwidth: String) {\n    runAssessment(target: $target, region: $region, bandwidth: $bandwidth) { target region queued hosts }\n  }\n": types.RunAssessmentDocument,
-    "\n  query AuditEvents($first: Int, $after: Cursor, $where: AuditEventWhereInput) {\n    auditEvents(first: $first, after: $after, where: $where, orderBy: { field: CREATED_AT, direction: DESC }) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges { node { id createdAt actor action objectType objectID traceID details } }\n    }\n  }\n": types.AuditEventsDocument,
+    "\n  query AuditEvents($first: Int, $after: Cursor, $where: AuditEventWhereInput) {\n    auditEvents(first: $first, after: $after, where: $where, orderBy: { field: CREATED_AT, direction: DESC }) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges { node { id createdAt actor action objectType objectID traceID sourceIP details changes seq hash tenant { name } } }\n    }\n  }\n": types.AuditEventsDocument,
     "\n  query CloudAccounts {\n    cloudAccounts(first: 200, orderBy: { field: NAME, direction: ASC }) {\n      totalCount\n      edges { node { id name provider region accessKeyID checkedAt checkMessage createdAt } }\n    }\n  }\n": types.CloudAccountsDocument,
     "\n  mutation CreateCloudAccount($input: CreateCloudAccountInput!) {\n    createCloudAccount(input: $input) { id name provider region }\n  }\n": types.CreateCloudAccountDocument,
     "\n  mutation DeleteCloudAccount($id: ID!) {\n    deleteCloudAccount(id: $id)\n  }\n": types.DeleteCloudAccountDocument,
@@ -157,6 +169,30 @@ export function graphql(source: "\n  mutation AdminRevokeAPIToken($id: ID!) {\n 
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
+export function graphql(source: "\n  query OpsTenantUsage {\n    tenantUsage(first: 200) {\n      tenant { id name slug disabled suspendedAt suspendReason deletionScheduledAt }\n      hosts agents migrationsInFlight bytesMoved\n    }\n  }\n"): (typeof documents)["\n  query OpsTenantUsage {\n    tenantUsage(first: 200) {\n      tenant { id name slug disabled suspendedAt suspendReason deletionScheduledAt }\n      hosts agents migrationsInFlight bytesMoved\n    }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation OpsSuspendTenant($id: ID!, $reason: String!) {\n    suspendTenant(id: $id, reason: $reason) { id suspendedAt suspendReason }\n  }\n"): (typeof documents)["\n  mutation OpsSuspendTenant($id: ID!, $reason: String!) {\n    suspendTenant(id: $id, reason: $reason) { id suspendedAt suspendReason }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation OpsResumeTenant($id: ID!) {\n    resumeTenant(id: $id) { id suspendedAt suspendReason }\n  }\n"): (typeof documents)["\n  mutation OpsResumeTenant($id: ID!) {\n    resumeTenant(id: $id) { id suspendedAt suspendReason }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query OpsQueues {\n    platformQueues { name pending active scheduled retry archived processedToday failedToday latencySeconds paused }\n  }\n"): (typeof documents)["\n  query OpsQueues {\n    platformQueues { name pending active scheduled retry archived processedToday failedToday latencySeconds paused }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query OpsFailedTasks($queue: String!) {\n    failedTasks(queue: $queue, first: 100) { id queue type state lastError retried maxRetry lastFailedAt }\n  }\n"): (typeof documents)["\n  query OpsFailedTasks($queue: String!) {\n    failedTasks(queue: $queue, first: 100) { id queue type state lastError retried maxRetry lastFailedAt }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation OpsRetryTask($queue: String!, $id: String!) {\n    retryTask(queue: $queue, id: $id) { id state }\n  }\n"): (typeof documents)["\n  mutation OpsRetryTask($queue: String!, $id: String!) {\n    retryTask(queue: $queue, id: $id) { id state }\n  }\n"];
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
 export function graphql(source: "\n  query Assessments($first: Int, $after: Cursor, $where: AssessmentWhereInput, $orderBy: AssessmentOrder) {\n    assessments(first: $first, after: $after, where: $where, orderBy: $orderBy) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges {\n        node {\n          id target region readiness reasons actions instanceType monthlyCostAsIs\n          monthlyCostRightSized transferSeconds offlineSeeding\n          host { id name cpus memoryMib diskUsedBytes }\n        }\n      }\n    }\n  }\n"): (typeof documents)["\n  query Assessments($first: Int, $after: Cursor, $where: AssessmentWhereInput, $orderBy: AssessmentOrder) {\n    assessments(first: $first, after: $after, where: $where, orderBy: $orderBy) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges {\n        node {\n          id target region readiness reasons actions instanceType monthlyCostAsIs\n          monthlyCostRightSized transferSeconds offlineSeeding\n          host { id name cpus memoryMib diskUsedBytes }\n        }\n      }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
@@ -169,7 +205,7 @@ export function graphql(source: "\n  mutation RunAssessment($target: String!, $r
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query AuditEvents($first: Int, $after: Cursor, $where: AuditEventWhereInput) {\n    auditEvents(first: $first, after: $after, where: $where, orderBy: { field: CREATED_AT, direction: DESC }) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges { node { id createdAt actor action objectType objectID traceID details } }\n    }\n  }\n"): (typeof documents)["\n  query AuditEvents($first: Int, $after: Cursor, $where: AuditEventWhereInput) {\n    auditEvents(first: $first, after: $after, where: $where, orderBy: { field: CREATED_AT, direction: DESC }) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges { node { id createdAt actor action objectType objectID traceID details } }\n    }\n  }\n"];
+export function graphql(source: "\n  query AuditEvents($first: Int, $after: Cursor, $where: AuditEventWhereInput) {\n    auditEvents(first: $first, after: $after, where: $where, orderBy: { field: CREATED_AT, direction: DESC }) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges { node { id createdAt actor action objectType objectID traceID sourceIP details changes seq hash tenant { name } } }\n    }\n  }\n"): (typeof documents)["\n  query AuditEvents($first: Int, $after: Cursor, $where: AuditEventWhereInput) {\n    auditEvents(first: $first, after: $after, where: $where, orderBy: { field: CREATED_AT, direction: DESC }) {\n      totalCount\n      pageInfo { hasNextPage endCursor }\n      edges { node { id createdAt actor action objectType objectID traceID sourceIP details changes seq hash tenant { name } } }\n    }\n  }\n"];
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
