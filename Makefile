@@ -9,10 +9,17 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/ferry
 AGENT   := bin/ferry-agent
 # Debian packages the tests use: a real Redis for queue tests, Chromium for the
-# browser tests, rsync and GNU time for the benchmarks, mkfs/sfdisk for real disk images,
+# browser tests, rsync and GNU time for the benchmarks, mkfs/sfdisk for real disk images;
+# qemu, debootstrap and friends for the launch tests, which boot a Debian image built
+# by scripts/testimage/build.sh (ntfs-3g makes the Windows disk the adaptation refuses);
+# btrfs, qemu-img, qemu-storage-daemon (qemu-system-common) and lvm2 for the
+# point-in-time snapshot tests (engine/snapshot); poppler-utils to read the PDF report
+# back and a CJK font so Chinese renders in Chromium (reports, UI screenshots);
 # PostgreSQL for the suites that claim database behaviour (internal/pgtest runs a
 # throwaway cluster of it; make generate's PostgreSQL diff needs one too).
-APT_PKGS := redis-server chromium rsync time e2fsprogs fdisk dosfstools postgresql
+APT_PKGS := redis-server chromium rsync time e2fsprogs fdisk dosfstools \
+	qemu-system-x86 qemu-utils debootstrap util-linux mount ntfs-3g \
+	btrfs-progs qemu-system-common lvm2 poppler-utils fonts-wqy-microhei postgresql
 
 .PHONY: run build agent ui test test-go test-postgres test-ui deps generate check-generated bench lint fuzz clean
 
@@ -77,7 +84,7 @@ generate: deps
 check-generated:
 	@scripts/check-generated.sh
 
-# bench runs every benchmark (docs/benchmarks.md); ONLY=api|go|planner|engine|discovery|ui
+# bench runs every benchmark (docs/benchmarks.md); ONLY=api|go|limits|planner|engine|discovery|ui
 # runs one part, QUICK=1 shrinks the inputs.
 bench: deps build
 	@scripts/bench.sh

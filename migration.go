@@ -29,6 +29,10 @@ type DiskPoint struct {
 	PointID      string `json:"point_id"`
 	Digest       string `json:"digest"`
 	SizeBytes    int64  `json:"size_bytes"`
+	// Consistent: the pass read this disk from a point-in-time snapshot
+	// (filesystems frozen for the instant); Consistency says how, or why not.
+	Consistent  bool   `json:"consistent,omitempty"`
+	Consistency string `json:"consistency,omitempty"`
 }
 
 // DiskInstance is one disk's part of a launch.

@@ -242,14 +242,14 @@ func (u *unionFind) union(a, b int, checkNames bool) {
 
 // Normalise merges records into hosts and resolves connections to them.
 //
-// Two records are the same host when they share, in order of strength, a
-// BIOS UUID, a MAC, a host name or an IP address — unless stronger evidence
-// says they are different machines (two different BIOS UUIDs never merge;
-// an IP never merges two differently named hosts, because addresses get
-// reused). For each field the most trusted source wins (agent, vCenter,
-// RVTools, CSV, estate, capture), the most recent observation breaking
-// ties; every value stays in Provenance and disagreements become
-// Conflicts.
+// Two records are the same host when they share, in order of strength, an
+// anchor (see Record.Anchor), a BIOS UUID, a MAC, a host name or an IP
+// address — unless stronger evidence says they are different machines (two
+// different BIOS UUIDs never merge; an IP never merges two differently
+// named hosts, because addresses get reused). For each field the most
+// trusted source wins (agent, vCenter, RVTools, CSV, estate, capture), the
+// most recent observation breaking ties; every value stays in Provenance
+// and disagreements become Conflicts.
 func Normalise(records []Record, conns []ObservedConnection) Result {
 	n := len(records)
 	uf := &unionFind{parent: make([]int, n), uuids: make([]map[string]bool, n), names: make([]map[string]bool, n)}
@@ -293,6 +293,17 @@ func Normalise(records []Record, conns []ObservedConnection) Result {
 			}
 		}
 		return ks
+	}
+	// Anchors first: they are what the caller knows for certain.
+	anchor := map[string]int{}
+	for i := range records {
+		if a := records[i].Anchor; a != "" {
+			if j, ok := anchor[a]; ok {
+				uf.union(j, i, false)
+			} else {
+				anchor[a] = i
+			}
+		}
 	}
 	for level := 0; level < 4; level++ {
 		first := map[string]int{}

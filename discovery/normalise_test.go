@@ -181,7 +181,7 @@ func TestRecordFromInventory(t *testing.T) {
 	}
 	r := RecordFromInventory("a-1", inv)
 	r.ApplyUtilisation(Utilisation{Samples: 3, CPU: Percentiles{P95: 40}, Memory: Percentiles{P95: 70}})
-	want := Record{Source: SourceRef{Kind: SourceAgent, Name: "a-1", ObservedAt: t0}, Refs: []string{"agent:a-1"}, HostFacts: HostFacts{
+	want := Record{Source: SourceRef{Kind: SourceAgent, Name: "a-1", ObservedAt: t0}, Refs: []string{"agent:a-1"}, Anchor: "agent:a-1", HostFacts: HostFacts{
 		Name: "db01", IPs: []string{"10.0.0.5", "fe80::1"}, MACs: []string{"00:50:56:aa:bb:cc"}, BIOSUUID: "4211a2b3-c4d5-e6f7-0819-2a3b4c5d6e7f",
 		OS: "Rocky Linux 9.3", OSFamily: "linux", Arch: "x86_64", BootMode: "uefi", CPUs: 8, MemoryMiB: 16384,
 		Disks: []Disk{{Name: "sda", ProvisionedBytes: 100 << 30}}, UsedBytes: 15 << 30, Software: []string{"PostgreSQL"},
@@ -193,3 +193,29 @@ func TestRecordFromInventory(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestNormaliseAnchors: records sharing an anchor are one host though no
+// name, address or MAC says so (an agent's host renamed and re-addressed),
+// unless their BIOS UUIDs differ.
+func TestNormaliseAnchors(t *testing.T) {
+	rec := func(name, ip, uuid, anchor string) Record {
+		r := Record{Source: SourceRef{Kind: SourceAgent, Name: "7", ObservedAt: t0}, Anchor: anchor}
+		r.Name, r.IPs, r.BIOSUUID = name, []string{ip}, uuid
+		return r
+	}
+	res := Normalise([]Record{
+		rec("app01", "10.0.0.5", "", "agent:7"),
+		rec("app01-new", "10.0.9.9", "", "agent:7"),
+		rec("app02", "10.0.0.6", "", ""),
+	}, nil)
+	if len(res.Hosts) != 2 || res.Hosts[0].Name != "app01" || len(res.Hosts[0].Members) != 2 {
+		t.Fatalf("hosts %+v; want the two anchored records merged", res.Hosts)
+	}
+	res = Normalise([]Record{
+		rec("db07", "10.0.3.3", "4c4c4544-0042-3510-8052-b3c04f4d0007", "agent:7"),
+		rec("db08", "10.0.3.3", "4c4c4544-0042-3510-8052-b3c04f4d0008", "agent:7"),
+	}, nil)
+	if len(res.Hosts) != 2 {
+		t.Fatalf("two BIOS UUIDs under one anchor merged: %+v", res.Hosts)
+	}
+}

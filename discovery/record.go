@@ -79,6 +79,12 @@ type Record struct {
 	// import use for this host (a CSV id and name, an estate id). Importers
 	// prefix them so that two imports cannot collide.
 	Refs []string `json:"refs,omitempty"`
+	// Anchor, when set, is an identity stronger than any fact: records with
+	// the same anchor are one host whatever their names and addresses say
+	// (an agent's successive inventories, "agent:<id>", are one machine even
+	// after it is renamed and re-addressed). Only two different BIOS UUIDs
+	// still keep them apart.
+	Anchor string `json:"anchor,omitempty"`
 	HostFacts
 }
 
@@ -119,10 +125,14 @@ func (e RowError) Error() string {
 	return fmt.Sprintf("%s: row %d: %s", e.File, e.Row, e.Reason)
 }
 
+// AgentAnchor is the Record.Anchor of an agent's inventories.
+func AgentAnchor(agentID string) string { return "agent:" + agentID }
+
 // RecordFromInventory turns an agent's inventory into a record so that
 // agent hosts go through the same normaliser as every other source.
 func RecordFromInventory(agentID string, inv Inventory) Record {
-	r := Record{Source: SourceRef{Kind: SourceAgent, Name: agentID, ObservedAt: inv.CollectedAt}, Refs: []string{"agent:" + agentID}}
+	r := Record{Source: SourceRef{Kind: SourceAgent, Name: agentID, ObservedAt: inv.CollectedAt}, Refs: []string{"agent:" + agentID},
+		Anchor: AgentAnchor(agentID)}
 	f := &r.HostFacts
 	f.Name = inv.Hostname
 	f.FQDN = inv.FQDN

@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,13 +44,35 @@ type SyncOptions struct {
 	// RetryFor is how long transport failures (gateway down, connection
 	// reset, gateway busy) are retried before giving up; default 5 minutes.
 	RetryFor time.Duration
-	// BatchBytes is how many bytes of frames go in one POST (default 256 MiB).
+	// BatchBytes is how many bytes of frames go in one POST (default 1 GiB;
+	// the gateway checkpoints inside a stream by time, so this only bounds
+	// how long rejected frames wait to be re-sent).
 	BatchBytes    int64
 	Progress      func(Progress)       // called at most every ProgressEvery, and at the end
 	ProgressEvery time.Duration        // default 500 ms
 	Logf          func(string, ...any) // default: discard
 	// HTTPClient overrides the client (its transport must do the pinning).
 	HTTPClient *http.Client
+	// VerifyFull asks the gateway to re-read the whole target for the final
+	// proof (a cutover's last pass, or a scheduled full verification).
+	VerifyFull bool
+	// Check, when set, is called about every second while the source is
+	// read and before the final proof; an error (the snapshot being read
+	// filled up or vanished) stops the sync, and is not retried.
+	Check func() error
+	// Consistency says how Source was taken (a snapshot, and of what); the
+	// gateway records it with the proven state. nil: a live read, not a
+	// point in time.
+	Consistency *Consistency
+	// Level fixes the zstd level (1 fastest … 3); 0 adapts it to the link.
+	Level int
+	// Protocol caps the data-path protocol (1: whole blocks only, as before
+	// protocol 2); 0 uses the newest both ends speak.
+	Protocol int
+
+	// noResume starts a new sync rather than resume one an earlier run left
+	// unfinished (RunPass: that run read another point in time).
+	noResume bool
 }
 
 // Progress is a snapshot of a running sync.
@@ -59,14 +83,30 @@ type Progress struct {
 	SentBytes    int64 // bytes on the wire (frame headers + payloads)
 	ChangedBytes int64 // uncompressed bytes of the blocks sent
 	BlocksSent   int64
-	BlocksZero   int64         // skipped: zero at source and target
-	BlocksSame   int64         // skipped: unchanged since the target's manifest
-	BlocksResent int64         // re-sent after the gateway rejected them or the final check
-	Rate         float64       // scanned bytes per second
-	SendRate     float64       // wire bytes per second
-	ETA          time.Duration // at the scan rate
-	Elapsed      time.Duration
-	Phase        string // "connect", "scan", "verify", "done"
+	BlocksZero   int64 // skipped: zero at source and target
+	BlocksSame   int64 // skipped: unchanged since the target's manifest
+	BlocksResent int64 // re-sent after the gateway rejected them or the final check
+	// Protocol 2: blocks that travelled as their changed sub-blocks, blocks
+	// the gateway copied from its content index instead, and the bytes of
+	// those copies.
+	BlocksPatched int64
+	BlocksCopied  int64
+	CopiedBytes   int64
+	// PlainBytes is what went on the wire before compression (frame headers,
+	// uncompressed payloads, content-index queries): the measure of how
+	// little the delta sends, independent of how well the data compresses.
+	PlainBytes int64
+	Rate       float64       // bytes on the wire per second, over the last 20 s
+	SendRate   float64       // bytes on the wire per second since the start
+	ScanRate   float64       // source bytes scanned per second
+	ETA        time.Duration // remaining wire bytes (estimated) at Rate, or the scan's, whichever is longer
+	Elapsed    time.Duration
+	Phase      string // "connect", "scan", "verify", "done"
+	Level      int    // zstd level in use (1 fastest … 3)
+	// After the final proof: what it covered, and how long the gateway took
+	// to make it.
+	Proof     FinishResult
+	ProofTime time.Duration
 }
 
 // Syncer runs one sync; SetRate and SetWindows change a running one.
@@ -76,10 +116,20 @@ type Syncer struct {
 	client  *http.Client
 	base    *url.URL
 
-	mu   sync.Mutex
-	prog Progress
-	last time.Time
-	t0   time.Time
+	ad      adaptive
+	checked time.Time
+	id      string // this run's sync id
+
+	mu      sync.Mutex
+	prog    Progress
+	last    time.Time
+	t0      time.Time
+	samples []rateSample // wire bytes over time, for Rate
+}
+
+type rateSample struct {
+	at   time.Time
+	sent int64
 }
 
 // NewSyncer validates opt.
@@ -94,7 +144,7 @@ func NewSyncer(opt SyncOptions) (*Syncer, error) {
 		opt.RetryFor = 5 * time.Minute
 	}
 	if opt.BatchBytes <= 0 {
-		opt.BatchBytes = 256 << 20
+		opt.BatchBytes = 1 << 30
 	}
 	if opt.ProgressEvery <= 0 {
 		opt.ProgressEvery = 500 * time.Millisecond
@@ -148,16 +198,41 @@ func (s *Syncer) Progress() Progress {
 	return s.snapshot()
 }
 
+// snapshot computes the rates: Rate is the wire over the last 20 s (what
+// the link does now, not what the scan of unchanged or empty blocks does),
+// and the ETA is the larger of the remaining wire bytes at that rate
+// (estimated from the wire bytes per scanned byte so far) and the rest of
+// the scan at the scan rate.
 func (s *Syncer) snapshot() Progress {
 	p := s.prog
-	p.Elapsed = s.opt.Clock.Now().Sub(s.t0)
-	if secs := p.Elapsed.Seconds(); secs > 0 {
-		p.Rate = float64(p.Done-p.Resumed) / secs
-		p.SendRate = float64(p.SentBytes) / secs
-		if p.Rate > 0 {
-			p.ETA = time.Duration(float64(p.Total-p.Done) / p.Rate * float64(time.Second))
-		}
+	p.Level = int(s.ad.lvl.Load()) + 1
+	now := s.opt.Clock.Now()
+	p.Elapsed = now.Sub(s.t0)
+	if n := len(s.samples); n == 0 || now.Sub(s.samples[n-1].at) >= time.Second {
+		s.samples = append(s.samples, rateSample{now, p.SentBytes})
 	}
+	for len(s.samples) > 2 && now.Sub(s.samples[1].at) > 20*time.Second {
+		s.samples = s.samples[1:]
+	}
+	secs := p.Elapsed.Seconds()
+	if secs <= 0 {
+		return p
+	}
+	p.SendRate = float64(p.SentBytes) / secs
+	p.ScanRate = float64(p.Done-p.Resumed) / secs
+	p.Rate = p.SendRate
+	if o := s.samples[0]; now.Sub(o.at) >= 2*time.Second {
+		p.Rate = float64(p.SentBytes-o.sent) / now.Sub(o.at).Seconds()
+	}
+	var eta float64
+	if p.ScanRate > 0 {
+		eta = float64(p.Total-p.Done) / p.ScanRate
+	}
+	if scanned := p.Done - p.Resumed; scanned > 0 && p.Rate > 0 {
+		wire := float64(p.Total-p.Done) * float64(p.SentBytes) / float64(scanned)
+		eta = max(eta, wire/p.Rate)
+	}
+	p.ETA = time.Duration(eta * float64(time.Second))
 	return p
 }
 
@@ -277,7 +352,10 @@ func (s *Syncer) statePath(ext string) string {
 // syncID returns the id of the sync in progress for this disk, creating and
 // persisting one if there is none.
 func (s *Syncer) syncID(size int64) (string, error) {
-	if s.opt.StateDir != "" {
+	if s.id != "" {
+		return s.id, nil
+	}
+	if s.opt.StateDir != "" && !s.opt.noResume {
 		if b, err := os.ReadFile(s.statePath("sync")); err == nil {
 			var st struct {
 				ID        string `json:"id"`
@@ -285,6 +363,7 @@ func (s *Syncer) syncID(size int64) (string, error) {
 				BlockSize int    `json:"block_size"`
 			}
 			if json.Unmarshal(b, &st) == nil && st.Size == size && st.BlockSize == s.opt.BlockSize && st.ID != "" {
+				s.id = st.ID
 				return st.ID, nil
 			}
 		}
@@ -301,6 +380,7 @@ func (s *Syncer) syncID(size int64) (string, error) {
 			return "", err
 		}
 	}
+	s.id = id
 	return id, nil
 }
 
@@ -324,7 +404,11 @@ func (s *Syncer) attempt(ctx context.Context) error {
 		return err
 	}
 	s.update(true, func(p *Progress) { p.Phase, p.Total = "connect", size })
-	js, _ := json.Marshal(sessionRequest{SyncID: id, Size: size, BlockSize: s.opt.BlockSize})
+	proto := wire.Protocol
+	if s.opt.Protocol > 0 {
+		proto = min(proto, s.opt.Protocol)
+	}
+	js, _ := json.Marshal(sessionRequest{SyncID: id, Size: size, BlockSize: s.opt.BlockSize, Protocol: proto})
 	var cp Checkpoint
 	if _, err := s.do(ctx, http.MethodPost, "session", "", bytes.NewReader(js), &cp); err != nil {
 		return err
@@ -350,23 +434,54 @@ func (s *Syncer) attempt(ctx context.Context) error {
 
 	st := &stream{s: s, id: id, src: src, result: result}
 	sc := newScanner(src, s.opt.BlockSize, baseline, s.opt.Workers)
-	err = sc.run(ctx, start, len(result.Hashes), func(b *block) error {
+	pl := &planner{s: s, baseline: baseline, sc: sc,
+		patch: cp.Protocol >= 2 && slices.Contains(cp.Features, FeaturePatch),
+		dedup: cp.Protocol >= 2 && slices.Contains(cp.Features, FeatureDedup) && cp.IndexBlocks > 0}
+	if s.opt.StateDir != "" {
+		if pl.store, err = openSubStore(s.statePath("subs"), s.opt.BlockSize); err != nil {
+			s.opt.Logf("sync %s: %v; changed blocks travel whole", s.opt.DiskID, err)
+		} else {
+			defer pl.store.Close()
+		}
+	}
+	sc.process = pl.process
+	actx, stop := context.WithCancel(ctx)
+	defer stop()
+	go s.adapt(actx, sc.workers)
+	err = pl.pump(ctx, st, start, len(result.Hashes), func(b *block) error {
+		if err := s.check(false); err != nil {
+			return err
+		}
 		result.Hashes[b.idx] = b.hash
+		n := int64(result.BlockLen(b.idx))
 		switch b.what {
 		case skipZero:
-			s.update(false, func(p *Progress) { p.BlocksZero++; p.Done += int64(result.BlockLen(b.idx)) })
+			s.update(false, func(p *Progress) { p.BlocksZero++; p.Done += n })
 			return nil
 		case skipUnchanged:
-			s.update(false, func(p *Progress) { p.BlocksSame++; p.Done += int64(result.BlockLen(b.idx)) })
+			s.update(false, func(p *Progress) { p.BlocksSame++; p.Done += n })
 			return nil
 		}
-		if err := st.send(ctx, &b.frame); err != nil {
+		plain := b.plain
+		if b.frame.Kind == wire.KindZero {
+			plain = wire.HeaderSize
+		}
+		if err := st.send(ctx, &b.frame, plain); err != nil {
 			return err
 		}
 		s.update(false, func(p *Progress) {
 			p.BlocksSent++
-			p.ChangedBytes += int64(b.frame.Length)
-			p.Done += int64(result.BlockLen(b.idx))
+			switch b.frame.Kind {
+			case wire.KindPatch:
+				p.BlocksPatched++
+				p.ChangedBytes += int64(plain - wire.HeaderSize)
+			case wire.KindCopy:
+				p.BlocksCopied++
+				p.CopiedBytes += n
+			default:
+				p.ChangedBytes += int64(b.frame.Length)
+			}
+			p.Done += n
 		})
 		return nil
 	})
@@ -377,7 +492,24 @@ func (s *Syncer) attempt(ctx context.Context) error {
 	if err := st.flush(ctx); err != nil {
 		return err
 	}
+	if err := s.check(true); err != nil {
+		return err
+	}
 	return s.finish(ctx, st, src, result)
+}
+
+// check calls the Check hook about once a second (always when now).
+func (s *Syncer) check(now bool) error {
+	if s.opt.Check == nil {
+		return nil
+	}
+	if t := time.Now(); now || t.Sub(s.checked) >= time.Second {
+		s.checked = t
+		if err := s.opt.Check(); err != nil {
+			return fmt.Errorf("source %s: %w", s.opt.Source, err)
+		}
+	}
+	return nil
 }
 
 // baseline returns the manifest of what the target holds: the local one if
@@ -423,12 +555,15 @@ func (s *Syncer) finish(ctx context.Context, st *stream, src *Source, result *Ma
 		pr, pw := io.Pipe()
 		go func() { _, err := result.WriteTo(pw); pw.CloseWithError(err) }()
 		var fr FinishResult
-		_, err := s.do(ctx, http.MethodPost, "finish", "sync="+st.id, pr, &fr)
+		t0 := time.Now()
+		_, err := s.do(ctx, http.MethodPost, "finish", s.finishQuery(st.id), pr, &fr)
+		s.update(false, func(p *Progress) { p.ProofTime += time.Since(t0) })
 		pr.Close()
 		if err != nil {
 			return err
 		}
 		if fr.Equal {
+			s.update(false, func(p *Progress) { p.Proof = fr })
 			if s.opt.StateDir != "" {
 				if err := SaveManifest(s.statePath("manifest"), result); err != nil {
 					return fmt.Errorf("save manifest: %w", err)
@@ -453,6 +588,53 @@ func (s *Syncer) finish(ctx context.Context, st *stream, src *Source, result *Ma
 			return err
 		}
 	}
+}
+
+// finishQuery tells the gateway which proof to make and how the source was
+// read.
+func (s *Syncer) finishQuery(id string) string {
+	q := url.Values{"sync": {id}}
+	if s.opt.VerifyFull {
+		q.Set("verify", "full")
+	}
+	c := s.opt.Consistency
+	if c == nil {
+		c = &Consistency{Note: "live read: no snapshot was asked for"}
+	}
+	q.Set("consistent", strconv.FormatBool(c.Consistent))
+	if c.Method != "" {
+		q.Set("snapshot", c.Method)
+	}
+	if c.Note != "" {
+		q.Set("note", c.Note)
+	}
+	return q.Encode()
+}
+
+// ProofSummary says in a sentence what the final proof of p covered.
+func ProofSummary(p Progress) string {
+	f := p.Proof
+	switch {
+	case f.FullRead:
+		return fmt.Sprintf("the whole target (%s) re-read and hashed (%s)", humanSize(f.RereadBytes), f.Reason)
+	case f.LastFullVerify != "":
+		return fmt.Sprintf("the %s this sync wrote re-read and hashed; the other %s trusted from the full verification of %s", humanSize(f.RereadBytes), humanSize(f.TrustedBytes), f.LastFullVerify)
+	}
+	return fmt.Sprintf("the %s this sync wrote re-read and hashed; the other %s trusted", humanSize(f.RereadBytes), humanSize(f.TrustedBytes))
+}
+
+func humanSize(n int64) string {
+	f := float64(n)
+	for _, u := range []string{"B", "KiB", "MiB", "GiB", "TiB"} {
+		if f < 1024 || u == "TiB" {
+			if u == "B" {
+				return fmt.Sprintf("%d B", n)
+			}
+			return fmt.Sprintf("%.1f %s", f, u)
+		}
+		f /= 1024
+	}
+	return ""
 }
 
 // stream batches frames into POST bodies, throttled, and re-sends what the
@@ -488,11 +670,14 @@ func (st *stream) open(ctx context.Context) {
 	}()
 }
 
-func (st *stream) send(ctx context.Context, f *wire.Frame) error {
+// send writes one frame; plain is its size before compression.
+func (st *stream) send(ctx context.Context, f *wire.Frame, plain int) error {
 	if st.pw == nil {
 		st.open(ctx)
 	}
 	n := wire.HeaderSize + len(f.Payload)
+	t0 := time.Now()
+	defer func() { st.s.ad.link.Add(int64(time.Since(t0))) }()
 	if err := st.s.limiter.Wait(ctx, n); err != nil {
 		return err
 	}
@@ -506,7 +691,7 @@ func (st *stream) send(ctx context.Context, f *wire.Frame) error {
 	}
 	st.frames++
 	st.bytes += int64(n)
-	st.s.update(false, func(p *Progress) { p.SentBytes += int64(n) })
+	st.s.update(false, func(p *Progress) { p.SentBytes += int64(n); p.PlainBytes += int64(plain) })
 	if st.bytes >= st.s.opt.BatchBytes {
 		return st.close(ctx)
 	}
@@ -552,7 +737,7 @@ func (st *stream) flush(ctx context.Context) error {
 		}
 		offs := st.pending
 		st.pending = nil
-		st.s.opt.Logf("sync %s: gateway rejected %d frames (hash mismatch in transit); re-sending", st.s.opt.DiskID, len(offs))
+		st.s.opt.Logf("sync %s: gateway rejected %d frames (damaged in transit, or a patch or copy it could not verify); re-sending those blocks whole", st.s.opt.DiskID, len(offs))
 		if err := st.resend(ctx, offs); err != nil {
 			return err
 		}
@@ -585,7 +770,7 @@ func (st *stream) resend(ctx context.Context, offs []int64) error {
 		m.Hashes[idx] = h
 		var f wire.Frame
 		f, comp = st.enc.Encode(uint64(off), b, h, comp)
-		if err := st.send(ctx, &f); err != nil {
+		if err := st.send(ctx, &f, wire.HeaderSize+len(b)); err != nil {
 			return err
 		}
 		st.s.update(false, func(p *Progress) { p.BlocksResent++ })

@@ -50,6 +50,10 @@ type credentialClaims struct {
 	Subject string `json:"sub,omitempty"`
 	Expires int64  `json:"exp"`
 	Nonce   string `json:"n"`
+	// Tenant scopes the gateway's content index: a block one tenant's disks
+	// hold is never offered to, or copied for, another tenant. Empty is the
+	// single tenant of a standalone gateway.
+	Tenant string `json:"t,omitempty"`
 }
 
 // Credential is what a verified credential says.
@@ -58,6 +62,8 @@ type Credential struct {
 	// Subject names whom the credential was issued to (AgentSubject for a
 	// registered agent); empty for credentials issued by hand.
 	Subject string
+	// Tenant is the tenant the disk belongs to (see IssueScoped).
+	Tenant  string
 	Expires time.Time
 }
 
@@ -88,12 +94,22 @@ func (k CredentialKey) Issue(disk string, now time.Time, ttl time.Duration) (str
 // IssueFor is Issue for a credential that names its subject, so that a
 // gateway's Authorize hook can refuse it once the subject is revoked.
 func (k CredentialKey) IssueFor(disk, subject string, now time.Time, ttl time.Duration) (string, error) {
+	return k.IssueScoped(disk, subject, "", now, ttl)
+}
+
+// IssueScoped is IssueFor for a disk of tenant: the gateway binds the disk
+// to the tenant on its first session and shares blocks (its content index)
+// only among one tenant's disks.
+func (k CredentialKey) IssueScoped(disk, subject, tenant string, now time.Time, ttl time.Duration) (string, error) {
 	if disk == "" || ttl <= 0 {
 		return "", fmt.Errorf("%w: a credential needs a disk id and a positive ttl", ErrInvalid)
 	}
+	if len(tenant) > 128 {
+		return "", fmt.Errorf("%w: tenant %q is longer than 128 bytes", ErrInvalid, tenant)
+	}
 	n := make([]byte, 9)
 	rand.Read(n)
-	body, _ := json.Marshal(credentialClaims{Disk: disk, Subject: subject, Expires: now.Add(ttl).Unix(), Nonce: base64.RawURLEncoding.EncodeToString(n)})
+	body, _ := json.Marshal(credentialClaims{Disk: disk, Subject: subject, Tenant: tenant, Expires: now.Add(ttl).Unix(), Nonce: base64.RawURLEncoding.EncodeToString(n)})
 	p := base64.RawURLEncoding.EncodeToString(body)
 	return credentialPrefix + p + "." + base64.RawURLEncoding.EncodeToString(k.sign(p)), nil
 }
@@ -133,5 +149,5 @@ func (k CredentialKey) Parse(cred, disk string, now time.Time) (Credential, erro
 	if exp := time.Unix(c.Expires, 0); !now.Before(exp) {
 		return Credential{}, fmt.Errorf("%w: credential for disk %q expired at %s: issue a new one", ErrUnauthorized, disk, exp.UTC().Format(time.RFC3339))
 	}
-	return Credential{Disk: c.Disk, Subject: c.Subject, Expires: time.Unix(c.Expires, 0)}, nil
+	return Credential{Disk: c.Disk, Subject: c.Subject, Tenant: c.Tenant, Expires: time.Unix(c.Expires, 0)}, nil
 }

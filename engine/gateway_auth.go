@@ -29,6 +29,14 @@ type admitted struct {
 	body *authorizedBody
 }
 
+// admittedCredential is the credential r was admitted with.
+func admittedCredential(r *http.Request) Credential {
+	if a, ok := r.Context().Value(admittedKey{}).(*admitted); ok {
+		return a.cred
+	}
+	return Credential{}
+}
+
 // IssueCredentialFor issues a credential for disk naming its subject (see
 // AgentSubject), valid for ttl.
 func (g *Gateway) IssueCredentialFor(disk, subject string, ttl time.Duration) (string, error) {

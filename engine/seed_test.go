@@ -42,6 +42,16 @@ func TestSeedDamaged(t *testing.T) {
 	if _, err := ExportSeedFile(context.Background(), src, 64<<10, seed, nil); err != nil {
 		t.Fatal(err)
 	}
+	m, err := HashFile(context.Background(), src, 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonZero := 0
+	for _, h := range m.Hashes {
+		if !h.IsZero() {
+			nonZero++
+		}
+	}
 	b, _ := os.ReadFile(seed)
 	for name, data := range map[string][]byte{
 		"truncated": b[:len(b)/2],
@@ -58,9 +68,17 @@ func TestSeedDamaged(t *testing.T) {
 			if !strings.Contains(err.Error(), "seed") {
 				t.Errorf("error %q does not say it is about the seed file", err)
 			}
-			// The damaged import is not trusted: a sync repairs the target.
-			runSync(t, g.syncOptions(t, src, "s2"))
+			if !strings.Contains(err.Error(), "kept the") {
+				t.Errorf("error %q does not say what the import kept", err)
+			}
+			// The damaged import is not trusted, but its good blocks are
+			// kept: the repairing sync sends only what the seed did not
+			// deliver, then proves the whole target.
+			pr := runSync(t, g.syncOptions(t, src, "s2"))
 			sameContent(t, src, g.diskPath("s2"))
+			if pr.BlocksSent == 0 || pr.SentBytes > int64(len(b))*3/4 {
+				t.Errorf("repairing sync sent %d blocks, %d bytes, for a %d-byte seed of %d non-zero blocks; want only what the import lost", pr.BlocksSent, pr.SentBytes, len(b), nonZero)
+			}
 		})
 	}
 }

@@ -130,12 +130,19 @@ type block struct {
 	comp  []byte // pooled buffer holding the compressed payload
 	err   error
 	done  chan struct{}
+
+	// Set by a sync's process hook (protocol 2).
+	encoded bool // frame is ready to send
+	offer   bool // ask the gateway's content index before sending the data
+	have    bool // the content index holds it: send a copy frame
+	plain   int  // bytes the frame carries before compression (accounting)
 }
 
 // scanner reads, hashes, compares and compresses blocks on several
 // goroutines and hands them back in order. At most window blocks are in
-// flight, each holding one block buffer and one payload buffer, which is
-// what bounds the agent's memory whatever the disk size.
+// flight between the dispatcher and the consumer's release, each holding one
+// block buffer and one payload buffer, which is what bounds the agent's
+// memory whatever the disk size.
 type scanner struct {
 	src      *Source
 	bs       int
@@ -143,14 +150,43 @@ type scanner struct {
 	workers  int
 	window   int
 	pool     chan []byte
+	tokens   chan struct{}
+	// process, when set, runs on a worker after a block has been read,
+	// hashed and decided, in place of the default encoding; it may set the
+	// block's frame (encoded) or leave that to a later stage.
+	process func(b *block, ws *workerState)
+}
+
+// workerState is what one scan worker reuses from block to block.
+type workerState struct {
+	encs    map[zstd.EncoderLevel]*wire.Encoder
+	subs    []uint32
+	old     []uint32
+	zero    []uint32
+	rec     []byte
+	scratch []byte
+	raw     int // whole blocks in a row that did not compress
+}
+
+func (ws *workerState) encoder(l zstd.EncoderLevel) *wire.Encoder {
+	if ws.encs == nil {
+		ws.encs = map[zstd.EncoderLevel]*wire.Encoder{}
+	}
+	e := ws.encs[l]
+	if e == nil {
+		e = wire.NewEncoder(l)
+		ws.encs[l] = e
+	}
+	return e
 }
 
 func newScanner(src *Source, bs int, baseline *Manifest, workers int) *scanner {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	window := max(4, min(4*workers, (96<<20)/(2*bs)))
-	return &scanner{src: src, bs: bs, baseline: baseline, workers: workers, window: window, pool: make(chan []byte, 2*window)}
+	window := max(4, min(512, (32<<20)/(2*bs)))
+	return &scanner{src: src, bs: bs, baseline: baseline, workers: workers, window: window,
+		pool: make(chan []byte, 2*window), tokens: make(chan struct{}, window)}
 }
 
 func (s *scanner) buf() []byte {
@@ -172,8 +208,18 @@ func (s *scanner) put(b []byte) {
 	}
 }
 
-// run scans blocks [from, to) and calls emit for each in order. emit must not
-// keep b's buffers after it returns. A read error stops the scan.
+// release returns a block's buffers and its window slot; the consumer of
+// run calls it once it is done with the block.
+func (s *scanner) release(b *block) {
+	s.put(b.raw)
+	s.put(b.comp)
+	b.raw, b.comp = nil, nil
+	<-s.tokens
+}
+
+// run scans blocks [from, to) and calls emit for each in order; emit owns
+// the block and must release it (at once or later). A read error stops the
+// scan.
 func (s *scanner) run(ctx context.Context, from, to int, emit func(b *block) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -186,6 +232,11 @@ func (s *scanner) run(ctx context.Context, from, to int, emit func(b *block) err
 		defer close(ordered)
 		defer close(jobs)
 		for i := from; i < to; i++ {
+			select {
+			case s.tokens <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
 			off := int64(i) * int64(s.bs)
 			n := int(min(int64(s.bs), size-off))
 			b := &block{idx: i, off: off, done: make(chan struct{})}
@@ -213,16 +264,17 @@ func (s *scanner) run(ctx context.Context, from, to int, emit func(b *block) err
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var enc *wire.Encoder
+			var ws workerState
 			for b := range jobs {
 				if b.err = s.src.ReadBlock(b.off, b.raw); b.err == nil {
 					b.hash = wire.Sum(b.raw)
 					b.what = s.decide(b.idx, b.hash)
-					if b.what == sendBlock && s.baseline != nil {
-						if enc == nil {
-							enc = wire.NewEncoder(zstd.SpeedFastest)
-						}
-						b.frame, b.comp = enc.Encode(uint64(b.off), b.raw, b.hash, s.buf())
+					switch {
+					case s.process != nil:
+						s.process(b, &ws)
+					case b.what == sendBlock && s.baseline != nil:
+						b.frame, b.comp = ws.encoder(zstd.SpeedFastest).Encode(uint64(b.off), b.raw, b.hash, s.buf())
+						b.encoded = true
 					}
 				}
 				close(b.done)
@@ -243,11 +295,9 @@ func (s *scanner) run(ctx context.Context, from, to int, emit func(b *block) err
 		}
 		if b.what == sendBlock && b.hash.IsZero() {
 			b.frame = wire.Frame{Kind: wire.KindZero, Offset: uint64(b.off), Length: uint32(s.blockLen(b.idx))}
+			b.encoded = true
 		}
-		err := emit(b)
-		s.put(b.raw)
-		s.put(b.comp)
-		if err != nil {
+		if err := emit(b); err != nil {
 			return err
 		}
 	}
@@ -301,7 +351,55 @@ func hashPrefix(ctx context.Context, path string, blockSize int, size int64) (*M
 	sc := newScanner(src, blockSize, nil, 0)
 	err = sc.run(ctx, 0, len(m.Hashes), func(b *block) error {
 		m.Hashes[b.idx] = b.hash
+		sc.release(b)
 		return nil
 	})
 	return m, err
+}
+
+// rehashBlocks re-reads the listed blocks of the file at path and stores
+// their hashes in m, on all cores (each goroutine writes distinct entries).
+func rehashBlocks(ctx context.Context, path string, m *Manifest, idxs []int) error {
+	if len(idxs) == 0 {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	workers := min(runtime.GOMAXPROCS(0), len(idxs))
+	next := make(chan int)
+	errc := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, m.BlockSize)
+			for idx := range next {
+				b := buf[:m.BlockLen(idx)]
+				if _, err := f.ReadAt(b, int64(idx)*int64(m.BlockSize)); err != nil {
+					errc <- fmt.Errorf("re-read target at block %d: %w", idx, err)
+					for range next {
+					}
+					return
+				}
+				m.Hashes[idx] = wire.Sum(b)
+			}
+		}()
+	}
+	for _, idx := range idxs {
+		if ctx.Err() != nil {
+			break
+		}
+		next <- idx
+	}
+	close(next)
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		return err
+	}
+	return ctx.Err()
 }

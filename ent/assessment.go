@@ -13,6 +13,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/tenant"
+	"github.com/ferry-migrate/ferry/i18n"
 )
 
 // Assessment is the model entity for the Assessment schema.
@@ -64,6 +65,8 @@ type Assessment struct {
 	SizingNote string `json:"sizing_note,omitempty"`
 	// SeedingNote holds the value of the "seeding_note" field.
 	SeedingNote string `json:"seeding_note,omitempty"`
+	// Findings holds the value of the "findings" field.
+	Findings []i18n.Finding `json:"findings,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the AssessmentQuery when eager-loading is set.
 	Edges        AssessmentEdges `json:"edges"`
@@ -110,7 +113,7 @@ func (*Assessment) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case assessment.FieldReasons, assessment.FieldActions, assessment.FieldMissing:
+		case assessment.FieldReasons, assessment.FieldActions, assessment.FieldMissing, assessment.FieldFindings:
 			values[i] = new([]byte)
 		case assessment.FieldOfflineSeeding:
 			values[i] = new(sql.NullBool)
@@ -281,6 +284,14 @@ func (_m *Assessment) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.SeedingNote = value.String
 			}
+		case assessment.FieldFindings:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field findings", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Findings); err != nil {
+					return fmt.Errorf("unmarshal field findings: %w", err)
+				}
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -392,6 +403,9 @@ func (_m *Assessment) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("seeding_note=")
 	builder.WriteString(_m.SeedingNote)
+	builder.WriteString(", ")
+	builder.WriteString("findings=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Findings))
 	builder.WriteByte(')')
 	return builder.String()
 }

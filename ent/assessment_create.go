@@ -14,6 +14,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/tenant"
+	"github.com/ferry-migrate/ferry/i18n"
 )
 
 // AssessmentCreate is the builder for creating a Assessment entity.
@@ -281,6 +282,12 @@ func (_c *AssessmentCreate) SetNillableSeedingNote(v *string) *AssessmentCreate 
 	if v != nil {
 		_c.SetSeedingNote(*v)
 	}
+	return _c
+}
+
+// SetFindings sets the "findings" field.
+func (_c *AssessmentCreate) SetFindings(v []i18n.Finding) *AssessmentCreate {
+	_c.mutation.SetFindings(v)
 	return _c
 }
 
@@ -585,6 +592,10 @@ func (_c *AssessmentCreate) createSpec() (*Assessment, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.SeedingNote(); ok {
 		_spec.SetField(assessment.FieldSeedingNote, field.TypeString, value)
 		_node.SeedingNote = value
+	}
+	if value, ok := _c.mutation.Findings(); ok {
+		_spec.SetField(assessment.FieldFindings, field.TypeJSON, value)
+		_node.Findings = value
 	}
 	if nodes := _c.mutation.TenantIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -969,6 +980,24 @@ func (u *AssessmentUpsert) SetSeedingNote(v string) *AssessmentUpsert {
 // UpdateSeedingNote sets the "seeding_note" field to the value that was provided on create.
 func (u *AssessmentUpsert) UpdateSeedingNote() *AssessmentUpsert {
 	u.SetExcluded(assessment.FieldSeedingNote)
+	return u
+}
+
+// SetFindings sets the "findings" field.
+func (u *AssessmentUpsert) SetFindings(v []i18n.Finding) *AssessmentUpsert {
+	u.Set(assessment.FieldFindings, v)
+	return u
+}
+
+// UpdateFindings sets the "findings" field to the value that was provided on create.
+func (u *AssessmentUpsert) UpdateFindings() *AssessmentUpsert {
+	u.SetExcluded(assessment.FieldFindings)
+	return u
+}
+
+// ClearFindings clears the value of the "findings" field.
+func (u *AssessmentUpsert) ClearFindings() *AssessmentUpsert {
+	u.SetNull(assessment.FieldFindings)
 	return u
 }
 
@@ -1367,6 +1396,27 @@ func (u *AssessmentUpsertOne) SetSeedingNote(v string) *AssessmentUpsertOne {
 func (u *AssessmentUpsertOne) UpdateSeedingNote() *AssessmentUpsertOne {
 	return u.Update(func(s *AssessmentUpsert) {
 		s.UpdateSeedingNote()
+	})
+}
+
+// SetFindings sets the "findings" field.
+func (u *AssessmentUpsertOne) SetFindings(v []i18n.Finding) *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.SetFindings(v)
+	})
+}
+
+// UpdateFindings sets the "findings" field to the value that was provided on create.
+func (u *AssessmentUpsertOne) UpdateFindings() *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.UpdateFindings()
+	})
+}
+
+// ClearFindings clears the value of the "findings" field.
+func (u *AssessmentUpsertOne) ClearFindings() *AssessmentUpsertOne {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.ClearFindings()
 	})
 }
 
@@ -1931,6 +1981,27 @@ func (u *AssessmentUpsertBulk) SetSeedingNote(v string) *AssessmentUpsertBulk {
 func (u *AssessmentUpsertBulk) UpdateSeedingNote() *AssessmentUpsertBulk {
 	return u.Update(func(s *AssessmentUpsert) {
 		s.UpdateSeedingNote()
+	})
+}
+
+// SetFindings sets the "findings" field.
+func (u *AssessmentUpsertBulk) SetFindings(v []i18n.Finding) *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.SetFindings(v)
+	})
+}
+
+// UpdateFindings sets the "findings" field to the value that was provided on create.
+func (u *AssessmentUpsertBulk) UpdateFindings() *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.UpdateFindings()
+	})
+}
+
+// ClearFindings clears the value of the "findings" field.
+func (u *AssessmentUpsertBulk) ClearFindings() *AssessmentUpsertBulk {
+	return u.Update(func(s *AssessmentUpsert) {
+		s.ClearFindings()
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/predicate"
+	"github.com/ferry-migrate/ferry/i18n"
 )
 
 // AssessmentUpdate is the builder for updating Assessment entities.
@@ -364,6 +365,24 @@ func (_u *AssessmentUpdate) SetNillableSeedingNote(v *string) *AssessmentUpdate 
 	return _u
 }
 
+// SetFindings sets the "findings" field.
+func (_u *AssessmentUpdate) SetFindings(v []i18n.Finding) *AssessmentUpdate {
+	_u.mutation.SetFindings(v)
+	return _u
+}
+
+// AppendFindings appends value to the "findings" field.
+func (_u *AssessmentUpdate) AppendFindings(v []i18n.Finding) *AssessmentUpdate {
+	_u.mutation.AppendFindings(v)
+	return _u
+}
+
+// ClearFindings clears the value of the "findings" field.
+func (_u *AssessmentUpdate) ClearFindings() *AssessmentUpdate {
+	_u.mutation.ClearFindings()
+	return _u
+}
+
 // SetHost sets the "host" edge to the Host entity.
 func (_u *AssessmentUpdate) SetHost(v *Host) *AssessmentUpdate {
 	return _u.SetHostID(v.ID)
@@ -562,6 +581,17 @@ func (_u *AssessmentUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	}
 	if value, ok := _u.mutation.SeedingNote(); ok {
 		_spec.SetField(assessment.FieldSeedingNote, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Findings(); ok {
+		_spec.SetField(assessment.FieldFindings, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedFindings(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, assessment.FieldFindings, value)
+		})
+	}
+	if _u.mutation.FindingsCleared() {
+		_spec.ClearField(assessment.FieldFindings, field.TypeJSON)
 	}
 	if _u.mutation.HostCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -947,6 +977,24 @@ func (_u *AssessmentUpdateOne) SetNillableSeedingNote(v *string) *AssessmentUpda
 	return _u
 }
 
+// SetFindings sets the "findings" field.
+func (_u *AssessmentUpdateOne) SetFindings(v []i18n.Finding) *AssessmentUpdateOne {
+	_u.mutation.SetFindings(v)
+	return _u
+}
+
+// AppendFindings appends value to the "findings" field.
+func (_u *AssessmentUpdateOne) AppendFindings(v []i18n.Finding) *AssessmentUpdateOne {
+	_u.mutation.AppendFindings(v)
+	return _u
+}
+
+// ClearFindings clears the value of the "findings" field.
+func (_u *AssessmentUpdateOne) ClearFindings() *AssessmentUpdateOne {
+	_u.mutation.ClearFindings()
+	return _u
+}
+
 // SetHost sets the "host" edge to the Host entity.
 func (_u *AssessmentUpdateOne) SetHost(v *Host) *AssessmentUpdateOne {
 	return _u.SetHostID(v.ID)
@@ -1175,6 +1223,17 @@ func (_u *AssessmentUpdateOne) sqlSave(ctx context.Context) (_node *Assessment, 
 	}
 	if value, ok := _u.mutation.SeedingNote(); ok {
 		_spec.SetField(assessment.FieldSeedingNote, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Findings(); ok {
+		_spec.SetField(assessment.FieldFindings, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedFindings(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, assessment.FieldFindings, value)
+		})
+	}
+	if _u.mutation.FindingsCleared() {
+		_spec.ClearField(assessment.FieldFindings, field.TypeJSON)
 	}
 	if _u.mutation.HostCleared() {
 		edge := &sqlgraph.EdgeSpec{

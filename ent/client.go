@@ -18,11 +18,13 @@ import (
 	"github.com/ferry-migrate/ferry/ent/agent"
 	"github.com/ferry-migrate/ferry/ent/apitoken"
 	"github.com/ferry-migrate/ferry/ent/application"
+	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/audithead"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/connection"
+	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
@@ -31,6 +33,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/networkinterface"
 	"github.com/ferry-migrate/ferry/ent/plan"
+	"github.com/ferry-migrate/ferry/ent/pricecatalog"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
 	"github.com/ferry-migrate/ferry/ent/session"
@@ -54,6 +57,8 @@ type Client struct {
 	Agent *AgentClient
 	// Application is the client for interacting with the Application builders.
 	Application *ApplicationClient
+	// ApplicationSuggestion is the client for interacting with the ApplicationSuggestion builders.
+	ApplicationSuggestion *ApplicationSuggestionClient
 	// Assessment is the client for interacting with the Assessment builders.
 	Assessment *AssessmentClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
@@ -64,6 +69,8 @@ type Client struct {
 	CloudAccount *CloudAccountClient
 	// Connection is the client for interacting with the Connection builders.
 	Connection *ConnectionClient
+	// DiscoverySource is the client for interacting with the DiscoverySource builders.
+	DiscoverySource *DiscoverySourceClient
 	// Disk is the client for interacting with the Disk builders.
 	Disk *DiskClient
 	// Host is the client for interacting with the Host builders.
@@ -80,6 +87,8 @@ type Client struct {
 	NetworkInterface *NetworkInterfaceClient
 	// Plan is the client for interacting with the Plan builders.
 	Plan *PlanClient
+	// PriceCatalog is the client for interacting with the PriceCatalog builders.
+	PriceCatalog *PriceCatalogClient
 	// RecoveryPoint is the client for interacting with the RecoveryPoint builders.
 	RecoveryPoint *RecoveryPointClient
 	// RegistrationToken is the client for interacting with the RegistrationToken builders.
@@ -110,11 +119,13 @@ func (c *Client) init() {
 	c.APIToken = NewAPITokenClient(c.config)
 	c.Agent = NewAgentClient(c.config)
 	c.Application = NewApplicationClient(c.config)
+	c.ApplicationSuggestion = NewApplicationSuggestionClient(c.config)
 	c.Assessment = NewAssessmentClient(c.config)
 	c.AuditEvent = NewAuditEventClient(c.config)
 	c.AuditHead = NewAuditHeadClient(c.config)
 	c.CloudAccount = NewCloudAccountClient(c.config)
 	c.Connection = NewConnectionClient(c.config)
+	c.DiscoverySource = NewDiscoverySourceClient(c.config)
 	c.Disk = NewDiskClient(c.config)
 	c.Host = NewHostClient(c.config)
 	c.ImportRun = NewImportRunClient(c.config)
@@ -123,6 +134,7 @@ func (c *Client) init() {
 	c.Migration = NewMigrationClient(c.config)
 	c.NetworkInterface = NewNetworkInterfaceClient(c.config)
 	c.Plan = NewPlanClient(c.config)
+	c.PriceCatalog = NewPriceCatalogClient(c.config)
 	c.RecoveryPoint = NewRecoveryPointClient(c.config)
 	c.RegistrationToken = NewRegistrationTokenClient(c.config)
 	c.Session = NewSessionClient(c.config)
@@ -221,32 +233,35 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	cfg := c.config
 	cfg.driver = tx
 	return &Tx{
-		ctx:                 ctx,
-		config:              cfg,
-		APIToken:            NewAPITokenClient(cfg),
-		Agent:               NewAgentClient(cfg),
-		Application:         NewApplicationClient(cfg),
-		Assessment:          NewAssessmentClient(cfg),
-		AuditEvent:          NewAuditEventClient(cfg),
-		AuditHead:           NewAuditHeadClient(cfg),
-		CloudAccount:        NewCloudAccountClient(cfg),
-		Connection:          NewConnectionClient(cfg),
-		Disk:                NewDiskClient(cfg),
-		Host:                NewHostClient(cfg),
-		ImportRun:           NewImportRunClient(cfg),
-		Launch:              NewLaunchClient(cfg),
-		MarketplaceInstance: NewMarketplaceInstanceClient(cfg),
-		Migration:           NewMigrationClient(cfg),
-		NetworkInterface:    NewNetworkInterfaceClient(cfg),
-		Plan:                NewPlanClient(cfg),
-		RecoveryPoint:       NewRecoveryPointClient(cfg),
-		RegistrationToken:   NewRegistrationTokenClient(cfg),
-		Session:             NewSessionClient(cfg),
-		Software:            NewSoftwareClient(cfg),
-		Tenant:              NewTenantClient(cfg),
-		User:                NewUserClient(cfg),
-		Wave:                NewWaveClient(cfg),
-		WaveMember:          NewWaveMemberClient(cfg),
+		ctx:                   ctx,
+		config:                cfg,
+		APIToken:              NewAPITokenClient(cfg),
+		Agent:                 NewAgentClient(cfg),
+		Application:           NewApplicationClient(cfg),
+		ApplicationSuggestion: NewApplicationSuggestionClient(cfg),
+		Assessment:            NewAssessmentClient(cfg),
+		AuditEvent:            NewAuditEventClient(cfg),
+		AuditHead:             NewAuditHeadClient(cfg),
+		CloudAccount:          NewCloudAccountClient(cfg),
+		Connection:            NewConnectionClient(cfg),
+		DiscoverySource:       NewDiscoverySourceClient(cfg),
+		Disk:                  NewDiskClient(cfg),
+		Host:                  NewHostClient(cfg),
+		ImportRun:             NewImportRunClient(cfg),
+		Launch:                NewLaunchClient(cfg),
+		MarketplaceInstance:   NewMarketplaceInstanceClient(cfg),
+		Migration:             NewMigrationClient(cfg),
+		NetworkInterface:      NewNetworkInterfaceClient(cfg),
+		Plan:                  NewPlanClient(cfg),
+		PriceCatalog:          NewPriceCatalogClient(cfg),
+		RecoveryPoint:         NewRecoveryPointClient(cfg),
+		RegistrationToken:     NewRegistrationTokenClient(cfg),
+		Session:               NewSessionClient(cfg),
+		Software:              NewSoftwareClient(cfg),
+		Tenant:                NewTenantClient(cfg),
+		User:                  NewUserClient(cfg),
+		Wave:                  NewWaveClient(cfg),
+		WaveMember:            NewWaveMemberClient(cfg),
 	}, nil
 }
 
@@ -264,32 +279,35 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	cfg := c.config
 	cfg.driver = &txDriver{tx: tx, drv: c.driver}
 	return &Tx{
-		ctx:                 ctx,
-		config:              cfg,
-		APIToken:            NewAPITokenClient(cfg),
-		Agent:               NewAgentClient(cfg),
-		Application:         NewApplicationClient(cfg),
-		Assessment:          NewAssessmentClient(cfg),
-		AuditEvent:          NewAuditEventClient(cfg),
-		AuditHead:           NewAuditHeadClient(cfg),
-		CloudAccount:        NewCloudAccountClient(cfg),
-		Connection:          NewConnectionClient(cfg),
-		Disk:                NewDiskClient(cfg),
-		Host:                NewHostClient(cfg),
-		ImportRun:           NewImportRunClient(cfg),
-		Launch:              NewLaunchClient(cfg),
-		MarketplaceInstance: NewMarketplaceInstanceClient(cfg),
-		Migration:           NewMigrationClient(cfg),
-		NetworkInterface:    NewNetworkInterfaceClient(cfg),
-		Plan:                NewPlanClient(cfg),
-		RecoveryPoint:       NewRecoveryPointClient(cfg),
-		RegistrationToken:   NewRegistrationTokenClient(cfg),
-		Session:             NewSessionClient(cfg),
-		Software:            NewSoftwareClient(cfg),
-		Tenant:              NewTenantClient(cfg),
-		User:                NewUserClient(cfg),
-		Wave:                NewWaveClient(cfg),
-		WaveMember:          NewWaveMemberClient(cfg),
+		ctx:                   ctx,
+		config:                cfg,
+		APIToken:              NewAPITokenClient(cfg),
+		Agent:                 NewAgentClient(cfg),
+		Application:           NewApplicationClient(cfg),
+		ApplicationSuggestion: NewApplicationSuggestionClient(cfg),
+		Assessment:            NewAssessmentClient(cfg),
+		AuditEvent:            NewAuditEventClient(cfg),
+		AuditHead:             NewAuditHeadClient(cfg),
+		CloudAccount:          NewCloudAccountClient(cfg),
+		Connection:            NewConnectionClient(cfg),
+		DiscoverySource:       NewDiscoverySourceClient(cfg),
+		Disk:                  NewDiskClient(cfg),
+		Host:                  NewHostClient(cfg),
+		ImportRun:             NewImportRunClient(cfg),
+		Launch:                NewLaunchClient(cfg),
+		MarketplaceInstance:   NewMarketplaceInstanceClient(cfg),
+		Migration:             NewMigrationClient(cfg),
+		NetworkInterface:      NewNetworkInterfaceClient(cfg),
+		Plan:                  NewPlanClient(cfg),
+		PriceCatalog:          NewPriceCatalogClient(cfg),
+		RecoveryPoint:         NewRecoveryPointClient(cfg),
+		RegistrationToken:     NewRegistrationTokenClient(cfg),
+		Session:               NewSessionClient(cfg),
+		Software:              NewSoftwareClient(cfg),
+		Tenant:                NewTenantClient(cfg),
+		User:                  NewUserClient(cfg),
+		Wave:                  NewWaveClient(cfg),
+		WaveMember:            NewWaveMemberClient(cfg),
 	}, nil
 }
 
@@ -319,11 +337,12 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.APIToken, c.Agent, c.Application, c.Assessment, c.AuditEvent, c.AuditHead,
-		c.CloudAccount, c.Connection, c.Disk, c.Host, c.ImportRun, c.Launch,
-		c.MarketplaceInstance, c.Migration, c.NetworkInterface, c.Plan,
-		c.RecoveryPoint, c.RegistrationToken, c.Session, c.Software, c.Tenant, c.User,
-		c.Wave, c.WaveMember,
+		c.APIToken, c.Agent, c.Application, c.ApplicationSuggestion, c.Assessment,
+		c.AuditEvent, c.AuditHead, c.CloudAccount, c.Connection, c.DiscoverySource,
+		c.Disk, c.Host, c.ImportRun, c.Launch, c.MarketplaceInstance, c.Migration,
+		c.NetworkInterface, c.Plan, c.PriceCatalog, c.RecoveryPoint,
+		c.RegistrationToken, c.Session, c.Software, c.Tenant, c.User, c.Wave,
+		c.WaveMember,
 	} {
 		n.Use(hooks...)
 	}
@@ -333,11 +352,12 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.APIToken, c.Agent, c.Application, c.Assessment, c.AuditEvent, c.AuditHead,
-		c.CloudAccount, c.Connection, c.Disk, c.Host, c.ImportRun, c.Launch,
-		c.MarketplaceInstance, c.Migration, c.NetworkInterface, c.Plan,
-		c.RecoveryPoint, c.RegistrationToken, c.Session, c.Software, c.Tenant, c.User,
-		c.Wave, c.WaveMember,
+		c.APIToken, c.Agent, c.Application, c.ApplicationSuggestion, c.Assessment,
+		c.AuditEvent, c.AuditHead, c.CloudAccount, c.Connection, c.DiscoverySource,
+		c.Disk, c.Host, c.ImportRun, c.Launch, c.MarketplaceInstance, c.Migration,
+		c.NetworkInterface, c.Plan, c.PriceCatalog, c.RecoveryPoint,
+		c.RegistrationToken, c.Session, c.Software, c.Tenant, c.User, c.Wave,
+		c.WaveMember,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -352,6 +372,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Agent.mutate(ctx, m)
 	case *ApplicationMutation:
 		return c.Application.mutate(ctx, m)
+	case *ApplicationSuggestionMutation:
+		return c.ApplicationSuggestion.mutate(ctx, m)
 	case *AssessmentMutation:
 		return c.Assessment.mutate(ctx, m)
 	case *AuditEventMutation:
@@ -362,6 +384,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.CloudAccount.mutate(ctx, m)
 	case *ConnectionMutation:
 		return c.Connection.mutate(ctx, m)
+	case *DiscoverySourceMutation:
+		return c.DiscoverySource.mutate(ctx, m)
 	case *DiskMutation:
 		return c.Disk.mutate(ctx, m)
 	case *HostMutation:
@@ -378,6 +402,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.NetworkInterface.mutate(ctx, m)
 	case *PlanMutation:
 		return c.Plan.mutate(ctx, m)
+	case *PriceCatalogMutation:
+		return c.PriceCatalog.mutate(ctx, m)
 	case *RecoveryPointMutation:
 		return c.RecoveryPoint.mutate(ctx, m)
 	case *RegistrationTokenMutation:
@@ -913,6 +939,157 @@ func (c *ApplicationClient) mutate(ctx context.Context, m *ApplicationMutation) 
 		return (&ApplicationDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Application mutation op: %q", m.Op())
+	}
+}
+
+// ApplicationSuggestionClient is a client for the ApplicationSuggestion schema.
+type ApplicationSuggestionClient struct {
+	config
+}
+
+// NewApplicationSuggestionClient returns a client for the ApplicationSuggestion from the given config.
+func NewApplicationSuggestionClient(c config) *ApplicationSuggestionClient {
+	return &ApplicationSuggestionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `applicationsuggestion.Hooks(f(g(h())))`.
+func (c *ApplicationSuggestionClient) Use(hooks ...Hook) {
+	c.hooks.ApplicationSuggestion = append(c.hooks.ApplicationSuggestion, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `applicationsuggestion.Intercept(f(g(h())))`.
+func (c *ApplicationSuggestionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ApplicationSuggestion = append(c.inters.ApplicationSuggestion, interceptors...)
+}
+
+// Create returns a builder for creating a ApplicationSuggestion entity.
+func (c *ApplicationSuggestionClient) Create() *ApplicationSuggestionCreate {
+	mutation := newApplicationSuggestionMutation(c.config, OpCreate)
+	return &ApplicationSuggestionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ApplicationSuggestion entities.
+func (c *ApplicationSuggestionClient) CreateBulk(builders ...*ApplicationSuggestionCreate) *ApplicationSuggestionCreateBulk {
+	return &ApplicationSuggestionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ApplicationSuggestionClient) MapCreateBulk(slice any, setFunc func(*ApplicationSuggestionCreate, int)) *ApplicationSuggestionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ApplicationSuggestionCreateBulk{err: fmt.Errorf("calling to ApplicationSuggestionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ApplicationSuggestionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ApplicationSuggestionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ApplicationSuggestion.
+func (c *ApplicationSuggestionClient) Update() *ApplicationSuggestionUpdate {
+	mutation := newApplicationSuggestionMutation(c.config, OpUpdate)
+	return &ApplicationSuggestionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ApplicationSuggestionClient) UpdateOne(_m *ApplicationSuggestion) *ApplicationSuggestionUpdateOne {
+	mutation := newApplicationSuggestionMutation(c.config, OpUpdateOne, withApplicationSuggestion(_m))
+	return &ApplicationSuggestionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ApplicationSuggestionClient) UpdateOneID(id int) *ApplicationSuggestionUpdateOne {
+	mutation := newApplicationSuggestionMutation(c.config, OpUpdateOne, withApplicationSuggestionID(id))
+	return &ApplicationSuggestionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ApplicationSuggestion.
+func (c *ApplicationSuggestionClient) Delete() *ApplicationSuggestionDelete {
+	mutation := newApplicationSuggestionMutation(c.config, OpDelete)
+	return &ApplicationSuggestionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ApplicationSuggestionClient) DeleteOne(_m *ApplicationSuggestion) *ApplicationSuggestionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ApplicationSuggestionClient) DeleteOneID(id int) *ApplicationSuggestionDeleteOne {
+	builder := c.Delete().Where(applicationsuggestion.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ApplicationSuggestionDeleteOne{builder}
+}
+
+// Query returns a query builder for ApplicationSuggestion.
+func (c *ApplicationSuggestionClient) Query() *ApplicationSuggestionQuery {
+	return &ApplicationSuggestionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeApplicationSuggestion},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ApplicationSuggestion entity by its id.
+func (c *ApplicationSuggestionClient) Get(ctx context.Context, id int) (*ApplicationSuggestion, error) {
+	return c.Query().Where(applicationsuggestion.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ApplicationSuggestionClient) GetX(ctx context.Context, id int) *ApplicationSuggestion {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryTenant queries the tenant edge of a ApplicationSuggestion.
+func (c *ApplicationSuggestionClient) QueryTenant(_m *ApplicationSuggestion) *TenantQuery {
+	query := (&TenantClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(applicationsuggestion.Table, applicationsuggestion.FieldID, id),
+			sqlgraph.To(tenant.Table, tenant.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, applicationsuggestion.TenantTable, applicationsuggestion.TenantColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ApplicationSuggestionClient) Hooks() []Hook {
+	hooks := c.hooks.ApplicationSuggestion
+	return append(hooks[:len(hooks):len(hooks)], applicationsuggestion.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ApplicationSuggestionClient) Interceptors() []Interceptor {
+	inters := c.inters.ApplicationSuggestion
+	return append(inters[:len(inters):len(inters)], applicationsuggestion.Interceptors[:]...)
+}
+
+func (c *ApplicationSuggestionClient) mutate(ctx context.Context, m *ApplicationSuggestionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ApplicationSuggestionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ApplicationSuggestionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ApplicationSuggestionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ApplicationSuggestionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ApplicationSuggestion mutation op: %q", m.Op())
 	}
 }
 
@@ -1714,6 +1891,157 @@ func (c *ConnectionClient) mutate(ctx context.Context, m *ConnectionMutation) (V
 		return (&ConnectionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Connection mutation op: %q", m.Op())
+	}
+}
+
+// DiscoverySourceClient is a client for the DiscoverySource schema.
+type DiscoverySourceClient struct {
+	config
+}
+
+// NewDiscoverySourceClient returns a client for the DiscoverySource from the given config.
+func NewDiscoverySourceClient(c config) *DiscoverySourceClient {
+	return &DiscoverySourceClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `discoverysource.Hooks(f(g(h())))`.
+func (c *DiscoverySourceClient) Use(hooks ...Hook) {
+	c.hooks.DiscoverySource = append(c.hooks.DiscoverySource, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `discoverysource.Intercept(f(g(h())))`.
+func (c *DiscoverySourceClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DiscoverySource = append(c.inters.DiscoverySource, interceptors...)
+}
+
+// Create returns a builder for creating a DiscoverySource entity.
+func (c *DiscoverySourceClient) Create() *DiscoverySourceCreate {
+	mutation := newDiscoverySourceMutation(c.config, OpCreate)
+	return &DiscoverySourceCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DiscoverySource entities.
+func (c *DiscoverySourceClient) CreateBulk(builders ...*DiscoverySourceCreate) *DiscoverySourceCreateBulk {
+	return &DiscoverySourceCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DiscoverySourceClient) MapCreateBulk(slice any, setFunc func(*DiscoverySourceCreate, int)) *DiscoverySourceCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DiscoverySourceCreateBulk{err: fmt.Errorf("calling to DiscoverySourceClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DiscoverySourceCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DiscoverySourceCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DiscoverySource.
+func (c *DiscoverySourceClient) Update() *DiscoverySourceUpdate {
+	mutation := newDiscoverySourceMutation(c.config, OpUpdate)
+	return &DiscoverySourceUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DiscoverySourceClient) UpdateOne(_m *DiscoverySource) *DiscoverySourceUpdateOne {
+	mutation := newDiscoverySourceMutation(c.config, OpUpdateOne, withDiscoverySource(_m))
+	return &DiscoverySourceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DiscoverySourceClient) UpdateOneID(id int) *DiscoverySourceUpdateOne {
+	mutation := newDiscoverySourceMutation(c.config, OpUpdateOne, withDiscoverySourceID(id))
+	return &DiscoverySourceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DiscoverySource.
+func (c *DiscoverySourceClient) Delete() *DiscoverySourceDelete {
+	mutation := newDiscoverySourceMutation(c.config, OpDelete)
+	return &DiscoverySourceDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DiscoverySourceClient) DeleteOne(_m *DiscoverySource) *DiscoverySourceDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DiscoverySourceClient) DeleteOneID(id int) *DiscoverySourceDeleteOne {
+	builder := c.Delete().Where(discoverysource.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DiscoverySourceDeleteOne{builder}
+}
+
+// Query returns a query builder for DiscoverySource.
+func (c *DiscoverySourceClient) Query() *DiscoverySourceQuery {
+	return &DiscoverySourceQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDiscoverySource},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DiscoverySource entity by its id.
+func (c *DiscoverySourceClient) Get(ctx context.Context, id int) (*DiscoverySource, error) {
+	return c.Query().Where(discoverysource.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DiscoverySourceClient) GetX(ctx context.Context, id int) *DiscoverySource {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryTenant queries the tenant edge of a DiscoverySource.
+func (c *DiscoverySourceClient) QueryTenant(_m *DiscoverySource) *TenantQuery {
+	query := (&TenantClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(discoverysource.Table, discoverysource.FieldID, id),
+			sqlgraph.To(tenant.Table, tenant.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, discoverysource.TenantTable, discoverysource.TenantColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *DiscoverySourceClient) Hooks() []Hook {
+	hooks := c.hooks.DiscoverySource
+	return append(hooks[:len(hooks):len(hooks)], discoverysource.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *DiscoverySourceClient) Interceptors() []Interceptor {
+	inters := c.inters.DiscoverySource
+	return append(inters[:len(inters):len(inters)], discoverysource.Interceptors[:]...)
+}
+
+func (c *DiscoverySourceClient) mutate(ctx context.Context, m *DiscoverySourceMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DiscoverySourceCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DiscoverySourceUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DiscoverySourceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DiscoverySourceDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown DiscoverySource mutation op: %q", m.Op())
 	}
 }
 
@@ -3227,6 +3555,157 @@ func (c *PlanClient) mutate(ctx context.Context, m *PlanMutation) (Value, error)
 	}
 }
 
+// PriceCatalogClient is a client for the PriceCatalog schema.
+type PriceCatalogClient struct {
+	config
+}
+
+// NewPriceCatalogClient returns a client for the PriceCatalog from the given config.
+func NewPriceCatalogClient(c config) *PriceCatalogClient {
+	return &PriceCatalogClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `pricecatalog.Hooks(f(g(h())))`.
+func (c *PriceCatalogClient) Use(hooks ...Hook) {
+	c.hooks.PriceCatalog = append(c.hooks.PriceCatalog, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `pricecatalog.Intercept(f(g(h())))`.
+func (c *PriceCatalogClient) Intercept(interceptors ...Interceptor) {
+	c.inters.PriceCatalog = append(c.inters.PriceCatalog, interceptors...)
+}
+
+// Create returns a builder for creating a PriceCatalog entity.
+func (c *PriceCatalogClient) Create() *PriceCatalogCreate {
+	mutation := newPriceCatalogMutation(c.config, OpCreate)
+	return &PriceCatalogCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of PriceCatalog entities.
+func (c *PriceCatalogClient) CreateBulk(builders ...*PriceCatalogCreate) *PriceCatalogCreateBulk {
+	return &PriceCatalogCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *PriceCatalogClient) MapCreateBulk(slice any, setFunc func(*PriceCatalogCreate, int)) *PriceCatalogCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &PriceCatalogCreateBulk{err: fmt.Errorf("calling to PriceCatalogClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*PriceCatalogCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &PriceCatalogCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for PriceCatalog.
+func (c *PriceCatalogClient) Update() *PriceCatalogUpdate {
+	mutation := newPriceCatalogMutation(c.config, OpUpdate)
+	return &PriceCatalogUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *PriceCatalogClient) UpdateOne(_m *PriceCatalog) *PriceCatalogUpdateOne {
+	mutation := newPriceCatalogMutation(c.config, OpUpdateOne, withPriceCatalog(_m))
+	return &PriceCatalogUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *PriceCatalogClient) UpdateOneID(id int) *PriceCatalogUpdateOne {
+	mutation := newPriceCatalogMutation(c.config, OpUpdateOne, withPriceCatalogID(id))
+	return &PriceCatalogUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for PriceCatalog.
+func (c *PriceCatalogClient) Delete() *PriceCatalogDelete {
+	mutation := newPriceCatalogMutation(c.config, OpDelete)
+	return &PriceCatalogDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *PriceCatalogClient) DeleteOne(_m *PriceCatalog) *PriceCatalogDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *PriceCatalogClient) DeleteOneID(id int) *PriceCatalogDeleteOne {
+	builder := c.Delete().Where(pricecatalog.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &PriceCatalogDeleteOne{builder}
+}
+
+// Query returns a query builder for PriceCatalog.
+func (c *PriceCatalogClient) Query() *PriceCatalogQuery {
+	return &PriceCatalogQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypePriceCatalog},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a PriceCatalog entity by its id.
+func (c *PriceCatalogClient) Get(ctx context.Context, id int) (*PriceCatalog, error) {
+	return c.Query().Where(pricecatalog.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *PriceCatalogClient) GetX(ctx context.Context, id int) *PriceCatalog {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryTenant queries the tenant edge of a PriceCatalog.
+func (c *PriceCatalogClient) QueryTenant(_m *PriceCatalog) *TenantQuery {
+	query := (&TenantClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(pricecatalog.Table, pricecatalog.FieldID, id),
+			sqlgraph.To(tenant.Table, tenant.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, pricecatalog.TenantTable, pricecatalog.TenantColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *PriceCatalogClient) Hooks() []Hook {
+	hooks := c.hooks.PriceCatalog
+	return append(hooks[:len(hooks):len(hooks)], pricecatalog.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *PriceCatalogClient) Interceptors() []Interceptor {
+	inters := c.inters.PriceCatalog
+	return append(inters[:len(inters):len(inters)], pricecatalog.Interceptors[:]...)
+}
+
+func (c *PriceCatalogClient) mutate(ctx context.Context, m *PriceCatalogMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&PriceCatalogCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&PriceCatalogUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&PriceCatalogUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&PriceCatalogDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown PriceCatalog mutation op: %q", m.Op())
+	}
+}
+
 // RecoveryPointClient is a client for the RecoveryPoint schema.
 type RecoveryPointClient struct {
 	config
@@ -4598,16 +5077,18 @@ func (c *WaveMemberClient) mutate(ctx context.Context, m *WaveMemberMutation) (V
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIToken, Agent, Application, Assessment, AuditEvent, AuditHead, CloudAccount,
-		Connection, Disk, Host, ImportRun, Launch, MarketplaceInstance, Migration,
-		NetworkInterface, Plan, RecoveryPoint, RegistrationToken, Session, Software,
-		Tenant, User, Wave, WaveMember []ent.Hook
+		APIToken, Agent, Application, ApplicationSuggestion, Assessment, AuditEvent,
+		AuditHead, CloudAccount, Connection, DiscoverySource, Disk, Host, ImportRun,
+		Launch, MarketplaceInstance, Migration, NetworkInterface, Plan, PriceCatalog,
+		RecoveryPoint, RegistrationToken, Session, Software, Tenant, User, Wave,
+		WaveMember []ent.Hook
 	}
 	inters struct {
-		APIToken, Agent, Application, Assessment, AuditEvent, AuditHead, CloudAccount,
-		Connection, Disk, Host, ImportRun, Launch, MarketplaceInstance, Migration,
-		NetworkInterface, Plan, RecoveryPoint, RegistrationToken, Session, Software,
-		Tenant, User, Wave, WaveMember []ent.Interceptor
+		APIToken, Agent, Application, ApplicationSuggestion, Assessment, AuditEvent,
+		AuditHead, CloudAccount, Connection, DiscoverySource, Disk, Host, ImportRun,
+		Launch, MarketplaceInstance, Migration, NetworkInterface, Plan, PriceCatalog,
+		RecoveryPoint, RegistrationToken, Session, Software, Tenant, User, Wave,
+		WaveMember []ent.Interceptor
 	}
 )
 

@@ -15,11 +15,13 @@ import (
 	"github.com/ferry-migrate/ferry/ent/agent"
 	"github.com/ferry-migrate/ferry/ent/apitoken"
 	"github.com/ferry-migrate/ferry/ent/application"
+	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/audithead"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/connection"
+	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
@@ -28,6 +30,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/networkinterface"
 	"github.com/ferry-migrate/ferry/ent/plan"
+	"github.com/ferry-migrate/ferry/ent/pricecatalog"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
 	"github.com/ferry-migrate/ferry/ent/session"
@@ -96,30 +99,33 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			apitoken.Table:            apitoken.ValidColumn,
-			agent.Table:               agent.ValidColumn,
-			application.Table:         application.ValidColumn,
-			assessment.Table:          assessment.ValidColumn,
-			auditevent.Table:          auditevent.ValidColumn,
-			audithead.Table:           audithead.ValidColumn,
-			cloudaccount.Table:        cloudaccount.ValidColumn,
-			connection.Table:          connection.ValidColumn,
-			disk.Table:                disk.ValidColumn,
-			host.Table:                host.ValidColumn,
-			importrun.Table:           importrun.ValidColumn,
-			launch.Table:              launch.ValidColumn,
-			marketplaceinstance.Table: marketplaceinstance.ValidColumn,
-			migration.Table:           migration.ValidColumn,
-			networkinterface.Table:    networkinterface.ValidColumn,
-			plan.Table:                plan.ValidColumn,
-			recoverypoint.Table:       recoverypoint.ValidColumn,
-			registrationtoken.Table:   registrationtoken.ValidColumn,
-			session.Table:             session.ValidColumn,
-			software.Table:            software.ValidColumn,
-			tenant.Table:              tenant.ValidColumn,
-			user.Table:                user.ValidColumn,
-			wave.Table:                wave.ValidColumn,
-			wavemember.Table:          wavemember.ValidColumn,
+			apitoken.Table:              apitoken.ValidColumn,
+			agent.Table:                 agent.ValidColumn,
+			application.Table:           application.ValidColumn,
+			applicationsuggestion.Table: applicationsuggestion.ValidColumn,
+			assessment.Table:            assessment.ValidColumn,
+			auditevent.Table:            auditevent.ValidColumn,
+			audithead.Table:             audithead.ValidColumn,
+			cloudaccount.Table:          cloudaccount.ValidColumn,
+			connection.Table:            connection.ValidColumn,
+			discoverysource.Table:       discoverysource.ValidColumn,
+			disk.Table:                  disk.ValidColumn,
+			host.Table:                  host.ValidColumn,
+			importrun.Table:             importrun.ValidColumn,
+			launch.Table:                launch.ValidColumn,
+			marketplaceinstance.Table:   marketplaceinstance.ValidColumn,
+			migration.Table:             migration.ValidColumn,
+			networkinterface.Table:      networkinterface.ValidColumn,
+			plan.Table:                  plan.ValidColumn,
+			pricecatalog.Table:          pricecatalog.ValidColumn,
+			recoverypoint.Table:         recoverypoint.ValidColumn,
+			registrationtoken.Table:     registrationtoken.ValidColumn,
+			session.Table:               session.ValidColumn,
+			software.Table:              software.ValidColumn,
+			tenant.Table:                tenant.ValidColumn,
+			user.Table:                  user.ValidColumn,
+			wave.Table:                  wave.ValidColumn,
+			wavemember.Table:            wavemember.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -13,10 +13,12 @@ import (
 	"github.com/ferry-migrate/ferry/ent/agent"
 	"github.com/ferry-migrate/ferry/ent/apitoken"
 	"github.com/ferry-migrate/ferry/ent/application"
+	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/connection"
+	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
@@ -568,6 +570,185 @@ func newApplicationPaginateArgs(rv map[string]any) *applicationPaginateArgs {
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ApplicationSuggestionQuery) CollectFields(ctx context.Context, satisfies ...string) (*ApplicationSuggestionQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ApplicationSuggestionQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(applicationsuggestion.Columns))
+		selectedFields = []string{applicationsuggestion.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "tenant":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&TenantClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, tenantImplementors)...); err != nil {
+				return err
+			}
+			_q.withTenant = query
+			if _, ok := fieldSeen[applicationsuggestion.FieldTenantID]; !ok {
+				selectedFields = append(selectedFields, applicationsuggestion.FieldTenantID)
+				fieldSeen[applicationsuggestion.FieldTenantID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[applicationsuggestion.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, applicationsuggestion.FieldCreatedAt)
+				fieldSeen[applicationsuggestion.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[applicationsuggestion.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, applicationsuggestion.FieldUpdatedAt)
+				fieldSeen[applicationsuggestion.FieldUpdatedAt] = struct{}{}
+			}
+		case "tenantID":
+			if _, ok := fieldSeen[applicationsuggestion.FieldTenantID]; !ok {
+				selectedFields = append(selectedFields, applicationsuggestion.FieldTenantID)
+				fieldSeen[applicationsuggestion.FieldTenantID] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[applicationsuggestion.FieldName]; !ok {
+				selectedFields = append(selectedFields, applicationsuggestion.FieldName)
+				fieldSeen[applicationsuggestion.FieldName] = struct{}{}
+			}
+		case "environment":
+			if _, ok := fieldSeen[applicationsuggestion.FieldEnvironment]; !ok {
+				selectedFields = append(selectedFields, applicationsuggestion.FieldEnvironment)
+				fieldSeen[applicationsuggestion.FieldEnvironment] = struct{}{}
+			}
+		case "extends":
+			if _, ok := fieldSeen[applicationsuggestion.FieldExtends]; !ok {
+				selectedFields = append(selectedFields, applicationsuggestion.FieldExtends)
+				fieldSeen[applicationsuggestion.FieldExtends] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[applicationsuggestion.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, applicationsuggestion.FieldStatus)
+				fieldSeen[applicationsuggestion.FieldStatus] = struct{}{}
+			}
+		case "members":
+			if _, ok := fieldSeen[applicationsuggestion.FieldMembers]; !ok {
+				selectedFields = append(selectedFields, applicationsuggestion.FieldMembers)
+				fieldSeen[applicationsuggestion.FieldMembers] = struct{}{}
+			}
+		case "hostCount":
+			if _, ok := fieldSeen[applicationsuggestion.FieldHostCount]; !ok {
+				selectedFields = append(selectedFields, applicationsuggestion.FieldHostCount)
+				fieldSeen[applicationsuggestion.FieldHostCount] = struct{}{}
+			}
+		case "internalWeight":
+			if _, ok := fieldSeen[applicationsuggestion.FieldInternalWeight]; !ok {
+				selectedFields = append(selectedFields, applicationsuggestion.FieldInternalWeight)
+				fieldSeen[applicationsuggestion.FieldInternalWeight] = struct{}{}
+			}
+		case "externalWeight":
+			if _, ok := fieldSeen[applicationsuggestion.FieldExternalWeight]; !ok {
+				selectedFields = append(selectedFields, applicationsuggestion.FieldExternalWeight)
+				fieldSeen[applicationsuggestion.FieldExternalWeight] = struct{}{}
+			}
+		case "sharedWeight":
+			if _, ok := fieldSeen[applicationsuggestion.FieldSharedWeight]; !ok {
+				selectedFields = append(selectedFields, applicationsuggestion.FieldSharedWeight)
+				fieldSeen[applicationsuggestion.FieldSharedWeight] = struct{}{}
+			}
+		case "cohesion":
+			if _, ok := fieldSeen[applicationsuggestion.FieldCohesion]; !ok {
+				selectedFields = append(selectedFields, applicationsuggestion.FieldCohesion)
+				fieldSeen[applicationsuggestion.FieldCohesion] = struct{}{}
+			}
+		case "ports":
+			if _, ok := fieldSeen[applicationsuggestion.FieldPorts]; !ok {
+				selectedFields = append(selectedFields, applicationsuggestion.FieldPorts)
+				fieldSeen[applicationsuggestion.FieldPorts] = struct{}{}
+			}
+		case "neighbours":
+			if _, ok := fieldSeen[applicationsuggestion.FieldNeighbours]; !ok {
+				selectedFields = append(selectedFields, applicationsuggestion.FieldNeighbours)
+				fieldSeen[applicationsuggestion.FieldNeighbours] = struct{}{}
+			}
+		case "applicationID":
+			if _, ok := fieldSeen[applicationsuggestion.FieldApplicationID]; !ok {
+				selectedFields = append(selectedFields, applicationsuggestion.FieldApplicationID)
+				fieldSeen[applicationsuggestion.FieldApplicationID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type applicationsuggestionPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ApplicationSuggestionPaginateOption
+}
+
+func newApplicationSuggestionPaginateArgs(rv map[string]any) *applicationsuggestionPaginateArgs {
+	args := &applicationsuggestionPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ApplicationSuggestionOrder{Field: &ApplicationSuggestionOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithApplicationSuggestionOrder(order))
+			}
+		case *ApplicationSuggestionOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithApplicationSuggestionOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*ApplicationSuggestionWhereInput); ok {
+		args.opts = append(args.opts, WithApplicationSuggestionFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *AssessmentQuery) CollectFields(ctx context.Context, satisfies ...string) (*AssessmentQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -727,6 +908,11 @@ func (_q *AssessmentQuery) collectField(ctx context.Context, oneNode bool, opCtx
 			if _, ok := fieldSeen[assessment.FieldSeedingNote]; !ok {
 				selectedFields = append(selectedFields, assessment.FieldSeedingNote)
 				fieldSeen[assessment.FieldSeedingNote] = struct{}{}
+			}
+		case "findings":
+			if _, ok := fieldSeen[assessment.FieldFindings]; !ok {
+				selectedFields = append(selectedFields, assessment.FieldFindings)
+				fieldSeen[assessment.FieldFindings] = struct{}{}
 			}
 		case "id":
 		case "__typename":
@@ -1294,6 +1480,180 @@ func newConnectionPaginateArgs(rv map[string]any) *connectionPaginateArgs {
 	}
 	if v, ok := rv[whereField].(*ConnectionWhereInput); ok {
 		args.opts = append(args.opts, WithConnectionFilter(v.Filter))
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *DiscoverySourceQuery) CollectFields(ctx context.Context, satisfies ...string) (*DiscoverySourceQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *DiscoverySourceQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(discoverysource.Columns))
+		selectedFields = []string{discoverysource.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "tenant":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&TenantClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, tenantImplementors)...); err != nil {
+				return err
+			}
+			_q.withTenant = query
+			if _, ok := fieldSeen[discoverysource.FieldTenantID]; !ok {
+				selectedFields = append(selectedFields, discoverysource.FieldTenantID)
+				fieldSeen[discoverysource.FieldTenantID] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[discoverysource.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, discoverysource.FieldCreatedAt)
+				fieldSeen[discoverysource.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[discoverysource.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, discoverysource.FieldUpdatedAt)
+				fieldSeen[discoverysource.FieldUpdatedAt] = struct{}{}
+			}
+		case "tenantID":
+			if _, ok := fieldSeen[discoverysource.FieldTenantID]; !ok {
+				selectedFields = append(selectedFields, discoverysource.FieldTenantID)
+				fieldSeen[discoverysource.FieldTenantID] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[discoverysource.FieldName]; !ok {
+				selectedFields = append(selectedFields, discoverysource.FieldName)
+				fieldSeen[discoverysource.FieldName] = struct{}{}
+			}
+		case "kind":
+			if _, ok := fieldSeen[discoverysource.FieldKind]; !ok {
+				selectedFields = append(selectedFields, discoverysource.FieldKind)
+				fieldSeen[discoverysource.FieldKind] = struct{}{}
+			}
+		case "url":
+			if _, ok := fieldSeen[discoverysource.FieldURL]; !ok {
+				selectedFields = append(selectedFields, discoverysource.FieldURL)
+				fieldSeen[discoverysource.FieldURL] = struct{}{}
+			}
+		case "username":
+			if _, ok := fieldSeen[discoverysource.FieldUsername]; !ok {
+				selectedFields = append(selectedFields, discoverysource.FieldUsername)
+				fieldSeen[discoverysource.FieldUsername] = struct{}{}
+			}
+		case "insecure":
+			if _, ok := fieldSeen[discoverysource.FieldInsecure]; !ok {
+				selectedFields = append(selectedFields, discoverysource.FieldInsecure)
+				fieldSeen[discoverysource.FieldInsecure] = struct{}{}
+			}
+		case "intervalMinutes":
+			if _, ok := fieldSeen[discoverysource.FieldIntervalMinutes]; !ok {
+				selectedFields = append(selectedFields, discoverysource.FieldIntervalMinutes)
+				fieldSeen[discoverysource.FieldIntervalMinutes] = struct{}{}
+			}
+		case "nextRunAt":
+			if _, ok := fieldSeen[discoverysource.FieldNextRunAt]; !ok {
+				selectedFields = append(selectedFields, discoverysource.FieldNextRunAt)
+				fieldSeen[discoverysource.FieldNextRunAt] = struct{}{}
+			}
+		case "lastRunAt":
+			if _, ok := fieldSeen[discoverysource.FieldLastRunAt]; !ok {
+				selectedFields = append(selectedFields, discoverysource.FieldLastRunAt)
+				fieldSeen[discoverysource.FieldLastRunAt] = struct{}{}
+			}
+		case "lastStatus":
+			if _, ok := fieldSeen[discoverysource.FieldLastStatus]; !ok {
+				selectedFields = append(selectedFields, discoverysource.FieldLastStatus)
+				fieldSeen[discoverysource.FieldLastStatus] = struct{}{}
+			}
+		case "lastError":
+			if _, ok := fieldSeen[discoverysource.FieldLastError]; !ok {
+				selectedFields = append(selectedFields, discoverysource.FieldLastError)
+				fieldSeen[discoverysource.FieldLastError] = struct{}{}
+			}
+		case "lastHosts":
+			if _, ok := fieldSeen[discoverysource.FieldLastHosts]; !ok {
+				selectedFields = append(selectedFields, discoverysource.FieldLastHosts)
+				fieldSeen[discoverysource.FieldLastHosts] = struct{}{}
+			}
+		case "lastImportRunID":
+			if _, ok := fieldSeen[discoverysource.FieldLastImportRunID]; !ok {
+				selectedFields = append(selectedFields, discoverysource.FieldLastImportRunID)
+				fieldSeen[discoverysource.FieldLastImportRunID] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type discoverysourcePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []DiscoverySourcePaginateOption
+}
+
+func newDiscoverySourcePaginateArgs(rv map[string]any) *discoverysourcePaginateArgs {
+	args := &discoverysourcePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &DiscoverySourceOrder{Field: &DiscoverySourceOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithDiscoverySourceOrder(order))
+			}
+		case *DiscoverySourceOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithDiscoverySourceOrder(v))
+			}
+		}
+	}
+	if v, ok := rv[whereField].(*DiscoverySourceWhereInput); ok {
+		args.opts = append(args.opts, WithDiscoverySourceFilter(v.Filter))
 	}
 	return args
 }
@@ -2901,6 +3261,11 @@ func (_q *PlanQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 				selectedFields = append(selectedFields, plan.FieldWarnings)
 				fieldSeen[plan.FieldWarnings] = struct{}{}
 			}
+		case "sharedServices":
+			if _, ok := fieldSeen[plan.FieldSharedServices]; !ok {
+				selectedFields = append(selectedFields, plan.FieldSharedServices)
+				fieldSeen[plan.FieldSharedServices] = struct{}{}
+			}
 		case "startedAt":
 			if _, ok := fieldSeen[plan.FieldStartedAt]; !ok {
 				selectedFields = append(selectedFields, plan.FieldStartedAt)
@@ -3925,6 +4290,26 @@ func (_q *WaveQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if _, ok := fieldSeen[wave.FieldStatus]; !ok {
 				selectedFields = append(selectedFields, wave.FieldStatus)
 				fieldSeen[wave.FieldStatus] = struct{}{}
+			}
+		case "confidence":
+			if _, ok := fieldSeen[wave.FieldConfidence]; !ok {
+				selectedFields = append(selectedFields, wave.FieldConfidence)
+				fieldSeen[wave.FieldConfidence] = struct{}{}
+			}
+		case "confidenceFactors":
+			if _, ok := fieldSeen[wave.FieldConfidenceFactors]; !ok {
+				selectedFields = append(selectedFields, wave.FieldConfidenceFactors)
+				fieldSeen[wave.FieldConfidenceFactors] = struct{}{}
+			}
+		case "risk":
+			if _, ok := fieldSeen[wave.FieldRisk]; !ok {
+				selectedFields = append(selectedFields, wave.FieldRisk)
+				fieldSeen[wave.FieldRisk] = struct{}{}
+			}
+		case "riskFactors":
+			if _, ok := fieldSeen[wave.FieldRiskFactors]; !ok {
+				selectedFields = append(selectedFields, wave.FieldRiskFactors)
+				fieldSeen[wave.FieldRiskFactors] = struct{}{}
 			}
 		case "id":
 		case "__typename":

@@ -77,6 +77,14 @@ func (_m *Application) Hosts(
 	return _m.QueryHosts().Paginate(ctx, after, first, before, last, opts...)
 }
 
+func (_m *ApplicationSuggestion) Tenant(ctx context.Context) (*Tenant, error) {
+	result, err := _m.Edges.TenantOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryTenant().Only(ctx)
+	}
+	return result, err
+}
+
 func (_m *Assessment) Tenant(ctx context.Context) (*Tenant, error) {
 	result, err := _m.Edges.TenantOrErr()
 	if IsNotLoaded(err) {
@@ -131,6 +139,14 @@ func (_m *Connection) Dst(ctx context.Context) (*Host, error) {
 		result, err = _m.QueryDst().Only(ctx)
 	}
 	return result, MaskNotFound(err)
+}
+
+func (_m *DiscoverySource) Tenant(ctx context.Context) (*Tenant, error) {
+	result, err := _m.Edges.TenantOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryTenant().Only(ctx)
+	}
+	return result, err
 }
 
 func (_m *Disk) Tenant(ctx context.Context) (*Tenant, error) {

@@ -12,10 +12,12 @@ import (
 	"github.com/ferry-migrate/ferry/ent/agent"
 	"github.com/ferry-migrate/ferry/ent/apitoken"
 	"github.com/ferry-migrate/ferry/ent/application"
+	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/connection"
+	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
@@ -54,6 +56,11 @@ var applicationImplementors = []string{"Application", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*Application) IsNode() {}
 
+var applicationsuggestionImplementors = []string{"ApplicationSuggestion", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*ApplicationSuggestion) IsNode() {}
+
 var assessmentImplementors = []string{"Assessment", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
@@ -73,6 +80,11 @@ var connectionImplementors = []string{"Connection", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*Connection) IsNode() {}
+
+var discoverysourceImplementors = []string{"DiscoverySource", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*DiscoverySource) IsNode() {}
 
 var diskImplementors = []string{"Disk", "Node"}
 
@@ -248,6 +260,15 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			}
 		}
 		return query.Only(ctx)
+	case applicationsuggestion.Table:
+		query := c.ApplicationSuggestion.Query().
+			Where(applicationsuggestion.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, applicationsuggestionImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case assessment.Table:
 		query := c.Assessment.Query().
 			Where(assessment.ID(id))
@@ -280,6 +301,15 @@ func (c *Client) noder(ctx context.Context, table string, id int) (Noder, error)
 			Where(connection.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, connectionImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case discoverysource.Table:
+		query := c.DiscoverySource.Query().
+			Where(discoverysource.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, discoverysourceImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -531,6 +561,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 				*noder = node
 			}
 		}
+	case applicationsuggestion.Table:
+		query := c.ApplicationSuggestion.Query().
+			Where(applicationsuggestion.IDIn(ids...))
+		query, err := query.CollectFields(ctx, applicationsuggestionImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case assessment.Table:
 		query := c.Assessment.Query().
 			Where(assessment.IDIn(ids...))
@@ -583,6 +629,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []int) ([]Noder, 
 		query := c.Connection.Query().
 			Where(connection.IDIn(ids...))
 		query, err := query.CollectFields(ctx, connectionImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case discoverysource.Table:
+		query := c.DiscoverySource.Query().
+			Where(discoverysource.IDIn(ids...))
+		query, err := query.CollectFields(ctx, discoverysourceImplementors...)
 		if err != nil {
 			return nil, err
 		}

@@ -17,10 +17,12 @@ import (
 	"github.com/ferry-migrate/ferry/ent/agent"
 	"github.com/ferry-migrate/ferry/ent/apitoken"
 	"github.com/ferry-migrate/ferry/ent/application"
+	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/connection"
+	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
@@ -1145,6 +1147,410 @@ func (_m *Application) ToEdge(order *ApplicationOrder) *ApplicationEdge {
 		order = DefaultApplicationOrder
 	}
 	return &ApplicationEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ApplicationSuggestionEdge is the edge representation of ApplicationSuggestion.
+type ApplicationSuggestionEdge struct {
+	Node   *ApplicationSuggestion `json:"node"`
+	Cursor Cursor                 `json:"cursor"`
+}
+
+// ApplicationSuggestionConnection is the connection containing edges to ApplicationSuggestion.
+type ApplicationSuggestionConnection struct {
+	Edges      []*ApplicationSuggestionEdge `json:"edges"`
+	PageInfo   PageInfo                     `json:"pageInfo"`
+	TotalCount int                          `json:"totalCount"`
+}
+
+func (c *ApplicationSuggestionConnection) build(nodes []*ApplicationSuggestion, pager *applicationsuggestionPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *ApplicationSuggestion
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *ApplicationSuggestion {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *ApplicationSuggestion {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ApplicationSuggestionEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ApplicationSuggestionEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ApplicationSuggestionPaginateOption enables pagination customization.
+type ApplicationSuggestionPaginateOption func(*applicationsuggestionPager) error
+
+// WithApplicationSuggestionOrder configures pagination ordering.
+func WithApplicationSuggestionOrder(order *ApplicationSuggestionOrder) ApplicationSuggestionPaginateOption {
+	if order == nil {
+		order = DefaultApplicationSuggestionOrder
+	}
+	o := *order
+	return func(pager *applicationsuggestionPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultApplicationSuggestionOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithApplicationSuggestionFilter configures pagination filter.
+func WithApplicationSuggestionFilter(filter func(*ApplicationSuggestionQuery) (*ApplicationSuggestionQuery, error)) ApplicationSuggestionPaginateOption {
+	return func(pager *applicationsuggestionPager) error {
+		if filter == nil {
+			return errors.New("ApplicationSuggestionQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type applicationsuggestionPager struct {
+	reverse bool
+	order   *ApplicationSuggestionOrder
+	filter  func(*ApplicationSuggestionQuery) (*ApplicationSuggestionQuery, error)
+}
+
+func newApplicationSuggestionPager(opts []ApplicationSuggestionPaginateOption, reverse bool) (*applicationsuggestionPager, error) {
+	pager := &applicationsuggestionPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultApplicationSuggestionOrder
+	}
+	return pager, nil
+}
+
+func (p *applicationsuggestionPager) applyFilter(query *ApplicationSuggestionQuery) (*ApplicationSuggestionQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *applicationsuggestionPager) toCursor(_m *ApplicationSuggestion) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *applicationsuggestionPager) applyCursors(query *ApplicationSuggestionQuery, after, before *Cursor) (*ApplicationSuggestionQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultApplicationSuggestionOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *applicationsuggestionPager) applyOrder(query *ApplicationSuggestionQuery) *ApplicationSuggestionQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultApplicationSuggestionOrder.Field {
+		query = query.Order(DefaultApplicationSuggestionOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *applicationsuggestionPager) orderExpr(query *ApplicationSuggestionQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultApplicationSuggestionOrder.Field {
+			b.Comma().Ident(DefaultApplicationSuggestionOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to ApplicationSuggestion.
+func (_m *ApplicationSuggestionQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ApplicationSuggestionPaginateOption,
+) (*ApplicationSuggestionConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newApplicationSuggestionPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ApplicationSuggestionConnection{Edges: []*ApplicationSuggestionEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ApplicationSuggestionOrderFieldCreatedAt orders ApplicationSuggestion by created_at.
+	ApplicationSuggestionOrderFieldCreatedAt = &ApplicationSuggestionOrderField{
+		Value: func(_m *ApplicationSuggestion) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: applicationsuggestion.FieldCreatedAt,
+		toTerm: applicationsuggestion.ByCreatedAt,
+		toCursor: func(_m *ApplicationSuggestion) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// ApplicationSuggestionOrderFieldUpdatedAt orders ApplicationSuggestion by updated_at.
+	ApplicationSuggestionOrderFieldUpdatedAt = &ApplicationSuggestionOrderField{
+		Value: func(_m *ApplicationSuggestion) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: applicationsuggestion.FieldUpdatedAt,
+		toTerm: applicationsuggestion.ByUpdatedAt,
+		toCursor: func(_m *ApplicationSuggestion) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// ApplicationSuggestionOrderFieldName orders ApplicationSuggestion by name.
+	ApplicationSuggestionOrderFieldName = &ApplicationSuggestionOrderField{
+		Value: func(_m *ApplicationSuggestion) (ent.Value, error) {
+			return _m.Name, nil
+		},
+		column: applicationsuggestion.FieldName,
+		toTerm: applicationsuggestion.ByName,
+		toCursor: func(_m *ApplicationSuggestion) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Name,
+			}
+		},
+	}
+	// ApplicationSuggestionOrderFieldStatus orders ApplicationSuggestion by status.
+	ApplicationSuggestionOrderFieldStatus = &ApplicationSuggestionOrderField{
+		Value: func(_m *ApplicationSuggestion) (ent.Value, error) {
+			return _m.Status, nil
+		},
+		column: applicationsuggestion.FieldStatus,
+		toTerm: applicationsuggestion.ByStatus,
+		toCursor: func(_m *ApplicationSuggestion) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Status,
+			}
+		},
+	}
+	// ApplicationSuggestionOrderFieldHostCount orders ApplicationSuggestion by host_count.
+	ApplicationSuggestionOrderFieldHostCount = &ApplicationSuggestionOrderField{
+		Value: func(_m *ApplicationSuggestion) (ent.Value, error) {
+			return _m.HostCount, nil
+		},
+		column: applicationsuggestion.FieldHostCount,
+		toTerm: applicationsuggestion.ByHostCount,
+		toCursor: func(_m *ApplicationSuggestion) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.HostCount,
+			}
+		},
+	}
+	// ApplicationSuggestionOrderFieldInternalWeight orders ApplicationSuggestion by internal_weight.
+	ApplicationSuggestionOrderFieldInternalWeight = &ApplicationSuggestionOrderField{
+		Value: func(_m *ApplicationSuggestion) (ent.Value, error) {
+			return _m.InternalWeight, nil
+		},
+		column: applicationsuggestion.FieldInternalWeight,
+		toTerm: applicationsuggestion.ByInternalWeight,
+		toCursor: func(_m *ApplicationSuggestion) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.InternalWeight,
+			}
+		},
+	}
+	// ApplicationSuggestionOrderFieldCohesion orders ApplicationSuggestion by cohesion.
+	ApplicationSuggestionOrderFieldCohesion = &ApplicationSuggestionOrderField{
+		Value: func(_m *ApplicationSuggestion) (ent.Value, error) {
+			return _m.Cohesion, nil
+		},
+		column: applicationsuggestion.FieldCohesion,
+		toTerm: applicationsuggestion.ByCohesion,
+		toCursor: func(_m *ApplicationSuggestion) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Cohesion,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ApplicationSuggestionOrderField) String() string {
+	var str string
+	switch f.column {
+	case ApplicationSuggestionOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case ApplicationSuggestionOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case ApplicationSuggestionOrderFieldName.column:
+		str = "NAME"
+	case ApplicationSuggestionOrderFieldStatus.column:
+		str = "STATUS"
+	case ApplicationSuggestionOrderFieldHostCount.column:
+		str = "HOST_COUNT"
+	case ApplicationSuggestionOrderFieldInternalWeight.column:
+		str = "INTERNAL_WEIGHT"
+	case ApplicationSuggestionOrderFieldCohesion.column:
+		str = "COHESION"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ApplicationSuggestionOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ApplicationSuggestionOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ApplicationSuggestionOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *ApplicationSuggestionOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *ApplicationSuggestionOrderFieldUpdatedAt
+	case "NAME":
+		*f = *ApplicationSuggestionOrderFieldName
+	case "STATUS":
+		*f = *ApplicationSuggestionOrderFieldStatus
+	case "HOST_COUNT":
+		*f = *ApplicationSuggestionOrderFieldHostCount
+	case "INTERNAL_WEIGHT":
+		*f = *ApplicationSuggestionOrderFieldInternalWeight
+	case "COHESION":
+		*f = *ApplicationSuggestionOrderFieldCohesion
+	default:
+		return fmt.Errorf("%s is not a valid ApplicationSuggestionOrderField", str)
+	}
+	return nil
+}
+
+// ApplicationSuggestionOrderField defines the ordering field of ApplicationSuggestion.
+type ApplicationSuggestionOrderField struct {
+	// Value extracts the ordering value from the given ApplicationSuggestion.
+	Value    func(*ApplicationSuggestion) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) applicationsuggestion.OrderOption
+	toCursor func(*ApplicationSuggestion) Cursor
+}
+
+// ApplicationSuggestionOrder defines the ordering of ApplicationSuggestion.
+type ApplicationSuggestionOrder struct {
+	Direction OrderDirection                   `json:"direction"`
+	Field     *ApplicationSuggestionOrderField `json:"field"`
+}
+
+// DefaultApplicationSuggestionOrder is the default ordering of ApplicationSuggestion.
+var DefaultApplicationSuggestionOrder = &ApplicationSuggestionOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ApplicationSuggestionOrderField{
+		Value: func(_m *ApplicationSuggestion) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: applicationsuggestion.FieldID,
+		toTerm: applicationsuggestion.ByID,
+		toCursor: func(_m *ApplicationSuggestion) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts ApplicationSuggestion into ApplicationSuggestionEdge.
+func (_m *ApplicationSuggestion) ToEdge(order *ApplicationSuggestionOrder) *ApplicationSuggestionEdge {
+	if order == nil {
+		order = DefaultApplicationSuggestionOrder
+	}
+	return &ApplicationSuggestionEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}
@@ -2635,6 +3041,356 @@ func (_m *Connection) ToEdge(order *ConnectionOrder) *ConnectionEdge {
 		order = DefaultConnectionOrder
 	}
 	return &ConnectionEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// DiscoverySourceEdge is the edge representation of DiscoverySource.
+type DiscoverySourceEdge struct {
+	Node   *DiscoverySource `json:"node"`
+	Cursor Cursor           `json:"cursor"`
+}
+
+// DiscoverySourceConnection is the connection containing edges to DiscoverySource.
+type DiscoverySourceConnection struct {
+	Edges      []*DiscoverySourceEdge `json:"edges"`
+	PageInfo   PageInfo               `json:"pageInfo"`
+	TotalCount int                    `json:"totalCount"`
+}
+
+func (c *DiscoverySourceConnection) build(nodes []*DiscoverySource, pager *discoverysourcePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *DiscoverySource
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *DiscoverySource {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *DiscoverySource {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*DiscoverySourceEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &DiscoverySourceEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// DiscoverySourcePaginateOption enables pagination customization.
+type DiscoverySourcePaginateOption func(*discoverysourcePager) error
+
+// WithDiscoverySourceOrder configures pagination ordering.
+func WithDiscoverySourceOrder(order *DiscoverySourceOrder) DiscoverySourcePaginateOption {
+	if order == nil {
+		order = DefaultDiscoverySourceOrder
+	}
+	o := *order
+	return func(pager *discoverysourcePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultDiscoverySourceOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithDiscoverySourceFilter configures pagination filter.
+func WithDiscoverySourceFilter(filter func(*DiscoverySourceQuery) (*DiscoverySourceQuery, error)) DiscoverySourcePaginateOption {
+	return func(pager *discoverysourcePager) error {
+		if filter == nil {
+			return errors.New("DiscoverySourceQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type discoverysourcePager struct {
+	reverse bool
+	order   *DiscoverySourceOrder
+	filter  func(*DiscoverySourceQuery) (*DiscoverySourceQuery, error)
+}
+
+func newDiscoverySourcePager(opts []DiscoverySourcePaginateOption, reverse bool) (*discoverysourcePager, error) {
+	pager := &discoverysourcePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultDiscoverySourceOrder
+	}
+	return pager, nil
+}
+
+func (p *discoverysourcePager) applyFilter(query *DiscoverySourceQuery) (*DiscoverySourceQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *discoverysourcePager) toCursor(_m *DiscoverySource) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *discoverysourcePager) applyCursors(query *DiscoverySourceQuery, after, before *Cursor) (*DiscoverySourceQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultDiscoverySourceOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *discoverysourcePager) applyOrder(query *DiscoverySourceQuery) *DiscoverySourceQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultDiscoverySourceOrder.Field {
+		query = query.Order(DefaultDiscoverySourceOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *discoverysourcePager) orderExpr(query *DiscoverySourceQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultDiscoverySourceOrder.Field {
+			b.Comma().Ident(DefaultDiscoverySourceOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to DiscoverySource.
+func (_m *DiscoverySourceQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...DiscoverySourcePaginateOption,
+) (*DiscoverySourceConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newDiscoverySourcePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &DiscoverySourceConnection{Edges: []*DiscoverySourceEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// DiscoverySourceOrderFieldCreatedAt orders DiscoverySource by created_at.
+	DiscoverySourceOrderFieldCreatedAt = &DiscoverySourceOrderField{
+		Value: func(_m *DiscoverySource) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: discoverysource.FieldCreatedAt,
+		toTerm: discoverysource.ByCreatedAt,
+		toCursor: func(_m *DiscoverySource) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// DiscoverySourceOrderFieldUpdatedAt orders DiscoverySource by updated_at.
+	DiscoverySourceOrderFieldUpdatedAt = &DiscoverySourceOrderField{
+		Value: func(_m *DiscoverySource) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: discoverysource.FieldUpdatedAt,
+		toTerm: discoverysource.ByUpdatedAt,
+		toCursor: func(_m *DiscoverySource) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// DiscoverySourceOrderFieldName orders DiscoverySource by name.
+	DiscoverySourceOrderFieldName = &DiscoverySourceOrderField{
+		Value: func(_m *DiscoverySource) (ent.Value, error) {
+			return _m.Name, nil
+		},
+		column: discoverysource.FieldName,
+		toTerm: discoverysource.ByName,
+		toCursor: func(_m *DiscoverySource) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Name,
+			}
+		},
+	}
+	// DiscoverySourceOrderFieldLastRunAt orders DiscoverySource by last_run_at.
+	DiscoverySourceOrderFieldLastRunAt = &DiscoverySourceOrderField{
+		Value: func(_m *DiscoverySource) (ent.Value, error) {
+			return _m.LastRunAt, nil
+		},
+		column: discoverysource.FieldLastRunAt,
+		toTerm: discoverysource.ByLastRunAt,
+		toCursor: func(_m *DiscoverySource) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.LastRunAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f DiscoverySourceOrderField) String() string {
+	var str string
+	switch f.column {
+	case DiscoverySourceOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case DiscoverySourceOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case DiscoverySourceOrderFieldName.column:
+		str = "NAME"
+	case DiscoverySourceOrderFieldLastRunAt.column:
+		str = "LAST_RUN_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f DiscoverySourceOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *DiscoverySourceOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("DiscoverySourceOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *DiscoverySourceOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *DiscoverySourceOrderFieldUpdatedAt
+	case "NAME":
+		*f = *DiscoverySourceOrderFieldName
+	case "LAST_RUN_AT":
+		*f = *DiscoverySourceOrderFieldLastRunAt
+	default:
+		return fmt.Errorf("%s is not a valid DiscoverySourceOrderField", str)
+	}
+	return nil
+}
+
+// DiscoverySourceOrderField defines the ordering field of DiscoverySource.
+type DiscoverySourceOrderField struct {
+	// Value extracts the ordering value from the given DiscoverySource.
+	Value    func(*DiscoverySource) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) discoverysource.OrderOption
+	toCursor func(*DiscoverySource) Cursor
+}
+
+// DiscoverySourceOrder defines the ordering of DiscoverySource.
+type DiscoverySourceOrder struct {
+	Direction OrderDirection             `json:"direction"`
+	Field     *DiscoverySourceOrderField `json:"field"`
+}
+
+// DefaultDiscoverySourceOrder is the default ordering of DiscoverySource.
+var DefaultDiscoverySourceOrder = &DiscoverySourceOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &DiscoverySourceOrderField{
+		Value: func(_m *DiscoverySource) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: discoverysource.FieldID,
+		toTerm: discoverysource.ByID,
+		toCursor: func(_m *DiscoverySource) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts DiscoverySource into DiscoverySourceEdge.
+func (_m *DiscoverySource) ToEdge(order *DiscoverySourceOrder) *DiscoverySourceEdge {
+	if order == nil {
+		order = DefaultDiscoverySourceOrder
+	}
+	return &DiscoverySourceEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

@@ -10,10 +10,12 @@ import (
 	"github.com/ferry-migrate/ferry/ent/agent"
 	"github.com/ferry-migrate/ferry/ent/apitoken"
 	"github.com/ferry-migrate/ferry/ent/application"
+	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/connection"
+	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
@@ -1324,6 +1326,590 @@ func (i *ApplicationWhereInput) P() (predicate.Application, error) {
 		return predicates[0], nil
 	default:
 		return application.And(predicates...), nil
+	}
+}
+
+// ApplicationSuggestionWhereInput represents a where input for filtering ApplicationSuggestion queries.
+type ApplicationSuggestionWhereInput struct {
+	Predicates []predicate.ApplicationSuggestion  `json:"-"`
+	Not        *ApplicationSuggestionWhereInput   `json:"not,omitempty"`
+	Or         []*ApplicationSuggestionWhereInput `json:"or,omitempty"`
+	And        []*ApplicationSuggestionWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "environment" field predicates.
+	Environment             *string  `json:"environment,omitempty"`
+	EnvironmentNEQ          *string  `json:"environmentNEQ,omitempty"`
+	EnvironmentIn           []string `json:"environmentIn,omitempty"`
+	EnvironmentNotIn        []string `json:"environmentNotIn,omitempty"`
+	EnvironmentGT           *string  `json:"environmentGT,omitempty"`
+	EnvironmentGTE          *string  `json:"environmentGTE,omitempty"`
+	EnvironmentLT           *string  `json:"environmentLT,omitempty"`
+	EnvironmentLTE          *string  `json:"environmentLTE,omitempty"`
+	EnvironmentContains     *string  `json:"environmentContains,omitempty"`
+	EnvironmentHasPrefix    *string  `json:"environmentHasPrefix,omitempty"`
+	EnvironmentHasSuffix    *string  `json:"environmentHasSuffix,omitempty"`
+	EnvironmentEqualFold    *string  `json:"environmentEqualFold,omitempty"`
+	EnvironmentContainsFold *string  `json:"environmentContainsFold,omitempty"`
+
+	// "extends" field predicates.
+	Extends             *string  `json:"extends,omitempty"`
+	ExtendsNEQ          *string  `json:"extendsNEQ,omitempty"`
+	ExtendsIn           []string `json:"extendsIn,omitempty"`
+	ExtendsNotIn        []string `json:"extendsNotIn,omitempty"`
+	ExtendsGT           *string  `json:"extendsGT,omitempty"`
+	ExtendsGTE          *string  `json:"extendsGTE,omitempty"`
+	ExtendsLT           *string  `json:"extendsLT,omitempty"`
+	ExtendsLTE          *string  `json:"extendsLTE,omitempty"`
+	ExtendsContains     *string  `json:"extendsContains,omitempty"`
+	ExtendsHasPrefix    *string  `json:"extendsHasPrefix,omitempty"`
+	ExtendsHasSuffix    *string  `json:"extendsHasSuffix,omitempty"`
+	ExtendsEqualFold    *string  `json:"extendsEqualFold,omitempty"`
+	ExtendsContainsFold *string  `json:"extendsContainsFold,omitempty"`
+
+	// "status" field predicates.
+	Status      *applicationsuggestion.Status  `json:"status,omitempty"`
+	StatusNEQ   *applicationsuggestion.Status  `json:"statusNEQ,omitempty"`
+	StatusIn    []applicationsuggestion.Status `json:"statusIn,omitempty"`
+	StatusNotIn []applicationsuggestion.Status `json:"statusNotIn,omitempty"`
+
+	// "host_count" field predicates.
+	HostCount      *int  `json:"hostCount,omitempty"`
+	HostCountNEQ   *int  `json:"hostCountNEQ,omitempty"`
+	HostCountIn    []int `json:"hostCountIn,omitempty"`
+	HostCountNotIn []int `json:"hostCountNotIn,omitempty"`
+	HostCountGT    *int  `json:"hostCountGT,omitempty"`
+	HostCountGTE   *int  `json:"hostCountGTE,omitempty"`
+	HostCountLT    *int  `json:"hostCountLT,omitempty"`
+	HostCountLTE   *int  `json:"hostCountLTE,omitempty"`
+
+	// "internal_weight" field predicates.
+	InternalWeight      *int64  `json:"internalWeight,omitempty"`
+	InternalWeightNEQ   *int64  `json:"internalWeightNEQ,omitempty"`
+	InternalWeightIn    []int64 `json:"internalWeightIn,omitempty"`
+	InternalWeightNotIn []int64 `json:"internalWeightNotIn,omitempty"`
+	InternalWeightGT    *int64  `json:"internalWeightGT,omitempty"`
+	InternalWeightGTE   *int64  `json:"internalWeightGTE,omitempty"`
+	InternalWeightLT    *int64  `json:"internalWeightLT,omitempty"`
+	InternalWeightLTE   *int64  `json:"internalWeightLTE,omitempty"`
+
+	// "external_weight" field predicates.
+	ExternalWeight      *int64  `json:"externalWeight,omitempty"`
+	ExternalWeightNEQ   *int64  `json:"externalWeightNEQ,omitempty"`
+	ExternalWeightIn    []int64 `json:"externalWeightIn,omitempty"`
+	ExternalWeightNotIn []int64 `json:"externalWeightNotIn,omitempty"`
+	ExternalWeightGT    *int64  `json:"externalWeightGT,omitempty"`
+	ExternalWeightGTE   *int64  `json:"externalWeightGTE,omitempty"`
+	ExternalWeightLT    *int64  `json:"externalWeightLT,omitempty"`
+	ExternalWeightLTE   *int64  `json:"externalWeightLTE,omitempty"`
+
+	// "shared_weight" field predicates.
+	SharedWeight      *int64  `json:"sharedWeight,omitempty"`
+	SharedWeightNEQ   *int64  `json:"sharedWeightNEQ,omitempty"`
+	SharedWeightIn    []int64 `json:"sharedWeightIn,omitempty"`
+	SharedWeightNotIn []int64 `json:"sharedWeightNotIn,omitempty"`
+	SharedWeightGT    *int64  `json:"sharedWeightGT,omitempty"`
+	SharedWeightGTE   *int64  `json:"sharedWeightGTE,omitempty"`
+	SharedWeightLT    *int64  `json:"sharedWeightLT,omitempty"`
+	SharedWeightLTE   *int64  `json:"sharedWeightLTE,omitempty"`
+
+	// "cohesion" field predicates.
+	Cohesion      *float64  `json:"cohesion,omitempty"`
+	CohesionNEQ   *float64  `json:"cohesionNEQ,omitempty"`
+	CohesionIn    []float64 `json:"cohesionIn,omitempty"`
+	CohesionNotIn []float64 `json:"cohesionNotIn,omitempty"`
+	CohesionGT    *float64  `json:"cohesionGT,omitempty"`
+	CohesionGTE   *float64  `json:"cohesionGTE,omitempty"`
+	CohesionLT    *float64  `json:"cohesionLT,omitempty"`
+	CohesionLTE   *float64  `json:"cohesionLTE,omitempty"`
+
+	// "application_id" field predicates.
+	ApplicationID       *int  `json:"applicationID,omitempty"`
+	ApplicationIDNEQ    *int  `json:"applicationIDNEQ,omitempty"`
+	ApplicationIDIn     []int `json:"applicationIDIn,omitempty"`
+	ApplicationIDNotIn  []int `json:"applicationIDNotIn,omitempty"`
+	ApplicationIDGT     *int  `json:"applicationIDGT,omitempty"`
+	ApplicationIDGTE    *int  `json:"applicationIDGTE,omitempty"`
+	ApplicationIDLT     *int  `json:"applicationIDLT,omitempty"`
+	ApplicationIDLTE    *int  `json:"applicationIDLTE,omitempty"`
+	ApplicationIDIsNil  bool  `json:"applicationIDIsNil,omitempty"`
+	ApplicationIDNotNil bool  `json:"applicationIDNotNil,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *ApplicationSuggestionWhereInput) AddPredicates(predicates ...predicate.ApplicationSuggestion) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the ApplicationSuggestionWhereInput filter on the ApplicationSuggestionQuery builder.
+func (i *ApplicationSuggestionWhereInput) Filter(q *ApplicationSuggestionQuery) (*ApplicationSuggestionQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyApplicationSuggestionWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyApplicationSuggestionWhereInput is returned in case the ApplicationSuggestionWhereInput is empty.
+var ErrEmptyApplicationSuggestionWhereInput = errors.New("ent: empty predicate ApplicationSuggestionWhereInput")
+
+// P returns a predicate for filtering applicationsuggestions.
+// An error is returned if the input is empty or invalid.
+func (i *ApplicationSuggestionWhereInput) P() (predicate.ApplicationSuggestion, error) {
+	var predicates []predicate.ApplicationSuggestion
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, applicationsuggestion.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.ApplicationSuggestion, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, applicationsuggestion.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.ApplicationSuggestion, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, applicationsuggestion.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, applicationsuggestion.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, applicationsuggestion.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, applicationsuggestion.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, applicationsuggestion.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, applicationsuggestion.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, applicationsuggestion.IDLTE(*i.IDLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, applicationsuggestion.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, applicationsuggestion.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, applicationsuggestion.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, applicationsuggestion.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, applicationsuggestion.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, applicationsuggestion.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, applicationsuggestion.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, applicationsuggestion.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, applicationsuggestion.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, applicationsuggestion.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, applicationsuggestion.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, applicationsuggestion.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, applicationsuggestion.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, applicationsuggestion.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, applicationsuggestion.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, applicationsuggestion.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, applicationsuggestion.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, applicationsuggestion.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, applicationsuggestion.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, applicationsuggestion.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, applicationsuggestion.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, applicationsuggestion.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, applicationsuggestion.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Environment != nil {
+		predicates = append(predicates, applicationsuggestion.EnvironmentEQ(*i.Environment))
+	}
+	if i.EnvironmentNEQ != nil {
+		predicates = append(predicates, applicationsuggestion.EnvironmentNEQ(*i.EnvironmentNEQ))
+	}
+	if len(i.EnvironmentIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.EnvironmentIn(i.EnvironmentIn...))
+	}
+	if len(i.EnvironmentNotIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.EnvironmentNotIn(i.EnvironmentNotIn...))
+	}
+	if i.EnvironmentGT != nil {
+		predicates = append(predicates, applicationsuggestion.EnvironmentGT(*i.EnvironmentGT))
+	}
+	if i.EnvironmentGTE != nil {
+		predicates = append(predicates, applicationsuggestion.EnvironmentGTE(*i.EnvironmentGTE))
+	}
+	if i.EnvironmentLT != nil {
+		predicates = append(predicates, applicationsuggestion.EnvironmentLT(*i.EnvironmentLT))
+	}
+	if i.EnvironmentLTE != nil {
+		predicates = append(predicates, applicationsuggestion.EnvironmentLTE(*i.EnvironmentLTE))
+	}
+	if i.EnvironmentContains != nil {
+		predicates = append(predicates, applicationsuggestion.EnvironmentContains(*i.EnvironmentContains))
+	}
+	if i.EnvironmentHasPrefix != nil {
+		predicates = append(predicates, applicationsuggestion.EnvironmentHasPrefix(*i.EnvironmentHasPrefix))
+	}
+	if i.EnvironmentHasSuffix != nil {
+		predicates = append(predicates, applicationsuggestion.EnvironmentHasSuffix(*i.EnvironmentHasSuffix))
+	}
+	if i.EnvironmentEqualFold != nil {
+		predicates = append(predicates, applicationsuggestion.EnvironmentEqualFold(*i.EnvironmentEqualFold))
+	}
+	if i.EnvironmentContainsFold != nil {
+		predicates = append(predicates, applicationsuggestion.EnvironmentContainsFold(*i.EnvironmentContainsFold))
+	}
+	if i.Extends != nil {
+		predicates = append(predicates, applicationsuggestion.ExtendsEQ(*i.Extends))
+	}
+	if i.ExtendsNEQ != nil {
+		predicates = append(predicates, applicationsuggestion.ExtendsNEQ(*i.ExtendsNEQ))
+	}
+	if len(i.ExtendsIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.ExtendsIn(i.ExtendsIn...))
+	}
+	if len(i.ExtendsNotIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.ExtendsNotIn(i.ExtendsNotIn...))
+	}
+	if i.ExtendsGT != nil {
+		predicates = append(predicates, applicationsuggestion.ExtendsGT(*i.ExtendsGT))
+	}
+	if i.ExtendsGTE != nil {
+		predicates = append(predicates, applicationsuggestion.ExtendsGTE(*i.ExtendsGTE))
+	}
+	if i.ExtendsLT != nil {
+		predicates = append(predicates, applicationsuggestion.ExtendsLT(*i.ExtendsLT))
+	}
+	if i.ExtendsLTE != nil {
+		predicates = append(predicates, applicationsuggestion.ExtendsLTE(*i.ExtendsLTE))
+	}
+	if i.ExtendsContains != nil {
+		predicates = append(predicates, applicationsuggestion.ExtendsContains(*i.ExtendsContains))
+	}
+	if i.ExtendsHasPrefix != nil {
+		predicates = append(predicates, applicationsuggestion.ExtendsHasPrefix(*i.ExtendsHasPrefix))
+	}
+	if i.ExtendsHasSuffix != nil {
+		predicates = append(predicates, applicationsuggestion.ExtendsHasSuffix(*i.ExtendsHasSuffix))
+	}
+	if i.ExtendsEqualFold != nil {
+		predicates = append(predicates, applicationsuggestion.ExtendsEqualFold(*i.ExtendsEqualFold))
+	}
+	if i.ExtendsContainsFold != nil {
+		predicates = append(predicates, applicationsuggestion.ExtendsContainsFold(*i.ExtendsContainsFold))
+	}
+	if i.Status != nil {
+		predicates = append(predicates, applicationsuggestion.StatusEQ(*i.Status))
+	}
+	if i.StatusNEQ != nil {
+		predicates = append(predicates, applicationsuggestion.StatusNEQ(*i.StatusNEQ))
+	}
+	if len(i.StatusIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.StatusIn(i.StatusIn...))
+	}
+	if len(i.StatusNotIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.HostCount != nil {
+		predicates = append(predicates, applicationsuggestion.HostCountEQ(*i.HostCount))
+	}
+	if i.HostCountNEQ != nil {
+		predicates = append(predicates, applicationsuggestion.HostCountNEQ(*i.HostCountNEQ))
+	}
+	if len(i.HostCountIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.HostCountIn(i.HostCountIn...))
+	}
+	if len(i.HostCountNotIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.HostCountNotIn(i.HostCountNotIn...))
+	}
+	if i.HostCountGT != nil {
+		predicates = append(predicates, applicationsuggestion.HostCountGT(*i.HostCountGT))
+	}
+	if i.HostCountGTE != nil {
+		predicates = append(predicates, applicationsuggestion.HostCountGTE(*i.HostCountGTE))
+	}
+	if i.HostCountLT != nil {
+		predicates = append(predicates, applicationsuggestion.HostCountLT(*i.HostCountLT))
+	}
+	if i.HostCountLTE != nil {
+		predicates = append(predicates, applicationsuggestion.HostCountLTE(*i.HostCountLTE))
+	}
+	if i.InternalWeight != nil {
+		predicates = append(predicates, applicationsuggestion.InternalWeightEQ(*i.InternalWeight))
+	}
+	if i.InternalWeightNEQ != nil {
+		predicates = append(predicates, applicationsuggestion.InternalWeightNEQ(*i.InternalWeightNEQ))
+	}
+	if len(i.InternalWeightIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.InternalWeightIn(i.InternalWeightIn...))
+	}
+	if len(i.InternalWeightNotIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.InternalWeightNotIn(i.InternalWeightNotIn...))
+	}
+	if i.InternalWeightGT != nil {
+		predicates = append(predicates, applicationsuggestion.InternalWeightGT(*i.InternalWeightGT))
+	}
+	if i.InternalWeightGTE != nil {
+		predicates = append(predicates, applicationsuggestion.InternalWeightGTE(*i.InternalWeightGTE))
+	}
+	if i.InternalWeightLT != nil {
+		predicates = append(predicates, applicationsuggestion.InternalWeightLT(*i.InternalWeightLT))
+	}
+	if i.InternalWeightLTE != nil {
+		predicates = append(predicates, applicationsuggestion.InternalWeightLTE(*i.InternalWeightLTE))
+	}
+	if i.ExternalWeight != nil {
+		predicates = append(predicates, applicationsuggestion.ExternalWeightEQ(*i.ExternalWeight))
+	}
+	if i.ExternalWeightNEQ != nil {
+		predicates = append(predicates, applicationsuggestion.ExternalWeightNEQ(*i.ExternalWeightNEQ))
+	}
+	if len(i.ExternalWeightIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.ExternalWeightIn(i.ExternalWeightIn...))
+	}
+	if len(i.ExternalWeightNotIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.ExternalWeightNotIn(i.ExternalWeightNotIn...))
+	}
+	if i.ExternalWeightGT != nil {
+		predicates = append(predicates, applicationsuggestion.ExternalWeightGT(*i.ExternalWeightGT))
+	}
+	if i.ExternalWeightGTE != nil {
+		predicates = append(predicates, applicationsuggestion.ExternalWeightGTE(*i.ExternalWeightGTE))
+	}
+	if i.ExternalWeightLT != nil {
+		predicates = append(predicates, applicationsuggestion.ExternalWeightLT(*i.ExternalWeightLT))
+	}
+	if i.ExternalWeightLTE != nil {
+		predicates = append(predicates, applicationsuggestion.ExternalWeightLTE(*i.ExternalWeightLTE))
+	}
+	if i.SharedWeight != nil {
+		predicates = append(predicates, applicationsuggestion.SharedWeightEQ(*i.SharedWeight))
+	}
+	if i.SharedWeightNEQ != nil {
+		predicates = append(predicates, applicationsuggestion.SharedWeightNEQ(*i.SharedWeightNEQ))
+	}
+	if len(i.SharedWeightIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.SharedWeightIn(i.SharedWeightIn...))
+	}
+	if len(i.SharedWeightNotIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.SharedWeightNotIn(i.SharedWeightNotIn...))
+	}
+	if i.SharedWeightGT != nil {
+		predicates = append(predicates, applicationsuggestion.SharedWeightGT(*i.SharedWeightGT))
+	}
+	if i.SharedWeightGTE != nil {
+		predicates = append(predicates, applicationsuggestion.SharedWeightGTE(*i.SharedWeightGTE))
+	}
+	if i.SharedWeightLT != nil {
+		predicates = append(predicates, applicationsuggestion.SharedWeightLT(*i.SharedWeightLT))
+	}
+	if i.SharedWeightLTE != nil {
+		predicates = append(predicates, applicationsuggestion.SharedWeightLTE(*i.SharedWeightLTE))
+	}
+	if i.Cohesion != nil {
+		predicates = append(predicates, applicationsuggestion.CohesionEQ(*i.Cohesion))
+	}
+	if i.CohesionNEQ != nil {
+		predicates = append(predicates, applicationsuggestion.CohesionNEQ(*i.CohesionNEQ))
+	}
+	if len(i.CohesionIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.CohesionIn(i.CohesionIn...))
+	}
+	if len(i.CohesionNotIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.CohesionNotIn(i.CohesionNotIn...))
+	}
+	if i.CohesionGT != nil {
+		predicates = append(predicates, applicationsuggestion.CohesionGT(*i.CohesionGT))
+	}
+	if i.CohesionGTE != nil {
+		predicates = append(predicates, applicationsuggestion.CohesionGTE(*i.CohesionGTE))
+	}
+	if i.CohesionLT != nil {
+		predicates = append(predicates, applicationsuggestion.CohesionLT(*i.CohesionLT))
+	}
+	if i.CohesionLTE != nil {
+		predicates = append(predicates, applicationsuggestion.CohesionLTE(*i.CohesionLTE))
+	}
+	if i.ApplicationID != nil {
+		predicates = append(predicates, applicationsuggestion.ApplicationIDEQ(*i.ApplicationID))
+	}
+	if i.ApplicationIDNEQ != nil {
+		predicates = append(predicates, applicationsuggestion.ApplicationIDNEQ(*i.ApplicationIDNEQ))
+	}
+	if len(i.ApplicationIDIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.ApplicationIDIn(i.ApplicationIDIn...))
+	}
+	if len(i.ApplicationIDNotIn) > 0 {
+		predicates = append(predicates, applicationsuggestion.ApplicationIDNotIn(i.ApplicationIDNotIn...))
+	}
+	if i.ApplicationIDGT != nil {
+		predicates = append(predicates, applicationsuggestion.ApplicationIDGT(*i.ApplicationIDGT))
+	}
+	if i.ApplicationIDGTE != nil {
+		predicates = append(predicates, applicationsuggestion.ApplicationIDGTE(*i.ApplicationIDGTE))
+	}
+	if i.ApplicationIDLT != nil {
+		predicates = append(predicates, applicationsuggestion.ApplicationIDLT(*i.ApplicationIDLT))
+	}
+	if i.ApplicationIDLTE != nil {
+		predicates = append(predicates, applicationsuggestion.ApplicationIDLTE(*i.ApplicationIDLTE))
+	}
+	if i.ApplicationIDIsNil {
+		predicates = append(predicates, applicationsuggestion.ApplicationIDIsNil())
+	}
+	if i.ApplicationIDNotNil {
+		predicates = append(predicates, applicationsuggestion.ApplicationIDNotNil())
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyApplicationSuggestionWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return applicationsuggestion.And(predicates...), nil
 	}
 }
 
@@ -3864,6 +4450,654 @@ func (i *ConnectionWhereInput) P() (predicate.Connection, error) {
 		return predicates[0], nil
 	default:
 		return connection.And(predicates...), nil
+	}
+}
+
+// DiscoverySourceWhereInput represents a where input for filtering DiscoverySource queries.
+type DiscoverySourceWhereInput struct {
+	Predicates []predicate.DiscoverySource  `json:"-"`
+	Not        *DiscoverySourceWhereInput   `json:"not,omitempty"`
+	Or         []*DiscoverySourceWhereInput `json:"or,omitempty"`
+	And        []*DiscoverySourceWhereInput `json:"and,omitempty"`
+
+	// "id" field predicates.
+	ID      *int  `json:"id,omitempty"`
+	IDNEQ   *int  `json:"idNEQ,omitempty"`
+	IDIn    []int `json:"idIn,omitempty"`
+	IDNotIn []int `json:"idNotIn,omitempty"`
+	IDGT    *int  `json:"idGT,omitempty"`
+	IDGTE   *int  `json:"idGTE,omitempty"`
+	IDLT    *int  `json:"idLT,omitempty"`
+	IDLTE   *int  `json:"idLTE,omitempty"`
+
+	// "created_at" field predicates.
+	CreatedAt      *time.Time  `json:"createdAt,omitempty"`
+	CreatedAtNEQ   *time.Time  `json:"createdAtNEQ,omitempty"`
+	CreatedAtIn    []time.Time `json:"createdAtIn,omitempty"`
+	CreatedAtNotIn []time.Time `json:"createdAtNotIn,omitempty"`
+	CreatedAtGT    *time.Time  `json:"createdAtGT,omitempty"`
+	CreatedAtGTE   *time.Time  `json:"createdAtGTE,omitempty"`
+	CreatedAtLT    *time.Time  `json:"createdAtLT,omitempty"`
+	CreatedAtLTE   *time.Time  `json:"createdAtLTE,omitempty"`
+
+	// "updated_at" field predicates.
+	UpdatedAt      *time.Time  `json:"updatedAt,omitempty"`
+	UpdatedAtNEQ   *time.Time  `json:"updatedAtNEQ,omitempty"`
+	UpdatedAtIn    []time.Time `json:"updatedAtIn,omitempty"`
+	UpdatedAtNotIn []time.Time `json:"updatedAtNotIn,omitempty"`
+	UpdatedAtGT    *time.Time  `json:"updatedAtGT,omitempty"`
+	UpdatedAtGTE   *time.Time  `json:"updatedAtGTE,omitempty"`
+	UpdatedAtLT    *time.Time  `json:"updatedAtLT,omitempty"`
+	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
+
+	// "name" field predicates.
+	Name             *string  `json:"name,omitempty"`
+	NameNEQ          *string  `json:"nameNEQ,omitempty"`
+	NameIn           []string `json:"nameIn,omitempty"`
+	NameNotIn        []string `json:"nameNotIn,omitempty"`
+	NameGT           *string  `json:"nameGT,omitempty"`
+	NameGTE          *string  `json:"nameGTE,omitempty"`
+	NameLT           *string  `json:"nameLT,omitempty"`
+	NameLTE          *string  `json:"nameLTE,omitempty"`
+	NameContains     *string  `json:"nameContains,omitempty"`
+	NameHasPrefix    *string  `json:"nameHasPrefix,omitempty"`
+	NameHasSuffix    *string  `json:"nameHasSuffix,omitempty"`
+	NameEqualFold    *string  `json:"nameEqualFold,omitempty"`
+	NameContainsFold *string  `json:"nameContainsFold,omitempty"`
+
+	// "kind" field predicates.
+	Kind      *discoverysource.Kind  `json:"kind,omitempty"`
+	KindNEQ   *discoverysource.Kind  `json:"kindNEQ,omitempty"`
+	KindIn    []discoverysource.Kind `json:"kindIn,omitempty"`
+	KindNotIn []discoverysource.Kind `json:"kindNotIn,omitempty"`
+
+	// "url" field predicates.
+	URL             *string  `json:"url,omitempty"`
+	URLNEQ          *string  `json:"urlNEQ,omitempty"`
+	URLIn           []string `json:"urlIn,omitempty"`
+	URLNotIn        []string `json:"urlNotIn,omitempty"`
+	URLGT           *string  `json:"urlGT,omitempty"`
+	URLGTE          *string  `json:"urlGTE,omitempty"`
+	URLLT           *string  `json:"urlLT,omitempty"`
+	URLLTE          *string  `json:"urlLTE,omitempty"`
+	URLContains     *string  `json:"urlContains,omitempty"`
+	URLHasPrefix    *string  `json:"urlHasPrefix,omitempty"`
+	URLHasSuffix    *string  `json:"urlHasSuffix,omitempty"`
+	URLEqualFold    *string  `json:"urlEqualFold,omitempty"`
+	URLContainsFold *string  `json:"urlContainsFold,omitempty"`
+
+	// "username" field predicates.
+	Username             *string  `json:"username,omitempty"`
+	UsernameNEQ          *string  `json:"usernameNEQ,omitempty"`
+	UsernameIn           []string `json:"usernameIn,omitempty"`
+	UsernameNotIn        []string `json:"usernameNotIn,omitempty"`
+	UsernameGT           *string  `json:"usernameGT,omitempty"`
+	UsernameGTE          *string  `json:"usernameGTE,omitempty"`
+	UsernameLT           *string  `json:"usernameLT,omitempty"`
+	UsernameLTE          *string  `json:"usernameLTE,omitempty"`
+	UsernameContains     *string  `json:"usernameContains,omitempty"`
+	UsernameHasPrefix    *string  `json:"usernameHasPrefix,omitempty"`
+	UsernameHasSuffix    *string  `json:"usernameHasSuffix,omitempty"`
+	UsernameEqualFold    *string  `json:"usernameEqualFold,omitempty"`
+	UsernameContainsFold *string  `json:"usernameContainsFold,omitempty"`
+
+	// "insecure" field predicates.
+	Insecure    *bool `json:"insecure,omitempty"`
+	InsecureNEQ *bool `json:"insecureNEQ,omitempty"`
+
+	// "interval_minutes" field predicates.
+	IntervalMinutes      *int  `json:"intervalMinutes,omitempty"`
+	IntervalMinutesNEQ   *int  `json:"intervalMinutesNEQ,omitempty"`
+	IntervalMinutesIn    []int `json:"intervalMinutesIn,omitempty"`
+	IntervalMinutesNotIn []int `json:"intervalMinutesNotIn,omitempty"`
+	IntervalMinutesGT    *int  `json:"intervalMinutesGT,omitempty"`
+	IntervalMinutesGTE   *int  `json:"intervalMinutesGTE,omitempty"`
+	IntervalMinutesLT    *int  `json:"intervalMinutesLT,omitempty"`
+	IntervalMinutesLTE   *int  `json:"intervalMinutesLTE,omitempty"`
+
+	// "next_run_at" field predicates.
+	NextRunAt       *time.Time  `json:"nextRunAt,omitempty"`
+	NextRunAtNEQ    *time.Time  `json:"nextRunAtNEQ,omitempty"`
+	NextRunAtIn     []time.Time `json:"nextRunAtIn,omitempty"`
+	NextRunAtNotIn  []time.Time `json:"nextRunAtNotIn,omitempty"`
+	NextRunAtGT     *time.Time  `json:"nextRunAtGT,omitempty"`
+	NextRunAtGTE    *time.Time  `json:"nextRunAtGTE,omitempty"`
+	NextRunAtLT     *time.Time  `json:"nextRunAtLT,omitempty"`
+	NextRunAtLTE    *time.Time  `json:"nextRunAtLTE,omitempty"`
+	NextRunAtIsNil  bool        `json:"nextRunAtIsNil,omitempty"`
+	NextRunAtNotNil bool        `json:"nextRunAtNotNil,omitempty"`
+
+	// "last_run_at" field predicates.
+	LastRunAt       *time.Time  `json:"lastRunAt,omitempty"`
+	LastRunAtNEQ    *time.Time  `json:"lastRunAtNEQ,omitempty"`
+	LastRunAtIn     []time.Time `json:"lastRunAtIn,omitempty"`
+	LastRunAtNotIn  []time.Time `json:"lastRunAtNotIn,omitempty"`
+	LastRunAtGT     *time.Time  `json:"lastRunAtGT,omitempty"`
+	LastRunAtGTE    *time.Time  `json:"lastRunAtGTE,omitempty"`
+	LastRunAtLT     *time.Time  `json:"lastRunAtLT,omitempty"`
+	LastRunAtLTE    *time.Time  `json:"lastRunAtLTE,omitempty"`
+	LastRunAtIsNil  bool        `json:"lastRunAtIsNil,omitempty"`
+	LastRunAtNotNil bool        `json:"lastRunAtNotNil,omitempty"`
+
+	// "last_status" field predicates.
+	LastStatus      *discoverysource.LastStatus  `json:"lastStatus,omitempty"`
+	LastStatusNEQ   *discoverysource.LastStatus  `json:"lastStatusNEQ,omitempty"`
+	LastStatusIn    []discoverysource.LastStatus `json:"lastStatusIn,omitempty"`
+	LastStatusNotIn []discoverysource.LastStatus `json:"lastStatusNotIn,omitempty"`
+
+	// "last_error" field predicates.
+	LastError             *string  `json:"lastError,omitempty"`
+	LastErrorNEQ          *string  `json:"lastErrorNEQ,omitempty"`
+	LastErrorIn           []string `json:"lastErrorIn,omitempty"`
+	LastErrorNotIn        []string `json:"lastErrorNotIn,omitempty"`
+	LastErrorGT           *string  `json:"lastErrorGT,omitempty"`
+	LastErrorGTE          *string  `json:"lastErrorGTE,omitempty"`
+	LastErrorLT           *string  `json:"lastErrorLT,omitempty"`
+	LastErrorLTE          *string  `json:"lastErrorLTE,omitempty"`
+	LastErrorContains     *string  `json:"lastErrorContains,omitempty"`
+	LastErrorHasPrefix    *string  `json:"lastErrorHasPrefix,omitempty"`
+	LastErrorHasSuffix    *string  `json:"lastErrorHasSuffix,omitempty"`
+	LastErrorEqualFold    *string  `json:"lastErrorEqualFold,omitempty"`
+	LastErrorContainsFold *string  `json:"lastErrorContainsFold,omitempty"`
+
+	// "last_hosts" field predicates.
+	LastHosts      *int  `json:"lastHosts,omitempty"`
+	LastHostsNEQ   *int  `json:"lastHostsNEQ,omitempty"`
+	LastHostsIn    []int `json:"lastHostsIn,omitempty"`
+	LastHostsNotIn []int `json:"lastHostsNotIn,omitempty"`
+	LastHostsGT    *int  `json:"lastHostsGT,omitempty"`
+	LastHostsGTE   *int  `json:"lastHostsGTE,omitempty"`
+	LastHostsLT    *int  `json:"lastHostsLT,omitempty"`
+	LastHostsLTE   *int  `json:"lastHostsLTE,omitempty"`
+
+	// "last_import_run_id" field predicates.
+	LastImportRunID       *int  `json:"lastImportRunID,omitempty"`
+	LastImportRunIDNEQ    *int  `json:"lastImportRunIDNEQ,omitempty"`
+	LastImportRunIDIn     []int `json:"lastImportRunIDIn,omitempty"`
+	LastImportRunIDNotIn  []int `json:"lastImportRunIDNotIn,omitempty"`
+	LastImportRunIDGT     *int  `json:"lastImportRunIDGT,omitempty"`
+	LastImportRunIDGTE    *int  `json:"lastImportRunIDGTE,omitempty"`
+	LastImportRunIDLT     *int  `json:"lastImportRunIDLT,omitempty"`
+	LastImportRunIDLTE    *int  `json:"lastImportRunIDLTE,omitempty"`
+	LastImportRunIDIsNil  bool  `json:"lastImportRunIDIsNil,omitempty"`
+	LastImportRunIDNotNil bool  `json:"lastImportRunIDNotNil,omitempty"`
+}
+
+// AddPredicates adds custom predicates to the where input to be used during the filtering phase.
+func (i *DiscoverySourceWhereInput) AddPredicates(predicates ...predicate.DiscoverySource) {
+	i.Predicates = append(i.Predicates, predicates...)
+}
+
+// Filter applies the DiscoverySourceWhereInput filter on the DiscoverySourceQuery builder.
+func (i *DiscoverySourceWhereInput) Filter(q *DiscoverySourceQuery) (*DiscoverySourceQuery, error) {
+	if i == nil {
+		return q, nil
+	}
+	p, err := i.P()
+	if err != nil {
+		if err == ErrEmptyDiscoverySourceWhereInput {
+			return q, nil
+		}
+		return nil, err
+	}
+	return q.Where(p), nil
+}
+
+// ErrEmptyDiscoverySourceWhereInput is returned in case the DiscoverySourceWhereInput is empty.
+var ErrEmptyDiscoverySourceWhereInput = errors.New("ent: empty predicate DiscoverySourceWhereInput")
+
+// P returns a predicate for filtering discoverysources.
+// An error is returned if the input is empty or invalid.
+func (i *DiscoverySourceWhereInput) P() (predicate.DiscoverySource, error) {
+	var predicates []predicate.DiscoverySource
+	if i.Not != nil {
+		p, err := i.Not.P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'not'", err)
+		}
+		predicates = append(predicates, discoverysource.Not(p))
+	}
+	switch n := len(i.Or); {
+	case n == 1:
+		p, err := i.Or[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'or'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		or := make([]predicate.DiscoverySource, 0, n)
+		for _, w := range i.Or {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'or'", err)
+			}
+			or = append(or, p)
+		}
+		predicates = append(predicates, discoverysource.Or(or...))
+	}
+	switch n := len(i.And); {
+	case n == 1:
+		p, err := i.And[0].P()
+		if err != nil {
+			return nil, fmt.Errorf("%w: field 'and'", err)
+		}
+		predicates = append(predicates, p)
+	case n > 1:
+		and := make([]predicate.DiscoverySource, 0, n)
+		for _, w := range i.And {
+			p, err := w.P()
+			if err != nil {
+				return nil, fmt.Errorf("%w: field 'and'", err)
+			}
+			and = append(and, p)
+		}
+		predicates = append(predicates, discoverysource.And(and...))
+	}
+	predicates = append(predicates, i.Predicates...)
+	if i.ID != nil {
+		predicates = append(predicates, discoverysource.IDEQ(*i.ID))
+	}
+	if i.IDNEQ != nil {
+		predicates = append(predicates, discoverysource.IDNEQ(*i.IDNEQ))
+	}
+	if len(i.IDIn) > 0 {
+		predicates = append(predicates, discoverysource.IDIn(i.IDIn...))
+	}
+	if len(i.IDNotIn) > 0 {
+		predicates = append(predicates, discoverysource.IDNotIn(i.IDNotIn...))
+	}
+	if i.IDGT != nil {
+		predicates = append(predicates, discoverysource.IDGT(*i.IDGT))
+	}
+	if i.IDGTE != nil {
+		predicates = append(predicates, discoverysource.IDGTE(*i.IDGTE))
+	}
+	if i.IDLT != nil {
+		predicates = append(predicates, discoverysource.IDLT(*i.IDLT))
+	}
+	if i.IDLTE != nil {
+		predicates = append(predicates, discoverysource.IDLTE(*i.IDLTE))
+	}
+	if i.CreatedAt != nil {
+		predicates = append(predicates, discoverysource.CreatedAtEQ(*i.CreatedAt))
+	}
+	if i.CreatedAtNEQ != nil {
+		predicates = append(predicates, discoverysource.CreatedAtNEQ(*i.CreatedAtNEQ))
+	}
+	if len(i.CreatedAtIn) > 0 {
+		predicates = append(predicates, discoverysource.CreatedAtIn(i.CreatedAtIn...))
+	}
+	if len(i.CreatedAtNotIn) > 0 {
+		predicates = append(predicates, discoverysource.CreatedAtNotIn(i.CreatedAtNotIn...))
+	}
+	if i.CreatedAtGT != nil {
+		predicates = append(predicates, discoverysource.CreatedAtGT(*i.CreatedAtGT))
+	}
+	if i.CreatedAtGTE != nil {
+		predicates = append(predicates, discoverysource.CreatedAtGTE(*i.CreatedAtGTE))
+	}
+	if i.CreatedAtLT != nil {
+		predicates = append(predicates, discoverysource.CreatedAtLT(*i.CreatedAtLT))
+	}
+	if i.CreatedAtLTE != nil {
+		predicates = append(predicates, discoverysource.CreatedAtLTE(*i.CreatedAtLTE))
+	}
+	if i.UpdatedAt != nil {
+		predicates = append(predicates, discoverysource.UpdatedAtEQ(*i.UpdatedAt))
+	}
+	if i.UpdatedAtNEQ != nil {
+		predicates = append(predicates, discoverysource.UpdatedAtNEQ(*i.UpdatedAtNEQ))
+	}
+	if len(i.UpdatedAtIn) > 0 {
+		predicates = append(predicates, discoverysource.UpdatedAtIn(i.UpdatedAtIn...))
+	}
+	if len(i.UpdatedAtNotIn) > 0 {
+		predicates = append(predicates, discoverysource.UpdatedAtNotIn(i.UpdatedAtNotIn...))
+	}
+	if i.UpdatedAtGT != nil {
+		predicates = append(predicates, discoverysource.UpdatedAtGT(*i.UpdatedAtGT))
+	}
+	if i.UpdatedAtGTE != nil {
+		predicates = append(predicates, discoverysource.UpdatedAtGTE(*i.UpdatedAtGTE))
+	}
+	if i.UpdatedAtLT != nil {
+		predicates = append(predicates, discoverysource.UpdatedAtLT(*i.UpdatedAtLT))
+	}
+	if i.UpdatedAtLTE != nil {
+		predicates = append(predicates, discoverysource.UpdatedAtLTE(*i.UpdatedAtLTE))
+	}
+	if i.Name != nil {
+		predicates = append(predicates, discoverysource.NameEQ(*i.Name))
+	}
+	if i.NameNEQ != nil {
+		predicates = append(predicates, discoverysource.NameNEQ(*i.NameNEQ))
+	}
+	if len(i.NameIn) > 0 {
+		predicates = append(predicates, discoverysource.NameIn(i.NameIn...))
+	}
+	if len(i.NameNotIn) > 0 {
+		predicates = append(predicates, discoverysource.NameNotIn(i.NameNotIn...))
+	}
+	if i.NameGT != nil {
+		predicates = append(predicates, discoverysource.NameGT(*i.NameGT))
+	}
+	if i.NameGTE != nil {
+		predicates = append(predicates, discoverysource.NameGTE(*i.NameGTE))
+	}
+	if i.NameLT != nil {
+		predicates = append(predicates, discoverysource.NameLT(*i.NameLT))
+	}
+	if i.NameLTE != nil {
+		predicates = append(predicates, discoverysource.NameLTE(*i.NameLTE))
+	}
+	if i.NameContains != nil {
+		predicates = append(predicates, discoverysource.NameContains(*i.NameContains))
+	}
+	if i.NameHasPrefix != nil {
+		predicates = append(predicates, discoverysource.NameHasPrefix(*i.NameHasPrefix))
+	}
+	if i.NameHasSuffix != nil {
+		predicates = append(predicates, discoverysource.NameHasSuffix(*i.NameHasSuffix))
+	}
+	if i.NameEqualFold != nil {
+		predicates = append(predicates, discoverysource.NameEqualFold(*i.NameEqualFold))
+	}
+	if i.NameContainsFold != nil {
+		predicates = append(predicates, discoverysource.NameContainsFold(*i.NameContainsFold))
+	}
+	if i.Kind != nil {
+		predicates = append(predicates, discoverysource.KindEQ(*i.Kind))
+	}
+	if i.KindNEQ != nil {
+		predicates = append(predicates, discoverysource.KindNEQ(*i.KindNEQ))
+	}
+	if len(i.KindIn) > 0 {
+		predicates = append(predicates, discoverysource.KindIn(i.KindIn...))
+	}
+	if len(i.KindNotIn) > 0 {
+		predicates = append(predicates, discoverysource.KindNotIn(i.KindNotIn...))
+	}
+	if i.URL != nil {
+		predicates = append(predicates, discoverysource.URLEQ(*i.URL))
+	}
+	if i.URLNEQ != nil {
+		predicates = append(predicates, discoverysource.URLNEQ(*i.URLNEQ))
+	}
+	if len(i.URLIn) > 0 {
+		predicates = append(predicates, discoverysource.URLIn(i.URLIn...))
+	}
+	if len(i.URLNotIn) > 0 {
+		predicates = append(predicates, discoverysource.URLNotIn(i.URLNotIn...))
+	}
+	if i.URLGT != nil {
+		predicates = append(predicates, discoverysource.URLGT(*i.URLGT))
+	}
+	if i.URLGTE != nil {
+		predicates = append(predicates, discoverysource.URLGTE(*i.URLGTE))
+	}
+	if i.URLLT != nil {
+		predicates = append(predicates, discoverysource.URLLT(*i.URLLT))
+	}
+	if i.URLLTE != nil {
+		predicates = append(predicates, discoverysource.URLLTE(*i.URLLTE))
+	}
+	if i.URLContains != nil {
+		predicates = append(predicates, discoverysource.URLContains(*i.URLContains))
+	}
+	if i.URLHasPrefix != nil {
+		predicates = append(predicates, discoverysource.URLHasPrefix(*i.URLHasPrefix))
+	}
+	if i.URLHasSuffix != nil {
+		predicates = append(predicates, discoverysource.URLHasSuffix(*i.URLHasSuffix))
+	}
+	if i.URLEqualFold != nil {
+		predicates = append(predicates, discoverysource.URLEqualFold(*i.URLEqualFold))
+	}
+	if i.URLContainsFold != nil {
+		predicates = append(predicates, discoverysource.URLContainsFold(*i.URLContainsFold))
+	}
+	if i.Username != nil {
+		predicates = append(predicates, discoverysource.UsernameEQ(*i.Username))
+	}
+	if i.UsernameNEQ != nil {
+		predicates = append(predicates, discoverysource.UsernameNEQ(*i.UsernameNEQ))
+	}
+	if len(i.UsernameIn) > 0 {
+		predicates = append(predicates, discoverysource.UsernameIn(i.UsernameIn...))
+	}
+	if len(i.UsernameNotIn) > 0 {
+		predicates = append(predicates, discoverysource.UsernameNotIn(i.UsernameNotIn...))
+	}
+	if i.UsernameGT != nil {
+		predicates = append(predicates, discoverysource.UsernameGT(*i.UsernameGT))
+	}
+	if i.UsernameGTE != nil {
+		predicates = append(predicates, discoverysource.UsernameGTE(*i.UsernameGTE))
+	}
+	if i.UsernameLT != nil {
+		predicates = append(predicates, discoverysource.UsernameLT(*i.UsernameLT))
+	}
+	if i.UsernameLTE != nil {
+		predicates = append(predicates, discoverysource.UsernameLTE(*i.UsernameLTE))
+	}
+	if i.UsernameContains != nil {
+		predicates = append(predicates, discoverysource.UsernameContains(*i.UsernameContains))
+	}
+	if i.UsernameHasPrefix != nil {
+		predicates = append(predicates, discoverysource.UsernameHasPrefix(*i.UsernameHasPrefix))
+	}
+	if i.UsernameHasSuffix != nil {
+		predicates = append(predicates, discoverysource.UsernameHasSuffix(*i.UsernameHasSuffix))
+	}
+	if i.UsernameEqualFold != nil {
+		predicates = append(predicates, discoverysource.UsernameEqualFold(*i.UsernameEqualFold))
+	}
+	if i.UsernameContainsFold != nil {
+		predicates = append(predicates, discoverysource.UsernameContainsFold(*i.UsernameContainsFold))
+	}
+	if i.Insecure != nil {
+		predicates = append(predicates, discoverysource.InsecureEQ(*i.Insecure))
+	}
+	if i.InsecureNEQ != nil {
+		predicates = append(predicates, discoverysource.InsecureNEQ(*i.InsecureNEQ))
+	}
+	if i.IntervalMinutes != nil {
+		predicates = append(predicates, discoverysource.IntervalMinutesEQ(*i.IntervalMinutes))
+	}
+	if i.IntervalMinutesNEQ != nil {
+		predicates = append(predicates, discoverysource.IntervalMinutesNEQ(*i.IntervalMinutesNEQ))
+	}
+	if len(i.IntervalMinutesIn) > 0 {
+		predicates = append(predicates, discoverysource.IntervalMinutesIn(i.IntervalMinutesIn...))
+	}
+	if len(i.IntervalMinutesNotIn) > 0 {
+		predicates = append(predicates, discoverysource.IntervalMinutesNotIn(i.IntervalMinutesNotIn...))
+	}
+	if i.IntervalMinutesGT != nil {
+		predicates = append(predicates, discoverysource.IntervalMinutesGT(*i.IntervalMinutesGT))
+	}
+	if i.IntervalMinutesGTE != nil {
+		predicates = append(predicates, discoverysource.IntervalMinutesGTE(*i.IntervalMinutesGTE))
+	}
+	if i.IntervalMinutesLT != nil {
+		predicates = append(predicates, discoverysource.IntervalMinutesLT(*i.IntervalMinutesLT))
+	}
+	if i.IntervalMinutesLTE != nil {
+		predicates = append(predicates, discoverysource.IntervalMinutesLTE(*i.IntervalMinutesLTE))
+	}
+	if i.NextRunAt != nil {
+		predicates = append(predicates, discoverysource.NextRunAtEQ(*i.NextRunAt))
+	}
+	if i.NextRunAtNEQ != nil {
+		predicates = append(predicates, discoverysource.NextRunAtNEQ(*i.NextRunAtNEQ))
+	}
+	if len(i.NextRunAtIn) > 0 {
+		predicates = append(predicates, discoverysource.NextRunAtIn(i.NextRunAtIn...))
+	}
+	if len(i.NextRunAtNotIn) > 0 {
+		predicates = append(predicates, discoverysource.NextRunAtNotIn(i.NextRunAtNotIn...))
+	}
+	if i.NextRunAtGT != nil {
+		predicates = append(predicates, discoverysource.NextRunAtGT(*i.NextRunAtGT))
+	}
+	if i.NextRunAtGTE != nil {
+		predicates = append(predicates, discoverysource.NextRunAtGTE(*i.NextRunAtGTE))
+	}
+	if i.NextRunAtLT != nil {
+		predicates = append(predicates, discoverysource.NextRunAtLT(*i.NextRunAtLT))
+	}
+	if i.NextRunAtLTE != nil {
+		predicates = append(predicates, discoverysource.NextRunAtLTE(*i.NextRunAtLTE))
+	}
+	if i.NextRunAtIsNil {
+		predicates = append(predicates, discoverysource.NextRunAtIsNil())
+	}
+	if i.NextRunAtNotNil {
+		predicates = append(predicates, discoverysource.NextRunAtNotNil())
+	}
+	if i.LastRunAt != nil {
+		predicates = append(predicates, discoverysource.LastRunAtEQ(*i.LastRunAt))
+	}
+	if i.LastRunAtNEQ != nil {
+		predicates = append(predicates, discoverysource.LastRunAtNEQ(*i.LastRunAtNEQ))
+	}
+	if len(i.LastRunAtIn) > 0 {
+		predicates = append(predicates, discoverysource.LastRunAtIn(i.LastRunAtIn...))
+	}
+	if len(i.LastRunAtNotIn) > 0 {
+		predicates = append(predicates, discoverysource.LastRunAtNotIn(i.LastRunAtNotIn...))
+	}
+	if i.LastRunAtGT != nil {
+		predicates = append(predicates, discoverysource.LastRunAtGT(*i.LastRunAtGT))
+	}
+	if i.LastRunAtGTE != nil {
+		predicates = append(predicates, discoverysource.LastRunAtGTE(*i.LastRunAtGTE))
+	}
+	if i.LastRunAtLT != nil {
+		predicates = append(predicates, discoverysource.LastRunAtLT(*i.LastRunAtLT))
+	}
+	if i.LastRunAtLTE != nil {
+		predicates = append(predicates, discoverysource.LastRunAtLTE(*i.LastRunAtLTE))
+	}
+	if i.LastRunAtIsNil {
+		predicates = append(predicates, discoverysource.LastRunAtIsNil())
+	}
+	if i.LastRunAtNotNil {
+		predicates = append(predicates, discoverysource.LastRunAtNotNil())
+	}
+	if i.LastStatus != nil {
+		predicates = append(predicates, discoverysource.LastStatusEQ(*i.LastStatus))
+	}
+	if i.LastStatusNEQ != nil {
+		predicates = append(predicates, discoverysource.LastStatusNEQ(*i.LastStatusNEQ))
+	}
+	if len(i.LastStatusIn) > 0 {
+		predicates = append(predicates, discoverysource.LastStatusIn(i.LastStatusIn...))
+	}
+	if len(i.LastStatusNotIn) > 0 {
+		predicates = append(predicates, discoverysource.LastStatusNotIn(i.LastStatusNotIn...))
+	}
+	if i.LastError != nil {
+		predicates = append(predicates, discoverysource.LastErrorEQ(*i.LastError))
+	}
+	if i.LastErrorNEQ != nil {
+		predicates = append(predicates, discoverysource.LastErrorNEQ(*i.LastErrorNEQ))
+	}
+	if len(i.LastErrorIn) > 0 {
+		predicates = append(predicates, discoverysource.LastErrorIn(i.LastErrorIn...))
+	}
+	if len(i.LastErrorNotIn) > 0 {
+		predicates = append(predicates, discoverysource.LastErrorNotIn(i.LastErrorNotIn...))
+	}
+	if i.LastErrorGT != nil {
+		predicates = append(predicates, discoverysource.LastErrorGT(*i.LastErrorGT))
+	}
+	if i.LastErrorGTE != nil {
+		predicates = append(predicates, discoverysource.LastErrorGTE(*i.LastErrorGTE))
+	}
+	if i.LastErrorLT != nil {
+		predicates = append(predicates, discoverysource.LastErrorLT(*i.LastErrorLT))
+	}
+	if i.LastErrorLTE != nil {
+		predicates = append(predicates, discoverysource.LastErrorLTE(*i.LastErrorLTE))
+	}
+	if i.LastErrorContains != nil {
+		predicates = append(predicates, discoverysource.LastErrorContains(*i.LastErrorContains))
+	}
+	if i.LastErrorHasPrefix != nil {
+		predicates = append(predicates, discoverysource.LastErrorHasPrefix(*i.LastErrorHasPrefix))
+	}
+	if i.LastErrorHasSuffix != nil {
+		predicates = append(predicates, discoverysource.LastErrorHasSuffix(*i.LastErrorHasSuffix))
+	}
+	if i.LastErrorEqualFold != nil {
+		predicates = append(predicates, discoverysource.LastErrorEqualFold(*i.LastErrorEqualFold))
+	}
+	if i.LastErrorContainsFold != nil {
+		predicates = append(predicates, discoverysource.LastErrorContainsFold(*i.LastErrorContainsFold))
+	}
+	if i.LastHosts != nil {
+		predicates = append(predicates, discoverysource.LastHostsEQ(*i.LastHosts))
+	}
+	if i.LastHostsNEQ != nil {
+		predicates = append(predicates, discoverysource.LastHostsNEQ(*i.LastHostsNEQ))
+	}
+	if len(i.LastHostsIn) > 0 {
+		predicates = append(predicates, discoverysource.LastHostsIn(i.LastHostsIn...))
+	}
+	if len(i.LastHostsNotIn) > 0 {
+		predicates = append(predicates, discoverysource.LastHostsNotIn(i.LastHostsNotIn...))
+	}
+	if i.LastHostsGT != nil {
+		predicates = append(predicates, discoverysource.LastHostsGT(*i.LastHostsGT))
+	}
+	if i.LastHostsGTE != nil {
+		predicates = append(predicates, discoverysource.LastHostsGTE(*i.LastHostsGTE))
+	}
+	if i.LastHostsLT != nil {
+		predicates = append(predicates, discoverysource.LastHostsLT(*i.LastHostsLT))
+	}
+	if i.LastHostsLTE != nil {
+		predicates = append(predicates, discoverysource.LastHostsLTE(*i.LastHostsLTE))
+	}
+	if i.LastImportRunID != nil {
+		predicates = append(predicates, discoverysource.LastImportRunIDEQ(*i.LastImportRunID))
+	}
+	if i.LastImportRunIDNEQ != nil {
+		predicates = append(predicates, discoverysource.LastImportRunIDNEQ(*i.LastImportRunIDNEQ))
+	}
+	if len(i.LastImportRunIDIn) > 0 {
+		predicates = append(predicates, discoverysource.LastImportRunIDIn(i.LastImportRunIDIn...))
+	}
+	if len(i.LastImportRunIDNotIn) > 0 {
+		predicates = append(predicates, discoverysource.LastImportRunIDNotIn(i.LastImportRunIDNotIn...))
+	}
+	if i.LastImportRunIDGT != nil {
+		predicates = append(predicates, discoverysource.LastImportRunIDGT(*i.LastImportRunIDGT))
+	}
+	if i.LastImportRunIDGTE != nil {
+		predicates = append(predicates, discoverysource.LastImportRunIDGTE(*i.LastImportRunIDGTE))
+	}
+	if i.LastImportRunIDLT != nil {
+		predicates = append(predicates, discoverysource.LastImportRunIDLT(*i.LastImportRunIDLT))
+	}
+	if i.LastImportRunIDLTE != nil {
+		predicates = append(predicates, discoverysource.LastImportRunIDLTE(*i.LastImportRunIDLTE))
+	}
+	if i.LastImportRunIDIsNil {
+		predicates = append(predicates, discoverysource.LastImportRunIDIsNil())
+	}
+	if i.LastImportRunIDNotNil {
+		predicates = append(predicates, discoverysource.LastImportRunIDNotNil())
+	}
+
+	switch len(predicates) {
+	case 0:
+		return nil, ErrEmptyDiscoverySourceWhereInput
+	case 1:
+		return predicates[0], nil
+	default:
+		return discoverysource.And(predicates...), nil
 	}
 }
 
@@ -10763,6 +11997,36 @@ type WaveWhereInput struct {
 	StatusIn    []wave.Status `json:"statusIn,omitempty"`
 	StatusNotIn []wave.Status `json:"statusNotIn,omitempty"`
 
+	// "confidence" field predicates.
+	Confidence             *string  `json:"confidence,omitempty"`
+	ConfidenceNEQ          *string  `json:"confidenceNEQ,omitempty"`
+	ConfidenceIn           []string `json:"confidenceIn,omitempty"`
+	ConfidenceNotIn        []string `json:"confidenceNotIn,omitempty"`
+	ConfidenceGT           *string  `json:"confidenceGT,omitempty"`
+	ConfidenceGTE          *string  `json:"confidenceGTE,omitempty"`
+	ConfidenceLT           *string  `json:"confidenceLT,omitempty"`
+	ConfidenceLTE          *string  `json:"confidenceLTE,omitempty"`
+	ConfidenceContains     *string  `json:"confidenceContains,omitempty"`
+	ConfidenceHasPrefix    *string  `json:"confidenceHasPrefix,omitempty"`
+	ConfidenceHasSuffix    *string  `json:"confidenceHasSuffix,omitempty"`
+	ConfidenceEqualFold    *string  `json:"confidenceEqualFold,omitempty"`
+	ConfidenceContainsFold *string  `json:"confidenceContainsFold,omitempty"`
+
+	// "risk" field predicates.
+	Risk             *string  `json:"risk,omitempty"`
+	RiskNEQ          *string  `json:"riskNEQ,omitempty"`
+	RiskIn           []string `json:"riskIn,omitempty"`
+	RiskNotIn        []string `json:"riskNotIn,omitempty"`
+	RiskGT           *string  `json:"riskGT,omitempty"`
+	RiskGTE          *string  `json:"riskGTE,omitempty"`
+	RiskLT           *string  `json:"riskLT,omitempty"`
+	RiskLTE          *string  `json:"riskLTE,omitempty"`
+	RiskContains     *string  `json:"riskContains,omitempty"`
+	RiskHasPrefix    *string  `json:"riskHasPrefix,omitempty"`
+	RiskHasSuffix    *string  `json:"riskHasSuffix,omitempty"`
+	RiskEqualFold    *string  `json:"riskEqualFold,omitempty"`
+	RiskContainsFold *string  `json:"riskContainsFold,omitempty"`
+
 	// "plan" edge predicates.
 	HasPlan     *bool             `json:"hasPlan,omitempty"`
 	HasPlanWith []*PlanWhereInput `json:"hasPlanWith,omitempty"`
@@ -11211,6 +12475,84 @@ func (i *WaveWhereInput) P() (predicate.Wave, error) {
 	}
 	if len(i.StatusNotIn) > 0 {
 		predicates = append(predicates, wave.StatusNotIn(i.StatusNotIn...))
+	}
+	if i.Confidence != nil {
+		predicates = append(predicates, wave.ConfidenceEQ(*i.Confidence))
+	}
+	if i.ConfidenceNEQ != nil {
+		predicates = append(predicates, wave.ConfidenceNEQ(*i.ConfidenceNEQ))
+	}
+	if len(i.ConfidenceIn) > 0 {
+		predicates = append(predicates, wave.ConfidenceIn(i.ConfidenceIn...))
+	}
+	if len(i.ConfidenceNotIn) > 0 {
+		predicates = append(predicates, wave.ConfidenceNotIn(i.ConfidenceNotIn...))
+	}
+	if i.ConfidenceGT != nil {
+		predicates = append(predicates, wave.ConfidenceGT(*i.ConfidenceGT))
+	}
+	if i.ConfidenceGTE != nil {
+		predicates = append(predicates, wave.ConfidenceGTE(*i.ConfidenceGTE))
+	}
+	if i.ConfidenceLT != nil {
+		predicates = append(predicates, wave.ConfidenceLT(*i.ConfidenceLT))
+	}
+	if i.ConfidenceLTE != nil {
+		predicates = append(predicates, wave.ConfidenceLTE(*i.ConfidenceLTE))
+	}
+	if i.ConfidenceContains != nil {
+		predicates = append(predicates, wave.ConfidenceContains(*i.ConfidenceContains))
+	}
+	if i.ConfidenceHasPrefix != nil {
+		predicates = append(predicates, wave.ConfidenceHasPrefix(*i.ConfidenceHasPrefix))
+	}
+	if i.ConfidenceHasSuffix != nil {
+		predicates = append(predicates, wave.ConfidenceHasSuffix(*i.ConfidenceHasSuffix))
+	}
+	if i.ConfidenceEqualFold != nil {
+		predicates = append(predicates, wave.ConfidenceEqualFold(*i.ConfidenceEqualFold))
+	}
+	if i.ConfidenceContainsFold != nil {
+		predicates = append(predicates, wave.ConfidenceContainsFold(*i.ConfidenceContainsFold))
+	}
+	if i.Risk != nil {
+		predicates = append(predicates, wave.RiskEQ(*i.Risk))
+	}
+	if i.RiskNEQ != nil {
+		predicates = append(predicates, wave.RiskNEQ(*i.RiskNEQ))
+	}
+	if len(i.RiskIn) > 0 {
+		predicates = append(predicates, wave.RiskIn(i.RiskIn...))
+	}
+	if len(i.RiskNotIn) > 0 {
+		predicates = append(predicates, wave.RiskNotIn(i.RiskNotIn...))
+	}
+	if i.RiskGT != nil {
+		predicates = append(predicates, wave.RiskGT(*i.RiskGT))
+	}
+	if i.RiskGTE != nil {
+		predicates = append(predicates, wave.RiskGTE(*i.RiskGTE))
+	}
+	if i.RiskLT != nil {
+		predicates = append(predicates, wave.RiskLT(*i.RiskLT))
+	}
+	if i.RiskLTE != nil {
+		predicates = append(predicates, wave.RiskLTE(*i.RiskLTE))
+	}
+	if i.RiskContains != nil {
+		predicates = append(predicates, wave.RiskContains(*i.RiskContains))
+	}
+	if i.RiskHasPrefix != nil {
+		predicates = append(predicates, wave.RiskHasPrefix(*i.RiskHasPrefix))
+	}
+	if i.RiskHasSuffix != nil {
+		predicates = append(predicates, wave.RiskHasSuffix(*i.RiskHasSuffix))
+	}
+	if i.RiskEqualFold != nil {
+		predicates = append(predicates, wave.RiskEqualFold(*i.RiskEqualFold))
+	}
+	if i.RiskContainsFold != nil {
+		predicates = append(predicates, wave.RiskContainsFold(*i.RiskContainsFold))
 	}
 
 	if i.HasPlan != nil {

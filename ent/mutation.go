@@ -15,11 +15,13 @@ import (
 	"github.com/ferry-migrate/ferry/ent/agent"
 	"github.com/ferry-migrate/ferry/ent/apitoken"
 	"github.com/ferry-migrate/ferry/ent/application"
+	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/audithead"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/connection"
+	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
@@ -29,6 +31,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/networkinterface"
 	"github.com/ferry-migrate/ferry/ent/plan"
 	"github.com/ferry-migrate/ferry/ent/predicate"
+	"github.com/ferry-migrate/ferry/ent/pricecatalog"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
 	"github.com/ferry-migrate/ferry/ent/session"
@@ -37,6 +40,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/ent/wave"
 	"github.com/ferry-migrate/ferry/ent/wavemember"
+	"github.com/ferry-migrate/ferry/i18n"
 )
 
 const (
@@ -48,30 +52,33 @@ const (
 	OpUpdateOne = ent.OpUpdateOne
 
 	// Node types.
-	TypeAPIToken            = "APIToken"
-	TypeAgent               = "Agent"
-	TypeApplication         = "Application"
-	TypeAssessment          = "Assessment"
-	TypeAuditEvent          = "AuditEvent"
-	TypeAuditHead           = "AuditHead"
-	TypeCloudAccount        = "CloudAccount"
-	TypeConnection          = "Connection"
-	TypeDisk                = "Disk"
-	TypeHost                = "Host"
-	TypeImportRun           = "ImportRun"
-	TypeLaunch              = "Launch"
-	TypeMarketplaceInstance = "MarketplaceInstance"
-	TypeMigration           = "Migration"
-	TypeNetworkInterface    = "NetworkInterface"
-	TypePlan                = "Plan"
-	TypeRecoveryPoint       = "RecoveryPoint"
-	TypeRegistrationToken   = "RegistrationToken"
-	TypeSession             = "Session"
-	TypeSoftware            = "Software"
-	TypeTenant              = "Tenant"
-	TypeUser                = "User"
-	TypeWave                = "Wave"
-	TypeWaveMember          = "WaveMember"
+	TypeAPIToken              = "APIToken"
+	TypeAgent                 = "Agent"
+	TypeApplication           = "Application"
+	TypeApplicationSuggestion = "ApplicationSuggestion"
+	TypeAssessment            = "Assessment"
+	TypeAuditEvent            = "AuditEvent"
+	TypeAuditHead             = "AuditHead"
+	TypeCloudAccount          = "CloudAccount"
+	TypeConnection            = "Connection"
+	TypeDiscoverySource       = "DiscoverySource"
+	TypeDisk                  = "Disk"
+	TypeHost                  = "Host"
+	TypeImportRun             = "ImportRun"
+	TypeLaunch                = "Launch"
+	TypeMarketplaceInstance   = "MarketplaceInstance"
+	TypeMigration             = "Migration"
+	TypeNetworkInterface      = "NetworkInterface"
+	TypePlan                  = "Plan"
+	TypePriceCatalog          = "PriceCatalog"
+	TypeRecoveryPoint         = "RecoveryPoint"
+	TypeRegistrationToken     = "RegistrationToken"
+	TypeSession               = "Session"
+	TypeSoftware              = "Software"
+	TypeTenant                = "Tenant"
+	TypeUser                  = "User"
+	TypeWave                  = "Wave"
+	TypeWaveMember            = "WaveMember"
 )
 
 // APITokenMutation represents an operation that mutates the APIToken nodes in the graph.
@@ -2897,6 +2904,1508 @@ func (m *ApplicationMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Application edge %s", name)
 }
 
+// ApplicationSuggestionMutation represents an operation that mutates the ApplicationSuggestion nodes in the graph.
+type ApplicationSuggestionMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *int
+	created_at         *time.Time
+	updated_at         *time.Time
+	name               *string
+	environment        *string
+	extends            *string
+	status             *applicationsuggestion.Status
+	members            *[]map[string]interface{}
+	appendmembers      []map[string]interface{}
+	host_count         *int
+	addhost_count      *int
+	internal_weight    *int64
+	addinternal_weight *int64
+	external_weight    *int64
+	addexternal_weight *int64
+	shared_weight      *int64
+	addshared_weight   *int64
+	cohesion           *float64
+	addcohesion        *float64
+	ports              *[]map[string]interface{}
+	appendports        []map[string]interface{}
+	neighbours         *[]string
+	appendneighbours   []string
+	application_id     *int
+	addapplication_id  *int
+	clearedFields      map[string]struct{}
+	tenant             *int
+	clearedtenant      bool
+	done               bool
+	oldValue           func(context.Context) (*ApplicationSuggestion, error)
+	predicates         []predicate.ApplicationSuggestion
+}
+
+var _ ent.Mutation = (*ApplicationSuggestionMutation)(nil)
+
+// applicationsuggestionOption allows management of the mutation configuration using functional options.
+type applicationsuggestionOption func(*ApplicationSuggestionMutation)
+
+// newApplicationSuggestionMutation creates new mutation for the ApplicationSuggestion entity.
+func newApplicationSuggestionMutation(c config, op Op, opts ...applicationsuggestionOption) *ApplicationSuggestionMutation {
+	m := &ApplicationSuggestionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeApplicationSuggestion,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withApplicationSuggestionID sets the ID field of the mutation.
+func withApplicationSuggestionID(id int) applicationsuggestionOption {
+	return func(m *ApplicationSuggestionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ApplicationSuggestion
+		)
+		m.oldValue = func(ctx context.Context) (*ApplicationSuggestion, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ApplicationSuggestion.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withApplicationSuggestion sets the old ApplicationSuggestion of the mutation.
+func withApplicationSuggestion(node *ApplicationSuggestion) applicationsuggestionOption {
+	return func(m *ApplicationSuggestionMutation) {
+		m.oldValue = func(context.Context) (*ApplicationSuggestion, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ApplicationSuggestionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ApplicationSuggestionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ApplicationSuggestionMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ApplicationSuggestionMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ApplicationSuggestion.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ApplicationSuggestionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ApplicationSuggestionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ApplicationSuggestionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ApplicationSuggestionMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ApplicationSuggestionMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ApplicationSuggestionMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetTenantID sets the "tenant_id" field.
+func (m *ApplicationSuggestionMutation) SetTenantID(i int) {
+	m.tenant = &i
+}
+
+// TenantID returns the value of the "tenant_id" field in the mutation.
+func (m *ApplicationSuggestionMutation) TenantID() (r int, exists bool) {
+	v := m.tenant
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTenantID returns the old "tenant_id" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldTenantID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTenantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTenantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTenantID: %w", err)
+	}
+	return oldValue.TenantID, nil
+}
+
+// ResetTenantID resets all changes to the "tenant_id" field.
+func (m *ApplicationSuggestionMutation) ResetTenantID() {
+	m.tenant = nil
+}
+
+// SetName sets the "name" field.
+func (m *ApplicationSuggestionMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *ApplicationSuggestionMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *ApplicationSuggestionMutation) ResetName() {
+	m.name = nil
+}
+
+// SetEnvironment sets the "environment" field.
+func (m *ApplicationSuggestionMutation) SetEnvironment(s string) {
+	m.environment = &s
+}
+
+// Environment returns the value of the "environment" field in the mutation.
+func (m *ApplicationSuggestionMutation) Environment() (r string, exists bool) {
+	v := m.environment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnvironment returns the old "environment" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldEnvironment(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnvironment is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnvironment requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnvironment: %w", err)
+	}
+	return oldValue.Environment, nil
+}
+
+// ResetEnvironment resets all changes to the "environment" field.
+func (m *ApplicationSuggestionMutation) ResetEnvironment() {
+	m.environment = nil
+}
+
+// SetExtends sets the "extends" field.
+func (m *ApplicationSuggestionMutation) SetExtends(s string) {
+	m.extends = &s
+}
+
+// Extends returns the value of the "extends" field in the mutation.
+func (m *ApplicationSuggestionMutation) Extends() (r string, exists bool) {
+	v := m.extends
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExtends returns the old "extends" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldExtends(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExtends is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExtends requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExtends: %w", err)
+	}
+	return oldValue.Extends, nil
+}
+
+// ResetExtends resets all changes to the "extends" field.
+func (m *ApplicationSuggestionMutation) ResetExtends() {
+	m.extends = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *ApplicationSuggestionMutation) SetStatus(a applicationsuggestion.Status) {
+	m.status = &a
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ApplicationSuggestionMutation) Status() (r applicationsuggestion.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldStatus(ctx context.Context) (v applicationsuggestion.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ApplicationSuggestionMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetMembers sets the "members" field.
+func (m *ApplicationSuggestionMutation) SetMembers(value []map[string]interface{}) {
+	m.members = &value
+	m.appendmembers = nil
+}
+
+// Members returns the value of the "members" field in the mutation.
+func (m *ApplicationSuggestionMutation) Members() (r []map[string]interface{}, exists bool) {
+	v := m.members
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMembers returns the old "members" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldMembers(ctx context.Context) (v []map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMembers is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMembers requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMembers: %w", err)
+	}
+	return oldValue.Members, nil
+}
+
+// AppendMembers adds value to the "members" field.
+func (m *ApplicationSuggestionMutation) AppendMembers(value []map[string]interface{}) {
+	m.appendmembers = append(m.appendmembers, value...)
+}
+
+// AppendedMembers returns the list of values that were appended to the "members" field in this mutation.
+func (m *ApplicationSuggestionMutation) AppendedMembers() ([]map[string]interface{}, bool) {
+	if len(m.appendmembers) == 0 {
+		return nil, false
+	}
+	return m.appendmembers, true
+}
+
+// ResetMembers resets all changes to the "members" field.
+func (m *ApplicationSuggestionMutation) ResetMembers() {
+	m.members = nil
+	m.appendmembers = nil
+}
+
+// SetHostCount sets the "host_count" field.
+func (m *ApplicationSuggestionMutation) SetHostCount(i int) {
+	m.host_count = &i
+	m.addhost_count = nil
+}
+
+// HostCount returns the value of the "host_count" field in the mutation.
+func (m *ApplicationSuggestionMutation) HostCount() (r int, exists bool) {
+	v := m.host_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHostCount returns the old "host_count" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldHostCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHostCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHostCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHostCount: %w", err)
+	}
+	return oldValue.HostCount, nil
+}
+
+// AddHostCount adds i to the "host_count" field.
+func (m *ApplicationSuggestionMutation) AddHostCount(i int) {
+	if m.addhost_count != nil {
+		*m.addhost_count += i
+	} else {
+		m.addhost_count = &i
+	}
+}
+
+// AddedHostCount returns the value that was added to the "host_count" field in this mutation.
+func (m *ApplicationSuggestionMutation) AddedHostCount() (r int, exists bool) {
+	v := m.addhost_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetHostCount resets all changes to the "host_count" field.
+func (m *ApplicationSuggestionMutation) ResetHostCount() {
+	m.host_count = nil
+	m.addhost_count = nil
+}
+
+// SetInternalWeight sets the "internal_weight" field.
+func (m *ApplicationSuggestionMutation) SetInternalWeight(i int64) {
+	m.internal_weight = &i
+	m.addinternal_weight = nil
+}
+
+// InternalWeight returns the value of the "internal_weight" field in the mutation.
+func (m *ApplicationSuggestionMutation) InternalWeight() (r int64, exists bool) {
+	v := m.internal_weight
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInternalWeight returns the old "internal_weight" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldInternalWeight(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInternalWeight is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInternalWeight requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInternalWeight: %w", err)
+	}
+	return oldValue.InternalWeight, nil
+}
+
+// AddInternalWeight adds i to the "internal_weight" field.
+func (m *ApplicationSuggestionMutation) AddInternalWeight(i int64) {
+	if m.addinternal_weight != nil {
+		*m.addinternal_weight += i
+	} else {
+		m.addinternal_weight = &i
+	}
+}
+
+// AddedInternalWeight returns the value that was added to the "internal_weight" field in this mutation.
+func (m *ApplicationSuggestionMutation) AddedInternalWeight() (r int64, exists bool) {
+	v := m.addinternal_weight
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetInternalWeight resets all changes to the "internal_weight" field.
+func (m *ApplicationSuggestionMutation) ResetInternalWeight() {
+	m.internal_weight = nil
+	m.addinternal_weight = nil
+}
+
+// SetExternalWeight sets the "external_weight" field.
+func (m *ApplicationSuggestionMutation) SetExternalWeight(i int64) {
+	m.external_weight = &i
+	m.addexternal_weight = nil
+}
+
+// ExternalWeight returns the value of the "external_weight" field in the mutation.
+func (m *ApplicationSuggestionMutation) ExternalWeight() (r int64, exists bool) {
+	v := m.external_weight
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExternalWeight returns the old "external_weight" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldExternalWeight(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExternalWeight is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExternalWeight requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExternalWeight: %w", err)
+	}
+	return oldValue.ExternalWeight, nil
+}
+
+// AddExternalWeight adds i to the "external_weight" field.
+func (m *ApplicationSuggestionMutation) AddExternalWeight(i int64) {
+	if m.addexternal_weight != nil {
+		*m.addexternal_weight += i
+	} else {
+		m.addexternal_weight = &i
+	}
+}
+
+// AddedExternalWeight returns the value that was added to the "external_weight" field in this mutation.
+func (m *ApplicationSuggestionMutation) AddedExternalWeight() (r int64, exists bool) {
+	v := m.addexternal_weight
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetExternalWeight resets all changes to the "external_weight" field.
+func (m *ApplicationSuggestionMutation) ResetExternalWeight() {
+	m.external_weight = nil
+	m.addexternal_weight = nil
+}
+
+// SetSharedWeight sets the "shared_weight" field.
+func (m *ApplicationSuggestionMutation) SetSharedWeight(i int64) {
+	m.shared_weight = &i
+	m.addshared_weight = nil
+}
+
+// SharedWeight returns the value of the "shared_weight" field in the mutation.
+func (m *ApplicationSuggestionMutation) SharedWeight() (r int64, exists bool) {
+	v := m.shared_weight
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSharedWeight returns the old "shared_weight" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldSharedWeight(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSharedWeight is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSharedWeight requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSharedWeight: %w", err)
+	}
+	return oldValue.SharedWeight, nil
+}
+
+// AddSharedWeight adds i to the "shared_weight" field.
+func (m *ApplicationSuggestionMutation) AddSharedWeight(i int64) {
+	if m.addshared_weight != nil {
+		*m.addshared_weight += i
+	} else {
+		m.addshared_weight = &i
+	}
+}
+
+// AddedSharedWeight returns the value that was added to the "shared_weight" field in this mutation.
+func (m *ApplicationSuggestionMutation) AddedSharedWeight() (r int64, exists bool) {
+	v := m.addshared_weight
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSharedWeight resets all changes to the "shared_weight" field.
+func (m *ApplicationSuggestionMutation) ResetSharedWeight() {
+	m.shared_weight = nil
+	m.addshared_weight = nil
+}
+
+// SetCohesion sets the "cohesion" field.
+func (m *ApplicationSuggestionMutation) SetCohesion(f float64) {
+	m.cohesion = &f
+	m.addcohesion = nil
+}
+
+// Cohesion returns the value of the "cohesion" field in the mutation.
+func (m *ApplicationSuggestionMutation) Cohesion() (r float64, exists bool) {
+	v := m.cohesion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCohesion returns the old "cohesion" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldCohesion(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCohesion is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCohesion requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCohesion: %w", err)
+	}
+	return oldValue.Cohesion, nil
+}
+
+// AddCohesion adds f to the "cohesion" field.
+func (m *ApplicationSuggestionMutation) AddCohesion(f float64) {
+	if m.addcohesion != nil {
+		*m.addcohesion += f
+	} else {
+		m.addcohesion = &f
+	}
+}
+
+// AddedCohesion returns the value that was added to the "cohesion" field in this mutation.
+func (m *ApplicationSuggestionMutation) AddedCohesion() (r float64, exists bool) {
+	v := m.addcohesion
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCohesion resets all changes to the "cohesion" field.
+func (m *ApplicationSuggestionMutation) ResetCohesion() {
+	m.cohesion = nil
+	m.addcohesion = nil
+}
+
+// SetPorts sets the "ports" field.
+func (m *ApplicationSuggestionMutation) SetPorts(value []map[string]interface{}) {
+	m.ports = &value
+	m.appendports = nil
+}
+
+// Ports returns the value of the "ports" field in the mutation.
+func (m *ApplicationSuggestionMutation) Ports() (r []map[string]interface{}, exists bool) {
+	v := m.ports
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPorts returns the old "ports" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldPorts(ctx context.Context) (v []map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPorts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPorts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPorts: %w", err)
+	}
+	return oldValue.Ports, nil
+}
+
+// AppendPorts adds value to the "ports" field.
+func (m *ApplicationSuggestionMutation) AppendPorts(value []map[string]interface{}) {
+	m.appendports = append(m.appendports, value...)
+}
+
+// AppendedPorts returns the list of values that were appended to the "ports" field in this mutation.
+func (m *ApplicationSuggestionMutation) AppendedPorts() ([]map[string]interface{}, bool) {
+	if len(m.appendports) == 0 {
+		return nil, false
+	}
+	return m.appendports, true
+}
+
+// ClearPorts clears the value of the "ports" field.
+func (m *ApplicationSuggestionMutation) ClearPorts() {
+	m.ports = nil
+	m.appendports = nil
+	m.clearedFields[applicationsuggestion.FieldPorts] = struct{}{}
+}
+
+// PortsCleared returns if the "ports" field was cleared in this mutation.
+func (m *ApplicationSuggestionMutation) PortsCleared() bool {
+	_, ok := m.clearedFields[applicationsuggestion.FieldPorts]
+	return ok
+}
+
+// ResetPorts resets all changes to the "ports" field.
+func (m *ApplicationSuggestionMutation) ResetPorts() {
+	m.ports = nil
+	m.appendports = nil
+	delete(m.clearedFields, applicationsuggestion.FieldPorts)
+}
+
+// SetNeighbours sets the "neighbours" field.
+func (m *ApplicationSuggestionMutation) SetNeighbours(s []string) {
+	m.neighbours = &s
+	m.appendneighbours = nil
+}
+
+// Neighbours returns the value of the "neighbours" field in the mutation.
+func (m *ApplicationSuggestionMutation) Neighbours() (r []string, exists bool) {
+	v := m.neighbours
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNeighbours returns the old "neighbours" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldNeighbours(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNeighbours is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNeighbours requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNeighbours: %w", err)
+	}
+	return oldValue.Neighbours, nil
+}
+
+// AppendNeighbours adds s to the "neighbours" field.
+func (m *ApplicationSuggestionMutation) AppendNeighbours(s []string) {
+	m.appendneighbours = append(m.appendneighbours, s...)
+}
+
+// AppendedNeighbours returns the list of values that were appended to the "neighbours" field in this mutation.
+func (m *ApplicationSuggestionMutation) AppendedNeighbours() ([]string, bool) {
+	if len(m.appendneighbours) == 0 {
+		return nil, false
+	}
+	return m.appendneighbours, true
+}
+
+// ClearNeighbours clears the value of the "neighbours" field.
+func (m *ApplicationSuggestionMutation) ClearNeighbours() {
+	m.neighbours = nil
+	m.appendneighbours = nil
+	m.clearedFields[applicationsuggestion.FieldNeighbours] = struct{}{}
+}
+
+// NeighboursCleared returns if the "neighbours" field was cleared in this mutation.
+func (m *ApplicationSuggestionMutation) NeighboursCleared() bool {
+	_, ok := m.clearedFields[applicationsuggestion.FieldNeighbours]
+	return ok
+}
+
+// ResetNeighbours resets all changes to the "neighbours" field.
+func (m *ApplicationSuggestionMutation) ResetNeighbours() {
+	m.neighbours = nil
+	m.appendneighbours = nil
+	delete(m.clearedFields, applicationsuggestion.FieldNeighbours)
+}
+
+// SetApplicationID sets the "application_id" field.
+func (m *ApplicationSuggestionMutation) SetApplicationID(i int) {
+	m.application_id = &i
+	m.addapplication_id = nil
+}
+
+// ApplicationID returns the value of the "application_id" field in the mutation.
+func (m *ApplicationSuggestionMutation) ApplicationID() (r int, exists bool) {
+	v := m.application_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApplicationID returns the old "application_id" field's value of the ApplicationSuggestion entity.
+// If the ApplicationSuggestion object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ApplicationSuggestionMutation) OldApplicationID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApplicationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApplicationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApplicationID: %w", err)
+	}
+	return oldValue.ApplicationID, nil
+}
+
+// AddApplicationID adds i to the "application_id" field.
+func (m *ApplicationSuggestionMutation) AddApplicationID(i int) {
+	if m.addapplication_id != nil {
+		*m.addapplication_id += i
+	} else {
+		m.addapplication_id = &i
+	}
+}
+
+// AddedApplicationID returns the value that was added to the "application_id" field in this mutation.
+func (m *ApplicationSuggestionMutation) AddedApplicationID() (r int, exists bool) {
+	v := m.addapplication_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearApplicationID clears the value of the "application_id" field.
+func (m *ApplicationSuggestionMutation) ClearApplicationID() {
+	m.application_id = nil
+	m.addapplication_id = nil
+	m.clearedFields[applicationsuggestion.FieldApplicationID] = struct{}{}
+}
+
+// ApplicationIDCleared returns if the "application_id" field was cleared in this mutation.
+func (m *ApplicationSuggestionMutation) ApplicationIDCleared() bool {
+	_, ok := m.clearedFields[applicationsuggestion.FieldApplicationID]
+	return ok
+}
+
+// ResetApplicationID resets all changes to the "application_id" field.
+func (m *ApplicationSuggestionMutation) ResetApplicationID() {
+	m.application_id = nil
+	m.addapplication_id = nil
+	delete(m.clearedFields, applicationsuggestion.FieldApplicationID)
+}
+
+// ClearTenant clears the "tenant" edge to the Tenant entity.
+func (m *ApplicationSuggestionMutation) ClearTenant() {
+	m.clearedtenant = true
+	m.clearedFields[applicationsuggestion.FieldTenantID] = struct{}{}
+}
+
+// TenantCleared reports if the "tenant" edge to the Tenant entity was cleared.
+func (m *ApplicationSuggestionMutation) TenantCleared() bool {
+	return m.clearedtenant
+}
+
+// TenantIDs returns the "tenant" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TenantID instead. It exists only for internal usage by the builders.
+func (m *ApplicationSuggestionMutation) TenantIDs() (ids []int) {
+	if id := m.tenant; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTenant resets all changes to the "tenant" edge.
+func (m *ApplicationSuggestionMutation) ResetTenant() {
+	m.tenant = nil
+	m.clearedtenant = false
+}
+
+// Where appends a list predicates to the ApplicationSuggestionMutation builder.
+func (m *ApplicationSuggestionMutation) Where(ps ...predicate.ApplicationSuggestion) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ApplicationSuggestionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ApplicationSuggestionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ApplicationSuggestion, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ApplicationSuggestionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ApplicationSuggestionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ApplicationSuggestion).
+func (m *ApplicationSuggestionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ApplicationSuggestionMutation) Fields() []string {
+	fields := make([]string, 0, 16)
+	if m.created_at != nil {
+		fields = append(fields, applicationsuggestion.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, applicationsuggestion.FieldUpdatedAt)
+	}
+	if m.tenant != nil {
+		fields = append(fields, applicationsuggestion.FieldTenantID)
+	}
+	if m.name != nil {
+		fields = append(fields, applicationsuggestion.FieldName)
+	}
+	if m.environment != nil {
+		fields = append(fields, applicationsuggestion.FieldEnvironment)
+	}
+	if m.extends != nil {
+		fields = append(fields, applicationsuggestion.FieldExtends)
+	}
+	if m.status != nil {
+		fields = append(fields, applicationsuggestion.FieldStatus)
+	}
+	if m.members != nil {
+		fields = append(fields, applicationsuggestion.FieldMembers)
+	}
+	if m.host_count != nil {
+		fields = append(fields, applicationsuggestion.FieldHostCount)
+	}
+	if m.internal_weight != nil {
+		fields = append(fields, applicationsuggestion.FieldInternalWeight)
+	}
+	if m.external_weight != nil {
+		fields = append(fields, applicationsuggestion.FieldExternalWeight)
+	}
+	if m.shared_weight != nil {
+		fields = append(fields, applicationsuggestion.FieldSharedWeight)
+	}
+	if m.cohesion != nil {
+		fields = append(fields, applicationsuggestion.FieldCohesion)
+	}
+	if m.ports != nil {
+		fields = append(fields, applicationsuggestion.FieldPorts)
+	}
+	if m.neighbours != nil {
+		fields = append(fields, applicationsuggestion.FieldNeighbours)
+	}
+	if m.application_id != nil {
+		fields = append(fields, applicationsuggestion.FieldApplicationID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ApplicationSuggestionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case applicationsuggestion.FieldCreatedAt:
+		return m.CreatedAt()
+	case applicationsuggestion.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case applicationsuggestion.FieldTenantID:
+		return m.TenantID()
+	case applicationsuggestion.FieldName:
+		return m.Name()
+	case applicationsuggestion.FieldEnvironment:
+		return m.Environment()
+	case applicationsuggestion.FieldExtends:
+		return m.Extends()
+	case applicationsuggestion.FieldStatus:
+		return m.Status()
+	case applicationsuggestion.FieldMembers:
+		return m.Members()
+	case applicationsuggestion.FieldHostCount:
+		return m.HostCount()
+	case applicationsuggestion.FieldInternalWeight:
+		return m.InternalWeight()
+	case applicationsuggestion.FieldExternalWeight:
+		return m.ExternalWeight()
+	case applicationsuggestion.FieldSharedWeight:
+		return m.SharedWeight()
+	case applicationsuggestion.FieldCohesion:
+		return m.Cohesion()
+	case applicationsuggestion.FieldPorts:
+		return m.Ports()
+	case applicationsuggestion.FieldNeighbours:
+		return m.Neighbours()
+	case applicationsuggestion.FieldApplicationID:
+		return m.ApplicationID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ApplicationSuggestionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case applicationsuggestion.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case applicationsuggestion.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case applicationsuggestion.FieldTenantID:
+		return m.OldTenantID(ctx)
+	case applicationsuggestion.FieldName:
+		return m.OldName(ctx)
+	case applicationsuggestion.FieldEnvironment:
+		return m.OldEnvironment(ctx)
+	case applicationsuggestion.FieldExtends:
+		return m.OldExtends(ctx)
+	case applicationsuggestion.FieldStatus:
+		return m.OldStatus(ctx)
+	case applicationsuggestion.FieldMembers:
+		return m.OldMembers(ctx)
+	case applicationsuggestion.FieldHostCount:
+		return m.OldHostCount(ctx)
+	case applicationsuggestion.FieldInternalWeight:
+		return m.OldInternalWeight(ctx)
+	case applicationsuggestion.FieldExternalWeight:
+		return m.OldExternalWeight(ctx)
+	case applicationsuggestion.FieldSharedWeight:
+		return m.OldSharedWeight(ctx)
+	case applicationsuggestion.FieldCohesion:
+		return m.OldCohesion(ctx)
+	case applicationsuggestion.FieldPorts:
+		return m.OldPorts(ctx)
+	case applicationsuggestion.FieldNeighbours:
+		return m.OldNeighbours(ctx)
+	case applicationsuggestion.FieldApplicationID:
+		return m.OldApplicationID(ctx)
+	}
+	return nil, fmt.Errorf("unknown ApplicationSuggestion field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ApplicationSuggestionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case applicationsuggestion.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case applicationsuggestion.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case applicationsuggestion.FieldTenantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTenantID(v)
+		return nil
+	case applicationsuggestion.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case applicationsuggestion.FieldEnvironment:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnvironment(v)
+		return nil
+	case applicationsuggestion.FieldExtends:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExtends(v)
+		return nil
+	case applicationsuggestion.FieldStatus:
+		v, ok := value.(applicationsuggestion.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case applicationsuggestion.FieldMembers:
+		v, ok := value.([]map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMembers(v)
+		return nil
+	case applicationsuggestion.FieldHostCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHostCount(v)
+		return nil
+	case applicationsuggestion.FieldInternalWeight:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInternalWeight(v)
+		return nil
+	case applicationsuggestion.FieldExternalWeight:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExternalWeight(v)
+		return nil
+	case applicationsuggestion.FieldSharedWeight:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSharedWeight(v)
+		return nil
+	case applicationsuggestion.FieldCohesion:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCohesion(v)
+		return nil
+	case applicationsuggestion.FieldPorts:
+		v, ok := value.([]map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPorts(v)
+		return nil
+	case applicationsuggestion.FieldNeighbours:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNeighbours(v)
+		return nil
+	case applicationsuggestion.FieldApplicationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApplicationID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ApplicationSuggestion field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ApplicationSuggestionMutation) AddedFields() []string {
+	var fields []string
+	if m.addhost_count != nil {
+		fields = append(fields, applicationsuggestion.FieldHostCount)
+	}
+	if m.addinternal_weight != nil {
+		fields = append(fields, applicationsuggestion.FieldInternalWeight)
+	}
+	if m.addexternal_weight != nil {
+		fields = append(fields, applicationsuggestion.FieldExternalWeight)
+	}
+	if m.addshared_weight != nil {
+		fields = append(fields, applicationsuggestion.FieldSharedWeight)
+	}
+	if m.addcohesion != nil {
+		fields = append(fields, applicationsuggestion.FieldCohesion)
+	}
+	if m.addapplication_id != nil {
+		fields = append(fields, applicationsuggestion.FieldApplicationID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ApplicationSuggestionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case applicationsuggestion.FieldHostCount:
+		return m.AddedHostCount()
+	case applicationsuggestion.FieldInternalWeight:
+		return m.AddedInternalWeight()
+	case applicationsuggestion.FieldExternalWeight:
+		return m.AddedExternalWeight()
+	case applicationsuggestion.FieldSharedWeight:
+		return m.AddedSharedWeight()
+	case applicationsuggestion.FieldCohesion:
+		return m.AddedCohesion()
+	case applicationsuggestion.FieldApplicationID:
+		return m.AddedApplicationID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ApplicationSuggestionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case applicationsuggestion.FieldHostCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddHostCount(v)
+		return nil
+	case applicationsuggestion.FieldInternalWeight:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddInternalWeight(v)
+		return nil
+	case applicationsuggestion.FieldExternalWeight:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddExternalWeight(v)
+		return nil
+	case applicationsuggestion.FieldSharedWeight:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSharedWeight(v)
+		return nil
+	case applicationsuggestion.FieldCohesion:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCohesion(v)
+		return nil
+	case applicationsuggestion.FieldApplicationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddApplicationID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ApplicationSuggestion numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ApplicationSuggestionMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(applicationsuggestion.FieldPorts) {
+		fields = append(fields, applicationsuggestion.FieldPorts)
+	}
+	if m.FieldCleared(applicationsuggestion.FieldNeighbours) {
+		fields = append(fields, applicationsuggestion.FieldNeighbours)
+	}
+	if m.FieldCleared(applicationsuggestion.FieldApplicationID) {
+		fields = append(fields, applicationsuggestion.FieldApplicationID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ApplicationSuggestionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ApplicationSuggestionMutation) ClearField(name string) error {
+	switch name {
+	case applicationsuggestion.FieldPorts:
+		m.ClearPorts()
+		return nil
+	case applicationsuggestion.FieldNeighbours:
+		m.ClearNeighbours()
+		return nil
+	case applicationsuggestion.FieldApplicationID:
+		m.ClearApplicationID()
+		return nil
+	}
+	return fmt.Errorf("unknown ApplicationSuggestion nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ApplicationSuggestionMutation) ResetField(name string) error {
+	switch name {
+	case applicationsuggestion.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case applicationsuggestion.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case applicationsuggestion.FieldTenantID:
+		m.ResetTenantID()
+		return nil
+	case applicationsuggestion.FieldName:
+		m.ResetName()
+		return nil
+	case applicationsuggestion.FieldEnvironment:
+		m.ResetEnvironment()
+		return nil
+	case applicationsuggestion.FieldExtends:
+		m.ResetExtends()
+		return nil
+	case applicationsuggestion.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case applicationsuggestion.FieldMembers:
+		m.ResetMembers()
+		return nil
+	case applicationsuggestion.FieldHostCount:
+		m.ResetHostCount()
+		return nil
+	case applicationsuggestion.FieldInternalWeight:
+		m.ResetInternalWeight()
+		return nil
+	case applicationsuggestion.FieldExternalWeight:
+		m.ResetExternalWeight()
+		return nil
+	case applicationsuggestion.FieldSharedWeight:
+		m.ResetSharedWeight()
+		return nil
+	case applicationsuggestion.FieldCohesion:
+		m.ResetCohesion()
+		return nil
+	case applicationsuggestion.FieldPorts:
+		m.ResetPorts()
+		return nil
+	case applicationsuggestion.FieldNeighbours:
+		m.ResetNeighbours()
+		return nil
+	case applicationsuggestion.FieldApplicationID:
+		m.ResetApplicationID()
+		return nil
+	}
+	return fmt.Errorf("unknown ApplicationSuggestion field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ApplicationSuggestionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.tenant != nil {
+		edges = append(edges, applicationsuggestion.EdgeTenant)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ApplicationSuggestionMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case applicationsuggestion.EdgeTenant:
+		if id := m.tenant; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ApplicationSuggestionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ApplicationSuggestionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ApplicationSuggestionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedtenant {
+		edges = append(edges, applicationsuggestion.EdgeTenant)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ApplicationSuggestionMutation) EdgeCleared(name string) bool {
+	switch name {
+	case applicationsuggestion.EdgeTenant:
+		return m.clearedtenant
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ApplicationSuggestionMutation) ClearEdge(name string) error {
+	switch name {
+	case applicationsuggestion.EdgeTenant:
+		m.ClearTenant()
+		return nil
+	}
+	return fmt.Errorf("unknown ApplicationSuggestion unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ApplicationSuggestionMutation) ResetEdge(name string) error {
+	switch name {
+	case applicationsuggestion.EdgeTenant:
+		m.ResetTenant()
+		return nil
+	}
+	return fmt.Errorf("unknown ApplicationSuggestion edge %s", name)
+}
+
 // AssessmentMutation represents an operation that mutates the Assessment nodes in the graph.
 type AssessmentMutation struct {
 	config
@@ -2933,6 +4442,8 @@ type AssessmentMutation struct {
 	addused_bytes               *int64
 	sizing_note                 *string
 	seeding_note                *string
+	findings                    *[]i18n.Finding
+	appendfindings              []i18n.Finding
 	clearedFields               map[string]struct{}
 	tenant                      *int
 	clearedtenant               bool
@@ -4060,6 +5571,71 @@ func (m *AssessmentMutation) ResetSeedingNote() {
 	m.seeding_note = nil
 }
 
+// SetFindings sets the "findings" field.
+func (m *AssessmentMutation) SetFindings(i []i18n.Finding) {
+	m.findings = &i
+	m.appendfindings = nil
+}
+
+// Findings returns the value of the "findings" field in the mutation.
+func (m *AssessmentMutation) Findings() (r []i18n.Finding, exists bool) {
+	v := m.findings
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFindings returns the old "findings" field's value of the Assessment entity.
+// If the Assessment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AssessmentMutation) OldFindings(ctx context.Context) (v []i18n.Finding, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFindings is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFindings requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFindings: %w", err)
+	}
+	return oldValue.Findings, nil
+}
+
+// AppendFindings adds i to the "findings" field.
+func (m *AssessmentMutation) AppendFindings(i []i18n.Finding) {
+	m.appendfindings = append(m.appendfindings, i...)
+}
+
+// AppendedFindings returns the list of values that were appended to the "findings" field in this mutation.
+func (m *AssessmentMutation) AppendedFindings() ([]i18n.Finding, bool) {
+	if len(m.appendfindings) == 0 {
+		return nil, false
+	}
+	return m.appendfindings, true
+}
+
+// ClearFindings clears the value of the "findings" field.
+func (m *AssessmentMutation) ClearFindings() {
+	m.findings = nil
+	m.appendfindings = nil
+	m.clearedFields[assessment.FieldFindings] = struct{}{}
+}
+
+// FindingsCleared returns if the "findings" field was cleared in this mutation.
+func (m *AssessmentMutation) FindingsCleared() bool {
+	_, ok := m.clearedFields[assessment.FieldFindings]
+	return ok
+}
+
+// ResetFindings resets all changes to the "findings" field.
+func (m *AssessmentMutation) ResetFindings() {
+	m.findings = nil
+	m.appendfindings = nil
+	delete(m.clearedFields, assessment.FieldFindings)
+}
+
 // ClearTenant clears the "tenant" edge to the Tenant entity.
 func (m *AssessmentMutation) ClearTenant() {
 	m.clearedtenant = true
@@ -4148,7 +5724,7 @@ func (m *AssessmentMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *AssessmentMutation) Fields() []string {
-	fields := make([]string, 0, 22)
+	fields := make([]string, 0, 23)
 	if m.created_at != nil {
 		fields = append(fields, assessment.FieldCreatedAt)
 	}
@@ -4215,6 +5791,9 @@ func (m *AssessmentMutation) Fields() []string {
 	if m.seeding_note != nil {
 		fields = append(fields, assessment.FieldSeedingNote)
 	}
+	if m.findings != nil {
+		fields = append(fields, assessment.FieldFindings)
+	}
 	return fields
 }
 
@@ -4267,6 +5846,8 @@ func (m *AssessmentMutation) Field(name string) (ent.Value, bool) {
 		return m.SizingNote()
 	case assessment.FieldSeedingNote:
 		return m.SeedingNote()
+	case assessment.FieldFindings:
+		return m.Findings()
 	}
 	return nil, false
 }
@@ -4320,6 +5901,8 @@ func (m *AssessmentMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldSizingNote(ctx)
 	case assessment.FieldSeedingNote:
 		return m.OldSeedingNote(ctx)
+	case assessment.FieldFindings:
+		return m.OldFindings(ctx)
 	}
 	return nil, fmt.Errorf("unknown Assessment field %s", name)
 }
@@ -4483,6 +6066,13 @@ func (m *AssessmentMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetSeedingNote(v)
 		return nil
+	case assessment.FieldFindings:
+		v, ok := value.([]i18n.Finding)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFindings(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Assessment field %s", name)
 }
@@ -4609,6 +6199,9 @@ func (m *AssessmentMutation) ClearedFields() []string {
 	if m.FieldCleared(assessment.FieldMissing) {
 		fields = append(fields, assessment.FieldMissing)
 	}
+	if m.FieldCleared(assessment.FieldFindings) {
+		fields = append(fields, assessment.FieldFindings)
+	}
 	return fields
 }
 
@@ -4631,6 +6224,9 @@ func (m *AssessmentMutation) ClearField(name string) error {
 		return nil
 	case assessment.FieldMissing:
 		m.ClearMissing()
+		return nil
+	case assessment.FieldFindings:
+		m.ClearFindings()
 		return nil
 	}
 	return fmt.Errorf("unknown Assessment nullable field %s", name)
@@ -4705,6 +6301,9 @@ func (m *AssessmentMutation) ResetField(name string) error {
 		return nil
 	case assessment.FieldSeedingNote:
 		m.ResetSeedingNote()
+		return nil
+	case assessment.FieldFindings:
+		m.ResetFindings()
 		return nil
 	}
 	return fmt.Errorf("unknown Assessment field %s", name)
@@ -8765,6 +10364,1378 @@ func (m *ConnectionMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Connection edge %s", name)
+}
+
+// DiscoverySourceMutation represents an operation that mutates the DiscoverySource nodes in the graph.
+type DiscoverySourceMutation struct {
+	config
+	op                    Op
+	typ                   string
+	id                    *int
+	created_at            *time.Time
+	updated_at            *time.Time
+	name                  *string
+	kind                  *discoverysource.Kind
+	url                   *string
+	username              *string
+	secret_ciphertext     *[]byte
+	insecure              *bool
+	interval_minutes      *int
+	addinterval_minutes   *int
+	next_run_at           *time.Time
+	last_run_at           *time.Time
+	last_status           *discoverysource.LastStatus
+	last_error            *string
+	last_hosts            *int
+	addlast_hosts         *int
+	last_import_run_id    *int
+	addlast_import_run_id *int
+	clearedFields         map[string]struct{}
+	tenant                *int
+	clearedtenant         bool
+	done                  bool
+	oldValue              func(context.Context) (*DiscoverySource, error)
+	predicates            []predicate.DiscoverySource
+}
+
+var _ ent.Mutation = (*DiscoverySourceMutation)(nil)
+
+// discoverysourceOption allows management of the mutation configuration using functional options.
+type discoverysourceOption func(*DiscoverySourceMutation)
+
+// newDiscoverySourceMutation creates new mutation for the DiscoverySource entity.
+func newDiscoverySourceMutation(c config, op Op, opts ...discoverysourceOption) *DiscoverySourceMutation {
+	m := &DiscoverySourceMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDiscoverySource,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDiscoverySourceID sets the ID field of the mutation.
+func withDiscoverySourceID(id int) discoverysourceOption {
+	return func(m *DiscoverySourceMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DiscoverySource
+		)
+		m.oldValue = func(ctx context.Context) (*DiscoverySource, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DiscoverySource.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDiscoverySource sets the old DiscoverySource of the mutation.
+func withDiscoverySource(node *DiscoverySource) discoverysourceOption {
+	return func(m *DiscoverySourceMutation) {
+		m.oldValue = func(context.Context) (*DiscoverySource, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DiscoverySourceMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DiscoverySourceMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DiscoverySourceMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DiscoverySourceMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DiscoverySource.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *DiscoverySourceMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *DiscoverySourceMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *DiscoverySourceMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *DiscoverySourceMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *DiscoverySourceMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *DiscoverySourceMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetTenantID sets the "tenant_id" field.
+func (m *DiscoverySourceMutation) SetTenantID(i int) {
+	m.tenant = &i
+}
+
+// TenantID returns the value of the "tenant_id" field in the mutation.
+func (m *DiscoverySourceMutation) TenantID() (r int, exists bool) {
+	v := m.tenant
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTenantID returns the old "tenant_id" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldTenantID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTenantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTenantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTenantID: %w", err)
+	}
+	return oldValue.TenantID, nil
+}
+
+// ResetTenantID resets all changes to the "tenant_id" field.
+func (m *DiscoverySourceMutation) ResetTenantID() {
+	m.tenant = nil
+}
+
+// SetName sets the "name" field.
+func (m *DiscoverySourceMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *DiscoverySourceMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *DiscoverySourceMutation) ResetName() {
+	m.name = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *DiscoverySourceMutation) SetKind(d discoverysource.Kind) {
+	m.kind = &d
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *DiscoverySourceMutation) Kind() (r discoverysource.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldKind(ctx context.Context) (v discoverysource.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *DiscoverySourceMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetURL sets the "url" field.
+func (m *DiscoverySourceMutation) SetURL(s string) {
+	m.url = &s
+}
+
+// URL returns the value of the "url" field in the mutation.
+func (m *DiscoverySourceMutation) URL() (r string, exists bool) {
+	v := m.url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldURL returns the old "url" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldURL(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldURL: %w", err)
+	}
+	return oldValue.URL, nil
+}
+
+// ResetURL resets all changes to the "url" field.
+func (m *DiscoverySourceMutation) ResetURL() {
+	m.url = nil
+}
+
+// SetUsername sets the "username" field.
+func (m *DiscoverySourceMutation) SetUsername(s string) {
+	m.username = &s
+}
+
+// Username returns the value of the "username" field in the mutation.
+func (m *DiscoverySourceMutation) Username() (r string, exists bool) {
+	v := m.username
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUsername returns the old "username" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldUsername(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUsername is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUsername requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUsername: %w", err)
+	}
+	return oldValue.Username, nil
+}
+
+// ResetUsername resets all changes to the "username" field.
+func (m *DiscoverySourceMutation) ResetUsername() {
+	m.username = nil
+}
+
+// SetSecretCiphertext sets the "secret_ciphertext" field.
+func (m *DiscoverySourceMutation) SetSecretCiphertext(b []byte) {
+	m.secret_ciphertext = &b
+}
+
+// SecretCiphertext returns the value of the "secret_ciphertext" field in the mutation.
+func (m *DiscoverySourceMutation) SecretCiphertext() (r []byte, exists bool) {
+	v := m.secret_ciphertext
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSecretCiphertext returns the old "secret_ciphertext" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldSecretCiphertext(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSecretCiphertext is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSecretCiphertext requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSecretCiphertext: %w", err)
+	}
+	return oldValue.SecretCiphertext, nil
+}
+
+// ClearSecretCiphertext clears the value of the "secret_ciphertext" field.
+func (m *DiscoverySourceMutation) ClearSecretCiphertext() {
+	m.secret_ciphertext = nil
+	m.clearedFields[discoverysource.FieldSecretCiphertext] = struct{}{}
+}
+
+// SecretCiphertextCleared returns if the "secret_ciphertext" field was cleared in this mutation.
+func (m *DiscoverySourceMutation) SecretCiphertextCleared() bool {
+	_, ok := m.clearedFields[discoverysource.FieldSecretCiphertext]
+	return ok
+}
+
+// ResetSecretCiphertext resets all changes to the "secret_ciphertext" field.
+func (m *DiscoverySourceMutation) ResetSecretCiphertext() {
+	m.secret_ciphertext = nil
+	delete(m.clearedFields, discoverysource.FieldSecretCiphertext)
+}
+
+// SetInsecure sets the "insecure" field.
+func (m *DiscoverySourceMutation) SetInsecure(b bool) {
+	m.insecure = &b
+}
+
+// Insecure returns the value of the "insecure" field in the mutation.
+func (m *DiscoverySourceMutation) Insecure() (r bool, exists bool) {
+	v := m.insecure
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInsecure returns the old "insecure" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldInsecure(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInsecure is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInsecure requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInsecure: %w", err)
+	}
+	return oldValue.Insecure, nil
+}
+
+// ResetInsecure resets all changes to the "insecure" field.
+func (m *DiscoverySourceMutation) ResetInsecure() {
+	m.insecure = nil
+}
+
+// SetIntervalMinutes sets the "interval_minutes" field.
+func (m *DiscoverySourceMutation) SetIntervalMinutes(i int) {
+	m.interval_minutes = &i
+	m.addinterval_minutes = nil
+}
+
+// IntervalMinutes returns the value of the "interval_minutes" field in the mutation.
+func (m *DiscoverySourceMutation) IntervalMinutes() (r int, exists bool) {
+	v := m.interval_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIntervalMinutes returns the old "interval_minutes" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldIntervalMinutes(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIntervalMinutes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIntervalMinutes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIntervalMinutes: %w", err)
+	}
+	return oldValue.IntervalMinutes, nil
+}
+
+// AddIntervalMinutes adds i to the "interval_minutes" field.
+func (m *DiscoverySourceMutation) AddIntervalMinutes(i int) {
+	if m.addinterval_minutes != nil {
+		*m.addinterval_minutes += i
+	} else {
+		m.addinterval_minutes = &i
+	}
+}
+
+// AddedIntervalMinutes returns the value that was added to the "interval_minutes" field in this mutation.
+func (m *DiscoverySourceMutation) AddedIntervalMinutes() (r int, exists bool) {
+	v := m.addinterval_minutes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetIntervalMinutes resets all changes to the "interval_minutes" field.
+func (m *DiscoverySourceMutation) ResetIntervalMinutes() {
+	m.interval_minutes = nil
+	m.addinterval_minutes = nil
+}
+
+// SetNextRunAt sets the "next_run_at" field.
+func (m *DiscoverySourceMutation) SetNextRunAt(t time.Time) {
+	m.next_run_at = &t
+}
+
+// NextRunAt returns the value of the "next_run_at" field in the mutation.
+func (m *DiscoverySourceMutation) NextRunAt() (r time.Time, exists bool) {
+	v := m.next_run_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNextRunAt returns the old "next_run_at" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldNextRunAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNextRunAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNextRunAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNextRunAt: %w", err)
+	}
+	return oldValue.NextRunAt, nil
+}
+
+// ClearNextRunAt clears the value of the "next_run_at" field.
+func (m *DiscoverySourceMutation) ClearNextRunAt() {
+	m.next_run_at = nil
+	m.clearedFields[discoverysource.FieldNextRunAt] = struct{}{}
+}
+
+// NextRunAtCleared returns if the "next_run_at" field was cleared in this mutation.
+func (m *DiscoverySourceMutation) NextRunAtCleared() bool {
+	_, ok := m.clearedFields[discoverysource.FieldNextRunAt]
+	return ok
+}
+
+// ResetNextRunAt resets all changes to the "next_run_at" field.
+func (m *DiscoverySourceMutation) ResetNextRunAt() {
+	m.next_run_at = nil
+	delete(m.clearedFields, discoverysource.FieldNextRunAt)
+}
+
+// SetLastRunAt sets the "last_run_at" field.
+func (m *DiscoverySourceMutation) SetLastRunAt(t time.Time) {
+	m.last_run_at = &t
+}
+
+// LastRunAt returns the value of the "last_run_at" field in the mutation.
+func (m *DiscoverySourceMutation) LastRunAt() (r time.Time, exists bool) {
+	v := m.last_run_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastRunAt returns the old "last_run_at" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldLastRunAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastRunAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastRunAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastRunAt: %w", err)
+	}
+	return oldValue.LastRunAt, nil
+}
+
+// ClearLastRunAt clears the value of the "last_run_at" field.
+func (m *DiscoverySourceMutation) ClearLastRunAt() {
+	m.last_run_at = nil
+	m.clearedFields[discoverysource.FieldLastRunAt] = struct{}{}
+}
+
+// LastRunAtCleared returns if the "last_run_at" field was cleared in this mutation.
+func (m *DiscoverySourceMutation) LastRunAtCleared() bool {
+	_, ok := m.clearedFields[discoverysource.FieldLastRunAt]
+	return ok
+}
+
+// ResetLastRunAt resets all changes to the "last_run_at" field.
+func (m *DiscoverySourceMutation) ResetLastRunAt() {
+	m.last_run_at = nil
+	delete(m.clearedFields, discoverysource.FieldLastRunAt)
+}
+
+// SetLastStatus sets the "last_status" field.
+func (m *DiscoverySourceMutation) SetLastStatus(ds discoverysource.LastStatus) {
+	m.last_status = &ds
+}
+
+// LastStatus returns the value of the "last_status" field in the mutation.
+func (m *DiscoverySourceMutation) LastStatus() (r discoverysource.LastStatus, exists bool) {
+	v := m.last_status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastStatus returns the old "last_status" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldLastStatus(ctx context.Context) (v discoverysource.LastStatus, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastStatus: %w", err)
+	}
+	return oldValue.LastStatus, nil
+}
+
+// ResetLastStatus resets all changes to the "last_status" field.
+func (m *DiscoverySourceMutation) ResetLastStatus() {
+	m.last_status = nil
+}
+
+// SetLastError sets the "last_error" field.
+func (m *DiscoverySourceMutation) SetLastError(s string) {
+	m.last_error = &s
+}
+
+// LastError returns the value of the "last_error" field in the mutation.
+func (m *DiscoverySourceMutation) LastError() (r string, exists bool) {
+	v := m.last_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastError returns the old "last_error" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldLastError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastError: %w", err)
+	}
+	return oldValue.LastError, nil
+}
+
+// ResetLastError resets all changes to the "last_error" field.
+func (m *DiscoverySourceMutation) ResetLastError() {
+	m.last_error = nil
+}
+
+// SetLastHosts sets the "last_hosts" field.
+func (m *DiscoverySourceMutation) SetLastHosts(i int) {
+	m.last_hosts = &i
+	m.addlast_hosts = nil
+}
+
+// LastHosts returns the value of the "last_hosts" field in the mutation.
+func (m *DiscoverySourceMutation) LastHosts() (r int, exists bool) {
+	v := m.last_hosts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastHosts returns the old "last_hosts" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldLastHosts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastHosts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastHosts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastHosts: %w", err)
+	}
+	return oldValue.LastHosts, nil
+}
+
+// AddLastHosts adds i to the "last_hosts" field.
+func (m *DiscoverySourceMutation) AddLastHosts(i int) {
+	if m.addlast_hosts != nil {
+		*m.addlast_hosts += i
+	} else {
+		m.addlast_hosts = &i
+	}
+}
+
+// AddedLastHosts returns the value that was added to the "last_hosts" field in this mutation.
+func (m *DiscoverySourceMutation) AddedLastHosts() (r int, exists bool) {
+	v := m.addlast_hosts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLastHosts resets all changes to the "last_hosts" field.
+func (m *DiscoverySourceMutation) ResetLastHosts() {
+	m.last_hosts = nil
+	m.addlast_hosts = nil
+}
+
+// SetLastImportRunID sets the "last_import_run_id" field.
+func (m *DiscoverySourceMutation) SetLastImportRunID(i int) {
+	m.last_import_run_id = &i
+	m.addlast_import_run_id = nil
+}
+
+// LastImportRunID returns the value of the "last_import_run_id" field in the mutation.
+func (m *DiscoverySourceMutation) LastImportRunID() (r int, exists bool) {
+	v := m.last_import_run_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastImportRunID returns the old "last_import_run_id" field's value of the DiscoverySource entity.
+// If the DiscoverySource object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DiscoverySourceMutation) OldLastImportRunID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastImportRunID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastImportRunID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastImportRunID: %w", err)
+	}
+	return oldValue.LastImportRunID, nil
+}
+
+// AddLastImportRunID adds i to the "last_import_run_id" field.
+func (m *DiscoverySourceMutation) AddLastImportRunID(i int) {
+	if m.addlast_import_run_id != nil {
+		*m.addlast_import_run_id += i
+	} else {
+		m.addlast_import_run_id = &i
+	}
+}
+
+// AddedLastImportRunID returns the value that was added to the "last_import_run_id" field in this mutation.
+func (m *DiscoverySourceMutation) AddedLastImportRunID() (r int, exists bool) {
+	v := m.addlast_import_run_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearLastImportRunID clears the value of the "last_import_run_id" field.
+func (m *DiscoverySourceMutation) ClearLastImportRunID() {
+	m.last_import_run_id = nil
+	m.addlast_import_run_id = nil
+	m.clearedFields[discoverysource.FieldLastImportRunID] = struct{}{}
+}
+
+// LastImportRunIDCleared returns if the "last_import_run_id" field was cleared in this mutation.
+func (m *DiscoverySourceMutation) LastImportRunIDCleared() bool {
+	_, ok := m.clearedFields[discoverysource.FieldLastImportRunID]
+	return ok
+}
+
+// ResetLastImportRunID resets all changes to the "last_import_run_id" field.
+func (m *DiscoverySourceMutation) ResetLastImportRunID() {
+	m.last_import_run_id = nil
+	m.addlast_import_run_id = nil
+	delete(m.clearedFields, discoverysource.FieldLastImportRunID)
+}
+
+// ClearTenant clears the "tenant" edge to the Tenant entity.
+func (m *DiscoverySourceMutation) ClearTenant() {
+	m.clearedtenant = true
+	m.clearedFields[discoverysource.FieldTenantID] = struct{}{}
+}
+
+// TenantCleared reports if the "tenant" edge to the Tenant entity was cleared.
+func (m *DiscoverySourceMutation) TenantCleared() bool {
+	return m.clearedtenant
+}
+
+// TenantIDs returns the "tenant" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TenantID instead. It exists only for internal usage by the builders.
+func (m *DiscoverySourceMutation) TenantIDs() (ids []int) {
+	if id := m.tenant; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTenant resets all changes to the "tenant" edge.
+func (m *DiscoverySourceMutation) ResetTenant() {
+	m.tenant = nil
+	m.clearedtenant = false
+}
+
+// Where appends a list predicates to the DiscoverySourceMutation builder.
+func (m *DiscoverySourceMutation) Where(ps ...predicate.DiscoverySource) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DiscoverySourceMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DiscoverySourceMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DiscoverySource, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DiscoverySourceMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DiscoverySourceMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DiscoverySource).
+func (m *DiscoverySourceMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DiscoverySourceMutation) Fields() []string {
+	fields := make([]string, 0, 16)
+	if m.created_at != nil {
+		fields = append(fields, discoverysource.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, discoverysource.FieldUpdatedAt)
+	}
+	if m.tenant != nil {
+		fields = append(fields, discoverysource.FieldTenantID)
+	}
+	if m.name != nil {
+		fields = append(fields, discoverysource.FieldName)
+	}
+	if m.kind != nil {
+		fields = append(fields, discoverysource.FieldKind)
+	}
+	if m.url != nil {
+		fields = append(fields, discoverysource.FieldURL)
+	}
+	if m.username != nil {
+		fields = append(fields, discoverysource.FieldUsername)
+	}
+	if m.secret_ciphertext != nil {
+		fields = append(fields, discoverysource.FieldSecretCiphertext)
+	}
+	if m.insecure != nil {
+		fields = append(fields, discoverysource.FieldInsecure)
+	}
+	if m.interval_minutes != nil {
+		fields = append(fields, discoverysource.FieldIntervalMinutes)
+	}
+	if m.next_run_at != nil {
+		fields = append(fields, discoverysource.FieldNextRunAt)
+	}
+	if m.last_run_at != nil {
+		fields = append(fields, discoverysource.FieldLastRunAt)
+	}
+	if m.last_status != nil {
+		fields = append(fields, discoverysource.FieldLastStatus)
+	}
+	if m.last_error != nil {
+		fields = append(fields, discoverysource.FieldLastError)
+	}
+	if m.last_hosts != nil {
+		fields = append(fields, discoverysource.FieldLastHosts)
+	}
+	if m.last_import_run_id != nil {
+		fields = append(fields, discoverysource.FieldLastImportRunID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DiscoverySourceMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case discoverysource.FieldCreatedAt:
+		return m.CreatedAt()
+	case discoverysource.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case discoverysource.FieldTenantID:
+		return m.TenantID()
+	case discoverysource.FieldName:
+		return m.Name()
+	case discoverysource.FieldKind:
+		return m.Kind()
+	case discoverysource.FieldURL:
+		return m.URL()
+	case discoverysource.FieldUsername:
+		return m.Username()
+	case discoverysource.FieldSecretCiphertext:
+		return m.SecretCiphertext()
+	case discoverysource.FieldInsecure:
+		return m.Insecure()
+	case discoverysource.FieldIntervalMinutes:
+		return m.IntervalMinutes()
+	case discoverysource.FieldNextRunAt:
+		return m.NextRunAt()
+	case discoverysource.FieldLastRunAt:
+		return m.LastRunAt()
+	case discoverysource.FieldLastStatus:
+		return m.LastStatus()
+	case discoverysource.FieldLastError:
+		return m.LastError()
+	case discoverysource.FieldLastHosts:
+		return m.LastHosts()
+	case discoverysource.FieldLastImportRunID:
+		return m.LastImportRunID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DiscoverySourceMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case discoverysource.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case discoverysource.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case discoverysource.FieldTenantID:
+		return m.OldTenantID(ctx)
+	case discoverysource.FieldName:
+		return m.OldName(ctx)
+	case discoverysource.FieldKind:
+		return m.OldKind(ctx)
+	case discoverysource.FieldURL:
+		return m.OldURL(ctx)
+	case discoverysource.FieldUsername:
+		return m.OldUsername(ctx)
+	case discoverysource.FieldSecretCiphertext:
+		return m.OldSecretCiphertext(ctx)
+	case discoverysource.FieldInsecure:
+		return m.OldInsecure(ctx)
+	case discoverysource.FieldIntervalMinutes:
+		return m.OldIntervalMinutes(ctx)
+	case discoverysource.FieldNextRunAt:
+		return m.OldNextRunAt(ctx)
+	case discoverysource.FieldLastRunAt:
+		return m.OldLastRunAt(ctx)
+	case discoverysource.FieldLastStatus:
+		return m.OldLastStatus(ctx)
+	case discoverysource.FieldLastError:
+		return m.OldLastError(ctx)
+	case discoverysource.FieldLastHosts:
+		return m.OldLastHosts(ctx)
+	case discoverysource.FieldLastImportRunID:
+		return m.OldLastImportRunID(ctx)
+	}
+	return nil, fmt.Errorf("unknown DiscoverySource field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DiscoverySourceMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case discoverysource.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case discoverysource.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case discoverysource.FieldTenantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTenantID(v)
+		return nil
+	case discoverysource.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case discoverysource.FieldKind:
+		v, ok := value.(discoverysource.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case discoverysource.FieldURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetURL(v)
+		return nil
+	case discoverysource.FieldUsername:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUsername(v)
+		return nil
+	case discoverysource.FieldSecretCiphertext:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSecretCiphertext(v)
+		return nil
+	case discoverysource.FieldInsecure:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInsecure(v)
+		return nil
+	case discoverysource.FieldIntervalMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIntervalMinutes(v)
+		return nil
+	case discoverysource.FieldNextRunAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNextRunAt(v)
+		return nil
+	case discoverysource.FieldLastRunAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastRunAt(v)
+		return nil
+	case discoverysource.FieldLastStatus:
+		v, ok := value.(discoverysource.LastStatus)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastStatus(v)
+		return nil
+	case discoverysource.FieldLastError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastError(v)
+		return nil
+	case discoverysource.FieldLastHosts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastHosts(v)
+		return nil
+	case discoverysource.FieldLastImportRunID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastImportRunID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DiscoverySource field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DiscoverySourceMutation) AddedFields() []string {
+	var fields []string
+	if m.addinterval_minutes != nil {
+		fields = append(fields, discoverysource.FieldIntervalMinutes)
+	}
+	if m.addlast_hosts != nil {
+		fields = append(fields, discoverysource.FieldLastHosts)
+	}
+	if m.addlast_import_run_id != nil {
+		fields = append(fields, discoverysource.FieldLastImportRunID)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DiscoverySourceMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case discoverysource.FieldIntervalMinutes:
+		return m.AddedIntervalMinutes()
+	case discoverysource.FieldLastHosts:
+		return m.AddedLastHosts()
+	case discoverysource.FieldLastImportRunID:
+		return m.AddedLastImportRunID()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DiscoverySourceMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case discoverysource.FieldIntervalMinutes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddIntervalMinutes(v)
+		return nil
+	case discoverysource.FieldLastHosts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLastHosts(v)
+		return nil
+	case discoverysource.FieldLastImportRunID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLastImportRunID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DiscoverySource numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DiscoverySourceMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(discoverysource.FieldSecretCiphertext) {
+		fields = append(fields, discoverysource.FieldSecretCiphertext)
+	}
+	if m.FieldCleared(discoverysource.FieldNextRunAt) {
+		fields = append(fields, discoverysource.FieldNextRunAt)
+	}
+	if m.FieldCleared(discoverysource.FieldLastRunAt) {
+		fields = append(fields, discoverysource.FieldLastRunAt)
+	}
+	if m.FieldCleared(discoverysource.FieldLastImportRunID) {
+		fields = append(fields, discoverysource.FieldLastImportRunID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DiscoverySourceMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DiscoverySourceMutation) ClearField(name string) error {
+	switch name {
+	case discoverysource.FieldSecretCiphertext:
+		m.ClearSecretCiphertext()
+		return nil
+	case discoverysource.FieldNextRunAt:
+		m.ClearNextRunAt()
+		return nil
+	case discoverysource.FieldLastRunAt:
+		m.ClearLastRunAt()
+		return nil
+	case discoverysource.FieldLastImportRunID:
+		m.ClearLastImportRunID()
+		return nil
+	}
+	return fmt.Errorf("unknown DiscoverySource nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DiscoverySourceMutation) ResetField(name string) error {
+	switch name {
+	case discoverysource.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case discoverysource.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case discoverysource.FieldTenantID:
+		m.ResetTenantID()
+		return nil
+	case discoverysource.FieldName:
+		m.ResetName()
+		return nil
+	case discoverysource.FieldKind:
+		m.ResetKind()
+		return nil
+	case discoverysource.FieldURL:
+		m.ResetURL()
+		return nil
+	case discoverysource.FieldUsername:
+		m.ResetUsername()
+		return nil
+	case discoverysource.FieldSecretCiphertext:
+		m.ResetSecretCiphertext()
+		return nil
+	case discoverysource.FieldInsecure:
+		m.ResetInsecure()
+		return nil
+	case discoverysource.FieldIntervalMinutes:
+		m.ResetIntervalMinutes()
+		return nil
+	case discoverysource.FieldNextRunAt:
+		m.ResetNextRunAt()
+		return nil
+	case discoverysource.FieldLastRunAt:
+		m.ResetLastRunAt()
+		return nil
+	case discoverysource.FieldLastStatus:
+		m.ResetLastStatus()
+		return nil
+	case discoverysource.FieldLastError:
+		m.ResetLastError()
+		return nil
+	case discoverysource.FieldLastHosts:
+		m.ResetLastHosts()
+		return nil
+	case discoverysource.FieldLastImportRunID:
+		m.ResetLastImportRunID()
+		return nil
+	}
+	return fmt.Errorf("unknown DiscoverySource field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DiscoverySourceMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.tenant != nil {
+		edges = append(edges, discoverysource.EdgeTenant)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DiscoverySourceMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case discoverysource.EdgeTenant:
+		if id := m.tenant; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DiscoverySourceMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DiscoverySourceMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DiscoverySourceMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedtenant {
+		edges = append(edges, discoverysource.EdgeTenant)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DiscoverySourceMutation) EdgeCleared(name string) bool {
+	switch name {
+	case discoverysource.EdgeTenant:
+		return m.clearedtenant
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DiscoverySourceMutation) ClearEdge(name string) error {
+	switch name {
+	case discoverysource.EdgeTenant:
+		m.ClearTenant()
+		return nil
+	}
+	return fmt.Errorf("unknown DiscoverySource unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DiscoverySourceMutation) ResetEdge(name string) error {
+	switch name {
+	case discoverysource.EdgeTenant:
+		m.ResetTenant()
+		return nil
+	}
+	return fmt.Errorf("unknown DiscoverySource edge %s", name)
 }
 
 // DiskMutation represents an operation that mutates the Disk nodes in the graph.
@@ -19057,38 +22028,40 @@ func (m *NetworkInterfaceMutation) ResetEdge(name string) error {
 // PlanMutation represents an operation that mutates the Plan nodes in the graph.
 type PlanMutation struct {
 	config
-	op               Op
-	typ              string
-	id               *int
-	created_at       *time.Time
-	updated_at       *time.Time
-	name             *string
-	target           *string
-	status           *plan.Status
-	constraints      *map[string]interface{}
-	metrics          *map[string]interface{}
-	problems         *[]string
-	appendproblems   []string
-	error            *string
-	infeasible       *[]map[string]interface{}
-	appendinfeasible []map[string]interface{}
-	unplaced         *[]map[string]interface{}
-	appendunplaced   []map[string]interface{}
-	cycles           *[]map[string]interface{}
-	appendcycles     []map[string]interface{}
-	warnings         *[]string
-	appendwarnings   []string
-	started_at       *time.Time
-	finished_at      *time.Time
-	clearedFields    map[string]struct{}
-	tenant           *int
-	clearedtenant    bool
-	waves            map[int]struct{}
-	removedwaves     map[int]struct{}
-	clearedwaves     bool
-	done             bool
-	oldValue         func(context.Context) (*Plan, error)
-	predicates       []predicate.Plan
+	op                    Op
+	typ                   string
+	id                    *int
+	created_at            *time.Time
+	updated_at            *time.Time
+	name                  *string
+	target                *string
+	status                *plan.Status
+	constraints           *map[string]interface{}
+	metrics               *map[string]interface{}
+	problems              *[]string
+	appendproblems        []string
+	error                 *string
+	infeasible            *[]map[string]interface{}
+	appendinfeasible      []map[string]interface{}
+	unplaced              *[]map[string]interface{}
+	appendunplaced        []map[string]interface{}
+	cycles                *[]map[string]interface{}
+	appendcycles          []map[string]interface{}
+	warnings              *[]string
+	appendwarnings        []string
+	shared_services       *[]map[string]interface{}
+	appendshared_services []map[string]interface{}
+	started_at            *time.Time
+	finished_at           *time.Time
+	clearedFields         map[string]struct{}
+	tenant                *int
+	clearedtenant         bool
+	waves                 map[int]struct{}
+	removedwaves          map[int]struct{}
+	clearedwaves          bool
+	done                  bool
+	oldValue              func(context.Context) (*Plan, error)
+	predicates            []predicate.Plan
 }
 
 var _ ent.Mutation = (*PlanMutation)(nil)
@@ -19864,6 +22837,71 @@ func (m *PlanMutation) ResetWarnings() {
 	delete(m.clearedFields, plan.FieldWarnings)
 }
 
+// SetSharedServices sets the "shared_services" field.
+func (m *PlanMutation) SetSharedServices(value []map[string]interface{}) {
+	m.shared_services = &value
+	m.appendshared_services = nil
+}
+
+// SharedServices returns the value of the "shared_services" field in the mutation.
+func (m *PlanMutation) SharedServices() (r []map[string]interface{}, exists bool) {
+	v := m.shared_services
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSharedServices returns the old "shared_services" field's value of the Plan entity.
+// If the Plan object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PlanMutation) OldSharedServices(ctx context.Context) (v []map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSharedServices is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSharedServices requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSharedServices: %w", err)
+	}
+	return oldValue.SharedServices, nil
+}
+
+// AppendSharedServices adds value to the "shared_services" field.
+func (m *PlanMutation) AppendSharedServices(value []map[string]interface{}) {
+	m.appendshared_services = append(m.appendshared_services, value...)
+}
+
+// AppendedSharedServices returns the list of values that were appended to the "shared_services" field in this mutation.
+func (m *PlanMutation) AppendedSharedServices() ([]map[string]interface{}, bool) {
+	if len(m.appendshared_services) == 0 {
+		return nil, false
+	}
+	return m.appendshared_services, true
+}
+
+// ClearSharedServices clears the value of the "shared_services" field.
+func (m *PlanMutation) ClearSharedServices() {
+	m.shared_services = nil
+	m.appendshared_services = nil
+	m.clearedFields[plan.FieldSharedServices] = struct{}{}
+}
+
+// SharedServicesCleared returns if the "shared_services" field was cleared in this mutation.
+func (m *PlanMutation) SharedServicesCleared() bool {
+	_, ok := m.clearedFields[plan.FieldSharedServices]
+	return ok
+}
+
+// ResetSharedServices resets all changes to the "shared_services" field.
+func (m *PlanMutation) ResetSharedServices() {
+	m.shared_services = nil
+	m.appendshared_services = nil
+	delete(m.clearedFields, plan.FieldSharedServices)
+}
+
 // SetStartedAt sets the "started_at" field.
 func (m *PlanMutation) SetStartedAt(t time.Time) {
 	m.started_at = &t
@@ -20077,7 +23115,7 @@ func (m *PlanMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *PlanMutation) Fields() []string {
-	fields := make([]string, 0, 16)
+	fields := make([]string, 0, 17)
 	if m.created_at != nil {
 		fields = append(fields, plan.FieldCreatedAt)
 	}
@@ -20119,6 +23157,9 @@ func (m *PlanMutation) Fields() []string {
 	}
 	if m.warnings != nil {
 		fields = append(fields, plan.FieldWarnings)
+	}
+	if m.shared_services != nil {
+		fields = append(fields, plan.FieldSharedServices)
 	}
 	if m.started_at != nil {
 		fields = append(fields, plan.FieldStartedAt)
@@ -20162,6 +23203,8 @@ func (m *PlanMutation) Field(name string) (ent.Value, bool) {
 		return m.Cycles()
 	case plan.FieldWarnings:
 		return m.Warnings()
+	case plan.FieldSharedServices:
+		return m.SharedServices()
 	case plan.FieldStartedAt:
 		return m.StartedAt()
 	case plan.FieldFinishedAt:
@@ -20203,6 +23246,8 @@ func (m *PlanMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldCycles(ctx)
 	case plan.FieldWarnings:
 		return m.OldWarnings(ctx)
+	case plan.FieldSharedServices:
+		return m.OldSharedServices(ctx)
 	case plan.FieldStartedAt:
 		return m.OldStartedAt(ctx)
 	case plan.FieldFinishedAt:
@@ -20314,6 +23359,13 @@ func (m *PlanMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetWarnings(v)
 		return nil
+	case plan.FieldSharedServices:
+		v, ok := value.([]map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSharedServices(v)
+		return nil
 	case plan.FieldStartedAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -20382,6 +23434,9 @@ func (m *PlanMutation) ClearedFields() []string {
 	if m.FieldCleared(plan.FieldWarnings) {
 		fields = append(fields, plan.FieldWarnings)
 	}
+	if m.FieldCleared(plan.FieldSharedServices) {
+		fields = append(fields, plan.FieldSharedServices)
+	}
 	if m.FieldCleared(plan.FieldStartedAt) {
 		fields = append(fields, plan.FieldStartedAt)
 	}
@@ -20422,6 +23477,9 @@ func (m *PlanMutation) ClearField(name string) error {
 		return nil
 	case plan.FieldWarnings:
 		m.ClearWarnings()
+		return nil
+	case plan.FieldSharedServices:
+		m.ClearSharedServices()
 		return nil
 	case plan.FieldStartedAt:
 		m.ClearStartedAt()
@@ -20478,6 +23536,9 @@ func (m *PlanMutation) ResetField(name string) error {
 		return nil
 	case plan.FieldWarnings:
 		m.ResetWarnings()
+		return nil
+	case plan.FieldSharedServices:
+		m.ResetSharedServices()
 		return nil
 	case plan.FieldStartedAt:
 		m.ResetStartedAt()
@@ -20589,6 +23650,908 @@ func (m *PlanMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Plan edge %s", name)
+}
+
+// PriceCatalogMutation represents an operation that mutates the PriceCatalog nodes in the graph.
+type PriceCatalogMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	created_at    *time.Time
+	updated_at    *time.Time
+	target        *string
+	source        *string
+	date          *string
+	currency      *string
+	catalog       *string
+	types         *int
+	addtypes      *int
+	imported_by   *string
+	clearedFields map[string]struct{}
+	tenant        *int
+	clearedtenant bool
+	done          bool
+	oldValue      func(context.Context) (*PriceCatalog, error)
+	predicates    []predicate.PriceCatalog
+}
+
+var _ ent.Mutation = (*PriceCatalogMutation)(nil)
+
+// pricecatalogOption allows management of the mutation configuration using functional options.
+type pricecatalogOption func(*PriceCatalogMutation)
+
+// newPriceCatalogMutation creates new mutation for the PriceCatalog entity.
+func newPriceCatalogMutation(c config, op Op, opts ...pricecatalogOption) *PriceCatalogMutation {
+	m := &PriceCatalogMutation{
+		config:        c,
+		op:            op,
+		typ:           TypePriceCatalog,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withPriceCatalogID sets the ID field of the mutation.
+func withPriceCatalogID(id int) pricecatalogOption {
+	return func(m *PriceCatalogMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *PriceCatalog
+		)
+		m.oldValue = func(ctx context.Context) (*PriceCatalog, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().PriceCatalog.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withPriceCatalog sets the old PriceCatalog of the mutation.
+func withPriceCatalog(node *PriceCatalog) pricecatalogOption {
+	return func(m *PriceCatalogMutation) {
+		m.oldValue = func(context.Context) (*PriceCatalog, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m PriceCatalogMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m PriceCatalogMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *PriceCatalogMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *PriceCatalogMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().PriceCatalog.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *PriceCatalogMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *PriceCatalogMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the PriceCatalog entity.
+// If the PriceCatalog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceCatalogMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *PriceCatalogMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *PriceCatalogMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *PriceCatalogMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the PriceCatalog entity.
+// If the PriceCatalog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceCatalogMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *PriceCatalogMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetTenantID sets the "tenant_id" field.
+func (m *PriceCatalogMutation) SetTenantID(i int) {
+	m.tenant = &i
+}
+
+// TenantID returns the value of the "tenant_id" field in the mutation.
+func (m *PriceCatalogMutation) TenantID() (r int, exists bool) {
+	v := m.tenant
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTenantID returns the old "tenant_id" field's value of the PriceCatalog entity.
+// If the PriceCatalog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceCatalogMutation) OldTenantID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTenantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTenantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTenantID: %w", err)
+	}
+	return oldValue.TenantID, nil
+}
+
+// ResetTenantID resets all changes to the "tenant_id" field.
+func (m *PriceCatalogMutation) ResetTenantID() {
+	m.tenant = nil
+}
+
+// SetTarget sets the "target" field.
+func (m *PriceCatalogMutation) SetTarget(s string) {
+	m.target = &s
+}
+
+// Target returns the value of the "target" field in the mutation.
+func (m *PriceCatalogMutation) Target() (r string, exists bool) {
+	v := m.target
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTarget returns the old "target" field's value of the PriceCatalog entity.
+// If the PriceCatalog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceCatalogMutation) OldTarget(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTarget is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTarget requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTarget: %w", err)
+	}
+	return oldValue.Target, nil
+}
+
+// ResetTarget resets all changes to the "target" field.
+func (m *PriceCatalogMutation) ResetTarget() {
+	m.target = nil
+}
+
+// SetSource sets the "source" field.
+func (m *PriceCatalogMutation) SetSource(s string) {
+	m.source = &s
+}
+
+// Source returns the value of the "source" field in the mutation.
+func (m *PriceCatalogMutation) Source() (r string, exists bool) {
+	v := m.source
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSource returns the old "source" field's value of the PriceCatalog entity.
+// If the PriceCatalog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceCatalogMutation) OldSource(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSource is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSource requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSource: %w", err)
+	}
+	return oldValue.Source, nil
+}
+
+// ResetSource resets all changes to the "source" field.
+func (m *PriceCatalogMutation) ResetSource() {
+	m.source = nil
+}
+
+// SetDate sets the "date" field.
+func (m *PriceCatalogMutation) SetDate(s string) {
+	m.date = &s
+}
+
+// Date returns the value of the "date" field in the mutation.
+func (m *PriceCatalogMutation) Date() (r string, exists bool) {
+	v := m.date
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDate returns the old "date" field's value of the PriceCatalog entity.
+// If the PriceCatalog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceCatalogMutation) OldDate(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDate is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDate requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDate: %w", err)
+	}
+	return oldValue.Date, nil
+}
+
+// ResetDate resets all changes to the "date" field.
+func (m *PriceCatalogMutation) ResetDate() {
+	m.date = nil
+}
+
+// SetCurrency sets the "currency" field.
+func (m *PriceCatalogMutation) SetCurrency(s string) {
+	m.currency = &s
+}
+
+// Currency returns the value of the "currency" field in the mutation.
+func (m *PriceCatalogMutation) Currency() (r string, exists bool) {
+	v := m.currency
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCurrency returns the old "currency" field's value of the PriceCatalog entity.
+// If the PriceCatalog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceCatalogMutation) OldCurrency(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCurrency is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCurrency requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCurrency: %w", err)
+	}
+	return oldValue.Currency, nil
+}
+
+// ResetCurrency resets all changes to the "currency" field.
+func (m *PriceCatalogMutation) ResetCurrency() {
+	m.currency = nil
+}
+
+// SetCatalog sets the "catalog" field.
+func (m *PriceCatalogMutation) SetCatalog(s string) {
+	m.catalog = &s
+}
+
+// Catalog returns the value of the "catalog" field in the mutation.
+func (m *PriceCatalogMutation) Catalog() (r string, exists bool) {
+	v := m.catalog
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCatalog returns the old "catalog" field's value of the PriceCatalog entity.
+// If the PriceCatalog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceCatalogMutation) OldCatalog(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCatalog is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCatalog requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCatalog: %w", err)
+	}
+	return oldValue.Catalog, nil
+}
+
+// ResetCatalog resets all changes to the "catalog" field.
+func (m *PriceCatalogMutation) ResetCatalog() {
+	m.catalog = nil
+}
+
+// SetTypes sets the "types" field.
+func (m *PriceCatalogMutation) SetTypes(i int) {
+	m.types = &i
+	m.addtypes = nil
+}
+
+// Types returns the value of the "types" field in the mutation.
+func (m *PriceCatalogMutation) Types() (r int, exists bool) {
+	v := m.types
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTypes returns the old "types" field's value of the PriceCatalog entity.
+// If the PriceCatalog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceCatalogMutation) OldTypes(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTypes is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTypes requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTypes: %w", err)
+	}
+	return oldValue.Types, nil
+}
+
+// AddTypes adds i to the "types" field.
+func (m *PriceCatalogMutation) AddTypes(i int) {
+	if m.addtypes != nil {
+		*m.addtypes += i
+	} else {
+		m.addtypes = &i
+	}
+}
+
+// AddedTypes returns the value that was added to the "types" field in this mutation.
+func (m *PriceCatalogMutation) AddedTypes() (r int, exists bool) {
+	v := m.addtypes
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTypes resets all changes to the "types" field.
+func (m *PriceCatalogMutation) ResetTypes() {
+	m.types = nil
+	m.addtypes = nil
+}
+
+// SetImportedBy sets the "imported_by" field.
+func (m *PriceCatalogMutation) SetImportedBy(s string) {
+	m.imported_by = &s
+}
+
+// ImportedBy returns the value of the "imported_by" field in the mutation.
+func (m *PriceCatalogMutation) ImportedBy() (r string, exists bool) {
+	v := m.imported_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldImportedBy returns the old "imported_by" field's value of the PriceCatalog entity.
+// If the PriceCatalog object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *PriceCatalogMutation) OldImportedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldImportedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldImportedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldImportedBy: %w", err)
+	}
+	return oldValue.ImportedBy, nil
+}
+
+// ResetImportedBy resets all changes to the "imported_by" field.
+func (m *PriceCatalogMutation) ResetImportedBy() {
+	m.imported_by = nil
+}
+
+// ClearTenant clears the "tenant" edge to the Tenant entity.
+func (m *PriceCatalogMutation) ClearTenant() {
+	m.clearedtenant = true
+	m.clearedFields[pricecatalog.FieldTenantID] = struct{}{}
+}
+
+// TenantCleared reports if the "tenant" edge to the Tenant entity was cleared.
+func (m *PriceCatalogMutation) TenantCleared() bool {
+	return m.clearedtenant
+}
+
+// TenantIDs returns the "tenant" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TenantID instead. It exists only for internal usage by the builders.
+func (m *PriceCatalogMutation) TenantIDs() (ids []int) {
+	if id := m.tenant; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTenant resets all changes to the "tenant" edge.
+func (m *PriceCatalogMutation) ResetTenant() {
+	m.tenant = nil
+	m.clearedtenant = false
+}
+
+// Where appends a list predicates to the PriceCatalogMutation builder.
+func (m *PriceCatalogMutation) Where(ps ...predicate.PriceCatalog) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the PriceCatalogMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *PriceCatalogMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.PriceCatalog, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *PriceCatalogMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *PriceCatalogMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (PriceCatalog).
+func (m *PriceCatalogMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *PriceCatalogMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, pricecatalog.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, pricecatalog.FieldUpdatedAt)
+	}
+	if m.tenant != nil {
+		fields = append(fields, pricecatalog.FieldTenantID)
+	}
+	if m.target != nil {
+		fields = append(fields, pricecatalog.FieldTarget)
+	}
+	if m.source != nil {
+		fields = append(fields, pricecatalog.FieldSource)
+	}
+	if m.date != nil {
+		fields = append(fields, pricecatalog.FieldDate)
+	}
+	if m.currency != nil {
+		fields = append(fields, pricecatalog.FieldCurrency)
+	}
+	if m.catalog != nil {
+		fields = append(fields, pricecatalog.FieldCatalog)
+	}
+	if m.types != nil {
+		fields = append(fields, pricecatalog.FieldTypes)
+	}
+	if m.imported_by != nil {
+		fields = append(fields, pricecatalog.FieldImportedBy)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *PriceCatalogMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case pricecatalog.FieldCreatedAt:
+		return m.CreatedAt()
+	case pricecatalog.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case pricecatalog.FieldTenantID:
+		return m.TenantID()
+	case pricecatalog.FieldTarget:
+		return m.Target()
+	case pricecatalog.FieldSource:
+		return m.Source()
+	case pricecatalog.FieldDate:
+		return m.Date()
+	case pricecatalog.FieldCurrency:
+		return m.Currency()
+	case pricecatalog.FieldCatalog:
+		return m.Catalog()
+	case pricecatalog.FieldTypes:
+		return m.Types()
+	case pricecatalog.FieldImportedBy:
+		return m.ImportedBy()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *PriceCatalogMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case pricecatalog.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case pricecatalog.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case pricecatalog.FieldTenantID:
+		return m.OldTenantID(ctx)
+	case pricecatalog.FieldTarget:
+		return m.OldTarget(ctx)
+	case pricecatalog.FieldSource:
+		return m.OldSource(ctx)
+	case pricecatalog.FieldDate:
+		return m.OldDate(ctx)
+	case pricecatalog.FieldCurrency:
+		return m.OldCurrency(ctx)
+	case pricecatalog.FieldCatalog:
+		return m.OldCatalog(ctx)
+	case pricecatalog.FieldTypes:
+		return m.OldTypes(ctx)
+	case pricecatalog.FieldImportedBy:
+		return m.OldImportedBy(ctx)
+	}
+	return nil, fmt.Errorf("unknown PriceCatalog field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PriceCatalogMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case pricecatalog.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case pricecatalog.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case pricecatalog.FieldTenantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTenantID(v)
+		return nil
+	case pricecatalog.FieldTarget:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTarget(v)
+		return nil
+	case pricecatalog.FieldSource:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSource(v)
+		return nil
+	case pricecatalog.FieldDate:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDate(v)
+		return nil
+	case pricecatalog.FieldCurrency:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCurrency(v)
+		return nil
+	case pricecatalog.FieldCatalog:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCatalog(v)
+		return nil
+	case pricecatalog.FieldTypes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTypes(v)
+		return nil
+	case pricecatalog.FieldImportedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetImportedBy(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PriceCatalog field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *PriceCatalogMutation) AddedFields() []string {
+	var fields []string
+	if m.addtypes != nil {
+		fields = append(fields, pricecatalog.FieldTypes)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *PriceCatalogMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case pricecatalog.FieldTypes:
+		return m.AddedTypes()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *PriceCatalogMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case pricecatalog.FieldTypes:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTypes(v)
+		return nil
+	}
+	return fmt.Errorf("unknown PriceCatalog numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *PriceCatalogMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *PriceCatalogMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *PriceCatalogMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown PriceCatalog nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *PriceCatalogMutation) ResetField(name string) error {
+	switch name {
+	case pricecatalog.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case pricecatalog.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case pricecatalog.FieldTenantID:
+		m.ResetTenantID()
+		return nil
+	case pricecatalog.FieldTarget:
+		m.ResetTarget()
+		return nil
+	case pricecatalog.FieldSource:
+		m.ResetSource()
+		return nil
+	case pricecatalog.FieldDate:
+		m.ResetDate()
+		return nil
+	case pricecatalog.FieldCurrency:
+		m.ResetCurrency()
+		return nil
+	case pricecatalog.FieldCatalog:
+		m.ResetCatalog()
+		return nil
+	case pricecatalog.FieldTypes:
+		m.ResetTypes()
+		return nil
+	case pricecatalog.FieldImportedBy:
+		m.ResetImportedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown PriceCatalog field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *PriceCatalogMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.tenant != nil {
+		edges = append(edges, pricecatalog.EdgeTenant)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *PriceCatalogMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case pricecatalog.EdgeTenant:
+		if id := m.tenant; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *PriceCatalogMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *PriceCatalogMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *PriceCatalogMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedtenant {
+		edges = append(edges, pricecatalog.EdgeTenant)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *PriceCatalogMutation) EdgeCleared(name string) bool {
+	switch name {
+	case pricecatalog.EdgeTenant:
+		return m.clearedtenant
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *PriceCatalogMutation) ClearEdge(name string) error {
+	switch name {
+	case pricecatalog.EdgeTenant:
+		m.ClearTenant()
+		return nil
+	}
+	return fmt.Errorf("unknown PriceCatalog unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *PriceCatalogMutation) ResetEdge(name string) error {
+	switch name {
+	case pricecatalog.EdgeTenant:
+		m.ResetTenant()
+		return nil
+	}
+	return fmt.Errorf("unknown PriceCatalog edge %s", name)
 }
 
 // RecoveryPointMutation represents an operation that mutates the RecoveryPoint nodes in the graph.
@@ -25969,39 +29932,45 @@ func (m *UserMutation) ResetEdge(name string) error {
 // WaveMutation represents an operation that mutates the Wave nodes in the graph.
 type WaveMutation struct {
 	config
-	op                     Op
-	typ                    string
-	id                     *int
-	created_at             *time.Time
-	updated_at             *time.Time
-	ordinal                *int
-	addordinal             *int
-	name                   *string
-	starts_at              *time.Time
-	ends_at                *time.Time
-	cutover_at             *time.Time
-	data_bytes             *int64
-	adddata_bytes          *int64
-	replication_seconds    *int64
-	addreplication_seconds *int64
-	pilot                  *bool
-	host_count             *int
-	addhost_count          *int
-	wire_bytes             *int64
-	addwire_bytes          *int64
-	cutover_ends_at        *time.Time
-	status                 *wave.Status
-	clearedFields          map[string]struct{}
-	tenant                 *int
-	clearedtenant          bool
-	plan                   *int
-	clearedplan            bool
-	members                map[int]struct{}
-	removedmembers         map[int]struct{}
-	clearedmembers         bool
-	done                   bool
-	oldValue               func(context.Context) (*Wave, error)
-	predicates             []predicate.Wave
+	op                       Op
+	typ                      string
+	id                       *int
+	created_at               *time.Time
+	updated_at               *time.Time
+	ordinal                  *int
+	addordinal               *int
+	name                     *string
+	starts_at                *time.Time
+	ends_at                  *time.Time
+	cutover_at               *time.Time
+	data_bytes               *int64
+	adddata_bytes            *int64
+	replication_seconds      *int64
+	addreplication_seconds   *int64
+	pilot                    *bool
+	host_count               *int
+	addhost_count            *int
+	wire_bytes               *int64
+	addwire_bytes            *int64
+	cutover_ends_at          *time.Time
+	status                   *wave.Status
+	confidence               *string
+	confidence_factors       *[]string
+	appendconfidence_factors []string
+	risk                     *string
+	risk_factors             *[]string
+	appendrisk_factors       []string
+	clearedFields            map[string]struct{}
+	tenant                   *int
+	clearedtenant            bool
+	plan                     *int
+	clearedplan              bool
+	members                  map[int]struct{}
+	removedmembers           map[int]struct{}
+	clearedmembers           bool
+	done                     bool
+	oldValue                 func(context.Context) (*Wave, error)
+	predicates               []predicate.Wave
 }
 
 var _ ent.Mutation = (*WaveMutation)(nil)
@@ -26794,6 +30763,208 @@ func (m *WaveMutation) ResetStatus() {
 	m.status = nil
 }
 
+// SetConfidence sets the "confidence" field.
+func (m *WaveMutation) SetConfidence(s string) {
+	m.confidence = &s
+}
+
+// Confidence returns the value of the "confidence" field in the mutation.
+func (m *WaveMutation) Confidence() (r string, exists bool) {
+	v := m.confidence
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConfidence returns the old "confidence" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldConfidence(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConfidence is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConfidence requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConfidence: %w", err)
+	}
+	return oldValue.Confidence, nil
+}
+
+// ResetConfidence resets all changes to the "confidence" field.
+func (m *WaveMutation) ResetConfidence() {
+	m.confidence = nil
+}
+
+// SetConfidenceFactors sets the "confidence_factors" field.
+func (m *WaveMutation) SetConfidenceFactors(s []string) {
+	m.confidence_factors = &s
+	m.appendconfidence_factors = nil
+}
+
+// ConfidenceFactors returns the value of the "confidence_factors" field in the mutation.
+func (m *WaveMutation) ConfidenceFactors() (r []string, exists bool) {
+	v := m.confidence_factors
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConfidenceFactors returns the old "confidence_factors" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldConfidenceFactors(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConfidenceFactors is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConfidenceFactors requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConfidenceFactors: %w", err)
+	}
+	return oldValue.ConfidenceFactors, nil
+}
+
+// AppendConfidenceFactors adds s to the "confidence_factors" field.
+func (m *WaveMutation) AppendConfidenceFactors(s []string) {
+	m.appendconfidence_factors = append(m.appendconfidence_factors, s...)
+}
+
+// AppendedConfidenceFactors returns the list of values that were appended to the "confidence_factors" field in this mutation.
+func (m *WaveMutation) AppendedConfidenceFactors() ([]string, bool) {
+	if len(m.appendconfidence_factors) == 0 {
+		return nil, false
+	}
+	return m.appendconfidence_factors, true
+}
+
+// ClearConfidenceFactors clears the value of the "confidence_factors" field.
+func (m *WaveMutation) ClearConfidenceFactors() {
+	m.confidence_factors = nil
+	m.appendconfidence_factors = nil
+	m.clearedFields[wave.FieldConfidenceFactors] = struct{}{}
+}
+
+// ConfidenceFactorsCleared returns if the "confidence_factors" field was cleared in this mutation.
+func (m *WaveMutation) ConfidenceFactorsCleared() bool {
+	_, ok := m.clearedFields[wave.FieldConfidenceFactors]
+	return ok
+}
+
+// ResetConfidenceFactors resets all changes to the "confidence_factors" field.
+func (m *WaveMutation) ResetConfidenceFactors() {
+	m.confidence_factors = nil
+	m.appendconfidence_factors = nil
+	delete(m.clearedFields, wave.FieldConfidenceFactors)
+}
+
+// SetRisk sets the "risk" field.
+func (m *WaveMutation) SetRisk(s string) {
+	m.risk = &s
+}
+
+// Risk returns the value of the "risk" field in the mutation.
+func (m *WaveMutation) Risk() (r string, exists bool) {
+	v := m.risk
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRisk returns the old "risk" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldRisk(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRisk is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRisk requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRisk: %w", err)
+	}
+	return oldValue.Risk, nil
+}
+
+// ResetRisk resets all changes to the "risk" field.
+func (m *WaveMutation) ResetRisk() {
+	m.risk = nil
+}
+
+// SetRiskFactors sets the "risk_factors" field.
+func (m *WaveMutation) SetRiskFactors(s []string) {
+	m.risk_factors = &s
+	m.appendrisk_factors = nil
+}
+
+// RiskFactors returns the value of the "risk_factors" field in the mutation.
+func (m *WaveMutation) RiskFactors() (r []string, exists bool) {
+	v := m.risk_factors
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRiskFactors returns the old "risk_factors" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldRiskFactors(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRiskFactors is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRiskFactors requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRiskFactors: %w", err)
+	}
+	return oldValue.RiskFactors, nil
+}
+
+// AppendRiskFactors adds s to the "risk_factors" field.
+func (m *WaveMutation) AppendRiskFactors(s []string) {
+	m.appendrisk_factors = append(m.appendrisk_factors, s...)
+}
+
+// AppendedRiskFactors returns the list of values that were appended to the "risk_factors" field in this mutation.
+func (m *WaveMutation) AppendedRiskFactors() ([]string, bool) {
+	if len(m.appendrisk_factors) == 0 {
+		return nil, false
+	}
+	return m.appendrisk_factors, true
+}
+
+// ClearRiskFactors clears the value of the "risk_factors" field.
+func (m *WaveMutation) ClearRiskFactors() {
+	m.risk_factors = nil
+	m.appendrisk_factors = nil
+	m.clearedFields[wave.FieldRiskFactors] = struct{}{}
+}
+
+// RiskFactorsCleared returns if the "risk_factors" field was cleared in this mutation.
+func (m *WaveMutation) RiskFactorsCleared() bool {
+	_, ok := m.clearedFields[wave.FieldRiskFactors]
+	return ok
+}
+
+// ResetRiskFactors resets all changes to the "risk_factors" field.
+func (m *WaveMutation) ResetRiskFactors() {
+	m.risk_factors = nil
+	m.appendrisk_factors = nil
+	delete(m.clearedFields, wave.FieldRiskFactors)
+}
+
 // ClearTenant clears the "tenant" edge to the Tenant entity.
 func (m *WaveMutation) ClearTenant() {
 	m.clearedtenant = true
@@ -26948,7 +31119,7 @@ func (m *WaveMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WaveMutation) Fields() []string {
-	fields := make([]string, 0, 15)
+	fields := make([]string, 0, 19)
 	if m.created_at != nil {
 		fields = append(fields, wave.FieldCreatedAt)
 	}
@@ -26994,6 +31165,18 @@ func (m *WaveMutation) Fields() []string {
 	if m.status != nil {
 		fields = append(fields, wave.FieldStatus)
 	}
+	if m.confidence != nil {
+		fields = append(fields, wave.FieldConfidence)
+	}
+	if m.confidence_factors != nil {
+		fields = append(fields, wave.FieldConfidenceFactors)
+	}
+	if m.risk != nil {
+		fields = append(fields, wave.FieldRisk)
+	}
+	if m.risk_factors != nil {
+		fields = append(fields, wave.FieldRiskFactors)
+	}
 	return fields
 }
 
@@ -27032,6 +31215,14 @@ func (m *WaveMutation) Field(name string) (ent.Value, bool) {
 		return m.CutoverEndsAt()
 	case wave.FieldStatus:
 		return m.Status()
+	case wave.FieldConfidence:
+		return m.Confidence()
+	case wave.FieldConfidenceFactors:
+		return m.ConfidenceFactors()
+	case wave.FieldRisk:
+		return m.Risk()
+	case wave.FieldRiskFactors:
+		return m.RiskFactors()
 	}
 	return nil, false
 }
@@ -27071,6 +31262,14 @@ func (m *WaveMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldCutoverEndsAt(ctx)
 	case wave.FieldStatus:
 		return m.OldStatus(ctx)
+	case wave.FieldConfidence:
+		return m.OldConfidence(ctx)
+	case wave.FieldConfidenceFactors:
+		return m.OldConfidenceFactors(ctx)
+	case wave.FieldRisk:
+		return m.OldRisk(ctx)
+	case wave.FieldRiskFactors:
+		return m.OldRiskFactors(ctx)
 	}
 	return nil, fmt.Errorf("unknown Wave field %s", name)
 }
@@ -27185,6 +31384,34 @@ func (m *WaveMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetStatus(v)
 		return nil
+	case wave.FieldConfidence:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConfidence(v)
+		return nil
+	case wave.FieldConfidenceFactors:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConfidenceFactors(v)
+		return nil
+	case wave.FieldRisk:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRisk(v)
+		return nil
+	case wave.FieldRiskFactors:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRiskFactors(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Wave field %s", name)
 }
@@ -27290,6 +31517,12 @@ func (m *WaveMutation) ClearedFields() []string {
 	if m.FieldCleared(wave.FieldCutoverEndsAt) {
 		fields = append(fields, wave.FieldCutoverEndsAt)
 	}
+	if m.FieldCleared(wave.FieldConfidenceFactors) {
+		fields = append(fields, wave.FieldConfidenceFactors)
+	}
+	if m.FieldCleared(wave.FieldRiskFactors) {
+		fields = append(fields, wave.FieldRiskFactors)
+	}
 	return fields
 }
 
@@ -27315,6 +31548,12 @@ func (m *WaveMutation) ClearField(name string) error {
 		return nil
 	case wave.FieldCutoverEndsAt:
 		m.ClearCutoverEndsAt()
+		return nil
+	case wave.FieldConfidenceFactors:
+		m.ClearConfidenceFactors()
+		return nil
+	case wave.FieldRiskFactors:
+		m.ClearRiskFactors()
 		return nil
 	}
 	return fmt.Errorf("unknown Wave nullable field %s", name)
@@ -27368,6 +31607,18 @@ func (m *WaveMutation) ResetField(name string) error {
 		return nil
 	case wave.FieldStatus:
 		m.ResetStatus()
+		return nil
+	case wave.FieldConfidence:
+		m.ResetConfidence()
+		return nil
+	case wave.FieldConfidenceFactors:
+		m.ResetConfidenceFactors()
+		return nil
+	case wave.FieldRisk:
+		m.ResetRisk()
+		return nil
+	case wave.FieldRiskFactors:
+		m.ResetRiskFactors()
 		return nil
 	}
 	return fmt.Errorf("unknown Wave field %s", name)

@@ -47,6 +47,8 @@ type Plan struct {
 	Cycles []map[string]interface{} `json:"cycles,omitempty"`
 	// Warnings holds the value of the "warnings" field.
 	Warnings []string `json:"warnings,omitempty"`
+	// SharedServices holds the value of the "shared_services" field.
+	SharedServices []map[string]interface{} `json:"shared_services,omitempty"`
 	// StartedAt holds the value of the "started_at" field.
 	StartedAt *time.Time `json:"started_at,omitempty"`
 	// FinishedAt holds the value of the "finished_at" field.
@@ -97,7 +99,7 @@ func (*Plan) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case plan.FieldConstraints, plan.FieldMetrics, plan.FieldProblems, plan.FieldInfeasible, plan.FieldUnplaced, plan.FieldCycles, plan.FieldWarnings:
+		case plan.FieldConstraints, plan.FieldMetrics, plan.FieldProblems, plan.FieldInfeasible, plan.FieldUnplaced, plan.FieldCycles, plan.FieldWarnings, plan.FieldSharedServices:
 			values[i] = new([]byte)
 		case plan.FieldID, plan.FieldTenantID:
 			values[i] = new(sql.NullInt64)
@@ -224,6 +226,14 @@ func (_m *Plan) assignValues(columns []string, values []any) error {
 					return fmt.Errorf("unmarshal field warnings: %w", err)
 				}
 			}
+		case plan.FieldSharedServices:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field shared_services", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.SharedServices); err != nil {
+					return fmt.Errorf("unmarshal field shared_services: %w", err)
+				}
+			}
 		case plan.FieldStartedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field started_at", values[i])
@@ -325,6 +335,9 @@ func (_m *Plan) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("warnings=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Warnings))
+	builder.WriteString(", ")
+	builder.WriteString("shared_services=")
+	builder.WriteString(fmt.Sprintf("%v", _m.SharedServices))
 	builder.WriteString(", ")
 	if v := _m.StartedAt; v != nil {
 		builder.WriteString("started_at=")

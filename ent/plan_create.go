@@ -148,6 +148,12 @@ func (_c *PlanCreate) SetWarnings(v []string) *PlanCreate {
 	return _c
 }
 
+// SetSharedServices sets the "shared_services" field.
+func (_c *PlanCreate) SetSharedServices(v []map[string]interface{}) *PlanCreate {
+	_c.mutation.SetSharedServices(v)
+	return _c
+}
+
 // SetStartedAt sets the "started_at" field.
 func (_c *PlanCreate) SetStartedAt(v time.Time) *PlanCreate {
 	_c.mutation.SetStartedAt(v)
@@ -381,6 +387,10 @@ func (_c *PlanCreate) createSpec() (*Plan, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Warnings(); ok {
 		_spec.SetField(plan.FieldWarnings, field.TypeJSON, value)
 		_node.Warnings = value
+	}
+	if value, ok := _c.mutation.SharedServices(); ok {
+		_spec.SetField(plan.FieldSharedServices, field.TypeJSON, value)
+		_node.SharedServices = value
 	}
 	if value, ok := _c.mutation.StartedAt(); ok {
 		_spec.SetField(plan.FieldStartedAt, field.TypeTime, value)
@@ -658,6 +668,24 @@ func (u *PlanUpsert) UpdateWarnings() *PlanUpsert {
 // ClearWarnings clears the value of the "warnings" field.
 func (u *PlanUpsert) ClearWarnings() *PlanUpsert {
 	u.SetNull(plan.FieldWarnings)
+	return u
+}
+
+// SetSharedServices sets the "shared_services" field.
+func (u *PlanUpsert) SetSharedServices(v []map[string]interface{}) *PlanUpsert {
+	u.Set(plan.FieldSharedServices, v)
+	return u
+}
+
+// UpdateSharedServices sets the "shared_services" field to the value that was provided on create.
+func (u *PlanUpsert) UpdateSharedServices() *PlanUpsert {
+	u.SetExcluded(plan.FieldSharedServices)
+	return u
+}
+
+// ClearSharedServices clears the value of the "shared_services" field.
+func (u *PlanUpsert) ClearSharedServices() *PlanUpsert {
+	u.SetNull(plan.FieldSharedServices)
 	return u
 }
 
@@ -959,6 +987,27 @@ func (u *PlanUpsertOne) UpdateWarnings() *PlanUpsertOne {
 func (u *PlanUpsertOne) ClearWarnings() *PlanUpsertOne {
 	return u.Update(func(s *PlanUpsert) {
 		s.ClearWarnings()
+	})
+}
+
+// SetSharedServices sets the "shared_services" field.
+func (u *PlanUpsertOne) SetSharedServices(v []map[string]interface{}) *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.SetSharedServices(v)
+	})
+}
+
+// UpdateSharedServices sets the "shared_services" field to the value that was provided on create.
+func (u *PlanUpsertOne) UpdateSharedServices() *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.UpdateSharedServices()
+	})
+}
+
+// ClearSharedServices clears the value of the "shared_services" field.
+func (u *PlanUpsertOne) ClearSharedServices() *PlanUpsertOne {
+	return u.Update(func(s *PlanUpsert) {
+		s.ClearSharedServices()
 	})
 }
 
@@ -1432,6 +1481,27 @@ func (u *PlanUpsertBulk) UpdateWarnings() *PlanUpsertBulk {
 func (u *PlanUpsertBulk) ClearWarnings() *PlanUpsertBulk {
 	return u.Update(func(s *PlanUpsert) {
 		s.ClearWarnings()
+	})
+}
+
+// SetSharedServices sets the "shared_services" field.
+func (u *PlanUpsertBulk) SetSharedServices(v []map[string]interface{}) *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.SetSharedServices(v)
+	})
+}
+
+// UpdateSharedServices sets the "shared_services" field to the value that was provided on create.
+func (u *PlanUpsertBulk) UpdateSharedServices() *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.UpdateSharedServices()
+	})
+}
+
+// ClearSharedServices clears the value of the "shared_services" field.
+func (u *PlanUpsertBulk) ClearSharedServices() *PlanUpsertBulk {
+	return u.Update(func(s *PlanUpsert) {
+		s.ClearSharedServices()
 	})
 }
 

@@ -207,6 +207,24 @@ func (_u *PlanUpdate) ClearWarnings() *PlanUpdate {
 	return _u
 }
 
+// SetSharedServices sets the "shared_services" field.
+func (_u *PlanUpdate) SetSharedServices(v []map[string]interface{}) *PlanUpdate {
+	_u.mutation.SetSharedServices(v)
+	return _u
+}
+
+// AppendSharedServices appends value to the "shared_services" field.
+func (_u *PlanUpdate) AppendSharedServices(v []map[string]interface{}) *PlanUpdate {
+	_u.mutation.AppendSharedServices(v)
+	return _u
+}
+
+// ClearSharedServices clears the value of the "shared_services" field.
+func (_u *PlanUpdate) ClearSharedServices() *PlanUpdate {
+	_u.mutation.ClearSharedServices()
+	return _u
+}
+
 // SetStartedAt sets the "started_at" field.
 func (_u *PlanUpdate) SetStartedAt(v time.Time) *PlanUpdate {
 	_u.mutation.SetStartedAt(v)
@@ -452,6 +470,17 @@ func (_u *PlanUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.WarningsCleared() {
 		_spec.ClearField(plan.FieldWarnings, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.SharedServices(); ok {
+		_spec.SetField(plan.FieldSharedServices, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedSharedServices(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, plan.FieldSharedServices, value)
+		})
+	}
+	if _u.mutation.SharedServicesCleared() {
+		_spec.ClearField(plan.FieldSharedServices, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.StartedAt(); ok {
 		_spec.SetField(plan.FieldStartedAt, field.TypeTime, value)
@@ -705,6 +734,24 @@ func (_u *PlanUpdateOne) AppendWarnings(v []string) *PlanUpdateOne {
 // ClearWarnings clears the value of the "warnings" field.
 func (_u *PlanUpdateOne) ClearWarnings() *PlanUpdateOne {
 	_u.mutation.ClearWarnings()
+	return _u
+}
+
+// SetSharedServices sets the "shared_services" field.
+func (_u *PlanUpdateOne) SetSharedServices(v []map[string]interface{}) *PlanUpdateOne {
+	_u.mutation.SetSharedServices(v)
+	return _u
+}
+
+// AppendSharedServices appends value to the "shared_services" field.
+func (_u *PlanUpdateOne) AppendSharedServices(v []map[string]interface{}) *PlanUpdateOne {
+	_u.mutation.AppendSharedServices(v)
+	return _u
+}
+
+// ClearSharedServices clears the value of the "shared_services" field.
+func (_u *PlanUpdateOne) ClearSharedServices() *PlanUpdateOne {
+	_u.mutation.ClearSharedServices()
 	return _u
 }
 
@@ -983,6 +1030,17 @@ func (_u *PlanUpdateOne) sqlSave(ctx context.Context) (_node *Plan, err error) {
 	}
 	if _u.mutation.WarningsCleared() {
 		_spec.ClearField(plan.FieldWarnings, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.SharedServices(); ok {
+		_spec.SetField(plan.FieldSharedServices, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedSharedServices(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, plan.FieldSharedServices, value)
+		})
+	}
+	if _u.mutation.SharedServicesCleared() {
+		_spec.ClearField(plan.FieldSharedServices, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.StartedAt(); ok {
 		_spec.SetField(plan.FieldStartedAt, field.TypeTime, value)

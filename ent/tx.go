@@ -20,6 +20,8 @@ type Tx struct {
 	Agent *AgentClient
 	// Application is the client for interacting with the Application builders.
 	Application *ApplicationClient
+	// ApplicationSuggestion is the client for interacting with the ApplicationSuggestion builders.
+	ApplicationSuggestion *ApplicationSuggestionClient
 	// Assessment is the client for interacting with the Assessment builders.
 	Assessment *AssessmentClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
@@ -30,6 +32,8 @@ type Tx struct {
 	CloudAccount *CloudAccountClient
 	// Connection is the client for interacting with the Connection builders.
 	Connection *ConnectionClient
+	// DiscoverySource is the client for interacting with the DiscoverySource builders.
+	DiscoverySource *DiscoverySourceClient
 	// Disk is the client for interacting with the Disk builders.
 	Disk *DiskClient
 	// Host is the client for interacting with the Host builders.
@@ -46,6 +50,8 @@ type Tx struct {
 	NetworkInterface *NetworkInterfaceClient
 	// Plan is the client for interacting with the Plan builders.
 	Plan *PlanClient
+	// PriceCatalog is the client for interacting with the PriceCatalog builders.
+	PriceCatalog *PriceCatalogClient
 	// RecoveryPoint is the client for interacting with the RecoveryPoint builders.
 	RecoveryPoint *RecoveryPointClient
 	// RegistrationToken is the client for interacting with the RegistrationToken builders.
@@ -196,11 +202,13 @@ func (tx *Tx) init() {
 	tx.APIToken = NewAPITokenClient(tx.config)
 	tx.Agent = NewAgentClient(tx.config)
 	tx.Application = NewApplicationClient(tx.config)
+	tx.ApplicationSuggestion = NewApplicationSuggestionClient(tx.config)
 	tx.Assessment = NewAssessmentClient(tx.config)
 	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.AuditHead = NewAuditHeadClient(tx.config)
 	tx.CloudAccount = NewCloudAccountClient(tx.config)
 	tx.Connection = NewConnectionClient(tx.config)
+	tx.DiscoverySource = NewDiscoverySourceClient(tx.config)
 	tx.Disk = NewDiskClient(tx.config)
 	tx.Host = NewHostClient(tx.config)
 	tx.ImportRun = NewImportRunClient(tx.config)
@@ -209,6 +217,7 @@ func (tx *Tx) init() {
 	tx.Migration = NewMigrationClient(tx.config)
 	tx.NetworkInterface = NewNetworkInterfaceClient(tx.config)
 	tx.Plan = NewPlanClient(tx.config)
+	tx.PriceCatalog = NewPriceCatalogClient(tx.config)
 	tx.RecoveryPoint = NewRecoveryPointClient(tx.config)
 	tx.RegistrationToken = NewRegistrationTokenClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)

@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -49,6 +50,14 @@ type Wave struct {
 	CutoverEndsAt *time.Time `json:"cutover_ends_at,omitempty"`
 	// Status holds the value of the "status" field.
 	Status wave.Status `json:"status,omitempty"`
+	// Confidence holds the value of the "confidence" field.
+	Confidence string `json:"confidence,omitempty"`
+	// ConfidenceFactors holds the value of the "confidence_factors" field.
+	ConfidenceFactors []string `json:"confidence_factors,omitempty"`
+	// Risk holds the value of the "risk" field.
+	Risk string `json:"risk,omitempty"`
+	// RiskFactors holds the value of the "risk_factors" field.
+	RiskFactors []string `json:"risk_factors,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the WaveQuery when eager-loading is set.
 	Edges        WaveEdges `json:"edges"`
@@ -109,11 +118,13 @@ func (*Wave) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case wave.FieldConfidenceFactors, wave.FieldRiskFactors:
+			values[i] = new([]byte)
 		case wave.FieldPilot:
 			values[i] = new(sql.NullBool)
 		case wave.FieldID, wave.FieldTenantID, wave.FieldOrdinal, wave.FieldDataBytes, wave.FieldReplicationSeconds, wave.FieldHostCount, wave.FieldWireBytes:
 			values[i] = new(sql.NullInt64)
-		case wave.FieldName, wave.FieldStatus:
+		case wave.FieldName, wave.FieldStatus, wave.FieldConfidence, wave.FieldRisk:
 			values[i] = new(sql.NullString)
 		case wave.FieldCreatedAt, wave.FieldUpdatedAt, wave.FieldStartsAt, wave.FieldEndsAt, wave.FieldCutoverAt, wave.FieldCutoverEndsAt:
 			values[i] = new(sql.NullTime)
@@ -234,6 +245,34 @@ func (_m *Wave) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Status = wave.Status(value.String)
 			}
+		case wave.FieldConfidence:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field confidence", values[i])
+			} else if value.Valid {
+				_m.Confidence = value.String
+			}
+		case wave.FieldConfidenceFactors:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field confidence_factors", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.ConfidenceFactors); err != nil {
+					return fmt.Errorf("unmarshal field confidence_factors: %w", err)
+				}
+			}
+		case wave.FieldRisk:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field risk", values[i])
+			} else if value.Valid {
+				_m.Risk = value.String
+			}
+		case wave.FieldRiskFactors:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field risk_factors", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.RiskFactors); err != nil {
+					return fmt.Errorf("unmarshal field risk_factors: %w", err)
+				}
+			}
 		case wave.ForeignKeys[0]:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for edge-field plan_waves", value)
@@ -344,6 +383,18 @@ func (_m *Wave) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("status=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Status))
+	builder.WriteString(", ")
+	builder.WriteString("confidence=")
+	builder.WriteString(_m.Confidence)
+	builder.WriteString(", ")
+	builder.WriteString("confidence_factors=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ConfidenceFactors))
+	builder.WriteString(", ")
+	builder.WriteString("risk=")
+	builder.WriteString(_m.Risk)
+	builder.WriteString(", ")
+	builder.WriteString("risk_factors=")
+	builder.WriteString(fmt.Sprintf("%v", _m.RiskFactors))
 	builder.WriteByte(')')
 	return builder.String()
 }

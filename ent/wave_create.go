@@ -219,6 +219,46 @@ func (_c *WaveCreate) SetNillableStatus(v *wave.Status) *WaveCreate {
 	return _c
 }
 
+// SetConfidence sets the "confidence" field.
+func (_c *WaveCreate) SetConfidence(v string) *WaveCreate {
+	_c.mutation.SetConfidence(v)
+	return _c
+}
+
+// SetNillableConfidence sets the "confidence" field if the given value is not nil.
+func (_c *WaveCreate) SetNillableConfidence(v *string) *WaveCreate {
+	if v != nil {
+		_c.SetConfidence(*v)
+	}
+	return _c
+}
+
+// SetConfidenceFactors sets the "confidence_factors" field.
+func (_c *WaveCreate) SetConfidenceFactors(v []string) *WaveCreate {
+	_c.mutation.SetConfidenceFactors(v)
+	return _c
+}
+
+// SetRisk sets the "risk" field.
+func (_c *WaveCreate) SetRisk(v string) *WaveCreate {
+	_c.mutation.SetRisk(v)
+	return _c
+}
+
+// SetNillableRisk sets the "risk" field if the given value is not nil.
+func (_c *WaveCreate) SetNillableRisk(v *string) *WaveCreate {
+	if v != nil {
+		_c.SetRisk(*v)
+	}
+	return _c
+}
+
+// SetRiskFactors sets the "risk_factors" field.
+func (_c *WaveCreate) SetRiskFactors(v []string) *WaveCreate {
+	_c.mutation.SetRiskFactors(v)
+	return _c
+}
+
 // SetTenant sets the "tenant" edge to the Tenant entity.
 func (_c *WaveCreate) SetTenant(v *Tenant) *WaveCreate {
 	return _c.SetTenantID(v.ID)
@@ -329,6 +369,14 @@ func (_c *WaveCreate) defaults() error {
 		v := wave.DefaultStatus
 		_c.mutation.SetStatus(v)
 	}
+	if _, ok := _c.mutation.Confidence(); !ok {
+		v := wave.DefaultConfidence
+		_c.mutation.SetConfidence(v)
+	}
+	if _, ok := _c.mutation.Risk(); !ok {
+		v := wave.DefaultRisk
+		_c.mutation.SetRisk(v)
+	}
 	return nil
 }
 
@@ -376,6 +424,12 @@ func (_c *WaveCreate) check() error {
 		if err := wave.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Wave.status": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.Confidence(); !ok {
+		return &ValidationError{Name: "confidence", err: errors.New(`ent: missing required field "Wave.confidence"`)}
+	}
+	if _, ok := _c.mutation.Risk(); !ok {
+		return &ValidationError{Name: "risk", err: errors.New(`ent: missing required field "Wave.risk"`)}
 	}
 	if len(_c.mutation.TenantIDs()) == 0 {
 		return &ValidationError{Name: "tenant", err: errors.New(`ent: missing required edge "Wave.tenant"`)}
@@ -465,6 +519,22 @@ func (_c *WaveCreate) createSpec() (*Wave, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Status(); ok {
 		_spec.SetField(wave.FieldStatus, field.TypeEnum, value)
 		_node.Status = value
+	}
+	if value, ok := _c.mutation.Confidence(); ok {
+		_spec.SetField(wave.FieldConfidence, field.TypeString, value)
+		_node.Confidence = value
+	}
+	if value, ok := _c.mutation.ConfidenceFactors(); ok {
+		_spec.SetField(wave.FieldConfidenceFactors, field.TypeJSON, value)
+		_node.ConfidenceFactors = value
+	}
+	if value, ok := _c.mutation.Risk(); ok {
+		_spec.SetField(wave.FieldRisk, field.TypeString, value)
+		_node.Risk = value
+	}
+	if value, ok := _c.mutation.RiskFactors(); ok {
+		_spec.SetField(wave.FieldRiskFactors, field.TypeJSON, value)
+		_node.RiskFactors = value
 	}
 	if nodes := _c.mutation.TenantIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -778,6 +848,66 @@ func (u *WaveUpsert) UpdateStatus() *WaveUpsert {
 	return u
 }
 
+// SetConfidence sets the "confidence" field.
+func (u *WaveUpsert) SetConfidence(v string) *WaveUpsert {
+	u.Set(wave.FieldConfidence, v)
+	return u
+}
+
+// UpdateConfidence sets the "confidence" field to the value that was provided on create.
+func (u *WaveUpsert) UpdateConfidence() *WaveUpsert {
+	u.SetExcluded(wave.FieldConfidence)
+	return u
+}
+
+// SetConfidenceFactors sets the "confidence_factors" field.
+func (u *WaveUpsert) SetConfidenceFactors(v []string) *WaveUpsert {
+	u.Set(wave.FieldConfidenceFactors, v)
+	return u
+}
+
+// UpdateConfidenceFactors sets the "confidence_factors" field to the value that was provided on create.
+func (u *WaveUpsert) UpdateConfidenceFactors() *WaveUpsert {
+	u.SetExcluded(wave.FieldConfidenceFactors)
+	return u
+}
+
+// ClearConfidenceFactors clears the value of the "confidence_factors" field.
+func (u *WaveUpsert) ClearConfidenceFactors() *WaveUpsert {
+	u.SetNull(wave.FieldConfidenceFactors)
+	return u
+}
+
+// SetRisk sets the "risk" field.
+func (u *WaveUpsert) SetRisk(v string) *WaveUpsert {
+	u.Set(wave.FieldRisk, v)
+	return u
+}
+
+// UpdateRisk sets the "risk" field to the value that was provided on create.
+func (u *WaveUpsert) UpdateRisk() *WaveUpsert {
+	u.SetExcluded(wave.FieldRisk)
+	return u
+}
+
+// SetRiskFactors sets the "risk_factors" field.
+func (u *WaveUpsert) SetRiskFactors(v []string) *WaveUpsert {
+	u.Set(wave.FieldRiskFactors, v)
+	return u
+}
+
+// UpdateRiskFactors sets the "risk_factors" field to the value that was provided on create.
+func (u *WaveUpsert) UpdateRiskFactors() *WaveUpsert {
+	u.SetExcluded(wave.FieldRiskFactors)
+	return u
+}
+
+// ClearRiskFactors clears the value of the "risk_factors" field.
+func (u *WaveUpsert) ClearRiskFactors() *WaveUpsert {
+	u.SetNull(wave.FieldRiskFactors)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -1068,6 +1198,76 @@ func (u *WaveUpsertOne) SetStatus(v wave.Status) *WaveUpsertOne {
 func (u *WaveUpsertOne) UpdateStatus() *WaveUpsertOne {
 	return u.Update(func(s *WaveUpsert) {
 		s.UpdateStatus()
+	})
+}
+
+// SetConfidence sets the "confidence" field.
+func (u *WaveUpsertOne) SetConfidence(v string) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetConfidence(v)
+	})
+}
+
+// UpdateConfidence sets the "confidence" field to the value that was provided on create.
+func (u *WaveUpsertOne) UpdateConfidence() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateConfidence()
+	})
+}
+
+// SetConfidenceFactors sets the "confidence_factors" field.
+func (u *WaveUpsertOne) SetConfidenceFactors(v []string) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetConfidenceFactors(v)
+	})
+}
+
+// UpdateConfidenceFactors sets the "confidence_factors" field to the value that was provided on create.
+func (u *WaveUpsertOne) UpdateConfidenceFactors() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateConfidenceFactors()
+	})
+}
+
+// ClearConfidenceFactors clears the value of the "confidence_factors" field.
+func (u *WaveUpsertOne) ClearConfidenceFactors() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearConfidenceFactors()
+	})
+}
+
+// SetRisk sets the "risk" field.
+func (u *WaveUpsertOne) SetRisk(v string) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetRisk(v)
+	})
+}
+
+// UpdateRisk sets the "risk" field to the value that was provided on create.
+func (u *WaveUpsertOne) UpdateRisk() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateRisk()
+	})
+}
+
+// SetRiskFactors sets the "risk_factors" field.
+func (u *WaveUpsertOne) SetRiskFactors(v []string) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetRiskFactors(v)
+	})
+}
+
+// UpdateRiskFactors sets the "risk_factors" field to the value that was provided on create.
+func (u *WaveUpsertOne) UpdateRiskFactors() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateRiskFactors()
+	})
+}
+
+// ClearRiskFactors clears the value of the "risk_factors" field.
+func (u *WaveUpsertOne) ClearRiskFactors() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearRiskFactors()
 	})
 }
 
@@ -1527,6 +1727,76 @@ func (u *WaveUpsertBulk) SetStatus(v wave.Status) *WaveUpsertBulk {
 func (u *WaveUpsertBulk) UpdateStatus() *WaveUpsertBulk {
 	return u.Update(func(s *WaveUpsert) {
 		s.UpdateStatus()
+	})
+}
+
+// SetConfidence sets the "confidence" field.
+func (u *WaveUpsertBulk) SetConfidence(v string) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetConfidence(v)
+	})
+}
+
+// UpdateConfidence sets the "confidence" field to the value that was provided on create.
+func (u *WaveUpsertBulk) UpdateConfidence() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateConfidence()
+	})
+}
+
+// SetConfidenceFactors sets the "confidence_factors" field.
+func (u *WaveUpsertBulk) SetConfidenceFactors(v []string) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetConfidenceFactors(v)
+	})
+}
+
+// UpdateConfidenceFactors sets the "confidence_factors" field to the value that was provided on create.
+func (u *WaveUpsertBulk) UpdateConfidenceFactors() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateConfidenceFactors()
+	})
+}
+
+// ClearConfidenceFactors clears the value of the "confidence_factors" field.
+func (u *WaveUpsertBulk) ClearConfidenceFactors() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearConfidenceFactors()
+	})
+}
+
+// SetRisk sets the "risk" field.
+func (u *WaveUpsertBulk) SetRisk(v string) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetRisk(v)
+	})
+}
+
+// UpdateRisk sets the "risk" field to the value that was provided on create.
+func (u *WaveUpsertBulk) UpdateRisk() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateRisk()
+	})
+}
+
+// SetRiskFactors sets the "risk_factors" field.
+func (u *WaveUpsertBulk) SetRiskFactors(v []string) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetRiskFactors(v)
+	})
+}
+
+// UpdateRiskFactors sets the "risk_factors" field to the value that was provided on create.
+func (u *WaveUpsertBulk) UpdateRiskFactors() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateRiskFactors()
+	})
+}
+
+// ClearRiskFactors clears the value of the "risk_factors" field.
+func (u *WaveUpsertBulk) ClearRiskFactors() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearRiskFactors()
 	})
 }
 

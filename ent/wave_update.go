@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/ferry-migrate/ferry/ent/plan"
 	"github.com/ferry-migrate/ferry/ent/predicate"
@@ -264,6 +265,70 @@ func (_u *WaveUpdate) SetNillableStatus(v *wave.Status) *WaveUpdate {
 	return _u
 }
 
+// SetConfidence sets the "confidence" field.
+func (_u *WaveUpdate) SetConfidence(v string) *WaveUpdate {
+	_u.mutation.SetConfidence(v)
+	return _u
+}
+
+// SetNillableConfidence sets the "confidence" field if the given value is not nil.
+func (_u *WaveUpdate) SetNillableConfidence(v *string) *WaveUpdate {
+	if v != nil {
+		_u.SetConfidence(*v)
+	}
+	return _u
+}
+
+// SetConfidenceFactors sets the "confidence_factors" field.
+func (_u *WaveUpdate) SetConfidenceFactors(v []string) *WaveUpdate {
+	_u.mutation.SetConfidenceFactors(v)
+	return _u
+}
+
+// AppendConfidenceFactors appends value to the "confidence_factors" field.
+func (_u *WaveUpdate) AppendConfidenceFactors(v []string) *WaveUpdate {
+	_u.mutation.AppendConfidenceFactors(v)
+	return _u
+}
+
+// ClearConfidenceFactors clears the value of the "confidence_factors" field.
+func (_u *WaveUpdate) ClearConfidenceFactors() *WaveUpdate {
+	_u.mutation.ClearConfidenceFactors()
+	return _u
+}
+
+// SetRisk sets the "risk" field.
+func (_u *WaveUpdate) SetRisk(v string) *WaveUpdate {
+	_u.mutation.SetRisk(v)
+	return _u
+}
+
+// SetNillableRisk sets the "risk" field if the given value is not nil.
+func (_u *WaveUpdate) SetNillableRisk(v *string) *WaveUpdate {
+	if v != nil {
+		_u.SetRisk(*v)
+	}
+	return _u
+}
+
+// SetRiskFactors sets the "risk_factors" field.
+func (_u *WaveUpdate) SetRiskFactors(v []string) *WaveUpdate {
+	_u.mutation.SetRiskFactors(v)
+	return _u
+}
+
+// AppendRiskFactors appends value to the "risk_factors" field.
+func (_u *WaveUpdate) AppendRiskFactors(v []string) *WaveUpdate {
+	_u.mutation.AppendRiskFactors(v)
+	return _u
+}
+
+// ClearRiskFactors clears the value of the "risk_factors" field.
+func (_u *WaveUpdate) ClearRiskFactors() *WaveUpdate {
+	_u.mutation.ClearRiskFactors()
+	return _u
+}
+
 // SetPlanID sets the "plan" edge to the Plan entity by ID.
 func (_u *WaveUpdate) SetPlanID(id int) *WaveUpdate {
 	_u.mutation.SetPlanID(id)
@@ -468,6 +533,34 @@ func (_u *WaveUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(wave.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Confidence(); ok {
+		_spec.SetField(wave.FieldConfidence, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ConfidenceFactors(); ok {
+		_spec.SetField(wave.FieldConfidenceFactors, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedConfidenceFactors(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, wave.FieldConfidenceFactors, value)
+		})
+	}
+	if _u.mutation.ConfidenceFactorsCleared() {
+		_spec.ClearField(wave.FieldConfidenceFactors, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Risk(); ok {
+		_spec.SetField(wave.FieldRisk, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.RiskFactors(); ok {
+		_spec.SetField(wave.FieldRiskFactors, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedRiskFactors(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, wave.FieldRiskFactors, value)
+		})
+	}
+	if _u.mutation.RiskFactorsCleared() {
+		_spec.ClearField(wave.FieldRiskFactors, field.TypeJSON)
 	}
 	if _u.mutation.PlanCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -798,6 +891,70 @@ func (_u *WaveUpdateOne) SetNillableStatus(v *wave.Status) *WaveUpdateOne {
 	return _u
 }
 
+// SetConfidence sets the "confidence" field.
+func (_u *WaveUpdateOne) SetConfidence(v string) *WaveUpdateOne {
+	_u.mutation.SetConfidence(v)
+	return _u
+}
+
+// SetNillableConfidence sets the "confidence" field if the given value is not nil.
+func (_u *WaveUpdateOne) SetNillableConfidence(v *string) *WaveUpdateOne {
+	if v != nil {
+		_u.SetConfidence(*v)
+	}
+	return _u
+}
+
+// SetConfidenceFactors sets the "confidence_factors" field.
+func (_u *WaveUpdateOne) SetConfidenceFactors(v []string) *WaveUpdateOne {
+	_u.mutation.SetConfidenceFactors(v)
+	return _u
+}
+
+// AppendConfidenceFactors appends value to the "confidence_factors" field.
+func (_u *WaveUpdateOne) AppendConfidenceFactors(v []string) *WaveUpdateOne {
+	_u.mutation.AppendConfidenceFactors(v)
+	return _u
+}
+
+// ClearConfidenceFactors clears the value of the "confidence_factors" field.
+func (_u *WaveUpdateOne) ClearConfidenceFactors() *WaveUpdateOne {
+	_u.mutation.ClearConfidenceFactors()
+	return _u
+}
+
+// SetRisk sets the "risk" field.
+func (_u *WaveUpdateOne) SetRisk(v string) *WaveUpdateOne {
+	_u.mutation.SetRisk(v)
+	return _u
+}
+
+// SetNillableRisk sets the "risk" field if the given value is not nil.
+func (_u *WaveUpdateOne) SetNillableRisk(v *string) *WaveUpdateOne {
+	if v != nil {
+		_u.SetRisk(*v)
+	}
+	return _u
+}
+
+// SetRiskFactors sets the "risk_factors" field.
+func (_u *WaveUpdateOne) SetRiskFactors(v []string) *WaveUpdateOne {
+	_u.mutation.SetRiskFactors(v)
+	return _u
+}
+
+// AppendRiskFactors appends value to the "risk_factors" field.
+func (_u *WaveUpdateOne) AppendRiskFactors(v []string) *WaveUpdateOne {
+	_u.mutation.AppendRiskFactors(v)
+	return _u
+}
+
+// ClearRiskFactors clears the value of the "risk_factors" field.
+func (_u *WaveUpdateOne) ClearRiskFactors() *WaveUpdateOne {
+	_u.mutation.ClearRiskFactors()
+	return _u
+}
+
 // SetPlanID sets the "plan" edge to the Plan entity by ID.
 func (_u *WaveUpdateOne) SetPlanID(id int) *WaveUpdateOne {
 	_u.mutation.SetPlanID(id)
@@ -1032,6 +1189,34 @@ func (_u *WaveUpdateOne) sqlSave(ctx context.Context) (_node *Wave, err error) {
 	}
 	if value, ok := _u.mutation.Status(); ok {
 		_spec.SetField(wave.FieldStatus, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.Confidence(); ok {
+		_spec.SetField(wave.FieldConfidence, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ConfidenceFactors(); ok {
+		_spec.SetField(wave.FieldConfidenceFactors, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedConfidenceFactors(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, wave.FieldConfidenceFactors, value)
+		})
+	}
+	if _u.mutation.ConfidenceFactorsCleared() {
+		_spec.ClearField(wave.FieldConfidenceFactors, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Risk(); ok {
+		_spec.SetField(wave.FieldRisk, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.RiskFactors(); ok {
+		_spec.SetField(wave.FieldRiskFactors, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedRiskFactors(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, wave.FieldRiskFactors, value)
+		})
+	}
+	if _u.mutation.RiskFactorsCleared() {
+		_spec.ClearField(wave.FieldRiskFactors, field.TypeJSON)
 	}
 	if _u.mutation.PlanCleared() {
 		edge := &sqlgraph.EdgeSpec{

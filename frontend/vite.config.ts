@@ -15,7 +15,10 @@ export default defineConfig({
     proxy: {
       '/graphql': { target: backend, ws: true, changeOrigin: false },
       '/auth': { target: backend, changeOrigin: false },
+      '/api': { target: backend, changeOrigin: false },
     },
+    // The domain-text catalogs live in ../i18n (shared with the Go reports).
+    fs: { allow: ['..'] },
   },
   build: {
     outDir: 'dist',

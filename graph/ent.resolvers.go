@@ -54,6 +54,15 @@ func (r *queryResolver) Applications(ctx context.Context, after *entgql.Cursor[i
 	return r.Client.Application.Query().Paginate(ctx, after, first, before, last, ent.WithApplicationOrder(orderBy), ent.WithApplicationFilter(where.Filter))
 }
 
+// ApplicationSuggestions is the resolver for the applicationSuggestions field.
+func (r *queryResolver) ApplicationSuggestions(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ApplicationSuggestionOrder, where *ent.ApplicationSuggestionWhereInput) (*ent.ApplicationSuggestionConnection, error) {
+	first, err := checkPage(first, last)
+	if err != nil {
+		return nil, err
+	}
+	return r.Client.ApplicationSuggestion.Query().Paginate(ctx, after, first, before, last, ent.WithApplicationSuggestionOrder(orderBy), ent.WithApplicationSuggestionFilter(where.Filter))
+}
+
 // Assessments is the resolver for the assessments field.
 func (r *queryResolver) Assessments(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AssessmentOrder, where *ent.AssessmentWhereInput) (*ent.AssessmentConnection, error) {
 	first, err := checkPage(first, last)
@@ -88,6 +97,15 @@ func (r *queryResolver) Connections(ctx context.Context, after *entgql.Cursor[in
 		return nil, err
 	}
 	return r.Client.Connection.Query().Paginate(ctx, after, first, before, last, ent.WithConnectionOrder(orderBy), ent.WithConnectionFilter(where.Filter))
+}
+
+// DiscoverySources is the resolver for the discoverySources field.
+func (r *queryResolver) DiscoverySources(ctx context.Context, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DiscoverySourceOrder, where *ent.DiscoverySourceWhereInput) (*ent.DiscoverySourceConnection, error) {
+	first, err := checkPage(first, last)
+	if err != nil {
+		return nil, err
+	}
+	return r.Client.DiscoverySource.Query().Paginate(ctx, after, first, before, last, ent.WithDiscoverySourceOrder(orderBy), ent.WithDiscoverySourceFilter(where.Filter))
 }
 
 // Hosts is the resolver for the hosts field.

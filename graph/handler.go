@@ -23,16 +23,8 @@ import (
 	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/schema"
-	"github.com/ferry-migrate/ferry/graph/generated"
 	"github.com/ferry-migrate/ferry/internal/trace"
 	"github.com/ferry-migrate/ferry/internal/viewer"
-)
-
-// Limits on what one request may ask for.
-const (
-	maxPage       = 1000  // largest first/last of a connection
-	maxDepth      = 12    // deepest selection
-	maxComplexity = 50000 // fields, with each connection's children counted once per row it may return
 )
 
 // NewHandler returns the /graphql handler: websocket (subscriptions), POST and GET transports, an ent
@@ -42,19 +34,15 @@ func NewHandler(r *Resolver, log *slog.Logger) *handler.Server {
 	r.counts = newCountCache()
 	r.Client.Host.Use(hostCountInvalidator(r.counts))
 	r.Client.Host.Intercept(r.counts.interceptor())
-	cfg := generated.Config{Resolvers: r}
-	weighConnections(&cfg.Complexity)
-	weighOperations(&cfg.Complexity)
-	srv := handler.New(generated.NewExecutableSchema(cfg))
+	srv := handler.New(executableSchema(r))
 	srv.AddTransport(websocket(log))
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lruCache())
+	useLimits(srv) // before APQ: an over-limit query is never stored
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.Use(extension.Introspection{})
-	srv.Use(extension.FixedComplexityLimit(maxComplexity))
-	srv.Use(depthLimit{max: maxDepth})
 	srv.Use(transactioner{entgql.Transactioner{TxOpener: r.Client}})
 	srv.AroundFields(auditMutations(log))
 	srv.SetErrorPresenter(presentError(log))
@@ -70,9 +58,13 @@ func NewHandler(r *Resolver, log *slog.Logger) *handler.Server {
 // it only through internal/web's authenticate and socketGuard (same origin,
 // a session cookie or API token, the viewer in the context); coder/websocket's
 // own origin check (Origin host = Host) stays on as a second lock. The same
-// limits (depth, complexity) apply to a subscription's operation as to a query.
+// limits apply to a subscription's operation as to a query; a message is at
+// most maxSocketMessage bytes, and queries and mutations are refused (they
+// belong on POST, under the HTTP timeout and the mutation transaction).
 func websocket(log *slog.Logger) transport.Websocket {
+	limit := int64(maxSocketMessage)
 	return transport.Websocket{
+		PayloadReadLimit:      &limit,
 		InitTimeout:           10 * time.Second,
 		KeepAlivePingInterval: 15 * time.Second, // graphql-ws (legacy) keep-alive
 		PingPongInterval:      20 * time.Second, // graphql-transport-ws: ping; no pong in 40 s closes
@@ -80,7 +72,7 @@ func websocket(log *slog.Logger) transport.Websocket {
 			if viewer.FromContext(ctx) == nil {
 				return ctx, nil, ferry.Errorf(ferry.EUNAUTHORIZED, "sign in first")
 			}
-			return ctx, nil, nil
+			return withSocket(ctx), nil, nil
 		},
 		ErrorFunc: func(ctx context.Context, err error) {
 			log.InfoContext(ctx, "websocket ended", "error", err.Error(), "trace_id", trace.FromContext(ctx))
@@ -134,55 +126,6 @@ func cloudAccountAD(tenantID, accountID int) []byte {
 // moves such secrets to cloudAccountAD at start-up; nothing else opens them.
 func legacyCloudAccountAD(tenantID int) []byte {
 	return []byte(fmt.Sprintf("cloud_account:tenant:%d", tenantID))
-}
-
-// depthLimit refuses operations nested deeper than max.
-type depthLimit struct{ max int }
-
-var _ interface {
-	graphql.HandlerExtension
-	graphql.OperationContextMutator
-} = depthLimit{}
-
-func (depthLimit) ExtensionName() string                   { return "DepthLimit" }
-func (depthLimit) Validate(graphql.ExecutableSchema) error { return nil }
-func (d depthLimit) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	if oc.Operation == nil {
-		return nil
-	}
-	if depth := selectionDepth(oc.Operation.SelectionSet, oc.Doc.Fragments, 0); depth > d.max {
-		err := gqlerror.Errorf("query is nested %d levels deep; the limit is %d", depth, d.max)
-		err.Extensions = map[string]any{"code": ferry.EINVALID}
-		return err
-	}
-	return nil
-}
-
-func selectionDepth(set ast.SelectionSet, frags ast.FragmentDefinitionList, seen int) int {
-	if seen > 64 { // fragment cycles are rejected by validation; this only bounds the walk
-		return seen
-	}
-	max := 0
-	for _, sel := range set {
-		var d int
-		switch s := sel.(type) {
-		case *ast.Field:
-			d = 1
-			if len(s.SelectionSet) > 0 {
-				d += selectionDepth(s.SelectionSet, frags, seen+1)
-			}
-		case *ast.InlineFragment:
-			d = selectionDepth(s.SelectionSet, frags, seen+1)
-		case *ast.FragmentSpread:
-			if f := frags.ForName(s.Name); f != nil {
-				d = selectionDepth(f.SelectionSet, frags, seen+1)
-			}
-		}
-		if d > max {
-			max = d
-		}
-	}
-	return max
 }
 
 // presentError maps errors to user-readable messages with a code, in one place.
@@ -478,42 +421,6 @@ func tenantOf(res any) int {
 	return 0
 }
 
-var intPtr = reflect.TypeOf((*int)(nil))
-
-// weighConnections sets the complexity of every Relay connection field (those
-// taking after/first/before/last) to 1 + children × page size, so that a
-// nested list of lists is priced for the rows it can return. Done by
-// reflection over gqlgen's ComplexityRoot so that new connections are covered
-// without a line of code each.
-func weighConnections(root any) {
-	rv := reflect.ValueOf(root).Elem()
-	for i := 0; i < rv.NumField(); i++ {
-		obj := rv.Field(i)
-		if obj.Kind() != reflect.Struct {
-			continue
-		}
-		for j := 0; j < obj.NumField(); j++ {
-			f := obj.Field(j)
-			ft := f.Type()
-			if ft.Kind() != reflect.Func || ft.NumIn() < 5 || ft.In(0).Kind() != reflect.Int || ft.In(2) != intPtr || ft.In(4) != intPtr || !f.CanSet() {
-				continue
-			}
-			f.Set(reflect.MakeFunc(ft, func(args []reflect.Value) []reflect.Value {
-				n := maxPage
-				for _, a := range []reflect.Value{args[2], args[4]} {
-					if !a.IsNil() {
-						n = int(a.Elem().Int())
-					}
-				}
-				if n < 1 || n > maxPage {
-					n = 1 // out of range: let the resolver say so clearly
-				}
-				return []reflect.Value{reflect.ValueOf(1 + args[0].Interface().(int)*n)}
-			}))
-		}
-	}
-}
-
 // transactioner runs each mutation in an ent transaction (entgql's
 // Transactioner) but steps aside for responses that have no operation, such
 // as a request body that is not JSON, which entgql would otherwise panic on.
@@ -523,5 +430,20 @@ func (t transactioner) InterceptResponse(ctx context.Context, next graphql.Respo
 	if !graphql.HasOperationContext(ctx) {
 		return next(ctx)
 	}
-	return t.Transactioner.InterceptResponse(ctx, next)
+	// A transport that reads responses until nil (the websocket) asks once
+	// more after the mutation's answer; entgql reads that nil's Errors and
+	// panics. Hand it an empty response and pass the end of stream on.
+	ended := false
+	rsp := t.Transactioner.InterceptResponse(ctx, func(ctx context.Context) *graphql.Response {
+		r := next(ctx)
+		if r == nil {
+			ended = true
+			return &graphql.Response{}
+		}
+		return r
+	})
+	if ended {
+		return nil
+	}
+	return rsp
 }

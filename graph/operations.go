@@ -207,6 +207,3 @@ func resumeTenant(ctx context.Context, c *ent.Client, id int) (*ent.Tenant, erro
 	}
 	return t, err
 }
-
-// jobsQueues is how many queues platformQueues reports at least.
-func jobsQueues() map[string]int { return jobs.Queues }

@@ -13,6 +13,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/graph/model"
 	"github.com/ferry-migrate/ferry/internal/planning"
+	"github.com/ferry-migrate/ferry/internal/viewer"
 	"github.com/ferry-migrate/ferry/jobs"
 )
 
@@ -75,6 +76,37 @@ func planDoc(in model.GeneratePlanInput, now time.Time) map[string]any {
 	if c.ImprovementPasses != nil {
 		set("improvement_passes", *c.ImprovementPasses)
 	}
+	if c.CutoverHostsPerWindow != nil {
+		set("cutover_hosts_per_window", *c.CutoverHostsPerWindow)
+	}
+	if wr := c.WaveRules; wr != nil {
+		m := map[string]any{}
+		for k, v := range map[string]*bool{"strong_dependencies_together": wr.StrongDependenciesTogether, "applications_whole": wr.ApplicationsWhole,
+			"dependencies_first": wr.DependenciesFirst, "dev_test_first": wr.DevTestFirst, "separate_production": wr.SeparateProduction,
+			"critical_not_early": wr.CriticalNotEarly} {
+			if v != nil {
+				m[k] = *v
+			}
+		}
+		for k, v := range map[string]*int{"early_waves": wr.EarlyWaves, "complex_hosts": wr.ComplexHosts} {
+			if v != nil {
+				m[k] = *v
+			}
+		}
+		if wr.WorkloadMin != nil || wr.WorkloadMax != nil {
+			rng := map[string]any{}
+			if wr.WorkloadMin != nil {
+				rng["min"] = *wr.WorkloadMin
+			}
+			if wr.WorkloadMax != nil {
+				rng["max"] = *wr.WorkloadMax
+			}
+			m["workload_range"] = rng
+		}
+		if len(m) > 0 {
+			set("wave_rules", m)
+		}
+	}
 	pilot := map[string]any{}
 	if c.PilotHosts != nil {
 		pilot["hosts"] = *c.PilotHosts
@@ -135,6 +167,39 @@ func planDoc(in model.GeneratePlanInput, now time.Time) map[string]any {
 				pins[p.Host] = p.Wave
 			}
 			rules["pins"] = pins
+		}
+		if r.InferApplications != nil {
+			rules["infer_applications"] = *r.InferApplications
+		}
+		if r.Resolution != nil {
+			rules["resolution"] = *r.Resolution
+		}
+		if ss := r.SharedServices; ss != nil {
+			m := map[string]any{}
+			if ss.Detect != nil {
+				m["detect"] = *ss.Detect
+			}
+			if ss.CallerShare != nil {
+				m["caller_share"] = *ss.CallerShare
+			}
+			if ss.PortCallers != nil {
+				m["port_callers"] = *ss.PortCallers
+			}
+			if ss.MinCallers != nil {
+				m["min_callers"] = *ss.MinCallers
+			}
+			if ss.Policy != nil {
+				m["policy"] = *ss.Policy
+			}
+			if ss.Hosts != nil {
+				m["hosts"] = ss.Hosts
+			}
+			if ss.Not != nil {
+				m["not"] = ss.Not
+			}
+			if len(m) > 0 {
+				rules["shared_services"] = m
+			}
 		}
 		if len(rules) > 0 {
 			set("rules", rules)
@@ -201,6 +266,18 @@ func checkRuleRefs(ctx context.Context, c *ent.Client, r *model.PlanRulesInput) 
 			return err
 		}
 	}
+	if ss := r.SharedServices; ss != nil {
+		for i, h := range ss.Hosts {
+			if err := check(fmt.Sprintf("rules.sharedServices.hosts[%d]", i), h); err != nil {
+				return err
+			}
+		}
+		for i, h := range ss.Not {
+			if err := check(fmt.Sprintf("rules.sharedServices.not[%d]", i), h); err != nil {
+				return err
+			}
+		}
+	}
 	if len(problems) > 0 {
 		return ferry.Errorf(ferry.EINVALID, "%s", strings.Join(problems, "; "))
 	}
@@ -218,4 +295,23 @@ func asUserError(err error) error {
 		return fe
 	}
 	return err
+}
+
+// suggestionScope checks the consultant role and, for the platform
+// operator, acts inside the suggestion's own tenant: accepting or
+// splitting one must read and label that tenant's hosts only.
+func (r *mutationResolver) suggestionScope(ctx context.Context, id int) (context.Context, *viewer.Viewer, error) {
+	v, err := require(ctx, viewer.RoleConsultant)
+	if err != nil {
+		return ctx, nil, err
+	}
+	if v.AllTenants() {
+		s, err := ent.FromContext(ctx).ApplicationSuggestion.Get(ctx, id)
+		if err != nil {
+			return ctx, nil, err
+		}
+		v = v.Within(s.TenantID)
+		ctx = viewer.NewContext(ctx, v)
+	}
+	return ctx, v, nil
 }

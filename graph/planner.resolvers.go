@@ -135,8 +135,11 @@ func (r *mutationResolver) RunAssessment(ctx context.Context, target string, reg
 	if _, err := planning.NewAssessor(p.AssessOptions()); err != nil {
 		return nil, asUserError(err)
 	}
-	if p.Region == "" {
+	if p.Region == "" && target == "alibaba" {
 		p.Region = "cn-hangzhou"
+	}
+	if target != "alibaba" {
+		p.Region = "" // OpenStack has no catalog regions
 	}
 	client := ent.FromContext(ctx)
 	n, err := client.Host.Query().Count(ctx)
@@ -163,6 +166,66 @@ func (r *mutationResolver) RunAssessment(ctx context.Context, target string, reg
 	return out, nil
 }
 
+// SuggestApplications is the resolver for the suggestApplications field.
+func (r *mutationResolver) SuggestApplications(ctx context.Context) (*model.SuggestApplicationsPayload, error) {
+	v, err := require(ctx, viewer.RoleConsultant)
+	if err != nil {
+		return nil, err
+	}
+	// The platform operator infers its home tenant's applications, not every tenant's.
+	ctx = viewer.NewContext(ctx, v.Within(v.TenantID))
+	inf, err := planning.Suggest(ctx, ent.FromContext(ctx), v.TenantID)
+	if err != nil {
+		return nil, asUserError(err)
+	}
+	out := &model.SuggestApplicationsPayload{Suggestions: len(inf.Suggestions), SharedServices: len(inf.SharedServices), LabelConflicts: []map[string]any{}}
+	// The first 100 (the payload's priced bound); the count is in the plan's report.
+	for _, lc := range inf.LabelConflicts[:min(100, len(inf.LabelConflicts))] {
+		out.LabelConflicts = append(out.LabelConflicts, map[string]any{"hostId": lc.HostID, "name": lc.Name, "label": lc.Label, "traffic": lc.Traffic,
+			"labelWeight": lc.LabelWeight, "otherWeight": lc.OtherWeight})
+	}
+	return out, nil
+}
+
+// AcceptApplicationSuggestion is the resolver for the acceptApplicationSuggestion field.
+func (r *mutationResolver) AcceptApplicationSuggestion(ctx context.Context, id int, name *string) (*ent.Application, error) {
+	ctx, _, err := r.suggestionScope(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	n := ""
+	if name != nil {
+		n = *name
+	}
+	return planning.Accept(ctx, ent.FromContext(ctx), id, n)
+}
+
+// RenameApplicationSuggestion is the resolver for the renameApplicationSuggestion field.
+func (r *mutationResolver) RenameApplicationSuggestion(ctx context.Context, id int, name string) (*ent.ApplicationSuggestion, error) {
+	ctx, _, err := r.suggestionScope(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return planning.Rename(ctx, ent.FromContext(ctx), id, name)
+}
+
+// SplitApplicationSuggestion is the resolver for the splitApplicationSuggestion field.
+func (r *mutationResolver) SplitApplicationSuggestion(ctx context.Context, id int, hostIds []int, name *string) ([]*ent.ApplicationSuggestion, error) {
+	ctx, v, err := r.suggestionScope(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	n := ""
+	if name != nil {
+		n = *name
+	}
+	out, err := planning.Split(ctx, ent.FromContext(ctx), v.TenantID, id, hostIds, n)
+	if err != nil {
+		return nil, asUserError(err)
+	}
+	return out, nil
+}
+
 // AssessmentSummary is the resolver for the assessmentSummary field.
 func (r *queryResolver) AssessmentSummary(ctx context.Context, target string) (*model.AssessmentSummary, error) {
 	v, err := require(ctx, viewer.RoleViewer)
@@ -176,5 +239,7 @@ func (r *queryResolver) AssessmentSummary(ctx context.Context, target string) (*
 	return &model.AssessmentSummary{Target: s.Target, Hosts: s.Hosts, Ready: s.Ready, ReadyWithActions: s.ReadyWithActions,
 		NotReady: s.NotReady, Unknown: s.Unknown, MonthlyCostAsIs: s.MonthlyAsIs, MonthlyCostRightSized: s.MonthlyRightSized,
 		StorageMonthly: s.StorageMonthly, SavingsPercent: s.SavingsPercent, UsedBytes: int(s.UsedBytes),
-		TransferSeconds: int(s.TransferSeconds), OfflineSeedingHosts: s.OfflineSeedingHosts, OfflineSeedingBytes: int(s.OfflineSeedingBytes)}, nil
+		TransferSeconds: int(s.TransferSeconds), OfflineSeedingHosts: s.OfflineSeedingHosts, OfflineSeedingBytes: int(s.OfflineSeedingBytes),
+		Priced: s.Priced, Currency: s.Currency, Region: s.Region, AssessedAt: s.AssessedAt, PriceSource: s.PriceSource, PriceDate: s.PriceDate,
+		PriceImported: s.PriceImported}, nil
 }

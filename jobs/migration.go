@@ -165,6 +165,7 @@ type Migrations struct {
 type rateSample struct {
 	at   time.Time
 	done int64
+	wire int64 // bytes the gateway received for the pass so far
 	rate float64
 }
 
@@ -486,7 +487,9 @@ func (m *Migrations) SyncCommands(ctx context.Context, agentID int) ([]engine.Sy
 			if diskPassDone(d, mig.SyncRequestedAt) {
 				continue // this disk's part of the pass is done
 			}
-			cred, err := m.Gateway.IssueCredentialFor(d.TargetDiskID, engine.AgentSubject(agentID), m.CredentialTTL)
+			// Named for the agent (revocation reaches the data path) and scoped
+			// to the tenant (the gateway shares blocks only among its disks).
+			cred, err := m.Gateway.IssueScopedCredential(d.TargetDiskID, engine.AgentSubject(agentID), strconv.Itoa(mig.TenantID), m.CredentialTTL)
 			if err != nil {
 				return nil, fmt.Errorf("credential for %s: %w", d.TargetDiskID, err)
 			}
@@ -594,7 +597,7 @@ const errNoAgent = "waiting for the host's agent to ask for work: run `ferry age
 func (m *Migrations) step(ctx context.Context, mig *ent.Migration) error {
 	now := m.Now().UTC()
 	req := mig.SyncRequestedAt
-	var done, total int64
+	var done, total, wire int64
 	complete := req != nil
 	disks := mig.Disks
 	for i, d := range disks {
@@ -607,6 +610,7 @@ func (m *Migrations) step(ctx context.Context, mig *ent.Migration) error {
 			cp, err := m.Gateway.Checkpoint(d.TargetDiskID)
 			if err == nil && !cp.Verified {
 				disks[i].BytesDone = min(cp.Offset, d.SizeBytes)
+				wire += cp.WireBytes
 			}
 		default:
 			complete = false
@@ -614,7 +618,7 @@ func (m *Migrations) step(ctx context.Context, mig *ent.Migration) error {
 		}
 		done += disks[i].BytesDone
 	}
-	rate, eta := m.rate(mig.ID, done, total, now)
+	rate, eta := m.rate(mig.ID, done, total, wire, now)
 	if !complete && req != nil && mig.CommandSentAt == nil && now.Sub(*req) > 30*time.Second && mig.LastError == "" {
 		// Nobody asked for the pass: say where to look.
 		_ = m.Client.Migration.UpdateOneID(mig.ID).SetLastError(errNoAgent).Exec(ctx)
@@ -650,20 +654,22 @@ func (m *Migrations) step(ctx context.Context, mig *ent.Migration) error {
 	return err
 }
 
-// rate estimates the pass's rate (bytes/s, smoothed) and ETA (seconds, -1
-// when unknown).
-func (m *Migrations) rate(id int, done, total int64, now time.Time) (int64, int64) {
+// rate estimates the pass's rate on the wire (bytes/s, smoothed; the scan
+// over unchanged and empty blocks runs far faster than the link and is not
+// the transfer's speed) and its ETA (seconds, -1 when unknown): the scan
+// still to do, times the wire bytes per scanned byte so far, at that rate.
+func (m *Migrations) rate(id int, done, total, wire int64, now time.Time) (int64, int64) {
 	m.actMu.Lock()
 	defer m.actMu.Unlock()
 	if m.rates == nil {
 		m.rates = map[int]rateSample{}
 	}
 	prev, ok := m.rates[id]
-	cur := rateSample{at: now, done: done, rate: prev.rate}
-	if ok && done >= prev.done && now.After(prev.at) {
-		inst := float64(done-prev.done) / now.Sub(prev.at).Seconds()
+	cur := rateSample{at: now, done: done, wire: wire, rate: prev.rate}
+	if ok && wire >= prev.wire && now.After(prev.at) {
+		inst := float64(wire-prev.wire) / now.Sub(prev.at).Seconds()
 		cur.rate = 0.5*prev.rate + 0.5*inst
-	} else if done < prev.done {
+	} else if wire < prev.wire {
 		cur.rate = 0
 	}
 	m.rates[id] = cur
@@ -671,8 +677,8 @@ func (m *Migrations) rate(id int, done, total int64, now time.Time) (int64, int6
 	switch {
 	case done >= total:
 		eta = 0
-	case cur.rate > 1:
-		eta = int64(float64(total-done) / cur.rate)
+	case cur.rate > 1 && done > 0:
+		eta = int64(float64(total-done) * float64(wire) / float64(done) / cur.rate)
 	}
 	return int64(cur.rate), eta
 }
@@ -690,6 +696,7 @@ func (m *Migrations) recordPass(ctx context.Context, mig *ent.Migration, now tim
 	}
 	var pts []ferry.DiskPoint
 	var size int64
+	consistent := true
 	var ids, digests []string
 	for _, d := range mig.Disks {
 		rp, err := m.Driver.CreateRecoveryPoint(ctx, d.TargetDiskID, map[string]string{
@@ -697,7 +704,16 @@ func (m *Migrations) recordPass(ctx context.Context, mig *ent.Migration, now tim
 		if err != nil {
 			return fmt.Errorf("recovery point of %s: %w", d.TargetDiskID, err)
 		}
-		pts = append(pts, ferry.DiskPoint{DiskName: d.Name, TargetDiskID: d.TargetDiskID, PointID: rp.ID, Digest: rp.ManifestDigest, SizeBytes: rp.SizeBytes})
+		pt := ferry.DiskPoint{DiskName: d.Name, TargetDiskID: d.TargetDiskID, PointID: rp.ID, Digest: rp.ManifestDigest, SizeBytes: rp.SizeBytes,
+			Consistency: "the agent did not say how it read the disk"}
+		if cp, err := m.Gateway.Checkpoint(d.TargetDiskID); err == nil && cp.Consistency != nil {
+			pt.Consistent, pt.Consistency = cp.Consistency.Consistent, cp.Consistency.Note
+		}
+		if !pt.Consistent {
+			consistent = false
+			m.Log.WarnContext(ctx, "recovery point is NOT a point in time", "migration", mig.ID, "pass", mig.SyncPass, "disk", d.Name, "reason", pt.Consistency)
+		}
+		pts = append(pts, pt)
 		size += rp.SizeBytes
 		ids = append(ids, rp.ID)
 		digests = append(digests, rp.ManifestDigest)
@@ -708,7 +724,7 @@ func (m *Migrations) recordPass(ctx context.Context, mig *ent.Migration, now tim
 	}
 	err = func() error {
 		if err := tx.RecoveryPoint.Create().SetTenantID(mig.TenantID).SetMigrationID(mig.ID).SetExternalID(strings.Join(ids, ",")).
-			SetSizeBytes(size).SetManifestDigest(strings.Join(digests, ",")).SetLabels([]string{kind, "pass:" + strconv.Itoa(mig.SyncPass)}).
+			SetSizeBytes(size).SetManifestDigest(strings.Join(digests, ",")).SetLabels([]string{kind, "pass:" + strconv.Itoa(mig.SyncPass), "consistent:" + strconv.FormatBool(consistent)}).
 			SetPoints(pts).Exec(ctx); err != nil {
 			return err
 		}

@@ -11,6 +11,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,6 +129,11 @@ func TestSyncCommandGatewayAndPass(t *testing.T) {
 	rp := got.Edges.RecoveryPoints[0]
 	if len(rp.Points) != 1 || rp.Labels[0] != "initial" {
 		t.Fatalf("recovery point %+v", rp)
+	}
+	// The sync read its source live (no snapshot was asked for): the point
+	// says it is not a point in time, and why.
+	if !slices.Contains(rp.Labels, "consistent:false") || rp.Points[0].Consistent || !strings.Contains(rp.Points[0].Consistency, "live read") {
+		t.Errorf("recovery point of a live read: labels %v, point %+v", rp.Labels, rp.Points[0])
 	}
 	target, _ := drv.DiskPath(c.DiskID)
 	if b, _ := os.ReadFile(target); !bytes.Equal(b, src) {

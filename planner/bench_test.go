@@ -127,3 +127,78 @@ func BenchmarkEndToEnd(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkQualityUnlabelled is TestQualityWithoutLabels at scale (make
+// bench): generated estates with every label removed, planned at 100 hosts
+// per wave. It reports the adjusted Rand index of the suggestions against
+// the planted applications, the share of applications whole in one wave,
+// the non-shared crossing weight against the naive baseline's, the shared
+// services found of those planted, and the heap after planning.
+func BenchmarkQualityUnlabelled(b *testing.B) {
+	for _, n := range []int{20000, 100000} {
+		b.Run(fmt.Sprintf("hosts=%d", n), func(b *testing.B) {
+			full, planted := estate.Generate(estate.Options{Hosts: n, Seed: 1})
+			e := unlabelled(full)
+			c := planner.Constraints{Start: "2026-12-07", Bandwidth: 1e9, MaxHostsPerWave: 100}
+			var p *planner.Plan
+			for b.Loop() {
+				var err error
+				if p, err = planner.Build(e, planner.Rules{}, c); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			suggested := map[string]string{}
+			for _, s := range p.Suggestions {
+				for _, h := range s.Hosts {
+					suggested[h] = s.ID
+				}
+			}
+			truth := make([]string, 0, n)
+			pred := make([]string, 0, n)
+			for _, h := range e.Hosts {
+				tr, ok := planted.App[h.ID]
+				if !ok {
+					tr = "single:" + h.ID
+				}
+				pr, ok := suggested[h.ID]
+				if !ok {
+					pr = "single:" + h.ID
+				}
+				truth, pred = append(truth, tr), append(pred, pr)
+			}
+			w := map[string]int{}
+			for _, wv := range p.Waves {
+				for _, m := range wv.Members {
+					w[m.HostID] = wv.Number
+				}
+			}
+			first := map[string]int{}
+			split := map[string]bool{}
+			for h, a := range planted.App {
+				if f, ok := first[a]; ok && f != w[h] {
+					split[a] = true
+				}
+				first[a] = w[h]
+			}
+			found := map[string]bool{}
+			for _, s := range p.SharedServices {
+				found[s.HostID] = true
+			}
+			hit := 0
+			for _, h := range planted.SharedApp {
+				if found[h] {
+					hit++
+				}
+			}
+			base, _ := planner.Baseline(e, planner.Rules{}, c)
+			b.ReportMetric(adjustedRand(truth, pred), "ARI")
+			b.ReportMetric(float64(len(first)-len(split))/float64(len(first))*100, "%whole")
+			b.ReportMetric(float64(p.Metrics.NonSharedCrossingWeight)/float64(max(1, base.NonSharedCrossingWeight)), "cross/baseline")
+			b.ReportMetric(float64(hit), "shared_found")
+			b.ReportMetric(float64(len(planted.SharedApp)), "shared_planted")
+			b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heapMiB")
+		})
+	}
+}

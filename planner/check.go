@@ -136,7 +136,7 @@ func CheckMove(e *Estate, r Rules, c Constraints, p *Plan, mv Move) ([]Violation
 		}
 	}
 	pilot := len(p.Waves) > 0 && p.Waves[0].Pilot
-	capH := m.c.MaxHostsPerWave
+	capH := m.waveCap()
 	if pilot && to == 1 {
 		capH = m.pilotCap()
 		if !g.eligible {
@@ -210,10 +210,7 @@ func Baseline(e *Estate, r Rules, c Constraints) (Metrics, error) {
 	mt.Waves = w
 	mt.Groups = len(m.groups)
 	mt.Hosts = m.n
-	mt.TotalWeight, mt.CrossingWeight = m.crossing(wave)
-	if mt.TotalWeight > 0 {
-		mt.CrossingShare = round2(float64(mt.CrossingWeight) / float64(mt.TotalWeight) * 100)
-	}
+	m.fillCrossing(&mt, wave)
 	return mt, nil
 }
 

@@ -52,17 +52,69 @@ type Constraints struct {
 	// ParallelMigrations is how many hosts cut over at once; default 10.
 	ParallelMigrations int   `yaml:"parallel_migrations" json:"parallel_migrations"`
 	Pilot              Pilot `yaml:"pilot" json:"pilot"`
+	// CutoverHostsPerWindow is how many hosts one cutover stream finishes
+	// inside one cutover window. A wave cuts over in one window, so it holds
+	// at most CutoverHostsPerWindow × ParallelMigrations hosts: a packing
+	// rule, not only a warning. 0 derives it from the shortest cutover
+	// window and CutoverOverhead (no cutover windows: no such cap).
+	CutoverHostsPerWindow int `yaml:"cutover_hosts_per_window" json:"cutover_hosts_per_window"`
+	// WaveRules are the ordered wave-planning rules (Azure Migrate's), each
+	// on or off; see WaveRules.
+	WaveRules WaveRules `yaml:"wave_rules" json:"wave_rules"`
 	// ImprovementPasses bounds the local-improvement pass; default 4, -1 = off.
 	ImprovementPasses int `yaml:"improvement_passes" json:"improvement_passes"`
+	// NotReady names hosts an assessment found not ready for the target
+	// (host id -> why). It is not read from the constraints file: the
+	// server fills it from stored assessments and the CLI from --target.
+	// It feeds each wave's risk.
+	NotReady map[string]string `yaml:"-" json:"-"`
 }
+
+// WaveRules are the rules consultants plan waves by, in priority order:
+// when two conflict for a group, the earlier one holds and the later one is
+// waived for that group, and the plan says so. Each is on unless set to
+// false.
+type WaveRules struct {
+	// StrongDependenciesTogether: hosts that depend on each other both ways
+	// (a dependency cycle) share a wave.
+	StrongDependenciesTogether *bool `yaml:"strong_dependencies_together" json:"strong_dependencies_together"`
+	// ApplicationsWhole: an application (labelled or inferred from traffic)
+	// moves in one wave.
+	ApplicationsWhole *bool `yaml:"applications_whole" json:"applications_whole"`
+	// DependenciesFirst: a host moves in the same wave as what it depends
+	// on, or later.
+	DependenciesFirst *bool `yaml:"dependencies_first" json:"dependencies_first"`
+	// DevTestFirst: development, test and staging move before production.
+	DevTestFirst *bool `yaml:"dev_test_first" json:"dev_test_first"`
+	// SeparateProduction: a wave holds production or non-production, never both.
+	SeparateProduction *bool `yaml:"separate_production" json:"separate_production"`
+	// CriticalNotEarly: critical and complex applications stay out of the
+	// first EarlyWaves waves.
+	CriticalNotEarly *bool `yaml:"critical_not_early" json:"critical_not_early"`
+	// EarlyWaves is how many first waves count as early (default 2).
+	EarlyWaves int `yaml:"early_waves" json:"early_waves"`
+	// ComplexHosts makes a group complex from this many hosts (default 10).
+	ComplexHosts int `yaml:"complex_hosts" json:"complex_hosts"`
+	// WorkloadRange bounds the hosts of a wave: Max caps it (with
+	// max_hosts_per_wave, the lower wins), a wave under Min is reported.
+	WorkloadRange WorkloadRange `yaml:"workload_range" json:"workload_range"`
+}
+
+// WorkloadRange is a minimum and maximum number of hosts per wave (0 = none).
+type WorkloadRange struct {
+	Min int `yaml:"min" json:"min"`
+	Max int `yaml:"max" json:"max"`
+}
+
+func on(b *bool) bool { return b == nil || *b }
 
 // Pilot describes the first, low-risk wave.
 type Pilot struct {
 	// Hosts is the pilot wave size; 0 = no pilot wave.
 	Hosts int `yaml:"hosts" json:"hosts"`
 	// MaxDependants is the most hosts outside a group that may depend on a
-	// pilot group; default 2.
-	MaxDependants int `yaml:"max_dependants" json:"max_dependants"`
+	// pilot group; unset = 2, and 0 means none may.
+	MaxDependants *int `yaml:"max_dependants" json:"max_dependants"`
 	// Environments a pilot host may belong to; default non-production ones.
 	Environments []string `yaml:"environments" json:"environments"`
 	// Criticality a pilot host may have; default low, medium and unset.
@@ -93,7 +145,47 @@ type Rules struct {
 	Before             []Before       `yaml:"before" json:"before"`
 	// Pins put hosts in a wave (1 = first wave); they add to pinned_wave in the estate.
 	Pins map[string]int `yaml:"pins" json:"pins"`
+	// InferApplications groups hosts without an application label by
+	// community detection on their traffic (default on); the suggestions
+	// then move as applications.
+	InferApplications *bool `yaml:"infer_applications" json:"infer_applications"`
+	// Resolution tunes inference: higher finds smaller applications
+	// (default 1; see docs/planner.md).
+	Resolution float64 `yaml:"resolution" json:"resolution"`
+	// SharedServices says how hosts that a large part of the estate calls
+	// are found and placed.
+	SharedServices SharedServiceRules `yaml:"shared_services" json:"shared_services"`
 }
+
+// SharedServiceRules find shared services (hosts called by many others:
+// NFS, SMTP relays, proxies, a shared database) and place them by policy.
+// They are kept out of application grouping and out of the affinity that
+// fills waves.
+type SharedServiceRules struct {
+	// Detect finds them from traffic (default on).
+	Detect *bool `yaml:"detect" json:"detect"`
+	// CallerShare: a host called by at least this share of the estate's
+	// hosts is shared (default 0.05).
+	CallerShare float64 `yaml:"caller_share" json:"caller_share"`
+	// PortCallers: a host called on one port by at least this many hosts is
+	// shared (default 25).
+	PortCallers int `yaml:"port_callers" json:"port_callers"`
+	// MinCallers: never shared with fewer callers than this (default 10).
+	MinCallers int `yaml:"min_callers" json:"min_callers"`
+	// Policy: early (before their callers; the default), last (after every
+	// caller, with a latency warning) or on_premises (not migrated).
+	Policy string `yaml:"policy" json:"policy"`
+	// Hosts are shared whatever their traffic; Not are never shared.
+	Hosts []string `yaml:"hosts" json:"hosts"`
+	Not   []string `yaml:"not" json:"not"`
+}
+
+// Shared-service placement policies.
+const (
+	PolicyEarly      = "early"
+	PolicyLast       = "last"
+	PolicyOnPremises = "on_premises"
+)
 
 // KeepTogether is a named set of hosts that must share a wave.
 type KeepTogether struct {
@@ -139,6 +231,27 @@ func ReadConfig(r io.Reader) (*Config, error) {
 }
 
 // withDefaults returns a copy with defaults applied.
+func (r Rules) withDefaults() Rules {
+	if r.Resolution == 0 {
+		r.Resolution = 1
+	}
+	ss := &r.SharedServices
+	if ss.CallerShare == 0 {
+		ss.CallerShare = 0.05
+	}
+	if ss.PortCallers == 0 {
+		ss.PortCallers = 25
+	}
+	if ss.MinCallers == 0 {
+		ss.MinCallers = 10
+	}
+	if ss.Policy == "" {
+		ss.Policy = PolicyEarly
+	}
+	return r
+}
+
+// withDefaults returns a copy with defaults applied.
 func (c Constraints) withDefaults() Constraints {
 	if c.CompressionRatio == 0 {
 		c.CompressionRatio = 1
@@ -152,8 +265,15 @@ func (c Constraints) withDefaults() Constraints {
 	if c.ParallelMigrations == 0 {
 		c.ParallelMigrations = 10
 	}
-	if c.Pilot.MaxDependants == 0 {
-		c.Pilot.MaxDependants = 2
+	if c.Pilot.MaxDependants == nil {
+		two := 2
+		c.Pilot.MaxDependants = &two
+	}
+	if c.WaveRules.EarlyWaves == 0 {
+		c.WaveRules.EarlyWaves = 2
+	}
+	if c.WaveRules.ComplexHosts == 0 {
+		c.WaveRules.ComplexHosts = 10
 	}
 	if len(c.Pilot.Environments) == 0 {
 		c.Pilot.Environments = []string{"development", "test", "staging"}
@@ -210,8 +330,20 @@ func (c Constraints) Validate() error {
 	if c.Pilot.Hosts < 0 {
 		p.addf("pilot.hosts: %d is negative", c.Pilot.Hosts)
 	}
-	if c.Pilot.MaxDependants < 0 {
-		p.addf("pilot.max_dependants: %d is negative", c.Pilot.MaxDependants)
+	if c.Pilot.MaxDependants != nil && *c.Pilot.MaxDependants < 0 {
+		p.addf("pilot.max_dependants: %d is negative", *c.Pilot.MaxDependants)
+	}
+	if c.CutoverHostsPerWindow < 0 {
+		p.addf("cutover_hosts_per_window: %d is negative", c.CutoverHostsPerWindow)
+	}
+	if c.WaveRules.EarlyWaves < 0 {
+		p.addf("wave_rules.early_waves: %d is negative", c.WaveRules.EarlyWaves)
+	}
+	if c.WaveRules.ComplexHosts < 0 {
+		p.addf("wave_rules.complex_hosts: %d is negative", c.WaveRules.ComplexHosts)
+	}
+	if wr := c.WaveRules.WorkloadRange; wr.Min < 0 || wr.Max < 0 || wr.Max > 0 && wr.Min > wr.Max {
+		p.addf("wave_rules.workload_range: min %d and max %d must be ≥ 0 with min ≤ max", wr.Min, wr.Max)
 	}
 	for i, e := range c.Pilot.Environments {
 		if !validEnvironments[e] {
@@ -246,6 +378,21 @@ func (c Constraints) Validate() error {
 
 func (r Rules) validate() error {
 	var p Problems
+	if r.Resolution < 0 {
+		p.addf("rules.resolution: %g is negative", r.Resolution)
+	}
+	ss := r.SharedServices
+	if ss.CallerShare < 0 || ss.CallerShare > 1 {
+		p.addf("rules.shared_services.caller_share: %g is not in [0, 1]", ss.CallerShare)
+	}
+	if ss.PortCallers < 0 || ss.MinCallers < 0 {
+		p.addf("rules.shared_services: port_callers and min_callers must be ≥ 0")
+	}
+	switch ss.Policy {
+	case "", PolicyEarly, PolicyLast, PolicyOnPremises:
+	default:
+		p.addf("rules.shared_services.policy: %q is not early, last or on_premises", ss.Policy)
+	}
 	for i, port := range append(append([]int{}, r.NoisePorts...), r.ExtraNoisePorts...) {
 		if port < 0 || port > 65535 {
 			p.addf("rules.noise_ports[%d]: %d is not a port", i, port)

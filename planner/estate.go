@@ -54,8 +54,13 @@ func DecodeEstate(data []byte) (*Estate, error) {
 		return &e, nil
 	}
 	e = Estate{Hosts: e.Hosts[:0], Connections: e.Connections[:0]}
-	if err := json.Unmarshal(data, &e); err != nil {
-		return nil, fmt.Errorf("estate JSON: %w", err)
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		return nil, describeJSONError(data, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, describeJSONError(data, errTrailing{tokenStart(data, dec.InputOffset())})
 	}
 	return &e, nil
 }
@@ -152,7 +157,13 @@ func ValidateEstate(e *Estate) error {
 			}
 		}
 	}
-	for i, c := range e.Connections {
+	for i := range e.Connections {
+		c := &e.Connections[i]
+		_, srcOK := seen[c.Src]
+		_, dstOK := seen[c.Dst]
+		if srcOK && (dstOK || c.Dst == "" && c.DstAddress != "") && c.Port >= 0 && c.Port <= 65535 && c.Count >= 0 && c.Bytes >= 0 {
+			continue // the common case, without formatting its name
+		}
 		where := fmt.Sprintf("connections[%d] (%s -> %s:%d)", i, c.Src, orStr(c.Dst, c.DstAddress), c.Port)
 		if c.Src == "" {
 			p.addf("%s: src is empty", where)

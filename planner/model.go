@@ -30,13 +30,38 @@ type model struct {
 
 	// gdep: group dependency arcs (a depends on b), gstrict: a before b.
 	gpred, gsucc [][]orderArc
-	gadj         *csr // undirected group affinity
+	gadj         *csr // undirected group affinity (shared services left out)
+	gall         *csr // undirected group weight, shared services included
+
+	// shared marks shared services (see shared.go); sharedList their report.
+	shared     []bool
+	sharedList []SharedService
+	// app is the application a host moves with (labelled or inferred), -1
+	// for none; suggestions and labelConflicts are the inference report.
+	app            []int32
+	appName        []string
+	suggestions    []Suggestion
+	labelConflicts []LabelConflict
 
 	infeasible []Infeasibility
-	bad        []bool // group cannot be placed (infeasible or blocked)
-	badWhy     []string
-	keepApart  [][2]int32
-	apartOf    map[int32][]int32 // host -> hosts it must not share a wave with
+	waived     []string
+	waivedArc  map[[2]int32]bool // host calls that order no wave (loops broken with strong_dependencies_together off)
+	// Packing records, for true reasons: the wave a group was first ready
+	// in, why an earlier wave did not take it, whether the improvement
+	// pass moved it (and towards what), whether dev/test-first gave way.
+	readyAt       []int
+	missWhy       []miss
+	improvedTo    []string
+	devTestWaived []bool
+	waveProd      []int8         // per wave: -1 empty, 0 non-production, 1 production
+	firstProd     int            // first wave holding production (render)
+	overWindow    map[int]string // waves whose cutover outlasts their window
+	capCache      [3]int         // waveCap, cutover cap, hosts per window (+1, 0 = not computed)
+	bad           []bool         // group is in no wave: infeasible, or kept on-premises
+	onPrem        []bool         // group is a shared service kept on-premises by policy
+	badWhy        []string
+	keepApart     [][2]int32
+	apartOf       map[int32][]int32 // host -> hosts it must not share a wave with
 }
 
 // orderArc is an ordering constraint between groups. lag 0: the other group
@@ -50,15 +75,22 @@ type orderArc struct {
 }
 
 type group struct {
-	id       int
-	hosts    []int32
-	sources  []string // "application shop (production)", "cycle a ↔ b", "keep-together sap"
-	bytes    int64
-	pin      int // 0 = none
-	pinHost  int32
-	eligible bool // may go in the pilot wave
-	deps     int  // hosts outside the group that depend on it
-	name     string
+	id         int
+	hosts      []int32
+	sources    []string // "application shop (production)", "cycle a ↔ b", "keep-together sap"
+	bytes      int64
+	pin        int // 0 = none
+	pinHost    int32
+	eligible   bool // may go in the pilot wave
+	deps       int  // hosts outside the group that depend on it
+	name       string
+	prod       bool   // holds a production, DR or unclassified host
+	critical   bool   // holds a critical host
+	complex    bool   // at least WaveRules.ComplexHosts hosts
+	shared     bool   // a shared service
+	inferred   bool   // held together by an inferred application
+	droppedPin string // why the group's pin was dropped, if it was
+	waiveEarly bool   // the pilot / critical-not-early lower bound gave way to a pin
 }
 
 func (m *model) label(h int32) string { return m.e.Hosts[h].Label() }
@@ -112,7 +144,20 @@ func newModel(e *Estate, r Rules, c Constraints) (*model, error) {
 	if err := r.validate(); err != nil {
 		return nil, err
 	}
-	m := &model{e: e, r: r, c: c.withDefaults(), n: len(e.Hosts)}
+	// The planner works on the hosts in id order, not file order, so the
+	// same estate in any order of hosts (and, since connections are
+	// aggregated and sorted, of connections) gives the same plan.
+	perm := make([]int32, len(e.Hosts))
+	for i := range perm {
+		perm[i] = int32(i)
+	}
+	slices.SortFunc(perm, func(a, b int32) int { return strings.Compare(e.Hosts[a].ID, e.Hosts[b].ID) })
+	sorted := make([]Host, len(e.Hosts))
+	for i, j := range perm {
+		sorted[i] = e.Hosts[j]
+	}
+	e = &Estate{Hosts: sorted, Connections: e.Connections}
+	m := &model{e: e, r: r.withDefaults(), c: c.withDefaults(), n: len(e.Hosts)}
 	m.idx = make(map[string]int32, m.n)
 	m.names = make(map[string][]int32, m.n)
 	for i := range e.Hosts {
@@ -143,12 +188,89 @@ func newModel(e *Estate, r Rules, c Constraints) (*model, error) {
 	for _, k := range sortedKeys(r.Pins) {
 		check(fmt.Sprintf("rules.pins[%s]", k), k)
 	}
+	for i, h := range r.SharedServices.Hosts {
+		check(fmt.Sprintf("rules.shared_services.hosts[%d]", i), h)
+	}
+	for i, h := range r.SharedServices.Not {
+		check(fmt.Sprintf("rules.shared_services.not[%d]", i), h)
+	}
 	if len(p) > 0 {
 		return nil, p
 	}
 	m.buildGraph()
+	m.detectShared()
+	m.infer()
 	m.buildGroups()
 	return m, nil
+}
+
+// breakLoops waives the lightest host call of one loop per strongly
+// connected set of groups; it reports whether it waived any.
+func (m *model) breakLoops(g *csr, gc []int32, gsize map[int32]int, roots []int32) bool {
+	done := map[int32]bool{}
+	any := false
+	for v := 0; v < m.n; v++ {
+		if roots[v] != int32(v) || gsize[gc[v]] < 2 || done[gc[v]] {
+			continue
+		}
+		done[gc[v]] = true
+		path := cyclePath(g, gc, int32(v))
+		var bv, bu int32 = -1, -1
+		var bw int64
+		for i := 0; i+1 < len(path); i++ {
+			from, to := path[i], path[i+1]
+			for x := 0; x < m.n; x++ {
+				if roots[x] != from && roots[x] != to {
+					continue
+				}
+				lo := m.dep.off[x]
+				for k, u := range m.dep.out(x) {
+					e := m.effective(int32(x), u)
+					if e == 1 && roots[x] == from && roots[u] == to || e == -1 && roots[u] == from && roots[x] == to {
+						if w := m.dep.w[int(lo)+k]; bv < 0 || w < bw {
+							bv, bu, bw = int32(x), u, w
+						}
+					}
+				}
+			}
+		}
+		if bv < 0 {
+			continue
+		}
+		if m.waivedArc == nil {
+			m.waivedArc = map[[2]int32]bool{}
+		}
+		m.waivedArc[[2]int32{bv, bu}] = true
+		m.waived = append(m.waived, fmt.Sprintf("dependencies_first: %s → %s (port %d, %d connections) orders no wave: the lightest call of a loop, and strong_dependencies_together is off",
+			m.label(bv), m.label(bu), m.arcPort(bv, bu), bw))
+		any = true
+	}
+	return any
+}
+
+// effective says how the dependency arc v -> u orders waves once shared
+// services and the rules are taken into account: +1 v after (or with) u,
+// -1 reversed (u, a shared service moving last, after its caller v), 0 not
+// at all.
+func (m *model) effective(v, u int32) int {
+	if !on(m.c.WaveRules.DependenciesFirst) || m.waivedArc[[2]int32{v, u}] {
+		return 0
+	}
+	sv, su := m.shared[v], m.shared[u]
+	switch {
+	case sv && su:
+		return 1
+	case sv:
+		return 0 // a shared service's own calls to applications never order them
+	case su:
+		switch m.r.SharedServices.Policy {
+		case PolicyLast:
+			return -1
+		case PolicyOnPremises:
+			return 0
+		}
+	}
+	return 1
 }
 
 // buildGraph aggregates connections per (src, dst, port), drops noise and
@@ -244,7 +366,26 @@ func cycleLabel(m *model, path []int32) string {
 func (m *model) buildGroups() {
 	uf := newUnionFind(m.n)
 	why := map[int32][]string{} // a representative host -> sources to attach later
-	comp, _ := sccs(m.dep)
+	// Cycles among shared services and their callers are not applications:
+	// they are looked for without the shared hosts.
+	dep := m.dep
+	if slices.Contains(m.shared, true) {
+		var arcs []arc
+		for v := 0; v < m.n; v++ {
+			for _, u := range m.dep.out(v) {
+				if !m.shared[v] && !m.shared[u] {
+					arcs = append(arcs, arc{int32(v), u, 1})
+				}
+			}
+		}
+		dep = buildCSR(m.n, arcs)
+	}
+	comp, _ := sccs(dep)
+	if !on(m.c.WaveRules.StrongDependenciesTogether) {
+		for v := range comp {
+			comp[v] = int32(v) // cycles are reported but not joined
+		}
+	}
 	first := map[int32]int32{}
 	for v := 0; v < m.n; v++ {
 		c := comp[v]
@@ -259,9 +400,23 @@ func (m *model) buildGroups() {
 	for v := 0; v < m.n; v++ {
 		size[comp[v]]++
 	}
+	realComp, _ := sccs(dep)
+	if !on(m.c.WaveRules.StrongDependenciesTogether) {
+		comp = realComp
+		first = map[int32]int32{}
+		for v := 0; v < m.n; v++ {
+			if _, ok := first[comp[v]]; !ok {
+				first[comp[v]] = int32(v)
+			}
+		}
+		size = map[int32]int{}
+		for v := 0; v < m.n; v++ {
+			size[comp[v]]++
+		}
+	}
 	for v := 0; v < m.n; v++ {
 		if f := first[comp[v]]; f == int32(v) && size[comp[v]] > 1 {
-			path := cyclePath(m.dep, comp, int32(v))
+			path := cyclePath(dep, comp, int32(v))
 			lbl := cycleLabel(m, path)
 			cy := Cycle{Chain: lbl}
 			for _, h := range path[:len(path)-1] {
@@ -269,22 +424,23 @@ func (m *model) buildGroups() {
 			}
 			cy.Size = size[comp[v]]
 			m.cycles = append(m.cycles, cy)
-			why[int32(v)] = append(why[int32(v)], "cycle "+lbl)
+			if on(m.c.WaveRules.StrongDependenciesTogether) {
+				why[int32(v)] = append(why[int32(v)], "cycle "+lbl)
+			}
 		}
 	}
-	if !m.r.IgnoreApplications {
-		apps := map[string]int32{}
-		for i := range m.e.Hosts {
-			h := &m.e.Hosts[i]
-			if h.Application == "" {
+	if on(m.c.WaveRules.ApplicationsWhole) {
+		first := map[int32]int32{}
+		for i := 0; i < m.n; i++ {
+			a := m.app[i]
+			if a < 0 {
 				continue
 			}
-			key := h.Application + " (" + orStr(h.Environment, "no environment") + ")"
-			if f, ok := apps[key]; ok {
+			if f, ok := first[a]; ok {
 				uf.union(f, int32(i))
 			} else {
-				apps[key] = int32(i)
-				why[int32(i)] = append(why[int32(i)], "application "+key)
+				first[a] = int32(i)
+				why[int32(i)] = append(why[int32(i)], m.appName[a])
 			}
 		}
 	}
@@ -310,8 +466,14 @@ func (m *model) buildGroups() {
 		var arcs []arc
 		for v := 0; v < m.n; v++ {
 			for _, u := range m.dep.out(v) {
-				if roots[v] != roots[u] {
+				if roots[v] == roots[u] {
+					continue
+				}
+				switch m.effective(int32(v), u) {
+				case 1:
 					arcs = append(arcs, arc{roots[v], roots[u], 1})
+				case -1:
+					arcs = append(arcs, arc{roots[u], roots[v], 1})
 				}
 			}
 		}
@@ -328,6 +490,16 @@ func (m *model) buildGroups() {
 			}
 		}
 		merged := false
+		var byRoot map[int32][]int32
+		if !on(m.c.WaveRules.StrongDependenciesTogether) {
+			// Two-way dependencies do not have to share a wave: each loop
+			// is broken at its lightest call, which then orders nothing
+			// (dependencies_first cannot hold both ways), and the plan says so.
+			if m.breakLoops(g, gc, gsize, roots) {
+				continue
+			}
+			break
+		}
 		for v := 0; v < m.n; v++ {
 			if roots[v] != int32(v) || gsize[gc[v]] < 2 {
 				continue
@@ -335,8 +507,14 @@ func (m *model) buildGroups() {
 			f := gfirst[gc[v]]
 			if f == int32(v) {
 				// Name the loop by one host per group, e.g. "app01 → db07 → app01".
+				if byRoot == nil {
+					byRoot = map[int32][]int32{}
+					for x := 0; x < m.n; x++ {
+						byRoot[roots[x]] = append(byRoot[roots[x]], int32(x))
+					}
+				}
 				path := cyclePath(g, gc, int32(v))
-				lbl, hosts := m.groupCycleLabel(path, roots)
+				lbl, hosts := m.groupCycleLabel(path, roots, byRoot)
 				m.cycles = append(m.cycles, Cycle{Chain: lbl, Size: gsize[gc[v]], BetweenGroups: true, Hosts: hostIDs(m, hosts)})
 				why[f] = append(why[f], "groups call each other: "+lbl)
 				continue
@@ -371,10 +549,30 @@ func (m *model) buildGroups() {
 	for _, g := range m.groups {
 		switch {
 		case len(g.sources) > 0:
-			g.name = strings.TrimPrefix(strings.TrimPrefix(g.sources[0], "application "), "keep-together ")
+			g.name = g.sources[0]
+			for _, pre := range []string{"application ", "suggested application ", "keep-together "} {
+				g.name = strings.TrimPrefix(g.name, pre)
+			}
 		default:
 			g.name = m.label(g.hosts[0])
 		}
+		for _, h := range g.hosts {
+			hh := &m.e.Hosts[h]
+			switch hh.Environment {
+			case "production", "dr", "":
+				g.prod = true
+			}
+			if hh.Criticality == "critical" {
+				g.critical = true
+			}
+			if m.shared[h] {
+				g.shared = true
+			}
+			if a := m.app[h]; a >= 0 && strings.HasPrefix(m.appName[a], "suggested ") {
+				g.inferred = true
+			}
+		}
+		g.complex = len(g.hosts) >= m.c.WaveRules.ComplexHosts
 	}
 }
 
@@ -397,18 +595,18 @@ func sortedInt32Keys[V any](mp map[int32]V) []int32 {
 
 // groupCycleLabel names a loop between groups (given by their root hosts)
 // by the host calls that close it: "a-app01 → b-db01; b-app01 → a-app01".
-func (m *model) groupCycleLabel(path []int32, roots []int32) (string, []int32) {
+func (m *model) groupCycleLabel(path []int32, roots []int32, byRoot map[int32][]int32) (string, []int32) {
 	var steps []string
 	var hosts []int32
 	for i := 0; i+1 < len(path); i++ {
 		from, to := path[i], path[i+1]
 		found := false
-		for v := 0; v < m.n && !found; v++ {
-			if roots[v] != from {
-				continue
+		for _, v := range byRoot[from] {
+			if found {
+				break
 			}
-			for _, u := range m.dep.out(v) {
-				if roots[u] == to {
+			for _, u := range m.dep.out(int(v)) {
+				if roots[u] == to && m.effective(int32(v), u) == 1 {
 					steps = append(steps, fmt.Sprintf("%s → %s (port %d)", m.label(int32(v)), m.label(u), m.arcPort(int32(v), u)))
 					hosts = append(hosts, int32(v), u)
 					found = true

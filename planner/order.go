@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 )
 
 const noDeadline = math.MaxInt32
@@ -15,17 +16,31 @@ func (m *model) prepare() {
 	ng := len(m.groups)
 	m.bad = make([]bool, ng)
 	m.badWhy = make([]string, ng)
+	m.onPrem = make([]bool, ng)
+	if m.r.SharedServices.Policy == PolicyOnPremises {
+		// Kept on-premises: in no wave, and not a failure.
+		for _, g := range m.groups {
+			if g.shared && g.pin == 0 {
+				m.onPrem[g.id], m.bad[g.id] = true, true
+				m.badWhy[g.id] = "shared service kept on-premises (rules.shared_services.policy on_premises)"
+			}
+		}
+	}
 	m.gpred = make([][]orderArc, ng)
 	m.gsucc = make([][]orderArc, ng)
 
-	// Group dependency arcs, one per group pair, represented by its heaviest host arc.
+	// Group dependency arcs, one per group pair, represented by its
+	// heaviest host arc, after shared-service policy and the
+	// dependencies-first rule (see effective). Affinity, which pulls groups
+	// into the same wave, leaves shared services out: everyone calls them,
+	// so they would pull everything everywhere.
 	type garc struct {
 		a, b int32 // group a depends on group b
 		w    int64
-		v, u int32
+		v, u int32 // host v of a depends on host u of b (for the reason)
 	}
 	var ga []garc
-	var aff []arc
+	var aff, all []arc
 	for v := 0; v < m.n; v++ {
 		lo := m.dep.off[v]
 		for k, u := range m.dep.out(v) {
@@ -34,8 +49,16 @@ func (m *model) prepare() {
 				continue
 			}
 			w := m.dep.w[int(lo)+k]
-			ga = append(ga, garc{a, b, w, int32(v), u})
-			aff = append(aff, arc{a, b, w}, arc{b, a, w})
+			all = append(all, arc{a, b, w}, arc{b, a, w})
+			if !m.shared[v] && !m.shared[u] {
+				aff = append(aff, arc{a, b, w}, arc{b, a, w})
+			}
+			switch m.effective(int32(v), u) {
+			case 1:
+				ga = append(ga, garc{a, b, w, int32(v), u})
+			case -1:
+				ga = append(ga, garc{b, a, w, u, int32(v)})
+			}
 		}
 	}
 	slices.SortFunc(ga, func(x, y garc) int {
@@ -61,6 +84,7 @@ func (m *model) prepare() {
 		m.gsucc[x.b] = append(m.gsucc[x.b], orderArc{g: x.a, host: x.u, other: x.v})
 	}
 	m.gadj = buildCSR(ng, aff)
+	m.gall = buildCSR(ng, all)
 
 	// Dependants outside the group, for pilot eligibility.
 	for v := 0; v < m.n; v++ {
@@ -79,7 +103,7 @@ func (m *model) prepare() {
 		critOK[c] = true
 	}
 	for _, g := range m.groups {
-		g.eligible = g.deps <= m.c.Pilot.MaxDependants
+		g.eligible = g.deps <= *m.c.Pilot.MaxDependants && !g.shared
 		for _, h := range g.hosts {
 			hh := &m.e.Hosts[h]
 			if !envOK[hh.Environment] || !critOK[hh.Criticality] {
@@ -99,8 +123,9 @@ func (m *model) prepare() {
 				}
 				if m.hostGroup[a] == m.hostGroup[b] {
 					g := m.groups[m.hostGroup[a]]
-					m.fail(g, "keep-apart", fmt.Sprintf("rule keeps %s and %s apart, but they must move together (%s)", m.label(a), m.label(b), strings.Join(g.sources, "; ")),
-						[]string{"keep apart " + m.label(a) + " / " + m.label(b), m.label(a) + " and " + m.label(b) + ": " + strings.Join(g.sources, "; ")}, a, b)
+					m.conflict(g, "keep-apart", fmt.Sprintf("rule keeps %s and %s apart, but they must move together (%s)", m.label(a), m.label(b), strings.Join(g.sources, "; ")),
+						[]string{"keep apart " + m.label(a) + " / " + m.label(b), m.label(a) + " and " + m.label(b) + ": " + strings.Join(g.sources, "; ")},
+						"the keep-apart rule is not applied to them; they move together", a, b)
 					continue
 				}
 				m.keepApart = append(m.keepApart, [2]int32{a, b})
@@ -124,7 +149,7 @@ func (m *model) prepare() {
 	}
 	for _, h := range sortedInt32Keys(pinOf) {
 		g := m.groups[m.hostGroup[h]]
-		if m.bad[g.id] {
+		if g.droppedPin != "" {
 			continue
 		}
 		if g.pin == 0 {
@@ -132,9 +157,12 @@ func (m *model) prepare() {
 			continue
 		}
 		if g.pin != pinOf[h] {
-			m.fail(g, "pin-conflict", fmt.Sprintf("%s is pinned to wave %d and %s to wave %d, but they move together (%s)",
-				m.label(g.pinHost), g.pin, m.label(h), pinOf[h], strings.Join(g.sources, "; ")),
-				[]string{fmt.Sprintf("%s pinned to wave %d", m.label(g.pinHost), g.pin), strings.Join(g.sources, "; "), fmt.Sprintf("%s pinned to wave %d", m.label(h), pinOf[h])}, g.pinHost, h)
+			msg := fmt.Sprintf("%s is pinned to wave %d and %s to wave %d, but they move together (%s)",
+				m.label(g.pinHost), g.pin, m.label(h), pinOf[h], strings.Join(g.sources, "; "))
+			m.conflict(g, "pin-conflict", msg,
+				[]string{fmt.Sprintf("%s pinned to wave %d", m.label(g.pinHost), g.pin), strings.Join(g.sources, "; "), fmt.Sprintf("%s pinned to wave %d", m.label(h), pinOf[h])},
+				"both pins are ignored; the group is planned as if unpinned", g.pinHost, h)
+			g.pin, g.droppedPin = 0, msg
 		}
 	}
 
@@ -147,8 +175,9 @@ func (m *model) prepare() {
 				rule := fmt.Sprintf("rules.before[%d]: %s before %s", i, b.First, b.Then)
 				if gx == gy {
 					g := m.groups[gx]
-					m.fail(g, "rule-conflict", fmt.Sprintf("%s, but %s and %s must move together (%s)", rule, m.label(x), m.label(y), strings.Join(g.sources, "; ")),
-						[]string{rule, m.label(x) + " and " + m.label(y) + ": " + strings.Join(g.sources, "; ")}, x, y)
+					m.conflict(g, "rule-conflict", fmt.Sprintf("%s, but %s and %s must move together (%s)", rule, m.label(x), m.label(y), strings.Join(g.sources, "; ")),
+						[]string{rule, m.label(x) + " and " + m.label(y) + ": " + strings.Join(g.sources, "; ")},
+						"the rule is not applied to them; they move together", x, y)
 					continue
 				}
 				if seen[[2]int32{gx, gy}] {
@@ -172,46 +201,86 @@ func (m *model) prepare() {
 		} else if mb := int64(m.c.MaxBytesPerWave); mb > 0 && g.bytes > mb {
 			m.fail(g, "too-big", fmt.Sprintf("group %s holds %s, more than max_bytes_per_wave %s%s", g.name, fmtBytes(g.bytes), fmtBytes(mb), g.why()),
 				[]string{"group " + g.name + g.why(), fmt.Sprintf("%s > max_bytes_per_wave %s", fmtBytes(g.bytes), fmtBytes(mb))}, g.hosts...)
+		} else if cap := m.waveCap(); cap > 0 && len(g.hosts) > cap {
+			m.fail(g, "too-big", fmt.Sprintf("group %s has %d hosts, more than a wave can cut over (%s)%s", g.name, len(g.hosts), m.capText(), g.why()),
+				[]string{"group " + g.name + g.why(), fmt.Sprintf("%d hosts > %s", len(g.hosts), m.capText())}, g.hosts...)
 		} else if g.pin == 1 && m.c.Pilot.Hosts > 0 && len(g.hosts) > m.c.Pilot.Hosts {
-			m.fail(g, "too-big", fmt.Sprintf("group %s is pinned to the pilot wave but has %d hosts, more than pilot.hosts %d", g.name, len(g.hosts), m.c.Pilot.Hosts),
-				[]string{fmt.Sprintf("%s pinned to wave 1", m.label(g.pinHost)), fmt.Sprintf("%d hosts > pilot.hosts %d", len(g.hosts), m.c.Pilot.Hosts)}, g.hosts...)
+			msg := fmt.Sprintf("group %s is pinned to the pilot wave but has %d hosts, more than pilot.hosts %d", g.name, len(g.hosts), m.c.Pilot.Hosts)
+			m.conflict(g, "too-big", msg, []string{fmt.Sprintf("%s pinned to wave 1", m.label(g.pinHost)), fmt.Sprintf("%d hosts > pilot.hosts %d", len(g.hosts), m.c.Pilot.Hosts)},
+				"the pin is ignored; the group is planned as if unpinned", g.hosts...)
+			g.pin, g.droppedPin = 0, msg
 		}
 	}
 
 	// Order cycles: only possible through before rules, since dependency
-	// cycles were merged into groups.
-	var oarcs []arc
-	for g := range m.groups {
-		for _, p := range m.gpred[g] {
-			oarcs = append(oarcs, arc{p.g, int32(g), 1})
+	// cycles were merged into groups. Each is broken by ignoring the before
+	// rules on it, and reported.
+	for round := 0; round < 1000; round++ {
+		var oarcs []arc
+		for g := range m.groups {
+			if m.bad[g] {
+				continue
+			}
+			for _, p := range m.gpred[g] {
+				if !m.bad[p.g] {
+					oarcs = append(oarcs, arc{p.g, int32(g), 1})
+				}
+			}
 		}
-	}
-	og := buildCSR(ng, oarcs)
-	oc, _ := sccs(og)
-	csize := map[int32]int{}
-	for g := range m.groups {
-		csize[oc[g]]++
-	}
-	reported := map[int32]bool{}
-	for g := range m.groups {
-		if csize[oc[g]] < 2 {
-			continue
+		og := buildCSR(ng, oarcs)
+		oc, _ := sccs(og)
+		csize := map[int32]int{}
+		for g := range m.groups {
+			csize[oc[g]]++
 		}
-		if !reported[oc[g]] {
-			reported[oc[g]] = true
+		found := false
+		for g := range m.groups {
+			if csize[oc[g]] < 2 || m.bad[g] {
+				continue
+			}
+			found = true
 			path := cyclePath(og, oc, int32(g))
-			var chain []string
+			var chain, rules []string
+			var hosts []int32
+			for _, x := range path[:len(path)-1] {
+				hosts = append(hosts, m.groups[x].hosts...)
+			}
+			dropped := false
 			for i := 0; i+1 < len(path); i++ {
 				chain = append(chain, m.arcText(path[i], path[i+1]))
+				if m.dropStrict(path[i], path[i+1]) {
+					dropped = true
+					rules = append(rules, chain[len(chain)-1])
+				}
 			}
-			m.fail(m.groups[g], "order-cycle", "before rules and dependencies form a loop: "+strings.Join(chain, "; "), chain, m.groups[g].hosts...)
+			gr := m.groups[g]
+			if !dropped {
+				m.fail(gr, "order-cycle", "dependencies form a loop: "+strings.Join(chain, "; "), chain, gr.hosts...)
+			} else {
+				m.conflict(gr, "order-cycle", "before rules and dependencies form a loop: "+strings.Join(chain, "; "), chain,
+					"ignored "+strings.Join(rules, "; ")+"; the rest of the loop holds", hosts...)
+			}
+			break
 		}
-		m.bad[g] = true
-		if m.badWhy[g] == "" {
-			m.badWhy[g] = "part of the order loop reported as infeasible"
+		if !found {
+			break
 		}
 	}
-	m.cascade()
+}
+
+// dropStrict removes the before-rule arc that makes group b wait for a
+// (a strictly earlier); it reports whether there was one.
+func (m *model) dropStrict(a, b int32) bool {
+	i := slices.IndexFunc(m.gsucc[a], func(x orderArc) bool { return x.g == b && x.lag > 0 })
+	if i < 0 {
+		return false
+	}
+	m.gsucc[a] = slices.Delete(m.gsucc[a], i, i+1)
+	j := slices.IndexFunc(m.gpred[b], func(x orderArc) bool { return x.g == a && x.lag > 0 })
+	if j >= 0 {
+		m.gpred[b] = slices.Delete(m.gpred[b], j, j+1)
+	}
+	return true
 }
 
 // arcText explains why group a must not come after group b (b succeeds a).
@@ -227,36 +296,26 @@ func (m *model) arcText(a, b int32) string {
 	return m.groups[a].name + " before " + m.groups[b].name
 }
 
+// fail marks a group that no wave can take (too big for any wave): it is
+// left out and reported; groups that depend on it are still planned.
 func (m *model) fail(g *group, kind, msg string, chain []string, hosts ...int32) {
 	m.bad[g.id] = true
 	m.badWhy[g.id] = msg
-	inf := Infeasibility{Kind: kind, Group: g.name, Message: msg, Chain: chain}
+	inf := Infeasibility{Kind: kind, Group: g.name, Message: msg, Chain: chain, Resolution: "not placed; the rest of the estate is planned without it"}
 	for _, h := range hosts {
 		inf.Hosts = append(inf.Hosts, m.e.Hosts[h].ID)
 	}
 	m.infeasible = append(m.infeasible, inf)
 }
 
-// cascade marks every successor of a bad group as blocked: placing it
-// would break an order the bad group's absence leaves undecidable.
-func (m *model) cascade() {
-	var queue []int32
-	for g, b := range m.bad {
-		if b {
-			queue = append(queue, int32(g))
-		}
+// conflict reports rules that cannot all hold and what the planner did
+// instead (resolution); the group is still planned.
+func (m *model) conflict(g *group, kind, msg string, chain []string, resolution string, hosts ...int32) {
+	inf := Infeasibility{Kind: kind, Group: g.name, Message: msg, Chain: chain, Resolution: resolution}
+	for _, h := range hosts {
+		inf.Hosts = append(inf.Hosts, m.e.Hosts[h].ID)
 	}
-	for len(queue) > 0 {
-		g := queue[0]
-		queue = queue[1:]
-		for _, s := range m.gsucc[g] {
-			if !m.bad[s.g] {
-				m.bad[s.g] = true
-				m.badWhy[s.g] = fmt.Sprintf("blocked: %s, and %s cannot be placed", m.arcText(g, s.g), m.groups[g].name)
-				queue = append(queue, s.g)
-			}
-		}
-	}
+	m.infeasible = append(m.infeasible, inf)
 }
 
 // topo returns the good groups in an order where every predecessor comes first.
@@ -344,7 +403,8 @@ func (m *model) bounds() (earliest, deadline []int) {
 				back = append(back, m.arcText(epred[x], x))
 				x = epred[x]
 			}
-			chain = append(chain, m.baseText(m.groups[x]))
+			low := m.groups[x]
+			chain = append(chain, m.baseText(low))
 			slices.Reverse(back)
 			chain = append(chain, back...)
 			x = g
@@ -352,16 +412,39 @@ func (m *model) bounds() (earliest, deadline []int) {
 				chain = append(chain, m.arcText(x, dsucc[x]))
 				x = dsucc[x]
 			}
-			if p := m.groups[x].pin; p > 0 {
-				chain = append(chain, fmt.Sprintf("%s pinned to wave %d", m.label(m.groups[x].pinHost), p))
+			high := m.groups[x]
+			if high.pin > 0 {
+				chain = append(chain, fmt.Sprintf("%s pinned to wave %d", m.label(high.pinHost), high.pin))
 			}
 			gr := m.groups[g]
-			m.fail(gr, "pin-order", fmt.Sprintf("group %s would need a wave ≥ %d and ≤ %d: %s", gr.name, earliest[g], deadline[g], strings.Join(chain, "; ")), chain, gr.hosts...)
+			msg := fmt.Sprintf("group %s would need a wave ≥ %d and ≤ %d: %s", gr.name, earliest[g], deadline[g], strings.Join(chain, "; "))
+			// Explicit pins outrank the wave rules: a soft lower bound
+			// (pilot, critical not early) gives way first, then the pin
+			// that sets the deadline.
+			var res string
+			hosts := slices.Clone(gr.hosts)
+			switch {
+			case low.pin == 0 && !low.waiveEarly && m.softBase(low) > 1:
+				low.waiveEarly = true
+				res = fmt.Sprintf("%s is placed early anyway (the pin outranks the wave rule)", low.name)
+			case high.pin > 0:
+				res = fmt.Sprintf("the pin of %s to wave %d is ignored", m.label(high.pinHost), high.pin)
+				hosts = append(hosts, high.hosts...)
+				high.pin, high.droppedPin = 0, msg
+			case low.pin > 0:
+				res = fmt.Sprintf("the pin of %s to wave %d is ignored", m.label(low.pinHost), low.pin)
+				hosts = append(hosts, low.hosts...)
+				low.pin, low.droppedPin = 0, msg
+			default:
+				m.fail(gr, "pin-order", msg, chain, gr.hosts...)
+				continue
+			}
+			m.conflict(gr, "pin-order", msg, chain, res, hosts...)
+			break // recompute the bounds with the rule relaxed
 		}
-		if !failed {
+		if !failed || round > 10000 {
 			return earliest, deadline
 		}
-		m.cascade()
 	}
 }
 
@@ -369,20 +452,50 @@ func (m *model) baseWave(g *group) int {
 	if g.pin > 0 {
 		return g.pin
 	}
-	if m.c.Pilot.Hosts > 0 && !g.eligible {
-		return 2
+	if g.waiveEarly {
+		return 1
 	}
-	return 1
+	return m.softBase(g)
+}
+
+// softBase is the earliest wave the pilot and critical-not-early rules allow.
+func (m *model) softBase(g *group) int {
+	lb := 1
+	if m.c.Pilot.Hosts > 0 && !g.eligible {
+		lb = 2
+	}
+	if m.lateRule(g) {
+		lb = max(lb, m.c.WaveRules.EarlyWaves+1)
+	}
+	return lb
+}
+
+// lateRule says the critical-not-early rule holds this group back.
+func (m *model) lateRule(g *group) bool {
+	return on(m.c.WaveRules.CriticalNotEarly) && !g.shared && (g.critical || g.complex)
 }
 
 func (m *model) baseText(g *group) string {
 	if g.pin > 0 {
 		return fmt.Sprintf("%s pinned to wave %d", m.label(g.pinHost), g.pin)
 	}
-	if m.c.Pilot.Hosts > 0 && !g.eligible {
+	if !g.waiveEarly && m.lateRule(g) && m.c.WaveRules.EarlyWaves > 0 {
+		return fmt.Sprintf("%s is %s, so not in the first %d wave(s) (critical_not_early)", g.name, m.lateWhy(g), m.c.WaveRules.EarlyWaves)
+	}
+	if !g.waiveEarly && m.c.Pilot.Hosts > 0 && !g.eligible {
 		return fmt.Sprintf("%s is not low-risk, so not in the pilot wave", g.name)
 	}
 	return g.name + " may start in wave 1"
+}
+
+func (m *model) lateWhy(g *group) string {
+	switch {
+	case g.critical && g.complex:
+		return fmt.Sprintf("critical and complex (%d hosts)", len(g.hosts))
+	case g.critical:
+		return "critical"
+	}
+	return fmt.Sprintf("complex (%d hosts)", len(g.hosts))
 }
 
 func fmtBytes(b int64) string {
@@ -404,4 +517,69 @@ func (g *group) why() string {
 		return ""
 	}
 	return " (" + strings.Join(g.sources, "; ") + ")"
+}
+
+// cutoverCap is how many hosts one wave can cut over inside one cutover
+// window: hosts per window per stream × parallel cutovers (0 = no cap).
+// Without cutover_hosts_per_window it is derived from the shortest cutover
+// window and the per-host cutover overhead.
+func (m *model) cutoverCap() (cap, perWindow int) {
+	if m.capCache[0] > 0 {
+		return m.capCache[1], m.capCache[2]
+	}
+	cap, perWindow = m.cutoverCapUncached()
+	m.capCache = [3]int{1, cap, perWindow}
+	return cap, perWindow
+}
+
+func (m *model) cutoverCapUncached() (cap, perWindow int) {
+	per := m.c.CutoverHostsPerWindow
+	if per == 0 {
+		shortest := 0
+		for _, w := range m.c.CutoverWindows {
+			ops, _ := openings(w)
+			for _, o := range ops {
+				if shortest == 0 || o.length < shortest {
+					shortest = o.length
+				}
+			}
+		}
+		over := int(time.Duration(m.c.CutoverOverhead).Minutes())
+		if shortest == 0 || over <= 0 {
+			return 0, 0
+		}
+		per = max(1, shortest/over)
+	}
+	return per * m.c.ParallelMigrations, per
+}
+
+// waveCap is the host cap of an ordinary wave: the lowest of
+// max_hosts_per_wave, the workload range maximum and the cutover capacity.
+func (m *model) waveCap() int {
+	cap := m.c.MaxHostsPerWave
+	for _, c := range []int{m.c.WaveRules.WorkloadRange.Max, first(m.cutoverCap())} {
+		if c > 0 && (cap == 0 || c < cap) {
+			cap = c
+		}
+	}
+	return cap
+}
+
+func first(a, _ int) int { return a }
+
+// capText names the binding host cap of a wave.
+func (m *model) capText() string {
+	cap := m.waveCap()
+	cc, per := m.cutoverCap()
+	switch {
+	case cap == 0:
+		return "no host cap"
+	case cap == m.c.MaxHostsPerWave:
+		return fmt.Sprintf("max_hosts_per_wave %d", cap)
+	case cap == m.c.WaveRules.WorkloadRange.Max:
+		return fmt.Sprintf("workload range maximum %d", cap)
+	case cap == cc:
+		return fmt.Sprintf("cutover capacity %d (%d hosts per cutover window × %d parallel cutovers)", cc, per, m.c.ParallelMigrations)
+	}
+	return fmt.Sprintf("%d hosts", cap)
 }

@@ -38,6 +38,9 @@ import (
 func (m *model) pack(earliest, deadline []int) (wave []int, warnings []string) {
 	ng := len(m.groups)
 	wave = make([]int, ng)
+	m.readyAt = make([]int, ng)
+	m.missWhy = make([]miss, ng)
+	m.devTestWaived = make([]bool, ng)
 	pending := make([]int32, ng)
 	minWave := slices.Clone(earliest)
 	remaining := 0
@@ -84,11 +87,32 @@ func (m *model) pack(earliest, deadline []int) (wave []int, warnings []string) {
 	aff := make([]int64, ng)
 	affStamp := make([]int32, ng)
 	wait := map[int][]int32{}
-	pushB := func(g int32) {
-		if !inB[g] {
-			inB[g] = true
-			B.push(bEntry{g, dl(g), comp[g]})
+	// Dev/test first: production groups are held back until no
+	// non-production group is left to place (or can be placed).
+	devFirst := on(m.c.WaveRules.DevTestFirst)
+	separate := on(m.c.WaveRules.SeparateProduction)
+	prodPhase := !devFirst
+	nonprodLeft := 0
+	for g := 0; g < ng; g++ {
+		if !m.bad[g] && !m.groups[g].prod && !m.groups[g].shared {
+			nonprodLeft++
 		}
+	}
+	if nonprodLeft == 0 {
+		prodPhase = true
+	}
+	var held []int32
+	pushB := func(g int32) {
+		if inB[g] {
+			return
+		}
+		if !prodPhase && m.groups[g].prod && !m.groups[g].shared && deadline[g] >= noDeadline {
+			held = append(held, g)
+			inB[g] = true
+			return
+		}
+		inB[g] = true
+		B.push(bEntry{g, dl(g), comp[g]})
 	}
 	for g := 0; g < ng; g++ {
 		if !m.bad[g] && pending[g] == 0 {
@@ -110,35 +134,51 @@ func (m *model) pack(earliest, deadline []int) (wave []int, warnings []string) {
 
 	pilot := m.c.Pilot.Hosts > 0
 	const missLimit = 512
+	m.waveProd = []int8{-1}
 	for w := 1; remaining > 0; w++ {
 		for _, g := range wait[w] {
 			pushB(g)
 		}
 		delete(wait, w)
-		capH, capB := m.c.MaxHostsPerWave, int64(m.c.MaxBytesPerWave)
+		capH, capB := m.waveCap(), int64(m.c.MaxBytesPerWave)
 		if pilot && w == 1 {
 			capH = m.pilotCap()
 		}
+		if len(m.waveProd) <= w {
+			m.waveProd = append(m.waveProd, -1)
+		}
+		m.waveProd[w] = -1
 		hostsIn, bytesIn := 0, int64(0)
 		A.items = A.items[:0]
 		var deferred []int32
 		misses := 0
-		fits := func(g int32) bool {
+		// fits says whether g may join wave w, and if not, why (kept as a
+		// record, formatted only for the reason text).
+		fits := func(g int32) (bool, miss) {
 			gr := m.groups[g]
+			due := deadline[g] <= w
+			// Shared services follow their placement policy, not the
+			// environment rules: they are infrastructure for both.
+			if !prodPhase && gr.prod && !due && !gr.shared {
+				return false, miss{kind: missPhase, w: int32(w)}
+			}
+			if separate && !due && !gr.shared && m.waveProd[w] >= 0 && (m.waveProd[w] == 1) != gr.prod {
+				return false, miss{kind: missClass, w: int32(w), n: int64(m.waveProd[w])}
+			}
 			if capH > 0 && hostsIn+len(gr.hosts) > capH {
-				return false
+				return false, miss{kind: missHosts, w: int32(w), n: int64(hostsIn)}
 			}
 			if capB > 0 && bytesIn+gr.bytes > capB {
-				return false
+				return false, miss{kind: missBytes, w: int32(w), n: bytesIn}
 			}
 			for _, h := range gr.hosts {
 				for _, o := range m.apartOf[h] {
 					if wave[m.hostGroup[o]] == w {
-						return false
+						return false, miss{kind: missApart, w: int32(w), a: o, b: h}
 					}
 				}
 			}
-			return true
+			return true, miss{}
 		}
 		ready := func(g int32) bool { return pending[g] == 0 && minWave[g] <= w && wave[g] == 0 && !m.bad[g] }
 		pick := func() (int32, bool) {
@@ -169,12 +209,16 @@ func (m *model) pack(earliest, deadline []int) (wave []int, warnings []string) {
 			if !ok {
 				break
 			}
+			if m.readyAt[g] == 0 {
+				m.readyAt[g] = w
+			}
 			if tried[g] == int32(w) {
 				deferred = append(deferred, g)
 				continue
 			}
-			if !fits(g) {
+			if ok, why := fits(g); !ok {
 				tried[g] = int32(w)
+				m.missWhy[g] = why
 				deferred = append(deferred, g)
 				misses++
 				if misses > missLimit && hostsIn > 0 {
@@ -185,7 +229,13 @@ func (m *model) pack(earliest, deadline []int) (wave []int, warnings []string) {
 			misses = 0
 			gr := m.groups[g]
 			wave[g] = w
+			if m.waveProd[w] < 0 && !gr.shared {
+				m.waveProd[w] = boolInt8(gr.prod)
+			}
 			remaining--
+			if !gr.prod && !gr.shared {
+				nonprodLeft--
+			}
 			hostsIn += len(gr.hosts)
 			bytesIn += gr.bytes
 			lo := m.gadj.off[g]
@@ -223,10 +273,13 @@ func (m *model) pack(earliest, deadline []int) (wave []int, warnings []string) {
 		}
 		for _, g := range deferred {
 			if wave[g] == 0 {
+				inB[g] = false
 				pushB(g)
 			}
 		}
-		// Anything due by this wave that did not get in is infeasible.
+		// Anything due by this wave that did not get in: its deadline (a
+		// pin of its own or of a group after it) gives way, and the
+		// conflict is named; it goes in the next wave with room.
 		for len(withDL) > 0 && deadline[withDL[0]] <= w {
 			g := withDL[0]
 			withDL = withDL[1:]
@@ -234,14 +287,35 @@ func (m *model) pack(earliest, deadline []int) (wave []int, warnings []string) {
 				continue
 			}
 			gr := m.groups[g]
-			m.fail(gr, "capacity", fmt.Sprintf("group %s must be in wave %d or earlier (%s), but no wave up to %d had room (hosts %d, bytes %s) without breaking another rule",
-				gr.name, deadline[g], m.deadlineText(g), w, len(gr.hosts), fmtBytes(gr.bytes)), []string{m.deadlineText(g), fmt.Sprintf("wave %d full", w)}, gr.hosts...)
-			m.cascade()
-			remaining = 0
-			for x := 0; x < ng; x++ {
-				if !m.bad[x] && wave[x] == 0 {
-					remaining++
+			msg := fmt.Sprintf("group %s must be in wave %d or earlier (%s), but no wave up to %d had room (hosts %d, bytes %s) without breaking another rule",
+				gr.name, deadline[g], m.deadlineText(g), w, len(gr.hosts), fmtBytes(gr.bytes))
+			m.conflict(gr, "capacity", msg, []string{m.deadlineText(g), fmt.Sprintf("wave %d full", w)},
+				"placed in the next wave with room; the pin that set the deadline is not met", gr.hosts...)
+			deadline[g] = noDeadline
+			if gr.pin > 0 {
+				gr.pin, gr.droppedPin = 0, msg
+			}
+		}
+		if !prodPhase && (nonprodLeft == 0 || hostsIn == 0) {
+			// No dev/test group is left, or none can go before production
+			// (each depends on a production group): production starts.
+			prodPhase = true
+			for g := 0; g < ng; g++ {
+				if !m.bad[g] && wave[g] == 0 && !m.groups[g].prod && !m.groups[g].shared {
+					m.devTestWaived[g] = true
+					m.waived = append(m.waived, fmt.Sprintf("dev_test_first: %s moves after production it waits for (a dependency or a before rule outranks it)", m.groups[g].name))
 				}
+			}
+			for _, g := range held {
+				inB[g] = false
+				if wave[g] == 0 {
+					pushB(g)
+				}
+			}
+			held = nil
+			if hostsIn == 0 {
+				w-- // the wave is still empty: fill it with production
+				continue
 			}
 		}
 		if hostsIn == 0 && remaining > 0 {
@@ -259,6 +333,61 @@ func (m *model) pack(earliest, deadline []int) (wave []int, warnings []string) {
 		}
 	}
 	return wave, warnings
+}
+
+// miss records why a wave did not take a group.
+type miss struct {
+	kind uint8
+	w    int32
+	n    int64
+	a, b int32
+}
+
+const (
+	missNone uint8 = iota
+	missPhase
+	missClass
+	missHosts
+	missBytes
+	missApart
+)
+
+func (m *model) missText(x miss) string {
+	switch x.kind {
+	case missPhase:
+		return "production waits until dev/test have moved (dev_test_first)"
+	case missClass:
+		return fmt.Sprintf("wave %d holds %s hosts (separate_production)", x.w, prodWord(x.n == 1))
+	case missHosts:
+		return fmt.Sprintf("wave %d was full (%d hosts; %s)", x.w, x.n, m.capTextFor(int(x.w)))
+	case missBytes:
+		return fmt.Sprintf("wave %d was full (%s of max_bytes_per_wave %s)", x.w, fmtBytes(x.n), fmtBytes(int64(m.c.MaxBytesPerWave)))
+	case missApart:
+		return fmt.Sprintf("wave %d holds %s, which a keep-apart rule keeps away from %s", x.w, m.label(x.a), m.label(x.b))
+	}
+	return ""
+}
+
+func prodWord(prod bool) string {
+	if prod {
+		return "production"
+	}
+	return "non-production"
+}
+
+func boolInt8(b bool) int8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// capTextFor names the host cap of wave w.
+func (m *model) capTextFor(w int) string {
+	if w == 1 && m.c.Pilot.Hosts > 0 {
+		return fmt.Sprintf("pilot.hosts %d", m.pilotCap())
+	}
+	return m.capText()
 }
 
 func (m *model) deadlineText(g int32) string {
@@ -330,19 +459,59 @@ func (m *model) improve(wave []int) {
 	hosts := make([]int, nw+1)
 	bytes := make([]int64, nw+1)
 	count := make([]int, nw+1)
+	prodN := make([]int, nw+1)
 	for g, w := range wave {
 		if w > 0 {
 			hosts[w] += len(m.groups[g].hosts)
 			bytes[w] += m.groups[g].bytes
 			count[w]++
+			if m.groups[g].prod && !m.groups[g].shared {
+				prodN[w]++
+			}
 		}
+	}
+	m.improvedTo = make([]string, ng)
+	separate := on(m.c.WaveRules.SeparateProduction)
+	devFirst := on(m.c.WaveRules.DevTestFirst)
+	firstProd := 0 // first wave holding production (dev/test-first boundary)
+	for w := 1; w <= nw; w++ {
+		if prodN[w] > 0 {
+			firstProd = w
+			break
+		}
+	}
+	_ = firstProd
+	// classOK: g may join wave w (leaving out group out, if any) without
+	// mixing production and non-production.
+	sharedN := make([]int, nw+1)
+	for g, w := range wave {
+		if w > 0 && m.groups[g].shared {
+			sharedN[w]++
+		}
+	}
+	classOK := func(g, w, out int) bool {
+		if !separate || m.groups[g].shared {
+			return true
+		}
+		p, n := prodN[w], count[w]-prodN[w]-sharedN[w]
+		if out >= 0 && !m.groups[out].shared {
+			if m.groups[out].prod {
+				p--
+			} else {
+				n--
+			}
+		}
+		if m.groups[g].prod {
+			return n == 0
+		}
+		return p == 0
 	}
 	pilot := m.c.Pilot.Hosts > 0
 	capH := func(w int) int {
 		if pilot && w == 1 {
 			return m.pilotCap()
 		}
-		return m.c.MaxHostsPerWave
+		return m.waveCap()
 	}
 	type ww struct {
 		w   int
@@ -355,9 +524,13 @@ func (m *model) improve(wave []int) {
 		}
 	}
 	bounds := func(g int) (int, int) {
-		lb, ub := 1, nw
-		if pilot && !m.groups[g].eligible {
-			lb = 2
+		lb, ub := m.baseWave(m.groups[g]), nw
+		if devFirst && firstProd > 0 && !m.groups[g].shared {
+			if m.groups[g].prod {
+				lb = max(lb, firstProd)
+			} else if !m.devTestWaived[g] {
+				ub = min(ub, firstProd-1)
+			}
 		}
 		for _, p := range m.gpred[g] {
 			if pw := wave[p.g]; pw > 0 {
@@ -415,6 +588,14 @@ func (m *model) improve(wave []int) {
 		bytes[to] += gr.bytes
 		count[to]++
 		wave[g] = to
+		if gr.prod && !gr.shared {
+			prodN[from]--
+			prodN[to]++
+		}
+		if gr.shared {
+			sharedN[from]--
+			sharedN[to]++
+		}
 		list := members[from]
 		for i, x := range list {
 			if int(x) == g {
@@ -464,7 +645,7 @@ func (m *model) improve(wave []int) {
 				x := scratch[i].w
 				i = j
 				gain := sum - wcur
-				if gain <= bestGain || m.apartClash(g, x, wave) {
+				if gain <= bestGain || m.apartClash(g, x, wave) || !classOK(g, x, -1) {
 					continue
 				}
 				if (capH(x) > 0 && hosts[x]+len(gr.hosts) > capH(x)) || (m.c.MaxBytesPerWave > 0 && bytes[x]+gr.bytes > int64(m.c.MaxBytesPerWave)) {
@@ -477,6 +658,7 @@ func (m *model) improve(wave []int) {
 			}
 			if best != 0 && count[cur] > 1 {
 				relocate(g, cur, best)
+				m.improvedTo[g] = m.heaviestIn(g, best, wave)
 				moved++
 				continue
 			}
@@ -491,7 +673,7 @@ func (m *model) improve(wave []int) {
 					break // bound the work per group; waves are small
 				}
 				h := int(h32)
-				if m.groups[h].pin > 0 || related(g, h) || !fitsAfter(full, h, g) || !fitsAfter(cur, g, h) {
+				if m.groups[h].pin > 0 || related(g, h) || !fitsAfter(full, h, g) || !fitsAfter(cur, g, h) || !classOK(g, full, h) || !classOK(h, cur, g) {
 					continue
 				}
 				hl, hu := bounds(h)
@@ -505,6 +687,8 @@ func (m *model) improve(wave []int) {
 			if bestH >= 0 {
 				relocate(g, cur, full)
 				relocate(bestH, full, cur)
+				m.improvedTo[g] = m.heaviestIn(g, full, wave)
+				m.improvedTo[bestH] = fmt.Sprintf("swapped with %s to make room", m.groups[g].name)
 				moved++
 			}
 		}
@@ -539,8 +723,24 @@ func joinSemi(parts []string) string {
 // pilotCap is the pilot wave's host cap: the pilot size, never above the
 // general wave cap.
 func (m *model) pilotCap() int {
-	if mh := m.c.MaxHostsPerWave; mh > 0 && mh < m.c.Pilot.Hosts {
+	if mh := m.waveCap(); mh > 0 && mh < m.c.Pilot.Hosts {
 		return mh
 	}
 	return m.c.Pilot.Hosts
+}
+
+// heaviestIn names the group of wave w that g is most connected to.
+func (m *model) heaviestIn(g, w int, wave []int) string {
+	var nb int32 = -1
+	var nbw int64
+	lo := m.gadj.off[g]
+	for k, h := range m.gadj.out(g) {
+		if wave[h] == w && m.gadj.w[int(lo)+k] > nbw {
+			nb, nbw = h, m.gadj.w[int(lo)+k]
+		}
+	}
+	if nb < 0 {
+		return ""
+	}
+	return fmt.Sprintf("joins %s (%d connections between them)", m.groups[nb].name, nbw)
 }

@@ -18,7 +18,15 @@ type Plan struct {
 	Infeasible []Infeasibility `json:"infeasible"`
 	Unplaced   []Unplaced      `json:"unplaced"`
 	Warnings   []string        `json:"warnings"`
-	Metrics    Metrics         `json:"metrics"`
+	// Waived lists wave rules that gave way to a higher one for a group.
+	Waived []string `json:"waived"`
+	// Suggestions are the applications inferred from traffic, with their
+	// evidence; LabelConflicts labelled hosts whose traffic disagrees.
+	Suggestions    []Suggestion    `json:"suggestions"`
+	LabelConflicts []LabelConflict `json:"label_conflicts"`
+	// SharedServices are the hosts kept out of grouping, with their policy.
+	SharedServices []SharedService `json:"shared_services"`
+	Metrics        Metrics         `json:"metrics"`
 }
 
 // Wave is one batch of hosts that replicate and cut over together.
@@ -40,7 +48,16 @@ type Wave struct {
 	Start         time.Time `json:"start"`
 	End           time.Time `json:"end"`
 	DurationHours float64   `json:"duration_hours"`
-	Members       []Member  `json:"members"`
+	// Production says the wave holds production (or unclassified) hosts.
+	Production bool `json:"production"`
+	// Confidence (high, medium, low) is how sure the grouping behind the
+	// wave is; Risk (low, medium, high) how much could go wrong at its
+	// cutover; each with the factors behind it.
+	Confidence        string   `json:"confidence"`
+	ConfidenceFactors []string `json:"confidence_factors"`
+	Risk              string   `json:"risk"`
+	RiskFactors       []string `json:"risk_factors"`
+	Members           []Member `json:"members"`
 }
 
 // Member is a host in a wave and why it is there.
@@ -80,6 +97,9 @@ type Infeasibility struct {
 	Message string   `json:"message"`
 	Chain   []string `json:"chain"`
 	Hosts   []string `json:"hosts"`
+	// Resolution says what the planner did so the rest could be planned:
+	// which rule or pin it ignored, or that the group was left out.
+	Resolution string `json:"resolution"`
 }
 
 // Unplaced is a host left out of every wave, with the reason.
@@ -97,10 +117,24 @@ type Metrics struct {
 	Groups int `json:"groups"`
 	// TotalWeight is the dependency weight (connection count, noise
 	// removed) between different groups; CrossingWeight the part of it
-	// whose ends are in different waves.
-	TotalWeight    int64   `json:"total_weight"`
-	CrossingWeight int64   `json:"crossing_weight"`
-	CrossingShare  float64 `json:"crossing_share"`
+	// whose ends are in different waves; CrossingShare is CrossingWeight /
+	// TotalWeight as a fraction (0.143 = 14.3 %), formatted as a
+	// percentage only where it is shown. The NonShared figures are the
+	// same without the edges to and from shared services.
+	TotalWeight             int64   `json:"total_weight"`
+	CrossingWeight          int64   `json:"crossing_weight"`
+	CrossingShare           float64 `json:"crossing_share"`
+	NonSharedWeight         int64   `json:"non_shared_weight"`
+	NonSharedCrossingWeight int64   `json:"non_shared_crossing_weight"`
+	// Applications counts the applications (labelled and inferred) with
+	// hosts placed; ApplicationsWhole those whose placed hosts share one wave.
+	Applications      int `json:"applications"`
+	ApplicationsWhole int `json:"applications_whole"`
+	SharedServices    int `json:"shared_services"`
+	// KeptOnPremises counts shared-service hosts left out of every wave by
+	// the on_premises policy (they are neither placed nor unplaced).
+	KeptOnPremises int `json:"kept_on_premises"`
+	Suggestions    int `json:"suggestions"`
 	// CriticalPath is the longest chain of order constraints (group names);
 	// no plan can use fewer waves than its strict steps plus one.
 	CriticalPath  []string  `json:"critical_path"`
@@ -146,7 +180,20 @@ func Build(e *Estate, r Rules, c Constraints) (*Plan, error) {
 
 // render turns group waves into the Plan with reasons, schedule and metrics.
 func (m *model) render(wave []int, warnings []string) (*Plan, error) {
-	p := &Plan{Cycles: m.cycles, Infeasible: m.infeasible, Warnings: warnings}
+	p := &Plan{Cycles: m.cycles, Infeasible: m.infeasible, Warnings: warnings, Waived: m.waived,
+		Suggestions: m.suggestions, LabelConflicts: m.labelConflicts, SharedServices: m.sharedList}
+	if p.Waived == nil {
+		p.Waived = []string{}
+	}
+	if p.Suggestions == nil {
+		p.Suggestions = []Suggestion{}
+	}
+	if p.LabelConflicts == nil {
+		p.LabelConflicts = []LabelConflict{}
+	}
+	if p.SharedServices == nil {
+		p.SharedServices = []SharedService{}
+	}
 	if p.Cycles == nil {
 		p.Cycles = []Cycle{}
 	}
@@ -176,9 +223,23 @@ func (m *model) render(wave []int, warnings []string) (*Plan, error) {
 	}
 	p.Unplaced = []Unplaced{}
 	sched, _ := m.c.transferSchedule()
+	m.firstProd = 0
+	for g, w := range wave {
+		if w > 0 && m.groups[g].prod && !m.groups[g].shared && (m.firstProd == 0 || w < m.firstProd) {
+			m.firstProd = w
+		}
+	}
+	for i := range p.SharedServices {
+		s := &p.SharedServices[i]
+		v := m.idx[s.HostID]
+		s.Wave = wave[m.hostGroup[v]]
+	}
 	for v := 0; v < m.n; v++ {
 		g := m.hostGroup[v]
 		h := &m.e.Hosts[v]
+		if wave[g] == 0 && int(g) < len(m.onPrem) && m.onPrem[g] {
+			continue // listed under SharedServices with wave 0
+		}
 		if wave[g] == 0 {
 			why := m.badWhy[g]
 			if why == "" {
@@ -199,6 +260,8 @@ func (m *model) render(wave []int, warnings []string) (*Plan, error) {
 	}
 	m.schedule(p, sched, &p.Warnings)
 	m.metrics(p, wave)
+	m.rate(p, wave)
+	m.checkRules(p, wave)
 	return p, nil
 }
 
@@ -211,58 +274,145 @@ func (m *model) downtime(used int64) time.Duration {
 	return time.Duration(m.c.CutoverOverhead) + time.Duration(bits/float64(m.c.Bandwidth)*float64(time.Second))
 }
 
-// reason explains a member's wave: what it moves with, then why this wave.
+// reason explains a member's wave: what it moves with, then the binding
+// reason for this wave (not only a lower bound), then what its shared
+// services mean for it.
 func (m *model) reason(v int32, wave []int) string {
 	g := m.hostGroup[v]
 	gr := m.groups[g]
-	w := wave[g]
 	var parts []string
 	if len(gr.hosts) > 1 {
 		parts = append(parts, "moves with "+strings.Join(gr.sources, "; "))
 	}
-	switch {
-	case gr.pin > 0:
-		parts = append(parts, fmt.Sprintf("pinned to wave %d (%s)", gr.pin, m.label(gr.pinHost)))
-	case w == 1 && m.c.Pilot.Hosts > 0:
-		h := &m.e.Hosts[gr.hosts[0]]
-		parts = append(parts, fmt.Sprintf("pilot: %s, %s criticality, %d dependant(s)", orStr(h.Environment, "no environment"), orStr(h.Criticality, "unset"), gr.deps))
+	if m.shared[v] {
+		parts = append(parts, m.sharedText(v))
 	}
-	// The latest predecessor explains the lower bound.
-	var best *orderArc
-	bestW := 0
-	for i := range m.gpred[g] {
-		a := &m.gpred[g][i]
-		if pw := wave[a.g]; pw > bestW || pw == bestW && best != nil && a.lag > best.lag {
-			best, bestW = a, pw
-		}
+	parts = append(parts, m.whyWave(g, wave))
+	if int(g) < len(m.devTestWaived) && m.devTestWaived[g] {
+		parts = append(parts, "dev/test after production here: it waits for production (dependencies_first and before rules outrank dev_test_first)")
 	}
-	if best != nil {
-		switch {
-		case best.lag > 0:
-			parts = append(parts, fmt.Sprintf("after wave %d: %s", bestW, best.rule))
-		case bestW < w:
-			parts = append(parts, fmt.Sprintf("after wave %d: %s depends on %s (port %d)", bestW, m.label(best.host), m.label(best.other), m.arcPort(best.host, best.other)))
-		default:
-			parts = append(parts, fmt.Sprintf("same wave as its dependency %s (port %d)", m.label(best.other), m.arcPort(best.host, best.other)))
-		}
-	}
-	if len(parts) == 0 || (best == nil && gr.pin == 0) {
-		// Explain by the heaviest neighbour in the same wave, if any.
-		var nb int32 = -1
-		var nbw int64
-		lo := m.gadj.off[g]
-		for k, h := range m.gadj.out(int(g)) {
-			if wave[h] == w && m.gadj.w[int(lo)+k] > nbw {
-				nb, nbw = h, m.gadj.w[int(lo)+k]
-			}
-		}
-		if nb >= 0 {
-			parts = append(parts, fmt.Sprintf("with %s: %d connections between them", m.groups[nb].name, nbw))
-		} else if len(parts) == 0 {
-			parts = append(parts, "no dependencies: placed where capacity allowed")
+	if !m.shared[v] {
+		if t := m.callsShared(v, wave); t != "" {
+			parts = append(parts, t)
 		}
 	}
 	return strings.Join(parts, "; ")
+}
+
+// whyWave gives the constraint that put group g in its wave.
+func (m *model) whyWave(g int32, wave []int) string {
+	gr := m.groups[g]
+	w := wave[g]
+	if gr.pin > 0 {
+		return fmt.Sprintf("pinned to wave %d (%s)", gr.pin, m.label(gr.pinHost))
+	}
+	prefix := ""
+	if gr.droppedPin != "" {
+		prefix = "its pin was ignored (" + gr.droppedPin + "); "
+	}
+	if w == 1 && m.c.Pilot.Hosts > 0 {
+		h := &m.e.Hosts[gr.hosts[0]]
+		return prefix + fmt.Sprintf("pilot: %s, %s criticality, %d dependant(s)", orStr(h.Environment, "no environment"), orStr(h.Criticality, "unset"), gr.deps)
+	}
+	// The lower bound and what sets it.
+	lb, why := m.baseWave(gr), ""
+	if lb > 1 {
+		why = m.baseText(gr)
+	}
+	var best *orderArc
+	for i := range m.gpred[g] {
+		a := &m.gpred[g][i]
+		pw := wave[a.g]
+		if pw == 0 {
+			continue
+		}
+		if b := pw + a.lag; b > lb || b == lb && (why == "" || best != nil && a.lag > best.lag) {
+			lb, best = b, a
+			why = ""
+		}
+	}
+	if best != nil {
+		pw := wave[best.g]
+		switch {
+		case best.lag > 0:
+			why = fmt.Sprintf("after wave %d: %s", pw, best.rule)
+		default:
+			why = fmt.Sprintf("%s depends on %s (port %d), in wave %d", m.label(best.host), m.label(best.other), m.arcPort(best.host, best.other), pw)
+		}
+	}
+	if gr.prod && !gr.shared && m.firstProd > 1 && on(m.c.WaveRules.DevTestFirst) && m.firstProd > lb {
+		lb = m.firstProd
+		why = fmt.Sprintf("production moves after dev/test (dev_test_first): waves before %d hold non-production", m.firstProd)
+	}
+	if w > lb {
+		switch {
+		case int(g) < len(m.improvedTo) && m.improvedTo[g] != "":
+			return prefix + fmt.Sprintf("moved to wave %d by the improvement pass: %s", w, m.improvedTo[g])
+		case int(g) < len(m.missWhy) && m.missWhy[g].kind != missNone:
+			return prefix + fmt.Sprintf("could move from wave %d%s, but %s", lb, paren(why), m.missText(m.missWhy[g]))
+		}
+		return prefix + fmt.Sprintf("could move from wave %d%s; wave %d was the first with room when it was reached", lb, paren(why), w)
+	}
+	if why != "" {
+		if best != nil && best.lag == 0 && wave[best.g] == w {
+			why = fmt.Sprintf("same wave as its dependency %s (port %d)", m.label(best.other), m.arcPort(best.host, best.other))
+		}
+		return prefix + why
+	}
+	// Wave 1 with nothing before it: say what it has, truly.
+	if len(m.gpred[g]) == 0 && len(m.gsucc[g]) == 0 && m.gall.off[g] == m.gall.off[g+1] {
+		return prefix + "no dependencies: placed where capacity allowed"
+	}
+	if nb := m.heaviestIn(int(g), w, wave); nb != "" && len(m.gpred[g]) == 0 {
+		return prefix + "depends on nothing that moves earlier; " + nb
+	}
+	if len(m.gpred[g]) == 0 {
+		return prefix + fmt.Sprintf("depends on nothing that moves earlier; %d group(s) depend on it", len(m.gsucc[g]))
+	}
+	return prefix + "its dependencies are in the same wave"
+}
+
+// sharedText says what a shared service is and how it is placed.
+func (m *model) sharedText(v int32) string {
+	var s *SharedService
+	for i := range m.sharedList {
+		if m.sharedList[i].HostID == m.e.Hosts[v].ID {
+			s = &m.sharedList[i]
+		}
+	}
+	if s == nil {
+		return "shared service"
+	}
+	switch s.Policy {
+	case PolicyLast:
+		return fmt.Sprintf("shared service (%s): moves last, after its %d callers (policy last; they reach it across the link until then)", s.Why, s.Callers)
+	case PolicyOnPremises:
+		return fmt.Sprintf("shared service (%s): kept on-premises (policy on_premises)", s.Why)
+	}
+	return fmt.Sprintf("shared service (%s): moves early, no later than its %d callers (policy early)", s.Why, s.Callers)
+}
+
+// callsShared warns a host that calls a shared service that moves after
+// it (policy last) or stays behind (on_premises): latency across the link.
+func (m *model) callsShared(v int32, wave []int) string {
+	if m.r.SharedServices.Policy == PolicyEarly {
+		return ""
+	}
+	w := wave[m.hostGroup[v]]
+	var names []string
+	for _, u := range m.sharedOf(v) {
+		sw := wave[m.hostGroup[u]]
+		if m.r.SharedServices.Policy == PolicyOnPremises || sw > w {
+			names = append(names, fmt.Sprintf("%s (port %d)", m.label(u), m.arcPort(v, u)))
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	if m.r.SharedServices.Policy == PolicyOnPremises {
+		return "latency warning: calls " + strings.Join(names, ", ") + ", kept on-premises"
+	}
+	return "latency warning: calls " + strings.Join(names, ", ") + " across the link until that moves"
 }
 
 // schedule fills replication and cutover times. Waves replicate one after
@@ -283,6 +433,7 @@ func (m *model) schedule(p *Plan, sched schedule, warnings *[]string) {
 	slices.SortFunc(cut, func(a, b opening) int { return a.start - b.start })
 	linkFree := start
 	prevCut := start
+	m.overWindow = map[int]string{}
 	for i := range p.Waves {
 		wv := &p.Waves[i]
 		wv.WireBytes = int64(float64(wv.Bytes) * m.c.CompressionRatio)
@@ -312,6 +463,7 @@ func (m *model) schedule(p *Plan, sched schedule, warnings *[]string) {
 			a, b := nextOpening(cut, from)
 			wv.CutoverStart = a
 			if need > b.Sub(a) {
+				m.overWindow[wv.Number] = fmt.Sprintf("cutover needs about %s, longer than its %s window", need.Round(time.Minute), b.Sub(a))
 				*warnings = append(*warnings, fmt.Sprintf("wave %d: cutover needs about %s (%d batch(es) of %d), longer than its window of %s", wv.Number, need.Round(time.Minute), batches, m.c.ParallelMigrations, b.Sub(a)))
 			}
 		} else {
@@ -330,10 +482,27 @@ func (m *model) metrics(p *Plan, wave []int) {
 	mt.Hosts = m.n
 	mt.Groups = len(m.groups)
 	mt.Placed = m.n - len(p.Unplaced)
-	mt.TotalWeight, mt.CrossingWeight = m.crossing(wave)
-	if mt.TotalWeight > 0 {
-		mt.CrossingShare = round2(float64(mt.CrossingWeight) / float64(mt.TotalWeight) * 100)
+	for g, o := range m.onPrem {
+		if o {
+			mt.KeptOnPremises += len(m.groups[g].hosts)
+		}
 	}
+	mt.Placed -= mt.KeptOnPremises
+	m.fillCrossing(mt, wave)
+	mt.SharedServices, mt.Suggestions = len(m.sharedList), len(m.suggestions)
+	appWave := map[int32]int{}
+	split := map[int32]bool{}
+	for v := 0; v < m.n; v++ {
+		a, w := m.app[v], wave[m.hostGroup[v]]
+		if a < 0 || w == 0 {
+			continue
+		}
+		if pw, ok := appWave[a]; ok && pw != w {
+			split[a] = true
+		}
+		appWave[a] = w
+	}
+	mt.Applications, mt.ApplicationsWhole = len(appWave), len(appWave)-len(split)
 	mt.WaveHours = make([]float64, len(p.Waves))
 	for i, w := range p.Waves {
 		mt.WaveHours[i] = w.DurationHours
@@ -345,23 +514,33 @@ func (m *model) metrics(p *Plan, wave []int) {
 	mt.CriticalPath = m.criticalPath(wave)
 }
 
-// crossing sums dependency weight between different groups and the part of
-// it that crosses waves (both ends placed).
-func (m *model) crossing(wave []int) (total, cross int64) {
-	for g := 0; g < len(m.groups); g++ {
-		lo := m.gadj.off[g]
-		for k, h := range m.gadj.out(g) {
-			if int(h) < g {
+// crossing sums the weight of g (undirected group weights) between
+// different groups and the part of it that crosses waves (both ends placed).
+func crossing(g *csr, wave []int) (total, cross int64) {
+	for x := 0; x < g.n(); x++ {
+		lo := g.off[x]
+		for k, h := range g.out(x) {
+			if int(h) < x {
 				continue // each undirected pair once
 			}
-			w := m.gadj.w[int(lo)+k]
+			w := g.w[int(lo)+k]
 			total += w
-			if wave[g] > 0 && wave[h] > 0 && wave[g] != wave[h] {
+			if wave[x] > 0 && wave[h] > 0 && wave[x] != wave[h] {
 				cross += w
 			}
 		}
 	}
 	return total, cross
+}
+
+// fillCrossing sets the crossing metrics; the share is of the same total,
+// as a fraction.
+func (m *model) fillCrossing(mt *Metrics, wave []int) {
+	mt.TotalWeight, mt.CrossingWeight = crossing(m.gall, wave)
+	mt.NonSharedWeight, mt.NonSharedCrossingWeight = crossing(m.gadj, wave)
+	if mt.TotalWeight > 0 {
+		mt.CrossingShare = round4(float64(mt.CrossingWeight) / float64(mt.TotalWeight))
+	}
 }
 
 // criticalPath is the longest chain of placed groups along order arcs,
@@ -398,4 +577,11 @@ func (m *model) criticalPath(wave []int) []string {
 		out = []string{}
 	}
 	return out
+}
+
+func paren(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -27,6 +28,15 @@ func host(id, app, env, crit string, used int64) planner.Host {
 
 func conn(src, dst string, port int) planner.Connection {
 	return planner.Connection{Src: src, Dst: dst, Port: port, Protocol: "tcp", Count: 100}
+}
+
+var no = new(bool)
+
+// plain turns inference off, for tests about the other mechanics on
+// estates too small for traffic to mean applications.
+func plain(r planner.Rules) planner.Rules {
+	r.InferApplications = no
+	return r
 }
 
 func constraints() planner.Constraints {
@@ -77,7 +87,7 @@ func TestCycleGroupsAndReasons(t *testing.T) {
 	}
 	c := constraints()
 	c.MaxHostsPerWave = 2
-	p := build(t, e, planner.Rules{}, c)
+	p := build(t, e, plain(planner.Rules{}), c)
 	if len(p.Cycles) != 1 || p.Cycles[0].Chain != "app03 ↔ db01" {
 		t.Fatalf("cycles = %+v, want one app03 ↔ db01", p.Cycles)
 	}
@@ -89,7 +99,8 @@ func TestCycleGroupsAndReasons(t *testing.T) {
 		t.Errorf("ora-12 wave %d, db01 wave %d: with 2 hosts per wave the dependency must come first", w["ora-12"], w["db01"])
 	}
 	r := reasonOf(p, "db01")
-	for _, want := range []string{"moves with cycle app03 ↔ db01", fmt.Sprintf("after wave %d: db01 depends on ora-12 (port 1521)", w["ora-12"])} {
+	// The binding reason: wave 1 had room for ora-12 but not for the pair.
+	for _, want := range []string{"moves with cycle app03 ↔ db01", fmt.Sprintf("db01 depends on ora-12 (port 1521), in wave %d", w["ora-12"]), fmt.Sprintf("wave %d was full", w["ora-12"])} {
 		if !strings.Contains(r, want) {
 			t.Errorf("reason of db01 = %q, want it to contain %q", r, want)
 		}
@@ -120,7 +131,7 @@ func TestPilotWaveTakesOnlyLowRisk(t *testing.T) {
 		got = append(got, m.HostID)
 	}
 	// test3 has three dependants (> default 2); test2 is critical; prod1 is production.
-	if diff := cmp.Diff([]string{"test1", "dev1"}, got); diff != "" {
+	if diff := cmp.Diff([]string{"dev1", "test1"}, got); diff != "" {
 		t.Errorf("pilot members (-want +got):\n%s", diff)
 	}
 }
@@ -141,9 +152,9 @@ func TestInfeasibleNamesTheChain(t *testing.T) {
 		unpl  []string // hosts that must be unplaced
 	}{
 		{name: "group bigger than a wave", edit: func(e *planner.Estate, c *planner.Constraints) { c.MaxHostsPerWave = 2 },
-			kind: "too-big", want: []string{"erp", "3 hosts", "max_hosts_per_wave 2"}, unpl: []string{"a1", "a2", "a3", "c1"}},
+			kind: "too-big", want: []string{"erp", "3 hosts", "max_hosts_per_wave 2"}, unpl: []string{"a1", "a2", "a3"}},
 		{name: "group bigger than bytes cap", edit: func(e *planner.Estate, c *planner.Constraints) { c.MaxBytesPerWave = planner.ByteSize(25 * gib) },
-			kind: "too-big", want: []string{"30.0 GiB", "max_bytes_per_wave 25.0 GiB"}},
+			kind: "too-big", want: []string{"30.0 GiB", "max_bytes_per_wave 25.0 GiB"}, unpl: []string{"a1", "a2", "a3"}},
 		{name: "before rule against a dependency", rules: planner.Rules{Before: []planner.Before{{First: "a1", Then: "b1"}}},
 			kind: "order-cycle", want: []string{"rules.before[0]: a1 before b1", "a1 depends on b1 (port 1521)"}},
 		{name: "before rule inside a group", rules: planner.Rules{Before: []planner.Before{{First: "a1", Then: "a2"}}},
@@ -155,7 +166,7 @@ func TestInfeasibleNamesTheChain(t *testing.T) {
 		{name: "keep-apart inside a group", rules: planner.Rules{KeepApart: [][2]string{{"a1", "a3"}}},
 			kind: "keep-apart", want: []string{"a1 and a3 apart", "application erp"}},
 		{name: "pin against before rule", rules: planner.Rules{Before: []planner.Before{{First: "d1", Then: "b1"}}, Pins: map[string]int{"b1": 1}},
-			kind: "pin-order", want: []string{"b1 pinned to wave 1", "rules.before[0]: d1 before b1"}, unpl: []string{"d1", "a1", "c1"}},
+			kind: "pin-order", want: []string{"b1 pinned to wave 1", "rules.before[0]: d1 before b1"}},
 		{name: "before rule closing a dependency chain", rules: planner.Rules{Before: []planner.Before{{First: "c1", Then: "b1"}}},
 			kind: "order-cycle", want: []string{"c1 depends on a1 (port 8080)", "rules.before[0]: c1 before b1", "a1 depends on b1 (port 1521)"}},
 	}
@@ -165,6 +176,7 @@ func TestInfeasibleNamesTheChain(t *testing.T) {
 			if tc.edit != nil {
 				tc.edit(e, &c)
 			}
+			tc.rules = plain(tc.rules)
 			p := build(t, e, tc.rules, c)
 			if len(p.Infeasible) == 0 {
 				t.Fatalf("no infeasibility reported; waves %v", waveOf(p))
@@ -188,8 +200,15 @@ func TestInfeasibleNamesTheChain(t *testing.T) {
 			}
 			for _, h := range tc.unpl {
 				if !un[h] {
-					t.Errorf("%s should be unplaced (blocked), unplaced = %v", h, p.Unplaced)
+					t.Errorf("%s should be unplaced (too big), unplaced = %v", h, p.Unplaced)
 				}
+			}
+			// One conflict never leaves the rest of the estate unplaced.
+			if len(p.Unplaced) != len(tc.unpl) {
+				t.Errorf("unplaced %v, want only %v", p.Unplaced, tc.unpl)
+			}
+			if inf.Resolution == "" {
+				t.Errorf("infeasibility %q does not say what the planner did instead", inf.Message)
 			}
 			checkInvariants(t, e, tc.rules, c, p)
 		})
@@ -425,11 +444,34 @@ func checkInvariants(t *testing.T, e *planner.Estate, r planner.Rules, c planner
 			t.Errorf("wave %d cuts over before wave %d finished", w.Number, w.Number-1)
 		}
 	}
+	// A rule may give way only where the plan names the conflict.
+	conflicted := map[string]bool{}
+	for _, inf := range p.Infeasible {
+		if inf.Resolution == "" {
+			t.Errorf("infeasibility %q has no resolution", inf.Message)
+		}
+		for _, h := range inf.Hosts {
+			conflicted[h] = true
+		}
+	}
 	for _, u := range p.Unplaced {
 		if _, dup := wave[u.HostID]; dup {
 			t.Errorf("%s both placed and unplaced", u.HostID)
 		}
 		wave[u.HostID] = 0
+	}
+	// Shared services placed last or kept on-premises order nothing; the
+	// ones kept on-premises are in no wave, by policy.
+	sharedPolicy := map[string]string{}
+	for _, s := range p.SharedServices {
+		sharedPolicy[s.HostID] = s.Policy
+		if s.Policy == planner.PolicyOnPremises {
+			if _, placed := wave[s.HostID]; placed {
+				t.Errorf("%s kept on-premises but placed", s.HostID)
+			}
+			wave[s.HostID] = 0
+			conflicted[s.HostID] = true
+		}
 	}
 	if len(wave) != len(e.Hosts) {
 		t.Errorf("%d hosts accounted for, estate has %d", len(wave), len(e.Hosts))
@@ -470,21 +512,21 @@ func checkInvariants(t *testing.T, e *planner.Estate, r planner.Rules, c planner
 			continue
 		}
 		ws, wd := wave[cn.Src], wave[cn.Dst]
+		if pol, shared := sharedPolicy[cn.Dst]; shared && pol != planner.PolicyEarly || sharedPolicy[cn.Src] != "" && sharedPolicy[cn.Dst] == "" {
+			continue
+		}
 		if ws > 0 && wd > 0 && wd > ws {
 			t.Errorf("%s (wave %d) depends on %s (wave %d, later)", cn.Src, ws, cn.Dst, wd)
 		}
-		if ws > 0 && wd == 0 {
-			t.Errorf("%s placed in wave %d but its dependency %s is unplaced", cn.Src, ws, cn.Dst)
+		if ws > 0 && wd == 0 && !conflicted[cn.Dst] {
+			t.Errorf("%s placed in wave %d but its dependency %s is unplaced with no conflict named", cn.Src, ws, cn.Dst)
 		}
 	}
 	for _, b := range r.Before {
 		for _, x := range resolve(b.First) {
 			for _, y := range resolve(b.Then) {
-				if wave[x] > 0 && wave[y] > 0 && wave[x] >= wave[y] {
+				if wave[x] > 0 && wave[y] > 0 && wave[x] >= wave[y] && !conflicted[x] && !conflicted[y] {
 					t.Errorf("before rule %s<%s broken: waves %d, %d", x, y, wave[x], wave[y])
-				}
-				if wave[y] > 0 && wave[x] == 0 {
-					t.Errorf("before rule: %s placed but its predecessor %s is not", y, x)
 				}
 			}
 		}
@@ -492,7 +534,7 @@ func checkInvariants(t *testing.T, e *planner.Estate, r planner.Rules, c planner
 	for _, k := range r.KeepApart {
 		for _, x := range resolve(k[0]) {
 			for _, y := range resolve(k[1]) {
-				if x != y && wave[x] > 0 && wave[x] == wave[y] {
+				if x != y && wave[x] > 0 && wave[x] == wave[y] && !conflicted[x] && !conflicted[y] {
 					t.Errorf("keep-apart %s/%s both in wave %d", x, y, wave[x])
 				}
 			}
@@ -500,7 +542,7 @@ func checkInvariants(t *testing.T, e *planner.Estate, r planner.Rules, c planner
 	}
 	for ref, pw := range r.Pins {
 		for _, h := range resolve(ref) {
-			if wave[h] != 0 && wave[h] != pw {
+			if wave[h] != 0 && wave[h] != pw && !conflicted[h] {
 				t.Errorf("%s pinned to %d, placed in %d", h, pw, wave[h])
 			}
 		}
@@ -547,7 +589,7 @@ func TestCheckMove(t *testing.T) {
 	}, Connections: []planner.Connection{conn("app", "db", 5432), conn("w1", "app", 8080)}}
 	c := constraints()
 	c.MaxHostsPerWave = 2
-	rules := planner.Rules{KeepApart: [][2]string{{"x", "db"}}, Pins: map[string]int{"x": 2}}
+	rules := plain(planner.Rules{KeepApart: [][2]string{{"x", "db"}}, Pins: map[string]int{"x": 2}})
 	p := build(t, e, rules, c)
 	w := waveOf(p)
 	if w["db"] > w["app"] || w["app"] > w["w1"] {
@@ -756,8 +798,8 @@ func FuzzReadEstate(f *testing.F) {
 	})
 }
 
-// FuzzDecodeEstate holds the fast decoder to encoding/json's meaning: same
-// estate or both an error.
+// FuzzDecodeEstate holds the fast decoder to strict encoding/json's
+// meaning (unknown keys refused): same estate or both an error.
 func FuzzDecodeEstate(f *testing.F) {
 	e, _ := estate.Generate(estate.Options{Hosts: 8, Seed: 9})
 	seed, _ := json.Marshal(e)
@@ -770,7 +812,17 @@ func FuzzDecodeEstate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		got, err := planner.DecodeEstate([]byte(s))
 		var want planner.Estate
-		werr := json.Unmarshal([]byte(s), &want)
+		dec := json.NewDecoder(strings.NewReader(s))
+		dec.DisallowUnknownFields()
+		werr := dec.Decode(&want)
+		if werr == nil && dec.More() {
+			werr = errors.New("trailing data")
+		}
+		if werr == nil {
+			if _, terr := dec.Token(); terr != io.EOF {
+				werr = errors.New("trailing data")
+			}
+		}
 		if (err == nil) != (werr == nil) {
 			t.Fatalf("DecodeEstate err %v, encoding/json err %v", err, werr)
 		}
@@ -781,4 +833,28 @@ func FuzzDecodeEstate(f *testing.F) {
 			t.Errorf("decoded differently (-json +fast):\n%s", diff)
 		}
 	})
+}
+
+// TestEstateJSONErrorsSayWhere: unknown keys are refused with their path,
+// syntax and type errors name the line, column and host.
+func TestEstateJSONErrorsSayWhere(t *testing.T) {
+	tests := []struct{ doc, want string }{
+		{`{"hosts":[{"id":"a"}],"conections":[]}`, `line 1, column 23: unknown key "conections"`},
+		{"{\"hosts\":[\n {\"id\":\"a\"},\n {\"id\":\"b\",\"disks\":[{\"name\":\"sda\",\"siez\":1}]}\n]}", `line 3, column 35 (host b, hosts[1].disks[0]): unknown key "siez"`},
+		{`{"hosts":[{"id":"a"},{"id":"b"}],"connections":[{"src":"a","dst":"b","port":80,"prot":"tcp"}]}`, `(connections[0]): unknown key "prot"`},
+		{"{\"hosts\":[\n {\"id\":\"a\",\"cpus\":\"four\"}\n]}", `line 2, column 19 (host a, hosts[0].cpus): string is not a valid int`},
+		{"{\"hosts\":[\n {\"id\":\"a\",\"disks\":[{\"used_bytes\":1.5}]}]}", `(host a, hosts[0].disks[0].used_bytes): number 1.5 is not a valid int64`},
+		{"{\"hosts\":[\n {\"id\":\"a\",\n  \"name\":\"x\" \"os\":\"y\"}]}", `line 3, column 14 (host a, hosts[0].name)`},
+		{`{"hosts":[{"id":"a"}]`, `the document ends too early`},
+	}
+	for _, tc := range tests {
+		_, err := planner.DecodeEstate([]byte(tc.doc))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("DecodeEstate(%q) = %v, want an error containing %q", tc.doc, err, tc.want)
+		}
+	}
+	// Known keys match as encoding/json matches them (case-insensitively).
+	if _, err := planner.DecodeEstate([]byte(`{"Hosts":[{"ID":"a"}]}`)); err != nil {
+		t.Errorf("differently cased known keys refused: %v", err)
+	}
 }

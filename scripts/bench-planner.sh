@@ -27,9 +27,15 @@ pilot: {hosts: 10}
 YAML
 echo "| hosts | connections | estate JSON | command | wall s | user s | sys s | peak RSS MiB | waves |"
 echo "|---:|---:|---:|---|---:|---:|---:|---:|---:|"
-for n in "${sizes[@]}"; do
-  "$work/ferry" estate generate --hosts "$n" --seed 1 --out "$work/e$n.json"
+for n in "${sizes[@]}" "${sizes[-1]}u"; do
+  # The last size runs twice: once as generated (70 % of applications
+  # labelled), once with no labels at all ("u"), which the planner must infer.
+  labels=0.7
+  if [ "${n%u}" != "$n" ]; then labels=0; fi
+  "$work/ferry" estate generate --hosts "${n%u}" --seed 1 --labels "$labels" --out "$work/e$n.json"
   conns=$(grep -o '"src"' "$work/e$n.json" | wc -l)
+  shown=$n
+  [ "$labels" = 0 ] && shown="${n%u} (no labels)"
   size=$(du -m "$work/e$n.json" | cut -f1)
   for what in plan assess; do
     if [ "$what" = plan ]; then
@@ -41,6 +47,6 @@ for n in "${sizes[@]}"; do
     read -r wall user sys rss < "$work/time"
     waves="-"
     [ "$what" = plan ] && waves=$(grep -oE '^[0-9]+ waves' "$work/out.txt" | cut -d' ' -f1)
-    echo "| $n | $conns | ${size} MB | ferry $what | $wall | $user | $sys | $((rss / 1024)) | $waves |"
+    echo "| $shown | $conns | ${size} MB | ferry $what | $wall | $user | $sys | $((rss / 1024)) | $waves |"
   done
 done

@@ -4,7 +4,7 @@
 # build/bench/<UTC timestamp>.md, so a run can be pasted into the docs.
 #
 #   scripts/bench.sh            # everything (≈ 15–25 min on 2 cores)
-#   ONLY=api scripts/bench.sh   # one part: api (SQLite, PostgreSQL, replicas), go, planner, engine, discovery, ui
+#   ONLY=api scripts/bench.sh   # one part: api (SQLite, PostgreSQL, replicas), go, limits, planner, engine, discovery, ui
 #   QUICK=1 scripts/bench.sh    # smaller inputs, for a smoke run
 #
 # Each part is also runnable on its own; the command is printed before it runs.
@@ -51,12 +51,16 @@ run api "${api_env[@]}" go test ./internal/app -run '^$' -bench BenchmarkAPIRepl
 # Go micro/meso benchmarks of the pure packages.
 run go go test -run '^$' -bench . -benchtime "$gotime" -benchmem ./planner/... ./discovery/... ./engine/...
 
+# Issue 9: the worst documents the request cost limits let through (parse,
+# validation, complexity) and what the limits add to a screen's query.
+run limits go test ./graph -run '^$' -bench 'WorstPermitted|LimitsOverhead' -benchtime "$gotime" -benchmem
+
 # End-to-end scripts of each area (separate processes, real files).
 for s in scripts/bench-*.sh; do
   name=$(basename "$s" .sh); name=${name#bench-}
   if [ -n "$QUICK" ]; then
     case $name in
-      engine) run "$name" env SIZE_MIB=256 THROTTLE_S=5 "$s" ;;
+      engine) run "$name" env QUICK=1 "$s" ;;
       planner) run "$name" "$s" 20000 ;;
       *) run "$name" "$s" ;;
     esac

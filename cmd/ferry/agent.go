@@ -144,7 +144,7 @@ func agentRunCommand() *cobra.Command {
 				Backoff:     agentapi.Backoff{Base: 5 * time.Second, Max: 10 * time.Minute},
 				SampleEvery: every,
 			}
-			syncs := &syncRunner{ctx: ctx, server: server, stateDir: filepath.Join(state, "sync"), sources: diskSources, log: log, running: map[string]*diskRun{}}
+			syncs := &syncRunner{ctx: ctx, server: server, stateDir: filepath.Join(state, "sync"), sources: diskSources, log: log, running: map[int]*passRun{}}
 			r.OnCommand = syncs.handle
 			if once {
 				// Two readings make one sample; a second between them is

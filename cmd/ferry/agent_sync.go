@@ -11,14 +11,17 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/engine"
+	"github.com/ferry-migrate/ferry/engine/snapshot"
 	"github.com/ferry-migrate/ferry/engine/throttle"
 	"github.com/spf13/cobra"
 )
 
 func newAgentSyncCmd() *cobra.Command {
 	var opt engine.SyncOptions
-	var rate, blockSize, windows, tz, control string
+	var rate, blockSize, windows, tz, control, snapMode, snapSpace string
 	var quiet bool
+	var snap snapshot.Disk
+	var snapOpt snapshot.Options
 	cmd := &cobra.Command{
 		Use:   "sync",
 		Short: "Replicate a disk or image to a gateway; the next run sends only changed blocks",
@@ -28,7 +31,13 @@ next run is incremental, and an interrupted run resumes at the gateway's
 checkpoint. --windows limits sending to weekly transfer windows, e.g.
   --windows "Mon-Fri 20:00-06:00=8Mbps,Sat-Sun 00:00-24:00=20Mbps"
 --control FILE is re-read every 2 s while the sync runs; lines "rate=RATE" and
-"windows=SPEC" in it change the running sync.`,
+"windows=SPEC" in it change the running sync.
+
+Each run reads a point-in-time view of the source (--snapshot auto): the
+filesystems on it are frozen for the instant a snapshot is created (a qcow2
+overlay through --qmp/--qmp-node, an LVM snapshot, a btrfs subvolume snapshot
+or a reflink copy), and the run reads the snapshot. Where none can be taken
+the run reads the live source and says that the result is not a point in time.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if os.Getenv("GOMEMLIMIT") == "" {
 				// Keep the agent well inside its 256 MiB budget on any disk
@@ -66,21 +75,40 @@ checkpoint. --windows limits sending to weekly transfer windows, e.g.
 			if !quiet {
 				opt.Progress = progressPrinter(errOut)
 			}
-			s, err := engine.NewSyncer(opt)
+			if snapMode != "auto" && snapMode != "off" {
+				return fmt.Errorf("--snapshot %q: want auto or off", snapMode)
+			}
+			if snapSpace != "" {
+				n, err := parseSize(snapSpace)
+				if err != nil {
+					return fmt.Errorf("--snapshot-space: %w", err)
+				}
+				snap.Space = n
+			}
+			snapOpt.Logf = opt.Logf
+			res, err := engine.RunPass(cmd.Context(), engine.PassOptions{
+				Disks: []engine.PassDisk{{Sync: opt, Snapshot: snap}}, Snapshot: snapOpt, Live: snapMode == "off", Logf: opt.Logf,
+				Started: func(_ int, s *engine.Syncer) {
+					if control != "" {
+						go watchControl(cmd.Context(), control, loc, s, opt.Logf)
+					}
+				}})
 			if err != nil {
 				return err
 			}
-			if control != "" {
-				go watchControl(cmd.Context(), control, loc, s, opt.Logf)
-			}
-			p, err := s.Run(cmd.Context())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "synced %s to disk %s, target verified: %s changed, %s on the wire in %s\n",
+			p := res.Disks[0]
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "synced %s to disk %s: %s changed, %s on the wire in %s\n",
 				opt.Source, opt.DiskID, humanBytes(p.ChangedBytes), humanBytes(p.SentBytes), p.Elapsed.Round(time.Millisecond))
-			fmt.Fprintf(cmd.OutOrStdout(), "summary: blocks_sent=%d blocks_unchanged=%d blocks_zero=%d blocks_resent=%d changed_bytes=%d wire_bytes=%d elapsed_s=%.3f\n",
-				p.BlocksSent, p.BlocksSame, p.BlocksZero, p.BlocksResent, p.ChangedBytes, p.SentBytes, p.Elapsed.Seconds())
+			fmt.Fprintf(out, "verified: %s\n", engine.ProofSummary(p))
+			if c := res.Consistency; c.Consistent {
+				fmt.Fprintf(out, "point in time: %s\n", c.Note)
+			} else {
+				fmt.Fprintf(out, "NOT a point in time: %s\n", c.Note)
+			}
+			fmt.Fprintf(out, "summary: blocks_sent=%d blocks_unchanged=%d blocks_zero=%d blocks_resent=%d blocks_patched=%d blocks_copied=%d changed_bytes=%d copied_bytes=%d plain_bytes=%d wire_bytes=%d reread_bytes=%d trusted_bytes=%d full_read=%t consistent=%t level=%d proof_s=%.3f elapsed_s=%.3f\n",
+				p.BlocksSent, p.BlocksSame, p.BlocksZero, p.BlocksResent, p.BlocksPatched, p.BlocksCopied, p.ChangedBytes, p.CopiedBytes, p.PlainBytes, p.SentBytes,
+				p.Proof.RereadBytes, p.Proof.TrustedBytes, p.Proof.FullRead, res.Consistency.Consistent, p.Level, p.ProofTime.Seconds(), p.Elapsed.Seconds())
 			return nil
 		},
 	}
@@ -98,6 +126,16 @@ checkpoint. --windows limits sending to weekly transfer windows, e.g.
 	f.DurationVar(&opt.RetryFor, "retry-for", 5*time.Minute, "keep retrying an unreachable or restarting gateway this long")
 	f.StringVar(&control, "control", "", "file re-read every 2 s for live rate=/windows= changes")
 	f.BoolVar(&quiet, "quiet", false, "no progress output")
+	f.StringVar(&snapMode, "snapshot", env("FERRY_SNAPSHOT", "auto"), "auto: read a point-in-time snapshot of the source (filesystems frozen for the instant); off: read it live (FERRY_SNAPSHOT)")
+	f.StringVar(&snap.QMP, "qmp", os.Getenv("FERRY_QMP"), "QMP socket of the QEMU or qemu-storage-daemon serving the source (qcow2 overlay snapshot) (FERRY_QMP)")
+	f.StringVar(&snap.Node, "qmp-node", os.Getenv("FERRY_QMP_NODE"), "block node name of the source under --qmp (FERRY_QMP_NODE)")
+	f.StringVar(&snapSpace, "snapshot-space", "", "copy-on-write space a snapshot may use while it is read (default a tenth of the disk, at least 64MiB)")
+	f.StringVar(&snapOpt.Dir, "snapshot-dir", "", "where overlay files and views go (default the temporary directory; not on the source's filesystems)")
+	f.StringSliceVar(&snap.Mounts, "freeze", nil, "mount points to freeze for the snapshot (default: those found on the source)")
+	f.BoolVar(&opt.VerifyFull, "verify-full", false, "ask the gateway to re-read the whole target for the final proof")
+	f.IntVar(&opt.Level, "level", 0, "zstd level 1 (fastest) to 3; default adapts to the link")
+	f.IntVar(&opt.Protocol, "protocol", 0, "highest data-path protocol to use (1: whole blocks, no sub-block deltas or content index)")
+	f.MarkHidden("protocol")
 	return cmd
 }
 
@@ -152,7 +190,27 @@ func watchControl(ctx context.Context, path string, loc *time.Location, s *engin
 	}
 }
 
-// parseSize reads 1MiB, 64KiB, 4M, 65536.
+// parseSize reads 1GiB, 512MiB, 65536.
+func parseSize(s string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range []struct {
+		suf string
+		m   int64
+	}{{"tib", 1 << 40}, {"gib", 1 << 30}, {"mib", 1 << 20}, {"kib", 1 << 10}, {"t", 1 << 40}, {"g", 1 << 30}, {"m", 1 << 20}, {"k", 1 << 10}, {"b", 1}} {
+		if strings.HasSuffix(t, u.suf) {
+			t, mult = strings.TrimSuffix(t, u.suf), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(t), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q: want a size such as 1GiB or 512MiB", s)
+	}
+	return n * mult, nil
+}
+
+// parseBlockSize reads 1MiB, 64KiB, 4M, 65536.
 func parseBlockSize(s string) (int, error) {
 	t := strings.ToLower(strings.TrimSpace(s))
 	mult := 1
@@ -201,8 +259,8 @@ func progressPrinter(w io.Writer) func(engine.Progress) {
 		if p.Total > 0 {
 			pct = float64(p.Done) / float64(p.Total) * 100
 		}
-		stats := fmt.Sprintf("%5.1f%% %s/%s %s/s sent %s (%d blocks, %d same, %d zero) ETA %s [%s]",
-			pct, humanBytes(p.Done), humanBytes(p.Total), humanBytes(int64(p.Rate)), humanBytes(p.SentBytes), p.BlocksSent, p.BlocksSame, p.BlocksZero,
+		stats := fmt.Sprintf("%5.1f%% %s/%s wire %s/s sent %s (%d blocks, %d patched, %d copied, %d same, %d zero) ETA %s [%s]",
+			pct, humanBytes(p.Done), humanBytes(p.Total), humanBytes(int64(p.Rate)), humanBytes(p.SentBytes), p.BlocksSent, p.BlocksPatched, p.BlocksCopied, p.BlocksSame, p.BlocksZero,
 			p.ETA.Round(time.Second), p.Phase)
 		if tty {
 			const width = 30

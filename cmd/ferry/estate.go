@@ -23,6 +23,7 @@ var estateCmd = &cobra.Command{
 func init() {
 	var hosts int
 	var seed uint64
+	var labels float64
 	var format, out string
 	gen := &cobra.Command{
 		Use:   "generate",
@@ -33,7 +34,14 @@ func init() {
 			if hosts < 1 {
 				return fmt.Errorf("--hosts must be at least 1, got %d", hosts)
 			}
-			e, _ := estate.Generate(estate.Options{Hosts: hosts, Seed: seed})
+			if labels < 0 || labels > 1 {
+				return fmt.Errorf("--labels %g: want a share between 0 (no labels) and 1 (every application labelled)", labels)
+			}
+			opt := estate.Options{Hosts: hosts, Seed: seed, Labels: labels}
+			if labels == 0 {
+				opt.Labels = -1
+			}
+			e, _ := estate.Generate(opt)
 			switch format {
 			case "json":
 				var w io.Writer = cmd.OutOrStdout()
@@ -82,6 +90,7 @@ func init() {
 	f := gen.Flags()
 	f.IntVar(&hosts, "hosts", envInt("FERRY_ESTATE_HOSTS", 200), "number of hosts (FERRY_ESTATE_HOSTS)")
 	f.Uint64Var(&seed, "seed", 1, "random seed; the same seed gives the same estate")
+	f.Float64Var(&labels, "labels", 0.7, "share of applications whose hosts carry their label (0 = none: the planner must infer them)")
 	f.StringVar(&format, "format", "json", "json or csv")
 	f.StringVar(&out, "out", "", "output file (json) or directory (csv); default stdout for json")
 	estateCmd.AddCommand(gen)

@@ -22,7 +22,8 @@ import (
 func newGatewayCmd() *cobra.Command {
 	var listen, data, verify string
 	var hosts []string
-	var create, grow bool
+	var create, grow, noDedup bool
+	var ckptEvery, fullEvery time.Duration
 	cmd := &cobra.Command{
 		Use:   "gateway",
 		Short: "Receive replicated disks over HTTPS (the target side of the data path)",
@@ -43,7 +44,8 @@ SHA-256 fingerprint, which is printed on every start. Target disks are
 			if verify != "auto" && verify != "full" {
 				return fmt.Errorf("--verify %q: want auto or full", verify)
 			}
-			g, err := engine.NewGateway(engine.GatewayOptions{Dir: data, Create: create, Grow: grow, VerifyFull: verify == "full"})
+			g, err := engine.NewGateway(engine.GatewayOptions{Dir: data, Create: create, Grow: grow, VerifyFull: verify == "full",
+				CheckpointEvery: ckptEvery, FullVerifyEvery: fullEvery, NoDedup: noDedup})
 			if err != nil {
 				return err
 			}
@@ -83,10 +85,13 @@ SHA-256 fingerprint, which is printed on every start. Target disks are
 	f.StringSliceVar(&hosts, "host", nil, "extra DNS names or IPs for a newly generated certificate")
 	f.BoolVar(&create, "create", true, "create a missing target disk as a sparse file of the source's size")
 	f.BoolVar(&grow, "grow", true, "grow a target file smaller than the source")
-	f.StringVar(&verify, "verify", "auto", "end-of-sync proof: auto (re-read what this sync wrote; everything after a crash or resume) or full (re-read the whole target)")
+	f.StringVar(&verify, "verify", "auto", "end-of-sync proof: auto (re-read what this sync wrote; everything after a crash or resume, or when --full-verify-every has passed) or full (re-read the whole target)")
+	f.DurationVar(&fullEvery, "full-verify-every", 7*24*time.Hour, "with --verify auto, re-read the whole target at the end of a sync when its last full verification is older than this")
+	f.DurationVar(&ckptEvery, "checkpoint-every", 10*time.Second, "fsync the target and persist a resumable checkpoint at least this often during a stream (what a crash can lose)")
+	f.BoolVar(&noDedup, "no-dedup", false, "turn the content index off: send every block a target lacks even if another disk of the tenant holds it")
 
 	var ttl time.Duration
-	var disk string
+	var disk, tenant string
 	issue := &cobra.Command{
 		Use:   "issue-credential",
 		Short: "Print a sync credential for one disk (for standalone runs; the control plane issues them otherwise)",
@@ -98,7 +103,7 @@ SHA-256 fingerprint, which is printed on every start. Target disks are
 			if err != nil {
 				return err
 			}
-			c, err := g.IssueCredential(disk, ttl)
+			c, err := g.IssueTenantCredential(disk, tenant, ttl)
 			if err != nil {
 				return err
 			}
@@ -108,6 +113,7 @@ SHA-256 fingerprint, which is printed on every start. Target disks are
 	}
 	issue.Flags().StringVar(&disk, "disk", "", "disk id the credential is for")
 	issue.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "how long the credential stays valid")
+	issue.Flags().StringVar(&tenant, "tenant", "", "tenant of the disk: blocks are shared (sent once) only among disks of one tenant")
 	issue.Flags().StringVar(&data, "data", env("FERRY_GATEWAY_DATA", "./var/gateway"), "gateway data directory (holds the credential key)")
 	issue.MarkFlagRequired("disk")
 	cmd.AddCommand(issue)

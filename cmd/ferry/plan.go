@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -107,6 +108,7 @@ func writeJSONFile(path string, v any) error {
 func init() {
 	var pf planFlags
 	var members bool
+	var target string
 	planCmd := &cobra.Command{
 		Use:   "plan",
 		Short: "Plan migration waves offline from an estate file and a constraints file",
@@ -117,6 +119,19 @@ func init() {
 			e, cfg, err := pf.load()
 			if err != nil {
 				return err
+			}
+			if target != "" {
+				// Readiness feeds each wave's risk: not-ready hosts count against it.
+				a, err := assess.New(assess.Options{Target: target, Link: cfg.Constraints})
+				if err != nil {
+					return err
+				}
+				cfg.NotReady = map[string]string{}
+				for _, r := range a.Estate(e).Results {
+					if r.Status == assess.NotReady {
+						cfg.NotReady[r.HostID] = strings.Join(r.Reasons, "; ")
+					}
+				}
 			}
 			p, err := planner.Build(e, cfg.Rules, cfg.Constraints)
 			if err != nil {
@@ -141,6 +156,7 @@ func init() {
 	}
 	pf.bind(planCmd)
 	planCmd.Flags().BoolVar(&members, "members", false, "table format: list every host with the reason for its wave")
+	planCmd.Flags().StringVar(&target, "target", "", "assess readiness for this target (alibaba or openstack) so not-ready hosts count in each wave's risk")
 	planCmd.AddCommand(assessCmd())
 	rootCmd.AddCommand(planCmd)
 }

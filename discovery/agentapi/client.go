@@ -41,7 +41,8 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error {
 	return map[string]error{
 		CodeTokenMalformed: ErrTokenMalformed, CodeTokenForged: ErrTokenForged, CodeTokenExpired: ErrTokenExpired,
-		CodeTokenExhausted: ErrTokenExhausted, CodeTokenRevoked: ErrTokenRevoked, CodeUnauthenticated: ErrUnauthenticated, CodeSuspended: ErrSuspended,
+		CodeTokenExhausted: ErrTokenExhausted, CodeTokenRevoked: ErrTokenRevoked, CodeUnauthenticated: ErrUnauthenticated,
+		CodeBusy: ErrBusy, CodeSuspended: ErrSuspended,
 	}[e.Code]
 }
 

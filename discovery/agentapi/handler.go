@@ -103,6 +103,9 @@ func NewHandler(cfg Config) http.Handler {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
+// busyRetryAfter is the Retry-After (seconds) of a busy answer.
+const busyRetryAfter = 1
+
 // apiError is an error already classified for the wire.
 type apiError struct {
 	status int
@@ -138,6 +141,12 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		status, code, msg = http.StatusForbidden, CodeSuspended, err.Error()
 	case errors.Is(err, ErrUnauthenticated):
 		status, code, msg = http.StatusUnauthorized, CodeUnauthenticated, err.Error()+"; re-register the agent"
+	case errors.Is(err, ErrBusy):
+		// Never a 500: the agent retries with backoff (Retryable) and
+		// loses nothing, its batches wait in the spool.
+		status, code, msg = http.StatusServiceUnavailable, CodeBusy, ErrBusy.Error()+"; retry in a moment"
+		w.Header().Set("Retry-After", strconv.Itoa(busyRetryAfter))
+		h.cfg.Logger.WarnContext(r.Context(), "agent api busy", "path", r.URL.Path, "err", err)
 	default:
 		h.cfg.Logger.ErrorContext(r.Context(), "agent api", "path", r.URL.Path, "err", err)
 	}
@@ -208,9 +217,9 @@ func (h *handler) register(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) inventory(w http.ResponseWriter, r *http.Request, a Agent) {
-	var inv discovery.Inventory
-	if err := h.decode(w, r, &inv); err != nil {
-		h.writeError(w, r, err)
+	inv, err := decodeInventory(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	if err != nil {
+		h.writeError(w, r, bodyError("inventory", err))
 		return
 	}
 	if inv.Hostname == "" {
@@ -225,18 +234,13 @@ func (h *handler) inventory(w http.ResponseWriter, r *http.Request, a Agent) {
 }
 
 func (h *handler) samples(w http.ResponseWriter, r *http.Request, a Agent) {
-	var b SamplesBatch
-	if err := h.decode(w, r, &b); err != nil {
-		h.writeError(w, r, err)
+	b, err := decodeSamples(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes), h.cfg.MaxSamplesPerBatch)
+	if err != nil {
+		h.writeError(w, r, bodyError("samples batch", err))
 		return
 	}
 	if b.BatchID == "" {
 		h.writeError(w, r, invalid("batch_id is required"))
-		return
-	}
-	if n := len(b.Samples) + len(b.Connections); n > h.cfg.MaxSamplesPerBatch {
-		h.writeError(w, r, &apiError{http.StatusRequestEntityTooLarge, CodeTooLarge,
-			fmt.Sprintf("batch has %d entries; send at most %d per request", n, h.cfg.MaxSamplesPerBatch)})
 		return
 	}
 	if err := h.cfg.Store.SaveSamples(r.Context(), a, b); err != nil {

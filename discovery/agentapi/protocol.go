@@ -97,6 +97,7 @@ const (
 	CodeTokenExpired    = "token_expired"
 	CodeTokenExhausted  = "token_exhausted"
 	CodeTokenRevoked    = "token_revoked"
+	CodeBusy            = "busy" // 503 with Retry-After: send again then
 	CodeInternal        = "internal"
 	CodeSuspended       = "tenant_suspended"
 )

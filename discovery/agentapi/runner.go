@@ -125,6 +125,7 @@ func (r *Runner) contact(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("collect inventory: %w", err)
 		}
+		TrimInventory(&inv)
 		if err := r.Client.UploadInventory(ctx, inv); err != nil {
 			return err
 		}

@@ -29,6 +29,10 @@ var (
 	ErrTokenRevoked = errors.New("registration token is revoked or unknown")
 	// ErrUnauthenticated: the agent credential is unknown or revoked.
 	ErrUnauthenticated = errors.New("agent credential is unknown or revoked")
+	// ErrBusy: the Store could not write now (other writers hold the
+	// database); the request is worth sending again shortly. Any Store
+	// method may return it.
+	ErrBusy = errors.New("the control plane is busy")
 	// ErrSuspended: the agent's tenant is suspended; the agent keeps its
 	// credential and is served again once the tenant is resumed.
 	ErrSuspended = errors.New("the agent's tenant is suspended")

@@ -212,6 +212,12 @@ func (im *Importer) capture(file string, kind Kind, r io.Reader, sum *FileSummar
 	for sc.Scan() {
 		line++
 		text := sc.Text()
+		if bad := badText(text); bad != "" {
+			sum.Rows++
+			sum.Rejected++
+			im.rowError(file, line, "", "the line %s; it is not imported", bad)
+			continue
+		}
 		if strings.HasPrefix(text, "#") {
 			k, v, ok := strings.Cut(strings.TrimSpace(strings.TrimPrefix(text, "#")), ":")
 			if ok && (strings.EqualFold(strings.TrimSpace(k), "host") || strings.EqualFold(strings.TrimSpace(k), "hostname")) {
@@ -269,7 +275,9 @@ func (im *Importer) capture(file string, kind Kind, r io.Reader, sum *FileSummar
 			rec.FQDN = strings.ToLower(host)
 		}
 	}
-	im.res.Records = append(im.res.Records, rec)
-	im.res.Connections = append(im.res.Connections, discovery.DeriveConnections(src, discovery.Endpoint{Ref: ref, Name: host}, listening, conns)...)
+	im.addRecord(rec)
+	for _, c := range discovery.DeriveConnections(src, discovery.Endpoint{Ref: ref, Name: host}, listening, conns) {
+		im.addConnection(c)
+	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package importer
 
 import (
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -39,57 +38,78 @@ func set(v ...string) map[string]bool {
 
 // csvTable reads a CSV with a header row, streaming one record at a time.
 type csvTable struct {
-	file string
-	r    *csv.Reader
-	cols map[string]int
-	rows int
-	max  int
+	file   string
+	r      *csvRecords
+	cols   map[string]int
+	header []string
+	rows   int
+	max    int
 }
 
-func openCSV(file string, r io.Reader, maxRows int) (*csvTable, error) {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = -1
-	cr.ReuseRecord = true
-	cr.LazyQuotes = true
-	header, err := cr.Read()
+// openCSV reads the header. multiLine allows quoted cells spanning lines
+// (see csvRecords).
+func openCSV(file string, r io.Reader, maxRows int, multiLine bool) (*csvTable, error) {
+	cr := newCSVRecords(r)
+	cr.multiLine = multiLine
+	header, _, err := cr.next()
 	if err != nil {
-		if errors.Is(err, ErrTooLarge) {
+		var re *recordError
+		switch {
+		case errors.Is(err, ErrTooLarge):
 			return nil, err
+		case errors.As(err, &re):
+			return nil, fmt.Errorf("read header (line %d): %v", re.line, re.msg)
+		case err == io.EOF:
+			return nil, fmt.Errorf("read header: the file is empty")
 		}
 		return nil, fmt.Errorf("read header: %w", err)
 	}
 	t := &csvTable{file: file, r: cr, cols: map[string]int{}, max: maxRows}
 	for i, h := range header {
 		h = strings.TrimSpace(strings.TrimPrefix(h, "\xef\xbb\xbf"))
+		if bad := badText(h); bad != "" {
+			return nil, fmt.Errorf("the header's column %d %s; save the file as UTF-8 CSV", i+1, bad)
+		}
+		t.header = append(t.header, h)
 		if _, dup := t.cols[strings.ToLower(h)]; !dup {
 			t.cols[strings.ToLower(h)] = i
 		}
 	}
+	cr.want = len(header)
 	return t, nil
 }
 
-// next returns the next record and its 1-based line. A malformed record is
-// returned as a *csv.ParseError the caller reports and skips; any other
-// error ends the file.
-func (t *csvTable) next() ([]string, int, error) {
-	rec, err := t.r.Read()
-	line, _ := t.r.FieldPos(0)
-	if err == nil {
-		t.rows++
-		if t.rows > t.max {
-			return nil, line, fmt.Errorf("%w: more than %d rows", ErrTooLarge, t.max)
-		}
+// column names a 1-based field of the header ("column 7" past its end).
+func (t *csvTable) column(field int) string {
+	if field >= 1 && field <= len(t.header) && t.header[field-1] != "" {
+		return t.header[field-1]
 	}
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return nil, pe.StartLine, err
+	if field <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("column %d", field)
+}
+
+// next returns the next record and its 1-based line. A malformed record is
+// returned as a *recordError the caller reports and skips; any other error
+// ends the file.
+func (t *csvTable) next() ([]string, int, error) {
+	rec, line, err := t.r.next()
+	if err == io.EOF {
+		return nil, line, err
+	}
+	t.rows++
+	if t.rows > t.max {
+		return nil, line, fmt.Errorf("%w: more than %d rows", ErrTooLarge, t.max)
 	}
 	return rec, line, err
 }
 
 // eachRow reads t to its end, calling fn with every well-formed record and
-// its line. Each record counts as a row; a malformed one is also counted as
-// rejected and reported, and reading goes on. Any other error ends the file.
+// its line. Each record counts as a row; a malformed one (broken quoting,
+// a cell that is not UTF-8 or holds a NUL byte) is counted as rejected and
+// reported with its line and column, and reading goes on. Any other error
+// ends the file.
 func (im *Importer) eachRow(file string, t *csvTable, sum *FileSummary, fn func(rec []string, line int)) error {
 	for {
 		rec, line, err := t.next()
@@ -97,16 +117,22 @@ func (im *Importer) eachRow(file string, t *csvTable, sum *FileSummary, fn func(
 			return nil
 		}
 		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
+			var re *recordError
+			if errors.As(err, &re) {
 				sum.Rows++
 				sum.Rejected++
-				im.rowError(file, line, "", "malformed CSV: %v", pe.Err)
+				im.rowError(file, re.line, t.column(re.field), "malformed CSV: %s", re.msg)
 				continue
 			}
 			return err
 		}
 		sum.Rows++
+		if col, bad := badCells(rec); bad != "" {
+			sum.Rejected++
+			im.rowError(file, line, t.column(col), "the cell %s; the row is not imported", bad)
+			continue
+		}
+		unescapeFormulas(rec)
 		fn(rec, line)
 	}
 }
@@ -247,7 +273,7 @@ const gib = 1 << 30
 func (im *Importer) csvRef(v string) string { return "csv:" + im.batch + ":" + strings.ToLower(v) }
 
 func (im *Importer) hostsCSV(file string, r io.Reader, sum *FileSummary) error {
-	t, err := openCSV(file, r, im.limits.MaxRows)
+	t, err := openCSV(file, r, im.limits.MaxRows, false)
 	if err != nil {
 		return err
 	}
@@ -313,24 +339,24 @@ func (im *Importer) hostsCSV(file string, r io.Reader, sum *FileSummary) error {
 			refs = append(refs, im.csvRef(id))
 		}
 		for _, ref := range refs {
-			im.csvRefs[ref] = true
+			im.fileRefs[im.refKey(ref)] = true
 		}
-		im.res.Records = append(im.res.Records, discovery.Record{Source: src, Refs: refs, HostFacts: f})
+		im.addRecord(discovery.Record{Source: src, Refs: refs, HostFacts: f})
 		sum.Accepted++
 	})
 }
 
 // pendingConn waits for Finish, when every hosts CSV of the import is known.
 type pendingConn struct {
-	file string
-	line int
-	conn discovery.ObservedConnection
-	src  string
-	dst  string
+	File string                       `json:"file"`
+	Line int                          `json:"line"`
+	Conn discovery.ObservedConnection `json:"conn"`
+	Src  string                       `json:"src"`
+	Dst  string                       `json:"dst,omitempty"`
 }
 
 func (im *Importer) connectionsCSV(file string, r io.Reader, sum *FileSummary) error {
-	t, err := openCSV(file, r, im.limits.MaxRows)
+	t, err := openCSV(file, r, im.limits.MaxRows, false)
 	if err != nil {
 		return err
 	}
@@ -371,7 +397,7 @@ func (im *Importer) connectionsCSV(file string, r io.Reader, sum *FileSummary) e
 			}
 			return
 		}
-		im.csvConns = append(im.csvConns, pendingConn{file: file, line: line, conn: oc, src: s, dst: d})
+		im.addPending(pendingConn{File: file, Line: line, Conn: oc, Src: s, Dst: d})
 		sum.Accepted++
 	})
 }
@@ -380,25 +406,46 @@ func (im *Importer) connectionsCSV(file string, r io.Reader, sum *FileSummary) e
 // name no hosts CSV declares is still kept as a name, so a connections.csv
 // imported together with RVTools or agents can refer to their hosts.
 func (im *Importer) finishCSVConnections() {
-	for _, p := range im.csvConns {
-		c := p.conn
-		c.Src = im.csvEndpoint(p.src)
-		if p.dst != "" {
-			c.Dst.Ref, c.Dst.Name = im.csvEndpoint(p.dst).Ref, p.dst
+	next := func() (pendingConn, bool) {
+		if len(im.csvConns) > 0 {
+			p := im.csvConns[0]
+			im.csvConns = im.csvConns[1:]
+			return p, true
+		}
+		return pendingConn{}, false
+	}
+	if im.spool != nil {
+		im.fail(im.pending.rewind())
+		next = func() (pendingConn, bool) {
+			var p pendingConn
+			err := im.pending.next(&p)
+			if err != io.EOF {
+				im.fail(err)
+			}
+			return p, err == nil
+		}
+	}
+	for p, ok := next(); ok; p, ok = next() {
+		c := p.Conn
+		c.Src = im.csvEndpoint(p.Src)
+		if p.Dst != "" {
+			c.Dst.Ref, c.Dst.Name = im.csvEndpoint(p.Dst).Ref, p.Dst
 		}
 		if len(im.csvRefs) > 0 && c.Src.Ref == "" {
-			im.rowError(p.file, p.line, "src", "%q is not an id or name in the hosts CSV", p.src)
-			im.adjustSummary(p.file)
+			im.rowError(p.File, p.Line, "src", "%q is not an id or name in the hosts CSV", p.Src)
+			im.adjustSummary(p.File)
 			continue
 		}
-		im.res.Connections = append(im.res.Connections, c)
+		im.addConnection(c)
 	}
 	im.csvConns = nil
 }
 
 func (im *Importer) csvEndpoint(v string) discovery.Endpoint {
-	if ref := im.csvRef(v); im.csvRefs[ref] {
-		return discovery.Endpoint{Ref: ref}
+	if ref := im.csvRef(v); im.csvRefs[im.refKey(ref)] {
+		// The name too: refs are kept hashed, so should two ever collide
+		// the normaliser still finds the host by name.
+		return discovery.Endpoint{Ref: ref, Name: v}
 	}
 	return discovery.Endpoint{Name: v}
 }

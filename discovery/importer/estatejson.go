@@ -1,11 +1,13 @@
 package importer
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/ferry-migrate/ferry/discovery"
 )
@@ -68,9 +70,18 @@ func (im *Importer) estateJSON(file string, r io.Reader, sum *FileSummary) error
 				if sum.Rows > im.limits.MaxRows {
 					return fmt.Errorf("%w: more than %d rows", ErrTooLarge, im.limits.MaxRows)
 				}
+				var raw json.RawMessage
+				if err := dec.Decode(&raw); err != nil {
+					return syntaxErr(err)
+				}
+				if field, bad := badJSONText(raw); bad != "" {
+					sum.Rejected++
+					im.rowError(file, n, key+"."+field, "the value %s; the element is not imported", bad)
+					continue
+				}
 				if key == "hosts" {
 					var h estateHostIn
-					if err := dec.Decode(&h); err != nil {
+					if err := json.Unmarshal(raw, &h); err != nil {
 						if !isTypeErr(err) {
 							return syntaxErr(err)
 						}
@@ -80,14 +91,14 @@ func (im *Importer) estateJSON(file string, r io.Reader, sum *FileSummary) error
 					}
 					if rec, ok := im.estateHost(file, n, src, h); ok {
 						ids[h.ID] = true
-						im.res.Records = append(im.res.Records, rec)
+						im.addRecord(rec)
 						sum.Accepted++
 					} else {
 						sum.Rejected++
 					}
 				} else {
 					var c discovery.EstateConnection
-					if err := dec.Decode(&c); err != nil {
+					if err := json.Unmarshal(raw, &c); err != nil {
 						if !isTypeErr(err) {
 							return syntaxErr(err)
 						}
@@ -144,10 +155,38 @@ func (im *Importer) estateJSON(file string, r io.Reader, sum *FileSummary) error
 		} else {
 			oc.Dst.Address = p.c.DstAddress
 		}
-		im.res.Connections = append(im.res.Connections, oc)
+		im.addConnection(oc)
 		sum.Accepted++
 	}
 	return nil
+}
+
+// badJSONText finds a value of one array element that is not clean text:
+// bytes that are not UTF-8 (encoding/json would silently turn them into
+// U+FFFD) or a \u0000 escape. It names the element's top-level key.
+func badJSONText(raw json.RawMessage) (string, string) {
+	if utf8.Valid(raw) && !bytes.Contains(raw, []byte(`\u0000`)) {
+		return "", ""
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		fields = map[string]json.RawMessage{"": raw}
+	}
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sortStrings(keys)
+	for _, k := range keys {
+		v := fields[k]
+		if !utf8.Valid(v) || !utf8.ValidString(k) {
+			return k, "is not valid UTF-8 text"
+		}
+		if bytes.Contains(v, []byte(`\u0000`)) {
+			return k, "holds a NUL character"
+		}
+	}
+	return "", "is not valid UTF-8 text"
 }
 
 func (im *Importer) estateRef(id string) string { return "estate:" + im.batch + ":" + id }

@@ -2,8 +2,10 @@ package importer
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ferry-migrate/ferry/discovery"
@@ -45,8 +47,10 @@ func FuzzParseNetstatLine(f *testing.F) {
 }
 
 // checkImport feeds data to an importer under tight caps and checks the
-// bookkeeping holds whatever the input: every row is accepted or rejected,
-// and a refused file leaves nothing behind.
+// bookkeeping holds whatever the input: every row is accepted, rejected or
+// skipped, every rejected row is reported with its row number, nothing
+// stored holds a NUL byte or bytes that are not UTF-8, and a refused file
+// leaves nothing behind.
 func checkImport(t *testing.T, name string, data []byte) {
 	im := New(Limits{MaxBytes: 1 << 20, MaxRows: 2000, MaxErrors: 100}, clock)
 	err := im.Add(name, bytes.NewReader(data))
@@ -57,9 +61,45 @@ func checkImport(t *testing.T, name string, data []byte) {
 		}
 		return
 	}
+	reported := map[string]map[string]bool{}
+	for _, e := range res.Errors {
+		if e.File == "" || e.Reason == "" {
+			t.Fatalf("row error without file or reason: %+v", e)
+		}
+		file, sheet, _ := strings.Cut(e.File, "#") // xlsx errors name file#sheet
+		if reported[file] == nil {
+			reported[file] = map[string]bool{}
+		}
+		// An estate numbers hosts and connections apart.
+		list := ""
+		if l, _, ok := strings.Cut(e.Column, "."); ok && (l == "hosts" || l == "connections") {
+			list = l
+		}
+		reported[file][fmt.Sprint(sheet, list, e.Row)] = true
+	}
 	for _, s := range res.Files {
 		if s.Accepted+s.Rejected+s.Skipped != s.Rows {
 			t.Fatalf("summary does not add up: %+v", s)
+		}
+		// good + reported = total: no row is dropped without a word.
+		if res.ErrorsDropped == 0 && len(reported[s.File]) < s.Rejected {
+			t.Fatalf("%d rows rejected but %d reported: %+v %+v", s.Rejected, len(reported[s.File]), s, res.Errors)
+		}
+		if s.Kind == KindHostsCSV && len(res.Records) != s.Accepted {
+			t.Fatalf("%d records for %d accepted rows", len(res.Records), s.Accepted)
+		}
+		if (s.Kind == KindHostsCSV || s.Kind == KindConnectionsCSV) && !bytes.ContainsAny(data, "\"\r") {
+			// Without quotes a row is a line: every non-blank line after
+			// the header is a row.
+			lines := 0
+			for i, l := range bytes.Split(data, []byte("\n")) {
+				if i > 0 && len(l) > 0 {
+					lines++
+				}
+			}
+			if s.Rows != lines {
+				t.Fatalf("%d rows counted for %d lines", s.Rows, lines)
+			}
 		}
 	}
 	for _, r := range res.Records {
@@ -67,11 +107,7 @@ func checkImport(t *testing.T, name string, data []byte) {
 			t.Fatalf("record without a name: %+v", r)
 		}
 	}
-	for _, e := range res.Errors {
-		if e.File == "" || e.Reason == "" {
-			t.Fatalf("row error without file or reason: %+v", e)
-		}
-	}
+	checkClean(t, res)
 	_ = discovery.Normalise(res.Records, res.Connections)
 }
 
@@ -79,6 +115,7 @@ func FuzzHostsCSV(f *testing.F) {
 	seed, _ := os.ReadFile("testdata/hosts.csv")
 	f.Add(seed)
 	f.Add([]byte("id,name\n\"unterminated,x\n"))
+	f.Add([]byte("id,name,ip\nh1,\"web01,10.0.0.1\nh2,web02,10.0.0.2\nh3,web\xff03,10.0.0.3\nh4,web\x0004,10.0.0.4\n"))
 	f.Add([]byte("name,ip,mac,cpus\nweb,1.2.3.4;::1,00:11:22:33:44:55,1e3\n"))
 	f.Fuzz(func(t *testing.T, data []byte) { checkImport(t, "hosts.csv", data) })
 }

@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"os"
 	"path/filepath"
@@ -65,8 +66,11 @@ type FileSummary struct {
 
 // Result is everything one import produced.
 type Result struct {
+	// Records and Connections are the accepted rows, unless the import
+	// was spooled (NewSpooled): then they are empty and Spool holds them.
 	Records       []discovery.Record             `json:"records"`
 	Connections   []discovery.ObservedConnection `json:"connections"`
+	Spool         *Spool                         `json:"-"`
 	Errors        []discovery.RowError           `json:"errors"`
 	ErrorsDropped int                            `json:"errors_dropped,omitempty"`
 	Files         []FileSummary                  `json:"files"`
@@ -80,7 +84,17 @@ type Importer struct {
 	batch  string
 	res    Result
 
-	csvRefs  map[string]bool // refs declared by hosts CSVs in this import
+	// spool, when set, takes the accepted rows (and pending, the
+	// connections CSV rows waiting for Finish) instead of memory; err is
+	// its first write error.
+	spool   *Spool
+	pending spoolFile
+	err     error
+	dir     string // for temporary files ("" for the system's)
+
+	seed     maphash.Seed
+	csvRefs  map[uint64]bool // hashed refs declared by the hosts CSVs of earlier files
+	fileRefs map[uint64]bool // … and by the file being read, kept if it is
 	csvConns []pendingConn
 	rv       *rvtools
 }
@@ -101,8 +115,75 @@ func New(limits Limits, now func() time.Time) *Importer {
 	}
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	return &Importer{limits: limits, now: now, batch: hex.EncodeToString(b), csvRefs: map[string]bool{}}
+	return &Importer{limits: limits, now: now, batch: hex.EncodeToString(b), seed: maphash.MakeSeed(),
+		csvRefs: map[uint64]bool{}, fileRefs: map[uint64]bool{}}
 }
+
+// NewSpooled starts an import that keeps its rows in temporary files in
+// dir ("" for the system's) instead of memory: Finish's Result then has
+// them in Spool. Close removes the files.
+func NewSpooled(limits Limits, now func() time.Time, dir string) (*Importer, error) {
+	im := New(limits, now)
+	im.dir = dir
+	var err error
+	if im.spool, err = newSpool(dir); err != nil {
+		return nil, err
+	}
+	if err := im.pending.open(dir, "ferry-import-pending-*.jsonl"); err != nil {
+		im.spool.Close()
+		return nil, err
+	}
+	return im, nil
+}
+
+// Close removes a spooled import's files; a no-op otherwise.
+func (im *Importer) Close() error {
+	if im.spool == nil {
+		return nil
+	}
+	err := im.spool.Close()
+	if perr := im.pending.close(); err == nil {
+		err = perr
+	}
+	return err
+}
+
+// Err is the first error writing the spool (a full disk): the import is
+// then incomplete and must not be stored.
+func (im *Importer) Err() error { return im.err }
+
+func (im *Importer) fail(err error) {
+	if err != nil && im.err == nil {
+		im.err = err
+	}
+}
+
+// addRecord, addConnection and addPending keep an accepted row.
+func (im *Importer) addRecord(r discovery.Record) {
+	if im.spool != nil {
+		im.fail(im.spool.records.add(r))
+		return
+	}
+	im.res.Records = append(im.res.Records, r)
+}
+
+func (im *Importer) addConnection(c discovery.ObservedConnection) {
+	if im.spool != nil {
+		im.fail(im.spool.conns.add(c))
+		return
+	}
+	im.res.Connections = append(im.res.Connections, c)
+}
+
+func (im *Importer) addPending(p pendingConn) {
+	if im.spool != nil {
+		im.fail(im.pending.add(p))
+		return
+	}
+	im.csvConns = append(im.csvConns, p)
+}
+
+func (im *Importer) refKey(ref string) uint64 { return maphash.String(im.seed, ref) }
 
 func (im *Importer) source(kind, file string) discovery.SourceRef {
 	return discovery.SourceRef{Kind: kind, Name: file, ObservedAt: im.now().UTC()}
@@ -167,6 +248,11 @@ func (im *Importer) Add(name string, r io.Reader) error {
 	cr := &capReader{r: r, left: im.limits.MaxBytes, max: im.limits.MaxBytes}
 	br := bufio.NewReaderSize(cr, 64<<10)
 	head, _ := br.Peek(4096)
+	if bytes.HasPrefix(head, []byte("\xff\xfe")) || bytes.HasPrefix(head, []byte("\xfe\xff")) {
+		// Windows tools write UTF-16 (PowerShell's > redirection, Excel's
+		// "Unicode text"): every row would be refused as not UTF-8.
+		return fmt.Errorf("import %s: the file is UTF-16 text; save or export it as UTF-8", name)
+	}
 	kind, err := Detect(name, head)
 	if err != nil {
 		return fmt.Errorf("import %s: %w", name, err)
@@ -187,6 +273,9 @@ func (im *Importer) Add(name string, r io.Reader) error {
 	case KindEstateJSON:
 		err = im.estateJSON(name, br, &sum)
 	}
+	if err == nil {
+		err = im.err
+	}
 	if err != nil {
 		// A refused file contributes nothing: a partial file would look
 		// complete and be wrong.
@@ -195,16 +284,30 @@ func (im *Importer) Add(name string, r io.Reader) error {
 		im.res.Files = append(im.res.Files, sum)
 		return fmt.Errorf("import %s: %w", name, err)
 	}
+	for k := range im.fileRefs {
+		im.csvRefs[k] = true
+	}
+	clear(im.fileRefs)
 	im.res.Files = append(im.res.Files, sum)
 	return nil
 }
 
-type mark struct{ records, conns, errs, csvConns, rvVMs, rvChildren int }
+type mark struct {
+	records, conns, errs, csvConns, rvVMs, rvChildren int
+	spooled                                           [3]spoolMark
+}
 
 func (im *Importer) mark() mark {
-	m := mark{len(im.res.Records), len(im.res.Connections), len(im.res.Errors), len(im.csvConns), 0, 0}
+	m := mark{records: len(im.res.Records), conns: len(im.res.Connections), errs: len(im.res.Errors), csvConns: len(im.csvConns)}
 	if im.rv != nil {
 		m.rvVMs, m.rvChildren = len(im.rv.vms), len(im.rv.children)
+	}
+	if im.spool != nil {
+		for i, f := range []*spoolFile{&im.spool.records, &im.spool.conns, &im.pending} {
+			var err error
+			m.spooled[i], err = f.mark()
+			im.fail(err)
+		}
 	}
 	return m
 }
@@ -214,12 +317,10 @@ func (im *Importer) rollback(m mark) {
 	im.res.Connections = im.res.Connections[:m.conns]
 	im.res.Errors = im.res.Errors[:m.errs]
 	im.csvConns = im.csvConns[:m.csvConns]
-	im.csvRefs = map[string]bool{}
-	for _, r := range im.res.Records {
-		if r.Source.Kind == discovery.SourceCSV {
-			for _, ref := range r.Refs {
-				im.csvRefs[ref] = true
-			}
+	clear(im.fileRefs)
+	if im.spool != nil {
+		for i, f := range []*spoolFile{&im.spool.records, &im.spool.conns, &im.pending} {
+			im.fail(f.rollback(m.spooled[i]))
 		}
 	}
 	if im.rv != nil {
@@ -288,8 +389,14 @@ func containsLinePrefix(text string, prefixes ...string) bool {
 // RVTools sheets to their VMs) and returns the import.
 func (im *Importer) Finish() Result {
 	im.finishCSVConnections()
+	// The refs of the hosts CSVs were for the connections CSVs only.
+	im.csvRefs, im.fileRefs = nil, nil
 	if im.rv != nil {
 		im.rv.finish(im)
+	}
+	if im.spool != nil {
+		im.fail(im.spool.Rewind())
+		im.res.Spool = im.spool
 	}
 	if im.res.Records == nil {
 		im.res.Records = []discovery.Record{}

@@ -60,11 +60,34 @@ type rvVM struct {
 	provision int64
 }
 
+// rvChild is a vDisk, vPartition or vNetwork row waiting for its VM; it
+// keeps only the cells Finish reads (a sheet row has dozens).
 type rvChild struct {
 	sheet, file string
 	line        int
 	vm, uuid    string
-	r           row
+	// vDisk: disk name, capacity; vPartition: consumed; vNetwork: MAC,
+	// network and the addresses of each address column.
+	a, b string
+	ips  [3]string
+}
+
+var rvIPColumns = [3]string{"IPv4 Address", "IPv6 Address", "IP Address"}
+
+func newRVChild(sheet, file string, line int, vm, uuid string, r row) rvChild {
+	ch := rvChild{sheet: sheet, file: file, line: line, vm: vm, uuid: strings.ToLower(uuid)}
+	switch sheet {
+	case sheetVDisk:
+		ch.a, ch.b = r.first("Disk", "Label"), r.get("Capacity MiB")
+	case sheetVPartition:
+		ch.a = r.get("Consumed MiB")
+	case sheetVNetwork:
+		ch.a, ch.b = r.get("Mac Address"), r.get("Network")
+		for i, col := range rvIPColumns {
+			ch.ips[i] = r.get(col)
+		}
+	}
+	return ch
 }
 
 type rvtools struct {
@@ -104,7 +127,7 @@ func sheetOf(name string, cols map[string]int) string {
 }
 
 func (im *Importer) rvtoolsCSV(file string, r io.Reader, sum *FileSummary) error {
-	t, err := openCSV(file, r, im.limits.MaxRows)
+	t, err := openCSV(file, r, im.limits.MaxRows, true)
 	if err != nil {
 		return err
 	}
@@ -114,8 +137,8 @@ func (im *Importer) rvtoolsCSV(file string, r io.Reader, sum *FileSummary) error
 	}
 	src := im.source(discovery.SourceRVTools, file)
 	return im.eachRow(file, t, sum, func(rec []string, line int) {
-		// ReuseRecord: the row outlives this iteration, so copy it.
-		im.rvRow(sheet, file, line, src, row{cols: t.cols, rec: append([]string(nil), rec...)}, sum)
+		// rvRow keeps only the cells it needs; the row itself is reused.
+		im.rvRow(sheet, file, line, src, row{cols: t.cols, rec: rec}, sum)
 	})
 }
 
@@ -127,9 +150,9 @@ func (im *Importer) rvtoolsXLSX(file string, r io.Reader, sum *FileSummary) (err
 			err = fmt.Errorf("unreadable workbook: %v", p)
 		}
 	}()
-	// excelize needs random access; spool the (already capped) stream to a
+	// A zip needs random access; spool the (already capped) stream to a
 	// temporary file instead of holding it in memory.
-	tmp, err := os.CreateTemp("", "ferry-import-*.xlsx")
+	tmp, err := os.CreateTemp(im.dir, "ferry-import-*.xlsx")
 	if err != nil {
 		return err
 	}
@@ -166,23 +189,26 @@ func (im *Importer) rvtoolsXLSX(file string, r io.Reader, sum *FileSummary) (err
 
 func (im *Importer) xlsxSheet(wb *workbook, sh wbSheet, sheet, file string, src discovery.SourceRef, sum *FileSummary) error {
 	var cols map[string]int
+	var header []string
 	n := 0
 	where := file + "#" + sh.name
 	return wb.rows(sh.part, func(line int, rec []string) error {
 		if cols == nil {
 			cols = map[string]int{}
 			for i, h := range rec {
-				if _, dup := cols[strings.ToLower(strings.TrimSpace(h))]; !dup {
-					cols[strings.ToLower(strings.TrimSpace(h))] = i
+				h = strings.TrimSpace(h)
+				if bad := badText(h); bad != "" {
+					return fmt.Errorf("header cell %d %s", i+1, bad)
+				}
+				header = append(header, h)
+				if _, dup := cols[strings.ToLower(h)]; !dup {
+					cols[strings.ToLower(h)] = i
 				}
 			}
 			if _, ok := cols["vm"]; !ok {
 				return fmt.Errorf("header row has no VM column")
 			}
 			return nil
-		}
-		if n++; n > im.limits.MaxRows {
-			return fmt.Errorf("%w: more than %d rows", ErrTooLarge, im.limits.MaxRows)
 		}
 		empty := true
 		for _, c := range rec {
@@ -192,10 +218,22 @@ func (im *Importer) xlsxSheet(wb *workbook, sh wbSheet, sheet, file string, src 
 			}
 		}
 		if empty {
-			return nil // formatted but blank rows at the end of a sheet
+			return nil // formatted but blank rows at the end of a sheet: not rows
+		}
+		if n++; n > im.limits.MaxRows {
+			return fmt.Errorf("%w: more than %d rows", ErrTooLarge, im.limits.MaxRows)
 		}
 		sum.Rows++
-		im.rvRow(sheet, where, line, src, row{cols: cols, rec: append([]string(nil), rec...)}, sum)
+		if col, bad := badCells(rec); bad != "" {
+			name := fmt.Sprintf("column %d", col)
+			if col <= len(header) && header[col-1] != "" {
+				name = header[col-1]
+			}
+			sum.Rejected++
+			im.rowError(where, line, name, "the cell %s; the row is not imported", bad)
+			return nil
+		}
+		im.rvRow(sheet, where, line, src, row{cols: cols, rec: rec}, sum)
 		return nil
 	})
 }
@@ -212,7 +250,7 @@ func (im *Importer) rvRow(sheet, file string, line int, src discovery.SourceRef,
 	}
 	uuid := r.first("VM UUID", "VI SDK UUID")
 	if sheet != sheetVInfo {
-		rv.children = append(rv.children, rvChild{sheet: sheet, file: file, line: line, vm: vm, uuid: strings.ToLower(uuid), r: r})
+		rv.children = append(rv.children, newRVChild(sheet, file, line, vm, uuid, r))
 		sum.Accepted++
 		return
 	}
@@ -318,26 +356,26 @@ func (rv *rvtools) finish(im *Importer) {
 		var c cells
 		switch ch.sheet {
 		case sheetVDisk:
-			capMiB := c.int("Capacity MiB", ch.r.get("Capacity MiB"), 0, 1<<50)
+			capMiB := c.int("Capacity MiB", ch.b, 0, 1<<50)
 			if len(c.errs) == 0 {
-				v.disks = append(v.disks, discovery.Disk{Name: ch.r.first("Disk", "Label"), ProvisionedBytes: capMiB * mib})
+				v.disks = append(v.disks, discovery.Disk{Name: ch.a, ProvisionedBytes: capMiB * mib})
 			}
 		case sheetVPartition:
-			consumed := c.int("Consumed MiB", ch.r.get("Consumed MiB"), 0, 1<<50)
+			consumed := c.int("Consumed MiB", ch.a, 0, 1<<50)
 			if len(c.errs) == 0 {
 				v.consumed += consumed * mib
 				v.partSeen = true
 			}
 		case sheetVNetwork:
-			if m := ch.r.get("Mac Address"); m != "" {
+			if m := ch.a; m != "" {
 				v.facts.MACs = append(v.facts.MACs, c.macs("Mac Address", []string{m})...)
 			}
-			for _, col := range []string{"IPv4 Address", "IPv6 Address", "IP Address"} {
-				for _, ip := range splitList(ch.r.get(col), ",; ") {
+			for i, col := range rvIPColumns {
+				for _, ip := range splitList(ch.ips[i], ",; ") {
 					v.facts.IPs = append(v.facts.IPs, c.ips(col, []string{ip})...)
 				}
 			}
-			if n := ch.r.get("Network"); n != "" {
+			if n := ch.b; n != "" {
 				v.facts.Networks = append(v.facts.Networks, n)
 			}
 		}
@@ -361,7 +399,7 @@ func (rv *rvtools) finish(im *Importer) {
 		default:
 			f.UsedBytes = v.inUse
 		}
-		im.res.Records = append(im.res.Records, discovery.Record{Source: v.src, HostFacts: f})
+		im.addRecord(discovery.Record{Source: v.src, HostFacts: f})
 	}
 	im.rv = nil
 }

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -109,5 +110,66 @@ func TestWorkbookPrefixedAndCommented(t *testing.T) {
 	res := im.Finish()
 	if len(res.Records) != 1 || res.Records[0].Name != "app&01" || res.Records[0].CPUs != 8 {
 		t.Fatalf("records %+v errors %+v", res.Records, res.Errors)
+	}
+}
+
+// withXLSXLimits lowers the workbook limits for one test.
+func withXLSXLimits(t *testing.T, set func()) {
+	old := XLSXLimits
+	set()
+	t.Cleanup(func() { XLSXLimits = old })
+}
+
+// TestWorkbookLimits: each way a workbook can inflate is refused with the
+// part and the limit named, and the refused file contributes nothing.
+func TestWorkbookLimits(t *testing.T) {
+	sheet := `<worksheet><sheetData><row r="1"><c t="s"><v>0</v></c></row><row r="2"><c t="s"><v>1</v></c></row></sheetData></worksheet>`
+	var sst strings.Builder
+	sst.WriteString(`<sst><si><t>VM</t></si>`)
+	for range 2000 {
+		sst.WriteString(`<si><t>` + strings.Repeat("A", 500) + `</t></si>`)
+	}
+	sst.WriteString(`</sst>`)
+	bigSheet := `<worksheet><sheetData><row r="1"><c t="s"><v>0</v></c></row>` + strings.Repeat(`<row><c t="inlineStr"><is><t>web</t></is></c></row>`, 40000) + `</sheetData></worksheet>`
+	for _, tc := range []struct {
+		name       string
+		limit      func()
+		sst, sheet string
+		want       string
+	}{
+		{"shared string text", func() { XLSXLimits.SharedStringBytes = 256 << 10 }, sst.String(), sheet,
+			"the shared strings of xl/sharedStrings.xml hold more than 262144 bytes of text (the limit)"},
+		{"shared string count", func() { XLSXLimits.SharedStrings = 100 }, sst.String(), sheet,
+			"xl/sharedStrings.xml has more than 100 strings (the limit)"},
+		{"one part", func() { XLSXLimits.PartBytes = 1 << 20 }, testSST, bigSheet,
+			"sheet vInfo: file exceeds the import cap: xl/worksheets/sheet1.xml declares 2040084 bytes decompressed, more than the 1 MiB limit for one part"},
+		{"parts", func() { XLSXLimits.Parts = 3 }, testSST, sheet, "the workbook has 4 parts, more than 3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			withXLSXLimits(t, tc.limit)
+			im := New(Limits{}, clock)
+			err := im.Add("big.xlsx", bytes.NewReader(buildXLSX(t, tc.sst, tc.sheet)))
+			if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v; want ErrTooLarge saying %q", err, tc.want)
+			}
+			if res := im.Finish(); len(res.Records) != 0 || res.Files[0].Accepted != 0 {
+				t.Fatalf("a refused workbook kept %d records", len(res.Records))
+			}
+		})
+	}
+	// A part that declares more than the limit is refused before a byte
+	// of it is inflated.
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	for _, name := range []string{"xl/workbook.xml", "xl/_rels/workbook.xml.rels"} {
+		w, _ := zw.Create(name)
+		w.Write([]byte(`<x/>`))
+	}
+	w, _ := zw.CreateRaw(&zip.FileHeader{Name: "xl/sharedStrings.xml", Method: zip.Store, CompressedSize64: 3, UncompressedSize64: 5 << 30})
+	w.Write([]byte("abc"))
+	zw.Close()
+	err := New(Limits{}, clock).Add("declared.xlsx", bytes.NewReader(buf.Bytes()))
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), "xl/sharedStrings.xml declares 5 GiB decompressed, more than the 1 GiB limit for one part") {
+		t.Fatalf("declared bomb: %v", err)
 	}
 }

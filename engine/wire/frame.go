@@ -44,6 +44,10 @@ func (k Kind) String() string {
 		return "zstd"
 	case KindEnd:
 		return "end"
+	case KindPatch:
+		return "patch"
+	case KindCopy:
+		return "copy"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -54,7 +58,7 @@ const (
 	// MaxBlock is the largest block a frame may carry (the largest block size
 	// the engine accepts).
 	MaxBlock = 4 << 20
-	// maxPayload bounds a zstd payload: zstd's worst case for an
+	// maxPayload bounds a zstd payload (a patch may add its header and bitmap): zstd's worst case for an
 	// incompressible 4 MiB block is a little over the block itself.
 	maxPayload = MaxBlock + MaxBlock/128 + 1024
 	magic      = 0x4652_4d31 // "FRM1"
@@ -250,6 +254,20 @@ func parseHeader(h []byte) (*Frame, error) {
 	case KindZstd:
 		if plen == 0 || plen > maxPayload {
 			return nil, fmt.Errorf("%w: zstd payload of %d bytes", ErrCorrupt, plen)
+		}
+	case KindPatch:
+		if plen < patchHeader+1 || plen > maxPayload+patchHeader+MaxBlock/SubBlock/8 {
+			return nil, fmt.Errorf("%w: patch payload of %d bytes", ErrCorrupt, plen)
+		}
+		if f.Hash.IsZero() {
+			return nil, fmt.Errorf("%w: patch frame with a zero hash (send a zero frame)", ErrCorrupt)
+		}
+	case KindCopy:
+		if plen != 0 {
+			return nil, fmt.Errorf("%w: copy frame with a %d-byte payload", ErrCorrupt, plen)
+		}
+		if f.Hash.IsZero() {
+			return nil, fmt.Errorf("%w: copy frame with a zero hash", ErrCorrupt)
 		}
 	default:
 		return nil, fmt.Errorf("%w: unknown kind %d", ErrCorrupt, h[4])

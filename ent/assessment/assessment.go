@@ -62,6 +62,8 @@ const (
 	FieldSizingNote = "sizing_note"
 	// FieldSeedingNote holds the string denoting the seeding_note field in the database.
 	FieldSeedingNote = "seeding_note"
+	// FieldFindings holds the string denoting the findings field in the database.
+	FieldFindings = "findings"
 	// EdgeTenant holds the string denoting the tenant edge name in mutations.
 	EdgeTenant = "tenant"
 	// EdgeHost holds the string denoting the host edge name in mutations.
@@ -109,6 +111,7 @@ var Columns = []string{
 	FieldUsedBytes,
 	FieldSizingNote,
 	FieldSeedingNote,
+	FieldFindings,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).

@@ -995,6 +995,16 @@ func SeedingNoteContainsFold(v string) predicate.Assessment {
 	return predicate.Assessment(sql.FieldContainsFold(FieldSeedingNote, v))
 }
 
+// FindingsIsNil applies the IsNil predicate on the "findings" field.
+func FindingsIsNil() predicate.Assessment {
+	return predicate.Assessment(sql.FieldIsNull(FieldFindings))
+}
+
+// FindingsNotNil applies the NotNil predicate on the "findings" field.
+func FindingsNotNil() predicate.Assessment {
+	return predicate.Assessment(sql.FieldNotNull(FieldFindings))
+}
+
 // HasTenant applies the HasEdge predicate on the "tenant" edge.
 func HasTenant() predicate.Assessment {
 	return predicate.Assessment(func(s *sql.Selector) {

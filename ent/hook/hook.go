@@ -45,6 +45,18 @@ func (f ApplicationFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value,
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ApplicationMutation", m)
 }
 
+// The ApplicationSuggestionFunc type is an adapter to allow the use of ordinary
+// function as ApplicationSuggestion mutator.
+type ApplicationSuggestionFunc func(context.Context, *ent.ApplicationSuggestionMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ApplicationSuggestionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ApplicationSuggestionMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ApplicationSuggestionMutation", m)
+}
+
 // The AssessmentFunc type is an adapter to allow the use of ordinary
 // function as Assessment mutator.
 type AssessmentFunc func(context.Context, *ent.AssessmentMutation) (ent.Value, error)
@@ -103,6 +115,18 @@ func (f ConnectionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ConnectionMutation", m)
+}
+
+// The DiscoverySourceFunc type is an adapter to allow the use of ordinary
+// function as DiscoverySource mutator.
+type DiscoverySourceFunc func(context.Context, *ent.DiscoverySourceMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DiscoverySourceFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DiscoverySourceMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DiscoverySourceMutation", m)
 }
 
 // The DiskFunc type is an adapter to allow the use of ordinary
@@ -199,6 +223,18 @@ func (f PlanFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error)
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PlanMutation", m)
+}
+
+// The PriceCatalogFunc type is an adapter to allow the use of ordinary
+// function as PriceCatalog mutator.
+type PriceCatalogFunc func(context.Context, *ent.PriceCatalogMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f PriceCatalogFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.PriceCatalogMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.PriceCatalogMutation", m)
 }
 
 // The RecoveryPointFunc type is an adapter to allow the use of ordinary

@@ -11,11 +11,13 @@ import (
 	"github.com/ferry-migrate/ferry/ent/agent"
 	"github.com/ferry-migrate/ferry/ent/apitoken"
 	"github.com/ferry-migrate/ferry/ent/application"
+	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/audithead"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/connection"
+	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
@@ -25,6 +27,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/networkinterface"
 	"github.com/ferry-migrate/ferry/ent/plan"
 	"github.com/ferry-migrate/ferry/ent/predicate"
+	"github.com/ferry-migrate/ferry/ent/pricecatalog"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
 	"github.com/ferry-migrate/ferry/ent/session"
@@ -172,6 +175,33 @@ func (f TraverseApplication) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.ApplicationQuery", q)
 }
 
+// The ApplicationSuggestionFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ApplicationSuggestionFunc func(context.Context, *ent.ApplicationSuggestionQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ApplicationSuggestionFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ApplicationSuggestionQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ApplicationSuggestionQuery", q)
+}
+
+// The TraverseApplicationSuggestion type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseApplicationSuggestion func(context.Context, *ent.ApplicationSuggestionQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseApplicationSuggestion) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseApplicationSuggestion) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ApplicationSuggestionQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ApplicationSuggestionQuery", q)
+}
+
 // The AssessmentFunc type is an adapter to allow the use of ordinary function as a Querier.
 type AssessmentFunc func(context.Context, *ent.AssessmentQuery) (ent.Value, error)
 
@@ -305,6 +335,33 @@ func (f TraverseConnection) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.ConnectionQuery", q)
+}
+
+// The DiscoverySourceFunc type is an adapter to allow the use of ordinary function as a Querier.
+type DiscoverySourceFunc func(context.Context, *ent.DiscoverySourceQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f DiscoverySourceFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.DiscoverySourceQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.DiscoverySourceQuery", q)
+}
+
+// The TraverseDiscoverySource type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseDiscoverySource func(context.Context, *ent.DiscoverySourceQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseDiscoverySource) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseDiscoverySource) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.DiscoverySourceQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.DiscoverySourceQuery", q)
 }
 
 // The DiskFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -521,6 +578,33 @@ func (f TraversePlan) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.PlanQuery", q)
+}
+
+// The PriceCatalogFunc type is an adapter to allow the use of ordinary function as a Querier.
+type PriceCatalogFunc func(context.Context, *ent.PriceCatalogQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f PriceCatalogFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.PriceCatalogQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.PriceCatalogQuery", q)
+}
+
+// The TraversePriceCatalog type is an adapter to allow the use of ordinary function as Traverser.
+type TraversePriceCatalog func(context.Context, *ent.PriceCatalogQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraversePriceCatalog) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraversePriceCatalog) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.PriceCatalogQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.PriceCatalogQuery", q)
 }
 
 // The RecoveryPointFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -748,6 +832,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.AgentQuery, predicate.Agent, agent.OrderOption]{typ: ent.TypeAgent, tq: q}, nil
 	case *ent.ApplicationQuery:
 		return &query[*ent.ApplicationQuery, predicate.Application, application.OrderOption]{typ: ent.TypeApplication, tq: q}, nil
+	case *ent.ApplicationSuggestionQuery:
+		return &query[*ent.ApplicationSuggestionQuery, predicate.ApplicationSuggestion, applicationsuggestion.OrderOption]{typ: ent.TypeApplicationSuggestion, tq: q}, nil
 	case *ent.AssessmentQuery:
 		return &query[*ent.AssessmentQuery, predicate.Assessment, assessment.OrderOption]{typ: ent.TypeAssessment, tq: q}, nil
 	case *ent.AuditEventQuery:
@@ -758,6 +844,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.CloudAccountQuery, predicate.CloudAccount, cloudaccount.OrderOption]{typ: ent.TypeCloudAccount, tq: q}, nil
 	case *ent.ConnectionQuery:
 		return &query[*ent.ConnectionQuery, predicate.Connection, connection.OrderOption]{typ: ent.TypeConnection, tq: q}, nil
+	case *ent.DiscoverySourceQuery:
+		return &query[*ent.DiscoverySourceQuery, predicate.DiscoverySource, discoverysource.OrderOption]{typ: ent.TypeDiscoverySource, tq: q}, nil
 	case *ent.DiskQuery:
 		return &query[*ent.DiskQuery, predicate.Disk, disk.OrderOption]{typ: ent.TypeDisk, tq: q}, nil
 	case *ent.HostQuery:
@@ -774,6 +862,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.NetworkInterfaceQuery, predicate.NetworkInterface, networkinterface.OrderOption]{typ: ent.TypeNetworkInterface, tq: q}, nil
 	case *ent.PlanQuery:
 		return &query[*ent.PlanQuery, predicate.Plan, plan.OrderOption]{typ: ent.TypePlan, tq: q}, nil
+	case *ent.PriceCatalogQuery:
+		return &query[*ent.PriceCatalogQuery, predicate.PriceCatalog, pricecatalog.OrderOption]{typ: ent.TypePriceCatalog, tq: q}, nil
 	case *ent.RecoveryPointQuery:
 		return &query[*ent.RecoveryPointQuery, predicate.RecoveryPoint, recoverypoint.OrderOption]{typ: ent.TypeRecoveryPoint, tq: q}, nil
 	case *ent.RegistrationTokenQuery:

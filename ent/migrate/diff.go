@@ -62,7 +62,11 @@ func main() {
 // diff replays ent/migrate/migrations/DIALECT on an empty dev database and
 // writes the statements that bring it to ent/schema as a new file.
 func diff(ctx context.Context, d, driver, dsn, name string) error {
-	dir, err := atlas.NewLocalDir("ent/migrate/migrations/" + map[string]string{dialect.SQLite: "sqlite", dialect.Postgres: "postgres"}[d])
+	path := "ent/migrate/migrations/" + map[string]string{dialect.SQLite: "sqlite", dialect.Postgres: "postgres"}[d]
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return err
+	}
+	dir, err := atlas.NewLocalDir(path)
 	if err != nil {
 		return err
 	}

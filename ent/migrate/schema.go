@@ -134,6 +134,52 @@ var (
 			},
 		},
 	}
+	// ApplicationSuggestionsColumns holds the columns for the "application_suggestions" table.
+	ApplicationSuggestionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "environment", Type: field.TypeString, Default: ""},
+		{Name: "extends", Type: field.TypeString, Default: ""},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"open", "accepted"}, Default: "open"},
+		{Name: "members", Type: field.TypeJSON},
+		{Name: "host_count", Type: field.TypeInt, Default: 0},
+		{Name: "internal_weight", Type: field.TypeInt64, Default: 0},
+		{Name: "external_weight", Type: field.TypeInt64, Default: 0},
+		{Name: "shared_weight", Type: field.TypeInt64, Default: 0},
+		{Name: "cohesion", Type: field.TypeFloat64, Default: 0},
+		{Name: "ports", Type: field.TypeJSON, Nullable: true},
+		{Name: "neighbours", Type: field.TypeJSON, Nullable: true},
+		{Name: "application_id", Type: field.TypeInt, Nullable: true},
+		{Name: "tenant_id", Type: field.TypeInt},
+	}
+	// ApplicationSuggestionsTable holds the schema information for the "application_suggestions" table.
+	ApplicationSuggestionsTable = &schema.Table{
+		Name:       "application_suggestions",
+		Columns:    ApplicationSuggestionsColumns,
+		PrimaryKey: []*schema.Column{ApplicationSuggestionsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "application_suggestions_tenants_tenant",
+				Columns:    []*schema.Column{ApplicationSuggestionsColumns[16]},
+				RefColumns: []*schema.Column{TenantsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "applicationsuggestion_tenant_id",
+				Unique:  false,
+				Columns: []*schema.Column{ApplicationSuggestionsColumns[16]},
+			},
+			{
+				Name:    "applicationsuggestion_tenant_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{ApplicationSuggestionsColumns[16], ApplicationSuggestionsColumns[6]},
+			},
+		},
+	}
 	// AssessmentsColumns holds the columns for the "assessments" table.
 	AssessmentsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -157,6 +203,7 @@ var (
 		{Name: "used_bytes", Type: field.TypeInt64, Default: 0},
 		{Name: "sizing_note", Type: field.TypeString, Default: ""},
 		{Name: "seeding_note", Type: field.TypeString, Default: ""},
+		{Name: "findings", Type: field.TypeJSON, Nullable: true},
 		{Name: "tenant_id", Type: field.TypeInt},
 		{Name: "host_id", Type: field.TypeInt},
 	}
@@ -168,13 +215,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "assessments_tenants_tenant",
-				Columns:    []*schema.Column{AssessmentsColumns[21]},
+				Columns:    []*schema.Column{AssessmentsColumns[22]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "assessments_hosts_assessments",
-				Columns:    []*schema.Column{AssessmentsColumns[22]},
+				Columns:    []*schema.Column{AssessmentsColumns[23]},
 				RefColumns: []*schema.Column{HostsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -183,17 +230,17 @@ var (
 			{
 				Name:    "assessment_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{AssessmentsColumns[21]},
+				Columns: []*schema.Column{AssessmentsColumns[22]},
 			},
 			{
 				Name:    "assessment_tenant_id_host_id_target",
 				Unique:  true,
-				Columns: []*schema.Column{AssessmentsColumns[21], AssessmentsColumns[22], AssessmentsColumns[3]},
+				Columns: []*schema.Column{AssessmentsColumns[22], AssessmentsColumns[23], AssessmentsColumns[3]},
 			},
 			{
 				Name:    "assessment_tenant_id_readiness",
 				Unique:  false,
-				Columns: []*schema.Column{AssessmentsColumns[21], AssessmentsColumns[5]},
+				Columns: []*schema.Column{AssessmentsColumns[22], AssessmentsColumns[5]},
 			},
 		},
 	}
@@ -356,6 +403,47 @@ var (
 				Name:    "connection_tenant_id_dst_host_id",
 				Unique:  false,
 				Columns: []*schema.Column{ConnectionsColumns[11], ConnectionsColumns[13]},
+			},
+		},
+	}
+	// DiscoverySourcesColumns holds the columns for the "discovery_sources" table.
+	DiscoverySourcesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"vcenter"}, Default: "vcenter"},
+		{Name: "url", Type: field.TypeString, Size: 500},
+		{Name: "username", Type: field.TypeString, Size: 200, Default: ""},
+		{Name: "secret_ciphertext", Type: field.TypeBytes, Nullable: true},
+		{Name: "insecure", Type: field.TypeBool, Default: false},
+		{Name: "interval_minutes", Type: field.TypeInt, Default: 0},
+		{Name: "next_run_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_run_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_status", Type: field.TypeEnum, Enums: []string{"never", "queued", "running", "succeeded", "failed"}, Default: "never"},
+		{Name: "last_error", Type: field.TypeString, Size: 2000, Default: ""},
+		{Name: "last_hosts", Type: field.TypeInt, Default: 0},
+		{Name: "last_import_run_id", Type: field.TypeInt, Nullable: true},
+		{Name: "tenant_id", Type: field.TypeInt},
+	}
+	// DiscoverySourcesTable holds the schema information for the "discovery_sources" table.
+	DiscoverySourcesTable = &schema.Table{
+		Name:       "discovery_sources",
+		Columns:    DiscoverySourcesColumns,
+		PrimaryKey: []*schema.Column{DiscoverySourcesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "discovery_sources_tenants_tenant",
+				Columns:    []*schema.Column{DiscoverySourcesColumns[16]},
+				RefColumns: []*schema.Column{TenantsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "discoverysource_tenant_id",
+				Unique:  false,
+				Columns: []*schema.Column{DiscoverySourcesColumns[16]},
 			},
 		},
 	}
@@ -774,6 +862,7 @@ var (
 		{Name: "unplaced", Type: field.TypeJSON, Nullable: true},
 		{Name: "cycles", Type: field.TypeJSON, Nullable: true},
 		{Name: "warnings", Type: field.TypeJSON, Nullable: true},
+		{Name: "shared_services", Type: field.TypeJSON, Nullable: true},
 		{Name: "started_at", Type: field.TypeTime, Nullable: true},
 		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
 		{Name: "tenant_id", Type: field.TypeInt},
@@ -786,7 +875,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "plans_tenants_tenant",
-				Columns:    []*schema.Column{PlansColumns[16]},
+				Columns:    []*schema.Column{PlansColumns[17]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -795,7 +884,42 @@ var (
 			{
 				Name:    "plan_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{PlansColumns[16]},
+				Columns: []*schema.Column{PlansColumns[17]},
+			},
+		},
+	}
+	// PriceCatalogsColumns holds the columns for the "price_catalogs" table.
+	PriceCatalogsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "target", Type: field.TypeString},
+		{Name: "source", Type: field.TypeString, Size: 2000, Default: ""},
+		{Name: "date", Type: field.TypeString},
+		{Name: "currency", Type: field.TypeString, Default: "USD"},
+		{Name: "catalog", Type: field.TypeString, Size: 2147483647},
+		{Name: "types", Type: field.TypeInt, Default: 0},
+		{Name: "imported_by", Type: field.TypeString, Default: ""},
+		{Name: "tenant_id", Type: field.TypeInt},
+	}
+	// PriceCatalogsTable holds the schema information for the "price_catalogs" table.
+	PriceCatalogsTable = &schema.Table{
+		Name:       "price_catalogs",
+		Columns:    PriceCatalogsColumns,
+		PrimaryKey: []*schema.Column{PriceCatalogsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "price_catalogs_tenants_tenant",
+				Columns:    []*schema.Column{PriceCatalogsColumns[10]},
+				RefColumns: []*schema.Column{TenantsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "pricecatalog_tenant_id",
+				Unique:  false,
+				Columns: []*schema.Column{PriceCatalogsColumns[10]},
 			},
 		},
 	}
@@ -1036,6 +1160,10 @@ var (
 		{Name: "wire_bytes", Type: field.TypeInt64, Default: 0},
 		{Name: "cutover_ends_at", Type: field.TypeTime, Nullable: true},
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"planned", "replicating", "ready", "cutting_over", "done"}, Default: "planned"},
+		{Name: "confidence", Type: field.TypeString, Default: ""},
+		{Name: "confidence_factors", Type: field.TypeJSON, Nullable: true},
+		{Name: "risk", Type: field.TypeString, Default: ""},
+		{Name: "risk_factors", Type: field.TypeJSON, Nullable: true},
 		{Name: "plan_waves", Type: field.TypeInt},
 		{Name: "tenant_id", Type: field.TypeInt},
 	}
@@ -1047,13 +1175,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "waves_plans_waves",
-				Columns:    []*schema.Column{WavesColumns[15]},
+				Columns:    []*schema.Column{WavesColumns[19]},
 				RefColumns: []*schema.Column{PlansColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "waves_tenants_tenant",
-				Columns:    []*schema.Column{WavesColumns[16]},
+				Columns:    []*schema.Column{WavesColumns[20]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -1062,17 +1190,17 @@ var (
 			{
 				Name:    "wave_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{WavesColumns[16]},
+				Columns: []*schema.Column{WavesColumns[20]},
 			},
 			{
 				Name:    "wave_tenant_id_plan_waves",
 				Unique:  false,
-				Columns: []*schema.Column{WavesColumns[16], WavesColumns[15]},
+				Columns: []*schema.Column{WavesColumns[20], WavesColumns[19]},
 			},
 			{
 				Name:    "wave_plan_waves",
 				Unique:  false,
-				Columns: []*schema.Column{WavesColumns[15]},
+				Columns: []*schema.Column{WavesColumns[19]},
 			},
 		},
 	}
@@ -1148,11 +1276,13 @@ var (
 		APITokensTable,
 		AgentsTable,
 		ApplicationsTable,
+		ApplicationSuggestionsTable,
 		AssessmentsTable,
 		AuditEventsTable,
 		AuditHeadsTable,
 		CloudAccountsTable,
 		ConnectionsTable,
+		DiscoverySourcesTable,
 		DisksTable,
 		HostsTable,
 		ImportRunsTable,
@@ -1161,6 +1291,7 @@ var (
 		MigrationsTable,
 		NetworkInterfacesTable,
 		PlansTable,
+		PriceCatalogsTable,
 		RecoveryPointsTable,
 		RegistrationTokensTable,
 		SessionsTable,
@@ -1187,6 +1318,10 @@ func init() {
 	ApplicationsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(8589934592),
 	}
+	ApplicationSuggestionsTable.ForeignKeys[0].RefTable = TenantsTable
+	ApplicationSuggestionsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(94489280512),
+	}
 	AssessmentsTable.ForeignKeys[0].RefTable = TenantsTable
 	AssessmentsTable.ForeignKeys[1].RefTable = HostsTable
 	AssessmentsTable.Annotation = &entsql.Annotation{
@@ -1197,7 +1332,7 @@ func init() {
 		IncrementStart: func(i int) *int { return &i }(17179869184),
 	}
 	AuditHeadsTable.Annotation = &entsql.Annotation{
-		IncrementStart: func(i int) *int { return &i }(94489280512),
+		IncrementStart: func(i int) *int { return &i }(107374182400),
 	}
 	CloudAccountsTable.ForeignKeys[0].RefTable = TenantsTable
 	CloudAccountsTable.Annotation = &entsql.Annotation{
@@ -1208,6 +1343,10 @@ func init() {
 	ConnectionsTable.ForeignKeys[2].RefTable = HostsTable
 	ConnectionsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(25769803776),
+	}
+	DiscoverySourcesTable.ForeignKeys[0].RefTable = TenantsTable
+	DiscoverySourcesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(98784247808),
 	}
 	DisksTable.ForeignKeys[0].RefTable = TenantsTable
 	DisksTable.ForeignKeys[1].RefTable = HostsTable
@@ -1232,7 +1371,7 @@ func init() {
 	}
 	MarketplaceInstancesTable.ForeignKeys[0].RefTable = TenantsTable
 	MarketplaceInstancesTable.Annotation = &entsql.Annotation{
-		IncrementStart: func(i int) *int { return &i }(98784247808),
+		IncrementStart: func(i int) *int { return &i }(111669149696),
 	}
 	MigrationsTable.ForeignKeys[0].RefTable = CloudAccountsTable
 	MigrationsTable.ForeignKeys[1].RefTable = HostsTable
@@ -1248,6 +1387,10 @@ func init() {
 	PlansTable.ForeignKeys[0].RefTable = TenantsTable
 	PlansTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(55834574848),
+	}
+	PriceCatalogsTable.ForeignKeys[0].RefTable = TenantsTable
+	PriceCatalogsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(103079215104),
 	}
 	RecoveryPointsTable.ForeignKeys[0].RefTable = MigrationsTable
 	RecoveryPointsTable.ForeignKeys[1].RefTable = TenantsTable

@@ -46,6 +46,8 @@ const (
 	FieldCycles = "cycles"
 	// FieldWarnings holds the string denoting the warnings field in the database.
 	FieldWarnings = "warnings"
+	// FieldSharedServices holds the string denoting the shared_services field in the database.
+	FieldSharedServices = "shared_services"
 	// FieldStartedAt holds the string denoting the started_at field in the database.
 	FieldStartedAt = "started_at"
 	// FieldFinishedAt holds the string denoting the finished_at field in the database.
@@ -89,6 +91,7 @@ var Columns = []string{
 	FieldUnplaced,
 	FieldCycles,
 	FieldWarnings,
+	FieldSharedServices,
 	FieldStartedAt,
 	FieldFinishedAt,
 }

@@ -480,6 +480,16 @@ func WarningsNotNil() predicate.Plan {
 	return predicate.Plan(sql.FieldNotNull(FieldWarnings))
 }
 
+// SharedServicesIsNil applies the IsNil predicate on the "shared_services" field.
+func SharedServicesIsNil() predicate.Plan {
+	return predicate.Plan(sql.FieldIsNull(FieldSharedServices))
+}
+
+// SharedServicesNotNil applies the NotNil predicate on the "shared_services" field.
+func SharedServicesNotNil() predicate.Plan {
+	return predicate.Plan(sql.FieldNotNull(FieldSharedServices))
+}
+
 // StartedAtEQ applies the EQ predicate on the "started_at" field.
 func StartedAtEQ(v time.Time) predicate.Plan {
 	return predicate.Plan(sql.FieldEQ(FieldStartedAt, v))

@@ -15,6 +15,9 @@ type Agent func(*sql.Selector)
 // Application is the predicate function for application builders.
 type Application func(*sql.Selector)
 
+// ApplicationSuggestion is the predicate function for applicationsuggestion builders.
+type ApplicationSuggestion func(*sql.Selector)
+
 // Assessment is the predicate function for assessment builders.
 type Assessment func(*sql.Selector)
 
@@ -29,6 +32,9 @@ type CloudAccount func(*sql.Selector)
 
 // Connection is the predicate function for connection builders.
 type Connection func(*sql.Selector)
+
+// DiscoverySource is the predicate function for discoverysource builders.
+type DiscoverySource func(*sql.Selector)
 
 // Disk is the predicate function for disk builders.
 type Disk func(*sql.Selector)
@@ -53,6 +59,9 @@ type NetworkInterface func(*sql.Selector)
 
 // Plan is the predicate function for plan builders.
 type Plan func(*sql.Selector)
+
+// PriceCatalog is the predicate function for pricecatalog builders.
+type PriceCatalog func(*sql.Selector)
 
 // RecoveryPoint is the predicate function for recoverypoint builders.
 type RecoveryPoint func(*sql.Selector)

@@ -8,11 +8,13 @@ import (
 	"github.com/ferry-migrate/ferry/ent/agent"
 	"github.com/ferry-migrate/ferry/ent/apitoken"
 	"github.com/ferry-migrate/ferry/ent/application"
+	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/audithead"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/connection"
+	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
@@ -21,6 +23,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/networkinterface"
 	"github.com/ferry-migrate/ferry/ent/plan"
+	"github.com/ferry-migrate/ferry/ent/pricecatalog"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
 	"github.com/ferry-migrate/ferry/ent/schema"
@@ -159,6 +162,71 @@ func init() {
 	applicationDescSuggested := applicationFields[2].Descriptor()
 	// application.DefaultSuggested holds the default value on creation for the suggested field.
 	application.DefaultSuggested = applicationDescSuggested.Default.(bool)
+	applicationsuggestionMixin := schema.ApplicationSuggestion{}.Mixin()
+	applicationsuggestionMixinHooks1 := applicationsuggestionMixin[1].Hooks()
+	applicationsuggestion.Hooks[0] = applicationsuggestionMixinHooks1[0]
+	applicationsuggestionMixinInters1 := applicationsuggestionMixin[1].Interceptors()
+	applicationsuggestion.Interceptors[0] = applicationsuggestionMixinInters1[0]
+	applicationsuggestionMixinFields0 := applicationsuggestionMixin[0].Fields()
+	_ = applicationsuggestionMixinFields0
+	applicationsuggestionFields := schema.ApplicationSuggestion{}.Fields()
+	_ = applicationsuggestionFields
+	// applicationsuggestionDescCreatedAt is the schema descriptor for created_at field.
+	applicationsuggestionDescCreatedAt := applicationsuggestionMixinFields0[0].Descriptor()
+	// applicationsuggestion.DefaultCreatedAt holds the default value on creation for the created_at field.
+	applicationsuggestion.DefaultCreatedAt = applicationsuggestionDescCreatedAt.Default.(func() time.Time)
+	// applicationsuggestionDescUpdatedAt is the schema descriptor for updated_at field.
+	applicationsuggestionDescUpdatedAt := applicationsuggestionMixinFields0[1].Descriptor()
+	// applicationsuggestion.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	applicationsuggestion.DefaultUpdatedAt = applicationsuggestionDescUpdatedAt.Default.(func() time.Time)
+	// applicationsuggestion.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	applicationsuggestion.UpdateDefaultUpdatedAt = applicationsuggestionDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// applicationsuggestionDescName is the schema descriptor for name field.
+	applicationsuggestionDescName := applicationsuggestionFields[0].Descriptor()
+	// applicationsuggestion.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	applicationsuggestion.NameValidator = func() func(string) error {
+		validators := applicationsuggestionDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// applicationsuggestionDescEnvironment is the schema descriptor for environment field.
+	applicationsuggestionDescEnvironment := applicationsuggestionFields[1].Descriptor()
+	// applicationsuggestion.DefaultEnvironment holds the default value on creation for the environment field.
+	applicationsuggestion.DefaultEnvironment = applicationsuggestionDescEnvironment.Default.(string)
+	// applicationsuggestionDescExtends is the schema descriptor for extends field.
+	applicationsuggestionDescExtends := applicationsuggestionFields[2].Descriptor()
+	// applicationsuggestion.DefaultExtends holds the default value on creation for the extends field.
+	applicationsuggestion.DefaultExtends = applicationsuggestionDescExtends.Default.(string)
+	// applicationsuggestionDescHostCount is the schema descriptor for host_count field.
+	applicationsuggestionDescHostCount := applicationsuggestionFields[5].Descriptor()
+	// applicationsuggestion.DefaultHostCount holds the default value on creation for the host_count field.
+	applicationsuggestion.DefaultHostCount = applicationsuggestionDescHostCount.Default.(int)
+	// applicationsuggestionDescInternalWeight is the schema descriptor for internal_weight field.
+	applicationsuggestionDescInternalWeight := applicationsuggestionFields[6].Descriptor()
+	// applicationsuggestion.DefaultInternalWeight holds the default value on creation for the internal_weight field.
+	applicationsuggestion.DefaultInternalWeight = applicationsuggestionDescInternalWeight.Default.(int64)
+	// applicationsuggestionDescExternalWeight is the schema descriptor for external_weight field.
+	applicationsuggestionDescExternalWeight := applicationsuggestionFields[7].Descriptor()
+	// applicationsuggestion.DefaultExternalWeight holds the default value on creation for the external_weight field.
+	applicationsuggestion.DefaultExternalWeight = applicationsuggestionDescExternalWeight.Default.(int64)
+	// applicationsuggestionDescSharedWeight is the schema descriptor for shared_weight field.
+	applicationsuggestionDescSharedWeight := applicationsuggestionFields[8].Descriptor()
+	// applicationsuggestion.DefaultSharedWeight holds the default value on creation for the shared_weight field.
+	applicationsuggestion.DefaultSharedWeight = applicationsuggestionDescSharedWeight.Default.(int64)
+	// applicationsuggestionDescCohesion is the schema descriptor for cohesion field.
+	applicationsuggestionDescCohesion := applicationsuggestionFields[9].Descriptor()
+	// applicationsuggestion.DefaultCohesion holds the default value on creation for the cohesion field.
+	applicationsuggestion.DefaultCohesion = applicationsuggestionDescCohesion.Default.(float64)
 	assessmentMixin := schema.Assessment{}.Mixin()
 	assessmentMixinHooks1 := assessmentMixin[1].Hooks()
 	assessment.Hooks[0] = assessmentMixinHooks1[0]
@@ -399,6 +467,87 @@ func init() {
 	connection.DefaultBytes = connectionDescBytes.Default.(int64)
 	// connection.BytesValidator is a validator for the "bytes" field. It is called by the builders before save.
 	connection.BytesValidator = connectionDescBytes.Validators[0].(func(int64) error)
+	discoverysourceMixin := schema.DiscoverySource{}.Mixin()
+	discoverysourceMixinHooks1 := discoverysourceMixin[1].Hooks()
+	discoverysource.Hooks[0] = discoverysourceMixinHooks1[0]
+	discoverysourceMixinInters1 := discoverysourceMixin[1].Interceptors()
+	discoverysource.Interceptors[0] = discoverysourceMixinInters1[0]
+	discoverysourceMixinFields0 := discoverysourceMixin[0].Fields()
+	_ = discoverysourceMixinFields0
+	discoverysourceFields := schema.DiscoverySource{}.Fields()
+	_ = discoverysourceFields
+	// discoverysourceDescCreatedAt is the schema descriptor for created_at field.
+	discoverysourceDescCreatedAt := discoverysourceMixinFields0[0].Descriptor()
+	// discoverysource.DefaultCreatedAt holds the default value on creation for the created_at field.
+	discoverysource.DefaultCreatedAt = discoverysourceDescCreatedAt.Default.(func() time.Time)
+	// discoverysourceDescUpdatedAt is the schema descriptor for updated_at field.
+	discoverysourceDescUpdatedAt := discoverysourceMixinFields0[1].Descriptor()
+	// discoverysource.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	discoverysource.DefaultUpdatedAt = discoverysourceDescUpdatedAt.Default.(func() time.Time)
+	// discoverysource.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	discoverysource.UpdateDefaultUpdatedAt = discoverysourceDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// discoverysourceDescName is the schema descriptor for name field.
+	discoverysourceDescName := discoverysourceFields[0].Descriptor()
+	// discoverysource.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	discoverysource.NameValidator = func() func(string) error {
+		validators := discoverysourceDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// discoverysourceDescURL is the schema descriptor for url field.
+	discoverysourceDescURL := discoverysourceFields[2].Descriptor()
+	// discoverysource.URLValidator is a validator for the "url" field. It is called by the builders before save.
+	discoverysource.URLValidator = func() func(string) error {
+		validators := discoverysourceDescURL.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(url string) error {
+			for _, fn := range fns {
+				if err := fn(url); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// discoverysourceDescUsername is the schema descriptor for username field.
+	discoverysourceDescUsername := discoverysourceFields[3].Descriptor()
+	// discoverysource.DefaultUsername holds the default value on creation for the username field.
+	discoverysource.DefaultUsername = discoverysourceDescUsername.Default.(string)
+	// discoverysource.UsernameValidator is a validator for the "username" field. It is called by the builders before save.
+	discoverysource.UsernameValidator = discoverysourceDescUsername.Validators[0].(func(string) error)
+	// discoverysourceDescInsecure is the schema descriptor for insecure field.
+	discoverysourceDescInsecure := discoverysourceFields[5].Descriptor()
+	// discoverysource.DefaultInsecure holds the default value on creation for the insecure field.
+	discoverysource.DefaultInsecure = discoverysourceDescInsecure.Default.(bool)
+	// discoverysourceDescIntervalMinutes is the schema descriptor for interval_minutes field.
+	discoverysourceDescIntervalMinutes := discoverysourceFields[6].Descriptor()
+	// discoverysource.DefaultIntervalMinutes holds the default value on creation for the interval_minutes field.
+	discoverysource.DefaultIntervalMinutes = discoverysourceDescIntervalMinutes.Default.(int)
+	// discoverysource.IntervalMinutesValidator is a validator for the "interval_minutes" field. It is called by the builders before save.
+	discoverysource.IntervalMinutesValidator = discoverysourceDescIntervalMinutes.Validators[0].(func(int) error)
+	// discoverysourceDescLastError is the schema descriptor for last_error field.
+	discoverysourceDescLastError := discoverysourceFields[10].Descriptor()
+	// discoverysource.DefaultLastError holds the default value on creation for the last_error field.
+	discoverysource.DefaultLastError = discoverysourceDescLastError.Default.(string)
+	// discoverysource.LastErrorValidator is a validator for the "last_error" field. It is called by the builders before save.
+	discoverysource.LastErrorValidator = discoverysourceDescLastError.Validators[0].(func(string) error)
+	// discoverysourceDescLastHosts is the schema descriptor for last_hosts field.
+	discoverysourceDescLastHosts := discoverysourceFields[11].Descriptor()
+	// discoverysource.DefaultLastHosts holds the default value on creation for the last_hosts field.
+	discoverysource.DefaultLastHosts = discoverysourceDescLastHosts.Default.(int)
 	diskMixin := schema.Disk{}.Mixin()
 	diskMixinHooks1 := diskMixin[1].Hooks()
 	disk.Hooks[0] = diskMixinHooks1[0]
@@ -847,6 +996,51 @@ func init() {
 	plan.DefaultError = planDescError.Default.(string)
 	// plan.ErrorValidator is a validator for the "error" field. It is called by the builders before save.
 	plan.ErrorValidator = planDescError.Validators[0].(func(string) error)
+	pricecatalogMixin := schema.PriceCatalog{}.Mixin()
+	pricecatalogMixinHooks1 := pricecatalogMixin[1].Hooks()
+	pricecatalog.Hooks[0] = pricecatalogMixinHooks1[0]
+	pricecatalogMixinInters1 := pricecatalogMixin[1].Interceptors()
+	pricecatalog.Interceptors[0] = pricecatalogMixinInters1[0]
+	pricecatalogMixinFields0 := pricecatalogMixin[0].Fields()
+	_ = pricecatalogMixinFields0
+	pricecatalogFields := schema.PriceCatalog{}.Fields()
+	_ = pricecatalogFields
+	// pricecatalogDescCreatedAt is the schema descriptor for created_at field.
+	pricecatalogDescCreatedAt := pricecatalogMixinFields0[0].Descriptor()
+	// pricecatalog.DefaultCreatedAt holds the default value on creation for the created_at field.
+	pricecatalog.DefaultCreatedAt = pricecatalogDescCreatedAt.Default.(func() time.Time)
+	// pricecatalogDescUpdatedAt is the schema descriptor for updated_at field.
+	pricecatalogDescUpdatedAt := pricecatalogMixinFields0[1].Descriptor()
+	// pricecatalog.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	pricecatalog.DefaultUpdatedAt = pricecatalogDescUpdatedAt.Default.(func() time.Time)
+	// pricecatalog.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	pricecatalog.UpdateDefaultUpdatedAt = pricecatalogDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// pricecatalogDescTarget is the schema descriptor for target field.
+	pricecatalogDescTarget := pricecatalogFields[0].Descriptor()
+	// pricecatalog.TargetValidator is a validator for the "target" field. It is called by the builders before save.
+	pricecatalog.TargetValidator = pricecatalogDescTarget.Validators[0].(func(string) error)
+	// pricecatalogDescSource is the schema descriptor for source field.
+	pricecatalogDescSource := pricecatalogFields[1].Descriptor()
+	// pricecatalog.DefaultSource holds the default value on creation for the source field.
+	pricecatalog.DefaultSource = pricecatalogDescSource.Default.(string)
+	// pricecatalog.SourceValidator is a validator for the "source" field. It is called by the builders before save.
+	pricecatalog.SourceValidator = pricecatalogDescSource.Validators[0].(func(string) error)
+	// pricecatalogDescDate is the schema descriptor for date field.
+	pricecatalogDescDate := pricecatalogFields[2].Descriptor()
+	// pricecatalog.DateValidator is a validator for the "date" field. It is called by the builders before save.
+	pricecatalog.DateValidator = pricecatalogDescDate.Validators[0].(func(string) error)
+	// pricecatalogDescCurrency is the schema descriptor for currency field.
+	pricecatalogDescCurrency := pricecatalogFields[3].Descriptor()
+	// pricecatalog.DefaultCurrency holds the default value on creation for the currency field.
+	pricecatalog.DefaultCurrency = pricecatalogDescCurrency.Default.(string)
+	// pricecatalogDescTypes is the schema descriptor for types field.
+	pricecatalogDescTypes := pricecatalogFields[5].Descriptor()
+	// pricecatalog.DefaultTypes holds the default value on creation for the types field.
+	pricecatalog.DefaultTypes = pricecatalogDescTypes.Default.(int)
+	// pricecatalogDescImportedBy is the schema descriptor for imported_by field.
+	pricecatalogDescImportedBy := pricecatalogFields[6].Descriptor()
+	// pricecatalog.DefaultImportedBy holds the default value on creation for the imported_by field.
+	pricecatalog.DefaultImportedBy = pricecatalogDescImportedBy.Default.(string)
 	recoverypointMixin := schema.RecoveryPoint{}.Mixin()
 	recoverypointMixinHooks1 := recoverypointMixin[1].Hooks()
 	recoverypoint.Hooks[0] = recoverypointMixinHooks1[0]
@@ -1166,6 +1360,14 @@ func init() {
 	waveDescWireBytes := waveFields[9].Descriptor()
 	// wave.DefaultWireBytes holds the default value on creation for the wire_bytes field.
 	wave.DefaultWireBytes = waveDescWireBytes.Default.(int64)
+	// waveDescConfidence is the schema descriptor for confidence field.
+	waveDescConfidence := waveFields[12].Descriptor()
+	// wave.DefaultConfidence holds the default value on creation for the confidence field.
+	wave.DefaultConfidence = waveDescConfidence.Default.(string)
+	// waveDescRisk is the schema descriptor for risk field.
+	waveDescRisk := waveFields[14].Descriptor()
+	// wave.DefaultRisk holds the default value on creation for the risk field.
+	wave.DefaultRisk = waveDescRisk.Default.(string)
 	wavememberMixin := schema.WaveMember{}.Mixin()
 	wavememberMixinHooks1 := wavememberMixin[1].Hooks()
 	wavemember.Hooks[0] = wavememberMixinHooks1[0]

@@ -7,6 +7,8 @@ import (
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
+
+	"github.com/ferry-migrate/ferry/i18n"
 )
 
 // Assessment is the verdict on one host for one target cloud and region.
@@ -37,6 +39,10 @@ func (Assessment) Fields() []ent.Field {
 		field.Int64("used_bytes").Default(0),
 		field.String("sizing_note").Default(""),
 		field.String("seeding_note").Default(""),
+		// findings are the reasons, actions, missing data and notes as codes
+		// with parameters (i18n), which the UI and reports translate; the
+		// string fields above hold their English text.
+		field.JSON("findings", []i18n.Finding{}).Optional().Annotations(entgql.Type("[Finding!]")),
 	}
 }
 
@@ -77,6 +83,8 @@ func (Plan) Fields() []ent.Field {
 		field.JSON("unplaced", []map[string]any{}).Optional().Annotations(entgql.Type("[Map!]"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.JSON("cycles", []map[string]any{}).Optional().Annotations(entgql.Type("[Map!]"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.Strings("warnings").Optional().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		// shared_services are the hosts kept out of grouping, with their policy and wave (planner.SharedService).
+		field.JSON("shared_services", []map[string]any{}).Optional().Annotations(entgql.Type("[Map!]"), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.Time("started_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		field.Time("finished_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 	}
@@ -109,6 +117,11 @@ func (Wave) Fields() []ent.Field {
 		field.Int64("wire_bytes").Default(0),
 		field.Time("cutover_ends_at").Optional().Nillable(),
 		field.Enum("status").Values("planned", "replicating", "ready", "cutting_over", "done").Default("planned"),
+		// confidence (high, medium, low) and risk (low, medium, high) with the factors behind them (planner.Wave).
+		field.String("confidence").Default(""),
+		field.Strings("confidence_factors").Optional(),
+		field.String("risk").Default(""),
+		field.Strings("risk_factors").Optional(),
 	}
 }
 
@@ -151,4 +164,41 @@ func (Wave) Indexes() []ent.Index {
 
 func (WaveMember) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("tenant_id").Edges("wave"), index.Edges("wave"), index.Fields("tenant_id").Edges("host"), index.Edges("host")}
+}
+
+// ApplicationSuggestion is an application the planner inferred from
+// traffic: hosts without a label that talk mostly to each other, with the
+// evidence. Accepting it gives its hosts an Application (a new one, or the
+// labelled one it extends); it changes no host until then.
+type ApplicationSuggestion struct{ ent.Schema }
+
+func (ApplicationSuggestion) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMixin{}} }
+
+func (ApplicationSuggestion) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("name").NotEmpty().MaxLen(200).Annotations(entgql.OrderField("NAME")),
+		field.String("environment").Default(""),
+		// extends names the labelled application the hosts would join ("" = a new one).
+		field.String("extends").Default(""),
+		field.Enum("status").Values("open", "accepted").Default("open").Annotations(entgql.OrderField("STATUS")),
+		// members are the unlabelled hosts ({id, name}), host_count their number.
+		field.JSON("members", []map[string]any{}).Annotations(entgql.Type("[Map!]")),
+		field.Int("host_count").Default(0).Annotations(entgql.OrderField("HOST_COUNT")),
+		field.Int64("internal_weight").Default(0).Annotations(entgql.OrderField("INTERNAL_WEIGHT")),
+		field.Int64("external_weight").Default(0),
+		field.Int64("shared_weight").Default(0),
+		field.Float("cohesion").Default(0).Annotations(entgql.OrderField("COHESION")),
+		// ports that bind the members ({port, weight}) and the applications it talks to most.
+		field.JSON("ports", []map[string]any{}).Optional().Annotations(entgql.Type("[Map!]")),
+		field.Strings("neighbours").Optional(),
+		field.Int("application_id").Optional().Nillable(),
+	}
+}
+
+func (ApplicationSuggestion) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("tenant_id", "status")}
+}
+
+func (ApplicationSuggestion) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}
 }

@@ -95,10 +95,11 @@ func (Tenant) Hooks() []ent.Hook {
 						if _, ok := m.Disabled(); ok {
 							return nil, ferry.Errorf(ferry.EFORBIDDEN, "only the platform operator enables or disables a tenant")
 						}
-						if _, ok := m.SuspendedAt(); ok || m.SuspendedAtCleared() {
+						// Generic field access: this file compiles before ent is generated.
+						if _, ok := m.Field("suspended_at"); ok || m.FieldCleared("suspended_at") {
 							return nil, ferry.Errorf(ferry.EFORBIDDEN, "only the platform operator suspends or resumes a tenant")
 						}
-						if _, ok := m.DeletionScheduledAt(); ok || m.DeletionScheduledAtCleared() {
+						if _, ok := m.Field("deletion_scheduled_at"); ok || m.FieldCleared("deletion_scheduled_at") {
 							return nil, ferry.Errorf(ferry.EFORBIDDEN, "only the platform operator schedules a tenant's deletion")
 						}
 						m.Where(tenant.ID(v.TenantID))
@@ -108,7 +109,7 @@ func (Tenant) Hooks() []ent.Hook {
 							return nil, err
 						}
 					}
-					if _, ok := m.SuspendedAt(); ok {
+					if _, ok := m.Field("suspended_at"); ok {
 						if err := keepOperatorHome(ctx, m); err != nil {
 							return nil, err
 						}

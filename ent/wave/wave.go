@@ -48,6 +48,14 @@ const (
 	FieldCutoverEndsAt = "cutover_ends_at"
 	// FieldStatus holds the string denoting the status field in the database.
 	FieldStatus = "status"
+	// FieldConfidence holds the string denoting the confidence field in the database.
+	FieldConfidence = "confidence"
+	// FieldConfidenceFactors holds the string denoting the confidence_factors field in the database.
+	FieldConfidenceFactors = "confidence_factors"
+	// FieldRisk holds the string denoting the risk field in the database.
+	FieldRisk = "risk"
+	// FieldRiskFactors holds the string denoting the risk_factors field in the database.
+	FieldRiskFactors = "risk_factors"
 	// EdgeTenant holds the string denoting the tenant edge name in mutations.
 	EdgeTenant = "tenant"
 	// EdgePlan holds the string denoting the plan edge name in mutations.
@@ -97,6 +105,10 @@ var Columns = []string{
 	FieldWireBytes,
 	FieldCutoverEndsAt,
 	FieldStatus,
+	FieldConfidence,
+	FieldConfidenceFactors,
+	FieldRisk,
+	FieldRiskFactors,
 }
 
 // ForeignKeys holds the SQL foreign-keys that are owned by the "waves"
@@ -148,6 +160,10 @@ var (
 	DefaultHostCount int
 	// DefaultWireBytes holds the default value on creation for the "wire_bytes" field.
 	DefaultWireBytes int64
+	// DefaultConfidence holds the default value on creation for the "confidence" field.
+	DefaultConfidence string
+	// DefaultRisk holds the default value on creation for the "risk" field.
+	DefaultRisk string
 )
 
 // Status defines the type for the "status" enum field.
@@ -260,6 +276,16 @@ func ByCutoverEndsAt(opts ...sql.OrderTermOption) OrderOption {
 // ByStatus orders the results by the status field.
 func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldStatus, opts...).ToFunc()
+}
+
+// ByConfidence orders the results by the confidence field.
+func ByConfidence(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldConfidence, opts...).ToFunc()
+}
+
+// ByRisk orders the results by the risk field.
+func ByRisk(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRisk, opts...).ToFunc()
 }
 
 // ByTenantField orders the results by tenant field.

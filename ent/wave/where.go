@@ -125,6 +125,16 @@ func CutoverEndsAt(v time.Time) predicate.Wave {
 	return predicate.Wave(sql.FieldEQ(FieldCutoverEndsAt, v))
 }
 
+// Confidence applies equality check predicate on the "confidence" field. It's identical to ConfidenceEQ.
+func Confidence(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldConfidence, v))
+}
+
+// Risk applies equality check predicate on the "risk" field. It's identical to RiskEQ.
+func Risk(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldRisk, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Wave {
 	return predicate.Wave(sql.FieldEQ(FieldCreatedAt, v))
@@ -718,6 +728,156 @@ func StatusIn(vs ...Status) predicate.Wave {
 // StatusNotIn applies the NotIn predicate on the "status" field.
 func StatusNotIn(vs ...Status) predicate.Wave {
 	return predicate.Wave(sql.FieldNotIn(FieldStatus, vs...))
+}
+
+// ConfidenceEQ applies the EQ predicate on the "confidence" field.
+func ConfidenceEQ(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldConfidence, v))
+}
+
+// ConfidenceNEQ applies the NEQ predicate on the "confidence" field.
+func ConfidenceNEQ(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldNEQ(FieldConfidence, v))
+}
+
+// ConfidenceIn applies the In predicate on the "confidence" field.
+func ConfidenceIn(vs ...string) predicate.Wave {
+	return predicate.Wave(sql.FieldIn(FieldConfidence, vs...))
+}
+
+// ConfidenceNotIn applies the NotIn predicate on the "confidence" field.
+func ConfidenceNotIn(vs ...string) predicate.Wave {
+	return predicate.Wave(sql.FieldNotIn(FieldConfidence, vs...))
+}
+
+// ConfidenceGT applies the GT predicate on the "confidence" field.
+func ConfidenceGT(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldGT(FieldConfidence, v))
+}
+
+// ConfidenceGTE applies the GTE predicate on the "confidence" field.
+func ConfidenceGTE(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldGTE(FieldConfidence, v))
+}
+
+// ConfidenceLT applies the LT predicate on the "confidence" field.
+func ConfidenceLT(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldLT(FieldConfidence, v))
+}
+
+// ConfidenceLTE applies the LTE predicate on the "confidence" field.
+func ConfidenceLTE(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldLTE(FieldConfidence, v))
+}
+
+// ConfidenceContains applies the Contains predicate on the "confidence" field.
+func ConfidenceContains(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldContains(FieldConfidence, v))
+}
+
+// ConfidenceHasPrefix applies the HasPrefix predicate on the "confidence" field.
+func ConfidenceHasPrefix(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldHasPrefix(FieldConfidence, v))
+}
+
+// ConfidenceHasSuffix applies the HasSuffix predicate on the "confidence" field.
+func ConfidenceHasSuffix(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldHasSuffix(FieldConfidence, v))
+}
+
+// ConfidenceEqualFold applies the EqualFold predicate on the "confidence" field.
+func ConfidenceEqualFold(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldEqualFold(FieldConfidence, v))
+}
+
+// ConfidenceContainsFold applies the ContainsFold predicate on the "confidence" field.
+func ConfidenceContainsFold(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldContainsFold(FieldConfidence, v))
+}
+
+// ConfidenceFactorsIsNil applies the IsNil predicate on the "confidence_factors" field.
+func ConfidenceFactorsIsNil() predicate.Wave {
+	return predicate.Wave(sql.FieldIsNull(FieldConfidenceFactors))
+}
+
+// ConfidenceFactorsNotNil applies the NotNil predicate on the "confidence_factors" field.
+func ConfidenceFactorsNotNil() predicate.Wave {
+	return predicate.Wave(sql.FieldNotNull(FieldConfidenceFactors))
+}
+
+// RiskEQ applies the EQ predicate on the "risk" field.
+func RiskEQ(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldRisk, v))
+}
+
+// RiskNEQ applies the NEQ predicate on the "risk" field.
+func RiskNEQ(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldNEQ(FieldRisk, v))
+}
+
+// RiskIn applies the In predicate on the "risk" field.
+func RiskIn(vs ...string) predicate.Wave {
+	return predicate.Wave(sql.FieldIn(FieldRisk, vs...))
+}
+
+// RiskNotIn applies the NotIn predicate on the "risk" field.
+func RiskNotIn(vs ...string) predicate.Wave {
+	return predicate.Wave(sql.FieldNotIn(FieldRisk, vs...))
+}
+
+// RiskGT applies the GT predicate on the "risk" field.
+func RiskGT(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldGT(FieldRisk, v))
+}
+
+// RiskGTE applies the GTE predicate on the "risk" field.
+func RiskGTE(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldGTE(FieldRisk, v))
+}
+
+// RiskLT applies the LT predicate on the "risk" field.
+func RiskLT(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldLT(FieldRisk, v))
+}
+
+// RiskLTE applies the LTE predicate on the "risk" field.
+func RiskLTE(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldLTE(FieldRisk, v))
+}
+
+// RiskContains applies the Contains predicate on the "risk" field.
+func RiskContains(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldContains(FieldRisk, v))
+}
+
+// RiskHasPrefix applies the HasPrefix predicate on the "risk" field.
+func RiskHasPrefix(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldHasPrefix(FieldRisk, v))
+}
+
+// RiskHasSuffix applies the HasSuffix predicate on the "risk" field.
+func RiskHasSuffix(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldHasSuffix(FieldRisk, v))
+}
+
+// RiskEqualFold applies the EqualFold predicate on the "risk" field.
+func RiskEqualFold(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldEqualFold(FieldRisk, v))
+}
+
+// RiskContainsFold applies the ContainsFold predicate on the "risk" field.
+func RiskContainsFold(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldContainsFold(FieldRisk, v))
+}
+
+// RiskFactorsIsNil applies the IsNil predicate on the "risk_factors" field.
+func RiskFactorsIsNil() predicate.Wave {
+	return predicate.Wave(sql.FieldIsNull(FieldRiskFactors))
+}
+
+// RiskFactorsNotNil applies the NotNil predicate on the "risk_factors" field.
+func RiskFactorsNotNil() predicate.Wave {
+	return predicate.Wave(sql.FieldNotNull(FieldRiskFactors))
 }
 
 // HasTenant applies the HasEdge predicate on the "tenant" edge.

@@ -44,4 +44,19 @@ export class Api {
     if (!allowErrors && body.errors?.length) throw new Error(`graphql: ${body.errors.map((e) => e.message).join('; ')}`)
     return body
   }
+
+  // upload posts files to /api/v1/imports as multipart/form-data, as the
+  // discovery screen does; it throws unless the import was accepted.
+  async upload(files) {
+    const form = new FormData()
+    for (const [name, content] of Object.entries(files)) form.append('file', new Blob([content]), name)
+    const res = await fetch(`${this.base}/api/v1/imports`, {
+      method: 'POST',
+      headers: { Cookie: this.cookieHeader(), 'X-CSRF-Token': this.cookies.get('ferry_csrf') ?? '' },
+      body: form,
+    })
+    const body = await res.text()
+    if (!res.ok) throw new Error(`upload ${res.status}: ${body}`)
+    return JSON.parse(body)
+  }
 }

@@ -18,8 +18,9 @@ export function hostInput(i) {
   }
 }
 
-// seedHosts creates n hosts in batches of aliased createHost mutations.
-export async function seedHosts(api, n, { from = 0, batch = 50 } = {}) {
+// seedHosts creates n hosts in batches of aliased createHost mutations, at
+// most 10 per request (the server's mutation limit, docs/security.md).
+export async function seedHosts(api, n, { from = 0, batch = 10 } = {}) {
   for (let start = from; start < from + n; start += batch) {
     const count = Math.min(batch, from + n - start)
     const vars = []

@@ -30,6 +30,17 @@ describe('formatDuration', () => {
     expect(formatDuration(2 * 86400 + 3600 + 60, t)).toBe('2d 1h')
     expect(formatDuration(-1, t)).toBe('—')
   })
+
+  it('never skips a unit: whole days past a week, years past a year', () => {
+    // The consultant saw "657 d 54 min" for a 657-day transfer.
+    expect(formatDuration(657 * 86400 + 54 * 60, t)).toBe('1.8y')
+    expect(formatDuration(200 * 86400 + 54 * 60, t)).toBe('200d')
+    expect(formatDuration(2 * 86400 + 54 * 60, t)).toBe('2d')
+    expect(formatDuration(3600 + 7, t)).toBe('1h')
+    for (const s of [61, 3599, 86400 + 59, 6 * 86400 + 3600 * 23 + 60 * 59, 10 ** 9]) {
+      expect(formatDuration(s, t).split(' ').length, String(s)).toBeLessThanOrEqual(2)
+    }
+  })
 })
 
 describe('percent', () => {
@@ -37,5 +48,16 @@ describe('percent', () => {
     expect(percent(5, 0)).toBe(0)
     expect(percent(1, 3)).toBe(33.3)
     expect(percent(7, 5)).toBe(100)
+  })
+})
+
+describe('formatShare', () => {
+  it('formats a fraction once as a percentage', async () => {
+    const { formatShare } = await import('./format')
+    expect(formatShare(0.143)).toBe('14 %')
+    expect(formatShare(0.0143)).toBe('1.4 %')
+    expect(formatShare(1)).toBe('100 %')
+    expect(formatShare(0)).toBe('0 %')
+    expect(formatShare(undefined)).toBe('0 %')
   })
 })

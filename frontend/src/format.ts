@@ -19,19 +19,21 @@ export function formatMiB(mib: number | null | undefined): string {
   return mib == null ? '—' : formatBytes(mib * 1024 * 1024)
 }
 
-// formatDuration renders seconds as the two largest units, e.g. "2 h 5 min".
+// formatDuration renders seconds sanely: two adjacent units below a week
+// ("2 h 5 min", "3 d 4 h"), whole days below a year ("657 d"), years
+// beyond ("1.8 years"); never "657 d 54 min".
 export function formatDuration(seconds: number | null | undefined, t: (k: string, v: Record<string, unknown>) => string): string {
   if (seconds == null || !Number.isFinite(seconds) || seconds < 0) return '—'
   const s = Math.round(seconds)
+  if (s >= 365 * 86400) return t('deliver.years', { n: Math.round((s / (365 * 86400)) * 10) / 10 })
+  if (s >= 7 * 86400) return t('units.days', { n: Math.round(s / 86400) })
   const d = Math.floor(s / 86400)
   const h = Math.floor((s % 86400) / 3600)
   const m = Math.floor((s % 3600) / 60)
-  const parts: string[] = []
-  if (d) parts.push(t('units.days', { n: d }))
-  if (h) parts.push(t('units.hours', { n: h }))
-  if (m && parts.length < 2) parts.push(t('units.minutes', { n: m }))
-  if (parts.length === 0) parts.push(t('units.seconds', { n: s % 60 }))
-  return parts.slice(0, 2).join(' ')
+  if (d) return h ? `${t('units.days', { n: d })} ${t('units.hours', { n: h })}` : t('units.days', { n: d })
+  if (h) return m ? `${t('units.hours', { n: h })} ${t('units.minutes', { n: m })}` : t('units.hours', { n: h })
+  if (m) return t('units.minutes', { n: m })
+  return t('units.seconds', { n: s })
 }
 
 export function formatTime(iso: string | null | undefined, locale: string): string {
@@ -41,12 +43,21 @@ export function formatTime(iso: string | null | undefined, locale: string): stri
   return d.toLocaleString(locale, { dateStyle: 'medium', timeStyle: 'short' })
 }
 
-export function formatMoney(v: number | null | undefined, locale: string): string {
+export function formatMoney(v: number | null | undefined, locale: string, currency = 'USD'): string {
   if (v == null || !Number.isFinite(v)) return '—'
-  return new Intl.NumberFormat(locale, { style: 'currency', currency: 'USD', maximumFractionDigits: 0 }).format(v)
+  return new Intl.NumberFormat(locale, { style: 'currency', currency: currency || 'USD', maximumFractionDigits: 0 }).format(v)
 }
 
 export function percent(done: number, total: number): number {
   if (!total || total <= 0) return 0
   return Math.max(0, Math.min(100, Math.round((done / total) * 1000) / 10))
+}
+
+// formatShare formats a fraction (0.143) as a percentage, once: "14.3 %".
+// The API gives shares as fractions everywhere; nothing else multiplies them.
+export function formatShare(fraction: number | null | undefined): string {
+  const f = Number(fraction ?? 0)
+  if (!Number.isFinite(f) || f <= 0) return '0 %'
+  const p = f * 100
+  return p < 10 ? `${p.toFixed(1)} %` : `${Math.round(p)} %`
 }

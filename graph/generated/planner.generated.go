@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/ferry-migrate/ferry/ent"
@@ -346,6 +347,167 @@ func (ec *executionContext) fieldContext_AssessmentSummary_offlineSeedingBytes(_
 	return graphql.NewScalarFieldContext("AssessmentSummary", field, false, false, "Int")
 }
 
+func (ec *executionContext) _AssessmentSummary_priced(ctx context.Context, field graphql.CollectedField, obj *model.AssessmentSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AssessmentSummary_priced(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Priced, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AssessmentSummary_priced(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AssessmentSummary", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AssessmentSummary_currency(ctx context.Context, field graphql.CollectedField, obj *model.AssessmentSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AssessmentSummary_currency(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Currency, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AssessmentSummary_currency(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AssessmentSummary", field, false, false, "String")
+}
+
+func (ec *executionContext) _AssessmentSummary_region(ctx context.Context, field graphql.CollectedField, obj *model.AssessmentSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AssessmentSummary_region(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Region, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AssessmentSummary_region(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AssessmentSummary", field, false, false, "String")
+}
+
+func (ec *executionContext) _AssessmentSummary_assessedAt(ctx context.Context, field graphql.CollectedField, obj *model.AssessmentSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AssessmentSummary_assessedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AssessedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AssessmentSummary_assessedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AssessmentSummary", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AssessmentSummary_priceSource(ctx context.Context, field graphql.CollectedField, obj *model.AssessmentSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AssessmentSummary_priceSource(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PriceSource, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AssessmentSummary_priceSource(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AssessmentSummary", field, false, false, "String")
+}
+
+func (ec *executionContext) _AssessmentSummary_priceDate(ctx context.Context, field graphql.CollectedField, obj *model.AssessmentSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AssessmentSummary_priceDate(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PriceDate, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AssessmentSummary_priceDate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AssessmentSummary", field, false, false, "String")
+}
+
+func (ec *executionContext) _AssessmentSummary_priceImported(ctx context.Context, field graphql.CollectedField, obj *model.AssessmentSummary) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AssessmentSummary_priceImported(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PriceImported, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AssessmentSummary_priceImported(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AssessmentSummary", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _MovePlanHostPayload_plan(ctx context.Context, field graphql.CollectedField, obj *model.MovePlanHostPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -592,6 +754,75 @@ func (ec *executionContext) _RunAssessmentPayload_hosts(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_RunAssessmentPayload_hosts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("RunAssessmentPayload", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SuggestApplicationsPayload_suggestions(ctx context.Context, field graphql.CollectedField, obj *model.SuggestApplicationsPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SuggestApplicationsPayload_suggestions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Suggestions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SuggestApplicationsPayload_suggestions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SuggestApplicationsPayload", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SuggestApplicationsPayload_sharedServices(ctx context.Context, field graphql.CollectedField, obj *model.SuggestApplicationsPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SuggestApplicationsPayload_sharedServices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SharedServices, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SuggestApplicationsPayload_sharedServices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SuggestApplicationsPayload", field, false, false, "Int")
+}
+
+func (ec *executionContext) _SuggestApplicationsPayload_labelConflicts(ctx context.Context, field graphql.CollectedField, obj *model.SuggestApplicationsPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SuggestApplicationsPayload_labelConflicts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LabelConflicts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []map[string]any) graphql.Marshaler {
+			return ec.marshalNMap2ᚕmapᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SuggestApplicationsPayload_labelConflicts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SuggestApplicationsPayload", field, false, false, "Map")
 }
 
 // endregion **************************** field.gotpl *****************************
@@ -868,7 +1099,7 @@ func (ec *executionContext) unmarshalInputPlanConstraintsInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"start", "timezone", "maxHostsPerWave", "maxBytesPerWave", "bandwidth", "compressionRatio", "transferWindows", "cutoverWindows", "maxDowntime", "cutoverOverhead", "finalDeltaRatio", "parallelMigrations", "pilotHosts", "pilotMaxDependants", "pilotEnvironments", "pilotCriticality", "improvementPasses"}
+	fieldsInOrder := [...]string{"start", "timezone", "maxHostsPerWave", "maxBytesPerWave", "bandwidth", "compressionRatio", "transferWindows", "cutoverWindows", "maxDowntime", "cutoverOverhead", "finalDeltaRatio", "parallelMigrations", "pilotHosts", "pilotMaxDependants", "pilotEnvironments", "pilotCriticality", "improvementPasses", "cutoverHostsPerWindow", "waveRules"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -994,6 +1225,20 @@ func (ec *executionContext) unmarshalInputPlanConstraintsInput(ctx context.Conte
 				return it, err
 			}
 			it.ImprovementPasses = data
+		case "cutoverHostsPerWindow":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cutoverHostsPerWindow"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CutoverHostsPerWindow = data
+		case "waveRules":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("waveRules"))
+			data, err := ec.unmarshalOWaveRulesInput2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐWaveRulesInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WaveRules = data
 		}
 	}
 	return it, nil
@@ -1022,7 +1267,7 @@ func (ec *executionContext) unmarshalInputPlanRulesInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"noisePorts", "extraNoisePorts", "noiseProcesses", "extraNoiseProcesses", "ignoreApplications", "keepTogether", "keepApart", "before", "pins"}
+	fieldsInOrder := [...]string{"noisePorts", "extraNoisePorts", "noiseProcesses", "extraNoiseProcesses", "ignoreApplications", "keepTogether", "keepApart", "before", "pins", "inferApplications", "resolution", "sharedServices"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -1092,6 +1337,27 @@ func (ec *executionContext) unmarshalInputPlanRulesInput(ctx context.Context, ob
 				return it, err
 			}
 			it.Pins = data
+		case "inferApplications":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("inferApplications"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InferApplications = data
+		case "resolution":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("resolution"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Resolution = data
+		case "sharedServices":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sharedServices"))
+			data, err := ec.unmarshalOSharedServicesInput2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐSharedServicesInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SharedServices = data
 		}
 	}
 	return it, nil
@@ -1106,6 +1372,90 @@ func (ec *executionContext) unmarshalInputPlanRulesInput(ctx context.Context, ob
 func UnmarshalPlanRulesInput(ctx context.Context, raw any) (model.PlanRulesInput, error) {
 	var out model.PlanRulesInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "PlanRulesInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSharedServicesInput(ctx context.Context, obj any) (model.SharedServicesInput, error) {
+	var it model.SharedServicesInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"detect", "callerShare", "portCallers", "minCallers", "policy", "hosts", "not"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "detect":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("detect"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Detect = data
+		case "callerShare":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("callerShare"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CallerShare = data
+		case "portCallers":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("portCallers"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.PortCallers = data
+		case "minCallers":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("minCallers"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MinCallers = data
+		case "policy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("policy"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Policy = data
+		case "hosts":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hosts"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Hosts = data
+		case "not":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("not"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Not = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSharedServicesInput unmarshals raw into the SharedServicesInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSharedServicesInput(ctx context.Context, raw any) (model.SharedServicesInput, error) {
+	var out model.SharedServicesInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SharedServicesInput", raw, &out)
 	return out, err
 }
 
@@ -1155,6 +1505,111 @@ func (ec *executionContext) unmarshalInputTransferWindowInput(ctx context.Contex
 func UnmarshalTransferWindowInput(ctx context.Context, raw any) (model.TransferWindowInput, error) {
 	var out model.TransferWindowInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "TransferWindowInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputWaveRulesInput(ctx context.Context, obj any) (model.WaveRulesInput, error) {
+	var it model.WaveRulesInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"strongDependenciesTogether", "applicationsWhole", "dependenciesFirst", "devTestFirst", "separateProduction", "criticalNotEarly", "earlyWaves", "complexHosts", "workloadMin", "workloadMax"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "strongDependenciesTogether":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("strongDependenciesTogether"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.StrongDependenciesTogether = data
+		case "applicationsWhole":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("applicationsWhole"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApplicationsWhole = data
+		case "dependenciesFirst":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dependenciesFirst"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DependenciesFirst = data
+		case "devTestFirst":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("devTestFirst"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DevTestFirst = data
+		case "separateProduction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("separateProduction"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SeparateProduction = data
+		case "criticalNotEarly":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("criticalNotEarly"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CriticalNotEarly = data
+		case "earlyWaves":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("earlyWaves"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.EarlyWaves = data
+		case "complexHosts":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("complexHosts"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ComplexHosts = data
+		case "workloadMin":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("workloadMin"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WorkloadMin = data
+		case "workloadMax":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("workloadMax"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.WorkloadMax = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalWaveRulesInput unmarshals raw into the WaveRulesInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalWaveRulesInput(ctx context.Context, raw any) (model.WaveRulesInput, error) {
+	var out model.WaveRulesInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "WaveRulesInput", raw, &out)
 	return out, err
 }
 
@@ -1244,6 +1699,41 @@ func (ec *executionContext) _AssessmentSummary(ctx context.Context, sel ast.Sele
 			}
 		case "offlineSeedingBytes":
 			out.Values[i] = ec._AssessmentSummary_offlineSeedingBytes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "priced":
+			out.Values[i] = ec._AssessmentSummary_priced(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "currency":
+			out.Values[i] = ec._AssessmentSummary_currency(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "region":
+			out.Values[i] = ec._AssessmentSummary_region(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "assessedAt":
+			out.Values[i] = ec._AssessmentSummary_assessedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "priceSource":
+			out.Values[i] = ec._AssessmentSummary_priceSource(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "priceDate":
+			out.Values[i] = ec._AssessmentSummary_priceDate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "priceImported":
+			out.Values[i] = ec._AssessmentSummary_priceImported(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -1398,6 +1888,49 @@ func (ec *executionContext) _RunAssessmentPayload(ctx context.Context, sel ast.S
 	return out
 }
 
+var suggestApplicationsPayloadImplementors = []string{"SuggestApplicationsPayload"}
+
+func (ec *executionContext) _SuggestApplicationsPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SuggestApplicationsPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, suggestApplicationsPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SuggestApplicationsPayload")
+		case "suggestions":
+			out.Values[i] = ec._SuggestApplicationsPayload_suggestions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sharedServices":
+			out.Values[i] = ec._SuggestApplicationsPayload_sharedServices(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "labelConflicts":
+			out.Values[i] = ec._SuggestApplicationsPayload_labelConflicts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 // endregion **************************** object.gotpl ****************************
 
 // region    ***************************** type.gotpl *****************************
@@ -1478,6 +2011,14 @@ func (ec *executionContext) marshalNRunAssessmentPayload2ᚖgithubᚗcomᚋferry
 		return graphql.Null
 	}
 	return ec._RunAssessmentPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSuggestApplicationsPayload2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐSuggestApplicationsPayload(ctx context.Context, sel ast.SelectionSet, v *model.SuggestApplicationsPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "SuggestApplicationsPayload!")
+		return graphql.Null
+	}
+	return ec._SuggestApplicationsPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNTransferWindowInput2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐTransferWindowInput(ctx context.Context, v any) (*model.TransferWindowInput, error) {
@@ -1561,6 +2102,14 @@ func (ec *executionContext) unmarshalOPlanRulesInput2ᚖgithubᚗcomᚋferryᚑm
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalOSharedServicesInput2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐSharedServicesInput(ctx context.Context, v any) (*model.SharedServicesInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputSharedServicesInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOTransferWindowInput2ᚕᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐTransferWindowInputᚄ(ctx context.Context, v any) ([]*model.TransferWindowInput, error) {
 	if v == nil {
 		return nil, nil
@@ -1576,6 +2125,14 @@ func (ec *executionContext) unmarshalOTransferWindowInput2ᚕᚖgithubᚗcomᚋf
 		}
 	}
 	return res, nil
+}
+
+func (ec *executionContext) unmarshalOWaveRulesInput2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐWaveRulesInput(ctx context.Context, v any) (*model.WaveRulesInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputWaveRulesInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 // endregion ***************************** type.gotpl *****************************

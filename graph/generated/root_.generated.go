@@ -111,9 +111,42 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	ApplicationSuggestion struct {
+		ApplicationID  func(childComplexity int) int
+		Cohesion       func(childComplexity int) int
+		CreatedAt      func(childComplexity int) int
+		Environment    func(childComplexity int) int
+		Extends        func(childComplexity int) int
+		ExternalWeight func(childComplexity int) int
+		HostCount      func(childComplexity int) int
+		ID             func(childComplexity int) int
+		InternalWeight func(childComplexity int) int
+		Members        func(childComplexity int) int
+		Name           func(childComplexity int) int
+		Neighbours     func(childComplexity int) int
+		Ports          func(childComplexity int) int
+		SharedWeight   func(childComplexity int) int
+		Status         func(childComplexity int) int
+		Tenant         func(childComplexity int) int
+		TenantID       func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+	}
+
+	ApplicationSuggestionConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ApplicationSuggestionEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Assessment struct {
 		Actions               func(childComplexity int) int
 		CreatedAt             func(childComplexity int) int
+		Findings              func(childComplexity int) int
 		Host                  func(childComplexity int) int
 		HostID                func(childComplexity int) int
 		ID                    func(childComplexity int) int
@@ -151,14 +184,21 @@ type ComplexityRoot struct {
 	}
 
 	AssessmentSummary struct {
+		AssessedAt            func(childComplexity int) int
+		Currency              func(childComplexity int) int
 		Hosts                 func(childComplexity int) int
 		MonthlyCostAsIs       func(childComplexity int) int
 		MonthlyCostRightSized func(childComplexity int) int
 		NotReady              func(childComplexity int) int
 		OfflineSeedingBytes   func(childComplexity int) int
 		OfflineSeedingHosts   func(childComplexity int) int
+		PriceDate             func(childComplexity int) int
+		PriceImported         func(childComplexity int) int
+		PriceSource           func(childComplexity int) int
+		Priced                func(childComplexity int) int
 		Ready                 func(childComplexity int) int
 		ReadyWithActions      func(childComplexity int) int
+		Region                func(childComplexity int) int
 		SavingsPercent        func(childComplexity int) int
 		StorageMonthly        func(childComplexity int) int
 		Target                func(childComplexity int) int
@@ -195,6 +235,49 @@ type ComplexityRoot struct {
 	AuditEventEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	BusinessCase struct {
+		AssessedHosts   func(childComplexity int) int
+		Assumptions     func(childComplexity int) int
+		CashFlow        func(childComplexity int) int
+		CloudAsIs       func(childComplexity int) int
+		CloudRightSized func(childComplexity int) int
+		Currency        func(childComplexity int) int
+		Hosts           func(childComplexity int) int
+		IdleHosts       func(childComplexity int) int
+		MeasuredHosts   func(childComplexity int) int
+		OnPremises      func(childComplexity int) int
+		Plan            func(childComplexity int) int
+		PriceDate       func(childComplexity int) int
+		Priced          func(childComplexity int) int
+		Target          func(childComplexity int) int
+		ZombieHosts     func(childComplexity int) int
+	}
+
+	BusinessCaseAssumptions struct {
+		AdminCostPerYear           func(childComplexity int) int
+		CloudLabourShare           func(childComplexity int) int
+		ComputePerVcpuMonth        func(childComplexity int) int
+		FacilitiesPerServerMonth   func(childComplexity int) int
+		IdleCPUPercent             func(childComplexity int) int
+		MigrationPerServer         func(childComplexity int) int
+		ServersPerAdmin            func(childComplexity int) int
+		StoragePerGibMonth         func(childComplexity int) int
+		VirtualisationPerVcpuMonth func(childComplexity int) int
+		WindowsLicencePerVcpuMonth func(childComplexity int) int
+		Years                      func(childComplexity int) int
+		ZombieCPUPercent           func(childComplexity int) int
+	}
+
+	CashFlowYear struct {
+		Cloud             func(childComplexity int) int
+		CumulativeSavings func(childComplexity int) int
+		Migration         func(childComplexity int) int
+		OnPremises        func(childComplexity int) int
+		Savings           func(childComplexity int) int
+		StayOnPremises    func(childComplexity int) int
+		Year              func(childComplexity int) int
 	}
 
 	CheckResult struct {
@@ -265,6 +348,15 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	CostBreakdown struct {
+		Compute    func(childComplexity int) int
+		Facilities func(childComplexity int) int
+		Labour     func(childComplexity int) int
+		Licences   func(childComplexity int) int
+		Storage    func(childComplexity int) int
+		Total      func(childComplexity int) int
+	}
+
 	CreateAPITokenPayload struct {
 		Secret func(childComplexity int) int
 		Token  func(childComplexity int) int
@@ -280,6 +372,37 @@ type ComplexityRoot struct {
 		OneTimePassword func(childComplexity int) int
 		Owner           func(childComplexity int) int
 		Tenant          func(childComplexity int) int
+	}
+
+	DiscoverySource struct {
+		CreatedAt       func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Insecure        func(childComplexity int) int
+		IntervalMinutes func(childComplexity int) int
+		Kind            func(childComplexity int) int
+		LastError       func(childComplexity int) int
+		LastHosts       func(childComplexity int) int
+		LastImportRunID func(childComplexity int) int
+		LastRunAt       func(childComplexity int) int
+		LastStatus      func(childComplexity int) int
+		Name            func(childComplexity int) int
+		NextRunAt       func(childComplexity int) int
+		Tenant          func(childComplexity int) int
+		TenantID        func(childComplexity int) int
+		URL             func(childComplexity int) int
+		UpdatedAt       func(childComplexity int) int
+		Username        func(childComplexity int) int
+	}
+
+	DiscoverySourceConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	DiscoverySourceEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	Disk struct {
@@ -305,6 +428,12 @@ type ComplexityRoot struct {
 		Retried      func(childComplexity int) int
 		State        func(childComplexity int) int
 		Type         func(childComplexity int) int
+	}
+
+	Finding struct {
+		Code   func(childComplexity int) int
+		Kind   func(childComplexity int) int
+		Params func(childComplexity int) int
 	}
 
 	Host struct {
@@ -469,34 +598,42 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		ChangePassword          func(childComplexity int, current string, new string) int
-		CheckCloudAccount       func(childComplexity int, id int) int
-		CreateAPIToken          func(childComplexity int, name string, expiresAt *time.Time) int
-		CreateApplication       func(childComplexity int, input ent.CreateApplicationInput) int
-		CreateCloudAccount      func(childComplexity int, input model.CreateCloudAccountInput) int
-		CreateHost              func(childComplexity int, input ent.CreateHostInput) int
-		CreateRegistrationToken func(childComplexity int, input model.CreateRegistrationTokenInput) int
-		CreateTenant            func(childComplexity int, input ent.CreateTenantInput, ownerEmail string, ownerPassword *string) int
-		CreateUser              func(childComplexity int, input ent.CreateUserInput, password string) int
-		Cutover                 func(childComplexity int, migrationID int) int
-		DeleteCloudAccount      func(childComplexity int, id int) int
-		DeleteHost              func(childComplexity int, id int) int
-		GeneratePlan            func(childComplexity int, input model.GeneratePlanInput) int
-		MovePlanHost            func(childComplexity int, planID int, hostID int, toWave int, wholeGroup *bool, confirm *bool) int
-		ResumeTenant            func(childComplexity int, id int) int
-		RetryTask               func(childComplexity int, queue string, id string) int
-		RevokeAPIToken          func(childComplexity int, id int) int
-		RevokeAgent             func(childComplexity int, id int) int
-		RevokeRegistrationToken func(childComplexity int, id int) int
-		Rollback                func(childComplexity int, migrationID int) int
-		RunAssessment           func(childComplexity int, target string, region *string, bandwidth *string, headroom *float64) int
-		StartMigration          func(childComplexity int, hostIds []int, cloudAccountID *int, rateLimit *string) int
-		SuspendTenant           func(childComplexity int, id int, reason string) int
-		TestLaunch              func(childComplexity int, migrationID int, recoveryPointID *int) int
-		UpdateApplication       func(childComplexity int, id int, input ent.UpdateApplicationInput) int
-		UpdateHost              func(childComplexity int, id int, input ent.UpdateHostInput) int
-		UpdateTenant            func(childComplexity int, id int, input ent.UpdateTenantInput) int
-		UpdateUser              func(childComplexity int, id int, input ent.UpdateUserInput, password *string) int
+		AcceptApplicationSuggestion func(childComplexity int, id int, name *string) int
+		ChangePassword              func(childComplexity int, current string, new string) int
+		CheckCloudAccount           func(childComplexity int, id int) int
+		CreateAPIToken              func(childComplexity int, name string, expiresAt *time.Time) int
+		CreateApplication           func(childComplexity int, input ent.CreateApplicationInput) int
+		CreateCloudAccount          func(childComplexity int, input model.CreateCloudAccountInput) int
+		CreateDiscoverySource       func(childComplexity int, input model.CreateDiscoverySourceInput) int
+		CreateHost                  func(childComplexity int, input ent.CreateHostInput) int
+		CreateRegistrationToken     func(childComplexity int, input model.CreateRegistrationTokenInput) int
+		CreateTenant                func(childComplexity int, input ent.CreateTenantInput, ownerEmail string, ownerPassword *string) int
+		CreateUser                  func(childComplexity int, input ent.CreateUserInput, password string) int
+		Cutover                     func(childComplexity int, migrationID int) int
+		DeleteCloudAccount          func(childComplexity int, id int) int
+		DeleteDiscoverySource       func(childComplexity int, id int) int
+		DeleteHost                  func(childComplexity int, id int) int
+		GeneratePlan                func(childComplexity int, input model.GeneratePlanInput) int
+		MovePlanHost                func(childComplexity int, planID int, hostID int, toWave int, wholeGroup *bool, confirm *bool) int
+		RenameApplicationSuggestion func(childComplexity int, id int, name string) int
+		ResumeTenant                func(childComplexity int, id int) int
+		RetryTask                   func(childComplexity int, queue string, id string) int
+		RevokeAPIToken              func(childComplexity int, id int) int
+		RevokeAgent                 func(childComplexity int, id int) int
+		RevokeRegistrationToken     func(childComplexity int, id int) int
+		Rollback                    func(childComplexity int, migrationID int) int
+		RunAssessment               func(childComplexity int, target string, region *string, bandwidth *string, headroom *float64) int
+		RunDiscoverySource          func(childComplexity int, id int) int
+		SplitApplicationSuggestion  func(childComplexity int, id int, hostIds []int, name *string) int
+		StartMigration              func(childComplexity int, hostIds []int, cloudAccountID *int, rateLimit *string) int
+		SuggestApplications         func(childComplexity int) int
+		SuspendTenant               func(childComplexity int, id int, reason string) int
+		TestLaunch                  func(childComplexity int, migrationID int, recoveryPointID *int) int
+		UpdateApplication           func(childComplexity int, id int, input ent.UpdateApplicationInput) int
+		UpdateDiscoverySource       func(childComplexity int, id int, input model.UpdateDiscoverySourceInput) int
+		UpdateHost                  func(childComplexity int, id int, input ent.UpdateHostInput) int
+		UpdateTenant                func(childComplexity int, id int, input ent.UpdateTenantInput) int
+		UpdateUser                  func(childComplexity int, id int, input ent.UpdateUserInput, password *string) int
 	}
 
 	NetworkInterface struct {
@@ -520,25 +657,26 @@ type ComplexityRoot struct {
 	}
 
 	Plan struct {
-		Constraints func(childComplexity int) int
-		CreatedAt   func(childComplexity int) int
-		Cycles      func(childComplexity int) int
-		Error       func(childComplexity int) int
-		FinishedAt  func(childComplexity int) int
-		ID          func(childComplexity int) int
-		Infeasible  func(childComplexity int) int
-		Metrics     func(childComplexity int) int
-		Name        func(childComplexity int) int
-		Problems    func(childComplexity int) int
-		StartedAt   func(childComplexity int) int
-		Status      func(childComplexity int) int
-		Target      func(childComplexity int) int
-		Tenant      func(childComplexity int) int
-		TenantID    func(childComplexity int) int
-		Unplaced    func(childComplexity int) int
-		UpdatedAt   func(childComplexity int) int
-		Warnings    func(childComplexity int) int
-		Waves       func(childComplexity int) int
+		Constraints    func(childComplexity int) int
+		CreatedAt      func(childComplexity int) int
+		Cycles         func(childComplexity int) int
+		Error          func(childComplexity int) int
+		FinishedAt     func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Infeasible     func(childComplexity int) int
+		Metrics        func(childComplexity int) int
+		Name           func(childComplexity int) int
+		Problems       func(childComplexity int) int
+		SharedServices func(childComplexity int) int
+		StartedAt      func(childComplexity int) int
+		Status         func(childComplexity int) int
+		Target         func(childComplexity int) int
+		Tenant         func(childComplexity int) int
+		TenantID       func(childComplexity int) int
+		Unplaced       func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+		Warnings       func(childComplexity int) int
+		Waves          func(childComplexity int) int
 	}
 
 	PlanConnection struct {
@@ -558,28 +696,44 @@ type ComplexityRoot struct {
 		Message func(childComplexity int) int
 	}
 
+	PriceCatalogInfo struct {
+		AgeDays    func(childComplexity int) int
+		Currency   func(childComplexity int) int
+		Date       func(childComplexity int) int
+		Imported   func(childComplexity int) int
+		ImportedAt func(childComplexity int) int
+		Regions    func(childComplexity int) int
+		Source     func(childComplexity int) int
+		Target     func(childComplexity int) int
+		Types      func(childComplexity int) int
+	}
+
 	Query struct {
-		APITokens          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.APITokenOrder, where *ent.APITokenWhereInput) int
-		Agents             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AgentOrder, where *ent.AgentWhereInput) int
-		Applications       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ApplicationOrder, where *ent.ApplicationWhereInput) int
-		AssessmentSummary  func(childComplexity int, target string) int
-		Assessments        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AssessmentOrder, where *ent.AssessmentWhereInput) int
-		AuditEvents        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) int
-		CloudAccounts      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.CloudAccountOrder, where *ent.CloudAccountWhereInput) int
-		Connections        func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ConnectionOrder, where *ent.ConnectionWhereInput) int
-		FailedTasks        func(childComplexity int, queue string, first *int) int
-		Hosts              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy []*ent.HostOrder, where *ent.HostWhereInput) int
-		ImportRuns         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ImportRunOrder, where *ent.ImportRunWhereInput) int
-		Migrations         func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.MigrationOrder, where *ent.MigrationWhereInput) int
-		Node               func(childComplexity int, id int) int
-		Nodes              func(childComplexity int, ids []int) int
-		Plans              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PlanOrder, where *ent.PlanWhereInput) int
-		PlatformQueues     func(childComplexity int) int
-		RegistrationTokens func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RegistrationTokenOrder, where *ent.RegistrationTokenWhereInput) int
-		TenantUsage        func(childComplexity int, first *int) int
-		Tenants            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.TenantOrder, where *ent.TenantWhereInput) int
-		Users              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
-		Viewer             func(childComplexity int) int
+		APITokens              func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.APITokenOrder, where *ent.APITokenWhereInput) int
+		Agents                 func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AgentOrder, where *ent.AgentWhereInput) int
+		ApplicationSuggestions func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ApplicationSuggestionOrder, where *ent.ApplicationSuggestionWhereInput) int
+		Applications           func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ApplicationOrder, where *ent.ApplicationWhereInput) int
+		AssessmentSummary      func(childComplexity int, target string) int
+		Assessments            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AssessmentOrder, where *ent.AssessmentWhereInput) int
+		AuditEvents            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.AuditEventOrder, where *ent.AuditEventWhereInput) int
+		BusinessCase           func(childComplexity int, target *string, planID *int, assumptions *model.BusinessCaseAssumptionsInput) int
+		CloudAccounts          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.CloudAccountOrder, where *ent.CloudAccountWhereInput) int
+		Connections            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ConnectionOrder, where *ent.ConnectionWhereInput) int
+		DiscoverySources       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DiscoverySourceOrder, where *ent.DiscoverySourceWhereInput) int
+		FailedTasks            func(childComplexity int, queue string, first *int) int
+		Hosts                  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy []*ent.HostOrder, where *ent.HostWhereInput) int
+		ImportRuns             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ImportRunOrder, where *ent.ImportRunWhereInput) int
+		Migrations             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.MigrationOrder, where *ent.MigrationWhereInput) int
+		Node                   func(childComplexity int, id int) int
+		Nodes                  func(childComplexity int, ids []int) int
+		Plans                  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PlanOrder, where *ent.PlanWhereInput) int
+		PlatformQueues         func(childComplexity int) int
+		PriceCatalog           func(childComplexity int, target string) int
+		RegistrationTokens     func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RegistrationTokenOrder, where *ent.RegistrationTokenWhereInput) int
+		TenantUsage            func(childComplexity int, first *int) int
+		Tenants                func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.TenantOrder, where *ent.TenantWhereInput) int
+		Users                  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
+		Viewer                 func(childComplexity int) int
 	}
 
 	QueueInfo struct {
@@ -671,6 +825,12 @@ type ComplexityRoot struct {
 		MigrationProgress func(childComplexity int, ids []int) int
 	}
 
+	SuggestApplicationsPayload struct {
+		LabelConflicts func(childComplexity int) int
+		SharedServices func(childComplexity int) int
+		Suggestions    func(childComplexity int) int
+	}
+
 	Tenant struct {
 		CreatedAt           func(childComplexity int) int
 		DeletionScheduledAt func(childComplexity int) int
@@ -736,6 +896,8 @@ type ComplexityRoot struct {
 	}
 
 	Wave struct {
+		Confidence         func(childComplexity int) int
+		ConfidenceFactors  func(childComplexity int) int
 		CreatedAt          func(childComplexity int) int
 		CutoverAt          func(childComplexity int) int
 		CutoverEndsAt      func(childComplexity int) int
@@ -749,6 +911,8 @@ type ComplexityRoot struct {
 		Pilot              func(childComplexity int) int
 		Plan               func(childComplexity int) int
 		ReplicationSeconds func(childComplexity int) int
+		Risk               func(childComplexity int) int
+		RiskFactors        func(childComplexity int) int
 		StartsAt           func(childComplexity int) int
 		Status             func(childComplexity int) int
 		Tenant             func(childComplexity int) int
@@ -1100,6 +1264,147 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ApplicationEdge.Node(childComplexity), true
 
+	case "ApplicationSuggestion.applicationID":
+		if e.ComplexityRoot.ApplicationSuggestion.ApplicationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.ApplicationID(childComplexity), true
+	case "ApplicationSuggestion.cohesion":
+		if e.ComplexityRoot.ApplicationSuggestion.Cohesion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.Cohesion(childComplexity), true
+	case "ApplicationSuggestion.createdAt":
+		if e.ComplexityRoot.ApplicationSuggestion.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.CreatedAt(childComplexity), true
+	case "ApplicationSuggestion.environment":
+		if e.ComplexityRoot.ApplicationSuggestion.Environment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.Environment(childComplexity), true
+	case "ApplicationSuggestion.extends":
+		if e.ComplexityRoot.ApplicationSuggestion.Extends == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.Extends(childComplexity), true
+	case "ApplicationSuggestion.externalWeight":
+		if e.ComplexityRoot.ApplicationSuggestion.ExternalWeight == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.ExternalWeight(childComplexity), true
+	case "ApplicationSuggestion.hostCount":
+		if e.ComplexityRoot.ApplicationSuggestion.HostCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.HostCount(childComplexity), true
+	case "ApplicationSuggestion.id":
+		if e.ComplexityRoot.ApplicationSuggestion.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.ID(childComplexity), true
+	case "ApplicationSuggestion.internalWeight":
+		if e.ComplexityRoot.ApplicationSuggestion.InternalWeight == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.InternalWeight(childComplexity), true
+	case "ApplicationSuggestion.members":
+		if e.ComplexityRoot.ApplicationSuggestion.Members == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.Members(childComplexity), true
+	case "ApplicationSuggestion.name":
+		if e.ComplexityRoot.ApplicationSuggestion.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.Name(childComplexity), true
+	case "ApplicationSuggestion.neighbours":
+		if e.ComplexityRoot.ApplicationSuggestion.Neighbours == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.Neighbours(childComplexity), true
+	case "ApplicationSuggestion.ports":
+		if e.ComplexityRoot.ApplicationSuggestion.Ports == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.Ports(childComplexity), true
+	case "ApplicationSuggestion.sharedWeight":
+		if e.ComplexityRoot.ApplicationSuggestion.SharedWeight == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.SharedWeight(childComplexity), true
+	case "ApplicationSuggestion.status":
+		if e.ComplexityRoot.ApplicationSuggestion.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.Status(childComplexity), true
+	case "ApplicationSuggestion.tenant":
+		if e.ComplexityRoot.ApplicationSuggestion.Tenant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.Tenant(childComplexity), true
+	case "ApplicationSuggestion.tenantID":
+		if e.ComplexityRoot.ApplicationSuggestion.TenantID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.TenantID(childComplexity), true
+	case "ApplicationSuggestion.updatedAt":
+		if e.ComplexityRoot.ApplicationSuggestion.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestion.UpdatedAt(childComplexity), true
+
+	case "ApplicationSuggestionConnection.edges":
+		if e.ComplexityRoot.ApplicationSuggestionConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestionConnection.Edges(childComplexity), true
+	case "ApplicationSuggestionConnection.pageInfo":
+		if e.ComplexityRoot.ApplicationSuggestionConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestionConnection.PageInfo(childComplexity), true
+	case "ApplicationSuggestionConnection.totalCount":
+		if e.ComplexityRoot.ApplicationSuggestionConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestionConnection.TotalCount(childComplexity), true
+
+	case "ApplicationSuggestionEdge.cursor":
+		if e.ComplexityRoot.ApplicationSuggestionEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestionEdge.Cursor(childComplexity), true
+	case "ApplicationSuggestionEdge.node":
+		if e.ComplexityRoot.ApplicationSuggestionEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationSuggestionEdge.Node(childComplexity), true
+
 	case "Assessment.actions":
 		if e.ComplexityRoot.Assessment.Actions == nil {
 			break
@@ -1112,6 +1417,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Assessment.CreatedAt(childComplexity), true
+	case "Assessment.findings":
+		if e.ComplexityRoot.Assessment.Findings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Assessment.Findings(childComplexity), true
 	case "Assessment.host":
 		if e.ComplexityRoot.Assessment.Host == nil {
 			break
@@ -1283,6 +1594,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AssessmentEdge.Node(childComplexity), true
 
+	case "AssessmentSummary.assessedAt":
+		if e.ComplexityRoot.AssessmentSummary.AssessedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.AssessedAt(childComplexity), true
+	case "AssessmentSummary.currency":
+		if e.ComplexityRoot.AssessmentSummary.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.Currency(childComplexity), true
 	case "AssessmentSummary.hosts":
 		if e.ComplexityRoot.AssessmentSummary.Hosts == nil {
 			break
@@ -1319,6 +1642,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AssessmentSummary.OfflineSeedingHosts(childComplexity), true
+	case "AssessmentSummary.priceDate":
+		if e.ComplexityRoot.AssessmentSummary.PriceDate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.PriceDate(childComplexity), true
+	case "AssessmentSummary.priceImported":
+		if e.ComplexityRoot.AssessmentSummary.PriceImported == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.PriceImported(childComplexity), true
+	case "AssessmentSummary.priceSource":
+		if e.ComplexityRoot.AssessmentSummary.PriceSource == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.PriceSource(childComplexity), true
+	case "AssessmentSummary.priced":
+		if e.ComplexityRoot.AssessmentSummary.Priced == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.Priced(childComplexity), true
 	case "AssessmentSummary.ready":
 		if e.ComplexityRoot.AssessmentSummary.Ready == nil {
 			break
@@ -1331,6 +1678,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AssessmentSummary.ReadyWithActions(childComplexity), true
+	case "AssessmentSummary.region":
+		if e.ComplexityRoot.AssessmentSummary.Region == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AssessmentSummary.Region(childComplexity), true
 	case "AssessmentSummary.savingsPercent":
 		if e.ComplexityRoot.AssessmentSummary.SavingsPercent == nil {
 			break
@@ -1496,6 +1849,213 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEventEdge.Node(childComplexity), true
+
+	case "BusinessCase.assessedHosts":
+		if e.ComplexityRoot.BusinessCase.AssessedHosts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.AssessedHosts(childComplexity), true
+	case "BusinessCase.assumptions":
+		if e.ComplexityRoot.BusinessCase.Assumptions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.Assumptions(childComplexity), true
+	case "BusinessCase.cashFlow":
+		if e.ComplexityRoot.BusinessCase.CashFlow == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.CashFlow(childComplexity), true
+	case "BusinessCase.cloudAsIs":
+		if e.ComplexityRoot.BusinessCase.CloudAsIs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.CloudAsIs(childComplexity), true
+	case "BusinessCase.cloudRightSized":
+		if e.ComplexityRoot.BusinessCase.CloudRightSized == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.CloudRightSized(childComplexity), true
+	case "BusinessCase.currency":
+		if e.ComplexityRoot.BusinessCase.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.Currency(childComplexity), true
+	case "BusinessCase.hosts":
+		if e.ComplexityRoot.BusinessCase.Hosts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.Hosts(childComplexity), true
+	case "BusinessCase.idleHosts":
+		if e.ComplexityRoot.BusinessCase.IdleHosts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.IdleHosts(childComplexity), true
+	case "BusinessCase.measuredHosts":
+		if e.ComplexityRoot.BusinessCase.MeasuredHosts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.MeasuredHosts(childComplexity), true
+	case "BusinessCase.onPremises":
+		if e.ComplexityRoot.BusinessCase.OnPremises == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.OnPremises(childComplexity), true
+	case "BusinessCase.plan":
+		if e.ComplexityRoot.BusinessCase.Plan == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.Plan(childComplexity), true
+	case "BusinessCase.priceDate":
+		if e.ComplexityRoot.BusinessCase.PriceDate == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.PriceDate(childComplexity), true
+	case "BusinessCase.priced":
+		if e.ComplexityRoot.BusinessCase.Priced == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.Priced(childComplexity), true
+	case "BusinessCase.target":
+		if e.ComplexityRoot.BusinessCase.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.Target(childComplexity), true
+	case "BusinessCase.zombieHosts":
+		if e.ComplexityRoot.BusinessCase.ZombieHosts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCase.ZombieHosts(childComplexity), true
+
+	case "BusinessCaseAssumptions.adminCostPerYear":
+		if e.ComplexityRoot.BusinessCaseAssumptions.AdminCostPerYear == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.AdminCostPerYear(childComplexity), true
+	case "BusinessCaseAssumptions.cloudLabourShare":
+		if e.ComplexityRoot.BusinessCaseAssumptions.CloudLabourShare == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.CloudLabourShare(childComplexity), true
+	case "BusinessCaseAssumptions.computePerVcpuMonth":
+		if e.ComplexityRoot.BusinessCaseAssumptions.ComputePerVcpuMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.ComputePerVcpuMonth(childComplexity), true
+	case "BusinessCaseAssumptions.facilitiesPerServerMonth":
+		if e.ComplexityRoot.BusinessCaseAssumptions.FacilitiesPerServerMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.FacilitiesPerServerMonth(childComplexity), true
+	case "BusinessCaseAssumptions.idleCpuPercent":
+		if e.ComplexityRoot.BusinessCaseAssumptions.IdleCPUPercent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.IdleCPUPercent(childComplexity), true
+	case "BusinessCaseAssumptions.migrationPerServer":
+		if e.ComplexityRoot.BusinessCaseAssumptions.MigrationPerServer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.MigrationPerServer(childComplexity), true
+	case "BusinessCaseAssumptions.serversPerAdmin":
+		if e.ComplexityRoot.BusinessCaseAssumptions.ServersPerAdmin == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.ServersPerAdmin(childComplexity), true
+	case "BusinessCaseAssumptions.storagePerGibMonth":
+		if e.ComplexityRoot.BusinessCaseAssumptions.StoragePerGibMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.StoragePerGibMonth(childComplexity), true
+	case "BusinessCaseAssumptions.virtualisationPerVcpuMonth":
+		if e.ComplexityRoot.BusinessCaseAssumptions.VirtualisationPerVcpuMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.VirtualisationPerVcpuMonth(childComplexity), true
+	case "BusinessCaseAssumptions.windowsLicencePerVcpuMonth":
+		if e.ComplexityRoot.BusinessCaseAssumptions.WindowsLicencePerVcpuMonth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.WindowsLicencePerVcpuMonth(childComplexity), true
+	case "BusinessCaseAssumptions.years":
+		if e.ComplexityRoot.BusinessCaseAssumptions.Years == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.Years(childComplexity), true
+	case "BusinessCaseAssumptions.zombieCpuPercent":
+		if e.ComplexityRoot.BusinessCaseAssumptions.ZombieCPUPercent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.BusinessCaseAssumptions.ZombieCPUPercent(childComplexity), true
+
+	case "CashFlowYear.cloud":
+		if e.ComplexityRoot.CashFlowYear.Cloud == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CashFlowYear.Cloud(childComplexity), true
+	case "CashFlowYear.cumulativeSavings":
+		if e.ComplexityRoot.CashFlowYear.CumulativeSavings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CashFlowYear.CumulativeSavings(childComplexity), true
+	case "CashFlowYear.migration":
+		if e.ComplexityRoot.CashFlowYear.Migration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CashFlowYear.Migration(childComplexity), true
+	case "CashFlowYear.onPremises":
+		if e.ComplexityRoot.CashFlowYear.OnPremises == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CashFlowYear.OnPremises(childComplexity), true
+	case "CashFlowYear.savings":
+		if e.ComplexityRoot.CashFlowYear.Savings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CashFlowYear.Savings(childComplexity), true
+	case "CashFlowYear.stayOnPremises":
+		if e.ComplexityRoot.CashFlowYear.StayOnPremises == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CashFlowYear.StayOnPremises(childComplexity), true
+	case "CashFlowYear.year":
+		if e.ComplexityRoot.CashFlowYear.Year == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CashFlowYear.Year(childComplexity), true
 
 	case "CheckResult.message":
 		if e.ComplexityRoot.CheckResult.Message == nil {
@@ -1769,6 +2329,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ConnectionEdge.Node(childComplexity), true
 
+	case "CostBreakdown.compute":
+		if e.ComplexityRoot.CostBreakdown.Compute == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostBreakdown.Compute(childComplexity), true
+	case "CostBreakdown.facilities":
+		if e.ComplexityRoot.CostBreakdown.Facilities == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostBreakdown.Facilities(childComplexity), true
+	case "CostBreakdown.labour":
+		if e.ComplexityRoot.CostBreakdown.Labour == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostBreakdown.Labour(childComplexity), true
+	case "CostBreakdown.licences":
+		if e.ComplexityRoot.CostBreakdown.Licences == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostBreakdown.Licences(childComplexity), true
+	case "CostBreakdown.storage":
+		if e.ComplexityRoot.CostBreakdown.Storage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostBreakdown.Storage(childComplexity), true
+	case "CostBreakdown.total":
+		if e.ComplexityRoot.CostBreakdown.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CostBreakdown.Total(childComplexity), true
+
 	case "CreateAPITokenPayload.secret":
 		if e.ComplexityRoot.CreateAPITokenPayload.Secret == nil {
 			break
@@ -1819,6 +2416,141 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CreateTenantPayload.Tenant(childComplexity), true
+
+	case "DiscoverySource.createdAt":
+		if e.ComplexityRoot.DiscoverySource.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.CreatedAt(childComplexity), true
+	case "DiscoverySource.id":
+		if e.ComplexityRoot.DiscoverySource.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.ID(childComplexity), true
+	case "DiscoverySource.insecure":
+		if e.ComplexityRoot.DiscoverySource.Insecure == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.Insecure(childComplexity), true
+	case "DiscoverySource.intervalMinutes":
+		if e.ComplexityRoot.DiscoverySource.IntervalMinutes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.IntervalMinutes(childComplexity), true
+	case "DiscoverySource.kind":
+		if e.ComplexityRoot.DiscoverySource.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.Kind(childComplexity), true
+	case "DiscoverySource.lastError":
+		if e.ComplexityRoot.DiscoverySource.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.LastError(childComplexity), true
+	case "DiscoverySource.lastHosts":
+		if e.ComplexityRoot.DiscoverySource.LastHosts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.LastHosts(childComplexity), true
+	case "DiscoverySource.lastImportRunID":
+		if e.ComplexityRoot.DiscoverySource.LastImportRunID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.LastImportRunID(childComplexity), true
+	case "DiscoverySource.lastRunAt":
+		if e.ComplexityRoot.DiscoverySource.LastRunAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.LastRunAt(childComplexity), true
+	case "DiscoverySource.lastStatus":
+		if e.ComplexityRoot.DiscoverySource.LastStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.LastStatus(childComplexity), true
+	case "DiscoverySource.name":
+		if e.ComplexityRoot.DiscoverySource.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.Name(childComplexity), true
+	case "DiscoverySource.nextRunAt":
+		if e.ComplexityRoot.DiscoverySource.NextRunAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.NextRunAt(childComplexity), true
+	case "DiscoverySource.tenant":
+		if e.ComplexityRoot.DiscoverySource.Tenant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.Tenant(childComplexity), true
+	case "DiscoverySource.tenantID":
+		if e.ComplexityRoot.DiscoverySource.TenantID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.TenantID(childComplexity), true
+	case "DiscoverySource.url":
+		if e.ComplexityRoot.DiscoverySource.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.URL(childComplexity), true
+	case "DiscoverySource.updatedAt":
+		if e.ComplexityRoot.DiscoverySource.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.UpdatedAt(childComplexity), true
+	case "DiscoverySource.username":
+		if e.ComplexityRoot.DiscoverySource.Username == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySource.Username(childComplexity), true
+
+	case "DiscoverySourceConnection.edges":
+		if e.ComplexityRoot.DiscoverySourceConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySourceConnection.Edges(childComplexity), true
+	case "DiscoverySourceConnection.pageInfo":
+		if e.ComplexityRoot.DiscoverySourceConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySourceConnection.PageInfo(childComplexity), true
+	case "DiscoverySourceConnection.totalCount":
+		if e.ComplexityRoot.DiscoverySourceConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySourceConnection.TotalCount(childComplexity), true
+
+	case "DiscoverySourceEdge.cursor":
+		if e.ComplexityRoot.DiscoverySourceEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySourceEdge.Cursor(childComplexity), true
+	case "DiscoverySourceEdge.node":
+		if e.ComplexityRoot.DiscoverySourceEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DiscoverySourceEdge.Node(childComplexity), true
 
 	case "Disk.createdAt":
 		if e.ComplexityRoot.Disk.CreatedAt == nil {
@@ -1935,6 +2667,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FailedTask.Type(childComplexity), true
+
+	case "Finding.code":
+		if e.ComplexityRoot.Finding.Code == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Finding.Code(childComplexity), true
+	case "Finding.kind":
+		if e.ComplexityRoot.Finding.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Finding.Kind(childComplexity), true
+	case "Finding.params":
+		if e.ComplexityRoot.Finding.Params == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Finding.Params(childComplexity), true
 
 	case "Host.agent":
 		if e.ComplexityRoot.Host.Agent == nil {
@@ -2713,6 +3464,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.MovePlanHostPayload.Violations(childComplexity), true
 
+	case "Mutation.acceptApplicationSuggestion":
+		if e.ComplexityRoot.Mutation.AcceptApplicationSuggestion == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_acceptApplicationSuggestion_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AcceptApplicationSuggestion(childComplexity, args["id"].(int), args["name"].(*string)), true
 	case "Mutation.changePassword":
 		if e.ComplexityRoot.Mutation.ChangePassword == nil {
 			break
@@ -2768,6 +3530,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateCloudAccount(childComplexity, args["input"].(model.CreateCloudAccountInput)), true
+	case "Mutation.createDiscoverySource":
+		if e.ComplexityRoot.Mutation.CreateDiscoverySource == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createDiscoverySource_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateDiscoverySource(childComplexity, args["input"].(model.CreateDiscoverySourceInput)), true
 	case "Mutation.createHost":
 		if e.ComplexityRoot.Mutation.CreateHost == nil {
 			break
@@ -2834,6 +3607,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteCloudAccount(childComplexity, args["id"].(int)), true
+	case "Mutation.deleteDiscoverySource":
+		if e.ComplexityRoot.Mutation.DeleteDiscoverySource == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteDiscoverySource_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteDiscoverySource(childComplexity, args["id"].(int)), true
 	case "Mutation.deleteHost":
 		if e.ComplexityRoot.Mutation.DeleteHost == nil {
 			break
@@ -2867,6 +3651,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.MovePlanHost(childComplexity, args["planId"].(int), args["hostId"].(int), args["toWave"].(int), args["wholeGroup"].(*bool), args["confirm"].(*bool)), true
+	case "Mutation.renameApplicationSuggestion":
+		if e.ComplexityRoot.Mutation.RenameApplicationSuggestion == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_renameApplicationSuggestion_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RenameApplicationSuggestion(childComplexity, args["id"].(int), args["name"].(string)), true
 	case "Mutation.resumeTenant":
 		if e.ComplexityRoot.Mutation.ResumeTenant == nil {
 			break
@@ -2944,6 +3739,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RunAssessment(childComplexity, args["target"].(string), args["region"].(*string), args["bandwidth"].(*string), args["headroom"].(*float64)), true
+	case "Mutation.runDiscoverySource":
+		if e.ComplexityRoot.Mutation.RunDiscoverySource == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_runDiscoverySource_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RunDiscoverySource(childComplexity, args["id"].(int)), true
+	case "Mutation.splitApplicationSuggestion":
+		if e.ComplexityRoot.Mutation.SplitApplicationSuggestion == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_splitApplicationSuggestion_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SplitApplicationSuggestion(childComplexity, args["id"].(int), args["hostIds"].([]int), args["name"].(*string)), true
 	case "Mutation.startMigration":
 		if e.ComplexityRoot.Mutation.StartMigration == nil {
 			break
@@ -2955,6 +3772,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.StartMigration(childComplexity, args["hostIds"].([]int), args["cloudAccountId"].(*int), args["rateLimit"].(*string)), true
+	case "Mutation.suggestApplications":
+		if e.ComplexityRoot.Mutation.SuggestApplications == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.SuggestApplications(childComplexity), true
 	case "Mutation.suspendTenant":
 		if e.ComplexityRoot.Mutation.SuspendTenant == nil {
 			break
@@ -2988,6 +3811,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateApplication(childComplexity, args["id"].(int), args["input"].(ent.UpdateApplicationInput)), true
+	case "Mutation.updateDiscoverySource":
+		if e.ComplexityRoot.Mutation.UpdateDiscoverySource == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateDiscoverySource_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateDiscoverySource(childComplexity, args["id"].(int), args["input"].(model.UpdateDiscoverySourceInput)), true
 	case "Mutation.updateHost":
 		if e.ComplexityRoot.Mutation.UpdateHost == nil {
 			break
@@ -3168,6 +4002,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Plan.Problems(childComplexity), true
+	case "Plan.sharedServices":
+		if e.ComplexityRoot.Plan.SharedServices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Plan.SharedServices(childComplexity), true
 	case "Plan.startedAt":
 		if e.ComplexityRoot.Plan.StartedAt == nil {
 			break
@@ -3274,6 +4114,61 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PlanViolation.Message(childComplexity), true
 
+	case "PriceCatalogInfo.ageDays":
+		if e.ComplexityRoot.PriceCatalogInfo.AgeDays == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogInfo.AgeDays(childComplexity), true
+	case "PriceCatalogInfo.currency":
+		if e.ComplexityRoot.PriceCatalogInfo.Currency == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogInfo.Currency(childComplexity), true
+	case "PriceCatalogInfo.date":
+		if e.ComplexityRoot.PriceCatalogInfo.Date == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogInfo.Date(childComplexity), true
+	case "PriceCatalogInfo.imported":
+		if e.ComplexityRoot.PriceCatalogInfo.Imported == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogInfo.Imported(childComplexity), true
+	case "PriceCatalogInfo.importedAt":
+		if e.ComplexityRoot.PriceCatalogInfo.ImportedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogInfo.ImportedAt(childComplexity), true
+	case "PriceCatalogInfo.regions":
+		if e.ComplexityRoot.PriceCatalogInfo.Regions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogInfo.Regions(childComplexity), true
+	case "PriceCatalogInfo.source":
+		if e.ComplexityRoot.PriceCatalogInfo.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogInfo.Source(childComplexity), true
+	case "PriceCatalogInfo.target":
+		if e.ComplexityRoot.PriceCatalogInfo.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogInfo.Target(childComplexity), true
+	case "PriceCatalogInfo.types":
+		if e.ComplexityRoot.PriceCatalogInfo.Types == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PriceCatalogInfo.Types(childComplexity), true
+
 	case "Query.apiTokens":
 		if e.ComplexityRoot.Query.APITokens == nil {
 			break
@@ -3296,6 +4191,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Agents(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.AgentOrder), args["where"].(*ent.AgentWhereInput)), true
+	case "Query.applicationSuggestions":
+		if e.ComplexityRoot.Query.ApplicationSuggestions == nil {
+			break
+		}
+
+		args, err := ec.field_Query_applicationSuggestions_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ApplicationSuggestions(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.ApplicationSuggestionOrder), args["where"].(*ent.ApplicationSuggestionWhereInput)), true
 	case "Query.applications":
 		if e.ComplexityRoot.Query.Applications == nil {
 			break
@@ -3340,6 +4246,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.AuditEventOrder), args["where"].(*ent.AuditEventWhereInput)), true
+	case "Query.businessCase":
+		if e.ComplexityRoot.Query.BusinessCase == nil {
+			break
+		}
+
+		args, err := ec.field_Query_businessCase_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.BusinessCase(childComplexity, args["target"].(*string), args["planId"].(*int), args["assumptions"].(*model.BusinessCaseAssumptionsInput)), true
 	case "Query.cloudAccounts":
 		if e.ComplexityRoot.Query.CloudAccounts == nil {
 			break
@@ -3362,6 +4279,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Connections(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.ConnectionOrder), args["where"].(*ent.ConnectionWhereInput)), true
+	case "Query.discoverySources":
+		if e.ComplexityRoot.Query.DiscoverySources == nil {
+			break
+		}
+
+		args, err := ec.field_Query_discoverySources_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.DiscoverySources(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.DiscoverySourceOrder), args["where"].(*ent.DiscoverySourceWhereInput)), true
 	case "Query.failedTasks":
 		if e.ComplexityRoot.Query.FailedTasks == nil {
 			break
@@ -3446,6 +4374,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.PlatformQueues(childComplexity), true
+	case "Query.priceCatalog":
+		if e.ComplexityRoot.Query.PriceCatalog == nil {
+			break
+		}
+
+		args, err := ec.field_Query_priceCatalog_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PriceCatalog(childComplexity, args["target"].(string)), true
 	case "Query.registrationTokens":
 		if e.ComplexityRoot.Query.RegistrationTokens == nil {
 			break
@@ -3866,6 +4805,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Subscription.MigrationProgress(childComplexity, args["ids"].([]int)), true
 
+	case "SuggestApplicationsPayload.labelConflicts":
+		if e.ComplexityRoot.SuggestApplicationsPayload.LabelConflicts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SuggestApplicationsPayload.LabelConflicts(childComplexity), true
+	case "SuggestApplicationsPayload.sharedServices":
+		if e.ComplexityRoot.SuggestApplicationsPayload.SharedServices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SuggestApplicationsPayload.SharedServices(childComplexity), true
+	case "SuggestApplicationsPayload.suggestions":
+		if e.ComplexityRoot.SuggestApplicationsPayload.Suggestions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SuggestApplicationsPayload.Suggestions(childComplexity), true
+
 	case "Tenant.createdAt":
 		if e.ComplexityRoot.Tenant.CreatedAt == nil {
 			break
@@ -4119,6 +5077,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Viewer.User(childComplexity), true
 
+	case "Wave.confidence":
+		if e.ComplexityRoot.Wave.Confidence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.Confidence(childComplexity), true
+	case "Wave.confidenceFactors":
+		if e.ComplexityRoot.Wave.ConfidenceFactors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.ConfidenceFactors(childComplexity), true
 	case "Wave.createdAt":
 		if e.ComplexityRoot.Wave.CreatedAt == nil {
 			break
@@ -4197,6 +5167,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Wave.ReplicationSeconds(childComplexity), true
+	case "Wave.risk":
+		if e.ComplexityRoot.Wave.Risk == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.Risk(childComplexity), true
+	case "Wave.riskFactors":
+		if e.ComplexityRoot.Wave.RiskFactors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.RiskFactors(childComplexity), true
 	case "Wave.startsAt":
 		if e.ComplexityRoot.Wave.StartsAt == nil {
 			break
@@ -4353,23 +5335,29 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AgentOrder", ec.unmarshalInputAgentOrder),
 			graphql.NewInputUnmarshaler("AgentWhereInput", ec.unmarshalInputAgentWhereInput),
 			graphql.NewInputUnmarshaler("ApplicationOrder", ec.unmarshalInputApplicationOrder),
+			graphql.NewInputUnmarshaler("ApplicationSuggestionOrder", ec.unmarshalInputApplicationSuggestionOrder),
+			graphql.NewInputUnmarshaler("ApplicationSuggestionWhereInput", ec.unmarshalInputApplicationSuggestionWhereInput),
 			graphql.NewInputUnmarshaler("ApplicationWhereInput", ec.unmarshalInputApplicationWhereInput),
 			graphql.NewInputUnmarshaler("AssessmentOrder", ec.unmarshalInputAssessmentOrder),
 			graphql.NewInputUnmarshaler("AssessmentWhereInput", ec.unmarshalInputAssessmentWhereInput),
 			graphql.NewInputUnmarshaler("AuditEventOrder", ec.unmarshalInputAuditEventOrder),
 			graphql.NewInputUnmarshaler("AuditEventWhereInput", ec.unmarshalInputAuditEventWhereInput),
 			graphql.NewInputUnmarshaler("BeforeRuleInput", ec.unmarshalInputBeforeRuleInput),
+			graphql.NewInputUnmarshaler("BusinessCaseAssumptionsInput", ec.unmarshalInputBusinessCaseAssumptionsInput),
 			graphql.NewInputUnmarshaler("CloudAccountOrder", ec.unmarshalInputCloudAccountOrder),
 			graphql.NewInputUnmarshaler("CloudAccountWhereInput", ec.unmarshalInputCloudAccountWhereInput),
 			graphql.NewInputUnmarshaler("ConnectionOrder", ec.unmarshalInputConnectionOrder),
 			graphql.NewInputUnmarshaler("ConnectionWhereInput", ec.unmarshalInputConnectionWhereInput),
 			graphql.NewInputUnmarshaler("CreateApplicationInput", ec.unmarshalInputCreateApplicationInput),
 			graphql.NewInputUnmarshaler("CreateCloudAccountInput", ec.unmarshalInputCreateCloudAccountInput),
+			graphql.NewInputUnmarshaler("CreateDiscoverySourceInput", ec.unmarshalInputCreateDiscoverySourceInput),
 			graphql.NewInputUnmarshaler("CreateHostInput", ec.unmarshalInputCreateHostInput),
 			graphql.NewInputUnmarshaler("CreatePlanInput", ec.unmarshalInputCreatePlanInput),
 			graphql.NewInputUnmarshaler("CreateRegistrationTokenInput", ec.unmarshalInputCreateRegistrationTokenInput),
 			graphql.NewInputUnmarshaler("CreateTenantInput", ec.unmarshalInputCreateTenantInput),
 			graphql.NewInputUnmarshaler("CreateUserInput", ec.unmarshalInputCreateUserInput),
+			graphql.NewInputUnmarshaler("DiscoverySourceOrder", ec.unmarshalInputDiscoverySourceOrder),
+			graphql.NewInputUnmarshaler("DiscoverySourceWhereInput", ec.unmarshalInputDiscoverySourceWhereInput),
 			graphql.NewInputUnmarshaler("DiskOrder", ec.unmarshalInputDiskOrder),
 			graphql.NewInputUnmarshaler("DiskWhereInput", ec.unmarshalInputDiskWhereInput),
 			graphql.NewInputUnmarshaler("GeneratePlanInput", ec.unmarshalInputGeneratePlanInput),
@@ -4394,6 +5382,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RecoveryPointWhereInput", ec.unmarshalInputRecoveryPointWhereInput),
 			graphql.NewInputUnmarshaler("RegistrationTokenOrder", ec.unmarshalInputRegistrationTokenOrder),
 			graphql.NewInputUnmarshaler("RegistrationTokenWhereInput", ec.unmarshalInputRegistrationTokenWhereInput),
+			graphql.NewInputUnmarshaler("SharedServicesInput", ec.unmarshalInputSharedServicesInput),
 			graphql.NewInputUnmarshaler("SoftwareOrder", ec.unmarshalInputSoftwareOrder),
 			graphql.NewInputUnmarshaler("SoftwareWhereInput", ec.unmarshalInputSoftwareWhereInput),
 			graphql.NewInputUnmarshaler("TenantOrder", ec.unmarshalInputTenantOrder),
@@ -4401,6 +5390,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("TransferWindowInput", ec.unmarshalInputTransferWindowInput),
 			graphql.NewInputUnmarshaler("UpdateAgentInput", ec.unmarshalInputUpdateAgentInput),
 			graphql.NewInputUnmarshaler("UpdateApplicationInput", ec.unmarshalInputUpdateApplicationInput),
+			graphql.NewInputUnmarshaler("UpdateDiscoverySourceInput", ec.unmarshalInputUpdateDiscoverySourceInput),
 			graphql.NewInputUnmarshaler("UpdateHostInput", ec.unmarshalInputUpdateHostInput),
 			graphql.NewInputUnmarshaler("UpdatePlanInput", ec.unmarshalInputUpdatePlanInput),
 			graphql.NewInputUnmarshaler("UpdateTenantInput", ec.unmarshalInputUpdateTenantInput),
@@ -4410,6 +5400,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("WaveMemberOrder", ec.unmarshalInputWaveMemberOrder),
 			graphql.NewInputUnmarshaler("WaveMemberWhereInput", ec.unmarshalInputWaveMemberWhereInput),
 			graphql.NewInputUnmarshaler("WaveOrder", ec.unmarshalInputWaveOrder),
+			graphql.NewInputUnmarshaler("WaveRulesInput", ec.unmarshalInputWaveRulesInput),
 			graphql.NewInputUnmarshaler("WaveWhereInput", ec.unmarshalInputWaveWhereInput),
 		)
 	}
@@ -5018,6 +6009,253 @@ enum ApplicationOrderField {
   UPDATED_AT
   NAME
 }
+type ApplicationSuggestion implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  tenantID: ID!
+  name: String!
+  environment: String!
+  extends: String!
+  status: ApplicationSuggestionStatus!
+  members: [Map!]!
+  hostCount: Int!
+  internalWeight: Int!
+  externalWeight: Int!
+  sharedWeight: Int!
+  cohesion: Float!
+  ports: [Map!]
+  neighbours: [String!]
+  applicationID: Int
+  tenant: Tenant!
+}
+"""
+A connection to a list of items.
+"""
+type ApplicationSuggestionConnection {
+  """
+  A list of edges.
+  """
+  edges: [ApplicationSuggestionEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type ApplicationSuggestionEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: ApplicationSuggestion
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+Ordering options for ApplicationSuggestion connections
+"""
+input ApplicationSuggestionOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order ApplicationSuggestions.
+  """
+  field: ApplicationSuggestionOrderField!
+}
+"""
+Properties by which ApplicationSuggestion connections can be ordered.
+"""
+enum ApplicationSuggestionOrderField {
+  CREATED_AT
+  UPDATED_AT
+  NAME
+  STATUS
+  HOST_COUNT
+  INTERNAL_WEIGHT
+  COHESION
+}
+"""
+ApplicationSuggestionStatus is enum for the field status
+"""
+enum ApplicationSuggestionStatus @goModel(model: "github.com/ferry-migrate/ferry/ent/applicationsuggestion.Status") {
+  open
+  accepted
+}
+"""
+ApplicationSuggestionWhereInput is used for filtering ApplicationSuggestion objects.
+Input was generated by ent.
+"""
+input ApplicationSuggestionWhereInput {
+  not: ApplicationSuggestionWhereInput
+  and: [ApplicationSuggestionWhereInput!]
+  or: [ApplicationSuggestionWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+  """
+  name field predicates
+  """
+  name: String
+  nameNEQ: String
+  nameIn: [String!]
+  nameNotIn: [String!]
+  nameGT: String
+  nameGTE: String
+  nameLT: String
+  nameLTE: String
+  nameContains: String
+  nameHasPrefix: String
+  nameHasSuffix: String
+  nameEqualFold: String
+  nameContainsFold: String
+  """
+  environment field predicates
+  """
+  environment: String
+  environmentNEQ: String
+  environmentIn: [String!]
+  environmentNotIn: [String!]
+  environmentGT: String
+  environmentGTE: String
+  environmentLT: String
+  environmentLTE: String
+  environmentContains: String
+  environmentHasPrefix: String
+  environmentHasSuffix: String
+  environmentEqualFold: String
+  environmentContainsFold: String
+  """
+  extends field predicates
+  """
+  extends: String
+  extendsNEQ: String
+  extendsIn: [String!]
+  extendsNotIn: [String!]
+  extendsGT: String
+  extendsGTE: String
+  extendsLT: String
+  extendsLTE: String
+  extendsContains: String
+  extendsHasPrefix: String
+  extendsHasSuffix: String
+  extendsEqualFold: String
+  extendsContainsFold: String
+  """
+  status field predicates
+  """
+  status: ApplicationSuggestionStatus
+  statusNEQ: ApplicationSuggestionStatus
+  statusIn: [ApplicationSuggestionStatus!]
+  statusNotIn: [ApplicationSuggestionStatus!]
+  """
+  host_count field predicates
+  """
+  hostCount: Int
+  hostCountNEQ: Int
+  hostCountIn: [Int!]
+  hostCountNotIn: [Int!]
+  hostCountGT: Int
+  hostCountGTE: Int
+  hostCountLT: Int
+  hostCountLTE: Int
+  """
+  internal_weight field predicates
+  """
+  internalWeight: Int
+  internalWeightNEQ: Int
+  internalWeightIn: [Int!]
+  internalWeightNotIn: [Int!]
+  internalWeightGT: Int
+  internalWeightGTE: Int
+  internalWeightLT: Int
+  internalWeightLTE: Int
+  """
+  external_weight field predicates
+  """
+  externalWeight: Int
+  externalWeightNEQ: Int
+  externalWeightIn: [Int!]
+  externalWeightNotIn: [Int!]
+  externalWeightGT: Int
+  externalWeightGTE: Int
+  externalWeightLT: Int
+  externalWeightLTE: Int
+  """
+  shared_weight field predicates
+  """
+  sharedWeight: Int
+  sharedWeightNEQ: Int
+  sharedWeightIn: [Int!]
+  sharedWeightNotIn: [Int!]
+  sharedWeightGT: Int
+  sharedWeightGTE: Int
+  sharedWeightLT: Int
+  sharedWeightLTE: Int
+  """
+  cohesion field predicates
+  """
+  cohesion: Float
+  cohesionNEQ: Float
+  cohesionIn: [Float!]
+  cohesionNotIn: [Float!]
+  cohesionGT: Float
+  cohesionGTE: Float
+  cohesionLT: Float
+  cohesionLTE: Float
+  """
+  application_id field predicates
+  """
+  applicationID: Int
+  applicationIDNEQ: Int
+  applicationIDIn: [Int!]
+  applicationIDNotIn: [Int!]
+  applicationIDGT: Int
+  applicationIDGTE: Int
+  applicationIDLT: Int
+  applicationIDLTE: Int
+  applicationIDIsNil: Boolean
+  applicationIDNotNil: Boolean
+}
 """
 ApplicationWhereInput is used for filtering Application objects.
 Input was generated by ent.
@@ -5126,6 +6364,7 @@ type Assessment implements Node {
   usedBytes: Int!
   sizingNote: String!
   seedingNote: String!
+  findings: [Finding!]
   tenant: Tenant!
   host: Host!
 }
@@ -6215,6 +7454,279 @@ Define a Relay Cursor type:
 https://relay.dev/graphql/connections.htm#sec-Cursor
 """
 scalar Cursor
+type DiscoverySource implements Node {
+  id: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  tenantID: ID!
+  name: String!
+  kind: DiscoverySourceKind!
+  url: String!
+  username: String!
+  insecure: Boolean!
+  intervalMinutes: Int!
+  nextRunAt: Time
+  lastRunAt: Time
+  lastStatus: DiscoverySourceLastStatus!
+  lastError: String!
+  lastHosts: Int!
+  lastImportRunID: Int
+  tenant: Tenant!
+}
+"""
+A connection to a list of items.
+"""
+type DiscoverySourceConnection {
+  """
+  A list of edges.
+  """
+  edges: [DiscoverySourceEdge]
+  """
+  Information to aid in pagination.
+  """
+  pageInfo: PageInfo!
+  """
+  Identifies the total count of items in the connection.
+  """
+  totalCount: Int!
+}
+"""
+An edge in a connection.
+"""
+type DiscoverySourceEdge {
+  """
+  The item at the end of the edge.
+  """
+  node: DiscoverySource
+  """
+  A cursor for use in pagination.
+  """
+  cursor: Cursor!
+}
+"""
+DiscoverySourceKind is enum for the field kind
+"""
+enum DiscoverySourceKind @goModel(model: "github.com/ferry-migrate/ferry/ent/discoverysource.Kind") {
+  vcenter
+}
+"""
+DiscoverySourceLastStatus is enum for the field last_status
+"""
+enum DiscoverySourceLastStatus @goModel(model: "github.com/ferry-migrate/ferry/ent/discoverysource.LastStatus") {
+  never
+  queued
+  running
+  succeeded
+  failed
+}
+"""
+Ordering options for DiscoverySource connections
+"""
+input DiscoverySourceOrder {
+  """
+  The ordering direction.
+  """
+  direction: OrderDirection! = ASC
+  """
+  The field by which to order DiscoverySources.
+  """
+  field: DiscoverySourceOrderField!
+}
+"""
+Properties by which DiscoverySource connections can be ordered.
+"""
+enum DiscoverySourceOrderField {
+  CREATED_AT
+  UPDATED_AT
+  NAME
+  LAST_RUN_AT
+}
+"""
+DiscoverySourceWhereInput is used for filtering DiscoverySource objects.
+Input was generated by ent.
+"""
+input DiscoverySourceWhereInput {
+  not: DiscoverySourceWhereInput
+  and: [DiscoverySourceWhereInput!]
+  or: [DiscoverySourceWhereInput!]
+  """
+  id field predicates
+  """
+  id: ID
+  idNEQ: ID
+  idIn: [ID!]
+  idNotIn: [ID!]
+  idGT: ID
+  idGTE: ID
+  idLT: ID
+  idLTE: ID
+  """
+  created_at field predicates
+  """
+  createdAt: Time
+  createdAtNEQ: Time
+  createdAtIn: [Time!]
+  createdAtNotIn: [Time!]
+  createdAtGT: Time
+  createdAtGTE: Time
+  createdAtLT: Time
+  createdAtLTE: Time
+  """
+  updated_at field predicates
+  """
+  updatedAt: Time
+  updatedAtNEQ: Time
+  updatedAtIn: [Time!]
+  updatedAtNotIn: [Time!]
+  updatedAtGT: Time
+  updatedAtGTE: Time
+  updatedAtLT: Time
+  updatedAtLTE: Time
+  """
+  name field predicates
+  """
+  name: String
+  nameNEQ: String
+  nameIn: [String!]
+  nameNotIn: [String!]
+  nameGT: String
+  nameGTE: String
+  nameLT: String
+  nameLTE: String
+  nameContains: String
+  nameHasPrefix: String
+  nameHasSuffix: String
+  nameEqualFold: String
+  nameContainsFold: String
+  """
+  kind field predicates
+  """
+  kind: DiscoverySourceKind
+  kindNEQ: DiscoverySourceKind
+  kindIn: [DiscoverySourceKind!]
+  kindNotIn: [DiscoverySourceKind!]
+  """
+  url field predicates
+  """
+  url: String
+  urlNEQ: String
+  urlIn: [String!]
+  urlNotIn: [String!]
+  urlGT: String
+  urlGTE: String
+  urlLT: String
+  urlLTE: String
+  urlContains: String
+  urlHasPrefix: String
+  urlHasSuffix: String
+  urlEqualFold: String
+  urlContainsFold: String
+  """
+  username field predicates
+  """
+  username: String
+  usernameNEQ: String
+  usernameIn: [String!]
+  usernameNotIn: [String!]
+  usernameGT: String
+  usernameGTE: String
+  usernameLT: String
+  usernameLTE: String
+  usernameContains: String
+  usernameHasPrefix: String
+  usernameHasSuffix: String
+  usernameEqualFold: String
+  usernameContainsFold: String
+  """
+  insecure field predicates
+  """
+  insecure: Boolean
+  insecureNEQ: Boolean
+  """
+  interval_minutes field predicates
+  """
+  intervalMinutes: Int
+  intervalMinutesNEQ: Int
+  intervalMinutesIn: [Int!]
+  intervalMinutesNotIn: [Int!]
+  intervalMinutesGT: Int
+  intervalMinutesGTE: Int
+  intervalMinutesLT: Int
+  intervalMinutesLTE: Int
+  """
+  next_run_at field predicates
+  """
+  nextRunAt: Time
+  nextRunAtNEQ: Time
+  nextRunAtIn: [Time!]
+  nextRunAtNotIn: [Time!]
+  nextRunAtGT: Time
+  nextRunAtGTE: Time
+  nextRunAtLT: Time
+  nextRunAtLTE: Time
+  nextRunAtIsNil: Boolean
+  nextRunAtNotNil: Boolean
+  """
+  last_run_at field predicates
+  """
+  lastRunAt: Time
+  lastRunAtNEQ: Time
+  lastRunAtIn: [Time!]
+  lastRunAtNotIn: [Time!]
+  lastRunAtGT: Time
+  lastRunAtGTE: Time
+  lastRunAtLT: Time
+  lastRunAtLTE: Time
+  lastRunAtIsNil: Boolean
+  lastRunAtNotNil: Boolean
+  """
+  last_status field predicates
+  """
+  lastStatus: DiscoverySourceLastStatus
+  lastStatusNEQ: DiscoverySourceLastStatus
+  lastStatusIn: [DiscoverySourceLastStatus!]
+  lastStatusNotIn: [DiscoverySourceLastStatus!]
+  """
+  last_error field predicates
+  """
+  lastError: String
+  lastErrorNEQ: String
+  lastErrorIn: [String!]
+  lastErrorNotIn: [String!]
+  lastErrorGT: String
+  lastErrorGTE: String
+  lastErrorLT: String
+  lastErrorLTE: String
+  lastErrorContains: String
+  lastErrorHasPrefix: String
+  lastErrorHasSuffix: String
+  lastErrorEqualFold: String
+  lastErrorContainsFold: String
+  """
+  last_hosts field predicates
+  """
+  lastHosts: Int
+  lastHostsNEQ: Int
+  lastHostsIn: [Int!]
+  lastHostsNotIn: [Int!]
+  lastHostsGT: Int
+  lastHostsGTE: Int
+  lastHostsLT: Int
+  lastHostsLTE: Int
+  """
+  last_import_run_id field predicates
+  """
+  lastImportRunID: Int
+  lastImportRunIDNEQ: Int
+  lastImportRunIDIn: [Int!]
+  lastImportRunIDNotIn: [Int!]
+  lastImportRunIDGT: Int
+  lastImportRunIDGTE: Int
+  lastImportRunIDLT: Int
+  lastImportRunIDLTE: Int
+  lastImportRunIDIsNil: Boolean
+  lastImportRunIDNotNil: Boolean
+}
 type Disk implements Node {
   id: ID!
   createdAt: Time!
@@ -7921,6 +9433,7 @@ type Plan implements Node {
   unplaced: [Map!]
   cycles: [Map!]
   warnings: [String!]
+  sharedServices: [Map!]
   startedAt: Time
   finishedAt: Time
   tenant: Tenant!
@@ -8229,6 +9742,37 @@ type Query {
     """
     where: ApplicationWhereInput
   ): ApplicationConnection!
+  applicationSuggestions(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for ApplicationSuggestions returned from the connection.
+    """
+    orderBy: ApplicationSuggestionOrder
+
+    """
+    Filtering options for ApplicationSuggestions returned from the connection.
+    """
+    where: ApplicationSuggestionWhereInput
+  ): ApplicationSuggestionConnection!
   assessments(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -8353,6 +9897,37 @@ type Query {
     """
     where: ConnectionWhereInput
   ): ConnectionConnection!
+  discoverySources(
+    """
+    Returns the elements in the list that come after the specified cursor.
+    """
+    after: Cursor
+
+    """
+    Returns the first _n_ elements from the list.
+    """
+    first: Int
+
+    """
+    Returns the elements in the list that come before the specified cursor.
+    """
+    before: Cursor
+
+    """
+    Returns the last _n_ elements from the list.
+    """
+    last: Int
+
+    """
+    Ordering options for DiscoverySources returned from the connection.
+    """
+    orderBy: DiscoverySourceOrder
+
+    """
+    Filtering options for DiscoverySources returned from the connection.
+    """
+    where: DiscoverySourceWhereInput
+  ): DiscoverySourceConnection!
   hosts(
     """
     Returns the elements in the list that come after the specified cursor.
@@ -9600,6 +11175,10 @@ type Wave implements Node {
   wireBytes: Int!
   cutoverEndsAt: Time
   status: WaveStatus!
+  confidence: String!
+  confidenceFactors: [String!]
+  risk: String!
+  riskFactors: [String!]
   tenant: Tenant!
   plan: Plan!
   members: [WaveMember!]
@@ -9987,6 +11566,38 @@ input WaveWhereInput {
   statusIn: [WaveStatus!]
   statusNotIn: [WaveStatus!]
   """
+  confidence field predicates
+  """
+  confidence: String
+  confidenceNEQ: String
+  confidenceIn: [String!]
+  confidenceNotIn: [String!]
+  confidenceGT: String
+  confidenceGTE: String
+  confidenceLT: String
+  confidenceLTE: String
+  confidenceContains: String
+  confidenceHasPrefix: String
+  confidenceHasSuffix: String
+  confidenceEqualFold: String
+  confidenceContainsFold: String
+  """
+  risk field predicates
+  """
+  risk: String
+  riskNEQ: String
+  riskIn: [String!]
+  riskNotIn: [String!]
+  riskGT: String
+  riskGTE: String
+  riskLT: String
+  riskLTE: String
+  riskContains: String
+  riskHasPrefix: String
+  riskHasSuffix: String
+  riskEqualFold: String
+  riskContainsFold: String
+  """
   plan edge predicates
   """
   hasPlan: Boolean
@@ -10248,6 +11859,38 @@ input PlanConstraintsInput {
   pilotEnvironments: [String!]
   pilotCriticality: [String!]
   improvementPasses: Int
+  "Hosts one cutover stream finishes in one cutover window (× parallelMigrations caps a wave); default: derived."
+  cutoverHostsPerWindow: Int
+  "The ordered wave rules, each on unless set to false."
+  waveRules: WaveRulesInput
+}
+
+"Azure Migrate's ordered wave rules (docs/planner.md); a rule higher in the list wins a conflict."
+input WaveRulesInput {
+  strongDependenciesTogether: Boolean
+  applicationsWhole: Boolean
+  dependenciesFirst: Boolean
+  devTestFirst: Boolean
+  separateProduction: Boolean
+  criticalNotEarly: Boolean
+  earlyWaves: Int
+  complexHosts: Int
+  workloadMin: Int
+  workloadMax: Int
+}
+
+"How shared services are found and placed."
+input SharedServicesInput {
+  detect: Boolean
+  "A host called by at least this share (0..1) of the hosts is shared."
+  callerShare: Float
+  portCallers: Int
+  minCallers: Int
+  "early, last or on_premises"
+  policy: String
+  "Host ids, names or application:NAME shared whatever their traffic / never shared."
+  hosts: [String!]
+  not: [String!]
 }
 
 input KeepTogetherInput {
@@ -10284,6 +11927,11 @@ input PlanRulesInput {
   keepApart: [KeepApartInput!]
   before: [BeforeRuleInput!]
   pins: [PinInput!]
+  "Group unlabelled hosts by their traffic (default true)."
+  inferApplications: Boolean
+  "Inference resolution: higher finds smaller applications (default 1)."
+  resolution: Float
+  sharedServices: SharedServicesInput
 }
 
 input GeneratePlanInput {
@@ -10362,6 +12010,213 @@ extend type Mutation {
   hosts, queued above). bandwidth (e.g. "100Mbps") sizes transfer estimates.
   """
   runAssessment(target: String!, region: String, bandwidth: String, headroom: Float): RunAssessmentPayload!
+}
+
+type SuggestApplicationsPayload {
+  "Open suggestions now stored (earlier open ones are replaced)."
+  suggestions: Int!
+  "Shared services found (kept out of grouping)."
+  sharedServices: Int!
+  "Labelled hosts whose traffic binds them to another application (the first 100)."
+  labelConflicts: [Map!]!
+}
+
+extend type Mutation {
+  """
+  Consultants: infer applications from the tenant's traffic (community
+  detection; labels respected) and store them as open suggestions with
+  their evidence. Generating a plan refreshes them too.
+  """
+  suggestApplications: SuggestApplicationsPayload!
+  """
+  Consultants: accept a suggestion: its hosts get the application (a new
+  one named name, default the suggestion's name, or the labelled one it
+  extends). Returns the application.
+  """
+  acceptApplicationSuggestion(id: ID!, name: String): Application!
+  "Consultants: rename an open suggestion."
+  renameApplicationSuggestion(id: ID!, name: String!): ApplicationSuggestion!
+  """
+  Consultants: split the listed hosts out of an open suggestion into a new
+  one (named name); both get their evidence recomputed.
+  """
+  splitApplicationSuggestion(id: ID!, hostIds: [ID!]!, name: String): [ApplicationSuggestion!]!
+}
+`, BuiltIn: false},
+	{Name: "../schema/report.graphqls", Input: `# Consultant deliverables: domain texts as codes, price catalog, business
+# case, stored discovery sources. Report downloads are REST routes
+# (/api/v1/reports/*, docs/reports.md).
+
+"A domain text as a code with parameters; the UI translates it (i18n/*.json)."
+type Finding {
+  "reason, action, missing or note"
+  kind: String!
+  code: String!
+  params: Map
+}
+
+extend type AssessmentSummary {
+  "False when the target has no price list (OpenStack): costs are absent, not zero."
+  priced: Boolean!
+  currency: String!
+  "The region of the stored assessments (empty for OpenStack)."
+  region: String!
+  "When the newest assessment of the target was written; null before any."
+  assessedAt: Time
+  priceSource: String!
+  "The day the prices were taken (YYYY-MM-DD)."
+  priceDate: String!
+  "True when the prices come from a price list the tenant imported."
+  priceImported: Boolean!
+}
+
+"The price list assessments use for a target."
+type PriceCatalogInfo {
+  target: String!
+  source: String!
+  date: String!
+  currency: String!
+  "Days since date, by the server's clock."
+  ageDays: Int!
+  types: Int!
+  regions: [String!]!
+  "True when imported by the tenant (ferry catalog import), false for the built-in list."
+  imported: Boolean!
+  importedAt: Time
+}
+
+"""
+Assumptions of the business case, every one printed with it. Omitted fields
+take the defaults shown by businessCase.assumptions.
+"""
+input BusinessCaseAssumptionsInput {
+  "On-premises server hardware and maintenance per vCPU per month."
+  computePerVcpuMonth: Float
+  "On-premises storage (SAN/NAS, backup) per provisioned GiB per month."
+  storagePerGibMonth: Float
+  "Windows Server licence per vCPU per month (on-premises and in the cloud)."
+  windowsLicencePerVcpuMonth: Float
+  "Hypervisor licence per vCPU per month (on-premises only)."
+  virtualisationPerVcpuMonth: Float
+  "Power, cooling and space per server per month."
+  facilitiesPerServerMonth: Float
+  "Fully loaded cost of one administrator per year."
+  adminCostPerYear: Float
+  serversPerAdmin: Float
+  "Share of the administration labour that remains in the cloud (0..1)."
+  cloudLabourShare: Float
+  "One-time migration cost per server."
+  migrationPerServer: Float
+  "Years of the cash flow (1..10)."
+  years: Int
+  "p95 CPU below this percentage makes a server idle."
+  idleCpuPercent: Float
+  "p95 CPU below this percentage with no observed connection makes a server a zombie (retire it)."
+  zombieCpuPercent: Float
+}
+
+type BusinessCaseAssumptions {
+  computePerVcpuMonth: Float!
+  storagePerGibMonth: Float!
+  windowsLicencePerVcpuMonth: Float!
+  virtualisationPerVcpuMonth: Float!
+  facilitiesPerServerMonth: Float!
+  adminCostPerYear: Float!
+  serversPerAdmin: Float!
+  cloudLabourShare: Float!
+  migrationPerServer: Float!
+  years: Int!
+  idleCpuPercent: Float!
+  zombieCpuPercent: Float!
+}
+
+"Monthly cost by part."
+type CostBreakdown {
+  compute: Float!
+  storage: Float!
+  licences: Float!
+  facilities: Float!
+  labour: Float!
+  total: Float!
+}
+
+"One year of the cash flow: the estate as it is against the migration over the plan's waves."
+type CashFlowYear {
+  year: Int!
+  "The estate kept on premises the whole year."
+  stayOnPremises: Float!
+  "On-premises cost of the hosts not yet cut over."
+  onPremises: Float!
+  "Cloud cost of the hosts replicating or cut over (right-sized, zombies retired)."
+  cloud: Float!
+  migration: Float!
+  "stayOnPremises − (onPremises + cloud + migration)."
+  savings: Float!
+  cumulativeSavings: Float!
+}
+
+type BusinessCase {
+  target: String!
+  currency: String!
+  hosts: Int!
+  assessedHosts: Int!
+  "Hosts with p95 utilisation."
+  measuredHosts: Int!
+  idleHosts: Int!
+  zombieHosts: Int!
+  onPremises: CostBreakdown!
+  cloudAsIs: CostBreakdown!
+  "Right-sized, with zombie servers retired."
+  cloudRightSized: CostBreakdown!
+  "The plan whose waves time the cash flow; null: one migration at the start of year 1."
+  plan: Plan
+  cashFlow: [CashFlowYear!]!
+  assumptions: BusinessCaseAssumptions!
+  priced: Boolean!
+  priceDate: String!
+}
+
+input CreateDiscoverySourceInput {
+  name: String!
+  "SDK URL of the vCenter or ESXi host, e.g. https://vc.example/sdk"
+  url: String!
+  username: String!
+  "Sealed at rest, never returned."
+  password: String!
+  insecure: Boolean
+  "0 = only when run by hand."
+  intervalMinutes: Int
+}
+
+input UpdateDiscoverySourceInput {
+  name: String
+  url: String
+  username: String
+  "Replaces the sealed password when given."
+  password: String
+  insecure: Boolean
+  intervalMinutes: Int
+}
+
+extend type Query {
+  "The price list assessments of a target use."
+  priceCatalog(target: String!): PriceCatalogInfo!
+  """
+  The business case of the tenant's estate for a target: on-premises cost
+  under the assumptions, cloud cost as-is and right-sized from the stored
+  assessments, idle and zombie servers from utilisation, and a year-by-year
+  cash flow over the waves of planId (or of the newest ready plan).
+  """
+  businessCase(target: String, planId: ID, assumptions: BusinessCaseAssumptionsInput): BusinessCase!
+}
+
+extend type Mutation {
+  "Admins: store a vCenter discovery source (its password sealed like a cloud secret)."
+  createDiscoverySource(input: CreateDiscoverySourceInput!): DiscoverySource!
+  updateDiscoverySource(id: ID!, input: UpdateDiscoverySourceInput!): DiscoverySource!
+  deleteDiscoverySource(id: ID!): ID!
+  "Consultants: read the source now (queued; the source's lastStatus follows)."
+  runDiscoverySource(id: ID!): DiscoverySource!
 }
 `, BuiltIn: false},
 	{Name: "../schema/subscription.graphqls", Input: `# Live migration progress over a websocket (graphql-transport-ws at /graphql,
@@ -10536,6 +12391,70 @@ func (ec *executionContext) childFields_ApplicationEdge(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type ApplicationEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_ApplicationSuggestion(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ApplicationSuggestion_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ApplicationSuggestion_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_ApplicationSuggestion_updatedAt(ctx, field)
+	case "tenantID":
+		return ec.fieldContext_ApplicationSuggestion_tenantID(ctx, field)
+	case "name":
+		return ec.fieldContext_ApplicationSuggestion_name(ctx, field)
+	case "environment":
+		return ec.fieldContext_ApplicationSuggestion_environment(ctx, field)
+	case "extends":
+		return ec.fieldContext_ApplicationSuggestion_extends(ctx, field)
+	case "status":
+		return ec.fieldContext_ApplicationSuggestion_status(ctx, field)
+	case "members":
+		return ec.fieldContext_ApplicationSuggestion_members(ctx, field)
+	case "hostCount":
+		return ec.fieldContext_ApplicationSuggestion_hostCount(ctx, field)
+	case "internalWeight":
+		return ec.fieldContext_ApplicationSuggestion_internalWeight(ctx, field)
+	case "externalWeight":
+		return ec.fieldContext_ApplicationSuggestion_externalWeight(ctx, field)
+	case "sharedWeight":
+		return ec.fieldContext_ApplicationSuggestion_sharedWeight(ctx, field)
+	case "cohesion":
+		return ec.fieldContext_ApplicationSuggestion_cohesion(ctx, field)
+	case "ports":
+		return ec.fieldContext_ApplicationSuggestion_ports(ctx, field)
+	case "neighbours":
+		return ec.fieldContext_ApplicationSuggestion_neighbours(ctx, field)
+	case "applicationID":
+		return ec.fieldContext_ApplicationSuggestion_applicationID(ctx, field)
+	case "tenant":
+		return ec.fieldContext_ApplicationSuggestion_tenant(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApplicationSuggestion", field.Name)
+}
+
+func (ec *executionContext) childFields_ApplicationSuggestionConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ApplicationSuggestionConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ApplicationSuggestionConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ApplicationSuggestionConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApplicationSuggestionConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ApplicationSuggestionEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_ApplicationSuggestionEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_ApplicationSuggestionEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApplicationSuggestionEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_Assessment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -10584,6 +12503,8 @@ func (ec *executionContext) childFields_Assessment(ctx context.Context, field gr
 		return ec.fieldContext_Assessment_sizingNote(ctx, field)
 	case "seedingNote":
 		return ec.fieldContext_Assessment_seedingNote(ctx, field)
+	case "findings":
+		return ec.fieldContext_Assessment_findings(ctx, field)
 	case "tenant":
 		return ec.fieldContext_Assessment_tenant(ctx, field)
 	case "host":
@@ -10644,6 +12565,20 @@ func (ec *executionContext) childFields_AssessmentSummary(ctx context.Context, f
 		return ec.fieldContext_AssessmentSummary_offlineSeedingHosts(ctx, field)
 	case "offlineSeedingBytes":
 		return ec.fieldContext_AssessmentSummary_offlineSeedingBytes(ctx, field)
+	case "priced":
+		return ec.fieldContext_AssessmentSummary_priced(ctx, field)
+	case "currency":
+		return ec.fieldContext_AssessmentSummary_currency(ctx, field)
+	case "region":
+		return ec.fieldContext_AssessmentSummary_region(ctx, field)
+	case "assessedAt":
+		return ec.fieldContext_AssessmentSummary_assessedAt(ctx, field)
+	case "priceSource":
+		return ec.fieldContext_AssessmentSummary_priceSource(ctx, field)
+	case "priceDate":
+		return ec.fieldContext_AssessmentSummary_priceDate(ctx, field)
+	case "priceImported":
+		return ec.fieldContext_AssessmentSummary_priceImported(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AssessmentSummary", field.Name)
 }
@@ -10706,6 +12641,92 @@ func (ec *executionContext) childFields_AuditEventEdge(ctx context.Context, fiel
 		return ec.fieldContext_AuditEventEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AuditEventEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_BusinessCase(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "target":
+		return ec.fieldContext_BusinessCase_target(ctx, field)
+	case "currency":
+		return ec.fieldContext_BusinessCase_currency(ctx, field)
+	case "hosts":
+		return ec.fieldContext_BusinessCase_hosts(ctx, field)
+	case "assessedHosts":
+		return ec.fieldContext_BusinessCase_assessedHosts(ctx, field)
+	case "measuredHosts":
+		return ec.fieldContext_BusinessCase_measuredHosts(ctx, field)
+	case "idleHosts":
+		return ec.fieldContext_BusinessCase_idleHosts(ctx, field)
+	case "zombieHosts":
+		return ec.fieldContext_BusinessCase_zombieHosts(ctx, field)
+	case "onPremises":
+		return ec.fieldContext_BusinessCase_onPremises(ctx, field)
+	case "cloudAsIs":
+		return ec.fieldContext_BusinessCase_cloudAsIs(ctx, field)
+	case "cloudRightSized":
+		return ec.fieldContext_BusinessCase_cloudRightSized(ctx, field)
+	case "plan":
+		return ec.fieldContext_BusinessCase_plan(ctx, field)
+	case "cashFlow":
+		return ec.fieldContext_BusinessCase_cashFlow(ctx, field)
+	case "assumptions":
+		return ec.fieldContext_BusinessCase_assumptions(ctx, field)
+	case "priced":
+		return ec.fieldContext_BusinessCase_priced(ctx, field)
+	case "priceDate":
+		return ec.fieldContext_BusinessCase_priceDate(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BusinessCase", field.Name)
+}
+
+func (ec *executionContext) childFields_BusinessCaseAssumptions(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "computePerVcpuMonth":
+		return ec.fieldContext_BusinessCaseAssumptions_computePerVcpuMonth(ctx, field)
+	case "storagePerGibMonth":
+		return ec.fieldContext_BusinessCaseAssumptions_storagePerGibMonth(ctx, field)
+	case "windowsLicencePerVcpuMonth":
+		return ec.fieldContext_BusinessCaseAssumptions_windowsLicencePerVcpuMonth(ctx, field)
+	case "virtualisationPerVcpuMonth":
+		return ec.fieldContext_BusinessCaseAssumptions_virtualisationPerVcpuMonth(ctx, field)
+	case "facilitiesPerServerMonth":
+		return ec.fieldContext_BusinessCaseAssumptions_facilitiesPerServerMonth(ctx, field)
+	case "adminCostPerYear":
+		return ec.fieldContext_BusinessCaseAssumptions_adminCostPerYear(ctx, field)
+	case "serversPerAdmin":
+		return ec.fieldContext_BusinessCaseAssumptions_serversPerAdmin(ctx, field)
+	case "cloudLabourShare":
+		return ec.fieldContext_BusinessCaseAssumptions_cloudLabourShare(ctx, field)
+	case "migrationPerServer":
+		return ec.fieldContext_BusinessCaseAssumptions_migrationPerServer(ctx, field)
+	case "years":
+		return ec.fieldContext_BusinessCaseAssumptions_years(ctx, field)
+	case "idleCpuPercent":
+		return ec.fieldContext_BusinessCaseAssumptions_idleCpuPercent(ctx, field)
+	case "zombieCpuPercent":
+		return ec.fieldContext_BusinessCaseAssumptions_zombieCpuPercent(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type BusinessCaseAssumptions", field.Name)
+}
+
+func (ec *executionContext) childFields_CashFlowYear(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "year":
+		return ec.fieldContext_CashFlowYear_year(ctx, field)
+	case "stayOnPremises":
+		return ec.fieldContext_CashFlowYear_stayOnPremises(ctx, field)
+	case "onPremises":
+		return ec.fieldContext_CashFlowYear_onPremises(ctx, field)
+	case "cloud":
+		return ec.fieldContext_CashFlowYear_cloud(ctx, field)
+	case "migration":
+		return ec.fieldContext_CashFlowYear_migration(ctx, field)
+	case "savings":
+		return ec.fieldContext_CashFlowYear_savings(ctx, field)
+	case "cumulativeSavings":
+		return ec.fieldContext_CashFlowYear_cumulativeSavings(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CashFlowYear", field.Name)
 }
 
 func (ec *executionContext) childFields_CheckResult(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10844,6 +12865,24 @@ func (ec *executionContext) childFields_ConnectionEdge(ctx context.Context, fiel
 	return nil, fmt.Errorf("no field named %q was found under type ConnectionEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_CostBreakdown(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "compute":
+		return ec.fieldContext_CostBreakdown_compute(ctx, field)
+	case "storage":
+		return ec.fieldContext_CostBreakdown_storage(ctx, field)
+	case "licences":
+		return ec.fieldContext_CostBreakdown_licences(ctx, field)
+	case "facilities":
+		return ec.fieldContext_CostBreakdown_facilities(ctx, field)
+	case "labour":
+		return ec.fieldContext_CostBreakdown_labour(ctx, field)
+	case "total":
+		return ec.fieldContext_CostBreakdown_total(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CostBreakdown", field.Name)
+}
+
 func (ec *executionContext) childFields_CreateAPITokenPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "token":
@@ -10876,6 +12915,68 @@ func (ec *executionContext) childFields_CreateTenantPayload(ctx context.Context,
 		return ec.fieldContext_CreateTenantPayload_oneTimePassword(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CreateTenantPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DiscoverySource(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_DiscoverySource_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_DiscoverySource_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_DiscoverySource_updatedAt(ctx, field)
+	case "tenantID":
+		return ec.fieldContext_DiscoverySource_tenantID(ctx, field)
+	case "name":
+		return ec.fieldContext_DiscoverySource_name(ctx, field)
+	case "kind":
+		return ec.fieldContext_DiscoverySource_kind(ctx, field)
+	case "url":
+		return ec.fieldContext_DiscoverySource_url(ctx, field)
+	case "username":
+		return ec.fieldContext_DiscoverySource_username(ctx, field)
+	case "insecure":
+		return ec.fieldContext_DiscoverySource_insecure(ctx, field)
+	case "intervalMinutes":
+		return ec.fieldContext_DiscoverySource_intervalMinutes(ctx, field)
+	case "nextRunAt":
+		return ec.fieldContext_DiscoverySource_nextRunAt(ctx, field)
+	case "lastRunAt":
+		return ec.fieldContext_DiscoverySource_lastRunAt(ctx, field)
+	case "lastStatus":
+		return ec.fieldContext_DiscoverySource_lastStatus(ctx, field)
+	case "lastError":
+		return ec.fieldContext_DiscoverySource_lastError(ctx, field)
+	case "lastHosts":
+		return ec.fieldContext_DiscoverySource_lastHosts(ctx, field)
+	case "lastImportRunID":
+		return ec.fieldContext_DiscoverySource_lastImportRunID(ctx, field)
+	case "tenant":
+		return ec.fieldContext_DiscoverySource_tenant(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DiscoverySource", field.Name)
+}
+
+func (ec *executionContext) childFields_DiscoverySourceConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_DiscoverySourceConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_DiscoverySourceConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_DiscoverySourceConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DiscoverySourceConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_DiscoverySourceEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_DiscoverySourceEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_DiscoverySourceEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DiscoverySourceEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Disk(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -10926,6 +13027,18 @@ func (ec *executionContext) childFields_FailedTask(ctx context.Context, field gr
 		return ec.fieldContext_FailedTask_lastFailedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type FailedTask", field.Name)
+}
+
+func (ec *executionContext) childFields_Finding(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_Finding_kind(ctx, field)
+	case "code":
+		return ec.fieldContext_Finding_code(ctx, field)
+	case "params":
+		return ec.fieldContext_Finding_params(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Finding", field.Name)
 }
 
 func (ec *executionContext) childFields_Host(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11322,6 +13435,8 @@ func (ec *executionContext) childFields_Plan(ctx context.Context, field graphql.
 		return ec.fieldContext_Plan_cycles(ctx, field)
 	case "warnings":
 		return ec.fieldContext_Plan_warnings(ctx, field)
+	case "sharedServices":
+		return ec.fieldContext_Plan_sharedServices(ctx, field)
 	case "startedAt":
 		return ec.fieldContext_Plan_startedAt(ctx, field)
 	case "finishedAt":
@@ -11366,6 +13481,30 @@ func (ec *executionContext) childFields_PlanViolation(ctx context.Context, field
 		return ec.fieldContext_PlanViolation_hostIDs(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PlanViolation", field.Name)
+}
+
+func (ec *executionContext) childFields_PriceCatalogInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "target":
+		return ec.fieldContext_PriceCatalogInfo_target(ctx, field)
+	case "source":
+		return ec.fieldContext_PriceCatalogInfo_source(ctx, field)
+	case "date":
+		return ec.fieldContext_PriceCatalogInfo_date(ctx, field)
+	case "currency":
+		return ec.fieldContext_PriceCatalogInfo_currency(ctx, field)
+	case "ageDays":
+		return ec.fieldContext_PriceCatalogInfo_ageDays(ctx, field)
+	case "types":
+		return ec.fieldContext_PriceCatalogInfo_types(ctx, field)
+	case "regions":
+		return ec.fieldContext_PriceCatalogInfo_regions(ctx, field)
+	case "imported":
+		return ec.fieldContext_PriceCatalogInfo_imported(ctx, field)
+	case "importedAt":
+		return ec.fieldContext_PriceCatalogInfo_importedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PriceCatalogInfo", field.Name)
 }
 
 func (ec *executionContext) childFields_QueueInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -11538,6 +13677,18 @@ func (ec *executionContext) childFields_Software(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type Software", field.Name)
 }
 
+func (ec *executionContext) childFields_SuggestApplicationsPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "suggestions":
+		return ec.fieldContext_SuggestApplicationsPayload_suggestions(ctx, field)
+	case "sharedServices":
+		return ec.fieldContext_SuggestApplicationsPayload_sharedServices(ctx, field)
+	case "labelConflicts":
+		return ec.fieldContext_SuggestApplicationsPayload_labelConflicts(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SuggestApplicationsPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_Tenant(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -11700,6 +13851,14 @@ func (ec *executionContext) childFields_Wave(ctx context.Context, field graphql.
 		return ec.fieldContext_Wave_cutoverEndsAt(ctx, field)
 	case "status":
 		return ec.fieldContext_Wave_status(ctx, field)
+	case "confidence":
+		return ec.fieldContext_Wave_confidence(ctx, field)
+	case "confidenceFactors":
+		return ec.fieldContext_Wave_confidenceFactors(ctx, field)
+	case "risk":
+		return ec.fieldContext_Wave_risk(ctx, field)
+	case "riskFactors":
+		return ec.fieldContext_Wave_riskFactors(ctx, field)
 	case "tenant":
 		return ec.fieldContext_Wave_tenant(ctx, field)
 	case "plan":

@@ -26,11 +26,102 @@ type AssessmentSummary struct {
 	TransferSeconds     int `json:"transferSeconds"`
 	OfflineSeedingHosts int `json:"offlineSeedingHosts"`
 	OfflineSeedingBytes int `json:"offlineSeedingBytes"`
+	// False when the target has no price list (OpenStack): costs are absent, not zero.
+	Priced   bool   `json:"priced"`
+	Currency string `json:"currency"`
+	// The region of the stored assessments (empty for OpenStack).
+	Region string `json:"region"`
+	// When the newest assessment of the target was written; null before any.
+	AssessedAt  *time.Time `json:"assessedAt,omitempty"`
+	PriceSource string     `json:"priceSource"`
+	// The day the prices were taken (YYYY-MM-DD).
+	PriceDate string `json:"priceDate"`
+	// True when the prices come from a price list the tenant imported.
+	PriceImported bool `json:"priceImported"`
 }
 
 type BeforeRuleInput struct {
 	First string `json:"first"`
 	Then  string `json:"then"`
+}
+
+type BusinessCase struct {
+	Target        string `json:"target"`
+	Currency      string `json:"currency"`
+	Hosts         int    `json:"hosts"`
+	AssessedHosts int    `json:"assessedHosts"`
+	// Hosts with p95 utilisation.
+	MeasuredHosts int            `json:"measuredHosts"`
+	IdleHosts     int            `json:"idleHosts"`
+	ZombieHosts   int            `json:"zombieHosts"`
+	OnPremises    *CostBreakdown `json:"onPremises"`
+	CloudAsIs     *CostBreakdown `json:"cloudAsIs"`
+	// Right-sized, with zombie servers retired.
+	CloudRightSized *CostBreakdown `json:"cloudRightSized"`
+	// The plan whose waves time the cash flow; null: one migration at the start of year 1.
+	Plan        *ent.Plan                `json:"plan,omitempty"`
+	CashFlow    []*CashFlowYear          `json:"cashFlow"`
+	Assumptions *BusinessCaseAssumptions `json:"assumptions"`
+	Priced      bool                     `json:"priced"`
+	PriceDate   string                   `json:"priceDate"`
+}
+
+type BusinessCaseAssumptions struct {
+	ComputePerVcpuMonth        float64 `json:"computePerVcpuMonth"`
+	StoragePerGibMonth         float64 `json:"storagePerGibMonth"`
+	WindowsLicencePerVcpuMonth float64 `json:"windowsLicencePerVcpuMonth"`
+	VirtualisationPerVcpuMonth float64 `json:"virtualisationPerVcpuMonth"`
+	FacilitiesPerServerMonth   float64 `json:"facilitiesPerServerMonth"`
+	AdminCostPerYear           float64 `json:"adminCostPerYear"`
+	ServersPerAdmin            float64 `json:"serversPerAdmin"`
+	CloudLabourShare           float64 `json:"cloudLabourShare"`
+	MigrationPerServer         float64 `json:"migrationPerServer"`
+	Years                      int     `json:"years"`
+	IdleCPUPercent             float64 `json:"idleCpuPercent"`
+	ZombieCPUPercent           float64 `json:"zombieCpuPercent"`
+}
+
+// Assumptions of the business case, every one printed with it. Omitted fields
+// take the defaults shown by businessCase.assumptions.
+type BusinessCaseAssumptionsInput struct {
+	// On-premises server hardware and maintenance per vCPU per month.
+	ComputePerVcpuMonth *float64 `json:"computePerVcpuMonth,omitempty"`
+	// On-premises storage (SAN/NAS, backup) per provisioned GiB per month.
+	StoragePerGibMonth *float64 `json:"storagePerGibMonth,omitempty"`
+	// Windows Server licence per vCPU per month (on-premises and in the cloud).
+	WindowsLicencePerVcpuMonth *float64 `json:"windowsLicencePerVcpuMonth,omitempty"`
+	// Hypervisor licence per vCPU per month (on-premises only).
+	VirtualisationPerVcpuMonth *float64 `json:"virtualisationPerVcpuMonth,omitempty"`
+	// Power, cooling and space per server per month.
+	FacilitiesPerServerMonth *float64 `json:"facilitiesPerServerMonth,omitempty"`
+	// Fully loaded cost of one administrator per year.
+	AdminCostPerYear *float64 `json:"adminCostPerYear,omitempty"`
+	ServersPerAdmin  *float64 `json:"serversPerAdmin,omitempty"`
+	// Share of the administration labour that remains in the cloud (0..1).
+	CloudLabourShare *float64 `json:"cloudLabourShare,omitempty"`
+	// One-time migration cost per server.
+	MigrationPerServer *float64 `json:"migrationPerServer,omitempty"`
+	// Years of the cash flow (1..10).
+	Years *int `json:"years,omitempty"`
+	// p95 CPU below this percentage makes a server idle.
+	IdleCPUPercent *float64 `json:"idleCpuPercent,omitempty"`
+	// p95 CPU below this percentage with no observed connection makes a server a zombie (retire it).
+	ZombieCPUPercent *float64 `json:"zombieCpuPercent,omitempty"`
+}
+
+// One year of the cash flow: the estate as it is against the migration over the plan's waves.
+type CashFlowYear struct {
+	Year int `json:"year"`
+	// The estate kept on premises the whole year.
+	StayOnPremises float64 `json:"stayOnPremises"`
+	// On-premises cost of the hosts not yet cut over.
+	OnPremises float64 `json:"onPremises"`
+	// Cloud cost of the hosts replicating or cut over (right-sized, zombies retired).
+	Cloud     float64 `json:"cloud"`
+	Migration float64 `json:"migration"`
+	// stayOnPremises − (onPremises + cloud + migration).
+	Savings           float64 `json:"savings"`
+	CumulativeSavings float64 `json:"cumulativeSavings"`
 }
 
 // One check and what it found.
@@ -48,6 +139,16 @@ type CloudAccountCheck struct {
 	Checks []*CheckResult `json:"checks"`
 }
 
+// Monthly cost by part.
+type CostBreakdown struct {
+	Compute    float64 `json:"compute"`
+	Storage    float64 `json:"storage"`
+	Licences   float64 `json:"licences"`
+	Facilities float64 `json:"facilities"`
+	Labour     float64 `json:"labour"`
+	Total      float64 `json:"total"`
+}
+
 type CreateAPITokenPayload struct {
 	Token *ent.APIToken `json:"token"`
 	// The secret, shown once. Only its hash is stored.
@@ -61,6 +162,18 @@ type CreateCloudAccountInput struct {
 	AccessKeyID *string               `json:"accessKeyID,omitempty"`
 	// Encrypted at rest and never returned by the API.
 	Secret *string `json:"secret,omitempty"`
+}
+
+type CreateDiscoverySourceInput struct {
+	Name string `json:"name"`
+	// SDK URL of the vCenter or ESXi host, e.g. https://vc.example/sdk
+	URL      string `json:"url"`
+	Username string `json:"username"`
+	// Sealed at rest, never returned.
+	Password string `json:"password"`
+	Insecure *bool  `json:"insecure,omitempty"`
+	// 0 = only when run by hand.
+	IntervalMinutes *int `json:"intervalMinutes,omitempty"`
 }
 
 type CreateRegistrationTokenInput struct {
@@ -159,6 +272,10 @@ type PlanConstraintsInput struct {
 	PilotEnvironments  []string `json:"pilotEnvironments,omitempty"`
 	PilotCriticality   []string `json:"pilotCriticality,omitempty"`
 	ImprovementPasses  *int     `json:"improvementPasses,omitempty"`
+	// Hosts one cutover stream finishes in one cutover window (× parallelMigrations caps a wave); default: derived.
+	CutoverHostsPerWindow *int `json:"cutoverHostsPerWindow,omitempty"`
+	// The ordered wave rules, each on unless set to false.
+	WaveRules *WaveRulesInput `json:"waveRules,omitempty"`
 }
 
 // Rules of a plan; host references are host ids, host names or application:NAME.
@@ -173,6 +290,11 @@ type PlanRulesInput struct {
 	KeepApart           []*KeepApartInput    `json:"keepApart,omitempty"`
 	Before              []*BeforeRuleInput   `json:"before,omitempty"`
 	Pins                []*PinInput          `json:"pins,omitempty"`
+	// Group unlabelled hosts by their traffic (default true).
+	InferApplications *bool `json:"inferApplications,omitempty"`
+	// Inference resolution: higher finds smaller applications (default 1).
+	Resolution     *float64             `json:"resolution,omitempty"`
+	SharedServices *SharedServicesInput `json:"sharedServices,omitempty"`
 }
 
 // A rule a manual move breaks (planner.Violation).
@@ -182,6 +304,21 @@ type PlanViolation struct {
 	Message string `json:"message"`
 	// Ids of the hosts involved.
 	HostIDs []int `json:"hostIDs"`
+}
+
+// The price list assessments use for a target.
+type PriceCatalogInfo struct {
+	Target   string `json:"target"`
+	Source   string `json:"source"`
+	Date     string `json:"date"`
+	Currency string `json:"currency"`
+	// Days since date, by the server's clock.
+	AgeDays int      `json:"ageDays"`
+	Types   int      `json:"types"`
+	Regions []string `json:"regions"`
+	// True when imported by the tenant (ferry catalog import), false for the built-in list.
+	Imported   bool       `json:"imported"`
+	ImportedAt *time.Time `json:"importedAt,omitempty"`
 }
 
 // A task queue of the platform (asynq).
@@ -210,7 +347,30 @@ type RunAssessmentPayload struct {
 	Hosts int `json:"hosts"`
 }
 
+// How shared services are found and placed.
+type SharedServicesInput struct {
+	Detect *bool `json:"detect,omitempty"`
+	// A host called by at least this share (0..1) of the hosts is shared.
+	CallerShare *float64 `json:"callerShare,omitempty"`
+	PortCallers *int     `json:"portCallers,omitempty"`
+	MinCallers  *int     `json:"minCallers,omitempty"`
+	// early, last or on_premises
+	Policy *string `json:"policy,omitempty"`
+	// Host ids, names or application:NAME shared whatever their traffic / never shared.
+	Hosts []string `json:"hosts,omitempty"`
+	Not   []string `json:"not,omitempty"`
+}
+
 type Subscription struct {
+}
+
+type SuggestApplicationsPayload struct {
+	// Open suggestions now stored (earlier open ones are replaced).
+	Suggestions int `json:"suggestions"`
+	// Shared services found (kept out of grouping).
+	SharedServices int `json:"sharedServices"`
+	// Labelled hosts whose traffic binds them to another application (the first 100).
+	LabelConflicts []map[string]any `json:"labelConflicts"`
 }
 
 // One tenant and what it uses now.
@@ -232,6 +392,16 @@ type TransferWindowInput struct {
 	Rate *string `json:"rate,omitempty"`
 }
 
+type UpdateDiscoverySourceInput struct {
+	Name     *string `json:"name,omitempty"`
+	URL      *string `json:"url,omitempty"`
+	Username *string `json:"username,omitempty"`
+	// Replaces the sealed password when given.
+	Password        *string `json:"password,omitempty"`
+	Insecure        *bool   `json:"insecure,omitempty"`
+	IntervalMinutes *int    `json:"intervalMinutes,omitempty"`
+}
+
 // The signed-in user and their tenant.
 type Viewer struct {
 	User   *ent.User   `json:"user,omitempty"`
@@ -239,4 +409,18 @@ type Viewer struct {
 	Role   string      `json:"role"`
 	// True for the platform operator, who sees every tenant.
 	Platform bool `json:"platform"`
+}
+
+// Azure Migrate's ordered wave rules (docs/planner.md); a rule higher in the list wins a conflict.
+type WaveRulesInput struct {
+	StrongDependenciesTogether *bool `json:"strongDependenciesTogether,omitempty"`
+	ApplicationsWhole          *bool `json:"applicationsWhole,omitempty"`
+	DependenciesFirst          *bool `json:"dependenciesFirst,omitempty"`
+	DevTestFirst               *bool `json:"devTestFirst,omitempty"`
+	SeparateProduction         *bool `json:"separateProduction,omitempty"`
+	CriticalNotEarly           *bool `json:"criticalNotEarly,omitempty"`
+	EarlyWaves                 *int  `json:"earlyWaves,omitempty"`
+	ComplexHosts               *int  `json:"complexHosts,omitempty"`
+	WorkloadMin                *int  `json:"workloadMin,omitempty"`
+	WorkloadMax                *int  `json:"workloadMax,omitempty"`
 }

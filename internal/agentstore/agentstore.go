@@ -22,6 +22,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
 	"github.com/ferry-migrate/ferry/ent/tenant"
+	"github.com/ferry-migrate/ferry/internal/database"
 	"github.com/ferry-migrate/ferry/internal/ingest"
 	"github.com/ferry-migrate/ferry/internal/trace"
 	"github.com/ferry-migrate/ferry/internal/viewer"
@@ -87,7 +88,8 @@ func ids(a agentapi.Agent) (tenantID, agentID int, err error) {
 
 // RegisterAgent consumes one use of the token and creates the agent, in one
 // transaction, so two agents racing for a token's last use cannot both win.
-func (s *Store) RegisterAgent(ctx context.Context, claims agentapi.Claims, h agentapi.HostInfo) (string, string, error) {
+func (s *Store) RegisterAgent(ctx context.Context, claims agentapi.Claims, h agentapi.HostInfo) (_, _ string, err error) {
+	defer func() { err = busy(err) }()
 	tenantID, err := strconv.Atoi(claims.TenantID)
 	if err != nil {
 		return "", "", agentapi.ErrTokenRevoked
@@ -160,7 +162,8 @@ func (s *Store) RegisterAgent(ctx context.Context, claims agentapi.Claims, h age
 // AuthenticateAgent finds a credential's agent by its hash. Answers are
 // cached for AuthTTL, so heartbeats from thousands of agents cost no
 // lookup each; revocation takes effect within AuthTTL.
-func (s *Store) AuthenticateAgent(ctx context.Context, credential string) (agentapi.Agent, error) {
+func (s *Store) AuthenticateAgent(ctx context.Context, credential string) (_ agentapi.Agent, err error) {
+	defer func() { err = busy(err) }()
 	hash := agentapi.HashCredential(credential)
 	now := s.now()
 	ttl := s.AuthTTL
@@ -216,7 +219,8 @@ func (s *Store) forget(hash string) {
 // SaveInventory merges the inventory into the tenant's hosts (the agent is
 // the most trusted source) and links the agent to its host, in one
 // transaction. No import run is recorded: agents report every few hours.
-func (s *Store) SaveInventory(ctx context.Context, a agentapi.Agent, inv discovery.Inventory) error {
+func (s *Store) SaveInventory(ctx context.Context, a agentapi.Agent, inv discovery.Inventory) (err error) {
+	defer func() { err = busy(err) }()
 	tenantID, agentID, err := ids(a)
 	if err != nil {
 		return err
@@ -226,10 +230,21 @@ func (s *Store) SaveInventory(ctx context.Context, a agentapi.Agent, inv discove
 	if rec.Source.ObservedAt.IsZero() {
 		rec.Source.ObservedAt = s.now().UTC()
 	}
+	// The agent's current host is the host this inventory describes, even
+	// when the machine was renamed and re-addressed since: it is anchored
+	// to the record, so it is updated instead of a second host appearing.
+	cur, err := s.agentHost(ctx, agentID)
+	if err != nil {
+		return err
+	}
+	var anchors map[string]int
+	if cur != 0 {
+		anchors = map[string]int{rec.Anchor: cur}
+	}
 	_, err = ingest.Apply(ctx, s.Client, tenantID, ingest.Batch{
 		Kind: discovery.SourceAgent, Filename: inv.Hostname, Actor: "agent:" + a.ID,
 		Records: []discovery.Record{rec}, Connections: discovery.ConnectionsFromInventory(a.ID, inv), NoRun: true,
-		Identities: s.Identities,
+		Identities: s.Identities, Anchors: anchors,
 		InTx: func(ctx context.Context, tx *ent.Client, out *ingest.Outcome) error {
 			up := tx.Agent.UpdateOneID(agentID).SetHostname(truncate(inv.Hostname, 255))
 			cur, err := tx.Agent.Query().Where(agent.ID(agentID)).QueryHost().IDs(ctx)
@@ -242,7 +257,11 @@ func (s *Store) SaveInventory(ctx context.Context, a agentapi.Agent, inv discove
 				if _, err := tx.Agent.Update().Where(agent.HasHostWith(host.ID(hostID)), agent.IDNEQ(agentID)).ClearHost().Save(ctx); err != nil {
 					return fmt.Errorf("release host: %w", err)
 				}
-				up.SetHostID(hostID)
+				// This agent lets go of the host it described before (a
+				// different machine now, by its BIOS UUID): setting the new
+				// edge alone leaves the old row holding the agent, which
+				// the unique edge refuses.
+				up.ClearHost().SetHostID(hostID)
 			}
 			if hostID := out.HostOfRecord[0]; hostID != 0 {
 				// Facts only an agent knows, which the normaliser's record does not carry.
@@ -268,7 +287,8 @@ var errDuplicate = errors.New("duplicate sample batch")
 // agent's host and stores its observed connections. A batch id seen before
 // is a retry whose response was lost: it is acknowledged and not counted
 // again.
-func (s *Store) SaveSamples(ctx context.Context, a agentapi.Agent, b agentapi.SamplesBatch) error {
+func (s *Store) SaveSamples(ctx context.Context, a agentapi.Agent, b agentapi.SamplesBatch) (err error) {
+	defer func() { err = busy(err) }()
 	tenantID, agentID, err := ids(a)
 	if err != nil {
 		return err
@@ -351,7 +371,8 @@ func (s *Store) agentHost(ctx context.Context, agentID int) (int, error) {
 }
 
 // Heartbeat records that the agent is alive, its version and its backlog.
-func (s *Store) Heartbeat(ctx context.Context, a agentapi.Agent, hb agentapi.Heartbeat) error {
+func (s *Store) Heartbeat(ctx context.Context, a agentapi.Agent, hb agentapi.Heartbeat) (err error) {
+	defer func() { err = busy(err) }()
 	tenantID, agentID, err := ids(a)
 	if err != nil {
 		return err
@@ -371,7 +392,8 @@ func (s *Store) Heartbeat(ctx context.Context, a agentapi.Agent, hb agentapi.Hea
 }
 
 // NextCommands asks the Commands hook; without one there is nothing to do.
-func (s *Store) NextCommands(ctx context.Context, a agentapi.Agent) ([]agentapi.Command, error) {
+func (s *Store) NextCommands(ctx context.Context, a agentapi.Agent) (_ []agentapi.Command, err error) {
+	defer func() { err = busy(err) }()
 	if s.Commands == nil {
 		return nil, nil
 	}
@@ -382,9 +404,14 @@ func (s *Store) NextCommands(ctx context.Context, a agentapi.Agent) ([]agentapi.
 	return s.Commands(agentContext(ctx, tenantID, agentID), agentID)
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+// busy marks a database that stayed locked as agentapi.ErrBusy, which the
+// protocol answers with 503 and Retry-After, not 500.
+func busy(err error) error {
+	if err != nil && !errors.Is(err, agentapi.ErrBusy) && database.IsBusy(err) {
+		return fmt.Errorf("%w: %w", agentapi.ErrBusy, err)
 	}
-	return s[:n]
+	return err
 }
+
+// truncate is ingest's: valid UTF-8, no NUL, cut on a rune boundary.
+func truncate(s string, n int) string { return ingest.Truncate(s, n) }

@@ -222,7 +222,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Resolver = resolver
 	// Each area wires its task handlers and routes in its own file
 	// (discovery.go, planning.go, migration.go); a failure stops start-up.
-	for _, wire := range []func() error{a.wireDiscovery, a.wirePlanning, a.wireMigration} {
+	for _, wire := range []func() error{a.wireDiscovery, a.wirePlanning, a.wireMigration, a.wireReports} {
 		if err := wire(); err != nil {
 			a.Close()
 			return nil, err
@@ -411,6 +411,13 @@ func (a *App) lead(every time.Duration) func(context.Context) {
 		for _, task := range []func() (*asynq.Task, []asynq.Option){jobs.NewPruneSessionsTask, jobs.NewOptimizeDatabaseTask} {
 			t, opts := task()
 			if _, err := sched.Register("@hourly", t, opts...); err != nil {
+				a.Log.Error("scheduler", "error", err)
+				return
+			}
+		}
+		// Stored discovery sources: the database says which are due.
+		if t, opts := jobs.NewDiscoveryDueTask(); true {
+			if _, err := sched.Register("@every 1m", t, opts...); err != nil {
 				a.Log.Error("scheduler", "error", err)
 				return
 			}

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +21,7 @@ import (
 	"github.com/ferry-migrate/ferry/discovery/importer"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/internal/agentstore"
+	"github.com/ferry-migrate/ferry/internal/database"
 	"github.com/ferry-migrate/ferry/internal/ingest"
 	"github.com/ferry-migrate/ferry/internal/trace"
 	"github.com/ferry-migrate/ferry/internal/viewer"
@@ -109,7 +113,14 @@ func (a *App) uploadImport(w http.ResponseWriter, r *http.Request) {
 		web.WriteError(w, r, ferry.Errorf(ferry.EINVALID, "malformed multipart upload: %v", err))
 		return
 	}
-	im := importer.New(uploadLimits, a.Config.Now)
+	// Accepted rows wait on disk, not in memory, between parsing and
+	// storing: an upload costs the server a bounded amount of memory.
+	im, err := importer.NewSpooled(uploadLimits, a.Config.Now, a.spoolDir())
+	if err != nil {
+		web.WriteError(w, r, fmt.Errorf("start import: %w", err))
+		return
+	}
+	defer im.Close()
 	var names []string
 	for {
 		part, err := mr.NextPart()
@@ -120,8 +131,8 @@ func (a *App) uploadImport(w http.ResponseWriter, r *http.Request) {
 			web.WriteError(w, r, uploadError("", err))
 			return
 		}
-		name := part.FileName()
-		if name == "" {
+		name := cleanName(part.FileName())
+		if part.FileName() == "" {
 			part.Close()
 			continue // a form field, not a file
 		}
@@ -142,15 +153,22 @@ func (a *App) uploadImport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res := im.Finish()
+	if err := im.Err(); err != nil {
+		web.WriteError(w, r, fmt.Errorf("spool upload: %w", err))
+		return
+	}
 	rows := 0
 	for _, f := range res.Files {
 		rows += f.Rows
 	}
+	// Stored in chunks of short transactions (ingest.DefaultChunkRows), so
+	// other tenants' agents and users write between them.
 	out, err := ingest.Apply(r.Context(), a.DB.Client, v.TenantID, ingest.Batch{
 		Kind: kindOf(res.Files), Filename: clip(strings.Join(names, ", "), 1000), Actor: v.Actor(),
-		Records: res.Records, Connections: res.Connections, Errors: res.Errors, Dropped: res.ErrorsDropped, RowsTotal: rows,
+		Source: res.Spool, Errors: res.Errors, Dropped: res.ErrorsDropped, RowsTotal: rows,
 		Identities: a.Agents.Identities,
-		// The upload is audited like a mutation, in the same transaction.
+		// The upload is audited like a mutation, with its run, in the
+		// first chunk's transaction.
 		InTx: func(ctx context.Context, tx *ent.Client, out *ingest.Outcome) error {
 			return tx.AuditEvent.Create().SetActor(v.Actor()).SetAction("importFiles").SetObjectType("ImportRun").
 				SetObjectID(strconv.Itoa(out.Run.ID)).SetTraceID(trace.FromContext(ctx)).SetSourceIP(trace.ClientIP(ctx)).
@@ -158,10 +176,28 @@ func (a *App) uploadImport(w http.ResponseWriter, r *http.Request) {
 		},
 	}, a.Config.Now())
 	if err != nil {
-		a.Log.ErrorContext(r.Context(), "store import", "error", err, "files", names)
+		a.Log.ErrorContext(r.Context(), "store import", "error", err, "files", names, "stored_rows", out.Rows)
+		stored := "nothing was imported"
+		if out.Rows > 0 && out.Run != nil {
+			stored = fmt.Sprintf("%d of %d rows were stored before (import run %d, marked failed); uploading the same files again is safe", out.Rows, rows, out.Run.ID)
+		}
+		if database.IsBusy(err) {
+			// Never a 500 for a busy database: say when to try again.
+			w.Header().Set("Retry-After", "5")
+			writeUploadJSON(w, http.StatusServiceUnavailable, map[string]string{
+				"error": "the database is busy with other writers; try again shortly; " + stored, "traceId": trace.FromContext(r.Context())})
+			return
+		}
+		if out.Rows > 0 {
+			writeUploadJSON(w, http.StatusInternalServerError, map[string]string{
+				"error": "internal error; " + stored, "traceId": trace.FromContext(r.Context())})
+			return
+		}
 		web.WriteError(w, r, err)
 		return
 	}
+	a.Log.InfoContext(r.Context(), "stored import", "run", out.Run.ID, "rows", out.Rows, "chunks", out.Chunks,
+		"longest_chunk_ms", out.Longest.Milliseconds(), "files", names)
 	body := importResponse{
 		Rows: out.Run.RowsTotal, RowsImported: out.Run.RowsImported, HostsCreated: out.HostsCreated,
 		HostsUpdated: out.HostsUpdated, Connections: out.Connections, Files: res.Files,
@@ -172,6 +208,31 @@ func (a *App) uploadImport(w http.ResponseWriter, r *http.Request) {
 		body.Errors = append(body.Errors, importError{File: e.File, Row: e.Row, Column: e.Column, Message: e.Reason})
 	}
 	writeUploadJSON(w, http.StatusOK, body)
+}
+
+// spoolDir is where uploads wait between parsing and storing: the data
+// directory's tmp (private to the server), else the system's.
+func (a *App) spoolDir() string {
+	if a.Config.DataDir == "" {
+		return ""
+	}
+	dir := filepath.Join(a.Config.DataDir, "tmp")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return ""
+	}
+	return dir
+}
+
+// cleanName makes an uploaded file's name safe to show and store: valid
+// UTF-8, no control characters, at most 255 bytes.
+func cleanName(name string) string {
+	name = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(name, "\uFFFD"))
+	return ingest.Truncate(name, 255)
 }
 
 // uploadError says which file of an upload was refused and why.

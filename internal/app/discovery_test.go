@@ -56,6 +56,7 @@ func mustBuildFerry(t *testing.T) string {
 // serveProcess is `ferry serve` running as its own process.
 type serveProcess struct {
 	URL, DataDir string
+	Pid          int
 	stderr       *syncBuffer
 }
 
@@ -83,6 +84,7 @@ func startServe(t *testing.T, bin string, dataDir ...string) *serveProcess {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	sp.Pid = cmd.Process.Pid
 	t.Cleanup(func() {
 		cancel()
 		_ = cmd.Wait()

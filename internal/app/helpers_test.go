@@ -44,6 +44,14 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// Since returns what was written after the first n bytes, and the length
+// now (to pass as n next time).
+func (s *syncBuffer) Since(n int) (string, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return string(s.b.Bytes()[min(n, s.b.Len()):]), s.b.Len()
+}
+
 // countingDriver counts the statements sent to the database.
 type countingDriver struct {
 	dialect.Driver

@@ -46,17 +46,17 @@ func TestSchedulerRunsOnceAcrossReplicas(t *testing.T) {
 		time.Sleep(20 * time.Millisecond) // polling with a deadline
 	}
 	first := leader()[0]
-	// The scheduler registered its hourly entries once, not once per process.
+	// The scheduler registered its entries (two hourly, one per minute) once, not once per process.
 	for {
 		entries, err := a.App.Queue.Inspector.SchedulerEntries()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(entries) == 2 {
+		if len(entries) == 3 {
 			break
 		}
-		if len(entries) > 2 || time.Now().After(deadline) {
-			t.Fatalf("scheduler entries = %d, want the 2 hourly tasks once", len(entries))
+		if len(entries) > 3 || time.Now().After(deadline) {
+			t.Fatalf("scheduler entries = %d, want the 2 hourly tasks and the discovery one once", len(entries))
 		}
 		time.Sleep(50 * time.Millisecond) // polling with a deadline
 	}

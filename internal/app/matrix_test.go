@@ -18,6 +18,7 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/host"
@@ -80,9 +81,15 @@ const (
 var authzMatrix = []struct{ op, own, other string }{
 	{"Query.viewer", everyone, none},
 	{"Query.assessmentSummary", everyone, none},
+	{"Query.priceCatalog", everyone, none},
+	{"Query.businessCase", everyone, "N N N N N N U"}, // the platform operator's business case is its home tenant's
+	{"Query.discoverySources", everyone, hidden},
+	{"Query.node(DiscoverySource)", everyone, hidden},
+	{"Query.nodes(DiscoverySource)", everyone, hidden},
 	{"Query.apiTokens", everyone, hidden},
 	{"Query.agents", everyone, hidden},
 	{"Query.applications", everyone, hidden},
+	{"Query.applicationSuggestions", everyone, hidden},
 	{"Query.assessments", everyone, hidden},
 	{"Query.auditEvents", everyone, hidden},
 	{"Query.cloudAccounts", everyone, hidden},
@@ -98,6 +105,7 @@ var authzMatrix = []struct{ op, own, other string }{
 	{"Query.node(APIToken)", everyone, hidden},
 	{"Query.node(Agent)", everyone, hidden},
 	{"Query.node(Application)", everyone, hidden},
+	{"Query.node(ApplicationSuggestion)", everyone, hidden},
 	{"Query.node(Assessment)", everyone, hidden},
 	{"Query.node(AuditEvent)", everyone, hidden},
 	{"Query.node(CloudAccount)", everyone, hidden},
@@ -120,6 +128,7 @@ var authzMatrix = []struct{ op, own, other string }{
 	{"Query.nodes(APIToken)", everyone, hidden},
 	{"Query.nodes(Agent)", everyone, hidden},
 	{"Query.nodes(Application)", everyone, hidden},
+	{"Query.nodes(ApplicationSuggestion)", everyone, hidden},
 	{"Query.nodes(Assessment)", everyone, hidden},
 	{"Query.nodes(AuditEvent)", everyone, hidden},
 	{"Query.nodes(CloudAccount)", everyone, hidden},
@@ -170,6 +179,14 @@ var authzMatrix = []struct{ op, own, other string }{
 	{"Mutation.generatePlan", consUp, consRefB},
 	{"Mutation.movePlanHost", consUp, consUpB},
 	{"Mutation.runAssessment", consUp, none},
+	{"Mutation.createDiscoverySource", adminUp, none},
+	{"Mutation.updateDiscoverySource", adminUp, adminUpB},
+	{"Mutation.deleteDiscoverySource", adminUp, adminUpB},
+	{"Mutation.runDiscoverySource", consUp, consUpB},
+	{"Mutation.suggestApplications", consUp, none},
+	{"Mutation.acceptApplicationSuggestion", consUp, consUpB},
+	{"Mutation.renameApplicationSuggestion", consUp, consUpB},
+	{"Mutation.splitApplicationSuggestion", consUp, consUpB},
 
 	{"Subscription.migrationProgress", everyone, hidden},
 }
@@ -398,6 +415,9 @@ func (m *matrixRun) seed(s *matrixSide) map[string]int {
 	out["Software"] = db.Software.Create().SetHost(h).SetName(s.marker + "-postgres").SaveX(ctx).ID
 	out["Connection"] = db.Connection.Create().SetSrcHostID(h.ID).SetDstHostID(h2.ID).SetPort(5432).SaveX(ctx).ID
 	out["Application"] = db.Application.Create().SetName(s.marker + "-app").SaveX(ctx).ID
+	// Accepted, so suggestApplications (which replaces open ones) keeps it.
+	out["ApplicationSuggestion"] = db.ApplicationSuggestion.Create().SetName(s.marker + "-suggestion").SetStatus(applicationsuggestion.StatusAccepted).
+		SetMembers([]map[string]any{{"id": h2.ID, "name": h2.Name}}).SetHostCount(1).SaveX(ctx).ID
 	rt := db.RegistrationToken.Create().SetName(s.marker + "-regtoken").SetTokenID(s.marker + "-token-id").SetExpiresAt(time.Now().Add(time.Hour)).SaveX(ctx)
 	out["RegistrationToken"] = rt.ID
 	out["Agent"] = db.Agent.Create().SetName(s.marker + "-agent").SetCredentialHash(auth.HashToken(s.marker + "-agent")).SetRegistrationToken(rt).SaveX(ctx).ID
@@ -408,6 +428,7 @@ func (m *matrixRun) seed(s *matrixSide) map[string]int {
 	rp := db.RecoveryPoint.Create().SetMigration(mig).SetExternalID(s.marker + "-rp").SaveX(ctx)
 	out["RecoveryPoint"] = rp.ID
 	out["Launch"] = db.Launch.Create().SetMigration(mig).SetRecoveryPoint(rp).SetKind(launch.KindTest).SaveX(ctx).ID
+	out["DiscoverySource"] = db.DiscoverySource.Create().SetName(s.marker + "-vcenter").SetURL("https://" + s.marker + ".example/sdk").SaveX(ctx).ID
 	out["AuditEvent"] = db.AuditEvent.Create().SetActor(s.marker + "-actor").SetAction("seed").SaveX(ctx).ID
 	out["Assessment"] = db.Assessment.Create().SetHostID(h.ID).SetTarget("alibaba").SaveX(ctx).ID
 	holder := db.User.Create().SetEmail(s.marker + "-holder@" + s.marker + ".example").SetName(s.marker + " holder").SaveX(ctx)
@@ -451,6 +472,16 @@ func (m *matrixRun) ctx(s *matrixSide) context.Context { return viewer.TenantCon
 
 func (m *matrixRun) newHost(s *matrixSide) int {
 	return m.keep(s, m.ts.App.DB.Client.Host.Create().SetName(m.name(s, "host")).SetOs("linux").SetCpus(1).SetMemoryMib(1024).SaveX(m.ctx(s)).ID)
+}
+
+// newSuggestion writes an open application suggestion of n fresh hosts.
+func (m *matrixRun) newSuggestion(s *matrixSide, n int) int {
+	var members []map[string]any
+	for i := 0; i < n; i++ {
+		id := m.newHost(s)
+		members = append(members, map[string]any{"id": id, "name": m.ts.App.DB.Client.Host.GetX(m.sys, id).Name})
+	}
+	return m.keep(s, m.ts.App.DB.Client.ApplicationSuggestion.Create().SetName(m.name(s, "suggestion")).SetMembers(members).SetHostCount(n).SaveX(m.ctx(s)).ID)
 }
 
 func (m *matrixRun) newMigration(s *matrixSide, state migration.State, withPoint bool) int {
@@ -627,6 +658,68 @@ func (m *matrixRun) cellOf(op string, s *matrixSide, actor string) matrixCell {
 			}
 			return ""
 		}}
+	case "Query.priceCatalog":
+		return matrixCell{query: `{ priceCatalog(target: "alibaba") { date types } }`}
+	case "Query.businessCase":
+		vars := map[string]any{}
+		q := `{ businessCase { hosts } }`
+		if !own {
+			q, vars = `query($p: ID) { businessCase(planId: $p) { hosts plan { id } } }`, map[string]any{"p": s.seed["Plan"]}
+		}
+		return matrixCell{query: q, vars: vars, check: func(d map[string]any) string {
+			want := db.Host.Query().Where(host.TenantID(m.own.tenant)).CountX(m.sys)
+			if got := dig(d, "businessCase", "hosts"); got != float64(want) {
+				return fmt.Sprintf("the business case counts %v hosts; tenant A has %d", got, want)
+			}
+			return ""
+		}}
+	case "Mutation.createDiscoverySource":
+		return matrixCell{query: `mutation($n: String!) { createDiscoverySource(input: {name: $n, url: "https://vc.example/sdk", username: "u", password: "matrix-vc-secret"}) { id } }`,
+			vars: map[string]any{"n": m.name(s, "vcenter")}}
+	case "Mutation.updateDiscoverySource":
+		id := s.seed["DiscoverySource"]
+		return matrixCell{query: `mutation($id: ID!, $n: String!) { updateDiscoverySource(id: $id, input: {name: $n}) { id } }`, vars: map[string]any{"id": id, "n": m.name(s, "vcenter")}, target: id}
+	case "Mutation.deleteDiscoverySource":
+		id := m.keep(s, db.DiscoverySource.Create().SetName(m.name(s, "vcenter")).SetURL("https://x.example/sdk").SaveX(ctx).ID)
+		return matrixCell{query: `mutation($id: ID!) { deleteDiscoverySource(id: $id) }`, vars: map[string]any{"id": id}, target: id}
+	case "Mutation.runDiscoverySource":
+		id := m.keep(s, db.DiscoverySource.Create().SetName(m.name(s, "vcenter")).SetURL("https://x.example/sdk").SaveX(ctx).ID)
+		return matrixCell{query: `mutation($id: ID!) { runDiscoverySource(id: $id) { id lastStatus } }`, vars: map[string]any{"id": id}, target: id}
+	case "Mutation.suggestApplications":
+		return matrixCell{query: `mutation { suggestApplications { suggestions } }`, check: func(d map[string]any) string {
+			for _, sg := range db.ApplicationSuggestion.Query().Where(applicationsuggestion.TenantID(m.own.tenant)).AllX(m.sys) {
+				for _, mb := range sg.Members {
+					id := int(mb["id"].(float64))
+					if h := db.Host.GetX(m.sys, id); h.TenantID != m.own.tenant {
+						return fmt.Sprintf("tenant A's suggestion %q holds host %d of tenant %d", sg.Name, id, h.TenantID)
+					}
+				}
+			}
+			return ""
+		}}
+	case "Mutation.acceptApplicationSuggestion":
+		id := m.newSuggestion(s, 1)
+		return matrixCell{query: `mutation($id: ID!) { acceptApplicationSuggestion(id: $id) { id name } }`, vars: map[string]any{"id": id}, check: func(d map[string]any) string {
+			app := db.Application.GetX(m.sys, mustID(m.t, dig(d, "acceptApplicationSuggestion", "id")))
+			for _, h := range db.Host.Query().Where(host.ApplicationID(app.ID)).AllX(m.sys) {
+				if h.TenantID != app.TenantID {
+					return fmt.Sprintf("application %d of tenant %d labels host %d of tenant %d", app.ID, app.TenantID, h.ID, h.TenantID)
+				}
+			}
+			if want := db.ApplicationSuggestion.GetX(m.sys, id).TenantID; app.TenantID != want {
+				return fmt.Sprintf("accepting tenant %d's suggestion made an application in tenant %d", want, app.TenantID)
+			}
+			return ""
+		}}
+	case "Mutation.renameApplicationSuggestion":
+		id := m.newSuggestion(s, 1)
+		return matrixCell{query: `mutation($id: ID!, $n: String!) { renameApplicationSuggestion(id: $id, name: $n) { id name } }`,
+			vars: map[string]any{"id": id, "n": m.name(s, "renamed")}, target: id}
+	case "Mutation.splitApplicationSuggestion":
+		id := m.newSuggestion(s, 2)
+		first := int(db.ApplicationSuggestion.GetX(m.sys, id).Members[0]["id"].(float64))
+		return matrixCell{query: `mutation($id: ID!, $h: [ID!]!) { splitApplicationSuggestion(id: $id, hostIds: $h, name: "split") { id hostCount } }`,
+			vars: map[string]any{"id": id, "h": []int{first}}}
 	case "Subscription.migrationProgress":
 		ids := []int{s.seed["Migration"]}
 		if !own {
@@ -643,7 +736,8 @@ var listType = map[string]string{
 	"apiTokens": "APIToken", "agents": "Agent", "applications": "Application", "assessments": "Assessment",
 	"auditEvents": "AuditEvent", "cloudAccounts": "CloudAccount", "connections": "Connection", "hosts": "Host",
 	"importRuns": "ImportRun", "migrations": "Migration", "plans": "Plan", "registrationTokens": "RegistrationToken",
-	"tenants": "Tenant", "users": "User",
+	"tenants": "Tenant", "users": "User", "discoverySources": "DiscoverySource",
+	"applicationSuggestions": "ApplicationSuggestion",
 }
 
 // runCell runs one cell and returns the answer observed, the leaks found

@@ -31,6 +31,7 @@ var restMatrix = []struct {
 	{"GET", "/auth/me", "/auth/me", 401, 200, "session or API token"},
 	{"*", "/graphql", "/graphql", 401, 422, "session (+CSRF) or API token; the operation matrix decides the rest"},
 	{"POST", "/api/v1/imports", "/api/v1/imports", 401, 403, "session (+CSRF) or API token; consultant and up"},
+	{"GET", "/api/v1/reports/{file}", "/api/v1/reports/assessment.html", 401, 200, "session or API token; the caller's own tenant"},
 	{"GET", "/api/{action}", "/api/whoami?traceId=rest-matrix-anon", 401, 401, "the marketplace's access token (HMAC), not Ferry's credentials"},
 	{"GET", "/marketplace/spi", "/marketplace/spi?action=createInstance", 403, 403, "the marketplace's MD5 SPI token"},
 	{"POST", "/agent/v1/register", "/agent/v1/register", 401, 401, "registration token (body)"},

@@ -134,7 +134,8 @@ func Open(ctx context.Context, raw string, migrate bool, opts ...ent.Option) (*D
 			return nil, err
 		}
 	}
-	drv := entsql.OpenDB(dialect.SQLite, db)
+	// Writers of this process take turns through one gate (gate.go).
+	drv := newGatedDriver(entsql.OpenDB(dialect.SQLite, db))
 	opts = append([]ent.Option{ent.Driver(drv)}, opts...)
 	return &DB{Client: ent.NewClient(opts...), SQL: db, Driver: drv, Dialect: dialect.SQLite}, nil
 }

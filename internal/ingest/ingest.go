@@ -1,36 +1,60 @@
 // Package ingest stores what discovery finds: it merges importer results and
-// agent inventories into a tenant's hosts, disks, software and connections,
-// one transaction per batch. It is the one place that translates between
-// discovery's plain types and ent rows (the graph, the agent protocol and
-// jobs all call it), so the merge rules live once.
+// agent inventories into a tenant's hosts, disks, software and connections.
+// It is the one place that translates between discovery's plain types and
+// ent rows (the graph, the agent protocol and jobs all call it), so the
+// merge rules live once.
+//
+// A batch is stored in chunks, each its own short write transaction, so
+// that an upload of any size never holds SQLite's write lock for long:
+// other tenants' agents and users write between two chunks.
 package ingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net/netip"
-	"sort"
-	"strconv"
-	"strings"
-	"sync"
+	"io"
+	"slices"
 	"time"
-
-	"entgo.io/ent/dialect/sql"
 
 	"github.com/ferry-migrate/ferry/discovery"
 	"github.com/ferry-migrate/ferry/ent"
-	"github.com/ferry-migrate/ferry/ent/application"
-	"github.com/ferry-migrate/ferry/ent/connection"
-	"github.com/ferry-migrate/ferry/ent/disk"
-	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
-	"github.com/ferry-migrate/ferry/ent/software"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 )
+
+// bulkRows bounds the rows of one multi-row INSERT and the ids of one IN
+// list: SQLite refuses a statement with more than 32,766 parameters, and a
+// host row has about 35 columns (500 × 35 = 17,500).
+const bulkRows = 500
 
 // MaxStoredErrors caps the row errors kept on an import run; the count of
 // the rest is recorded.
 const MaxStoredErrors = 2000
+
+// DefaultChunkRows bounds what one transaction writes, counted in rows:
+// a record costs one plus its disks and software, a connection one.
+// Within it, the chunk size follows the time transactions take, aiming at
+// chunkTarget each (a busy machine gets smaller chunks): that is about
+// the longest a heartbeat waits behind an upload.
+const DefaultChunkRows = 2000
+
+const (
+	chunkTarget  = 100 * time.Millisecond
+	minChunkRows = 100
+)
+
+// refreshEvery is how often a batch stored in many chunks reads again the
+// identities other writers changed meanwhile.
+const refreshEvery = 2 * time.Second
+
+// Source streams the rows of a batch too large to hold in memory (an
+// upload read back from the importer's spool): every record, then every
+// connection. Each method returns io.EOF after its last row.
+type Source interface {
+	NextRecord() (discovery.Record, error)
+	NextConnection() (discovery.ObservedConnection, error)
+}
 
 // Batch is one unit of discovery to store.
 type Batch struct {
@@ -39,64 +63,198 @@ type Batch struct {
 	Actor       string
 	Records     []discovery.Record
 	Connections []discovery.ObservedConnection
-	Errors      []discovery.RowError
-	Dropped     int // errors the importer did not keep
-	RowsTotal   int
+	// Source, when set, replaces Records and Connections: the rows are
+	// read from it chunk by chunk and never held together.
+	Source    Source
+	Errors    []discovery.RowError
+	Dropped   int // errors the importer did not keep
+	RowsTotal int
 	// NoRun stores the batch without an ImportRun row: agents send an
 	// inventory every few hours and a run per inventory would bury the
 	// imports people made. Outcome.Run is then nil.
 	NoRun bool
+	// Anchors names stored hosts that records of the batch are known to
+	// describe (Record.Anchor → host id; an agent's own host): they are
+	// merged with those records whatever names and addresses now say, so a
+	// renamed, re-addressed host is updated rather than duplicated.
+	Anchors map[string]int
 	// Identities, when set, caches stored hosts' identity keys between
 	// batches (see Identities); nil reads them all for this batch.
 	Identities *Identities
-	// InTx, when set, runs inside the batch's transaction after the merge,
-	// so that what the caller links to the outcome (an agent to its host)
-	// lands or fails with it. An error rolls the whole batch back and is
-	// returned as is.
+	// InTx, when set, runs inside the batch's first transaction, after the
+	// run row is created and the first chunk merged, so that what the
+	// caller links to the outcome (an agent to its host, an audit event to
+	// the run) lands or fails with it. An error rolls that transaction back
+	// and is returned as is.
 	InTx func(ctx context.Context, tx *ent.Client, out *Outcome) error
+	// ChunkRows bounds the rows of one transaction (DefaultChunkRows when
+	// zero; see there).
+	ChunkRows int
 }
 
 // Outcome says what a batch changed, and maps each record to its host.
 type Outcome struct {
-	Run          *ent.ImportRun
-	HostOfRecord []int // ent host id per Batch.Records index
+	Run *ent.ImportRun
+	// HostOfRecord is the ent host id per Batch.Records index (nil for a
+	// batch read from a Source).
+	HostOfRecord []int
 	HostsCreated int
 	HostsUpdated int
 	Connections  int // connections stored (new or seen again)
+	// Rows is how many records and connections were stored; Chunks how
+	// many transactions it took, Longest the longest of them.
+	Rows    int
+	Chunks  int
+	Longest time.Duration
 }
 
-// Apply merges b into tenantID's inventory in one transaction: either all
-// of the batch's good rows land, or (on a database error) none do. Records
-// are merged with the hosts already stored through discovery.Normalise, so
-// the identity and trust rules are the normaliser's.
+// Apply merges b into tenantID's inventory. A batch of at most ChunkRows
+// rows is one transaction: all of its good rows land or, on a database
+// error, none do. A larger one is stored chunk by chunk, records first so
+// that connections find their hosts; should the database fail part-way,
+// the chunks before stay stored (merging is by identity, so storing the
+// same files again is safe), the run is marked failed with how many rows
+// were stored, and the Outcome returned with the error says the same.
 func Apply(ctx context.Context, client *ent.Client, tenantID int, b Batch, now time.Time) (*Outcome, error) {
 	ctx = viewer.TenantContext(ctx, tenantID)
-	// Identities are brought up to date before the write transaction: a
-	// read does not hold SQLite's write lock, so heartbeats are not kept
-	// waiting while an estate is scanned. Hosts written in between are
-	// picked up inside the transaction.
 	idx := b.Identities
 	if idx == nil {
 		idx = &Identities{}
 	}
 	x := idx.index(tenantID)
-	if err := x.refresh(ctx, client); err != nil {
-		return nil, err
+	src := b.Source
+	out := &Outcome{}
+	if src == nil {
+		src = &sliceSource{records: b.Records, conns: b.Connections}
+		out.HostOfRecord = make([]int, len(b.Records))
 	}
-	tx, err := client.Tx(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("begin import: %w", err)
+	limit := b.ChunkRows
+	if limit <= 0 {
+		limit = DefaultChunkRows
 	}
-	out, err := apply(ctx, tx.Client(), b, x, now)
-	if err == nil && b.InTx != nil {
-		err = b.InTx(ctx, tx.Client(), out)
+	st := &stream{src: src, limit: limit, refs: map[identityKey]int{}, connsFollow: true}
+	if n, ok := src.(interface{ Connections() int }); ok {
+		// Refs are kept only for connections to find their hosts by.
+		st.connsFollow = n.Connections() > 0
 	}
-	if err != nil {
-		tx.Rollback()
-		return nil, err
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("commit import: %w", err)
+	// Hosts this batch created, in increasing id order (ids only grow), and
+	// the stored hosts it updated: a host created in one chunk and merged
+	// again in a later one is counted once, as created.
+	var created []int
+	updated := map[int]bool{}
+	wasCreated := func(id int) bool { _, ok := slices.BinarySearch(created, id); return ok }
+	known := &knownConns{}
+	records, conns := 0, 0
+	var runID int
+	var refreshed time.Time
+	for first := true; ; first = false {
+		ch, last, err := st.next()
+		if err != nil {
+			return out, failRun(ctx, client, runID, &b, out, fmt.Errorf("read the batch: %w", err))
+		}
+		// Identities are brought up to date before the write transaction:
+		// a read does not hold SQLite's write lock, so heartbeats are not
+		// kept waiting while an estate is scanned. Hosts created in between
+		// are picked up inside the transaction, and what this batch writes
+		// is learnt as it goes; so between chunks, the identities others
+		// changed are read again only every refreshEvery.
+		if first || time.Since(refreshed) >= refreshEvery {
+			if err := x.refresh(ctx, client); err != nil {
+				return out, failRun(ctx, client, runID, &b, out, err)
+			}
+			refreshed = time.Now()
+		}
+		tx, err := client.Tx(ctx)
+		if err != nil {
+			return out, failRun(ctx, client, runID, &b, out, fmt.Errorf("begin import: %w", err))
+		}
+		txStart := time.Now() // after any wait for the lock: what this chunk holds it for
+		saved := *out
+		var m *merged
+		err = func() error {
+			c := tx.Client()
+			ch.anchors, ch.known, ch.tenant = b.Anchors, known, tenantID
+			if m, err = merge(ctx, c, ch, x, now); err != nil {
+				return err
+			}
+			if out.HostOfRecord != nil {
+				copy(out.HostOfRecord[records:], m.hostOfRecord)
+			}
+			out.HostsCreated, out.HostsUpdated = len(created)+len(m.created), len(updated)
+			for _, id := range m.updated {
+				if !wasCreated(id) && !updated[id] {
+					out.HostsUpdated++
+				}
+			}
+			out.Connections += m.conns
+			n := records + conns + len(ch.records) + len(ch.conns)
+			if !b.NoRun && first {
+				run, err := c.ImportRun.Create().SetKind(b.Kind).SetFilename(b.Filename).SetActor(b.Actor).
+					SetStatus(importrun.StatusRunning).SetRowsTotal(b.rowsTotal()).SetErrors(storedErrors(b.Errors, b.Dropped)).Save(ctx)
+				if err != nil {
+					return fmt.Errorf("record import: %w", err)
+				}
+				runID, out.Run = run.ID, run
+			}
+			if first && b.InTx != nil {
+				if err := b.InTx(ctx, c, out); err != nil {
+					return err
+				}
+			}
+			if runID != 0 && last {
+				run, err := c.ImportRun.UpdateOneID(runID).SetStatus(b.status(n)).SetRowsImported(n).
+					SetHostsCreated(out.HostsCreated).SetHostsUpdated(out.HostsUpdated).SetConnectionsImported(out.Connections).Save(ctx)
+				if err != nil {
+					return fmt.Errorf("record import: %w", err)
+				}
+				out.Run = run
+			}
+			return nil
+		}()
+		if err == nil {
+			if err = tx.Commit(); err != nil {
+				err = fmt.Errorf("commit import: %w", err)
+			}
+		} else {
+			tx.Rollback()
+		}
+		if err != nil {
+			if out.HostOfRecord != nil {
+				clear(out.HostOfRecord[records:])
+			}
+			hor := out.HostOfRecord
+			*out = saved
+			out.HostOfRecord = hor
+			if first {
+				return out, err // nothing of the batch was stored, not even its run
+			}
+			return out, failRun(ctx, client, runID, &b, out, err)
+		}
+		if st.connsFollow {
+			for i := range ch.records {
+				for _, ref := range ch.records[i].Refs {
+					st.refs[hashKey(ref)] = m.hostOfRecord[i]
+				}
+			}
+		}
+		x.advance(m.created)
+		created = append(created, m.created...)
+		slices.Sort(created[len(created)-len(m.created):]) // already in order; cheap if so
+		for _, id := range m.updated {
+			if !wasCreated(id) {
+				updated[id] = true
+			}
+		}
+		records, conns = records+len(ch.records), conns+len(ch.conns)
+		took := time.Since(txStart)
+		out.Longest = max(out.Longest, took)
+		if b.ChunkRows == 0 {
+			st.limit = nextLimit(st.limit, took)
+		}
+		out.Rows, out.Chunks = records+conns, out.Chunks+1
+		if last {
+			break
+		}
 	}
 	if out.Run != nil {
 		out.Run = out.Run.Unwrap()
@@ -104,666 +262,199 @@ func Apply(ctx context.Context, client *ent.Client, tenantID int, b Batch, now t
 	return out, nil
 }
 
-func apply(ctx context.Context, c *ent.Client, b Batch, x *identityIndex, now time.Time) (*Outcome, error) {
-	// Under the write lock only hosts created since the refresh are read
-	// (a primary key range, not a scan for updated_at): an identity edited
-	// in the few milliseconds between is the one thing this can miss.
-	if err := x.refreshNew(ctx, c); err != nil {
-		return nil, err
+// nextLimit sizes the next chunk from how long the last one held the
+// write lock: smaller when it took longer than chunkTarget, larger (up to
+// DefaultChunkRows) when it took less than half.
+func nextLimit(limit int, took time.Duration) int {
+	switch {
+	case took > chunkTarget:
+		return max(minChunkRows, int(int64(limit)*int64(chunkTarget)/int64(took)))
+	case took < chunkTarget/2:
+		return min(DefaultChunkRows, limit*3/2)
 	}
-	existing, err := candidates(ctx, c, b, x)
-	if err != nil {
-		return nil, err
-	}
-	records := make([]discovery.Record, 0, len(existing)+len(b.Records))
-	for _, h := range existing {
-		records = append(records, recordOf(h))
-	}
-	base := len(records)
-	records = append(records, b.Records...)
-	res := discovery.Normalise(records, b.Connections)
+	return limit
+}
 
-	apps, err := applications(ctx, c)
-	if err != nil {
-		return nil, err
+// failRun marks the run of a batch that failed part-way (when one was
+// stored) and returns err. The run says how much was stored before.
+func failRun(ctx context.Context, client *ent.Client, runID int, b *Batch, out *Outcome, err error) error {
+	if runID == 0 {
+		return err
 	}
-	out := &Outcome{HostOfRecord: make([]int, len(b.Records))}
-	hostID := map[string]int{} // normalised id → ent id
-	created, updated := 0, 0
-	var creates []*ent.HostCreate
-	var createFor []discovery.Host
-	for _, nh := range res.Hosts {
-		dbID, fresh := 0, false
-		for _, m := range nh.Members {
-			if m < base {
-				if dbID == 0 {
-					dbID = existing[m].ID
-				}
-			} else {
-				fresh = true
-			}
-		}
-		if !fresh {
-			if dbID != 0 {
-				hostID[nh.ID] = dbID
-			}
-			continue
-		}
-		appID, err := apps.id(ctx, nh.Application)
-		if err != nil {
-			return nil, err
-		}
-		if dbID == 0 {
-			cr := c.Host.Create()
-			setFacts(cr.Mutation(), nh, appID, now)
-			creates = append(creates, cr)
-			createFor = append(createFor, nh)
-			continue
-		}
-		up := c.Host.UpdateOneID(dbID)
-		setFacts(up.Mutation(), nh, appID, now)
-		if err := up.Exec(ctx); err != nil {
-			return nil, fmt.Errorf("update host %s: %w", nh.Name, err)
-		}
-		hostID[nh.ID] = dbID
-		updated++
-		if err := replaceDetails(ctx, c, dbID, false, nh, records, base); err != nil {
-			return nil, err
-		}
+	// The request may be gone (that may be why it failed): the run is
+	// still marked, within its own short deadline.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	errs := append(storedErrors(b.Errors, b.Dropped), map[string]any{"file": "", "row": 0, "column": "",
+		"reason": fmt.Sprintf("stopped after %d stored rows: %v", out.Rows, err)})
+	run, uerr := client.ImportRun.UpdateOneID(runID).SetStatus(importrun.StatusFailed).SetRowsImported(out.Rows).
+		SetHostsCreated(out.HostsCreated).SetHostsUpdated(out.HostsUpdated).SetConnectionsImported(out.Connections).
+		SetErrors(errs).Save(ctx)
+	if uerr != nil {
+		return errors.Join(err, fmt.Errorf("mark the import failed: %w", uerr))
 	}
-	for start := 0; start < len(creates); start += 500 {
-		end := min(start+500, len(creates))
-		hs, err := c.Host.CreateBulk(creates[start:end]...).Save(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("create hosts: %w", err)
-		}
-		for i, h := range hs {
-			nh := createFor[start+i]
-			hostID[nh.ID] = h.ID
-			if err := replaceDetails(ctx, c, h.ID, true, nh, records, base); err != nil {
-				return nil, err
-			}
-		}
-		created += len(hs)
+	out.Run = run
+	return err
+}
+
+func (b *Batch) rowsTotal() int {
+	if b.RowsTotal > 0 {
+		return b.RowsTotal
 	}
-	for _, nh := range res.Hosts {
-		for _, m := range nh.Members {
-			if m >= base {
-				out.HostOfRecord[m-base] = hostID[nh.ID]
-			}
-		}
+	return len(b.Records) + len(b.Connections) + len(b.Errors)
+}
+
+// status is the final state of a run that stored n rows.
+func (b *Batch) status(n int) importrun.Status {
+	switch {
+	case len(b.Errors) == 0 && b.Dropped == 0:
+		return importrun.StatusSucceeded
+	case n == 0:
+		return importrun.StatusFailed
 	}
-	conns, err := storeConnections(ctx, c, res.Connections, hostID, now)
-	if err != nil {
-		return nil, err
-	}
-	out.HostsCreated, out.HostsUpdated, out.Connections = created, updated, conns
-	if b.NoRun {
-		return out, nil
-	}
-	status := importrun.StatusSucceeded
-	if len(b.Errors) > 0 {
-		status = importrun.StatusPartial
-		if len(b.Records) == 0 && len(b.Connections) == 0 {
-			status = importrun.StatusFailed
-		}
-	}
-	errs := make([]map[string]any, 0, min(len(b.Errors), MaxStoredErrors))
-	for i, e := range b.Errors {
+	return importrun.StatusPartial
+}
+
+// storedErrors is what a run keeps of the row errors: the first
+// MaxStoredErrors, then a count of the rest.
+func storedErrors(rowErrs []discovery.RowError, dropped int) []map[string]any {
+	errs := make([]map[string]any, 0, min(len(rowErrs), MaxStoredErrors))
+	for i, e := range rowErrs {
 		if i == MaxStoredErrors {
 			break
 		}
 		errs = append(errs, map[string]any{"file": e.File, "row": e.Row, "column": e.Column, "reason": e.Reason})
 	}
-	if dropped := b.Dropped + max(0, len(b.Errors)-MaxStoredErrors); dropped > 0 {
+	if dropped += max(0, len(rowErrs)-MaxStoredErrors); dropped > 0 {
 		errs = append(errs, map[string]any{"file": "", "row": 0, "column": "", "reason": fmt.Sprintf("%d more errors not shown", dropped)})
 	}
-	rows := b.RowsTotal
-	if rows == 0 {
-		rows = len(b.Records) + len(b.Connections) + len(b.Errors)
-	}
-	run, err := c.ImportRun.Create().SetKind(b.Kind).SetFilename(b.Filename).SetStatus(status).
-		SetRowsTotal(rows).SetRowsImported(len(b.Records) + len(b.Connections)).
-		SetHostsCreated(created).SetHostsUpdated(updated).SetConnectionsImported(conns).
-		SetErrors(errs).SetActor(b.Actor).Save(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("record import: %w", err)
-	}
-	out.Run = run
-	return out, nil
+	return errs
 }
 
-// candidates loads the stored hosts a batch can touch: those sharing an
-// identity key (BIOS UUID, MAC, short name, IP) with one of its records,
-// those its connections name by ref, address or name, and, one step
-// further, hosts sharing a key with those. Only their identity columns
-// are read for the whole tenant; details are loaded for the candidates
-// alone, so an agent's inventory costs a narrow scan, not a load of the
-// estate, while the merge comes out as if every host had been considered
-// (stored hosts are already merged among themselves).
-func candidates(ctx context.Context, c *ent.Client, b Batch, x *identityIndex) ([]*ent.Host, error) {
-	x.mu.Lock()
-	ids, total := x.match(b)
-	x.mu.Unlock()
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	q := c.Host.Query().WithDisks().WithApplication().Order(ent.Asc(host.FieldID))
-	if len(ids) < total/2 {
-		list := make([]int, 0, len(ids))
-		for id := range ids {
-			list = append(list, id)
-		}
-		q = q.Where(host.IDIn(list...))
-	}
-	hs, err := q.All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load hosts: %w", err)
-	}
-	out := hs[:0]
-	for _, h := range hs {
-		if ids[h.ID] {
-			out = append(out, h)
-		}
-	}
-	return out, nil
+// stream cuts a Source into chunks, reading one row ahead so that the last
+// chunk is known to be the last (the run is completed in its transaction).
+type stream struct {
+	src      Source
+	limit    int
+	recDone  bool
+	connDone bool
+	rec      *discovery.Record
+	conn     *discovery.ObservedConnection
+	// refs maps the source-local refs of stored records (hashed) to their
+	// hosts, so that connections of later chunks name them as "db:<id>";
+	// kept only when connections follow.
+	refs        map[identityKey]int
+	connsFollow bool
 }
 
-// match returns the ids of the hosts a batch can touch (see candidates)
-// and how many hosts the index knows. Call with x.mu held.
-func (x *identityIndex) match(b Batch) (map[int]bool, int) {
-	want := map[string]bool{}
-	ids := map[int]bool{}
-	for i := range b.Records {
-		for _, k := range identityKeys(b.Records[i].Name, b.Records[i].FQDN, b.Records[i].BIOSUUID, b.Records[i].IPs, b.Records[i].MACs) {
-			want[k] = true
-		}
-	}
-	for _, oc := range b.Connections {
-		for _, e := range []discovery.Endpoint{oc.Src, oc.Dst} {
-			if id, ok := strings.CutPrefix(e.Ref, "db:"); ok {
-				if n, err := strconv.Atoi(id); err == nil {
-					ids[n] = true
-				}
-			}
-			for _, k := range endpointKeys(e) {
-				want[k] = true
-			}
-		}
-	}
-	for round := 0; round < 2; round++ {
-		var grown []string
-		for id, keys := range x.keys {
-			if ids[id] {
-				continue
-			}
-			for _, k := range keys {
-				if want[k] {
-					ids[id] = true
-					grown = append(grown, keys...)
-					break
-				}
-			}
-		}
-		for _, k := range grown {
-			if strings.HasPrefix(k, "ip:") {
-				continue // an IP alone never merges differently named hosts: no further step through it
-			}
-			want[k] = true
-		}
-	}
-	return ids, len(x.keys)
-}
-
-// Identities caches, per tenant, the identity keys of the stored hosts, so
-// that a batch finds the hosts it can touch without reading every host:
-// each use reads only the hosts updated since the last one (updated_at
-// moves on every write; a margin covers clock jitter). Deleted hosts may
-// linger as keys; they only cost a lookup that finds nothing. The zero
-// value is ready to use; share one per database.
-type Identities struct {
-	mu      sync.Mutex
-	tenants map[int]*identityIndex
-}
-
-type identityIndex struct {
-	mu    sync.Mutex
-	keys  map[int][]string // host id → identity keys
-	since time.Time        // newest updated_at read
-}
-
-// refreshMargin re-reads hosts updated this long before the newest one seen.
-const refreshMargin = time.Second
-
-func (s *Identities) index(tenantID int) *identityIndex {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tenants == nil {
-		s.tenants = map[int]*identityIndex{}
-	}
-	x := s.tenants[tenantID]
-	if x == nil {
-		x = &identityIndex{keys: map[int][]string{}}
-		s.tenants[tenantID] = x
-	}
-	return x
-}
-
-// refreshNew reads the identity columns of hosts with an id above every id
-// the index knows.
-func (x *identityIndex) refreshNew(ctx context.Context, c *ent.Client) error {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	maxID := 0
-	for id := range x.keys {
-		maxID = max(maxID, id)
-	}
-	hs, err := c.Host.Query().Where(host.IDGT(maxID)).
-		Select(host.FieldID, host.FieldName, host.FieldFqdn, host.FieldBiosUUID, host.FieldIps, host.FieldMacs).All(ctx)
-	if err != nil {
-		return fmt.Errorf("load host identities: %w", err)
-	}
-	for _, h := range hs {
-		x.keys[h.ID] = identityKeys(h.Name, h.Fqdn, h.BiosUUID, h.Ips, h.Macs)
-	}
-	return nil
-}
-
-// refresh reads the identity columns of hosts changed since the last
-// refresh (all of them the first time).
-func (x *identityIndex) refresh(ctx context.Context, c *ent.Client) error {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	q := c.Host.Query()
-	if !x.since.IsZero() {
-		q = q.Where(host.UpdatedAtGTE(x.since.Add(-refreshMargin)))
-	}
-	hs, err := q.Select(host.FieldID, host.FieldName, host.FieldFqdn, host.FieldBiosUUID, host.FieldIps, host.FieldMacs, host.FieldUpdatedAt).All(ctx)
-	if err != nil {
-		return fmt.Errorf("load host identities: %w", err)
-	}
-	for _, h := range hs {
-		x.keys[h.ID] = identityKeys(h.Name, h.Fqdn, h.BiosUUID, h.Ips, h.Macs)
-		if h.UpdatedAt.After(x.since) {
-			x.since = h.UpdatedAt
-		}
-	}
-	return nil
-}
-
-// identityKeys are the keys the normaliser merges hosts by, prefixed by kind.
-func identityKeys(name, fqdn, bios string, ips, macs []string) []string {
-	var ks []string
-	if u := discovery.CanonicalUUID(bios); u != "" {
-		ks = append(ks, "uuid:"+u)
-	}
-	for _, m := range macs {
-		if cm := discovery.CanonicalMAC(m); cm != "" {
-			ks = append(ks, "mac:"+cm)
-		}
-	}
-	for _, n := range []string{name, fqdn} {
-		if sn := discovery.ShortName(n); sn != "" {
-			ks = append(ks, "name:"+sn)
-		}
-	}
-	for _, ip := range ips {
-		if a, err := netip.ParseAddr(strings.TrimSpace(ip)); err == nil {
-			ks = append(ks, "ip:"+a.Unmap().String())
-		}
-	}
-	return ks
-}
-
-// endpointKeys are the keys a connection endpoint can resolve to a host by.
-func endpointKeys(e discovery.Endpoint) []string {
-	var ks []string
-	for _, v := range []string{e.Name, e.Address} {
-		v = strings.TrimSpace(v)
-		if v == "" {
+func (s *stream) next() (chunk, bool, error) {
+	var ch chunk
+	for cost := 0; cost < s.limit; {
+		if r, ok, err := s.takeRecord(); err != nil {
+			return ch, false, err
+		} else if ok {
+			ch.records = append(ch.records, r)
+			cost += 1 + len(r.Disks) + len(r.Software)
 			continue
 		}
-		if ap, err := netip.ParseAddrPort(v); err == nil {
-			ks = append(ks, "ip:"+ap.Addr().Unmap().String())
-		} else if a, err := netip.ParseAddr(v); err == nil {
-			ks = append(ks, "ip:"+a.Unmap().String())
-		} else if sn := discovery.ShortName(v); sn != "" {
-			ks = append(ks, "name:"+sn)
-		}
-	}
-	return ks
-}
-
-// recordOf presents a stored host to the normaliser as one more source,
-// with the trust of the source it came from. It carries no observation
-// time: among sources of equal trust the batch being applied is the newer
-// word, whatever the clock of the agent or importer that stamped it (the
-// row's updated_at is the server's clock and would let a stored fact
-// outlive every later report from an agent whose clock lags).
-func recordOf(h *ent.Host) discovery.Record {
-	r := discovery.Record{
-		Source: discovery.SourceRef{Kind: h.Source, Name: "stored"},
-		Refs:   []string{"db:" + strconv.Itoa(h.ID)},
-	}
-	f := &r.HostFacts
-	f.Name, f.FQDN, f.IPs, f.MACs, f.BIOSUUID = h.Name, h.Fqdn, h.Ips, h.Macs, h.BiosUUID
-	f.InstanceUUID, f.OS, f.OSFamily, f.Arch = h.ExternalID, h.Os, h.OsFamily, h.Arch
-	if h.BootMode != host.BootModeUnknown {
-		f.BootMode = string(h.BootMode)
-	}
-	f.CPUs, f.MemoryMiB, f.PowerState, f.Virtualization = h.Cpus, h.MemoryMib, h.PowerState, h.Virtualization
-	if h.Environment != host.EnvironmentUnknown {
-		f.Environment = string(h.Environment)
-	}
-	if h.Criticality != host.CriticalityUnknown {
-		f.Criticality = string(h.Criticality)
-	}
-	f.Owner, f.Tags, f.CPUP95, f.MemoryP95, f.PinnedWave = h.Owner, h.Tags, h.CPUP95, h.MemoryP95, h.PinnedWave
-	if h.Edges.Application != nil {
-		f.Application = h.Edges.Application.Name
-	}
-	for _, d := range h.Edges.Disks {
-		f.Disks = append(f.Disks, discovery.Disk{Name: d.Name, ProvisionedBytes: d.SizeBytes, UsedBytes: d.UsedBytes})
-	}
-	if len(f.Disks) == 0 {
-		f.UsedBytes = h.DiskUsedBytes
-	}
-	return r
-}
-
-// setFacts writes merged facts onto a host mutation (create or update).
-func setFacts(m *ent.HostMutation, nh discovery.Host, appID int, now time.Time) {
-	f := nh.HostFacts
-	name := f.Name
-	if name == "" {
-		name = firstNonEmpty(f.FQDN, first(f.IPs), first(f.MACs), f.BIOSUUID, "unnamed")
-	}
-	m.SetName(truncate(name, 255))
-	m.SetFqdn(truncate(f.FQDN, 255))
-	m.SetExternalID(truncate(f.InstanceUUID, 255))
-	m.SetBiosUUID(truncate(f.BIOSUUID, 64))
-	m.SetOs(truncate(f.OS, 200))
-	m.SetOsFamily(truncate(f.OSFamily, 32))
-	m.SetArch(truncate(f.Arch, 32))
-	if bm := host.BootMode(f.BootMode); host.BootModeValidator(bm) == nil {
-		m.SetBootMode(bm)
-	}
-	m.SetCpus(max(f.CPUs, 0))
-	m.SetMemoryMib(max(f.MemoryMiB, 0))
-	var prov, used int64
-	for _, d := range f.Disks {
-		prov += max(d.ProvisionedBytes, 0)
-		used += max(d.UsedBytes, 0)
-	}
-	if used == 0 {
-		used = max(f.UsedBytes, 0)
-	}
-	m.SetDiskProvisionedBytes(prov)
-	m.SetDiskUsedBytes(used)
-	m.SetVirtualization(truncate(f.Virtualization, 32))
-	m.SetPowerState(f.PowerState)
-	if len(nh.Sources) > 0 {
-		m.SetSource(truncate(kindOf(nh.Sources), 32))
-	}
-	if e := host.Environment(f.Environment); host.EnvironmentValidator(e) == nil {
-		m.SetEnvironment(e)
-	}
-	if cr := host.Criticality(f.Criticality); host.CriticalityValidator(cr) == nil {
-		m.SetCriticality(cr)
-	}
-	m.SetOwner(truncate(f.Owner, 200))
-	m.SetTags(f.Tags)
-	m.SetIps(f.IPs)
-	m.SetMacs(f.MACs)
-	if f.CPUP95 != nil {
-		m.SetCPUP95(*f.CPUP95)
-	}
-	if f.MemoryP95 != nil {
-		m.SetMemoryP95(*f.MemoryP95)
-	}
-	m.SetPinnedWave(max(f.PinnedWave, 0))
-	m.SetLastSeenAt(now)
-	if appID != 0 {
-		m.SetApplicationID(appID)
-	}
-}
-
-// kindOf returns the most trusted source kind among "kind:name@time" strings.
-func kindOf(sources []string) string {
-	best, rank := "", 1<<30
-	order := map[string]int{"agent": 0, "vcenter": 1, "rvtools": 2, "csv": 3, "estate": 4, "capture": 5}
-	for _, s := range sources {
-		k, _, _ := strings.Cut(s, ":")
-		if k == "stored" || k == "" {
-			continue
-		}
-		r, ok := order[k]
-		if !ok {
-			r = 6
-		}
-		if r < rank {
-			best, rank = k, r
-		}
-	}
-	if best == "" {
-		return "manual"
-	}
-	return best
-}
-
-// replaceDetails replaces a host's disks and software with the merged view
-// when a new record in the batch says something about them. A host just
-// created has none to delete (asking would cost a query per new host).
-func replaceDetails(ctx context.Context, c *ent.Client, id int, created bool, nh discovery.Host, records []discovery.Record, base int) error {
-	newDisks, newSoftware := false, false
-	for _, m := range nh.Members {
-		if m >= base {
-			newDisks = newDisks || len(records[m].Disks) > 0
-			newSoftware = newSoftware || len(records[m].Software) > 0
-		}
-	}
-	if newDisks {
-		if !created {
-			// On the foreign key column itself, so SQLite uses its index
-			// rather than a subquery over hosts.
-			if _, err := c.Disk.Delete().Where(sql.FieldEQ(disk.HostColumn, id)).Exec(ctx); err != nil {
-				return fmt.Errorf("replace disks: %w", err)
-			}
-		}
-		bulk := make([]*ent.DiskCreate, 0, len(nh.Disks))
-		for i, d := range nh.Disks {
-			name := d.Name
-			if name == "" {
-				name = fmt.Sprintf("disk%d", i)
-			}
-			bulk = append(bulk, c.Disk.Create().SetHostID(id).SetName(truncate(name, 128)).
-				SetSizeBytes(max(d.ProvisionedBytes, 0)).SetUsedBytes(max(d.UsedBytes, 0)))
-		}
-		if err := c.Disk.CreateBulk(bulk...).Exec(ctx); err != nil {
-			return fmt.Errorf("store disks: %w", err)
-		}
-	}
-	if newSoftware {
-		if !created {
-			if _, err := c.Software.Delete().Where(sql.FieldEQ(software.HostColumn, id)).Exec(ctx); err != nil {
-				return fmt.Errorf("replace software: %w", err)
-			}
-		}
-		bulk := make([]*ent.SoftwareCreate, 0, len(nh.Software))
-		for _, s := range nh.Software {
-			if s == "" {
-				continue
-			}
-			bulk = append(bulk, c.Software.Create().SetHostID(id).SetName(s).SetKind(softwareKind(s)))
-		}
-		if err := c.Software.CreateBulk(bulk...).Exec(ctx); err != nil {
-			return fmt.Errorf("store software: %w", err)
-		}
-	}
-	return nil
-}
-
-func softwareKind(name string) string {
-	switch n := strings.ToLower(name); {
-	case strings.Contains(n, "db2"), strings.Contains(n, "oracle"), strings.Contains(n, "mysql"), strings.Contains(n, "mariadb"),
-		strings.Contains(n, "postgres"), strings.Contains(n, "sql server"), strings.Contains(n, "mongo"):
-		return "database"
-	case strings.Contains(n, "redis"), strings.Contains(n, "memcache"):
-		return "cache"
-	case strings.Contains(n, "nginx"), strings.Contains(n, "apache"), strings.Contains(n, "httpd"), strings.Contains(n, "iis"):
-		return "webserver"
-	}
-	return "middleware"
-}
-
-type connKey struct {
-	src, dst int
-	addr     string
-	port     int
-	proto    string
-}
-
-// storeConnections upserts dependencies: a connection seen again keeps the
-// larger count and byte total (re-importing a capture does not double it)
-// and moves last_seen forward.
-func storeConnections(ctx context.Context, c *ent.Client, conns []discovery.HostConnection, hostID map[string]int, now time.Time) (int, error) {
-	if len(conns) == 0 {
-		return 0, nil
-	}
-	srcs := map[int]bool{}
-	for _, hc := range conns {
-		if id := hostID[hc.Src]; id != 0 {
-			srcs[id] = true
-		}
-	}
-	ids := make([]int, 0, len(srcs))
-	for id := range srcs {
-		ids = append(ids, id)
-	}
-	sort.Ints(ids)
-	have := map[connKey]*ent.Connection{}
-	for start := 0; start < len(ids); start += 500 {
-		rows, err := c.Connection.Query().Where(connection.SrcHostIDIn(ids[start:min(start+500, len(ids))]...)).All(ctx)
+		c, ok, err := s.takeConn()
 		if err != nil {
-			return 0, fmt.Errorf("load connections: %w", err)
+			return ch, false, err
 		}
-		for _, r := range rows {
-			k := connKey{r.SrcHostID, deref(r.DstHostID), r.DstAddress, r.Port, string(r.Protocol)}
-			have[k] = r
+		if !ok {
+			break
 		}
+		s.rewrite(&c.Src)
+		s.rewrite(&c.Dst)
+		ch.conns = append(ch.conns, c)
+		cost++
 	}
-	var bulk []*ent.ConnectionCreate
-	n := 0
-	seen := map[connKey]bool{}
-	for _, hc := range conns {
-		src := hostID[hc.Src]
-		if src == 0 || hc.Port < 0 || hc.Port > 65535 {
-			continue // an inbound client nobody inventoried: kept on the destination side only when known
-		}
-		dst := hostID[hc.Dst]
-		addr := ""
-		if dst == 0 {
-			addr = truncate(hc.DstAddress, 255)
-		}
-		proto := connection.Protocol(strings.ToLower(hc.Protocol))
-		if connection.ProtocolValidator(proto) != nil {
-			proto = connection.ProtocolTCP
-		}
-		k := connKey{src, dst, addr, hc.Port, string(proto)}
-		if seen[k] {
-			continue
-		}
-		seen[k] = true
-		n++
-		if old, ok := have[k]; ok {
-			err := c.Connection.UpdateOne(old).SetCount(max(old.Count, hc.Count)).SetBytes(max(old.Bytes, hc.Bytes)).
-				SetLastSeen(now).SetProcess(firstNonEmpty(hc.Process, old.Process)).Exec(ctx)
-			if err != nil {
-				return 0, fmt.Errorf("update connection: %w", err)
-			}
-			continue
-		}
-		cr := c.Connection.Create().SetSrcHostID(src).SetPort(hc.Port).SetProtocol(proto).SetProcess(truncate(hc.Process, 255)).
-			SetCount(max(hc.Count, 1)).SetBytes(max(hc.Bytes, 0)).SetFirstSeen(now).SetLastSeen(now).SetDstAddress(addr)
-		if dst != 0 {
-			cr.SetDstHostID(dst)
-		}
-		bulk = append(bulk, cr)
-		if len(bulk) == 500 {
-			if err := c.Connection.CreateBulk(bulk...).Exec(ctx); err != nil {
-				return 0, fmt.Errorf("store connections: %w", err)
-			}
-			bulk = bulk[:0]
-		}
-	}
-	if len(bulk) > 0 {
-		if err := c.Connection.CreateBulk(bulk...).Exec(ctx); err != nil {
-			return 0, fmt.Errorf("store connections: %w", err)
-		}
-	}
-	return n, nil
+	last, err := s.atEnd()
+	return ch, last, err
 }
 
-// appCache finds or creates applications by name within the transaction.
-type appCache struct {
-	c   *ent.Client
-	ids map[string]int
+// rewrite points an endpoint whose ref names a record of an earlier chunk
+// at that record's stored host.
+func (s *stream) rewrite(e *discovery.Endpoint) {
+	if e.Ref == "" {
+		return
+	}
+	if id, ok := s.refs[hashKey(e.Ref)]; ok && id != 0 {
+		e.Ref = fmt.Sprintf("db:%d", id)
+	}
 }
 
-func applications(ctx context.Context, c *ent.Client) (*appCache, error) {
-	all, err := c.Application.Query().Select(application.FieldID, application.FieldName).All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load applications: %w", err)
+func (s *stream) takeRecord() (discovery.Record, bool, error) {
+	if s.rec != nil {
+		r := *s.rec
+		s.rec = nil
+		return r, true, nil
 	}
-	a := &appCache{c: c, ids: map[string]int{}}
-	for _, x := range all {
-		a.ids[x.Name] = x.ID
+	if s.recDone {
+		return discovery.Record{}, false, nil
 	}
-	return a, nil
+	r, err := s.src.NextRecord()
+	if err == io.EOF {
+		s.recDone = true
+		return r, false, nil
+	}
+	return r, err == nil, err
 }
 
-func (a *appCache) id(ctx context.Context, name string) (int, error) {
-	name = truncate(strings.TrimSpace(name), 200)
-	if name == "" {
-		return 0, nil
+func (s *stream) takeConn() (discovery.ObservedConnection, bool, error) {
+	if s.conn != nil {
+		c := *s.conn
+		s.conn = nil
+		return c, true, nil
 	}
-	if id, ok := a.ids[name]; ok {
-		return id, nil
+	if s.connDone {
+		return discovery.ObservedConnection{}, false, nil
 	}
-	x, err := a.c.Application.Create().SetName(name).Save(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("create application %q: %w", name, err)
+	c, err := s.src.NextConnection()
+	if err == io.EOF {
+		s.connDone = true
+		return c, false, nil
 	}
-	a.ids[name] = x.ID
-	return x.ID, nil
+	return c, err == nil, err
 }
 
-func deref(p *int) int {
-	if p == nil {
-		return 0
+// atEnd peeks one row ahead.
+func (s *stream) atEnd() (bool, error) {
+	r, ok, err := s.takeRecord()
+	if err != nil || ok {
+		s.rec = &r
+		return false, err
 	}
-	return *p
+	c, ok, err := s.takeConn()
+	if err != nil || ok {
+		s.conn = &c
+		return false, err
+	}
+	return true, nil
 }
 
-func first(s []string) string {
-	if len(s) == 0 {
-		return ""
-	}
-	return s[0]
+// sliceSource is a Source over a batch held in memory.
+type sliceSource struct {
+	records []discovery.Record
+	conns   []discovery.ObservedConnection
 }
 
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
+func (s *sliceSource) Connections() int { return len(s.conns) }
+
+func (s *sliceSource) NextRecord() (discovery.Record, error) {
+	if len(s.records) == 0 {
+		return discovery.Record{}, io.EOF
 	}
-	return ""
+	r := s.records[0]
+	s.records = s.records[1:]
+	return r, nil
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
+func (s *sliceSource) NextConnection() (discovery.ObservedConnection, error) {
+	if len(s.conns) == 0 {
+		return discovery.ObservedConnection{}, io.EOF
 	}
-	return s[:n]
+	c := s.conns[0]
+	s.conns = s.conns[1:]
+	return c, nil
 }

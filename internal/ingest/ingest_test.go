@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -253,5 +254,150 @@ func TestIdentitiesStayCurrent(t *testing.T) {
 	}
 	if n := client.Host.Query().CountX(ctxA); n != 2 {
 		t.Fatalf("tenant A has %d hosts, want 2", n)
+	}
+}
+
+// TestApplyInChunks: a batch stored one row per transaction comes out as it
+// would in one: records of later chunks merge with hosts of earlier ones,
+// connections find hosts by the refs of records stored chunks before, and
+// the run, completed in the last chunk, counts the whole batch.
+func TestApplyInChunks(t *testing.T) {
+	client, tenantA, _ := mustOpen(t)
+	ctxA := viewer.TenantContext(context.Background(), tenantA)
+	b := batch()
+	again := csvRecord("web01", "10.0.0.1", 8192) // the same host twice in one upload
+	again.Refs = nil
+	b.Records = append(b.Records, again)
+	b.Connections = append(b.Connections, discovery.ObservedConnection{Source: b.Connections[0].Source,
+		Src: discovery.Endpoint{Ref: "csv:db01"}, Dst: discovery.Endpoint{Ref: "csv:web01"}, Port: 8080, Protocol: "tcp", Count: 1})
+	b.ChunkRows = 1
+	out, err := ingest.Apply(context.Background(), client, tenantA, b, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Chunks != 6 || out.Rows != 6 || out.HostsCreated != 2 || out.HostsUpdated != 0 || out.Connections != 3 {
+		t.Fatalf("outcome: %+v", out)
+	}
+	run := client.ImportRun.GetX(ctxA, out.Run.ID)
+	if run.Status != importrun.StatusPartial || run.HostsCreated != 2 || run.ConnectionsImported != 3 || run.RowsImported != 6 || len(run.Errors) != 2 {
+		t.Fatalf("run: %+v", run)
+	}
+	hosts := client.Host.Query().WithDisks().Order(ent.Asc("name")).AllX(ctxA)
+	if len(hosts) != 2 || hosts[1].Name != "web01" || hosts[1].MemoryMib != 8192 || len(hosts[0].Edges.Disks) != 2 {
+		t.Fatalf("hosts: %v", hosts)
+	}
+	db, web := hosts[0], hosts[1]
+	if out.HostOfRecord[0] != web.ID || out.HostOfRecord[1] != db.ID || out.HostOfRecord[2] != web.ID {
+		t.Fatalf("HostOfRecord %v; web01 %d, db01 %d", out.HostOfRecord, web.ID, db.ID)
+	}
+	for _, c := range client.Connection.Query().AllX(ctxA) {
+		switch c.Port {
+		case 5432:
+			if c.SrcHostID != web.ID || c.DstHostID == nil || *c.DstHostID != db.ID {
+				t.Fatalf("web01→db01: %+v", c)
+			}
+		case 8080:
+			if c.SrcHostID != db.ID || c.DstHostID == nil || *c.DstHostID != web.ID {
+				t.Fatalf("db01→web01 by refs of earlier chunks: %+v", c)
+			}
+		}
+	}
+}
+
+// failingSource yields n records, then fails.
+type failingSource struct{ n int }
+
+func (s *failingSource) NextRecord() (discovery.Record, error) {
+	if s.n == 0 {
+		return discovery.Record{}, errors.New("spool unreadable")
+	}
+	s.n--
+	return csvRecord(fmt.Sprintf("vm%03d", s.n), fmt.Sprintf("10.1.0.%d", s.n+1), 1024), nil
+}
+
+func (s *failingSource) NextConnection() (discovery.ObservedConnection, error) {
+	return discovery.ObservedConnection{}, errors.New("unreachable")
+}
+
+// TestApplyFailsPartWay: when a chunk fails, the chunks before it stay
+// stored and the run says failed, with how much was stored and why.
+func TestApplyFailsPartWay(t *testing.T) {
+	client, tenantA, _ := mustOpen(t)
+	ctxA := viewer.TenantContext(context.Background(), tenantA)
+	out, err := ingest.Apply(context.Background(), client, tenantA, ingest.Batch{Kind: "csv", Source: &failingSource{n: 5}, ChunkRows: 2}, now)
+	if err == nil || !strings.Contains(err.Error(), "spool unreadable") {
+		t.Fatalf("err = %v", err)
+	}
+	if out.Rows != 4 || out.HostsCreated != 4 || out.HostOfRecord != nil {
+		t.Fatalf("outcome: %+v", out)
+	}
+	run := client.ImportRun.GetX(ctxA, out.Run.ID)
+	last := run.Errors[len(run.Errors)-1]["reason"].(string)
+	if run.Status != importrun.StatusFailed || run.RowsImported != 4 || run.HostsCreated != 4 || !strings.Contains(last, "stopped after 4 stored rows") || !strings.Contains(last, "spool unreadable") {
+		t.Fatalf("run: %+v", run)
+	}
+	if n := client.Host.Query().CountX(ctxA); n != 4 {
+		t.Fatalf("%d hosts stored, want the 4 of the chunks before the failure", n)
+	}
+}
+
+// TestApplyManyDetails: a host with more software and disks than one SQL
+// statement can carry is stored ("too many SQL variables" before), and
+// replaced whole on the next report.
+func TestApplyManyDetails(t *testing.T) {
+	client, tenantA, tenantB := mustOpen(t)
+	ctxA := viewer.TenantContext(context.Background(), tenantA)
+	r := discovery.Record{Source: discovery.SourceRef{Kind: "agent", Name: "1", ObservedAt: now}}
+	r.Name = "big01"
+	for i := range 6000 {
+		r.Software = append(r.Software, fmt.Sprintf("package-%05d", i))
+	}
+	for i := range 4100 {
+		r.Disks = append(r.Disks, discovery.Disk{Name: fmt.Sprintf("sd%05d", i), ProvisionedBytes: 1 << 30})
+	}
+	for _, n := range []int{6000, 5999} {
+		r.Software = r.Software[:n]
+		if _, err := ingest.Apply(context.Background(), client, tenantA, ingest.Batch{Kind: "agent", NoRun: true, Records: []discovery.Record{r}}, now); err != nil {
+			t.Fatal(err)
+		}
+		if got := client.Software.Query().CountX(ctxA); got != n {
+			t.Fatalf("%d software rows, want %d", got, n)
+		}
+		if got := client.Disk.Query().CountX(ctxA); got != 4100 {
+			t.Fatalf("%d disks, want 4100", got)
+		}
+	}
+	// Written with the tenant set on every row: tenant B sees none of them.
+	ctxB := viewer.TenantContext(context.Background(), tenantB)
+	if n := client.Software.Query().CountX(ctxB) + client.Disk.Query().CountX(ctxB) + client.Host.Query().CountX(ctxB); n != 0 {
+		t.Fatalf("tenant B sees %d of tenant A's rows", n)
+	}
+	sys := viewer.SystemContext(context.Background())
+	if n := client.Disk.Query().CountX(sys); n != 4100 {
+		t.Fatalf("%d disks in all tenants, want 4100", n)
+	}
+}
+
+// TestIdentitiesBounded: an identity cache over its key budget drops the
+// tenants used least recently, and merging stays right for them (their
+// keys are read again when next used).
+func TestIdentitiesBounded(t *testing.T) {
+	client, tenantA, tenantB := mustOpen(t)
+	ids := &ingest.Identities{MaxKeys: 5}
+	apply := func(tenant int, recs ...discovery.Record) *ingest.Outcome {
+		t.Helper()
+		out, err := ingest.Apply(context.Background(), client, tenant, ingest.Batch{Kind: "csv", Records: recs, Identities: ids}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	a := apply(tenantA, csvRecord("app01", "10.0.0.1", 1024), csvRecord("app02", "10.0.0.2", 1024), csvRecord("app03", "10.0.0.3", 1024))
+	apply(tenantB, csvRecord("db01", "10.0.0.9", 1024), csvRecord("db02", "10.0.0.8", 1024), csvRecord("db03", "10.0.0.7", 1024))
+	if out := apply(tenantA, csvRecord("app02", "10.0.0.2", 2048)); out.HostsCreated != 0 || out.HostOfRecord[0] != a.HostOfRecord[1] {
+		t.Fatalf("after eviction app02 made a new host (created %d)", out.HostsCreated)
+	}
+	if n := ids.Keys(); n > 3*2+1 {
+		t.Fatalf("the cache holds %d keys; tenant B's should have been dropped", n)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/assessment"
@@ -20,6 +21,17 @@ func NewAssessor(opt assess.Options) (*assess.Assessor, error) { return assess.N
 // region and upserts one Assessment row per host and target (a re-run
 // updates the same rows). It returns the totals of this run.
 func Assess(ctx context.Context, c *ent.Client, tenantID int, opt assess.Options) (*assess.Totals, error) {
+	if opt.Catalog == nil {
+		target := opt.Target
+		if target == "" {
+			target = "alibaba"
+		}
+		cat, _, err := LoadCatalog(ctx, c, target)
+		if err != nil {
+			return nil, err
+		}
+		opt.Catalog = cat
+	}
 	a, err := assess.New(opt)
 	if err != nil {
 		return nil, err
@@ -48,7 +60,7 @@ func Assess(ctx context.Context, c *ent.Client, tenantID int, opt assess.Options
 					SetMonthlyCostAsIs(r.MonthlyAsIs).SetMonthlyCostRightSized(r.MonthlyRightSized).
 					SetStorageMonthly(r.StorageMonthly).SetUsedBytes(r.UsedBytes).
 					SetTransferSeconds(int64(math.Round(r.TransferHours*3600))).SetOfflineSeeding(r.OfflineSeeding).
-					SetSizingNote(r.SizingNote).SetSeedingNote(r.SeedingNote))
+					SetSizingNote(r.SizingNote).SetSeedingNote(r.SeedingNote).SetFindings(r.Findings))
 			}
 			err := tx.Assessment.CreateBulk(b...).
 				OnConflictColumns(assessment.FieldTenantID, assessment.FieldHostID, assessment.FieldTarget).
@@ -81,6 +93,14 @@ type Summary struct {
 	TransferSeconds     int64
 	OfflineSeedingHosts int
 	OfflineSeedingBytes int64
+	// Priced is false for a target without a price list (OpenStack).
+	Priced        bool
+	Currency      string
+	Region        string
+	AssessedAt    *time.Time
+	PriceSource   string
+	PriceDate     string
+	PriceImported bool
 }
 
 // Summarize adds up the target's assessments with two aggregate queries.
@@ -136,6 +156,35 @@ func Summarize(ctx context.Context, c *ent.Client, target string) (*Summary, err
 		if r.Offline {
 			s.OfflineSeedingHosts, s.OfflineSeedingBytes = r.Count, r.Used
 		}
+	}
+	// The region most of the rows were assessed in, and the newest row.
+	var regions []struct {
+		Region string `json:"region"`
+		Count  int    `json:"count"`
+	}
+	err = c.Assessment.Query().Where(assessment.Target(target)).GroupBy(assessment.FieldRegion).
+		Aggregate(ent.As(ent.Count(), "count")).Scan(ctx, &regions)
+	if err != nil {
+		return nil, fmt.Errorf("assessment regions: %w", err)
+	}
+	best := 0
+	for _, r := range regions {
+		if r.Count > best {
+			s.Region, best = r.Region, r.Count
+		}
+	}
+	if s.Hosts > 0 {
+		last, err := c.Assessment.Query().Where(assessment.Target(target)).Order(ent.Desc(assessment.FieldUpdatedAt)).First(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("newest assessment: %w", err)
+		}
+		s.AssessedAt = &last.UpdatedAt
+	}
+	s.Priced = target == "alibaba"
+	if cat, row, err := LoadCatalog(ctx, c, "alibaba"); err != nil {
+		return nil, err
+	} else if s.Priced {
+		s.Currency, s.PriceSource, s.PriceDate, s.PriceImported = cat.Currency, cat.Source, cat.Date, row != nil
 	}
 	s.MonthlyAsIs = math.Round(s.MonthlyAsIs*100) / 100
 	s.MonthlyRightSized = math.Round(s.MonthlyRightSized*100) / 100

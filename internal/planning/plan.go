@@ -16,6 +16,7 @@ import (
 
 	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent"
+	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/plan"
 	"github.com/ferry-migrate/ferry/ent/wave"
@@ -144,11 +145,28 @@ func Generate(ctx context.Context, c *ent.Client, planID int, now func() time.Ti
 	if len(est.Hosts) == 0 {
 		return fail(planner.Problems{"estate: the tenant has no hosts yet; import or discover some first"})
 	}
+	// Hosts assessed not ready for the plan's target count in each wave's risk.
+	var notReady []struct {
+		Host int `json:"host_id"`
+	}
+	if err := c.Assessment.Query().Where(assessment.Target(p.Target), assessment.ReadinessEQ(assessment.ReadinessNotReady)).
+		Select(assessment.FieldHostID).Scan(ctx, &notReady); err != nil {
+		return fmt.Errorf("load assessments: %w", err)
+	}
+	cfg.NotReady = make(map[string]string, len(notReady))
+	for _, a := range notReady {
+		cfg.NotReady[HostID(a.Host)] = "not ready for " + p.Target
+	}
 	pl, err := planner.Build(est, cfg.Rules, cfg.Constraints)
 	if err != nil {
 		return fail(nameProblems(err, est))
 	}
-	return withTx(ctx, c, func(tx *ent.Client) error { return writePlan(ctx, tx, p, pl, nil, now) })
+	return withTx(ctx, c, func(tx *ent.Client) error {
+		if err := writePlan(ctx, tx, p, pl, nil, now); err != nil {
+			return err
+		}
+		return writeSuggestions(ctx, tx, p.TenantID, est, pl.Suggestions)
+	})
 }
 
 // nameProblems makes the planner's problems about stored data readable:
@@ -231,7 +249,8 @@ func writePlan(ctx context.Context, c *ent.Client, p *ent.Plan, pl *planner.Plan
 		}
 		wc := c.Wave.Create().SetTenantID(tenantID).SetPlanID(p.ID).SetOrdinal(w.Number).SetName(name).
 			SetPilot(w.Pilot).SetHostCount(w.Hosts).SetDataBytes(w.Bytes).SetWireBytes(w.WireBytes).
-			SetReplicationSeconds(int64(w.ReplicationHours * 3600))
+			SetReplicationSeconds(int64(w.ReplicationHours * 3600)).
+			SetConfidence(w.Confidence).SetConfidenceFactors(nonNil(w.ConfidenceFactors)).SetRisk(w.Risk).SetRiskFactors(nonNil(w.RiskFactors))
 		if !w.Start.IsZero() {
 			wc.SetStartsAt(w.Start).SetEndsAt(w.End)
 		}
@@ -292,8 +311,22 @@ func writePlan(ctx context.Context, c *ent.Client, p *ent.Plan, pl *planner.Plan
 	if err != nil {
 		return err
 	}
+	shared, err := toMaps(pl.SharedServices)
+	if err != nil {
+		return err
+	}
 	return c.Plan.UpdateOneID(p.ID).SetStatus(status).SetMetrics(metrics).SetInfeasible(inf).SetUnplaced(unp).
-		SetCycles(cyc).SetWarnings(nonNil(pl.Warnings)).SetError("").ClearProblems().SetFinishedAt(now()).Exec(ctx)
+		SetCycles(cyc).SetSharedServices(shared).SetWarnings(append(nonNil(pl.Warnings), waivedWarnings(pl.Waived)...)).SetError("").ClearProblems().SetFinishedAt(now()).Exec(ctx)
+}
+
+// waivedWarnings stores the wave rules that gave way among the warnings,
+// marked, so the plan screen lists them with the rest.
+func waivedWarnings(w []string) []string {
+	out := make([]string, 0, len(w))
+	for _, x := range w {
+		out = append(out, "waived "+x)
+	}
+	return out
 }
 
 func nonNil(s []string) []string {
@@ -345,7 +378,8 @@ func loadPlan(ctx context.Context, c *ent.Client, p *ent.Plan) (*planner.Plan, m
 	for i, w := range ws {
 		pos[w.ID] = i
 		pw := planner.Wave{Number: w.Ordinal, Pilot: w.Pilot, Hosts: w.HostCount, Bytes: w.DataBytes, WireBytes: w.WireBytes,
-			ReplicationHours: float64(w.ReplicationSeconds) / 3600}
+			ReplicationHours: float64(w.ReplicationSeconds) / 3600,
+			Confidence:       w.Confidence, ConfidenceFactors: w.ConfidenceFactors, Risk: w.Risk, RiskFactors: w.RiskFactors}
 		if w.StartsAt != nil && w.EndsAt != nil {
 			pw.Start, pw.End = *w.StartsAt, *w.EndsAt
 			pw.DurationHours = pw.End.Sub(pw.Start).Hours()
@@ -395,6 +429,9 @@ func loadPlan(ctx context.Context, c *ent.Client, p *ent.Plan) (*planner.Plan, m
 		return nil, nil, err
 	}
 	if err := fromMaps(p.Cycles, &out.Cycles); err != nil {
+		return nil, nil, err
+	}
+	if err := fromMaps(p.SharedServices, &out.SharedServices); err != nil {
 		return nil, nil, err
 	}
 	return out, manual, nil

@@ -19,6 +19,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ferry-migrate/ferry/i18n"
 	"github.com/ferry-migrate/ferry/planner"
 )
 
@@ -27,6 +28,9 @@ var osSupportYAML []byte
 
 //go:embed data/catalog.yaml
 var catalogYAML []byte
+
+//go:embed data/eol.yaml
+var eolYAML []byte
 
 // Status is a host's readiness for a target.
 type Status string
@@ -53,6 +57,11 @@ type Options struct {
 	// OfflineSeedingAfter is the transfer time past which shipping disks
 	// beats the network; default 14 days.
 	OfflineSeedingAfter time.Duration
+	// Catalog prices the instances; nil is the catalog built in
+	// (data/catalog.yaml). A user's price list comes from ParseCatalogCSV.
+	Catalog *Catalog
+	// Now dates the end-of-life check; default time.Now.
+	Now func() time.Time
 }
 
 // Result is the assessment of one host.
@@ -61,9 +70,12 @@ type Result struct {
 	Name    string   `json:"name"`
 	OS      string   `json:"os"`
 	Status  Status   `json:"status"`
-	Reasons []string `json:"reasons"` // why not ready
-	Actions []string `json:"actions"` // what to do before or during migration
-	Missing []string `json:"missing"` // data needed to decide
+	Reasons []string `json:"reasons"` // why not ready (English)
+	Actions []string `json:"actions"` // what to do before or during migration (English)
+	Missing []string `json:"missing"` // data needed to decide (English)
+	// Findings are the reasons, actions, missing data and notes as codes
+	// with parameters (i18n), which the UI and reports translate.
+	Findings []i18n.Finding `json:"findings"`
 	// Sizing: the instance matching today's allocation, and the cheapest
 	// one covering p95 + headroom.
 	NeedVCPUs          int     `json:"need_vcpus"`
@@ -96,6 +108,10 @@ type Totals struct {
 	OfflineSeedingBytes int64   `json:"offline_seeding_bytes"`
 	Currency            string  `json:"currency"`
 	PriceSource         string  `json:"price_source"`
+	PriceDate           string  `json:"price_date"`
+	// Priced is false for targets without a price list (OpenStack): costs
+	// are then absent, not zero.
+	Priced bool `json:"priced"`
 }
 
 // Report is an assessment of an estate.
@@ -134,35 +150,84 @@ type matrix struct {
 }
 
 type instanceType struct {
-	Name      string             `yaml:"name"`
-	VCPUs     int                `yaml:"vcpus"`
-	MemoryGiB float64            `yaml:"memory_gib"`
-	Monthly   map[string]float64 `yaml:"monthly"`
+	Name      string             `yaml:"name" json:"name"`
+	VCPUs     int                `yaml:"vcpus" json:"vcpus"`
+	MemoryGiB float64            `yaml:"memory_gib" json:"memory_gib"`
+	Monthly   map[string]float64 `yaml:"monthly" json:"monthly"`
 	family    string
 	arch      string
 	uefi      bool
 }
 
-type catalog struct {
-	Source       string             `yaml:"source"`
-	Currency     string             `yaml:"currency"`
-	DiskGiBMonth map[string]float64 `yaml:"disk_gib_month"`
-	Families     []struct {
-		Family string         `yaml:"family"`
-		Arch   string         `yaml:"arch"`
-		UEFI   bool           `yaml:"uefi"`
-		Types  []instanceType `yaml:"types"`
-	} `yaml:"families"`
+// Family is one instance family of a catalog.
+type Family struct {
+	Family string         `yaml:"family" json:"family"`
+	Arch   string         `yaml:"arch" json:"arch"`
+	UEFI   bool           `yaml:"uefi" json:"uefi"`
+	Types  []instanceType `yaml:"types" json:"types"`
+}
+
+// Catalog is a price list: instance types with monthly prices per region
+// and block storage per GiB-month, with where the prices come from and the
+// day they were taken (the UI shows their age).
+type Catalog struct {
+	// Target is the cloud the prices are for (alibaba).
+	Target       string             `yaml:"target" json:"target"`
+	Source       string             `yaml:"source" json:"source"`
+	Date         string             `yaml:"date" json:"date"`
+	Currency     string             `yaml:"currency" json:"currency"`
+	DiskGiBMonth map[string]float64 `yaml:"disk_gib_month" json:"disk_gib_month"`
+	Families     []Family           `yaml:"families" json:"families"`
+}
+
+// Types counts the instance types.
+func (c *Catalog) Types() int {
+	n := 0
+	for _, f := range c.Families {
+		n += len(f.Types)
+	}
+	return n
+}
+
+// Regions lists the regions with a storage price, sorted.
+func (c *Catalog) Regions() []string {
+	var out []string
+	for r := range c.DiskGiBMonth {
+		out = append(out, r)
+	}
+	slices.Sort(out)
+	return out
+}
+
+type eolEntry struct {
+	Match string `yaml:"match"`
+	Name  string `yaml:"name"`
+	End   string `yaml:"end"`
+	re    *regexp.Regexp
+	end   time.Time
+}
+
+type eolList struct {
+	Source   string     `yaml:"source"`
+	SoonDays int        `yaml:"soon_days"`
+	Entries  []eolEntry `yaml:"entries"`
 }
 
 var (
 	loadOnce   sync.Once
 	theMatrix  *matrix
-	theCatalog *catalog
+	theCatalog *Catalog
+	theEOL     *eolList
 	loadErr    error
 )
 
-func load() (*matrix, *catalog, error) {
+// DefaultCatalog is the price list built into the binary (data/catalog.yaml).
+func DefaultCatalog() (*Catalog, error) {
+	_, c, _, err := load()
+	return c, err
+}
+
+func load() (*matrix, *Catalog, *eolList, error) {
 	loadOnce.Do(func() {
 		var m matrix
 		if err := yaml.Unmarshal(osSupportYAML, &m); err != nil {
@@ -177,14 +242,32 @@ func load() (*matrix, *catalog, error) {
 			}
 			m.OS[i].re = re
 		}
-		var c catalog
+		var c Catalog
 		if err := yaml.Unmarshal(catalogYAML, &c); err != nil {
 			loadErr = fmt.Errorf("catalog.yaml: %w", err)
 			return
 		}
-		theMatrix, theCatalog = &m, &c
+		var e eolList
+		if err := yaml.Unmarshal(eolYAML, &e); err != nil {
+			loadErr = fmt.Errorf("eol.yaml: %w", err)
+			return
+		}
+		for i := range e.Entries {
+			re, err := regexp.Compile("(?i)" + e.Entries[i].Match)
+			if err != nil {
+				loadErr = fmt.Errorf("eol.yaml entries[%d].match: %w", i, err)
+				return
+			}
+			end, err := time.Parse("2006-01-02", e.Entries[i].End)
+			if err != nil {
+				loadErr = fmt.Errorf("eol.yaml entries[%d].end: %w", i, err)
+				return
+			}
+			e.Entries[i].re, e.Entries[i].end = re, end
+		}
+		theMatrix, theCatalog, theEOL = &m, &c, &e
 	})
-	return theMatrix, theCatalog, loadErr
+	return theMatrix, theCatalog, theEOL, loadErr
 }
 
 // Assessor assesses hosts against one target and region. It is safe for
@@ -196,8 +279,9 @@ type Assessor struct {
 	types    []instanceType // allowed, sorted by price then size then name
 	diskRate float64
 	avgRate  float64 // bits/s
-	cur      string
-	source   string
+	cat      *Catalog
+	eol      *eolList
+	priced   bool
 
 	mu    sync.Mutex
 	osHit map[string]*osEntry // an estate has few distinct OS strings
@@ -225,15 +309,27 @@ func (a *Assessor) matchOS(os string) *osEntry {
 
 // New checks the options and prepares an Assessor.
 func New(opt Options) (*Assessor, error) {
-	m, c, err := load()
+	m, c, eol, err := load()
 	if err != nil {
 		return nil, err
+	}
+	if opt.Catalog != nil {
+		c = opt.Catalog
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
 	}
 	if opt.Target == "" {
 		opt.Target = "alibaba"
 	}
-	if opt.Region == "" {
+	// Only Alibaba has a price list and regions; OpenStack flavors and
+	// prices are the site's own.
+	priced := opt.Target == "alibaba"
+	if opt.Region == "" && priced {
 		opt.Region = "cn-hangzhou"
+	}
+	if !priced {
+		opt.Region = ""
 	}
 	if opt.Headroom == 0 {
 		opt.Headroom = 0.2
@@ -255,7 +351,7 @@ func New(opt Options) (*Assessor, error) {
 	if opt.Headroom < 0 || opt.Headroom > 5 {
 		p = append(p, fmt.Sprintf("headroom: %g is not between 0 and 5", opt.Headroom))
 	}
-	a := &Assessor{opt: opt, limits: lim, m: m, cur: c.Currency, source: c.Source}
+	a := &Assessor{opt: opt, limits: lim, m: m, cat: c, eol: eol, priced: priced}
 	fam := map[string]bool{}
 	for _, f := range opt.Families {
 		fam[f] = true
@@ -267,7 +363,7 @@ func New(opt Options) (*Assessor, error) {
 			continue
 		}
 		for _, t := range f.Types {
-			if _, ok := t.Monthly[opt.Region]; !ok {
+			if _, ok := t.Monthly[opt.Region]; !ok && priced {
 				continue
 			}
 			t.family, t.arch, t.uefi = f.Family, f.Arch, f.UEFI
@@ -279,13 +375,8 @@ func New(opt Options) (*Assessor, error) {
 			p = append(p, fmt.Sprintf("families: %q is not in the catalog", f))
 		}
 	}
-	if _, ok := c.DiskGiBMonth[opt.Region]; !ok && len(p) == 0 {
-		var regions []string
-		for r := range c.DiskGiBMonth {
-			regions = append(regions, r)
-		}
-		slices.Sort(regions)
-		p = append(p, fmt.Sprintf("region: %q is not in the catalog (have %s)", opt.Region, strings.Join(regions, ", ")))
+	if _, ok := c.DiskGiBMonth[opt.Region]; !ok && len(p) == 0 && priced {
+		p = append(p, fmt.Sprintf("region: %q is not in the catalog (have %s)", opt.Region, strings.Join(c.Regions(), ", ")))
 	}
 	a.diskRate = c.DiskGiBMonth[opt.Region]
 	slices.SortFunc(a.types, func(x, y instanceType) int {
@@ -336,70 +427,137 @@ func Assess(h *planner.Host, target string, opt Options) (Result, error) {
 
 // Host assesses one host.
 func (a *Assessor) Host(h *planner.Host) Result {
-	r := Result{HostID: h.ID, Name: h.Label(), OS: h.OS, Reasons: []string{}, Actions: []string{}, Missing: []string{}, UsedBytes: h.UsedBytes()}
+	r := Result{HostID: h.ID, Name: h.Label(), OS: h.OS, Findings: []i18n.Finding{}, UsedBytes: h.UsedBytes()}
 	worst := Ready
+	add := func(kind, code string, kv ...any) {
+		m := i18n.M(code, kv...)
+		r.Findings = append(r.Findings, i18n.Finding{Kind: kind, Code: m.Code, Params: m.Params})
+	}
 	apply := func(ru rule, what string) {
 		switch ru.Status {
 		case NotReady:
 			worst = NotReady
-			r.Reasons = append(r.Reasons, orDefault(ru.Why, what+" is not supported"))
+			if ru.Why != "" {
+				add(i18n.Reason, ru.Why)
+			} else {
+				add(i18n.Reason, "assess.reason.not_supported", "what", what, "target", a.opt.Target)
+			}
 		case "actions", ReadyWithActions:
 			if worst == Ready {
 				worst = ReadyWithActions
 			}
-			r.Actions = append(r.Actions, ru.Actions...)
+			for _, code := range ru.Actions {
+				add(i18n.Action, code)
+			}
 		}
 	}
 	// Operating system.
 	if strings.TrimSpace(h.OS) == "" {
-		r.Missing = append(r.Missing, "os (name and version)")
+		add(i18n.Missing, "assess.missing.os")
 	} else {
 		found := a.matchOS(h.OS)
 		if found == nil {
-			r.Missing = append(r.Missing, fmt.Sprintf("support data for OS %q (not in the matrix)", h.OS))
+			add(i18n.Missing, "assess.missing.os_matrix", "os", h.OS)
 		} else if a.opt.Target == "openstack" {
 			apply(found.OpenStack, h.OS)
 		} else {
 			apply(found.Alibaba, h.OS)
 		}
+		// End of life: one list for every OS and target (data/eol.yaml).
+		if e := a.matchEOL(h.OS); e != nil {
+			now := a.opt.Now()
+			switch {
+			case !now.Before(e.end):
+				apply(rule{Status: ReadyWithActions}, "")
+				add(i18n.Action, "assess.action.eol", "os", e.Name, "date", e.End)
+			case now.AddDate(0, 0, a.eol.SoonDays).After(e.end):
+				apply(rule{Status: ReadyWithActions}, "")
+				add(i18n.Action, "assess.action.eol_soon", "os", e.Name, "date", e.End)
+			}
+		}
 	}
 	// Architecture and boot mode.
 	if h.Arch == "" {
-		r.Missing = append(r.Missing, "arch")
+		add(i18n.Missing, "assess.missing.arch")
 	} else if ru, ok := a.limits.Arch[normArch(h.Arch)]; ok {
 		apply(ru, "architecture "+h.Arch)
 	} else {
-		apply(rule{Status: NotReady, Why: fmt.Sprintf("architecture %s cannot run on %s (x86_64 and aarch64 only): re-platform", h.Arch, a.opt.Target)}, h.Arch)
+		worst = NotReady
+		add(i18n.Reason, "assess.reason.arch", "arch", h.Arch, "target", a.opt.Target)
 	}
 	if h.BootMode == "" {
-		r.Missing = append(r.Missing, "boot_mode")
+		add(i18n.Missing, "assess.missing.boot_mode")
 	} else if ru, ok := a.limits.BootMode[h.BootMode]; ok {
 		apply(ru, "boot mode "+h.BootMode)
 	}
 	// Disks: the first is the system disk.
 	if len(h.Disks) == 0 {
-		r.Missing = append(r.Missing, "disks")
+		add(i18n.Missing, "assess.missing.disks")
 	} else {
 		if lim := a.limits.MaxSystemDiskGiB; lim > 0 && h.Disks[0].ProvisionedBytes > lim<<30 {
-			apply(rule{Status: NotReady, Why: fmt.Sprintf("system disk %s is %d GiB, over the %s limit of %d GiB: shrink the boot volume or move data to a data disk",
-				h.Disks[0].Name, h.Disks[0].ProvisionedBytes>>30, a.opt.Target, lim)}, "system disk")
+			worst = NotReady
+			add(i18n.Reason, "assess.reason.system_disk", "disk", h.Disks[0].Name, "gib", h.Disks[0].ProvisionedBytes>>30, "target", a.opt.Target, "limit", lim)
 		}
 		if lim := a.limits.MaxDataDisks; lim > 0 && len(h.Disks)-1 > lim {
-			apply(rule{Status: NotReady, Why: fmt.Sprintf("%d data disks, over the %s limit of %d: consolidate volumes (LVM) first", len(h.Disks)-1, a.opt.Target, lim)}, "disks")
+			worst = NotReady
+			add(i18n.Reason, "assess.reason.data_disks", "n", len(h.Disks)-1, "target", a.opt.Target, "limit", lim)
 		}
 		for _, d := range h.Disks[1:] {
 			if lim := a.limits.MaxDataDiskGiB; lim > 0 && d.ProvisionedBytes > lim<<30 {
-				apply(rule{Status: ReadyWithActions, Actions: []string{fmt.Sprintf("split data disk %s (%d GiB) over several target disks of at most %d GiB (LVM or file-level copy)", d.Name, d.ProvisionedBytes>>30, lim)}}, "data disk")
+				apply(rule{Status: ReadyWithActions}, "")
+				add(i18n.Action, "assess.action.split_disk", "disk", d.Name, "gib", d.ProvisionedBytes>>30, "limit", lim)
 			}
 		}
 	}
 	r.Status = worst
-	if worst != NotReady && len(r.Missing) > 0 {
+	a.size(h, &r, add)
+	a.transfer(h, &r, add)
+	if r.Status != NotReady && hasKind(r.Findings, i18n.Missing) {
 		r.Status = Unknown
 	}
-	a.size(h, &r)
-	a.transfer(h, &r)
+	r.Reasons = i18n.Texts("en", i18n.Of(r.Findings, i18n.Reason))
+	r.Actions = i18n.Texts("en", i18n.Of(r.Findings, i18n.Action))
+	r.Missing = i18n.Texts("en", i18n.Of(r.Findings, i18n.Missing))
+	if r.Reasons == nil {
+		r.Reasons = []string{}
+	}
+	if r.Actions == nil {
+		r.Actions = []string{}
+	}
+	if r.Missing == nil {
+		r.Missing = []string{}
+	}
+	var sizing, seeding []string
+	for _, f := range r.Findings {
+		if f.Kind != i18n.Note {
+			continue
+		}
+		if f.Code == "assess.note.offline_seeding" {
+			seeding = append(seeding, f.Msg().String())
+		} else {
+			sizing = append(sizing, f.Msg().String())
+		}
+	}
+	r.SizingNote, r.SeedingNote = strings.Join(sizing, "; "), strings.Join(seeding, "; ")
 	return r
+}
+
+func hasKind(fs []i18n.Finding, kind string) bool {
+	for _, f := range fs {
+		if f.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Assessor) matchEOL(os string) *eolEntry {
+	for i := range a.eol.Entries {
+		if a.eol.Entries[i].re.MatchString(os) {
+			return &a.eol.Entries[i]
+		}
+	}
+	return nil
 }
 
 func normArch(s string) string {
@@ -421,22 +579,19 @@ func orDefault(s, def string) string {
 
 // size picks the as-is and right-sized instances. Right-sizing needs both
 // p95 figures; without them the host keeps its allocation and says so.
-func (a *Assessor) size(h *planner.Host, r *Result) {
+// Prices are Linux list prices: a Windows host's licence comes on top.
+func (a *Assessor) size(h *planner.Host, r *Result, add func(kind, code string, kv ...any)) {
 	arch := normArch(h.Arch)
 	if arch != "aarch64" {
 		arch = "x86_64"
 	}
 	memGiB := float64(h.MemoryMiB) / 1024
 	if h.CPUs == 0 || h.MemoryMiB == 0 {
-		r.Missing = append(r.Missing, "cpus and memory_mib (for sizing)")
-		if r.Status != NotReady {
-			r.Status = Unknown
-		}
+		add(i18n.Missing, "assess.missing.sizing")
 		return
 	}
-	priced := a.opt.Target == "alibaba"
 	asIs, ok := a.cheapest(h.CPUs, memGiB, arch, h.BootMode)
-	if ok && priced {
+	if ok && a.priced {
 		r.InstanceAsIs, r.MonthlyAsIs = asIs.Name, asIs.Monthly[a.opt.Region]
 	}
 	needC, needM := float64(h.CPUs), memGiB
@@ -444,19 +599,22 @@ func (a *Assessor) size(h *planner.Host, r *Result) {
 		needC = float64(h.CPUs) * h.CPUP95 / 100 * (1 + a.opt.Headroom)
 		needM = memGiB * h.MemoryP95 / 100 * (1 + a.opt.Headroom)
 	} else {
-		r.SizingNote = "no p95 utilisation: sized as allocated"
+		add(i18n.Note, "assess.note.no_p95")
 	}
 	r.NeedVCPUs = max(1, int(math.Ceil(needC-1e-9)))
 	r.NeedMemoryGiB = math.Round(needM*10) / 10
 	rs, ok := a.cheapest(r.NeedVCPUs, needM, arch, h.BootMode)
 	switch {
-	case !priced:
-		r.SizingNote = strings.TrimPrefix(r.SizingNote+"; OpenStack flavors are site-specific: need_vcpus and need_memory_gib only", "; ")
+	case !a.priced:
+		add(i18n.Note, "assess.note.openstack_flavors")
 		return
 	case ok:
 		r.InstanceRightSized, r.MonthlyRightSized = rs.Name, rs.Monthly[a.opt.Region]
 	default:
-		r.SizingNote = strings.TrimPrefix(r.SizingNote+"; no catalog type is large enough", "; ")
+		add(i18n.Note, "assess.note.no_type")
+	}
+	if strings.Contains(strings.ToLower(h.OS), "windows") {
+		add(i18n.Note, "assess.note.windows_licence")
 	}
 	r.StorageMonthly = math.Round(float64(h.ProvisionedBytes())/(1<<30)*a.diskRate*100) / 100
 }
@@ -475,7 +633,7 @@ func (a *Assessor) cheapest(vcpus int, memGiB float64, arch, boot string) (insta
 
 // transfer estimates the initial copy of this host alone over the link, at
 // the week-averaged window rate, after compression.
-func (a *Assessor) transfer(h *planner.Host, r *Result) {
+func (a *Assessor) transfer(h *planner.Host, r *Result, add func(kind, code string, kv ...any)) {
 	if a.avgRate <= 0 {
 		return
 	}
@@ -484,8 +642,8 @@ func (a *Assessor) transfer(h *planner.Host, r *Result) {
 	r.TransferHours = math.Round(secs/3600*100) / 100
 	if d := time.Duration(secs * float64(time.Second)); d > a.opt.OfflineSeedingAfter {
 		r.OfflineSeeding = true
-		r.SeedingNote = fmt.Sprintf("%s over %s (window average) takes %s, more than %s: seed offline (ship an exported image) and replicate only the delta",
-			humanBytes(h.UsedBytes()), humanRate(a.avgRate), humanDuration(d), humanDuration(a.opt.OfflineSeedingAfter))
+		add(i18n.Note, "assess.note.offline_seeding", "bytes", humanBytes(h.UsedBytes()), "rate", humanRate(a.avgRate),
+			"time", humanDuration(d), "limit", humanDuration(a.opt.OfflineSeedingAfter))
 	}
 }
 
@@ -494,7 +652,7 @@ func (a *Assessor) Estate(e *planner.Estate) *Report {
 	rep := &Report{Target: a.opt.Target, Region: a.opt.Region, Results: make([]Result, 0, len(e.Hosts))}
 	t := &rep.Totals
 	t.ByStatus = map[Status]int{Ready: 0, ReadyWithActions: 0, NotReady: 0, Unknown: 0}
-	t.Currency, t.PriceSource = a.cur, strings.TrimSpace(a.source)
+	t.Currency, t.PriceSource, t.PriceDate, t.Priced = a.cat.Currency, strings.TrimSpace(a.cat.Source), a.cat.Date, a.priced
 	for i := range e.Hosts {
 		r := a.Host(&e.Hosts[i])
 		rep.Results = append(rep.Results, r)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -30,13 +31,16 @@ func TestReadiness(t *testing.T) {
 		wantReason  string // substring of some reason
 		wantMissing string
 	}{
-		{"centos7 alibaba", host("CentOS Linux 7.9", "x86_64", "bios"), "alibaba", assess.Ready, "", "", ""},
-		{"ubuntu 22", host("Ubuntu 22.04 LTS", "x86_64", "bios"), "openstack", assess.Ready, "", "", ""},
+		{"centos7 alibaba end of life", host("CentOS Linux 7.9", "x86_64", "bios"), "alibaba", assess.ReadyWithActions, "CentOS 7 reached end of life on 2024-06-30", "", ""},
+		{"rocky 9", host("Rocky Linux 9.3", "x86_64", "bios"), "alibaba", assess.Ready, "", "", ""},
+		{"ubuntu 24", host("Ubuntu 24.04 LTS", "x86_64", "bios"), "openstack", assess.Ready, "", "", ""},
+		{"ubuntu 22 soon", host("Ubuntu 22.04 LTS", "x86_64", "bios"), "openstack", assess.ReadyWithActions, "reaches end of life on 2027-05-31", "", ""},
 		{"centos6 needs virtio", host("CentOS Linux 6.10", "x86_64", "bios"), "alibaba", assess.ReadyWithActions, "virtio", "", ""},
 		{"centos5 alibaba", host("CentOS Linux 5.11", "x86_64", "bios"), "alibaba", assess.NotReady, "", "Enterprise Linux 5", ""},
 		{"centos5 openstack", host("CentOS Linux 5.11", "x86_64", "bios"), "openstack", assess.ReadyWithActions, "mkinitrd", "", ""},
 		{"sles11", host("SUSE Linux Enterprise Server 11 SP4", "x86_64", "bios"), "alibaba", assess.ReadyWithActions, "virtio", "", ""},
 		{"sles15", host("SUSE Linux Enterprise Server 15 SP4", "x86_64", "bios"), "alibaba", assess.Ready, "", "", ""},
+		{"debian 12", host("Debian GNU/Linux 12 (bookworm)", "x86_64", "bios"), "alibaba", assess.Ready, "", "", ""},
 		{"win2003 alibaba", host("Microsoft Windows Server 2003 R2 Standard", "x86_64", "bios"), "alibaba", assess.NotReady, "", "2003", ""},
 		{"win2003 openstack", host("Microsoft Windows Server 2003 R2 Standard", "x86_64", "bios"), "openstack", assess.ReadyWithActions, "hw_disk_bus=ide", "", ""},
 		{"win2008r2 sha2", host("Microsoft Windows Server 2008 R2 Enterprise", "x86_64", "bios"), "alibaba", assess.ReadyWithActions, "KB4474419", "", ""},
@@ -47,12 +51,12 @@ func TestReadiness(t *testing.T) {
 		{"aix", host("AIX 7.2", "ppc64", "bios"), "alibaba", assess.NotReady, "", "UNIX", ""},
 		{"no os", host("", "x86_64", "bios"), "alibaba", assess.Unknown, "", "", "os"},
 		{"os not in matrix", host("Plan 9 4th edition", "x86_64", "bios"), "alibaba", assess.Unknown, "", "", "not in the matrix"},
-		{"no arch or boot", host("CentOS Linux 7.9", "", ""), "alibaba", assess.Unknown, "", "", "boot_mode"},
+		{"no arch or boot", host("Rocky Linux 9.3", "", ""), "alibaba", assess.Unknown, "", "", "boot_mode"},
 		{"not ready beats unknown", host("CentOS Linux 5.11", "", ""), "alibaba", assess.NotReady, "", "Enterprise Linux 5", "arch"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r, err := assess.Assess(&tc.h, tc.target, assess.Options{})
+			r, err := assess.Assess(&tc.h, tc.target, assess.Options{Now: clock})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,6 +72,65 @@ func TestReadiness(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// clock is the assessment day of the tests: end-of-life flags depend on it.
+func clock() time.Time { return time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC) }
+
+// TestEndOfLifeConsistent holds the flag to one rule for every OS and target:
+// each release past its end of life (eol.yaml) is flagged with its date,
+// whether the support matrix asks for other actions or none (the consultant
+// saw SLES 11 flagged while CentOS 6/7, Ubuntu 18.04 and Windows 2008 R2 /
+// 2012 R2 were not).
+func TestEndOfLifeConsistent(t *testing.T) {
+	eol := map[string]string{
+		"CentOS Linux 6.10":                           "CentOS 6 reached end of life on 2020-11-30",
+		"CentOS Linux 7.9.2009":                       "CentOS 7 reached end of life on 2024-06-30",
+		"Red Hat Enterprise Linux Server 6.10":        "Red Hat Enterprise Linux 6 reached end of life on 2020-11-30",
+		"Red Hat Enterprise Linux Server 7.9":         "Red Hat Enterprise Linux 7 reached end of life on 2024-06-30",
+		"Ubuntu 16.04.7 LTS":                          "Ubuntu 16.04 reached end of life on 2021-04-30",
+		"Ubuntu 18.04.6 LTS":                          "Ubuntu 18.04 reached end of life on 2023-05-31",
+		"Ubuntu 20.04 LTS":                            "Ubuntu 20.04 reached end of life on 2025-05-31",
+		"Microsoft Windows Server 2008 R2 Enterprise": "Windows Server 2008 / 2008 R2 reached end of life on 2020-01-14",
+		"Microsoft Windows Server 2008 Standard":      "Windows Server 2008 / 2008 R2 reached end of life on 2020-01-14",
+		"Microsoft Windows Server 2012 R2 Standard":   "Windows Server 2012 / 2012 R2 reached end of life on 2023-10-10",
+		"SUSE Linux Enterprise Server 11 SP4":         "SUSE Linux Enterprise 11 reached end of life on 2019-03-31",
+		"SUSE Linux Enterprise Server 12 SP5":         "SUSE Linux Enterprise 12 reached end of life on 2024-10-31",
+		"Debian GNU/Linux 9 (stretch)":                "Debian 9 reached end of life on 2022-06-30",
+		"Debian GNU/Linux 10 (buster)":                "Debian 10 reached end of life on 2024-06-30",
+	}
+	supported := []string{"Rocky Linux 9.3", "Ubuntu 24.04 LTS", "Microsoft Windows Server 2022 Standard", "SUSE Linux Enterprise Server 15 SP5", "Debian GNU/Linux 12 (bookworm)", "AlmaLinux 8.9"}
+	for _, target := range []string{"alibaba", "openstack"} {
+		for os, want := range eol {
+			h := host(os, "x86_64", "bios")
+			r, err := assess.Assess(&h, target, assess.Options{Now: clock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(strings.Join(r.Actions, " | "), want) {
+				t.Errorf("%s on %s: %q not among the actions %q", os, target, want, r.Actions)
+			}
+			if r.Status == assess.Ready {
+				t.Errorf("%s on %s: an end-of-life OS is ready with no action", os, target)
+			}
+			n := 0
+			for _, f := range r.Findings {
+				if f.Code == "assess.action.eol" {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("%s on %s: %d end-of-life findings, want exactly 1", os, target, n)
+			}
+		}
+		for _, os := range supported {
+			h := host(os, "x86_64", "bios")
+			r, _ := assess.Assess(&h, target, assess.Options{Now: clock})
+			if strings.Contains(strings.Join(r.Actions, " "), "end of life") {
+				t.Errorf("%s on %s is supported on %s but flagged: %q", os, target, clock().Format("2006-01-02"), r.Actions)
+			}
+		}
 	}
 }
 

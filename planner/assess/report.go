@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/ferry-migrate/ferry"
 )
 
 // WriteTable prints one line per host and the totals.
@@ -34,16 +36,17 @@ func WriteTable(w io.Writer, rep *Report) error {
 	return nil
 }
 
-// WriteCSV writes one row per host.
+// WriteCSV writes one row per host. Cells a spreadsheet would run as
+// formulas are escaped (ferry.CSVSafe).
 func WriteCSV(w io.Writer, rep *Report) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"host_id", "name", "os", "status", "reasons", "actions", "missing", "need_vcpus", "need_memory_gib", "instance_as_is", "instance_right_sized",
 		"monthly_as_is", "monthly_right_sized", "storage_monthly", "used_bytes", "transfer_hours", "offline_seeding"})
 	f := func(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
 	for _, r := range rep.Results {
-		cw.Write([]string{r.HostID, r.Name, r.OS, string(r.Status), strings.Join(r.Reasons, "; "), strings.Join(r.Actions, "; "), strings.Join(r.Missing, "; "),
+		cw.Write(ferry.CSVSafeRecord([]string{r.HostID, r.Name, r.OS, string(r.Status), strings.Join(r.Reasons, "; "), strings.Join(r.Actions, "; "), strings.Join(r.Missing, "; "),
 			strconv.Itoa(r.NeedVCPUs), f(r.NeedMemoryGiB), r.InstanceAsIs, r.InstanceRightSized, f(r.MonthlyAsIs), f(r.MonthlyRightSized), f(r.StorageMonthly),
-			strconv.FormatInt(r.UsedBytes, 10), f(r.TransferHours), strconv.FormatBool(r.OfflineSeeding)})
+			strconv.FormatInt(r.UsedBytes, 10), f(r.TransferHours), strconv.FormatBool(r.OfflineSeeding)}))
 	}
 	cw.Flush()
 	return cw.Error()

@@ -12,21 +12,33 @@ import (
 	"strings"
 
 	"github.com/ferry-migrate/ferry/planner"
+
+	"github.com/ferry-migrate/ferry"
 )
 
 // Options control Generate.
 type Options struct {
 	Hosts int
 	Seed  uint64
+	// Labels is the share of applications whose hosts carry their
+	// application label (default 0.7; -1 = none). Within a labelled
+	// application about one host in eight is left unlabelled, and about
+	// one host in a hundred of the estate carries the wrong label.
+	Labels float64
 }
 
 // Planted says what Generate put in, so tests can check the planner finds it.
 type Planted struct {
 	Applications []string // application names
+	// App is every application host's true application (host id -> name),
+	// whatever its label says.
+	App map[string]string
 	// Cycles are pairs of host ids that call each other.
 	Cycles      [][2]string
-	Shared      []string // shared-service host ids (noise destinations)
+	Shared      []string // shared-service host ids on noise ports (DNS, NTP, monitoring, ...)
+	SharedApp   []string // shared services on ordinary ports (NFS, SMTP, proxy, message queue)
 	CrossAppDep int      // dependencies between applications
+	Mislabelled []string // hosts labelled with an application they do not belong to
 }
 
 type gen struct {
@@ -79,6 +91,11 @@ const gib = int64(1) << 30
 // It averages about ten connections per host.
 func Generate(o Options) (*planner.Estate, Planted) {
 	g := &gen{r: rand.New(rand.NewPCG(o.Seed, 0x5eed_f0e5)), e: &planner.Estate{}, shared: map[string][]int{}}
+	g.planted.App = map[string]string{}
+	labels := o.Labels
+	if labels == 0 {
+		labels = 0.7
+	}
 	n := o.Hosts
 	if n <= 0 {
 		return &planner.Estate{Hosts: []planner.Host{}, Connections: []planner.Connection{}}, g.planted
@@ -96,6 +113,20 @@ func Generate(o Options) (*planner.Estate, Planted) {
 		}
 		g.shared[k] = append(g.shared[k], idx)
 		g.planted.Shared = append(g.planted.Shared, g.e.Hosts[idx].ID)
+	}
+	// Shared services on ordinary ports, which no noise list removes: NFS
+	// filers, SMTP relays, web proxies and message brokers that many
+	// applications call.
+	appKinds := []string{"nfs", "smtp", "proxy", "mq"}
+	nApp := max(1, n/2500)
+	if n >= 200 {
+		for _, k := range appKinds {
+			for i := 0; i < nApp; i++ {
+				idx := g.host(fmt.Sprintf("%s%02d", k, i+1), "", "production", "high", "infra", "linux")
+				g.shared[k] = append(g.shared[k], idx)
+				g.planted.SharedApp = append(g.planted.SharedApp, g.e.Hosts[idx].ID)
+			}
+		}
 	}
 	type app struct {
 		name             string
@@ -145,6 +176,33 @@ func Generate(o Options) (*planner.Estate, Planted) {
 		}
 		apps = append(apps, a)
 		g.planted.Applications = append(g.planted.Applications, a.name)
+		// The first application of each name is always labelled, so rules
+		// and examples can name it (application:core-banking-1).
+		labelled := labels > 0 && (len(apps) <= len(appNames) || g.r.Float64() < labels)
+		for _, h := range append(append(append([]int{}, a.web...), a.mid...), a.db...) {
+			g.planted.App[g.e.Hosts[h].ID] = a.name
+			if !labelled || g.r.IntN(8) == 0 {
+				g.e.Hosts[h].Application = ""
+			}
+		}
+		// Shared services on ordinary ports.
+		ai := len(apps)
+		if len(g.shared["nfs"]) > 0 && g.r.IntN(100) < 40 {
+			for _, m := range a.mid {
+				g.conn(m, g.shared["nfs"][ai%len(g.shared["nfs"])], 2049, "tcp", "kernel", 200+g.r.Int64N(4000))
+			}
+		}
+		if len(g.shared["smtp"]) > 0 && len(a.mid) > 0 && g.r.IntN(100) < 30 {
+			g.conn(a.mid[0], g.shared["smtp"][ai%len(g.shared["smtp"])], 25, "tcp", "postfix", 20+g.r.Int64N(400))
+		}
+		if len(g.shared["proxy"]) > 0 && g.r.IntN(100) < 50 {
+			for _, w := range a.web {
+				g.conn(w, g.shared["proxy"][ai%len(g.shared["proxy"])], 3128, "tcp", "java", 100+g.r.Int64N(2000))
+			}
+		}
+		if len(g.shared["mq"]) > 0 && len(a.mid) > 0 && g.r.IntN(100) < 25 {
+			g.conn(a.mid[0], g.shared["mq"][ai%len(g.shared["mq"])], 9092, "tcp", "java", 500+g.r.Int64N(8000))
+		}
 		for _, w := range a.web {
 			for _, m := range a.mid {
 				g.conn(w, m, 8080, "tcp", "nginx", 300+g.r.Int64N(5000))
@@ -188,6 +246,23 @@ func Generate(o Options) (*planner.Estate, Planted) {
 		}
 		if len(a.mid) > 0 && g.r.IntN(100) < 20 {
 			g.ext(a.mid[0], "api.partner.example:443", 443, "java")
+		}
+	}
+	// Hosts in the wrong labelled application: about one in a hundred
+	// application hosts carries the label of another application.
+	if labels > 0 {
+		for _, a := range apps {
+			for _, h := range append(append([]int{}, a.web...), a.mid...) {
+				if g.r.IntN(100) != 0 || len(apps) < 2 {
+					continue
+				}
+				o := apps[g.r.IntN(len(apps))]
+				if o == a {
+					continue
+				}
+				g.e.Hosts[h].Application = o.name
+				g.planted.Mislabelled = append(g.planted.Mislabelled, g.e.Hosts[h].ID)
+			}
 		}
 	}
 	for len(g.e.Hosts) < n {
@@ -348,7 +423,7 @@ func WriteCSV(e *planner.Estate, hosts, conns io.Writer) error {
 			strconv.Itoa(h.CPUs), strconv.FormatInt(h.MemoryMiB, 10), strconv.Itoa(len(h.Disks)), gibs(h.ProvisionedBytes()), gibs(h.UsedBytes()),
 			h.Environment, h.Criticality, h.Application, h.Owner, strings.Join(h.Tags, ";"),
 			strconv.FormatFloat(h.CPUP95, 'f', -1, 64), strconv.FormatFloat(h.MemoryP95, 'f', -1, 64), h.Virtualization}
-		if err := hw.Write(rec); err != nil {
+		if err := hw.Write(ferry.CSVSafeRecord(rec)); err != nil {
 			return err
 		}
 	}
@@ -361,7 +436,7 @@ func WriteCSV(e *planner.Estate, hosts, conns io.Writer) error {
 		return err
 	}
 	for _, c := range e.Connections {
-		if err := cw.Write([]string{c.Src, c.Dst, c.DstAddress, strconv.Itoa(c.Port), c.Protocol, c.Process, strconv.FormatInt(c.Count, 10), strconv.FormatInt(c.Bytes, 10)}); err != nil {
+		if err := cw.Write(ferry.CSVSafeRecord([]string{c.Src, c.Dst, c.DstAddress, strconv.Itoa(c.Port), c.Protocol, c.Process, strconv.FormatInt(c.Count, 10), strconv.FormatInt(c.Bytes, 10)})); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,8 @@
 import { createI18n } from 'vue-i18n'
 import en from './en'
 import zhCN from './zh-CN'
+import extra from './extra'
+import { domainEn, domainZh } from './domain'
 
 export type Locale = 'en' | 'zh-CN'
 export const locales: { value: Locale; label: string }[] = [
@@ -20,7 +22,10 @@ export const i18n = createI18n({
   legacy: false,
   locale: initialLocale(),
   fallbackLocale: 'en',
-  messages: { en, 'zh-CN': zhCN },
+  messages: {
+    en: { ...en, ...extra.en, domain: domainEn },
+    'zh-CN': { ...zhCN, ...extra['zh-CN'], domain: domainZh },
+  } as any,
   missingWarn: false,
   fallbackWarn: false,
 })

@@ -7,8 +7,9 @@ export const AssessmentsQuery = graphql(`
       pageInfo { hasNextPage endCursor }
       edges {
         node {
-          id target region readiness reasons actions instanceType monthlyCostAsIs
-          monthlyCostRightSized transferSeconds offlineSeeding
+          id target region readiness reasons actions instanceType instanceTypeAsIs monthlyCostAsIs
+          monthlyCostRightSized storageMonthly transferSeconds offlineSeeding
+          findings { kind code params }
           host { id name cpus memoryMib diskUsedBytes }
         }
       }
@@ -21,7 +22,9 @@ export const AssessmentSummaryQuery = graphql(`
     assessmentSummary(target: $target) {
       target hosts ready readyWithActions notReady unknown monthlyCostAsIs monthlyCostRightSized
       storageMonthly savingsPercent usedBytes transferSeconds offlineSeedingHosts offlineSeedingBytes
+      priced currency region assessedAt priceSource priceDate priceImported
     }
+    priceCatalog(target: $target) { date ageDays source imported }
   }
 `)
 

@@ -8,10 +8,7 @@ function data(over: Partial<DashboardQuery> = {}): DashboardQuery {
   return {
     hosts: count(10),
     ready: count(5), readyWithActions: count(2), notReady: count(3), unknownReadiness: count(0),
-    costs: { totalCount: 2, edges: [
-      { node: { id: 'a', monthlyCostAsIs: 100, monthlyCostRightSized: 60 } },
-      { node: { id: 'b', monthlyCostAsIs: 50, monthlyCostRightSized: 40 } },
-    ] },
+    costs: { hosts: 2, monthlyCostAsIs: 150, monthlyCostRightSized: 100, storageMonthly: 12, currency: 'USD', region: 'cn-hangzhou', assessedAt: '2026-12-01T00:00:00Z', priced: true, priceDate: '2026-11-15' },
     migrations: { totalCount: 3, edges: [
       { node: { id: 'm1', state: 'syncing', bytesDone: 10, bytesTotal: 100 } },
       { node: { id: 'm2', state: 'failed', bytesDone: 0, bytesTotal: 50 } },
@@ -35,6 +32,14 @@ describe('summarise', () => {
     expect(s.costAsIs).toBe(150)
     expect(s.costRightSized).toBe(100)
     expect(s.assessed).toBe(10)
+  })
+
+  it('takes the server\'s totals, and has no cost before any assessment (not $0)', () => {
+    const none = summarise(data({ costs: { hosts: 0, monthlyCostAsIs: 0, monthlyCostRightSized: 0, storageMonthly: 0, currency: 'USD', region: '', assessedAt: null, priced: true, priceDate: '2026-11-15' } } as any))
+    expect(none.costAsIs).toBeNull()
+    expect(none.costRightSized).toBeNull()
+    const big = summarise(data({ costs: { hosts: 20000, monthlyCostAsIs: 684634.5, monthlyCostRightSized: 342317, storageMonthly: 9000, currency: 'USD', region: 'cn-hangzhou', assessedAt: '2026-12-01T00:00:00Z', priced: true, priceDate: '2026-11-15' } } as any))
+    expect(big.costRightSized).toBe(342317)
   })
 
   it('orders waves and lists risks, including planner problems', () => {

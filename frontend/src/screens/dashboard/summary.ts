@@ -24,14 +24,12 @@ export function summarise(d: Q) {
     bytesDone += m.bytesDone
     bytesTotal += m.bytesTotal
   }
-  let costAsIs = 0
-  let costRightSized = 0
-  for (const e of d.costs.edges ?? []) {
-    if (!e?.node) continue
-    costAsIs += e.node.monthlyCostAsIs
-    costRightSized += e.node.monthlyCostRightSized
-  }
-  const waves: { id: string; plan: string; name: string; status: string }[] = []
+  // null before any assessment: the screen says "not assessed", never $0.
+  const assessedCost = d.costs.hosts > 0 && d.costs.assessedAt != null
+  const costAsIs = assessedCost ? d.costs.monthlyCostAsIs : null
+  const costRightSized = assessedCost ? d.costs.monthlyCostRightSized : null
+  const storage = assessedCost ? d.costs.storageMonthly : null
+  const waves: { id: string; plan: string; name: string; ordinal: number; pilot: boolean; status: string }[] = []
   const risks: Risk[] = []
   if (d.notReady.totalCount > 0) risks.push({ key: 'dashboard.notReady', count: d.notReady.totalCount, level: 'danger' })
   if ((byState.failed ?? 0) > 0) risks.push({ key: 'dashboard.failedMigrations', count: byState.failed, level: 'danger' })
@@ -40,7 +38,7 @@ export function summarise(d: Q) {
     const p = e?.node
     if (!p) continue
     for (const w of [...(p.waves ?? [])].sort((a, b) => a.ordinal - b.ordinal)) {
-      waves.push({ id: w.id, plan: p.name, name: w.name || `#${w.ordinal}`, status: w.status })
+      waves.push({ id: w.id, plan: p.name, name: w.name || `#${w.ordinal}`, ordinal: w.ordinal, pilot: !!w.pilot, status: w.status })
     }
     // Planner problems (cycles, oversized groups) are user-readable sentences.
     for (const [i, text] of (p.problems ?? []).entries()) {
@@ -48,5 +46,5 @@ export function summarise(d: Q) {
     }
   }
   const assessed = d.ready.totalCount + d.readyWithActions.totalCount + d.notReady.totalCount + d.unknownReadiness.totalCount
-  return { assessed, byState, bytesDone, bytesTotal, costAsIs, costRightSized, waves, risks }
+  return { assessed, byState, bytesDone, bytesTotal, costAsIs, costRightSized, storage, currency: d.costs.currency || 'USD', region: d.costs.region, waves, risks }
 }

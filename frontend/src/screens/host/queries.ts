@@ -7,7 +7,7 @@ export const HostDetailQuery = graphql(`
       ... on Host {
         id name fqdn os osFamily kernel arch bootMode cpus cpuModel memoryMib
         diskProvisionedBytes diskUsedBytes virtualization powerState source biosUUID
-        environment criticality owner tags ips cpuP95 memoryP95 lastSeenAt
+        environment criticality owner tags ips macs cpuP95 memoryP95 lastSeenAt
         application { id name }
         disks { id name device filesystem sizeBytes usedBytes }
         nics { id name mac addresses network }

@@ -14,9 +14,9 @@ export const PlanQuery = graphql(`
     node(id: $id) {
       __typename
       ... on Plan {
-        id name target status problems constraints metrics error infeasible unplaced warnings
+        id name target status problems constraints metrics error infeasible unplaced warnings sharedServices
         waves {
-          id ordinal name status startsAt endsAt cutoverAt dataBytes replicationSeconds pilot hostCount
+          id ordinal name status startsAt endsAt cutoverAt dataBytes replicationSeconds pilot hostCount confidence confidenceFactors risk riskFactors
           members { id reason moveGroup manual host { id name } }
         }
       }

@@ -35,3 +35,13 @@ export const ApplicationsQuery = graphql(`
     }
   }
 `)
+
+// The newest plan names the shared services (hosts a large part of the
+// estate calls); the graph draws them apart.
+export const TopologySharedQuery = graphql(`
+  query TopologyShared {
+    plans(first: 1, orderBy: { field: CREATED_AT, direction: DESC }) {
+      edges { node { id sharedServices } }
+    }
+  }
+`)
