@@ -20,6 +20,18 @@ type MigrationDisk struct {
 	SyncedAt *time.Time `json:"synced_at,omitempty"`
 	// StartedAt is when the agent last opened a sync session for the disk.
 	StartedAt *time.Time `json:"started_at,omitempty"`
+	// SeenAt is when the gateway last recorded anything of the disk's sync
+	// (a command is re-sent when it has been quiet too long).
+	SeenAt *time.Time `json:"seen_at,omitempty"`
+	// GatewayURL and Fingerprint are where the agent sends this disk (the
+	// cloud driver's gateway endpoint): an empty URL is the control plane's
+	// own in-process gateway.
+	GatewayURL  string `json:"gateway_url,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// WireBytes is how many bytes the current pass has sent over the wire
+	// for this disk (the gateway's count; kept once the disk's part of the
+	// pass is done): the pass's rate and ETA are measured on the wire.
+	WireBytes int64 `json:"wire_bytes,omitempty"`
 }
 
 // DiskPoint is one disk's part of a migration's recovery point.
@@ -35,7 +47,8 @@ type DiskPoint struct {
 	Consistency string `json:"consistency,omitempty"`
 }
 
-// DiskInstance is one disk's part of a launch.
+// DiskInstance is one disk's part of a launch: the machine (InstanceID,
+// the same for every disk of a launch) and the launched copy of the disk.
 type DiskInstance struct {
 	DiskName   string `json:"disk_name"`
 	InstanceID string `json:"instance_id"`

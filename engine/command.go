@@ -1,27 +1,41 @@
 package engine
 
-// CommandSync is the type of the agent command that asks for one replication
-// pass of a migration's disks (its payload is a SyncCommand). The control
-// plane derives it from the database; an agent that already runs a pass for
-// a disk remembers the newer pass and runs it after the current one.
-const CommandSync = "sync"
+import "time"
+
+// Agent command types. The control plane derives them from the database at
+// each long-poll; an agent's CommandRunner carries them out.
+const (
+	// CommandSync asks for one replication pass of a migration's disks (its
+	// payload is a SyncCommand). An agent that already runs a pass for a
+	// disk remembers the newer pass and runs it after the current one.
+	CommandSync = "sync"
+	// CommandHook asks the agent to run one of the host's installed hook
+	// scripts (its payload is a HookCommand).
+	CommandHook = "hook"
+)
 
 // SyncCommand is the payload of a CommandSync command.
 type SyncCommand struct {
 	MigrationID int `json:"migration_id"`
 	// Pass numbers the migration's sync passes; a higher pass supersedes.
 	Pass int `json:"pass"`
-	// Final marks the cutover's last delta: the source should be quiesced.
+	// Final marks the cutover's last delta: the source should be quiesced
+	// (the Before hooks of a final pass are where that happens).
 	Final bool `json:"final,omitempty"`
-	// Gateway is the gateway's base URL; empty means the control plane the
-	// agent talks to (the in-process gateway at /sync/v1/).
+	// Gateway is the gateway's base URL for disks that name none; empty
+	// means the control plane the agent talks to (the in-process gateway at
+	// /sync/v1/).
 	Gateway string `json:"gateway,omitempty"`
 	// Rate caps the agent's sending rate (throttle.ParseRate syntax, e.g.
 	// "8Mbps"); empty means unlimited.
 	Rate string `json:"rate,omitempty"`
-	// Fingerprint pins a gateway's self-signed certificate (https only).
-	Fingerprint string            `json:"fingerprint,omitempty"`
-	Disks       []SyncCommandDisk `json:"disks"`
+	// Fingerprint pins a gateway's self-signed certificate (https only), for
+	// disks that name no gateway of their own.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// Before are hooks run once per pass before any disk of it is read; a
+	// must-succeed hook that fails stops the pass.
+	Before []Hook            `json:"before,omitempty"`
+	Disks  []SyncCommandDisk `json:"disks"`
 }
 
 // SyncCommandDisk names one source disk and where it goes.
@@ -31,4 +45,43 @@ type SyncCommandDisk struct {
 	SizeBytes  int64  `json:"size_bytes"`
 	DiskID     string `json:"disk_id"`    // target disk id at the gateway
 	Credential string `json:"credential"` // bearer credential for DiskID; never log it
+	// Gateway and Fingerprint, when set, are this disk's gateway (disks of
+	// one host may land on different gateways).
+	Gateway     string `json:"gateway,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+}
+
+// Hook names a script installed on the source host, in the agent's hooks
+// directory: the control plane can only ask for what the host's own
+// administrator put there.
+type Hook struct {
+	Name string `json:"name"` // file name: [A-Za-z0-9][A-Za-z0-9._-]{0,63}
+	// TimeoutSeconds bounds the run (default 300); the script's process
+	// group is killed when it passes.
+	TimeoutSeconds int  `json:"timeout_seconds,omitempty"`
+	MustSucceed    bool `json:"must_succeed,omitempty"`
+}
+
+// HookCommand is the payload of a CommandHook command.
+type HookCommand struct {
+	MigrationID int    `json:"migration_id"`
+	Stage       string `json:"stage"` // when it runs: before_sync, before_cutover, after_cutover …
+	Hook
+}
+
+// CommandResult is what an agent reports about a command it carried out.
+type CommandResult struct {
+	CommandID   string    `json:"command_id"`
+	Type        string    `json:"type"`
+	MigrationID int       `json:"migration_id"`
+	Pass        int       `json:"pass,omitempty"`
+	Disk        string    `json:"disk,omitempty"`
+	Hook        string    `json:"hook,omitempty"`
+	Stage       string    `json:"stage,omitempty"`
+	OK          bool      `json:"ok"`
+	Error       string    `json:"error,omitempty"`
+	ExitCode    int       `json:"exit_code,omitempty"`
+	Output      string    `json:"output,omitempty"` // the last 4 KiB of a hook's output
+	Started     time.Time `json:"started"`
+	Finished    time.Time `json:"finished"`
 }

@@ -134,6 +134,12 @@ type checkpoint struct {
 	Offset   int64  `json:"offset"`
 	Verified bool   `json:"verified"` // the manifest is the proven state of the target
 	Updated  string `json:"updated,omitempty"`
+	// Opened is when the sync SyncID opened its session (kept through its
+	// resumes); VerifiedAt when a finish proved the target equal. The
+	// control plane reads both to tell a pass that began after it was
+	// asked for (GatewayClient.Session).
+	Opened     string `json:"opened,omitempty"`
+	VerifiedAt string `json:"verified_at,omitempty"`
 	// Target identifies the target file as the gateway last left it, so that
 	// a disk replaced or written behind the gateway's back is re-read rather
 	// than trusted.
@@ -209,6 +215,10 @@ type Checkpoint struct {
 	// Damage is set when VerifyTarget found the target differing from its
 	// proven state.
 	Damage string `json:"damage,omitempty"`
+	// Opened, VerifiedAt, Updated: see checkpoint (RFC 3339, gateway clock).
+	Opened     string `json:"opened,omitempty"`
+	VerifiedAt string `json:"verified_at,omitempty"`
+	Updated    string `json:"updated,omitempty"`
 
 	// Session replies only: the protocol version agreed for this session
 	// (absent from a protocol 1 gateway), what it offers, and how many
@@ -544,6 +554,7 @@ func (g *Gateway) openSession(w http.ResponseWriter, r *http.Request, id, tenant
 			ds.exact = false // the previous sync never finished
 		}
 		ds.ckpt = ds.ckpt.fresh(req.SyncID)
+		ds.ckpt.Opened = g.opt.Now().UTC().Format(time.RFC3339Nano)
 		ds.written = nil
 		if err := g.persist(id, ds); err != nil {
 			return err
@@ -620,7 +631,8 @@ func (g *Gateway) prepareTarget(ds *diskState, id string, size int64) (created b
 func (g *Gateway) checkpointOf(ds *diskState) Checkpoint {
 	return Checkpoint{SyncID: ds.ckpt.SyncID, Offset: ds.ckpt.Offset, Size: ds.manifest.Size,
 		BlockSize: ds.manifest.BlockSize, ManifestDigest: ds.manifest.Digest(), Verified: ds.ckpt.Verified,
-		WireBytes: ds.ckpt.WireBytes, FullVerified: ds.ckpt.FullVerified, Consistency: ds.ckpt.Consistency, Damage: ds.ckpt.Damage}
+		WireBytes: ds.ckpt.WireBytes, FullVerified: ds.ckpt.FullVerified, Consistency: ds.ckpt.Consistency, Damage: ds.ckpt.Damage,
+		Opened: ds.ckpt.Opened, VerifiedAt: ds.ckpt.VerifiedAt, Updated: ds.ckpt.Updated}
 }
 
 // persist writes the manifest, then the checkpoint that refers to it. A
@@ -630,7 +642,7 @@ func (g *Gateway) persist(id string, ds *diskState) error {
 	if err := SaveManifest(g.statePath(id, "manifest"), ds.manifest); err != nil {
 		return err
 	}
-	ds.ckpt.Updated = g.opt.Now().UTC().Format(time.RFC3339)
+	ds.ckpt.Updated = g.opt.Now().UTC().Format(time.RFC3339Nano)
 	ds.ckpt.Target = statID(ds.path)
 	b, _ := json.Marshal(ds.ckpt)
 	if err := writeAtomic(g.statePath(id, "checkpoint"), func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
@@ -1092,7 +1104,9 @@ func (g *Gateway) finish(w http.ResponseWriter, r *http.Request, id string) erro
 	}
 	if res.Equal {
 		now := g.opt.Now().UTC().Format(time.RFC3339)
+		opened := ds.ckpt.Opened
 		ds.ckpt = ds.ckpt.fresh("")
+		ds.ckpt.Opened, ds.ckpt.VerifiedAt = opened, g.opt.Now().UTC().Format(time.RFC3339Nano)
 		ds.ckpt.Verified, ds.ckpt.Offset, ds.ckpt.Damage = true, src.Size, ""
 		if res.FullRead {
 			ds.ckpt.FullVerified = now

@@ -92,7 +92,7 @@ func RunPass(ctx context.Context, opt PassOptions) (PassResult, error) {
 		so.noResume = !opt.Live
 		s, err := NewSyncer(so)
 		if err != nil {
-			return res, fmt.Errorf("disk %s: %w", so.DiskID, err)
+			return res, &PassDiskError{Index: i, DiskID: so.DiskID, Err: err}
 		}
 		if opt.Started != nil {
 			opt.Started(i, s)
@@ -100,8 +100,20 @@ func RunPass(ctx context.Context, opt PassOptions) (PassResult, error) {
 		p, err := s.Run(ctx)
 		res.Disks = append(res.Disks, p)
 		if err != nil {
-			return res, fmt.Errorf("disk %s: %w", so.DiskID, err)
+			return res, &PassDiskError{Index: i, DiskID: so.DiskID, Err: err}
 		}
 	}
 	return res, nil
 }
+
+// PassDiskError is RunPass's error for the disk a pass stopped at (Index
+// into PassOptions.Disks); the disks before it completed, the ones after
+// it were not started.
+type PassDiskError struct {
+	Index  int
+	DiskID string
+	Err    error
+}
+
+func (e *PassDiskError) Error() string { return fmt.Sprintf("disk %s: %v", e.DiskID, e.Err) }
+func (e *PassDiskError) Unwrap() error { return e.Err }

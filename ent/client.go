@@ -38,6 +38,8 @@ import (
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
 	"github.com/ferry-migrate/ferry/ent/session"
 	"github.com/ferry-migrate/ferry/ent/software"
+	"github.com/ferry-migrate/ferry/ent/step"
+	"github.com/ferry-migrate/ferry/ent/stepevent"
 	"github.com/ferry-migrate/ferry/ent/tenant"
 	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/ent/wave"
@@ -97,6 +99,10 @@ type Client struct {
 	Session *SessionClient
 	// Software is the client for interacting with the Software builders.
 	Software *SoftwareClient
+	// Step is the client for interacting with the Step builders.
+	Step *StepClient
+	// StepEvent is the client for interacting with the StepEvent builders.
+	StepEvent *StepEventClient
 	// Tenant is the client for interacting with the Tenant builders.
 	Tenant *TenantClient
 	// User is the client for interacting with the User builders.
@@ -139,6 +145,8 @@ func (c *Client) init() {
 	c.RegistrationToken = NewRegistrationTokenClient(c.config)
 	c.Session = NewSessionClient(c.config)
 	c.Software = NewSoftwareClient(c.config)
+	c.Step = NewStepClient(c.config)
+	c.StepEvent = NewStepEventClient(c.config)
 	c.Tenant = NewTenantClient(c.config)
 	c.User = NewUserClient(c.config)
 	c.Wave = NewWaveClient(c.config)
@@ -258,6 +266,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		RegistrationToken:     NewRegistrationTokenClient(cfg),
 		Session:               NewSessionClient(cfg),
 		Software:              NewSoftwareClient(cfg),
+		Step:                  NewStepClient(cfg),
+		StepEvent:             NewStepEventClient(cfg),
 		Tenant:                NewTenantClient(cfg),
 		User:                  NewUserClient(cfg),
 		Wave:                  NewWaveClient(cfg),
@@ -304,6 +314,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		RegistrationToken:     NewRegistrationTokenClient(cfg),
 		Session:               NewSessionClient(cfg),
 		Software:              NewSoftwareClient(cfg),
+		Step:                  NewStepClient(cfg),
+		StepEvent:             NewStepEventClient(cfg),
 		Tenant:                NewTenantClient(cfg),
 		User:                  NewUserClient(cfg),
 		Wave:                  NewWaveClient(cfg),
@@ -341,8 +353,8 @@ func (c *Client) Use(hooks ...Hook) {
 		c.AuditEvent, c.AuditHead, c.CloudAccount, c.Connection, c.DiscoverySource,
 		c.Disk, c.Host, c.ImportRun, c.Launch, c.MarketplaceInstance, c.Migration,
 		c.NetworkInterface, c.Plan, c.PriceCatalog, c.RecoveryPoint,
-		c.RegistrationToken, c.Session, c.Software, c.Tenant, c.User, c.Wave,
-		c.WaveMember,
+		c.RegistrationToken, c.Session, c.Software, c.Step, c.StepEvent, c.Tenant,
+		c.User, c.Wave, c.WaveMember,
 	} {
 		n.Use(hooks...)
 	}
@@ -356,8 +368,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.AuditEvent, c.AuditHead, c.CloudAccount, c.Connection, c.DiscoverySource,
 		c.Disk, c.Host, c.ImportRun, c.Launch, c.MarketplaceInstance, c.Migration,
 		c.NetworkInterface, c.Plan, c.PriceCatalog, c.RecoveryPoint,
-		c.RegistrationToken, c.Session, c.Software, c.Tenant, c.User, c.Wave,
-		c.WaveMember,
+		c.RegistrationToken, c.Session, c.Software, c.Step, c.StepEvent, c.Tenant,
+		c.User, c.Wave, c.WaveMember,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -412,6 +424,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Session.mutate(ctx, m)
 	case *SoftwareMutation:
 		return c.Software.mutate(ctx, m)
+	case *StepMutation:
+		return c.Step.mutate(ctx, m)
+	case *StepEventMutation:
+		return c.StepEvent.mutate(ctx, m)
 	case *TenantMutation:
 		return c.Tenant.mutate(ctx, m)
 	case *UserMutation:
@@ -2830,6 +2846,22 @@ func (c *LaunchClient) QueryRecoveryPoint(_m *Launch) *RecoveryPointQuery {
 	return query
 }
 
+// QuerySteps queries the steps edge of a Launch.
+func (c *LaunchClient) QuerySteps(_m *Launch) *StepQuery {
+	query := (&StepClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(launch.Table, launch.FieldID, id),
+			sqlgraph.To(step.Table, step.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, launch.StepsTable, launch.StepsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *LaunchClient) Hooks() []Hook {
 	hooks := c.hooks.Launch
@@ -3187,6 +3219,22 @@ func (c *MigrationClient) QueryLaunches(_m *Migration) *LaunchQuery {
 			sqlgraph.From(migration.Table, migration.FieldID, id),
 			sqlgraph.To(launch.Table, launch.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, migration.LaunchesTable, migration.LaunchesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QuerySteps queries the steps edge of a Migration.
+func (c *MigrationClient) QuerySteps(_m *Migration) *StepQuery {
+	query := (&StepClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(migration.Table, migration.FieldID, id),
+			sqlgraph.To(step.Table, step.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, migration.StepsTable, migration.StepsColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -4390,6 +4438,372 @@ func (c *SoftwareClient) mutate(ctx context.Context, m *SoftwareMutation) (Value
 	}
 }
 
+// StepClient is a client for the Step schema.
+type StepClient struct {
+	config
+}
+
+// NewStepClient returns a client for the Step from the given config.
+func NewStepClient(c config) *StepClient {
+	return &StepClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `step.Hooks(f(g(h())))`.
+func (c *StepClient) Use(hooks ...Hook) {
+	c.hooks.Step = append(c.hooks.Step, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `step.Intercept(f(g(h())))`.
+func (c *StepClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Step = append(c.inters.Step, interceptors...)
+}
+
+// Create returns a builder for creating a Step entity.
+func (c *StepClient) Create() *StepCreate {
+	mutation := newStepMutation(c.config, OpCreate)
+	return &StepCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Step entities.
+func (c *StepClient) CreateBulk(builders ...*StepCreate) *StepCreateBulk {
+	return &StepCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *StepClient) MapCreateBulk(slice any, setFunc func(*StepCreate, int)) *StepCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &StepCreateBulk{err: fmt.Errorf("calling to StepClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*StepCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &StepCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Step.
+func (c *StepClient) Update() *StepUpdate {
+	mutation := newStepMutation(c.config, OpUpdate)
+	return &StepUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *StepClient) UpdateOne(_m *Step) *StepUpdateOne {
+	mutation := newStepMutation(c.config, OpUpdateOne, withStep(_m))
+	return &StepUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *StepClient) UpdateOneID(id int) *StepUpdateOne {
+	mutation := newStepMutation(c.config, OpUpdateOne, withStepID(id))
+	return &StepUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Step.
+func (c *StepClient) Delete() *StepDelete {
+	mutation := newStepMutation(c.config, OpDelete)
+	return &StepDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *StepClient) DeleteOne(_m *Step) *StepDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *StepClient) DeleteOneID(id int) *StepDeleteOne {
+	builder := c.Delete().Where(step.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &StepDeleteOne{builder}
+}
+
+// Query returns a query builder for Step.
+func (c *StepClient) Query() *StepQuery {
+	return &StepQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeStep},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Step entity by its id.
+func (c *StepClient) Get(ctx context.Context, id int) (*Step, error) {
+	return c.Query().Where(step.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *StepClient) GetX(ctx context.Context, id int) *Step {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryTenant queries the tenant edge of a Step.
+func (c *StepClient) QueryTenant(_m *Step) *TenantQuery {
+	query := (&TenantClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(step.Table, step.FieldID, id),
+			sqlgraph.To(tenant.Table, tenant.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, step.TenantTable, step.TenantColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryMigration queries the migration edge of a Step.
+func (c *StepClient) QueryMigration(_m *Step) *MigrationQuery {
+	query := (&MigrationClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(step.Table, step.FieldID, id),
+			sqlgraph.To(migration.Table, migration.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, step.MigrationTable, step.MigrationColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryLaunch queries the launch edge of a Step.
+func (c *StepClient) QueryLaunch(_m *Step) *LaunchQuery {
+	query := (&LaunchClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(step.Table, step.FieldID, id),
+			sqlgraph.To(launch.Table, launch.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, step.LaunchTable, step.LaunchColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryEvents queries the events edge of a Step.
+func (c *StepClient) QueryEvents(_m *Step) *StepEventQuery {
+	query := (&StepEventClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(step.Table, step.FieldID, id),
+			sqlgraph.To(stepevent.Table, stepevent.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, step.EventsTable, step.EventsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *StepClient) Hooks() []Hook {
+	hooks := c.hooks.Step
+	return append(hooks[:len(hooks):len(hooks)], step.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *StepClient) Interceptors() []Interceptor {
+	inters := c.inters.Step
+	return append(inters[:len(inters):len(inters)], step.Interceptors[:]...)
+}
+
+func (c *StepClient) mutate(ctx context.Context, m *StepMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&StepCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&StepUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&StepUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&StepDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Step mutation op: %q", m.Op())
+	}
+}
+
+// StepEventClient is a client for the StepEvent schema.
+type StepEventClient struct {
+	config
+}
+
+// NewStepEventClient returns a client for the StepEvent from the given config.
+func NewStepEventClient(c config) *StepEventClient {
+	return &StepEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `stepevent.Hooks(f(g(h())))`.
+func (c *StepEventClient) Use(hooks ...Hook) {
+	c.hooks.StepEvent = append(c.hooks.StepEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `stepevent.Intercept(f(g(h())))`.
+func (c *StepEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.StepEvent = append(c.inters.StepEvent, interceptors...)
+}
+
+// Create returns a builder for creating a StepEvent entity.
+func (c *StepEventClient) Create() *StepEventCreate {
+	mutation := newStepEventMutation(c.config, OpCreate)
+	return &StepEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of StepEvent entities.
+func (c *StepEventClient) CreateBulk(builders ...*StepEventCreate) *StepEventCreateBulk {
+	return &StepEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *StepEventClient) MapCreateBulk(slice any, setFunc func(*StepEventCreate, int)) *StepEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &StepEventCreateBulk{err: fmt.Errorf("calling to StepEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*StepEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &StepEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for StepEvent.
+func (c *StepEventClient) Update() *StepEventUpdate {
+	mutation := newStepEventMutation(c.config, OpUpdate)
+	return &StepEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *StepEventClient) UpdateOne(_m *StepEvent) *StepEventUpdateOne {
+	mutation := newStepEventMutation(c.config, OpUpdateOne, withStepEvent(_m))
+	return &StepEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *StepEventClient) UpdateOneID(id int) *StepEventUpdateOne {
+	mutation := newStepEventMutation(c.config, OpUpdateOne, withStepEventID(id))
+	return &StepEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for StepEvent.
+func (c *StepEventClient) Delete() *StepEventDelete {
+	mutation := newStepEventMutation(c.config, OpDelete)
+	return &StepEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *StepEventClient) DeleteOne(_m *StepEvent) *StepEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *StepEventClient) DeleteOneID(id int) *StepEventDeleteOne {
+	builder := c.Delete().Where(stepevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &StepEventDeleteOne{builder}
+}
+
+// Query returns a query builder for StepEvent.
+func (c *StepEventClient) Query() *StepEventQuery {
+	return &StepEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeStepEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a StepEvent entity by its id.
+func (c *StepEventClient) Get(ctx context.Context, id int) (*StepEvent, error) {
+	return c.Query().Where(stepevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *StepEventClient) GetX(ctx context.Context, id int) *StepEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryTenant queries the tenant edge of a StepEvent.
+func (c *StepEventClient) QueryTenant(_m *StepEvent) *TenantQuery {
+	query := (&TenantClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(stepevent.Table, stepevent.FieldID, id),
+			sqlgraph.To(tenant.Table, tenant.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, stepevent.TenantTable, stepevent.TenantColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryStep queries the step edge of a StepEvent.
+func (c *StepEventClient) QueryStep(_m *StepEvent) *StepQuery {
+	query := (&StepClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(stepevent.Table, stepevent.FieldID, id),
+			sqlgraph.To(step.Table, step.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, stepevent.StepTable, stepevent.StepColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *StepEventClient) Hooks() []Hook {
+	hooks := c.hooks.StepEvent
+	return append(hooks[:len(hooks):len(hooks)], stepevent.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *StepEventClient) Interceptors() []Interceptor {
+	inters := c.inters.StepEvent
+	return append(inters[:len(inters):len(inters)], stepevent.Interceptors[:]...)
+}
+
+func (c *StepEventClient) mutate(ctx context.Context, m *StepEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&StepEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&StepEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&StepEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&StepEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown StepEvent mutation op: %q", m.Op())
+	}
+}
+
 // TenantClient is a client for the Tenant schema.
 type TenantClient struct {
 	config
@@ -5080,15 +5494,15 @@ type (
 		APIToken, Agent, Application, ApplicationSuggestion, Assessment, AuditEvent,
 		AuditHead, CloudAccount, Connection, DiscoverySource, Disk, Host, ImportRun,
 		Launch, MarketplaceInstance, Migration, NetworkInterface, Plan, PriceCatalog,
-		RecoveryPoint, RegistrationToken, Session, Software, Tenant, User, Wave,
-		WaveMember []ent.Hook
+		RecoveryPoint, RegistrationToken, Session, Software, Step, StepEvent, Tenant,
+		User, Wave, WaveMember []ent.Hook
 	}
 	inters struct {
 		APIToken, Agent, Application, ApplicationSuggestion, Assessment, AuditEvent,
 		AuditHead, CloudAccount, Connection, DiscoverySource, Disk, Host, ImportRun,
 		Launch, MarketplaceInstance, Migration, NetworkInterface, Plan, PriceCatalog,
-		RecoveryPoint, RegistrationToken, Session, Software, Tenant, User, Wave,
-		WaveMember []ent.Interceptor
+		RecoveryPoint, RegistrationToken, Session, Software, Step, StepEvent, Tenant,
+		User, Wave, WaveMember []ent.Interceptor
 	}
 )
 

@@ -35,6 +35,8 @@ import (
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
 	"github.com/ferry-migrate/ferry/ent/session"
 	"github.com/ferry-migrate/ferry/ent/software"
+	"github.com/ferry-migrate/ferry/ent/step"
+	"github.com/ferry-migrate/ferry/ent/stepevent"
 	"github.com/ferry-migrate/ferry/ent/tenant"
 	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/ent/wave"
@@ -122,6 +124,8 @@ func checkColumn(t, c string) error {
 			registrationtoken.Table:     registrationtoken.ValidColumn,
 			session.Table:               session.ValidColumn,
 			software.Table:              software.ValidColumn,
+			step.Table:                  step.ValidColumn,
+			stepevent.Table:             stepevent.ValidColumn,
 			tenant.Table:                tenant.ValidColumn,
 			user.Table:                  user.ValidColumn,
 			wave.Table:                  wave.ValidColumn,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent/agent"
 	"github.com/ferry-migrate/ferry/ent/apitoken"
 	"github.com/ferry-migrate/ferry/ent/application"
@@ -8091,10 +8092,10 @@ type MigrationWhereInput struct {
 	UpdatedAtLTE   *time.Time  `json:"updatedAtLTE,omitempty"`
 
 	// "state" field predicates.
-	State      *migration.State  `json:"state,omitempty"`
-	StateNEQ   *migration.State  `json:"stateNEQ,omitempty"`
-	StateIn    []migration.State `json:"stateIn,omitempty"`
-	StateNotIn []migration.State `json:"stateNotIn,omitempty"`
+	State      *ferry.MigrationState  `json:"state,omitempty"`
+	StateNEQ   *ferry.MigrationState  `json:"stateNEQ,omitempty"`
+	StateIn    []ferry.MigrationState `json:"stateIn,omitempty"`
+	StateNotIn []ferry.MigrationState `json:"stateNotIn,omitempty"`
 
 	// "failure_reason" field predicates.
 	FailureReason             *string  `json:"failureReason,omitempty"`

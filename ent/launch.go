@@ -58,11 +58,15 @@ type LaunchEdges struct {
 	Migration *Migration `json:"migration,omitempty"`
 	// RecoveryPoint holds the value of the recovery_point edge.
 	RecoveryPoint *RecoveryPoint `json:"recovery_point,omitempty"`
+	// Steps holds the value of the steps edge.
+	Steps []*Step `json:"steps,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [4]bool
 	// totalCount holds the count of the edges above.
 	totalCount [3]map[string]int
+
+	namedSteps map[string][]*Step
 }
 
 // TenantOrErr returns the Tenant value or an error if the edge
@@ -96,6 +100,15 @@ func (e LaunchEdges) RecoveryPointOrErr() (*RecoveryPoint, error) {
 		return nil, &NotFoundError{label: recoverypoint.Label}
 	}
 	return nil, &NotLoadedError{edge: "recovery_point"}
+}
+
+// StepsOrErr returns the Steps value or an error if the edge
+// was not loaded in eager-loading.
+func (e LaunchEdges) StepsOrErr() ([]*Step, error) {
+	if e.loadedTypes[3] {
+		return e.Steps, nil
+	}
+	return nil, &NotLoadedError{edge: "steps"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -243,6 +256,11 @@ func (_m *Launch) QueryRecoveryPoint() *RecoveryPointQuery {
 	return NewLaunchClient(_m.config).QueryRecoveryPoint(_m)
 }
 
+// QuerySteps queries the "steps" edge of the Launch entity.
+func (_m *Launch) QuerySteps() *StepQuery {
+	return NewLaunchClient(_m.config).QuerySteps(_m)
+}
+
 // Update returns a builder for updating this Launch.
 // Note that you need to call Launch.Unwrap() before calling this method if this Launch
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -299,6 +317,30 @@ func (_m *Launch) String() string {
 	builder.WriteString(fmt.Sprintf("%v", _m.Instances))
 	builder.WriteByte(')')
 	return builder.String()
+}
+
+// NamedSteps returns the Steps named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Launch) NamedSteps(name string) ([]*Step, error) {
+	if _m.Edges.namedSteps == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedSteps[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Launch) appendNamedSteps(name string, edges ...*Step) {
+	if _m.Edges.namedSteps == nil {
+		_m.Edges.namedSteps = make(map[string][]*Step)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedSteps[name] = []*Step{}
+	} else {
+		_m.Edges.namedSteps[name] = append(_m.Edges.namedSteps[name], edges...)
+	}
 }
 
 // Launches is a parsable slice of Launch.

@@ -15,6 +15,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/launch"
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
+	"github.com/ferry-migrate/ferry/ent/step"
 	"github.com/ferry-migrate/ferry/ent/tenant"
 )
 
@@ -167,6 +168,21 @@ func (_c *LaunchCreate) SetNillableRecoveryPointID(id *int) *LaunchCreate {
 // SetRecoveryPoint sets the "recovery_point" edge to the RecoveryPoint entity.
 func (_c *LaunchCreate) SetRecoveryPoint(v *RecoveryPoint) *LaunchCreate {
 	return _c.SetRecoveryPointID(v.ID)
+}
+
+// AddStepIDs adds the "steps" edge to the Step entity by IDs.
+func (_c *LaunchCreate) AddStepIDs(ids ...int) *LaunchCreate {
+	_c.mutation.AddStepIDs(ids...)
+	return _c
+}
+
+// AddSteps adds the "steps" edges to the Step entity.
+func (_c *LaunchCreate) AddSteps(v ...*Step) *LaunchCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddStepIDs(ids...)
 }
 
 // Mutation returns the LaunchMutation object of the builder.
@@ -386,6 +402,22 @@ func (_c *LaunchCreate) createSpec() (*Launch, *sqlgraph.CreateSpec) {
 			edge.Target.Nodes = append(edge.Target.Nodes, k)
 		}
 		_node.recovery_point_launches = &nodes[0]
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.StepsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   launch.StepsTable,
+			Columns: []string{launch.StepsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(step.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec

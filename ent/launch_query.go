@@ -4,6 +4,7 @@ package ent
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
 	"math"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/predicate"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
+	"github.com/ferry-migrate/ferry/ent/step"
 	"github.com/ferry-migrate/ferry/ent/tenant"
 )
 
@@ -29,9 +31,11 @@ type LaunchQuery struct {
 	withTenant        *TenantQuery
 	withMigration     *MigrationQuery
 	withRecoveryPoint *RecoveryPointQuery
+	withSteps         *StepQuery
 	withFKs           bool
 	loadTotal         []func(context.Context, []*Launch) error
 	modifiers         []func(*sql.Selector)
+	withNamedSteps    map[string]*StepQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -127,6 +131,28 @@ func (_q *LaunchQuery) QueryRecoveryPoint() *RecoveryPointQuery {
 			sqlgraph.From(launch.Table, launch.FieldID, selector),
 			sqlgraph.To(recoverypoint.Table, recoverypoint.FieldID),
 			sqlgraph.Edge(sqlgraph.M2O, true, launch.RecoveryPointTable, launch.RecoveryPointColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QuerySteps chains the current query on the "steps" edge.
+func (_q *LaunchQuery) QuerySteps() *StepQuery {
+	query := (&StepClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(launch.Table, launch.FieldID, selector),
+			sqlgraph.To(step.Table, step.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, launch.StepsTable, launch.StepsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -329,6 +355,7 @@ func (_q *LaunchQuery) Clone() *LaunchQuery {
 		withTenant:        _q.withTenant.Clone(),
 		withMigration:     _q.withMigration.Clone(),
 		withRecoveryPoint: _q.withRecoveryPoint.Clone(),
+		withSteps:         _q.withSteps.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -366,6 +393,17 @@ func (_q *LaunchQuery) WithRecoveryPoint(opts ...func(*RecoveryPointQuery)) *Lau
 		opt(query)
 	}
 	_q.withRecoveryPoint = query
+	return _q
+}
+
+// WithSteps tells the query-builder to eager-load the nodes that are connected to
+// the "steps" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *LaunchQuery) WithSteps(opts ...func(*StepQuery)) *LaunchQuery {
+	query := (&StepClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withSteps = query
 	return _q
 }
 
@@ -448,10 +486,11 @@ func (_q *LaunchQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Launc
 		nodes       = []*Launch{}
 		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
-		loadedTypes = [3]bool{
+		loadedTypes = [4]bool{
 			_q.withTenant != nil,
 			_q.withMigration != nil,
 			_q.withRecoveryPoint != nil,
+			_q.withSteps != nil,
 		}
 	)
 	if _q.withMigration != nil || _q.withRecoveryPoint != nil {
@@ -496,6 +535,20 @@ func (_q *LaunchQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Launc
 	if query := _q.withRecoveryPoint; query != nil {
 		if err := _q.loadRecoveryPoint(ctx, query, nodes, nil,
 			func(n *Launch, e *RecoveryPoint) { n.Edges.RecoveryPoint = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withSteps; query != nil {
+		if err := _q.loadSteps(ctx, query, nodes,
+			func(n *Launch) { n.Edges.Steps = []*Step{} },
+			func(n *Launch, e *Step) { n.Edges.Steps = append(n.Edges.Steps, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedSteps {
+		if err := _q.loadSteps(ctx, query, nodes,
+			func(n *Launch) { n.appendNamedSteps(name) },
+			func(n *Launch, e *Step) { n.appendNamedSteps(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -597,6 +650,39 @@ func (_q *LaunchQuery) loadRecoveryPoint(ctx context.Context, query *RecoveryPoi
 		for i := range nodes {
 			assign(nodes[i], n)
 		}
+	}
+	return nil
+}
+func (_q *LaunchQuery) loadSteps(ctx context.Context, query *StepQuery, nodes []*Launch, init func(*Launch), assign func(*Launch, *Step)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Launch)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(step.FieldLaunchID)
+	}
+	query.Where(predicate.Step(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(launch.StepsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.LaunchID
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "launch_id" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "launch_id" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
 	}
 	return nil
 }
@@ -721,6 +807,20 @@ func (_q *LaunchQuery) ForShare(opts ...sql.LockOption) *LaunchQuery {
 func (_q *LaunchQuery) Modify(modifiers ...func(s *sql.Selector)) *LaunchSelect {
 	_q.modifiers = append(_q.modifiers, modifiers...)
 	return _q.Select()
+}
+
+// WithNamedSteps tells the query-builder to eager-load the nodes that are connected to the "steps"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *LaunchQuery) WithNamedSteps(name string, opts ...func(*StepQuery)) *LaunchQuery {
+	query := (&StepClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedSteps == nil {
+		_q.withNamedSteps = make(map[string]*StepQuery)
+	}
+	_q.withNamedSteps[name] = query
+	return _q
 }
 
 // LaunchGroupBy is the group-by builder for Launch entities.

@@ -17,6 +17,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/predicate"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
+	"github.com/ferry-migrate/ferry/ent/step"
 )
 
 // LaunchUpdate is the builder for updating Launch entities.
@@ -181,6 +182,21 @@ func (_u *LaunchUpdate) SetRecoveryPoint(v *RecoveryPoint) *LaunchUpdate {
 	return _u.SetRecoveryPointID(v.ID)
 }
 
+// AddStepIDs adds the "steps" edge to the Step entity by IDs.
+func (_u *LaunchUpdate) AddStepIDs(ids ...int) *LaunchUpdate {
+	_u.mutation.AddStepIDs(ids...)
+	return _u
+}
+
+// AddSteps adds the "steps" edges to the Step entity.
+func (_u *LaunchUpdate) AddSteps(v ...*Step) *LaunchUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddStepIDs(ids...)
+}
+
 // Mutation returns the LaunchMutation object of the builder.
 func (_u *LaunchUpdate) Mutation() *LaunchMutation {
 	return _u.mutation
@@ -196,6 +212,27 @@ func (_u *LaunchUpdate) ClearMigration() *LaunchUpdate {
 func (_u *LaunchUpdate) ClearRecoveryPoint() *LaunchUpdate {
 	_u.mutation.ClearRecoveryPoint()
 	return _u
+}
+
+// ClearSteps clears all "steps" edges to the Step entity.
+func (_u *LaunchUpdate) ClearSteps() *LaunchUpdate {
+	_u.mutation.ClearSteps()
+	return _u
+}
+
+// RemoveStepIDs removes the "steps" edge to Step entities by IDs.
+func (_u *LaunchUpdate) RemoveStepIDs(ids ...int) *LaunchUpdate {
+	_u.mutation.RemoveStepIDs(ids...)
+	return _u
+}
+
+// RemoveSteps removes "steps" edges to Step entities.
+func (_u *LaunchUpdate) RemoveSteps(v ...*Step) *LaunchUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveStepIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -380,6 +417,51 @@ func (_u *LaunchUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.StepsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   launch.StepsTable,
+			Columns: []string{launch.StepsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(step.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedStepsIDs(); len(nodes) > 0 && !_u.mutation.StepsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   launch.StepsTable,
+			Columns: []string{launch.StepsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(step.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.StepsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   launch.StepsTable,
+			Columns: []string{launch.StepsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(step.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -550,6 +632,21 @@ func (_u *LaunchUpdateOne) SetRecoveryPoint(v *RecoveryPoint) *LaunchUpdateOne {
 	return _u.SetRecoveryPointID(v.ID)
 }
 
+// AddStepIDs adds the "steps" edge to the Step entity by IDs.
+func (_u *LaunchUpdateOne) AddStepIDs(ids ...int) *LaunchUpdateOne {
+	_u.mutation.AddStepIDs(ids...)
+	return _u
+}
+
+// AddSteps adds the "steps" edges to the Step entity.
+func (_u *LaunchUpdateOne) AddSteps(v ...*Step) *LaunchUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddStepIDs(ids...)
+}
+
 // Mutation returns the LaunchMutation object of the builder.
 func (_u *LaunchUpdateOne) Mutation() *LaunchMutation {
 	return _u.mutation
@@ -565,6 +662,27 @@ func (_u *LaunchUpdateOne) ClearMigration() *LaunchUpdateOne {
 func (_u *LaunchUpdateOne) ClearRecoveryPoint() *LaunchUpdateOne {
 	_u.mutation.ClearRecoveryPoint()
 	return _u
+}
+
+// ClearSteps clears all "steps" edges to the Step entity.
+func (_u *LaunchUpdateOne) ClearSteps() *LaunchUpdateOne {
+	_u.mutation.ClearSteps()
+	return _u
+}
+
+// RemoveStepIDs removes the "steps" edge to Step entities by IDs.
+func (_u *LaunchUpdateOne) RemoveStepIDs(ids ...int) *LaunchUpdateOne {
+	_u.mutation.RemoveStepIDs(ids...)
+	return _u
+}
+
+// RemoveSteps removes "steps" edges to Step entities.
+func (_u *LaunchUpdateOne) RemoveSteps(v ...*Step) *LaunchUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveStepIDs(ids...)
 }
 
 // Where appends a list predicates to the LaunchUpdate builder.
@@ -772,6 +890,51 @@ func (_u *LaunchUpdateOne) sqlSave(ctx context.Context) (_node *Launch, err erro
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(recoverypoint.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.StepsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   launch.StepsTable,
+			Columns: []string{launch.StepsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(step.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedStepsIDs(); len(nodes) > 0 && !_u.mutation.StepsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   launch.StepsTable,
+			Columns: []string{launch.StepsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(step.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.StepsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   launch.StepsTable,
+			Columns: []string{launch.StepsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(step.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

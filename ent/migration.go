@@ -29,7 +29,7 @@ type Migration struct {
 	// TenantID holds the value of the "tenant_id" field.
 	TenantID int `json:"tenant_id,omitempty"`
 	// State holds the value of the "state" field.
-	State migration.State `json:"state,omitempty"`
+	State ferry.MigrationState `json:"state,omitempty"`
 	// FailureReason holds the value of the "failure_reason" field.
 	FailureReason string `json:"failure_reason,omitempty"`
 	// Settings holds the value of the "settings" field.
@@ -79,14 +79,17 @@ type MigrationEdges struct {
 	RecoveryPoints []*RecoveryPoint `json:"recovery_points,omitempty"`
 	// Launches holds the value of the launches edge.
 	Launches []*Launch `json:"launches,omitempty"`
+	// Steps holds the value of the steps edge.
+	Steps []*Step `json:"steps,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [5]bool
+	loadedTypes [6]bool
 	// totalCount holds the count of the edges above.
 	totalCount [5]map[string]int
 
 	namedRecoveryPoints map[string][]*RecoveryPoint
 	namedLaunches       map[string][]*Launch
+	namedSteps          map[string][]*Step
 }
 
 // TenantOrErr returns the Tenant value or an error if the edge
@@ -138,6 +141,15 @@ func (e MigrationEdges) LaunchesOrErr() ([]*Launch, error) {
 		return e.Launches, nil
 	}
 	return nil, &NotLoadedError{edge: "launches"}
+}
+
+// StepsOrErr returns the Steps value or an error if the edge
+// was not loaded in eager-loading.
+func (e MigrationEdges) StepsOrErr() ([]*Step, error) {
+	if e.loadedTypes[5] {
+		return e.Steps, nil
+	}
+	return nil, &NotLoadedError{edge: "steps"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -198,7 +210,7 @@ func (_m *Migration) assignValues(columns []string, values []any) error {
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field state", values[i])
 			} else if value.Valid {
-				_m.State = migration.State(value.String)
+				_m.State = ferry.MigrationState(value.String)
 			}
 		case migration.FieldFailureReason:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -343,6 +355,11 @@ func (_m *Migration) QueryLaunches() *LaunchQuery {
 	return NewMigrationClient(_m.config).QueryLaunches(_m)
 }
 
+// QuerySteps queries the "steps" edge of the Migration entity.
+func (_m *Migration) QuerySteps() *StepQuery {
+	return NewMigrationClient(_m.config).QuerySteps(_m)
+}
+
 // Update returns a builder for updating this Migration.
 // Note that you need to call Migration.Unwrap() before calling this method if this Migration
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -479,6 +496,30 @@ func (_m *Migration) appendNamedLaunches(name string, edges ...*Launch) {
 		_m.Edges.namedLaunches[name] = []*Launch{}
 	} else {
 		_m.Edges.namedLaunches[name] = append(_m.Edges.namedLaunches[name], edges...)
+	}
+}
+
+// NamedSteps returns the Steps named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *Migration) NamedSteps(name string) ([]*Step, error) {
+	if _m.Edges.namedSteps == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedSteps[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *Migration) appendNamedSteps(name string, edges ...*Step) {
+	if _m.Edges.namedSteps == nil {
+		_m.Edges.namedSteps = make(map[string][]*Step)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedSteps[name] = []*Step{}
+	} else {
+		_m.Edges.namedSteps[name] = append(_m.Edges.namedSteps[name], edges...)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/launch"
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
+	"github.com/ferry-migrate/ferry/ent/step"
 	"github.com/ferry-migrate/ferry/ent/tenant"
 )
 
@@ -63,13 +64,13 @@ func (_c *MigrationCreate) SetTenantID(v int) *MigrationCreate {
 }
 
 // SetState sets the "state" field.
-func (_c *MigrationCreate) SetState(v migration.State) *MigrationCreate {
+func (_c *MigrationCreate) SetState(v ferry.MigrationState) *MigrationCreate {
 	_c.mutation.SetState(v)
 	return _c
 }
 
 // SetNillableState sets the "state" field if the given value is not nil.
-func (_c *MigrationCreate) SetNillableState(v *migration.State) *MigrationCreate {
+func (_c *MigrationCreate) SetNillableState(v *ferry.MigrationState) *MigrationCreate {
 	if v != nil {
 		_c.SetState(*v)
 	}
@@ -319,6 +320,21 @@ func (_c *MigrationCreate) AddLaunches(v ...*Launch) *MigrationCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddLaunchIDs(ids...)
+}
+
+// AddStepIDs adds the "steps" edge to the Step entity by IDs.
+func (_c *MigrationCreate) AddStepIDs(ids ...int) *MigrationCreate {
+	_c.mutation.AddStepIDs(ids...)
+	return _c
+}
+
+// AddSteps adds the "steps" edges to the Step entity.
+func (_c *MigrationCreate) AddSteps(v ...*Step) *MigrationCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddStepIDs(ids...)
 }
 
 // Mutation returns the MigrationMutation object of the builder.
@@ -641,6 +657,22 @@ func (_c *MigrationCreate) createSpec() (*Migration, *sqlgraph.CreateSpec) {
 		}
 		_spec.Edges = append(_spec.Edges, edge)
 	}
+	if nodes := _c.mutation.StepsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   migration.StepsTable,
+			Columns: []string{migration.StepsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(step.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
 	return _node, _spec
 }
 
@@ -706,7 +738,7 @@ func (u *MigrationUpsert) UpdateUpdatedAt() *MigrationUpsert {
 }
 
 // SetState sets the "state" field.
-func (u *MigrationUpsert) SetState(v migration.State) *MigrationUpsert {
+func (u *MigrationUpsert) SetState(v ferry.MigrationState) *MigrationUpsert {
 	u.Set(migration.FieldState, v)
 	return u
 }
@@ -1032,7 +1064,7 @@ func (u *MigrationUpsertOne) UpdateUpdatedAt() *MigrationUpsertOne {
 }
 
 // SetState sets the "state" field.
-func (u *MigrationUpsertOne) SetState(v migration.State) *MigrationUpsertOne {
+func (u *MigrationUpsertOne) SetState(v ferry.MigrationState) *MigrationUpsertOne {
 	return u.Update(func(s *MigrationUpsert) {
 		s.SetState(v)
 	})
@@ -1568,7 +1600,7 @@ func (u *MigrationUpsertBulk) UpdateUpdatedAt() *MigrationUpsertBulk {
 }
 
 // SetState sets the "state" field.
-func (u *MigrationUpsertBulk) SetState(v migration.State) *MigrationUpsertBulk {
+func (u *MigrationUpsertBulk) SetState(v ferry.MigrationState) *MigrationUpsertBulk {
 	return u.Update(func(s *MigrationUpsert) {
 		s.SetState(v)
 	})

@@ -19,6 +19,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/predicate"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
+	"github.com/ferry-migrate/ferry/ent/step"
 	"github.com/ferry-migrate/ferry/ent/tenant"
 )
 
@@ -34,11 +35,13 @@ type MigrationQuery struct {
 	withCloudAccount        *CloudAccountQuery
 	withRecoveryPoints      *RecoveryPointQuery
 	withLaunches            *LaunchQuery
+	withSteps               *StepQuery
 	withFKs                 bool
 	loadTotal               []func(context.Context, []*Migration) error
 	modifiers               []func(*sql.Selector)
 	withNamedRecoveryPoints map[string]*RecoveryPointQuery
 	withNamedLaunches       map[string]*LaunchQuery
+	withNamedSteps          map[string]*StepQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -178,6 +181,28 @@ func (_q *MigrationQuery) QueryLaunches() *LaunchQuery {
 			sqlgraph.From(migration.Table, migration.FieldID, selector),
 			sqlgraph.To(launch.Table, launch.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, migration.LaunchesTable, migration.LaunchesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QuerySteps chains the current query on the "steps" edge.
+func (_q *MigrationQuery) QuerySteps() *StepQuery {
+	query := (&StepClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(migration.Table, migration.FieldID, selector),
+			sqlgraph.To(step.Table, step.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, migration.StepsTable, migration.StepsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -382,6 +407,7 @@ func (_q *MigrationQuery) Clone() *MigrationQuery {
 		withCloudAccount:   _q.withCloudAccount.Clone(),
 		withRecoveryPoints: _q.withRecoveryPoints.Clone(),
 		withLaunches:       _q.withLaunches.Clone(),
+		withSteps:          _q.withSteps.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -441,6 +467,17 @@ func (_q *MigrationQuery) WithLaunches(opts ...func(*LaunchQuery)) *MigrationQue
 		opt(query)
 	}
 	_q.withLaunches = query
+	return _q
+}
+
+// WithSteps tells the query-builder to eager-load the nodes that are connected to
+// the "steps" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *MigrationQuery) WithSteps(opts ...func(*StepQuery)) *MigrationQuery {
+	query := (&StepClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withSteps = query
 	return _q
 }
 
@@ -523,12 +560,13 @@ func (_q *MigrationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Mi
 		nodes       = []*Migration{}
 		withFKs     = _q.withFKs
 		_spec       = _q.querySpec()
-		loadedTypes = [5]bool{
+		loadedTypes = [6]bool{
 			_q.withTenant != nil,
 			_q.withHost != nil,
 			_q.withCloudAccount != nil,
 			_q.withRecoveryPoints != nil,
 			_q.withLaunches != nil,
+			_q.withSteps != nil,
 		}
 	)
 	if _q.withCloudAccount != nil {
@@ -590,6 +628,13 @@ func (_q *MigrationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Mi
 			return nil, err
 		}
 	}
+	if query := _q.withSteps; query != nil {
+		if err := _q.loadSteps(ctx, query, nodes,
+			func(n *Migration) { n.Edges.Steps = []*Step{} },
+			func(n *Migration, e *Step) { n.Edges.Steps = append(n.Edges.Steps, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedRecoveryPoints {
 		if err := _q.loadRecoveryPoints(ctx, query, nodes,
 			func(n *Migration) { n.appendNamedRecoveryPoints(name) },
@@ -601,6 +646,13 @@ func (_q *MigrationQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Mi
 		if err := _q.loadLaunches(ctx, query, nodes,
 			func(n *Migration) { n.appendNamedLaunches(name) },
 			func(n *Migration, e *Launch) { n.appendNamedLaunches(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedSteps {
+		if err := _q.loadSteps(ctx, query, nodes,
+			func(n *Migration) { n.appendNamedSteps(name) },
+			func(n *Migration, e *Step) { n.appendNamedSteps(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -764,6 +816,36 @@ func (_q *MigrationQuery) loadLaunches(ctx context.Context, query *LaunchQuery, 
 	}
 	return nil
 }
+func (_q *MigrationQuery) loadSteps(ctx context.Context, query *StepQuery, nodes []*Migration, init func(*Migration), assign func(*Migration, *Step)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Migration)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(step.FieldMigrationID)
+	}
+	query.Where(predicate.Step(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(migration.StepsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.MigrationID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "migration_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
 
 func (_q *MigrationQuery) sqlCount(ctx context.Context) (int, error) {
 	_spec := _q.querySpec()
@@ -915,6 +997,20 @@ func (_q *MigrationQuery) WithNamedLaunches(name string, opts ...func(*LaunchQue
 		_q.withNamedLaunches = make(map[string]*LaunchQuery)
 	}
 	_q.withNamedLaunches[name] = query
+	return _q
+}
+
+// WithNamedSteps tells the query-builder to eager-load the nodes that are connected to the "steps"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *MigrationQuery) WithNamedSteps(name string, opts ...func(*StepQuery)) *MigrationQuery {
+	query := (&StepClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedSteps == nil {
+		_q.withNamedSteps = make(map[string]*StepQuery)
+	}
+	_q.withNamedSteps[name] = query
 	return _q
 }
 

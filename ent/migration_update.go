@@ -19,6 +19,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/predicate"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
+	"github.com/ferry-migrate/ferry/ent/step"
 )
 
 // MigrationUpdate is the builder for updating Migration entities.
@@ -42,13 +43,13 @@ func (_u *MigrationUpdate) SetUpdatedAt(v time.Time) *MigrationUpdate {
 }
 
 // SetState sets the "state" field.
-func (_u *MigrationUpdate) SetState(v migration.State) *MigrationUpdate {
+func (_u *MigrationUpdate) SetState(v ferry.MigrationState) *MigrationUpdate {
 	_u.mutation.SetState(v)
 	return _u
 }
 
 // SetNillableState sets the "state" field if the given value is not nil.
-func (_u *MigrationUpdate) SetNillableState(v *migration.State) *MigrationUpdate {
+func (_u *MigrationUpdate) SetNillableState(v *ferry.MigrationState) *MigrationUpdate {
 	if v != nil {
 		_u.SetState(*v)
 	}
@@ -387,6 +388,21 @@ func (_u *MigrationUpdate) AddLaunches(v ...*Launch) *MigrationUpdate {
 	return _u.AddLaunchIDs(ids...)
 }
 
+// AddStepIDs adds the "steps" edge to the Step entity by IDs.
+func (_u *MigrationUpdate) AddStepIDs(ids ...int) *MigrationUpdate {
+	_u.mutation.AddStepIDs(ids...)
+	return _u
+}
+
+// AddSteps adds the "steps" edges to the Step entity.
+func (_u *MigrationUpdate) AddSteps(v ...*Step) *MigrationUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddStepIDs(ids...)
+}
+
 // Mutation returns the MigrationMutation object of the builder.
 func (_u *MigrationUpdate) Mutation() *MigrationMutation {
 	return _u.mutation
@@ -444,6 +460,27 @@ func (_u *MigrationUpdate) RemoveLaunches(v ...*Launch) *MigrationUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveLaunchIDs(ids...)
+}
+
+// ClearSteps clears all "steps" edges to the Step entity.
+func (_u *MigrationUpdate) ClearSteps() *MigrationUpdate {
+	_u.mutation.ClearSteps()
+	return _u
+}
+
+// RemoveStepIDs removes the "steps" edge to Step entities by IDs.
+func (_u *MigrationUpdate) RemoveStepIDs(ids ...int) *MigrationUpdate {
+	_u.mutation.RemoveStepIDs(ids...)
+	return _u
+}
+
+// RemoveSteps removes "steps" edges to Step entities.
+func (_u *MigrationUpdate) RemoveSteps(v ...*Step) *MigrationUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveStepIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -759,6 +796,51 @@ func (_u *MigrationUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.StepsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   migration.StepsTable,
+			Columns: []string{migration.StepsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(step.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedStepsIDs(); len(nodes) > 0 && !_u.mutation.StepsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   migration.StepsTable,
+			Columns: []string{migration.StepsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(step.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.StepsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   migration.StepsTable,
+			Columns: []string{migration.StepsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(step.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -788,13 +870,13 @@ func (_u *MigrationUpdateOne) SetUpdatedAt(v time.Time) *MigrationUpdateOne {
 }
 
 // SetState sets the "state" field.
-func (_u *MigrationUpdateOne) SetState(v migration.State) *MigrationUpdateOne {
+func (_u *MigrationUpdateOne) SetState(v ferry.MigrationState) *MigrationUpdateOne {
 	_u.mutation.SetState(v)
 	return _u
 }
 
 // SetNillableState sets the "state" field if the given value is not nil.
-func (_u *MigrationUpdateOne) SetNillableState(v *migration.State) *MigrationUpdateOne {
+func (_u *MigrationUpdateOne) SetNillableState(v *ferry.MigrationState) *MigrationUpdateOne {
 	if v != nil {
 		_u.SetState(*v)
 	}
@@ -1133,6 +1215,21 @@ func (_u *MigrationUpdateOne) AddLaunches(v ...*Launch) *MigrationUpdateOne {
 	return _u.AddLaunchIDs(ids...)
 }
 
+// AddStepIDs adds the "steps" edge to the Step entity by IDs.
+func (_u *MigrationUpdateOne) AddStepIDs(ids ...int) *MigrationUpdateOne {
+	_u.mutation.AddStepIDs(ids...)
+	return _u
+}
+
+// AddSteps adds the "steps" edges to the Step entity.
+func (_u *MigrationUpdateOne) AddSteps(v ...*Step) *MigrationUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddStepIDs(ids...)
+}
+
 // Mutation returns the MigrationMutation object of the builder.
 func (_u *MigrationUpdateOne) Mutation() *MigrationMutation {
 	return _u.mutation
@@ -1190,6 +1287,27 @@ func (_u *MigrationUpdateOne) RemoveLaunches(v ...*Launch) *MigrationUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveLaunchIDs(ids...)
+}
+
+// ClearSteps clears all "steps" edges to the Step entity.
+func (_u *MigrationUpdateOne) ClearSteps() *MigrationUpdateOne {
+	_u.mutation.ClearSteps()
+	return _u
+}
+
+// RemoveStepIDs removes the "steps" edge to Step entities by IDs.
+func (_u *MigrationUpdateOne) RemoveStepIDs(ids ...int) *MigrationUpdateOne {
+	_u.mutation.RemoveStepIDs(ids...)
+	return _u
+}
+
+// RemoveSteps removes "steps" edges to Step entities.
+func (_u *MigrationUpdateOne) RemoveSteps(v ...*Step) *MigrationUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveStepIDs(ids...)
 }
 
 // Where appends a list predicates to the MigrationUpdate builder.
@@ -1528,6 +1646,51 @@ func (_u *MigrationUpdateOne) sqlSave(ctx context.Context) (_node *Migration, er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(launch.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.StepsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   migration.StepsTable,
+			Columns: []string{migration.StepsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(step.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedStepsIDs(); len(nodes) > 0 && !_u.mutation.StepsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   migration.StepsTable,
+			Columns: []string{migration.StepsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(step.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.StepsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   migration.StepsTable,
+			Columns: []string{migration.StepsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(step.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -36,6 +36,8 @@ import (
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
 	"github.com/ferry-migrate/ferry/ent/session"
 	"github.com/ferry-migrate/ferry/ent/software"
+	"github.com/ferry-migrate/ferry/ent/step"
+	"github.com/ferry-migrate/ferry/ent/stepevent"
 	"github.com/ferry-migrate/ferry/ent/tenant"
 	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/ent/wave"
@@ -75,6 +77,8 @@ const (
 	TypeRegistrationToken     = "RegistrationToken"
 	TypeSession               = "Session"
 	TypeSoftware              = "Software"
+	TypeStep                  = "Step"
+	TypeStepEvent             = "StepEvent"
 	TypeTenant                = "Tenant"
 	TypeUser                  = "User"
 	TypeWave                  = "Wave"
@@ -17131,6 +17135,9 @@ type LaunchMutation struct {
 	clearedmigration      bool
 	recovery_point        *int
 	clearedrecovery_point bool
+	steps                 map[int]struct{}
+	removedsteps          map[int]struct{}
+	clearedsteps          bool
 	done                  bool
 	oldValue              func(context.Context) (*Launch, error)
 	predicates            []predicate.Launch
@@ -17770,6 +17777,60 @@ func (m *LaunchMutation) ResetRecoveryPoint() {
 	m.clearedrecovery_point = false
 }
 
+// AddStepIDs adds the "steps" edge to the Step entity by ids.
+func (m *LaunchMutation) AddStepIDs(ids ...int) {
+	if m.steps == nil {
+		m.steps = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.steps[ids[i]] = struct{}{}
+	}
+}
+
+// ClearSteps clears the "steps" edge to the Step entity.
+func (m *LaunchMutation) ClearSteps() {
+	m.clearedsteps = true
+}
+
+// StepsCleared reports if the "steps" edge to the Step entity was cleared.
+func (m *LaunchMutation) StepsCleared() bool {
+	return m.clearedsteps
+}
+
+// RemoveStepIDs removes the "steps" edge to the Step entity by IDs.
+func (m *LaunchMutation) RemoveStepIDs(ids ...int) {
+	if m.removedsteps == nil {
+		m.removedsteps = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.steps, ids[i])
+		m.removedsteps[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedSteps returns the removed IDs of the "steps" edge to the Step entity.
+func (m *LaunchMutation) RemovedStepsIDs() (ids []int) {
+	for id := range m.removedsteps {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// StepsIDs returns the "steps" edge IDs in the mutation.
+func (m *LaunchMutation) StepsIDs() (ids []int) {
+	for id := range m.steps {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetSteps resets all changes to the "steps" edge.
+func (m *LaunchMutation) ResetSteps() {
+	m.steps = nil
+	m.clearedsteps = false
+	m.removedsteps = nil
+}
+
 // Where appends a list predicates to the LaunchMutation builder.
 func (m *LaunchMutation) Where(ps ...predicate.Launch) {
 	m.predicates = append(m.predicates, ps...)
@@ -18080,7 +18141,7 @@ func (m *LaunchMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *LaunchMutation) AddedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.tenant != nil {
 		edges = append(edges, launch.EdgeTenant)
 	}
@@ -18089,6 +18150,9 @@ func (m *LaunchMutation) AddedEdges() []string {
 	}
 	if m.recovery_point != nil {
 		edges = append(edges, launch.EdgeRecoveryPoint)
+	}
+	if m.steps != nil {
+		edges = append(edges, launch.EdgeSteps)
 	}
 	return edges
 }
@@ -18109,25 +18173,42 @@ func (m *LaunchMutation) AddedIDs(name string) []ent.Value {
 		if id := m.recovery_point; id != nil {
 			return []ent.Value{*id}
 		}
+	case launch.EdgeSteps:
+		ids := make([]ent.Value, 0, len(m.steps))
+		for id := range m.steps {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *LaunchMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
+	if m.removedsteps != nil {
+		edges = append(edges, launch.EdgeSteps)
+	}
 	return edges
 }
 
 // RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
 // the given name in this mutation.
 func (m *LaunchMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case launch.EdgeSteps:
+		ids := make([]ent.Value, 0, len(m.removedsteps))
+		for id := range m.removedsteps {
+			ids = append(ids, id)
+		}
+		return ids
+	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *LaunchMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.clearedtenant {
 		edges = append(edges, launch.EdgeTenant)
 	}
@@ -18136,6 +18217,9 @@ func (m *LaunchMutation) ClearedEdges() []string {
 	}
 	if m.clearedrecovery_point {
 		edges = append(edges, launch.EdgeRecoveryPoint)
+	}
+	if m.clearedsteps {
+		edges = append(edges, launch.EdgeSteps)
 	}
 	return edges
 }
@@ -18150,6 +18234,8 @@ func (m *LaunchMutation) EdgeCleared(name string) bool {
 		return m.clearedmigration
 	case launch.EdgeRecoveryPoint:
 		return m.clearedrecovery_point
+	case launch.EdgeSteps:
+		return m.clearedsteps
 	}
 	return false
 }
@@ -18183,6 +18269,9 @@ func (m *LaunchMutation) ResetEdge(name string) error {
 		return nil
 	case launch.EdgeRecoveryPoint:
 		m.ResetRecoveryPoint()
+		return nil
+	case launch.EdgeSteps:
+		m.ResetSteps()
 		return nil
 	}
 	return fmt.Errorf("unknown Launch edge %s", name)
@@ -19268,7 +19357,7 @@ type MigrationMutation struct {
 	id                     *int
 	created_at             *time.Time
 	updated_at             *time.Time
-	state                  *migration.State
+	state                  *ferry.MigrationState
 	failure_reason         *string
 	settings               *map[string]interface{}
 	bytes_total            *int64
@@ -19303,6 +19392,9 @@ type MigrationMutation struct {
 	launches               map[int]struct{}
 	removedlaunches        map[int]struct{}
 	clearedlaunches        bool
+	steps                  map[int]struct{}
+	removedsteps           map[int]struct{}
+	clearedsteps           bool
 	done                   bool
 	oldValue               func(context.Context) (*Migration, error)
 	predicates             []predicate.Migration
@@ -19515,12 +19607,12 @@ func (m *MigrationMutation) ResetTenantID() {
 }
 
 // SetState sets the "state" field.
-func (m *MigrationMutation) SetState(value migration.State) {
-	m.state = &value
+func (m *MigrationMutation) SetState(fs ferry.MigrationState) {
+	m.state = &fs
 }
 
 // State returns the value of the "state" field in the mutation.
-func (m *MigrationMutation) State() (r migration.State, exists bool) {
+func (m *MigrationMutation) State() (r ferry.MigrationState, exists bool) {
 	v := m.state
 	if v == nil {
 		return
@@ -19531,7 +19623,7 @@ func (m *MigrationMutation) State() (r migration.State, exists bool) {
 // OldState returns the old "state" field's value of the Migration entity.
 // If the Migration object wasn't provided to the builder, the object is fetched from the database.
 // An error is returned if the mutation operation is not UpdateOne, or the database query fails.
-func (m *MigrationMutation) OldState(ctx context.Context) (v migration.State, err error) {
+func (m *MigrationMutation) OldState(ctx context.Context) (v ferry.MigrationState, err error) {
 	if !m.op.Is(OpUpdateOne) {
 		return v, errors.New("OldState is only allowed on UpdateOne operations")
 	}
@@ -20505,6 +20597,60 @@ func (m *MigrationMutation) ResetLaunches() {
 	m.removedlaunches = nil
 }
 
+// AddStepIDs adds the "steps" edge to the Step entity by ids.
+func (m *MigrationMutation) AddStepIDs(ids ...int) {
+	if m.steps == nil {
+		m.steps = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.steps[ids[i]] = struct{}{}
+	}
+}
+
+// ClearSteps clears the "steps" edge to the Step entity.
+func (m *MigrationMutation) ClearSteps() {
+	m.clearedsteps = true
+}
+
+// StepsCleared reports if the "steps" edge to the Step entity was cleared.
+func (m *MigrationMutation) StepsCleared() bool {
+	return m.clearedsteps
+}
+
+// RemoveStepIDs removes the "steps" edge to the Step entity by IDs.
+func (m *MigrationMutation) RemoveStepIDs(ids ...int) {
+	if m.removedsteps == nil {
+		m.removedsteps = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.steps, ids[i])
+		m.removedsteps[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedSteps returns the removed IDs of the "steps" edge to the Step entity.
+func (m *MigrationMutation) RemovedStepsIDs() (ids []int) {
+	for id := range m.removedsteps {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// StepsIDs returns the "steps" edge IDs in the mutation.
+func (m *MigrationMutation) StepsIDs() (ids []int) {
+	for id := range m.steps {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetSteps resets all changes to the "steps" edge.
+func (m *MigrationMutation) ResetSteps() {
+	m.steps = nil
+	m.clearedsteps = false
+	m.removedsteps = nil
+}
+
 // Where appends a list predicates to the MigrationMutation builder.
 func (m *MigrationMutation) Where(ps ...predicate.Migration) {
 	m.predicates = append(m.predicates, ps...)
@@ -20721,7 +20867,7 @@ func (m *MigrationMutation) SetField(name string, value ent.Value) error {
 		m.SetTenantID(v)
 		return nil
 	case migration.FieldState:
-		v, ok := value.(migration.State)
+		v, ok := value.(ferry.MigrationState)
 		if !ok {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
@@ -21058,7 +21204,7 @@ func (m *MigrationMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *MigrationMutation) AddedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.tenant != nil {
 		edges = append(edges, migration.EdgeTenant)
 	}
@@ -21073,6 +21219,9 @@ func (m *MigrationMutation) AddedEdges() []string {
 	}
 	if m.launches != nil {
 		edges = append(edges, migration.EdgeLaunches)
+	}
+	if m.steps != nil {
+		edges = append(edges, migration.EdgeSteps)
 	}
 	return edges
 }
@@ -21105,18 +21254,27 @@ func (m *MigrationMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case migration.EdgeSteps:
+		ids := make([]ent.Value, 0, len(m.steps))
+		for id := range m.steps {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *MigrationMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.removedrecovery_points != nil {
 		edges = append(edges, migration.EdgeRecoveryPoints)
 	}
 	if m.removedlaunches != nil {
 		edges = append(edges, migration.EdgeLaunches)
+	}
+	if m.removedsteps != nil {
+		edges = append(edges, migration.EdgeSteps)
 	}
 	return edges
 }
@@ -21137,13 +21295,19 @@ func (m *MigrationMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case migration.EdgeSteps:
+		ids := make([]ent.Value, 0, len(m.removedsteps))
+		for id := range m.removedsteps {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *MigrationMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 6)
 	if m.clearedtenant {
 		edges = append(edges, migration.EdgeTenant)
 	}
@@ -21158,6 +21322,9 @@ func (m *MigrationMutation) ClearedEdges() []string {
 	}
 	if m.clearedlaunches {
 		edges = append(edges, migration.EdgeLaunches)
+	}
+	if m.clearedsteps {
+		edges = append(edges, migration.EdgeSteps)
 	}
 	return edges
 }
@@ -21176,6 +21343,8 @@ func (m *MigrationMutation) EdgeCleared(name string) bool {
 		return m.clearedrecovery_points
 	case migration.EdgeLaunches:
 		return m.clearedlaunches
+	case migration.EdgeSteps:
+		return m.clearedsteps
 	}
 	return false
 }
@@ -21215,6 +21384,9 @@ func (m *MigrationMutation) ResetEdge(name string) error {
 		return nil
 	case migration.EdgeLaunches:
 		m.ResetLaunches()
+		return nil
+	case migration.EdgeSteps:
+		m.ResetSteps()
 		return nil
 	}
 	return fmt.Errorf("unknown Migration edge %s", name)
@@ -28085,6 +28257,2293 @@ func (m *SoftwareMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Software edge %s", name)
+}
+
+// StepMutation represents an operation that mutates the Step nodes in the graph.
+type StepMutation struct {
+	config
+	op               Op
+	typ              string
+	id               *int
+	created_at       *time.Time
+	updated_at       *time.Time
+	kind             *string
+	phase            *string
+	status           *step.Status
+	generation       *int
+	addgeneration    *int
+	lease_owner      *string
+	lease_until      *time.Time
+	wake_at          *time.Time
+	attempts         *int
+	addattempts      *int
+	last_error       *string
+	data             *map[string]interface{}
+	finished_at      *time.Time
+	clearedFields    map[string]struct{}
+	tenant           *int
+	clearedtenant    bool
+	migration        *int
+	clearedmigration bool
+	launch           *int
+	clearedlaunch    bool
+	events           map[int]struct{}
+	removedevents    map[int]struct{}
+	clearedevents    bool
+	done             bool
+	oldValue         func(context.Context) (*Step, error)
+	predicates       []predicate.Step
+}
+
+var _ ent.Mutation = (*StepMutation)(nil)
+
+// stepOption allows management of the mutation configuration using functional options.
+type stepOption func(*StepMutation)
+
+// newStepMutation creates new mutation for the Step entity.
+func newStepMutation(c config, op Op, opts ...stepOption) *StepMutation {
+	m := &StepMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeStep,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withStepID sets the ID field of the mutation.
+func withStepID(id int) stepOption {
+	return func(m *StepMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Step
+		)
+		m.oldValue = func(ctx context.Context) (*Step, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Step.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withStep sets the old Step of the mutation.
+func withStep(node *Step) stepOption {
+	return func(m *StepMutation) {
+		m.oldValue = func(context.Context) (*Step, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m StepMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m StepMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *StepMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *StepMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Step.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *StepMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *StepMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *StepMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *StepMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *StepMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *StepMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetTenantID sets the "tenant_id" field.
+func (m *StepMutation) SetTenantID(i int) {
+	m.tenant = &i
+}
+
+// TenantID returns the value of the "tenant_id" field in the mutation.
+func (m *StepMutation) TenantID() (r int, exists bool) {
+	v := m.tenant
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTenantID returns the old "tenant_id" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldTenantID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTenantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTenantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTenantID: %w", err)
+	}
+	return oldValue.TenantID, nil
+}
+
+// ResetTenantID resets all changes to the "tenant_id" field.
+func (m *StepMutation) ResetTenantID() {
+	m.tenant = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *StepMutation) SetKind(s string) {
+	m.kind = &s
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *StepMutation) Kind() (r string, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldKind(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *StepMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetPhase sets the "phase" field.
+func (m *StepMutation) SetPhase(s string) {
+	m.phase = &s
+}
+
+// Phase returns the value of the "phase" field in the mutation.
+func (m *StepMutation) Phase() (r string, exists bool) {
+	v := m.phase
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPhase returns the old "phase" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldPhase(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPhase is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPhase requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPhase: %w", err)
+	}
+	return oldValue.Phase, nil
+}
+
+// ResetPhase resets all changes to the "phase" field.
+func (m *StepMutation) ResetPhase() {
+	m.phase = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *StepMutation) SetStatus(s step.Status) {
+	m.status = &s
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *StepMutation) Status() (r step.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldStatus(ctx context.Context) (v step.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *StepMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetGeneration sets the "generation" field.
+func (m *StepMutation) SetGeneration(i int) {
+	m.generation = &i
+	m.addgeneration = nil
+}
+
+// Generation returns the value of the "generation" field in the mutation.
+func (m *StepMutation) Generation() (r int, exists bool) {
+	v := m.generation
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldGeneration returns the old "generation" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldGeneration(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldGeneration is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldGeneration requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldGeneration: %w", err)
+	}
+	return oldValue.Generation, nil
+}
+
+// AddGeneration adds i to the "generation" field.
+func (m *StepMutation) AddGeneration(i int) {
+	if m.addgeneration != nil {
+		*m.addgeneration += i
+	} else {
+		m.addgeneration = &i
+	}
+}
+
+// AddedGeneration returns the value that was added to the "generation" field in this mutation.
+func (m *StepMutation) AddedGeneration() (r int, exists bool) {
+	v := m.addgeneration
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetGeneration resets all changes to the "generation" field.
+func (m *StepMutation) ResetGeneration() {
+	m.generation = nil
+	m.addgeneration = nil
+}
+
+// SetLeaseOwner sets the "lease_owner" field.
+func (m *StepMutation) SetLeaseOwner(s string) {
+	m.lease_owner = &s
+}
+
+// LeaseOwner returns the value of the "lease_owner" field in the mutation.
+func (m *StepMutation) LeaseOwner() (r string, exists bool) {
+	v := m.lease_owner
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLeaseOwner returns the old "lease_owner" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldLeaseOwner(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLeaseOwner is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLeaseOwner requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLeaseOwner: %w", err)
+	}
+	return oldValue.LeaseOwner, nil
+}
+
+// ResetLeaseOwner resets all changes to the "lease_owner" field.
+func (m *StepMutation) ResetLeaseOwner() {
+	m.lease_owner = nil
+}
+
+// SetLeaseUntil sets the "lease_until" field.
+func (m *StepMutation) SetLeaseUntil(t time.Time) {
+	m.lease_until = &t
+}
+
+// LeaseUntil returns the value of the "lease_until" field in the mutation.
+func (m *StepMutation) LeaseUntil() (r time.Time, exists bool) {
+	v := m.lease_until
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLeaseUntil returns the old "lease_until" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldLeaseUntil(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLeaseUntil is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLeaseUntil requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLeaseUntil: %w", err)
+	}
+	return oldValue.LeaseUntil, nil
+}
+
+// ClearLeaseUntil clears the value of the "lease_until" field.
+func (m *StepMutation) ClearLeaseUntil() {
+	m.lease_until = nil
+	m.clearedFields[step.FieldLeaseUntil] = struct{}{}
+}
+
+// LeaseUntilCleared returns if the "lease_until" field was cleared in this mutation.
+func (m *StepMutation) LeaseUntilCleared() bool {
+	_, ok := m.clearedFields[step.FieldLeaseUntil]
+	return ok
+}
+
+// ResetLeaseUntil resets all changes to the "lease_until" field.
+func (m *StepMutation) ResetLeaseUntil() {
+	m.lease_until = nil
+	delete(m.clearedFields, step.FieldLeaseUntil)
+}
+
+// SetWakeAt sets the "wake_at" field.
+func (m *StepMutation) SetWakeAt(t time.Time) {
+	m.wake_at = &t
+}
+
+// WakeAt returns the value of the "wake_at" field in the mutation.
+func (m *StepMutation) WakeAt() (r time.Time, exists bool) {
+	v := m.wake_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWakeAt returns the old "wake_at" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldWakeAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWakeAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWakeAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWakeAt: %w", err)
+	}
+	return oldValue.WakeAt, nil
+}
+
+// ClearWakeAt clears the value of the "wake_at" field.
+func (m *StepMutation) ClearWakeAt() {
+	m.wake_at = nil
+	m.clearedFields[step.FieldWakeAt] = struct{}{}
+}
+
+// WakeAtCleared returns if the "wake_at" field was cleared in this mutation.
+func (m *StepMutation) WakeAtCleared() bool {
+	_, ok := m.clearedFields[step.FieldWakeAt]
+	return ok
+}
+
+// ResetWakeAt resets all changes to the "wake_at" field.
+func (m *StepMutation) ResetWakeAt() {
+	m.wake_at = nil
+	delete(m.clearedFields, step.FieldWakeAt)
+}
+
+// SetAttempts sets the "attempts" field.
+func (m *StepMutation) SetAttempts(i int) {
+	m.attempts = &i
+	m.addattempts = nil
+}
+
+// Attempts returns the value of the "attempts" field in the mutation.
+func (m *StepMutation) Attempts() (r int, exists bool) {
+	v := m.attempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAttempts returns the old "attempts" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldAttempts(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAttempts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAttempts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAttempts: %w", err)
+	}
+	return oldValue.Attempts, nil
+}
+
+// AddAttempts adds i to the "attempts" field.
+func (m *StepMutation) AddAttempts(i int) {
+	if m.addattempts != nil {
+		*m.addattempts += i
+	} else {
+		m.addattempts = &i
+	}
+}
+
+// AddedAttempts returns the value that was added to the "attempts" field in this mutation.
+func (m *StepMutation) AddedAttempts() (r int, exists bool) {
+	v := m.addattempts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAttempts resets all changes to the "attempts" field.
+func (m *StepMutation) ResetAttempts() {
+	m.attempts = nil
+	m.addattempts = nil
+}
+
+// SetLastError sets the "last_error" field.
+func (m *StepMutation) SetLastError(s string) {
+	m.last_error = &s
+}
+
+// LastError returns the value of the "last_error" field in the mutation.
+func (m *StepMutation) LastError() (r string, exists bool) {
+	v := m.last_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastError returns the old "last_error" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldLastError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastError: %w", err)
+	}
+	return oldValue.LastError, nil
+}
+
+// ResetLastError resets all changes to the "last_error" field.
+func (m *StepMutation) ResetLastError() {
+	m.last_error = nil
+}
+
+// SetData sets the "data" field.
+func (m *StepMutation) SetData(value map[string]interface{}) {
+	m.data = &value
+}
+
+// Data returns the value of the "data" field in the mutation.
+func (m *StepMutation) Data() (r map[string]interface{}, exists bool) {
+	v := m.data
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldData returns the old "data" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldData(ctx context.Context) (v map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldData is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldData requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldData: %w", err)
+	}
+	return oldValue.Data, nil
+}
+
+// ClearData clears the value of the "data" field.
+func (m *StepMutation) ClearData() {
+	m.data = nil
+	m.clearedFields[step.FieldData] = struct{}{}
+}
+
+// DataCleared returns if the "data" field was cleared in this mutation.
+func (m *StepMutation) DataCleared() bool {
+	_, ok := m.clearedFields[step.FieldData]
+	return ok
+}
+
+// ResetData resets all changes to the "data" field.
+func (m *StepMutation) ResetData() {
+	m.data = nil
+	delete(m.clearedFields, step.FieldData)
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (m *StepMutation) SetFinishedAt(t time.Time) {
+	m.finished_at = &t
+}
+
+// FinishedAt returns the value of the "finished_at" field in the mutation.
+func (m *StepMutation) FinishedAt() (r time.Time, exists bool) {
+	v := m.finished_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFinishedAt returns the old "finished_at" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldFinishedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFinishedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFinishedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFinishedAt: %w", err)
+	}
+	return oldValue.FinishedAt, nil
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (m *StepMutation) ClearFinishedAt() {
+	m.finished_at = nil
+	m.clearedFields[step.FieldFinishedAt] = struct{}{}
+}
+
+// FinishedAtCleared returns if the "finished_at" field was cleared in this mutation.
+func (m *StepMutation) FinishedAtCleared() bool {
+	_, ok := m.clearedFields[step.FieldFinishedAt]
+	return ok
+}
+
+// ResetFinishedAt resets all changes to the "finished_at" field.
+func (m *StepMutation) ResetFinishedAt() {
+	m.finished_at = nil
+	delete(m.clearedFields, step.FieldFinishedAt)
+}
+
+// SetMigrationID sets the "migration_id" field.
+func (m *StepMutation) SetMigrationID(i int) {
+	m.migration = &i
+}
+
+// MigrationID returns the value of the "migration_id" field in the mutation.
+func (m *StepMutation) MigrationID() (r int, exists bool) {
+	v := m.migration
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMigrationID returns the old "migration_id" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldMigrationID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMigrationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMigrationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMigrationID: %w", err)
+	}
+	return oldValue.MigrationID, nil
+}
+
+// ResetMigrationID resets all changes to the "migration_id" field.
+func (m *StepMutation) ResetMigrationID() {
+	m.migration = nil
+}
+
+// SetLaunchID sets the "launch_id" field.
+func (m *StepMutation) SetLaunchID(i int) {
+	m.launch = &i
+}
+
+// LaunchID returns the value of the "launch_id" field in the mutation.
+func (m *StepMutation) LaunchID() (r int, exists bool) {
+	v := m.launch
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLaunchID returns the old "launch_id" field's value of the Step entity.
+// If the Step object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepMutation) OldLaunchID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLaunchID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLaunchID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLaunchID: %w", err)
+	}
+	return oldValue.LaunchID, nil
+}
+
+// ClearLaunchID clears the value of the "launch_id" field.
+func (m *StepMutation) ClearLaunchID() {
+	m.launch = nil
+	m.clearedFields[step.FieldLaunchID] = struct{}{}
+}
+
+// LaunchIDCleared returns if the "launch_id" field was cleared in this mutation.
+func (m *StepMutation) LaunchIDCleared() bool {
+	_, ok := m.clearedFields[step.FieldLaunchID]
+	return ok
+}
+
+// ResetLaunchID resets all changes to the "launch_id" field.
+func (m *StepMutation) ResetLaunchID() {
+	m.launch = nil
+	delete(m.clearedFields, step.FieldLaunchID)
+}
+
+// ClearTenant clears the "tenant" edge to the Tenant entity.
+func (m *StepMutation) ClearTenant() {
+	m.clearedtenant = true
+	m.clearedFields[step.FieldTenantID] = struct{}{}
+}
+
+// TenantCleared reports if the "tenant" edge to the Tenant entity was cleared.
+func (m *StepMutation) TenantCleared() bool {
+	return m.clearedtenant
+}
+
+// TenantIDs returns the "tenant" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TenantID instead. It exists only for internal usage by the builders.
+func (m *StepMutation) TenantIDs() (ids []int) {
+	if id := m.tenant; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTenant resets all changes to the "tenant" edge.
+func (m *StepMutation) ResetTenant() {
+	m.tenant = nil
+	m.clearedtenant = false
+}
+
+// ClearMigration clears the "migration" edge to the Migration entity.
+func (m *StepMutation) ClearMigration() {
+	m.clearedmigration = true
+	m.clearedFields[step.FieldMigrationID] = struct{}{}
+}
+
+// MigrationCleared reports if the "migration" edge to the Migration entity was cleared.
+func (m *StepMutation) MigrationCleared() bool {
+	return m.clearedmigration
+}
+
+// MigrationIDs returns the "migration" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// MigrationID instead. It exists only for internal usage by the builders.
+func (m *StepMutation) MigrationIDs() (ids []int) {
+	if id := m.migration; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetMigration resets all changes to the "migration" edge.
+func (m *StepMutation) ResetMigration() {
+	m.migration = nil
+	m.clearedmigration = false
+}
+
+// ClearLaunch clears the "launch" edge to the Launch entity.
+func (m *StepMutation) ClearLaunch() {
+	m.clearedlaunch = true
+	m.clearedFields[step.FieldLaunchID] = struct{}{}
+}
+
+// LaunchCleared reports if the "launch" edge to the Launch entity was cleared.
+func (m *StepMutation) LaunchCleared() bool {
+	return m.LaunchIDCleared() || m.clearedlaunch
+}
+
+// LaunchIDs returns the "launch" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// LaunchID instead. It exists only for internal usage by the builders.
+func (m *StepMutation) LaunchIDs() (ids []int) {
+	if id := m.launch; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetLaunch resets all changes to the "launch" edge.
+func (m *StepMutation) ResetLaunch() {
+	m.launch = nil
+	m.clearedlaunch = false
+}
+
+// AddEventIDs adds the "events" edge to the StepEvent entity by ids.
+func (m *StepMutation) AddEventIDs(ids ...int) {
+	if m.events == nil {
+		m.events = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.events[ids[i]] = struct{}{}
+	}
+}
+
+// ClearEvents clears the "events" edge to the StepEvent entity.
+func (m *StepMutation) ClearEvents() {
+	m.clearedevents = true
+}
+
+// EventsCleared reports if the "events" edge to the StepEvent entity was cleared.
+func (m *StepMutation) EventsCleared() bool {
+	return m.clearedevents
+}
+
+// RemoveEventIDs removes the "events" edge to the StepEvent entity by IDs.
+func (m *StepMutation) RemoveEventIDs(ids ...int) {
+	if m.removedevents == nil {
+		m.removedevents = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.events, ids[i])
+		m.removedevents[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedEvents returns the removed IDs of the "events" edge to the StepEvent entity.
+func (m *StepMutation) RemovedEventsIDs() (ids []int) {
+	for id := range m.removedevents {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// EventsIDs returns the "events" edge IDs in the mutation.
+func (m *StepMutation) EventsIDs() (ids []int) {
+	for id := range m.events {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetEvents resets all changes to the "events" edge.
+func (m *StepMutation) ResetEvents() {
+	m.events = nil
+	m.clearedevents = false
+	m.removedevents = nil
+}
+
+// Where appends a list predicates to the StepMutation builder.
+func (m *StepMutation) Where(ps ...predicate.Step) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the StepMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *StepMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Step, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *StepMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *StepMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Step).
+func (m *StepMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *StepMutation) Fields() []string {
+	fields := make([]string, 0, 16)
+	if m.created_at != nil {
+		fields = append(fields, step.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, step.FieldUpdatedAt)
+	}
+	if m.tenant != nil {
+		fields = append(fields, step.FieldTenantID)
+	}
+	if m.kind != nil {
+		fields = append(fields, step.FieldKind)
+	}
+	if m.phase != nil {
+		fields = append(fields, step.FieldPhase)
+	}
+	if m.status != nil {
+		fields = append(fields, step.FieldStatus)
+	}
+	if m.generation != nil {
+		fields = append(fields, step.FieldGeneration)
+	}
+	if m.lease_owner != nil {
+		fields = append(fields, step.FieldLeaseOwner)
+	}
+	if m.lease_until != nil {
+		fields = append(fields, step.FieldLeaseUntil)
+	}
+	if m.wake_at != nil {
+		fields = append(fields, step.FieldWakeAt)
+	}
+	if m.attempts != nil {
+		fields = append(fields, step.FieldAttempts)
+	}
+	if m.last_error != nil {
+		fields = append(fields, step.FieldLastError)
+	}
+	if m.data != nil {
+		fields = append(fields, step.FieldData)
+	}
+	if m.finished_at != nil {
+		fields = append(fields, step.FieldFinishedAt)
+	}
+	if m.migration != nil {
+		fields = append(fields, step.FieldMigrationID)
+	}
+	if m.launch != nil {
+		fields = append(fields, step.FieldLaunchID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *StepMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case step.FieldCreatedAt:
+		return m.CreatedAt()
+	case step.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case step.FieldTenantID:
+		return m.TenantID()
+	case step.FieldKind:
+		return m.Kind()
+	case step.FieldPhase:
+		return m.Phase()
+	case step.FieldStatus:
+		return m.Status()
+	case step.FieldGeneration:
+		return m.Generation()
+	case step.FieldLeaseOwner:
+		return m.LeaseOwner()
+	case step.FieldLeaseUntil:
+		return m.LeaseUntil()
+	case step.FieldWakeAt:
+		return m.WakeAt()
+	case step.FieldAttempts:
+		return m.Attempts()
+	case step.FieldLastError:
+		return m.LastError()
+	case step.FieldData:
+		return m.Data()
+	case step.FieldFinishedAt:
+		return m.FinishedAt()
+	case step.FieldMigrationID:
+		return m.MigrationID()
+	case step.FieldLaunchID:
+		return m.LaunchID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *StepMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case step.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case step.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case step.FieldTenantID:
+		return m.OldTenantID(ctx)
+	case step.FieldKind:
+		return m.OldKind(ctx)
+	case step.FieldPhase:
+		return m.OldPhase(ctx)
+	case step.FieldStatus:
+		return m.OldStatus(ctx)
+	case step.FieldGeneration:
+		return m.OldGeneration(ctx)
+	case step.FieldLeaseOwner:
+		return m.OldLeaseOwner(ctx)
+	case step.FieldLeaseUntil:
+		return m.OldLeaseUntil(ctx)
+	case step.FieldWakeAt:
+		return m.OldWakeAt(ctx)
+	case step.FieldAttempts:
+		return m.OldAttempts(ctx)
+	case step.FieldLastError:
+		return m.OldLastError(ctx)
+	case step.FieldData:
+		return m.OldData(ctx)
+	case step.FieldFinishedAt:
+		return m.OldFinishedAt(ctx)
+	case step.FieldMigrationID:
+		return m.OldMigrationID(ctx)
+	case step.FieldLaunchID:
+		return m.OldLaunchID(ctx)
+	}
+	return nil, fmt.Errorf("unknown Step field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StepMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case step.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case step.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case step.FieldTenantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTenantID(v)
+		return nil
+	case step.FieldKind:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case step.FieldPhase:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPhase(v)
+		return nil
+	case step.FieldStatus:
+		v, ok := value.(step.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case step.FieldGeneration:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetGeneration(v)
+		return nil
+	case step.FieldLeaseOwner:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLeaseOwner(v)
+		return nil
+	case step.FieldLeaseUntil:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLeaseUntil(v)
+		return nil
+	case step.FieldWakeAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWakeAt(v)
+		return nil
+	case step.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAttempts(v)
+		return nil
+	case step.FieldLastError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastError(v)
+		return nil
+	case step.FieldData:
+		v, ok := value.(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetData(v)
+		return nil
+	case step.FieldFinishedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFinishedAt(v)
+		return nil
+	case step.FieldMigrationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMigrationID(v)
+		return nil
+	case step.FieldLaunchID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLaunchID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Step field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *StepMutation) AddedFields() []string {
+	var fields []string
+	if m.addgeneration != nil {
+		fields = append(fields, step.FieldGeneration)
+	}
+	if m.addattempts != nil {
+		fields = append(fields, step.FieldAttempts)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *StepMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case step.FieldGeneration:
+		return m.AddedGeneration()
+	case step.FieldAttempts:
+		return m.AddedAttempts()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StepMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case step.FieldGeneration:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddGeneration(v)
+		return nil
+	case step.FieldAttempts:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAttempts(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Step numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *StepMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(step.FieldLeaseUntil) {
+		fields = append(fields, step.FieldLeaseUntil)
+	}
+	if m.FieldCleared(step.FieldWakeAt) {
+		fields = append(fields, step.FieldWakeAt)
+	}
+	if m.FieldCleared(step.FieldData) {
+		fields = append(fields, step.FieldData)
+	}
+	if m.FieldCleared(step.FieldFinishedAt) {
+		fields = append(fields, step.FieldFinishedAt)
+	}
+	if m.FieldCleared(step.FieldLaunchID) {
+		fields = append(fields, step.FieldLaunchID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *StepMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *StepMutation) ClearField(name string) error {
+	switch name {
+	case step.FieldLeaseUntil:
+		m.ClearLeaseUntil()
+		return nil
+	case step.FieldWakeAt:
+		m.ClearWakeAt()
+		return nil
+	case step.FieldData:
+		m.ClearData()
+		return nil
+	case step.FieldFinishedAt:
+		m.ClearFinishedAt()
+		return nil
+	case step.FieldLaunchID:
+		m.ClearLaunchID()
+		return nil
+	}
+	return fmt.Errorf("unknown Step nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *StepMutation) ResetField(name string) error {
+	switch name {
+	case step.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case step.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case step.FieldTenantID:
+		m.ResetTenantID()
+		return nil
+	case step.FieldKind:
+		m.ResetKind()
+		return nil
+	case step.FieldPhase:
+		m.ResetPhase()
+		return nil
+	case step.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case step.FieldGeneration:
+		m.ResetGeneration()
+		return nil
+	case step.FieldLeaseOwner:
+		m.ResetLeaseOwner()
+		return nil
+	case step.FieldLeaseUntil:
+		m.ResetLeaseUntil()
+		return nil
+	case step.FieldWakeAt:
+		m.ResetWakeAt()
+		return nil
+	case step.FieldAttempts:
+		m.ResetAttempts()
+		return nil
+	case step.FieldLastError:
+		m.ResetLastError()
+		return nil
+	case step.FieldData:
+		m.ResetData()
+		return nil
+	case step.FieldFinishedAt:
+		m.ResetFinishedAt()
+		return nil
+	case step.FieldMigrationID:
+		m.ResetMigrationID()
+		return nil
+	case step.FieldLaunchID:
+		m.ResetLaunchID()
+		return nil
+	}
+	return fmt.Errorf("unknown Step field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *StepMutation) AddedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.tenant != nil {
+		edges = append(edges, step.EdgeTenant)
+	}
+	if m.migration != nil {
+		edges = append(edges, step.EdgeMigration)
+	}
+	if m.launch != nil {
+		edges = append(edges, step.EdgeLaunch)
+	}
+	if m.events != nil {
+		edges = append(edges, step.EdgeEvents)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *StepMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case step.EdgeTenant:
+		if id := m.tenant; id != nil {
+			return []ent.Value{*id}
+		}
+	case step.EdgeMigration:
+		if id := m.migration; id != nil {
+			return []ent.Value{*id}
+		}
+	case step.EdgeLaunch:
+		if id := m.launch; id != nil {
+			return []ent.Value{*id}
+		}
+	case step.EdgeEvents:
+		ids := make([]ent.Value, 0, len(m.events))
+		for id := range m.events {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *StepMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.removedevents != nil {
+		edges = append(edges, step.EdgeEvents)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *StepMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case step.EdgeEvents:
+		ids := make([]ent.Value, 0, len(m.removedevents))
+		for id := range m.removedevents {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *StepMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 4)
+	if m.clearedtenant {
+		edges = append(edges, step.EdgeTenant)
+	}
+	if m.clearedmigration {
+		edges = append(edges, step.EdgeMigration)
+	}
+	if m.clearedlaunch {
+		edges = append(edges, step.EdgeLaunch)
+	}
+	if m.clearedevents {
+		edges = append(edges, step.EdgeEvents)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *StepMutation) EdgeCleared(name string) bool {
+	switch name {
+	case step.EdgeTenant:
+		return m.clearedtenant
+	case step.EdgeMigration:
+		return m.clearedmigration
+	case step.EdgeLaunch:
+		return m.clearedlaunch
+	case step.EdgeEvents:
+		return m.clearedevents
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *StepMutation) ClearEdge(name string) error {
+	switch name {
+	case step.EdgeTenant:
+		m.ClearTenant()
+		return nil
+	case step.EdgeMigration:
+		m.ClearMigration()
+		return nil
+	case step.EdgeLaunch:
+		m.ClearLaunch()
+		return nil
+	}
+	return fmt.Errorf("unknown Step unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *StepMutation) ResetEdge(name string) error {
+	switch name {
+	case step.EdgeTenant:
+		m.ResetTenant()
+		return nil
+	case step.EdgeMigration:
+		m.ResetMigration()
+		return nil
+	case step.EdgeLaunch:
+		m.ResetLaunch()
+		return nil
+	case step.EdgeEvents:
+		m.ResetEvents()
+		return nil
+	}
+	return fmt.Errorf("unknown Step edge %s", name)
+}
+
+// StepEventMutation represents an operation that mutates the StepEvent nodes in the graph.
+type StepEventMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	created_at    *time.Time
+	updated_at    *time.Time
+	phase         *string
+	level         *stepevent.Level
+	message       *string
+	clearedFields map[string]struct{}
+	tenant        *int
+	clearedtenant bool
+	step          *int
+	clearedstep   bool
+	done          bool
+	oldValue      func(context.Context) (*StepEvent, error)
+	predicates    []predicate.StepEvent
+}
+
+var _ ent.Mutation = (*StepEventMutation)(nil)
+
+// stepeventOption allows management of the mutation configuration using functional options.
+type stepeventOption func(*StepEventMutation)
+
+// newStepEventMutation creates new mutation for the StepEvent entity.
+func newStepEventMutation(c config, op Op, opts ...stepeventOption) *StepEventMutation {
+	m := &StepEventMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeStepEvent,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withStepEventID sets the ID field of the mutation.
+func withStepEventID(id int) stepeventOption {
+	return func(m *StepEventMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *StepEvent
+		)
+		m.oldValue = func(ctx context.Context) (*StepEvent, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().StepEvent.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withStepEvent sets the old StepEvent of the mutation.
+func withStepEvent(node *StepEvent) stepeventOption {
+	return func(m *StepEventMutation) {
+		m.oldValue = func(context.Context) (*StepEvent, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m StepEventMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m StepEventMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *StepEventMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *StepEventMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().StepEvent.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *StepEventMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *StepEventMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the StepEvent entity.
+// If the StepEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepEventMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *StepEventMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *StepEventMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *StepEventMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the StepEvent entity.
+// If the StepEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepEventMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *StepEventMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetTenantID sets the "tenant_id" field.
+func (m *StepEventMutation) SetTenantID(i int) {
+	m.tenant = &i
+}
+
+// TenantID returns the value of the "tenant_id" field in the mutation.
+func (m *StepEventMutation) TenantID() (r int, exists bool) {
+	v := m.tenant
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTenantID returns the old "tenant_id" field's value of the StepEvent entity.
+// If the StepEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepEventMutation) OldTenantID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTenantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTenantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTenantID: %w", err)
+	}
+	return oldValue.TenantID, nil
+}
+
+// ResetTenantID resets all changes to the "tenant_id" field.
+func (m *StepEventMutation) ResetTenantID() {
+	m.tenant = nil
+}
+
+// SetPhase sets the "phase" field.
+func (m *StepEventMutation) SetPhase(s string) {
+	m.phase = &s
+}
+
+// Phase returns the value of the "phase" field in the mutation.
+func (m *StepEventMutation) Phase() (r string, exists bool) {
+	v := m.phase
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPhase returns the old "phase" field's value of the StepEvent entity.
+// If the StepEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepEventMutation) OldPhase(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPhase is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPhase requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPhase: %w", err)
+	}
+	return oldValue.Phase, nil
+}
+
+// ResetPhase resets all changes to the "phase" field.
+func (m *StepEventMutation) ResetPhase() {
+	m.phase = nil
+}
+
+// SetLevel sets the "level" field.
+func (m *StepEventMutation) SetLevel(s stepevent.Level) {
+	m.level = &s
+}
+
+// Level returns the value of the "level" field in the mutation.
+func (m *StepEventMutation) Level() (r stepevent.Level, exists bool) {
+	v := m.level
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLevel returns the old "level" field's value of the StepEvent entity.
+// If the StepEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepEventMutation) OldLevel(ctx context.Context) (v stepevent.Level, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLevel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLevel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLevel: %w", err)
+	}
+	return oldValue.Level, nil
+}
+
+// ResetLevel resets all changes to the "level" field.
+func (m *StepEventMutation) ResetLevel() {
+	m.level = nil
+}
+
+// SetMessage sets the "message" field.
+func (m *StepEventMutation) SetMessage(s string) {
+	m.message = &s
+}
+
+// Message returns the value of the "message" field in the mutation.
+func (m *StepEventMutation) Message() (r string, exists bool) {
+	v := m.message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMessage returns the old "message" field's value of the StepEvent entity.
+// If the StepEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepEventMutation) OldMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMessage: %w", err)
+	}
+	return oldValue.Message, nil
+}
+
+// ResetMessage resets all changes to the "message" field.
+func (m *StepEventMutation) ResetMessage() {
+	m.message = nil
+}
+
+// SetStepID sets the "step_id" field.
+func (m *StepEventMutation) SetStepID(i int) {
+	m.step = &i
+}
+
+// StepID returns the value of the "step_id" field in the mutation.
+func (m *StepEventMutation) StepID() (r int, exists bool) {
+	v := m.step
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStepID returns the old "step_id" field's value of the StepEvent entity.
+// If the StepEvent object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StepEventMutation) OldStepID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStepID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStepID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStepID: %w", err)
+	}
+	return oldValue.StepID, nil
+}
+
+// ResetStepID resets all changes to the "step_id" field.
+func (m *StepEventMutation) ResetStepID() {
+	m.step = nil
+}
+
+// ClearTenant clears the "tenant" edge to the Tenant entity.
+func (m *StepEventMutation) ClearTenant() {
+	m.clearedtenant = true
+	m.clearedFields[stepevent.FieldTenantID] = struct{}{}
+}
+
+// TenantCleared reports if the "tenant" edge to the Tenant entity was cleared.
+func (m *StepEventMutation) TenantCleared() bool {
+	return m.clearedtenant
+}
+
+// TenantIDs returns the "tenant" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TenantID instead. It exists only for internal usage by the builders.
+func (m *StepEventMutation) TenantIDs() (ids []int) {
+	if id := m.tenant; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTenant resets all changes to the "tenant" edge.
+func (m *StepEventMutation) ResetTenant() {
+	m.tenant = nil
+	m.clearedtenant = false
+}
+
+// ClearStep clears the "step" edge to the Step entity.
+func (m *StepEventMutation) ClearStep() {
+	m.clearedstep = true
+	m.clearedFields[stepevent.FieldStepID] = struct{}{}
+}
+
+// StepCleared reports if the "step" edge to the Step entity was cleared.
+func (m *StepEventMutation) StepCleared() bool {
+	return m.clearedstep
+}
+
+// StepIDs returns the "step" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// StepID instead. It exists only for internal usage by the builders.
+func (m *StepEventMutation) StepIDs() (ids []int) {
+	if id := m.step; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetStep resets all changes to the "step" edge.
+func (m *StepEventMutation) ResetStep() {
+	m.step = nil
+	m.clearedstep = false
+}
+
+// Where appends a list predicates to the StepEventMutation builder.
+func (m *StepEventMutation) Where(ps ...predicate.StepEvent) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the StepEventMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *StepEventMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.StepEvent, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *StepEventMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *StepEventMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (StepEvent).
+func (m *StepEventMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *StepEventMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.created_at != nil {
+		fields = append(fields, stepevent.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, stepevent.FieldUpdatedAt)
+	}
+	if m.tenant != nil {
+		fields = append(fields, stepevent.FieldTenantID)
+	}
+	if m.phase != nil {
+		fields = append(fields, stepevent.FieldPhase)
+	}
+	if m.level != nil {
+		fields = append(fields, stepevent.FieldLevel)
+	}
+	if m.message != nil {
+		fields = append(fields, stepevent.FieldMessage)
+	}
+	if m.step != nil {
+		fields = append(fields, stepevent.FieldStepID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *StepEventMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case stepevent.FieldCreatedAt:
+		return m.CreatedAt()
+	case stepevent.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case stepevent.FieldTenantID:
+		return m.TenantID()
+	case stepevent.FieldPhase:
+		return m.Phase()
+	case stepevent.FieldLevel:
+		return m.Level()
+	case stepevent.FieldMessage:
+		return m.Message()
+	case stepevent.FieldStepID:
+		return m.StepID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *StepEventMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case stepevent.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case stepevent.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case stepevent.FieldTenantID:
+		return m.OldTenantID(ctx)
+	case stepevent.FieldPhase:
+		return m.OldPhase(ctx)
+	case stepevent.FieldLevel:
+		return m.OldLevel(ctx)
+	case stepevent.FieldMessage:
+		return m.OldMessage(ctx)
+	case stepevent.FieldStepID:
+		return m.OldStepID(ctx)
+	}
+	return nil, fmt.Errorf("unknown StepEvent field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StepEventMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case stepevent.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case stepevent.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case stepevent.FieldTenantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTenantID(v)
+		return nil
+	case stepevent.FieldPhase:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPhase(v)
+		return nil
+	case stepevent.FieldLevel:
+		v, ok := value.(stepevent.Level)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLevel(v)
+		return nil
+	case stepevent.FieldMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMessage(v)
+		return nil
+	case stepevent.FieldStepID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStepID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown StepEvent field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *StepEventMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *StepEventMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StepEventMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown StepEvent numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *StepEventMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *StepEventMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *StepEventMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown StepEvent nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *StepEventMutation) ResetField(name string) error {
+	switch name {
+	case stepevent.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case stepevent.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case stepevent.FieldTenantID:
+		m.ResetTenantID()
+		return nil
+	case stepevent.FieldPhase:
+		m.ResetPhase()
+		return nil
+	case stepevent.FieldLevel:
+		m.ResetLevel()
+		return nil
+	case stepevent.FieldMessage:
+		m.ResetMessage()
+		return nil
+	case stepevent.FieldStepID:
+		m.ResetStepID()
+		return nil
+	}
+	return fmt.Errorf("unknown StepEvent field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *StepEventMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.tenant != nil {
+		edges = append(edges, stepevent.EdgeTenant)
+	}
+	if m.step != nil {
+		edges = append(edges, stepevent.EdgeStep)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *StepEventMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case stepevent.EdgeTenant:
+		if id := m.tenant; id != nil {
+			return []ent.Value{*id}
+		}
+	case stepevent.EdgeStep:
+		if id := m.step; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *StepEventMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *StepEventMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *StepEventMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedtenant {
+		edges = append(edges, stepevent.EdgeTenant)
+	}
+	if m.clearedstep {
+		edges = append(edges, stepevent.EdgeStep)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *StepEventMutation) EdgeCleared(name string) bool {
+	switch name {
+	case stepevent.EdgeTenant:
+		return m.clearedtenant
+	case stepevent.EdgeStep:
+		return m.clearedstep
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *StepEventMutation) ClearEdge(name string) error {
+	switch name {
+	case stepevent.EdgeTenant:
+		m.ClearTenant()
+		return nil
+	case stepevent.EdgeStep:
+		m.ClearStep()
+		return nil
+	}
+	return fmt.Errorf("unknown StepEvent unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *StepEventMutation) ResetEdge(name string) error {
+	switch name {
+	case stepevent.EdgeTenant:
+		m.ResetTenant()
+		return nil
+	case stepevent.EdgeStep:
+		m.ResetStep()
+		return nil
+	}
+	return fmt.Errorf("unknown StepEvent edge %s", name)
 }
 
 // TenantMutation represents an operation that mutates the Tenant nodes in the graph.

@@ -60,6 +60,10 @@ type Tx struct {
 	Session *SessionClient
 	// Software is the client for interacting with the Software builders.
 	Software *SoftwareClient
+	// Step is the client for interacting with the Step builders.
+	Step *StepClient
+	// StepEvent is the client for interacting with the StepEvent builders.
+	StepEvent *StepEventClient
 	// Tenant is the client for interacting with the Tenant builders.
 	Tenant *TenantClient
 	// User is the client for interacting with the User builders.
@@ -222,6 +226,8 @@ func (tx *Tx) init() {
 	tx.RegistrationToken = NewRegistrationTokenClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
 	tx.Software = NewSoftwareClient(tx.config)
+	tx.Step = NewStepClient(tx.config)
+	tx.StepEvent = NewStepEventClient(tx.config)
 	tx.Tenant = NewTenantClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 	tx.Wave = NewWaveClient(tx.config)

@@ -3,11 +3,9 @@ package graph
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 
+	"github.com/ferry-migrate/ferry/engine/cloud"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/graph/model"
@@ -15,109 +13,39 @@ import (
 	"github.com/ferry-migrate/ferry/internal/viewer"
 )
 
-// minFreeBytes is the free space below which the local driver's check fails:
-// less than this cannot hold one ordinary system disk.
-const minFreeBytes = 1 << 30
-
-// checkAccount runs the checks for a cloud account. The local driver's are
-// real (write, sparse allocation, free space in the directory the driver
-// uses); for alibaba and openstack only the stored credentials can be
-// checked in this build, and the missing driver is reported as a failed
-// check rather than passed over.
+// checkAccount runs the checks for a cloud account: for a provider with
+// credentials, that the stored secret opens with this server's key; then the
+// provider's own checks through the registry (the local cloud's are real
+// checks of its directory; a provider this build lacks is reported as a
+// failed check rather than passed over).
 func (r *Resolver) checkAccount(ctx context.Context, a *ent.CloudAccount) []*model.CheckResult {
 	var out []*model.CheckResult
-	add := func(name string, err error, okMsg string) {
-		if err != nil {
-			out = append(out, &model.CheckResult{Name: name, Ok: false, Message: err.Error()})
-			return
-		}
-		out = append(out, &model.CheckResult{Name: name, Ok: true, Message: okMsg})
-	}
-	switch a.Provider {
-	case cloudaccount.ProviderLocal:
-		dir := filepath.Join(r.DataDir, "cloud")
-		add("directory", checkWritable(dir), dir+" is writable")
-		sparse, err := checkSparse(dir)
-		add("sparse files", err, sparse)
-		var st syscall.Statfs_t
-		if err := syscall.Statfs(dir, &st); err != nil {
-			add("free space", fmt.Errorf("cannot read free space of %s: %v", dir, err), "")
-		} else {
-			free := int64(st.Bavail) * int64(st.Bsize)
-			if free < minFreeBytes {
-				add("free space", fmt.Errorf("only %s free in %s; at least %s needed", bytesText(free), dir, bytesText(minFreeBytes)), "")
-			} else {
-				add("free space", nil, bytesText(free)+" free")
-			}
-		}
-	default:
+	acct := cloud.Account{ID: fmt.Sprint(a.ID), Name: a.Name, Provider: string(a.Provider), Region: a.Region, AccessKeyID: a.AccessKeyID}
+	if a.Provider != cloudaccount.ProviderLocal {
+		c := &model.CheckResult{Name: "credentials", Ok: true, Message: "AccessKey " + a.AccessKeyID + " stored, secret sealed and readable"}
 		if len(a.SecretCiphertext) == 0 {
-			add("credentials", fmt.Errorf("no AccessKey secret is stored"), "")
-		} else if _, err := r.Secrets.Open(a.SecretCiphertext, cloudAccountAD(a.TenantID, a.ID)); err != nil {
-			add("credentials", fmt.Errorf("the stored secret cannot be opened with this server's key (was keys/secrets.key replaced?)"), "")
+			c.Ok, c.Message = false, "no AccessKey secret is stored"
+		} else if secret, err := r.OpenCloudSecret(ctx, a); err != nil {
+			c.Ok, c.Message = false, "the stored secret cannot be opened with this server's key (was keys/secrets.key replaced?)"
 		} else {
-			add("credentials", nil, "AccessKey "+a.AccessKeyID+" stored, secret sealed and readable")
+			acct.Secret = secret
 		}
-		add("cloud API", fmt.Errorf("the %s driver is not part of this build: the credentials were not verified against the cloud", a.Provider), "")
+		out = append(out, c)
+	}
+	clouds := r.Clouds
+	if clouds == nil {
+		clouds = cloud.NewRegistry()
+	}
+	for _, c := range clouds.Check(ctx, acct) {
+		out = append(out, &model.CheckResult{Name: c.Name, Ok: c.Passed, Message: c.Message})
 	}
 	return out
 }
 
-func checkWritable(dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("cannot create %s: %v", dir, err)
-	}
-	f, err := os.CreateTemp(dir, ".check-*")
-	if err != nil {
-		return fmt.Errorf("cannot write in %s: %v", dir, err)
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	if _, err := f.Write(make([]byte, 64<<10)); err != nil {
-		return fmt.Errorf("cannot write in %s: %v", dir, err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("cannot fsync in %s: %v", dir, err)
-	}
-	return nil
-}
-
-// checkSparse makes a 1 GiB file with one written block and confirms the
-// filesystem allocated only that block: target disks are sparse files.
-func checkSparse(dir string) (string, error) {
-	f, err := os.CreateTemp(dir, ".sparse-*")
-	if err != nil {
-		return "", fmt.Errorf("cannot create a test file in %s: %v", dir, err)
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-	if err := f.Truncate(1 << 30); err != nil {
-		return "", fmt.Errorf("cannot size a test file: %v", err)
-	}
-	if _, err := f.WriteAt([]byte("ferry"), 512<<20); err != nil {
-		return "", fmt.Errorf("cannot write a test file: %v", err)
-	}
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
-		return "", fmt.Errorf("cannot stat a test file: %v", err)
-	}
-	if used := st.Blocks * 512; used > 64<<20 {
-		return "", fmt.Errorf("the filesystem of %s does not keep files sparse (%s allocated for 5 bytes written)", dir, bytesText(used))
-	}
-	return "a 1 GiB file with one written block allocates " + bytesText(st.Blocks*512), nil
-}
-
-func bytesText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+// OpenCloudSecret opens a cloud account's sealed secret, for the drivers
+// (the migration steps open accounts with it too).
+func (r *Resolver) OpenCloudSecret(ctx context.Context, a *ent.CloudAccount) ([]byte, error) {
+	return r.Secrets.Open(a.SecretCiphertext, cloudAccountAD(a.TenantID, a.ID))
 }
 
 // summarise turns the checks into the account's one-line check message.

@@ -2,46 +2,39 @@ package graph
 
 import (
 	"context"
+	"slices"
 	"strings"
 
 	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent"
+	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/internal/viewer"
-	"github.com/ferry-migrate/ferry/jobs"
 )
 
-// migrations returns the lifecycle runner or a readable error when this
-// process does not run migrations.
-func (r *Resolver) migrations() (*jobs.Migrations, error) {
+// The migration mutations translate: the role check here, the lifecycle's
+// rules in the service (ferry.MigrationService), called in the mutation's
+// transaction so that its enqueues follow the commit.
+
+// migrations returns the lifecycle service or a readable error when the
+// server was built without one.
+func (r *Resolver) migrations(ctx context.Context) (ferry.MigrationService, error) {
+	if _, err := require(ctx, viewer.RoleOperator); err != nil {
+		return nil, err
+	}
 	if r.Migrations == nil {
-		return nil, ferry.Errorf(ferry.ECONFLICT, "this server process does not run migrations: the local cloud driver is owned by another `ferry serve` on the same data directory")
+		return nil, ferry.Errorf(ferry.ECONFLICT, "this server process does not run migrations")
 	}
 	return r.Migrations, nil
 }
 
-// beginAction is the common start of testLaunch, cutover and rollback: the
-// operator role, a server process that runs migrations, the migration
-// (loaded inside the request's transaction, which serialises concurrent
-// requests on SQLite) and the state machine's consent to action.
-func (r *Resolver) beginAction(ctx context.Context, id int, action string) (*jobs.Migrations, *ent.Migration, error) {
-	if _, err := require(ctx, viewer.RoleOperator); err != nil {
-		return nil, nil, err
-	}
-	mg, err := r.migrations()
+// migrationRows loads migrations in the order of ids.
+func migrationRows(ctx context.Context, ids []int) ([]*ent.Migration, error) {
+	rows, err := ent.FromContext(ctx).Migration.Query().Where(migration.IDIn(ids...)).All(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	m, err := ent.FromContext(ctx).Migration.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return nil, nil, ferry.Errorf(ferry.ENOTFOUND, "migration %d not found", id)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := jobs.CheckAction(m.State, action); err != nil {
-		return nil, nil, err
-	}
-	return mg, m, nil
+	slices.SortFunc(rows, func(a, b *ent.Migration) int { return slices.Index(ids, a.ID) - slices.Index(ids, b.ID) })
+	return rows, nil
 }
 
 // recoveryPointKind names a point by its first label.

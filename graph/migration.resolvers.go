@@ -7,17 +7,11 @@ package graph
 
 import (
 	"context"
-	"strings"
 
 	"github.com/ferry-migrate/ferry"
-	"github.com/ferry-migrate/ferry/engine/throttle"
 	"github.com/ferry-migrate/ferry/ent"
-	"github.com/ferry-migrate/ferry/ent/cloudaccount"
-	"github.com/ferry-migrate/ferry/ent/launch"
-	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
 	"github.com/ferry-migrate/ferry/internal/viewer"
-	"github.com/ferry-migrate/ferry/jobs"
 )
 
 // Percent is the resolver for the percent field.
@@ -53,176 +47,65 @@ func (r *migrationResolver) LatestRecoveryPoint(ctx context.Context, obj *ent.Mi
 
 // AllowedActions is the resolver for the allowedActions field.
 func (r *migrationResolver) AllowedActions(ctx context.Context, obj *ent.Migration) ([]string, error) {
-	out := jobs.AllowedActions(obj.State)
-	if out == nil {
-		out = []string{}
+	out := []string{}
+	for _, a := range obj.State.AllowedActions() {
+		out = append(out, string(a))
 	}
 	return out, nil
 }
 
 // StartMigration is the resolver for the startMigration field.
 func (r *mutationResolver) StartMigration(ctx context.Context, hostIds []int, cloudAccountID *int, rateLimit *string) ([]*ent.Migration, error) {
-	v, err := require(ctx, viewer.RoleOperator)
+	svc, err := r.migrations(ctx)
 	if err != nil {
 		return nil, err
 	}
-	mg, err := r.migrations()
+	req := ferry.MigrationStart{HostIDs: hostIds, CloudAccountID: cloudAccountID, StartedBy: viewer.FromContext(ctx).Actor()}
+	if rateLimit != nil {
+		req.RateLimit = *rateLimit
+	}
+	ids, err := svc.Start(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	if len(hostIds) == 0 {
-		return nil, ferry.Errorf(ferry.EINVALID, "choose at least one host to migrate")
-	}
-	if len(hostIds) > 500 {
-		return nil, ferry.Errorf(ferry.EINVALID, "start at most 500 migrations at once, got %d hosts", len(hostIds))
-	}
-	settings := map[string]any{"driver": "local", "startedBy": v.Actor()}
-	if rateLimit != nil && strings.TrimSpace(*rateLimit) != "" {
-		rate, err := throttle.ParseRate(strings.TrimSpace(*rateLimit))
-		if err != nil {
-			return nil, ferry.Errorf(ferry.EINVALID, "rate limit: %v", err)
-		}
-		if rate == 0 {
-			return nil, ferry.Errorf(ferry.EINVALID, "rate limit 0 would never send anything; leave it empty for no limit")
-		}
-		settings["rate"] = strings.TrimSpace(*rateLimit)
-	}
-	client := ent.FromContext(ctx)
-	if cloudAccountID != nil {
-		ca, err := client.CloudAccount.Get(ctx, *cloudAccountID)
-		if ent.IsNotFound(err) {
-			return nil, ferry.Errorf(ferry.ENOTFOUND, "cloud account %d not found", *cloudAccountID)
-		}
-		if err != nil {
-			return nil, err
-		}
-		if ca.Provider != cloudaccount.ProviderLocal {
-			return nil, ferry.Errorf(ferry.EINVALID, "cloud account %q uses provider %s; this server migrates to the local driver only so far", ca.Name, ca.Provider)
-		}
-	}
-	if err := r.checkLicense(ctx, client, hostIds); err != nil {
-		return nil, err
-	}
-	seen := map[int]bool{}
-	var out []*ent.Migration
-	for _, id := range hostIds {
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		h, err := client.Host.Get(ctx, id)
-		if ent.IsNotFound(err) {
-			return nil, ferry.Errorf(ferry.ENOTFOUND, "host %d not found", id)
-		}
-		if err != nil {
-			return nil, err
-		}
-		active, err := client.Migration.Query().Where(migration.HostID(id), migration.StateNotIn(migration.StateRolledBack, migration.StateFailed)).First(ctx)
-		if err == nil {
-			return nil, ferry.Errorf(ferry.ECONFLICT, "host %s already has migration %d in state %s; roll it back (or let it fail) before starting another", h.Name, active.ID, active.State)
-		}
-		if !ent.IsNotFound(err) {
-			return nil, err
-		}
-		c := client.Migration.Create().SetTenantID(h.TenantID).SetHostID(id).SetStateChangedAt(r.Now().UTC()).
-			SetSettings(settings)
-		if cloudAccountID != nil {
-			c.SetCloudAccountID(*cloudAccountID)
-		}
-		m, err := c.Save(ctx)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	r.afterCommit(ctx, func(ctx context.Context) error {
-		for _, m := range out {
-			if err := mg.Enqueue(ctx, jobs.TypeMigrationPrepare, jobs.MigrationPayload{MigrationID: m.ID}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	return out, nil
+	return migrationRows(ctx, ids)
 }
 
 // TestLaunch is the resolver for the testLaunch field.
 func (r *mutationResolver) TestLaunch(ctx context.Context, migrationID int, recoveryPointID *int) (*ent.Launch, error) {
-	mg, m, err := r.beginAction(ctx, migrationID, jobs.ActionTestLaunch)
+	svc, err := r.migrations(ctx)
 	if err != nil {
 		return nil, err
 	}
-	client := ent.FromContext(ctx)
-	q := client.RecoveryPoint.Query().Where(recoverypoint.HasMigrationWith(migration.ID(m.ID)))
-	if recoveryPointID != nil {
-		q = q.Where(recoverypoint.ID(*recoveryPointID))
-	}
-	rp, err := q.Order(ent.Desc(recoverypoint.FieldCreatedAt), ent.Desc(recoverypoint.FieldID)).First(ctx)
-	if ent.IsNotFound(err) {
-		if recoveryPointID != nil {
-			return nil, ferry.Errorf(ferry.ENOTFOUND, "recovery point %d is not one of migration %d's", *recoveryPointID, m.ID)
-		}
-		return nil, ferry.Errorf(ferry.ECONFLICT, "migration %d has no recovery point yet: wait for a sync pass to complete", m.ID)
-	}
+	id, err := svc.TestLaunch(ctx, migrationID, recoveryPointID)
 	if err != nil {
 		return nil, err
 	}
-	busy, err := client.Launch.Query().Where(launch.HasMigrationWith(migration.ID(m.ID)), launch.StatusIn(launch.StatusPending, launch.StatusRunning)).Exist(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if busy {
-		return nil, ferry.Errorf(ferry.ECONFLICT, "migration %d already has a launch in progress; wait for it to finish", m.ID)
-	}
-	l, err := client.Launch.Create().SetTenantID(m.TenantID).SetMigrationID(m.ID).SetRecoveryPointID(rp.ID).SetKind(launch.KindTest).Save(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := client.Migration.UpdateOneID(m.ID).Where(migration.StateEQ(m.State)).SetState(migration.StateTestLaunched).
-		SetStateChangedAt(r.Now().UTC()).Exec(ctx); err != nil {
-		return nil, err
-	}
-	r.afterCommit(ctx, func(ctx context.Context) error {
-		return mg.Enqueue(ctx, jobs.TypeMigrationTestLaunch, jobs.MigrationPayload{MigrationID: m.ID, LaunchID: l.ID})
-	})
-	return l, nil
+	return ent.FromContext(ctx).Launch.Get(ctx, id)
 }
 
 // Cutover is the resolver for the cutover field.
 func (r *mutationResolver) Cutover(ctx context.Context, migrationID int) (*ent.Migration, error) {
-	mg, m, err := r.beginAction(ctx, migrationID, jobs.ActionCutover)
+	svc, err := r.migrations(ctx)
 	if err != nil {
 		return nil, err
 	}
-	// The final delta: a new pass that must start after this moment.
-	now := r.Now().UTC()
-	out, err := ent.FromContext(ctx).Migration.UpdateOneID(m.ID).Where(migration.StateEQ(m.State)).
-		SetState(migration.StateCuttingOver).SetStateChangedAt(now).AddSyncPass(1).SetSyncRequestedAt(now).
-		ClearCommandSentAt().SetBytesDone(0).SetLastError("").Save(ctx)
-	if err != nil {
+	if err := svc.RequestCutover(ctx, migrationID); err != nil {
 		return nil, err
 	}
-	r.afterCommit(ctx, func(ctx context.Context) error {
-		return mg.Enqueue(ctx, jobs.TypeMigrationSync, jobs.MigrationPayload{MigrationID: m.ID})
-	})
-	return out, nil
+	return ent.FromContext(ctx).Migration.Get(ctx, migrationID)
 }
 
 // Rollback is the resolver for the rollback field.
 func (r *mutationResolver) Rollback(ctx context.Context, migrationID int) (*ent.Migration, error) {
-	mg, m, err := r.beginAction(ctx, migrationID, jobs.ActionRollback)
+	svc, err := r.migrations(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out, err := ent.FromContext(ctx).Migration.UpdateOneID(m.ID).Where(migration.StateEQ(m.State)).
-		SetState(migration.StateRollingBack).SetStateChangedAt(r.Now().UTC()).Save(ctx)
-	if err != nil {
+	if err := svc.Rollback(ctx, migrationID); err != nil {
 		return nil, err
 	}
-	r.afterCommit(ctx, func(ctx context.Context) error {
-		return mg.Enqueue(ctx, jobs.TypeMigrationRollback, jobs.MigrationPayload{MigrationID: m.ID})
-	})
-	return out, nil
+	return ent.FromContext(ctx).Migration.Get(ctx, migrationID)
 }
 
 // Kind is the resolver for the kind field.

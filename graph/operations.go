@@ -31,6 +31,10 @@ func clamp(n *int, def, max int) (int, error) {
 	return *n, nil
 }
 
+// finished are the migration states that hold no transfer: the rest are in
+// flight.
+var finished = []ferry.MigrationState{ferry.MigrationCutOver, ferry.MigrationRolledBack, ferry.MigrationFailed}
+
 // tenantUsage loads the tenants and their usage with one aggregate query
 // per table, whatever the number of tenants.
 func tenantUsage(ctx context.Context, c *ent.Client, first int) ([]*model.TenantUsage, error) {

@@ -9,8 +9,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ferry-migrate/ferry"
+	"github.com/ferry-migrate/ferry/engine/cloud"
 	"github.com/ferry-migrate/ferry/ent"
-	"github.com/ferry-migrate/ferry/internal/license"
 	"github.com/ferry-migrate/ferry/internal/secrets"
 	"github.com/ferry-migrate/ferry/jobs"
 )
@@ -28,18 +29,16 @@ type Resolver struct {
 	PublicURL string
 	// DataDir is the server's data directory (cloud driver, gateway state).
 	DataDir string
-	// Migrations runs the migration lifecycle (nil when another process
-	// owns the local cloud driver: the mutations then say so).
-	Migrations *jobs.Migrations
+	// Clouds opens and checks cloud accounts by provider.
+	Clouds *cloud.Registry
+	// Migrations is the migration lifecycle service.
+	Migrations ferry.MigrationService
 	Log        *slog.Logger
 	Now        func() time.Time
 	// ProgressEvery is how often a migrationProgress subscription reads
 	// the database (default 1 s).
 	ProgressEvery time.Duration
-	// License sets the tenants' quotas (nil: no licence file, no quotas).
-	License *license.License
-
-	counts *countCache // set by NewHandler
+	counts        *countCache // set by NewHandler
 }
 
 // afterCommit runs fn once the mutation's transaction has committed (at

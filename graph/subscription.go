@@ -29,7 +29,7 @@ const (
 // the other columns catch a write that kept the timestamp.
 type progressKey struct {
 	updated                          int64
-	state                            migration.State
+	state                            ferry.MigrationState
 	total, done, rate, lag, eta      int64
 	lastError, failure               string
 	lastSync, stateChanged, syncReqd int64

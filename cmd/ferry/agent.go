@@ -15,6 +15,7 @@ import (
 	"github.com/ferry-migrate/ferry/discovery"
 	"github.com/ferry-migrate/ferry/discovery/agentapi"
 	"github.com/ferry-migrate/ferry/discovery/collect"
+	"github.com/ferry-migrate/ferry/engine"
 )
 
 // discoveryAgentStateDir is where a registered agent keeps its credential
@@ -109,6 +110,7 @@ func agentRunCommand() *cobra.Command {
 	var every time.Duration
 	var spoolMax int64
 	var diskSourceFlags []string
+	var hooks string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the agent: inventory, utilisation samples, heartbeats and a long-poll for commands (only ever calls up)",
@@ -144,8 +146,18 @@ func agentRunCommand() *cobra.Command {
 				Backoff:     agentapi.Backoff{Base: 5 * time.Second, Max: 10 * time.Minute},
 				SampleEvery: every,
 			}
-			syncs := &syncRunner{ctx: ctx, server: server, stateDir: filepath.Join(state, "sync"), sources: diskSources, log: log, running: map[int]*passRun{}}
-			r.OnCommand = syncs.handle
+			runner := &engine.CommandRunner{Server: server, StateDir: filepath.Join(state, "sync"), Sources: diskSources, HooksDir: hooks, Log: log,
+				Report: func(res engine.CommandResult) {
+					// The outcome goes to the agent's log; the control plane
+					// learns a pass's outcome from its gateway.
+					level := slog.LevelInfo
+					if !res.OK {
+						level = slog.LevelError
+					}
+					log.Log(ctx, level, "command result", "type", res.Type, "migration", res.MigrationID, "pass", res.Pass,
+						"disk", res.Disk, "hook", res.Hook, "stage", res.Stage, "ok", res.OK, "error", res.Error, "output", res.Output)
+				}}
+			r.OnCommand = func(c agentapi.Command) { runner.Handle(ctx, c.ID, c.Type, c.Payload) }
 			if once {
 				// Two readings make one sample; a second between them is
 				// enough for a snapshot.
@@ -168,6 +180,7 @@ func agentRunCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&once, "once", false, "send one inventory, sample batch and heartbeat, then exit")
 	cmd.Flags().DurationVar(&every, "sample-every", time.Minute, "utilisation sampling interval")
 	cmd.Flags().Int64Var(&spoolMax, "spool-max-bytes", 16<<20, "disk space for samples buffered while the server is unreachable")
+	cmd.Flags().StringVar(&hooks, "hooks", os.Getenv("FERRY_HOOKS"), "directory of hook scripts the control plane may run on this host (before a cutover's final pass, for instance); empty runs none (FERRY_HOOKS)")
 	cmd.Flags().StringArrayVar(&diskSourceFlags, "disk-source", nil, "replicate image file (or device) PATH as this host's disk NAME; repeatable; when given, only these disks are reported and synced (NAME=PATH)")
 	return cmd
 }

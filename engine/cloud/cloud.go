@@ -1,24 +1,30 @@
 // Package cloud owns the contract between Ferry's migration engine and a
 // target cloud: the role-split interfaces a provider implements (Disks,
-// RecoveryPoints, Launcher, Gateways, composed into Driver), the plain value
-// types they exchange, the error kinds every provider classifies its failures
-// into, and the provider-independent retention rule.
+// Points, Machines, Gateways, composed into Driver; Provider opens a Driver
+// for a cloud account and checks the account), the plain value types they
+// exchange, the error kinds every provider classifies its failures into, the
+// provider-independent retention rule and the Registry that maps a cloud
+// account's provider name to its package.
 //
 // Providers live in sub-packages (local/, later alibaba/ and openstack/); each
-// imports this package and never a sibling. Callers (the asynq migration jobs)
-// hold a Driver and classify errors with errors.Is against the sentinels below.
+// imports this package and never a sibling, and each runs the conformance
+// suite in drivertest/. Callers (the migration steps in jobs/migration) hold a
+// Driver and classify errors with errors.Is against the sentinels below.
 package cloud
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 )
 
 // Error kinds. Providers wrap them with %w and a message naming the object,
-// e.g. fmt.Errorf("disk %q: %w", id, cloud.ErrNotFound).
+// e.g. fmt.Errorf("disk %q: %w", id, cloud.ErrNotFound), or return an *Error
+// that carries one as its Kind.
 var (
-	// ErrNotFound: the named disk, recovery point or instance does not exist.
+	// ErrNotFound: the named disk, recovery point or machine does not exist.
 	ErrNotFound = errors.New("not found")
 	// ErrConflict: the request clashes with the current state (the object
 	// already exists, is in use, or is not the one an operation requires).
@@ -26,12 +32,59 @@ var (
 	// ErrInvalid: the request itself is malformed (bad id, size, kind, policy).
 	ErrInvalid = errors.New("invalid argument")
 	// ErrUnsupported: the provider or the host cannot do this (e.g. reflinks
-	// requested on a filesystem without FICLONE).
+	// requested on a filesystem without FICLONE, a boot mode it lacks).
 	ErrUnsupported = errors.New("unsupported")
 	// ErrCorrupt: stored data failed verification (a block's hash or a
 	// manifest's digest does not match). Never retried blindly.
 	ErrCorrupt = errors.New("corrupt data")
+	// ErrThrottled: the cloud asked us to slow down (Throttling,
+	// ServiceUnavailable). Retry after RetryAfter(err); not a failure of the
+	// request itself.
+	ErrThrottled = errors.New("throttled")
+	// ErrQuota: the account has no room for the object (instance, disk or
+	// snapshot quota). Retrying helps only once someone frees or raises it.
+	ErrQuota = errors.New("quota exceeded")
 )
+
+// Error is a classified failure of one cloud call, for providers whose
+// clouds say more than a sentinel can: which call, the cloud's request id
+// (for the provider's support desk) and how long to back off.
+type Error struct {
+	Kind       error  // one of the sentinels above
+	Op         string // the provider's call, e.g. "CreateSnapshot"
+	Object     string // what it was about, e.g. a disk id
+	RequestID  string // the cloud's id of the request, when it gave one
+	RetryAfter time.Duration
+	Err        error // the cloud's own error, if any
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Op)
+	if e.Object != "" {
+		fmt.Fprintf(&b, " %s", e.Object)
+	}
+	fmt.Fprintf(&b, ": %v", e.Kind)
+	if e.Err != nil {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	if e.RequestID != "" {
+		fmt.Fprintf(&b, " (request %s)", e.RequestID)
+	}
+	return b.String()
+}
+
+// Unwrap makes errors.Is see both the kind and the cause.
+func (e *Error) Unwrap() []error { return []error{e.Kind, e.Err} }
+
+// RetryAfter is how long the cloud asked to wait before the next call, or 0.
+func RetryAfter(err error) time.Duration {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.RetryAfter
+	}
+	return 0
+}
 
 // DiskSpec asks for a new, empty (all-zero) target disk.
 type DiskSpec struct {
@@ -46,20 +99,20 @@ type Disk struct {
 	SizeBytes   int64
 	MigrationID string
 	CreatedAt   time.Time
-	// LaunchedBy is the instance id when the disk was made by a launch.
+	// LaunchedBy is the machine id when the disk was made by a launch.
 	LaunchedBy string
 }
 
 // Disks manages target disks.
 type Disks interface {
 	// CreateDisk creates an all-zero disk. Errors: ErrInvalid (id, size),
-	// ErrConflict (a disk with that id exists).
+	// ErrConflict (a disk with that id exists), ErrQuota.
 	CreateDisk(ctx context.Context, spec DiskSpec) (Disk, error)
 	// ResizeDisk grows a disk; new space reads as zeros. Errors: ErrNotFound,
 	// ErrInvalid (size not positive, or smaller than the current size).
 	ResizeDisk(ctx context.Context, id string, sizeBytes int64) (Disk, error)
 	// DeleteDisk removes a disk. Recovery points taken from it survive.
-	// Errors: ErrNotFound, ErrConflict (the disk backs an active instance).
+	// Errors: ErrNotFound, ErrConflict (the disk backs an active machine).
 	DeleteDisk(ctx context.Context, id string) error
 	// Disk returns one disk. Errors: ErrNotFound, ErrInvalid (bad id).
 	Disk(ctx context.Context, id string) (Disk, error)
@@ -83,20 +136,14 @@ type RecoveryPoint struct {
 	StoredBytes int64
 }
 
-// RetentionPolicy keeps the newest KeepLast points, plus the newest point of
-// each of the KeepDaily most recent calendar days (UTC, counting the day of
-// "now"). The newest point is always kept.
-type RetentionPolicy struct {
-	KeepLast  int
-	KeepDaily int
-}
-
-// RecoveryPoints manages recovery points.
-type RecoveryPoints interface {
+// Points manages recovery points. Retention is not a provider's business:
+// ApplyRetention (retention.go) decides, through ListRecoveryPoints and
+// DeleteRecoveryPoint, for every provider alike.
+type Points interface {
 	// CreateRecoveryPoint copies the disk's current bytes into a new
 	// immutable point. The caller quiesces writers (a gateway checkpoint)
 	// first. A point is visible only once complete. Errors: ErrNotFound
-	// (disk), ErrInvalid, context errors (nothing is left visible).
+	// (disk), ErrInvalid, ErrQuota, context errors (nothing is left visible).
 	CreateRecoveryPoint(ctx context.Context, diskID string, labels map[string]string) (RecoveryPoint, error)
 	// RecoveryPoint returns one point. Errors: ErrNotFound, ErrInvalid.
 	RecoveryPoint(ctx context.Context, id string) (RecoveryPoint, error)
@@ -104,12 +151,8 @@ type RecoveryPoints interface {
 	// an error, for a disk without points or one that was deleted).
 	ListRecoveryPoints(ctx context.Context, diskID string) ([]RecoveryPoint, error)
 	// DeleteRecoveryPoint removes a point; storage shared with other points
-	// stays. Errors: ErrNotFound, ErrConflict (an active instance uses it).
+	// stays. Errors: ErrNotFound, ErrConflict (an active machine uses it).
 	DeleteRecoveryPoint(ctx context.Context, id string) error
-	// ApplyRetention deletes the disk's points the policy does not keep and
-	// returns their ids, oldest first. Errors: ErrInvalid (negative policy
-	// or a policy that keeps nothing).
-	ApplyRetention(ctx context.Context, diskID string, policy RetentionPolicy, now time.Time) ([]string, error)
 }
 
 // LaunchKind is a test launch (the source keeps running) or the cutover.
@@ -120,48 +163,101 @@ const (
 	LaunchCutover LaunchKind = "cutover"
 )
 
-// LaunchSpec asks for an instance booted from a recovery point.
-type LaunchSpec struct {
-	Kind            LaunchKind
-	RecoveryPointID string
-	MigrationID     string // owner, used by Teardown; defaults to the point's
-}
-
-// InstanceState is where a launched instance stands.
-type InstanceState string
+// BootMode is the firmware a machine boots with.
+type BootMode string
 
 const (
-	InstanceRunning    InstanceState = "running"     // test launch, checks passed
-	InstanceLive       InstanceState = "live"        // cutover, checks passed: production runs here
-	InstanceFailed     InstanceState = "failed"      // launched, but a check failed
-	InstanceTerminated InstanceState = "terminated"  // test copy discarded
-	InstanceRolledBack InstanceState = "rolled_back" // discarded; the source is authoritative again
+	BootBIOS BootMode = "bios"
+	BootUEFI BootMode = "uefi"
 )
 
-// Check is the outcome of one launch check.
+// Shape is the size of a machine. Zero fields take the provider's default.
+type Shape struct {
+	VCPUs     int
+	MemoryMiB int64
+	// InstanceType names a cloud's size ("ecs.g7.large"); providers that
+	// size by VCPUs and MemoryMiB ignore it.
+	InstanceType string
+}
+
+// MachineSpec asks for one machine booted from the recovery points of all
+// the disks of a host at once.
+type MachineSpec struct {
+	// Token makes CreateMachine idempotent: a second call with the same
+	// token is the same machine. [A-Za-z0-9][A-Za-z0-9._-]{0,127}.
+	Token       string
+	Kind        LaunchKind
+	MigrationID string // owner, used by Teardown and ListMachines
+	// Points are the recovery point ids of the host's disks in attach
+	// order; the first is the boot disk. One point per source disk.
+	Points   []string
+	Shape    Shape
+	BootMode BootMode // empty: BootBIOS
+}
+
+// MachineState is where a machine stands.
+type MachineState string
+
+const (
+	MachineCreating   MachineState = "creating"    // disks being made from the points
+	MachineStarting   MachineState = "starting"    // created; Wait boots and checks it
+	MachineRunning    MachineState = "running"     // test launch, checks passed
+	MachineLive       MachineState = "live"        // cutover, checks passed: production runs here
+	MachineFailed     MachineState = "failed"      // launched, but a check failed
+	MachineTerminated MachineState = "terminated"  // test copy discarded
+	MachineRolledBack MachineState = "rolled_back" // discarded; the source is authoritative again
+)
+
+// Active reports whether the machine holds resources (disks, a VM).
+func (s MachineState) Active() bool {
+	switch s {
+	case MachineCreating, MachineStarting, MachineRunning, MachineLive, MachineFailed:
+		return true
+	}
+	return false
+}
+
+// Settled reports whether Wait has nothing more to wait for.
+func (s MachineState) Settled() bool { return s != MachineCreating && s != MachineStarting }
+
+// MachineDisk is one disk of a machine.
+type MachineDisk struct {
+	PointID      string // the recovery point it was made from
+	SourceDiskID string // the replicated disk the point came from
+	DiskID       string // the launched copy (empty once discarded)
+}
+
+// Check is the outcome of one check (of a launch, or of an account).
 type Check struct {
-	Name    string // e.g. "partition-table", "filesystem p1", "boot"
+	Name string // e.g. "partition-table", "filesystem p1", "boot"
+	// Disk is the source disk (MachineDisk.SourceDiskID) a launch check
+	// is about; empty for the machine as a whole (the boot) and accounts.
+	Disk    string `json:",omitempty"`
 	Passed  bool
 	Skipped bool   // not run (tool absent, option off); Passed is true
 	Message string // what was found, or what is wrong and where
 }
 
-// Instance is a launched copy of a recovery point.
-type Instance struct {
-	ID              string
-	Kind            LaunchKind
-	RecoveryPointID string
-	SourceDiskID    string // the replicated disk the point came from
-	DiskID          string // the launched copy (empty once discarded)
-	MigrationID     string
-	State           InstanceState
-	CreatedAt       time.Time
-	Checks          []Check
+// Machine is a launched copy of a host's recovery points.
+type Machine struct {
+	ID          string
+	Token       string
+	Kind        LaunchKind
+	MigrationID string
+	State       MachineState
+	Disks       []MachineDisk
+	Shape       Shape
+	BootMode    BootMode
+	CreatedAt   time.Time
+	// Stage is the provider's progress inside a transitional state (for the
+	// log: "materialise 2/3", "RunInstances").
+	Stage  string `json:",omitempty"`
+	Checks []Check
 }
 
 // Passed reports whether every check passed.
-func (i Instance) Passed() bool {
-	for _, c := range i.Checks {
+func (m Machine) Passed() bool {
+	for _, c := range m.Checks {
 		if !c.Passed {
 			return false
 		}
@@ -169,24 +265,37 @@ func (i Instance) Passed() bool {
 	return true
 }
 
-// Launcher launches, terminates and rolls back instances.
-type Launcher interface {
-	// Launch materialises the point into a new disk, runs the launch
-	// checks and returns the instance; failed checks are reported in
-	// Instance.Checks with State InstanceFailed, not as an error. A cutover
-	// must use the disk's newest point and marks the instance live.
-	// Errors: ErrInvalid (kind, id), ErrNotFound (point), ErrConflict
-	// (cutover from a point that is not the newest, or a second live
-	// instance for the same source disk), ErrCorrupt (stored data).
-	Launch(ctx context.Context, spec LaunchSpec) (Instance, error)
-	// Instance returns one instance. Errors: ErrNotFound, ErrInvalid.
-	Instance(ctx context.Context, id string) (Instance, error)
-	// Terminate discards a test instance's copy. Idempotent. Errors:
-	// ErrNotFound, ErrConflict (the instance is live: use Rollback).
+// Machines launches, terminates and rolls back machines. Creation is split
+// in two so that a launch taking minutes (a cloud's six-call launch, a qemu
+// boot) resumes where a crash left it: CreateMachine and Wait are both
+// idempotent, and calling them again continues the work.
+type Machines interface {
+	// CreateMachine makes the machine's disks from spec.Points and returns
+	// it in state starting (Wait boots and checks it). Idempotent per
+	// spec.Token: the same token returns the same machine, finishing its
+	// creation if it was interrupted; the same token with other points is
+	// ErrConflict. A cutover must use each disk's newest point, and a source
+	// disk has at most one live (or still launching) cutover machine.
+	// Errors: ErrInvalid (kind, token, no points, two points of one disk),
+	// ErrNotFound (a point), ErrConflict (the cutover rules), ErrUnsupported
+	// (boot mode, more disks than Capabilities allow), ErrQuota,
+	// ErrThrottled, ErrCorrupt (stored data).
+	CreateMachine(ctx context.Context, spec MachineSpec) (Machine, error)
+	// Wait blocks until the machine has settled and returns it with its
+	// checks; failed checks are State MachineFailed, not an error. A cutover
+	// machine whose checks pass is MachineLive. Errors: ErrNotFound,
+	// ErrConflict (still creating: call CreateMachine again), ErrThrottled,
+	// context errors (call Wait again).
+	Wait(ctx context.Context, id string) (Machine, error)
+	// Machine returns one machine. Errors: ErrNotFound, ErrInvalid.
+	Machine(ctx context.Context, id string) (Machine, error)
+	// ListMachines returns the migration's machines, oldest first.
+	ListMachines(ctx context.Context, migrationID string) ([]Machine, error)
+	// Terminate discards a test machine's copies. Idempotent. Errors:
+	// ErrNotFound, ErrConflict (the machine is live: use Rollback).
 	Terminate(ctx context.Context, id string) error
-	// Rollback discards the launched copy of any instance and leaves the
-	// source disk and its recovery points as they were. Idempotent.
-	// Errors: ErrNotFound.
+	// Rollback discards any machine's copies and leaves the source disks and
+	// their recovery points as they were. Idempotent. Errors: ErrNotFound.
 	Rollback(ctx context.Context, id string) error
 }
 
@@ -197,28 +306,73 @@ type GatewayEndpoint struct {
 	// Path is set by in-process providers (local): the gateway pwrites here.
 	Path string
 	// URL is set by providers that run a remote gateway (a VM with the disk
-	// attached); the agent connects to it.
-	URL string
+	// attached); the agent connects to it, pinning Fingerprint.
+	URL         string
+	Fingerprint string
 }
 
 // Gateways prepares where replicated bytes land.
 type Gateways interface {
 	// PrepareGateway makes the disk writable by a gateway and says where.
-	// Idempotent. Errors: ErrNotFound, ErrInvalid.
+	// Idempotent. Errors: ErrNotFound, ErrInvalid, ErrQuota, ErrThrottled.
 	PrepareGateway(ctx context.Context, diskID string) (GatewayEndpoint, error)
 	// ReleaseGateway undoes PrepareGateway. Idempotent. Errors: ErrInvalid.
 	ReleaseGateway(ctx context.Context, diskID string) error
 }
 
-// Driver is a target cloud.
+// Capabilities say what a provider can do, so the steps ask only for that.
+type Capabilities struct {
+	// MaxDisksPerMachine bounds MachineSpec.Points (0: no bound).
+	MaxDisksPerMachine int
+	// BootModes the provider can boot.
+	BootModes []BootMode
+	// Boots is true when launches really start the machine; false when a
+	// launch only materialises and inspects the disks.
+	Boots bool
+	// GatewayInProcess is true when the gateway runs inside the control
+	// plane (GatewayEndpoint.Path); false when it runs in the cloud (URL).
+	GatewayInProcess bool
+	// PointMethod is how recovery points are stored ("cas", "reflink",
+	// "snapshot").
+	PointMethod string
+}
+
+// Driver is a target cloud, opened for one account.
 type Driver interface {
 	// Name is the provider's name ("local", "alibaba").
 	Name() string
+	Capabilities() Capabilities
 	Disks
-	RecoveryPoints
-	Launcher
+	Points
+	Machines
 	Gateways
-	// Teardown removes everything owned by the migration: instances,
+	// Teardown removes everything owned by the migration: machines,
 	// disks, recovery points and their storage. Idempotent.
 	Teardown(ctx context.Context, migrationID string) error
+}
+
+// Account is a cloud account as a provider needs it: the database row's
+// fields with the secret already opened.
+type Account struct {
+	ID          string // the row's id, "" for the built-in local cloud
+	Name        string
+	Provider    string
+	Region      string
+	AccessKeyID string
+	Secret      []byte // opened; never log it
+}
+
+// Provider is a cloud's package as the registry sees it.
+type Provider interface {
+	// Name is the value of CloudAccount.provider it serves.
+	Name() string
+	// Open returns a Driver for the account. A provider may hand out the
+	// same Driver for accounts that share state (the local cloud has one
+	// data directory). Errors: ErrInvalid (the account's fields),
+	// ErrConflict (the state is owned by another process), cloud errors.
+	Open(ctx context.Context, a Account) (Driver, error)
+	// Check tests the account without migrating anything (credentials,
+	// permissions, room) and reports each check; it opens no Driver, so it
+	// runs in any process.
+	Check(ctx context.Context, a Account) []Check
 }

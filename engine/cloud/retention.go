@@ -1,10 +1,62 @@
 package cloud
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
 )
+
+// RetentionPolicy keeps the newest KeepLast points, plus the newest point of
+// each of the KeepDaily most recent calendar days (UTC, counting the day of
+// "now"). The newest point is always kept.
+type RetentionPolicy struct {
+	KeepLast  int
+	KeepDaily int
+}
+
+// DefaultRetention is what a migration keeps unless its settings say
+// otherwise: a day of hourly passes and a week of dailies.
+var DefaultRetention = RetentionPolicy{KeepLast: 24, KeepDaily: 7}
+
+// ApplyRetention is retention for every provider and every caller: of
+// points (one disk's, or a migration's recovery points each standing for
+// all its disks), it deletes through del those that policy does not keep
+// and that pinned does not hold on to (a launch uses them), and returns
+// their ids, oldest first. A point del refuses with ErrConflict (the
+// provider knows it in use) is kept; ErrNotFound counts as deleted. Any other
+// failure stops it, returning what was deleted so far with the error.
+// Errors: ErrInvalid (the policy), del's.
+func ApplyRetention(ctx context.Context, points []RecoveryPoint, policy RetentionPolicy, now time.Time,
+	pinned func(RecoveryPoint) bool, del func(context.Context, RecoveryPoint) error) ([]string, error) {
+	expired, err := Expired(points, policy, now)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[string]RecoveryPoint, len(points))
+	for _, p := range points {
+		byID[p.ID] = p
+	}
+	var deleted []string
+	for _, id := range expired {
+		p := byID[id]
+		if pinned != nil && pinned(p) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return deleted, err
+		}
+		switch err := del(ctx, p); {
+		case errors.Is(err, ErrConflict):
+			continue
+		case err != nil && !errors.Is(err, ErrNotFound):
+			return deleted, fmt.Errorf("retention: delete point %s: %w", id, err)
+		}
+		deleted = append(deleted, id)
+	}
+	return deleted, nil
+}
 
 // Expired returns the ids of the points that policy does not keep, oldest
 // first. points may be in any order and may belong to one disk only; the

@@ -321,8 +321,12 @@ func (h *Host) Start(ctx context.Context, name string) (*Instance, error) {
 	return nil, fmt.Errorf("start %s: %w", name, lastErr)
 }
 
-// spawn runs qemu and waits until its QMP socket accepts a connection, or
-// it exits (then the error carries its log).
+// spawn runs qemu and waits until its QMP monitor answers a command, or it
+// exits (then the error carries its log). A socket that merely accepts is
+// not enough: qemu listens on it (and the kernel completes connections)
+// before it opens the disks, and a qemu that then fails to open one exits
+// an instant later; the monitor answers only once qemu's main loop runs,
+// past all of that.
 func (h *Host) spawn(ctx context.Context, in *Instance, argv []string) (*child, error) {
 	logf, err := os.OpenFile(in.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -355,7 +359,12 @@ func (h *Host) spawn(ctx context.Context, in *Instance, argv []string) (*child, 
 	for {
 		if conn, err := net.Dial("unix", in.QMPPath()); err == nil {
 			conn.Close()
-			return c, nil
+			qctx, cancel := context.WithTimeout(ctx, time.Second)
+			_, err := qmpRun(qctx, in.QMPPath(), "query-status", nil)
+			cancel()
+			if err == nil {
+				return c, nil
+			}
 		}
 		select {
 		case <-c.done:

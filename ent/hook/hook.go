@@ -285,6 +285,30 @@ func (f SoftwareFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, er
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SoftwareMutation", m)
 }
 
+// The StepFunc type is an adapter to allow the use of ordinary
+// function as Step mutator.
+type StepFunc func(context.Context, *ent.StepMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f StepFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.StepMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.StepMutation", m)
+}
+
+// The StepEventFunc type is an adapter to allow the use of ordinary
+// function as StepEvent mutator.
+type StepEventFunc func(context.Context, *ent.StepEventMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f StepEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.StepEventMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.StepEventMutation", m)
+}
+
 // The TenantFunc type is an adapter to allow the use of ordinary
 // function as Tenant mutator.
 type TenantFunc func(context.Context, *ent.TenantMutation) (ent.Value, error)

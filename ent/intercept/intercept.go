@@ -32,6 +32,8 @@ import (
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
 	"github.com/ferry-migrate/ferry/ent/session"
 	"github.com/ferry-migrate/ferry/ent/software"
+	"github.com/ferry-migrate/ferry/ent/step"
+	"github.com/ferry-migrate/ferry/ent/stepevent"
 	"github.com/ferry-migrate/ferry/ent/tenant"
 	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/ent/wave"
@@ -715,6 +717,60 @@ func (f TraverseSoftware) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.SoftwareQuery", q)
 }
 
+// The StepFunc type is an adapter to allow the use of ordinary function as a Querier.
+type StepFunc func(context.Context, *ent.StepQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f StepFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.StepQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.StepQuery", q)
+}
+
+// The TraverseStep type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseStep func(context.Context, *ent.StepQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseStep) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseStep) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.StepQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.StepQuery", q)
+}
+
+// The StepEventFunc type is an adapter to allow the use of ordinary function as a Querier.
+type StepEventFunc func(context.Context, *ent.StepEventQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f StepEventFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.StepEventQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.StepEventQuery", q)
+}
+
+// The TraverseStepEvent type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseStepEvent func(context.Context, *ent.StepEventQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseStepEvent) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseStepEvent) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.StepEventQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.StepEventQuery", q)
+}
+
 // The TenantFunc type is an adapter to allow the use of ordinary function as a Querier.
 type TenantFunc func(context.Context, *ent.TenantQuery) (ent.Value, error)
 
@@ -872,6 +928,10 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.SessionQuery, predicate.Session, session.OrderOption]{typ: ent.TypeSession, tq: q}, nil
 	case *ent.SoftwareQuery:
 		return &query[*ent.SoftwareQuery, predicate.Software, software.OrderOption]{typ: ent.TypeSoftware, tq: q}, nil
+	case *ent.StepQuery:
+		return &query[*ent.StepQuery, predicate.Step, step.OrderOption]{typ: ent.TypeStep, tq: q}, nil
+	case *ent.StepEventQuery:
+		return &query[*ent.StepEventQuery, predicate.StepEvent, stepevent.OrderOption]{typ: ent.TypeStepEvent, tq: q}, nil
 	case *ent.TenantQuery:
 		return &query[*ent.TenantQuery, predicate.Tenant, tenant.OrderOption]{typ: ent.TypeTenant, tq: q}, nil
 	case *ent.UserQuery:

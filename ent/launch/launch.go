@@ -44,6 +44,8 @@ const (
 	EdgeMigration = "migration"
 	// EdgeRecoveryPoint holds the string denoting the recovery_point edge name in mutations.
 	EdgeRecoveryPoint = "recovery_point"
+	// EdgeSteps holds the string denoting the steps edge name in mutations.
+	EdgeSteps = "steps"
 	// Table holds the table name of the launch in the database.
 	Table = "launches"
 	// TenantTable is the table that holds the tenant relation/edge.
@@ -67,6 +69,13 @@ const (
 	RecoveryPointInverseTable = "recovery_points"
 	// RecoveryPointColumn is the table column denoting the recovery_point relation/edge.
 	RecoveryPointColumn = "recovery_point_launches"
+	// StepsTable is the table that holds the steps relation/edge.
+	StepsTable = "steps"
+	// StepsInverseTable is the table name for the Step entity.
+	// It exists in this package in order to avoid circular dependency with the "step" package.
+	StepsInverseTable = "steps"
+	// StepsColumn is the table column denoting the steps relation/edge.
+	StepsColumn = "launch_id"
 )
 
 // Columns holds all SQL columns for launch fields.
@@ -246,6 +255,20 @@ func ByRecoveryPointField(field string, opts ...sql.OrderTermOption) OrderOption
 		sqlgraph.OrderByNeighborTerms(s, newRecoveryPointStep(), sql.OrderByField(field, opts...))
 	}
 }
+
+// ByStepsCount orders the results by steps count.
+func ByStepsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newStepsStep(), opts...)
+	}
+}
+
+// BySteps orders the results by steps terms.
+func BySteps(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newStepsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newTenantStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -265,6 +288,13 @@ func newRecoveryPointStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(RecoveryPointInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, RecoveryPointTable, RecoveryPointColumn),
+	)
+}
+func newStepsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(StepsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, StepsTable, StepsColumn),
 	)
 }
 

@@ -494,6 +494,29 @@ func HasRecoveryPointWith(preds ...predicate.RecoveryPoint) predicate.Launch {
 	})
 }
 
+// HasSteps applies the HasEdge predicate on the "steps" edge.
+func HasSteps() predicate.Launch {
+	return predicate.Launch(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, StepsTable, StepsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasStepsWith applies the HasEdge predicate on the "steps" edge with a given conditions (other predicates).
+func HasStepsWith(preds ...predicate.Step) predicate.Launch {
+	return predicate.Launch(func(s *sql.Selector) {
+		step := newStepsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Launch) predicate.Launch {
 	return predicate.Launch(sql.AndPredicates(predicates...))

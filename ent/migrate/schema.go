@@ -1090,6 +1090,117 @@ var (
 			},
 		},
 	}
+	// StepsColumns holds the columns for the "steps" table.
+	StepsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "kind", Type: field.TypeString, Size: 32},
+		{Name: "phase", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"pending", "running", "waiting", "succeeded", "failed", "canceled"}, Default: "pending"},
+		{Name: "generation", Type: field.TypeInt, Default: 0},
+		{Name: "lease_owner", Type: field.TypeString, Default: ""},
+		{Name: "lease_until", Type: field.TypeTime, Nullable: true},
+		{Name: "wake_at", Type: field.TypeTime, Nullable: true},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "last_error", Type: field.TypeString, Default: ""},
+		{Name: "data", Type: field.TypeJSON, Nullable: true},
+		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
+		{Name: "launch_id", Type: field.TypeInt, Nullable: true},
+		{Name: "migration_id", Type: field.TypeInt},
+		{Name: "tenant_id", Type: field.TypeInt},
+	}
+	// StepsTable holds the schema information for the "steps" table.
+	StepsTable = &schema.Table{
+		Name:       "steps",
+		Columns:    StepsColumns,
+		PrimaryKey: []*schema.Column{StepsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "steps_launches_steps",
+				Columns:    []*schema.Column{StepsColumns[14]},
+				RefColumns: []*schema.Column{LaunchesColumns[0]},
+				OnDelete:   schema.SetNull,
+			},
+			{
+				Symbol:     "steps_migrations_steps",
+				Columns:    []*schema.Column{StepsColumns[15]},
+				RefColumns: []*schema.Column{MigrationsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "steps_tenants_tenant",
+				Columns:    []*schema.Column{StepsColumns[16]},
+				RefColumns: []*schema.Column{TenantsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "step_tenant_id",
+				Unique:  false,
+				Columns: []*schema.Column{StepsColumns[16]},
+			},
+			{
+				Name:    "step_migration_id_kind",
+				Unique:  false,
+				Columns: []*schema.Column{StepsColumns[15], StepsColumns[3]},
+			},
+			{
+				Name:    "step_status_lease_until",
+				Unique:  false,
+				Columns: []*schema.Column{StepsColumns[5], StepsColumns[8]},
+			},
+			{
+				Name:    "step_launch_id",
+				Unique:  false,
+				Columns: []*schema.Column{StepsColumns[14]},
+			},
+		},
+	}
+	// StepEventsColumns holds the columns for the "step_events" table.
+	StepEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "phase", Type: field.TypeString, Default: ""},
+		{Name: "level", Type: field.TypeEnum, Enums: []string{"info", "warn", "error"}, Default: "info"},
+		{Name: "message", Type: field.TypeString, Size: 4000},
+		{Name: "step_id", Type: field.TypeInt},
+		{Name: "tenant_id", Type: field.TypeInt},
+	}
+	// StepEventsTable holds the schema information for the "step_events" table.
+	StepEventsTable = &schema.Table{
+		Name:       "step_events",
+		Columns:    StepEventsColumns,
+		PrimaryKey: []*schema.Column{StepEventsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "step_events_steps_events",
+				Columns:    []*schema.Column{StepEventsColumns[6]},
+				RefColumns: []*schema.Column{StepsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+			{
+				Symbol:     "step_events_tenants_tenant",
+				Columns:    []*schema.Column{StepEventsColumns[7]},
+				RefColumns: []*schema.Column{TenantsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "stepevent_tenant_id",
+				Unique:  false,
+				Columns: []*schema.Column{StepEventsColumns[7]},
+			},
+			{
+				Name:    "stepevent_step_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{StepEventsColumns[6], StepEventsColumns[1]},
+			},
+		},
+	}
 	// TenantsColumns holds the columns for the "tenants" table.
 	TenantsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1296,6 +1407,8 @@ var (
 		RegistrationTokensTable,
 		SessionsTable,
 		SoftwaresTable,
+		StepsTable,
+		StepEventsTable,
 		TenantsTable,
 		UsersTable,
 		WavesTable,
@@ -1332,7 +1445,7 @@ func init() {
 		IncrementStart: func(i int) *int { return &i }(17179869184),
 	}
 	AuditHeadsTable.Annotation = &entsql.Annotation{
-		IncrementStart: func(i int) *int { return &i }(107374182400),
+		IncrementStart: func(i int) *int { return &i }(115964116992),
 	}
 	CloudAccountsTable.ForeignKeys[0].RefTable = TenantsTable
 	CloudAccountsTable.Annotation = &entsql.Annotation{
@@ -1371,7 +1484,7 @@ func init() {
 	}
 	MarketplaceInstancesTable.ForeignKeys[0].RefTable = TenantsTable
 	MarketplaceInstancesTable.Annotation = &entsql.Annotation{
-		IncrementStart: func(i int) *int { return &i }(111669149696),
+		IncrementStart: func(i int) *int { return &i }(120259084288),
 	}
 	MigrationsTable.ForeignKeys[0].RefTable = CloudAccountsTable
 	MigrationsTable.ForeignKeys[1].RefTable = HostsTable
@@ -1410,6 +1523,17 @@ func init() {
 	SoftwaresTable.ForeignKeys[1].RefTable = TenantsTable
 	SoftwaresTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(73014444032),
+	}
+	StepsTable.ForeignKeys[0].RefTable = LaunchesTable
+	StepsTable.ForeignKeys[1].RefTable = MigrationsTable
+	StepsTable.ForeignKeys[2].RefTable = TenantsTable
+	StepsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(107374182400),
+	}
+	StepEventsTable.ForeignKeys[0].RefTable = StepsTable
+	StepEventsTable.ForeignKeys[1].RefTable = TenantsTable
+	StepEventsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(111669149696),
 	}
 	TenantsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(77309411328),

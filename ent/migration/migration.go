@@ -4,13 +4,13 @@ package migration
 
 import (
 	"fmt"
-	"io"
-	"strconv"
 	"time"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/ferry-migrate/ferry"
 )
 
 const (
@@ -66,6 +66,8 @@ const (
 	EdgeRecoveryPoints = "recovery_points"
 	// EdgeLaunches holds the string denoting the launches edge name in mutations.
 	EdgeLaunches = "launches"
+	// EdgeSteps holds the string denoting the steps edge name in mutations.
+	EdgeSteps = "steps"
 	// Table holds the table name of the migration in the database.
 	Table = "migrations"
 	// TenantTable is the table that holds the tenant relation/edge.
@@ -103,6 +105,13 @@ const (
 	LaunchesInverseTable = "launches"
 	// LaunchesColumn is the table column denoting the launches relation/edge.
 	LaunchesColumn = "migration_launches"
+	// StepsTable is the table that holds the steps relation/edge.
+	StepsTable = "steps"
+	// StepsInverseTable is the table name for the Step entity.
+	// It exists in this package in order to avoid circular dependency with the "step" package.
+	StepsInverseTable = "steps"
+	// StepsColumn is the table column denoting the steps relation/edge.
+	StepsColumn = "migration_id"
 )
 
 // Columns holds all SQL columns for migration fields.
@@ -182,35 +191,12 @@ var (
 	DefaultLastError string
 )
 
-// State defines the type for the "state" enum field.
-type State string
-
-// StatePending is the default value of the State enum.
-const DefaultState = StatePending
-
-// State values.
-const (
-	StatePending      State = "pending"
-	StatePreparing    State = "preparing"
-	StateInitialSync  State = "initial_sync"
-	StateSyncing      State = "syncing"
-	StateTestLaunched State = "test_launched"
-	StateCutoverReady State = "cutover_ready"
-	StateCuttingOver  State = "cutting_over"
-	StateCutOver      State = "cut_over"
-	StateRollingBack  State = "rolling_back"
-	StateRolledBack   State = "rolled_back"
-	StateFailed       State = "failed"
-)
-
-func (s State) String() string {
-	return string(s)
-}
+const DefaultState ferry.MigrationState = "pending"
 
 // StateValidator is a validator for the "state" field enum values. It is called by the builders before save.
-func StateValidator(s State) error {
+func StateValidator(s ferry.MigrationState) error {
 	switch s {
-	case StatePending, StatePreparing, StateInitialSync, StateSyncing, StateTestLaunched, StateCutoverReady, StateCuttingOver, StateCutOver, StateRollingBack, StateRolledBack, StateFailed:
+	case "pending", "preparing", "initial_sync", "syncing", "test_launched", "cutover_ready", "cutting_over", "cut_over", "rolling_back", "rolled_back", "failed":
 		return nil
 	default:
 		return fmt.Errorf("migration: invalid enum value for state field: %q", s)
@@ -358,6 +344,20 @@ func ByLaunches(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newLaunchesStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByStepsCount orders the results by steps count.
+func ByStepsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newStepsStep(), opts...)
+	}
+}
+
+// BySteps orders the results by steps terms.
+func BySteps(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newStepsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newTenantStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -393,21 +393,17 @@ func newLaunchesStep() *sqlgraph.Step {
 		sqlgraph.Edge(sqlgraph.O2M, false, LaunchesTable, LaunchesColumn),
 	)
 }
-
-// MarshalGQL implements graphql.Marshaler interface.
-func (e State) MarshalGQL(w io.Writer) {
-	io.WriteString(w, strconv.Quote(e.String()))
+func newStepsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(StepsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, StepsTable, StepsColumn),
+	)
 }
 
-// UnmarshalGQL implements graphql.Unmarshaler interface.
-func (e *State) UnmarshalGQL(val interface{}) error {
-	str, ok := val.(string)
-	if !ok {
-		return fmt.Errorf("enum %T must be a string", val)
-	}
-	*e = State(str)
-	if err := StateValidator(*e); err != nil {
-		return fmt.Errorf("%s is not a valid State", str)
-	}
-	return nil
-}
+var (
+	// ferry.MigrationState must implement graphql.Marshaler.
+	_ graphql.Marshaler = (*ferry.MigrationState)(nil)
+	// ferry.MigrationState must implement graphql.Unmarshaler.
+	_ graphql.Unmarshaler = (*ferry.MigrationState)(nil)
+)

@@ -7,6 +7,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent/predicate"
 )
 
@@ -236,23 +237,33 @@ func TenantIDNotIn(vs ...int) predicate.Migration {
 }
 
 // StateEQ applies the EQ predicate on the "state" field.
-func StateEQ(v State) predicate.Migration {
-	return predicate.Migration(sql.FieldEQ(FieldState, v))
+func StateEQ(v ferry.MigrationState) predicate.Migration {
+	vc := v
+	return predicate.Migration(sql.FieldEQ(FieldState, vc))
 }
 
 // StateNEQ applies the NEQ predicate on the "state" field.
-func StateNEQ(v State) predicate.Migration {
-	return predicate.Migration(sql.FieldNEQ(FieldState, v))
+func StateNEQ(v ferry.MigrationState) predicate.Migration {
+	vc := v
+	return predicate.Migration(sql.FieldNEQ(FieldState, vc))
 }
 
 // StateIn applies the In predicate on the "state" field.
-func StateIn(vs ...State) predicate.Migration {
-	return predicate.Migration(sql.FieldIn(FieldState, vs...))
+func StateIn(vs ...ferry.MigrationState) predicate.Migration {
+	v := make([]any, len(vs))
+	for i := range v {
+		v[i] = vs[i]
+	}
+	return predicate.Migration(sql.FieldIn(FieldState, v...))
 }
 
 // StateNotIn applies the NotIn predicate on the "state" field.
-func StateNotIn(vs ...State) predicate.Migration {
-	return predicate.Migration(sql.FieldNotIn(FieldState, vs...))
+func StateNotIn(vs ...ferry.MigrationState) predicate.Migration {
+	v := make([]any, len(vs))
+	for i := range v {
+		v[i] = vs[i]
+	}
+	return predicate.Migration(sql.FieldNotIn(FieldState, v...))
 }
 
 // FailureReasonEQ applies the EQ predicate on the "failure_reason" field.
@@ -972,6 +983,29 @@ func HasLaunches() predicate.Migration {
 func HasLaunchesWith(preds ...predicate.Launch) predicate.Migration {
 	return predicate.Migration(func(s *sql.Selector) {
 		step := newLaunchesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasSteps applies the HasEdge predicate on the "steps" edge.
+func HasSteps() predicate.Migration {
+	return predicate.Migration(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, StepsTable, StepsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasStepsWith applies the HasEdge predicate on the "steps" edge with a given conditions (other predicates).
+func HasStepsWith(preds ...predicate.Step) predicate.Migration {
+	return predicate.Migration(func(s *sql.Selector) {
+		step := newStepsStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

@@ -75,6 +75,12 @@ type Session func(*sql.Selector)
 // Software is the predicate function for software builders.
 type Software func(*sql.Selector)
 
+// Step is the predicate function for step builders.
+type Step func(*sql.Selector)
+
+// StepEvent is the predicate function for stepevent builders.
+type StepEvent func(*sql.Selector)
+
 // Tenant is the predicate function for tenant builders.
 type Tenant func(*sql.Selector)
 

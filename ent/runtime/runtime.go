@@ -29,6 +29,8 @@ import (
 	"github.com/ferry-migrate/ferry/ent/schema"
 	"github.com/ferry-migrate/ferry/ent/session"
 	"github.com/ferry-migrate/ferry/ent/software"
+	"github.com/ferry-migrate/ferry/ent/step"
+	"github.com/ferry-migrate/ferry/ent/stepevent"
 	"github.com/ferry-migrate/ferry/ent/tenant"
 	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/ent/wave"
@@ -1193,6 +1195,92 @@ func init() {
 	softwareDescProcess := softwareFields[3].Descriptor()
 	// software.DefaultProcess holds the default value on creation for the process field.
 	software.DefaultProcess = softwareDescProcess.Default.(string)
+	stepMixin := schema.Step{}.Mixin()
+	stepMixinHooks1 := stepMixin[1].Hooks()
+	step.Hooks[0] = stepMixinHooks1[0]
+	stepMixinInters1 := stepMixin[1].Interceptors()
+	step.Interceptors[0] = stepMixinInters1[0]
+	stepMixinFields0 := stepMixin[0].Fields()
+	_ = stepMixinFields0
+	stepFields := schema.Step{}.Fields()
+	_ = stepFields
+	// stepDescCreatedAt is the schema descriptor for created_at field.
+	stepDescCreatedAt := stepMixinFields0[0].Descriptor()
+	// step.DefaultCreatedAt holds the default value on creation for the created_at field.
+	step.DefaultCreatedAt = stepDescCreatedAt.Default.(func() time.Time)
+	// stepDescUpdatedAt is the schema descriptor for updated_at field.
+	stepDescUpdatedAt := stepMixinFields0[1].Descriptor()
+	// step.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	step.DefaultUpdatedAt = stepDescUpdatedAt.Default.(func() time.Time)
+	// step.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	step.UpdateDefaultUpdatedAt = stepDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// stepDescKind is the schema descriptor for kind field.
+	stepDescKind := stepFields[0].Descriptor()
+	// step.KindValidator is a validator for the "kind" field. It is called by the builders before save.
+	step.KindValidator = func() func(string) error {
+		validators := stepDescKind.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(kind string) error {
+			for _, fn := range fns {
+				if err := fn(kind); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// stepDescPhase is the schema descriptor for phase field.
+	stepDescPhase := stepFields[1].Descriptor()
+	// step.DefaultPhase holds the default value on creation for the phase field.
+	step.DefaultPhase = stepDescPhase.Default.(string)
+	// step.PhaseValidator is a validator for the "phase" field. It is called by the builders before save.
+	step.PhaseValidator = stepDescPhase.Validators[0].(func(string) error)
+	// stepDescGeneration is the schema descriptor for generation field.
+	stepDescGeneration := stepFields[3].Descriptor()
+	// step.DefaultGeneration holds the default value on creation for the generation field.
+	step.DefaultGeneration = stepDescGeneration.Default.(int)
+	// stepDescLeaseOwner is the schema descriptor for lease_owner field.
+	stepDescLeaseOwner := stepFields[4].Descriptor()
+	// step.DefaultLeaseOwner holds the default value on creation for the lease_owner field.
+	step.DefaultLeaseOwner = stepDescLeaseOwner.Default.(string)
+	// stepDescAttempts is the schema descriptor for attempts field.
+	stepDescAttempts := stepFields[7].Descriptor()
+	// step.DefaultAttempts holds the default value on creation for the attempts field.
+	step.DefaultAttempts = stepDescAttempts.Default.(int)
+	// stepDescLastError is the schema descriptor for last_error field.
+	stepDescLastError := stepFields[8].Descriptor()
+	// step.DefaultLastError holds the default value on creation for the last_error field.
+	step.DefaultLastError = stepDescLastError.Default.(string)
+	stepeventMixin := schema.StepEvent{}.Mixin()
+	stepeventMixinHooks1 := stepeventMixin[1].Hooks()
+	stepevent.Hooks[0] = stepeventMixinHooks1[0]
+	stepeventMixinInters1 := stepeventMixin[1].Interceptors()
+	stepevent.Interceptors[0] = stepeventMixinInters1[0]
+	stepeventMixinFields0 := stepeventMixin[0].Fields()
+	_ = stepeventMixinFields0
+	stepeventFields := schema.StepEvent{}.Fields()
+	_ = stepeventFields
+	// stepeventDescCreatedAt is the schema descriptor for created_at field.
+	stepeventDescCreatedAt := stepeventMixinFields0[0].Descriptor()
+	// stepevent.DefaultCreatedAt holds the default value on creation for the created_at field.
+	stepevent.DefaultCreatedAt = stepeventDescCreatedAt.Default.(func() time.Time)
+	// stepeventDescUpdatedAt is the schema descriptor for updated_at field.
+	stepeventDescUpdatedAt := stepeventMixinFields0[1].Descriptor()
+	// stepevent.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	stepevent.DefaultUpdatedAt = stepeventDescUpdatedAt.Default.(func() time.Time)
+	// stepevent.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	stepevent.UpdateDefaultUpdatedAt = stepeventDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// stepeventDescPhase is the schema descriptor for phase field.
+	stepeventDescPhase := stepeventFields[0].Descriptor()
+	// stepevent.DefaultPhase holds the default value on creation for the phase field.
+	stepevent.DefaultPhase = stepeventDescPhase.Default.(string)
+	// stepeventDescMessage is the schema descriptor for message field.
+	stepeventDescMessage := stepeventFields[2].Descriptor()
+	// stepevent.MessageValidator is a validator for the "message" field. It is called by the builders before save.
+	stepevent.MessageValidator = stepeventDescMessage.Validators[0].(func(string) error)
 	tenantMixin := schema.Tenant{}.Mixin()
 	tenantHooks := schema.Tenant{}.Hooks()
 	tenant.Hooks[0] = tenantHooks[0]

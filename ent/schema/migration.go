@@ -37,12 +37,6 @@ func (CloudAccount) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}
 }
 
-// migrationStates is the state machine of DESIGN.md §4.
-var migrationStates = []string{
-	"pending", "preparing", "initial_sync", "syncing", "test_launched", "cutover_ready",
-	"cutting_over", "cut_over", "rolling_back", "rolled_back", "failed",
-}
-
 // Migration moves one host to a cloud account. The database row is the
 // source of truth; queue tasks carry only its id.
 type Migration struct{ ent.Schema }
@@ -51,7 +45,8 @@ func (Migration) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMix
 
 func (Migration) Fields() []ent.Field {
 	return []ent.Field{
-		field.Enum("state").Values(migrationStates...).Default("pending").Annotations(entgql.OrderField("STATE")),
+		// The state machine lives in the root vocabulary (ferry.MigrationState).
+		field.Enum("state").GoType(ferry.MigrationState("")).Default(string(ferry.MigrationPending)).Annotations(entgql.OrderField("STATE"), entgql.Type("MigrationState")),
 		field.String("failure_reason").Default(""),
 		field.JSON("settings", map[string]any{}).Optional().Annotations(entgql.Type("Map")),
 		field.Int64("bytes_total").Default(0),
@@ -61,7 +56,9 @@ func (Migration) Fields() []ent.Field {
 		field.Int64("eta_seconds").Default(0),
 		field.Time("last_sync_at").Optional().Nillable().Annotations(entgql.OrderField("LAST_SYNC_AT")),
 		field.Int("host_id"),
-		// Lifecycle bookkeeping (jobs/migration.go).
+		// Lifecycle bookkeeping (jobs/migration): the disks and their sync
+		// sessions as the gateways last reported them, the pass the agent is
+		// asked for and when its command last went out.
 		field.JSON("disks", []ferry.MigrationDisk{}).Optional().Annotations(entgql.Skip(entgql.SkipAll)),
 		field.Int("sync_pass").Default(0),
 		field.Time("sync_requested_at").Optional().Nillable(),
@@ -77,6 +74,7 @@ func (Migration) Edges() []ent.Edge {
 		edge.From("cloud_account", CloudAccount.Type).Ref("migrations").Unique(),
 		edge.To("recovery_points", RecoveryPoint.Type).Annotations(entgql.RelayConnection(), entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 		edge.To("launches", Launch.Type).Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		edge.To("steps", Step.Type).Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 
@@ -131,7 +129,84 @@ func (Launch) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.From("migration", Migration.Type).Ref("launches").Unique().Required(),
 		edge.From("recovery_point", RecoveryPoint.Type).Ref("launches").Unique(),
+		edge.To("steps", Step.Type).Annotations(entgql.Skip(entgql.SkipAll)),
 	}
+}
+
+// Step is one piece of a migration's itinerary (jobs/migration): prepare,
+// the continuous sync, a test launch, the cutover, a rollback. Its current
+// phase is persisted, a worker holds it through a lease on this row
+// (compare-and-set on lease_owner/lease_until), and its events are the
+// migration's log. Queue tasks carry the step's id and generation only.
+type Step struct{ ent.Schema }
+
+func (Step) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMixin{}} }
+
+func (Step) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("kind").NotEmpty().MaxLen(32),
+		field.String("phase").Default("").MaxLen(64),
+		field.Enum("status").Values("pending", "running", "waiting", "succeeded", "failed", "canceled").Default("pending"),
+		// generation names the step's current task (TaskID step:<id>:<gen>);
+		// waking the step or recovering it from a dead worker bumps it, so a
+		// task of an older generation finds nothing to do.
+		field.Int("generation").Default(0),
+		field.String("lease_owner").Default(""),
+		field.Time("lease_until").Optional().Nillable(),
+		// wake_at is when a waiting step runs again; null while it waits for
+		// an event (an approval) rather than a time.
+		field.Time("wake_at").Optional().Nillable(),
+		// attempts counts the current phase's consecutive failures (backoff).
+		field.Int("attempts").Default(0),
+		field.String("last_error").Default(""),
+		field.JSON("data", map[string]any{}).Optional(),
+		field.Time("finished_at").Optional().Nillable(),
+		field.Int("migration_id"),
+		field.Int("launch_id").Optional().Nillable(),
+	}
+}
+
+func (Step) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("migration", Migration.Type).Ref("steps").Field("migration_id").Unique().Required(),
+		edge.From("launch", Launch.Type).Ref("steps").Field("launch_id").Unique(),
+		edge.To("events", StepEvent.Type),
+	}
+}
+
+func (Step) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("migration_id", "kind"), index.Fields("status", "lease_until"), index.Fields("launch_id")}
+}
+
+func (Step) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}
+
+// StepEvent is one line of a step's log: a phase begun or finished, a
+// failure and its retry, a recovery after a worker died.
+type StepEvent struct{ ent.Schema }
+
+func (StepEvent) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMixin{}} }
+
+func (StepEvent) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("phase").Default(""),
+		field.Enum("level").Values("info", "warn", "error").Default("info"),
+		field.String("message").MaxLen(4000),
+		field.Int("step_id"),
+	}
+}
+
+func (StepEvent) Edges() []ent.Edge {
+	return []ent.Edge{edge.From("step", Step.Type).Ref("events").Field("step_id").Unique().Required()}
+}
+
+func (StepEvent) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("step_id", "created_at")}
+}
+
+func (StepEvent) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
 }
 
 func (RecoveryPoint) Annotations() []schema.Annotation {

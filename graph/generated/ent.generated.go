@@ -24,7 +24,6 @@ import (
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
 	"github.com/ferry-migrate/ferry/ent/launch"
-	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/plan"
 	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/ent/wave"
@@ -8442,8 +8441,8 @@ func (ec *executionContext) _Migration_state(ctx context.Context, field graphql.
 			return obj.State, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v migration.State) graphql.Marshaler {
-			return ec.marshalNMigrationState2githubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋmigrationᚐState(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v ferry.MigrationState) graphql.Marshaler {
+			return ec.marshalNMigrationState2githubᚗcomᚋferryᚑmigrateᚋferryᚐMigrationState(ctx, selections, v)
 		},
 		true,
 		true,
@@ -27396,28 +27395,28 @@ func (ec *executionContext) unmarshalInputMigrationWhereInput(ctx context.Contex
 			it.UpdatedAtLTE = data
 		case "state":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("state"))
-			data, err := ec.unmarshalOMigrationState2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋmigrationᚐState(ctx, v)
+			data, err := ec.unmarshalOMigrationState2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚐMigrationState(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.State = data
 		case "stateNEQ":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stateNEQ"))
-			data, err := ec.unmarshalOMigrationState2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋmigrationᚐState(ctx, v)
+			data, err := ec.unmarshalOMigrationState2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚐMigrationState(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.StateNEQ = data
 		case "stateIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stateIn"))
-			data, err := ec.unmarshalOMigrationState2ᚕgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋmigrationᚐStateᚄ(ctx, v)
+			data, err := ec.unmarshalOMigrationState2ᚕgithubᚗcomᚋferryᚑmigrateᚋferryᚐMigrationStateᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
 			it.StateIn = data
 		case "stateNotIn":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("stateNotIn"))
-			data, err := ec.unmarshalOMigrationState2ᚕgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋmigrationᚐStateᚄ(ctx, v)
+			data, err := ec.unmarshalOMigrationState2ᚕgithubᚗcomᚋferryᚑmigrateᚋferryᚐMigrationStateᚄ(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -40364,13 +40363,13 @@ func (ec *executionContext) marshalNMigrationOrderField2ᚖgithubᚗcomᚋferry�
 	return v
 }
 
-func (ec *executionContext) unmarshalNMigrationState2githubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋmigrationᚐState(ctx context.Context, v any) (migration.State, error) {
-	var res migration.State
+func (ec *executionContext) unmarshalNMigrationState2githubᚗcomᚋferryᚑmigrateᚋferryᚐMigrationState(ctx context.Context, v any) (ferry.MigrationState, error) {
+	var res ferry.MigrationState
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNMigrationState2githubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋmigrationᚐState(ctx context.Context, sel ast.SelectionSet, v migration.State) graphql.Marshaler {
+func (ec *executionContext) marshalNMigrationState2githubᚗcomᚋferryᚑmigrateᚋferryᚐMigrationState(ctx context.Context, sel ast.SelectionSet, v ferry.MigrationState) graphql.Marshaler {
 	return v
 }
 
@@ -42217,16 +42216,16 @@ func (ec *executionContext) unmarshalOMigrationOrder2ᚖgithubᚗcomᚋferryᚑm
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) unmarshalOMigrationState2ᚕgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋmigrationᚐStateᚄ(ctx context.Context, v any) ([]migration.State, error) {
+func (ec *executionContext) unmarshalOMigrationState2ᚕgithubᚗcomᚋferryᚑmigrateᚋferryᚐMigrationStateᚄ(ctx context.Context, v any) ([]ferry.MigrationState, error) {
 	if v == nil {
 		return nil, nil
 	}
 	vSlice := graphql.CoerceList(v)
 	var err error
-	res := make([]migration.State, len(vSlice))
+	res := make([]ferry.MigrationState, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
-		res[i], err = ec.unmarshalNMigrationState2githubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋmigrationᚐState(ctx, vSlice[i])
+		res[i], err = ec.unmarshalNMigrationState2githubᚗcomᚋferryᚑmigrateᚋferryᚐMigrationState(ctx, vSlice[i])
 		if err != nil {
 			return nil, err
 		}
@@ -42234,14 +42233,14 @@ func (ec *executionContext) unmarshalOMigrationState2ᚕgithubᚗcomᚋferryᚑm
 	return res, nil
 }
 
-func (ec *executionContext) marshalOMigrationState2ᚕgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋmigrationᚐStateᚄ(ctx context.Context, sel ast.SelectionSet, v []migration.State) graphql.Marshaler {
+func (ec *executionContext) marshalOMigrationState2ᚕgithubᚗcomᚋferryᚑmigrateᚋferryᚐMigrationStateᚄ(ctx context.Context, sel ast.SelectionSet, v []ferry.MigrationState) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNMigrationState2githubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋmigrationᚐState(ctx, sel, v[i])
+		return ec.marshalNMigrationState2githubᚗcomᚋferryᚑmigrateᚋferryᚐMigrationState(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -42253,16 +42252,16 @@ func (ec *executionContext) marshalOMigrationState2ᚕgithubᚗcomᚋferryᚑmig
 	return ret
 }
 
-func (ec *executionContext) unmarshalOMigrationState2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋmigrationᚐState(ctx context.Context, v any) (*migration.State, error) {
+func (ec *executionContext) unmarshalOMigrationState2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚐMigrationState(ctx context.Context, v any) (*ferry.MigrationState, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(migration.State)
+	var res = new(ferry.MigrationState)
 	err := res.UnmarshalGQL(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOMigrationState2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋmigrationᚐState(ctx context.Context, sel ast.SelectionSet, v *migration.State) graphql.Marshaler {
+func (ec *executionContext) marshalOMigrationState2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚐMigrationState(ctx context.Context, sel ast.SelectionSet, v *ferry.MigrationState) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}

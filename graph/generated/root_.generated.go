@@ -9019,7 +9019,7 @@ enum MigrationOrderField {
 """
 MigrationState is enum for the field state
 """
-enum MigrationState @goModel(model: "github.com/ferry-migrate/ferry/ent/migration.State") {
+enum MigrationState @goModel(model: "github.com/ferry-migrate/ferry.MigrationState") {
   pending
   preparing
   initial_sync

@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ferry-migrate/ferry/engine/cloud"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/graph"
@@ -40,6 +41,7 @@ import (
 	"github.com/ferry-migrate/ferry/internal/viewer"
 	"github.com/ferry-migrate/ferry/internal/web"
 	"github.com/ferry-migrate/ferry/jobs"
+	"github.com/ferry-migrate/ferry/jobs/migration"
 )
 
 // Config is everything a server needs; cmd fills it from flags and FERRY_* variables.
@@ -113,6 +115,11 @@ type App struct {
 	Log     *slog.Logger
 	// Resolver is the GraphQL resolver root, shared with the wiring files.
 	Resolver *graph.Resolver
+	// Migrations is the migration lifecycle (service and step handlers).
+	Migrations *migration.Lifecycle
+	// Clouds are the cloud providers compiled in (registered by the wiring
+	// files: migration.go registers the local cloud).
+	Clouds *cloud.Registry
 	// Agents is the agent protocol's store; set its Commands hook to hand
 	// agents work (wired in discovery.go).
 	Agents *agentstore.Store
@@ -215,9 +222,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Mux.Use(telemetry.TaskMiddleware(metrics))
 	(&jobs.Maintenance{Client: a.DB.Client, Dialect: a.DB.Dialect, Now: cfg.Now, Log: cfg.Log}).Register(a.Mux)
 
+	a.Clouds = cloud.NewRegistry()
 	resolver := &graph.Resolver{
-		Client: a.DB.Client, Secrets: a.Secrets, Key: a.Key, Queue: a.Queue,
-		PublicURL: cfg.PublicURL, DataDir: cfg.DataDir, Log: cfg.Log, Now: cfg.Now, License: cfg.License,
+		Client: a.DB.Client, Secrets: a.Secrets, Key: a.Key, Queue: a.Queue, Clouds: a.Clouds,
+		PublicURL: cfg.PublicURL, DataDir: cfg.DataDir, Log: cfg.Log, Now: cfg.Now,
 	}
 	a.Resolver = resolver
 	// Each area wires its task handlers and routes in its own file
@@ -386,25 +394,38 @@ func (a *App) StartWorkers() error {
 	a.Lease = lease.New(a.throttleDB, LeaseKey, ttl)
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopLoops = cancel
+	if m := a.Migrations; m != nil {
+		// A step whose worker died is re-armed once its lease runs out (at
+		// once when the dead worker was on this host).
+		a.loops.Add(1)
+		go func() {
+			defer a.loops.Done()
+			tick := time.NewTicker(max(m.Lease, time.Second) / 2)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+					if n, err := m.RecoverLeases(ctx); err != nil {
+						a.Log.Error("recover step leases", "error", err)
+					} else if n > 0 {
+						a.Log.Info("re-armed migration steps whose worker stopped", "steps", n)
+					}
+				}
+			}
+		}()
+	}
 	a.loops.Add(1)
 	go func() {
 		defer a.loops.Done()
 		a.Lease.Run(ctx, a.Log, a.lead(every))
 	}()
-	if a.Resolver.Migrations != nil {
-		// Migrations belong to the one process that owns the local cloud
-		// (see wireMigration), so their reconciler runs there, lease or not.
-		a.loops.Add(1)
-		go func() {
-			defer a.loops.Done()
-			a.every(ctx, every, "migrations", a.Resolver.Migrations.Reconcile)
-		}()
-	}
 	return nil
 }
 
 // lead is what the lease holder runs: the scheduler of the hourly tasks and
-// the plans reconciler, until the lease is lost.
+// the reconciler of plans and migrations, until the lease is lost.
 func (a *App) lead(every time.Duration) func(context.Context) {
 	return func(ctx context.Context) {
 		sched := asynq.NewScheduler(a.Queue.Redis, &asynq.SchedulerOpts{HeartbeatInterval: time.Second, Logger: jobs.Logger(a.Log)})
@@ -429,9 +450,9 @@ func (a *App) lead(every time.Duration) func(context.Context) {
 		defer sched.Shutdown()
 		a.leading.Store(true)
 		defer a.leading.Store(false)
-		a.every(ctx, every, "plans", func(ctx context.Context) (int, error) {
-			return jobs.ReconcilePlans(ctx, a.DB.Client, a.Queue)
-		})
+		// Plans and migrations: enqueues carry task ids, so this is safe
+		// anywhere, but once across replicas is enough.
+		a.every(ctx, every, "plans and migrations", a.Reconcile)
 	}
 }
 
@@ -466,7 +487,7 @@ func (a *App) Reconcile(ctx context.Context) (int, error) {
 	if err != nil {
 		return n, err
 	}
-	if m := a.Resolver.Migrations; m != nil {
+	if m := a.Migrations; m != nil {
 		k, err := m.Reconcile(ctx)
 		n += k
 		if err != nil {

@@ -31,7 +31,7 @@ type syncWorld struct {
 func newSyncWorld(t *testing.T, size int64) *syncWorld {
 	t.Helper()
 	ts := mustStart(t, func(c *app.Config) { c.Workers = 2 })
-	ts.App.Resolver.Migrations.FollowFor = time.Second // short follower tasks: a quick shutdown
+	ts.App.Migrations.FollowFor = time.Second // short follower tasks: a quick shutdown
 	if err := ts.App.StartWorkers(); err != nil {
 		t.Fatal(err)
 	}

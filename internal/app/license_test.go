@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ferry-migrate/ferry/ent/migration"
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/internal/app"
 	"github.com/ferry-migrate/ferry/internal/license"
 )
@@ -57,18 +57,18 @@ func TestLicenseQuotaAtStartMigration(t *testing.T) {
 	}
 	// One of them finishes its initial sync: a third may start.
 	m0 := ts.App.DB.Client.Migration.Query().FirstX(ctx)
-	ts.App.DB.Client.Migration.UpdateOneID(m0.ID).SetState(migration.StateCutoverReady).ExecX(ctx)
+	ts.App.DB.Client.Migration.UpdateOneID(m0.ID).SetState(ferry.MigrationCutoverReady).ExecX(ctx)
 	if r := start(hosts[2]); len(r.Errors) > 0 {
 		t.Fatalf("after one left the moving states: %s", r.raw)
 	}
 	// Three hosts under migration: the fourth is refused by the other quota.
-	ts.App.DB.Client.Migration.Update().SetState(migration.StateTestLaunched).ExecX(ctx)
+	ts.App.DB.Client.Migration.Update().SetState(ferry.MigrationTestLaunched).ExecX(ctx)
 	if r := start(hosts[3]); r.code() != "FORBIDDEN" || !strings.Contains(r.raw, "would put 4 hosts of tenant \\\"default\\\" under migration; the licence allows 3") {
 		t.Fatalf("a fourth host: %s", r.raw)
 	}
 	// The licence expires: new starts are refused, the running migrations
 	// are untouched and still readable.
-	ts.App.DB.Client.Migration.Update().SetState(migration.StateCutOver).ExecX(ctx)
+	ts.App.DB.Client.Migration.Update().SetState(ferry.MigrationCutOver).ExecX(ctx)
 	clock.Add(31 * 24 * time.Hour)
 	if r := start(hosts[4]); r.code() != "FORBIDDEN" || !strings.Contains(r.raw, "expired on 2027-02-09") || !strings.Contains(r.raw, "running migrations continue") {
 		t.Fatalf("under an expired licence: %s", r.raw)

@@ -18,12 +18,12 @@ import (
 	"github.com/hibiken/asynq"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/launch"
-	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/plan"
 	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/ent/wave"
@@ -390,7 +390,7 @@ func newMatrixRun(t *testing.T) *matrixRun {
 	for _, s := range []*matrixSide{m.other, m.own} { // B first: A's rows get the newer ids
 		s.seed = m.seed(s)
 	}
-	m.sentinel = m.newMigration(m.own, migration.StateSyncing, false)
+	m.sentinel = m.newMigration(m.own, ferry.MigrationSyncing, false)
 	for _, id := range m.other.seed {
 		m.foreign[id] = true
 	}
@@ -423,7 +423,7 @@ func (m *matrixRun) seed(s *matrixSide) map[string]int {
 	out["Agent"] = db.Agent.Create().SetName(s.marker + "-agent").SetCredentialHash(auth.HashToken(s.marker + "-agent")).SetRegistrationToken(rt).SaveX(ctx).ID
 	out["ImportRun"] = db.ImportRun.Create().SetKind("csv").SetFilename(s.marker + ".csv").SaveX(ctx).ID
 	out["CloudAccount"] = db.CloudAccount.Create().SetName(s.marker + "-local").SetProvider(cloudaccount.ProviderLocal).SaveX(ctx).ID
-	mig := db.Migration.Create().SetHostID(h.ID).SetState(migration.StateSyncing).SaveX(ctx)
+	mig := db.Migration.Create().SetHostID(h.ID).SetState(ferry.MigrationSyncing).SaveX(ctx)
 	out["Migration"] = mig.ID
 	rp := db.RecoveryPoint.Create().SetMigration(mig).SetExternalID(s.marker + "-rp").SaveX(ctx)
 	out["RecoveryPoint"] = rp.ID
@@ -484,7 +484,7 @@ func (m *matrixRun) newSuggestion(s *matrixSide, n int) int {
 	return m.keep(s, m.ts.App.DB.Client.ApplicationSuggestion.Create().SetName(m.name(s, "suggestion")).SetMembers(members).SetHostCount(n).SaveX(m.ctx(s)).ID)
 }
 
-func (m *matrixRun) newMigration(s *matrixSide, state migration.State, withPoint bool) int {
+func (m *matrixRun) newMigration(s *matrixSide, state ferry.MigrationState, withPoint bool) int {
 	db := m.ts.App.DB.Client
 	mig := db.Migration.Create().SetHostID(m.newHost(s)).SetState(state).SaveX(m.ctx(s))
 	if withPoint {
@@ -620,12 +620,12 @@ func (m *matrixRun) cellOf(op string, s *matrixSide, actor string) matrixCell {
 	case "Mutation.startMigration":
 		return matrixCell{query: `mutation($h: ID!) { startMigration(hostIds: [$h]) { id } }`, vars: map[string]any{"h": m.newHost(s)}}
 	case "Mutation.testLaunch":
-		return matrixCell{query: `mutation($id: ID!) { testLaunch(migrationId: $id) { id } }`, vars: map[string]any{"id": m.newMigration(s, migration.StateSyncing, true)}}
+		return matrixCell{query: `mutation($id: ID!) { testLaunch(migrationId: $id) { id } }`, vars: map[string]any{"id": m.newMigration(s, ferry.MigrationSyncing, true)}}
 	case "Mutation.cutover":
-		id := m.newMigration(s, migration.StateCutoverReady, true)
+		id := m.newMigration(s, ferry.MigrationCutoverReady, true)
 		return matrixCell{query: `mutation($id: ID!) { cutover(migrationId: $id) { id } }`, vars: map[string]any{"id": id}, target: id}
 	case "Mutation.rollback":
-		id := m.newMigration(s, migration.StateTestLaunched, true)
+		id := m.newMigration(s, ferry.MigrationTestLaunched, true)
 		return matrixCell{query: `mutation($id: ID!) { rollback(migrationId: $id) { id } }`, vars: map[string]any{"id": id}, target: id}
 	case "Mutation.generatePlan":
 		in := map[string]any{"name": m.name(m.own, "plan"), "constraints": map[string]any{"bandwidth": "1Gbps"}}

@@ -8,86 +8,57 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/hibiken/asynq"
 
 	"github.com/ferry-migrate/ferry/discovery/agentapi"
 	"github.com/ferry-migrate/ferry/engine"
 	"github.com/ferry-migrate/ferry/engine/cloud"
 	"github.com/ferry-migrate/ferry/engine/cloud/local"
-	"github.com/ferry-migrate/ferry/jobs"
+	"github.com/ferry-migrate/ferry/jobs/migration"
 )
 
-// wireMigration registers the migration area's task handlers (a.Mux) and routes
-// (a.routes); called once from New.
+// wireMigration registers the cloud providers, the migration lifecycle
+// service (every process: the API's mutations only write the database and
+// enqueue), the step handlers and, in the process that owns the local cloud,
+// the in-process gateway's routes and the agents' sync commands; called once
+// from New.
 //
-// The local cloud driver and the in-process gateway live under
-// <DataDir>/cloud and <DataDir>/gateway and belong to one process: the first
-// process to lock <DataDir>/cloud/owner.lock runs migrations; in any other
-// (a `ferry worker` on the same data directory) the migration tasks fail and
-// are retried until the owner picks them up.
+// The local cloud and the in-process gateway live under <DataDir>/cloud and
+// <DataDir>/gateway and belong to one process: the first to lock
+// <DataDir>/cloud/owner.lock. In any other (a `ferry worker` on the same data
+// directory) a step of a local migration cannot open its driver and is left
+// to the owner (its task is retried; the step is never claimed here).
 func (a *App) wireMigration() error {
-	m, err := a.openMigrations()
-	if err != nil {
-		return err
+	prov := &local.Provider{Dir: filepath.Join(a.Config.DataDir, "cloud"), Options: local.Options{Clock: a.Config.Now}}
+	a.Clouds.Register(prov)
+	l := &migration.Lifecycle{
+		Client: a.DB.Client, Queue: a.Queue, Clouds: a.Clouds, Now: a.Config.Now, Log: a.Log,
+		OpenSecret: a.Resolver.OpenCloudSecret,
 	}
-	if m == nil {
-		a.Log.Warn("the local cloud driver is owned by another process on this data directory; migration tasks are left to it", "dir", filepath.Join(a.Config.DataDir, "cloud"))
-		refuse := func(ctx context.Context, t *asynq.Task) error {
-			return fmt.Errorf("%s: the local cloud driver is owned by another process (ferry serve) on this data directory", t.Type())
+	if a.Config.License != nil {
+		l.Admit = licenseAdmission(a.Config.License)
+	}
+	for env, d := range map[string]*time.Duration{"FERRY_SYNC_EVERY": &l.SyncEvery, "FERRY_SYNC_REDELIVER": &l.Redeliver, "FERRY_STEP_LEASE": &l.Lease} {
+		if v := os.Getenv(env); v != "" {
+			var err error
+			if *d, err = time.ParseDuration(v); err != nil {
+				return fmt.Errorf("%s: %w", env, err)
+			}
 		}
-		for _, typ := range []string{jobs.TypeMigrationPrepare, jobs.TypeMigrationSync, jobs.TypeMigrationTestLaunch, jobs.TypeMigrationCutover, jobs.TypeMigrationRollback} {
-			a.Mux.HandleFunc(typ, refuse)
-		}
+	}
+	a.Migrations = l
+	a.Resolver.Migrations = l
+	l.Register(a.Mux)
+
+	drv, err := prov.Driver()
+	if errors.Is(err, cloud.ErrConflict) {
+		a.Log.Warn("the local cloud driver is owned by another process on this data directory; its migration steps are left to it", "dir", prov.Dir)
 		return nil
 	}
-	m.Register(a.Mux)
-	a.Resolver.Migrations = m
-	if a.Agents != nil {
-		// Agents learn of sync passes through their long-poll.
-		a.Agents.Commands = a.MigrationCommands
-	}
-	// The credential is checked before the gate looks the disk up, so an
-	// anonymous caller learns nothing about which disks exist.
-	gw := m.Gateway.RequireCredential(m.GatewayHandler())
-	a.routes = append(a.routes, func(r chi.Router) { r.Handle("/sync/v1/*", gw) })
-	// The queue may have lost everything (the embedded one always has):
-	// re-derive the work from the database.
-	n, err := m.Reconcile(context.Background())
 	if err != nil {
-		return fmt.Errorf("reconcile migrations: %w", err)
-	}
-	if n > 0 {
-		a.Log.Info("re-enqueued migration work from the database", "tasks", n)
-	}
-	return nil
-}
-
-// openMigrations opens the driver and gateway, or returns nil when another
-// process owns them.
-func (a *App) openMigrations() (*jobs.Migrations, error) {
-	dir := filepath.Join(a.Config.DataDir, "cloud")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("local cloud: %w", err)
-	}
-	lock, err := os.OpenFile(filepath.Join(dir, "owner.lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("local cloud: %w", err)
-	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		lock.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("local cloud: lock %s: %w", lock.Name(), err)
-	}
-	// The lock is held for the life of the process (the descriptor stays open).
-	drv, err := local.New(dir, local.Options{Clock: a.Config.Now})
-	if err != nil {
-		return nil, err
+		return err
 	}
 	log := a.Log.With("component", "gateway")
 	gw, err := engine.NewGateway(engine.GatewayOptions{
@@ -107,29 +78,36 @@ func (a *App) openMigrations() (*jobs.Migrations, error) {
 		Logf:      func(f string, args ...any) { log.Info(fmt.Sprintf(f, args...)) },
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	m := &jobs.Migrations{Client: a.DB.Client, Queue: a.Queue, Driver: drv, Gateway: gw, Now: a.Config.Now, Log: a.Log}
-	if v := os.Getenv("FERRY_SYNC_EVERY"); v != "" {
-		if m.SyncEvery, err = time.ParseDuration(v); err != nil {
-			return nil, fmt.Errorf("FERRY_SYNC_EVERY: %w", err)
-		}
+	l.Gateway = engine.LocalGateway{G: gw}
+	if a.Agents != nil {
+		// Agents learn of sync passes through their long-poll.
+		a.Agents.Commands = a.MigrationCommands
 	}
-	if v := os.Getenv("FERRY_SYNC_REDELIVER"); v != "" {
-		if m.Redeliver, err = time.ParseDuration(v); err != nil {
-			return nil, fmt.Errorf("FERRY_SYNC_REDELIVER: %w", err)
-		}
+	// The credential is checked before the gate looks the disk up, so an
+	// anonymous caller learns nothing about which disks exist.
+	gate := gw.RequireCredential(l.Gate(gw))
+	a.routes = append(a.routes, func(r chi.Router) { r.Handle("/sync/v1/*", gate) })
+	// The queue may have lost everything (the embedded one always has):
+	// re-derive the work from the database.
+	n, err := l.Reconcile(context.Background())
+	if err != nil {
+		return fmt.Errorf("reconcile migrations: %w", err)
 	}
-	return m, nil
+	if n > 0 {
+		a.Log.Info("re-enqueued migration work from the database", "tasks", n)
+	}
+	return nil
 }
 
 // MigrationCommands is the agent store's Commands hook: the sync commands
 // the database says the agent's host needs now.
 func (a *App) MigrationCommands(ctx context.Context, agentID int) ([]agentapi.Command, error) {
-	if a.Resolver == nil || a.Resolver.Migrations == nil {
+	if a.Migrations == nil {
 		return nil, nil
 	}
-	cmds, err := a.Resolver.Migrations.SyncCommands(ctx, agentID)
+	cmds, err := a.Migrations.SyncCommands(ctx, agentID)
 	if err != nil {
 		return nil, err
 	}

@@ -11,8 +11,8 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/discovery/agentapi"
-	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/internal/app"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 )
@@ -47,8 +47,8 @@ func TestOperatorConsole(t *testing.T) {
 	for i := range 3 {
 		hosts = append(hosts, db.Host.Create().SetName(fmt.Sprint("acme-", i)).SaveX(actx).ID)
 	}
-	db.Migration.Create().SetHostID(hosts[0]).SetBytesDone(5 << 20).SetState(migration.StateSyncing).SaveX(actx)
-	db.Migration.Create().SetHostID(hosts[1]).SetBytesDone(7 << 20).SetState(migration.StateCutOver).SaveX(actx)
+	db.Migration.Create().SetHostID(hosts[0]).SetBytesDone(5 << 20).SetState(ferry.MigrationSyncing).SaveX(actx)
+	db.Migration.Create().SetHostID(hosts[1]).SetBytesDone(7 << 20).SetState(ferry.MigrationCutOver).SaveX(actx)
 	cred := "agent-credential-acme"
 	db.Agent.Create().SetName("a1").SetCredentialHash([]byte(agentapi.HashCredential(cred))).SaveX(actx)
 

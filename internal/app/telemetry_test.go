@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func TestTracesAndMetrics(t *testing.T) {
 	if err := ts.App.StartWorkers(); err != nil {
 		t.Fatal(err)
 	}
-	seedEstate(t, ts, 40, 5)
+	ids := seedEstate(t, ts, 40, 5)
 	c := ts.login(t, "admin@example.com", adminPassword)
 	d := c.mustGQL(generatePlanMutation, map[string]any{"in": planInput("traced", nil)})
 	if p := waitPlan(t, c, dig(d, "generatePlan", "id").(string)); p["status"] != "ready" && p["status"] != "infeasible" {
@@ -79,6 +80,40 @@ func TestTracesAndMetrics(t *testing.T) {
 		if a.Key == "ferry.trace_id" && a.Value.AsString() != ferryTrace {
 			t.Fatalf("the task's Ferry trace id %s is not the request's %s", a.Value.AsString(), ferryTrace)
 		}
+	}
+
+	// A migration: the request that starts it, its step's task and the
+	// step's phases (the engine's work) are one trace as well.
+	var hostID int
+	for _, id := range ids {
+		hostID = id
+		break
+	}
+	c.mustGQL(`mutation($h: [ID!]!) { startMigration(hostIds: $h) { id } }`, map[string]any{"h": []string{strconv.Itoa(hostID)}})
+	var phaseSpan, stepSpan, startSpan *tracetest.SpanStub
+	deadline = time.Now().Add(30 * time.Second)
+	for startSpan == nil && time.Now().Before(deadline) {
+		spans := exp.GetSpans()
+		byID := map[string]*tracetest.SpanStub{}
+		for i := range spans {
+			byID[spans[i].SpanContext.SpanID().String()] = &spans[i]
+		}
+		for i := range spans {
+			if strings.HasPrefix(spans[i].Name, "migration.prepare.") {
+				phaseSpan = &spans[i]
+				if stepSpan = byID[phaseSpan.Parent.SpanID().String()]; stepSpan != nil {
+					startSpan = byID[stepSpan.Parent.SpanID().String()]
+				}
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond) // polling the exporter with a deadline
+	}
+	if startSpan == nil {
+		t.Fatalf("migration spans: phase %v, step task %v, request none (of %d)", phaseSpan != nil, stepSpan != nil, len(exp.GetSpans()))
+	}
+	if stepSpan.Name != "task migration:prepare" || startSpan.Name != "POST /graphql" || phaseSpan.SpanContext.TraceID() != startSpan.SpanContext.TraceID() {
+		t.Fatalf("migration trace: %s ← %s ← %s", phaseSpan.Name, stepSpan.Name, startSpan.Name)
 	}
 
 	req, _ := http.NewRequest("GET", ts.URL+"/metrics", nil)

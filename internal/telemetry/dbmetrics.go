@@ -6,6 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/importrun"
 	"github.com/ferry-migrate/ferry/ent/migration"
@@ -68,9 +69,7 @@ func (d *dbCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, r := range byState {
 		seen[r.State] = r.Count
 	}
-	for _, st := range []migration.State{migration.StatePending, migration.StatePreparing, migration.StateInitialSync, migration.StateSyncing,
-		migration.StateTestLaunched, migration.StateCutoverReady, migration.StateCuttingOver, migration.StateCutOver,
-		migration.StateRollingBack, migration.StateRolledBack, migration.StateFailed} {
+	for _, st := range ferry.MigrationStates() {
 		ch <- prometheus.MustNewConstMetric(d.migrations, prometheus.GaugeValue, float64(seen[string(st)]), string(st))
 	}
 	var sums []struct {
@@ -78,7 +77,7 @@ func (d *dbCollector) Collect(ch chan<- prometheus.Metric) {
 		Total int64 `json:"total"`
 		Lag   int64 `json:"lag"`
 	}
-	if err := d.c.Migration.Query().Where(migration.StateNotIn(migration.StateCutOver, migration.StateRolledBack, migration.StateFailed)).
+	if err := d.c.Migration.Query().Where(migration.StateNotIn(ferry.MigrationCutOver, ferry.MigrationRolledBack, ferry.MigrationFailed)).
 		Aggregate(ent.As(ent.Sum(migration.FieldBytesDone), "done"), ent.As(ent.Sum(migration.FieldBytesTotal), "total"),
 			ent.As(ent.Max(migration.FieldLagSeconds), "lag")).Scan(ctx, &sums); err != nil {
 		fail("migration totals", err)

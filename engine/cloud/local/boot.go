@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -14,13 +15,16 @@ import (
 	"github.com/ferry-migrate/ferry/engine/cloud"
 )
 
-// BootOptions turn on the boot launch check: the launched disk is booted in
-// qemu-system-x86_64 under TCG (no KVM needed) with a throw-away overlay
-// (-snapshot), and the serial console is watched for Marker.
+// BootOptions turn on the boot launch check: the machine's disks are booted
+// together in qemu-system-x86_64 under TCG (no KVM needed) with throw-away
+// overlays (-snapshot), the boot disk first, and the serial console is
+// watched for Marker.
 type BootOptions struct {
 	// Command is the program and arguments; "{disk}" is replaced by the
-	// launched image. Default: qemu-system-x86_64 -accel tcg -m 512
-	// -nographic -no-reboot -snapshot -drive file={disk},format=raw.
+	// boot disk's image and an argument "{disks}" by every disk's image, one
+	// argument each. Default: qemu-system-x86_64 -accel tcg -m 512
+	// -nographic -no-reboot -snapshot and one -drive file=…,format=raw,
+	// if=virtio per disk (the machine's Shape sets -m and -smp).
 	Command []string
 	// Marker is what a booted system prints on the serial console.
 	// Default: `login:|Welcome to|Reached target`.
@@ -29,28 +33,42 @@ type BootOptions struct {
 	Timeout time.Duration
 }
 
-func (b BootOptions) command(disk string) []string {
-	c := b.Command
-	if len(c) == 0 {
-		c = []string{"qemu-system-x86_64", "-accel", "tcg", "-m", "512", "-nographic", "-no-reboot", "-snapshot",
-			"-drive", "file={disk},format=raw"}
+func (b BootOptions) command(disks []string, shape cloud.Shape) []string {
+	if len(b.Command) == 0 {
+		mem, cpus := int64(512), 1
+		if shape.MemoryMiB > 0 {
+			mem = shape.MemoryMiB
+		}
+		if shape.VCPUs > 0 {
+			cpus = shape.VCPUs
+		}
+		out := []string{"qemu-system-x86_64", "-accel", "tcg", "-m", strconv.FormatInt(mem, 10), "-smp", strconv.Itoa(cpus),
+			"-nographic", "-no-reboot", "-snapshot"}
+		for _, d := range disks {
+			out = append(out, "-drive", "file="+d+",format=raw,if=virtio")
+		}
+		return out
 	}
-	out := make([]string, len(c))
-	for i, a := range c {
-		out[i] = strings.ReplaceAll(a, "{disk}", disk)
+	var out []string
+	for _, a := range b.Command {
+		if a == "{disks}" {
+			out = append(out, disks...)
+			continue
+		}
+		out = append(out, strings.ReplaceAll(a, "{disk}", disks[0]))
 	}
 	return out
 }
 
-// bootCheck runs the boot, or reports it skipped when not configured or the
-// emulator is not installed.
-func (d *Driver) bootCheck(ctx context.Context, disk string) cloud.Check {
+// bootCheck boots the machine's disks (the boot disk first), or reports the
+// boot skipped when not configured or the emulator is not installed.
+func (d *Driver) bootCheck(ctx context.Context, disks []string, shape cloud.Shape) cloud.Check {
 	c := cloud.Check{Name: "boot"}
 	if d.boot == nil {
 		c.Passed, c.Skipped, c.Message = true, true, "boot check not enabled"
 		return c
 	}
-	argv := d.boot.command(disk)
+	argv := d.boot.command(disks, shape)
 	if _, err := exec.LookPath(argv[0]); err != nil {
 		c.Passed, c.Skipped, c.Message = true, true, fmt.Sprintf("%s not installed (Debian: qemu-system-x86); boot not tried", argv[0])
 		return c
@@ -83,8 +101,10 @@ func watchConsole(ctx context.Context, argv []string, marker *regexp.Regexp, tim
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	// Its own process group, killed as a whole: a child that inherited the
-	// console pipe must not keep us reading after the deadline.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// console pipe must not keep us reading after the deadline. Pdeathsig:
+	// a worker killed mid-boot must not leave the emulator running (the
+	// next Wait boots again).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.StdoutPipe()

@@ -111,10 +111,8 @@ func (d *Driver) DeleteDisk(ctx context.Context, id string) error {
 	if _, ok := d.disks[id]; !ok {
 		return fmt.Errorf("delete disk %q: %w", id, cloud.ErrNotFound)
 	}
-	for _, in := range d.instances {
-		if in.DiskID == id && active(in.State) {
-			return fmt.Errorf("delete disk %q: %w: it backs %s instance %s (terminate or roll it back first)", id, cloud.ErrConflict, in.State, in.ID)
-		}
+	if m, ok := d.usedBy(func(md cloud.MachineDisk) bool { return md.DiskID == id }); ok {
+		return fmt.Errorf("delete disk %q: %w: it backs %s machine %s (terminate or roll it back first)", id, cloud.ErrConflict, m.State, m.ID)
 	}
 	return d.deleteDiskLocked(id)
 }
@@ -168,8 +166,4 @@ func (d *Driver) PrepareGateway(ctx context.Context, diskID string) (cloud.Gatew
 // ReleaseGateway implements cloud.Gateways; nothing to release locally.
 func (d *Driver) ReleaseGateway(ctx context.Context, diskID string) error {
 	return checkID("disk", diskID)
-}
-
-func active(s cloud.InstanceState) bool {
-	return s == cloud.InstanceRunning || s == cloud.InstanceLive || s == cloud.InstanceFailed
 }

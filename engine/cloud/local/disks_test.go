@@ -59,15 +59,24 @@ func TestDiskBadInput(t *testing.T) {
 		{"point of unknown disk", func() error { _, err := d.CreateRecoveryPoint(ctx, "nope", nil); return err }, cloud.ErrNotFound},
 		{"unknown point", func() error { _, err := d.RecoveryPoint(ctx, "rp-x"); return err }, cloud.ErrNotFound},
 		{"delete unknown point", func() error { return d.DeleteRecoveryPoint(ctx, "rp-x") }, cloud.ErrNotFound},
-		{"unknown instance", func() error { _, err := d.Instance(ctx, "i-x"); return err }, cloud.ErrNotFound},
+		{"unknown machine", func() error { _, err := d.Machine(ctx, "i-x"); return err }, cloud.ErrNotFound},
+		{"wait unknown", func() error { _, err := d.Wait(ctx, "i-x"); return err }, cloud.ErrNotFound},
 		{"terminate unknown", func() error { return d.Terminate(ctx, "i-x") }, cloud.ErrNotFound},
 		{"rollback unknown", func() error { return d.Rollback(ctx, "i-x") }, cloud.ErrNotFound},
 		{"launch unknown point", func() error {
-			_, err := d.Launch(ctx, cloud.LaunchSpec{Kind: cloud.LaunchTest, RecoveryPointID: "rp-x"})
+			_, err := d.CreateMachine(ctx, cloud.MachineSpec{Token: "t1", Kind: cloud.LaunchTest, Points: []string{"rp-x"}})
 			return err
 		}, cloud.ErrNotFound},
 		{"launch bad kind", func() error {
-			_, err := d.Launch(ctx, cloud.LaunchSpec{Kind: "boot", RecoveryPointID: "rp-x"})
+			_, err := d.CreateMachine(ctx, cloud.MachineSpec{Token: "t1", Kind: "boot", Points: []string{"rp-x"}})
+			return err
+		}, cloud.ErrInvalid},
+		{"launch no points", func() error {
+			_, err := d.CreateMachine(ctx, cloud.MachineSpec{Token: "t1", Kind: cloud.LaunchTest})
+			return err
+		}, cloud.ErrInvalid},
+		{"launch bad token", func() error {
+			_, err := d.CreateMachine(ctx, cloud.MachineSpec{Token: "../x", Kind: cloud.LaunchTest, Points: []string{"rp-x"}})
 			return err
 		}, cloud.ErrInvalid},
 		{"bad block size", func() error { _, err := New(t.TempDir(), Options{BlockSize: 1000}); return err }, cloud.ErrInvalid},

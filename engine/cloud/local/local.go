@@ -3,8 +3,9 @@
 // sparse files; a recovery point is an immutable reflink copy where the
 // filesystem supports FICLONE, otherwise a manifest over a content-addressed
 // block store (xxh3-128 keys, zstd, zero blocks never stored, shared blocks
-// stored once, unreferenced blocks collected); launches materialise a point
-// into a new disk and run the inspect checks (and, optionally, a qemu boot).
+// stored once, unreferenced blocks collected); a machine materialises the
+// points of all the disks of a host into new disks and runs the inspect
+// checks on them (and, optionally, boots them together in qemu).
 //
 // Layout under the data directory:
 //
@@ -12,13 +13,18 @@
 //	points/<id>.manifest      block manifest of a recovery point
 //	points/<id>.img           reflink copy (reflink mode only)
 //	blocks/<2 hex>/<32 hex>   stored blocks (1-byte codec header + payload)
-//	meta/{disks,points,instances}/<id>.json   metadata, written atomically
+//	meta/{disks,points,machines}/<id>.json   metadata, written atomically
+//	meta/instances/<id>.json  one-disk machines of older versions (read only)
+//	owner.lock                held by the process that opened the Driver (Provider)
 //	tmp/                      work in progress; emptied on open
 //
 // An object exists exactly when its meta file exists; meta files are written
 // last (temp file, fsync, rename, fsync directory), so a crash at any point
 // leaves either the whole object or nothing visible, and New cleans the rest.
-// One Driver per data directory and process.
+// A machine's meta file is written first, in state creating, and its disks
+// carry its id (LaunchedBy): a crash mid-launch leaves a machine that
+// CreateMachine with the same token finishes. One Driver per data directory
+// and process; Provider takes a lock file so that a second process cannot.
 package local
 
 import (
@@ -77,13 +83,14 @@ type Driver struct {
 
 	storeMu sync.Mutex // serialises point creation, deletion and GC
 
-	mu        sync.Mutex
-	disks     map[string]cloud.Disk
-	points    map[string]pointMeta
-	instances map[string]cloud.Instance
-	seq       int64
-	// cutoverBusy marks source disks with a cutover launch under way.
-	cutoverBusy map[string]bool
+	mu       sync.Mutex
+	disks    map[string]cloud.Disk
+	points   map[string]pointMeta
+	machines map[string]cloud.Machine
+	seq      int64
+	// busy serialises the work on one machine (creation, the boot), so two
+	// callers holding the same token never materialise a disk twice.
+	busy sync.Map // machine id → *sync.Mutex
 
 	// testHookAfterBlock, when set, runs after each block a point creation
 	// has processed (tests use it to crash or cancel half-way).
@@ -101,7 +108,7 @@ type pointMeta struct {
 // ErrInvalid (options), ErrUnsupported (ModeReflink without FICLONE), I/O.
 func New(dir string, opts Options) (*Driver, error) {
 	d := &Driver{dir: dir, clock: opts.Clock, bs: opts.BlockSize, workers: opts.Workers, boot: opts.Boot,
-		disks: map[string]cloud.Disk{}, points: map[string]pointMeta{}, instances: map[string]cloud.Instance{}, cutoverBusy: map[string]bool{}}
+		disks: map[string]cloud.Disk{}, points: map[string]pointMeta{}, machines: map[string]cloud.Machine{}}
 	if d.clock == nil {
 		d.clock = time.Now
 	}
@@ -114,7 +121,7 @@ func New(dir string, opts Options) (*Driver, error) {
 	if d.workers <= 0 {
 		d.workers = runtime.GOMAXPROCS(0)
 	}
-	for _, sub := range []string{"disks", "points", "blocks", "meta/disks", "meta/points", "meta/instances", "tmp"} {
+	for _, sub := range []string{"disks", "points", "blocks", "meta/disks", "meta/points", "meta/machines", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
 			return nil, fmt.Errorf("local cloud: create %s: %w", sub, err)
 		}
@@ -193,21 +200,24 @@ func (d *Driver) load() error {
 	}); err != nil {
 		return err
 	}
-	if err := loadJSON(filepath.Join(d.dir, "meta/instances"), func(id string, b []byte) error {
-		var m cloud.Instance
+	if err := loadJSON(filepath.Join(d.dir, "meta/machines"), func(id string, b []byte) error {
+		var m cloud.Machine
 		if err := json.Unmarshal(b, &m); err != nil {
 			return err
 		}
-		d.instances[id] = m
+		d.machines[id] = m
 		return nil
 	}); err != nil {
 		return err
 	}
+	if err := d.loadLegacyInstances(); err != nil {
+		return err
+	}
 	d.seq = maxSeq
-	// A launch that crashed after making its disk but before recording its
-	// instance left a disk nobody owns.
+	// A launch of an older version that crashed after making its disk but
+	// before recording its instance left a disk nobody owns.
 	for id, disk := range d.disks {
-		if _, ok := d.instances[disk.LaunchedBy]; disk.LaunchedBy != "" && !ok {
+		if _, ok := d.machines[disk.LaunchedBy]; disk.LaunchedBy != "" && !ok {
 			if err := d.deleteDiskLocked(id); err != nil {
 				return err
 			}

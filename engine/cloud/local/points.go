@@ -8,7 +8,6 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/ferry-migrate/ferry/engine/cloud"
 )
@@ -179,10 +178,8 @@ func (d *Driver) deletePointLocked(id string, refuseInUse bool) error {
 		return fmt.Errorf("delete recovery point %q: %w", id, cloud.ErrNotFound)
 	}
 	if refuseInUse {
-		for _, in := range d.instances {
-			if in.RecoveryPointID == id && active(in.State) {
-				return fmt.Errorf("delete recovery point %q: %w: %s instance %s was launched from it", id, cloud.ErrConflict, in.State, in.ID)
-			}
+		if m, ok := d.usedBy(func(md cloud.MachineDisk) bool { return md.PointID == id }); ok {
+			return fmt.Errorf("delete recovery point %q: %w: %s machine %s was launched from it", id, cloud.ErrConflict, m.State, m.ID)
 		}
 	}
 	if err := d.removeMeta("points", id); err != nil {
@@ -195,46 +192,4 @@ func (d *Driver) deletePointLocked(id string, refuseInUse bool) error {
 		}
 	}
 	return nil
-}
-
-// ApplyRetention implements cloud.RecoveryPoints with cloud.Expired; points
-// an active instance was launched from are kept whatever the policy says.
-func (d *Driver) ApplyRetention(ctx context.Context, diskID string, policy cloud.RetentionPolicy, now time.Time) ([]string, error) {
-	if err := checkID("disk", diskID); err != nil {
-		return nil, err
-	}
-	d.storeMu.Lock()
-	defer d.storeMu.Unlock()
-	d.mu.Lock()
-	var pts []cloud.RecoveryPoint
-	for _, p := range d.pointsOf(diskID) {
-		pts = append(pts, p.RecoveryPoint)
-	}
-	inUse := map[string]bool{}
-	for _, in := range d.instances {
-		if active(in.State) {
-			inUse[in.RecoveryPointID] = true
-		}
-	}
-	d.mu.Unlock()
-	expired, err := cloud.Expired(pts, policy, now)
-	if err != nil {
-		return nil, fmt.Errorf("apply retention to disk %q: %w", diskID, err)
-	}
-	var deleted []string
-	for _, id := range expired {
-		if inUse[id] {
-			continue
-		}
-		if err := d.deletePointLocked(id, false); err != nil {
-			return deleted, err
-		}
-		deleted = append(deleted, id)
-	}
-	if len(deleted) > 0 {
-		if _, _, err := d.gcLocked(ctx); err != nil {
-			return deleted, err
-		}
-	}
-	return deleted, nil
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -220,7 +221,7 @@ func TestCorruptBlockIsDetected(t *testing.T) {
 	b, _ := os.ReadFile(blk)
 	b[len(b)/2] ^= 0xFF
 	os.WriteFile(blk, b, 0o644)
-	_, err = d.Launch(ctx, cloud.LaunchSpec{Kind: cloud.LaunchTest, RecoveryPointID: p.ID})
+	_, err = d.CreateMachine(ctx, cloud.MachineSpec{Token: "corrupt", Kind: cloud.LaunchTest, Points: []string{p.ID}})
 	if !errors.Is(err, cloud.ErrCorrupt) {
 		t.Fatalf("launch from a corrupted point: %v, want ErrCorrupt", err)
 	}
@@ -255,7 +256,7 @@ func TestRetentionWithInjectedClock(t *testing.T) {
 	newest := ids[11]
 	want := materialiseSHA(t, d, newest)
 	// The clock now reads day4 09:00; retention runs at day3 21:00.
-	deleted, err := d.ApplyRetention(ctx, "db", cloud.RetentionPolicy{KeepLast: 2, KeepDaily: 3}, c.Now().Add(-12*time.Hour))
+	deleted, err := retain(t, d, "db", cloud.RetentionPolicy{KeepLast: 2, KeepDaily: 3}, c.Now().Add(-12*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +274,7 @@ func TestRetentionWithInjectedClock(t *testing.T) {
 		t.Errorf("kept (-want +got):\n%s", diff)
 	}
 	// A far-future retention keeps the newest no matter what.
-	deleted, err = d.ApplyRetention(ctx, "db", cloud.RetentionPolicy{KeepDaily: 1}, c.Now().AddDate(1, 0, 0))
+	deleted, err = retain(t, d, "db", cloud.RetentionPolicy{KeepDaily: 1}, c.Now().AddDate(1, 0, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,8 +284,55 @@ func TestRetentionWithInjectedClock(t *testing.T) {
 	if got := materialiseSHA(t, d, newest); got != want {
 		t.Error("the newest point no longer restores after retention")
 	}
-	if _, err := d.ApplyRetention(ctx, "db", cloud.RetentionPolicy{}, c.Now()); !errors.Is(err, cloud.ErrInvalid) {
+	if _, err := retain(t, d, "db", cloud.RetentionPolicy{}, c.Now()); !errors.Is(err, cloud.ErrInvalid) {
 		t.Errorf("empty policy: %v, want ErrInvalid", err)
+	}
+}
+
+// retain applies cloud.ApplyRetention to one disk's points, deleting
+// through the driver.
+func retain(t *testing.T, d *Driver, disk string, policy cloud.RetentionPolicy, now time.Time) ([]string, error) {
+	t.Helper()
+	pts, err := d.ListRecoveryPoints(context.Background(), disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cloud.ApplyRetention(context.Background(), pts, policy, now, nil,
+		func(ctx context.Context, p cloud.RecoveryPoint) error { return d.DeleteRecoveryPoint(ctx, p.ID) })
+}
+
+// A point an active machine was launched from is kept whatever the policy.
+func TestRetentionKeepsLaunchedPoints(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	d := mustNew(t, "", c)
+	path := mustDisk(t, d, "db", mib)
+	var ids []string
+	for i := range 3 {
+		writeBlocks(t, path, uint64(i), 0)
+		p, err := d.CreateRecoveryPoint(ctx, "db", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, p.ID)
+		c.Add(time.Hour)
+	}
+	m, err := d.CreateMachine(ctx, cloud.MachineSpec{Token: "keep", Kind: cloud.LaunchTest, Points: []string{ids[0]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted, err := retain(t, d, "db", cloud.RetentionPolicy{KeepLast: 1}, c.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{ids[1]}, deleted); diff != "" {
+		t.Errorf("deleted (-want +got):\n%s", diff)
+	}
+	if err := d.Terminate(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if deleted, _ := retain(t, d, "db", cloud.RetentionPolicy{KeepLast: 1}, c.Now()); !slices.Equal(deleted, []string{ids[0]}) {
+		t.Errorf("after the machine went: deleted %v, want %v", deleted, ids[:1])
 	}
 }
 

@@ -63,11 +63,11 @@ func TestReflinkPoints(t *testing.T) {
 	if got := materialiseSHA(t, d, p2.ID); got != want2 {
 		t.Error("reflink point 2 does not restore the disk as it was")
 	}
-	in, err := d.Launch(ctx, cloud.LaunchSpec{Kind: cloud.LaunchTest, RecoveryPointID: p1.ID})
-	if err != nil || in.State != cloud.InstanceRunning {
+	in, err := launch(ctx, d, cloud.LaunchTest, "reflink", p1.ID)
+	if err != nil || in.State != cloud.MachineRunning {
 		t.Fatalf("launch = %+v, %v", in, err)
 	}
-	launched, _ := d.DiskPath(in.DiskID)
+	launched, _ := d.DiskPath(in.Disks[0].DiskID)
 	writeBlocks(t, launched, 9, 0)
 	if fileSHA(t, src) != want2 || materialiseSHA(t, d, p1.ID) != want1 {
 		t.Error("writing a cloned launch disk changed the source or the point")
