@@ -51,13 +51,13 @@ CREATE INDEX `user_tenant_id` ON `users` (`tenant_id`);
 -- Create "audit_heads" table
 CREATE TABLE `audit_heads` (`id` integer NOT NULL PRIMARY KEY AUTOINCREMENT, `tenant_id` integer NOT NULL, `seq` integer NOT NULL DEFAULT (0), `hash` text NOT NULL DEFAULT (''));
 -- Set sequence for "audit_heads" table
-INSERT INTO sqlite_sequence (name, seq) VALUES ("audit_heads", 115964116992);
+INSERT INTO sqlite_sequence (name, seq) VALUES ("audit_heads", 120259084288);
 -- Create index "audit_heads_tenant_id_key" to table: "audit_heads"
 CREATE UNIQUE INDEX `audit_heads_tenant_id_key` ON `audit_heads` (`tenant_id`);
 -- Create "marketplace_instances" table
 CREATE TABLE `marketplace_instances` (`id` integer NOT NULL PRIMARY KEY AUTOINCREMENT, `created_at` datetime NOT NULL, `updated_at` datetime NOT NULL, `provider` text NOT NULL DEFAULT ('alibaba'), `order_biz_id` text NOT NULL, `instance_id` text NOT NULL, `order_id` text NOT NULL DEFAULT (''), `ali_uid` text NOT NULL DEFAULT (''), `sku_id` text NOT NULL DEFAULT (''), `trial` bool NOT NULL DEFAULT (false), `status` text NOT NULL DEFAULT ('active'), `expires_at` datetime NULL, `last_params` json NULL, `tenant_id` integer NOT NULL, CONSTRAINT `marketplace_instances_tenants_tenant` FOREIGN KEY (`tenant_id`) REFERENCES `tenants` (`id`) ON DELETE NO ACTION);
 -- Set sequence for "marketplace_instances" table
-INSERT INTO sqlite_sequence (name, seq) VALUES ("marketplace_instances", 120259084288);
+INSERT INTO sqlite_sequence (name, seq) VALUES ("marketplace_instances", 124554051584);
 -- Create index "marketplace_instances_order_biz_id_key" to table: "marketplace_instances"
 CREATE UNIQUE INDEX `marketplace_instances_order_biz_id_key` ON `marketplace_instances` (`order_biz_id`);
 -- Create index "marketplace_instances_instance_id_key" to table: "marketplace_instances"
