@@ -14,12 +14,14 @@ AGENT   := bin/ferry-agent
 # by scripts/testimage/build.sh (ntfs-3g makes the Windows disk the adaptation refuses);
 # btrfs, qemu-img, qemu-storage-daemon (qemu-system-common) and lvm2 for the
 # point-in-time snapshot tests (engine/snapshot); poppler-utils to read the PDF report
-# back and a CJK font so Chinese renders in Chromium (reports, UI screenshots).
+# back and a CJK font so Chinese renders in Chromium (reports, UI screenshots);
+# PostgreSQL for the suites that claim database behaviour (internal/pgtest runs a
+# throwaway cluster of it; make generate's PostgreSQL diff needs one too).
 APT_PKGS := redis-server chromium rsync time e2fsprogs fdisk dosfstools \
 	qemu-system-x86 qemu-utils debootstrap util-linux mount ntfs-3g \
-	btrfs-progs qemu-system-common lvm2 poppler-utils fonts-wqy-microhei
+	btrfs-progs qemu-system-common lvm2 poppler-utils fonts-wqy-microhei postgresql
 
-.PHONY: run build agent ui test test-go test-ui deps generate check-generated bench lint fuzz clean
+.PHONY: run build agent ui test test-go test-postgres test-ui deps generate check-generated bench lint fuzz clean
 
 run: ui
 	$(GO) run -ldflags "$(LDFLAGS)" ./cmd/ferry serve
@@ -51,9 +53,18 @@ deps:
 
 test: deps check-generated test-go test-ui
 
+# test-go runs every package (the database, app and store suites on SQLite;
+# internal/database's replay test on SQLite and PostgreSQL), then the app
+# suite again on PostgreSQL.
 test-go:
 	$(GO) vet ./...
 	$(GO) test -p 2 -count=1 -timeout 20m ./...
+	$(MAKE) -s test-postgres
+
+# test-postgres runs the whole internal/app suite with every server on a
+# PostgreSQL database (a throwaway cluster that internal/pgtest starts).
+test-postgres:
+	FERRY_TEST_DATABASE=postgres $(GO) test -count=1 -timeout 20m ./internal/app/
 
 test-ui: build
 	@if [ -f frontend/package.json ]; then \
@@ -62,7 +73,7 @@ test-ui: build
 
 # generate regenerates ent, the GraphQL schema and resolvers, and a new
 # migration when ent/schema changed (none otherwise).
-generate:
+generate: deps
 	cd ent && $(GO) run entc.go
 	$(GO) run github.com/99designs/gqlgen generate
 	$(GO) run ./ent/migrate/diff.go auto

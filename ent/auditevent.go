@@ -35,8 +35,18 @@ type AuditEvent struct {
 	ObjectID string `json:"object_id,omitempty"`
 	// TraceID holds the value of the "trace_id" field.
 	TraceID string `json:"trace_id,omitempty"`
+	// SourceIP holds the value of the "source_ip" field.
+	SourceIP string `json:"source_ip,omitempty"`
 	// Details holds the value of the "details" field.
 	Details map[string]interface{} `json:"details,omitempty"`
+	// Changes holds the value of the "changes" field.
+	Changes map[string]interface{} `json:"changes,omitempty"`
+	// Seq holds the value of the "seq" field.
+	Seq int64 `json:"seq,omitempty"`
+	// PrevHash holds the value of the "prev_hash" field.
+	PrevHash string `json:"prev_hash,omitempty"`
+	// Hash holds the value of the "hash" field.
+	Hash string `json:"hash,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the AuditEventQuery when eager-loading is set.
 	Edges        AuditEventEdges `json:"edges"`
@@ -70,11 +80,11 @@ func (*AuditEvent) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case auditevent.FieldDetails:
+		case auditevent.FieldDetails, auditevent.FieldChanges:
 			values[i] = new([]byte)
-		case auditevent.FieldID, auditevent.FieldTenantID:
+		case auditevent.FieldID, auditevent.FieldTenantID, auditevent.FieldSeq:
 			values[i] = new(sql.NullInt64)
-		case auditevent.FieldActor, auditevent.FieldAction, auditevent.FieldObjectType, auditevent.FieldObjectID, auditevent.FieldTraceID:
+		case auditevent.FieldActor, auditevent.FieldAction, auditevent.FieldObjectType, auditevent.FieldObjectID, auditevent.FieldTraceID, auditevent.FieldSourceIP, auditevent.FieldPrevHash, auditevent.FieldHash:
 			values[i] = new(sql.NullString)
 		case auditevent.FieldCreatedAt, auditevent.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -147,6 +157,12 @@ func (_m *AuditEvent) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.TraceID = value.String
 			}
+		case auditevent.FieldSourceIP:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field source_ip", values[i])
+			} else if value.Valid {
+				_m.SourceIP = value.String
+			}
 		case auditevent.FieldDetails:
 			if value, ok := values[i].(*[]byte); !ok {
 				return fmt.Errorf("unexpected type %T for field details", values[i])
@@ -154,6 +170,32 @@ func (_m *AuditEvent) assignValues(columns []string, values []any) error {
 				if err := json.Unmarshal(*value, &_m.Details); err != nil {
 					return fmt.Errorf("unmarshal field details: %w", err)
 				}
+			}
+		case auditevent.FieldChanges:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field changes", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Changes); err != nil {
+					return fmt.Errorf("unmarshal field changes: %w", err)
+				}
+			}
+		case auditevent.FieldSeq:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field seq", values[i])
+			} else if value.Valid {
+				_m.Seq = value.Int64
+			}
+		case auditevent.FieldPrevHash:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field prev_hash", values[i])
+			} else if value.Valid {
+				_m.PrevHash = value.String
+			}
+		case auditevent.FieldHash:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field hash", values[i])
+			} else if value.Valid {
+				_m.Hash = value.String
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -220,8 +262,23 @@ func (_m *AuditEvent) String() string {
 	builder.WriteString("trace_id=")
 	builder.WriteString(_m.TraceID)
 	builder.WriteString(", ")
+	builder.WriteString("source_ip=")
+	builder.WriteString(_m.SourceIP)
+	builder.WriteString(", ")
 	builder.WriteString("details=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Details))
+	builder.WriteString(", ")
+	builder.WriteString("changes=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Changes))
+	builder.WriteString(", ")
+	builder.WriteString("seq=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Seq))
+	builder.WriteString(", ")
+	builder.WriteString("prev_hash=")
+	builder.WriteString(_m.PrevHash)
+	builder.WriteString(", ")
+	builder.WriteString("hash=")
+	builder.WriteString(_m.Hash)
 	builder.WriteByte(')')
 	return builder.String()
 }

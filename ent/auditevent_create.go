@@ -111,9 +111,71 @@ func (_c *AuditEventCreate) SetNillableTraceID(v *string) *AuditEventCreate {
 	return _c
 }
 
+// SetSourceIP sets the "source_ip" field.
+func (_c *AuditEventCreate) SetSourceIP(v string) *AuditEventCreate {
+	_c.mutation.SetSourceIP(v)
+	return _c
+}
+
+// SetNillableSourceIP sets the "source_ip" field if the given value is not nil.
+func (_c *AuditEventCreate) SetNillableSourceIP(v *string) *AuditEventCreate {
+	if v != nil {
+		_c.SetSourceIP(*v)
+	}
+	return _c
+}
+
 // SetDetails sets the "details" field.
 func (_c *AuditEventCreate) SetDetails(v map[string]interface{}) *AuditEventCreate {
 	_c.mutation.SetDetails(v)
+	return _c
+}
+
+// SetChanges sets the "changes" field.
+func (_c *AuditEventCreate) SetChanges(v map[string]interface{}) *AuditEventCreate {
+	_c.mutation.SetChanges(v)
+	return _c
+}
+
+// SetSeq sets the "seq" field.
+func (_c *AuditEventCreate) SetSeq(v int64) *AuditEventCreate {
+	_c.mutation.SetSeq(v)
+	return _c
+}
+
+// SetNillableSeq sets the "seq" field if the given value is not nil.
+func (_c *AuditEventCreate) SetNillableSeq(v *int64) *AuditEventCreate {
+	if v != nil {
+		_c.SetSeq(*v)
+	}
+	return _c
+}
+
+// SetPrevHash sets the "prev_hash" field.
+func (_c *AuditEventCreate) SetPrevHash(v string) *AuditEventCreate {
+	_c.mutation.SetPrevHash(v)
+	return _c
+}
+
+// SetNillablePrevHash sets the "prev_hash" field if the given value is not nil.
+func (_c *AuditEventCreate) SetNillablePrevHash(v *string) *AuditEventCreate {
+	if v != nil {
+		_c.SetPrevHash(*v)
+	}
+	return _c
+}
+
+// SetHash sets the "hash" field.
+func (_c *AuditEventCreate) SetHash(v string) *AuditEventCreate {
+	_c.mutation.SetHash(v)
+	return _c
+}
+
+// SetNillableHash sets the "hash" field if the given value is not nil.
+func (_c *AuditEventCreate) SetNillableHash(v *string) *AuditEventCreate {
+	if v != nil {
+		_c.SetHash(*v)
+	}
 	return _c
 }
 
@@ -185,6 +247,22 @@ func (_c *AuditEventCreate) defaults() error {
 		v := auditevent.DefaultTraceID
 		_c.mutation.SetTraceID(v)
 	}
+	if _, ok := _c.mutation.SourceIP(); !ok {
+		v := auditevent.DefaultSourceIP
+		_c.mutation.SetSourceIP(v)
+	}
+	if _, ok := _c.mutation.Seq(); !ok {
+		v := auditevent.DefaultSeq
+		_c.mutation.SetSeq(v)
+	}
+	if _, ok := _c.mutation.PrevHash(); !ok {
+		v := auditevent.DefaultPrevHash
+		_c.mutation.SetPrevHash(v)
+	}
+	if _, ok := _c.mutation.Hash(); !ok {
+		v := auditevent.DefaultHash
+		_c.mutation.SetHash(v)
+	}
 	return nil
 }
 
@@ -223,6 +301,18 @@ func (_c *AuditEventCreate) check() error {
 	}
 	if _, ok := _c.mutation.TraceID(); !ok {
 		return &ValidationError{Name: "trace_id", err: errors.New(`ent: missing required field "AuditEvent.trace_id"`)}
+	}
+	if _, ok := _c.mutation.SourceIP(); !ok {
+		return &ValidationError{Name: "source_ip", err: errors.New(`ent: missing required field "AuditEvent.source_ip"`)}
+	}
+	if _, ok := _c.mutation.Seq(); !ok {
+		return &ValidationError{Name: "seq", err: errors.New(`ent: missing required field "AuditEvent.seq"`)}
+	}
+	if _, ok := _c.mutation.PrevHash(); !ok {
+		return &ValidationError{Name: "prev_hash", err: errors.New(`ent: missing required field "AuditEvent.prev_hash"`)}
+	}
+	if _, ok := _c.mutation.Hash(); !ok {
+		return &ValidationError{Name: "hash", err: errors.New(`ent: missing required field "AuditEvent.hash"`)}
 	}
 	if len(_c.mutation.TenantIDs()) == 0 {
 		return &ValidationError{Name: "tenant", err: errors.New(`ent: missing required edge "AuditEvent.tenant"`)}
@@ -282,9 +372,29 @@ func (_c *AuditEventCreate) createSpec() (*AuditEvent, *sqlgraph.CreateSpec) {
 		_spec.SetField(auditevent.FieldTraceID, field.TypeString, value)
 		_node.TraceID = value
 	}
+	if value, ok := _c.mutation.SourceIP(); ok {
+		_spec.SetField(auditevent.FieldSourceIP, field.TypeString, value)
+		_node.SourceIP = value
+	}
 	if value, ok := _c.mutation.Details(); ok {
 		_spec.SetField(auditevent.FieldDetails, field.TypeJSON, value)
 		_node.Details = value
+	}
+	if value, ok := _c.mutation.Changes(); ok {
+		_spec.SetField(auditevent.FieldChanges, field.TypeJSON, value)
+		_node.Changes = value
+	}
+	if value, ok := _c.mutation.Seq(); ok {
+		_spec.SetField(auditevent.FieldSeq, field.TypeInt64, value)
+		_node.Seq = value
+	}
+	if value, ok := _c.mutation.PrevHash(); ok {
+		_spec.SetField(auditevent.FieldPrevHash, field.TypeString, value)
+		_node.PrevHash = value
+	}
+	if value, ok := _c.mutation.Hash(); ok {
+		_spec.SetField(auditevent.FieldHash, field.TypeString, value)
+		_node.Hash = value
 	}
 	if nodes := _c.mutation.TenantIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -427,6 +537,18 @@ func (u *AuditEventUpsert) UpdateTraceID() *AuditEventUpsert {
 	return u
 }
 
+// SetSourceIP sets the "source_ip" field.
+func (u *AuditEventUpsert) SetSourceIP(v string) *AuditEventUpsert {
+	u.Set(auditevent.FieldSourceIP, v)
+	return u
+}
+
+// UpdateSourceIP sets the "source_ip" field to the value that was provided on create.
+func (u *AuditEventUpsert) UpdateSourceIP() *AuditEventUpsert {
+	u.SetExcluded(auditevent.FieldSourceIP)
+	return u
+}
+
 // SetDetails sets the "details" field.
 func (u *AuditEventUpsert) SetDetails(v map[string]interface{}) *AuditEventUpsert {
 	u.Set(auditevent.FieldDetails, v)
@@ -442,6 +564,66 @@ func (u *AuditEventUpsert) UpdateDetails() *AuditEventUpsert {
 // ClearDetails clears the value of the "details" field.
 func (u *AuditEventUpsert) ClearDetails() *AuditEventUpsert {
 	u.SetNull(auditevent.FieldDetails)
+	return u
+}
+
+// SetChanges sets the "changes" field.
+func (u *AuditEventUpsert) SetChanges(v map[string]interface{}) *AuditEventUpsert {
+	u.Set(auditevent.FieldChanges, v)
+	return u
+}
+
+// UpdateChanges sets the "changes" field to the value that was provided on create.
+func (u *AuditEventUpsert) UpdateChanges() *AuditEventUpsert {
+	u.SetExcluded(auditevent.FieldChanges)
+	return u
+}
+
+// ClearChanges clears the value of the "changes" field.
+func (u *AuditEventUpsert) ClearChanges() *AuditEventUpsert {
+	u.SetNull(auditevent.FieldChanges)
+	return u
+}
+
+// SetSeq sets the "seq" field.
+func (u *AuditEventUpsert) SetSeq(v int64) *AuditEventUpsert {
+	u.Set(auditevent.FieldSeq, v)
+	return u
+}
+
+// UpdateSeq sets the "seq" field to the value that was provided on create.
+func (u *AuditEventUpsert) UpdateSeq() *AuditEventUpsert {
+	u.SetExcluded(auditevent.FieldSeq)
+	return u
+}
+
+// AddSeq adds v to the "seq" field.
+func (u *AuditEventUpsert) AddSeq(v int64) *AuditEventUpsert {
+	u.Add(auditevent.FieldSeq, v)
+	return u
+}
+
+// SetPrevHash sets the "prev_hash" field.
+func (u *AuditEventUpsert) SetPrevHash(v string) *AuditEventUpsert {
+	u.Set(auditevent.FieldPrevHash, v)
+	return u
+}
+
+// UpdatePrevHash sets the "prev_hash" field to the value that was provided on create.
+func (u *AuditEventUpsert) UpdatePrevHash() *AuditEventUpsert {
+	u.SetExcluded(auditevent.FieldPrevHash)
+	return u
+}
+
+// SetHash sets the "hash" field.
+func (u *AuditEventUpsert) SetHash(v string) *AuditEventUpsert {
+	u.Set(auditevent.FieldHash, v)
+	return u
+}
+
+// UpdateHash sets the "hash" field to the value that was provided on create.
+func (u *AuditEventUpsert) UpdateHash() *AuditEventUpsert {
+	u.SetExcluded(auditevent.FieldHash)
 	return u
 }
 
@@ -577,6 +759,20 @@ func (u *AuditEventUpsertOne) UpdateTraceID() *AuditEventUpsertOne {
 	})
 }
 
+// SetSourceIP sets the "source_ip" field.
+func (u *AuditEventUpsertOne) SetSourceIP(v string) *AuditEventUpsertOne {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.SetSourceIP(v)
+	})
+}
+
+// UpdateSourceIP sets the "source_ip" field to the value that was provided on create.
+func (u *AuditEventUpsertOne) UpdateSourceIP() *AuditEventUpsertOne {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.UpdateSourceIP()
+	})
+}
+
 // SetDetails sets the "details" field.
 func (u *AuditEventUpsertOne) SetDetails(v map[string]interface{}) *AuditEventUpsertOne {
 	return u.Update(func(s *AuditEventUpsert) {
@@ -595,6 +791,76 @@ func (u *AuditEventUpsertOne) UpdateDetails() *AuditEventUpsertOne {
 func (u *AuditEventUpsertOne) ClearDetails() *AuditEventUpsertOne {
 	return u.Update(func(s *AuditEventUpsert) {
 		s.ClearDetails()
+	})
+}
+
+// SetChanges sets the "changes" field.
+func (u *AuditEventUpsertOne) SetChanges(v map[string]interface{}) *AuditEventUpsertOne {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.SetChanges(v)
+	})
+}
+
+// UpdateChanges sets the "changes" field to the value that was provided on create.
+func (u *AuditEventUpsertOne) UpdateChanges() *AuditEventUpsertOne {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.UpdateChanges()
+	})
+}
+
+// ClearChanges clears the value of the "changes" field.
+func (u *AuditEventUpsertOne) ClearChanges() *AuditEventUpsertOne {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.ClearChanges()
+	})
+}
+
+// SetSeq sets the "seq" field.
+func (u *AuditEventUpsertOne) SetSeq(v int64) *AuditEventUpsertOne {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.SetSeq(v)
+	})
+}
+
+// AddSeq adds v to the "seq" field.
+func (u *AuditEventUpsertOne) AddSeq(v int64) *AuditEventUpsertOne {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.AddSeq(v)
+	})
+}
+
+// UpdateSeq sets the "seq" field to the value that was provided on create.
+func (u *AuditEventUpsertOne) UpdateSeq() *AuditEventUpsertOne {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.UpdateSeq()
+	})
+}
+
+// SetPrevHash sets the "prev_hash" field.
+func (u *AuditEventUpsertOne) SetPrevHash(v string) *AuditEventUpsertOne {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.SetPrevHash(v)
+	})
+}
+
+// UpdatePrevHash sets the "prev_hash" field to the value that was provided on create.
+func (u *AuditEventUpsertOne) UpdatePrevHash() *AuditEventUpsertOne {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.UpdatePrevHash()
+	})
+}
+
+// SetHash sets the "hash" field.
+func (u *AuditEventUpsertOne) SetHash(v string) *AuditEventUpsertOne {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.SetHash(v)
+	})
+}
+
+// UpdateHash sets the "hash" field to the value that was provided on create.
+func (u *AuditEventUpsertOne) UpdateHash() *AuditEventUpsertOne {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.UpdateHash()
 	})
 }
 
@@ -896,6 +1162,20 @@ func (u *AuditEventUpsertBulk) UpdateTraceID() *AuditEventUpsertBulk {
 	})
 }
 
+// SetSourceIP sets the "source_ip" field.
+func (u *AuditEventUpsertBulk) SetSourceIP(v string) *AuditEventUpsertBulk {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.SetSourceIP(v)
+	})
+}
+
+// UpdateSourceIP sets the "source_ip" field to the value that was provided on create.
+func (u *AuditEventUpsertBulk) UpdateSourceIP() *AuditEventUpsertBulk {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.UpdateSourceIP()
+	})
+}
+
 // SetDetails sets the "details" field.
 func (u *AuditEventUpsertBulk) SetDetails(v map[string]interface{}) *AuditEventUpsertBulk {
 	return u.Update(func(s *AuditEventUpsert) {
@@ -914,6 +1194,76 @@ func (u *AuditEventUpsertBulk) UpdateDetails() *AuditEventUpsertBulk {
 func (u *AuditEventUpsertBulk) ClearDetails() *AuditEventUpsertBulk {
 	return u.Update(func(s *AuditEventUpsert) {
 		s.ClearDetails()
+	})
+}
+
+// SetChanges sets the "changes" field.
+func (u *AuditEventUpsertBulk) SetChanges(v map[string]interface{}) *AuditEventUpsertBulk {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.SetChanges(v)
+	})
+}
+
+// UpdateChanges sets the "changes" field to the value that was provided on create.
+func (u *AuditEventUpsertBulk) UpdateChanges() *AuditEventUpsertBulk {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.UpdateChanges()
+	})
+}
+
+// ClearChanges clears the value of the "changes" field.
+func (u *AuditEventUpsertBulk) ClearChanges() *AuditEventUpsertBulk {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.ClearChanges()
+	})
+}
+
+// SetSeq sets the "seq" field.
+func (u *AuditEventUpsertBulk) SetSeq(v int64) *AuditEventUpsertBulk {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.SetSeq(v)
+	})
+}
+
+// AddSeq adds v to the "seq" field.
+func (u *AuditEventUpsertBulk) AddSeq(v int64) *AuditEventUpsertBulk {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.AddSeq(v)
+	})
+}
+
+// UpdateSeq sets the "seq" field to the value that was provided on create.
+func (u *AuditEventUpsertBulk) UpdateSeq() *AuditEventUpsertBulk {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.UpdateSeq()
+	})
+}
+
+// SetPrevHash sets the "prev_hash" field.
+func (u *AuditEventUpsertBulk) SetPrevHash(v string) *AuditEventUpsertBulk {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.SetPrevHash(v)
+	})
+}
+
+// UpdatePrevHash sets the "prev_hash" field to the value that was provided on create.
+func (u *AuditEventUpsertBulk) UpdatePrevHash() *AuditEventUpsertBulk {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.UpdatePrevHash()
+	})
+}
+
+// SetHash sets the "hash" field.
+func (u *AuditEventUpsertBulk) SetHash(v string) *AuditEventUpsertBulk {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.SetHash(v)
+	})
+}
+
+// UpdateHash sets the "hash" field to the value that was provided on create.
+func (u *AuditEventUpsertBulk) UpdateHash() *AuditEventUpsertBulk {
+	return u.Update(func(s *AuditEventUpsert) {
+		s.UpdateHash()
 	})
 }
 

@@ -105,6 +105,20 @@ func (_u *AuditEventUpdate) SetNillableTraceID(v *string) *AuditEventUpdate {
 	return _u
 }
 
+// SetSourceIP sets the "source_ip" field.
+func (_u *AuditEventUpdate) SetSourceIP(v string) *AuditEventUpdate {
+	_u.mutation.SetSourceIP(v)
+	return _u
+}
+
+// SetNillableSourceIP sets the "source_ip" field if the given value is not nil.
+func (_u *AuditEventUpdate) SetNillableSourceIP(v *string) *AuditEventUpdate {
+	if v != nil {
+		_u.SetSourceIP(*v)
+	}
+	return _u
+}
+
 // SetDetails sets the "details" field.
 func (_u *AuditEventUpdate) SetDetails(v map[string]interface{}) *AuditEventUpdate {
 	_u.mutation.SetDetails(v)
@@ -114,6 +128,67 @@ func (_u *AuditEventUpdate) SetDetails(v map[string]interface{}) *AuditEventUpda
 // ClearDetails clears the value of the "details" field.
 func (_u *AuditEventUpdate) ClearDetails() *AuditEventUpdate {
 	_u.mutation.ClearDetails()
+	return _u
+}
+
+// SetChanges sets the "changes" field.
+func (_u *AuditEventUpdate) SetChanges(v map[string]interface{}) *AuditEventUpdate {
+	_u.mutation.SetChanges(v)
+	return _u
+}
+
+// ClearChanges clears the value of the "changes" field.
+func (_u *AuditEventUpdate) ClearChanges() *AuditEventUpdate {
+	_u.mutation.ClearChanges()
+	return _u
+}
+
+// SetSeq sets the "seq" field.
+func (_u *AuditEventUpdate) SetSeq(v int64) *AuditEventUpdate {
+	_u.mutation.ResetSeq()
+	_u.mutation.SetSeq(v)
+	return _u
+}
+
+// SetNillableSeq sets the "seq" field if the given value is not nil.
+func (_u *AuditEventUpdate) SetNillableSeq(v *int64) *AuditEventUpdate {
+	if v != nil {
+		_u.SetSeq(*v)
+	}
+	return _u
+}
+
+// AddSeq adds value to the "seq" field.
+func (_u *AuditEventUpdate) AddSeq(v int64) *AuditEventUpdate {
+	_u.mutation.AddSeq(v)
+	return _u
+}
+
+// SetPrevHash sets the "prev_hash" field.
+func (_u *AuditEventUpdate) SetPrevHash(v string) *AuditEventUpdate {
+	_u.mutation.SetPrevHash(v)
+	return _u
+}
+
+// SetNillablePrevHash sets the "prev_hash" field if the given value is not nil.
+func (_u *AuditEventUpdate) SetNillablePrevHash(v *string) *AuditEventUpdate {
+	if v != nil {
+		_u.SetPrevHash(*v)
+	}
+	return _u
+}
+
+// SetHash sets the "hash" field.
+func (_u *AuditEventUpdate) SetHash(v string) *AuditEventUpdate {
+	_u.mutation.SetHash(v)
+	return _u
+}
+
+// SetNillableHash sets the "hash" field if the given value is not nil.
+func (_u *AuditEventUpdate) SetNillableHash(v *string) *AuditEventUpdate {
+	if v != nil {
+		_u.SetHash(*v)
+	}
 	return _u
 }
 
@@ -218,11 +293,32 @@ func (_u *AuditEventUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	if value, ok := _u.mutation.TraceID(); ok {
 		_spec.SetField(auditevent.FieldTraceID, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.SourceIP(); ok {
+		_spec.SetField(auditevent.FieldSourceIP, field.TypeString, value)
+	}
 	if value, ok := _u.mutation.Details(); ok {
 		_spec.SetField(auditevent.FieldDetails, field.TypeJSON, value)
 	}
 	if _u.mutation.DetailsCleared() {
 		_spec.ClearField(auditevent.FieldDetails, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Changes(); ok {
+		_spec.SetField(auditevent.FieldChanges, field.TypeJSON, value)
+	}
+	if _u.mutation.ChangesCleared() {
+		_spec.ClearField(auditevent.FieldChanges, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Seq(); ok {
+		_spec.SetField(auditevent.FieldSeq, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedSeq(); ok {
+		_spec.AddField(auditevent.FieldSeq, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.PrevHash(); ok {
+		_spec.SetField(auditevent.FieldPrevHash, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Hash(); ok {
+		_spec.SetField(auditevent.FieldHash, field.TypeString, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -322,6 +418,20 @@ func (_u *AuditEventUpdateOne) SetNillableTraceID(v *string) *AuditEventUpdateOn
 	return _u
 }
 
+// SetSourceIP sets the "source_ip" field.
+func (_u *AuditEventUpdateOne) SetSourceIP(v string) *AuditEventUpdateOne {
+	_u.mutation.SetSourceIP(v)
+	return _u
+}
+
+// SetNillableSourceIP sets the "source_ip" field if the given value is not nil.
+func (_u *AuditEventUpdateOne) SetNillableSourceIP(v *string) *AuditEventUpdateOne {
+	if v != nil {
+		_u.SetSourceIP(*v)
+	}
+	return _u
+}
+
 // SetDetails sets the "details" field.
 func (_u *AuditEventUpdateOne) SetDetails(v map[string]interface{}) *AuditEventUpdateOne {
 	_u.mutation.SetDetails(v)
@@ -331,6 +441,67 @@ func (_u *AuditEventUpdateOne) SetDetails(v map[string]interface{}) *AuditEventU
 // ClearDetails clears the value of the "details" field.
 func (_u *AuditEventUpdateOne) ClearDetails() *AuditEventUpdateOne {
 	_u.mutation.ClearDetails()
+	return _u
+}
+
+// SetChanges sets the "changes" field.
+func (_u *AuditEventUpdateOne) SetChanges(v map[string]interface{}) *AuditEventUpdateOne {
+	_u.mutation.SetChanges(v)
+	return _u
+}
+
+// ClearChanges clears the value of the "changes" field.
+func (_u *AuditEventUpdateOne) ClearChanges() *AuditEventUpdateOne {
+	_u.mutation.ClearChanges()
+	return _u
+}
+
+// SetSeq sets the "seq" field.
+func (_u *AuditEventUpdateOne) SetSeq(v int64) *AuditEventUpdateOne {
+	_u.mutation.ResetSeq()
+	_u.mutation.SetSeq(v)
+	return _u
+}
+
+// SetNillableSeq sets the "seq" field if the given value is not nil.
+func (_u *AuditEventUpdateOne) SetNillableSeq(v *int64) *AuditEventUpdateOne {
+	if v != nil {
+		_u.SetSeq(*v)
+	}
+	return _u
+}
+
+// AddSeq adds value to the "seq" field.
+func (_u *AuditEventUpdateOne) AddSeq(v int64) *AuditEventUpdateOne {
+	_u.mutation.AddSeq(v)
+	return _u
+}
+
+// SetPrevHash sets the "prev_hash" field.
+func (_u *AuditEventUpdateOne) SetPrevHash(v string) *AuditEventUpdateOne {
+	_u.mutation.SetPrevHash(v)
+	return _u
+}
+
+// SetNillablePrevHash sets the "prev_hash" field if the given value is not nil.
+func (_u *AuditEventUpdateOne) SetNillablePrevHash(v *string) *AuditEventUpdateOne {
+	if v != nil {
+		_u.SetPrevHash(*v)
+	}
+	return _u
+}
+
+// SetHash sets the "hash" field.
+func (_u *AuditEventUpdateOne) SetHash(v string) *AuditEventUpdateOne {
+	_u.mutation.SetHash(v)
+	return _u
+}
+
+// SetNillableHash sets the "hash" field if the given value is not nil.
+func (_u *AuditEventUpdateOne) SetNillableHash(v *string) *AuditEventUpdateOne {
+	if v != nil {
+		_u.SetHash(*v)
+	}
 	return _u
 }
 
@@ -465,11 +636,32 @@ func (_u *AuditEventUpdateOne) sqlSave(ctx context.Context) (_node *AuditEvent, 
 	if value, ok := _u.mutation.TraceID(); ok {
 		_spec.SetField(auditevent.FieldTraceID, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.SourceIP(); ok {
+		_spec.SetField(auditevent.FieldSourceIP, field.TypeString, value)
+	}
 	if value, ok := _u.mutation.Details(); ok {
 		_spec.SetField(auditevent.FieldDetails, field.TypeJSON, value)
 	}
 	if _u.mutation.DetailsCleared() {
 		_spec.ClearField(auditevent.FieldDetails, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Changes(); ok {
+		_spec.SetField(auditevent.FieldChanges, field.TypeJSON, value)
+	}
+	if _u.mutation.ChangesCleared() {
+		_spec.ClearField(auditevent.FieldChanges, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Seq(); ok {
+		_spec.SetField(auditevent.FieldSeq, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedSeq(); ok {
+		_spec.AddField(auditevent.FieldSeq, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.PrevHash(); ok {
+		_spec.SetField(auditevent.FieldPrevHash, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Hash(); ok {
+		_spec.SetField(auditevent.FieldHash, field.TypeString, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &AuditEvent{config: _u.config}

@@ -21,6 +21,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
+	"github.com/ferry-migrate/ferry/ent/audithead"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/cloudrecord"
 	"github.com/ferry-migrate/ferry/ent/cloudticket"
@@ -31,6 +32,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
 	"github.com/ferry-migrate/ferry/ent/launch"
+	"github.com/ferry-migrate/ferry/ent/marketplaceinstance"
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/networkinterface"
 	"github.com/ferry-migrate/ferry/ent/plan"
@@ -66,6 +68,8 @@ type Client struct {
 	Assessment *AssessmentClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
+	// AuditHead is the client for interacting with the AuditHead builders.
+	AuditHead *AuditHeadClient
 	// CloudAccount is the client for interacting with the CloudAccount builders.
 	CloudAccount *CloudAccountClient
 	// CloudRecord is the client for interacting with the CloudRecord builders.
@@ -86,6 +90,8 @@ type Client struct {
 	ImportRun *ImportRunClient
 	// Launch is the client for interacting with the Launch builders.
 	Launch *LaunchClient
+	// MarketplaceInstance is the client for interacting with the MarketplaceInstance builders.
+	MarketplaceInstance *MarketplaceInstanceClient
 	// Migration is the client for interacting with the Migration builders.
 	Migration *MigrationClient
 	// NetworkInterface is the client for interacting with the NetworkInterface builders.
@@ -131,6 +137,7 @@ func (c *Client) init() {
 	c.ApplicationSuggestion = NewApplicationSuggestionClient(c.config)
 	c.Assessment = NewAssessmentClient(c.config)
 	c.AuditEvent = NewAuditEventClient(c.config)
+	c.AuditHead = NewAuditHeadClient(c.config)
 	c.CloudAccount = NewCloudAccountClient(c.config)
 	c.CloudRecord = NewCloudRecordClient(c.config)
 	c.CloudTicket = NewCloudTicketClient(c.config)
@@ -141,6 +148,7 @@ func (c *Client) init() {
 	c.Host = NewHostClient(c.config)
 	c.ImportRun = NewImportRunClient(c.config)
 	c.Launch = NewLaunchClient(c.config)
+	c.MarketplaceInstance = NewMarketplaceInstanceClient(c.config)
 	c.Migration = NewMigrationClient(c.config)
 	c.NetworkInterface = NewNetworkInterfaceClient(c.config)
 	c.Plan = NewPlanClient(c.config)
@@ -253,6 +261,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ApplicationSuggestion: NewApplicationSuggestionClient(cfg),
 		Assessment:            NewAssessmentClient(cfg),
 		AuditEvent:            NewAuditEventClient(cfg),
+		AuditHead:             NewAuditHeadClient(cfg),
 		CloudAccount:          NewCloudAccountClient(cfg),
 		CloudRecord:           NewCloudRecordClient(cfg),
 		CloudTicket:           NewCloudTicketClient(cfg),
@@ -263,6 +272,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Host:                  NewHostClient(cfg),
 		ImportRun:             NewImportRunClient(cfg),
 		Launch:                NewLaunchClient(cfg),
+		MarketplaceInstance:   NewMarketplaceInstanceClient(cfg),
 		Migration:             NewMigrationClient(cfg),
 		NetworkInterface:      NewNetworkInterfaceClient(cfg),
 		Plan:                  NewPlanClient(cfg),
@@ -302,6 +312,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ApplicationSuggestion: NewApplicationSuggestionClient(cfg),
 		Assessment:            NewAssessmentClient(cfg),
 		AuditEvent:            NewAuditEventClient(cfg),
+		AuditHead:             NewAuditHeadClient(cfg),
 		CloudAccount:          NewCloudAccountClient(cfg),
 		CloudRecord:           NewCloudRecordClient(cfg),
 		CloudTicket:           NewCloudTicketClient(cfg),
@@ -312,6 +323,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Host:                  NewHostClient(cfg),
 		ImportRun:             NewImportRunClient(cfg),
 		Launch:                NewLaunchClient(cfg),
+		MarketplaceInstance:   NewMarketplaceInstanceClient(cfg),
 		Migration:             NewMigrationClient(cfg),
 		NetworkInterface:      NewNetworkInterfaceClient(cfg),
 		Plan:                  NewPlanClient(cfg),
@@ -356,11 +368,11 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIToken, c.Agent, c.Application, c.ApplicationSuggestion, c.Assessment,
-		c.AuditEvent, c.CloudAccount, c.CloudRecord, c.CloudTicket, c.Connection,
-		c.DiscoverySource, c.Disk, c.HookDelivery, c.Host, c.ImportRun, c.Launch,
-		c.Migration, c.NetworkInterface, c.Plan, c.PriceCatalog, c.RecoveryPoint,
-		c.RegistrationToken, c.Session, c.Software, c.Step, c.StepEvent, c.Tenant,
-		c.User, c.Wave, c.WaveMember,
+		c.AuditEvent, c.AuditHead, c.CloudAccount, c.CloudRecord, c.CloudTicket,
+		c.Connection, c.DiscoverySource, c.Disk, c.HookDelivery, c.Host, c.ImportRun,
+		c.Launch, c.MarketplaceInstance, c.Migration, c.NetworkInterface, c.Plan,
+		c.PriceCatalog, c.RecoveryPoint, c.RegistrationToken, c.Session, c.Software,
+		c.Step, c.StepEvent, c.Tenant, c.User, c.Wave, c.WaveMember,
 	} {
 		n.Use(hooks...)
 	}
@@ -371,11 +383,11 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIToken, c.Agent, c.Application, c.ApplicationSuggestion, c.Assessment,
-		c.AuditEvent, c.CloudAccount, c.CloudRecord, c.CloudTicket, c.Connection,
-		c.DiscoverySource, c.Disk, c.HookDelivery, c.Host, c.ImportRun, c.Launch,
-		c.Migration, c.NetworkInterface, c.Plan, c.PriceCatalog, c.RecoveryPoint,
-		c.RegistrationToken, c.Session, c.Software, c.Step, c.StepEvent, c.Tenant,
-		c.User, c.Wave, c.WaveMember,
+		c.AuditEvent, c.AuditHead, c.CloudAccount, c.CloudRecord, c.CloudTicket,
+		c.Connection, c.DiscoverySource, c.Disk, c.HookDelivery, c.Host, c.ImportRun,
+		c.Launch, c.MarketplaceInstance, c.Migration, c.NetworkInterface, c.Plan,
+		c.PriceCatalog, c.RecoveryPoint, c.RegistrationToken, c.Session, c.Software,
+		c.Step, c.StepEvent, c.Tenant, c.User, c.Wave, c.WaveMember,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -396,6 +408,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Assessment.mutate(ctx, m)
 	case *AuditEventMutation:
 		return c.AuditEvent.mutate(ctx, m)
+	case *AuditHeadMutation:
+		return c.AuditHead.mutate(ctx, m)
 	case *CloudAccountMutation:
 		return c.CloudAccount.mutate(ctx, m)
 	case *CloudRecordMutation:
@@ -416,6 +430,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.ImportRun.mutate(ctx, m)
 	case *LaunchMutation:
 		return c.Launch.mutate(ctx, m)
+	case *MarketplaceInstanceMutation:
+		return c.MarketplaceInstance.mutate(ctx, m)
 	case *MigrationMutation:
 		return c.Migration.mutate(ctx, m)
 	case *NetworkInterfaceMutation:
@@ -1432,6 +1448,139 @@ func (c *AuditEventClient) mutate(ctx context.Context, m *AuditEventMutation) (V
 		return (&AuditEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown AuditEvent mutation op: %q", m.Op())
+	}
+}
+
+// AuditHeadClient is a client for the AuditHead schema.
+type AuditHeadClient struct {
+	config
+}
+
+// NewAuditHeadClient returns a client for the AuditHead from the given config.
+func NewAuditHeadClient(c config) *AuditHeadClient {
+	return &AuditHeadClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `audithead.Hooks(f(g(h())))`.
+func (c *AuditHeadClient) Use(hooks ...Hook) {
+	c.hooks.AuditHead = append(c.hooks.AuditHead, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `audithead.Intercept(f(g(h())))`.
+func (c *AuditHeadClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AuditHead = append(c.inters.AuditHead, interceptors...)
+}
+
+// Create returns a builder for creating a AuditHead entity.
+func (c *AuditHeadClient) Create() *AuditHeadCreate {
+	mutation := newAuditHeadMutation(c.config, OpCreate)
+	return &AuditHeadCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AuditHead entities.
+func (c *AuditHeadClient) CreateBulk(builders ...*AuditHeadCreate) *AuditHeadCreateBulk {
+	return &AuditHeadCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AuditHeadClient) MapCreateBulk(slice any, setFunc func(*AuditHeadCreate, int)) *AuditHeadCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AuditHeadCreateBulk{err: fmt.Errorf("calling to AuditHeadClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AuditHeadCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AuditHeadCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AuditHead.
+func (c *AuditHeadClient) Update() *AuditHeadUpdate {
+	mutation := newAuditHeadMutation(c.config, OpUpdate)
+	return &AuditHeadUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AuditHeadClient) UpdateOne(_m *AuditHead) *AuditHeadUpdateOne {
+	mutation := newAuditHeadMutation(c.config, OpUpdateOne, withAuditHead(_m))
+	return &AuditHeadUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AuditHeadClient) UpdateOneID(id int) *AuditHeadUpdateOne {
+	mutation := newAuditHeadMutation(c.config, OpUpdateOne, withAuditHeadID(id))
+	return &AuditHeadUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AuditHead.
+func (c *AuditHeadClient) Delete() *AuditHeadDelete {
+	mutation := newAuditHeadMutation(c.config, OpDelete)
+	return &AuditHeadDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AuditHeadClient) DeleteOne(_m *AuditHead) *AuditHeadDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AuditHeadClient) DeleteOneID(id int) *AuditHeadDeleteOne {
+	builder := c.Delete().Where(audithead.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AuditHeadDeleteOne{builder}
+}
+
+// Query returns a query builder for AuditHead.
+func (c *AuditHeadClient) Query() *AuditHeadQuery {
+	return &AuditHeadQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAuditHead},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AuditHead entity by its id.
+func (c *AuditHeadClient) Get(ctx context.Context, id int) (*AuditHead, error) {
+	return c.Query().Where(audithead.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AuditHeadClient) GetX(ctx context.Context, id int) *AuditHead {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AuditHeadClient) Hooks() []Hook {
+	return c.hooks.AuditHead
+}
+
+// Interceptors returns the client interceptors.
+func (c *AuditHeadClient) Interceptors() []Interceptor {
+	return c.inters.AuditHead
+}
+
+func (c *AuditHeadClient) mutate(ctx context.Context, m *AuditHeadMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AuditHeadCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AuditHeadUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AuditHeadUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AuditHeadDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AuditHead mutation op: %q", m.Op())
 	}
 }
 
@@ -3278,6 +3427,155 @@ func (c *LaunchClient) mutate(ctx context.Context, m *LaunchMutation) (Value, er
 		return (&LaunchDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Launch mutation op: %q", m.Op())
+	}
+}
+
+// MarketplaceInstanceClient is a client for the MarketplaceInstance schema.
+type MarketplaceInstanceClient struct {
+	config
+}
+
+// NewMarketplaceInstanceClient returns a client for the MarketplaceInstance from the given config.
+func NewMarketplaceInstanceClient(c config) *MarketplaceInstanceClient {
+	return &MarketplaceInstanceClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `marketplaceinstance.Hooks(f(g(h())))`.
+func (c *MarketplaceInstanceClient) Use(hooks ...Hook) {
+	c.hooks.MarketplaceInstance = append(c.hooks.MarketplaceInstance, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `marketplaceinstance.Intercept(f(g(h())))`.
+func (c *MarketplaceInstanceClient) Intercept(interceptors ...Interceptor) {
+	c.inters.MarketplaceInstance = append(c.inters.MarketplaceInstance, interceptors...)
+}
+
+// Create returns a builder for creating a MarketplaceInstance entity.
+func (c *MarketplaceInstanceClient) Create() *MarketplaceInstanceCreate {
+	mutation := newMarketplaceInstanceMutation(c.config, OpCreate)
+	return &MarketplaceInstanceCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of MarketplaceInstance entities.
+func (c *MarketplaceInstanceClient) CreateBulk(builders ...*MarketplaceInstanceCreate) *MarketplaceInstanceCreateBulk {
+	return &MarketplaceInstanceCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *MarketplaceInstanceClient) MapCreateBulk(slice any, setFunc func(*MarketplaceInstanceCreate, int)) *MarketplaceInstanceCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &MarketplaceInstanceCreateBulk{err: fmt.Errorf("calling to MarketplaceInstanceClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*MarketplaceInstanceCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &MarketplaceInstanceCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for MarketplaceInstance.
+func (c *MarketplaceInstanceClient) Update() *MarketplaceInstanceUpdate {
+	mutation := newMarketplaceInstanceMutation(c.config, OpUpdate)
+	return &MarketplaceInstanceUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *MarketplaceInstanceClient) UpdateOne(_m *MarketplaceInstance) *MarketplaceInstanceUpdateOne {
+	mutation := newMarketplaceInstanceMutation(c.config, OpUpdateOne, withMarketplaceInstance(_m))
+	return &MarketplaceInstanceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *MarketplaceInstanceClient) UpdateOneID(id int) *MarketplaceInstanceUpdateOne {
+	mutation := newMarketplaceInstanceMutation(c.config, OpUpdateOne, withMarketplaceInstanceID(id))
+	return &MarketplaceInstanceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for MarketplaceInstance.
+func (c *MarketplaceInstanceClient) Delete() *MarketplaceInstanceDelete {
+	mutation := newMarketplaceInstanceMutation(c.config, OpDelete)
+	return &MarketplaceInstanceDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *MarketplaceInstanceClient) DeleteOne(_m *MarketplaceInstance) *MarketplaceInstanceDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *MarketplaceInstanceClient) DeleteOneID(id int) *MarketplaceInstanceDeleteOne {
+	builder := c.Delete().Where(marketplaceinstance.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &MarketplaceInstanceDeleteOne{builder}
+}
+
+// Query returns a query builder for MarketplaceInstance.
+func (c *MarketplaceInstanceClient) Query() *MarketplaceInstanceQuery {
+	return &MarketplaceInstanceQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeMarketplaceInstance},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a MarketplaceInstance entity by its id.
+func (c *MarketplaceInstanceClient) Get(ctx context.Context, id int) (*MarketplaceInstance, error) {
+	return c.Query().Where(marketplaceinstance.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *MarketplaceInstanceClient) GetX(ctx context.Context, id int) *MarketplaceInstance {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryTenant queries the tenant edge of a MarketplaceInstance.
+func (c *MarketplaceInstanceClient) QueryTenant(_m *MarketplaceInstance) *TenantQuery {
+	query := (&TenantClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(marketplaceinstance.Table, marketplaceinstance.FieldID, id),
+			sqlgraph.To(tenant.Table, tenant.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, marketplaceinstance.TenantTable, marketplaceinstance.TenantColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *MarketplaceInstanceClient) Hooks() []Hook {
+	return c.hooks.MarketplaceInstance
+}
+
+// Interceptors returns the client interceptors.
+func (c *MarketplaceInstanceClient) Interceptors() []Interceptor {
+	return c.inters.MarketplaceInstance
+}
+
+func (c *MarketplaceInstanceClient) mutate(ctx context.Context, m *MarketplaceInstanceMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&MarketplaceInstanceCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&MarketplaceInstanceUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&MarketplaceInstanceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&MarketplaceInstanceDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown MarketplaceInstance mutation op: %q", m.Op())
 	}
 }
 
@@ -5735,17 +6033,18 @@ func (c *WaveMemberClient) mutate(ctx context.Context, m *WaveMemberMutation) (V
 type (
 	hooks struct {
 		APIToken, Agent, Application, ApplicationSuggestion, Assessment, AuditEvent,
-		CloudAccount, CloudRecord, CloudTicket, Connection, DiscoverySource, Disk,
-		HookDelivery, Host, ImportRun, Launch, Migration, NetworkInterface, Plan,
-		PriceCatalog, RecoveryPoint, RegistrationToken, Session, Software, Step,
-		StepEvent, Tenant, User, Wave, WaveMember []ent.Hook
+		AuditHead, CloudAccount, CloudRecord, CloudTicket, Connection, DiscoverySource,
+		Disk, HookDelivery, Host, ImportRun, Launch, MarketplaceInstance, Migration,
+		NetworkInterface, Plan, PriceCatalog, RecoveryPoint, RegistrationToken,
+		Session, Software, Step, StepEvent, Tenant, User, Wave, WaveMember []ent.Hook
 	}
 	inters struct {
 		APIToken, Agent, Application, ApplicationSuggestion, Assessment, AuditEvent,
-		CloudAccount, CloudRecord, CloudTicket, Connection, DiscoverySource, Disk,
-		HookDelivery, Host, ImportRun, Launch, Migration, NetworkInterface, Plan,
-		PriceCatalog, RecoveryPoint, RegistrationToken, Session, Software, Step,
-		StepEvent, Tenant, User, Wave, WaveMember []ent.Interceptor
+		AuditHead, CloudAccount, CloudRecord, CloudTicket, Connection, DiscoverySource,
+		Disk, HookDelivery, Host, ImportRun, Launch, MarketplaceInstance, Migration,
+		NetworkInterface, Plan, PriceCatalog, RecoveryPoint, RegistrationToken,
+		Session, Software, Step, StepEvent, Tenant, User, Wave,
+		WaveMember []ent.Interceptor
 	}
 )
 

@@ -18,6 +18,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
+	"github.com/ferry-migrate/ferry/ent/audithead"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/cloudrecord"
 	"github.com/ferry-migrate/ferry/ent/cloudticket"
@@ -28,6 +29,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
 	"github.com/ferry-migrate/ferry/ent/launch"
+	"github.com/ferry-migrate/ferry/ent/marketplaceinstance"
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/networkinterface"
 	"github.com/ferry-migrate/ferry/ent/plan"
@@ -108,6 +110,7 @@ func checkColumn(t, c string) error {
 			applicationsuggestion.Table: applicationsuggestion.ValidColumn,
 			assessment.Table:            assessment.ValidColumn,
 			auditevent.Table:            auditevent.ValidColumn,
+			audithead.Table:             audithead.ValidColumn,
 			cloudaccount.Table:          cloudaccount.ValidColumn,
 			cloudrecord.Table:           cloudrecord.ValidColumn,
 			cloudticket.Table:           cloudticket.ValidColumn,
@@ -118,6 +121,7 @@ func checkColumn(t, c string) error {
 			host.Table:                  host.ValidColumn,
 			importrun.Table:             importrun.ValidColumn,
 			launch.Table:                launch.ValidColumn,
+			marketplaceinstance.Table:   marketplaceinstance.ValidColumn,
 			migration.Table:             migration.ValidColumn,
 			networkinterface.Table:      networkinterface.ValidColumn,
 			plan.Table:                  plan.ValidColumn,

@@ -1053,10 +1053,35 @@ func (_q *AuditEventQuery) collectField(ctx context.Context, oneNode bool, opCtx
 				selectedFields = append(selectedFields, auditevent.FieldTraceID)
 				fieldSeen[auditevent.FieldTraceID] = struct{}{}
 			}
+		case "sourceIP":
+			if _, ok := fieldSeen[auditevent.FieldSourceIP]; !ok {
+				selectedFields = append(selectedFields, auditevent.FieldSourceIP)
+				fieldSeen[auditevent.FieldSourceIP] = struct{}{}
+			}
 		case "details":
 			if _, ok := fieldSeen[auditevent.FieldDetails]; !ok {
 				selectedFields = append(selectedFields, auditevent.FieldDetails)
 				fieldSeen[auditevent.FieldDetails] = struct{}{}
+			}
+		case "changes":
+			if _, ok := fieldSeen[auditevent.FieldChanges]; !ok {
+				selectedFields = append(selectedFields, auditevent.FieldChanges)
+				fieldSeen[auditevent.FieldChanges] = struct{}{}
+			}
+		case "seq":
+			if _, ok := fieldSeen[auditevent.FieldSeq]; !ok {
+				selectedFields = append(selectedFields, auditevent.FieldSeq)
+				fieldSeen[auditevent.FieldSeq] = struct{}{}
+			}
+		case "prevHash":
+			if _, ok := fieldSeen[auditevent.FieldPrevHash]; !ok {
+				selectedFields = append(selectedFields, auditevent.FieldPrevHash)
+				fieldSeen[auditevent.FieldPrevHash] = struct{}{}
+			}
+		case "hash":
+			if _, ok := fieldSeen[auditevent.FieldHash]; !ok {
+				selectedFields = append(selectedFields, auditevent.FieldHash)
+				fieldSeen[auditevent.FieldHash] = struct{}{}
 			}
 		case "id":
 		case "__typename":
@@ -3825,6 +3850,21 @@ func (_q *TenantQuery) collectField(ctx context.Context, oneNode bool, opCtx *gr
 				selectedFields = append(selectedFields, tenant.FieldDisabled)
 				fieldSeen[tenant.FieldDisabled] = struct{}{}
 			}
+		case "suspendedAt":
+			if _, ok := fieldSeen[tenant.FieldSuspendedAt]; !ok {
+				selectedFields = append(selectedFields, tenant.FieldSuspendedAt)
+				fieldSeen[tenant.FieldSuspendedAt] = struct{}{}
+			}
+		case "suspendReason":
+			if _, ok := fieldSeen[tenant.FieldSuspendReason]; !ok {
+				selectedFields = append(selectedFields, tenant.FieldSuspendReason)
+				fieldSeen[tenant.FieldSuspendReason] = struct{}{}
+			}
+		case "deletionScheduledAt":
+			if _, ok := fieldSeen[tenant.FieldDeletionScheduledAt]; !ok {
+				selectedFields = append(selectedFields, tenant.FieldDeletionScheduledAt)
+				fieldSeen[tenant.FieldDeletionScheduledAt] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:
@@ -4052,6 +4092,11 @@ func (_q *UserQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 			if _, ok := fieldSeen[user.FieldLastLoginAt]; !ok {
 				selectedFields = append(selectedFields, user.FieldLastLoginAt)
 				fieldSeen[user.FieldLastLoginAt] = struct{}{}
+			}
+		case "externalID":
+			if _, ok := fieldSeen[user.FieldExternalID]; !ok {
+				selectedFields = append(selectedFields, user.FieldExternalID)
+				fieldSeen[user.FieldExternalID] = struct{}{}
 			}
 		case "id":
 		case "__typename":

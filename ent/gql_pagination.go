@@ -2225,6 +2225,20 @@ var (
 			}
 		},
 	}
+	// AuditEventOrderFieldSeq orders AuditEvent by seq.
+	AuditEventOrderFieldSeq = &AuditEventOrderField{
+		Value: func(_m *AuditEvent) (ent.Value, error) {
+			return _m.Seq, nil
+		},
+		column: auditevent.FieldSeq,
+		toTerm: auditevent.BySeq,
+		toCursor: func(_m *AuditEvent) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Seq,
+			}
+		},
+	}
 )
 
 // String implement fmt.Stringer interface.
@@ -2239,6 +2253,8 @@ func (f AuditEventOrderField) String() string {
 		str = "ACTOR"
 	case AuditEventOrderFieldAction.column:
 		str = "ACTION"
+	case AuditEventOrderFieldSeq.column:
+		str = "SEQ"
 	}
 	return str
 }
@@ -2263,6 +2279,8 @@ func (f *AuditEventOrderField) UnmarshalGQL(v interface{}) error {
 		*f = *AuditEventOrderFieldActor
 	case "ACTION":
 		*f = *AuditEventOrderFieldAction
+	case "SEQ":
+		*f = *AuditEventOrderFieldSeq
 	default:
 		return fmt.Errorf("%s is not a valid AuditEventOrderField", str)
 	}

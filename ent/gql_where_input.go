@@ -2847,6 +2847,61 @@ type AuditEventWhereInput struct {
 	TraceIDHasSuffix    *string  `json:"traceIDHasSuffix,omitempty"`
 	TraceIDEqualFold    *string  `json:"traceIDEqualFold,omitempty"`
 	TraceIDContainsFold *string  `json:"traceIDContainsFold,omitempty"`
+
+	// "source_ip" field predicates.
+	SourceIP             *string  `json:"sourceIP,omitempty"`
+	SourceIPNEQ          *string  `json:"sourceIPNEQ,omitempty"`
+	SourceIPIn           []string `json:"sourceIPIn,omitempty"`
+	SourceIPNotIn        []string `json:"sourceIPNotIn,omitempty"`
+	SourceIPGT           *string  `json:"sourceIPGT,omitempty"`
+	SourceIPGTE          *string  `json:"sourceIPGTE,omitempty"`
+	SourceIPLT           *string  `json:"sourceIPLT,omitempty"`
+	SourceIPLTE          *string  `json:"sourceIPLTE,omitempty"`
+	SourceIPContains     *string  `json:"sourceIPContains,omitempty"`
+	SourceIPHasPrefix    *string  `json:"sourceIPHasPrefix,omitempty"`
+	SourceIPHasSuffix    *string  `json:"sourceIPHasSuffix,omitempty"`
+	SourceIPEqualFold    *string  `json:"sourceIPEqualFold,omitempty"`
+	SourceIPContainsFold *string  `json:"sourceIPContainsFold,omitempty"`
+
+	// "seq" field predicates.
+	Seq      *int64  `json:"seq,omitempty"`
+	SeqNEQ   *int64  `json:"seqNEQ,omitempty"`
+	SeqIn    []int64 `json:"seqIn,omitempty"`
+	SeqNotIn []int64 `json:"seqNotIn,omitempty"`
+	SeqGT    *int64  `json:"seqGT,omitempty"`
+	SeqGTE   *int64  `json:"seqGTE,omitempty"`
+	SeqLT    *int64  `json:"seqLT,omitempty"`
+	SeqLTE   *int64  `json:"seqLTE,omitempty"`
+
+	// "prev_hash" field predicates.
+	PrevHash             *string  `json:"prevHash,omitempty"`
+	PrevHashNEQ          *string  `json:"prevHashNEQ,omitempty"`
+	PrevHashIn           []string `json:"prevHashIn,omitempty"`
+	PrevHashNotIn        []string `json:"prevHashNotIn,omitempty"`
+	PrevHashGT           *string  `json:"prevHashGT,omitempty"`
+	PrevHashGTE          *string  `json:"prevHashGTE,omitempty"`
+	PrevHashLT           *string  `json:"prevHashLT,omitempty"`
+	PrevHashLTE          *string  `json:"prevHashLTE,omitempty"`
+	PrevHashContains     *string  `json:"prevHashContains,omitempty"`
+	PrevHashHasPrefix    *string  `json:"prevHashHasPrefix,omitempty"`
+	PrevHashHasSuffix    *string  `json:"prevHashHasSuffix,omitempty"`
+	PrevHashEqualFold    *string  `json:"prevHashEqualFold,omitempty"`
+	PrevHashContainsFold *string  `json:"prevHashContainsFold,omitempty"`
+
+	// "hash" field predicates.
+	Hash             *string  `json:"hash,omitempty"`
+	HashNEQ          *string  `json:"hashNEQ,omitempty"`
+	HashIn           []string `json:"hashIn,omitempty"`
+	HashNotIn        []string `json:"hashNotIn,omitempty"`
+	HashGT           *string  `json:"hashGT,omitempty"`
+	HashGTE          *string  `json:"hashGTE,omitempty"`
+	HashLT           *string  `json:"hashLT,omitempty"`
+	HashLTE          *string  `json:"hashLTE,omitempty"`
+	HashContains     *string  `json:"hashContains,omitempty"`
+	HashHasPrefix    *string  `json:"hashHasPrefix,omitempty"`
+	HashHasSuffix    *string  `json:"hashHasSuffix,omitempty"`
+	HashEqualFold    *string  `json:"hashEqualFold,omitempty"`
+	HashContainsFold *string  `json:"hashContainsFold,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -3186,6 +3241,147 @@ func (i *AuditEventWhereInput) P() (predicate.AuditEvent, error) {
 	}
 	if i.TraceIDContainsFold != nil {
 		predicates = append(predicates, auditevent.TraceIDContainsFold(*i.TraceIDContainsFold))
+	}
+	if i.SourceIP != nil {
+		predicates = append(predicates, auditevent.SourceIPEQ(*i.SourceIP))
+	}
+	if i.SourceIPNEQ != nil {
+		predicates = append(predicates, auditevent.SourceIPNEQ(*i.SourceIPNEQ))
+	}
+	if len(i.SourceIPIn) > 0 {
+		predicates = append(predicates, auditevent.SourceIPIn(i.SourceIPIn...))
+	}
+	if len(i.SourceIPNotIn) > 0 {
+		predicates = append(predicates, auditevent.SourceIPNotIn(i.SourceIPNotIn...))
+	}
+	if i.SourceIPGT != nil {
+		predicates = append(predicates, auditevent.SourceIPGT(*i.SourceIPGT))
+	}
+	if i.SourceIPGTE != nil {
+		predicates = append(predicates, auditevent.SourceIPGTE(*i.SourceIPGTE))
+	}
+	if i.SourceIPLT != nil {
+		predicates = append(predicates, auditevent.SourceIPLT(*i.SourceIPLT))
+	}
+	if i.SourceIPLTE != nil {
+		predicates = append(predicates, auditevent.SourceIPLTE(*i.SourceIPLTE))
+	}
+	if i.SourceIPContains != nil {
+		predicates = append(predicates, auditevent.SourceIPContains(*i.SourceIPContains))
+	}
+	if i.SourceIPHasPrefix != nil {
+		predicates = append(predicates, auditevent.SourceIPHasPrefix(*i.SourceIPHasPrefix))
+	}
+	if i.SourceIPHasSuffix != nil {
+		predicates = append(predicates, auditevent.SourceIPHasSuffix(*i.SourceIPHasSuffix))
+	}
+	if i.SourceIPEqualFold != nil {
+		predicates = append(predicates, auditevent.SourceIPEqualFold(*i.SourceIPEqualFold))
+	}
+	if i.SourceIPContainsFold != nil {
+		predicates = append(predicates, auditevent.SourceIPContainsFold(*i.SourceIPContainsFold))
+	}
+	if i.Seq != nil {
+		predicates = append(predicates, auditevent.SeqEQ(*i.Seq))
+	}
+	if i.SeqNEQ != nil {
+		predicates = append(predicates, auditevent.SeqNEQ(*i.SeqNEQ))
+	}
+	if len(i.SeqIn) > 0 {
+		predicates = append(predicates, auditevent.SeqIn(i.SeqIn...))
+	}
+	if len(i.SeqNotIn) > 0 {
+		predicates = append(predicates, auditevent.SeqNotIn(i.SeqNotIn...))
+	}
+	if i.SeqGT != nil {
+		predicates = append(predicates, auditevent.SeqGT(*i.SeqGT))
+	}
+	if i.SeqGTE != nil {
+		predicates = append(predicates, auditevent.SeqGTE(*i.SeqGTE))
+	}
+	if i.SeqLT != nil {
+		predicates = append(predicates, auditevent.SeqLT(*i.SeqLT))
+	}
+	if i.SeqLTE != nil {
+		predicates = append(predicates, auditevent.SeqLTE(*i.SeqLTE))
+	}
+	if i.PrevHash != nil {
+		predicates = append(predicates, auditevent.PrevHashEQ(*i.PrevHash))
+	}
+	if i.PrevHashNEQ != nil {
+		predicates = append(predicates, auditevent.PrevHashNEQ(*i.PrevHashNEQ))
+	}
+	if len(i.PrevHashIn) > 0 {
+		predicates = append(predicates, auditevent.PrevHashIn(i.PrevHashIn...))
+	}
+	if len(i.PrevHashNotIn) > 0 {
+		predicates = append(predicates, auditevent.PrevHashNotIn(i.PrevHashNotIn...))
+	}
+	if i.PrevHashGT != nil {
+		predicates = append(predicates, auditevent.PrevHashGT(*i.PrevHashGT))
+	}
+	if i.PrevHashGTE != nil {
+		predicates = append(predicates, auditevent.PrevHashGTE(*i.PrevHashGTE))
+	}
+	if i.PrevHashLT != nil {
+		predicates = append(predicates, auditevent.PrevHashLT(*i.PrevHashLT))
+	}
+	if i.PrevHashLTE != nil {
+		predicates = append(predicates, auditevent.PrevHashLTE(*i.PrevHashLTE))
+	}
+	if i.PrevHashContains != nil {
+		predicates = append(predicates, auditevent.PrevHashContains(*i.PrevHashContains))
+	}
+	if i.PrevHashHasPrefix != nil {
+		predicates = append(predicates, auditevent.PrevHashHasPrefix(*i.PrevHashHasPrefix))
+	}
+	if i.PrevHashHasSuffix != nil {
+		predicates = append(predicates, auditevent.PrevHashHasSuffix(*i.PrevHashHasSuffix))
+	}
+	if i.PrevHashEqualFold != nil {
+		predicates = append(predicates, auditevent.PrevHashEqualFold(*i.PrevHashEqualFold))
+	}
+	if i.PrevHashContainsFold != nil {
+		predicates = append(predicates, auditevent.PrevHashContainsFold(*i.PrevHashContainsFold))
+	}
+	if i.Hash != nil {
+		predicates = append(predicates, auditevent.HashEQ(*i.Hash))
+	}
+	if i.HashNEQ != nil {
+		predicates = append(predicates, auditevent.HashNEQ(*i.HashNEQ))
+	}
+	if len(i.HashIn) > 0 {
+		predicates = append(predicates, auditevent.HashIn(i.HashIn...))
+	}
+	if len(i.HashNotIn) > 0 {
+		predicates = append(predicates, auditevent.HashNotIn(i.HashNotIn...))
+	}
+	if i.HashGT != nil {
+		predicates = append(predicates, auditevent.HashGT(*i.HashGT))
+	}
+	if i.HashGTE != nil {
+		predicates = append(predicates, auditevent.HashGTE(*i.HashGTE))
+	}
+	if i.HashLT != nil {
+		predicates = append(predicates, auditevent.HashLT(*i.HashLT))
+	}
+	if i.HashLTE != nil {
+		predicates = append(predicates, auditevent.HashLTE(*i.HashLTE))
+	}
+	if i.HashContains != nil {
+		predicates = append(predicates, auditevent.HashContains(*i.HashContains))
+	}
+	if i.HashHasPrefix != nil {
+		predicates = append(predicates, auditevent.HashHasPrefix(*i.HashHasPrefix))
+	}
+	if i.HashHasSuffix != nil {
+		predicates = append(predicates, auditevent.HashHasSuffix(*i.HashHasSuffix))
+	}
+	if i.HashEqualFold != nil {
+		predicates = append(predicates, auditevent.HashEqualFold(*i.HashEqualFold))
+	}
+	if i.HashContainsFold != nil {
+		predicates = append(predicates, auditevent.HashContainsFold(*i.HashContainsFold))
 	}
 
 	switch len(predicates) {
@@ -10810,6 +11006,45 @@ type TenantWhereInput struct {
 	// "disabled" field predicates.
 	Disabled    *bool `json:"disabled,omitempty"`
 	DisabledNEQ *bool `json:"disabledNEQ,omitempty"`
+
+	// "suspended_at" field predicates.
+	SuspendedAt       *time.Time  `json:"suspendedAt,omitempty"`
+	SuspendedAtNEQ    *time.Time  `json:"suspendedAtNEQ,omitempty"`
+	SuspendedAtIn     []time.Time `json:"suspendedAtIn,omitempty"`
+	SuspendedAtNotIn  []time.Time `json:"suspendedAtNotIn,omitempty"`
+	SuspendedAtGT     *time.Time  `json:"suspendedAtGT,omitempty"`
+	SuspendedAtGTE    *time.Time  `json:"suspendedAtGTE,omitempty"`
+	SuspendedAtLT     *time.Time  `json:"suspendedAtLT,omitempty"`
+	SuspendedAtLTE    *time.Time  `json:"suspendedAtLTE,omitempty"`
+	SuspendedAtIsNil  bool        `json:"suspendedAtIsNil,omitempty"`
+	SuspendedAtNotNil bool        `json:"suspendedAtNotNil,omitempty"`
+
+	// "suspend_reason" field predicates.
+	SuspendReason             *string  `json:"suspendReason,omitempty"`
+	SuspendReasonNEQ          *string  `json:"suspendReasonNEQ,omitempty"`
+	SuspendReasonIn           []string `json:"suspendReasonIn,omitempty"`
+	SuspendReasonNotIn        []string `json:"suspendReasonNotIn,omitempty"`
+	SuspendReasonGT           *string  `json:"suspendReasonGT,omitempty"`
+	SuspendReasonGTE          *string  `json:"suspendReasonGTE,omitempty"`
+	SuspendReasonLT           *string  `json:"suspendReasonLT,omitempty"`
+	SuspendReasonLTE          *string  `json:"suspendReasonLTE,omitempty"`
+	SuspendReasonContains     *string  `json:"suspendReasonContains,omitempty"`
+	SuspendReasonHasPrefix    *string  `json:"suspendReasonHasPrefix,omitempty"`
+	SuspendReasonHasSuffix    *string  `json:"suspendReasonHasSuffix,omitempty"`
+	SuspendReasonEqualFold    *string  `json:"suspendReasonEqualFold,omitempty"`
+	SuspendReasonContainsFold *string  `json:"suspendReasonContainsFold,omitempty"`
+
+	// "deletion_scheduled_at" field predicates.
+	DeletionScheduledAt       *time.Time  `json:"deletionScheduledAt,omitempty"`
+	DeletionScheduledAtNEQ    *time.Time  `json:"deletionScheduledAtNEQ,omitempty"`
+	DeletionScheduledAtIn     []time.Time `json:"deletionScheduledAtIn,omitempty"`
+	DeletionScheduledAtNotIn  []time.Time `json:"deletionScheduledAtNotIn,omitempty"`
+	DeletionScheduledAtGT     *time.Time  `json:"deletionScheduledAtGT,omitempty"`
+	DeletionScheduledAtGTE    *time.Time  `json:"deletionScheduledAtGTE,omitempty"`
+	DeletionScheduledAtLT     *time.Time  `json:"deletionScheduledAtLT,omitempty"`
+	DeletionScheduledAtLTE    *time.Time  `json:"deletionScheduledAtLTE,omitempty"`
+	DeletionScheduledAtIsNil  bool        `json:"deletionScheduledAtIsNil,omitempty"`
+	DeletionScheduledAtNotNil bool        `json:"deletionScheduledAtNotNil,omitempty"`
 }
 
 // AddPredicates adds custom predicates to the where input to be used during the filtering phase.
@@ -11039,6 +11274,105 @@ func (i *TenantWhereInput) P() (predicate.Tenant, error) {
 	if i.DisabledNEQ != nil {
 		predicates = append(predicates, tenant.DisabledNEQ(*i.DisabledNEQ))
 	}
+	if i.SuspendedAt != nil {
+		predicates = append(predicates, tenant.SuspendedAtEQ(*i.SuspendedAt))
+	}
+	if i.SuspendedAtNEQ != nil {
+		predicates = append(predicates, tenant.SuspendedAtNEQ(*i.SuspendedAtNEQ))
+	}
+	if len(i.SuspendedAtIn) > 0 {
+		predicates = append(predicates, tenant.SuspendedAtIn(i.SuspendedAtIn...))
+	}
+	if len(i.SuspendedAtNotIn) > 0 {
+		predicates = append(predicates, tenant.SuspendedAtNotIn(i.SuspendedAtNotIn...))
+	}
+	if i.SuspendedAtGT != nil {
+		predicates = append(predicates, tenant.SuspendedAtGT(*i.SuspendedAtGT))
+	}
+	if i.SuspendedAtGTE != nil {
+		predicates = append(predicates, tenant.SuspendedAtGTE(*i.SuspendedAtGTE))
+	}
+	if i.SuspendedAtLT != nil {
+		predicates = append(predicates, tenant.SuspendedAtLT(*i.SuspendedAtLT))
+	}
+	if i.SuspendedAtLTE != nil {
+		predicates = append(predicates, tenant.SuspendedAtLTE(*i.SuspendedAtLTE))
+	}
+	if i.SuspendedAtIsNil {
+		predicates = append(predicates, tenant.SuspendedAtIsNil())
+	}
+	if i.SuspendedAtNotNil {
+		predicates = append(predicates, tenant.SuspendedAtNotNil())
+	}
+	if i.SuspendReason != nil {
+		predicates = append(predicates, tenant.SuspendReasonEQ(*i.SuspendReason))
+	}
+	if i.SuspendReasonNEQ != nil {
+		predicates = append(predicates, tenant.SuspendReasonNEQ(*i.SuspendReasonNEQ))
+	}
+	if len(i.SuspendReasonIn) > 0 {
+		predicates = append(predicates, tenant.SuspendReasonIn(i.SuspendReasonIn...))
+	}
+	if len(i.SuspendReasonNotIn) > 0 {
+		predicates = append(predicates, tenant.SuspendReasonNotIn(i.SuspendReasonNotIn...))
+	}
+	if i.SuspendReasonGT != nil {
+		predicates = append(predicates, tenant.SuspendReasonGT(*i.SuspendReasonGT))
+	}
+	if i.SuspendReasonGTE != nil {
+		predicates = append(predicates, tenant.SuspendReasonGTE(*i.SuspendReasonGTE))
+	}
+	if i.SuspendReasonLT != nil {
+		predicates = append(predicates, tenant.SuspendReasonLT(*i.SuspendReasonLT))
+	}
+	if i.SuspendReasonLTE != nil {
+		predicates = append(predicates, tenant.SuspendReasonLTE(*i.SuspendReasonLTE))
+	}
+	if i.SuspendReasonContains != nil {
+		predicates = append(predicates, tenant.SuspendReasonContains(*i.SuspendReasonContains))
+	}
+	if i.SuspendReasonHasPrefix != nil {
+		predicates = append(predicates, tenant.SuspendReasonHasPrefix(*i.SuspendReasonHasPrefix))
+	}
+	if i.SuspendReasonHasSuffix != nil {
+		predicates = append(predicates, tenant.SuspendReasonHasSuffix(*i.SuspendReasonHasSuffix))
+	}
+	if i.SuspendReasonEqualFold != nil {
+		predicates = append(predicates, tenant.SuspendReasonEqualFold(*i.SuspendReasonEqualFold))
+	}
+	if i.SuspendReasonContainsFold != nil {
+		predicates = append(predicates, tenant.SuspendReasonContainsFold(*i.SuspendReasonContainsFold))
+	}
+	if i.DeletionScheduledAt != nil {
+		predicates = append(predicates, tenant.DeletionScheduledAtEQ(*i.DeletionScheduledAt))
+	}
+	if i.DeletionScheduledAtNEQ != nil {
+		predicates = append(predicates, tenant.DeletionScheduledAtNEQ(*i.DeletionScheduledAtNEQ))
+	}
+	if len(i.DeletionScheduledAtIn) > 0 {
+		predicates = append(predicates, tenant.DeletionScheduledAtIn(i.DeletionScheduledAtIn...))
+	}
+	if len(i.DeletionScheduledAtNotIn) > 0 {
+		predicates = append(predicates, tenant.DeletionScheduledAtNotIn(i.DeletionScheduledAtNotIn...))
+	}
+	if i.DeletionScheduledAtGT != nil {
+		predicates = append(predicates, tenant.DeletionScheduledAtGT(*i.DeletionScheduledAtGT))
+	}
+	if i.DeletionScheduledAtGTE != nil {
+		predicates = append(predicates, tenant.DeletionScheduledAtGTE(*i.DeletionScheduledAtGTE))
+	}
+	if i.DeletionScheduledAtLT != nil {
+		predicates = append(predicates, tenant.DeletionScheduledAtLT(*i.DeletionScheduledAtLT))
+	}
+	if i.DeletionScheduledAtLTE != nil {
+		predicates = append(predicates, tenant.DeletionScheduledAtLTE(*i.DeletionScheduledAtLTE))
+	}
+	if i.DeletionScheduledAtIsNil {
+		predicates = append(predicates, tenant.DeletionScheduledAtIsNil())
+	}
+	if i.DeletionScheduledAtNotNil {
+		predicates = append(predicates, tenant.DeletionScheduledAtNotNil())
+	}
 
 	switch len(predicates) {
 	case 0:
@@ -11138,6 +11472,23 @@ type UserWhereInput struct {
 	LastLoginAtLTE    *time.Time  `json:"lastLoginAtLTE,omitempty"`
 	LastLoginAtIsNil  bool        `json:"lastLoginAtIsNil,omitempty"`
 	LastLoginAtNotNil bool        `json:"lastLoginAtNotNil,omitempty"`
+
+	// "external_id" field predicates.
+	ExternalID             *string  `json:"externalID,omitempty"`
+	ExternalIDNEQ          *string  `json:"externalIDNEQ,omitempty"`
+	ExternalIDIn           []string `json:"externalIDIn,omitempty"`
+	ExternalIDNotIn        []string `json:"externalIDNotIn,omitempty"`
+	ExternalIDGT           *string  `json:"externalIDGT,omitempty"`
+	ExternalIDGTE          *string  `json:"externalIDGTE,omitempty"`
+	ExternalIDLT           *string  `json:"externalIDLT,omitempty"`
+	ExternalIDLTE          *string  `json:"externalIDLTE,omitempty"`
+	ExternalIDContains     *string  `json:"externalIDContains,omitempty"`
+	ExternalIDHasPrefix    *string  `json:"externalIDHasPrefix,omitempty"`
+	ExternalIDHasSuffix    *string  `json:"externalIDHasSuffix,omitempty"`
+	ExternalIDIsNil        bool     `json:"externalIDIsNil,omitempty"`
+	ExternalIDNotNil       bool     `json:"externalIDNotNil,omitempty"`
+	ExternalIDEqualFold    *string  `json:"externalIDEqualFold,omitempty"`
+	ExternalIDContainsFold *string  `json:"externalIDContainsFold,omitempty"`
 
 	// "api_tokens" edge predicates.
 	HasAPITokens     *bool                 `json:"hasAPITokens,omitempty"`
@@ -11412,6 +11763,51 @@ func (i *UserWhereInput) P() (predicate.User, error) {
 	}
 	if i.LastLoginAtNotNil {
 		predicates = append(predicates, user.LastLoginAtNotNil())
+	}
+	if i.ExternalID != nil {
+		predicates = append(predicates, user.ExternalIDEQ(*i.ExternalID))
+	}
+	if i.ExternalIDNEQ != nil {
+		predicates = append(predicates, user.ExternalIDNEQ(*i.ExternalIDNEQ))
+	}
+	if len(i.ExternalIDIn) > 0 {
+		predicates = append(predicates, user.ExternalIDIn(i.ExternalIDIn...))
+	}
+	if len(i.ExternalIDNotIn) > 0 {
+		predicates = append(predicates, user.ExternalIDNotIn(i.ExternalIDNotIn...))
+	}
+	if i.ExternalIDGT != nil {
+		predicates = append(predicates, user.ExternalIDGT(*i.ExternalIDGT))
+	}
+	if i.ExternalIDGTE != nil {
+		predicates = append(predicates, user.ExternalIDGTE(*i.ExternalIDGTE))
+	}
+	if i.ExternalIDLT != nil {
+		predicates = append(predicates, user.ExternalIDLT(*i.ExternalIDLT))
+	}
+	if i.ExternalIDLTE != nil {
+		predicates = append(predicates, user.ExternalIDLTE(*i.ExternalIDLTE))
+	}
+	if i.ExternalIDContains != nil {
+		predicates = append(predicates, user.ExternalIDContains(*i.ExternalIDContains))
+	}
+	if i.ExternalIDHasPrefix != nil {
+		predicates = append(predicates, user.ExternalIDHasPrefix(*i.ExternalIDHasPrefix))
+	}
+	if i.ExternalIDHasSuffix != nil {
+		predicates = append(predicates, user.ExternalIDHasSuffix(*i.ExternalIDHasSuffix))
+	}
+	if i.ExternalIDIsNil {
+		predicates = append(predicates, user.ExternalIDIsNil())
+	}
+	if i.ExternalIDNotNil {
+		predicates = append(predicates, user.ExternalIDNotNil())
+	}
+	if i.ExternalIDEqualFold != nil {
+		predicates = append(predicates, user.ExternalIDEqualFold(*i.ExternalIDEqualFold))
+	}
+	if i.ExternalIDContainsFold != nil {
+		predicates = append(predicates, user.ExternalIDContainsFold(*i.ExternalIDContainsFold))
 	}
 
 	if i.HasAPITokens != nil {

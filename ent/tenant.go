@@ -26,8 +26,14 @@ type Tenant struct {
 	// Slug holds the value of the "slug" field.
 	Slug string `json:"slug,omitempty"`
 	// Disabled holds the value of the "disabled" field.
-	Disabled     bool `json:"disabled,omitempty"`
-	selectValues sql.SelectValues
+	Disabled bool `json:"disabled,omitempty"`
+	// SuspendedAt holds the value of the "suspended_at" field.
+	SuspendedAt *time.Time `json:"suspended_at,omitempty"`
+	// SuspendReason holds the value of the "suspend_reason" field.
+	SuspendReason string `json:"suspend_reason,omitempty"`
+	// DeletionScheduledAt holds the value of the "deletion_scheduled_at" field.
+	DeletionScheduledAt *time.Time `json:"deletion_scheduled_at,omitempty"`
+	selectValues        sql.SelectValues
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -39,9 +45,9 @@ func (*Tenant) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case tenant.FieldID:
 			values[i] = new(sql.NullInt64)
-		case tenant.FieldName, tenant.FieldSlug:
+		case tenant.FieldName, tenant.FieldSlug, tenant.FieldSuspendReason:
 			values[i] = new(sql.NullString)
-		case tenant.FieldCreatedAt, tenant.FieldUpdatedAt:
+		case tenant.FieldCreatedAt, tenant.FieldUpdatedAt, tenant.FieldSuspendedAt, tenant.FieldDeletionScheduledAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -94,6 +100,26 @@ func (_m *Tenant) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.Disabled = value.Bool
 			}
+		case tenant.FieldSuspendedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field suspended_at", values[i])
+			} else if value.Valid {
+				_m.SuspendedAt = new(time.Time)
+				*_m.SuspendedAt = value.Time
+			}
+		case tenant.FieldSuspendReason:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field suspend_reason", values[i])
+			} else if value.Valid {
+				_m.SuspendReason = value.String
+			}
+		case tenant.FieldDeletionScheduledAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field deletion_scheduled_at", values[i])
+			} else if value.Valid {
+				_m.DeletionScheduledAt = new(time.Time)
+				*_m.DeletionScheduledAt = value.Time
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -144,6 +170,19 @@ func (_m *Tenant) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("disabled=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Disabled))
+	builder.WriteString(", ")
+	if v := _m.SuspendedAt; v != nil {
+		builder.WriteString("suspended_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("suspend_reason=")
+	builder.WriteString(_m.SuspendReason)
+	builder.WriteString(", ")
+	if v := _m.DeletionScheduledAt; v != nil {
+		builder.WriteString("deletion_scheduled_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -76,6 +76,48 @@ func (_c *TenantCreate) SetNillableDisabled(v *bool) *TenantCreate {
 	return _c
 }
 
+// SetSuspendedAt sets the "suspended_at" field.
+func (_c *TenantCreate) SetSuspendedAt(v time.Time) *TenantCreate {
+	_c.mutation.SetSuspendedAt(v)
+	return _c
+}
+
+// SetNillableSuspendedAt sets the "suspended_at" field if the given value is not nil.
+func (_c *TenantCreate) SetNillableSuspendedAt(v *time.Time) *TenantCreate {
+	if v != nil {
+		_c.SetSuspendedAt(*v)
+	}
+	return _c
+}
+
+// SetSuspendReason sets the "suspend_reason" field.
+func (_c *TenantCreate) SetSuspendReason(v string) *TenantCreate {
+	_c.mutation.SetSuspendReason(v)
+	return _c
+}
+
+// SetNillableSuspendReason sets the "suspend_reason" field if the given value is not nil.
+func (_c *TenantCreate) SetNillableSuspendReason(v *string) *TenantCreate {
+	if v != nil {
+		_c.SetSuspendReason(*v)
+	}
+	return _c
+}
+
+// SetDeletionScheduledAt sets the "deletion_scheduled_at" field.
+func (_c *TenantCreate) SetDeletionScheduledAt(v time.Time) *TenantCreate {
+	_c.mutation.SetDeletionScheduledAt(v)
+	return _c
+}
+
+// SetNillableDeletionScheduledAt sets the "deletion_scheduled_at" field if the given value is not nil.
+func (_c *TenantCreate) SetNillableDeletionScheduledAt(v *time.Time) *TenantCreate {
+	if v != nil {
+		_c.SetDeletionScheduledAt(*v)
+	}
+	return _c
+}
+
 // Mutation returns the TenantMutation object of the builder.
 func (_c *TenantCreate) Mutation() *TenantMutation {
 	return _c.mutation
@@ -131,6 +173,10 @@ func (_c *TenantCreate) defaults() error {
 		v := tenant.DefaultDisabled
 		_c.mutation.SetDisabled(v)
 	}
+	if _, ok := _c.mutation.SuspendReason(); !ok {
+		v := tenant.DefaultSuspendReason
+		_c.mutation.SetSuspendReason(v)
+	}
 	return nil
 }
 
@@ -160,6 +206,14 @@ func (_c *TenantCreate) check() error {
 	}
 	if _, ok := _c.mutation.Disabled(); !ok {
 		return &ValidationError{Name: "disabled", err: errors.New(`ent: missing required field "Tenant.disabled"`)}
+	}
+	if _, ok := _c.mutation.SuspendReason(); !ok {
+		return &ValidationError{Name: "suspend_reason", err: errors.New(`ent: missing required field "Tenant.suspend_reason"`)}
+	}
+	if v, ok := _c.mutation.SuspendReason(); ok {
+		if err := tenant.SuspendReasonValidator(v); err != nil {
+			return &ValidationError{Name: "suspend_reason", err: fmt.Errorf(`ent: validator failed for field "Tenant.suspend_reason": %w`, err)}
+		}
 	}
 	return nil
 }
@@ -207,6 +261,18 @@ func (_c *TenantCreate) createSpec() (*Tenant, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Disabled(); ok {
 		_spec.SetField(tenant.FieldDisabled, field.TypeBool, value)
 		_node.Disabled = value
+	}
+	if value, ok := _c.mutation.SuspendedAt(); ok {
+		_spec.SetField(tenant.FieldSuspendedAt, field.TypeTime, value)
+		_node.SuspendedAt = &value
+	}
+	if value, ok := _c.mutation.SuspendReason(); ok {
+		_spec.SetField(tenant.FieldSuspendReason, field.TypeString, value)
+		_node.SuspendReason = value
+	}
+	if value, ok := _c.mutation.DeletionScheduledAt(); ok {
+		_spec.SetField(tenant.FieldDeletionScheduledAt, field.TypeTime, value)
+		_node.DeletionScheduledAt = &value
 	}
 	return _node, _spec
 }
@@ -308,6 +374,54 @@ func (u *TenantUpsert) UpdateDisabled() *TenantUpsert {
 	return u
 }
 
+// SetSuspendedAt sets the "suspended_at" field.
+func (u *TenantUpsert) SetSuspendedAt(v time.Time) *TenantUpsert {
+	u.Set(tenant.FieldSuspendedAt, v)
+	return u
+}
+
+// UpdateSuspendedAt sets the "suspended_at" field to the value that was provided on create.
+func (u *TenantUpsert) UpdateSuspendedAt() *TenantUpsert {
+	u.SetExcluded(tenant.FieldSuspendedAt)
+	return u
+}
+
+// ClearSuspendedAt clears the value of the "suspended_at" field.
+func (u *TenantUpsert) ClearSuspendedAt() *TenantUpsert {
+	u.SetNull(tenant.FieldSuspendedAt)
+	return u
+}
+
+// SetSuspendReason sets the "suspend_reason" field.
+func (u *TenantUpsert) SetSuspendReason(v string) *TenantUpsert {
+	u.Set(tenant.FieldSuspendReason, v)
+	return u
+}
+
+// UpdateSuspendReason sets the "suspend_reason" field to the value that was provided on create.
+func (u *TenantUpsert) UpdateSuspendReason() *TenantUpsert {
+	u.SetExcluded(tenant.FieldSuspendReason)
+	return u
+}
+
+// SetDeletionScheduledAt sets the "deletion_scheduled_at" field.
+func (u *TenantUpsert) SetDeletionScheduledAt(v time.Time) *TenantUpsert {
+	u.Set(tenant.FieldDeletionScheduledAt, v)
+	return u
+}
+
+// UpdateDeletionScheduledAt sets the "deletion_scheduled_at" field to the value that was provided on create.
+func (u *TenantUpsert) UpdateDeletionScheduledAt() *TenantUpsert {
+	u.SetExcluded(tenant.FieldDeletionScheduledAt)
+	return u
+}
+
+// ClearDeletionScheduledAt clears the value of the "deletion_scheduled_at" field.
+func (u *TenantUpsert) ClearDeletionScheduledAt() *TenantUpsert {
+	u.SetNull(tenant.FieldDeletionScheduledAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -406,6 +520,62 @@ func (u *TenantUpsertOne) SetDisabled(v bool) *TenantUpsertOne {
 func (u *TenantUpsertOne) UpdateDisabled() *TenantUpsertOne {
 	return u.Update(func(s *TenantUpsert) {
 		s.UpdateDisabled()
+	})
+}
+
+// SetSuspendedAt sets the "suspended_at" field.
+func (u *TenantUpsertOne) SetSuspendedAt(v time.Time) *TenantUpsertOne {
+	return u.Update(func(s *TenantUpsert) {
+		s.SetSuspendedAt(v)
+	})
+}
+
+// UpdateSuspendedAt sets the "suspended_at" field to the value that was provided on create.
+func (u *TenantUpsertOne) UpdateSuspendedAt() *TenantUpsertOne {
+	return u.Update(func(s *TenantUpsert) {
+		s.UpdateSuspendedAt()
+	})
+}
+
+// ClearSuspendedAt clears the value of the "suspended_at" field.
+func (u *TenantUpsertOne) ClearSuspendedAt() *TenantUpsertOne {
+	return u.Update(func(s *TenantUpsert) {
+		s.ClearSuspendedAt()
+	})
+}
+
+// SetSuspendReason sets the "suspend_reason" field.
+func (u *TenantUpsertOne) SetSuspendReason(v string) *TenantUpsertOne {
+	return u.Update(func(s *TenantUpsert) {
+		s.SetSuspendReason(v)
+	})
+}
+
+// UpdateSuspendReason sets the "suspend_reason" field to the value that was provided on create.
+func (u *TenantUpsertOne) UpdateSuspendReason() *TenantUpsertOne {
+	return u.Update(func(s *TenantUpsert) {
+		s.UpdateSuspendReason()
+	})
+}
+
+// SetDeletionScheduledAt sets the "deletion_scheduled_at" field.
+func (u *TenantUpsertOne) SetDeletionScheduledAt(v time.Time) *TenantUpsertOne {
+	return u.Update(func(s *TenantUpsert) {
+		s.SetDeletionScheduledAt(v)
+	})
+}
+
+// UpdateDeletionScheduledAt sets the "deletion_scheduled_at" field to the value that was provided on create.
+func (u *TenantUpsertOne) UpdateDeletionScheduledAt() *TenantUpsertOne {
+	return u.Update(func(s *TenantUpsert) {
+		s.UpdateDeletionScheduledAt()
+	})
+}
+
+// ClearDeletionScheduledAt clears the value of the "deletion_scheduled_at" field.
+func (u *TenantUpsertOne) ClearDeletionScheduledAt() *TenantUpsertOne {
+	return u.Update(func(s *TenantUpsert) {
+		s.ClearDeletionScheduledAt()
 	})
 }
 
@@ -673,6 +843,62 @@ func (u *TenantUpsertBulk) SetDisabled(v bool) *TenantUpsertBulk {
 func (u *TenantUpsertBulk) UpdateDisabled() *TenantUpsertBulk {
 	return u.Update(func(s *TenantUpsert) {
 		s.UpdateDisabled()
+	})
+}
+
+// SetSuspendedAt sets the "suspended_at" field.
+func (u *TenantUpsertBulk) SetSuspendedAt(v time.Time) *TenantUpsertBulk {
+	return u.Update(func(s *TenantUpsert) {
+		s.SetSuspendedAt(v)
+	})
+}
+
+// UpdateSuspendedAt sets the "suspended_at" field to the value that was provided on create.
+func (u *TenantUpsertBulk) UpdateSuspendedAt() *TenantUpsertBulk {
+	return u.Update(func(s *TenantUpsert) {
+		s.UpdateSuspendedAt()
+	})
+}
+
+// ClearSuspendedAt clears the value of the "suspended_at" field.
+func (u *TenantUpsertBulk) ClearSuspendedAt() *TenantUpsertBulk {
+	return u.Update(func(s *TenantUpsert) {
+		s.ClearSuspendedAt()
+	})
+}
+
+// SetSuspendReason sets the "suspend_reason" field.
+func (u *TenantUpsertBulk) SetSuspendReason(v string) *TenantUpsertBulk {
+	return u.Update(func(s *TenantUpsert) {
+		s.SetSuspendReason(v)
+	})
+}
+
+// UpdateSuspendReason sets the "suspend_reason" field to the value that was provided on create.
+func (u *TenantUpsertBulk) UpdateSuspendReason() *TenantUpsertBulk {
+	return u.Update(func(s *TenantUpsert) {
+		s.UpdateSuspendReason()
+	})
+}
+
+// SetDeletionScheduledAt sets the "deletion_scheduled_at" field.
+func (u *TenantUpsertBulk) SetDeletionScheduledAt(v time.Time) *TenantUpsertBulk {
+	return u.Update(func(s *TenantUpsert) {
+		s.SetDeletionScheduledAt(v)
+	})
+}
+
+// UpdateDeletionScheduledAt sets the "deletion_scheduled_at" field to the value that was provided on create.
+func (u *TenantUpsertBulk) UpdateDeletionScheduledAt() *TenantUpsertBulk {
+	return u.Update(func(s *TenantUpsert) {
+		s.UpdateDeletionScheduledAt()
+	})
+}
+
+// ClearDeletionScheduledAt clears the value of the "deletion_scheduled_at" field.
+func (u *TenantUpsertBulk) ClearDeletionScheduledAt() *TenantUpsertBulk {
+	return u.Update(func(s *TenantUpsert) {
+		s.ClearDeletionScheduledAt()
 	})
 }
 

@@ -77,6 +77,60 @@ func (_u *TenantUpdate) SetNillableDisabled(v *bool) *TenantUpdate {
 	return _u
 }
 
+// SetSuspendedAt sets the "suspended_at" field.
+func (_u *TenantUpdate) SetSuspendedAt(v time.Time) *TenantUpdate {
+	_u.mutation.SetSuspendedAt(v)
+	return _u
+}
+
+// SetNillableSuspendedAt sets the "suspended_at" field if the given value is not nil.
+func (_u *TenantUpdate) SetNillableSuspendedAt(v *time.Time) *TenantUpdate {
+	if v != nil {
+		_u.SetSuspendedAt(*v)
+	}
+	return _u
+}
+
+// ClearSuspendedAt clears the value of the "suspended_at" field.
+func (_u *TenantUpdate) ClearSuspendedAt() *TenantUpdate {
+	_u.mutation.ClearSuspendedAt()
+	return _u
+}
+
+// SetSuspendReason sets the "suspend_reason" field.
+func (_u *TenantUpdate) SetSuspendReason(v string) *TenantUpdate {
+	_u.mutation.SetSuspendReason(v)
+	return _u
+}
+
+// SetNillableSuspendReason sets the "suspend_reason" field if the given value is not nil.
+func (_u *TenantUpdate) SetNillableSuspendReason(v *string) *TenantUpdate {
+	if v != nil {
+		_u.SetSuspendReason(*v)
+	}
+	return _u
+}
+
+// SetDeletionScheduledAt sets the "deletion_scheduled_at" field.
+func (_u *TenantUpdate) SetDeletionScheduledAt(v time.Time) *TenantUpdate {
+	_u.mutation.SetDeletionScheduledAt(v)
+	return _u
+}
+
+// SetNillableDeletionScheduledAt sets the "deletion_scheduled_at" field if the given value is not nil.
+func (_u *TenantUpdate) SetNillableDeletionScheduledAt(v *time.Time) *TenantUpdate {
+	if v != nil {
+		_u.SetDeletionScheduledAt(*v)
+	}
+	return _u
+}
+
+// ClearDeletionScheduledAt clears the value of the "deletion_scheduled_at" field.
+func (_u *TenantUpdate) ClearDeletionScheduledAt() *TenantUpdate {
+	_u.mutation.ClearDeletionScheduledAt()
+	return _u
+}
+
 // Mutation returns the TenantMutation object of the builder.
 func (_u *TenantUpdate) Mutation() *TenantMutation {
 	return _u.mutation
@@ -136,6 +190,11 @@ func (_u *TenantUpdate) check() error {
 			return &ValidationError{Name: "slug", err: fmt.Errorf(`ent: validator failed for field "Tenant.slug": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.SuspendReason(); ok {
+		if err := tenant.SuspendReasonValidator(v); err != nil {
+			return &ValidationError{Name: "suspend_reason", err: fmt.Errorf(`ent: validator failed for field "Tenant.suspend_reason": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -168,6 +227,21 @@ func (_u *TenantUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Disabled(); ok {
 		_spec.SetField(tenant.FieldDisabled, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.SuspendedAt(); ok {
+		_spec.SetField(tenant.FieldSuspendedAt, field.TypeTime, value)
+	}
+	if _u.mutation.SuspendedAtCleared() {
+		_spec.ClearField(tenant.FieldSuspendedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.SuspendReason(); ok {
+		_spec.SetField(tenant.FieldSuspendReason, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.DeletionScheduledAt(); ok {
+		_spec.SetField(tenant.FieldDeletionScheduledAt, field.TypeTime, value)
+	}
+	if _u.mutation.DeletionScheduledAtCleared() {
+		_spec.ClearField(tenant.FieldDeletionScheduledAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -236,6 +310,60 @@ func (_u *TenantUpdateOne) SetNillableDisabled(v *bool) *TenantUpdateOne {
 	if v != nil {
 		_u.SetDisabled(*v)
 	}
+	return _u
+}
+
+// SetSuspendedAt sets the "suspended_at" field.
+func (_u *TenantUpdateOne) SetSuspendedAt(v time.Time) *TenantUpdateOne {
+	_u.mutation.SetSuspendedAt(v)
+	return _u
+}
+
+// SetNillableSuspendedAt sets the "suspended_at" field if the given value is not nil.
+func (_u *TenantUpdateOne) SetNillableSuspendedAt(v *time.Time) *TenantUpdateOne {
+	if v != nil {
+		_u.SetSuspendedAt(*v)
+	}
+	return _u
+}
+
+// ClearSuspendedAt clears the value of the "suspended_at" field.
+func (_u *TenantUpdateOne) ClearSuspendedAt() *TenantUpdateOne {
+	_u.mutation.ClearSuspendedAt()
+	return _u
+}
+
+// SetSuspendReason sets the "suspend_reason" field.
+func (_u *TenantUpdateOne) SetSuspendReason(v string) *TenantUpdateOne {
+	_u.mutation.SetSuspendReason(v)
+	return _u
+}
+
+// SetNillableSuspendReason sets the "suspend_reason" field if the given value is not nil.
+func (_u *TenantUpdateOne) SetNillableSuspendReason(v *string) *TenantUpdateOne {
+	if v != nil {
+		_u.SetSuspendReason(*v)
+	}
+	return _u
+}
+
+// SetDeletionScheduledAt sets the "deletion_scheduled_at" field.
+func (_u *TenantUpdateOne) SetDeletionScheduledAt(v time.Time) *TenantUpdateOne {
+	_u.mutation.SetDeletionScheduledAt(v)
+	return _u
+}
+
+// SetNillableDeletionScheduledAt sets the "deletion_scheduled_at" field if the given value is not nil.
+func (_u *TenantUpdateOne) SetNillableDeletionScheduledAt(v *time.Time) *TenantUpdateOne {
+	if v != nil {
+		_u.SetDeletionScheduledAt(*v)
+	}
+	return _u
+}
+
+// ClearDeletionScheduledAt clears the value of the "deletion_scheduled_at" field.
+func (_u *TenantUpdateOne) ClearDeletionScheduledAt() *TenantUpdateOne {
+	_u.mutation.ClearDeletionScheduledAt()
 	return _u
 }
 
@@ -311,6 +439,11 @@ func (_u *TenantUpdateOne) check() error {
 			return &ValidationError{Name: "slug", err: fmt.Errorf(`ent: validator failed for field "Tenant.slug": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.SuspendReason(); ok {
+		if err := tenant.SuspendReasonValidator(v); err != nil {
+			return &ValidationError{Name: "suspend_reason", err: fmt.Errorf(`ent: validator failed for field "Tenant.suspend_reason": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -360,6 +493,21 @@ func (_u *TenantUpdateOne) sqlSave(ctx context.Context) (_node *Tenant, err erro
 	}
 	if value, ok := _u.mutation.Disabled(); ok {
 		_spec.SetField(tenant.FieldDisabled, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.SuspendedAt(); ok {
+		_spec.SetField(tenant.FieldSuspendedAt, field.TypeTime, value)
+	}
+	if _u.mutation.SuspendedAtCleared() {
+		_spec.ClearField(tenant.FieldSuspendedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.SuspendReason(); ok {
+		_spec.SetField(tenant.FieldSuspendReason, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.DeletionScheduledAt(); ok {
+		_spec.SetField(tenant.FieldDeletionScheduledAt, field.TypeTime, value)
+	}
+	if _u.mutation.DeletionScheduledAtCleared() {
+		_spec.ClearField(tenant.FieldDeletionScheduledAt, field.TypeTime)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Tenant{config: _u.config}

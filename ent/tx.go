@@ -26,6 +26,8 @@ type Tx struct {
 	Assessment *AssessmentClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
+	// AuditHead is the client for interacting with the AuditHead builders.
+	AuditHead *AuditHeadClient
 	// CloudAccount is the client for interacting with the CloudAccount builders.
 	CloudAccount *CloudAccountClient
 	// CloudRecord is the client for interacting with the CloudRecord builders.
@@ -46,6 +48,8 @@ type Tx struct {
 	ImportRun *ImportRunClient
 	// Launch is the client for interacting with the Launch builders.
 	Launch *LaunchClient
+	// MarketplaceInstance is the client for interacting with the MarketplaceInstance builders.
+	MarketplaceInstance *MarketplaceInstanceClient
 	// Migration is the client for interacting with the Migration builders.
 	Migration *MigrationClient
 	// NetworkInterface is the client for interacting with the NetworkInterface builders.
@@ -211,6 +215,7 @@ func (tx *Tx) init() {
 	tx.ApplicationSuggestion = NewApplicationSuggestionClient(tx.config)
 	tx.Assessment = NewAssessmentClient(tx.config)
 	tx.AuditEvent = NewAuditEventClient(tx.config)
+	tx.AuditHead = NewAuditHeadClient(tx.config)
 	tx.CloudAccount = NewCloudAccountClient(tx.config)
 	tx.CloudRecord = NewCloudRecordClient(tx.config)
 	tx.CloudTicket = NewCloudTicketClient(tx.config)
@@ -221,6 +226,7 @@ func (tx *Tx) init() {
 	tx.Host = NewHostClient(tx.config)
 	tx.ImportRun = NewImportRunClient(tx.config)
 	tx.Launch = NewLaunchClient(tx.config)
+	tx.MarketplaceInstance = NewMarketplaceInstanceClient(tx.config)
 	tx.Migration = NewMigrationClient(tx.config)
 	tx.NetworkInterface = NewNetworkInterfaceClient(tx.config)
 	tx.Plan = NewPlanClient(tx.config)

@@ -114,6 +114,9 @@ func (r *queryResolver) Hosts(ctx context.Context, after *entgql.Cursor[int], fi
 	if err != nil {
 		return nil, err
 	}
+	if key, ok := countKey(ctx, "hosts", where); ok {
+		ctx = withCountKey(ctx, key)
+	}
 	return r.Client.Host.Query().Paginate(ctx, after, first, before, last, ent.WithHostOrder(orderBy), ent.WithHostFilter(where.Filter))
 }
 

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -30,6 +31,9 @@ import (
 // transaction around every mutation, limits, the error presenter and the
 // audit trail.
 func NewHandler(r *Resolver, log *slog.Logger) *handler.Server {
+	r.counts = newCountCache()
+	r.Client.Host.Use(hostCountInvalidator(r.counts))
+	r.Client.Host.Intercept(r.counts.interceptor())
 	srv := handler.New(executableSchema(r))
 	srv.AddTransport(websocket(log))
 	srv.AddTransport(transport.Options{})
@@ -245,6 +249,7 @@ func auditMutations(log *slog.Logger) graphql.FieldMiddleware {
 		if fc == nil || fc.Object != "Mutation" {
 			return next(ctx)
 		}
+		before := objectState(ctx, fc.Args["id"])
 		res, err := next(ctx)
 		v := viewer.FromContext(ctx)
 		if err != nil || v == nil {
@@ -285,7 +290,8 @@ func auditMutations(log *slog.Logger) graphql.FieldMiddleware {
 		sys := viewer.NewContext(ctx, &viewer.Viewer{System: true})
 		for _, t := range tenants {
 			aerr := client.AuditEvent.Create().SetTenantID(t).SetActor(v.Actor()).SetAction(fc.Field.Name).
-				SetObjectType(typ).SetObjectID(id).SetTraceID(trace.FromContext(ctx)).SetDetails(details).Exec(sys)
+				SetObjectType(typ).SetObjectID(id).SetTraceID(trace.FromContext(ctx)).SetSourceIP(trace.ClientIP(ctx)).
+				SetDetails(details).SetChanges(changesOf(before, stateOf(res))).Exec(sys)
 			if aerr != nil {
 				log.ErrorContext(ctx, "audit event not written", "error", aerr, "trace_id", trace.FromContext(ctx))
 				return nil, fmt.Errorf("write audit event: %w", aerr)
@@ -293,6 +299,79 @@ func auditMutations(log *slog.Logger) graphql.FieldMiddleware {
 		}
 		return res, err
 	}
+}
+
+// objectState reads the object a mutation names by its id argument before
+// the mutation runs, for the audit event's before/after summary.
+func objectState(ctx context.Context, id any) map[string]any {
+	n, ok := id.(int)
+	client := ent.FromContext(ctx)
+	if !ok || client == nil {
+		return nil
+	}
+	// A context without GraphQL's: the noder would otherwise load only the
+	// fields the mutation's selection names.
+	obj, err := client.Noder(viewer.NewContext(context.Background(), viewer.FromContext(ctx)), n)
+	if err != nil {
+		return nil
+	}
+	return stateOf(obj)
+}
+
+// stateOf renders an ent object's fields as they serialise: sensitive
+// fields (password and token hashes, sealed secrets) are never included.
+func stateOf(obj any) map[string]any {
+	if obj == nil {
+		return nil
+	}
+	if rv := reflect.ValueOf(obj); rv.Kind() == reflect.Pointer && rv.IsNil() {
+		return nil
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return nil
+	}
+	delete(m, "edges")
+	delete(m, "updated_at")
+	return m
+}
+
+// changesOf summarises before and after as field → {before, after} for the
+// fields that differ (values of at most 200 characters; longer ones are
+// marked changed without their content).
+func changesOf(before, after map[string]any) map[string]any {
+	if before == nil && after == nil {
+		return nil
+	}
+	out := map[string]any{}
+	short := func(v any) any {
+		if b, _ := json.Marshal(v); len(b) > 200 {
+			return "(long value)"
+		}
+		return v
+	}
+	keys := map[string]bool{}
+	for k := range before {
+		keys[k] = true
+	}
+	for k := range after {
+		keys[k] = true
+	}
+	for k := range keys {
+		b, a := before[k], after[k]
+		if reflect.DeepEqual(a, b) {
+			continue
+		}
+		out[k] = map[string]any{"before": short(b), "after": short(a)}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // objectOf names the type and id of a mutation's result.

@@ -95,6 +95,9 @@ var mutationWeights = map[string]int{
 	"setMigrationSettings":        1,
 	"tickWaveStep":                1,
 	"renameApplicationSuggestion": 1,
+	// Issue 15, the operator console: one row each (retryTask moves one
+	// task in Redis).
+	"suspendTenant": 1, "resumeTenant": 1, "retryTask": 1,
 }
 
 // executableSchema is the schema with every list field priced (weighLists).
@@ -485,6 +488,10 @@ var listBounds = map[string]int{
 	"TopologyEdge.ports":  5,
 	"Topology.cycles":     200,
 	"TopologyCycle.nodes": 20,
+	// Issue 15, the operator console: at most first rows (its largest).
+	"Query.tenantUsage":    1000,
+	"Query.failedTasks":    200,
+	"Query.platformQueues": 10,
 }
 
 // defaultListBound prices every other list: Plan's problems and warnings,

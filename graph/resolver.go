@@ -42,6 +42,7 @@ type Resolver struct {
 	// ProgressEvery is how often a migrationProgress subscription reads
 	// the database (default 1 s).
 	ProgressEvery time.Duration
+	counts        *countCache // set by NewHandler
 }
 
 // afterCommit runs fn once the mutation's transaction has committed (at

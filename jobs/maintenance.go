@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/hibiken/asynq"
 
 	"github.com/ferry-migrate/ferry/ent"
@@ -34,8 +35,10 @@ func NewOptimizeDatabaseTask() (*asynq.Task, []asynq.Option) {
 // Maintenance handles housekeeping tasks.
 type Maintenance struct {
 	Client *ent.Client
-	Now    func() time.Time
-	Log    *slog.Logger
+	// Dialect is the database's (dialect.SQLite or dialect.Postgres).
+	Dialect string
+	Now     func() time.Time
+	Log     *slog.Logger
 }
 
 // PruneSessions is idempotent: deleting what is already gone deletes nothing.
@@ -49,10 +52,10 @@ func (m *Maintenance) PruneSessions(ctx context.Context, _ *asynq.Task) error {
 }
 
 // OptimizeDatabase refreshes SQLite's planner statistics for tables that
-// changed a lot (PRAGMA optimize). SQLite is the only database today; a
-// PostgreSQL build would make this an ANALYZE.
+// changed a lot (PRAGMA optimize). On PostgreSQL autovacuum keeps them, so
+// there is nothing to do.
 func (m *Maintenance) OptimizeDatabase(ctx context.Context, _ *asynq.Task) error {
-	if m.Client == nil {
+	if m.Client == nil || m.Dialect == dialect.Postgres {
 		return nil
 	}
 	if _, err := m.Client.ExecContext(viewer.SystemContext(ctx), "PRAGMA optimize"); err != nil {

@@ -10,11 +10,13 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/plan"
 	"github.com/ferry-migrate/ferry/internal/planning"
+	"github.com/ferry-migrate/ferry/internal/telemetry"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 	"github.com/ferry-migrate/ferry/planner"
 	"github.com/ferry-migrate/ferry/planner/assess"
@@ -92,7 +94,9 @@ func (h *Planning) GeneratePlan(ctx context.Context, t *asynq.Task) error {
 	}
 	tctx := viewer.TenantContext(ctx, p.TenantID)
 	start := time.Now()
-	err := planning.Generate(tctx, h.Client, p.PlanID, h.Now)
+	sctx, span := telemetry.Start(tctx, "planner.generate", attribute.Int("ferry.plan_id", p.PlanID), attribute.Int("ferry.tenant_id", p.TenantID))
+	err := planning.Generate(sctx, h.Client, p.PlanID, h.Now)
+	telemetry.End(span, err)
 	var fe *ferry.Error
 	switch {
 	case err == nil:
@@ -137,6 +141,8 @@ func EnqueuePlan(ctx context.Context, q *Queue, tenantID, planID int) error {
 	if err != nil {
 		return err
 	}
+	// The task continues the trace of the request that queued it.
+	t = asynq.NewTaskWithHeaders(t.Type(), t.Payload(), telemetry.Headers(ctx))
 	if _, err := q.Client.EnqueueContext(ctx, t, opts...); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue plan %d: %w", planID, err)
 	}

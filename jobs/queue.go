@@ -5,6 +5,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -106,13 +107,26 @@ func NewServerOf(q *Queue, concurrency int, queues map[string]int, log *slog.Log
 		Concurrency:     concurrency,
 		Queues:          queues,
 		ShutdownTimeout: 30 * time.Second,
-		Logger:          asynqLogger{log},
+		Logger:          Logger(log),
+		// A task whose worker died (SIGKILL, a lost node) comes back through
+		// asynq's recoverer once its lease expires; it runs again at once
+		// rather than after the usual back-off, on whichever worker is alive.
+		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
+			if errors.Is(err, asynq.ErrLeaseExpired) {
+				return time.Second
+			}
+			return asynq.DefaultRetryDelayFunc(n, err, t)
+		},
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			id, _ := asynq.GetTaskID(ctx)
 			log.ErrorContext(ctx, "task failed", "type", t.Type(), "task_id", id, "error", err)
 		}),
 	})
 }
+
+// Logger adapts log to asynq's logger, so that asynq's own lines (server,
+// scheduler) come out in the same JSON format as every other line.
+func Logger(log *slog.Logger) asynq.Logger { return asynqLogger{log} }
 
 type asynqLogger struct{ l *slog.Logger }
 

@@ -4,7 +4,7 @@
 # build/bench/<UTC timestamp>.md, so a run can be pasted into the docs.
 #
 #   scripts/bench.sh            # everything (≈ 15–25 min on 2 cores)
-#   ONLY=api scripts/bench.sh   # one part: api, go, queue, limits, topology, planner, engine, discovery, ui
+#   ONLY=api scripts/bench.sh   # one part: api (SQLite, PostgreSQL, replicas), go, queue, limits, topology, planner, engine, discovery, ui
 #   QUICK=1 scripts/bench.sh    # smaller inputs, for a smoke run
 #
 # Each part is also runnable on its own; the command is printed before it runs.
@@ -40,9 +40,13 @@ else
   gotime=1s
 fi
 
-# Issue 2: first page of hosts (filter + nested fields) at 20,000 hosts under
-# 64 concurrent clients, next to a bare chi handler in the same run.
+# Issues 2 and 15: first page of hosts (filter + nested fields) at 20,000
+# hosts under 64 concurrent clients, next to a bare chi handler in the same
+# run, on SQLite and on PostgreSQL (a throwaway cluster, internal/pgtest);
+# then requests per second through a reverse proxy to one and two replicas.
 run api "${api_env[@]}" go test ./internal/app -run '^$' -bench BenchmarkAPIHostsPage -benchtime 1x -count 3
+run api "${api_env[@]}" FERRY_TEST_DATABASE=postgres go test ./internal/app -run '^$' -bench BenchmarkAPIHostsPage -benchtime 1x -count 3
+run api "${api_env[@]}" go test ./internal/app -run '^$' -bench BenchmarkAPIReplicas -benchtime 1x -count 2
 
 # Go micro/meso benchmarks of the pure packages.
 run go go test -run '^$' -bench . -benchtime "$gotime" -benchmem ./planner/... ./discovery/... ./engine/...

@@ -23,14 +23,14 @@ func init() {
 			}
 			defer db.Close()
 			if status {
-				p, err := database.Pending(cmd.Context(), db.SQL)
+				p, err := db.Pending(cmd.Context())
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%d pending migration(s) %v\n", len(p), p)
 				return nil
 			}
-			done, err := database.Migrate(cmd.Context(), db.SQL)
+			done, err := db.Migrate(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -7,17 +7,29 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-migrate/ferry/frontend"
 	"github.com/ferry-migrate/ferry/internal/app"
+	"github.com/ferry-migrate/ferry/internal/database"
+	"github.com/ferry-migrate/ferry/internal/planning"
+	"github.com/ferry-migrate/ferry/internal/telemetry"
 	"github.com/ferry-migrate/ferry/internal/web"
 )
 
+// tracing is the OpenTelemetry configuration from flags and the environment.
+func (c *serverConfig) tracing(service string) telemetry.Config {
+	return telemetry.Config{File: c.TracesFile, OTLPEndpoint: os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT"), Service: service}
+}
+
 func init() {
 	var cfg serverConfig
-	var trustedProxies, clientIPHeader, metricsToken, metricsAddr string
+	var trustedProxies, clientIPHeader, metricsToken, metricsAddr, licenseFile, licenseKey string
+	var market app.MarketplaceConfig
+	var inlineHosts int
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the Ferry control plane: API, web UI and (by default) in-process workers",
@@ -38,11 +50,17 @@ Every flag can also be set with the FERRY_* variable named in its help.`,
 			if _, err := web.ClientIPHeader(clientIPHeader); err != nil {
 				return fmt.Errorf("--client-ip-header (FERRY_CLIENT_IP_HEADER): %w", err)
 			}
+			planning.InlineHosts = inlineHosts
+			lic, err := loadLicense(licenseFile, licenseKey)
+			if err != nil {
+				return err
+			}
 			a, err := app.New(cmd.Context(), app.Config{
-				DataDir: cfg.DataDir, DatabaseURL: cfg.databaseURL(), RedisURL: cfg.RedisURL,
+				DataDir: cfg.DataDir, KeysDir: cfg.KeysDir, DatabaseURL: cfg.databaseURL(), RedisURL: cfg.RedisURL,
 				PublicURL: cfg.PublicURL, AdminEmail: cfg.AdminEmail, AdminPassword: cfg.AdminPassword, Workers: cfg.Workers,
 				Migrate: !cfg.NoMigrate, SecureCookies: cfg.SecureCookies, UI: frontend.FS(), Log: log,
-				TrustedProxies: proxies, ClientIPHeader: clientIPHeader, MetricsToken: metricsToken,
+				TrustedProxies: proxies, ClientIPHeader: clientIPHeader, MetricsToken: metricsToken, License: lic,
+				Marketplace: market, Tracing: cfg.tracing("ferry-serve"),
 			})
 			if err != nil {
 				return err
@@ -71,8 +89,10 @@ Every flag can also be set with the FERRY_* variable named in its help.`,
 			if !a.Queue.Embedded {
 				queue = "redis"
 			}
-			log.Info("ferry is serving", "url", "http://"+ln.Addr().String(), "database", cfg.databaseURL(), "queue", queue, "workers", cfg.Workers, "version", version)
-			fmt.Fprintf(cmd.ErrOrStderr(), "Ferry is running at http://%s\n", ln.Addr())
+			log.Info("ferry is serving", "url", "http://"+ln.Addr().String(), "database", database.Redact(cfg.databaseURL()), "queue", queue, "workers", cfg.Workers, "version", version)
+			if isTerminal(os.Stderr) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "Ferry is running at http://%s\n", ln.Addr())
+			}
 			return a.Serve(cmd.Context(), ln)
 		},
 	}
@@ -90,5 +110,11 @@ Every flag can also be set with the FERRY_* variable named in its help.`,
 	f.StringVar(&clientIPHeader, "client-ip-header", env("FERRY_CLIENT_IP_HEADER", web.HeaderXForwardedFor), "the one header the trusted proxies set: X-Forwarded-For, Forwarded or X-Real-IP (FERRY_CLIENT_IP_HEADER)")
 	f.StringVar(&metricsToken, "metrics-token", env("FERRY_METRICS_TOKEN", ""), "bearer token that may read /metrics (the platform operator may too); without it /metrics is closed to scrapers (FERRY_METRICS_TOKEN)")
 	f.StringVar(&metricsAddr, "metrics-addr", env("FERRY_METRICS_ADDR", ""), "also serve /metrics alone on this (private) address, open unless --metrics-token is set (FERRY_METRICS_ADDR)")
+	f.StringVar(&licenseFile, "license-file", env("FERRY_LICENSE_FILE", ""), "signed licence file setting tenants' quotas and an expiry; none: no quotas (FERRY_LICENSE_FILE)")
+	f.StringVar(&licenseKey, "license-key", env("FERRY_LICENSE_KEY", ""), "the licence issuer's Ed25519 public key, base64 (FERRY_LICENSE_KEY)")
+	f.IntVar(&inlineHosts, "inline-hosts", envInt("FERRY_INLINE_HOSTS", planning.InlineHosts), "plans and assessments of estates up to this many hosts run inside the request, larger ones on the workers; -1 sends every one to the workers (FERRY_INLINE_HOSTS)")
+	f.StringVar(&market.ISVKey, "marketplace-isv-key", env("FERRY_MARKETPLACE_ISV_KEY", ""), "the ISV key of the cloud marketplace's SPI token; empty: /marketplace/spi answers not configured (FERRY_MARKETPLACE_ISV_KEY)")
+	f.StringVar(&market.TokenKey, "marketplace-token-key", env("FERRY_MARKETPLACE_TOKEN_KEY", ""), "the key that verifies the marketplace's accessToken on /api/{action}; empty: not configured (FERRY_MARKETPLACE_TOKEN_KEY)")
+	f.DurationVar(&market.ReleaseAfter, "marketplace-release-after", 30*24*time.Hour, "how long a released marketplace instance's tenant is kept before its deletion is due")
 	rootCmd.AddCommand(cmd)
 }

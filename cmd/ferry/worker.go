@@ -20,8 +20,9 @@ func init() {
 				return errors.New("worker needs FERRY_REDIS_URL (or --redis-url): the embedded queue lives inside `ferry serve`")
 			}
 			a, err := app.New(cmd.Context(), app.Config{
-				DataDir: cfg.DataDir, DatabaseURL: cfg.databaseURL(), RedisURL: cfg.RedisURL,
+				DataDir: cfg.DataDir, KeysDir: cfg.KeysDir, DatabaseURL: cfg.databaseURL(), RedisURL: cfg.RedisURL,
 				Workers: cfg.Workers, Migrate: false, Log: cfg.logger(), PublicURL: cfg.PublicURL,
+				Tracing: cfg.tracing("ferry-worker"),
 			})
 			if err != nil {
 				return err

@@ -42,7 +42,7 @@ func (e *Error) Unwrap() error {
 	return map[string]error{
 		CodeTokenMalformed: ErrTokenMalformed, CodeTokenForged: ErrTokenForged, CodeTokenExpired: ErrTokenExpired,
 		CodeTokenExhausted: ErrTokenExhausted, CodeTokenRevoked: ErrTokenRevoked, CodeUnauthenticated: ErrUnauthenticated,
-		CodeBusy: ErrBusy,
+		CodeBusy: ErrBusy, CodeSuspended: ErrSuspended,
 	}[e.Code]
 }
 

@@ -137,6 +137,8 @@ func (h *handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		status, code, msg = http.StatusForbidden, CodeTokenExhausted, err.Error()+"; ask an admin for a new token"
 	case errors.Is(err, ErrTokenRevoked):
 		status, code, msg = http.StatusForbidden, CodeTokenRevoked, err.Error()
+	case errors.Is(err, ErrSuspended):
+		status, code, msg = http.StatusForbidden, CodeSuspended, err.Error()
 	case errors.Is(err, ErrUnauthenticated):
 		status, code, msg = http.StatusUnauthorized, CodeUnauthenticated, err.Error()+"; re-register the agent"
 	case errors.Is(err, ErrBusy):

@@ -99,6 +99,7 @@ const (
 	CodeTokenRevoked    = "token_revoked"
 	CodeBusy            = "busy" // 503 with Retry-After: send again then
 	CodeInternal        = "internal"
+	CodeSuspended       = "tenant_suspended"
 )
 
 // ErrorBody is the JSON body of every error response.

@@ -33,6 +33,9 @@ var (
 	// database); the request is worth sending again shortly. Any Store
 	// method may return it.
 	ErrBusy = errors.New("the control plane is busy")
+	// ErrSuspended: the agent's tenant is suspended; the agent keeps its
+	// credential and is served again once the tenant is resumed.
+	ErrSuspended = errors.New("the agent's tenant is suspended")
 )
 
 const tokenPrefix = "frt_"

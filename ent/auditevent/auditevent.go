@@ -31,8 +31,18 @@ const (
 	FieldObjectID = "object_id"
 	// FieldTraceID holds the string denoting the trace_id field in the database.
 	FieldTraceID = "trace_id"
+	// FieldSourceIP holds the string denoting the source_ip field in the database.
+	FieldSourceIP = "source_ip"
 	// FieldDetails holds the string denoting the details field in the database.
 	FieldDetails = "details"
+	// FieldChanges holds the string denoting the changes field in the database.
+	FieldChanges = "changes"
+	// FieldSeq holds the string denoting the seq field in the database.
+	FieldSeq = "seq"
+	// FieldPrevHash holds the string denoting the prev_hash field in the database.
+	FieldPrevHash = "prev_hash"
+	// FieldHash holds the string denoting the hash field in the database.
+	FieldHash = "hash"
 	// EdgeTenant holds the string denoting the tenant edge name in mutations.
 	EdgeTenant = "tenant"
 	// Table holds the table name of the auditevent in the database.
@@ -57,7 +67,12 @@ var Columns = []string{
 	FieldObjectType,
 	FieldObjectID,
 	FieldTraceID,
+	FieldSourceIP,
 	FieldDetails,
+	FieldChanges,
+	FieldSeq,
+	FieldPrevHash,
+	FieldHash,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -76,7 +91,7 @@ func ValidColumn(column string) bool {
 //
 //	import _ "github.com/ferry-migrate/ferry/ent/runtime"
 var (
-	Hooks        [1]ent.Hook
+	Hooks        [2]ent.Hook
 	Interceptors [1]ent.Interceptor
 	// DefaultCreatedAt holds the default value on creation for the "created_at" field.
 	DefaultCreatedAt func() time.Time
@@ -94,6 +109,14 @@ var (
 	DefaultObjectID string
 	// DefaultTraceID holds the default value on creation for the "trace_id" field.
 	DefaultTraceID string
+	// DefaultSourceIP holds the default value on creation for the "source_ip" field.
+	DefaultSourceIP string
+	// DefaultSeq holds the default value on creation for the "seq" field.
+	DefaultSeq int64
+	// DefaultPrevHash holds the default value on creation for the "prev_hash" field.
+	DefaultPrevHash string
+	// DefaultHash holds the default value on creation for the "hash" field.
+	DefaultHash string
 )
 
 // OrderOption defines the ordering options for the AuditEvent queries.
@@ -142,6 +165,26 @@ func ByObjectID(opts ...sql.OrderTermOption) OrderOption {
 // ByTraceID orders the results by the trace_id field.
 func ByTraceID(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldTraceID, opts...).ToFunc()
+}
+
+// BySourceIP orders the results by the source_ip field.
+func BySourceIP(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSourceIP, opts...).ToFunc()
+}
+
+// BySeq orders the results by the seq field.
+func BySeq(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSeq, opts...).ToFunc()
+}
+
+// ByPrevHash orders the results by the prev_hash field.
+func ByPrevHash(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPrevHash, opts...).ToFunc()
+}
+
+// ByHash orders the results by the hash field.
+func ByHash(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldHash, opts...).ToFunc()
 }
 
 // ByTenantField orders the results by tenant field.

@@ -81,6 +81,18 @@ func (f AuditEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AuditEventMutation", m)
 }
 
+// The AuditHeadFunc type is an adapter to allow the use of ordinary
+// function as AuditHead mutator.
+type AuditHeadFunc func(context.Context, *ent.AuditHeadMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AuditHeadFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AuditHeadMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AuditHeadMutation", m)
+}
+
 // The CloudAccountFunc type is an adapter to allow the use of ordinary
 // function as CloudAccount mutator.
 type CloudAccountFunc func(context.Context, *ent.CloudAccountMutation) (ent.Value, error)
@@ -199,6 +211,18 @@ func (f LaunchFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, erro
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.LaunchMutation", m)
+}
+
+// The MarketplaceInstanceFunc type is an adapter to allow the use of ordinary
+// function as MarketplaceInstance mutator.
+type MarketplaceInstanceFunc func(context.Context, *ent.MarketplaceInstanceMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f MarketplaceInstanceFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.MarketplaceInstanceMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.MarketplaceInstanceMutation", m)
 }
 
 // The MigrationFunc type is an adapter to allow the use of ordinary

@@ -14,6 +14,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
+	"github.com/ferry-migrate/ferry/ent/audithead"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/cloudrecord"
 	"github.com/ferry-migrate/ferry/ent/cloudticket"
@@ -24,6 +25,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
 	"github.com/ferry-migrate/ferry/ent/launch"
+	"github.com/ferry-migrate/ferry/ent/marketplaceinstance"
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/networkinterface"
 	"github.com/ferry-migrate/ferry/ent/plan"
@@ -257,6 +259,33 @@ func (f TraverseAuditEvent) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.AuditEventQuery", q)
+}
+
+// The AuditHeadFunc type is an adapter to allow the use of ordinary function as a Querier.
+type AuditHeadFunc func(context.Context, *ent.AuditHeadQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f AuditHeadFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.AuditHeadQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.AuditHeadQuery", q)
+}
+
+// The TraverseAuditHead type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseAuditHead func(context.Context, *ent.AuditHeadQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseAuditHead) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseAuditHead) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.AuditHeadQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.AuditHeadQuery", q)
 }
 
 // The CloudAccountFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -527,6 +556,33 @@ func (f TraverseLaunch) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.LaunchQuery", q)
+}
+
+// The MarketplaceInstanceFunc type is an adapter to allow the use of ordinary function as a Querier.
+type MarketplaceInstanceFunc func(context.Context, *ent.MarketplaceInstanceQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f MarketplaceInstanceFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.MarketplaceInstanceQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.MarketplaceInstanceQuery", q)
+}
+
+// The TraverseMarketplaceInstance type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseMarketplaceInstance func(context.Context, *ent.MarketplaceInstanceQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseMarketplaceInstance) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseMarketplaceInstance) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.MarketplaceInstanceQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.MarketplaceInstanceQuery", q)
 }
 
 // The MigrationFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -922,6 +978,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.AssessmentQuery, predicate.Assessment, assessment.OrderOption]{typ: ent.TypeAssessment, tq: q}, nil
 	case *ent.AuditEventQuery:
 		return &query[*ent.AuditEventQuery, predicate.AuditEvent, auditevent.OrderOption]{typ: ent.TypeAuditEvent, tq: q}, nil
+	case *ent.AuditHeadQuery:
+		return &query[*ent.AuditHeadQuery, predicate.AuditHead, audithead.OrderOption]{typ: ent.TypeAuditHead, tq: q}, nil
 	case *ent.CloudAccountQuery:
 		return &query[*ent.CloudAccountQuery, predicate.CloudAccount, cloudaccount.OrderOption]{typ: ent.TypeCloudAccount, tq: q}, nil
 	case *ent.CloudRecordQuery:
@@ -942,6 +1000,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.ImportRunQuery, predicate.ImportRun, importrun.OrderOption]{typ: ent.TypeImportRun, tq: q}, nil
 	case *ent.LaunchQuery:
 		return &query[*ent.LaunchQuery, predicate.Launch, launch.OrderOption]{typ: ent.TypeLaunch, tq: q}, nil
+	case *ent.MarketplaceInstanceQuery:
+		return &query[*ent.MarketplaceInstanceQuery, predicate.MarketplaceInstance, marketplaceinstance.OrderOption]{typ: ent.TypeMarketplaceInstance, tq: q}, nil
 	case *ent.MigrationQuery:
 		return &query[*ent.MigrationQuery, predicate.Migration, migration.OrderOption]{typ: ent.TypeMigration, tq: q}, nil
 	case *ent.NetworkInterfaceQuery:

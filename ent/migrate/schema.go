@@ -254,7 +254,12 @@ var (
 		{Name: "object_type", Type: field.TypeString, Default: ""},
 		{Name: "object_id", Type: field.TypeString, Default: ""},
 		{Name: "trace_id", Type: field.TypeString, Default: ""},
+		{Name: "source_ip", Type: field.TypeString, Default: ""},
 		{Name: "details", Type: field.TypeJSON, Nullable: true},
+		{Name: "changes", Type: field.TypeJSON, Nullable: true},
+		{Name: "seq", Type: field.TypeInt64, Default: 0},
+		{Name: "prev_hash", Type: field.TypeString, Default: ""},
+		{Name: "hash", Type: field.TypeString, Default: ""},
 		{Name: "tenant_id", Type: field.TypeInt},
 	}
 	// AuditEventsTable holds the schema information for the "audit_events" table.
@@ -265,7 +270,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "audit_events_tenants_tenant",
-				Columns:    []*schema.Column{AuditEventsColumns[9]},
+				Columns:    []*schema.Column{AuditEventsColumns[14]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -274,14 +279,37 @@ var (
 			{
 				Name:    "auditevent_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{AuditEventsColumns[9]},
+				Columns: []*schema.Column{AuditEventsColumns[14]},
 			},
 			{
 				Name:    "auditevent_tenant_id_created_at",
 				Unique:  false,
-				Columns: []*schema.Column{AuditEventsColumns[9], AuditEventsColumns[1]},
+				Columns: []*schema.Column{AuditEventsColumns[14], AuditEventsColumns[1]},
+			},
+			{
+				Name:    "auditevent_tenant_id_seq",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[14], AuditEventsColumns[11]},
+			},
+			{
+				Name:    "auditevent_tenant_id_trace_id",
+				Unique:  false,
+				Columns: []*schema.Column{AuditEventsColumns[14], AuditEventsColumns[7]},
 			},
 		},
+	}
+	// AuditHeadsColumns holds the columns for the "audit_heads" table.
+	AuditHeadsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "tenant_id", Type: field.TypeInt, Unique: true},
+		{Name: "seq", Type: field.TypeInt64, Default: 0},
+		{Name: "hash", Type: field.TypeString, Default: ""},
+	}
+	// AuditHeadsTable holds the schema information for the "audit_heads" table.
+	AuditHeadsTable = &schema.Table{
+		Name:       "audit_heads",
+		Columns:    AuditHeadsColumns,
+		PrimaryKey: []*schema.Column{AuditHeadsColumns[0]},
 	}
 	// CloudAccountsColumns holds the columns for the "cloud_accounts" table.
 	CloudAccountsColumns = []*schema.Column{
@@ -798,6 +826,37 @@ var (
 			},
 		},
 	}
+	// MarketplaceInstancesColumns holds the columns for the "marketplace_instances" table.
+	MarketplaceInstancesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "provider", Type: field.TypeString, Default: "alibaba"},
+		{Name: "order_biz_id", Type: field.TypeString, Unique: true},
+		{Name: "instance_id", Type: field.TypeString, Unique: true},
+		{Name: "order_id", Type: field.TypeString, Default: ""},
+		{Name: "ali_uid", Type: field.TypeString, Default: ""},
+		{Name: "sku_id", Type: field.TypeString, Default: ""},
+		{Name: "trial", Type: field.TypeBool, Default: false},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"active", "expired", "released"}, Default: "active"},
+		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_params", Type: field.TypeJSON, Nullable: true},
+		{Name: "tenant_id", Type: field.TypeInt},
+	}
+	// MarketplaceInstancesTable holds the schema information for the "marketplace_instances" table.
+	MarketplaceInstancesTable = &schema.Table{
+		Name:       "marketplace_instances",
+		Columns:    MarketplaceInstancesColumns,
+		PrimaryKey: []*schema.Column{MarketplaceInstancesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "marketplace_instances_tenants_tenant",
+				Columns:    []*schema.Column{MarketplaceInstancesColumns[13]},
+				RefColumns: []*schema.Column{TenantsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+	}
 	// MigrationsColumns holds the columns for the "migrations" table.
 	MigrationsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1282,6 +1341,9 @@ var (
 		{Name: "name", Type: field.TypeString, Unique: true, Size: 200},
 		{Name: "slug", Type: field.TypeString, Unique: true, Size: 63},
 		{Name: "disabled", Type: field.TypeBool, Default: false},
+		{Name: "suspended_at", Type: field.TypeTime, Nullable: true},
+		{Name: "suspend_reason", Type: field.TypeString, Size: 500, Default: ""},
+		{Name: "deletion_scheduled_at", Type: field.TypeTime, Nullable: true},
 	}
 	// TenantsTable holds the schema information for the "tenants" table.
 	TenantsTable = &schema.Table{
@@ -1300,6 +1362,7 @@ var (
 		{Name: "password_hash", Type: field.TypeString, Nullable: true},
 		{Name: "disabled", Type: field.TypeBool, Default: false},
 		{Name: "last_login_at", Type: field.TypeTime, Nullable: true},
+		{Name: "external_id", Type: field.TypeString, Unique: true, Nullable: true, Size: 200},
 		{Name: "tenant_id", Type: field.TypeInt},
 	}
 	// UsersTable holds the schema information for the "users" table.
@@ -1310,7 +1373,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "users_tenants_tenant",
-				Columns:    []*schema.Column{UsersColumns[9]},
+				Columns:    []*schema.Column{UsersColumns[10]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -1319,7 +1382,7 @@ var (
 			{
 				Name:    "user_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{UsersColumns[9]},
+				Columns: []*schema.Column{UsersColumns[10]},
 			},
 		},
 	}
@@ -1481,6 +1544,7 @@ var (
 		ApplicationSuggestionsTable,
 		AssessmentsTable,
 		AuditEventsTable,
+		AuditHeadsTable,
 		CloudAccountsTable,
 		CloudRecordsTable,
 		CloudTicketsTable,
@@ -1491,6 +1555,7 @@ var (
 		HostsTable,
 		ImportRunsTable,
 		LaunchesTable,
+		MarketplaceInstancesTable,
 		MigrationsTable,
 		NetworkInterfacesTable,
 		PlansTable,
@@ -1535,6 +1600,9 @@ func init() {
 	AuditEventsTable.ForeignKeys[0].RefTable = TenantsTable
 	AuditEventsTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(17179869184),
+	}
+	AuditHeadsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(128849018880),
 	}
 	CloudAccountsTable.ForeignKeys[0].RefTable = TenantsTable
 	CloudAccountsTable.Annotation = &entsql.Annotation{
@@ -1584,6 +1652,10 @@ func init() {
 	LaunchesTable.ForeignKeys[2].RefTable = RecoveryPointsTable
 	LaunchesTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(42949672960),
+	}
+	MarketplaceInstancesTable.ForeignKeys[0].RefTable = TenantsTable
+	MarketplaceInstancesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(133143986176),
 	}
 	MigrationsTable.ForeignKeys[0].RefTable = CloudAccountsTable
 	MigrationsTable.ForeignKeys[1].RefTable = HostsTable

@@ -24,6 +24,9 @@ type Assessment func(*sql.Selector)
 // AuditEvent is the predicate function for auditevent builders.
 type AuditEvent func(*sql.Selector)
 
+// AuditHead is the predicate function for audithead builders.
+type AuditHead func(*sql.Selector)
+
 // CloudAccount is the predicate function for cloudaccount builders.
 type CloudAccount func(*sql.Selector)
 
@@ -53,6 +56,9 @@ type ImportRun func(*sql.Selector)
 
 // Launch is the predicate function for launch builders.
 type Launch func(*sql.Selector)
+
+// MarketplaceInstance is the predicate function for marketplaceinstance builders.
+type MarketplaceInstance func(*sql.Selector)
 
 // Migration is the predicate function for migration builders.
 type Migration func(*sql.Selector)

@@ -11,6 +11,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/applicationsuggestion"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
+	"github.com/ferry-migrate/ferry/ent/audithead"
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/ent/cloudrecord"
 	"github.com/ferry-migrate/ferry/ent/cloudticket"
@@ -21,6 +22,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
 	"github.com/ferry-migrate/ferry/ent/launch"
+	"github.com/ferry-migrate/ferry/ent/marketplaceinstance"
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/networkinterface"
 	"github.com/ferry-migrate/ferry/ent/plan"
@@ -307,7 +309,9 @@ func init() {
 	assessment.DefaultSeedingNote = assessmentDescSeedingNote.Default.(string)
 	auditeventMixin := schema.AuditEvent{}.Mixin()
 	auditeventMixinHooks1 := auditeventMixin[1].Hooks()
+	auditeventHooks := schema.AuditEvent{}.Hooks()
 	auditevent.Hooks[0] = auditeventMixinHooks1[0]
+	auditevent.Hooks[1] = auditeventHooks[0]
 	auditeventMixinInters1 := auditeventMixin[1].Interceptors()
 	auditevent.Interceptors[0] = auditeventMixinInters1[0]
 	auditeventMixinFields0 := auditeventMixin[0].Fields()
@@ -344,6 +348,32 @@ func init() {
 	auditeventDescTraceID := auditeventFields[4].Descriptor()
 	// auditevent.DefaultTraceID holds the default value on creation for the trace_id field.
 	auditevent.DefaultTraceID = auditeventDescTraceID.Default.(string)
+	// auditeventDescSourceIP is the schema descriptor for source_ip field.
+	auditeventDescSourceIP := auditeventFields[5].Descriptor()
+	// auditevent.DefaultSourceIP holds the default value on creation for the source_ip field.
+	auditevent.DefaultSourceIP = auditeventDescSourceIP.Default.(string)
+	// auditeventDescSeq is the schema descriptor for seq field.
+	auditeventDescSeq := auditeventFields[8].Descriptor()
+	// auditevent.DefaultSeq holds the default value on creation for the seq field.
+	auditevent.DefaultSeq = auditeventDescSeq.Default.(int64)
+	// auditeventDescPrevHash is the schema descriptor for prev_hash field.
+	auditeventDescPrevHash := auditeventFields[9].Descriptor()
+	// auditevent.DefaultPrevHash holds the default value on creation for the prev_hash field.
+	auditevent.DefaultPrevHash = auditeventDescPrevHash.Default.(string)
+	// auditeventDescHash is the schema descriptor for hash field.
+	auditeventDescHash := auditeventFields[10].Descriptor()
+	// auditevent.DefaultHash holds the default value on creation for the hash field.
+	auditevent.DefaultHash = auditeventDescHash.Default.(string)
+	auditheadFields := schema.AuditHead{}.Fields()
+	_ = auditheadFields
+	// auditheadDescSeq is the schema descriptor for seq field.
+	auditheadDescSeq := auditheadFields[1].Descriptor()
+	// audithead.DefaultSeq holds the default value on creation for the seq field.
+	audithead.DefaultSeq = auditheadDescSeq.Default.(int64)
+	// auditheadDescHash is the schema descriptor for hash field.
+	auditheadDescHash := auditheadFields[2].Descriptor()
+	// audithead.DefaultHash holds the default value on creation for the hash field.
+	audithead.DefaultHash = auditheadDescHash.Default.(string)
 	cloudaccountMixin := schema.CloudAccount{}.Mixin()
 	cloudaccountMixinHooks1 := cloudaccountMixin[1].Hooks()
 	cloudaccount.Hooks[0] = cloudaccountMixinHooks1[0]
@@ -940,6 +970,49 @@ func init() {
 	launchDescMessage := launchFields[5].Descriptor()
 	// launch.DefaultMessage holds the default value on creation for the message field.
 	launch.DefaultMessage = launchDescMessage.Default.(string)
+	marketplaceinstanceMixin := schema.MarketplaceInstance{}.Mixin()
+	marketplaceinstanceMixinFields0 := marketplaceinstanceMixin[0].Fields()
+	_ = marketplaceinstanceMixinFields0
+	marketplaceinstanceFields := schema.MarketplaceInstance{}.Fields()
+	_ = marketplaceinstanceFields
+	// marketplaceinstanceDescCreatedAt is the schema descriptor for created_at field.
+	marketplaceinstanceDescCreatedAt := marketplaceinstanceMixinFields0[0].Descriptor()
+	// marketplaceinstance.DefaultCreatedAt holds the default value on creation for the created_at field.
+	marketplaceinstance.DefaultCreatedAt = marketplaceinstanceDescCreatedAt.Default.(func() time.Time)
+	// marketplaceinstanceDescUpdatedAt is the schema descriptor for updated_at field.
+	marketplaceinstanceDescUpdatedAt := marketplaceinstanceMixinFields0[1].Descriptor()
+	// marketplaceinstance.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	marketplaceinstance.DefaultUpdatedAt = marketplaceinstanceDescUpdatedAt.Default.(func() time.Time)
+	// marketplaceinstance.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	marketplaceinstance.UpdateDefaultUpdatedAt = marketplaceinstanceDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// marketplaceinstanceDescProvider is the schema descriptor for provider field.
+	marketplaceinstanceDescProvider := marketplaceinstanceFields[0].Descriptor()
+	// marketplaceinstance.DefaultProvider holds the default value on creation for the provider field.
+	marketplaceinstance.DefaultProvider = marketplaceinstanceDescProvider.Default.(string)
+	// marketplaceinstanceDescOrderBizID is the schema descriptor for order_biz_id field.
+	marketplaceinstanceDescOrderBizID := marketplaceinstanceFields[1].Descriptor()
+	// marketplaceinstance.OrderBizIDValidator is a validator for the "order_biz_id" field. It is called by the builders before save.
+	marketplaceinstance.OrderBizIDValidator = marketplaceinstanceDescOrderBizID.Validators[0].(func(string) error)
+	// marketplaceinstanceDescInstanceID is the schema descriptor for instance_id field.
+	marketplaceinstanceDescInstanceID := marketplaceinstanceFields[2].Descriptor()
+	// marketplaceinstance.InstanceIDValidator is a validator for the "instance_id" field. It is called by the builders before save.
+	marketplaceinstance.InstanceIDValidator = marketplaceinstanceDescInstanceID.Validators[0].(func(string) error)
+	// marketplaceinstanceDescOrderID is the schema descriptor for order_id field.
+	marketplaceinstanceDescOrderID := marketplaceinstanceFields[3].Descriptor()
+	// marketplaceinstance.DefaultOrderID holds the default value on creation for the order_id field.
+	marketplaceinstance.DefaultOrderID = marketplaceinstanceDescOrderID.Default.(string)
+	// marketplaceinstanceDescAliUID is the schema descriptor for ali_uid field.
+	marketplaceinstanceDescAliUID := marketplaceinstanceFields[4].Descriptor()
+	// marketplaceinstance.DefaultAliUID holds the default value on creation for the ali_uid field.
+	marketplaceinstance.DefaultAliUID = marketplaceinstanceDescAliUID.Default.(string)
+	// marketplaceinstanceDescSkuID is the schema descriptor for sku_id field.
+	marketplaceinstanceDescSkuID := marketplaceinstanceFields[5].Descriptor()
+	// marketplaceinstance.DefaultSkuID holds the default value on creation for the sku_id field.
+	marketplaceinstance.DefaultSkuID = marketplaceinstanceDescSkuID.Default.(string)
+	// marketplaceinstanceDescTrial is the schema descriptor for trial field.
+	marketplaceinstanceDescTrial := marketplaceinstanceFields[6].Descriptor()
+	// marketplaceinstance.DefaultTrial holds the default value on creation for the trial field.
+	marketplaceinstance.DefaultTrial = marketplaceinstanceDescTrial.Default.(bool)
 	migrationMixin := schema.Migration{}.Mixin()
 	migrationMixinHooks1 := migrationMixin[1].Hooks()
 	migration.Hooks[0] = migrationMixinHooks1[0]
@@ -1412,6 +1485,12 @@ func init() {
 	tenantDescDisabled := tenantFields[2].Descriptor()
 	// tenant.DefaultDisabled holds the default value on creation for the disabled field.
 	tenant.DefaultDisabled = tenantDescDisabled.Default.(bool)
+	// tenantDescSuspendReason is the schema descriptor for suspend_reason field.
+	tenantDescSuspendReason := tenantFields[4].Descriptor()
+	// tenant.DefaultSuspendReason holds the default value on creation for the suspend_reason field.
+	tenant.DefaultSuspendReason = tenantDescSuspendReason.Default.(string)
+	// tenant.SuspendReasonValidator is a validator for the "suspend_reason" field. It is called by the builders before save.
+	tenant.SuspendReasonValidator = tenantDescSuspendReason.Validators[0].(func(string) error)
 	userMixin := schema.User{}.Mixin()
 	userMixinHooks1 := userMixin[1].Hooks()
 	userHooks := schema.User{}.Hooks()
@@ -1462,6 +1541,10 @@ func init() {
 	userDescDisabled := userFields[4].Descriptor()
 	// user.DefaultDisabled holds the default value on creation for the disabled field.
 	user.DefaultDisabled = userDescDisabled.Default.(bool)
+	// userDescExternalID is the schema descriptor for external_id field.
+	userDescExternalID := userFields[6].Descriptor()
+	// user.ExternalIDValidator is a validator for the "external_id" field. It is called by the builders before save.
+	user.ExternalIDValidator = userDescExternalID.Validators[0].(func(string) error)
 	waveMixin := schema.Wave{}.Mixin()
 	waveMixinHooks1 := waveMixin[1].Hooks()
 	wave.Hooks[0] = waveMixinHooks1[0]

@@ -212,30 +212,6 @@ func (StepEvent) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
 }
 
-// AuditEvent records who did what to which object, with the request's trace id.
-type AuditEvent struct{ ent.Schema }
-
-func (AuditEvent) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMixin{}} }
-
-func (AuditEvent) Fields() []ent.Field {
-	return []ent.Field{
-		field.String("actor").NotEmpty().Annotations(entgql.OrderField("ACTOR")),
-		field.String("action").NotEmpty().Annotations(entgql.OrderField("ACTION")),
-		field.String("object_type").Default(""),
-		field.String("object_id").Default(""),
-		field.String("trace_id").Default(""),
-		field.JSON("details", map[string]any{}).Optional().Annotations(entgql.Type("Map")),
-	}
-}
-
-func (AuditEvent) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("tenant_id", "created_at")}
-}
-
-func (AuditEvent) Annotations() []schema.Annotation {
-	return []schema.Annotation{entgql.QueryField(), entgql.RelayConnection()}
-}
-
 func (RecoveryPoint) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.RelayConnection()}
 }

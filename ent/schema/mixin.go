@@ -187,7 +187,7 @@ func rowTenants(ctx context.Context, m ent.Mutation) ([]int, error) {
 		for i, id := range chunk {
 			args[i] = id
 		}
-		rows, err := q.QueryContext(ctx, "SELECT DISTINCT tenant_id FROM "+table+" WHERE id IN (?"+strings.Repeat(", ?", len(chunk)-1)+")", args...)
+		rows, err := q.QueryContext(ctx, "SELECT DISTINCT tenant_id FROM "+table+" WHERE id IN ("+placeholders(len(chunk))+")", args...)
 		if err != nil {
 			return nil, fmt.Errorf("tenants of %s rows: %w", m.Type(), err)
 		}
@@ -229,6 +229,19 @@ var idRanges = func() map[int64]string {
 	return m
 }()
 
+// placeholders returns "$1, $2, …, $n": numbered parameters read the same
+// on PostgreSQL and SQLite, so the hook's raw SQL runs on both.
+func placeholders(n int) string {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		if i > 1 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "$%d", i)
+	}
+	return b.String()
+}
+
 type queryContexter interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*stdsql.Rows, error)
 }
@@ -264,7 +277,7 @@ func checkReferences(ctx context.Context, m ent.Mutation, tenantID int) error {
 			if table == "tenants" {
 				col = "id"
 			}
-			rows, err := q.QueryContext(ctx, "SELECT COUNT(*) FROM "+table+" WHERE id = ? AND "+col+" = ?", id, tenantID)
+			rows, err := q.QueryContext(ctx, "SELECT COUNT(*) FROM "+table+" WHERE id = $1 AND "+col+" = $2", id, tenantID)
 			if err != nil {
 				return fmt.Errorf("check reference %s: %w", name, err)
 			}

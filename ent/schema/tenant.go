@@ -30,6 +30,16 @@ func (Tenant) Fields() []ent.Field {
 			Annotations(entgql.OrderField("NAME")),
 		field.String("slug").NotEmpty().MaxLen(63).Unique().Match(slugRE),
 		field.Bool("disabled").Default(false),
+		// Suspended tenants keep every row but may not use the API or run
+		// agents (an expired marketplace instance, or the operator's call).
+		field.Time("suspended_at").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.String("suspend_reason").Default("").MaxLen(500).
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		// DeletionScheduledAt is when a released marketplace instance's
+		// tenant is due to be purged (nothing is deleted before then).
+		field.Time("deletion_scheduled_at").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 	}
 }
 
@@ -85,10 +95,22 @@ func (Tenant) Hooks() []ent.Hook {
 						if _, ok := m.Disabled(); ok {
 							return nil, ferry.Errorf(ferry.EFORBIDDEN, "only the platform operator enables or disables a tenant")
 						}
+						// Generic field access: this file compiles before ent is generated.
+						if _, ok := m.Field("suspended_at"); ok || m.FieldCleared("suspended_at") {
+							return nil, ferry.Errorf(ferry.EFORBIDDEN, "only the platform operator suspends or resumes a tenant")
+						}
+						if _, ok := m.Field("deletion_scheduled_at"); ok || m.FieldCleared("deletion_scheduled_at") {
+							return nil, ferry.Errorf(ferry.EFORBIDDEN, "only the platform operator schedules a tenant's deletion")
+						}
 						m.Where(tenant.ID(v.TenantID))
 					}
 					if d, ok := m.Disabled(); ok && d {
 						if err := keepTenantsReachable(ctx, m); err != nil {
+							return nil, err
+						}
+					}
+					if _, ok := m.Field("suspended_at"); ok {
+						if err := keepOperatorHome(ctx, m); err != nil {
 							return nil, err
 						}
 					}
@@ -97,6 +119,23 @@ func (Tenant) Hooks() []ent.Hook {
 			})
 		},
 	}
+}
+
+// keepOperatorHome refuses to suspend the home tenant of an enabled
+// platform operator: nobody could then resume anything.
+func keepOperatorHome(ctx context.Context, m *gen.TenantMutation) error {
+	ids, err := m.IDs(ctx)
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	n, err := m.Client().User.Query().Where(user.TenantIDIn(ids...), user.RoleEQ(user.RolePlatform), user.Disabled(false)).Count(viewer.SystemContext(ctx))
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return ferry.Errorf(ferry.ECONFLICT, "this tenant is the home of the platform operator: suspending it would lock the operator out")
+	}
+	return nil
 }
 
 // keepTenantsReachable refuses to disable the home tenant of an enabled

@@ -46,6 +46,10 @@ func (User) Fields() []ent.Field {
 		field.Bool("disabled").Default(false),
 		field.Time("last_login_at").Optional().Nillable().
 			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		// ExternalID names the user at an identity provider that signs
+		// them in (the cloud marketplace: "alibaba:<aliUid>").
+		field.String("external_id").Optional().Nillable().Unique().MaxLen(200).
+			Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
 	}
 }
 

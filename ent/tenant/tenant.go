@@ -24,6 +24,12 @@ const (
 	FieldSlug = "slug"
 	// FieldDisabled holds the string denoting the disabled field in the database.
 	FieldDisabled = "disabled"
+	// FieldSuspendedAt holds the string denoting the suspended_at field in the database.
+	FieldSuspendedAt = "suspended_at"
+	// FieldSuspendReason holds the string denoting the suspend_reason field in the database.
+	FieldSuspendReason = "suspend_reason"
+	// FieldDeletionScheduledAt holds the string denoting the deletion_scheduled_at field in the database.
+	FieldDeletionScheduledAt = "deletion_scheduled_at"
 	// Table holds the table name of the tenant in the database.
 	Table = "tenants"
 )
@@ -36,6 +42,9 @@ var Columns = []string{
 	FieldName,
 	FieldSlug,
 	FieldDisabled,
+	FieldSuspendedAt,
+	FieldSuspendReason,
+	FieldDeletionScheduledAt,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -68,6 +77,10 @@ var (
 	SlugValidator func(string) error
 	// DefaultDisabled holds the default value on creation for the "disabled" field.
 	DefaultDisabled bool
+	// DefaultSuspendReason holds the default value on creation for the "suspend_reason" field.
+	DefaultSuspendReason string
+	// SuspendReasonValidator is a validator for the "suspend_reason" field. It is called by the builders before save.
+	SuspendReasonValidator func(string) error
 )
 
 // OrderOption defines the ordering options for the Tenant queries.
@@ -101,4 +114,19 @@ func BySlug(opts ...sql.OrderTermOption) OrderOption {
 // ByDisabled orders the results by the disabled field.
 func ByDisabled(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldDisabled, opts...).ToFunc()
+}
+
+// BySuspendedAt orders the results by the suspended_at field.
+func BySuspendedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSuspendedAt, opts...).ToFunc()
+}
+
+// BySuspendReason orders the results by the suspend_reason field.
+func BySuspendReason(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSuspendReason, opts...).ToFunc()
+}
+
+// ByDeletionScheduledAt orders the results by the deletion_scheduled_at field.
+func ByDeletionScheduledAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDeletionScheduledAt, opts...).ToFunc()
 }

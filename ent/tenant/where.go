@@ -79,6 +79,21 @@ func Disabled(v bool) predicate.Tenant {
 	return predicate.Tenant(sql.FieldEQ(FieldDisabled, v))
 }
 
+// SuspendedAt applies equality check predicate on the "suspended_at" field. It's identical to SuspendedAtEQ.
+func SuspendedAt(v time.Time) predicate.Tenant {
+	return predicate.Tenant(sql.FieldEQ(FieldSuspendedAt, v))
+}
+
+// SuspendReason applies equality check predicate on the "suspend_reason" field. It's identical to SuspendReasonEQ.
+func SuspendReason(v string) predicate.Tenant {
+	return predicate.Tenant(sql.FieldEQ(FieldSuspendReason, v))
+}
+
+// DeletionScheduledAt applies equality check predicate on the "deletion_scheduled_at" field. It's identical to DeletionScheduledAtEQ.
+func DeletionScheduledAt(v time.Time) predicate.Tenant {
+	return predicate.Tenant(sql.FieldEQ(FieldDeletionScheduledAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Tenant {
 	return predicate.Tenant(sql.FieldEQ(FieldCreatedAt, v))
@@ -297,6 +312,171 @@ func DisabledEQ(v bool) predicate.Tenant {
 // DisabledNEQ applies the NEQ predicate on the "disabled" field.
 func DisabledNEQ(v bool) predicate.Tenant {
 	return predicate.Tenant(sql.FieldNEQ(FieldDisabled, v))
+}
+
+// SuspendedAtEQ applies the EQ predicate on the "suspended_at" field.
+func SuspendedAtEQ(v time.Time) predicate.Tenant {
+	return predicate.Tenant(sql.FieldEQ(FieldSuspendedAt, v))
+}
+
+// SuspendedAtNEQ applies the NEQ predicate on the "suspended_at" field.
+func SuspendedAtNEQ(v time.Time) predicate.Tenant {
+	return predicate.Tenant(sql.FieldNEQ(FieldSuspendedAt, v))
+}
+
+// SuspendedAtIn applies the In predicate on the "suspended_at" field.
+func SuspendedAtIn(vs ...time.Time) predicate.Tenant {
+	return predicate.Tenant(sql.FieldIn(FieldSuspendedAt, vs...))
+}
+
+// SuspendedAtNotIn applies the NotIn predicate on the "suspended_at" field.
+func SuspendedAtNotIn(vs ...time.Time) predicate.Tenant {
+	return predicate.Tenant(sql.FieldNotIn(FieldSuspendedAt, vs...))
+}
+
+// SuspendedAtGT applies the GT predicate on the "suspended_at" field.
+func SuspendedAtGT(v time.Time) predicate.Tenant {
+	return predicate.Tenant(sql.FieldGT(FieldSuspendedAt, v))
+}
+
+// SuspendedAtGTE applies the GTE predicate on the "suspended_at" field.
+func SuspendedAtGTE(v time.Time) predicate.Tenant {
+	return predicate.Tenant(sql.FieldGTE(FieldSuspendedAt, v))
+}
+
+// SuspendedAtLT applies the LT predicate on the "suspended_at" field.
+func SuspendedAtLT(v time.Time) predicate.Tenant {
+	return predicate.Tenant(sql.FieldLT(FieldSuspendedAt, v))
+}
+
+// SuspendedAtLTE applies the LTE predicate on the "suspended_at" field.
+func SuspendedAtLTE(v time.Time) predicate.Tenant {
+	return predicate.Tenant(sql.FieldLTE(FieldSuspendedAt, v))
+}
+
+// SuspendedAtIsNil applies the IsNil predicate on the "suspended_at" field.
+func SuspendedAtIsNil() predicate.Tenant {
+	return predicate.Tenant(sql.FieldIsNull(FieldSuspendedAt))
+}
+
+// SuspendedAtNotNil applies the NotNil predicate on the "suspended_at" field.
+func SuspendedAtNotNil() predicate.Tenant {
+	return predicate.Tenant(sql.FieldNotNull(FieldSuspendedAt))
+}
+
+// SuspendReasonEQ applies the EQ predicate on the "suspend_reason" field.
+func SuspendReasonEQ(v string) predicate.Tenant {
+	return predicate.Tenant(sql.FieldEQ(FieldSuspendReason, v))
+}
+
+// SuspendReasonNEQ applies the NEQ predicate on the "suspend_reason" field.
+func SuspendReasonNEQ(v string) predicate.Tenant {
+	return predicate.Tenant(sql.FieldNEQ(FieldSuspendReason, v))
+}
+
+// SuspendReasonIn applies the In predicate on the "suspend_reason" field.
+func SuspendReasonIn(vs ...string) predicate.Tenant {
+	return predicate.Tenant(sql.FieldIn(FieldSuspendReason, vs...))
+}
+
+// SuspendReasonNotIn applies the NotIn predicate on the "suspend_reason" field.
+func SuspendReasonNotIn(vs ...string) predicate.Tenant {
+	return predicate.Tenant(sql.FieldNotIn(FieldSuspendReason, vs...))
+}
+
+// SuspendReasonGT applies the GT predicate on the "suspend_reason" field.
+func SuspendReasonGT(v string) predicate.Tenant {
+	return predicate.Tenant(sql.FieldGT(FieldSuspendReason, v))
+}
+
+// SuspendReasonGTE applies the GTE predicate on the "suspend_reason" field.
+func SuspendReasonGTE(v string) predicate.Tenant {
+	return predicate.Tenant(sql.FieldGTE(FieldSuspendReason, v))
+}
+
+// SuspendReasonLT applies the LT predicate on the "suspend_reason" field.
+func SuspendReasonLT(v string) predicate.Tenant {
+	return predicate.Tenant(sql.FieldLT(FieldSuspendReason, v))
+}
+
+// SuspendReasonLTE applies the LTE predicate on the "suspend_reason" field.
+func SuspendReasonLTE(v string) predicate.Tenant {
+	return predicate.Tenant(sql.FieldLTE(FieldSuspendReason, v))
+}
+
+// SuspendReasonContains applies the Contains predicate on the "suspend_reason" field.
+func SuspendReasonContains(v string) predicate.Tenant {
+	return predicate.Tenant(sql.FieldContains(FieldSuspendReason, v))
+}
+
+// SuspendReasonHasPrefix applies the HasPrefix predicate on the "suspend_reason" field.
+func SuspendReasonHasPrefix(v string) predicate.Tenant {
+	return predicate.Tenant(sql.FieldHasPrefix(FieldSuspendReason, v))
+}
+
+// SuspendReasonHasSuffix applies the HasSuffix predicate on the "suspend_reason" field.
+func SuspendReasonHasSuffix(v string) predicate.Tenant {
+	return predicate.Tenant(sql.FieldHasSuffix(FieldSuspendReason, v))
+}
+
+// SuspendReasonEqualFold applies the EqualFold predicate on the "suspend_reason" field.
+func SuspendReasonEqualFold(v string) predicate.Tenant {
+	return predicate.Tenant(sql.FieldEqualFold(FieldSuspendReason, v))
+}
+
+// SuspendReasonContainsFold applies the ContainsFold predicate on the "suspend_reason" field.
+func SuspendReasonContainsFold(v string) predicate.Tenant {
+	return predicate.Tenant(sql.FieldContainsFold(FieldSuspendReason, v))
+}
+
+// DeletionScheduledAtEQ applies the EQ predicate on the "deletion_scheduled_at" field.
+func DeletionScheduledAtEQ(v time.Time) predicate.Tenant {
+	return predicate.Tenant(sql.FieldEQ(FieldDeletionScheduledAt, v))
+}
+
+// DeletionScheduledAtNEQ applies the NEQ predicate on the "deletion_scheduled_at" field.
+func DeletionScheduledAtNEQ(v time.Time) predicate.Tenant {
+	return predicate.Tenant(sql.FieldNEQ(FieldDeletionScheduledAt, v))
+}
+
+// DeletionScheduledAtIn applies the In predicate on the "deletion_scheduled_at" field.
+func DeletionScheduledAtIn(vs ...time.Time) predicate.Tenant {
+	return predicate.Tenant(sql.FieldIn(FieldDeletionScheduledAt, vs...))
+}
+
+// DeletionScheduledAtNotIn applies the NotIn predicate on the "deletion_scheduled_at" field.
+func DeletionScheduledAtNotIn(vs ...time.Time) predicate.Tenant {
+	return predicate.Tenant(sql.FieldNotIn(FieldDeletionScheduledAt, vs...))
+}
+
+// DeletionScheduledAtGT applies the GT predicate on the "deletion_scheduled_at" field.
+func DeletionScheduledAtGT(v time.Time) predicate.Tenant {
+	return predicate.Tenant(sql.FieldGT(FieldDeletionScheduledAt, v))
+}
+
+// DeletionScheduledAtGTE applies the GTE predicate on the "deletion_scheduled_at" field.
+func DeletionScheduledAtGTE(v time.Time) predicate.Tenant {
+	return predicate.Tenant(sql.FieldGTE(FieldDeletionScheduledAt, v))
+}
+
+// DeletionScheduledAtLT applies the LT predicate on the "deletion_scheduled_at" field.
+func DeletionScheduledAtLT(v time.Time) predicate.Tenant {
+	return predicate.Tenant(sql.FieldLT(FieldDeletionScheduledAt, v))
+}
+
+// DeletionScheduledAtLTE applies the LTE predicate on the "deletion_scheduled_at" field.
+func DeletionScheduledAtLTE(v time.Time) predicate.Tenant {
+	return predicate.Tenant(sql.FieldLTE(FieldDeletionScheduledAt, v))
+}
+
+// DeletionScheduledAtIsNil applies the IsNil predicate on the "deletion_scheduled_at" field.
+func DeletionScheduledAtIsNil() predicate.Tenant {
+	return predicate.Tenant(sql.FieldIsNull(FieldDeletionScheduledAt))
+}
+
+// DeletionScheduledAtNotNil applies the NotNil predicate on the "deletion_scheduled_at" field.
+func DeletionScheduledAtNotNil() predicate.Tenant {
+	return predicate.Tenant(sql.FieldNotNull(FieldDeletionScheduledAt))
 }
 
 // And groups predicates with the AND operator between them.

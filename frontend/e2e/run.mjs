@@ -58,7 +58,7 @@ try {
     let error
     try {
       const shot = (label) => page.screenshot({ path: join(shotDir, `${sc.name}-${label}.png`), fullPage: true })
-      await sc.run({ page, context, server, shared, base: server.url, shot })
+      await sc.run({ page, context, server, shared, base: server.url, shot, bin: resolve(bin) })
       const unexpected = consoleErrors.filter((t) => !(sc.allowConsole ?? []).some((re) => re.test(t)))
       if (unexpected.length) throw new Error(`console errors:\n  ${unexpected.join('\n  ')}`)
     } catch (e) {

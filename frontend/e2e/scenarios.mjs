@@ -1,6 +1,6 @@
 // scenarios.mjs: the end-to-end scenarios, run in order against one server.
 import { Api } from './api.mjs'
-import { pollUntil } from './server.mjs'
+import { pollUntil, startFerry } from './server.mjs'
 import { seedHosts, hostInput } from './seed.mjs'
 import { execFile } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -1008,6 +1008,104 @@ export const scenarios = [
       const inner = await labelOverlaps(page)
       assert(inner.pairs.length === 0, `labels overlap in the drill-down: ${JSON.stringify(inner.pairs.slice(0, 5))}`)
       await shot('drill-down')
+    },
+  },
+  {
+    name: '11-operator-console-suspend-resume',
+    async run({ page, base, server, shot }) {
+      const api = new Api(base)
+      await api.login(server.admin.email, server.admin.password)
+      await api.gql(`mutation { createTenant(input: {name: "Globex", slug: "globex"}, ownerEmail: "owner@globex.example", ownerPassword: "globex-owner-pw-1") { tenant { id } } }`)
+      const owner = new Api(base)
+      await owner.login('owner@globex.example', 'globex-owner-pw-1')
+      await owner.gql(`mutation { createHost(input: {name: "globex-web-01", os: "linux"}) { id } }`)
+      await signIn(page, base, server.admin, '/admin')
+      await page.locator('.el-tabs__item', { hasText: 'Usage' }).click()
+      const row = page.locator('[data-test=usage-table] tr', { hasText: 'globex' })
+      await row.waitFor()
+      const cells = await row.locator('td').allTextContents()
+      assert(cells[1].trim() === '1', `Globex hosts: ${cells}`)
+      await page.locator('[data-test=suspend-globex]').click()
+      await page.locator('.el-message-box input').fill('unpaid invoice 2026-11')
+      await page.locator('.el-message-box__btns button', { hasText: 'Suspend' }).click()
+      await row.locator('[data-test=suspended-tag]').waitFor()
+      await row.locator('text=unpaid invoice 2026-11').waitFor()
+      await shot('suspended')
+      // The suspended tenant's users are refused with the reason, its data kept.
+      const refused = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ email: 'owner@globex.example', password: 'globex-owner-pw-1' }) })
+      const body = await refused.text()
+      assert(refused.status === 403 && body.includes('is suspended') && body.includes('unpaid invoice'), `suspended sign-in: ${refused.status} ${body}`)
+      const call = await owner.gql('{ hosts { totalCount } }', {}, { allowErrors: true })
+      assert(call.errors?.[0]?.message.includes('is suspended'), `suspended API call: ${JSON.stringify(call)}`)
+      await page.locator('[data-test=resume-globex]').click()
+      await row.locator('[data-test=suspend-globex]').waitFor()
+      await owner.login('owner@globex.example', 'globex-owner-pw-1')
+      const hosts = await owner.gql('{ hosts { totalCount } }')
+      assert(hosts.data.hosts.totalCount === 1, `after resuming: ${JSON.stringify(hosts)}`)
+    },
+  },
+  {
+    name: '12-audit-search-by-trace-and-changes',
+    async run({ page, base, server, shot }) {
+      await signIn(page, base, server.admin, '/audit')
+      await page.locator('input[data-test=filter-action]').fill('suspendTenant')
+      await page.locator('[data-test=audit-search]').click()
+      const first = page.locator('[data-test=audit-table] tbody tr.el-table__row').first()
+      await first.locator('td', { hasText: 'suspendTenant' }).waitFor()
+      // Search by the event's trace id: the operator's action is in the
+      // operator's log and the tenant's, with the same trace id.
+      const trace = (await first.locator('td').nth(6).textContent()).trim()
+      assert(/^[0-9a-f]{16,}$/.test(trace), `trace id cell: ${trace}`)
+      await page.locator('input[data-test=filter-action]').fill('')
+      await page.locator('input[data-test=filter-trace]').fill(trace)
+      await page.locator('[data-test=audit-search]').click()
+      await page.waitForFunction((t) => {
+        const rows = [...document.querySelectorAll('[data-test=audit-table] tbody tr.el-table__row')]
+        return rows.length === 2 && rows.every((r) => r.textContent.includes(t) && r.textContent.includes('suspendTenant'))
+      }, trace)
+      // The before/after summary and the source address.
+      await page.locator('[data-test=audit-table] tbody tr.el-table__row').first().locator('.el-table__expand-icon').click()
+      const expand = page.locator('[data-test=audit-expand]').first()
+      await expand.locator('td', { hasText: 'suspend_reason' }).waitFor()
+      await expand.locator('text=unpaid invoice 2026-11').waitFor()
+      await page.locator('[data-test=audit-table] td', { hasText: '127.0.0.1' }).first().waitFor()
+      await shot('trace')
+      // No result: an unknown trace id.
+      await page.locator('input[data-test=filter-trace]').fill('no-such-trace-id')
+      await page.locator('[data-test=audit-search]').click()
+      await page.locator('[data-test=audit-table] .el-table__empty-text').waitFor()
+    },
+  },
+  {
+    name: '13-operator-console-failed-task-retry',
+    async run({ page, shot, bin }) {
+      // A server of its own that plans everything on its workers: a plan of
+      // an empty estate then fails there for good, a failed task to retry.
+      const own = await startFerry(bin, { FERRY_INLINE_HOSTS: '-1' })
+      try {
+        const api = new Api(own.url)
+        await api.login(own.admin.email, own.admin.password)
+        await api.gql(`mutation { generatePlan(input: {name: "empty", target: "alibaba", constraints: {start: "2026-12-07", bandwidth: "1Gbps"}}) { id status } }`)
+        const failedOnce = await pollUntil(async () => (await api.gql('{ failedTasks(queue: "default") { id lastFailedAt } }')).data.failedTasks[0], { what: 'the failed plan task' })
+        await signIn(page, own.url, own.admin, '/admin')
+        await page.locator('.el-tabs__item', { hasText: 'Queues' }).click()
+        await page.locator('[data-test=queues-table] td', { hasText: 'default' }).first().waitFor()
+        const failedRow = page.locator('[data-test=failed-table] tbody tr', { hasText: 'plan:generate' })
+        await failedRow.waitFor()
+        await failedRow.locator('text=has no hosts yet').waitFor()
+        await shot('failed')
+        await failedRow.locator('[data-test=retry-task]').click()
+        await page.locator('.el-message--success', { hasText: 'plan:generate queued again' }).waitFor()
+        // A worker runs it again: it leaves the failed list and the queue empties.
+        await pollUntil(async () => {
+          const r = await api.gql('{ failedTasks(queue: "default") { id } platformQueues { name pending active } }')
+          const d = r.data.platformQueues.find((q) => q.name === 'default')
+          return !r.data.failedTasks.some((t) => t.id === failedOnce.id) && d.pending === 0 && d.active === 0
+        }, { what: 'the retried task to run' })
+      } finally {
+        await own.stop()
+      }
     },
   },
   {

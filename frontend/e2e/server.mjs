@@ -34,7 +34,7 @@ export async function pollUntil(fn, { timeoutMs = 30000, intervalMs = 100, what 
   throw new Error(`timed out waiting for ${what}${lastErr ? `: ${lastErr.message}` : ''}`)
 }
 
-export async function startFerry(bin) {
+export async function startFerry(bin, extraEnv = {}) {
   const dataDir = await mkdtemp(join(tmpdir(), 'ferry-e2e-'))
   const port = await freePort()
   const admin = { email: 'admin@example.com', password: `e2e-${randomBytes(12).toString('hex')}` }
@@ -48,6 +48,7 @@ export async function startFerry(bin) {
     // gateway) call back.
     FERRY_PUBLIC_URL: `http://127.0.0.1:${port}`,
     FERRY_LOG_LEVEL: process.env.FERRY_LOG_LEVEL ?? 'warn',
+    ...extraEnv,
   }
   delete env.FERRY_DATABASE_URL
   delete env.FERRY_REDIS_URL

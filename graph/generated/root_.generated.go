@@ -212,11 +212,16 @@ type ComplexityRoot struct {
 	AuditEvent struct {
 		Action     func(childComplexity int) int
 		Actor      func(childComplexity int) int
+		Changes    func(childComplexity int) int
 		CreatedAt  func(childComplexity int) int
 		Details    func(childComplexity int) int
+		Hash       func(childComplexity int) int
 		ID         func(childComplexity int) int
 		ObjectID   func(childComplexity int) int
 		ObjectType func(childComplexity int) int
+		PrevHash   func(childComplexity int) int
+		Seq        func(childComplexity int) int
+		SourceIP   func(childComplexity int) int
 		Tenant     func(childComplexity int) int
 		TenantID   func(childComplexity int) int
 		TraceID    func(childComplexity int) int
@@ -417,6 +422,17 @@ type ComplexityRoot struct {
 		UsedBytes  func(childComplexity int) int
 	}
 
+	FailedTask struct {
+		ID           func(childComplexity int) int
+		LastError    func(childComplexity int) int
+		LastFailedAt func(childComplexity int) int
+		MaxRetry     func(childComplexity int) int
+		Queue        func(childComplexity int) int
+		Retried      func(childComplexity int) int
+		State        func(childComplexity int) int
+		Type         func(childComplexity int) int
+	}
+
 	Finding struct {
 		Code   func(childComplexity int) int
 		Kind   func(childComplexity int) int
@@ -606,7 +622,9 @@ type ComplexityRoot struct {
 		MovePlanHost                func(childComplexity int, planID int, hostID int, toWave int, wholeGroup *bool, confirm *bool) int
 		PauseWave                   func(childComplexity int, waveID int) int
 		RenameApplicationSuggestion func(childComplexity int, id int, name string) int
+		ResumeTenant                func(childComplexity int, id int) int
 		ResumeWave                  func(childComplexity int, waveID int) int
+		RetryTask                   func(childComplexity int, queue string, id string) int
 		RevokeAPIToken              func(childComplexity int, id int) int
 		RevokeAgent                 func(childComplexity int, id int) int
 		RevokeRegistrationToken     func(childComplexity int, id int) int
@@ -619,6 +637,7 @@ type ComplexityRoot struct {
 		StartMigration              func(childComplexity int, hostIds []int, cloudAccountID *int, rateLimit *string) int
 		StartWave                   func(childComplexity int, waveID int, input *model.StartWaveInput) int
 		SuggestApplications         func(childComplexity int) int
+		SuspendTenant               func(childComplexity int, id int, reason string) int
 		TestLaunch                  func(childComplexity int, migrationID int, recoveryPointID *int) int
 		TickWaveStep                func(childComplexity int, waveID int, index int) int
 		UpdateApplication           func(childComplexity int, id int, input ent.UpdateApplicationInput) int
@@ -712,18 +731,34 @@ type ComplexityRoot struct {
 		CloudAccounts          func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.CloudAccountOrder, where *ent.CloudAccountWhereInput) int
 		Connections            func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ConnectionOrder, where *ent.ConnectionWhereInput) int
 		DiscoverySources       func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.DiscoverySourceOrder, where *ent.DiscoverySourceWhereInput) int
+		FailedTasks            func(childComplexity int, queue string, first *int) int
 		Hosts                  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy []*ent.HostOrder, where *ent.HostWhereInput) int
 		ImportRuns             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.ImportRunOrder, where *ent.ImportRunWhereInput) int
 		Migrations             func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.MigrationOrder, where *ent.MigrationWhereInput) int
 		Node                   func(childComplexity int, id int) int
 		Nodes                  func(childComplexity int, ids []int) int
 		Plans                  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.PlanOrder, where *ent.PlanWhereInput) int
+		PlatformQueues         func(childComplexity int) int
 		PriceCatalog           func(childComplexity int, target string) int
 		RegistrationTokens     func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RegistrationTokenOrder, where *ent.RegistrationTokenWhereInput) int
+		TenantUsage            func(childComplexity int, first *int) int
 		Tenants                func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.TenantOrder, where *ent.TenantWhereInput) int
 		Topology               func(childComplexity int, planID *int, focus *string, first *int, offset *int, maxEdges *int) int
 		Users                  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
 		Viewer                 func(childComplexity int) int
+	}
+
+	QueueInfo struct {
+		Active         func(childComplexity int) int
+		Archived       func(childComplexity int) int
+		FailedToday    func(childComplexity int) int
+		LatencySeconds func(childComplexity int) int
+		Name           func(childComplexity int) int
+		Paused         func(childComplexity int) int
+		Pending        func(childComplexity int) int
+		ProcessedToday func(childComplexity int) int
+		Retry          func(childComplexity int) int
+		Scheduled      func(childComplexity int) int
 	}
 
 	RecoveryPoint struct {
@@ -842,12 +877,15 @@ type ComplexityRoot struct {
 	}
 
 	Tenant struct {
-		CreatedAt func(childComplexity int) int
-		Disabled  func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Name      func(childComplexity int) int
-		Slug      func(childComplexity int) int
-		UpdatedAt func(childComplexity int) int
+		CreatedAt           func(childComplexity int) int
+		DeletionScheduledAt func(childComplexity int) int
+		Disabled            func(childComplexity int) int
+		ID                  func(childComplexity int) int
+		Name                func(childComplexity int) int
+		Slug                func(childComplexity int) int
+		SuspendReason       func(childComplexity int) int
+		SuspendedAt         func(childComplexity int) int
+		UpdatedAt           func(childComplexity int) int
 	}
 
 	TenantConnection struct {
@@ -859,6 +897,14 @@ type ComplexityRoot struct {
 	TenantEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	TenantUsage struct {
+		Agents             func(childComplexity int) int
+		BytesMoved         func(childComplexity int) int
+		Hosts              func(childComplexity int) int
+		MigrationsInFlight func(childComplexity int) int
+		Tenant             func(childComplexity int) int
 	}
 
 	Topology struct {
@@ -917,6 +963,7 @@ type ComplexityRoot struct {
 		CreatedAt   func(childComplexity int) int
 		Disabled    func(childComplexity int) int
 		Email       func(childComplexity int) int
+		ExternalID  func(childComplexity int) int
 		ID          func(childComplexity int) int
 		LastLoginAt func(childComplexity int) int
 		Name        func(childComplexity int) int
@@ -1852,6 +1899,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEvent.Actor(childComplexity), true
+	case "AuditEvent.changes":
+		if e.ComplexityRoot.AuditEvent.Changes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Changes(childComplexity), true
 	case "AuditEvent.createdAt":
 		if e.ComplexityRoot.AuditEvent.CreatedAt == nil {
 			break
@@ -1864,6 +1917,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEvent.Details(childComplexity), true
+	case "AuditEvent.hash":
+		if e.ComplexityRoot.AuditEvent.Hash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Hash(childComplexity), true
 	case "AuditEvent.id":
 		if e.ComplexityRoot.AuditEvent.ID == nil {
 			break
@@ -1882,6 +1941,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEvent.ObjectType(childComplexity), true
+	case "AuditEvent.prevHash":
+		if e.ComplexityRoot.AuditEvent.PrevHash == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.PrevHash(childComplexity), true
+	case "AuditEvent.seq":
+		if e.ComplexityRoot.AuditEvent.Seq == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Seq(childComplexity), true
+	case "AuditEvent.sourceIP":
+		if e.ComplexityRoot.AuditEvent.SourceIP == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.SourceIP(childComplexity), true
 	case "AuditEvent.tenant":
 		if e.ComplexityRoot.AuditEvent.Tenant == nil {
 			break
@@ -2713,6 +2790,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Disk.UsedBytes(childComplexity), true
+
+	case "FailedTask.id":
+		if e.ComplexityRoot.FailedTask.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedTask.ID(childComplexity), true
+	case "FailedTask.lastError":
+		if e.ComplexityRoot.FailedTask.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedTask.LastError(childComplexity), true
+	case "FailedTask.lastFailedAt":
+		if e.ComplexityRoot.FailedTask.LastFailedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedTask.LastFailedAt(childComplexity), true
+	case "FailedTask.maxRetry":
+		if e.ComplexityRoot.FailedTask.MaxRetry == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedTask.MaxRetry(childComplexity), true
+	case "FailedTask.queue":
+		if e.ComplexityRoot.FailedTask.Queue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedTask.Queue(childComplexity), true
+	case "FailedTask.retried":
+		if e.ComplexityRoot.FailedTask.Retried == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedTask.Retried(childComplexity), true
+	case "FailedTask.state":
+		if e.ComplexityRoot.FailedTask.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedTask.State(childComplexity), true
+	case "FailedTask.type":
+		if e.ComplexityRoot.FailedTask.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FailedTask.Type(childComplexity), true
 
 	case "Finding.code":
 		if e.ComplexityRoot.Finding.Code == nil {
@@ -3736,6 +3862,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RenameApplicationSuggestion(childComplexity, args["id"].(int), args["name"].(string)), true
+	case "Mutation.resumeTenant":
+		if e.ComplexityRoot.Mutation.ResumeTenant == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resumeTenant_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResumeTenant(childComplexity, args["id"].(int)), true
 	case "Mutation.resumeWave":
 		if e.ComplexityRoot.Mutation.ResumeWave == nil {
 			break
@@ -3747,6 +3884,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ResumeWave(childComplexity, args["waveId"].(int)), true
+	case "Mutation.retryTask":
+		if e.ComplexityRoot.Mutation.RetryTask == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_retryTask_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RetryTask(childComplexity, args["queue"].(string), args["id"].(string)), true
 	case "Mutation.revokeAPIToken":
 		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
 			break
@@ -3874,6 +4022,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SuggestApplications(childComplexity), true
+	case "Mutation.suspendTenant":
+		if e.ComplexityRoot.Mutation.SuspendTenant == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_suspendTenant_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SuspendTenant(childComplexity, args["id"].(int), args["reason"].(string)), true
 	case "Mutation.testLaunch":
 		if e.ComplexityRoot.Mutation.TestLaunch == nil {
 			break
@@ -4386,6 +4545,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.DiscoverySources(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.DiscoverySourceOrder), args["where"].(*ent.DiscoverySourceWhereInput)), true
+	case "Query.failedTasks":
+		if e.ComplexityRoot.Query.FailedTasks == nil {
+			break
+		}
+
+		args, err := ec.field_Query_failedTasks_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.FailedTasks(childComplexity, args["queue"].(string), args["first"].(*int)), true
 	case "Query.hosts":
 		if e.ComplexityRoot.Query.Hosts == nil {
 			break
@@ -4453,6 +4623,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Plans(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.PlanOrder), args["where"].(*ent.PlanWhereInput)), true
+	case "Query.platformQueues":
+		if e.ComplexityRoot.Query.PlatformQueues == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.PlatformQueues(childComplexity), true
 	case "Query.priceCatalog":
 		if e.ComplexityRoot.Query.PriceCatalog == nil {
 			break
@@ -4475,6 +4651,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.RegistrationTokens(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.RegistrationTokenOrder), args["where"].(*ent.RegistrationTokenWhereInput)), true
+	case "Query.tenantUsage":
+		if e.ComplexityRoot.Query.TenantUsage == nil {
+			break
+		}
+
+		args, err := ec.field_Query_tenantUsage_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.TenantUsage(childComplexity, args["first"].(*int)), true
 	case "Query.tenants":
 		if e.ComplexityRoot.Query.Tenants == nil {
 			break
@@ -4514,6 +4701,67 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
+
+	case "QueueInfo.active":
+		if e.ComplexityRoot.QueueInfo.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueInfo.Active(childComplexity), true
+	case "QueueInfo.archived":
+		if e.ComplexityRoot.QueueInfo.Archived == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueInfo.Archived(childComplexity), true
+	case "QueueInfo.failedToday":
+		if e.ComplexityRoot.QueueInfo.FailedToday == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueInfo.FailedToday(childComplexity), true
+	case "QueueInfo.latencySeconds":
+		if e.ComplexityRoot.QueueInfo.LatencySeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueInfo.LatencySeconds(childComplexity), true
+	case "QueueInfo.name":
+		if e.ComplexityRoot.QueueInfo.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueInfo.Name(childComplexity), true
+	case "QueueInfo.paused":
+		if e.ComplexityRoot.QueueInfo.Paused == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueInfo.Paused(childComplexity), true
+	case "QueueInfo.pending":
+		if e.ComplexityRoot.QueueInfo.Pending == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueInfo.Pending(childComplexity), true
+	case "QueueInfo.processedToday":
+		if e.ComplexityRoot.QueueInfo.ProcessedToday == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueInfo.ProcessedToday(childComplexity), true
+	case "QueueInfo.retry":
+		if e.ComplexityRoot.QueueInfo.Retry == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueInfo.Retry(childComplexity), true
+	case "QueueInfo.scheduled":
+		if e.ComplexityRoot.QueueInfo.Scheduled == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueInfo.Scheduled(childComplexity), true
 
 	case "RecoveryPoint.createdAt":
 		if e.ComplexityRoot.RecoveryPoint.CreatedAt == nil {
@@ -4983,6 +5231,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Tenant.CreatedAt(childComplexity), true
+	case "Tenant.deletionScheduledAt":
+		if e.ComplexityRoot.Tenant.DeletionScheduledAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Tenant.DeletionScheduledAt(childComplexity), true
 	case "Tenant.disabled":
 		if e.ComplexityRoot.Tenant.Disabled == nil {
 			break
@@ -5007,6 +5261,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Tenant.Slug(childComplexity), true
+	case "Tenant.suspendReason":
+		if e.ComplexityRoot.Tenant.SuspendReason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Tenant.SuspendReason(childComplexity), true
+	case "Tenant.suspendedAt":
+		if e.ComplexityRoot.Tenant.SuspendedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Tenant.SuspendedAt(childComplexity), true
 	case "Tenant.updatedAt":
 		if e.ComplexityRoot.Tenant.UpdatedAt == nil {
 			break
@@ -5045,6 +5311,37 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TenantEdge.Node(childComplexity), true
+
+	case "TenantUsage.agents":
+		if e.ComplexityRoot.TenantUsage.Agents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TenantUsage.Agents(childComplexity), true
+	case "TenantUsage.bytesMoved":
+		if e.ComplexityRoot.TenantUsage.BytesMoved == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TenantUsage.BytesMoved(childComplexity), true
+	case "TenantUsage.hosts":
+		if e.ComplexityRoot.TenantUsage.Hosts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TenantUsage.Hosts(childComplexity), true
+	case "TenantUsage.migrationsInFlight":
+		if e.ComplexityRoot.TenantUsage.MigrationsInFlight == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TenantUsage.MigrationsInFlight(childComplexity), true
+	case "TenantUsage.tenant":
+		if e.ComplexityRoot.TenantUsage.Tenant == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TenantUsage.Tenant(childComplexity), true
 
 	case "Topology.cycleCount":
 		if e.ComplexityRoot.Topology.CycleCount == nil {
@@ -5313,6 +5610,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Email(childComplexity), true
+	case "User.externalID":
+		if e.ComplexityRoot.User.ExternalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.User.ExternalID(childComplexity), true
 	case "User.id":
 		if e.ComplexityRoot.User.ID == nil {
 			break
@@ -7355,7 +7658,12 @@ type AuditEvent implements Node {
   objectType: String!
   objectID: String!
   traceID: String!
+  sourceIP: String!
   details: Map
+  changes: Map
+  seq: Int!
+  prevHash: String!
+  hash: String!
   tenant: Tenant!
 }
 """
@@ -7409,6 +7717,7 @@ enum AuditEventOrderField {
   UPDATED_AT
   ACTOR
   ACTION
+  SEQ
 }
 """
 AuditEventWhereInput is used for filtering AuditEvent objects.
@@ -7531,6 +7840,65 @@ input AuditEventWhereInput {
   traceIDHasSuffix: String
   traceIDEqualFold: String
   traceIDContainsFold: String
+  """
+  source_ip field predicates
+  """
+  sourceIP: String
+  sourceIPNEQ: String
+  sourceIPIn: [String!]
+  sourceIPNotIn: [String!]
+  sourceIPGT: String
+  sourceIPGTE: String
+  sourceIPLT: String
+  sourceIPLTE: String
+  sourceIPContains: String
+  sourceIPHasPrefix: String
+  sourceIPHasSuffix: String
+  sourceIPEqualFold: String
+  sourceIPContainsFold: String
+  """
+  seq field predicates
+  """
+  seq: Int
+  seqNEQ: Int
+  seqIn: [Int!]
+  seqNotIn: [Int!]
+  seqGT: Int
+  seqGTE: Int
+  seqLT: Int
+  seqLTE: Int
+  """
+  prev_hash field predicates
+  """
+  prevHash: String
+  prevHashNEQ: String
+  prevHashIn: [String!]
+  prevHashNotIn: [String!]
+  prevHashGT: String
+  prevHashGTE: String
+  prevHashLT: String
+  prevHashLTE: String
+  prevHashContains: String
+  prevHashHasPrefix: String
+  prevHashHasSuffix: String
+  prevHashEqualFold: String
+  prevHashContainsFold: String
+  """
+  hash field predicates
+  """
+  hash: String
+  hashNEQ: String
+  hashIn: [String!]
+  hashNotIn: [String!]
+  hashGT: String
+  hashGTE: String
+  hashLT: String
+  hashLTE: String
+  hashContains: String
+  hashHasPrefix: String
+  hashHasSuffix: String
+  hashEqualFold: String
+  hashContainsFold: String
 }
 type CloudAccount implements Node {
   id: ID!
@@ -11255,6 +11623,9 @@ type Tenant implements Node {
   name: String!
   slug: String!
   disabled: Boolean!
+  suspendedAt: Time
+  suspendReason: String!
+  deletionScheduledAt: Time
 }
 """
 A connection to a list of items.
@@ -11385,6 +11756,48 @@ input TenantWhereInput {
   """
   disabled: Boolean
   disabledNEQ: Boolean
+  """
+  suspended_at field predicates
+  """
+  suspendedAt: Time
+  suspendedAtNEQ: Time
+  suspendedAtIn: [Time!]
+  suspendedAtNotIn: [Time!]
+  suspendedAtGT: Time
+  suspendedAtGTE: Time
+  suspendedAtLT: Time
+  suspendedAtLTE: Time
+  suspendedAtIsNil: Boolean
+  suspendedAtNotNil: Boolean
+  """
+  suspend_reason field predicates
+  """
+  suspendReason: String
+  suspendReasonNEQ: String
+  suspendReasonIn: [String!]
+  suspendReasonNotIn: [String!]
+  suspendReasonGT: String
+  suspendReasonGTE: String
+  suspendReasonLT: String
+  suspendReasonLTE: String
+  suspendReasonContains: String
+  suspendReasonHasPrefix: String
+  suspendReasonHasSuffix: String
+  suspendReasonEqualFold: String
+  suspendReasonContainsFold: String
+  """
+  deletion_scheduled_at field predicates
+  """
+  deletionScheduledAt: Time
+  deletionScheduledAtNEQ: Time
+  deletionScheduledAtIn: [Time!]
+  deletionScheduledAtNotIn: [Time!]
+  deletionScheduledAtGT: Time
+  deletionScheduledAtGTE: Time
+  deletionScheduledAtLT: Time
+  deletionScheduledAtLTE: Time
+  deletionScheduledAtIsNil: Boolean
+  deletionScheduledAtNotNil: Boolean
 }
 """
 UpdateAgentInput is used for update Agent object.
@@ -11503,6 +11916,7 @@ type User implements Node {
   role: UserRole!
   disabled: Boolean!
   lastLoginAt: Time
+  externalID: String
   tenant: Tenant!
   apiTokens(
     """
@@ -11698,6 +12112,24 @@ input UserWhereInput {
   lastLoginAtLTE: Time
   lastLoginAtIsNil: Boolean
   lastLoginAtNotNil: Boolean
+  """
+  external_id field predicates
+  """
+  externalID: String
+  externalIDNEQ: String
+  externalIDIn: [String!]
+  externalIDNotIn: [String!]
+  externalIDGT: String
+  externalIDGTE: String
+  externalIDLT: String
+  externalIDLTE: String
+  externalIDContains: String
+  externalIDHasPrefix: String
+  externalIDHasSuffix: String
+  externalIDIsNil: Boolean
+  externalIDNotNil: Boolean
+  externalIDEqualFold: String
+  externalIDContainsFold: String
   """
   api_tokens edge predicates
   """
@@ -12531,6 +12963,67 @@ extend type Mutation {
   cutover(migrationId: ID!): Migration!
   "Discard launched copies; the source stays (or becomes again) authoritative."
   rollback(migrationId: ID!): Migration!
+}
+`, BuiltIn: false},
+	{Name: "../schema/operations.graphqls", Input: `# The operator console (platform role only): tenants with their usage,
+# suspension, and the platform's task queues with their failed tasks.
+
+"One tenant and what it uses now."
+type TenantUsage {
+  tenant: Tenant!
+  hosts: Int!
+  agents: Int!
+  "Migrations not yet finished (cut over, rolled back or failed)."
+  migrationsInFlight: Int!
+  "Bytes replicated by all of the tenant's migrations (their current passes)."
+  bytesMoved: Int!
+}
+
+"A task queue of the platform (asynq)."
+type QueueInfo {
+  name: String!
+  "Tasks waiting, running, scheduled, waiting for a retry and failed for good."
+  pending: Int!
+  active: Int!
+  scheduled: Int!
+  retry: Int!
+  archived: Int!
+  "Tasks processed and failed today."
+  processedToday: Int!
+  failedToday: Int!
+  "How long the oldest pending task has waited."
+  latencySeconds: Float!
+  paused: Boolean!
+}
+
+"A task that failed for good (archived) or is waiting for its next retry."
+type FailedTask {
+  id: String!
+  queue: String!
+  type: String!
+  state: String!
+  lastError: String!
+  retried: Int!
+  maxRetry: Int!
+  lastFailedAt: Time
+}
+
+extend type Query {
+  "Platform operator: tenants (by name, at most first, default 100, up to 1,000) with their usage."
+  tenantUsage(first: Int): [TenantUsage!]!
+  "Platform operator: the task queues."
+  platformQueues: [QueueInfo!]!
+  "Platform operator: failed tasks of a queue (archived, then retrying), at most first (default 50, up to 200)."
+  failedTasks(queue: String!, first: Int): [FailedTask!]!
+}
+
+extend type Mutation {
+  "Platform operator: suspend a tenant. Its data is kept; its users and agents are refused until it is resumed."
+  suspendTenant(id: ID!, reason: String!): Tenant!
+  "Platform operator: resume a suspended tenant."
+  resumeTenant(id: ID!): Tenant!
+  "Platform operator: run a failed task again now."
+  retryTask(queue: String!, id: String!): FailedTask!
 }
 `, BuiltIn: false},
 	{Name: "../schema/planner.graphqls", Input: `# Planning: generate migration waves from the tenant's estate, move hosts
@@ -13612,8 +14105,18 @@ func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field gr
 		return ec.fieldContext_AuditEvent_objectID(ctx, field)
 	case "traceID":
 		return ec.fieldContext_AuditEvent_traceID(ctx, field)
+	case "sourceIP":
+		return ec.fieldContext_AuditEvent_sourceIP(ctx, field)
 	case "details":
 		return ec.fieldContext_AuditEvent_details(ctx, field)
+	case "changes":
+		return ec.fieldContext_AuditEvent_changes(ctx, field)
+	case "seq":
+		return ec.fieldContext_AuditEvent_seq(ctx, field)
+	case "prevHash":
+		return ec.fieldContext_AuditEvent_prevHash(ctx, field)
+	case "hash":
+		return ec.fieldContext_AuditEvent_hash(ctx, field)
 	case "tenant":
 		return ec.fieldContext_AuditEvent_tenant(ctx, field)
 	}
@@ -14006,6 +14509,28 @@ func (ec *executionContext) childFields_Disk(ctx context.Context, field graphql.
 		return ec.fieldContext_Disk_host(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Disk", field.Name)
+}
+
+func (ec *executionContext) childFields_FailedTask(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_FailedTask_id(ctx, field)
+	case "queue":
+		return ec.fieldContext_FailedTask_queue(ctx, field)
+	case "type":
+		return ec.fieldContext_FailedTask_type(ctx, field)
+	case "state":
+		return ec.fieldContext_FailedTask_state(ctx, field)
+	case "lastError":
+		return ec.fieldContext_FailedTask_lastError(ctx, field)
+	case "retried":
+		return ec.fieldContext_FailedTask_retried(ctx, field)
+	case "maxRetry":
+		return ec.fieldContext_FailedTask_maxRetry(ctx, field)
+	case "lastFailedAt":
+		return ec.fieldContext_FailedTask_lastFailedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FailedTask", field.Name)
 }
 
 func (ec *executionContext) childFields_Finding(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -14488,6 +15013,32 @@ func (ec *executionContext) childFields_PriceCatalogInfo(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type PriceCatalogInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_QueueInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_QueueInfo_name(ctx, field)
+	case "pending":
+		return ec.fieldContext_QueueInfo_pending(ctx, field)
+	case "active":
+		return ec.fieldContext_QueueInfo_active(ctx, field)
+	case "scheduled":
+		return ec.fieldContext_QueueInfo_scheduled(ctx, field)
+	case "retry":
+		return ec.fieldContext_QueueInfo_retry(ctx, field)
+	case "archived":
+		return ec.fieldContext_QueueInfo_archived(ctx, field)
+	case "processedToday":
+		return ec.fieldContext_QueueInfo_processedToday(ctx, field)
+	case "failedToday":
+		return ec.fieldContext_QueueInfo_failedToday(ctx, field)
+	case "latencySeconds":
+		return ec.fieldContext_QueueInfo_latencySeconds(ctx, field)
+	case "paused":
+		return ec.fieldContext_QueueInfo_paused(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type QueueInfo", field.Name)
+}
+
 func (ec *executionContext) childFields_RecoveryPoint(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -14722,6 +15273,12 @@ func (ec *executionContext) childFields_Tenant(ctx context.Context, field graphq
 		return ec.fieldContext_Tenant_slug(ctx, field)
 	case "disabled":
 		return ec.fieldContext_Tenant_disabled(ctx, field)
+	case "suspendedAt":
+		return ec.fieldContext_Tenant_suspendedAt(ctx, field)
+	case "suspendReason":
+		return ec.fieldContext_Tenant_suspendReason(ctx, field)
+	case "deletionScheduledAt":
+		return ec.fieldContext_Tenant_deletionScheduledAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Tenant", field.Name)
 }
@@ -14746,6 +15303,22 @@ func (ec *executionContext) childFields_TenantEdge(ctx context.Context, field gr
 		return ec.fieldContext_TenantEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TenantEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_TenantUsage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "tenant":
+		return ec.fieldContext_TenantUsage_tenant(ctx, field)
+	case "hosts":
+		return ec.fieldContext_TenantUsage_hosts(ctx, field)
+	case "agents":
+		return ec.fieldContext_TenantUsage_agents(ctx, field)
+	case "migrationsInFlight":
+		return ec.fieldContext_TenantUsage_migrationsInFlight(ctx, field)
+	case "bytesMoved":
+		return ec.fieldContext_TenantUsage_bytesMoved(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TenantUsage", field.Name)
 }
 
 func (ec *executionContext) childFields_Topology(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -14870,6 +15443,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_disabled(ctx, field)
 	case "lastLoginAt":
 		return ec.fieldContext_User_lastLoginAt(ctx, field)
+	case "externalID":
+		return ec.fieldContext_User_externalID(ctx, field)
 	case "tenant":
 		return ec.fieldContext_User_tenant(ctx, field)
 	case "apiTokens":

@@ -207,6 +207,18 @@ type CreateTenantPayload struct {
 	OneTimePassword *string `json:"oneTimePassword,omitempty"`
 }
 
+// A task that failed for good (archived) or is waiting for its next retry.
+type FailedTask struct {
+	ID           string     `json:"id"`
+	Queue        string     `json:"queue"`
+	Type         string     `json:"type"`
+	State        string     `json:"state"`
+	LastError    string     `json:"lastError"`
+	Retried      int        `json:"retried"`
+	MaxRetry     int        `json:"maxRetry"`
+	LastFailedAt *time.Time `json:"lastFailedAt,omitempty"`
+}
+
 type GeneratePlanInput struct {
 	Name string `json:"name"`
 	// alibaba (default) or openstack
@@ -320,6 +332,23 @@ type PriceCatalogInfo struct {
 	ImportedAt *time.Time `json:"importedAt,omitempty"`
 }
 
+// A task queue of the platform (asynq).
+type QueueInfo struct {
+	Name string `json:"name"`
+	// Tasks waiting, running, scheduled, waiting for a retry and failed for good.
+	Pending   int `json:"pending"`
+	Active    int `json:"active"`
+	Scheduled int `json:"scheduled"`
+	Retry     int `json:"retry"`
+	Archived  int `json:"archived"`
+	// Tasks processed and failed today.
+	ProcessedToday int `json:"processedToday"`
+	FailedToday    int `json:"failedToday"`
+	// How long the oldest pending task has waited.
+	LatencySeconds float64 `json:"latencySeconds"`
+	Paused         bool    `json:"paused"`
+}
+
 type RunAssessmentPayload struct {
 	Target string `json:"target"`
 	Region string `json:"region"`
@@ -416,6 +445,17 @@ type SuggestApplicationsPayload struct {
 	SharedServices int `json:"sharedServices"`
 	// Labelled hosts whose traffic binds them to another application (the first 100).
 	LabelConflicts []map[string]any `json:"labelConflicts"`
+}
+
+// One tenant and what it uses now.
+type TenantUsage struct {
+	Tenant *ent.Tenant `json:"tenant"`
+	Hosts  int         `json:"hosts"`
+	Agents int         `json:"agents"`
+	// Migrations not yet finished (cut over, rolled back or failed).
+	MigrationsInFlight int `json:"migrationsInFlight"`
+	// Bytes replicated by all of the tenant's migrations (their current passes).
+	BytesMoved int `json:"bytesMoved"`
 }
 
 type Topology struct {

@@ -179,7 +179,11 @@ func (s *Store) AuthenticateAgent(ctx context.Context, credential string) (_ age
 		}
 	}
 	a, err := s.Client.Agent.Query().Where(agent.CredentialHash([]byte(hash)), agent.HasTenantWith(tenant.Disabled(false))).
-		Select(agent.FieldID, agent.FieldTenantID, agent.FieldRevokedAt).Only(viewer.SystemContext(ctx))
+		Select(agent.FieldID, agent.FieldTenantID, agent.FieldRevokedAt).
+		WithTenant(func(q *ent.TenantQuery) {
+			q.Select(tenant.FieldID, tenant.FieldName, tenant.FieldSuspendedAt, tenant.FieldSuspendReason)
+		}).
+		Only(viewer.SystemContext(ctx))
 	if ent.IsNotFound(err) {
 		s.forget(hash)
 		return agentapi.Agent{}, agentapi.ErrUnauthenticated
@@ -189,6 +193,10 @@ func (s *Store) AuthenticateAgent(ctx context.Context, credential string) (_ age
 	if a.RevokedAt != nil {
 		s.forget(hash)
 		return agentapi.Agent{}, fmt.Errorf("%w (revoked %s)", agentapi.ErrUnauthenticated, a.RevokedAt.UTC().Format(time.RFC3339))
+	}
+	if t := a.Edges.Tenant; t != nil && t.SuspendedAt != nil {
+		return agentapi.Agent{}, fmt.Errorf("%w: tenant %q since %s (%s); the agent is served again once the tenant is resumed",
+			agentapi.ErrSuspended, t.Name, t.SuspendedAt.UTC().Format("2006-01-02"), t.SuspendReason)
 	}
 	out := agentapi.Agent{ID: strconv.Itoa(a.ID), TenantID: strconv.Itoa(a.TenantID)}
 	if ttl > 0 {

@@ -17,11 +17,15 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"entgo.io/ent/dialect"
 	"github.com/go-chi/chi/v5"
 	"github.com/hibiken/asynq"
+	asynqmetrics "github.com/hibiken/asynq/x/metrics"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ferry-migrate/ferry/engine/cloud"
@@ -31,7 +35,10 @@ import (
 	"github.com/ferry-migrate/ferry/internal/agentstore"
 	"github.com/ferry-migrate/ferry/internal/auth"
 	"github.com/ferry-migrate/ferry/internal/database"
+	"github.com/ferry-migrate/ferry/internal/lease"
+	"github.com/ferry-migrate/ferry/internal/license"
 	"github.com/ferry-migrate/ferry/internal/secrets"
+	"github.com/ferry-migrate/ferry/internal/telemetry"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 	"github.com/ferry-migrate/ferry/internal/web"
 	"github.com/ferry-migrate/ferry/jobs"
@@ -56,6 +63,13 @@ type Config struct {
 	// from the database while workers run (default 5 minutes; start-up
 	// always reconciles once).
 	ReconcileEvery time.Duration
+	// LeaseTTL is how long the scheduler lease outlives a holder that stopped
+	// renewing it (default 15 s); tests shorten it.
+	LeaseTTL time.Duration
+	// KeysDir holds secrets.key and hmac.key (default DATA_DIR/keys). Every
+	// replica of an installation must read the same keys: sessions' CSRF
+	// tokens, registration tokens and sealed cloud secrets depend on them.
+	KeysDir string
 	// SocketRecheck is how often an open websocket's sign-in is checked
 	// again (default 30 s); tests shorten it.
 	SocketRecheck time.Duration
@@ -78,6 +92,20 @@ type Config struct {
 	ClientIPHeader string
 	// MetricsToken lets a scraper read /metrics (FERRY_METRICS_TOKEN).
 	MetricsToken string
+	// License sets per-tenant quotas and an expiry (nil: none).
+	License *license.License
+	// Tracing says where OpenTelemetry spans go (none: tracing off).
+	Tracing telemetry.Config
+	// Marketplace configures the cloud-marketplace adapter and SPI
+	// (docs/marketplace.md); without keys they answer "not configured".
+	Marketplace MarketplaceConfig
+}
+
+// MarketplaceConfig holds the marketplace's keys.
+type MarketplaceConfig struct {
+	ISVKey       string        // FERRY_MARKETPLACE_ISV_KEY: the SPI token's key
+	TokenKey     string        // FERRY_MARKETPLACE_TOKEN_KEY: verifies the adapter's accessToken
+	ReleaseAfter time.Duration // a released instance's tenant is due for deletion after this (default 30 days)
 }
 
 // App is a running Ferry server's parts.
@@ -114,12 +142,18 @@ type App struct {
 	// (node.go): it serves that node's queues.
 	Node  string
 	local localNode
+	// Lease elects the process that runs the scheduler and reconcilers
+	// (set by StartWorkers).
+	Lease *lease.Lease
+	// Registry holds the Prometheus collectors /metrics serves.
+	Registry *prometheus.Registry
 
-	worker     *asynq.Server
-	scheduler  *asynq.Scheduler
-	stopLoops  context.CancelFunc
-	loops      sync.WaitGroup
-	throttleDB redis.UniversalClient
+	worker      *asynq.Server
+	leading     atomic.Bool
+	stopTracing func(context.Context) error
+	stopLoops   context.CancelFunc
+	loops       sync.WaitGroup
+	throttleDB  redis.UniversalClient
 }
 
 // New opens the database (migrating it), the queue, creates the first
@@ -141,7 +175,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err := privateDataDir(cfg.DataDir, cfg.Log); err != nil {
 		return nil, err
 	}
-	keyDir := filepath.Join(cfg.DataDir, "keys")
+	keyDir := cfg.KeysDir
+	if keyDir == "" {
+		keyDir = filepath.Join(cfg.DataDir, "keys")
+	}
 	sk, err := secrets.LoadOrCreateKey(filepath.Join(keyDir, "secrets.key"))
 	if err != nil {
 		return nil, fmt.Errorf("secrets key: %w", err)
@@ -179,8 +216,24 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.Close()
 		return nil, err
 	}
+	stopTracing, err := telemetry.Setup(ctx, cfg.Tracing)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.stopTracing = stopTracing
+	a.Registry = prometheus.NewRegistry()
+	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := telemetry.NewMetrics(a.Registry, telemetry.NewDBCollector(a.DB.Client, func(msg string, args ...any) { cfg.Log.Error(msg, args...) }))
+	if !a.Queue.Embedded {
+		// asynq's exporter: queue depth, latency, processed and failed per
+		// queue. (It needs Redis's MEMORY USAGE, which the embedded queue
+		// lacks; the operator console counts that queue itself.)
+		a.Registry.MustRegister(asynqmetrics.NewQueueMetricsCollector(a.Queue.Inspector))
+	}
 	a.Mux = asynq.NewServeMux()
-	(&jobs.Maintenance{Client: a.DB.Client, Now: cfg.Now, Log: cfg.Log}).Register(a.Mux)
+	a.Mux.Use(telemetry.TaskMiddleware(metrics))
+	(&jobs.Maintenance{Client: a.DB.Client, Dialect: a.DB.Dialect, Now: cfg.Now, Log: cfg.Log}).Register(a.Mux)
 
 	a.Clouds = cloud.NewRegistry()
 	resolver := &graph.Resolver{
@@ -206,13 +259,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.throttleDB = rdb
 	a.Throttle = auth.NewThrottle(rdb, auth.DefaultPolicy, cfg.Now)
+	gql := graph.NewHandler(resolver, cfg.Log)
+	a.wireMarketplace(gql)
 	a.Web = web.New(web.Config{
 		Client:         a.DB.Client,
 		Throttle:       a.Throttle,
+		Registry:       a.Registry,
 		TrustedProxies: cfg.TrustedProxies,
 		ClientIPHeader: cfg.ClientIPHeader,
 		MetricsToken:   cfg.MetricsToken,
-		GraphQL:        graph.NewHandler(resolver, cfg.Log),
+		GraphQL:        gql,
 		UI:             cfg.UI,
 		Log:            cfg.Log,
 		Key:            a.Key,
@@ -299,12 +355,20 @@ func (a *App) bootstrap(ctx context.Context) error {
 		return tx.User.Create().SetTenantID(t.ID).SetEmail(email).SetName("Administrator").
 			SetRole(user.RolePlatform).SetPasswordHash(hash).Exec(sys)
 	}()
-	if err != nil {
+	if err == nil {
+		err = tx.Commit()
+	} else {
 		tx.Rollback()
-		return fmt.Errorf("create the first account: %w", err)
 	}
-	if err := tx.Commit(); err != nil {
-		return err
+	if ent.IsConstraintError(err) {
+		// Another replica starting at the same moment made the first
+		// account first: the default tenant's unique name stopped this one.
+		if n, cerr := a.DB.Client.User.Query().Count(sys); cerr == nil && n > 0 {
+			return nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("create the first account: %w", err)
 	}
 	{
 		if generated {
@@ -316,7 +380,14 @@ func (a *App) bootstrap(ctx context.Context) error {
 	}
 }
 
-// StartWorkers starts the in-process asynq server and scheduler.
+// LeaseKey is the Redis key of the lease that elects the one process
+// running the scheduler and the periodic reconcilers across replicas.
+const LeaseKey = "ferry:lease:scheduler"
+
+// StartWorkers starts the in-process asynq server and, in whichever of the
+// installation's processes holds the scheduler lease (internal/lease), the
+// asynq scheduler and the periodic reconcilers: several serve replicas and
+// workers then schedule each hourly task once and reconcile once per period.
 //
 // With Workers 0 a process holding node state (Node) still serves its
 // node's queues, with NodeWorkers (4) workers: nobody else can run those
@@ -348,26 +419,15 @@ func (a *App) StartWorkers() error {
 	if err := a.worker.Start(a.Mux); err != nil {
 		return fmt.Errorf("start workers: %w", err)
 	}
-	a.scheduler = asynq.NewScheduler(a.Queue.Redis, &asynq.SchedulerOpts{HeartbeatInterval: time.Second})
-	for _, task := range []func() (*asynq.Task, []asynq.Option){jobs.NewPruneSessionsTask, jobs.NewOptimizeDatabaseTask} {
-		t, opts := task()
-		if _, err := a.scheduler.Register("@hourly", t, opts...); err != nil {
-			return err
-		}
-	}
-	// Stored discovery sources: the database says which are due.
-	if t, opts := jobs.NewDiscoveryDueTask(); true {
-		if _, err := a.scheduler.Register("@every 1m", t, opts...); err != nil {
-			return err
-		}
-	}
-	if err := a.scheduler.Start(); err != nil {
-		return err
-	}
 	every := a.Config.ReconcileEvery
 	if every <= 0 {
 		every = 5 * time.Minute
 	}
+	ttl := a.Config.LeaseTTL
+	if ttl <= 0 {
+		ttl = 15 * time.Second
+	}
+	a.Lease = lease.New(a.throttleDB, LeaseKey, ttl)
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopLoops = cancel
 	if m := a.Migrations; m != nil {
@@ -395,22 +455,62 @@ func (a *App) StartWorkers() error {
 	a.loops.Add(1)
 	go func() {
 		defer a.loops.Done()
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				if n, err := a.Reconcile(ctx); err != nil {
-					a.Log.Error("reconcile", "error", err)
-				} else if n > 0 {
-					a.Log.Info("reconciler re-enqueued work from the database", "tasks", n)
-				}
-			}
-		}
+		a.Lease.Run(ctx, a.Log, a.lead(every))
 	}()
 	return nil
+}
+
+// lead is what the lease holder runs: the scheduler of the hourly tasks and
+// the reconciler of plans and migrations, until the lease is lost.
+func (a *App) lead(every time.Duration) func(context.Context) {
+	return func(ctx context.Context) {
+		sched := asynq.NewScheduler(a.Queue.Redis, &asynq.SchedulerOpts{HeartbeatInterval: time.Second, Logger: jobs.Logger(a.Log)})
+		for _, task := range []func() (*asynq.Task, []asynq.Option){jobs.NewPruneSessionsTask, jobs.NewOptimizeDatabaseTask} {
+			t, opts := task()
+			if _, err := sched.Register("@hourly", t, opts...); err != nil {
+				a.Log.Error("scheduler", "error", err)
+				return
+			}
+		}
+		// Stored discovery sources: the database says which are due.
+		if t, opts := jobs.NewDiscoveryDueTask(); true {
+			if _, err := sched.Register("@every 1m", t, opts...); err != nil {
+				a.Log.Error("scheduler", "error", err)
+				return
+			}
+		}
+		if err := sched.Start(); err != nil {
+			a.Log.Error("scheduler", "error", err)
+			return
+		}
+		defer sched.Shutdown()
+		a.leading.Store(true)
+		defer a.leading.Store(false)
+		// Plans and migrations: enqueues carry task ids, so this is safe
+		// anywhere, but once across replicas is enough.
+		a.every(ctx, every, "plans and migrations", a.Reconcile)
+	}
+}
+
+// Leading reports whether this process holds the scheduler lease now.
+func (a *App) Leading() bool { return a.leading.Load() }
+
+// every runs reconcile every period until ctx ends, logging what it sent.
+func (a *App) every(ctx context.Context, period time.Duration, what string, reconcile func(context.Context) (int, error)) {
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if n, err := reconcile(ctx); err != nil && ctx.Err() == nil {
+				a.Log.Error("reconcile", "what", what, "error", err)
+			} else if n > 0 {
+				a.Log.Info("reconciler re-enqueued work from the database", "what", what, "tasks", n)
+			}
+		}
+	}
 }
 
 // Reconcile re-enqueues whatever the database says should be running
@@ -491,9 +591,6 @@ func (a *App) Close() {
 		a.stopLoops()
 		a.loops.Wait()
 	}
-	if a.scheduler != nil {
-		a.scheduler.Shutdown()
-	}
 	if a.worker != nil {
 		a.worker.Shutdown()
 	}
@@ -505,5 +602,10 @@ func (a *App) Close() {
 	}
 	if a.DB != nil {
 		a.DB.Close()
+	}
+	if a.stopTracing != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		a.stopTracing(ctx)
+		cancel()
 	}
 }

@@ -296,7 +296,7 @@ func TestCloudSecretsBoundToRow(t *testing.T) {
 	dir := t.TempDir()
 	// An old server's database: a secret sealed with the tenant alone as
 	// associated data, and one no key opens.
-	old, err := app.New(t.Context(), app.Config{DataDir: dir, AdminEmail: "admin@example.com", AdminPassword: adminPassword, Migrate: true,
+	old, err := app.New(t.Context(), app.Config{DataDir: dir, DatabaseURL: databaseFor(t, dir), AdminEmail: "admin@example.com", AdminPassword: adminPassword, Migrate: true,
 		Log: slog.New(slog.DiscardHandler), Banner: &strings.Builder{}})
 	if err != nil {
 		t.Fatal(err)

@@ -345,7 +345,7 @@ func TestUploadBombsBoundedMemory(t *testing.T) {
 		}
 	}
 	// The figures, from the server's database itself.
-	db, err := database.Open(context.Background(), filepath.Join(sp.DataDir, "ferry.db"), false)
+	db, err := database.Open(context.Background(), databaseFor(t, sp.DataDir), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -171,7 +171,7 @@ func (a *App) uploadImport(w http.ResponseWriter, r *http.Request) {
 		// first chunk's transaction.
 		InTx: func(ctx context.Context, tx *ent.Client, out *ingest.Outcome) error {
 			return tx.AuditEvent.Create().SetActor(v.Actor()).SetAction("importFiles").SetObjectType("ImportRun").
-				SetObjectID(strconv.Itoa(out.Run.ID)).SetTraceID(trace.FromContext(ctx)).
+				SetObjectID(strconv.Itoa(out.Run.ID)).SetTraceID(trace.FromContext(ctx)).SetSourceIP(trace.ClientIP(ctx)).
 				SetDetails(map[string]any{"files": names, "rows": rows, "errors": len(res.Errors)}).Exec(ctx)
 		},
 	}, a.Config.Now())

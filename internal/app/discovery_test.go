@@ -77,7 +77,7 @@ func startServe(t *testing.T, bin string, dataDir ...string) *serveProcess {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "serve", "--addr", addr, "--data-dir", sp.DataDir, "--workers", "0",
 		"--admin-email", "admin@example.com", "--admin-password", adminPassword, "--public-url", sp.URL)
-	cmd.Env = append(os.Environ(), "FERRY_REDIS_URL=")
+	cmd.Env = append(os.Environ(), "FERRY_REDIS_URL=", "FERRY_DATABASE_URL="+databaseFor(t, sp.DataDir))
 	cmd.Stdout, cmd.Stderr = sp.stderr, sp.stderr
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 20 * time.Second

@@ -87,8 +87,8 @@ func TestDataDirectoryIsPrivateUnderAnyUmask(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // polling the database with a deadline
 	}
-	assertPrivate(t, w.ts.App.Config.DataDir, "ferry.db", "ferry.db-wal", "ferry.db-shm", "keys/*.key",
-		"cloud/disks/*.img", "cloud/meta/disks/*", "cloud/meta/points/*", "gateway/credential.key", "gateway/state/*.manifest", "gateway/state/*.checkpoint")
+	assertPrivate(t, w.ts.App.Config.DataDir, append(sqliteFiles(), "keys/*.key",
+		"cloud/disks/*.img", "cloud/meta/disks/*", "cloud/meta/points/*", "gateway/credential.key", "gateway/state/*.manifest", "gateway/state/*.checkpoint")...)
 }
 
 // TestServeAndMigrateLeaveAPrivateDataDirectory runs the real binaries,
@@ -99,16 +99,29 @@ func TestServeAndMigrateLeaveAPrivateDataDirectory(t *testing.T) {
 	bin := mustBuildFerry(t)
 	data := filepath.Join(t.TempDir(), "var")
 	old := syscall.Umask(0) // the children inherit it
-	out, err := exec.Command(bin, "migrate", "--data-dir", data).CombinedOutput()
+	migrate := exec.Command(bin, "migrate", "--data-dir", data)
+	migrate.Env = append(os.Environ(), "FERRY_DATABASE_URL="+databaseFor(t, data))
+	out, err := migrate.CombinedOutput()
 	if err != nil {
 		syscall.Umask(old)
 		t.Fatalf("ferry migrate: %v\n%s", err, out)
 	}
 	// An older installation left these open: serve must close them.
 	os.Chmod(data, 0o755)
-	os.Chmod(filepath.Join(data, "ferry.db"), 0o644)
+	if len(sqliteFiles()) > 0 {
+		os.Chmod(filepath.Join(data, "ferry.db"), 0o644)
+	}
 	sp := startServe(t, bin, data)
 	syscall.Umask(old)
 	sp.login(t, "admin@example.com", adminPassword)
-	assertPrivate(t, data, "ferry.db", "ferry.db-wal", "ferry.db-shm", "keys/secrets.key", "keys/hmac.key", "cloud/owner.lock", "gateway/credential.key")
+	assertPrivate(t, data, append(sqliteFiles(), "keys/secrets.key", "keys/hmac.key", "cloud/owner.lock", "gateway/credential.key")...)
+}
+
+// sqliteFiles are the database's files in the data directory: none when
+// the suite runs on PostgreSQL.
+func sqliteFiles() []string {
+	if testDatabase == "postgres" {
+		return nil
+	}
+	return []string{"ferry.db", "ferry.db-wal", "ferry.db-shm"}
 }

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +21,7 @@ import (
 	"entgo.io/ent/dialect"
 
 	"github.com/ferry-migrate/ferry/internal/app"
+	"github.com/ferry-migrate/ferry/internal/pgtest"
 )
 
 const adminPassword = "correct-horse-battery"
@@ -75,6 +78,41 @@ func (d *countingDriver) QueryContext(ctx context.Context, q string, args ...any
 	}).QueryContext(ctx, q, args...)
 }
 
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// testDatabase is the database this run of the suite claims behaviour on:
+// FERRY_TEST_DATABASE=postgres runs every server on a database of a real
+// PostgreSQL server (make test runs the suite once on each).
+var testDatabase = os.Getenv("FERRY_TEST_DATABASE")
+
+var (
+	dbMu    sync.Mutex
+	dbByDir = map[string]string{}
+)
+
+// databaseFor returns the FERRY_DATABASE_URL of the server whose data
+// directory is dir: a SQLite file in dir, or, in a PostgreSQL run, one
+// PostgreSQL database per data directory, so that a server restarted on the
+// same directory finds its data again.
+func databaseFor(t testing.TB, dir string) string {
+	t.Helper()
+	switch testDatabase {
+	case "", "sqlite":
+		return filepath.Join(dir, "ferry.db")
+	case "postgres":
+	default:
+		t.Fatalf("FERRY_TEST_DATABASE=%q: want sqlite or postgres", testDatabase)
+	}
+	dbMu.Lock()
+	defer dbMu.Unlock()
+	if u, ok := dbByDir[dir]; ok {
+		return u
+	}
+	u := pgtest.Database(t)
+	dbByDir[dir] = u
+	return u
+}
+
 type testServer struct {
 	URL    string
 	App    *app.App
@@ -104,6 +142,9 @@ func mustStart(t testing.TB, options ...func(*app.Config)) *testServer {
 	}
 	for _, o := range options {
 		o(&cfg)
+	}
+	if cfg.DatabaseURL == "" {
+		cfg.DatabaseURL = databaseFor(t, cfg.DataDir)
 	}
 	a, err := app.New(context.Background(), cfg)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash"
 	"slices"
 	"sort"
 	"strconv"
@@ -15,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"entgo.io/ent/dialect"
+	"github.com/hibiken/asynq"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/ferry-migrate/ferry"
@@ -148,6 +149,12 @@ var authzMatrix = []struct{ op, own, other string }{
 	{"Query.nodes(Wave)", everyone, hidden},
 	{"Query.nodes(WaveMember)", everyone, hidden},
 
+	{"Query.tenantUsage", platOnly, none},
+	{"Query.platformQueues", platOnly, none},
+	{"Query.failedTasks", platOnly, none},
+	{"Mutation.suspendTenant", platOnly, platOnly},
+	{"Mutation.resumeTenant", platOnly, platOnly},
+	{"Mutation.retryTask", platOnly, none},
 	{"Mutation.createTenant", platOnly, none},
 	{"Mutation.updateTenant", ownerUp, ownerUpB},
 	{"Mutation.createUser", adminUp, none},
@@ -283,6 +290,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 		t.FailNow()
 	}
 
+	// Every audit event written before the cells must come out of them
+	// untouched: no operation of the API, as any role, changes or removes one.
+	auditBefore := auditRows(t, m.ts)
+
 	var cells, allowed, na, leaks, mismatches int
 	refused := map[string]int{}
 	// changePassword runs last: it ends the actor's other credentials, so
@@ -329,6 +340,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 		}
 	}
+	assertAuditKept(t, m.ts, auditBefore)
 	total := 0
 	for _, n := range refused {
 		total += n
@@ -535,6 +547,39 @@ func (m *matrixRun) cellOf(op string, s *matrixSide, actor string) matrixCell {
 			}
 			return ""
 		}}
+	case "Query.tenantUsage":
+		return matrixCell{query: `{ tenantUsage { tenant { id name } hosts agents migrationsInFlight bytesMoved } }`}
+	case "Query.platformQueues":
+		return matrixCell{query: `{ platformQueues { name pending archived latencySeconds } }`}
+	case "Query.failedTasks":
+		return matrixCell{query: `{ failedTasks(queue: "low") { id type state } }`}
+	case "Mutation.suspendTenant", "Mutation.resumeTenant":
+		// Tenant A is the platform operator's home, which is never
+		// suspended: the own-side cell suspends a tenant of its own.
+		id := s.tenant
+		if own {
+			n := m.name(s, "tenant")
+			id = db.Tenant.Create().SetName(n).SetSlug(n).SaveX(m.sys).ID
+		}
+		field := strings.TrimPrefix(op, "Mutation.")
+		args := `(id: $id, reason: "matrix")`
+		if field == "resumeTenant" {
+			args = `(id: $id)`
+		}
+		return matrixCell{query: fmt.Sprintf(`mutation($id: ID!) { %s%s { id suspendedAt } }`, field, args), vars: map[string]any{"id": id}, target: id,
+			check: func(map[string]any) string {
+				db.Tenant.UpdateOneID(id).ClearSuspendedAt().SetSuspendReason("").ExecX(m.sys) // tenant B stays usable for later cells
+				return ""
+			}}
+	case "Mutation.retryTask":
+		info, err := m.ts.App.Queue.Client.Enqueue(asynq.NewTask("matrix:noop", nil), asynq.Queue("low"), asynq.ProcessIn(time.Hour))
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		if err := m.ts.App.Queue.Inspector.ArchiveTask("low", info.ID); err != nil {
+			m.t.Fatal(err)
+		}
+		return matrixCell{query: `mutation($q: String!, $id: String!) { retryTask(queue: $q, id: $id) { id state } }`, vars: map[string]any{"q": "low", "id": info.ID}}
 	case "Mutation.createTenant":
 		n := m.name(s, "tenant")
 		return matrixCell{query: `mutation($in: CreateTenantInput!, $e: String!) { createTenant(input: $in, ownerEmail: $e, ownerPassword: "new-tenant-password") { tenant { id } } }`,
@@ -931,7 +976,11 @@ func (m *matrixRun) subscribe(c *client, cell matrixCell) (string, string) {
 // listTables finds every table and the column that names a row's tenant.
 func (m *matrixRun) listTables() []matrixTable {
 	db := m.ts.App.DB.SQL
-	rows, err := db.QueryContext(m.sys, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+	q := `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`
+	if m.ts.App.DB.Dialect == dialect.Postgres {
+		q = `SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`
+	}
+	rows, err := db.QueryContext(m.sys, q)
 	if err != nil {
 		m.t.Fatal(err)
 	}
@@ -947,7 +996,7 @@ func (m *matrixRun) listTables() []matrixTable {
 		col := ""
 		if n == "tenants" {
 			col = "id"
-		} else if hasColumn(m.t, db, n, "tenant_id") {
+		} else if hasColumn(m.t, db, m.ts.App.DB.Dialect, n, "tenant_id") {
 			col = "tenant_id"
 		}
 		out = append(out, matrixTable{name: n, tenant: col})
@@ -955,8 +1004,12 @@ func (m *matrixRun) listTables() []matrixTable {
 	return out
 }
 
-func hasColumn(t *testing.T, db *sql.DB, table, col string) bool {
-	rows, err := db.Query(`SELECT name FROM pragma_table_info(?)`, table)
+func hasColumn(t *testing.T, db *sql.DB, d, table, col string) bool {
+	q := `SELECT name FROM pragma_table_info($1)`
+	if d == dialect.Postgres {
+		q = `SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`
+	}
+	rows, err := db.Query(q, table)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -981,7 +1034,7 @@ func (m *matrixRun) snapshot() map[string]string {
 		if tb.tenant != "" {
 			group = tb.tenant
 		}
-		rows, err := db.QueryContext(m.sys, fmt.Sprintf(`SELECT %s, * FROM %q ORDER BY 1, rowid`, group, tb.name))
+		rows, err := db.QueryContext(m.sys, fmt.Sprintf(`SELECT %s, * FROM %q`, group, tb.name))
 		if err != nil {
 			m.t.Fatalf("snapshot %s: %v", tb.name, err)
 		}
@@ -991,27 +1044,24 @@ func (m *matrixRun) snapshot() map[string]string {
 		for i := range vals {
 			ptrs[i] = &vals[i]
 		}
-		type digest struct {
-			rows int
-			h    hash.Hash
-		}
-		groups := map[string]*digest{}
+		// Rows are sorted here rather than by the database: the digest
+		// must not depend on a dialect's row order (SQLite's rowid).
+		groups := map[string][]string{}
 		for rows.Next() {
 			if err := rows.Scan(ptrs...); err != nil {
 				m.t.Fatal(err)
 			}
 			key := fmt.Sprint(vals[0]) + "/" + tb.name
-			g, ok := groups[key]
-			if !ok {
-				g = &digest{h: sha256.New()}
-				groups[key] = g
-			}
-			g.rows++
-			fmt.Fprintf(g.h, "%v\x00", vals[1:])
+			groups[key] = append(groups[key], fmt.Sprintf("%v", vals[1:]))
 		}
 		rows.Close()
 		for k, g := range groups {
-			out[k] = fmt.Sprintf("%d:%s", g.rows, hex.EncodeToString(g.h.Sum(nil)))
+			sort.Strings(g)
+			h := sha256.New()
+			for _, r := range g {
+				fmt.Fprintf(h, "%s\x00", r)
+			}
+			out[k] = fmt.Sprintf("%d:%s", len(g), hex.EncodeToString(h.Sum(nil)))
 		}
 	}
 	return out

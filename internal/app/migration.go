@@ -53,6 +53,9 @@ func (a *App) wireMigration() error {
 		Gateways:   a.remoteGateway,
 		Node:       a.migrationNode,
 	}
+	if a.Config.License != nil {
+		l.Admit = licenseAdmission(a.Config.License)
+	}
 	for env, d := range map[string]*time.Duration{"FERRY_SYNC_EVERY": &l.SyncEvery, "FERRY_SYNC_REDELIVER": &l.Redeliver, "FERRY_STEP_LEASE": &l.Lease} {
 		if v := os.Getenv(env); v != "" {
 			var err error

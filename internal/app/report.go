@@ -14,6 +14,7 @@ import (
 	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/graph"
 	"github.com/ferry-migrate/ferry/graph/model"
+	"github.com/ferry-migrate/ferry/internal/audit"
 	"github.com/ferry-migrate/ferry/internal/reporting"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 	"github.com/ferry-migrate/ferry/internal/web"
@@ -117,6 +118,19 @@ func (a *App) serveReport(w http.ResponseWriter, r *http.Request) {
 	// Meta is read before the first byte, so a database error still gets
 	// a proper status instead of a cut-off file.
 	if _, err := src.Meta(ctx); err != nil {
+		web.WriteError(w, r, err)
+		return
+	}
+	// An export is audited before its first byte: a download cut short
+	// was still asked for.
+	details := map[string]any{"file": file, "target": target}
+	for _, k := range []string{"lang", "plan", "wave"} {
+		if v := q.Get(k); v != "" {
+			details[k] = v
+		}
+	}
+	if err := audit.Record(ctx, a.DB.Client, audit.Entry{TenantID: v.TenantID, Actor: v.Actor(), Action: "exportReport",
+		ObjectType: "Report", ObjectID: file, Details: details}); err != nil {
 		web.WriteError(w, r, err)
 		return
 	}

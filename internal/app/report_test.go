@@ -18,6 +18,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/ent/host"
+	"github.com/ferry-migrate/ferry/ent/auditevent"
 	"github.com/ferry-migrate/ferry/ent/plan"
 	"github.com/ferry-migrate/ferry/ent/wave"
 	"github.com/ferry-migrate/ferry/ent/wavemember"
@@ -332,6 +333,17 @@ func TestReportJiraCSV(t *testing.T) {
 	}
 	if s, _, _ := admin.download(fmt.Sprintf("/api/v1/reports/jira.csv?plan=%d&wave=x", planID)); s != 400 {
 		t.Errorf("a bad wave: status %d, want 400", s)
+	}
+	// The export is in the tenant's audit log, with who, what, from where
+	// and the request's trace id; the refused one is not.
+	evs := db.AuditEvent.Query().Where(auditevent.Action("exportReport")).AllX(ctx)
+	if len(evs) != 1 {
+		t.Fatalf("%d exportReport audit events, want 1 (the refused download is no export)", len(evs))
+	}
+	ev := evs[0]
+	if ev.Actor != "admin@example.com" || ev.ObjectID != fmt.Sprintf("jira-wave-%d.csv", w2.Ordinal) ||
+		fmt.Sprint(ev.Details["wave"]) != fmt.Sprint(w2.Ordinal) || ev.TraceID == "" || ev.SourceIP == "" || ev.Hash == "" {
+		t.Errorf("export audit event %+v", ev)
 	}
 }
 

@@ -7,57 +7,121 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
+	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql/schema"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/ferry-migrate/ferry/internal/database"
+	"github.com/ferry-migrate/ferry/internal/pgtest"
 )
 
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// TestMigrationsMatchTheSchema replays each dialect's migrations on an
+// empty database (a SQLite file; a database on a real PostgreSQL server) and
+// checks that ent/schema needs no further change.
 func TestMigrationsMatchTheSchema(t *testing.T) {
+	for _, d := range []string{dialect.SQLite, dialect.Postgres} {
+		t.Run(d, func(t *testing.T) {
+			ctx := context.Background()
+			url := filepath.Join(t.TempDir(), "sub", "ferry.db")
+			if d == dialect.Postgres {
+				url = pgtest.Database(t)
+			}
+			db, err := database.Open(ctx, url, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if db.Dialect != d {
+				t.Fatalf("dialect of %s = %q", url, db.Dialect)
+			}
+			pending, err := db.Pending(ctx)
+			if err != nil || len(pending) == 0 {
+				t.Fatalf("pending on an empty database = %v, %v", pending, err)
+			}
+			done, err := db.Migrate(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(done) != len(pending) {
+				t.Fatalf("applied %v, pending was %v", done, pending)
+			}
+			again, err := db.Migrate(ctx)
+			if err != nil || len(again) != 0 {
+				t.Fatalf("second run applied %v (%v); migrations must apply once", again, err)
+			}
+			if p, err := db.Pending(ctx); err != nil || len(p) != 0 {
+				t.Fatalf("pending after migrating = %v, %v", p, err)
+			}
+			// The migrated database needs no further change to match ent/schema:
+			// a schema edit without a new migration file fails here.
+			var buf bytes.Buffer
+			if err := db.Client.Schema.WriteTo(ctx, &buf, schema.WithDropColumn(true), schema.WithDropIndex(true)); err != nil {
+				t.Fatal(err)
+			}
+			var changes []string
+			for _, line := range strings.Split(buf.String(), "\n") {
+				if line = strings.TrimSpace(line); line != "" && line != "BEGIN;" && line != "COMMIT;" {
+					changes = append(changes, line)
+				}
+			}
+			if len(changes) > 0 {
+				t.Fatalf("ent/schema differs from the %s migrations; run `make generate`:\n%s", d, strings.Join(changes, "\n"))
+			}
+			if d == dialect.SQLite {
+				// WAL is on, as the embedded default promises.
+				var mode string
+				if err := db.SQL.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+					t.Fatalf("journal_mode = %q, %v", mode, err)
+				}
+			}
+		})
+	}
+}
+
+// Replicas starting together against one PostgreSQL apply each migration
+// once: the advisory lock serialises them.
+func TestConcurrentMigrationsApplyOnce(t *testing.T) {
+	url := pgtest.Database(t)
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "sub", "ferry.db")
-	db, err := database.Open(ctx, path, false)
+	var wg sync.WaitGroup
+	applied := make([][]string, 4)
+	errs := make([]error, 4)
+	for i := range applied {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db, err := database.Open(ctx, url, false)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer db.Close()
+			applied[i], errs[i] = db.Migrate(ctx)
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for i := range applied {
+		if errs[i] != nil {
+			t.Fatalf("replica %d: %v", i, errs[i])
+		}
+		total += len(applied[i])
+	}
+	db, err := database.Open(ctx, url, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	pending, err := database.Pending(ctx, db.SQL)
-	if err != nil || len(pending) == 0 {
-		t.Fatalf("pending on an empty database = %v, %v", pending, err)
-	}
-	done, err := database.Migrate(ctx, db.SQL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(done) != len(pending) {
-		t.Fatalf("applied %v, pending was %v", done, pending)
-	}
-	again, err := database.Migrate(ctx, db.SQL)
-	if err != nil || len(again) != 0 {
-		t.Fatalf("second run applied %v (%v); migrations must apply once", again, err)
-	}
-	// The migrated database needs no further change to match ent/schema:
-	// a schema edit without a new migration file fails here.
-	var buf bytes.Buffer
-	if err := db.Client.Schema.WriteTo(ctx, &buf, schema.WithDropColumn(true), schema.WithDropIndex(true)); err != nil {
-		t.Fatal(err)
-	}
-	var changes []string
-	for _, line := range strings.Split(buf.String(), "\n") {
-		if line = strings.TrimSpace(line); line != "" && line != "BEGIN;" && line != "COMMIT;" {
-			changes = append(changes, line)
-		}
-	}
-	if len(changes) > 0 {
-		t.Fatalf("ent/schema differs from the migrations; run `make generate`:\n%s", strings.Join(changes, "\n"))
-	}
-	// WAL is on, as the embedded default promises.
-	var mode string
-	if err := db.SQL.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
-		t.Fatalf("journal_mode = %q, %v", mode, err)
+	var n int
+	db.SQL.QueryRow(`SELECT COUNT(*) FROM ferry_schema_migrations`).Scan(&n)
+	if total != n || n == 0 {
+		t.Fatalf("replicas applied %d migrations in all, %d recorded", total, n)
 	}
 }
 
@@ -66,7 +130,7 @@ func TestDSN(t *testing.T) {
 		{in: "var/ferry.db", want: "file:var/ferry.db?"},
 		{in: "sqlite:///abs/f.db", want: "file:/abs/f.db?"},
 		{in: "file:x.db?mode=memory", want: "mode=memory"},
-		{in: "postgres://u:pw@h/db", err: "PostgreSQL is not supported yet"},
+		{in: "postgres://u:pw@h/db", err: "is PostgreSQL, not a SQLite path"},
 		{in: "sqlite://", err: "names no file"},
 	} {
 		got, err := database.DSN(tc.in)

@@ -41,3 +41,17 @@ func FromContext(ctx context.Context) string {
 	s, _ := ctx.Value(ctxKey{}).(string)
 	return s
 }
+
+type ipKey struct{}
+
+// WithClientIP returns ctx carrying the client's address (as the HTTP
+// layer resolved it), for audit events.
+func WithClientIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, ipKey{}, ip)
+}
+
+// ClientIP returns the client address in ctx, or "".
+func ClientIP(ctx context.Context) string {
+	s, _ := ctx.Value(ipKey{}).(string)
+	return s
+}

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"github.com/ferry-migrate/ferry/internal/trace"
+
 	"context"
 	"fmt"
 	"net"
@@ -171,7 +173,9 @@ func parseHop(h string) (netip.Addr, bool) {
 // realIP puts the resolved client address in the request's context.
 func (s *Server) realIP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), clientIPKey{}, s.clientIP(r))))
+		ip := s.clientIP(r)
+		ctx := context.WithValue(r.Context(), clientIPKey{}, ip)
+		next.ServeHTTP(w, r.WithContext(trace.WithClientIP(ctx, ipString(ip))))
 	})
 }
 

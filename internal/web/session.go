@@ -123,31 +123,20 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, ferry.Errorf(ferry.EUNAUTHORIZED, "wrong email or password"))
 		return
 	}
+	if err := Suspended(u.Edges.Tenant); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	if err := tk.Succeeded(ctx); err != nil {
 		// The sign-in stands; the pair gate keeps one failure too many.
 		s.cfg.Log.ErrorContext(ctx, "sign-in throttle", "error", err, "trace_id", trace.FromContext(ctx))
 	}
-	token := auth.NewToken("fst_")
-	uctx := viewer.NewContext(ctx, &viewer.Viewer{TenantID: u.TenantID, UserID: u.ID, Email: u.Email, Role: viewer.Role(u.Role)})
-	err = s.cfg.Client.Session.Create().SetTenantID(u.TenantID).SetUserID(u.ID).SetTokenHash(auth.HashToken(token)).
-		SetExpiresAt(now.Add(s.cfg.SessionTTL)).SetIP(ipString(ip)).SetUserAgent(truncate(r.UserAgent(), 512)).Exec(uctx)
-	if err == nil {
-		err = s.cfg.Client.User.UpdateOneID(u.ID).SetLastLoginAt(now).Exec(uctx)
-	}
-	if err == nil {
-		err = s.cfg.Client.AuditEvent.Create().SetActor(u.Email).SetAction("signIn").SetObjectType("User").
-			SetObjectID(itoa(u.ID)).SetTraceID(trace.FromContext(ctx)).SetDetails(map[string]any{"ip": ipString(ip)}).Exec(uctx)
-	}
+	csrf, err := s.StartSession(w, r, u, "signIn", map[string]any{"ip": ipString(ip)})
 	if err != nil {
 		s.cfg.Log.ErrorContext(ctx, "sign-in session", "error", err, "trace_id", trace.FromContext(ctx))
 		writeError(w, r, err)
 		return
 	}
-	csrf := auth.CSRFToken(s.cfg.Key, token)
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: token, Path: "/", HttpOnly: true, Secure: s.cfg.Secure,
-		SameSite: http.SameSiteLaxMode, Expires: now.Add(s.cfg.SessionTTL)})
-	http.SetCookie(w, &http.Cookie{Name: CSRFCookie, Value: csrf, Path: "/", Secure: s.cfg.Secure,
-		SameSite: http.SameSiteStrictMode, Expires: now.Add(s.cfg.SessionTTL)})
 	if device == "" {
 		// Only the sign-in endpoint ever sees it. Max-Age, not Expires: the
 		// browser's clock need not agree with ours.
@@ -155,6 +144,36 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 			HttpOnly: true, Secure: s.cfg.Secure, SameSite: http.SameSiteStrictMode, MaxAge: int(auth.DeviceTTL.Seconds())})
 	}
 	writeJSON(w, http.StatusOK, meBody{User: bodyOf(u), CSRFToken: csrf})
+}
+
+// StartSession signs u in on this browser: a session row, its HttpOnly
+// cookie and the CSRF cookie, the sign-in time and an audit event (action,
+// with details). It returns the CSRF token. Password sign-in and the
+// marketplace's single sign-on both end here.
+func (s *Server) StartSession(w http.ResponseWriter, r *http.Request, u *ent.User, action string, details map[string]any) (string, error) {
+	ctx := r.Context()
+	now := s.cfg.Now()
+	ip := ClientIP(ctx)
+	token := auth.NewToken("fst_")
+	uctx := viewer.NewContext(ctx, &viewer.Viewer{TenantID: u.TenantID, UserID: u.ID, Email: u.Email, Role: viewer.Role(u.Role)})
+	err := s.cfg.Client.Session.Create().SetTenantID(u.TenantID).SetUserID(u.ID).SetTokenHash(auth.HashToken(token)).
+		SetExpiresAt(now.Add(s.cfg.SessionTTL)).SetIP(ipString(ip)).SetUserAgent(truncate(r.UserAgent(), 512)).Exec(uctx)
+	if err == nil {
+		err = s.cfg.Client.User.UpdateOneID(u.ID).SetLastLoginAt(now).Exec(uctx)
+	}
+	if err == nil {
+		err = s.cfg.Client.AuditEvent.Create().SetActor(u.Email).SetAction(action).SetObjectType("User").
+			SetObjectID(itoa(u.ID)).SetTraceID(trace.FromContext(ctx)).SetSourceIP(ipString(ip)).SetDetails(details).Exec(uctx)
+	}
+	if err != nil {
+		return "", err
+	}
+	csrf := auth.CSRFToken(s.cfg.Key, token)
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: token, Path: "/", HttpOnly: true, Secure: s.cfg.Secure,
+		SameSite: http.SameSiteLaxMode, Expires: now.Add(s.cfg.SessionTTL)})
+	http.SetCookie(w, &http.Cookie{Name: CSRFCookie, Value: csrf, Path: "/", Secure: s.cfg.Secure,
+		SameSite: http.SameSiteStrictMode, Expires: now.Add(s.cfg.SessionTTL)})
+	return csrf, nil
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
@@ -278,7 +297,24 @@ func userViewer(u *ent.User) (*viewer.Viewer, error) {
 	if u == nil || u.Disabled || (u.Edges.Tenant != nil && u.Edges.Tenant.Disabled) {
 		return nil, ferry.Errorf(ferry.EUNAUTHORIZED, "the account is disabled")
 	}
+	if err := Suspended(u.Edges.Tenant); err != nil {
+		return nil, err
+	}
 	return &viewer.Viewer{TenantID: u.TenantID, UserID: u.ID, Email: u.Email, Role: viewer.Role(u.Role)}, nil
+}
+
+// Suspended returns the refusal for a suspended tenant's requests (nil when
+// t is not suspended): its data is kept, nothing of it can be used.
+func Suspended(t *ent.Tenant) error {
+	if t == nil || t.SuspendedAt == nil {
+		return nil
+	}
+	reason := t.SuspendReason
+	if reason == "" {
+		reason = "suspended by the platform operator"
+	}
+	return ferry.Errorf(ferry.EFORBIDDEN, "tenant %q is suspended since %s (%s): its data is kept, but it cannot be used until it is resumed (renew the subscription or ask the platform operator)",
+		t.Name, t.SuspendedAt.UTC().Format("2006-01-02"), reason)
 }
 
 func unsafe(method string) bool {

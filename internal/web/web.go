@@ -21,6 +21,9 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent"
@@ -116,7 +119,9 @@ func New(cfg Config) *Server {
 	cfg.Registry.MustRegister(s.reqs)
 
 	r := chi.NewRouter()
-	r.Use(s.traceID, s.realIP, s.accessLog, s.recoverer)
+	r.Use(s.traceID, s.realIP, otelhttp.NewMiddleware("ferry", otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+		return r.Method + " " + r.URL.Path
+	})), tagSpan, s.accessLog, s.recoverer)
 	r.Get("/healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	r.Get("/readyz", s.readyz)
 	r.With(s.metricsAccess).Handle("/metrics", s.Metrics())
@@ -136,6 +141,18 @@ func New(cfg Config) *Server {
 	s.router = r
 	return s
 }
+
+// tagSpan names Ferry's trace id on the request's OpenTelemetry span, so a
+// log line and its trace find each other.
+func tagSpan(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		oteltrace.SpanFromContext(r.Context()).SetAttributes(attribute.String("ferry.trace_id", trace.FromContext(r.Context())))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Routes is the router, for walking every route (the REST route matrix test).
+func (s *Server) Routes() chi.Routes { return s.router }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.router.ServeHTTP(w, r) }

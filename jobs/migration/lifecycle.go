@@ -92,6 +92,11 @@ type Lifecycle struct {
 	// logged) is any worker.
 	Node func(ctx context.Context, migrationID int) (string, error)
 
+	// Admit, when set, is asked before Start creates migrations (in Start's
+	// transaction, with the distinct host ids): the licence's quotas. An
+	// error refuses the whole Start; running migrations are never asked.
+	Admit func(ctx context.Context, c *ent.Client, hostIDs []int) error
+
 	// BeforePhase, when set, runs before every phase a worker starts (tests
 	// stop workers in a chosen phase with it).
 	BeforePhase func(ctx context.Context, kind, phase string, stepID int)

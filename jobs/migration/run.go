@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/engine/cloud"
@@ -15,6 +16,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/step"
 	"github.com/ferry-migrate/ferry/ent/stepevent"
+	"github.com/ferry-migrate/ferry/internal/telemetry"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 )
 
@@ -177,7 +179,7 @@ func (r *run) drive(ctx context.Context, it *itinerary) {
 				r.l.BeforePhase(ctx, r.step.Kind, ph.name, r.step.ID)
 			}
 			// Every request the provider makes to its cloud lands in the
-			// step's log with the cloud's request id.
+			// step's log with the cloud's request id; every phase is a span.
 			name := ph.name
 			pctx := cloud.WithCallLog(ctx, func(c cloud.APICall) {
 				lvl := stepevent.LevelInfo
@@ -186,7 +188,10 @@ func (r *run) drive(ctx context.Context, it *itinerary) {
 				}
 				r.event(ctx, lvl, name, "%s", c.String())
 			})
+			pctx, span := telemetry.Start(pctx, "migration."+r.step.Kind+"."+ph.name,
+				attribute.Int("ferry.migration_id", r.mig.ID), attribute.Int("ferry.step_id", r.step.ID))
 			out, err = ph.do(pctx, r)
+			telemetry.End(span, err)
 		}
 		if err != nil {
 			r.failed(ctx, ph, err)
@@ -462,6 +467,9 @@ func (l *Lifecycle) enqueue(ctx context.Context, kind string, stepID, gen, migID
 	if err != nil {
 		return err
 	}
+	// The enqueuer's trace goes with the task (the API request that
+	// started the migration, or the step that woke the next).
+	t = asynq.NewTaskWithHeaders(t.Type(), t.Payload(), telemetry.Headers(ctx))
 	_, err = l.Queue.Client.EnqueueContext(ctx, t, opts...)
 	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
 		return nil

@@ -49,6 +49,11 @@ func (l *Lifecycle) Start(ctx context.Context, req ferry.MigrationStart) ([]int,
 			}
 			settings["driver"] = string(ca.Provider)
 		}
+		if l.Admit != nil {
+			if err := l.Admit(ctx, c, distinct(req.HostIDs)); err != nil {
+				return err
+			}
+		}
 		seen := map[int]bool{}
 		for _, id := range req.HostIDs {
 			if seen[id] {
@@ -317,4 +322,17 @@ func (l *Lifecycle) afterCommit(ctx context.Context, fn func(context.Context) er
 			return err
 		})
 	})
+}
+
+// distinct is ids without repeats, in first-seen order.
+func distinct(ids []int) []int {
+	seen := make(map[int]bool, len(ids))
+	out := make([]int, 0, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
 }

@@ -1,10 +1,11 @@
 // Package migrations embeds the versioned SQL migrations written by
-// ent/migrate/diff.go, with atlas.sum guarding them against edits.
+// ent/migrate/diff.go, one directory per database (sqlite, postgres), each
+// with its atlas.sum guarding it against edits.
 package migrations
 
 import "embed"
 
-// FS holds the migration files and atlas.sum.
+// FS holds sqlite/ and postgres/: the migration files and atlas.sum of each.
 //
-//go:embed *.sql atlas.sum
+//go:embed sqlite/*.sql sqlite/atlas.sum postgres/*.sql postgres/atlas.sum
 var FS embed.FS

@@ -66,3 +66,42 @@ export const RevokeTokenMutation = graphql(`
     revokeAPIToken(id: $id) { id revokedAt }
   }
 `)
+
+export const TenantUsageQuery = graphql(`
+  query OpsTenantUsage {
+    tenantUsage(first: 200) {
+      tenant { id name slug disabled suspendedAt suspendReason deletionScheduledAt }
+      hosts agents migrationsInFlight bytesMoved
+    }
+  }
+`)
+
+export const SuspendTenantMutation = graphql(`
+  mutation OpsSuspendTenant($id: ID!, $reason: String!) {
+    suspendTenant(id: $id, reason: $reason) { id suspendedAt suspendReason }
+  }
+`)
+
+export const ResumeTenantMutation = graphql(`
+  mutation OpsResumeTenant($id: ID!) {
+    resumeTenant(id: $id) { id suspendedAt suspendReason }
+  }
+`)
+
+export const QueuesQuery = graphql(`
+  query OpsQueues {
+    platformQueues { name pending active scheduled retry archived processedToday failedToday latencySeconds paused }
+  }
+`)
+
+export const FailedTasksQuery = graphql(`
+  query OpsFailedTasks($queue: String!) {
+    failedTasks(queue: $queue, first: 100) { id queue type state lastError retried maxRetry lastFailedAt }
+  }
+`)
+
+export const RetryTaskMutation = graphql(`
+  mutation OpsRetryTask($queue: String!, $id: String!) {
+    retryTask(queue: $queue, id: $id) { id state }
+  }
+`)

@@ -5,7 +5,7 @@ export const AuditEventsQuery = graphql(`
     auditEvents(first: $first, after: $after, where: $where, orderBy: { field: CREATED_AT, direction: DESC }) {
       totalCount
       pageInfo { hasNextPage endCursor }
-      edges { node { id createdAt actor action objectType objectID traceID details } }
+      edges { node { id createdAt actor action objectType objectID traceID sourceIP details changes seq hash tenant { name } } }
     }
   }
 `)
