@@ -508,19 +508,24 @@ type ComplexityRoot struct {
 	}
 
 	Launch struct {
-		Checks        func(childComplexity int) int
-		CreatedAt     func(childComplexity int) int
-		FinishedAt    func(childComplexity int) int
-		ID            func(childComplexity int) int
-		InstanceID    func(childComplexity int) int
-		Kind          func(childComplexity int) int
-		Message       func(childComplexity int) int
-		Migration     func(childComplexity int) int
-		RecoveryPoint func(childComplexity int) int
-		Status        func(childComplexity int) int
-		Tenant        func(childComplexity int) int
-		TenantID      func(childComplexity int) int
-		UpdatedAt     func(childComplexity int) int
+		Accel           func(childComplexity int) int
+		Checks          func(childComplexity int) int
+		Console         func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		DowntimeSeconds func(childComplexity int) int
+		FinishedAt      func(childComplexity int) int
+		HealthyAt       func(childComplexity int) int
+		ID              func(childComplexity int) int
+		InstanceID      func(childComplexity int) int
+		Kind            func(childComplexity int) int
+		Message         func(childComplexity int) int
+		Migration       func(childComplexity int) int
+		QuiescedAt      func(childComplexity int) int
+		RecoveryPoint   func(childComplexity int) int
+		Status          func(childComplexity int) int
+		Tenant          func(childComplexity int) int
+		TenantID        func(childComplexity int) int
+		UpdatedAt       func(childComplexity int) int
 	}
 
 	Migration struct {
@@ -2991,24 +2996,48 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ImportRunEdge.Node(childComplexity), true
 
+	case "Launch.accel":
+		if e.ComplexityRoot.Launch.Accel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Launch.Accel(childComplexity), true
 	case "Launch.checks":
 		if e.ComplexityRoot.Launch.Checks == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Launch.Checks(childComplexity), true
+	case "Launch.console":
+		if e.ComplexityRoot.Launch.Console == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Launch.Console(childComplexity), true
 	case "Launch.createdAt":
 		if e.ComplexityRoot.Launch.CreatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Launch.CreatedAt(childComplexity), true
+	case "Launch.downtimeSeconds":
+		if e.ComplexityRoot.Launch.DowntimeSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Launch.DowntimeSeconds(childComplexity), true
 	case "Launch.finishedAt":
 		if e.ComplexityRoot.Launch.FinishedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Launch.FinishedAt(childComplexity), true
+	case "Launch.healthyAt":
+		if e.ComplexityRoot.Launch.HealthyAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Launch.HealthyAt(childComplexity), true
 	case "Launch.id":
 		if e.ComplexityRoot.Launch.ID == nil {
 			break
@@ -3039,6 +3068,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Launch.Migration(childComplexity), true
+	case "Launch.quiescedAt":
+		if e.ComplexityRoot.Launch.QuiescedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Launch.QuiescedAt(childComplexity), true
 	case "Launch.recoveryPoint":
 		if e.ComplexityRoot.Launch.RecoveryPoint == nil {
 			break
@@ -8388,6 +8423,11 @@ type Launch implements Node {
   checks: [Map!]
   finishedAt: Time
   message: String!
+  console: String!
+  accel: String!
+  quiescedAt: Time
+  healthyAt: Time
+  downtimeSeconds: Float
   tenant: Tenant!
   migration: Migration!
   recoveryPoint: RecoveryPoint
@@ -8529,6 +8569,77 @@ input LaunchWhereInput {
   messageHasSuffix: String
   messageEqualFold: String
   messageContainsFold: String
+  """
+  console field predicates
+  """
+  console: String
+  consoleNEQ: String
+  consoleIn: [String!]
+  consoleNotIn: [String!]
+  consoleGT: String
+  consoleGTE: String
+  consoleLT: String
+  consoleLTE: String
+  consoleContains: String
+  consoleHasPrefix: String
+  consoleHasSuffix: String
+  consoleEqualFold: String
+  consoleContainsFold: String
+  """
+  accel field predicates
+  """
+  accel: String
+  accelNEQ: String
+  accelIn: [String!]
+  accelNotIn: [String!]
+  accelGT: String
+  accelGTE: String
+  accelLT: String
+  accelLTE: String
+  accelContains: String
+  accelHasPrefix: String
+  accelHasSuffix: String
+  accelEqualFold: String
+  accelContainsFold: String
+  """
+  quiesced_at field predicates
+  """
+  quiescedAt: Time
+  quiescedAtNEQ: Time
+  quiescedAtIn: [Time!]
+  quiescedAtNotIn: [Time!]
+  quiescedAtGT: Time
+  quiescedAtGTE: Time
+  quiescedAtLT: Time
+  quiescedAtLTE: Time
+  quiescedAtIsNil: Boolean
+  quiescedAtNotNil: Boolean
+  """
+  healthy_at field predicates
+  """
+  healthyAt: Time
+  healthyAtNEQ: Time
+  healthyAtIn: [Time!]
+  healthyAtNotIn: [Time!]
+  healthyAtGT: Time
+  healthyAtGTE: Time
+  healthyAtLT: Time
+  healthyAtLTE: Time
+  healthyAtIsNil: Boolean
+  healthyAtNotNil: Boolean
+  """
+  downtime_seconds field predicates
+  """
+  downtimeSeconds: Float
+  downtimeSecondsNEQ: Float
+  downtimeSecondsIn: [Float!]
+  downtimeSecondsNotIn: [Float!]
+  downtimeSecondsGT: Float
+  downtimeSecondsGTE: Float
+  downtimeSecondsLT: Float
+  downtimeSecondsLTE: Float
+  downtimeSecondsIsNil: Boolean
+  downtimeSecondsNotNil: Boolean
   """
   migration edge predicates
   """
@@ -12712,6 +12823,16 @@ func (ec *executionContext) childFields_Launch(ctx context.Context, field graphq
 		return ec.fieldContext_Launch_finishedAt(ctx, field)
 	case "message":
 		return ec.fieldContext_Launch_message(ctx, field)
+	case "console":
+		return ec.fieldContext_Launch_console(ctx, field)
+	case "accel":
+		return ec.fieldContext_Launch_accel(ctx, field)
+	case "quiescedAt":
+		return ec.fieldContext_Launch_quiescedAt(ctx, field)
+	case "healthyAt":
+		return ec.fieldContext_Launch_healthyAt(ctx, field)
+	case "downtimeSeconds":
+		return ec.fieldContext_Launch_downtimeSeconds(ctx, field)
 	case "tenant":
 		return ec.fieldContext_Launch_tenant(ctx, field)
 	case "migration":

@@ -1,0 +1,189 @@
+package migration
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-migrate/ferry"
+	"github.com/ferry-migrate/ferry/engine"
+	"github.com/ferry-migrate/ferry/engine/cloud"
+	"github.com/ferry-migrate/ferry/engine/cloud/local"
+	"github.com/ferry-migrate/ferry/engine/quiesce"
+	"github.com/ferry-migrate/ferry/engine/vm"
+	"github.com/ferry-migrate/ferry/engine/vm/vmtest"
+	"github.com/ferry-migrate/ferry/ent/launch"
+	"github.com/ferry-migrate/ferry/ent/migration"
+)
+
+// bootWait bounds the phases that boot a TCG guest on a loaded machine.
+const bootWait = 8 * time.Minute
+
+// TestWholeMigrationBoots is issue 16's whole migration on a real bootable
+// Debian image: the agent replicates the image file; the test launch's copy
+// is adapted, boots on an isolated network, and its console, port 80 and
+// agent checks pass (recorded with durations and evidence, the console on
+// the launch); the cutover quiesces the source through the agent's command
+// runner (its services stopped by a stand-in systemctl), syncs the final
+// delta, boots the live copy on the target network and records the
+// downtime; the rollback stops the target and the agent brings the source
+// back. Two boots in all; nothing of either is left.
+func TestWholeMigrationBoots(t *testing.T) {
+	cp := vmtest.NewControlPlane(t)
+	cache := strings.TrimSuffix(vmtest.Image(t, vmtest.Base), ".img") + ".accel.json"
+	e := newEnv(t, envOpts{images: map[string]string{"vda": vmtest.Image(t, vmtest.Base)}, vm: &local.VMOptions{
+		Probe: vmtest.Probe(t), AccelCache: cache, BootTimeout: 5 * time.Minute,
+		AgentForwards: []vm.GuestForward{cp.Forward(t, "10.0.2.100:8080")},
+		AgentPhoned: func(ctx context.Context, m cloud.Machine, since time.Time) (string, bool, error) {
+			return cp.Phoned(ctx)
+		},
+	}})
+	vms := e.drv.VMHost()
+	t.Cleanup(func() {
+		if pids := vmtest.QemuProcesses(vms.Dir()); len(pids) > 0 {
+			t.Errorf("qemu processes left: %v", pids)
+		}
+	})
+	// The inventory saw port 80 answer on the source; the assessment sized
+	// the host at 1 vCPU and 1 GiB.
+	client := e.c.Host.Create().SetTenantID(e.tenant.ID).SetName("client").SaveX(e.sys)
+	e.c.Connection.Create().SetTenantID(e.tenant.ID).SetSrcHostID(client.ID).SetDstHostID(e.host.ID).SetPort(80).ExecX(e.sys)
+	e.c.Assessment.Create().SetTenantID(e.tenant.ID).SetHostID(e.host.ID).SetTarget("local").SetNeedVcpus(1).SetNeedMemoryGib(1).ExecX(e.sys)
+
+	e.work(2)
+	id := e.start()
+	e.syncing(id)
+	e.c.Migration.UpdateOneID(id).SetSettings(map[string]any{"quiesce": map[string]any{"mode": "services", "services": []any{"ferry-http.service"}}}).ExecX(e.sys)
+
+	// Test launch.
+	lid, err := e.l.TestLaunch(e.ctx, id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the test launch to settle", bootWait, func() bool {
+		s := e.c.Launch.GetX(e.sys, lid).Status
+		return s == launch.StatusSucceeded || s == launch.StatusFailed
+	})
+	tl := e.c.Launch.GetX(e.sys, lid)
+	if tl.Status != launch.StatusSucceeded {
+		t.Fatalf("test launch %s: %s\nchecks %v\nconsole:\n%s", tl.Status, tl.Message, tl.Checks, tl.Console)
+	}
+	e.waitState(id, ferry.MigrationCutoverReady)
+	byName := map[string]map[string]any{}
+	for _, c := range tl.Checks {
+		byName[c["name"].(string)] = c
+	}
+	for _, name := range []string{"adapt", "console", "ports", "agent"} {
+		c := byName[name]
+		if c == nil || c["passed"] != true || c["skipped"] == true || c["evidence"] == nil || c["durationMs"] == nil {
+			t.Errorf("test launch check %s: %v", name, c)
+		}
+	}
+	if shape, _ := byName["shape"]["message"].(string); !strings.HasPrefix(shape, "1 vCPU / 1024 MiB") {
+		t.Errorf("the launch was not sized by the assessment: %q", shape)
+	}
+	if !strings.Contains(tl.Console, "login:") || tl.Accel == "" || tl.HealthyAt == nil || tl.DowntimeSeconds != nil {
+		t.Errorf("test launch console %q, accel %q, healthy %v, downtime %v", tail(tl.Console), tl.Accel, tl.HealthyAt, tl.DowntimeSeconds)
+	}
+	if e := cp.WaitEgress(t); e != "blocked" {
+		t.Errorf("the test launch reached the host directly: %q", e)
+	}
+	tlog := strings.Join(e.log(e.steps(id, KindTestLaunch)[0].ID), "\n")
+	for _, want := range []string{"adapt: adapt: machine", "boot: boot: machine", "is running"} {
+		if !strings.Contains(tlog, want) {
+			t.Errorf("test launch log lacks %q:\n%s", want, tlog)
+		}
+	}
+
+	// Cutover: the agent's runner quiesces the source before the final pass.
+	calls := filepath.Join(e.dir, "systemctl.log")
+	fake := filepath.Join(e.dir, "systemctl")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho \"$@\" >> "+calls+"\n[ \"$1\" = is-active ] && echo active\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	runner := &engine.CommandRunner{Server: e.ts.URL, StateDir: filepath.Join(e.dir, "agent"), Sources: e.sources,
+		QuiesceTools: quiesce.Tools{Systemctl: fake}, Report: func(r engine.CommandResult) { t.Logf("agent: %+v", r) }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := e.l.RequestCutover(e.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the final pass's command", time.Minute, func() bool {
+		cmds, err := e.l.SyncCommands(e.ctx, e.agent.ID)
+		if err != nil || len(cmds) != 1 || !cmds[0].Final {
+			return false
+		}
+		if cmds[0].Quiesce == nil || cmds[0].Quiesce.Mode != "services" {
+			t.Fatalf("final command without the quiesce plan: %+v", cmds[0].Quiesce)
+		}
+		b, _ := json.Marshal(cmds[0])
+		runner.Handle(ctx, "final", engine.CommandSync, b)
+		runner.Wait()
+		return true
+	})
+	if !runner.Quiesced(id) {
+		t.Fatal("the agent did not keep the source quiesced after the final pass")
+	}
+	waitFor(t, "the cutover", bootWait, func() bool {
+		s := e.mig(id).State
+		return s == ferry.MigrationCutOver || s == ferry.MigrationCutoverReady
+	})
+	cl := e.c.Launch.Query().Where(launch.HasMigrationWith(migration.ID(id)), launch.KindEQ(launch.KindCutover)).OnlyX(e.sys)
+	if m := e.mig(id); m.State != ferry.MigrationCutOver {
+		t.Fatalf("cutover: migration %s (%s); launch %s %s\nconsole:\n%s", m.State, m.LastError, cl.Status, cl.Message, cl.Console)
+	}
+	if cl.QuiescedAt == nil || cl.HealthyAt == nil || cl.DowntimeSeconds == nil || *cl.DowntimeSeconds <= 0 ||
+		cl.HealthyAt.Sub(*cl.QuiescedAt).Seconds() != *cl.DowntimeSeconds {
+		t.Errorf("downtime not recorded: quiesced %v healthy %v downtime %v", cl.QuiescedAt, cl.HealthyAt, cl.DowntimeSeconds)
+	}
+	t.Logf("downtime %.1f s (quiesced %s → healthy %s)", *cl.DowntimeSeconds, cl.QuiescedAt.Format(time.TimeOnly), cl.HealthyAt.Format(time.TimeOnly))
+	if !strings.Contains(strings.Join(e.log(e.steps(id, KindCutover)[0].ID), "\n"), "downtime") {
+		t.Error("the cutover log does not say the downtime")
+	}
+	if ins, _ := vms.List(); len(ins) != 1 || ins[0].Spec.Network.Mode != "target" {
+		t.Errorf("VMs after the cutover: %v (want the live one, on the target network)", ins)
+	}
+	if c, _ := os.ReadFile(calls); !strings.Contains(string(c), "stop ferry-http.service") || strings.Contains(string(c), "start ferry-http.service") {
+		t.Errorf("systemctl calls during the cutover:\n%s", c)
+	}
+
+	// Rollback: the target stops, the agent brings the source back.
+	if err := e.l.Rollback(e.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	e.waitState(id, ferry.MigrationRolledBack)
+	if ins, _ := vms.List(); len(ins) != 0 {
+		t.Errorf("VMs after the rollback: %v", ins)
+	}
+	resumes, err := e.l.ResumeCommands(e.ctx, e.agent.ID)
+	if err != nil || len(resumes) != 1 || resumes[0].MigrationID != id {
+		t.Fatalf("resume commands after the rollback: %v %v", resumes, err)
+	}
+	b, _ := json.Marshal(resumes[0])
+	runner.Handle(ctx, "resume", engine.CommandResume, b)
+	if runner.Quiesced(id) {
+		t.Error("the source is still quiesced after the resume command")
+	}
+	if c, _ := os.ReadFile(calls); !strings.Contains(string(c), "start ferry-http.service") {
+		t.Errorf("the source's service was not started again:\n%s", c)
+	}
+	if again, _ := e.l.ResumeCommands(e.ctx, e.agent.ID); len(again) != 0 {
+		t.Errorf("resume sent twice: %v", again)
+	}
+	for _, mc := range e.machines() {
+		if mc.State.Active() {
+			t.Errorf("machine %s still %s", mc.ID, mc.State)
+		}
+	}
+}
+
+func tail(s string) string {
+	if len(s) > 300 {
+		return s[len(s)-300:]
+	}
+	return s
+}
