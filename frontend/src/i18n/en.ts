@@ -441,6 +441,10 @@ export default {
     actions: 'Actions',
     checks: 'Checks',
     checkSkipped: 'skipped',
+    evidence: 'Evidence',
+    console: 'Serial console',
+    downtime: 'Downtime {d} (source quiesced → target healthy)',
+    accel: 'Ran under {a}',
     targetDisk: 'Target disk',
     syncedAt: 'Verified equal at',
     action: {

@@ -443,6 +443,10 @@ const zhCN: typeof en = {
     actions: '操作',
     checks: '检查',
     checkSkipped: '已跳过',
+    evidence: '依据',
+    console: '串口控制台',
+    downtime: '停机时间 {d}(源端静默 → 目标端健康)',
+    accel: '运行方式 {a}',
     targetDisk: '目标磁盘',
     syncedAt: '校验一致时间',
     action: {
