@@ -136,7 +136,7 @@ func (r *CommandRunner) Handle(ctx context.Context, id, typ string, payload []by
 func (r *CommandRunner) Wait() { r.wg.Wait() }
 
 func (r *CommandRunner) handleSync(ctx context.Context, id string, c SyncCommand) {
-	if len(c.Before) == 0 {
+	if len(c.Before) == 0 && (!c.Final || c.Quiesce == nil) {
 		r.dispatch(ctx, id, c)
 		return
 	}

@@ -45,10 +45,9 @@ export async function startFerry(bin) {
     FERRY_ADMIN_EMAIL: admin.email,
     FERRY_ADMIN_PASSWORD: admin.password,
     FERRY_LOG_LEVEL: process.env.FERRY_LOG_LEVEL ?? 'warn',
-    // Scenario 20 replicates a filesystem image without a kernel: its
-    // launches are inspected, not booted (engine/cloud/local boots them in
-    // qemu otherwise; the boots are tested in Go, TestWholeMigrationBoots).
-    FERRY_LAUNCH_BOOT: process.env.FERRY_LAUNCH_BOOT ?? 'off',
+    // Launches boot in qemu (scenario 20 migrates the bootable test image);
+    // a TCG boot on a loaded machine takes a minute or more.
+    FERRY_LAUNCH_BOOT_TIMEOUT: process.env.FERRY_LAUNCH_BOOT_TIMEOUT ?? '6m',
   }
   delete env.FERRY_DATABASE_URL
   delete env.FERRY_REDIS_URL

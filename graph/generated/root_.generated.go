@@ -612,7 +612,7 @@ type ComplexityRoot struct {
 		RunAssessment               func(childComplexity int, target string, region *string, bandwidth *string, headroom *float64) int
 		RunDiscoverySource          func(childComplexity int, id int) int
 		SplitApplicationSuggestion  func(childComplexity int, id int, hostIds []int, name *string) int
-		StartMigration              func(childComplexity int, hostIds []int, cloudAccountID *int, rateLimit *string) int
+		StartMigration              func(childComplexity int, hostIds []int, cloudAccountID *int, rateLimit *string, quiesce *model.QuiesceInput) int
 		SuggestApplications         func(childComplexity int) int
 		TestLaunch                  func(childComplexity int, migrationID int, recoveryPointID *int) int
 		UpdateApplication           func(childComplexity int, id int, input ent.UpdateApplicationInput) int
@@ -3658,7 +3658,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.StartMigration(childComplexity, args["hostIds"].([]int), args["cloudAccountId"].(*int), args["rateLimit"].(*string)), true
+		return e.ComplexityRoot.Mutation.StartMigration(childComplexity, args["hostIds"].([]int), args["cloudAccountId"].(*int), args["rateLimit"].(*string), args["quiesce"].(*model.QuiesceInput)), true
 	case "Mutation.suggestApplications":
 		if e.ComplexityRoot.Mutation.SuggestApplications == nil {
 			break
@@ -5110,6 +5110,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("PlanOrder", ec.unmarshalInputPlanOrder),
 			graphql.NewInputUnmarshaler("PlanRulesInput", ec.unmarshalInputPlanRulesInput),
 			graphql.NewInputUnmarshaler("PlanWhereInput", ec.unmarshalInputPlanWhereInput),
+			graphql.NewInputUnmarshaler("QuiesceInput", ec.unmarshalInputQuiesceInput),
 			graphql.NewInputUnmarshaler("RecoveryPointOrder", ec.unmarshalInputRecoveryPointOrder),
 			graphql.NewInputUnmarshaler("RecoveryPointWhereInput", ec.unmarshalInputRecoveryPointWhereInput),
 			graphql.NewInputUnmarshaler("RegistrationTokenOrder", ec.unmarshalInputRegistrationTokenOrder),
@@ -11428,13 +11429,27 @@ extend type Mutation {
   Start migrating each host to the cloud account (default: the built-in local
   driver). The host's agent is told to sync; progress shows on the Migration.
   """
-  startMigration(hostIds: [ID!]!, cloudAccountId: ID, "Cap on each agent's sending rate, e.g. 8Mbps or 20MiB/s (default unlimited)." rateLimit: String): [Migration!]!
+  startMigration(hostIds: [ID!]!, cloudAccountId: ID, "Cap on each agent's sending rate, e.g. 8Mbps or 20MiB/s (default unlimited)." rateLimit: String, "How the agent quiesces the source before the cutover's final sync (default: not quiesced)." quiesce: QuiesceInput): [Migration!]!
   "Launch a copy of a recovery point (default: the newest) for testing; the source keeps running and syncing."
   testLaunch(migrationId: ID!, recoveryPointId: ID): Launch!
   "Final delta sync, recovery point, launch and verify. Needs a passed test launch first."
   cutover(migrationId: ID!): Migration!
   "Discard launched copies; the source stays (or becomes again) authoritative."
   rollback(migrationId: ID!): Migration!
+}
+
+"""
+How the agent quiesces a source before the cutover's final sync, so that
+nothing changes between the last recovery point and the launch; a failed
+cutover or a rollback brings it back.
+"""
+input QuiesceInput {
+  "services (stop the listed systemd units), freeze (fsfreeze the listed mount points) or shutdown."
+  mode: String!
+  "systemd units to stop, for mode services."
+  services: [String!]
+  "Mount points to freeze, for mode freeze."
+  mounts: [String!]
 }
 `, BuiltIn: false},
 	{Name: "../schema/planner.graphqls", Input: `# Planning: generate migration waves from the tenant's estate, move hosts

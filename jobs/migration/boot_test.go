@@ -44,8 +44,12 @@ func TestWholeMigrationBoots(t *testing.T) {
 	}})
 	vms := e.drv.VMHost()
 	t.Cleanup(func() {
-		if pids := vmtest.QemuProcesses(vms.Dir()); len(pids) > 0 {
+		if pids := vmtest.QemuProcesses(vms.Dir()); len(pids) > 0 && !t.Failed() {
 			t.Errorf("qemu processes left: %v", pids)
+		}
+		ins, _ := vms.List() // a failed test still leaves nothing running
+		for _, in := range ins {
+			vms.Delete(context.Background(), in.Name())
 		}
 	})
 	// The inventory saw port 80 answer on the source; the assessment sized
@@ -186,4 +190,40 @@ func tail(s string) string {
 		return s[len(s)-300:]
 	}
 	return s
+}
+
+// A quiesce plan is checked at the start and kept in the settings the
+// final sync command reads.
+func TestQuiescePlanChecked(t *testing.T) {
+	for _, tt := range []struct {
+		q    ferry.QuiescePlan
+		want string // "" = accepted
+	}{
+		{ferry.QuiescePlan{Mode: "services", Services: []string{"nginx.service", "app@1.service"}}, ""},
+		{ferry.QuiescePlan{Mode: "freeze", Mounts: []string{"/srv", "/"}}, ""},
+		{ferry.QuiescePlan{Mode: "shutdown"}, ""},
+		{ferry.QuiescePlan{Mode: "services"}, "needs the systemd units"},
+		{ferry.QuiescePlan{Mode: "services", Services: []string{"a b"}}, `service 1 "a b"`},
+		{ferry.QuiescePlan{Mode: "freeze", Mounts: []string{"srv"}}, `mount 1 "srv"`},
+		{ferry.QuiescePlan{Mode: "pause"}, `mode "pause"`},
+	} {
+		s, err := startSettings(ferry.MigrationStart{HostIDs: []int{1}, Quiesce: &tt.q})
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("%+v: %v", tt.q, err)
+				continue
+			}
+			p := quiescePlan(s)
+			if p == nil || p.Mode != tt.q.Mode || len(p.Services) != len(tt.q.Services) || len(p.Mounts) != len(tt.q.Mounts) {
+				t.Errorf("%+v: plan for the agent %+v", tt.q, p)
+			}
+			continue
+		}
+		if ferry.ErrorCode(err) != ferry.EINVALID || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%+v: %v, want EINVALID naming %q", tt.q, err, tt.want)
+		}
+	}
+	if s, _ := startSettings(ferry.MigrationStart{HostIDs: []int{1}}); quiescePlan(s) != nil {
+		t.Error("no plan asked, one made")
+	}
 }
