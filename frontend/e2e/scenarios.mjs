@@ -372,7 +372,7 @@ export const scenarios = [
         await page.locator('[data-test=launch-check][data-check=console][data-passed=true]').first().waitFor({ timeout: 30000 })
         await page.locator('[data-test=launch-check][data-check=adapt][data-passed=true]').first().waitFor()
         await page.locator('[data-test=launch-console] summary').first().click()
-        await page.locator('[data-test=launch-console] pre', { hasText: 'login:' }).first().waitFor()
+        await page.locator('[data-test=launch-console][open] pre', { hasText: 'login:' }).first().waitFor()
         await shot('test-launch-console')
         await page.locator(`[data-test="cutover-${name}"]`).click()
         await confirm()

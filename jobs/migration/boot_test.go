@@ -20,6 +20,66 @@ import (
 	"github.com/ferry-migrate/ferry/ent/migration"
 )
 
+// bootEnv is a control plane whose local cloud boots launches in qemu,
+// with one host whose disk vda is a copy of the bootable test image, seen
+// listening on port 80 and assessed at 1 vCPU / 1 GiB. Nothing of its VMs
+// survives the test.
+func bootEnv(tb testing.TB) (*env, *vmtest.ControlPlane) {
+	tb.Helper()
+	cp := vmtest.NewControlPlane(tb)
+	cache := strings.TrimSuffix(vmtest.Image(tb, vmtest.Base), ".img") + ".accel.json"
+	e := newEnv(tb, envOpts{images: map[string]string{"vda": vmtest.Image(tb, vmtest.Base)}, vm: &local.VMOptions{
+		Probe: vmtest.Probe(tb), AccelCache: cache, BootTimeout: 5 * time.Minute,
+		AgentForwards: []vm.GuestForward{cp.Forward(tb, "10.0.2.100:8080")},
+		AgentPhoned: func(ctx context.Context, m cloud.Machine, since time.Time) (string, bool, error) {
+			return cp.Phoned(ctx)
+		},
+	}})
+	vms := e.drv.VMHost()
+	tb.Cleanup(func() {
+		if pids := vmtest.QemuProcesses(vms.Dir()); len(pids) > 0 && !tb.Failed() {
+			tb.Errorf("qemu processes left: %v", pids)
+		}
+		ins, _ := vms.List() // a failed test still leaves nothing running
+		for _, in := range ins {
+			vms.Delete(context.Background(), in.Name())
+		}
+	})
+	client := e.c.Host.Create().SetTenantID(e.tenant.ID).SetName("client").SaveX(e.sys)
+	e.c.Connection.Create().SetTenantID(e.tenant.ID).SetSrcHostID(client.ID).SetDstHostID(e.host.ID).SetPort(80).ExecX(e.sys)
+	e.c.Assessment.Create().SetTenantID(e.tenant.ID).SetHostID(e.host.ID).SetTarget("local").SetNeedVcpus(1).SetNeedMemoryGib(1).ExecX(e.sys)
+	return e, cp
+}
+
+// stubSystemctl writes a systemctl stand-in that logs its calls to
+// <dir>/systemctl.log and says every unit is active.
+func stubSystemctl(tb testing.TB, dir string) (prog, calls string) {
+	calls = filepath.Join(dir, "systemctl.log")
+	prog = filepath.Join(dir, "systemctl")
+	if err := os.WriteFile(prog, []byte("#!/bin/sh\necho \"$@\" >> "+calls+"\n[ \"$1\" = is-active ] && echo active\nexit 0\n"), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return prog, calls
+}
+
+// finalPass hands the cutover's final command to the agent's runner and
+// waits for the pass.
+func (e *env) finalPass(ctx context.Context, runner *engine.CommandRunner, id int) engine.SyncCommand {
+	var c engine.SyncCommand
+	waitFor(e.t, "the final pass's command", time.Minute, func() bool {
+		cmds, err := e.l.SyncCommands(e.ctx, e.agent.ID)
+		if err != nil || len(cmds) != 1 || !cmds[0].Final {
+			return false
+		}
+		c = cmds[0]
+		b, _ := json.Marshal(c)
+		runner.Handle(ctx, "final", engine.CommandSync, b)
+		runner.Wait()
+		return true
+	})
+	return c
+}
+
 // bootWait bounds the phases that boot a TCG guest on a loaded machine.
 const bootWait = 8 * time.Minute
 
@@ -33,31 +93,8 @@ const bootWait = 8 * time.Minute
 // downtime; the rollback stops the target and the agent brings the source
 // back. Two boots in all; nothing of either is left.
 func TestWholeMigrationBoots(t *testing.T) {
-	cp := vmtest.NewControlPlane(t)
-	cache := strings.TrimSuffix(vmtest.Image(t, vmtest.Base), ".img") + ".accel.json"
-	e := newEnv(t, envOpts{images: map[string]string{"vda": vmtest.Image(t, vmtest.Base)}, vm: &local.VMOptions{
-		Probe: vmtest.Probe(t), AccelCache: cache, BootTimeout: 5 * time.Minute,
-		AgentForwards: []vm.GuestForward{cp.Forward(t, "10.0.2.100:8080")},
-		AgentPhoned: func(ctx context.Context, m cloud.Machine, since time.Time) (string, bool, error) {
-			return cp.Phoned(ctx)
-		},
-	}})
+	e, cp := bootEnv(t)
 	vms := e.drv.VMHost()
-	t.Cleanup(func() {
-		if pids := vmtest.QemuProcesses(vms.Dir()); len(pids) > 0 && !t.Failed() {
-			t.Errorf("qemu processes left: %v", pids)
-		}
-		ins, _ := vms.List() // a failed test still leaves nothing running
-		for _, in := range ins {
-			vms.Delete(context.Background(), in.Name())
-		}
-	})
-	// The inventory saw port 80 answer on the source; the assessment sized
-	// the host at 1 vCPU and 1 GiB.
-	client := e.c.Host.Create().SetTenantID(e.tenant.ID).SetName("client").SaveX(e.sys)
-	e.c.Connection.Create().SetTenantID(e.tenant.ID).SetSrcHostID(client.ID).SetDstHostID(e.host.ID).SetPort(80).ExecX(e.sys)
-	e.c.Assessment.Create().SetTenantID(e.tenant.ID).SetHostID(e.host.ID).SetTarget("local").SetNeedVcpus(1).SetNeedMemoryGib(1).ExecX(e.sys)
-
 	e.work(2)
 	id := e.start()
 	e.syncing(id)
@@ -104,11 +141,7 @@ func TestWholeMigrationBoots(t *testing.T) {
 	}
 
 	// Cutover: the agent's runner quiesces the source before the final pass.
-	calls := filepath.Join(e.dir, "systemctl.log")
-	fake := filepath.Join(e.dir, "systemctl")
-	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho \"$@\" >> "+calls+"\n[ \"$1\" = is-active ] && echo active\nexit 0\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	fake, calls := stubSystemctl(t, e.dir)
 	runner := &engine.CommandRunner{Server: e.ts.URL, StateDir: filepath.Join(e.dir, "agent"), Sources: e.sources,
 		QuiesceTools: quiesce.Tools{Systemctl: fake}, Report: func(r engine.CommandResult) { t.Logf("agent: %+v", r) }}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -116,19 +149,9 @@ func TestWholeMigrationBoots(t *testing.T) {
 	if err := e.l.RequestCutover(e.ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the final pass's command", time.Minute, func() bool {
-		cmds, err := e.l.SyncCommands(e.ctx, e.agent.ID)
-		if err != nil || len(cmds) != 1 || !cmds[0].Final {
-			return false
-		}
-		if cmds[0].Quiesce == nil || cmds[0].Quiesce.Mode != "services" {
-			t.Fatalf("final command without the quiesce plan: %+v", cmds[0].Quiesce)
-		}
-		b, _ := json.Marshal(cmds[0])
-		runner.Handle(ctx, "final", engine.CommandSync, b)
-		runner.Wait()
-		return true
-	})
+	if c := e.finalPass(ctx, runner, id); c.Quiesce == nil || c.Quiesce.Mode != "services" {
+		t.Fatalf("final command without the quiesce plan: %+v", c.Quiesce)
+	}
 	if !runner.Quiesced(id) {
 		t.Fatal("the agent did not keep the source quiesced after the final pass")
 	}

@@ -38,7 +38,7 @@ import (
 // directory, the in-process gateway behind the lifecycle's gate on a real
 // HTTP listener, and a host with an agent whose disks are image files.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	db       *database.DB
 	c        *ent.Client
@@ -83,7 +83,7 @@ type envOpts struct {
 	images map[string]string
 }
 
-func newEnv(t *testing.T, o envOpts) *env {
+func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	if len(o.disks) == 0 {
 		o.disks = []string{"vda"}
@@ -267,7 +267,7 @@ func (e *env) run(cmds []engine.SyncCommand) {
 }
 
 // waitFor polls cond with a deadline.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	end := time.Now().Add(d)
 	for !cond() {
@@ -324,7 +324,7 @@ func (e *env) log(stepID int) []string {
 	return out
 }
 
-func fileSHA(t *testing.T, path string) string {
+func fileSHA(t testing.TB, path string) string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
