@@ -372,7 +372,9 @@ export const scenarios = [
         await page.locator('[data-test=launch-check][data-check=console][data-passed=true]').first().waitFor({ timeout: 30000 })
         await page.locator('[data-test=launch-check][data-check=adapt][data-passed=true]').first().waitFor()
         await page.locator('[data-test=launch-console] summary').first().click()
-        await page.locator('[data-test=launch-console][open] pre', { hasText: 'login:' }).first().waitFor()
+        // The excerpt ends where the console check passed: the login prompt or
+        // systemd's "Reached target multi-user.target", whichever came first.
+        await page.locator('[data-test=launch-console][open] pre', { hasText: /login:|Reached target/ }).first().waitFor()
         await shot('test-launch-console')
         await page.locator(`[data-test="cutover-${name}"]`).click()
         await confirm()

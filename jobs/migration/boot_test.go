@@ -13,6 +13,7 @@ import (
 	"github.com/ferry-migrate/ferry/engine"
 	"github.com/ferry-migrate/ferry/engine/cloud"
 	"github.com/ferry-migrate/ferry/engine/cloud/local"
+	"github.com/ferry-migrate/ferry/engine/health"
 	"github.com/ferry-migrate/ferry/engine/quiesce"
 	"github.com/ferry-migrate/ferry/engine/vm"
 	"github.com/ferry-migrate/ferry/engine/vm/vmtest"
@@ -127,7 +128,7 @@ func TestWholeMigrationBoots(t *testing.T) {
 	if shape, _ := byName["shape"]["message"].(string); !strings.HasPrefix(shape, "1 vCPU / 1024 MiB") {
 		t.Errorf("the launch was not sized by the assessment: %q", shape)
 	}
-	if !strings.Contains(tl.Console, "login:") || tl.Accel == "" || tl.HealthyAt == nil || tl.DowntimeSeconds != nil {
+	if !health.DefaultReady.MatchString(tl.Console) || tl.Accel == "" || tl.HealthyAt == nil || tl.DowntimeSeconds != nil {
 		t.Errorf("test launch console %q, accel %q, healthy %v, downtime %v", tail(tl.Console), tl.Accel, tl.HealthyAt, tl.DowntimeSeconds)
 	}
 	if e := cp.WaitEgress(t); e != "blocked" {

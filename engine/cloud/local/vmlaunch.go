@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
@@ -296,7 +297,7 @@ func (d *Driver) bootMachine(ctx context.Context, m cloud.Machine) (cloud.Machin
 			m.Accel += ": " + in.AccelReason
 		}
 		if tail, err := in.ConsoleTail(consoleExcerpt); err == nil {
-			m.Console = strings.ToValidUTF8(tail, "?")
+			m.Console = strings.ToValidUTF8(ansiRE.ReplaceAllString(tail, ""), "?")
 		}
 	}
 	if berr != nil && ctx.Err() != nil {
@@ -327,6 +328,9 @@ func (d *Driver) bootMachine(ctx context.Context, m cloud.Machine) (cloud.Machin
 	}
 	return d.settle(ctx, m)
 }
+
+// ansiRE matches the terminal escapes systemd colours its console with.
+var ansiRE = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r`)
 
 // consoleExcerpt is how much of the console's tail a machine keeps.
 const consoleExcerpt = 6000

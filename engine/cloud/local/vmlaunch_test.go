@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry/engine/cloud"
+	"github.com/ferry-migrate/ferry/engine/health"
 	"github.com/ferry-migrate/ferry/engine/vm"
 	"github.com/ferry-migrate/ferry/engine/vm/vmtest"
 )
@@ -140,7 +141,7 @@ func TestVMwareGuestLaunchesAdaptedAndHealthy(t *testing.T) {
 			t.Errorf("check %s: %+v", name, c)
 		}
 	}
-	if !strings.Contains(m.Console, "login:") || m.Accel == "" || m.HealthyAt.IsZero() {
+	if !health.DefaultReady.MatchString(m.Console) || strings.Contains(m.Console, "\x1b[") || m.Accel == "" || m.HealthyAt.IsZero() {
 		t.Errorf("console %q accel %q healthy at %v", lastLines(m.Console, 5), m.Accel, m.HealthyAt)
 	}
 	if e := cp.WaitEgress(t); e != "blocked" {
