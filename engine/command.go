@@ -47,8 +47,10 @@ type SyncCommand struct {
 	// means the control plane the agent talks to (the in-process gateway at
 	// /sync/v1/).
 	Gateway string `json:"gateway,omitempty"`
-	// Rate caps the agent's sending rate (throttle.ParseRate syntax, e.g.
-	// "8Mbps"); empty means unlimited.
+	// Rate caps the agent's sending rate: the migration's stored setting,
+	// read with ferry.ParseStoredRate(rate, ferry.EngineRates) (the server
+	// stores ferry.Rate.String's spelling, e.g. "8Mbps"); empty means
+	// unlimited.
 	Rate string `json:"rate,omitempty"`
 	// Fingerprint pins a gateway's self-signed certificate (https only), for
 	// disks that name no gateway of their own.

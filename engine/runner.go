@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/engine/quiesce"
 	"github.com/ferry-migrate/ferry/engine/throttle"
 )
@@ -353,7 +354,9 @@ func (r *CommandRunner) syncOnce(ctx context.Context, job passJob) {
 	}
 	var rate throttle.Rate
 	if c.Rate != "" {
-		rt, err := throttle.ParseRate(c.Rate)
+		// The migration's stored setting, as the control plane sent it: a
+		// rate stored before the shared vocabulary keeps its old reading.
+		rt, err := ferry.ParseStoredRate(c.Rate, ferry.EngineRates)
 		if err != nil || rt == 0 {
 			failAll(fmt.Sprintf("bad rate limit %q in the command: %v", c.Rate, err))
 			log.Error("sync not started: bad rate limit in the command", "rate", c.Rate, "err", err)

@@ -55,6 +55,19 @@ func (r *migrationResolver) AllowedActions(ctx context.Context, obj *ent.Migrati
 	return out, nil
 }
 
+// RateLimit is the resolver for the rateLimit field.
+func (r *migrationResolver) RateLimit(ctx context.Context, obj *ent.Migration) (*string, error) {
+	s, _ := obj.Settings["rate"].(string)
+	if s == "" {
+		return nil, nil
+	}
+	// Rows started before the shared vocabulary hold the rate as typed.
+	if rate, err := ferry.ParseStoredRate(s, ferry.EngineRates); err == nil {
+		s = rate.String()
+	}
+	return &s, nil
+}
+
 // StartMigration is the resolver for the startMigration field.
 func (r *mutationResolver) StartMigration(ctx context.Context, hostIds []int, cloudAccountID *int, rateLimit *string, quiesce *model.QuiesceInput) ([]*ent.Migration, error) {
 	svc, err := r.migrations(ctx)

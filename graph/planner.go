@@ -15,11 +15,14 @@ import (
 	"github.com/ferry-migrate/ferry/internal/planning"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 	"github.com/ferry-migrate/ferry/jobs"
+	"github.com/ferry-migrate/ferry/planner"
 )
 
 // planDoc turns the GraphQL input into the plan.yaml document stored on the
 // plan (the same keys and units as `ferry plan --constraints`), so the
 // server and the CLI parse and validate constraints with one piece of code.
+// Rates are stored in ferry.Rate.String's spelling, which every reader of
+// stored plans reads alike.
 // A missing start becomes tomorrow (UTC), fixed at creation so that a re-run
 // of the job plans the same dates.
 func planDoc(in model.GeneratePlanInput, now time.Time) map[string]any {
@@ -205,7 +208,7 @@ func planDoc(in model.GeneratePlanInput, now time.Time) map[string]any {
 			set("rules", rules)
 		}
 	}
-	return doc
+	return planner.CanonicalRates(doc)
 }
 
 // checkRuleRefs makes sure every host reference in the rules names a host

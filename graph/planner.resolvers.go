@@ -19,9 +19,7 @@ import (
 	"github.com/ferry-migrate/ferry/internal/planning"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 	"github.com/ferry-migrate/ferry/jobs"
-	"github.com/ferry-migrate/ferry/planner"
 	"github.com/hibiken/asynq"
-	yaml "gopkg.in/yaml.v3"
 )
 
 // GeneratePlan is the resolver for the generatePlan field.
@@ -126,11 +124,14 @@ func (r *mutationResolver) RunAssessment(ctx context.Context, target string, reg
 		p.Headroom = *headroom
 	}
 	if bandwidth != nil && *bandwidth != "" {
-		var br planner.BitRate
-		if err := yaml.Unmarshal([]byte(*bandwidth), &br); err != nil || br <= 0 {
-			return nil, ferry.Errorf(ferry.EINVALID, "bandwidth: %q is not a rate above zero such as 100Mbps", *bandwidth)
+		br, err := ferry.ParseRate(*bandwidth)
+		if err != nil {
+			return nil, ferry.Errorf(ferry.EINVALID, "bandwidth: %v", err)
 		}
-		p.Bandwidth = float64(br)
+		if br <= 0 || br.IsUnlimited() {
+			return nil, ferry.Errorf(ferry.EINVALID, "bandwidth: %q is not a link rate above zero such as 100Mbps", *bandwidth)
+		}
+		p.Bandwidth = br.Bits()
 	}
 	if _, err := planning.NewAssessor(p.AssessOptions()); err != nil {
 		return nil, asUserError(err)

@@ -13,6 +13,8 @@ import (
 	_ "time/tzdata" // plans name IANA zones; the server image may have no zoneinfo.
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ferry-migrate/ferry"
 )
 
 // Config is the constraints file (plan.yaml): the constraints plus the rules.
@@ -35,11 +37,15 @@ type Constraints struct {
 	Bandwidth BitRate `yaml:"bandwidth" json:"bandwidth"`
 	// CompressionRatio is wire bytes / used bytes (0.6 = 40 % saved); default 1.
 	CompressionRatio float64 `yaml:"compression_ratio" json:"compression_ratio"`
-	// TransferWindows restrict replication to weekly windows, each at its own
-	// rate (0 = paused). Empty means around the clock at Bandwidth.
+	// TransferWindows restrict replication to windows (ferry.ParseWindows),
+	// each at its own rate (0 = paused) capped at Bandwidth; where windows
+	// overlap, the one that opened last holds. Empty means around the clock
+	// at Bandwidth.
 	TransferWindows []TransferWindow `yaml:"transfer_windows" json:"transfer_windows"`
-	// CutoverWindows are when waves may cut over, e.g. "Sat 22:00-04:00".
-	// Empty means a cutover starts as soon as replication ends.
+	// CutoverWindows are when waves may cut over, e.g. "Sat 22:00-04:00"
+	// (ferry.ParseWindows, without rates; windows that touch or overlap
+	// make one longer window). Empty means a cutover starts as soon as
+	// replication ends.
 	CutoverWindows []string `yaml:"cutover_windows" json:"cutover_windows"`
 	// MaxDowntime is the longest a host may be down at cutover (0 = no cap);
 	// hosts estimated over it are reported as warnings.
@@ -121,10 +127,12 @@ type Pilot struct {
 	Criticality []string `yaml:"criticality" json:"criticality"`
 }
 
-// TransferWindow is a weekly replication window with its rate.
+// TransferWindow is a replication window with its rate.
 type TransferWindow struct {
+	// When is a window, or a list of them, in the shared grammar; it may
+	// carry its own rate ("Mon-Fri 19:00-07:00=800Mbps") instead of Rate.
 	When string `yaml:"when" json:"when"`
-	// Rate in bits/s; nil = Bandwidth, 0 = paused.
+	// Rate in bits/s; nil = the window's own, else Bandwidth; 0 = paused.
 	Rate *BitRate `yaml:"rate" json:"rate"`
 }
 
@@ -312,6 +320,9 @@ func (c Constraints) Validate() error {
 	if c.Bandwidth <= 0 {
 		p.addf("bandwidth: must be above zero (e.g. 100Mbps); nothing could ever replicate")
 	}
+	if math.IsInf(float64(c.Bandwidth), 0) {
+		p.addf("bandwidth: unlimited is not a link; give its rate (e.g. 1Gbps)")
+	}
 	if c.CompressionRatio < 0 || c.CompressionRatio > 1 {
 		p.addf("compression_ratio: %g is not in (0, 1]", c.CompressionRatio)
 	}
@@ -358,21 +369,12 @@ func (c Constraints) Validate() error {
 	if c.ImprovementPasses < -1 {
 		p.addf("improvement_passes: %d (use -1 to turn the pass off)", c.ImprovementPasses)
 	}
-	if c.Bandwidth > 0 {
-		if _, err := c.transferSchedule(); err != nil {
-			var pp Problems
-			if errors.As(err, &pp) {
-				p = append(p, pp...)
-			} else {
-				p.addf("%v", err)
-			}
-		}
+	if c.Bandwidth > 0 && !math.IsInf(float64(c.Bandwidth), 0) {
+		_, err := c.transferSchedule()
+		problemsOf(err, &p)
 	}
-	for i, w := range c.CutoverWindows {
-		if _, err := parseWindow(w); err != nil {
-			p.addf("cutover_windows[%d] %q: %v", i, w, err)
-		}
-	}
+	_, err = c.cutoverSchedule()
+	problemsOf(err, &p)
 	return p.err()
 }
 
@@ -448,17 +450,87 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// BitRate is bits per second; YAML may give 100000000, "100Mbps" or "1 Gbit/s".
+// BitRate is bits per second. YAML gives it as a rate in the shared
+// vocabulary (ferry.ParseRate): "100Mbps", "1 Gbit/s", "12MB/s", 0 or
+// unlimited. A number without a unit is refused (it used to be bits/s here
+// and bytes/s in the engine); plans stored before keep their reading (see
+// UpgradeStoredRates).
 type BitRate float64
 
-// UnmarshalYAML accepts a number or a number with a unit.
+// UnmarshalYAML reads a rate.
 func (r *BitRate) UnmarshalYAML(n *yaml.Node) error {
-	v, err := parseUnit(strings.TrimSuffix(strings.TrimSuffix(strings.ToLower(n.Value), "/s"), "ps"), rateUnits)
+	v, err := ferry.ParseRate(n.Value)
 	if err != nil {
 		return fmt.Errorf("line %d: %q is not a bit rate (e.g. 100Mbps, 1Gbps): %v", n.Line, n.Value, err)
 	}
-	*r = BitRate(v)
+	*r = BitRate(v.Bits())
 	return nil
+}
+
+// Rate returns r in the shared vocabulary's bytes per second.
+func (r BitRate) Rate() ferry.Rate { return ferry.RateFromBits(float64(r)) }
+
+// UpgradeStoredRates returns a copy of a constraints document stored by
+// an earlier Ferry with its rates (bandwidth, transfer_windows[].rate) in
+// today's spelling, read as the planner then read them: all bits, a bare
+// number too, "100MB/s" 100 Mbit/s. Rates it cannot read are left for
+// ReadConfig to report. Documents stored now hold CanonicalRates' spelling,
+// which reads the same either way.
+func UpgradeStoredRates(doc map[string]any) map[string]any {
+	return rewriteRates(doc, func(s string) (ferry.Rate, error) { return ferry.ParseStoredRate(s, ferry.PlannerRates) })
+}
+
+// CanonicalRates returns a copy of a constraints document a person wrote
+// with its rates in ferry.Rate.String's spelling (what a plan stores).
+// Rates ParseRate refuses are left for ReadConfig to report.
+func CanonicalRates(doc map[string]any) map[string]any {
+	return rewriteRates(doc, ferry.ParseRate)
+}
+
+func rewriteRates(doc map[string]any, read func(string) (ferry.Rate, error)) map[string]any {
+	rewrite := func(v any) any {
+		var s string
+		switch x := v.(type) {
+		case string:
+			s = x
+		case float64:
+			s = strconv.FormatFloat(x, 'f', -1, 64)
+		case int:
+			s = strconv.Itoa(x)
+		default:
+			return v
+		}
+		r, err := read(s)
+		if err != nil {
+			return v
+		}
+		return r.String()
+	}
+	out := make(map[string]any, len(doc))
+	for k, v := range doc {
+		out[k] = v
+	}
+	if v, ok := out["bandwidth"]; ok {
+		out["bandwidth"] = rewrite(v)
+	}
+	if ws, ok := out["transfer_windows"].([]any); ok {
+		cp := make([]any, len(ws))
+		for i, w := range ws {
+			cp[i] = w
+			if m, ok := w.(map[string]any); ok {
+				if v, ok := m["rate"]; ok {
+					mc := make(map[string]any, len(m))
+					for k, x := range m {
+						mc[k] = x
+					}
+					mc["rate"] = rewrite(v)
+					cp[i] = mc
+				}
+			}
+		}
+		out["transfer_windows"] = cp
+	}
+	return out
 }
 
 // Duration is a time.Duration that YAML gives as "4h" or "90m".
@@ -490,11 +562,6 @@ func (d Duration) MarshalJSON() ([]byte, error) {
 var byteUnits = map[string]float64{
 	"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12, "p": 1e15, "pb": 1e15,
 	"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40, "pib": 1 << 50,
-}
-
-var rateUnits = map[string]float64{
-	"": 1, "b": 1, "bit": 1, "k": 1e3, "kb": 1e3, "kbit": 1e3, "m": 1e6, "mb": 1e6, "mbit": 1e6,
-	"g": 1e9, "gb": 1e9, "gbit": 1e9, "t": 1e12, "tb": 1e12, "tbit": 1e12,
 }
 
 func parseUnit(s string, units map[string]float64) (float64, error) {

@@ -536,13 +536,8 @@ func (m *model) cutoverCapUncached() (cap, perWindow int) {
 	per := m.c.CutoverHostsPerWindow
 	if per == 0 {
 		shortest := 0
-		for _, w := range m.c.CutoverWindows {
-			ops, _ := openings(w)
-			for _, o := range ops {
-				if shortest == 0 || o.length < shortest {
-					shortest = o.length
-				}
-			}
+		if cut, _ := m.c.cutoverSchedule(); cut != nil {
+			shortest = int(shortestOpening(cut).Minutes())
 		}
 		over := int(time.Duration(m.c.CutoverOverhead).Minutes())
 		if shortest == 0 || over <= 0 {

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ferry-migrate/ferry"
 )
 
 // Plan is the planner's answer: ordered waves with a reason per member, the
@@ -420,17 +422,9 @@ func (m *model) callsShared(v int32, wave []int) string {
 // rate); each wave cuts over in the first cutover window after its copy
 // ends and after the previous wave's cutover, ParallelMigrations hosts at a
 // time.
-func (m *model) schedule(p *Plan, sched schedule, warnings *[]string) {
-	loc, _ := time.LoadLocation(m.c.Timezone)
-	start, _ := parseStart(m.c.Start, loc)
-	var cut []opening
-	var cutSpecs []string
-	for _, w := range m.c.CutoverWindows {
-		ops, _ := openings(w)
-		cut = append(cut, ops...)
-		cutSpecs = append(cutSpecs, w)
-	}
-	slices.SortFunc(cut, func(a, b opening) int { return a.start - b.start })
+func (m *model) schedule(p *Plan, sched link, warnings *[]string) {
+	start, _ := parseStart(m.c.Start, m.c.location())
+	cut, _ := m.c.cutoverSchedule() // validated: see Constraints.Validate
 	linkFree := start
 	prevCut := start
 	m.overWindow = map[int]string{}
@@ -459,12 +453,22 @@ func (m *model) schedule(p *Plan, sched schedule, warnings *[]string) {
 		if prevCut.After(from) {
 			from = prevCut
 		}
-		if len(cut) > 0 {
-			a, b := nextOpening(cut, from)
-			wv.CutoverStart = a
-			if need > b.Sub(a) {
-				m.overWindow[wv.Number] = fmt.Sprintf("cutover needs about %s, longer than its %s window", need.Round(time.Minute), b.Sub(a))
-				*warnings = append(*warnings, fmt.Sprintf("wave %d: cutover needs about %s (%d batch(es) of %d), longer than its window of %s", wv.Number, need.Round(time.Minute), batches, m.c.ParallelMigrations, b.Sub(a)))
+		if cut != nil {
+			// The first cutover window that opens after from; a schedule
+			// that is open and never closes ("Daily 00:00-24:00") is
+			// open at from.
+			w, ok := cut.NextOpening(from)
+			switch {
+			case !ok && cut.IsOpen(from):
+				w = ferry.Period{Start: from}
+			case !ok:
+				w = ferry.Period{Start: from, End: from}
+				*warnings = append(*warnings, fmt.Sprintf("wave %d: no cutover window opens after %s", wv.Number, from.Format("2006-01-02 15:04")))
+			}
+			wv.CutoverStart = w.Start
+			if long := w.End.Sub(w.Start); !w.End.IsZero() && need > long {
+				m.overWindow[wv.Number] = fmt.Sprintf("cutover needs about %s, longer than its %s window", need.Round(time.Minute), long)
+				*warnings = append(*warnings, fmt.Sprintf("wave %d: cutover needs about %s (%d batch(es) of %d), longer than its window of %s", wv.Number, need.Round(time.Minute), batches, m.c.ParallelMigrations, long))
 			}
 		} else {
 			wv.CutoverStart = from

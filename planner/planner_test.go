@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"strings"
@@ -257,7 +258,18 @@ func TestReadConfig(t *testing.T) {
 		{"bandwidth: 1Gbps\nmax_bytes_per_wave: lots\n", "not a size"},
 		{"bandwidth: 1Gbps\ntransfer_windows:\n  - when: \"Sat 10:00-10:00\"\n", "transfer_windows[0].when \"Sat 10:00-10:00\": opens and closes at the same minute"},
 		{"bandwidth: 1Gbps\ntransfer_windows:\n  - when: \"Sat 01:00-02:00\"\n    rate: 0\n", "every window has rate 0"},
-		{"bandwidth: 1Gbps\ntransfer_windows:\n  - when: \"Mon-Fri 19:00-07:00\"\n  - when: \"Sat 00:00-24:00\"\n", "transfer_windows[1] \"Sat 00:00-24:00\" overlaps transfer_windows[0]"},
+		// Overlapping windows are read as everywhere in Ferry (the one that
+		// opened last holds: Mon-Fri 19:00-07:00 then Sat 00:00-24:00 gives
+		// Saturday morning to Saturday's); the planner used to refuse them
+		// while the engine took them. What stays an error is two windows
+		// opening at once, and it names both.
+		{"bandwidth: 1Gbps\ntransfer_windows:\n  - when: \"Mon-Fri 19:00-07:00\"\n  - when: \"Fri 19:00-24:00\"\n", "transfer_windows[1] \"Fri 19:00-24:00\" and transfer_windows[0] \"Mon-Fri 19:00-07:00\" both start on Fri at 19:00"},
+		{"bandwidth: 1Gbps\ntransfer_windows:\n  - when: \"Sat 01:00-02:00=8Mbps\"\n    rate: 10Mbps\n", "transfer_windows[0]: a rate in when (8Mbps) and in rate (10Mbps): give one"},
+		{"bandwidth: 1Gbps\ncutover_windows: [\"Sat 22:00-04:00=8Mbps\"]\n", "cutover_windows[0] \"Sat 22:00-04:00=8Mbps\": a cutover window takes no rate"},
+		{"bandwidth: 1Gbps\ncutover_windows: [\"Sat 22:00-04:00\", \"Sat 22:00-23:00\"]\n", "cutover_windows[1] \"Sat 22:00-23:00\" and cutover_windows[0] \"Sat 22:00-04:00\" both start on Sat at 22:00"},
+		{"bandwidth: 100000000\n", "\"100000000\" is not a bit rate (e.g. 100Mbps, 1Gbps): rate \"100000000\": a number needs a unit"},
+		{"bandwidth: 100MB\n", "\"MB\" is not per second"},
+		{"bandwidth: unlimited\n", "bandwidth: unlimited is not a link"},
 		{"bandwidth: 1Gbps\ncutover_windows: [\"Someday 22:00-04:00\"]\n", "cutover_windows[0]"},
 		{"bandwidth: 1Gbps\ntimezone: Mars/Olympus\n", "timezone:"},
 		{"bandwidth: 1Gbps\nstart: yesterday\n", "start:"},
@@ -308,6 +320,46 @@ func TestScheduleRespectsWindows(t *testing.T) {
 	}
 	if w.CutoverEnd.Sub(w.CutoverStart) < 30*60e9 {
 		t.Errorf("cutover shorter than the default 30m overhead: %s", w.CutoverEnd.Sub(w.CutoverStart))
+	}
+}
+
+// TestScheduleAcrossClockChange: windows are wall-clock times in the
+// plan's zone, as in the engine. On the night Berlin's clocks go forward,
+// "Sat 22:00-04:00" is five hours long: 180 GB at 100 Mbit/s (4 h of link
+// time) from 22:00 CET ends at 03:00 CEST.
+func TestScheduleAcrossClockChange(t *testing.T) {
+	e := &planner.Estate{Hosts: []planner.Host{{ID: "big", Disks: []planner.Disk{{Name: "d", ProvisionedBytes: 180e9, UsedBytes: 180e9}}}}}
+	c := planner.Constraints{Start: "2026-03-28", Timezone: "Europe/Berlin", Bandwidth: 100e6,
+		TransferWindows: []planner.TransferWindow{{When: "Sat 22:00-04:00"}}, CutoverWindows: []string{"Sun 04:00-06:00"}}
+	w := build(t, e, planner.Rules{}, c).Waves[0]
+	if got := w.ReplicationEnd.Format("Mon 2006-01-02 15:04 MST"); got != "Sun 2026-03-29 03:00 CEST" {
+		t.Errorf("replication end = %s, want Sun 2026-03-29 03:00 CEST", got)
+	}
+	if got := w.CutoverStart.Format("Mon 15:04 MST"); got != "Sun 04:00 CEST" {
+		t.Errorf("cutover start = %s, want the window that opens at 04:00", got)
+	}
+}
+
+// TestAverageRateOverlaps: the week's average follows the rule on
+// overlaps: Friday night's window gives way to Saturday's at midnight.
+func TestAverageRateOverlaps(t *testing.T) {
+	wk, we := planner.BitRate(800e6), planner.BitRate(1e9)
+	c := planner.Constraints{Bandwidth: 1e9, TransferWindows: []planner.TransferWindow{
+		{When: "Mon-Fri 19:00-07:00", Rate: &wk}, {When: "Sat-Sun 00:00-24:00", Rate: &we}}}
+	got, err := c.AverageRate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Weeknights: four of 12 h and Friday's 5 h until Saturday opens.
+	if want := (800e6*53 + 1e9*48) / 168; math.Abs(got-want) > 1e-6*want {
+		t.Errorf("average %.0f bit/s, want %.0f", got, want)
+	}
+	// A window's rate above the link's is capped at the link, as the
+	// engine caps a window's rate at the agent's.
+	fast := planner.BitRate(10e9)
+	c = planner.Constraints{Bandwidth: 1e9, TransferWindows: []planner.TransferWindow{{When: "Daily 00:00-24:00", Rate: &fast}}}
+	if got, _ := c.AverageRate(); got != 1e9 {
+		t.Errorf("average %.0f bit/s, want the bandwidth's 1e9", got)
 	}
 }
 

@@ -1,284 +1,159 @@
 package planner
 
+// Transfer and cutover windows are read in the shared vocabulary
+// (ferry.ParseWindows, ferry.NewSchedule): the same spellings, the same
+// rule on overlaps and the same wall-clock times across clock changes as
+// the engine's throttle and the API. This file only names the windows by
+// their plan.yaml fields and asks the schedules what the plan needs.
+
 import (
 	"errors"
 	"fmt"
-	"math"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ferry-migrate/ferry"
 )
 
-const minutesPerWeek = 7 * 24 * 60
+// refWeek is the Monday of the week nominal figures are taken over (the
+// average rate, the shortest cutover window): in UTC, so no clock change
+// makes a window an hour longer or shorter.
+var refWeek = time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// interval is a stretch of the week in minutes from Monday 00:00, with a
-// rate in bits/s. end may exceed minutesPerWeek only before normalisation.
-type interval struct {
-	start, end int
-	rate       float64
+const week = 7 * 24 * time.Hour
+
+// location is the zone of start and every window (UTC when unset or bad;
+// Validate reports a bad one).
+func (c Constraints) location() *time.Location {
+	loc, err := time.LoadLocation(orStr(c.Timezone, "UTC"))
+	if err != nil {
+		return time.UTC
+	}
+	return loc
 }
 
-var dayNames = map[string]int{"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+// link is the replication link: the transfer windows (nil: around the
+// clock) with every rate capped at the bandwidth, as the engine caps a
+// window's rate at the agent's.
+type link struct {
+	sched *ferry.Schedule
+	base  ferry.Rate
+}
 
-// parseWindow reads "Sat 22:00-04:00", "Mon-Fri 19:00-07:00", "Mon,Wed 01:00-05:00",
-// "daily 00:00-24:00", "weekdays ..." or "weekends ...". A window whose end is
-// not after its start runs past midnight into the next day. The result is
-// split at the week boundary and sorted.
-func parseWindow(spec string) ([]interval, error) {
-	ops, err := openings(spec)
+// windows parses one field's windows, each named by the field.
+func windows(field string, spec string, p *Problems) []ferry.Window {
+	ws, err := ferry.ParseWindows(spec)
 	if err != nil {
-		return nil, err
+		p.addf("%s %q: %v", field, spec, err)
+		return nil
 	}
-	var out []interval
-	for _, o := range ops {
-		s, e := o.start, o.start+o.length
-		if e > minutesPerWeek {
-			out = append(out, interval{s, minutesPerWeek, 0}, interval{0, e - minutesPerWeek, 0})
+	for k := range ws {
+		if ws[k].Name == "" {
+			ws[k].Name = fmt.Sprintf("%s %q", field, spec)
 		} else {
-			out = append(out, interval{s, e, 0})
+			ws[k].Name = field + " " + ws[k].Name
 		}
 	}
-	slices.SortFunc(out, func(a, b interval) int { return a.start - b.start })
-	return out, nil
+	return ws
 }
 
-// opening is one weekly occurrence of a window: start minute of the week and length.
-type opening struct{ start, length int }
-
-// openings parses a window spec into its weekly openings, unsplit, which is
-// what cutover slots need (a Sun 22:00-02:00 slot is one slot).
-func openings(spec string) ([]opening, error) {
-	f := strings.Fields(spec)
-	if len(f) != 2 {
-		return nil, errors.New(`want "<days> HH:MM-HH:MM", e.g. "Sat 22:00-04:00"`)
-	}
-	days, err := parseDays(strings.ToLower(f[0]))
+// makeSchedule makes the schedule, adding its problems (one a line) to p.
+func makeSchedule(loc *time.Location, ws []ferry.Window, p *Problems) *ferry.Schedule {
+	s, err := ferry.NewSchedule(loc, ws)
 	if err != nil {
-		return nil, err
-	}
-	se := strings.Split(f[1], "-")
-	if len(se) != 2 {
-		return nil, fmt.Errorf("%q is not HH:MM-HH:MM", f[1])
-	}
-	start, err := parseClock(se[0])
-	if err != nil {
-		return nil, err
-	}
-	end, err := parseClock(se[1])
-	if err != nil {
-		return nil, err
-	}
-	if start == end {
-		return nil, errors.New("opens and closes at the same minute, so it never opens (use 00:00-24:00 for a whole day)")
-	}
-	if start == 24*60 {
-		return nil, errors.New("cannot start at 24:00")
-	}
-	if end <= start {
-		end += 24 * 60
-	}
-	out := make([]opening, 0, len(days))
-	for _, d := range days {
-		out = append(out, opening{d*24*60 + start, end - start})
-	}
-	slices.SortFunc(out, func(a, b opening) int { return a.start - b.start })
-	return out, nil
-}
-
-func parseDays(s string) ([]int, error) {
-	switch s {
-	case "daily", "everyday", "mon-sun":
-		return []int{0, 1, 2, 3, 4, 5, 6}, nil
-	case "weekdays":
-		return []int{0, 1, 2, 3, 4}, nil
-	case "weekends":
-		return []int{5, 6}, nil
-	}
-	var out []int
-	for _, part := range strings.Split(s, ",") {
-		if a, b, ok := strings.Cut(part, "-"); ok {
-			da, oka := dayNames[a[:min(3, len(a))]]
-			db, okb := dayNames[b[:min(3, len(b))]]
-			if !oka || !okb {
-				return nil, fmt.Errorf("%q is not a day range like Mon-Fri", part)
-			}
-			for d := da; ; d = (d + 1) % 7 {
-				out = append(out, d)
-				if d == db {
-					break
-				}
-			}
-			continue
-		}
-		d, ok := dayNames[part[:min(3, len(part))]]
-		if !ok || len(part) < 3 {
-			return nil, fmt.Errorf("%q is not a day (Mon..Sun, daily, weekdays, weekends)", part)
-		}
-		out = append(out, d)
-	}
-	return out, nil
-}
-
-func parseClock(s string) (int, error) {
-	h, m, ok := strings.Cut(s, ":")
-	hh, err1 := strconv.Atoi(h)
-	mm, err2 := strconv.Atoi(m)
-	if !ok || err1 != nil || err2 != nil || hh < 0 || hh > 24 || mm < 0 || mm > 59 || hh == 24 && mm != 0 {
-		return 0, fmt.Errorf("%q is not a time HH:MM", s)
-	}
-	return hh*60 + mm, nil
-}
-
-// schedule is a weekly pattern of non-overlapping intervals, sorted.
-type schedule struct {
-	iv       []interval
-	weekBits float64 // bits one full week carries; 0 for cutover schedules
-}
-
-// transferSchedule builds the weekly replication schedule. With no windows
-// the link runs around the clock at Bandwidth.
-func (c Constraints) transferSchedule() (schedule, error) {
-	if len(c.TransferWindows) == 0 {
-		return newSchedule([]interval{{0, minutesPerWeek, float64(c.Bandwidth)}}), nil
-	}
-	var p Problems
-	var all []interval
-	owner := map[int]int{}
-	for i, w := range c.TransferWindows {
-		iv, err := parseWindow(w.When)
-		if err != nil {
-			p.addf("transfer_windows[%d].when %q: %v", i, w.When, err)
-			continue
-		}
-		rate := float64(c.Bandwidth)
-		if w.Rate != nil {
-			rate = float64(*w.Rate)
-			if rate < 0 {
-				p.addf("transfer_windows[%d].rate: negative", i)
-			}
-		}
-		for _, x := range iv {
-			x.rate = rate
-			owner[len(all)] = i
-			all = append(all, x)
-		}
-	}
-	if len(p) > 0 {
-		return schedule{}, p
-	}
-	idx := make([]int, len(all))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortFunc(idx, func(a, b int) int { return all[a].start - all[b].start })
-	for k := 1; k < len(idx); k++ {
-		a, b := all[idx[k-1]], all[idx[k]]
-		if b.start < a.end && owner[idx[k-1]] != owner[idx[k]] {
-			p.addf("transfer_windows[%d] %q overlaps transfer_windows[%d] %q", owner[idx[k]], c.TransferWindows[owner[idx[k]]].When, owner[idx[k-1]], c.TransferWindows[owner[idx[k-1]]].When)
-		}
-	}
-	s := newSchedule(all)
-	if len(p) == 0 && s.weekBits <= 0 {
-		p.addf("transfer_windows: every window has rate 0, so replication never runs")
-	}
-	return s, p.err()
-}
-
-func newSchedule(iv []interval) schedule {
-	iv = slices.Clone(iv)
-	slices.SortFunc(iv, func(a, b interval) int { return a.start - b.start })
-	// Merge touching or overlapping intervals of equal rate (one window's own days).
-	var out []interval
-	for _, x := range iv {
-		if n := len(out); n > 0 && x.start <= out[n-1].end && x.rate == out[n-1].rate {
-			out[n-1].end = max(out[n-1].end, x.end)
-			continue
-		}
-		out = append(out, x)
-	}
-	s := schedule{iv: out}
-	for _, x := range out {
-		s.weekBits += x.rate * float64(x.end-x.start) * 60
+		*p = append(*p, strings.Split(err.Error(), "\n")...)
+		return nil
 	}
 	return s
 }
 
-// weekStart returns the Monday 00:00 at or before t, in t's location.
-func weekStart(t time.Time) time.Time {
-	d := (int(t.Weekday()) + 6) % 7
-	y, m, day := t.Date()
-	return time.Date(y, m, day-d, 0, 0, 0, 0, t.Location())
-}
-
-func at(week time.Time, minute int) time.Time {
-	return week.Add(time.Duration(minute) * time.Minute)
-}
-
-// finish returns when `bits` bits have crossed the link starting at t,
-// counting only time inside windows at each window's rate. Whole weeks are
-// skipped arithmetically so a years-long transfer costs no more than a
-// short one. ok is false when the schedule never carries anything.
-func (s schedule) finish(t time.Time, bits float64) (time.Time, bool) {
-	if bits <= 0 {
-		return t, true
+// transferSchedule builds the replication link. With no windows the link
+// runs around the clock at Bandwidth; a window without a rate runs at
+// Bandwidth.
+func (c Constraints) transferSchedule() (link, error) {
+	l := link{base: ferry.RateFromBits(float64(c.Bandwidth))}
+	if len(c.TransferWindows) == 0 {
+		return l, nil
 	}
-	if s.weekBits <= 0 {
-		return time.Time{}, false
-	}
-	ws := weekStart(t)
-	for guard := 0; guard < 3; guard++ {
-		for _, x := range s.iv {
-			a, b := at(ws, x.start), at(ws, x.end)
-			if !b.After(t) || x.rate <= 0 {
+	var p Problems
+	var all []ferry.Window
+	for i, w := range c.TransferWindows {
+		ws := windows(fmt.Sprintf("transfer_windows[%d].when", i), w.When, &p)
+		for k := range ws {
+			ws[k].Name = strings.Replace(ws[k].Name, ".when", "", 1)
+			if w.Rate == nil {
 				continue
 			}
-			if a.Before(t) {
-				a = t
+			if !ws[k].Rate.IsUnlimited() {
+				p.addf("transfer_windows[%d]: a rate in when (%s) and in rate (%s): give one", i, ws[k].Rate, ferry.RateFromBits(float64(*w.Rate)))
 			}
-			cap := x.rate * b.Sub(a).Seconds()
-			if cap >= bits {
-				return a.Add(time.Duration(bits / x.rate * float64(time.Second))), true
-			}
-			bits -= cap
+			ws[k].Rate = ferry.RateFromBits(float64(*w.Rate))
 		}
-		ws = ws.AddDate(0, 0, 7)
-		t = ws
-		if full := math.Floor(bits / s.weekBits); full >= 1 {
-			// Leave the last (partial or exact) week to the loop.
-			if bits-full*s.weekBits <= 0 {
-				full--
-			}
-			ws = ws.AddDate(0, 0, 7*int(full))
-			t = ws
-			bits -= full * s.weekBits
-		}
-		guard = 0
-		if bits <= 0 {
-			return t, true
-		}
+		all = append(all, ws...)
 	}
-	return time.Time{}, false
+	if len(p) > 0 {
+		return link{}, p
+	}
+	if l.sched = makeSchedule(c.location(), all, &p); l.sched == nil {
+		return link{}, p
+	}
+	paused := true
+	for _, w := range all {
+		paused = paused && w.Rate == 0
+	}
+	if paused {
+		p.addf("transfer_windows: every window has rate 0, so replication never runs")
+	}
+	return l, p.err()
 }
 
-// nextOpening returns the first opening at or after t among ops, and its close.
-func nextOpening(ops []opening, t time.Time) (time.Time, time.Time) {
-	ws := weekStart(t)
-	best := time.Time{}
-	var bestEnd time.Time
-	for w := 0; w < 2; w++ {
-		for _, o := range ops {
-			a := at(ws, o.start)
-			if !a.Before(t) && (best.IsZero() || a.Before(best)) {
-				best, bestEnd = a, at(ws, o.start+o.length)
+// cutoverSchedule builds the cutover windows' schedule (nil without any).
+func (c Constraints) cutoverSchedule() (*ferry.Schedule, error) {
+	if len(c.CutoverWindows) == 0 {
+		return nil, nil
+	}
+	var p Problems
+	var all []ferry.Window
+	for i, w := range c.CutoverWindows {
+		field := fmt.Sprintf("cutover_windows[%d]", i)
+		ws := windows(field, w, &p)
+		for _, x := range ws {
+			if !x.Rate.IsUnlimited() {
+				p.addf("%s %q: a cutover window takes no rate (transfer windows do)", field, w)
+				break
 			}
 		}
-		if !best.IsZero() {
-			return best, bestEnd
-		}
-		ws = ws.AddDate(0, 0, 7)
+		all = append(all, ws...)
 	}
-	return t, t
+	if len(p) > 0 {
+		return nil, p
+	}
+	s := makeSchedule(c.location(), all, &p)
+	return s, p.err()
+}
+
+// finish returns when bits bits have crossed the link starting at t,
+// counting only time inside windows at each window's rate. ok is false
+// when the link never carries them.
+func (l link) finish(t time.Time, bits float64) (time.Time, bool) {
+	return l.sched.Finish(t, bits/8, l.base)
+}
+
+// shortestOpening is the shortest open stretch of s in a nominal week (0:
+// none, or s never closes).
+func shortestOpening(s *ferry.Schedule) time.Duration {
+	u := s.In(time.UTC)
+	var best time.Duration
+	for t := refWeek; ; {
+		p, ok := u.NextOpening(t)
+		if !ok || !p.Start.Before(refWeek.Add(week)) || p.End.IsZero() {
+			return best
+		}
+		if d := p.End.Sub(p.Start); best == 0 || d < best {
+			best = d
+		}
+		t = p.End
+	}
 }
 
 // AverageRate is the replication rate averaged over a week of transfer
@@ -287,9 +162,26 @@ func (c Constraints) AverageRate() (float64, error) {
 	if c.Bandwidth <= 0 {
 		return 0, Problems{"bandwidth: must be above zero"}
 	}
-	s, err := c.transferSchedule()
+	l, err := c.transferSchedule()
 	if err != nil {
 		return 0, err
 	}
-	return s.weekBits / (minutesPerWeek * 60), nil
+	if l.sched == nil {
+		return float64(c.Bandwidth), nil
+	}
+	bytes := l.sched.In(time.UTC).BytesBetween(refWeek, refWeek.Add(week), l.base)
+	return bytes * 8 / week.Seconds(), nil
+}
+
+// problemsOf adds err's problems to p.
+func problemsOf(err error, p *Problems) {
+	if err == nil {
+		return
+	}
+	var pp Problems
+	if errors.As(err, &pp) {
+		*p = append(*p, pp...)
+	} else {
+		p.addf("%v", err)
+	}
 }

@@ -144,7 +144,16 @@ t1=$(now)
 TH_WIRE=$(kv wire_bytes "$WORK/throttle.log")
 TH_T=$(py "$t1-$t0")
 row "throttle ${THROTTLE_RATE_MIB} MiB/s, ${TH_MIB} MiB random | $(py "f'{$TH_T:.2f}'") s | $(py "f'{$TH_WIRE/$TH_T/1048576:.2f}'") MiB/s = $(py "f'{$TH_WIRE/$TH_T/1048576/$THROTTLE_RATE_MIB*100-100:+.1f}'")% of the set rate (wall clock incl. start-up and proof)"
-rm -f "$WORK/rand.img" "$WORK/gw-inc/disks/throttle.img"
+# The same rate through a transfer window (issue 13: the window layer over
+# x/time/rate's bucket); fresh random data, or the content index would copy it.
+head -c $((TH_MIB << 20)) /dev/urandom >"$WORK/rand.img"
+t0=$(now)
+agent "$WORK/throttle-w.log" "$WORK/rand.img" throttlew "" --windows "Daily 00:00-24:00=${THROTTLE_RATE_MIB}MiB/s" --tz UTC
+t1=$(now)
+TH_WIRE=$(kv wire_bytes "$WORK/throttle-w.log")
+TH_T=$(py "$t1-$t0")
+row "throttle through a window =${THROTTLE_RATE_MIB}MiB/s, ${TH_MIB} MiB random | $(py "f'{$TH_T:.2f}'") s | $(py "f'{$TH_WIRE/$TH_T/1048576:.2f}'") MiB/s = $(py "f'{$TH_WIRE/$TH_T/1048576/$THROTTLE_RATE_MIB*100-100:+.1f}'")% of the set rate (wall clock incl. start-up and proof)"
+rm -f "$WORK/rand.img" "$WORK/gw-inc/disks/throttle.img" "$WORK/gw-inc/disks/throttlew.img"
 gw_stop
 
 # --- 4. RSS at a 2 TiB sparse disk ------------------------------------------

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 // fakeClock is a Clock that moves only when the test advances it.
@@ -74,7 +72,7 @@ func TestParseRate(t *testing.T) {
 		in   string
 		want Rate
 	}{
-		{"8Mbps", 1e6}, {"20MiB/s", 20 << 20}, {"500kB/s", 500e3}, {"0", 0}, {"1000", 1000},
+		{"8Mbps", 1e6}, {"20MiB/s", 20 << 20}, {"500kB/s", 500e3}, {"0", 0}, {"1000B/s", 1000},
 		{"unlimited", Unlimited}, {"1Gbps", 125e6}, {" 64 KiB/s ", 64 << 10}, {"1.5MB/s", 1.5e6},
 	}
 	for _, tc := range tests {
@@ -83,7 +81,11 @@ func TestParseRate(t *testing.T) {
 			t.Errorf("ParseRate(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
 		}
 	}
-	for _, bad := range []string{"", "-1Mbps", "fast", "8 furlongs", "NaN", "1e300B/s"} {
+	// A bare number was bytes/s here and bits/s in the planner; the shared
+	// vocabulary refuses it (and "Mb/s", read as megabytes here) rather
+	// than pick one silently. Stored rates keep their old reading through
+	// ferry.ParseStoredRate.
+	for _, bad := range []string{"", "-1Mbps", "fast", "8 furlongs", "NaN", "1e300B/s", "1000", "10Mb/s"} {
 		if _, err := ParseRate(bad); err == nil {
 			t.Errorf("ParseRate(%q) succeeded, want an error", bad)
 		}
@@ -146,31 +148,6 @@ func TestParseWindowsErrors(t *testing.T) {
 			t.Errorf("ParseWindows(%q) = %v; want an error containing %q", tc.in, err, tc.want)
 		}
 	}
-}
-
-func FuzzParseWindows(f *testing.F) {
-	f.Add("Mon-Fri 20:00-06:00=8Mbps,Sat-Sun 00:00-24:00=20Mbps")
-	f.Add("Daily 00:00-24:00=0")
-	f.Add("Fri-Mon 23:30-00:15")
-	f.Add("Mon 10:00-12:00,Mon 11:00-13:00")
-	f.Fuzz(func(t *testing.T, s string) {
-		sc, err := ParseWindows(s, time.UTC)
-		if err != nil {
-			return
-		}
-		// A schedule that parsed prints to a form that parses to the same
-		// windows (rates compared through their printed form).
-		again, err := ParseWindows(sc.String(), time.UTC)
-		if err != nil {
-			t.Fatalf("reparse of %q (from %q): %v", sc.String(), s, err)
-		}
-		if diff := cmp.Diff(sc.String(), again.String()); diff != "" {
-			t.Fatalf("round trip (-first +second):\n%s", diff)
-		}
-		if sc.slot != again.slot {
-			t.Fatalf("round trip of %q changed the weekly table", s)
-		}
-	})
 }
 
 func wait(l *Limiter, n int) chan error {
@@ -273,5 +250,113 @@ func TestParseWindowsLaterStartWins(t *testing.T) {
 		if got := s.RateAt(tm); got != want {
 			t.Errorf("at %s rate %v, want %v", tm.Format("15:04"), got, want)
 		}
+	}
+}
+
+// next moves the fake clock to its earliest timer.
+func (c *fakeClock) next() {
+	c.mu.Lock()
+	var d time.Duration = -1
+	for _, t := range c.timers {
+		if u := t.at.Sub(c.now); d < 0 || u < d {
+			d = u
+		}
+	}
+	c.mu.Unlock()
+	if d >= 0 {
+		c.Advance(d)
+	}
+}
+
+// simulate runs Wait(n) on the fake clock, moving it timer by timer, and
+// returns how much simulated time the wait took.
+func simulate(t *testing.T, c *fakeClock, l *Limiter, n int) time.Duration {
+	t.Helper()
+	start := c.Now()
+	done := wait(l, n)
+	for {
+		var finished bool
+		waitFor(t, "the waiter to sleep or finish", func() bool {
+			finished = isDone(done)
+			return finished || c.pending() > 0
+		})
+		if finished {
+			return c.Now().Sub(start)
+		}
+		c.next()
+	}
+}
+
+func TestLimiterLargeFrameIsDebt(t *testing.T) {
+	c := &fakeClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	l := NewLimiter(c, 64<<10, nil) // the bucket holds 64 KiB
+	if got := simulate(t, c, l, 1<<20); got != 16*time.Second {
+		t.Errorf("1 MiB at 64 KiB/s took %s, want 16s", got)
+	}
+	// The next one waits its own 16 s: the debt was paid, not forgiven.
+	if got := simulate(t, c, l, 1<<20); got != 16*time.Second {
+		t.Errorf("the second 1 MiB took %s, want 16s", got)
+	}
+}
+
+// TestLimiterLongRunRate: many frames over simulated minutes come out at
+// the set rate, within one bucket.
+func TestLimiterLongRunRate(t *testing.T) {
+	c := &fakeClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	const r = 16 << 20
+	l := NewLimiter(c, r, nil)
+	start := c.Now()
+	sent := 0
+	for c.Now().Sub(start) < 30*time.Second {
+		simulate(t, c, l, 1<<20)
+		sent += 1 << 20
+	}
+	got := float64(sent) / c.Now().Sub(start).Seconds()
+	if got > r*1.01 || got < r*0.99 {
+		t.Errorf("%.0f B/s over %s, want %d ±1%%", got, c.Now().Sub(start), r)
+	}
+}
+
+// TestLimiterFollowsWindows: a wait that spans a window's close and the
+// next one's opening pays at each window's rate, and none in between.
+func TestLimiterFollowsWindows(t *testing.T) {
+	c := &fakeClock{now: time.Date(2026, 11, 23, 9, 59, 0, 0, time.UTC)} // Monday
+	s, err := ParseWindows("Mon 09:00-10:00=1000B/s; Mon 11:00-12:00=2000B/s", time.UTC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := NewLimiter(c, Unlimited, s)
+	// 60 s at 1000 B/s until 10:00, closed an hour, then 30 s at 2000 B/s.
+	if got := simulate(t, c, l, 120_000); got != time.Hour+90*time.Second {
+		t.Errorf("took %s, want 1h1m30s", got)
+	}
+	// The base rate caps a window's.
+	l.SetRate(500)
+	if got := l.RateAt(c.Now()); got != 500 {
+		t.Errorf("rate %v, want the base 500", got)
+	}
+	l.SetSchedule(nil)
+	if got := l.RateAt(time.Date(2026, 11, 23, 3, 0, 0, 0, time.UTC)); got != 500 {
+		t.Errorf("without windows rate %v, want 500", got)
+	}
+}
+
+func TestLimiterCancelGivesBack(t *testing.T) {
+	c := &fakeClock{now: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
+	l := NewLimiter(c, 1000, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Wait(ctx, 5000) }()
+	waitFor(t, "the waiter to sleep", func() bool { return c.pending() == 1 })
+	cancel()
+	if err := <-done; err != context.Canceled {
+		t.Fatalf("Wait = %v", err)
+	}
+	c.Advance(0) // drop the cancelled waiter's timer
+	c.mu.Lock()
+	c.timers = nil
+	c.mu.Unlock()
+	if got := simulate(t, c, l, 5000); got != 5*time.Second {
+		t.Errorf("after a cancelled 5000, the next 5000 took %s, want 5s", got)
 	}
 }

@@ -40,6 +40,7 @@ type MigrationResolver interface {
 	Eta(ctx context.Context, obj *ent.Migration) (*int, error)
 	LatestRecoveryPoint(ctx context.Context, obj *ent.Migration) (*ent.RecoveryPoint, error)
 	AllowedActions(ctx context.Context, obj *ent.Migration) ([]string, error)
+	RateLimit(ctx context.Context, obj *ent.Migration) (*string, error)
 }
 type QueryResolver interface {
 	Node(ctx context.Context, id int) (ent.Noder, error)
@@ -9037,6 +9038,29 @@ func (ec *executionContext) _Migration_allowedActions(ctx context.Context, field
 	)
 }
 func (ec *executionContext) fieldContext_Migration_allowedActions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Migration", field, true, true, "String")
+}
+
+func (ec *executionContext) _Migration_rateLimit(ctx context.Context, field graphql.CollectedField, obj *ent.Migration) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Migration_rateLimit(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Migration().RateLimit(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Migration_rateLimit(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Migration", field, true, true, "String")
 }
 
@@ -37498,6 +37522,12 @@ func (ec *executionContext) _Migration(ctx context.Context, sel ast.SelectionSet
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Migration_allowedActions(ctx, field, obj)
+				})
+		case "rateLimit":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Migration_rateLimit(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))

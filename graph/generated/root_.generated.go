@@ -549,6 +549,7 @@ type ComplexityRoot struct {
 		Percent             func(childComplexity int) int
 		Rate                func(childComplexity int) int
 		RateBps             func(childComplexity int) int
+		RateLimit           func(childComplexity int) int
 		RecoveryPoints      func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RecoveryPointOrder, where *ent.RecoveryPointWhereInput) int
 		Settings            func(childComplexity int) int
 		State               func(childComplexity int) int
@@ -3225,6 +3226,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Migration.RateBps(childComplexity), true
+	case "Migration.rateLimit":
+		if e.ComplexityRoot.Migration.RateLimit == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Migration.RateLimit(childComplexity), true
 	case "Migration.recoveryPoints":
 		if e.ComplexityRoot.Migration.RecoveryPoints == nil {
 			break
@@ -11417,6 +11424,8 @@ extend type Migration {
   latestRecoveryPoint: RecoveryPoint
   "Lifecycle actions the current state allows: testLaunch, cutover, rollback."
   allowedActions: [String!]!
+  "The cap on each agent's sending rate, in Ferry's rate spelling (e.g. 100Mbps, 20MiB/s); null: unlimited."
+  rateLimit: String
 }
 
 extend type RecoveryPoint {
@@ -11429,7 +11438,7 @@ extend type Mutation {
   Start migrating each host to the cloud account (default: the built-in local
   driver). The host's agent is told to sync; progress shows on the Migration.
   """
-  startMigration(hostIds: [ID!]!, cloudAccountId: ID, "Cap on each agent's sending rate, e.g. 8Mbps or 20MiB/s (default unlimited)." rateLimit: String, "How the agent quiesces the source before the cutover's final sync (default: not quiesced)." quiesce: QuiesceInput): [Migration!]!
+  startMigration(hostIds: [ID!]!, cloudAccountId: ID, "Cap on each agent's sending rate, e.g. 100Mbps or 20MiB/s (a number needs a unit; default unlimited)." rateLimit: String, "How the agent quiesces the source before the cutover's final sync (default: not quiesced)." quiesce: QuiesceInput): [Migration!]!
   "Launch a copy of a recovery point (default: the newest) for testing; the source keeps running and syncing."
   testLaunch(migrationId: ID!, recoveryPointId: ID): Launch!
   "Final delta sync, recovery point, launch and verify. Needs a passed test launch first."
@@ -11457,17 +11466,22 @@ input QuiesceInput {
 # Plans, waves, members and assessments are read through the ent types
 # (plans, node(id), Plan.waves, Wave.members, assessments).
 
-"A weekly replication window with its rate."
+"""
+A replication window (or a list of them) with its rate, in Ferry's one window
+grammar (docs/planner.md, "Windows and rates"): where windows overlap, the one that
+opened last holds.
+"""
 input TransferWindowInput {
-  "e.g. \"Mon-Fri 19:00-07:00\", \"weekends 00:00-24:00\""
+  "e.g. \"Mon-Fri 19:00-07:00\", \"Sat-Sun 00:00-24:00=1Gbps\", \"2026-12-24 00:00-2026-12-27 00:00=0\""
   when: String!
-  "e.g. \"800Mbps\"; omitted = the plan's bandwidth; \"0\" = paused"
+  "e.g. \"800Mbps\" or \"100MB/s\"; omitted = the window's own or the plan's bandwidth; \"0\" = paused"
   rate: String
 }
 
 """
 Constraints of a plan, with the units of ` + "`" + `ferry plan` + "`" + `'s plan.yaml: sizes like
-"40TiB", rates like "1Gbps", durations like "4h" (see docs/planner.md).
+"40TiB", rates like "1Gbps" or "125MB/s" (a number needs a unit), durations
+like "4h" (see docs/planner.md).
 """
 input PlanConstraintsInput {
   "First day replication may begin (YYYY-MM-DD); default tomorrow."
@@ -11480,7 +11494,7 @@ input PlanConstraintsInput {
   bandwidth: String!
   compressionRatio: Float
   transferWindows: [TransferWindowInput!]
-  "e.g. [\"Sat 22:00-04:00\"]"
+  "e.g. [\"Sat 22:00-04:00\", \"2026-12-24 22:00-06:00\"]; no rates"
   cutoverWindows: [String!]
   maxDowntime: String
   cutoverOverhead: String
@@ -12918,6 +12932,8 @@ func (ec *executionContext) childFields_Migration(ctx context.Context, field gra
 		return ec.fieldContext_Migration_latestRecoveryPoint(ctx, field)
 	case "allowedActions":
 		return ec.fieldContext_Migration_allowedActions(ctx, field)
+	case "rateLimit":
+		return ec.fieldContext_Migration_rateLimit(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Migration", field.Name)
 }

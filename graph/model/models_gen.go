@@ -236,7 +236,8 @@ type PinInput struct {
 }
 
 // Constraints of a plan, with the units of `ferry plan`'s plan.yaml: sizes like
-// "40TiB", rates like "1Gbps", durations like "4h" (see docs/planner.md).
+// "40TiB", rates like "1Gbps" or "125MB/s" (a number needs a unit), durations
+// like "4h" (see docs/planner.md).
 type PlanConstraintsInput struct {
 	// First day replication may begin (YYYY-MM-DD); default tomorrow.
 	Start *string `json:"start,omitempty"`
@@ -248,7 +249,7 @@ type PlanConstraintsInput struct {
 	Bandwidth        string                 `json:"bandwidth"`
 	CompressionRatio *float64               `json:"compressionRatio,omitempty"`
 	TransferWindows  []*TransferWindowInput `json:"transferWindows,omitempty"`
-	// e.g. ["Sat 22:00-04:00"]
+	// e.g. ["Sat 22:00-04:00", "2026-12-24 22:00-06:00"]; no rates
 	CutoverWindows     []string `json:"cutoverWindows,omitempty"`
 	MaxDowntime        *string  `json:"maxDowntime,omitempty"`
 	CutoverOverhead    *string  `json:"cutoverOverhead,omitempty"`
@@ -356,11 +357,13 @@ type SuggestApplicationsPayload struct {
 	LabelConflicts []map[string]any `json:"labelConflicts"`
 }
 
-// A weekly replication window with its rate.
+// A replication window (or a list of them) with its rate, in Ferry's one window
+// grammar (docs/planner.md, "Windows and rates"): where windows overlap, the one that
+// opened last holds.
 type TransferWindowInput struct {
-	// e.g. "Mon-Fri 19:00-07:00", "weekends 00:00-24:00"
+	// e.g. "Mon-Fri 19:00-07:00", "Sat-Sun 00:00-24:00=1Gbps", "2026-12-24 00:00-2026-12-27 00:00=0"
 	When string `json:"when"`
-	// e.g. "800Mbps"; omitted = the plan's bandwidth; "0" = paused
+	// e.g. "800Mbps" or "100MB/s"; omitted = the window's own or the plan's bandwidth; "0" = paused
 	Rate *string `json:"rate,omitempty"`
 }
 

@@ -37,7 +37,14 @@ var InlineHosts = 2000
 // values; a member row has about ten).
 const batch = 1000
 
-// DecodeConfig turns the plan.yaml document stored on a plan back into
+// DecodeStoredConfig is DecodeConfig for the document stored on a plan:
+// rates an earlier Ferry stored keep the reading they had then
+// (planner.UpgradeStoredRates).
+func DecodeStoredConfig(doc map[string]any) (*planner.Config, error) {
+	return DecodeConfig(planner.UpgradeStoredRates(doc))
+}
+
+// DecodeConfig turns a plan.yaml document (a generatePlan input) into
 // constraints and rules, validating them as `ferry plan` does. Errors are
 // planner.Problems (or a YAML error) naming the field.
 func DecodeConfig(doc map[string]any) (*planner.Config, error) {
@@ -127,7 +134,7 @@ func Generate(ctx context.Context, c *ent.Client, planID int, now func() time.Ti
 		}
 		return fe
 	}
-	cfg, err := DecodeConfig(p.Constraints)
+	cfg, err := DecodeStoredConfig(p.Constraints)
 	if err != nil {
 		return fail(err)
 	}
@@ -471,7 +478,7 @@ func Move(ctx context.Context, c *ent.Client, planID, hostID, toWave int, wholeG
 	} else if !ok {
 		return nil, ferry.Errorf(ferry.ENOTFOUND, "host %d not found", hostID)
 	}
-	cfg, err := DecodeConfig(p.Constraints)
+	cfg, err := DecodeStoredConfig(p.Constraints)
 	if err != nil {
 		if fe := InputError(err); fe != nil {
 			return nil, fe

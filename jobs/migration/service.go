@@ -93,7 +93,9 @@ func startSettings(req ferry.MigrationStart) (map[string]any, error) {
 		if rate == 0 {
 			return nil, ferry.Errorf(ferry.EINVALID, "rate limit 0 would never send anything; leave it empty for no limit")
 		}
-		settings["rate"] = rl
+		// Stored in the spelling every reader reads alike (the agent reads
+		// it with ferry.ParseStoredRate).
+		settings["rate"] = rate.String()
 	}
 	if q := req.Quiesce; q != nil {
 		if err := checkQuiesce(q); err != nil {

@@ -408,7 +408,7 @@ const zhCN: typeof en = {
       maxHosts: '每波次最多主机数（0 = 不限）',
       maxBytes: '每波次最多数据量',
       pilot: '试点波次主机数（0 = 无）',
-      transferWindows: '传输窗口（每行一个，速率写在窗口后）',
+      transferWindows: '传输窗口（每行一个，例如 Mon-Fri 19:00-07:00=800Mbps）',
       cutoverWindows: '切换窗口',
       maxDowntime: '每台主机最长停机时间',
       required: '请填写计划名称和带宽。',
@@ -436,6 +436,7 @@ const zhCN: typeof en = {
     snapshot: '快照',
     instance: '实例',
     rate: '速率',
+    rateLimit: '上限 {v}',
     eta: '预计剩余',
     lag: '延迟',
     target: '目标',
@@ -479,7 +480,7 @@ const zhCN: typeof en = {
       syncExplain: '每台主机的代理按块将磁盘复制到目标：跳过全零块，后续同步只发送变化的块，每次同步后创建恢复点。',
       localDefault: '本地（内置）',
       rateLimit: '每个代理的速率上限',
-      rateLimitHint: '例如 100Mbps 或 20MiB/s；留空表示不限速',
+      rateLimitHint: '例如 100Mbps 或 20MiB/s（数字须带单位）；留空表示不限速',
       review: '开始 {n} 个迁移，磁盘共 {bytes}。',
       sourceSafe: '只读取源主机；在切换之前源主机不会有任何改变。',
       back: '上一步',
@@ -493,7 +494,6 @@ const zhCN: typeof en = {
     minutes: '{n} 分钟',
     hours: '{n} 小时',
     days: '{n} 天',
-    perSecond: '{v}/秒',
   },
 }
 

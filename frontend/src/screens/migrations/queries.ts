@@ -8,7 +8,7 @@ export const MigrationsQuery = graphql(`
       edges {
         node {
           id state failureReason lastError bytesTotal bytesDone rateBps lagSeconds etaSeconds lastSyncAt updatedAt
-          percent rate eta allowedActions
+          percent rate rateLimit eta allowedActions
           host { id name }
           cloudAccount { id name provider }
           disks { name sizeBytes targetDiskID bytesDone syncedAt }
@@ -68,7 +68,7 @@ export const MigrationProgressSubscription = graphql(`
   subscription MigrationProgress($ids: [ID!]) {
     migrationProgress(ids: $ids) {
       id state failureReason lastError bytesTotal bytesDone rateBps lagSeconds etaSeconds lastSyncAt updatedAt
-      percent rate eta allowedActions
+      percent rate rateLimit eta allowedActions
       disks { name sizeBytes targetDiskID bytesDone syncedAt }
       latestRecoveryPoint { id kind createdAt }
     }

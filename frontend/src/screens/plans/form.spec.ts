@@ -4,12 +4,13 @@ import { defaultPlanForm, planInput, planRules, waveChoices } from './form'
 describe('planInput', () => {
   it('maps the form to the mutation input with plan.yaml units', () => {
     const f = { ...defaultPlanForm(), name: ' wave plan ', start: '2026-12-07', maxBytesPerWave: '40TiB',
-      transferWindows: 'Mon-Thu 19:00-07:00 @ 800Mbps\nSat-Sun 00:00-24:00\n', cutoverWindows: 'Sat 22:00-04:00; Wed 23:00-03:00' }
+      transferWindows: 'Mon-Thu 19:00-07:00=800Mbps\nSat-Sun 00:00-24:00\n', cutoverWindows: 'Sat 22:00-04:00; Wed 23:00-03:00' }
     expect(planInput(f)).toEqual({
       name: 'wave plan', target: 'alibaba',
       constraints: {
         bandwidth: '1Gbps', start: '2026-12-07', maxHostsPerWave: 50, maxBytesPerWave: '40TiB', pilotHosts: 10,
-        transferWindows: [{ when: 'Mon-Thu 19:00-07:00', rate: '800Mbps' }, { when: 'Sat-Sun 00:00-24:00' }],
+        // The line goes whole, rate included: the server parses it.
+        transferWindows: [{ when: 'Mon-Thu 19:00-07:00=800Mbps' }, { when: 'Sat-Sun 00:00-24:00' }],
         cutoverWindows: ['Sat 22:00-04:00', 'Wed 23:00-03:00'],
       },
     })

@@ -10,7 +10,8 @@ export interface PlanForm {
   maxHostsPerWave: number
   maxBytesPerWave: string
   pilotHosts: number
-  // One window a line: "Mon-Fri 19:00-07:00" or "Mon-Fri 19:00-07:00 @ 800Mbps".
+  // One window a line, in Ferry's one window grammar (the server parses
+  // it): "Mon-Fri 19:00-07:00" or "Mon-Fri 19:00-07:00=800Mbps".
   transferWindows: string
   // One window a line or separated by ";".
   cutoverWindows: string
@@ -96,10 +97,9 @@ export function planInput(f: PlanForm): GeneratePlanInput {
   if (f.maxHostsPerWave > 0) c.maxHostsPerWave = f.maxHostsPerWave
   if (f.maxBytesPerWave.trim()) c.maxBytesPerWave = f.maxBytesPerWave.trim()
   c.pilotHosts = Math.max(0, f.pilotHosts)
-  const tw = lines(f.transferWindows).map((l) => {
-    const [when, rate] = l.split('@').map((x) => x.trim())
-    return rate ? { when, rate } : { when }
-  })
+  // Each line goes as it was typed, its rate with it: the server reads
+  // windows and rates with one parser and names the line in its errors.
+  const tw = lines(f.transferWindows).map((when) => ({ when }))
   if (tw.length) c.transferWindows = tw
   const cw = lines(f.cutoverWindows)
   if (cw.length) c.cutoverWindows = cw
