@@ -251,3 +251,33 @@ func TestQuiescePlanChecked(t *testing.T) {
 		t.Error("no plan asked, one made")
 	}
 }
+
+// A cutover launch that failed after its source was quiesced yields one
+// resume command for the agent of its host; one never quiesced, or still
+// running, none.
+func TestResumeCommandsOnceAfterAFailedCutover(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	id := e.start()
+	now := time.Now().UTC()
+	rp := e.c.RecoveryPoint.Create().SetTenantID(e.tenant.ID).SetMigrationID(id).SetExternalID("rp-1").SaveX(e.sys)
+	mk := func(status launch.Status, quiesced bool) {
+		c := e.c.Launch.Create().SetTenantID(e.tenant.ID).SetMigrationID(id).SetRecoveryPointID(rp.ID).SetKind(launch.KindCutover).SetStatus(status)
+		if quiesced {
+			c.SetQuiescedAt(now)
+		}
+		c.ExecX(e.sys)
+	}
+	mk(launch.StatusRunning, true) // still launching: the source stays quiesced
+	mk(launch.StatusFailed, false) // never quiesced: nothing to bring back
+	cmds, err := e.l.ResumeCommands(e.ctx, e.agent.ID)
+	if err != nil || len(cmds) != 0 {
+		t.Fatalf("resume commands before any failure: %v %v", cmds, err)
+	}
+	mk(launch.StatusFailed, true)
+	if cmds, err = e.l.ResumeCommands(e.ctx, e.agent.ID); err != nil || len(cmds) != 1 || cmds[0].MigrationID != id {
+		t.Fatalf("resume commands after the failed cutover: %v %v", cmds, err)
+	}
+	if cmds, _ = e.l.ResumeCommands(e.ctx, e.agent.ID); len(cmds) != 0 {
+		t.Errorf("resume sent twice: %v", cmds)
+	}
+}
