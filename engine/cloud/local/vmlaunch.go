@@ -330,7 +330,7 @@ func (d *Driver) bootMachine(ctx context.Context, m cloud.Machine) (cloud.Machin
 }
 
 // ansiRE matches the terminal escapes systemd colours its console with.
-var ansiRE = regexp.MustCompile(`\x1b\[[0-9;?]*[A-Za-z]|\x1b[()][A-Z0-9]|\r`)
+var ansiRE = regexp.MustCompile(`\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[()][A-Z0-9]|[0-9=>@-~])?|\r`)
 
 // consoleExcerpt is how much of the console's tail a machine keeps.
 const consoleExcerpt = 6000
