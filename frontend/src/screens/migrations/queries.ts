@@ -39,8 +39,8 @@ export const CloudAccountsForWizardQuery = graphql(`
 `)
 
 export const StartMigrationMutation = graphql(`
-  mutation StartMigration($hostIds: [ID!]!, $cloudAccountId: ID, $rateLimit: String) {
-    startMigration(hostIds: $hostIds, cloudAccountId: $cloudAccountId, rateLimit: $rateLimit) { id state host { id name } }
+  mutation StartMigration($hostIds: [ID!]!, $cloudAccountId: ID, $rateLimit: String, $quiesce: QuiesceInput) {
+    startMigration(hostIds: $hostIds, cloudAccountId: $cloudAccountId, rateLimit: $rateLimit, quiesce: $quiesce) { id state host { id name } }
   }
 `)
 
