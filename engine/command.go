@@ -59,8 +59,8 @@ type SyncCommand struct {
 	// must-succeed hook that fails stops the pass.
 	Before []Hook            `json:"before,omitempty"`
 	Disks  []SyncCommandDisk `json:"disks"`
-	// Quiesce, on a final pass, is done before the Before hooks and before
-	// any block is read; the source stays quiesced until a CommandResume
+	// Quiesce, on a final pass, is done after the Before hooks (which may
+	// need the filesystems writable) and before any block is read; the source stays quiesced until a CommandResume
 	// (a failed cutover, a rollback) or for good (a cutover that worked).
 	Quiesce *QuiescePlan `json:"quiesce,omitempty"`
 }

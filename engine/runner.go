@@ -169,16 +169,7 @@ func (r *CommandRunner) handleSync(ctx context.Context, id string, c SyncCommand
 	go func() {
 		defer r.wg.Done()
 		ok := true
-		if c.Final && c.Quiesce != nil {
-			res := r.quiesce(ctx, c)
-			res.CommandID = id
-			r.report(res)
-			ok = res.OK
-		}
 		for _, h := range c.Before {
-			if !ok {
-				break
-			}
 			stage := "before_sync"
 			if c.Final {
 				stage = "before_cutover"
@@ -191,6 +182,15 @@ func (r *CommandRunner) handleSync(ctx context.Context, id string, c SyncCommand
 				r.log().Error("pass not started: a must-succeed hook failed", "migration", c.MigrationID, "pass", c.Pass, "hook", h.Name, "err", res.Error)
 				break
 			}
+		}
+		// The quiesce last: the pre-cutover hooks (a database's flush or
+		// stop) need the filesystems writable, and nothing may change
+		// after it.
+		if ok && c.Final && c.Quiesce != nil {
+			res := r.quiesce(ctx, c)
+			res.CommandID = id
+			r.report(res)
+			ok = res.OK
 		}
 		r.mu.Lock()
 		st.done, st.ok = true, ok

@@ -25,6 +25,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/connection"
 	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
+	"github.com/ferry-migrate/ferry/ent/hookdelivery"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
 	"github.com/ferry-migrate/ferry/ent/launch"
@@ -71,6 +72,8 @@ type Client struct {
 	DiscoverySource *DiscoverySourceClient
 	// Disk is the client for interacting with the Disk builders.
 	Disk *DiskClient
+	// HookDelivery is the client for interacting with the HookDelivery builders.
+	HookDelivery *HookDeliveryClient
 	// Host is the client for interacting with the Host builders.
 	Host *HostClient
 	// ImportRun is the client for interacting with the ImportRun builders.
@@ -126,6 +129,7 @@ func (c *Client) init() {
 	c.Connection = NewConnectionClient(c.config)
 	c.DiscoverySource = NewDiscoverySourceClient(c.config)
 	c.Disk = NewDiskClient(c.config)
+	c.HookDelivery = NewHookDeliveryClient(c.config)
 	c.Host = NewHostClient(c.config)
 	c.ImportRun = NewImportRunClient(c.config)
 	c.Launch = NewLaunchClient(c.config)
@@ -245,6 +249,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Connection:            NewConnectionClient(cfg),
 		DiscoverySource:       NewDiscoverySourceClient(cfg),
 		Disk:                  NewDiskClient(cfg),
+		HookDelivery:          NewHookDeliveryClient(cfg),
 		Host:                  NewHostClient(cfg),
 		ImportRun:             NewImportRunClient(cfg),
 		Launch:                NewLaunchClient(cfg),
@@ -291,6 +296,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Connection:            NewConnectionClient(cfg),
 		DiscoverySource:       NewDiscoverySourceClient(cfg),
 		Disk:                  NewDiskClient(cfg),
+		HookDelivery:          NewHookDeliveryClient(cfg),
 		Host:                  NewHostClient(cfg),
 		ImportRun:             NewImportRunClient(cfg),
 		Launch:                NewLaunchClient(cfg),
@@ -338,10 +344,10 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIToken, c.Agent, c.Application, c.ApplicationSuggestion, c.Assessment,
-		c.AuditEvent, c.CloudAccount, c.Connection, c.DiscoverySource, c.Disk, c.Host,
-		c.ImportRun, c.Launch, c.Migration, c.NetworkInterface, c.Plan, c.PriceCatalog,
-		c.RecoveryPoint, c.RegistrationToken, c.Session, c.Software, c.Step,
-		c.StepEvent, c.Tenant, c.User, c.Wave, c.WaveMember,
+		c.AuditEvent, c.CloudAccount, c.Connection, c.DiscoverySource, c.Disk,
+		c.HookDelivery, c.Host, c.ImportRun, c.Launch, c.Migration, c.NetworkInterface,
+		c.Plan, c.PriceCatalog, c.RecoveryPoint, c.RegistrationToken, c.Session,
+		c.Software, c.Step, c.StepEvent, c.Tenant, c.User, c.Wave, c.WaveMember,
 	} {
 		n.Use(hooks...)
 	}
@@ -352,10 +358,10 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIToken, c.Agent, c.Application, c.ApplicationSuggestion, c.Assessment,
-		c.AuditEvent, c.CloudAccount, c.Connection, c.DiscoverySource, c.Disk, c.Host,
-		c.ImportRun, c.Launch, c.Migration, c.NetworkInterface, c.Plan, c.PriceCatalog,
-		c.RecoveryPoint, c.RegistrationToken, c.Session, c.Software, c.Step,
-		c.StepEvent, c.Tenant, c.User, c.Wave, c.WaveMember,
+		c.AuditEvent, c.CloudAccount, c.Connection, c.DiscoverySource, c.Disk,
+		c.HookDelivery, c.Host, c.ImportRun, c.Launch, c.Migration, c.NetworkInterface,
+		c.Plan, c.PriceCatalog, c.RecoveryPoint, c.RegistrationToken, c.Session,
+		c.Software, c.Step, c.StepEvent, c.Tenant, c.User, c.Wave, c.WaveMember,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -384,6 +390,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.DiscoverySource.mutate(ctx, m)
 	case *DiskMutation:
 		return c.Disk.mutate(ctx, m)
+	case *HookDeliveryMutation:
+		return c.HookDelivery.mutate(ctx, m)
 	case *HostMutation:
 		return c.Host.mutate(ctx, m)
 	case *ImportRunMutation:
@@ -2074,6 +2082,157 @@ func (c *DiskClient) mutate(ctx context.Context, m *DiskMutation) (Value, error)
 		return (&DiskDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Disk mutation op: %q", m.Op())
+	}
+}
+
+// HookDeliveryClient is a client for the HookDelivery schema.
+type HookDeliveryClient struct {
+	config
+}
+
+// NewHookDeliveryClient returns a client for the HookDelivery from the given config.
+func NewHookDeliveryClient(c config) *HookDeliveryClient {
+	return &HookDeliveryClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `hookdelivery.Hooks(f(g(h())))`.
+func (c *HookDeliveryClient) Use(hooks ...Hook) {
+	c.hooks.HookDelivery = append(c.hooks.HookDelivery, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `hookdelivery.Intercept(f(g(h())))`.
+func (c *HookDeliveryClient) Intercept(interceptors ...Interceptor) {
+	c.inters.HookDelivery = append(c.inters.HookDelivery, interceptors...)
+}
+
+// Create returns a builder for creating a HookDelivery entity.
+func (c *HookDeliveryClient) Create() *HookDeliveryCreate {
+	mutation := newHookDeliveryMutation(c.config, OpCreate)
+	return &HookDeliveryCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of HookDelivery entities.
+func (c *HookDeliveryClient) CreateBulk(builders ...*HookDeliveryCreate) *HookDeliveryCreateBulk {
+	return &HookDeliveryCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *HookDeliveryClient) MapCreateBulk(slice any, setFunc func(*HookDeliveryCreate, int)) *HookDeliveryCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &HookDeliveryCreateBulk{err: fmt.Errorf("calling to HookDeliveryClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*HookDeliveryCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &HookDeliveryCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for HookDelivery.
+func (c *HookDeliveryClient) Update() *HookDeliveryUpdate {
+	mutation := newHookDeliveryMutation(c.config, OpUpdate)
+	return &HookDeliveryUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *HookDeliveryClient) UpdateOne(_m *HookDelivery) *HookDeliveryUpdateOne {
+	mutation := newHookDeliveryMutation(c.config, OpUpdateOne, withHookDelivery(_m))
+	return &HookDeliveryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *HookDeliveryClient) UpdateOneID(id int) *HookDeliveryUpdateOne {
+	mutation := newHookDeliveryMutation(c.config, OpUpdateOne, withHookDeliveryID(id))
+	return &HookDeliveryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for HookDelivery.
+func (c *HookDeliveryClient) Delete() *HookDeliveryDelete {
+	mutation := newHookDeliveryMutation(c.config, OpDelete)
+	return &HookDeliveryDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *HookDeliveryClient) DeleteOne(_m *HookDelivery) *HookDeliveryDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *HookDeliveryClient) DeleteOneID(id int) *HookDeliveryDeleteOne {
+	builder := c.Delete().Where(hookdelivery.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &HookDeliveryDeleteOne{builder}
+}
+
+// Query returns a query builder for HookDelivery.
+func (c *HookDeliveryClient) Query() *HookDeliveryQuery {
+	return &HookDeliveryQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeHookDelivery},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a HookDelivery entity by its id.
+func (c *HookDeliveryClient) Get(ctx context.Context, id int) (*HookDelivery, error) {
+	return c.Query().Where(hookdelivery.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *HookDeliveryClient) GetX(ctx context.Context, id int) *HookDelivery {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryTenant queries the tenant edge of a HookDelivery.
+func (c *HookDeliveryClient) QueryTenant(_m *HookDelivery) *TenantQuery {
+	query := (&TenantClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(hookdelivery.Table, hookdelivery.FieldID, id),
+			sqlgraph.To(tenant.Table, tenant.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, hookdelivery.TenantTable, hookdelivery.TenantColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *HookDeliveryClient) Hooks() []Hook {
+	hooks := c.hooks.HookDelivery
+	return append(hooks[:len(hooks):len(hooks)], hookdelivery.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *HookDeliveryClient) Interceptors() []Interceptor {
+	inters := c.inters.HookDelivery
+	return append(inters[:len(inters):len(inters)], hookdelivery.Interceptors[:]...)
+}
+
+func (c *HookDeliveryClient) mutate(ctx context.Context, m *HookDeliveryMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&HookDeliveryCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&HookDeliveryUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&HookDeliveryUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&HookDeliveryDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown HookDelivery mutation op: %q", m.Op())
 	}
 }
 
@@ -5192,15 +5351,15 @@ func (c *WaveMemberClient) mutate(ctx context.Context, m *WaveMemberMutation) (V
 type (
 	hooks struct {
 		APIToken, Agent, Application, ApplicationSuggestion, Assessment, AuditEvent,
-		CloudAccount, Connection, DiscoverySource, Disk, Host, ImportRun, Launch,
-		Migration, NetworkInterface, Plan, PriceCatalog, RecoveryPoint,
+		CloudAccount, Connection, DiscoverySource, Disk, HookDelivery, Host, ImportRun,
+		Launch, Migration, NetworkInterface, Plan, PriceCatalog, RecoveryPoint,
 		RegistrationToken, Session, Software, Step, StepEvent, Tenant, User, Wave,
 		WaveMember []ent.Hook
 	}
 	inters struct {
 		APIToken, Agent, Application, ApplicationSuggestion, Assessment, AuditEvent,
-		CloudAccount, Connection, DiscoverySource, Disk, Host, ImportRun, Launch,
-		Migration, NetworkInterface, Plan, PriceCatalog, RecoveryPoint,
+		CloudAccount, Connection, DiscoverySource, Disk, HookDelivery, Host, ImportRun,
+		Launch, Migration, NetworkInterface, Plan, PriceCatalog, RecoveryPoint,
 		RegistrationToken, Session, Software, Step, StepEvent, Tenant, User, Wave,
 		WaveMember []ent.Interceptor
 	}

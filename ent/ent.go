@@ -22,6 +22,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/connection"
 	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
+	"github.com/ferry-migrate/ferry/ent/hookdelivery"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
 	"github.com/ferry-migrate/ferry/ent/launch"
@@ -109,6 +110,7 @@ func checkColumn(t, c string) error {
 			connection.Table:            connection.ValidColumn,
 			discoverysource.Table:       discoverysource.ValidColumn,
 			disk.Table:                  disk.ValidColumn,
+			hookdelivery.Table:          hookdelivery.ValidColumn,
 			host.Table:                  host.ValidColumn,
 			importrun.Table:             importrun.ValidColumn,
 			launch.Table:                launch.ValidColumn,

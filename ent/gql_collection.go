@@ -4291,6 +4291,51 @@ func (_q *WaveQuery) collectField(ctx context.Context, oneNode bool, opCtx *grap
 				selectedFields = append(selectedFields, wave.FieldRiskFactors)
 				fieldSeen[wave.FieldRiskFactors] = struct{}{}
 			}
+		case "runStartedAt":
+			if _, ok := fieldSeen[wave.FieldRunStartedAt]; !ok {
+				selectedFields = append(selectedFields, wave.FieldRunStartedAt)
+				fieldSeen[wave.FieldRunStartedAt] = struct{}{}
+			}
+		case "runStartedBy":
+			if _, ok := fieldSeen[wave.FieldRunStartedBy]; !ok {
+				selectedFields = append(selectedFields, wave.FieldRunStartedBy)
+				fieldSeen[wave.FieldRunStartedBy] = struct{}{}
+			}
+		case "runCutoverAt":
+			if _, ok := fieldSeen[wave.FieldRunCutoverAt]; !ok {
+				selectedFields = append(selectedFields, wave.FieldRunCutoverAt)
+				fieldSeen[wave.FieldRunCutoverAt] = struct{}{}
+			}
+		case "runCutoverEndsAt":
+			if _, ok := fieldSeen[wave.FieldRunCutoverEndsAt]; !ok {
+				selectedFields = append(selectedFields, wave.FieldRunCutoverEndsAt)
+				fieldSeen[wave.FieldRunCutoverEndsAt] = struct{}{}
+			}
+		case "runMessage":
+			if _, ok := fieldSeen[wave.FieldRunMessage]; !ok {
+				selectedFields = append(selectedFields, wave.FieldRunMessage)
+				fieldSeen[wave.FieldRunMessage] = struct{}{}
+			}
+		case "approverRole":
+			if _, ok := fieldSeen[wave.FieldApproverRole]; !ok {
+				selectedFields = append(selectedFields, wave.FieldApproverRole)
+				fieldSeen[wave.FieldApproverRole] = struct{}{}
+			}
+		case "approvedBy":
+			if _, ok := fieldSeen[wave.FieldApprovedBy]; !ok {
+				selectedFields = append(selectedFields, wave.FieldApprovedBy)
+				fieldSeen[wave.FieldApprovedBy] = struct{}{}
+			}
+		case "approvedAt":
+			if _, ok := fieldSeen[wave.FieldApprovedAt]; !ok {
+				selectedFields = append(selectedFields, wave.FieldApprovedAt)
+				fieldSeen[wave.FieldApprovedAt] = struct{}{}
+			}
+		case "finishedAt":
+			if _, ok := fieldSeen[wave.FieldFinishedAt]; !ok {
+				selectedFields = append(selectedFields, wave.FieldFinishedAt)
+				fieldSeen[wave.FieldFinishedAt] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:
@@ -4451,6 +4496,31 @@ func (_q *WaveMemberQuery) collectField(ctx context.Context, oneNode bool, opCtx
 			if _, ok := fieldSeen[wavemember.FieldDowntimeMinutes]; !ok {
 				selectedFields = append(selectedFields, wavemember.FieldDowntimeMinutes)
 				fieldSeen[wavemember.FieldDowntimeMinutes] = struct{}{}
+			}
+		case "runState":
+			if _, ok := fieldSeen[wavemember.FieldRunState]; !ok {
+				selectedFields = append(selectedFields, wavemember.FieldRunState)
+				fieldSeen[wavemember.FieldRunState] = struct{}{}
+			}
+		case "runMessage":
+			if _, ok := fieldSeen[wavemember.FieldRunMessage]; !ok {
+				selectedFields = append(selectedFields, wavemember.FieldRunMessage)
+				fieldSeen[wavemember.FieldRunMessage] = struct{}{}
+			}
+		case "cutoverAt":
+			if _, ok := fieldSeen[wavemember.FieldCutoverAt]; !ok {
+				selectedFields = append(selectedFields, wavemember.FieldCutoverAt)
+				fieldSeen[wavemember.FieldCutoverAt] = struct{}{}
+			}
+		case "migrationID":
+			if _, ok := fieldSeen[wavemember.FieldMigrationID]; !ok {
+				selectedFields = append(selectedFields, wavemember.FieldMigrationID)
+				fieldSeen[wavemember.FieldMigrationID] = struct{}{}
+			}
+		case "queuePosition":
+			if _, ok := fieldSeen[wavemember.FieldQueuePosition]; !ok {
+				selectedFields = append(selectedFields, wavemember.FieldQueuePosition)
+				fieldSeen[wavemember.FieldQueuePosition] = struct{}{}
 			}
 		case "id":
 		case "__typename":

@@ -11866,6 +11866,126 @@ type WaveWhereInput struct {
 	RiskEqualFold    *string  `json:"riskEqualFold,omitempty"`
 	RiskContainsFold *string  `json:"riskContainsFold,omitempty"`
 
+	// "run_started_at" field predicates.
+	RunStartedAt       *time.Time  `json:"runStartedAt,omitempty"`
+	RunStartedAtNEQ    *time.Time  `json:"runStartedAtNEQ,omitempty"`
+	RunStartedAtIn     []time.Time `json:"runStartedAtIn,omitempty"`
+	RunStartedAtNotIn  []time.Time `json:"runStartedAtNotIn,omitempty"`
+	RunStartedAtGT     *time.Time  `json:"runStartedAtGT,omitempty"`
+	RunStartedAtGTE    *time.Time  `json:"runStartedAtGTE,omitempty"`
+	RunStartedAtLT     *time.Time  `json:"runStartedAtLT,omitempty"`
+	RunStartedAtLTE    *time.Time  `json:"runStartedAtLTE,omitempty"`
+	RunStartedAtIsNil  bool        `json:"runStartedAtIsNil,omitempty"`
+	RunStartedAtNotNil bool        `json:"runStartedAtNotNil,omitempty"`
+
+	// "run_started_by" field predicates.
+	RunStartedBy             *string  `json:"runStartedBy,omitempty"`
+	RunStartedByNEQ          *string  `json:"runStartedByNEQ,omitempty"`
+	RunStartedByIn           []string `json:"runStartedByIn,omitempty"`
+	RunStartedByNotIn        []string `json:"runStartedByNotIn,omitempty"`
+	RunStartedByGT           *string  `json:"runStartedByGT,omitempty"`
+	RunStartedByGTE          *string  `json:"runStartedByGTE,omitempty"`
+	RunStartedByLT           *string  `json:"runStartedByLT,omitempty"`
+	RunStartedByLTE          *string  `json:"runStartedByLTE,omitempty"`
+	RunStartedByContains     *string  `json:"runStartedByContains,omitempty"`
+	RunStartedByHasPrefix    *string  `json:"runStartedByHasPrefix,omitempty"`
+	RunStartedByHasSuffix    *string  `json:"runStartedByHasSuffix,omitempty"`
+	RunStartedByEqualFold    *string  `json:"runStartedByEqualFold,omitempty"`
+	RunStartedByContainsFold *string  `json:"runStartedByContainsFold,omitempty"`
+
+	// "run_cutover_at" field predicates.
+	RunCutoverAt       *time.Time  `json:"runCutoverAt,omitempty"`
+	RunCutoverAtNEQ    *time.Time  `json:"runCutoverAtNEQ,omitempty"`
+	RunCutoverAtIn     []time.Time `json:"runCutoverAtIn,omitempty"`
+	RunCutoverAtNotIn  []time.Time `json:"runCutoverAtNotIn,omitempty"`
+	RunCutoverAtGT     *time.Time  `json:"runCutoverAtGT,omitempty"`
+	RunCutoverAtGTE    *time.Time  `json:"runCutoverAtGTE,omitempty"`
+	RunCutoverAtLT     *time.Time  `json:"runCutoverAtLT,omitempty"`
+	RunCutoverAtLTE    *time.Time  `json:"runCutoverAtLTE,omitempty"`
+	RunCutoverAtIsNil  bool        `json:"runCutoverAtIsNil,omitempty"`
+	RunCutoverAtNotNil bool        `json:"runCutoverAtNotNil,omitempty"`
+
+	// "run_cutover_ends_at" field predicates.
+	RunCutoverEndsAt       *time.Time  `json:"runCutoverEndsAt,omitempty"`
+	RunCutoverEndsAtNEQ    *time.Time  `json:"runCutoverEndsAtNEQ,omitempty"`
+	RunCutoverEndsAtIn     []time.Time `json:"runCutoverEndsAtIn,omitempty"`
+	RunCutoverEndsAtNotIn  []time.Time `json:"runCutoverEndsAtNotIn,omitempty"`
+	RunCutoverEndsAtGT     *time.Time  `json:"runCutoverEndsAtGT,omitempty"`
+	RunCutoverEndsAtGTE    *time.Time  `json:"runCutoverEndsAtGTE,omitempty"`
+	RunCutoverEndsAtLT     *time.Time  `json:"runCutoverEndsAtLT,omitempty"`
+	RunCutoverEndsAtLTE    *time.Time  `json:"runCutoverEndsAtLTE,omitempty"`
+	RunCutoverEndsAtIsNil  bool        `json:"runCutoverEndsAtIsNil,omitempty"`
+	RunCutoverEndsAtNotNil bool        `json:"runCutoverEndsAtNotNil,omitempty"`
+
+	// "run_message" field predicates.
+	RunMessage             *string  `json:"runMessage,omitempty"`
+	RunMessageNEQ          *string  `json:"runMessageNEQ,omitempty"`
+	RunMessageIn           []string `json:"runMessageIn,omitempty"`
+	RunMessageNotIn        []string `json:"runMessageNotIn,omitempty"`
+	RunMessageGT           *string  `json:"runMessageGT,omitempty"`
+	RunMessageGTE          *string  `json:"runMessageGTE,omitempty"`
+	RunMessageLT           *string  `json:"runMessageLT,omitempty"`
+	RunMessageLTE          *string  `json:"runMessageLTE,omitempty"`
+	RunMessageContains     *string  `json:"runMessageContains,omitempty"`
+	RunMessageHasPrefix    *string  `json:"runMessageHasPrefix,omitempty"`
+	RunMessageHasSuffix    *string  `json:"runMessageHasSuffix,omitempty"`
+	RunMessageEqualFold    *string  `json:"runMessageEqualFold,omitempty"`
+	RunMessageContainsFold *string  `json:"runMessageContainsFold,omitempty"`
+
+	// "approver_role" field predicates.
+	ApproverRole             *string  `json:"approverRole,omitempty"`
+	ApproverRoleNEQ          *string  `json:"approverRoleNEQ,omitempty"`
+	ApproverRoleIn           []string `json:"approverRoleIn,omitempty"`
+	ApproverRoleNotIn        []string `json:"approverRoleNotIn,omitempty"`
+	ApproverRoleGT           *string  `json:"approverRoleGT,omitempty"`
+	ApproverRoleGTE          *string  `json:"approverRoleGTE,omitempty"`
+	ApproverRoleLT           *string  `json:"approverRoleLT,omitempty"`
+	ApproverRoleLTE          *string  `json:"approverRoleLTE,omitempty"`
+	ApproverRoleContains     *string  `json:"approverRoleContains,omitempty"`
+	ApproverRoleHasPrefix    *string  `json:"approverRoleHasPrefix,omitempty"`
+	ApproverRoleHasSuffix    *string  `json:"approverRoleHasSuffix,omitempty"`
+	ApproverRoleEqualFold    *string  `json:"approverRoleEqualFold,omitempty"`
+	ApproverRoleContainsFold *string  `json:"approverRoleContainsFold,omitempty"`
+
+	// "approved_by" field predicates.
+	ApprovedBy             *string  `json:"approvedBy,omitempty"`
+	ApprovedByNEQ          *string  `json:"approvedByNEQ,omitempty"`
+	ApprovedByIn           []string `json:"approvedByIn,omitempty"`
+	ApprovedByNotIn        []string `json:"approvedByNotIn,omitempty"`
+	ApprovedByGT           *string  `json:"approvedByGT,omitempty"`
+	ApprovedByGTE          *string  `json:"approvedByGTE,omitempty"`
+	ApprovedByLT           *string  `json:"approvedByLT,omitempty"`
+	ApprovedByLTE          *string  `json:"approvedByLTE,omitempty"`
+	ApprovedByContains     *string  `json:"approvedByContains,omitempty"`
+	ApprovedByHasPrefix    *string  `json:"approvedByHasPrefix,omitempty"`
+	ApprovedByHasSuffix    *string  `json:"approvedByHasSuffix,omitempty"`
+	ApprovedByEqualFold    *string  `json:"approvedByEqualFold,omitempty"`
+	ApprovedByContainsFold *string  `json:"approvedByContainsFold,omitempty"`
+
+	// "approved_at" field predicates.
+	ApprovedAt       *time.Time  `json:"approvedAt,omitempty"`
+	ApprovedAtNEQ    *time.Time  `json:"approvedAtNEQ,omitempty"`
+	ApprovedAtIn     []time.Time `json:"approvedAtIn,omitempty"`
+	ApprovedAtNotIn  []time.Time `json:"approvedAtNotIn,omitempty"`
+	ApprovedAtGT     *time.Time  `json:"approvedAtGT,omitempty"`
+	ApprovedAtGTE    *time.Time  `json:"approvedAtGTE,omitempty"`
+	ApprovedAtLT     *time.Time  `json:"approvedAtLT,omitempty"`
+	ApprovedAtLTE    *time.Time  `json:"approvedAtLTE,omitempty"`
+	ApprovedAtIsNil  bool        `json:"approvedAtIsNil,omitempty"`
+	ApprovedAtNotNil bool        `json:"approvedAtNotNil,omitempty"`
+
+	// "finished_at" field predicates.
+	FinishedAt       *time.Time  `json:"finishedAt,omitempty"`
+	FinishedAtNEQ    *time.Time  `json:"finishedAtNEQ,omitempty"`
+	FinishedAtIn     []time.Time `json:"finishedAtIn,omitempty"`
+	FinishedAtNotIn  []time.Time `json:"finishedAtNotIn,omitempty"`
+	FinishedAtGT     *time.Time  `json:"finishedAtGT,omitempty"`
+	FinishedAtGTE    *time.Time  `json:"finishedAtGTE,omitempty"`
+	FinishedAtLT     *time.Time  `json:"finishedAtLT,omitempty"`
+	FinishedAtLTE    *time.Time  `json:"finishedAtLTE,omitempty"`
+	FinishedAtIsNil  bool        `json:"finishedAtIsNil,omitempty"`
+	FinishedAtNotNil bool        `json:"finishedAtNotNil,omitempty"`
+
 	// "plan" edge predicates.
 	HasPlan     *bool             `json:"hasPlan,omitempty"`
 	HasPlanWith []*PlanWhereInput `json:"hasPlanWith,omitempty"`
@@ -12393,6 +12513,312 @@ func (i *WaveWhereInput) P() (predicate.Wave, error) {
 	if i.RiskContainsFold != nil {
 		predicates = append(predicates, wave.RiskContainsFold(*i.RiskContainsFold))
 	}
+	if i.RunStartedAt != nil {
+		predicates = append(predicates, wave.RunStartedAtEQ(*i.RunStartedAt))
+	}
+	if i.RunStartedAtNEQ != nil {
+		predicates = append(predicates, wave.RunStartedAtNEQ(*i.RunStartedAtNEQ))
+	}
+	if len(i.RunStartedAtIn) > 0 {
+		predicates = append(predicates, wave.RunStartedAtIn(i.RunStartedAtIn...))
+	}
+	if len(i.RunStartedAtNotIn) > 0 {
+		predicates = append(predicates, wave.RunStartedAtNotIn(i.RunStartedAtNotIn...))
+	}
+	if i.RunStartedAtGT != nil {
+		predicates = append(predicates, wave.RunStartedAtGT(*i.RunStartedAtGT))
+	}
+	if i.RunStartedAtGTE != nil {
+		predicates = append(predicates, wave.RunStartedAtGTE(*i.RunStartedAtGTE))
+	}
+	if i.RunStartedAtLT != nil {
+		predicates = append(predicates, wave.RunStartedAtLT(*i.RunStartedAtLT))
+	}
+	if i.RunStartedAtLTE != nil {
+		predicates = append(predicates, wave.RunStartedAtLTE(*i.RunStartedAtLTE))
+	}
+	if i.RunStartedAtIsNil {
+		predicates = append(predicates, wave.RunStartedAtIsNil())
+	}
+	if i.RunStartedAtNotNil {
+		predicates = append(predicates, wave.RunStartedAtNotNil())
+	}
+	if i.RunStartedBy != nil {
+		predicates = append(predicates, wave.RunStartedByEQ(*i.RunStartedBy))
+	}
+	if i.RunStartedByNEQ != nil {
+		predicates = append(predicates, wave.RunStartedByNEQ(*i.RunStartedByNEQ))
+	}
+	if len(i.RunStartedByIn) > 0 {
+		predicates = append(predicates, wave.RunStartedByIn(i.RunStartedByIn...))
+	}
+	if len(i.RunStartedByNotIn) > 0 {
+		predicates = append(predicates, wave.RunStartedByNotIn(i.RunStartedByNotIn...))
+	}
+	if i.RunStartedByGT != nil {
+		predicates = append(predicates, wave.RunStartedByGT(*i.RunStartedByGT))
+	}
+	if i.RunStartedByGTE != nil {
+		predicates = append(predicates, wave.RunStartedByGTE(*i.RunStartedByGTE))
+	}
+	if i.RunStartedByLT != nil {
+		predicates = append(predicates, wave.RunStartedByLT(*i.RunStartedByLT))
+	}
+	if i.RunStartedByLTE != nil {
+		predicates = append(predicates, wave.RunStartedByLTE(*i.RunStartedByLTE))
+	}
+	if i.RunStartedByContains != nil {
+		predicates = append(predicates, wave.RunStartedByContains(*i.RunStartedByContains))
+	}
+	if i.RunStartedByHasPrefix != nil {
+		predicates = append(predicates, wave.RunStartedByHasPrefix(*i.RunStartedByHasPrefix))
+	}
+	if i.RunStartedByHasSuffix != nil {
+		predicates = append(predicates, wave.RunStartedByHasSuffix(*i.RunStartedByHasSuffix))
+	}
+	if i.RunStartedByEqualFold != nil {
+		predicates = append(predicates, wave.RunStartedByEqualFold(*i.RunStartedByEqualFold))
+	}
+	if i.RunStartedByContainsFold != nil {
+		predicates = append(predicates, wave.RunStartedByContainsFold(*i.RunStartedByContainsFold))
+	}
+	if i.RunCutoverAt != nil {
+		predicates = append(predicates, wave.RunCutoverAtEQ(*i.RunCutoverAt))
+	}
+	if i.RunCutoverAtNEQ != nil {
+		predicates = append(predicates, wave.RunCutoverAtNEQ(*i.RunCutoverAtNEQ))
+	}
+	if len(i.RunCutoverAtIn) > 0 {
+		predicates = append(predicates, wave.RunCutoverAtIn(i.RunCutoverAtIn...))
+	}
+	if len(i.RunCutoverAtNotIn) > 0 {
+		predicates = append(predicates, wave.RunCutoverAtNotIn(i.RunCutoverAtNotIn...))
+	}
+	if i.RunCutoverAtGT != nil {
+		predicates = append(predicates, wave.RunCutoverAtGT(*i.RunCutoverAtGT))
+	}
+	if i.RunCutoverAtGTE != nil {
+		predicates = append(predicates, wave.RunCutoverAtGTE(*i.RunCutoverAtGTE))
+	}
+	if i.RunCutoverAtLT != nil {
+		predicates = append(predicates, wave.RunCutoverAtLT(*i.RunCutoverAtLT))
+	}
+	if i.RunCutoverAtLTE != nil {
+		predicates = append(predicates, wave.RunCutoverAtLTE(*i.RunCutoverAtLTE))
+	}
+	if i.RunCutoverAtIsNil {
+		predicates = append(predicates, wave.RunCutoverAtIsNil())
+	}
+	if i.RunCutoverAtNotNil {
+		predicates = append(predicates, wave.RunCutoverAtNotNil())
+	}
+	if i.RunCutoverEndsAt != nil {
+		predicates = append(predicates, wave.RunCutoverEndsAtEQ(*i.RunCutoverEndsAt))
+	}
+	if i.RunCutoverEndsAtNEQ != nil {
+		predicates = append(predicates, wave.RunCutoverEndsAtNEQ(*i.RunCutoverEndsAtNEQ))
+	}
+	if len(i.RunCutoverEndsAtIn) > 0 {
+		predicates = append(predicates, wave.RunCutoverEndsAtIn(i.RunCutoverEndsAtIn...))
+	}
+	if len(i.RunCutoverEndsAtNotIn) > 0 {
+		predicates = append(predicates, wave.RunCutoverEndsAtNotIn(i.RunCutoverEndsAtNotIn...))
+	}
+	if i.RunCutoverEndsAtGT != nil {
+		predicates = append(predicates, wave.RunCutoverEndsAtGT(*i.RunCutoverEndsAtGT))
+	}
+	if i.RunCutoverEndsAtGTE != nil {
+		predicates = append(predicates, wave.RunCutoverEndsAtGTE(*i.RunCutoverEndsAtGTE))
+	}
+	if i.RunCutoverEndsAtLT != nil {
+		predicates = append(predicates, wave.RunCutoverEndsAtLT(*i.RunCutoverEndsAtLT))
+	}
+	if i.RunCutoverEndsAtLTE != nil {
+		predicates = append(predicates, wave.RunCutoverEndsAtLTE(*i.RunCutoverEndsAtLTE))
+	}
+	if i.RunCutoverEndsAtIsNil {
+		predicates = append(predicates, wave.RunCutoverEndsAtIsNil())
+	}
+	if i.RunCutoverEndsAtNotNil {
+		predicates = append(predicates, wave.RunCutoverEndsAtNotNil())
+	}
+	if i.RunMessage != nil {
+		predicates = append(predicates, wave.RunMessageEQ(*i.RunMessage))
+	}
+	if i.RunMessageNEQ != nil {
+		predicates = append(predicates, wave.RunMessageNEQ(*i.RunMessageNEQ))
+	}
+	if len(i.RunMessageIn) > 0 {
+		predicates = append(predicates, wave.RunMessageIn(i.RunMessageIn...))
+	}
+	if len(i.RunMessageNotIn) > 0 {
+		predicates = append(predicates, wave.RunMessageNotIn(i.RunMessageNotIn...))
+	}
+	if i.RunMessageGT != nil {
+		predicates = append(predicates, wave.RunMessageGT(*i.RunMessageGT))
+	}
+	if i.RunMessageGTE != nil {
+		predicates = append(predicates, wave.RunMessageGTE(*i.RunMessageGTE))
+	}
+	if i.RunMessageLT != nil {
+		predicates = append(predicates, wave.RunMessageLT(*i.RunMessageLT))
+	}
+	if i.RunMessageLTE != nil {
+		predicates = append(predicates, wave.RunMessageLTE(*i.RunMessageLTE))
+	}
+	if i.RunMessageContains != nil {
+		predicates = append(predicates, wave.RunMessageContains(*i.RunMessageContains))
+	}
+	if i.RunMessageHasPrefix != nil {
+		predicates = append(predicates, wave.RunMessageHasPrefix(*i.RunMessageHasPrefix))
+	}
+	if i.RunMessageHasSuffix != nil {
+		predicates = append(predicates, wave.RunMessageHasSuffix(*i.RunMessageHasSuffix))
+	}
+	if i.RunMessageEqualFold != nil {
+		predicates = append(predicates, wave.RunMessageEqualFold(*i.RunMessageEqualFold))
+	}
+	if i.RunMessageContainsFold != nil {
+		predicates = append(predicates, wave.RunMessageContainsFold(*i.RunMessageContainsFold))
+	}
+	if i.ApproverRole != nil {
+		predicates = append(predicates, wave.ApproverRoleEQ(*i.ApproverRole))
+	}
+	if i.ApproverRoleNEQ != nil {
+		predicates = append(predicates, wave.ApproverRoleNEQ(*i.ApproverRoleNEQ))
+	}
+	if len(i.ApproverRoleIn) > 0 {
+		predicates = append(predicates, wave.ApproverRoleIn(i.ApproverRoleIn...))
+	}
+	if len(i.ApproverRoleNotIn) > 0 {
+		predicates = append(predicates, wave.ApproverRoleNotIn(i.ApproverRoleNotIn...))
+	}
+	if i.ApproverRoleGT != nil {
+		predicates = append(predicates, wave.ApproverRoleGT(*i.ApproverRoleGT))
+	}
+	if i.ApproverRoleGTE != nil {
+		predicates = append(predicates, wave.ApproverRoleGTE(*i.ApproverRoleGTE))
+	}
+	if i.ApproverRoleLT != nil {
+		predicates = append(predicates, wave.ApproverRoleLT(*i.ApproverRoleLT))
+	}
+	if i.ApproverRoleLTE != nil {
+		predicates = append(predicates, wave.ApproverRoleLTE(*i.ApproverRoleLTE))
+	}
+	if i.ApproverRoleContains != nil {
+		predicates = append(predicates, wave.ApproverRoleContains(*i.ApproverRoleContains))
+	}
+	if i.ApproverRoleHasPrefix != nil {
+		predicates = append(predicates, wave.ApproverRoleHasPrefix(*i.ApproverRoleHasPrefix))
+	}
+	if i.ApproverRoleHasSuffix != nil {
+		predicates = append(predicates, wave.ApproverRoleHasSuffix(*i.ApproverRoleHasSuffix))
+	}
+	if i.ApproverRoleEqualFold != nil {
+		predicates = append(predicates, wave.ApproverRoleEqualFold(*i.ApproverRoleEqualFold))
+	}
+	if i.ApproverRoleContainsFold != nil {
+		predicates = append(predicates, wave.ApproverRoleContainsFold(*i.ApproverRoleContainsFold))
+	}
+	if i.ApprovedBy != nil {
+		predicates = append(predicates, wave.ApprovedByEQ(*i.ApprovedBy))
+	}
+	if i.ApprovedByNEQ != nil {
+		predicates = append(predicates, wave.ApprovedByNEQ(*i.ApprovedByNEQ))
+	}
+	if len(i.ApprovedByIn) > 0 {
+		predicates = append(predicates, wave.ApprovedByIn(i.ApprovedByIn...))
+	}
+	if len(i.ApprovedByNotIn) > 0 {
+		predicates = append(predicates, wave.ApprovedByNotIn(i.ApprovedByNotIn...))
+	}
+	if i.ApprovedByGT != nil {
+		predicates = append(predicates, wave.ApprovedByGT(*i.ApprovedByGT))
+	}
+	if i.ApprovedByGTE != nil {
+		predicates = append(predicates, wave.ApprovedByGTE(*i.ApprovedByGTE))
+	}
+	if i.ApprovedByLT != nil {
+		predicates = append(predicates, wave.ApprovedByLT(*i.ApprovedByLT))
+	}
+	if i.ApprovedByLTE != nil {
+		predicates = append(predicates, wave.ApprovedByLTE(*i.ApprovedByLTE))
+	}
+	if i.ApprovedByContains != nil {
+		predicates = append(predicates, wave.ApprovedByContains(*i.ApprovedByContains))
+	}
+	if i.ApprovedByHasPrefix != nil {
+		predicates = append(predicates, wave.ApprovedByHasPrefix(*i.ApprovedByHasPrefix))
+	}
+	if i.ApprovedByHasSuffix != nil {
+		predicates = append(predicates, wave.ApprovedByHasSuffix(*i.ApprovedByHasSuffix))
+	}
+	if i.ApprovedByEqualFold != nil {
+		predicates = append(predicates, wave.ApprovedByEqualFold(*i.ApprovedByEqualFold))
+	}
+	if i.ApprovedByContainsFold != nil {
+		predicates = append(predicates, wave.ApprovedByContainsFold(*i.ApprovedByContainsFold))
+	}
+	if i.ApprovedAt != nil {
+		predicates = append(predicates, wave.ApprovedAtEQ(*i.ApprovedAt))
+	}
+	if i.ApprovedAtNEQ != nil {
+		predicates = append(predicates, wave.ApprovedAtNEQ(*i.ApprovedAtNEQ))
+	}
+	if len(i.ApprovedAtIn) > 0 {
+		predicates = append(predicates, wave.ApprovedAtIn(i.ApprovedAtIn...))
+	}
+	if len(i.ApprovedAtNotIn) > 0 {
+		predicates = append(predicates, wave.ApprovedAtNotIn(i.ApprovedAtNotIn...))
+	}
+	if i.ApprovedAtGT != nil {
+		predicates = append(predicates, wave.ApprovedAtGT(*i.ApprovedAtGT))
+	}
+	if i.ApprovedAtGTE != nil {
+		predicates = append(predicates, wave.ApprovedAtGTE(*i.ApprovedAtGTE))
+	}
+	if i.ApprovedAtLT != nil {
+		predicates = append(predicates, wave.ApprovedAtLT(*i.ApprovedAtLT))
+	}
+	if i.ApprovedAtLTE != nil {
+		predicates = append(predicates, wave.ApprovedAtLTE(*i.ApprovedAtLTE))
+	}
+	if i.ApprovedAtIsNil {
+		predicates = append(predicates, wave.ApprovedAtIsNil())
+	}
+	if i.ApprovedAtNotNil {
+		predicates = append(predicates, wave.ApprovedAtNotNil())
+	}
+	if i.FinishedAt != nil {
+		predicates = append(predicates, wave.FinishedAtEQ(*i.FinishedAt))
+	}
+	if i.FinishedAtNEQ != nil {
+		predicates = append(predicates, wave.FinishedAtNEQ(*i.FinishedAtNEQ))
+	}
+	if len(i.FinishedAtIn) > 0 {
+		predicates = append(predicates, wave.FinishedAtIn(i.FinishedAtIn...))
+	}
+	if len(i.FinishedAtNotIn) > 0 {
+		predicates = append(predicates, wave.FinishedAtNotIn(i.FinishedAtNotIn...))
+	}
+	if i.FinishedAtGT != nil {
+		predicates = append(predicates, wave.FinishedAtGT(*i.FinishedAtGT))
+	}
+	if i.FinishedAtGTE != nil {
+		predicates = append(predicates, wave.FinishedAtGTE(*i.FinishedAtGTE))
+	}
+	if i.FinishedAtLT != nil {
+		predicates = append(predicates, wave.FinishedAtLT(*i.FinishedAtLT))
+	}
+	if i.FinishedAtLTE != nil {
+		predicates = append(predicates, wave.FinishedAtLTE(*i.FinishedAtLTE))
+	}
+	if i.FinishedAtIsNil {
+		predicates = append(predicates, wave.FinishedAtIsNil())
+	}
+	if i.FinishedAtNotNil {
+		predicates = append(predicates, wave.FinishedAtNotNil())
+	}
 
 	if i.HasPlan != nil {
 		p := wave.HasPlan()
@@ -12530,6 +12956,61 @@ type WaveMemberWhereInput struct {
 	DowntimeMinutesGTE   *float64  `json:"downtimeMinutesGTE,omitempty"`
 	DowntimeMinutesLT    *float64  `json:"downtimeMinutesLT,omitempty"`
 	DowntimeMinutesLTE   *float64  `json:"downtimeMinutesLTE,omitempty"`
+
+	// "run_state" field predicates.
+	RunState      *wavemember.RunState  `json:"runState,omitempty"`
+	RunStateNEQ   *wavemember.RunState  `json:"runStateNEQ,omitempty"`
+	RunStateIn    []wavemember.RunState `json:"runStateIn,omitempty"`
+	RunStateNotIn []wavemember.RunState `json:"runStateNotIn,omitempty"`
+
+	// "run_message" field predicates.
+	RunMessage             *string  `json:"runMessage,omitempty"`
+	RunMessageNEQ          *string  `json:"runMessageNEQ,omitempty"`
+	RunMessageIn           []string `json:"runMessageIn,omitempty"`
+	RunMessageNotIn        []string `json:"runMessageNotIn,omitempty"`
+	RunMessageGT           *string  `json:"runMessageGT,omitempty"`
+	RunMessageGTE          *string  `json:"runMessageGTE,omitempty"`
+	RunMessageLT           *string  `json:"runMessageLT,omitempty"`
+	RunMessageLTE          *string  `json:"runMessageLTE,omitempty"`
+	RunMessageContains     *string  `json:"runMessageContains,omitempty"`
+	RunMessageHasPrefix    *string  `json:"runMessageHasPrefix,omitempty"`
+	RunMessageHasSuffix    *string  `json:"runMessageHasSuffix,omitempty"`
+	RunMessageEqualFold    *string  `json:"runMessageEqualFold,omitempty"`
+	RunMessageContainsFold *string  `json:"runMessageContainsFold,omitempty"`
+
+	// "cutover_at" field predicates.
+	CutoverAt       *time.Time  `json:"cutoverAt,omitempty"`
+	CutoverAtNEQ    *time.Time  `json:"cutoverAtNEQ,omitempty"`
+	CutoverAtIn     []time.Time `json:"cutoverAtIn,omitempty"`
+	CutoverAtNotIn  []time.Time `json:"cutoverAtNotIn,omitempty"`
+	CutoverAtGT     *time.Time  `json:"cutoverAtGT,omitempty"`
+	CutoverAtGTE    *time.Time  `json:"cutoverAtGTE,omitempty"`
+	CutoverAtLT     *time.Time  `json:"cutoverAtLT,omitempty"`
+	CutoverAtLTE    *time.Time  `json:"cutoverAtLTE,omitempty"`
+	CutoverAtIsNil  bool        `json:"cutoverAtIsNil,omitempty"`
+	CutoverAtNotNil bool        `json:"cutoverAtNotNil,omitempty"`
+
+	// "migration_id" field predicates.
+	MigrationID       *int  `json:"migrationID,omitempty"`
+	MigrationIDNEQ    *int  `json:"migrationIDNEQ,omitempty"`
+	MigrationIDIn     []int `json:"migrationIDIn,omitempty"`
+	MigrationIDNotIn  []int `json:"migrationIDNotIn,omitempty"`
+	MigrationIDGT     *int  `json:"migrationIDGT,omitempty"`
+	MigrationIDGTE    *int  `json:"migrationIDGTE,omitempty"`
+	MigrationIDLT     *int  `json:"migrationIDLT,omitempty"`
+	MigrationIDLTE    *int  `json:"migrationIDLTE,omitempty"`
+	MigrationIDIsNil  bool  `json:"migrationIDIsNil,omitempty"`
+	MigrationIDNotNil bool  `json:"migrationIDNotNil,omitempty"`
+
+	// "queue_position" field predicates.
+	QueuePosition      *int  `json:"queuePosition,omitempty"`
+	QueuePositionNEQ   *int  `json:"queuePositionNEQ,omitempty"`
+	QueuePositionIn    []int `json:"queuePositionIn,omitempty"`
+	QueuePositionNotIn []int `json:"queuePositionNotIn,omitempty"`
+	QueuePositionGT    *int  `json:"queuePositionGT,omitempty"`
+	QueuePositionGTE   *int  `json:"queuePositionGTE,omitempty"`
+	QueuePositionLT    *int  `json:"queuePositionLT,omitempty"`
+	QueuePositionLTE   *int  `json:"queuePositionLTE,omitempty"`
 
 	// "wave" edge predicates.
 	HasWave     *bool             `json:"hasWave,omitempty"`
@@ -12814,6 +13295,141 @@ func (i *WaveMemberWhereInput) P() (predicate.WaveMember, error) {
 	}
 	if i.DowntimeMinutesLTE != nil {
 		predicates = append(predicates, wavemember.DowntimeMinutesLTE(*i.DowntimeMinutesLTE))
+	}
+	if i.RunState != nil {
+		predicates = append(predicates, wavemember.RunStateEQ(*i.RunState))
+	}
+	if i.RunStateNEQ != nil {
+		predicates = append(predicates, wavemember.RunStateNEQ(*i.RunStateNEQ))
+	}
+	if len(i.RunStateIn) > 0 {
+		predicates = append(predicates, wavemember.RunStateIn(i.RunStateIn...))
+	}
+	if len(i.RunStateNotIn) > 0 {
+		predicates = append(predicates, wavemember.RunStateNotIn(i.RunStateNotIn...))
+	}
+	if i.RunMessage != nil {
+		predicates = append(predicates, wavemember.RunMessageEQ(*i.RunMessage))
+	}
+	if i.RunMessageNEQ != nil {
+		predicates = append(predicates, wavemember.RunMessageNEQ(*i.RunMessageNEQ))
+	}
+	if len(i.RunMessageIn) > 0 {
+		predicates = append(predicates, wavemember.RunMessageIn(i.RunMessageIn...))
+	}
+	if len(i.RunMessageNotIn) > 0 {
+		predicates = append(predicates, wavemember.RunMessageNotIn(i.RunMessageNotIn...))
+	}
+	if i.RunMessageGT != nil {
+		predicates = append(predicates, wavemember.RunMessageGT(*i.RunMessageGT))
+	}
+	if i.RunMessageGTE != nil {
+		predicates = append(predicates, wavemember.RunMessageGTE(*i.RunMessageGTE))
+	}
+	if i.RunMessageLT != nil {
+		predicates = append(predicates, wavemember.RunMessageLT(*i.RunMessageLT))
+	}
+	if i.RunMessageLTE != nil {
+		predicates = append(predicates, wavemember.RunMessageLTE(*i.RunMessageLTE))
+	}
+	if i.RunMessageContains != nil {
+		predicates = append(predicates, wavemember.RunMessageContains(*i.RunMessageContains))
+	}
+	if i.RunMessageHasPrefix != nil {
+		predicates = append(predicates, wavemember.RunMessageHasPrefix(*i.RunMessageHasPrefix))
+	}
+	if i.RunMessageHasSuffix != nil {
+		predicates = append(predicates, wavemember.RunMessageHasSuffix(*i.RunMessageHasSuffix))
+	}
+	if i.RunMessageEqualFold != nil {
+		predicates = append(predicates, wavemember.RunMessageEqualFold(*i.RunMessageEqualFold))
+	}
+	if i.RunMessageContainsFold != nil {
+		predicates = append(predicates, wavemember.RunMessageContainsFold(*i.RunMessageContainsFold))
+	}
+	if i.CutoverAt != nil {
+		predicates = append(predicates, wavemember.CutoverAtEQ(*i.CutoverAt))
+	}
+	if i.CutoverAtNEQ != nil {
+		predicates = append(predicates, wavemember.CutoverAtNEQ(*i.CutoverAtNEQ))
+	}
+	if len(i.CutoverAtIn) > 0 {
+		predicates = append(predicates, wavemember.CutoverAtIn(i.CutoverAtIn...))
+	}
+	if len(i.CutoverAtNotIn) > 0 {
+		predicates = append(predicates, wavemember.CutoverAtNotIn(i.CutoverAtNotIn...))
+	}
+	if i.CutoverAtGT != nil {
+		predicates = append(predicates, wavemember.CutoverAtGT(*i.CutoverAtGT))
+	}
+	if i.CutoverAtGTE != nil {
+		predicates = append(predicates, wavemember.CutoverAtGTE(*i.CutoverAtGTE))
+	}
+	if i.CutoverAtLT != nil {
+		predicates = append(predicates, wavemember.CutoverAtLT(*i.CutoverAtLT))
+	}
+	if i.CutoverAtLTE != nil {
+		predicates = append(predicates, wavemember.CutoverAtLTE(*i.CutoverAtLTE))
+	}
+	if i.CutoverAtIsNil {
+		predicates = append(predicates, wavemember.CutoverAtIsNil())
+	}
+	if i.CutoverAtNotNil {
+		predicates = append(predicates, wavemember.CutoverAtNotNil())
+	}
+	if i.MigrationID != nil {
+		predicates = append(predicates, wavemember.MigrationIDEQ(*i.MigrationID))
+	}
+	if i.MigrationIDNEQ != nil {
+		predicates = append(predicates, wavemember.MigrationIDNEQ(*i.MigrationIDNEQ))
+	}
+	if len(i.MigrationIDIn) > 0 {
+		predicates = append(predicates, wavemember.MigrationIDIn(i.MigrationIDIn...))
+	}
+	if len(i.MigrationIDNotIn) > 0 {
+		predicates = append(predicates, wavemember.MigrationIDNotIn(i.MigrationIDNotIn...))
+	}
+	if i.MigrationIDGT != nil {
+		predicates = append(predicates, wavemember.MigrationIDGT(*i.MigrationIDGT))
+	}
+	if i.MigrationIDGTE != nil {
+		predicates = append(predicates, wavemember.MigrationIDGTE(*i.MigrationIDGTE))
+	}
+	if i.MigrationIDLT != nil {
+		predicates = append(predicates, wavemember.MigrationIDLT(*i.MigrationIDLT))
+	}
+	if i.MigrationIDLTE != nil {
+		predicates = append(predicates, wavemember.MigrationIDLTE(*i.MigrationIDLTE))
+	}
+	if i.MigrationIDIsNil {
+		predicates = append(predicates, wavemember.MigrationIDIsNil())
+	}
+	if i.MigrationIDNotNil {
+		predicates = append(predicates, wavemember.MigrationIDNotNil())
+	}
+	if i.QueuePosition != nil {
+		predicates = append(predicates, wavemember.QueuePositionEQ(*i.QueuePosition))
+	}
+	if i.QueuePositionNEQ != nil {
+		predicates = append(predicates, wavemember.QueuePositionNEQ(*i.QueuePositionNEQ))
+	}
+	if len(i.QueuePositionIn) > 0 {
+		predicates = append(predicates, wavemember.QueuePositionIn(i.QueuePositionIn...))
+	}
+	if len(i.QueuePositionNotIn) > 0 {
+		predicates = append(predicates, wavemember.QueuePositionNotIn(i.QueuePositionNotIn...))
+	}
+	if i.QueuePositionGT != nil {
+		predicates = append(predicates, wavemember.QueuePositionGT(*i.QueuePositionGT))
+	}
+	if i.QueuePositionGTE != nil {
+		predicates = append(predicates, wavemember.QueuePositionGTE(*i.QueuePositionGTE))
+	}
+	if i.QueuePositionLT != nil {
+		predicates = append(predicates, wavemember.QueuePositionLT(*i.QueuePositionLT))
+	}
+	if i.QueuePositionLTE != nil {
+		predicates = append(predicates, wavemember.QueuePositionLTE(*i.QueuePositionLTE))
 	}
 
 	if i.HasWave != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/connection"
 	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
+	"github.com/ferry-migrate/ferry/ent/hookdelivery"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
 	"github.com/ferry-migrate/ferry/ent/launch"
@@ -62,6 +63,7 @@ const (
 	TypeConnection            = "Connection"
 	TypeDiscoverySource       = "DiscoverySource"
 	TypeDisk                  = "Disk"
+	TypeHookDelivery          = "HookDelivery"
 	TypeHost                  = "Host"
 	TypeImportRun             = "ImportRun"
 	TypeLaunch                = "Launch"
@@ -11797,6 +11799,1277 @@ func (m *DiskMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Disk edge %s", name)
+}
+
+// HookDeliveryMutation represents an operation that mutates the HookDelivery nodes in the graph.
+type HookDeliveryMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *int
+	created_at      *time.Time
+	updated_at      *time.Time
+	migration_id    *int
+	addmigration_id *int
+	point           *string
+	hook            *string
+	kind            *hookdelivery.Kind
+	target          *string
+	attempt         *int
+	addattempt      *int
+	status_code     *int
+	addstatus_code  *int
+	ok              *bool
+	must_succeed    *bool
+	output          *string
+	error           *string
+	duration_ms     *int64
+	addduration_ms  *int64
+	clearedFields   map[string]struct{}
+	tenant          *int
+	clearedtenant   bool
+	done            bool
+	oldValue        func(context.Context) (*HookDelivery, error)
+	predicates      []predicate.HookDelivery
+}
+
+var _ ent.Mutation = (*HookDeliveryMutation)(nil)
+
+// hookdeliveryOption allows management of the mutation configuration using functional options.
+type hookdeliveryOption func(*HookDeliveryMutation)
+
+// newHookDeliveryMutation creates new mutation for the HookDelivery entity.
+func newHookDeliveryMutation(c config, op Op, opts ...hookdeliveryOption) *HookDeliveryMutation {
+	m := &HookDeliveryMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeHookDelivery,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withHookDeliveryID sets the ID field of the mutation.
+func withHookDeliveryID(id int) hookdeliveryOption {
+	return func(m *HookDeliveryMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *HookDelivery
+		)
+		m.oldValue = func(ctx context.Context) (*HookDelivery, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().HookDelivery.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withHookDelivery sets the old HookDelivery of the mutation.
+func withHookDelivery(node *HookDelivery) hookdeliveryOption {
+	return func(m *HookDeliveryMutation) {
+		m.oldValue = func(context.Context) (*HookDelivery, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m HookDeliveryMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m HookDeliveryMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *HookDeliveryMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *HookDeliveryMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().HookDelivery.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *HookDeliveryMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *HookDeliveryMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the HookDelivery entity.
+// If the HookDelivery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HookDeliveryMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *HookDeliveryMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *HookDeliveryMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *HookDeliveryMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the HookDelivery entity.
+// If the HookDelivery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HookDeliveryMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *HookDeliveryMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetTenantID sets the "tenant_id" field.
+func (m *HookDeliveryMutation) SetTenantID(i int) {
+	m.tenant = &i
+}
+
+// TenantID returns the value of the "tenant_id" field in the mutation.
+func (m *HookDeliveryMutation) TenantID() (r int, exists bool) {
+	v := m.tenant
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTenantID returns the old "tenant_id" field's value of the HookDelivery entity.
+// If the HookDelivery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HookDeliveryMutation) OldTenantID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTenantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTenantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTenantID: %w", err)
+	}
+	return oldValue.TenantID, nil
+}
+
+// ResetTenantID resets all changes to the "tenant_id" field.
+func (m *HookDeliveryMutation) ResetTenantID() {
+	m.tenant = nil
+}
+
+// SetMigrationID sets the "migration_id" field.
+func (m *HookDeliveryMutation) SetMigrationID(i int) {
+	m.migration_id = &i
+	m.addmigration_id = nil
+}
+
+// MigrationID returns the value of the "migration_id" field in the mutation.
+func (m *HookDeliveryMutation) MigrationID() (r int, exists bool) {
+	v := m.migration_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMigrationID returns the old "migration_id" field's value of the HookDelivery entity.
+// If the HookDelivery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HookDeliveryMutation) OldMigrationID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMigrationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMigrationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMigrationID: %w", err)
+	}
+	return oldValue.MigrationID, nil
+}
+
+// AddMigrationID adds i to the "migration_id" field.
+func (m *HookDeliveryMutation) AddMigrationID(i int) {
+	if m.addmigration_id != nil {
+		*m.addmigration_id += i
+	} else {
+		m.addmigration_id = &i
+	}
+}
+
+// AddedMigrationID returns the value that was added to the "migration_id" field in this mutation.
+func (m *HookDeliveryMutation) AddedMigrationID() (r int, exists bool) {
+	v := m.addmigration_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetMigrationID resets all changes to the "migration_id" field.
+func (m *HookDeliveryMutation) ResetMigrationID() {
+	m.migration_id = nil
+	m.addmigration_id = nil
+}
+
+// SetPoint sets the "point" field.
+func (m *HookDeliveryMutation) SetPoint(s string) {
+	m.point = &s
+}
+
+// Point returns the value of the "point" field in the mutation.
+func (m *HookDeliveryMutation) Point() (r string, exists bool) {
+	v := m.point
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPoint returns the old "point" field's value of the HookDelivery entity.
+// If the HookDelivery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HookDeliveryMutation) OldPoint(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPoint is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPoint requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPoint: %w", err)
+	}
+	return oldValue.Point, nil
+}
+
+// ResetPoint resets all changes to the "point" field.
+func (m *HookDeliveryMutation) ResetPoint() {
+	m.point = nil
+}
+
+// SetHook sets the "hook" field.
+func (m *HookDeliveryMutation) SetHook(s string) {
+	m.hook = &s
+}
+
+// Hook returns the value of the "hook" field in the mutation.
+func (m *HookDeliveryMutation) Hook() (r string, exists bool) {
+	v := m.hook
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHook returns the old "hook" field's value of the HookDelivery entity.
+// If the HookDelivery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HookDeliveryMutation) OldHook(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHook is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHook requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHook: %w", err)
+	}
+	return oldValue.Hook, nil
+}
+
+// ResetHook resets all changes to the "hook" field.
+func (m *HookDeliveryMutation) ResetHook() {
+	m.hook = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *HookDeliveryMutation) SetKind(h hookdelivery.Kind) {
+	m.kind = &h
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *HookDeliveryMutation) Kind() (r hookdelivery.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the HookDelivery entity.
+// If the HookDelivery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HookDeliveryMutation) OldKind(ctx context.Context) (v hookdelivery.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *HookDeliveryMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetTarget sets the "target" field.
+func (m *HookDeliveryMutation) SetTarget(s string) {
+	m.target = &s
+}
+
+// Target returns the value of the "target" field in the mutation.
+func (m *HookDeliveryMutation) Target() (r string, exists bool) {
+	v := m.target
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTarget returns the old "target" field's value of the HookDelivery entity.
+// If the HookDelivery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HookDeliveryMutation) OldTarget(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTarget is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTarget requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTarget: %w", err)
+	}
+	return oldValue.Target, nil
+}
+
+// ResetTarget resets all changes to the "target" field.
+func (m *HookDeliveryMutation) ResetTarget() {
+	m.target = nil
+}
+
+// SetAttempt sets the "attempt" field.
+func (m *HookDeliveryMutation) SetAttempt(i int) {
+	m.attempt = &i
+	m.addattempt = nil
+}
+
+// Attempt returns the value of the "attempt" field in the mutation.
+func (m *HookDeliveryMutation) Attempt() (r int, exists bool) {
+	v := m.attempt
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAttempt returns the old "attempt" field's value of the HookDelivery entity.
+// If the HookDelivery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HookDeliveryMutation) OldAttempt(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAttempt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAttempt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAttempt: %w", err)
+	}
+	return oldValue.Attempt, nil
+}
+
+// AddAttempt adds i to the "attempt" field.
+func (m *HookDeliveryMutation) AddAttempt(i int) {
+	if m.addattempt != nil {
+		*m.addattempt += i
+	} else {
+		m.addattempt = &i
+	}
+}
+
+// AddedAttempt returns the value that was added to the "attempt" field in this mutation.
+func (m *HookDeliveryMutation) AddedAttempt() (r int, exists bool) {
+	v := m.addattempt
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAttempt resets all changes to the "attempt" field.
+func (m *HookDeliveryMutation) ResetAttempt() {
+	m.attempt = nil
+	m.addattempt = nil
+}
+
+// SetStatusCode sets the "status_code" field.
+func (m *HookDeliveryMutation) SetStatusCode(i int) {
+	m.status_code = &i
+	m.addstatus_code = nil
+}
+
+// StatusCode returns the value of the "status_code" field in the mutation.
+func (m *HookDeliveryMutation) StatusCode() (r int, exists bool) {
+	v := m.status_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatusCode returns the old "status_code" field's value of the HookDelivery entity.
+// If the HookDelivery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HookDeliveryMutation) OldStatusCode(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatusCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatusCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatusCode: %w", err)
+	}
+	return oldValue.StatusCode, nil
+}
+
+// AddStatusCode adds i to the "status_code" field.
+func (m *HookDeliveryMutation) AddStatusCode(i int) {
+	if m.addstatus_code != nil {
+		*m.addstatus_code += i
+	} else {
+		m.addstatus_code = &i
+	}
+}
+
+// AddedStatusCode returns the value that was added to the "status_code" field in this mutation.
+func (m *HookDeliveryMutation) AddedStatusCode() (r int, exists bool) {
+	v := m.addstatus_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetStatusCode resets all changes to the "status_code" field.
+func (m *HookDeliveryMutation) ResetStatusCode() {
+	m.status_code = nil
+	m.addstatus_code = nil
+}
+
+// SetOk sets the "ok" field.
+func (m *HookDeliveryMutation) SetOk(b bool) {
+	m.ok = &b
+}
+
+// Ok returns the value of the "ok" field in the mutation.
+func (m *HookDeliveryMutation) Ok() (r bool, exists bool) {
+	v := m.ok
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOk returns the old "ok" field's value of the HookDelivery entity.
+// If the HookDelivery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HookDeliveryMutation) OldOk(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOk is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOk requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOk: %w", err)
+	}
+	return oldValue.Ok, nil
+}
+
+// ResetOk resets all changes to the "ok" field.
+func (m *HookDeliveryMutation) ResetOk() {
+	m.ok = nil
+}
+
+// SetMustSucceed sets the "must_succeed" field.
+func (m *HookDeliveryMutation) SetMustSucceed(b bool) {
+	m.must_succeed = &b
+}
+
+// MustSucceed returns the value of the "must_succeed" field in the mutation.
+func (m *HookDeliveryMutation) MustSucceed() (r bool, exists bool) {
+	v := m.must_succeed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMustSucceed returns the old "must_succeed" field's value of the HookDelivery entity.
+// If the HookDelivery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HookDeliveryMutation) OldMustSucceed(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMustSucceed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMustSucceed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMustSucceed: %w", err)
+	}
+	return oldValue.MustSucceed, nil
+}
+
+// ResetMustSucceed resets all changes to the "must_succeed" field.
+func (m *HookDeliveryMutation) ResetMustSucceed() {
+	m.must_succeed = nil
+}
+
+// SetOutput sets the "output" field.
+func (m *HookDeliveryMutation) SetOutput(s string) {
+	m.output = &s
+}
+
+// Output returns the value of the "output" field in the mutation.
+func (m *HookDeliveryMutation) Output() (r string, exists bool) {
+	v := m.output
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOutput returns the old "output" field's value of the HookDelivery entity.
+// If the HookDelivery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HookDeliveryMutation) OldOutput(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOutput is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOutput requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOutput: %w", err)
+	}
+	return oldValue.Output, nil
+}
+
+// ResetOutput resets all changes to the "output" field.
+func (m *HookDeliveryMutation) ResetOutput() {
+	m.output = nil
+}
+
+// SetError sets the "error" field.
+func (m *HookDeliveryMutation) SetError(s string) {
+	m.error = &s
+}
+
+// Error returns the value of the "error" field in the mutation.
+func (m *HookDeliveryMutation) Error() (r string, exists bool) {
+	v := m.error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldError returns the old "error" field's value of the HookDelivery entity.
+// If the HookDelivery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HookDeliveryMutation) OldError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldError: %w", err)
+	}
+	return oldValue.Error, nil
+}
+
+// ResetError resets all changes to the "error" field.
+func (m *HookDeliveryMutation) ResetError() {
+	m.error = nil
+}
+
+// SetDurationMs sets the "duration_ms" field.
+func (m *HookDeliveryMutation) SetDurationMs(i int64) {
+	m.duration_ms = &i
+	m.addduration_ms = nil
+}
+
+// DurationMs returns the value of the "duration_ms" field in the mutation.
+func (m *HookDeliveryMutation) DurationMs() (r int64, exists bool) {
+	v := m.duration_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDurationMs returns the old "duration_ms" field's value of the HookDelivery entity.
+// If the HookDelivery object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HookDeliveryMutation) OldDurationMs(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDurationMs is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDurationMs requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDurationMs: %w", err)
+	}
+	return oldValue.DurationMs, nil
+}
+
+// AddDurationMs adds i to the "duration_ms" field.
+func (m *HookDeliveryMutation) AddDurationMs(i int64) {
+	if m.addduration_ms != nil {
+		*m.addduration_ms += i
+	} else {
+		m.addduration_ms = &i
+	}
+}
+
+// AddedDurationMs returns the value that was added to the "duration_ms" field in this mutation.
+func (m *HookDeliveryMutation) AddedDurationMs() (r int64, exists bool) {
+	v := m.addduration_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDurationMs resets all changes to the "duration_ms" field.
+func (m *HookDeliveryMutation) ResetDurationMs() {
+	m.duration_ms = nil
+	m.addduration_ms = nil
+}
+
+// ClearTenant clears the "tenant" edge to the Tenant entity.
+func (m *HookDeliveryMutation) ClearTenant() {
+	m.clearedtenant = true
+	m.clearedFields[hookdelivery.FieldTenantID] = struct{}{}
+}
+
+// TenantCleared reports if the "tenant" edge to the Tenant entity was cleared.
+func (m *HookDeliveryMutation) TenantCleared() bool {
+	return m.clearedtenant
+}
+
+// TenantIDs returns the "tenant" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// TenantID instead. It exists only for internal usage by the builders.
+func (m *HookDeliveryMutation) TenantIDs() (ids []int) {
+	if id := m.tenant; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetTenant resets all changes to the "tenant" edge.
+func (m *HookDeliveryMutation) ResetTenant() {
+	m.tenant = nil
+	m.clearedtenant = false
+}
+
+// Where appends a list predicates to the HookDeliveryMutation builder.
+func (m *HookDeliveryMutation) Where(ps ...predicate.HookDelivery) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the HookDeliveryMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *HookDeliveryMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.HookDelivery, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *HookDeliveryMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *HookDeliveryMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (HookDelivery).
+func (m *HookDeliveryMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *HookDeliveryMutation) Fields() []string {
+	fields := make([]string, 0, 15)
+	if m.created_at != nil {
+		fields = append(fields, hookdelivery.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, hookdelivery.FieldUpdatedAt)
+	}
+	if m.tenant != nil {
+		fields = append(fields, hookdelivery.FieldTenantID)
+	}
+	if m.migration_id != nil {
+		fields = append(fields, hookdelivery.FieldMigrationID)
+	}
+	if m.point != nil {
+		fields = append(fields, hookdelivery.FieldPoint)
+	}
+	if m.hook != nil {
+		fields = append(fields, hookdelivery.FieldHook)
+	}
+	if m.kind != nil {
+		fields = append(fields, hookdelivery.FieldKind)
+	}
+	if m.target != nil {
+		fields = append(fields, hookdelivery.FieldTarget)
+	}
+	if m.attempt != nil {
+		fields = append(fields, hookdelivery.FieldAttempt)
+	}
+	if m.status_code != nil {
+		fields = append(fields, hookdelivery.FieldStatusCode)
+	}
+	if m.ok != nil {
+		fields = append(fields, hookdelivery.FieldOk)
+	}
+	if m.must_succeed != nil {
+		fields = append(fields, hookdelivery.FieldMustSucceed)
+	}
+	if m.output != nil {
+		fields = append(fields, hookdelivery.FieldOutput)
+	}
+	if m.error != nil {
+		fields = append(fields, hookdelivery.FieldError)
+	}
+	if m.duration_ms != nil {
+		fields = append(fields, hookdelivery.FieldDurationMs)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *HookDeliveryMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case hookdelivery.FieldCreatedAt:
+		return m.CreatedAt()
+	case hookdelivery.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case hookdelivery.FieldTenantID:
+		return m.TenantID()
+	case hookdelivery.FieldMigrationID:
+		return m.MigrationID()
+	case hookdelivery.FieldPoint:
+		return m.Point()
+	case hookdelivery.FieldHook:
+		return m.Hook()
+	case hookdelivery.FieldKind:
+		return m.Kind()
+	case hookdelivery.FieldTarget:
+		return m.Target()
+	case hookdelivery.FieldAttempt:
+		return m.Attempt()
+	case hookdelivery.FieldStatusCode:
+		return m.StatusCode()
+	case hookdelivery.FieldOk:
+		return m.Ok()
+	case hookdelivery.FieldMustSucceed:
+		return m.MustSucceed()
+	case hookdelivery.FieldOutput:
+		return m.Output()
+	case hookdelivery.FieldError:
+		return m.Error()
+	case hookdelivery.FieldDurationMs:
+		return m.DurationMs()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *HookDeliveryMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case hookdelivery.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case hookdelivery.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case hookdelivery.FieldTenantID:
+		return m.OldTenantID(ctx)
+	case hookdelivery.FieldMigrationID:
+		return m.OldMigrationID(ctx)
+	case hookdelivery.FieldPoint:
+		return m.OldPoint(ctx)
+	case hookdelivery.FieldHook:
+		return m.OldHook(ctx)
+	case hookdelivery.FieldKind:
+		return m.OldKind(ctx)
+	case hookdelivery.FieldTarget:
+		return m.OldTarget(ctx)
+	case hookdelivery.FieldAttempt:
+		return m.OldAttempt(ctx)
+	case hookdelivery.FieldStatusCode:
+		return m.OldStatusCode(ctx)
+	case hookdelivery.FieldOk:
+		return m.OldOk(ctx)
+	case hookdelivery.FieldMustSucceed:
+		return m.OldMustSucceed(ctx)
+	case hookdelivery.FieldOutput:
+		return m.OldOutput(ctx)
+	case hookdelivery.FieldError:
+		return m.OldError(ctx)
+	case hookdelivery.FieldDurationMs:
+		return m.OldDurationMs(ctx)
+	}
+	return nil, fmt.Errorf("unknown HookDelivery field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HookDeliveryMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case hookdelivery.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case hookdelivery.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case hookdelivery.FieldTenantID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTenantID(v)
+		return nil
+	case hookdelivery.FieldMigrationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMigrationID(v)
+		return nil
+	case hookdelivery.FieldPoint:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPoint(v)
+		return nil
+	case hookdelivery.FieldHook:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHook(v)
+		return nil
+	case hookdelivery.FieldKind:
+		v, ok := value.(hookdelivery.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case hookdelivery.FieldTarget:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTarget(v)
+		return nil
+	case hookdelivery.FieldAttempt:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAttempt(v)
+		return nil
+	case hookdelivery.FieldStatusCode:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatusCode(v)
+		return nil
+	case hookdelivery.FieldOk:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOk(v)
+		return nil
+	case hookdelivery.FieldMustSucceed:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMustSucceed(v)
+		return nil
+	case hookdelivery.FieldOutput:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOutput(v)
+		return nil
+	case hookdelivery.FieldError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetError(v)
+		return nil
+	case hookdelivery.FieldDurationMs:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDurationMs(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HookDelivery field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *HookDeliveryMutation) AddedFields() []string {
+	var fields []string
+	if m.addmigration_id != nil {
+		fields = append(fields, hookdelivery.FieldMigrationID)
+	}
+	if m.addattempt != nil {
+		fields = append(fields, hookdelivery.FieldAttempt)
+	}
+	if m.addstatus_code != nil {
+		fields = append(fields, hookdelivery.FieldStatusCode)
+	}
+	if m.addduration_ms != nil {
+		fields = append(fields, hookdelivery.FieldDurationMs)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *HookDeliveryMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case hookdelivery.FieldMigrationID:
+		return m.AddedMigrationID()
+	case hookdelivery.FieldAttempt:
+		return m.AddedAttempt()
+	case hookdelivery.FieldStatusCode:
+		return m.AddedStatusCode()
+	case hookdelivery.FieldDurationMs:
+		return m.AddedDurationMs()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HookDeliveryMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case hookdelivery.FieldMigrationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMigrationID(v)
+		return nil
+	case hookdelivery.FieldAttempt:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAttempt(v)
+		return nil
+	case hookdelivery.FieldStatusCode:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddStatusCode(v)
+		return nil
+	case hookdelivery.FieldDurationMs:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDurationMs(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HookDelivery numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *HookDeliveryMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *HookDeliveryMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *HookDeliveryMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown HookDelivery nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *HookDeliveryMutation) ResetField(name string) error {
+	switch name {
+	case hookdelivery.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case hookdelivery.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case hookdelivery.FieldTenantID:
+		m.ResetTenantID()
+		return nil
+	case hookdelivery.FieldMigrationID:
+		m.ResetMigrationID()
+		return nil
+	case hookdelivery.FieldPoint:
+		m.ResetPoint()
+		return nil
+	case hookdelivery.FieldHook:
+		m.ResetHook()
+		return nil
+	case hookdelivery.FieldKind:
+		m.ResetKind()
+		return nil
+	case hookdelivery.FieldTarget:
+		m.ResetTarget()
+		return nil
+	case hookdelivery.FieldAttempt:
+		m.ResetAttempt()
+		return nil
+	case hookdelivery.FieldStatusCode:
+		m.ResetStatusCode()
+		return nil
+	case hookdelivery.FieldOk:
+		m.ResetOk()
+		return nil
+	case hookdelivery.FieldMustSucceed:
+		m.ResetMustSucceed()
+		return nil
+	case hookdelivery.FieldOutput:
+		m.ResetOutput()
+		return nil
+	case hookdelivery.FieldError:
+		m.ResetError()
+		return nil
+	case hookdelivery.FieldDurationMs:
+		m.ResetDurationMs()
+		return nil
+	}
+	return fmt.Errorf("unknown HookDelivery field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *HookDeliveryMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.tenant != nil {
+		edges = append(edges, hookdelivery.EdgeTenant)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *HookDeliveryMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case hookdelivery.EdgeTenant:
+		if id := m.tenant; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *HookDeliveryMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *HookDeliveryMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *HookDeliveryMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedtenant {
+		edges = append(edges, hookdelivery.EdgeTenant)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *HookDeliveryMutation) EdgeCleared(name string) bool {
+	switch name {
+	case hookdelivery.EdgeTenant:
+		return m.clearedtenant
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *HookDeliveryMutation) ClearEdge(name string) error {
+	switch name {
+	case hookdelivery.EdgeTenant:
+		m.ClearTenant()
+		return nil
+	}
+	return fmt.Errorf("unknown HookDelivery unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *HookDeliveryMutation) ResetEdge(name string) error {
+	switch name {
+	case hookdelivery.EdgeTenant:
+		m.ResetTenant()
+		return nil
+	}
+	return fmt.Errorf("unknown HookDelivery edge %s", name)
 }
 
 // HostMutation represents an operation that mutates the Host nodes in the graph.
@@ -30676,6 +31949,18 @@ type WaveMutation struct {
 	risk                     *string
 	risk_factors             *[]string
 	appendrisk_factors       []string
+	run_settings             *map[string]interface{}
+	run_started_at           *time.Time
+	run_started_by           *string
+	run_cutover_at           *time.Time
+	run_cutover_ends_at      *time.Time
+	run_message              *string
+	approver_role            *string
+	approved_by              *string
+	approved_at              *time.Time
+	finished_at              *time.Time
+	manual_steps             *[]map[string]interface{}
+	appendmanual_steps       []map[string]interface{}
 	clearedFields            map[string]struct{}
 	tenant                   *int
 	clearedtenant            bool
@@ -31681,6 +32966,509 @@ func (m *WaveMutation) ResetRiskFactors() {
 	delete(m.clearedFields, wave.FieldRiskFactors)
 }
 
+// SetRunSettings sets the "run_settings" field.
+func (m *WaveMutation) SetRunSettings(value map[string]interface{}) {
+	m.run_settings = &value
+}
+
+// RunSettings returns the value of the "run_settings" field in the mutation.
+func (m *WaveMutation) RunSettings() (r map[string]interface{}, exists bool) {
+	v := m.run_settings
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRunSettings returns the old "run_settings" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldRunSettings(ctx context.Context) (v map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRunSettings is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRunSettings requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRunSettings: %w", err)
+	}
+	return oldValue.RunSettings, nil
+}
+
+// ClearRunSettings clears the value of the "run_settings" field.
+func (m *WaveMutation) ClearRunSettings() {
+	m.run_settings = nil
+	m.clearedFields[wave.FieldRunSettings] = struct{}{}
+}
+
+// RunSettingsCleared returns if the "run_settings" field was cleared in this mutation.
+func (m *WaveMutation) RunSettingsCleared() bool {
+	_, ok := m.clearedFields[wave.FieldRunSettings]
+	return ok
+}
+
+// ResetRunSettings resets all changes to the "run_settings" field.
+func (m *WaveMutation) ResetRunSettings() {
+	m.run_settings = nil
+	delete(m.clearedFields, wave.FieldRunSettings)
+}
+
+// SetRunStartedAt sets the "run_started_at" field.
+func (m *WaveMutation) SetRunStartedAt(t time.Time) {
+	m.run_started_at = &t
+}
+
+// RunStartedAt returns the value of the "run_started_at" field in the mutation.
+func (m *WaveMutation) RunStartedAt() (r time.Time, exists bool) {
+	v := m.run_started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRunStartedAt returns the old "run_started_at" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldRunStartedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRunStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRunStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRunStartedAt: %w", err)
+	}
+	return oldValue.RunStartedAt, nil
+}
+
+// ClearRunStartedAt clears the value of the "run_started_at" field.
+func (m *WaveMutation) ClearRunStartedAt() {
+	m.run_started_at = nil
+	m.clearedFields[wave.FieldRunStartedAt] = struct{}{}
+}
+
+// RunStartedAtCleared returns if the "run_started_at" field was cleared in this mutation.
+func (m *WaveMutation) RunStartedAtCleared() bool {
+	_, ok := m.clearedFields[wave.FieldRunStartedAt]
+	return ok
+}
+
+// ResetRunStartedAt resets all changes to the "run_started_at" field.
+func (m *WaveMutation) ResetRunStartedAt() {
+	m.run_started_at = nil
+	delete(m.clearedFields, wave.FieldRunStartedAt)
+}
+
+// SetRunStartedBy sets the "run_started_by" field.
+func (m *WaveMutation) SetRunStartedBy(s string) {
+	m.run_started_by = &s
+}
+
+// RunStartedBy returns the value of the "run_started_by" field in the mutation.
+func (m *WaveMutation) RunStartedBy() (r string, exists bool) {
+	v := m.run_started_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRunStartedBy returns the old "run_started_by" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldRunStartedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRunStartedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRunStartedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRunStartedBy: %w", err)
+	}
+	return oldValue.RunStartedBy, nil
+}
+
+// ResetRunStartedBy resets all changes to the "run_started_by" field.
+func (m *WaveMutation) ResetRunStartedBy() {
+	m.run_started_by = nil
+}
+
+// SetRunCutoverAt sets the "run_cutover_at" field.
+func (m *WaveMutation) SetRunCutoverAt(t time.Time) {
+	m.run_cutover_at = &t
+}
+
+// RunCutoverAt returns the value of the "run_cutover_at" field in the mutation.
+func (m *WaveMutation) RunCutoverAt() (r time.Time, exists bool) {
+	v := m.run_cutover_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRunCutoverAt returns the old "run_cutover_at" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldRunCutoverAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRunCutoverAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRunCutoverAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRunCutoverAt: %w", err)
+	}
+	return oldValue.RunCutoverAt, nil
+}
+
+// ClearRunCutoverAt clears the value of the "run_cutover_at" field.
+func (m *WaveMutation) ClearRunCutoverAt() {
+	m.run_cutover_at = nil
+	m.clearedFields[wave.FieldRunCutoverAt] = struct{}{}
+}
+
+// RunCutoverAtCleared returns if the "run_cutover_at" field was cleared in this mutation.
+func (m *WaveMutation) RunCutoverAtCleared() bool {
+	_, ok := m.clearedFields[wave.FieldRunCutoverAt]
+	return ok
+}
+
+// ResetRunCutoverAt resets all changes to the "run_cutover_at" field.
+func (m *WaveMutation) ResetRunCutoverAt() {
+	m.run_cutover_at = nil
+	delete(m.clearedFields, wave.FieldRunCutoverAt)
+}
+
+// SetRunCutoverEndsAt sets the "run_cutover_ends_at" field.
+func (m *WaveMutation) SetRunCutoverEndsAt(t time.Time) {
+	m.run_cutover_ends_at = &t
+}
+
+// RunCutoverEndsAt returns the value of the "run_cutover_ends_at" field in the mutation.
+func (m *WaveMutation) RunCutoverEndsAt() (r time.Time, exists bool) {
+	v := m.run_cutover_ends_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRunCutoverEndsAt returns the old "run_cutover_ends_at" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldRunCutoverEndsAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRunCutoverEndsAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRunCutoverEndsAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRunCutoverEndsAt: %w", err)
+	}
+	return oldValue.RunCutoverEndsAt, nil
+}
+
+// ClearRunCutoverEndsAt clears the value of the "run_cutover_ends_at" field.
+func (m *WaveMutation) ClearRunCutoverEndsAt() {
+	m.run_cutover_ends_at = nil
+	m.clearedFields[wave.FieldRunCutoverEndsAt] = struct{}{}
+}
+
+// RunCutoverEndsAtCleared returns if the "run_cutover_ends_at" field was cleared in this mutation.
+func (m *WaveMutation) RunCutoverEndsAtCleared() bool {
+	_, ok := m.clearedFields[wave.FieldRunCutoverEndsAt]
+	return ok
+}
+
+// ResetRunCutoverEndsAt resets all changes to the "run_cutover_ends_at" field.
+func (m *WaveMutation) ResetRunCutoverEndsAt() {
+	m.run_cutover_ends_at = nil
+	delete(m.clearedFields, wave.FieldRunCutoverEndsAt)
+}
+
+// SetRunMessage sets the "run_message" field.
+func (m *WaveMutation) SetRunMessage(s string) {
+	m.run_message = &s
+}
+
+// RunMessage returns the value of the "run_message" field in the mutation.
+func (m *WaveMutation) RunMessage() (r string, exists bool) {
+	v := m.run_message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRunMessage returns the old "run_message" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldRunMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRunMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRunMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRunMessage: %w", err)
+	}
+	return oldValue.RunMessage, nil
+}
+
+// ResetRunMessage resets all changes to the "run_message" field.
+func (m *WaveMutation) ResetRunMessage() {
+	m.run_message = nil
+}
+
+// SetApproverRole sets the "approver_role" field.
+func (m *WaveMutation) SetApproverRole(s string) {
+	m.approver_role = &s
+}
+
+// ApproverRole returns the value of the "approver_role" field in the mutation.
+func (m *WaveMutation) ApproverRole() (r string, exists bool) {
+	v := m.approver_role
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApproverRole returns the old "approver_role" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldApproverRole(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApproverRole is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApproverRole requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApproverRole: %w", err)
+	}
+	return oldValue.ApproverRole, nil
+}
+
+// ResetApproverRole resets all changes to the "approver_role" field.
+func (m *WaveMutation) ResetApproverRole() {
+	m.approver_role = nil
+}
+
+// SetApprovedBy sets the "approved_by" field.
+func (m *WaveMutation) SetApprovedBy(s string) {
+	m.approved_by = &s
+}
+
+// ApprovedBy returns the value of the "approved_by" field in the mutation.
+func (m *WaveMutation) ApprovedBy() (r string, exists bool) {
+	v := m.approved_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApprovedBy returns the old "approved_by" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldApprovedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApprovedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApprovedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApprovedBy: %w", err)
+	}
+	return oldValue.ApprovedBy, nil
+}
+
+// ResetApprovedBy resets all changes to the "approved_by" field.
+func (m *WaveMutation) ResetApprovedBy() {
+	m.approved_by = nil
+}
+
+// SetApprovedAt sets the "approved_at" field.
+func (m *WaveMutation) SetApprovedAt(t time.Time) {
+	m.approved_at = &t
+}
+
+// ApprovedAt returns the value of the "approved_at" field in the mutation.
+func (m *WaveMutation) ApprovedAt() (r time.Time, exists bool) {
+	v := m.approved_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApprovedAt returns the old "approved_at" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldApprovedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApprovedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApprovedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApprovedAt: %w", err)
+	}
+	return oldValue.ApprovedAt, nil
+}
+
+// ClearApprovedAt clears the value of the "approved_at" field.
+func (m *WaveMutation) ClearApprovedAt() {
+	m.approved_at = nil
+	m.clearedFields[wave.FieldApprovedAt] = struct{}{}
+}
+
+// ApprovedAtCleared returns if the "approved_at" field was cleared in this mutation.
+func (m *WaveMutation) ApprovedAtCleared() bool {
+	_, ok := m.clearedFields[wave.FieldApprovedAt]
+	return ok
+}
+
+// ResetApprovedAt resets all changes to the "approved_at" field.
+func (m *WaveMutation) ResetApprovedAt() {
+	m.approved_at = nil
+	delete(m.clearedFields, wave.FieldApprovedAt)
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (m *WaveMutation) SetFinishedAt(t time.Time) {
+	m.finished_at = &t
+}
+
+// FinishedAt returns the value of the "finished_at" field in the mutation.
+func (m *WaveMutation) FinishedAt() (r time.Time, exists bool) {
+	v := m.finished_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFinishedAt returns the old "finished_at" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldFinishedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFinishedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFinishedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFinishedAt: %w", err)
+	}
+	return oldValue.FinishedAt, nil
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (m *WaveMutation) ClearFinishedAt() {
+	m.finished_at = nil
+	m.clearedFields[wave.FieldFinishedAt] = struct{}{}
+}
+
+// FinishedAtCleared returns if the "finished_at" field was cleared in this mutation.
+func (m *WaveMutation) FinishedAtCleared() bool {
+	_, ok := m.clearedFields[wave.FieldFinishedAt]
+	return ok
+}
+
+// ResetFinishedAt resets all changes to the "finished_at" field.
+func (m *WaveMutation) ResetFinishedAt() {
+	m.finished_at = nil
+	delete(m.clearedFields, wave.FieldFinishedAt)
+}
+
+// SetManualSteps sets the "manual_steps" field.
+func (m *WaveMutation) SetManualSteps(value []map[string]interface{}) {
+	m.manual_steps = &value
+	m.appendmanual_steps = nil
+}
+
+// ManualSteps returns the value of the "manual_steps" field in the mutation.
+func (m *WaveMutation) ManualSteps() (r []map[string]interface{}, exists bool) {
+	v := m.manual_steps
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldManualSteps returns the old "manual_steps" field's value of the Wave entity.
+// If the Wave object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMutation) OldManualSteps(ctx context.Context) (v []map[string]interface{}, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldManualSteps is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldManualSteps requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldManualSteps: %w", err)
+	}
+	return oldValue.ManualSteps, nil
+}
+
+// AppendManualSteps adds value to the "manual_steps" field.
+func (m *WaveMutation) AppendManualSteps(value []map[string]interface{}) {
+	m.appendmanual_steps = append(m.appendmanual_steps, value...)
+}
+
+// AppendedManualSteps returns the list of values that were appended to the "manual_steps" field in this mutation.
+func (m *WaveMutation) AppendedManualSteps() ([]map[string]interface{}, bool) {
+	if len(m.appendmanual_steps) == 0 {
+		return nil, false
+	}
+	return m.appendmanual_steps, true
+}
+
+// ClearManualSteps clears the value of the "manual_steps" field.
+func (m *WaveMutation) ClearManualSteps() {
+	m.manual_steps = nil
+	m.appendmanual_steps = nil
+	m.clearedFields[wave.FieldManualSteps] = struct{}{}
+}
+
+// ManualStepsCleared returns if the "manual_steps" field was cleared in this mutation.
+func (m *WaveMutation) ManualStepsCleared() bool {
+	_, ok := m.clearedFields[wave.FieldManualSteps]
+	return ok
+}
+
+// ResetManualSteps resets all changes to the "manual_steps" field.
+func (m *WaveMutation) ResetManualSteps() {
+	m.manual_steps = nil
+	m.appendmanual_steps = nil
+	delete(m.clearedFields, wave.FieldManualSteps)
+}
+
 // ClearTenant clears the "tenant" edge to the Tenant entity.
 func (m *WaveMutation) ClearTenant() {
 	m.clearedtenant = true
@@ -31835,7 +33623,7 @@ func (m *WaveMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WaveMutation) Fields() []string {
-	fields := make([]string, 0, 19)
+	fields := make([]string, 0, 30)
 	if m.created_at != nil {
 		fields = append(fields, wave.FieldCreatedAt)
 	}
@@ -31893,6 +33681,39 @@ func (m *WaveMutation) Fields() []string {
 	if m.risk_factors != nil {
 		fields = append(fields, wave.FieldRiskFactors)
 	}
+	if m.run_settings != nil {
+		fields = append(fields, wave.FieldRunSettings)
+	}
+	if m.run_started_at != nil {
+		fields = append(fields, wave.FieldRunStartedAt)
+	}
+	if m.run_started_by != nil {
+		fields = append(fields, wave.FieldRunStartedBy)
+	}
+	if m.run_cutover_at != nil {
+		fields = append(fields, wave.FieldRunCutoverAt)
+	}
+	if m.run_cutover_ends_at != nil {
+		fields = append(fields, wave.FieldRunCutoverEndsAt)
+	}
+	if m.run_message != nil {
+		fields = append(fields, wave.FieldRunMessage)
+	}
+	if m.approver_role != nil {
+		fields = append(fields, wave.FieldApproverRole)
+	}
+	if m.approved_by != nil {
+		fields = append(fields, wave.FieldApprovedBy)
+	}
+	if m.approved_at != nil {
+		fields = append(fields, wave.FieldApprovedAt)
+	}
+	if m.finished_at != nil {
+		fields = append(fields, wave.FieldFinishedAt)
+	}
+	if m.manual_steps != nil {
+		fields = append(fields, wave.FieldManualSteps)
+	}
 	return fields
 }
 
@@ -31939,6 +33760,28 @@ func (m *WaveMutation) Field(name string) (ent.Value, bool) {
 		return m.Risk()
 	case wave.FieldRiskFactors:
 		return m.RiskFactors()
+	case wave.FieldRunSettings:
+		return m.RunSettings()
+	case wave.FieldRunStartedAt:
+		return m.RunStartedAt()
+	case wave.FieldRunStartedBy:
+		return m.RunStartedBy()
+	case wave.FieldRunCutoverAt:
+		return m.RunCutoverAt()
+	case wave.FieldRunCutoverEndsAt:
+		return m.RunCutoverEndsAt()
+	case wave.FieldRunMessage:
+		return m.RunMessage()
+	case wave.FieldApproverRole:
+		return m.ApproverRole()
+	case wave.FieldApprovedBy:
+		return m.ApprovedBy()
+	case wave.FieldApprovedAt:
+		return m.ApprovedAt()
+	case wave.FieldFinishedAt:
+		return m.FinishedAt()
+	case wave.FieldManualSteps:
+		return m.ManualSteps()
 	}
 	return nil, false
 }
@@ -31986,6 +33829,28 @@ func (m *WaveMutation) OldField(ctx context.Context, name string) (ent.Value, er
 		return m.OldRisk(ctx)
 	case wave.FieldRiskFactors:
 		return m.OldRiskFactors(ctx)
+	case wave.FieldRunSettings:
+		return m.OldRunSettings(ctx)
+	case wave.FieldRunStartedAt:
+		return m.OldRunStartedAt(ctx)
+	case wave.FieldRunStartedBy:
+		return m.OldRunStartedBy(ctx)
+	case wave.FieldRunCutoverAt:
+		return m.OldRunCutoverAt(ctx)
+	case wave.FieldRunCutoverEndsAt:
+		return m.OldRunCutoverEndsAt(ctx)
+	case wave.FieldRunMessage:
+		return m.OldRunMessage(ctx)
+	case wave.FieldApproverRole:
+		return m.OldApproverRole(ctx)
+	case wave.FieldApprovedBy:
+		return m.OldApprovedBy(ctx)
+	case wave.FieldApprovedAt:
+		return m.OldApprovedAt(ctx)
+	case wave.FieldFinishedAt:
+		return m.OldFinishedAt(ctx)
+	case wave.FieldManualSteps:
+		return m.OldManualSteps(ctx)
 	}
 	return nil, fmt.Errorf("unknown Wave field %s", name)
 }
@@ -32128,6 +33993,83 @@ func (m *WaveMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRiskFactors(v)
 		return nil
+	case wave.FieldRunSettings:
+		v, ok := value.(map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRunSettings(v)
+		return nil
+	case wave.FieldRunStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRunStartedAt(v)
+		return nil
+	case wave.FieldRunStartedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRunStartedBy(v)
+		return nil
+	case wave.FieldRunCutoverAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRunCutoverAt(v)
+		return nil
+	case wave.FieldRunCutoverEndsAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRunCutoverEndsAt(v)
+		return nil
+	case wave.FieldRunMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRunMessage(v)
+		return nil
+	case wave.FieldApproverRole:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApproverRole(v)
+		return nil
+	case wave.FieldApprovedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApprovedBy(v)
+		return nil
+	case wave.FieldApprovedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApprovedAt(v)
+		return nil
+	case wave.FieldFinishedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFinishedAt(v)
+		return nil
+	case wave.FieldManualSteps:
+		v, ok := value.([]map[string]interface{})
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetManualSteps(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Wave field %s", name)
 }
@@ -32239,6 +34181,27 @@ func (m *WaveMutation) ClearedFields() []string {
 	if m.FieldCleared(wave.FieldRiskFactors) {
 		fields = append(fields, wave.FieldRiskFactors)
 	}
+	if m.FieldCleared(wave.FieldRunSettings) {
+		fields = append(fields, wave.FieldRunSettings)
+	}
+	if m.FieldCleared(wave.FieldRunStartedAt) {
+		fields = append(fields, wave.FieldRunStartedAt)
+	}
+	if m.FieldCleared(wave.FieldRunCutoverAt) {
+		fields = append(fields, wave.FieldRunCutoverAt)
+	}
+	if m.FieldCleared(wave.FieldRunCutoverEndsAt) {
+		fields = append(fields, wave.FieldRunCutoverEndsAt)
+	}
+	if m.FieldCleared(wave.FieldApprovedAt) {
+		fields = append(fields, wave.FieldApprovedAt)
+	}
+	if m.FieldCleared(wave.FieldFinishedAt) {
+		fields = append(fields, wave.FieldFinishedAt)
+	}
+	if m.FieldCleared(wave.FieldManualSteps) {
+		fields = append(fields, wave.FieldManualSteps)
+	}
 	return fields
 }
 
@@ -32270,6 +34233,27 @@ func (m *WaveMutation) ClearField(name string) error {
 		return nil
 	case wave.FieldRiskFactors:
 		m.ClearRiskFactors()
+		return nil
+	case wave.FieldRunSettings:
+		m.ClearRunSettings()
+		return nil
+	case wave.FieldRunStartedAt:
+		m.ClearRunStartedAt()
+		return nil
+	case wave.FieldRunCutoverAt:
+		m.ClearRunCutoverAt()
+		return nil
+	case wave.FieldRunCutoverEndsAt:
+		m.ClearRunCutoverEndsAt()
+		return nil
+	case wave.FieldApprovedAt:
+		m.ClearApprovedAt()
+		return nil
+	case wave.FieldFinishedAt:
+		m.ClearFinishedAt()
+		return nil
+	case wave.FieldManualSteps:
+		m.ClearManualSteps()
 		return nil
 	}
 	return fmt.Errorf("unknown Wave nullable field %s", name)
@@ -32335,6 +34319,39 @@ func (m *WaveMutation) ResetField(name string) error {
 		return nil
 	case wave.FieldRiskFactors:
 		m.ResetRiskFactors()
+		return nil
+	case wave.FieldRunSettings:
+		m.ResetRunSettings()
+		return nil
+	case wave.FieldRunStartedAt:
+		m.ResetRunStartedAt()
+		return nil
+	case wave.FieldRunStartedBy:
+		m.ResetRunStartedBy()
+		return nil
+	case wave.FieldRunCutoverAt:
+		m.ResetRunCutoverAt()
+		return nil
+	case wave.FieldRunCutoverEndsAt:
+		m.ResetRunCutoverEndsAt()
+		return nil
+	case wave.FieldRunMessage:
+		m.ResetRunMessage()
+		return nil
+	case wave.FieldApproverRole:
+		m.ResetApproverRole()
+		return nil
+	case wave.FieldApprovedBy:
+		m.ResetApprovedBy()
+		return nil
+	case wave.FieldApprovedAt:
+		m.ResetApprovedAt()
+		return nil
+	case wave.FieldFinishedAt:
+		m.ResetFinishedAt()
+		return nil
+	case wave.FieldManualSteps:
+		m.ResetManualSteps()
 		return nil
 	}
 	return fmt.Errorf("unknown Wave field %s", name)
@@ -32475,6 +34492,13 @@ type WaveMemberMutation struct {
 	addbytes            *int64
 	downtime_minutes    *float64
 	adddowntime_minutes *float64
+	run_state           *wavemember.RunState
+	run_message         *string
+	cutover_at          *time.Time
+	migration_id        *int
+	addmigration_id     *int
+	queue_position      *int
+	addqueue_position   *int
 	clearedFields       map[string]struct{}
 	tenant              *int
 	clearedtenant       bool
@@ -32913,6 +34937,253 @@ func (m *WaveMemberMutation) ResetDowntimeMinutes() {
 	m.adddowntime_minutes = nil
 }
 
+// SetRunState sets the "run_state" field.
+func (m *WaveMemberMutation) SetRunState(ws wavemember.RunState) {
+	m.run_state = &ws
+}
+
+// RunState returns the value of the "run_state" field in the mutation.
+func (m *WaveMemberMutation) RunState() (r wavemember.RunState, exists bool) {
+	v := m.run_state
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRunState returns the old "run_state" field's value of the WaveMember entity.
+// If the WaveMember object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMemberMutation) OldRunState(ctx context.Context) (v wavemember.RunState, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRunState is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRunState requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRunState: %w", err)
+	}
+	return oldValue.RunState, nil
+}
+
+// ResetRunState resets all changes to the "run_state" field.
+func (m *WaveMemberMutation) ResetRunState() {
+	m.run_state = nil
+}
+
+// SetRunMessage sets the "run_message" field.
+func (m *WaveMemberMutation) SetRunMessage(s string) {
+	m.run_message = &s
+}
+
+// RunMessage returns the value of the "run_message" field in the mutation.
+func (m *WaveMemberMutation) RunMessage() (r string, exists bool) {
+	v := m.run_message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRunMessage returns the old "run_message" field's value of the WaveMember entity.
+// If the WaveMember object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMemberMutation) OldRunMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRunMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRunMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRunMessage: %w", err)
+	}
+	return oldValue.RunMessage, nil
+}
+
+// ResetRunMessage resets all changes to the "run_message" field.
+func (m *WaveMemberMutation) ResetRunMessage() {
+	m.run_message = nil
+}
+
+// SetCutoverAt sets the "cutover_at" field.
+func (m *WaveMemberMutation) SetCutoverAt(t time.Time) {
+	m.cutover_at = &t
+}
+
+// CutoverAt returns the value of the "cutover_at" field in the mutation.
+func (m *WaveMemberMutation) CutoverAt() (r time.Time, exists bool) {
+	v := m.cutover_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCutoverAt returns the old "cutover_at" field's value of the WaveMember entity.
+// If the WaveMember object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMemberMutation) OldCutoverAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCutoverAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCutoverAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCutoverAt: %w", err)
+	}
+	return oldValue.CutoverAt, nil
+}
+
+// ClearCutoverAt clears the value of the "cutover_at" field.
+func (m *WaveMemberMutation) ClearCutoverAt() {
+	m.cutover_at = nil
+	m.clearedFields[wavemember.FieldCutoverAt] = struct{}{}
+}
+
+// CutoverAtCleared returns if the "cutover_at" field was cleared in this mutation.
+func (m *WaveMemberMutation) CutoverAtCleared() bool {
+	_, ok := m.clearedFields[wavemember.FieldCutoverAt]
+	return ok
+}
+
+// ResetCutoverAt resets all changes to the "cutover_at" field.
+func (m *WaveMemberMutation) ResetCutoverAt() {
+	m.cutover_at = nil
+	delete(m.clearedFields, wavemember.FieldCutoverAt)
+}
+
+// SetMigrationID sets the "migration_id" field.
+func (m *WaveMemberMutation) SetMigrationID(i int) {
+	m.migration_id = &i
+	m.addmigration_id = nil
+}
+
+// MigrationID returns the value of the "migration_id" field in the mutation.
+func (m *WaveMemberMutation) MigrationID() (r int, exists bool) {
+	v := m.migration_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMigrationID returns the old "migration_id" field's value of the WaveMember entity.
+// If the WaveMember object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMemberMutation) OldMigrationID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMigrationID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMigrationID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMigrationID: %w", err)
+	}
+	return oldValue.MigrationID, nil
+}
+
+// AddMigrationID adds i to the "migration_id" field.
+func (m *WaveMemberMutation) AddMigrationID(i int) {
+	if m.addmigration_id != nil {
+		*m.addmigration_id += i
+	} else {
+		m.addmigration_id = &i
+	}
+}
+
+// AddedMigrationID returns the value that was added to the "migration_id" field in this mutation.
+func (m *WaveMemberMutation) AddedMigrationID() (r int, exists bool) {
+	v := m.addmigration_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearMigrationID clears the value of the "migration_id" field.
+func (m *WaveMemberMutation) ClearMigrationID() {
+	m.migration_id = nil
+	m.addmigration_id = nil
+	m.clearedFields[wavemember.FieldMigrationID] = struct{}{}
+}
+
+// MigrationIDCleared returns if the "migration_id" field was cleared in this mutation.
+func (m *WaveMemberMutation) MigrationIDCleared() bool {
+	_, ok := m.clearedFields[wavemember.FieldMigrationID]
+	return ok
+}
+
+// ResetMigrationID resets all changes to the "migration_id" field.
+func (m *WaveMemberMutation) ResetMigrationID() {
+	m.migration_id = nil
+	m.addmigration_id = nil
+	delete(m.clearedFields, wavemember.FieldMigrationID)
+}
+
+// SetQueuePosition sets the "queue_position" field.
+func (m *WaveMemberMutation) SetQueuePosition(i int) {
+	m.queue_position = &i
+	m.addqueue_position = nil
+}
+
+// QueuePosition returns the value of the "queue_position" field in the mutation.
+func (m *WaveMemberMutation) QueuePosition() (r int, exists bool) {
+	v := m.queue_position
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQueuePosition returns the old "queue_position" field's value of the WaveMember entity.
+// If the WaveMember object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMemberMutation) OldQueuePosition(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQueuePosition is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQueuePosition requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQueuePosition: %w", err)
+	}
+	return oldValue.QueuePosition, nil
+}
+
+// AddQueuePosition adds i to the "queue_position" field.
+func (m *WaveMemberMutation) AddQueuePosition(i int) {
+	if m.addqueue_position != nil {
+		*m.addqueue_position += i
+	} else {
+		m.addqueue_position = &i
+	}
+}
+
+// AddedQueuePosition returns the value that was added to the "queue_position" field in this mutation.
+func (m *WaveMemberMutation) AddedQueuePosition() (r int, exists bool) {
+	v := m.addqueue_position
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetQueuePosition resets all changes to the "queue_position" field.
+func (m *WaveMemberMutation) ResetQueuePosition() {
+	m.queue_position = nil
+	m.addqueue_position = nil
+}
+
 // ClearTenant clears the "tenant" edge to the Tenant entity.
 func (m *WaveMemberMutation) ClearTenant() {
 	m.clearedtenant = true
@@ -33052,7 +35323,7 @@ func (m *WaveMemberMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WaveMemberMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 13)
 	if m.created_at != nil {
 		fields = append(fields, wavemember.FieldCreatedAt)
 	}
@@ -33076,6 +35347,21 @@ func (m *WaveMemberMutation) Fields() []string {
 	}
 	if m.downtime_minutes != nil {
 		fields = append(fields, wavemember.FieldDowntimeMinutes)
+	}
+	if m.run_state != nil {
+		fields = append(fields, wavemember.FieldRunState)
+	}
+	if m.run_message != nil {
+		fields = append(fields, wavemember.FieldRunMessage)
+	}
+	if m.cutover_at != nil {
+		fields = append(fields, wavemember.FieldCutoverAt)
+	}
+	if m.migration_id != nil {
+		fields = append(fields, wavemember.FieldMigrationID)
+	}
+	if m.queue_position != nil {
+		fields = append(fields, wavemember.FieldQueuePosition)
 	}
 	return fields
 }
@@ -33101,6 +35387,16 @@ func (m *WaveMemberMutation) Field(name string) (ent.Value, bool) {
 		return m.Bytes()
 	case wavemember.FieldDowntimeMinutes:
 		return m.DowntimeMinutes()
+	case wavemember.FieldRunState:
+		return m.RunState()
+	case wavemember.FieldRunMessage:
+		return m.RunMessage()
+	case wavemember.FieldCutoverAt:
+		return m.CutoverAt()
+	case wavemember.FieldMigrationID:
+		return m.MigrationID()
+	case wavemember.FieldQueuePosition:
+		return m.QueuePosition()
 	}
 	return nil, false
 }
@@ -33126,6 +35422,16 @@ func (m *WaveMemberMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldBytes(ctx)
 	case wavemember.FieldDowntimeMinutes:
 		return m.OldDowntimeMinutes(ctx)
+	case wavemember.FieldRunState:
+		return m.OldRunState(ctx)
+	case wavemember.FieldRunMessage:
+		return m.OldRunMessage(ctx)
+	case wavemember.FieldCutoverAt:
+		return m.OldCutoverAt(ctx)
+	case wavemember.FieldMigrationID:
+		return m.OldMigrationID(ctx)
+	case wavemember.FieldQueuePosition:
+		return m.OldQueuePosition(ctx)
 	}
 	return nil, fmt.Errorf("unknown WaveMember field %s", name)
 }
@@ -33191,6 +35497,41 @@ func (m *WaveMemberMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetDowntimeMinutes(v)
 		return nil
+	case wavemember.FieldRunState:
+		v, ok := value.(wavemember.RunState)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRunState(v)
+		return nil
+	case wavemember.FieldRunMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRunMessage(v)
+		return nil
+	case wavemember.FieldCutoverAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCutoverAt(v)
+		return nil
+	case wavemember.FieldMigrationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMigrationID(v)
+		return nil
+	case wavemember.FieldQueuePosition:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQueuePosition(v)
+		return nil
 	}
 	return fmt.Errorf("unknown WaveMember field %s", name)
 }
@@ -33205,6 +35546,12 @@ func (m *WaveMemberMutation) AddedFields() []string {
 	if m.adddowntime_minutes != nil {
 		fields = append(fields, wavemember.FieldDowntimeMinutes)
 	}
+	if m.addmigration_id != nil {
+		fields = append(fields, wavemember.FieldMigrationID)
+	}
+	if m.addqueue_position != nil {
+		fields = append(fields, wavemember.FieldQueuePosition)
+	}
 	return fields
 }
 
@@ -33217,6 +35564,10 @@ func (m *WaveMemberMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedBytes()
 	case wavemember.FieldDowntimeMinutes:
 		return m.AddedDowntimeMinutes()
+	case wavemember.FieldMigrationID:
+		return m.AddedMigrationID()
+	case wavemember.FieldQueuePosition:
+		return m.AddedQueuePosition()
 	}
 	return nil, false
 }
@@ -33240,6 +35591,20 @@ func (m *WaveMemberMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddDowntimeMinutes(v)
 		return nil
+	case wavemember.FieldMigrationID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMigrationID(v)
+		return nil
+	case wavemember.FieldQueuePosition:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddQueuePosition(v)
+		return nil
 	}
 	return fmt.Errorf("unknown WaveMember numeric field %s", name)
 }
@@ -33247,7 +35612,14 @@ func (m *WaveMemberMutation) AddField(name string, value ent.Value) error {
 // ClearedFields returns all nullable fields that were cleared during this
 // mutation.
 func (m *WaveMemberMutation) ClearedFields() []string {
-	return nil
+	var fields []string
+	if m.FieldCleared(wavemember.FieldCutoverAt) {
+		fields = append(fields, wavemember.FieldCutoverAt)
+	}
+	if m.FieldCleared(wavemember.FieldMigrationID) {
+		fields = append(fields, wavemember.FieldMigrationID)
+	}
+	return fields
 }
 
 // FieldCleared returns a boolean indicating if a field with the given name was
@@ -33260,6 +35632,14 @@ func (m *WaveMemberMutation) FieldCleared(name string) bool {
 // ClearField clears the value of the field with the given name. It returns an
 // error if the field is not defined in the schema.
 func (m *WaveMemberMutation) ClearField(name string) error {
+	switch name {
+	case wavemember.FieldCutoverAt:
+		m.ClearCutoverAt()
+		return nil
+	case wavemember.FieldMigrationID:
+		m.ClearMigrationID()
+		return nil
+	}
 	return fmt.Errorf("unknown WaveMember nullable field %s", name)
 }
 
@@ -33290,6 +35670,21 @@ func (m *WaveMemberMutation) ResetField(name string) error {
 		return nil
 	case wavemember.FieldDowntimeMinutes:
 		m.ResetDowntimeMinutes()
+		return nil
+	case wavemember.FieldRunState:
+		m.ResetRunState()
+		return nil
+	case wavemember.FieldRunMessage:
+		m.ResetRunMessage()
+		return nil
+	case wavemember.FieldCutoverAt:
+		m.ResetCutoverAt()
+		return nil
+	case wavemember.FieldMigrationID:
+		m.ResetMigrationID()
+		return nil
+	case wavemember.FieldQueuePosition:
+		m.ResetQueuePosition()
 		return nil
 	}
 	return fmt.Errorf("unknown WaveMember field %s", name)

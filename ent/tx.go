@@ -34,6 +34,8 @@ type Tx struct {
 	DiscoverySource *DiscoverySourceClient
 	// Disk is the client for interacting with the Disk builders.
 	Disk *DiskClient
+	// HookDelivery is the client for interacting with the HookDelivery builders.
+	HookDelivery *HookDeliveryClient
 	// Host is the client for interacting with the Host builders.
 	Host *HostClient
 	// ImportRun is the client for interacting with the ImportRun builders.
@@ -209,6 +211,7 @@ func (tx *Tx) init() {
 	tx.Connection = NewConnectionClient(tx.config)
 	tx.DiscoverySource = NewDiscoverySourceClient(tx.config)
 	tx.Disk = NewDiskClient(tx.config)
+	tx.HookDelivery = NewHookDeliveryClient(tx.config)
 	tx.Host = NewHostClient(tx.config)
 	tx.ImportRun = NewImportRunClient(tx.config)
 	tx.Launch = NewLaunchClient(tx.config)

@@ -58,6 +58,28 @@ type Wave struct {
 	Risk string `json:"risk,omitempty"`
 	// RiskFactors holds the value of the "risk_factors" field.
 	RiskFactors []string `json:"risk_factors,omitempty"`
+	// RunSettings holds the value of the "run_settings" field.
+	RunSettings map[string]interface{} `json:"run_settings,omitempty"`
+	// RunStartedAt holds the value of the "run_started_at" field.
+	RunStartedAt *time.Time `json:"run_started_at,omitempty"`
+	// RunStartedBy holds the value of the "run_started_by" field.
+	RunStartedBy string `json:"run_started_by,omitempty"`
+	// RunCutoverAt holds the value of the "run_cutover_at" field.
+	RunCutoverAt *time.Time `json:"run_cutover_at,omitempty"`
+	// RunCutoverEndsAt holds the value of the "run_cutover_ends_at" field.
+	RunCutoverEndsAt *time.Time `json:"run_cutover_ends_at,omitempty"`
+	// RunMessage holds the value of the "run_message" field.
+	RunMessage string `json:"run_message,omitempty"`
+	// ApproverRole holds the value of the "approver_role" field.
+	ApproverRole string `json:"approver_role,omitempty"`
+	// ApprovedBy holds the value of the "approved_by" field.
+	ApprovedBy string `json:"approved_by,omitempty"`
+	// ApprovedAt holds the value of the "approved_at" field.
+	ApprovedAt *time.Time `json:"approved_at,omitempty"`
+	// FinishedAt holds the value of the "finished_at" field.
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
+	// ManualSteps holds the value of the "manual_steps" field.
+	ManualSteps []map[string]interface{} `json:"manual_steps,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the WaveQuery when eager-loading is set.
 	Edges        WaveEdges `json:"edges"`
@@ -118,15 +140,15 @@ func (*Wave) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case wave.FieldConfidenceFactors, wave.FieldRiskFactors:
+		case wave.FieldConfidenceFactors, wave.FieldRiskFactors, wave.FieldRunSettings, wave.FieldManualSteps:
 			values[i] = new([]byte)
 		case wave.FieldPilot:
 			values[i] = new(sql.NullBool)
 		case wave.FieldID, wave.FieldTenantID, wave.FieldOrdinal, wave.FieldDataBytes, wave.FieldReplicationSeconds, wave.FieldHostCount, wave.FieldWireBytes:
 			values[i] = new(sql.NullInt64)
-		case wave.FieldName, wave.FieldStatus, wave.FieldConfidence, wave.FieldRisk:
+		case wave.FieldName, wave.FieldStatus, wave.FieldConfidence, wave.FieldRisk, wave.FieldRunStartedBy, wave.FieldRunMessage, wave.FieldApproverRole, wave.FieldApprovedBy:
 			values[i] = new(sql.NullString)
-		case wave.FieldCreatedAt, wave.FieldUpdatedAt, wave.FieldStartsAt, wave.FieldEndsAt, wave.FieldCutoverAt, wave.FieldCutoverEndsAt:
+		case wave.FieldCreatedAt, wave.FieldUpdatedAt, wave.FieldStartsAt, wave.FieldEndsAt, wave.FieldCutoverAt, wave.FieldCutoverEndsAt, wave.FieldRunStartedAt, wave.FieldRunCutoverAt, wave.FieldRunCutoverEndsAt, wave.FieldApprovedAt, wave.FieldFinishedAt:
 			values[i] = new(sql.NullTime)
 		case wave.ForeignKeys[0]: // plan_waves
 			values[i] = new(sql.NullInt64)
@@ -273,6 +295,81 @@ func (_m *Wave) assignValues(columns []string, values []any) error {
 					return fmt.Errorf("unmarshal field risk_factors: %w", err)
 				}
 			}
+		case wave.FieldRunSettings:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field run_settings", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.RunSettings); err != nil {
+					return fmt.Errorf("unmarshal field run_settings: %w", err)
+				}
+			}
+		case wave.FieldRunStartedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field run_started_at", values[i])
+			} else if value.Valid {
+				_m.RunStartedAt = new(time.Time)
+				*_m.RunStartedAt = value.Time
+			}
+		case wave.FieldRunStartedBy:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field run_started_by", values[i])
+			} else if value.Valid {
+				_m.RunStartedBy = value.String
+			}
+		case wave.FieldRunCutoverAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field run_cutover_at", values[i])
+			} else if value.Valid {
+				_m.RunCutoverAt = new(time.Time)
+				*_m.RunCutoverAt = value.Time
+			}
+		case wave.FieldRunCutoverEndsAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field run_cutover_ends_at", values[i])
+			} else if value.Valid {
+				_m.RunCutoverEndsAt = new(time.Time)
+				*_m.RunCutoverEndsAt = value.Time
+			}
+		case wave.FieldRunMessage:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field run_message", values[i])
+			} else if value.Valid {
+				_m.RunMessage = value.String
+			}
+		case wave.FieldApproverRole:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field approver_role", values[i])
+			} else if value.Valid {
+				_m.ApproverRole = value.String
+			}
+		case wave.FieldApprovedBy:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field approved_by", values[i])
+			} else if value.Valid {
+				_m.ApprovedBy = value.String
+			}
+		case wave.FieldApprovedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field approved_at", values[i])
+			} else if value.Valid {
+				_m.ApprovedAt = new(time.Time)
+				*_m.ApprovedAt = value.Time
+			}
+		case wave.FieldFinishedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field finished_at", values[i])
+			} else if value.Valid {
+				_m.FinishedAt = new(time.Time)
+				*_m.FinishedAt = value.Time
+			}
+		case wave.FieldManualSteps:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field manual_steps", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.ManualSteps); err != nil {
+					return fmt.Errorf("unmarshal field manual_steps: %w", err)
+				}
+			}
 		case wave.ForeignKeys[0]:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for edge-field plan_waves", value)
@@ -395,6 +492,49 @@ func (_m *Wave) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("risk_factors=")
 	builder.WriteString(fmt.Sprintf("%v", _m.RiskFactors))
+	builder.WriteString(", ")
+	builder.WriteString("run_settings=")
+	builder.WriteString(fmt.Sprintf("%v", _m.RunSettings))
+	builder.WriteString(", ")
+	if v := _m.RunStartedAt; v != nil {
+		builder.WriteString("run_started_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("run_started_by=")
+	builder.WriteString(_m.RunStartedBy)
+	builder.WriteString(", ")
+	if v := _m.RunCutoverAt; v != nil {
+		builder.WriteString("run_cutover_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.RunCutoverEndsAt; v != nil {
+		builder.WriteString("run_cutover_ends_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("run_message=")
+	builder.WriteString(_m.RunMessage)
+	builder.WriteString(", ")
+	builder.WriteString("approver_role=")
+	builder.WriteString(_m.ApproverRole)
+	builder.WriteString(", ")
+	builder.WriteString("approved_by=")
+	builder.WriteString(_m.ApprovedBy)
+	builder.WriteString(", ")
+	if v := _m.ApprovedAt; v != nil {
+		builder.WriteString("approved_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.FinishedAt; v != nil {
+		builder.WriteString("finished_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("manual_steps=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ManualSteps))
 	builder.WriteByte(')')
 	return builder.String()
 }

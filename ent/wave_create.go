@@ -259,6 +259,144 @@ func (_c *WaveCreate) SetRiskFactors(v []string) *WaveCreate {
 	return _c
 }
 
+// SetRunSettings sets the "run_settings" field.
+func (_c *WaveCreate) SetRunSettings(v map[string]interface{}) *WaveCreate {
+	_c.mutation.SetRunSettings(v)
+	return _c
+}
+
+// SetRunStartedAt sets the "run_started_at" field.
+func (_c *WaveCreate) SetRunStartedAt(v time.Time) *WaveCreate {
+	_c.mutation.SetRunStartedAt(v)
+	return _c
+}
+
+// SetNillableRunStartedAt sets the "run_started_at" field if the given value is not nil.
+func (_c *WaveCreate) SetNillableRunStartedAt(v *time.Time) *WaveCreate {
+	if v != nil {
+		_c.SetRunStartedAt(*v)
+	}
+	return _c
+}
+
+// SetRunStartedBy sets the "run_started_by" field.
+func (_c *WaveCreate) SetRunStartedBy(v string) *WaveCreate {
+	_c.mutation.SetRunStartedBy(v)
+	return _c
+}
+
+// SetNillableRunStartedBy sets the "run_started_by" field if the given value is not nil.
+func (_c *WaveCreate) SetNillableRunStartedBy(v *string) *WaveCreate {
+	if v != nil {
+		_c.SetRunStartedBy(*v)
+	}
+	return _c
+}
+
+// SetRunCutoverAt sets the "run_cutover_at" field.
+func (_c *WaveCreate) SetRunCutoverAt(v time.Time) *WaveCreate {
+	_c.mutation.SetRunCutoverAt(v)
+	return _c
+}
+
+// SetNillableRunCutoverAt sets the "run_cutover_at" field if the given value is not nil.
+func (_c *WaveCreate) SetNillableRunCutoverAt(v *time.Time) *WaveCreate {
+	if v != nil {
+		_c.SetRunCutoverAt(*v)
+	}
+	return _c
+}
+
+// SetRunCutoverEndsAt sets the "run_cutover_ends_at" field.
+func (_c *WaveCreate) SetRunCutoverEndsAt(v time.Time) *WaveCreate {
+	_c.mutation.SetRunCutoverEndsAt(v)
+	return _c
+}
+
+// SetNillableRunCutoverEndsAt sets the "run_cutover_ends_at" field if the given value is not nil.
+func (_c *WaveCreate) SetNillableRunCutoverEndsAt(v *time.Time) *WaveCreate {
+	if v != nil {
+		_c.SetRunCutoverEndsAt(*v)
+	}
+	return _c
+}
+
+// SetRunMessage sets the "run_message" field.
+func (_c *WaveCreate) SetRunMessage(v string) *WaveCreate {
+	_c.mutation.SetRunMessage(v)
+	return _c
+}
+
+// SetNillableRunMessage sets the "run_message" field if the given value is not nil.
+func (_c *WaveCreate) SetNillableRunMessage(v *string) *WaveCreate {
+	if v != nil {
+		_c.SetRunMessage(*v)
+	}
+	return _c
+}
+
+// SetApproverRole sets the "approver_role" field.
+func (_c *WaveCreate) SetApproverRole(v string) *WaveCreate {
+	_c.mutation.SetApproverRole(v)
+	return _c
+}
+
+// SetNillableApproverRole sets the "approver_role" field if the given value is not nil.
+func (_c *WaveCreate) SetNillableApproverRole(v *string) *WaveCreate {
+	if v != nil {
+		_c.SetApproverRole(*v)
+	}
+	return _c
+}
+
+// SetApprovedBy sets the "approved_by" field.
+func (_c *WaveCreate) SetApprovedBy(v string) *WaveCreate {
+	_c.mutation.SetApprovedBy(v)
+	return _c
+}
+
+// SetNillableApprovedBy sets the "approved_by" field if the given value is not nil.
+func (_c *WaveCreate) SetNillableApprovedBy(v *string) *WaveCreate {
+	if v != nil {
+		_c.SetApprovedBy(*v)
+	}
+	return _c
+}
+
+// SetApprovedAt sets the "approved_at" field.
+func (_c *WaveCreate) SetApprovedAt(v time.Time) *WaveCreate {
+	_c.mutation.SetApprovedAt(v)
+	return _c
+}
+
+// SetNillableApprovedAt sets the "approved_at" field if the given value is not nil.
+func (_c *WaveCreate) SetNillableApprovedAt(v *time.Time) *WaveCreate {
+	if v != nil {
+		_c.SetApprovedAt(*v)
+	}
+	return _c
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (_c *WaveCreate) SetFinishedAt(v time.Time) *WaveCreate {
+	_c.mutation.SetFinishedAt(v)
+	return _c
+}
+
+// SetNillableFinishedAt sets the "finished_at" field if the given value is not nil.
+func (_c *WaveCreate) SetNillableFinishedAt(v *time.Time) *WaveCreate {
+	if v != nil {
+		_c.SetFinishedAt(*v)
+	}
+	return _c
+}
+
+// SetManualSteps sets the "manual_steps" field.
+func (_c *WaveCreate) SetManualSteps(v []map[string]interface{}) *WaveCreate {
+	_c.mutation.SetManualSteps(v)
+	return _c
+}
+
 // SetTenant sets the "tenant" edge to the Tenant entity.
 func (_c *WaveCreate) SetTenant(v *Tenant) *WaveCreate {
 	return _c.SetTenantID(v.ID)
@@ -377,6 +515,22 @@ func (_c *WaveCreate) defaults() error {
 		v := wave.DefaultRisk
 		_c.mutation.SetRisk(v)
 	}
+	if _, ok := _c.mutation.RunStartedBy(); !ok {
+		v := wave.DefaultRunStartedBy
+		_c.mutation.SetRunStartedBy(v)
+	}
+	if _, ok := _c.mutation.RunMessage(); !ok {
+		v := wave.DefaultRunMessage
+		_c.mutation.SetRunMessage(v)
+	}
+	if _, ok := _c.mutation.ApproverRole(); !ok {
+		v := wave.DefaultApproverRole
+		_c.mutation.SetApproverRole(v)
+	}
+	if _, ok := _c.mutation.ApprovedBy(); !ok {
+		v := wave.DefaultApprovedBy
+		_c.mutation.SetApprovedBy(v)
+	}
 	return nil
 }
 
@@ -430,6 +584,23 @@ func (_c *WaveCreate) check() error {
 	}
 	if _, ok := _c.mutation.Risk(); !ok {
 		return &ValidationError{Name: "risk", err: errors.New(`ent: missing required field "Wave.risk"`)}
+	}
+	if _, ok := _c.mutation.RunStartedBy(); !ok {
+		return &ValidationError{Name: "run_started_by", err: errors.New(`ent: missing required field "Wave.run_started_by"`)}
+	}
+	if _, ok := _c.mutation.RunMessage(); !ok {
+		return &ValidationError{Name: "run_message", err: errors.New(`ent: missing required field "Wave.run_message"`)}
+	}
+	if v, ok := _c.mutation.RunMessage(); ok {
+		if err := wave.RunMessageValidator(v); err != nil {
+			return &ValidationError{Name: "run_message", err: fmt.Errorf(`ent: validator failed for field "Wave.run_message": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.ApproverRole(); !ok {
+		return &ValidationError{Name: "approver_role", err: errors.New(`ent: missing required field "Wave.approver_role"`)}
+	}
+	if _, ok := _c.mutation.ApprovedBy(); !ok {
+		return &ValidationError{Name: "approved_by", err: errors.New(`ent: missing required field "Wave.approved_by"`)}
 	}
 	if len(_c.mutation.TenantIDs()) == 0 {
 		return &ValidationError{Name: "tenant", err: errors.New(`ent: missing required edge "Wave.tenant"`)}
@@ -535,6 +706,50 @@ func (_c *WaveCreate) createSpec() (*Wave, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.RiskFactors(); ok {
 		_spec.SetField(wave.FieldRiskFactors, field.TypeJSON, value)
 		_node.RiskFactors = value
+	}
+	if value, ok := _c.mutation.RunSettings(); ok {
+		_spec.SetField(wave.FieldRunSettings, field.TypeJSON, value)
+		_node.RunSettings = value
+	}
+	if value, ok := _c.mutation.RunStartedAt(); ok {
+		_spec.SetField(wave.FieldRunStartedAt, field.TypeTime, value)
+		_node.RunStartedAt = &value
+	}
+	if value, ok := _c.mutation.RunStartedBy(); ok {
+		_spec.SetField(wave.FieldRunStartedBy, field.TypeString, value)
+		_node.RunStartedBy = value
+	}
+	if value, ok := _c.mutation.RunCutoverAt(); ok {
+		_spec.SetField(wave.FieldRunCutoverAt, field.TypeTime, value)
+		_node.RunCutoverAt = &value
+	}
+	if value, ok := _c.mutation.RunCutoverEndsAt(); ok {
+		_spec.SetField(wave.FieldRunCutoverEndsAt, field.TypeTime, value)
+		_node.RunCutoverEndsAt = &value
+	}
+	if value, ok := _c.mutation.RunMessage(); ok {
+		_spec.SetField(wave.FieldRunMessage, field.TypeString, value)
+		_node.RunMessage = value
+	}
+	if value, ok := _c.mutation.ApproverRole(); ok {
+		_spec.SetField(wave.FieldApproverRole, field.TypeString, value)
+		_node.ApproverRole = value
+	}
+	if value, ok := _c.mutation.ApprovedBy(); ok {
+		_spec.SetField(wave.FieldApprovedBy, field.TypeString, value)
+		_node.ApprovedBy = value
+	}
+	if value, ok := _c.mutation.ApprovedAt(); ok {
+		_spec.SetField(wave.FieldApprovedAt, field.TypeTime, value)
+		_node.ApprovedAt = &value
+	}
+	if value, ok := _c.mutation.FinishedAt(); ok {
+		_spec.SetField(wave.FieldFinishedAt, field.TypeTime, value)
+		_node.FinishedAt = &value
+	}
+	if value, ok := _c.mutation.ManualSteps(); ok {
+		_spec.SetField(wave.FieldManualSteps, field.TypeJSON, value)
+		_node.ManualSteps = value
 	}
 	if nodes := _c.mutation.TenantIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -908,6 +1123,180 @@ func (u *WaveUpsert) ClearRiskFactors() *WaveUpsert {
 	return u
 }
 
+// SetRunSettings sets the "run_settings" field.
+func (u *WaveUpsert) SetRunSettings(v map[string]interface{}) *WaveUpsert {
+	u.Set(wave.FieldRunSettings, v)
+	return u
+}
+
+// UpdateRunSettings sets the "run_settings" field to the value that was provided on create.
+func (u *WaveUpsert) UpdateRunSettings() *WaveUpsert {
+	u.SetExcluded(wave.FieldRunSettings)
+	return u
+}
+
+// ClearRunSettings clears the value of the "run_settings" field.
+func (u *WaveUpsert) ClearRunSettings() *WaveUpsert {
+	u.SetNull(wave.FieldRunSettings)
+	return u
+}
+
+// SetRunStartedAt sets the "run_started_at" field.
+func (u *WaveUpsert) SetRunStartedAt(v time.Time) *WaveUpsert {
+	u.Set(wave.FieldRunStartedAt, v)
+	return u
+}
+
+// UpdateRunStartedAt sets the "run_started_at" field to the value that was provided on create.
+func (u *WaveUpsert) UpdateRunStartedAt() *WaveUpsert {
+	u.SetExcluded(wave.FieldRunStartedAt)
+	return u
+}
+
+// ClearRunStartedAt clears the value of the "run_started_at" field.
+func (u *WaveUpsert) ClearRunStartedAt() *WaveUpsert {
+	u.SetNull(wave.FieldRunStartedAt)
+	return u
+}
+
+// SetRunStartedBy sets the "run_started_by" field.
+func (u *WaveUpsert) SetRunStartedBy(v string) *WaveUpsert {
+	u.Set(wave.FieldRunStartedBy, v)
+	return u
+}
+
+// UpdateRunStartedBy sets the "run_started_by" field to the value that was provided on create.
+func (u *WaveUpsert) UpdateRunStartedBy() *WaveUpsert {
+	u.SetExcluded(wave.FieldRunStartedBy)
+	return u
+}
+
+// SetRunCutoverAt sets the "run_cutover_at" field.
+func (u *WaveUpsert) SetRunCutoverAt(v time.Time) *WaveUpsert {
+	u.Set(wave.FieldRunCutoverAt, v)
+	return u
+}
+
+// UpdateRunCutoverAt sets the "run_cutover_at" field to the value that was provided on create.
+func (u *WaveUpsert) UpdateRunCutoverAt() *WaveUpsert {
+	u.SetExcluded(wave.FieldRunCutoverAt)
+	return u
+}
+
+// ClearRunCutoverAt clears the value of the "run_cutover_at" field.
+func (u *WaveUpsert) ClearRunCutoverAt() *WaveUpsert {
+	u.SetNull(wave.FieldRunCutoverAt)
+	return u
+}
+
+// SetRunCutoverEndsAt sets the "run_cutover_ends_at" field.
+func (u *WaveUpsert) SetRunCutoverEndsAt(v time.Time) *WaveUpsert {
+	u.Set(wave.FieldRunCutoverEndsAt, v)
+	return u
+}
+
+// UpdateRunCutoverEndsAt sets the "run_cutover_ends_at" field to the value that was provided on create.
+func (u *WaveUpsert) UpdateRunCutoverEndsAt() *WaveUpsert {
+	u.SetExcluded(wave.FieldRunCutoverEndsAt)
+	return u
+}
+
+// ClearRunCutoverEndsAt clears the value of the "run_cutover_ends_at" field.
+func (u *WaveUpsert) ClearRunCutoverEndsAt() *WaveUpsert {
+	u.SetNull(wave.FieldRunCutoverEndsAt)
+	return u
+}
+
+// SetRunMessage sets the "run_message" field.
+func (u *WaveUpsert) SetRunMessage(v string) *WaveUpsert {
+	u.Set(wave.FieldRunMessage, v)
+	return u
+}
+
+// UpdateRunMessage sets the "run_message" field to the value that was provided on create.
+func (u *WaveUpsert) UpdateRunMessage() *WaveUpsert {
+	u.SetExcluded(wave.FieldRunMessage)
+	return u
+}
+
+// SetApproverRole sets the "approver_role" field.
+func (u *WaveUpsert) SetApproverRole(v string) *WaveUpsert {
+	u.Set(wave.FieldApproverRole, v)
+	return u
+}
+
+// UpdateApproverRole sets the "approver_role" field to the value that was provided on create.
+func (u *WaveUpsert) UpdateApproverRole() *WaveUpsert {
+	u.SetExcluded(wave.FieldApproverRole)
+	return u
+}
+
+// SetApprovedBy sets the "approved_by" field.
+func (u *WaveUpsert) SetApprovedBy(v string) *WaveUpsert {
+	u.Set(wave.FieldApprovedBy, v)
+	return u
+}
+
+// UpdateApprovedBy sets the "approved_by" field to the value that was provided on create.
+func (u *WaveUpsert) UpdateApprovedBy() *WaveUpsert {
+	u.SetExcluded(wave.FieldApprovedBy)
+	return u
+}
+
+// SetApprovedAt sets the "approved_at" field.
+func (u *WaveUpsert) SetApprovedAt(v time.Time) *WaveUpsert {
+	u.Set(wave.FieldApprovedAt, v)
+	return u
+}
+
+// UpdateApprovedAt sets the "approved_at" field to the value that was provided on create.
+func (u *WaveUpsert) UpdateApprovedAt() *WaveUpsert {
+	u.SetExcluded(wave.FieldApprovedAt)
+	return u
+}
+
+// ClearApprovedAt clears the value of the "approved_at" field.
+func (u *WaveUpsert) ClearApprovedAt() *WaveUpsert {
+	u.SetNull(wave.FieldApprovedAt)
+	return u
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (u *WaveUpsert) SetFinishedAt(v time.Time) *WaveUpsert {
+	u.Set(wave.FieldFinishedAt, v)
+	return u
+}
+
+// UpdateFinishedAt sets the "finished_at" field to the value that was provided on create.
+func (u *WaveUpsert) UpdateFinishedAt() *WaveUpsert {
+	u.SetExcluded(wave.FieldFinishedAt)
+	return u
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (u *WaveUpsert) ClearFinishedAt() *WaveUpsert {
+	u.SetNull(wave.FieldFinishedAt)
+	return u
+}
+
+// SetManualSteps sets the "manual_steps" field.
+func (u *WaveUpsert) SetManualSteps(v []map[string]interface{}) *WaveUpsert {
+	u.Set(wave.FieldManualSteps, v)
+	return u
+}
+
+// UpdateManualSteps sets the "manual_steps" field to the value that was provided on create.
+func (u *WaveUpsert) UpdateManualSteps() *WaveUpsert {
+	u.SetExcluded(wave.FieldManualSteps)
+	return u
+}
+
+// ClearManualSteps clears the value of the "manual_steps" field.
+func (u *WaveUpsert) ClearManualSteps() *WaveUpsert {
+	u.SetNull(wave.FieldManualSteps)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -1268,6 +1657,209 @@ func (u *WaveUpsertOne) UpdateRiskFactors() *WaveUpsertOne {
 func (u *WaveUpsertOne) ClearRiskFactors() *WaveUpsertOne {
 	return u.Update(func(s *WaveUpsert) {
 		s.ClearRiskFactors()
+	})
+}
+
+// SetRunSettings sets the "run_settings" field.
+func (u *WaveUpsertOne) SetRunSettings(v map[string]interface{}) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetRunSettings(v)
+	})
+}
+
+// UpdateRunSettings sets the "run_settings" field to the value that was provided on create.
+func (u *WaveUpsertOne) UpdateRunSettings() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateRunSettings()
+	})
+}
+
+// ClearRunSettings clears the value of the "run_settings" field.
+func (u *WaveUpsertOne) ClearRunSettings() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearRunSettings()
+	})
+}
+
+// SetRunStartedAt sets the "run_started_at" field.
+func (u *WaveUpsertOne) SetRunStartedAt(v time.Time) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetRunStartedAt(v)
+	})
+}
+
+// UpdateRunStartedAt sets the "run_started_at" field to the value that was provided on create.
+func (u *WaveUpsertOne) UpdateRunStartedAt() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateRunStartedAt()
+	})
+}
+
+// ClearRunStartedAt clears the value of the "run_started_at" field.
+func (u *WaveUpsertOne) ClearRunStartedAt() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearRunStartedAt()
+	})
+}
+
+// SetRunStartedBy sets the "run_started_by" field.
+func (u *WaveUpsertOne) SetRunStartedBy(v string) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetRunStartedBy(v)
+	})
+}
+
+// UpdateRunStartedBy sets the "run_started_by" field to the value that was provided on create.
+func (u *WaveUpsertOne) UpdateRunStartedBy() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateRunStartedBy()
+	})
+}
+
+// SetRunCutoverAt sets the "run_cutover_at" field.
+func (u *WaveUpsertOne) SetRunCutoverAt(v time.Time) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetRunCutoverAt(v)
+	})
+}
+
+// UpdateRunCutoverAt sets the "run_cutover_at" field to the value that was provided on create.
+func (u *WaveUpsertOne) UpdateRunCutoverAt() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateRunCutoverAt()
+	})
+}
+
+// ClearRunCutoverAt clears the value of the "run_cutover_at" field.
+func (u *WaveUpsertOne) ClearRunCutoverAt() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearRunCutoverAt()
+	})
+}
+
+// SetRunCutoverEndsAt sets the "run_cutover_ends_at" field.
+func (u *WaveUpsertOne) SetRunCutoverEndsAt(v time.Time) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetRunCutoverEndsAt(v)
+	})
+}
+
+// UpdateRunCutoverEndsAt sets the "run_cutover_ends_at" field to the value that was provided on create.
+func (u *WaveUpsertOne) UpdateRunCutoverEndsAt() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateRunCutoverEndsAt()
+	})
+}
+
+// ClearRunCutoverEndsAt clears the value of the "run_cutover_ends_at" field.
+func (u *WaveUpsertOne) ClearRunCutoverEndsAt() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearRunCutoverEndsAt()
+	})
+}
+
+// SetRunMessage sets the "run_message" field.
+func (u *WaveUpsertOne) SetRunMessage(v string) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetRunMessage(v)
+	})
+}
+
+// UpdateRunMessage sets the "run_message" field to the value that was provided on create.
+func (u *WaveUpsertOne) UpdateRunMessage() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateRunMessage()
+	})
+}
+
+// SetApproverRole sets the "approver_role" field.
+func (u *WaveUpsertOne) SetApproverRole(v string) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetApproverRole(v)
+	})
+}
+
+// UpdateApproverRole sets the "approver_role" field to the value that was provided on create.
+func (u *WaveUpsertOne) UpdateApproverRole() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateApproverRole()
+	})
+}
+
+// SetApprovedBy sets the "approved_by" field.
+func (u *WaveUpsertOne) SetApprovedBy(v string) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetApprovedBy(v)
+	})
+}
+
+// UpdateApprovedBy sets the "approved_by" field to the value that was provided on create.
+func (u *WaveUpsertOne) UpdateApprovedBy() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateApprovedBy()
+	})
+}
+
+// SetApprovedAt sets the "approved_at" field.
+func (u *WaveUpsertOne) SetApprovedAt(v time.Time) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetApprovedAt(v)
+	})
+}
+
+// UpdateApprovedAt sets the "approved_at" field to the value that was provided on create.
+func (u *WaveUpsertOne) UpdateApprovedAt() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateApprovedAt()
+	})
+}
+
+// ClearApprovedAt clears the value of the "approved_at" field.
+func (u *WaveUpsertOne) ClearApprovedAt() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearApprovedAt()
+	})
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (u *WaveUpsertOne) SetFinishedAt(v time.Time) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetFinishedAt(v)
+	})
+}
+
+// UpdateFinishedAt sets the "finished_at" field to the value that was provided on create.
+func (u *WaveUpsertOne) UpdateFinishedAt() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateFinishedAt()
+	})
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (u *WaveUpsertOne) ClearFinishedAt() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearFinishedAt()
+	})
+}
+
+// SetManualSteps sets the "manual_steps" field.
+func (u *WaveUpsertOne) SetManualSteps(v []map[string]interface{}) *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetManualSteps(v)
+	})
+}
+
+// UpdateManualSteps sets the "manual_steps" field to the value that was provided on create.
+func (u *WaveUpsertOne) UpdateManualSteps() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateManualSteps()
+	})
+}
+
+// ClearManualSteps clears the value of the "manual_steps" field.
+func (u *WaveUpsertOne) ClearManualSteps() *WaveUpsertOne {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearManualSteps()
 	})
 }
 
@@ -1797,6 +2389,209 @@ func (u *WaveUpsertBulk) UpdateRiskFactors() *WaveUpsertBulk {
 func (u *WaveUpsertBulk) ClearRiskFactors() *WaveUpsertBulk {
 	return u.Update(func(s *WaveUpsert) {
 		s.ClearRiskFactors()
+	})
+}
+
+// SetRunSettings sets the "run_settings" field.
+func (u *WaveUpsertBulk) SetRunSettings(v map[string]interface{}) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetRunSettings(v)
+	})
+}
+
+// UpdateRunSettings sets the "run_settings" field to the value that was provided on create.
+func (u *WaveUpsertBulk) UpdateRunSettings() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateRunSettings()
+	})
+}
+
+// ClearRunSettings clears the value of the "run_settings" field.
+func (u *WaveUpsertBulk) ClearRunSettings() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearRunSettings()
+	})
+}
+
+// SetRunStartedAt sets the "run_started_at" field.
+func (u *WaveUpsertBulk) SetRunStartedAt(v time.Time) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetRunStartedAt(v)
+	})
+}
+
+// UpdateRunStartedAt sets the "run_started_at" field to the value that was provided on create.
+func (u *WaveUpsertBulk) UpdateRunStartedAt() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateRunStartedAt()
+	})
+}
+
+// ClearRunStartedAt clears the value of the "run_started_at" field.
+func (u *WaveUpsertBulk) ClearRunStartedAt() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearRunStartedAt()
+	})
+}
+
+// SetRunStartedBy sets the "run_started_by" field.
+func (u *WaveUpsertBulk) SetRunStartedBy(v string) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetRunStartedBy(v)
+	})
+}
+
+// UpdateRunStartedBy sets the "run_started_by" field to the value that was provided on create.
+func (u *WaveUpsertBulk) UpdateRunStartedBy() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateRunStartedBy()
+	})
+}
+
+// SetRunCutoverAt sets the "run_cutover_at" field.
+func (u *WaveUpsertBulk) SetRunCutoverAt(v time.Time) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetRunCutoverAt(v)
+	})
+}
+
+// UpdateRunCutoverAt sets the "run_cutover_at" field to the value that was provided on create.
+func (u *WaveUpsertBulk) UpdateRunCutoverAt() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateRunCutoverAt()
+	})
+}
+
+// ClearRunCutoverAt clears the value of the "run_cutover_at" field.
+func (u *WaveUpsertBulk) ClearRunCutoverAt() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearRunCutoverAt()
+	})
+}
+
+// SetRunCutoverEndsAt sets the "run_cutover_ends_at" field.
+func (u *WaveUpsertBulk) SetRunCutoverEndsAt(v time.Time) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetRunCutoverEndsAt(v)
+	})
+}
+
+// UpdateRunCutoverEndsAt sets the "run_cutover_ends_at" field to the value that was provided on create.
+func (u *WaveUpsertBulk) UpdateRunCutoverEndsAt() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateRunCutoverEndsAt()
+	})
+}
+
+// ClearRunCutoverEndsAt clears the value of the "run_cutover_ends_at" field.
+func (u *WaveUpsertBulk) ClearRunCutoverEndsAt() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearRunCutoverEndsAt()
+	})
+}
+
+// SetRunMessage sets the "run_message" field.
+func (u *WaveUpsertBulk) SetRunMessage(v string) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetRunMessage(v)
+	})
+}
+
+// UpdateRunMessage sets the "run_message" field to the value that was provided on create.
+func (u *WaveUpsertBulk) UpdateRunMessage() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateRunMessage()
+	})
+}
+
+// SetApproverRole sets the "approver_role" field.
+func (u *WaveUpsertBulk) SetApproverRole(v string) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetApproverRole(v)
+	})
+}
+
+// UpdateApproverRole sets the "approver_role" field to the value that was provided on create.
+func (u *WaveUpsertBulk) UpdateApproverRole() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateApproverRole()
+	})
+}
+
+// SetApprovedBy sets the "approved_by" field.
+func (u *WaveUpsertBulk) SetApprovedBy(v string) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetApprovedBy(v)
+	})
+}
+
+// UpdateApprovedBy sets the "approved_by" field to the value that was provided on create.
+func (u *WaveUpsertBulk) UpdateApprovedBy() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateApprovedBy()
+	})
+}
+
+// SetApprovedAt sets the "approved_at" field.
+func (u *WaveUpsertBulk) SetApprovedAt(v time.Time) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetApprovedAt(v)
+	})
+}
+
+// UpdateApprovedAt sets the "approved_at" field to the value that was provided on create.
+func (u *WaveUpsertBulk) UpdateApprovedAt() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateApprovedAt()
+	})
+}
+
+// ClearApprovedAt clears the value of the "approved_at" field.
+func (u *WaveUpsertBulk) ClearApprovedAt() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearApprovedAt()
+	})
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (u *WaveUpsertBulk) SetFinishedAt(v time.Time) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetFinishedAt(v)
+	})
+}
+
+// UpdateFinishedAt sets the "finished_at" field to the value that was provided on create.
+func (u *WaveUpsertBulk) UpdateFinishedAt() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateFinishedAt()
+	})
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (u *WaveUpsertBulk) ClearFinishedAt() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearFinishedAt()
+	})
+}
+
+// SetManualSteps sets the "manual_steps" field.
+func (u *WaveUpsertBulk) SetManualSteps(v []map[string]interface{}) *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.SetManualSteps(v)
+	})
+}
+
+// UpdateManualSteps sets the "manual_steps" field to the value that was provided on create.
+func (u *WaveUpsertBulk) UpdateManualSteps() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.UpdateManualSteps()
+	})
+}
+
+// ClearManualSteps clears the value of the "manual_steps" field.
+func (u *WaveUpsertBulk) ClearManualSteps() *WaveUpsertBulk {
+	return u.Update(func(s *WaveUpsert) {
+		s.ClearManualSteps()
 	})
 }
 

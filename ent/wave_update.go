@@ -329,6 +329,192 @@ func (_u *WaveUpdate) ClearRiskFactors() *WaveUpdate {
 	return _u
 }
 
+// SetRunSettings sets the "run_settings" field.
+func (_u *WaveUpdate) SetRunSettings(v map[string]interface{}) *WaveUpdate {
+	_u.mutation.SetRunSettings(v)
+	return _u
+}
+
+// ClearRunSettings clears the value of the "run_settings" field.
+func (_u *WaveUpdate) ClearRunSettings() *WaveUpdate {
+	_u.mutation.ClearRunSettings()
+	return _u
+}
+
+// SetRunStartedAt sets the "run_started_at" field.
+func (_u *WaveUpdate) SetRunStartedAt(v time.Time) *WaveUpdate {
+	_u.mutation.SetRunStartedAt(v)
+	return _u
+}
+
+// SetNillableRunStartedAt sets the "run_started_at" field if the given value is not nil.
+func (_u *WaveUpdate) SetNillableRunStartedAt(v *time.Time) *WaveUpdate {
+	if v != nil {
+		_u.SetRunStartedAt(*v)
+	}
+	return _u
+}
+
+// ClearRunStartedAt clears the value of the "run_started_at" field.
+func (_u *WaveUpdate) ClearRunStartedAt() *WaveUpdate {
+	_u.mutation.ClearRunStartedAt()
+	return _u
+}
+
+// SetRunStartedBy sets the "run_started_by" field.
+func (_u *WaveUpdate) SetRunStartedBy(v string) *WaveUpdate {
+	_u.mutation.SetRunStartedBy(v)
+	return _u
+}
+
+// SetNillableRunStartedBy sets the "run_started_by" field if the given value is not nil.
+func (_u *WaveUpdate) SetNillableRunStartedBy(v *string) *WaveUpdate {
+	if v != nil {
+		_u.SetRunStartedBy(*v)
+	}
+	return _u
+}
+
+// SetRunCutoverAt sets the "run_cutover_at" field.
+func (_u *WaveUpdate) SetRunCutoverAt(v time.Time) *WaveUpdate {
+	_u.mutation.SetRunCutoverAt(v)
+	return _u
+}
+
+// SetNillableRunCutoverAt sets the "run_cutover_at" field if the given value is not nil.
+func (_u *WaveUpdate) SetNillableRunCutoverAt(v *time.Time) *WaveUpdate {
+	if v != nil {
+		_u.SetRunCutoverAt(*v)
+	}
+	return _u
+}
+
+// ClearRunCutoverAt clears the value of the "run_cutover_at" field.
+func (_u *WaveUpdate) ClearRunCutoverAt() *WaveUpdate {
+	_u.mutation.ClearRunCutoverAt()
+	return _u
+}
+
+// SetRunCutoverEndsAt sets the "run_cutover_ends_at" field.
+func (_u *WaveUpdate) SetRunCutoverEndsAt(v time.Time) *WaveUpdate {
+	_u.mutation.SetRunCutoverEndsAt(v)
+	return _u
+}
+
+// SetNillableRunCutoverEndsAt sets the "run_cutover_ends_at" field if the given value is not nil.
+func (_u *WaveUpdate) SetNillableRunCutoverEndsAt(v *time.Time) *WaveUpdate {
+	if v != nil {
+		_u.SetRunCutoverEndsAt(*v)
+	}
+	return _u
+}
+
+// ClearRunCutoverEndsAt clears the value of the "run_cutover_ends_at" field.
+func (_u *WaveUpdate) ClearRunCutoverEndsAt() *WaveUpdate {
+	_u.mutation.ClearRunCutoverEndsAt()
+	return _u
+}
+
+// SetRunMessage sets the "run_message" field.
+func (_u *WaveUpdate) SetRunMessage(v string) *WaveUpdate {
+	_u.mutation.SetRunMessage(v)
+	return _u
+}
+
+// SetNillableRunMessage sets the "run_message" field if the given value is not nil.
+func (_u *WaveUpdate) SetNillableRunMessage(v *string) *WaveUpdate {
+	if v != nil {
+		_u.SetRunMessage(*v)
+	}
+	return _u
+}
+
+// SetApproverRole sets the "approver_role" field.
+func (_u *WaveUpdate) SetApproverRole(v string) *WaveUpdate {
+	_u.mutation.SetApproverRole(v)
+	return _u
+}
+
+// SetNillableApproverRole sets the "approver_role" field if the given value is not nil.
+func (_u *WaveUpdate) SetNillableApproverRole(v *string) *WaveUpdate {
+	if v != nil {
+		_u.SetApproverRole(*v)
+	}
+	return _u
+}
+
+// SetApprovedBy sets the "approved_by" field.
+func (_u *WaveUpdate) SetApprovedBy(v string) *WaveUpdate {
+	_u.mutation.SetApprovedBy(v)
+	return _u
+}
+
+// SetNillableApprovedBy sets the "approved_by" field if the given value is not nil.
+func (_u *WaveUpdate) SetNillableApprovedBy(v *string) *WaveUpdate {
+	if v != nil {
+		_u.SetApprovedBy(*v)
+	}
+	return _u
+}
+
+// SetApprovedAt sets the "approved_at" field.
+func (_u *WaveUpdate) SetApprovedAt(v time.Time) *WaveUpdate {
+	_u.mutation.SetApprovedAt(v)
+	return _u
+}
+
+// SetNillableApprovedAt sets the "approved_at" field if the given value is not nil.
+func (_u *WaveUpdate) SetNillableApprovedAt(v *time.Time) *WaveUpdate {
+	if v != nil {
+		_u.SetApprovedAt(*v)
+	}
+	return _u
+}
+
+// ClearApprovedAt clears the value of the "approved_at" field.
+func (_u *WaveUpdate) ClearApprovedAt() *WaveUpdate {
+	_u.mutation.ClearApprovedAt()
+	return _u
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (_u *WaveUpdate) SetFinishedAt(v time.Time) *WaveUpdate {
+	_u.mutation.SetFinishedAt(v)
+	return _u
+}
+
+// SetNillableFinishedAt sets the "finished_at" field if the given value is not nil.
+func (_u *WaveUpdate) SetNillableFinishedAt(v *time.Time) *WaveUpdate {
+	if v != nil {
+		_u.SetFinishedAt(*v)
+	}
+	return _u
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (_u *WaveUpdate) ClearFinishedAt() *WaveUpdate {
+	_u.mutation.ClearFinishedAt()
+	return _u
+}
+
+// SetManualSteps sets the "manual_steps" field.
+func (_u *WaveUpdate) SetManualSteps(v []map[string]interface{}) *WaveUpdate {
+	_u.mutation.SetManualSteps(v)
+	return _u
+}
+
+// AppendManualSteps appends value to the "manual_steps" field.
+func (_u *WaveUpdate) AppendManualSteps(v []map[string]interface{}) *WaveUpdate {
+	_u.mutation.AppendManualSteps(v)
+	return _u
+}
+
+// ClearManualSteps clears the value of the "manual_steps" field.
+func (_u *WaveUpdate) ClearManualSteps() *WaveUpdate {
+	_u.mutation.ClearManualSteps()
+	return _u
+}
+
 // SetPlanID sets the "plan" edge to the Plan entity by ID.
 func (_u *WaveUpdate) SetPlanID(id int) *WaveUpdate {
 	_u.mutation.SetPlanID(id)
@@ -439,6 +625,11 @@ func (_u *WaveUpdate) check() error {
 	if v, ok := _u.mutation.Status(); ok {
 		if err := wave.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Wave.status": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.RunMessage(); ok {
+		if err := wave.RunMessageValidator(v); err != nil {
+			return &ValidationError{Name: "run_message", err: fmt.Errorf(`ent: validator failed for field "Wave.run_message": %w`, err)}
 		}
 	}
 	if _u.mutation.TenantCleared() && len(_u.mutation.TenantIDs()) > 0 {
@@ -561,6 +752,65 @@ func (_u *WaveUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.RiskFactorsCleared() {
 		_spec.ClearField(wave.FieldRiskFactors, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.RunSettings(); ok {
+		_spec.SetField(wave.FieldRunSettings, field.TypeJSON, value)
+	}
+	if _u.mutation.RunSettingsCleared() {
+		_spec.ClearField(wave.FieldRunSettings, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.RunStartedAt(); ok {
+		_spec.SetField(wave.FieldRunStartedAt, field.TypeTime, value)
+	}
+	if _u.mutation.RunStartedAtCleared() {
+		_spec.ClearField(wave.FieldRunStartedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.RunStartedBy(); ok {
+		_spec.SetField(wave.FieldRunStartedBy, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.RunCutoverAt(); ok {
+		_spec.SetField(wave.FieldRunCutoverAt, field.TypeTime, value)
+	}
+	if _u.mutation.RunCutoverAtCleared() {
+		_spec.ClearField(wave.FieldRunCutoverAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.RunCutoverEndsAt(); ok {
+		_spec.SetField(wave.FieldRunCutoverEndsAt, field.TypeTime, value)
+	}
+	if _u.mutation.RunCutoverEndsAtCleared() {
+		_spec.ClearField(wave.FieldRunCutoverEndsAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.RunMessage(); ok {
+		_spec.SetField(wave.FieldRunMessage, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ApproverRole(); ok {
+		_spec.SetField(wave.FieldApproverRole, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ApprovedBy(); ok {
+		_spec.SetField(wave.FieldApprovedBy, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ApprovedAt(); ok {
+		_spec.SetField(wave.FieldApprovedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ApprovedAtCleared() {
+		_spec.ClearField(wave.FieldApprovedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.FinishedAt(); ok {
+		_spec.SetField(wave.FieldFinishedAt, field.TypeTime, value)
+	}
+	if _u.mutation.FinishedAtCleared() {
+		_spec.ClearField(wave.FieldFinishedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ManualSteps(); ok {
+		_spec.SetField(wave.FieldManualSteps, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedManualSteps(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, wave.FieldManualSteps, value)
+		})
+	}
+	if _u.mutation.ManualStepsCleared() {
+		_spec.ClearField(wave.FieldManualSteps, field.TypeJSON)
 	}
 	if _u.mutation.PlanCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -955,6 +1205,192 @@ func (_u *WaveUpdateOne) ClearRiskFactors() *WaveUpdateOne {
 	return _u
 }
 
+// SetRunSettings sets the "run_settings" field.
+func (_u *WaveUpdateOne) SetRunSettings(v map[string]interface{}) *WaveUpdateOne {
+	_u.mutation.SetRunSettings(v)
+	return _u
+}
+
+// ClearRunSettings clears the value of the "run_settings" field.
+func (_u *WaveUpdateOne) ClearRunSettings() *WaveUpdateOne {
+	_u.mutation.ClearRunSettings()
+	return _u
+}
+
+// SetRunStartedAt sets the "run_started_at" field.
+func (_u *WaveUpdateOne) SetRunStartedAt(v time.Time) *WaveUpdateOne {
+	_u.mutation.SetRunStartedAt(v)
+	return _u
+}
+
+// SetNillableRunStartedAt sets the "run_started_at" field if the given value is not nil.
+func (_u *WaveUpdateOne) SetNillableRunStartedAt(v *time.Time) *WaveUpdateOne {
+	if v != nil {
+		_u.SetRunStartedAt(*v)
+	}
+	return _u
+}
+
+// ClearRunStartedAt clears the value of the "run_started_at" field.
+func (_u *WaveUpdateOne) ClearRunStartedAt() *WaveUpdateOne {
+	_u.mutation.ClearRunStartedAt()
+	return _u
+}
+
+// SetRunStartedBy sets the "run_started_by" field.
+func (_u *WaveUpdateOne) SetRunStartedBy(v string) *WaveUpdateOne {
+	_u.mutation.SetRunStartedBy(v)
+	return _u
+}
+
+// SetNillableRunStartedBy sets the "run_started_by" field if the given value is not nil.
+func (_u *WaveUpdateOne) SetNillableRunStartedBy(v *string) *WaveUpdateOne {
+	if v != nil {
+		_u.SetRunStartedBy(*v)
+	}
+	return _u
+}
+
+// SetRunCutoverAt sets the "run_cutover_at" field.
+func (_u *WaveUpdateOne) SetRunCutoverAt(v time.Time) *WaveUpdateOne {
+	_u.mutation.SetRunCutoverAt(v)
+	return _u
+}
+
+// SetNillableRunCutoverAt sets the "run_cutover_at" field if the given value is not nil.
+func (_u *WaveUpdateOne) SetNillableRunCutoverAt(v *time.Time) *WaveUpdateOne {
+	if v != nil {
+		_u.SetRunCutoverAt(*v)
+	}
+	return _u
+}
+
+// ClearRunCutoverAt clears the value of the "run_cutover_at" field.
+func (_u *WaveUpdateOne) ClearRunCutoverAt() *WaveUpdateOne {
+	_u.mutation.ClearRunCutoverAt()
+	return _u
+}
+
+// SetRunCutoverEndsAt sets the "run_cutover_ends_at" field.
+func (_u *WaveUpdateOne) SetRunCutoverEndsAt(v time.Time) *WaveUpdateOne {
+	_u.mutation.SetRunCutoverEndsAt(v)
+	return _u
+}
+
+// SetNillableRunCutoverEndsAt sets the "run_cutover_ends_at" field if the given value is not nil.
+func (_u *WaveUpdateOne) SetNillableRunCutoverEndsAt(v *time.Time) *WaveUpdateOne {
+	if v != nil {
+		_u.SetRunCutoverEndsAt(*v)
+	}
+	return _u
+}
+
+// ClearRunCutoverEndsAt clears the value of the "run_cutover_ends_at" field.
+func (_u *WaveUpdateOne) ClearRunCutoverEndsAt() *WaveUpdateOne {
+	_u.mutation.ClearRunCutoverEndsAt()
+	return _u
+}
+
+// SetRunMessage sets the "run_message" field.
+func (_u *WaveUpdateOne) SetRunMessage(v string) *WaveUpdateOne {
+	_u.mutation.SetRunMessage(v)
+	return _u
+}
+
+// SetNillableRunMessage sets the "run_message" field if the given value is not nil.
+func (_u *WaveUpdateOne) SetNillableRunMessage(v *string) *WaveUpdateOne {
+	if v != nil {
+		_u.SetRunMessage(*v)
+	}
+	return _u
+}
+
+// SetApproverRole sets the "approver_role" field.
+func (_u *WaveUpdateOne) SetApproverRole(v string) *WaveUpdateOne {
+	_u.mutation.SetApproverRole(v)
+	return _u
+}
+
+// SetNillableApproverRole sets the "approver_role" field if the given value is not nil.
+func (_u *WaveUpdateOne) SetNillableApproverRole(v *string) *WaveUpdateOne {
+	if v != nil {
+		_u.SetApproverRole(*v)
+	}
+	return _u
+}
+
+// SetApprovedBy sets the "approved_by" field.
+func (_u *WaveUpdateOne) SetApprovedBy(v string) *WaveUpdateOne {
+	_u.mutation.SetApprovedBy(v)
+	return _u
+}
+
+// SetNillableApprovedBy sets the "approved_by" field if the given value is not nil.
+func (_u *WaveUpdateOne) SetNillableApprovedBy(v *string) *WaveUpdateOne {
+	if v != nil {
+		_u.SetApprovedBy(*v)
+	}
+	return _u
+}
+
+// SetApprovedAt sets the "approved_at" field.
+func (_u *WaveUpdateOne) SetApprovedAt(v time.Time) *WaveUpdateOne {
+	_u.mutation.SetApprovedAt(v)
+	return _u
+}
+
+// SetNillableApprovedAt sets the "approved_at" field if the given value is not nil.
+func (_u *WaveUpdateOne) SetNillableApprovedAt(v *time.Time) *WaveUpdateOne {
+	if v != nil {
+		_u.SetApprovedAt(*v)
+	}
+	return _u
+}
+
+// ClearApprovedAt clears the value of the "approved_at" field.
+func (_u *WaveUpdateOne) ClearApprovedAt() *WaveUpdateOne {
+	_u.mutation.ClearApprovedAt()
+	return _u
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (_u *WaveUpdateOne) SetFinishedAt(v time.Time) *WaveUpdateOne {
+	_u.mutation.SetFinishedAt(v)
+	return _u
+}
+
+// SetNillableFinishedAt sets the "finished_at" field if the given value is not nil.
+func (_u *WaveUpdateOne) SetNillableFinishedAt(v *time.Time) *WaveUpdateOne {
+	if v != nil {
+		_u.SetFinishedAt(*v)
+	}
+	return _u
+}
+
+// ClearFinishedAt clears the value of the "finished_at" field.
+func (_u *WaveUpdateOne) ClearFinishedAt() *WaveUpdateOne {
+	_u.mutation.ClearFinishedAt()
+	return _u
+}
+
+// SetManualSteps sets the "manual_steps" field.
+func (_u *WaveUpdateOne) SetManualSteps(v []map[string]interface{}) *WaveUpdateOne {
+	_u.mutation.SetManualSteps(v)
+	return _u
+}
+
+// AppendManualSteps appends value to the "manual_steps" field.
+func (_u *WaveUpdateOne) AppendManualSteps(v []map[string]interface{}) *WaveUpdateOne {
+	_u.mutation.AppendManualSteps(v)
+	return _u
+}
+
+// ClearManualSteps clears the value of the "manual_steps" field.
+func (_u *WaveUpdateOne) ClearManualSteps() *WaveUpdateOne {
+	_u.mutation.ClearManualSteps()
+	return _u
+}
+
 // SetPlanID sets the "plan" edge to the Plan entity by ID.
 func (_u *WaveUpdateOne) SetPlanID(id int) *WaveUpdateOne {
 	_u.mutation.SetPlanID(id)
@@ -1078,6 +1514,11 @@ func (_u *WaveUpdateOne) check() error {
 	if v, ok := _u.mutation.Status(); ok {
 		if err := wave.StatusValidator(v); err != nil {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Wave.status": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.RunMessage(); ok {
+		if err := wave.RunMessageValidator(v); err != nil {
+			return &ValidationError{Name: "run_message", err: fmt.Errorf(`ent: validator failed for field "Wave.run_message": %w`, err)}
 		}
 	}
 	if _u.mutation.TenantCleared() && len(_u.mutation.TenantIDs()) > 0 {
@@ -1217,6 +1658,65 @@ func (_u *WaveUpdateOne) sqlSave(ctx context.Context) (_node *Wave, err error) {
 	}
 	if _u.mutation.RiskFactorsCleared() {
 		_spec.ClearField(wave.FieldRiskFactors, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.RunSettings(); ok {
+		_spec.SetField(wave.FieldRunSettings, field.TypeJSON, value)
+	}
+	if _u.mutation.RunSettingsCleared() {
+		_spec.ClearField(wave.FieldRunSettings, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.RunStartedAt(); ok {
+		_spec.SetField(wave.FieldRunStartedAt, field.TypeTime, value)
+	}
+	if _u.mutation.RunStartedAtCleared() {
+		_spec.ClearField(wave.FieldRunStartedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.RunStartedBy(); ok {
+		_spec.SetField(wave.FieldRunStartedBy, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.RunCutoverAt(); ok {
+		_spec.SetField(wave.FieldRunCutoverAt, field.TypeTime, value)
+	}
+	if _u.mutation.RunCutoverAtCleared() {
+		_spec.ClearField(wave.FieldRunCutoverAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.RunCutoverEndsAt(); ok {
+		_spec.SetField(wave.FieldRunCutoverEndsAt, field.TypeTime, value)
+	}
+	if _u.mutation.RunCutoverEndsAtCleared() {
+		_spec.ClearField(wave.FieldRunCutoverEndsAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.RunMessage(); ok {
+		_spec.SetField(wave.FieldRunMessage, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ApproverRole(); ok {
+		_spec.SetField(wave.FieldApproverRole, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ApprovedBy(); ok {
+		_spec.SetField(wave.FieldApprovedBy, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ApprovedAt(); ok {
+		_spec.SetField(wave.FieldApprovedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ApprovedAtCleared() {
+		_spec.ClearField(wave.FieldApprovedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.FinishedAt(); ok {
+		_spec.SetField(wave.FieldFinishedAt, field.TypeTime, value)
+	}
+	if _u.mutation.FinishedAtCleared() {
+		_spec.ClearField(wave.FieldFinishedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ManualSteps(); ok {
+		_spec.SetField(wave.FieldManualSteps, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedManualSteps(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, wave.FieldManualSteps, value)
+		})
+	}
+	if _u.mutation.ManualStepsCleared() {
+		_spec.ClearField(wave.FieldManualSteps, field.TypeJSON)
 	}
 	if _u.mutation.PlanCleared() {
 		edge := &sqlgraph.EdgeSpec{

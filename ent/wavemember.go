@@ -36,6 +36,16 @@ type WaveMember struct {
 	Bytes int64 `json:"bytes,omitempty"`
 	// DowntimeMinutes holds the value of the "downtime_minutes" field.
 	DowntimeMinutes float64 `json:"downtime_minutes,omitempty"`
+	// RunState holds the value of the "run_state" field.
+	RunState wavemember.RunState `json:"run_state,omitempty"`
+	// RunMessage holds the value of the "run_message" field.
+	RunMessage string `json:"run_message,omitempty"`
+	// CutoverAt holds the value of the "cutover_at" field.
+	CutoverAt *time.Time `json:"cutover_at,omitempty"`
+	// MigrationID holds the value of the "migration_id" field.
+	MigrationID *int `json:"migration_id,omitempty"`
+	// QueuePosition holds the value of the "queue_position" field.
+	QueuePosition int `json:"queue_position,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the WaveMemberQuery when eager-loading is set.
 	Edges                 WaveMemberEdges `json:"edges"`
@@ -101,11 +111,11 @@ func (*WaveMember) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case wavemember.FieldDowntimeMinutes:
 			values[i] = new(sql.NullFloat64)
-		case wavemember.FieldID, wavemember.FieldTenantID, wavemember.FieldBytes:
+		case wavemember.FieldID, wavemember.FieldTenantID, wavemember.FieldBytes, wavemember.FieldMigrationID, wavemember.FieldQueuePosition:
 			values[i] = new(sql.NullInt64)
-		case wavemember.FieldReason, wavemember.FieldMoveGroup:
+		case wavemember.FieldReason, wavemember.FieldMoveGroup, wavemember.FieldRunState, wavemember.FieldRunMessage:
 			values[i] = new(sql.NullString)
-		case wavemember.FieldCreatedAt, wavemember.FieldUpdatedAt:
+		case wavemember.FieldCreatedAt, wavemember.FieldUpdatedAt, wavemember.FieldCutoverAt:
 			values[i] = new(sql.NullTime)
 		case wavemember.ForeignKeys[0]: // host_wave_memberships
 			values[i] = new(sql.NullInt64)
@@ -179,6 +189,38 @@ func (_m *WaveMember) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field downtime_minutes", values[i])
 			} else if value.Valid {
 				_m.DowntimeMinutes = value.Float64
+			}
+		case wavemember.FieldRunState:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field run_state", values[i])
+			} else if value.Valid {
+				_m.RunState = wavemember.RunState(value.String)
+			}
+		case wavemember.FieldRunMessage:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field run_message", values[i])
+			} else if value.Valid {
+				_m.RunMessage = value.String
+			}
+		case wavemember.FieldCutoverAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field cutover_at", values[i])
+			} else if value.Valid {
+				_m.CutoverAt = new(time.Time)
+				*_m.CutoverAt = value.Time
+			}
+		case wavemember.FieldMigrationID:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field migration_id", values[i])
+			} else if value.Valid {
+				_m.MigrationID = new(int)
+				*_m.MigrationID = int(value.Int64)
+			}
+		case wavemember.FieldQueuePosition:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field queue_position", values[i])
+			} else if value.Valid {
+				_m.QueuePosition = int(value.Int64)
 			}
 		case wavemember.ForeignKeys[0]:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -268,6 +310,25 @@ func (_m *WaveMember) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("downtime_minutes=")
 	builder.WriteString(fmt.Sprintf("%v", _m.DowntimeMinutes))
+	builder.WriteString(", ")
+	builder.WriteString("run_state=")
+	builder.WriteString(fmt.Sprintf("%v", _m.RunState))
+	builder.WriteString(", ")
+	builder.WriteString("run_message=")
+	builder.WriteString(_m.RunMessage)
+	builder.WriteString(", ")
+	if v := _m.CutoverAt; v != nil {
+		builder.WriteString("cutover_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.MigrationID; v != nil {
+		builder.WriteString("migration_id=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("queue_position=")
+	builder.WriteString(fmt.Sprintf("%v", _m.QueuePosition))
 	builder.WriteByte(')')
 	return builder.String()
 }

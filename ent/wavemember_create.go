@@ -129,6 +129,76 @@ func (_c *WaveMemberCreate) SetNillableDowntimeMinutes(v *float64) *WaveMemberCr
 	return _c
 }
 
+// SetRunState sets the "run_state" field.
+func (_c *WaveMemberCreate) SetRunState(v wavemember.RunState) *WaveMemberCreate {
+	_c.mutation.SetRunState(v)
+	return _c
+}
+
+// SetNillableRunState sets the "run_state" field if the given value is not nil.
+func (_c *WaveMemberCreate) SetNillableRunState(v *wavemember.RunState) *WaveMemberCreate {
+	if v != nil {
+		_c.SetRunState(*v)
+	}
+	return _c
+}
+
+// SetRunMessage sets the "run_message" field.
+func (_c *WaveMemberCreate) SetRunMessage(v string) *WaveMemberCreate {
+	_c.mutation.SetRunMessage(v)
+	return _c
+}
+
+// SetNillableRunMessage sets the "run_message" field if the given value is not nil.
+func (_c *WaveMemberCreate) SetNillableRunMessage(v *string) *WaveMemberCreate {
+	if v != nil {
+		_c.SetRunMessage(*v)
+	}
+	return _c
+}
+
+// SetCutoverAt sets the "cutover_at" field.
+func (_c *WaveMemberCreate) SetCutoverAt(v time.Time) *WaveMemberCreate {
+	_c.mutation.SetCutoverAt(v)
+	return _c
+}
+
+// SetNillableCutoverAt sets the "cutover_at" field if the given value is not nil.
+func (_c *WaveMemberCreate) SetNillableCutoverAt(v *time.Time) *WaveMemberCreate {
+	if v != nil {
+		_c.SetCutoverAt(*v)
+	}
+	return _c
+}
+
+// SetMigrationID sets the "migration_id" field.
+func (_c *WaveMemberCreate) SetMigrationID(v int) *WaveMemberCreate {
+	_c.mutation.SetMigrationID(v)
+	return _c
+}
+
+// SetNillableMigrationID sets the "migration_id" field if the given value is not nil.
+func (_c *WaveMemberCreate) SetNillableMigrationID(v *int) *WaveMemberCreate {
+	if v != nil {
+		_c.SetMigrationID(*v)
+	}
+	return _c
+}
+
+// SetQueuePosition sets the "queue_position" field.
+func (_c *WaveMemberCreate) SetQueuePosition(v int) *WaveMemberCreate {
+	_c.mutation.SetQueuePosition(v)
+	return _c
+}
+
+// SetNillableQueuePosition sets the "queue_position" field if the given value is not nil.
+func (_c *WaveMemberCreate) SetNillableQueuePosition(v *int) *WaveMemberCreate {
+	if v != nil {
+		_c.SetQueuePosition(*v)
+	}
+	return _c
+}
+
 // SetTenant sets the "tenant" edge to the Tenant entity.
 func (_c *WaveMemberCreate) SetTenant(v *Tenant) *WaveMemberCreate {
 	return _c.SetTenantID(v.ID)
@@ -227,6 +297,18 @@ func (_c *WaveMemberCreate) defaults() error {
 		v := wavemember.DefaultDowntimeMinutes
 		_c.mutation.SetDowntimeMinutes(v)
 	}
+	if _, ok := _c.mutation.RunState(); !ok {
+		v := wavemember.DefaultRunState
+		_c.mutation.SetRunState(v)
+	}
+	if _, ok := _c.mutation.RunMessage(); !ok {
+		v := wavemember.DefaultRunMessage
+		_c.mutation.SetRunMessage(v)
+	}
+	if _, ok := _c.mutation.QueuePosition(); !ok {
+		v := wavemember.DefaultQueuePosition
+		_c.mutation.SetQueuePosition(v)
+	}
 	return nil
 }
 
@@ -260,6 +342,25 @@ func (_c *WaveMemberCreate) check() error {
 	}
 	if _, ok := _c.mutation.DowntimeMinutes(); !ok {
 		return &ValidationError{Name: "downtime_minutes", err: errors.New(`ent: missing required field "WaveMember.downtime_minutes"`)}
+	}
+	if _, ok := _c.mutation.RunState(); !ok {
+		return &ValidationError{Name: "run_state", err: errors.New(`ent: missing required field "WaveMember.run_state"`)}
+	}
+	if v, ok := _c.mutation.RunState(); ok {
+		if err := wavemember.RunStateValidator(v); err != nil {
+			return &ValidationError{Name: "run_state", err: fmt.Errorf(`ent: validator failed for field "WaveMember.run_state": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.RunMessage(); !ok {
+		return &ValidationError{Name: "run_message", err: errors.New(`ent: missing required field "WaveMember.run_message"`)}
+	}
+	if v, ok := _c.mutation.RunMessage(); ok {
+		if err := wavemember.RunMessageValidator(v); err != nil {
+			return &ValidationError{Name: "run_message", err: fmt.Errorf(`ent: validator failed for field "WaveMember.run_message": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.QueuePosition(); !ok {
+		return &ValidationError{Name: "queue_position", err: errors.New(`ent: missing required field "WaveMember.queue_position"`)}
 	}
 	if len(_c.mutation.TenantIDs()) == 0 {
 		return &ValidationError{Name: "tenant", err: errors.New(`ent: missing required edge "WaveMember.tenant"`)}
@@ -324,6 +425,26 @@ func (_c *WaveMemberCreate) createSpec() (*WaveMember, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.DowntimeMinutes(); ok {
 		_spec.SetField(wavemember.FieldDowntimeMinutes, field.TypeFloat64, value)
 		_node.DowntimeMinutes = value
+	}
+	if value, ok := _c.mutation.RunState(); ok {
+		_spec.SetField(wavemember.FieldRunState, field.TypeEnum, value)
+		_node.RunState = value
+	}
+	if value, ok := _c.mutation.RunMessage(); ok {
+		_spec.SetField(wavemember.FieldRunMessage, field.TypeString, value)
+		_node.RunMessage = value
+	}
+	if value, ok := _c.mutation.CutoverAt(); ok {
+		_spec.SetField(wavemember.FieldCutoverAt, field.TypeTime, value)
+		_node.CutoverAt = &value
+	}
+	if value, ok := _c.mutation.MigrationID(); ok {
+		_spec.SetField(wavemember.FieldMigrationID, field.TypeInt, value)
+		_node.MigrationID = &value
+	}
+	if value, ok := _c.mutation.QueuePosition(); ok {
+		_spec.SetField(wavemember.FieldQueuePosition, field.TypeInt, value)
+		_node.QueuePosition = value
 	}
 	if nodes := _c.mutation.TenantIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -512,6 +633,90 @@ func (u *WaveMemberUpsert) AddDowntimeMinutes(v float64) *WaveMemberUpsert {
 	return u
 }
 
+// SetRunState sets the "run_state" field.
+func (u *WaveMemberUpsert) SetRunState(v wavemember.RunState) *WaveMemberUpsert {
+	u.Set(wavemember.FieldRunState, v)
+	return u
+}
+
+// UpdateRunState sets the "run_state" field to the value that was provided on create.
+func (u *WaveMemberUpsert) UpdateRunState() *WaveMemberUpsert {
+	u.SetExcluded(wavemember.FieldRunState)
+	return u
+}
+
+// SetRunMessage sets the "run_message" field.
+func (u *WaveMemberUpsert) SetRunMessage(v string) *WaveMemberUpsert {
+	u.Set(wavemember.FieldRunMessage, v)
+	return u
+}
+
+// UpdateRunMessage sets the "run_message" field to the value that was provided on create.
+func (u *WaveMemberUpsert) UpdateRunMessage() *WaveMemberUpsert {
+	u.SetExcluded(wavemember.FieldRunMessage)
+	return u
+}
+
+// SetCutoverAt sets the "cutover_at" field.
+func (u *WaveMemberUpsert) SetCutoverAt(v time.Time) *WaveMemberUpsert {
+	u.Set(wavemember.FieldCutoverAt, v)
+	return u
+}
+
+// UpdateCutoverAt sets the "cutover_at" field to the value that was provided on create.
+func (u *WaveMemberUpsert) UpdateCutoverAt() *WaveMemberUpsert {
+	u.SetExcluded(wavemember.FieldCutoverAt)
+	return u
+}
+
+// ClearCutoverAt clears the value of the "cutover_at" field.
+func (u *WaveMemberUpsert) ClearCutoverAt() *WaveMemberUpsert {
+	u.SetNull(wavemember.FieldCutoverAt)
+	return u
+}
+
+// SetMigrationID sets the "migration_id" field.
+func (u *WaveMemberUpsert) SetMigrationID(v int) *WaveMemberUpsert {
+	u.Set(wavemember.FieldMigrationID, v)
+	return u
+}
+
+// UpdateMigrationID sets the "migration_id" field to the value that was provided on create.
+func (u *WaveMemberUpsert) UpdateMigrationID() *WaveMemberUpsert {
+	u.SetExcluded(wavemember.FieldMigrationID)
+	return u
+}
+
+// AddMigrationID adds v to the "migration_id" field.
+func (u *WaveMemberUpsert) AddMigrationID(v int) *WaveMemberUpsert {
+	u.Add(wavemember.FieldMigrationID, v)
+	return u
+}
+
+// ClearMigrationID clears the value of the "migration_id" field.
+func (u *WaveMemberUpsert) ClearMigrationID() *WaveMemberUpsert {
+	u.SetNull(wavemember.FieldMigrationID)
+	return u
+}
+
+// SetQueuePosition sets the "queue_position" field.
+func (u *WaveMemberUpsert) SetQueuePosition(v int) *WaveMemberUpsert {
+	u.Set(wavemember.FieldQueuePosition, v)
+	return u
+}
+
+// UpdateQueuePosition sets the "queue_position" field to the value that was provided on create.
+func (u *WaveMemberUpsert) UpdateQueuePosition() *WaveMemberUpsert {
+	u.SetExcluded(wavemember.FieldQueuePosition)
+	return u
+}
+
+// AddQueuePosition adds v to the "queue_position" field.
+func (u *WaveMemberUpsert) AddQueuePosition(v int) *WaveMemberUpsert {
+	u.Add(wavemember.FieldQueuePosition, v)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -655,6 +860,104 @@ func (u *WaveMemberUpsertOne) AddDowntimeMinutes(v float64) *WaveMemberUpsertOne
 func (u *WaveMemberUpsertOne) UpdateDowntimeMinutes() *WaveMemberUpsertOne {
 	return u.Update(func(s *WaveMemberUpsert) {
 		s.UpdateDowntimeMinutes()
+	})
+}
+
+// SetRunState sets the "run_state" field.
+func (u *WaveMemberUpsertOne) SetRunState(v wavemember.RunState) *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.SetRunState(v)
+	})
+}
+
+// UpdateRunState sets the "run_state" field to the value that was provided on create.
+func (u *WaveMemberUpsertOne) UpdateRunState() *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.UpdateRunState()
+	})
+}
+
+// SetRunMessage sets the "run_message" field.
+func (u *WaveMemberUpsertOne) SetRunMessage(v string) *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.SetRunMessage(v)
+	})
+}
+
+// UpdateRunMessage sets the "run_message" field to the value that was provided on create.
+func (u *WaveMemberUpsertOne) UpdateRunMessage() *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.UpdateRunMessage()
+	})
+}
+
+// SetCutoverAt sets the "cutover_at" field.
+func (u *WaveMemberUpsertOne) SetCutoverAt(v time.Time) *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.SetCutoverAt(v)
+	})
+}
+
+// UpdateCutoverAt sets the "cutover_at" field to the value that was provided on create.
+func (u *WaveMemberUpsertOne) UpdateCutoverAt() *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.UpdateCutoverAt()
+	})
+}
+
+// ClearCutoverAt clears the value of the "cutover_at" field.
+func (u *WaveMemberUpsertOne) ClearCutoverAt() *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.ClearCutoverAt()
+	})
+}
+
+// SetMigrationID sets the "migration_id" field.
+func (u *WaveMemberUpsertOne) SetMigrationID(v int) *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.SetMigrationID(v)
+	})
+}
+
+// AddMigrationID adds v to the "migration_id" field.
+func (u *WaveMemberUpsertOne) AddMigrationID(v int) *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.AddMigrationID(v)
+	})
+}
+
+// UpdateMigrationID sets the "migration_id" field to the value that was provided on create.
+func (u *WaveMemberUpsertOne) UpdateMigrationID() *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.UpdateMigrationID()
+	})
+}
+
+// ClearMigrationID clears the value of the "migration_id" field.
+func (u *WaveMemberUpsertOne) ClearMigrationID() *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.ClearMigrationID()
+	})
+}
+
+// SetQueuePosition sets the "queue_position" field.
+func (u *WaveMemberUpsertOne) SetQueuePosition(v int) *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.SetQueuePosition(v)
+	})
+}
+
+// AddQueuePosition adds v to the "queue_position" field.
+func (u *WaveMemberUpsertOne) AddQueuePosition(v int) *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.AddQueuePosition(v)
+	})
+}
+
+// UpdateQueuePosition sets the "queue_position" field to the value that was provided on create.
+func (u *WaveMemberUpsertOne) UpdateQueuePosition() *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.UpdateQueuePosition()
 	})
 }
 
@@ -967,6 +1270,104 @@ func (u *WaveMemberUpsertBulk) AddDowntimeMinutes(v float64) *WaveMemberUpsertBu
 func (u *WaveMemberUpsertBulk) UpdateDowntimeMinutes() *WaveMemberUpsertBulk {
 	return u.Update(func(s *WaveMemberUpsert) {
 		s.UpdateDowntimeMinutes()
+	})
+}
+
+// SetRunState sets the "run_state" field.
+func (u *WaveMemberUpsertBulk) SetRunState(v wavemember.RunState) *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.SetRunState(v)
+	})
+}
+
+// UpdateRunState sets the "run_state" field to the value that was provided on create.
+func (u *WaveMemberUpsertBulk) UpdateRunState() *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.UpdateRunState()
+	})
+}
+
+// SetRunMessage sets the "run_message" field.
+func (u *WaveMemberUpsertBulk) SetRunMessage(v string) *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.SetRunMessage(v)
+	})
+}
+
+// UpdateRunMessage sets the "run_message" field to the value that was provided on create.
+func (u *WaveMemberUpsertBulk) UpdateRunMessage() *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.UpdateRunMessage()
+	})
+}
+
+// SetCutoverAt sets the "cutover_at" field.
+func (u *WaveMemberUpsertBulk) SetCutoverAt(v time.Time) *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.SetCutoverAt(v)
+	})
+}
+
+// UpdateCutoverAt sets the "cutover_at" field to the value that was provided on create.
+func (u *WaveMemberUpsertBulk) UpdateCutoverAt() *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.UpdateCutoverAt()
+	})
+}
+
+// ClearCutoverAt clears the value of the "cutover_at" field.
+func (u *WaveMemberUpsertBulk) ClearCutoverAt() *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.ClearCutoverAt()
+	})
+}
+
+// SetMigrationID sets the "migration_id" field.
+func (u *WaveMemberUpsertBulk) SetMigrationID(v int) *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.SetMigrationID(v)
+	})
+}
+
+// AddMigrationID adds v to the "migration_id" field.
+func (u *WaveMemberUpsertBulk) AddMigrationID(v int) *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.AddMigrationID(v)
+	})
+}
+
+// UpdateMigrationID sets the "migration_id" field to the value that was provided on create.
+func (u *WaveMemberUpsertBulk) UpdateMigrationID() *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.UpdateMigrationID()
+	})
+}
+
+// ClearMigrationID clears the value of the "migration_id" field.
+func (u *WaveMemberUpsertBulk) ClearMigrationID() *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.ClearMigrationID()
+	})
+}
+
+// SetQueuePosition sets the "queue_position" field.
+func (u *WaveMemberUpsertBulk) SetQueuePosition(v int) *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.SetQueuePosition(v)
+	})
+}
+
+// AddQueuePosition adds v to the "queue_position" field.
+func (u *WaveMemberUpsertBulk) AddQueuePosition(v int) *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.AddQueuePosition(v)
+	})
+}
+
+// UpdateQueuePosition sets the "queue_position" field to the value that was provided on create.
+func (u *WaveMemberUpsertBulk) UpdateQueuePosition() *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.UpdateQueuePosition()
 	})
 }
 

@@ -121,6 +121,102 @@ func (_u *WaveMemberUpdate) AddDowntimeMinutes(v float64) *WaveMemberUpdate {
 	return _u
 }
 
+// SetRunState sets the "run_state" field.
+func (_u *WaveMemberUpdate) SetRunState(v wavemember.RunState) *WaveMemberUpdate {
+	_u.mutation.SetRunState(v)
+	return _u
+}
+
+// SetNillableRunState sets the "run_state" field if the given value is not nil.
+func (_u *WaveMemberUpdate) SetNillableRunState(v *wavemember.RunState) *WaveMemberUpdate {
+	if v != nil {
+		_u.SetRunState(*v)
+	}
+	return _u
+}
+
+// SetRunMessage sets the "run_message" field.
+func (_u *WaveMemberUpdate) SetRunMessage(v string) *WaveMemberUpdate {
+	_u.mutation.SetRunMessage(v)
+	return _u
+}
+
+// SetNillableRunMessage sets the "run_message" field if the given value is not nil.
+func (_u *WaveMemberUpdate) SetNillableRunMessage(v *string) *WaveMemberUpdate {
+	if v != nil {
+		_u.SetRunMessage(*v)
+	}
+	return _u
+}
+
+// SetCutoverAt sets the "cutover_at" field.
+func (_u *WaveMemberUpdate) SetCutoverAt(v time.Time) *WaveMemberUpdate {
+	_u.mutation.SetCutoverAt(v)
+	return _u
+}
+
+// SetNillableCutoverAt sets the "cutover_at" field if the given value is not nil.
+func (_u *WaveMemberUpdate) SetNillableCutoverAt(v *time.Time) *WaveMemberUpdate {
+	if v != nil {
+		_u.SetCutoverAt(*v)
+	}
+	return _u
+}
+
+// ClearCutoverAt clears the value of the "cutover_at" field.
+func (_u *WaveMemberUpdate) ClearCutoverAt() *WaveMemberUpdate {
+	_u.mutation.ClearCutoverAt()
+	return _u
+}
+
+// SetMigrationID sets the "migration_id" field.
+func (_u *WaveMemberUpdate) SetMigrationID(v int) *WaveMemberUpdate {
+	_u.mutation.ResetMigrationID()
+	_u.mutation.SetMigrationID(v)
+	return _u
+}
+
+// SetNillableMigrationID sets the "migration_id" field if the given value is not nil.
+func (_u *WaveMemberUpdate) SetNillableMigrationID(v *int) *WaveMemberUpdate {
+	if v != nil {
+		_u.SetMigrationID(*v)
+	}
+	return _u
+}
+
+// AddMigrationID adds value to the "migration_id" field.
+func (_u *WaveMemberUpdate) AddMigrationID(v int) *WaveMemberUpdate {
+	_u.mutation.AddMigrationID(v)
+	return _u
+}
+
+// ClearMigrationID clears the value of the "migration_id" field.
+func (_u *WaveMemberUpdate) ClearMigrationID() *WaveMemberUpdate {
+	_u.mutation.ClearMigrationID()
+	return _u
+}
+
+// SetQueuePosition sets the "queue_position" field.
+func (_u *WaveMemberUpdate) SetQueuePosition(v int) *WaveMemberUpdate {
+	_u.mutation.ResetQueuePosition()
+	_u.mutation.SetQueuePosition(v)
+	return _u
+}
+
+// SetNillableQueuePosition sets the "queue_position" field if the given value is not nil.
+func (_u *WaveMemberUpdate) SetNillableQueuePosition(v *int) *WaveMemberUpdate {
+	if v != nil {
+		_u.SetQueuePosition(*v)
+	}
+	return _u
+}
+
+// AddQueuePosition adds value to the "queue_position" field.
+func (_u *WaveMemberUpdate) AddQueuePosition(v int) *WaveMemberUpdate {
+	_u.mutation.AddQueuePosition(v)
+	return _u
+}
+
 // SetWaveID sets the "wave" edge to the Wave entity by ID.
 func (_u *WaveMemberUpdate) SetWaveID(id int) *WaveMemberUpdate {
 	_u.mutation.SetWaveID(id)
@@ -209,6 +305,16 @@ func (_u *WaveMemberUpdate) check() error {
 			return &ValidationError{Name: "reason", err: fmt.Errorf(`ent: validator failed for field "WaveMember.reason": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.RunState(); ok {
+		if err := wavemember.RunStateValidator(v); err != nil {
+			return &ValidationError{Name: "run_state", err: fmt.Errorf(`ent: validator failed for field "WaveMember.run_state": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.RunMessage(); ok {
+		if err := wavemember.RunMessageValidator(v); err != nil {
+			return &ValidationError{Name: "run_message", err: fmt.Errorf(`ent: validator failed for field "WaveMember.run_message": %w`, err)}
+		}
+	}
 	if _u.mutation.TenantCleared() && len(_u.mutation.TenantIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "WaveMember.tenant"`)
 	}
@@ -262,6 +368,33 @@ func (_u *WaveMemberUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	}
 	if value, ok := _u.mutation.AddedDowntimeMinutes(); ok {
 		_spec.AddField(wavemember.FieldDowntimeMinutes, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.RunState(); ok {
+		_spec.SetField(wavemember.FieldRunState, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.RunMessage(); ok {
+		_spec.SetField(wavemember.FieldRunMessage, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.CutoverAt(); ok {
+		_spec.SetField(wavemember.FieldCutoverAt, field.TypeTime, value)
+	}
+	if _u.mutation.CutoverAtCleared() {
+		_spec.ClearField(wavemember.FieldCutoverAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.MigrationID(); ok {
+		_spec.SetField(wavemember.FieldMigrationID, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedMigrationID(); ok {
+		_spec.AddField(wavemember.FieldMigrationID, field.TypeInt, value)
+	}
+	if _u.mutation.MigrationIDCleared() {
+		_spec.ClearField(wavemember.FieldMigrationID, field.TypeInt)
+	}
+	if value, ok := _u.mutation.QueuePosition(); ok {
+		_spec.SetField(wavemember.FieldQueuePosition, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedQueuePosition(); ok {
+		_spec.AddField(wavemember.FieldQueuePosition, field.TypeInt, value)
 	}
 	if _u.mutation.WaveCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -433,6 +566,102 @@ func (_u *WaveMemberUpdateOne) AddDowntimeMinutes(v float64) *WaveMemberUpdateOn
 	return _u
 }
 
+// SetRunState sets the "run_state" field.
+func (_u *WaveMemberUpdateOne) SetRunState(v wavemember.RunState) *WaveMemberUpdateOne {
+	_u.mutation.SetRunState(v)
+	return _u
+}
+
+// SetNillableRunState sets the "run_state" field if the given value is not nil.
+func (_u *WaveMemberUpdateOne) SetNillableRunState(v *wavemember.RunState) *WaveMemberUpdateOne {
+	if v != nil {
+		_u.SetRunState(*v)
+	}
+	return _u
+}
+
+// SetRunMessage sets the "run_message" field.
+func (_u *WaveMemberUpdateOne) SetRunMessage(v string) *WaveMemberUpdateOne {
+	_u.mutation.SetRunMessage(v)
+	return _u
+}
+
+// SetNillableRunMessage sets the "run_message" field if the given value is not nil.
+func (_u *WaveMemberUpdateOne) SetNillableRunMessage(v *string) *WaveMemberUpdateOne {
+	if v != nil {
+		_u.SetRunMessage(*v)
+	}
+	return _u
+}
+
+// SetCutoverAt sets the "cutover_at" field.
+func (_u *WaveMemberUpdateOne) SetCutoverAt(v time.Time) *WaveMemberUpdateOne {
+	_u.mutation.SetCutoverAt(v)
+	return _u
+}
+
+// SetNillableCutoverAt sets the "cutover_at" field if the given value is not nil.
+func (_u *WaveMemberUpdateOne) SetNillableCutoverAt(v *time.Time) *WaveMemberUpdateOne {
+	if v != nil {
+		_u.SetCutoverAt(*v)
+	}
+	return _u
+}
+
+// ClearCutoverAt clears the value of the "cutover_at" field.
+func (_u *WaveMemberUpdateOne) ClearCutoverAt() *WaveMemberUpdateOne {
+	_u.mutation.ClearCutoverAt()
+	return _u
+}
+
+// SetMigrationID sets the "migration_id" field.
+func (_u *WaveMemberUpdateOne) SetMigrationID(v int) *WaveMemberUpdateOne {
+	_u.mutation.ResetMigrationID()
+	_u.mutation.SetMigrationID(v)
+	return _u
+}
+
+// SetNillableMigrationID sets the "migration_id" field if the given value is not nil.
+func (_u *WaveMemberUpdateOne) SetNillableMigrationID(v *int) *WaveMemberUpdateOne {
+	if v != nil {
+		_u.SetMigrationID(*v)
+	}
+	return _u
+}
+
+// AddMigrationID adds value to the "migration_id" field.
+func (_u *WaveMemberUpdateOne) AddMigrationID(v int) *WaveMemberUpdateOne {
+	_u.mutation.AddMigrationID(v)
+	return _u
+}
+
+// ClearMigrationID clears the value of the "migration_id" field.
+func (_u *WaveMemberUpdateOne) ClearMigrationID() *WaveMemberUpdateOne {
+	_u.mutation.ClearMigrationID()
+	return _u
+}
+
+// SetQueuePosition sets the "queue_position" field.
+func (_u *WaveMemberUpdateOne) SetQueuePosition(v int) *WaveMemberUpdateOne {
+	_u.mutation.ResetQueuePosition()
+	_u.mutation.SetQueuePosition(v)
+	return _u
+}
+
+// SetNillableQueuePosition sets the "queue_position" field if the given value is not nil.
+func (_u *WaveMemberUpdateOne) SetNillableQueuePosition(v *int) *WaveMemberUpdateOne {
+	if v != nil {
+		_u.SetQueuePosition(*v)
+	}
+	return _u
+}
+
+// AddQueuePosition adds value to the "queue_position" field.
+func (_u *WaveMemberUpdateOne) AddQueuePosition(v int) *WaveMemberUpdateOne {
+	_u.mutation.AddQueuePosition(v)
+	return _u
+}
+
 // SetWaveID sets the "wave" edge to the Wave entity by ID.
 func (_u *WaveMemberUpdateOne) SetWaveID(id int) *WaveMemberUpdateOne {
 	_u.mutation.SetWaveID(id)
@@ -534,6 +763,16 @@ func (_u *WaveMemberUpdateOne) check() error {
 			return &ValidationError{Name: "reason", err: fmt.Errorf(`ent: validator failed for field "WaveMember.reason": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.RunState(); ok {
+		if err := wavemember.RunStateValidator(v); err != nil {
+			return &ValidationError{Name: "run_state", err: fmt.Errorf(`ent: validator failed for field "WaveMember.run_state": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.RunMessage(); ok {
+		if err := wavemember.RunMessageValidator(v); err != nil {
+			return &ValidationError{Name: "run_message", err: fmt.Errorf(`ent: validator failed for field "WaveMember.run_message": %w`, err)}
+		}
+	}
 	if _u.mutation.TenantCleared() && len(_u.mutation.TenantIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "WaveMember.tenant"`)
 	}
@@ -604,6 +843,33 @@ func (_u *WaveMemberUpdateOne) sqlSave(ctx context.Context) (_node *WaveMember, 
 	}
 	if value, ok := _u.mutation.AddedDowntimeMinutes(); ok {
 		_spec.AddField(wavemember.FieldDowntimeMinutes, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.RunState(); ok {
+		_spec.SetField(wavemember.FieldRunState, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.RunMessage(); ok {
+		_spec.SetField(wavemember.FieldRunMessage, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.CutoverAt(); ok {
+		_spec.SetField(wavemember.FieldCutoverAt, field.TypeTime, value)
+	}
+	if _u.mutation.CutoverAtCleared() {
+		_spec.ClearField(wavemember.FieldCutoverAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.MigrationID(); ok {
+		_spec.SetField(wavemember.FieldMigrationID, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedMigrationID(); ok {
+		_spec.AddField(wavemember.FieldMigrationID, field.TypeInt, value)
+	}
+	if _u.mutation.MigrationIDCleared() {
+		_spec.ClearField(wavemember.FieldMigrationID, field.TypeInt)
+	}
+	if value, ok := _u.mutation.QueuePosition(); ok {
+		_spec.SetField(wavemember.FieldQueuePosition, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedQueuePosition(); ok {
+		_spec.AddField(wavemember.FieldQueuePosition, field.TypeInt, value)
 	}
 	if _u.mutation.WaveCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -180,8 +180,16 @@ func (r *Resolver) Query() generated.QueryResolver { return &queryResolver{r} }
 // RecoveryPoint returns generated.RecoveryPointResolver implementation.
 func (r *Resolver) RecoveryPoint() generated.RecoveryPointResolver { return &recoveryPointResolver{r} }
 
+// Wave returns generated.WaveResolver implementation.
+func (r *Resolver) Wave() generated.WaveResolver { return &waveResolver{r} }
+
+// WaveMember returns generated.WaveMemberResolver implementation.
+func (r *Resolver) WaveMember() generated.WaveMemberResolver { return &waveMemberResolver{r} }
+
 type (
 	migrationResolver     struct{ *Resolver }
 	queryResolver         struct{ *Resolver }
 	recoveryPointResolver struct{ *Resolver }
+	waveResolver          struct{ *Resolver }
+	waveMemberResolver    struct{ *Resolver }
 )

@@ -85,6 +85,15 @@ var mutationWeights = map[string]int{
 	"suggestApplications":         expensive,
 	"splitApplicationSuggestion":  expensive,
 	"acceptApplicationSuggestion": 1,
+	// A wave's start starts up to its cap of migrations (≤ 500) inside the
+	// request; the others change a row or two and enqueue a tick.
+	"startWave":                   expensive,
+	"pauseWave":                   1,
+	"resumeWave":                  1,
+	"approveWave":                 1,
+	"setHostCutoverTime":          1,
+	"setMigrationSettings":        1,
+	"tickWaveStep":                1,
 	"renameApplicationSuggestion": 1,
 }
 
@@ -418,6 +427,19 @@ var listBounds = map[string]int{
 	// most hosts of a tenant (20,000): one plan's screen asks for all of them.
 	"Plan.waves":   100,
 	"Wave.members": 200,
+	// A wave's runbook is one row per member, each with its migration's
+	// steps (prepare, sync, test launches, cutover, rollback) and the
+	// newest events and hook deliveries the resolver returns.
+	"Wave.runbook":               200,
+	"RunbookHost.steps":          10,
+	"RunbookStep.events":         20,
+	"RunbookHost.hookDeliveries": 20,
+	"Wave.hooks":                 20,
+	"Wave.manualSteps":           20,
+	"WaveProgress.byState":       9,
+	"StartWavePayload.started":   500,
+	"StartWavePayload.queued":    500,
+	"StartWavePayload.noAgent":   500,
 	// One membership per plan that holds the host.
 	"Host.waveMemberships":       20,
 	"Host.software":              2000, // packages and services from agent inventory

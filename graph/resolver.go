@@ -33,8 +33,12 @@ type Resolver struct {
 	Clouds *cloud.Registry
 	// Migrations is the migration lifecycle service.
 	Migrations ferry.MigrationService
-	Log        *slog.Logger
-	Now        func() time.Time
+	// Waves runs plan waves over the lifecycle (nil: not in this process).
+	Waves ferry.WaveService
+	// MigrationSettings changes a migration's RPO and retention.
+	MigrationSettings ferry.MigrationSettingsService
+	Log               *slog.Logger
+	Now               func() time.Time
 	// ProgressEvery is how often a migrationProgress subscription reads
 	// the database (default 1 s).
 	ProgressEvery time.Duration

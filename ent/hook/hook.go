@@ -129,6 +129,18 @@ func (f DiskFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error)
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DiskMutation", m)
 }
 
+// The HookDeliveryFunc type is an adapter to allow the use of ordinary
+// function as HookDelivery mutator.
+type HookDeliveryFunc func(context.Context, *ent.HookDeliveryMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f HookDeliveryFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.HookDeliveryMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.HookDeliveryMutation", m)
+}
+
 // The HostFunc type is an adapter to allow the use of ordinary
 // function as Host mutator.
 type HostFunc func(context.Context, *ent.HostMutation) (ent.Value, error)

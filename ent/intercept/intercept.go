@@ -18,6 +18,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/connection"
 	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
+	"github.com/ferry-migrate/ferry/ent/hookdelivery"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
 	"github.com/ferry-migrate/ferry/ent/launch"
@@ -362,6 +363,33 @@ func (f TraverseDisk) Traverse(ctx context.Context, q ent.Query) error {
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.DiskQuery", q)
+}
+
+// The HookDeliveryFunc type is an adapter to allow the use of ordinary function as a Querier.
+type HookDeliveryFunc func(context.Context, *ent.HookDeliveryQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f HookDeliveryFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.HookDeliveryQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.HookDeliveryQuery", q)
+}
+
+// The TraverseHookDelivery type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseHookDelivery func(context.Context, *ent.HookDeliveryQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseHookDelivery) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseHookDelivery) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.HookDeliveryQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.HookDeliveryQuery", q)
 }
 
 // The HostFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -846,6 +874,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.DiscoverySourceQuery, predicate.DiscoverySource, discoverysource.OrderOption]{typ: ent.TypeDiscoverySource, tq: q}, nil
 	case *ent.DiskQuery:
 		return &query[*ent.DiskQuery, predicate.Disk, disk.OrderOption]{typ: ent.TypeDisk, tq: q}, nil
+	case *ent.HookDeliveryQuery:
+		return &query[*ent.HookDeliveryQuery, predicate.HookDelivery, hookdelivery.OrderOption]{typ: ent.TypeHookDelivery, tq: q}, nil
 	case *ent.HostQuery:
 		return &query[*ent.HostQuery, predicate.Host, host.OrderOption]{typ: ent.TypeHost, tq: q}, nil
 	case *ent.ImportRunQuery:

@@ -469,6 +469,51 @@ var (
 			},
 		},
 	}
+	// HookDeliveriesColumns holds the columns for the "hook_deliveries" table.
+	HookDeliveriesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "migration_id", Type: field.TypeInt},
+		{Name: "point", Type: field.TypeString, Size: 32},
+		{Name: "hook", Type: field.TypeString, Size: 200, Default: ""},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"webhook", "script"}},
+		{Name: "target", Type: field.TypeString, Size: 2000, Default: ""},
+		{Name: "attempt", Type: field.TypeInt, Default: 1},
+		{Name: "status_code", Type: field.TypeInt, Default: 0},
+		{Name: "ok", Type: field.TypeBool, Default: false},
+		{Name: "must_succeed", Type: field.TypeBool, Default: false},
+		{Name: "output", Type: field.TypeString, Size: 4000, Default: ""},
+		{Name: "error", Type: field.TypeString, Size: 4000, Default: ""},
+		{Name: "duration_ms", Type: field.TypeInt64, Default: 0},
+		{Name: "tenant_id", Type: field.TypeInt},
+	}
+	// HookDeliveriesTable holds the schema information for the "hook_deliveries" table.
+	HookDeliveriesTable = &schema.Table{
+		Name:       "hook_deliveries",
+		Columns:    HookDeliveriesColumns,
+		PrimaryKey: []*schema.Column{HookDeliveriesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "hook_deliveries_tenants_tenant",
+				Columns:    []*schema.Column{HookDeliveriesColumns[15]},
+				RefColumns: []*schema.Column{TenantsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "hookdelivery_tenant_id",
+				Unique:  false,
+				Columns: []*schema.Column{HookDeliveriesColumns[15]},
+			},
+			{
+				Name:    "hookdelivery_migration_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{HookDeliveriesColumns[3], HookDeliveriesColumns[1]},
+			},
+		},
+	}
 	// HostsColumns holds the columns for the "hosts" table.
 	HostsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1213,11 +1258,22 @@ var (
 		{Name: "host_count", Type: field.TypeInt, Default: 0},
 		{Name: "wire_bytes", Type: field.TypeInt64, Default: 0},
 		{Name: "cutover_ends_at", Type: field.TypeTime, Nullable: true},
-		{Name: "status", Type: field.TypeEnum, Enums: []string{"planned", "replicating", "ready", "cutting_over", "done"}, Default: "planned"},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"planned", "replicating", "ready", "cutting_over", "done", "paused", "partially_cut_over"}, Default: "planned"},
 		{Name: "confidence", Type: field.TypeString, Default: ""},
 		{Name: "confidence_factors", Type: field.TypeJSON, Nullable: true},
 		{Name: "risk", Type: field.TypeString, Default: ""},
 		{Name: "risk_factors", Type: field.TypeJSON, Nullable: true},
+		{Name: "run_settings", Type: field.TypeJSON, Nullable: true},
+		{Name: "run_started_at", Type: field.TypeTime, Nullable: true},
+		{Name: "run_started_by", Type: field.TypeString, Default: ""},
+		{Name: "run_cutover_at", Type: field.TypeTime, Nullable: true},
+		{Name: "run_cutover_ends_at", Type: field.TypeTime, Nullable: true},
+		{Name: "run_message", Type: field.TypeString, Size: 4000, Default: ""},
+		{Name: "approver_role", Type: field.TypeString, Default: ""},
+		{Name: "approved_by", Type: field.TypeString, Default: ""},
+		{Name: "approved_at", Type: field.TypeTime, Nullable: true},
+		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
+		{Name: "manual_steps", Type: field.TypeJSON, Nullable: true},
 		{Name: "plan_waves", Type: field.TypeInt},
 		{Name: "tenant_id", Type: field.TypeInt},
 	}
@@ -1229,13 +1285,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "waves_plans_waves",
-				Columns:    []*schema.Column{WavesColumns[19]},
+				Columns:    []*schema.Column{WavesColumns[30]},
 				RefColumns: []*schema.Column{PlansColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "waves_tenants_tenant",
-				Columns:    []*schema.Column{WavesColumns[20]},
+				Columns:    []*schema.Column{WavesColumns[31]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -1244,17 +1300,17 @@ var (
 			{
 				Name:    "wave_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{WavesColumns[20]},
+				Columns: []*schema.Column{WavesColumns[31]},
 			},
 			{
 				Name:    "wave_tenant_id_plan_waves",
 				Unique:  false,
-				Columns: []*schema.Column{WavesColumns[20], WavesColumns[19]},
+				Columns: []*schema.Column{WavesColumns[31], WavesColumns[30]},
 			},
 			{
 				Name:    "wave_plan_waves",
 				Unique:  false,
-				Columns: []*schema.Column{WavesColumns[19]},
+				Columns: []*schema.Column{WavesColumns[30]},
 			},
 		},
 	}
@@ -1268,6 +1324,11 @@ var (
 		{Name: "manual", Type: field.TypeBool, Default: false},
 		{Name: "bytes", Type: field.TypeInt64, Default: 0},
 		{Name: "downtime_minutes", Type: field.TypeFloat64, Default: 0},
+		{Name: "run_state", Type: field.TypeEnum, Enums: []string{"idle", "no_agent", "queued", "started", "held", "cutting_over", "cut_over", "rolled_back", "failed"}, Default: "idle"},
+		{Name: "run_message", Type: field.TypeString, Size: 4000, Default: ""},
+		{Name: "cutover_at", Type: field.TypeTime, Nullable: true},
+		{Name: "migration_id", Type: field.TypeInt, Nullable: true},
+		{Name: "queue_position", Type: field.TypeInt, Default: 0},
 		{Name: "host_wave_memberships", Type: field.TypeInt},
 		{Name: "wave_members", Type: field.TypeInt},
 		{Name: "tenant_id", Type: field.TypeInt},
@@ -1280,19 +1341,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "wave_members_hosts_wave_memberships",
-				Columns:    []*schema.Column{WaveMembersColumns[8]},
+				Columns:    []*schema.Column{WaveMembersColumns[13]},
 				RefColumns: []*schema.Column{HostsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "wave_members_waves_members",
-				Columns:    []*schema.Column{WaveMembersColumns[9]},
+				Columns:    []*schema.Column{WaveMembersColumns[14]},
 				RefColumns: []*schema.Column{WavesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "wave_members_tenants_tenant",
-				Columns:    []*schema.Column{WaveMembersColumns[10]},
+				Columns:    []*schema.Column{WaveMembersColumns[15]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -1301,27 +1362,32 @@ var (
 			{
 				Name:    "wavemember_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{WaveMembersColumns[10]},
+				Columns: []*schema.Column{WaveMembersColumns[15]},
 			},
 			{
 				Name:    "wavemember_tenant_id_wave_members",
 				Unique:  false,
-				Columns: []*schema.Column{WaveMembersColumns[10], WaveMembersColumns[9]},
+				Columns: []*schema.Column{WaveMembersColumns[15], WaveMembersColumns[14]},
 			},
 			{
 				Name:    "wavemember_wave_members",
 				Unique:  false,
-				Columns: []*schema.Column{WaveMembersColumns[9]},
+				Columns: []*schema.Column{WaveMembersColumns[14]},
 			},
 			{
 				Name:    "wavemember_tenant_id_host_wave_memberships",
 				Unique:  false,
-				Columns: []*schema.Column{WaveMembersColumns[10], WaveMembersColumns[8]},
+				Columns: []*schema.Column{WaveMembersColumns[15], WaveMembersColumns[13]},
 			},
 			{
 				Name:    "wavemember_host_wave_memberships",
 				Unique:  false,
-				Columns: []*schema.Column{WaveMembersColumns[8]},
+				Columns: []*schema.Column{WaveMembersColumns[13]},
+			},
+			{
+				Name:    "wavemember_migration_id",
+				Unique:  false,
+				Columns: []*schema.Column{WaveMembersColumns[11]},
 			},
 		},
 	}
@@ -1337,6 +1403,7 @@ var (
 		ConnectionsTable,
 		DiscoverySourcesTable,
 		DisksTable,
+		HookDeliveriesTable,
 		HostsTable,
 		ImportRunsTable,
 		LaunchesTable,
@@ -1403,6 +1470,10 @@ func init() {
 	DisksTable.ForeignKeys[1].RefTable = HostsTable
 	DisksTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(30064771072),
+	}
+	HookDeliveriesTable.ForeignKeys[0].RefTable = TenantsTable
+	HookDeliveriesTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(115964116992),
 	}
 	HostsTable.ForeignKeys[0].RefTable = AgentsTable
 	HostsTable.ForeignKeys[1].RefTable = ApplicationsTable

@@ -36,6 +36,9 @@ type DiscoverySource func(*sql.Selector)
 // Disk is the predicate function for disk builders.
 type Disk func(*sql.Selector)
 
+// HookDelivery is the predicate function for hookdelivery builders.
+type HookDelivery func(*sql.Selector)
+
 // Host is the predicate function for host builders.
 type Host func(*sql.Selector)
 

@@ -15,6 +15,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/connection"
 	"github.com/ferry-migrate/ferry/ent/discoverysource"
 	"github.com/ferry-migrate/ferry/ent/disk"
+	"github.com/ferry-migrate/ferry/ent/hookdelivery"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/importrun"
 	"github.com/ferry-migrate/ferry/ent/launch"
@@ -577,6 +578,73 @@ func init() {
 	diskDescFilesystem := diskFields[4].Descriptor()
 	// disk.DefaultFilesystem holds the default value on creation for the filesystem field.
 	disk.DefaultFilesystem = diskDescFilesystem.Default.(string)
+	hookdeliveryMixin := schema.HookDelivery{}.Mixin()
+	hookdeliveryMixinHooks1 := hookdeliveryMixin[1].Hooks()
+	hookdelivery.Hooks[0] = hookdeliveryMixinHooks1[0]
+	hookdeliveryMixinInters1 := hookdeliveryMixin[1].Interceptors()
+	hookdelivery.Interceptors[0] = hookdeliveryMixinInters1[0]
+	hookdeliveryMixinFields0 := hookdeliveryMixin[0].Fields()
+	_ = hookdeliveryMixinFields0
+	hookdeliveryFields := schema.HookDelivery{}.Fields()
+	_ = hookdeliveryFields
+	// hookdeliveryDescCreatedAt is the schema descriptor for created_at field.
+	hookdeliveryDescCreatedAt := hookdeliveryMixinFields0[0].Descriptor()
+	// hookdelivery.DefaultCreatedAt holds the default value on creation for the created_at field.
+	hookdelivery.DefaultCreatedAt = hookdeliveryDescCreatedAt.Default.(func() time.Time)
+	// hookdeliveryDescUpdatedAt is the schema descriptor for updated_at field.
+	hookdeliveryDescUpdatedAt := hookdeliveryMixinFields0[1].Descriptor()
+	// hookdelivery.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	hookdelivery.DefaultUpdatedAt = hookdeliveryDescUpdatedAt.Default.(func() time.Time)
+	// hookdelivery.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	hookdelivery.UpdateDefaultUpdatedAt = hookdeliveryDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// hookdeliveryDescPoint is the schema descriptor for point field.
+	hookdeliveryDescPoint := hookdeliveryFields[1].Descriptor()
+	// hookdelivery.PointValidator is a validator for the "point" field. It is called by the builders before save.
+	hookdelivery.PointValidator = hookdeliveryDescPoint.Validators[0].(func(string) error)
+	// hookdeliveryDescHook is the schema descriptor for hook field.
+	hookdeliveryDescHook := hookdeliveryFields[2].Descriptor()
+	// hookdelivery.DefaultHook holds the default value on creation for the hook field.
+	hookdelivery.DefaultHook = hookdeliveryDescHook.Default.(string)
+	// hookdelivery.HookValidator is a validator for the "hook" field. It is called by the builders before save.
+	hookdelivery.HookValidator = hookdeliveryDescHook.Validators[0].(func(string) error)
+	// hookdeliveryDescTarget is the schema descriptor for target field.
+	hookdeliveryDescTarget := hookdeliveryFields[4].Descriptor()
+	// hookdelivery.DefaultTarget holds the default value on creation for the target field.
+	hookdelivery.DefaultTarget = hookdeliveryDescTarget.Default.(string)
+	// hookdelivery.TargetValidator is a validator for the "target" field. It is called by the builders before save.
+	hookdelivery.TargetValidator = hookdeliveryDescTarget.Validators[0].(func(string) error)
+	// hookdeliveryDescAttempt is the schema descriptor for attempt field.
+	hookdeliveryDescAttempt := hookdeliveryFields[5].Descriptor()
+	// hookdelivery.DefaultAttempt holds the default value on creation for the attempt field.
+	hookdelivery.DefaultAttempt = hookdeliveryDescAttempt.Default.(int)
+	// hookdeliveryDescStatusCode is the schema descriptor for status_code field.
+	hookdeliveryDescStatusCode := hookdeliveryFields[6].Descriptor()
+	// hookdelivery.DefaultStatusCode holds the default value on creation for the status_code field.
+	hookdelivery.DefaultStatusCode = hookdeliveryDescStatusCode.Default.(int)
+	// hookdeliveryDescOk is the schema descriptor for ok field.
+	hookdeliveryDescOk := hookdeliveryFields[7].Descriptor()
+	// hookdelivery.DefaultOk holds the default value on creation for the ok field.
+	hookdelivery.DefaultOk = hookdeliveryDescOk.Default.(bool)
+	// hookdeliveryDescMustSucceed is the schema descriptor for must_succeed field.
+	hookdeliveryDescMustSucceed := hookdeliveryFields[8].Descriptor()
+	// hookdelivery.DefaultMustSucceed holds the default value on creation for the must_succeed field.
+	hookdelivery.DefaultMustSucceed = hookdeliveryDescMustSucceed.Default.(bool)
+	// hookdeliveryDescOutput is the schema descriptor for output field.
+	hookdeliveryDescOutput := hookdeliveryFields[9].Descriptor()
+	// hookdelivery.DefaultOutput holds the default value on creation for the output field.
+	hookdelivery.DefaultOutput = hookdeliveryDescOutput.Default.(string)
+	// hookdelivery.OutputValidator is a validator for the "output" field. It is called by the builders before save.
+	hookdelivery.OutputValidator = hookdeliveryDescOutput.Validators[0].(func(string) error)
+	// hookdeliveryDescError is the schema descriptor for error field.
+	hookdeliveryDescError := hookdeliveryFields[10].Descriptor()
+	// hookdelivery.DefaultError holds the default value on creation for the error field.
+	hookdelivery.DefaultError = hookdeliveryDescError.Default.(string)
+	// hookdelivery.ErrorValidator is a validator for the "error" field. It is called by the builders before save.
+	hookdelivery.ErrorValidator = hookdeliveryDescError.Validators[0].(func(string) error)
+	// hookdeliveryDescDurationMs is the schema descriptor for duration_ms field.
+	hookdeliveryDescDurationMs := hookdeliveryFields[11].Descriptor()
+	// hookdelivery.DefaultDurationMs holds the default value on creation for the duration_ms field.
+	hookdelivery.DefaultDurationMs = hookdeliveryDescDurationMs.Default.(int64)
 	hostMixin := schema.Host{}.Mixin()
 	hostMixinHooks1 := hostMixin[1].Hooks()
 	host.Hooks[0] = hostMixinHooks1[0]
@@ -1383,6 +1451,24 @@ func init() {
 	waveDescRisk := waveFields[14].Descriptor()
 	// wave.DefaultRisk holds the default value on creation for the risk field.
 	wave.DefaultRisk = waveDescRisk.Default.(string)
+	// waveDescRunStartedBy is the schema descriptor for run_started_by field.
+	waveDescRunStartedBy := waveFields[18].Descriptor()
+	// wave.DefaultRunStartedBy holds the default value on creation for the run_started_by field.
+	wave.DefaultRunStartedBy = waveDescRunStartedBy.Default.(string)
+	// waveDescRunMessage is the schema descriptor for run_message field.
+	waveDescRunMessage := waveFields[21].Descriptor()
+	// wave.DefaultRunMessage holds the default value on creation for the run_message field.
+	wave.DefaultRunMessage = waveDescRunMessage.Default.(string)
+	// wave.RunMessageValidator is a validator for the "run_message" field. It is called by the builders before save.
+	wave.RunMessageValidator = waveDescRunMessage.Validators[0].(func(string) error)
+	// waveDescApproverRole is the schema descriptor for approver_role field.
+	waveDescApproverRole := waveFields[22].Descriptor()
+	// wave.DefaultApproverRole holds the default value on creation for the approver_role field.
+	wave.DefaultApproverRole = waveDescApproverRole.Default.(string)
+	// waveDescApprovedBy is the schema descriptor for approved_by field.
+	waveDescApprovedBy := waveFields[23].Descriptor()
+	// wave.DefaultApprovedBy holds the default value on creation for the approved_by field.
+	wave.DefaultApprovedBy = waveDescApprovedBy.Default.(string)
 	wavememberMixin := schema.WaveMember{}.Mixin()
 	wavememberMixinHooks1 := wavememberMixin[1].Hooks()
 	wavemember.Hooks[0] = wavememberMixinHooks1[0]
@@ -1424,6 +1510,16 @@ func init() {
 	wavememberDescDowntimeMinutes := wavememberFields[4].Descriptor()
 	// wavemember.DefaultDowntimeMinutes holds the default value on creation for the downtime_minutes field.
 	wavemember.DefaultDowntimeMinutes = wavememberDescDowntimeMinutes.Default.(float64)
+	// wavememberDescRunMessage is the schema descriptor for run_message field.
+	wavememberDescRunMessage := wavememberFields[6].Descriptor()
+	// wavemember.DefaultRunMessage holds the default value on creation for the run_message field.
+	wavemember.DefaultRunMessage = wavememberDescRunMessage.Default.(string)
+	// wavemember.RunMessageValidator is a validator for the "run_message" field. It is called by the builders before save.
+	wavemember.RunMessageValidator = wavememberDescRunMessage.Validators[0].(func(string) error)
+	// wavememberDescQueuePosition is the schema descriptor for queue_position field.
+	wavememberDescQueuePosition := wavememberFields[9].Descriptor()
+	// wavemember.DefaultQueuePosition holds the default value on creation for the queue_position field.
+	wavemember.DefaultQueuePosition = wavememberDescQueuePosition.Default.(int)
 }
 
 const (

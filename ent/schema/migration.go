@@ -250,3 +250,36 @@ func (AuditEvent) Annotations() []schema.Annotation {
 func (RecoveryPoint) Annotations() []schema.Annotation {
 	return []schema.Annotation{entgql.RelayConnection()}
 }
+
+// HookDelivery is one attempt at a migration hook (jobs/hook): a webhook
+// POST or an agent script, with what came back. The delivery log of a
+// migration; the outcome also goes into the step's events.
+type HookDelivery struct{ ent.Schema }
+
+func (HookDelivery) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMixin{}} }
+
+func (HookDelivery) Fields() []ent.Field {
+	return []ent.Field{
+		field.Int("migration_id"),
+		// point is when the hook runs: before_sync, before_cutover, after_launch, after_cutover.
+		field.String("point").MaxLen(32),
+		field.String("hook").Default("").MaxLen(200),
+		field.Enum("kind").Values("webhook", "script"),
+		field.String("target").Default("").MaxLen(2000),
+		field.Int("attempt").Default(1),
+		field.Int("status_code").Default(0),
+		field.Bool("ok").Default(false),
+		field.Bool("must_succeed").Default(false),
+		field.String("output").Default("").MaxLen(4000),
+		field.String("error").Default("").MaxLen(4000),
+		field.Int64("duration_ms").Default(0),
+	}
+}
+
+func (HookDelivery) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("migration_id", "created_at")}
+}
+
+func (HookDelivery) Annotations() []schema.Annotation {
+	return []schema.Annotation{entgql.Skip(entgql.SkipAll)}
+}

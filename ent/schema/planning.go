@@ -116,12 +116,34 @@ func (Wave) Fields() []ent.Field {
 		field.Int("host_count").Default(0),
 		field.Int64("wire_bytes").Default(0),
 		field.Time("cutover_ends_at").Optional().Nillable(),
-		field.Enum("status").Values("planned", "replicating", "ready", "cutting_over", "done").Default("planned"),
+		// status is the wave's run (jobs/wave): planned → replicating → ready →
+		// cutting_over → done | partially_cut_over (some hosts rolled back,
+		// listed on their members); paused stops new starts and cutovers.
+		field.Enum("status").Values("planned", "replicating", "ready", "cutting_over", "done", "paused", "partially_cut_over").Default("planned"),
 		// confidence (high, medium, low) and risk (low, medium, high) with the factors behind them (planner.Wave).
 		field.String("confidence").Default(""),
 		field.Strings("confidence_factors").Optional(),
 		field.String("risk").Default(""),
 		field.Strings("risk_factors").Optional(),
+		// The wave's run (jobs/wave). run_settings are what startWave was
+		// given (cap, cutover time or windows, approver role, hooks, RPO,
+		// retention); run_cutover_at .. run_cutover_ends_at is the cutover
+		// window they resolved to, persisted so that a restart keeps it.
+		field.JSON("run_settings", map[string]any{}).Optional().Annotations(entgql.Skip(entgql.SkipAll)), // holds sealed webhook secrets: the API shows Wave.hooks
+		field.Time("run_started_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.String("run_started_by").Default("").Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.Time("run_cutover_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.Time("run_cutover_ends_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		// run_message says what the run waits for (an approval, hosts not ready).
+		field.String("run_message").Default("").MaxLen(4000).Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		// approver_role must approve the cutover (empty: none needed).
+		field.String("approver_role").Default("").Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.String("approved_by").Default("").Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.Time("approved_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.Time("finished_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		// manual_steps are the runbook's steps someone ticks off before the
+		// cutover ({name, doneBy, doneAt}); shown as Wave.manualSteps.
+		field.JSON("manual_steps", []map[string]any{}).Optional().Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 
@@ -148,6 +170,19 @@ func (WaveMember) Fields() []ent.Field {
 		field.Bool("manual").Default(false),
 		field.Int64("bytes").Default(0),
 		field.Float("downtime_minutes").Default(0),
+		// The member's part in the wave's run (jobs/wave): run_state is idle
+		// (not started), no_agent, queued (behind the cap), started (its
+		// migration runs), held (not ready at its cutover time), cutting_over,
+		// cut_over, rolled_back (its cutover failed and it was rolled back
+		// alone) or failed; run_message says why.
+		field.Enum("run_state").Values("idle", "no_agent", "queued", "started", "held", "cutting_over", "cut_over", "rolled_back", "failed").Default("idle"),
+		field.String("run_message").Default("").MaxLen(4000),
+		// cutover_at overrides the wave's cutover time for this host.
+		field.Time("cutover_at").Optional().Nillable(),
+		// migration_id is the migration the run started for the host.
+		field.Int("migration_id").Optional().Nillable(),
+		// queue_position is the member's place in the wave's order.
+		field.Int("queue_position").Default(0),
 	}
 }
 
@@ -163,7 +198,7 @@ func (Wave) Indexes() []ent.Index {
 }
 
 func (WaveMember) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("tenant_id").Edges("wave"), index.Edges("wave"), index.Fields("tenant_id").Edges("host"), index.Edges("host")}
+	return []ent.Index{index.Fields("tenant_id").Edges("wave"), index.Edges("wave"), index.Fields("tenant_id").Edges("host"), index.Edges("host"), index.Fields("migration_id")}
 }
 
 // ApplicationSuggestion is an application the planner inferred from

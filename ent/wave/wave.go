@@ -56,6 +56,28 @@ const (
 	FieldRisk = "risk"
 	// FieldRiskFactors holds the string denoting the risk_factors field in the database.
 	FieldRiskFactors = "risk_factors"
+	// FieldRunSettings holds the string denoting the run_settings field in the database.
+	FieldRunSettings = "run_settings"
+	// FieldRunStartedAt holds the string denoting the run_started_at field in the database.
+	FieldRunStartedAt = "run_started_at"
+	// FieldRunStartedBy holds the string denoting the run_started_by field in the database.
+	FieldRunStartedBy = "run_started_by"
+	// FieldRunCutoverAt holds the string denoting the run_cutover_at field in the database.
+	FieldRunCutoverAt = "run_cutover_at"
+	// FieldRunCutoverEndsAt holds the string denoting the run_cutover_ends_at field in the database.
+	FieldRunCutoverEndsAt = "run_cutover_ends_at"
+	// FieldRunMessage holds the string denoting the run_message field in the database.
+	FieldRunMessage = "run_message"
+	// FieldApproverRole holds the string denoting the approver_role field in the database.
+	FieldApproverRole = "approver_role"
+	// FieldApprovedBy holds the string denoting the approved_by field in the database.
+	FieldApprovedBy = "approved_by"
+	// FieldApprovedAt holds the string denoting the approved_at field in the database.
+	FieldApprovedAt = "approved_at"
+	// FieldFinishedAt holds the string denoting the finished_at field in the database.
+	FieldFinishedAt = "finished_at"
+	// FieldManualSteps holds the string denoting the manual_steps field in the database.
+	FieldManualSteps = "manual_steps"
 	// EdgeTenant holds the string denoting the tenant edge name in mutations.
 	EdgeTenant = "tenant"
 	// EdgePlan holds the string denoting the plan edge name in mutations.
@@ -109,6 +131,17 @@ var Columns = []string{
 	FieldConfidenceFactors,
 	FieldRisk,
 	FieldRiskFactors,
+	FieldRunSettings,
+	FieldRunStartedAt,
+	FieldRunStartedBy,
+	FieldRunCutoverAt,
+	FieldRunCutoverEndsAt,
+	FieldRunMessage,
+	FieldApproverRole,
+	FieldApprovedBy,
+	FieldApprovedAt,
+	FieldFinishedAt,
+	FieldManualSteps,
 }
 
 // ForeignKeys holds the SQL foreign-keys that are owned by the "waves"
@@ -164,6 +197,16 @@ var (
 	DefaultConfidence string
 	// DefaultRisk holds the default value on creation for the "risk" field.
 	DefaultRisk string
+	// DefaultRunStartedBy holds the default value on creation for the "run_started_by" field.
+	DefaultRunStartedBy string
+	// DefaultRunMessage holds the default value on creation for the "run_message" field.
+	DefaultRunMessage string
+	// RunMessageValidator is a validator for the "run_message" field. It is called by the builders before save.
+	RunMessageValidator func(string) error
+	// DefaultApproverRole holds the default value on creation for the "approver_role" field.
+	DefaultApproverRole string
+	// DefaultApprovedBy holds the default value on creation for the "approved_by" field.
+	DefaultApprovedBy string
 )
 
 // Status defines the type for the "status" enum field.
@@ -174,11 +217,13 @@ const DefaultStatus = StatusPlanned
 
 // Status values.
 const (
-	StatusPlanned     Status = "planned"
-	StatusReplicating Status = "replicating"
-	StatusReady       Status = "ready"
-	StatusCuttingOver Status = "cutting_over"
-	StatusDone        Status = "done"
+	StatusPlanned          Status = "planned"
+	StatusReplicating      Status = "replicating"
+	StatusReady            Status = "ready"
+	StatusCuttingOver      Status = "cutting_over"
+	StatusDone             Status = "done"
+	StatusPaused           Status = "paused"
+	StatusPartiallyCutOver Status = "partially_cut_over"
 )
 
 func (s Status) String() string {
@@ -188,7 +233,7 @@ func (s Status) String() string {
 // StatusValidator is a validator for the "status" field enum values. It is called by the builders before save.
 func StatusValidator(s Status) error {
 	switch s {
-	case StatusPlanned, StatusReplicating, StatusReady, StatusCuttingOver, StatusDone:
+	case StatusPlanned, StatusReplicating, StatusReady, StatusCuttingOver, StatusDone, StatusPaused, StatusPartiallyCutOver:
 		return nil
 	default:
 		return fmt.Errorf("wave: invalid enum value for status field: %q", s)
@@ -286,6 +331,51 @@ func ByConfidence(opts ...sql.OrderTermOption) OrderOption {
 // ByRisk orders the results by the risk field.
 func ByRisk(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRisk, opts...).ToFunc()
+}
+
+// ByRunStartedAt orders the results by the run_started_at field.
+func ByRunStartedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRunStartedAt, opts...).ToFunc()
+}
+
+// ByRunStartedBy orders the results by the run_started_by field.
+func ByRunStartedBy(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRunStartedBy, opts...).ToFunc()
+}
+
+// ByRunCutoverAt orders the results by the run_cutover_at field.
+func ByRunCutoverAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRunCutoverAt, opts...).ToFunc()
+}
+
+// ByRunCutoverEndsAt orders the results by the run_cutover_ends_at field.
+func ByRunCutoverEndsAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRunCutoverEndsAt, opts...).ToFunc()
+}
+
+// ByRunMessage orders the results by the run_message field.
+func ByRunMessage(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRunMessage, opts...).ToFunc()
+}
+
+// ByApproverRole orders the results by the approver_role field.
+func ByApproverRole(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldApproverRole, opts...).ToFunc()
+}
+
+// ByApprovedBy orders the results by the approved_by field.
+func ByApprovedBy(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldApprovedBy, opts...).ToFunc()
+}
+
+// ByApprovedAt orders the results by the approved_at field.
+func ByApprovedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldApprovedAt, opts...).ToFunc()
+}
+
+// ByFinishedAt orders the results by the finished_at field.
+func ByFinishedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFinishedAt, opts...).ToFunc()
 }
 
 // ByTenantField orders the results by tenant field.

@@ -135,6 +135,51 @@ func Risk(v string) predicate.Wave {
 	return predicate.Wave(sql.FieldEQ(FieldRisk, v))
 }
 
+// RunStartedAt applies equality check predicate on the "run_started_at" field. It's identical to RunStartedAtEQ.
+func RunStartedAt(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldRunStartedAt, v))
+}
+
+// RunStartedBy applies equality check predicate on the "run_started_by" field. It's identical to RunStartedByEQ.
+func RunStartedBy(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldRunStartedBy, v))
+}
+
+// RunCutoverAt applies equality check predicate on the "run_cutover_at" field. It's identical to RunCutoverAtEQ.
+func RunCutoverAt(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldRunCutoverAt, v))
+}
+
+// RunCutoverEndsAt applies equality check predicate on the "run_cutover_ends_at" field. It's identical to RunCutoverEndsAtEQ.
+func RunCutoverEndsAt(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldRunCutoverEndsAt, v))
+}
+
+// RunMessage applies equality check predicate on the "run_message" field. It's identical to RunMessageEQ.
+func RunMessage(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldRunMessage, v))
+}
+
+// ApproverRole applies equality check predicate on the "approver_role" field. It's identical to ApproverRoleEQ.
+func ApproverRole(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldApproverRole, v))
+}
+
+// ApprovedBy applies equality check predicate on the "approved_by" field. It's identical to ApprovedByEQ.
+func ApprovedBy(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldApprovedBy, v))
+}
+
+// ApprovedAt applies equality check predicate on the "approved_at" field. It's identical to ApprovedAtEQ.
+func ApprovedAt(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldApprovedAt, v))
+}
+
+// FinishedAt applies equality check predicate on the "finished_at" field. It's identical to FinishedAtEQ.
+func FinishedAt(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldFinishedAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Wave {
 	return predicate.Wave(sql.FieldEQ(FieldCreatedAt, v))
@@ -878,6 +923,536 @@ func RiskFactorsIsNil() predicate.Wave {
 // RiskFactorsNotNil applies the NotNil predicate on the "risk_factors" field.
 func RiskFactorsNotNil() predicate.Wave {
 	return predicate.Wave(sql.FieldNotNull(FieldRiskFactors))
+}
+
+// RunSettingsIsNil applies the IsNil predicate on the "run_settings" field.
+func RunSettingsIsNil() predicate.Wave {
+	return predicate.Wave(sql.FieldIsNull(FieldRunSettings))
+}
+
+// RunSettingsNotNil applies the NotNil predicate on the "run_settings" field.
+func RunSettingsNotNil() predicate.Wave {
+	return predicate.Wave(sql.FieldNotNull(FieldRunSettings))
+}
+
+// RunStartedAtEQ applies the EQ predicate on the "run_started_at" field.
+func RunStartedAtEQ(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldRunStartedAt, v))
+}
+
+// RunStartedAtNEQ applies the NEQ predicate on the "run_started_at" field.
+func RunStartedAtNEQ(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldNEQ(FieldRunStartedAt, v))
+}
+
+// RunStartedAtIn applies the In predicate on the "run_started_at" field.
+func RunStartedAtIn(vs ...time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldIn(FieldRunStartedAt, vs...))
+}
+
+// RunStartedAtNotIn applies the NotIn predicate on the "run_started_at" field.
+func RunStartedAtNotIn(vs ...time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldNotIn(FieldRunStartedAt, vs...))
+}
+
+// RunStartedAtGT applies the GT predicate on the "run_started_at" field.
+func RunStartedAtGT(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldGT(FieldRunStartedAt, v))
+}
+
+// RunStartedAtGTE applies the GTE predicate on the "run_started_at" field.
+func RunStartedAtGTE(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldGTE(FieldRunStartedAt, v))
+}
+
+// RunStartedAtLT applies the LT predicate on the "run_started_at" field.
+func RunStartedAtLT(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldLT(FieldRunStartedAt, v))
+}
+
+// RunStartedAtLTE applies the LTE predicate on the "run_started_at" field.
+func RunStartedAtLTE(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldLTE(FieldRunStartedAt, v))
+}
+
+// RunStartedAtIsNil applies the IsNil predicate on the "run_started_at" field.
+func RunStartedAtIsNil() predicate.Wave {
+	return predicate.Wave(sql.FieldIsNull(FieldRunStartedAt))
+}
+
+// RunStartedAtNotNil applies the NotNil predicate on the "run_started_at" field.
+func RunStartedAtNotNil() predicate.Wave {
+	return predicate.Wave(sql.FieldNotNull(FieldRunStartedAt))
+}
+
+// RunStartedByEQ applies the EQ predicate on the "run_started_by" field.
+func RunStartedByEQ(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldRunStartedBy, v))
+}
+
+// RunStartedByNEQ applies the NEQ predicate on the "run_started_by" field.
+func RunStartedByNEQ(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldNEQ(FieldRunStartedBy, v))
+}
+
+// RunStartedByIn applies the In predicate on the "run_started_by" field.
+func RunStartedByIn(vs ...string) predicate.Wave {
+	return predicate.Wave(sql.FieldIn(FieldRunStartedBy, vs...))
+}
+
+// RunStartedByNotIn applies the NotIn predicate on the "run_started_by" field.
+func RunStartedByNotIn(vs ...string) predicate.Wave {
+	return predicate.Wave(sql.FieldNotIn(FieldRunStartedBy, vs...))
+}
+
+// RunStartedByGT applies the GT predicate on the "run_started_by" field.
+func RunStartedByGT(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldGT(FieldRunStartedBy, v))
+}
+
+// RunStartedByGTE applies the GTE predicate on the "run_started_by" field.
+func RunStartedByGTE(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldGTE(FieldRunStartedBy, v))
+}
+
+// RunStartedByLT applies the LT predicate on the "run_started_by" field.
+func RunStartedByLT(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldLT(FieldRunStartedBy, v))
+}
+
+// RunStartedByLTE applies the LTE predicate on the "run_started_by" field.
+func RunStartedByLTE(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldLTE(FieldRunStartedBy, v))
+}
+
+// RunStartedByContains applies the Contains predicate on the "run_started_by" field.
+func RunStartedByContains(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldContains(FieldRunStartedBy, v))
+}
+
+// RunStartedByHasPrefix applies the HasPrefix predicate on the "run_started_by" field.
+func RunStartedByHasPrefix(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldHasPrefix(FieldRunStartedBy, v))
+}
+
+// RunStartedByHasSuffix applies the HasSuffix predicate on the "run_started_by" field.
+func RunStartedByHasSuffix(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldHasSuffix(FieldRunStartedBy, v))
+}
+
+// RunStartedByEqualFold applies the EqualFold predicate on the "run_started_by" field.
+func RunStartedByEqualFold(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldEqualFold(FieldRunStartedBy, v))
+}
+
+// RunStartedByContainsFold applies the ContainsFold predicate on the "run_started_by" field.
+func RunStartedByContainsFold(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldContainsFold(FieldRunStartedBy, v))
+}
+
+// RunCutoverAtEQ applies the EQ predicate on the "run_cutover_at" field.
+func RunCutoverAtEQ(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldRunCutoverAt, v))
+}
+
+// RunCutoverAtNEQ applies the NEQ predicate on the "run_cutover_at" field.
+func RunCutoverAtNEQ(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldNEQ(FieldRunCutoverAt, v))
+}
+
+// RunCutoverAtIn applies the In predicate on the "run_cutover_at" field.
+func RunCutoverAtIn(vs ...time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldIn(FieldRunCutoverAt, vs...))
+}
+
+// RunCutoverAtNotIn applies the NotIn predicate on the "run_cutover_at" field.
+func RunCutoverAtNotIn(vs ...time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldNotIn(FieldRunCutoverAt, vs...))
+}
+
+// RunCutoverAtGT applies the GT predicate on the "run_cutover_at" field.
+func RunCutoverAtGT(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldGT(FieldRunCutoverAt, v))
+}
+
+// RunCutoverAtGTE applies the GTE predicate on the "run_cutover_at" field.
+func RunCutoverAtGTE(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldGTE(FieldRunCutoverAt, v))
+}
+
+// RunCutoverAtLT applies the LT predicate on the "run_cutover_at" field.
+func RunCutoverAtLT(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldLT(FieldRunCutoverAt, v))
+}
+
+// RunCutoverAtLTE applies the LTE predicate on the "run_cutover_at" field.
+func RunCutoverAtLTE(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldLTE(FieldRunCutoverAt, v))
+}
+
+// RunCutoverAtIsNil applies the IsNil predicate on the "run_cutover_at" field.
+func RunCutoverAtIsNil() predicate.Wave {
+	return predicate.Wave(sql.FieldIsNull(FieldRunCutoverAt))
+}
+
+// RunCutoverAtNotNil applies the NotNil predicate on the "run_cutover_at" field.
+func RunCutoverAtNotNil() predicate.Wave {
+	return predicate.Wave(sql.FieldNotNull(FieldRunCutoverAt))
+}
+
+// RunCutoverEndsAtEQ applies the EQ predicate on the "run_cutover_ends_at" field.
+func RunCutoverEndsAtEQ(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldRunCutoverEndsAt, v))
+}
+
+// RunCutoverEndsAtNEQ applies the NEQ predicate on the "run_cutover_ends_at" field.
+func RunCutoverEndsAtNEQ(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldNEQ(FieldRunCutoverEndsAt, v))
+}
+
+// RunCutoverEndsAtIn applies the In predicate on the "run_cutover_ends_at" field.
+func RunCutoverEndsAtIn(vs ...time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldIn(FieldRunCutoverEndsAt, vs...))
+}
+
+// RunCutoverEndsAtNotIn applies the NotIn predicate on the "run_cutover_ends_at" field.
+func RunCutoverEndsAtNotIn(vs ...time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldNotIn(FieldRunCutoverEndsAt, vs...))
+}
+
+// RunCutoverEndsAtGT applies the GT predicate on the "run_cutover_ends_at" field.
+func RunCutoverEndsAtGT(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldGT(FieldRunCutoverEndsAt, v))
+}
+
+// RunCutoverEndsAtGTE applies the GTE predicate on the "run_cutover_ends_at" field.
+func RunCutoverEndsAtGTE(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldGTE(FieldRunCutoverEndsAt, v))
+}
+
+// RunCutoverEndsAtLT applies the LT predicate on the "run_cutover_ends_at" field.
+func RunCutoverEndsAtLT(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldLT(FieldRunCutoverEndsAt, v))
+}
+
+// RunCutoverEndsAtLTE applies the LTE predicate on the "run_cutover_ends_at" field.
+func RunCutoverEndsAtLTE(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldLTE(FieldRunCutoverEndsAt, v))
+}
+
+// RunCutoverEndsAtIsNil applies the IsNil predicate on the "run_cutover_ends_at" field.
+func RunCutoverEndsAtIsNil() predicate.Wave {
+	return predicate.Wave(sql.FieldIsNull(FieldRunCutoverEndsAt))
+}
+
+// RunCutoverEndsAtNotNil applies the NotNil predicate on the "run_cutover_ends_at" field.
+func RunCutoverEndsAtNotNil() predicate.Wave {
+	return predicate.Wave(sql.FieldNotNull(FieldRunCutoverEndsAt))
+}
+
+// RunMessageEQ applies the EQ predicate on the "run_message" field.
+func RunMessageEQ(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldRunMessage, v))
+}
+
+// RunMessageNEQ applies the NEQ predicate on the "run_message" field.
+func RunMessageNEQ(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldNEQ(FieldRunMessage, v))
+}
+
+// RunMessageIn applies the In predicate on the "run_message" field.
+func RunMessageIn(vs ...string) predicate.Wave {
+	return predicate.Wave(sql.FieldIn(FieldRunMessage, vs...))
+}
+
+// RunMessageNotIn applies the NotIn predicate on the "run_message" field.
+func RunMessageNotIn(vs ...string) predicate.Wave {
+	return predicate.Wave(sql.FieldNotIn(FieldRunMessage, vs...))
+}
+
+// RunMessageGT applies the GT predicate on the "run_message" field.
+func RunMessageGT(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldGT(FieldRunMessage, v))
+}
+
+// RunMessageGTE applies the GTE predicate on the "run_message" field.
+func RunMessageGTE(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldGTE(FieldRunMessage, v))
+}
+
+// RunMessageLT applies the LT predicate on the "run_message" field.
+func RunMessageLT(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldLT(FieldRunMessage, v))
+}
+
+// RunMessageLTE applies the LTE predicate on the "run_message" field.
+func RunMessageLTE(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldLTE(FieldRunMessage, v))
+}
+
+// RunMessageContains applies the Contains predicate on the "run_message" field.
+func RunMessageContains(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldContains(FieldRunMessage, v))
+}
+
+// RunMessageHasPrefix applies the HasPrefix predicate on the "run_message" field.
+func RunMessageHasPrefix(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldHasPrefix(FieldRunMessage, v))
+}
+
+// RunMessageHasSuffix applies the HasSuffix predicate on the "run_message" field.
+func RunMessageHasSuffix(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldHasSuffix(FieldRunMessage, v))
+}
+
+// RunMessageEqualFold applies the EqualFold predicate on the "run_message" field.
+func RunMessageEqualFold(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldEqualFold(FieldRunMessage, v))
+}
+
+// RunMessageContainsFold applies the ContainsFold predicate on the "run_message" field.
+func RunMessageContainsFold(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldContainsFold(FieldRunMessage, v))
+}
+
+// ApproverRoleEQ applies the EQ predicate on the "approver_role" field.
+func ApproverRoleEQ(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldApproverRole, v))
+}
+
+// ApproverRoleNEQ applies the NEQ predicate on the "approver_role" field.
+func ApproverRoleNEQ(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldNEQ(FieldApproverRole, v))
+}
+
+// ApproverRoleIn applies the In predicate on the "approver_role" field.
+func ApproverRoleIn(vs ...string) predicate.Wave {
+	return predicate.Wave(sql.FieldIn(FieldApproverRole, vs...))
+}
+
+// ApproverRoleNotIn applies the NotIn predicate on the "approver_role" field.
+func ApproverRoleNotIn(vs ...string) predicate.Wave {
+	return predicate.Wave(sql.FieldNotIn(FieldApproverRole, vs...))
+}
+
+// ApproverRoleGT applies the GT predicate on the "approver_role" field.
+func ApproverRoleGT(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldGT(FieldApproverRole, v))
+}
+
+// ApproverRoleGTE applies the GTE predicate on the "approver_role" field.
+func ApproverRoleGTE(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldGTE(FieldApproverRole, v))
+}
+
+// ApproverRoleLT applies the LT predicate on the "approver_role" field.
+func ApproverRoleLT(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldLT(FieldApproverRole, v))
+}
+
+// ApproverRoleLTE applies the LTE predicate on the "approver_role" field.
+func ApproverRoleLTE(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldLTE(FieldApproverRole, v))
+}
+
+// ApproverRoleContains applies the Contains predicate on the "approver_role" field.
+func ApproverRoleContains(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldContains(FieldApproverRole, v))
+}
+
+// ApproverRoleHasPrefix applies the HasPrefix predicate on the "approver_role" field.
+func ApproverRoleHasPrefix(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldHasPrefix(FieldApproverRole, v))
+}
+
+// ApproverRoleHasSuffix applies the HasSuffix predicate on the "approver_role" field.
+func ApproverRoleHasSuffix(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldHasSuffix(FieldApproverRole, v))
+}
+
+// ApproverRoleEqualFold applies the EqualFold predicate on the "approver_role" field.
+func ApproverRoleEqualFold(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldEqualFold(FieldApproverRole, v))
+}
+
+// ApproverRoleContainsFold applies the ContainsFold predicate on the "approver_role" field.
+func ApproverRoleContainsFold(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldContainsFold(FieldApproverRole, v))
+}
+
+// ApprovedByEQ applies the EQ predicate on the "approved_by" field.
+func ApprovedByEQ(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldApprovedBy, v))
+}
+
+// ApprovedByNEQ applies the NEQ predicate on the "approved_by" field.
+func ApprovedByNEQ(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldNEQ(FieldApprovedBy, v))
+}
+
+// ApprovedByIn applies the In predicate on the "approved_by" field.
+func ApprovedByIn(vs ...string) predicate.Wave {
+	return predicate.Wave(sql.FieldIn(FieldApprovedBy, vs...))
+}
+
+// ApprovedByNotIn applies the NotIn predicate on the "approved_by" field.
+func ApprovedByNotIn(vs ...string) predicate.Wave {
+	return predicate.Wave(sql.FieldNotIn(FieldApprovedBy, vs...))
+}
+
+// ApprovedByGT applies the GT predicate on the "approved_by" field.
+func ApprovedByGT(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldGT(FieldApprovedBy, v))
+}
+
+// ApprovedByGTE applies the GTE predicate on the "approved_by" field.
+func ApprovedByGTE(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldGTE(FieldApprovedBy, v))
+}
+
+// ApprovedByLT applies the LT predicate on the "approved_by" field.
+func ApprovedByLT(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldLT(FieldApprovedBy, v))
+}
+
+// ApprovedByLTE applies the LTE predicate on the "approved_by" field.
+func ApprovedByLTE(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldLTE(FieldApprovedBy, v))
+}
+
+// ApprovedByContains applies the Contains predicate on the "approved_by" field.
+func ApprovedByContains(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldContains(FieldApprovedBy, v))
+}
+
+// ApprovedByHasPrefix applies the HasPrefix predicate on the "approved_by" field.
+func ApprovedByHasPrefix(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldHasPrefix(FieldApprovedBy, v))
+}
+
+// ApprovedByHasSuffix applies the HasSuffix predicate on the "approved_by" field.
+func ApprovedByHasSuffix(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldHasSuffix(FieldApprovedBy, v))
+}
+
+// ApprovedByEqualFold applies the EqualFold predicate on the "approved_by" field.
+func ApprovedByEqualFold(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldEqualFold(FieldApprovedBy, v))
+}
+
+// ApprovedByContainsFold applies the ContainsFold predicate on the "approved_by" field.
+func ApprovedByContainsFold(v string) predicate.Wave {
+	return predicate.Wave(sql.FieldContainsFold(FieldApprovedBy, v))
+}
+
+// ApprovedAtEQ applies the EQ predicate on the "approved_at" field.
+func ApprovedAtEQ(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldApprovedAt, v))
+}
+
+// ApprovedAtNEQ applies the NEQ predicate on the "approved_at" field.
+func ApprovedAtNEQ(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldNEQ(FieldApprovedAt, v))
+}
+
+// ApprovedAtIn applies the In predicate on the "approved_at" field.
+func ApprovedAtIn(vs ...time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldIn(FieldApprovedAt, vs...))
+}
+
+// ApprovedAtNotIn applies the NotIn predicate on the "approved_at" field.
+func ApprovedAtNotIn(vs ...time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldNotIn(FieldApprovedAt, vs...))
+}
+
+// ApprovedAtGT applies the GT predicate on the "approved_at" field.
+func ApprovedAtGT(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldGT(FieldApprovedAt, v))
+}
+
+// ApprovedAtGTE applies the GTE predicate on the "approved_at" field.
+func ApprovedAtGTE(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldGTE(FieldApprovedAt, v))
+}
+
+// ApprovedAtLT applies the LT predicate on the "approved_at" field.
+func ApprovedAtLT(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldLT(FieldApprovedAt, v))
+}
+
+// ApprovedAtLTE applies the LTE predicate on the "approved_at" field.
+func ApprovedAtLTE(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldLTE(FieldApprovedAt, v))
+}
+
+// ApprovedAtIsNil applies the IsNil predicate on the "approved_at" field.
+func ApprovedAtIsNil() predicate.Wave {
+	return predicate.Wave(sql.FieldIsNull(FieldApprovedAt))
+}
+
+// ApprovedAtNotNil applies the NotNil predicate on the "approved_at" field.
+func ApprovedAtNotNil() predicate.Wave {
+	return predicate.Wave(sql.FieldNotNull(FieldApprovedAt))
+}
+
+// FinishedAtEQ applies the EQ predicate on the "finished_at" field.
+func FinishedAtEQ(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldEQ(FieldFinishedAt, v))
+}
+
+// FinishedAtNEQ applies the NEQ predicate on the "finished_at" field.
+func FinishedAtNEQ(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldNEQ(FieldFinishedAt, v))
+}
+
+// FinishedAtIn applies the In predicate on the "finished_at" field.
+func FinishedAtIn(vs ...time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldIn(FieldFinishedAt, vs...))
+}
+
+// FinishedAtNotIn applies the NotIn predicate on the "finished_at" field.
+func FinishedAtNotIn(vs ...time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldNotIn(FieldFinishedAt, vs...))
+}
+
+// FinishedAtGT applies the GT predicate on the "finished_at" field.
+func FinishedAtGT(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldGT(FieldFinishedAt, v))
+}
+
+// FinishedAtGTE applies the GTE predicate on the "finished_at" field.
+func FinishedAtGTE(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldGTE(FieldFinishedAt, v))
+}
+
+// FinishedAtLT applies the LT predicate on the "finished_at" field.
+func FinishedAtLT(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldLT(FieldFinishedAt, v))
+}
+
+// FinishedAtLTE applies the LTE predicate on the "finished_at" field.
+func FinishedAtLTE(v time.Time) predicate.Wave {
+	return predicate.Wave(sql.FieldLTE(FieldFinishedAt, v))
+}
+
+// FinishedAtIsNil applies the IsNil predicate on the "finished_at" field.
+func FinishedAtIsNil() predicate.Wave {
+	return predicate.Wave(sql.FieldIsNull(FieldFinishedAt))
+}
+
+// FinishedAtNotNil applies the NotNil predicate on the "finished_at" field.
+func FinishedAtNotNil() predicate.Wave {
+	return predicate.Wave(sql.FieldNotNull(FieldFinishedAt))
+}
+
+// ManualStepsIsNil applies the IsNil predicate on the "manual_steps" field.
+func ManualStepsIsNil() predicate.Wave {
+	return predicate.Wave(sql.FieldIsNull(FieldManualSteps))
+}
+
+// ManualStepsNotNil applies the NotNil predicate on the "manual_steps" field.
+func ManualStepsNotNil() predicate.Wave {
+	return predicate.Wave(sql.FieldNotNull(FieldManualSteps))
 }
 
 // HasTenant applies the HasEdge predicate on the "tenant" edge.

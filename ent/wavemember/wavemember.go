@@ -3,6 +3,9 @@
 package wavemember
 
 import (
+	"fmt"
+	"io"
+	"strconv"
 	"time"
 
 	"entgo.io/ent"
@@ -31,6 +34,16 @@ const (
 	FieldBytes = "bytes"
 	// FieldDowntimeMinutes holds the string denoting the downtime_minutes field in the database.
 	FieldDowntimeMinutes = "downtime_minutes"
+	// FieldRunState holds the string denoting the run_state field in the database.
+	FieldRunState = "run_state"
+	// FieldRunMessage holds the string denoting the run_message field in the database.
+	FieldRunMessage = "run_message"
+	// FieldCutoverAt holds the string denoting the cutover_at field in the database.
+	FieldCutoverAt = "cutover_at"
+	// FieldMigrationID holds the string denoting the migration_id field in the database.
+	FieldMigrationID = "migration_id"
+	// FieldQueuePosition holds the string denoting the queue_position field in the database.
+	FieldQueuePosition = "queue_position"
 	// EdgeTenant holds the string denoting the tenant edge name in mutations.
 	EdgeTenant = "tenant"
 	// EdgeWave holds the string denoting the wave edge name in mutations.
@@ -73,6 +86,11 @@ var Columns = []string{
 	FieldManual,
 	FieldBytes,
 	FieldDowntimeMinutes,
+	FieldRunState,
+	FieldRunMessage,
+	FieldCutoverAt,
+	FieldMigrationID,
+	FieldQueuePosition,
 }
 
 // ForeignKeys holds the SQL foreign-keys that are owned by the "wave_members"
@@ -123,7 +141,46 @@ var (
 	DefaultBytes int64
 	// DefaultDowntimeMinutes holds the default value on creation for the "downtime_minutes" field.
 	DefaultDowntimeMinutes float64
+	// DefaultRunMessage holds the default value on creation for the "run_message" field.
+	DefaultRunMessage string
+	// RunMessageValidator is a validator for the "run_message" field. It is called by the builders before save.
+	RunMessageValidator func(string) error
+	// DefaultQueuePosition holds the default value on creation for the "queue_position" field.
+	DefaultQueuePosition int
 )
+
+// RunState defines the type for the "run_state" enum field.
+type RunState string
+
+// RunStateIdle is the default value of the RunState enum.
+const DefaultRunState = RunStateIdle
+
+// RunState values.
+const (
+	RunStateIdle        RunState = "idle"
+	RunStateNoAgent     RunState = "no_agent"
+	RunStateQueued      RunState = "queued"
+	RunStateStarted     RunState = "started"
+	RunStateHeld        RunState = "held"
+	RunStateCuttingOver RunState = "cutting_over"
+	RunStateCutOver     RunState = "cut_over"
+	RunStateRolledBack  RunState = "rolled_back"
+	RunStateFailed      RunState = "failed"
+)
+
+func (rs RunState) String() string {
+	return string(rs)
+}
+
+// RunStateValidator is a validator for the "run_state" field enum values. It is called by the builders before save.
+func RunStateValidator(rs RunState) error {
+	switch rs {
+	case RunStateIdle, RunStateNoAgent, RunStateQueued, RunStateStarted, RunStateHeld, RunStateCuttingOver, RunStateCutOver, RunStateRolledBack, RunStateFailed:
+		return nil
+	default:
+		return fmt.Errorf("wavemember: invalid enum value for run_state field: %q", rs)
+	}
+}
 
 // OrderOption defines the ordering options for the WaveMember queries.
 type OrderOption func(*sql.Selector)
@@ -173,6 +230,31 @@ func ByDowntimeMinutes(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldDowntimeMinutes, opts...).ToFunc()
 }
 
+// ByRunState orders the results by the run_state field.
+func ByRunState(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRunState, opts...).ToFunc()
+}
+
+// ByRunMessage orders the results by the run_message field.
+func ByRunMessage(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRunMessage, opts...).ToFunc()
+}
+
+// ByCutoverAt orders the results by the cutover_at field.
+func ByCutoverAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCutoverAt, opts...).ToFunc()
+}
+
+// ByMigrationID orders the results by the migration_id field.
+func ByMigrationID(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldMigrationID, opts...).ToFunc()
+}
+
+// ByQueuePosition orders the results by the queue_position field.
+func ByQueuePosition(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldQueuePosition, opts...).ToFunc()
+}
+
 // ByTenantField orders the results by tenant field.
 func ByTenantField(field string, opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -213,4 +295,22 @@ func newHostStep() *sqlgraph.Step {
 		sqlgraph.To(HostInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2O, true, HostTable, HostColumn),
 	)
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (e RunState) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(e.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (e *RunState) UnmarshalGQL(val interface{}) error {
+	str, ok := val.(string)
+	if !ok {
+		return fmt.Errorf("enum %T must be a string", val)
+	}
+	*e = RunState(str)
+	if err := RunStateValidator(*e); err != nil {
+		return fmt.Errorf("%s is not a valid RunState", str)
+	}
+	return nil
 }

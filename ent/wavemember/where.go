@@ -95,6 +95,26 @@ func DowntimeMinutes(v float64) predicate.WaveMember {
 	return predicate.WaveMember(sql.FieldEQ(FieldDowntimeMinutes, v))
 }
 
+// RunMessage applies equality check predicate on the "run_message" field. It's identical to RunMessageEQ.
+func RunMessage(v string) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldEQ(FieldRunMessage, v))
+}
+
+// CutoverAt applies equality check predicate on the "cutover_at" field. It's identical to CutoverAtEQ.
+func CutoverAt(v time.Time) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldEQ(FieldCutoverAt, v))
+}
+
+// MigrationID applies equality check predicate on the "migration_id" field. It's identical to MigrationIDEQ.
+func MigrationID(v int) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldEQ(FieldMigrationID, v))
+}
+
+// QueuePosition applies equality check predicate on the "queue_position" field. It's identical to QueuePositionEQ.
+func QueuePosition(v int) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldEQ(FieldQueuePosition, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.WaveMember {
 	return predicate.WaveMember(sql.FieldEQ(FieldCreatedAt, v))
@@ -413,6 +433,231 @@ func DowntimeMinutesLT(v float64) predicate.WaveMember {
 // DowntimeMinutesLTE applies the LTE predicate on the "downtime_minutes" field.
 func DowntimeMinutesLTE(v float64) predicate.WaveMember {
 	return predicate.WaveMember(sql.FieldLTE(FieldDowntimeMinutes, v))
+}
+
+// RunStateEQ applies the EQ predicate on the "run_state" field.
+func RunStateEQ(v RunState) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldEQ(FieldRunState, v))
+}
+
+// RunStateNEQ applies the NEQ predicate on the "run_state" field.
+func RunStateNEQ(v RunState) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldNEQ(FieldRunState, v))
+}
+
+// RunStateIn applies the In predicate on the "run_state" field.
+func RunStateIn(vs ...RunState) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldIn(FieldRunState, vs...))
+}
+
+// RunStateNotIn applies the NotIn predicate on the "run_state" field.
+func RunStateNotIn(vs ...RunState) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldNotIn(FieldRunState, vs...))
+}
+
+// RunMessageEQ applies the EQ predicate on the "run_message" field.
+func RunMessageEQ(v string) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldEQ(FieldRunMessage, v))
+}
+
+// RunMessageNEQ applies the NEQ predicate on the "run_message" field.
+func RunMessageNEQ(v string) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldNEQ(FieldRunMessage, v))
+}
+
+// RunMessageIn applies the In predicate on the "run_message" field.
+func RunMessageIn(vs ...string) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldIn(FieldRunMessage, vs...))
+}
+
+// RunMessageNotIn applies the NotIn predicate on the "run_message" field.
+func RunMessageNotIn(vs ...string) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldNotIn(FieldRunMessage, vs...))
+}
+
+// RunMessageGT applies the GT predicate on the "run_message" field.
+func RunMessageGT(v string) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldGT(FieldRunMessage, v))
+}
+
+// RunMessageGTE applies the GTE predicate on the "run_message" field.
+func RunMessageGTE(v string) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldGTE(FieldRunMessage, v))
+}
+
+// RunMessageLT applies the LT predicate on the "run_message" field.
+func RunMessageLT(v string) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldLT(FieldRunMessage, v))
+}
+
+// RunMessageLTE applies the LTE predicate on the "run_message" field.
+func RunMessageLTE(v string) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldLTE(FieldRunMessage, v))
+}
+
+// RunMessageContains applies the Contains predicate on the "run_message" field.
+func RunMessageContains(v string) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldContains(FieldRunMessage, v))
+}
+
+// RunMessageHasPrefix applies the HasPrefix predicate on the "run_message" field.
+func RunMessageHasPrefix(v string) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldHasPrefix(FieldRunMessage, v))
+}
+
+// RunMessageHasSuffix applies the HasSuffix predicate on the "run_message" field.
+func RunMessageHasSuffix(v string) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldHasSuffix(FieldRunMessage, v))
+}
+
+// RunMessageEqualFold applies the EqualFold predicate on the "run_message" field.
+func RunMessageEqualFold(v string) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldEqualFold(FieldRunMessage, v))
+}
+
+// RunMessageContainsFold applies the ContainsFold predicate on the "run_message" field.
+func RunMessageContainsFold(v string) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldContainsFold(FieldRunMessage, v))
+}
+
+// CutoverAtEQ applies the EQ predicate on the "cutover_at" field.
+func CutoverAtEQ(v time.Time) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldEQ(FieldCutoverAt, v))
+}
+
+// CutoverAtNEQ applies the NEQ predicate on the "cutover_at" field.
+func CutoverAtNEQ(v time.Time) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldNEQ(FieldCutoverAt, v))
+}
+
+// CutoverAtIn applies the In predicate on the "cutover_at" field.
+func CutoverAtIn(vs ...time.Time) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldIn(FieldCutoverAt, vs...))
+}
+
+// CutoverAtNotIn applies the NotIn predicate on the "cutover_at" field.
+func CutoverAtNotIn(vs ...time.Time) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldNotIn(FieldCutoverAt, vs...))
+}
+
+// CutoverAtGT applies the GT predicate on the "cutover_at" field.
+func CutoverAtGT(v time.Time) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldGT(FieldCutoverAt, v))
+}
+
+// CutoverAtGTE applies the GTE predicate on the "cutover_at" field.
+func CutoverAtGTE(v time.Time) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldGTE(FieldCutoverAt, v))
+}
+
+// CutoverAtLT applies the LT predicate on the "cutover_at" field.
+func CutoverAtLT(v time.Time) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldLT(FieldCutoverAt, v))
+}
+
+// CutoverAtLTE applies the LTE predicate on the "cutover_at" field.
+func CutoverAtLTE(v time.Time) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldLTE(FieldCutoverAt, v))
+}
+
+// CutoverAtIsNil applies the IsNil predicate on the "cutover_at" field.
+func CutoverAtIsNil() predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldIsNull(FieldCutoverAt))
+}
+
+// CutoverAtNotNil applies the NotNil predicate on the "cutover_at" field.
+func CutoverAtNotNil() predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldNotNull(FieldCutoverAt))
+}
+
+// MigrationIDEQ applies the EQ predicate on the "migration_id" field.
+func MigrationIDEQ(v int) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldEQ(FieldMigrationID, v))
+}
+
+// MigrationIDNEQ applies the NEQ predicate on the "migration_id" field.
+func MigrationIDNEQ(v int) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldNEQ(FieldMigrationID, v))
+}
+
+// MigrationIDIn applies the In predicate on the "migration_id" field.
+func MigrationIDIn(vs ...int) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldIn(FieldMigrationID, vs...))
+}
+
+// MigrationIDNotIn applies the NotIn predicate on the "migration_id" field.
+func MigrationIDNotIn(vs ...int) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldNotIn(FieldMigrationID, vs...))
+}
+
+// MigrationIDGT applies the GT predicate on the "migration_id" field.
+func MigrationIDGT(v int) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldGT(FieldMigrationID, v))
+}
+
+// MigrationIDGTE applies the GTE predicate on the "migration_id" field.
+func MigrationIDGTE(v int) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldGTE(FieldMigrationID, v))
+}
+
+// MigrationIDLT applies the LT predicate on the "migration_id" field.
+func MigrationIDLT(v int) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldLT(FieldMigrationID, v))
+}
+
+// MigrationIDLTE applies the LTE predicate on the "migration_id" field.
+func MigrationIDLTE(v int) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldLTE(FieldMigrationID, v))
+}
+
+// MigrationIDIsNil applies the IsNil predicate on the "migration_id" field.
+func MigrationIDIsNil() predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldIsNull(FieldMigrationID))
+}
+
+// MigrationIDNotNil applies the NotNil predicate on the "migration_id" field.
+func MigrationIDNotNil() predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldNotNull(FieldMigrationID))
+}
+
+// QueuePositionEQ applies the EQ predicate on the "queue_position" field.
+func QueuePositionEQ(v int) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldEQ(FieldQueuePosition, v))
+}
+
+// QueuePositionNEQ applies the NEQ predicate on the "queue_position" field.
+func QueuePositionNEQ(v int) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldNEQ(FieldQueuePosition, v))
+}
+
+// QueuePositionIn applies the In predicate on the "queue_position" field.
+func QueuePositionIn(vs ...int) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldIn(FieldQueuePosition, vs...))
+}
+
+// QueuePositionNotIn applies the NotIn predicate on the "queue_position" field.
+func QueuePositionNotIn(vs ...int) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldNotIn(FieldQueuePosition, vs...))
+}
+
+// QueuePositionGT applies the GT predicate on the "queue_position" field.
+func QueuePositionGT(v int) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldGT(FieldQueuePosition, v))
+}
+
+// QueuePositionGTE applies the GTE predicate on the "queue_position" field.
+func QueuePositionGTE(v int) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldGTE(FieldQueuePosition, v))
+}
+
+// QueuePositionLT applies the LT predicate on the "queue_position" field.
+func QueuePositionLT(v int) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldLT(FieldQueuePosition, v))
+}
+
+// QueuePositionLTE applies the LTE predicate on the "queue_position" field.
+func QueuePositionLTE(v int) predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldLTE(FieldQueuePosition, v))
 }
 
 // HasTenant applies the HasEdge predicate on the "tenant" edge.

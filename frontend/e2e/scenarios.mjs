@@ -468,6 +468,61 @@ export const scenarios = [
     },
   },
   {
+    // Running a wave from the plans screen (issue 13): "Run this wave" with
+    // a cap, a cutover time tomorrow and an admin's approval; the runbook
+    // lists every member with its run state, and the counts on the screen
+    // are the database's (read back through the API). The seeded hosts
+    // have no agent: the wave says so and waits for them. Pause and resume
+    // change the wave's status.
+    name: '22b-run-a-wave-and-follow-its-runbook',
+    async run({ page, base, server, shared, shot }) {
+      const api = shared.api
+      await signIn(page, base, server.admin, '/plans')
+      await page.locator('[data-test=plan-status][data-status=ready], [data-test=plan-status][data-status=infeasible]').waitFor()
+      const last = await page.locator('[data-test=wave-summary] [data-test=wave-row]').count()
+      await page.locator(`[data-test=wave-row][data-ordinal="${last}"]`).click()
+      const hosts = Number(await page.locator(`[data-test=wave-row][data-ordinal="${last}"]`).getAttribute('data-hosts'))
+      await page.locator('[data-test=run-wave]').click()
+      await page.locator('[data-test=run-parallel] input').fill('2')
+      const tomorrow = new Date(Date.now() + 24 * 3600 * 1000)
+      // The browser's datetime-local input takes local wall time.
+      const local = new Date(tomorrow.getTime() - tomorrow.getTimezoneOffset() * 60000).toISOString().slice(0, 16)
+      await page.locator('input[data-test=run-cutover-at], [data-test=run-cutover-at] input').first().fill(local)
+      await page.locator('[data-test=run-approver]').click()
+      await page.locator('.el-select-dropdown__item:visible', { hasText: 'admin' }).click()
+      await page.locator('textarea[data-test=run-manual-steps], [data-test=run-manual-steps] textarea').first().fill('freeze changes')
+      await page.locator('[data-test=run-wave-submit]').click()
+      await page.locator('.el-message--success', { hasText: 'hosts started' }).waitFor()
+      await page.locator('[data-test=wave-run-status][data-status=replicating]').waitFor()
+      // Changes arrive over the waveProgress subscription (websocket).
+      await page.locator('[data-test=wave-live][data-streaming=true]').waitFor({ timeout: 30000 })
+      await page.locator('[data-test=runbook] [data-test=runbook-host]').first().waitFor()
+      await shot('runbook')
+      const rows = await page.locator('[data-test=runbook] [data-test=runbook-host]').count()
+      assert(rows === hosts, `the runbook lists ${rows} hosts, the wave has ${hosts}`)
+      const counts = await page.locator('[data-test=wave-state-count]').evaluateAll((els) => Object.fromEntries(els.map((e) => [e.getAttribute('data-state'), Number(e.getAttribute('data-count'))])))
+      // The same figures from the database.
+      const plans = await api.gql('{ plans(first: 1, where: {name: "E2E waves"}) { edges { node { waves { id ordinal status approverRole runCutoverAt members { runState } } } } } }')
+      const wave = plans.data.plans.edges[0].node.waves.find((w) => w.ordinal === last)
+      const db = {}
+      for (const m of wave.members) db[m.runState] = (db[m.runState] ?? 0) + 1
+      assert(JSON.stringify(Object.entries(counts).sort()) === JSON.stringify(Object.entries(db).sort()), `screen ${JSON.stringify(counts)} vs database ${JSON.stringify(db)}`)
+      assert(wave.status === 'replicating' && wave.approverRole === 'admin', `wave ${wave.status} approver ${wave.approverRole}`)
+      assert(Math.abs(new Date(wave.runCutoverAt).getTime() - tomorrow.getTime()) < 120000, `cutover at ${wave.runCutoverAt}, asked for ${tomorrow.toISOString()}`)
+      if (db.no_agent) await page.locator('[data-test=wave-run-message]', { hasText: 'no agent' }).waitFor()
+      await page.locator('[data-test=wave-progress]', { hasText: 'waiting for a user with role admin' }).waitFor()
+      // The manual step, ticked off on the screen, is on the row with who did it.
+      await page.locator('[data-test=manual-step][data-done=no] .el-checkbox').click()
+      await page.locator('[data-test=manual-step][data-done=yes]').waitFor()
+      const ticked = await api.gql('query($id: ID!) { node(id: $id) { ... on Wave { manualSteps { name doneBy } } } }', { id: wave.id })
+      assert(ticked.data.node.manualSteps[0].doneBy === server.admin.email, `manual step ${JSON.stringify(ticked.data.node.manualSteps)}`)
+      await page.locator('[data-test=pause-wave]').click()
+      await page.locator('[data-test=wave-run-status][data-status=paused]').waitFor()
+      await page.locator('[data-test=resume-wave]').click()
+      await page.locator('[data-test=wave-run-status][data-status=replicating]').waitFor()
+    },
+  },
+  {
     // Assessment: run it for Alibaba Cloud and read the totals.
     name: '23-run-assessment-and-totals',
     async run({ page, base, server, shot }) {

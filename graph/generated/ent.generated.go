@@ -27,6 +27,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/plan"
 	"github.com/ferry-migrate/ferry/ent/user"
 	"github.com/ferry-migrate/ferry/ent/wave"
+	"github.com/ferry-migrate/ferry/ent/wavemember"
 	"github.com/ferry-migrate/ferry/graph/model"
 	"github.com/ferry-migrate/ferry/i18n"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -68,6 +69,15 @@ type QueryResolver interface {
 }
 type RecoveryPointResolver interface {
 	Kind(ctx context.Context, obj *ent.RecoveryPoint) (string, error)
+}
+type WaveResolver interface {
+	ManualSteps(ctx context.Context, obj *ent.Wave) ([]*model.WaveManualStep, error)
+	Progress(ctx context.Context, obj *ent.Wave) (*model.WaveProgress, error)
+	Runbook(ctx context.Context, obj *ent.Wave) ([]*model.RunbookHost, error)
+	Hooks(ctx context.Context, obj *ent.Wave) ([]*model.WaveHook, error)
+}
+type WaveMemberResolver interface {
+	Migration(ctx context.Context, obj *ent.WaveMember) (*ent.Migration, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -13492,6 +13502,213 @@ func (ec *executionContext) fieldContext_Wave_riskFactors(_ context.Context, fie
 	return graphql.NewScalarFieldContext("Wave", field, false, false, "String")
 }
 
+func (ec *executionContext) _Wave_runStartedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_runStartedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunStartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_runStartedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Wave", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Wave_runStartedBy(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_runStartedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunStartedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_runStartedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Wave", field, false, false, "String")
+}
+
+func (ec *executionContext) _Wave_runCutoverAt(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_runCutoverAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunCutoverAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_runCutoverAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Wave", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Wave_runCutoverEndsAt(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_runCutoverEndsAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunCutoverEndsAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_runCutoverEndsAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Wave", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Wave_runMessage(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_runMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunMessage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_runMessage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Wave", field, false, false, "String")
+}
+
+func (ec *executionContext) _Wave_approverRole(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_approverRole(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ApproverRole, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_approverRole(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Wave", field, false, false, "String")
+}
+
+func (ec *executionContext) _Wave_approvedBy(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_approvedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ApprovedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_approvedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Wave", field, false, false, "String")
+}
+
+func (ec *executionContext) _Wave_approvedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_approvedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ApprovedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_approvedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Wave", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Wave_finishedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Wave", field, false, false, "Time")
+}
+
 func (ec *executionContext) _Wave_tenant(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13583,6 +13800,134 @@ func (ec *executionContext) fieldContext_Wave_members(_ context.Context, field g
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_WaveMember(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Wave_manualSteps(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_manualSteps(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Wave().ManualSteps(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.WaveManualStep) graphql.Marshaler {
+			return ec.marshalNWaveManualStep2ᚕᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐWaveManualStepᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_manualSteps(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Wave",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WaveManualStep(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Wave_progress(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_progress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Wave().Progress(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.WaveProgress) graphql.Marshaler {
+			return ec.marshalNWaveProgress2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐWaveProgress(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_progress(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Wave",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WaveProgress(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Wave_runbook(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_runbook(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Wave().Runbook(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.RunbookHost) graphql.Marshaler {
+			return ec.marshalNRunbookHost2ᚕᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐRunbookHostᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_runbook(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Wave",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RunbookHost(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Wave_hooks(ctx context.Context, field graphql.CollectedField, obj *ent.Wave) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Wave_hooks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Wave().Hooks(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.WaveHook) graphql.Marshaler {
+			return ec.marshalNWaveHook2ᚕᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐWaveHookᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Wave_hooks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Wave",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WaveHook(ctx, field)
 		},
 	}
 	return fc, nil
@@ -13937,6 +14282,121 @@ func (ec *executionContext) fieldContext_WaveMember_downtimeMinutes(_ context.Co
 	return graphql.NewScalarFieldContext("WaveMember", field, false, false, "Float")
 }
 
+func (ec *executionContext) _WaveMember_runState(ctx context.Context, field graphql.CollectedField, obj *ent.WaveMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WaveMember_runState(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunState, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v wavemember.RunState) graphql.Marshaler {
+			return ec.marshalNWaveMemberRunState2githubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋwavememberᚐRunState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WaveMember_runState(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WaveMember", field, false, false, "WaveMemberRunState")
+}
+
+func (ec *executionContext) _WaveMember_runMessage(ctx context.Context, field graphql.CollectedField, obj *ent.WaveMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WaveMember_runMessage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RunMessage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WaveMember_runMessage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WaveMember", field, false, false, "String")
+}
+
+func (ec *executionContext) _WaveMember_cutoverAt(ctx context.Context, field graphql.CollectedField, obj *ent.WaveMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WaveMember_cutoverAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CutoverAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WaveMember_cutoverAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WaveMember", field, false, false, "Time")
+}
+
+func (ec *executionContext) _WaveMember_migrationID(ctx context.Context, field graphql.CollectedField, obj *ent.WaveMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WaveMember_migrationID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MigrationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WaveMember_migrationID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WaveMember", field, false, false, "Int")
+}
+
+func (ec *executionContext) _WaveMember_queuePosition(ctx context.Context, field graphql.CollectedField, obj *ent.WaveMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WaveMember_queuePosition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QueuePosition, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WaveMember_queuePosition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WaveMember", field, false, false, "Int")
+}
+
 func (ec *executionContext) _WaveMember_tenant(ctx context.Context, field graphql.CollectedField, obj *ent.WaveMember) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14028,6 +14488,38 @@ func (ec *executionContext) fieldContext_WaveMember_host(_ context.Context, fiel
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_Host(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WaveMember_migration(ctx context.Context, field graphql.CollectedField, obj *ent.WaveMember) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WaveMember_migration(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.WaveMember().Migration(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Migration) graphql.Marshaler {
+			return ec.marshalOMigration2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚐMigration(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WaveMember_migration(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WaveMember",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Migration(ctx, field)
 		},
 	}
 	return fc, nil
@@ -33099,7 +33591,7 @@ func (ec *executionContext) unmarshalInputWaveMemberWhereInput(ctx context.Conte
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonEqualFold", "reasonContainsFold", "moveGroup", "moveGroupNEQ", "moveGroupIn", "moveGroupNotIn", "moveGroupGT", "moveGroupGTE", "moveGroupLT", "moveGroupLTE", "moveGroupContains", "moveGroupHasPrefix", "moveGroupHasSuffix", "moveGroupEqualFold", "moveGroupContainsFold", "manual", "manualNEQ", "bytes", "bytesNEQ", "bytesIn", "bytesNotIn", "bytesGT", "bytesGTE", "bytesLT", "bytesLTE", "downtimeMinutes", "downtimeMinutesNEQ", "downtimeMinutesIn", "downtimeMinutesNotIn", "downtimeMinutesGT", "downtimeMinutesGTE", "downtimeMinutesLT", "downtimeMinutesLTE", "hasWave", "hasWaveWith", "hasHost", "hasHostWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "reason", "reasonNEQ", "reasonIn", "reasonNotIn", "reasonGT", "reasonGTE", "reasonLT", "reasonLTE", "reasonContains", "reasonHasPrefix", "reasonHasSuffix", "reasonEqualFold", "reasonContainsFold", "moveGroup", "moveGroupNEQ", "moveGroupIn", "moveGroupNotIn", "moveGroupGT", "moveGroupGTE", "moveGroupLT", "moveGroupLTE", "moveGroupContains", "moveGroupHasPrefix", "moveGroupHasSuffix", "moveGroupEqualFold", "moveGroupContainsFold", "manual", "manualNEQ", "bytes", "bytesNEQ", "bytesIn", "bytesNotIn", "bytesGT", "bytesGTE", "bytesLT", "bytesLTE", "downtimeMinutes", "downtimeMinutesNEQ", "downtimeMinutesIn", "downtimeMinutesNotIn", "downtimeMinutesGT", "downtimeMinutesGTE", "downtimeMinutesLT", "downtimeMinutesLTE", "runState", "runStateNEQ", "runStateIn", "runStateNotIn", "runMessage", "runMessageNEQ", "runMessageIn", "runMessageNotIn", "runMessageGT", "runMessageGTE", "runMessageLT", "runMessageLTE", "runMessageContains", "runMessageHasPrefix", "runMessageHasSuffix", "runMessageEqualFold", "runMessageContainsFold", "cutoverAt", "cutoverAtNEQ", "cutoverAtIn", "cutoverAtNotIn", "cutoverAtGT", "cutoverAtGTE", "cutoverAtLT", "cutoverAtLTE", "cutoverAtIsNil", "cutoverAtNotNil", "migrationID", "migrationIDNEQ", "migrationIDIn", "migrationIDNotIn", "migrationIDGT", "migrationIDGTE", "migrationIDLT", "migrationIDLTE", "migrationIDIsNil", "migrationIDNotNil", "queuePosition", "queuePositionNEQ", "queuePositionIn", "queuePositionNotIn", "queuePositionGT", "queuePositionGTE", "queuePositionLT", "queuePositionLTE", "hasWave", "hasWaveWith", "hasHost", "hasHostWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -33603,6 +34095,321 @@ func (ec *executionContext) unmarshalInputWaveMemberWhereInput(ctx context.Conte
 				return it, err
 			}
 			it.DowntimeMinutesLTE = data
+		case "runState":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runState"))
+			data, err := ec.unmarshalOWaveMemberRunState2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋwavememberᚐRunState(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunState = data
+		case "runStateNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStateNEQ"))
+			data, err := ec.unmarshalOWaveMemberRunState2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋwavememberᚐRunState(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStateNEQ = data
+		case "runStateIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStateIn"))
+			data, err := ec.unmarshalOWaveMemberRunState2ᚕgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋwavememberᚐRunStateᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStateIn = data
+		case "runStateNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStateNotIn"))
+			data, err := ec.unmarshalOWaveMemberRunState2ᚕgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋwavememberᚐRunStateᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStateNotIn = data
+		case "runMessage":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessage"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessage = data
+		case "runMessageNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageNEQ = data
+		case "runMessageIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageIn = data
+		case "runMessageNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageNotIn = data
+		case "runMessageGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageGT = data
+		case "runMessageGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageGTE = data
+		case "runMessageLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageLT = data
+		case "runMessageLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageLTE = data
+		case "runMessageContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageContains = data
+		case "runMessageHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageHasPrefix = data
+		case "runMessageHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageHasSuffix = data
+		case "runMessageEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageEqualFold = data
+		case "runMessageContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageContainsFold = data
+		case "cutoverAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cutoverAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CutoverAt = data
+		case "cutoverAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cutoverAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CutoverAtNEQ = data
+		case "cutoverAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cutoverAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CutoverAtIn = data
+		case "cutoverAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cutoverAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CutoverAtNotIn = data
+		case "cutoverAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cutoverAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CutoverAtGT = data
+		case "cutoverAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cutoverAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CutoverAtGTE = data
+		case "cutoverAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cutoverAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CutoverAtLT = data
+		case "cutoverAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cutoverAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CutoverAtLTE = data
+		case "cutoverAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cutoverAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CutoverAtIsNil = data
+		case "cutoverAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cutoverAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CutoverAtNotNil = data
+		case "migrationID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("migrationID"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MigrationID = data
+		case "migrationIDNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("migrationIDNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MigrationIDNEQ = data
+		case "migrationIDIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("migrationIDIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MigrationIDIn = data
+		case "migrationIDNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("migrationIDNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MigrationIDNotIn = data
+		case "migrationIDGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("migrationIDGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MigrationIDGT = data
+		case "migrationIDGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("migrationIDGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MigrationIDGTE = data
+		case "migrationIDLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("migrationIDLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MigrationIDLT = data
+		case "migrationIDLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("migrationIDLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MigrationIDLTE = data
+		case "migrationIDIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("migrationIDIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MigrationIDIsNil = data
+		case "migrationIDNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("migrationIDNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MigrationIDNotNil = data
+		case "queuePosition":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("queuePosition"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QueuePosition = data
+		case "queuePositionNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("queuePositionNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QueuePositionNEQ = data
+		case "queuePositionIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("queuePositionIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QueuePositionIn = data
+		case "queuePositionNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("queuePositionNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QueuePositionNotIn = data
+		case "queuePositionGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("queuePositionGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QueuePositionGT = data
+		case "queuePositionGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("queuePositionGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QueuePositionGTE = data
+		case "queuePositionLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("queuePositionLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QueuePositionLT = data
+		case "queuePositionLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("queuePositionLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QueuePositionLTE = data
 		case "hasWave":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasWave"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -33712,7 +34519,7 @@ func (ec *executionContext) unmarshalInputWaveWhereInput(ctx context.Context, ob
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "ordinal", "ordinalNEQ", "ordinalIn", "ordinalNotIn", "ordinalGT", "ordinalGTE", "ordinalLT", "ordinalLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "startsAt", "startsAtNEQ", "startsAtIn", "startsAtNotIn", "startsAtGT", "startsAtGTE", "startsAtLT", "startsAtLTE", "startsAtIsNil", "startsAtNotNil", "endsAt", "endsAtNEQ", "endsAtIn", "endsAtNotIn", "endsAtGT", "endsAtGTE", "endsAtLT", "endsAtLTE", "endsAtIsNil", "endsAtNotNil", "cutoverAt", "cutoverAtNEQ", "cutoverAtIn", "cutoverAtNotIn", "cutoverAtGT", "cutoverAtGTE", "cutoverAtLT", "cutoverAtLTE", "cutoverAtIsNil", "cutoverAtNotNil", "dataBytes", "dataBytesNEQ", "dataBytesIn", "dataBytesNotIn", "dataBytesGT", "dataBytesGTE", "dataBytesLT", "dataBytesLTE", "replicationSeconds", "replicationSecondsNEQ", "replicationSecondsIn", "replicationSecondsNotIn", "replicationSecondsGT", "replicationSecondsGTE", "replicationSecondsLT", "replicationSecondsLTE", "pilot", "pilotNEQ", "hostCount", "hostCountNEQ", "hostCountIn", "hostCountNotIn", "hostCountGT", "hostCountGTE", "hostCountLT", "hostCountLTE", "wireBytes", "wireBytesNEQ", "wireBytesIn", "wireBytesNotIn", "wireBytesGT", "wireBytesGTE", "wireBytesLT", "wireBytesLTE", "cutoverEndsAt", "cutoverEndsAtNEQ", "cutoverEndsAtIn", "cutoverEndsAtNotIn", "cutoverEndsAtGT", "cutoverEndsAtGTE", "cutoverEndsAtLT", "cutoverEndsAtLTE", "cutoverEndsAtIsNil", "cutoverEndsAtNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "confidence", "confidenceNEQ", "confidenceIn", "confidenceNotIn", "confidenceGT", "confidenceGTE", "confidenceLT", "confidenceLTE", "confidenceContains", "confidenceHasPrefix", "confidenceHasSuffix", "confidenceEqualFold", "confidenceContainsFold", "risk", "riskNEQ", "riskIn", "riskNotIn", "riskGT", "riskGTE", "riskLT", "riskLTE", "riskContains", "riskHasPrefix", "riskHasSuffix", "riskEqualFold", "riskContainsFold", "hasPlan", "hasPlanWith", "hasMembers", "hasMembersWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "ordinal", "ordinalNEQ", "ordinalIn", "ordinalNotIn", "ordinalGT", "ordinalGTE", "ordinalLT", "ordinalLTE", "name", "nameNEQ", "nameIn", "nameNotIn", "nameGT", "nameGTE", "nameLT", "nameLTE", "nameContains", "nameHasPrefix", "nameHasSuffix", "nameEqualFold", "nameContainsFold", "startsAt", "startsAtNEQ", "startsAtIn", "startsAtNotIn", "startsAtGT", "startsAtGTE", "startsAtLT", "startsAtLTE", "startsAtIsNil", "startsAtNotNil", "endsAt", "endsAtNEQ", "endsAtIn", "endsAtNotIn", "endsAtGT", "endsAtGTE", "endsAtLT", "endsAtLTE", "endsAtIsNil", "endsAtNotNil", "cutoverAt", "cutoverAtNEQ", "cutoverAtIn", "cutoverAtNotIn", "cutoverAtGT", "cutoverAtGTE", "cutoverAtLT", "cutoverAtLTE", "cutoverAtIsNil", "cutoverAtNotNil", "dataBytes", "dataBytesNEQ", "dataBytesIn", "dataBytesNotIn", "dataBytesGT", "dataBytesGTE", "dataBytesLT", "dataBytesLTE", "replicationSeconds", "replicationSecondsNEQ", "replicationSecondsIn", "replicationSecondsNotIn", "replicationSecondsGT", "replicationSecondsGTE", "replicationSecondsLT", "replicationSecondsLTE", "pilot", "pilotNEQ", "hostCount", "hostCountNEQ", "hostCountIn", "hostCountNotIn", "hostCountGT", "hostCountGTE", "hostCountLT", "hostCountLTE", "wireBytes", "wireBytesNEQ", "wireBytesIn", "wireBytesNotIn", "wireBytesGT", "wireBytesGTE", "wireBytesLT", "wireBytesLTE", "cutoverEndsAt", "cutoverEndsAtNEQ", "cutoverEndsAtIn", "cutoverEndsAtNotIn", "cutoverEndsAtGT", "cutoverEndsAtGTE", "cutoverEndsAtLT", "cutoverEndsAtLTE", "cutoverEndsAtIsNil", "cutoverEndsAtNotNil", "status", "statusNEQ", "statusIn", "statusNotIn", "confidence", "confidenceNEQ", "confidenceIn", "confidenceNotIn", "confidenceGT", "confidenceGTE", "confidenceLT", "confidenceLTE", "confidenceContains", "confidenceHasPrefix", "confidenceHasSuffix", "confidenceEqualFold", "confidenceContainsFold", "risk", "riskNEQ", "riskIn", "riskNotIn", "riskGT", "riskGTE", "riskLT", "riskLTE", "riskContains", "riskHasPrefix", "riskHasSuffix", "riskEqualFold", "riskContainsFold", "runStartedAt", "runStartedAtNEQ", "runStartedAtIn", "runStartedAtNotIn", "runStartedAtGT", "runStartedAtGTE", "runStartedAtLT", "runStartedAtLTE", "runStartedAtIsNil", "runStartedAtNotNil", "runStartedBy", "runStartedByNEQ", "runStartedByIn", "runStartedByNotIn", "runStartedByGT", "runStartedByGTE", "runStartedByLT", "runStartedByLTE", "runStartedByContains", "runStartedByHasPrefix", "runStartedByHasSuffix", "runStartedByEqualFold", "runStartedByContainsFold", "runCutoverAt", "runCutoverAtNEQ", "runCutoverAtIn", "runCutoverAtNotIn", "runCutoverAtGT", "runCutoverAtGTE", "runCutoverAtLT", "runCutoverAtLTE", "runCutoverAtIsNil", "runCutoverAtNotNil", "runCutoverEndsAt", "runCutoverEndsAtNEQ", "runCutoverEndsAtIn", "runCutoverEndsAtNotIn", "runCutoverEndsAtGT", "runCutoverEndsAtGTE", "runCutoverEndsAtLT", "runCutoverEndsAtLTE", "runCutoverEndsAtIsNil", "runCutoverEndsAtNotNil", "runMessage", "runMessageNEQ", "runMessageIn", "runMessageNotIn", "runMessageGT", "runMessageGTE", "runMessageLT", "runMessageLTE", "runMessageContains", "runMessageHasPrefix", "runMessageHasSuffix", "runMessageEqualFold", "runMessageContainsFold", "approverRole", "approverRoleNEQ", "approverRoleIn", "approverRoleNotIn", "approverRoleGT", "approverRoleGTE", "approverRoleLT", "approverRoleLTE", "approverRoleContains", "approverRoleHasPrefix", "approverRoleHasSuffix", "approverRoleEqualFold", "approverRoleContainsFold", "approvedBy", "approvedByNEQ", "approvedByIn", "approvedByNotIn", "approvedByGT", "approvedByGTE", "approvedByLT", "approvedByLTE", "approvedByContains", "approvedByHasPrefix", "approvedByHasSuffix", "approvedByEqualFold", "approvedByContainsFold", "approvedAt", "approvedAtNEQ", "approvedAtIn", "approvedAtNotIn", "approvedAtGT", "approvedAtGTE", "approvedAtLT", "approvedAtLTE", "approvedAtIsNil", "approvedAtNotNil", "finishedAt", "finishedAtNEQ", "finishedAtIn", "finishedAtNotIn", "finishedAtGT", "finishedAtGTE", "finishedAtLT", "finishedAtLTE", "finishedAtIsNil", "finishedAtNotNil", "hasPlan", "hasPlanWith", "hasMembers", "hasMembersWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -34783,6 +35590,720 @@ func (ec *executionContext) unmarshalInputWaveWhereInput(ctx context.Context, ob
 				return it, err
 			}
 			it.RiskContainsFold = data
+		case "runStartedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedAt = data
+		case "runStartedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedAtNEQ = data
+		case "runStartedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedAtIn = data
+		case "runStartedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedAtNotIn = data
+		case "runStartedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedAtGT = data
+		case "runStartedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedAtGTE = data
+		case "runStartedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedAtLT = data
+		case "runStartedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedAtLTE = data
+		case "runStartedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedAtIsNil = data
+		case "runStartedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedAtNotNil = data
+		case "runStartedBy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedBy"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedBy = data
+		case "runStartedByNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedByNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedByNEQ = data
+		case "runStartedByIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedByIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedByIn = data
+		case "runStartedByNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedByNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedByNotIn = data
+		case "runStartedByGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedByGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedByGT = data
+		case "runStartedByGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedByGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedByGTE = data
+		case "runStartedByLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedByLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedByLT = data
+		case "runStartedByLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedByLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedByLTE = data
+		case "runStartedByContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedByContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedByContains = data
+		case "runStartedByHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedByHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedByHasPrefix = data
+		case "runStartedByHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedByHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedByHasSuffix = data
+		case "runStartedByEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedByEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedByEqualFold = data
+		case "runStartedByContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runStartedByContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunStartedByContainsFold = data
+		case "runCutoverAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runCutoverAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunCutoverAt = data
+		case "runCutoverAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runCutoverAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunCutoverAtNEQ = data
+		case "runCutoverAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runCutoverAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunCutoverAtIn = data
+		case "runCutoverAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runCutoverAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunCutoverAtNotIn = data
+		case "runCutoverAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runCutoverAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunCutoverAtGT = data
+		case "runCutoverAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runCutoverAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunCutoverAtGTE = data
+		case "runCutoverAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runCutoverAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunCutoverAtLT = data
+		case "runCutoverAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runCutoverAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunCutoverAtLTE = data
+		case "runCutoverAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runCutoverAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunCutoverAtIsNil = data
+		case "runCutoverAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runCutoverAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunCutoverAtNotNil = data
+		case "runCutoverEndsAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runCutoverEndsAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunCutoverEndsAt = data
+		case "runCutoverEndsAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runCutoverEndsAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunCutoverEndsAtNEQ = data
+		case "runCutoverEndsAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runCutoverEndsAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunCutoverEndsAtIn = data
+		case "runCutoverEndsAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runCutoverEndsAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunCutoverEndsAtNotIn = data
+		case "runCutoverEndsAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runCutoverEndsAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunCutoverEndsAtGT = data
+		case "runCutoverEndsAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runCutoverEndsAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunCutoverEndsAtGTE = data
+		case "runCutoverEndsAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runCutoverEndsAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunCutoverEndsAtLT = data
+		case "runCutoverEndsAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runCutoverEndsAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunCutoverEndsAtLTE = data
+		case "runCutoverEndsAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runCutoverEndsAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunCutoverEndsAtIsNil = data
+		case "runCutoverEndsAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runCutoverEndsAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunCutoverEndsAtNotNil = data
+		case "runMessage":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessage"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessage = data
+		case "runMessageNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageNEQ = data
+		case "runMessageIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageIn = data
+		case "runMessageNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageNotIn = data
+		case "runMessageGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageGT = data
+		case "runMessageGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageGTE = data
+		case "runMessageLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageLT = data
+		case "runMessageLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageLTE = data
+		case "runMessageContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageContains = data
+		case "runMessageHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageHasPrefix = data
+		case "runMessageHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageHasSuffix = data
+		case "runMessageEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageEqualFold = data
+		case "runMessageContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("runMessageContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RunMessageContainsFold = data
+		case "approverRole":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approverRole"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApproverRole = data
+		case "approverRoleNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approverRoleNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApproverRoleNEQ = data
+		case "approverRoleIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approverRoleIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApproverRoleIn = data
+		case "approverRoleNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approverRoleNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApproverRoleNotIn = data
+		case "approverRoleGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approverRoleGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApproverRoleGT = data
+		case "approverRoleGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approverRoleGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApproverRoleGTE = data
+		case "approverRoleLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approverRoleLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApproverRoleLT = data
+		case "approverRoleLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approverRoleLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApproverRoleLTE = data
+		case "approverRoleContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approverRoleContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApproverRoleContains = data
+		case "approverRoleHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approverRoleHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApproverRoleHasPrefix = data
+		case "approverRoleHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approverRoleHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApproverRoleHasSuffix = data
+		case "approverRoleEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approverRoleEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApproverRoleEqualFold = data
+		case "approverRoleContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approverRoleContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApproverRoleContainsFold = data
+		case "approvedBy":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedBy"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedBy = data
+		case "approvedByNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedByNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedByNEQ = data
+		case "approvedByIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedByIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedByIn = data
+		case "approvedByNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedByNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedByNotIn = data
+		case "approvedByGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedByGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedByGT = data
+		case "approvedByGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedByGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedByGTE = data
+		case "approvedByLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedByLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedByLT = data
+		case "approvedByLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedByLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedByLTE = data
+		case "approvedByContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedByContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedByContains = data
+		case "approvedByHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedByHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedByHasPrefix = data
+		case "approvedByHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedByHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedByHasSuffix = data
+		case "approvedByEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedByEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedByEqualFold = data
+		case "approvedByContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedByContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedByContainsFold = data
+		case "approvedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedAt = data
+		case "approvedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedAtNEQ = data
+		case "approvedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedAtIn = data
+		case "approvedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedAtNotIn = data
+		case "approvedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedAtGT = data
+		case "approvedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedAtGTE = data
+		case "approvedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedAtLT = data
+		case "approvedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedAtLTE = data
+		case "approvedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedAtIsNil = data
+		case "approvedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("approvedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ApprovedAtNotNil = data
+		case "finishedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAt = data
+		case "finishedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtNEQ = data
+		case "finishedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtIn = data
+		case "finishedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtNotIn = data
+		case "finishedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtGT = data
+		case "finishedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtGTE = data
+		case "finishedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtLT = data
+		case "finishedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtLTE = data
+		case "finishedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtIsNil = data
+		case "finishedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("finishedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FinishedAtNotNil = data
 		case "hasPlan":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasPlan"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -38988,6 +40509,51 @@ func (ec *executionContext) _Wave(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "runStartedAt":
+			out.Values[i] = ec._Wave_runStartedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "runStartedBy":
+			out.Values[i] = ec._Wave_runStartedBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "runCutoverAt":
+			out.Values[i] = ec._Wave_runCutoverAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "runCutoverEndsAt":
+			out.Values[i] = ec._Wave_runCutoverEndsAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "runMessage":
+			out.Values[i] = ec._Wave_runMessage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "approverRole":
+			out.Values[i] = ec._Wave_approverRole(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "approvedBy":
+			out.Values[i] = ec._Wave_approvedBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "approvedAt":
+			out.Values[i] = ec._Wave_approvedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "finishedAt":
+			out.Values[i] = ec._Wave_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "tenant":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -39005,6 +40571,30 @@ func (ec *executionContext) _Wave(ctx context.Context, sel ast.SelectionSet, obj
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Wave_members(ctx, field, obj)
+				})
+		case "manualSteps":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Wave_manualSteps(ctx, field, obj)
+				})
+		case "progress":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Wave_progress(ctx, field, obj)
+				})
+		case "runbook":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Wave_runbook(ctx, field, obj)
+				})
+		case "hooks":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Wave_hooks(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -39160,6 +40750,31 @@ func (ec *executionContext) _WaveMember(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "runState":
+			out.Values[i] = ec._WaveMember_runState(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "runMessage":
+			out.Values[i] = ec._WaveMember_runMessage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cutoverAt":
+			out.Values[i] = ec._WaveMember_cutoverAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "migrationID":
+			out.Values[i] = ec._WaveMember_migrationID(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "queuePosition":
+			out.Values[i] = ec._WaveMember_queuePosition(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "tenant":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -39177,6 +40792,12 @@ func (ec *executionContext) _WaveMember(ctx context.Context, sel ast.SelectionSe
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._WaveMember_host(ctx, field, obj)
+				})
+		case "migration":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._WaveMember_migration(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -40158,6 +41779,16 @@ func (ec *executionContext) marshalNWaveMemberOrderField2ᚖgithubᚗcomᚋferry
 		graphql.AddInvalidNullError(ctx, "WaveMemberOrderField!")
 		return graphql.Null
 	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNWaveMemberRunState2githubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋwavememberᚐRunState(ctx context.Context, v any) (wavemember.RunState, error) {
+	var res wavemember.RunState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNWaveMemberRunState2githubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋwavememberᚐRunState(ctx context.Context, sel ast.SelectionSet, v wavemember.RunState) graphql.Marshaler {
 	return v
 }
 
@@ -42323,6 +43954,58 @@ func (ec *executionContext) marshalOWaveMember2ᚕᚖgithubᚗcomᚋferryᚑmigr
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalOWaveMemberRunState2ᚕgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋwavememberᚐRunStateᚄ(ctx context.Context, v any) ([]wavemember.RunState, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]wavemember.RunState, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNWaveMemberRunState2githubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋwavememberᚐRunState(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOWaveMemberRunState2ᚕgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋwavememberᚐRunStateᚄ(ctx context.Context, sel ast.SelectionSet, v []wavemember.RunState) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNWaveMemberRunState2githubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋwavememberᚐRunState(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOWaveMemberRunState2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋwavememberᚐRunState(ctx context.Context, v any) (*wavemember.RunState, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(wavemember.RunState)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOWaveMemberRunState2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚋwavememberᚐRunState(ctx context.Context, sel ast.SelectionSet, v *wavemember.RunState) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOWaveMemberWhereInput2ᚕᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋentᚐWaveMemberWhereInputᚄ(ctx context.Context, v any) ([]*ent.WaveMemberWhereInput, error) {

@@ -30,6 +30,8 @@ type ResolverRoot interface {
 	Query() QueryResolver
 	RecoveryPoint() RecoveryPointResolver
 	Subscription() SubscriptionResolver
+	Wave() WaveResolver
+	WaveMember() WaveMemberResolver
 }
 
 type DirectiveRoot struct {
@@ -589,6 +591,7 @@ type ComplexityRoot struct {
 
 	Mutation struct {
 		AcceptApplicationSuggestion func(childComplexity int, id int, name *string) int
+		ApproveWave                 func(childComplexity int, waveID int) int
 		ChangePassword              func(childComplexity int, current string, new string) int
 		CheckCloudAccount           func(childComplexity int, id int) int
 		CreateAPIToken              func(childComplexity int, name string, expiresAt *time.Time) int
@@ -605,17 +608,23 @@ type ComplexityRoot struct {
 		DeleteHost                  func(childComplexity int, id int) int
 		GeneratePlan                func(childComplexity int, input model.GeneratePlanInput) int
 		MovePlanHost                func(childComplexity int, planID int, hostID int, toWave int, wholeGroup *bool, confirm *bool) int
+		PauseWave                   func(childComplexity int, waveID int) int
 		RenameApplicationSuggestion func(childComplexity int, id int, name string) int
+		ResumeWave                  func(childComplexity int, waveID int) int
 		RevokeAPIToken              func(childComplexity int, id int) int
 		RevokeAgent                 func(childComplexity int, id int) int
 		RevokeRegistrationToken     func(childComplexity int, id int) int
 		Rollback                    func(childComplexity int, migrationID int) int
 		RunAssessment               func(childComplexity int, target string, region *string, bandwidth *string, headroom *float64) int
 		RunDiscoverySource          func(childComplexity int, id int) int
+		SetHostCutoverTime          func(childComplexity int, waveID int, hostID int, at *time.Time) int
+		SetMigrationSettings        func(childComplexity int, migrationID int, rpoMinutes *int, keepLast *int, keepDaily *int) int
 		SplitApplicationSuggestion  func(childComplexity int, id int, hostIds []int, name *string) int
 		StartMigration              func(childComplexity int, hostIds []int, cloudAccountID *int, rateLimit *string, quiesce *model.QuiesceInput) int
+		StartWave                   func(childComplexity int, waveID int, input *model.StartWaveInput) int
 		SuggestApplications         func(childComplexity int) int
 		TestLaunch                  func(childComplexity int, migrationID int, recoveryPointID *int) int
+		TickWaveStep                func(childComplexity int, waveID int, index int) int
 		UpdateApplication           func(childComplexity int, id int, input ent.UpdateApplicationInput) int
 		UpdateDiscoverySource       func(childComplexity int, id int, input model.UpdateDiscoverySourceInput) int
 		UpdateHost                  func(childComplexity int, id int, input ent.UpdateHostInput) int
@@ -779,6 +788,31 @@ type ComplexityRoot struct {
 		Target func(childComplexity int) int
 	}
 
+	RunbookEvent struct {
+		At      func(childComplexity int) int
+		Level   func(childComplexity int) int
+		Message func(childComplexity int) int
+		Phase   func(childComplexity int) int
+	}
+
+	RunbookHost struct {
+		HookDeliveries func(childComplexity int) int
+		Host           func(childComplexity int) int
+		Member         func(childComplexity int) int
+		Migration      func(childComplexity int) int
+		Steps          func(childComplexity int) int
+	}
+
+	RunbookStep struct {
+		CreatedAt  func(childComplexity int) int
+		Events     func(childComplexity int) int
+		FinishedAt func(childComplexity int) int
+		Kind       func(childComplexity int) int
+		LastError  func(childComplexity int) int
+		Phase      func(childComplexity int) int
+		Status     func(childComplexity int) int
+	}
+
 	Software struct {
 		CreatedAt func(childComplexity int) int
 		Host      func(childComplexity int) int
@@ -792,8 +826,16 @@ type ComplexityRoot struct {
 		Version   func(childComplexity int) int
 	}
 
+	StartWavePayload struct {
+		NoAgent func(childComplexity int) int
+		Queued  func(childComplexity int) int
+		Started func(childComplexity int) int
+		Wave    func(childComplexity int) int
+	}
+
 	Subscription struct {
 		MigrationProgress func(childComplexity int, ids []int) int
+		WaveProgress      func(childComplexity int, waveID int) int
 	}
 
 	SuggestApplicationsPayload struct {
@@ -855,6 +897,9 @@ type ComplexityRoot struct {
 	}
 
 	Wave struct {
+		ApprovedAt         func(childComplexity int) int
+		ApprovedBy         func(childComplexity int) int
+		ApproverRole       func(childComplexity int) int
 		Confidence         func(childComplexity int) int
 		ConfidenceFactors  func(childComplexity int) int
 		CreatedAt          func(childComplexity int) int
@@ -862,16 +907,26 @@ type ComplexityRoot struct {
 		CutoverEndsAt      func(childComplexity int) int
 		DataBytes          func(childComplexity int) int
 		EndsAt             func(childComplexity int) int
+		FinishedAt         func(childComplexity int) int
+		Hooks              func(childComplexity int) int
 		HostCount          func(childComplexity int) int
 		ID                 func(childComplexity int) int
+		ManualSteps        func(childComplexity int) int
 		Members            func(childComplexity int) int
 		Name               func(childComplexity int) int
 		Ordinal            func(childComplexity int) int
 		Pilot              func(childComplexity int) int
 		Plan               func(childComplexity int) int
+		Progress           func(childComplexity int) int
 		ReplicationSeconds func(childComplexity int) int
 		Risk               func(childComplexity int) int
 		RiskFactors        func(childComplexity int) int
+		RunCutoverAt       func(childComplexity int) int
+		RunCutoverEndsAt   func(childComplexity int) int
+		RunMessage         func(childComplexity int) int
+		RunStartedAt       func(childComplexity int) int
+		RunStartedBy       func(childComplexity int) int
+		Runbook            func(childComplexity int) int
 		StartsAt           func(childComplexity int) int
 		Status             func(childComplexity int) int
 		Tenant             func(childComplexity int) int
@@ -891,19 +946,75 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	WaveHook struct {
+		Kind           func(childComplexity int) int
+		MustSucceed    func(childComplexity int) int
+		Name           func(childComplexity int) int
+		Point          func(childComplexity int) int
+		Retries        func(childComplexity int) int
+		Script         func(childComplexity int) int
+		Signed         func(childComplexity int) int
+		TimeoutSeconds func(childComplexity int) int
+		URL            func(childComplexity int) int
+	}
+
+	WaveHookDelivery struct {
+		At          func(childComplexity int) int
+		Attempt     func(childComplexity int) int
+		DurationMs  func(childComplexity int) int
+		Error       func(childComplexity int) int
+		Hook        func(childComplexity int) int
+		Kind        func(childComplexity int) int
+		MustSucceed func(childComplexity int) int
+		Ok          func(childComplexity int) int
+		Output      func(childComplexity int) int
+		Point       func(childComplexity int) int
+		StatusCode  func(childComplexity int) int
+		Target      func(childComplexity int) int
+	}
+
+	WaveManualStep struct {
+		DoneAt func(childComplexity int) int
+		DoneBy func(childComplexity int) int
+		Index  func(childComplexity int) int
+		Name   func(childComplexity int) int
+	}
+
 	WaveMember struct {
 		Bytes           func(childComplexity int) int
 		CreatedAt       func(childComplexity int) int
+		CutoverAt       func(childComplexity int) int
 		DowntimeMinutes func(childComplexity int) int
 		Host            func(childComplexity int) int
 		ID              func(childComplexity int) int
 		Manual          func(childComplexity int) int
+		Migration       func(childComplexity int) int
+		MigrationID     func(childComplexity int) int
 		MoveGroup       func(childComplexity int) int
+		QueuePosition   func(childComplexity int) int
 		Reason          func(childComplexity int) int
+		RunMessage      func(childComplexity int) int
+		RunState        func(childComplexity int) int
 		Tenant          func(childComplexity int) int
 		TenantID        func(childComplexity int) int
 		UpdatedAt       func(childComplexity int) int
 		Wave            func(childComplexity int) int
+	}
+
+	WaveProgress struct {
+		ByState       func(childComplexity int) int
+		BytesDone     func(childComplexity int) int
+		BytesTotal    func(childComplexity int) int
+		CutoverEndsAt func(childComplexity int) int
+		Hosts         func(childComplexity int) int
+		MaxLagSeconds func(childComplexity int) int
+		NextCutoverAt func(childComplexity int) int
+		Parallel      func(childComplexity int) int
+	}
+
+	WaveStateCount struct {
+		Count func(childComplexity int) int
+		State func(childComplexity int) int
 	}
 }
 
@@ -3391,6 +3502,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AcceptApplicationSuggestion(childComplexity, args["id"].(int), args["name"].(*string)), true
+	case "Mutation.approveWave":
+		if e.ComplexityRoot.Mutation.ApproveWave == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_approveWave_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ApproveWave(childComplexity, args["waveId"].(int)), true
 	case "Mutation.changePassword":
 		if e.ComplexityRoot.Mutation.ChangePassword == nil {
 			break
@@ -3567,6 +3689,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.MovePlanHost(childComplexity, args["planId"].(int), args["hostId"].(int), args["toWave"].(int), args["wholeGroup"].(*bool), args["confirm"].(*bool)), true
+	case "Mutation.pauseWave":
+		if e.ComplexityRoot.Mutation.PauseWave == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_pauseWave_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.PauseWave(childComplexity, args["waveId"].(int)), true
 	case "Mutation.renameApplicationSuggestion":
 		if e.ComplexityRoot.Mutation.RenameApplicationSuggestion == nil {
 			break
@@ -3578,6 +3711,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RenameApplicationSuggestion(childComplexity, args["id"].(int), args["name"].(string)), true
+	case "Mutation.resumeWave":
+		if e.ComplexityRoot.Mutation.ResumeWave == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resumeWave_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResumeWave(childComplexity, args["waveId"].(int)), true
 	case "Mutation.revokeAPIToken":
 		if e.ComplexityRoot.Mutation.RevokeAPIToken == nil {
 			break
@@ -3644,6 +3788,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RunDiscoverySource(childComplexity, args["id"].(int)), true
+	case "Mutation.setHostCutoverTime":
+		if e.ComplexityRoot.Mutation.SetHostCutoverTime == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setHostCutoverTime_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetHostCutoverTime(childComplexity, args["waveId"].(int), args["hostId"].(int), args["at"].(*time.Time)), true
+	case "Mutation.setMigrationSettings":
+		if e.ComplexityRoot.Mutation.SetMigrationSettings == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setMigrationSettings_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetMigrationSettings(childComplexity, args["migrationId"].(int), args["rpoMinutes"].(*int), args["keepLast"].(*int), args["keepDaily"].(*int)), true
 	case "Mutation.splitApplicationSuggestion":
 		if e.ComplexityRoot.Mutation.SplitApplicationSuggestion == nil {
 			break
@@ -3666,6 +3832,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.StartMigration(childComplexity, args["hostIds"].([]int), args["cloudAccountId"].(*int), args["rateLimit"].(*string), args["quiesce"].(*model.QuiesceInput)), true
+	case "Mutation.startWave":
+		if e.ComplexityRoot.Mutation.StartWave == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startWave_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartWave(childComplexity, args["waveId"].(int), args["input"].(*model.StartWaveInput)), true
 	case "Mutation.suggestApplications":
 		if e.ComplexityRoot.Mutation.SuggestApplications == nil {
 			break
@@ -3683,6 +3860,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.TestLaunch(childComplexity, args["migrationId"].(int), args["recoveryPointId"].(*int)), true
+	case "Mutation.tickWaveStep":
+		if e.ComplexityRoot.Mutation.TickWaveStep == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_tickWaveStep_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.TickWaveStep(childComplexity, args["waveId"].(int), args["index"].(int)), true
 	case "Mutation.updateApplication":
 		if e.ComplexityRoot.Mutation.UpdateApplication == nil {
 			break
@@ -4526,6 +4714,105 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RunAssessmentPayload.Target(childComplexity), true
 
+	case "RunbookEvent.at":
+		if e.ComplexityRoot.RunbookEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunbookEvent.At(childComplexity), true
+	case "RunbookEvent.level":
+		if e.ComplexityRoot.RunbookEvent.Level == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunbookEvent.Level(childComplexity), true
+	case "RunbookEvent.message":
+		if e.ComplexityRoot.RunbookEvent.Message == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunbookEvent.Message(childComplexity), true
+	case "RunbookEvent.phase":
+		if e.ComplexityRoot.RunbookEvent.Phase == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunbookEvent.Phase(childComplexity), true
+
+	case "RunbookHost.hookDeliveries":
+		if e.ComplexityRoot.RunbookHost.HookDeliveries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunbookHost.HookDeliveries(childComplexity), true
+	case "RunbookHost.host":
+		if e.ComplexityRoot.RunbookHost.Host == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunbookHost.Host(childComplexity), true
+	case "RunbookHost.member":
+		if e.ComplexityRoot.RunbookHost.Member == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunbookHost.Member(childComplexity), true
+	case "RunbookHost.migration":
+		if e.ComplexityRoot.RunbookHost.Migration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunbookHost.Migration(childComplexity), true
+	case "RunbookHost.steps":
+		if e.ComplexityRoot.RunbookHost.Steps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunbookHost.Steps(childComplexity), true
+
+	case "RunbookStep.createdAt":
+		if e.ComplexityRoot.RunbookStep.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunbookStep.CreatedAt(childComplexity), true
+	case "RunbookStep.events":
+		if e.ComplexityRoot.RunbookStep.Events == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunbookStep.Events(childComplexity), true
+	case "RunbookStep.finishedAt":
+		if e.ComplexityRoot.RunbookStep.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunbookStep.FinishedAt(childComplexity), true
+	case "RunbookStep.kind":
+		if e.ComplexityRoot.RunbookStep.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunbookStep.Kind(childComplexity), true
+	case "RunbookStep.lastError":
+		if e.ComplexityRoot.RunbookStep.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunbookStep.LastError(childComplexity), true
+	case "RunbookStep.phase":
+		if e.ComplexityRoot.RunbookStep.Phase == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunbookStep.Phase(childComplexity), true
+	case "RunbookStep.status":
+		if e.ComplexityRoot.RunbookStep.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RunbookStep.Status(childComplexity), true
+
 	case "Software.createdAt":
 		if e.ComplexityRoot.Software.CreatedAt == nil {
 			break
@@ -4587,6 +4874,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Software.Version(childComplexity), true
 
+	case "StartWavePayload.noAgent":
+		if e.ComplexityRoot.StartWavePayload.NoAgent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StartWavePayload.NoAgent(childComplexity), true
+	case "StartWavePayload.queued":
+		if e.ComplexityRoot.StartWavePayload.Queued == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StartWavePayload.Queued(childComplexity), true
+	case "StartWavePayload.started":
+		if e.ComplexityRoot.StartWavePayload.Started == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StartWavePayload.Started(childComplexity), true
+	case "StartWavePayload.wave":
+		if e.ComplexityRoot.StartWavePayload.Wave == nil {
+			break
+		}
+
+		return e.ComplexityRoot.StartWavePayload.Wave(childComplexity), true
+
 	case "Subscription.migrationProgress":
 		if e.ComplexityRoot.Subscription.MigrationProgress == nil {
 			break
@@ -4598,6 +4910,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.MigrationProgress(childComplexity, args["ids"].([]int)), true
+	case "Subscription.waveProgress":
+		if e.ComplexityRoot.Subscription.WaveProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_waveProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.WaveProgress(childComplexity, args["waveId"].(int)), true
 
 	case "SuggestApplicationsPayload.labelConflicts":
 		if e.ComplexityRoot.SuggestApplicationsPayload.LabelConflicts == nil {
@@ -4816,6 +5139,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Viewer.User(childComplexity), true
 
+	case "Wave.approvedAt":
+		if e.ComplexityRoot.Wave.ApprovedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.ApprovedAt(childComplexity), true
+	case "Wave.approvedBy":
+		if e.ComplexityRoot.Wave.ApprovedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.ApprovedBy(childComplexity), true
+	case "Wave.approverRole":
+		if e.ComplexityRoot.Wave.ApproverRole == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.ApproverRole(childComplexity), true
 	case "Wave.confidence":
 		if e.ComplexityRoot.Wave.Confidence == nil {
 			break
@@ -4858,6 +5199,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Wave.EndsAt(childComplexity), true
+	case "Wave.finishedAt":
+		if e.ComplexityRoot.Wave.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.FinishedAt(childComplexity), true
+	case "Wave.hooks":
+		if e.ComplexityRoot.Wave.Hooks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.Hooks(childComplexity), true
 	case "Wave.hostCount":
 		if e.ComplexityRoot.Wave.HostCount == nil {
 			break
@@ -4870,6 +5223,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Wave.ID(childComplexity), true
+	case "Wave.manualSteps":
+		if e.ComplexityRoot.Wave.ManualSteps == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.ManualSteps(childComplexity), true
 	case "Wave.members":
 		if e.ComplexityRoot.Wave.Members == nil {
 			break
@@ -4900,6 +5259,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Wave.Plan(childComplexity), true
+	case "Wave.progress":
+		if e.ComplexityRoot.Wave.Progress == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.Progress(childComplexity), true
 	case "Wave.replicationSeconds":
 		if e.ComplexityRoot.Wave.ReplicationSeconds == nil {
 			break
@@ -4918,6 +5283,42 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Wave.RiskFactors(childComplexity), true
+	case "Wave.runCutoverAt":
+		if e.ComplexityRoot.Wave.RunCutoverAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.RunCutoverAt(childComplexity), true
+	case "Wave.runCutoverEndsAt":
+		if e.ComplexityRoot.Wave.RunCutoverEndsAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.RunCutoverEndsAt(childComplexity), true
+	case "Wave.runMessage":
+		if e.ComplexityRoot.Wave.RunMessage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.RunMessage(childComplexity), true
+	case "Wave.runStartedAt":
+		if e.ComplexityRoot.Wave.RunStartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.RunStartedAt(childComplexity), true
+	case "Wave.runStartedBy":
+		if e.ComplexityRoot.Wave.RunStartedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.RunStartedBy(childComplexity), true
+	case "Wave.runbook":
+		if e.ComplexityRoot.Wave.Runbook == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Wave.Runbook(childComplexity), true
 	case "Wave.startsAt":
 		if e.ComplexityRoot.Wave.StartsAt == nil {
 			break
@@ -4987,6 +5388,159 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.WaveEdge.Node(childComplexity), true
 
+	case "WaveHook.kind":
+		if e.ComplexityRoot.WaveHook.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveHook.Kind(childComplexity), true
+	case "WaveHook.mustSucceed":
+		if e.ComplexityRoot.WaveHook.MustSucceed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveHook.MustSucceed(childComplexity), true
+	case "WaveHook.name":
+		if e.ComplexityRoot.WaveHook.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveHook.Name(childComplexity), true
+	case "WaveHook.point":
+		if e.ComplexityRoot.WaveHook.Point == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveHook.Point(childComplexity), true
+	case "WaveHook.retries":
+		if e.ComplexityRoot.WaveHook.Retries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveHook.Retries(childComplexity), true
+	case "WaveHook.script":
+		if e.ComplexityRoot.WaveHook.Script == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveHook.Script(childComplexity), true
+	case "WaveHook.signed":
+		if e.ComplexityRoot.WaveHook.Signed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveHook.Signed(childComplexity), true
+	case "WaveHook.timeoutSeconds":
+		if e.ComplexityRoot.WaveHook.TimeoutSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveHook.TimeoutSeconds(childComplexity), true
+	case "WaveHook.url":
+		if e.ComplexityRoot.WaveHook.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveHook.URL(childComplexity), true
+
+	case "WaveHookDelivery.at":
+		if e.ComplexityRoot.WaveHookDelivery.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveHookDelivery.At(childComplexity), true
+	case "WaveHookDelivery.attempt":
+		if e.ComplexityRoot.WaveHookDelivery.Attempt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveHookDelivery.Attempt(childComplexity), true
+	case "WaveHookDelivery.durationMs":
+		if e.ComplexityRoot.WaveHookDelivery.DurationMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveHookDelivery.DurationMs(childComplexity), true
+	case "WaveHookDelivery.error":
+		if e.ComplexityRoot.WaveHookDelivery.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveHookDelivery.Error(childComplexity), true
+	case "WaveHookDelivery.hook":
+		if e.ComplexityRoot.WaveHookDelivery.Hook == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveHookDelivery.Hook(childComplexity), true
+	case "WaveHookDelivery.kind":
+		if e.ComplexityRoot.WaveHookDelivery.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveHookDelivery.Kind(childComplexity), true
+	case "WaveHookDelivery.mustSucceed":
+		if e.ComplexityRoot.WaveHookDelivery.MustSucceed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveHookDelivery.MustSucceed(childComplexity), true
+	case "WaveHookDelivery.ok":
+		if e.ComplexityRoot.WaveHookDelivery.Ok == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveHookDelivery.Ok(childComplexity), true
+	case "WaveHookDelivery.output":
+		if e.ComplexityRoot.WaveHookDelivery.Output == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveHookDelivery.Output(childComplexity), true
+	case "WaveHookDelivery.point":
+		if e.ComplexityRoot.WaveHookDelivery.Point == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveHookDelivery.Point(childComplexity), true
+	case "WaveHookDelivery.statusCode":
+		if e.ComplexityRoot.WaveHookDelivery.StatusCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveHookDelivery.StatusCode(childComplexity), true
+	case "WaveHookDelivery.target":
+		if e.ComplexityRoot.WaveHookDelivery.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveHookDelivery.Target(childComplexity), true
+
+	case "WaveManualStep.doneAt":
+		if e.ComplexityRoot.WaveManualStep.DoneAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveManualStep.DoneAt(childComplexity), true
+	case "WaveManualStep.doneBy":
+		if e.ComplexityRoot.WaveManualStep.DoneBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveManualStep.DoneBy(childComplexity), true
+	case "WaveManualStep.index":
+		if e.ComplexityRoot.WaveManualStep.Index == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveManualStep.Index(childComplexity), true
+	case "WaveManualStep.name":
+		if e.ComplexityRoot.WaveManualStep.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveManualStep.Name(childComplexity), true
+
 	case "WaveMember.bytes":
 		if e.ComplexityRoot.WaveMember.Bytes == nil {
 			break
@@ -4999,6 +5553,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WaveMember.CreatedAt(childComplexity), true
+	case "WaveMember.cutoverAt":
+		if e.ComplexityRoot.WaveMember.CutoverAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveMember.CutoverAt(childComplexity), true
 	case "WaveMember.downtimeMinutes":
 		if e.ComplexityRoot.WaveMember.DowntimeMinutes == nil {
 			break
@@ -5023,18 +5583,48 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WaveMember.Manual(childComplexity), true
+	case "WaveMember.migration":
+		if e.ComplexityRoot.WaveMember.Migration == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveMember.Migration(childComplexity), true
+	case "WaveMember.migrationID":
+		if e.ComplexityRoot.WaveMember.MigrationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveMember.MigrationID(childComplexity), true
 	case "WaveMember.moveGroup":
 		if e.ComplexityRoot.WaveMember.MoveGroup == nil {
 			break
 		}
 
 		return e.ComplexityRoot.WaveMember.MoveGroup(childComplexity), true
+	case "WaveMember.queuePosition":
+		if e.ComplexityRoot.WaveMember.QueuePosition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveMember.QueuePosition(childComplexity), true
 	case "WaveMember.reason":
 		if e.ComplexityRoot.WaveMember.Reason == nil {
 			break
 		}
 
 		return e.ComplexityRoot.WaveMember.Reason(childComplexity), true
+	case "WaveMember.runMessage":
+		if e.ComplexityRoot.WaveMember.RunMessage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveMember.RunMessage(childComplexity), true
+	case "WaveMember.runState":
+		if e.ComplexityRoot.WaveMember.RunState == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveMember.RunState(childComplexity), true
 	case "WaveMember.tenant":
 		if e.ComplexityRoot.WaveMember.Tenant == nil {
 			break
@@ -5059,6 +5649,68 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WaveMember.Wave(childComplexity), true
+
+	case "WaveProgress.byState":
+		if e.ComplexityRoot.WaveProgress.ByState == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveProgress.ByState(childComplexity), true
+	case "WaveProgress.bytesDone":
+		if e.ComplexityRoot.WaveProgress.BytesDone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveProgress.BytesDone(childComplexity), true
+	case "WaveProgress.bytesTotal":
+		if e.ComplexityRoot.WaveProgress.BytesTotal == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveProgress.BytesTotal(childComplexity), true
+	case "WaveProgress.cutoverEndsAt":
+		if e.ComplexityRoot.WaveProgress.CutoverEndsAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveProgress.CutoverEndsAt(childComplexity), true
+	case "WaveProgress.hosts":
+		if e.ComplexityRoot.WaveProgress.Hosts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveProgress.Hosts(childComplexity), true
+	case "WaveProgress.maxLagSeconds":
+		if e.ComplexityRoot.WaveProgress.MaxLagSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveProgress.MaxLagSeconds(childComplexity), true
+	case "WaveProgress.nextCutoverAt":
+		if e.ComplexityRoot.WaveProgress.NextCutoverAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveProgress.NextCutoverAt(childComplexity), true
+	case "WaveProgress.parallel":
+		if e.ComplexityRoot.WaveProgress.Parallel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveProgress.Parallel(childComplexity), true
+
+	case "WaveStateCount.count":
+		if e.ComplexityRoot.WaveStateCount.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveStateCount.Count(childComplexity), true
+	case "WaveStateCount.state":
+		if e.ComplexityRoot.WaveStateCount.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveStateCount.State(childComplexity), true
 
 	}
 	return 0, false
@@ -5100,6 +5752,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("DiskOrder", ec.unmarshalInputDiskOrder),
 			graphql.NewInputUnmarshaler("DiskWhereInput", ec.unmarshalInputDiskWhereInput),
 			graphql.NewInputUnmarshaler("GeneratePlanInput", ec.unmarshalInputGeneratePlanInput),
+			graphql.NewInputUnmarshaler("HostCutoverInput", ec.unmarshalInputHostCutoverInput),
 			graphql.NewInputUnmarshaler("HostOrder", ec.unmarshalInputHostOrder),
 			graphql.NewInputUnmarshaler("HostWhereInput", ec.unmarshalInputHostWhereInput),
 			graphql.NewInputUnmarshaler("ImportRunOrder", ec.unmarshalInputImportRunOrder),
@@ -5125,6 +5778,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("SharedServicesInput", ec.unmarshalInputSharedServicesInput),
 			graphql.NewInputUnmarshaler("SoftwareOrder", ec.unmarshalInputSoftwareOrder),
 			graphql.NewInputUnmarshaler("SoftwareWhereInput", ec.unmarshalInputSoftwareWhereInput),
+			graphql.NewInputUnmarshaler("StartWaveInput", ec.unmarshalInputStartWaveInput),
 			graphql.NewInputUnmarshaler("TenantOrder", ec.unmarshalInputTenantOrder),
 			graphql.NewInputUnmarshaler("TenantWhereInput", ec.unmarshalInputTenantWhereInput),
 			graphql.NewInputUnmarshaler("TransferWindowInput", ec.unmarshalInputTransferWindowInput),
@@ -5137,6 +5791,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("UpdateUserInput", ec.unmarshalInputUpdateUserInput),
 			graphql.NewInputUnmarshaler("UserOrder", ec.unmarshalInputUserOrder),
 			graphql.NewInputUnmarshaler("UserWhereInput", ec.unmarshalInputUserWhereInput),
+			graphql.NewInputUnmarshaler("WaveHookInput", ec.unmarshalInputWaveHookInput),
 			graphql.NewInputUnmarshaler("WaveMemberOrder", ec.unmarshalInputWaveMemberOrder),
 			graphql.NewInputUnmarshaler("WaveMemberWhereInput", ec.unmarshalInputWaveMemberWhereInput),
 			graphql.NewInputUnmarshaler("WaveOrder", ec.unmarshalInputWaveOrder),
@@ -10866,6 +11521,15 @@ type Wave implements Node {
   confidenceFactors: [String!]
   risk: String!
   riskFactors: [String!]
+  runStartedAt: Time
+  runStartedBy: String!
+  runCutoverAt: Time
+  runCutoverEndsAt: Time
+  runMessage: String!
+  approverRole: String!
+  approvedBy: String!
+  approvedAt: Time
+  finishedAt: Time
   tenant: Tenant!
   plan: Plan!
   members: [WaveMember!]
@@ -10910,6 +11574,11 @@ type WaveMember implements Node {
   manual: Boolean!
   bytes: Int!
   downtimeMinutes: Float!
+  runState: WaveMemberRunState!
+  runMessage: String!
+  cutoverAt: Time
+  migrationID: Int
+  queuePosition: Int!
   tenant: Tenant!
   wave: Wave!
   host: Host!
@@ -10933,6 +11602,20 @@ Properties by which WaveMember connections can be ordered.
 enum WaveMemberOrderField {
   CREATED_AT
   UPDATED_AT
+}
+"""
+WaveMemberRunState is enum for the field run_state
+"""
+enum WaveMemberRunState @goModel(model: "github.com/ferry-migrate/ferry/ent/wavemember.RunState") {
+  idle
+  no_agent
+  queued
+  started
+  held
+  cutting_over
+  cut_over
+  rolled_back
+  failed
 }
 """
 WaveMemberWhereInput is used for filtering WaveMember objects.
@@ -11035,6 +11718,66 @@ input WaveMemberWhereInput {
   downtimeMinutesLT: Float
   downtimeMinutesLTE: Float
   """
+  run_state field predicates
+  """
+  runState: WaveMemberRunState
+  runStateNEQ: WaveMemberRunState
+  runStateIn: [WaveMemberRunState!]
+  runStateNotIn: [WaveMemberRunState!]
+  """
+  run_message field predicates
+  """
+  runMessage: String
+  runMessageNEQ: String
+  runMessageIn: [String!]
+  runMessageNotIn: [String!]
+  runMessageGT: String
+  runMessageGTE: String
+  runMessageLT: String
+  runMessageLTE: String
+  runMessageContains: String
+  runMessageHasPrefix: String
+  runMessageHasSuffix: String
+  runMessageEqualFold: String
+  runMessageContainsFold: String
+  """
+  cutover_at field predicates
+  """
+  cutoverAt: Time
+  cutoverAtNEQ: Time
+  cutoverAtIn: [Time!]
+  cutoverAtNotIn: [Time!]
+  cutoverAtGT: Time
+  cutoverAtGTE: Time
+  cutoverAtLT: Time
+  cutoverAtLTE: Time
+  cutoverAtIsNil: Boolean
+  cutoverAtNotNil: Boolean
+  """
+  migration_id field predicates
+  """
+  migrationID: Int
+  migrationIDNEQ: Int
+  migrationIDIn: [Int!]
+  migrationIDNotIn: [Int!]
+  migrationIDGT: Int
+  migrationIDGTE: Int
+  migrationIDLT: Int
+  migrationIDLTE: Int
+  migrationIDIsNil: Boolean
+  migrationIDNotNil: Boolean
+  """
+  queue_position field predicates
+  """
+  queuePosition: Int
+  queuePositionNEQ: Int
+  queuePositionIn: [Int!]
+  queuePositionNotIn: [Int!]
+  queuePositionGT: Int
+  queuePositionGTE: Int
+  queuePositionLT: Int
+  queuePositionLTE: Int
+  """
   wave edge predicates
   """
   hasWave: Boolean
@@ -11075,6 +11818,8 @@ enum WaveStatus @goModel(model: "github.com/ferry-migrate/ferry/ent/wave.Status"
   ready
   cutting_over
   done
+  paused
+  partially_cut_over
 }
 """
 WaveWhereInput is used for filtering Wave objects.
@@ -11284,6 +12029,135 @@ input WaveWhereInput {
   riskHasSuffix: String
   riskEqualFold: String
   riskContainsFold: String
+  """
+  run_started_at field predicates
+  """
+  runStartedAt: Time
+  runStartedAtNEQ: Time
+  runStartedAtIn: [Time!]
+  runStartedAtNotIn: [Time!]
+  runStartedAtGT: Time
+  runStartedAtGTE: Time
+  runStartedAtLT: Time
+  runStartedAtLTE: Time
+  runStartedAtIsNil: Boolean
+  runStartedAtNotNil: Boolean
+  """
+  run_started_by field predicates
+  """
+  runStartedBy: String
+  runStartedByNEQ: String
+  runStartedByIn: [String!]
+  runStartedByNotIn: [String!]
+  runStartedByGT: String
+  runStartedByGTE: String
+  runStartedByLT: String
+  runStartedByLTE: String
+  runStartedByContains: String
+  runStartedByHasPrefix: String
+  runStartedByHasSuffix: String
+  runStartedByEqualFold: String
+  runStartedByContainsFold: String
+  """
+  run_cutover_at field predicates
+  """
+  runCutoverAt: Time
+  runCutoverAtNEQ: Time
+  runCutoverAtIn: [Time!]
+  runCutoverAtNotIn: [Time!]
+  runCutoverAtGT: Time
+  runCutoverAtGTE: Time
+  runCutoverAtLT: Time
+  runCutoverAtLTE: Time
+  runCutoverAtIsNil: Boolean
+  runCutoverAtNotNil: Boolean
+  """
+  run_cutover_ends_at field predicates
+  """
+  runCutoverEndsAt: Time
+  runCutoverEndsAtNEQ: Time
+  runCutoverEndsAtIn: [Time!]
+  runCutoverEndsAtNotIn: [Time!]
+  runCutoverEndsAtGT: Time
+  runCutoverEndsAtGTE: Time
+  runCutoverEndsAtLT: Time
+  runCutoverEndsAtLTE: Time
+  runCutoverEndsAtIsNil: Boolean
+  runCutoverEndsAtNotNil: Boolean
+  """
+  run_message field predicates
+  """
+  runMessage: String
+  runMessageNEQ: String
+  runMessageIn: [String!]
+  runMessageNotIn: [String!]
+  runMessageGT: String
+  runMessageGTE: String
+  runMessageLT: String
+  runMessageLTE: String
+  runMessageContains: String
+  runMessageHasPrefix: String
+  runMessageHasSuffix: String
+  runMessageEqualFold: String
+  runMessageContainsFold: String
+  """
+  approver_role field predicates
+  """
+  approverRole: String
+  approverRoleNEQ: String
+  approverRoleIn: [String!]
+  approverRoleNotIn: [String!]
+  approverRoleGT: String
+  approverRoleGTE: String
+  approverRoleLT: String
+  approverRoleLTE: String
+  approverRoleContains: String
+  approverRoleHasPrefix: String
+  approverRoleHasSuffix: String
+  approverRoleEqualFold: String
+  approverRoleContainsFold: String
+  """
+  approved_by field predicates
+  """
+  approvedBy: String
+  approvedByNEQ: String
+  approvedByIn: [String!]
+  approvedByNotIn: [String!]
+  approvedByGT: String
+  approvedByGTE: String
+  approvedByLT: String
+  approvedByLTE: String
+  approvedByContains: String
+  approvedByHasPrefix: String
+  approvedByHasSuffix: String
+  approvedByEqualFold: String
+  approvedByContainsFold: String
+  """
+  approved_at field predicates
+  """
+  approvedAt: Time
+  approvedAtNEQ: Time
+  approvedAtIn: [Time!]
+  approvedAtNotIn: [Time!]
+  approvedAtGT: Time
+  approvedAtGTE: Time
+  approvedAtLT: Time
+  approvedAtLTE: Time
+  approvedAtIsNil: Boolean
+  approvedAtNotNil: Boolean
+  """
+  finished_at field predicates
+  """
+  finishedAt: Time
+  finishedAtNEQ: Time
+  finishedAtIn: [Time!]
+  finishedAtNotIn: [Time!]
+  finishedAtGT: Time
+  finishedAtGTE: Time
+  finishedAtLT: Time
+  finishedAtLTE: Time
+  finishedAtIsNil: Boolean
+  finishedAtNotNil: Boolean
   """
   plan edge predicates
   """
@@ -11879,6 +12753,197 @@ type Subscription {
   tenant, emitted when it changes after subscribing (read the list first).
   """
   migrationProgress(ids: [ID!]): Migration!
+}
+`, BuiltIn: false},
+	{Name: "../schema/wave.graphqls", Input: `# Waves in operation (issue 13): run a plan's wave — start its members up
+# to the cap, cut them over in the wave's cutover window after an approval,
+# roll back alone a host whose cutover failed — and follow it as a runbook.
+# The wave's own fields (status, runCutoverAt, runMessage, approverRole,
+# approvedBy) and its members' (runState, runMessage, cutoverAt) are on the
+# ent types.
+
+"A pre- or post-step hook of a wave."
+input WaveHookInput {
+  name: String
+  "before_sync, before_cutover, after_launch or after_cutover"
+  point: String!
+  "webhook (an HMAC-signed https POST) or script (in the agent's hooks directory on the source)"
+  kind: String!
+  url: String
+  script: String
+  "Bound on one run or delivery attempt, 1 to 3600 (default 60)."
+  timeoutSeconds: Int
+  "Further webhook attempts after a failed one, 0 to 10 (default 0)."
+  retries: Int
+  "A failure stops the host's cutover and rolls it back."
+  mustSucceed: Boolean
+  "The webhook's HMAC key (X-Ferry-Signature); kept sealed, never returned."
+  secret: String
+}
+
+"A hook as the API shows it: without its secret."
+type WaveHook {
+  name: String!
+  point: String!
+  kind: String!
+  url: String!
+  script: String!
+  timeoutSeconds: Int!
+  retries: Int!
+  mustSucceed: Boolean!
+  signed: Boolean!
+}
+
+input HostCutoverInput {
+  hostId: ID!
+  at: Time!
+}
+
+input StartWaveInput {
+  "Hosts in their initial copy at once, at least 1 (default: the plan's parallel_migrations)."
+  parallel: Int
+  "Start of the cutover window; with cutoverEndsAt (default 4 hours later)."
+  cutoverAt: Time
+  cutoverEndsAt: Time
+  "Cutover windows in the windows grammar (e.g. Sat 22:00-04:00): the current or next opening. Default: the plan's cutover time for the wave."
+  cutoverWindows: String
+  "Hosts with their own cutover time."
+  hostCutovers: [HostCutoverInput!]
+  "The role that must approve the cutover (operator, consultant, admin, owner); none when absent."
+  approverRole: String
+  cloudAccountId: ID
+  rateLimit: String
+  "Minutes between continuous sync passes, 1 to 10080 (default: the server's)."
+  rpoMinutes: Int
+  "Recovery points kept: the newest keepLast and one a day for keepDaily days."
+  keepLast: Int
+  keepDaily: Int
+  hooks: [WaveHookInput!]
+  "Runbook steps someone ticks off (tickWaveStep) before the wave cuts over."
+  manualSteps: [String!]
+}
+
+type StartWavePayload {
+  wave: Wave!
+  "Hosts whose migration started now."
+  started: [ID!]!
+  "Hosts waiting behind the cap, in the wave's order."
+  queued: [ID!]!
+  "Hosts without an agent: they start once one registers."
+  noAgent: [ID!]!
+}
+
+type WaveStateCount {
+  state: String!
+  count: Int!
+}
+
+"A wave's run at a glance."
+type WaveProgress {
+  hosts: Int!
+  "Members by run state (idle, no_agent, queued, started, held, cutting_over, cut_over, rolled_back, failed)."
+  byState: [WaveStateCount!]!
+  "Bytes of the members' current sync passes."
+  bytesTotal: Int!
+  bytesDone: Int!
+  "Largest replication lag of a member, in seconds."
+  maxLagSeconds: Int!
+  parallel: Int
+  "The cutover window, or the next one for a host with its own time."
+  nextCutoverAt: Time
+  cutoverEndsAt: Time
+}
+
+type RunbookEvent {
+  at: Time!
+  level: String!
+  phase: String!
+  message: String!
+}
+
+"One step of a host's migration: done, running, waiting or failed, with its log."
+type RunbookStep {
+  kind: String!
+  phase: String!
+  status: String!
+  createdAt: Time!
+  finishedAt: Time
+  lastError: String!
+  "Its newest 20 events, oldest first."
+  events: [RunbookEvent!]!
+}
+
+type WaveHookDelivery {
+  at: Time!
+  point: String!
+  hook: String!
+  kind: String!
+  target: String!
+  attempt: Int!
+  statusCode: Int!
+  ok: Boolean!
+  mustSucceed: Boolean!
+  output: String!
+  error: String!
+  durationMs: Int!
+}
+
+"Every step of one member, in order."
+type RunbookHost {
+  member: WaveMember!
+  host: Host!
+  migration: Migration
+  steps: [RunbookStep!]!
+  "The newest 20 hook deliveries."
+  hookDeliveries: [WaveHookDelivery!]!
+}
+
+"A manual runbook step of a wave."
+type WaveManualStep {
+  index: Int!
+  name: String!
+  doneBy: String!
+  doneAt: Time
+}
+
+extend type Wave {
+  manualSteps: [WaveManualStep!]!
+  progress: WaveProgress!
+  "Every step of every member, in the wave's order."
+  runbook: [RunbookHost!]!
+  hooks: [WaveHook!]!
+}
+
+extend type WaveMember {
+  migration: Migration
+}
+
+extend type Mutation {
+  "Start a wave: its members with an agent replicate, at most the cap at once, and cut over in its window."
+  startWave(waveId: ID!, input: StartWaveInput): StartWavePayload!
+  "No member starts or cuts over until resumed."
+  pauseWave(waveId: ID!): Wave!
+  resumeWave(waveId: ID!): Wave!
+  "Approve the wave's cutover (a user with the wave's approver role or above)."
+  approveWave(waveId: ID!): Wave!
+  "Set (or clear, without at) a host's own cutover time."
+  setHostCutoverTime(waveId: ID!, hostId: ID!, at: Time): Wave!
+  "Tick off a manual runbook step (audited); the cutover waits for all of them."
+  tickWaveStep(waveId: ID!, index: Int!): Wave!
+}
+
+extend type Mutation {
+  "A migration's own RPO (minutes between sync passes, 1 to 10080; 0 = the server's) and recovery point retention."
+  setMigrationSettings(migrationId: ID!, rpoMinutes: Int, keepLast: Int, keepDaily: Int): Migration!
+}
+
+extend type Subscription {
+  """
+  Emits the wave at once, then whenever it, one of its members or one of
+  their migrations changes (the server reads the rows every second). Another
+  tenant's wave, or an unknown id, is NOT_FOUND.
+  """
+  waveProgress(waveId: ID!): Wave!
 }
 `, BuiltIn: false},
 }
@@ -13252,6 +14317,56 @@ func (ec *executionContext) childFields_RunAssessmentPayload(ctx context.Context
 	return nil, fmt.Errorf("no field named %q was found under type RunAssessmentPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_RunbookEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_RunbookEvent_at(ctx, field)
+	case "level":
+		return ec.fieldContext_RunbookEvent_level(ctx, field)
+	case "phase":
+		return ec.fieldContext_RunbookEvent_phase(ctx, field)
+	case "message":
+		return ec.fieldContext_RunbookEvent_message(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RunbookEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_RunbookHost(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "member":
+		return ec.fieldContext_RunbookHost_member(ctx, field)
+	case "host":
+		return ec.fieldContext_RunbookHost_host(ctx, field)
+	case "migration":
+		return ec.fieldContext_RunbookHost_migration(ctx, field)
+	case "steps":
+		return ec.fieldContext_RunbookHost_steps(ctx, field)
+	case "hookDeliveries":
+		return ec.fieldContext_RunbookHost_hookDeliveries(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RunbookHost", field.Name)
+}
+
+func (ec *executionContext) childFields_RunbookStep(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_RunbookStep_kind(ctx, field)
+	case "phase":
+		return ec.fieldContext_RunbookStep_phase(ctx, field)
+	case "status":
+		return ec.fieldContext_RunbookStep_status(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_RunbookStep_createdAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_RunbookStep_finishedAt(ctx, field)
+	case "lastError":
+		return ec.fieldContext_RunbookStep_lastError(ctx, field)
+	case "events":
+		return ec.fieldContext_RunbookStep_events(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RunbookStep", field.Name)
+}
+
 func (ec *executionContext) childFields_Software(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -13276,6 +14391,20 @@ func (ec *executionContext) childFields_Software(ctx context.Context, field grap
 		return ec.fieldContext_Software_host(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Software", field.Name)
+}
+
+func (ec *executionContext) childFields_StartWavePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "wave":
+		return ec.fieldContext_StartWavePayload_wave(ctx, field)
+	case "started":
+		return ec.fieldContext_StartWavePayload_started(ctx, field)
+	case "queued":
+		return ec.fieldContext_StartWavePayload_queued(ctx, field)
+	case "noAgent":
+		return ec.fieldContext_StartWavePayload_noAgent(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type StartWavePayload", field.Name)
 }
 
 func (ec *executionContext) childFields_SuggestApplicationsPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -13436,12 +14565,38 @@ func (ec *executionContext) childFields_Wave(ctx context.Context, field graphql.
 		return ec.fieldContext_Wave_risk(ctx, field)
 	case "riskFactors":
 		return ec.fieldContext_Wave_riskFactors(ctx, field)
+	case "runStartedAt":
+		return ec.fieldContext_Wave_runStartedAt(ctx, field)
+	case "runStartedBy":
+		return ec.fieldContext_Wave_runStartedBy(ctx, field)
+	case "runCutoverAt":
+		return ec.fieldContext_Wave_runCutoverAt(ctx, field)
+	case "runCutoverEndsAt":
+		return ec.fieldContext_Wave_runCutoverEndsAt(ctx, field)
+	case "runMessage":
+		return ec.fieldContext_Wave_runMessage(ctx, field)
+	case "approverRole":
+		return ec.fieldContext_Wave_approverRole(ctx, field)
+	case "approvedBy":
+		return ec.fieldContext_Wave_approvedBy(ctx, field)
+	case "approvedAt":
+		return ec.fieldContext_Wave_approvedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_Wave_finishedAt(ctx, field)
 	case "tenant":
 		return ec.fieldContext_Wave_tenant(ctx, field)
 	case "plan":
 		return ec.fieldContext_Wave_plan(ctx, field)
 	case "members":
 		return ec.fieldContext_Wave_members(ctx, field)
+	case "manualSteps":
+		return ec.fieldContext_Wave_manualSteps(ctx, field)
+	case "progress":
+		return ec.fieldContext_Wave_progress(ctx, field)
+	case "runbook":
+		return ec.fieldContext_Wave_runbook(ctx, field)
+	case "hooks":
+		return ec.fieldContext_Wave_hooks(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Wave", field.Name)
 }
@@ -13454,6 +14609,74 @@ func (ec *executionContext) childFields_WaveEdge(ctx context.Context, field grap
 		return ec.fieldContext_WaveEdge_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type WaveEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_WaveHook(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_WaveHook_name(ctx, field)
+	case "point":
+		return ec.fieldContext_WaveHook_point(ctx, field)
+	case "kind":
+		return ec.fieldContext_WaveHook_kind(ctx, field)
+	case "url":
+		return ec.fieldContext_WaveHook_url(ctx, field)
+	case "script":
+		return ec.fieldContext_WaveHook_script(ctx, field)
+	case "timeoutSeconds":
+		return ec.fieldContext_WaveHook_timeoutSeconds(ctx, field)
+	case "retries":
+		return ec.fieldContext_WaveHook_retries(ctx, field)
+	case "mustSucceed":
+		return ec.fieldContext_WaveHook_mustSucceed(ctx, field)
+	case "signed":
+		return ec.fieldContext_WaveHook_signed(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WaveHook", field.Name)
+}
+
+func (ec *executionContext) childFields_WaveHookDelivery(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "at":
+		return ec.fieldContext_WaveHookDelivery_at(ctx, field)
+	case "point":
+		return ec.fieldContext_WaveHookDelivery_point(ctx, field)
+	case "hook":
+		return ec.fieldContext_WaveHookDelivery_hook(ctx, field)
+	case "kind":
+		return ec.fieldContext_WaveHookDelivery_kind(ctx, field)
+	case "target":
+		return ec.fieldContext_WaveHookDelivery_target(ctx, field)
+	case "attempt":
+		return ec.fieldContext_WaveHookDelivery_attempt(ctx, field)
+	case "statusCode":
+		return ec.fieldContext_WaveHookDelivery_statusCode(ctx, field)
+	case "ok":
+		return ec.fieldContext_WaveHookDelivery_ok(ctx, field)
+	case "mustSucceed":
+		return ec.fieldContext_WaveHookDelivery_mustSucceed(ctx, field)
+	case "output":
+		return ec.fieldContext_WaveHookDelivery_output(ctx, field)
+	case "error":
+		return ec.fieldContext_WaveHookDelivery_error(ctx, field)
+	case "durationMs":
+		return ec.fieldContext_WaveHookDelivery_durationMs(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WaveHookDelivery", field.Name)
+}
+
+func (ec *executionContext) childFields_WaveManualStep(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "index":
+		return ec.fieldContext_WaveManualStep_index(ctx, field)
+	case "name":
+		return ec.fieldContext_WaveManualStep_name(ctx, field)
+	case "doneBy":
+		return ec.fieldContext_WaveManualStep_doneBy(ctx, field)
+	case "doneAt":
+		return ec.fieldContext_WaveManualStep_doneAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WaveManualStep", field.Name)
 }
 
 func (ec *executionContext) childFields_WaveMember(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -13476,14 +14699,58 @@ func (ec *executionContext) childFields_WaveMember(ctx context.Context, field gr
 		return ec.fieldContext_WaveMember_bytes(ctx, field)
 	case "downtimeMinutes":
 		return ec.fieldContext_WaveMember_downtimeMinutes(ctx, field)
+	case "runState":
+		return ec.fieldContext_WaveMember_runState(ctx, field)
+	case "runMessage":
+		return ec.fieldContext_WaveMember_runMessage(ctx, field)
+	case "cutoverAt":
+		return ec.fieldContext_WaveMember_cutoverAt(ctx, field)
+	case "migrationID":
+		return ec.fieldContext_WaveMember_migrationID(ctx, field)
+	case "queuePosition":
+		return ec.fieldContext_WaveMember_queuePosition(ctx, field)
 	case "tenant":
 		return ec.fieldContext_WaveMember_tenant(ctx, field)
 	case "wave":
 		return ec.fieldContext_WaveMember_wave(ctx, field)
 	case "host":
 		return ec.fieldContext_WaveMember_host(ctx, field)
+	case "migration":
+		return ec.fieldContext_WaveMember_migration(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type WaveMember", field.Name)
+}
+
+func (ec *executionContext) childFields_WaveProgress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "hosts":
+		return ec.fieldContext_WaveProgress_hosts(ctx, field)
+	case "byState":
+		return ec.fieldContext_WaveProgress_byState(ctx, field)
+	case "bytesTotal":
+		return ec.fieldContext_WaveProgress_bytesTotal(ctx, field)
+	case "bytesDone":
+		return ec.fieldContext_WaveProgress_bytesDone(ctx, field)
+	case "maxLagSeconds":
+		return ec.fieldContext_WaveProgress_maxLagSeconds(ctx, field)
+	case "parallel":
+		return ec.fieldContext_WaveProgress_parallel(ctx, field)
+	case "nextCutoverAt":
+		return ec.fieldContext_WaveProgress_nextCutoverAt(ctx, field)
+	case "cutoverEndsAt":
+		return ec.fieldContext_WaveProgress_cutoverEndsAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WaveProgress", field.Name)
+}
+
+func (ec *executionContext) childFields_WaveStateCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "state":
+		return ec.fieldContext_WaveStateCount_state(ctx, field)
+	case "count":
+		return ec.fieldContext_WaveStateCount_count(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WaveStateCount", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {

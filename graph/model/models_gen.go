@@ -210,6 +210,11 @@ type GeneratePlanInput struct {
 	Rules       *PlanRulesInput       `json:"rules,omitempty"`
 }
 
+type HostCutoverInput struct {
+	HostID int       `json:"hostId"`
+	At     time.Time `json:"at"`
+}
+
 type KeepApartInput struct {
 	A string `json:"a"`
 	B string `json:"b"`
@@ -331,6 +336,35 @@ type RunAssessmentPayload struct {
 	Hosts int `json:"hosts"`
 }
 
+type RunbookEvent struct {
+	At      time.Time `json:"at"`
+	Level   string    `json:"level"`
+	Phase   string    `json:"phase"`
+	Message string    `json:"message"`
+}
+
+// Every step of one member, in order.
+type RunbookHost struct {
+	Member    *ent.WaveMember `json:"member"`
+	Host      *ent.Host       `json:"host"`
+	Migration *ent.Migration  `json:"migration,omitempty"`
+	Steps     []*RunbookStep  `json:"steps"`
+	// The newest 20 hook deliveries.
+	HookDeliveries []*WaveHookDelivery `json:"hookDeliveries"`
+}
+
+// One step of a host's migration: done, running, waiting or failed, with its log.
+type RunbookStep struct {
+	Kind       string     `json:"kind"`
+	Phase      string     `json:"phase"`
+	Status     string     `json:"status"`
+	CreatedAt  time.Time  `json:"createdAt"`
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	LastError  string     `json:"lastError"`
+	// Its newest 20 events, oldest first.
+	Events []*RunbookEvent `json:"events"`
+}
+
 // How shared services are found and placed.
 type SharedServicesInput struct {
 	Detect *bool `json:"detect,omitempty"`
@@ -343,6 +377,40 @@ type SharedServicesInput struct {
 	// Host ids, names or application:NAME shared whatever their traffic / never shared.
 	Hosts []string `json:"hosts,omitempty"`
 	Not   []string `json:"not,omitempty"`
+}
+
+type StartWaveInput struct {
+	// Hosts in their initial copy at once, at least 1 (default: the plan's parallel_migrations).
+	Parallel *int `json:"parallel,omitempty"`
+	// Start of the cutover window; with cutoverEndsAt (default 4 hours later).
+	CutoverAt     *time.Time `json:"cutoverAt,omitempty"`
+	CutoverEndsAt *time.Time `json:"cutoverEndsAt,omitempty"`
+	// Cutover windows in the windows grammar (e.g. Sat 22:00-04:00): the current or next opening. Default: the plan's cutover time for the wave.
+	CutoverWindows *string `json:"cutoverWindows,omitempty"`
+	// Hosts with their own cutover time.
+	HostCutovers []*HostCutoverInput `json:"hostCutovers,omitempty"`
+	// The role that must approve the cutover (operator, consultant, admin, owner); none when absent.
+	ApproverRole   *string `json:"approverRole,omitempty"`
+	CloudAccountID *int    `json:"cloudAccountId,omitempty"`
+	RateLimit      *string `json:"rateLimit,omitempty"`
+	// Minutes between continuous sync passes, 1 to 10080 (default: the server's).
+	RpoMinutes *int `json:"rpoMinutes,omitempty"`
+	// Recovery points kept: the newest keepLast and one a day for keepDaily days.
+	KeepLast  *int             `json:"keepLast,omitempty"`
+	KeepDaily *int             `json:"keepDaily,omitempty"`
+	Hooks     []*WaveHookInput `json:"hooks,omitempty"`
+	// Runbook steps someone ticks off (tickWaveStep) before the wave cuts over.
+	ManualSteps []string `json:"manualSteps,omitempty"`
+}
+
+type StartWavePayload struct {
+	Wave *ent.Wave `json:"wave"`
+	// Hosts whose migration started now.
+	Started []int `json:"started"`
+	// Hosts waiting behind the cap, in the wave's order.
+	Queued []int `json:"queued"`
+	// Hosts without an agent: they start once one registers.
+	NoAgent []int `json:"noAgent"`
 }
 
 type Subscription struct {
@@ -386,6 +454,77 @@ type Viewer struct {
 	Platform bool `json:"platform"`
 }
 
+// A hook as the API shows it: without its secret.
+type WaveHook struct {
+	Name           string `json:"name"`
+	Point          string `json:"point"`
+	Kind           string `json:"kind"`
+	URL            string `json:"url"`
+	Script         string `json:"script"`
+	TimeoutSeconds int    `json:"timeoutSeconds"`
+	Retries        int    `json:"retries"`
+	MustSucceed    bool   `json:"mustSucceed"`
+	Signed         bool   `json:"signed"`
+}
+
+type WaveHookDelivery struct {
+	At          time.Time `json:"at"`
+	Point       string    `json:"point"`
+	Hook        string    `json:"hook"`
+	Kind        string    `json:"kind"`
+	Target      string    `json:"target"`
+	Attempt     int       `json:"attempt"`
+	StatusCode  int       `json:"statusCode"`
+	Ok          bool      `json:"ok"`
+	MustSucceed bool      `json:"mustSucceed"`
+	Output      string    `json:"output"`
+	Error       string    `json:"error"`
+	DurationMs  int       `json:"durationMs"`
+}
+
+// A pre- or post-step hook of a wave.
+type WaveHookInput struct {
+	Name *string `json:"name,omitempty"`
+	// before_sync, before_cutover, after_launch or after_cutover
+	Point string `json:"point"`
+	// webhook (an HMAC-signed https POST) or script (in the agent's hooks directory on the source)
+	Kind   string  `json:"kind"`
+	URL    *string `json:"url,omitempty"`
+	Script *string `json:"script,omitempty"`
+	// Bound on one run or delivery attempt, 1 to 3600 (default 60).
+	TimeoutSeconds *int `json:"timeoutSeconds,omitempty"`
+	// Further webhook attempts after a failed one, 0 to 10 (default 0).
+	Retries *int `json:"retries,omitempty"`
+	// A failure stops the host's cutover and rolls it back.
+	MustSucceed *bool `json:"mustSucceed,omitempty"`
+	// The webhook's HMAC key (X-Ferry-Signature); kept sealed, never returned.
+	Secret *string `json:"secret,omitempty"`
+}
+
+// A manual runbook step of a wave.
+type WaveManualStep struct {
+	Index  int        `json:"index"`
+	Name   string     `json:"name"`
+	DoneBy string     `json:"doneBy"`
+	DoneAt *time.Time `json:"doneAt,omitempty"`
+}
+
+// A wave's run at a glance.
+type WaveProgress struct {
+	Hosts int `json:"hosts"`
+	// Members by run state (idle, no_agent, queued, started, held, cutting_over, cut_over, rolled_back, failed).
+	ByState []*WaveStateCount `json:"byState"`
+	// Bytes of the members' current sync passes.
+	BytesTotal int `json:"bytesTotal"`
+	BytesDone  int `json:"bytesDone"`
+	// Largest replication lag of a member, in seconds.
+	MaxLagSeconds int  `json:"maxLagSeconds"`
+	Parallel      *int `json:"parallel,omitempty"`
+	// The cutover window, or the next one for a host with its own time.
+	NextCutoverAt *time.Time `json:"nextCutoverAt,omitempty"`
+	CutoverEndsAt *time.Time `json:"cutoverEndsAt,omitempty"`
+}
+
 // Azure Migrate's ordered wave rules (docs/planner.md); a rule higher in the list wins a conflict.
 type WaveRulesInput struct {
 	StrongDependenciesTogether *bool `json:"strongDependenciesTogether,omitempty"`
@@ -398,4 +537,9 @@ type WaveRulesInput struct {
 	ComplexHosts               *int  `json:"complexHosts,omitempty"`
 	WorkloadMin                *int  `json:"workloadMin,omitempty"`
 	WorkloadMax                *int  `json:"workloadMax,omitempty"`
+}
+
+type WaveStateCount struct {
+	State string `json:"state"`
+	Count int    `json:"count"`
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/ferry-migrate/ferry/internal/web"
 	"github.com/ferry-migrate/ferry/jobs"
 	"github.com/ferry-migrate/ferry/jobs/migration"
+	"github.com/ferry-migrate/ferry/jobs/wave"
 )
 
 // Config is everything a server needs; cmd fills it from flags and FERRY_* variables.
@@ -89,6 +90,7 @@ type App struct {
 	Resolver *graph.Resolver
 	// Migrations is the migration lifecycle (service and step handlers).
 	Migrations *migration.Lifecycle
+	Waves      *wave.Orchestrator
 	// Clouds are the cloud providers compiled in (registered by the wiring
 	// files: migration.go registers the local cloud).
 	Clouds *cloud.Registry
@@ -388,6 +390,13 @@ func (a *App) Reconcile(ctx context.Context) (int, error) {
 	}
 	if m := a.Migrations; m != nil {
 		k, err := m.Reconcile(ctx)
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	if w := a.Waves; w != nil {
+		k, err := w.Reconcile(ctx)
 		n += k
 		if err != nil {
 			return n, err

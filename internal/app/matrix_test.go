@@ -169,6 +169,13 @@ var authzMatrix = []struct{ op, own, other string }{
 	{"Mutation.testLaunch", operUp, operUpB},
 	{"Mutation.cutover", operUp, operUpB},
 	{"Mutation.rollback", operUp, operUpB},
+	{"Mutation.startWave", operUp, operUpB},
+	{"Mutation.pauseWave", operUp, operUpB},
+	{"Mutation.resumeWave", operUp, operUpB},
+	{"Mutation.approveWave", operUp, operUpB},
+	{"Mutation.setHostCutoverTime", operUp, operUpB},
+	{"Mutation.setMigrationSettings", operUp, operUpB},
+	{"Mutation.tickWaveStep", operUp, operUpB},
 	{"Mutation.generatePlan", consUp, consRefB},
 	{"Mutation.movePlanHost", consUp, consUpB},
 	{"Mutation.runAssessment", consUp, none},
@@ -182,6 +189,7 @@ var authzMatrix = []struct{ op, own, other string }{
 	{"Mutation.splitApplicationSuggestion", consUp, consUpB},
 
 	{"Subscription.migrationProgress", everyone, hidden},
+	{"Subscription.waveProgress", everyone, hidden},
 }
 
 // matrixSide is the tenant a cell's objects belong to.
@@ -444,6 +452,21 @@ func (m *matrixRun) newPlan(s *matrixSide) int {
 	return id
 }
 
+// newWave writes a plan with one wave in status of one fresh host without
+// an agent (a wave's run starts no migration for it), as the plan job
+// would, and returns the wave and the host.
+func (m *matrixRun) newWave(s *matrixSide, status wave.Status, approver string) (int, int) {
+	db := m.ts.App.DB.Client
+	ctx := m.ctx(s)
+	p := db.Plan.Create().SetName(m.name(s, "plan")).SetStatus(plan.StatusReady).SaveX(ctx)
+	m.keep(s, p.ID)
+	w := db.Wave.Create().SetPlan(p).SetOrdinal(1).SetName(m.name(s, "wave")).SetStatus(status).SetApproverRole(approver).
+		SetRunCutoverAt(time.Now().Add(24 * time.Hour)).SaveX(ctx)
+	h := m.newHost(s)
+	m.keep(s, db.WaveMember.Create().SetWave(w).SetHostID(h).SaveX(ctx).ID)
+	return m.keep(s, w.ID), h
+}
+
 func (m *matrixRun) keep(s *matrixSide, id int) int {
 	if s == m.other {
 		m.foreign[id] = true
@@ -582,6 +605,30 @@ func (m *matrixRun) cellOf(op string, s *matrixSide, actor string) matrixCell {
 	case "Mutation.rollback":
 		id := m.newMigration(s, ferry.MigrationTestLaunched, true)
 		return matrixCell{query: `mutation($id: ID!) { rollback(migrationId: $id) { id } }`, vars: map[string]any{"id": id}, target: id}
+	case "Mutation.startWave":
+		id, _ := m.newWave(s, wave.StatusPlanned, "")
+		return matrixCell{query: `mutation($id: ID!, $at: Time!) { startWave(waveId: $id, input: {cutoverAt: $at}) { wave { id } noAgent } }`,
+			vars: map[string]any{"id": id, "at": time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)}, target: id}
+	case "Mutation.pauseWave":
+		id, _ := m.newWave(s, wave.StatusReplicating, "")
+		return matrixCell{query: `mutation($id: ID!) { pauseWave(waveId: $id) { id } }`, vars: map[string]any{"id": id}, target: id}
+	case "Mutation.resumeWave":
+		id, _ := m.newWave(s, wave.StatusPaused, "")
+		return matrixCell{query: `mutation($id: ID!) { resumeWave(waveId: $id) { id } }`, vars: map[string]any{"id": id}, target: id}
+	case "Mutation.approveWave":
+		id, _ := m.newWave(s, wave.StatusReplicating, "operator")
+		return matrixCell{query: `mutation($id: ID!) { approveWave(waveId: $id) { id approvedBy } }`, vars: map[string]any{"id": id}, target: id}
+	case "Mutation.setHostCutoverTime":
+		id, host := m.newWave(s, wave.StatusReplicating, "")
+		return matrixCell{query: `mutation($id: ID!, $h: ID!, $at: Time) { setHostCutoverTime(waveId: $id, hostId: $h, at: $at) { id } }`,
+			vars: map[string]any{"id": id, "h": host, "at": time.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)}, target: id}
+	case "Mutation.tickWaveStep":
+		id, _ := m.newWave(s, wave.StatusReplicating, "")
+		m.ts.App.DB.Client.Wave.UpdateOneID(id).SetManualSteps([]map[string]any{{"name": "freeze changes"}}).ExecX(m.ctx(s))
+		return matrixCell{query: `mutation($id: ID!) { tickWaveStep(waveId: $id, index: 0) { id } }`, vars: map[string]any{"id": id}, target: id}
+	case "Mutation.setMigrationSettings":
+		id := m.newMigration(s, ferry.MigrationSyncing, false)
+		return matrixCell{query: `mutation($id: ID!) { setMigrationSettings(migrationId: $id, rpoMinutes: 30, keepLast: 5) { id } }`, vars: map[string]any{"id": id}, target: id}
 	case "Mutation.generatePlan":
 		in := map[string]any{"name": m.name(m.own, "plan"), "constraints": map[string]any{"bandwidth": "1Gbps"}}
 		if !own {
@@ -675,6 +722,9 @@ func (m *matrixRun) cellOf(op string, s *matrixSide, actor string) matrixCell {
 		first := int(db.ApplicationSuggestion.GetX(m.sys, id).Members[0]["id"].(float64))
 		return matrixCell{query: `mutation($id: ID!, $h: [ID!]!) { splitApplicationSuggestion(id: $id, hostIds: $h, name: "split") { id hostCount } }`,
 			vars: map[string]any{"id": id, "h": []int{first}}}
+	case "Subscription.waveProgress":
+		id := s.seed["Wave"]
+		return matrixCell{query: `subscription($id: ID!) { waveProgress(waveId: $id) { id } }`, vars: map[string]any{"id": id}, target: id, sub: true}
 	case "Subscription.migrationProgress":
 		ids := []int{s.seed["Migration"]}
 		if !own {
@@ -846,14 +896,18 @@ func (m *matrixRun) subscribe(c *client, cell matrixCell) (string, string) {
 			return "F", ""
 		case "UNAUTHENTICATED":
 			return "U", ""
+		case "NOT_FOUND":
+			return "N", ""
 		}
 		return "E", string(msg.Payload)
 	}
 	if id := m.foreignID(p.Data); id != 0 && c != m.actors["platform"] {
 		return "A", "" // reported as a leak by the caller's id check
 	}
-	if dig(p.Data, "migrationProgress", "id") == strconv.Itoa(cell.target) {
-		return "A", ""
+	for _, field := range []string{"migrationProgress", "waveProgress"} {
+		if dig(p.Data, field, "id") == strconv.Itoa(cell.target) {
+			return "A", ""
+		}
 	}
 	return "N", ""
 }

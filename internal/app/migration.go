@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +18,9 @@ import (
 	"github.com/ferry-migrate/ferry/engine"
 	"github.com/ferry-migrate/ferry/engine/cloud"
 	"github.com/ferry-migrate/ferry/engine/cloud/local"
+	"github.com/ferry-migrate/ferry/jobs/hook"
 	"github.com/ferry-migrate/ferry/jobs/migration"
+	"github.com/ferry-migrate/ferry/jobs/wave"
 )
 
 // wireMigration registers the cloud providers, the migration lifecycle
@@ -50,7 +53,11 @@ func (a *App) wireMigration() error {
 	}
 	a.Migrations = l
 	a.Resolver.Migrations = l
+	a.Resolver.MigrationSettings = l
 	l.Register(a.Mux)
+	if err := a.wireWaves(l); err != nil {
+		return err
+	}
 
 	drv, err := prov.Driver()
 	if errors.Is(err, cloud.ErrConflict) {
@@ -159,4 +166,38 @@ func (a *App) MigrationCommands(ctx context.Context, agentID int) ([]agentapi.Co
 		out = append(out, agentapi.Command{ID: "resume-" + strconv.Itoa(c.MigrationID) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36), Type: engine.CommandResume, Payload: b})
 	}
 	return out, nil
+}
+
+// wireWaves adds the hooks the migration steps run and the wave
+// orchestrator (every process: a tick only reads and writes the database
+// and asks the lifecycle service), and re-enqueues the running waves.
+func (a *App) wireWaves(l *migration.Lifecycle) error {
+	box := a.Resolver.Secrets
+	ad := func(tenant int) []byte { return []byte("hook:" + strconv.Itoa(tenant)) }
+	l.Hooks = &hook.Runner{Client: a.DB.Client, Now: a.Config.Now, Log: a.Log.With("component", "hooks"),
+		Open: func(sealed string, tenant int) ([]byte, error) {
+			b, err := base64.StdEncoding.DecodeString(sealed)
+			if err != nil {
+				return nil, err
+			}
+			return box.Open(b, ad(tenant))
+		}}
+	o := &wave.Orchestrator{Client: a.DB.Client, Queue: a.Queue, Migrations: l, Now: a.Config.Now, Log: a.Log.With("component", "waves"),
+		Seal: func(plain []byte, tenant int) (string, error) {
+			return base64.StdEncoding.EncodeToString(box.Seal(plain, ad(tenant))), nil
+		}}
+	if v := os.Getenv("FERRY_WAVE_TICK"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("FERRY_WAVE_TICK: %w", err)
+		}
+		o.Tick = d
+	}
+	a.Waves = o
+	a.Resolver.Waves = o
+	o.Register(a.Mux)
+	if _, err := o.Reconcile(context.Background()); err != nil {
+		return fmt.Errorf("reconcile waves: %w", err)
+	}
+	return nil
 }

@@ -31,7 +31,7 @@ func BenchmarkReport20000(b *testing.B) {
 		hs := make([]*ent.HostCreate, 0, 1000)
 		for j := i; j < i+1000; j++ {
 			hs = append(hs, db.Host.Create().SetName(fmt.Sprintf("bench-%05d", j)).SetOs("CentOS Linux 7.9").SetCpus(4).SetMemoryMib(8192).
-				SetDiskProvisionedBytes(100<<30).SetBootMode(host.BootModeBios).SetCPUP95(float64(j % 50)))
+				SetDiskProvisionedBytes(100<<30).SetBootMode(host.BootModeBios).SetCPUP95(float64(j%50)))
 		}
 		created := db.Host.CreateBulk(hs...).SaveX(ctx)
 		as := make([]*ent.AssessmentCreate, 0, 1000)

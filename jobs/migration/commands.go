@@ -80,6 +80,9 @@ func (l *Lifecycle) SyncCommands(ctx context.Context, agentID int) ([]engine.Syn
 		if len(c.Disks) == 0 {
 			continue
 		}
+		if c.Before, err = l.scripts(ctx, mig, c.Final); err != nil {
+			return nil, err
+		}
 		u := l.Client.Migration.UpdateOneID(mig.ID).SetCommandSentAt(now)
 		if mig.LastError == errNoAgent {
 			u.SetLastError("")

@@ -47,6 +47,12 @@ func requestFinalPass(ctx context.Context, r *run) (outcome, error) {
 	if finalPass(mig) {
 		return next(""), nil // asked before a crash
 	}
+	if failure, err := r.hooks(ctx, ferry.HookBeforeCutover); err != nil || failure != "" {
+		if err != nil {
+			return outcome{}, err
+		}
+		return r.cutoverStopped(ctx, failure)
+	}
 	now := r.l.Now().UTC()
 	err := r.tx(ctx, func(tx *ent.Tx) error {
 		return tx.Migration.UpdateOneID(mig.ID).Where(migration.StateEQ(ferry.MigrationCuttingOver), migration.SyncPass(mig.SyncPass)).
@@ -186,6 +192,12 @@ func cutoverVerify(ctx context.Context, r *run) (outcome, error) {
 	case !checksPassed(l.Checks):
 		return r.cutoverFailed(ctx, l, "checks failed: "+failedChecks(l.Checks))
 	}
+	if failure, err := r.hooks(ctx, ferry.HookAfterLaunch); err != nil || failure != "" {
+		if err != nil {
+			return outcome{}, err
+		}
+		return r.cutoverFailed(ctx, l, failure)
+	}
 	return next("all checks of machine %s passed", l.InstanceID), nil
 }
 
@@ -199,6 +211,14 @@ func cutoverFinalize(ctx context.Context, r *run) (outcome, error) {
 	}
 	if l.Status == launch.StatusSucceeded {
 		return next(""), nil // finalized before a crash
+	}
+	// after_cutover runs with the machine up and before it is declared
+	// live, so that a must-succeed failure still undoes the cutover.
+	if failure, err := r.hooks(ctx, ferry.HookAfterCutover); err != nil || failure != "" {
+		if err != nil {
+			return outcome{}, err
+		}
+		return r.cutoverFailed(ctx, l, failure)
 	}
 	tests, err := r.l.Client.Launch.Query().Where(launch.HasMigrationWith(migration.ID(r.mig.ID)), launch.KindEQ(launch.KindTest),
 		launch.StatusNEQ(launch.StatusTerminated)).All(ctx)

@@ -63,6 +63,8 @@ type Lifecycle struct {
 	Gateways func(url, fingerprint string) (engine.GatewayClient, error)
 	Now      func() time.Time
 	Log      *slog.Logger
+	// Hooks runs the migrations' pre- and post-step hooks (nil: none).
+	Hooks HookRunner
 
 	// SyncEvery is the pause between continuous sync passes (5 min).
 	SyncEvery time.Duration

@@ -110,6 +110,15 @@ func prepareGateway(ctx context.Context, r *run) (outcome, error) {
 // the sync step.
 func startSync(ctx context.Context, r *run) (outcome, error) {
 	mig := r.mig
+	if mig.State == ferry.MigrationPreparing {
+		failure, err := r.hooks(ctx, ferry.HookBeforeSync)
+		if err != nil {
+			return outcome{}, err
+		}
+		if failure != "" {
+			return outcome{}, fail("%s", failure)
+		}
+	}
 	now := r.l.Now().UTC()
 	var syncStep *ent.Step
 	err := r.tx(ctx, func(tx *ent.Tx) error {

@@ -316,7 +316,7 @@ func nextPass(ctx context.Context, r *run) (outcome, error) {
 		return wait(time.Minute, func(r *run) bool { return r.mig.State != state || !passRecorded(r.mig) }), nil
 	}
 	now := r.l.Now().UTC()
-	due := mig.LastSyncAt.Add(r.l.SyncEvery)
+	due := mig.LastSyncAt.Add(r.l.syncEvery(mig))
 	if now.Before(due) {
 		state, pass := mig.State, mig.SyncPass
 		return wait(due.Sub(now), func(r *run) bool {

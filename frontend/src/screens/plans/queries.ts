@@ -39,3 +39,50 @@ export const MovePlanHostMutation = graphql(`
     }
   }
 `)
+
+export const WaveRunQuery = graphql(`
+  query WaveRun($id: ID!) {
+    node(id: $id) {
+      __typename
+      ... on Wave {
+        id status runMessage runCutoverAt runCutoverEndsAt approverRole approvedBy approvedAt runStartedBy finishedAt
+        progress { hosts bytesTotal bytesDone maxLagSeconds parallel nextCutoverAt cutoverEndsAt byState { state count } }
+        hooks { name point kind url script mustSucceed }
+        manualSteps { index name doneBy doneAt }
+        runbook {
+          host { id name }
+          member { id runState runMessage cutoverAt }
+          migration { id state percent }
+          steps { kind phase status lastError events { at level message } }
+          hookDeliveries { at point hook attempt statusCode ok error }
+        }
+      }
+    }
+  }
+`)
+
+export const StartWaveMutation = graphql(`
+  mutation StartWave($waveId: ID!, $input: StartWaveInput) {
+    startWave(waveId: $waveId, input: $input) { started queued noAgent wave { id status } }
+  }
+`)
+
+export const PauseWaveMutation = graphql(`
+  mutation PauseWave($waveId: ID!) { pauseWave(waveId: $waveId) { id status } }
+`)
+
+export const ResumeWaveMutation = graphql(`
+  mutation ResumeWave($waveId: ID!) { resumeWave(waveId: $waveId) { id status } }
+`)
+
+export const ApproveWaveMutation = graphql(`
+  mutation ApproveWave($waveId: ID!) { approveWave(waveId: $waveId) { id approvedBy } }
+`)
+
+export const TickWaveStepMutation = graphql(`
+  mutation TickWaveStep($waveId: ID!, $index: Int!) { tickWaveStep(waveId: $waveId, index: $index) { id } }
+`)
+
+export const WaveProgressSubscription = graphql(`
+  subscription WaveProgress($waveId: ID!) { waveProgress(waveId: $waveId) { id status updatedAt } }
+`)
