@@ -85,7 +85,23 @@ export async function startFerry(bin) {
         await done
         clearTimeout(timer)
       }
+      // Launched VMs outlive the server by design (a restart finds them);
+      // a scenario that failed mid-launch must not leave them running.
+      await killLaunchVMs(dataDir)
       await rm(dataDir, { recursive: true, force: true })
     },
+  }
+}
+
+// killLaunchVMs ends the qemu processes whose command line names dataDir
+// (the local cloud's VMs of this server), and only those.
+async function killLaunchVMs(dataDir) {
+  const { readdir, readFile } = await import('node:fs/promises')
+  for (const pid of await readdir('/proc').catch(() => [])) {
+    if (!/^\d+$/.test(pid)) continue
+    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
+    if (cmd.includes('qemu') && cmd.includes(dataDir)) {
+      try { process.kill(Number(pid), 'SIGKILL') } catch {}
+    }
   }
 }
