@@ -73,7 +73,7 @@ generate:
 check-generated:
 	@scripts/check-generated.sh
 
-# bench runs every benchmark (docs/benchmarks.md); ONLY=api|go|limits|planner|engine|discovery|launch|ui
+# bench runs every benchmark (docs/benchmarks.md); ONLY=api|go|limits|topology|planner|engine|discovery|launch|ui
 # runs one part, QUICK=1 shrinks the inputs.
 bench: deps build
 	@scripts/bench.sh

@@ -21,6 +21,23 @@ func TestCSVSafe(t *testing.T) {
 		"a=b":                      "a=b",
 		"'=already":                "'=already",
 		"=HYPERLINK(\"http://x\")": "'=HYPERLINK(\"http://x\")",
+		// What report.EscapeCell (folded into this) escaped, and the numbers it
+		// quoted that stay numbers here.
+		"-1+cmd": "'-1+cmd",
+		"@user":  "'@user",
+		"+":      "'+",
+		"-":      "'-",
+		"-.5":    "-.5",
+		"-12.":   "-12.",
+		"+2E-3":  "+2E-3",
+		// A number parser takes these; a spreadsheet may not read them as
+		// numbers, so they are escaped as text.
+		"-Inf":   "'-Inf",
+		"+NaN":   "'+NaN",
+		"-0x1p3": "'-0x1p3",
+		"+1_000": "'+1_000",
+		"-5 ":    "'-5 ",
+		"-5\n=1": "'-5\n=1",
 	} {
 		if got := ferry.CSVSafe(in); got != want {
 			t.Errorf("CSVSafe(%q) = %q, want %q", in, got, want)

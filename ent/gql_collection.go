@@ -4477,6 +4477,11 @@ func (_q *WaveMemberQuery) collectField(ctx context.Context, oneNode bool, opCtx
 				selectedFields = append(selectedFields, wavemember.FieldReason)
 				fieldSeen[wavemember.FieldReason] = struct{}{}
 			}
+		case "reasons":
+			if _, ok := fieldSeen[wavemember.FieldReasons]; !ok {
+				selectedFields = append(selectedFields, wavemember.FieldReasons)
+				fieldSeen[wavemember.FieldReasons] = struct{}{}
+			}
 		case "moveGroup":
 			if _, ok := fieldSeen[wavemember.FieldMoveGroup]; !ok {
 				selectedFields = append(selectedFields, wavemember.FieldMoveGroup)

@@ -34486,6 +34486,8 @@ type WaveMemberMutation struct {
 	created_at          *time.Time
 	updated_at          *time.Time
 	reason              *string
+	reasons             *[]i18n.Finding
+	appendreasons       []i18n.Finding
 	move_group          *string
 	manual              *bool
 	bytes               *int64
@@ -34751,6 +34753,71 @@ func (m *WaveMemberMutation) OldReason(ctx context.Context) (v string, err error
 // ResetReason resets all changes to the "reason" field.
 func (m *WaveMemberMutation) ResetReason() {
 	m.reason = nil
+}
+
+// SetReasons sets the "reasons" field.
+func (m *WaveMemberMutation) SetReasons(i []i18n.Finding) {
+	m.reasons = &i
+	m.appendreasons = nil
+}
+
+// Reasons returns the value of the "reasons" field in the mutation.
+func (m *WaveMemberMutation) Reasons() (r []i18n.Finding, exists bool) {
+	v := m.reasons
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReasons returns the old "reasons" field's value of the WaveMember entity.
+// If the WaveMember object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *WaveMemberMutation) OldReasons(ctx context.Context) (v []i18n.Finding, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReasons is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReasons requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReasons: %w", err)
+	}
+	return oldValue.Reasons, nil
+}
+
+// AppendReasons adds i to the "reasons" field.
+func (m *WaveMemberMutation) AppendReasons(i []i18n.Finding) {
+	m.appendreasons = append(m.appendreasons, i...)
+}
+
+// AppendedReasons returns the list of values that were appended to the "reasons" field in this mutation.
+func (m *WaveMemberMutation) AppendedReasons() ([]i18n.Finding, bool) {
+	if len(m.appendreasons) == 0 {
+		return nil, false
+	}
+	return m.appendreasons, true
+}
+
+// ClearReasons clears the value of the "reasons" field.
+func (m *WaveMemberMutation) ClearReasons() {
+	m.reasons = nil
+	m.appendreasons = nil
+	m.clearedFields[wavemember.FieldReasons] = struct{}{}
+}
+
+// ReasonsCleared returns if the "reasons" field was cleared in this mutation.
+func (m *WaveMemberMutation) ReasonsCleared() bool {
+	_, ok := m.clearedFields[wavemember.FieldReasons]
+	return ok
+}
+
+// ResetReasons resets all changes to the "reasons" field.
+func (m *WaveMemberMutation) ResetReasons() {
+	m.reasons = nil
+	m.appendreasons = nil
+	delete(m.clearedFields, wavemember.FieldReasons)
 }
 
 // SetMoveGroup sets the "move_group" field.
@@ -35323,7 +35390,7 @@ func (m *WaveMemberMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *WaveMemberMutation) Fields() []string {
-	fields := make([]string, 0, 13)
+	fields := make([]string, 0, 14)
 	if m.created_at != nil {
 		fields = append(fields, wavemember.FieldCreatedAt)
 	}
@@ -35335,6 +35402,9 @@ func (m *WaveMemberMutation) Fields() []string {
 	}
 	if m.reason != nil {
 		fields = append(fields, wavemember.FieldReason)
+	}
+	if m.reasons != nil {
+		fields = append(fields, wavemember.FieldReasons)
 	}
 	if m.move_group != nil {
 		fields = append(fields, wavemember.FieldMoveGroup)
@@ -35379,6 +35449,8 @@ func (m *WaveMemberMutation) Field(name string) (ent.Value, bool) {
 		return m.TenantID()
 	case wavemember.FieldReason:
 		return m.Reason()
+	case wavemember.FieldReasons:
+		return m.Reasons()
 	case wavemember.FieldMoveGroup:
 		return m.MoveGroup()
 	case wavemember.FieldManual:
@@ -35414,6 +35486,8 @@ func (m *WaveMemberMutation) OldField(ctx context.Context, name string) (ent.Val
 		return m.OldTenantID(ctx)
 	case wavemember.FieldReason:
 		return m.OldReason(ctx)
+	case wavemember.FieldReasons:
+		return m.OldReasons(ctx)
 	case wavemember.FieldMoveGroup:
 		return m.OldMoveGroup(ctx)
 	case wavemember.FieldManual:
@@ -35468,6 +35542,13 @@ func (m *WaveMemberMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetReason(v)
+		return nil
+	case wavemember.FieldReasons:
+		v, ok := value.([]i18n.Finding)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReasons(v)
 		return nil
 	case wavemember.FieldMoveGroup:
 		v, ok := value.(string)
@@ -35613,6 +35694,9 @@ func (m *WaveMemberMutation) AddField(name string, value ent.Value) error {
 // mutation.
 func (m *WaveMemberMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(wavemember.FieldReasons) {
+		fields = append(fields, wavemember.FieldReasons)
+	}
 	if m.FieldCleared(wavemember.FieldCutoverAt) {
 		fields = append(fields, wavemember.FieldCutoverAt)
 	}
@@ -35633,6 +35717,9 @@ func (m *WaveMemberMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *WaveMemberMutation) ClearField(name string) error {
 	switch name {
+	case wavemember.FieldReasons:
+		m.ClearReasons()
+		return nil
 	case wavemember.FieldCutoverAt:
 		m.ClearCutoverAt()
 		return nil
@@ -35658,6 +35745,9 @@ func (m *WaveMemberMutation) ResetField(name string) error {
 		return nil
 	case wavemember.FieldReason:
 		m.ResetReason()
+		return nil
+	case wavemember.FieldReasons:
+		m.ResetReasons()
 		return nil
 	case wavemember.FieldMoveGroup:
 		m.ResetMoveGroup()

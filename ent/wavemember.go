@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/tenant"
 	"github.com/ferry-migrate/ferry/ent/wave"
 	"github.com/ferry-migrate/ferry/ent/wavemember"
+	"github.com/ferry-migrate/ferry/i18n"
 )
 
 // WaveMember is the model entity for the WaveMember schema.
@@ -28,6 +30,8 @@ type WaveMember struct {
 	TenantID int `json:"tenant_id,omitempty"`
 	// Reason holds the value of the "reason" field.
 	Reason string `json:"reason,omitempty"`
+	// Reasons holds the value of the "reasons" field.
+	Reasons []i18n.Finding `json:"reasons,omitempty"`
 	// MoveGroup holds the value of the "move_group" field.
 	MoveGroup string `json:"move_group,omitempty"`
 	// Manual holds the value of the "manual" field.
@@ -107,6 +111,8 @@ func (*WaveMember) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
+		case wavemember.FieldReasons:
+			values[i] = new([]byte)
 		case wavemember.FieldManual:
 			values[i] = new(sql.NullBool)
 		case wavemember.FieldDowntimeMinutes:
@@ -165,6 +171,14 @@ func (_m *WaveMember) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field reason", values[i])
 			} else if value.Valid {
 				_m.Reason = value.String
+			}
+		case wavemember.FieldReasons:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field reasons", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Reasons); err != nil {
+					return fmt.Errorf("unmarshal field reasons: %w", err)
+				}
 			}
 		case wavemember.FieldMoveGroup:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -298,6 +312,9 @@ func (_m *WaveMember) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("reason=")
 	builder.WriteString(_m.Reason)
+	builder.WriteString(", ")
+	builder.WriteString("reasons=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Reasons))
 	builder.WriteString(", ")
 	builder.WriteString("move_group=")
 	builder.WriteString(_m.MoveGroup)

@@ -15,6 +15,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/tenant"
 	"github.com/ferry-migrate/ferry/ent/wave"
 	"github.com/ferry-migrate/ferry/ent/wavemember"
+	"github.com/ferry-migrate/ferry/i18n"
 )
 
 // WaveMemberCreate is the builder for creating a WaveMember entity.
@@ -70,6 +71,12 @@ func (_c *WaveMemberCreate) SetNillableReason(v *string) *WaveMemberCreate {
 	if v != nil {
 		_c.SetReason(*v)
 	}
+	return _c
+}
+
+// SetReasons sets the "reasons" field.
+func (_c *WaveMemberCreate) SetReasons(v []i18n.Finding) *WaveMemberCreate {
+	_c.mutation.SetReasons(v)
 	return _c
 }
 
@@ -410,6 +417,10 @@ func (_c *WaveMemberCreate) createSpec() (*WaveMember, *sqlgraph.CreateSpec) {
 		_spec.SetField(wavemember.FieldReason, field.TypeString, value)
 		_node.Reason = value
 	}
+	if value, ok := _c.mutation.Reasons(); ok {
+		_spec.SetField(wavemember.FieldReasons, field.TypeJSON, value)
+		_node.Reasons = value
+	}
 	if value, ok := _c.mutation.MoveGroup(); ok {
 		_spec.SetField(wavemember.FieldMoveGroup, field.TypeString, value)
 		_node.MoveGroup = value
@@ -570,6 +581,24 @@ func (u *WaveMemberUpsert) SetReason(v string) *WaveMemberUpsert {
 // UpdateReason sets the "reason" field to the value that was provided on create.
 func (u *WaveMemberUpsert) UpdateReason() *WaveMemberUpsert {
 	u.SetExcluded(wavemember.FieldReason)
+	return u
+}
+
+// SetReasons sets the "reasons" field.
+func (u *WaveMemberUpsert) SetReasons(v []i18n.Finding) *WaveMemberUpsert {
+	u.Set(wavemember.FieldReasons, v)
+	return u
+}
+
+// UpdateReasons sets the "reasons" field to the value that was provided on create.
+func (u *WaveMemberUpsert) UpdateReasons() *WaveMemberUpsert {
+	u.SetExcluded(wavemember.FieldReasons)
+	return u
+}
+
+// ClearReasons clears the value of the "reasons" field.
+func (u *WaveMemberUpsert) ClearReasons() *WaveMemberUpsert {
+	u.SetNull(wavemember.FieldReasons)
 	return u
 }
 
@@ -790,6 +819,27 @@ func (u *WaveMemberUpsertOne) SetReason(v string) *WaveMemberUpsertOne {
 func (u *WaveMemberUpsertOne) UpdateReason() *WaveMemberUpsertOne {
 	return u.Update(func(s *WaveMemberUpsert) {
 		s.UpdateReason()
+	})
+}
+
+// SetReasons sets the "reasons" field.
+func (u *WaveMemberUpsertOne) SetReasons(v []i18n.Finding) *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.SetReasons(v)
+	})
+}
+
+// UpdateReasons sets the "reasons" field to the value that was provided on create.
+func (u *WaveMemberUpsertOne) UpdateReasons() *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.UpdateReasons()
+	})
+}
+
+// ClearReasons clears the value of the "reasons" field.
+func (u *WaveMemberUpsertOne) ClearReasons() *WaveMemberUpsertOne {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.ClearReasons()
 	})
 }
 
@@ -1200,6 +1250,27 @@ func (u *WaveMemberUpsertBulk) SetReason(v string) *WaveMemberUpsertBulk {
 func (u *WaveMemberUpsertBulk) UpdateReason() *WaveMemberUpsertBulk {
 	return u.Update(func(s *WaveMemberUpsert) {
 		s.UpdateReason()
+	})
+}
+
+// SetReasons sets the "reasons" field.
+func (u *WaveMemberUpsertBulk) SetReasons(v []i18n.Finding) *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.SetReasons(v)
+	})
+}
+
+// UpdateReasons sets the "reasons" field to the value that was provided on create.
+func (u *WaveMemberUpsertBulk) UpdateReasons() *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.UpdateReasons()
+	})
+}
+
+// ClearReasons clears the value of the "reasons" field.
+func (u *WaveMemberUpsertBulk) ClearReasons() *WaveMemberUpsertBulk {
+	return u.Update(func(s *WaveMemberUpsert) {
+		s.ClearReasons()
 	})
 }
 

@@ -10,11 +10,13 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/predicate"
 	"github.com/ferry-migrate/ferry/ent/wave"
 	"github.com/ferry-migrate/ferry/ent/wavemember"
+	"github.com/ferry-migrate/ferry/i18n"
 )
 
 // WaveMemberUpdate is the builder for updating WaveMember entities.
@@ -48,6 +50,24 @@ func (_u *WaveMemberUpdate) SetNillableReason(v *string) *WaveMemberUpdate {
 	if v != nil {
 		_u.SetReason(*v)
 	}
+	return _u
+}
+
+// SetReasons sets the "reasons" field.
+func (_u *WaveMemberUpdate) SetReasons(v []i18n.Finding) *WaveMemberUpdate {
+	_u.mutation.SetReasons(v)
+	return _u
+}
+
+// AppendReasons appends value to the "reasons" field.
+func (_u *WaveMemberUpdate) AppendReasons(v []i18n.Finding) *WaveMemberUpdate {
+	_u.mutation.AppendReasons(v)
+	return _u
+}
+
+// ClearReasons clears the value of the "reasons" field.
+func (_u *WaveMemberUpdate) ClearReasons() *WaveMemberUpdate {
+	_u.mutation.ClearReasons()
 	return _u
 }
 
@@ -351,6 +371,17 @@ func (_u *WaveMemberUpdate) sqlSave(ctx context.Context) (_node int, err error) 
 	if value, ok := _u.mutation.Reason(); ok {
 		_spec.SetField(wavemember.FieldReason, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.Reasons(); ok {
+		_spec.SetField(wavemember.FieldReasons, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedReasons(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, wavemember.FieldReasons, value)
+		})
+	}
+	if _u.mutation.ReasonsCleared() {
+		_spec.ClearField(wavemember.FieldReasons, field.TypeJSON)
+	}
 	if value, ok := _u.mutation.MoveGroup(); ok {
 		_spec.SetField(wavemember.FieldMoveGroup, field.TypeString, value)
 	}
@@ -493,6 +524,24 @@ func (_u *WaveMemberUpdateOne) SetNillableReason(v *string) *WaveMemberUpdateOne
 	if v != nil {
 		_u.SetReason(*v)
 	}
+	return _u
+}
+
+// SetReasons sets the "reasons" field.
+func (_u *WaveMemberUpdateOne) SetReasons(v []i18n.Finding) *WaveMemberUpdateOne {
+	_u.mutation.SetReasons(v)
+	return _u
+}
+
+// AppendReasons appends value to the "reasons" field.
+func (_u *WaveMemberUpdateOne) AppendReasons(v []i18n.Finding) *WaveMemberUpdateOne {
+	_u.mutation.AppendReasons(v)
+	return _u
+}
+
+// ClearReasons clears the value of the "reasons" field.
+func (_u *WaveMemberUpdateOne) ClearReasons() *WaveMemberUpdateOne {
+	_u.mutation.ClearReasons()
 	return _u
 }
 
@@ -825,6 +874,17 @@ func (_u *WaveMemberUpdateOne) sqlSave(ctx context.Context) (_node *WaveMember, 
 	}
 	if value, ok := _u.mutation.Reason(); ok {
 		_spec.SetField(wavemember.FieldReason, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Reasons(); ok {
+		_spec.SetField(wavemember.FieldReasons, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedReasons(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, wavemember.FieldReasons, value)
+		})
+	}
+	if _u.mutation.ReasonsCleared() {
+		_spec.ClearField(wavemember.FieldReasons, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.MoveGroup(); ok {
 		_spec.SetField(wavemember.FieldMoveGroup, field.TypeString, value)

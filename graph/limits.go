@@ -473,6 +473,18 @@ var listBounds = map[string]int{
 	"Wave.confidenceFactors":           10,
 	"Wave.riskFactors":                 10,
 	"Plan.sharedServices":              200,
+	// Issue 14: one page of the topology (internal/topology's caps, which
+	// the resolver enforces on first and maxEdges): 1,000 nodes and the one
+	// standing for the rest, 5,000 edges of at most 5 ports, 200 cycles
+	// naming at most 20 nodes each.
+	// A member's reason has at most five parts (group, shared, wave,
+	// devtest, latency: planner.Member.Reasons).
+	"WaveMember.reasons":  5,
+	"Topology.nodes":      1001,
+	"Topology.edges":      5000,
+	"TopologyEdge.ports":  5,
+	"Topology.cycles":     200,
+	"TopologyCycle.nodes": 20,
 }
 
 // defaultListBound prices every other list: Plan's problems and warnings,

@@ -20,6 +20,7 @@ import (
 	"github.com/vektah/gqlparser/v2/parser"
 
 	"github.com/ferry-migrate/ferry/graph/generated"
+	"github.com/ferry-migrate/ferry/internal/topology"
 )
 
 // prepare runs what a request goes through before its resolvers: the
@@ -633,5 +634,20 @@ func TestTransportsCarryTheirOperations(t *testing.T) {
 	}
 	if _, errs := prepareIn(sock, "subscription { migrationProgress { id } }", nil); len(errs) > 0 {
 		t.Errorf("subscription over the websocket: %v", errs)
+	}
+}
+
+// TestTopologyBoundsMatchItsCaps: the cost of Query.topology is priced with
+// the caps internal/topology and the resolver enforce, so a larger cap
+// cannot slip past the cost limit unpriced.
+func TestTopologyBoundsMatchItsCaps(t *testing.T) {
+	for field, want := range map[string]int{
+		"Topology.nodes": topology.MaxNodes + 1, // the page and the node standing for the rest
+		"Topology.edges": topology.MaxEdges, "TopologyEdge.ports": topology.MaxPorts,
+		"Topology.cycles": topology.MaxCycles, "TopologyCycle.nodes": topology.MaxCycleKeys,
+	} {
+		if got := listBounds[field]; got != want {
+			t.Errorf("listBounds[%q] = %d; internal/topology caps it at %d", field, got, want)
+		}
 	}
 }

@@ -75,10 +75,36 @@ func (m Msg) Text(lang string) string {
 	return placeholder.ReplaceAllStringFunc(tpl, func(s string) string {
 		k := s[1 : len(s)-1]
 		if v, ok := m.Params[k]; ok {
-			return fmt.Sprint(v)
+			return param(lang, v)
 		}
 		return s
 	})
+}
+
+// param renders one parameter: a nested message (a Msg, or its JSON form
+// {code, params} read back from the database) in the same language, a list
+// of them joined by ", ", anything else as it is. Nesting lets a text be
+// built from other texts (a plan reason names the rule that set it) and
+// still be translated whole.
+func param(lang string, v any) string {
+	switch x := v.(type) {
+	case Msg:
+		return x.Text(lang)
+	case []Msg:
+		return strings.Join(Texts(lang, x), ", ")
+	case map[string]any:
+		if code, ok := x["code"].(string); ok {
+			ps, _ := x["params"].(map[string]any)
+			return Msg{Code: code, Params: ps}.Text(lang)
+		}
+	case []any:
+		out := make([]string, len(x))
+		for i, e := range x {
+			out[i] = param(lang, e)
+		}
+		return strings.Join(out, ", ")
+	}
+	return fmt.Sprint(v)
 }
 
 // Normalize maps a language tag to a catalog: zh, zh-CN, zh-Hans… → zh-CN;

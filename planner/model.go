@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/ferry-migrate/ferry/i18n"
 )
 
 // model is the planner's working form of an estate: hosts by index, the
@@ -51,7 +53,7 @@ type model struct {
 	// pass moved it (and towards what), whether dev/test-first gave way.
 	readyAt       []int
 	missWhy       []miss
-	improvedTo    []string
+	improvedTo    []i18n.Msg
 	devTestWaived []bool
 	waveProd      []int8         // per wave: -1 empty, 0 non-production, 1 production
 	firstProd     int            // first wave holding production (render)

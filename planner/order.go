@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ferry-migrate/ferry/i18n"
 )
 
 const noDeadline = math.MaxInt32
@@ -475,27 +477,30 @@ func (m *model) lateRule(g *group) bool {
 	return on(m.c.WaveRules.CriticalNotEarly) && !g.shared && (g.critical || g.complex)
 }
 
-func (m *model) baseText(g *group) string {
+func (m *model) baseText(g *group) string { return m.baseMsg(g).String() }
+
+// baseMsg says what sets a group's earliest wave.
+func (m *model) baseMsg(g *group) i18n.Msg {
 	if g.pin > 0 {
-		return fmt.Sprintf("%s pinned to wave %d", m.label(g.pinHost), g.pin)
+		return i18n.M("plan.base.pinned", "host", m.label(g.pinHost), "wave", g.pin)
 	}
 	if !g.waiveEarly && m.lateRule(g) && m.c.WaveRules.EarlyWaves > 0 {
-		return fmt.Sprintf("%s is %s, so not in the first %d wave(s) (critical_not_early)", g.name, m.lateWhy(g), m.c.WaveRules.EarlyWaves)
+		return i18n.M("plan.base.not_early", "group", g.name, "why", m.lateWhy(g), "n", m.c.WaveRules.EarlyWaves)
 	}
 	if !g.waiveEarly && m.c.Pilot.Hosts > 0 && !g.eligible {
-		return fmt.Sprintf("%s is not low-risk, so not in the pilot wave", g.name)
+		return i18n.M("plan.base.not_pilot", "group", g.name)
 	}
-	return g.name + " may start in wave 1"
+	return i18n.M("plan.base.wave1", "group", g.name)
 }
 
-func (m *model) lateWhy(g *group) string {
+func (m *model) lateWhy(g *group) i18n.Msg {
 	switch {
 	case g.critical && g.complex:
-		return fmt.Sprintf("critical and complex (%d hosts)", len(g.hosts))
+		return i18n.M("plan.late.critical_complex", "n", len(g.hosts))
 	case g.critical:
-		return "critical"
+		return i18n.M("plan.late.critical")
 	}
-	return fmt.Sprintf("complex (%d hosts)", len(g.hosts))
+	return i18n.M("plan.late.complex", "n", len(g.hosts))
 }
 
 func fmtBytes(b int64) string {

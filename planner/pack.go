@@ -3,6 +3,8 @@ package planner
 import (
 	"fmt"
 	"slices"
+
+	"github.com/ferry-migrate/ferry/i18n"
 )
 
 // Packing: why greedy growth plus local improvement.
@@ -352,27 +354,24 @@ const (
 	missApart
 )
 
-func (m *model) missText(x miss) string {
+func (m *model) missMsg(x miss) i18n.Msg {
 	switch x.kind {
 	case missPhase:
-		return "production waits until dev/test have moved (dev_test_first)"
+		return i18n.M("plan.miss.phase")
 	case missClass:
-		return fmt.Sprintf("wave %d holds %s hosts (separate_production)", x.w, prodWord(x.n == 1))
+		kind := i18n.M("plan.word.non_production")
+		if x.n == 1 {
+			kind = i18n.M("plan.word.production")
+		}
+		return i18n.M("plan.miss.class", "wave", x.w, "kind", kind)
 	case missHosts:
-		return fmt.Sprintf("wave %d was full (%d hosts; %s)", x.w, x.n, m.capTextFor(int(x.w)))
+		return i18n.M("plan.miss.hosts", "wave", x.w, "n", x.n, "cap", m.capTextFor(int(x.w)))
 	case missBytes:
-		return fmt.Sprintf("wave %d was full (%s of max_bytes_per_wave %s)", x.w, fmtBytes(x.n), fmtBytes(int64(m.c.MaxBytesPerWave)))
+		return i18n.M("plan.miss.bytes", "wave", x.w, "used", fmtBytes(x.n), "max", fmtBytes(int64(m.c.MaxBytesPerWave)))
 	case missApart:
-		return fmt.Sprintf("wave %d holds %s, which a keep-apart rule keeps away from %s", x.w, m.label(x.a), m.label(x.b))
+		return i18n.M("plan.miss.apart", "wave", x.w, "a", m.label(x.a), "b", m.label(x.b))
 	}
-	return ""
-}
-
-func prodWord(prod bool) string {
-	if prod {
-		return "production"
-	}
-	return "non-production"
+	return i18n.Msg{}
 }
 
 func boolInt8(b bool) int8 {
@@ -470,7 +469,7 @@ func (m *model) improve(wave []int) {
 			}
 		}
 	}
-	m.improvedTo = make([]string, ng)
+	m.improvedTo = make([]i18n.Msg, ng)
 	separate := on(m.c.WaveRules.SeparateProduction)
 	devFirst := on(m.c.WaveRules.DevTestFirst)
 	firstProd := 0 // first wave holding production (dev/test-first boundary)
@@ -688,7 +687,7 @@ func (m *model) improve(wave []int) {
 				relocate(g, cur, full)
 				relocate(bestH, full, cur)
 				m.improvedTo[g] = m.heaviestIn(g, full, wave)
-				m.improvedTo[bestH] = fmt.Sprintf("swapped with %s to make room", m.groups[g].name)
+				m.improvedTo[bestH] = i18n.M("plan.member.swapped", "group", m.groups[g].name)
 				moved++
 			}
 		}
@@ -730,7 +729,7 @@ func (m *model) pilotCap() int {
 }
 
 // heaviestIn names the group of wave w that g is most connected to.
-func (m *model) heaviestIn(g, w int, wave []int) string {
+func (m *model) heaviestIn(g, w int, wave []int) i18n.Msg {
 	var nb int32 = -1
 	var nbw int64
 	lo := m.gadj.off[g]
@@ -740,7 +739,7 @@ func (m *model) heaviestIn(g, w int, wave []int) string {
 		}
 	}
 	if nb < 0 {
-		return ""
+		return i18n.Msg{}
 	}
-	return fmt.Sprintf("joins %s (%d connections between them)", m.groups[nb].name, nbw)
+	return i18n.M("plan.member.joins", "group", m.groups[nb].name, "n", nbw)
 }

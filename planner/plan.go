@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry"
+	"github.com/ferry-migrate/ferry/i18n"
 )
 
 // Plan is the planner's answer: ordered waves with a reason per member, the
@@ -70,7 +71,13 @@ type Member struct {
 	Bytes  int64  `json:"bytes"`
 	// DowntimeMinutes is the estimated cutover outage of this host.
 	DowntimeMinutes float64 `json:"downtime_minutes"`
-	Reason          string  `json:"reason"`
+	// Reason is the English text of Reasons, joined by "; ".
+	Reason string `json:"reason"`
+	// Reasons say why the host is in this wave as codes with parameters
+	// (i18n; the catalogs translate them): what it moves with, the
+	// constraint that set its wave, what its shared services mean for it.
+	// Kind is group, shared, wave, devtest or latency.
+	Reasons []i18n.Finding `json:"reasons,omitempty"`
 }
 
 // Group is a move group: hosts that must share a wave.
@@ -254,10 +261,12 @@ func (m *model) render(wave []int, warnings []string) (*Plan, error) {
 		b := h.UsedBytes()
 		wv.Hosts++
 		wv.Bytes += b
+		reasons := m.reason(int32(v), wave)
 		wv.Members = append(wv.Members, Member{
 			HostID: h.ID, Name: h.Label(), Group: p.Groups[g].ID, Bytes: b,
 			DowntimeMinutes: round2(m.downtime(b).Minutes()),
-			Reason:          m.reason(int32(v), wave),
+			Reason:          ReasonText("en", reasons),
+			Reasons:         reasons,
 		})
 	}
 	m.schedule(p, sched, &p.Warnings)
@@ -276,50 +285,89 @@ func (m *model) downtime(used int64) time.Duration {
 	return time.Duration(m.c.CutoverOverhead) + time.Duration(bits/float64(m.c.Bandwidth)*float64(time.Second))
 }
 
-// reason explains a member's wave: what it moves with, then the binding
-// reason for this wave (not only a lower bound), then what its shared
-// services mean for it.
-func (m *model) reason(v int32, wave []int) string {
-	g := m.hostGroup[v]
-	gr := m.groups[g]
-	var parts []string
-	if len(gr.hosts) > 1 {
-		parts = append(parts, "moves with "+strings.Join(gr.sources, "; "))
-	}
-	if m.shared[v] {
-		parts = append(parts, m.sharedText(v))
-	}
-	parts = append(parts, m.whyWave(g, wave))
-	if int(g) < len(m.devTestWaived) && m.devTestWaived[g] {
-		parts = append(parts, "dev/test after production here: it waits for production (dependencies_first and before rules outrank dev_test_first)")
-	}
-	if !m.shared[v] {
-		if t := m.callsShared(v, wave); t != "" {
-			parts = append(parts, t)
-		}
+// ReasonText renders a member's reasons in lang, joined by "; ".
+func ReasonText(lang string, rs []i18n.Finding) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = r.Msg().Text(lang)
 	}
 	return strings.Join(parts, "; ")
 }
 
+func reasonOf(kind string, m i18n.Msg) i18n.Finding {
+	return i18n.Finding{Kind: kind, Code: m.Code, Params: m.Params}
+}
+
+// reason explains a member's wave: what it moves with, then the binding
+// reason for this wave (not only a lower bound), then what its shared
+// services mean for it.
+func (m *model) reason(v int32, wave []int) []i18n.Finding {
+	g := m.hostGroup[v]
+	gr := m.groups[g]
+	var parts []i18n.Finding
+	if len(gr.hosts) > 1 {
+		parts = append(parts, reasonOf("group", i18n.M("plan.member.moves_with", "sources", sourceMsgs(gr.sources))))
+	}
+	if m.shared[v] {
+		parts = append(parts, reasonOf("shared", m.sharedMsg(v)))
+	}
+	parts = append(parts, reasonOf("wave", m.whyWave(g, wave)))
+	if int(g) < len(m.devTestWaived) && m.devTestWaived[g] {
+		parts = append(parts, reasonOf("devtest", i18n.M("plan.member.devtest_waived")))
+	}
+	if !m.shared[v] {
+		if t := m.callsShared(v, wave); t.Code != "" {
+			parts = append(parts, reasonOf("latency", t))
+		}
+	}
+	return parts
+}
+
+// sourceMsgs turns what holds a group together ("application shop",
+// "cycle a ↔ b", "keep-together sap", "groups call each other: ...") into
+// messages, so the words around the names are translated.
+func sourceMsgs(sources []string) []i18n.Msg {
+	out := make([]i18n.Msg, 0, len(sources))
+	for _, s := range sources {
+		switch {
+		case strings.HasPrefix(s, "suggested application "):
+			out = append(out, i18n.M("plan.group.suggested", "name", strings.TrimPrefix(s, "suggested application ")))
+		case strings.HasPrefix(s, "application "):
+			out = append(out, i18n.M("plan.group.application", "name", strings.TrimPrefix(s, "application ")))
+		case strings.HasPrefix(s, "cycle "):
+			out = append(out, i18n.M("plan.group.cycle", "chain", strings.TrimPrefix(s, "cycle ")))
+		case strings.HasPrefix(s, "keep-together "):
+			out = append(out, i18n.M("plan.group.keep_together", "name", strings.TrimPrefix(s, "keep-together ")))
+		case strings.HasPrefix(s, "groups call each other: "):
+			out = append(out, i18n.M("plan.group.groups_cycle", "chain", strings.TrimPrefix(s, "groups call each other: ")))
+		default:
+			out = append(out, i18n.M("plan.group.other", "text", s))
+		}
+	}
+	return out
+}
+
 // whyWave gives the constraint that put group g in its wave.
-func (m *model) whyWave(g int32, wave []int) string {
+func (m *model) whyWave(g int32, wave []int) i18n.Msg {
 	gr := m.groups[g]
 	w := wave[g]
 	if gr.pin > 0 {
-		return fmt.Sprintf("pinned to wave %d (%s)", gr.pin, m.label(gr.pinHost))
+		return i18n.M("plan.member.pinned", "wave", gr.pin, "host", m.label(gr.pinHost))
 	}
-	prefix := ""
-	if gr.droppedPin != "" {
-		prefix = "its pin was ignored (" + gr.droppedPin + "); "
+	wrap := func(x i18n.Msg) i18n.Msg {
+		if gr.droppedPin != "" {
+			return i18n.M("plan.member.pin_ignored", "why", gr.droppedPin, "then", x)
+		}
+		return x
 	}
 	if w == 1 && m.c.Pilot.Hosts > 0 {
 		h := &m.e.Hosts[gr.hosts[0]]
-		return prefix + fmt.Sprintf("pilot: %s, %s criticality, %d dependant(s)", orStr(h.Environment, "no environment"), orStr(h.Criticality, "unset"), gr.deps)
+		return wrap(i18n.M("plan.member.pilot", "environment", orStr(h.Environment, "no environment"), "criticality", orStr(h.Criticality, "unset"), "deps", gr.deps))
 	}
 	// The lower bound and what sets it.
-	lb, why := m.baseWave(gr), ""
+	lb, why := m.baseWave(gr), i18n.Msg{}
 	if lb > 1 {
-		why = m.baseText(gr)
+		why = m.baseMsg(gr)
 	}
 	var best *orderArc
 	for i := range m.gpred[g] {
@@ -328,54 +376,60 @@ func (m *model) whyWave(g int32, wave []int) string {
 		if pw == 0 {
 			continue
 		}
-		if b := pw + a.lag; b > lb || b == lb && (why == "" || best != nil && a.lag > best.lag) {
+		if b := pw + a.lag; b > lb || b == lb && (why.Code == "" || best != nil && a.lag > best.lag) {
 			lb, best = b, a
-			why = ""
+			why = i18n.Msg{}
 		}
 	}
 	if best != nil {
 		pw := wave[best.g]
 		switch {
 		case best.lag > 0:
-			why = fmt.Sprintf("after wave %d: %s", pw, best.rule)
+			why = i18n.M("plan.member.after_wave", "wave", pw, "rule", best.rule)
 		default:
-			why = fmt.Sprintf("%s depends on %s (port %d), in wave %d", m.label(best.host), m.label(best.other), m.arcPort(best.host, best.other), pw)
+			why = i18n.M("plan.member.depends_on", "host", m.label(best.host), "other", m.label(best.other), "port", m.arcPort(best.host, best.other), "wave", pw)
 		}
 	}
 	if gr.prod && !gr.shared && m.firstProd > 1 && on(m.c.WaveRules.DevTestFirst) && m.firstProd > lb {
 		lb = m.firstProd
-		why = fmt.Sprintf("production moves after dev/test (dev_test_first): waves before %d hold non-production", m.firstProd)
+		why = i18n.M("plan.member.devtest_first", "wave", m.firstProd)
 	}
 	if w > lb {
 		switch {
-		case int(g) < len(m.improvedTo) && m.improvedTo[g] != "":
-			return prefix + fmt.Sprintf("moved to wave %d by the improvement pass: %s", w, m.improvedTo[g])
+		case int(g) < len(m.improvedTo) && m.improvedTo[g].Code != "":
+			return wrap(i18n.M("plan.member.improved", "wave", w, "why", m.improvedTo[g]))
 		case int(g) < len(m.missWhy) && m.missWhy[g].kind != missNone:
-			return prefix + fmt.Sprintf("could move from wave %d%s, but %s", lb, paren(why), m.missText(m.missWhy[g]))
+			if why.Code == "" {
+				return wrap(i18n.M("plan.member.could_move_but", "from", lb, "miss", m.missMsg(m.missWhy[g])))
+			}
+			return wrap(i18n.M("plan.member.could_move_why_but", "from", lb, "why", why, "miss", m.missMsg(m.missWhy[g])))
 		}
-		return prefix + fmt.Sprintf("could move from wave %d%s; wave %d was the first with room when it was reached", lb, paren(why), w)
+		if why.Code == "" {
+			return wrap(i18n.M("plan.member.first_room", "from", lb, "wave", w))
+		}
+		return wrap(i18n.M("plan.member.first_room_why", "from", lb, "why", why, "wave", w))
 	}
-	if why != "" {
+	if why.Code != "" {
 		if best != nil && best.lag == 0 && wave[best.g] == w {
-			why = fmt.Sprintf("same wave as its dependency %s (port %d)", m.label(best.other), m.arcPort(best.host, best.other))
+			why = i18n.M("plan.member.same_wave_dep", "other", m.label(best.other), "port", m.arcPort(best.host, best.other))
 		}
-		return prefix + why
+		return wrap(why)
 	}
 	// Wave 1 with nothing before it: say what it has, truly.
 	if len(m.gpred[g]) == 0 && len(m.gsucc[g]) == 0 && m.gall.off[g] == m.gall.off[g+1] {
-		return prefix + "no dependencies: placed where capacity allowed"
+		return wrap(i18n.M("plan.member.no_deps"))
 	}
-	if nb := m.heaviestIn(int(g), w, wave); nb != "" && len(m.gpred[g]) == 0 {
-		return prefix + "depends on nothing that moves earlier; " + nb
+	if nb := m.heaviestIn(int(g), w, wave); nb.Code != "" && len(m.gpred[g]) == 0 {
+		return wrap(i18n.M("plan.member.nothing_earlier_joins", "joins", nb))
 	}
 	if len(m.gpred[g]) == 0 {
-		return prefix + fmt.Sprintf("depends on nothing that moves earlier; %d group(s) depend on it", len(m.gsucc[g]))
+		return wrap(i18n.M("plan.member.nothing_earlier", "n", len(m.gsucc[g])))
 	}
-	return prefix + "its dependencies are in the same wave"
+	return wrap(i18n.M("plan.member.deps_same_wave"))
 }
 
-// sharedText says what a shared service is and how it is placed.
-func (m *model) sharedText(v int32) string {
+// sharedMsg says what a shared service is and how it is placed.
+func (m *model) sharedMsg(v int32) i18n.Msg {
 	var s *SharedService
 	for i := range m.sharedList {
 		if m.sharedList[i].HostID == m.e.Hosts[v].ID {
@@ -383,38 +437,38 @@ func (m *model) sharedText(v int32) string {
 		}
 	}
 	if s == nil {
-		return "shared service"
+		return i18n.M("plan.shared.plain")
 	}
 	switch s.Policy {
 	case PolicyLast:
-		return fmt.Sprintf("shared service (%s): moves last, after its %d callers (policy last; they reach it across the link until then)", s.Why, s.Callers)
+		return i18n.M("plan.shared.last", "why", s.Why, "callers", s.Callers)
 	case PolicyOnPremises:
-		return fmt.Sprintf("shared service (%s): kept on-premises (policy on_premises)", s.Why)
+		return i18n.M("plan.shared.on_premises", "why", s.Why)
 	}
-	return fmt.Sprintf("shared service (%s): moves early, no later than its %d callers (policy early)", s.Why, s.Callers)
+	return i18n.M("plan.shared.early", "why", s.Why, "callers", s.Callers)
 }
 
 // callsShared warns a host that calls a shared service that moves after
 // it (policy last) or stays behind (on_premises): latency across the link.
-func (m *model) callsShared(v int32, wave []int) string {
+func (m *model) callsShared(v int32, wave []int) i18n.Msg {
 	if m.r.SharedServices.Policy == PolicyEarly {
-		return ""
+		return i18n.Msg{}
 	}
 	w := wave[m.hostGroup[v]]
-	var names []string
+	var calls []i18n.Msg
 	for _, u := range m.sharedOf(v) {
 		sw := wave[m.hostGroup[u]]
 		if m.r.SharedServices.Policy == PolicyOnPremises || sw > w {
-			names = append(names, fmt.Sprintf("%s (port %d)", m.label(u), m.arcPort(v, u)))
+			calls = append(calls, i18n.M("plan.member.call", "host", m.label(u), "port", m.arcPort(v, u)))
 		}
 	}
-	if len(names) == 0 {
-		return ""
+	if len(calls) == 0 {
+		return i18n.Msg{}
 	}
 	if m.r.SharedServices.Policy == PolicyOnPremises {
-		return "latency warning: calls " + strings.Join(names, ", ") + ", kept on-premises"
+		return i18n.M("plan.member.latency_on_premises", "calls", calls)
 	}
-	return "latency warning: calls " + strings.Join(names, ", ") + " across the link until that moves"
+	return i18n.M("plan.member.latency_link", "calls", calls)
 }
 
 // schedule fills replication and cutover times. Waves replicate one after

@@ -7,23 +7,9 @@ import (
 	"io"
 	"strings"
 
+	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/i18n"
 )
-
-// EscapeCell keeps a spreadsheet from running a cell as a formula: a value
-// starting with = + - @ (or a tab or carriage return) is prefixed with a
-// single quote (OWASP "CSV injection"). sec-ingest adds the same rule for
-// the assessment export; when its helper lands this one can call it.
-func EscapeCell(s string) string {
-	if s == "" {
-		return s
-	}
-	switch s[0] {
-	case '=', '+', '-', '@', '\t', '\r':
-		return "'" + s
-	}
-	return s
-}
 
 // WriteJiraCSV writes one ticket per host of wave (1-based) in the layout
 // Jira's CSV issue import maps without editing: Summary, Issue Type,
@@ -59,7 +45,7 @@ func WriteJiraCSV(ctx context.Context, w io.Writer, src Source, wave int, lang s
 			steps = append(steps, L(lang, "group")+": "+h.Group)
 		}
 		if h.Reason != "" {
-			steps = append(steps, L(lang, "reason")+": "+h.Reason)
+			steps = append(steps, L(lang, "reason")+": "+h.ReasonText(lang))
 		}
 		prio := "Medium"
 		switch h.Criticality {
@@ -83,10 +69,7 @@ func WriteJiraCSV(ctx context.Context, w io.Writer, src Source, wave int, lang s
 		}
 		row := []string{fmt.Sprintf("%s: %s", WaveName(lang, wave, false), h.Name), "Task", strings.Join(steps, "\n"),
 			"ferry " + waveLabel, prio, start, due, h.Owner, h.App}
-		for i := range row {
-			row[i] = EscapeCell(row[i])
-		}
-		return cw.Write(row)
+		return cw.Write(ferry.CSVSafeRecord(row))
 	})
 	if err != nil {
 		return err

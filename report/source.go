@@ -12,6 +12,7 @@ package report
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/ferry-migrate/ferry/i18n"
@@ -62,18 +63,21 @@ type HostRow struct {
 	Connected                                            bool
 	CPUP95, MemoryP95                                    *float64
 
-	Assessed                            bool
-	Readiness                           string
-	Findings                            []i18n.Finding
-	NeedVCPUs                           int
-	NeedMemoryGiB                       float64
-	InstanceAsIs, InstanceRightSized    string
-	MonthlyAsIs, MonthlyRightSized      float64
-	StorageMonthly                      float64
-	TransferSeconds                     int64
-	OfflineSeeding                      bool
-	Wave                                int // ordinal; 0 = not in the plan
-	Group, Reason                       string
+	Assessed                         bool
+	Readiness                        string
+	Findings                         []i18n.Finding
+	NeedVCPUs                        int
+	NeedMemoryGiB                    float64
+	InstanceAsIs, InstanceRightSized string
+	MonthlyAsIs, MonthlyRightSized   float64
+	StorageMonthly                   float64
+	TransferSeconds                  int64
+	OfflineSeeding                   bool
+	Wave                             int // ordinal; 0 = not in the plan
+	Group, Reason                    string
+	// Reasons are Reason as codes (planner.Member.Reasons); empty for plans
+	// stored before reasons were codes, which then print Reason.
+	Reasons                             []i18n.Finding
 	Manual                              bool
 	DowntimeMinutes                     float64
 	WaveStart, CutoverStart, CutoverEnd *time.Time
@@ -132,4 +136,17 @@ func WaveName(lang string, ordinal int, pilot bool) string {
 		return T(lang, "plan.wave.pilot", "n", ordinal)
 	}
 	return T(lang, "plan.wave.name", "n", ordinal)
+}
+
+// ReasonText is the host's plan reason in lang: its codes translated and
+// joined by "; ", or the stored English reason when it has no codes.
+func (h *HostRow) ReasonText(lang string) string {
+	if len(h.Reasons) == 0 {
+		return h.Reason
+	}
+	parts := make([]string, len(h.Reasons))
+	for i, r := range h.Reasons {
+		parts[i] = r.Msg().Text(lang)
+	}
+	return strings.Join(parts, "; ")
 }

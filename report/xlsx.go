@@ -264,7 +264,7 @@ func WriteXLSX(ctx context.Context, w io.Writer, src Source, lang string) error 
 				manual = L(lang, "yes")
 			}
 			return []any{WaveName(lang, h.Wave, false), h.Name, h.Group, timeCell(h.WaveStart), timeCell(h.CutoverStart), timeCell(h.CutoverEnd),
-				h.DowntimeMinutes, manual, h.Reason}
+				h.DowntimeMinutes, manual, h.ReasonText(lang)}
 		})
 	if err != nil {
 		return err

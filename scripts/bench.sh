@@ -4,7 +4,7 @@
 # build/bench/<UTC timestamp>.md, so a run can be pasted into the docs.
 #
 #   scripts/bench.sh            # everything (≈ 15–25 min on 2 cores)
-#   ONLY=api scripts/bench.sh   # one part: api, go, limits, planner, engine, discovery, launch, ui
+#   ONLY=api scripts/bench.sh   # one part: api, go, limits, topology, planner, engine, discovery, launch, ui
 #   QUICK=1 scripts/bench.sh    # smaller inputs, for a smoke run
 #
 # Each part is also runnable on its own; the command is printed before it runs.
@@ -51,6 +51,10 @@ run go go test -run '^$' -bench . -benchtime "$gotime" -benchmem ./planner/... .
 # validation, complexity) and what the limits add to a screen's query.
 run limits go test ./graph -run '^$' -bench 'WorstPermitted|LimitsOverhead' -benchtime "$gotime" -benchmem
 
+# Issue 14: Query.topology at 20,000 hosts / ~200,000 connections with a
+# plan, through the real handler (application level and a drill-down).
+run topology env BENCH_TOPOLOGY_HOSTS="$([ -n "$QUICK" ] && echo 2000 || echo 20000)" go test ./internal/app -run '^$' -bench BenchmarkTopology -benchtime 5x
+
 # End-to-end scripts of each area (separate processes, real files).
 for s in scripts/bench-*.sh; do
   name=$(basename "$s" .sh); name=${name#bench-}
@@ -73,6 +77,7 @@ if [ -z "$ONLY" ] || [ "$ONLY" = ui ]; then
     failed+=(ui)
   else
     run ui env FERRY_BIN="$PWD/bin/ferry" node frontend/e2e/bench-inventory.mjs "$([ -n "$QUICK" ] && echo 2000 || echo 20000)"
+    run ui env FERRY_BIN="$PWD/bin/ferry" node frontend/e2e/bench-topology.mjs "$([ -n "$QUICK" ] && echo 2000 || echo 20000)"
   fi
 fi
 

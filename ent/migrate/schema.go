@@ -1320,6 +1320,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "reason", Type: field.TypeString, Size: 2000, Default: ""},
+		{Name: "reasons", Type: field.TypeJSON, Nullable: true},
 		{Name: "move_group", Type: field.TypeString, Default: ""},
 		{Name: "manual", Type: field.TypeBool, Default: false},
 		{Name: "bytes", Type: field.TypeInt64, Default: 0},
@@ -1341,19 +1342,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "wave_members_hosts_wave_memberships",
-				Columns:    []*schema.Column{WaveMembersColumns[13]},
+				Columns:    []*schema.Column{WaveMembersColumns[14]},
 				RefColumns: []*schema.Column{HostsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "wave_members_waves_members",
-				Columns:    []*schema.Column{WaveMembersColumns[14]},
+				Columns:    []*schema.Column{WaveMembersColumns[15]},
 				RefColumns: []*schema.Column{WavesColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "wave_members_tenants_tenant",
-				Columns:    []*schema.Column{WaveMembersColumns[15]},
+				Columns:    []*schema.Column{WaveMembersColumns[16]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
@@ -1362,32 +1363,32 @@ var (
 			{
 				Name:    "wavemember_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{WaveMembersColumns[15]},
+				Columns: []*schema.Column{WaveMembersColumns[16]},
 			},
 			{
 				Name:    "wavemember_tenant_id_wave_members",
 				Unique:  false,
-				Columns: []*schema.Column{WaveMembersColumns[15], WaveMembersColumns[14]},
+				Columns: []*schema.Column{WaveMembersColumns[16], WaveMembersColumns[15]},
 			},
 			{
 				Name:    "wavemember_wave_members",
 				Unique:  false,
-				Columns: []*schema.Column{WaveMembersColumns[14]},
+				Columns: []*schema.Column{WaveMembersColumns[15]},
 			},
 			{
 				Name:    "wavemember_tenant_id_host_wave_memberships",
 				Unique:  false,
-				Columns: []*schema.Column{WaveMembersColumns[15], WaveMembersColumns[13]},
+				Columns: []*schema.Column{WaveMembersColumns[16], WaveMembersColumns[14]},
 			},
 			{
 				Name:    "wavemember_host_wave_memberships",
 				Unique:  false,
-				Columns: []*schema.Column{WaveMembersColumns[13]},
+				Columns: []*schema.Column{WaveMembersColumns[14]},
 			},
 			{
 				Name:    "wavemember_migration_id",
 				Unique:  false,
-				Columns: []*schema.Column{WaveMembersColumns[11]},
+				Columns: []*schema.Column{WaveMembersColumns[12]},
 			},
 		},
 	}

@@ -1495,29 +1495,29 @@ func init() {
 	// wavemember.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
 	wavemember.ReasonValidator = wavememberDescReason.Validators[0].(func(string) error)
 	// wavememberDescMoveGroup is the schema descriptor for move_group field.
-	wavememberDescMoveGroup := wavememberFields[1].Descriptor()
+	wavememberDescMoveGroup := wavememberFields[2].Descriptor()
 	// wavemember.DefaultMoveGroup holds the default value on creation for the move_group field.
 	wavemember.DefaultMoveGroup = wavememberDescMoveGroup.Default.(string)
 	// wavememberDescManual is the schema descriptor for manual field.
-	wavememberDescManual := wavememberFields[2].Descriptor()
+	wavememberDescManual := wavememberFields[3].Descriptor()
 	// wavemember.DefaultManual holds the default value on creation for the manual field.
 	wavemember.DefaultManual = wavememberDescManual.Default.(bool)
 	// wavememberDescBytes is the schema descriptor for bytes field.
-	wavememberDescBytes := wavememberFields[3].Descriptor()
+	wavememberDescBytes := wavememberFields[4].Descriptor()
 	// wavemember.DefaultBytes holds the default value on creation for the bytes field.
 	wavemember.DefaultBytes = wavememberDescBytes.Default.(int64)
 	// wavememberDescDowntimeMinutes is the schema descriptor for downtime_minutes field.
-	wavememberDescDowntimeMinutes := wavememberFields[4].Descriptor()
+	wavememberDescDowntimeMinutes := wavememberFields[5].Descriptor()
 	// wavemember.DefaultDowntimeMinutes holds the default value on creation for the downtime_minutes field.
 	wavemember.DefaultDowntimeMinutes = wavememberDescDowntimeMinutes.Default.(float64)
 	// wavememberDescRunMessage is the schema descriptor for run_message field.
-	wavememberDescRunMessage := wavememberFields[6].Descriptor()
+	wavememberDescRunMessage := wavememberFields[7].Descriptor()
 	// wavemember.DefaultRunMessage holds the default value on creation for the run_message field.
 	wavemember.DefaultRunMessage = wavememberDescRunMessage.Default.(string)
 	// wavemember.RunMessageValidator is a validator for the "run_message" field. It is called by the builders before save.
 	wavemember.RunMessageValidator = wavememberDescRunMessage.Validators[0].(func(string) error)
 	// wavememberDescQueuePosition is the schema descriptor for queue_position field.
-	wavememberDescQueuePosition := wavememberFields[9].Descriptor()
+	wavememberDescQueuePosition := wavememberFields[10].Descriptor()
 	// wavemember.DefaultQueuePosition holds the default value on creation for the queue_position field.
 	wavemember.DefaultQueuePosition = wavememberDescQueuePosition.Default.(int)
 }

@@ -166,6 +166,9 @@ func (WaveMember) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}, TenantMi
 func (WaveMember) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("reason").Default("").MaxLen(2000),
+		// reasons are the reason as codes with parameters (planner.Member.Reasons),
+		// which the UI and reports translate; reason holds their English text.
+		field.JSON("reasons", []i18n.Finding{}).Optional().Annotations(entgql.Type("[Finding!]")),
 		field.String("move_group").Default(""),
 		field.Bool("manual").Default(false),
 		field.Int64("bytes").Default(0),

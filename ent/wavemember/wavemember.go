@@ -26,6 +26,8 @@ const (
 	FieldTenantID = "tenant_id"
 	// FieldReason holds the string denoting the reason field in the database.
 	FieldReason = "reason"
+	// FieldReasons holds the string denoting the reasons field in the database.
+	FieldReasons = "reasons"
 	// FieldMoveGroup holds the string denoting the move_group field in the database.
 	FieldMoveGroup = "move_group"
 	// FieldManual holds the string denoting the manual field in the database.
@@ -82,6 +84,7 @@ var Columns = []string{
 	FieldUpdatedAt,
 	FieldTenantID,
 	FieldReason,
+	FieldReasons,
 	FieldMoveGroup,
 	FieldManual,
 	FieldBytes,

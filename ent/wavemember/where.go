@@ -280,6 +280,16 @@ func ReasonContainsFold(v string) predicate.WaveMember {
 	return predicate.WaveMember(sql.FieldContainsFold(FieldReason, v))
 }
 
+// ReasonsIsNil applies the IsNil predicate on the "reasons" field.
+func ReasonsIsNil() predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldIsNull(FieldReasons))
+}
+
+// ReasonsNotNil applies the NotNil predicate on the "reasons" field.
+func ReasonsNotNil() predicate.WaveMember {
+	return predicate.WaveMember(sql.FieldNotNull(FieldReasons))
+}
+
 // MoveGroupEQ applies the EQ predicate on the "move_group" field.
 func MoveGroupEQ(v string) predicate.WaveMember {
 	return predicate.WaveMember(sql.FieldEQ(FieldMoveGroup, v))

@@ -725,6 +725,7 @@ type ComplexityRoot struct {
 		PriceCatalog           func(childComplexity int, target string) int
 		RegistrationTokens     func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.RegistrationTokenOrder, where *ent.RegistrationTokenWhereInput) int
 		Tenants                func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.TenantOrder, where *ent.TenantWhereInput) int
+		Topology               func(childComplexity int, planID *int, focus *string, first *int, offset *int, maxEdges *int) int
 		Users                  func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.UserOrder, where *ent.UserWhereInput) int
 		Viewer                 func(childComplexity int) int
 	}
@@ -864,6 +865,57 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	Topology struct {
+		CycleCount       func(childComplexity int) int
+		Cycles           func(childComplexity int) int
+		Edges            func(childComplexity int) int
+		Focus            func(childComplexity int) int
+		HasNextPage      func(childComplexity int) int
+		Hosts            func(childComplexity int) int
+		Nodes            func(childComplexity int) int
+		NoiseConnections func(childComplexity int) int
+		Offset           func(childComplexity int) int
+		OmittedEdges     func(childComplexity int) int
+		Plan             func(childComplexity int) int
+		SpanCycles       func(childComplexity int) int
+		TotalEdges       func(childComplexity int) int
+		TotalNodes       func(childComplexity int) int
+		Waves            func(childComplexity int) int
+	}
+
+	TopologyCycle struct {
+		BetweenGroups func(childComplexity int) int
+		Chain         func(childComplexity int) int
+		Nodes         func(childComplexity int) int
+		Size          func(childComplexity int) int
+		Spans         func(childComplexity int) int
+	}
+
+	TopologyEdge struct {
+		Bytes       func(childComplexity int) int
+		Connections func(childComplexity int) int
+		CrossWeight func(childComplexity int) int
+		InCycle     func(childComplexity int) int
+		Ports       func(childComplexity int) int
+		Source      func(childComplexity int) int
+		Target      func(childComplexity int) int
+		Weight      func(childComplexity int) int
+	}
+
+	TopologyNode struct {
+		Cycles      func(childComplexity int) int
+		Environment func(childComplexity int) int
+		Hosts       func(childComplexity int) int
+		Key         func(childComplexity int) int
+		Kind        func(childComplexity int) int
+		Label       func(childComplexity int) int
+		Members     func(childComplexity int) int
+		RefID       func(childComplexity int) int
+		Suggested   func(childComplexity int) int
+		Wave        func(childComplexity int) int
+		Waves       func(childComplexity int) int
+	}
+
 	User struct {
 		APITokens   func(childComplexity int, after *entgql.Cursor[int], first *int, before *entgql.Cursor[int], last *int, orderBy *ent.APITokenOrder, where *ent.APITokenWhereInput) int
 		CreatedAt   func(childComplexity int) int
@@ -993,6 +1045,7 @@ type ComplexityRoot struct {
 		MoveGroup       func(childComplexity int) int
 		QueuePosition   func(childComplexity int) int
 		Reason          func(childComplexity int) int
+		Reasons         func(childComplexity int) int
 		RunMessage      func(childComplexity int) int
 		RunState        func(childComplexity int) int
 		Tenant          func(childComplexity int) int
@@ -4461,6 +4514,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Tenants(childComplexity, args["after"].(*entgql.Cursor[int]), args["first"].(*int), args["before"].(*entgql.Cursor[int]), args["last"].(*int), args["orderBy"].(*ent.TenantOrder), args["where"].(*ent.TenantWhereInput)), true
+	case "Query.topology":
+		if e.ComplexityRoot.Query.Topology == nil {
+			break
+		}
+
+		args, err := ec.field_Query_topology_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Topology(childComplexity, args["planId"].(*int), args["focus"].(*string), args["first"].(*int), args["offset"].(*int), args["maxEdges"].(*int)), true
 	case "Query.users":
 		if e.ComplexityRoot.Query.Users == nil {
 			break
@@ -5009,6 +5073,244 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TenantEdge.Node(childComplexity), true
+
+	case "Topology.cycleCount":
+		if e.ComplexityRoot.Topology.CycleCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Topology.CycleCount(childComplexity), true
+	case "Topology.cycles":
+		if e.ComplexityRoot.Topology.Cycles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Topology.Cycles(childComplexity), true
+	case "Topology.edges":
+		if e.ComplexityRoot.Topology.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Topology.Edges(childComplexity), true
+	case "Topology.focus":
+		if e.ComplexityRoot.Topology.Focus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Topology.Focus(childComplexity), true
+	case "Topology.hasNextPage":
+		if e.ComplexityRoot.Topology.HasNextPage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Topology.HasNextPage(childComplexity), true
+	case "Topology.hosts":
+		if e.ComplexityRoot.Topology.Hosts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Topology.Hosts(childComplexity), true
+	case "Topology.nodes":
+		if e.ComplexityRoot.Topology.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Topology.Nodes(childComplexity), true
+	case "Topology.noiseConnections":
+		if e.ComplexityRoot.Topology.NoiseConnections == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Topology.NoiseConnections(childComplexity), true
+	case "Topology.offset":
+		if e.ComplexityRoot.Topology.Offset == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Topology.Offset(childComplexity), true
+	case "Topology.omittedEdges":
+		if e.ComplexityRoot.Topology.OmittedEdges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Topology.OmittedEdges(childComplexity), true
+	case "Topology.plan":
+		if e.ComplexityRoot.Topology.Plan == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Topology.Plan(childComplexity), true
+	case "Topology.spanCycles":
+		if e.ComplexityRoot.Topology.SpanCycles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Topology.SpanCycles(childComplexity), true
+	case "Topology.totalEdges":
+		if e.ComplexityRoot.Topology.TotalEdges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Topology.TotalEdges(childComplexity), true
+	case "Topology.totalNodes":
+		if e.ComplexityRoot.Topology.TotalNodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Topology.TotalNodes(childComplexity), true
+	case "Topology.waves":
+		if e.ComplexityRoot.Topology.Waves == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Topology.Waves(childComplexity), true
+
+	case "TopologyCycle.betweenGroups":
+		if e.ComplexityRoot.TopologyCycle.BetweenGroups == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyCycle.BetweenGroups(childComplexity), true
+	case "TopologyCycle.chain":
+		if e.ComplexityRoot.TopologyCycle.Chain == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyCycle.Chain(childComplexity), true
+	case "TopologyCycle.nodes":
+		if e.ComplexityRoot.TopologyCycle.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyCycle.Nodes(childComplexity), true
+	case "TopologyCycle.size":
+		if e.ComplexityRoot.TopologyCycle.Size == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyCycle.Size(childComplexity), true
+	case "TopologyCycle.spans":
+		if e.ComplexityRoot.TopologyCycle.Spans == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyCycle.Spans(childComplexity), true
+
+	case "TopologyEdge.bytes":
+		if e.ComplexityRoot.TopologyEdge.Bytes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyEdge.Bytes(childComplexity), true
+	case "TopologyEdge.connections":
+		if e.ComplexityRoot.TopologyEdge.Connections == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyEdge.Connections(childComplexity), true
+	case "TopologyEdge.crossWeight":
+		if e.ComplexityRoot.TopologyEdge.CrossWeight == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyEdge.CrossWeight(childComplexity), true
+	case "TopologyEdge.inCycle":
+		if e.ComplexityRoot.TopologyEdge.InCycle == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyEdge.InCycle(childComplexity), true
+	case "TopologyEdge.ports":
+		if e.ComplexityRoot.TopologyEdge.Ports == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyEdge.Ports(childComplexity), true
+	case "TopologyEdge.source":
+		if e.ComplexityRoot.TopologyEdge.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyEdge.Source(childComplexity), true
+	case "TopologyEdge.target":
+		if e.ComplexityRoot.TopologyEdge.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyEdge.Target(childComplexity), true
+	case "TopologyEdge.weight":
+		if e.ComplexityRoot.TopologyEdge.Weight == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyEdge.Weight(childComplexity), true
+
+	case "TopologyNode.cycles":
+		if e.ComplexityRoot.TopologyNode.Cycles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyNode.Cycles(childComplexity), true
+	case "TopologyNode.environment":
+		if e.ComplexityRoot.TopologyNode.Environment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyNode.Environment(childComplexity), true
+	case "TopologyNode.hosts":
+		if e.ComplexityRoot.TopologyNode.Hosts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyNode.Hosts(childComplexity), true
+	case "TopologyNode.key":
+		if e.ComplexityRoot.TopologyNode.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyNode.Key(childComplexity), true
+	case "TopologyNode.kind":
+		if e.ComplexityRoot.TopologyNode.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyNode.Kind(childComplexity), true
+	case "TopologyNode.label":
+		if e.ComplexityRoot.TopologyNode.Label == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyNode.Label(childComplexity), true
+	case "TopologyNode.members":
+		if e.ComplexityRoot.TopologyNode.Members == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyNode.Members(childComplexity), true
+	case "TopologyNode.refId":
+		if e.ComplexityRoot.TopologyNode.RefID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyNode.RefID(childComplexity), true
+	case "TopologyNode.suggested":
+		if e.ComplexityRoot.TopologyNode.Suggested == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyNode.Suggested(childComplexity), true
+	case "TopologyNode.wave":
+		if e.ComplexityRoot.TopologyNode.Wave == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyNode.Wave(childComplexity), true
+	case "TopologyNode.waves":
+		if e.ComplexityRoot.TopologyNode.Waves == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TopologyNode.Waves(childComplexity), true
 
 	case "User.apiTokens":
 		if e.ComplexityRoot.User.APITokens == nil {
@@ -5613,6 +5915,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.WaveMember.Reason(childComplexity), true
+	case "WaveMember.reasons":
+		if e.ComplexityRoot.WaveMember.Reasons == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WaveMember.Reasons(childComplexity), true
 	case "WaveMember.runMessage":
 		if e.ComplexityRoot.WaveMember.RunMessage == nil {
 			break
@@ -11570,6 +11878,7 @@ type WaveMember implements Node {
   updatedAt: Time!
   tenantID: ID!
   reason: String!
+  reasons: [Finding!]
   moveGroup: String!
   manual: Boolean!
   bytes: Int!
@@ -12753,6 +13062,105 @@ type Subscription {
   tenant, emitted when it changes after subscribing (read the list first).
   """
   migrationProgress(ids: [ID!]): Migration!
+}
+`, BuiltIn: false},
+	{Name: "../schema/topology.graphqls", Input: `# The dependency graph aggregated on the server (issue 14, "Topology that
+# scales"): see docs/topology.md.
+
+"A node of the topology: a group of hosts at the application level, or one host in a drill-down."
+type TopologyNode {
+  "Stable key: a<application id>, s<suggestion id>, x<host id> (shared service), u:<environment>, h<host id>, other."
+  key: String!
+  "application, suggestion, shared, unassigned, host or other (every node not on this page)"
+  kind: String!
+  "The application's, suggestion's or host's name; the environment of an unassigned bucket; empty for other."
+  label: String!
+  "The application, suggestion or host id (null for unassigned and other)."
+  refId: ID
+  hosts: Int!
+  "A host's environment, or the one most hosts of the group have."
+  environment: String!
+  "The wave of the plan most of its hosts move in; null when in none."
+  wave: Int
+  "How many waves its hosts move in (more than 1: the group is split)."
+  waves: Int!
+  "Nodes it stands for (more than 1 only for other)."
+  members: Int!
+  "The planner's cycles with a host in it."
+  cycles: Int!
+  "Hosts without the application's label that join it through an open suggestion extending it (counted in hosts)."
+  suggested: Int!
+}
+
+"The connections from one node's hosts to another's, summed (noise ports left out, as the planner does)."
+type TopologyEdge {
+  source: String!
+  target: String!
+  "Connection rows."
+  connections: Int!
+  "Observed connection count."
+  weight: Int!
+  bytes: Int!
+  "The part of weight between hosts that move in different waves."
+  crossWeight: Int!
+  "Heaviest ports first (at most 5)."
+  ports: [Int!]!
+  "A cycle of the planner runs along it."
+  inCycle: Boolean!
+}
+
+"One of the planner's dependency cycles, with the nodes of this level it touches."
+type TopologyCycle {
+  chain: String!
+  size: Int!
+  betweenGroups: Boolean!
+  "Node keys in the order of the cycle (at most 20)."
+  nodes: [String!]!
+  "It touches more than one node at this level."
+  spans: Boolean!
+}
+
+type Topology {
+  "The plan that colours the waves and names the cycles; null when the tenant has no ready plan."
+  plan: Plan
+  "Waves of that plan."
+  waves: Int!
+  "The node drilled into (null at the application level)."
+  focus: TopologyNode
+  "Hosts at this level: the tenant's, or the focus's."
+  hosts: Int!
+  "Nodes and edges at this level over every page."
+  totalNodes: Int!
+  totalEdges: Int!
+  "This page's nodes (and, when some nodes are on other pages, one node of kind other standing for them)."
+  nodes: [TopologyNode!]!
+  "The heaviest edges between this page's nodes (cycle edges first)."
+  edges: [TopologyEdge!]!
+  "Edges of this page left out beyond maxEdges (the lightest)."
+  omittedEdges: Int!
+  "Cycles touching this page's nodes, those that cross nodes first (at most 200)."
+  cycles: [TopologyCycle!]!
+  "Every cycle the planner found."
+  cycleCount: Int!
+  "The planner's cycles that cross nodes at this level."
+  spanCycles: Int!
+  "Connection rows left out as noise (DNS, NTP, monitoring, backups...)."
+  noiseConnections: Int!
+  "Nodes skipped before this page."
+  offset: Int!
+  hasNextPage: Boolean!
+}
+
+extend type Query {
+  """
+  The tenant's dependency graph, aggregated: applications, suggestions,
+  shared services and unassigned hosts per environment as nodes, or, with
+  focus (a node key), that node's hosts and the nodes they talk to. planId
+  picks the plan for waves and cycles (default: the newest ready one).
+  Nodes come heaviest first in pages of first (default 500, at most 1,000)
+  after offset nodes; edges are capped at maxEdges (default 3,000, at most 5,000).
+  """
+  topology(planId: ID, focus: String, first: Int, offset: Int, maxEdges: Int): Topology!
 }
 `, BuiltIn: false},
 	{Name: "../schema/wave.graphqls", Input: `# Waves in operation (issue 13): run a plan's wave — start its members up
@@ -14459,6 +14867,108 @@ func (ec *executionContext) childFields_TenantEdge(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type TenantEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_Topology(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "plan":
+		return ec.fieldContext_Topology_plan(ctx, field)
+	case "waves":
+		return ec.fieldContext_Topology_waves(ctx, field)
+	case "focus":
+		return ec.fieldContext_Topology_focus(ctx, field)
+	case "hosts":
+		return ec.fieldContext_Topology_hosts(ctx, field)
+	case "totalNodes":
+		return ec.fieldContext_Topology_totalNodes(ctx, field)
+	case "totalEdges":
+		return ec.fieldContext_Topology_totalEdges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_Topology_nodes(ctx, field)
+	case "edges":
+		return ec.fieldContext_Topology_edges(ctx, field)
+	case "omittedEdges":
+		return ec.fieldContext_Topology_omittedEdges(ctx, field)
+	case "cycles":
+		return ec.fieldContext_Topology_cycles(ctx, field)
+	case "cycleCount":
+		return ec.fieldContext_Topology_cycleCount(ctx, field)
+	case "spanCycles":
+		return ec.fieldContext_Topology_spanCycles(ctx, field)
+	case "noiseConnections":
+		return ec.fieldContext_Topology_noiseConnections(ctx, field)
+	case "offset":
+		return ec.fieldContext_Topology_offset(ctx, field)
+	case "hasNextPage":
+		return ec.fieldContext_Topology_hasNextPage(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Topology", field.Name)
+}
+
+func (ec *executionContext) childFields_TopologyCycle(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "chain":
+		return ec.fieldContext_TopologyCycle_chain(ctx, field)
+	case "size":
+		return ec.fieldContext_TopologyCycle_size(ctx, field)
+	case "betweenGroups":
+		return ec.fieldContext_TopologyCycle_betweenGroups(ctx, field)
+	case "nodes":
+		return ec.fieldContext_TopologyCycle_nodes(ctx, field)
+	case "spans":
+		return ec.fieldContext_TopologyCycle_spans(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TopologyCycle", field.Name)
+}
+
+func (ec *executionContext) childFields_TopologyEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "source":
+		return ec.fieldContext_TopologyEdge_source(ctx, field)
+	case "target":
+		return ec.fieldContext_TopologyEdge_target(ctx, field)
+	case "connections":
+		return ec.fieldContext_TopologyEdge_connections(ctx, field)
+	case "weight":
+		return ec.fieldContext_TopologyEdge_weight(ctx, field)
+	case "bytes":
+		return ec.fieldContext_TopologyEdge_bytes(ctx, field)
+	case "crossWeight":
+		return ec.fieldContext_TopologyEdge_crossWeight(ctx, field)
+	case "ports":
+		return ec.fieldContext_TopologyEdge_ports(ctx, field)
+	case "inCycle":
+		return ec.fieldContext_TopologyEdge_inCycle(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TopologyEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_TopologyNode(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_TopologyNode_key(ctx, field)
+	case "kind":
+		return ec.fieldContext_TopologyNode_kind(ctx, field)
+	case "label":
+		return ec.fieldContext_TopologyNode_label(ctx, field)
+	case "refId":
+		return ec.fieldContext_TopologyNode_refId(ctx, field)
+	case "hosts":
+		return ec.fieldContext_TopologyNode_hosts(ctx, field)
+	case "environment":
+		return ec.fieldContext_TopologyNode_environment(ctx, field)
+	case "wave":
+		return ec.fieldContext_TopologyNode_wave(ctx, field)
+	case "waves":
+		return ec.fieldContext_TopologyNode_waves(ctx, field)
+	case "members":
+		return ec.fieldContext_TopologyNode_members(ctx, field)
+	case "cycles":
+		return ec.fieldContext_TopologyNode_cycles(ctx, field)
+	case "suggested":
+		return ec.fieldContext_TopologyNode_suggested(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TopologyNode", field.Name)
+}
+
 func (ec *executionContext) childFields_User(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -14691,6 +15201,8 @@ func (ec *executionContext) childFields_WaveMember(ctx context.Context, field gr
 		return ec.fieldContext_WaveMember_tenantID(ctx, field)
 	case "reason":
 		return ec.fieldContext_WaveMember_reason(ctx, field)
+	case "reasons":
+		return ec.fieldContext_WaveMember_reasons(ctx, field)
 	case "moveGroup":
 		return ec.fieldContext_WaveMember_moveGroup(ctx, field)
 	case "manual":

@@ -425,6 +425,90 @@ type SuggestApplicationsPayload struct {
 	LabelConflicts []map[string]any `json:"labelConflicts"`
 }
 
+type Topology struct {
+	// The plan that colours the waves and names the cycles; null when the tenant has no ready plan.
+	Plan *ent.Plan `json:"plan,omitempty"`
+	// Waves of that plan.
+	Waves int `json:"waves"`
+	// The node drilled into (null at the application level).
+	Focus *TopologyNode `json:"focus,omitempty"`
+	// Hosts at this level: the tenant's, or the focus's.
+	Hosts int `json:"hosts"`
+	// Nodes and edges at this level over every page.
+	TotalNodes int `json:"totalNodes"`
+	TotalEdges int `json:"totalEdges"`
+	// This page's nodes (and, when some nodes are on other pages, one node of kind other standing for them).
+	Nodes []*TopologyNode `json:"nodes"`
+	// The heaviest edges between this page's nodes (cycle edges first).
+	Edges []*TopologyEdge `json:"edges"`
+	// Edges of this page left out beyond maxEdges (the lightest).
+	OmittedEdges int `json:"omittedEdges"`
+	// Cycles touching this page's nodes, those that cross nodes first (at most 200).
+	Cycles []*TopologyCycle `json:"cycles"`
+	// Every cycle the planner found.
+	CycleCount int `json:"cycleCount"`
+	// The planner's cycles that cross nodes at this level.
+	SpanCycles int `json:"spanCycles"`
+	// Connection rows left out as noise (DNS, NTP, monitoring, backups...).
+	NoiseConnections int `json:"noiseConnections"`
+	// Nodes skipped before this page.
+	Offset      int  `json:"offset"`
+	HasNextPage bool `json:"hasNextPage"`
+}
+
+// One of the planner's dependency cycles, with the nodes of this level it touches.
+type TopologyCycle struct {
+	Chain         string `json:"chain"`
+	Size          int    `json:"size"`
+	BetweenGroups bool   `json:"betweenGroups"`
+	// Node keys in the order of the cycle (at most 20).
+	Nodes []string `json:"nodes"`
+	// It touches more than one node at this level.
+	Spans bool `json:"spans"`
+}
+
+// The connections from one node's hosts to another's, summed (noise ports left out, as the planner does).
+type TopologyEdge struct {
+	Source string `json:"source"`
+	Target string `json:"target"`
+	// Connection rows.
+	Connections int `json:"connections"`
+	// Observed connection count.
+	Weight int `json:"weight"`
+	Bytes  int `json:"bytes"`
+	// The part of weight between hosts that move in different waves.
+	CrossWeight int `json:"crossWeight"`
+	// Heaviest ports first (at most 5).
+	Ports []int `json:"ports"`
+	// A cycle of the planner runs along it.
+	InCycle bool `json:"inCycle"`
+}
+
+// A node of the topology: a group of hosts at the application level, or one host in a drill-down.
+type TopologyNode struct {
+	// Stable key: a<application id>, s<suggestion id>, x<host id> (shared service), u:<environment>, h<host id>, other.
+	Key string `json:"key"`
+	// application, suggestion, shared, unassigned, host or other (every node not on this page)
+	Kind string `json:"kind"`
+	// The application's, suggestion's or host's name; the environment of an unassigned bucket; empty for other.
+	Label string `json:"label"`
+	// The application, suggestion or host id (null for unassigned and other).
+	RefID *int `json:"refId,omitempty"`
+	Hosts int  `json:"hosts"`
+	// A host's environment, or the one most hosts of the group have.
+	Environment string `json:"environment"`
+	// The wave of the plan most of its hosts move in; null when in none.
+	Wave *int `json:"wave,omitempty"`
+	// How many waves its hosts move in (more than 1: the group is split).
+	Waves int `json:"waves"`
+	// Nodes it stands for (more than 1 only for other).
+	Members int `json:"members"`
+	// The planner's cycles with a host in it.
+	Cycles int `json:"cycles"`
+	// Hosts without the application's label that join it through an open suggestion extending it (counted in hosts).
+	Suggested int `json:"suggested"`
+}
+
 // A replication window (or a list of them) with its rate, in Ferry's one window
 // grammar (docs/planner.md, "Windows and rates"): where windows overlap, the one that
 // opened last holds.

@@ -82,6 +82,7 @@ var authzMatrix = []struct{ op, own, other string }{
 	{"Query.assessmentSummary", everyone, none},
 	{"Query.priceCatalog", everyone, none},
 	{"Query.businessCase", everyone, "N N N N N N U"}, // the platform operator's business case is its home tenant's
+	{"Query.topology", everyone, "N N N N N N U"},     // so is its topology: another tenant's plan is not found
 	{"Query.discoverySources", everyone, hidden},
 	{"Query.node(DiscoverySource)", everyone, hidden},
 	{"Query.nodes(DiscoverySource)", everyone, hidden},
@@ -675,6 +676,21 @@ func (m *matrixRun) cellOf(op string, s *matrixSide, actor string) matrixCell {
 			}
 			return ""
 		}}
+	case "Query.topology":
+		id := s.seed["Plan"]
+		return matrixCell{query: `query($p: ID) { topology(planId: $p) { plan { id } hosts nodes { key hosts } } }`, vars: map[string]any{"p": id}, target: id,
+			check: func(d map[string]any) string {
+				want := db.Host.Query().Where(host.TenantID(m.own.tenant)).CountX(m.sys)
+				sum := 0.0
+				nodes, _ := dig(d, "topology", "nodes").([]any)
+				for _, n := range nodes {
+					sum += n.(map[string]any)["hosts"].(float64)
+				}
+				if got := dig(d, "topology", "hosts"); got != float64(want) || sum != float64(want) {
+					return fmt.Sprintf("the topology counts %v hosts in nodes of %v; tenant A has %d", got, sum, want)
+				}
+				return ""
+			}}
 	case "Mutation.createDiscoverySource":
 		return matrixCell{query: `mutation($n: String!) { createDiscoverySource(input: {name: $n, url: "https://vc.example/sdk", username: "u", password: "matrix-vc-secret"}) { id } }`,
 			vars: map[string]any{"n": m.name(s, "vcenter")}}

@@ -305,6 +305,9 @@ func TestReportJiraCSV(t *testing.T) {
 	ctx := viewer.TenantContext(viewer.SystemContext(t.Context()), tenantID(t, ts, "default"))
 	// The wave with the most hosts (the planner decides how many waves there are).
 	w2 := db.Wave.Query().Where(wave.HasPlanWith(plan.ID(planID))).Order(ent.Desc(wave.FieldHostCount)).FirstX(ctx)
+	// An owner that is a formula, on a host of that wave (Assignee column).
+	m := db.WaveMember.Query().Where(wavemember.HasWaveWith(wave.ID(w2.ID))).WithHost().FirstX(ctx)
+	db.Host.UpdateOneID(m.Edges.Host.ID).SetOwner("=cmd|' /C calc'!A0").ExecX(ctx)
 	status, _, body := admin.download(fmt.Sprintf("/api/v1/reports/jira.csv?plan=%d&wave=%d", planID, w2.Ordinal))
 	if status != 200 {
 		t.Fatalf("jira: %d %s", status, body)
@@ -313,12 +316,19 @@ func TestReportJiraCSV(t *testing.T) {
 	if r[0][0] != "Summary" || r[0][1] != "Issue Type" || len(r)-1 != w2.HostCount {
 		t.Errorf("jira CSV: header %q, %d tickets, wave %d has %d hosts", r[0], len(r)-1, w2.Ordinal, w2.HostCount)
 	}
+	escaped := 0
 	for _, row := range r[1:] {
 		for _, cell := range row {
 			if cell != "" && strings.ContainsRune("=+-@", rune(cell[0])) {
 				t.Errorf("cell %q would run as a formula", cell)
 			}
 		}
+		if row[7] == "'=cmd|' /C calc'!A0" {
+			escaped++
+		}
+	}
+	if escaped != 1 {
+		t.Errorf("the formula owner shows escaped in %d tickets, want 1", escaped)
 	}
 	if s, _, _ := admin.download(fmt.Sprintf("/api/v1/reports/jira.csv?plan=%d&wave=x", planID)); s != 400 {
 		t.Errorf("a bad wave: status %d, want 400", s)

@@ -21,6 +21,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/plan"
 	"github.com/ferry-migrate/ferry/ent/wave"
 	"github.com/ferry-migrate/ferry/ent/wavemember"
+	"github.com/ferry-migrate/ferry/i18n"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 	"github.com/ferry-migrate/ferry/planner"
 )
@@ -286,7 +287,7 @@ func writePlan(ctx context.Context, c *ent.Client, p *ent.Plan, pl *planner.Plan
 				return fmt.Errorf("member %q: not a host id", m.HostID)
 			}
 			mb = append(mb, c.WaveMember.Create().SetTenantID(tenantID).SetWaveID(waves[i].ID).SetHostID(hid).
-				SetReason(truncate(m.Reason, 2000)).SetMoveGroup(m.Group).SetManual(manual[m.HostID]).
+				SetReason(truncate(m.Reason, 2000)).SetReasons(nonNilFindings(m.Reasons)).SetMoveGroup(m.Group).SetManual(manual[m.HostID]).
 				SetBytes(m.Bytes).SetDowntimeMinutes(m.DowntimeMinutes))
 			if len(mb) == batch {
 				if err := flush(); err != nil {
@@ -334,6 +335,13 @@ func waivedWarnings(w []string) []string {
 		out = append(out, "waived "+x)
 	}
 	return out
+}
+
+func nonNilFindings(s []i18n.Finding) []i18n.Finding {
+	if s == nil {
+		return []i18n.Finding{}
+	}
+	return s
 }
 
 func nonNil(s []string) []string {
@@ -397,18 +405,20 @@ func loadPlan(ctx context.Context, c *ent.Client, p *ent.Plan) (*planner.Plan, m
 		out.Waves = append(out.Waves, pw)
 	}
 	var rows []struct {
-		ID     int     `json:"id"`
-		Host   int     `json:"host_wave_memberships"`
-		Wave   int     `json:"wave_members"`
-		Reason string  `json:"reason"`
-		Group  string  `json:"move_group"`
-		Manual bool    `json:"manual"`
-		Bytes  int64   `json:"bytes"`
-		Down   float64 `json:"downtime_minutes"`
+		ID     int    `json:"id"`
+		Host   int    `json:"host_wave_memberships"`
+		Wave   int    `json:"wave_members"`
+		Reason string `json:"reason"`
+		// reasons is a JSON column: scanned as text, decoded below.
+		Reasons sql.NullString `json:"reasons"`
+		Group   string         `json:"move_group"`
+		Manual  bool           `json:"manual"`
+		Bytes   int64          `json:"bytes"`
+		Down    float64        `json:"downtime_minutes"`
 	}
 	err = c.WaveMember.Query().Where(wavemember.HasWaveWith(wave.HasPlanWith(plan.ID(p.ID)))).Order(ent.Asc(wavemember.FieldID)).
 		Modify(func(s *sql.Selector) {
-			s.Select(s.C(wavemember.FieldID), s.C(wavemember.HostColumn), s.C(wavemember.WaveColumn), s.C(wavemember.FieldReason),
+			s.Select(s.C(wavemember.FieldID), s.C(wavemember.HostColumn), s.C(wavemember.WaveColumn), s.C(wavemember.FieldReason), s.C(wavemember.FieldReasons),
 				s.C(wavemember.FieldMoveGroup), s.C(wavemember.FieldManual), s.C(wavemember.FieldBytes), s.C(wavemember.FieldDowntimeMinutes))
 		}).Scan(ctx, &rows)
 	if err != nil {
@@ -421,7 +431,13 @@ func loadPlan(ctx context.Context, c *ent.Client, p *ent.Plan) (*planner.Plan, m
 			continue
 		}
 		id := HostID(r.Host)
-		out.Waves[i].Members = append(out.Waves[i].Members, planner.Member{HostID: id, Group: r.Group, Bytes: r.Bytes, DowntimeMinutes: r.Down, Reason: r.Reason})
+		var reasons []i18n.Finding
+		if r.Reasons.Valid && r.Reasons.String != "" {
+			if err := json.Unmarshal([]byte(r.Reasons.String), &reasons); err != nil {
+				return nil, nil, fmt.Errorf("member %d: unreadable reasons: %w", r.ID, err)
+			}
+		}
+		out.Waves[i].Members = append(out.Waves[i].Members, planner.Member{HostID: id, Group: r.Group, Bytes: r.Bytes, DowntimeMinutes: r.Down, Reason: r.Reason, Reasons: reasons})
 		if r.Manual {
 			manual[id] = true
 		}
@@ -576,7 +592,8 @@ func forceMove(est *planner.Estate, cur *planner.Plan, mv planner.Move, vs []pla
 	for _, v := range vs {
 		msgs = append(msgs, v.Kind+": "+v.Message)
 	}
-	note := fmt.Sprintf("moved by hand to wave %d despite: %s", mv.ToWave, strings.Join(msgs, "; "))
+	manualWhy := []i18n.Finding{{Kind: "wave", Code: "plan.member.manual", Params: map[string]any{"wave": mv.ToWave, "violations": strings.Join(msgs, "; ")}}}
+	note := planner.ReasonText("en", manualWhy)
 	bytesOf := map[string]int64{}
 	for i := range est.Hosts {
 		bytesOf[est.Hosts[i].ID] = est.Hosts[i].UsedBytes()
@@ -588,7 +605,7 @@ func forceMove(est *planner.Estate, cur *planner.Plan, mv planner.Move, vs []pla
 		keep := w.Members[:0]
 		for _, m := range w.Members {
 			if m.HostID == mv.HostID || (mv.WholeGroup && group != "" && m.Group == group) {
-				m.Reason = note
+				m.Reason, m.Reasons = note, manualWhy
 				moving = append(moving, m)
 				moved = append(moved, m.HostID)
 				continue
@@ -599,7 +616,7 @@ func forceMove(est *planner.Estate, cur *planner.Plan, mv planner.Move, vs []pla
 	}
 	// A host that was unplaced joins the wave too.
 	if len(moving) == 0 {
-		moving = append(moving, planner.Member{HostID: mv.HostID, Reason: note, Bytes: bytesOf[mv.HostID]})
+		moving = append(moving, planner.Member{HostID: mv.HostID, Reason: note, Reasons: manualWhy, Bytes: bytesOf[mv.HostID]})
 		moved = append(moved, mv.HostID)
 		var unp []planner.Unplaced
 		for _, u := range cur.Unplaced {

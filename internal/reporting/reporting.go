@@ -6,6 +6,7 @@ package reporting
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -165,13 +166,14 @@ func (s *Source) Case(ctx context.Context, a report.Assumptions) (*report.Case, 
 }
 
 type memberRow struct {
-	Host     int     `json:"host_wave_memberships"`
-	Wave     int     `json:"wave_members"`
-	Group    string  `json:"move_group"`
-	Reason   string  `json:"reason"`
-	Manual   bool    `json:"manual"`
-	Downtime float64 `json:"downtime_minutes"`
-	Bytes    int64   `json:"bytes"`
+	Host     int            `json:"host_wave_memberships"`
+	Wave     int            `json:"wave_members"`
+	Group    string         `json:"move_group"`
+	Reason   string         `json:"reason"`
+	Reasons  sql.NullString `json:"reasons"` // JSON, decoded where the row is used
+	Manual   bool           `json:"manual"`
+	Downtime float64        `json:"downtime_minutes"`
+	Bytes    int64          `json:"bytes"`
 }
 
 // members reads the plan's wave members of the given hosts.
@@ -183,7 +185,7 @@ func (s *Source) members(ctx context.Context, ids []int) ([]memberRow, error) {
 	err := s.Client.WaveMember.Query().Where(wavemember.HasWaveWith(wave.HasPlanWith(plan.ID(s.plan.ID))), func(sel *sql.Selector) {
 		sel.Where(sql.InInts(sel.C(wavemember.HostColumn), ids...))
 	}).Modify(func(sel *sql.Selector) {
-		sel.Select(sel.C(wavemember.HostColumn), sel.C(wavemember.WaveColumn), sel.C(wavemember.FieldMoveGroup), sel.C(wavemember.FieldReason),
+		sel.Select(sel.C(wavemember.HostColumn), sel.C(wavemember.WaveColumn), sel.C(wavemember.FieldMoveGroup), sel.C(wavemember.FieldReason), sel.C(wavemember.FieldReasons),
 			sel.C(wavemember.FieldManual), sel.C(wavemember.FieldDowntimeMinutes), sel.C(wavemember.FieldBytes))
 	}).Scan(ctx, &rows)
 	return rows, err
@@ -262,6 +264,11 @@ func (s *Source) Hosts(ctx context.Context, fn func(*report.HostRow) error) erro
 			}
 			if m, ok := mem[h.ID]; ok {
 				r.Group, r.Reason, r.Manual, r.DowntimeMinutes = m.Group, m.Reason, m.Manual, m.Downtime
+				if m.Reasons.Valid && m.Reasons.String != "" {
+					if err := json.Unmarshal([]byte(m.Reasons.String), &r.Reasons); err != nil {
+						return fmt.Errorf("host %d: unreadable plan reasons: %w", h.ID, err)
+					}
+				}
 				if w := waves[m.Wave]; w != nil {
 					r.Wave, r.WaveStart, r.CutoverStart, r.CutoverEnd = w.Ordinal, w.StartsAt, w.CutoverAt, w.CutoverEndsAt
 				}

@@ -26,8 +26,29 @@ export interface DomainMessage {
   params?: Record<string, unknown> | null
 }
 
+type T = (k: string, p?: Record<string, unknown>) => string
+
 // domainText translates a domain message; an unknown code shows itself.
-export function domainText(t: (k: string, p?: Record<string, unknown>) => string, te: (k: string) => boolean, m: DomainMessage): string {
+// A parameter may itself be a message ({code, params}) or a list of them
+// (a plan reason names the rule behind it): they are translated first, a
+// list joined by ", " (as i18n.Msg.Text does on the server).
+export function domainText(t: T, te: (k: string) => boolean, m: DomainMessage): string {
   const key = `domain.${m.code}`
-  return te(key) ? t(key, (m.params ?? {}) as Record<string, unknown>) : m.code
+  if (!te(key)) return m.code
+  const ps: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(m.params ?? {})) ps[k] = domainParam(t, te, v)
+  return t(key, ps)
+}
+
+function domainParam(t: T, te: (k: string) => boolean, v: unknown): unknown {
+  if (Array.isArray(v)) return v.map((x) => domainParam(t, te, x)).join(', ')
+  if (v && typeof v === 'object' && typeof (v as DomainMessage).code === 'string') return domainText(t, te, v as DomainMessage)
+  return v
+}
+
+// reasonText renders a plan member's reasons ("; " between the parts), or
+// the stored English reason when the member has none (plans made before
+// reasons were codes).
+export function reasonText(t: T, te: (k: string) => boolean, reasons: readonly DomainMessage[] | null | undefined, fallback: string): string {
+  return reasons?.length ? reasons.map((r) => domainText(t, te, r)).join('; ') : fallback
 }

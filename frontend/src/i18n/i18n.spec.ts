@@ -39,3 +39,21 @@ describe('initialLocale', () => {
     expect(initialLocale('fr', 'en-GB')).toBe('en')
   })
 })
+
+describe('nested domain messages', () => {
+  it('translates messages inside parameters, lists joined by commas', async () => {
+    const { domainText, reasonText } = await import('./domain')
+    const { i18n } = await import('./index')
+    const g = i18n.global as unknown as { t: (k: string, p?: Record<string, unknown>) => string; te: (k: string) => boolean; locale: { value: string } | string }
+    const why = { code: 'plan.member.latency_link', params: { calls: [{ code: 'plan.member.call', params: { host: 'nfs01', port: 2049 } }, { code: 'plan.member.call', params: { host: 'smtp01', port: 25 } }] } }
+    const set = (l: string) => { if (typeof g.locale === 'string') (g as { locale: string }).locale = l; else g.locale.value = l }
+    set('en')
+    expect(domainText(g.t, g.te, why)).toBe('latency warning: calls nfs01 (port 2049), smtp01 (port 25) across the link until that moves')
+    set('zh-CN')
+    const zh = domainText(g.t, g.te, why)
+    expect(zh).toContain('nfs01（端口 2049）')
+    expect(zh).not.toContain('latency')
+    expect(reasonText(g.t, g.te, [], 'stored')).toBe('stored')
+    set('en')
+  })
+})

@@ -25,7 +25,7 @@ export const HostDetailQuery = graphql(`
           monthlyCostRightSized transferSeconds offlineSeeding
         }
         migrations { id state bytesDone bytesTotal rateBps etaSeconds lagSeconds failureReason }
-        waveMemberships { id reason moveGroup wave { id name ordinal plan { id name } } }
+        waveMemberships { id reason reasons { kind code params } moveGroup wave { id name ordinal plan { id name } } }
       }
     }
   }

@@ -40,6 +40,14 @@ export const MovePlanHostMutation = graphql(`
   }
 `)
 
+// The chosen wave's reasons as codes (translated in the UI); fetched per
+// wave, not with the whole plan, so the plan's query stays within the cost limit.
+export const WaveReasonsQuery = graphql(`
+  query WaveReasons($id: ID!) {
+    node(id: $id) { ... on Wave { id members { id reasons { kind code params } } } }
+  }
+`)
+
 export const WaveRunQuery = graphql(`
   query WaveRun($id: ID!) {
     node(id: $id) {

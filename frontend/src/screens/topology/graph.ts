@@ -1,146 +1,158 @@
-// Pure graph logic for the topology screen: grouping, filtering and cycle
-// detection, kept apart from Cytoscape so it can be unit-tested.
+// Pure logic of the topology screen, kept apart from Cytoscape so it can be
+// unit-tested: the wave-block layout, the wave palette and the label
+// decluttering. The graph itself is aggregated on the server (Query.topology).
 
-export interface TopoHost {
-  id: string
-  name: string
+export interface TopoNode {
+  key: string
+  kind: string
+  label: string
+  refId?: string | null
+  hosts: number
   environment: string
-  application?: { id: string; name: string } | null
-  waveMemberships?: ReadonlyArray<{ wave: { id: string; name: string; ordinal: number; plan: { id: string; name: string } } }> | null
+  wave?: number | null
+  waves: number
+  members: number
+  cycles: number
+  suggested?: number
 }
 
-export interface TopoConn {
-  id: string
-  srcHostID: string
-  dstHostID?: string | null
-  port: number
-  protocol: string
+export interface TopoEdge {
+  source: string
+  target: string
+  connections: number
+  weight: number
   bytes: number
-  count: number
+  crossWeight: number
+  ports: number[]
+  inCycle: boolean
 }
 
-export type GroupBy = 'application' | 'wave' | 'none'
+export interface Point { x: number; y: number }
+export interface Block { wave: number; x: number; y: number; w: number; h: number; nodes: string[] }
 
-export interface Elements {
-  groups: { id: string; label: string }[]
-  nodes: { id: string; label: string; parent?: string; environment: string; inCycle: boolean }[]
-  edges: { id: string; source: string; target: string; label: string; weight: number; inCycle: boolean }[]
-  cycles: string[][]
+// Cell of one node inside a wave block, in model units: wide enough for a
+// label of about 18 characters at the default zoom's font size.
+export const CELL_W = 150
+export const CELL_H = 64
+const GAP = 60
+
+// waveBlocks lays nodes out as one block per wave (wave 0 = in no wave,
+// last), each a small grid, heaviest node first; the blocks are packed in
+// rows in wave order, the rows about as wide as the whole is tall times
+// aspect. Nothing overlaps by construction, and the cost is linear.
+export function waveBlocks(nodes: TopoNode[], aspect = 1.6): { positions: Map<string, Point>; blocks: Block[] } {
+  const byWave = new Map<number, TopoNode[]>()
+  for (const n of nodes) {
+    const w = n.wave ?? 0
+    let list = byWave.get(w)
+    if (!list) byWave.set(w, (list = []))
+    list.push(n)
+  }
+  const waves = [...byWave.keys()].sort((a, b) => (a === 0 ? 1 : b === 0 ? -1 : a - b))
+  const blocks: Block[] = waves.map((wave) => {
+    const list = byWave.get(wave)!.sort((a, b) => b.hosts - a.hosts || a.label.localeCompare(b.label) || a.key.localeCompare(b.key))
+    const cols = Math.max(1, Math.ceil(Math.sqrt(list.length / 2)))
+    const rows = Math.ceil(list.length / cols)
+    return { wave, x: 0, y: 0, w: cols * CELL_W, h: rows * CELL_H, nodes: list.map((n) => n.key) }
+  })
+  const area = blocks.reduce((s, b) => s + (b.w + GAP) * (b.h + GAP), 0)
+  const rowWidth = Math.max(Math.sqrt(area * aspect), ...blocks.map((b) => b.w))
+  let x = 0
+  let y = 0
+  let rowH = 0
+  for (const b of blocks) {
+    if (x > 0 && x + b.w > rowWidth) {
+      x = 0
+      y += rowH + GAP
+      rowH = 0
+    }
+    b.x = x
+    b.y = y
+    x += b.w + GAP
+    rowH = Math.max(rowH, b.h)
+  }
+  const positions = new Map<string, Point>()
+  for (const b of blocks) {
+    const cols = Math.max(1, Math.round(b.w / CELL_W))
+    b.nodes.forEach((key, i) => {
+      positions.set(key, { x: b.x + (i % cols) * CELL_W + CELL_W / 2, y: b.y + Math.floor(i / cols) * CELL_H + CELL_H / 2 })
+    })
+  }
+  return { positions, blocks }
 }
 
-// stronglyConnected returns the strongly connected components with more than
-// one member (Tarjan, iterative so deep graphs cannot overflow the stack).
-export function stronglyConnected(nodes: string[], edges: [string, string][]): string[][] {
-  const adj = new Map<string, string[]>()
-  for (const n of nodes) adj.set(n, [])
-  for (const [a, b] of edges) if (adj.has(a) && adj.has(b) && a !== b) adj.get(a)!.push(b)
-  let index = 0
-  const idx = new Map<string, number>()
-  const low = new Map<string, number>()
-  const onStack = new Set<string>()
-  const stack: string[] = []
-  const out: string[][] = []
-  for (const root of nodes) {
-    if (idx.has(root)) continue
-    const work: [string, number][] = [[root, 0]]
-    idx.set(root, index)
-    low.set(root, index++)
-    stack.push(root)
-    onStack.add(root)
-    while (work.length) {
-      const top = work[work.length - 1]
-      const [v, i] = top
-      const next = adj.get(v)!
-      if (i < next.length) {
-        top[1]++
-        const w = next[i]
-        if (!idx.has(w)) {
-          idx.set(w, index)
-          low.set(w, index++)
-          stack.push(w)
-          onStack.add(w)
-          work.push([w, 0])
-        } else if (onStack.has(w)) {
-          low.set(v, Math.min(low.get(v)!, idx.get(w)!))
-        }
-        continue
-      }
-      work.pop()
-      if (work.length) {
-        const parent = work[work.length - 1][0]
-        low.set(parent, Math.min(low.get(parent)!, low.get(v)!))
-      }
-      if (low.get(v) === idx.get(v)) {
-        const comp: string[] = []
-        let w: string
-        do {
-          w = stack.pop()!
-          onStack.delete(w)
-          comp.push(w)
-        } while (w !== v)
-        if (comp.length > 1) out.push(comp)
+// Stops of a sequential palette (viridis): early waves dark blue, late
+// waves yellow; red stays free for cycles.
+const stops = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]]
+
+// waveColor is the colour of wave w of n (grey for no wave).
+export function waveColor(w: number | null | undefined, n: number): string {
+  if (!w || w < 1) return '#c0c4cc'
+  const t = n <= 1 ? 0 : Math.min(1, (w - 1) / (n - 1))
+  const pos = t * (stops.length - 1)
+  const i = Math.min(stops.length - 2, Math.floor(pos))
+  const f = pos - i
+  const c = stops[i].map((v, k) => Math.round(v + (stops[i + 1][k] - v) * f))
+  return `#${c.map((v) => v.toString(16).padStart(2, '0')).join('')}`
+}
+
+export interface LabelBox { key: string; x1: number; y1: number; x2: number; y2: number; weight: number }
+
+// declutter picks the labels to show so that no two shown labels overlap,
+// nor a label another node's body (obstacles, by the node's key): heaviest
+// first, each kept when it overlaps nothing kept before it. A uniform grid
+// makes it linear in the labels for boxes of similar size.
+export function declutter(boxes: LabelBox[], pad = 2, obstacles: LabelBox[] = []): Set<string> {
+  const shown = new Set<string>()
+  const real = boxes.filter((b) => b.x2 > b.x1 && b.y2 > b.y1)
+  if (real.length === 0) return shown
+  const cell = Math.max(1, ...real.map((b) => Math.max(b.x2 - b.x1, b.y2 - b.y1))) + pad
+  const grid = new Map<string, LabelBox[]>()
+  const bodies = new Map<string, LabelBox[]>()
+  for (const o of obstacles) {
+    if (!(o.x2 > o.x1 && o.y2 > o.y1)) continue
+    for (let i = Math.floor(o.x1 / cell); i <= Math.floor(o.x2 / cell); i++) {
+      for (let j = Math.floor(o.y1 / cell); j <= Math.floor(o.y2 / cell); j++) {
+        const k = `${i},${j}`
+        let list = bodies.get(k)
+        if (!list) bodies.set(k, (list = []))
+        list.push(o)
       }
     }
   }
-  return out
-}
-
-function groupOf(h: TopoHost, by: GroupBy): { id: string; label: string } | undefined {
-  if (by === 'application' && h.application) return { id: `app:${h.application.id}`, label: h.application.name }
-  if (by === 'wave') {
-    const m = h.waveMemberships?.[0]
-    if (m) return { id: `wave:${m.wave.id}`, label: `${m.wave.plan.name} · ${m.wave.name || `#${m.wave.ordinal}`}` }
+  const cellsOf = (b: LabelBox) => {
+    const out: string[] = []
+    for (let i = Math.floor((b.x1 - pad) / cell); i <= Math.floor((b.x2 + pad) / cell); i++) {
+      for (let j = Math.floor((b.y1 - pad) / cell); j <= Math.floor((b.y2 + pad) / cell); j++) out.push(`${i},${j}`)
+    }
+    return out
   }
-  return undefined
-}
-
-export interface Filters {
-  groupBy: GroupBy
-  ports: number[]
-  applicationIds: string[]
-  environments: string[]
-}
-
-// buildElements filters hosts and connections and returns what Cytoscape
-// draws. Connections to external addresses are left out; parallel
-// connections between two hosts are merged into one edge.
-export function buildElements(hosts: TopoHost[], conns: TopoConn[], f: Filters): Elements {
-  const keep = hosts.filter((h) =>
-    (f.environments.length === 0 || f.environments.includes(h.environment)) &&
-    (f.applicationIds.length === 0 || (h.application && f.applicationIds.includes(h.application.id))),
-  )
-  const ids = new Set(keep.map((h) => h.id))
-  const merged = new Map<string, { source: string; target: string; ports: Set<number>; bytes: number }>()
-  for (const c of conns) {
-    if (!c.dstHostID || !ids.has(c.srcHostID) || !ids.has(c.dstHostID) || c.srcHostID === c.dstHostID) continue
-    if (f.ports.length && !f.ports.includes(c.port)) continue
-    const key = `${c.srcHostID}>${c.dstHostID}`
-    const e = merged.get(key) ?? { source: c.srcHostID, target: c.dstHostID, ports: new Set<number>(), bytes: 0 }
-    e.ports.add(c.port)
-    e.bytes += c.bytes
-    merged.set(key, e)
+  const sorted = [...real].sort((a, b) => b.weight - a.weight || a.key.localeCompare(b.key))
+  for (const b of sorted) {
+    const cells = cellsOf(b)
+    const clash = cells.some((c) => (grid.get(c) ?? []).some((o) => overlaps(o, b, pad)) || (bodies.get(c) ?? []).some((o) => o.key !== b.key && overlaps(o, b)))
+    if (clash) continue
+    shown.add(b.key)
+    for (const c of cells) {
+      let list = grid.get(c)
+      if (!list) grid.set(c, (list = []))
+      list.push(b)
+    }
   }
-  const cycles = stronglyConnected([...ids], [...merged.values()].map((e) => [e.source, e.target]))
-  const comp = new Map<string, number>()
-  cycles.forEach((c, i) => c.forEach((n) => comp.set(n, i)))
-  const groups = new Map<string, string>()
-  const nodes = keep.map((h) => {
-    const g = groupOf(h, f.groupBy)
-    if (g) groups.set(g.id, g.label)
-    return { id: h.id, label: h.name, parent: g?.id, environment: h.environment, inCycle: comp.has(h.id) }
-  })
-  const edges = [...merged.entries()].map(([key, e]) => ({
-    id: key,
-    source: e.source,
-    target: e.target,
-    label: [...e.ports].sort((a, b) => a - b).join(','),
-    weight: e.bytes,
-    inCycle: comp.has(e.source) && comp.get(e.source) === comp.get(e.target),
-  }))
-  return { groups: [...groups].map(([id, label]) => ({ id, label })), nodes, edges, cycles }
+  return shown
 }
 
-// parsePorts reads "22, 443 5432" into numbers, ignoring anything else.
-export function parsePorts(s: string): number[] {
-  return s.split(/[\s,]+/).map(Number).filter((n) => Number.isInteger(n) && n > 0 && n < 65536)
+// overlaps reports whether two boxes come closer than pad.
+export function overlaps(a: { x1: number; y1: number; x2: number; y2: number }, b: { x1: number; y1: number; x2: number; y2: number }, pad = 0): boolean {
+  return a.x1 < b.x2 + pad && b.x1 < a.x2 + pad && a.y1 < b.y2 + pad && b.y1 < a.y2 + pad
+}
+
+// nodeSize grows with the square root of the hosts a node stands for.
+export function nodeSize(hosts: number): number {
+  return Math.min(56, 14 + 5 * Math.sqrt(Math.max(hosts, 1)))
+}
+
+// edgeWidth grows with the logarithm of the observed connection count.
+export function edgeWidth(weight: number): number {
+  return Math.min(8, 0.8 + Math.log10(Math.max(weight, 1)) * 0.9)
 }

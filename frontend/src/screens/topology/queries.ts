@@ -1,47 +1,25 @@
 import { graphql } from '@/gql'
 
-// The server caps a page at 1,000 rows, so the screen loads up to two pages
-// of hosts and five of connections (the heaviest first) and says when it cut.
-export const TopologyHostsQuery = graphql(`
-  query TopologyHosts($after: Cursor, $where: HostWhereInput) {
-    hosts(first: 1000, after: $after, where: $where, orderBy: [{ field: NAME, direction: ASC }]) {
-      totalCount
-      pageInfo { hasNextPage endCursor }
-      edges {
-        node {
-          id name environment
-          application { id name }
-          waveMemberships { wave { id name ordinal plan { id name } } }
-        }
-      }
+// One page of the graph, aggregated on the server (Query.topology): at the
+// application level, or one node's hosts (focus) with the nodes they talk to.
+export const TopologyQuery = graphql(`
+  query Topology($planId: ID, $focus: String, $first: Int, $offset: Int, $maxEdges: Int) {
+    topology(planId: $planId, focus: $focus, first: $first, offset: $offset, maxEdges: $maxEdges) {
+      plan { id name }
+      waves hosts totalNodes totalEdges omittedEdges cycleCount spanCycles noiseConnections offset hasNextPage
+      focus { key kind label hosts }
+      nodes { key kind label refId hosts environment wave waves members cycles suggested }
+      edges { source target connections weight bytes crossWeight ports inCycle }
+      cycles { chain size betweenGroups nodes spans }
     }
   }
 `)
 
-export const TopologyConnectionsQuery = graphql(`
-  query TopologyConnections($after: Cursor, $where: ConnectionWhereInput) {
-    connections(first: 1000, after: $after, where: $where, orderBy: { field: BYTES, direction: DESC }) {
-      totalCount
-      pageInfo { hasNextPage endCursor }
-      edges { node { id srcHostID dstHostID port protocol bytes count } }
-    }
-  }
-`)
-
-export const ApplicationsQuery = graphql(`
-  query TopologyApplications {
-    applications(first: 500, orderBy: { field: NAME, direction: ASC }) {
+// The plans whose waves can colour the graph.
+export const TopologyPlansQuery = graphql(`
+  query TopologyPlans {
+    plans(first: 50, where: { statusIn: [ready, infeasible] }, orderBy: { field: CREATED_AT, direction: DESC }) {
       edges { node { id name } }
-    }
-  }
-`)
-
-// The newest plan names the shared services (hosts a large part of the
-// estate calls); the graph draws them apart.
-export const TopologySharedQuery = graphql(`
-  query TopologyShared {
-    plans(first: 1, orderBy: { field: CREATED_AT, direction: DESC }) {
-      edges { node { id sharedServices } }
     }
   }
 `)
