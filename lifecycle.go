@@ -173,6 +173,16 @@ type MigrationStart struct {
 	RateLimit string
 	// StartedBy names the actor, for the migration's settings and log.
 	StartedBy string
+	// Quiesce is how the agent quiesces the source before the cutover's
+	// final sync; nil: it is not quiesced.
+	Quiesce *QuiescePlan
+}
+
+// QuiescePlan is what the user picks to quiesce a source for its cutover.
+type QuiescePlan struct {
+	Mode     string   // services, freeze or shutdown
+	Services []string // systemd units (services)
+	Mounts   []string // mount points (freeze)
 }
 
 // MigrationService is the migration lifecycle as the API and (later) the

@@ -12,7 +12,28 @@ const (
 	// CommandHook asks the agent to run one of the host's installed hook
 	// scripts (its payload is a HookCommand).
 	CommandHook = "hook"
+	// CommandResume asks the agent to bring back a source it quiesced for
+	// a cutover that failed or was rolled back (its payload is a
+	// ResumeCommand): restart the stopped services, thaw the filesystems.
+	CommandResume = "resume"
 )
+
+// QuiescePlan is how the agent quiesces the source before the final pass
+// of a cutover (engine/quiesce): the user picks the mode in the
+// migration's settings ("quiesce": {"mode": "services", "services": [...]}).
+type QuiescePlan struct {
+	Mode     string   `json:"mode"` // services, freeze or shutdown
+	Services []string `json:"services,omitempty"`
+	Mounts   []string `json:"mounts,omitempty"`
+	// WatchdogSeconds thaws frozen filesystems whatever happens (default
+	// 600): a frozen root never comes back by itself.
+	WatchdogSeconds int `json:"watchdog_seconds,omitempty"`
+}
+
+// ResumeCommand is the payload of a CommandResume command.
+type ResumeCommand struct {
+	MigrationID int `json:"migration_id"`
+}
 
 // SyncCommand is the payload of a CommandSync command.
 type SyncCommand struct {
@@ -38,6 +59,10 @@ type SyncCommand struct {
 	// must-succeed hook that fails stops the pass.
 	Before []Hook            `json:"before,omitempty"`
 	Disks  []SyncCommandDisk `json:"disks"`
+	// Quiesce, on a final pass, is done after the Before hooks (which may
+	// need the filesystems writable) and before any block is read; the source stays quiesced until a CommandResume
+	// (a failed cutover, a rollback) or for good (a cutover that worked).
+	Quiesce *QuiescePlan `json:"quiesce,omitempty"`
 }
 
 // SyncCommandDisk names one source disk and where it goes.
@@ -80,6 +105,8 @@ type CommandResult struct {
 	Disk        string    `json:"disk,omitempty"`
 	Hook        string    `json:"hook,omitempty"`
 	Stage       string    `json:"stage,omitempty"`
+	// QuiescedAt is when a quiesce command made the source stop changing.
+	QuiescedAt time.Time `json:"quiesced_at,omitzero"`
 	OK          bool      `json:"ok"`
 	Error       string    `json:"error,omitempty"`
 	ExitCode    int       `json:"exit_code,omitempty"`

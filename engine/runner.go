@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ferry-migrate/ferry"
+	"github.com/ferry-migrate/ferry/engine/quiesce"
 	"github.com/ferry-migrate/ferry/engine/throttle"
 )
 
@@ -50,11 +51,17 @@ type CommandRunner struct {
 	// RetryFor is how long one sync retries an unreachable gateway
 	// (default 5 minutes; the control plane re-sends the command anyway).
 	RetryFor time.Duration
+	// QuiesceTools are the programs quiescing uses (tests point them at
+	// stand-ins); zero: systemctl, fsfreeze, /bin/sh.
+	QuiesceTools quiesce.Tools
 
 	mu      sync.Mutex
 	running map[int]*passRun      // migration → its pass in progress
 	passes  map[string]*passHooks // "migration/pass" → its Before hooks
-	wg      sync.WaitGroup
+	// quiesced are the sources quiesced for a cutover, by migration, until
+	// a resume command brings them back.
+	quiesced map[int]*quiesce.Quiesced
+	wg       sync.WaitGroup
 }
 
 type passRun struct {
@@ -99,6 +106,15 @@ func (r *CommandRunner) Handle(ctx context.Context, id, typ string, payload []by
 			return
 		}
 		r.handleSync(ctx, id, c)
+	case CommandResume:
+		var c ResumeCommand
+		if err := json.Unmarshal(payload, &c); err != nil {
+			r.log().Error("resume command unreadable", "id", id, "err", err)
+			return
+		}
+		res := r.Resume(ctx, c.MigrationID)
+		res.CommandID = id
+		r.report(res)
 	case CommandHook:
 		var c HookCommand
 		if err := json.Unmarshal(payload, &c); err != nil {
@@ -121,7 +137,7 @@ func (r *CommandRunner) Handle(ctx context.Context, id, typ string, payload []by
 func (r *CommandRunner) Wait() { r.wg.Wait() }
 
 func (r *CommandRunner) handleSync(ctx context.Context, id string, c SyncCommand) {
-	if len(c.Before) == 0 {
+	if len(c.Before) == 0 && (!c.Final || c.Quiesce == nil) {
 		r.dispatch(ctx, id, c)
 		return
 	}
@@ -167,6 +183,15 @@ func (r *CommandRunner) handleSync(ctx context.Context, id string, c SyncCommand
 				break
 			}
 		}
+		// The quiesce last: the pre-cutover hooks (a database's flush or
+		// stop) need the filesystems writable, and nothing may change
+		// after it.
+		if ok && c.Final && c.Quiesce != nil {
+			res := r.quiesce(ctx, c)
+			res.CommandID = id
+			r.report(res)
+			ok = res.OK
+		}
 		r.mu.Lock()
 		st.done, st.ok = true, ok
 		r.mu.Unlock()
@@ -174,6 +199,62 @@ func (r *CommandRunner) handleSync(ctx context.Context, id string, c SyncCommand
 			r.dispatch(ctx, id, c)
 		}
 	}()
+}
+
+// quiesce quiesces the source for the final pass of c's migration, once:
+// a redelivered final command finds it quiesced already.
+func (r *CommandRunner) quiesce(ctx context.Context, c SyncCommand) CommandResult {
+	res := CommandResult{Type: "quiesce", MigrationID: c.MigrationID, Pass: c.Pass, Started: time.Now()}
+	r.mu.Lock()
+	q := r.quiesced[c.MigrationID]
+	r.mu.Unlock()
+	if q != nil {
+		res.OK, res.QuiescedAt, res.Finished = true, q.At, time.Now()
+		return res
+	}
+	plan := quiesce.Plan{Mode: quiesce.Mode(c.Quiesce.Mode), Services: c.Quiesce.Services, Mounts: c.Quiesce.Mounts,
+		Watchdog: time.Duration(c.Quiesce.WatchdogSeconds) * time.Second}
+	q, err := quiesce.Quiesce(ctx, plan, r.QuiesceTools)
+	res.Finished = time.Now()
+	if err != nil {
+		res.Error = err.Error()
+		r.log().Error("final pass not started: the source could not be quiesced", "migration", c.MigrationID, "pass", c.Pass, "err", err)
+		return res
+	}
+	r.mu.Lock()
+	if r.quiesced == nil {
+		r.quiesced = map[int]*quiesce.Quiesced{}
+	}
+	r.quiesced[c.MigrationID] = q
+	r.mu.Unlock()
+	res.OK, res.QuiescedAt = true, q.At
+	r.log().Info("source quiesced for the cutover", "migration", c.MigrationID, "mode", plan.Mode, "services", q.Stopped, "frozen", q.Frozen)
+	return res
+}
+
+// Resume brings back the source quiesced for migration's cutover (services
+// restarted, filesystems thawed); nothing quiesced is not an error.
+func (r *CommandRunner) Resume(ctx context.Context, migration int) CommandResult {
+	res := CommandResult{Type: CommandResume, MigrationID: migration, Started: time.Now(), OK: true}
+	r.mu.Lock()
+	q := r.quiesced[migration]
+	delete(r.quiesced, migration)
+	r.mu.Unlock()
+	if q != nil {
+		if err := q.Resume(ctx); err != nil {
+			res.OK, res.Error = false, err.Error()
+		}
+		r.log().Info("source resumed", "migration", migration, "err", res.Error)
+	}
+	res.Finished = time.Now()
+	return res
+}
+
+// Quiesced reports whether the runner holds migration's source quiesced.
+func (r *CommandRunner) Quiesced(migration int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.quiesced[migration] != nil
 }
 
 // dispatch starts the pass, or queues it behind the migration's pass in

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ferry-migrate/ferry/engine/quiesce"
 )
 
 func TestRunnerSourceStaysOnDevicesOrDiskSources(t *testing.T) {
@@ -245,4 +247,61 @@ func TestSyncCommandIsOnePassOfItsDisks(t *testing.T) {
 	scribble(t, srcs["vdb"], 1, 12)
 	send(3, true)
 	check(3, t0.Add(2*time.Hour)) // the final pass: everything
+}
+
+// A final pass with a quiesce plan quiesces the source before reading it
+// and keeps it quiesced after the pass, until a resume command; a source
+// that cannot be quiesced gets no final pass at all.
+func TestFinalPassQuiescesUntilResumed(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src.img")
+	makeImage(t, src, 2<<20, 6)
+	calls := filepath.Join(dir, "calls")
+	systemctl := filepath.Join(dir, "systemctl")
+	// "db" stops; "broken" refuses to.
+	if err := os.WriteFile(systemctl, []byte("#!/bin/sh\necho \"$@\" >> "+calls+"\n[ \"$1\" = is-active ] && { echo active; exit 0; }\n[ \"$2\" = broken.service ] && { echo 'Failed to stop broken.service' >&2; exit 1; }\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, GatewayOptions{Create: true})
+	cred, _ := g.IssueCredential("q-vda", time.Hour)
+	var got results
+	r := &CommandRunner{Sources: map[string]string{"vda": src}, Report: got.add, RetryFor: 5 * time.Second,
+		QuiesceTools: quiesce.Tools{Systemctl: systemctl}}
+	disk := SyncCommandDisk{Name: "vda", DiskID: "q-vda", Credential: cred, Gateway: g.URL, Fingerprint: g.Fingerprint}
+	send := func(mig, pass int, unit string) {
+		b, _ := json.Marshal(SyncCommand{MigrationID: mig, Pass: pass, Final: true, Disks: []SyncCommandDisk{disk},
+			Quiesce: &QuiescePlan{Mode: "services", Services: []string{unit}}})
+		r.Handle(ctx, "c", CommandSync, b)
+		r.Wait()
+	}
+
+	send(7, 1, "broken.service")
+	if qs := got.of("quiesce"); len(qs) != 1 || qs[0].OK || !strings.Contains(qs[0].Error, "broken.service") {
+		t.Fatalf("quiesce results %+v", qs)
+	}
+	if len(got.of(CommandSync)) != 0 || r.Quiesced(7) {
+		t.Fatalf("a source that could not be quiesced had its final pass: %+v", got.of(CommandSync))
+	}
+
+	send(8, 1, "db.service")
+	if qs := got.of("quiesce"); len(qs) != 2 || !qs[1].OK || qs[1].QuiescedAt.IsZero() {
+		t.Fatalf("quiesce results %+v", qs)
+	}
+	if ss := got.of(CommandSync); len(ss) != 1 || !ss[0].OK || !ss[0].Started.After(got.of("quiesce")[1].QuiescedAt) {
+		t.Fatalf("the final pass (after the quiesce): %+v", ss)
+	}
+	if !r.Quiesced(8) {
+		t.Fatal("the source was not kept quiesced after the final pass")
+	}
+	b, _ := json.Marshal(ResumeCommand{MigrationID: 8})
+	r.Handle(ctx, "r", CommandResume, b)
+	r.Handle(ctx, "r2", CommandResume, b) // a second one finds nothing to do
+	if rs := got.of(CommandResume); len(rs) != 2 || !rs[0].OK || !rs[1].OK || r.Quiesced(8) {
+		t.Fatalf("resume results %+v", rs)
+	}
+	c, _ := os.ReadFile(calls)
+	if n := strings.Count(string(c), "start db.service"); n != 1 || !strings.Contains(string(c), "stop db.service") {
+		t.Errorf("systemctl calls:\n%s", c)
+	}
 }

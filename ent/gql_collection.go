@@ -2627,6 +2627,31 @@ func (_q *LaunchQuery) collectField(ctx context.Context, oneNode bool, opCtx *gr
 				selectedFields = append(selectedFields, launch.FieldMessage)
 				fieldSeen[launch.FieldMessage] = struct{}{}
 			}
+		case "console":
+			if _, ok := fieldSeen[launch.FieldConsole]; !ok {
+				selectedFields = append(selectedFields, launch.FieldConsole)
+				fieldSeen[launch.FieldConsole] = struct{}{}
+			}
+		case "accel":
+			if _, ok := fieldSeen[launch.FieldAccel]; !ok {
+				selectedFields = append(selectedFields, launch.FieldAccel)
+				fieldSeen[launch.FieldAccel] = struct{}{}
+			}
+		case "quiescedAt":
+			if _, ok := fieldSeen[launch.FieldQuiescedAt]; !ok {
+				selectedFields = append(selectedFields, launch.FieldQuiescedAt)
+				fieldSeen[launch.FieldQuiescedAt] = struct{}{}
+			}
+		case "healthyAt":
+			if _, ok := fieldSeen[launch.FieldHealthyAt]; !ok {
+				selectedFields = append(selectedFields, launch.FieldHealthyAt)
+				fieldSeen[launch.FieldHealthyAt] = struct{}{}
+			}
+		case "downtimeSeconds":
+			if _, ok := fieldSeen[launch.FieldDowntimeSeconds]; !ok {
+				selectedFields = append(selectedFields, launch.FieldDowntimeSeconds)
+				fieldSeen[launch.FieldDowntimeSeconds] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

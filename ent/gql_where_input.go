@@ -7723,6 +7723,72 @@ type LaunchWhereInput struct {
 	MessageEqualFold    *string  `json:"messageEqualFold,omitempty"`
 	MessageContainsFold *string  `json:"messageContainsFold,omitempty"`
 
+	// "console" field predicates.
+	Console             *string  `json:"console,omitempty"`
+	ConsoleNEQ          *string  `json:"consoleNEQ,omitempty"`
+	ConsoleIn           []string `json:"consoleIn,omitempty"`
+	ConsoleNotIn        []string `json:"consoleNotIn,omitempty"`
+	ConsoleGT           *string  `json:"consoleGT,omitempty"`
+	ConsoleGTE          *string  `json:"consoleGTE,omitempty"`
+	ConsoleLT           *string  `json:"consoleLT,omitempty"`
+	ConsoleLTE          *string  `json:"consoleLTE,omitempty"`
+	ConsoleContains     *string  `json:"consoleContains,omitempty"`
+	ConsoleHasPrefix    *string  `json:"consoleHasPrefix,omitempty"`
+	ConsoleHasSuffix    *string  `json:"consoleHasSuffix,omitempty"`
+	ConsoleEqualFold    *string  `json:"consoleEqualFold,omitempty"`
+	ConsoleContainsFold *string  `json:"consoleContainsFold,omitempty"`
+
+	// "accel" field predicates.
+	Accel             *string  `json:"accel,omitempty"`
+	AccelNEQ          *string  `json:"accelNEQ,omitempty"`
+	AccelIn           []string `json:"accelIn,omitempty"`
+	AccelNotIn        []string `json:"accelNotIn,omitempty"`
+	AccelGT           *string  `json:"accelGT,omitempty"`
+	AccelGTE          *string  `json:"accelGTE,omitempty"`
+	AccelLT           *string  `json:"accelLT,omitempty"`
+	AccelLTE          *string  `json:"accelLTE,omitempty"`
+	AccelContains     *string  `json:"accelContains,omitempty"`
+	AccelHasPrefix    *string  `json:"accelHasPrefix,omitempty"`
+	AccelHasSuffix    *string  `json:"accelHasSuffix,omitempty"`
+	AccelEqualFold    *string  `json:"accelEqualFold,omitempty"`
+	AccelContainsFold *string  `json:"accelContainsFold,omitempty"`
+
+	// "quiesced_at" field predicates.
+	QuiescedAt       *time.Time  `json:"quiescedAt,omitempty"`
+	QuiescedAtNEQ    *time.Time  `json:"quiescedAtNEQ,omitempty"`
+	QuiescedAtIn     []time.Time `json:"quiescedAtIn,omitempty"`
+	QuiescedAtNotIn  []time.Time `json:"quiescedAtNotIn,omitempty"`
+	QuiescedAtGT     *time.Time  `json:"quiescedAtGT,omitempty"`
+	QuiescedAtGTE    *time.Time  `json:"quiescedAtGTE,omitempty"`
+	QuiescedAtLT     *time.Time  `json:"quiescedAtLT,omitempty"`
+	QuiescedAtLTE    *time.Time  `json:"quiescedAtLTE,omitempty"`
+	QuiescedAtIsNil  bool        `json:"quiescedAtIsNil,omitempty"`
+	QuiescedAtNotNil bool        `json:"quiescedAtNotNil,omitempty"`
+
+	// "healthy_at" field predicates.
+	HealthyAt       *time.Time  `json:"healthyAt,omitempty"`
+	HealthyAtNEQ    *time.Time  `json:"healthyAtNEQ,omitempty"`
+	HealthyAtIn     []time.Time `json:"healthyAtIn,omitempty"`
+	HealthyAtNotIn  []time.Time `json:"healthyAtNotIn,omitempty"`
+	HealthyAtGT     *time.Time  `json:"healthyAtGT,omitempty"`
+	HealthyAtGTE    *time.Time  `json:"healthyAtGTE,omitempty"`
+	HealthyAtLT     *time.Time  `json:"healthyAtLT,omitempty"`
+	HealthyAtLTE    *time.Time  `json:"healthyAtLTE,omitempty"`
+	HealthyAtIsNil  bool        `json:"healthyAtIsNil,omitempty"`
+	HealthyAtNotNil bool        `json:"healthyAtNotNil,omitempty"`
+
+	// "downtime_seconds" field predicates.
+	DowntimeSeconds       *float64  `json:"downtimeSeconds,omitempty"`
+	DowntimeSecondsNEQ    *float64  `json:"downtimeSecondsNEQ,omitempty"`
+	DowntimeSecondsIn     []float64 `json:"downtimeSecondsIn,omitempty"`
+	DowntimeSecondsNotIn  []float64 `json:"downtimeSecondsNotIn,omitempty"`
+	DowntimeSecondsGT     *float64  `json:"downtimeSecondsGT,omitempty"`
+	DowntimeSecondsGTE    *float64  `json:"downtimeSecondsGTE,omitempty"`
+	DowntimeSecondsLT     *float64  `json:"downtimeSecondsLT,omitempty"`
+	DowntimeSecondsLTE    *float64  `json:"downtimeSecondsLTE,omitempty"`
+	DowntimeSecondsIsNil  bool      `json:"downtimeSecondsIsNil,omitempty"`
+	DowntimeSecondsNotNil bool      `json:"downtimeSecondsNotNil,omitempty"`
+
 	// "migration" edge predicates.
 	HasMigration     *bool                  `json:"hasMigration,omitempty"`
 	HasMigrationWith []*MigrationWhereInput `json:"hasMigrationWith,omitempty"`
@@ -8006,6 +8072,174 @@ func (i *LaunchWhereInput) P() (predicate.Launch, error) {
 	}
 	if i.MessageContainsFold != nil {
 		predicates = append(predicates, launch.MessageContainsFold(*i.MessageContainsFold))
+	}
+	if i.Console != nil {
+		predicates = append(predicates, launch.ConsoleEQ(*i.Console))
+	}
+	if i.ConsoleNEQ != nil {
+		predicates = append(predicates, launch.ConsoleNEQ(*i.ConsoleNEQ))
+	}
+	if len(i.ConsoleIn) > 0 {
+		predicates = append(predicates, launch.ConsoleIn(i.ConsoleIn...))
+	}
+	if len(i.ConsoleNotIn) > 0 {
+		predicates = append(predicates, launch.ConsoleNotIn(i.ConsoleNotIn...))
+	}
+	if i.ConsoleGT != nil {
+		predicates = append(predicates, launch.ConsoleGT(*i.ConsoleGT))
+	}
+	if i.ConsoleGTE != nil {
+		predicates = append(predicates, launch.ConsoleGTE(*i.ConsoleGTE))
+	}
+	if i.ConsoleLT != nil {
+		predicates = append(predicates, launch.ConsoleLT(*i.ConsoleLT))
+	}
+	if i.ConsoleLTE != nil {
+		predicates = append(predicates, launch.ConsoleLTE(*i.ConsoleLTE))
+	}
+	if i.ConsoleContains != nil {
+		predicates = append(predicates, launch.ConsoleContains(*i.ConsoleContains))
+	}
+	if i.ConsoleHasPrefix != nil {
+		predicates = append(predicates, launch.ConsoleHasPrefix(*i.ConsoleHasPrefix))
+	}
+	if i.ConsoleHasSuffix != nil {
+		predicates = append(predicates, launch.ConsoleHasSuffix(*i.ConsoleHasSuffix))
+	}
+	if i.ConsoleEqualFold != nil {
+		predicates = append(predicates, launch.ConsoleEqualFold(*i.ConsoleEqualFold))
+	}
+	if i.ConsoleContainsFold != nil {
+		predicates = append(predicates, launch.ConsoleContainsFold(*i.ConsoleContainsFold))
+	}
+	if i.Accel != nil {
+		predicates = append(predicates, launch.AccelEQ(*i.Accel))
+	}
+	if i.AccelNEQ != nil {
+		predicates = append(predicates, launch.AccelNEQ(*i.AccelNEQ))
+	}
+	if len(i.AccelIn) > 0 {
+		predicates = append(predicates, launch.AccelIn(i.AccelIn...))
+	}
+	if len(i.AccelNotIn) > 0 {
+		predicates = append(predicates, launch.AccelNotIn(i.AccelNotIn...))
+	}
+	if i.AccelGT != nil {
+		predicates = append(predicates, launch.AccelGT(*i.AccelGT))
+	}
+	if i.AccelGTE != nil {
+		predicates = append(predicates, launch.AccelGTE(*i.AccelGTE))
+	}
+	if i.AccelLT != nil {
+		predicates = append(predicates, launch.AccelLT(*i.AccelLT))
+	}
+	if i.AccelLTE != nil {
+		predicates = append(predicates, launch.AccelLTE(*i.AccelLTE))
+	}
+	if i.AccelContains != nil {
+		predicates = append(predicates, launch.AccelContains(*i.AccelContains))
+	}
+	if i.AccelHasPrefix != nil {
+		predicates = append(predicates, launch.AccelHasPrefix(*i.AccelHasPrefix))
+	}
+	if i.AccelHasSuffix != nil {
+		predicates = append(predicates, launch.AccelHasSuffix(*i.AccelHasSuffix))
+	}
+	if i.AccelEqualFold != nil {
+		predicates = append(predicates, launch.AccelEqualFold(*i.AccelEqualFold))
+	}
+	if i.AccelContainsFold != nil {
+		predicates = append(predicates, launch.AccelContainsFold(*i.AccelContainsFold))
+	}
+	if i.QuiescedAt != nil {
+		predicates = append(predicates, launch.QuiescedAtEQ(*i.QuiescedAt))
+	}
+	if i.QuiescedAtNEQ != nil {
+		predicates = append(predicates, launch.QuiescedAtNEQ(*i.QuiescedAtNEQ))
+	}
+	if len(i.QuiescedAtIn) > 0 {
+		predicates = append(predicates, launch.QuiescedAtIn(i.QuiescedAtIn...))
+	}
+	if len(i.QuiescedAtNotIn) > 0 {
+		predicates = append(predicates, launch.QuiescedAtNotIn(i.QuiescedAtNotIn...))
+	}
+	if i.QuiescedAtGT != nil {
+		predicates = append(predicates, launch.QuiescedAtGT(*i.QuiescedAtGT))
+	}
+	if i.QuiescedAtGTE != nil {
+		predicates = append(predicates, launch.QuiescedAtGTE(*i.QuiescedAtGTE))
+	}
+	if i.QuiescedAtLT != nil {
+		predicates = append(predicates, launch.QuiescedAtLT(*i.QuiescedAtLT))
+	}
+	if i.QuiescedAtLTE != nil {
+		predicates = append(predicates, launch.QuiescedAtLTE(*i.QuiescedAtLTE))
+	}
+	if i.QuiescedAtIsNil {
+		predicates = append(predicates, launch.QuiescedAtIsNil())
+	}
+	if i.QuiescedAtNotNil {
+		predicates = append(predicates, launch.QuiescedAtNotNil())
+	}
+	if i.HealthyAt != nil {
+		predicates = append(predicates, launch.HealthyAtEQ(*i.HealthyAt))
+	}
+	if i.HealthyAtNEQ != nil {
+		predicates = append(predicates, launch.HealthyAtNEQ(*i.HealthyAtNEQ))
+	}
+	if len(i.HealthyAtIn) > 0 {
+		predicates = append(predicates, launch.HealthyAtIn(i.HealthyAtIn...))
+	}
+	if len(i.HealthyAtNotIn) > 0 {
+		predicates = append(predicates, launch.HealthyAtNotIn(i.HealthyAtNotIn...))
+	}
+	if i.HealthyAtGT != nil {
+		predicates = append(predicates, launch.HealthyAtGT(*i.HealthyAtGT))
+	}
+	if i.HealthyAtGTE != nil {
+		predicates = append(predicates, launch.HealthyAtGTE(*i.HealthyAtGTE))
+	}
+	if i.HealthyAtLT != nil {
+		predicates = append(predicates, launch.HealthyAtLT(*i.HealthyAtLT))
+	}
+	if i.HealthyAtLTE != nil {
+		predicates = append(predicates, launch.HealthyAtLTE(*i.HealthyAtLTE))
+	}
+	if i.HealthyAtIsNil {
+		predicates = append(predicates, launch.HealthyAtIsNil())
+	}
+	if i.HealthyAtNotNil {
+		predicates = append(predicates, launch.HealthyAtNotNil())
+	}
+	if i.DowntimeSeconds != nil {
+		predicates = append(predicates, launch.DowntimeSecondsEQ(*i.DowntimeSeconds))
+	}
+	if i.DowntimeSecondsNEQ != nil {
+		predicates = append(predicates, launch.DowntimeSecondsNEQ(*i.DowntimeSecondsNEQ))
+	}
+	if len(i.DowntimeSecondsIn) > 0 {
+		predicates = append(predicates, launch.DowntimeSecondsIn(i.DowntimeSecondsIn...))
+	}
+	if len(i.DowntimeSecondsNotIn) > 0 {
+		predicates = append(predicates, launch.DowntimeSecondsNotIn(i.DowntimeSecondsNotIn...))
+	}
+	if i.DowntimeSecondsGT != nil {
+		predicates = append(predicates, launch.DowntimeSecondsGT(*i.DowntimeSecondsGT))
+	}
+	if i.DowntimeSecondsGTE != nil {
+		predicates = append(predicates, launch.DowntimeSecondsGTE(*i.DowntimeSecondsGTE))
+	}
+	if i.DowntimeSecondsLT != nil {
+		predicates = append(predicates, launch.DowntimeSecondsLT(*i.DowntimeSecondsLT))
+	}
+	if i.DowntimeSecondsLTE != nil {
+		predicates = append(predicates, launch.DowntimeSecondsLTE(*i.DowntimeSecondsLTE))
+	}
+	if i.DowntimeSecondsIsNil {
+		predicates = append(predicates, launch.DowntimeSecondsIsNil())
+	}
+	if i.DowntimeSecondsNotNil {
+		predicates = append(predicates, launch.DowntimeSecondsNotNil())
 	}
 
 	if i.HasMigration != nil {

@@ -42,6 +42,18 @@ type Launch struct {
 	Message string `json:"message,omitempty"`
 	// Instances holds the value of the "instances" field.
 	Instances []ferry.DiskInstance `json:"instances,omitempty"`
+	// Console holds the value of the "console" field.
+	Console string `json:"console,omitempty"`
+	// Accel holds the value of the "accel" field.
+	Accel string `json:"accel,omitempty"`
+	// QuiescedAt holds the value of the "quiesced_at" field.
+	QuiescedAt *time.Time `json:"quiesced_at,omitempty"`
+	// HealthyAt holds the value of the "healthy_at" field.
+	HealthyAt *time.Time `json:"healthy_at,omitempty"`
+	// DowntimeSeconds holds the value of the "downtime_seconds" field.
+	DowntimeSeconds *float64 `json:"downtime_seconds,omitempty"`
+	// SourceResumedAt holds the value of the "source_resumed_at" field.
+	SourceResumedAt *time.Time `json:"source_resumed_at,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the LaunchQuery when eager-loading is set.
 	Edges                   LaunchEdges `json:"edges"`
@@ -118,11 +130,13 @@ func (*Launch) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case launch.FieldChecks, launch.FieldInstances:
 			values[i] = new([]byte)
+		case launch.FieldDowntimeSeconds:
+			values[i] = new(sql.NullFloat64)
 		case launch.FieldID, launch.FieldTenantID:
 			values[i] = new(sql.NullInt64)
-		case launch.FieldKind, launch.FieldStatus, launch.FieldInstanceID, launch.FieldMessage:
+		case launch.FieldKind, launch.FieldStatus, launch.FieldInstanceID, launch.FieldMessage, launch.FieldConsole, launch.FieldAccel:
 			values[i] = new(sql.NullString)
-		case launch.FieldCreatedAt, launch.FieldUpdatedAt, launch.FieldFinishedAt:
+		case launch.FieldCreatedAt, launch.FieldUpdatedAt, launch.FieldFinishedAt, launch.FieldQuiescedAt, launch.FieldHealthyAt, launch.FieldSourceResumedAt:
 			values[i] = new(sql.NullTime)
 		case launch.ForeignKeys[0]: // migration_launches
 			values[i] = new(sql.NullInt64)
@@ -213,6 +227,46 @@ func (_m *Launch) assignValues(columns []string, values []any) error {
 				if err := json.Unmarshal(*value, &_m.Instances); err != nil {
 					return fmt.Errorf("unmarshal field instances: %w", err)
 				}
+			}
+		case launch.FieldConsole:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field console", values[i])
+			} else if value.Valid {
+				_m.Console = value.String
+			}
+		case launch.FieldAccel:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field accel", values[i])
+			} else if value.Valid {
+				_m.Accel = value.String
+			}
+		case launch.FieldQuiescedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field quiesced_at", values[i])
+			} else if value.Valid {
+				_m.QuiescedAt = new(time.Time)
+				*_m.QuiescedAt = value.Time
+			}
+		case launch.FieldHealthyAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field healthy_at", values[i])
+			} else if value.Valid {
+				_m.HealthyAt = new(time.Time)
+				*_m.HealthyAt = value.Time
+			}
+		case launch.FieldDowntimeSeconds:
+			if value, ok := values[i].(*sql.NullFloat64); !ok {
+				return fmt.Errorf("unexpected type %T for field downtime_seconds", values[i])
+			} else if value.Valid {
+				_m.DowntimeSeconds = new(float64)
+				*_m.DowntimeSeconds = value.Float64
+			}
+		case launch.FieldSourceResumedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field source_resumed_at", values[i])
+			} else if value.Valid {
+				_m.SourceResumedAt = new(time.Time)
+				*_m.SourceResumedAt = value.Time
 			}
 		case launch.ForeignKeys[0]:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -315,6 +369,32 @@ func (_m *Launch) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("instances=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Instances))
+	builder.WriteString(", ")
+	builder.WriteString("console=")
+	builder.WriteString(_m.Console)
+	builder.WriteString(", ")
+	builder.WriteString("accel=")
+	builder.WriteString(_m.Accel)
+	builder.WriteString(", ")
+	if v := _m.QuiescedAt; v != nil {
+		builder.WriteString("quiesced_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.HealthyAt; v != nil {
+		builder.WriteString("healthy_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.DowntimeSeconds; v != nil {
+		builder.WriteString("downtime_seconds=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.SourceResumedAt; v != nil {
+		builder.WriteString("source_resumed_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -135,6 +135,90 @@ func (_c *LaunchCreate) SetInstances(v []ferry.DiskInstance) *LaunchCreate {
 	return _c
 }
 
+// SetConsole sets the "console" field.
+func (_c *LaunchCreate) SetConsole(v string) *LaunchCreate {
+	_c.mutation.SetConsole(v)
+	return _c
+}
+
+// SetNillableConsole sets the "console" field if the given value is not nil.
+func (_c *LaunchCreate) SetNillableConsole(v *string) *LaunchCreate {
+	if v != nil {
+		_c.SetConsole(*v)
+	}
+	return _c
+}
+
+// SetAccel sets the "accel" field.
+func (_c *LaunchCreate) SetAccel(v string) *LaunchCreate {
+	_c.mutation.SetAccel(v)
+	return _c
+}
+
+// SetNillableAccel sets the "accel" field if the given value is not nil.
+func (_c *LaunchCreate) SetNillableAccel(v *string) *LaunchCreate {
+	if v != nil {
+		_c.SetAccel(*v)
+	}
+	return _c
+}
+
+// SetQuiescedAt sets the "quiesced_at" field.
+func (_c *LaunchCreate) SetQuiescedAt(v time.Time) *LaunchCreate {
+	_c.mutation.SetQuiescedAt(v)
+	return _c
+}
+
+// SetNillableQuiescedAt sets the "quiesced_at" field if the given value is not nil.
+func (_c *LaunchCreate) SetNillableQuiescedAt(v *time.Time) *LaunchCreate {
+	if v != nil {
+		_c.SetQuiescedAt(*v)
+	}
+	return _c
+}
+
+// SetHealthyAt sets the "healthy_at" field.
+func (_c *LaunchCreate) SetHealthyAt(v time.Time) *LaunchCreate {
+	_c.mutation.SetHealthyAt(v)
+	return _c
+}
+
+// SetNillableHealthyAt sets the "healthy_at" field if the given value is not nil.
+func (_c *LaunchCreate) SetNillableHealthyAt(v *time.Time) *LaunchCreate {
+	if v != nil {
+		_c.SetHealthyAt(*v)
+	}
+	return _c
+}
+
+// SetDowntimeSeconds sets the "downtime_seconds" field.
+func (_c *LaunchCreate) SetDowntimeSeconds(v float64) *LaunchCreate {
+	_c.mutation.SetDowntimeSeconds(v)
+	return _c
+}
+
+// SetNillableDowntimeSeconds sets the "downtime_seconds" field if the given value is not nil.
+func (_c *LaunchCreate) SetNillableDowntimeSeconds(v *float64) *LaunchCreate {
+	if v != nil {
+		_c.SetDowntimeSeconds(*v)
+	}
+	return _c
+}
+
+// SetSourceResumedAt sets the "source_resumed_at" field.
+func (_c *LaunchCreate) SetSourceResumedAt(v time.Time) *LaunchCreate {
+	_c.mutation.SetSourceResumedAt(v)
+	return _c
+}
+
+// SetNillableSourceResumedAt sets the "source_resumed_at" field if the given value is not nil.
+func (_c *LaunchCreate) SetNillableSourceResumedAt(v *time.Time) *LaunchCreate {
+	if v != nil {
+		_c.SetSourceResumedAt(*v)
+	}
+	return _c
+}
+
 // SetTenant sets the "tenant" edge to the Tenant entity.
 func (_c *LaunchCreate) SetTenant(v *Tenant) *LaunchCreate {
 	return _c.SetTenantID(v.ID)
@@ -248,6 +332,14 @@ func (_c *LaunchCreate) defaults() error {
 		v := launch.DefaultMessage
 		_c.mutation.SetMessage(v)
 	}
+	if _, ok := _c.mutation.Console(); !ok {
+		v := launch.DefaultConsole
+		_c.mutation.SetConsole(v)
+	}
+	if _, ok := _c.mutation.Accel(); !ok {
+		v := launch.DefaultAccel
+		_c.mutation.SetAccel(v)
+	}
 	return nil
 }
 
@@ -283,6 +375,17 @@ func (_c *LaunchCreate) check() error {
 	}
 	if _, ok := _c.mutation.Message(); !ok {
 		return &ValidationError{Name: "message", err: errors.New(`ent: missing required field "Launch.message"`)}
+	}
+	if _, ok := _c.mutation.Console(); !ok {
+		return &ValidationError{Name: "console", err: errors.New(`ent: missing required field "Launch.console"`)}
+	}
+	if _, ok := _c.mutation.Accel(); !ok {
+		return &ValidationError{Name: "accel", err: errors.New(`ent: missing required field "Launch.accel"`)}
+	}
+	if v, ok := _c.mutation.Accel(); ok {
+		if err := launch.AccelValidator(v); err != nil {
+			return &ValidationError{Name: "accel", err: fmt.Errorf(`ent: validator failed for field "Launch.accel": %w`, err)}
+		}
 	}
 	if len(_c.mutation.TenantIDs()) == 0 {
 		return &ValidationError{Name: "tenant", err: errors.New(`ent: missing required edge "Launch.tenant"`)}
@@ -352,6 +455,30 @@ func (_c *LaunchCreate) createSpec() (*Launch, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Instances(); ok {
 		_spec.SetField(launch.FieldInstances, field.TypeJSON, value)
 		_node.Instances = value
+	}
+	if value, ok := _c.mutation.Console(); ok {
+		_spec.SetField(launch.FieldConsole, field.TypeString, value)
+		_node.Console = value
+	}
+	if value, ok := _c.mutation.Accel(); ok {
+		_spec.SetField(launch.FieldAccel, field.TypeString, value)
+		_node.Accel = value
+	}
+	if value, ok := _c.mutation.QuiescedAt(); ok {
+		_spec.SetField(launch.FieldQuiescedAt, field.TypeTime, value)
+		_node.QuiescedAt = &value
+	}
+	if value, ok := _c.mutation.HealthyAt(); ok {
+		_spec.SetField(launch.FieldHealthyAt, field.TypeTime, value)
+		_node.HealthyAt = &value
+	}
+	if value, ok := _c.mutation.DowntimeSeconds(); ok {
+		_spec.SetField(launch.FieldDowntimeSeconds, field.TypeFloat64, value)
+		_node.DowntimeSeconds = &value
+	}
+	if value, ok := _c.mutation.SourceResumedAt(); ok {
+		_spec.SetField(launch.FieldSourceResumedAt, field.TypeTime, value)
+		_node.SourceResumedAt = &value
 	}
 	if nodes := _c.mutation.TenantIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -586,6 +713,108 @@ func (u *LaunchUpsert) ClearInstances() *LaunchUpsert {
 	return u
 }
 
+// SetConsole sets the "console" field.
+func (u *LaunchUpsert) SetConsole(v string) *LaunchUpsert {
+	u.Set(launch.FieldConsole, v)
+	return u
+}
+
+// UpdateConsole sets the "console" field to the value that was provided on create.
+func (u *LaunchUpsert) UpdateConsole() *LaunchUpsert {
+	u.SetExcluded(launch.FieldConsole)
+	return u
+}
+
+// SetAccel sets the "accel" field.
+func (u *LaunchUpsert) SetAccel(v string) *LaunchUpsert {
+	u.Set(launch.FieldAccel, v)
+	return u
+}
+
+// UpdateAccel sets the "accel" field to the value that was provided on create.
+func (u *LaunchUpsert) UpdateAccel() *LaunchUpsert {
+	u.SetExcluded(launch.FieldAccel)
+	return u
+}
+
+// SetQuiescedAt sets the "quiesced_at" field.
+func (u *LaunchUpsert) SetQuiescedAt(v time.Time) *LaunchUpsert {
+	u.Set(launch.FieldQuiescedAt, v)
+	return u
+}
+
+// UpdateQuiescedAt sets the "quiesced_at" field to the value that was provided on create.
+func (u *LaunchUpsert) UpdateQuiescedAt() *LaunchUpsert {
+	u.SetExcluded(launch.FieldQuiescedAt)
+	return u
+}
+
+// ClearQuiescedAt clears the value of the "quiesced_at" field.
+func (u *LaunchUpsert) ClearQuiescedAt() *LaunchUpsert {
+	u.SetNull(launch.FieldQuiescedAt)
+	return u
+}
+
+// SetHealthyAt sets the "healthy_at" field.
+func (u *LaunchUpsert) SetHealthyAt(v time.Time) *LaunchUpsert {
+	u.Set(launch.FieldHealthyAt, v)
+	return u
+}
+
+// UpdateHealthyAt sets the "healthy_at" field to the value that was provided on create.
+func (u *LaunchUpsert) UpdateHealthyAt() *LaunchUpsert {
+	u.SetExcluded(launch.FieldHealthyAt)
+	return u
+}
+
+// ClearHealthyAt clears the value of the "healthy_at" field.
+func (u *LaunchUpsert) ClearHealthyAt() *LaunchUpsert {
+	u.SetNull(launch.FieldHealthyAt)
+	return u
+}
+
+// SetDowntimeSeconds sets the "downtime_seconds" field.
+func (u *LaunchUpsert) SetDowntimeSeconds(v float64) *LaunchUpsert {
+	u.Set(launch.FieldDowntimeSeconds, v)
+	return u
+}
+
+// UpdateDowntimeSeconds sets the "downtime_seconds" field to the value that was provided on create.
+func (u *LaunchUpsert) UpdateDowntimeSeconds() *LaunchUpsert {
+	u.SetExcluded(launch.FieldDowntimeSeconds)
+	return u
+}
+
+// AddDowntimeSeconds adds v to the "downtime_seconds" field.
+func (u *LaunchUpsert) AddDowntimeSeconds(v float64) *LaunchUpsert {
+	u.Add(launch.FieldDowntimeSeconds, v)
+	return u
+}
+
+// ClearDowntimeSeconds clears the value of the "downtime_seconds" field.
+func (u *LaunchUpsert) ClearDowntimeSeconds() *LaunchUpsert {
+	u.SetNull(launch.FieldDowntimeSeconds)
+	return u
+}
+
+// SetSourceResumedAt sets the "source_resumed_at" field.
+func (u *LaunchUpsert) SetSourceResumedAt(v time.Time) *LaunchUpsert {
+	u.Set(launch.FieldSourceResumedAt, v)
+	return u
+}
+
+// UpdateSourceResumedAt sets the "source_resumed_at" field to the value that was provided on create.
+func (u *LaunchUpsert) UpdateSourceResumedAt() *LaunchUpsert {
+	u.SetExcluded(launch.FieldSourceResumedAt)
+	return u
+}
+
+// ClearSourceResumedAt clears the value of the "source_resumed_at" field.
+func (u *LaunchUpsert) ClearSourceResumedAt() *LaunchUpsert {
+	u.SetNull(launch.FieldSourceResumedAt)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -764,6 +993,125 @@ func (u *LaunchUpsertOne) UpdateInstances() *LaunchUpsertOne {
 func (u *LaunchUpsertOne) ClearInstances() *LaunchUpsertOne {
 	return u.Update(func(s *LaunchUpsert) {
 		s.ClearInstances()
+	})
+}
+
+// SetConsole sets the "console" field.
+func (u *LaunchUpsertOne) SetConsole(v string) *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.SetConsole(v)
+	})
+}
+
+// UpdateConsole sets the "console" field to the value that was provided on create.
+func (u *LaunchUpsertOne) UpdateConsole() *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.UpdateConsole()
+	})
+}
+
+// SetAccel sets the "accel" field.
+func (u *LaunchUpsertOne) SetAccel(v string) *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.SetAccel(v)
+	})
+}
+
+// UpdateAccel sets the "accel" field to the value that was provided on create.
+func (u *LaunchUpsertOne) UpdateAccel() *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.UpdateAccel()
+	})
+}
+
+// SetQuiescedAt sets the "quiesced_at" field.
+func (u *LaunchUpsertOne) SetQuiescedAt(v time.Time) *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.SetQuiescedAt(v)
+	})
+}
+
+// UpdateQuiescedAt sets the "quiesced_at" field to the value that was provided on create.
+func (u *LaunchUpsertOne) UpdateQuiescedAt() *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.UpdateQuiescedAt()
+	})
+}
+
+// ClearQuiescedAt clears the value of the "quiesced_at" field.
+func (u *LaunchUpsertOne) ClearQuiescedAt() *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.ClearQuiescedAt()
+	})
+}
+
+// SetHealthyAt sets the "healthy_at" field.
+func (u *LaunchUpsertOne) SetHealthyAt(v time.Time) *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.SetHealthyAt(v)
+	})
+}
+
+// UpdateHealthyAt sets the "healthy_at" field to the value that was provided on create.
+func (u *LaunchUpsertOne) UpdateHealthyAt() *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.UpdateHealthyAt()
+	})
+}
+
+// ClearHealthyAt clears the value of the "healthy_at" field.
+func (u *LaunchUpsertOne) ClearHealthyAt() *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.ClearHealthyAt()
+	})
+}
+
+// SetDowntimeSeconds sets the "downtime_seconds" field.
+func (u *LaunchUpsertOne) SetDowntimeSeconds(v float64) *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.SetDowntimeSeconds(v)
+	})
+}
+
+// AddDowntimeSeconds adds v to the "downtime_seconds" field.
+func (u *LaunchUpsertOne) AddDowntimeSeconds(v float64) *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.AddDowntimeSeconds(v)
+	})
+}
+
+// UpdateDowntimeSeconds sets the "downtime_seconds" field to the value that was provided on create.
+func (u *LaunchUpsertOne) UpdateDowntimeSeconds() *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.UpdateDowntimeSeconds()
+	})
+}
+
+// ClearDowntimeSeconds clears the value of the "downtime_seconds" field.
+func (u *LaunchUpsertOne) ClearDowntimeSeconds() *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.ClearDowntimeSeconds()
+	})
+}
+
+// SetSourceResumedAt sets the "source_resumed_at" field.
+func (u *LaunchUpsertOne) SetSourceResumedAt(v time.Time) *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.SetSourceResumedAt(v)
+	})
+}
+
+// UpdateSourceResumedAt sets the "source_resumed_at" field to the value that was provided on create.
+func (u *LaunchUpsertOne) UpdateSourceResumedAt() *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.UpdateSourceResumedAt()
+	})
+}
+
+// ClearSourceResumedAt clears the value of the "source_resumed_at" field.
+func (u *LaunchUpsertOne) ClearSourceResumedAt() *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.ClearSourceResumedAt()
 	})
 }
 
@@ -1111,6 +1459,125 @@ func (u *LaunchUpsertBulk) UpdateInstances() *LaunchUpsertBulk {
 func (u *LaunchUpsertBulk) ClearInstances() *LaunchUpsertBulk {
 	return u.Update(func(s *LaunchUpsert) {
 		s.ClearInstances()
+	})
+}
+
+// SetConsole sets the "console" field.
+func (u *LaunchUpsertBulk) SetConsole(v string) *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.SetConsole(v)
+	})
+}
+
+// UpdateConsole sets the "console" field to the value that was provided on create.
+func (u *LaunchUpsertBulk) UpdateConsole() *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.UpdateConsole()
+	})
+}
+
+// SetAccel sets the "accel" field.
+func (u *LaunchUpsertBulk) SetAccel(v string) *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.SetAccel(v)
+	})
+}
+
+// UpdateAccel sets the "accel" field to the value that was provided on create.
+func (u *LaunchUpsertBulk) UpdateAccel() *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.UpdateAccel()
+	})
+}
+
+// SetQuiescedAt sets the "quiesced_at" field.
+func (u *LaunchUpsertBulk) SetQuiescedAt(v time.Time) *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.SetQuiescedAt(v)
+	})
+}
+
+// UpdateQuiescedAt sets the "quiesced_at" field to the value that was provided on create.
+func (u *LaunchUpsertBulk) UpdateQuiescedAt() *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.UpdateQuiescedAt()
+	})
+}
+
+// ClearQuiescedAt clears the value of the "quiesced_at" field.
+func (u *LaunchUpsertBulk) ClearQuiescedAt() *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.ClearQuiescedAt()
+	})
+}
+
+// SetHealthyAt sets the "healthy_at" field.
+func (u *LaunchUpsertBulk) SetHealthyAt(v time.Time) *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.SetHealthyAt(v)
+	})
+}
+
+// UpdateHealthyAt sets the "healthy_at" field to the value that was provided on create.
+func (u *LaunchUpsertBulk) UpdateHealthyAt() *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.UpdateHealthyAt()
+	})
+}
+
+// ClearHealthyAt clears the value of the "healthy_at" field.
+func (u *LaunchUpsertBulk) ClearHealthyAt() *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.ClearHealthyAt()
+	})
+}
+
+// SetDowntimeSeconds sets the "downtime_seconds" field.
+func (u *LaunchUpsertBulk) SetDowntimeSeconds(v float64) *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.SetDowntimeSeconds(v)
+	})
+}
+
+// AddDowntimeSeconds adds v to the "downtime_seconds" field.
+func (u *LaunchUpsertBulk) AddDowntimeSeconds(v float64) *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.AddDowntimeSeconds(v)
+	})
+}
+
+// UpdateDowntimeSeconds sets the "downtime_seconds" field to the value that was provided on create.
+func (u *LaunchUpsertBulk) UpdateDowntimeSeconds() *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.UpdateDowntimeSeconds()
+	})
+}
+
+// ClearDowntimeSeconds clears the value of the "downtime_seconds" field.
+func (u *LaunchUpsertBulk) ClearDowntimeSeconds() *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.ClearDowntimeSeconds()
+	})
+}
+
+// SetSourceResumedAt sets the "source_resumed_at" field.
+func (u *LaunchUpsertBulk) SetSourceResumedAt(v time.Time) *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.SetSourceResumedAt(v)
+	})
+}
+
+// UpdateSourceResumedAt sets the "source_resumed_at" field to the value that was provided on create.
+func (u *LaunchUpsertBulk) UpdateSourceResumedAt() *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.UpdateSourceResumedAt()
+	})
+}
+
+// ClearSourceResumedAt clears the value of the "source_resumed_at" field.
+func (u *LaunchUpsertBulk) ClearSourceResumedAt() *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.ClearSourceResumedAt()
 	})
 }
 

@@ -152,6 +152,121 @@ func (_u *LaunchUpdate) ClearInstances() *LaunchUpdate {
 	return _u
 }
 
+// SetConsole sets the "console" field.
+func (_u *LaunchUpdate) SetConsole(v string) *LaunchUpdate {
+	_u.mutation.SetConsole(v)
+	return _u
+}
+
+// SetNillableConsole sets the "console" field if the given value is not nil.
+func (_u *LaunchUpdate) SetNillableConsole(v *string) *LaunchUpdate {
+	if v != nil {
+		_u.SetConsole(*v)
+	}
+	return _u
+}
+
+// SetAccel sets the "accel" field.
+func (_u *LaunchUpdate) SetAccel(v string) *LaunchUpdate {
+	_u.mutation.SetAccel(v)
+	return _u
+}
+
+// SetNillableAccel sets the "accel" field if the given value is not nil.
+func (_u *LaunchUpdate) SetNillableAccel(v *string) *LaunchUpdate {
+	if v != nil {
+		_u.SetAccel(*v)
+	}
+	return _u
+}
+
+// SetQuiescedAt sets the "quiesced_at" field.
+func (_u *LaunchUpdate) SetQuiescedAt(v time.Time) *LaunchUpdate {
+	_u.mutation.SetQuiescedAt(v)
+	return _u
+}
+
+// SetNillableQuiescedAt sets the "quiesced_at" field if the given value is not nil.
+func (_u *LaunchUpdate) SetNillableQuiescedAt(v *time.Time) *LaunchUpdate {
+	if v != nil {
+		_u.SetQuiescedAt(*v)
+	}
+	return _u
+}
+
+// ClearQuiescedAt clears the value of the "quiesced_at" field.
+func (_u *LaunchUpdate) ClearQuiescedAt() *LaunchUpdate {
+	_u.mutation.ClearQuiescedAt()
+	return _u
+}
+
+// SetHealthyAt sets the "healthy_at" field.
+func (_u *LaunchUpdate) SetHealthyAt(v time.Time) *LaunchUpdate {
+	_u.mutation.SetHealthyAt(v)
+	return _u
+}
+
+// SetNillableHealthyAt sets the "healthy_at" field if the given value is not nil.
+func (_u *LaunchUpdate) SetNillableHealthyAt(v *time.Time) *LaunchUpdate {
+	if v != nil {
+		_u.SetHealthyAt(*v)
+	}
+	return _u
+}
+
+// ClearHealthyAt clears the value of the "healthy_at" field.
+func (_u *LaunchUpdate) ClearHealthyAt() *LaunchUpdate {
+	_u.mutation.ClearHealthyAt()
+	return _u
+}
+
+// SetDowntimeSeconds sets the "downtime_seconds" field.
+func (_u *LaunchUpdate) SetDowntimeSeconds(v float64) *LaunchUpdate {
+	_u.mutation.ResetDowntimeSeconds()
+	_u.mutation.SetDowntimeSeconds(v)
+	return _u
+}
+
+// SetNillableDowntimeSeconds sets the "downtime_seconds" field if the given value is not nil.
+func (_u *LaunchUpdate) SetNillableDowntimeSeconds(v *float64) *LaunchUpdate {
+	if v != nil {
+		_u.SetDowntimeSeconds(*v)
+	}
+	return _u
+}
+
+// AddDowntimeSeconds adds value to the "downtime_seconds" field.
+func (_u *LaunchUpdate) AddDowntimeSeconds(v float64) *LaunchUpdate {
+	_u.mutation.AddDowntimeSeconds(v)
+	return _u
+}
+
+// ClearDowntimeSeconds clears the value of the "downtime_seconds" field.
+func (_u *LaunchUpdate) ClearDowntimeSeconds() *LaunchUpdate {
+	_u.mutation.ClearDowntimeSeconds()
+	return _u
+}
+
+// SetSourceResumedAt sets the "source_resumed_at" field.
+func (_u *LaunchUpdate) SetSourceResumedAt(v time.Time) *LaunchUpdate {
+	_u.mutation.SetSourceResumedAt(v)
+	return _u
+}
+
+// SetNillableSourceResumedAt sets the "source_resumed_at" field if the given value is not nil.
+func (_u *LaunchUpdate) SetNillableSourceResumedAt(v *time.Time) *LaunchUpdate {
+	if v != nil {
+		_u.SetSourceResumedAt(*v)
+	}
+	return _u
+}
+
+// ClearSourceResumedAt clears the value of the "source_resumed_at" field.
+func (_u *LaunchUpdate) ClearSourceResumedAt() *LaunchUpdate {
+	_u.mutation.ClearSourceResumedAt()
+	return _u
+}
+
 // SetMigrationID sets the "migration" edge to the Migration entity by ID.
 func (_u *LaunchUpdate) SetMigrationID(id int) *LaunchUpdate {
 	_u.mutation.SetMigrationID(id)
@@ -289,6 +404,11 @@ func (_u *LaunchUpdate) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Launch.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Accel(); ok {
+		if err := launch.AccelValidator(v); err != nil {
+			return &ValidationError{Name: "accel", err: fmt.Errorf(`ent: validator failed for field "Launch.accel": %w`, err)}
+		}
+	}
 	if _u.mutation.TenantCleared() && len(_u.mutation.TenantIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Launch.tenant"`)
 	}
@@ -358,6 +478,39 @@ func (_u *LaunchUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.InstancesCleared() {
 		_spec.ClearField(launch.FieldInstances, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Console(); ok {
+		_spec.SetField(launch.FieldConsole, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Accel(); ok {
+		_spec.SetField(launch.FieldAccel, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.QuiescedAt(); ok {
+		_spec.SetField(launch.FieldQuiescedAt, field.TypeTime, value)
+	}
+	if _u.mutation.QuiescedAtCleared() {
+		_spec.ClearField(launch.FieldQuiescedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.HealthyAt(); ok {
+		_spec.SetField(launch.FieldHealthyAt, field.TypeTime, value)
+	}
+	if _u.mutation.HealthyAtCleared() {
+		_spec.ClearField(launch.FieldHealthyAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.DowntimeSeconds(); ok {
+		_spec.SetField(launch.FieldDowntimeSeconds, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedDowntimeSeconds(); ok {
+		_spec.AddField(launch.FieldDowntimeSeconds, field.TypeFloat64, value)
+	}
+	if _u.mutation.DowntimeSecondsCleared() {
+		_spec.ClearField(launch.FieldDowntimeSeconds, field.TypeFloat64)
+	}
+	if value, ok := _u.mutation.SourceResumedAt(); ok {
+		_spec.SetField(launch.FieldSourceResumedAt, field.TypeTime, value)
+	}
+	if _u.mutation.SourceResumedAtCleared() {
+		_spec.ClearField(launch.FieldSourceResumedAt, field.TypeTime)
 	}
 	if _u.mutation.MigrationCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -602,6 +755,121 @@ func (_u *LaunchUpdateOne) ClearInstances() *LaunchUpdateOne {
 	return _u
 }
 
+// SetConsole sets the "console" field.
+func (_u *LaunchUpdateOne) SetConsole(v string) *LaunchUpdateOne {
+	_u.mutation.SetConsole(v)
+	return _u
+}
+
+// SetNillableConsole sets the "console" field if the given value is not nil.
+func (_u *LaunchUpdateOne) SetNillableConsole(v *string) *LaunchUpdateOne {
+	if v != nil {
+		_u.SetConsole(*v)
+	}
+	return _u
+}
+
+// SetAccel sets the "accel" field.
+func (_u *LaunchUpdateOne) SetAccel(v string) *LaunchUpdateOne {
+	_u.mutation.SetAccel(v)
+	return _u
+}
+
+// SetNillableAccel sets the "accel" field if the given value is not nil.
+func (_u *LaunchUpdateOne) SetNillableAccel(v *string) *LaunchUpdateOne {
+	if v != nil {
+		_u.SetAccel(*v)
+	}
+	return _u
+}
+
+// SetQuiescedAt sets the "quiesced_at" field.
+func (_u *LaunchUpdateOne) SetQuiescedAt(v time.Time) *LaunchUpdateOne {
+	_u.mutation.SetQuiescedAt(v)
+	return _u
+}
+
+// SetNillableQuiescedAt sets the "quiesced_at" field if the given value is not nil.
+func (_u *LaunchUpdateOne) SetNillableQuiescedAt(v *time.Time) *LaunchUpdateOne {
+	if v != nil {
+		_u.SetQuiescedAt(*v)
+	}
+	return _u
+}
+
+// ClearQuiescedAt clears the value of the "quiesced_at" field.
+func (_u *LaunchUpdateOne) ClearQuiescedAt() *LaunchUpdateOne {
+	_u.mutation.ClearQuiescedAt()
+	return _u
+}
+
+// SetHealthyAt sets the "healthy_at" field.
+func (_u *LaunchUpdateOne) SetHealthyAt(v time.Time) *LaunchUpdateOne {
+	_u.mutation.SetHealthyAt(v)
+	return _u
+}
+
+// SetNillableHealthyAt sets the "healthy_at" field if the given value is not nil.
+func (_u *LaunchUpdateOne) SetNillableHealthyAt(v *time.Time) *LaunchUpdateOne {
+	if v != nil {
+		_u.SetHealthyAt(*v)
+	}
+	return _u
+}
+
+// ClearHealthyAt clears the value of the "healthy_at" field.
+func (_u *LaunchUpdateOne) ClearHealthyAt() *LaunchUpdateOne {
+	_u.mutation.ClearHealthyAt()
+	return _u
+}
+
+// SetDowntimeSeconds sets the "downtime_seconds" field.
+func (_u *LaunchUpdateOne) SetDowntimeSeconds(v float64) *LaunchUpdateOne {
+	_u.mutation.ResetDowntimeSeconds()
+	_u.mutation.SetDowntimeSeconds(v)
+	return _u
+}
+
+// SetNillableDowntimeSeconds sets the "downtime_seconds" field if the given value is not nil.
+func (_u *LaunchUpdateOne) SetNillableDowntimeSeconds(v *float64) *LaunchUpdateOne {
+	if v != nil {
+		_u.SetDowntimeSeconds(*v)
+	}
+	return _u
+}
+
+// AddDowntimeSeconds adds value to the "downtime_seconds" field.
+func (_u *LaunchUpdateOne) AddDowntimeSeconds(v float64) *LaunchUpdateOne {
+	_u.mutation.AddDowntimeSeconds(v)
+	return _u
+}
+
+// ClearDowntimeSeconds clears the value of the "downtime_seconds" field.
+func (_u *LaunchUpdateOne) ClearDowntimeSeconds() *LaunchUpdateOne {
+	_u.mutation.ClearDowntimeSeconds()
+	return _u
+}
+
+// SetSourceResumedAt sets the "source_resumed_at" field.
+func (_u *LaunchUpdateOne) SetSourceResumedAt(v time.Time) *LaunchUpdateOne {
+	_u.mutation.SetSourceResumedAt(v)
+	return _u
+}
+
+// SetNillableSourceResumedAt sets the "source_resumed_at" field if the given value is not nil.
+func (_u *LaunchUpdateOne) SetNillableSourceResumedAt(v *time.Time) *LaunchUpdateOne {
+	if v != nil {
+		_u.SetSourceResumedAt(*v)
+	}
+	return _u
+}
+
+// ClearSourceResumedAt clears the value of the "source_resumed_at" field.
+func (_u *LaunchUpdateOne) ClearSourceResumedAt() *LaunchUpdateOne {
+	_u.mutation.ClearSourceResumedAt()
+	return _u
+}
+
 // SetMigrationID sets the "migration" edge to the Migration entity by ID.
 func (_u *LaunchUpdateOne) SetMigrationID(id int) *LaunchUpdateOne {
 	_u.mutation.SetMigrationID(id)
@@ -752,6 +1020,11 @@ func (_u *LaunchUpdateOne) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Launch.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Accel(); ok {
+		if err := launch.AccelValidator(v); err != nil {
+			return &ValidationError{Name: "accel", err: fmt.Errorf(`ent: validator failed for field "Launch.accel": %w`, err)}
+		}
+	}
 	if _u.mutation.TenantCleared() && len(_u.mutation.TenantIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Launch.tenant"`)
 	}
@@ -838,6 +1111,39 @@ func (_u *LaunchUpdateOne) sqlSave(ctx context.Context) (_node *Launch, err erro
 	}
 	if _u.mutation.InstancesCleared() {
 		_spec.ClearField(launch.FieldInstances, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.Console(); ok {
+		_spec.SetField(launch.FieldConsole, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Accel(); ok {
+		_spec.SetField(launch.FieldAccel, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.QuiescedAt(); ok {
+		_spec.SetField(launch.FieldQuiescedAt, field.TypeTime, value)
+	}
+	if _u.mutation.QuiescedAtCleared() {
+		_spec.ClearField(launch.FieldQuiescedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.HealthyAt(); ok {
+		_spec.SetField(launch.FieldHealthyAt, field.TypeTime, value)
+	}
+	if _u.mutation.HealthyAtCleared() {
+		_spec.ClearField(launch.FieldHealthyAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.DowntimeSeconds(); ok {
+		_spec.SetField(launch.FieldDowntimeSeconds, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedDowntimeSeconds(); ok {
+		_spec.AddField(launch.FieldDowntimeSeconds, field.TypeFloat64, value)
+	}
+	if _u.mutation.DowntimeSecondsCleared() {
+		_spec.ClearField(launch.FieldDowntimeSeconds, field.TypeFloat64)
+	}
+	if value, ok := _u.mutation.SourceResumedAt(); ok {
+		_spec.SetField(launch.FieldSourceResumedAt, field.TypeTime, value)
+	}
+	if _u.mutation.SourceResumedAtCleared() {
+		_spec.ClearField(launch.FieldSourceResumedAt, field.TypeTime)
 	}
 	if _u.mutation.MigrationCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -20191,6 +20191,13 @@ type LaunchMutation struct {
 	message               *string
 	instances             *[]ferry.DiskInstance
 	appendinstances       []ferry.DiskInstance
+	console               *string
+	accel                 *string
+	quiesced_at           *time.Time
+	healthy_at            *time.Time
+	downtime_seconds      *float64
+	adddowntime_seconds   *float64
+	source_resumed_at     *time.Time
 	clearedFields         map[string]struct{}
 	tenant                *int
 	clearedtenant         bool
@@ -20735,6 +20742,295 @@ func (m *LaunchMutation) ResetInstances() {
 	delete(m.clearedFields, launch.FieldInstances)
 }
 
+// SetConsole sets the "console" field.
+func (m *LaunchMutation) SetConsole(s string) {
+	m.console = &s
+}
+
+// Console returns the value of the "console" field in the mutation.
+func (m *LaunchMutation) Console() (r string, exists bool) {
+	v := m.console
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConsole returns the old "console" field's value of the Launch entity.
+// If the Launch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LaunchMutation) OldConsole(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConsole is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConsole requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConsole: %w", err)
+	}
+	return oldValue.Console, nil
+}
+
+// ResetConsole resets all changes to the "console" field.
+func (m *LaunchMutation) ResetConsole() {
+	m.console = nil
+}
+
+// SetAccel sets the "accel" field.
+func (m *LaunchMutation) SetAccel(s string) {
+	m.accel = &s
+}
+
+// Accel returns the value of the "accel" field in the mutation.
+func (m *LaunchMutation) Accel() (r string, exists bool) {
+	v := m.accel
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAccel returns the old "accel" field's value of the Launch entity.
+// If the Launch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LaunchMutation) OldAccel(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAccel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAccel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAccel: %w", err)
+	}
+	return oldValue.Accel, nil
+}
+
+// ResetAccel resets all changes to the "accel" field.
+func (m *LaunchMutation) ResetAccel() {
+	m.accel = nil
+}
+
+// SetQuiescedAt sets the "quiesced_at" field.
+func (m *LaunchMutation) SetQuiescedAt(t time.Time) {
+	m.quiesced_at = &t
+}
+
+// QuiescedAt returns the value of the "quiesced_at" field in the mutation.
+func (m *LaunchMutation) QuiescedAt() (r time.Time, exists bool) {
+	v := m.quiesced_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldQuiescedAt returns the old "quiesced_at" field's value of the Launch entity.
+// If the Launch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LaunchMutation) OldQuiescedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldQuiescedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldQuiescedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldQuiescedAt: %w", err)
+	}
+	return oldValue.QuiescedAt, nil
+}
+
+// ClearQuiescedAt clears the value of the "quiesced_at" field.
+func (m *LaunchMutation) ClearQuiescedAt() {
+	m.quiesced_at = nil
+	m.clearedFields[launch.FieldQuiescedAt] = struct{}{}
+}
+
+// QuiescedAtCleared returns if the "quiesced_at" field was cleared in this mutation.
+func (m *LaunchMutation) QuiescedAtCleared() bool {
+	_, ok := m.clearedFields[launch.FieldQuiescedAt]
+	return ok
+}
+
+// ResetQuiescedAt resets all changes to the "quiesced_at" field.
+func (m *LaunchMutation) ResetQuiescedAt() {
+	m.quiesced_at = nil
+	delete(m.clearedFields, launch.FieldQuiescedAt)
+}
+
+// SetHealthyAt sets the "healthy_at" field.
+func (m *LaunchMutation) SetHealthyAt(t time.Time) {
+	m.healthy_at = &t
+}
+
+// HealthyAt returns the value of the "healthy_at" field in the mutation.
+func (m *LaunchMutation) HealthyAt() (r time.Time, exists bool) {
+	v := m.healthy_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHealthyAt returns the old "healthy_at" field's value of the Launch entity.
+// If the Launch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LaunchMutation) OldHealthyAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHealthyAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHealthyAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHealthyAt: %w", err)
+	}
+	return oldValue.HealthyAt, nil
+}
+
+// ClearHealthyAt clears the value of the "healthy_at" field.
+func (m *LaunchMutation) ClearHealthyAt() {
+	m.healthy_at = nil
+	m.clearedFields[launch.FieldHealthyAt] = struct{}{}
+}
+
+// HealthyAtCleared returns if the "healthy_at" field was cleared in this mutation.
+func (m *LaunchMutation) HealthyAtCleared() bool {
+	_, ok := m.clearedFields[launch.FieldHealthyAt]
+	return ok
+}
+
+// ResetHealthyAt resets all changes to the "healthy_at" field.
+func (m *LaunchMutation) ResetHealthyAt() {
+	m.healthy_at = nil
+	delete(m.clearedFields, launch.FieldHealthyAt)
+}
+
+// SetDowntimeSeconds sets the "downtime_seconds" field.
+func (m *LaunchMutation) SetDowntimeSeconds(f float64) {
+	m.downtime_seconds = &f
+	m.adddowntime_seconds = nil
+}
+
+// DowntimeSeconds returns the value of the "downtime_seconds" field in the mutation.
+func (m *LaunchMutation) DowntimeSeconds() (r float64, exists bool) {
+	v := m.downtime_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDowntimeSeconds returns the old "downtime_seconds" field's value of the Launch entity.
+// If the Launch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LaunchMutation) OldDowntimeSeconds(ctx context.Context) (v *float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDowntimeSeconds is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDowntimeSeconds requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDowntimeSeconds: %w", err)
+	}
+	return oldValue.DowntimeSeconds, nil
+}
+
+// AddDowntimeSeconds adds f to the "downtime_seconds" field.
+func (m *LaunchMutation) AddDowntimeSeconds(f float64) {
+	if m.adddowntime_seconds != nil {
+		*m.adddowntime_seconds += f
+	} else {
+		m.adddowntime_seconds = &f
+	}
+}
+
+// AddedDowntimeSeconds returns the value that was added to the "downtime_seconds" field in this mutation.
+func (m *LaunchMutation) AddedDowntimeSeconds() (r float64, exists bool) {
+	v := m.adddowntime_seconds
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearDowntimeSeconds clears the value of the "downtime_seconds" field.
+func (m *LaunchMutation) ClearDowntimeSeconds() {
+	m.downtime_seconds = nil
+	m.adddowntime_seconds = nil
+	m.clearedFields[launch.FieldDowntimeSeconds] = struct{}{}
+}
+
+// DowntimeSecondsCleared returns if the "downtime_seconds" field was cleared in this mutation.
+func (m *LaunchMutation) DowntimeSecondsCleared() bool {
+	_, ok := m.clearedFields[launch.FieldDowntimeSeconds]
+	return ok
+}
+
+// ResetDowntimeSeconds resets all changes to the "downtime_seconds" field.
+func (m *LaunchMutation) ResetDowntimeSeconds() {
+	m.downtime_seconds = nil
+	m.adddowntime_seconds = nil
+	delete(m.clearedFields, launch.FieldDowntimeSeconds)
+}
+
+// SetSourceResumedAt sets the "source_resumed_at" field.
+func (m *LaunchMutation) SetSourceResumedAt(t time.Time) {
+	m.source_resumed_at = &t
+}
+
+// SourceResumedAt returns the value of the "source_resumed_at" field in the mutation.
+func (m *LaunchMutation) SourceResumedAt() (r time.Time, exists bool) {
+	v := m.source_resumed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSourceResumedAt returns the old "source_resumed_at" field's value of the Launch entity.
+// If the Launch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LaunchMutation) OldSourceResumedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSourceResumedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSourceResumedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSourceResumedAt: %w", err)
+	}
+	return oldValue.SourceResumedAt, nil
+}
+
+// ClearSourceResumedAt clears the value of the "source_resumed_at" field.
+func (m *LaunchMutation) ClearSourceResumedAt() {
+	m.source_resumed_at = nil
+	m.clearedFields[launch.FieldSourceResumedAt] = struct{}{}
+}
+
+// SourceResumedAtCleared returns if the "source_resumed_at" field was cleared in this mutation.
+func (m *LaunchMutation) SourceResumedAtCleared() bool {
+	_, ok := m.clearedFields[launch.FieldSourceResumedAt]
+	return ok
+}
+
+// ResetSourceResumedAt resets all changes to the "source_resumed_at" field.
+func (m *LaunchMutation) ResetSourceResumedAt() {
+	m.source_resumed_at = nil
+	delete(m.clearedFields, launch.FieldSourceResumedAt)
+}
+
 // ClearTenant clears the "tenant" edge to the Tenant entity.
 func (m *LaunchMutation) ClearTenant() {
 	m.clearedtenant = true
@@ -20928,7 +21224,7 @@ func (m *LaunchMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *LaunchMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 16)
 	if m.created_at != nil {
 		fields = append(fields, launch.FieldCreatedAt)
 	}
@@ -20959,6 +21255,24 @@ func (m *LaunchMutation) Fields() []string {
 	if m.instances != nil {
 		fields = append(fields, launch.FieldInstances)
 	}
+	if m.console != nil {
+		fields = append(fields, launch.FieldConsole)
+	}
+	if m.accel != nil {
+		fields = append(fields, launch.FieldAccel)
+	}
+	if m.quiesced_at != nil {
+		fields = append(fields, launch.FieldQuiescedAt)
+	}
+	if m.healthy_at != nil {
+		fields = append(fields, launch.FieldHealthyAt)
+	}
+	if m.downtime_seconds != nil {
+		fields = append(fields, launch.FieldDowntimeSeconds)
+	}
+	if m.source_resumed_at != nil {
+		fields = append(fields, launch.FieldSourceResumedAt)
+	}
 	return fields
 }
 
@@ -20987,6 +21301,18 @@ func (m *LaunchMutation) Field(name string) (ent.Value, bool) {
 		return m.Message()
 	case launch.FieldInstances:
 		return m.Instances()
+	case launch.FieldConsole:
+		return m.Console()
+	case launch.FieldAccel:
+		return m.Accel()
+	case launch.FieldQuiescedAt:
+		return m.QuiescedAt()
+	case launch.FieldHealthyAt:
+		return m.HealthyAt()
+	case launch.FieldDowntimeSeconds:
+		return m.DowntimeSeconds()
+	case launch.FieldSourceResumedAt:
+		return m.SourceResumedAt()
 	}
 	return nil, false
 }
@@ -21016,6 +21342,18 @@ func (m *LaunchMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldMessage(ctx)
 	case launch.FieldInstances:
 		return m.OldInstances(ctx)
+	case launch.FieldConsole:
+		return m.OldConsole(ctx)
+	case launch.FieldAccel:
+		return m.OldAccel(ctx)
+	case launch.FieldQuiescedAt:
+		return m.OldQuiescedAt(ctx)
+	case launch.FieldHealthyAt:
+		return m.OldHealthyAt(ctx)
+	case launch.FieldDowntimeSeconds:
+		return m.OldDowntimeSeconds(ctx)
+	case launch.FieldSourceResumedAt:
+		return m.OldSourceResumedAt(ctx)
 	}
 	return nil, fmt.Errorf("unknown Launch field %s", name)
 }
@@ -21095,6 +21433,48 @@ func (m *LaunchMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetInstances(v)
 		return nil
+	case launch.FieldConsole:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConsole(v)
+		return nil
+	case launch.FieldAccel:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAccel(v)
+		return nil
+	case launch.FieldQuiescedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetQuiescedAt(v)
+		return nil
+	case launch.FieldHealthyAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHealthyAt(v)
+		return nil
+	case launch.FieldDowntimeSeconds:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDowntimeSeconds(v)
+		return nil
+	case launch.FieldSourceResumedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSourceResumedAt(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Launch field %s", name)
 }
@@ -21103,6 +21483,9 @@ func (m *LaunchMutation) SetField(name string, value ent.Value) error {
 // this mutation.
 func (m *LaunchMutation) AddedFields() []string {
 	var fields []string
+	if m.adddowntime_seconds != nil {
+		fields = append(fields, launch.FieldDowntimeSeconds)
+	}
 	return fields
 }
 
@@ -21111,6 +21494,8 @@ func (m *LaunchMutation) AddedFields() []string {
 // was not set, or was not defined in the schema.
 func (m *LaunchMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
+	case launch.FieldDowntimeSeconds:
+		return m.AddedDowntimeSeconds()
 	}
 	return nil, false
 }
@@ -21120,6 +21505,13 @@ func (m *LaunchMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *LaunchMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case launch.FieldDowntimeSeconds:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDowntimeSeconds(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Launch numeric field %s", name)
 }
@@ -21136,6 +21528,18 @@ func (m *LaunchMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(launch.FieldInstances) {
 		fields = append(fields, launch.FieldInstances)
+	}
+	if m.FieldCleared(launch.FieldQuiescedAt) {
+		fields = append(fields, launch.FieldQuiescedAt)
+	}
+	if m.FieldCleared(launch.FieldHealthyAt) {
+		fields = append(fields, launch.FieldHealthyAt)
+	}
+	if m.FieldCleared(launch.FieldDowntimeSeconds) {
+		fields = append(fields, launch.FieldDowntimeSeconds)
+	}
+	if m.FieldCleared(launch.FieldSourceResumedAt) {
+		fields = append(fields, launch.FieldSourceResumedAt)
 	}
 	return fields
 }
@@ -21159,6 +21563,18 @@ func (m *LaunchMutation) ClearField(name string) error {
 		return nil
 	case launch.FieldInstances:
 		m.ClearInstances()
+		return nil
+	case launch.FieldQuiescedAt:
+		m.ClearQuiescedAt()
+		return nil
+	case launch.FieldHealthyAt:
+		m.ClearHealthyAt()
+		return nil
+	case launch.FieldDowntimeSeconds:
+		m.ClearDowntimeSeconds()
+		return nil
+	case launch.FieldSourceResumedAt:
+		m.ClearSourceResumedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Launch nullable field %s", name)
@@ -21197,6 +21613,24 @@ func (m *LaunchMutation) ResetField(name string) error {
 		return nil
 	case launch.FieldInstances:
 		m.ResetInstances()
+		return nil
+	case launch.FieldConsole:
+		m.ResetConsole()
+		return nil
+	case launch.FieldAccel:
+		m.ResetAccel()
+		return nil
+	case launch.FieldQuiescedAt:
+		m.ResetQuiescedAt()
+		return nil
+	case launch.FieldHealthyAt:
+		m.ResetHealthyAt()
+		return nil
+	case launch.FieldDowntimeSeconds:
+		m.ResetDowntimeSeconds()
+		return nil
+	case launch.FieldSourceResumedAt:
+		m.ResetSourceResumedAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Launch field %s", name)

@@ -11,6 +11,7 @@ import (
 	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
+	"github.com/ferry-migrate/ferry/graph/model"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 )
 
@@ -68,7 +69,7 @@ func (r *migrationResolver) RateLimit(ctx context.Context, obj *ent.Migration) (
 }
 
 // StartMigration is the resolver for the startMigration field.
-func (r *mutationResolver) StartMigration(ctx context.Context, hostIds []int, cloudAccountID *int, rateLimit *string) ([]*ent.Migration, error) {
+func (r *mutationResolver) StartMigration(ctx context.Context, hostIds []int, cloudAccountID *int, rateLimit *string, quiesce *model.QuiesceInput) ([]*ent.Migration, error) {
 	svc, err := r.migrations(ctx)
 	if err != nil {
 		return nil, err
@@ -76,6 +77,9 @@ func (r *mutationResolver) StartMigration(ctx context.Context, hostIds []int, cl
 	req := ferry.MigrationStart{HostIDs: hostIds, CloudAccountID: cloudAccountID, StartedBy: viewer.FromContext(ctx).Actor()}
 	if rateLimit != nil {
 		req.RateLimit = *rateLimit
+	}
+	if quiesce != nil {
+		req.Quiesce = &ferry.QuiescePlan{Mode: quiesce.Mode, Services: quiesce.Services, Mounts: quiesce.Mounts}
 	}
 	ids, err := svc.Start(ctx, req)
 	if err != nil {

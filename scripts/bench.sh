@@ -4,7 +4,7 @@
 # build/bench/<UTC timestamp>.md, so a run can be pasted into the docs.
 #
 #   scripts/bench.sh            # everything (≈ 15–25 min on 2 cores)
-#   ONLY=api scripts/bench.sh   # one part: api (SQLite, PostgreSQL, replicas), go, queue, limits, topology, planner, engine, discovery, ui
+#   ONLY=api scripts/bench.sh   # one part: api (SQLite, PostgreSQL, replicas), go, queue, limits, topology, planner, engine, discovery, launch, ui
 #   QUICK=1 scripts/bench.sh    # smaller inputs, for a smoke run
 #
 # Each part is also runnable on its own; the command is printed before it runs.

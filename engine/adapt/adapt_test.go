@@ -3,7 +3,6 @@ package adapt_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -19,22 +18,32 @@ import (
 const bootTimeout = 4 * time.Minute
 
 // TestMain doubles as the guest-forward relay.
+// tmpRoot is this test process's own temporary directory (TMPDIR), so
+// that the adaptations it runs — their work directories, FUSE exports and
+// mounts — are told apart from those of other processes on the machine
+// (engine/cloud/local's and jobs/migration's tests adapt too, in parallel
+// under go test -p 2).
+var tmpRoot string
+
 func TestMain(m *testing.M) {
 	vmtest.MaybeRelay()
-	os.Exit(m.Run())
+	var err error
+	if tmpRoot, err = os.MkdirTemp("", "ferry-adapt-test-"); err != nil {
+		panic(err)
+	}
+	os.Setenv("TMPDIR", tmpRoot)
+	code := m.Run()
+	os.RemoveAll(tmpRoot)
+	os.Exit(code)
 }
 
 // noLeaks fails the test when loop devices, mounts or storage daemons of
-// the adaptation survive it. Other tests on the machine have loop devices
-// of their own, so only ours count: those over an adaptation's FUSE export,
-// a test-image or a temporary file of this test.
+// the adaptation survive it. Other processes on the machine have loop
+// devices and adaptations of their own, so only ours count: those under
+// this process's temporary directory (an adaptation's FUSE export, a
+// temporary file of this test).
 func noLeaks(t *testing.T) {
-	// Adaptations of other processes (a `ferry repair` of the Alibaba
-	// tests, another build's tests) name their directories with their pid.
-	own := fmt.Sprintf("ferry-adapt-%d-", os.Getpid())
-	mine := func(l string) bool {
-		return strings.Contains(l, own) || strings.Contains(l, "/ferry/testimage/") || strings.Contains(l, "/"+t.Name())
-	}
+	mine := func(l string) bool { return strings.Contains(l, tmpRoot) }
 	t.Cleanup(func() {
 		for _, l := range vmtest.LoopDevices(t) {
 			if mine(l) {
@@ -42,12 +51,12 @@ func noLeaks(t *testing.T) {
 			}
 		}
 		mi, _ := os.ReadFile("/proc/self/mountinfo")
-		if strings.Contains(string(mi), own) {
+		if strings.Contains(string(mi), tmpRoot) {
 			t.Errorf("mounts left:\n%s", mi)
 		}
 		out, _ := exec.Command("pgrep", "-a", "qemu-storage-d").Output()
 		for _, l := range strings.Split(string(out), "\n") {
-			if strings.Contains(l, own) {
+			if strings.Contains(l, tmpRoot) {
 				t.Errorf("qemu-storage-daemon left: %s", l)
 			}
 		}

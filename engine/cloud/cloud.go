@@ -193,6 +193,10 @@ type MachineSpec struct {
 	Points   []string
 	Shape    Shape
 	BootMode BootMode // empty: BootBIOS
+	// Ports are the TCP ports the source was seen listening on (the
+	// discovery inventory's): a booting provider checks that they answer
+	// on the launched copy.
+	Ports []int `json:",omitempty"`
 }
 
 // MachineState is where a machine stands.
@@ -236,6 +240,12 @@ type Check struct {
 	Passed  bool
 	Skipped bool   // not run (tool absent, option off); Passed is true
 	Message string // what was found, or what is wrong and where
+	// Duration is how long the check took (for boot checks: from the
+	// start of the boot, so it reads as time-to-healthy); 0 when unmeasured.
+	Duration time.Duration `json:",omitempty"`
+	// Evidence is what the verdict rests on: a console excerpt, the ports
+	// and what answered, the adaptation's changes.
+	Evidence string `json:",omitempty"`
 }
 
 // Machine is a launched copy of a host's recovery points.
@@ -253,6 +263,15 @@ type Machine struct {
 	// log: "materialise 2/3", "RunInstances").
 	Stage  string `json:",omitempty"`
 	Checks []Check
+	Ports  []int `json:",omitempty"`
+	// Console is an excerpt of the serial console of the machine's last
+	// boot (its tail), for the launch page; empty when nothing booted.
+	Console string `json:",omitempty"`
+	// Accel is how the provider ran the machine and why ("tcg: KVM probe
+	// boot failed: …"); empty for clouds.
+	Accel string `json:",omitempty"`
+	// HealthyAt is when its checks all passed (zero otherwise).
+	HealthyAt time.Time `json:",omitzero"`
 }
 
 // Passed reports whether every check passed.
@@ -297,6 +316,20 @@ type Machines interface {
 	// Rollback discards any machine's copies and leaves the source disks and
 	// their recovery points as they were. Idempotent. Errors: ErrNotFound.
 	Rollback(ctx context.Context, id string) error
+}
+
+// LaunchStages is implemented by providers whose launches are real boots
+// in stages that a caller may drive one at a time, recording each as a
+// phase: AdaptMachine prepares the machine's copies for the target's
+// hardware (virtio drivers, fstab and bootloader by UUID, DHCP) and records
+// an "adapt" check with every change; BootMachine adapts first if needed,
+// boots and runs the health checks (console, ports, agent) and settles the
+// machine as Wait would. Both are idempotent and resume after a crash (an
+// interrupted boot is booted again from the adapted copies); a machine that
+// has settled is returned as it is. Wait does whatever is left.
+type LaunchStages interface {
+	AdaptMachine(ctx context.Context, id string) (Machine, error)
+	BootMachine(ctx context.Context, id string) (Machine, error)
 }
 
 // GatewayEndpoint tells the data path where a disk's bytes go.

@@ -38,6 +38,18 @@ const (
 	FieldMessage = "message"
 	// FieldInstances holds the string denoting the instances field in the database.
 	FieldInstances = "instances"
+	// FieldConsole holds the string denoting the console field in the database.
+	FieldConsole = "console"
+	// FieldAccel holds the string denoting the accel field in the database.
+	FieldAccel = "accel"
+	// FieldQuiescedAt holds the string denoting the quiesced_at field in the database.
+	FieldQuiescedAt = "quiesced_at"
+	// FieldHealthyAt holds the string denoting the healthy_at field in the database.
+	FieldHealthyAt = "healthy_at"
+	// FieldDowntimeSeconds holds the string denoting the downtime_seconds field in the database.
+	FieldDowntimeSeconds = "downtime_seconds"
+	// FieldSourceResumedAt holds the string denoting the source_resumed_at field in the database.
+	FieldSourceResumedAt = "source_resumed_at"
 	// EdgeTenant holds the string denoting the tenant edge name in mutations.
 	EdgeTenant = "tenant"
 	// EdgeMigration holds the string denoting the migration edge name in mutations.
@@ -91,6 +103,12 @@ var Columns = []string{
 	FieldFinishedAt,
 	FieldMessage,
 	FieldInstances,
+	FieldConsole,
+	FieldAccel,
+	FieldQuiescedAt,
+	FieldHealthyAt,
+	FieldDowntimeSeconds,
+	FieldSourceResumedAt,
 }
 
 // ForeignKeys holds the SQL foreign-keys that are owned by the "launches"
@@ -133,6 +151,12 @@ var (
 	DefaultInstanceID string
 	// DefaultMessage holds the default value on creation for the "message" field.
 	DefaultMessage string
+	// DefaultConsole holds the default value on creation for the "console" field.
+	DefaultConsole string
+	// DefaultAccel holds the default value on creation for the "accel" field.
+	DefaultAccel string
+	// AccelValidator is a validator for the "accel" field. It is called by the builders before save.
+	AccelValidator func(string) error
 )
 
 // Kind defines the type for the "kind" enum field.
@@ -233,6 +257,36 @@ func ByFinishedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByMessage orders the results by the message field.
 func ByMessage(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldMessage, opts...).ToFunc()
+}
+
+// ByConsole orders the results by the console field.
+func ByConsole(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldConsole, opts...).ToFunc()
+}
+
+// ByAccel orders the results by the accel field.
+func ByAccel(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAccel, opts...).ToFunc()
+}
+
+// ByQuiescedAt orders the results by the quiesced_at field.
+func ByQuiescedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldQuiescedAt, opts...).ToFunc()
+}
+
+// ByHealthyAt orders the results by the healthy_at field.
+func ByHealthyAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldHealthyAt, opts...).ToFunc()
+}
+
+// ByDowntimeSeconds orders the results by the downtime_seconds field.
+func ByDowntimeSeconds(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDowntimeSeconds, opts...).ToFunc()
+}
+
+// BySourceResumedAt orders the results by the source_resumed_at field.
+func BySourceResumedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSourceResumedAt, opts...).ToFunc()
 }
 
 // ByTenantField orders the results by tenant field.

@@ -85,6 +85,36 @@ func Message(v string) predicate.Launch {
 	return predicate.Launch(sql.FieldEQ(FieldMessage, v))
 }
 
+// Console applies equality check predicate on the "console" field. It's identical to ConsoleEQ.
+func Console(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldEQ(FieldConsole, v))
+}
+
+// Accel applies equality check predicate on the "accel" field. It's identical to AccelEQ.
+func Accel(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldEQ(FieldAccel, v))
+}
+
+// QuiescedAt applies equality check predicate on the "quiesced_at" field. It's identical to QuiescedAtEQ.
+func QuiescedAt(v time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldEQ(FieldQuiescedAt, v))
+}
+
+// HealthyAt applies equality check predicate on the "healthy_at" field. It's identical to HealthyAtEQ.
+func HealthyAt(v time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldEQ(FieldHealthyAt, v))
+}
+
+// DowntimeSeconds applies equality check predicate on the "downtime_seconds" field. It's identical to DowntimeSecondsEQ.
+func DowntimeSeconds(v float64) predicate.Launch {
+	return predicate.Launch(sql.FieldEQ(FieldDowntimeSeconds, v))
+}
+
+// SourceResumedAt applies equality check predicate on the "source_resumed_at" field. It's identical to SourceResumedAtEQ.
+func SourceResumedAt(v time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldEQ(FieldSourceResumedAt, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Launch {
 	return predicate.Launch(sql.FieldEQ(FieldCreatedAt, v))
@@ -423,6 +453,336 @@ func InstancesIsNil() predicate.Launch {
 // InstancesNotNil applies the NotNil predicate on the "instances" field.
 func InstancesNotNil() predicate.Launch {
 	return predicate.Launch(sql.FieldNotNull(FieldInstances))
+}
+
+// ConsoleEQ applies the EQ predicate on the "console" field.
+func ConsoleEQ(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldEQ(FieldConsole, v))
+}
+
+// ConsoleNEQ applies the NEQ predicate on the "console" field.
+func ConsoleNEQ(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldNEQ(FieldConsole, v))
+}
+
+// ConsoleIn applies the In predicate on the "console" field.
+func ConsoleIn(vs ...string) predicate.Launch {
+	return predicate.Launch(sql.FieldIn(FieldConsole, vs...))
+}
+
+// ConsoleNotIn applies the NotIn predicate on the "console" field.
+func ConsoleNotIn(vs ...string) predicate.Launch {
+	return predicate.Launch(sql.FieldNotIn(FieldConsole, vs...))
+}
+
+// ConsoleGT applies the GT predicate on the "console" field.
+func ConsoleGT(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldGT(FieldConsole, v))
+}
+
+// ConsoleGTE applies the GTE predicate on the "console" field.
+func ConsoleGTE(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldGTE(FieldConsole, v))
+}
+
+// ConsoleLT applies the LT predicate on the "console" field.
+func ConsoleLT(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldLT(FieldConsole, v))
+}
+
+// ConsoleLTE applies the LTE predicate on the "console" field.
+func ConsoleLTE(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldLTE(FieldConsole, v))
+}
+
+// ConsoleContains applies the Contains predicate on the "console" field.
+func ConsoleContains(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldContains(FieldConsole, v))
+}
+
+// ConsoleHasPrefix applies the HasPrefix predicate on the "console" field.
+func ConsoleHasPrefix(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldHasPrefix(FieldConsole, v))
+}
+
+// ConsoleHasSuffix applies the HasSuffix predicate on the "console" field.
+func ConsoleHasSuffix(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldHasSuffix(FieldConsole, v))
+}
+
+// ConsoleEqualFold applies the EqualFold predicate on the "console" field.
+func ConsoleEqualFold(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldEqualFold(FieldConsole, v))
+}
+
+// ConsoleContainsFold applies the ContainsFold predicate on the "console" field.
+func ConsoleContainsFold(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldContainsFold(FieldConsole, v))
+}
+
+// AccelEQ applies the EQ predicate on the "accel" field.
+func AccelEQ(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldEQ(FieldAccel, v))
+}
+
+// AccelNEQ applies the NEQ predicate on the "accel" field.
+func AccelNEQ(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldNEQ(FieldAccel, v))
+}
+
+// AccelIn applies the In predicate on the "accel" field.
+func AccelIn(vs ...string) predicate.Launch {
+	return predicate.Launch(sql.FieldIn(FieldAccel, vs...))
+}
+
+// AccelNotIn applies the NotIn predicate on the "accel" field.
+func AccelNotIn(vs ...string) predicate.Launch {
+	return predicate.Launch(sql.FieldNotIn(FieldAccel, vs...))
+}
+
+// AccelGT applies the GT predicate on the "accel" field.
+func AccelGT(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldGT(FieldAccel, v))
+}
+
+// AccelGTE applies the GTE predicate on the "accel" field.
+func AccelGTE(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldGTE(FieldAccel, v))
+}
+
+// AccelLT applies the LT predicate on the "accel" field.
+func AccelLT(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldLT(FieldAccel, v))
+}
+
+// AccelLTE applies the LTE predicate on the "accel" field.
+func AccelLTE(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldLTE(FieldAccel, v))
+}
+
+// AccelContains applies the Contains predicate on the "accel" field.
+func AccelContains(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldContains(FieldAccel, v))
+}
+
+// AccelHasPrefix applies the HasPrefix predicate on the "accel" field.
+func AccelHasPrefix(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldHasPrefix(FieldAccel, v))
+}
+
+// AccelHasSuffix applies the HasSuffix predicate on the "accel" field.
+func AccelHasSuffix(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldHasSuffix(FieldAccel, v))
+}
+
+// AccelEqualFold applies the EqualFold predicate on the "accel" field.
+func AccelEqualFold(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldEqualFold(FieldAccel, v))
+}
+
+// AccelContainsFold applies the ContainsFold predicate on the "accel" field.
+func AccelContainsFold(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldContainsFold(FieldAccel, v))
+}
+
+// QuiescedAtEQ applies the EQ predicate on the "quiesced_at" field.
+func QuiescedAtEQ(v time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldEQ(FieldQuiescedAt, v))
+}
+
+// QuiescedAtNEQ applies the NEQ predicate on the "quiesced_at" field.
+func QuiescedAtNEQ(v time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldNEQ(FieldQuiescedAt, v))
+}
+
+// QuiescedAtIn applies the In predicate on the "quiesced_at" field.
+func QuiescedAtIn(vs ...time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldIn(FieldQuiescedAt, vs...))
+}
+
+// QuiescedAtNotIn applies the NotIn predicate on the "quiesced_at" field.
+func QuiescedAtNotIn(vs ...time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldNotIn(FieldQuiescedAt, vs...))
+}
+
+// QuiescedAtGT applies the GT predicate on the "quiesced_at" field.
+func QuiescedAtGT(v time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldGT(FieldQuiescedAt, v))
+}
+
+// QuiescedAtGTE applies the GTE predicate on the "quiesced_at" field.
+func QuiescedAtGTE(v time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldGTE(FieldQuiescedAt, v))
+}
+
+// QuiescedAtLT applies the LT predicate on the "quiesced_at" field.
+func QuiescedAtLT(v time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldLT(FieldQuiescedAt, v))
+}
+
+// QuiescedAtLTE applies the LTE predicate on the "quiesced_at" field.
+func QuiescedAtLTE(v time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldLTE(FieldQuiescedAt, v))
+}
+
+// QuiescedAtIsNil applies the IsNil predicate on the "quiesced_at" field.
+func QuiescedAtIsNil() predicate.Launch {
+	return predicate.Launch(sql.FieldIsNull(FieldQuiescedAt))
+}
+
+// QuiescedAtNotNil applies the NotNil predicate on the "quiesced_at" field.
+func QuiescedAtNotNil() predicate.Launch {
+	return predicate.Launch(sql.FieldNotNull(FieldQuiescedAt))
+}
+
+// HealthyAtEQ applies the EQ predicate on the "healthy_at" field.
+func HealthyAtEQ(v time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldEQ(FieldHealthyAt, v))
+}
+
+// HealthyAtNEQ applies the NEQ predicate on the "healthy_at" field.
+func HealthyAtNEQ(v time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldNEQ(FieldHealthyAt, v))
+}
+
+// HealthyAtIn applies the In predicate on the "healthy_at" field.
+func HealthyAtIn(vs ...time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldIn(FieldHealthyAt, vs...))
+}
+
+// HealthyAtNotIn applies the NotIn predicate on the "healthy_at" field.
+func HealthyAtNotIn(vs ...time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldNotIn(FieldHealthyAt, vs...))
+}
+
+// HealthyAtGT applies the GT predicate on the "healthy_at" field.
+func HealthyAtGT(v time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldGT(FieldHealthyAt, v))
+}
+
+// HealthyAtGTE applies the GTE predicate on the "healthy_at" field.
+func HealthyAtGTE(v time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldGTE(FieldHealthyAt, v))
+}
+
+// HealthyAtLT applies the LT predicate on the "healthy_at" field.
+func HealthyAtLT(v time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldLT(FieldHealthyAt, v))
+}
+
+// HealthyAtLTE applies the LTE predicate on the "healthy_at" field.
+func HealthyAtLTE(v time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldLTE(FieldHealthyAt, v))
+}
+
+// HealthyAtIsNil applies the IsNil predicate on the "healthy_at" field.
+func HealthyAtIsNil() predicate.Launch {
+	return predicate.Launch(sql.FieldIsNull(FieldHealthyAt))
+}
+
+// HealthyAtNotNil applies the NotNil predicate on the "healthy_at" field.
+func HealthyAtNotNil() predicate.Launch {
+	return predicate.Launch(sql.FieldNotNull(FieldHealthyAt))
+}
+
+// DowntimeSecondsEQ applies the EQ predicate on the "downtime_seconds" field.
+func DowntimeSecondsEQ(v float64) predicate.Launch {
+	return predicate.Launch(sql.FieldEQ(FieldDowntimeSeconds, v))
+}
+
+// DowntimeSecondsNEQ applies the NEQ predicate on the "downtime_seconds" field.
+func DowntimeSecondsNEQ(v float64) predicate.Launch {
+	return predicate.Launch(sql.FieldNEQ(FieldDowntimeSeconds, v))
+}
+
+// DowntimeSecondsIn applies the In predicate on the "downtime_seconds" field.
+func DowntimeSecondsIn(vs ...float64) predicate.Launch {
+	return predicate.Launch(sql.FieldIn(FieldDowntimeSeconds, vs...))
+}
+
+// DowntimeSecondsNotIn applies the NotIn predicate on the "downtime_seconds" field.
+func DowntimeSecondsNotIn(vs ...float64) predicate.Launch {
+	return predicate.Launch(sql.FieldNotIn(FieldDowntimeSeconds, vs...))
+}
+
+// DowntimeSecondsGT applies the GT predicate on the "downtime_seconds" field.
+func DowntimeSecondsGT(v float64) predicate.Launch {
+	return predicate.Launch(sql.FieldGT(FieldDowntimeSeconds, v))
+}
+
+// DowntimeSecondsGTE applies the GTE predicate on the "downtime_seconds" field.
+func DowntimeSecondsGTE(v float64) predicate.Launch {
+	return predicate.Launch(sql.FieldGTE(FieldDowntimeSeconds, v))
+}
+
+// DowntimeSecondsLT applies the LT predicate on the "downtime_seconds" field.
+func DowntimeSecondsLT(v float64) predicate.Launch {
+	return predicate.Launch(sql.FieldLT(FieldDowntimeSeconds, v))
+}
+
+// DowntimeSecondsLTE applies the LTE predicate on the "downtime_seconds" field.
+func DowntimeSecondsLTE(v float64) predicate.Launch {
+	return predicate.Launch(sql.FieldLTE(FieldDowntimeSeconds, v))
+}
+
+// DowntimeSecondsIsNil applies the IsNil predicate on the "downtime_seconds" field.
+func DowntimeSecondsIsNil() predicate.Launch {
+	return predicate.Launch(sql.FieldIsNull(FieldDowntimeSeconds))
+}
+
+// DowntimeSecondsNotNil applies the NotNil predicate on the "downtime_seconds" field.
+func DowntimeSecondsNotNil() predicate.Launch {
+	return predicate.Launch(sql.FieldNotNull(FieldDowntimeSeconds))
+}
+
+// SourceResumedAtEQ applies the EQ predicate on the "source_resumed_at" field.
+func SourceResumedAtEQ(v time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldEQ(FieldSourceResumedAt, v))
+}
+
+// SourceResumedAtNEQ applies the NEQ predicate on the "source_resumed_at" field.
+func SourceResumedAtNEQ(v time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldNEQ(FieldSourceResumedAt, v))
+}
+
+// SourceResumedAtIn applies the In predicate on the "source_resumed_at" field.
+func SourceResumedAtIn(vs ...time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldIn(FieldSourceResumedAt, vs...))
+}
+
+// SourceResumedAtNotIn applies the NotIn predicate on the "source_resumed_at" field.
+func SourceResumedAtNotIn(vs ...time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldNotIn(FieldSourceResumedAt, vs...))
+}
+
+// SourceResumedAtGT applies the GT predicate on the "source_resumed_at" field.
+func SourceResumedAtGT(v time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldGT(FieldSourceResumedAt, v))
+}
+
+// SourceResumedAtGTE applies the GTE predicate on the "source_resumed_at" field.
+func SourceResumedAtGTE(v time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldGTE(FieldSourceResumedAt, v))
+}
+
+// SourceResumedAtLT applies the LT predicate on the "source_resumed_at" field.
+func SourceResumedAtLT(v time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldLT(FieldSourceResumedAt, v))
+}
+
+// SourceResumedAtLTE applies the LTE predicate on the "source_resumed_at" field.
+func SourceResumedAtLTE(v time.Time) predicate.Launch {
+	return predicate.Launch(sql.FieldLTE(FieldSourceResumedAt, v))
+}
+
+// SourceResumedAtIsNil applies the IsNil predicate on the "source_resumed_at" field.
+func SourceResumedAtIsNil() predicate.Launch {
+	return predicate.Launch(sql.FieldIsNull(FieldSourceResumedAt))
+}
+
+// SourceResumedAtNotNil applies the NotNil predicate on the "source_resumed_at" field.
+func SourceResumedAtNotNil() predicate.Launch {
+	return predicate.Launch(sql.FieldNotNull(FieldSourceResumedAt))
 }
 
 // HasTenant applies the HasEdge predicate on the "tenant" edge.

@@ -789,6 +789,12 @@ var (
 		{Name: "finished_at", Type: field.TypeTime, Nullable: true},
 		{Name: "message", Type: field.TypeString, Default: ""},
 		{Name: "instances", Type: field.TypeJSON, Nullable: true},
+		{Name: "console", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "accel", Type: field.TypeString, Size: 500, Default: ""},
+		{Name: "quiesced_at", Type: field.TypeTime, Nullable: true},
+		{Name: "healthy_at", Type: field.TypeTime, Nullable: true},
+		{Name: "downtime_seconds", Type: field.TypeFloat64, Nullable: true},
+		{Name: "source_resumed_at", Type: field.TypeTime, Nullable: true},
 		{Name: "tenant_id", Type: field.TypeInt},
 		{Name: "migration_launches", Type: field.TypeInt},
 		{Name: "recovery_point_launches", Type: field.TypeInt, Nullable: true},
@@ -801,19 +807,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "launches_tenants_tenant",
-				Columns:    []*schema.Column{LaunchesColumns[10]},
+				Columns:    []*schema.Column{LaunchesColumns[16]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "launches_migrations_launches",
-				Columns:    []*schema.Column{LaunchesColumns[11]},
+				Columns:    []*schema.Column{LaunchesColumns[17]},
 				RefColumns: []*schema.Column{MigrationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "launches_recovery_points_launches",
-				Columns:    []*schema.Column{LaunchesColumns[12]},
+				Columns:    []*schema.Column{LaunchesColumns[18]},
 				RefColumns: []*schema.Column{RecoveryPointsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -822,7 +828,7 @@ var (
 			{
 				Name:    "launch_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{LaunchesColumns[10]},
+				Columns: []*schema.Column{LaunchesColumns[16]},
 			},
 		},
 	}

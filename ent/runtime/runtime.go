@@ -970,6 +970,16 @@ func init() {
 	launchDescMessage := launchFields[5].Descriptor()
 	// launch.DefaultMessage holds the default value on creation for the message field.
 	launch.DefaultMessage = launchDescMessage.Default.(string)
+	// launchDescConsole is the schema descriptor for console field.
+	launchDescConsole := launchFields[7].Descriptor()
+	// launch.DefaultConsole holds the default value on creation for the console field.
+	launch.DefaultConsole = launchDescConsole.Default.(string)
+	// launchDescAccel is the schema descriptor for accel field.
+	launchDescAccel := launchFields[8].Descriptor()
+	// launch.DefaultAccel holds the default value on creation for the accel field.
+	launch.DefaultAccel = launchDescAccel.Default.(string)
+	// launch.AccelValidator is a validator for the "accel" field. It is called by the builders before save.
+	launch.AccelValidator = launchDescAccel.Validators[0].(func(string) error)
 	marketplaceinstanceMixin := schema.MarketplaceInstance{}.Mixin()
 	marketplaceinstanceMixinFields0 := marketplaceinstanceMixin[0].Fields()
 	_ = marketplaceinstanceMixinFields0

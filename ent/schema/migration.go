@@ -125,6 +125,20 @@ func (Launch) Fields() []ent.Field {
 		field.Time("finished_at").Optional().Nillable(),
 		field.String("message").Default(""),
 		field.JSON("instances", []ferry.DiskInstance{}).Optional().Annotations(entgql.Skip(entgql.SkipAll)),
+		// Issue 16: a launch is a real boot. console is the tail of its
+		// serial console (what the guest printed up to its login prompt, or
+		// the panic that stopped it); accel how it ran and why (tcg/kvm).
+		field.Text("console").Default("").Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.String("accel").Default("").MaxLen(500).Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		// A cutover's downtime: from the source quiesced (the final pass's
+		// command handed to the agent, which quiesces before it reads) to
+		// every health check of the target passed.
+		field.Time("quiesced_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.Time("healthy_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.Float("downtime_seconds").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		// When the control plane asked the agent to bring the quiesced
+		// source back (a failed cutover, a rollback).
+		field.Time("source_resumed_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
 	}
 }
 

@@ -48,6 +48,9 @@ export async function startFerry(bin, extraEnv = {}) {
     // gateway) call back.
     FERRY_PUBLIC_URL: `http://127.0.0.1:${port}`,
     FERRY_LOG_LEVEL: process.env.FERRY_LOG_LEVEL ?? 'warn',
+    // Launches boot in qemu (scenario 20 migrates the bootable test image);
+    // a TCG boot on a loaded machine takes a minute or more.
+    FERRY_LAUNCH_BOOT_TIMEOUT: process.env.FERRY_LAUNCH_BOOT_TIMEOUT ?? '6m',
     ...extraEnv,
   }
   delete env.FERRY_DATABASE_URL
@@ -86,7 +89,23 @@ export async function startFerry(bin, extraEnv = {}) {
         await done
         clearTimeout(timer)
       }
+      // Launched VMs outlive the server by design (a restart finds them);
+      // a scenario that failed mid-launch must not leave them running.
+      await killLaunchVMs(dataDir)
       await rm(dataDir, { recursive: true, force: true })
     },
+  }
+}
+
+// killLaunchVMs ends the qemu processes whose command line names dataDir
+// (the local cloud's VMs of this server), and only those.
+async function killLaunchVMs(dataDir) {
+  const { readdir, readFile } = await import('node:fs/promises')
+  for (const pid of await readdir('/proc').catch(() => [])) {
+    if (!/^\d+$/.test(pid)) continue
+    const cmd = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')
+    if (cmd.includes('qemu') && cmd.includes(dataDir)) {
+      try { process.kill(Number(pid), 'SIGKILL') } catch {}
+    }
   }
 }

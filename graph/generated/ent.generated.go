@@ -8322,6 +8322,121 @@ func (ec *executionContext) fieldContext_Launch_message(_ context.Context, field
 	return graphql.NewScalarFieldContext("Launch", field, false, false, "String")
 }
 
+func (ec *executionContext) _Launch_console(ctx context.Context, field graphql.CollectedField, obj *ent.Launch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Launch_console(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Console, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Launch_console(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Launch", field, false, false, "String")
+}
+
+func (ec *executionContext) _Launch_accel(ctx context.Context, field graphql.CollectedField, obj *ent.Launch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Launch_accel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Accel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Launch_accel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Launch", field, false, false, "String")
+}
+
+func (ec *executionContext) _Launch_quiescedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Launch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Launch_quiescedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.QuiescedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Launch_quiescedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Launch", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Launch_healthyAt(ctx context.Context, field graphql.CollectedField, obj *ent.Launch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Launch_healthyAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HealthyAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Launch_healthyAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Launch", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Launch_downtimeSeconds(ctx context.Context, field graphql.CollectedField, obj *ent.Launch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Launch_downtimeSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DowntimeSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Launch_downtimeSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Launch", field, false, false, "Float")
+}
+
 func (ec *executionContext) _Launch_tenant(ctx context.Context, field graphql.CollectedField, obj *ent.Launch) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -27246,7 +27361,7 @@ func (ec *executionContext) unmarshalInputLaunchWhereInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "kind", "kindNEQ", "kindIn", "kindNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "instanceID", "instanceIDNEQ", "instanceIDIn", "instanceIDNotIn", "instanceIDGT", "instanceIDGTE", "instanceIDLT", "instanceIDLTE", "instanceIDContains", "instanceIDHasPrefix", "instanceIDHasSuffix", "instanceIDEqualFold", "instanceIDContainsFold", "finishedAt", "finishedAtNEQ", "finishedAtIn", "finishedAtNotIn", "finishedAtGT", "finishedAtGTE", "finishedAtLT", "finishedAtLTE", "finishedAtIsNil", "finishedAtNotNil", "message", "messageNEQ", "messageIn", "messageNotIn", "messageGT", "messageGTE", "messageLT", "messageLTE", "messageContains", "messageHasPrefix", "messageHasSuffix", "messageEqualFold", "messageContainsFold", "hasMigration", "hasMigrationWith", "hasRecoveryPoint", "hasRecoveryPointWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "kind", "kindNEQ", "kindIn", "kindNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "instanceID", "instanceIDNEQ", "instanceIDIn", "instanceIDNotIn", "instanceIDGT", "instanceIDGTE", "instanceIDLT", "instanceIDLTE", "instanceIDContains", "instanceIDHasPrefix", "instanceIDHasSuffix", "instanceIDEqualFold", "instanceIDContainsFold", "finishedAt", "finishedAtNEQ", "finishedAtIn", "finishedAtNotIn", "finishedAtGT", "finishedAtGTE", "finishedAtLT", "finishedAtLTE", "finishedAtIsNil", "finishedAtNotNil", "message", "messageNEQ", "messageIn", "messageNotIn", "messageGT", "messageGTE", "messageLT", "messageLTE", "messageContains", "messageHasPrefix", "messageHasSuffix", "messageEqualFold", "messageContainsFold", "console", "consoleNEQ", "consoleIn", "consoleNotIn", "consoleGT", "consoleGTE", "consoleLT", "consoleLTE", "consoleContains", "consoleHasPrefix", "consoleHasSuffix", "consoleEqualFold", "consoleContainsFold", "accel", "accelNEQ", "accelIn", "accelNotIn", "accelGT", "accelGTE", "accelLT", "accelLTE", "accelContains", "accelHasPrefix", "accelHasSuffix", "accelEqualFold", "accelContainsFold", "quiescedAt", "quiescedAtNEQ", "quiescedAtIn", "quiescedAtNotIn", "quiescedAtGT", "quiescedAtGTE", "quiescedAtLT", "quiescedAtLTE", "quiescedAtIsNil", "quiescedAtNotNil", "healthyAt", "healthyAtNEQ", "healthyAtIn", "healthyAtNotIn", "healthyAtGT", "healthyAtGTE", "healthyAtLT", "healthyAtLTE", "healthyAtIsNil", "healthyAtNotNil", "downtimeSeconds", "downtimeSecondsNEQ", "downtimeSecondsIn", "downtimeSecondsNotIn", "downtimeSecondsGT", "downtimeSecondsGTE", "downtimeSecondsLT", "downtimeSecondsLTE", "downtimeSecondsIsNil", "downtimeSecondsNotNil", "hasMigration", "hasMigrationWith", "hasRecoveryPoint", "hasRecoveryPointWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -27750,6 +27865,398 @@ func (ec *executionContext) unmarshalInputLaunchWhereInput(ctx context.Context, 
 				return it, err
 			}
 			it.MessageContainsFold = data
+		case "console":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("console"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Console = data
+		case "consoleNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("consoleNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConsoleNEQ = data
+		case "consoleIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("consoleIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConsoleIn = data
+		case "consoleNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("consoleNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConsoleNotIn = data
+		case "consoleGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("consoleGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConsoleGT = data
+		case "consoleGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("consoleGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConsoleGTE = data
+		case "consoleLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("consoleLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConsoleLT = data
+		case "consoleLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("consoleLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConsoleLTE = data
+		case "consoleContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("consoleContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConsoleContains = data
+		case "consoleHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("consoleHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConsoleHasPrefix = data
+		case "consoleHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("consoleHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConsoleHasSuffix = data
+		case "consoleEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("consoleEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConsoleEqualFold = data
+		case "consoleContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("consoleContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ConsoleContainsFold = data
+		case "accel":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accel"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Accel = data
+		case "accelNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accelNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccelNEQ = data
+		case "accelIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accelIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccelIn = data
+		case "accelNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accelNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccelNotIn = data
+		case "accelGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accelGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccelGT = data
+		case "accelGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accelGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccelGTE = data
+		case "accelLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accelLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccelLT = data
+		case "accelLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accelLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccelLTE = data
+		case "accelContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accelContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccelContains = data
+		case "accelHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accelHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccelHasPrefix = data
+		case "accelHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accelHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccelHasSuffix = data
+		case "accelEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accelEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccelEqualFold = data
+		case "accelContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("accelContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AccelContainsFold = data
+		case "quiescedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quiescedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QuiescedAt = data
+		case "quiescedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quiescedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QuiescedAtNEQ = data
+		case "quiescedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quiescedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QuiescedAtIn = data
+		case "quiescedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quiescedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QuiescedAtNotIn = data
+		case "quiescedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quiescedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QuiescedAtGT = data
+		case "quiescedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quiescedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QuiescedAtGTE = data
+		case "quiescedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quiescedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QuiescedAtLT = data
+		case "quiescedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quiescedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QuiescedAtLTE = data
+		case "quiescedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quiescedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QuiescedAtIsNil = data
+		case "quiescedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("quiescedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.QuiescedAtNotNil = data
+		case "healthyAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthyAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthyAt = data
+		case "healthyAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthyAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthyAtNEQ = data
+		case "healthyAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthyAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthyAtIn = data
+		case "healthyAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthyAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthyAtNotIn = data
+		case "healthyAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthyAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthyAtGT = data
+		case "healthyAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthyAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthyAtGTE = data
+		case "healthyAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthyAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthyAtLT = data
+		case "healthyAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthyAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthyAtLTE = data
+		case "healthyAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthyAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthyAtIsNil = data
+		case "healthyAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthyAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthyAtNotNil = data
+		case "downtimeSeconds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("downtimeSeconds"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DowntimeSeconds = data
+		case "downtimeSecondsNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("downtimeSecondsNEQ"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DowntimeSecondsNEQ = data
+		case "downtimeSecondsIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("downtimeSecondsIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DowntimeSecondsIn = data
+		case "downtimeSecondsNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("downtimeSecondsNotIn"))
+			data, err := ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DowntimeSecondsNotIn = data
+		case "downtimeSecondsGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("downtimeSecondsGT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DowntimeSecondsGT = data
+		case "downtimeSecondsGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("downtimeSecondsGTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DowntimeSecondsGTE = data
+		case "downtimeSecondsLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("downtimeSecondsLT"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DowntimeSecondsLT = data
+		case "downtimeSecondsLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("downtimeSecondsLTE"))
+			data, err := ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DowntimeSecondsLTE = data
+		case "downtimeSecondsIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("downtimeSecondsIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DowntimeSecondsIsNil = data
+		case "downtimeSecondsNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("downtimeSecondsNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DowntimeSecondsNotNil = data
 		case "hasMigration":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasMigration"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -39516,6 +40023,31 @@ func (ec *executionContext) _Launch(ctx context.Context, sel ast.SelectionSet, o
 		case "message":
 			out.Values[i] = ec._Launch_message(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "console":
+			out.Values[i] = ec._Launch_console(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "accel":
+			out.Values[i] = ec._Launch_accel(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "quiescedAt":
+			out.Values[i] = ec._Launch_quiescedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "healthyAt":
+			out.Values[i] = ec._Launch_healthyAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "downtimeSeconds":
+			out.Values[i] = ec._Launch_downtimeSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "tenant":

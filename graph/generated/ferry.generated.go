@@ -37,7 +37,7 @@ type MutationResolver interface {
 	CreateRegistrationToken(ctx context.Context, input model.CreateRegistrationTokenInput) (*model.CreateRegistrationTokenPayload, error)
 	RevokeRegistrationToken(ctx context.Context, id int) (*ent.RegistrationToken, error)
 	RevokeAgent(ctx context.Context, id int) (*ent.Agent, error)
-	StartMigration(ctx context.Context, hostIds []int, cloudAccountID *int, rateLimit *string) ([]*ent.Migration, error)
+	StartMigration(ctx context.Context, hostIds []int, cloudAccountID *int, rateLimit *string, quiesce *model.QuiesceInput) ([]*ent.Migration, error)
 	TestLaunch(ctx context.Context, migrationID int, recoveryPointID *int) (*ent.Launch, error)
 	Cutover(ctx context.Context, migrationID int) (*ent.Migration, error)
 	Rollback(ctx context.Context, migrationID int) (*ent.Migration, error)
@@ -719,6 +719,14 @@ func (ec *executionContext) field_Mutation_startMigration_args(ctx context.Conte
 		return nil, err
 	}
 	args["rateLimit"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "quiesce",
+		func(ctx context.Context, v any) (*model.QuiesceInput, error) {
+			return ec.unmarshalOQuiesceInput2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐQuiesceInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["quiesce"] = arg3
 	return args, nil
 }
 
@@ -2032,7 +2040,7 @@ func (ec *executionContext) _Mutation_startMigration(ctx context.Context, field 
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Mutation().StartMigration(ctx, fc.Args["hostIds"].([]int), fc.Args["cloudAccountId"].(*int), fc.Args["rateLimit"].(*string))
+			return ec.Resolvers.Mutation().StartMigration(ctx, fc.Args["hostIds"].([]int), fc.Args["cloudAccountId"].(*int), fc.Args["rateLimit"].(*string), fc.Args["quiesce"].(*model.QuiesceInput))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Migration) graphql.Marshaler {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/ferry-migrate/ferry"
+	"github.com/ferry-migrate/ferry/graph/model"
 	"github.com/vektah/gqlparser/v2/ast"
 )
 
@@ -166,6 +167,62 @@ func (ec *executionContext) fieldContext_MigrationDisk_syncedAt(_ context.Contex
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputQuiesceInput(ctx context.Context, obj any) (model.QuiesceInput, error) {
+	var it model.QuiesceInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"mode", "services", "mounts"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = data
+		case "services":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("services"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Services = data
+		case "mounts":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mounts"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mounts = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalQuiesceInput unmarshals raw into the QuiesceInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalQuiesceInput(ctx context.Context, raw any) (model.QuiesceInput, error) {
+	var out model.QuiesceInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "QuiesceInput", raw, &out)
+	return out, err
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -254,6 +311,14 @@ func (ec *executionContext) marshalNMigrationDisk2ᚕgithubᚗcomᚋferryᚑmigr
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalOQuiesceInput2ᚖgithubᚗcomᚋferryᚑmigrateᚋferryᚋgraphᚋmodelᚐQuiesceInput(ctx context.Context, v any) (*model.QuiesceInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputQuiesceInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 // endregion ***************************** type.gotpl *****************************

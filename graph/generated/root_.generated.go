@@ -527,19 +527,24 @@ type ComplexityRoot struct {
 	}
 
 	Launch struct {
-		Checks        func(childComplexity int) int
-		CreatedAt     func(childComplexity int) int
-		FinishedAt    func(childComplexity int) int
-		ID            func(childComplexity int) int
-		InstanceID    func(childComplexity int) int
-		Kind          func(childComplexity int) int
-		Message       func(childComplexity int) int
-		Migration     func(childComplexity int) int
-		RecoveryPoint func(childComplexity int) int
-		Status        func(childComplexity int) int
-		Tenant        func(childComplexity int) int
-		TenantID      func(childComplexity int) int
-		UpdatedAt     func(childComplexity int) int
+		Accel           func(childComplexity int) int
+		Checks          func(childComplexity int) int
+		Console         func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		DowntimeSeconds func(childComplexity int) int
+		FinishedAt      func(childComplexity int) int
+		HealthyAt       func(childComplexity int) int
+		ID              func(childComplexity int) int
+		InstanceID      func(childComplexity int) int
+		Kind            func(childComplexity int) int
+		Message         func(childComplexity int) int
+		Migration       func(childComplexity int) int
+		QuiescedAt      func(childComplexity int) int
+		RecoveryPoint   func(childComplexity int) int
+		Status          func(childComplexity int) int
+		Tenant          func(childComplexity int) int
+		TenantID        func(childComplexity int) int
+		UpdatedAt       func(childComplexity int) int
 	}
 
 	Migration struct {
@@ -634,7 +639,7 @@ type ComplexityRoot struct {
 		SetHostCutoverTime          func(childComplexity int, waveID int, hostID int, at *time.Time) int
 		SetMigrationSettings        func(childComplexity int, migrationID int, rpoMinutes *int, keepLast *int, keepDaily *int) int
 		SplitApplicationSuggestion  func(childComplexity int, id int, hostIds []int, name *string) int
-		StartMigration              func(childComplexity int, hostIds []int, cloudAccountID *int, rateLimit *string) int
+		StartMigration              func(childComplexity int, hostIds []int, cloudAccountID *int, rateLimit *string, quiesce *model.QuiesceInput) int
 		StartWave                   func(childComplexity int, waveID int, input *model.StartWaveInput) int
 		SuggestApplications         func(childComplexity int) int
 		SuspendTenant               func(childComplexity int, id int, reason string) int
@@ -3289,24 +3294,48 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ImportRunEdge.Node(childComplexity), true
 
+	case "Launch.accel":
+		if e.ComplexityRoot.Launch.Accel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Launch.Accel(childComplexity), true
 	case "Launch.checks":
 		if e.ComplexityRoot.Launch.Checks == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Launch.Checks(childComplexity), true
+	case "Launch.console":
+		if e.ComplexityRoot.Launch.Console == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Launch.Console(childComplexity), true
 	case "Launch.createdAt":
 		if e.ComplexityRoot.Launch.CreatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Launch.CreatedAt(childComplexity), true
+	case "Launch.downtimeSeconds":
+		if e.ComplexityRoot.Launch.DowntimeSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Launch.DowntimeSeconds(childComplexity), true
 	case "Launch.finishedAt":
 		if e.ComplexityRoot.Launch.FinishedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Launch.FinishedAt(childComplexity), true
+	case "Launch.healthyAt":
+		if e.ComplexityRoot.Launch.HealthyAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Launch.HealthyAt(childComplexity), true
 	case "Launch.id":
 		if e.ComplexityRoot.Launch.ID == nil {
 			break
@@ -3337,6 +3366,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Launch.Migration(childComplexity), true
+	case "Launch.quiescedAt":
+		if e.ComplexityRoot.Launch.QuiescedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Launch.QuiescedAt(childComplexity), true
 	case "Launch.recoveryPoint":
 		if e.ComplexityRoot.Launch.RecoveryPoint == nil {
 			break
@@ -4004,7 +4039,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Mutation.StartMigration(childComplexity, args["hostIds"].([]int), args["cloudAccountId"].(*int), args["rateLimit"].(*string)), true
+		return e.ComplexityRoot.Mutation.StartMigration(childComplexity, args["hostIds"].([]int), args["cloudAccountId"].(*int), args["rateLimit"].(*string), args["quiesce"].(*model.QuiesceInput)), true
 	case "Mutation.startWave":
 		if e.ComplexityRoot.Mutation.StartWave == nil {
 			break
@@ -6353,6 +6388,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("PlanOrder", ec.unmarshalInputPlanOrder),
 			graphql.NewInputUnmarshaler("PlanRulesInput", ec.unmarshalInputPlanRulesInput),
 			graphql.NewInputUnmarshaler("PlanWhereInput", ec.unmarshalInputPlanWhereInput),
+			graphql.NewInputUnmarshaler("QuiesceInput", ec.unmarshalInputQuiesceInput),
 			graphql.NewInputUnmarshaler("RecoveryPointOrder", ec.unmarshalInputRecoveryPointOrder),
 			graphql.NewInputUnmarshaler("RecoveryPointWhereInput", ec.unmarshalInputRecoveryPointWhereInput),
 			graphql.NewInputUnmarshaler("RegistrationTokenOrder", ec.unmarshalInputRegistrationTokenOrder),
@@ -9734,6 +9770,11 @@ type Launch implements Node {
   checks: [Map!]
   finishedAt: Time
   message: String!
+  console: String!
+  accel: String!
+  quiescedAt: Time
+  healthyAt: Time
+  downtimeSeconds: Float
   tenant: Tenant!
   migration: Migration!
   recoveryPoint: RecoveryPoint
@@ -9875,6 +9916,77 @@ input LaunchWhereInput {
   messageHasSuffix: String
   messageEqualFold: String
   messageContainsFold: String
+  """
+  console field predicates
+  """
+  console: String
+  consoleNEQ: String
+  consoleIn: [String!]
+  consoleNotIn: [String!]
+  consoleGT: String
+  consoleGTE: String
+  consoleLT: String
+  consoleLTE: String
+  consoleContains: String
+  consoleHasPrefix: String
+  consoleHasSuffix: String
+  consoleEqualFold: String
+  consoleContainsFold: String
+  """
+  accel field predicates
+  """
+  accel: String
+  accelNEQ: String
+  accelIn: [String!]
+  accelNotIn: [String!]
+  accelGT: String
+  accelGTE: String
+  accelLT: String
+  accelLTE: String
+  accelContains: String
+  accelHasPrefix: String
+  accelHasSuffix: String
+  accelEqualFold: String
+  accelContainsFold: String
+  """
+  quiesced_at field predicates
+  """
+  quiescedAt: Time
+  quiescedAtNEQ: Time
+  quiescedAtIn: [Time!]
+  quiescedAtNotIn: [Time!]
+  quiescedAtGT: Time
+  quiescedAtGTE: Time
+  quiescedAtLT: Time
+  quiescedAtLTE: Time
+  quiescedAtIsNil: Boolean
+  quiescedAtNotNil: Boolean
+  """
+  healthy_at field predicates
+  """
+  healthyAt: Time
+  healthyAtNEQ: Time
+  healthyAtIn: [Time!]
+  healthyAtNotIn: [Time!]
+  healthyAtGT: Time
+  healthyAtGTE: Time
+  healthyAtLT: Time
+  healthyAtLTE: Time
+  healthyAtIsNil: Boolean
+  healthyAtNotNil: Boolean
+  """
+  downtime_seconds field predicates
+  """
+  downtimeSeconds: Float
+  downtimeSecondsNEQ: Float
+  downtimeSecondsIn: [Float!]
+  downtimeSecondsNotIn: [Float!]
+  downtimeSecondsGT: Float
+  downtimeSecondsGTE: Float
+  downtimeSecondsLT: Float
+  downtimeSecondsLTE: Float
+  downtimeSecondsIsNil: Boolean
+  downtimeSecondsNotNil: Boolean
   """
   migration edge predicates
   """
@@ -12956,13 +13068,27 @@ extend type Mutation {
   Start migrating each host to the cloud account (default: the built-in local
   driver). The host's agent is told to sync; progress shows on the Migration.
   """
-  startMigration(hostIds: [ID!]!, cloudAccountId: ID, "Cap on each agent's sending rate, e.g. 100Mbps or 20MiB/s (a number needs a unit; default unlimited)." rateLimit: String): [Migration!]!
+  startMigration(hostIds: [ID!]!, cloudAccountId: ID, "Cap on each agent's sending rate, e.g. 100Mbps or 20MiB/s (a number needs a unit; default unlimited)." rateLimit: String, "How the agent quiesces the source before the cutover's final sync (default: not quiesced)." quiesce: QuiesceInput): [Migration!]!
   "Launch a copy of a recovery point (default: the newest) for testing; the source keeps running and syncing."
   testLaunch(migrationId: ID!, recoveryPointId: ID): Launch!
   "Final delta sync, recovery point, launch and verify. Needs a passed test launch first."
   cutover(migrationId: ID!): Migration!
   "Discard launched copies; the source stays (or becomes again) authoritative."
   rollback(migrationId: ID!): Migration!
+}
+
+"""
+How the agent quiesces a source before the cutover's final sync, so that
+nothing changes between the last recovery point and the launch; a failed
+cutover or a rollback brings it back.
+"""
+input QuiesceInput {
+  "services (stop the listed systemd units), freeze (fsfreeze the listed mount points) or shutdown."
+  mode: String!
+  "systemd units to stop, for mode services."
+  services: [String!]
+  "Mount points to freeze, for mode freeze."
+  mounts: [String!]
 }
 `, BuiltIn: false},
 	{Name: "../schema/operations.graphqls", Input: `# The operator console (platform role only): tenants with their usage,
@@ -14741,6 +14867,16 @@ func (ec *executionContext) childFields_Launch(ctx context.Context, field graphq
 		return ec.fieldContext_Launch_finishedAt(ctx, field)
 	case "message":
 		return ec.fieldContext_Launch_message(ctx, field)
+	case "console":
+		return ec.fieldContext_Launch_console(ctx, field)
+	case "accel":
+		return ec.fieldContext_Launch_accel(ctx, field)
+	case "quiescedAt":
+		return ec.fieldContext_Launch_quiescedAt(ctx, field)
+	case "healthyAt":
+		return ec.fieldContext_Launch_healthyAt(ctx, field)
+	case "downtimeSeconds":
+		return ec.fieldContext_Launch_downtimeSeconds(ctx, field)
 	case "tenant":
 		return ec.fieldContext_Launch_tenant(ctx, field)
 	case "migration":

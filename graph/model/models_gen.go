@@ -349,6 +349,18 @@ type QueueInfo struct {
 	Paused         bool    `json:"paused"`
 }
 
+// How the agent quiesces a source before the cutover's final sync, so that
+// nothing changes between the last recovery point and the launch; a failed
+// cutover or a rollback brings it back.
+type QuiesceInput struct {
+	// services (stop the listed systemd units), freeze (fsfreeze the listed mount points) or shutdown.
+	Mode string `json:"mode"`
+	// systemd units to stop, for mode services.
+	Services []string `json:"services,omitempty"`
+	// Mount points to freeze, for mode freeze.
+	Mounts []string `json:"mounts,omitempty"`
+}
+
 type RunAssessmentPayload struct {
 	Target string `json:"target"`
 	Region string `json:"region"`

@@ -10,6 +10,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/cloudaccount"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -37,7 +38,9 @@ import (
 // directory) a step of a local migration cannot open its driver; its tasks
 // go to the owner's node queues (node.go), which only the owner serves.
 func (a *App) wireMigration() error {
-	prov := &local.Provider{Dir: filepath.Join(a.Config.DataDir, "cloud"), Options: local.Options{Clock: a.Config.Now}}
+	vmOpts, why := launchVMs()
+	a.Log.Info("local cloud launches", "boot", vmOpts != nil, "why", why)
+	prov := &local.Provider{Dir: filepath.Join(a.Config.DataDir, "cloud"), Options: local.Options{Clock: a.Config.Now, VM: vmOpts}}
 	a.Clouds.Register(prov)
 	ali := a.alibabaProvider()
 	a.Alibaba = ali
@@ -149,6 +152,34 @@ func (a *App) remoteGateway(url, fingerprint string) (engine.GatewayClient, erro
 	return nil, fmt.Errorf("no registered gateway at %s with certificate %s", url, fingerprint)
 }
 
+// launchVMs decides whether the local cloud's launches are real boots
+// (issue 16): yes when qemu-system-x86_64 and qemu-img are installed and
+// the process may loop-mount the copies it adapts (root), unless
+// FERRY_LAUNCH_BOOT=off. Otherwise launches only materialise and inspect
+// the disks, and the launch's checks say so. FERRY_LAUNCH_BOOT_TIMEOUT
+// bounds a boot (default 4m).
+func launchVMs() (*local.VMOptions, string) {
+	switch os.Getenv("FERRY_LAUNCH_BOOT") {
+	case "off", "false", "0":
+		return nil, "FERRY_LAUNCH_BOOT=off"
+	}
+	for _, prog := range []string{"qemu-system-x86_64", "qemu-img", "qemu-storage-daemon"} {
+		if _, err := exec.LookPath(prog); err != nil {
+			return nil, prog + " not installed (Debian: qemu-system-x86, qemu-utils)"
+		}
+	}
+	if os.Geteuid() != 0 {
+		return nil, "not root: adapting a launch's copy loop-mounts it"
+	}
+	o := &local.VMOptions{}
+	if v := os.Getenv("FERRY_LAUNCH_BOOT_TIMEOUT"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			o.BootTimeout = d
+		}
+	}
+	return o, "qemu and qemu-img found"
+}
+
 // MigrationCommands is the agent store's Commands hook: the sync commands
 // the database says the agent's host needs now.
 func (a *App) MigrationCommands(ctx context.Context, agentID int) ([]agentapi.Command, error) {
@@ -166,6 +197,17 @@ func (a *App) MigrationCommands(ctx context.Context, agentID int) ([]agentapi.Co
 			return nil, err
 		}
 		out = append(out, agentapi.Command{ID: "sync-" + strconv.Itoa(c.MigrationID) + "-" + strconv.Itoa(c.Pass), Type: engine.CommandSync, Payload: b})
+	}
+	resumes, err := a.Migrations.ResumeCommands(ctx, agentID)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range resumes {
+		b, err := json.Marshal(c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, agentapi.Command{ID: "resume-" + strconv.Itoa(c.MigrationID) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36), Type: engine.CommandResume, Payload: b})
 	}
 	return out, nil
 }

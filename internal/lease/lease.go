@@ -108,8 +108,8 @@ func (l *Lease) Run(ctx context.Context, log *slog.Logger, lead func(context.Con
 		switch {
 		case held && cancel == nil:
 			log.Info("took the lease: this process runs the scheduler and reconcilers", "lease", l.key, "owner", l.owner)
-			var lctx context.Context
-			lctx, cancel = context.WithCancel(ctx)
+			lctx, c := context.WithCancel(ctx)
+			cancel = c // stop() calls it when the lease is lost or Run returns
 			done = make(chan struct{})
 			go func() { defer close(done); lead(lctx) }()
 		case !held && cancel != nil:

@@ -10,6 +10,7 @@ import (
 	"github.com/ferry-migrate/ferry/engine"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/agent"
+	"github.com/ferry-migrate/ferry/ent/launch"
 	"github.com/ferry-migrate/ferry/ent/migration"
 )
 
@@ -54,6 +55,9 @@ func (l *Lifecycle) SyncCommands(ctx context.Context, agentID int) ([]engine.Syn
 		c := engine.SyncCommand{MigrationID: mig.ID, Pass: mig.SyncPass, Final: finalPass(mig)}
 		if r, ok := mig.Settings["rate"].(string); ok {
 			c.Rate = r
+		}
+		if c.Final {
+			c.Quiesce = quiescePlan(mig.Settings)
 		}
 		for _, d := range mig.Disks {
 			if diskPassDone(d, mig.SyncRequestedAt) {
@@ -105,4 +109,72 @@ func (l *Lifecycle) due(mig *ent.Migration, now time.Time) bool {
 		}
 	}
 	return now.Sub(last) >= l.Redeliver
+}
+
+// quiescePlan reads the migration's settings.quiesce ({"mode": "services",
+// "services": ["nginx"]}, {"mode": "freeze", "mounts": ["/srv"]} or
+// {"mode": "shutdown"}): how the user wants the source quiesced before the
+// final pass. None set: the source is not quiesced (it keeps running and
+// changing while the cutover launches; the downtime is still measured from
+// the final pass).
+func quiescePlan(settings map[string]any) *engine.QuiescePlan {
+	q, ok := settings["quiesce"].(map[string]any)
+	if !ok {
+		return nil
+	}
+	mode, _ := q["mode"].(string)
+	if mode == "" || mode == "none" {
+		return nil
+	}
+	p := &engine.QuiescePlan{Mode: mode, Services: stringList(q["services"]), Mounts: stringList(q["mounts"])}
+	if w, ok := q["watchdog_seconds"].(float64); ok {
+		p.WatchdogSeconds = int(w)
+	}
+	return p
+}
+
+func stringList(v any) []string {
+	list, _ := v.([]any)
+	var out []string
+	for _, x := range list {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ResumeCommands are the agent's "resume" commands: for every cutover
+// launch of its host that failed or was discarded (a rollback) after the
+// source was quiesced for it, once. The agent restarts the services it
+// stopped and thaws what it froze; a shut-down source needs its owner.
+func (l *Lifecycle) ResumeCommands(ctx context.Context, agentID int) ([]engine.ResumeCommand, error) {
+	l.init()
+	a, err := l.Client.Agent.Query().Where(agent.ID(agentID)).Only(systemContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("agent %d: %w", agentID, err)
+	}
+	ctx = tenantContext(ctx, a.TenantID)
+	h, err := a.QueryHost().Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ls, err := l.Client.Launch.Query().Where(launch.KindEQ(launch.KindCutover), launch.StatusIn(launch.StatusFailed, launch.StatusTerminated),
+		launch.QuiescedAtNotNil(), launch.SourceResumedAtIsNil(), launch.HasMigrationWith(migration.HostID(h.ID))).WithMigration().All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := l.Now().UTC()
+	var out []engine.ResumeCommand
+	for _, ln := range ls {
+		if err := l.Client.Launch.UpdateOneID(ln.ID).SetSourceResumedAt(now).Exec(ctx); err != nil {
+			return nil, err
+		}
+		l.Log.InfoContext(ctx, "resume command sent: the source comes back", "migration", ln.Edges.Migration.ID, "launch", ln.ID, "agent", agentID)
+		out = append(out, engine.ResumeCommand{MigrationID: ln.Edges.Migration.ID})
+	}
+	return out, nil
 }

@@ -2,7 +2,6 @@ package migration
 
 import (
 	"context"
-
 	"time"
 
 	"github.com/ferry-migrate/ferry"
@@ -109,7 +108,11 @@ func cutoverCreate(ctx context.Context, r *run) (outcome, error) {
 		var l *ent.Launch
 		err = r.tx(ctx, func(tx *ent.Tx) error {
 			var err error
-			l, err = tx.Launch.Create().SetTenantID(r.mig.TenantID).SetMigrationID(r.mig.ID).SetRecoveryPointID(rp.ID).SetKind(launch.KindCutover).Save(ctx)
+			c := tx.Launch.Create().SetTenantID(r.mig.TenantID).SetMigrationID(r.mig.ID).SetRecoveryPointID(rp.ID).SetKind(launch.KindCutover)
+			if at := quiescedAt(r.mig); !at.IsZero() {
+				c.SetQuiescedAt(at)
+			}
+			l, err = c.Save(ctx)
 			if err != nil {
 				return err
 			}
@@ -135,6 +138,19 @@ func cutoverCreate(ctx context.Context, r *run) (outcome, error) {
 		return outcome{}, err
 	}
 	return next("live machine %s made with %d disks from the final recovery point %d", m.ID, len(m.Disks), l.Edges.RecoveryPoint.ID), nil
+}
+
+// quiescedAt is when the source stopped changing for the cutover, as the
+// control plane knows it: the final pass's command was handed to the agent,
+// which quiesces the source (SyncCommand.Quiesce) before it reads a block.
+// (A command redelivered because nothing of the pass arrived moves it to
+// the delivery that worked.) Downtime runs from here to the target
+// healthy; it includes the agent's quiesce, so it errs long, not short.
+func quiescedAt(mig *ent.Migration) time.Time {
+	if mig.CommandSentAt != nil && mig.SyncRequestedAt != nil && !mig.CommandSentAt.Before(*mig.SyncRequestedAt) {
+		return *mig.CommandSentAt
+	}
+	return time.Time{}
 }
 
 // cutoverFailed undoes a cutover launch and says why: the source stays

@@ -24,6 +24,7 @@ import (
 	"github.com/ferry-migrate/ferry/engine/cloud"
 	"github.com/ferry-migrate/ferry/engine/cloud/inspect/imagetest"
 	"github.com/ferry-migrate/ferry/engine/cloud/local"
+	"github.com/ferry-migrate/ferry/engine/vm/vmtest"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/step"
 	"github.com/ferry-migrate/ferry/ent/stepevent"
@@ -37,7 +38,7 @@ import (
 // directory, the in-process gateway behind the lifecycle's gate on a real
 // HTTP listener, and a host with an agent whose disks are image files.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	db       *database.DB
 	c        *ent.Client
@@ -76,9 +77,13 @@ type envOpts struct {
 	disks    []string           // the host's disks, in inventory order (default vda)
 	size     int64              // of each disk (default 12 MiB)
 	boot     *local.BootOptions // the local cloud's boot check
+	vm       *local.VMOptions   // real boots (issue 16)
+	// images are the disks' source files (copies are taken) instead of
+	// generated ones; their sizes are the disks'.
+	images map[string]string
 }
 
-func newEnv(t *testing.T, o envOpts) *env {
+func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
 	if len(o.disks) == 0 {
 		o.disks = []string{"vda"}
@@ -98,12 +103,22 @@ func newEnv(t *testing.T, o envOpts) *env {
 	e.ctx = viewer.TenantContext(ctx, e.tenant.ID)
 	e.host = e.c.Host.Create().SetTenantID(e.tenant.ID).SetName("web1").SetCpus(2).SetMemoryMib(1024).SaveX(e.sys)
 	for _, name := range o.disks {
-		e.c.Disk.Create().SetTenantID(e.tenant.ID).SetHostID(e.host.ID).SetName(name).SetSizeBytes(o.size).ExecX(e.sys)
-		e.sources[name] = e.image(name, o.size)
+		size := o.size
+		if img, ok := o.images[name]; ok {
+			e.sources[name] = vmtest.Copy(t, img)
+			fi, err := os.Stat(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			size = fi.Size()
+		} else {
+			e.sources[name] = e.image(name, o.size)
+		}
+		e.c.Disk.Create().SetTenantID(e.tenant.ID).SetHostID(e.host.ID).SetName(name).SetSizeBytes(size).ExecX(e.sys)
 	}
 	e.agent = e.c.Agent.Create().SetTenantID(e.tenant.ID).SetCredentialHash([]byte("h")).SetHostID(e.host.ID).SaveX(e.sys)
 
-	prov := &local.Provider{Dir: filepath.Join(e.dir, "cloud"), Options: local.Options{Boot: o.boot}}
+	prov := &local.Provider{Dir: filepath.Join(e.dir, "cloud"), Options: local.Options{Boot: o.boot, VM: o.vm}}
 	t.Cleanup(func() { prov.Close() })
 	e.prov = prov
 	if e.drv, err = prov.Driver(); err != nil {
@@ -252,7 +267,7 @@ func (e *env) run(cmds []engine.SyncCommand) {
 }
 
 // waitFor polls cond with a deadline.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	end := time.Now().Add(d)
 	for !cond() {
@@ -309,7 +324,7 @@ func (e *env) log(stepID int) []string {
 	return out
 }
 
-func fileSHA(t *testing.T, path string) string {
+func fileSHA(t testing.TB, path string) string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {

@@ -19,6 +19,9 @@ type phase struct {
 	// quiet phases log no "started" event: the sync follower runs its
 	// phases every few seconds for the life of a migration.
 	quiet bool
+	// legacy phases are kept so that steps persisted in them resume; no
+	// step enters one otherwise.
+	legacy bool
 }
 
 // itinerary is the ordered phases of a step kind.
@@ -27,10 +30,15 @@ type itinerary struct {
 	phases []phase
 }
 
-// itineraries are every step kind's phases, in order. Issue 16 adds
-// "adapt" (before "wait") and "health" (after it) to the launch phases;
-// issue 13 the hooks around them; issue 11 nothing here — a provider's own
-// launch steps live behind CreateMachine and Wait, resumable by token.
+// itineraries are every step kind's phases, in order. Issue 16's launch
+// phases: create (the machine's disks from the recovery point), adapt (the
+// copy made fit for virtio and DHCP), boot and health (it boots, and the
+// console, ports and agent checks pass: the verdict and the downtime are
+// recorded); providers without stages do all of it in health (Wait).
+// "wait" is health's name before issue 16, kept so a step persisted in it
+// resumes. Issue 13 adds the hooks around them; issue 11 nothing here — a
+// provider's own launch steps live behind CreateMachine and Wait,
+// resumable by token.
 var itineraries = map[string]*itinerary{}
 
 func init() {
@@ -47,7 +55,10 @@ func init() {
 		}},
 		{KindTestLaunch, []phase{
 			{name: "create", do: testCreate},
-			{name: "wait", do: waitMachine},
+			{name: "adapt", do: adaptMachine},
+			{name: "boot", do: bootMachine},
+			{name: "wait", legacy: true, do: waitMachine},
+			{name: "health", do: waitMachine},
 			{name: "verify", do: testVerify},
 			{name: "supersede", do: supersede},
 		}},
@@ -56,7 +67,10 @@ func init() {
 			{name: "final_pass", do: requestFinalPass},
 			{name: "final_sync", do: awaitFinalPass},
 			{name: "create", do: cutoverCreate},
-			{name: "wait", do: waitMachine},
+			{name: "adapt", do: adaptMachine},
+			{name: "boot", do: bootMachine},
+			{name: "wait", legacy: true, do: waitMachine},
+			{name: "health", do: waitMachine},
 			{name: "verify", do: cutoverVerify},
 			{name: "finalize", do: cutoverFinalize},
 			// The gateway only carried the source's bytes: once the copy is
@@ -74,15 +88,19 @@ func init() {
 	}
 }
 
-// Phases lists a step kind's phase names in order (for tests and docs).
+// Phases lists a step kind's phase names in order (for tests and docs),
+// without the ones kept only for resuming older steps.
 func Phases(kind string) []string {
 	it := itineraries[kind]
 	if it == nil {
 		return nil
 	}
-	out := make([]string, len(it.phases))
-	for i, p := range it.phases {
-		out[i] = p.name
+	out := make([]string, 0, len(it.phases))
+	for _, p := range it.phases {
+		if p.legacy {
+			continue
+		}
+		out = append(out, p.name)
 	}
 	return out
 }
@@ -104,7 +122,7 @@ func (it *itinerary) start(r *run) (phase, bool) {
 // after returns the first phase past index i that applies.
 func (it *itinerary) after(i int, r *run) (phase, bool) {
 	for _, p := range it.phases[i+1:] {
-		if p.when == nil || p.when(r) {
+		if !p.legacy && (p.when == nil || p.when(r)) {
 			return p, true
 		}
 	}

@@ -4,13 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/ferry-migrate/ferry"
 	"github.com/ferry-migrate/ferry/engine/cloud"
 	"github.com/ferry-migrate/ferry/ent"
+	"github.com/ferry-migrate/ferry/ent/assessment"
+	"github.com/ferry-migrate/ferry/ent/connection"
 	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/launch"
 )
@@ -59,9 +64,14 @@ func (r *run) createMachine(ctx context.Context, l *ent.Launch, kind cloud.Launc
 	if err != nil {
 		return cloud.Machine{}, err
 	}
-	spec.Shape = cloud.Shape{VCPUs: h.Cpus, MemoryMiB: h.MemoryMib}
+	if spec.Shape, err = r.launchShape(ctx, h); err != nil {
+		return cloud.Machine{}, err
+	}
 	if h.BootMode == host.BootModeUefi {
 		spec.BootMode = cloud.BootUEFI
+	}
+	if spec.Ports, err = listeningPorts(ctx, r.l.Client, h.ID); err != nil {
+		return cloud.Machine{}, err
 	}
 	m, err := r.drv.CreateMachine(ctx, spec)
 	if err != nil {
@@ -73,7 +83,138 @@ func (r *run) createMachine(ctx context.Context, l *ent.Launch, kind cloud.Launc
 	return m, err
 }
 
-// waitMachine (launch phase "wait") waits for the launch's machine to
+// launchShape is the size a launch asks for: the recommended size of the
+// host's assessment for this cloud (its need_vcpus and need_memory_gib; any
+// target's when none is for this one), else the inventory's.
+func (r *run) launchShape(ctx context.Context, h *ent.Host) (cloud.Shape, error) {
+	as, err := r.l.Client.Assessment.Query().Where(assessment.HostID(h.ID), assessment.NeedVcpusGT(0)).
+		Order(ent.Desc(assessment.FieldUpdatedAt)).Limit(10).All(ctx)
+	if err != nil {
+		return cloud.Shape{}, err
+	}
+	var pick *ent.Assessment
+	for _, a := range as {
+		if pick == nil || (a.Target == r.drv.Name() && pick.Target != r.drv.Name()) {
+			pick = a
+		}
+	}
+	if pick == nil {
+		return cloud.Shape{VCPUs: h.Cpus, MemoryMiB: h.MemoryMib}, nil
+	}
+	return cloud.Shape{VCPUs: pick.NeedVcpus, MemoryMiB: int64(math.Ceil(pick.NeedMemoryGib * 1024)), InstanceType: pick.InstanceType}, nil
+}
+
+// listingPortsMax bounds the ports a launch checks.
+const listeningPortsMax = 32
+
+// listeningPorts are the TCP ports the host was seen listening on: the
+// ports of the connections the discovery inventory saw arrive at it.
+func listeningPorts(ctx context.Context, c *ent.Client, hostID int) ([]int, error) {
+	var rows []struct {
+		Port int `json:"port"`
+	}
+	err := c.Connection.Query().Where(connection.DstHostID(hostID), connection.ProtocolEQ(connection.ProtocolTCP), connection.PortGT(0)).
+		Order(ent.Asc(connection.FieldPort)).Limit(listeningPortsMax).GroupBy(connection.FieldPort).Scan(ctx, &rows)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, r.Port)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// adaptMachine (launch phase "adapt"): the launch's copy is made fit for
+// the target's hardware before it first boots, by providers that stage
+// their launches (cloud.LaunchStages); the changes are recorded with the
+// checks.
+func adaptMachine(ctx context.Context, r *run) (outcome, error) {
+	st, ok := r.drv.(cloud.LaunchStages)
+	if !ok {
+		return next(""), nil
+	}
+	return r.stage(ctx, "adapt", st.AdaptMachine)
+}
+
+// bootMachine (launch phase "boot"): the adapted copy boots and its health
+// checks run under the provider's boot timeout.
+func bootMachine(ctx context.Context, r *run) (outcome, error) {
+	st, ok := r.drv.(cloud.LaunchStages)
+	if !ok {
+		return next(""), nil
+	}
+	return r.stage(ctx, "boot", st.BootMachine)
+}
+
+// stage runs one launch stage of the step's machine and records its checks.
+func (r *run) stage(ctx context.Context, name string, do func(context.Context, string) (cloud.Machine, error)) (outcome, error) {
+	l, err := r.launchRow(ctx)
+	if err != nil {
+		return outcome{}, err
+	}
+	if l.Status != launch.StatusPending && l.Status != launch.StatusRunning {
+		return next(""), nil // decided before a crash; the next phase knows
+	}
+	if l.InstanceID == "" {
+		return goTo("create", "no machine recorded yet"), nil
+	}
+	m, err := do(ctx, l.InstanceID)
+	if errors.Is(err, cloud.ErrConflict) {
+		return goTo("create", "machine %s is not created yet", l.InstanceID), nil
+	}
+	if err != nil {
+		return outcome{}, fmt.Errorf("%s machine %s: %w", name, l.InstanceID, err)
+	}
+	if err := r.recordMachine(ctx, l, m); err != nil {
+		return outcome{}, err
+	}
+	if m.State == cloud.MachineFailed {
+		return next("%s: machine %s failed: %s", name, m.ID, failedChecks(checksOf(m, l.Edges.RecoveryPoint))), nil
+	}
+	var last string
+	if len(m.Checks) > 0 {
+		c := m.Checks[len(m.Checks)-1]
+		last = fmt.Sprintf(" (%s: %s)", c.Name, c.Message)
+	}
+	return next("%s: machine %s is %s%s", name, m.ID, m.State, last), nil
+}
+
+// recordMachine writes what the machine says onto its Launch: checks,
+// disks, console, accelerator, and once healthy when and (a cutover) the
+// downtime since the source was quiesced.
+func (r *run) recordMachine(ctx context.Context, l *ent.Launch, m cloud.Machine) error {
+	return r.tx(ctx, func(tx *ent.Tx) error {
+		u := tx.Launch.UpdateOneID(l.ID).SetChecks(checksOf(m, l.Edges.RecoveryPoint)).SetInstances(instancesOf(m, l.Edges.RecoveryPoint)).
+			SetConsole(m.Console).SetAccel(truncate(m.Accel, 500))
+		if !m.HealthyAt.IsZero() {
+			u.SetHealthyAt(m.HealthyAt)
+			if l.QuiescedAt != nil {
+				u.SetDowntimeSeconds(m.HealthyAt.Sub(*l.QuiescedAt).Seconds())
+			}
+		}
+		return u.Exec(ctx)
+	})
+}
+
+// maxEvidence bounds one check's evidence on the Launch row (the
+// console excerpt is kept whole in Launch.console).
+const maxEvidence = 4000
+
+// truncate cuts s to at most n bytes on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// waitMachine (launch phase "health") waits for the launch's machine to
 // settle and records its checks on the Launch.
 func waitMachine(ctx context.Context, r *run) (outcome, error) {
 	l, err := r.launchRow(ctx)
@@ -93,13 +234,14 @@ func waitMachine(ctx context.Context, r *run) (outcome, error) {
 	if err != nil {
 		return outcome{}, fmt.Errorf("wait for machine %s: %w", l.InstanceID, err)
 	}
-	err = r.tx(ctx, func(tx *ent.Tx) error {
-		return tx.Launch.UpdateOneID(l.ID).SetChecks(checksOf(m, l.Edges.RecoveryPoint)).SetInstances(instancesOf(m, l.Edges.RecoveryPoint)).Exec(ctx)
-	})
-	if err != nil {
+	if err := r.recordMachine(ctx, l, m); err != nil {
 		return outcome{}, err
 	}
-	return next("machine %s is %s: %d checks, %s", m.ID, m.State, len(m.Checks), verdict(m)), nil
+	msg := fmt.Sprintf("machine %s is %s: %d checks, %s", m.ID, m.State, len(m.Checks), verdict(m))
+	if l.QuiescedAt != nil && !m.HealthyAt.IsZero() {
+		msg += fmt.Sprintf("; downtime %s (source quiesced → target healthy)", m.HealthyAt.Sub(*l.QuiescedAt).Round(time.Second))
+	}
+	return next("%s", msg), nil
 }
 
 func verdict(m cloud.Machine) string {
@@ -135,7 +277,14 @@ func checksOf(m cloud.Machine, rp *ent.RecoveryPoint) []map[string]any {
 	names := diskNames(rp)
 	out := make([]map[string]any, 0, len(m.Checks))
 	for _, c := range m.Checks {
-		out = append(out, map[string]any{"disk": names[c.Disk], "name": c.Name, "passed": c.Passed, "skipped": c.Skipped, "message": c.Message})
+		row := map[string]any{"disk": names[c.Disk], "name": c.Name, "passed": c.Passed, "skipped": c.Skipped, "message": c.Message}
+		if c.Duration > 0 {
+			row["durationMs"] = c.Duration.Milliseconds()
+		}
+		if c.Evidence != "" {
+			row["evidence"] = truncate(c.Evidence, maxEvidence)
+		}
+		out = append(out, row)
 	}
 	return out
 }

@@ -34,7 +34,7 @@ func TestTwoCutoverTasksAtOnceCutOverOnce(t *testing.T) {
 	var once sync.Once
 	sent := make(chan error, 2)
 	e.l.BeforePhase = func(_ context.Context, kind, phase string, stepID int) {
-		if kind != KindCutover || phase != "wait" {
+		if kind != KindCutover || phase != "boot" { // the long phase: the boot
 			return
 		}
 		once.Do(func() {
@@ -119,7 +119,7 @@ func TestTwoCutoverTasksAtOnceCutOverOnce(t *testing.T) {
 		}
 		return n
 	}
-	if count("phase create started") != 1 || count("phase wait started") != 1 || count("resumed") != 0 {
+	if count("phase create started") != 1 || count("phase boot started") != 1 || count("resumed") != 0 {
 		t.Errorf("the cutover's log shows more than one run of its launch:\n%s", strings.Join(log, "\n"))
 	}
 	// And a duplicate long after: nothing at all.
@@ -155,7 +155,7 @@ func TestReconcileNeverDuplicatesARunningStep(t *testing.T) {
 	var tl *ent.Step
 	waitFor(t, "the test launch to boot", 20*time.Second, func() bool {
 		tl = e.steps(id, KindTestLaunch)[0]
-		return tl.Phase == "wait" && tl.LeaseOwner != ""
+		return tl.Phase == "boot" && tl.LeaseOwner != ""
 	})
 	sync := e.steps(id, KindSync)[0]
 	for i := range 5 {
@@ -174,7 +174,7 @@ func TestReconcileNeverDuplicatesARunningStep(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond) // the step runs on while we look again
 	}
-	if got := e.steps(id, KindTestLaunch)[0]; got.Generation != tl.Generation || got.Phase != "wait" {
+	if got := e.steps(id, KindTestLaunch)[0]; got.Generation != tl.Generation || got.Phase != "boot" {
 		t.Errorf("the running step was re-armed: generation %d → %d, phase %s", tl.Generation, got.Generation, got.Phase)
 	}
 	if err := os.WriteFile(gate, nil, 0o600); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/ferry-migrate/ferry/engine"
 	"github.com/ferry-migrate/ferry/engine/cloud"
 	"github.com/ferry-migrate/ferry/engine/cloud/local"
+	"github.com/ferry-migrate/ferry/engine/vm/vmtest"
 	"github.com/ferry-migrate/ferry/ent/launch"
 	"github.com/ferry-migrate/ferry/ent/step"
 	"github.com/ferry-migrate/ferry/internal/database"
@@ -33,6 +34,7 @@ import (
 // real process holding a real lease, with its SQLite connection, its Redis
 // connections and the local cloud's lock file.
 func TestMain(m *testing.M) {
+	vmtest.MaybeRelay() // the launched copies' agent phones home through it
 	if os.Getenv("FERRY_TEST_ROLE") == "worker" {
 		os.Exit(roleWorker())
 	}

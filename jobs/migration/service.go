@@ -3,6 +3,7 @@ package migration
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/ferry-migrate/ferry"
@@ -101,7 +102,54 @@ func startSettings(req ferry.MigrationStart) (map[string]any, error) {
 		// it with ferry.ParseStoredRate).
 		settings["rate"] = rate.String()
 	}
+	if q := req.Quiesce; q != nil {
+		if err := checkQuiesce(q); err != nil {
+			return nil, err
+		}
+		settings["quiesce"] = map[string]any{"mode": q.Mode, "services": anyList(q.Services), "mounts": anyList(q.Mounts)}
+	}
 	return settings, nil
+}
+
+var unitRE = regexp.MustCompile(`^[A-Za-z0-9@._:\\-]{1,200}$`)
+
+// checkQuiesce says what is wrong with a quiesce plan, naming the item.
+func checkQuiesce(q *ferry.QuiescePlan) error {
+	switch q.Mode {
+	case "services":
+		if len(q.Services) == 0 {
+			return ferry.Errorf(ferry.EINVALID, "quiesce mode services needs the systemd units to stop")
+		}
+		for i, u := range q.Services {
+			if !unitRE.MatchString(u) {
+				return ferry.Errorf(ferry.EINVALID, "quiesce service %d %q is not a systemd unit name", i+1, u)
+			}
+		}
+	case "freeze":
+		if len(q.Mounts) == 0 {
+			return ferry.Errorf(ferry.EINVALID, "quiesce mode freeze needs the mount points to freeze")
+		}
+		for i, m := range q.Mounts {
+			if !strings.HasPrefix(m, "/") || strings.ContainsAny(m, "\x00\n") || len(m) > 1000 {
+				return ferry.Errorf(ferry.EINVALID, "quiesce mount %d %q is not an absolute path", i+1, m)
+			}
+		}
+	case "shutdown":
+	default:
+		return ferry.Errorf(ferry.EINVALID, "quiesce mode %q: want services, freeze or shutdown", q.Mode)
+	}
+	if len(q.Services) > 50 || len(q.Mounts) > 50 {
+		return ferry.Errorf(ferry.EINVALID, "quiesce at most 50 services and 50 mounts")
+	}
+	return nil
+}
+
+func anyList(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }
 
 // startOne creates the pending migration of one host and its prepare step.

@@ -291,7 +291,10 @@ type world struct {
 
 func (w *world) startServe(t *testing.T) {
 	t.Helper()
-	w.serve = start(t, w.bin, append([]string{"FERRY_SYNC_REDELIVER=5s"}, w.env...), append([]string{"serve", "--addr", w.addr, "--data-dir", w.data,
+	// The images here are filesystems without a kernel: these tests are
+	// about processes, so launches are inspected, not booted (the boots:
+	// jobs/migration's TestWholeMigrationBoots, e2e scenario 20).
+	w.serve = start(t, w.bin, append([]string{"FERRY_SYNC_REDELIVER=5s", "FERRY_LAUNCH_BOOT=off"}, w.env...), append([]string{"serve", "--addr", w.addr, "--data-dir", w.data,
 		"--admin-email", "admin@example.com", "--admin-password", adminPassword, "--public-url", w.base}, w.serveArgs...)...)
 	waitFor(t, "ferry serve to be ready", 60*time.Second, func() bool {
 		resp, err := http.Get(w.base + "/readyz")

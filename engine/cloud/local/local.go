@@ -47,6 +47,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/ferry-migrate/ferry/engine/cloud"
+	"github.com/ferry-migrate/ferry/engine/vm"
 )
 
 var _ cloud.Driver = (*Driver)(nil)
@@ -67,6 +68,10 @@ type Options struct {
 	Mode      Mode             // default ModeAuto
 	Workers   int              // parallel hash/compress/IO workers; default GOMAXPROCS
 	Boot      *BootOptions     // nil: launches skip the boot check
+	// VM makes every launch a real boot: adapted copy-on-write copies of
+	// the machine's disks booted in qemu with health checks (vmlaunch.go).
+	// It takes precedence over Boot.
+	VM *VMOptions
 }
 
 // Driver is the local cloud. Safe for concurrent use.
@@ -77,6 +82,8 @@ type Driver struct {
 	mode    Mode // resolved: ModeCAS or ModeReflink
 	workers int
 	boot    *BootOptions
+	vmOpts  VMOptions
+	vms     *vm.Host // nil unless Options.VM
 
 	enc *zstd.Encoder
 	dec *zstd.Decoder
@@ -152,7 +159,16 @@ func New(dir string, opts Options) (*Driver, error) {
 	if d.dec, err = zstd.NewReader(nil, zstd.WithDecoderConcurrency(d.workers)); err != nil {
 		return nil, err
 	}
+	if opts.VM != nil {
+		if d.vms, err = newVMHost(filepath.Join(dir, "vms"), *opts.VM); err != nil {
+			return nil, err
+		}
+		d.vmOpts = *opts.VM
+	}
 	if err := d.load(); err != nil {
+		return nil, err
+	}
+	if err := d.reapVMs(context.Background()); err != nil {
 		return nil, err
 	}
 	if _, _, err := d.GC(context.Background()); err != nil {

@@ -138,7 +138,7 @@ func (d *Driver) reserveMachine(id string, spec cloud.MachineSpec, pts []pointMe
 		}
 	}
 	m := cloud.Machine{ID: id, Token: spec.Token, Kind: spec.Kind, MigrationID: spec.MigrationID, State: cloud.MachineCreating,
-		Shape: spec.Shape, BootMode: spec.BootMode, CreatedAt: d.clock().UTC()}
+		Shape: spec.Shape, BootMode: spec.BootMode, CreatedAt: d.clock().UTC(), Ports: slices.Clone(spec.Ports)}
 	if m.MigrationID == "" {
 		m.MigrationID = pts[0].MigrationID
 	}
@@ -167,6 +167,7 @@ func (d *Driver) saveMachine(m cloud.Machine) error {
 func cloneMachine(m cloud.Machine) cloud.Machine {
 	m.Disks = slices.Clone(m.Disks)
 	m.Checks = slices.Clone(m.Checks)
+	m.Ports = slices.Clone(m.Ports)
 	return m
 }
 
@@ -188,21 +189,12 @@ func (d *Driver) Wait(ctx context.Context, id string) (cloud.Machine, error) {
 	case m.State.Settled():
 		return m, nil
 	}
-	var checks []cloud.Check
-	var paths []string
-	for _, md := range m.Disks {
-		p, err := d.point(md.PointID)
-		if err != nil {
-			return cloud.Machine{}, fmt.Errorf("wait for machine %s: %w", id, err)
-		}
-		how := "verified block by block"
-		if p.Method == string(ModeReflink) {
-			how = "cloned with FICLONE"
-		}
-		checks = append(checks, cloud.Check{Name: "materialise", Disk: md.SourceDiskID, Passed: true,
-			Message: fmt.Sprintf("%d bytes from recovery point %s (%s, manifest %s) %s", p.SizeBytes, p.ID, p.Method, p.ManifestDigest, how)})
-		checks = append(checks, diskChecks(d.diskFile(md.DiskID), p.SizeBytes, md.SourceDiskID)...)
-		paths = append(paths, d.diskFile(md.DiskID))
+	if d.vms != nil {
+		return d.bootMachine(ctx, m)
+	}
+	checks, paths, err := d.materialChecks(m)
+	if err != nil {
+		return cloud.Machine{}, fmt.Errorf("wait for machine %s: %w", id, err)
 	}
 	boot := d.bootCheck(ctx, paths, m.Shape)
 	if err := ctx.Err(); err != nil {
@@ -221,6 +213,28 @@ func (d *Driver) Wait(ctx context.Context, id string) (cloud.Machine, error) {
 		return cloud.Machine{}, fmt.Errorf("wait for machine %s: %w", id, err)
 	}
 	return m, nil
+}
+
+// materialChecks are the checks of the machine's materialised disks (how
+// each was made, its partition table and filesystems) and their paths.
+func (d *Driver) materialChecks(m cloud.Machine) ([]cloud.Check, []string, error) {
+	var checks []cloud.Check
+	var paths []string
+	for _, md := range m.Disks {
+		p, err := d.point(md.PointID)
+		if err != nil {
+			return nil, nil, err
+		}
+		how := "verified block by block"
+		if p.Method == string(ModeReflink) {
+			how = "cloned with FICLONE"
+		}
+		checks = append(checks, cloud.Check{Name: "materialise", Disk: md.SourceDiskID, Passed: true,
+			Message: fmt.Sprintf("%d bytes from recovery point %s (%s, manifest %s) %s", p.SizeBytes, p.ID, p.Method, p.ManifestDigest, how)})
+		checks = append(checks, diskChecks(d.diskFile(md.DiskID), p.SizeBytes, md.SourceDiskID)...)
+		paths = append(paths, d.diskFile(md.DiskID))
+	}
+	return checks, paths, nil
 }
 
 // diskChecks inspects a launched disk image: partition table and a
@@ -306,22 +320,37 @@ func (d *Driver) ListMachines(ctx context.Context, migrationID string) ([]cloud.
 
 // Terminate implements cloud.Machines.
 func (d *Driver) Terminate(ctx context.Context, id string) error {
-	return d.discard(id, cloud.MachineTerminated)
+	return d.discard(ctx, id, cloud.MachineTerminated)
 }
 
 // Rollback implements cloud.Machines.
 func (d *Driver) Rollback(ctx context.Context, id string) error {
-	return d.discard(id, cloud.MachineRolledBack)
+	return d.discard(ctx, id, cloud.MachineRolledBack)
 }
 
-func (d *Driver) discard(id string, to cloud.MachineState) error {
+func (d *Driver) discard(ctx context.Context, id string, to cloud.MachineState) error {
 	if err := checkID("machine", id); err != nil {
 		return err
 	}
 	defer d.lockMachine(id)()
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	m, ok := d.machines[id]
+	live := ok && m.State == cloud.MachineLive
+	d.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%s machine %q: %w", verb(to), id, cloud.ErrNotFound)
+	}
+	if to == cloud.MachineTerminated && live {
+		return fmt.Errorf("terminate machine %q: %w: it is the live cutover machine (use rollback)", id, cloud.ErrConflict)
+	}
+	// The VM first (outside d.mu: a guest is given a moment to stop), so
+	// that a machine whose disks are gone never has a qemu on them.
+	if err := d.deleteVM(ctx, id); err != nil {
+		return fmt.Errorf("%s machine %q: %w", verb(to), id, err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m, ok = d.machines[id]
 	if !ok {
 		return fmt.Errorf("%s machine %q: %w", verb(to), id, cloud.ErrNotFound)
 	}
@@ -361,9 +390,20 @@ func (d *Driver) Teardown(ctx context.Context, migrationID string) error {
 	if migrationID == "" {
 		return fmt.Errorf("teardown: empty migration id: %w", cloud.ErrInvalid)
 	}
+	var errs []error
+	d.mu.Lock()
+	var vms []string
+	for id, m := range d.machines {
+		if m.MigrationID == migrationID {
+			vms = append(vms, id)
+		}
+	}
+	d.mu.Unlock()
+	for _, id := range vms {
+		errs = append(errs, d.deleteVM(ctx, id))
+	}
 	d.storeMu.Lock()
 	defer d.storeMu.Unlock()
-	var errs []error
 	d.mu.Lock()
 	for id, m := range d.machines {
 		if m.MigrationID != migrationID {
@@ -449,13 +489,13 @@ func (d *Driver) loadLegacyInstances() error {
 // Capabilities implements cloud.Driver.
 func (d *Driver) Capabilities() cloud.Capabilities {
 	modes := []cloud.BootMode{cloud.BootBIOS}
-	if d.boot == nil {
+	if d.boot == nil && d.vms == nil {
 		modes = append(modes, cloud.BootUEFI) // nothing boots: the firmware does not matter
 	}
 	return cloud.Capabilities{
 		MaxDisksPerMachine: 16, // virtio-blk slots a qemu boot is given here
 		BootModes:          modes,
-		Boots:              d.boot != nil,
+		Boots:              d.boot != nil || d.vms != nil,
 		GatewayInProcess:   true,
 		PointMethod:        string(d.mode),
 	}

@@ -14,7 +14,7 @@ export const MigrationsQuery = graphql(`
           disks { name sizeBytes targetDiskID bytesDone syncedAt }
           latestRecoveryPoint { id kind createdAt }
           recoveryPoints(first: 20, orderBy: { field: CREATED_AT, direction: DESC }) { totalCount edges { node { id kind externalID sizeBytes createdAt labels } } }
-          launches { id kind status instanceID message checks finishedAt createdAt }
+          launches { id kind status instanceID message checks finishedAt createdAt console accel quiescedAt healthyAt downtimeSeconds }
         }
       }
     }
@@ -39,8 +39,8 @@ export const CloudAccountsForWizardQuery = graphql(`
 `)
 
 export const StartMigrationMutation = graphql(`
-  mutation StartMigration($hostIds: [ID!]!, $cloudAccountId: ID, $rateLimit: String) {
-    startMigration(hostIds: $hostIds, cloudAccountId: $cloudAccountId, rateLimit: $rateLimit) { id state host { id name } }
+  mutation StartMigration($hostIds: [ID!]!, $cloudAccountId: ID, $rateLimit: String, $quiesce: QuiesceInput) {
+    startMigration(hostIds: $hostIds, cloudAccountId: $cloudAccountId, rateLimit: $rateLimit, quiesce: $quiesce) { id state host { id name } }
   }
 `)
 
