@@ -436,20 +436,7 @@ func (a *App) StartWorkers() error {
 		a.loops.Add(1)
 		go func() {
 			defer a.loops.Done()
-			tick := time.NewTicker(max(m.Lease, time.Second) / 2)
-			defer tick.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-tick.C:
-					if n, err := m.RecoverLeases(ctx); err != nil {
-						a.Log.Error("recover step leases", "error", err)
-					} else if n > 0 {
-						a.Log.Info("re-armed migration steps whose worker stopped", "steps", n)
-					}
-				}
-			}
+			a.every(ctx, max(m.Lease, time.Second)/2, "migration steps whose worker stopped", m.RecoverLeases)
 		}()
 	}
 	a.loops.Add(1)

@@ -17,8 +17,8 @@ import (
 
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/assessment"
-	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/auditevent"
+	"github.com/ferry-migrate/ferry/ent/host"
 	"github.com/ferry-migrate/ferry/ent/plan"
 	"github.com/ferry-migrate/ferry/ent/wave"
 	"github.com/ferry-migrate/ferry/ent/wavemember"

@@ -23,18 +23,9 @@ import (
 // last did); agents ignore duplicates of a pass they are running. Any
 // process with the database and the gateways' keys can answer.
 func (l *Lifecycle) SyncCommands(ctx context.Context, agentID int) ([]engine.SyncCommand, error) {
-	l.init()
-	a, err := l.Client.Agent.Query().Where(agent.ID(agentID)).Only(systemContext(ctx))
-	if err != nil {
-		return nil, fmt.Errorf("agent %d: %w", agentID, err)
-	}
-	ctx = tenantContext(ctx, a.TenantID)
-	h, err := a.QueryHost().Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil, nil // not linked to a host yet
-	}
-	if err != nil {
-		return nil, err
+	ctx, h, err := l.agentHost(ctx, agentID)
+	if h == nil || err != nil {
+		return nil, err // nil, nil: not linked to a host yet
 	}
 	var states []ferry.MigrationState
 	for _, s := range ferry.MigrationStates() {
@@ -149,18 +140,9 @@ func stringList(v any) []string {
 // source was quiesced for it, once. The agent restarts the services it
 // stopped and thaws what it froze; a shut-down source needs its owner.
 func (l *Lifecycle) ResumeCommands(ctx context.Context, agentID int) ([]engine.ResumeCommand, error) {
-	l.init()
-	a, err := l.Client.Agent.Query().Where(agent.ID(agentID)).Only(systemContext(ctx))
-	if err != nil {
-		return nil, fmt.Errorf("agent %d: %w", agentID, err)
-	}
-	ctx = tenantContext(ctx, a.TenantID)
-	h, err := a.QueryHost().Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
+	ctx, h, err := l.agentHost(ctx, agentID)
+	if h == nil || err != nil {
+		return nil, err // nil, nil: not linked to a host yet
 	}
 	ls, err := l.Client.Launch.Query().Where(launch.KindEQ(launch.KindCutover), launch.StatusIn(launch.StatusFailed, launch.StatusTerminated),
 		launch.QuiescedAtNotNil(), launch.SourceResumedAtIsNil(), launch.HasMigrationWith(migration.HostID(h.ID))).WithMigration().All(ctx)
@@ -177,4 +159,23 @@ func (l *Lifecycle) ResumeCommands(ctx context.Context, agentID int) ([]engine.R
 		out = append(out, engine.ResumeCommand{MigrationID: ln.Edges.Migration.ID})
 	}
 	return out, nil
+}
+
+// agentHost is the host an agent reports for, with ctx scoped to the
+// agent's tenant; nil when the agent is not linked to a host yet.
+func (l *Lifecycle) agentHost(ctx context.Context, agentID int) (context.Context, *ent.Host, error) {
+	l.init()
+	a, err := l.Client.Agent.Query().Where(agent.ID(agentID)).Only(systemContext(ctx))
+	if err != nil {
+		return ctx, nil, fmt.Errorf("agent %d: %w", agentID, err)
+	}
+	ctx = tenantContext(ctx, a.TenantID)
+	h, err := a.QueryHost().Only(ctx)
+	if ent.IsNotFound(err) {
+		return ctx, nil, nil
+	}
+	if err != nil {
+		return ctx, nil, err
+	}
+	return ctx, h, nil
 }
