@@ -37,6 +37,7 @@ var restMatrix = []struct {
 	{"POST", "/agent/v1/register", "/agent/v1/register", 401, 401, "registration token (body)"},
 	{"*", "/agent/v1/*", "/agent/v1/heartbeat", 401, 401, "agent credential"},
 	{"*", "/sync/v1/*", "/sync/v1/disks/d1/checkpoint", 401, 401, "per-disk sync credential"},
+	{"*", "/cloud/v1/alibaba/*", "/cloud/v1/alibaba/report", 401, 401, "a provider's instances calling back: a one-time ticket (register) or the gateway's bearer, never Ferry's credentials"},
 	{"*", "/*", "/", 200, 200, "open: the UI's files"},
 }
 
