@@ -88,8 +88,8 @@ func TestTopologyFiguresMatchTheDatabase(t *testing.T) {
 		appID, _ := strconv.Atoi(strings.TrimPrefix(key, "a"))
 		rows, err := db.Query(`SELECT h.id, COALESCE(w.ordinal, 0) FROM hosts h
 			LEFT JOIN wave_members m ON m.host_wave_memberships = h.id
-			LEFT JOIN waves w ON w.id = m.wave_members AND w.plan_waves = ?
-			WHERE h.application_id = ?`, planID, appID)
+			LEFT JOIN waves w ON w.id = m.wave_members AND w.plan_waves = $1
+			WHERE h.application_id = $2`, planID, appID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,7 +255,7 @@ func TestTopologyFiguresMatchTheDatabase(t *testing.T) {
 		t.Errorf("noiseConnections %d; the database holds %d noise rows", got, noiseRows)
 	}
 	var want int64
-	err = db.QueryRow(fmt.Sprintf(`SELECT COALESCE(SUM(MAX(count, 1)), 0) FROM connections
+	err = db.QueryRow(fmt.Sprintf(`SELECT COALESCE(SUM(CASE WHEN count > 1 THEN count ELSE 1 END), 0) FROM connections
 		WHERE dst_host_id IS NOT NULL AND port NOT IN (%[1]s) AND LOWER(process) NOT IN (%[3]s) AND src_host_id != dst_host_id
 		AND ((src_host_id IN (%[2]s) AND dst_host_id NOT IN (%[2]s)) OR (dst_host_id IN (%[2]s) AND src_host_id NOT IN (%[2]s)))`,
 		strings.Join(noise, ","), idList(in), strings.Join(procs, ","))).Scan(&want)
