@@ -26,13 +26,13 @@ type emulatedECS struct {
 	url, vswitch string
 }
 
-func startECS(t *testing.T, w *world) *emulatedECS {
+func startECS(t testing.TB, w *world) *emulatedECS {
 	t.Helper()
 	return startECSIn(t, w, t.TempDir())
 }
 
 // startECSIn is startECS keeping the emulator's state in dir.
-func startECSIn(t *testing.T, w *world, dir string) *emulatedECS {
+func startECSIn(t testing.TB, w *world, dir string) *emulatedECS {
 	t.Helper()
 	srv, err := ecsemu.New(ecsemu.Options{Dir: dir, Path: []string{filepath.Dir(w.bin)}, Logf: func(string, ...any) {},
 		VM: ecsemu.VMOptions{NoBoot: true}})
@@ -51,7 +51,7 @@ func startECSIn(t *testing.T, w *world, dir string) *emulatedECS {
 }
 
 // account creates the tenant's Alibaba account pointing at the emulator.
-func (e *emulatedECS) account(t *testing.T, c *client) string {
+func (e *emulatedECS) account(t testing.TB, c *client) string {
 	t.Helper()
 	d := c.mustGQL(`mutation($s: Map) { createCloudAccount(input: {name: "hangzhou", provider: alibaba, region: "cn-hangzhou",
 		accessKeyID: "`+ecsemu.DefaultKeyID+`", secret: "`+ecsemu.DefaultKeySecret+`", settings: $s}) { id } }`,
@@ -60,7 +60,7 @@ func (e *emulatedECS) account(t *testing.T, c *client) string {
 }
 
 // diskSum is the SHA-256 of the first n bytes of the ECS disk named name.
-func (e *emulatedECS) diskSum(t *testing.T, ecsID string, n int64) string {
+func (e *emulatedECS) diskSum(t testing.TB, ecsID string, n int64) string {
 	t.Helper()
 	p, err := e.srv.DiskPath(ecsID)
 	if err != nil {
@@ -78,7 +78,7 @@ func (e *emulatedECS) diskSum(t *testing.T, ecsID string, n int64) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func (e *emulatedECS) diskNamed(t *testing.T, name string) string {
+func (e *emulatedECS) diskNamed(t testing.TB, name string) string {
 	t.Helper()
 	for _, d := range e.srv.Inventory().Disks {
 		if d.Name == name {

@@ -1,0 +1,173 @@
+package migrationtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ferry-migrate/ferry/ent/migration"
+	"github.com/ferry-migrate/ferry/ent/step"
+	"github.com/ferry-migrate/ferry/ent/stepevent"
+	"github.com/ferry-migrate/ferry/internal/database"
+	"github.com/ferry-migrate/ferry/internal/redistest"
+	"github.com/ferry-migrate/ferry/internal/viewer"
+)
+
+// cpuTicks is the user+system CPU a process has used, in clock ticks
+// (1/100 s on Linux).
+func cpuTicks(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + s
+}
+
+// machineBusy is the machine's busy and total CPU ticks (every core).
+func machineBusy() (busy, total int64) {
+	b, _ := os.ReadFile("/proc/stat")
+	line, _, _ := strings.Cut(string(b), "\n")
+	for i, v := range strings.Fields(line)[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total
+}
+
+// BenchmarkWorkerConcurrency is how many concurrent migrations one `ferry
+// worker` drives before throughput stops growing (issue 11): serve
+// --workers 0, one worker at --concurrency 128 on a real redis-server, the
+// ECS emulator (its gateways real `ferry gateway` processes), and N
+// Alibaba migrations started at once, N = 1, 2, 4, …, 32 (BENCH_WORKER_N,
+// e.g. "1,2,4"). One round is startMigration → every initial sync done with
+// its snapshot; then the round's migrations are rolled back (not timed) and
+// their hosts reused. Reported: migrations per minute, MiB/s replicated,
+// step events and ECS calls per second (control-plane work), and the CPU
+// of the worker, of serve and of the machine (the other processes: the
+// agents, the gateways, the emulator in this process).
+//
+//	go test ./jobs/migrationtest -run '^$' -bench WorkerConcurrency -benchtime 1x -timeout 30m
+func BenchmarkWorkerConcurrency(b *testing.B) {
+	ns := []int{1, 2, 4, 8, 16, 32}
+	if v := os.Getenv("BENCH_WORKER_N"); v != "" {
+		ns = nil
+		for _, s := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n < 1 {
+				b.Fatalf("BENCH_WORKER_N=%q: want numbers like 1,2,4", v)
+			}
+			ns = append(ns, n)
+		}
+	}
+	maxN := 0
+	for _, n := range ns {
+		maxN = max(maxN, n)
+	}
+	redis := redistest.Start(b)
+	env := []string{"FERRY_REDIS_URL=" + redis}
+	// 12–20 MiB disks with 1.3–3.5 MiB of data each.
+	w := newWorldWith(b, []string{"--workers", "0"}, env, 16<<20, [2]int64{1<<20 + 256<<10, 1536 << 10}, [2]int64{8 << 20, 1 << 20})
+	f := w.addAgents(b, maxN-1, 4)
+	worker := start(b, w.bin, env, "worker", "--data-dir", w.data, "--concurrency", "128", "--public-url", w.base)
+	ecs := startECSIn(b, w, b.TempDir())
+	acct := ecs.account(b, w.admin)
+	hosts := make([]string, 0, len(f.imgs))
+	for id := range f.imgs {
+		hosts = append(hosts, id)
+	}
+	db, err := database.Open(context.Background(), filepath.Join(w.data, "ferry.db"), false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	sys := viewer.SystemContext(context.Background())
+	b.Logf("%d cores, load %s", runtime.NumCPU(), loadavg())
+
+	for _, n := range ns {
+		b.Run(fmt.Sprintf("alibaba/N=%d", n), func(b *testing.B) {
+			var elapsed time.Duration
+			var bytes, events, calls int64
+			var workerCPU, serveCPU, busy, total int64
+			for range b.N {
+				calls0 := totalCalls(ecs)
+				w0, s0 := cpuTicks(worker.cmd.Process.Pid), cpuTicks(w.serve.cmd.Process.Pid)
+				b0, t0 := machineBusy()
+				started := time.Now()
+				d := w.admin.mustGQL(`mutation($h: [ID!]!, $a: ID) { startMigration(hostIds: $h, cloudAccountId: $a) { id } }`,
+					map[string]any{"h": hosts[:n], "a": acct})
+				var ids []int
+				for _, m := range dig(d, "startMigration").([]any) {
+					id, _ := strconv.Atoi(dig(m, "id").(string))
+					ids = append(ids, id)
+				}
+				waitFor(b, fmt.Sprintf("%d initial syncs to Alibaba", n), 15*time.Minute, func() bool {
+					done := 0
+					for _, m := range db.Client.Migration.Query().Where(migration.IDIn(ids...)).WithRecoveryPoints().AllX(sys) {
+						if m.State == "failed" {
+							b.Fatalf("migration %d failed: %s", m.ID, m.FailureReason)
+						}
+						if m.State == "syncing" && m.BytesTotal > 0 && m.BytesDone == m.BytesTotal && len(m.Edges.RecoveryPoints) > 0 {
+							done++
+						}
+					}
+					return done == n
+				})
+				elapsed += time.Since(started)
+				workerCPU += cpuTicks(worker.cmd.Process.Pid) - w0
+				serveCPU += cpuTicks(w.serve.cmd.Process.Pid) - s0
+				b1, t1 := machineBusy()
+				busy, total = busy+b1-b0, total+t1-t0
+				calls += totalCalls(ecs) - calls0
+				for _, m := range db.Client.Migration.Query().Where(migration.IDIn(ids...)).AllX(sys) {
+					for _, dk := range m.Disks {
+						bytes += dk.BytesDone
+					}
+				}
+				events += int64(db.Client.StepEvent.Query().Where(stepevent.HasStepWith(step.MigrationIDIn(ids...))).CountX(sys))
+
+				b.StopTimer()
+				for _, id := range ids {
+					w.admin.mustGQL(`mutation($id: ID!) { rollback(migrationId: $id) { id } }`, map[string]any{"id": strconv.Itoa(id)})
+				}
+				waitFor(b, "the round's rollbacks", 10*time.Minute, func() bool {
+					return db.Client.Migration.Query().Where(migration.IDIn(ids...), migration.StateNEQ("rolled_back")).CountX(sys) == 0
+				})
+				b.StartTimer()
+			}
+			sec := elapsed.Seconds()
+			b.ReportMetric(float64(n*b.N)/sec*60, "migrations/min")
+			b.ReportMetric(float64(bytes)/sec/(1<<20), "MiB/s")
+			b.ReportMetric(float64(events)/sec, "step-events/s")
+			b.ReportMetric(float64(calls)/sec, "ecs-calls/s")
+			b.ReportMetric(float64(workerCPU)/sec, "worker-cpu-%")
+			b.ReportMetric(float64(serveCPU)/sec, "serve-cpu-%")
+			b.ReportMetric(float64(busy)/float64(max(total, 1))*100, "machine-busy-%")
+			b.ReportMetric(sec/float64(b.N), "s/round")
+		})
+	}
+}
+
+func totalCalls(e *emulatedECS) int64 {
+	var n int64
+	for _, c := range e.srv.Calls() {
+		n += int64(c)
+	}
+	return n
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	return strings.TrimSpace(string(b))
+}
