@@ -449,3 +449,62 @@ func BenchmarkHeartbeatHTTP(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	}
 }
+
+// TestRunnerHandlesCommandsBetweenSamples: a command (a sync, say) reaches
+// OnCommand while the sampler sleeps out its interval (an hour here), not
+// after it.
+func TestRunnerHandlesCommandsBetweenSamples(t *testing.T) {
+	store := newMemStore()
+	store.addToken("rt-1", "t-1", 1)
+	srv := httptest.NewServer(NewHandler(Config{Store: store, TokenKey: testKey, Now: func() time.Time { return now }}))
+	defer srv.Close()
+	st := State{Dir: t.TempDir()}
+	id, err := Register(context.Background(), &Client{Server: srv.URL}, st, mustSign(t, Claims{TenantID: "t-1", TokenID: "rt-1", ExpiresAt: now.Add(time.Hour).Unix()}), HostInfo{Hostname: "web01"}, now, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, cred, err := st.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan Command, 1)
+	r := &Runner{
+		Client: &Client{Server: srv.URL, Credential: cred},
+		Spool:  &Spool{Dir: st.SpoolDir()},
+		Inventory: func(context.Context) (discovery.Inventory, error) {
+			return discovery.Inventory{Hostname: "web01", CollectedAt: now}, nil
+		},
+		Sample:      func() (discovery.UtilisationSample, bool, error) { return discovery.UtilisationSample{At: now}, true, nil },
+		Connections: func() ([]discovery.Connection, error) { return nil, nil },
+		SampleEvery: time.Hour,
+		PollWait:    time.Second,
+		OnCommand:   func(c Command) { got <- c },
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	for end := time.Now().Add(20 * time.Second); ; {
+		if _, _, beats := store.snapshot(id.AgentID); beats > 0 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("no first round")
+		}
+		time.Sleep(20 * time.Millisecond) // polling the store with a deadline
+	}
+	store.push(id.AgentID, Command{ID: "c1", Type: "sync"})
+	select {
+	case c := <-got:
+		if c.ID != "c1" {
+			t.Fatalf("got command %+v", c)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the command waited for the sampling interval (an hour)")
+	}
+}

@@ -35,8 +35,9 @@ type fleet struct {
 }
 
 // addAgents registers n more agents, each with its own image of 3–5 MiB
-// times scale (different sizes, data at different offsets).
-func (w *world) addAgents(t testing.TB, n int, scale int64) *fleet {
+// times scale (different sizes, data at different offsets); runArgs go to
+// each `agent run`.
+func (w *world) addAgents(t testing.TB, n int, scale int64, runArgs ...string) *fleet {
 	t.Helper()
 	f := &fleet{world: w, imgs: map[string]string{w.hostID: w.img}, sizes: map[string]int64{w.hostID: w.size}}
 	dir := t.TempDir()
@@ -67,8 +68,8 @@ func (w *world) addAgents(t testing.TB, n int, scale int64) *fleet {
 		t.Fatal(err)
 	}
 	for name, img := range byName {
-		start(t, w.bin, nil, "agent", "run", "--state", filepath.Join(dir, name), "--disk-source", "vda="+img, "--sample-every", "2s",
-			"--hostname", name, "--no-hardware-ids")
+		start(t, w.bin, nil, append([]string{"agent", "run", "--state", filepath.Join(dir, name), "--disk-source", "vda=" + img, "--sample-every", "2s",
+			"--hostname", name, "--no-hardware-ids"}, runArgs...)...)
 	}
 	waitFor(t, fmt.Sprintf("%d hosts of their own", n+1), 90*time.Second, func() bool {
 		d := w.admin.mustGQL(`{ hosts(first: 100) { edges { node { id name disks { name sizeBytes } } } } }`, nil)
