@@ -474,7 +474,9 @@ func TestRunnerHandlesCommandsBetweenSamples(t *testing.T) {
 		Inventory: func(context.Context) (discovery.Inventory, error) {
 			return discovery.Inventory{Hostname: "web01", CollectedAt: now}, nil
 		},
-		Sample:      func() (discovery.UtilisationSample, bool, error) { return discovery.UtilisationSample{At: now}, true, nil },
+		Sample: func() (discovery.UtilisationSample, bool, error) {
+			return discovery.UtilisationSample{At: now}, true, nil
+		},
 		Connections: func() ([]discovery.Connection, error) { return nil, nil },
 		SampleEvery: time.Hour,
 		PollWait:    time.Second,
