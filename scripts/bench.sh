@@ -58,8 +58,8 @@ run queue go test ./jobs/migrationtest -count=1 -v -run TestAlibabaMigrationLife
 
 # Issue 11: how many concurrent migrations one `ferry worker` drives before
 # throughput stops growing: N Alibaba migrations at once (emulator, real
-# gateways, N agents), N = 1 … 32; migrations/min, MiB/s, control-plane work.
-run worker env BENCH_WORKER_N="$([ -n "$QUICK" ] && echo 1,4 || echo 1,2,4,8,16,32)" go test ./jobs/migrationtest -count=1 -run '^$' -bench WorkerConcurrency -benchtime 1x -timeout 40m
+# gateways, N agents), N = 1 … 64; migrations/min, MiB/s, control-plane work.
+run worker env BENCH_WORKER_N="$([ -n "$QUICK" ] && echo 1,4 || echo 1,2,4,8,16,32,64)" go test ./jobs/migrationtest -count=1 -run '^$' -bench WorkerConcurrency -benchtime 1x -timeout 40m
 
 # Issue 9: the worst documents the request cost limits let through (parse,
 # validation, complexity) and what the limits add to a screen's query.

@@ -34,8 +34,15 @@ func startECS(t testing.TB, w *world) *emulatedECS {
 // startECSIn is startECS keeping the emulator's state in dir.
 func startECSIn(t testing.TB, w *world, dir string) *emulatedECS {
 	t.Helper()
-	srv, err := ecsemu.New(ecsemu.Options{Dir: dir, Path: []string{filepath.Dir(w.bin)}, Logf: func(string, ...any) {},
-		VM: ecsemu.VMOptions{NoBoot: true}})
+	return startECSWith(t, w, ecsemu.Options{Dir: dir})
+}
+
+// startECSWith is startECS with options (Dir, Quota); the instances run
+// the world's binary and are not booted.
+func startECSWith(t testing.TB, w *world, opt ecsemu.Options) *emulatedECS {
+	t.Helper()
+	opt.Path, opt.Logf, opt.VM = []string{filepath.Dir(w.bin)}, func(string, ...any) {}, ecsemu.VMOptions{NoBoot: true}
+	srv, err := ecsemu.New(opt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -71,8 +71,9 @@ func (w *world) addAgents(t testing.TB, n int, scale int64, runArgs ...string) *
 		start(t, w.bin, nil, append([]string{"agent", "run", "--state", filepath.Join(dir, name), "--disk-source", "vda=" + img, "--sample-every", "2s",
 			"--hostname", name, "--no-hardware-ids"}, runArgs...)...)
 	}
-	waitFor(t, fmt.Sprintf("%d hosts of their own", n+1), 90*time.Second, func() bool {
-		d := w.admin.mustGQL(`{ hosts(first: 100) { edges { node { id name disks { name sizeBytes } } } } }`, nil)
+	// Each first inventory is an ingest; under load a few hundred ms each.
+	waitFor(t, fmt.Sprintf("%d hosts of their own", n+1), max(90*time.Second, time.Duration(n)*3*time.Second), func() bool {
+		d := w.admin.mustGQL(`{ hosts(first: 1000) { edges { node { id name disks { name sizeBytes } } } } }`, nil)
 		for _, e := range dig(d, "hosts", "edges").([]any) {
 			name, _ := dig(e, "node", "name").(string)
 			if img, ok := byName[name]; ok && dig(e, "node", "disks", 0, "name") == "vda" {

@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-migrate/ferry/engine/cloud/alibaba/ecsemu"
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/step"
 	"github.com/ferry-migrate/ferry/ent/stepevent"
 	"github.com/ferry-migrate/ferry/internal/database"
+	"github.com/ferry-migrate/ferry/internal/pgtest"
 	"github.com/ferry-migrate/ferry/internal/redistest"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 )
@@ -30,6 +32,31 @@ func cpuTicks(pid int) int64 {
 	u, _ := strconv.ParseInt(f[11], 10, 64)
 	s, _ := strconv.ParseInt(f[12], 10, 64)
 	return u + s
+}
+
+// ticksOf sums cpuTicks over the processes whose command line holds every
+// one of parts (NUL-separated arguments joined by spaces).
+func ticksOf(parts ...string) int64 {
+	ents, _ := os.ReadDir("/proc")
+	var n int64
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		cl, all := strings.ReplaceAll(string(b), "\x00", " "), true
+		for _, p := range parts {
+			all = all && strings.Contains(cl, p)
+		}
+		if all {
+			n += cpuTicks(pid)
+		}
+	}
+	return n
 }
 
 // machineBusy is the machine's busy and total CPU ticks (every core).
@@ -50,19 +77,21 @@ func machineBusy() (busy, total int64) {
 // worker` drives before throughput stops growing (issue 11): serve
 // --workers 0, one worker at --concurrency 128 on a real redis-server, the
 // ECS emulator (its gateways real `ferry gateway` processes), and N
-// Alibaba migrations started at once, N = 1, 2, 4, …, 32 (BENCH_WORKER_N,
+// Alibaba migrations started at once, N = 1, 2, 4, …, 64 (BENCH_WORKER_N,
 // e.g. "1,2,4"), each round on hosts of its own (a syncing migration cannot
-// be ended but by a launch and a rollback; 63 agents, idle between rounds,
+// be ended but by a launch and a rollback; 127 agents, idle between rounds,
 // sampling once a minute). One round is startMigration → every initial
 // sync done with its snapshot. Reported: migrations per minute, disk MiB/s
 // (the disks' sizes) and data MiB/s (their allocated blocks, what the
 // agents send), step events and ECS calls per second (control-plane work),
-// and the CPU of the worker, of serve and of the machine (the rest: the
-// agents, the gateways, the emulator in this process, other work).
+// and the CPU (in % of one core) of the worker, of serve, of the emulator
+// (this process), of the gateways and of the agents, and how busy the whole
+// machine was (other work on it included). BENCH_DATABASE=postgres runs it
+// on PostgreSQL instead of the data directory's SQLite file.
 //
 //	go test ./jobs/migrationtest -run '^$' -bench WorkerConcurrency -benchtime 1x -timeout 30m
 func BenchmarkWorkerConcurrency(b *testing.B) {
-	ns := []int{1, 2, 4, 8, 16, 32}
+	ns := []int{1, 2, 4, 8, 16, 32, 64}
 	if v := os.Getenv("BENCH_WORKER_N"); v != "" {
 		ns = nil
 		for _, s := range strings.Split(v, ",") {
@@ -79,17 +108,39 @@ func BenchmarkWorkerConcurrency(b *testing.B) {
 	}
 	redis := redistest.Start(b)
 	env := []string{"FERRY_REDIS_URL=" + redis}
+	dbURL := ""
+	if os.Getenv("BENCH_DATABASE") == "postgres" {
+		// The same on PostgreSQL (a throwaway cluster, no fsync): serve and
+		// the worker then do not share one SQLite file's write lock.
+		pg, err := pgtest.StartCluster()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(pg.Stop)
+		if dbURL, err = pg.CreateDatabase(context.Background(), "bench"); err != nil {
+			b.Fatal(err)
+		}
+		env = append(env, "FERRY_DATABASE_URL="+dbURL)
+	}
 	// 12–20 MiB disks with 1.3–3.5 MiB of data each.
 	w := newWorldWith(b, []string{"--workers", "0"}, env, 16<<20, [2]int64{1<<20 + 256<<10, 1536 << 10}, [2]int64{8 << 20, 1 << 20})
 	f := w.addAgents(b, sumN-1, 4, "--sample-every", "1m")
 	worker := start(b, w.bin, env, "worker", "--data-dir", w.data, "--concurrency", "128", "--public-url", w.base)
-	ecs := startECSIn(b, w, b.TempDir())
+	// Every round's gateways stay (their migrations keep syncing): an
+	// account quota above the default 50 living instances.
+	ecs := startECSWith(b, w, ecsemu.Options{Dir: b.TempDir(), Quota: ecsemu.Quota{Instances: 4 * sumN, Disks: 16 * sumN, Snapshots: 16 * sumN}})
 	acct := ecs.account(b, w.admin)
+	// The agents' command lines hold their state directories, under the
+	// benchmark's temporary root.
+	root := filepath.Dir(filepath.Dir(w.data))
 	hosts := make([]string, 0, len(f.imgs))
 	for id := range f.imgs {
 		hosts = append(hosts, id)
 	}
-	db, err := database.Open(context.Background(), filepath.Join(w.data, "ferry.db"), false)
+	if dbURL == "" {
+		dbURL = filepath.Join(w.data, "ferry.db")
+	}
+	db, err := database.Open(context.Background(), dbURL, false)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -101,10 +152,11 @@ func BenchmarkWorkerConcurrency(b *testing.B) {
 		b.Run(fmt.Sprintf("alibaba/N=%d", n), func(b *testing.B) {
 			var elapsed time.Duration
 			var bytes, data, events, calls int64
-			var workerCPU, serveCPU, busy, total int64
+			var workerCPU, serveCPU, selfCPU, gwCPU, agentCPU, busy, total int64
 			for range b.N {
 				calls0 := totalCalls(ecs)
-				w0, s0 := cpuTicks(worker.cmd.Process.Pid), cpuTicks(w.serve.cmd.Process.Pid)
+				w0, s0, e0 := cpuTicks(worker.cmd.Process.Pid), cpuTicks(w.serve.cmd.Process.Pid), cpuTicks(os.Getpid())
+				g0, a0 := ticksOf("ferry gateway", w.addr), ticksOf(" agent run ", root)
 				b0, t0 := machineBusy()
 				started := time.Now()
 				if len(hosts) < n {
@@ -136,6 +188,9 @@ func BenchmarkWorkerConcurrency(b *testing.B) {
 				elapsed += time.Since(started)
 				workerCPU += cpuTicks(worker.cmd.Process.Pid) - w0
 				serveCPU += cpuTicks(w.serve.cmd.Process.Pid) - s0
+				selfCPU += cpuTicks(os.Getpid()) - e0
+				gwCPU += ticksOf("ferry gateway", w.addr) - g0
+				agentCPU += ticksOf(" agent run ", root) - a0
 				b1, t1 := machineBusy()
 				busy, total = busy+b1-b0, total+t1-t0
 				calls += totalCalls(ecs) - calls0
@@ -155,6 +210,9 @@ func BenchmarkWorkerConcurrency(b *testing.B) {
 			b.ReportMetric(float64(calls)/sec, "ecs-calls/s")
 			b.ReportMetric(float64(workerCPU)/sec, "worker-cpu-%")
 			b.ReportMetric(float64(serveCPU)/sec, "serve-cpu-%")
+			b.ReportMetric(float64(selfCPU)/sec, "emulator-cpu-%")
+			b.ReportMetric(float64(gwCPU)/sec, "gateways-cpu-%")
+			b.ReportMetric(float64(agentCPU)/sec, "agents-cpu-%")
 			b.ReportMetric(float64(busy)/float64(max(total, 1))*100, "machine-busy-%")
 			b.ReportMetric(sec/float64(b.N), "s/round")
 		})
