@@ -8437,6 +8437,52 @@ func (ec *executionContext) fieldContext_Launch_downtimeSeconds(_ context.Contex
 	return graphql.NewScalarFieldContext("Launch", field, false, false, "Float")
 }
 
+func (ec *executionContext) _Launch_instanceType(ctx context.Context, field graphql.CollectedField, obj *ent.Launch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Launch_instanceType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InstanceType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Launch_instanceType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Launch", field, false, false, "String")
+}
+
+func (ec *executionContext) _Launch_sizing(ctx context.Context, field graphql.CollectedField, obj *ent.Launch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Launch_sizing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sizing, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Launch_sizing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Launch", field, false, false, "String")
+}
+
 func (ec *executionContext) _Launch_tenant(ctx context.Context, field graphql.CollectedField, obj *ent.Launch) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -27361,7 +27407,7 @@ func (ec *executionContext) unmarshalInputLaunchWhereInput(ctx context.Context, 
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "kind", "kindNEQ", "kindIn", "kindNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "instanceID", "instanceIDNEQ", "instanceIDIn", "instanceIDNotIn", "instanceIDGT", "instanceIDGTE", "instanceIDLT", "instanceIDLTE", "instanceIDContains", "instanceIDHasPrefix", "instanceIDHasSuffix", "instanceIDEqualFold", "instanceIDContainsFold", "finishedAt", "finishedAtNEQ", "finishedAtIn", "finishedAtNotIn", "finishedAtGT", "finishedAtGTE", "finishedAtLT", "finishedAtLTE", "finishedAtIsNil", "finishedAtNotNil", "message", "messageNEQ", "messageIn", "messageNotIn", "messageGT", "messageGTE", "messageLT", "messageLTE", "messageContains", "messageHasPrefix", "messageHasSuffix", "messageEqualFold", "messageContainsFold", "console", "consoleNEQ", "consoleIn", "consoleNotIn", "consoleGT", "consoleGTE", "consoleLT", "consoleLTE", "consoleContains", "consoleHasPrefix", "consoleHasSuffix", "consoleEqualFold", "consoleContainsFold", "accel", "accelNEQ", "accelIn", "accelNotIn", "accelGT", "accelGTE", "accelLT", "accelLTE", "accelContains", "accelHasPrefix", "accelHasSuffix", "accelEqualFold", "accelContainsFold", "quiescedAt", "quiescedAtNEQ", "quiescedAtIn", "quiescedAtNotIn", "quiescedAtGT", "quiescedAtGTE", "quiescedAtLT", "quiescedAtLTE", "quiescedAtIsNil", "quiescedAtNotNil", "healthyAt", "healthyAtNEQ", "healthyAtIn", "healthyAtNotIn", "healthyAtGT", "healthyAtGTE", "healthyAtLT", "healthyAtLTE", "healthyAtIsNil", "healthyAtNotNil", "downtimeSeconds", "downtimeSecondsNEQ", "downtimeSecondsIn", "downtimeSecondsNotIn", "downtimeSecondsGT", "downtimeSecondsGTE", "downtimeSecondsLT", "downtimeSecondsLTE", "downtimeSecondsIsNil", "downtimeSecondsNotNil", "hasMigration", "hasMigrationWith", "hasRecoveryPoint", "hasRecoveryPointWith"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "kind", "kindNEQ", "kindIn", "kindNotIn", "status", "statusNEQ", "statusIn", "statusNotIn", "instanceID", "instanceIDNEQ", "instanceIDIn", "instanceIDNotIn", "instanceIDGT", "instanceIDGTE", "instanceIDLT", "instanceIDLTE", "instanceIDContains", "instanceIDHasPrefix", "instanceIDHasSuffix", "instanceIDEqualFold", "instanceIDContainsFold", "finishedAt", "finishedAtNEQ", "finishedAtIn", "finishedAtNotIn", "finishedAtGT", "finishedAtGTE", "finishedAtLT", "finishedAtLTE", "finishedAtIsNil", "finishedAtNotNil", "message", "messageNEQ", "messageIn", "messageNotIn", "messageGT", "messageGTE", "messageLT", "messageLTE", "messageContains", "messageHasPrefix", "messageHasSuffix", "messageEqualFold", "messageContainsFold", "console", "consoleNEQ", "consoleIn", "consoleNotIn", "consoleGT", "consoleGTE", "consoleLT", "consoleLTE", "consoleContains", "consoleHasPrefix", "consoleHasSuffix", "consoleEqualFold", "consoleContainsFold", "accel", "accelNEQ", "accelIn", "accelNotIn", "accelGT", "accelGTE", "accelLT", "accelLTE", "accelContains", "accelHasPrefix", "accelHasSuffix", "accelEqualFold", "accelContainsFold", "quiescedAt", "quiescedAtNEQ", "quiescedAtIn", "quiescedAtNotIn", "quiescedAtGT", "quiescedAtGTE", "quiescedAtLT", "quiescedAtLTE", "quiescedAtIsNil", "quiescedAtNotNil", "healthyAt", "healthyAtNEQ", "healthyAtIn", "healthyAtNotIn", "healthyAtGT", "healthyAtGTE", "healthyAtLT", "healthyAtLTE", "healthyAtIsNil", "healthyAtNotNil", "downtimeSeconds", "downtimeSecondsNEQ", "downtimeSecondsIn", "downtimeSecondsNotIn", "downtimeSecondsGT", "downtimeSecondsGTE", "downtimeSecondsLT", "downtimeSecondsLTE", "downtimeSecondsIsNil", "downtimeSecondsNotNil", "instanceType", "instanceTypeNEQ", "instanceTypeIn", "instanceTypeNotIn", "instanceTypeGT", "instanceTypeGTE", "instanceTypeLT", "instanceTypeLTE", "instanceTypeContains", "instanceTypeHasPrefix", "instanceTypeHasSuffix", "instanceTypeEqualFold", "instanceTypeContainsFold", "sizing", "sizingNEQ", "sizingIn", "sizingNotIn", "sizingGT", "sizingGTE", "sizingLT", "sizingLTE", "sizingContains", "sizingHasPrefix", "sizingHasSuffix", "sizingEqualFold", "sizingContainsFold", "hasMigration", "hasMigrationWith", "hasRecoveryPoint", "hasRecoveryPointWith"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -28257,6 +28303,188 @@ func (ec *executionContext) unmarshalInputLaunchWhereInput(ctx context.Context, 
 				return it, err
 			}
 			it.DowntimeSecondsNotNil = data
+		case "instanceType":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceType"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceType = data
+		case "instanceTypeNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeNEQ = data
+		case "instanceTypeIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeIn = data
+		case "instanceTypeNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeNotIn = data
+		case "instanceTypeGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeGT = data
+		case "instanceTypeGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeGTE = data
+		case "instanceTypeLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeLT = data
+		case "instanceTypeLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeLTE = data
+		case "instanceTypeContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeContains = data
+		case "instanceTypeHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeHasPrefix = data
+		case "instanceTypeHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeHasSuffix = data
+		case "instanceTypeEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeEqualFold = data
+		case "instanceTypeContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("instanceTypeContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InstanceTypeContainsFold = data
+		case "sizing":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizing"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Sizing = data
+		case "sizingNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingNEQ"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingNEQ = data
+		case "sizingIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingIn = data
+		case "sizingNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingNotIn"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingNotIn = data
+		case "sizingGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingGT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingGT = data
+		case "sizingGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingGTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingGTE = data
+		case "sizingLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingLT"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingLT = data
+		case "sizingLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingLTE"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingLTE = data
+		case "sizingContains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingContains"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingContains = data
+		case "sizingHasPrefix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingHasPrefix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingHasPrefix = data
+		case "sizingHasSuffix":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingHasSuffix"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingHasSuffix = data
+		case "sizingEqualFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingEqualFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingEqualFold = data
+		case "sizingContainsFold":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sizingContainsFold"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SizingContainsFold = data
 		case "hasMigration":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("hasMigration"))
 			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
@@ -40048,6 +40276,16 @@ func (ec *executionContext) _Launch(ctx context.Context, sel ast.SelectionSet, o
 		case "downtimeSeconds":
 			out.Values[i] = ec._Launch_downtimeSeconds(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "instanceType":
+			out.Values[i] = ec._Launch_instanceType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "sizing":
+			out.Values[i] = ec._Launch_sizing(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "tenant":

@@ -121,8 +121,12 @@ func (d *Driver) CreateMachine(ctx context.Context, spec cloud.MachineSpec) (clo
 				return cloud.Machine{}, err
 			}
 		}
+		shape, err := d.launchShape(ctx, spec.Shape)
+		if err != nil {
+			return cloud.Machine{}, err
+		}
 		m = machineRec{Machine: cloud.Machine{ID: id, Token: spec.Token, Kind: spec.Kind, MigrationID: mid, State: cloud.MachineCreating,
-			Disks: disks, Shape: spec.Shape, BootMode: spec.BootMode, CreatedAt: d.now(), Stage: phaseDisks},
+			Disks: disks, Shape: shape, BootMode: spec.BootMode, CreatedAt: d.now(), Stage: phaseDisks},
 			Seq: time.Now().UnixNano(), Nonce: newNonce(), Phase: phaseDisks}
 		if m.BootMode == "" {
 			m.BootMode = cloud.BootBIOS
@@ -514,10 +518,11 @@ func (d *Driver) runChecks(ctx context.Context, m *machineRec) error {
 	}
 	checks := []cloud.Check{{Name: "instance", Passed: in.Status == "Running",
 		Message: fmt.Sprintf("%s (%s, image %s) is %s at %s", in.ID, in.Type, in.ImageID, in.Status, in.PrivateIP)}}
-	if d.opt.BootCheck {
+	if d.set.bootCheck {
 		checks = append(checks, d.bootCheck(ctx, in.ID))
 	} else {
-		checks = append(checks, cloud.Check{Name: "boot", Passed: true, Skipped: true, Message: "the console is not watched (the provider's BootCheck is off)"})
+		checks = append(checks, cloud.Check{Name: "boot", Passed: true, Skipped: true,
+			Message: "not checked: the instance's console was not watched for a login prompt (" + d.set.bootCheckWhy + ")"})
 	}
 	m.Checks = append(m.Checks, checks...)
 	m.State = cloud.MachineRunning
@@ -537,7 +542,7 @@ func (d *Driver) runChecks(ctx context.Context, m *machineRec) error {
 // initramfs or emergency-mode failure) show, within BootTimeout.
 func (d *Driver) bootCheck(ctx context.Context, id string) cloud.Check {
 	start := time.Now()
-	wctx, cancel := context.WithTimeout(ctx, d.opt.BootTimeout)
+	wctx, cancel := context.WithTimeout(ctx, d.set.bootTimeout)
 	defer cancel()
 	var out, ready, why string
 	err := d.c.poll(wctx, func() (bool, error) {
@@ -565,7 +570,11 @@ func (d *Driver) bootCheck(ctx context.Context, id string) cloud.Check {
 	case why != "":
 		return cloud.Check{Name: "boot", Message: fmt.Sprintf("%s (after %s); the console ends:\n%s", why, took, tailLines(out, 15))}
 	}
-	return cloud.Check{Name: "boot", Message: fmt.Sprintf("no login prompt on the console within %s (%v); it ends:\n%s", d.opt.BootTimeout, err, tailLines(out, 15))}
+	if strings.TrimSpace(out) == "" {
+		return cloud.Check{Name: "boot", Message: fmt.Sprintf("no login prompt on the console within %s (%v): the serial console stayed empty — "+
+			"the disk has no boot loader the firmware could start, or the guest does not write to ttyS0 (console=ttyS0 on its kernel command line)", d.set.bootTimeout, err)}
+	}
+	return cloud.Check{Name: "boot", Message: fmt.Sprintf("no login prompt on the console within %s (%v); it ends:\n%s", d.set.bootTimeout, err, tailLines(out, 15))}
 }
 
 func (d *Driver) machineRec(ctx context.Context, id string) (machineRec, error) {
