@@ -329,6 +329,21 @@ func checksPassed(checks []map[string]any) bool {
 	return len(checks) > 0
 }
 
+// passedMessage is a passed launch's message: "all checks passed", and
+// when the copy was not booted (the boot check skipped: no qemu for the
+// local cloud, boot_check=off on an Alibaba account) it says so, so that
+// nobody reads a copy that never booted as one that did.
+func passedMessage(checks []map[string]any) string {
+	for _, c := range checks {
+		if c["name"] == "boot" {
+			if sk, _ := c["skipped"].(bool); sk {
+				return fmt.Sprintf("all checks passed, but the copy was not booted: %v", c["message"])
+			}
+		}
+	}
+	return "all checks passed"
+}
+
 func failedChecks(checks []map[string]any) string {
 	var msgs []string
 	for _, c := range checks {

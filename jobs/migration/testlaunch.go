@@ -75,7 +75,7 @@ func testVerify(ctx context.Context, r *run) (outcome, error) {
 		return next(""), nil // decided before a crash
 	}
 	passed := checksPassed(l.Checks)
-	status, to, msg, lastErr := launch.StatusSucceeded, ferry.MigrationCutoverReady, "all checks passed", ""
+	status, to, msg, lastErr := launch.StatusSucceeded, ferry.MigrationCutoverReady, passedMessage(l.Checks), ""
 	if !passed {
 		status, to, msg = launch.StatusFailed, ferry.MigrationSyncing, "checks failed: "+failedChecks(l.Checks)
 		lastErr = "test launch " + msg

@@ -226,6 +226,9 @@ func TestAlibabaMigrationLifecycle(t *testing.T) {
 	if c := launchCheck(testLaunch, "boot"); c == nil || c["skipped"] != true || !strings.Contains(c["message"].(string), "boot_check=off") {
 		t.Errorf("boot check with boot_check=off: %v, want skipped by the setting", c)
 	}
+	if msg, _ := testLaunch["message"].(string); !strings.Contains(msg, "was not booted") || !strings.Contains(msg, "boot_check=off") {
+		t.Errorf("the passed launch's message %q does not say the copy was not booted, and why", msg)
+	}
 	t.Logf("test launch: %s (%s)", testLaunch["instanceType"], testLaunch["sizing"])
 
 	// New writes on the source, then the cutover: the final delta goes

@@ -30,7 +30,7 @@ import (
 const migrationFields = `id state percent bytesDone bytesTotal rate eta lastError failureReason allowedActions
 	disks { name sizeBytes targetDiskID bytesDone syncedAt }
 	latestRecoveryPoint { id kind externalID }
-	launches { id kind status instanceID instanceType sizing checks }`
+	launches { id kind status message instanceID instanceType sizing checks }`
 
 type proc struct {
 	cmd *exec.Cmd
