@@ -522,7 +522,7 @@ func (d *Driver) runChecks(ctx context.Context, m *machineRec) error {
 		checks = append(checks, d.bootCheck(ctx, in.ID))
 	} else {
 		checks = append(checks, cloud.Check{Name: "boot", Passed: true, Skipped: true,
-			Message: "not checked: the instance's console was not watched for a login prompt (" + d.set.bootCheckWhy + ")"})
+			Message: "the instance's console was not watched for a login prompt (" + d.set.bootCheckWhy + ")"})
 	}
 	m.Checks = append(m.Checks, checks...)
 	m.State = cloud.MachineRunning
