@@ -137,7 +137,7 @@ func cutoverCreate(ctx context.Context, r *run) (outcome, error) {
 	if err != nil {
 		return outcome{}, err
 	}
-	return next("live machine %s made with %d disks from the final recovery point %d", m.ID, len(m.Disks), l.Edges.RecoveryPoint.ID), nil
+	return next("live machine %s made with %d disks from the final recovery point %d%s", m.ID, len(m.Disks), l.Edges.RecoveryPoint.ID, sizeNote(m.Shape)), nil
 }
 
 // quiescedAt is when the source stopped changing for the cutover, as the

@@ -135,6 +135,18 @@ func sizing(s cloud.Shape) string {
 	return out
 }
 
+// sizeNote is the machine's size for the migration's log: "; instance
+// type ecs.c7.large (assessment 12 for alibaba …)".
+func sizeNote(s cloud.Shape) string {
+	switch {
+	case s.InstanceType != "":
+		return fmt.Sprintf("; instance type %s (%s)", s.InstanceType, s.Basis)
+	case s.VCPUs > 0:
+		return fmt.Sprintf("; %d vCPU, %d MiB (%s)", s.VCPUs, s.MemoryMiB, s.Basis)
+	}
+	return ""
+}
+
 // listingPortsMax bounds the ports a launch checks.
 const listeningPortsMax = 32
 
