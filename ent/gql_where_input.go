@@ -7789,36 +7789,6 @@ type LaunchWhereInput struct {
 	DowntimeSecondsIsNil  bool      `json:"downtimeSecondsIsNil,omitempty"`
 	DowntimeSecondsNotNil bool      `json:"downtimeSecondsNotNil,omitempty"`
 
-	// "instance_type" field predicates.
-	InstanceType             *string  `json:"instanceType,omitempty"`
-	InstanceTypeNEQ          *string  `json:"instanceTypeNEQ,omitempty"`
-	InstanceTypeIn           []string `json:"instanceTypeIn,omitempty"`
-	InstanceTypeNotIn        []string `json:"instanceTypeNotIn,omitempty"`
-	InstanceTypeGT           *string  `json:"instanceTypeGT,omitempty"`
-	InstanceTypeGTE          *string  `json:"instanceTypeGTE,omitempty"`
-	InstanceTypeLT           *string  `json:"instanceTypeLT,omitempty"`
-	InstanceTypeLTE          *string  `json:"instanceTypeLTE,omitempty"`
-	InstanceTypeContains     *string  `json:"instanceTypeContains,omitempty"`
-	InstanceTypeHasPrefix    *string  `json:"instanceTypeHasPrefix,omitempty"`
-	InstanceTypeHasSuffix    *string  `json:"instanceTypeHasSuffix,omitempty"`
-	InstanceTypeEqualFold    *string  `json:"instanceTypeEqualFold,omitempty"`
-	InstanceTypeContainsFold *string  `json:"instanceTypeContainsFold,omitempty"`
-
-	// "sizing" field predicates.
-	Sizing             *string  `json:"sizing,omitempty"`
-	SizingNEQ          *string  `json:"sizingNEQ,omitempty"`
-	SizingIn           []string `json:"sizingIn,omitempty"`
-	SizingNotIn        []string `json:"sizingNotIn,omitempty"`
-	SizingGT           *string  `json:"sizingGT,omitempty"`
-	SizingGTE          *string  `json:"sizingGTE,omitempty"`
-	SizingLT           *string  `json:"sizingLT,omitempty"`
-	SizingLTE          *string  `json:"sizingLTE,omitempty"`
-	SizingContains     *string  `json:"sizingContains,omitempty"`
-	SizingHasPrefix    *string  `json:"sizingHasPrefix,omitempty"`
-	SizingHasSuffix    *string  `json:"sizingHasSuffix,omitempty"`
-	SizingEqualFold    *string  `json:"sizingEqualFold,omitempty"`
-	SizingContainsFold *string  `json:"sizingContainsFold,omitempty"`
-
 	// "migration" edge predicates.
 	HasMigration     *bool                  `json:"hasMigration,omitempty"`
 	HasMigrationWith []*MigrationWhereInput `json:"hasMigrationWith,omitempty"`
@@ -8270,84 +8240,6 @@ func (i *LaunchWhereInput) P() (predicate.Launch, error) {
 	}
 	if i.DowntimeSecondsNotNil {
 		predicates = append(predicates, launch.DowntimeSecondsNotNil())
-	}
-	if i.InstanceType != nil {
-		predicates = append(predicates, launch.InstanceTypeEQ(*i.InstanceType))
-	}
-	if i.InstanceTypeNEQ != nil {
-		predicates = append(predicates, launch.InstanceTypeNEQ(*i.InstanceTypeNEQ))
-	}
-	if len(i.InstanceTypeIn) > 0 {
-		predicates = append(predicates, launch.InstanceTypeIn(i.InstanceTypeIn...))
-	}
-	if len(i.InstanceTypeNotIn) > 0 {
-		predicates = append(predicates, launch.InstanceTypeNotIn(i.InstanceTypeNotIn...))
-	}
-	if i.InstanceTypeGT != nil {
-		predicates = append(predicates, launch.InstanceTypeGT(*i.InstanceTypeGT))
-	}
-	if i.InstanceTypeGTE != nil {
-		predicates = append(predicates, launch.InstanceTypeGTE(*i.InstanceTypeGTE))
-	}
-	if i.InstanceTypeLT != nil {
-		predicates = append(predicates, launch.InstanceTypeLT(*i.InstanceTypeLT))
-	}
-	if i.InstanceTypeLTE != nil {
-		predicates = append(predicates, launch.InstanceTypeLTE(*i.InstanceTypeLTE))
-	}
-	if i.InstanceTypeContains != nil {
-		predicates = append(predicates, launch.InstanceTypeContains(*i.InstanceTypeContains))
-	}
-	if i.InstanceTypeHasPrefix != nil {
-		predicates = append(predicates, launch.InstanceTypeHasPrefix(*i.InstanceTypeHasPrefix))
-	}
-	if i.InstanceTypeHasSuffix != nil {
-		predicates = append(predicates, launch.InstanceTypeHasSuffix(*i.InstanceTypeHasSuffix))
-	}
-	if i.InstanceTypeEqualFold != nil {
-		predicates = append(predicates, launch.InstanceTypeEqualFold(*i.InstanceTypeEqualFold))
-	}
-	if i.InstanceTypeContainsFold != nil {
-		predicates = append(predicates, launch.InstanceTypeContainsFold(*i.InstanceTypeContainsFold))
-	}
-	if i.Sizing != nil {
-		predicates = append(predicates, launch.SizingEQ(*i.Sizing))
-	}
-	if i.SizingNEQ != nil {
-		predicates = append(predicates, launch.SizingNEQ(*i.SizingNEQ))
-	}
-	if len(i.SizingIn) > 0 {
-		predicates = append(predicates, launch.SizingIn(i.SizingIn...))
-	}
-	if len(i.SizingNotIn) > 0 {
-		predicates = append(predicates, launch.SizingNotIn(i.SizingNotIn...))
-	}
-	if i.SizingGT != nil {
-		predicates = append(predicates, launch.SizingGT(*i.SizingGT))
-	}
-	if i.SizingGTE != nil {
-		predicates = append(predicates, launch.SizingGTE(*i.SizingGTE))
-	}
-	if i.SizingLT != nil {
-		predicates = append(predicates, launch.SizingLT(*i.SizingLT))
-	}
-	if i.SizingLTE != nil {
-		predicates = append(predicates, launch.SizingLTE(*i.SizingLTE))
-	}
-	if i.SizingContains != nil {
-		predicates = append(predicates, launch.SizingContains(*i.SizingContains))
-	}
-	if i.SizingHasPrefix != nil {
-		predicates = append(predicates, launch.SizingHasPrefix(*i.SizingHasPrefix))
-	}
-	if i.SizingHasSuffix != nil {
-		predicates = append(predicates, launch.SizingHasSuffix(*i.SizingHasSuffix))
-	}
-	if i.SizingEqualFold != nil {
-		predicates = append(predicates, launch.SizingEqualFold(*i.SizingEqualFold))
-	}
-	if i.SizingContainsFold != nil {
-		predicates = append(predicates, launch.SizingContainsFold(*i.SizingContainsFold))
 	}
 
 	if i.HasMigration != nil {

@@ -143,8 +143,8 @@ func (Launch) Fields() []ent.Field {
 		// a provider sizes by vCPUs and memory) and where it came from (the
 		// host's assessment for this cloud, another cloud's, the inventory
 		// or the account's default) with the vCPUs and memory.
-		field.String("instance_type").Default("").MaxLen(64).Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
-		field.String("sizing").Default("").MaxLen(500).Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput)),
+		field.String("instance_type").Default("").MaxLen(64).Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput)),
+		field.String("sizing").Default("").MaxLen(500).Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput)),
 	}
 }
 

@@ -10004,38 +10004,6 @@ input LaunchWhereInput {
   downtimeSecondsIsNil: Boolean
   downtimeSecondsNotNil: Boolean
   """
-  instance_type field predicates
-  """
-  instanceType: String
-  instanceTypeNEQ: String
-  instanceTypeIn: [String!]
-  instanceTypeNotIn: [String!]
-  instanceTypeGT: String
-  instanceTypeGTE: String
-  instanceTypeLT: String
-  instanceTypeLTE: String
-  instanceTypeContains: String
-  instanceTypeHasPrefix: String
-  instanceTypeHasSuffix: String
-  instanceTypeEqualFold: String
-  instanceTypeContainsFold: String
-  """
-  sizing field predicates
-  """
-  sizing: String
-  sizingNEQ: String
-  sizingIn: [String!]
-  sizingNotIn: [String!]
-  sizingGT: String
-  sizingGTE: String
-  sizingLT: String
-  sizingLTE: String
-  sizingContains: String
-  sizingHasPrefix: String
-  sizingHasSuffix: String
-  sizingEqualFold: String
-  sizingContainsFold: String
-  """
   migration edge predicates
   """
   hasMigration: Boolean

@@ -1606,20 +1606,6 @@ export type LaunchWhereInput = {
   instanceIDLTE?: string | null | undefined;
   instanceIDNEQ?: string | null | undefined;
   instanceIDNotIn?: Array<string> | null | undefined;
-  /** instance_type field predicates */
-  instanceType?: string | null | undefined;
-  instanceTypeContains?: string | null | undefined;
-  instanceTypeContainsFold?: string | null | undefined;
-  instanceTypeEqualFold?: string | null | undefined;
-  instanceTypeGT?: string | null | undefined;
-  instanceTypeGTE?: string | null | undefined;
-  instanceTypeHasPrefix?: string | null | undefined;
-  instanceTypeHasSuffix?: string | null | undefined;
-  instanceTypeIn?: Array<string> | null | undefined;
-  instanceTypeLT?: string | null | undefined;
-  instanceTypeLTE?: string | null | undefined;
-  instanceTypeNEQ?: string | null | undefined;
-  instanceTypeNotIn?: Array<string> | null | undefined;
   /** kind field predicates */
   kind?: LaunchKind | null | undefined;
   kindIn?: Array<LaunchKind> | null | undefined;
@@ -1652,20 +1638,6 @@ export type LaunchWhereInput = {
   quiescedAtNEQ?: string | null | undefined;
   quiescedAtNotIn?: Array<string> | null | undefined;
   quiescedAtNotNil?: boolean | null | undefined;
-  /** sizing field predicates */
-  sizing?: string | null | undefined;
-  sizingContains?: string | null | undefined;
-  sizingContainsFold?: string | null | undefined;
-  sizingEqualFold?: string | null | undefined;
-  sizingGT?: string | null | undefined;
-  sizingGTE?: string | null | undefined;
-  sizingHasPrefix?: string | null | undefined;
-  sizingHasSuffix?: string | null | undefined;
-  sizingIn?: Array<string> | null | undefined;
-  sizingLT?: string | null | undefined;
-  sizingLTE?: string | null | undefined;
-  sizingNEQ?: string | null | undefined;
-  sizingNotIn?: Array<string> | null | undefined;
   /** status field predicates */
   status?: LaunchStatus | null | undefined;
   statusIn?: Array<LaunchStatus> | null | undefined;
