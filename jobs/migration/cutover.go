@@ -232,7 +232,7 @@ func cutoverFinalize(ctx context.Context, r *run) (outcome, error) {
 	}
 	moved := false
 	err = r.tx(ctx, func(tx *ent.Tx) error {
-		if err := tx.Launch.UpdateOneID(l.ID).SetStatus(launch.StatusSucceeded).SetMessage("live: "+passedMessage(l.Checks)).SetFinishedAt(r.l.Now().UTC()).Exec(ctx); err != nil {
+		if err := tx.Launch.UpdateOneID(l.ID).SetStatus(launch.StatusSucceeded).SetMessage("live: " + passedMessage(l.Checks)).SetFinishedAt(r.l.Now().UTC()).Exec(ctx); err != nil {
 			return err
 		}
 		err := r.l.transition(ctx, tx.Client(), r.mig, ferry.MigrationCutOver, func(u *ent.MigrationUpdateOne) { u.SetLastError("") })
