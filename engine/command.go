@@ -98,19 +98,19 @@ type HookCommand struct {
 
 // CommandResult is what an agent reports about a command it carried out.
 type CommandResult struct {
-	CommandID   string    `json:"command_id"`
-	Type        string    `json:"type"`
-	MigrationID int       `json:"migration_id"`
-	Pass        int       `json:"pass,omitempty"`
-	Disk        string    `json:"disk,omitempty"`
-	Hook        string    `json:"hook,omitempty"`
-	Stage       string    `json:"stage,omitempty"`
+	CommandID   string `json:"command_id"`
+	Type        string `json:"type"`
+	MigrationID int    `json:"migration_id"`
+	Pass        int    `json:"pass,omitempty"`
+	Disk        string `json:"disk,omitempty"`
+	Hook        string `json:"hook,omitempty"`
+	Stage       string `json:"stage,omitempty"`
 	// QuiescedAt is when a quiesce command made the source stop changing.
 	QuiescedAt time.Time `json:"quiesced_at,omitzero"`
-	OK          bool      `json:"ok"`
-	Error       string    `json:"error,omitempty"`
-	ExitCode    int       `json:"exit_code,omitempty"`
-	Output      string    `json:"output,omitempty"` // the last 4 KiB of a hook's output
-	Started     time.Time `json:"started"`
-	Finished    time.Time `json:"finished"`
+	OK         bool      `json:"ok"`
+	Error      string    `json:"error,omitempty"`
+	ExitCode   int       `json:"exit_code,omitempty"`
+	Output     string    `json:"output,omitempty"` // the last 4 KiB of a hook's output
+	Started    time.Time `json:"started"`
+	Finished   time.Time `json:"finished"`
 }

@@ -2652,6 +2652,16 @@ func (_q *LaunchQuery) collectField(ctx context.Context, oneNode bool, opCtx *gr
 				selectedFields = append(selectedFields, launch.FieldDowntimeSeconds)
 				fieldSeen[launch.FieldDowntimeSeconds] = struct{}{}
 			}
+		case "instanceType":
+			if _, ok := fieldSeen[launch.FieldInstanceType]; !ok {
+				selectedFields = append(selectedFields, launch.FieldInstanceType)
+				fieldSeen[launch.FieldInstanceType] = struct{}{}
+			}
+		case "sizing":
+			if _, ok := fieldSeen[launch.FieldSizing]; !ok {
+				selectedFields = append(selectedFields, launch.FieldSizing)
+				fieldSeen[launch.FieldSizing] = struct{}{}
+			}
 		case "id":
 		case "__typename":
 		default:

@@ -54,6 +54,10 @@ type Launch struct {
 	DowntimeSeconds *float64 `json:"downtime_seconds,omitempty"`
 	// SourceResumedAt holds the value of the "source_resumed_at" field.
 	SourceResumedAt *time.Time `json:"source_resumed_at,omitempty"`
+	// InstanceType holds the value of the "instance_type" field.
+	InstanceType string `json:"instance_type,omitempty"`
+	// Sizing holds the value of the "sizing" field.
+	Sizing string `json:"sizing,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the LaunchQuery when eager-loading is set.
 	Edges                   LaunchEdges `json:"edges"`
@@ -134,7 +138,7 @@ func (*Launch) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullFloat64)
 		case launch.FieldID, launch.FieldTenantID:
 			values[i] = new(sql.NullInt64)
-		case launch.FieldKind, launch.FieldStatus, launch.FieldInstanceID, launch.FieldMessage, launch.FieldConsole, launch.FieldAccel:
+		case launch.FieldKind, launch.FieldStatus, launch.FieldInstanceID, launch.FieldMessage, launch.FieldConsole, launch.FieldAccel, launch.FieldInstanceType, launch.FieldSizing:
 			values[i] = new(sql.NullString)
 		case launch.FieldCreatedAt, launch.FieldUpdatedAt, launch.FieldFinishedAt, launch.FieldQuiescedAt, launch.FieldHealthyAt, launch.FieldSourceResumedAt:
 			values[i] = new(sql.NullTime)
@@ -268,6 +272,18 @@ func (_m *Launch) assignValues(columns []string, values []any) error {
 				_m.SourceResumedAt = new(time.Time)
 				*_m.SourceResumedAt = value.Time
 			}
+		case launch.FieldInstanceType:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field instance_type", values[i])
+			} else if value.Valid {
+				_m.InstanceType = value.String
+			}
+		case launch.FieldSizing:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field sizing", values[i])
+			} else if value.Valid {
+				_m.Sizing = value.String
+			}
 		case launch.ForeignKeys[0]:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for edge-field migration_launches", value)
@@ -395,6 +411,12 @@ func (_m *Launch) String() string {
 		builder.WriteString("source_resumed_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("instance_type=")
+	builder.WriteString(_m.InstanceType)
+	builder.WriteString(", ")
+	builder.WriteString("sizing=")
+	builder.WriteString(_m.Sizing)
 	builder.WriteByte(')')
 	return builder.String()
 }

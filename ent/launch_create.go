@@ -219,6 +219,34 @@ func (_c *LaunchCreate) SetNillableSourceResumedAt(v *time.Time) *LaunchCreate {
 	return _c
 }
 
+// SetInstanceType sets the "instance_type" field.
+func (_c *LaunchCreate) SetInstanceType(v string) *LaunchCreate {
+	_c.mutation.SetInstanceType(v)
+	return _c
+}
+
+// SetNillableInstanceType sets the "instance_type" field if the given value is not nil.
+func (_c *LaunchCreate) SetNillableInstanceType(v *string) *LaunchCreate {
+	if v != nil {
+		_c.SetInstanceType(*v)
+	}
+	return _c
+}
+
+// SetSizing sets the "sizing" field.
+func (_c *LaunchCreate) SetSizing(v string) *LaunchCreate {
+	_c.mutation.SetSizing(v)
+	return _c
+}
+
+// SetNillableSizing sets the "sizing" field if the given value is not nil.
+func (_c *LaunchCreate) SetNillableSizing(v *string) *LaunchCreate {
+	if v != nil {
+		_c.SetSizing(*v)
+	}
+	return _c
+}
+
 // SetTenant sets the "tenant" edge to the Tenant entity.
 func (_c *LaunchCreate) SetTenant(v *Tenant) *LaunchCreate {
 	return _c.SetTenantID(v.ID)
@@ -340,6 +368,14 @@ func (_c *LaunchCreate) defaults() error {
 		v := launch.DefaultAccel
 		_c.mutation.SetAccel(v)
 	}
+	if _, ok := _c.mutation.InstanceType(); !ok {
+		v := launch.DefaultInstanceType
+		_c.mutation.SetInstanceType(v)
+	}
+	if _, ok := _c.mutation.Sizing(); !ok {
+		v := launch.DefaultSizing
+		_c.mutation.SetSizing(v)
+	}
 	return nil
 }
 
@@ -385,6 +421,22 @@ func (_c *LaunchCreate) check() error {
 	if v, ok := _c.mutation.Accel(); ok {
 		if err := launch.AccelValidator(v); err != nil {
 			return &ValidationError{Name: "accel", err: fmt.Errorf(`ent: validator failed for field "Launch.accel": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.InstanceType(); !ok {
+		return &ValidationError{Name: "instance_type", err: errors.New(`ent: missing required field "Launch.instance_type"`)}
+	}
+	if v, ok := _c.mutation.InstanceType(); ok {
+		if err := launch.InstanceTypeValidator(v); err != nil {
+			return &ValidationError{Name: "instance_type", err: fmt.Errorf(`ent: validator failed for field "Launch.instance_type": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Sizing(); !ok {
+		return &ValidationError{Name: "sizing", err: errors.New(`ent: missing required field "Launch.sizing"`)}
+	}
+	if v, ok := _c.mutation.Sizing(); ok {
+		if err := launch.SizingValidator(v); err != nil {
+			return &ValidationError{Name: "sizing", err: fmt.Errorf(`ent: validator failed for field "Launch.sizing": %w`, err)}
 		}
 	}
 	if len(_c.mutation.TenantIDs()) == 0 {
@@ -479,6 +531,14 @@ func (_c *LaunchCreate) createSpec() (*Launch, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.SourceResumedAt(); ok {
 		_spec.SetField(launch.FieldSourceResumedAt, field.TypeTime, value)
 		_node.SourceResumedAt = &value
+	}
+	if value, ok := _c.mutation.InstanceType(); ok {
+		_spec.SetField(launch.FieldInstanceType, field.TypeString, value)
+		_node.InstanceType = value
+	}
+	if value, ok := _c.mutation.Sizing(); ok {
+		_spec.SetField(launch.FieldSizing, field.TypeString, value)
+		_node.Sizing = value
 	}
 	if nodes := _c.mutation.TenantIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -815,6 +875,30 @@ func (u *LaunchUpsert) ClearSourceResumedAt() *LaunchUpsert {
 	return u
 }
 
+// SetInstanceType sets the "instance_type" field.
+func (u *LaunchUpsert) SetInstanceType(v string) *LaunchUpsert {
+	u.Set(launch.FieldInstanceType, v)
+	return u
+}
+
+// UpdateInstanceType sets the "instance_type" field to the value that was provided on create.
+func (u *LaunchUpsert) UpdateInstanceType() *LaunchUpsert {
+	u.SetExcluded(launch.FieldInstanceType)
+	return u
+}
+
+// SetSizing sets the "sizing" field.
+func (u *LaunchUpsert) SetSizing(v string) *LaunchUpsert {
+	u.Set(launch.FieldSizing, v)
+	return u
+}
+
+// UpdateSizing sets the "sizing" field to the value that was provided on create.
+func (u *LaunchUpsert) UpdateSizing() *LaunchUpsert {
+	u.SetExcluded(launch.FieldSizing)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -1112,6 +1196,34 @@ func (u *LaunchUpsertOne) UpdateSourceResumedAt() *LaunchUpsertOne {
 func (u *LaunchUpsertOne) ClearSourceResumedAt() *LaunchUpsertOne {
 	return u.Update(func(s *LaunchUpsert) {
 		s.ClearSourceResumedAt()
+	})
+}
+
+// SetInstanceType sets the "instance_type" field.
+func (u *LaunchUpsertOne) SetInstanceType(v string) *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.SetInstanceType(v)
+	})
+}
+
+// UpdateInstanceType sets the "instance_type" field to the value that was provided on create.
+func (u *LaunchUpsertOne) UpdateInstanceType() *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.UpdateInstanceType()
+	})
+}
+
+// SetSizing sets the "sizing" field.
+func (u *LaunchUpsertOne) SetSizing(v string) *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.SetSizing(v)
+	})
+}
+
+// UpdateSizing sets the "sizing" field to the value that was provided on create.
+func (u *LaunchUpsertOne) UpdateSizing() *LaunchUpsertOne {
+	return u.Update(func(s *LaunchUpsert) {
+		s.UpdateSizing()
 	})
 }
 
@@ -1578,6 +1690,34 @@ func (u *LaunchUpsertBulk) UpdateSourceResumedAt() *LaunchUpsertBulk {
 func (u *LaunchUpsertBulk) ClearSourceResumedAt() *LaunchUpsertBulk {
 	return u.Update(func(s *LaunchUpsert) {
 		s.ClearSourceResumedAt()
+	})
+}
+
+// SetInstanceType sets the "instance_type" field.
+func (u *LaunchUpsertBulk) SetInstanceType(v string) *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.SetInstanceType(v)
+	})
+}
+
+// UpdateInstanceType sets the "instance_type" field to the value that was provided on create.
+func (u *LaunchUpsertBulk) UpdateInstanceType() *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.UpdateInstanceType()
+	})
+}
+
+// SetSizing sets the "sizing" field.
+func (u *LaunchUpsertBulk) SetSizing(v string) *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.SetSizing(v)
+	})
+}
+
+// UpdateSizing sets the "sizing" field to the value that was provided on create.
+func (u *LaunchUpsertBulk) UpdateSizing() *LaunchUpsertBulk {
+	return u.Update(func(s *LaunchUpsert) {
+		s.UpdateSizing()
 	})
 }
 

@@ -267,6 +267,34 @@ func (_u *LaunchUpdate) ClearSourceResumedAt() *LaunchUpdate {
 	return _u
 }
 
+// SetInstanceType sets the "instance_type" field.
+func (_u *LaunchUpdate) SetInstanceType(v string) *LaunchUpdate {
+	_u.mutation.SetInstanceType(v)
+	return _u
+}
+
+// SetNillableInstanceType sets the "instance_type" field if the given value is not nil.
+func (_u *LaunchUpdate) SetNillableInstanceType(v *string) *LaunchUpdate {
+	if v != nil {
+		_u.SetInstanceType(*v)
+	}
+	return _u
+}
+
+// SetSizing sets the "sizing" field.
+func (_u *LaunchUpdate) SetSizing(v string) *LaunchUpdate {
+	_u.mutation.SetSizing(v)
+	return _u
+}
+
+// SetNillableSizing sets the "sizing" field if the given value is not nil.
+func (_u *LaunchUpdate) SetNillableSizing(v *string) *LaunchUpdate {
+	if v != nil {
+		_u.SetSizing(*v)
+	}
+	return _u
+}
+
 // SetMigrationID sets the "migration" edge to the Migration entity by ID.
 func (_u *LaunchUpdate) SetMigrationID(id int) *LaunchUpdate {
 	_u.mutation.SetMigrationID(id)
@@ -409,6 +437,16 @@ func (_u *LaunchUpdate) check() error {
 			return &ValidationError{Name: "accel", err: fmt.Errorf(`ent: validator failed for field "Launch.accel": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.InstanceType(); ok {
+		if err := launch.InstanceTypeValidator(v); err != nil {
+			return &ValidationError{Name: "instance_type", err: fmt.Errorf(`ent: validator failed for field "Launch.instance_type": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Sizing(); ok {
+		if err := launch.SizingValidator(v); err != nil {
+			return &ValidationError{Name: "sizing", err: fmt.Errorf(`ent: validator failed for field "Launch.sizing": %w`, err)}
+		}
+	}
 	if _u.mutation.TenantCleared() && len(_u.mutation.TenantIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Launch.tenant"`)
 	}
@@ -511,6 +549,12 @@ func (_u *LaunchUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.SourceResumedAtCleared() {
 		_spec.ClearField(launch.FieldSourceResumedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.InstanceType(); ok {
+		_spec.SetField(launch.FieldInstanceType, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Sizing(); ok {
+		_spec.SetField(launch.FieldSizing, field.TypeString, value)
 	}
 	if _u.mutation.MigrationCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -870,6 +914,34 @@ func (_u *LaunchUpdateOne) ClearSourceResumedAt() *LaunchUpdateOne {
 	return _u
 }
 
+// SetInstanceType sets the "instance_type" field.
+func (_u *LaunchUpdateOne) SetInstanceType(v string) *LaunchUpdateOne {
+	_u.mutation.SetInstanceType(v)
+	return _u
+}
+
+// SetNillableInstanceType sets the "instance_type" field if the given value is not nil.
+func (_u *LaunchUpdateOne) SetNillableInstanceType(v *string) *LaunchUpdateOne {
+	if v != nil {
+		_u.SetInstanceType(*v)
+	}
+	return _u
+}
+
+// SetSizing sets the "sizing" field.
+func (_u *LaunchUpdateOne) SetSizing(v string) *LaunchUpdateOne {
+	_u.mutation.SetSizing(v)
+	return _u
+}
+
+// SetNillableSizing sets the "sizing" field if the given value is not nil.
+func (_u *LaunchUpdateOne) SetNillableSizing(v *string) *LaunchUpdateOne {
+	if v != nil {
+		_u.SetSizing(*v)
+	}
+	return _u
+}
+
 // SetMigrationID sets the "migration" edge to the Migration entity by ID.
 func (_u *LaunchUpdateOne) SetMigrationID(id int) *LaunchUpdateOne {
 	_u.mutation.SetMigrationID(id)
@@ -1025,6 +1097,16 @@ func (_u *LaunchUpdateOne) check() error {
 			return &ValidationError{Name: "accel", err: fmt.Errorf(`ent: validator failed for field "Launch.accel": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.InstanceType(); ok {
+		if err := launch.InstanceTypeValidator(v); err != nil {
+			return &ValidationError{Name: "instance_type", err: fmt.Errorf(`ent: validator failed for field "Launch.instance_type": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.Sizing(); ok {
+		if err := launch.SizingValidator(v); err != nil {
+			return &ValidationError{Name: "sizing", err: fmt.Errorf(`ent: validator failed for field "Launch.sizing": %w`, err)}
+		}
+	}
 	if _u.mutation.TenantCleared() && len(_u.mutation.TenantIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Launch.tenant"`)
 	}
@@ -1144,6 +1226,12 @@ func (_u *LaunchUpdateOne) sqlSave(ctx context.Context) (_node *Launch, err erro
 	}
 	if _u.mutation.SourceResumedAtCleared() {
 		_spec.ClearField(launch.FieldSourceResumedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.InstanceType(); ok {
+		_spec.SetField(launch.FieldInstanceType, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Sizing(); ok {
+		_spec.SetField(launch.FieldSizing, field.TypeString, value)
 	}
 	if _u.mutation.MigrationCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -20198,6 +20198,8 @@ type LaunchMutation struct {
 	downtime_seconds      *float64
 	adddowntime_seconds   *float64
 	source_resumed_at     *time.Time
+	instance_type         *string
+	sizing                *string
 	clearedFields         map[string]struct{}
 	tenant                *int
 	clearedtenant         bool
@@ -21031,6 +21033,78 @@ func (m *LaunchMutation) ResetSourceResumedAt() {
 	delete(m.clearedFields, launch.FieldSourceResumedAt)
 }
 
+// SetInstanceType sets the "instance_type" field.
+func (m *LaunchMutation) SetInstanceType(s string) {
+	m.instance_type = &s
+}
+
+// InstanceType returns the value of the "instance_type" field in the mutation.
+func (m *LaunchMutation) InstanceType() (r string, exists bool) {
+	v := m.instance_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstanceType returns the old "instance_type" field's value of the Launch entity.
+// If the Launch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LaunchMutation) OldInstanceType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstanceType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstanceType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstanceType: %w", err)
+	}
+	return oldValue.InstanceType, nil
+}
+
+// ResetInstanceType resets all changes to the "instance_type" field.
+func (m *LaunchMutation) ResetInstanceType() {
+	m.instance_type = nil
+}
+
+// SetSizing sets the "sizing" field.
+func (m *LaunchMutation) SetSizing(s string) {
+	m.sizing = &s
+}
+
+// Sizing returns the value of the "sizing" field in the mutation.
+func (m *LaunchMutation) Sizing() (r string, exists bool) {
+	v := m.sizing
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSizing returns the old "sizing" field's value of the Launch entity.
+// If the Launch object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *LaunchMutation) OldSizing(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSizing is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSizing requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSizing: %w", err)
+	}
+	return oldValue.Sizing, nil
+}
+
+// ResetSizing resets all changes to the "sizing" field.
+func (m *LaunchMutation) ResetSizing() {
+	m.sizing = nil
+}
+
 // ClearTenant clears the "tenant" edge to the Tenant entity.
 func (m *LaunchMutation) ClearTenant() {
 	m.clearedtenant = true
@@ -21224,7 +21298,7 @@ func (m *LaunchMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *LaunchMutation) Fields() []string {
-	fields := make([]string, 0, 16)
+	fields := make([]string, 0, 18)
 	if m.created_at != nil {
 		fields = append(fields, launch.FieldCreatedAt)
 	}
@@ -21273,6 +21347,12 @@ func (m *LaunchMutation) Fields() []string {
 	if m.source_resumed_at != nil {
 		fields = append(fields, launch.FieldSourceResumedAt)
 	}
+	if m.instance_type != nil {
+		fields = append(fields, launch.FieldInstanceType)
+	}
+	if m.sizing != nil {
+		fields = append(fields, launch.FieldSizing)
+	}
 	return fields
 }
 
@@ -21313,6 +21393,10 @@ func (m *LaunchMutation) Field(name string) (ent.Value, bool) {
 		return m.DowntimeSeconds()
 	case launch.FieldSourceResumedAt:
 		return m.SourceResumedAt()
+	case launch.FieldInstanceType:
+		return m.InstanceType()
+	case launch.FieldSizing:
+		return m.Sizing()
 	}
 	return nil, false
 }
@@ -21354,6 +21438,10 @@ func (m *LaunchMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldDowntimeSeconds(ctx)
 	case launch.FieldSourceResumedAt:
 		return m.OldSourceResumedAt(ctx)
+	case launch.FieldInstanceType:
+		return m.OldInstanceType(ctx)
+	case launch.FieldSizing:
+		return m.OldSizing(ctx)
 	}
 	return nil, fmt.Errorf("unknown Launch field %s", name)
 }
@@ -21474,6 +21562,20 @@ func (m *LaunchMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetSourceResumedAt(v)
+		return nil
+	case launch.FieldInstanceType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstanceType(v)
+		return nil
+	case launch.FieldSizing:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSizing(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Launch field %s", name)
@@ -21631,6 +21733,12 @@ func (m *LaunchMutation) ResetField(name string) error {
 		return nil
 	case launch.FieldSourceResumedAt:
 		m.ResetSourceResumedAt()
+		return nil
+	case launch.FieldInstanceType:
+		m.ResetInstanceType()
+		return nil
+	case launch.FieldSizing:
+		m.ResetSizing()
 		return nil
 	}
 	return fmt.Errorf("unknown Launch field %s", name)

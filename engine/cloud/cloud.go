@@ -176,8 +176,14 @@ type Shape struct {
 	VCPUs     int
 	MemoryMiB int64
 	// InstanceType names a cloud's size ("ecs.g7.large"); providers that
-	// size by VCPUs and MemoryMiB ignore it.
+	// size by VCPUs and MemoryMiB ignore it. A caller names only a type of
+	// the provider's own cloud (an assessment for another cloud gives
+	// VCPUs and MemoryMiB, never its type).
 	InstanceType string
+	// Basis says where the size came from, for people ("assessment 12 for
+	// alibaba", "inventory: 2 vCPU, 4096 MiB"); a provider that picks the
+	// type itself records on the machine's Shape how it did.
+	Basis string `json:",omitempty"`
 }
 
 // MachineSpec asks for one machine booted from the recovery points of all

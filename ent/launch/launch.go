@@ -50,6 +50,10 @@ const (
 	FieldDowntimeSeconds = "downtime_seconds"
 	// FieldSourceResumedAt holds the string denoting the source_resumed_at field in the database.
 	FieldSourceResumedAt = "source_resumed_at"
+	// FieldInstanceType holds the string denoting the instance_type field in the database.
+	FieldInstanceType = "instance_type"
+	// FieldSizing holds the string denoting the sizing field in the database.
+	FieldSizing = "sizing"
 	// EdgeTenant holds the string denoting the tenant edge name in mutations.
 	EdgeTenant = "tenant"
 	// EdgeMigration holds the string denoting the migration edge name in mutations.
@@ -109,6 +113,8 @@ var Columns = []string{
 	FieldHealthyAt,
 	FieldDowntimeSeconds,
 	FieldSourceResumedAt,
+	FieldInstanceType,
+	FieldSizing,
 }
 
 // ForeignKeys holds the SQL foreign-keys that are owned by the "launches"
@@ -157,6 +163,14 @@ var (
 	DefaultAccel string
 	// AccelValidator is a validator for the "accel" field. It is called by the builders before save.
 	AccelValidator func(string) error
+	// DefaultInstanceType holds the default value on creation for the "instance_type" field.
+	DefaultInstanceType string
+	// InstanceTypeValidator is a validator for the "instance_type" field. It is called by the builders before save.
+	InstanceTypeValidator func(string) error
+	// DefaultSizing holds the default value on creation for the "sizing" field.
+	DefaultSizing string
+	// SizingValidator is a validator for the "sizing" field. It is called by the builders before save.
+	SizingValidator func(string) error
 )
 
 // Kind defines the type for the "kind" enum field.
@@ -287,6 +301,16 @@ func ByDowntimeSeconds(opts ...sql.OrderTermOption) OrderOption {
 // BySourceResumedAt orders the results by the source_resumed_at field.
 func BySourceResumedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldSourceResumedAt, opts...).ToFunc()
+}
+
+// ByInstanceType orders the results by the instance_type field.
+func ByInstanceType(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldInstanceType, opts...).ToFunc()
+}
+
+// BySizing orders the results by the sizing field.
+func BySizing(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSizing, opts...).ToFunc()
 }
 
 // ByTenantField orders the results by tenant field.

@@ -115,6 +115,16 @@ func SourceResumedAt(v time.Time) predicate.Launch {
 	return predicate.Launch(sql.FieldEQ(FieldSourceResumedAt, v))
 }
 
+// InstanceType applies equality check predicate on the "instance_type" field. It's identical to InstanceTypeEQ.
+func InstanceType(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldEQ(FieldInstanceType, v))
+}
+
+// Sizing applies equality check predicate on the "sizing" field. It's identical to SizingEQ.
+func Sizing(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldEQ(FieldSizing, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Launch {
 	return predicate.Launch(sql.FieldEQ(FieldCreatedAt, v))
@@ -783,6 +793,136 @@ func SourceResumedAtIsNil() predicate.Launch {
 // SourceResumedAtNotNil applies the NotNil predicate on the "source_resumed_at" field.
 func SourceResumedAtNotNil() predicate.Launch {
 	return predicate.Launch(sql.FieldNotNull(FieldSourceResumedAt))
+}
+
+// InstanceTypeEQ applies the EQ predicate on the "instance_type" field.
+func InstanceTypeEQ(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldEQ(FieldInstanceType, v))
+}
+
+// InstanceTypeNEQ applies the NEQ predicate on the "instance_type" field.
+func InstanceTypeNEQ(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldNEQ(FieldInstanceType, v))
+}
+
+// InstanceTypeIn applies the In predicate on the "instance_type" field.
+func InstanceTypeIn(vs ...string) predicate.Launch {
+	return predicate.Launch(sql.FieldIn(FieldInstanceType, vs...))
+}
+
+// InstanceTypeNotIn applies the NotIn predicate on the "instance_type" field.
+func InstanceTypeNotIn(vs ...string) predicate.Launch {
+	return predicate.Launch(sql.FieldNotIn(FieldInstanceType, vs...))
+}
+
+// InstanceTypeGT applies the GT predicate on the "instance_type" field.
+func InstanceTypeGT(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldGT(FieldInstanceType, v))
+}
+
+// InstanceTypeGTE applies the GTE predicate on the "instance_type" field.
+func InstanceTypeGTE(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldGTE(FieldInstanceType, v))
+}
+
+// InstanceTypeLT applies the LT predicate on the "instance_type" field.
+func InstanceTypeLT(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldLT(FieldInstanceType, v))
+}
+
+// InstanceTypeLTE applies the LTE predicate on the "instance_type" field.
+func InstanceTypeLTE(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldLTE(FieldInstanceType, v))
+}
+
+// InstanceTypeContains applies the Contains predicate on the "instance_type" field.
+func InstanceTypeContains(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldContains(FieldInstanceType, v))
+}
+
+// InstanceTypeHasPrefix applies the HasPrefix predicate on the "instance_type" field.
+func InstanceTypeHasPrefix(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldHasPrefix(FieldInstanceType, v))
+}
+
+// InstanceTypeHasSuffix applies the HasSuffix predicate on the "instance_type" field.
+func InstanceTypeHasSuffix(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldHasSuffix(FieldInstanceType, v))
+}
+
+// InstanceTypeEqualFold applies the EqualFold predicate on the "instance_type" field.
+func InstanceTypeEqualFold(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldEqualFold(FieldInstanceType, v))
+}
+
+// InstanceTypeContainsFold applies the ContainsFold predicate on the "instance_type" field.
+func InstanceTypeContainsFold(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldContainsFold(FieldInstanceType, v))
+}
+
+// SizingEQ applies the EQ predicate on the "sizing" field.
+func SizingEQ(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldEQ(FieldSizing, v))
+}
+
+// SizingNEQ applies the NEQ predicate on the "sizing" field.
+func SizingNEQ(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldNEQ(FieldSizing, v))
+}
+
+// SizingIn applies the In predicate on the "sizing" field.
+func SizingIn(vs ...string) predicate.Launch {
+	return predicate.Launch(sql.FieldIn(FieldSizing, vs...))
+}
+
+// SizingNotIn applies the NotIn predicate on the "sizing" field.
+func SizingNotIn(vs ...string) predicate.Launch {
+	return predicate.Launch(sql.FieldNotIn(FieldSizing, vs...))
+}
+
+// SizingGT applies the GT predicate on the "sizing" field.
+func SizingGT(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldGT(FieldSizing, v))
+}
+
+// SizingGTE applies the GTE predicate on the "sizing" field.
+func SizingGTE(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldGTE(FieldSizing, v))
+}
+
+// SizingLT applies the LT predicate on the "sizing" field.
+func SizingLT(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldLT(FieldSizing, v))
+}
+
+// SizingLTE applies the LTE predicate on the "sizing" field.
+func SizingLTE(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldLTE(FieldSizing, v))
+}
+
+// SizingContains applies the Contains predicate on the "sizing" field.
+func SizingContains(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldContains(FieldSizing, v))
+}
+
+// SizingHasPrefix applies the HasPrefix predicate on the "sizing" field.
+func SizingHasPrefix(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldHasPrefix(FieldSizing, v))
+}
+
+// SizingHasSuffix applies the HasSuffix predicate on the "sizing" field.
+func SizingHasSuffix(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldHasSuffix(FieldSizing, v))
+}
+
+// SizingEqualFold applies the EqualFold predicate on the "sizing" field.
+func SizingEqualFold(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldEqualFold(FieldSizing, v))
+}
+
+// SizingContainsFold applies the ContainsFold predicate on the "sizing" field.
+func SizingContainsFold(v string) predicate.Launch {
+	return predicate.Launch(sql.FieldContainsFold(FieldSizing, v))
 }
 
 // HasTenant applies the HasEdge predicate on the "tenant" edge.

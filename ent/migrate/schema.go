@@ -795,6 +795,8 @@ var (
 		{Name: "healthy_at", Type: field.TypeTime, Nullable: true},
 		{Name: "downtime_seconds", Type: field.TypeFloat64, Nullable: true},
 		{Name: "source_resumed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "instance_type", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "sizing", Type: field.TypeString, Size: 500, Default: ""},
 		{Name: "tenant_id", Type: field.TypeInt},
 		{Name: "migration_launches", Type: field.TypeInt},
 		{Name: "recovery_point_launches", Type: field.TypeInt, Nullable: true},
@@ -807,19 +809,19 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "launches_tenants_tenant",
-				Columns:    []*schema.Column{LaunchesColumns[16]},
+				Columns:    []*schema.Column{LaunchesColumns[18]},
 				RefColumns: []*schema.Column{TenantsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "launches_migrations_launches",
-				Columns:    []*schema.Column{LaunchesColumns[17]},
+				Columns:    []*schema.Column{LaunchesColumns[19]},
 				RefColumns: []*schema.Column{MigrationsColumns[0]},
 				OnDelete:   schema.NoAction,
 			},
 			{
 				Symbol:     "launches_recovery_points_launches",
-				Columns:    []*schema.Column{LaunchesColumns[18]},
+				Columns:    []*schema.Column{LaunchesColumns[20]},
 				RefColumns: []*schema.Column{RecoveryPointsColumns[0]},
 				OnDelete:   schema.SetNull,
 			},
@@ -828,7 +830,7 @@ var (
 			{
 				Name:    "launch_tenant_id",
 				Unique:  false,
-				Columns: []*schema.Column{LaunchesColumns[16]},
+				Columns: []*schema.Column{LaunchesColumns[18]},
 			},
 		},
 	}

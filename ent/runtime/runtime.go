@@ -980,6 +980,18 @@ func init() {
 	launch.DefaultAccel = launchDescAccel.Default.(string)
 	// launch.AccelValidator is a validator for the "accel" field. It is called by the builders before save.
 	launch.AccelValidator = launchDescAccel.Validators[0].(func(string) error)
+	// launchDescInstanceType is the schema descriptor for instance_type field.
+	launchDescInstanceType := launchFields[13].Descriptor()
+	// launch.DefaultInstanceType holds the default value on creation for the instance_type field.
+	launch.DefaultInstanceType = launchDescInstanceType.Default.(string)
+	// launch.InstanceTypeValidator is a validator for the "instance_type" field. It is called by the builders before save.
+	launch.InstanceTypeValidator = launchDescInstanceType.Validators[0].(func(string) error)
+	// launchDescSizing is the schema descriptor for sizing field.
+	launchDescSizing := launchFields[14].Descriptor()
+	// launch.DefaultSizing holds the default value on creation for the sizing field.
+	launch.DefaultSizing = launchDescSizing.Default.(string)
+	// launch.SizingValidator is a validator for the "sizing" field. It is called by the builders before save.
+	launch.SizingValidator = launchDescSizing.Validators[0].(func(string) error)
 	marketplaceinstanceMixin := schema.MarketplaceInstance{}.Mixin()
 	marketplaceinstanceMixinFields0 := marketplaceinstanceMixin[0].Fields()
 	_ = marketplaceinstanceMixinFields0

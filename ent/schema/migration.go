@@ -139,6 +139,12 @@ func (Launch) Fields() []ent.Field {
 		// When the control plane asked the agent to bring the quiesced
 		// source back (a failed cutover, a rollback).
 		field.Time("source_resumed_at").Optional().Nillable().Annotations(entgql.Skip(entgql.SkipAll)),
+		// The size the machine got: the cloud's instance type (empty where
+		// a provider sizes by vCPUs and memory) and where it came from (the
+		// host's assessment for this cloud, another cloud's, the inventory
+		// or the account's default) with the vCPUs and memory.
+		field.String("instance_type").Default("").MaxLen(64).Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput)),
+		field.String("sizing").Default("").MaxLen(500).Annotations(entgql.Skip(entgql.SkipMutationCreateInput, entgql.SkipMutationUpdateInput, entgql.SkipWhereInput)),
 	}
 }
 

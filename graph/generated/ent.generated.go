@@ -8437,6 +8437,52 @@ func (ec *executionContext) fieldContext_Launch_downtimeSeconds(_ context.Contex
 	return graphql.NewScalarFieldContext("Launch", field, false, false, "Float")
 }
 
+func (ec *executionContext) _Launch_instanceType(ctx context.Context, field graphql.CollectedField, obj *ent.Launch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Launch_instanceType(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InstanceType, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Launch_instanceType(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Launch", field, false, false, "String")
+}
+
+func (ec *executionContext) _Launch_sizing(ctx context.Context, field graphql.CollectedField, obj *ent.Launch) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Launch_sizing(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sizing, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Launch_sizing(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Launch", field, false, false, "String")
+}
+
 func (ec *executionContext) _Launch_tenant(ctx context.Context, field graphql.CollectedField, obj *ent.Launch) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -40048,6 +40094,16 @@ func (ec *executionContext) _Launch(ctx context.Context, sel ast.SelectionSet, o
 		case "downtimeSeconds":
 			out.Values[i] = ec._Launch_downtimeSeconds(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "instanceType":
+			out.Values[i] = ec._Launch_instanceType(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "sizing":
+			out.Values[i] = ec._Launch_sizing(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "tenant":

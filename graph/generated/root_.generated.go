@@ -536,11 +536,13 @@ type ComplexityRoot struct {
 		HealthyAt       func(childComplexity int) int
 		ID              func(childComplexity int) int
 		InstanceID      func(childComplexity int) int
+		InstanceType    func(childComplexity int) int
 		Kind            func(childComplexity int) int
 		Message         func(childComplexity int) int
 		Migration       func(childComplexity int) int
 		QuiescedAt      func(childComplexity int) int
 		RecoveryPoint   func(childComplexity int) int
+		Sizing          func(childComplexity int) int
 		Status          func(childComplexity int) int
 		Tenant          func(childComplexity int) int
 		TenantID        func(childComplexity int) int
@@ -3348,6 +3350,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Launch.InstanceID(childComplexity), true
+	case "Launch.instanceType":
+		if e.ComplexityRoot.Launch.InstanceType == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Launch.InstanceType(childComplexity), true
 	case "Launch.kind":
 		if e.ComplexityRoot.Launch.Kind == nil {
 			break
@@ -3378,6 +3386,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Launch.RecoveryPoint(childComplexity), true
+	case "Launch.sizing":
+		if e.ComplexityRoot.Launch.Sizing == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Launch.Sizing(childComplexity), true
 	case "Launch.status":
 		if e.ComplexityRoot.Launch.Status == nil {
 			break
@@ -9775,6 +9789,8 @@ type Launch implements Node {
   quiescedAt: Time
   healthyAt: Time
   downtimeSeconds: Float
+  instanceType: String!
+  sizing: String!
   tenant: Tenant!
   migration: Migration!
   recoveryPoint: RecoveryPoint
@@ -14877,6 +14893,10 @@ func (ec *executionContext) childFields_Launch(ctx context.Context, field graphq
 		return ec.fieldContext_Launch_healthyAt(ctx, field)
 	case "downtimeSeconds":
 		return ec.fieldContext_Launch_downtimeSeconds(ctx, field)
+	case "instanceType":
+		return ec.fieldContext_Launch_instanceType(ctx, field)
+	case "sizing":
+		return ec.fieldContext_Launch_sizing(ctx, field)
 	case "tenant":
 		return ec.fieldContext_Launch_tenant(ctx, field)
 	case "migration":

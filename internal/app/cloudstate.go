@@ -189,6 +189,10 @@ func (a *App) alibabaProvider() *alibaba.Provider {
 			return openCloudStore(ctx, a.DB.Client, a.Secrets, accountID)
 		},
 		Tickets: &cloudTickets{client: a.DB.Client, key: a.Key, now: a.Config.Now},
+		// A launch is healthy only once its instance reached a login prompt
+		// on its serial console; an account turns this off with
+		// boot_check=off, and the launch's boot check then says so.
+		Options: alibaba.Options{BootCheck: true},
 	}
 	if u := strings.TrimRight(a.Config.PublicURL, "/"); u != "" {
 		p.CallbackURL = u + callbackPrefix

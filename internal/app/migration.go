@@ -41,6 +41,9 @@ func (a *App) wireMigration() error {
 	vmOpts, why := launchVMs()
 	a.Log.Info("local cloud launches", "boot", vmOpts != nil, "why", why)
 	prov := &local.Provider{Dir: filepath.Join(a.Config.DataDir, "cloud"), Options: local.Options{Clock: a.Config.Now, VM: vmOpts}}
+	if vmOpts == nil {
+		prov.Options.NoBootWhy = "ferry serve does not boot launches: " + why
+	}
 	a.Clouds.Register(prov)
 	ali := a.alibabaProvider()
 	a.Alibaba = ali

@@ -137,7 +137,7 @@ func cutoverCreate(ctx context.Context, r *run) (outcome, error) {
 	if err != nil {
 		return outcome{}, err
 	}
-	return next("live machine %s made with %d disks from the final recovery point %d", m.ID, len(m.Disks), l.Edges.RecoveryPoint.ID), nil
+	return next("live machine %s made with %d disks from the final recovery point %d%s", m.ID, len(m.Disks), l.Edges.RecoveryPoint.ID, sizeNote(m.Shape)), nil
 }
 
 // quiescedAt is when the source stopped changing for the cutover, as the
@@ -232,7 +232,7 @@ func cutoverFinalize(ctx context.Context, r *run) (outcome, error) {
 	}
 	moved := false
 	err = r.tx(ctx, func(tx *ent.Tx) error {
-		if err := tx.Launch.UpdateOneID(l.ID).SetStatus(launch.StatusSucceeded).SetMessage("live: all checks passed").SetFinishedAt(r.l.Now().UTC()).Exec(ctx); err != nil {
+		if err := tx.Launch.UpdateOneID(l.ID).SetStatus(launch.StatusSucceeded).SetMessage("live: " + passedMessage(l.Checks)).SetFinishedAt(r.l.Now().UTC()).Exec(ctx); err != nil {
 			return err
 		}
 		err := r.l.transition(ctx, tx.Client(), r.mig, ferry.MigrationCutOver, func(u *ent.MigrationUpdateOne) { u.SetLastError("") })

@@ -78,14 +78,18 @@ func (r *run) createMachine(ctx context.Context, l *ent.Launch, kind cloud.Launc
 		return cloud.Machine{}, fmt.Errorf("create machine from recovery point %d: %w", rp.ID, err)
 	}
 	err = r.tx(ctx, func(tx *ent.Tx) error {
-		return tx.Launch.UpdateOneID(l.ID).SetStatus(launch.StatusRunning).SetInstanceID(m.ID).SetInstances(instancesOf(m, rp)).Exec(ctx)
+		return tx.Launch.UpdateOneID(l.ID).SetStatus(launch.StatusRunning).SetInstanceID(m.ID).SetInstances(instancesOf(m, rp)).
+			SetInstanceType(truncate(m.Shape.InstanceType, 64)).SetSizing(truncate(sizing(m.Shape), 500)).Exec(ctx)
 	})
 	return m, err
 }
 
-// launchShape is the size a launch asks for: the recommended size of the
-// host's assessment for this cloud (its need_vcpus and need_memory_gib; any
-// target's when none is for this one), else the inventory's.
+// launchShape is the size a launch asks for. The host's assessment for
+// this cloud gives its recommended instance type (and need_vcpus,
+// need_memory_gib); another cloud's assessment gives only the vCPUs and
+// memory (its type means nothing here: an ECS launch must never ask for
+// "m5.large"), and so does the inventory when the host has no assessment.
+// Basis says which, for the launch's record.
 func (r *run) launchShape(ctx context.Context, h *ent.Host) (cloud.Shape, error) {
 	as, err := r.l.Client.Assessment.Query().Where(assessment.HostID(h.ID), assessment.NeedVcpusGT(0)).
 		Order(ent.Desc(assessment.FieldUpdatedAt)).Limit(10).All(ctx)
@@ -99,9 +103,48 @@ func (r *run) launchShape(ctx context.Context, h *ent.Host) (cloud.Shape, error)
 		}
 	}
 	if pick == nil {
-		return cloud.Shape{VCPUs: h.Cpus, MemoryMiB: h.MemoryMib}, nil
+		if h.Cpus <= 0 || h.MemoryMib <= 0 {
+			return cloud.Shape{Basis: "nothing: the host has no assessment and the inventory no CPU or memory figure"}, nil
+		}
+		return cloud.Shape{VCPUs: h.Cpus, MemoryMiB: h.MemoryMib,
+			Basis: fmt.Sprintf("the inventory: %d vCPU, %d MiB (the host has no assessment)", h.Cpus, h.MemoryMib)}, nil
 	}
-	return cloud.Shape{VCPUs: pick.NeedVcpus, MemoryMiB: int64(math.Ceil(pick.NeedMemoryGib * 1024)), InstanceType: pick.InstanceType}, nil
+	s := cloud.Shape{VCPUs: pick.NeedVcpus, MemoryMiB: int64(math.Ceil(pick.NeedMemoryGib * 1024))}
+	switch {
+	case pick.Target == r.drv.Name() && pick.InstanceType != "":
+		s.InstanceType = pick.InstanceType
+		s.Basis = fmt.Sprintf("assessment %d for %s (%s): recommended %s", pick.ID, pick.Target, pick.Region, pick.InstanceType)
+	case pick.Target == r.drv.Name():
+		s.Basis = fmt.Sprintf("assessment %d for %s (%s): %d vCPU, %.1f GiB, no type recommended", pick.ID, pick.Target, pick.Region, pick.NeedVcpus, pick.NeedMemoryGib)
+	default:
+		s.Basis = fmt.Sprintf("assessment %d for %s: %d vCPU, %.1f GiB (no assessment for %s)", pick.ID, pick.Target, pick.NeedVcpus, pick.NeedMemoryGib, r.drv.Name())
+	}
+	return s, nil
+}
+
+// sizing is the Launch's account of its size: where it came from, and
+// the vCPUs and memory the machine got.
+func sizing(s cloud.Shape) string {
+	out := s.Basis
+	if s.VCPUs > 0 && s.MemoryMiB > 0 {
+		if out != "" {
+			out += "; "
+		}
+		out += fmt.Sprintf("%d vCPU, %d MiB", s.VCPUs, s.MemoryMiB)
+	}
+	return out
+}
+
+// sizeNote is the machine's size for the migration's log: "; instance
+// type ecs.c7.large (assessment 12 for alibaba …)".
+func sizeNote(s cloud.Shape) string {
+	switch {
+	case s.InstanceType != "":
+		return fmt.Sprintf("; instance type %s (%s)", s.InstanceType, s.Basis)
+	case s.VCPUs > 0:
+		return fmt.Sprintf("; %d vCPU, %d MiB (%s)", s.VCPUs, s.MemoryMiB, s.Basis)
+	}
+	return ""
 }
 
 // listingPortsMax bounds the ports a launch checks.
@@ -296,6 +339,21 @@ func checksPassed(checks []map[string]any) bool {
 		}
 	}
 	return len(checks) > 0
+}
+
+// passedMessage is a passed launch's message: "all checks passed", and
+// when the copy was not booted (the boot check skipped: no qemu for the
+// local cloud, boot_check=off on an Alibaba account) it says so, so that
+// nobody reads a copy that never booted as one that did.
+func passedMessage(checks []map[string]any) string {
+	for _, c := range checks {
+		if c["name"] == "boot" {
+			if sk, _ := c["skipped"].(bool); sk {
+				return fmt.Sprintf("all checks passed, but the copy was not booted: %v", c["message"])
+			}
+		}
+	}
+	return "all checks passed"
 }
 
 func failedChecks(checks []map[string]any) string {

@@ -41,7 +41,7 @@ func testCreate(ctx context.Context, r *run) (outcome, error) {
 	if err != nil {
 		return outcome{}, err
 	}
-	return next("machine %s made with %d disks from recovery point %d", m.ID, len(m.Disks), l.Edges.RecoveryPoint.ID), nil
+	return next("machine %s made with %d disks from recovery point %d%s", m.ID, len(m.Disks), l.Edges.RecoveryPoint.ID, sizeNote(m.Shape)), nil
 }
 
 // testFailed ends a test launch that could not be made: the launch failed,
@@ -75,7 +75,7 @@ func testVerify(ctx context.Context, r *run) (outcome, error) {
 		return next(""), nil // decided before a crash
 	}
 	passed := checksPassed(l.Checks)
-	status, to, msg, lastErr := launch.StatusSucceeded, ferry.MigrationCutoverReady, "all checks passed", ""
+	status, to, msg, lastErr := launch.StatusSucceeded, ferry.MigrationCutoverReady, passedMessage(l.Checks), ""
 	if !passed {
 		status, to, msg = launch.StatusFailed, ferry.MigrationSyncing, "checks failed: "+failedChecks(l.Checks)
 		lastErr = "test launch " + msg

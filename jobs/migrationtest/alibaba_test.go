@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http/httptest"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/ferry-migrate/ferry/engine/cloud/alibaba"
 	"github.com/ferry-migrate/ferry/engine/cloud/alibaba/ecsemu"
+	"github.com/ferry-migrate/ferry/ent/assessment"
 	"github.com/ferry-migrate/ferry/internal/database"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 )
@@ -31,17 +33,25 @@ func startECS(t testing.TB, w *world) *emulatedECS {
 	return startECSIn(t, w, t.TempDir())
 }
 
-// startECSIn is startECS keeping the emulator's state in dir.
+// startECSIn is startECS keeping the emulator's state in dir. Its
+// instances of custom images (launches) do not boot: tests using it turn
+// the account's boot check off (account(…, bootCheckOff)).
 func startECSIn(t testing.TB, w *world, dir string) *emulatedECS {
 	t.Helper()
-	return startECSWith(t, w, ecsemu.Options{Dir: dir})
+	return startECSWith(t, w, dir, ecsemu.VMOptions{NoBoot: true})
 }
 
-// startECSWith is startECS with options (Dir, Quota); the instances run
-// the world's binary and are not booted.
-func startECSWith(t testing.TB, w *world, opt ecsemu.Options) *emulatedECS {
+// startECSWith is startECSIn with the emulator's VM options.
+func startECSWith(t testing.TB, w *world, dir string, vm ecsemu.VMOptions) *emulatedECS {
 	t.Helper()
-	opt.Path, opt.Logf, opt.VM = []string{filepath.Dir(w.bin)}, func(string, ...any) {}, ecsemu.VMOptions{NoBoot: true}
+	return startECSOpts(t, w, ecsemu.Options{Dir: dir, VM: vm})
+}
+
+// startECSOpts is startECS with the emulator's options (Dir, VM, Quota);
+// its instances run the world's binary.
+func startECSOpts(t testing.TB, w *world, opt ecsemu.Options) *emulatedECS {
+	t.Helper()
+	opt.Path, opt.Logf = []string{filepath.Dir(w.bin)}, func(string, ...any) {}
 	srv, err := ecsemu.New(opt)
 	if err != nil {
 		t.Fatal(err)
@@ -57,13 +67,65 @@ func startECSWith(t testing.TB, w *world, opt ecsemu.Options) *emulatedECS {
 	return &emulatedECS{srv: srv, url: hs.URL, vswitch: sws[0].ID}
 }
 
-// account creates the tenant's Alibaba account pointing at the emulator.
-func (e *emulatedECS) account(t testing.TB, c *client) string {
+// bootCheckOff is the account setting of tests whose emulator does not
+// boot launches (NoBoot) or whose disks are not bootable: their launches'
+// boot check then says it was skipped by this setting, and the tests check
+// that it says so.
+var bootCheckOff = map[string]any{"boot_check": "off"}
+
+// account creates the tenant's Alibaba account pointing at the emulator,
+// with extra settings.
+func (e *emulatedECS) account(t testing.TB, c *client, extra ...map[string]any) string {
 	t.Helper()
+	s := map[string]any{"endpoint": e.url, "vswitch_id": e.vswitch, "source_cidrs": "127.0.0.0/8"}
+	for _, x := range extra {
+		for k, v := range x {
+			s[k] = v
+		}
+	}
 	d := c.mustGQL(`mutation($s: Map) { createCloudAccount(input: {name: "hangzhou", provider: alibaba, region: "cn-hangzhou",
 		accessKeyID: "`+ecsemu.DefaultKeyID+`", secret: "`+ecsemu.DefaultKeySecret+`", settings: $s}) { id } }`,
-		map[string]any{"s": map[string]any{"endpoint": e.url, "vswitch_id": e.vswitch, "source_cidrs": "127.0.0.0/8"}})
+		map[string]any{"s": s})
 	return dig(d, "createCloudAccount", "id").(string)
+}
+
+// sdk is a client of the emulator through the real SDK.
+func (e *emulatedECS) sdk(t *testing.T) *alibaba.Client {
+	t.Helper()
+	c, err := alibaba.New(alibaba.Config{Region: "cn-hangzhou", Endpoint: strings.TrimPrefix(e.url, "http://"), Scheme: "http",
+		Credentials: alibaba.Credentials{AccessKeyID: ecsemu.DefaultKeyID, AccessKeySecret: ecsemu.DefaultKeySecret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// launchedInstance is the ECS instance of a launch (its name starts
+// ferry-test- or ferry-cutover-), as DescribeInstances tells it.
+func (e *emulatedECS) launchedInstance(t *testing.T, kind string) alibaba.Instance {
+	t.Helper()
+	for _, it := range e.srv.Inventory().Instances {
+		if strings.HasPrefix(it.Name, "ferry-"+kind+"-") {
+			in, err := e.sdk(t).Instance(context.Background(), it.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return in
+		}
+	}
+	t.Fatalf("no %s instance in %v", kind, e.srv.Inventory())
+	return alibaba.Instance{}
+}
+
+// launchCheck is the launch's check named name.
+func launchCheck(l map[string]any, name string) map[string]any {
+	checks, _ := l["checks"].([]any)
+	for _, c := range checks {
+		if c, ok := c.(map[string]any); ok && c["name"] == name {
+			return c
+		}
+	}
+	return nil
 }
 
 // diskSum is the SHA-256 of the first n bytes of the ECS disk named name.
@@ -109,10 +171,26 @@ func TestAlibabaMigrationLifecycle(t *testing.T) {
 	w := newWorld(t, size, [2]int64{4 << 20, 16 << 20}, [2]int64{30 << 20, 4 << 20})
 	ecs := startECS(t, w)
 	admin := w.admin
-	acct := ecs.account(t, admin)
+	// The emulator does not boot this test's launches (the disk is random
+	// bytes anyway): the account says so, and the launches' boot check must
+	// too. TestAlibabaLaunchMustBoot is the same launch with the boot check on.
+	acct := ecs.account(t, admin, bootCheckOff)
 	chk := admin.mustGQL(`mutation($id: ID!) { checkCloudAccount(id: $id) { ok checks { name ok message } } }`, map[string]any{"id": acct})
 	if dig(chk, "checkCloudAccount", "ok") != true {
 		t.Fatalf("account check: %v", chk)
+	}
+	// The host's assessment for Alibaba Cloud recommends an instance type:
+	// the launches must run on it.
+	admin.mustGQL(`mutation { runAssessment(target: "alibaba") { hosts } }`, nil)
+	db, err := database.Open(context.Background(), filepath.Join(w.data, "ferry.db"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	sys := viewer.SystemContext(context.Background())
+	assessed := db.Client.Assessment.Query().Where(assessment.TargetEQ("alibaba")).OnlyX(sys)
+	if assessed.InstanceType == "" || !strings.HasPrefix(assessed.InstanceType, "ecs.") {
+		t.Fatalf("the assessment for alibaba recommends %q (%+v)", assessed.InstanceType, assessed)
 	}
 	srcSum := sha(t, w.img)
 	d := admin.mustGQL(`mutation($h: [ID!]!, $a: ID) { startMigration(hostIds: $h, cloudAccountId: $a) { id state } }`,
@@ -144,6 +222,22 @@ func TestAlibabaMigrationLifecycle(t *testing.T) {
 		}
 		return m["state"] == "cutover_ready"
 	})
+	// The figure three ways: the assessment row, the instance ECS runs,
+	// the Launch row as the API reports it.
+	testInst := ecs.launchedInstance(t, "test")
+	testLaunch := dig(m, "launches", 0).(map[string]any)
+	if testInst.Type != assessed.InstanceType || testLaunch["instanceType"] != assessed.InstanceType ||
+		!strings.Contains(testLaunch["sizing"].(string), fmt.Sprintf("assessment %d for alibaba", assessed.ID)) {
+		t.Errorf("assessment %d recommends %s; ECS runs the test launch as %s; the launch reports %v (%v)",
+			assessed.ID, assessed.InstanceType, testInst.Type, testLaunch["instanceType"], testLaunch["sizing"])
+	}
+	if c := launchCheck(testLaunch, "boot"); c == nil || c["skipped"] != true || !strings.Contains(c["message"].(string), "boot_check=off") {
+		t.Errorf("boot check with boot_check=off: %v, want skipped by the setting", c)
+	}
+	if msg, _ := testLaunch["message"].(string); !strings.Contains(msg, "was not booted") || !strings.Contains(msg, "boot_check=off") {
+		t.Errorf("the passed launch's message %q does not say the copy was not booted, and why", msg)
+	}
+	t.Logf("test launch: %s (%s)", testLaunch["instanceType"], testLaunch["sizing"])
 
 	// New writes on the source, then the cutover: the final delta goes
 	// through the gateway and the live instance holds it.
@@ -178,6 +272,9 @@ func TestAlibabaMigrationLifecycle(t *testing.T) {
 	if live == nil || live["status"] != "succeeded" || !strings.HasPrefix(live["instanceID"].(string), "fm-") {
 		t.Fatalf("cutover launch: %v", dig(m, "launches"))
 	}
+	if in := ecs.launchedInstance(t, "cutover"); in.Type != assessed.InstanceType || live["instanceType"] != assessed.InstanceType {
+		t.Errorf("the cutover runs as %s (the launch says %v), the assessment recommends %s", in.Type, live["instanceType"], assessed.InstanceType)
+	}
 	// Finalized: the live instance (on disks of its own) and the
 	// replication's record (the target disk, its points) are all that is
 	// left: no gateway, repair instance, image, launch disk or extra group.
@@ -211,11 +308,6 @@ func TestAlibabaMigrationLifecycle(t *testing.T) {
 	}
 	// Every cloud call is in the migration's log (its steps' events) with
 	// its RequestId.
-	db, err := database.Open(context.Background(), filepath.Join(w.data, "ferry.db"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	calls := map[string]int{}
 	for _, e := range db.Client.StepEvent.Query().AllX(viewer.SystemContext(context.Background())) {
 		if strings.HasPrefix(e.Message, "alibaba ") {
@@ -237,4 +329,100 @@ func TestAlibabaMigrationLifecycle(t *testing.T) {
 		total += n
 	}
 	t.Logf("calls the emulator answered for the migration (start, initial sync, test launch, cutover, rollback): %d: %v", total, answered)
+}
+
+// TestAlibabaLaunchMustBoot is a test launch as `ferry serve` runs it by
+// default, with the boot check on: the emulator boots the launched
+// instance under qemu (the one real boot of the app's Go tests) and the
+// control plane reads its serial console through GetInstanceConsoleOutput.
+// The disk is random bytes, so nothing boots: the launch must fail with a
+// message saying so, and the migration must not become cutover_ready. The
+// host has only an assessment for OpenStack, so the instance type is sized
+// from its vCPUs and memory with DescribeInstanceTypes: the type ECS ran is
+// the one the launch reports.
+func TestAlibabaLaunchMustBoot(t *testing.T) {
+	const size = 16 << 20
+	w := newWorld(t, size, [2]int64{4 << 20, 4 << 20})
+	ecs := startECSWith(t, w, t.TempDir(), ecsemu.VMOptions{})
+	admin := w.admin
+	acct := ecs.account(t, admin, map[string]any{"boot_timeout": "30s"})
+	chk := admin.mustGQL(`mutation($id: ID!) { checkCloudAccount(id: $id) { ok checks { name ok message } } }`, map[string]any{"id": acct})
+	var bootLine map[string]any
+	for _, c := range dig(chk, "checkCloudAccount", "checks").([]any) {
+		if dig(c, "name") == "launch boot check" {
+			bootLine = c.(map[string]any)
+		}
+	}
+	if bootLine == nil || bootLine["ok"] != true || !strings.Contains(bootLine["message"].(string), "login prompt") ||
+		!strings.Contains(bootLine["message"].(string), "30s") {
+		t.Errorf("the account check's boot line: %v, want the boot check on with the account's 30s", bootLine)
+	}
+	admin.mustGQL(`mutation { runAssessment(target: "openstack") { hosts } }`, nil)
+	db, err := database.Open(context.Background(), filepath.Join(w.data, "ferry.db"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	foreign := db.Client.Assessment.Query().Where(assessment.TargetEQ("openstack")).OnlyX(viewer.SystemContext(context.Background()))
+
+	d := admin.mustGQL(`mutation($h: [ID!]!, $a: ID) { startMigration(hostIds: $h, cloudAccountId: $a) { id state } }`,
+		map[string]any{"h": []string{w.hostID}, "a": acct})
+	migID := dig(d, "startMigration", 0, "id").(string)
+	var m map[string]any
+	waitFor(t, "the initial sync to Alibaba", 180*time.Second, func() bool {
+		m = w.migration(t, admin, migID)
+		if m["state"] == "failed" {
+			t.Fatalf("migration failed: %v %v", m["failureReason"], m["lastError"])
+		}
+		return m["state"] == "syncing" && m["percent"] == float64(100) && m["latestRecoveryPoint"] != nil
+	})
+	admin.mustGQL(`mutation($id: ID!) { testLaunch(migrationId: $id) { id } }`, map[string]any{"id": migID})
+	started := time.Now()
+	var l map[string]any
+	sawVM := false
+	waitFor(t, "the test launch to fail its boot check", 300*time.Second, func() bool {
+		sawVM = sawVM || ecs.srv.Inventory().VMs > 0
+		m = w.migration(t, admin, migID)
+		if m["state"] == "cutover_ready" {
+			t.Fatalf("a launch of random bytes passed: %v", dig(m, "launches"))
+		}
+		ls, _ := m["launches"].([]any)
+		if len(ls) == 0 {
+			return false
+		}
+		l = ls[0].(map[string]any)
+		return l["status"] == "failed" && m["state"] == "syncing"
+	})
+	t.Logf("test launch failed after %s: %v", time.Since(started).Round(time.Second), l["checks"])
+	// It was a real boot: the launched instance was a qemu VM. Failed, it is
+	// released (as the local cloud's are), its verdict kept.
+	if !sawVM {
+		t.Error("the emulator never ran the launched instance as a VM")
+	}
+	waitFor(t, "the failed launch's instance to be released", 60*time.Second, func() bool {
+		inv := ecs.srv.Inventory()
+		for _, in := range inv.Instances {
+			if strings.HasPrefix(in.Name, "ferry-test-") {
+				return false
+			}
+		}
+		return inv.VMs == 0
+	})
+	boot := launchCheck(l, "boot")
+	if boot == nil || boot["passed"] != false || boot["skipped"] == true || !strings.Contains(boot["message"].(string), "no login prompt on the console within 30s") {
+		t.Errorf("boot check %v: want failed, naming the missing login prompt and the 30s timeout", boot)
+	}
+	if le, _ := m["lastError"].(string); !strings.Contains(le, "boot") {
+		t.Errorf("the migration's last error %q does not say the boot failed", le)
+	}
+	// The type ECS ran (DescribeInstances, in the instance check) is the
+	// one the launch reports, sized from the OpenStack assessment.
+	inst := launchCheck(l, "instance")
+	sizing, _ := l["sizing"].(string)
+	typ, _ := l["instanceType"].(string)
+	if inst == nil || inst["passed"] != true || typ == "" || !strings.Contains(inst["message"].(string), "("+typ+", image ") ||
+		!strings.Contains(sizing, fmt.Sprintf("assessment %d for openstack", foreign.ID)) || !strings.Contains(sizing, "DescribeInstanceTypes") {
+		t.Errorf("instance check %v; the launch reports %q (%s); want the type sized from assessment %d", inst, typ, sizing, foreign.ID)
+	}
+	t.Logf("sized %s: %s", typ, sizing)
 }

@@ -30,7 +30,7 @@ import (
 const migrationFields = `id state percent bytesDone bytesTotal rate eta lastError failureReason allowedActions
 	disks { name sizeBytes targetDiskID bytesDone syncedAt }
 	latestRecoveryPoint { id kind externalID }
-	launches { id kind status instanceID checks }`
+	launches { id kind status message instanceID instanceType sizing checks }`
 
 type proc struct {
 	cmd *exec.Cmd
@@ -413,6 +413,11 @@ func TestMigrationLifecycleProcesses(t *testing.T) {
 	tl := dig(m, "launches", 0)
 	if dig(tl, "status") != "succeeded" || dig(tl, "kind") != "test" || len(dig(tl, "checks").([]any)) < 2 {
 		t.Fatalf("test launch record: %v", tl)
+	}
+	// Not booted (FERRY_LAUNCH_BOOT=off): the launch passed, and says it
+	// was not booted and why.
+	if msg, _ := dig(tl, "message").(string); !strings.Contains(msg, "was not booted") || !strings.Contains(msg, "FERRY_LAUNCH_BOOT=off") {
+		t.Errorf("the test launch's message %q does not say the copy was not booted, and why", msg)
 	}
 	if sha(t, img) != srcSum {
 		t.Fatal("the test launch changed the source")

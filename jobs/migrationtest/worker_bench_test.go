@@ -128,7 +128,7 @@ func BenchmarkWorkerConcurrency(b *testing.B) {
 	worker := start(b, w.bin, env, "worker", "--data-dir", w.data, "--concurrency", "128", "--public-url", w.base)
 	// Every round's gateways stay (their migrations keep syncing): an
 	// account quota above the default 50 living instances.
-	ecs := startECSWith(b, w, ecsemu.Options{Dir: b.TempDir(), Quota: ecsemu.Quota{Instances: 4 * sumN, Disks: 16 * sumN, Snapshots: 16 * sumN}})
+	ecs := startECSOpts(b, w, ecsemu.Options{Dir: b.TempDir(), VM: ecsemu.VMOptions{NoBoot: true}, Quota: ecsemu.Quota{Instances: 4 * sumN, Disks: 16 * sumN, Snapshots: 16 * sumN}})
 	acct := ecs.account(b, w.admin)
 	// The agents' command lines hold their state directories, under the
 	// benchmark's temporary root.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -1139,4 +1140,55 @@ func (c *Client) Regions(ctx context.Context) ([]string, error) {
 		return r.RequestId, fmt.Sprintf("%d regions", len(out)), nil
 	})
 	return out, err
+}
+
+// InstanceType is one ECS instance type as DescribeInstanceTypes tells it.
+type InstanceType struct {
+	ID, Family string
+	VCPUs      int
+	MemoryGiB  float64
+	Arch       string // X86, ARM
+	GPUs       int
+}
+
+// InstanceTypes lists the instance types of a family ("ecs.g7"; "" for
+// every family) or of the named ids, following NextToken to the end.
+func (c *Client) InstanceTypes(ctx context.Context, family string, ids ...string) ([]InstanceType, error) {
+	var out []InstanceType
+	token := ""
+	for page := 0; ; page++ {
+		if page > maxPages {
+			return nil, errPaging("DescribeInstanceTypes")
+		}
+		req := ecs.CreateDescribeInstanceTypesRequest()
+		req.InstanceTypeFamily, req.MaxResults, req.NextToken = family, requests.NewInteger(100), token
+		if len(ids) > 0 {
+			list := slices.Clone(ids)
+			req.InstanceTypes = &list
+		}
+		object := family
+		if object == "" {
+			object = strings.Join(ids, ",")
+		}
+		var next string
+		err := c.do(ctx, op{action: "DescribeInstanceTypes", object: object, idempotent: true}, req, func(e *ecs.Client) (string, string, error) {
+			r, err := e.DescribeInstanceTypes(req)
+			if err != nil {
+				return "", "", err
+			}
+			for _, t := range r.InstanceTypes.InstanceType {
+				out = append(out, InstanceType{ID: t.InstanceTypeId, Family: t.InstanceTypeFamily, VCPUs: t.CpuCoreCount,
+					MemoryGiB: t.MemorySize, Arch: t.CpuArchitecture, GPUs: t.GPUAmount})
+			}
+			next = r.NextToken
+			return r.RequestId, fmt.Sprintf("%d instance types", len(r.InstanceTypes.InstanceType)), nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if next == "" {
+			return out, nil
+		}
+		token = next
+	}
 }

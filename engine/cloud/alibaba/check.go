@@ -224,6 +224,11 @@ func (c *Client) probes() []probe {
 		})
 	}
 	{
+		r := ecs.CreateDescribeInstanceTypesRequest()
+		r.InstanceTypeFamily = "ecs.g7"
+		add("DescribeInstanceTypes", "call", r, func(e *ecs.Client) (string, error) { x, err := e.DescribeInstanceTypes(r); return reqID(x, err) })
+	}
+	{
 		r := ecs.CreateDescribeVSwitchesRequest()
 		add("DescribeVSwitches", "call", r, func(e *ecs.Client) (string, error) { x, err := e.DescribeVSwitches(r); return reqID(x, err) })
 	}

@@ -2,6 +2,7 @@ package alibaba_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -88,5 +89,31 @@ func FuzzSettings(f *testing.F) {
 			return
 		}
 		_ = d
+	})
+}
+
+// FuzzLaunchSettings: the launch settings (families, boot check, boot
+// timeout) are taken or refused naming the setting, never anything else.
+func FuzzLaunchSettings(f *testing.F) {
+	for _, s := range [][3]string{
+		{"g7, ecs.c7", "off", "4m"},
+		{"ecs.r8i", "on", ""},
+		{",,", "maybe", "1ns"},
+		{"g7;rm -rf /", "", "9999h"},
+		{"ecs.", "OFF", "-5m"},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	p := &alibaba.Provider{Stores: func(context.Context, string) (alibaba.Store, error) { return alibaba.NewMemStore(), nil },
+		Tickets: alibaba.NewMemTickets()}
+	f.Fuzz(func(t *testing.T, families, bootCheck, bootTimeout string) {
+		a := cloud.Account{ID: "7", Name: "fuzz", Provider: "alibaba", Region: "cn-hangzhou", AccessKeyID: "LTAIx", Secret: []byte("y"),
+			Settings: map[string]string{alibaba.SettingLaunchFamilies: families, alibaba.SettingBootCheck: bootCheck,
+				alibaba.SettingBootTimeout: bootTimeout}}
+		if _, err := p.Driver(context.Background(), a); err != nil {
+			if !errors.Is(err, cloud.ErrInvalid) || !strings.Contains(err.Error(), "setting ") {
+				t.Fatalf("settings %q refused without naming the setting: %v", a.Settings, err)
+			}
+		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ferry-migrate/ferry/engine/cloud"
 	"github.com/ferry-migrate/ferry/engine/health"
@@ -121,8 +122,12 @@ func (d *Driver) CreateMachine(ctx context.Context, spec cloud.MachineSpec) (clo
 				return cloud.Machine{}, err
 			}
 		}
+		shape, err := d.launchShape(ctx, spec.Shape)
+		if err != nil {
+			return cloud.Machine{}, err
+		}
 		m = machineRec{Machine: cloud.Machine{ID: id, Token: spec.Token, Kind: spec.Kind, MigrationID: mid, State: cloud.MachineCreating,
-			Disks: disks, Shape: spec.Shape, BootMode: spec.BootMode, CreatedAt: d.now(), Stage: phaseDisks},
+			Disks: disks, Shape: shape, BootMode: spec.BootMode, CreatedAt: d.now(), Stage: phaseDisks},
 			Seq: time.Now().UnixNano(), Nonce: newNonce(), Phase: phaseDisks}
 		if m.BootMode == "" {
 			m.BootMode = cloud.BootBIOS
@@ -372,7 +377,10 @@ func (d *Driver) awaitRepair(ctx context.Context, m *machineRec) error {
 	}
 	if !m.Passed() {
 		m.State, m.Phase, m.Stage = cloud.MachineFailed, phaseDone, "the repair found the disks unfit to boot"
-		return d.put(ctx, m)
+		if err := d.put(ctx, m); err != nil {
+			return err
+		}
+		return d.releaseFailed(ctx, m)
 	}
 	m.Phase, m.Stage = phaseImage, "imaging the repaired disks"
 	return d.put(ctx, m)
@@ -512,12 +520,20 @@ func (d *Driver) runChecks(ctx context.Context, m *machineRec) error {
 	if err != nil {
 		return err
 	}
-	checks := []cloud.Check{{Name: "instance", Passed: in.Status == "Running",
-		Message: fmt.Sprintf("%s (%s, image %s) is %s at %s", in.ID, in.Type, in.ImageID, in.Status, in.PrivateIP)}}
-	if d.opt.BootCheck {
-		checks = append(checks, d.bootCheck(ctx, in.ID))
+	inst := cloud.Check{Name: "instance", Passed: in.Status == "Running",
+		Message: fmt.Sprintf("%s (%s, image %s) is %s at %s", in.ID, in.Type, in.ImageID, in.Status, in.PrivateIP)}
+	if want := m.Shape.InstanceType; want != "" && !strings.EqualFold(in.Type, want) {
+		inst.Passed = false
+		inst.Message += fmt.Sprintf("; the launch asked for %s", want)
+	}
+	checks := []cloud.Check{inst}
+	if d.set.bootCheck {
+		c, console := d.bootCheck(ctx, in.ID)
+		checks = append(checks, c)
+		m.Console = tailBytes(console, maxConsole)
 	} else {
-		checks = append(checks, cloud.Check{Name: "boot", Passed: true, Skipped: true, Message: "the console is not watched (the provider's BootCheck is off)"})
+		checks = append(checks, cloud.Check{Name: "boot", Passed: true, Skipped: true,
+			Message: "the instance's console was not watched for a login prompt (" + d.set.bootCheckWhy + ")"})
 	}
 	m.Checks = append(m.Checks, checks...)
 	m.State = cloud.MachineRunning
@@ -528,16 +544,57 @@ func (d *Driver) runChecks(ctx context.Context, m *machineRec) error {
 		m.State = cloud.MachineFailed
 	}
 	m.Phase, m.Stage = phaseDone, ""
+	if err := d.put(ctx, m); err != nil {
+		return err
+	}
+	if m.State == cloud.MachineFailed {
+		return d.releaseFailed(ctx, m)
+	}
+	return nil
+}
+
+// releaseFailed deletes what a failed machine runs on: as on the local
+// cloud, a failed launch keeps its verdict and its console, not its
+// instances and disks, which ECS would bill for nothing. The verdict is
+// recorded before: a release that fails here is done by Terminate,
+// Rollback or the migration's Teardown.
+func (d *Driver) releaseFailed(ctx context.Context, m *machineRec) error {
+	why := m.Stage
+	if why == "" {
+		why = "failed"
+	}
+	if err := d.cleanup(ctx, m); err != nil {
+		m.Stage = why + "; releasing its resources failed (Terminate or Teardown releases them): " + err.Error()
+		return d.put(ctx, m)
+	}
+	for i := range m.Disks {
+		m.Disks[i].DiskID = ""
+	}
+	m.Stage = why + "; its instances and disks were released"
 	return d.put(ctx, m)
+}
+
+// maxConsole bounds the console excerpt kept on the machine.
+const maxConsole = 6000
+
+func tailBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[len(s)-n:]
+	for len(s) > 0 && !utf8.RuneStart(s[0]) {
+		s = s[1:]
+	}
+	return s
 }
 
 // bootCheck reads the instance's serial console (GetInstanceConsoleOutput)
 // until the patterns of the local launches' console check (engine/health:
 // a login prompt or the multi-user target; a firmware, GRUB, kernel,
 // initramfs or emergency-mode failure) show, within BootTimeout.
-func (d *Driver) bootCheck(ctx context.Context, id string) cloud.Check {
+func (d *Driver) bootCheck(ctx context.Context, id string) (cloud.Check, string) {
 	start := time.Now()
-	wctx, cancel := context.WithTimeout(ctx, d.opt.BootTimeout)
+	wctx, cancel := context.WithTimeout(ctx, d.set.bootTimeout)
 	defer cancel()
 	var out, ready, why string
 	err := d.c.poll(wctx, func() (bool, error) {
@@ -561,11 +618,15 @@ func (d *Driver) bootCheck(ctx context.Context, id string) cloud.Check {
 	took := time.Since(start).Round(time.Second)
 	switch {
 	case ready != "":
-		return cloud.Check{Name: "boot", Passed: true, Message: fmt.Sprintf("the serial console reached %q after %s", ready, took)}
+		return cloud.Check{Name: "boot", Passed: true, Duration: took, Message: fmt.Sprintf("the serial console reached %q after %s", ready, took)}, out
 	case why != "":
-		return cloud.Check{Name: "boot", Message: fmt.Sprintf("%s (after %s); the console ends:\n%s", why, took, tailLines(out, 15))}
+		return cloud.Check{Name: "boot", Duration: took, Message: fmt.Sprintf("%s (after %s); the console ends:\n%s", why, took, tailLines(out, 15))}, out
 	}
-	return cloud.Check{Name: "boot", Message: fmt.Sprintf("no login prompt on the console within %s (%v); it ends:\n%s", d.opt.BootTimeout, err, tailLines(out, 15))}
+	if strings.TrimSpace(out) == "" {
+		return cloud.Check{Name: "boot", Duration: took, Message: fmt.Sprintf("no login prompt on the console within %s (%v): the serial console stayed empty — "+
+			"the disk has no boot loader the firmware could start, or the guest does not write to ttyS0 (console=ttyS0 on its kernel command line)", d.set.bootTimeout, err)}, out
+	}
+	return cloud.Check{Name: "boot", Duration: took, Message: fmt.Sprintf("no login prompt on the console within %s (%v); it ends:\n%s", d.set.bootTimeout, err, tailLines(out, 15))}, out
 }
 
 func (d *Driver) machineRec(ctx context.Context, id string) (machineRec, error) {

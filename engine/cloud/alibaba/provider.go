@@ -39,6 +39,8 @@ type Options struct {
 	// BootCheck makes a launch wait for the launched instance's serial
 	// console to reach a login prompt (GetInstanceConsoleOutput) within
 	// BootTimeout (default 10 minutes); off, the boot check is Skipped.
+	// `ferry serve` turns it on; an account's boot_check and boot_timeout
+	// settings override both.
 	BootCheck   bool
 	BootTimeout time.Duration
 	// FerryURL is where an instance's script downloads the ferry binary
@@ -98,6 +100,16 @@ const (
 	SettingGatewayType  = "gateway_type"
 	SettingLaunchType   = "launch_type"
 	SettingDiskCategory = "disk_category"
+	// SettingLaunchFamilies lists (comma-separated, "ecs." optional) the
+	// instance families a launch is sized from when the host's assessment
+	// names no ECS type (default DefaultLaunchFamilies).
+	SettingLaunchFamilies = "launch_families"
+	// SettingBootCheck "off" (or "on") overrides Options.BootCheck for the
+	// account: off, a launch is not watched to its login prompt and its
+	// boot check says it was skipped by this setting.
+	SettingBootCheck = "boot_check"
+	// SettingBootTimeout overrides Options.BootTimeout ("4m", "90s").
+	SettingBootTimeout = "boot_timeout"
 )
 
 // settings is an account's Settings, checked.
@@ -107,6 +119,11 @@ type settings struct {
 	gatewayImage, gatewayType          string
 	repairImage, repairType            string
 	launchType, diskCategory           string
+	launchTypeSet                      bool // launch_type is the account's, not the default
+	launchFamilies                     []string
+	bootCheck                          bool
+	bootCheckWhy                       string // why the boot check is off, for the skipped check
+	bootTimeout                        time.Duration
 }
 
 func (p *Provider) options() Options {
@@ -165,7 +182,11 @@ func splitCIDRs(v, name string) ([]string, error) {
 func parseSettings(a cloud.Account, o Options) (settings, error) {
 	st := settings{scheme: "https", vswitch: a.Settings[SettingVSwitch], roleARN: a.Settings[SettingRoleARN],
 		gatewayImage: o.GatewayImage, gatewayType: o.GatewayType, repairImage: o.RepairImage, repairType: o.RepairType,
-		launchType: o.LaunchType, diskCategory: o.DiskCategory}
+		launchType: o.LaunchType, diskCategory: o.DiskCategory, launchTypeSet: a.Settings[SettingLaunchType] != "",
+		launchFamilies: DefaultLaunchFamilies, bootCheck: o.BootCheck, bootTimeout: o.BootTimeout}
+	if !o.BootCheck {
+		st.bootCheckWhy = "the provider's BootCheck option is off"
+	}
 	for k, dst := range map[string]*string{SettingGatewayImage: &st.gatewayImage, SettingGatewayType: &st.gatewayType,
 		SettingLaunchType: &st.launchType, SettingDiskCategory: &st.diskCategory} {
 		if v := a.Settings[k]; v != "" {
@@ -184,6 +205,27 @@ func parseSettings(a cloud.Account, o Options) (settings, error) {
 		st.endpoint = strings.TrimRight(st.endpoint, "/")
 	}
 	var err error
+	if v := a.Settings[SettingLaunchFamilies]; strings.TrimSpace(v) != "" {
+		if st.launchFamilies, err = parseFamilies(v); err != nil {
+			return st, err
+		}
+	}
+	switch v := strings.ToLower(strings.TrimSpace(a.Settings[SettingBootCheck])); v {
+	case "":
+	case "on", "true", "yes", "1":
+		st.bootCheck, st.bootCheckWhy = true, ""
+	case "off", "false", "no", "0":
+		st.bootCheck, st.bootCheckWhy = false, "the account's setting "+SettingBootCheck+"=off"
+	default:
+		return st, fmt.Errorf("setting %s: %q: want on or off: %w", SettingBootCheck, a.Settings[SettingBootCheck], cloud.ErrInvalid)
+	}
+	if v := strings.TrimSpace(a.Settings[SettingBootTimeout]); v != "" {
+		t, err := time.ParseDuration(v)
+		if err != nil || t < 10*time.Second || t > 2*time.Hour {
+			return st, fmt.Errorf("setting %s: %q: want a duration from 10s to 2h (like 10m): %w", SettingBootTimeout, v, cloud.ErrInvalid)
+		}
+		st.bootTimeout = t
+	}
 	if st.sources, err = splitCIDRs(a.Settings[SettingSourceCIDRs], SettingSourceCIDRs); err != nil {
 		return st, err
 	}
@@ -297,7 +339,14 @@ func (p *Provider) Check(ctx context.Context, a cloud.Account) []cloud.Check {
 	} else {
 		cb.Passed, cb.Message = true, "gateways register at "+p.CallbackURL
 	}
-	return append(out, sw, src, cb)
+	boot := cloud.Check{Name: "launch boot check", Passed: true}
+	if st.bootCheck {
+		boot.Message = fmt.Sprintf("a launched instance must reach a login prompt on its serial console within %s (%s)", st.bootTimeout, SettingBootTimeout)
+	} else {
+		boot.Skipped = true
+		boot.Message = "off (" + st.bootCheckWhy + "): a launch is reported healthy without its boot being watched"
+	}
+	return append(out, sw, src, cb, boot)
 }
 
 // Driver is one Alibaba Cloud account as engine/cloud sees it.
@@ -324,7 +373,10 @@ func (d *Driver) Capabilities() cloud.Capabilities {
 		Boots: true, GatewayInProcess: false, PointMethod: "snapshot"}
 }
 
-var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+var (
+	idRE     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	familyRE = regexp.MustCompile(`^ecs\.[a-z0-9][a-z0-9-]{0,30}$`)
+)
 
 func checkID(kind, id string) error {
 	if !idRE.MatchString(id) {

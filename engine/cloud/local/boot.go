@@ -66,6 +66,9 @@ func (d *Driver) bootCheck(ctx context.Context, disks []string, shape cloud.Shap
 	c := cloud.Check{Name: "boot"}
 	if d.boot == nil {
 		c.Passed, c.Skipped, c.Message = true, true, "boot check not enabled"
+		if d.noBoot != "" {
+			c.Message += " (" + d.noBoot + ")"
+		}
 		return c
 	}
 	argv := d.boot.command(disks, shape)

@@ -72,6 +72,9 @@ type Options struct {
 	// the machine's disks booted in qemu with health checks (vmlaunch.go).
 	// It takes precedence over Boot.
 	VM *VMOptions
+	// NoBootWhy says why neither Boot nor VM is set ("qemu-system-x86_64
+	// not installed"), for the launches' skipped boot check.
+	NoBootWhy string
 }
 
 // Driver is the local cloud. Safe for concurrent use.
@@ -82,6 +85,7 @@ type Driver struct {
 	mode    Mode // resolved: ModeCAS or ModeReflink
 	workers int
 	boot    *BootOptions
+	noBoot  string // Options.NoBootWhy
 	vmOpts  VMOptions
 	vms     *vm.Host // nil unless Options.VM
 
@@ -114,7 +118,7 @@ type pointMeta struct {
 // a crash left half-done, and collects unreferenced blocks. Errors:
 // ErrInvalid (options), ErrUnsupported (ModeReflink without FICLONE), I/O.
 func New(dir string, opts Options) (*Driver, error) {
-	d := &Driver{dir: dir, clock: opts.Clock, bs: opts.BlockSize, workers: opts.Workers, boot: opts.Boot,
+	d := &Driver{dir: dir, clock: opts.Clock, bs: opts.BlockSize, workers: opts.Workers, boot: opts.Boot, noBoot: opts.NoBootWhy,
 		disks: map[string]cloud.Disk{}, points: map[string]pointMeta{}, machines: map[string]cloud.Machine{}}
 	if d.clock == nil {
 		d.clock = time.Now

@@ -467,6 +467,19 @@ func TestClientTokenAndDryRun(t *testing.T) {
 	req.InstanceType = "ecs.nothing.large"
 	_, err = c.RunInstances(req)
 	wantCode(t, "an unknown type with DryRun", err, "InvalidInstanceType.ValueNotSupported")
+	// For real: another cloud's type is refused as ECS refuses it, and
+	// DescribeInstanceTypes does not list it.
+	real := ecs.CreateRunInstancesRequest()
+	real.ImageId, real.InstanceType, real.VSwitchId, real.SecurityGroupId = debian, "m5.large", vswID, sg
+	_, err = c.RunInstances(real)
+	wantCode(t, "another cloud's type", err, "InvalidInstanceType.ValueNotSupported")
+	types := ecs.CreateDescribeInstanceTypesRequest()
+	types.InstanceTypes = &[]string{"m5.large", "ecs.c7.xlarge"}
+	tr, err := c.DescribeInstanceTypes(types)
+	if err != nil || len(tr.InstanceTypes.InstanceType) != 1 || tr.InstanceTypes.InstanceType[0].InstanceTypeId != "ecs.c7.xlarge" ||
+		tr.InstanceTypes.InstanceType[0].CpuCoreCount != 4 || tr.InstanceTypes.InstanceType[0].MemorySize != 8 {
+		t.Errorf("DescribeInstanceTypes of m5.large and ecs.c7.xlarge: %+v, %v; want ecs.c7.xlarge (4 vCPU, 8 GiB) only", tr, err)
+	}
 	if n := len(e.srv.Inventory().Instances); n != 1 {
 		t.Errorf("%d instances; want the one the token named", n)
 	}

@@ -14,7 +14,7 @@ export const MigrationsQuery = graphql(`
           disks { name sizeBytes targetDiskID bytesDone syncedAt }
           latestRecoveryPoint { id kind createdAt }
           recoveryPoints(first: 20, orderBy: { field: CREATED_AT, direction: DESC }) { totalCount edges { node { id kind externalID sizeBytes createdAt labels } } }
-          launches { id kind status instanceID message checks finishedAt createdAt console accel quiescedAt healthyAt downtimeSeconds }
+          launches { id kind status instanceID instanceType sizing message checks finishedAt createdAt console accel quiescedAt healthyAt downtimeSeconds }
         }
       }
     }
