@@ -48,12 +48,20 @@ SHA-256 fingerprint, which is printed on every start. Target disks are
 			gopt := engine.GatewayOptions{Dir: data, Create: create, Grow: grow, VerifyFull: verify == "full",
 				CheckpointEvery: ckptEvery, FullVerifyEvery: fullEvery, NoDedup: noDedup}
 			var cg *cloudGateway
+			var watch *engine.RevocationWatch
 			if register != "" {
 				if ticket == "" {
 					return errors.New("--register needs --registration-token")
 				}
 				cg = newCloudGateway(register, ticket, deviceRoot, data)
 				gopt.Resolve = cg.resolve
+				// The control plane issues this gateway's sync credentials
+				// and takes them back through its revocation feed, which
+				// the gateway follows upward; with no word from it for 5 s
+				// every credential answers busy (agents retry), so a
+				// revoked agent never syncs on while the feed is cut.
+				watch = &engine.RevocationWatch{Endpoint: cg.feedEndpoint, Logf: cg.logf}
+				gopt.Authorize = watch.Authorize
 			}
 			g, err := engine.NewGateway(gopt)
 			if err != nil {
@@ -94,6 +102,7 @@ SHA-256 fingerprint, which is printed on every start. Target disks are
 						cg.logf("gateway: %v", err)
 					}
 				}()
+				go watch.Run(cmd.Context())
 			}
 			if err := srv.ServeTLS(ln, "", ""); !errors.Is(err, http.ErrServerClosed) {
 				return err
