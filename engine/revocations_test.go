@@ -100,6 +100,9 @@ func TestRevocationWatch(t *testing.T) {
 		err := w.Authorize(ctx, cred(2))
 		return err != nil && !errors.Is(err, ErrUnauthorized) && strings.Contains(err.Error(), "no word")
 	})
+	if err := w.Authorize(ctx, Credential{Disk: "d1", Subject: ControlPlaneSubject}); err != nil {
+		t.Errorf("the control plane reading a session while the feed is cut: %v", err)
+	}
 	f.mu.Lock()
 	f.down, f.disabled = false, true
 	f.mu.Unlock()
