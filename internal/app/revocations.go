@@ -31,8 +31,8 @@ const (
 	// feedHeartbeat is how long an answer waits for an event before it
 	// goes out empty (the heartbeat the gateway's silence timer needs).
 	feedHeartbeat = 2 * time.Second
-	// feedRing is how often a replica with waiting polls looks for a new
-	// event (one query per replica, however many gateways wait).
+	// feedRing is how often a replica with waiting polls looks for new
+	// events (one query per replica, however many gateways wait).
 	feedRing = 200 * time.Millisecond
 	// feedLookback re-sends, with the last page, the events of the last
 	// feedLookback below the cursor: on PostgreSQL two concurrent inserts
@@ -131,7 +131,7 @@ func (f *revocationFeed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for {
 		// Take the bell before reading, so an event committed after the
 		// read rings it.
-		ring, done := f.bell.listen(f.client)
+		ring, done := f.bell.listen(f.client, st.tenant)
 		p, forward, err := f.page(ctx, st.tenant, after)
 		if err != nil {
 			done()
@@ -205,29 +205,34 @@ func (f *revocationFeed) page(ctx context.Context, tenantID int, after int64) (e
 	return p, len(evs), nil
 }
 
-// feedBell rings the polls waiting on one replica when the newest event
-// changes: one query every feedRing while anyone waits, none otherwise.
+// feedBell rings the polls waiting on one replica when an event of their
+// tenant is written: one query every feedRing while anyone waits (none
+// otherwise), and only the polls of the tenants concerned read again.
 type feedBell struct {
 	mu      sync.Mutex
-	ch      chan struct{}
+	chans   map[int]chan struct{} // by tenant
 	waiters int
 	running bool
 }
 
-// listen returns a channel closed at the next change, and the function to
-// call when no longer listening.
-func (b *feedBell) listen(client *ent.Client) (<-chan struct{}, func()) {
+// listen returns a channel closed at the next event of the tenant, and the
+// function to call when no longer listening.
+func (b *feedBell) listen(client *ent.Client, tenantID int) (<-chan struct{}, func()) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.ch == nil {
-		b.ch = make(chan struct{})
+	if b.chans == nil {
+		b.chans = map[int]chan struct{}{}
+	}
+	ch := b.chans[tenantID]
+	if ch == nil {
+		ch = make(chan struct{})
+		b.chans[tenantID] = ch
 	}
 	b.waiters++
 	if !b.running {
 		b.running = true
 		go b.run(client)
 	}
-	ch := b.ch
 	var once sync.Once
 	return ch, func() {
 		once.Do(func() {
@@ -238,8 +243,22 @@ func (b *feedBell) listen(client *ent.Client) (<-chan struct{}, func()) {
 	}
 }
 
+// ring wakes the tenants' polls (all of them when tenants is nil).
+func (b *feedBell) ring(tenants map[int]bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for t, ch := range b.chans {
+		if tenants == nil || tenants[t] {
+			close(ch)
+			delete(b.chans, t)
+		}
+	}
+}
+
+const feedRingBatch = 1000
+
 func (b *feedBell) run(client *ent.Client) {
-	last := -1
+	last := -1 // not read yet
 	t := time.NewTicker(feedRing)
 	defer t.Stop()
 	for range t.C {
@@ -251,20 +270,35 @@ func (b *feedBell) run(client *ent.Client) {
 		}
 		b.mu.Unlock()
 		ctx, cancel := context.WithTimeout(viewer.SystemContext(context.Background()), 5*time.Second)
-		id, err := client.RevocationEvent.Query().Order(ent.Desc(revocationevent.FieldID)).FirstID(ctx)
-		cancel()
-		if ent.IsNotFound(err) {
-			id, err = 0, nil
-		}
-		if err != nil || id == last {
+		if last < 0 {
+			id, err := client.RevocationEvent.Query().Order(ent.Desc(revocationevent.FieldID)).FirstID(ctx)
+			cancel()
+			if ent.IsNotFound(err) {
+				id, err = 0, nil
+			}
+			if err == nil {
+				// An event may have landed between a listener's page and
+				// this poller's start: everyone reads once more.
+				last = id
+				b.ring(nil)
+			}
 			continue
 		}
-		// The first read rings too: an event may have landed between a
-		// listener's page and this poller's start.
-		last = id
-		b.mu.Lock()
-		close(b.ch)
-		b.ch = make(chan struct{})
-		b.mu.Unlock()
+		evs, err := client.RevocationEvent.Query().Where(revocationevent.IDGT(last)).Order(ent.Asc(revocationevent.FieldID)).
+			Limit(feedRingBatch).Select(revocationevent.FieldID, revocationevent.FieldTenantID).All(ctx)
+		cancel()
+		if err != nil || len(evs) == 0 {
+			continue
+		}
+		last = evs[len(evs)-1].ID
+		if len(evs) == feedRingBatch {
+			b.ring(nil)
+			continue
+		}
+		tenants := map[int]bool{}
+		for _, e := range evs {
+			tenants[e.TenantID] = true
+		}
+		b.ring(tenants)
 	}
 }
