@@ -41,6 +41,25 @@ func (d *Driver) lockMachine(id string) func() {
 	return mu.Unlock
 }
 
+// createdMachine locks machine id and loads it for verb ("wait for",
+// "adapt"), refusing one still being created: its disks are not whole yet.
+// The caller calls unlock when done with it.
+func (d *Driver) createdMachine(ctx context.Context, verb, id string) (m cloud.Machine, unlock func(), err error) {
+	if err := checkID("machine", id); err != nil {
+		return cloud.Machine{}, nil, err
+	}
+	unlock = d.lockMachine(id)
+	m, err = d.Machine(ctx, id)
+	if err == nil && m.State == cloud.MachineCreating {
+		err = fmt.Errorf("%s machine %s: %w: it is still being created (call CreateMachine again with its token)", verb, id, cloud.ErrConflict)
+	}
+	if err != nil {
+		unlock()
+		return cloud.Machine{}, nil, err
+	}
+	return m, unlock, nil
+}
+
 // CreateMachine implements cloud.Machines: the machine's meta is written
 // first (state creating), then each point is materialised into its disk;
 // a call after a crash skips the disks that are complete (a disk is visible
@@ -175,18 +194,12 @@ func cloneMachine(m cloud.Machine) cloud.Machine {
 // disk's partition table and filesystems, then the boot of all its disks
 // together when booting is on) and settles as running, live or failed.
 func (d *Driver) Wait(ctx context.Context, id string) (cloud.Machine, error) {
-	if err := checkID("machine", id); err != nil {
-		return cloud.Machine{}, err
-	}
-	defer d.lockMachine(id)()
-	m, err := d.Machine(ctx, id)
+	m, unlock, err := d.createdMachine(ctx, "wait for", id)
 	if err != nil {
 		return cloud.Machine{}, err
 	}
-	switch {
-	case m.State == cloud.MachineCreating:
-		return cloud.Machine{}, fmt.Errorf("wait for machine %s: %w: it is still being created (call CreateMachine again with its token)", id, cloud.ErrConflict)
-	case m.State.Settled():
+	defer unlock()
+	if m.State.Settled() {
 		return m, nil
 	}
 	if d.vms != nil {

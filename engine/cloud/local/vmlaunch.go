@@ -73,18 +73,12 @@ var _ cloud.LaunchStages = (*Driver)(nil)
 // AdaptMachine implements cloud.LaunchStages. Without VMOptions nothing is
 // adapted (nothing boots) and the machine is returned as it is.
 func (d *Driver) AdaptMachine(ctx context.Context, id string) (cloud.Machine, error) {
-	if err := checkID("machine", id); err != nil {
-		return cloud.Machine{}, err
-	}
-	defer d.lockMachine(id)()
-	m, err := d.Machine(ctx, id)
+	m, unlock, err := d.createdMachine(ctx, "adapt", id)
 	if err != nil {
 		return cloud.Machine{}, err
 	}
-	switch {
-	case m.State == cloud.MachineCreating:
-		return cloud.Machine{}, fmt.Errorf("adapt machine %s: %w: it is still being created (call CreateMachine again with its token)", id, cloud.ErrConflict)
-	case m.State.Settled(), d.vms == nil, m.Stage == stageAdapted:
+	defer unlock()
+	if m.State.Settled() || d.vms == nil || m.Stage == stageAdapted {
 		return m, nil
 	}
 	return d.adaptMachine(ctx, m)
