@@ -184,6 +184,13 @@ func TestRevocationFeed(t *testing.T) {
 		t.Fatalf("%d pages; B's agent listed: %v", pages, seen[engine.AgentSubject(agB.ID)])
 	}
 
+	// Deleting an agent revokes it too.
+	gone := cl.Agent.Create().SetTenantID(tenants[0]).SetCredentialHash([]byte("gone")).SaveX(sys)
+	cl.Agent.DeleteOneID(gone.ID).ExecX(sys)
+	if _, p, body := feedGet(t, feed+"?wait=0&after="+cursor, regA.Bearer); len(p.Events) == 0 || p.Events[len(p.Events)-1].Subject != engine.AgentSubject(gone.ID) {
+		t.Fatalf("after deleting agent %d the feed says %s", gone.ID, body)
+	}
+
 	// A disabled tenant is said in every answer.
 	cl.Tenant.UpdateOneID(tenants[1]).SetDisabled(true).ExecX(sys)
 	if _, p, body := feedGet(t, feed+"?wait=0", regB.Bearer); !p.TenantDisabled {
