@@ -69,6 +69,11 @@ type Credential struct {
 
 const agentSubjectPrefix = "agent:"
 
+// ControlPlaneSubject names the short credentials the control plane issues
+// itself to read a remote gateway's sessions (RemoteGateway.Session): no
+// agent's, so nothing the revocation feed lists.
+const ControlPlaneSubject = "ferry:control-plane"
+
 // AgentSubject is the subject of credentials issued to the agent with
 // this (control-plane) id.
 func AgentSubject(agentID int) string { return agentSubjectPrefix + strconv.Itoa(agentID) }
