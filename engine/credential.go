@@ -139,7 +139,7 @@ func (k CredentialKey) Parse(cred, disk string, now time.Time) (Credential, erro
 	if !ok || !ok2 {
 		return Credential{}, fmt.Errorf("%w: credential is not a Ferry sync credential (want fc1.<claims>.<signature>)", ErrUnauthorized)
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err != nil || !hmac.Equal(got, k.sign(p)) {
 		return Credential{}, fmt.Errorf("%w: credential signature does not verify (issued by another gateway key, or altered)", ErrUnauthorized)
 	}
