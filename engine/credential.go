@@ -69,6 +69,11 @@ type Credential struct {
 
 const agentSubjectPrefix = "agent:"
 
+// ControlPlaneSubject names the short credentials the control plane issues
+// itself to read a remote gateway's sessions (RemoteGateway.Session): no
+// agent's, so nothing the revocation feed lists.
+const ControlPlaneSubject = "ferry:control-plane"
+
 // AgentSubject is the subject of credentials issued to the agent with
 // this (control-plane) id.
 func AgentSubject(agentID int) string { return agentSubjectPrefix + strconv.Itoa(agentID) }
@@ -134,7 +139,7 @@ func (k CredentialKey) Parse(cred, disk string, now time.Time) (Credential, erro
 	if !ok || !ok2 {
 		return Credential{}, fmt.Errorf("%w: credential is not a Ferry sync credential (want fc1.<claims>.<signature>)", ErrUnauthorized)
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err != nil || !hmac.Equal(got, k.sign(p)) {
 		return Credential{}, fmt.Errorf("%w: credential signature does not verify (issued by another gateway key, or altered)", ErrUnauthorized)
 	}

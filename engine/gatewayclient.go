@@ -145,9 +145,9 @@ func (r *RemoteGateway) IssueCredential(diskID, subject, tenant string, ttl time
 }
 
 // Session implements GatewayClient: GET …/checkpoint with a one-minute
-// credential of the control plane's own.
+// credential of the control plane's own (ControlPlaneSubject).
 func (r *RemoteGateway) Session(ctx context.Context, diskID string) (Session, error) {
-	cred, err := r.IssueCredential(diskID, "", "", time.Minute)
+	cred, err := r.IssueCredential(diskID, ControlPlaneSubject, "", time.Minute)
 	if err != nil {
 		return Session{}, err
 	}

@@ -39,6 +39,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/pricecatalog"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
+	"github.com/ferry-migrate/ferry/ent/revocationevent"
 	"github.com/ferry-migrate/ferry/ent/session"
 	"github.com/ferry-migrate/ferry/ent/software"
 	"github.com/ferry-migrate/ferry/ent/step"
@@ -104,6 +105,8 @@ type Client struct {
 	RecoveryPoint *RecoveryPointClient
 	// RegistrationToken is the client for interacting with the RegistrationToken builders.
 	RegistrationToken *RegistrationTokenClient
+	// RevocationEvent is the client for interacting with the RevocationEvent builders.
+	RevocationEvent *RevocationEventClient
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
 	// Software is the client for interacting with the Software builders.
@@ -155,6 +158,7 @@ func (c *Client) init() {
 	c.PriceCatalog = NewPriceCatalogClient(c.config)
 	c.RecoveryPoint = NewRecoveryPointClient(c.config)
 	c.RegistrationToken = NewRegistrationTokenClient(c.config)
+	c.RevocationEvent = NewRevocationEventClient(c.config)
 	c.Session = NewSessionClient(c.config)
 	c.Software = NewSoftwareClient(c.config)
 	c.Step = NewStepClient(c.config)
@@ -279,6 +283,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		PriceCatalog:          NewPriceCatalogClient(cfg),
 		RecoveryPoint:         NewRecoveryPointClient(cfg),
 		RegistrationToken:     NewRegistrationTokenClient(cfg),
+		RevocationEvent:       NewRevocationEventClient(cfg),
 		Session:               NewSessionClient(cfg),
 		Software:              NewSoftwareClient(cfg),
 		Step:                  NewStepClient(cfg),
@@ -330,6 +335,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		PriceCatalog:          NewPriceCatalogClient(cfg),
 		RecoveryPoint:         NewRecoveryPointClient(cfg),
 		RegistrationToken:     NewRegistrationTokenClient(cfg),
+		RevocationEvent:       NewRevocationEventClient(cfg),
 		Session:               NewSessionClient(cfg),
 		Software:              NewSoftwareClient(cfg),
 		Step:                  NewStepClient(cfg),
@@ -371,8 +377,9 @@ func (c *Client) Use(hooks ...Hook) {
 		c.AuditEvent, c.AuditHead, c.CloudAccount, c.CloudRecord, c.CloudTicket,
 		c.Connection, c.DiscoverySource, c.Disk, c.HookDelivery, c.Host, c.ImportRun,
 		c.Launch, c.MarketplaceInstance, c.Migration, c.NetworkInterface, c.Plan,
-		c.PriceCatalog, c.RecoveryPoint, c.RegistrationToken, c.Session, c.Software,
-		c.Step, c.StepEvent, c.Tenant, c.User, c.Wave, c.WaveMember,
+		c.PriceCatalog, c.RecoveryPoint, c.RegistrationToken, c.RevocationEvent,
+		c.Session, c.Software, c.Step, c.StepEvent, c.Tenant, c.User, c.Wave,
+		c.WaveMember,
 	} {
 		n.Use(hooks...)
 	}
@@ -386,8 +393,9 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.AuditEvent, c.AuditHead, c.CloudAccount, c.CloudRecord, c.CloudTicket,
 		c.Connection, c.DiscoverySource, c.Disk, c.HookDelivery, c.Host, c.ImportRun,
 		c.Launch, c.MarketplaceInstance, c.Migration, c.NetworkInterface, c.Plan,
-		c.PriceCatalog, c.RecoveryPoint, c.RegistrationToken, c.Session, c.Software,
-		c.Step, c.StepEvent, c.Tenant, c.User, c.Wave, c.WaveMember,
+		c.PriceCatalog, c.RecoveryPoint, c.RegistrationToken, c.RevocationEvent,
+		c.Session, c.Software, c.Step, c.StepEvent, c.Tenant, c.User, c.Wave,
+		c.WaveMember,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -444,6 +452,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.RecoveryPoint.mutate(ctx, m)
 	case *RegistrationTokenMutation:
 		return c.RegistrationToken.mutate(ctx, m)
+	case *RevocationEventMutation:
+		return c.RevocationEvent.mutate(ctx, m)
 	case *SessionMutation:
 		return c.Session.mutate(ctx, m)
 	case *SoftwareMutation:
@@ -4645,6 +4655,157 @@ func (c *RegistrationTokenClient) mutate(ctx context.Context, m *RegistrationTok
 	}
 }
 
+// RevocationEventClient is a client for the RevocationEvent schema.
+type RevocationEventClient struct {
+	config
+}
+
+// NewRevocationEventClient returns a client for the RevocationEvent from the given config.
+func NewRevocationEventClient(c config) *RevocationEventClient {
+	return &RevocationEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `revocationevent.Hooks(f(g(h())))`.
+func (c *RevocationEventClient) Use(hooks ...Hook) {
+	c.hooks.RevocationEvent = append(c.hooks.RevocationEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `revocationevent.Intercept(f(g(h())))`.
+func (c *RevocationEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.RevocationEvent = append(c.inters.RevocationEvent, interceptors...)
+}
+
+// Create returns a builder for creating a RevocationEvent entity.
+func (c *RevocationEventClient) Create() *RevocationEventCreate {
+	mutation := newRevocationEventMutation(c.config, OpCreate)
+	return &RevocationEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of RevocationEvent entities.
+func (c *RevocationEventClient) CreateBulk(builders ...*RevocationEventCreate) *RevocationEventCreateBulk {
+	return &RevocationEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RevocationEventClient) MapCreateBulk(slice any, setFunc func(*RevocationEventCreate, int)) *RevocationEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RevocationEventCreateBulk{err: fmt.Errorf("calling to RevocationEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RevocationEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RevocationEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for RevocationEvent.
+func (c *RevocationEventClient) Update() *RevocationEventUpdate {
+	mutation := newRevocationEventMutation(c.config, OpUpdate)
+	return &RevocationEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RevocationEventClient) UpdateOne(_m *RevocationEvent) *RevocationEventUpdateOne {
+	mutation := newRevocationEventMutation(c.config, OpUpdateOne, withRevocationEvent(_m))
+	return &RevocationEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RevocationEventClient) UpdateOneID(id int) *RevocationEventUpdateOne {
+	mutation := newRevocationEventMutation(c.config, OpUpdateOne, withRevocationEventID(id))
+	return &RevocationEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for RevocationEvent.
+func (c *RevocationEventClient) Delete() *RevocationEventDelete {
+	mutation := newRevocationEventMutation(c.config, OpDelete)
+	return &RevocationEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RevocationEventClient) DeleteOne(_m *RevocationEvent) *RevocationEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RevocationEventClient) DeleteOneID(id int) *RevocationEventDeleteOne {
+	builder := c.Delete().Where(revocationevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RevocationEventDeleteOne{builder}
+}
+
+// Query returns a query builder for RevocationEvent.
+func (c *RevocationEventClient) Query() *RevocationEventQuery {
+	return &RevocationEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRevocationEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a RevocationEvent entity by its id.
+func (c *RevocationEventClient) Get(ctx context.Context, id int) (*RevocationEvent, error) {
+	return c.Query().Where(revocationevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RevocationEventClient) GetX(ctx context.Context, id int) *RevocationEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryTenant queries the tenant edge of a RevocationEvent.
+func (c *RevocationEventClient) QueryTenant(_m *RevocationEvent) *TenantQuery {
+	query := (&TenantClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(revocationevent.Table, revocationevent.FieldID, id),
+			sqlgraph.To(tenant.Table, tenant.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, false, revocationevent.TenantTable, revocationevent.TenantColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *RevocationEventClient) Hooks() []Hook {
+	hooks := c.hooks.RevocationEvent
+	return append(hooks[:len(hooks):len(hooks)], revocationevent.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *RevocationEventClient) Interceptors() []Interceptor {
+	inters := c.inters.RevocationEvent
+	return append(inters[:len(inters):len(inters)], revocationevent.Interceptors[:]...)
+}
+
+func (c *RevocationEventClient) mutate(ctx context.Context, m *RevocationEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RevocationEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RevocationEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RevocationEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RevocationEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown RevocationEvent mutation op: %q", m.Op())
+	}
+}
+
 // SessionClient is a client for the Session schema.
 type SessionClient struct {
 	config
@@ -6036,14 +6197,15 @@ type (
 		AuditHead, CloudAccount, CloudRecord, CloudTicket, Connection, DiscoverySource,
 		Disk, HookDelivery, Host, ImportRun, Launch, MarketplaceInstance, Migration,
 		NetworkInterface, Plan, PriceCatalog, RecoveryPoint, RegistrationToken,
-		Session, Software, Step, StepEvent, Tenant, User, Wave, WaveMember []ent.Hook
+		RevocationEvent, Session, Software, Step, StepEvent, Tenant, User, Wave,
+		WaveMember []ent.Hook
 	}
 	inters struct {
 		APIToken, Agent, Application, ApplicationSuggestion, Assessment, AuditEvent,
 		AuditHead, CloudAccount, CloudRecord, CloudTicket, Connection, DiscoverySource,
 		Disk, HookDelivery, Host, ImportRun, Launch, MarketplaceInstance, Migration,
 		NetworkInterface, Plan, PriceCatalog, RecoveryPoint, RegistrationToken,
-		Session, Software, Step, StepEvent, Tenant, User, Wave,
+		RevocationEvent, Session, Software, Step, StepEvent, Tenant, User, Wave,
 		WaveMember []ent.Interceptor
 	}
 )

@@ -36,6 +36,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/pricecatalog"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
+	"github.com/ferry-migrate/ferry/ent/revocationevent"
 	"github.com/ferry-migrate/ferry/ent/session"
 	"github.com/ferry-migrate/ferry/ent/software"
 	"github.com/ferry-migrate/ferry/ent/step"
@@ -128,6 +129,7 @@ func checkColumn(t, c string) error {
 			pricecatalog.Table:          pricecatalog.ValidColumn,
 			recoverypoint.Table:         recoverypoint.ValidColumn,
 			registrationtoken.Table:     registrationtoken.ValidColumn,
+			revocationevent.Table:       revocationevent.ValidColumn,
 			session.Table:               session.ValidColumn,
 			software.Table:              software.ValidColumn,
 			step.Table:                  step.ValidColumn,

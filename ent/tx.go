@@ -62,6 +62,8 @@ type Tx struct {
 	RecoveryPoint *RecoveryPointClient
 	// RegistrationToken is the client for interacting with the RegistrationToken builders.
 	RegistrationToken *RegistrationTokenClient
+	// RevocationEvent is the client for interacting with the RevocationEvent builders.
+	RevocationEvent *RevocationEventClient
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
 	// Software is the client for interacting with the Software builders.
@@ -233,6 +235,7 @@ func (tx *Tx) init() {
 	tx.PriceCatalog = NewPriceCatalogClient(tx.config)
 	tx.RecoveryPoint = NewRecoveryPointClient(tx.config)
 	tx.RegistrationToken = NewRegistrationTokenClient(tx.config)
+	tx.RevocationEvent = NewRevocationEventClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
 	tx.Software = NewSoftwareClient(tx.config)
 	tx.Step = NewStepClient(tx.config)

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -78,7 +79,7 @@ func (h *Discovery) Due(ctx context.Context, _ *asynq.Task) error {
 		if err != nil {
 			return err
 		}
-		if _, err := h.Queue.Client.EnqueueContext(ctx, t, opts...); err != nil && err != asynq.ErrTaskIDConflict {
+		if _, err := h.Queue.Client.EnqueueContext(ctx, t, opts...); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 			return err
 		}
 		if err := h.Client.DiscoverySource.UpdateOne(s).SetLastStatus(discoverysource.LastStatusQueued).Exec(sys); err != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/ferry-migrate/ferry/ent"
+	"github.com/ferry-migrate/ferry/ent/revocationevent"
 	"github.com/ferry-migrate/ferry/ent/session"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 )
@@ -41,13 +42,27 @@ type Maintenance struct {
 	Log     *slog.Logger
 }
 
-// PruneSessions is idempotent: deleting what is already gone deletes nothing.
+// RevocationRetention is how long the revocation feed keeps an event:
+// twice the longest sync credential (24 h), after which no credential
+// naming the subject can still be valid.
+const RevocationRetention = 48 * time.Hour
+
+// PruneSessions is idempotent: deleting what is already gone deletes
+// nothing. It also prunes the revocation feed's old events.
 func (m *Maintenance) PruneSessions(ctx context.Context, _ *asynq.Task) error {
 	n, err := m.Client.Session.Delete().Where(session.ExpiresAtLT(m.Now())).Exec(viewer.SystemContext(ctx))
 	if err != nil {
 		return fmt.Errorf("prune sessions: %w", err)
 	}
 	m.Log.InfoContext(ctx, "pruned expired sessions", "count", n)
+	r, err := m.Client.RevocationEvent.Delete().Where(revocationevent.CreatedAtLT(m.Now().Add(-RevocationRetention))).
+		Exec(viewer.SystemContext(ctx))
+	if err != nil {
+		return fmt.Errorf("prune revocation events: %w", err)
+	}
+	if r > 0 {
+		m.Log.InfoContext(ctx, "pruned old revocation events", "count", r)
+	}
 	return nil
 }
 

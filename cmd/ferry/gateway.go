@@ -48,12 +48,20 @@ SHA-256 fingerprint, which is printed on every start. Target disks are
 			gopt := engine.GatewayOptions{Dir: data, Create: create, Grow: grow, VerifyFull: verify == "full",
 				CheckpointEvery: ckptEvery, FullVerifyEvery: fullEvery, NoDedup: noDedup}
 			var cg *cloudGateway
+			var watch *engine.RevocationWatch
 			if register != "" {
 				if ticket == "" {
 					return errors.New("--register needs --registration-token")
 				}
 				cg = newCloudGateway(register, ticket, deviceRoot, data)
 				gopt.Resolve = cg.resolve
+				// The control plane issues this gateway's sync credentials
+				// and takes them back through its revocation feed, which
+				// the gateway follows upward; with no word from it for 5 s
+				// every credential answers busy (agents retry), so a
+				// revoked agent never syncs on while the feed is cut.
+				watch = &engine.RevocationWatch{Endpoint: cg.feedEndpoint, Logf: cg.logf}
+				gopt.Authorize = watch.Authorize
 			}
 			g, err := engine.NewGateway(gopt)
 			if err != nil {
@@ -94,6 +102,7 @@ SHA-256 fingerprint, which is printed on every start. Target disks are
 						cg.logf("gateway: %v", err)
 					}
 				}()
+				go watch.Run(cmd.Context())
 			}
 			if err := srv.ServeTLS(ln, "", ""); !errors.Is(err, http.ErrServerClosed) {
 				return err
@@ -107,7 +116,7 @@ SHA-256 fingerprint, which is printed on every start. Target disks are
 	f.StringSliceVar(&hosts, "host", nil, "extra DNS names or IPs for a newly generated certificate")
 	f.BoolVar(&create, "create", true, "create a missing target disk as a sparse file of the source's size")
 	f.BoolVar(&grow, "grow", true, "grow a target file smaller than the source")
-	f.StringVar(&register, "register", "", "a cloud provider's callback URL: register there once (certificate fingerprint, credential key) and find the target disks among the attached devices")
+	f.StringVar(&register, "register", "", "a cloud provider's callback URL: register there once (certificate fingerprint, credential key), find the target disks among the attached devices, and follow the control plane's revocation feed (credentials answer busy after 5 s without it)")
 	f.StringVar(&ticket, "registration-token", "", "the one-time ticket of --register (the provider puts it in the instance's user data)")
 	f.StringVar(&deviceRoot, "device-root", "", "with --register: where /dev/disk/by-id is (empty: the real one)")
 	f.StringVar(&verify, "verify", "auto", "end-of-sync proof: auto (re-read what this sync wrote; everything after a crash or resume, or when --full-verify-every has passed) or full (re-read the whole target)")

@@ -35,13 +35,15 @@ type cloudGateway struct {
 
 	mu      sync.Mutex
 	bearer  string
+	feed    string // the control plane's revocation feed
 	serials map[string]string
 	fetched time.Time
 }
 
 type savedRegistration struct {
-	URL    string `json:"url"`
-	Bearer string `json:"bearer"`
+	URL         string `json:"url"`
+	Bearer      string `json:"bearer"`
+	Revocations string `json:"revocations,omitempty"`
 }
 
 func (c *cloudGateway) registrationPath() string { return filepath.Join(c.data, "registration.json") }
@@ -54,7 +56,7 @@ func (c *cloudGateway) register(ctx context.Context, fingerprint string, key eng
 		var s savedRegistration
 		if json.Unmarshal(b, &s) == nil && s.URL == c.url && s.Bearer != "" {
 			c.mu.Lock()
-			c.bearer = s.Bearer
+			c.bearer, c.feed = s.Bearer, s.Revocations
 			c.mu.Unlock()
 			c.logf("gateway: registered at %s before", c.url)
 			return nil
@@ -69,9 +71,9 @@ func (c *cloudGateway) register(ctx context.Context, fingerprint string, key eng
 		switch {
 		case err == nil && status == http.StatusOK && got.Bearer != "":
 			c.mu.Lock()
-			c.bearer = got.Bearer
+			c.bearer, c.feed = got.Bearer, got.Revocations
 			c.mu.Unlock()
-			b, _ := json.Marshal(savedRegistration{URL: c.url, Bearer: got.Bearer})
+			b, _ := json.Marshal(savedRegistration{URL: c.url, Bearer: got.Bearer, Revocations: got.Revocations})
 			if err := os.WriteFile(c.registrationPath(), b, 0o600); err != nil {
 				return err
 			}
@@ -109,6 +111,14 @@ func (c *cloudGateway) post(ctx context.Context, path string, body []byte, out a
 		return resp.StatusCode, fmt.Errorf("%s", strings.TrimSpace(string(b)))
 	}
 	return resp.StatusCode, nil
+}
+
+// feedEndpoint is the revocation watch's Endpoint: the feed and the
+// gateway's bearer, once registered.
+func (c *cloudGateway) feedEndpoint() (string, string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.feed, c.bearer
 }
 
 // resolve maps a disk id to its device, asking the control plane again

@@ -297,6 +297,18 @@ func (f RegistrationTokenFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RegistrationTokenMutation", m)
 }
 
+// The RevocationEventFunc type is an adapter to allow the use of ordinary
+// function as RevocationEvent mutator.
+type RevocationEventFunc func(context.Context, *ent.RevocationEventMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f RevocationEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.RevocationEventMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RevocationEventMutation", m)
+}
+
 // The SessionFunc type is an adapter to allow the use of ordinary
 // function as Session mutator.
 type SessionFunc func(context.Context, *ent.SessionMutation) (ent.Value, error)

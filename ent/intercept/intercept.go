@@ -33,6 +33,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/pricecatalog"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
+	"github.com/ferry-migrate/ferry/ent/revocationevent"
 	"github.com/ferry-migrate/ferry/ent/session"
 	"github.com/ferry-migrate/ferry/ent/software"
 	"github.com/ferry-migrate/ferry/ent/step"
@@ -747,6 +748,33 @@ func (f TraverseRegistrationToken) Traverse(ctx context.Context, q ent.Query) er
 	return fmt.Errorf("unexpected query type %T. expect *ent.RegistrationTokenQuery", q)
 }
 
+// The RevocationEventFunc type is an adapter to allow the use of ordinary function as a Querier.
+type RevocationEventFunc func(context.Context, *ent.RevocationEventQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f RevocationEventFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.RevocationEventQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.RevocationEventQuery", q)
+}
+
+// The TraverseRevocationEvent type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseRevocationEvent func(context.Context, *ent.RevocationEventQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseRevocationEvent) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseRevocationEvent) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.RevocationEventQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.RevocationEventQuery", q)
+}
+
 // The SessionFunc type is an adapter to allow the use of ordinary function as a Querier.
 type SessionFunc func(context.Context, *ent.SessionQuery) (ent.Value, error)
 
@@ -1014,6 +1042,8 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.RecoveryPointQuery, predicate.RecoveryPoint, recoverypoint.OrderOption]{typ: ent.TypeRecoveryPoint, tq: q}, nil
 	case *ent.RegistrationTokenQuery:
 		return &query[*ent.RegistrationTokenQuery, predicate.RegistrationToken, registrationtoken.OrderOption]{typ: ent.TypeRegistrationToken, tq: q}, nil
+	case *ent.RevocationEventQuery:
+		return &query[*ent.RevocationEventQuery, predicate.RevocationEvent, revocationevent.OrderOption]{typ: ent.TypeRevocationEvent, tq: q}, nil
 	case *ent.SessionQuery:
 		return &query[*ent.SessionQuery, predicate.Session, session.OrderOption]{typ: ent.TypeSession, tq: q}, nil
 	case *ent.SoftwareQuery:

@@ -1137,6 +1137,41 @@ var (
 			},
 		},
 	}
+	// RevocationEventsColumns holds the columns for the "revocation_events" table.
+	RevocationEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "subject", Type: field.TypeString, Size: 200},
+		{Name: "revoked_at", Type: field.TypeTime},
+		{Name: "tenant_id", Type: field.TypeInt},
+	}
+	// RevocationEventsTable holds the schema information for the "revocation_events" table.
+	RevocationEventsTable = &schema.Table{
+		Name:       "revocation_events",
+		Columns:    RevocationEventsColumns,
+		PrimaryKey: []*schema.Column{RevocationEventsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "revocation_events_tenants_tenant",
+				Columns:    []*schema.Column{RevocationEventsColumns[5]},
+				RefColumns: []*schema.Column{TenantsColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "revocationevent_tenant_id",
+				Unique:  false,
+				Columns: []*schema.Column{RevocationEventsColumns[5]},
+			},
+			{
+				Name:    "revocationevent_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{RevocationEventsColumns[1]},
+			},
+		},
+	}
 	// SessionsColumns holds the columns for the "sessions" table.
 	SessionsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1570,6 +1605,7 @@ var (
 		PriceCatalogsTable,
 		RecoveryPointsTable,
 		RegistrationTokensTable,
+		RevocationEventsTable,
 		SessionsTable,
 		SoftwaresTable,
 		StepsTable,
@@ -1692,6 +1728,10 @@ func init() {
 	RegistrationTokensTable.ForeignKeys[0].RefTable = TenantsTable
 	RegistrationTokensTable.Annotation = &entsql.Annotation{
 		IncrementStart: func(i int) *int { return &i }(64424509440),
+	}
+	RevocationEventsTable.ForeignKeys[0].RefTable = TenantsTable
+	RevocationEventsTable.Annotation = &entsql.Annotation{
+		IncrementStart: func(i int) *int { return &i }(137438953472),
 	}
 	SessionsTable.ForeignKeys[0].RefTable = TenantsTable
 	SessionsTable.ForeignKeys[1].RefTable = UsersTable

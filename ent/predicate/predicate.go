@@ -78,6 +78,9 @@ type RecoveryPoint func(*sql.Selector)
 // RegistrationToken is the predicate function for registrationtoken builders.
 type RegistrationToken func(*sql.Selector)
 
+// RevocationEvent is the predicate function for revocationevent builders.
+type RevocationEvent func(*sql.Selector)
+
 // Session is the predicate function for session builders.
 type Session func(*sql.Selector)
 

@@ -29,6 +29,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/pricecatalog"
 	"github.com/ferry-migrate/ferry/ent/recoverypoint"
 	"github.com/ferry-migrate/ferry/ent/registrationtoken"
+	"github.com/ferry-migrate/ferry/ent/revocationevent"
 	"github.com/ferry-migrate/ferry/ent/schema"
 	"github.com/ferry-migrate/ferry/ent/session"
 	"github.com/ferry-migrate/ferry/ent/software"
@@ -87,7 +88,9 @@ func init() {
 	apitoken.PrefixValidator = apitokenDescPrefix.Validators[0].(func(string) error)
 	agentMixin := schema.Agent{}.Mixin()
 	agentMixinHooks1 := agentMixin[1].Hooks()
+	agentHooks := schema.Agent{}.Hooks()
 	agent.Hooks[0] = agentMixinHooks1[0]
+	agent.Hooks[1] = agentHooks[0]
 	agentMixinInters1 := agentMixin[1].Interceptors()
 	agent.Interceptors[0] = agentMixinInters1[0]
 	agentMixinFields0 := agentMixin[0].Fields()
@@ -1293,6 +1296,43 @@ func init() {
 	registrationtoken.DefaultUses = registrationtokenDescUses.Default.(int)
 	// registrationtoken.UsesValidator is a validator for the "uses" field. It is called by the builders before save.
 	registrationtoken.UsesValidator = registrationtokenDescUses.Validators[0].(func(int) error)
+	revocationeventMixin := schema.RevocationEvent{}.Mixin()
+	revocationeventMixinHooks1 := revocationeventMixin[1].Hooks()
+	revocationevent.Hooks[0] = revocationeventMixinHooks1[0]
+	revocationeventMixinInters1 := revocationeventMixin[1].Interceptors()
+	revocationevent.Interceptors[0] = revocationeventMixinInters1[0]
+	revocationeventMixinFields0 := revocationeventMixin[0].Fields()
+	_ = revocationeventMixinFields0
+	revocationeventFields := schema.RevocationEvent{}.Fields()
+	_ = revocationeventFields
+	// revocationeventDescCreatedAt is the schema descriptor for created_at field.
+	revocationeventDescCreatedAt := revocationeventMixinFields0[0].Descriptor()
+	// revocationevent.DefaultCreatedAt holds the default value on creation for the created_at field.
+	revocationevent.DefaultCreatedAt = revocationeventDescCreatedAt.Default.(func() time.Time)
+	// revocationeventDescUpdatedAt is the schema descriptor for updated_at field.
+	revocationeventDescUpdatedAt := revocationeventMixinFields0[1].Descriptor()
+	// revocationevent.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	revocationevent.DefaultUpdatedAt = revocationeventDescUpdatedAt.Default.(func() time.Time)
+	// revocationevent.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	revocationevent.UpdateDefaultUpdatedAt = revocationeventDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// revocationeventDescSubject is the schema descriptor for subject field.
+	revocationeventDescSubject := revocationeventFields[0].Descriptor()
+	// revocationevent.SubjectValidator is a validator for the "subject" field. It is called by the builders before save.
+	revocationevent.SubjectValidator = func() func(string) error {
+		validators := revocationeventDescSubject.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(subject string) error {
+			for _, fn := range fns {
+				if err := fn(subject); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	sessionMixin := schema.Session{}.Mixin()
 	sessionMixinHooks1 := sessionMixin[1].Hooks()
 	session.Hooks[0] = sessionMixinHooks1[0]

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferry-migrate/ferry/engine"
 	"github.com/ferry-migrate/ferry/engine/cloud"
 	"github.com/ferry-migrate/ferry/engine/cloud/alibaba"
 	"github.com/ferry-migrate/ferry/ent"
@@ -196,6 +197,7 @@ func (a *App) alibabaProvider() *alibaba.Provider {
 	}
 	if u := strings.TrimRight(a.Config.PublicURL, "/"); u != "" {
 		p.CallbackURL = u + callbackPrefix
+		p.RevocationsURL = u + engine.RevocationsPath
 	}
 	return p
 }

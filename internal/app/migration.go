@@ -52,6 +52,10 @@ func (a *App) wireMigration() error {
 	// instances) call back here with one-time tickets.
 	a.routes = append(a.routes, func(r chi.Router) {
 		r.Handle(callbackPrefix+"/*", ali.Handler(a.Log.With("component", "cloud-callbacks")))
+		// Remote gateways long-poll the revocations of their tenant here
+		// (revocations.go), with the bearer their registration returned.
+		r.Handle(engine.RevocationsPath, &revocationFeed{client: a.DB.Client, box: a.Secrets, gateway: ali.AuthenticateGateway,
+			now: a.Config.Now, log: a.Log.With("component", "revocation-feed")})
 	})
 	l := &migration.Lifecycle{
 		Client: a.DB.Client, Queue: a.Queue, Clouds: a.Clouds, Now: a.Config.Now, Log: a.Log,

@@ -38,6 +38,7 @@ var restMatrix = []struct {
 	{"*", "/agent/v1/*", "/agent/v1/heartbeat", 401, 401, "agent credential"},
 	{"*", "/sync/v1/*", "/sync/v1/disks/d1/checkpoint", 401, 401, "per-disk sync credential"},
 	{"*", "/cloud/v1/alibaba/*", "/cloud/v1/alibaba/report", 401, 401, "a provider's instances calling back: a one-time ticket (register) or the gateway's bearer, never Ferry's credentials"},
+	{"*", "/gateway/v1/revocations", "/gateway/v1/revocations?after=1", 401, 401, "a remote gateway's own credential (its registration's bearer), never Ferry's credentials; its own tenant's events only"},
 	{"*", "/*", "/", 200, 200, "open: the UI's files"},
 }
 
@@ -86,7 +87,7 @@ func TestRESTRouteMatrix(t *testing.T) {
 		m := r.method
 		if m == "*" {
 			m = "POST"
-			if r.pattern == "/metrics" || r.pattern == "/*" || r.pattern == "/sync/v1/*" {
+			if r.pattern == "/metrics" || r.pattern == "/*" || r.pattern == "/sync/v1/*" || r.pattern == "/gateway/v1/revocations" {
 				m = "GET"
 			}
 		}

@@ -275,7 +275,9 @@ func CheckDevice(key []byte, account, token string, now time.Time) string {
 		return ""
 	}
 	p, sig := rest[:i], rest[i+1:]
-	got, err := base64.RawURLEncoding.DecodeString(sig)
+	// Strict: a signature whose unused trailing bits are set is another
+	// spelling of the same bytes; only the one the server wrote is taken.
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err != nil || !hmac.Equal(got, deviceMAC(key, account, p)) {
 		return ""
 	}

@@ -44,7 +44,7 @@ func VerifyAccess(token string, key []byte, now time.Time) (AccessClaims, error)
 	if !ok || p == "" || sig == "" {
 		return c, ErrTokenMalformed
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err != nil {
 		return c, ErrTokenMalformed
 	}

@@ -18,6 +18,7 @@ package wave
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -106,7 +107,7 @@ func (o *Orchestrator) enqueue(ctx context.Context, waveID int, at time.Time) er
 	id := "wave:" + strconv.Itoa(waveID) + ":" + strconv.FormatInt(at.Unix(), 10)
 	_, err := o.Queue.Client.EnqueueContext(ctx, asynq.NewTask(TypeTick, b), asynq.TaskID(id), asynq.ProcessAt(at),
 		asynq.Queue("critical"), asynq.MaxRetry(5), asynq.Timeout(2*time.Minute), asynq.Retention(time.Minute))
-	if err == asynq.ErrTaskIDConflict || err == asynq.ErrDuplicateTask {
+	if errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
 		return nil
 	}
 	return err

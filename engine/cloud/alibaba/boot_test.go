@@ -21,7 +21,7 @@ func syncFile(t *testing.T, d *alibaba.Driver, ep cloud.GatewayEndpoint, src, st
 	if err != nil {
 		t.Fatal(err)
 	}
-	cred, err := gw.IssueCredential(ep.DiskID, "", "", time.Hour)
+	cred, err := gw.IssueCredential(ep.DiskID, engine.AgentSubject(1), "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

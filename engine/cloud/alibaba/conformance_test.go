@@ -2,7 +2,9 @@ package alibaba_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -85,8 +87,25 @@ func newCloud(t *testing.T, mod func(*ecsemu.Options, *alibaba.Options)) *cloudE
 		Stores:  func(context.Context, string) (alibaba.Store, error) { return e.store, nil },
 		Tickets: alibaba.NewMemTickets(), Options: popt,
 	}
-	cb := httptest.NewServer(e.provider.Handler(nil))
+	// The control plane's side the gateways call upward: the callbacks and
+	// a revocation feed that revokes nothing (the feed's own tests are
+	// internal/app's TestRevocationFeed and jobs/migrationtest's).
+	mux := http.NewServeMux()
+	mux.Handle("/cloud/v1/alibaba/", e.provider.Handler(nil))
+	mux.HandleFunc(engine.RevocationsPath, func(w http.ResponseWriter, r *http.Request) {
+		if _, _, err := e.provider.AuthenticateGateway(r.Context(), r.Header.Get("Authorization")); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		select {
+		case <-time.After(time.Second):
+		case <-r.Context().Done():
+		}
+		json.NewEncoder(w).Encode(engine.RevocationPage{Events: []engine.Revocation{}})
+	})
+	cb := httptest.NewServer(mux)
 	e.provider.CallbackURL = cb.URL + "/cloud/v1/alibaba"
+	e.provider.RevocationsURL = cb.URL + engine.RevocationsPath
 	t.Cleanup(func() { cb.Close(); api.Close(); emu.Close() })
 	root, _ := alibaba.New(alibaba.Config{Region: "cn-hangzhou", Endpoint: strings.TrimPrefix(api.URL, "http://"), Scheme: "http",
 		Credentials: alibaba.Credentials{AccessKeyID: ecsemu.DefaultKeyID, AccessKeySecret: ecsemu.DefaultKeySecret}})
@@ -142,7 +161,7 @@ func (a *agent) write(t *testing.T, d *alibaba.Driver, ep cloud.GatewayEndpoint,
 	if err != nil {
 		t.Fatalf("gateway client of %s: %v", ep.URL, err)
 	}
-	cred, err := gw.IssueCredential(ep.DiskID, "", "", time.Hour)
+	cred, err := gw.IssueCredential(ep.DiskID, engine.AgentSubject(1), "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

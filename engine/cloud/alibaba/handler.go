@@ -27,9 +27,12 @@ type Registration struct {
 }
 
 // Registered is the answer: a bearer for the gateway's later calls
-// (GET {CallbackURL}/disks).
+// (GET {CallbackURL}/disks, the revocation feed), and where the feed is.
 type Registered struct {
 	Bearer string `json:"bearer"`
+	// Revocations is the control plane's revocation feed
+	// (engine.RevocationsPath); empty from a control plane without one.
+	Revocations string `json:"revocations,omitempty"`
 }
 
 // GatewayDisk tells a gateway which attached device is a Ferry disk: the
@@ -156,39 +159,59 @@ func (p *Provider) serveRegister(w http.ResponseWriter, r *http.Request, log *sl
 	}
 	log.InfoContext(ctx, "gateway registered", "account", acct, "migration", mid, "instance", g.Instance, "fingerprint", reg.Fingerprint)
 	b := base64.RawURLEncoding
-	reply(w, http.StatusOK, Registered{Bearer: b.EncodeToString([]byte(acct)) + "." + b.EncodeToString([]byte(mid)) + "." + secret})
+	reply(w, http.StatusOK, Registered{Bearer: b.EncodeToString([]byte(acct)) + "." + b.EncodeToString([]byte(mid)) + "." + secret,
+		Revocations: p.RevocationsURL})
 }
 
-func (p *Provider) serveDisks(w http.ResponseWriter, r *http.Request, log *slog.Logger) {
-	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+// errBearer is every refusal of a gateway's bearer: one answer, whatever
+// was wrong with it.
+var errBearer = fmt.Errorf("a gateway's bearer is required: %w", cloud.ErrNotFound)
+
+// AuthenticateGateway checks a gateway's bearer (the Authorization header's
+// value) and returns the cloud account and the migration of the gateway
+// it was issued to. Only the bearer's SHA-256 is kept, in the gateway's
+// (sealed) registration record; deleting the gateway deletes the record,
+// which revokes the bearer. Errors: cloud.ErrNotFound for any bearer that
+// is not a live gateway's.
+func (p *Provider) AuthenticateGateway(ctx context.Context, header string) (account, migration string, err error) {
+	_, acct, mid, _, err := p.gatewayOf(ctx, header)
+	return acct, mid, err
+}
+
+func (p *Provider) gatewayOf(ctx context.Context, header string) (Store, string, string, gatewayRec, error) {
+	tok, _ := strings.CutPrefix(header, "Bearer ")
 	parts := strings.Split(tok, ".")
 	b := base64.RawURLEncoding
 	var acct, mid []byte
 	var err error
-	if len(parts) == 3 {
+	if len(parts) == 3 && len(tok) <= 512 {
 		acct, err = b.DecodeString(parts[0])
 		if err == nil {
 			mid, err = b.DecodeString(parts[1])
 		}
 	}
-	if len(parts) != 3 || err != nil || p.Stores == nil {
-		refuse(w, http.StatusUnauthorized, "a gateway's bearer is required")
-		return
+	var g gatewayRec
+	if len(parts) != 3 || len(tok) > 512 || err != nil || p.Stores == nil || len(acct) == 0 {
+		return nil, "", "", g, errBearer
 	}
-	ctx := r.Context()
 	st, err := p.Stores(ctx, string(acct))
 	if err != nil {
-		refuse(w, http.StatusUnauthorized, "a gateway's bearer is required")
-		return
+		return nil, "", "", g, errBearer
 	}
-	var g gatewayRec
-	var reg registration
 	if err := getJSON(ctx, st, "gateway/"+string(mid), &g); err != nil {
-		refuse(w, http.StatusUnauthorized, "a gateway's bearer is required")
-		return
+		return nil, "", "", g, errBearer
 	}
+	var reg registration
 	if err := getJSON(ctx, st, "registration/"+string(mid)+"/"+g.Nonce, &reg); err != nil || reg.BearerSum == "" ||
 		subtle.ConstantTimeCompare([]byte(bearerSum(parts[2])), []byte(reg.BearerSum)) != 1 {
+		return nil, "", "", g, errBearer
+	}
+	return st, string(acct), string(mid), g, nil
+}
+
+func (p *Provider) serveDisks(w http.ResponseWriter, r *http.Request, log *slog.Logger) {
+	_, _, _, g, err := p.gatewayOf(r.Context(), r.Header.Get("Authorization"))
+	if err != nil {
 		refuse(w, http.StatusUnauthorized, "a gateway's bearer is required")
 		return
 	}

@@ -66,7 +66,12 @@ type Provider struct {
 	// URL followed by the prefix Handler is mounted at
 	// ("https://ferry.example.com/cloud/v1/alibaba").
 	CallbackURL string
-	Options     Options
+	// RevocationsURL is the control plane's revocation feed
+	// (engine.RevocationsPath under the public URL), handed to a gateway
+	// when it registers: it long-polls it with its bearer and refuses the
+	// sync credentials of revoked agents.
+	RevocationsURL string
+	Options        Options
 
 	mu      sync.Mutex
 	drivers map[string]*Driver
