@@ -31,8 +31,6 @@ type Runner struct {
 	Logger      *slog.Logger
 	Backoff     Backoff
 	// Sleep waits between loop iterations and retries (SleepContext when nil).
-	// When set (tests), commands arriving during the wait are handled after
-	// it; otherwise as they arrive.
 	Sleep func(context.Context, time.Duration) error
 
 	// OnCommand receives commands the runner does not handle itself
@@ -218,46 +216,12 @@ func (r *Runner) Run(ctx context.Context) error {
 				drained = true
 			}
 		}
-		var err error
-		if r.Sleep != nil {
-			err = sleep(ctx, every)
-		} else {
-			err = r.idle(ctx, every, cmds, pollErr)
-			if err != nil && ctx.Err() == nil {
-				return err // the long-poll's credential was refused
-			}
-		}
-		if err != nil {
+		if err := sleep(ctx, every); err != nil {
 			// Keep what was sampled: spool it so the next start sends it.
 			if len(r.pending) > 0 {
 				_, _ = r.Spool.Put(SamplesBatch{BatchID: newBatchID(), Samples: r.pending, ObservedAt: r.now().UTC()})
 			}
 			return nil
-		}
-	}
-}
-
-// idle waits out the sampling interval, handling commands as they arrive
-// instead of after it: a sync command must not wait up to a minute (the
-// default interval) behind the sampler. It returns early, for a round, when
-// a command asked for an inventory; with the long-poll's error when the
-// poll stopped for good; with ctx's error when ctx ends.
-func (r *Runner) idle(ctx context.Context, every time.Duration, cmds <-chan Command, pollErr <-chan error) error {
-	t := time.NewTimer(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-			return nil
-		case err := <-pollErr:
-			return err
-		case c := <-cmds:
-			r.Handle(c)
-			if r.inventoryDue {
-				return nil
-			}
 		}
 	}
 }

@@ -79,8 +79,9 @@ func machineBusy() (busy, total int64) {
 // ECS emulator (its gateways real `ferry gateway` processes), and N
 // Alibaba migrations started at once, N = 1, 2, 4, …, 64 (BENCH_WORKER_N,
 // e.g. "1,2,4"), each round on hosts of its own (a syncing migration cannot
-// be ended but by a launch and a rollback; 127 agents, idle between rounds,
-// sampling once a minute). One round is startMigration → every initial
+// be ended but by a launch and a rollback; 127 agents, sampling every 2 s:
+// an agent handles the commands its long-poll received after its sampling
+// sleep, so a longer interval delays every sync command by up to that). One round is startMigration → every initial
 // sync done with its snapshot. Reported: migrations per minute, disk MiB/s
 // (the disks' sizes) and data MiB/s (their allocated blocks, what the
 // agents send), step events and ECS calls per second (control-plane work),
@@ -124,7 +125,7 @@ func BenchmarkWorkerConcurrency(b *testing.B) {
 	}
 	// 12–20 MiB disks with 1.3–3.5 MiB of data each.
 	w := newWorldWith(b, []string{"--workers", "0"}, env, 16<<20, [2]int64{1<<20 + 256<<10, 1536 << 10}, [2]int64{8 << 20, 1 << 20})
-	f := w.addAgents(b, sumN-1, 4, "--sample-every", "1m")
+	f := w.addAgents(b, sumN-1, 4)
 	worker := start(b, w.bin, env, "worker", "--data-dir", w.data, "--concurrency", "128", "--public-url", w.base)
 	// Every round's gateways stay (their migrations keep syncing): an
 	// account quota above the default 50 living instances.
