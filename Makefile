@@ -84,7 +84,7 @@ generate: deps
 check-generated:
 	@scripts/check-generated.sh
 
-# bench runs every benchmark (docs/benchmarks.md); ONLY=api|go|queue|limits|topology|planner|engine|discovery|launch|ui
+# bench runs every benchmark (docs/benchmarks.md); ONLY=api|go|queue|worker|limits|topology|planner|engine|discovery|launch|ui
 # runs one part, QUICK=1 shrinks the inputs.
 bench: deps build
 	@scripts/bench.sh

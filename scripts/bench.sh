@@ -4,7 +4,7 @@
 # build/bench/<UTC timestamp>.md, so a run can be pasted into the docs.
 #
 #   scripts/bench.sh            # everything (≈ 15–25 min on 2 cores)
-#   ONLY=api scripts/bench.sh   # one part: api (SQLite, PostgreSQL, replicas), go, queue, limits, topology, planner, engine, discovery, launch, ui
+#   ONLY=api scripts/bench.sh   # one part: api (SQLite, PostgreSQL, replicas), go, queue, worker, limits, topology, planner, engine, discovery, launch, ui
 #   QUICK=1 scripts/bench.sh    # smaller inputs, for a smoke run
 #
 # Each part is also runnable on its own; the command is printed before it runs.
@@ -55,6 +55,11 @@ run go go test -run '^$' -bench . -benchtime "$gotime" -benchmem ./planner/... .
 # burst, an idle queue) and the control-plane calls of one Alibaba migration.
 run queue go test ./jobs -run '^$' -bench 'EnqueueToStart' -benchtime 3x
 run queue go test ./jobs/migrationtest -count=1 -v -run TestAlibabaMigrationLifecycle
+
+# Issue 11: how many concurrent migrations one `ferry worker` drives before
+# throughput stops growing: N Alibaba migrations at once (emulator, real
+# gateways, N agents), N = 1 … 64; migrations/min, MiB/s, control-plane work.
+run worker env BENCH_WORKER_N="$([ -n "$QUICK" ] && echo 1,4 || echo 1,2,4,8,16,32,64)" go test ./jobs/migrationtest -count=1 -run '^$' -bench WorkerConcurrency -benchtime 1x -timeout 40m
 
 # Issue 9: the worst documents the request cost limits let through (parse,
 # validation, complexity) and what the limits add to a screen's query.

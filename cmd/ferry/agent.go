@@ -26,20 +26,25 @@ func init() {
 	agentCmd.AddCommand(agentRegisterCommand(), agentInventoryCommand(), agentRunCommand())
 }
 
-func agentHostInfo(ctx context.Context) agentapi.HostInfo {
+func agentHostInfo(ctx context.Context, ident hostIdentity) agentapi.HostInfo {
 	c := &collect.Collector{}
 	inv, err := c.Inventory(ctx)
+	var hi agentapi.HostInfo
 	if err != nil {
 		h, _ := os.Hostname()
-		return agentapi.HostInfo{Hostname: h, AgentVersion: version}
+		hi = agentapi.HostInfo{Hostname: h, AgentVersion: version}
+	} else {
+		hi = agentapi.HostInfo{Hostname: inv.Hostname, MachineID: inv.MachineID, BIOSUUID: inv.BIOSUUID,
+			OS: inv.OS.PrettyName, Arch: inv.Arch, AgentVersion: version}
 	}
-	return agentapi.HostInfo{Hostname: inv.Hostname, MachineID: inv.MachineID, BIOSUUID: inv.BIOSUUID,
-		OS: inv.OS.PrettyName, Arch: inv.Arch, AgentVersion: version}
+	ident.hostInfo(&hi)
+	return hi
 }
 
 func agentRegisterCommand() *cobra.Command {
 	var server, token, state string
 	var force bool
+	var ident hostIdentity
 	cmd := &cobra.Command{
 		Use:   "register --server URL --token T",
 		Short: "Exchange a registration token for this agent's own credential (stored 0600 in the state dir)",
@@ -48,13 +53,16 @@ func agentRegisterCommand() *cobra.Command {
 			if server == "" || token == "" {
 				return fmt.Errorf("--server and --token are required")
 			}
+			if err := ident.validate(); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			client := &agentapi.Client{Server: server}
 			st := agentapi.State{Dir: state}
 			var id agentapi.Identity
 			err := agentapi.Retry(ctx, agentapi.Backoff{Base: time.Second, Max: 30 * time.Second}, 5, nil, func() error {
 				var err error
-				id, err = agentapi.Register(ctx, client, st, token, agentHostInfo(ctx), time.Now(), force)
+				id, err = agentapi.Register(ctx, client, st, token, agentHostInfo(ctx, ident), time.Now(), force)
 				return err
 			})
 			if err != nil {
@@ -68,18 +76,23 @@ func agentRegisterCommand() *cobra.Command {
 	cmd.Flags().StringVar(&token, "token", "", "registration token (frt_…) from the Ferry UI")
 	cmd.Flags().StringVar(&state, "state", discoveryAgentStateDir, "state directory")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing registration in the state directory")
+	ident.addFlags(cmd)
 	return cmd
 }
 
 func agentInventoryCommand() *cobra.Command {
 	var root string
 	var stats bool
+	var ident hostIdentity
 	cmd := &cobra.Command{
 		Use:   "inventory",
 		Short: "Print, as JSON and without contacting any server, exactly what the agent would send about this host",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			inv, err := (&collect.Collector{Root: root}).Inventory(cmd.Context())
+			if err := ident.validate(); err != nil {
+				return err
+			}
+			inv, err := ident.wrap((&collect.Collector{Root: root}).Inventory)(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -101,6 +114,7 @@ func agentInventoryCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&root, "root", "/", "read /proc, /sys and /etc under this directory (for images and tests)")
 	cmd.Flags().BoolVar(&stats, "stats", false, "print the CPU time and peak RSS of the pass to stderr")
+	ident.addFlags(cmd)
 	return cmd
 }
 
@@ -111,6 +125,7 @@ func agentRunCommand() *cobra.Command {
 	var spoolMax int64
 	var diskSourceFlags []string
 	var hooks string
+	var ident hostIdentity
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the agent: inventory, utilisation samples, heartbeats and a long-poll for commands (only ever calls up)",
@@ -130,12 +145,15 @@ func agentRunCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if err := ident.validate(); err != nil {
+				return err
+			}
 			col := &collect.Collector{}
 			sampler := &collect.Sampler{Collector: col}
 			r := &agentapi.Runner{
 				Client:    &agentapi.Client{Server: server, Credential: cred},
 				Spool:     &agentapi.Spool{Dir: st.SpoolDir(), MaxBytes: spoolMax},
-				Inventory: withDiskSources(col.Inventory, diskSources),
+				Inventory: ident.wrap(withDiskSources(col.Inventory, diskSources)),
 				Sample:    sampler.Sample,
 				Connections: func() ([]discovery.Connection, error) {
 					_, conns, _, err := col.Sockets()
@@ -181,6 +199,7 @@ func agentRunCommand() *cobra.Command {
 	cmd.Flags().DurationVar(&every, "sample-every", time.Minute, "utilisation sampling interval")
 	cmd.Flags().Int64Var(&spoolMax, "spool-max-bytes", 16<<20, "disk space for samples buffered while the server is unreachable")
 	cmd.Flags().StringVar(&hooks, "hooks", os.Getenv("FERRY_HOOKS"), "directory of hook scripts the control plane may run on this host (before a cutover's final pass, for instance); empty runs none (FERRY_HOOKS)")
+	ident.addFlags(cmd)
 	cmd.Flags().StringArrayVar(&diskSourceFlags, "disk-source", nil, "replicate image file (or device) PATH as this host's disk NAME; repeatable; when given, only these disks are reported and synced (NAME=PATH)")
 	return cmd
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ferry-migrate/ferry/ent/launch"
 	"github.com/ferry-migrate/ferry/ent/migration"
 	"github.com/ferry-migrate/ferry/ent/step"
+	"github.com/ferry-migrate/ferry/ent/stepevent"
 	"github.com/ferry-migrate/ferry/internal/viewer"
 )
 
@@ -195,6 +196,11 @@ func (l *Lifecycle) adopt(ctx context.Context) error {
 	return nil
 }
 
+// RearmPrefix starts the step event the reconciler writes when it releases
+// a step whose holder stopped: "re-armed at generation G: released from
+// OWNER (dead: BOOL), whose lease ran out at RFC3339".
+const RearmPrefix = "re-armed at "
+
 // enqueueSteps enqueues the task of every unfinished step that is not held
 // (only those whose holder died, with onlyDead).
 func (l *Lifecycle) enqueueSteps(ctx context.Context, onlyDead bool) (int, error) {
@@ -227,6 +233,18 @@ func (l *Lifecycle) enqueueSteps(ctx context.Context, onlyDead bool) (int, error
 			}
 			gen++
 			l.Log.InfoContext(ctx, "step's worker stopped; re-armed", "migration", s.MigrationID, "step", s.ID, "kind", s.Kind, "phase", s.Phase)
+			// In the step's log too, as a claim's takeover is: the
+			// holder it released and whether its lease had run out.
+			until := "no lease"
+			if s.LeaseUntil != nil {
+				until = s.LeaseUntil.UTC().Format(time.RFC3339Nano)
+			}
+			err = l.Client.StepEvent.Create().SetTenantID(s.TenantID).SetStepID(s.ID).SetPhase(s.Phase).SetLevel(stepevent.LevelWarn).
+				SetMessage(fmt.Sprintf("%sgeneration %d: released from %s (dead: %t), whose lease ran out at %s", RearmPrefix, gen, s.LeaseOwner, l.ownerDead(s.LeaseOwner), until)).
+				SetCreatedAt(now).Exec(ctx)
+			if err != nil {
+				l.Log.WarnContext(ctx, "step event", "step", s.ID, "error", err)
+			}
 		case onlyDead:
 			continue
 		case s.Status == step.StatusWaiting && s.WakeAt == nil:

@@ -96,6 +96,15 @@ func (l *Lifecycle) handle(ctx context.Context, t *asynq.Task) error {
 		return nil
 	}
 	r := &run{l: l, step: st, mig: mig, drv: drv, owner: owner, resumed: st.Status == step.StatusRunning}
+	// A takeover lands in the step's log with the holder it replaced and
+	// when that holder's lease ran out. Every other claim found the step
+	// released (the compare-and-set requires the holder read, here none), so
+	// the takeovers are the only moments two workers could overlap: the
+	// any-worker test reads them back to prove each came after the lease.
+	if st.LeaseOwner != "" && st.LeaseUntil != nil {
+		r.event(sys, stepevent.LevelWarn, st.Phase, "%s%s at generation %d; took over from %s, whose lease ran out at %s",
+			ClaimPrefix, owner, st.Generation, st.LeaseOwner, st.LeaseUntil.UTC().Format(time.RFC3339Nano))
+	}
 	rctx, cancel := context.WithCancel(tctx)
 	defer cancel()
 	go l.renew(rctx, cancel, st.ID, owner)
@@ -111,13 +120,20 @@ func finished(s step.Status) bool {
 	return s == step.StatusSucceeded || s == step.StatusFailed || s == step.StatusCanceled
 }
 
+// ClaimPrefix starts the step event a worker writes when it takes a step
+// over from a holder whose lease ran out: "claimed by OWNER at generation
+// G; took over from OWNER, whose lease ran out at RFC3339".
+const ClaimPrefix = "claimed by "
+
 // claim takes the step's lease by compare-and-set: only if the step is still
-// at the generation read, unfinished, and nobody holds a live lease.
+// at the generation read, unfinished, and nobody holds a live lease. The
+// holder read must still be the one in the row, so the claim's log names
+// exactly the holder it replaced.
 func (l *Lifecycle) claim(ctx context.Context, st *ent.Step, owner string) (bool, error) {
 	now := l.Now().UTC()
 	n, err := l.Client.Step.Update().
 		Where(step.ID(st.ID), step.Generation(st.Generation), step.StatusIn(step.StatusPending, step.StatusRunning, step.StatusWaiting),
-			step.Or(step.LeaseUntilIsNil(), step.LeaseUntilLT(now))).
+			step.LeaseOwner(st.LeaseOwner), step.Or(step.LeaseUntilIsNil(), step.LeaseUntilLT(now))).
 		SetLeaseOwner(owner).SetLeaseUntil(now.Add(l.Lease)).SetStatus(step.StatusRunning).ClearWakeAt().Save(ctx)
 	if err != nil {
 		return false, fmt.Errorf("claim step %d: %w", st.ID, err)

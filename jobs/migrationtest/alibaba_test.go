@@ -28,7 +28,7 @@ type emulatedECS struct {
 	url, vswitch string
 }
 
-func startECS(t *testing.T, w *world) *emulatedECS {
+func startECS(t testing.TB, w *world) *emulatedECS {
 	t.Helper()
 	return startECSIn(t, w, t.TempDir())
 }
@@ -36,15 +36,23 @@ func startECS(t *testing.T, w *world) *emulatedECS {
 // startECSIn is startECS keeping the emulator's state in dir. Its
 // instances of custom images (launches) do not boot: tests using it turn
 // the account's boot check off (account(…, bootCheckOff)).
-func startECSIn(t *testing.T, w *world, dir string) *emulatedECS {
+func startECSIn(t testing.TB, w *world, dir string) *emulatedECS {
 	t.Helper()
 	return startECSWith(t, w, dir, ecsemu.VMOptions{NoBoot: true})
 }
 
 // startECSWith is startECSIn with the emulator's VM options.
-func startECSWith(t *testing.T, w *world, dir string, vm ecsemu.VMOptions) *emulatedECS {
+func startECSWith(t testing.TB, w *world, dir string, vm ecsemu.VMOptions) *emulatedECS {
 	t.Helper()
-	srv, err := ecsemu.New(ecsemu.Options{Dir: dir, Path: []string{filepath.Dir(w.bin)}, Logf: func(string, ...any) {}, VM: vm})
+	return startECSOpts(t, w, ecsemu.Options{Dir: dir, VM: vm})
+}
+
+// startECSOpts is startECS with the emulator's options (Dir, VM, Quota);
+// its instances run the world's binary.
+func startECSOpts(t testing.TB, w *world, opt ecsemu.Options) *emulatedECS {
+	t.Helper()
+	opt.Path, opt.Logf = []string{filepath.Dir(w.bin)}, func(string, ...any) {}
+	srv, err := ecsemu.New(opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +75,7 @@ var bootCheckOff = map[string]any{"boot_check": "off"}
 
 // account creates the tenant's Alibaba account pointing at the emulator,
 // with extra settings.
-func (e *emulatedECS) account(t *testing.T, c *client, extra ...map[string]any) string {
+func (e *emulatedECS) account(t testing.TB, c *client, extra ...map[string]any) string {
 	t.Helper()
 	s := map[string]any{"endpoint": e.url, "vswitch_id": e.vswitch, "source_cidrs": "127.0.0.0/8"}
 	for _, x := range extra {
@@ -121,7 +129,7 @@ func launchCheck(l map[string]any, name string) map[string]any {
 }
 
 // diskSum is the SHA-256 of the first n bytes of the ECS disk named name.
-func (e *emulatedECS) diskSum(t *testing.T, ecsID string, n int64) string {
+func (e *emulatedECS) diskSum(t testing.TB, ecsID string, n int64) string {
 	t.Helper()
 	p, err := e.srv.DiskPath(ecsID)
 	if err != nil {
@@ -139,7 +147,7 @@ func (e *emulatedECS) diskSum(t *testing.T, ecsID string, n int64) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func (e *emulatedECS) diskNamed(t *testing.T, name string) string {
+func (e *emulatedECS) diskNamed(t testing.TB, name string) string {
 	t.Helper()
 	for _, d := range e.srv.Inventory().Disks {
 		if d.Name == name {

@@ -55,7 +55,7 @@ func (l *lockedLog) String() string {
 }
 
 // start runs the binary with args; the process is killed at cleanup.
-func start(t *testing.T, bin string, env []string, args ...string) *proc {
+func start(t testing.TB, bin string, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(bin, args...), out: &lockedLog{}}
 	p.cmd.Env = append(os.Environ(), env...)
@@ -97,7 +97,7 @@ var ferryBin struct {
 	out []byte
 }
 
-func buildFerry(t *testing.T) string {
+func buildFerry(t testing.TB) string {
 	t.Helper()
 	if b := os.Getenv("FERRY_BIN"); b != "" {
 		return b // a binary built beforehand (make build)
@@ -118,7 +118,7 @@ func buildFerry(t *testing.T) string {
 	return ferryBin.bin
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -129,7 +129,7 @@ func freePort(t *testing.T) string {
 }
 
 // waitFor polls cond every 200 ms until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	end := time.Now().Add(d)
 	for !cond() {
@@ -140,7 +140,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	}
 }
 
-func sha(t *testing.T, path string) string {
+func sha(t testing.TB, path string) string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -156,7 +156,7 @@ func sha(t *testing.T, path string) string {
 
 // makeImage writes a GPT disk with one ext4 partition, random data in two
 // regions and zeros (holes) everywhere else.
-func makeImage(t *testing.T, path string, size int64, regions ...[2]int64) {
+func makeImage(t testing.TB, path string, size int64, regions ...[2]int64) {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -263,7 +263,7 @@ func dig(v any, path ...any) any {
 	return v
 }
 
-func loginAt(t *testing.T, base, email, password string) *client {
+func loginAt(t testing.TB, base, email, password string) *client {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	c := &client{t: t, base: base, http: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
@@ -289,7 +289,7 @@ type world struct {
 	serveArgs, env []string
 }
 
-func (w *world) startServe(t *testing.T) {
+func (w *world) startServe(t testing.TB) {
 	t.Helper()
 	// The images here are filesystems without a kernel: these tests are
 	// about processes, so launches are inspected, not booted (the boots:
@@ -306,13 +306,13 @@ func (w *world) startServe(t *testing.T) {
 	})
 }
 
-func newWorld(t *testing.T, size int64, regions ...[2]int64) *world {
+func newWorld(t testing.TB, size int64, regions ...[2]int64) *world {
 	t.Helper()
 	return newWorldWith(t, nil, nil, size, regions...)
 }
 
 // newWorldWith is newWorld with extra arguments and environment for serve.
-func newWorldWith(t *testing.T, serveArgs, env []string, size int64, regions ...[2]int64) *world {
+func newWorldWith(t testing.TB, serveArgs, env []string, size int64, regions ...[2]int64) *world {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs ferry serve and ferry agent")
@@ -347,7 +347,7 @@ func newWorldWith(t *testing.T, serveArgs, env []string, size int64, regions ...
 }
 
 // migration reads a migration as c sees it (nil when it cannot).
-func (w *world) migration(t *testing.T, c *client, id string) map[string]any {
+func (w *world) migration(t testing.TB, c *client, id string) map[string]any {
 	t.Helper()
 	r := c.gql(`query($id: ID!) { node(id: $id) { ... on Migration { `+migrationFields+` } } }`, map[string]any{"id": id})
 	if len(r.Errors) > 0 {

@@ -13,7 +13,7 @@ import (
 )
 
 // allocated is how many bytes of the (sparse) file hold data.
-func allocated(t *testing.T, path string) int64 {
+func allocated(t testing.TB, path string) int64 {
 	t.Helper()
 	var st syscall.Stat_t
 	if err := syscall.Stat(path, &st); err != nil {
