@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -21,6 +22,10 @@ import (
 // discoveryAgentStateDir is where a registered agent keeps its credential
 // and spool unless --state says otherwise.
 const discoveryAgentStateDir = "/var/lib/ferry-agent"
+
+// agentDrainMax bounds how long a refused agent waits for its syncs in
+// flight to stop before it exits.
+const agentDrainMax = 20 * time.Second
 
 func init() {
 	agentCmd.AddCommand(agentRegisterCommand(), agentInventoryCommand(), agentRunCommand())
@@ -190,7 +195,21 @@ func agentRunCommand() *cobra.Command {
 				return nil
 			}
 			log.Info("agent running", "server", server, "sample_every", every)
-			return r.Run(ctx)
+			err = r.Run(ctx)
+			if errors.Is(err, agentapi.ErrTokenRevoked) || errors.Is(err, agentapi.ErrUnauthenticated) {
+				// No new commands; a sync in flight ends at its gateway,
+				// which refuses this credential within seconds, and says
+				// so in this log before the agent exits.
+				log.Error("the control plane refused this agent's credential; waiting for work in progress to end", "err", err)
+				done := make(chan struct{})
+				go func() { runner.Wait(); close(done) }()
+				select {
+				case <-done:
+				case <-time.After(agentDrainMax):
+				case <-ctx.Done():
+				}
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&server, "server", "", "control plane URL (default: the one registered with)")

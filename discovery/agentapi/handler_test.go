@@ -449,3 +449,57 @@ func BenchmarkHeartbeatHTTP(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	}
 }
+
+// TestRunnerActsOnCommandsBetweenRounds: a command that arrives while the
+// runner waits out a one-hour sampling interval is acted on then, not an
+// hour later (a sync command waited behind the sampler before), and the
+// runner stops when its context ends.
+func TestRunnerActsOnCommandsBetweenRounds(t *testing.T) {
+	store := &countingStore{memStore: newMemStore(), polls: make(chan struct{}, 1)}
+	_, c := newServer(t, store, Config{PollInterval: 5 * time.Millisecond})
+	reg := register(t, store.memStore, c)
+	c.Credential = reg.Credential
+	got := make(chan Command, 4)
+	r := &Runner{
+		Client: c,
+		Spool:  &Spool{Dir: t.TempDir(), Now: func() time.Time { return now }},
+		Inventory: func(context.Context) (discovery.Inventory, error) {
+			return discovery.Inventory{Hostname: "web01", CollectedAt: now}, nil
+		},
+		SampleEvery: time.Hour,
+		PollWait:    time.Second,
+		Now:         func() time.Time { return now },
+		OnCommand:   func(c Command) { got <- c },
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	deadline := time.After(10 * time.Second)
+	for seen := 0; seen < 2; { // the runner is long-polling
+		select {
+		case <-store.polls:
+			seen++
+		case <-deadline:
+			t.Fatal("the runner never long-polled")
+		}
+	}
+	want := Command{ID: "s1", Type: "sync"}
+	store.push(reg.AgentID, want)
+	select {
+	case c := <-got:
+		if d := cmp.Diff(want, c); d != "" {
+			t.Fatalf("command (-want +got):\n%s", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a command queued during the sampling interval was not acted on within 10 s")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run after cancel: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return when its context ended")
+	}
+}

@@ -30,7 +30,7 @@ type Runner struct {
 	Now         func() time.Time
 	Logger      *slog.Logger
 	Backoff     Backoff
-	// Sleep waits between loop iterations and retries (SleepContext when nil).
+	// Sleep waits between the long-poll's retries (SleepContext when nil).
 	Sleep func(context.Context, time.Duration) error
 
 	// OnCommand receives commands the runner does not handle itself
@@ -205,23 +205,26 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 			r.log().Warn("agent round failed; will retry", "err", err, "next_contact", r.nextContact)
 		}
-		drained := false
-		for !drained {
+		// Until the next round, act on each command as it arrives: a sync
+		// or a cutover's final pass must not wait out the sampling interval.
+		next := time.NewTimer(every)
+		for waiting := true; waiting; {
 			select {
 			case c := <-cmds:
 				r.Handle(c)
 			case err := <-pollErr:
+				next.Stop()
 				return err
-			default:
-				drained = true
+			case <-next.C:
+				waiting = false
+			case <-ctx.Done():
+				next.Stop()
+				// Keep what was sampled: spool it so the next start sends it.
+				if len(r.pending) > 0 {
+					_, _ = r.Spool.Put(SamplesBatch{BatchID: newBatchID(), Samples: r.pending, ObservedAt: r.now().UTC()})
+				}
+				return nil
 			}
-		}
-		if err := sleep(ctx, every); err != nil {
-			// Keep what was sampled: spool it so the next start sends it.
-			if len(r.pending) > 0 {
-				_, _ = r.Spool.Put(SamplesBatch{BatchID: newBatchID(), Samples: r.pending, ObservedAt: r.now().UTC()})
-			}
-			return nil
 		}
 	}
 }
