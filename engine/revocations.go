@@ -252,9 +252,11 @@ func (w *RevocationWatch) poll(ctx context.Context, client *http.Client) error {
 	return nil
 }
 
-// revocationKeep is how long a revoked subject stays in the set: past it
-// no credential issued before the revocation (24 h at most) is valid.
-const revocationKeep = 48 * time.Hour
+// RevocationKeep is how long a revoked subject stays in a gateway's set,
+// and an event in the control plane's feed: twice the longest sync
+// credential (24 h), past which no credential issued before the revocation
+// is valid.
+const RevocationKeep = 48 * time.Hour
 
 func (w *RevocationWatch) apply(p RevocationPage) {
 	now := w.now()
@@ -272,7 +274,7 @@ func (w *RevocationWatch) apply(p RevocationPage) {
 		}
 	}
 	for s, at := range w.revoked {
-		if now.Sub(at) > revocationKeep {
+		if now.Sub(at) > RevocationKeep {
 			delete(w.revoked, s)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"entgo.io/ent/dialect"
 	"github.com/hibiken/asynq"
 
+	"github.com/ferry-migrate/ferry/engine"
 	"github.com/ferry-migrate/ferry/ent"
 	"github.com/ferry-migrate/ferry/ent/revocationevent"
 	"github.com/ferry-migrate/ferry/ent/session"
@@ -42,10 +43,9 @@ type Maintenance struct {
 	Log     *slog.Logger
 }
 
-// RevocationRetention is how long the revocation feed keeps an event:
-// twice the longest sync credential (24 h), after which no credential
-// naming the subject can still be valid.
-const RevocationRetention = 48 * time.Hour
+// RevocationRetention is how long the revocation feed keeps an event: as
+// long as a gateway keeps the subject revoked.
+const RevocationRetention = engine.RevocationKeep
 
 // PruneSessions is idempotent: deleting what is already gone deletes
 // nothing. It also prunes the revocation feed's old events.

@@ -184,12 +184,12 @@ func (a *App) uploadImport(w http.ResponseWriter, r *http.Request) {
 		if database.IsBusy(err) {
 			// Never a 500 for a busy database: say when to try again.
 			w.Header().Set("Retry-After", "5")
-			writeUploadJSON(w, http.StatusServiceUnavailable, map[string]string{
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{
 				"error": "the database is busy with other writers; try again shortly; " + stored, "traceId": trace.FromContext(r.Context())})
 			return
 		}
 		if out.Rows > 0 {
-			writeUploadJSON(w, http.StatusInternalServerError, map[string]string{
+			writeJSON(w, http.StatusInternalServerError, map[string]string{
 				"error": "internal error; " + stored, "traceId": trace.FromContext(r.Context())})
 			return
 		}
@@ -207,7 +207,7 @@ func (a *App) uploadImport(w http.ResponseWriter, r *http.Request) {
 	for _, e := range res.Errors {
 		body.Errors = append(body.Errors, importError{File: e.File, Row: e.Row, Column: e.Column, Message: e.Reason})
 	}
-	writeUploadJSON(w, http.StatusOK, body)
+	writeJSON(w, http.StatusOK, body)
 }
 
 // spoolDir is where uploads wait between parsing and storing: the data
@@ -284,8 +284,9 @@ func clip(s string, n int) string {
 	return s[:n]
 }
 
-// writeUploadJSON writes an upload's answer.
-func writeUploadJSON(w http.ResponseWriter, status int, v any) {
+// writeJSON writes a JSON answer with its status (uploads, the revocation
+// feed).
+func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -58,9 +57,7 @@ type revocationFeed struct {
 }
 
 func feedError(w http.ResponseWriter, status int, format string, args ...any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf(format, args...)})
+	writeJSON(w, status, map[string]string{"error": fmt.Sprintf(format, args...)})
 }
 
 func (f *revocationFeed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -160,9 +157,8 @@ func (f *revocationFeed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *revocationFeed) reply(w http.ResponseWriter, p engine.RevocationPage) {
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	json.NewEncoder(w).Encode(p)
+	writeJSON(w, http.StatusOK, p)
 }
 
 // page reads the tenant's events after the cursor (at most
