@@ -242,11 +242,7 @@ func (c *Client) DeleteSecurityGroup(ctx context.Context, id string) error {
 // SecurityGroups lists groups, every page.
 func (c *Client) SecurityGroups(ctx context.Context, f Filter) ([]SecurityGroup, error) {
 	var out []SecurityGroup
-	token := ""
-	for page := 0; ; page++ {
-		if page > maxPages {
-			return nil, errPaging("DescribeSecurityGroups")
-		}
+	err := byToken("DescribeSecurityGroups", func(token string) (string, error) {
 		req := ecs.CreateDescribeSecurityGroupsRequest()
 		req.SecurityGroupIds, req.VpcId, req.MaxResults, req.NextToken = idList(f.IDs), f.VpcID, requests.NewInteger(100), token
 		req.Tag = describeSGTags(f.Tags)
@@ -262,14 +258,12 @@ func (c *Client) SecurityGroups(ctx context.Context, f Filter) ([]SecurityGroup,
 			next = r.NextToken
 			return r.RequestId, fmt.Sprintf("%d groups", len(r.SecurityGroups.SecurityGroup)), nil
 		})
-		if err != nil {
-			return nil, err
-		}
-		if next == "" {
-			return out, nil
-		}
-		token = next
+		return next, err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 func describeSGTags(tags map[string]string) *[]ecs.DescribeSecurityGroupsTag {
@@ -288,6 +282,20 @@ const maxPages = 10000
 
 func errPaging(action string) error {
 	return fmt.Errorf("alibaba: %s returned more than %d pages: %w", action, maxPages, cloud.ErrInvalid)
+}
+
+// byToken follows a NextToken list to its end: page sends the token it is
+// given ("" first) and returns the answer's NextToken ("" on the last page).
+func byToken(action string, page func(token string) (next string, err error)) error {
+	token := ""
+	for range maxPages + 1 {
+		next, err := page(token)
+		if err != nil || next == "" {
+			return err
+		}
+		token = next
+	}
+	return errPaging(action)
 }
 
 // --- instances ---
@@ -371,11 +379,7 @@ func instanceOf(in ecs.Instance) Instance {
 // Instances lists instances, every page.
 func (c *Client) Instances(ctx context.Context, f Filter) ([]Instance, error) {
 	var out []Instance
-	token := ""
-	for page := 0; ; page++ {
-		if page > maxPages {
-			return nil, errPaging("DescribeInstances")
-		}
+	err := byToken("DescribeInstances", func(token string) (string, error) {
 		req := ecs.CreateDescribeInstancesRequest()
 		req.InstanceIds, req.MaxResults, req.NextToken = idList(f.IDs), requests.NewInteger(100), token
 		if len(f.Tags) > 0 {
@@ -397,14 +401,12 @@ func (c *Client) Instances(ctx context.Context, f Filter) ([]Instance, error) {
 			next = r.NextToken
 			return r.RequestId, fmt.Sprintf("%d instances", len(r.Instances.Instance)), nil
 		})
-		if err != nil {
-			return nil, err
-		}
-		if next == "" {
-			return out, nil
-		}
-		token = next
+		return next, err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // Instance returns one instance. Errors: cloud.ErrNotFound.
@@ -627,11 +629,7 @@ func diskOf(d ecs.Disk) Disk {
 // Disks lists disks, every page.
 func (c *Client) Disks(ctx context.Context, f Filter) ([]Disk, error) {
 	var out []Disk
-	token := ""
-	for page := 0; ; page++ {
-		if page > maxPages {
-			return nil, errPaging("DescribeDisks")
-		}
+	err := byToken("DescribeDisks", func(token string) (string, error) {
 		req := ecs.CreateDescribeDisksRequest()
 		req.DiskIds, req.InstanceId, req.MaxResults, req.NextToken = idList(f.IDs), f.InstanceID, requests.NewInteger(100), token
 		if len(f.Tags) > 0 {
@@ -653,14 +651,12 @@ func (c *Client) Disks(ctx context.Context, f Filter) ([]Disk, error) {
 			next = r.NextToken
 			return r.RequestId, fmt.Sprintf("%d disks", len(r.Disks.Disk)), nil
 		})
-		if err != nil {
-			return nil, err
-		}
-		if next == "" {
-			return out, nil
-		}
-		token = next
+		return next, err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // Disk returns one disk. Errors: cloud.ErrNotFound.
@@ -841,11 +837,7 @@ func snapshotOf(s ecs.Snapshot) Snapshot {
 // Snapshots lists snapshots, every page.
 func (c *Client) Snapshots(ctx context.Context, f Filter) ([]Snapshot, error) {
 	var out []Snapshot
-	token := ""
-	for page := 0; ; page++ {
-		if page > maxPages {
-			return nil, errPaging("DescribeSnapshots")
-		}
+	err := byToken("DescribeSnapshots", func(token string) (string, error) {
 		req := ecs.CreateDescribeSnapshotsRequest()
 		req.SnapshotIds, req.DiskId, req.InstanceId, req.MaxResults, req.NextToken = idList(f.IDs), f.DiskID, f.InstanceID, requests.NewInteger(100), token
 		if len(f.Tags) > 0 {
@@ -867,14 +859,12 @@ func (c *Client) Snapshots(ctx context.Context, f Filter) ([]Snapshot, error) {
 			next = r.NextToken
 			return r.RequestId, fmt.Sprintf("%d snapshots", len(r.Snapshots.Snapshot)), nil
 		})
-		if err != nil {
-			return nil, err
-		}
-		if next == "" {
-			return out, nil
-		}
-		token = next
+		return next, err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // Snapshot returns one snapshot. Errors: cloud.ErrNotFound.
@@ -1155,11 +1145,7 @@ type InstanceType struct {
 // every family) or of the named ids, following NextToken to the end.
 func (c *Client) InstanceTypes(ctx context.Context, family string, ids ...string) ([]InstanceType, error) {
 	var out []InstanceType
-	token := ""
-	for page := 0; ; page++ {
-		if page > maxPages {
-			return nil, errPaging("DescribeInstanceTypes")
-		}
+	err := byToken("DescribeInstanceTypes", func(token string) (string, error) {
 		req := ecs.CreateDescribeInstanceTypesRequest()
 		req.InstanceTypeFamily, req.MaxResults, req.NextToken = family, requests.NewInteger(100), token
 		if len(ids) > 0 {
@@ -1183,12 +1169,10 @@ func (c *Client) InstanceTypes(ctx context.Context, family string, ids ...string
 			next = r.NextToken
 			return r.RequestId, fmt.Sprintf("%d instance types", len(r.InstanceTypes.InstanceType)), nil
 		})
-		if err != nil {
-			return nil, err
-		}
-		if next == "" {
-			return out, nil
-		}
-		token = next
+		return next, err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
