@@ -32,18 +32,19 @@ func init() {
 }
 
 func agentHostInfo(ctx context.Context, ident hostIdentity) agentapi.HostInfo {
-	c := &collect.Collector{}
-	inv, err := c.Inventory(ctx)
-	var hi agentapi.HostInfo
+	inv, err := (&collect.Collector{}).Inventory(ctx)
 	if err != nil {
 		h, _ := os.Hostname()
-		hi = agentapi.HostInfo{Hostname: h, AgentVersion: version}
-	} else {
-		hi = agentapi.HostInfo{Hostname: inv.Hostname, MachineID: inv.MachineID, BIOSUUID: inv.BIOSUUID,
-			OS: inv.OS.PrettyName, Arch: inv.Arch, AgentVersion: version}
+		inv = discovery.Inventory{Hostname: h}
 	}
-	ident.hostInfo(&hi)
-	return hi
+	ident.inventory(&inv)
+	return hostInfoOf(inv)
+}
+
+// hostInfoOf is what an agent registers of the host its inventory names.
+func hostInfoOf(inv discovery.Inventory) agentapi.HostInfo {
+	return agentapi.HostInfo{Hostname: inv.Hostname, MachineID: inv.MachineID, BIOSUUID: inv.BIOSUUID,
+		OS: inv.OS.PrettyName, Arch: inv.Arch, AgentVersion: version}
 }
 
 func agentRegisterCommand() *cobra.Command {

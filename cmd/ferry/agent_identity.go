@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-migrate/ferry/discovery"
-	"github.com/ferry-migrate/ferry/discovery/agentapi"
 )
 
 // hostIdentity is what an agent says about who its host is instead of what
@@ -64,15 +63,6 @@ func (h hostIdentity) inventory(inv *discovery.Inventory) {
 			nics[i] = n
 		}
 		inv.NICs = nics
-	}
-}
-
-func (h hostIdentity) hostInfo(hi *agentapi.HostInfo) {
-	if h.Hostname != "" {
-		hi.Hostname = h.Hostname
-	}
-	if h.NoHardwareIDs {
-		hi.MachineID, hi.BIOSUUID = "", ""
 	}
 }
 

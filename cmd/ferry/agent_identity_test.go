@@ -50,8 +50,9 @@ func registerAll(t *testing.T, idents []hostIdentity, invs []discovery.Inventory
 	for round := 0; round < 2; round++ {
 		for i, inv := range invs {
 			if round == 0 {
-				hi := agentapi.HostInfo{Hostname: inv.Hostname, MachineID: inv.MachineID, BIOSUUID: inv.BIOSUUID}
-				idents[i].hostInfo(&hi)
+				reg := inv
+				idents[i].inventory(&reg)
+				hi := hostInfoOf(reg)
 				_, cred, err := st.RegisterAgent(context.Background(), claims, hi)
 				if err != nil {
 					t.Fatal(err)
