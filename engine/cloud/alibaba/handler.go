@@ -174,43 +174,41 @@ var errBearer = fmt.Errorf("a gateway's bearer is required: %w", cloud.ErrNotFou
 // which revokes the bearer. Errors: cloud.ErrNotFound for any bearer that
 // is not a live gateway's.
 func (p *Provider) AuthenticateGateway(ctx context.Context, header string) (account, migration string, err error) {
-	_, acct, mid, _, err := p.gatewayOf(ctx, header)
+	acct, mid, _, err := p.gatewayOf(ctx, header)
 	return acct, mid, err
 }
 
-func (p *Provider) gatewayOf(ctx context.Context, header string) (Store, string, string, gatewayRec, error) {
+func (p *Provider) gatewayOf(ctx context.Context, header string) (account, migration string, g gatewayRec, err error) {
 	tok, _ := strings.CutPrefix(header, "Bearer ")
 	parts := strings.Split(tok, ".")
 	b := base64.RawURLEncoding
 	var acct, mid []byte
-	var err error
 	if len(parts) == 3 && len(tok) <= 512 {
 		acct, err = b.DecodeString(parts[0])
 		if err == nil {
 			mid, err = b.DecodeString(parts[1])
 		}
 	}
-	var g gatewayRec
 	if len(parts) != 3 || len(tok) > 512 || err != nil || p.Stores == nil || len(acct) == 0 {
-		return nil, "", "", g, errBearer
+		return "", "", g, errBearer
 	}
 	st, err := p.Stores(ctx, string(acct))
 	if err != nil {
-		return nil, "", "", g, errBearer
+		return "", "", g, errBearer
 	}
 	if err := getJSON(ctx, st, "gateway/"+string(mid), &g); err != nil {
-		return nil, "", "", g, errBearer
+		return "", "", g, errBearer
 	}
 	var reg registration
 	if err := getJSON(ctx, st, "registration/"+string(mid)+"/"+g.Nonce, &reg); err != nil || reg.BearerSum == "" ||
 		subtle.ConstantTimeCompare([]byte(bearerSum(parts[2])), []byte(reg.BearerSum)) != 1 {
-		return nil, "", "", g, errBearer
+		return "", "", g, errBearer
 	}
-	return st, string(acct), string(mid), g, nil
+	return string(acct), string(mid), g, nil
 }
 
 func (p *Provider) serveDisks(w http.ResponseWriter, r *http.Request, log *slog.Logger) {
-	_, _, _, g, err := p.gatewayOf(r.Context(), r.Header.Get("Authorization"))
+	_, _, g, err := p.gatewayOf(r.Context(), r.Header.Get("Authorization"))
 	if err != nil {
 		refuse(w, http.StatusUnauthorized, "a gateway's bearer is required")
 		return
