@@ -16,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -225,6 +226,12 @@ func (s MachineState) Active() bool {
 		return true
 	}
 	return false
+}
+
+// Uses reports whether the machine is active and one of its disks matches
+// (the disk or the recovery point a provider is asked to delete).
+func (m Machine) Uses(match func(MachineDisk) bool) bool {
+	return m.State.Active() && slices.ContainsFunc(m.Disks, match)
 }
 
 // Settled reports whether Wait has nothing more to wait for.

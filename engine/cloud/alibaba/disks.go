@@ -161,19 +161,10 @@ func (d *Driver) DeleteDisk(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	ms, err := d.machines(ctx)
-	if err != nil {
+	if m, ok, err := d.usedBy(ctx, func(md cloud.MachineDisk) bool { return md.DiskID == id }); err != nil {
 		return err
-	}
-	for _, m := range ms {
-		if !m.State.Active() {
-			continue
-		}
-		for _, md := range m.Disks {
-			if md.DiskID == id {
-				return fmt.Errorf("disk %q backs machine %s: %w", id, m.ID, cloud.ErrConflict)
-			}
-		}
+	} else if ok {
+		return fmt.Errorf("disk %q backs machine %s: %w", id, m.ID, cloud.ErrConflict)
 	}
 	if err := d.deleteECSDisk(ctx, r.ECS); err != nil {
 		return fmt.Errorf("disk %q: %w", id, err)

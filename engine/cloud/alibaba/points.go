@@ -108,19 +108,10 @@ func (d *Driver) DeleteRecoveryPoint(ctx context.Context, id string) error {
 	if _, err := d.pointRec(ctx, id); err != nil {
 		return err
 	}
-	ms, err := d.machines(ctx)
-	if err != nil {
+	if m, ok, err := d.usedBy(ctx, func(md cloud.MachineDisk) bool { return md.PointID == id }); err != nil {
 		return err
-	}
-	for _, m := range ms {
-		if !m.State.Active() {
-			continue
-		}
-		for _, md := range m.Disks {
-			if md.PointID == id {
-				return fmt.Errorf("recovery point %q: machine %s was launched from it: %w", id, m.ID, cloud.ErrConflict)
-			}
-		}
+	} else if ok {
+		return fmt.Errorf("recovery point %q: machine %s was launched from it: %w", id, m.ID, cloud.ErrConflict)
 	}
 	if err := d.c.DeleteSnapshot(ctx, id); err != nil {
 		return fmt.Errorf("recovery point %q: %w", id, err)

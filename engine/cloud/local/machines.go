@@ -461,7 +461,7 @@ func (d *Driver) Teardown(ctx context.Context, migrationID string) error {
 // holds d.mu.
 func (d *Driver) usedBy(match func(cloud.MachineDisk) bool) (cloud.Machine, bool) {
 	for _, m := range d.machines {
-		if m.State.Active() && slices.ContainsFunc(m.Disks, match) {
+		if m.Uses(match) {
 			return m, true
 		}
 	}
