@@ -159,19 +159,25 @@ fi
 `, u), nil
 }
 
+// scriptBasics are what every instance script of the provider starts
+// from: the callback URL and the one-time ticket, shell-quoted, and the
+// lines that install the ferry binary.
+func (d *Driver) scriptBasics(ticket string) (callback, tk, install string, err error) {
+	if callback, err = shellQuote(d.p.CallbackURL); err != nil {
+		return "", "", "", err
+	}
+	if tk, err = shellQuote(ticket); err != nil {
+		return "", "", "", err
+	}
+	install, err = d.installFerry()
+	return callback, tk, install, err
+}
+
 // gatewayUserData is the gateway instance's script. On ECS cloud-init runs
 // it; in the emulator ECSEMU_* say where the instance's devices are and
 // which address it listens on.
 func (d *Driver) gatewayUserData(mid, ticket string) (string, error) {
-	cb, err := shellQuote(d.p.CallbackURL)
-	if err != nil {
-		return "", err
-	}
-	tk, err := shellQuote(ticket)
-	if err != nil {
-		return "", err
-	}
-	inst, err := d.installFerry()
+	cb, tk, inst, err := d.scriptBasics(ticket)
 	if err != nil {
 		return "", err
 	}

@@ -57,6 +57,20 @@ func (d *Driver) machineID(token string) string {
 	return "fm-" + hex.EncodeToString(h[:10])
 }
 
+// usedBy is the first active machine with a disk that matches.
+func (d *Driver) usedBy(ctx context.Context, match func(cloud.MachineDisk) bool) (machineRec, bool, error) {
+	ms, err := d.machines(ctx)
+	if err != nil {
+		return machineRec{}, false, err
+	}
+	for _, m := range ms {
+		if m.Uses(match) {
+			return m, true, nil
+		}
+	}
+	return machineRec{}, false, nil
+}
+
 func (d *Driver) machines(ctx context.Context) ([]machineRec, error) {
 	ms, err := listJSON[machineRec](ctx, d.st, "machine/")
 	if err != nil {
@@ -279,15 +293,7 @@ func (d *Driver) startRepair(ctx context.Context, m *machineRec) error {
 }
 
 func (d *Driver) repairUserData(m *machineRec, ticket string) (string, error) {
-	cb, err := shellQuote(d.p.CallbackURL)
-	if err != nil {
-		return "", err
-	}
-	tk, err := shellQuote(ticket)
-	if err != nil {
-		return "", err
-	}
-	inst, err := d.installFerry()
+	cb, tk, inst, err := d.scriptBasics(ticket)
 	if err != nil {
 		return "", err
 	}
@@ -499,6 +505,17 @@ func (d *Driver) boot(ctx context.Context, m *machineRec) error {
 	}
 	// The image and the repaired disks' snapshots were only the way to an
 	// instance: it runs on disks of its own now.
+	if err := d.dropImage(ctx, m); err != nil {
+		return err
+	}
+	m.Phase, m.Stage = phaseChecks, "checking instance "+m.Instance
+	return d.put(ctx, m)
+}
+
+// dropImage deletes the machine's image and the snapshots of its repaired
+// disks it was made from: they are only the way to an instance, which runs
+// on disks of its own.
+func (d *Driver) dropImage(ctx context.Context, m *machineRec) error {
 	if m.Image != "" {
 		if err := d.c.DeleteImage(ctx, m.Image); err != nil {
 			return err
@@ -511,8 +528,7 @@ func (d *Driver) boot(ctx context.Context, m *machineRec) error {
 		}
 	}
 	m.Repaired = nil
-	m.Phase, m.Stage = phaseChecks, "checking instance "+m.Instance
-	return d.put(ctx, m)
+	return nil
 }
 
 func (d *Driver) runChecks(ctx context.Context, m *machineRec) error {
@@ -733,18 +749,9 @@ func (d *Driver) cleanup(ctx context.Context, m *machineRec) error {
 		}
 	}
 	m.LaunchDisks = nil
-	if m.Image != "" {
-		if err := d.c.DeleteImage(ctx, m.Image); err != nil {
-			return err
-		}
-		m.Image = ""
+	if err := d.dropImage(ctx, m); err != nil {
+		return err
 	}
-	for _, s := range m.Repaired {
-		if err := d.c.DeleteSnapshot(ctx, s); err != nil {
-			return err
-		}
-	}
-	m.Repaired = nil
 	if m.SecurityGroup != "" {
 		if err := d.c.DeleteSecurityGroup(ctx, m.SecurityGroup); err != nil {
 			return err
